@@ -1,0 +1,378 @@
+"""The rule catalog: one TOML file per rule in ``rules/``, loaded into frozen dataclasses.
+
+Everything else (the static checks, the tracer's op table, ``kinkcheck rule``, the
+report's subgradient and remedy columns, the example tests) reads rules from here, so a
+rule is written down exactly once. Validation is strict: an unknown key, a duplicate code
+or a guard that no check understands fails at load time with the file's name.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+CATEGORIES = ("kink", "singular", "step", "branch", "blackbox", "meta")
+CONFIDENCES = ("high", "medium", "low")
+STATUSES = ("stable", "preview", "deprecated")
+
+#: Guards a rule may accept. Each id names a syntactic pattern that keeps the operand
+#: away from the kink; the static analyzer implements every one of them.
+GUARDS: Mapping[str, str] = {
+    "offset": "the operand adds a positive constant or an eps-like name: `x + eps`, `1 + x**2`",
+    "clamp-floor": "the operand is clamped to a positive floor: `x.clamp_min(eps)`, `clamp(x, min=eps)`",
+    "nonzero-constant": "the operand is a non-zero numeric constant: `x / 2.0`",
+    "positive-expr": "the operand is positive by construction: `exp(...)`, `softplus(...)`, `sigmoid(...)`",
+    "integer-power": "the exponent is an integer >= 1: `x ** 2`",
+    "unit-clamp": "the operand is clamped strictly inside (-1, 1): `x.clamp(-1 + eps, 1 - eps)`",
+    "double-where": "the op sits in the safe branch of the double-where pattern",
+    "detached-target": "the operand does not carry a gradient (a constant, a detached target)",
+}
+
+#: Where a runtime kink sits, for the tracer's counters.
+RUNTIME_KINDS: Mapping[str, str] = {
+    "zero": "the argument is 0",
+    "tie": "two arguments are equal (elementwise maximum/minimum)",
+    "reduce-tie": "the selected element ties with another in its reduction (max/amax/min/amin)",
+    "window-tie": "the maximum of a pooling window is not unique",
+    "boundary": "the k-th and (k+1)-th values tie at a selection boundary (topk/sort)",
+    "bound": "the argument sits on a clamp bound",
+    "denominator": "the denominator is 0",
+    "unit": "the argument is +1 or -1",
+    "origin": "both arguments are 0 (atan2)",
+    "step": "the argument sits on a step of a piecewise-constant function",
+}
+
+_CODE_RE = re.compile(r"^KC\d{3}$")
+_NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+_POS_RE = re.compile(r"^\d+:\d+$")
+
+_DOC_SECTIONS = ("what", "why", "known_problems", "example", "use_instead", "references")
+
+
+class CatalogError(Exception):
+    """The catalog on disk is malformed; the message names the file and the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """What a rule matches in source. Empty when the rule's check is code-only."""
+
+    callables: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ()
+    operators: tuple[str, ...] = ()
+    argument: int = 0
+    keyword: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Subgradient:
+    """The value a framework returns at the kink, and how a test can reproduce it."""
+
+    framework: str
+    value: str
+    expr: str | None = None
+    at: Mapping[str, float] = field(default_factory=dict)
+    grad: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """How the tracer sees the rule: which aten ops and numpy callables, which kind of kink."""
+
+    kind: str
+    aten: tuple[str, ...] = ()
+    numpy: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Remedy:
+    title: str
+    rewrite: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    id: str
+    code: str
+    expect: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Docs:
+    what: str
+    why: str
+    known_problems: str = ""
+    example: str = ""
+    use_instead: str = ""
+    references: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    code: str
+    name: str
+    category: str
+    summary: str
+    message: str
+    docs: Docs
+    source: Path
+    since: str = "0.1.0"
+    status: str = "stable"
+    default: bool = True
+    confidence: str = "high"
+    where: str = ""
+    math: str = ""
+    match: Match = field(default_factory=Match)
+    subgradients: tuple[Subgradient, ...] = ()
+    runtime: Runtime | None = None
+    guards: tuple[str, ...] = ()
+    remedies: tuple[Remedy, ...] = ()
+    valid: tuple[Example, ...] = ()
+    invalid: tuple[Example, ...] = ()
+
+    def subgradient(self, framework: str) -> Subgradient | None:
+        for sub in self.subgradients:
+            if sub.framework == framework:
+                return sub
+        return None
+
+    @property
+    def help_uri(self) -> str:
+        return f"https://github.com/kinkcheck/kinkcheck/blob/main/rules/{self.source.name}"
+
+
+class Catalog(Mapping[str, Rule]):
+    """All rules by code, in code order, with lookups by name and by qualified callable."""
+
+    def __init__(self, rules: Iterable[Rule], root: Path):
+        self.root = root
+        self._rules = {r.code: r for r in sorted(rules, key=lambda r: r.code)}
+        self._by_name = {r.name: r for r in self._rules.values()}
+
+    def __getitem__(self, code: str) -> Rule:
+        return self._rules[code]
+
+    def __iter__(self):
+        return iter(self._rules)
+
+    def __len__(self) -> int:
+        return len(self._rules)
+
+    def by_name(self, name: str) -> Rule | None:
+        return self._by_name.get(name)
+
+    def lookup(self, code_or_name: str) -> Rule | None:
+        key = code_or_name.strip()
+        return self._rules.get(key.upper()) or self._by_name.get(key.lower())
+
+    def select(self, prefixes: Iterable[str]) -> set[str]:
+        """Codes matched by ruff-style prefixes (`KC1`, `KC101`, `ALL`); unknown -> CatalogError."""
+        out: set[str] = set()
+        for prefix in prefixes:
+            p = prefix.strip().upper()
+            if p == "ALL":
+                out.update(self._rules)
+                continue
+            hits = {c for c in self._rules if c.startswith(p)}
+            if not hits or not p.startswith("KC"):
+                rule = self._by_name.get(prefix.strip().lower())
+                if rule is None:
+                    raise CatalogError(f"unknown rule code or prefix: {prefix!r}")
+                hits = {rule.code}
+            out.update(hits)
+        return out
+
+    def default_codes(self) -> set[str]:
+        return {c for c, r in self._rules.items() if r.default}
+
+
+def rules_dir() -> Path:
+    """The catalog directory: the copy shipped in the wheel, else the repository's ``rules/``."""
+    here = Path(__file__).resolve().parent
+    shipped = here / "_rules"
+    if shipped.is_dir():
+        return shipped
+    return here.parent / "rules"
+
+
+@functools.lru_cache(maxsize=4)
+def load(directory: str | Path | None = None) -> Catalog:
+    root = Path(directory) if directory is not None else rules_dir()
+    if not root.is_dir():
+        raise CatalogError(f"rule catalog not found at {root}")
+    rules = [load_rule(path) for path in sorted(root.glob("*.toml"))]
+    seen: dict[str, Path] = {}
+    names: dict[str, Path] = {}
+    for rule in rules:
+        if rule.code in seen:
+            raise CatalogError(f"{rule.source.name}: duplicate code {rule.code} (also in {seen[rule.code].name})")
+        if rule.name in names:
+            raise CatalogError(f"{rule.source.name}: duplicate name {rule.name} (also in {names[rule.name].name})")
+        seen[rule.code] = rule.source
+        names[rule.name] = rule.source
+    return Catalog(rules, root)
+
+
+def load_rule(path: Path) -> Rule:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise CatalogError(f"{path.name}: cannot read rule: {exc}") from None
+    try:
+        return _build(data, path)
+    except CatalogError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CatalogError(f"{path.name}: {exc}") from None
+
+
+_TOP_KEYS = {
+    "code", "name", "category", "summary", "message", "since", "status", "default",
+    "confidence", "kink", "match", "subgradient", "runtime", "guards", "remedies", "docs",
+    "valid", "invalid",
+}
+
+
+def _build(data: dict[str, Any], path: Path) -> Rule:
+    _no_unknown(data, _TOP_KEYS, path.name)
+    code = _req(data, "code", str, path)
+    if not _CODE_RE.match(code):
+        raise CatalogError(f"{path.name}: code {code!r} is not of the form KC123")
+    if not path.name.startswith(code):
+        raise CatalogError(f"{path.name}: file name must start with its code {code}")
+    name = _req(data, "name", str, path)
+    if not _NAME_RE.match(name):
+        raise CatalogError(f"{path.name}: name {name!r} must be kebab-case")
+    category = _req(data, "category", str, path)
+    _one_of(category, CATEGORIES, "category", path)
+    status = data.get("status", "stable")
+    _one_of(status, STATUSES, "status", path)
+    confidence = data.get("confidence", "high")
+    _one_of(confidence, CONFIDENCES, "confidence", path)
+
+    kink = data.get("kink", {})
+    _no_unknown(kink, {"where", "math"}, f"{path.name} [kink]")
+
+    m = data.get("match", {})
+    _no_unknown(m, {"callables", "methods", "operators", "argument", "keyword"}, f"{path.name} [match]")
+    match = Match(
+        callables=tuple(m.get("callables", ())),
+        methods=tuple(m.get("methods", ())),
+        operators=tuple(m.get("operators", ())),
+        argument=int(m.get("argument", 0)),
+        keyword=m.get("keyword"),
+    )
+
+    subs = []
+    for framework, s in data.get("subgradient", {}).items():
+        _no_unknown(s, {"value", "expr", "at", "grad"}, f"{path.name} [subgradient.{framework}]")
+        subs.append(
+            Subgradient(
+                framework=framework,
+                value=str(_req(s, "value", str, path)),
+                expr=s.get("expr"),
+                at=dict(s.get("at", {})),
+                grad=dict(s.get("grad", {})),
+            )
+        )
+
+    runtime = None
+    if "runtime" in data:
+        r = data["runtime"]
+        _no_unknown(r, {"kind", "aten", "numpy"}, f"{path.name} [runtime]")
+        _one_of(r["kind"], tuple(RUNTIME_KINDS), "runtime.kind", path)
+        runtime = Runtime(kind=r["kind"], aten=tuple(r.get("aten", ())), numpy=tuple(r.get("numpy", ())))
+
+    guards = tuple(data.get("guards", ()))
+    for g in guards:
+        _one_of(g, tuple(GUARDS), "guard", path)
+
+    remedies = []
+    for rem in data.get("remedies", ()):
+        _no_unknown(rem, {"title", "rewrite", "note"}, f"{path.name} [[remedies]]")
+        remedies.append(Remedy(title=_req(rem, "title", str, path), rewrite=rem.get("rewrite"), note=rem.get("note", "")))
+
+    d = _req(data, "docs", dict, path)
+    _no_unknown(d, set(_DOC_SECTIONS), f"{path.name} [docs]")
+    docs = Docs(
+        what=_req(d, "what", str, path).strip(),
+        why=_req(d, "why", str, path).strip(),
+        known_problems=d.get("known_problems", "").strip(),
+        example=d.get("example", "").strip(),
+        use_instead=d.get("use_instead", "").strip(),
+        references=tuple(d.get("references", ())),
+    )
+
+    return Rule(
+        code=code,
+        name=name,
+        category=category,
+        summary=_req(data, "summary", str, path),
+        message=_req(data, "message", str, path),
+        docs=docs,
+        source=path,
+        since=data.get("since", "0.1.0"),
+        status=status,
+        default=bool(data.get("default", not code.startswith("KC9"))),
+        confidence=confidence,
+        where=kink.get("where", ""),
+        math=kink.get("math", ""),
+        match=match,
+        subgradients=tuple(subs),
+        runtime=runtime,
+        guards=guards,
+        remedies=tuple(remedies),
+        valid=tuple(_examples(data.get("valid", ()), code, "valid", path)),
+        invalid=tuple(_examples(data.get("invalid", ()), code, "invalid", path)),
+    )
+
+
+def _examples(items, code: str, kind: str, path: Path):
+    ids = set()
+    for item in items:
+        _no_unknown(item, {"id", "code", "expect"}, f"{path.name} [[{kind}]]")
+        ex_id = _req(item, "id", str, path)
+        if ex_id in ids:
+            raise CatalogError(f"{path.name}: duplicate {kind} example id {ex_id!r}")
+        ids.add(ex_id)
+        expect = []
+        for pos in item.get("expect", ()):
+            if not _POS_RE.match(pos):
+                raise CatalogError(f"{path.name}: {kind} example {ex_id!r}: expect {pos!r} is not 'line:col'")
+            line, col = pos.split(":")
+            expect.append((int(line), int(col)))
+        if kind == "invalid" and not expect:
+            raise CatalogError(f"{path.name}: invalid example {ex_id!r} expects no finding")
+        if kind == "valid" and expect:
+            raise CatalogError(f"{path.name}: valid example {ex_id!r} must not expect findings")
+        yield Example(id=f"{code}-{kind}-{ex_id}", code=_req(item, "code", str, path), expect=tuple(expect))
+
+
+def _req(data: Mapping[str, Any], key: str, typ: type, path: Path):
+    if key not in data:
+        raise CatalogError(f"{path.name}: missing required key {key!r}")
+    value = data[key]
+    if not isinstance(value, typ):
+        raise CatalogError(f"{path.name}: key {key!r} must be {typ.__name__}")
+    return value
+
+
+def _one_of(value: str, allowed: tuple[str, ...], what: str, path: Path) -> None:
+    if value not in allowed:
+        raise CatalogError(f"{path.name}: unknown {what} {value!r} (expected one of {', '.join(allowed)})")
+
+
+def _no_unknown(data: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    extra = sorted(set(data) - allowed)
+    if extra:
+        raise CatalogError(f"{where}: unknown key(s) {', '.join(extra)}")
