@@ -1,0 +1,58 @@
+"""GitLab Code Quality report (``--output-format gitlab``), for ``artifacts:reports:codequality``.
+
+A JSON array of issues (the Code Climate subset GitLab reads): ``description``,
+``check_name``, ``fingerprint``, ``severity`` and ``location.path`` /
+``location.lines.begin``. GitLab compares fingerprints between the base and head pipelines
+to mark issues as new or resolved, so they must not change when unrelated code moves;
+they are the same fingerprints SARIF and the baseline use.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Sequence
+
+from kinkcheck.findings import Finding, sort_key
+from kinkcheck.workflow.fingerprint import fingerprints, repo_path
+
+_CATEGORIES = {
+    "kink": "Bug Risk",
+    "singular": "Bug Risk",
+    "step": "Bug Risk",
+    "branch": "Bug Risk",
+    "blackbox": "Bug Risk",
+    "meta": "Style",
+}
+
+
+def severity(f: Finding) -> str:
+    if f.documented:
+        return "info"
+    if f.code == "KC001":
+        return "critical"
+    return "major" if f.confidence == "high" else "minor"
+
+
+def issue(f: Finding, fp: str, *, root=None) -> dict:
+    description = f"{f.code} ({f.name}): {f.message}"
+    if f.documented:
+        description += f" [documented: {f.reason}]" if f.reason else " [documented]"
+    return {
+        "type": "issue",
+        "description": description,
+        "check_name": f.code,
+        "categories": [_CATEGORIES.get(f.category, "Bug Risk")],
+        "fingerprint": fp,
+        "severity": severity(f),
+        "location": {
+            "path": repo_path(f.path, root),
+            "lines": {"begin": f.line, "end": max(f.end_line, f.line)},
+        },
+    }
+
+
+def render(findings: Sequence[Finding], *, catalog=None, root=None, show_documented: bool = False, **ctx) -> str:
+    """Undocumented findings; documented ones too (severity ``info``) with ``show_documented``."""
+    shown = [f for f in sorted(findings, key=sort_key) if show_documented or not f.documented]
+    fps = fingerprints(shown, root=root)
+    return json.dumps([issue(f, fp, root=root) for f, fp in zip(shown, fps)], indent=2) + "\n"

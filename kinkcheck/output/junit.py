@@ -1,0 +1,68 @@
+"""JUnit XML (``--output-format junit``) for CI test dashboards.
+
+One ``<testsuite>`` per file with findings, one ``<testcase>`` per finding; an undocumented
+kink is a ``<failure>``, a documented one (shown with ``show_documented``) passes and
+carries its reason in ``<system-out>``. A clean run is one passing testcase, so dashboards
+see that the check ran.
+"""
+
+from __future__ import annotations
+
+from itertools import groupby
+from typing import Sequence
+from xml.etree import ElementTree as ET
+
+from kinkcheck.findings import Finding, sort_key
+from kinkcheck.workflow.fingerprint import repo_path
+
+
+def _testcase(f: Finding, path: str) -> ET.Element:
+    case = ET.Element(
+        "testcase",
+        {
+            "name": f"{f.code} ({f.name}) at {path}:{f.line}:{f.col}",
+            "classname": path.removesuffix(".py").replace("/", "."),
+            "file": path,
+            "line": str(f.line),
+        },
+    )
+    if f.documented:
+        out = ET.SubElement(case, "system-out")
+        out.text = f"documented: {f.reason}" if f.reason else "documented"
+    else:
+        failure = ET.SubElement(case, "failure", {"message": f.message, "type": f.code})
+        failure.text = f"{path}:{f.line}:{f.col}: {f.code} {f.message}"
+    return case
+
+
+def build(findings: Sequence[Finding], *, root=None, show_documented: bool = False) -> ET.Element:
+    shown = [f for f in sorted(findings, key=sort_key) if show_documented or not f.documented]
+    suites = ET.Element("testsuites", {"name": "kinkcheck"})
+    total = failures = 0
+    for path, group in groupby(shown, key=lambda f: repo_path(f.path, root)):
+        cases = [_testcase(f, path) for f in group]
+        failed = sum(1 for c in cases if c.find("failure") is not None)
+        suite = ET.SubElement(
+            suites,
+            "testsuite",
+            {"name": path, "tests": str(len(cases)), "failures": str(failed), "errors": "0", "skipped": "0"},
+        )
+        suite.extend(cases)
+        total += len(cases)
+        failures += failed
+    if not shown:
+        suite = ET.SubElement(
+            suites, "testsuite", {"name": "kinkcheck", "tests": "1", "failures": "0", "errors": "0", "skipped": "0"}
+        )
+        ET.SubElement(suite, "testcase", {"name": "no undocumented kinks", "classname": "kinkcheck"})
+        total = 1
+    suites.set("tests", str(total))
+    suites.set("failures", str(failures))
+    suites.set("errors", "0")
+    return suites
+
+
+def render(findings: Sequence[Finding], *, catalog=None, root=None, show_documented: bool = False, **ctx) -> str:
+    tree = build(findings, root=root, show_documented=show_documented)
+    ET.indent(tree)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(tree, encoding="unicode") + "\n"

@@ -1,0 +1,192 @@
+"""SARIF 2.1.0 for code scanning (``--output-format sarif``).
+
+One run; ``tool.driver.rules`` holds the whole catalog (docs as help text and markdown),
+results point at files by URI relative to ``%SRCROOT%`` (the project root), carry a
+``partialFingerprints`` entry that survives unrelated edits, and documented kinks come out
+as results suppressed in source with the comment's reason, so code scanning shows them as
+dismissed rather than forgetting them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+from urllib.parse import quote
+
+from kinkcheck import __version__
+from kinkcheck.findings import Finding, sort_key
+from kinkcheck.workflow.fingerprint import SARIF_KEY, fingerprints, repo_path
+
+SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+INFORMATION_URI = "https://github.com/kinkcheck/kinkcheck"
+SRCROOT = "%SRCROOT%"
+
+#: Rules whose findings mean the file was not checked at all.
+_ERROR_CODES = frozenset({"KC001"})
+
+
+def level(code: str) -> str:
+    """SARIF level: a parse error is an error; every kink is a warning (and fails the check)."""
+    return "error" if code in _ERROR_CODES else "warning"
+
+
+def help_markdown(rule) -> str:
+    """The rule's docs under ruff's headings, as GitHub shows them beside an alert."""
+    d = rule.docs
+    parts = [f"## {rule.code} `{rule.name}`", rule.summary, "### What it does", d.what, "### Why is this bad?", d.why]
+    if d.known_problems:
+        parts += ["### Known problems", d.known_problems]
+    if d.example:
+        parts += ["### Example", d.example]
+    if d.use_instead:
+        parts += ["### Use instead", d.use_instead]
+    if rule.remedies:
+        lines = []
+        for r in rule.remedies:
+            rewrite = f": `{r.rewrite}`" if r.rewrite else ""
+            note = f" {r.note}" if r.note else ""
+            lines.append(f"- **{r.title}**{rewrite}.{note}")
+        parts += ["### Smooth alternatives", "\n".join(lines)]
+    parts += [
+        "### Documenting it instead",
+        f"If the kink is acceptable, say why on the line: `# kink: {rule.code} <reason>`.",
+    ]
+    if d.references:
+        parts += ["### References", "\n".join(f"- {r}" for r in d.references)]
+    return "\n\n".join(p.strip() for p in parts) + "\n"
+
+
+def help_text(rule) -> str:
+    d = rule.docs
+    parts = [rule.summary, d.what, d.why]
+    if d.known_problems:
+        parts.append("Known problems: " + d.known_problems)
+    parts.append(f"Document an accepted kink with `# kink: {rule.code} <reason>` on its line.")
+    return "\n\n".join(p.strip() for p in parts)
+
+
+def rule_descriptor(rule) -> dict:
+    return {
+        "id": rule.code,
+        "name": rule.name,
+        "shortDescription": {"text": rule.summary},
+        "fullDescription": {"text": rule.docs.what},
+        "help": {"text": help_text(rule), "markdown": help_markdown(rule)},
+        "helpUri": rule.help_uri,
+        "defaultConfiguration": {"level": level(rule.code), "enabled": bool(rule.default)},
+        "properties": {
+            "tags": ["differentiability", rule.category],
+            "precision": {"high": "high", "medium": "medium", "low": "low"}.get(rule.confidence, "medium"),
+            "problem.severity": "warning" if level(rule.code) == "warning" else "error",
+        },
+    }
+
+
+def _unknown_descriptor(f: Finding) -> dict:
+    return {
+        "id": f.code,
+        "name": f.name,
+        "shortDescription": {"text": f.name},
+        "defaultConfiguration": {"level": level(f.code)},
+    }
+
+
+def _uri(path: str) -> str:
+    return quote(path, safe="/")
+
+
+def _region(f: Finding) -> dict:
+    region = {"startLine": max(f.line, 1), "startColumn": max(f.col, 1)}
+    end_line = max(f.end_line, f.line, 1)
+    region["endLine"] = end_line
+    if f.end_col >= 1 and (end_line > f.line or f.end_col > f.col):
+        region["endColumn"] = f.end_col
+    if f.snippet:
+        region["snippet"] = {"text": f.snippet}
+    return region
+
+
+def result(f: Finding, fp: str, rule_index: int | None, *, root) -> dict:
+    rel = repo_path(f.path, root)
+    location: dict = {
+        "physicalLocation": {
+            "artifactLocation": {"uri": _uri(rel), "uriBaseId": SRCROOT},
+            "region": _region(f),
+        }
+    }
+    if f.function:
+        location["logicalLocations"] = [{"name": f.function.rsplit(".", 1)[-1], "fullyQualifiedName": f.function, "kind": "function"}]
+    out: dict = {"ruleId": f.code}
+    if rule_index is not None:
+        out["ruleIndex"] = rule_index
+    out.update(
+        {
+            "level": level(f.code),
+            "message": {"text": f.message},
+            "locations": [location],
+            "partialFingerprints": {SARIF_KEY: fp},
+            "properties": {"name": f.name, "category": f.category, "confidence": f.confidence},
+        }
+    )
+    if f.documented:
+        suppression: dict = {"kind": "inSource", "status": "accepted"}
+        if f.reason:
+            suppression["justification"] = f.reason
+        out["suppressions"] = [suppression]
+    if f.replacement is not None:
+        out["fixes"] = [
+            {
+                "description": {"text": f"Replace with `{f.replacement}`"},
+                "artifactChanges": [
+                    {
+                        "artifactLocation": {"uri": _uri(rel), "uriBaseId": SRCROOT},
+                        "replacements": [
+                            {
+                                "deletedRegion": {k: v for k, v in _region(f).items() if k != "snippet"},
+                                "insertedContent": {"text": f.replacement},
+                            }
+                        ],
+                    }
+                ],
+            }
+        ]
+    return out
+
+
+def build(findings: Sequence[Finding], *, catalog, root=None) -> dict:
+    """The SARIF log as a dict (``render`` dumps it)."""
+    root_path = Path(root).resolve() if root is not None else Path.cwd().resolve()
+    rules = [rule_descriptor(catalog[code]) for code in catalog]
+    index = {r["id"]: i for i, r in enumerate(rules)}
+    ordered = sorted(findings, key=sort_key)
+    for f in ordered:
+        if f.code not in index:
+            index[f.code] = len(rules)
+            rules.append(_unknown_descriptor(f))
+    fps = fingerprints(ordered, root=root_path)
+    return {
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "kinkcheck",
+                        "version": __version__,
+                        "semanticVersion": __version__,
+                        "informationUri": INFORMATION_URI,
+                        "rules": rules,
+                    }
+                },
+                "originalUriBaseIds": {SRCROOT: {"uri": root_path.as_uri() + "/"}},
+                "columnKind": "unicodeCodePoints",
+                "results": [result(f, fp, index.get(f.code), root=root_path) for f, fp in zip(ordered, fps)],
+            }
+        ],
+    }
+
+
+def render(findings: Sequence[Finding], *, catalog, root=None, show_documented: bool = False, **ctx) -> str:
+    """Documented kinks are always included (as suppressed results); ``show_documented`` is moot."""
+    return json.dumps(build(findings, catalog=catalog, root=root), indent=2) + "\n"

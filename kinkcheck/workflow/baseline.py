@@ -1,0 +1,153 @@
+"""The baseline: adopt kinkcheck on a legacy repository without fixing everything first.
+
+``--write-baseline FILE`` records today's undocumented findings; ``--baseline FILE`` then
+reports only findings that are not in it. Entries match by fingerprint (see
+:mod:`kinkcheck.workflow.fingerprint`), never by line number, so code that moves does not
+resurface. Entries that no longer match anything are *stale*: the kink was fixed,
+documented, or edited, and the baseline can shrink.
+
+File format (versioned JSON, written atomically)::
+
+    {"format": "kinkcheck-baseline", "version": 1, "kinkcheck": "0.1.0",
+     "fingerprint": "v1",
+     "findings": [{"fingerprint": "...", "code": "KC101", "path": "src/loss.py",
+                   "line": 12, "function": "loss", "message": "..."}]}
+
+``path``, ``line``, ``function`` and ``message`` are there for people reading the file
+and for the stale report; only ``fingerprint`` is matched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from kinkcheck import __version__
+from kinkcheck.findings import Finding, sort_key
+from kinkcheck.workflow import WorkflowError
+from kinkcheck.workflow.fingerprint import VERSION as FINGERPRINT_VERSION
+from kinkcheck.workflow.fingerprint import fingerprints, repo_path
+
+FORMAT = "kinkcheck-baseline"
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class Entry:
+    fingerprint: str
+    code: str
+    path: str
+    line: int
+    function: str | None = None
+    message: str = ""
+
+    def describe(self) -> str:
+        where = f" in {self.function}" if self.function else ""
+        return f"{self.path}:{self.line} {self.code}{where}"
+
+
+def entries_for(findings: Iterable[Finding], *, root=None) -> list[Entry]:
+    """Baseline entries for the undocumented findings (documented ones need no baseline)."""
+    todo = sorted((f for f in findings if not f.documented), key=sort_key)
+    return [
+        Entry(fp, f.code, repo_path(f.path, root), f.line, f.function, f.message)
+        for f, fp in zip(todo, fingerprints(todo, root=root))
+    ]
+
+
+def write(path: str | os.PathLike, findings: Iterable[Finding], *, root=None) -> int:
+    """Write the baseline for ``findings`` to ``path`` atomically; returns the entry count."""
+    entries = entries_for(findings, root=root)
+    doc = {
+        "format": FORMAT,
+        "version": VERSION,
+        "kinkcheck": __version__,
+        "fingerprint": FINGERPRINT_VERSION,
+        "findings": [asdict(e) for e in entries],
+    }
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh, indent=2)
+            fh.write("\n")
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise WorkflowError(f"cannot write baseline {path}: {exc.strerror or exc}") from None
+    return len(entries)
+
+
+def load(path: str | os.PathLike) -> list[Entry]:
+    """Read a baseline; anything malformed is one clear :class:`WorkflowError`."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise WorkflowError(f"cannot read baseline {path}: {exc.strerror or exc}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise WorkflowError(f"baseline {path} is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise WorkflowError(f"{path} is not a kinkcheck baseline (write one with --write-baseline)")
+    if doc.get("version") != VERSION:
+        raise WorkflowError(
+            f"baseline {path} has version {doc.get('version')!r}; this kinkcheck reads version {VERSION}"
+        )
+    try:
+        return [
+            Entry(
+                fingerprint=str(e["fingerprint"]),
+                code=str(e["code"]),
+                path=str(e["path"]),
+                line=int(e["line"]),
+                function=e.get("function"),
+                message=str(e.get("message", "")),
+            )
+            for e in doc["findings"]
+        ]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise WorkflowError(f"baseline {path} has a malformed entry: {exc!r}") from None
+
+
+def _in_scope(entry_path: str, checked: Sequence[str] | None) -> bool:
+    if checked is None:
+        return True
+    return any(entry_path == c or c in ("", ".") or entry_path.startswith(c.rstrip("/") + "/") for c in checked)
+
+
+def apply(
+    findings: Sequence[Finding],
+    entries: Sequence[Entry],
+    *,
+    root=None,
+    paths: Iterable[str | os.PathLike] | None = None,
+) -> tuple[list[Finding], list[Finding], list[Entry]]:
+    """Split ``findings`` into (new, known) and list the stale entries.
+
+    Documented findings always stay (they are not failures). Each entry hides at most one
+    finding, so a second copy of a known kink is new. ``paths`` are what was checked: stale
+    entries are reported only for files under them (pre-commit checks a few files at a time).
+    """
+    budget = Counter(e.fingerprint for e in entries)
+    undocumented = [f for f in findings if not f.documented]
+    fps = dict(zip(map(id, undocumented), fingerprints(undocumented, root=root)))
+    new, known = [], []
+    for f in findings:
+        fp = fps.get(id(f))
+        if fp is not None and budget[fp] > 0:
+            budget[fp] -= 1
+            known.append(f)
+        else:
+            new.append(f)
+    checked = None if paths is None else [repo_path(p, root) for p in paths]
+    stale = []
+    for e in entries:
+        if budget[e.fingerprint] > 0:
+            budget[e.fingerprint] -= 1
+            if _in_scope(e.path, checked):
+                stale.append(e)
+    return new, known, stale
