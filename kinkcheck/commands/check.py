@@ -1,0 +1,142 @@
+"""``kinkcheck check PATH...``: report every undocumented kink in loss code.
+
+Exit codes: 0 clean (documented kinks are fine), 1 undocumented kinks (parse errors and bad
+kink comments included), 2 usage or internal error.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import Counter
+
+import click
+
+from kinkcheck.output import FORMATS
+
+#: formats meant for programs: no summary line on stdout
+MACHINE_FORMATS = {"json", "json-lines", "sarif", "gitlab", "junit"}
+
+
+def _codes(ctx, param, value):
+    if not value:
+        return None
+    out: list[str] = []
+    for item in value:
+        out += [v for v in item.replace(" ", ",").split(",") if v]
+    return tuple(out)
+
+
+@click.command("check")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+@click.option("--output-format", "output_format", type=click.Choice(sorted(FORMATS)), default="full",
+              show_default=True, help="How to print findings.")
+@click.option("--show-documented", is_flag=True, help="Also show kinks documented with `# kink:` or `# noqa`.")
+@click.option("--statistics", is_flag=True, help="Print a count per rule instead of each finding.")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when undocumented kinks remain.")
+@click.option("--select", multiple=True, callback=_codes, metavar="CODES",
+              help="Rules to check (codes, prefixes like KC2, names or ALL); replaces the configured set.")
+@click.option("--ignore", multiple=True, callback=_codes, metavar="CODES", help="Rules to skip (added to the configured ignores).")
+@click.option("--extend-select", multiple=True, callback=_codes, metavar="CODES",
+              help="Rules to check in addition to the selected ones.")
+@click.option("--scope", type=click.Choice(["loss", "model", "all"]), default=None,
+              help="What counts as loss code: loss (default), model (adds every module's forward), all.")
+@click.option("--all", "all_scope", is_flag=True, help="Check every function (same as --scope all).")
+@click.option("--no-cache", is_flag=True, help="Ignore and do not write .kinkcheck_cache/.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Use this pyproject.toml (or kinkcheck.toml) instead of searching for one.")
+@click.option("--force-exclude", is_flag=True, help="Apply exclude patterns to paths given on the command line too.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes (default: all cores).")
+@click.option("-q", "--quiet", is_flag=True, help="Print findings only: no summary, no progress bar.")
+@click.pass_context
+def check(ctx, paths, output_format, show_documented, statistics, exit_zero, select, ignore, extend_select,
+          scope, all_scope, no_cache, config_file, force_exclude, jobs, quiet):
+    """Check PATHS (files or directories; default: .) for undocumented kinks."""
+    from kinkcheck.config import ConfigError, load_config
+
+    paths = list(paths) or ["."]
+    if all_scope:
+        if scope not in (None, "all"):
+            _fail(f"--all conflicts with --scope {scope}")
+        scope = "all"
+    overrides = {"select": select, "ignore": ignore, "extend_select": extend_select, "scope": scope}
+    try:
+        config = load_config(paths[0], overrides, config_file=config_file)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+    from kinkcheck.lint.api import check_paths
+
+    progress = not quiet and sys.stderr.isatty() and output_format not in MACHINE_FORMATS
+    try:
+        result = check_paths(paths, config, use_cache=not no_cache, jobs=jobs, progress=progress,
+                             force_exclude=force_exclude)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+    for message in result.warnings:
+        click.echo(f"kinkcheck: warning: {message}", err=True)
+    for message in result.errors:
+        click.echo(f"kinkcheck: error: {message}", err=True)
+
+    color = _color(sys.stdout)
+    machine = output_format in MACHINE_FORMATS
+    from kinkcheck.config import _catalog
+
+    catalog = _catalog()
+    if statistics:
+        click.echo(_statistics(result.findings, show_documented), nl=False, color=color)
+    else:
+        from kinkcheck.output import render
+
+        text = render(output_format, result.findings, catalog=catalog, root=os.getcwd(),
+                      show_documented=show_documented, color=color, config=config)
+        if text:
+            click.echo(text, nl=not text.endswith("\n"), color=color)
+    if not quiet and not machine:
+        click.echo(summary(result.undocumented, result.documented))
+
+    code = result.exit_code
+    if exit_zero and code == 1:
+        code = 0
+    ctx.exit(code)
+
+
+def summary(undocumented: int, documented: int) -> str:
+    noun = "kink" if undocumented == 1 else "kinks"
+    return f"Found {undocumented} undocumented {noun} ({documented} documented)."
+
+
+def _statistics(findings, show_documented: bool) -> str:
+    """One row per rule: count, code, name (documented counts alongside)."""
+    undocumented = Counter(f.code for f in findings if not f.documented)
+    documented = Counter(f.code for f in findings if f.documented)
+    names = {f.code: f.name for f in findings}
+    codes = sorted(set(undocumented) | (set(documented) if show_documented else set()),
+                   key=lambda c: (-undocumented[c], c))
+    if not codes:
+        return ""
+    width = max(len(str(undocumented[c])) for c in codes)
+    rows = []
+    for c in codes:
+        row = f"{undocumented[c]:>{width}}\t{c}\t{names[c]}"
+        if documented[c]:
+            row += f"\t({documented[c]} documented)"
+        rows.append(row)
+    return "\n".join(rows) + "\n"
+
+
+def _color(stream) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _fail(message: str):
+    click.echo(f"kinkcheck: error: {message}", err=True)
+    raise SystemExit(2)

@@ -1,0 +1,343 @@
+"""``[tool.kinkcheck]`` in pyproject.toml, merged with command-line overrides.
+
+The nearest ``pyproject.toml`` with a ``[tool.kinkcheck]`` table, walking up from the first
+checked path, is the project's configuration; its directory is the project root that
+relative globs (``exclude``, ``per-file-ignores``) and the cache are anchored to. Keys are
+checked strictly: a typo in a key or a rule code is an error naming it (exit 2), never a
+silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sys
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+SCOPES = ("loss", "model", "all")
+
+#: Findings about the input itself (parse errors, bad kink comments), not about kinks.
+META_CODES = frozenset({"KC001", "KC002", "KC003"})
+
+#: Directories never worth reading, like ruff's defaults. ``exclude`` replaces this list.
+DEFAULT_EXCLUDE: tuple[str, ...] = (
+    ".bzr", ".direnv", ".eggs", ".git", ".git-rewrite", ".hg", ".mypy_cache", ".nox",
+    ".pants.d", ".pytype", ".ruff_cache", ".svn", ".tox", ".venv", "__pypackages__",
+    "_build", "buck-out", "build", "dist", "node_modules", "venv",
+)
+
+#: Skipped whatever the configuration says: caches and installed packages.
+ALWAYS_EXCLUDE: tuple[str, ...] = (".git", "__pycache__", ".kinkcheck_cache", "site-packages")
+
+#: pyproject key -> Config field. Anything else under [tool.kinkcheck] is an error.
+KEYS: Mapping[str, str] = {
+    "select": "select",
+    "ignore": "ignore",
+    "extend-select": "extend_select",
+    "per-file-ignores": "per_file_ignores",
+    "exclude": "exclude",
+    "extend-exclude": "extend_exclude",
+    "loss-functions": "loss_functions",
+    "max-depth": "max_depth",
+    "scope": "scope",
+    "cache-dir": "cache_dir",
+}
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message names the file and the offending key or code."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings for one run. ``select`` None means the catalog's default rules."""
+
+    select: tuple[str, ...] | None = None
+    ignore: tuple[str, ...] = ()
+    extend_select: tuple[str, ...] = ()
+    per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    exclude: tuple[str, ...] = DEFAULT_EXCLUDE
+    extend_exclude: tuple[str, ...] = ()
+    loss_functions: tuple[str, ...] = ()
+    max_depth: int = 3
+    scope: str = "loss"
+    cache_dir: str = ".kinkcheck_cache"
+    root: Path = field(default_factory=Path.cwd)
+    source: Path | None = None
+
+    # -- rule selection ---------------------------------------------------------------
+    def enabled_codes(self, catalog=None) -> frozenset[str]:
+        """Codes this run reports: (select or defaults) + extend-select - ignore."""
+        catalog = catalog or _catalog()
+        return _enabled(self.select, self.extend_select, self.ignore, catalog)
+
+    def codes_for(self, path: str | Path, catalog=None) -> frozenset[str]:
+        """Enabled codes minus the per-file ignores matching ``path``."""
+        codes = self.enabled_codes(catalog)
+        if not self.per_file_ignores:
+            return codes
+        rel = self.relative(path)
+        drop: set[str] = set()
+        catalog = catalog or _catalog()
+        for pattern, selectors in self.per_file_ignores:
+            if glob_match(pattern, rel):
+                drop |= catalog.select(selectors)
+        return codes - drop
+
+    # -- paths ------------------------------------------------------------------------
+    @property
+    def excludes(self) -> tuple[str, ...]:
+        return tuple(self.exclude) + tuple(self.extend_exclude) + ALWAYS_EXCLUDE
+
+    def relative(self, path: str | Path) -> str:
+        """``path`` relative to the project root in posix form (absolute if outside it)."""
+        p = Path(os.path.abspath(path))
+        try:
+            return p.relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            try:
+                return p.relative_to(self.root).as_posix()
+            except ValueError:
+                return p.as_posix()
+
+    def is_excluded(self, path: str | Path) -> bool:
+        rel = self.relative(path)
+        return any(glob_match(pattern, rel) for pattern in self.excludes)
+
+    @property
+    def cache_path(self) -> Path:
+        p = Path(self.cache_dir)
+        return p if p.is_absolute() else self.root / p
+
+    def fingerprint(self) -> str:
+        """A stable hash of every setting that changes findings (the cache key's config part)."""
+        parts = repr((
+            self.select, self.ignore, self.extend_select, self.per_file_ignores,
+            self.loss_functions, self.max_depth, self.scope,
+        ))
+        return hashlib.sha256(parts.encode()).hexdigest()[:16]
+
+
+@lru_cache(maxsize=1)
+def _catalog():
+    from kinkcheck import catalog
+
+    return catalog.load()
+
+
+def _enabled(select, extend_select, ignore, catalog) -> frozenset[str]:
+    if select is not None:
+        base = catalog.select(select)
+    else:  # meta rules are on by default even before the catalog lists them
+        base = catalog.default_codes() | {c for c in META_CODES if c not in catalog}
+    base |= catalog.select(extend_select)
+    base -= catalog.select(ignore)
+    return frozenset(base)
+
+
+# -- loading ------------------------------------------------------------------------------
+
+
+def find_pyproject(start: Path) -> Path | None:
+    """The nearest pyproject.toml with a [tool.kinkcheck] table at or above ``start``."""
+    start = Path(os.path.abspath(start))
+    if start.is_file() or not start.exists():
+        start = start.parent
+    for directory in (start, *start.parents):
+        candidate = directory / "pyproject.toml"
+        if candidate.is_file():
+            try:
+                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+                continue
+            if isinstance(data.get("tool"), dict) and "kinkcheck" in data["tool"]:
+                return candidate
+    return None
+
+
+def load_config(start: Path | str | None = None, overrides: Mapping[str, Any] | None = None,
+                *, config_file: Path | str | None = None) -> Config:
+    """Config from the nearest pyproject.toml above ``start`` (or ``config_file``), then overrides.
+
+    ``overrides`` uses Config field names; ``select`` and ``scope`` replace the file's value,
+    ``ignore``, ``extend_select``, ``extend_exclude`` and ``per_file_ignores`` add to it.
+    """
+    overrides = dict(overrides or {})
+    config_file = overrides.pop("config_file", None) or config_file
+    values: dict[str, Any] = {}
+    source: Path | None = None
+    if config_file is not None:
+        source = Path(config_file)
+        values = _read_file(source, explicit=True)
+    else:
+        found = find_pyproject(Path(start) if start is not None else Path.cwd())
+        if found is not None:
+            source = found
+            values = _read_file(found, explicit=False)
+    root = source.resolve().parent if source is not None else Path.cwd()
+    where = source.name if source is not None else "command line"
+    cfg = Config(root=root, source=source, **values)
+
+    merged: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key not in Config.__dataclass_fields__ or key in ("root", "source"):
+            raise ConfigError(f"unknown setting {key!r}")
+        if key in ("ignore", "extend_select", "extend_exclude", "loss_functions"):
+            merged[key] = tuple(getattr(cfg, key)) + _strings(value, key, "command line")
+        elif key == "per_file_ignores":
+            merged[key] = tuple(cfg.per_file_ignores) + _per_file(value, "command line")
+        elif key in ("select", "exclude"):
+            merged[key] = _strings(value, key, "command line")
+        else:
+            merged[key] = value
+    if merged:
+        cfg = replace(cfg, **merged)
+    _validate(cfg, where)
+    return cfg
+
+
+def _read_file(path: Path, *, explicit: bool) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    if path.name == "pyproject.toml" or "tool" in data:
+        table = data.get("tool", {}).get("kinkcheck")
+        if table is None:
+            if explicit:
+                raise ConfigError(f"{path}: no [tool.kinkcheck] table")
+            return {}
+        prefix = "tool.kinkcheck."
+    else:  # a dedicated kinkcheck.toml: the settings at the top level
+        table = data
+        prefix = ""
+    return _parse_table(table, path.name, prefix)
+
+
+def _parse_table(table: Mapping[str, Any], where: str, prefix: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        name = KEYS.get(key)
+        if name is None:
+            hint = ""
+            if key.replace("_", "-") in KEYS:
+                hint = f" (did you mean {key.replace('_', '-')!r}?)"
+            raise ConfigError(f"{where}: unknown key '{prefix}{key}'{hint}")
+        if name == "per_file_ignores":
+            out[name] = _per_file(value, where)
+        elif name == "max_depth":
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ConfigError(f"{where}: {prefix}{key} must be a non-negative integer, got {value!r}")
+            out[name] = value
+        elif name in ("scope", "cache_dir"):
+            if not isinstance(value, str):
+                raise ConfigError(f"{where}: {prefix}{key} must be a string, got {value!r}")
+            out[name] = value
+        else:
+            out[name] = _strings(value, key, where)
+    return out
+
+
+def _strings(value: Any, key: str, where: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [v for v in re.split(r"[,\s]+", value) if v]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: {key} must be a list of strings, got {value!r}")
+    return tuple(value)
+
+
+def _per_file(value: Any, where: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    if isinstance(value, (list, tuple)) and all(isinstance(v, tuple) and len(v) == 2 for v in value):
+        value = dict(value)
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where}: per-file-ignores must be a table of glob = [codes]")
+    return tuple((str(pattern), _strings(codes, f"per-file-ignores.{pattern!r}", where))
+                 for pattern, codes in value.items())
+
+
+def _validate(cfg: Config, where: str) -> None:
+    if cfg.scope not in SCOPES:
+        raise ConfigError(f"{where}: unknown scope {cfg.scope!r} (expected one of {', '.join(SCOPES)})")
+    from kinkcheck.catalog import CatalogError
+
+    catalog = _catalog()
+    groups: list[tuple[str, Iterable[str]]] = [
+        ("select", cfg.select or ()), ("ignore", cfg.ignore), ("extend-select", cfg.extend_select),
+    ]
+    groups += [(f"per-file-ignores[{pattern!r}]", codes) for pattern, codes in cfg.per_file_ignores]
+    for key, selectors in groups:
+        for selector in selectors:
+            try:
+                catalog.select([selector])
+            except CatalogError:
+                raise ConfigError(f"{where}: unknown rule code {selector!r} in {key}") from None
+
+
+# -- gitignore-style globs ----------------------------------------------------------------
+
+
+@lru_cache(maxsize=512)
+def _compile(pattern: str) -> tuple[re.Pattern[str], bool]:
+    """(regex, anchored). A pattern with an inner '/' is anchored at the project root;
+    one without matches any path component, as in .gitignore."""
+    p = pattern.strip()
+    if p.startswith("./"):
+        p = p[2:]
+    p = p.rstrip("/")
+    anchored = "/" in p
+    p = p.lstrip("/")
+    out, i = [], 0
+    while i < len(p):
+        c = p[i]
+        if c == "*":
+            if p[i : i + 2] == "**":
+                i += 2
+                if p[i : i + 1] == "/":
+                    i += 1
+                    out.append("(?:.*/)?")
+                else:
+                    out.append(".*")
+                continue
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            j = p.find("]", i + 1)
+            if j == -1:
+                out.append(re.escape(c))
+            else:
+                body = p[i + 1 : j]
+                if body.startswith("!"):
+                    body = "^" + body[1:]
+                out.append(f"[{body}]")
+                i = j
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.compile("".join(out) + r"\Z"), anchored
+
+
+def glob_match(pattern: str, relpath: str) -> bool:
+    """Does ``pattern`` match ``relpath`` (posix, relative to the root) or a directory above it?"""
+    regex, anchored = _compile(pattern)
+    parts = relpath.split("/")
+    if anchored:
+        return any(regex.match("/".join(parts[: i + 1])) for i in range(len(parts)))
+    return any(regex.match(part) for part in parts)

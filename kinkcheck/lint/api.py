@@ -1,0 +1,117 @@
+"""The static analyzer as a library: what ``kinkcheck check``, the report and the tests call.
+
+>>> result = check_paths(["examples/"])          # doctest: +SKIP
+>>> result.exit_code, result.undocumented        # doctest: +SKIP
+(1, 12)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from kinkcheck.config import Config, load_config
+from kinkcheck.findings import Finding, sort_key
+
+
+@dataclass
+class CheckResult:
+    """Every finding of a run, documented ones included, sorted by (path, line, col, code)."""
+
+    findings: list[Finding] = field(default_factory=list)
+    #: the files checked, as shown to the user
+    files: list[str] = field(default_factory=list)
+    #: one-line messages about problems that are not a file's fault (exit 2)
+    errors: list[str] = field(default_factory=list)
+    #: one-line notes about things skipped (symlink loops, unlistable directories)
+    warnings: list[str] = field(default_factory=list)
+    #: files analyzed with astroid in this run / answered from the cache
+    analyzed: int = 0
+    cached: int = 0
+
+    @property
+    def undocumented(self) -> int:
+        return sum(1 for f in self.findings if not f.documented)
+
+    @property
+    def documented(self) -> int:
+        return sum(1 for f in self.findings if f.documented)
+
+    @property
+    def exit_code(self) -> int:
+        """2 on internal or usage errors, 1 while undocumented kinks remain, else 0."""
+        if self.errors:
+            return 2
+        return 1 if self.undocumented else 0
+
+
+def check_paths(
+    paths: Iterable[str | Path],
+    config: Config | None = None,
+    *,
+    scope: str | None = None,
+    use_cache: bool = True,
+    jobs: int | None = None,
+    progress: bool = False,
+    force_exclude: bool = False,
+) -> CheckResult:
+    """Check files and directories. ``config`` defaults to the nearest pyproject.toml above
+    the first path; ``scope`` ("loss" | "model" | "all") overrides its scope."""
+    from kinkcheck.lint.discover import discover
+    from kinkcheck.lint.runner import run
+
+    paths = [str(p) for p in paths] or ["."]
+    if config is None:
+        config = load_config(Path(paths[0]), {})
+    found = discover(paths, config, force_exclude=force_exclude)
+    ran = run(found.files, config, scope=scope, use_cache=use_cache, jobs=jobs, progress=progress)
+    return CheckResult(
+        findings=ran.findings,
+        files=ran.files,
+        errors=[*found.errors, *ran.errors],
+        warnings=[*found.warnings, *ran.warnings],
+        analyzed=ran.analyzed,
+        cached=ran.cached,
+    )
+
+
+def check_source(
+    source: str,
+    path: str = "<string>.py",
+    *,
+    module: str = "snippet",
+    config: Config | None = None,
+    scope: str | None = None,
+    codes: Iterable[str] | None = None,
+) -> list[Finding]:
+    """Findings for one source text, comments applied: what a catalog example test needs.
+
+    No files, no cache, no pool. A source that does not parse gives one KC001 finding.
+    """
+    from kinkcheck.lint import comments
+    from kinkcheck.lint.engine import analyze_file
+    from kinkcheck.lint.index import index_source
+    from kinkcheck.lint.runner import _catalog, syntax_error_finding
+    from kinkcheck.lint.scope import loss_scope
+
+    config = config or Config()
+    scope = scope or config.scope
+    catalog = _catalog()
+    enabled = frozenset(codes) if codes is not None else config.codes_for(path, catalog)
+    try:
+        index = index_source(source, path, module)
+        functions = loss_scope([index], scope=scope, loss_functions=tuple(config.loss_functions),
+                               max_depth=config.max_depth).get(path)
+        raw = []
+        if functions or scope == "all":
+            raw = list(analyze_file(source, path, module, functions if functions is not None else None,
+                                    codes=enabled, catalog=catalog))
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        return [syntax_error_finding(path, exc)]
+    directives = comments.parse(source, catalog)
+    out = comments.apply(raw, directives, path=path, catalog=catalog)
+    if any(f.code == "KC003" for f in out):
+        every = analyze_file(source, path, module, None, codes=frozenset(catalog), catalog=catalog)
+        out = comments.apply(raw, directives, path=path, usage=[*raw, *every], catalog=catalog)
+    return sorted((f for f in out if f.code in enabled or f.code == "KC001"), key=sort_key)

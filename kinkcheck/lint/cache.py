@@ -1,0 +1,141 @@
+"""A content-keyed cache in ``.kinkcheck_cache/`` that makes re-runs nearly free.
+
+One entry per file, named by a hash of (cache salt, absolute path, module name, file bytes).
+The salt covers the kinkcheck version, the analyzer's own sources, the catalog and the
+Python version, so an edit to any of them starts a fresh cache. An entry holds what is
+expensive to recompute: the file's index (for scope), its kink comments, a parse error if
+any, and its findings per (config fingerprint, in-scope function set). Entries are written
+atomically (temp file + rename); an entry that cannot be read is treated as missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import kinkcheck
+
+#: what in an entry's ``results`` is kept per file: the last few scope/config variants
+MAX_RESULTS = 4
+
+
+def _stamp(directory: Path, pattern: str) -> list[str]:
+    out = []
+    for p in sorted(directory.rglob(pattern)):
+        if "__pycache__" in p.parts:
+            continue
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        out.append(f"{p.relative_to(directory)}:{st.st_size}:{st.st_mtime_ns}")
+    return out
+
+
+_SALT: str | None = None
+
+
+def salt() -> str:
+    """Version + analyzer sources + catalog contents + Python: anything that changes results."""
+    global _SALT
+    if _SALT is None:
+        from kinkcheck.catalog import rules_dir
+
+        h = hashlib.sha256()
+        h.update(kinkcheck.__version__.encode())
+        h.update(sys.version.encode())
+        package = Path(kinkcheck.__file__).resolve().parent
+        for part in ("lint", "catalog.py", "findings.py", "config.py"):
+            target = package / part
+            stamps = _stamp(target, "*.py") if target.is_dir() else _stamp(target.parent, target.name)
+            h.update("\n".join(stamps).encode())
+        rules = rules_dir()
+        for p in sorted(rules.glob("*.toml")):
+            try:
+                h.update(p.name.encode())
+                h.update(p.read_bytes())
+            except OSError:
+                pass
+        _SALT = h.hexdigest()[:16]
+    return _SALT
+
+
+def functions_key(functions) -> str:
+    if functions is None:
+        return "*"
+    return hashlib.sha256("\n".join(sorted(functions)).encode()).hexdigest()[:16]
+
+
+class Cache:
+    """Entries under ``directory/<version>-<salt>/``; a disabled cache stores nothing."""
+
+    def __init__(self, directory: Path | str, *, enabled: bool = True):
+        self.enabled = enabled
+        self.root = Path(directory)
+        self.dir = self.root / f"{kinkcheck.__version__}-{salt()}" if enabled else self.root
+        self._ready = False
+
+    def key(self, abspath: str, module: str, data: bytes) -> str:
+        h = hashlib.sha256()
+        h.update(abspath.encode("utf-8", "surrogateescape"))
+        h.update(b"\0")
+        h.update(module.encode())
+        h.update(b"\0")
+        h.update(data)
+        return h.hexdigest()
+
+    def _path(self, key: str) -> Path:
+        return self.dir / key[:2] / f"{key[2:32]}.pickle"
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        if not self.enabled:
+            return None
+        try:
+            with open(self._path(key), "rb") as fh:
+                entry = pickle.load(fh)
+        except Exception:  # missing, truncated, corrupt or from an incompatible build
+            return None
+        if not isinstance(entry, dict) or entry.get("key") != key:
+            return None
+        return entry
+
+    def put(self, key: str, entry: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        entry["key"] = key
+        results = entry.get("results")
+        if isinstance(results, dict) and len(results) > MAX_RESULTS:
+            for old in list(results)[: len(results) - MAX_RESULTS]:
+                del results[old]
+        target = self._path(key)
+        try:
+            self._prepare()
+            target.parent.mkdir(exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    pickle.dump(entry, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                os.replace(tmp, target)
+            except BaseException:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+                raise
+        except (OSError, pickle.PicklingError, TypeError, AttributeError, RecursionError):
+            pass  # a cache that cannot be written is only slower
+
+    def _prepare(self) -> None:
+        if self._ready:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tag = self.root / "CACHEDIR.TAG"
+        if not tag.exists():
+            tag.write_text("Signature: 8a477f597d28d172789f06886806bc55\n# kinkcheck cache; see https://bford.info/cachedir/\n")
+            (self.root / ".gitignore").write_text("# created by kinkcheck\n*\n")
+        self._ready = True

@@ -1,0 +1,215 @@
+"""``# kink: reason``, ``# kink[KC101]: reason`` and ``# noqa: KC101`` comments.
+
+A kink comment documents the kinks on its line: the finding stays in the results with
+``documented=True`` and the comment's reason (``"noqa"`` for noqa), so the report can list
+every documented kink. A comment covers a finding that starts or ends on its line, so a
+multi-line call can be documented on its first or its last line.
+
+Comments are found with :mod:`tokenize`, so a ``#`` inside a string is never read as a
+comment. Tokenizing is the slow part, so it only runs on files whose text mentions
+``kink`` or ``noqa`` after a ``#``.
+
+Reported about comments themselves:
+KC002 a comment names a code that is not in the catalog;
+KC003 a kink comment (or a ``noqa`` naming KC codes) documents nothing on its line.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tokenize
+from dataclasses import dataclass, replace
+from typing import Iterable, Sequence
+
+from kinkcheck.findings import Finding
+
+#: quick test before tokenizing: could this file hold a directive at all?
+_CANDIDATE = re.compile(r"#[^\n]*?(?:kink\s*[\[:]|noqa)", re.IGNORECASE)
+_KINK = re.compile(r"#\s*kink\s*(?:\[(?P<codes>[^\]]*)\])?\s*:(?P<reason>.*)", re.IGNORECASE)
+_NOQA = re.compile(
+    r"#\s*noqa(?::[\s]?(?P<codes>[A-Za-z]+[0-9]+(?:[,\s]+[A-Za-z]+[0-9]+)*))?", re.IGNORECASE
+)
+_LEADING_CODES = re.compile(r"^\s*(?P<codes>KC\d{3}(?:\s*,\s*KC\d{3})*)\b[\s,:;-]*", re.IGNORECASE)
+_NOQA_TAIL = re.compile(r"\s*#\s*noqa\b.*$", re.IGNORECASE)
+
+META_NAMES = {
+    "KC001": "parse-error",
+    "KC002": "unknown-rule-in-comment",
+    "KC003": "unused-kink-comment",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Directive:
+    """One kink or noqa comment. ``codes`` None covers every code on the line."""
+
+    kind: str  # "kink" | "noqa"
+    line: int
+    col: int  # 1-based column of the '#'
+    end_col: int
+    codes: tuple[str, ...] | None
+    reason: str
+    unknown: tuple[str, ...] = ()
+    text: str = ""
+
+
+def has_candidates(source: str) -> bool:
+    return _CANDIDATE.search(source) is not None
+
+
+def parse(source: str, catalog=None) -> list[Directive]:
+    """Every kink / noqa directive in ``source`` (empty on files tokenize cannot read)."""
+    if not has_candidates(source):
+        return []
+    catalog = catalog if catalog is not None else _catalog()
+    out: list[Directive] = []
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError, ValueError):
+        return []
+    for tok in tokens:
+        if tok.type != tokenize.COMMENT:
+            continue
+        directive = parse_comment(tok.string, tok.start[0], tok.start[1] + 1, catalog)
+        if directive is not None:
+            out.extend(directive)
+    return out
+
+
+def parse_comment(text: str, line: int, col: int, catalog=None) -> list[Directive] | None:
+    """Directives in one comment token (``text`` starts with '#'). A comment may hold both a
+    kink and a noqa part: ``# kink: fine here  # noqa: E501``."""
+    catalog = catalog if catalog is not None else _catalog()
+    found: list[Directive] = []
+    end_col = col + len(text)
+    kink = _KINK.search(text)
+    if kink is not None:
+        reason = _NOQA_TAIL.sub("", kink.group("reason")).strip()
+        raw_codes = kink.group("codes")
+        codes: tuple[str, ...] | None = None
+        unknown: list[str] = []
+        if raw_codes is not None:
+            codes, unknown = _resolve(raw_codes, catalog)
+        else:
+            lead = _LEADING_CODES.match(reason)
+            if lead is not None:  # "# kink: KC101 abs at 0 is fine" names its code
+                codes, unknown = _resolve(lead.group("codes"), catalog)
+                reason = reason[lead.end():].strip() or reason
+        found.append(Directive("kink", line, col, end_col, codes, reason, tuple(unknown), text))
+    noqa = _NOQA.search(text)
+    if noqa is not None and (kink is None or noqa.start() > kink.start()):
+        raw = noqa.group("codes")
+        if raw is None:
+            found.append(Directive("noqa", line, col, end_col, None, "noqa", (), text))
+        else:
+            ours = [c for c in re.split(r"[,\s]+", raw) if c.upper().startswith("KC")]
+            if ours:  # a noqa only for other tools (E501, F401) is none of our business
+                codes, unknown = _resolve(",".join(ours), catalog)
+                found.append(Directive("noqa", line, col, end_col, codes, "noqa", tuple(unknown), text))
+    return found or None
+
+
+def _resolve(raw: str, catalog) -> tuple[tuple[str, ...], list[str]]:
+    codes: list[str] = []
+    unknown: list[str] = []
+    for token in (t for t in re.split(r"[,\s]+", raw) if t):
+        rule = catalog.lookup(token) if catalog is not None else None
+        if rule is not None:
+            codes.append(rule.code)
+        elif token.upper() in META_NAMES:
+            codes.append(token.upper())
+        else:
+            unknown.append(token)
+    return tuple(codes), unknown
+
+
+def apply(
+    findings: Sequence[Finding],
+    directives: Sequence[Directive],
+    *,
+    path: str,
+    usage: Iterable[Finding] | None = None,
+    catalog=None,
+) -> list[Finding]:
+    """Mark documented findings and add KC002/KC003 for bad comments.
+
+    ``usage`` are the findings that decide whether a comment documents something (by
+    default ``findings``); the runner passes the findings of every scope and rule there,
+    so a comment on a model's ReLU is not called unused just because this run only
+    checks loss code.
+    """
+    if not directives:
+        return list(findings)
+    catalog = catalog if catalog is not None else _catalog()
+    by_line: dict[int, list[Directive]] = {}
+    for d in directives:
+        by_line.setdefault(d.line, []).append(d)
+
+    def covering(f: Finding) -> Directive | None:
+        best = None
+        for line in dict.fromkeys((f.line, f.end_line)):
+            for d in by_line.get(line, ()):
+                if d.codes is None and f.code in META_NAMES:
+                    continue  # a blanket comment never hides a problem with comments
+                if d.codes is None or f.code in d.codes:
+                    if best is None or (best.kind == "noqa" and d.kind == "kink"):
+                        best = d
+        return best
+
+    out: list[Finding] = []
+    for f in findings:
+        d = covering(f)
+        if d is not None and not f.documented:
+            f = replace(f, documented=True, reason=d.reason if d.kind == "kink" else "noqa")
+        out.append(f)
+
+    used: dict[Directive, set[str]] = {}
+    for f in (usage if usage is not None else findings):
+        for line in dict.fromkeys((f.line, f.end_line)):
+            for d in by_line.get(line, ()):
+                if d.codes is None or f.code in d.codes:
+                    used.setdefault(d, set()).add(f.code)
+
+    for d in directives:
+        for code in d.unknown:
+            out.append(_meta("KC002", path, d, f"`{d.text.strip()}` names unknown rule `{code}`", catalog))
+        if d.kind == "noqa" and d.codes is None:
+            continue  # bare noqa may be meant for other tools
+        hit = used.get(d, set())
+        label = "`# noqa`" if d.kind == "noqa" else "kink comment"
+        if d.codes is None:
+            if not hit:
+                out.append(_meta("KC003", path, d, f"{label} documents nothing on this line", catalog))
+        else:
+            unused = [c for c in d.codes if c not in hit and c not in META_NAMES]
+            if unused and len(unused) == len([c for c in d.codes if c not in META_NAMES]):
+                out.append(_meta("KC003", path, d,
+                                 f"{label} names {', '.join(unused)} but no such kink is on this line", catalog))
+            elif unused:
+                out.append(_meta("KC003", path, d,
+                                 f"{label} names {', '.join(unused)}, which has no kink on this line", catalog))
+    return out
+
+
+def _meta(code: str, path: str, d: Directive, message: str, catalog) -> Finding:
+    rule = catalog.get(code) if catalog is not None else None
+    return Finding(
+        code=code,
+        name=rule.name if rule is not None else META_NAMES[code],
+        category="meta",
+        path=path,
+        line=d.line,
+        col=d.col,
+        end_line=d.line,
+        end_col=d.end_col,
+        message=message,
+        confidence="high",
+        snippet=d.text,
+    )
+
+
+def _catalog():
+    from kinkcheck.config import _catalog as load
+
+    return load()

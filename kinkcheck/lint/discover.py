@@ -1,0 +1,147 @@
+"""Which files a run checks, and the module name each one has.
+
+Directories are walked with ``os.scandir`` (no globbing of the whole tree), skipping what
+the configuration excludes, virtualenvs (any directory holding ``pyvenv.cfg``), VCS and
+cache directories. Symlinked directories are followed once: a directory already visited
+(same device and inode) is skipped, so loops terminate. Paths given explicitly are checked
+even when an exclude pattern matches them, unless ``force_exclude`` is set (as in ruff,
+which the pre-commit hook relies on).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat as _stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from kinkcheck.config import ALWAYS_EXCLUDE, Config, glob_match
+
+PY_SUFFIXES = (".py",)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """One file to check: ``path`` as shown to the user, ``abspath`` to open, ``module`` name."""
+
+    path: str
+    abspath: str
+    module: str
+
+
+@dataclass
+class Discovery:
+    files: list[SourceFile] = field(default_factory=list)
+    #: paths that do not exist or cannot be listed: a usage error (exit 2)
+    errors: list[str] = field(default_factory=list)
+    #: things skipped on the way (symlink loops, unlistable subdirectories)
+    warnings: list[str] = field(default_factory=list)
+
+
+def display_path(path: str | Path) -> str:
+    """``path`` relative to the working directory when under it, else absolute; posix form."""
+    absolute = os.path.abspath(path)
+    cwd = os.getcwd()
+    if absolute == cwd:
+        return "."
+    if absolute.startswith(cwd.rstrip(os.sep) + os.sep):
+        return Path(os.path.relpath(absolute, cwd)).as_posix()
+    return Path(absolute).as_posix()
+
+
+def module_name(abspath: str | Path, _cache: dict | None = None) -> str:
+    """Dotted module name from the package structure: parents holding ``__init__.py``."""
+    p = Path(abspath)
+    parts = [] if p.stem == "__init__" else [p.stem]
+    directory = p.parent
+    while (directory / "__init__.py").is_file():
+        parts.append(directory.name)
+        if directory.parent == directory:
+            break
+        directory = directory.parent
+    return ".".join(reversed(parts)) or p.stem
+
+
+def discover(paths: Iterable[str | Path], config: Config, *, force_exclude: bool = False) -> Discovery:
+    out = Discovery()
+    seen_files: set[str] = set()
+    seen_dirs: set[tuple[int, int]] = set()
+    excludes = config.excludes
+
+    def excluded(abspath: str) -> bool:
+        rel = config.relative(abspath)
+        return any(glob_match(pattern, rel) for pattern in excludes)
+
+    def add(abspath: str) -> None:
+        real = os.path.realpath(abspath)
+        if real in seen_files:
+            return
+        seen_files.add(real)
+        out.files.append(SourceFile(display_path(abspath), abspath, module_name(abspath)))
+
+    def walk(directory: str) -> None:
+        try:
+            st = os.stat(directory)
+        except OSError as exc:
+            out.warnings.append(f"{display_path(directory)}: skipped: {_why(exc)}")
+            return
+        ident = (st.st_dev, st.st_ino)
+        if ident in seen_dirs:
+            return
+        seen_dirs.add(ident)
+        try:
+            with os.scandir(directory) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            out.warnings.append(f"{display_path(directory)}: cannot list directory: {_why(exc)}")
+            return
+        if any(e.name == "pyvenv.cfg" for e in entries):
+            return  # a virtualenv
+        for entry in entries:
+            full = os.path.join(directory, entry.name)
+            if entry.name in ALWAYS_EXCLUDE or excluded(full):
+                continue
+            try:
+                is_dir = entry.is_dir()  # follows symlinks
+                is_file = not is_dir and entry.is_file()
+            except OSError as exc:
+                out.warnings.append(f"{display_path(full)}: skipped: {_why(exc)}")
+                continue
+            if is_dir:
+                walk(full)
+            elif is_file and entry.name.endswith(PY_SUFFIXES):
+                add(full)
+            elif entry.is_symlink() and entry.name.endswith(PY_SUFFIXES):
+                try:
+                    os.stat(full)
+                except OSError as exc:
+                    out.warnings.append(f"{display_path(full)}: skipped: {_why(exc)}")
+
+    for given in paths:
+        abspath = os.path.abspath(given)
+        if force_exclude and excluded(abspath):
+            continue
+        try:
+            st = os.stat(abspath)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                out.errors.append(f"{given}: {_why(exc)}")
+            elif os.path.islink(abspath):
+                out.errors.append(f"{given}: broken symbolic link")
+            else:
+                out.errors.append(f"{given}: no such file or directory")
+            continue
+        if _stat.S_ISDIR(st.st_mode):
+            walk(abspath)
+        else:
+            # Given explicitly: checked whatever its suffix; reading reports what it is.
+            add(abspath)
+    return out
+
+
+def _why(exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "symbolic link loop"
+    return (exc.strerror or str(exc)).lower()

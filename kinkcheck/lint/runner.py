@@ -1,0 +1,454 @@
+"""The check pipeline: read -> index -> scope -> analyze -> comments -> select -> sort.
+
+1. Every file is read as bytes and indexed with the stdlib ``ast`` (cheap; cached).
+   Reading is where bad input is met: a directory or FIFO named ``x.py``, NUL bytes,
+   undecodable text, a syntax error, absurd nesting. Each becomes a KC001 finding for
+   that file and the run goes on.
+2. ``loss_scope`` looks at all indexes together and says which functions are loss code.
+3. Only files with something in scope are analyzed with astroid (the expensive part),
+   in a process pool over files for big runs and in-process for the pre-commit case.
+4. Kink comments mark findings documented; selection and per-file ignores apply.
+
+Nothing here imports or executes the code being checked.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+import tokenize
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field, replace
+from typing import Any, Sequence
+
+from kinkcheck.findings import Finding, sort_key
+from kinkcheck.lint import comments
+from kinkcheck.lint.cache import Cache, functions_key
+from kinkcheck.lint.discover import SourceFile
+
+#: files larger than this are reported, not parsed (generated code, data in a .py)
+MAX_BYTES = 20 * 1024 * 1024
+#: below this many files the index stage runs in-process; pool start-up costs more
+POOL_MIN_INDEX = 64
+#: below this many files to analyze, analysis runs in-process
+POOL_MIN_ANALYZE = 4
+#: a progress bar only for runs at least this long
+PROGRESS_MIN_FILES = 200
+
+
+@dataclass
+class Prepared:
+    """Stage 1 output for one file (also what the cache keeps)."""
+
+    file: SourceFile
+    key: str | None = None
+    index: Any = None
+    directives: list = field(default_factory=list)
+    parse_error: Finding | None = None
+    results: dict = field(default_factory=dict)
+    dirty: bool = False
+
+
+# -- stage 1: read and index --------------------------------------------------------------
+
+
+def read_source(sf: SourceFile) -> tuple[bytes | None, str | None, Finding | None]:
+    """(bytes, text, None) or (bytes|None, None, KC001 finding) for a file that cannot be read."""
+    try:
+        st = os.stat(sf.abspath)
+    except OSError as exc:
+        return None, None, parse_error(sf.path, f"cannot read file: {_strerror(exc)}")
+    if stat.S_ISDIR(st.st_mode):
+        return None, None, parse_error(sf.path, "cannot read file: it is a directory")
+    if not stat.S_ISREG(st.st_mode):
+        return None, None, parse_error(sf.path, "cannot read file: not a regular file (a FIFO, socket or device)")
+    if st.st_size > MAX_BYTES:
+        return None, None, parse_error(sf.path, f"file too large to analyze ({st.st_size // (1024 * 1024)} MiB)")
+    try:
+        with open(sf.abspath, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        return None, None, parse_error(sf.path, f"cannot read file: {_strerror(exc)}")
+    text, problem = decode(data)
+    if problem is not None:
+        return data, None, parse_error(sf.path, problem[0], *problem[1:])
+    return data, text, None
+
+
+def decode(data: bytes) -> tuple[str | None, tuple | None]:
+    """Source text honouring PEP 263 cookies, or (None, (message, line, col))."""
+    nul = data.find(b"\0")
+    if nul != -1:
+        line = data.count(b"\n", 0, nul) + 1
+        col = nul - (data.rfind(b"\n", 0, nul) + 1) + 1
+        return None, ("file contains NUL bytes (binary data, not Python source)", line, col)
+    import io
+
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as exc:
+        return None, (f"cannot decode file: {exc.msg if hasattr(exc, 'msg') else exc}", 1, 1)
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        return None, (f"file is not valid {encoding} text (byte 0x{data[exc.start]:02x})", line, col)
+    except LookupError:
+        return None, (f"unknown source encoding {encoding!r}", 1, 1)
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return text, None
+
+
+def parse_error(path: str, message: str, line: int = 1, col: int = 1, source_line: str = "") -> Finding:
+    rule = _rule("KC001")
+    return Finding(
+        code="KC001",
+        name=rule.name if rule is not None else comments.META_NAMES["KC001"],
+        category="meta",
+        path=path,
+        line=max(1, int(line or 1)),
+        col=max(1, int(col or 1)),
+        end_line=max(1, int(line or 1)),
+        end_col=max(1, int(col or 1)) + 1,
+        message=message,
+        confidence="high",
+        snippet=source_line,
+    )
+
+
+def syntax_error_finding(path: str, exc: BaseException) -> Finding:
+    if isinstance(exc, SyntaxError):
+        msg = exc.msg or "invalid syntax"
+        if "too many nested" in msg or "too complex" in msg:
+            msg = f"expression nested too deeply to parse ({msg})"
+        return parse_error(path, f"syntax error: {msg}", exc.lineno or 1, exc.offset or 1, (exc.text or "").rstrip("\n"))
+    if isinstance(exc, RecursionError):
+        return parse_error(path, "expression nested too deeply to analyze (recursion limit)")
+    if isinstance(exc, MemoryError):
+        return parse_error(path, "file too large or too deeply nested to analyze (out of memory)")
+    return parse_error(path, f"cannot parse file: {exc}")
+
+
+def prepare(sf: SourceFile, cache_dir: str | None) -> Prepared:
+    """Stage 1 for one file; never raises."""
+    try:
+        return _prepare(sf, cache_dir)
+    except Exception as exc:  # pragma: no cover - defensive, reported per file
+        return Prepared(sf, parse_error=parse_error(sf.path, f"internal error while reading: {type(exc).__name__}: {exc}"))
+
+
+def _prepare(sf: SourceFile, cache_dir: str | None) -> Prepared:
+    data, text, problem = read_source(sf)
+    if problem is not None:
+        return Prepared(sf, parse_error=problem)
+    cache = Cache(cache_dir, enabled=cache_dir is not None)
+    key = cache.key(f"{sf.abspath}\0{sf.path}", sf.module, data)
+    entry = cache.get(key)
+    if entry is not None:
+        return Prepared(sf, key, entry.get("index"), entry.get("directives", []),
+                        entry.get("parse_error"), entry.get("results", {}))
+    prepared = Prepared(sf, key, dirty=True)
+    from kinkcheck.lint.index import index_source
+
+    try:
+        prepared.index = index_source(text, sf.path, sf.module)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        prepared.parse_error = syntax_error_finding(sf.path, exc)
+        return prepared
+    prepared.directives = comments.parse(text)
+    return prepared
+
+
+def _prepare_batch(args: tuple[list[SourceFile], str | None]) -> list[Prepared]:
+    files, cache_dir = args
+    return [prepare(sf, cache_dir) for sf in files]
+
+
+# -- stage 3: analyze ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Task:
+    file: SourceFile
+    functions: frozenset | None
+    codes: frozenset
+    all_codes: frozenset
+    directives: tuple
+    #: analyze only to learn whether the file's kink comments document anything
+    usage_only: bool = False
+
+
+def analyze(task: Task) -> tuple[str, Any]:
+    """("ok", findings) | ("parse", KC001 finding) | ("error", message). Never raises."""
+    try:
+        return _analyze(task)
+    except (SyntaxError, ValueError) as exc:
+        return "parse", syntax_error_finding(task.file.path, exc)
+    except RecursionError as exc:
+        return "parse", syntax_error_finding(task.file.path, exc)
+    except MemoryError as exc:
+        return "parse", syntax_error_finding(task.file.path, exc)
+    except Exception as exc:
+        return "error", f"{task.file.path}: internal error in analysis: {type(exc).__name__}: {exc}"
+
+
+def _analyze(task: Task) -> tuple[str, Any]:
+    from kinkcheck.lint.engine import analyze_file
+
+    sf = task.file
+    data, text, problem = read_source(sf)
+    if problem is not None:
+        return "parse", problem
+    catalog = _catalog()
+    raw: list[Finding] = []
+    if not task.usage_only:
+        raw = list(analyze_file(text, sf.path, sf.module, task.functions, codes=task.codes, catalog=catalog))
+    directives = list(task.directives)
+    if not directives:
+        return "ok", raw
+    out = comments.apply(raw, directives, path=sf.path, catalog=catalog)
+    if any(f.code == "KC003" for f in out):
+        # Some comment documents nothing in this run; ask every scope and rule before
+        # calling it unused (a documented ReLU in a model's forward is not a mistake).
+        every = analyze_file(text, sf.path, sf.module, None, codes=task.all_codes, catalog=catalog)
+        out = comments.apply(raw, directives, path=sf.path, usage=[*raw, *every], catalog=catalog)
+    return "ok", out
+
+
+# -- the run ------------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    findings: list[Finding] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    analyzed: int = 0
+    cached: int = 0
+
+
+def run(files: Sequence[SourceFile], config, *, scope: str | None = None, use_cache: bool = True,
+        jobs: int | None = None, progress: bool = False) -> RunResult:
+    from kinkcheck.config import META_CODES
+
+    catalog = _catalog()
+    scope = scope or config.scope
+    result = RunResult(files=[sf.path for sf in files])
+    cache_dir = str(config.cache_path) if use_cache else None
+    cache = Cache(cache_dir or ".", enabled=use_cache)
+    jobs = jobs if jobs is not None else (os.cpu_count() or 1)
+    all_codes = frozenset(code for code in catalog if code not in META_CODES)
+    fingerprint = config.fingerprint()
+
+    bar = _Progress(progress and len(files) >= PROGRESS_MIN_FILES, len(files))
+    pool: ProcessPoolExecutor | None = None
+    try:
+        # 1. read + index
+        if jobs > 1 and len(files) >= POOL_MIN_INDEX:
+            pool = _pool(jobs)
+            size = max(8, min(64, len(files) // (jobs * 8) or 1))
+            batches = [(list(files[i : i + size]), cache_dir) for i in range(0, len(files), size)]
+            prepared: list[Prepared] = []
+            try:
+                for batch in pool.map(_prepare_batch, batches):
+                    prepared.extend(batch)
+                    bar.advance(len(batch))
+            except BrokenProcessPool:
+                pool = None
+                prepared = _isolated(lambda sf: prepare(sf, cache_dir), files, result,
+                                     lambda sf: Prepared(sf, parse_error=parse_error(sf.path, "cannot read file: the reader crashed")))
+                bar.advance(len(files))
+        else:
+            prepared = []
+            for sf in files:
+                prepared.append(prepare(sf, cache_dir))
+                bar.advance(1)
+
+        # 2. scope over all indexes together
+        indexes = [p.index for p in prepared if p.index is not None]
+        from kinkcheck.lint.scope import loss_scope
+
+        try:
+            scoped = loss_scope(indexes, scope=scope, loss_functions=tuple(config.loss_functions),
+                                max_depth=config.max_depth) if indexes else {}
+        except RecursionError:
+            scoped = {}
+            result.errors.append("internal error: scope analysis recursed too deeply")
+
+        # 3. analyze what is in scope (or cached)
+        tasks: list[tuple[Prepared, Task, tuple]] = []
+        findings: list[Finding] = []
+        for p in prepared:
+            if p.parse_error is not None:
+                findings.append(p.parse_error)
+                continue
+            functions = scoped.get(p.file.path) if p.index is not None else None
+            if scope == "all" and functions is None and p.index is not None:
+                functions = None  # every function
+                in_scope = True
+            else:
+                in_scope = bool(functions)
+            if in_scope and not getattr(p.index, "may_have_findings", True):
+                in_scope = False
+            checked_directives = [d for d in p.directives if not (d.kind == "noqa" and d.codes is None)]
+            if not in_scope and not checked_directives and not any(d.unknown for d in p.directives):
+                continue
+            codes = frozenset(config.codes_for(p.file.path, catalog)) - META_CODES
+            rkey = (fingerprint, functions_key(functions) if in_scope else "-", scope)
+            if rkey in p.results:
+                findings.extend(p.results[rkey])
+                result.cached += 1
+                continue
+            task = Task(p.file, frozenset(functions) if functions is not None else None, codes, all_codes,
+                        tuple(p.directives), usage_only=not in_scope)
+            tasks.append((p, task, rkey))
+
+        bar.restart(len(tasks), "analyzing")
+        outcomes: list[tuple[str, Any]]
+        if jobs > 1 and len(tasks) >= POOL_MIN_ANALYZE:
+            pool = pool or _pool(jobs)
+            outcomes = [None] * len(tasks)  # type: ignore[list-item]
+            futures = {pool.submit(analyze, t): i for i, (_, t, _) in enumerate(tasks)}
+            broken: list[int] = []
+            from concurrent.futures import as_completed
+
+            for fut in as_completed(futures):
+                i = futures[fut]
+                try:
+                    outcomes[i] = fut.result()
+                except BrokenProcessPool:
+                    broken.append(i)
+                except Exception as exc:  # e.g. a result that cannot be unpickled
+                    outcomes[i] = ("error", f"{tasks[i][1].file.path}: internal error in analysis: {type(exc).__name__}: {exc}")
+                bar.advance(1)
+            if broken:
+                pool = None
+                retried = _isolated(analyze, [tasks[i][1] for i in sorted(broken)], result,
+                                    lambda t: ("error", f"{t.file.path}: the analyzer crashed on this file (worker process died)"))
+                for i, outcome in zip(sorted(broken), retried):
+                    outcomes[i] = outcome
+        else:
+            outcomes = []
+            for _, t, _ in tasks:
+                outcomes.append(analyze(t))
+                bar.advance(1)
+
+        for (p, task, rkey), (status, value) in zip(tasks, outcomes):
+            if status == "ok":
+                file_findings = list(value)
+            elif status == "parse":
+                file_findings = [value]
+            else:
+                result.errors.append(value)
+                continue
+            result.analyzed += 1
+            p.results[rkey] = file_findings
+            p.dirty = True
+            findings.extend(file_findings)
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    if use_cache:
+        for p in prepared:
+            if p.dirty and p.key is not None:
+                cache.put(p.key, {"index": p.index, "directives": p.directives,
+                                  "parse_error": p.parse_error, "results": p.results})
+
+    # 4. selection: per-file enabled codes; meta codes follow select/ignore too
+    enabled_by_path: dict[str, frozenset] = {}
+    selected = []
+    for f in findings:
+        enabled = enabled_by_path.get(f.path)
+        if enabled is None:
+            enabled = enabled_by_path[f.path] = config.codes_for(f.path, catalog) | _always(config, catalog)
+        if f.code in enabled:
+            selected.append(f)
+    result.findings = sorted(set(selected), key=sort_key)
+    return result
+
+
+def _always(config, catalog) -> frozenset[str]:
+    """KC001 is reported even under a narrow ``--select``, unless explicitly ignored."""
+    try:
+        ignored = catalog.select(config.ignore)
+    except Exception:
+        ignored = set(config.ignore)
+    return frozenset({"KC001"} - set(ignored))
+
+
+def _isolated(fn, items, result: RunResult, crashed):
+    """Run ``fn`` over ``items`` one per fresh single-worker pool, after a worker died:
+    the file that kills a worker is reported and the others still get checked."""
+    out = []
+    for item in items:
+        try:
+            with _pool(1) as solo:
+                out.append(solo.submit(fn, item).result())
+        except BrokenProcessPool:
+            out.append(crashed(item))
+    return out
+
+
+def _pool(jobs: int) -> ProcessPoolExecutor:
+    import multiprocessing
+
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    ctx = multiprocessing.get_context(method)
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
+
+
+def _catalog():
+    from kinkcheck.config import _catalog as load
+
+    return load()
+
+
+def _rule(code: str):
+    try:
+        return _catalog().get(code)
+    except Exception:
+        return None
+
+
+def _strerror(exc: OSError) -> str:
+    import errno
+
+    if exc.errno == errno.ELOOP:
+        return "symbolic link loop"
+    return (exc.strerror or str(exc)).lower()
+
+
+class _Progress:
+    """A rich progress bar on stderr, only for long runs on a terminal."""
+
+    def __init__(self, enabled: bool, total: int):
+        self.bar = None
+        if not enabled:
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), console=Console(file=sys.stderr), transient=True)
+        self.bar.start()
+        self.task = self.bar.add_task("reading", total=total)
+
+    def advance(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.advance(self.task, n)
+
+    def restart(self, total: int, description: str) -> None:
+        if self.bar is not None:
+            self.bar.reset(self.task, total=total, description=description)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None

@@ -1,0 +1,151 @@
+"""``full``: a code frame with carets under the kink, like ruff's default output.
+
+    examples/train_digits.py:42:12: KC101 [abs-at-zero] `torch.abs` is not differentiable ...
+       |
+    41 |     diff = pred - target
+    42 |     return torch.abs(diff).mean()
+       |            ^^^^^^^^^^^^^^^ KC101
+       |
+       = help: pseudo-Huber (smooth abs): `torch.sqrt(diff * diff + eps * eps) - eps`
+
+The frame is built as (text, style) segments: plain text when colour is off (no rich
+import at all), rich markup when it is on.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+from kinkcheck.findings import Finding
+
+CONTEXT_BEFORE = 2
+CONTEXT_AFTER = 1
+MAX_SPAN_LINES = 6
+
+Segment = tuple[str, str]  # (text, rich style or "")
+
+
+def render(findings: Sequence[Finding], *, catalog=None, root=None, show_documented: bool = False,
+           color: bool = False, **ctx) -> str:
+    shown = [f for f in findings if show_documented or not f.documented]
+    sources = _Sources(root)
+    segments: list[Segment] = []
+    for f in shown:
+        segments += frame(f, sources.lines(f.path), catalog)
+        segments.append(("\n", ""))
+    return _to_text(segments, color)
+
+
+def frame(f: Finding, lines: list[str] | None, catalog=None) -> list[Segment]:
+    out: list[Segment] = [
+        (f"{f.path}:{f.line}:{f.col}:", "bold"),
+        (" ", ""),
+        (f.code, "bold green" if f.documented else "bold red"),
+        (f" [{f.name}] ", "dim"),
+        (f.message, ""),
+    ]
+    if f.documented:
+        out.append((f"  (documented: {f.reason})" if f.reason and f.reason != "noqa" else "  (noqa)", "green"))
+    out.append(("\n", ""))
+    if lines:
+        out += _code(f, lines)
+    hint = help_text(f, catalog)
+    width = len(str(min(f.end_line, len(lines or [])) or f.line)) + 1
+    if hint:
+        out += [(" " * width + "= ", "blue"), ("help", "bold cyan"), (f": {hint}\n", "")]
+    return out
+
+
+def _code(f: Finding, lines: list[str]) -> list[Segment]:
+    if not 1 <= f.line <= len(lines):
+        return []
+    last = min(max(f.end_line, f.line), len(lines), f.line + MAX_SPAN_LINES - 1)
+    first_shown = max(1, f.line - CONTEXT_BEFORE)
+    last_shown = min(len(lines), last + CONTEXT_AFTER)
+    # no leading/trailing blank context lines
+    while first_shown < f.line and not lines[first_shown - 1].strip():
+        first_shown += 1
+    while last_shown > last and not lines[last_shown - 1].strip():
+        last_shown -= 1
+    width = len(str(last_shown))
+    gutter = " " * (width + 1)
+    out: list[Segment] = [(gutter + "|\n", "blue")]
+    for n in range(first_shown, last_shown + 1):
+        text = lines[n - 1].rstrip("\r\n").expandtabs(4)
+        out += [(f"{n:>{width}} | ", "blue"), (text + "\n", "")]
+        if f.line <= n <= last:
+            start = f.col - 1 if n == f.line else len(text) - len(text.lstrip())
+            end = f.end_col - 1 if n == f.end_line else len(text)
+            end = max(min(end, len(text)), start + 1)
+            carets = "^" * (end - start)
+            label = f" {f.code}" if n == last else ""
+            out += [(gutter + "| ", "blue"), (" " * start + carets + label + "\n",
+                                               "bold green" if f.documented else "bold red")]
+    out.append((gutter + "|\n", "blue"))
+    return out
+
+
+def help_text(f: Finding, catalog=None) -> str:
+    """The concrete replacement when the check computed one, else the rule's first remedy."""
+    if f.replacement:
+        return f"replace with `{f.replacement}`"
+    rule = None
+    if catalog is not None:
+        try:
+            rule = catalog.get(f.code)
+        except Exception:
+            rule = None
+    if rule is None or not getattr(rule, "remedies", ()):
+        return ""
+    remedy = rule.remedies[0]
+    if remedy.rewrite:
+        arg = (f.extra or {}).get("arg") or "x"
+        rewrite = remedy.rewrite.replace("{x}", arg)
+        return f"{remedy.title}: `{rewrite}`"
+    return remedy.title
+
+
+class _Sources:
+    def __init__(self, root):
+        self.root = Path(root) if root is not None else None
+        self._lines: dict[str, list[str] | None] = {}
+
+    def lines(self, path: str) -> list[str] | None:
+        if path not in self._lines:
+            self._lines[path] = self._read(path)
+        return self._lines[path]
+
+    def _read(self, path: str) -> list[str] | None:
+        candidates = [path]
+        if self.root is not None and not os.path.isabs(path):
+            candidates.append(str(self.root / path))
+        for candidate in candidates:
+            try:
+                with open(candidate, "rb") as fh:
+                    data = fh.read()
+            except OSError:
+                continue
+            if b"\0" in data:
+                return None
+            return data.decode("utf-8", errors="replace").splitlines()
+        return None
+
+
+def _to_text(segments: list[Segment], color: bool) -> str:
+    if not color:
+        return "".join(text for text, _ in segments)
+    from io import StringIO
+
+    from rich.console import Console
+    from rich.text import Text
+
+    text = Text()
+    for chunk, style in segments:
+        text.append(chunk, style=style or None)
+    buf = StringIO()
+    console = Console(file=buf, force_terminal=True, color_system="standard", width=10_000,
+                      highlight=False, soft_wrap=True, emoji=False, markup=False)
+    console.print(text, end="")
+    return buf.getvalue()

@@ -1,0 +1,34 @@
+"""``json``: ``{"version": 1, "findings": [...]}``; ``json-lines``: one finding object per line.
+
+Machine formats carry every finding, documented ones included (``documented`` and
+``reason`` tell them apart), so a consumer never has to re-run with a flag to see them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Sequence
+
+from kinkcheck.findings import Finding
+
+VERSION = 1
+
+FIELDS = ("code", "name", "category", "path", "line", "col", "end_line", "end_col", "function",
+          "message", "confidence", "documented", "reason", "replacement")
+
+
+def finding_dict(f: Finding) -> dict:
+    return {key: getattr(f, key) for key in FIELDS}
+
+
+def render(findings: Sequence[Finding], *, catalog=None, root=None, show_documented: bool = False, **ctx) -> str:
+    doc = {"version": VERSION, "findings": [finding_dict(f) for f in findings]}
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+render_json = render
+
+
+def render_json_lines(findings: Sequence[Finding], *, catalog=None, root=None, show_documented: bool = False,
+                      **ctx) -> str:
+    return "".join(json.dumps(finding_dict(f), ensure_ascii=False) + "\n" for f in findings)
