@@ -1,0 +1,798 @@
+"""The kink model: one record per kink site, static facts joined with runtime facts.
+
+A site is keyed by (path, line, rule code). The static side comes from the analyzer's
+findings (paths relative to the working directory), the runtime side from trace files
+(paths relative to the trace's ``root``). Both are resolved to real paths before they are
+joined; a trace recorded in another checkout is matched by its relative paths, and a site
+whose line moved is matched by function and rule (and snippet when the trace has one).
+Everything the join could not do is written into the report, so a reader knows which
+counts belong to which code.
+
+Every renderer works from this model only, so the terminal, Markdown, HTML and JSON
+reports carry the same content.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kinkcheck import __version__
+from kinkcheck.findings import Finding
+from kinkcheck.report import rewrite
+
+#: Version of the JSON form of the model (``kinkcheck report --format json``).
+SCHEMA_VERSION = 1
+
+#: Site statuses, most dangerous first. Documented sites sort after all undocumented ones.
+STATUSES: tuple[str, ...] = ("hit", "near", "clear", "not-exercised", "not-traced")
+STATUS_LABELS: Mapping[str, str] = {
+    "hit": "hit",
+    "near": "near-hit",
+    "clear": "reached, never near",
+    "not-exercised": "not exercised",
+    "not-traced": "not traced",
+}
+STATUS_HELP: Mapping[str, str] = {
+    "hit": "training evaluated the op exactly at its kink",
+    "near": "training came within the near tolerance of the kink, never exactly on it",
+    "clear": "training evaluated the op, never on or near its kink",
+    "not-exercised": "the trace never reached this line",
+    "not-traced": "no trace covers this site (none given, or the rule has no runtime form)",
+}
+ORIGIN_LABELS: Mapping[str, str] = {
+    "both": "static + run time",
+    "static": "static only",
+    "runtime": "found only at run time",
+}
+_RANK = {s: i for i, s in enumerate(STATUSES)}
+_WORST = 5
+
+
+@dataclass
+class Occurrence:
+    """One static finding at a site (a line may hold the same kink twice)."""
+
+    col: int
+    end_line: int
+    end_col: int
+    message: str
+    confidence: str
+    documented: bool
+    reason: str | None
+    snippet: str
+    replacement: str | None
+
+
+@dataclass
+class RuntimePart:
+    """One trace record that contributed to a site: an op seen from one module/dtype."""
+
+    trace: int
+    path: str
+    line: int
+    op: str | None
+    module: str | None
+    dtype: str | None
+    evaluations: int
+    exact: int
+    near: int
+    harmless: int
+
+
+@dataclass
+class Runtime:
+    """What training did at a site, summed over every trace record joined to it."""
+
+    evaluations: int = 0
+    exact: int = 0
+    near: int = 0
+    harmless: int = 0
+    #: "exact" and str(floor(log10(distance))) -> count; ordered exact, then nearest decade.
+    histogram: dict[str, int] = field(default_factory=dict)
+    #: [step, evaluations, exact, near], summed per step, ascending.
+    per_step: list[list[int]] = field(default_factory=list)
+    #: framework -> the subgradient value the tracer recorded there.
+    subgradient: dict[str, str] = field(default_factory=dict)
+    parts: list[RuntimePart] = field(default_factory=list)
+
+    @property
+    def exact_rate(self) -> float:
+        return self.exact / self.evaluations if self.evaluations else 0.0
+
+    @property
+    def near_rate(self) -> float:
+        return self.near / self.evaluations if self.evaluations else 0.0
+
+    @property
+    def modules(self) -> list[str]:
+        return sorted({p.module for p in self.parts if p.module})
+
+    def add(self, part: RuntimePart, histogram: Mapping[str, Any], per_step: Iterable, subgradient: Any) -> None:
+        self.parts.append(part)
+        self.evaluations += part.evaluations
+        self.exact += part.exact
+        self.near += part.near
+        self.harmless += part.harmless
+        for key, count in histogram.items():
+            if _int(count) is not None:
+                self.histogram[str(key)] = self.histogram.get(str(key), 0) + _int(count)
+        self.histogram = dict(sorted(self.histogram.items(), key=lambda kv: _decade_order(kv[0])))
+        steps = {row[0]: list(row) for row in self.per_step}
+        for row in per_step:
+            vals = [_int(v) for v in row][:4] if isinstance(row, (list, tuple)) else []
+            if len(vals) < 4 or None in vals:
+                continue
+            prev = steps.setdefault(vals[0], [vals[0], 0, 0, 0])
+            for i in (1, 2, 3):
+                prev[i] += vals[i]
+        self.per_step = [steps[k] for k in sorted(steps)]
+        if isinstance(subgradient, Mapping) and subgradient.get("value") is not None:
+            self.subgradient[str(subgradient.get("framework", "torch"))] = str(subgradient["value"])
+
+
+@dataclass
+class Remedy:
+    title: str
+    template: str | None
+    #: The template filled with the user's expression, or the analyzer's replacement.
+    rewrite: str | None
+    note: str
+
+
+@dataclass
+class Site:
+    """One kink site: where, what, how training met it, whether it is documented, and the fix."""
+
+    path: str
+    line: int
+    code: str
+    name: str
+    category: str
+    status: str
+    origin: str
+    function: str | None
+    documented: bool
+    reason: str | None
+    confidence: str | None
+    message: str
+    snippet: str
+    #: [line number, text] of the code around the site, from the file as it is now.
+    source: list[list]
+    summary: str
+    where: str
+    math: str
+    why: str
+    #: framework -> the subgradient value the catalog says it returns at the kink.
+    subgradients: dict[str, str]
+    remedies: list[Remedy]
+    occurrences: list[Occurrence]
+    runtime: Runtime | None
+    notes: list[str]
+    help_uri: str | None = None
+    #: The resolved file, for joining; not shown.
+    resolved: str | None = None
+
+    @property
+    def key(self) -> tuple[str, int, str]:
+        return (self.path, self.line, self.code)
+
+    @property
+    def anchor(self) -> str:
+        safe = "".join(c if c.isalnum() else "-" for c in self.path)
+        return f"{self.code}-{safe}-{self.line}"
+
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS[self.status]
+
+    @property
+    def origin_label(self) -> str:
+        return ORIGIN_LABELS[self.origin]
+
+    def sort_key(self) -> tuple:
+        rt = self.runtime or Runtime()
+        return (self.documented, _RANK[self.status], -rt.exact, -rt.near, -rt.evaluations, self.path, self.line, self.code)
+
+
+@dataclass
+class TraceInfo:
+    path: str | None
+    root: str | None
+    steps: int | None
+    created: str | None
+    frameworks: dict[str, str]
+    near: dict[str, Any]
+    sites: int
+
+
+@dataclass
+class Join:
+    """What the join did: how many runtime sites joined, moved, or stayed unmatched, and why."""
+
+    static_sites: int = 0
+    runtime_sites: int = 0
+    joined: int = 0
+    moved: list[dict] = field(default_factory=list)
+    runtime_only: int = 0
+    not_exercised: int = 0
+    unresolved_paths: list[str] = field(default_factory=list)
+    skipped_records: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    sites: list[Site]
+    root: str
+    traces: list[TraceInfo]
+    join: Join
+    #: Input problems the report could not get past (missing or corrupt files, bad paths).
+    problems: list[str] = field(default_factory=list)
+    files_checked: int | None = None
+    show_documented: bool = True
+    hidden_documented: int = 0
+    created: str = ""
+    kinkcheck: str = __version__
+
+    # -- the summary every format prints at the top ------------------------------------
+
+    @property
+    def traced(self) -> bool:
+        return bool(self.traces)
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """category -> status -> number of sites (only non-zero cells)."""
+        out: dict[str, dict[str, int]] = {}
+        for s in self.sites:
+            row = out.setdefault(s.category, {})
+            row[s.status] = row.get(s.status, 0) + 1
+        return {c: out[c] for c in sorted(out)}
+
+    def status_totals(self) -> dict[str, int]:
+        totals = {s: 0 for s in STATUSES}
+        for s in self.sites:
+            totals[s.status] += 1
+        return totals
+
+    def worst(self, n: int = _WORST) -> list[Site]:
+        """The undocumented sites training hit or came near, most dangerous first."""
+        return [s for s in self.sites if not s.documented and s.status in ("hit", "near")][:n]
+
+    @property
+    def undocumented(self) -> int:
+        return sum(1 for s in self.sites if not s.documented)
+
+    @property
+    def documented(self) -> int:
+        return sum(1 for s in self.sites if s.documented) + self.hidden_documented
+
+    def headline(self) -> str:
+        """One sentence: how many sites, how many undocumented, how many training hit."""
+        if not self.sites and not self.hidden_documented:
+            checked = f" in {self.files_checked} file{'s' * (self.files_checked != 1)}" if self.files_checked is not None else ""
+            return f"No kink sites found{checked}."
+        total = len(self.sites) + self.hidden_documented
+        parts = [f"{total} kink site{'s' * (total != 1)}", f"{self.undocumented} undocumented", f"{self.documented} documented"]
+        text = ", ".join(parts)
+        if self.traced:
+            hit = sum(1 for s in self.sites if s.status == "hit" and not s.documented)
+            near = sum(1 for s in self.sites if s.status == "near" and not s.documented)
+            text += f"; training hit {hit} undocumented site{'s' * (hit != 1)} exactly and came near {near} more"
+        return text + "."
+
+    def overall_steps(self) -> list[list[int]]:
+        """[step, evaluations, exact, near] summed over all sites."""
+        steps: dict[int, list[int]] = {}
+        for s in self.sites:
+            if s.runtime:
+                for step, ev, ex, nr in s.runtime.per_step:
+                    row = steps.setdefault(step, [step, 0, 0, 0])
+                    row[1] += ev
+                    row[2] += ex
+                    row[3] += nr
+        return [steps[k] for k in sorted(steps)]
+
+    def to_dict(self) -> dict:
+        """The versioned JSON form: everything every other format shows."""
+        return {
+            "format": "kinkcheck-report",
+            "version": SCHEMA_VERSION,
+            "kinkcheck": self.kinkcheck,
+            "created": self.created,
+            "root": self.root,
+            "headline": self.headline(),
+            "summary": {
+                "sites": len(self.sites) + self.hidden_documented,
+                "undocumented": self.undocumented,
+                "documented": self.documented,
+                "hidden_documented": self.hidden_documented,
+                "files_checked": self.files_checked,
+                "by_status": self.status_totals(),
+                "by_category": self.counts(),
+                "worst": [{"path": s.path, "line": s.line, "code": s.code} for s in self.worst()],
+            },
+            "traces": [asdict(t) for t in self.traces],
+            "join": asdict(self.join),
+            "problems": list(self.problems),
+            "sites": [_site_dict(s) for s in self.sites],
+        }
+
+
+def _site_dict(s: Site) -> dict:
+    d = asdict(s)
+    d.pop("resolved")
+    d["status_label"] = s.status_label
+    d["origin_label"] = s.origin_label
+    if s.runtime is not None:
+        d["runtime"]["exact_rate"] = s.runtime.exact_rate
+        d["runtime"]["near_rate"] = s.runtime.near_rate
+        d["runtime"]["modules"] = s.runtime.modules
+    return d
+
+
+# -- building ----------------------------------------------------------------------------
+
+
+def build(
+    findings: Sequence[Finding],
+    trace: Mapping | Sequence[Mapping] | None,
+    *,
+    root: str | os.PathLike,
+    catalog=None,
+    show_documented: bool = True,
+    files_checked: int | None = None,
+    problems: Sequence[str] = (),
+    trace_paths: Sequence[str | None] = (),
+) -> Report:
+    """Join static ``findings`` with a loaded ``trace`` (a dict as in DEVELOPERS.md, a list
+    of them, or None) into a Report. ``root`` is the directory relative finding paths are
+    resolved against and report paths are shown relative to (the CLI's working directory).
+    Never raises on odd trace contents: what it cannot use is listed in ``report.join``."""
+    if catalog is None:
+        from kinkcheck import catalog as _catalog
+
+        catalog = _catalog.load()
+    root_path = Path(root).resolve()
+    traces = [] if trace is None else [trace] if isinstance(trace, Mapping) else list(trace)
+    sources = _Sources()
+    join = Join()
+
+    # Static sites, grouped by (path as given, line, code).
+    groups: dict[tuple[str, int, str], list[Finding]] = defaultdict(list)
+    for f in findings:
+        groups[(f.path, f.line, f.code)].append(f)
+    static: list[Site] = []
+    for (path, line, code), fs in groups.items():
+        fs.sort(key=lambda f: (f.col, f.end_line, f.end_col))
+        resolved = _real(root_path / path)
+        static.append(_static_site(path, line, code, fs, resolved, catalog, sources, traced=bool(traces)))
+    join.static_sites = len(static)
+    by_file_code: dict[tuple[str, str], list[Site]] = defaultdict(list)
+    for s in static:
+        by_file_code[(s.resolved, s.code)].append(s)
+    static_files = {s.resolved for s in static}
+
+    infos: list[TraceInfo] = []
+    records: list[tuple[int, Mapping]] = []
+    for i, t in enumerate(traces):
+        if not isinstance(t, Mapping):
+            join.notes.append(f"trace {i + 1}: not a trace object; ignored")
+            continue
+        sites = t.get("sites") if isinstance(t.get("sites"), list) else []
+        if not isinstance(t.get("sites"), list):
+            join.notes.append(f"trace {_trace_name(trace_paths, i)}: has no list of sites")
+        infos.append(
+            TraceInfo(
+                path=trace_paths[i] if i < len(trace_paths) else None,
+                root=str(t["root"]) if isinstance(t.get("root"), str) else None,
+                steps=_int(t.get("steps")),
+                created=str(t["created"]) if t.get("created") else None,
+                frameworks=dict(t["frameworks"]) if isinstance(t.get("frameworks"), Mapping) else {},
+                near=dict(t["near"]) if isinstance(t.get("near"), Mapping) else {},
+                sites=len(sites),
+            )
+        )
+        for rec in sites:
+            records.append((i, rec))
+
+    # Runtime records, resolved and grouped by (resolved path or raw path, line, code).
+    rt_groups: dict[tuple[str, int, str], list[tuple[int, Mapping]]] = defaultdict(list)
+    rt_meta: dict[tuple[str, int, str], dict] = {}
+    foreign_roots: set[str] = set()
+    for i, rec in records:
+        if not _valid_record(rec):
+            join.skipped_records += 1
+            continue
+        troot = traces[i].get("root") if isinstance(traces[i].get("root"), str) else None
+        resolved, how = _resolve_trace_path(rec["path"], troot, root_path, static_files)
+        if troot and _real(Path(troot)) != str(root_path) and how in ("report-root", "suffix"):
+            foreign_roots.add(troot)
+        key = (resolved or rec["path"], int(rec["line"]), rec["code"])
+        rt_groups[key].append((i, rec))
+        rt_meta.setdefault(key, {"resolved": resolved, "how": how, "raw": rec["path"], "function": rec.get("function"), "snippet": rec.get("snippet")})
+        if resolved is None and rec["path"] not in join.unresolved_paths:
+            join.unresolved_paths.append(rec["path"])
+    join.runtime_sites = len(rt_groups)
+    for troot in sorted(foreign_roots):
+        join.notes.append(f"trace recorded under {troot}; its paths were matched against this checkout ({root_path})")
+    if join.skipped_records:
+        join.notes.append(f"{join.skipped_records} trace record(s) lacked a path, line or code and were skipped")
+
+    # 1. Exact joins: the trace line falls inside a finding of the same rule in the same file.
+    unmatched: list[tuple[str, int, str]] = []
+    for key, recs in rt_groups.items():
+        meta = rt_meta[key]
+        site = None
+        if meta["resolved"] is not None:
+            cands = [s for s in by_file_code.get((meta["resolved"], key[2]), []) if s.line <= key[1] <= _end_line(s)]
+            cands.sort(key=lambda s: (s.line != key[1], abs(s.line - key[1])))
+            site = cands[0] if cands else None
+        if site is None:
+            unmatched.append(key)
+            continue
+        _attach(site, recs)
+        join.joined += 1
+
+    # 2. Lines that moved: same file and rule, same function (and snippet, when known);
+    #    sites pair up in line order, which an edit above them does not change.
+    still: list[tuple[str, int, str]] = []
+    buckets: dict[tuple, list[tuple[str, int, str]]] = defaultdict(list)
+    for key in unmatched:
+        meta = rt_meta[key]
+        if meta["resolved"] is None:
+            still.append(key)
+            continue
+        buckets[(meta["resolved"], key[2], meta["function"])].append(key)
+    for (resolved, code, function), keys in buckets.items():
+        cands = [s for s in by_file_code.get((resolved, code), []) if s.runtime is None and s.function == function]
+        pairs = _pair_moved(keys, cands, rt_meta, sources)
+        if pairs is None:
+            if cands:
+                join.notes.append(
+                    f"{_display(resolved, root_path)}: {len(keys)} runtime {code} site(s) in {function or 'module code'} "
+                    f"could not be matched to {len(cands)} static site(s) whose lines differ"
+                )
+            still.extend(keys)
+            continue
+        for key, site in pairs:
+            _attach(site, rt_groups[key])
+            note = f"trace line {key[1]} matched to line {site.line} (same file, rule and function; the line moved)"
+            site.notes.append(note)
+            join.moved.append({"path": site.path, "code": code, "trace_line": key[1], "line": site.line})
+            join.joined += 1
+
+    # 3. What is left is found only at run time.
+    sites = list(static)
+    for key in still:
+        meta = rt_meta[key]
+        site = _runtime_site(key, meta, rt_groups[key], root_path, catalog, sources)
+        sites.append(site)
+        join.runtime_only += 1
+
+    for s in sites:
+        s.status = _status(s, traced=bool(traces), catalog=catalog)
+        if s.status == "not-exercised":
+            join.not_exercised += 1
+    sites.sort(key=Site.sort_key)
+
+    hidden = 0
+    if not show_documented:
+        hidden = sum(1 for s in sites if s.documented)
+        sites = [s for s in sites if not s.documented]
+    return Report(
+        sites=sites,
+        root=str(root_path),
+        traces=infos,
+        join=join,
+        problems=list(problems),
+        files_checked=files_checked,
+        show_documented=show_documented,
+        hidden_documented=hidden,
+        created=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+
+
+def _static_site(path, line, code, fs: list[Finding], resolved, catalog, sources, *, traced) -> Site:
+    rule = catalog.get(code) if hasattr(catalog, "get") else None
+    first = fs[0]
+    lines = sources.lines(resolved)
+    occurrences = []
+    for f in fs:
+        occurrences.append(
+            Occurrence(
+                col=f.col, end_line=f.end_line, end_col=f.end_col, message=f.message, confidence=f.confidence,
+                documented=f.documented, reason=f.reason, snippet=f.snippet, replacement=f.replacement,
+            )
+        )
+    documented = all(f.documented for f in fs)
+    reasons = [f.reason for f in fs if f.documented and f.reason]
+    source = _frame(lines, line, max(f.end_line for f in fs)) if lines else []
+    notes = []
+    if lines is None:
+        notes.append(f"{path} could not be read; the code shown is the analyzer's snippet")
+    expr = None
+    if lines is not None:
+        expr = rewrite.segment(lines, first.line, first.col, first.end_line, first.end_col)
+    site = Site(
+        path=path, line=line, code=code,
+        name=first.name or (rule.name if rule else ""),
+        category=first.category or (rule.category if rule else "meta"),
+        status="not-traced", origin="static", function=first.function,
+        documented=documented, reason="; ".join(dict.fromkeys(reasons)) or None,
+        confidence=first.confidence, message=first.message,
+        snippet=(first.snippet or (expr or "")).strip(),
+        source=source,
+        **_rule_facts(rule),
+        remedies=_remedies(rule, first, expr),
+        occurrences=occurrences, runtime=None, notes=notes, resolved=resolved,
+    )
+    return site
+
+
+def _runtime_site(key, meta, recs, root_path: Path, catalog, sources) -> Site:
+    _, line, code = key
+    rule = catalog.get(code) if hasattr(catalog, "get") else None
+    resolved = meta["resolved"]
+    lines = sources.lines(resolved) if resolved else None
+    display = _display(resolved, root_path) if resolved else meta["raw"]
+    notes = []
+    if resolved is None:
+        notes.append(f"{meta['raw']} does not exist in this checkout; the trace's counts are shown without code")
+    text = lines[line - 1].strip() if lines and 1 <= line <= len(lines) else (meta.get("snippet") or "")
+    first = recs[0][1]
+    site = Site(
+        path=display, line=line, code=code,
+        name=str(first.get("name") or (rule.name if rule else "")),
+        category=rule.category if rule else "kink",
+        status="not-traced", origin="runtime", function=meta["function"],
+        documented=False, reason=None, confidence=None,
+        message=rule.summary if rule else f"{code} at run time",
+        snippet=text,
+        source=_frame(lines, line, line) if lines and 1 <= line <= len(lines) else [],
+        **_rule_facts(rule),
+        remedies=_remedies(rule, None, text),
+        occurrences=[], runtime=None, notes=notes, resolved=resolved,
+    )
+    _attach(site, recs)
+    return site
+
+
+def _rule_facts(rule) -> dict:
+    if rule is None:
+        return {"summary": "", "where": "", "math": "", "why": "", "subgradients": {}, "help_uri": None}
+    return {
+        "summary": rule.summary,
+        "where": rule.where,
+        "math": rule.math,
+        "why": rule.docs.why,
+        "subgradients": {s.framework: s.value for s in rule.subgradients},
+        "help_uri": rule.help_uri,
+    }
+
+
+def _remedies(rule, finding: Finding | None, expr: str | None) -> list[Remedy]:
+    """The catalog's remedies; each template is filled in with the user's operand (the
+    analyzer's ``extra["arg"]``, else read from the finding's node, else from its snippet
+    or source line). The analyzer's own ``replacement``, when it made one, is the first
+    remedy's rewrite."""
+    if rule is None:
+        if finding is not None and finding.replacement:
+            return [Remedy(title="suggested rewrite", template=None, rewrite=finding.replacement, note="")]
+        return []
+    m = rule.match
+    arg = finding.extra.get("arg") if finding is not None else None
+    x = None
+    if isinstance(arg, str) and arg.strip():
+        x = arg.strip()
+    if x is None and finding is not None and expr:
+        x = rewrite.operand(expr, argument=m.argument, keyword=m.keyword, methods=m.methods)
+    for text in ((finding.snippet if finding is not None else None), expr):
+        if x is None and text:
+            x = rewrite.operand_in(text, m)
+    out = []
+    used_replacement = False
+    for rem in rule.remedies:
+        concrete = None
+        if rem.rewrite:
+            if finding is not None and finding.replacement and not used_replacement:
+                concrete, used_replacement = finding.replacement, True
+            else:
+                concrete = rewrite.fill(rem.rewrite, x)
+        out.append(Remedy(title=rem.title, template=rem.rewrite, rewrite=concrete, note=rem.note))
+    return out
+
+
+def _attach(site: Site, recs: list[tuple[int, Mapping]]) -> None:
+    if site.runtime is None:
+        site.runtime = Runtime()
+    if site.origin == "static":
+        site.origin = "both"
+    for i, rec in recs:
+        part = RuntimePart(
+            trace=i, path=str(rec["path"]), line=int(rec["line"]),
+            op=_str(rec.get("op")), module=_str(rec.get("module")), dtype=_str(rec.get("dtype")),
+            evaluations=_int(rec.get("evaluations")) or 0, exact=_int(rec.get("exact")) or 0,
+            near=_int(rec.get("near")) or 0, harmless=_int(rec.get("harmless")) or 0,
+        )
+        hist = rec.get("histogram") if isinstance(rec.get("histogram"), Mapping) else {}
+        steps = rec.get("per_step") if isinstance(rec.get("per_step"), list) else []
+        site.runtime.add(part, hist, steps, rec.get("subgradient"))
+    if site.function is None:
+        site.function = next((_str(r.get("function")) for _, r in recs if r.get("function")), None)
+
+
+def _status(site: Site, *, traced: bool, catalog) -> str:
+    rt = site.runtime
+    if rt is not None and rt.evaluations > 0:
+        if rt.exact > 0:
+            return "hit"
+        if rt.near > 0:
+            return "near"
+        return "clear"
+    if rt is not None:
+        return "not-exercised"
+    if not traced:
+        return "not-traced"
+    rule = catalog.get(site.code) if hasattr(catalog, "get") else None
+    if rule is None or rule.runtime is None:
+        site.notes.append(f"the tracer has no runtime form for {site.code}; training cannot be counted here")
+        return "not-traced"
+    return "not-exercised"
+
+
+def _pair_moved(keys, cands: list[Site], rt_meta, sources) -> list | None:
+    """Pair runtime keys with static sites whose lines moved, or None when it is ambiguous."""
+    if not keys or not cands:
+        return None
+    snippets = {k: _norm(rt_meta[k].get("snippet")) for k in keys}
+    if all(snippets.values()):
+        pairs = []
+        for k in keys:
+            same = [s for s in cands if snippets[k] in (_norm(s.snippet), _norm(_line_text(s, sources)))]
+            if len(same) != 1:
+                return None
+            pairs.append((k, same[0]))
+        return pairs
+    if len(keys) != len(cands):
+        return None
+    return list(zip(sorted(keys, key=lambda k: k[1]), sorted(cands, key=lambda s: s.line)))
+
+
+def _line_text(site: Site, sources) -> str:
+    lines = sources.lines(site.resolved)
+    return lines[site.line - 1] if lines and 1 <= site.line <= len(lines) else ""
+
+
+def _resolve_trace_path(path: str, troot: str | None, root: Path, static_files: set) -> tuple[str | None, str]:
+    """The real path of a trace site's file and how it was found: "trace-root" (the file
+    where the trace says), "report-root" (the same relative path in this checkout),
+    "suffix" (the longest trailing match among the analyzed files), or None."""
+    p = Path(path)
+    if p.is_absolute():
+        if p.exists():
+            return _real(p), "absolute"
+        return _suffix(p, static_files)
+    same_root = troot is not None and _real(Path(troot)) == str(root)
+    if troot is not None and not same_root:
+        here = root / p
+        if here.exists():
+            return _real(here), "report-root"
+    base = Path(troot) if troot else root
+    there = base / p
+    if there.exists():
+        return _real(there), "trace-root"
+    if troot is None and (root / p).exists():
+        return _real(root / p), "report-root"
+    return _suffix(p, static_files)
+
+
+def _suffix(p: Path, static_files: set) -> tuple[str | None, str]:
+    parts = p.parts
+    best, best_len, tie = None, 0, False
+    for f in static_files:
+        if not f:
+            continue
+        fp = Path(f).parts
+        n = 0
+        while n < min(len(parts), len(fp)) and parts[-1 - n] == fp[-1 - n]:
+            n += 1
+        if n > best_len:
+            best, best_len, tie = f, n, False
+        elif n == best_len and n:
+            tie = True
+    if best is not None and not tie and best_len >= 1:
+        return best, "suffix"
+    return None, "missing"
+
+
+def _valid_record(rec: Any) -> bool:
+    return (
+        isinstance(rec, Mapping)
+        and isinstance(rec.get("path"), str)
+        and rec["path"] != ""
+        and _int(rec.get("line")) is not None
+        and isinstance(rec.get("code"), str)
+    )
+
+
+def _frame(lines: list[str] | None, line: int, end_line: int, context: int = 1) -> list[list]:
+    if not lines:
+        return []
+    lo = max(1, line - context)
+    hi = min(len(lines), max(end_line, line) + context)
+    return [[n, lines[n - 1].rstrip()] for n in range(lo, hi + 1)]
+
+
+def _end_line(site: Site) -> int:
+    return max([site.line] + [o.end_line for o in site.occurrences])
+
+
+class _Sources:
+    """Source files read once, as text lines (None when unreadable)."""
+
+    def __init__(self):
+        self._cache: dict[str, list[str] | None] = {}
+
+    def lines(self, path: str | None) -> list[str] | None:
+        if path is None:
+            return None
+        if path not in self._cache:
+            try:
+                with open(path, encoding="utf-8", errors="replace") as fh:
+                    text = fh.read(4_000_000)
+                self._cache[path] = None if "\x00" in text else text.splitlines()
+            except OSError:
+                self._cache[path] = None
+        return self._cache[path]
+
+
+def _real(p: Path) -> str:
+    try:
+        return os.path.realpath(p)
+    except (OSError, ValueError):
+        return str(p)
+
+
+def _display(resolved: str, root: Path) -> str:
+    try:
+        return Path(resolved).relative_to(root).as_posix()
+    except ValueError:
+        return resolved
+
+
+def _trace_name(paths: Sequence[str | None], i: int) -> str:
+    return str(paths[i]) if i < len(paths) and paths[i] else str(i + 1)
+
+
+def _norm(text: Any) -> str:
+    return " ".join(str(text).split()) if text else ""
+
+
+def _str(v: Any) -> str | None:
+    return None if v is None else str(v)
+
+
+def _int(v: Any) -> int | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float) and math.isfinite(v) and v == int(v):
+        return int(v)
+    return None
+
+
+def _decade_order(key: str) -> tuple:
+    if key == "exact":
+        return (0, 0)
+    try:
+        return (1, int(key))
+    except ValueError:
+        return (2, 0)

@@ -1,0 +1,135 @@
+"""Number and label formatting shared by every renderer, so all formats say the same thing."""
+
+from __future__ import annotations
+
+import math
+
+from kinkcheck.report.model import STATUS_LABELS, STATUSES, Report, Site
+
+_BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+def count(n: int | None) -> str:
+    return "-" if n is None else f"{n:,}"
+
+
+def rate(r: float) -> str:
+    """A fraction as a short percentage, or in scientific notation when tiny."""
+    if r <= 0:
+        return "0"
+    if r >= 0.001:
+        return f"{r * 100:.3g}%"
+    mant, exp = f"{r:.1e}".split("e")
+    return f"{mant}e{int(exp)}"
+
+
+def decade(key: str) -> str:
+    """A histogram key as a label: "exact", or "1e-7" for distances in [1e-7, 1e-6)."""
+    if key == "exact":
+        return "exact"
+    try:
+        return f"1e{int(key)}"
+    except ValueError:
+        return key
+
+
+def location(site: Site) -> str:
+    return f"{site.path}:{site.line}"
+
+
+def title(site: Site) -> str:
+    fn = f" in {site.function}" if site.function else ""
+    return f"{site.code} {site.name} at {location(site)}{fn}"
+
+
+def status_phrase(site: Site) -> str:
+    """The status with the counts that earned it: "hit: 12 exact, 40 near of 123,456"."""
+    rt = site.runtime
+    label = STATUS_LABELS[site.status]
+    if rt is None or site.status in ("not-exercised", "not-traced"):
+        return label
+    return f"{label}: {count(rt.exact)} exact ({rate(rt.exact_rate)}), {count(rt.near)} near ({rate(rt.near_rate)}) of {count(rt.evaluations)} evaluations"
+
+
+def documented_phrase(site: Site) -> str:
+    if not site.documented:
+        return "undocumented"
+    return f"documented: {site.reason}" if site.reason else "documented (no reason given)"
+
+
+def subgradient_lines(site: Site) -> list[str]:
+    """One line per framework: what the catalog says it returns, and what the trace saw."""
+    out = []
+    used = site.runtime.subgradient if site.runtime else {}
+    for fw in sorted(set(site.subgradients) | set(used), key=lambda f: ({"torch": 0, "jax": 1}.get(f, 2), f)):
+        text = f"{fw}: {site.subgradients[fw]}" if fw in site.subgradients else f"{fw}: (not in the catalog)"
+        if fw in used:
+            text += f" (recorded at run time: {used[fw]})"
+        out.append(text)
+    return out
+
+
+def sparkline(per_step: list[list[int]], column: int = 2, width: int = 40) -> str:
+    """Hits per step as block characters, summed into at most ``width`` buckets."""
+    values = bucket([row[column] for row in per_step], width)
+    top = max(values, default=0)
+    if top <= 0:
+        return _BLOCKS[0] * len(values)
+    return "".join(_BLOCKS[min(len(_BLOCKS) - 1, int(v / top * (len(_BLOCKS) - 1) + 0.999))] if v else " " for v in values)
+
+
+def bucket(values: list[int], width: int) -> list[int]:
+    if len(values) <= width:
+        return list(values)
+    size = math.ceil(len(values) / width)
+    return [sum(values[i : i + size]) for i in range(0, len(values), size)]
+
+
+def step_range(per_step: list[list[int]]) -> str:
+    if not per_step:
+        return ""
+    return f"steps {per_step[0][0]}-{per_step[-1][0]}"
+
+
+def histogram_rows(site: Site) -> list[tuple[str, int]]:
+    return [(decade(k), v) for k, v in site.runtime.histogram.items()] if site.runtime else []
+
+
+def trace_lines(report: Report) -> list[str]:
+    out = []
+    for i, t in enumerate(report.traces):
+        name = f"trace {t.path}" if t.path else f"trace {i + 1}"
+        bits = []
+        if t.steps is not None:
+            bits.append(f"{t.steps} steps")
+        bits.extend(f"{k} {v}" for k, v in sorted(t.frameworks.items()))
+        if t.near:
+            bits.append("near = " + ", ".join(f"{k} {v}" for k, v in t.near.items()))
+        bits.append(f"{t.sites} site records")
+        if t.root and t.root != report.root:
+            bits.append(f"recorded in {t.root}")
+        out.append(f"{name}: " + ", ".join(bits))
+    return out
+
+
+def join_lines(report: Report) -> list[str]:
+    """What could and could not be joined, in sentences."""
+    j = report.join
+    if not report.traces:
+        return ["No trace given: statuses are static only (run training under `kinkcheck.trace()` to count hits)."]
+    out = [
+        f"{j.joined} of {j.runtime_sites} runtime site(s) joined to static findings"
+        + (f" ({len(j.moved)} by function after their line moved)" if j.moved else "")
+        + f"; {j.runtime_only} found only at run time; {j.not_exercised} static site(s) not exercised."
+    ]
+    if j.unresolved_paths:
+        shown = ", ".join(j.unresolved_paths[:5]) + (f" and {len(j.unresolved_paths) - 5} more" if len(j.unresolved_paths) > 5 else "")
+        out.append(f"Not found in this checkout: {shown}.")
+    out.extend(n[:1].upper() + n[1:] + ("" if n.endswith(".") else ".") for n in j.notes)
+    return out
+
+
+def status_columns(report: Report) -> list[str]:
+    """The statuses worth a column: all when traced, else only those present."""
+    totals = report.status_totals()
+    return [s for s in STATUSES if totals[s] or (report.traced and s != "not-traced")]
