@@ -156,8 +156,14 @@ def find_pyproject(start: Path) -> Path | None:
         candidate = directory / "pyproject.toml"
         if candidate.is_file():
             try:
-                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+                text = candidate.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            try:
+                data = tomllib.loads(text)
+            except tomllib.TOMLDecodeError as exc:
+                if "tool.kinkcheck" in text:  # ours, broken: say so rather than run unconfigured
+                    raise ConfigError(f"{candidate}: invalid TOML: {exc}") from None
                 continue
             if isinstance(data.get("tool"), dict) and "kinkcheck" in data["tool"]:
                 return candidate

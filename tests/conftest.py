@@ -1,0 +1,37 @@
+"""Shared fixtures: small helpers for writing source trees and running the CLI."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def write_tree(tmp_path):
+    """write_tree({"pkg/a.py": "...", ...}) -> tmp_path; text is dedented."""
+
+    def write(files: dict[str, str], root: Path | None = None) -> Path:
+        base = root or tmp_path
+        for rel, text in files.items():
+            p = base / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+        return base
+
+    return write
+
+
+@pytest.fixture
+def cli():
+    """cli("check", "x.py") -> click Result (exit_code, stdout, stderr) via CliRunner."""
+    from click.testing import CliRunner
+
+    from kinkcheck.cli import cli as group
+
+    def invoke(*args: str, env: dict | None = None):
+        runner = CliRunner()
+        return runner.invoke(group, list(args), env=env, catch_exceptions=False)
+
+    return invoke
