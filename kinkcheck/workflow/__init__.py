@@ -1,23 +1,5 @@
 """kinkcheck in the developer's workflow: fingerprints, baseline, ``--diff``, pytest plugin.
 
-Nothing here imports torch or the analyzer; the pre-commit path stays cheap.
+Nothing here imports torch or the analyzer, and this package's ``__init__`` imports nothing:
+the pytest plugin is loaded by every pytest run of every project that installs kinkcheck.
 """
-
-from __future__ import annotations
-
-import click
-
-
-class WorkflowError(click.ClickException):
-    """Bad workflow input (an unreadable baseline, a git revision that does not exist).
-
-    A ClickException so that the check command prints one line and exits 2, never a traceback.
-    """
-
-    exit_code = 2
-
-    def format_message(self) -> str:
-        return self.message
-
-    def show(self, file=None) -> None:
-        click.echo(f"kinkcheck: {self.format_message()}", err=True)

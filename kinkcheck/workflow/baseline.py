@@ -29,7 +29,7 @@ from typing import Iterable, Sequence
 
 from kinkcheck import __version__
 from kinkcheck.findings import Finding, sort_key
-from kinkcheck.workflow import WorkflowError
+from kinkcheck.workflow.errors import WorkflowError
 from kinkcheck.workflow.fingerprint import VERSION as FINGERPRINT_VERSION
 from kinkcheck.workflow.fingerprint import fingerprints, repo_path
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from kinkcheck.findings import Finding
-from kinkcheck.workflow import WorkflowError
+from kinkcheck.workflow.errors import WorkflowError
 
 #: Marks a file that is new as a whole (untracked): every line counts as changed.
 WHOLE_FILE = None

@@ -23,7 +23,7 @@ from typing import IO, Iterable, Sequence
 import click
 
 from kinkcheck.findings import Finding
-from kinkcheck.workflow import WorkflowError
+from kinkcheck.workflow.errors import WorkflowError
 
 _MAX_LISTED = 5
 

@@ -7,7 +7,7 @@ import io
 import pytest
 from workflow_helpers import find, git
 
-from kinkcheck.workflow import WorkflowError
+from kinkcheck.workflow.errors import WorkflowError
 from kinkcheck.workflow.diff import parse_unified_diff
 from kinkcheck.workflow.options import apply_workflow
 
