@@ -1,0 +1,169 @@
+"""``kinkcheck report PATH... [--trace FILE ...]``: one document of every kink, static and
+runtime joined, in the terminal, as Markdown, as self-contained HTML or as JSON.
+
+Exit codes: 0 when the report was written (undocumented kinks do not fail it: gate on
+``kinkcheck check``), 2 when an input could not be used (a missing or corrupt trace file,
+a path that does not exist, a bad configuration). On exit 2 the report is still written,
+saying what it could not use, unless nothing at all could be read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+
+import click
+
+from kinkcheck.report import FORMATS
+
+
+@click.command("report")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+@click.option("--trace", "traces", multiple=True, type=click.Path(path_type=str), metavar="FILE",
+              help="A trace file written by `kinkcheck.trace()` (repeatable; counts add up).")
+@click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default="terminal", show_default=True,
+              help="terminal (rich), markdown (GitHub, fits a step summary), html (one self-contained file), json.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Write the report here instead of standard output.")
+@click.option("--show-documented/--hide-documented", default=True, show_default=True,
+              help="List kinks documented with `# kink:` or `# noqa` (they always count in the summary).")
+@click.option("--scope", type=click.Choice(["loss", "model", "all"]), default=None,
+              help="What the static pass treats as loss code (as in `kinkcheck check`).")
+@click.option("--all", "all_scope", is_flag=True, help="Check every function statically (same as --scope all).")
+@click.option("--no-cache", is_flag=True, help="Ignore and do not write .kinkcheck_cache/.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Use this pyproject.toml (or kinkcheck.toml) instead of searching for one.")
+@click.pass_context
+def report(ctx, paths, traces, fmt, output, show_documented, scope, all_scope, no_cache, config_file):
+    """Report every kink in PATHS (default: .), joined with the runtime counts of --trace files."""
+    from kinkcheck.config import ConfigError, load_config
+
+    paths = list(paths) or ["."]
+    if all_scope:
+        if scope not in (None, "all"):
+            _fail(f"--all conflicts with --scope {scope}")
+        scope = "all"
+    problems: list[str] = []
+
+    loaded, trace_names = [], []
+    for path in traces:
+        data, error = load_trace(path)
+        if error:
+            problems.append(error)
+        else:
+            loaded.append(data)
+            trace_names.append(path)
+
+    try:
+        config = load_config(paths[0], {"scope": scope}, config_file=config_file)
+        from kinkcheck.lint.api import check_paths
+
+        result = check_paths(paths, config, use_cache=not no_cache)
+    except ConfigError as exc:
+        _fail(str(exc))
+    except Exception as exc:  # an analyzer bug must not become a traceback in a CI log
+        _fail(f"internal error in the static analyzer: {type(exc).__name__}: {exc}")
+    problems += result.errors
+    for message in result.warnings:
+        click.echo(f"kinkcheck: warning: {message}", err=True)
+    for message in problems:
+        click.echo(f"kinkcheck: error: {message}", err=True)
+
+    from kinkcheck.report import model, render
+
+    built = model.build(
+        result.findings, loaded or None, root=os.getcwd(), show_documented=show_documented,
+        files_checked=len(result.files), problems=problems, trace_paths=trace_names,
+    )
+    to_terminal = output is None and fmt == "terminal"
+    options = {}
+    if fmt == "terminal":
+        options = {"color": to_terminal and _color(sys.stdout), "width": _width() if to_terminal else 100}
+    text = render(built, fmt, **options)
+    if output is None:
+        click.echo(text, nl=not text.endswith("\n"), color=options.get("color"))
+    else:
+        try:
+            tmp = f"{output}.tmp{os.getpid()}"
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, output)
+        except OSError as exc:
+            _fail(f"cannot write {output}: {exc.strerror or exc}")
+        click.echo(f"kinkcheck: wrote {output}: {built.headline()}", err=True)
+    ctx.exit(2 if problems else 0)
+
+
+def load_trace(path: str) -> tuple[dict | None, str | None]:
+    """(trace, None) or (None, one line saying why the file cannot be used)."""
+    try:
+        from kinkcheck.trace.tracefile import TraceFileError, load
+    except ImportError:  # the tracer is not installed in this build: read v1 ourselves
+        load, TraceFileError = _load_v1, _TraceFileError
+    if not os.path.exists(path):
+        return None, f"trace {path}: no such file"
+    if os.path.isdir(path):
+        return None, f"trace {path}: is a directory, not a trace file"
+    try:
+        data = load(path)
+    except TraceFileError as exc:
+        return None, _prefixed(path, str(exc))
+    except OSError as exc:
+        return None, f"trace {path}: cannot read: {exc.strerror or exc}"
+    except (ValueError, TypeError, KeyError) as exc:
+        return None, f"trace {path}: not a usable trace file: {exc}"
+    if not isinstance(data, dict):
+        return None, f"trace {path}: not a trace object"
+    return data, None
+
+
+def _prefixed(path: str, message: str) -> str:
+    return message if path in message else f"trace {path}: {message}"
+
+
+class _TraceFileError(Exception):
+    pass
+
+
+def _load_v1(path: str) -> dict:
+    """Read a version-1 trace (DEVELOPERS.md) when kinkcheck.trace is unavailable."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise _TraceFileError("not UTF-8 text; not a trace file") from None
+    except json.JSONDecodeError as exc:
+        raise _TraceFileError(f"not valid JSON (truncated or corrupt?) at line {exc.lineno} column {exc.colno}") from None
+    if not isinstance(data, dict) or data.get("format") != "kinkcheck-trace":
+        raise _TraceFileError("not a kinkcheck trace file (no \"format\": \"kinkcheck-trace\")")
+    version = data.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise _TraceFileError("has no integer version")
+    if version > 1:
+        raise _TraceFileError(f"trace format version {version} is newer than this kinkcheck reads (1); upgrade kinkcheck")
+    if not isinstance(data.get("sites"), list):
+        raise _TraceFileError("has no list of sites")
+    return data
+
+
+def _color(stream) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _width() -> int:
+    return max(60, min(140, shutil.get_terminal_size((100, 24)).columns))
+
+
+def _fail(message: str):
+    click.echo(f"kinkcheck: error: {message}", err=True)
+    raise SystemExit(2)
