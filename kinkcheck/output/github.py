@@ -10,7 +10,7 @@ Escaping follows GitHub's runner (``toolkit/packages/core/src/command.ts``): in 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from kinkcheck.findings import Finding, sort_key
 from kinkcheck.workflow.fingerprint import repo_path

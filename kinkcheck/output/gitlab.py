@@ -10,7 +10,7 @@ they are the same fingerprints SARIF and the baseline use.
 from __future__ import annotations
 
 import json
-from typing import Sequence
+from collections.abc import Sequence
 
 from kinkcheck.findings import Finding, sort_key
 from kinkcheck.workflow.fingerprint import fingerprints, repo_path

@@ -8,8 +8,8 @@ see that the check ran.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import groupby
-from typing import Sequence
 from xml.etree import ElementTree as ET
 
 from kinkcheck.findings import Finding, sort_key

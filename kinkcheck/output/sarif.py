@@ -10,8 +10,8 @@ dismissed rather than forgetting them.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 from urllib.parse import quote
 
 from kinkcheck import __version__

@@ -23,9 +23,9 @@ import json
 import os
 import tempfile
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from kinkcheck import __version__
 from kinkcheck.findings import Finding, sort_key

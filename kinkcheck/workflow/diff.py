@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from kinkcheck.findings import Finding
 from kinkcheck.workflow.errors import WorkflowError

@@ -13,8 +13,8 @@ import hashlib
 import io
 import os
 import tokenize
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 from kinkcheck.findings import Finding
 

@@ -7,8 +7,8 @@ import io
 import pytest
 from workflow_helpers import find, git
 
-from kinkcheck.workflow.errors import WorkflowError
 from kinkcheck.workflow.diff import parse_unified_diff
+from kinkcheck.workflow.errors import WorkflowError
 from kinkcheck.workflow.options import apply_workflow
 
 OLD = """\

@@ -7,8 +7,8 @@ import json
 import pytest
 from workflow_helpers import find
 
-from kinkcheck.workflow.errors import WorkflowError
 from kinkcheck.workflow import baseline as bl
+from kinkcheck.workflow.errors import WorkflowError
 from kinkcheck.workflow.fingerprint import fingerprint, fingerprints, read_lines
 from kinkcheck.workflow.options import apply_workflow
 
