@@ -340,10 +340,14 @@ def _compile(pattern: str) -> tuple[re.Pattern[str], bool]:
     return re.compile("".join(out) + r"\Z"), anchored
 
 
-def glob_match(pattern: str, relpath: str) -> bool:
-    """Does ``pattern`` match ``relpath`` (posix, relative to the root) or a directory above it?"""
+def glob_match(pattern: str, relpath: str, skip: int = 0) -> bool:
+    """Does ``pattern`` match ``relpath`` (posix, relative to the root) or a directory above it?
+
+    ``skip`` leading components are not tried on their own: walking a directory given on
+    the command line, its own ancestors do not exclude it (``kinkcheck check examples/``
+    works even where ``exclude = ["examples"]``)."""
     regex, anchored = _compile(pattern)
     parts = relpath.split("/")
     if anchored:
-        return any(regex.match("/".join(parts[: i + 1])) for i in range(len(parts)))
-    return any(regex.match(part) for part in parts)
+        return any(regex.match("/".join(parts[: i + 1])) for i in range(skip, len(parts)))
+    return any(regex.match(part) for part in parts[skip:])

@@ -76,7 +76,7 @@ class Cache:
 
     def __init__(self, directory: Path | str, *, enabled: bool = True):
         self.enabled = enabled
-        self.root = Path(directory)
+        self.root = Path(directory if directory is not None else ".")
         self.dir = self.root / f"{kinkcheck.__version__}-{salt()}" if enabled else self.root
         self._ready = False
 

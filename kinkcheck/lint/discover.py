@@ -70,9 +70,14 @@ def discover(paths: Iterable[str | Path], config: Config, *, force_exclude: bool
     seen_dirs: set[tuple[int, int]] = set()
     excludes = config.excludes
 
-    def excluded(abspath: str) -> bool:
+    def excluded(abspath: str, skip: int = 0) -> bool:
         rel = config.relative(abspath)
-        return any(glob_match(pattern, rel) for pattern in excludes)
+        return any(glob_match(pattern, rel, skip) for pattern in excludes)
+
+    def depth(abspath: str) -> int:
+        """Components of ``abspath`` relative to the root: excludes apply below it only."""
+        rel = config.relative(abspath)
+        return 0 if rel in (".", "") else len(rel.split("/"))
 
     def add(abspath: str) -> None:
         real = os.path.realpath(abspath)
@@ -81,7 +86,7 @@ def discover(paths: Iterable[str | Path], config: Config, *, force_exclude: bool
         seen_files.add(real)
         out.files.append(SourceFile(display_path(abspath), abspath, module_name(abspath)))
 
-    def walk(directory: str) -> None:
+    def walk(directory: str, skip: int) -> None:
         try:
             st = os.stat(directory)
         except OSError as exc:
@@ -101,7 +106,7 @@ def discover(paths: Iterable[str | Path], config: Config, *, force_exclude: bool
             return  # a virtualenv
         for entry in entries:
             full = os.path.join(directory, entry.name)
-            if entry.name in ALWAYS_EXCLUDE or excluded(full):
+            if entry.name in ALWAYS_EXCLUDE or excluded(full, skip):
                 continue
             try:
                 is_dir = entry.is_dir()  # follows symlinks
@@ -110,7 +115,7 @@ def discover(paths: Iterable[str | Path], config: Config, *, force_exclude: bool
                 out.warnings.append(f"{display_path(full)}: skipped: {_why(exc)}")
                 continue
             if is_dir:
-                walk(full)
+                walk(full, skip)
             elif is_file and entry.name.endswith(PY_SUFFIXES):
                 add(full)
             elif entry.is_symlink() and entry.name.endswith(PY_SUFFIXES):
@@ -134,7 +139,7 @@ def discover(paths: Iterable[str | Path], config: Config, *, force_exclude: bool
                 out.errors.append(f"{given}: no such file or directory")
             continue
         if _stat.S_ISDIR(st.st_mode):
-            walk(abspath)
+            walk(abspath, depth(abspath))
         else:
             # Given explicitly: checked whatever its suffix; reading reports what it is.
             add(abspath)

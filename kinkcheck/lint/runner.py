@@ -49,6 +49,8 @@ class Prepared:
     parse_error: Finding | None = None
     results: dict = field(default_factory=dict)
     dirty: bool = False
+    #: an internal error (not the file's fault): reported on stderr, exit 2
+    error: str | None = None
 
 
 # -- stage 1: read and index --------------------------------------------------------------
@@ -137,8 +139,8 @@ def prepare(sf: SourceFile, cache_dir: str | None) -> Prepared:
     """Stage 1 for one file; never raises."""
     try:
         return _prepare(sf, cache_dir)
-    except Exception as exc:  # pragma: no cover - defensive, reported per file
-        return Prepared(sf, parse_error=parse_error(sf.path, f"internal error while reading: {type(exc).__name__}: {exc}"))
+    except Exception as exc:  # a bug of ours, reported per file; the run goes on
+        return Prepared(sf, error=f"{sf.path}: internal error while indexing: {type(exc).__name__}: {exc}")
 
 
 def _prepare(sf: SourceFile, cache_dir: str | None) -> Prepared:
@@ -284,6 +286,9 @@ def run(files: Sequence[SourceFile], config, *, scope: str | None = None, use_ca
         tasks: list[tuple[Prepared, Task, tuple]] = []
         findings: list[Finding] = []
         for p in prepared:
+            if p.error is not None:
+                result.errors.append(p.error)
+                continue
             if p.parse_error is not None:
                 findings.append(p.parse_error)
                 continue

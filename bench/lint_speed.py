@@ -1,0 +1,164 @@
+"""How fast is ``kinkcheck check`` on real code? Prints wall times and ratios from one run.
+
+    python bench/lint_speed.py                 # both corpora, pylint included (~3 minutes)
+    python bench/lint_speed.py --skip-pylint   # kinkcheck and ast.parse only
+
+The corpus is pinned: wheels of transformers and diffusers fetched with
+``pip download --no-deps`` into ``bench/_corpus/`` (gitignored) and unpacked once.
+Measured per corpus:
+
+- kinkcheck cold (``--no-cache``) and warm (a second run with its cache),
+- plain ``ast.parse`` of the same files (in-process, the floor for any Python linter),
+- ``pylint --disable=all --enable=unnecessary-lambda -j2`` (astroid + one cheap checker),
+- the one-file case (the pre-commit hook) against ``python -c "import astroid"`` plus
+  parsing that file.
+
+Targets: cold <= 0.5x pylint -j2, warm <= 0.05x cold, one file <= 1.5x (import astroid + parse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+CORPUS = HERE / "_corpus"
+
+#: name -> (pinned version, package directory inside the wheel, one-file case)
+PINS = {
+    "transformers": ("5.24.0", "transformers", "transformers/models/bert/modeling_bert.py"),
+    "diffusers": ("0.42.1", "diffusers", "diffusers/training_utils.py"),
+}
+
+TARGET_COLD = 0.5
+TARGET_WARM = 0.05
+TARGET_ONE = 1.5
+
+
+def fetch(name: str) -> Path:
+    """bench/_corpus/<name>-<version>/<package>/: downloaded and unpacked once."""
+    version, package, _ = PINS[name]
+    dest = CORPUS / f"{name}-{version}"
+    if (dest / package).is_dir():
+        return dest
+    downloads = CORPUS / "_downloads"
+    downloads.mkdir(parents=True, exist_ok=True)
+    wheels = list(downloads.glob(f"{name}-{version}-*.whl"))
+    if not wheels:
+        print(f"downloading {name}=={version} ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                        "--quiet", "-d", str(downloads), f"{name}=={version}"], check=True)
+        wheels = list(downloads.glob(f"{name}-{version}-*.whl"))
+    tmp = dest.with_suffix(".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    with zipfile.ZipFile(wheels[0]) as zf:
+        members = [m for m in zf.namelist() if m.startswith(package + "/")]
+        zf.extractall(tmp, members)
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
+    return dest
+
+
+def wall(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, int, str]:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env={**os.environ, **(env or {})})
+    return time.perf_counter() - start, proc.returncode, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+def parse_all(files: list[Path]) -> float:
+    start = time.perf_counter()
+    for f in files:
+        try:
+            ast.parse(f.read_bytes(), str(f))
+        except SyntaxError:
+            pass
+    return time.perf_counter() - start
+
+
+def best(cmd, cwd, repeat: int) -> float:
+    return min(wall(cmd, cwd)[0] for _ in range(repeat))
+
+
+def kinkcheck(*args: str) -> list[str]:
+    return [sys.executable, "-m", "kinkcheck", "check", *args]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", choices=sorted(PINS), action="append", help="default: all")
+    ap.add_argument("--skip-pylint", action="store_true")
+    ap.add_argument("--repeat", type=int, default=5, help="runs of the one-file case (best is kept)")
+    args = ap.parse_args(argv)
+    env_path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
+    os.environ["PYTHONPATH"] = env_path
+
+    CORPUS.mkdir(parents=True, exist_ok=True)
+    # The corpus is its own project: its cache and (empty) config live in bench/_corpus/.
+    (CORPUS / "pyproject.toml").write_text("[tool.kinkcheck]\n")
+    rows = []
+    ok = True
+    for name in args.corpus or sorted(PINS):
+        version, package, one = PINS[name]
+        root = fetch(name)
+        rel = root.relative_to(CORPUS)
+        target = str(rel / package)
+        files = sorted((root / package).rglob("*.py"))
+        print(f"\n== {name} {version}: {len(files)} files, "
+              f"{sum(f.stat().st_size for f in files) / 1e6:.1f} MB", flush=True)
+
+        t_parse = parse_all(files)
+        print(f"ast.parse (in-process):        {t_parse:7.2f} s", flush=True)
+
+        shutil.rmtree(CORPUS / ".kinkcheck_cache", ignore_errors=True)
+        t_cold, rc, tail = wall(kinkcheck(target, "--no-cache", "--statistics"), CORPUS)
+        print(f"kinkcheck cold (--no-cache):   {t_cold:7.2f} s   exit {rc}", flush=True)
+        if rc not in (0, 1):
+            print(tail, file=sys.stderr)
+        wall(kinkcheck(target, "--quiet", "--exit-zero", "--output-format", "concise"), CORPUS)  # fill the cache
+        t_warm, rc_warm, _ = wall(kinkcheck(target, "--quiet", "--exit-zero", "--output-format", "concise"), CORPUS)
+        print(f"kinkcheck warm (cache):        {t_warm:7.2f} s   ({t_warm / t_cold:.3f}x cold; target <= {TARGET_WARM})", flush=True)
+        print("  findings by rule (cold run):\n    " + "\n    ".join(tail.strip().splitlines()[-12:]))
+
+        t_pylint = None
+        if not args.skip_pylint:
+            t_pylint, rc_p, tail_p = wall([sys.executable, "-m", "pylint", "--disable=all",
+                                           "--enable=unnecessary-lambda", "-j2", "--score=n", target], CORPUS)
+            print(f"pylint one checker -j2:        {t_pylint:7.2f} s   exit {rc_p}", flush=True)
+
+        one_path = str(rel / one)
+        t_one = best(kinkcheck(one_path, "--no-cache", "--quiet", "--exit-zero"), CORPUS, args.repeat)
+        t_one_warm = best(kinkcheck(one_path, "--quiet", "--exit-zero"), CORPUS, args.repeat)
+        t_base = best([sys.executable, "-c",
+                       f"import astroid, ast; ast.parse(open({one_path!r}, 'rb').read())"], CORPUS, args.repeat)
+        print(f"one file ({one}):")
+        print(f"  import astroid + ast.parse:  {t_base:7.3f} s")
+        print(f"  kinkcheck --no-cache:        {t_one:7.3f} s   ({t_one / t_base:.2f}x; target <= {TARGET_ONE})")
+        print(f"  kinkcheck (cached):          {t_one_warm:7.3f} s   ({t_one_warm / t_base:.2f}x)", flush=True)
+
+        rows.append((name, t_parse, t_cold, t_warm, t_pylint, t_one, t_one_warm, t_base))
+        ok &= t_warm / t_cold <= TARGET_WARM and t_one / t_base <= TARGET_ONE
+        if t_pylint:
+            ok &= t_cold / t_pylint <= TARGET_COLD
+
+    print("\n| corpus | ast.parse | cold | warm | pylint -j2 | cold/pylint | warm/cold | one file / (astroid+parse) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, t_parse, t_cold, t_warm, t_pylint, t_one, t_one_warm, t_base in rows:
+        pyl = f"{t_pylint:.1f} s" if t_pylint else "skipped"
+        ratio = f"{t_cold / t_pylint:.3f}" if t_pylint else "-"
+        print(f"| {name} | {t_parse:.2f} s | {t_cold:.2f} s | {t_warm:.2f} s | {pyl} | {ratio} | "
+              f"{t_warm / t_cold:.3f} | {t_one / t_base:.2f} (cached {t_one_warm / t_base:.2f}) |")
+    print("\nall targets met" if ok else "\nsome target missed")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
