@@ -1,0 +1,8 @@
+"""The static analyzer.
+
+Pipeline (each stage cheap before the next): ``index.index_source`` (one stdlib-``ast``
+pass per file, cacheable) -> ``scope.loss_scope`` (what is loss code, across files) ->
+``engine.analyze_file`` (rule matching, guards and checks on the functions in scope). The
+driver (discovery, comments, cache, process pool) lives in ``runner``/``api``. Nothing is
+imported here so that ``import kinkcheck.lint.index`` stays light.
+"""

@@ -1,0 +1,131 @@
+"""KC401 (a branch on a float/tensor value) and KC402 (``where`` selecting on a comparison)."""
+
+from __future__ import annotations
+
+import ast
+
+from kinkcheck.lint.checks import Site, node_check, refine
+from kinkcheck.lint.resolve import DATA, PLAIN, TENSOR, UNKNOWN
+
+#: method / function names that compare values
+COMPARE_FUNCS = frozenset({"gt", "lt", "ge", "le", "greater", "less", "greater_equal", "less_equal", "eq", "ne",
+                           "equal", "not_equal", "isclose", "allclose", "logical_and", "logical_or", "logical_not"})
+#: predicates that are not value branches in the gradient sense (NaN checks, metadata)
+SAFE_PREDICATES = frozenset({"isnan", "isinf", "isfinite", "isneginf", "isposinf", "is_tensor", "is_floating_point",
+                             "is_complex", "isinstance", "hasattr", "callable", "is_grad_enabled", "is_available",
+                             "is_initialized", "startswith", "endswith", "exists"})
+
+
+def _atoms(test: ast.AST):
+    if isinstance(test, ast.BoolOp):
+        for v in test.values:
+            yield from _atoms(v)
+    elif isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        yield from _atoms(test.operand)
+    else:
+        yield test
+
+
+def _string_or_none(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and (node.value is None or isinstance(node.value, (str, bytes, bool)))
+
+
+def _call_tail(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Call):
+        f = node.func
+        return f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)
+    return None
+
+
+def value_comparison(node: ast.AST, ctx, *, follow: int = 2) -> str | None:
+    """TENSOR/UNKNOWN when ``node`` compares differentiable values (``x > 0``,
+    ``x.gt(y)``, ``(d < 1).any()``), else None (a comparison of strings, None, shapes,
+    ints, targets, masks; ``is``/``in``; NaN checks)."""
+    if isinstance(node, ast.Name) and follow:
+        value = ctx.definition(node.id)
+        if value is not None:
+            return value_comparison(value, ctx, follow=follow - 1)
+        return None
+    if isinstance(node, ast.Compare):
+        if any(isinstance(op, (ast.Is, ast.IsNot, ast.In, ast.NotIn)) for op in node.ops):
+            return None
+        operands = [node.left, *node.comparators]
+        if any(_string_or_none(o) for o in operands):
+            return None
+        kinds = [ctx.kind(o) for o in operands]
+        if any(k == TENSOR for k in kinds) and not all(k in (TENSOR, PLAIN) and (k == PLAIN or _is_data(o, ctx)) for k, o in zip(kinds, operands)):
+            return TENSOR
+        if all(k in (PLAIN, DATA) for k in kinds):
+            return None
+        return UNKNOWN
+    tail = _call_tail(node)
+    if tail in SAFE_PREDICATES:
+        return None
+    if tail in COMPARE_FUNCS:
+        call = node
+        operands = [*call.args[:2]]
+        if isinstance(call.func, ast.Attribute) and not ctx.is_module_ref(call.func.value):
+            operands.insert(0, call.func.value)
+        kinds = [ctx.kind(o) for o in operands]
+        if all(k in (PLAIN, DATA) for k in kinds):
+            return None
+        return TENSOR if TENSOR in kinds else UNKNOWN
+    if tail in ("any", "all") and isinstance(node, ast.Call):
+        inner = node.func.value if isinstance(node.func, ast.Attribute) and not ctx.is_module_ref(node.func.value) else (node.args[0] if node.args else None)
+        if inner is not None:
+            return value_comparison(inner, ctx, follow=follow)
+    return None
+
+
+def _is_data(node, ctx) -> bool:
+    return ctx.kind(node) == DATA
+
+
+@node_check("KC401", ast.If, ast.While, ast.IfExp, ast.Assert)
+def float_branch(node: ast.AST, ctx):
+    """``if loss > 0:`` / ``x if x > 0 else -x`` / ``while err > tol``: the taken path
+    depends on a float value, and the gradient of the other path is lost."""
+    if isinstance(node, ast.Assert):
+        return  # an assert does not choose a path
+    test = node.test
+    worst = None
+    for atom in _atoms(test):
+        k = value_comparison(atom, ctx, follow=0)
+        if k is None and not isinstance(atom, (ast.Compare, ast.Call, ast.BoolOp)):
+            # bare truthiness: only a known differentiable tensor counts (`if mask:` is data)
+            if ctx.kind(atom) == TENSOR:
+                k = TENSOR
+        if k == TENSOR or (k == UNKNOWN and worst is None):
+            worst = k
+    if worst is None:
+        return
+    conf = "medium" if worst == TENSOR else "low"
+    yield Site("KC401", test, "if" if not isinstance(node, ast.While) else "while", test, None, conf, node, "node")
+
+
+@refine("KC402")
+def where_on_comparison(site: Site, ctx):
+    """``torch.where(x > 0, a, b)``, ``x.masked_fill(x < t, 0)``: the selection is a step
+    in the compared value. A one-argument ``where`` (indices) or a condition on data
+    (masks, labels) is not."""
+    call = site.call
+    if not isinstance(call, ast.Call):
+        return None
+    tail = (site.qname or site.callee).strip(".()").rsplit(".", 1)[-1]
+    cond = None
+    for kw in call.keywords:
+        if kw.arg in ("condition", "mask", "pred"):
+            cond = kw.value
+    if cond is None:
+        if site.via == "method" or site.via == "instance":
+            cond = call.args[0] if call.args else None
+        else:
+            if tail == "where" and len(call.args) < 3 and not call.keywords:
+                return None
+            cond = call.args[0] if call.args else None
+    if cond is None:
+        return None
+    k = value_comparison(cond, ctx)
+    if k is None:
+        return None
+    return site.with_(operand=cond, confidence="medium" if k == TENSOR else "low")

@@ -1,0 +1,106 @@
+"""KC103 / KC104 / KC105 / KC901: which reading of max/min/clamp a call is."""
+
+from __future__ import annotations
+
+import ast
+
+from kinkcheck.lint.checks import Site, refine
+from kinkcheck.lint.guards import _inside_unit, _lower_bound, _positive_number, _upper_bound
+from kinkcheck.lint.resolve import PLAIN, const_value, is_eps_like
+
+CLAMPS = ("clamp", "clamp_", "clip", "clip_", "clamp_min", "clamp_min_", "clamp_max", "clamp_max_", "maximum")
+
+
+def _tail(site: Site) -> str:
+    if site.qname:
+        return site.qname.rsplit(".", 1)[-1]
+    return site.callee.strip(".()")
+
+
+def _is_dim(node: ast.AST, ctx) -> bool:
+    """``torch.max(x, 1)`` / ``torch.max(x, dim)``: the second argument is an axis."""
+    v = const_value(node)
+    if v is not None:
+        return isinstance(v, int)
+    return ctx.kind(node) == PLAIN
+
+
+def two_operand(site: Site, ctx) -> bool:
+    """``torch.max(a, b)`` / ``max(a, b)`` / ``a.max(b)``: elementwise (KC104), not a reduction."""
+    call = site.call
+    if not isinstance(call, ast.Call):
+        return False
+    kws = {k.arg for k in call.keywords}
+    if kws & {"dim", "axis", "keepdim", "keepdims", "key", "default", "initial", "where"}:
+        return False
+    tail = _tail(site)
+    if tail in ("maximum", "minimum", "fmax", "fmin"):
+        return True
+    if tail not in ("max", "min"):
+        return False
+    if site.via == "method":
+        return bool(call.args) and not _is_dim(call.args[0], ctx)
+    if (site.qname or "").startswith("builtins."):
+        return len(call.args) >= 2
+    return len(call.args) >= 2 and not _is_dim(call.args[1], ctx) or "other" in kws
+
+
+@refine("KC104")
+def max_min_tie(site: Site, ctx):
+    """Only the two-operand form; ``max(x, 0)`` on a tensor is a relu (still a tie at 0)."""
+    if not two_operand(site, ctx):
+        return None
+    call = site.call
+    operands = list(call.args[:2]) if site.via != "method" else [call.func.value, *call.args[:1]]
+    if all(ctx.kind(o) == PLAIN for o in operands):
+        return None
+    return site
+
+
+@refine("KC105")
+def selection_tie(site: Site, ctx):
+    if two_operand(site, ctx):
+        return None
+    call = site.call
+    if site.via == "call" and isinstance(call, ast.Call) and (site.qname or "").startswith("builtins."):
+        if len(call.args) == 1 and ctx.kind(call.args[0]) == PLAIN:
+            return None
+    return site
+
+
+def eps_clamp(call: ast.AST, tail: str, ctx) -> bool:
+    """A clamp whose only job is a tiny positive floor (``clamp_min(1e-8)``), or one that
+    keeps a value strictly inside (-1, 1) before acos/asin: a guard, not a modelled kink."""
+    if not isinstance(call, ast.Call) or tail not in CLAMPS:
+        return False
+    low = _lower_bound(call, tail, ctx)
+    high = _upper_bound(call, tail, ctx) if tail not in ("clamp_min", "clamp_min_", "maximum") else None
+    if low is not None and high is None and (is_eps_like(low) or (_positive_number(low, ctx) and _small(low))):
+        return True
+    if low is not None and high is not None and _inside_unit(low, -1) and _inside_unit(high, 1):
+        lv, hv = const_value(low), const_value(high)
+        return not (lv is not None and hv is not None and (hv < 0.99 or lv > -0.99))
+    return False
+
+
+def _small(node: ast.AST) -> bool:
+    v = const_value(node)
+    return v is None or v < 1e-2
+
+
+@refine("KC103")
+def clamp_at_bound(site: Site, ctx):
+    """Eps floors and unit clamps are KC901's (off by default), not KC103's."""
+    if eps_clamp(site.call, _tail(site), ctx):
+        return None
+    return site
+
+
+@refine("KC901")
+def eps_clamp_floor(site: Site, ctx):
+    call = site.call
+    if not eps_clamp(call, _tail(site), ctx):
+        return None
+    if site.via == "method":
+        return site.with_(operand=call.func.value)
+    return site.with_(operand=call.args[0] if call.args else site.operand)

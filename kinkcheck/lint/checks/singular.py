@@ -1,0 +1,62 @@
+"""KC202 (fractional and negative powers) and KC205 (division): the operand is not
+simply the rule's ``argument``."""
+
+from __future__ import annotations
+
+import ast
+
+from kinkcheck.lint.checks import Site, refine
+from kinkcheck.lint.resolve import PLAIN, const_value
+
+
+def exponent_of(site: Site) -> ast.AST | None:
+    call = site.call
+    if isinstance(call, ast.BinOp):
+        return call.right
+    if not isinstance(call, ast.Call):
+        return None
+    for kw in call.keywords:
+        if kw.arg in ("exponent", "y", "x2", "p"):
+            return kw.value
+    if site.via == "method":
+        return call.args[0] if call.args else None
+    return call.args[1] if len(call.args) > 1 else None
+
+
+@refine("KC202")
+def fractional_power(site: Site, ctx):
+    """Flag a constant exponent in (0, 1) or below 0 (``x ** 0.5``, ``pow(d, -1)``); an
+    exponent that is not a constant is not flagged (we cannot tell)."""
+    p = exponent_of(site)
+    v = const_value(p) if p is not None else None
+    if v is None:
+        return None
+    if not (0 < v < 1 or v < 0):
+        return None
+    call = site.call
+    base = call.left if isinstance(call, ast.BinOp) else (call.func.value if site.via == "method" else site.operand)
+    if ctx.kind(base) == PLAIN:
+        return None
+    return site.with_(operand=base)
+
+
+RECIPROCAL = ("reciprocal", "reciprocal_", "__rtruediv__")
+
+
+@refine("KC205")
+def division(site: Site, ctx):
+    """The denominator is the operand: ``a / b`` -> b, ``torch.div(a, b)`` -> b,
+    ``a.div(b)`` -> b, ``x.reciprocal()`` -> x. Division by a Python number is smooth."""
+    call = site.call
+    tail = (site.qname or site.callee).strip(".()").rsplit(".", 1)[-1]
+    if isinstance(call, ast.BinOp):
+        denom = call.right
+    elif site.via == "method":
+        denom = call.func.value if tail in RECIPROCAL else (call.args[0] if call.args else None)
+    elif tail in RECIPROCAL:
+        denom = call.args[0] if call.args else None
+    else:
+        denom = site.operand
+    if denom is None or ctx.kind(denom) == PLAIN:
+        return None
+    return site.with_(operand=denom)

@@ -1,0 +1,697 @@
+"""Rule matching on the functions in scope: generic ``[match]`` tables, guards, and the
+checks registered by code in ``kinkcheck.lint.checks``.
+
+Names resolve through the file's own import table (``kinkcheck.lint.resolve``), local
+aliases (``orig = torch.abs``), instances (``pool = nn.MaxPool2d(2); pool(x)``,
+``self.act = nn.ReLU()`` in ``__init__``) and re-exports of sibling files of the checked
+tree. Nothing is imported and no foreign package is ever read, so the analyzer works the
+same with or without torch/jax installed and costs one ``ast.parse`` plus a walk per file.
+
+Confidence of a finding:
+    high    the callee resolved to a catalog callable by qualified name (capped by the
+            rule's own ``confidence``)
+    medium  a tensor method name, an operator or a builtin on a value known or assumed
+            (UNKNOWN in loss code) to be a tensor, an instance of a catalog class
+    low     name heuristics: ``from torch import *``, a branch on an UNKNOWN value
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from typing import Iterable
+
+from kinkcheck.findings import Finding
+from kinkcheck.lint import checks as registry
+from kinkcheck.lint.checks import Site
+from kinkcheck.lint.guards import accepts
+from kinkcheck.lint.index import MODULE_CODE, _Env, _Indexer, _qual, backward_slice, local_bindings, walk_local
+from kinkcheck.lint.resolve import (
+    DATA, DATA_FUNCS, JOIN_BUILTINS, PLAIN, PLAIN_ATTRS, PLAIN_BUILTINS, PLAIN_METHODS, TENSOR, UNKNOWN,
+    ARRAY_ROOTS, Reexports, annotation_kind, dotted, join, name_kind,
+)
+
+SLICE = "#slice"
+DEFAULT_BUDGET = 200_000
+_CONF_ORDER = {"low": 0, "medium": 1, "high": 2}
+
+OPERATORS = {ast.Div: "/", ast.Pow: "**", ast.FloorDiv: "//", ast.Mod: "%", ast.MatMult: "@",
+             ast.Mult: "*", ast.Add: "+", ast.Sub: "-"}
+
+
+def min_conf(*levels: str) -> str:
+    return min(levels, key=lambda c: _CONF_ORDER.get(c, 0))
+
+
+class Budget(Exception):
+    """The per-file work budget ran out: the rest of the file is not analyzed."""
+
+
+class _Tables:
+    """Catalog lookups for the selected codes, built once per (catalog, codes)."""
+
+    _cache: dict = {}
+
+    def __init__(self, catalog, codes: frozenset[str]):
+        self.callables: dict[str, list[str]] = {}
+        self.methods: dict[str, list[str]] = {}
+        self.operators: dict[str, list[str]] = {}
+        for code in sorted(codes):
+            rule = catalog.get(code)
+            if rule is None:
+                continue
+            for c in rule.match.callables:
+                self.callables.setdefault(c, []).append(code)
+            for m in rule.match.methods:
+                self.methods.setdefault(m, []).append(code)
+            for o in rule.match.operators:
+                self.operators.setdefault(o, []).append(code)
+
+    @classmethod
+    def get(cls, catalog, codes: frozenset[str]) -> "_Tables":
+        key = (id(catalog), codes)
+        t = cls._cache.get(key)
+        if t is None:
+            if len(cls._cache) > 32:
+                cls._cache.clear()
+            t = cls._cache[key] = cls(catalog, codes)
+        return t
+
+
+class Context:
+    """What checks and guards may ask about the function being analyzed."""
+
+    def __init__(self, fa: "_FileAnalysis", qualname: str, fn: ast.AST, env: _Env, cls_qual: str | None):
+        self.fa = fa
+        self.qualname = qualname
+        self.fn = fn
+        self.env = env
+        self.cls_qual = cls_qual
+        self.bound, self.values = (local_bindings(fn) if fn is not fa.tree else local_bindings(fa.tree))
+        self.params = _params(fn)
+        self.parents: dict[int, ast.AST] = {}
+        self._kinds: dict[str, str] = {}
+        self._busy: set[str] = set()
+        self._assigns: dict[str, list[ast.AST]] | None = None
+
+    # -- names ------------------------------------------------------------------------
+    def qualify(self, node: ast.AST) -> str | None:
+        q = self.fa.ix.resolve(node, self.env)
+        if q is None:
+            return None
+        how = self.fa.ix.how
+        q = self.fa.follow(q)
+        self.fa.ix.how = how
+        return q
+
+    @property
+    def how(self) -> str | None:
+        return self.fa.ix.how
+
+    def is_module_ref(self, node: ast.AST) -> bool:
+        """``torch``, ``np.linalg``, ``F``: a module (or class) reference, not a value."""
+        d = dotted(node)
+        if d is None:
+            return False
+        head = d.split(".")[0]
+        if head in self.bound or head == "self":
+            return False
+        q = self.fa.ix.resolve(node, self.env)
+        return q is not None and self.fa.ix.how in ("import", "star")
+
+    def definition(self, name: str) -> ast.AST | None:
+        return self.values.get(name)
+
+    def param_default(self, name: str) -> ast.AST | None:
+        p = self.params.get(name)
+        return p[1] if p else None
+
+    def source(self, node: ast.AST) -> str:
+        return self.fa.segment(node)
+
+    def parent(self, node: ast.AST) -> ast.AST | None:
+        return self.parents.get(id(node))
+
+    def imports_framework(self) -> bool:
+        return self.fa.framework
+
+    # -- value kinds ------------------------------------------------------------------
+    def kind(self, node: ast.AST | None) -> str:
+        if node is None:
+            return UNKNOWN
+        self.fa.spend()
+        try:
+            return self._kind(node)
+        except RecursionError:
+            return UNKNOWN
+
+    def _kind(self, node: ast.AST) -> str:
+        k = self.kind
+        if isinstance(node, ast.Constant):
+            return PLAIN
+        if isinstance(node, (ast.JoinedStr, ast.List, ast.Tuple, ast.Dict, ast.Set, ast.Lambda,
+                             ast.ListComp, ast.SetComp, ast.DictComp)):
+            return PLAIN
+        if isinstance(node, ast.GeneratorExp):
+            return k(node.elt)
+        if isinstance(node, ast.Name):
+            return self.name_kind(node.id)
+        if isinstance(node, ast.Attribute):
+            if node.attr in PLAIN_ATTRS:
+                return PLAIN
+            if node.attr in ("data", "T", "mT", "real", "imag", "grad"):
+                base = k(node.value)
+                return DATA if node.attr == "data" and base != PLAIN else base
+            if isinstance(node.value, ast.Name) and node.value.id == "self" and self.cls_qual:
+                return self.fa.attr_kind(self.cls_qual, node.attr)
+            if self.is_module_ref(node):
+                return PLAIN  # math.pi, torch.float32, np.inf
+            if node.attr in ("values",):
+                return k(node.value)
+            base = k(node.value)
+            if base in (PLAIN, DATA):
+                return base
+            return name_kind(node.attr) or UNKNOWN
+        if isinstance(node, ast.Subscript):
+            base = k(node.value)
+            return base
+        if isinstance(node, ast.BinOp):
+            return join(k(node.left), k(node.right))
+        if isinstance(node, ast.UnaryOp):
+            return PLAIN if isinstance(node.op, ast.Not) and k(node.operand) == PLAIN else k(node.operand)
+        if isinstance(node, ast.BoolOp):
+            return join(*(k(v) for v in node.values))
+        if isinstance(node, ast.Compare):
+            if any(isinstance(op, (ast.Is, ast.IsNot, ast.In, ast.NotIn)) for op in node.ops):
+                return PLAIN
+            return join(k(node.left), *(k(c) for c in node.comparators))
+        if isinstance(node, ast.IfExp):
+            return join(k(node.body), k(node.orelse))
+        if isinstance(node, ast.Call):
+            return self._call_kind(node)
+        if isinstance(node, ast.NamedExpr):
+            return k(node.value)
+        if isinstance(node, ast.Starred):
+            return k(node.value)
+        return UNKNOWN
+
+    def _call_kind(self, node: ast.Call) -> str:
+        k = self.kind
+        q = self.qualify(node.func)
+        how = self.how
+        if q is not None and how in ("builtin",) or (q or "").startswith("builtins."):
+            name = q.rsplit(".", 1)[-1]
+            if name in PLAIN_BUILTINS:
+                return PLAIN
+            if name in JOIN_BUILTINS:
+                return join(*(k(a) for a in node.args)) if node.args else UNKNOWN
+            return UNKNOWN
+        if q is not None and how in ("import", "star", "instance", "attribute-of-instance"):
+            root = q.split(".")[0]
+            tail = q.rsplit(".", 1)[-1]
+            if root == "math" or q in ("torch.is_tensor", "torch.numel", "numpy.ndim", "numpy.shape", "numpy.size", "torch.Size", "jax.numpy.ndim", "jax.numpy.shape"):
+                return PLAIN
+            if root in ARRAY_ROOTS:
+                if tail in DATA_FUNCS or tail.startswith(("is", "get_", "set_")):
+                    return DATA if not tail.startswith(("is_", "get_", "set_")) else PLAIN
+                if tail.endswith("_like") or tail in ("tensor", "as_tensor", "asarray", "array"):
+                    return DATA if all(k(a) in (PLAIN, DATA) for a in node.args) else TENSOR
+                return TENSOR
+        if isinstance(node.func, ast.Attribute) and not self.is_module_ref(node.func.value):
+            meth = node.func.attr
+            recv = k(node.func.value)
+            if meth in PLAIN_METHODS:
+                return PLAIN
+            if meth in DATA_FUNCS:
+                return DATA if recv != PLAIN else PLAIN
+            if recv == PLAIN:
+                return PLAIN
+            if meth in ("float", "double", "half", "bfloat16", "to", "type", "type_as", "long", "int", "bool", "contiguous",
+                        "view", "reshape", "squeeze", "unsqueeze", "flatten", "permute", "transpose", "expand",
+                        "expand_as", "clone", "cpu", "cuda", "sum", "mean", "abs", "clamp"):
+                return recv
+            return TENSOR if recv in (TENSOR, DATA) else UNKNOWN
+        return UNKNOWN
+
+    def name_kind(self, name: str) -> str:
+        if name in self._kinds:
+            return self._kinds[name]
+        if name in self._busy:
+            return UNKNOWN
+        self._busy.add(name)
+        try:
+            kind = self._name_kind(name)
+        finally:
+            self._busy.discard(name)
+        self._kinds[name] = kind
+        return kind
+
+    def _name_kind(self, name: str) -> str:
+        if name in ("True", "False", "None"):
+            return PLAIN
+        if name in self.params:
+            ann, default = self.params[name]
+            ak = annotation_kind(ann)
+            if ak:
+                return ak
+            if default is not None and isinstance(default, ast.Constant) and default.value is not None:
+                return PLAIN
+            hk = name_kind(name)
+            assigned = self._assigned_kinds(name)
+            return join(hk or UNKNOWN, *assigned) if assigned else (hk or UNKNOWN)
+        if name in self.bound:
+            assigned = self._assigned_kinds(name)
+            if assigned:
+                kinds = set(assigned)
+                if kinds == {PLAIN} or kinds == {DATA} or kinds == {TENSOR}:
+                    return kinds.pop()
+                if UNKNOWN in kinds:
+                    hk = name_kind(name)
+                    if hk:
+                        return hk
+                return join(*assigned)
+            return name_kind(name) or UNKNOWN
+        # enclosing scopes / module level
+        mk = self.fa.module_kind(name)
+        if mk is not None:
+            return mk
+        q = self.fa.ix.resolve(ast.Name(id=name, ctx=ast.Load()), self.env)
+        if q is not None and self.fa.ix.how in ("import", "builtin", "def", "star"):
+            return PLAIN  # a module, function or class object is not a value
+        return name_kind(name) or UNKNOWN
+
+    def _assigned_kinds(self, name: str) -> list[str]:
+        if self._assigns is None:
+            self._assigns = _assignments(self.fn if self.fn is not self.fa.tree else self.fa.tree)
+        out = []
+        for value in self._assigns.get(name, ()):
+            if isinstance(value, _Iter):
+                it = self.kind(value.iterable)
+                if isinstance(value.iterable, ast.Call) and (dotted(value.iterable.func) or "") in ("range", "enumerate", "zip"):
+                    func = dotted(value.iterable.func)
+                    if func == "range":
+                        it = PLAIN
+                    elif func == "enumerate":
+                        it = PLAIN if value.index == 0 else (self.kind(value.iterable.args[0]) if value.iterable.args else UNKNOWN)
+                    else:
+                        it = UNKNOWN
+                out.append(PLAIN if it == PLAIN else (UNKNOWN if it == UNKNOWN else it))
+            elif isinstance(value, _Opaque):
+                out.append(UNKNOWN)
+            else:
+                out.append(self.kind(value))
+        return out
+
+
+class _Iter:
+    __slots__ = ("iterable", "index")
+
+    def __init__(self, iterable, index=None):
+        self.iterable = iterable
+        self.index = index
+
+
+class _Opaque:
+    __slots__ = ()
+
+
+def _assignments(fn: ast.AST) -> dict[str, list]:
+    out: dict[str, list] = {}
+
+    def bind(target, value):
+        if isinstance(target, ast.Name):
+            out.setdefault(target.id, []).append(value)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for i, elt in enumerate(target.elts):
+                if isinstance(value, _Iter):
+                    bind(elt, _Iter(value.iterable, i))
+                elif isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts):
+                    bind(elt, value.elts[i])
+                elif isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in ("max", "min", "topk", "sort", "aminmax", "kthvalue", "median"):
+                    bind(elt, value if i == 0 else ast.Call(func=ast.Name(id="argmax", ctx=ast.Load()), args=[], keywords=[]))
+                else:
+                    bind(elt, _Opaque())
+        elif isinstance(target, ast.Starred):
+            bind(target.value, _Opaque())
+
+    nodes = walk_local(fn) if not isinstance(fn, ast.Module) else walk_local(fn)
+    for node in nodes:
+        if isinstance(node, ast.Assign):
+            for t in node.targets:
+                bind(t, node.value)
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            ak = annotation_kind(node.annotation)
+            bind(node.target, ast.Constant(value=0) if ak == PLAIN else node.value)
+        elif isinstance(node, ast.AugAssign):
+            bind(node.target, node.value)
+        elif isinstance(node, (ast.For, ast.AsyncFor)):
+            bind(node.target, _Iter(node.iter))
+        elif isinstance(node, ast.comprehension):
+            bind(node.target, _Iter(node.iter))
+        elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+            bind(node.optional_vars, _Opaque())
+        elif isinstance(node, ast.NamedExpr):
+            bind(node.target, node.value)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            out.setdefault(node.name, []).append(ast.Constant(value=0))
+    return out
+
+
+def _params(fn: ast.AST) -> dict[str, tuple[ast.AST | None, ast.AST | None]]:
+    args = getattr(fn, "args", None)
+    if args is None or not isinstance(args, ast.arguments):
+        return {}
+    out: dict[str, tuple] = {}
+    positional = [*args.posonlyargs, *args.args]
+    defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+    for a, d in zip(positional, defaults):
+        out[a.arg] = (a.annotation, d)
+    for a, d in zip(args.kwonlyargs, args.kw_defaults):
+        out[a.arg] = (a.annotation, d)
+    for a in (args.vararg, args.kwarg):
+        if a is not None:
+            out[a.arg] = (ast.Name(id="tuple", ctx=ast.Load()), None)
+    return out
+
+
+class _FileAnalysis:
+    def __init__(self, source: str, path: str, module: str, tree: ast.Module, budget: int):
+        self.source = source
+        self.path = path
+        self.module = module
+        self.tree = tree
+        self.lines = source.splitlines()
+        self.budget = budget
+        self.ix = _Indexer(tree, source, path, module)
+        self.ix.run()
+        self.reexports = Reexports(path, module)
+        self.framework = any(q.split(".")[0] in ("torch", "jax", "flax", "optax", "equinox") for q in self.ix.table.names.values())
+        self._attr_kinds: dict[tuple[str, str], str] = {}
+        self._module_ctx: Context | None = None
+
+    def spend(self, n: int = 1) -> None:
+        self.budget -= n
+        if self.budget < 0:
+            raise Budget()
+
+    def follow(self, qname: str) -> str:
+        root = qname.split(".")[0]
+        if root in ARRAY_ROOTS or root in ("builtins", "math", "operator"):
+            return qname
+        return self.reexports.follow(qname)
+
+    def segment(self, node: ast.AST) -> str:
+        try:
+            seg = ast.get_source_segment(self.source, node)
+        except Exception:
+            seg = None
+        if seg is None:
+            try:
+                seg = ast.unparse(node)
+            except Exception:
+                seg = "?"
+        return seg
+
+    def module_kind(self, name: str) -> str | None:
+        """Kind of a module-level name: constants are PLAIN (``EPS = 1e-8``)."""
+        if self._module_ctx is None:
+            fn, env, cls = self.ix.scopes[_qual(self.module, MODULE_CODE)]
+            self._module_ctx = Context(self, _qual(self.module, MODULE_CODE), self.tree, env, None)
+        ctx = self._module_ctx
+        if name in ctx.bound and name not in self.ix.exports:
+            return ctx.name_kind(name)
+        return None
+
+    def attr_kind(self, cls_qual: str, attr: str) -> str:
+        key = (cls_qual, attr)
+        if key in self._attr_kinds:
+            return self._attr_kinds[key]
+        self._attr_kinds[key] = UNKNOWN
+        kinds = []
+        for qual, (fn, env, c) in self.ix.scopes.items():
+            if c != cls_qual or fn is self.tree:
+                continue
+            ctx = None
+            for node in walk_local(fn):
+                if isinstance(node, (ast.Assign, ast.AnnAssign)) and getattr(node, "value", None) is not None:
+                    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                    for t in targets:
+                        if isinstance(t, ast.Attribute) and t.attr == attr and isinstance(t.value, ast.Name) and t.value.id == "self":
+                            ctx = ctx or Context(self, qual, fn, env, c)
+                            kinds.append(ctx.kind(node.value))
+        kind = join(*kinds) if kinds else (name_kind(attr) or UNKNOWN)
+        if kinds and UNKNOWN in kinds and name_kind(attr):
+            kind = name_kind(attr)
+        self._attr_kinds[key] = kind
+        return kind
+
+
+def analyze_file(
+    source: str,
+    path: str,
+    module: str,
+    functions: frozenset[str] | None,
+    *,
+    codes: frozenset[str],
+    catalog,
+    budget: int = DEFAULT_BUDGET,
+) -> list[Finding]:
+    """Raw findings (not yet documented by comments) for the functions in scope.
+
+    ``functions=None`` checks all code; an entry ``"mod.train#slice"`` checks only the
+    statements of ``mod.train`` that compute what is differentiated. Raises only
+    SyntaxError/ValueError (unparsable source); deep nesting, a blown budget or any other
+    trouble in one function skips that function and keeps going.
+    """
+    tree = ast.parse(source, path)
+    registry.validate(catalog)
+    codes = frozenset(c for c in codes if c in catalog)
+    if not codes:
+        return []
+    try:
+        fa = _FileAnalysis(source, path, module, tree, budget)
+        fa.catalog = catalog
+    except RecursionError:
+        return []
+    tables = _Tables.get(catalog, codes)
+    findings: list[Finding] = []
+    seen: set[tuple] = set()
+    for qualname, (fn, env, cls_qual) in list(fa.ix.scopes.items()):
+        if functions is None:
+            sliced = False
+        elif qualname in functions:
+            sliced = False
+        elif qualname + SLICE in functions:
+            sliced = True
+        else:
+            continue
+        try:
+            for f in _analyze_function(fa, tables, catalog, codes, qualname, fn, env, cls_qual, sliced):
+                key = (f.code, f.line, f.col, f.end_line, f.end_col)
+                if key not in seen:
+                    seen.add(key)
+                    findings.append(f)
+        except Budget:
+            break
+        except RecursionError:
+            continue
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:  # pragma: no cover - defensive
+            print(f"kinkcheck: {path}: {qualname}: analysis skipped ({type(exc).__name__}: {exc})", file=sys.stderr)
+            continue
+    findings.sort(key=lambda f: (f.line, f.col, f.code))
+    return findings
+
+
+def _analyze_function(fa, tables, catalog, codes, qualname, fn, env, cls_qual, sliced) -> Iterable[Finding]:
+    ctx = Context(fa, qualname, fn, env, cls_qual)
+    if fn is fa.tree:
+        roots = [s for s in fa.tree.body if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    else:
+        roots = list(fn.body)
+    if sliced:
+        exprs = _backward_exprs(fa, ctx, roots)
+        roots = backward_slice(roots, exprs) if exprs else roots
+    nodes: list[ast.AST] = []
+    for r in roots:
+        for node in walk_local([r]):
+            nodes.append(node)
+            for child in ast.iter_child_nodes(node):
+                ctx.parents[id(child)] = node
+    # decorators of a function in scope run as part of it (``@torch.no_grad()``)
+    for dec in getattr(fn, "decorator_list", ()) if fn is not fa.tree else ():
+        for node in ast.walk(dec):
+            nodes.append(node)
+    nodes.sort(key=lambda n: (getattr(n, "lineno", 0), getattr(n, "col_offset", 0)))
+    node_checks = [(code, types, check) for code, (types, check) in registry.NODE_CHECKS.items() if code in codes]
+    function = qualname
+    for node in nodes:
+        fa.spend()
+        sites: list[Site] = []
+        if isinstance(node, ast.Call):
+            sites.extend(_match_call(node, ctx, tables))
+        elif isinstance(node, (ast.BinOp, ast.AugAssign)):
+            sites.extend(_match_operator(node, ctx, tables))
+        for code, types, check in node_checks:
+            if isinstance(node, types):
+                sites.extend(check(node, ctx) or ())
+        for site in sites:
+            rule = catalog[site.code]
+            refiner = registry.REFINERS.get(site.code)
+            if refiner is not None and site.via != "node":
+                site = refiner(site, ctx)
+                if site is None:
+                    continue
+            if site.via != "node" and site.operand is not None and _all_plain(site, ctx):
+                continue
+            if accepts(rule.guards, site.operand, ctx):
+                continue
+            yield _finding(fa, rule, site, function)
+
+
+def _all_plain(site: Site, ctx: Context) -> bool:
+    """Plain Python never has a gradient: ``abs(i - j)`` on ints, ``x / 2`` on int args."""
+    operands = [site.operand]
+    call = site.call
+    if site.via == "operator" and isinstance(call, ast.BinOp):
+        operands = [call.left, call.right]
+    elif isinstance(call, ast.Call) and site.qname and site.qname.startswith(("builtins.", "math.", "operator.")):
+        operands = list(call.args) or [site.operand]
+    kinds = [ctx.kind(o) for o in operands if o is not None]
+    if not kinds:
+        return False
+    if site.qname and site.qname.startswith("math."):
+        return all(k != TENSOR for k in kinds)  # math.* on an unknown value: a Python number
+    return all(k == PLAIN for k in kinds)
+
+
+def _operand(call: ast.Call, argument: int, keyword: str | None) -> ast.AST | None:
+    if argument < len(call.args) and not isinstance(call.args[argument], ast.Starred):
+        return call.args[argument]
+    if keyword:
+        for kw in call.keywords:
+            if kw.arg == keyword:
+                return kw.value
+    if call.args and argument == 0:
+        return call.args[0]
+    return None
+
+
+def _match_call(node: ast.Call, ctx: Context, tables: _Tables) -> list[Site]:
+    out: list[Site] = []
+    func = node.func
+    instance_call = False
+    if isinstance(func, ast.Call):  # nn.ReLU()(x)
+        q = ctx.qualify(func.func)
+        instance_call = q is not None
+    else:
+        q = ctx.qualify(func)
+        if ctx.how in ("instance",):
+            instance_call = True
+        elif ctx.how == "attribute-of-instance":
+            q = None
+    how = ctx.how
+    callee = ctx.source(func)
+    if q is not None and q in tables.callables:
+        tail = q.rsplit(".", 1)[-1]
+        is_class = tail[:1].isupper()
+        if is_class and not instance_call:
+            q = None  # constructing nn.ReLU() evaluates nothing; calling the instance does
+        elif not is_class and instance_call:
+            q = None
+    if q is not None and q in tables.callables:
+        for code in tables.callables[q]:
+            rule = _rule(ctx, code)
+            conf = rule.confidence
+            if how == "star":
+                conf = "low"
+            elif instance_call or how == "builtin" or q.startswith("builtins."):
+                conf = min_conf(conf, "medium")
+            operand = _operand(node, rule.match.argument, rule.match.keyword)
+            out.append(Site(code, node, callee, operand, q, conf, node, "instance" if instance_call else "call"))
+        return out
+    if q is not None and ctx.how in ("import", "star", "def", "builtin") and not isinstance(func, ast.Call):
+        return out  # a module function / local helper that is not in the catalog
+    if isinstance(func, ast.Attribute) and func.attr in tables.methods and not ctx.is_module_ref(func.value):
+        recv_kind = ctx.kind(func.value)
+        if recv_kind == PLAIN:
+            return out
+        for code in tables.methods[func.attr]:
+            rule = _rule(ctx, code)
+            arg = rule.match.argument
+            operand = func.value if arg == 0 else _operand(node, arg - 1, rule.match.keyword)
+            conf = min_conf(rule.confidence, "medium")
+            out.append(Site(code, node, f".{func.attr}()", operand, None, conf, node, "method"))
+    return out
+
+
+def _match_operator(node, ctx: Context, tables: _Tables) -> list[Site]:
+    sym = OPERATORS.get(type(node.op))
+    if sym is None or sym not in tables.operators:
+        return []
+    if isinstance(node, ast.AugAssign):
+        left, right = node.target, node.value
+    else:
+        left, right = node.left, node.right
+    out = []
+    for code in tables.operators[sym]:
+        rule = _rule(ctx, code)
+        operand = right if rule.match.argument == 1 else left
+        out.append(Site(code, node, sym, operand, None, min_conf(rule.confidence, "medium"),
+                        node if isinstance(node, ast.BinOp) else ast.BinOp(left=left, op=node.op, right=right), "operator"))
+    return out
+
+
+def _rule(ctx: Context, code: str):
+    return ctx.fa.catalog[code]
+
+
+def _backward_exprs(fa, ctx: Context, roots) -> list[ast.AST]:
+    exprs = []
+    for r in roots:
+        for node in walk_local([r]):
+            if isinstance(node, ast.Call):
+                if isinstance(node.func, ast.Attribute) and node.func.attr == "backward":
+                    q = ctx.qualify(node.func)
+                    if q is None or ctx.how not in ("import",):
+                        exprs.append(node.func.value)
+                        continue
+                q = ctx.qualify(node.func)
+                if q in ("torch.autograd.grad", "torch.autograd.backward") and node.args:
+                    exprs.append(node.args[0])
+    return exprs
+
+
+def _finding(fa: _FileAnalysis, rule, site: Site, function: str) -> Finding:
+    node = site.node
+    line = getattr(node, "lineno", 1)
+    col = getattr(node, "col_offset", 0) + 1
+    end_line = getattr(node, "end_lineno", None) or line
+    end_col = (getattr(node, "end_col_offset", None) or col) + 1
+    arg = fa.segment(site.operand) if site.operand is not None else ""
+    message = rule.message.replace("{callee}", site.callee).replace("{arg}", arg)
+    replacement = None
+    for remedy in rule.remedies:
+        if remedy.rewrite:
+            if site.operand is not None:
+                replacement = remedy.rewrite.replace("{x}", arg if _atomic(site.operand) else f"({arg})")
+            break
+    snippet = fa.lines[line - 1] if 0 < line <= len(fa.lines) else ""
+    return Finding(
+        code=rule.code,
+        name=rule.name,
+        category=rule.category,
+        path=fa.path,
+        line=line,
+        col=col,
+        end_line=end_line,
+        end_col=end_col,
+        message=message,
+        confidence=site.confidence,
+        function=function,
+        snippet=snippet,
+        replacement=replacement,
+    )
+
+
+def _atomic(node: ast.AST) -> bool:
+    return isinstance(node, (ast.Name, ast.Attribute, ast.Call, ast.Subscript, ast.Constant))

@@ -1,0 +1,229 @@
+"""Guards: syntactic patterns that keep an operand away from its kink.
+
+Each id of ``catalog.GUARDS`` has one function here, ``guard(operand, ctx) -> bool``; a rule
+lists the ids it accepts in its TOML, and the engine drops a site when any accepted guard
+holds for the site's operand. A name assigned once in the same function is followed to its
+value (``d = x.clamp_min(eps); torch.sqrt(d)`` is guarded), two levels deep.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Callable
+
+from kinkcheck.lint.resolve import DATA, PLAIN, const_value, is_eps_like
+
+Guard = Callable[[ast.AST, "object"], bool]
+GUARDS: dict[str, Guard] = {}
+
+POSITIVE_FUNCS = frozenset(
+    {"exp", "exp_", "exp2", "softplus", "sigmoid", "sigmoid_", "softmax", "cosh", "logistic",
+     "expit", "gumbel_softmax", "elu_plus_one"}
+)
+CLAMP_FUNCS = frozenset({"clamp", "clamp_", "clip", "clip_", "clamp_min", "clamp_min_", "clamp_max", "clamp_max_", "maximum", "max", "fmax"})
+WHERE_FUNCS = frozenset({"where", "masked_fill", "masked_fill_", "nan_to_num"})
+
+
+def guard(name: str):
+    def deco(fn: Guard) -> Guard:
+        GUARDS[name] = fn
+        return fn
+
+    return deco
+
+
+def _values(node: ast.AST, ctx, depth: int = 2):
+    """The node and what a singly-assigned name (or an unparenthesised wrapper) stands for."""
+    yield node
+    if depth and isinstance(node, ast.Name):
+        value = ctx.definition(node.id)
+        if value is not None:
+            yield from _values(value, ctx, depth - 1)
+
+
+def _callee_tail(node: ast.AST, ctx) -> str | None:
+    if not isinstance(node, ast.Call):
+        return None
+    q = ctx.qualify(node.func)
+    if q:
+        return q.rsplit(".", 1)[-1]
+    if isinstance(node.func, ast.Attribute):
+        return node.func.attr
+    return None
+
+
+def _positive_number(node: ast.AST, ctx) -> bool:
+    v = const_value(node)
+    if v is not None:
+        return v > 0
+    if is_eps_like(node):
+        return True
+    if isinstance(node, ast.Name):
+        default = ctx.param_default(node.id)
+        if default is not None:
+            dv = const_value(default)
+            return dv is not None and dv > 0
+    return False
+
+
+def _add_terms(node: ast.AST) -> list[ast.AST]:
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _add_terms(node.left) + _add_terms(node.right)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Sub):
+        return _add_terms(node.left) + [ast.UnaryOp(op=ast.USub(), operand=node.right)]
+    return [node]
+
+
+@guard("offset")
+def offset(node: ast.AST, ctx) -> bool:
+    """``x + eps``, ``1 + x ** 2``, ``torch.add(x, eps)``, ``x.add(1e-8)``."""
+    for value in _values(node, ctx):
+        terms = _add_terms(value)
+        if len(terms) > 1 and any(_positive_number(t, ctx) for t in terms):
+            return True
+        if isinstance(value, ast.Call) and _callee_tail(value, ctx) in ("add", "add_"):
+            operands = list(value.args)
+            if isinstance(value.func, ast.Attribute) and not ctx.is_module_ref(value.func.value):
+                operands = [value.func.value, *operands]
+            if any(_positive_number(a, ctx) for a in operands[1:2]):
+                return True
+    return False
+
+
+def _lower_bound(call: ast.Call, tail: str, ctx) -> ast.AST | None:
+    kw = {k.arg: k.value for k in call.keywords if k.arg}
+    method = isinstance(call.func, ast.Attribute) and not ctx.is_module_ref(call.func.value)
+    args = list(call.args) if method else list(call.args[1:])
+    if tail in ("clamp_max", "clamp_max_"):
+        return None
+    if tail in ("maximum", "max", "fmax"):
+        if method:
+            return args[0] if args else None
+        both = list(call.args[:2])
+        eps = [a for a in both if _positive_number(a, ctx)]
+        return eps[0] if eps else None
+    for key in ("min", "a_min", "lower"):
+        if key in kw:
+            return kw[key]
+    return args[0] if args else None
+
+
+def _upper_bound(call: ast.Call, tail: str, ctx) -> ast.AST | None:
+    kw = {k.arg: k.value for k in call.keywords if k.arg}
+    method = isinstance(call.func, ast.Attribute) and not ctx.is_module_ref(call.func.value)
+    args = list(call.args) if method else list(call.args[1:])
+    for key in ("max", "a_max", "upper"):
+        if key in kw:
+            return kw[key]
+    if tail in ("clamp_max", "clamp_max_"):
+        return args[0] if args else None
+    return args[1] if len(args) > 1 else None
+
+
+@guard("clamp-floor")
+def clamp_floor(node: ast.AST, ctx) -> bool:
+    """``x.clamp_min(eps)``, ``clamp(x, min=1e-8)``, ``np.clip(x, eps, None)``, ``maximum(x, eps)``."""
+    for value in _values(node, ctx):
+        tail = _callee_tail(value, ctx)
+        if tail in CLAMP_FUNCS:
+            low = _lower_bound(value, tail, ctx)
+            if low is not None and _positive_number(low, ctx):
+                return True
+    return False
+
+
+@guard("nonzero-constant")
+def nonzero_constant(node: ast.AST, ctx) -> bool:
+    """``x / 2.0``, ``x / -3``, ``x / (2 ** 0.5)``, ``x / math.pi``."""
+    for value in _values(node, ctx):
+        v = const_value(value)
+        if v is not None:
+            return v != 0
+        q = ctx.qualify(value) if isinstance(value, (ast.Name, ast.Attribute)) else None
+        if q in ("math.pi", "math.e", "math.tau", "numpy.pi", "numpy.e", "torch.pi", "jax.numpy.pi"):
+            return True
+        if isinstance(value, ast.Name):
+            default = ctx.param_default(value.id)
+            if default is not None and const_value(default) not in (None, 0):
+                return True
+    return False
+
+
+@guard("positive-expr")
+def positive_expr(node: ast.AST, ctx) -> bool:
+    """``exp(x)``, ``softplus(x)``, ``sigmoid(x)``, ``softmax(x)``, ``x.exp()``, ``cosh(x)``."""
+    for value in _values(node, ctx):
+        if _callee_tail(value, ctx) in POSITIVE_FUNCS:
+            return True
+        if isinstance(value, ast.BinOp) and isinstance(value.op, (ast.Add, ast.Mult)):
+            # exp(a) + exp(b), softplus(x) * 2: positive when every part is
+            parts = [value.left, value.right]
+            if all(positive_expr(p, ctx) or _positive_number(p, ctx) for p in parts):
+                return True
+    return False
+
+
+@guard("integer-power")
+def integer_power(node: ast.AST, ctx) -> bool:
+    """The exponent (passed as the operand) is an integer constant >= 1: ``x ** 2``, ``pow(x, 3.0)``."""
+    v = const_value(node)
+    return v is not None and float(v).is_integer() and v >= 1
+
+
+def _inside_unit(bound: ast.AST | None, sign: int) -> bool:
+    if bound is None:
+        return False
+    v = const_value(bound)
+    if v is not None:
+        return -1 < v < 1
+    # 1 - eps, -1 + eps, -(1 - eps)
+    if isinstance(bound, ast.UnaryOp) and isinstance(bound.op, ast.USub):
+        return _inside_unit(bound.operand, -sign)
+    if isinstance(bound, ast.BinOp):
+        a, b = const_value(bound.left), bound.right
+        if a is not None and abs(a) == 1 and is_eps_like(b):
+            return isinstance(bound.op, ast.Sub) if a > 0 else isinstance(bound.op, ast.Add)
+    return False
+
+
+@guard("unit-clamp")
+def unit_clamp(node: ast.AST, ctx) -> bool:
+    """``x.clamp(-1 + eps, 1 - eps)``, ``clip(x, -0.999, 0.999)``, ``x * (1 - eps)``."""
+    for value in _values(node, ctx):
+        tail = _callee_tail(value, ctx)
+        if tail in ("clamp", "clamp_", "clip", "clip_"):
+            if _inside_unit(_lower_bound(value, tail, ctx), -1) and _inside_unit(_upper_bound(value, tail, ctx), 1):
+                return True
+        if isinstance(value, ast.BinOp) and isinstance(value.op, ast.Mult):
+            if _inside_unit(value.left, 1) or _inside_unit(value.right, 1):
+                return True
+    return False
+
+
+@guard("double-where")
+def double_where(node: ast.AST, ctx) -> bool:
+    """The operand is the inner ``where`` of the double-where pattern:
+    ``safe = torch.where(ok, x, 1.0); torch.where(ok, torch.sqrt(safe), 0.0)``."""
+    for value in _values(node, ctx):
+        tail = _callee_tail(value, ctx)
+        if tail in WHERE_FUNCS and isinstance(value, ast.Call) and (len(value.args) >= 2 or tail != "where"):
+            return True
+    return False
+
+
+@guard("detached-target")
+def detached_target(node: ast.AST, ctx) -> bool:
+    """The operand carries no gradient: a constant, ``.detach()``, ``stop_gradient``, a
+    target/label/mask, ``torch.zeros(...)``."""
+    return ctx.kind(node) in (PLAIN, DATA)
+
+
+def accepts(guard_ids, operand: ast.AST | None, ctx) -> str | None:
+    """The first accepted guard that holds for ``operand``, else None."""
+    if operand is None:
+        return None
+    for gid in guard_ids:
+        fn = GUARDS.get(gid)
+        if fn is not None and fn(operand, ctx):
+            return gid
+    return None

@@ -1,0 +1,376 @@
+"""Qualified names from the file's own import table, without importing or building anything.
+
+astroid infers ``torch.abs`` as Uninferable when torch is not installed, and when torch is
+installed inference builds torch itself (thousands of modules). The names kinkcheck needs
+are almost always spelled through an import, so a small stdlib-``ast`` resolver does the
+job: ``import torch as T``, ``from torch import sqrt as s``, ``orig = torch.abs``,
+relative imports, function-level imports, and re-exports from sibling modules of the
+checked tree (read with ``ast`` on demand, never imported).
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import functools
+import os
+import re
+from dataclasses import dataclass, field
+
+BUILTIN_NAMES = frozenset(dir(builtins))
+
+#: Root packages whose functions produce tensors / arrays (value kind TENSOR).
+ARRAY_ROOTS = ("torch", "jax", "numpy", "scipy", "flax", "optax", "tensorflow", "autograd", "cupy")
+FRAMEWORK_ROOTS = ("torch", "jax", "flax", "optax")
+
+
+def dotted(node: ast.AST) -> str | None:
+    """``a.b.c`` for a Name/Attribute chain, else None."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def absolute_module(module: str, is_package: bool, level: int, name: str | None) -> str:
+    """The absolute module of ``from <level dots><name> import ...`` inside ``module``."""
+    if not level:
+        return name or ""
+    parts = module.split(".") if module else []
+    if not is_package:
+        parts = parts[:-1]
+    if level > 1:
+        parts = parts[: len(parts) - (level - 1)] if level - 1 <= len(parts) else []
+    if name:
+        parts.append(name)
+    return ".".join(p for p in parts if p)
+
+
+@dataclass
+class ImportTable:
+    """Local name -> qualified name, from every import statement in a file."""
+
+    names: dict[str, str] = field(default_factory=dict)
+    stars: list[str] = field(default_factory=list)
+
+    def add(self, node: ast.AST, module: str, is_package: bool, *, override: bool = True) -> None:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    self._set(alias.asname, alias.name, override)
+                else:
+                    root = alias.name.split(".")[0]
+                    self._set(root, root, override)
+        elif isinstance(node, ast.ImportFrom):
+            base = absolute_module(module, is_package, node.level or 0, node.module)
+            for alias in node.names:
+                if alias.name == "*":
+                    if base not in self.stars:
+                        self.stars.append(base)
+                    continue
+                local = alias.asname or alias.name
+                self._set(local, f"{base}.{alias.name}" if base else alias.name, override)
+
+    def _set(self, local: str, qname: str, override: bool) -> None:
+        if override or local not in self.names:
+            self.names[local] = qname
+
+
+def import_table(tree: ast.Module, module: str, is_package: bool) -> ImportTable:
+    """Module-level imports win over function-level ones (``import torch`` inside a def)."""
+    table = ImportTable()
+    for stmt in _module_level(tree.body):
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            table.add(stmt, module, is_package)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            table.add(node, module, is_package, override=False)
+    return table
+
+
+def _module_level(body):
+    """Statements executed at import time, looking into if/try/with blocks."""
+    for stmt in body:
+        yield stmt
+        if isinstance(stmt, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
+            for sub in ("body", "orelse", "finalbody"):
+                yield from _module_level(getattr(stmt, sub, ()) or ())
+            for handler in getattr(stmt, "handlers", ()) or ():
+                yield from _module_level(handler.body)
+
+
+def module_exports(tree: ast.Module, module: str, is_package: bool) -> dict[str, str]:
+    """Module-level name -> qualified name: imports, defs, classes and plain aliases
+    (``orig = torch.abs``). What ``from <module> import name`` can see."""
+    table = import_table(tree, module, is_package)
+    out: dict[str, str] = {}
+    for stmt in _module_level(tree.body):
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            for alias in stmt.names:
+                if alias.name == "*":
+                    continue
+                local = alias.asname or alias.name.split(".")[0]
+                if local in table.names:
+                    out[local] = table.names[local]
+        elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out[stmt.name] = f"{module}.{stmt.name}" if module else stmt.name
+    assigned: dict[str, int] = {}
+    for stmt in _module_level(tree.body):
+        if isinstance(stmt, ast.Assign):
+            for target in stmt.targets:
+                if isinstance(target, ast.Name):
+                    assigned[target.id] = assigned.get(target.id, 0) + 1
+    for stmt in _module_level(tree.body):
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            name = stmt.targets[0].id
+            d = dotted(stmt.value)
+            if d and assigned.get(name) == 1:
+                head, _, rest = d.partition(".")
+                base = out.get(head) or table.names.get(head)
+                if base:
+                    out[name] = f"{base}.{rest}" if rest else base
+    return out
+
+
+def source_root(path: str, module: str) -> str | None:
+    """The directory the dotted ``module`` is relative to, derived from the file's path."""
+    if not module:
+        return os.path.dirname(path) or "."
+    parts = module.split(".")
+    p = os.path.normpath(path)
+    head, tail = os.path.split(p)
+    stem = tail[:-3] if tail.endswith(".py") else tail
+    if stem == "__init__":
+        head, stem = os.path.split(head)
+    if stem != parts[-1]:
+        return os.path.dirname(path) or "."
+    for part in reversed(parts[:-1]):
+        head, seg = os.path.split(head)
+        if seg != part:
+            return None
+    return head or "."
+
+
+@functools.lru_cache(maxsize=512)
+def _exports_of_file(filename: str, mtime: float, module: str, is_package: bool) -> dict[str, str] | None:
+    try:
+        with open(filename, "rb") as fh:
+            data = fh.read(2_000_000)
+        tree = ast.parse(data, filename)
+    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    return module_exports(tree, module, is_package)
+
+
+def sibling_exports(root: str | None, module: str) -> dict[str, str] | None:
+    """Exports of ``module`` when it is a file of the checked tree under ``root``; never
+    reaches into site-packages (a foreign package resolves from the import table only)."""
+    if root is None or not module:
+        return None
+    base = os.path.join(root, *module.split("."))
+    for filename, is_package in ((base + ".py", False), (os.path.join(base, "__init__.py"), True)):
+        try:
+            mtime = os.stat(filename).st_mtime
+        except OSError:
+            continue
+        return _exports_of_file(filename, mtime, module, is_package)
+    return None
+
+
+class Reexports:
+    """Follows ``pkg.ops.my_abs`` to ``torch.abs`` when ``pkg/ops.py`` re-exports it,
+    within a hop budget (each hop reads at most one sibling file with ``ast``)."""
+
+    def __init__(self, path: str, module: str, hops: int = 64):
+        self.root = source_root(path, module)
+        self.hops = hops
+        self._memo: dict[str, str] = {}
+
+    def follow(self, qname: str, depth: int = 4) -> str:
+        if qname in self._memo:
+            return self._memo[qname]
+        result = qname
+        for _ in range(depth):
+            if self.hops <= 0 or self.root is None:
+                break
+            nxt = self._step(result)
+            if nxt is None or nxt == result:
+                break
+            result = nxt
+        self._memo[qname] = result
+        return result
+
+    def _step(self, qname: str) -> str | None:
+        parts = qname.split(".")
+        if parts[0] in ARRAY_ROOTS or parts[0] in BUILTIN_NAMES or len(parts) < 2:
+            return None
+        # try the longest module prefix that is a sibling file
+        for cut in range(len(parts) - 1, 0, -1):
+            mod = ".".join(parts[:cut])
+            self.hops -= 1
+            exports = sibling_exports(self.root, mod)
+            if exports is None:
+                if self.hops <= 0:
+                    return None
+                continue
+            target = exports.get(parts[cut])
+            if target is None or target == ".".join(parts[: cut + 1]):
+                return None
+            rest = parts[cut + 1 :]
+            return ".".join([target, *rest])
+        return None
+
+
+# -- value kinds -------------------------------------------------------------------------
+#A small value-kind lattice, so that plain Python is never flagged.
+#
+#    PLAIN    ints, floats, strings, None, shapes, lists: no gradient flows through them
+#    DATA     a tensor that carries no gradient: targets, labels, masks, ``.detach()``,
+#             ``torch.zeros``/``arange``/``*_like``, argmax indices
+#    TENSOR   a tensor / array that may carry a gradient
+#    UNKNOWN  anything else (an unannotated parameter, an attribute, a helper's result)
+#
+#Joins: equal kinds stay; PLAIN with DATA is DATA; anything with TENSOR is TENSOR; otherwise
+#UNKNOWN. What UNKNOWN does is the engine's explicit policy: inside loss code an UNKNOWN
+#value is *assumed* to be a tensor for framework callables, tensor methods, operators and
+#``abs``/``max``/``min``/``float``/``pow`` builtins (medium confidence), but not for ``math.*``
+#(which only takes Python numbers), and a branch on UNKNOWN is only flagged when it
+#compares the value with a number (low confidence).
+
+
+
+PLAIN, DATA, TENSOR, UNKNOWN = "plain", "data", "tensor", "unknown"
+
+PLAIN_NAME_RE = re.compile(
+    r"^(n|m|k|i|j|t_?step|idx|step|steps|epoch|epochs|dim|dims|axis|ndim|rank|size|count|length|"
+    r"num_\w+|n_\w+|\w+_size|\w+_dim|\w+_dims|\w+_count|\w+_len|\w+_length|len_\w+|\w+_steps|"
+    r"reduction|mode|training|verbose|debug|name|kind|p_drop|dropout|world_size|"
+    r"batch|nb_\w+|\w+_idx|\w+_index|\w+_step|\w+_epoch|\w+_mode|\w+_type|is_\w+|use_\w+|has_\w+)$"
+)
+DATA_NAME_RE = re.compile(
+    r"(^|_)(target|targets|label|labels|y_true|gt|ground_truth|mask|masks|attention_mask|ids|"
+    r"indices|index|lengths|weights_mask|onehot|one_hot)($|_)"
+)
+EPS_RE = re.compile(r"(^|_)(eps|epsilon|tiny|smooth|smoothing|stabilizer|min_value|floor)($|_|\d)", re.IGNORECASE)
+
+PLAIN_TYPES = {
+    "int", "float", "bool", "str", "bytes", "list", "tuple", "dict", "set", "frozenset", "None",
+    "Sequence", "List", "Tuple", "Dict", "Mapping", "Iterable", "Optional", "Union", "Literal",
+    "complex", "Callable", "Size", "Number", "Real",
+}
+TENSOR_TYPE_RE = re.compile(r"Tensor|Array|ndarray|Parameter|ArrayLike|jnp|Float\[|Float32")
+
+#: attributes that are metadata, never differentiable
+PLAIN_ATTRS = frozenset(
+    {"shape", "dtype", "device", "ndim", "training", "requires_grad", "is_cuda", "is_leaf",
+     "layout", "names", "itemsize", "nbytes", "size" , "grad_fn", "is_sparse", "batch_size"}
+)
+#: methods whose result is metadata / a Python value
+PLAIN_METHODS = frozenset(
+    {"size", "dim", "ndimension", "numel", "nelement", "item", "tolist", "stride", "data_ptr",
+     "get_device", "is_contiguous", "is_floating_point", "is_complex", "element_size", "keys",
+     "items", "format", "startswith", "endswith", "join", "split", "lower", "upper", "strip",
+     "replace", "get", "count", "index", "__len__", "numpy"}
+)
+#: methods / functions whose result is a tensor without gradient
+DATA_FUNCS = frozenset(
+    {"detach", "argmax", "argmin", "argsort", "argwhere", "nonzero", "isnan", "isinf", "isfinite",
+     "zeros", "ones", "zeros_like", "ones_like", "full", "full_like", "empty", "empty_like", "arange",
+     "linspace", "logspace", "eye", "rand", "randn", "randint", "rand_like", "randn_like",
+     "randint_like", "randperm", "tensor", "as_tensor", "from_numpy", "bernoulli", "multinomial",
+     "stop_gradient", "searchsorted", "bucketize", "one_hot", "tril_indices", "triu_indices",
+     "PRNGKey", "key", "split", "normal", "uniform"}
+)
+PLAIN_BUILTINS = frozenset(
+    {"len", "int", "float", "bool", "str", "range", "isinstance", "issubclass", "hasattr", "callable",
+     "type", "id", "hash", "repr", "format", "ord", "chr", "list", "tuple", "dict", "set", "frozenset",
+     "sorted", "enumerate", "zip", "reversed", "any", "all", "print", "round", "divmod", "bin", "hex"}
+)
+JOIN_BUILTINS = frozenset({"abs", "max", "min", "sum", "pow", "next", "iter", "getattr"})
+
+
+def join(*kinds: str) -> str:
+    ks = set(kinds)
+    if not ks:
+        return PLAIN
+    if len(ks) == 1:
+        return ks.pop()
+    if TENSOR in ks:
+        return TENSOR
+    if ks <= {PLAIN, DATA}:
+        return DATA
+    return UNKNOWN
+
+
+def annotation_kind(ann: ast.AST | None) -> str | None:
+    if ann is None:
+        return None
+    try:
+        text = ast.unparse(ann)
+    except Exception:  # pragma: no cover - unparse handles every expression node
+        return None
+    if TENSOR_TYPE_RE.search(text):
+        return TENSOR
+    words = set(re.findall(r"[A-Za-z_]\w*", text))
+    bare = {w.rsplit(".", 1)[-1] for w in words} - {"typing", "t", "np", "numbers"}
+    if bare and bare <= PLAIN_TYPES:
+        return PLAIN
+    return None
+
+
+def name_kind(name: str) -> str | None:
+    """Name heuristics for values the code does not describe: low confidence by design."""
+    if PLAIN_NAME_RE.match(name):
+        return PLAIN
+    if DATA_NAME_RE.search(name):
+        return DATA
+    if EPS_RE.search(name):
+        return PLAIN
+    return None
+
+
+def is_eps_like(node: ast.AST) -> bool:
+    """``eps``, ``self.eps``, ``EPS``, ``cfg.epsilon``, ``1e-8``, ``torch.finfo(x).eps``."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        return 0 < node.value < 1e-2
+    if isinstance(node, ast.Name):
+        return bool(EPS_RE.search(node.id))
+    if isinstance(node, ast.Attribute):
+        return bool(EPS_RE.search(node.attr)) or node.attr == "tiny"
+    if isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute)):
+        # float(eps), torch.tensor(eps)
+        return len(node.args) == 1 and is_eps_like(node.args[0])
+    return False
+
+
+def const_value(node: ast.AST):
+    """A numeric constant folded from literals and unary/binary arithmetic, else None."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        v = const_value(node.operand)
+        if v is None:
+            return None
+        return -v if isinstance(node.op, ast.USub) else v
+    if isinstance(node, ast.BinOp):
+        a, b = const_value(node.left), const_value(node.right)
+        if a is None or b is None:
+            return None
+        try:
+            if isinstance(node.op, ast.Add):
+                return a + b
+            if isinstance(node.op, ast.Sub):
+                return a - b
+            if isinstance(node.op, ast.Mult):
+                return a * b
+            if isinstance(node.op, ast.Div):
+                return a / b
+            if isinstance(node.op, ast.Pow) and abs(b) < 64 and abs(a) < 1e6:
+                return a**b
+        except (ZeroDivisionError, OverflowError, ValueError, TypeError):
+            return None
+    return None
