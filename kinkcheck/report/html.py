@@ -48,7 +48,8 @@ a{color:#0969da;text-decoration:none}a:hover{text-decoration:underline}
 """
 
 # Filters: every checkbox is "name:value"; a site is shown when its status, category and
-# documented-ness are all checked. Sets data-ready so the browser test knows it ran.
+# documented-ness are all checked. A link can preset them (#hide=status:clear,...). Sets
+# data-ready so the browser test knows the script ran to the end.
 _JS = """
 (function () {
   var boxes = Array.prototype.slice.call(document.querySelectorAll('#filters input[type=checkbox]'));
@@ -66,6 +67,12 @@ _JS = """
     document.getElementById('shown').textContent = String(shown);
   }
   boxes.forEach(function (b) { b.addEventListener('change', apply); });
+  var hide = /hide=([^&]*)/.exec(location.hash);  // kinks.html#hide=status:clear,category:branch
+  if (hide) {
+    decodeURIComponent(hide[1]).split(',').forEach(function (k) {
+      boxes.forEach(function (b) { if (b.name + ':' + b.value === k) { b.checked = false; } });
+    });
+  }
   apply();
   document.body.setAttribute('data-ready', '1');
 })();
