@@ -63,7 +63,7 @@ def report(ctx, paths, traces, fmt, output, show_documented, scope, all_scope, n
         result = check_paths(paths, config, use_cache=not no_cache)
     except ConfigError as exc:
         _fail(str(exc))
-    except Exception as exc:  # an analyzer bug must not become a traceback in a CI log
+    except Exception as exc:  # noqa: BLE001 - an analyzer bug must not become a traceback in a CI log
         _fail(f"internal error in the static analyzer: {type(exc).__name__}: {exc}")
     problems += result.errors
     for message in result.warnings:

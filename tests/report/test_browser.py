@@ -28,7 +28,7 @@ def chromium(page: Path, tmp: Path, *args: str, fragment: str = "") -> subproces
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp / 'profile'}",
          "--enable-logging=stderr", "--v=0", *args, page.as_uri() + fragment],
-        capture_output=True, text=True, timeout=120,
+        check=False, capture_output=True, text=True, timeout=120,
     )
 
 
