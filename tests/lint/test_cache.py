@@ -1,0 +1,71 @@
+"""The content-keyed cache: warm runs give the same findings, edits and config changes are seen,
+corrupt entries are ignored, --no-cache writes nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from kinkcheck.config import load_config
+from kinkcheck.lint.api import check_paths
+
+LOSS = """
+import torch
+
+def loss(pred, target):
+    return torch.abs(pred - target).mean()  # line 5
+"""
+
+
+@pytest.fixture
+def project(write_tree, monkeypatch):
+    root = write_tree({"pyproject.toml": "[tool.kinkcheck]\n", "train.py": LOSS})
+    monkeypatch.chdir(root)
+    return root
+
+
+def run(root, **kw):
+    return check_paths([root / "train.py"], load_config(root, kw.pop("overrides", {})), jobs=1, **kw)
+
+
+def codes(result):
+    return [(f.code, f.line, f.documented) for f in result.findings]
+
+
+def test_warm_run_answers_from_the_cache(project):
+    cold = run(project)
+    assert codes(cold) == [("KC101", 4, False)]
+    assert (cold.analyzed, cold.cached) == (1, 0)
+    assert any((project / ".kinkcheck_cache").rglob("*.pickle"))
+    assert (project / ".kinkcheck_cache" / "CACHEDIR.TAG").is_file()
+    warm = run(project)
+    assert (warm.analyzed, warm.cached) == (0, 1)
+    assert warm.findings == cold.findings
+
+
+def test_edit_and_config_change_invalidate(project):
+    run(project)
+    (project / "train.py").write_text(LOSS.replace("mean()  # line 5", "mean()  # kink: L1 on purpose"))
+    edited = run(project)
+    assert codes(edited) == [("KC101", 4, True)] and edited.analyzed == 1
+    ignored = run(project, overrides={"ignore": ("KC101",)})
+    assert ignored.findings == [] and ignored.analyzed == 1
+
+
+def test_corrupt_entries_are_ignored(project):
+    cold = run(project)
+    for entry in (project / ".kinkcheck_cache").rglob("*.pickle"):
+        entry.write_bytes(b"\x80\x05not a pickle")
+    again = run(project)
+    assert again.findings == cold.findings and again.analyzed == 1
+
+
+def test_no_cache_reads_and_writes_nothing(project):
+    r = run(project, use_cache=False)
+    assert codes(r) == [("KC101", 4, False)]
+    assert not (project / ".kinkcheck_cache").exists()
+
+
+def test_unwritable_cache_dir_only_costs_speed(project):
+    (project / ".kinkcheck_cache").write_text("a file where the cache directory should be")
+    r = run(project)
+    assert codes(r) == [("KC101", 4, False)] and r.errors == []
