@@ -1,0 +1,134 @@
+"""Which user source line an op belongs to: the first frame outside torch, numpy and kinkcheck.
+
+Walking ``sys._getframe`` is cheap as long as the "is this file internal?" decision and the
+path relativisation are cached per code object, which is what this module does.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+
+def _package_dir(name: str) -> str | None:
+    mod = sys.modules.get(name)
+    f = getattr(mod, "__file__", None)
+    return os.path.dirname(os.path.abspath(f)) + os.sep if f else None
+
+
+class Attributor:
+    """Finds the user frame of the current call and describes it as (path, line, function)."""
+
+    def __init__(self, root: str | os.PathLike, internal: tuple[str, ...] = ("torch", "numpy", "kinkcheck")):
+        self.root = os.path.abspath(str(root))
+        prefixes = [_package_dir(n) for n in internal]
+        # functorch and the optimizer wrappers live under torch; contextlib/functools wrap user decorators
+        self._prefixes = tuple(p for p in prefixes if p)
+        self._internal: dict[object, bool] = {}
+        self._where: dict[object, tuple[str, str]] = {}
+
+    def is_internal(self, code) -> bool:
+        hit = self._internal.get(code)
+        if hit is None:
+            fn = code.co_filename
+            if fn.startswith("<"):
+                # fx / dynamo generated code is torch's; <stdin>, <string> and notebooks are the user's
+                hit = fn.startswith(("<eval_with_key", "<torch", "<frozen"))
+            else:
+                hit = os.path.abspath(fn).startswith(self._prefixes)
+            self._internal[code] = hit
+        return hit
+
+    def frame(self, depth: int = 2):
+        """The first user frame above the caller, or None when the whole stack is internal."""
+        f = sys._getframe(depth)
+        internal = self._internal
+        while f is not None:
+            code = f.f_code
+            hit = internal.get(code)
+            if hit is None:
+                hit = self.is_internal(code)
+            if not hit:
+                return f
+            f = f.f_back
+        return None
+
+    def describe(self, code) -> tuple[str, str]:
+        """(path relative to root when under it, function qualname) for a code object, cached."""
+        got = self._where.get(code)
+        if got is None:
+            fn = code.co_filename
+            if not fn.startswith("<"):
+                absf = os.path.abspath(fn)
+                try:
+                    rel = os.path.relpath(absf, self.root)
+                except ValueError:  # another drive on Windows
+                    rel = absf
+                fn = absf if rel.startswith("..") else Path(rel).as_posix()
+            got = (fn, getattr(code, "co_qualname", code.co_name))
+            self._where[code] = got
+        return got
+
+
+class ModuleStack:
+    """Tracks which nn.Module forward is running (global forward hooks), to name it.
+
+    Only calls on the tracing thread are tracked; names come from the outermost module's
+    ``named_modules()``, computed once per outermost module.
+    """
+
+    def __init__(self, thread_id: int):
+        self.thread_id = thread_id
+        self.stack: list = []
+        self._names: dict[int, tuple[object, dict[int, str]]] = {}
+        self._handles: list = []
+
+    def install(self):
+        import threading
+
+        from torch.nn.modules import module as _m
+
+        get_ident = threading.get_ident
+        stack = self.stack
+
+        def pre(mod, args):
+            if get_ident() == self.thread_id:
+                stack.append(mod)
+
+        def post(mod, args, out):
+            if get_ident() == self.thread_id and stack:
+                # pop through anything a raising forward left behind
+                while stack:
+                    if stack.pop() is mod:
+                        break
+
+        self._handles.append(_m.register_module_forward_pre_hook(pre))
+        try:
+            self._handles.append(_m.register_module_forward_hook(post, always_call=True))
+        except TypeError:  # torch < 2.2 has no always_call
+            self._handles.append(_m.register_module_forward_hook(post))
+
+    def remove(self):
+        while self._handles:
+            self._handles.pop().remove()
+        self.stack.clear()
+        self._names.clear()
+
+    def current(self) -> str | None:
+        """``features.3 (ReLU)`` for the innermost running module, or None outside modules."""
+        stack = self.stack
+        if not stack:
+            return None
+        root, inner = stack[0], stack[-1]
+        entry = self._names.get(id(root))
+        if entry is None or entry[0] is not root:
+            names = {id(m): n for n, m in root.named_modules(remove_duplicate=False)}
+            entry = (root, names)
+            self._names[id(root)] = entry
+        name = entry[1].get(id(inner))
+        if name is None:  # a module created during forward: rebuild once
+            entry[1].update({id(m): n for n, m in root.named_modules(remove_duplicate=False)})
+            name = entry[1].get(id(inner), "?")
+        cls = type(inner).__name__
+        return f"{name} ({cls})" if name else cls

@@ -1,0 +1,1 @@
+"""Tracer backends: ``torch`` (a TorchDispatchMode at the aten level) and ``numpy`` (patches)."""

@@ -1,0 +1,727 @@
+"""PyTorch backend: a TorchDispatchMode that sees every aten op, however it was called.
+
+The op table comes from the catalog: each rule's ``[runtime] aten`` overloads map to the
+rule's code and kind. For each kind (and a few ops with their own kink location) a
+*locator* turns the op's arguments into a tensor of distances to the kink plus the
+operand's scale; one counting function turns distances into [exact, near, harmless,
+decade histogram]. Nothing here writes to the user's tensors, and nothing syncs the device.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import sys
+import threading
+import warnings
+import weakref
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from kinkcheck.trace.core import VEC_LEN, Site
+from kinkcheck.trace.near import HIST_HI, HIST_LO, NBINS
+
+_tls = threading.local()
+_INF = math.inf
+_warned: set[str] = set()
+
+
+def _warn_once(key: str, msg: str) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        warnings.warn(msg, RuntimeWarning, stacklevel=3)
+
+
+def _arg(args, kwargs, i, name, default=None):
+    if len(args) > i:
+        return args[i]
+    return kwargs.get(name, default)
+
+
+def _amax_abs(x):
+    return x.abs().amax() if x.numel() else None
+
+
+def _scale(*parts):
+    """The largest of the parts (device scalars or numbers); None parts are skipped."""
+    ts = [p for p in parts if isinstance(p, torch.Tensor)]
+    fs = [abs(float(p)) for p in parts if p is not None and not isinstance(p, torch.Tensor)]
+    if not ts:
+        return max(fs) if fs else None
+    out = ts[0]
+    for t in ts[1:]:
+        out = torch.maximum(out, t)
+    return out.clamp_min(max(fs)) if fs else out
+
+
+# -- locators: (args, kwargs, out) -> (distance, scale, evaluations, harmless) or None -------
+#    distance: a float tensor (NaN/inf never count); evaluations: host int; harmless: a
+#    device count or None. A locator returning (None, None, n, None) counts evaluations only.
+
+
+def _zero(args, kwargs, out):
+    x = args[0]
+    d = x.abs()
+    return d, d.amax(), x.numel(), None
+
+
+def _zero_of_output(args, kwargs, out):
+    """Norms and distances: the kink is where the norm (the output) is 0."""
+    o = out[0] if isinstance(out, (tuple, list)) else out
+    xs = [a for a in args[:2] if isinstance(a, torch.Tensor)]
+    return o.abs(), _scale(*[_amax_abs(a) for a in xs]), o.numel(), None
+
+
+def _log1p(args, kwargs, out):
+    x = args[0]
+    return (x + 1).abs(), _scale(_amax_abs(x), 1.0), x.numel(), None
+
+
+def _threshold(args, kwargs, out):
+    x, th = args[0], float(_arg(args, kwargs, 1, "threshold", 0.0))
+    return (x - th).abs(), _scale(_amax_abs(x), abs(th)), x.numel(), None
+
+
+def _pow(args, kwargs, out):
+    x, p = args[0], _arg(args, kwargs, 1, "exponent")
+    if not isinstance(x, torch.Tensor):
+        return None
+    if isinstance(p, torch.Tensor):
+        kinked = (p < 1) & (p != 0)
+        d = torch.where(kinked, x.abs(), _INF)
+        return d, _amax_abs(x), d.numel(), None
+    p = float(p)
+    if p >= 1 or p == 0:
+        return None  # x ** 2, x ** 1, x ** 0: no kink (negative powers are poles: counted)
+    d = x.abs()
+    return d, d.amax(), x.numel(), None
+
+
+def _bounds(name, args, kwargs):
+    if name == "clamp":
+        return [_arg(args, kwargs, 1, "min"), _arg(args, kwargs, 2, "max")]
+    if name == "clamp_min":
+        return [_arg(args, kwargs, 1, "min")]
+    if name == "clamp_max":
+        return [_arg(args, kwargs, 1, "max")]
+    if name == "hardtanh":
+        return [_arg(args, kwargs, 1, "min_val", -1.0), _arg(args, kwargs, 2, "max_val", 1.0)]
+    if name in ("hardsigmoid", "hardswish"):
+        return [-3.0, 3.0]
+    if name in ("hardshrink", "softshrink"):
+        lam = float(_arg(args, kwargs, 1, "lambd", 0.5))
+        return [-lam, lam]
+    if name == "clip":
+        return [_arg(args, kwargs, 1, "min"), _arg(args, kwargs, 2, "max")]
+    return [0.0]
+
+
+def _bound(name):
+    def locate(args, kwargs, out):
+        x = args[0]
+        d = None
+        scales = [_amax_abs(x)]
+        for b in _bounds(name, args, kwargs):
+            if b is None:
+                continue
+            di = (x - b).abs()
+            d = di if d is None else torch.minimum(d, di)
+            scales.append(b.abs().amax() if isinstance(b, torch.Tensor) else abs(float(b)))
+        if d is None:
+            return None
+        return d, _scale(*scales), d.numel(), None
+
+    return locate
+
+
+def _tie(args, kwargs, out):
+    a, b = args[0], args[1]
+    d = (a - b).abs()
+    return d, _scale(_amax_abs(a), _amax_abs(b) if isinstance(b, torch.Tensor) else abs(float(b))), d.numel(), None
+
+
+def _denominator(name):
+    def locate(args, kwargs, out):
+        if name == "reciprocal":
+            x = args[0]
+            d = x.abs()
+            return d, d.amax(), x.numel(), None
+        a, b = args[0], args[1]
+        if isinstance(b, torch.Tensor):
+            d = b.abs()
+            return d, d.amax(), d.numel(), None
+        n = a.numel() if isinstance(a, torch.Tensor) else 1
+        if float(b) == 0.0:
+            d = torch.zeros(n, device=a.device, dtype=a.dtype)
+            return d, 0.0, n, None
+        return None, None, n, None
+
+    return locate
+
+
+def _unit(name):
+    def locate(args, kwargs, out):
+        x = args[0]
+        d = (x - 1).abs() if name == "acosh" else (x.abs() - 1).abs()
+        return d, 1.0, x.numel(), None
+
+    return locate
+
+
+def _origin(name):
+    def locate(args, kwargs, out):
+        if name == "angle":
+            x = args[0]
+            d = x.abs()
+            return d, d.amax(), x.numel(), None
+        y, x = args[0], args[1]
+        d = torch.maximum(y.abs(), x.abs())
+        return d, d.amax(), d.numel(), None
+
+    return locate
+
+
+def _step(name):
+    def locate(args, kwargs, out):
+        x = args[0]
+        if name in ("round",):
+            dec = _arg(args, kwargs, 1, "decimals", 0) or 0
+            r = x * (10.0 ** dec) if dec else x
+            d = (r - r.floor() - 0.5).abs()
+            return d, _amax_abs(r), x.numel(), None
+        if name in ("floor", "ceil", "trunc", "frac", "fix"):
+            d = (x - x.round()).abs()
+            return d, _amax_abs(x), x.numel(), None
+        if name in ("floor_divide", "remainder", "fmod"):
+            q = x / args[1]
+            d = (q - q.round()).abs()
+            return d, _amax_abs(q), d.numel(), None
+        if name in ("gt", "lt", "ge", "le", "eq", "ne", "greater", "less"):
+            b = args[1]
+            d = (x - b).abs()
+            return d, _scale(_amax_abs(x), _amax_abs(b) if isinstance(b, torch.Tensor) else abs(float(b))), d.numel(), None
+        d = x.abs()
+        return d, d.amax(), x.numel(), None
+
+    return locate
+
+
+def _gap_to_selected(x, v, dims):
+    """Distance from the selected value ``v`` (broadcastable, reduced dims kept) to the nearest
+    *other* element of its slice: 0 means a tie. Returns one distance per slice."""
+    nd = x.dim()
+    dims = sorted(d % nd for d in dims) if nd else []
+    r = (x - v).abs()
+    if not dims:
+        return None
+    keep = [d for d in range(nd) if d not in dims]
+    r = r.permute(*keep, *dims).reshape(*[x.shape[d] for d in keep], -1)
+    if r.shape[-1] < 2:
+        return None
+    return r.topk(2, dim=-1, largest=False).values[..., 1]
+
+
+def _reduce_tie(name):
+    def locate(args, kwargs, out):
+        x = args[0]
+        if x.numel() < 2 or x.dim() == 0:
+            return None, None, 1, None
+        if name == "topk":
+            k = int(_arg(args, kwargs, 1, "k"))
+            dim = int(_arg(args, kwargs, 2, "dim", -1)) % x.dim()
+            largest = bool(_arg(args, kwargs, 3, "largest", True))
+            values, idx = out
+            if k >= x.shape[dim] or k == 0:
+                return None, None, values.numel() // max(k, 1), None
+            kth = values.amin(dim, keepdim=True) if largest else values.amax(dim, keepdim=True)
+            r = (x - kth).abs().scatter(dim, idx, _INF)
+            d = r.amin(dim)
+            return d, _amax_abs(x), d.numel(), None
+        if name == "sort":
+            dim = kwargs.get("dim", args[1] if len(args) > 1 else -1)
+            values = out[0]
+            d = values.diff(dim=int(dim)).abs()
+            return d, _amax_abs(x), d.numel(), None
+        if name in ("amax", "amin"):
+            dims = _arg(args, kwargs, 1, "dim", ()) or list(range(x.dim()))
+            dims = [dims] if isinstance(dims, int) else list(dims)
+            keepdim = bool(_arg(args, kwargs, 2, "keepdim", False))
+            v = out
+            if not keepdim:
+                for d0 in sorted(d % x.dim() for d in dims):
+                    v = v.unsqueeze(d0)
+            d = _gap_to_selected(x, v, dims)
+        elif name == "aminmax":
+            mn, mx = out
+            dim = _arg(args, kwargs, 1, "dim")
+            dims = list(range(x.dim())) if dim is None else [int(dim)]
+            keepdim = bool(_arg(args, kwargs, 2, "keepdim", False))
+            parts = []
+            for v in (mn, mx):
+                if not keepdim:
+                    for d0 in sorted(d % x.dim() for d in dims):
+                        v = v.unsqueeze(d0)
+                parts.append(_gap_to_selected(x, v, dims).reshape(-1))
+            d = torch.cat(parts)
+        else:
+            vals = out[0] if isinstance(out, (tuple, list)) else out
+            if name in ("argmax", "argmin"):
+                dim = _arg(args, kwargs, 1, "dim")
+                if dim is None:
+                    vals = x.reshape(-1)[out]
+                else:
+                    ix = out if _arg(args, kwargs, 2, "keepdim", False) else out.unsqueeze(int(dim))
+                    vals = x.gather(int(dim), ix)
+                    vals = vals if _arg(args, kwargs, 2, "keepdim", False) else vals.squeeze(int(dim))
+            if vals.dim() == 0 and (len(args) < 2 or name in ("argmax", "argmin")) and not isinstance(out, (tuple, list)):
+                dims = list(range(x.dim()))
+                v = vals.reshape([1] * x.dim())
+                keepdim = True
+            else:
+                didx = 2 if name == "kthvalue" else 1
+                dim = int(_arg(args, kwargs, didx, "dim", -1))
+                keepdim = bool(_arg(args, kwargs, didx + 1, "keepdim", False))
+                dims = [dim]
+                v = vals if keepdim else vals.unsqueeze(dim % x.dim())
+            d = _gap_to_selected(x, v, dims)
+        if d is None:
+            return None, None, 1, None
+        return d, _amax_abs(x), d.numel(), None
+
+    return locate
+
+
+def _tuple(v, n):
+    if isinstance(v, (list, tuple)):
+        v = list(v)
+        return v * n if len(v) == 1 else v
+    return [v] * n
+
+
+class _WindowTie:
+    """Max-pool windows whose maximum is not unique (or nearly so).
+
+    Non-overlapping windows with indices (the common ``MaxPool2d(2)``): blank the chosen
+    maximum and pool again; the gap to the second value is the distance. Otherwise unfold
+    the (−inf padded) input into windows. Ties at an exact 0 in the output of a preceding
+    ReLU are harmless (the gradient there is 0 either way) and counted apart.
+    """
+
+    def __init__(self, name, backend):
+        self.name = name
+        self.backend = backend
+        self.nd = 3 if "3d" in name else (1 if "1d" in name else 2)
+
+    def __call__(self, args, kwargs, out):
+        name, nd = self.name, self.nd
+        x = args[0]
+        vals, idx = (out if isinstance(out, (tuple, list)) else (out, None))
+        if not x.is_floating_point() or vals.numel() == 0:
+            return None
+        spatial = list(x.shape[-nd:])
+        if name.startswith("adaptive"):
+            osz = list(vals.shape[-nd:])
+            if any(s % o for s, o in zip(spatial, osz)):
+                return None, None, vals.numel(), None  # uneven adaptive windows: evaluations only
+            k = [s // o for s, o in zip(spatial, osz)]
+            s, p, dil, ceil = k, [0] * nd, [1] * nd, False
+        elif name.startswith("fractional"):
+            return None, None, vals.numel(), None
+        else:
+            k = _tuple(_arg(args, kwargs, 1, "kernel_size"), nd)
+            s = _tuple(_arg(args, kwargs, 2, "stride", None) or k, nd)
+            if not s:
+                s = k
+            p = _tuple(_arg(args, kwargs, 3, "padding", 0), nd)
+            dil = _tuple(_arg(args, kwargs, 4, "dilation", 1), nd)
+            ceil = bool(_arg(args, kwargs, 5, "ceil_mode", False))
+        span = [(ki - 1) * di + 1 for ki, di in zip(k, dil)]
+        disjoint = all(si >= sp for si, sp in zip(s, span)) and not any(p) and all(d == 1 for d in dil)
+        if idx is not None and disjoint and nd in (1, 2, 3):
+            flat = x.flatten(-nd)
+            blank = flat.scatter(-1, idx.flatten(-nd), -_INF).view_as(x)
+            pool = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[nd - 1]
+            second = pool(blank, k, s, 0, 1, ceil)
+            gap = vals - second
+        else:
+            xp = x
+            pads = []
+            for i in reversed(range(nd)):
+                L = spatial[i] + 2 * p[i]
+                o = vals.shape[-nd + i]
+                extra = max(0, (o - 1) * s[i] + span[i] - L)
+                pads += [p[i], p[i] + extra]
+            if any(pads):
+                xp = F.pad(x, pads, value=-_INF)
+            w = xp
+            for i in range(nd):
+                dim = x.dim() - nd + i
+                w = w.unfold(dim, span[i], s[i])
+                if dil[i] > 1:
+                    w = w[..., :: dil[i]]
+            w = w.flatten(-nd)
+            o_sp = vals.shape[-nd:]
+            w = w[tuple([Ellipsis] + [slice(0, o) for o in o_sp] + [slice(None)])]
+            eq = w == vals.unsqueeze(-1)
+            tie = eq.sum(-1) > 1
+            second = w.masked_fill(eq, -_INF).amax(-1)
+            gap = torch.where(tie, 0.0, vals - second)
+        harmless = None
+        if self.backend.from_relu(x):
+            harm = (vals == 0) & (gap == 0)
+            harmless = harm.sum()
+            gap = gap.masked_fill(harm, _INF)
+        return gap, _amax_abs(vals), vals.numel(), harmless
+
+
+def _locator(kind: str, name: str, backend):
+    if name in ("linalg_vector_norm", "norm", "dist", "_cdist_forward", "_pdist_forward", "frobenius_norm",
+                "linalg_norm", "linalg_matrix_norm", "nuclear_norm", "cdist", "pdist", "renorm"):
+        return _zero_of_output, True
+    if name == "log1p":
+        return _log1p, False
+    if name == "threshold":
+        return _threshold, False
+    if name in ("pow", "float_power"):
+        return _pow, False
+    if kind == "window-tie" or "max_pool" in name:
+        return _WindowTie(name, backend), True
+    if kind in ("reduce-tie", "boundary") or name in ("topk", "sort"):
+        return _reduce_tie(name), True
+    if kind == "bound":
+        return _bound(name), False
+    if kind == "tie":
+        return _tie, False
+    if kind == "denominator":
+        return _denominator(name), False
+    if kind == "unit":
+        return _unit(name), False
+    if kind == "origin":
+        return _origin(name), False
+    if kind == "step":
+        return _step(name), False
+    return _zero, False
+
+
+# -- counting ---------------------------------------------------------------------------
+
+
+def count_host(d, tol):
+    """CPU: select the (rare) elements within the tolerance and count them on the host."""
+    sel = d[d <= tol]
+    n = sel.numel()
+    if n == 0:
+        return None
+    vec = np.zeros(VEC_LEN, dtype=np.int64)
+    zero = sel == 0
+    exact = int(zero.sum())
+    vec[0] = exact
+    vec[1] = n - exact
+    if n > exact:
+        pos = sel[~zero].double().log10().floor_().clamp_(HIST_LO, HIST_HI).sub_(HIST_LO).long()
+        vec[3:] = torch.bincount(pos, minlength=NBINS).numpy()
+    return vec
+
+
+def count_device(d, tol):
+    """Any device, no sync: counts as a device int64 vector [exact, near, 0, bins...]."""
+    exact = (d == 0).sum()
+    m = (d <= tol) & (d > 0)
+    near = m.sum()
+    lv = torch.where(m, d.float().log10().clamp(HIST_LO, HIST_HI + 0.5), -_INF)
+    hist = torch.histc(lv, bins=NBINS, min=HIST_LO, max=HIST_HI + 1).long()
+    return torch.cat([exact.view(1), near.view(1), exact.new_zeros(1), hist])
+
+
+def _count_fused_impl(d, tol):
+    exact = (d == 0).sum()
+    m = (d <= tol) & (d > 0)
+    near = m.sum()
+    lv = torch.floor(torch.log10(d.float())).clamp(HIST_LO, HIST_HI)
+    parts = [exact, near, exact * 0]
+    for k in range(HIST_LO, HIST_HI + 1):
+        parts.append((m & (lv == k)).sum())
+    return torch.stack(parts)
+
+
+_fused = None
+
+
+def count_fused(d, tol):
+    """One compiled kernel (exact, near and every decade in a single pass) for GPUs."""
+    global _fused
+    if _fused is None:
+        _fused = torch.compile(_count_fused_impl, dynamic=True)
+    if not isinstance(tol, torch.Tensor):
+        tol = torch.tensor(tol, device=d.device, dtype=d.dtype)
+    return _fused(d, tol)
+
+
+# -- the op table -------------------------------------------------------------------------
+
+
+class _Spec:
+    __slots__ = ("code", "name", "kind", "op", "locate", "post", "subgradient", "relu_out")
+
+    def __init__(self, code, name, kind, op, locate, post, subgradient, relu_out):
+        self.code, self.name, self.kind, self.op = code, name, kind, op
+        self.locate, self.post, self.subgradient, self.relu_out = locate, post, subgradient, relu_out
+
+
+def resolve(overload_name: str):
+    """``abs.default`` -> torch.ops.aten.abs.default, or None when this torch lacks it."""
+    base, _, ov = overload_name.partition(".")
+    packet = getattr(torch.ops.aten, base, None)
+    if packet is None:
+        return None
+    try:
+        return getattr(packet, ov or "default")
+    except (AttributeError, RuntimeError):
+        return None
+
+
+_RELU_OUT = {"relu", "relu_"}
+
+
+def build_table(catalog, codes, backend) -> tuple[dict, list[str]]:
+    table: dict = {}
+    missing: list[str] = []
+    for code in sorted(codes):
+        rule = catalog[code]
+        rt = rule.runtime
+        if rt is None:
+            continue
+        sub = rule.subgradient("torch")
+        subgradient = {"framework": "torch", "value": sub.value if sub else None}
+        for name in rt.aten:
+            op = resolve(name)
+            if op is None:
+                missing.append(f"{code}: aten.{name}")
+                continue
+            base = name.split(".")[0]
+            plain = base[:-1] if base.endswith("_") and not base.startswith("_") else base
+            locate, post = _locator(rt.kind, plain, backend)
+            table[op] = _Spec(code, rule.name, rt.kind, f"aten.{name}", locate, post, subgradient, base in _RELU_OUT)
+    # max-pool harmlessness needs to know relu outputs even when KC102 is not traced
+    if any(s.kind == "window-tie" for s in table.values()):
+        for name in ("relu.default", "relu_.default"):
+            op = resolve(name)
+            if op is not None and op not in table:
+                table[op] = _Spec(None, None, None, f"aten.{name}", None, False, None, True)
+    return table, missing
+
+
+class _Mode(TorchDispatchMode):
+    def __init__(self, backend):
+        super().__init__()
+        self.backend = backend
+        self.table = backend.table
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        spec = self.table.get(func)
+        if spec is None:
+            return func(*args, **(kwargs or {}))
+        return self.backend.handle(spec, func, args, kwargs or {})
+
+
+class TorchBackend:
+    """Pushes the dispatch mode and installs the module and optimizer hooks for one trace."""
+
+    def __init__(self, tracer):
+        self.tracer = tracer
+        self.table, self.missing = build_table(tracer.catalog, tracer.codes, self)
+        self.mode = _Mode(self)
+        self._handles = []
+        self.modules = None
+        self._relu_outs: collections.OrderedDict = collections.OrderedDict()
+        self._keys: dict = {}
+        self._graph_task = torch._C._current_graph_task_id
+        self._compiling = getattr(torch.compiler, "is_compiling", lambda: False)
+        mode = tracer.counting_mode
+        self._mode_auto = mode == "auto"
+        self._count = {"host": count_host, "device": count_device, "fused": count_fused}.get(mode)
+
+    # -- lifecycle --
+
+    def start(self):
+        tr = self.tracer
+        tr.frameworks["torch"] = torch.__version__.split("+")[0]
+        dyn = sys.modules.get("torch._dynamo")
+        if dyn is not None:
+            try:
+                compiled = dyn.utils.counters["stats"]["unique_graphs"]
+            except Exception:  # pragma: no cover
+                compiled = 0
+            if compiled:
+                _warn_once("compile", "kinkcheck.trace: torch.compile'd code runs eagerly (uncompiled) inside the "
+                           "trace block, so its kink ops are counted; rounding can differ from the compiled run")
+        from torch.optim import optimizer as _opt
+
+        tid = tr.thread_id
+
+        def pre(opt, args, kwargs):
+            if threading.get_ident() == tid:
+                tr.in_optimizer = True
+
+        def post(opt, args, kwargs):
+            if threading.get_ident() == tid:
+                tr.in_optimizer = False
+                tr.step()
+
+        self._handles.append(_opt.register_optimizer_step_pre_hook(pre))
+        try:
+            self._handles.append(_opt.register_optimizer_step_post_hook(post))
+            if tr.modules:
+                from kinkcheck.trace.attribution import ModuleStack
+
+                self.modules = ModuleStack(tid)
+                self.modules.install()
+            self.mode.__enter__()
+        except BaseException:
+            self.stop(mode=False)
+            raise
+
+    def stop(self, mode: bool = True):
+        try:
+            if mode:
+                self.mode.__exit__(None, None, None)
+        finally:
+            while self._handles:
+                self._handles.pop().remove()
+            if self.modules is not None:
+                self.modules.remove()
+                self.modules = None
+            self._relu_outs.clear()
+
+    # -- relu outputs, for harmless max-pool ties --
+
+    def from_relu(self, x) -> bool:
+        ent = self._relu_outs.get(id(x))
+        return ent is not None and ent[0]() is x and ent[1] == x._version
+
+    def _remember_relu(self, out):
+        outs = self._relu_outs
+        outs[id(out)] = (weakref.ref(out), out._version)
+        if len(outs) > 256:
+            outs.popitem(last=False)
+
+    # -- the per-op path --
+
+    def handle(self, spec, func, args, kwargs):
+        tr = self.tracer
+        if (
+            not tr.counting
+            or tr.in_optimizer
+            or getattr(_tls, "busy", False)
+            or self._graph_task() != -1
+        ):
+            return func(*args, **kwargs)
+        if spec.code is None:  # relu watched only for max-pool harmlessness
+            out = func(*args, **kwargs)
+            self._remember_relu(out)
+            return out
+        x0 = args[0] if args else None
+        if not isinstance(x0, torch.Tensor) or not (x0.is_floating_point() or x0.is_complex()):
+            if not (len(args) > 1 and isinstance(args[1], torch.Tensor) and args[1].is_floating_point()):
+                return func(*args, **kwargs)
+            x0 = args[1]
+        if self._compiling() or type(x0).__name__ == "FakeTensor":
+            _warn_once("fake", "kinkcheck.trace: ops traced by torch.compile are not counted")
+            return func(*args, **kwargs)
+        site = self._site(spec, x0)
+        site.calls += 1
+        if tr.every_op > 1 and (site.calls - 1) % tr.every_op:
+            out = func(*args, **kwargs)
+            if spec.relu_out:
+                self._remember_relu(out)
+            return out
+        if spec.post:
+            out = func(*args, **kwargs)
+            self._measure(spec, site, args, kwargs, out)
+        else:
+            self._measure(spec, site, args, kwargs, None)  # before: in-place ops overwrite the input
+            out = func(*args, **kwargs)
+        if spec.relu_out:
+            self._remember_relu(out)
+        return out
+
+    def _site(self, spec, x0) -> Site:
+        tr = self.tracer
+        att = tr._attributor
+        f = att.frame(3)
+        module = self.modules.current() if self.modules is not None else None
+        if f is None:
+            code_obj, line = None, 0
+        else:
+            code_obj, line = f.f_code, f.f_lineno
+        dtype = x0.dtype
+        key = (code_obj, line, module, spec, dtype)
+        site = tr.sites.get(key)
+        if site is None:
+            if code_obj is None:
+                path, fn = "<torch>", "<internal>"
+            else:
+                path, fn = att.describe(code_obj)
+            site = tr.sites[key] = Site(
+                path, line, fn, spec.code, spec.name, spec.op, module, str(dtype).replace("torch.", ""),
+                spec.kind, "torch", spec.subgradient,
+            )
+        return site
+
+    def _measure(self, spec, site, args, kwargs, out):
+        _tls.busy = True
+        try:
+            res = spec.locate(args, kwargs, out)
+            if res is None:
+                return
+            d, scale, evals, harmless = res
+            vec = None
+            if d is not None and d.numel():
+                if d.is_complex():
+                    d = d.abs()
+                fac = self.tracer.near.factor(str(d.dtype).replace("torch.", ""))
+                tol = scale * fac + self.tracer.near.abs if scale is not None else self.tracer.near.abs
+                vec = self._counter(d)(d, tol)
+            if harmless is not None:
+                if d is not None and d.device.type == "cpu" and self._count in (None, count_host):
+                    h = int(harmless)
+                    if h:
+                        if vec is None:
+                            vec = np.zeros(VEC_LEN, dtype=np.int64)
+                        vec[2] += h
+                else:
+                    if vec is None:
+                        vec = torch.zeros(VEC_LEN, dtype=torch.int64, device=harmless.device)
+                    elif isinstance(vec, np.ndarray):
+                        vec = torch.as_tensor(vec, device=harmless.device)
+                    vec[2] += harmless
+            site.add(evals, vec)
+        finally:
+            _tls.busy = False
+
+    def _counter(self, d):
+        if self._count is not None:
+            return self._count
+        if d.device.type == "cpu":
+            return count_host
+        if d.device.type == "cuda" and _fused_ok():
+            return count_fused
+        return count_device
+
+
+_FUSED_OK = None
+
+
+def _fused_ok() -> bool:
+    global _FUSED_OK
+    if _FUSED_OK is None:
+        try:
+            import triton  # noqa: F401
+
+            _FUSED_OK = True
+        except Exception:
+            _FUSED_OK = False
+    return _FUSED_OK

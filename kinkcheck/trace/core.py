@@ -1,0 +1,380 @@
+"""The tracer: options, sites and their counters, steps, and the ``with`` / decorator protocol.
+
+Backends (torch, numpy) find kink ops, compute how far each element is from the kink and
+hand the counts to a :class:`Site`. Counts stay where the tensor lives (device tensors on a
+GPU, host arrays on the CPU) and are only read when the trace is saved or summarised.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import threading
+import warnings
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from kinkcheck.trace.near import NBINS, Near, histogram_dict
+
+#: counter layout: [exact, near, harmless, decade bins...]
+VEC_LEN = 3 + NBINS
+_PACK = 1024
+BACKENDS = ("torch", "numpy")
+
+
+class Site:
+    """One (source line, rule, op, module, dtype): counts in total and per step."""
+
+    __slots__ = (
+        "path", "line", "function", "code", "name", "op", "module", "dtype", "kind", "backend",
+        "subgradient", "calls", "evaluations", "step_evals", "host", "dev", "cur_host", "cur_dev",
+        "rows", "dev_rows", "dev_packs", "touched",
+    )
+
+    def __init__(self, path, line, function, code, name, op, module, dtype, kind, backend, subgradient):
+        self.path, self.line, self.function = path, line, function
+        self.code, self.name, self.op, self.module, self.dtype = code, name, op, module, dtype
+        self.kind, self.backend, self.subgradient = kind, backend, subgradient
+        self.calls = 0
+        self.evaluations = 0
+        self.step_evals = 0
+        self.host = np.zeros(VEC_LEN, dtype=np.int64)  # closed steps, host counts
+        self.dev = None  # closed steps, device counts (a tensor), if any
+        self.cur_host = None  # this step
+        self.cur_dev = None
+        self.rows: list[list] = []  # [step, evaluations, host exact, host near, dev index or -1]
+        self.dev_rows: list = []  # per-step device [exact, near] rows not yet packed
+        self.dev_packs: list = []  # stacked device rows
+        self.touched = False
+
+    def add(self, evaluations: int, vec) -> None:
+        """Add one op's counts: ``vec`` is None (nothing exact or near), a numpy array or a tensor."""
+        self.step_evals += evaluations
+        self.touched = True
+        if vec is None:
+            return
+        if isinstance(vec, np.ndarray):
+            if self.cur_host is None:
+                self.cur_host = vec.copy()
+            else:
+                self.cur_host += vec
+        elif self.cur_dev is None:
+            self.cur_dev = vec
+        else:
+            self.cur_dev.add_(vec)
+
+    def close_step(self, step: int) -> None:
+        """Fold this step's counters into the totals and remember the per-step row."""
+        dev_index = -1
+        hx = hn = 0
+        if self.cur_host is not None:
+            self.host += self.cur_host
+            hx, hn = int(self.cur_host[0]), int(self.cur_host[1])
+        if self.cur_dev is not None:
+            cur = self.cur_dev
+            self.dev = cur.clone() if self.dev is None else self.dev.add_(cur)
+            dev_index = len(self.dev_rows) + _PACK * len(self.dev_packs)
+            self.dev_rows.append(cur[:2])
+            if len(self.dev_rows) >= _PACK:
+                import torch
+
+                self.dev_packs.append(torch.stack(self.dev_rows))
+                self.dev_rows = []
+        self.rows.append([step, self.step_evals, hx, hn, dev_index])
+        self.evaluations += self.step_evals
+        self.step_evals = 0
+        self.cur_host = self.cur_dev = None
+        self.touched = False
+
+    def totals(self) -> np.ndarray:
+        out = self.host.copy()
+        if self.dev is not None:
+            out += self.dev.detach().cpu().numpy().astype(np.int64)
+        return out
+
+    def per_step(self) -> list[list[int]]:
+        dev = None
+        if self.dev_rows or self.dev_packs:
+            import torch
+
+            parts = list(self.dev_packs)
+            if self.dev_rows:
+                parts.append(torch.stack(self.dev_rows))
+            dev = torch.cat(parts).cpu().numpy()
+        out = []
+        for step, ev, hx, hn, di in self.rows:
+            if di >= 0:
+                hx += int(dev[di][0])
+                hn += int(dev[di][1])
+            out.append([step, ev, hx, hn])
+        return out
+
+    def to_dict(self) -> dict:
+        t = self.totals()
+        d = {
+            "path": self.path, "line": self.line, "function": self.function,
+            "code": self.code, "name": self.name, "op": self.op, "module": self.module,
+            "dtype": self.dtype, "kind": self.kind, "backend": self.backend,
+            "evaluations": int(self.evaluations), "exact": int(t[0]), "near": int(t[1]),
+            "harmless": int(t[2]), "histogram": histogram_dict(int(t[0]), t[3:]),
+            "per_step": self.per_step(),
+            "subgradient": self.subgradient,
+        }
+        return d
+
+
+class Trace:
+    """A tracing session; see :func:`trace` for the options."""
+
+    def __init__(
+        self,
+        *,
+        near: Near | float | dict | None = None,
+        rules: Iterable[str] | str | None = None,
+        ignore: Iterable[str] | str | None = None,
+        backends: Iterable[str] | str | None = None,
+        every_step: int = 1,
+        every_op: int = 1,
+        output: str | os.PathLike | None = None,
+        root: str | os.PathLike | None = None,
+        modules: bool = True,
+        counting: str = "auto",
+        catalog=None,
+    ):
+        from kinkcheck import catalog as _catalog
+
+        if isinstance(near, (int, float)) and not isinstance(near, bool):
+            near = Near(ulps=float(near))
+        elif isinstance(near, dict):
+            near = Near(**near)
+        self.near: Near = near or Near()
+        if int(every_step) < 1 or int(every_op) < 1:
+            raise ValueError("every_step and every_op must be integers >= 1")
+        self.every_step = int(every_step)
+        self.every_op = int(every_op)
+        self.output = output
+        self.root = os.path.abspath(str(root) if root is not None else os.getcwd())
+        self.modules = modules
+        if counting not in ("auto", "host", "device", "fused"):
+            raise ValueError("counting must be one of auto, host, device, fused")
+        self.counting_mode = counting
+        self.catalog = catalog if catalog is not None else _catalog.load()
+        selected = self.catalog.select([rules] if isinstance(rules, str) else rules) if rules else self.catalog.default_codes()
+        if ignore:
+            selected -= self.catalog.select([ignore] if isinstance(ignore, str) else ignore)
+        self.codes = frozenset(c for c in selected if self.catalog[c].runtime is not None)
+        if backends is None:
+            backends = [b for b in BACKENDS if importlib.util.find_spec(b) is not None]
+        elif isinstance(backends, str):
+            backends = [backends]
+        for b in backends:
+            if b not in BACKENDS:
+                raise ValueError(f"unknown trace backend {b!r} (expected one of {', '.join(BACKENDS)})")
+        self.backend_names = tuple(backends)
+        self.sites: dict[tuple, Site] = {}
+        self.frameworks: dict[str, str] = {}
+        self.step_count = 0
+        self.counting = True  # False on steps skipped by every_step
+        self.in_optimizer = False
+        self.thread_id: int | None = None
+        self.active = False
+        self._backends: list = []
+        self._attributor = None
+
+    # -- the with / decorator protocol -------------------------------------------------
+
+    def __enter__(self) -> "Trace":
+        if self.active:
+            raise RuntimeError("this kinkcheck.trace() is already active; nest a new kinkcheck.trace() instead")
+        from kinkcheck.trace.attribution import Attributor
+
+        self.thread_id = threading.get_ident()
+        self._attributor = Attributor(self.root)
+        self.counting = self.step_count % self.every_step == 0
+        started = []
+        try:
+            for name in self.backend_names:
+                if name == "torch":
+                    from kinkcheck.trace.backends.torch import TorchBackend as cls
+                else:
+                    from kinkcheck.trace.backends.numpy import NumpyBackend as cls
+                backend = cls(self)
+                backend.start()
+                started.append(backend)
+        except BaseException:
+            for backend in reversed(started):
+                backend.stop()
+            raise
+        self._backends = started
+        self.active = True
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            self._stop_backends()
+        finally:
+            self.active = False
+            self.in_optimizer = False
+        self._close_step()
+        if self.output is not None:
+            try:
+                self.save(self.output)
+            except Exception as err:
+                if exc_type is None:
+                    raise
+                warnings.warn(f"kinkcheck.trace: could not save {self.output}: {err}", RuntimeWarning, stacklevel=2)
+        return False
+
+    def _stop_backends(self):
+        errors = []
+        while self._backends:
+            backend = self._backends.pop()
+            try:
+                backend.stop()
+            except Exception as err:  # keep restoring the others
+                errors.append(err)
+        if errors:
+            raise errors[0]
+
+    def __call__(self, func):
+        """Use as a decorator: every call of ``func`` runs traced (counts accumulate)."""
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            with self:
+                return func(*args, **kwargs)
+
+        return wrapper
+
+    # -- steps -----------------------------------------------------------------------
+
+    def step(self) -> int:
+        """Advance the step counter (done automatically after every ``optimizer.step()``)."""
+        self._close_step()
+        self.step_count += 1
+        self.counting = self.step_count % self.every_step == 0
+        return self.step_count
+
+    def _close_step(self):
+        for site in self.sites.values():
+            if site.touched:
+                site.close_step(self.step_count)
+
+    # -- sites -----------------------------------------------------------------------
+
+    def site(self, key: tuple, make) -> Site:
+        site = self.sites.get(key)
+        if site is None:
+            site = self.sites[key] = make()
+        return site
+
+    # -- output ----------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        """The trace as a version-1 trace-file dict (reads device counters: one sync)."""
+        from kinkcheck import __version__
+        from kinkcheck.trace import tracefile
+
+        if not self.active:
+            self._close_step()
+        sites = []
+        for site in self.sites.values():
+            d = site.to_dict()
+            if self.active and site.touched:  # include the running step without closing it
+                vec = site.cur_host.copy() if site.cur_host is not None else np.zeros(VEC_LEN, np.int64)
+                if site.cur_dev is not None:
+                    vec = vec + site.cur_dev.detach().cpu().numpy().astype(np.int64)
+                d["evaluations"] += site.step_evals
+                for i, k in ((0, "exact"), (1, "near"), (2, "harmless")):
+                    d[k] += int(vec[i])
+                tot = site.totals() + vec
+                d["histogram"] = histogram_dict(int(tot[0]), tot[3:])
+                d["per_step"].append([self.step_count, site.step_evals, int(vec[0]), int(vec[1])])
+            sites.append(d)
+        steps_seen = self.step_count + (1 if any(s.rows and s.rows[-1][0] == self.step_count for s in self.sites.values()) else 0)
+        return {
+            "format": tracefile.FORMAT,
+            "version": tracefile.VERSION,
+            "kinkcheck": __version__,
+            "created": tracefile.now_iso(),
+            "root": self.root,
+            "frameworks": dict(self.frameworks),
+            "ranks": [self.rank()],
+            "steps": steps_seen,
+            "near": self.near.to_dict(),
+            "sampling": {"every_step": self.every_step, "every_op": self.every_op},
+            "rules": sorted(self.codes),
+            "backends": list(self.backend_names),
+            "sites": sorted(sites, key=tracefile.sort_key),
+        }
+
+    def rank(self) -> int:
+        try:
+            import sys
+
+            dist = sys.modules.get("torch.distributed")
+            if dist is not None and dist.is_available() and dist.is_initialized():
+                return int(dist.get_rank())
+        except Exception:  # pragma: no cover - defensive
+            pass
+        return int(os.environ.get("RANK", 0))
+
+    def save(self, path: str | os.PathLike | None = None) -> Path:
+        """Write the trace file (atomically); ``{rank}`` in the path becomes this process's rank."""
+        from kinkcheck.trace import tracefile
+
+        path = path if path is not None else self.output
+        if path is None:
+            raise ValueError("no path given and the trace has no output=")
+        path = Path(str(path).replace("{rank}", str(self.rank())))
+        return tracefile.dump(self.to_dict(), path)
+
+    def summary(self, *, print_: bool = True, top: int | None = None):
+        """Print (and return) the rich table of sites: evaluations, exact and near hits."""
+        from kinkcheck.trace.show import render
+
+        table = render(self.to_dict(), top=top)
+        if print_:
+            from rich.console import Console
+
+            Console().print(table)
+        return table
+
+    def __repr__(self):
+        state = "active" if self.active else "inactive"
+        return f"<kinkcheck.Trace {state}, {len(self.sites)} sites, step {self.step_count}>"
+
+
+def trace(
+    *,
+    near: Near | float | dict | None = None,
+    rules: Iterable[str] | str | None = None,
+    ignore: Iterable[str] | str | None = None,
+    backends: Iterable[str] | str | None = None,
+    every_step: int = 1,
+    every_op: int = 1,
+    output: str | os.PathLike | None = None,
+    root: str | os.PathLike | None = None,
+    modules: bool = True,
+    counting: str = "auto",
+) -> Trace:
+    """Trace kink ops while the block (or decorated function) runs.
+
+    near: a :class:`Near` (``ulps``, ``abs``), a number of ULPs, or a dict; default 4 ULPs
+        of the operand's scale plus 1e-30 (see :mod:`kinkcheck.trace.near`).
+    rules / ignore: rule codes, prefixes or names (``"KC1"``, ``"relu-at-zero"``).
+    backends: ``"torch"``, ``"numpy"``; default every one that is importable.
+    every_step: count only every Nth step (steps advance on ``optimizer.step()`` or ``t.step()``).
+    every_op: count only every Nth call of each site (the counts are then a sample).
+    output: write the trace file here on exit; ``{rank}`` becomes the distributed rank.
+    root: paths are written relative to it (default: the working directory).
+    modules: also record the nn.Module path of each op (global forward hooks).
+    counting: ``auto`` (host on CPU, fused torch.compile kernel on CUDA), ``host``, ``device``, ``fused``.
+    """
+    return Trace(
+        near=near, rules=rules, ignore=ignore, backends=backends, every_step=every_step,
+        every_op=every_op, output=output, root=root, modules=modules, counting=counting,
+    )

@@ -1,0 +1,54 @@
+"""The trace as a rich table: one row per site, busiest kinks first."""
+
+from __future__ import annotations
+
+
+def _fmt_frac(n: int, total: int) -> str:
+    if not total or not n:
+        return "0"
+    return f"{n / total:.2e}"
+
+
+def render(data: dict, *, top: int | None = None):
+    from rich.table import Table
+
+    sites = sorted(data["sites"], key=lambda s: (-s["exact"], -s["near"], -s["evaluations"], s["path"], s["line"]))
+    if top:
+        sites = sites[:top]
+    steps = data.get("steps", 0)
+    ranks = data.get("ranks", [])
+    near = data.get("near", {})
+    title = f"kinkcheck trace: {len(data['sites'])} sites, {steps} steps"
+    if len(ranks) > 1:
+        title += f", ranks {', '.join(map(str, ranks))}"
+    table = Table(title=title, caption=f"near = within {near.get('ulps')} ULPs of the operand's scale (+{near.get('abs')})")
+    table.add_column("where", overflow="fold", min_width=12)
+    table.add_column("rule", no_wrap=True)
+    table.add_column("op / module", overflow="fold", min_width=10)
+    table.add_column("evals", justify="right", no_wrap=True)
+    table.add_column("exact", justify="right")
+    table.add_column("near", justify="right", no_wrap=True)
+    table.add_column("closest", justify="right", no_wrap=True)
+    table.add_column("subgrad", overflow="ellipsis", no_wrap=True, max_width=16)
+    for s in sites:
+        where = f"{s['path']}:{s['line']}"
+        if s.get("function"):
+            where += f"\n{s['function']}"
+        op = (s.get("op") or "").replace("aten.", "").replace(".default", "")
+        if s.get("dtype"):
+            op += f" {s['dtype']}"
+        if s.get("module"):
+            op += f"\n{s['module']}"
+        exact = f"{s['exact']:,}"
+        if s["exact"]:
+            exact += f"\n{_fmt_frac(s['exact'], s['evaluations'])}"
+        if s.get("harmless"):
+            exact += f"\n+{s['harmless']:,} harmless"
+        hist = s.get("histogram", {})
+        decades = [int(k) for k in hist if k != "exact"]
+        closest = "exact" if "exact" in hist else (f"1e{min(decades)}" if decades else "-")
+        sub = ((s.get("subgradient") or {}).get("value") or "-").split(";")[0].split(" (")[0]
+        table.add_row(
+            where, s["code"], op, f"{s['evaluations']:,}", exact, f"{s['near']:,}", closest, sub,
+        )
+    return table

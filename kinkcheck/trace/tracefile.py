@@ -1,0 +1,171 @@
+"""Trace files: versioned JSON, written atomically, validated on read, merged across ranks.
+
+Version 1 (see DEVELOPERS.md, "Trace file"). Readers ignore keys they do not know, so
+adding keys does not need a new version; changing the meaning of a key does.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+from kinkcheck.trace.near import merge_histograms, sort_histogram
+
+FORMAT = "kinkcheck-trace"
+VERSION = 1
+
+#: fields that identify one site record; records with equal keys merge
+SITE_KEY = ("path", "line", "function", "code", "op", "module", "dtype")
+_COUNTS = ("evaluations", "exact", "near", "harmless")
+
+
+class TraceFileError(Exception):
+    """A trace file that cannot be used; the message is one line naming the file."""
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def dump(data: dict, path: str | os.PathLike) -> Path:
+    """Validate and write ``data`` to ``path`` atomically (temp file in the same folder, then rename)."""
+    validate(data, where=str(path))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(data, indent=1, allow_nan=False) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def load(path: str | os.PathLike) -> dict:
+    """Read and validate a trace file; any problem raises TraceFileError with one line."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise TraceFileError(f"{p}: no such trace file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TraceFileError(f"{p}: cannot read trace file: {exc}") from None
+    if not text.strip():
+        raise TraceFileError(f"{p}: empty file, not a kinkcheck trace")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TraceFileError(
+            f"{p}: not valid JSON (truncated or corrupt?) at line {exc.lineno} column {exc.colno}"
+        ) from None
+    validate(data, where=str(p))
+    return data
+
+
+def validate(data: Any, *, where: str = "trace") -> None:
+    """Check the structure a reader relies on; raise TraceFileError naming the first problem."""
+
+    def bad(msg: str):
+        raise TraceFileError(f"{where}: {msg}")
+
+    if not isinstance(data, dict):
+        bad("not a kinkcheck trace (top level is not an object)")
+    if data.get("format") != FORMAT:
+        bad(f"not a kinkcheck trace (format is {data.get('format')!r}, expected {FORMAT!r})")
+    version = data.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        bad(f"invalid trace version {version!r}")
+    if version > VERSION:
+        bad(f"trace version {version} was written by a newer kinkcheck; this one reads version {VERSION} (upgrade kinkcheck)")
+    for key, typ in (("root", str), ("ranks", list), ("steps", int), ("sites", list), ("near", dict)):
+        if key not in data:
+            bad(f"missing key {key!r}")
+        if not isinstance(data[key], typ):
+            bad(f"key {key!r} must be {typ.__name__}")
+    for i, site in enumerate(data["sites"]):
+        if not isinstance(site, dict):
+            bad(f"sites[{i}] is not an object")
+        for key, typ in (("path", str), ("line", int), ("code", str), ("evaluations", int), ("exact", int), ("near", int)):
+            if not isinstance(site.get(key), typ) or isinstance(site.get(key), bool):
+                bad(f"sites[{i}]: {key!r} missing or not {typ.__name__}")
+        if not isinstance(site.get("histogram", {}), dict):
+            bad(f"sites[{i}]: 'histogram' must be an object")
+        rows = site.get("per_step", [])
+        if not isinstance(rows, list) or any(
+            not isinstance(r, list) or len(r) != 4 or not all(isinstance(v, int) for v in r) for r in rows
+        ):
+            bad(f"sites[{i}]: 'per_step' must be a list of [step, evaluations, exact, near]")
+
+
+def site_key(site: dict) -> tuple:
+    return tuple(site.get(k) for k in SITE_KEY)
+
+
+def merge(traces: Iterable[dict]) -> dict:
+    """Combine traces (per-rank files of one run, or several runs) into one.
+
+    Sites with the same (path, line, function, code, op, module, dtype) add up their counts,
+    histograms and per-step rows (rows of the same step add). The near tolerance must agree.
+    """
+    traces = list(traces)
+    if not traces:
+        raise TraceFileError("nothing to merge")
+    for t in traces:
+        validate(t, where="merge input")
+    first = traces[0]
+    near = first["near"]
+    for t in traces[1:]:
+        if t["near"] != near:
+            raise TraceFileError(f"cannot merge traces with different near tolerances: {near} and {t['near']}")
+        if t["root"] != first["root"]:
+            raise TraceFileError(f"cannot merge traces with different roots: {first['root']} and {t['root']}")
+    sites: dict[tuple, dict] = {}
+    for t in traces:
+        for s in t["sites"]:
+            k = site_key(s)
+            cur = sites.get(k)
+            if cur is None:
+                cur = sites[k] = {**s, "histogram": dict(s.get("histogram", {})), "per_step": [list(r) for r in s.get("per_step", [])]}
+                for c in _COUNTS:
+                    cur[c] = int(s.get(c, 0))
+                continue
+            for c in _COUNTS:
+                cur[c] = int(cur.get(c, 0)) + int(s.get(c, 0))
+            cur["histogram"] = merge_histograms(cur["histogram"], s.get("histogram", {}))
+            rows = {r[0]: list(r) for r in cur["per_step"]}
+            for r in s.get("per_step", []):
+                if r[0] in rows:
+                    rows[r[0]] = [r[0]] + [a + b for a, b in zip(rows[r[0]][1:], r[1:])]
+                else:
+                    rows[r[0]] = list(r)
+            cur["per_step"] = [rows[k2] for k2 in sorted(rows)]
+    frameworks: dict[str, str] = {}
+    for t in traces:
+        frameworks.update(t.get("frameworks", {}))
+    out = {k: v for k, v in first.items() if k not in ("sites",)}
+    out.update(
+        created=now_iso(),
+        ranks=sorted({r for t in traces for r in t["ranks"]}),
+        steps=max(t["steps"] for t in traces),
+        frameworks=frameworks,
+        sites=sorted(sites.values(), key=sort_key),
+    )
+    for s in out["sites"]:
+        s["histogram"] = sort_histogram(s["histogram"])
+    return out
+
+
+def sort_key(site: dict) -> tuple:
+    return (site["path"], site["line"], site["code"], site.get("op") or "", site.get("module") or "", site.get("dtype") or "")
