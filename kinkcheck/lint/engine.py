@@ -93,6 +93,7 @@ class Context:
         self._kinds: dict[str, str] = {}
         self._busy: set[str] = set()
         self._assigns: dict[str, list[ast.AST]] | None = None
+        self._wheres: list[ast.Call] | None = None
 
     # -- names ------------------------------------------------------------------------
     def qualify(self, node: ast.AST) -> str | None:
@@ -131,6 +132,14 @@ class Context:
 
     def parent(self, node: ast.AST) -> ast.AST | None:
         return self.parents.get(id(node))
+
+    def where_calls(self) -> list[ast.Call]:
+        """Every ``where``-like call of the function (for the double-where guard)."""
+        if self._wheres is None:
+            body = self.fn if self.fn is not self.fa.tree else self.fa.tree
+            self._wheres = [n for n in walk_local(body) if isinstance(n, ast.Call)
+                            and (getattr(n.func, "attr", None) or getattr(n.func, "id", None)) == "where"]
+        return self._wheres
 
     def imports_framework(self) -> bool:
         return self.fa.framework
@@ -543,7 +552,7 @@ def _analyze_function(fa, tables, catalog, codes, qualname, fn, env, cls_qual, s
                     continue
             if site.via != "node" and site.operand is not None and _all_plain(site, ctx):
                 continue
-            if accepts(rule.guards, site.operand, ctx):
+            if accepts(rule.guards, site.operand, ctx, site):
                 continue
             yield _finding(fa, rule, site, function)
 

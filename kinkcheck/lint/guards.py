@@ -66,11 +66,16 @@ def _positive_number(node: ast.AST, ctx) -> bool:
     return False
 
 
-def _add_terms(node: ast.AST) -> list[ast.AST]:
+def _add_terms(node: ast.AST) -> list[ast.AST] | None:
+    """The added terms of ``a + b + eps``; None when a non-constant term is subtracted
+    (``1 - y * s`` can be anything, the 1 does not keep it positive)."""
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-        return _add_terms(node.left) + _add_terms(node.right)
+        left, right = _add_terms(node.left), _add_terms(node.right)
+        return None if left is None or right is None else left + right
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Sub):
-        return _add_terms(node.left) + [ast.UnaryOp(op=ast.USub(), operand=node.right)]
+        if const_value(node.right) is None:
+            return None
+        return _add_terms(node.left)
     return [node]
 
 
@@ -78,7 +83,7 @@ def _add_terms(node: ast.AST) -> list[ast.AST]:
 def offset(node: ast.AST, ctx) -> bool:
     """``x + eps``, ``1 + x ** 2``, ``torch.add(x, eps)``, ``x.add(1e-8)``."""
     for value in _values(node, ctx):
-        terms = _add_terms(value)
+        terms = _add_terms(value) or []
         if len(terms) > 1 and any(_positive_number(t, ctx) for t in terms):
             return True
         if isinstance(value, ast.Call) and _callee_tail(value, ctx) in ("add", "add_"):
@@ -200,30 +205,74 @@ def unit_clamp(node: ast.AST, ctx) -> bool:
     return False
 
 
+def _is_where(value: ast.AST, ctx) -> bool:
+    tail = _callee_tail(value, ctx)
+    return tail in WHERE_FUNCS and isinstance(value, ast.Call) and (len(value.args) >= 2 or tail != "where")
+
+
 @guard("double-where")
-def double_where(node: ast.AST, ctx) -> bool:
-    """The operand is the inner ``where`` of the double-where pattern:
-    ``safe = torch.where(ok, x, 1.0); torch.where(ok, torch.sqrt(safe), 0.0)``."""
-    for value in _values(node, ctx):
-        tail = _callee_tail(value, ctx)
-        if tail in WHERE_FUNCS and isinstance(value, ast.Call) and (len(value.args) >= 2 or tail != "where"):
-            return True
+def double_where(node: ast.AST, ctx, site=None) -> bool:
+    """The double-where pattern: ``safe = torch.where(ok, x, 1.0)`` then
+    ``torch.where(ok, torch.sqrt(safe), 0.0)``. Guards the op whose operand is the inner
+    ``where`` (sqrt here), and, for KC402, both ``where`` calls of the pair."""
+    if any(_is_where(v, ctx) for v in _values(node, ctx)):
+        return True
+    call = getattr(site, "call", None)
+    if site is None or not isinstance(call, ast.Call) or not _is_where(call, ctx) or not call.args:
+        return False
+    cond = ast.dump(call.args[0])
+    pairs = [w for w in ctx.where_calls() if w is not call and w.args and ast.dump(w.args[0]) == cond]
+    if not pairs:
+        return False
+    # outer: a branch uses an op on an inner where (directly or through a name)
+    for branch in call.args[1:3]:
+        for sub in ast.walk(branch):
+            if isinstance(sub, ast.Call) and sub is not call:
+                for arg in sub.args:
+                    if any(v in pairs for v in _values(arg, ctx)):
+                        return True
+    # inner: this where is (assigned to a name that is) an argument of an op in a paired where's branch
+    targets = {id(call)}
+    parent = ctx.parent(call)
+    names = {t.id for t in getattr(parent, "targets", ()) if isinstance(t, ast.Name)}
+    for outer in pairs:
+        for branch in outer.args[1:3]:
+            for sub in ast.walk(branch):
+                if isinstance(sub, ast.Call):
+                    for arg in sub.args:
+                        if id(arg) in targets or (isinstance(arg, ast.Name) and arg.id in names):
+                            return True
     return False
 
 
 @guard("detached-target")
-def detached_target(node: ast.AST, ctx) -> bool:
-    """The operand carries no gradient: a constant, ``.detach()``, ``stop_gradient``, a
-    target/label/mask, ``torch.zeros(...)``."""
-    return ctx.kind(node) in (PLAIN, DATA)
+def detached_target(node: ast.AST, ctx, site=None) -> bool:
+    """The op's inputs carry no gradient: a constant, ``.detach()``, ``stop_gradient``, a
+    target/label/mask, ``torch.zeros(...)``. For a binary op (``a / b``, ``maximum(a, b)``)
+    every input must be detached: ``err / mask.sum()`` still blows up err's gradient."""
+    inputs = [node]
+    call = getattr(site, "call", None)
+    if isinstance(call, ast.BinOp):
+        inputs = [call.left, call.right]
+    elif isinstance(call, ast.Call) and getattr(site, "via", "") in ("call", "instance", "method"):
+        inputs = [*call.args, *(k.value for k in call.keywords if k.arg in (None, "input", "other", "x", "y"))]
+        if site.via == "method" and isinstance(call.func, ast.Attribute):
+            inputs.append(call.func.value)
+        inputs = [i for i in inputs if not isinstance(i, ast.Starred)] or [node]
+    return all(ctx.kind(i) in (PLAIN, DATA) for i in inputs)
 
 
-def accepts(guard_ids, operand: ast.AST | None, ctx) -> str | None:
-    """The first accepted guard that holds for ``operand``, else None."""
+SITE_AWARE = ("double-where", "detached-target")
+
+
+def accepts(guard_ids, operand: ast.AST | None, ctx, site=None) -> str | None:
+    """The first accepted guard that holds for ``operand`` (of ``site``), else None."""
     if operand is None:
         return None
     for gid in guard_ids:
         fn = GUARDS.get(gid)
-        if fn is not None and fn(operand, ctx):
+        if fn is None:
+            continue
+        if fn(operand, ctx, site) if gid in SITE_AWARE else fn(operand, ctx):
             return gid
     return None

@@ -38,7 +38,7 @@ MODEL_BASES = frozenset(
     {"torch.nn.Module", "torch.nn.modules.module.Module", "flax.linen.Module", "flax.nnx.Module",
      "equinox.Module", "haiku.Module", "pytorch_lightning.LightningModule", "lightning.LightningModule"}
 )
-LOSS_NAME_RE = re.compile(r"loss|objective|criterion", re.IGNORECASE)
+LOSS_NAME_RE = re.compile(r"loss|objective|criterion|(^|_)(nll|elbo)(_|$)", re.IGNORECASE)
 LOSS_CLASS_RE = re.compile(r"(Loss|Criterion|Objective)$")
 MARK_RE = re.compile(r"#\s*kinkcheck:\s*loss\b")
 FORWARD_NAMES = ("forward", "__call__")
