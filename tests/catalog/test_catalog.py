@@ -1,0 +1,124 @@
+"""The catalog itself: it loads, every rule is complete enough to drive the checks, the
+tracer, the docs and the report, and the code table in DEVELOPERS.md matches the files."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from kinkcheck import catalog
+
+CAT = catalog.load()
+REPO = Path(__file__).resolve().parents[2]
+NON_META = [r for r in CAT.values() if r.category != "meta"]
+
+
+def test_catalog_loads_every_file():
+    files = sorted((REPO / "rules").glob("*.toml"))
+    assert len(CAT) == len(files) >= 30
+
+
+def test_codes_match_the_developer_table():
+    table = (REPO / "DEVELOPERS.md").read_text(encoding="utf-8")
+    listed = dict(re.findall(r"^\| (KC\d{3}) \| ([a-z0-9-]+) \|", table, re.M))
+    assert listed == {r.code: r.name for r in CAT.values()}
+
+
+def test_rules_dir_is_the_repository_catalog_in_a_checkout():
+    # editable install / source checkout: no kinkcheck/_rules, so the repo's rules/ is used
+    assert catalog.rules_dir().resolve() == (REPO / "rules").resolve()
+
+
+def test_only_opinionated_rules_are_off_by_default():
+    assert {r.code for r in CAT.values() if not r.default} == {r.code for r in CAT.values() if r.code.startswith("KC9")}
+
+
+@pytest.mark.parametrize("rule", NON_META, ids=lambda r: r.code)
+def test_rule_has_docs_and_examples(rule):
+    assert len(rule.docs.what) > 40 and len(rule.docs.why) > 100
+    assert rule.docs.known_problems and rule.docs.example and rule.docs.use_instead
+    assert rule.docs.references
+    assert len(rule.invalid) >= 2 and len(rule.valid) >= 2
+    assert "{callee}" in rule.message or "{arg}" in rule.message
+
+
+@pytest.mark.parametrize("rule", [r for r in NON_META if r.category in ("kink", "singular", "step", "branch")], ids=lambda r: r.code)
+def test_kink_rules_have_remedies_and_a_location(rule):
+    assert rule.remedies and rule.where
+    assert any(rem.rewrite and "{x}" in rem.rewrite for rem in rule.remedies), "a concrete rewrite template"
+
+
+@pytest.mark.parametrize("rule", [r for r in NON_META if r.category in ("kink", "singular")], ids=lambda r: r.code)
+def test_kink_and_singular_rules_have_checked_subgradients(rule):
+    for fw in ("torch", "jax"):
+        sub = rule.subgradient(fw)
+        assert sub is not None and sub.expr and sub.at and sub.grad, f"{rule.code} lacks a checkable {fw} subgradient"
+
+
+@pytest.mark.parametrize("rule", [r for r in CAT.values() if r.category == "meta"], ids=lambda r: r.code)
+def test_meta_rules_have_no_match_data(rule):
+    assert not rule.match.callables and not rule.subgradients and rule.runtime is None
+    assert rule.invalid and rule.valid
+
+
+EXAMPLES = [(r, ex) for r in CAT.values() for ex in (*r.invalid, *r.valid)]
+
+
+@pytest.mark.parametrize("rule,example", EXAMPLES, ids=[ex.id for _, ex in EXAMPLES])
+def test_example_shape(rule, example):
+    """Line 1 of every example is empty, so positions read like the TOML block; invalid
+    positions are inside the source. (The engine's own test runs the examples.)"""
+    assert example.code.startswith("\n") and not example.code.startswith("\n\n")
+    lines = example.code.splitlines()
+    for line, col in example.expect:
+        assert 1 <= line <= len(lines) and 1 <= col <= len(lines[line - 1]), (line, col)
+        assert lines[line - 1][col - 1] != " "
+    if rule.code != "KC001":
+        ast.parse(example.code)
+
+
+def _nodes_at(code: str, line: int, col: int):
+    tree = ast.parse(code)
+    return [n for n in ast.walk(tree) if isinstance(n, ast.expr) and n.lineno == line and n.col_offset == col - 1]
+
+
+POSITIONED = [(r, ex) for r in CAT.values() if r.category in ("kink", "singular", "step", "blackbox") and r.code != "KC304"
+              for ex in r.invalid]
+
+
+@pytest.mark.parametrize("rule,example", POSITIONED, ids=[ex.id for _, ex in POSITIONED])
+def test_invalid_positions_point_at_a_call_or_operator(rule, example):
+    """Position convention: the whole call (or BinOp, or `.data` attribute) starts there."""
+    for line, col in example.expect:
+        kinds = {type(n).__name__ for n in _nodes_at(example.code, line, col)}
+        assert kinds & {"Call", "BinOp", "Attribute"}, (line, col, kinds)
+
+
+def test_kc001_positions_are_where_python_stops():
+    for ex in CAT["KC001"].invalid:
+        with pytest.raises(SyntaxError) as info:
+            ast.parse(ex.code)
+        assert (info.value.lineno, info.value.offset) == ex.expect[0]
+
+
+def test_comment_rules_point_at_the_hash():
+    for code in ("KC002", "KC003"):
+        for ex in CAT[code].invalid:
+            line, col = ex.expect[0]
+            assert ex.code.splitlines()[line - 1][col - 1] == "#"
+
+
+def test_guards_and_runtime_kinds_are_known():
+    for r in CAT.values():
+        assert set(r.guards) <= set(catalog.GUARDS)
+        if r.runtime:
+            assert r.runtime.kind in catalog.RUNTIME_KINDS
+
+
+def test_lookup_by_code_or_name():
+    assert CAT.lookup("kc203").name == "norm-at-zero"
+    assert CAT.lookup("division-by-zero").code == "KC205"
+    assert CAT.lookup("nope") is None
