@@ -9,7 +9,6 @@ saying what it could not use, unless nothing at all could be read.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -98,55 +97,14 @@ def report(ctx, paths, traces, fmt, output, show_documented, scope, all_scope, n
 
 def load_trace(path: str) -> tuple[dict | None, str | None]:
     """(trace, None) or (None, one line saying why the file cannot be used)."""
-    try:
-        from kinkcheck.trace.tracefile import TraceFileError, load
-    except ImportError:  # the tracer is not installed in this build: read v1 ourselves
-        load, TraceFileError = _load_v1, _TraceFileError
-    if not os.path.exists(path):
-        return None, f"trace {path}: no such file"
+    from kinkcheck.trace.tracefile import TraceFileError, load
+
     if os.path.isdir(path):
-        return None, f"trace {path}: is a directory, not a trace file"
+        return None, f"{path}: is a directory, not a trace file"
     try:
-        data = load(path)
+        return load(path), None
     except TraceFileError as exc:
-        return None, _prefixed(path, str(exc))
-    except OSError as exc:
-        return None, f"trace {path}: cannot read: {exc.strerror or exc}"
-    except (ValueError, TypeError, KeyError) as exc:
-        return None, f"trace {path}: not a usable trace file: {exc}"
-    if not isinstance(data, dict):
-        return None, f"trace {path}: not a trace object"
-    return data, None
-
-
-def _prefixed(path: str, message: str) -> str:
-    return message if path in message else f"trace {path}: {message}"
-
-
-class _TraceFileError(Exception):
-    pass
-
-
-def _load_v1(path: str) -> dict:
-    """Read a version-1 trace (DEVELOPERS.md) when kinkcheck.trace is unavailable."""
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise _TraceFileError("not UTF-8 text; not a trace file") from None
-    except json.JSONDecodeError as exc:
-        raise _TraceFileError(f"not valid JSON (truncated or corrupt?) at line {exc.lineno} column {exc.colno}") from None
-    if not isinstance(data, dict) or data.get("format") != "kinkcheck-trace":
-        raise _TraceFileError("not a kinkcheck trace file (no \"format\": \"kinkcheck-trace\")")
-    version = data.get("version")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise _TraceFileError("has no integer version")
-    if version > 1:
-        raise _TraceFileError(f"trace format version {version} is newer than this kinkcheck reads (1); upgrade kinkcheck")
-    if not isinstance(data.get("sites"), list):
-        raise _TraceFileError("has no list of sites")
-    return data
+        return None, str(exc)
 
 
 def _color(stream) -> bool:

@@ -449,9 +449,9 @@ def build(
         if meta["resolved"] is None:
             still.append(key)
             continue
-        buckets[(meta["resolved"], key[2], meta["function"])].append(key)
+        buckets[(meta["resolved"], key[2], _def_name(meta["function"]))].append(key)
     for (resolved, code, function), keys in buckets.items():
-        cands = [s for s in by_file_code.get((resolved, code), []) if s.runtime is None and s.function == function]
+        cands = [s for s in by_file_code.get((resolved, code), []) if s.runtime is None and _def_name(s.function) == function]
         pairs = _pair_moved(keys, cands, rt_meta, sources)
         if pairs is None:
             if cands:
@@ -769,6 +769,15 @@ def _display(resolved: str, root: Path) -> str:
 
 def _trace_name(paths: Sequence[str | None], i: int) -> str:
     return str(paths[i]) if i < len(paths) and paths[i] else str(i + 1)
+
+
+def _def_name(function: str | None) -> str | None:
+    """The innermost named def: the analyzer says ``train.loss_fn``, the tracer's frames say
+    ``loss_fn.<locals>.<genexpr>``; both are ``loss_fn``."""
+    if not function:
+        return None
+    parts = [p for p in str(function).split(".") if p and not p.startswith("<")]
+    return parts[-1] if parts else None
 
 
 def _norm(text: Any) -> str:

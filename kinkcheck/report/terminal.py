@@ -106,14 +106,18 @@ def _panel(site: Site) -> Panel:
         if rt.per_step:
             facts.add_row("exact/step", f"{tx.sparkline(rt.per_step, 2)}  {tx.step_range(rt.per_step)}")
             facts.add_row("near/step", tx.sparkline(rt.per_step, 3))
-    for i, rem in enumerate(site.remedies):
-        label = "use instead" if i == 0 else ""
-        value = Text(f"- {rem.title}", style="bold")
-        if rem.rewrite:
-            value.append(f"\n  {rem.rewrite}", style="cyan")
-        if rem.note:
-            value.append(f"\n  {rem.note}", style="dim")
-        facts.add_row(label, value)
+    if site.remedies:
+        remedies = Table.grid(padding=(0, 1))
+        remedies.add_column(no_wrap=True)
+        remedies.add_column()
+        for rem in site.remedies:
+            value = Text(rem.title, style="bold")
+            if rem.rewrite:
+                value.append(f"\n{rem.rewrite}", style="cyan")
+            if rem.note:
+                value.append(f"\n{rem.note}", style="dim")
+            remedies.add_row("-", value)
+        facts.add_row("use instead", remedies)
     for note in site.notes:
         facts.add_row("note", Text(note, style="dim"))
     if site.help_uri:

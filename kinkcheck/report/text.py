@@ -64,7 +64,8 @@ def subgradient_lines(site: Site) -> list[str]:
     for fw in sorted(set(site.subgradients) | set(used), key=lambda f: ({"torch": 0, "jax": 1}.get(f, 2), f)):
         text = f"{fw}: {site.subgradients[fw]}" if fw in site.subgradients else f"{fw}: (not in the catalog)"
         if fw in used:
-            text += f" (recorded at run time: {used[fw]})"
+            same = used[fw] == site.subgradients.get(fw)
+            text += " (confirmed by the trace)" if same else f" (the trace recorded: {used[fw]})"
         out.append(text)
     return out
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kinkcheck import catalog
 from kinkcheck.findings import Finding
 
 FIXTURES = Path(__file__).parent / "fixtures"
-NAMES = {"KC101": ("abs-at-zero", "kink"), "KC102": ("relu-at-zero", "kink"), "KC103": ("clamp-at-bound", "kink"),
-         "KC201": ("sqrt-at-zero", "singular"), "KC401": ("float-branch", "branch")}
+
+
+def rule(code: str):
+    return catalog.load()[code]
 
 
 def line_of(path: Path, text: str) -> tuple[int, int]:
@@ -24,8 +27,7 @@ def finding(root: Path, code: str, expr: str, function: str | None, *, path: str
             documented: bool = False, reason: str | None = None, **kw) -> Finding:
     """The finding the analyzer reports for ``expr`` (located in the fixture file)."""
     line, col = line_of(root / path, expr)
-    name, category = NAMES[code]
-    return Finding(code=code, name=name, category=category, path=path, line=line, col=col, end_line=line,
+    return Finding(code=code, name=rule(code).name, category=rule(code).category, path=path, line=line, col=col, end_line=line,
                    end_col=col + len(expr), message=f"`{expr}` has a kink", function=function,
                    documented=documented, reason=reason, snippet=expr, **kw)
 
@@ -39,7 +41,7 @@ def site(path: str, line: int, code: str, *, evaluations=1000, exact=0, near=0, 
                      near // n + (i < near % n) if nr is None else nr])
     if histogram is None:
         histogram = {"exact": exact, "-7": near, "-1": evaluations - exact - near}
-    return {"path": path, "line": line, "function": function, "code": code, "name": NAMES[code][0],
+    return {"path": path, "line": line, "function": function, "code": code, "name": rule(code).name,
             "op": "aten.op.default", "module": module, "dtype": "float32", "evaluations": evaluations,
             "exact": exact, "near": near, "harmless": harmless, "histogram": histogram, "per_step": rows,
             "subgradient": {"framework": "torch", "value": "0"}}
