@@ -246,12 +246,14 @@ class Context:
         if name in self._kinds:
             return self._kinds[name]
         if name in self._busy:
-            return UNKNOWN
+            return _CYCLE  # `h = h // 2`: the name's own earlier value adds nothing
         self._busy.add(name)
         try:
             kind = self._name_kind(name)
         finally:
             self._busy.discard(name)
+        if kind == _CYCLE:
+            return UNKNOWN
         self._kinds[name] = kind
         return kind
 
@@ -309,7 +311,10 @@ class Context:
                 out.append(UNKNOWN)
             else:
                 out.append(self.kind(value))
-        return out
+        return [k for k in out if k != _CYCLE]
+
+
+_CYCLE = "cycle"
 
 
 class _Iter:

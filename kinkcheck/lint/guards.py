@@ -32,9 +32,15 @@ def guard(name: str):
     return deco
 
 
+#: methods that keep the value (and so its guard): ``n.detach()``, ``x.float()``
+SAME_VALUE = frozenset({"detach", "float", "double", "half", "to", "type_as", "contiguous", "clone", "squeeze", "unsqueeze"})
+
+
 def _values(node: ast.AST, ctx, depth: int = 2):
-    """The node and what a singly-assigned name (or an unparenthesised wrapper) stands for."""
+    """The node and what a singly-assigned name (or a value-preserving wrapper) stands for."""
     yield node
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in SAME_VALUE:
+        yield from _values(node.func.value, ctx, depth)
     if depth and isinstance(node, ast.Name):
         value = ctx.definition(node.id)
         if value is not None:
@@ -224,24 +230,19 @@ def double_where(node: ast.AST, ctx, site=None) -> bool:
     pairs = [w for w in ctx.where_calls() if w is not call and w.args and ast.dump(w.args[0]) == cond]
     if not pairs:
         return False
-    # outer: a branch uses an op on an inner where (directly or through a name)
+    # outer: a branch uses a paired where (directly or through a name)
     for branch in call.args[1:3]:
         for sub in ast.walk(branch):
-            if isinstance(sub, ast.Call) and sub is not call:
-                for arg in sub.args:
-                    if any(v in pairs for v in _values(arg, ctx)):
-                        return True
-    # inner: this where is (assigned to a name that is) an argument of an op in a paired where's branch
-    targets = {id(call)}
+            if sub is not call and any(v in pairs for v in _values(sub, ctx, 1)):
+                return True
+    # inner: this where (or the name it is assigned to) is used in a paired where's branch
     parent = ctx.parent(call)
     names = {t.id for t in getattr(parent, "targets", ()) if isinstance(t, ast.Name)}
     for outer in pairs:
         for branch in outer.args[1:3]:
             for sub in ast.walk(branch):
-                if isinstance(sub, ast.Call):
-                    for arg in sub.args:
-                        if id(arg) in targets or (isinstance(arg, ast.Name) and arg.id in names):
-                            return True
+                if sub is call or (isinstance(sub, ast.Name) and sub.id in names):
+                    return True
     return False
 
 

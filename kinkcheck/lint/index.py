@@ -126,7 +126,8 @@ def is_package_path(path: str) -> bool:
 
 
 def local_bindings(fn: ast.AST) -> tuple[set[str], dict[str, ast.AST]]:
-    """Names bound in a function (params, assignments, loop targets, with-as, imports) and,
+    """Names bound in a function (params, assignments, loop targets, with-as; a local
+    ``import`` resolves through the file's import table instead) and,
     for names assigned exactly once, the assigned value (used to follow simple aliases)."""
     bound: set[str] = set()
     counts: dict[str, int] = {}
@@ -144,10 +145,6 @@ def local_bindings(fn: ast.AST) -> tuple[set[str], dict[str, ast.AST]]:
             values[node.targets[0].id] = node.value
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node is not fn:
             bound.add(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            for alias in node.names:
-                if alias.name != "*":
-                    bound.add(alias.asname or alias.name.split(".")[0])
     values = {k: v for k, v in values.items() if counts.get(k) == 1}
     return bound, values
 

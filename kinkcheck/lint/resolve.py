@@ -295,6 +295,8 @@ JOIN_BUILTINS = frozenset({"abs", "max", "min", "sum", "pow", "next", "iter", "g
 
 def join(*kinds: str) -> str:
     ks = set(kinds)
+    if len(ks) > 1:
+        ks.discard("cycle")  # a name's own value while it is being worked out
     if not ks:
         return PLAIN
     if len(ks) == 1:

@@ -1,0 +1,86 @@
+"""Fixture files with inline expectations, bugbear-style.
+
+``loss = torch.abs(d)  # expect: KC101:12`` means exactly one KC101 finding at that line,
+column 12 (1-based); several may be listed. Every line without ``# expect:`` must have no
+finding. All fixture files are indexed and scoped together, as one checked tree, so
+re-exports and calls across files count.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from kinkcheck import catalog as catalog_mod
+from kinkcheck.lint.engine import analyze_file
+from kinkcheck.lint.index import index_source
+from kinkcheck.lint.scope import loss_scope
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "engine"
+EXPECT_RE = re.compile(r"#\s*expect:\s*((?:KC\d{3}:\d+\s*)+)")
+CATALOG = catalog_mod.load()
+CODES = frozenset(c for c in CATALOG.default_codes() if not c.startswith("KC0"))
+
+
+def expectations(path: Path) -> set[tuple[int, int, str]]:
+    out = set()
+    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+        m = EXPECT_RE.search(line)
+        if m:
+            for item in m.group(1).split():
+                code, col = item.split(":")
+                out.add((lineno, int(col), code))
+    return out
+
+
+def _tree():
+    files = sorted(FIXTURES.glob("*.py"))
+    sources = {p: p.read_text() for p in files}
+    indexes = [index_source(src, str(p), p.stem) for p, src in sources.items()]
+    return sources, loss_scope(indexes)
+
+
+SOURCES, SCOPE = _tree()
+
+
+@pytest.mark.parametrize("path", sorted(SOURCES), ids=lambda p: p.name)
+def test_fixture(path: Path):
+    functions = SCOPE.get(str(path), frozenset())
+    got = set()
+    if functions:
+        findings = analyze_file(SOURCES[path], str(path), path.stem, functions, codes=CODES, catalog=CATALOG)
+        got = {(f.line, f.col, f.code) for f in findings}
+    assert sorted(got) == sorted(expectations(path))
+
+
+def test_fixture_findings_carry_everything_a_renderer_needs():
+    path = FIXTURES / "aliases.py"
+    findings = analyze_file(SOURCES[path], str(path), "aliases", SCOPE[str(path)], codes=CODES, catalog=CATALOG)
+    by_line = {(f.line, f.code): f for f in findings}
+    f = by_line[(18, "KC101")]
+    assert (f.col, f.end_line, f.end_col) == (9, 18, 17)  # `T.abs(d)`, end exclusive
+    assert f.function == "aliases.loss_aliases"
+    assert f.confidence == "high"
+    assert f.snippet == "    a = T.abs(d)  # expect: KC101:9"
+    assert "`T.abs`" in f.message
+    assert f.replacement == "torch.sqrt(d * d + eps * eps) - eps"
+    method = next(f for f in findings if f.line == 28)
+    assert method.confidence == "medium" and method.replacement.startswith("torch.sqrt((pred - target) *")
+    builtin = by_line[(44, "KC101")]
+    assert builtin.confidence == "medium"
+
+
+def test_scope_model_checks_the_forward_too():
+    path = FIXTURES / "scope_model.py"
+    index = index_source(SOURCES[path], str(path), "scope_model")
+    functions = loss_scope([index], scope="model")[str(path)]
+    assert "scope_model.Net.forward" in functions
+    findings = analyze_file(SOURCES[path], str(path), "scope_model", functions, codes=CODES, catalog=CATALOG)
+    assert {(f.line, f.code) for f in findings if f.function == "scope_model.Net.forward"} == {(13, "KC102"), (13, "KC105")}
+
+
+def test_scope_all_never_flags_plain_python():
+    path = FIXTURES / "plain_python.py"
+    assert analyze_file(SOURCES[path], str(path), "plain_python", None, codes=CODES, catalog=CATALOG) == []
