@@ -282,6 +282,8 @@ class Trace:
             self._close_step()
         sites = []
         for site in self.sites.values():
+            if not site.evaluations and not site.step_evals and not site.rows:
+                continue  # the op ran but had nothing to measure (x ** 2)
             d = site.to_dict()
             if self.active and site.touched:  # include the running step without closing it
                 vec = site.cur_host.copy() if site.cur_host is not None else np.zeros(VEC_LEN, np.int64)

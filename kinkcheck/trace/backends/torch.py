@@ -658,7 +658,7 @@ class TorchBackend:
         else:
             code_obj, line = f.f_code, f.f_lineno
         dtype = x0.dtype
-        key = (code_obj, line, module, spec, dtype)
+        key = (code_obj, line, module, spec.op, dtype)
         site = tr.sites.get(key)
         if site is None:
             if code_obj is None:
