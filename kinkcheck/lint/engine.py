@@ -460,6 +460,14 @@ class _FileAnalysis:
         return kind
 
 
+def parse(source: str, path: str) -> ast.Module:
+    """``ast.parse``; nesting too deep for CPython's own parser is a SyntaxError too."""
+    try:
+        return ast.parse(source, path)
+    except (RecursionError, MemoryError):
+        raise SyntaxError(f"{path}: expression nested too deeply to parse") from None
+
+
 def analyze_file(
     source: str,
     path: str,
@@ -477,7 +485,7 @@ def analyze_file(
     SyntaxError/ValueError (unparsable source); deep nesting, a blown budget or any other
     trouble in one function skips that function and keeps going.
     """
-    tree = ast.parse(source, path)
+    tree = parse(source, path)
     registry.validate(catalog)
     codes = frozenset(c for c in codes if c in catalog)
     if not codes:
@@ -540,26 +548,34 @@ def _analyze_function(fa, tables, catalog, codes, qualname, fn, env, cls_qual, s
     function = qualname
     for node in nodes:
         fa.spend()
-        sites: list[Site] = []
-        if isinstance(node, ast.Call):
-            sites.extend(_match_call(node, ctx, tables))
-        elif isinstance(node, (ast.BinOp, ast.AugAssign)):
-            sites.extend(_match_operator(node, ctx, tables))
-        for code, types, check in node_checks:
-            if isinstance(node, types):
-                sites.extend(check(node, ctx) or ())
-        for site in sites:
-            rule = catalog[site.code]
-            refiner = registry.REFINERS.get(site.code)
-            if refiner is not None and site.via != "node":
-                site = refiner(site, ctx)
-                if site is None:
-                    continue
-            if site.via != "node" and site.operand is not None and _all_plain(site, ctx):
+        try:
+            found = list(_node_findings(fa, tables, catalog, codes, ctx, node, node_checks, function))
+        except RecursionError:
+            continue  # an expression too deep to judge: skip it, keep the rest of the function
+        yield from found
+
+
+def _node_findings(fa, tables, catalog, codes, ctx, node, node_checks, function):
+    sites: list[Site] = []
+    if isinstance(node, ast.Call):
+        sites.extend(_match_call(node, ctx, tables))
+    elif isinstance(node, (ast.BinOp, ast.AugAssign)):
+        sites.extend(_match_operator(node, ctx, tables))
+    for code, types, check in node_checks:
+        if isinstance(node, types):
+            sites.extend(check(node, ctx) or ())
+    for site in sites:
+        rule = catalog[site.code]
+        refiner = registry.REFINERS.get(site.code)
+        if refiner is not None and site.via != "node":
+            site = refiner(site, ctx)
+            if site is None:
                 continue
-            if accepts(rule.guards, site.operand, ctx, site):
-                continue
-            yield _finding(fa, rule, site, function)
+        if site.via != "node" and site.operand is not None and _all_plain(site, ctx):
+            continue
+        if accepts(rule.guards, site.operand, ctx, site):
+            continue
+        yield _finding(fa, rule, site, function)
 
 
 def _all_plain(site: Site, ctx: Context) -> bool:

@@ -106,7 +106,10 @@ def cache_salt() -> str:
 
 def index_source(source: str, path: str, module: str) -> FileIndex:
     """Index one file. Raises SyntaxError/ValueError for unparsable source only."""
-    tree = ast.parse(source, path)
+    try:
+        tree = ast.parse(source, path)
+    except (RecursionError, MemoryError):
+        raise SyntaxError(f"{path}: expression nested too deeply to parse") from None
     try:
         return _Indexer(tree, source, path, module).run()
     except RecursionError:
