@@ -29,7 +29,7 @@ def regression_loss(w, X, y, tube: float = 0.1):
     l1 = np.abs(r)  # kink: L1 is the point of a robust fit; np.sign(0) = 0 below is our subgradient
     root = np.sqrt(l1)  # planted: KC201
     tube_loss = np.maximum(l1 - tube, 0.0)  # planted: KC104
-    return float(np.mean(l1 + 0.1 * root + tube_loss))
+    return np.mean(l1 + 0.1 * root + tube_loss)
 
 
 def loss_gradient(w, X, y, tube: float = 0.1):
@@ -37,7 +37,7 @@ def loss_gradient(w, X, y, tube: float = 0.1):
     r = X @ w - y
     a = np.abs(r)  # planted: KC101
     s = np.sign(r)  # planted: KC301
-    g = s * (1.0 + 0.05 / np.sqrt(a + 1e-12) + (a > tube))  # planted: KC304
+    g = s * (1.0 + (a > tube))  # planted: KC304
     return X.T @ g / len(y)
 
 
@@ -47,7 +47,7 @@ def main(steps: int = 200, lr: float = 0.05, seed: int = 0):
     w = np.zeros(X.shape[1])
     history = []
     for _ in range(steps):
-        history.append(regression_loss(w, X, y))
+        history.append(float(regression_loss(w, X, y)))
         w = w - lr * loss_gradient(w, X, y)
     return w, history
 

@@ -71,19 +71,21 @@ def loss_fn(model, x, target, *, l1: float = 1e-4, scale: float = 1.0):
     loss = ce + 0.1 * nll + l1 * sparsity + 0.1 * margin_hinge(logits, target)
     loss = loss + 1e-3 * feature_spread(features, target) + 0.01 * confidence_penalty(logits)
     loss = loss + 0.01 * torch.sign(logits).mean()  # planted: KC301
-    if loss.item() > 10.0:  # planted: KC401, KC501
-        loss = loss / loss.detach()  # planted: KC503
-    clipped = np.clip(float(scale), 0.1, 10.0)  # planted: KC505
-    return loss * clipped * (1.0 + 0.1 * (1.0 - hits))
+    if loss > 10.0:  # planted: KC401
+        loss = loss / loss.detach()  # planted: KC205, KC503
+    counts = np.bincount(target.numpy(), minlength=10)  # planted: KC502
+    balance = torch.as_tensor(np.tanh(counts)).mean()  # planted: KC505
+    tracked = scale * loss.item()  # planted: KC501
+    return loss * (1.0 + 0.1 * (1.0 - hits)) * balance + 0.0 * tracked
 
 
 def load_data(dtype=torch.float32):
     """The 1,797 digits as (x, y) tensors; features scaled to [0, 1]."""
     from sklearn.datasets import load_digits
 
-    digits = load_digits()
-    x = torch.tensor(digits.data / 16.0, dtype=dtype)
-    y = torch.tensor(digits.target, dtype=torch.long)
+    images, labels = load_digits(return_X_y=True)
+    x = torch.tensor(images / 16.0, dtype=dtype)
+    y = torch.tensor(labels, dtype=torch.long)
     return x, y
 
 

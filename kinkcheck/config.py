@@ -192,6 +192,7 @@ def load_config(start: Path | str | None = None, overrides: Mapping[str, Any] | 
     root = source.resolve().parent if source is not None else Path.cwd()
     where = source.name if source is not None else "command line"
     cfg = Config(root=root, source=source, **values)
+    _validate(cfg, where)
 
     merged: dict[str, Any] = {}
     for key, value in overrides.items():
@@ -209,7 +210,7 @@ def load_config(start: Path | str | None = None, overrides: Mapping[str, Any] | 
             merged[key] = value
     if merged:
         cfg = replace(cfg, **merged)
-    _validate(cfg, where)
+        _validate(cfg, "command line")
     return cfg
 
 

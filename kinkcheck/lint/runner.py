@@ -401,12 +401,21 @@ def _isolated(fn, items, result: RunResult, crashed):
     return out
 
 
-def _pool(jobs: int) -> ProcessPoolExecutor:
-    import multiprocessing
+#: None: fork when it is safe (a single-threaded CLI process), else spawn
+START_METHOD: str | None = None
 
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
-    ctx = multiprocessing.get_context(method)
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
+
+def _pool(jobs: int) -> ProcessPoolExecutor:
+    """Fork is cheapest and what the CLI gets; a host process with threads (jax, torch, a
+    notebook calling check_paths) gets spawn, since forking threads can deadlock."""
+    import multiprocessing
+    import threading
+
+    method = START_METHOD
+    if method is None:
+        can_fork = "fork" in multiprocessing.get_all_start_methods()
+        method = "fork" if can_fork and threading.active_count() == 1 else "spawn"
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method))
 
 
 def _catalog():

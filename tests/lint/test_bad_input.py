@@ -53,7 +53,7 @@ def test_not_utf8(project):
     (project / "latin.py").write_bytes("def loss(x):\n    return x  # caf\xe9\n".encode("latin-1"))
     (project / "cookie.py").write_bytes("# -*- coding: latin-1 -*-\ns = 'caf\xe9'\n".encode("latin-1"))
     r = check(project)
-    assert by_path(r)["latin.py"] == [("KC001", 2, 19, "file is not valid utf-8 text (byte 0xe9)")]
+    assert by_path(r)["latin.py"] == [("KC001", 2, 20, "file is not valid utf-8 text (byte 0xe9)")]
     assert "cookie.py" not in by_path(r), "a PEP 263 cookie is honoured"
     assert_good_still_checked(r)
 
@@ -155,6 +155,7 @@ def test_worker_crash_is_caught_per_file(project, monkeypatch):
         return real(source, *args, **kw)
 
     monkeypatch.setattr(engine, "analyze_file", crashing)
+    monkeypatch.setattr(runner, "START_METHOD", "fork")  # the workers must inherit the patch
     r = check(project, jobs=2)
     assert r.errors == ["m3.py: the analyzer crashed on this file (worker process died)"]
     assert sorted(p for p, fs in by_path(r).items() if [c for c, *_ in fs] == ["KC201"]) == [

@@ -44,7 +44,7 @@ def test_warm_run_answers_from_the_cache(project):
 
 def test_edit_and_config_change_invalidate(project):
     run(project)
-    (project / "train.py").write_text(LOSS.replace("mean()  # line 5", "mean()  # kink: L1 on purpose"))
+    (project / "train.py").write_text(LOSS.lstrip("\n").replace("mean()  # line 5", "mean()  # kink: L1 on purpose"))
     edited = run(project)
     assert codes(edited) == [("KC101", 4, True)] and edited.analyzed == 1
     ignored = run(project, overrides={"ignore": ("KC101",)})

@@ -54,8 +54,8 @@ def test_full_format_draws_a_code_frame_with_carets(cli):
     frame = out.split(f"{BASIC}:7:11:", 1)[1].split("\n\n", 1)[0].splitlines()
     code_line = next(line for line in frame if line.startswith("7 |"))
     caret_line = frame[frame.index(code_line) + 1]
-    assert code_line == "7 |     err = torch.abs(pred - target)  # expect: KC101 6:11"
-    assert caret_line == "  |           ^^^^^^^^^^^^^^^^^^^^^^^ KC101"
+    assert code_line == "7 |     err = torch.abs(pred - target)  # expect: KC101 7:11"
+    assert caret_line == "  |           ^^^^^^^^^^^^^^^^^^^^^^^^ KC101"
     assert any(line.startswith("  = help: ") for line in frame)
     assert "\x1b[" not in out, "no colour when stdout is not a terminal"
 
@@ -71,7 +71,7 @@ def test_json_carries_every_field_and_documented_findings(cli):
     first = doc["findings"][0]
     assert set(first) >= {"code", "name", "category", "path", "line", "col", "end_line", "end_col", "function",
                           "message", "confidence", "documented", "reason", "replacement"}
-    assert (first["path"], first["category"], first["end_col"], first["function"]) == (BASIC, "kink", 34, "loss.loss")
+    assert (first["path"], first["category"], first["end_col"], first["function"]) == (BASIC, "kink", 35, "loss.loss")
     assert doc["findings"][2]["reason"] == "a ReLU of the prediction is the hinge we want"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -22,13 +23,16 @@ DOCUMENTED = re.compile(r"#\s*kink(\[[^\]]*\])?:")
 
 
 def markers(pattern):
+    """(path, line, code) of every comment matching ``pattern`` (comments only: the
+    docstrings mention ``# kink:`` too)."""
     out = set()
     for path in sorted(EXAMPLES.glob("*.py")):
-        for n, line in enumerate(path.read_text().splitlines(), 1):
-            m = pattern.search(line)
-            if m:
-                codes = re.findall(r"KC\d{3}", m.group(1)) if pattern is PLANTED else [None]
-                out |= {(f"examples/{path.name}", n, code) for code in codes}
+        with tokenize.open(path) as fh:
+            for tok in tokenize.generate_tokens(fh.readline):
+                m = pattern.search(tok.string) if tok.type == tokenize.COMMENT else None
+                if m:
+                    codes = re.findall(r"KC\d{3}", m.group(1)) if pattern is PLANTED else [None]
+                    out |= {(f"examples/{path.name}", tok.start[0], code) for code in codes}
     return out
 
 
