@@ -141,6 +141,27 @@ def count(d: np.ndarray, tol: float):
     return vec
 
 
+class _UfuncProxy:
+    """Stands in for a ufunc while traced: calls are counted, everything else (``.reduce``,
+    ``.outer``, ``nin``...) goes to the real ufunc, which numpy's own code relies on."""
+
+    __slots__ = ("_ufunc", "_call", "__wrapped__")
+
+    def __init__(self, ufunc, call):
+        self._ufunc = ufunc
+        self._call = call
+        self.__wrapped__ = ufunc
+
+    def __call__(self, *args, **kwargs):
+        return self._call(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._ufunc, name)
+
+    def __repr__(self):
+        return f"<traced {self._ufunc!r}>"
+
+
 class NumpyBackend:
     def __init__(self, tracer):
         self.tracer = tracer
@@ -210,6 +231,8 @@ class NumpyBackend:
             return out
 
         wrapper.__kinkcheck_original__ = orig
+        if isinstance(orig, np.ufunc):
+            return _UfuncProxy(orig, wrapper)
         return wrapper
 
     def _measure(self, rule, kind, name, sub, args, kwargs, out):

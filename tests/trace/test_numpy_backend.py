@@ -1,0 +1,60 @@
+"""The NumPy backend on a plain numpy training loop (hand-written gradients)."""
+
+import numpy as np
+import pytest
+
+import kinkcheck
+from conftest import by_code
+
+
+def train_hinge(steps=5):
+    """Linear SVM by subgradient descent: np.maximum(0, 1 - margin) has its kink at margin 1."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 3))
+    y = np.sign(x[:, 0] + 0.1)
+    w = np.zeros(3)
+    losses = []
+    for _ in range(steps):
+        margin = y * (x @ w)
+        hinge = np.maximum(0.0, 1.0 - margin)
+        losses.append(hinge.mean() + 0.01 * np.abs(w).sum())
+        active = (hinge > 0).astype(float)
+        grad = -(active * y) @ x / len(x) + 0.01 * np.sign(w)
+        w = w - 0.5 * grad
+    return np.array(losses), w
+
+
+def test_numpy_training_counts_and_is_unchanged():
+    plain = train_hinge()
+    with kinkcheck.trace(backends="numpy") as t:
+        traced = train_hinge()
+    assert np.array_equal(plain[0], traced[0]) and np.array_equal(plain[1], traced[1])
+    (hinge,) = by_code(t, "KC104")
+    assert hinge["op"] == "numpy.maximum" and hinge["backend"] == "numpy"
+    assert hinge["evaluations"] == 5 * 64
+    assert hinge["exact"] == 0  # w starts at 0: 1 - margin = 1, far from the kink
+    (l1,) = by_code(t, "KC101")
+    assert l1["evaluations"] == 15 and l1["exact"] == 3  # w == 0 at step 0
+    assert l1["path"] == "tests/trace/test_numpy_backend.py" and l1["function"] == "train_hinge"
+
+
+def test_numpy_functions_are_restored_even_on_error():
+    originals = (np.abs, np.maximum, np.clip, np.linalg.norm)
+    with pytest.raises(ZeroDivisionError):
+        with kinkcheck.trace(backends="numpy"):
+            assert np.abs is not originals[0]
+            1 / 0
+    assert (np.abs, np.maximum, np.clip, np.linalg.norm) == originals
+
+
+def test_numpy_kinds():
+    with kinkcheck.trace(backends="numpy") as t:
+        np.clip(np.array([0.0, 1.0, 0.5]), 0.0, 1.0)
+        with np.errstate(divide="ignore"):
+            np.divide(1.0, np.array([0.0, 2.0]))
+        np.linalg.norm(np.zeros(3))
+        np.max(np.array([[1.0, 1.0], [1.0, 2.0]]), axis=1)
+    assert by_code(t, "KC103")[0]["exact"] == 2
+    assert by_code(t, "KC205")[0]["exact"] == 1
+    assert by_code(t, "KC203")[0]["exact"] == 1
+    assert (by_code(t, "KC105")[0]["evaluations"], by_code(t, "KC105")[0]["exact"]) == (2, 1)
