@@ -42,7 +42,7 @@ pre{background:var(--soft);border-radius:6px;padding:8px 10px;overflow-x:auto;ma
 pre .hl{background:#fff8c5;display:inline-block;min-width:100%}pre .ln{color:var(--muted)}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;margin:8px 0}dt{font-weight:600;color:var(--muted)}dd{margin:0}
 .remedy code{background:var(--soft);padding:1px 4px;border-radius:4px}
-.rewrite{border-left:3px solid var(--clear)}
+.rewrite{border-left:3px solid var(--clear);white-space:pre-wrap;overflow-wrap:anywhere}
 .note{color:var(--muted);font-size:13px}
 a{color:#0969da;text-decoration:none}a:hover{text-decoration:underline}
 """

@@ -126,8 +126,8 @@ def _site(s: Site) -> str:
         if hist:
             facts.append(("distance", " · ".join(f"{label}: {tx.count(v)}" for label, v in hist)))
         if rt.per_step:
-            facts.append(("exact/step", f"`{tx.sparkline(rt.per_step, 2)}` {tx.step_range(rt.per_step)}"))
-            facts.append(("near/step", f"`{tx.sparkline(rt.per_step, 3)}`"))
+            facts.append(("exact/step", tx.per_step_line(rt.per_step, 2, code="`")))
+            facts.append(("near/step", tx.per_step_line(rt.per_step, 3, code="`")))
     facts += [("note", n) for n in s.notes]
     out.append("| | |")
     out.append("| --- | --- |")

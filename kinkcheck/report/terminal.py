@@ -22,6 +22,7 @@ def render(report: Report, *, width: int = 100, color: bool = False) -> str:
     console = Console(
         file=buf, width=width, force_terminal=color, color_system="standard" if color else None,
         no_color=not color, highlight=False, emoji=False, soft_wrap=False,
+        markup=False,  # catalog text and user code contain [brackets] that are not rich markup
     )
     console.print(Text("kinkcheck report", style="bold"), Text(f"  {report.root}", style="dim"))
     console.print(report.headline())
@@ -60,11 +61,13 @@ def _summary_table(report: Report) -> Table:
 
 def _worst_table(worst: list[Site]) -> Table:
     table = Table(title="Worst sites (undocumented, hit or near-hit in training)", box=box.SIMPLE_HEAD, title_justify="left")
-    for name, justify in (("site", "left"), ("rule", "left"), ("function", "left"), ("exact", "right"), ("near", "right"), ("evaluations", "right"), ("hit rate", "right")):
-        table.add_column(name, justify=justify)
-    for s in worst:
+    table.add_column("site", overflow="fold")
+    table.add_column("rule", no_wrap=True)
+    for name in ("exact", "near", "evaluations", "hit rate"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for s in worst:  # the function and rule name are in the site's panel below
         rt = s.runtime
-        table.add_row(tx.location(s), f"{s.code} {s.name}", s.function or "", tx.count(rt.exact), tx.count(rt.near), tx.count(rt.evaluations), tx.rate(rt.exact_rate))
+        table.add_row(tx.location(s), s.code, tx.count(rt.exact), tx.count(rt.near), tx.count(rt.evaluations), tx.rate(rt.exact_rate))
     return table
 
 
@@ -104,8 +107,8 @@ def _panel(site: Site) -> Panel:
         if hist:
             facts.add_row("distance", "  ".join(f"{label}: {tx.count(v)}" for label, v in hist))
         if rt.per_step:
-            facts.add_row("exact/step", f"{tx.sparkline(rt.per_step, 2)}  {tx.step_range(rt.per_step)}")
-            facts.add_row("near/step", tx.sparkline(rt.per_step, 3))
+            facts.add_row("exact/step", tx.per_step_line(rt.per_step, 2))
+            facts.add_row("near/step", tx.per_step_line(rt.per_step, 3))
     if site.remedies:
         remedies = Table.grid(padding=(0, 1))
         remedies.add_column(no_wrap=True)

@@ -79,6 +79,14 @@ def sparkline(per_step: list[list[int]], column: int = 2, width: int = 40) -> st
     return "".join(_BLOCKS[min(len(_BLOCKS) - 1, int(v / top * (len(_BLOCKS) - 1) + 0.999))] if v else " " for v in values)
 
 
+def per_step_line(per_step: list[list[int]], column: int, code: str = "") -> str:
+    """A sparkline of one per-step column with its total and step range, or "none"."""
+    total = sum(row[column] for row in per_step)
+    if total == 0:
+        return f"none in {step_range(per_step)}"
+    return f"{code}{sparkline(per_step, column)}{code} {count(total)} in {step_range(per_step)}"
+
+
 def bucket(values: list[int], width: int) -> list[int]:
     if len(values) <= width:
         return list(values)

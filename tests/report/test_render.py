@@ -162,3 +162,10 @@ def test_an_empty_report_renders_in_every_format(tmp_path):
 def test_an_unknown_format_is_a_clear_error(report):
     with pytest.raises(ValueError, match="unknown report format 'pdf'"):
         render(report, "pdf")
+
+
+def test_terminal_prints_catalog_brackets_literally(report):
+    """rich markup is off: `[alpha, 1]` in KC102's maths must not vanish as a style tag."""
+    relu = next(s for s in report.sites if s.code == "KC102")
+    assert "[alpha, 1]" in relu.math
+    assert "[alpha,1]" in squash(render(report, "terminal"))
