@@ -545,6 +545,9 @@ def _runtime_site(key, meta, recs, root_path: Path, catalog, sources) -> Site:
     notes = []
     if resolved is None:
         notes.append(f"{meta['raw']} does not exist in this checkout; the trace's counts are shown without code")
+    elif Path(display).is_absolute():
+        display = _library_path(display)
+        notes.append(f"outside the project ({resolved}): a kink inside code it called")
     text = lines[line - 1].strip() if lines and 1 <= line <= len(lines) else (meta.get("snippet") or "")
     first = recs[0][1]
     site = Site(
@@ -765,6 +768,15 @@ def _display(resolved: str, root: Path) -> str:
         return Path(resolved).relative_to(root).as_posix()
     except ValueError:
         return resolved
+
+
+def _library_path(path: str) -> str:
+    """``/usr/lib/python3/site-packages/scipy/x.py`` -> ``site-packages/scipy/x.py``."""
+    parts = Path(path).parts
+    for marker in ("site-packages", "dist-packages"):
+        if marker in parts:
+            return "/".join(parts[len(parts) - parts[::-1].index(marker) - 1 :])
+    return path
 
 
 def _trace_name(paths: Sequence[str | None], i: int) -> str:

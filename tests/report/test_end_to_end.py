@@ -23,7 +23,7 @@ TRAIN = f"""
 import sys
 sys.path.insert(0, "examples")
 import kinkcheck, train_digits
-with kinkcheck.trace(output=sys.argv[1], backends="torch"):
+with kinkcheck.trace(output=sys.argv[1]):
     train_digits.main(steps={STEPS}, batch={BATCH})
 """
 

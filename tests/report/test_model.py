@@ -195,3 +195,14 @@ def test_json_form_is_versioned_and_has_every_site(project):
     assert len(d["sites"]) == 4
     assert d["sites"][0]["runtime"]["exact_rate"] == 1 / 1000
     assert d["summary"]["by_status"]["hit"] == 1
+
+
+def test_a_runtime_site_inside_an_installed_library_is_listed_with_a_short_path(project, tmp_path):
+    lib = tmp_path / "venv" / "lib" / "python3.11" / "site-packages" / "fancylib"
+    lib.mkdir(parents=True)
+    (lib / "ops.py").write_text("import numpy as np\n\ndef soft(x):\n    return np.sqrt(x)\n")
+    rec = site(str(lib / "ops.py"), 4, "KC201", exact=1, function="soft")
+    s = build([], trace(project, [rec]), root=project).sites[0]
+    assert s.path == "site-packages/fancylib/ops.py" and s.origin == "runtime"
+    assert s.snippet == "return np.sqrt(x)"
+    assert any("outside the project" in n for n in s.notes)
