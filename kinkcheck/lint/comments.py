@@ -54,8 +54,19 @@ class Directive:
     text: str = ""
 
 
+_CHECKED = re.compile(r"#[^\n]*?(?:kink\s*[\[:]|noqa\s*:[^\n]*?KC)", re.IGNORECASE)
+
+
 def has_candidates(source: str) -> bool:
     return _CANDIDATE.search(source) is not None
+
+
+def scan(source: str) -> int:
+    """Cheap text test, no tokenizing: 0 no directive, 1 only blanket/foreign noqa
+    (matters only where there are findings), 2 kink comments or KC noqa (checked always)."""
+    if _CANDIDATE.search(source) is None:
+        return 0
+    return 2 if _CHECKED.search(source) is not None else 1
 
 
 def parse(source: str, catalog=None) -> list[Directive]:

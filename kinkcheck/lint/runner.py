@@ -45,7 +45,8 @@ class Prepared:
     file: SourceFile
     key: str | None = None
     index: Any = None
-    directives: list = field(default_factory=list)
+    #: comments.scan(): 0 none, 1 only blanket noqa, 2 kink comments to check
+    comments: int = 0
     parse_error: Finding | None = None
     results: dict = field(default_factory=dict)
     dirty: bool = False
@@ -151,7 +152,7 @@ def _prepare(sf: SourceFile, cache_dir: str | None) -> Prepared:
     key = cache.key(f"{sf.abspath}\0{sf.path}", sf.module, data)
     entry = cache.get(key)
     if entry is not None:
-        return Prepared(sf, key, entry.get("index"), entry.get("directives", []),
+        return Prepared(sf, key, entry.get("index"), entry.get("comments", 0),
                         entry.get("parse_error"), entry.get("results", {}))
     prepared = Prepared(sf, key, dirty=True)
     from kinkcheck.lint.index import index_source
@@ -161,7 +162,7 @@ def _prepare(sf: SourceFile, cache_dir: str | None) -> Prepared:
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         prepared.parse_error = syntax_error_finding(sf.path, exc)
         return prepared
-    prepared.directives = comments.parse(text)
+    prepared.comments = comments.scan(text)
     return prepared
 
 
@@ -179,7 +180,7 @@ class Task:
     functions: frozenset | None
     codes: frozenset
     all_codes: frozenset
-    directives: tuple
+    comments: int
     #: analyze only to learn whether the file's kink comments document anything
     usage_only: bool = False
 
@@ -209,7 +210,9 @@ def _analyze(task: Task) -> tuple[str, Any]:
     raw: list[Finding] = []
     if not task.usage_only:
         raw = list(analyze_file(text, sf.path, sf.module, task.functions, codes=task.codes, catalog=catalog))
-    directives = list(task.directives)
+    if task.comments == 0 or (task.comments == 1 and not raw):
+        return "ok", raw
+    directives = comments.parse(text, catalog)
     if not directives:
         return "ok", raw
     out = comments.apply(raw, directives, path=sf.path, catalog=catalog)
@@ -300,8 +303,7 @@ def run(files: Sequence[SourceFile], config, *, scope: str | None = None, use_ca
                 in_scope = bool(functions)
             if in_scope and not getattr(p.index, "may_have_findings", True):
                 in_scope = False
-            checked_directives = [d for d in p.directives if not (d.kind == "noqa" and d.codes is None)]
-            if not in_scope and not checked_directives and not any(d.unknown for d in p.directives):
+            if not in_scope and p.comments < 2:
                 continue
             codes = frozenset(config.codes_for(p.file.path, catalog)) - META_CODES
             rkey = (fingerprint, functions_key(functions) if in_scope else "-", scope)
@@ -310,7 +312,7 @@ def run(files: Sequence[SourceFile], config, *, scope: str | None = None, use_ca
                 result.cached += 1
                 continue
             task = Task(p.file, frozenset(functions) if functions is not None else None, codes, all_codes,
-                        tuple(p.directives), usage_only=not in_scope)
+                        p.comments, usage_only=not in_scope)
             tasks.append((p, task, rkey))
 
         bar.restart(len(tasks), "analyzing")
@@ -363,7 +365,7 @@ def run(files: Sequence[SourceFile], config, *, scope: str | None = None, use_ca
     if use_cache:
         for p in prepared:
             if p.dirty and p.key is not None:
-                cache.put(p.key, {"index": p.index, "directives": p.directives,
+                cache.put(p.key, {"index": p.index, "comments": p.comments,
                                   "parse_error": p.parse_error, "results": p.results})
 
     # 4. selection: per-file enabled codes; meta codes follow select/ignore too
