@@ -395,6 +395,7 @@ class _FileAnalysis:
         self.module = module
         self.tree = tree
         self.lines = source.splitlines()
+        self._raw_lines = ast._splitlines_no_ff(source)  # the splitting ast's offsets use
         self.budget = budget
         self.ix = _Indexer(tree, source, path, module)
         self.ix.run()
@@ -415,16 +416,32 @@ class _FileAnalysis:
         return self.reexports.follow(qname)
 
     def segment(self, node: ast.AST) -> str:
+        """Source text of a node (``ast.get_source_segment`` re-splits the whole file on
+        every call, which is quadratic on big files)."""
         try:
-            seg = ast.get_source_segment(self.source, node)
-        except Exception:
-            seg = None
-        if seg is None:
+            lineno, end_lineno = node.lineno - 1, node.end_lineno - 1
+            col, end_col = node.col_offset, node.end_col_offset
+            lines = self._raw_lines
+            if lineno == end_lineno:
+                return lines[lineno].encode()[col:end_col].decode()
+            first = lines[lineno].encode()[col:].decode()
+            last = lines[end_lineno].encode()[:end_col].decode()
+            return "".join([first, *lines[lineno + 1 : end_lineno], last])
+        except (AttributeError, TypeError, IndexError, UnicodeDecodeError):
             try:
-                seg = ast.unparse(node)
+                return ast.unparse(node)
             except Exception:
-                seg = "?"
-        return seg
+                return "?"
+
+    def column(self, line: int, offset: int) -> int:
+        """1-based character column from ast's UTF-8 byte offset."""
+        try:
+            text = self._raw_lines[line - 1]
+        except IndexError:
+            return offset + 1
+        if text.isascii():
+            return offset + 1
+        return len(text.encode()[:offset].decode(errors="ignore")) + 1
 
     def module_kind(self, name: str) -> str | None:
         """Kind of a module-level name: constants are PLAIN (``EPS = 1e-8``)."""
@@ -620,7 +637,6 @@ def _match_call(node: ast.Call, ctx: Context, tables: _Tables) -> list[Site]:
         elif ctx.how == "attribute-of-instance":
             q = None
     how = ctx.how
-    callee = ctx.source(func)
     if q is not None and q in tables.callables:
         tail = q.rsplit(".", 1)[-1]
         is_class = tail[:1].isupper()
@@ -629,6 +645,7 @@ def _match_call(node: ast.Call, ctx: Context, tables: _Tables) -> list[Site]:
         elif not is_class and instance_call:
             q = None
     if q is not None and q in tables.callables:
+        callee = ctx.source(func)
         for code in tables.callables[q]:
             rule = _rule(ctx, code)
             conf = rule.confidence
@@ -694,9 +711,10 @@ def _backward_exprs(fa, ctx: Context, roots) -> list[ast.AST]:
 def _finding(fa: _FileAnalysis, rule, site: Site, function: str) -> Finding:
     node = site.node
     line = getattr(node, "lineno", 1)
-    col = getattr(node, "col_offset", 0) + 1
+    col = fa.column(line, getattr(node, "col_offset", 0))
     end_line = getattr(node, "end_lineno", None) or line
-    end_col = (getattr(node, "end_col_offset", None) or col) + 1
+    end_off = getattr(node, "end_col_offset", None)
+    end_col = fa.column(end_line, end_off) if end_off is not None else col + 1
     arg = fa.segment(site.operand) if site.operand is not None else ""
     message = rule.message.replace("{callee}", site.callee).replace("{arg}", arg)
     replacement = None
