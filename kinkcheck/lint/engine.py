@@ -18,6 +18,7 @@ Confidence of a finding:
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from typing import Iterable
 
@@ -33,6 +34,7 @@ from kinkcheck.lint.resolve import (
 
 SLICE = "#slice"
 DEFAULT_BUDGET = 200_000
+_PLACEHOLDER = re.compile(r"\{[A-Za-z_]\w*\}")
 _CONF_ORDER = {"low": 0, "medium": 1, "high": 2}
 
 OPERATORS = {ast.Div: "/", ast.Pow: "**", ast.FloorDiv: "//", ast.Mod: "%", ast.MatMult: "@",
@@ -722,6 +724,8 @@ def _finding(fa: _FileAnalysis, rule, site: Site, function: str) -> Finding:
         if remedy.rewrite:
             if site.operand is not None:
                 replacement = remedy.rewrite.replace("{x}", arg if _atomic(site.operand) else f"({arg})")
+                if _PLACEHOLDER.search(replacement):
+                    replacement = None  # the template needs more than the operand: not concrete
             break
     snippet = fa.lines[line - 1] if 0 < line <= len(fa.lines) else ""
     return Finding(
