@@ -53,7 +53,7 @@ def rates(sites, *, width: int = 640, limit: int = 30) -> str:
     def bar(r: float, y: float, color: str) -> str:
         if r <= 0:
             return ""
-        w = max(1.5, plot_w * (math.log10(r) - lo) / -lo)
+        w = max(1.5, plot_w * (math.log10(min(r, 1.0)) - lo) / -lo)
         return f'<rect x="{label_w}" y="{y:.1f}" width="{w:.1f}" height="9" fill="{color}"><title>{tx.rate(r)}</title></rect>'
 
     for i, s in enumerate(rows):

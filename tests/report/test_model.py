@@ -206,3 +206,14 @@ def test_a_runtime_site_inside_an_installed_library_is_listed_with_a_short_path(
     assert s.path == "site-packages/fancylib/ops.py" and s.origin == "runtime"
     assert s.snippet == "return np.sqrt(x)"
     assert any("outside the project" in n for n in s.notes)
+
+
+def test_several_traces_add_up_even_from_different_roots(project):
+    abs_line, _ = line_of(project / "train.py", "torch.abs(d)")
+    here = trace(project, [site("train.py", abs_line, "KC101", evaluations=100, exact=1)])
+    there = trace("/cluster/job/7", [site("train.py", abs_line, "KC101", evaluations=300, near=4)])
+    report = build(static_findings(project), [here, there], root=project, trace_paths=["a.json", "b.json"])
+    s = by_key(report)[("train.py", abs_line, "KC101")]
+    assert (s.runtime.evaluations, s.runtime.exact, s.runtime.near) == (400, 1, 4)
+    assert [p.trace for p in s.runtime.parts] == [0, 1]
+    assert [t.path for t in report.traces] == ["a.json", "b.json"]
