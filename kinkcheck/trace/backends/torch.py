@@ -57,6 +57,36 @@ def _scale(*parts):
     return out.clamp_min(max(fs)) if fs else out
 
 
+class _Scratch:
+    """Reused CPU buffers. A fresh multi-megabyte CPU tensor costs page faults on every op
+    (the CPU allocator does not cache), which dominated the counting cost of a small CNN."""
+
+    def __init__(self, limit: int = 12):
+        self.bufs: collections.OrderedDict = collections.OrderedDict()
+        self.limit = limit
+
+    def get(self, like_shape, dtype, slot: int = 0):
+        key = (tuple(like_shape), dtype, slot)
+        buf = self.bufs.get(key)
+        if buf is None:
+            buf = self.bufs[key] = torch.empty(key[0], dtype=dtype)
+            if len(self.bufs) > self.limit:
+                self.bufs.popitem(last=False)
+        else:
+            self.bufs.move_to_end(key)
+        return buf
+
+
+_scratch = _Scratch()
+
+
+def _absd(x):
+    """|x| into a reused buffer on the CPU (the result only lives until it is counted)."""
+    if x.device.type == "cpu" and x.numel() >= 4096 and not x.is_complex():
+        return torch.abs(x, out=_scratch.get(x.shape, x.dtype, 0))
+    return x.abs()
+
+
 # -- locators: (args, kwargs, out) -> (distance, scale, evaluations, harmless) or None -------
 #    distance: a float tensor (NaN/inf never count); evaluations: host int; harmless: a
 #    device count or None. A locator returning (None, None, n, None) counts evaluations only.
@@ -64,7 +94,7 @@ def _scale(*parts):
 
 def _zero(args, kwargs, out):
     x = args[0]
-    d = x.abs()
+    d = _absd(x)
     return d, d.amax(), x.numel(), None
 
 
@@ -342,7 +372,12 @@ class _WindowTie:
         disjoint = all(si >= sp for si, sp in zip(s, span)) and not any(p) and all(d == 1 for d in dil)
         if idx is not None and disjoint and nd in (1, 2, 3):
             flat = x.flatten(-nd)
-            blank = flat.scatter(-1, idx.flatten(-nd), -_INF).view_as(x)
+            if x.device.type == "cpu":
+                blank = _scratch.get(flat.shape, flat.dtype, 2).copy_(flat)
+                blank.scatter_(-1, idx.flatten(-nd), -_INF)
+                blank = blank.view_as(x)
+            else:
+                blank = flat.scatter(-1, idx.flatten(-nd), -_INF).view_as(x)
             pool = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[nd - 1]
             second = pool(blank, k, s, 0, 1, ceil)
             gap = vals - second
@@ -411,7 +446,13 @@ def _locator(kind: str, name: str, backend):
 
 def count_host(d, tol):
     """CPU: select the (rare) elements within the tolerance and count them on the host."""
-    sel = d[d <= tol]
+    if d.numel() >= 4096:
+        m = torch.le(d, tol, out=_scratch.get(d.shape, torch.bool, 1))
+        if not m.any():
+            return None
+    else:
+        m = d <= tol
+    sel = d[m]
     n = sel.numel()
     if n == 0:
         return None

@@ -1,0 +1,242 @@
+"""Training-step overhead of ``kinkcheck.trace()`` against a plain step and ``detect_anomaly``.
+
+    python bench/trace_overhead.py                  # CPU: MLP and CNN (ResNet-18 with --all)
+    python bench/trace_overhead.py --device cuda    # + ResNet-18 and ViT-S at 224x224
+    python bench/trace_overhead.py --device cuda --quick
+
+Modes run interleaved (plain, empty dispatch mode, trace, trace sampled, detect_anomaly, ...)
+in every repeat, so machine noise hits all of them alike; the table shows median step times
+and ratios to the plain step. Models are defined inline (no torchvision needed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import kinkcheck  # noqa: E402
+
+
+# -- models -----------------------------------------------------------------------------
+
+
+def mlp():
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
+
+
+def small_cnn():
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10),
+    )
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        idt = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + idt)
+
+
+class ResNet18(nn.Module):
+    """torchvision's resnet18 layout: 7x7 stem, 3x3/2 max-pool, [2, 2, 2, 2] basic blocks."""
+
+    def __init__(self, classes=1000):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        layers, cin = [], 64
+        for cout, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+            layers.append(nn.Sequential(BasicBlock(cin, cout, stride), BasicBlock(cout, cout, 1)))
+            cin = cout
+        self.layer1, self.layer2, self.layer3, self.layer4 = layers
+        self.fc = nn.Linear(512, classes)
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+class ViTSmall(nn.Module):
+    """ViT-S/16: 384 wide, 12 blocks, 6 heads, GELU MLP, pre-norm."""
+
+    def __init__(self, img=224, patch=16, dim=384, depth=12, heads=6, classes=1000):
+        super().__init__()
+        self.patch = nn.Conv2d(3, dim, patch, patch)
+        n = (img // patch) ** 2
+        self.cls = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos = nn.Parameter(torch.zeros(1, n + 1, dim))
+        layer = nn.TransformerEncoderLayer(dim, heads, 4 * dim, dropout=0.0, activation="gelu",
+                                           batch_first=True, norm_first=True)
+        self.blocks = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, classes)
+
+    def forward(self, x):
+        x = self.patch(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls.expand(len(x), -1, -1), x], 1) + self.pos
+        return self.head(self.norm(self.blocks(x))[:, 0])
+
+
+def resnet18():
+    try:
+        import torchvision
+
+        return torchvision.models.resnet18()
+    except ImportError:
+        return ResNet18()
+
+
+MODELS = {
+    # name: (constructor, input shape, classes, batch)
+    "mlp": (mlp, (1, 28, 28), 10, 256),
+    "cnn": (small_cnn, (1, 28, 28), 10, 64),
+    "resnet18": (resnet18, (3, 224, 224), 1000, 64),
+    "vit_s": (ViTSmall, (3, 224, 224), 1000, 64),
+}
+
+
+# -- modes ------------------------------------------------------------------------------
+
+
+class EmptyMode:
+    """The floor: a TorchDispatchMode that only forwards every op."""
+
+    def __init__(self):
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        class _M(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                return func(*args, **(kwargs or {}))
+
+        self.mode = _M()
+
+    def __enter__(self):
+        return self.mode.__enter__()
+
+    def __exit__(self, *a):
+        return self.mode.__exit__(*a)
+
+
+MODES = {
+    "plain": contextlib.nullcontext,
+    "dispatch": EmptyMode,
+    "trace": lambda: kinkcheck.trace(backends="torch"),
+    "trace/10": lambda: kinkcheck.trace(backends="torch", every_step=10),
+    "anomaly": torch.autograd.detect_anomaly,
+}
+
+
+def bench_model(name, device, repeats, steps, warmup, modes, small):
+    make, shape, classes, batch = MODELS[name]
+    if small and name in ("resnet18", "vit_s"):
+        shape, batch = (3, 64, 64) if name == "resnet18" else (3, 64, 64), 16
+    torch.manual_seed(0)
+    model = (make() if name != "vit_s" else ViTSmall(img=shape[-1])).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(batch, *shape, device=device)
+    y = torch.randint(0, classes, (batch,), device=device)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+
+    def run(n):
+        for _ in range(n):
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+
+    times = {m: [] for m in modes}
+    with warnings_off():
+        for m in modes:  # warm up every mode (allocator, fused counting kernel)
+            with MODES[m]():
+                run(warmup)
+        sync()
+        for _ in range(repeats):
+            for m in modes:
+                ctx = MODES[m]()
+                sync()
+                t0 = time.perf_counter()
+                with ctx:
+                    run(steps)
+                    sync()
+                times[m].append((time.perf_counter() - t0) / steps)
+    return {m: statistics.median(v) for m, v in times.items()}
+
+
+@contextlib.contextmanager
+def warnings_off():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--models", default=None, help="comma-separated: mlp,cnn,resnet18,vit_s")
+    p.add_argument("--repeats", type=int, default=None)
+    p.add_argument("--steps", type=int, default=None, help="steps per timed block")
+    p.add_argument("--quick", action="store_true", help="fewer repeats (a few minutes on a GPU)")
+    p.add_argument("--all", action="store_true", help="on CPU also ResNet-18 / ViT-S (at 64x64, batch 16)")
+    p.add_argument("--threads", type=int, default=None)
+    args = p.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: no CUDA device available")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.models:
+        models = args.models.split(",")
+    elif args.device == "cuda" or args.all:
+        models = ["mlp", "cnn", "resnet18", "vit_s"]
+    else:
+        models = ["mlp", "cnn"]
+    repeats = args.repeats or (5 if args.quick else 11)
+    steps = args.steps or (5 if args.quick else 10)
+    modes = list(MODES)
+    dev = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    print(f"kinkcheck {kinkcheck.__version__}, torch {torch.__version__}, {dev}; "
+          f"median of {repeats} interleaved repeats x {steps} steps")
+    rows = []
+    for name in models:
+        small = args.device == "cpu" and name in ("resnet18", "vit_s")
+        med = bench_model(name, args.device, repeats, steps, warmup=3, modes=modes, small=small)
+        base = med["plain"]
+        rows.append((name, base, {m: med[m] / base for m in modes}))
+        line = f"{name:9s} plain {base * 1e3:8.2f} ms  " + "  ".join(f"{m} {med[m] / base:5.2f}x" for m in modes[1:])
+        print(line, flush=True)
+    print()
+    print("| model | batch | plain ms/step | " + " | ".join(modes[1:]) + " |")
+    print("| --- | --- | --- | " + " | ".join("---" for _ in modes[1:]) + " |")
+    for name, base, ratios in rows:
+        batch = MODELS[name][3] if not (args.device == "cpu" and name in ("resnet18", "vit_s")) else 16
+        print(f"| {name} | {batch} | {base * 1e3:.2f} | " + " | ".join(f"{ratios[m]:.2f}x" for m in modes[1:]) + " |")
+
+
+if __name__ == "__main__":
+    main()
