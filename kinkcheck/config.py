@@ -100,14 +100,13 @@ class Config:
 
     def relative(self, path: str | Path) -> str:
         """``path`` relative to the project root in posix form (absolute if outside it)."""
-        p = Path(os.path.abspath(path))
-        try:
-            return p.relative_to(self.root.resolve()).as_posix()
-        except ValueError:
-            try:
-                return p.relative_to(self.root).as_posix()
-            except ValueError:
-                return p.as_posix()
+        p = os.path.abspath(path)
+        for root in _roots(str(self.root)):
+            if p == root:
+                return "."
+            if p.startswith(root + os.sep) or (root == os.sep and p.startswith(root)):
+                return p[len(root):].lstrip(os.sep).replace(os.sep, "/")
+        return p.replace(os.sep, "/")
 
     def is_excluded(self, path: str | Path) -> bool:
         rel = self.relative(path)
@@ -125,6 +124,13 @@ class Config:
             self.loss_functions, self.max_depth, self.scope,
         ))
         return hashlib.sha256(parts.encode()).hexdigest()[:16]
+
+
+@lru_cache(maxsize=8)
+def _roots(root: str) -> tuple[str, ...]:
+    """The root as given and as resolved (symlinked temp dirs differ)."""
+    a, b = os.path.abspath(root), os.path.realpath(root)
+    return (a,) if a == b else (a, b)
 
 
 @lru_cache(maxsize=1)

@@ -51,17 +51,29 @@ def display_path(path: str | Path) -> str:
     return Path(absolute).as_posix()
 
 
-def module_name(abspath: str | Path, _cache: dict | None = None) -> str:
+def module_name(abspath: str | Path, _packages: dict | None = None) -> str:
     """Dotted module name from the package structure: parents holding ``__init__.py``."""
-    p = Path(abspath)
-    parts = [] if p.stem == "__init__" else [p.stem]
-    directory = p.parent
-    while (directory / "__init__.py").is_file():
-        parts.append(directory.name)
-        if directory.parent == directory:
-            break
-        directory = directory.parent
-    return ".".join(reversed(parts)) or p.stem
+    directory, filename = os.path.split(os.path.abspath(abspath))
+    stem = filename.rsplit(".", 1)[0] if "." in filename else filename
+    package = _package(directory, {} if _packages is None else _packages)
+    if stem == "__init__":
+        return package or stem
+    return f"{package}.{stem}" if package else stem
+
+
+def _package(directory: str, memo: dict) -> str:
+    """Dotted package name of ``directory`` ("" when it is not a package); memoized per run."""
+    if directory in memo:
+        return memo[directory]
+    if not os.path.isfile(os.path.join(directory, "__init__.py")):
+        name = ""
+    else:
+        parent = os.path.dirname(directory)
+        above = _package(parent, memo) if parent != directory else ""
+        base = os.path.basename(directory)
+        name = f"{above}.{base}" if above else base
+    memo[directory] = name
+    return name
 
 
 def discover(paths: Iterable[str | Path], config: Config, *, force_exclude: bool = False) -> Discovery:
@@ -69,6 +81,7 @@ def discover(paths: Iterable[str | Path], config: Config, *, force_exclude: bool
     seen_files: set[str] = set()
     seen_dirs: set[tuple[int, int]] = set()
     excludes = config.excludes
+    packages: dict[str, str] = {}
 
     def excluded(abspath: str, skip: int = 0) -> bool:
         rel = config.relative(abspath)
@@ -84,7 +97,7 @@ def discover(paths: Iterable[str | Path], config: Config, *, force_exclude: bool
         if real in seen_files:
             return
         seen_files.add(real)
-        out.files.append(SourceFile(display_path(abspath), abspath, module_name(abspath)))
+        out.files.append(SourceFile(display_path(abspath), abspath, module_name(abspath, packages)))
 
     def walk(directory: str, skip: int) -> None:
         try:
@@ -106,7 +119,7 @@ def discover(paths: Iterable[str | Path], config: Config, *, force_exclude: bool
             return  # a virtualenv
         for entry in entries:
             full = os.path.join(directory, entry.name)
-            if entry.name in ALWAYS_EXCLUDE or excluded(full, skip):
+            if entry.name in ALWAYS_EXCLUDE:
                 continue
             try:
                 is_dir = entry.is_dir()  # follows symlinks
@@ -114,11 +127,15 @@ def discover(paths: Iterable[str | Path], config: Config, *, force_exclude: bool
             except OSError as exc:
                 out.warnings.append(f"{display_path(full)}: skipped: {_why(exc)}")
                 continue
+            if not is_dir and not entry.name.endswith(PY_SUFFIXES):
+                continue
+            if excluded(full, skip):
+                continue
             if is_dir:
                 walk(full, skip)
-            elif is_file and entry.name.endswith(PY_SUFFIXES):
+            elif is_file:
                 add(full)
-            elif entry.is_symlink() and entry.name.endswith(PY_SUFFIXES):
+            elif entry.is_symlink():
                 try:
                     os.stat(full)
                 except OSError as exc:

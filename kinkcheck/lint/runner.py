@@ -14,6 +14,7 @@ Nothing here imports or executes the code being checked.
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import sys
@@ -136,15 +137,16 @@ def syntax_error_finding(path: str, exc: BaseException) -> Finding:
     return parse_error(path, f"cannot parse file: {exc}")
 
 
-def prepare(sf: SourceFile, cache_dir: str | None) -> Prepared:
-    """Stage 1 for one file; never raises."""
+def prepare(sf: SourceFile, cache_dir: str | None, index: bool = True) -> Prepared | None:
+    """Stage 1 for one file; never raises. With ``index=False`` a cache miss returns None
+    (the caller indexes misses in the pool, hits are cheaper to load in-process)."""
     try:
-        return _prepare(sf, cache_dir)
+        return _prepare(sf, cache_dir, index)
     except Exception as exc:  # a bug of ours, reported per file; the run goes on
         return Prepared(sf, error=f"{sf.path}: internal error while indexing: {type(exc).__name__}: {exc}")
 
 
-def _prepare(sf: SourceFile, cache_dir: str | None) -> Prepared:
+def _prepare(sf: SourceFile, cache_dir: str | None, index: bool = True) -> Prepared | None:
     data, text, problem = read_source(sf)
     if problem is not None:
         return Prepared(sf, parse_error=problem)
@@ -154,6 +156,8 @@ def _prepare(sf: SourceFile, cache_dir: str | None) -> Prepared:
     if entry is not None:
         return Prepared(sf, key, entry.get("index"), entry.get("comments", 0),
                         entry.get("parse_error"), entry.get("results", {}))
+    if not index:
+        return None
     prepared = Prepared(sf, key, dirty=True)
     from kinkcheck.lint.index import index_source
 
@@ -253,26 +257,38 @@ def run(files: Sequence[SourceFile], config, *, scope: str | None = None, use_ca
     bar = _Progress(progress and len(files) >= PROGRESS_MIN_FILES, len(files))
     pool: ProcessPoolExecutor | None = None
     try:
-        # 1. read + index
-        if jobs > 1 and len(files) >= POOL_MIN_INDEX:
+        # 1. read + index; cache hits load in-process (cheaper than shipping indexes back
+        #    from workers), misses are indexed in the pool when there are many
+        slots: list[Prepared | None] = [None] * len(files)
+        if use_cache:
+            for i, sf in enumerate(files):
+                slots[i] = prepare(sf, cache_dir, index=False)
+                if slots[i] is not None:
+                    bar.advance(1)
+        misses = [i for i, p in enumerate(slots) if p is None]
+        if jobs > 1 and len(misses) >= POOL_MIN_INDEX:
             pool = _pool(jobs)
-            size = max(8, min(64, len(files) // (jobs * 8) or 1))
-            batches = [(list(files[i : i + size]), cache_dir) for i in range(0, len(files), size)]
-            prepared: list[Prepared] = []
+            size = max(4, min(32, len(misses) // (jobs * 8) or 1))
+            chunks = [misses[i : i + size] for i in range(0, len(misses), size)]
             try:
-                for batch in pool.map(_prepare_batch, batches):
-                    prepared.extend(batch)
+                for chunk, batch in zip(chunks, pool.map(_prepare_batch, [([files[i] for i in c], cache_dir)
+                                                                          for c in chunks])):
+                    for i, p in zip(chunk, batch):
+                        slots[i] = p
                     bar.advance(len(batch))
             except BrokenProcessPool:
                 pool = None
-                prepared = _isolated(lambda sf: prepare(sf, cache_dir), files, result,
-                                     lambda sf: Prepared(sf, parse_error=parse_error(sf.path, "cannot read file: the reader crashed")))
-                bar.advance(len(files))
+                left = [i for i in misses if slots[i] is None]
+                redone = _isolated(functools.partial(prepare, cache_dir=cache_dir), [files[i] for i in left], result,
+                                   lambda sf: Prepared(sf, error=f"{sf.path}: the indexer crashed on this file"))
+                for i, p in zip(left, redone):
+                    slots[i] = p
+                bar.advance(len(left))
         else:
-            prepared = []
-            for sf in files:
-                prepared.append(prepare(sf, cache_dir))
+            for i in misses:
+                slots[i] = prepare(files[i], cache_dir)
                 bar.advance(1)
+        prepared: list[Prepared] = slots  # type: ignore[assignment]
 
         # 2. scope over all indexes together
         indexes = [p.index for p in prepared if p.index is not None]
