@@ -128,7 +128,7 @@ def is_package_path(path: str) -> bool:
     return path.replace("\\", "/").rsplit("/", 1)[-1] == "__init__.py"
 
 
-def local_bindings(fn: ast.AST) -> tuple[set[str], dict[str, ast.AST]]:
+def local_bindings(fn: ast.AST, nodes: list | None = None) -> tuple[set[str], dict[str, ast.AST]]:
     """Names bound in a function (params, assignments, loop targets, with-as; a local
     ``import`` resolves through the file's import table instead) and,
     for names assigned exactly once, the assigned value (used to follow simple aliases)."""
@@ -140,7 +140,7 @@ def local_bindings(fn: ast.AST) -> tuple[set[str], dict[str, ast.AST]]:
         for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
             if a is not None:
                 bound.add(a.arg)
-    for node in walk_local(fn):
+    for node in nodes if nodes is not None else walk_local(fn):
         if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
             bound.add(node.id)
             counts[node.id] = counts.get(node.id, 0) + 1
@@ -175,7 +175,7 @@ class _Indexer:
         self.module = module
         self.is_package = is_package_path(path)
         self.table: ImportTable = import_table(tree, module, self.is_package)
-        self.exports = module_exports(tree, module, self.is_package)
+        self.exports = module_exports(tree, module, self.is_package, self.table)
         self.functions: dict[str, FunctionInfo] = {}
         self.classes: dict[str, tuple[str, ...]] = {}
         self.class_attrs: dict[str, dict[str, str]] = {}
@@ -255,9 +255,10 @@ class _Indexer:
         for stmt in body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 q = _qual(prefix, stmt.name)
-                bound, values = local_bindings(stmt)
-                fenv = _Env(env, bound, values, cls_qual, self.module, prefix=q, nested=self._nested(stmt, q))
-                self._function(stmt, q, stmt.name, fenv, cls_qual)
+                nodes = list(walk_local(stmt))
+                bound, values = local_bindings(stmt, nodes)
+                fenv = _Env(env, bound, values, cls_qual, self.module, prefix=q, nested=self._nested(nodes, q))
+                self._function(stmt, q, stmt.name, fenv, cls_qual, nodes)
                 self._defs(stmt.body, q, fenv, None)
             elif isinstance(stmt, ast.ClassDef):
                 q = _qual(prefix, stmt.name)
@@ -269,18 +270,19 @@ class _Indexer:
                     self._defs(handler.body, prefix, env, cls_qual)
 
     @staticmethod
-    def _nested(fn, q: str) -> dict[str, str]:
+    def _nested(nodes, q: str) -> dict[str, str]:
         return {
             s.name: f"{q}.{s.name}"
-            for s in walk_local(fn)
+            for s in nodes
             if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
         }
 
-    def _function(self, fn, qualname: str, name: str, env: "_Env", cls_qual: str | None) -> None:
+    def _function(self, fn, qualname: str, name: str, env: "_Env", cls_qual: str | None, nodes=None) -> None:
         self.scopes[qualname] = (fn, env, cls_qual)
         calls: list[str] = []
         has_cands = False
-        nodes = list(walk_local(fn)) if fn is not self.tree else list(_module_nodes(self.tree))
+        if nodes is None:
+            nodes = list(walk_local(fn)) if fn is not self.tree else list(_module_nodes(self.tree))
         backward_exprs: list[ast.AST] = []
         for node in nodes:
             if isinstance(node, ast.Call):

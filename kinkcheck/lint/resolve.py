@@ -103,10 +103,10 @@ def _module_level(body):
                 yield from _module_level(handler.body)
 
 
-def module_exports(tree: ast.Module, module: str, is_package: bool) -> dict[str, str]:
+def module_exports(tree: ast.Module, module: str, is_package: bool, table: "ImportTable | None" = None) -> dict[str, str]:
     """Module-level name -> qualified name: imports, defs, classes and plain aliases
     (``orig = torch.abs``). What ``from <module> import name`` can see."""
-    table = import_table(tree, module, is_package)
+    table = table or import_table(tree, module, is_package)
     out: dict[str, str] = {}
     for stmt in _module_level(tree.body):
         if isinstance(stmt, (ast.Import, ast.ImportFrom)):
