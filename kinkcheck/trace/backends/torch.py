@@ -382,28 +382,17 @@ class _WindowTie:
             second = pool(blank, k, s, 0, 1, ceil)
             gap = vals - second
         else:
-            xp = x
             pads = []
             for i in reversed(range(nd)):
                 L = spatial[i] + 2 * p[i]
                 o = vals.shape[-nd + i]
                 extra = max(0, (o - 1) * s[i] + span[i] - L)
                 pads += [p[i], p[i] + extra]
-            if any(pads):
-                xp = F.pad(x, pads, value=-_INF)
-            w = xp
-            for i in range(nd):
-                dim = x.dim() - nd + i
-                w = w.unfold(dim, span[i], s[i])
-                if dil[i] > 1:
-                    w = w[..., :: dil[i]]
-            w = w.flatten(-nd)
-            o_sp = vals.shape[-nd:]
-            w = w[tuple([Ellipsis] + [slice(0, o) for o in o_sp] + [slice(None)])]
-            eq = w == vals.unsqueeze(-1)
-            tie = eq.sum(-1) > 1
-            second = w.masked_fill(eq, -_INF).amax(-1)
-            gap = torch.where(tie, 0.0, vals - second)
+            args_ = (x, vals, pads, list(span), list(s), list(dil), nd)
+            if self.backend is not None and self.backend.fused(x):
+                gap = _compiled("window", _window_gap_impl, *args_)
+            else:
+                gap = _window_gap_impl(*args_)
         harmless = None
         if self.backend.from_relu(x):
             harm = (vals == 0) & (gap == 0)
@@ -488,17 +477,68 @@ def _count_fused_impl(d, tol):
     return torch.stack(parts)
 
 
-_fused = None
+def _zero_count_impl(x, fac: float, absf: float):
+    d = x.abs()
+    return _count_fused_impl(d, d.amax() * fac + absf)
+
+
+def _window_gap_impl(x, vals, pads: list[int], span: list[int], stride: list[int], dil: list[int], nd: int):
+    """Gap between each window's maximum and its runner-up (0 on a tie), from the unfolded input."""
+    w = F.pad(x, pads, value=-_INF) if any(pads) else x
+    for i in range(nd):
+        w = w.unfold(x.dim() - nd + i, span[i], stride[i])
+        if dil[i] > 1:
+            w = w[..., :: dil[i]]
+    w = w.flatten(-nd)
+    w = w[tuple([Ellipsis] + [slice(0, o) for o in vals.shape[-nd:]] + [slice(None)])]
+    eq = w == vals.unsqueeze(-1)
+    tie = eq.sum(-1) > 1
+    second = w.masked_fill(eq, -_INF).amax(-1)
+    return torch.where(tie, torch.zeros_like(vals), vals - second)
+
+
+class _Compiled:
+    """torch.compile'd counting kernels, made on first use; any failure falls back to eager."""
+
+    def __init__(self):
+        self.fns: dict = {}
+        self.broken = False
+        self.graphs = 0  # graphs compiled for counting (not the user's, for the compile warning)
+
+    def __call__(self, name, impl, *args):
+        if not self.broken:
+            fn = self.fns.get(name)
+            try:
+                if fn is None:
+                    fn = self.fns[name] = torch.compile(impl, dynamic=True)
+                stats = _dynamo_stats()
+                before = stats["unique_graphs"] if stats is not None else 0
+                out = fn(*args)
+                if stats is not None:
+                    self.graphs += stats["unique_graphs"] - before
+                return out
+            except Exception as err:  # no triton, no compiler, an inductor bug: count eagerly
+                self.broken = True
+                _warn_once("compile-count", f"kinkcheck.trace: fused counting unavailable ({type(err).__name__}: "
+                           f"{str(err).splitlines()[0][:120]}); counting with eager ops")
+        return impl(*args)
+
+
+def _dynamo_stats():
+    dyn = sys.modules.get("torch._dynamo.utils")
+    return dyn.counters["stats"] if dyn is not None else None
+
+
+_compiled = _Compiled()
 
 
 def count_fused(d, tol):
     """One compiled kernel (exact, near and every decade in a single pass) for GPUs."""
-    global _fused
-    if _fused is None:
-        _fused = torch.compile(_count_fused_impl, dynamic=True)
     if not isinstance(tol, torch.Tensor):
         tol = torch.tensor(tol, device=d.device, dtype=d.dtype)
-    return _fused(d, tol)
+    if _compiled.broken:
+        return count_device(d, tol)
+    return _compiled("count", _count_fused_impl, d, tol)
 
 
 # -- the op table -------------------------------------------------------------------------
@@ -590,13 +630,9 @@ class TorchBackend:
     def start(self):
         tr = self.tracer
         tr.frameworks["torch"] = torch.__version__.split("+")[0]
-        dyn = sys.modules.get("torch._dynamo")
-        if dyn is not None:
-            try:
-                compiled = dyn.utils.counters["stats"]["unique_graphs"]
-            except Exception:  # pragma: no cover
-                compiled = 0
-            if compiled:
+        stats = _dynamo_stats()
+        if stats is not None:
+            if stats["unique_graphs"] - _compiled.graphs > 0:
                 _warn_once("compile", "kinkcheck.trace: torch.compile'd code runs eagerly (uncompiled) inside the "
                            "trace block, so its kink ops are counted; rounding can differ from the compiled run")
         from torch.optim import optimizer as _opt
@@ -669,6 +705,8 @@ class TorchBackend:
             if not (len(args) > 1 and isinstance(args[1], torch.Tensor) and args[1].is_floating_point()):
                 return func(*args, **kwargs)
             x0 = args[1]
+        if x0.numel() == 0:
+            return func(*args, **kwargs)
         if self._compiling() or type(x0).__name__ == "FakeTensor":
             _warn_once("fake", "kinkcheck.trace: ops traced by torch.compile are not counted")
             return func(*args, **kwargs)
@@ -715,6 +753,11 @@ class TorchBackend:
     def _measure(self, spec, site, args, kwargs, out):
         _tls.busy = True
         try:
+            if spec.locate is _zero and self.fused(args[0]):
+                x = args[0]
+                fac = self.tracer.near.factor(str(x.dtype).replace("torch.", ""))
+                site.add(x.numel(), _compiled("zero", _zero_count_impl, x, fac, self.tracer.near.abs))
+                return
             res = spec.locate(args, kwargs, out)
             if res is None:
                 return
@@ -742,6 +785,12 @@ class TorchBackend:
             site.add(evals, vec)
         finally:
             _tls.busy = False
+
+    def fused(self, x) -> bool:
+        """Use the compiled kernels for this tensor? (CUDA with triton, or counting="fused")."""
+        if self._count is count_fused:
+            return True
+        return self._mode_auto and x.device.type == "cuda" and _fused_ok() and not _compiled.broken
 
     def _counter(self, d):
         if self._count is not None:
