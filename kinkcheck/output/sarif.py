@@ -102,8 +102,6 @@ def _region(f: Finding) -> dict:
     region["endLine"] = end_line
     if f.end_col >= 1 and (end_line > f.line or f.end_col > f.col):
         region["endColumn"] = f.end_col
-    if f.snippet:
-        region["snippet"] = {"text": f.snippet}
     return region
 
 
@@ -115,6 +113,12 @@ def result(f: Finding, fp: str, rule_index: int | None, *, root) -> dict:
             "region": _region(f),
         }
     }
+    if f.snippet:  # the source line(s) around the flagged expression
+        location["physicalLocation"]["contextRegion"] = {
+            "startLine": max(f.line, 1),
+            "endLine": max(f.end_line, f.line, 1),
+            "snippet": {"text": f.snippet},
+        }
     if f.function:
         location["logicalLocations"] = [{"name": f.function.rsplit(".", 1)[-1], "fullyQualifiedName": f.function, "kind": "function"}]
     out: dict = {"ruleId": f.code}
@@ -143,7 +147,7 @@ def result(f: Finding, fp: str, rule_index: int | None, *, root) -> dict:
                         "artifactLocation": {"uri": _uri(rel), "uriBaseId": SRCROOT},
                         "replacements": [
                             {
-                                "deletedRegion": {k: v for k, v in _region(f).items() if k != "snippet"},
+                                "deletedRegion": _region(f),
                                 "insertedContent": {"text": f.replacement},
                             }
                         ],

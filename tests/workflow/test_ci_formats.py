@@ -64,6 +64,21 @@ def test_sarif_validates_against_the_official_schema(findings, catalog, project,
     assert log["version"] == "2.1.0"
 
 
+def test_sarif_concrete_rewrite_is_a_fix_replacing_the_flagged_region(findings, catalog, project, sarif_schema):
+    rewritten = replace(findings[0], replacement="torch.sqrt((pred - target) ** 2 + 1e-12)")
+    log = sarif([rewritten], catalog, project)
+    jsonschema.Draft4Validator(sarif_schema).validate(log)
+    (fix,) = log["runs"][0]["results"][0]["fixes"]
+    (change,) = fix["artifactChanges"]
+    assert change["artifactLocation"] == {"uri": "src/loss.py", "uriBaseId": "%SRCROOT%"}
+    assert change["replacements"] == [
+        {
+            "deletedRegion": {"startLine": 5, "startColumn": 12, "endLine": 5, "endColumn": 36},
+            "insertedContent": {"text": "torch.sqrt((pred - target) ** 2 + 1e-12)"},
+        }
+    ]
+
+
 def test_sarif_driver_carries_the_catalog_with_docs(findings, catalog, project):
     driver = sarif(findings, catalog, project)["runs"][0]["tool"]["driver"]
     assert driver["name"] == "kinkcheck"
