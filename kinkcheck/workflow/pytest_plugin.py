@@ -66,7 +66,7 @@ def pytest_configure(config) -> None:
     worker = getattr(config, "workerinput", {}).get("workerid")
     if worker:
         plugin = _Tracing(_with_worker(path, worker), base, report=False)
-    elif config.pluginmanager.hasplugin("dsession"):  # xdist controller: runs no tests itself
+    elif getattr(config.option, "dist", "no") != "no":  # xdist controller: runs no tests itself
         plugin = _Merging(path, base)
     else:
         plugin = _Tracing(path, base, report=True)
