@@ -13,9 +13,10 @@ from collections import Counter
 import click
 
 from kinkcheck.output import FORMATS
+from kinkcheck.workflow.options import workflow_options
 
 #: formats meant for programs: no summary line on stdout
-MACHINE_FORMATS = {"json", "json-lines", "sarif", "gitlab", "junit"}
+MACHINE_FORMATS = {"json", "json-lines", "sarif", "gitlab", "junit", "markdown"}
 
 
 def _codes(ctx, param, value):
@@ -48,9 +49,10 @@ def _codes(ctx, param, value):
 @click.option("--force-exclude", is_flag=True, help="Apply exclude patterns to paths given on the command line too.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes (default: all cores).")
 @click.option("-q", "--quiet", is_flag=True, help="Print findings only: no summary, no progress bar.")
+@workflow_options
 @click.pass_context
 def check(ctx, paths, output_format, show_documented, statistics, exit_zero, select, ignore, extend_select,
-          scope, all_scope, no_cache, config_file, force_exclude, jobs, quiet):
+          scope, all_scope, no_cache, config_file, force_exclude, jobs, quiet, baseline, write_baseline, diff):
     """Check PATHS (files or directories; default: .) for undocumented kinks."""
     from kinkcheck.config import ConfigError, load_config
 
@@ -74,6 +76,11 @@ def check(ctx, paths, output_format, show_documented, statistics, exit_zero, sel
     except ConfigError as exc:
         _fail(str(exc))
 
+    from kinkcheck.workflow.options import apply_workflow
+    result.findings, notes = apply_workflow(result.findings, root=os.getcwd(), baseline=baseline,
+                                            write_baseline=write_baseline, diff=diff, paths=paths)
+    for message in notes:
+        click.echo(f"kinkcheck: {message}", err=True)
     for message in result.warnings:
         click.echo(f"kinkcheck: warning: {message}", err=True)
     for message in result.errors:
