@@ -116,19 +116,59 @@ class Cache:
         try:
             self._prepare()
             target.parent.mkdir(exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    pickle.dump(entry, fh, protocol=pickle.HIGHEST_PROTOCOL)
-                os.replace(tmp, target)
-            except BaseException:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-                raise
+            self._write(target, entry)
         except (OSError, pickle.PicklingError, TypeError, AttributeError, RecursionError):
             pass  # a cache that cannot be written is only slower
+
+    # A whole run: when no file, setting or analyzer changed, its findings are the answer and
+    # no index needs loading. Few are kept (one per recent file set / config / scope).
+    MAX_RUNS = 8
+
+    def run_key(self, parts) -> str:
+        h = hashlib.sha256(b"run\0")
+        for part in parts:
+            h.update(repr(part).encode("utf-8", "surrogateescape"))
+            h.update(b"\0")
+        return h.hexdigest()
+
+    def get_run(self, key: str):
+        if not self.enabled:
+            return None
+        try:
+            with open(self.dir / "runs" / f"{key[:32]}.pickle", "rb") as fh:
+                entry = pickle.load(fh)
+        except Exception:
+            return None
+        if not isinstance(entry, dict) or entry.get("key") != key:
+            return None
+        return entry.get("findings")
+
+    def put_run(self, key: str, findings) -> None:
+        if not self.enabled:
+            return
+        runs = self.dir / "runs"
+        try:
+            self._prepare()
+            runs.mkdir(exist_ok=True)
+            self._write(runs / f"{key[:32]}.pickle", {"key": key, "findings": findings})
+            old = sorted(runs.glob("*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)[self.MAX_RUNS:]
+            for p in old:
+                p.unlink(missing_ok=True)
+        except (OSError, pickle.PicklingError, TypeError, AttributeError, RecursionError):
+            pass
+
+    def _write(self, target: Path, entry) -> None:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                pickle.dump(entry, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, target)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
 
     def _prepare(self) -> None:
         if self._ready:

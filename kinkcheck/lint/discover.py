@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from kinkcheck.config import ALWAYS_EXCLUDE, Config, glob_match
+from kinkcheck.config import ALWAYS_EXCLUDE, Config, _compile, glob_match
 
 PY_SUFFIXES = (".py",)
 
@@ -78,7 +78,7 @@ def _package(directory: str, memo: dict) -> str:
 
 def discover(paths: Iterable[str | Path], config: Config, *, force_exclude: bool = False) -> Discovery:
     out = Discovery()
-    seen_files: set[str] = set()
+    seen_files: set = set()
     seen_dirs: set[tuple[int, int]] = set()
     excludes = config.excludes
     packages: dict[str, str] = {}
@@ -87,19 +87,31 @@ def discover(paths: Iterable[str | Path], config: Config, *, force_exclude: bool
         rel = config.relative(abspath)
         return any(glob_match(pattern, rel, skip) for pattern in excludes)
 
-    def depth(abspath: str) -> int:
-        """Components of ``abspath`` relative to the root: excludes apply below it only."""
-        rel = config.relative(abspath)
-        return 0 if rel in (".", "") else len(rel.split("/"))
+    # While walking, a directory's ancestors were already tested: only the entry itself is.
+    compiled = [_compile(p) for p in excludes]
+    by_name = [rx for rx, anchored in compiled if not anchored]
+    by_path = [rx for rx, anchored in compiled if anchored]
 
-    def add(abspath: str) -> None:
-        real = os.path.realpath(abspath)
-        if real in seen_files:
+    def entry_excluded(full: str, name: str) -> bool:
+        if any(rx.match(name) for rx in by_name):
+            return True
+        if by_path:
+            rel = config.relative(full)
+            return any(rx.match(rel) for rx in by_path)
+        return False
+
+    def add(abspath: str, st: os.stat_result | None = None) -> None:
+        try:
+            st = st or os.stat(abspath)
+            ident = (st.st_dev, st.st_ino)
+        except OSError:
+            ident = os.path.realpath(abspath)
+        if ident in seen_files:
             return
-        seen_files.add(real)
+        seen_files.add(ident)
         out.files.append(SourceFile(display_path(abspath), abspath, module_name(abspath, packages)))
 
-    def walk(directory: str, skip: int) -> None:
+    def walk(directory: str) -> None:
         try:
             st = os.stat(directory)
         except OSError as exc:
@@ -129,12 +141,15 @@ def discover(paths: Iterable[str | Path], config: Config, *, force_exclude: bool
                 continue
             if not is_dir and not entry.name.endswith(PY_SUFFIXES):
                 continue
-            if excluded(full, skip):
+            if entry_excluded(full, entry.name):
                 continue
             if is_dir:
-                walk(full, skip)
+                walk(full)
             elif is_file:
-                add(full)
+                try:
+                    add(full, entry.stat())
+                except OSError:
+                    add(full)
             elif entry.is_symlink():
                 try:
                     os.stat(full)
@@ -156,10 +171,10 @@ def discover(paths: Iterable[str | Path], config: Config, *, force_exclude: bool
                 out.errors.append(f"{given}: no such file or directory")
             continue
         if _stat.S_ISDIR(st.st_mode):
-            walk(abspath, depth(abspath))
+            walk(abspath)
         else:
             # Given explicitly: checked whatever its suffix; reading reports what it is.
-            add(abspath)
+            add(abspath, st)
     return out
 
 

@@ -254,6 +254,19 @@ def run(files: Sequence[SourceFile], config, *, scope: str | None = None, use_ca
     all_codes = frozenset(code for code in catalog if code not in META_CODES)
     fingerprint = config.fingerprint()
 
+    run_key = None
+    if use_cache:
+        # Fast path: same files (by content), same settings, same analyzer -> same findings.
+        parts: list = [fingerprint, scope, tuple(sorted(config.codes_for(".", catalog)))]
+        for sf in files:
+            parts.append((sf.path, sf.abspath, sf.module, _content_id(sf)))
+        run_key = cache.run_key(parts)
+        hit = cache.get_run(run_key)
+        if hit is not None:
+            result.findings = list(hit)
+            result.cached = len(files)
+            return result
+
     bar = _Progress(progress and len(files) >= PROGRESS_MIN_FILES, len(files))
     pool: ProcessPoolExecutor | None = None
     try:
@@ -394,7 +407,23 @@ def run(files: Sequence[SourceFile], config, *, scope: str | None = None, use_ca
         if f.code in enabled:
             selected.append(f)
     result.findings = sorted(set(selected), key=sort_key)
+    if run_key is not None and not result.errors:
+        cache.put_run(run_key, result.findings)
     return result
+
+
+def _content_id(sf: SourceFile) -> str:
+    """A file's bytes as a hash, or why it cannot be read (the run cache's view of a file)."""
+    import hashlib
+
+    try:
+        st = os.stat(sf.abspath)
+        if not stat.S_ISREG(st.st_mode):
+            return f"not-regular:{st.st_mode}"
+        with open(sf.abspath, "rb") as fh:
+            return hashlib.sha256(fh.read()).hexdigest()
+    except OSError as exc:
+        return f"error:{exc.errno}"
 
 
 def _always(config, catalog) -> frozenset[str]:

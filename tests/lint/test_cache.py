@@ -69,3 +69,24 @@ def test_unwritable_cache_dir_only_costs_speed(project):
     (project / ".kinkcheck_cache").write_text("a file where the cache directory should be")
     r = run(project)
     assert codes(r) == [("KC101", 4, False)] and r.errors == []
+
+
+def test_an_unchanged_file_is_rechecked_when_its_scope_changes(write_tree, monkeypatch):
+    """helpers.py does not change; whether its abs is loss code depends on train.py."""
+    root = write_tree({
+        "pyproject.toml": "[tool.kinkcheck]\n",
+        "helpers.py": "import torch\n\ndef penalty(x):\n    return torch.abs(x).sum()\n",
+        "train.py": "from helpers import penalty\n\ndef loss(x):\n    return penalty(x)\n",
+    })
+    monkeypatch.chdir(root)
+
+    def run_all():
+        return check_paths([root], load_config(root, {}), jobs=1)
+
+    assert [(f.path, f.code) for f in run_all().findings] == [("helpers.py", "KC101")]
+    (root / "train.py").write_text("from helpers import penalty\n\ndef loss(x):\n    return x.sum()\n")
+    assert run_all().findings == []
+    (root / "train.py").write_text("from helpers import penalty\n\ndef loss(x):\n    return penalty(x)\n")
+    again = run_all()
+    assert [(f.path, f.code) for f in again.findings] == [("helpers.py", "KC101")]
+    assert again.analyzed == 0, "both files' results for this scope are still cached"
