@@ -288,6 +288,8 @@ def _per_file(value: Any, where: str) -> tuple[tuple[str, tuple[str, ...]], ...]
 def _validate(cfg: Config, where: str) -> None:
     if cfg.scope not in SCOPES:
         raise ConfigError(f"{where}: unknown scope {cfg.scope!r} (expected one of {', '.join(SCOPES)})")
+    if not (cfg.select or cfg.ignore or cfg.extend_select or cfg.per_file_ignores):
+        return  # nothing names a rule: no need to parse the catalog (the cached pre-commit case)
     from kinkcheck.catalog import CatalogError
 
     catalog = _catalog()

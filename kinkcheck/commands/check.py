@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections import Counter
+from collections.abc import Mapping
 
 import click
 
@@ -90,7 +91,7 @@ def check(ctx, paths, output_format, show_documented, statistics, exit_zero, sel
     machine = output_format in MACHINE_FORMATS
     from kinkcheck.config import _catalog
 
-    catalog = _catalog()
+    catalog = _LazyCatalog(_catalog)
     if statistics:
         click.echo(_statistics(result.findings, show_documented), nl=False, color=color)
     else:
@@ -107,6 +108,32 @@ def check(ctx, paths, output_format, show_documented, statistics, exit_zero, sel
     if exit_zero and code == 1:
         code = 0
     ctx.exit(code)
+
+
+class _LazyCatalog(Mapping):
+    """The catalog, parsed on first use: help lines need it only for findings without a
+    computed replacement, so a cached pre-commit run usually never parses the TOML files."""
+
+    def __init__(self, load):
+        self._load = load
+        self._catalog = None
+
+    def _get(self):
+        if self._catalog is None:
+            self._catalog = self._load()
+        return self._catalog
+
+    def __getitem__(self, code):
+        return self._get()[code]
+
+    def __iter__(self):
+        return iter(self._get())
+
+    def __len__(self):
+        return len(self._get())
+
+    def __getattr__(self, name):
+        return getattr(self._get(), name)
 
 
 def summary(undocumented: int, documented: int) -> str:

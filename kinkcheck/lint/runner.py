@@ -19,10 +19,11 @@ import os
 import stat
 import sys
 import tokenize
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field, replace
-from typing import Any, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:  # the pool machinery is imported only when a run uses it
+    from concurrent.futures import ProcessPoolExecutor
 
 from kinkcheck.findings import Finding, sort_key
 from kinkcheck.lint import comments
@@ -245,19 +246,19 @@ def run(files: Sequence[SourceFile], config, *, scope: str | None = None, use_ca
         jobs: int | None = None, progress: bool = False) -> RunResult:
     from kinkcheck.config import META_CODES
 
-    catalog = _catalog()
     scope = scope or config.scope
     result = RunResult(files=[sf.path for sf in files])
     cache_dir = str(config.cache_path) if use_cache else None
     cache = Cache(cache_dir or ".", enabled=use_cache)
     jobs = jobs if jobs is not None else (os.cpu_count() or 1)
-    all_codes = frozenset(code for code in catalog if code not in META_CODES)
     fingerprint = config.fingerprint()
 
     run_key = None
     if use_cache:
         # Fast path: same files (by content), same settings, same analyzer -> same findings.
-        parts: list = [fingerprint, scope, tuple(sorted(config.codes_for(".", catalog)))]
+        # (the catalog's contents are in the cache directory's salt; not parsing it here
+        # keeps a cached pre-commit run to reading and hashing the files)
+        parts: list = [fingerprint, scope]
         for sf in files:
             parts.append((sf.path, sf.abspath, sf.module, _content_id(sf)))
         run_key = cache.run_key(parts)
@@ -267,6 +268,8 @@ def run(files: Sequence[SourceFile], config, *, scope: str | None = None, use_ca
             result.cached = len(files)
             return result
 
+    catalog = _catalog()
+    all_codes = frozenset(code for code in catalog if code not in META_CODES)
     bar = _Progress(progress and len(files) >= PROGRESS_MIN_FILES, len(files))
     pool: ProcessPoolExecutor | None = None
     try:
@@ -280,6 +283,8 @@ def run(files: Sequence[SourceFile], config, *, scope: str | None = None, use_ca
                     bar.advance(1)
         misses = [i for i, p in enumerate(slots) if p is None]
         if jobs > 1 and len(misses) >= POOL_MIN_INDEX:
+            from concurrent.futures.process import BrokenProcessPool
+
             pool = _pool(jobs)
             size = max(4, min(32, len(misses) // (jobs * 8) or 1))
             chunks = [misses[i : i + size] for i in range(0, len(misses), size)]
@@ -347,6 +352,8 @@ def run(files: Sequence[SourceFile], config, *, scope: str | None = None, use_ca
         bar.restart(len(tasks), "analyzing")
         outcomes: list[tuple[str, Any]]
         if jobs > 1 and len(tasks) >= POOL_MIN_ANALYZE:
+            from concurrent.futures.process import BrokenProcessPool
+
             pool = pool or _pool(jobs)
             outcomes = [None] * len(tasks)  # type: ignore[list-item]
             futures = {pool.submit(analyze, t): i for i, (_, t, _) in enumerate(tasks)}
@@ -438,6 +445,8 @@ def _always(config, catalog) -> frozenset[str]:
 def _isolated(fn, items, result: RunResult, crashed):
     """Run ``fn`` over ``items`` one per fresh single-worker pool, after a worker died:
     the file that kills a worker is reported and the others still get checked."""
+    from concurrent.futures.process import BrokenProcessPool
+
     out = []
     for item in items:
         try:
@@ -457,6 +466,7 @@ def _pool(jobs: int) -> ProcessPoolExecutor:
     notebook calling check_paths) gets spawn, since forking threads can deadlock."""
     import multiprocessing
     import threading
+    from concurrent.futures import ProcessPoolExecutor
 
     method = START_METHOD
     if method is None:
