@@ -25,6 +25,15 @@ _PACK = 1024
 BACKENDS = ("torch", "numpy")
 
 
+def _raw_to_vec(raw) -> np.ndarray:
+    """A device counter (torch backend layout) as [exact, near, harmless, bins...]."""
+    from kinkcheck.trace.backends.torch import raw_to_vec
+
+    if hasattr(raw, "detach"):
+        raw = raw.detach().cpu().numpy()
+    return raw_to_vec(raw)
+
+
 class Site:
     """One (source line, rule, op, module, dtype): counts in total and per step."""
 
@@ -51,7 +60,8 @@ class Site:
         self.touched = False
 
     def add(self, evaluations: int, vec) -> None:
-        """Add one op's counts: ``vec`` is None (nothing exact or near), a numpy array or a tensor."""
+        """Add one op's counts: ``vec`` is None (nothing exact or near), a numpy array
+        ([exact, near, harmless, bins...]) or a device tensor (the torch backend's raw layout)."""
         self.step_evals += evaluations
         self.touched = True
         if vec is None:
@@ -77,7 +87,7 @@ class Site:
             cur = self.cur_dev
             self.dev = cur.clone() if self.dev is None else self.dev.add_(cur)
             dev_index = len(self.dev_rows) + _PACK * len(self.dev_packs)
-            self.dev_rows.append(cur[:2])
+            self.dev_rows.append(cur)
             if len(self.dev_rows) >= _PACK:
                 import torch
 
@@ -92,7 +102,7 @@ class Site:
     def totals(self) -> np.ndarray:
         out = self.host.copy()
         if self.dev is not None:
-            out += self.dev.detach().cpu().numpy().astype(np.int64)
+            out += _raw_to_vec(self.dev)
         return out
 
     def per_step(self) -> list[list[int]]:
@@ -107,8 +117,9 @@ class Site:
         out = []
         for step, ev, hx, hn, di in self.rows:
             if di >= 0:
-                hx += int(dev[di][0])
-                hn += int(dev[di][1])
+                v = _raw_to_vec(dev[di])
+                hx += int(v[0])
+                hn += int(v[1])
             out.append([step, ev, hx, hn])
         return out
 
@@ -288,7 +299,7 @@ class Trace:
             if self.active and site.touched:  # include the running step without closing it
                 vec = site.cur_host.copy() if site.cur_host is not None else np.zeros(VEC_LEN, np.int64)
                 if site.cur_dev is not None:
-                    vec = vec + site.cur_dev.detach().cpu().numpy().astype(np.int64)
+                    vec = vec + _raw_to_vec(site.cur_dev)
                 d["evaluations"] += site.step_evals
                 for i, k in ((0, "exact"), (1, "near"), (2, "harmless")):
                     d[k] += int(vec[i])
@@ -374,7 +385,8 @@ def trace(
     output: write the trace file here on exit; ``{rank}`` becomes the distributed rank.
     root: paths are written relative to it (default: the working directory).
     modules: also record the nn.Module path of each op (global forward hooks).
-    counting: ``auto`` (host on CPU, fused torch.compile kernel on CUDA), ``host``, ``device``, ``fused``.
+    counting: ``auto`` (host counting on CPU; on GPUs sync-free device counting with a
+        torch.compile'd max-pool window check), ``host``, ``device``, ``fused`` (compiled window check anywhere).
     """
     return Trace(
         near=near, rules=rules, ignore=ignore, backends=backends, every_step=every_step,

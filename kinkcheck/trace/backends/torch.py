@@ -370,7 +370,8 @@ class _WindowTie:
             ceil = bool(_arg(args, kwargs, 5, "ceil_mode", False))
         span = [(ki - 1) * di + 1 for ki, di in zip(k, dil)]
         disjoint = all(si >= sp for si, sp in zip(s, span)) and not any(p) and all(d == 1 for d in dil)
-        if idx is not None and disjoint and nd in (1, 2, 3):
+        fused = self.backend is not None and self.backend.fused(x)
+        if idx is not None and disjoint and nd in (1, 2, 3) and not fused:
             flat = x.flatten(-nd)
             if x.device.type == "cpu":
                 blank = _scratch.get(flat.shape, flat.dtype, 2).copy_(flat)
@@ -389,7 +390,7 @@ class _WindowTie:
                 extra = max(0, (o - 1) * s[i] + span[i] - L)
                 pads += [p[i], p[i] + extra]
             args_ = (x, vals, pads, list(span), list(s), list(dil), nd)
-            if self.backend is not None and self.backend.fused(x):
+            if fused:
                 gap = _compiled("window", _window_gap_impl, *args_)
             else:
                 gap = _window_gap_impl(*args_)
@@ -456,30 +457,48 @@ def count_host(d, tol):
     return vec
 
 
+RAW_LEN = NBINS + 3  # device layout: [harmless, exact, decade HIST_LO .. HIST_HI, far]
+_edges: dict = {}
+
+
+def _boundaries(d):
+    """Per (device, dtype): the fixed decade edges 10^(k+1) and a buffer for this op's edges."""
+    key = (d.device, d.dtype)
+    got = _edges.get(key)
+    if got is None:
+        dec = torch.tensor([10.0 ** (k + 1) for k in range(HIST_LO, HIST_HI + 1)], dtype=d.dtype, device=d.device)
+        tiny = torch.finfo(d.dtype).tiny * torch.finfo(d.dtype).eps  # the smallest subnormal
+        got = _edges[key] = (dec, torch.tensor([0.0, tiny], dtype=d.dtype, device=d.device))
+    return got
+
+
 def count_device(d, tol):
-    """Any device, no sync: counts as a device int64 vector [exact, near, 0, bins...]."""
-    exact = (d == 0).sum()
-    m = (d <= tol) & (d > 0)
-    near = m.sum()
-    lv = torch.where(m, d.float().log10().clamp(HIST_LO, HIST_HI + 0.5), -_INF)
-    hist = torch.histc(lv, bins=NBINS, min=HIST_LO, max=HIST_HI + 1).long()
-    return torch.cat([exact.view(1), near.view(1), exact.new_zeros(1), hist])
+    """Any device, no host sync, few kernels: returns the raw device layout (float64).
+
+    One ``bucketize`` against [0, tiny, min(10^(k+1), tol+)] sorts every element into exact,
+    a decade (only while within the tolerance) or far; one ``histc`` counts the buckets.
+    """
+    if d.dtype in (torch.float16, torch.bfloat16):
+        d = d.float()
+    dec, head = _boundaries(d)
+    if not isinstance(tol, torch.Tensor):
+        tol = torch.tensor(tol, dtype=d.dtype, device=d.device)
+    cap = torch.nextafter(tol.to(d.dtype), tol.new_tensor(_INF, dtype=d.dtype))
+    edges = torch.cat([head, torch.minimum(dec, cap)])
+    idx = torch.bucketize(d, edges, right=True, out_int32=True)
+    return torch.histc(idx.float(), bins=RAW_LEN, min=0, max=RAW_LEN).double()
 
 
-def _count_fused_impl(d, tol):
-    exact = (d == 0).sum()
-    m = (d <= tol) & (d > 0)
-    near = m.sum()
-    lv = torch.floor(torch.log10(d.float())).clamp(HIST_LO, HIST_HI)
-    parts = [exact, near, exact * 0]
-    for k in range(HIST_LO, HIST_HI + 1):
-        parts.append((m & (lv == k)).sum())
-    return torch.stack(parts)
-
-
-def _zero_count_impl(x, fac: float, absf: float):
-    d = x.abs()
-    return _count_fused_impl(d, d.amax() * fac + absf)
+def raw_to_vec(raw):
+    """Device layout -> [exact, near, harmless, bins...] as numpy int64."""
+    raw = np.asarray(raw, dtype=np.float64)
+    vec = np.zeros(VEC_LEN, dtype=np.int64)
+    bins = np.rint(raw[2:2 + NBINS]).astype(np.int64)
+    vec[0] = int(round(raw[1]))
+    vec[1] = int(bins.sum())
+    vec[2] = int(round(raw[0]))
+    vec[3:] = bins
+    return vec
 
 
 def _window_gap_impl(x, vals, pads: list[int], span: list[int], stride: list[int], dil: list[int], nd: int):
@@ -498,12 +517,13 @@ def _window_gap_impl(x, vals, pads: list[int], span: list[int], stride: list[int
 
 
 class _Compiled:
-    """torch.compile'd counting kernels, made on first use; any failure falls back to eager."""
+    """torch.compile'd kernels, made on first use; any failure falls back to eager."""
 
     def __init__(self):
         self.fns: dict = {}
         self.broken = False
-        self.graphs = 0  # graphs compiled for counting (not the user's, for the compile warning)
+        self.graphs = 0  # graphs compiled here (not the user's, for the compile warning)
+        self.error = None
 
     def __call__(self, name, impl, *args):
         if not self.broken:
@@ -517,10 +537,11 @@ class _Compiled:
                 if stats is not None:
                     self.graphs += stats["unique_graphs"] - before
                 return out
-            except Exception as err:  # no triton, no compiler, an inductor bug: count eagerly
+            except Exception as err:  # no triton, no compiler, an inductor bug: eager
                 self.broken = True
-                _warn_once("compile-count", f"kinkcheck.trace: fused counting unavailable ({type(err).__name__}: "
-                           f"{str(err).splitlines()[0][:120]}); counting with eager ops")
+                self.error = err
+                _warn_once("compile-count", f"kinkcheck.trace: compiled window check unavailable ({type(err).__name__}: "
+                           f"{str(err).splitlines()[0][:200]}); using eager ops")
         return impl(*args)
 
 
@@ -530,15 +551,6 @@ def _dynamo_stats():
 
 
 _compiled = _Compiled()
-
-
-def count_fused(d, tol):
-    """One compiled kernel (exact, near and every decade in a single pass) for GPUs."""
-    if not isinstance(tol, torch.Tensor):
-        tol = torch.tensor(tol, device=d.device, dtype=d.dtype)
-    if _compiled.broken:
-        return count_device(d, tol)
-    return _compiled("count", _count_fused_impl, d, tol)
 
 
 # -- the op table -------------------------------------------------------------------------
@@ -622,8 +634,8 @@ class TorchBackend:
         self._graph_task = torch._C._current_graph_task_id
         self._compiling = getattr(torch.compiler, "is_compiling", lambda: False)
         mode = tracer.counting_mode
-        self._mode_auto = mode == "auto"
-        self._count = {"host": count_host, "device": count_device, "fused": count_fused}.get(mode)
+        self._fused_forced = mode == "fused"
+        self._count = {"host": count_host, "device": count_device}.get(mode)
 
     # -- lifecycle --
 
@@ -753,11 +765,6 @@ class TorchBackend:
     def _measure(self, spec, site, args, kwargs, out):
         _tls.busy = True
         try:
-            if spec.locate is _zero and self.fused(args[0]):
-                x = args[0]
-                fac = self.tracer.near.factor(str(x.dtype).replace("torch.", ""))
-                site.add(x.numel(), _compiled("zero", _zero_count_impl, x, fac, self.tracer.near.abs))
-                return
             res = spec.locate(args, kwargs, out)
             if res is None:
                 return
@@ -770,7 +777,7 @@ class TorchBackend:
                 tol = scale * fac + self.tracer.near.abs if scale is not None else self.tracer.near.abs
                 vec = self._counter(d)(d, tol)
             if harmless is not None:
-                if d is not None and d.device.type == "cpu" and self._count in (None, count_host):
+                if isinstance(vec, np.ndarray) or (vec is None and self._counter(harmless) is count_host):
                     h = int(harmless)
                     if h:
                         if vec is None:
@@ -778,27 +785,23 @@ class TorchBackend:
                         vec[2] += h
                 else:
                     if vec is None:
-                        vec = torch.zeros(VEC_LEN, dtype=torch.int64, device=harmless.device)
-                    elif isinstance(vec, np.ndarray):
-                        vec = torch.as_tensor(vec, device=harmless.device)
-                    vec[2] += harmless
+                        vec = torch.zeros(RAW_LEN, dtype=torch.float64, device=harmless.device)
+                    vec[:1].add_(harmless)
             site.add(evals, vec)
         finally:
             _tls.busy = False
 
     def fused(self, x) -> bool:
-        """Use the compiled kernels for this tensor? (CUDA with triton, or counting="fused")."""
-        if self._count is count_fused:
+        """Use the compiled window check for this tensor? (CUDA with triton, or counting="fused")."""
+        if self._fused_forced:
             return True
-        return self._mode_auto and x.device.type == "cuda" and _fused_ok() and not _compiled.broken
+        return x.device.type == "cuda" and _fused_ok() and not _compiled.broken
 
     def _counter(self, d):
         if self._count is not None:
             return self._count
         if d.device.type == "cpu":
             return count_host
-        if d.device.type == "cuda" and _fused_ok():
-            return count_fused
         return count_device
 
 
