@@ -94,7 +94,9 @@ def decode(data: bytes) -> tuple[str | None, tuple | None]:
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     except SyntaxError as exc:
-        return None, (f"cannot decode file: {exc.msg if hasattr(exc, 'msg') else exc}", 1, 1)
+        if "encoding problem" in str(exc) or "unknown encoding" in str(exc):
+            return None, (f"cannot decode file: {exc}", 1, 1)
+        encoding = "utf-8"  # undecodable first lines: report where, as below
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as exc:

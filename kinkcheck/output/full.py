@@ -15,6 +15,7 @@ import at all), rich markup when it is on.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Sequence
 
@@ -23,6 +24,8 @@ from kinkcheck.findings import Finding
 CONTEXT_BEFORE = 2
 CONTEXT_AFTER = 1
 MAX_SPAN_LINES = 6
+#: longer source lines are shown as a window around the finding
+MAX_LINE = 120
 
 Segment = tuple[str, str]  # (text, rich style or "")
 
@@ -72,12 +75,20 @@ def _code(f: Finding, lines: list[str]) -> list[Segment]:
     width = len(str(last_shown))
     gutter = " " * (width + 1)
     out: list[Segment] = [(gutter + "|\n", "blue")]
+    # one horizontal window for the whole frame, so that generated one-line monsters stay readable
+    left = max(0, f.col - 1 - MAX_LINE // 4) if any(
+        len(lines[n - 1]) > MAX_LINE for n in range(f.line, last + 1)) else 0
+    if left:  # context lines cut at the same window would show nothing useful
+        first_shown, last_shown = f.line, last
     for n in range(first_shown, last_shown + 1):
-        text = lines[n - 1].rstrip("\r\n").expandtabs(4)
+        full_text = lines[n - 1].rstrip("\r\n").expandtabs(4)
+        text, shift = _window(full_text, left)
         out += [(f"{n:>{width}} | ", "blue"), (text + "\n", "")]
         if f.line <= n <= last:
-            start = f.col - 1 if n == f.line else len(text) - len(text.lstrip())
-            end = f.end_col - 1 if n == f.end_line else len(text)
+            start = f.col - 1 if n == f.line else len(full_text) - len(full_text.lstrip())
+            end = f.end_col - 1 if n == f.end_line else len(full_text)
+            start, end = start - shift, end - shift
+            start = min(max(start, 0), max(len(text) - 1, 0))
             end = max(min(end, len(text)), start + 1)
             carets = "^" * (end - start)
             label = f" {f.code}" if n == last else ""
@@ -85,6 +96,19 @@ def _code(f: Finding, lines: list[str]) -> list[Segment]:
                                                "bold green" if f.documented else "bold red")]
     out.append((gutter + "|\n", "blue"))
     return out
+
+
+def _window(text: str, left: int) -> tuple[str, int]:
+    """``text`` cut to MAX_LINE columns from ``left`` with … marking the cuts, and the shift
+    to apply to columns."""
+    if len(text) <= MAX_LINE and left == 0:
+        return text, 0
+    shift = left
+    if left > 0:
+        text, shift = "…" + text[left + 1 :], left
+    if len(text) > MAX_LINE:
+        text = text[: MAX_LINE - 1] + "…"
+    return text, shift
 
 
 def help_text(f: Finding, catalog=None) -> str:
@@ -123,6 +147,9 @@ class _Sources:
             candidates.append(str(self.root / path))
         for candidate in candidates:
             try:
+                st = os.stat(candidate)
+                if not stat.S_ISREG(st.st_mode) or st.st_size > 20 * 1024 * 1024:
+                    return None  # a FIFO would block the open; a huge file is not worth a frame
                 with open(candidate, "rb") as fh:
                     data = fh.read()
             except OSError:

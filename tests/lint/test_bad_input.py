@@ -172,3 +172,25 @@ def test_analyzed_code_is_never_imported(project, tmp_path_factory):
     r = check(project, jobs=2)
     assert not marker.exists()
     assert any(f.path == "evil/evil_loss.py" and f.code == "KC101" for f in r.findings)
+
+
+def test_cli_output_never_blocks_on_a_fifo_and_cuts_long_lines(project):
+    """The full format reads source for its code frames: a FIFO must not be opened."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    os.mkfifo(project / "pipe.py")
+    (project / "wide.py").write_text("import torch\n\ndef loss(x):\n    return " + " + ".join(["x"] * 500)
+                                     + " + torch.sqrt(x)\n")
+    p = subprocess.run([sys.executable, "-m", "kinkcheck", "check", "pipe.py", "wide.py", "--no-cache"],
+                       cwd=project, env={**os.environ, "PYTHONPATH": str(repo)}, capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 1, p.stderr
+    assert "pipe.py:1:1: KC001 [parse-error] cannot read file: not a regular file" in p.stdout
+    frame = p.stdout.split("wide.py:4:", 1)[1].splitlines()
+    code, carets = frame[2], frame[3]
+    assert code.startswith("4 | …") and code.endswith("x + torch.sqrt(x)")
+    assert len(code) < 130
+    assert carets.index("^") == code.index("torch.sqrt") and carets.endswith("^^^^^^^^^^^^^ KC201")
