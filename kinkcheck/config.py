@@ -50,6 +50,7 @@ KEYS: Mapping[str, str] = {
     "max-depth": "max_depth",
     "scope": "scope",
     "cache-dir": "cache_dir",
+    "respect-gitignore": "respect_gitignore",
 }
 
 
@@ -71,6 +72,7 @@ class Config:
     max_depth: int = 3
     scope: str = "loss"
     cache_dir: str = ".kinkcheck_cache"
+    respect_gitignore: bool = True
     root: Path = field(default_factory=Path.cwd)
     source: Path | None = None
 
@@ -258,6 +260,10 @@ def _parse_table(table: Mapping[str, Any], where: str, prefix: str) -> dict[str,
         elif name == "max_depth":
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"{where}: {prefix}{key} must be a non-negative integer, got {value!r}")
+            out[name] = value
+        elif name == "respect_gitignore":
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where}: {prefix}{key} must be true or false, got {value!r}")
             out[name] = value
         elif name in ("scope", "cache_dir"):
             if not isinstance(value, str):

@@ -111,7 +111,7 @@ def discover(paths: Iterable[str | Path], config: Config, *, force_exclude: bool
         seen_files.add(ident)
         out.files.append(SourceFile(display_path(abspath), abspath, module_name(abspath, packages)))
 
-    def walk(directory: str) -> None:
+    def walk(directory: str, ignores: tuple = ()) -> None:
         try:
             st = os.stat(directory)
         except OSError as exc:
@@ -129,6 +129,8 @@ def discover(paths: Iterable[str | Path], config: Config, *, force_exclude: bool
             return
         if any(e.name == "pyvenv.cfg" for e in entries):
             return  # a virtualenv
+        if config.respect_gitignore and any(e.name == ".gitignore" for e in entries):
+            ignores = ignores + read_gitignore(directory)
         for entry in entries:
             full = os.path.join(directory, entry.name)
             if entry.name in ALWAYS_EXCLUDE:
@@ -143,8 +145,10 @@ def discover(paths: Iterable[str | Path], config: Config, *, force_exclude: bool
                 continue
             if entry_excluded(full, entry.name):
                 continue
+            if ignores and gitignored(ignores, full, entry.name, is_dir):
+                continue
             if is_dir:
-                walk(full)
+                walk(full, ignores)
             elif is_file:
                 try:
                     add(full, entry.stat())
@@ -171,7 +175,7 @@ def discover(paths: Iterable[str | Path], config: Config, *, force_exclude: bool
                 out.errors.append(f"{given}: no such file or directory")
             continue
         if _stat.S_ISDIR(st.st_mode):
-            walk(abspath)
+            walk(abspath, ancestor_gitignores(abspath) if config.respect_gitignore else ())
         else:
             # Given explicitly: checked whatever its suffix; reading reports what it is.
             add(abspath, st)
@@ -182,3 +186,74 @@ def _why(exc: OSError) -> str:
     if exc.errno == errno.ELOOP:
         return "symbolic link loop"
     return (exc.strerror or str(exc)).lower()
+
+
+# -- .gitignore ---------------------------------------------------------------------------
+# Like ruff (respect-gitignore = true): files git ignores are not checked. Rules from every
+# .gitignore between the repository root and a walked directory apply, deeper ones later;
+# the last matching rule wins and "!" re-includes. (A file in an ignored directory stays
+# ignored, as in git.)
+
+_GitRule = tuple  # (base directory, compiled regex, anchored, negated, directories only)
+
+
+def read_gitignore(directory: str) -> tuple[_GitRule, ...]:
+    try:
+        with open(os.path.join(directory, ".gitignore"), encoding="utf-8", errors="replace") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return ()
+    rules = []
+    for line in lines:
+        line = line.rstrip()
+        if not line or line.startswith("#"):
+            continue
+        negated = line.startswith("!")
+        if negated:
+            line = line[1:]
+        if line.startswith("\\"):
+            line = line[1:]
+        dir_only = line.endswith("/")
+        body = line.rstrip("/")
+        if not body:
+            continue
+        rx, anchored = _compile(body)  # a "/" at the start or in the middle anchors it here
+        rules.append((directory, rx, anchored, negated, dir_only))
+    return tuple(rules)
+
+
+def gitignored(rules, full: str, name: str, is_dir: bool) -> bool:
+    ignored = False
+    for base, rx, anchored, negated, dir_only in rules:
+        if dir_only and not is_dir:
+            continue
+        if anchored:
+            if not full.startswith(base + os.sep):
+                continue
+            hit = rx.match(full[len(base) + 1 :].replace(os.sep, "/")) is not None
+        else:
+            hit = rx.match(name) is not None
+        if hit:
+            ignored = not negated
+    return ignored
+
+
+def ancestor_gitignores(directory: str) -> tuple[_GitRule, ...]:
+    """Rules from the .gitignore files of the enclosing git repository above ``directory``
+    (not ``directory`` itself: walking it reads that one)."""
+    chain = []
+    current = os.path.dirname(directory)
+    while True:
+        chain.append(current)
+        if os.path.exists(os.path.join(current, ".git")):
+            break
+        parent = os.path.dirname(current)
+        if parent == current:
+            return ()  # not inside a git repository: nothing above applies
+        current = parent
+    if os.path.exists(os.path.join(directory, ".git")):
+        return ()
+    rules: tuple = ()
+    for d in reversed(chain):
+        rules += read_gitignore(d)
+    return rules

@@ -107,3 +107,24 @@ def test_display_paths_are_relative_to_cwd(write_tree, monkeypatch):
     assert [f.path for f in discover(["./pkg/../pkg/a.py"], cfg).files] == ["pkg/a.py"]
     monkeypatch.chdir(root / "pkg")
     assert [f.path for f in discover([root], cfg).files] == ["a.py"]
+
+
+def test_gitignored_files_are_skipped_like_ruff(write_tree):
+    root = write_tree({
+        "pyproject.toml": "[tool.kinkcheck]\n",
+        ".gitignore": "# generated\n/generated/\n*_gen.py\nscratch/\n!keep_gen.py\n",
+        "src/.gitignore": "local.py\n/only_here.py\n",
+        "src/a.py": "", "src/a_gen.py": "", "src/keep_gen.py": "", "src/local.py": "",
+        "src/only_here.py": "", "src/deeper/only_here.py": "", "src/deeper/local.py": "",
+        "generated/b.py": "", "src/generated/c.py": "", "scratch/d.py": "",
+    })
+    (root / ".git").mkdir()
+    files, _ = found(root)
+    assert files == ["src/a.py", "src/deeper/only_here.py", "src/generated/c.py", "src/keep_gen.py"]
+    # walking a subdirectory still honours the .gitignore files above it
+    assert found(root, "src")[0] == ["src/a.py", "src/deeper/only_here.py", "src/generated/c.py",
+                                     "src/keep_gen.py"]
+    # explicit files are checked whatever git says; and the setting turns it off
+    assert found(root, "src/a_gen.py")[0] == ["src/a_gen.py"]
+    (root / "pyproject.toml").write_text("[tool.kinkcheck]\nrespect-gitignore = false\n")
+    assert len(found(root)[0]) == 10
