@@ -26,7 +26,9 @@ from kinkcheck.findings import Finding
 
 #: quick test before tokenizing: could this file hold a directive at all?
 _CANDIDATE = re.compile(r"#[^\n]*?(?:kink\s*[\[:]|noqa)", re.IGNORECASE)
-_KINK = re.compile(r"#\s*kink\s*(?:\[(?P<codes>[^\]]*)\])?\s*:(?P<reason>.*)", re.IGNORECASE)
+#: a directive starts the comment or follows whitespace (``# type: ignore  # kink: ...``);
+#: a ``"# kink: ..."`` quoted inside a comment is prose, not a directive
+_KINK = re.compile(r"(?:^|(?<=\s))#\s*kink\s*(?:\[(?P<codes>[^\]]*)\])?\s*:(?P<reason>.*)", re.IGNORECASE)
 _NOQA = re.compile(
     r"#\s*noqa(?::[\s]?(?P<codes>[A-Za-z]+[0-9]+(?:[,\s]+[A-Za-z]+[0-9]+)*))?", re.IGNORECASE
 )
@@ -104,7 +106,7 @@ def parse_comment(text: str, line: int, col: int, catalog=None) -> list[Directiv
             codes, unknown = _resolve(raw_codes, catalog)
         else:
             lead = _LEADING_CODES.match(reason)
-            if lead is not None:  # "# kink: KC101 abs at 0 is fine" names its code
+            if lead is not None:  # a reason that starts with codes names them (design-doc form)
                 codes, unknown = _resolve(lead.group("codes"), catalog)
                 reason = reason[lead.end():].strip() or reason
         found.append(Directive("kink", line, col, end_col, codes, reason, tuple(unknown), text))

@@ -28,6 +28,7 @@ def test_forms_of_kink_and_noqa_comments():
         g = abs(x)  # noqa: E501
         h = abs(x)  # type: ignore  # kink: after another comment  # noqa: E501
         # kinkcheck: loss  (a scope marker, not a kink comment)
+        i = abs(x)  # prose that quotes "# kink: reason" is not a directive
     """)
     got = [(d.line, d.kind, d.codes, d.reason) for d in ds]
     assert got == [
