@@ -11,7 +11,10 @@ Confidence of a finding:
     high    the callee resolved to a catalog callable by qualified name (capped by the
             rule's own ``confidence``)
     medium  a tensor method name, an operator or a builtin on a value known or assumed
-            (UNKNOWN in loss code) to be a tensor, an instance of a catalog class
+            (UNKNOWN in loss code) to be a tensor, an instance of a catalog class, or a
+            callee only astroid inference could name (``ops["abs"](x)``, ``pick()(x)``,
+            ``getattr(torch, "sqrt")(x)``: see ``kinkcheck.lint.infer_astroid``; the
+            finding's ``extra["inferred"]`` holds the qualified name)
     low     name heuristics: ``from torch import *``, a branch on an UNKNOWN value
 """
 
@@ -58,12 +61,15 @@ class _Tables:
         self.callables: dict[str, list[str]] = {}
         self.methods: dict[str, list[str]] = {}
         self.operators: dict[str, list[str]] = {}
+        #: last segments of the selected callables (``abs``, ``relu``, ``ReLU``)
+        self.tails: set[str] = set()
         for code in sorted(codes):
             rule = catalog.get(code)
             if rule is None:
                 continue
             for c in rule.match.callables:
                 self.callables.setdefault(c, []).append(code)
+                self.tails.add(c.rsplit(".", 1)[-1])
             for m in rule.match.methods:
                 self.methods.setdefault(m, []).append(code)
             for o in rule.match.operators:
@@ -405,6 +411,32 @@ class _FileAnalysis:
         self.framework = any(q.split(".")[0] in ("torch", "jax", "flax", "optax", "equinox") for q in self.ix.table.names.values())
         self._attr_kinds: dict[tuple[str, str], str] = {}
         self._module_ctx: Context | None = None
+        #: astroid fallback: None until a call needs it; False when turned off
+        self.inference = None
+        self.infer_enabled = True
+        self._infer_tokens: frozenset[str] | None = None
+        #: ast.Call id -> the qualified name astroid inferred for its callee
+        self.inferred: dict[int, str] = {}
+
+    def infer_callee(self, call: ast.Call, tables: "_Tables"):
+        """Catalog callables astroid infers for ``call.func`` (see infer_astroid), or [].
+        Never runs in a file that mentions no catalog name at all."""
+        if not self.infer_enabled:
+            return []
+        if self._infer_tokens is None:
+            self._infer_tokens = _mentioned(self.tree, tables.tails)
+        if not self._infer_tokens:
+            return []
+        if self.inference is None:
+            from kinkcheck.lint.infer_astroid import FileInference
+
+            self.inference = FileInference(self.source, self.path, self.module, _stubs(self.catalog),
+                                           self.reexports.root)
+        return self.inference.callee(call)
+
+    def close(self) -> None:
+        if self.inference is not None:
+            self.inference.close()
 
     def spend(self, n: int = 1) -> None:
         self.budget -= n
@@ -496,6 +528,8 @@ def analyze_file(
     codes: frozenset[str],
     catalog,
     budget: int = DEFAULT_BUDGET,
+    infer: bool = True,
+    notes: list[str] | None = None,
 ) -> list[Finding]:
     """Raw findings (not yet documented by comments) for the functions in scope.
 
@@ -503,6 +537,10 @@ def analyze_file(
     statements of ``mod.train`` that compute what is differentiated. Raises only
     SyntaxError/ValueError (unparsable source); deep nesting, a blown budget or any other
     trouble in one function skips that function and keeps going.
+
+    ``infer=False`` turns the astroid fallback off (import-table resolution only). When
+    the fallback's budget runs out (or the file is too big for it), one line goes to
+    ``notes`` when given, else to stderr as ``kinkcheck: <path>: note: ...``.
     """
     tree = parse(source, path)
     registry.validate(catalog)
@@ -512,9 +550,24 @@ def analyze_file(
     try:
         fa = _FileAnalysis(source, path, module, tree, budget)
         fa.catalog = catalog
+        fa.infer_enabled = infer
     except RecursionError:
         return []
     tables = _Tables.get(catalog, codes)
+    try:
+        findings = _analyze_scopes(fa, tables, catalog, codes, functions, path)
+    finally:
+        fa.close()
+    note = fa.inference.note if fa.inference is not None else None
+    if note:
+        if notes is not None:
+            notes.append(f"{path}: {note}")
+        else:
+            print(f"kinkcheck: {path}: note: {note}", file=sys.stderr)
+    return findings
+
+
+def _analyze_scopes(fa, tables, catalog, codes, functions, path) -> list[Finding]:
     findings: list[Finding] = []
     seen: set[tuple] = set()
     for qualname, (fn, env, cls_qual) in list(fa.ix.scopes.items()):
@@ -670,7 +723,126 @@ def _match_call(node: ast.Call, ctx: Context, tables: _Tables) -> list[Site]:
             operand = func.value if arg == 0 else _operand(node, arg - 1, rule.match.keyword)
             conf = min_conf(rule.confidence, "medium")
             out.append(Site(code, node, f".{func.attr}()", operand, None, conf, node, "method"))
+        return out
+    if _wants_inference(node, ctx, q, how):
+        out.extend(_match_inferred(node, ctx, tables))
     return out
+
+
+def _wants_inference(node: ast.Call, ctx: Context, q: str | None, how: str | None) -> bool:
+    """Whether astroid may name this callee where the import table could not: cheap,
+    syntactic reasons to skip the calls inference cannot help with (a parameter without a
+    default, an instance of a known class, a method of the class itself)."""
+    func = node.func
+    if how in ("instance", "attribute-of-instance") and not isinstance(func, ast.Call):
+        return False  # calling (a method of) an instance of a class the import table knows
+    if isinstance(func, ast.Call):  # pick()(x), getattr(torch, "sqrt")(x), partial(...)(x)
+        if q is None:
+            return _has_value(func.func, ctx)
+        return how in ("def", "builtin", "self") or q in ("functools.partial", "operator.attrgetter", "operator.methodcaller")
+    if q is not None:
+        if how == "self":  # self.fn(x): a method of the class is followed by scope, not here
+            return q not in ctx.fa.ix.scopes and isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+        return False  # an instance of a class the import table knows, or a resolved name
+    if isinstance(func, ast.Attribute):
+        return False  # `x.unsqueeze(1)`: a method of a value; the catalog's methods table judges those
+    return _has_value(func, ctx)
+
+
+def _has_value(expr: ast.AST, ctx: Context) -> bool:
+    """The head name of ``expr`` (``ops`` in ``ops["abs"]``) is bound to something astroid
+    could follow: not a parameter without a default that the function never assigns."""
+    while isinstance(expr, (ast.Attribute, ast.Subscript, ast.Call)):
+        expr = expr.func if isinstance(expr, ast.Call) else expr.value
+    if not isinstance(expr, ast.Name):
+        return isinstance(expr, (ast.Dict, ast.List, ast.Tuple, ast.IfExp, ast.BoolOp, ast.Lambda))
+    name = expr.id
+    if name == "self":
+        return True
+    if name in ctx.params:
+        if ctx.params[name][1] is not None:
+            return True
+        if ctx._assigns is None:
+            ctx._assigns = _assignments(ctx.fn if ctx.fn is not ctx.fa.tree else ctx.fa.tree)
+        return name in ctx._assigns
+    return True
+
+
+def _match_inferred(node: ast.Call, ctx: Context, tables: _Tables) -> list[Site]:
+    """Sites for a callee astroid inferred to a catalog callable (confidence <= medium)."""
+    out: list[Site] = []
+    for hit in ctx.fa.infer_callee(node, tables):
+        codes = tables.callables.get(hit.qname)
+        if not codes:
+            continue
+        is_class = hit.qname.rsplit(".", 1)[-1][:1].isupper()
+        if is_class != hit.instance:
+            continue  # constructing nn.ReLU() evaluates nothing; calling the instance does
+        ctx.fa.inferred[id(node)] = hit.qname
+        callee = ctx.source(node.func)
+        for code in codes:
+            rule = _rule(ctx, code)
+            argument = rule.match.argument - hit.shift
+            operand = _operand(node, argument, rule.match.keyword) if argument >= 0 else None
+            conf = min_conf(rule.confidence, "medium")
+            out.append(Site(code, node, callee, operand, hit.qname, conf, node, "instance" if hit.instance else "call"))
+    return out
+
+
+def _mentioned(tree: ast.Module, tails) -> frozenset[str]:
+    """Catalog tail names the file mentions anywhere a callable could come from: an
+    attribute (``torch.abs``), an imported name, a string (``getattr(torch, "sqrt")``) or
+    a bare name that is not itself called or an annotation (``{"abs": abs}``). Empty: no
+    call in the file can infer to a catalog callable, so astroid never starts for it."""
+    tails = frozenset(tails)
+    found: set[str] = set()
+    skip: set[int] = set()
+    stack: list[ast.AST] = [tree]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, ast.Call):
+            skip.add(id(n.func))
+        elif isinstance(n, ast.Attribute):
+            if n.attr in tails:
+                found.add(n.attr)
+        elif isinstance(n, ast.Name):
+            if n.id in tails and id(n) not in skip and isinstance(n.ctx, ast.Load):
+                found.add(n.id)
+        elif isinstance(n, ast.alias):
+            tail = n.name.rsplit(".", 1)[-1]
+            if tail in tails:
+                found.add(tail)
+        elif isinstance(n, ast.Constant):
+            if isinstance(n.value, str) and n.value in tails:
+                found.add(n.value)
+        elif isinstance(n, ast.arg):
+            continue  # annotations: `x: float` names no callable
+        elif isinstance(n, ast.AnnAssign):
+            stack.append(n.target)
+            if n.value is not None:
+                stack.append(n.value)
+            continue
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            stack.extend(n.body)
+            stack.extend(n.decorator_list)
+            stack.extend(d for d in (*n.args.defaults, *n.args.kw_defaults) if d is not None)
+            continue
+        stack.extend(ast.iter_child_nodes(n))
+    return frozenset(found)
+
+
+_STUBS: dict[int, tuple] = {}
+
+
+def _stubs(catalog) -> dict[str, str]:
+    """Stub module sources for every catalog callable (all rules: the names are facts about
+    the libraries, the selection applies when matching)."""
+    hit = _STUBS.get(id(catalog))
+    if hit is None or hit[0] is not catalog:
+        from kinkcheck.lint.infer_astroid import stub_sources
+
+        hit = _STUBS[id(catalog)] = (catalog, stub_sources({c for rule in catalog.values() for c in rule.match.callables}))
+    return hit[1]
 
 
 def _match_operator(node, ctx: Context, tables: _Tables) -> list[Site]:
@@ -728,6 +900,11 @@ def _finding(fa: _FileAnalysis, rule, site: Site, function: str) -> Finding:
                     replacement = None  # the template needs more than the operand: not concrete
             break
     snippet = fa.lines[line - 1] if 0 < line <= len(fa.lines) else ""
+    extra = {}
+    inferred = fa.inferred.get(id(site.call)) if site.call is not None else None
+    if inferred is not None and site.via in ("call", "instance"):
+        extra["inferred"] = inferred
+        message = f"{message} (inferred: `{site.callee}` is `{inferred}`)"
     return Finding(
         code=rule.code,
         name=rule.name,
@@ -742,6 +919,7 @@ def _finding(fa: _FileAnalysis, rule, site: Site, function: str) -> Finding:
         function=function,
         snippet=snippet,
         replacement=replacement,
+        extra=extra,
     )
 
 
