@@ -162,3 +162,19 @@ def test_config_from_pyproject_applies(cli, write_tree, monkeypatch):
     monkeypatch.chdir(root)
     r = cli("check", ".", "--output-format", "concise", "--no-cache")
     assert [line.split(" [")[0] for line in r.stdout.splitlines()[:-1]] == ["train.py:4:34: KC101"]
+
+
+def test_long_run_with_progress_bar(write_tree, monkeypatch, capsys):
+    """The bar (rich, stderr) shows on long runs only; it never changes the findings."""
+    from kinkcheck.config import load_config
+    from kinkcheck.lint.api import check_paths
+
+    files = {f"pkg/m{i:03}.py": "import torch\n\ndef loss(x):\n    return torch.sqrt(x)\n" for i in range(210)}
+    root = write_tree({"pyproject.toml": "[tool.kinkcheck]\n", **files})
+    monkeypatch.chdir(root)
+    cfg = load_config(root, {})
+    with_bar = check_paths(["pkg"], cfg, progress=True, use_cache=False, jobs=2)
+    assert len(with_bar.findings) == 210 and with_bar.errors == []
+    without = check_paths(["pkg"], cfg, progress=False, use_cache=False, jobs=1)
+    assert with_bar.findings == without.findings
+    assert capsys.readouterr().out == ""
