@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import kinkcheck  # noqa: E402
+import kinkcheck
 
 PUBLISHED = {"float32": "1e-9 .. 8e-9", "float16": "3e-8 .. 1.2e-7"}
 

@@ -19,12 +19,11 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import kinkcheck  # noqa: E402
-
+import kinkcheck
 
 # -- models -----------------------------------------------------------------------------
 
@@ -155,7 +154,7 @@ MODES = {
 def bench_model(name, device, repeats, steps, warmup, modes, small):
     make, shape, classes, batch = MODELS[name]
     if small and name in ("resnet18", "vit_s"):
-        shape, batch = (3, 64, 64) if name == "resnet18" else (3, 64, 64), 16
+        shape, batch = (3, 64, 64), 16
     torch.manual_seed(0)
     model = (make() if name != "vit_s" else ViTSmall(img=shape[-1])).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)

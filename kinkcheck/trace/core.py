@@ -12,8 +12,8 @@ import importlib.util
 import os
 import threading
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -38,9 +38,28 @@ class Site:
     """One (source line, rule, op, module, dtype): counts in total and per step."""
 
     __slots__ = (
-        "path", "line", "function", "code", "name", "op", "module", "dtype", "kind", "backend",
-        "subgradient", "calls", "evaluations", "step_evals", "host", "dev", "cur_host", "cur_dev",
-        "rows", "dev_rows", "dev_packs", "touched",
+        "backend",
+        "calls",
+        "code",
+        "cur_dev",
+        "cur_host",
+        "dev",
+        "dev_packs",
+        "dev_rows",
+        "dtype",
+        "evaluations",
+        "function",
+        "host",
+        "kind",
+        "line",
+        "module",
+        "name",
+        "op",
+        "path",
+        "rows",
+        "step_evals",
+        "subgradient",
+        "touched",
     )
 
     def __init__(self, path, line, function, code, name, op, module, dtype, kind, backend, subgradient):
@@ -197,7 +216,7 @@ class Trace:
 
     # -- the with / decorator protocol -------------------------------------------------
 
-    def __enter__(self) -> "Trace":
+    def __enter__(self) -> Trace:  # noqa: PYI034 - Self needs 3.11; this package supports 3.10
         if self.active:
             raise RuntimeError("this kinkcheck.trace() is already active; nest a new kinkcheck.trace() instead")
         from kinkcheck.trace.attribution import Attributor
@@ -245,7 +264,7 @@ class Trace:
             backend = self._backends.pop()
             try:
                 backend.stop()
-            except Exception as err:  # keep restoring the others
+            except Exception as err:  # noqa: BLE001 - keep restoring the others
                 errors.append(err)
         if errors:
             raise errors[0]
@@ -331,9 +350,9 @@ class Trace:
             dist = sys.modules.get("torch.distributed")
             if dist is not None and dist.is_available() and dist.is_initialized():
                 return int(dist.get_rank())
-        except Exception:  # pragma: no cover - defensive
+        except (RuntimeError, ValueError):  # pragma: no cover - a half-initialised process group
             pass
-        return int(os.environ.get("RANK", 0))
+        return int(os.environ.get("RANK", "0"))
 
     def save(self, path: str | os.PathLike | None = None) -> Path:
         """Write the trace file (atomically); ``{rank}`` in the path becomes this process's rank."""

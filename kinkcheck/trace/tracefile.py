@@ -10,8 +10,9 @@ import datetime as _dt
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from kinkcheck.trace.near import merge_histograms, sort_histogram
 

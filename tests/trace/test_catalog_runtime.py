@@ -4,14 +4,13 @@ which the installed torch really returns at the kink."""
 
 import math
 
-import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F  # noqa: F401  (used by catalog expressions)
+import torch.nn.functional as F
 
 from kinkcheck import catalog
-from kinkcheck.trace.backends.torch import build_table, resolve
 from kinkcheck.trace.backends.numpy import NumpyBackend
+from kinkcheck.trace.backends.torch import build_table, resolve
 
 RULES = [r for r in catalog.load().values() if r.runtime is not None]
 
@@ -21,7 +20,7 @@ def test_runtime_names_resolve(rule):
     missing = [n for n in rule.runtime.aten if resolve(n) is None]
     assert not missing, f"{rule.code}: unknown aten overloads {missing}"
     for qual in rule.runtime.numpy:
-        owner, attr = NumpyBackend._owner(qual)
+        owner, _ = NumpyBackend._owner(qual)
         assert owner is not None, f"{rule.code}: {qual} not found"
 
 

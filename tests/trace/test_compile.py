@@ -5,9 +5,9 @@ import warnings
 
 import pytest
 import torch
+from conftest import one
 
 import kinkcheck
-from conftest import one
 
 
 @pytest.mark.slow
@@ -18,9 +18,8 @@ def test_compiled_function_is_counted_and_warns_once():
 
     x = torch.tensor([0.0, 1.0, -1.0])
     expected = f(x)  # compiles outside the trace
-    with pytest.warns(RuntimeWarning, match="runs eagerly"):
-        with kinkcheck.trace(backends="torch") as t:
-            got = f(x)
+    with pytest.warns(RuntimeWarning, match="runs eagerly"), kinkcheck.trace(backends="torch") as t:
+        got = f(x)
     assert torch.equal(got, expected)
     assert one(t, "KC102")["exact"] == 1
     with warnings.catch_warnings():

@@ -4,8 +4,8 @@ run is also counted on the GPU and compared with the CPU."""
 
 import pytest
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 import kinkcheck
 

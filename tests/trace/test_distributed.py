@@ -35,7 +35,7 @@ def test_two_rank_gloo_run_then_merge(tmp_path):
     ranks = [tracefile.load(f) for f in files]
     assert [r["ranks"] for r in ranks] == [[0], [1]]
     res = subprocess.run([sys.executable, "-m", "kinkcheck", "merge", *map(str, files), "-o", str(tmp_path / "all.json")],
-                         cwd=ROOT, capture_output=True, text=True)
+                         cwd=ROOT, capture_output=True, text=True, check=False)
     assert res.returncode == 0, res.stderr
     merged = tracefile.load(tmp_path / "all.json")
     assert merged["ranks"] == [0, 1] and merged["steps"] == 3

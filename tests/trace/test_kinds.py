@@ -4,9 +4,9 @@ import math
 
 import torch
 import torch.nn.functional as F
+from conftest import by_code, one
 
 import kinkcheck
-from conftest import by_code, one
 
 
 def test_abs_counts_exact_and_near_zeros():
@@ -71,7 +71,7 @@ def test_topk_boundary_and_sort_neighbours():
     ops = {s["op"]: s for s in by_code(t, "KC105")}
     topk = ops["aten.topk.default"]
     assert (topk["evaluations"], topk["exact"]) == (2, 1)  # row 0: the 2nd and 3rd values tie
-    srt = [s for op, s in ops.items() if op.startswith("aten.sort")][0]
+    srt = next(s for op, s in ops.items() if op.startswith("aten.sort"))
     assert (srt["evaluations"], srt["exact"]) == (6, 1)
 
 

@@ -3,11 +3,11 @@ on the digits MLP that bench/relu_zeros.py trains, in low precision where zeros 
 
 import pytest
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from conftest import by_code
+from torch import nn
 
 import kinkcheck
-from conftest import by_code
 
 
 def digits(dtype):

@@ -16,7 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "kinkcheck", *args], capture_output=True, text=True, cwd=cwd or ROOT)
+    return subprocess.run([sys.executable, "-m", "kinkcheck", *args], capture_output=True, text=True, cwd=cwd or ROOT, check=False)
 
 
 def make_trace(tmp_path, name="t.json", steps=2):

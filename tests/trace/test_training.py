@@ -1,15 +1,14 @@
 """The tracer on real training loops: attribution, modules, steps, and unchanged results."""
 
-import copy
 import threading
 
 import pytest
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from conftest import by_code, one
+from torch import nn
 
 import kinkcheck
-from conftest import by_code, one
 
 HERE = "tests/trace/test_training.py"
 
@@ -95,7 +94,7 @@ def test_attribution_to_the_users_own_forward_line():
     s = one(t, "KC102")
     import inspect
 
-    src, start = inspect.getsourcelines(Net.forward)
+    _, start = inspect.getsourcelines(Net.forward)
     assert s["line"] == start + 1 and s["function"].endswith("Net.forward")
     assert s["module"] == "Net"
 
@@ -141,12 +140,11 @@ def test_nothing_stays_pushed_or_hooked_after_an_error(exc):
 
     before = (_dispatch_modes(), _hooks(), np.abs, np.maximum)
     x, y = data((16, 20))
-    with pytest.raises(exc):
-        with kinkcheck.trace():
-            assert _dispatch_modes() == before[0] + 1
-            assert np.abs is not before[2]
-            train(mlp(), x, y, steps=1)
-            raise exc("stop")
+    with pytest.raises(exc), kinkcheck.trace():
+        assert _dispatch_modes() == before[0] + 1
+        assert np.abs is not before[2]
+        train(mlp(), x, y, steps=1)
+        raise exc("stop")
     assert (_dispatch_modes(), _hooks(), np.abs, np.maximum) == before
 
 
@@ -211,9 +209,8 @@ def test_decorator_form_accumulates_over_calls(tmp_path):
 
 def test_a_trace_cannot_be_entered_twice_at_once():
     t = kinkcheck.trace(backends="torch")
-    with t:
-        with pytest.raises(RuntimeError, match="already active"):
-            t.__enter__()
+    with t, pytest.raises(RuntimeError, match="already active"):
+        t.__enter__()
     assert _dispatch_modes() == 0
 
 

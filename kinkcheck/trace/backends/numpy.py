@@ -145,7 +145,7 @@ class _UfuncProxy:
     """Stands in for a ufunc while traced: calls are counted, everything else (``.reduce``,
     ``.outer``, ``nin``...) goes to the real ufunc, which numpy's own code relies on."""
 
-    __slots__ = ("_ufunc", "_call", "__wrapped__")
+    __slots__ = ("__wrapped__", "_call", "_ufunc")
 
     def __init__(self, ufunc, call):
         self._ufunc = ufunc
@@ -224,7 +224,7 @@ class NumpyBackend:
             _tls.busy = True
             try:
                 backend._measure(rule, kind, name, sub, args, kwargs, out)
-            except Exception:  # never let counting break the user's computation
+            except Exception:  # noqa: BLE001, S110 - counting must never break the user's computation
                 pass
             finally:
                 _tls.busy = False

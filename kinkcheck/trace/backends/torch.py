@@ -494,9 +494,9 @@ def raw_to_vec(raw):
     raw = np.asarray(raw, dtype=np.float64)
     vec = np.zeros(VEC_LEN, dtype=np.int64)
     bins = np.rint(raw[2:2 + NBINS]).astype(np.int64)
-    vec[0] = int(round(raw[1]))
+    vec[0] = round(raw[1])
     vec[1] = int(bins.sum())
-    vec[2] = int(round(raw[0]))
+    vec[2] = round(raw[0])
     vec[3:] = bins
     return vec
 
@@ -537,7 +537,7 @@ class _Compiled:
                 if stats is not None:
                     self.graphs += stats["unique_graphs"] - before
                 return out
-            except Exception as err:  # no triton, no compiler, an inductor bug: eager
+            except Exception as err:  # noqa: BLE001 - no triton, no compiler, an inductor bug: eager
                 self.broken = True
                 self.error = err
                 _warn_once("compile-count", f"kinkcheck.trace: compiled window check unavailable ({type(err).__name__}: "
@@ -557,7 +557,7 @@ _compiled = _Compiled()
 
 
 class _Spec:
-    __slots__ = ("code", "name", "kind", "op", "locate", "post", "subgradient", "relu_out")
+    __slots__ = ("code", "kind", "locate", "name", "op", "post", "relu_out", "subgradient")
 
     def __init__(self, code, name, kind, op, locate, post, subgradient, relu_out):
         self.code, self.name, self.kind, self.op = code, name, kind, op
@@ -643,8 +643,7 @@ class TorchBackend:
         tr = self.tracer
         tr.frameworks["torch"] = torch.__version__.split("+")[0]
         stats = _dynamo_stats()
-        if stats is not None:
-            if stats["unique_graphs"] - _compiled.graphs > 0:
+        if stats is not None and stats["unique_graphs"] - _compiled.graphs > 0:
                 _warn_once("compile", "kinkcheck.trace: torch.compile'd code runs eagerly (uncompiled) inside the "
                            "trace block, so its kink ops are counted; rounding can differ from the compiled run")
         from torch.optim import optimizer as _opt
@@ -815,6 +814,6 @@ def _fused_ok() -> bool:
             import triton  # noqa: F401
 
             _FUSED_OK = True
-        except Exception:
+        except Exception:  # noqa: BLE001 - a broken triton install is as good as none
             _FUSED_OK = False
     return _FUSED_OK
