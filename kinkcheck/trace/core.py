@@ -133,14 +133,17 @@ class Site:
             if self.dev_rows:
                 parts.append(torch.stack(self.dev_rows))
             dev = torch.cat(parts).cpu().numpy()
-        out = []
+        out: dict[int, list[int]] = {}  # a step closed twice (a decorated call per step) adds up
         for step, ev, hx, hn, di in self.rows:
             if di >= 0:
                 v = _raw_to_vec(dev[di])
                 hx += int(v[0])
                 hn += int(v[1])
-            out.append([step, ev, hx, hn])
-        return out
+            row = out.setdefault(step, [step, 0, 0, 0])
+            row[1] += ev
+            row[2] += hx
+            row[3] += hn
+        return list(out.values())
 
     def to_dict(self) -> dict:
         t = self.totals()

@@ -145,3 +145,13 @@ def test_integer_tensors_are_not_counted():
     with kinkcheck.trace(backends="torch") as t:
         torch.tensor([0, 1, -2]).abs()
     assert by_code(t, "KC101") == []
+
+
+def test_nan_does_not_hide_exact_hits_in_large_tensors():
+    x = torch.ones(5000)
+    x[0] = float("nan")
+    x[1:4] = 0.0
+    with kinkcheck.trace(backends="torch") as t:
+        x.abs()
+    s = one(t, "KC101")
+    assert (s["evaluations"], s["exact"]) == (5000, 3)

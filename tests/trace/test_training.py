@@ -203,7 +203,9 @@ def test_decorator_form_accumulates_over_calls(tmp_path):
 
     loss(torch.zeros(3))
     loss(torch.zeros(3))
-    assert one(tracer, "KC101")["exact"] == 6
+    site = one(tracer, "KC101")
+    assert site["exact"] == 6
+    assert site["per_step"] == [[0, 6, 6, 0]]  # no optimizer step between the calls: one step
     assert out.exists()
 
 
