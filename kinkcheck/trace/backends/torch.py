@@ -772,8 +772,18 @@ class TorchBackend:
                 if d.is_complex():
                     d = d.abs()
                 fac = self.tracer.near.factor(str(d.dtype).replace("torch.", ""))
-                tol = scale * fac + self.tracer.near.abs if scale is not None else self.tracer.near.abs
-                vec = self._counter(d)(d, tol)
+                absf = self.tracer.near.abs
+                tol = scale * fac + absf if scale is not None else absf
+                counter = self._counter(d)
+                if isinstance(tol, torch.Tensor):
+                    if counter is count_host:
+                        tol = float(tol)
+                        if tol != tol:  # a NaN in the operand: take the scale of the rest
+                            finite = d[~torch.isnan(d)]
+                            tol = (float(finite.amax()) if finite.numel() else 0.0) * fac + absf
+                    else:
+                        tol = torch.nan_to_num(tol, nan=absf)
+                vec = counter(d, tol)
             if harmless is not None:
                 if isinstance(vec, np.ndarray) or (vec is None and self._counter(harmless) is count_host):
                     h = int(harmless)
