@@ -57,3 +57,17 @@ def test_numpy_kinds():
     assert by_code(t, "KC205")[0]["exact"] == 1
     assert by_code(t, "KC203")[0]["exact"] == 1
     assert (by_code(t, "KC105")[0]["evaluations"], by_code(t, "KC105")[0]["exact"]) == (2, 1)
+
+
+def test_numpy_steps_and_argmax():
+    x = np.array([0.0, 0.5, 1.0, 1.25, -2.0])
+    with kinkcheck.trace(backends="numpy") as t:
+        np.floor(x)
+        np.sign(x)
+        np.remainder(x, 0.5)
+        np.argmax(np.array([[1.0, 3.0, 3.0], [0.0, 1.0, 2.0]]), axis=1)
+    assert by_code(t, "KC302")[0]["exact"] == 3  # floor steps at the integers 0, 1, -2
+    assert by_code(t, "KC301")[0]["exact"] == 1
+    assert by_code(t, "KC302")[1]["exact"] == 4  # multiples of 0.5
+    argmax = by_code(t, "KC303")[0]
+    assert (argmax["evaluations"], argmax["exact"]) == (2, 1)

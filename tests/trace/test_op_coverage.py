@@ -33,6 +33,9 @@ def exercise():
     v / v.flip(0); v / 2; v.clone().div_(3.0); torch.reciprocal(v); v.clone().reciprocal_()
     torch.acos(v.clamp(-1, 1)); torch.asin(v.clamp(-1, 1)); torch.acosh(y + 1); torch.atanh(v.clamp(-1, 1))
     torch.atan2(v, v.flip(0)); torch.angle(v)
+    v.sign(); v.sgn(); v.round(); v.round(decimals=1); v.floor(); v.ceil(); v.trunc(); v // 0.5
+    torch.div(v, 0.5, rounding_mode="floor"); v % 0.5; torch.fmod(v, 0.5); torch.remainder(v, v.flip(0) + 5)
+    torch.heaviside(v, torch.tensor(0.5)); v.argmax(); x.argmin(dim=1); x.argmax(dim=1, keepdim=True)
 
 
 def test_every_runtime_op_is_measured_quietly():
@@ -43,7 +46,7 @@ def test_every_runtime_op_is_measured_quietly():
     data = t.to_dict()
     codes = {s["code"] for s in data["sites"]}
     assert codes >= {"KC101", "KC102", "KC103", "KC104", "KC105", "KC106", "KC201", "KC202", "KC203", "KC204",
-                     "KC205", "KC206", "KC207"}
+                     "KC205", "KC206", "KC207", "KC301", "KC302", "KC303", "KC305"}
     assert all(s["evaluations"] > 0 for s in data["sites"])
     assert sum(s["exact"] for s in data["sites"]) > 0
 

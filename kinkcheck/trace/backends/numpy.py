@@ -91,6 +91,14 @@ def _locate(kind: str, name: str, args, kwargs, out):
         d = np.maximum(np.abs(x), np.abs(b))
         return d, float(np.max(d)) if d.size else 0.0, d.size
     if kind == "step":
+        if name in ("floor_divide", "remainder", "mod", "fmod"):
+            b = np.asarray(args[1]) if len(args) > 1 else None
+            if b is None:
+                return None
+            with np.errstate(divide="ignore", invalid="ignore"):
+                q = x / b
+            d = np.abs(q - np.round(q))
+            return d, _absmax(q[np.isfinite(q)]) if q.size else 0.0, d.size
         if name in ("floor", "ceil", "trunc", "fix", "rint", "around", "round"):
             off = 0.5 if name in ("rint", "around", "round") else 0.0
             d = np.abs(x - np.floor(x) - off) if off else np.abs(x - np.round(x))
@@ -107,6 +115,11 @@ def _locate(kind: str, name: str, args, kwargs, out):
             return d, _absmax(x), d.size
         axis = kwargs.get("axis", args[1] if len(args) > 1 else None)
         v = np.asarray(out)
+        if name in ("argmax", "argmin"):
+            v = np.take_along_axis(x.ravel() if axis is None else x,
+                                   np.asarray(out).reshape(-1) if axis is None else np.expand_dims(out, axis), axis=0 if axis is None else axis)
+            if axis is not None and not kwargs.get("keepdims", False):
+                v = np.squeeze(v, axis)
         if axis is None:
             r = np.abs(x.ravel() - v.ravel()[0]) if v.size == 1 else None
             if r is None or r.size < 2:

@@ -225,7 +225,7 @@ def _step(name):
         if name in ("floor", "ceil", "trunc", "frac", "fix"):
             d = (x - x.round()).abs()
             return d, _amax_abs(x), x.numel(), None
-        if name in ("floor_divide", "remainder", "fmod"):
+        if name in ("floor_divide", "remainder", "fmod", "div"):
             q = x / args[1]
             d = (q - q.round()).abs()
             return d, _amax_abs(q), d.numel(), None
@@ -595,6 +595,8 @@ def build_table(catalog, codes, backend) -> tuple[dict, list[str]]:
                 continue
             base = name.split(".")[0]
             plain = base[:-1] if base.endswith("_") and not base.startswith("_") else base
+            if op in table:  # an op in two rules (clamp_min: KC103 and KC901) counts for the first
+                continue
             locate, post = _locator(rt.kind, plain, backend)
             table[op] = _Spec(code, rule.name, rt.kind, f"aten.{name}", locate, post, subgradient, base in _RELU_OUT)
     # max-pool harmlessness needs to know relu outputs even when KC102 is not traced
