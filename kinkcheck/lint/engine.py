@@ -415,6 +415,10 @@ class _FileAnalysis:
         self.inference = None
         self.infer_enabled = True
         self._infer_tokens: frozenset[str] | None = None
+        self._self_assigns: dict[str, list[ast.AST]] | None = None
+        self._self_busy: set[str] = set()
+        #: catalog tail names of the selected rules (set by analyze_file)
+        self.tails: frozenset[str] | set[str] = frozenset()
         #: ast.Call id -> the qualified name astroid inferred for its callee
         self.inferred: dict[int, str] = {}
 
@@ -437,6 +441,31 @@ class _FileAnalysis:
     def close(self) -> None:
         if self.inference is not None:
             self.inference.close()
+
+    def self_assigns(self) -> dict[str, list[ast.AST]]:
+        """attr -> values assigned to ``self.<attr>`` anywhere, or to ``attr`` in a class body."""
+        if self._self_assigns is None:
+            out: dict[str, list[ast.AST]] = {}
+            bare: set[int] = set()  # `self.matcher = matcher`: a parameter without default
+            for fn in ast.walk(self.tree):
+                if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    params = {k for k, (_, d) in _params(fn).items() if d is None}
+                    bare.update(id(n.value) for n in walk_local(fn) if isinstance(n, ast.Assign)
+                                and isinstance(n.value, ast.Name) and n.value.id in params)
+            for node in ast.walk(self.tree):
+                if isinstance(node, ast.ClassDef):
+                    for stmt in node.body:
+                        if isinstance(stmt, ast.Assign):
+                            for t in stmt.targets:
+                                if isinstance(t, ast.Name):
+                                    out.setdefault(t.id, []).append(stmt.value)
+                elif isinstance(node, (ast.Assign, ast.AnnAssign)) and getattr(node, "value", None) is not None:
+                    for t in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                        if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
+                            if id(node.value) not in bare:
+                                out.setdefault(t.attr, []).append(node.value)
+            self._self_assigns = out
+        return self._self_assigns
 
     def spend(self, n: int = 1) -> None:
         self.budget -= n
@@ -554,6 +583,7 @@ def analyze_file(
     except RecursionError:
         return []
     tables = _Tables.get(catalog, codes)
+    fa.tails = tables.tails
     try:
         findings = _analyze_scopes(fa, tables, catalog, codes, functions, path)
     finally:
@@ -742,7 +772,8 @@ def _wants_inference(node: ast.Call, ctx: Context, q: str | None, how: str | Non
         return how in ("def", "builtin", "self") or q in ("functools.partial", "operator.attrgetter", "operator.methodcaller")
     if q is not None:
         if how == "self":  # self.fn(x): a method of the class is followed by scope, not here
-            return q not in ctx.fa.ix.scopes and isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+            return (q not in ctx.fa.ix.scopes and isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+                    and _self_attr_may_be_callable(func.attr, ctx))
         return False  # an instance of a class the import table knows, or a resolved name
     if isinstance(func, ast.Attribute):
         return False  # `x.unsqueeze(1)`: a method of a value; the catalog's methods table judges those
@@ -751,21 +782,62 @@ def _wants_inference(node: ast.Call, ctx: Context, q: str | None, how: str | Non
 
 def _has_value(expr: ast.AST, ctx: Context) -> bool:
     """The head name of ``expr`` (``ops`` in ``ops["abs"]``) is bound to something astroid
-    could follow: not a parameter without a default that the function never assigns."""
+    could follow to a catalog callable: not a parameter without a default, not only
+    instances of classes (``loss_fct = MSELoss()`` in two branches)."""
     while isinstance(expr, (ast.Attribute, ast.Subscript, ast.Call)):
+        if isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name) and expr.value.id == "self":
+            return _self_attr_may_be_callable(expr.attr, ctx)  # self.ops["abs"](x)
         expr = expr.func if isinstance(expr, ast.Call) else expr.value
     if not isinstance(expr, ast.Name):
         return isinstance(expr, (ast.Dict, ast.List, ast.Tuple, ast.IfExp, ast.BoolOp, ast.Lambda))
     name = expr.id
     if name == "self":
         return True
+    if ctx._assigns is None:
+        ctx._assigns = _assignments(ctx.fn if ctx.fn is not ctx.fa.tree else ctx.fa.tree)
+    values = ctx._assigns.get(name, ())
     if name in ctx.params:
-        if ctx.params[name][1] is not None:
-            return True
-        if ctx._assigns is None:
-            ctx._assigns = _assignments(ctx.fn if ctx.fn is not ctx.fa.tree else ctx.fa.tree)
-        return name in ctx._assigns
+        return ctx.params[name][1] is not None or any(_may_be_callable(v, ctx) for v in values)
+    if values:
+        return any(_may_be_callable(v, ctx) for v in values)
+    return True  # a module-level or enclosing name
+
+
+def _may_be_callable(value, ctx: Context) -> bool:
+    """Whether an assigned value could be (or hold) a catalog callable: not a constant, not
+    an instance of a class other than a catalog one (``MSELoss()``; ``nn.ReLU()`` is)."""
+    if isinstance(value, _Opaque):
+        return True
+    if isinstance(value, _Iter):
+        return _may_be_callable(value.iterable, ctx)
+    if isinstance(value, (ast.Constant, ast.JoinedStr)):
+        return False
+    if isinstance(value, (ast.List, ast.Tuple, ast.Set)):
+        return any(_may_be_callable(v, ctx) for v in value.elts)
+    if isinstance(value, ast.Dict):
+        return any(_may_be_callable(v, ctx) for v in value.values)
+    if isinstance(value, ast.Attribute) and isinstance(value.value, ast.Name) and value.value.id == "self":
+        return _self_attr_may_be_callable(value.attr, ctx)  # {"labels": self.loss_labels}: a method
+    if isinstance(value, ast.Call):
+        tail = dotted(value.func)
+        tail = tail.rsplit(".", 1)[-1] if tail else None
+        if tail and tail[:1].isupper():
+            return tail in ctx.fa.tails  # a constructor: only a catalog class matters
+        return True  # a helper's result, getattr(...), partial(...)
     return True
+
+
+def _self_attr_may_be_callable(attr: str, ctx: Context) -> bool:
+    """Some ``self.<attr> = value`` (or a class-level ``attr = value``) in the file could
+    make ``self.<attr>`` a catalog callable."""
+    busy = ctx.fa._self_busy
+    if attr in busy:
+        return False
+    busy.add(attr)
+    try:
+        return any(_may_be_callable(v, ctx) for v in ctx.fa.self_assigns().get(attr, ()))
+    finally:
+        busy.discard(attr)
 
 
 def _match_inferred(node: ast.Call, ctx: Context, tables: _Tables) -> list[Site]:

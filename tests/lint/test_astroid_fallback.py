@@ -203,6 +203,13 @@ def test_stub_sources_define_catalog_callables_where_their_qname_says():
 @pytest.mark.parametrize("source", [
     "def loss(x, fn):\n    return fn(x)\n",  # a parameter without default: nothing to infer
     "import torch\ndef loss(x):\n    return x.unsqueeze(1).sum()\n",  # tensor methods
+    # instances of non-catalog classes, assigned in two branches
+    ("from torch import nn\ndef loss(x, y, kind):\n    if kind == 'l1':\n        fn = nn.SmoothL1Loss()\n"
+    "    else:\n        fn = nn.MSELoss()\n    return fn(x, y)\n"),
+    # self.matcher holds a parameter or an instance of a class of the file
+    ("from torch import nn\nclass M:\n    pass\nclass HLoss(nn.Module):\n    def __init__(self, matcher):\n"
+    "        self.matcher = matcher\n        self.other = M()\n    def forward(self, x):\n"
+    "        return self.matcher(x) + self.other(x) + self.helper(x)\n"),
 ])
 def test_calls_inference_cannot_help_with_do_not_start_it(source, monkeypatch):
     def boom(*a, **k):
