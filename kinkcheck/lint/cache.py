@@ -135,6 +135,10 @@ class Cache:
         if not self.enabled:
             return None
         try:
+            os.utime(self.dir)  # in use: not pruned by another build's run
+        except OSError:
+            pass
+        try:
             with open(self.dir / "runs" / f"{key[:32]}.pickle", "rb") as fh:
                 entry = pickle.load(fh)
         except Exception:
@@ -170,10 +174,29 @@ class Cache:
                 pass
             raise
 
+    def _prune(self, idle_s: float = 3600.0) -> None:
+        """Drop caches of other kinkcheck builds (a new version or catalog starts a new
+        directory) once nothing has touched them for an hour."""
+        import shutil
+        import time
+
+        now = time.time()
+        for sibling in self.root.iterdir():
+            if sibling == self.dir or not sibling.is_dir() or "-" not in sibling.name:
+                continue
+            try:
+                if now - sibling.stat().st_mtime > idle_s:
+                    shutil.rmtree(sibling, ignore_errors=True)
+            except OSError:
+                pass
+
     def _prepare(self) -> None:
         if self._ready:
             return
+        fresh = not self.dir.exists()
         self.dir.mkdir(parents=True, exist_ok=True)
+        if fresh:
+            self._prune()
         tag = self.root / "CACHEDIR.TAG"
         if not tag.exists():
             tag.write_text("Signature: 8a477f597d28d172789f06886806bc55\n# kinkcheck cache; see https://bford.info/cachedir/\n")

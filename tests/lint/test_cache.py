@@ -90,3 +90,18 @@ def test_an_unchanged_file_is_rechecked_when_its_scope_changes(write_tree, monke
     again = run_all()
     assert [(f.path, f.code) for f in again.findings] == [("helpers.py", "KC101")]
     assert again.analyzed == 0, "both files' results for this scope are still cached"
+
+
+def test_caches_of_other_builds_are_pruned_when_idle(project):
+    import os
+    import time
+
+    stale = project / ".kinkcheck_cache" / "0.0.1-deadbeefdeadbeef"
+    recent = project / ".kinkcheck_cache" / "0.0.2-cafebabecafebabe"
+    for d in (stale, recent):
+        (d / "ab").mkdir(parents=True)
+        (d / "ab" / "entry.pickle").write_bytes(b"old")
+    old = time.time() - 2 * 3600
+    os.utime(stale, (old, old))
+    run(project)
+    assert not stale.exists() and recent.exists()
