@@ -28,7 +28,13 @@ def test_table_covers_every_runtime_rule():
     cat = catalog.load()
     table, missing = build_table(cat, {r.code for r in RULES}, backend=None)
     assert not missing
-    assert {s.code for s in table.values() if s.code} == {r.code for r in RULES if r.runtime.aten}
+    claimed: set = set()
+    expected = set()
+    for r in sorted(RULES, key=lambda r: r.code):  # an op in two rules counts for the first
+        if set(r.runtime.aten) - claimed:
+            expected.add(r.code)
+        claimed |= set(r.runtime.aten)
+    assert {s.code for s in table.values() if s.code} == expected
 
 
 @pytest.mark.parametrize("rule", [r for r in RULES if r.subgradient("torch") and r.subgradient("torch").expr],

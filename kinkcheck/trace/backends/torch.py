@@ -785,7 +785,7 @@ class TorchBackend:
                 if isinstance(tol, torch.Tensor):
                     if counter is count_host:
                         tol = float(tol)
-                        if tol != tol:  # a NaN in the operand: take the scale of the rest
+                        if math.isnan(tol):  # a NaN in the operand: take the scale of the rest
                             finite = d[~torch.isnan(d)]
                             tol = (float(finite.amax()) if finite.numel() else 0.0) * fac + absf
                     else:
