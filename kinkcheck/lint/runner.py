@@ -473,7 +473,9 @@ def _pool(jobs: int) -> ProcessPoolExecutor:
     method = START_METHOD
     if method is None:
         can_fork = "fork" in multiprocessing.get_all_start_methods()
-        method = "fork" if can_fork and threading.active_count() == 1 else "spawn"
+        # jax and torch run native threads that threading cannot see
+        threaded = threading.active_count() > 1 or "jax" in sys.modules or "torch" in sys.modules
+        method = "fork" if can_fork and not threaded else "spawn"
     return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method))
 
 

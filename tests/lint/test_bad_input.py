@@ -141,6 +141,7 @@ def test_inference_blow_up_is_bounded(project):
     assert_good_still_checked(r)
 
 
+@pytest.mark.filterwarnings("ignore:os.fork")
 def test_worker_crash_is_caught_per_file(project, monkeypatch):
     for i in range(6):
         (project / f"m{i}.py").write_text(GOOD)
