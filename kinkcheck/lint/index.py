@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from kinkcheck.lint.resolve import BUILTIN_NAMES, ImportTable, dotted, import_table, module_exports
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 
 MODULE_CODE = "<module>"
 
@@ -296,7 +296,7 @@ class _Indexer:
                 if isinstance(node.func, ast.Attribute) and node.func.attr == "backward" and not target:
                     backward_exprs.append(node.func.value)
                 last = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
-                if last in self.cands or (target and target.rsplit(".", 1)[-1] in self.cands):
+                if last in self.cands or last == "getattr" or (target and target.rsplit(".", 1)[-1] in self.cands):
                     has_cands = True
             elif isinstance(node, (ast.BinOp, ast.AugAssign)) and isinstance(
                 node.op, (ast.Div, ast.Pow, ast.FloorDiv, ast.Mod)
@@ -304,7 +304,9 @@ class _Indexer:
                 has_cands = True
             elif isinstance(node, (ast.Compare, ast.If, ast.While, ast.IfExp)):
                 has_cands = True
-            elif isinstance(node, ast.Attribute) and node.attr == "data":
+            elif isinstance(node, ast.Attribute) and (node.attr == "data" or node.attr in self.cands):
+                # `torch.abs` used as a value (a dict entry, a default argument, a partial):
+                # only the astroid fallback can follow it to its call, so analyze the file
                 has_cands = True
         root = None
         decorators = getattr(fn, "decorator_list", ())

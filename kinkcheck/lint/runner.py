@@ -193,7 +193,7 @@ class Task:
 
 
 def analyze(task: Task) -> tuple[str, Any]:
-    """("ok", findings) | ("parse", KC001 finding) | ("error", message). Never raises."""
+    """("ok", findings, notes) | ("parse", KC001 finding) | ("error", message). Never raises."""
     try:
         return _analyze(task)
     except (SyntaxError, ValueError) as exc:
@@ -215,20 +215,22 @@ def _analyze(task: Task) -> tuple[str, Any]:
         return "parse", problem
     catalog = _catalog()
     raw: list[Finding] = []
+    notes: list[str] = []  # e.g. the astroid fallback ran out of budget in this file
     if not task.usage_only:
-        raw = list(analyze_file(text, sf.path, sf.module, task.functions, codes=task.codes, catalog=catalog))
+        raw = list(analyze_file(text, sf.path, sf.module, task.functions, codes=task.codes, catalog=catalog,
+                                notes=notes))
     if task.comments == 0 or (task.comments == 1 and not raw):
-        return "ok", raw
+        return "ok", raw, notes
     directives = comments.parse(text, catalog)
     if not directives:
-        return "ok", raw
+        return "ok", raw, notes
     out = comments.apply(raw, directives, path=sf.path, catalog=catalog)
     if any(f.code == "KC003" for f in out):
         # Some comment documents nothing in this run; ask every scope and rule before
         # calling it unused (a documented ReLU in a model's forward is not a mistake).
-        every = analyze_file(text, sf.path, sf.module, None, codes=task.all_codes, catalog=catalog)
+        every = analyze_file(text, sf.path, sf.module, None, codes=task.all_codes, catalog=catalog, notes=[])
         out = comments.apply(raw, directives, path=sf.path, usage=[*raw, *every], catalog=catalog)
-    return "ok", out
+    return "ok", out, notes
 
 
 # -- the run ------------------------------------------------------------------------------
@@ -383,7 +385,9 @@ def run(files: Sequence[SourceFile], config, *, scope: str | None = None, use_ca
                 outcomes.append(analyze(t))
                 bar.advance(1)
 
-        for (p, task, rkey), (status, value) in zip(tasks, outcomes):
+        for (p, task, rkey), (status, value, *notes) in zip(tasks, outcomes):
+            for note in notes[0] if notes else ():
+                result.warnings.append(note)
             if status == "ok":
                 file_findings = list(value)
             elif status == "parse":

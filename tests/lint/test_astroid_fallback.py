@@ -217,3 +217,29 @@ def test_calls_inference_cannot_help_with_do_not_start_it(source, monkeypatch):
 
     monkeypatch.setattr(infer_astroid.FileInference, "callee", boom)
     analyze_file(source, "m.py", "m", None, codes=CODES, catalog=CATALOG)
+
+
+def test_the_check_command_reaches_inferred_callees_and_reports_the_budget(tmp_path):
+    """End to end through the driver: its cheap prefilter must not skip a file whose only
+    kink is a catalog callable used as a value, and the budget note reaches stderr."""
+    (tmp_path / "table.py").write_text(textwrap.dedent('''
+        import torch
+
+        def loss(t):
+            ops = {"k": torch.abs}
+            return ops["k"](t).sum()
+    '''))
+    lines = ["import torch", "", "def loss(t):"]
+    lines += [f"    ops{i} = {{'k': torch.abs}}" for i in range(200)]
+    lines += [f"    t = ops{i}['k'](t)" for i in range(200)]
+    lines += ["    return t"]
+    (tmp_path / "blowup.py").write_text("\n".join(lines) + "\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "kinkcheck", "check", "--no-cache", "--output-format", "concise", str(tmp_path)],
+        capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2], timeout=120,
+    )
+    assert run.returncode == 1, run.stderr
+    assert "table.py:6:12: KC101" in run.stdout
+    assert 0 < run.stdout.count("blowup.py") < 200
+    assert "blowup.py: astroid inference budget spent" in run.stderr
+    assert "Traceback" not in run.stderr
