@@ -155,3 +155,29 @@ def test_nan_does_not_hide_exact_hits_in_large_tensors():
         x.abs()
     s = one(t, "KC101")
     assert (s["evaluations"], s["exact"]) == (5000, 3)
+
+
+def _window_ties(x, k):
+    """Independent count: windows whose maximum occurs more than once (unfold)."""
+    n, c, h, w = x.shape
+    win = F.unfold(x.reshape(n * c, 1, h, w), k, stride=k)
+    top = win.amax(1, keepdim=True)
+    tie = (win == top).sum(1) > 1
+    return tie, top.squeeze(1)
+
+
+def test_max_pool_counts_match_an_independent_window_count():
+    g = torch.Generator().manual_seed(3)
+    x = torch.randint(-2, 3, (4, 3, 8, 8), generator=g).float()
+    x[0, 0, :2, :2] = torch.tensor([[1.0, 1.0 - 2e-7], [0.5, 0.2]])  # a near tie
+    with kinkcheck.trace(backends="torch", rules=["KC106"]) as t:
+        F.max_pool2d(x, 2)
+        r = F.relu(x)  # zeros made by a ReLU inside the trace: their ties are harmless
+        F.max_pool2d(r, 2)
+    plain, after_relu = by_code(t, "KC106")
+    tie, top = _window_ties(x, 2)
+    assert (plain["evaluations"], plain["exact"], plain["harmless"], plain["near"]) == (x.numel() // 4, int(tie.sum()), 0, 1)
+    tie_r, top_r = _window_ties(r, 2)
+    zero = tie_r & (top_r == 0)
+    assert after_relu["harmless"] == int(zero.sum()) > 0
+    assert after_relu["exact"] == int((tie_r & ~zero).sum()) > 0

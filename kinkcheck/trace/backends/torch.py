@@ -371,6 +371,11 @@ class _WindowTie:
         span = [(ki - 1) * di + 1 for ki, di in zip(k, dil)]
         disjoint = all(si >= sp for si, sp in zip(s, span)) and not any(p) and all(d == 1 for d in dil)
         fused = self.backend is not None and self.backend.fused(x)
+        relu_in = self.backend is not None and self.backend.from_relu(x)
+        if x.device.type == "cpu" and not fused and list(s) == list(k) and disjoint:
+            quick = self._quick_check(x, vals, idx, k, relu_in)
+            if quick is not None:
+                return quick
         if idx is not None and disjoint and nd in (1, 2, 3) and not fused:
             flat = x.flatten(-nd)
             if x.device.type == "cpu":
@@ -395,11 +400,63 @@ class _WindowTie:
             else:
                 gap = _window_gap_impl(*args_)
         harmless = None
-        if self.backend.from_relu(x):
+        if relu_in:
             harm = (vals == 0) & (gap == 0)
             harmless = harm.sum()
             gap = gap.masked_fill(harm, _INF)
         return gap, _amax_abs(vals), vals.numel(), harmless
+
+
+def _quick_check_impl(self, x, vals, idx, k, relu_in):
+    """CPU path for the common ``MaxPool(k)`` (stride k, no padding): mark the elements within
+    the tolerance of their window's maximum (one upsample, one compare), drop each window's
+    own maximum (its saved index), and measure only the few windows with a candidate left.
+    After a ReLU the all-zero windows are harmless ties and are left out of the candidates."""
+    nd = len(k)
+    spatial = list(x.shape[-nd:])
+    osz = list(vals.shape[-nd:])
+    if idx is None or any(o * ki != si for o, ki, si in zip(osz, k, spatial)):
+        return None
+    near = self.backend.tracer.near
+    scale = vals.abs().amax()
+    tol = scale * near.factor(str(vals.dtype).replace("torch.", "")) + near.abs
+    low = vals - tol
+    zero = None
+    if relu_in:
+        zmask = vals == 0
+        zero = zmask.sum()
+        low = low.masked_fill(zmask, _INF)
+    for i in range(nd):
+        low = low.repeat_interleave(k[i], dim=x.dim() - nd + i)
+    cand = (x >= low).flatten(-nd)
+    cand.scatter_(-1, idx.flatten(-nd), False)
+    hit = cand.nonzero()
+    windows = vals.numel()
+    if hit.numel() == 0:
+        return None, None, windows, zero
+    lead, p = hit[:, :-1], hit[:, -1]
+    # position in the plane -> window index in the output plane
+    w = torch.zeros_like(p)
+    rem = p
+    for i in range(nd):
+        stride_in = math.prod(spatial[i + 1:])
+        coord = rem // stride_in
+        rem = rem % stride_in
+        w = w * osz[i] + coord // k[i]
+    xf, vf = x.flatten(-nd), vals.flatten(-nd)
+    vals_w = vf[tuple(lead.T) + (w,)]
+    gaps = vals_w - xf[tuple(lead.T) + (p,)]
+    # one distance per window: its closest runner-up
+    lead_flat = torch.zeros_like(w)
+    for j, size in enumerate(vf.shape[:-1]):
+        lead_flat = lead_flat * size + lead[:, j]
+    win = lead_flat * vf.shape[-1] + w
+    uniq, inv = torch.unique(win, return_inverse=True)
+    d = torch.full((uniq.numel(),), _INF, dtype=gaps.dtype).scatter_reduce(0, inv, gaps, "amin")
+    return d, scale, windows, zero
+
+
+_WindowTie._quick_check = _quick_check_impl
 
 
 def _locator(kind: str, name: str, backend):
