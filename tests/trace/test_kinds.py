@@ -175,9 +175,22 @@ def test_max_pool_counts_match_an_independent_window_count():
         r = F.relu(x)  # zeros made by a ReLU inside the trace: their ties are harmless
         F.max_pool2d(r, 2)
     plain, after_relu = by_code(t, "KC106")
-    tie, top = _window_ties(x, 2)
+    tie, _ = _window_ties(x, 2)
     assert (plain["evaluations"], plain["exact"], plain["harmless"], plain["near"]) == (x.numel() // 4, int(tie.sum()), 0, 1)
     tie_r, top_r = _window_ties(r, 2)
     zero = tie_r & (top_r == 0)
     assert after_relu["harmless"] == int(zero.sum()) > 0
     assert after_relu["exact"] == int((tie_r & ~zero).sum()) > 0
+
+
+def test_big_tensors_count_every_near_and_exact_element():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(100_003, generator=g) + 0.5  # far from 0 ...
+    hits = torch.tensor([5, 4096, 4097, 70_000, 100_002])
+    x[hits] = torch.tensor([0.0, 1e-7, -0.0, -3e-7, 0.0])  # ... except a few, in different blocks and the tail
+    x[9000] = float("nan")
+    x[9001] = 0.0  # in the same block as a NaN
+    with kinkcheck.trace(backends="torch") as t:
+        x.abs()
+    s = one(t, "KC101")
+    assert (s["evaluations"], s["exact"], s["near"]) == (100_003, 4, 2)
