@@ -7,6 +7,21 @@ aliases (``orig = torch.abs``), instances (``pool = nn.MaxPool2d(2); pool(x)``,
 tree. Nothing is imported and no foreign package is ever read, so the analyzer works the
 same with or without torch/jax installed and costs one ``ast.parse`` plus a walk per file.
 
+What may be a tensor (the precision policy):
+    - A file that uses no array library (no import of torch, jax, numpy, scipy, tensorflow,
+      autograd, cupy, mlx, paddle, ...: ``resolve.ARRAY_LIBRARIES``, directly or re-exported
+      by a sibling module) computes on Python values: a value of UNKNOWN kind is PLAIN there,
+      so only a proven tensor (an annotation) can be flagged, in every scope. If astroid
+      later names an array callable in such a file, the file is analyzed again as an array
+      file.
+    - In an array file an UNKNOWN value is assumed to be a tensor in the code checked, but
+      never: strings, None, bools, ``len()``/``range()``/``enumerate()`` indices,
+      ``.shape``/``.size()``/``.dim()``, membership (``in``), identity (``is``), ``==``/``!=``
+      unless against a float literal or a known tensor, ``float()``/``int()`` of an
+      attribute (``float(self.margin)``), ``.data`` of a non-array library's result
+      (``load_digits().data``). numpy/scipy results inside torch/jax code are DATA (KC505
+      flags the numpy call itself, not what is done with its result).
+
 Confidence of a finding:
     high    the callee resolved to a catalog callable by qualified name (capped by the
             rule's own ``confidence``)
@@ -32,7 +47,7 @@ from kinkcheck.lint.guards import accepts
 from kinkcheck.lint.index import MODULE_CODE, _Env, _Indexer, _qual, backward_slice, local_bindings, walk_local
 from kinkcheck.lint.resolve import (
     DATA, DATA_FUNCS, JOIN_BUILTINS, PLAIN, PLAIN_ATTRS, PLAIN_BUILTINS, PLAIN_METHODS, TENSOR, UNKNOWN,
-    ARRAY_ROOTS, Reexports, annotation_kind, dotted, join, name_kind,
+    ARRAY_LIBRARIES, ARRAY_ROOTS, FRAMEWORK_ROOTS, Reexports, annotation_kind, dotted, join, name_kind,
 )
 
 SLICE = "#slice"
@@ -46,6 +61,10 @@ OPERATORS = {ast.Div: "/", ast.Pow: "**", ast.FloorDiv: "//", ast.Mod: "%", ast.
 
 def min_conf(*levels: str) -> str:
     return min(levels, key=lambda c: _CONF_ORDER.get(c, 0))
+
+
+class _ArraysAfterAll(Exception):
+    """A file without array imports turned out to call an array library (found by astroid)."""
 
 
 class Budget(Exception):
@@ -158,9 +177,12 @@ class Context:
             return UNKNOWN
         self.fa.spend()
         try:
-            return self._kind(node)
+            k = self._kind(node)
         except RecursionError:
-            return UNKNOWN
+            k = UNKNOWN
+        if k == UNKNOWN and not self.fa.arrays:
+            return PLAIN  # a file that imports no array library computes on Python values
+        return k
 
     def _kind(self, node: ast.AST) -> str:
         k = self.kind
@@ -228,6 +250,8 @@ class Context:
             tail = q.rsplit(".", 1)[-1]
             if root == "math" or q in ("torch.is_tensor", "torch.numel", "numpy.ndim", "numpy.shape", "numpy.size", "torch.Size", "jax.numpy.ndim", "jax.numpy.shape"):
                 return PLAIN
+            if root in ("numpy", "scipy") and self.fa.framework:
+                return DATA  # numpy inside torch/jax code computes on data (KC505 flags the call)
             if root in ARRAY_ROOTS:
                 if tail in DATA_FUNCS or tail.startswith(("is", "get_", "set_")):
                     return DATA if not tail.startswith(("is_", "get_", "set_")) else PLAIN
@@ -247,7 +271,9 @@ class Context:
                         "view", "reshape", "squeeze", "unsqueeze", "flatten", "permute", "transpose", "expand",
                         "expand_as", "clone", "cpu", "cuda", "sum", "mean", "abs", "clamp"):
                 return recv
-            return TENSOR if recv in (TENSOR, DATA) else UNKNOWN
+            if recv == DATA:  # mask.sum(), labels.max(): data, unless a tensor goes in
+                return join(DATA, *(k(a) for a in node.args))
+            return TENSOR if recv == TENSOR else UNKNOWN
         return UNKNOWN
 
     def name_kind(self, name: str) -> str:
@@ -271,6 +297,8 @@ class Context:
         if name in self.params:
             ann, default = self.params[name]
             ak = annotation_kind(ann)
+            if ak == TENSOR and self.fa.framework and _numpy_annotation(ann):
+                return DATA  # an np.ndarray handed to torch/jax code is data
             if ak:
                 return ak
             if default is not None and isinstance(default, ast.Constant) and default.value is not None:
@@ -323,6 +351,13 @@ class Context:
 
 
 _CYCLE = "cycle"
+#: import roots never followed into sibling files when deciding whether a file uses arrays
+BUILTIN_ROOTS = frozenset(sys.stdlib_module_names) | {"__future__", "kinkcheck"}
+
+
+def _numpy_annotation(ann: ast.AST | None) -> bool:
+    text = dotted(ann) or (ann.value if isinstance(ann, ast.Constant) and isinstance(ann.value, str) else "")
+    return "ndarray" in text or text.startswith(("np.", "numpy."))
 
 
 class _Iter:
@@ -408,7 +443,13 @@ class _FileAnalysis:
         self.ix = _Indexer(tree, source, path, module)
         self.ix.run()
         self.reexports = Reexports(path, module)
-        self.framework = any(q.split(".")[0] in ("torch", "jax", "flax", "optax", "equinox") for q in self.ix.table.names.values())
+        names = [*self.ix.table.names.values(), *self.ix.table.stars]
+        roots = {q.split(".")[0] for q in names}
+        self.framework = bool(roots & FRAMEWORK_ROOTS)
+        #: the file uses an array library (imported directly or re-exported by a sibling
+        #: module): only then may a value of UNKNOWN kind be a tensor
+        self.arrays = bool(roots & ARRAY_LIBRARIES) or any(
+            self.follow(q).split(".")[0] in ARRAY_LIBRARIES for q in names if q.split(".")[0] not in BUILTIN_ROOTS)
         self._attr_kinds: dict[tuple[str, str], str] = {}
         self._module_ctx: Context | None = None
         #: astroid fallback: None until a call needs it; False when turned off
@@ -466,6 +507,10 @@ class _FileAnalysis:
                                 out.setdefault(t.attr, []).append(node.value)
             self._self_assigns = out
         return self._self_assigns
+
+    def reset_kinds(self) -> None:
+        self._module_ctx = None
+        self._attr_kinds = {}
 
     def spend(self, n: int = 1) -> None:
         self.budget -= n
@@ -585,7 +630,11 @@ def analyze_file(
     tables = _Tables.get(catalog, codes)
     fa.tails = tables.tails
     try:
-        findings = _analyze_scopes(fa, tables, catalog, codes, functions, path)
+        try:
+            findings = _analyze_scopes(fa, tables, catalog, codes, functions, path)
+        except _ArraysAfterAll:
+            fa.reset_kinds()
+            findings = _analyze_scopes(fa, tables, catalog, codes, functions, path)
     finally:
         fa.close()
     note = fa.inference.note if fa.inference is not None else None
@@ -615,6 +664,8 @@ def _analyze_scopes(fa, tables, catalog, codes, functions, path) -> list[Finding
                 if key not in seen:
                     seen.add(key)
                     findings.append(f)
+        except _ArraysAfterAll:
+            raise
         except Budget:
             break
         except RecursionError:
@@ -666,6 +717,13 @@ def _node_findings(fa, tables, catalog, codes, ctx, node, node_checks, function)
     for code, types, check in node_checks:
         if isinstance(node, types):
             sites.extend(check(node, ctx) or ())
+    if not fa.arrays:
+        for site in sites:
+            if site.qname and site.qname.split(".")[0] in ARRAY_LIBRARIES:
+                # torch.sqrt reached through astroid (``TABLE["sqrt"](x)``): this file does
+                # compute on arrays after all; the caller analyzes it again as an array file
+                fa.arrays = True
+                raise _ArraysAfterAll()
     for site in sites:
         rule = catalog[site.code]
         refiner = registry.REFINERS.get(site.code)

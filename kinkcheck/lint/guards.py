@@ -162,10 +162,19 @@ def nonzero_constant(node: ast.AST, ctx) -> bool:
 
 @guard("positive-expr")
 def positive_expr(node: ast.AST, ctx) -> bool:
-    """``exp(x)``, ``softplus(x)``, ``sigmoid(x)``, ``softmax(x)``, ``x.exp()``, ``cosh(x)``."""
+    """``exp(x)``, ``softplus(x)``, ``sigmoid(x)``, ``softmax(x)``, ``x.exp()``, ``cosh(x)``,
+    and the square root of a guarded value (``sqrt(a + eps)``, ``sqrt(x.clamp_min(eps))``)."""
     for value in _values(node, ctx):
-        if _callee_tail(value, ctx) in POSITIVE_FUNCS:
+        tail = _callee_tail(value, ctx)
+        if tail in POSITIVE_FUNCS:
             return True
+        if tail in ("sqrt", "rsqrt") and isinstance(value, ast.Call):
+            # sqrt(a + eps), sqrt(x.clamp_min(eps)), sqrt(exp(x)): the root of a positive value
+            inner = value.args[0] if value.args else (value.func.value if isinstance(value.func, ast.Attribute) else None)
+            if isinstance(value.func, ast.Attribute) and not ctx.is_module_ref(value.func.value):
+                inner = value.func.value
+            if inner is not None and (offset(inner, ctx) or clamp_floor(inner, ctx) or positive_expr(inner, ctx)):
+                return True
         if isinstance(value, ast.BinOp) and isinstance(value.op, (ast.Add, ast.Mult)):
             # exp(a) + exp(b), softplus(x) * 2: positive when every part is
             parts = [value.left, value.right]
@@ -274,6 +283,10 @@ def accepts(guard_ids, operand: ast.AST | None, ctx, site=None) -> str | None:
         fn = GUARDS.get(gid)
         if fn is None:
             continue
-        if fn(operand, ctx, site) if gid in SITE_AWARE else fn(operand, ctx):
+        try:
+            held = fn(operand, ctx, site) if gid in SITE_AWARE else fn(operand, ctx)
+        except RecursionError:
+            continue  # an operand too deep to look into: this guard does not vouch for it
+        if held:
             return gid
     return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 
 from kinkcheck.lint.checks import Site, node_check, refine
-from kinkcheck.lint.resolve import PLAIN, TENSOR, UNKNOWN, const_value
+from kinkcheck.lint.resolve import ARRAY_LIBRARIES, DATA, PLAIN, TENSOR, UNKNOWN, const_value
 
 
 @node_check("KC503", ast.Attribute)
@@ -20,7 +20,39 @@ def data_attribute(node: ast.Attribute, ctx):
     k = ctx.kind(base)
     if k not in (TENSOR, UNKNOWN) or ctx.is_module_ref(base):
         return
+    if k == UNKNOWN and _foreign_result(base, ctx):
+        return  # sklearn's `load_digits().data`, a Bunch or a record: not a tensor
     yield Site("KC503", node, ".data", base, None, "medium" if k == TENSOR else "low", node, "node")
+
+
+def _foreign_result(node: ast.AST, ctx, depth: int = 2) -> bool:
+    """``node`` is (a name assigned once from) a call into a library that is not an array
+    framework, or a constructor of a class: its ``.data`` is that object's field."""
+    while isinstance(node, ast.Name) and depth:
+        value = ctx.definition(node.id)
+        if value is None:
+            return False
+        node, depth = value, depth - 1
+    if not isinstance(node, ast.Call):
+        return False
+    q = ctx.qualify(node.func)
+    if q is None:
+        return False
+    if ctx.how in ("import", "star"):
+        return q.split(".")[0] not in ARRAY_LIBRARIES
+    return ctx.how in ("def", "instance") and q.rsplit(".", 1)[-1][:1].isupper()
+
+
+def _numpy_value(node: ast.AST, ctx, depth: int = 2) -> bool:
+    """``node`` is (a name assigned once from) the result of a numpy/scipy call."""
+    while isinstance(node, ast.Name) and depth:
+        value = ctx.definition(node.id)
+        if value is None:
+            return False
+        node, depth = value, depth - 1
+    if isinstance(node, ast.Call):
+        return _foreign(ctx.qualify(node.func)) and ctx.how in ("import", "star")
+    return False
 
 
 def _foreign(q: str | None) -> bool:
@@ -37,7 +69,9 @@ def foreign_array_library(node: ast.Call, ctx):
     if not _foreign(q) or ctx.how not in ("import", "star"):
         return
     args = [*node.args, *(k.value for k in node.keywords)]
-    kinds = [ctx.kind(a) for a in args]
+    # a numpy array is data in torch/jax code, but a numpy call on it is still numpy
+    # inside loss code (``np.tanh(np.bincount(...))``)
+    kinds = [UNKNOWN if k == DATA and _numpy_value(a, ctx) else k for a, k in ((a, ctx.kind(a)) for a in args)]
     if not kinds or all(k not in (TENSOR, UNKNOWN) for k in kinds):
         return
     conf = "high" if TENSOR in kinds else "medium"
@@ -53,3 +87,30 @@ def no_grad(site: Site, ctx):
         if isinstance(arg, ast.Constant) and arg.value is True:
             return None
     return site.with_(operand=None)
+
+
+SCALAR_CASTS = frozenset({"builtins.float", "builtins.int", "builtins.bool"})
+
+
+@refine("KC504")
+def python_scalar(site: Site, ctx):
+    """``float(self.margin)`` / ``int(cfg.steps[0])``: an attribute (or an item of one)
+    whose kind is unknown is a config value or a counter, not a tensor. A value known to be
+    a tensor, an unknown name (``float(pred)``) or an expression (``float(d.mean())``)
+    counts; data (targets, numpy arrays in torch code) does not. ``math.floor`` /
+    ``math.ceil`` keep the generic judgement."""
+    if site.qname not in SCALAR_CASTS:
+        return site
+    operand = site.operand
+    if operand is None:
+        return None
+    k = ctx.kind(operand)
+    if k in (PLAIN, DATA):
+        return None  # float(mask.sum()), int(np.argmax(...)): no gradient to cut
+    if k == UNKNOWN:
+        inner = operand
+        while isinstance(inner, ast.Subscript):
+            inner = inner.value
+        if isinstance(inner, ast.Attribute):
+            return None
+    return site

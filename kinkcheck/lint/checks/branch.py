@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 
 from kinkcheck.lint.checks import Site, node_check, refine
-from kinkcheck.lint.resolve import DATA, PLAIN, TENSOR, UNKNOWN
+from kinkcheck.lint.resolve import DATA, PLAIN, TENSOR, UNKNOWN, const_value
 
 #: method / function names that compare values
 COMPARE_FUNCS = frozenset({"gt", "lt", "ge", "le", "greater", "less", "greater_equal", "less_equal", "eq", "ne",
@@ -28,6 +28,11 @@ def _atoms(test: ast.AST):
 
 def _string_or_none(node: ast.AST) -> bool:
     return isinstance(node, ast.Constant) and (node.value is None or isinstance(node.value, (str, bytes, bool)))
+
+
+def _float_literal(node: ast.AST) -> bool:
+    v = const_value(node)
+    return isinstance(v, float)
 
 
 def _call_tail(node: ast.AST) -> str | None:
@@ -53,6 +58,11 @@ def value_comparison(node: ast.AST, ctx, *, follow: int = 2) -> str | None:
         if any(_string_or_none(o) for o in operands):
             return None
         kinds = [ctx.kind(o) for o in operands]
+        if all(isinstance(op, (ast.Eq, ast.NotEq)) for op in node.ops):
+            # equality is rarely a float branch (`a == b` on ids, counts, enums): only
+            # against a float literal or a value known to be a tensor
+            if TENSOR not in kinds and not any(_float_literal(o) for o in operands):
+                return None
         if any(k == TENSOR for k in kinds) and not all(k in (TENSOR, PLAIN) and (k == PLAIN or _is_data(o, ctx)) for k, o in zip(kinds, operands)):
             return TENSOR
         if all(k in (PLAIN, DATA) for k in kinds):

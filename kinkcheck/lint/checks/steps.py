@@ -35,3 +35,4 @@ def comparison_as_mask(node: ast.Compare, ctx):
     if not used:
         return
     yield Site("KC304", node, "comparison", node, None, "medium" if k == TENSOR else "low", node, "node")
+
