@@ -14,9 +14,9 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-from kinkcheck.lint.resolve import BUILTIN_NAMES, ImportTable, dotted, import_table, module_exports
+from kinkcheck.lint.resolve import BUILTIN_NAMES, ImportTable, _module_level, dotted, module_exports
 
-INDEX_VERSION = 2
+INDEX_VERSION = 3
 
 MODULE_CODE = "<module>"
 
@@ -152,19 +152,58 @@ def local_bindings(fn: ast.AST, nodes: list | None = None) -> tuple[set[str], di
     return bound, values
 
 
+#: per node type, the fields that can hold child nodes (``ctx`` and plain-value fields
+#: left out: ``Load()``/``Store()`` markers are never looked at)
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+_SCALAR_FIELDS = frozenset({"ctx", "id", "attr", "arg", "asname", "level", "kind", "type_comment", "conversion",
+                            "is_async", "simple", "lineno", "col_offset"})
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def _child_fields(cls: type) -> tuple[str, ...]:
+    fields = _CHILD_FIELDS.get(cls)
+    if fields is None:
+        fields = tuple(f for f in cls._fields if f not in _SCALAR_FIELDS and not (cls is ast.Constant and f == "value"))
+        _CHILD_FIELDS[cls] = fields
+    return fields
+
+
+def _children(node: ast.AST, out: list) -> None:
+    """Append the child nodes of ``node`` (what ``ast.iter_child_nodes`` gives, less the
+    expression-context markers) to ``out``."""
+    fields = _CHILD_FIELDS.get(node.__class__) or _child_fields(node.__class__)
+    AST = ast.AST
+    for f in fields:
+        v = getattr(node, f, None)
+        if v is None:
+            continue
+        if v.__class__ is list:
+            for item in v:
+                if isinstance(item, AST):
+                    out.append(item)
+        elif isinstance(v, AST):
+            out.append(v)
+
+
 def walk_local(fn: ast.AST):
     """Every node of a function's body, not descending into nested defs/classes (but into
-    lambdas and comprehensions, which run as part of the function)."""
-    stack = list(ast.iter_child_nodes(fn)) if not isinstance(fn, list) else list(fn)
-    if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+    lambdas and comprehensions, which run as part of the function). Expression-context
+    markers (``Load()``) are not yielded."""
+    if isinstance(fn, list):
+        stack = list(fn)
+    elif isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
         # decorators and defaults are evaluated outside; the body is what runs
         stack = [*fn.body]
+    else:
+        stack = []
+        _children(fn, stack)
+    pop, children = stack.pop, _children
     while stack:
-        node = stack.pop()
+        node = pop()
         yield node
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        if isinstance(node, _SCOPES):
             continue
-        stack.extend(ast.iter_child_nodes(node))
+        children(node, stack)
 
 
 class _Indexer:
@@ -174,7 +213,9 @@ class _Indexer:
         self.path = path
         self.module = module
         self.is_package = is_package_path(path)
-        self.table: ImportTable = import_table(tree, module, self.is_package)
+        #: one walk over the file: the nodes of each scope, every import, every class
+        self._walk()
+        self.table: ImportTable = self._import_table()
         self.exports = module_exports(tree, module, self.is_package, self.table)
         self.functions: dict[str, FunctionInfo] = {}
         self.classes: dict[str, tuple[str, ...]] = {}
@@ -184,6 +225,60 @@ class _Indexer:
         #: qualname -> (def node or the module, its name environment, enclosing class)
         self.scopes: dict[str, tuple[ast.AST, _Env, str | None]] = {}
         self.how: str | None = None
+
+    # -- the one walk --------------------------------------------------------------------
+    def _walk(self) -> None:
+        """Walk every node once: ``self._nodes`` maps each def (and the module) to its own
+        nodes (``walk_local``), ``self._imports`` lists every import statement and
+        ``self._class_nodes`` the classes with the defs lexically inside them."""
+        self._nodes: dict[int, list[ast.AST]] = {}
+        self._imports: list[ast.AST] = []
+        self._class_defs: dict[int, list[ast.AST]] = {}  # class id -> defs inside it, any depth
+        module_nodes = list(_module_nodes(self.tree))
+        top_defs = [s for s in self.tree.body if isinstance(s, _SCOPES)]
+        self._nodes[id(self.tree)] = module_nodes
+        self._top_defs = top_defs
+        module_nodes = [*module_nodes, *top_defs]
+        todo: list[tuple[ast.AST, tuple[ast.ClassDef, ...]]] = []
+
+        def scan(nodes, classes):
+            for n in nodes:
+                if isinstance(n, (ast.Import, ast.ImportFrom)):
+                    self._imports.append(n)
+                elif isinstance(n, _SCOPES):
+                    todo.append((n, classes))
+
+        scan(module_nodes, ())
+        while todo:
+            node, classes = todo.pop()
+            if isinstance(node, ast.ClassDef):
+                self._class_defs[id(node)] = []
+                # the class body's own statements (class attributes, a stray import)
+                body = [n for n in walk_local(node.body) if not isinstance(n, _SCOPES)]
+                self._nodes[id(node)] = body
+                scan(body, classes + (node,))
+                for stmt in node.body:
+                    if isinstance(stmt, _SCOPES):
+                        todo.append((stmt, classes + (node,)))
+                    else:
+                        scan([n for n in walk_local([stmt]) if isinstance(n, _SCOPES)], classes + (node,))
+                continue
+            nodes = list(walk_local(node))
+            self._nodes[id(node)] = nodes
+            for cls in classes:
+                self._class_defs[id(cls)].append(node)
+            scan(nodes, classes)
+
+    def _import_table(self) -> ImportTable:
+        """Module-level imports win over function-level ones; among those, the first in the
+        file wins (``resolve.import_table`` without walking the tree again)."""
+        table = ImportTable()
+        for stmt in _module_level(self.tree.body):
+            if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                table.add(stmt, self.module, self.is_package)
+        for node in sorted(self._imports, key=lambda n: (n.lineno, n.col_offset)):
+            table.add(node, self.module, self.is_package, override=False)
+        return table
 
     # -- resolution -------------------------------------------------------------------
     def resolve(self, node: ast.AST, env: "_Env") -> str | None:
@@ -216,10 +311,11 @@ class _Indexer:
     # -- walk ----------------------------------------------------------------------------
     def run(self) -> FileIndex:
         self._collect_classes(self.tree.body, self.module, None)
-        bound, values = local_bindings(self.tree)
+        module_nodes = self._nodes[id(self.tree)]
+        bound, values = local_bindings(self.tree, [*module_nodes, *self._top_defs])
         bound -= set(self.exports)
         module_env = _Env(None, bound, values, None, self.module)
-        self._function(self.tree, _qual(self.module, MODULE_CODE), MODULE_CODE, module_env, None)
+        self._function(self.tree, _qual(self.module, MODULE_CODE), MODULE_CODE, module_env, None, module_nodes)
         self._defs(self.tree.body, self.module, module_env, None)
         funcs = self.functions
         return FileIndex(
@@ -241,13 +337,17 @@ class _Indexer:
                 bases = tuple(b for b in (self.resolve(x, env) or dotted(x) or "" for x in stmt.bases) if b)
                 self.classes[q] = bases
                 attrs: dict[str, str] = {}
-                for node in ast.walk(stmt):
-                    if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
-                        for t in node.targets:
-                            if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
-                                ctor = self.resolve(node.value.func, env)
-                                if ctor:
-                                    attrs[t.attr] = ctor
+                inside = [*self._nodes.get(id(stmt), ())]
+                for d in self._class_defs.get(id(stmt), ()):
+                    inside.extend(self._nodes.get(id(d), ()))
+                assigns = sorted((n for n in inside if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call)),
+                                 key=lambda n: (n.lineno, n.col_offset))  # the last in the file wins
+                for node in assigns:
+                    for t in node.targets:
+                        if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
+                            ctor = self.resolve(node.value.func, env)
+                            if ctor:
+                                attrs[t.attr] = ctor
                 self.class_attrs[q] = attrs
                 self._collect_classes(stmt.body, q, q)
 
@@ -255,7 +355,9 @@ class _Indexer:
         for stmt in body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 q = _qual(prefix, stmt.name)
-                nodes = list(walk_local(stmt))
+                nodes = self._nodes.get(id(stmt))
+                if nodes is None:
+                    nodes = list(walk_local(stmt))
                 bound, values = local_bindings(stmt, nodes)
                 fenv = _Env(env, bound, values, cls_qual, self.module, prefix=q, nested=self._nested(nodes, q))
                 self._function(stmt, q, stmt.name, fenv, cls_qual, nodes)

@@ -72,7 +72,7 @@ def test_nesting_too_deep_to_parse_is_a_syntax_error():
 def test_budget_stops_a_blow_up_and_keeps_what_was_found():
     body = "\n".join(f"    a{i} = torch.abs(x)" for i in range(200))
     src = f"import torch\ndef loss(x):\n{body}\n"
-    small = analyze_file(src, "m.py", "m", None, codes=CODES, catalog=CATALOG, budget=2000)
+    small = analyze_file(src, "m.py", "m", None, codes=CODES, catalog=CATALOG, budget=800)
     full = analyze_file(src, "m.py", "m", None, codes=CODES, catalog=CATALOG)
     assert len(full) == 200 and 0 < len(small) < 200
 
