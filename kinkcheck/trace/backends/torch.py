@@ -407,53 +407,57 @@ class _WindowTie:
         return gap, _amax_abs(vals), vals.numel(), harmless
 
 
+def _top2_gap(x, vals, k):
+    """Exact gap between each window's maximum and its runner-up (0 on a tie) for windows that
+    tile the input (kernel == stride, no padding, sizes divisible): an elementwise fold of
+    (best, second) pairs along one window axis at a time, on strided views of ``x``. No
+    upsampling, no second pool, no bool masks: a few elementwise ops on at most half of
+    ``x``. ``vals`` (the pool's own output) is the best of each window."""
+    nd = len(k)
+    t1, t2 = x, None
+    for i, ki in enumerate(k):
+        axis = x.dim() - nd + i
+        shape = list(t1.shape)
+        split = shape[:axis] + [shape[axis] // ki, ki] + shape[axis + 1:]
+        v1 = t1.reshape(split)
+        v2 = t2.reshape(split) if t2 is not None else None
+        last = i == nd - 1
+        b1, b2 = v1.select(axis + 1, 0), (v2.select(axis + 1, 0) if v2 is not None else None)
+        for j in range(1, ki):
+            a1 = v1.select(axis + 1, j)
+            a2 = v2.select(axis + 1, j) if v2 is not None else None
+            lo = torch.minimum(b1, a1)
+            if b2 is not None:
+                lo = torch.maximum(lo, b2)
+            if a2 is not None:
+                lo = torch.maximum(lo, a2)
+            b2 = lo
+            if not (last and j == ki - 1):  # the last maximum is the pool's output
+                b1 = torch.maximum(b1, a1)
+        t1, t2 = b1, b2
+    if t2 is None:  # 1-element windows: never a tie
+        return None
+    return vals - t2
+
+
 def _quick_check_impl(self, x, vals, idx, k, relu_in):
-    """CPU path for the common ``MaxPool(k)`` (stride k, no padding): mark the elements within
-    the tolerance of their window's maximum (one upsample, one compare), drop each window's
-    own maximum (its saved index), and measure only the few windows with a candidate left.
-    After a ReLU the all-zero windows are harmless ties and are left out of the candidates."""
+    """CPU path for the common ``MaxPool(k)`` (stride k, no padding, sizes divisible): the
+    exact runner-up gap of every window from :func:`_top2_gap`. After a ReLU the windows
+    whose maximum is 0 hold only zeros: harmless ties, counted apart and left out of the gaps."""
     nd = len(k)
     spatial = list(x.shape[-nd:])
     osz = list(vals.shape[-nd:])
-    if idx is None or any(o * ki != si for o, ki, si in zip(osz, k, spatial)):
+    if any(o * ki != si for o, ki, si in zip(osz, k, spatial)) or math.prod(k) < 2:
         return None
-    near = self.backend.tracer.near
-    scale = vals.abs().amax()
-    tol = scale * near.factor(str(vals.dtype).replace("torch.", "")) + near.abs
-    low = vals - tol
-    zero = None
+    gap = _top2_gap(x, vals, k)
+    if gap is None:
+        return None
+    harmless = None
     if relu_in:
         zmask = vals == 0
-        zero = zmask.sum()
-        low = low.masked_fill(zmask, _INF)
-    for i in range(nd):
-        low = low.repeat_interleave(k[i], dim=x.dim() - nd + i)
-    cand = (x >= low).flatten(-nd)
-    cand.scatter_(-1, idx.flatten(-nd), False)
-    hit = cand.nonzero()
-    windows = vals.numel()
-    if hit.numel() == 0:
-        return None, None, windows, zero
-    lead, p = hit[:, :-1], hit[:, -1]
-    # position in the plane -> window index in the output plane
-    w = torch.zeros_like(p)
-    rem = p
-    for i in range(nd):
-        stride_in = math.prod(spatial[i + 1:])
-        coord = rem // stride_in
-        rem = rem % stride_in
-        w = w * osz[i] + coord // k[i]
-    xf, vf = x.flatten(-nd), vals.flatten(-nd)
-    vals_w = vf[tuple(lead.T) + (w,)]
-    gaps = vals_w - xf[tuple(lead.T) + (p,)]
-    # one distance per window: its closest runner-up
-    lead_flat = torch.zeros_like(w)
-    for j, size in enumerate(vf.shape[:-1]):
-        lead_flat = lead_flat * size + lead[:, j]
-    win = lead_flat * vf.shape[-1] + w
-    uniq, inv = torch.unique(win, return_inverse=True)
-    d = torch.full((uniq.numel(),), _INF, dtype=gaps.dtype).scatter_reduce(0, inv, gaps, "amin")
-    return d, scale, windows, zero
+        harmless = zmask.sum()
+        gap = gap.masked_fill_(zmask, _INF)
+    return gap, _amax_abs(vals), vals.numel(), harmless
 
 
 _WindowTie._quick_check = _quick_check_impl
