@@ -44,7 +44,7 @@ from kinkcheck.findings import Finding
 from kinkcheck.lint import checks as registry
 from kinkcheck.lint.checks import Site
 from kinkcheck.lint.guards import accepts
-from kinkcheck.lint.index import MODULE_CODE, _Env, _Indexer, _qual, backward_slice, local_bindings, walk_local
+from kinkcheck.lint.index import MODULE_CODE, _Env, _Indexer, _qual, backward_slice, local_bindings, recall, walk_local
 from kinkcheck.lint.resolve import (
     DATA, DATA_FUNCS, JOIN_BUILTINS, PLAIN, PLAIN_ATTRS, PLAIN_BUILTINS, PLAIN_METHODS, TENSOR, UNKNOWN,
     ARRAY_LIBRARIES, ARRAY_ROOTS, FRAMEWORK_ROOTS, Reexports, annotation_kind, dotted, join, name_kind,
@@ -432,7 +432,7 @@ def _params(fn: ast.AST) -> dict[str, tuple[ast.AST | None, ast.AST | None]]:
 
 
 class _FileAnalysis:
-    def __init__(self, source: str, path: str, module: str, tree: ast.Module, budget: int):
+    def __init__(self, source: str, path: str, module: str, tree: ast.Module, budget: int, ix: _Indexer | None = None):
         self.source = source
         self.path = path
         self.module = module
@@ -440,8 +440,10 @@ class _FileAnalysis:
         self.lines = source.splitlines()
         self._raw_lines = ast._splitlines_no_ff(source)  # the splitting ast's offsets use
         self.budget = budget
-        self.ix = _Indexer(tree, source, path, module)
-        self.ix.run()
+        if ix is None:
+            ix = _Indexer(tree, source, path, module)
+            ix.run()
+        self.ix = ix
         self.reexports = Reexports(path, module)
         names = [*self.ix.table.names.values(), *self.ix.table.stars]
         roots = {q.split(".")[0] for q in names}
@@ -616,13 +618,14 @@ def analyze_file(
     the fallback's budget runs out (or the file is too big for it), one line goes to
     ``notes`` when given, else to stderr as ``kinkcheck: <path>: note: ...``.
     """
-    tree = parse(source, path)
+    known = recall(source, path, module)
+    tree, ix = known if known is not None else (parse(source, path), None)
     registry.validate(catalog)
     codes = frozenset(c for c in codes if c in catalog)
     if not codes:
         return []
     try:
-        fa = _FileAnalysis(source, path, module, tree, budget)
+        fa = _FileAnalysis(source, path, module, tree, budget, ix)
         fa.catalog = catalog
         fa.infer_enabled = infer
     except RecursionError:

@@ -111,13 +111,30 @@ def index_source(source: str, path: str, module: str) -> FileIndex:
     except (RecursionError, MemoryError):
         raise SyntaxError(f"{path}: expression nested too deeply to parse") from None
     try:
-        return _Indexer(tree, source, path, module).run()
+        ix = _Indexer(tree, source, path, module)
+        out = ix.run()
+        _RECENT[:] = [(path, module, source, tree, ix), *_RECENT[:1]]
+        return out
     except RecursionError:
         # an expression nested too deep to walk: index what the flat walk can see
         return FileIndex(module=module, path=path, may_have_findings=True,
                          functions={_qual(module, MODULE_CODE): FunctionInfo(
                              _qual(module, MODULE_CODE), MODULE_CODE, 1, len(source.splitlines()) or 1,
                              has_candidates=True)})
+
+
+#: the last files indexed in this process: (path, module, source, tree, indexer)
+_RECENT: list[tuple] = []
+
+
+def recall(source: str, path: str, module: str) -> "tuple[ast.Module, _Indexer] | None":
+    """The tree and indexer ``index_source`` just built for this very source, so that the
+    engine, when it runs in the same process right after (the one-file pre-commit case),
+    does not parse and index the file a second time."""
+    for p, m, src, tree, ix in _RECENT:
+        if p == path and m == module and (src is source or src == source):
+            return tree, ix
+    return None
 
 
 def _qual(module: str, name: str) -> str:
