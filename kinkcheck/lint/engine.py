@@ -384,6 +384,9 @@ def _assignments(fn: ast.AST) -> dict[str, list]:
                     bind(elt, _Iter(value.iterable, i))
                 elif isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts):
                     bind(elt, value.elts[i])
+                elif (isinstance(value, ast.Attribute) and value.attr in ("shape", "size")) or (
+                        isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr == "size"):
+                    bind(elt, ast.Constant(value=0))  # `b, n, _ = x.shape`: ints
                 elif isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in ("max", "min", "topk", "sort", "aminmax", "kthvalue", "median"):
                     bind(elt, value if i == 0 else ast.Call(func=ast.Name(id="argmax", ctx=ast.Load()), args=[], keywords=[]))
                 else:
@@ -700,6 +703,9 @@ def _analyze_function(fa, tables, catalog, codes, qualname, fn, env, cls_qual, s
         for node in ast.walk(dec):
             nodes.append(node)
     nodes.sort(key=lambda n: (getattr(n, "lineno", 0), getattr(n, "col_offset", 0)))
+    # nothing under torch.no_grad() / inference_mode() carries a gradient: only the
+    # no_grad itself (KC506) is reported there
+    quiet = _no_grad_nodes(fn if fn is not fa.tree else None, roots, ctx)
     node_checks = [(code, types, check) for code, (types, check) in registry.NODE_CHECKS.items() if code in codes]
     function = qualname
     for node in nodes:
@@ -708,7 +714,31 @@ def _analyze_function(fa, tables, catalog, codes, qualname, fn, env, cls_qual, s
             found = list(_node_findings(fa, tables, catalog, codes, ctx, node, node_checks, function))
         except RecursionError:
             continue  # an expression too deep to judge: skip it, keep the rest of the function
+        if quiet and id(node) in quiet:
+            found = [f for f in found if f.code == "KC506"]
         yield from found
+
+
+NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad"})
+
+
+def _no_grad_nodes(fn, roots, ctx: Context) -> set[int]:
+    """ids of the nodes that run with gradients off: the whole body of a function decorated
+    ``@torch.no_grad()``, the body of ``with torch.no_grad():``."""
+    def is_no_grad(expr) -> bool:
+        target = expr.func if isinstance(expr, ast.Call) else expr
+        return ctx.qualify(target) in NO_GRAD
+
+    out: set[int] = set()
+    if fn is not None and any(is_no_grad(d) for d in getattr(fn, "decorator_list", ())):
+        for r in roots:
+            out.update(id(n) for n in walk_local([r]))
+        return out
+    for r in roots:
+        for n in walk_local([r]):
+            if isinstance(n, (ast.With, ast.AsyncWith)) and any(is_no_grad(i.context_expr) for i in n.items):
+                out.update(id(m) for m in walk_local(list(n.body)))
+    return out
 
 
 def _node_findings(fa, tables, catalog, codes, ctx, node, node_checks, function):

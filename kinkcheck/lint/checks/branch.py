@@ -97,6 +97,8 @@ def float_branch(node: ast.AST, ctx):
     depends on a float value, and the gradient of the other path is lost."""
     if isinstance(node, ast.Assert):
         return  # an assert does not choose a path
+    if isinstance(node, ast.If) and not node.orelse and all(isinstance(b, ast.Raise) for b in node.body):
+        return  # `if bad: raise ...`: a check, like an assert
     test = node.test
     worst = None
     for atom in _atoms(test):

@@ -6,7 +6,7 @@ import ast
 
 from kinkcheck.lint.checks import Site, refine
 from kinkcheck.lint.guards import _inside_unit, _lower_bound, _positive_number, _upper_bound
-from kinkcheck.lint.resolve import PLAIN, const_value, is_eps_like
+from kinkcheck.lint.resolve import PLAIN, TENSOR, const_value, is_eps_like
 
 CLAMPS = ("clamp", "clamp_", "clip", "clip_", "clamp_min", "clamp_min_", "clamp_max", "clamp_max_", "maximum")
 
@@ -52,7 +52,12 @@ def max_min_tie(site: Site, ctx):
         return None
     call = site.call
     operands = list(call.args[:2]) if site.via != "method" else [call.func.value, *call.args[:1]]
-    if all(ctx.kind(o) == PLAIN for o in operands):
+    kinds = [ctx.kind(o) for o in operands]
+    if all(k == PLAIN for k in kinds):
+        return None
+    if (site.qname or "").startswith("builtins.") and TENSOR not in kinds and all(const_value(o) is None for o in operands):
+        # builtin max(a, b) of two multi-element tensors raises: two unknowns are numbers
+        # (`max(maxes[i], item)`); max(loss, 0.0) on a scalar loss still counts
         return None
     return site
 
