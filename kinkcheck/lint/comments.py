@@ -26,7 +26,7 @@ from kinkcheck.findings import Finding
 
 #: quick test before tokenizing: could this file hold a directive at all?
 _CANDIDATE = re.compile(r"#[^\n]*?(?:kink\s*[\[:]|noqa)", re.IGNORECASE)
-#: a directive starts the comment or follows whitespace (``# type: ignore  # kink: ...``);
+#: a directive starts the comment or follows whitespace (after a ``type: ignore`` comment, say);
 #: a ``"# kink: ..."`` quoted inside a comment is prose, not a directive
 _KINK = re.compile(r"(?:^|(?<=\s))#\s*kink\s*(?:\[(?P<codes>[^\]]*)\])?\s*:(?P<reason>.*)", re.IGNORECASE)
 _NOQA = re.compile(
