@@ -8,6 +8,7 @@ plain text that pipes cleanly into a pager or a file.
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import click
@@ -100,20 +101,34 @@ def rule_markdown(rule: _catalog.Rule) -> str:
 
 
 def _plain(markdown: str) -> str:
-    """Markdown to readable plain text: headings underlined, fences and emphasis dropped."""
+    """Markdown to readable plain text: headings underlined, code blocks indented, bold
+    markers dropped (only outside code: `x ** 0.5` keeps its operator)."""
     lines = []
+    in_code = False
     for line in markdown.splitlines():
         if line.startswith("```"):
+            in_code = not in_code
             continue
-        if line.startswith("# "):
+        if in_code:
+            lines.append("    " + line if line else "")
+        elif line.startswith("# "):
             title = line[2:]
             lines.extend([title, "=" * len(title)])
         elif line.startswith("## "):
             title = line[3:]
             lines.extend([title, "-" * len(title)])
         else:
-            lines.append(line.replace("**", ""))
+            lines.append(_unbold(line))
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _unbold(line: str) -> str:
+    parts = line.split("`")
+    # even parts are prose, odd parts are inline code
+    return "`".join(_BOLD.sub(r"\1", p) if i % 2 == 0 else p for i, p in enumerate(parts))
+
+
+_BOLD = re.compile(r"\*\*(\S(?:.*?\S)?)\*\*")
 
 
 def _is_terminal() -> bool:

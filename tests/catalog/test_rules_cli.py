@@ -66,3 +66,15 @@ def test_rules_command_does_not_import_torch_or_jax():
             "print(sorted(m for m in ('torch', 'jax', 'numpy', 'astroid') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_plain_text_keeps_code_intact():
+    """Bold markers go, but `**` in code (an exponent) stays and code blocks are indented."""
+    from click.testing import CliRunner
+
+    from kinkcheck.commands.rules import rule
+
+    out = CliRunner().invoke(rule, ["KC201"]).output
+    assert "    def distance_loss(a, b):" in out
+    assert "((a - b) ** 2)" in out
+    assert "`1 + x**2`" in out
