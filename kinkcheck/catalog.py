@@ -271,17 +271,14 @@ def _read_pickle(files: list[Path]) -> Catalog | None:
 
 def _write_pickle(files: list[Path], catalog: Catalog) -> None:
     import pickle
-    import tempfile
+
+    from kinkcheck.atomic import write_atomic
 
     path = _pickle_path(files)
     if path is None:
         return
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            pickle.dump(catalog, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
+        write_atomic(path, pickle.dumps(catalog, protocol=pickle.HIGHEST_PROTOCOL))
     except OSError:
         return
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 import click
 
+from kinkcheck.commands._common import fail, use_color
 from kinkcheck.output import FORMATS
 from kinkcheck.workflow.options import workflow_options
 
@@ -60,13 +61,13 @@ def check(ctx, paths, output_format, show_documented, statistics, exit_zero, sel
     paths = list(paths) or ["."]
     if all_scope:
         if scope not in (None, "all"):
-            _fail(f"--all conflicts with --scope {scope}")
+            fail(f"--all conflicts with --scope {scope}")
         scope = "all"
     overrides = {"select": select, "ignore": ignore, "extend_select": extend_select, "scope": scope}
     try:
         config = load_config(paths[0], overrides, config_file=config_file)
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
     from kinkcheck.lint.api import check_paths
 
@@ -75,7 +76,7 @@ def check(ctx, paths, output_format, show_documented, statistics, exit_zero, sel
         result = check_paths(paths, config, use_cache=not no_cache, jobs=jobs, progress=progress,
                              force_exclude=force_exclude)
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
     from kinkcheck.workflow.options import apply_workflow
     result.findings, notes = apply_workflow(result.findings, root=os.getcwd(), baseline=baseline,
@@ -87,7 +88,7 @@ def check(ctx, paths, output_format, show_documented, statistics, exit_zero, sel
     for message in result.errors:
         click.echo(f"kinkcheck: error: {message}", err=True)
 
-    color = _color(sys.stdout)
+    color = use_color(sys.stdout)
     machine = output_format in MACHINE_FORMATS
     from kinkcheck.config import _catalog
 
@@ -158,19 +159,3 @@ def _statistics(findings, show_documented: bool) -> str:
             row += f"\t({documented[c]} documented)"
         rows.append(row)
     return "\n".join(rows) + "\n"
-
-
-def _color(stream) -> bool:
-    if os.environ.get("NO_COLOR"):
-        return False
-    if os.environ.get("FORCE_COLOR"):
-        return True
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-def _fail(message: str):
-    click.echo(f"kinkcheck: error: {message}", err=True)
-    raise SystemExit(2)

@@ -15,6 +15,8 @@ import sys
 
 import click
 
+from kinkcheck.atomic import write_atomic
+from kinkcheck.commands._common import fail, use_color
 from kinkcheck.report import FORMATS
 
 
@@ -42,7 +44,7 @@ def report(ctx, paths, traces, fmt, output, show_documented, scope, all_scope, n
     paths = list(paths) or ["."]
     if all_scope:
         if scope not in (None, "all"):
-            _fail(f"--all conflicts with --scope {scope}")
+            fail(f"--all conflicts with --scope {scope}")
         scope = "all"
     problems: list[str] = []
 
@@ -61,9 +63,9 @@ def report(ctx, paths, traces, fmt, output, show_documented, scope, all_scope, n
 
         result = check_paths(paths, config, use_cache=not no_cache)
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except Exception as exc:  # noqa: BLE001 - an analyzer bug must not become a traceback in a CI log
-        _fail(f"internal error in the static analyzer: {type(exc).__name__}: {exc}")
+        fail(f"internal error in the static analyzer: {type(exc).__name__}: {exc}")
     problems += result.errors
     for message in result.warnings:
         click.echo(f"kinkcheck: warning: {message}", err=True)
@@ -79,18 +81,15 @@ def report(ctx, paths, traces, fmt, output, show_documented, scope, all_scope, n
     to_terminal = output is None and fmt == "terminal"
     options = {}
     if fmt == "terminal":
-        options = {"color": to_terminal and _color(sys.stdout), "width": _width() if to_terminal else 100}
+        options = {"color": to_terminal and use_color(sys.stdout), "width": _width() if to_terminal else 100}
     text = render(built, fmt, **options)
     if output is None:
         click.echo(text, nl=not text.endswith("\n"), color=options.get("color"))
     else:
         try:
-            tmp = f"{output}.tmp{os.getpid()}"
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, output)
+            write_atomic(output, text, parents=False)
         except OSError as exc:
-            _fail(f"cannot write {output}: {exc.strerror or exc}")
+            fail(f"cannot write {output}: {exc.strerror or exc}")
         click.echo(f"kinkcheck: wrote {output}: {built.headline()}", err=True)
     ctx.exit(2 if problems else 0)
 
@@ -107,21 +106,5 @@ def load_trace(path: str) -> tuple[dict | None, str | None]:
         return None, str(exc)
 
 
-def _color(stream) -> bool:
-    if os.environ.get("NO_COLOR"):
-        return False
-    if os.environ.get("FORCE_COLOR"):
-        return True
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
 def _width() -> int:
     return max(60, min(140, shutil.get_terminal_size((100, 24)).columns))
-
-
-def _fail(message: str):
-    click.echo(f"kinkcheck: error: {message}", err=True)
-    raise SystemExit(2)

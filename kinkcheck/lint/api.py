@@ -7,28 +7,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 from kinkcheck.config import Config, load_config
 from kinkcheck.findings import Finding, sort_key
+from kinkcheck.lint.runner import RunResult
 
 
 @dataclass
-class CheckResult:
-    """Every finding of a run, documented ones included, sorted by (path, line, col, code)."""
-
-    findings: list[Finding] = field(default_factory=list)
-    #: the files checked, as shown to the user
-    files: list[str] = field(default_factory=list)
-    #: one-line messages about problems that are not a file's fault (exit 2)
-    errors: list[str] = field(default_factory=list)
-    #: one-line notes about things skipped (symlink loops, unlistable directories)
-    warnings: list[str] = field(default_factory=list)
-    #: files analyzed with astroid in this run / answered from the cache
-    analyzed: int = 0
-    cached: int = 0
+class CheckResult(RunResult):
+    """Every finding of a run, documented ones included, sorted by (path, line, col, code);
+    ``files`` as shown to the user; ``errors`` are one-line problems that are not a file's
+    fault (exit 2); ``warnings`` note what was skipped (symlink loops, inference budgets)."""
 
     @property
     def undocumented(self) -> int:

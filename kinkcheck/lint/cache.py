@@ -14,11 +14,11 @@ import hashlib
 import os
 import pickle
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import kinkcheck
+from kinkcheck.atomic import write_atomic
 
 #: what in an entry's ``results`` is kept per file: the last few scope/config variants
 MAX_RESULTS = 4
@@ -162,17 +162,7 @@ class Cache:
             pass
 
     def _write(self, target: Path, entry) -> None:
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                pickle.dump(entry, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, target)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        write_atomic(target, pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
 
     def _prune(self, idle_s: float = 3600.0) -> None:
         """Drop caches of other kinkcheck builds (a new version or catalog starts a new

@@ -9,11 +9,11 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from kinkcheck.atomic import write_atomic
 from kinkcheck.trace.near import merge_histograms, sort_histogram
 
 FORMAT = "kinkcheck-trace"
@@ -35,23 +35,7 @@ def now_iso() -> str:
 def dump(data: dict, path: str | os.PathLike) -> Path:
     """Validate and write ``data`` to ``path`` atomically (temp file in the same folder, then rename)."""
     validate(data, where=str(path))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(data, indent=1, allow_nan=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+    return write_atomic(path, json.dumps(data, indent=1, allow_nan=False) + "\n", fsync=True)
 
 
 def load(path: str | os.PathLike) -> dict:

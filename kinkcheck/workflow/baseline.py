@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from kinkcheck import __version__
+from kinkcheck.atomic import write_atomic
 from kinkcheck.findings import Finding, sort_key
 from kinkcheck.workflow.errors import WorkflowError
 from kinkcheck.workflow.fingerprint import VERSION as FINGERPRINT_VERSION
@@ -72,12 +72,7 @@ def write(path: str | os.PathLike, findings: Iterable[Finding], *, root=None) ->
     }
     target = Path(path)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, indent=2)
-            fh.write("\n")
-        os.replace(tmp, target)
+        write_atomic(target, json.dumps(doc, indent=2) + "\n")
     except OSError as exc:
         raise WorkflowError(f"cannot write baseline {path}: {exc.strerror or exc}") from None
     return len(entries)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 
 from kinkcheck.lint.checks import Site, node_check, refine
-from kinkcheck.lint.resolve import ARRAY_LIBRARIES, DATA, PLAIN, TENSOR, UNKNOWN, const_value
+from kinkcheck.lint.resolve import ARRAY_LIBRARIES, DATA, PLAIN, TENSOR, UNKNOWN
 
 
 @node_check("KC503", ast.Attribute)
