@@ -6,25 +6,59 @@ path relativisation are cached per code object, which is what this module does.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
 
 
-def _package_dir(name: str) -> str | None:
+def package_dirs(name: str) -> list[str]:
+    """The directories a top-level package is (or would be) loaded from, each ending in a
+    separator, found without importing it: a trace may start before torch or numpy is imported
+    (a pytest session, ``import torch`` inside the block) and must still know their files."""
+    out: list[str] = []
     mod = sys.modules.get(name)
     f = getattr(mod, "__file__", None)
-    return os.path.dirname(os.path.abspath(f)) + os.sep if f else None
+    if f:
+        out.append(os.path.dirname(os.path.abspath(f)))
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):  # a broken or half-initialised package
+        spec = None
+    if spec is not None:
+        out.extend(os.path.abspath(p) for p in (spec.submodule_search_locations or ()))
+    dirs: list[str] = []
+    for d in out:
+        for form in (d, os.path.realpath(d)):  # a symlinked site-packages: both spellings
+            form = form.rstrip(os.sep) + os.sep
+            if form not in dirs:
+                dirs.append(form)
+    return dirs
+
+
+#: packages whose frames are never the user's line (functorch and the optimizer wrappers live
+#: under torch)
+INTERNAL = ("torch", "numpy", "kinkcheck")
+
+# generated code: fx / dynamo modules and frozen stdlib are internal; <stdin>, <string> and
+# notebook cells are the user's
+_GENERATED_INTERNAL = ("<eval_with_key", "<torch", "<frozen")
 
 
 class Attributor:
-    """Finds the user frame of the current call and describes it as (path, line, function)."""
+    """Finds the user frame of the current call and describes it as (path, line, function).
 
-    def __init__(self, root: str | os.PathLike, internal: tuple[str, ...] = ("torch", "numpy", "kinkcheck")):
+    A frame is internal when its file lies under one of the internal packages' directories.
+    Those are computed once, when the trace starts, from where the packages are installed
+    (not from what is already imported); the decision is cached per code object.
+    """
+
+    def __init__(self, root: str | os.PathLike, internal: tuple[str, ...] = INTERNAL):
         self.root = os.path.abspath(str(root))
-        prefixes = [_package_dir(n) for n in internal]
-        # functorch and the optimizer wrappers live under torch; contextlib/functools wrap user decorators
-        self._prefixes = tuple(p for p in prefixes if p)
+        prefixes: list[str] = []
+        for name in internal:
+            prefixes.extend(d for d in package_dirs(name) if d not in prefixes)
+        self._prefixes = tuple(prefixes)
         self._internal: dict[object, bool] = {}
         self._where: dict[object, tuple[str, str]] = {}
 
@@ -33,10 +67,10 @@ class Attributor:
         if hit is None:
             fn = code.co_filename
             if fn.startswith("<"):
-                # fx / dynamo generated code is torch's; <stdin>, <string> and notebooks are the user's
-                hit = fn.startswith(("<eval_with_key", "<torch", "<frozen"))
+                hit = fn.startswith(_GENERATED_INTERNAL)
             else:
-                hit = os.path.abspath(fn).startswith(self._prefixes)
+                absf = os.path.abspath(fn)
+                hit = absf.startswith(self._prefixes) or os.path.realpath(absf).startswith(self._prefixes)
             self._internal[code] = hit
         return hit
 

@@ -108,3 +108,26 @@ def test_nan_windows_are_not_counted_and_do_not_hide_others():
     assert torch.isnan(out[0, 0, 1, 1])
     finite = sorted_windows(x, (2, 2))[:3]  # the three windows without a NaN (NaN sorts last)
     assert s["exact"] == int((finite[:, -1] == finite[:, -2]).sum()) >= 1
+
+
+def test_relu_then_nan_window_keeps_the_harmless_count_exact():
+    x = tied_input((2, 2, 6, 6), seed=9)
+    x[0, 0, 0, 0] = float("nan")
+    with kinkcheck.trace(backends="torch", rules=["KC106"]) as t:
+        F.max_pool2d(F.relu(x), 2)
+    r = F.relu(x)
+    w = sorted_windows(r, (2, 2))
+    ok = ~torch.isnan(w).any(1)
+    s = one(t, "KC106")
+    assert s["harmless"] == int((w[ok, -1] == 0).sum()) > 0
+    assert s["exact"] == int(((w[ok, -1] == w[ok, -2]) & (w[ok, -1] != 0)).sum())
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_other_float_dtypes(dtype):
+    x = torch.randint(-3, 4, (2, 3, 8, 8), generator=torch.Generator().manual_seed(1)).to(dtype)
+    with kinkcheck.trace(backends="torch", rules=["KC106"]) as t:
+        F.max_pool2d(F.relu(x), 2)
+    got = counted(t)
+    assert got == by_hist_key(expected(F.relu(x), (2, 2), relu=True))
+    assert got[1] > 0 and got[3] > 0

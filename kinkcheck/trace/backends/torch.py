@@ -77,7 +77,7 @@ class _Scratch:
         return buf
 
 
-_scratch = _Scratch()
+_scratch = _Scratch(limit=32)
 
 
 def _absd(x):
@@ -407,14 +407,16 @@ class _WindowTie:
         return gap, _amax_abs(vals), vals.numel(), harmless
 
 
-def _top2_gap(x, vals, k):
+def _top2_gap(x, vals, k, buf=None):
     """Exact gap between each window's maximum and its runner-up (0 on a tie) for windows that
     tile the input (kernel == stride, no padding, sizes divisible): an elementwise fold of
     (best, second) pairs along one window axis at a time, on strided views of ``x``. No
     upsampling, no second pool, no bool masks: a few elementwise ops on at most half of
-    ``x``. ``vals`` (the pool's own output) is the best of each window."""
+    ``x``. ``vals`` (the pool's own output) is the best of each window. ``buf(shape, slot)``
+    hands out reused output buffers (CPU); None allocates."""
     nd = len(k)
     t1, t2 = x, None
+    slot = 10
     for i, ki in enumerate(k):
         axis = x.dim() - nd + i
         shape = list(t1.shape)
@@ -422,42 +424,70 @@ def _top2_gap(x, vals, k):
         v1 = t1.reshape(split)
         v2 = t2.reshape(split) if t2 is not None else None
         last = i == nd - 1
+        out_shape = shape[:axis] + [shape[axis] // ki] + shape[axis + 1:]
+        o1 = buf(out_shape, slot) if buf is not None else None
+        o2 = buf(out_shape, slot + 1) if buf is not None else None
+        slot += 2
         b1, b2 = v1.select(axis + 1, 0), (v2.select(axis + 1, 0) if v2 is not None else None)
         for j in range(1, ki):
             a1 = v1.select(axis + 1, j)
             a2 = v2.select(axis + 1, j) if v2 is not None else None
-            lo = torch.minimum(b1, a1)
+            # second best so far: the larger of min(best, new best) and both seconds
+            lo = torch.minimum(b1, a1, out=o2) if o2 is not None else torch.minimum(b1, a1)
             if b2 is not None:
-                lo = torch.maximum(lo, b2)
+                lo = torch.maximum(lo, b2, out=lo)
             if a2 is not None:
-                lo = torch.maximum(lo, a2)
+                lo = torch.maximum(lo, a2, out=lo)
             b2 = lo
             if not (last and j == ki - 1):  # the last maximum is the pool's output
-                b1 = torch.maximum(b1, a1)
+                b1 = torch.maximum(b1, a1, out=o1) if o1 is not None else torch.maximum(b1, a1)
+            if j < ki - 1 and o1 is not None:  # folding in place: the next pair needs fresh outputs
+                o1, o2 = buf(out_shape, slot), buf(out_shape, slot + 1)
+                slot += 2
         t1, t2 = b1, b2
     if t2 is None:  # 1-element windows: never a tie
         return None
-    return vals - t2
+    return torch.sub(vals, t2, out=t2)
 
 
 def _quick_check_impl(self, x, vals, idx, k, relu_in):
     """CPU path for the common ``MaxPool(k)`` (stride k, no padding, sizes divisible): the
-    exact runner-up gap of every window from :func:`_top2_gap`. After a ReLU the windows
-    whose maximum is 0 hold only zeros: harmless ties, counted apart and left out of the gaps."""
+    exact runner-up gap of every window from :func:`_top2_gap`, in reused buffers.
+
+    After a ReLU (``vals >= 0``) the windows whose maximum is 0 hold only zeros: harmless ties,
+    counted apart and left out of the gaps. Only float ops (bool kernels are many times
+    slower on the CPU): ``s = sign(vals)`` is 1, or 0 on a zero window; the harmless count is
+    ``numel - sum(s)``; ``gap / s`` keeps every other gap bit-exact (``g / 1``) and makes the
+    zero windows NaN; NaN gaps become +inf (never counted). ``sign(NaN)`` is 0 too, so when a
+    window holds a NaN the zeros are counted with a compare instead."""
     nd = len(k)
     spatial = list(x.shape[-nd:])
     osz = list(vals.shape[-nd:])
     if any(o * ki != si for o, ki, si in zip(osz, k, spatial)) or math.prod(k) < 2:
         return None
-    gap = _top2_gap(x, vals, k)
+
+    def buf(shape, slot):
+        return _scratch.get(shape, x.dtype, slot)
+
+    gap = _top2_gap(x, vals, k, buf)
     if gap is None:
         return None
+    hi, lo = vals.amax(), vals.amin()
+    scale = torch.maximum(hi.abs(), lo.abs())
+    has_nan = math.isnan(float(scale))  # a CPU scalar: no sync
+    if has_nan:  # a window holding a NaN: the scale of the others
+        finite = vals[~torch.isnan(vals)]
+        scale = finite.abs().amax() if finite.numel() else 0.0
     harmless = None
     if relu_in:
-        zmask = vals == 0
-        harmless = zmask.sum()
-        gap = gap.masked_fill_(zmask, _INF)
-    return gap, _amax_abs(vals), vals.numel(), harmless
+        s = torch.sign(vals, out=buf(vals.shape, 1))  # 1, or 0 on a zero (and a NaN) window
+        gap = gap.div_(s)
+        if has_nan:
+            harmless = (vals == 0).sum()
+        else:  # float sums of 0/1 are exact below 2**24
+            harmless = vals.numel() - s.sum(dtype=torch.float64 if vals.numel() >= 1 << 24 else torch.float32)
+    gap = gap.nan_to_num_(nan=_INF)
+    return gap, scale, vals.numel(), harmless
 
 
 _WindowTie._quick_check = _quick_check_impl
@@ -496,36 +526,63 @@ def _locator(kind: str, name: str, backend):
 
 
 _BLOCK = 4096
+_HOST_NP = {torch.float32: True, torch.float64: True}
+
+
+def _host_tol(tol: float, dtype) -> float:
+    """The tolerance as torch compares it against a ``dtype`` tensor (rounded to the dtype)."""
+    if dtype in (torch.float16, torch.bfloat16):
+        return float(torch.tensor(tol, dtype=dtype))
+    return tol
+
+
+def _np(t):
+    """A CPU tensor as a flat numpy array (a view when it can be), half types as float32."""
+    if t.dtype not in _HOST_NP:
+        t = t.float() if t.is_floating_point() else t.double()
+    return t.reshape(-1).numpy()
 
 
 def count_host(d, tol):
-    """CPU: select the (rare) elements within the tolerance and count them on the host."""
+    """CPU: find the (rare) elements within the tolerance and count them on the host.
+
+    Big tensors: one block-wise min-reduction (torch, vectorised) says which blocks of
+    ``_BLOCK`` elements hold anything within the tolerance (or a NaN); only those few are
+    copied out and counted with numpy, where a handful of tiny ops cost microseconds instead
+    of a dispatch each. Small tensors go to numpy whole. Counts are exactly those of
+    ``d <= tol`` in ``d``'s dtype (NaN never counts)."""
     if isinstance(tol, torch.Tensor):
         tol = float(tol)  # a CPU scalar: no device sync
-    if d.numel() >= 1024 and float(d.amin()) > tol:
-        return None  # the common case, one vectorised reduction (a NaN minimum falls through)
-    if d.numel() >= 4 * _BLOCK:
-        # a few near elements in a big tensor: keep only the blocks whose minimum is within the
-        # tolerance (or NaN); a compare over every element costs ~6x a min-reduction here
+    tol = _host_tol(tol, d.dtype)
+    n = d.numel()
+    if n >= 4 * _BLOCK:
         flat = d.reshape(-1)
-        nb = flat.numel() // _BLOCK
+        nb = n // _BLOCK
         head = flat[: nb * _BLOCK].view(nb, _BLOCK)
-        bmin = head.amin(1)
-        keep = ((bmin <= tol) | bmin.isnan()).nonzero().squeeze(1)
-        d = torch.cat([head[keep].reshape(-1), flat[nb * _BLOCK:]])
-    m = d <= tol
-    sel = d[m]
-    n = sel.numel()
+        bmin = _np(head.amin(1))
+        keep = np.flatnonzero(~(bmin > tol))  # within the tolerance, or NaN
+        tail = _np(flat[nb * _BLOCK:])
+        if keep.size == 0:
+            a = tail
+        else:
+            picked = _np(head[torch.from_numpy(keep)] if keep.size < nb else head)
+            a = np.concatenate([picked, tail]) if tail.size else picked
+    else:
+        if n >= 1024 and float(d.amin()) > tol:
+            return None  # the common case: one reduction (a NaN minimum falls through)
+        a = _np(d)
+    sel = a[a <= tol]
+    n = sel.size
     if n == 0:
         return None
     vec = np.zeros(VEC_LEN, dtype=np.int64)
-    zero = sel == 0
-    exact = int(zero.sum())
+    nonzero = sel[sel != 0]
+    exact = n - nonzero.size
     vec[0] = exact
-    vec[1] = n - exact
-    if n > exact:
-        pos = sel[~zero].double().log10().floor_().clamp_(HIST_LO, HIST_HI).sub_(HIST_LO).long()
-        vec[3:] = torch.bincount(pos, minlength=NBINS).numpy()
+    vec[1] = nonzero.size
+    if nonzero.size:
+        pos = np.clip(np.floor(np.log10(nonzero.astype(np.float64))), HIST_LO, HIST_HI).astype(np.int64) - HIST_LO
+        vec[3:] = np.bincount(pos, minlength=NBINS)
     return vec
 
 
