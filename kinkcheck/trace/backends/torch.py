@@ -472,12 +472,12 @@ def _quick_check_impl(self, x, vals, idx, k, relu_in):
     gap = _top2_gap(x, vals, k, buf)
     if gap is None:
         return None
-    hi, lo = vals.amax(), vals.amin()
-    scale = torch.maximum(hi.abs(), lo.abs())
-    has_nan = math.isnan(float(scale))  # a CPU scalar: no sync
+    hi = float(vals.amax())  # CPU scalars: no sync
+    scale = hi if relu_in else max(abs(hi), abs(float(vals.amin())))
+    has_nan = math.isnan(scale)
     if has_nan:  # a window holding a NaN: the scale of the others
         finite = vals[~torch.isnan(vals)]
-        scale = finite.abs().amax() if finite.numel() else 0.0
+        scale = float(finite.abs().amax()) if finite.numel() else 0.0
     harmless = None
     if relu_in:
         s = torch.sign(vals, out=buf(vals.shape, 1))  # 1, or 0 on a zero (and a NaN) window
@@ -486,7 +486,7 @@ def _quick_check_impl(self, x, vals, idx, k, relu_in):
             harmless = (vals == 0).sum()
         else:  # float sums of 0/1 are exact below 2**24
             harmless = vals.numel() - s.sum(dtype=torch.float64 if vals.numel() >= 1 << 24 else torch.float32)
-    gap = gap.nan_to_num_(nan=_INF)
+        gap = gap.nan_to_num_(nan=_INF)  # NaN windows too; without a ReLU they stay NaN (never counted)
     return gap, scale, vals.numel(), harmless
 
 
@@ -738,6 +738,76 @@ def build_table(catalog, codes, backend) -> tuple[dict, list[str]]:
     return table, missing
 
 
+def _pop_own_modes() -> list:
+    """Pop the kinkcheck modes at the top of this thread's dispatch-mode stack (only those:
+    a user's mode above them keeps them where they are); returns them, top first."""
+    popped = []
+    n = torch._C._len_torch_dispatch_stack()
+    while n and isinstance(torch._C._get_dispatch_stack_at(n - 1), _Mode):
+        popped.append(torch._C._pop_torch_dispatch_stack(None))
+        n -= 1
+    return popped
+
+
+def _push_back(popped: list) -> None:
+    for mode in reversed(popped):
+        torch._C._push_on_torch_dispatch_stack(mode)
+
+
+class _LeanBackward:
+    """While the autograd engine runs a backward pass, kinkcheck's modes step off the stack.
+
+    Nothing is counted inside backward anyway (``handle`` skips ops while a graph task
+    runs), but every backward op (a CNN step has ~4x more of them than forward ops) would
+    still pay for a trip through Python. Wraps ``torch.autograd._engine_run_backward`` (the
+    one entry of ``backward()`` and ``autograd.grad()``) while any trace is active;
+    reference-counted across traces and threads, restored when the last one stops.
+    """
+
+    NAMES = ("torch.autograd.graph", "torch.autograd")
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.users = 0
+        self.orig = None
+        self.wrapper = None
+
+    def acquire(self):
+        with self.lock:
+            self.users += 1
+            if self.users > 1:
+                return
+            mods = [sys.modules.get(n) for n in self.NAMES]
+            orig = getattr(mods[0], "_engine_run_backward", None)
+            if orig is None or any(getattr(m, "_engine_run_backward", None) is not orig for m in mods):
+                return  # another torch layout, or someone else's patch: leave it alone
+
+            def run_backward(*args, **kwargs):
+                popped = _pop_own_modes()
+                try:
+                    return orig(*args, **kwargs)
+                finally:
+                    _push_back(popped)
+
+            self.orig, self.wrapper = orig, run_backward
+            for m in mods:
+                m._engine_run_backward = run_backward
+
+    def release(self):
+        with self.lock:
+            self.users -= 1
+            if self.users or self.orig is None:
+                return
+            for n in self.NAMES:
+                m = sys.modules.get(n)
+                if getattr(m, "_engine_run_backward", None) is self.wrapper:
+                    m._engine_run_backward = self.orig
+            self.orig = self.wrapper = None
+
+
+_lean_backward = _LeanBackward()
+
+
 class _Mode(TorchDispatchMode):
     def __init__(self, backend):
         super().__init__()
@@ -767,6 +837,8 @@ class TorchBackend:
         mode = tracer.counting_mode
         self._fused_forced = mode == "fused"
         self._count = {"host": count_host, "device": count_device}.get(mode)
+        self._factors: dict = {}
+        self._lean = False
 
     # -- lifecycle --
 
@@ -802,8 +874,13 @@ class TorchBackend:
         except BaseException:
             self.stop(mode=False)
             raise
+        _lean_backward.acquire()
+        self._lean = True
 
     def stop(self, mode: bool = True):
+        if self._lean:
+            self._lean = False
+            _lean_backward.release()
         try:
             if mode:
                 self.mode.__exit__(None, None, None)
@@ -908,17 +985,19 @@ class TorchBackend:
             if d is not None and d.numel():
                 if d.is_complex():
                     d = d.abs()
-                fac = self.tracer.near.factor(str(d.dtype).replace("torch.", ""))
+                fac = self._factors.get(d.dtype)
+                if fac is None:
+                    fac = self._factors[d.dtype] = self.tracer.near.factor(str(d.dtype).replace("torch.", ""))
                 absf = self.tracer.near.abs
-                tol = scale * fac + absf if scale is not None else absf
                 counter = self._counter(d)
-                if isinstance(tol, torch.Tensor):
-                    if counter is count_host:
-                        tol = float(tol)
-                        if math.isnan(tol):  # a NaN in the operand: take the scale of the rest
-                            finite = d[~torch.isnan(d)]
-                            tol = (float(finite.amax()) if finite.numel() else 0.0) * fac + absf
-                    else:
+                if counter is count_host:  # CPU: plain floats (reading a CPU scalar costs no sync)
+                    tol = float(scale) * fac + absf if scale is not None else absf
+                    if math.isnan(tol):  # a NaN in the operand: take the scale of the rest
+                        finite = d[~torch.isnan(d)]
+                        tol = (float(finite.amax()) if finite.numel() else 0.0) * fac + absf
+                else:
+                    tol = scale * fac + absf if scale is not None else absf
+                    if isinstance(tol, torch.Tensor):
                         tol = torch.nan_to_num(tol, nan=absf)
                 vec = counter(d, tol)
             if harmless is not None:
