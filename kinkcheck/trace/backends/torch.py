@@ -839,6 +839,7 @@ class TorchBackend:
         self._count = {"host": count_host, "device": count_device}.get(mode)
         self._factors: dict = {}
         self._lean = False
+        self._opt_popped: list = []
 
     # -- lifecycle --
 
@@ -856,9 +857,15 @@ class TorchBackend:
         def pre(opt, args, kwargs):
             if threading.get_ident() == tid:
                 tr.in_optimizer = True
+                # nothing inside optimizer.step() is counted: step off the dispatch stack
+                # for its ops too (a leftover from a step that raised goes back first)
+                _push_back(self._opt_popped)
+                self._opt_popped = _pop_own_modes()
 
         def post(opt, args, kwargs):
             if threading.get_ident() == tid:
+                popped, self._opt_popped = self._opt_popped, []
+                _push_back(popped)
                 tr.in_optimizer = False
                 tr.step()
 
@@ -881,6 +888,8 @@ class TorchBackend:
         if self._lean:
             self._lean = False
             _lean_backward.release()
+        popped, self._opt_popped = self._opt_popped, []
+        _push_back(popped)  # an optimizer step that raised left the modes off the stack
         try:
             if mode:
                 self.mode.__exit__(None, None, None)
