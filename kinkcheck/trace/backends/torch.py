@@ -450,6 +450,22 @@ def _top2_gap(x, vals, k, buf=None):
     return torch.sub(vals, t2, out=t2)
 
 
+def _top2_gap_2x2(x, vals, buf):
+    """:func:`_top2_gap` for ``MaxPool2d(2)`` on a contiguous input, in as few calls as it
+    takes: the row pairs' (max, min), then the column pairs' runner-up."""
+    n = x.shape[:-2]
+    h, w = x.shape[-2] // 2, x.shape[-1] // 2
+    r0, r1 = x.view(*n, h, 2, 2 * w).unbind(-2)
+    half = [*n, h, 2 * w]
+    hi = torch.maximum(r0, r1, out=buf(half, 10))
+    lo = torch.minimum(r0, r1, out=buf(half, 11))
+    a0, a1 = hi.view(*n, h, w, 2).unbind(-1)
+    b0, b1 = lo.view(*n, h, w, 2).unbind(-1)
+    second = torch.minimum(a0, a1, out=buf(vals.shape, 12))
+    second = torch.maximum(second, torch.maximum(b0, b1, out=buf(vals.shape, 13)), out=second)
+    return torch.sub(vals, second, out=second)
+
+
 def _quick_check_impl(self, x, vals, idx, k, relu_in):
     """CPU path for the common ``MaxPool(k)`` (stride k, no padding, sizes divisible): the
     exact runner-up gap of every window from :func:`_top2_gap`, in reused buffers.
@@ -469,7 +485,10 @@ def _quick_check_impl(self, x, vals, idx, k, relu_in):
     def buf(shape, slot):
         return _scratch.get(shape, x.dtype, slot)
 
-    gap = _top2_gap(x, vals, k, buf)
+    if tuple(k) == (2, 2) and x.is_contiguous() and vals.is_contiguous():
+        gap = _top2_gap_2x2(x, vals, buf)
+    else:
+        gap = _top2_gap(x, vals, k, buf)
     if gap is None:
         return None
     hi = float(vals.amax())  # CPU scalars: no sync
@@ -555,18 +574,21 @@ def count_host(d, tol):
         tol = float(tol)  # a CPU scalar: no device sync
     tol = _host_tol(tol, d.dtype)
     n = d.numel()
+    native = d.dtype in _HOST_NP
     if n >= 4 * _BLOCK:
         flat = d.reshape(-1)
         nb = n // _BLOCK
         head = flat[: nb * _BLOCK].view(nb, _BLOCK)
         bmin = _np(head.amin(1))
         keep = np.flatnonzero(~(bmin > tol))  # within the tolerance, or NaN
-        tail = _np(flat[nb * _BLOCK:])
-        if keep.size == 0:
-            a = tail
+        if native:  # the rest in numpy, on a view of d: no more dispatches
+            arr = flat.numpy()
+            picked = arr[: nb * _BLOCK].reshape(nb, _BLOCK)[keep].reshape(-1)
+            tail = arr[nb * _BLOCK:]
         else:
-            picked = _np(head[torch.from_numpy(keep)] if keep.size < nb else head)
-            a = np.concatenate([picked, tail]) if tail.size else picked
+            picked = _np(head[torch.from_numpy(keep)]) if keep.size else np.empty(0, np.float32)
+            tail = _np(flat[nb * _BLOCK:])
+        a = np.concatenate([picked, tail]) if tail.size else picked
     else:
         if n >= 1024 and float(d.amin()) > tol:
             return None  # the common case: one reduction (a NaN minimum falls through)
