@@ -106,55 +106,44 @@ class Attributor:
 
 
 class ModuleStack:
-    """Tracks which nn.Module forward is running (global forward hooks), to name it.
+    """Names the nn.Module whose forward is running (``features.3 (ReLU)``), read from the
+    call stack when a kink op is counted: the ``Module._call_impl`` frames on it are the
+    running modules, innermost first, and the outermost one names the others.
 
-    Only calls on the tracing thread are tracked; names come from the outermost module's
+    No module hooks: a global forward hook sends every module call of the model (not just
+    the few around a kink op) through torch's slow hook path. Frames are per thread, so
+    other threads' modules never show up; names come from the outermost module's
     ``named_modules()``, computed once per outermost module.
     """
 
-    def __init__(self, thread_id: int):
+    def __init__(self, thread_id: int | None = None):
         self.thread_id = thread_id
-        self.stack: list = []
         self._names: dict[int, tuple[object, dict[int, str]]] = {}
-        self._handles: list = []
+        self._codes: frozenset = frozenset()
 
     def install(self):
-        import threading
-
         from torch.nn.modules import module as _m
 
-        get_ident = threading.get_ident
-        stack = self.stack
-
-        def pre(mod, args):
-            if get_ident() == self.thread_id:
-                stack.append(mod)
-
-        def post(mod, args, out):
-            if get_ident() == self.thread_id and stack:
-                # pop through anything a raising forward left behind
-                while stack:
-                    if stack.pop() is mod:
-                        break
-
-        self._handles.append(_m.register_module_forward_pre_hook(pre))
-        try:
-            self._handles.append(_m.register_module_forward_hook(post, always_call=True))
-        except TypeError:  # torch < 2.2 has no always_call
-            self._handles.append(_m.register_module_forward_hook(post))
+        self._codes = frozenset({_m.Module._call_impl.__code__})
 
     def remove(self):
-        while self._handles:
-            self._handles.pop().remove()
-        self.stack.clear()
         self._names.clear()
 
-    def current(self) -> str | None:
+    def current(self, depth: int = 2) -> str | None:
         """``features.3 (ReLU)`` for the innermost running module, or None outside modules."""
-        stack = self.stack
-        if not stack:
+        codes = self._codes
+        inner = root = None
+        f = sys._getframe(depth)
+        while f is not None:
+            if f.f_code in codes:
+                mod = f.f_locals.get("self")
+                if mod is not None:
+                    root = mod
+                    if inner is None:
+                        inner = mod
+            f = f.f_back
+        if inner is None:
             return None
-        root, inner = stack[0], stack[-1]
         entry = self._names.get(id(root))
         if entry is None or entry[0] is not root:
             names = {id(m): n for n, m in root.named_modules(remove_duplicate=False)}
