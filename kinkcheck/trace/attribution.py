@@ -45,6 +45,20 @@ INTERNAL = ("torch", "numpy", "kinkcheck")
 _GENERATED_INTERNAL = ("<eval_with_key", "<torch", "<frozen")
 
 
+_PREFIXES: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _prefixes(internal: tuple[str, ...]) -> tuple[str, ...]:
+    """The internal packages' directories, cached per process once every one was found."""
+    got = _PREFIXES.get(internal)
+    if got is None:
+        found = [package_dirs(name) for name in internal]
+        got = tuple(dict.fromkeys(d for dirs in found for d in dirs))
+        if all(found):
+            _PREFIXES[internal] = got
+    return got
+
+
 class Attributor:
     """Finds the user frame of the current call and describes it as (path, line, function).
 
@@ -55,10 +69,7 @@ class Attributor:
 
     def __init__(self, root: str | os.PathLike, internal: tuple[str, ...] = INTERNAL):
         self.root = os.path.abspath(str(root))
-        prefixes: list[str] = []
-        for name in internal:
-            prefixes.extend(d for d in package_dirs(name) if d not in prefixes)
-        self._prefixes = tuple(prefixes)
+        self._prefixes = _prefixes(tuple(internal))
         self._internal: dict[object, bool] = {}
         self._where: dict[object, tuple[str, str]] = {}
 

@@ -715,8 +715,19 @@ class _Spec:
         self.locate, self.post, self.subgradient, self.relu_out = locate, post, subgradient, relu_out
 
 
+_RESOLVED: dict = {}
+
+
 def resolve(overload_name: str):
     """``abs.default`` -> torch.ops.aten.abs.default, or None when this torch lacks it."""
+    try:
+        return _RESOLVED[overload_name]
+    except KeyError:
+        op = _RESOLVED[overload_name] = _resolve(overload_name)
+        return op
+
+
+def _resolve(overload_name: str):
     base, _, ov = overload_name.partition(".")
     packet = getattr(torch.ops.aten, base, None)
     if packet is None:
