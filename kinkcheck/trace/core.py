@@ -406,7 +406,8 @@ def trace(
     every_op: count only every Nth call of each site (the counts are then a sample).
     output: write the trace file here on exit; ``{rank}`` becomes the distributed rank.
     root: paths are written relative to it (default: the working directory).
-    modules: also record the nn.Module path of each op (global forward hooks).
+    modules: also record the nn.Module path of each op (read from the running
+        ``Module._call_impl`` frames; no module hooks).
     counting: ``auto`` (host counting on CPU; on GPUs sync-free device counting with a
         torch.compile'd max-pool window check), ``host``, ``device``, ``fused`` (compiled window check anywhere).
     """
