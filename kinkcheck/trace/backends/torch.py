@@ -642,7 +642,7 @@ def count_device(d, tol):
         tol = torch.tensor(tol, dtype=d.dtype, device=d.device)
     cap = torch.nextafter(tol.to(d.dtype), tol.new_tensor(_INF, dtype=d.dtype))
     edges = torch.cat([head, torch.minimum(dec, cap)])
-    idx = torch.bucketize(d, edges, right=True, out_int32=True)
+    idx = torch.bucketize(d.contiguous(), edges, right=True, out_int32=True)  # it would copy anyway, and warn
     return torch.histc(idx.float(), bins=RAW_LEN, min=0, max=RAW_LEN).double()
 
 
