@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 from conftest import by_code, one
@@ -194,3 +195,20 @@ def test_big_tensors_count_every_near_and_exact_element():
         x.abs()
     s = one(t, "KC101")
     assert (s["evaluations"], s["exact"], s["near"]) == (100_003, 4, 2)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_big_half_and_double_tensors_count_like_a_direct_compare(dtype):
+    g = torch.Generator().manual_seed(2)
+    x = (torch.rand(50_001, generator=g) * 4 - 2).to(dtype)
+    pick = torch.randperm(50_001, generator=g)
+    x[pick[:40]] = 0
+    x[pick[40:60]] = torch.finfo(dtype).eps * torch.linspace(-8, 8, 20, dtype=torch.float64).to(dtype)  # around the tolerance
+    with kinkcheck.trace(backends="torch") as t:
+        x.abs()
+    d = x.abs()
+    tol = 4 * torch.finfo(dtype).eps * d.max().item() + 1e-30
+    near = (d > 0) & (d <= tol)  # compared in the tensor's own dtype, as the tracer does
+    s = one(t, "KC101")
+    assert (s["evaluations"], s["exact"], s["near"]) == (x.numel(), int((d == 0).sum()), int(near.sum()))
+    assert s["near"] > 0
