@@ -117,3 +117,20 @@ def test_a_raising_backward_or_step_leaves_nothing_off_or_patched(where):
         Probe.fail = ProbeSGD.fail = False
     assert own_modes() == 0 and engine() == before
     assert sum(s["evaluations"] for s in by_code(t, "KC101")) == (4 if where == "backward" else 2)
+
+
+def test_an_optimizer_subclass_calling_super_step_counts_one_step():
+    """Once any SGD has been built, SGD.step is wrapped with the global hooks too, so a
+    subclass's step() that calls super().step() runs them twice: still one training step."""
+    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)  # patches SGD.step
+    ProbeSGD.seen.clear()
+    w = torch.tensor([0.0, 1.0], requires_grad=True)
+    opt = ProbeSGD([w], lr=0.1)
+    with kinkcheck.trace(backends="torch") as t:
+        for _ in range(3):
+            w.abs().sum().backward()
+            opt.step()
+            assert own_modes() == 1
+    assert ProbeSGD.seen == [0, 0, 0]
+    assert t.to_dict()["steps"] == 3
+    assert [r[0] for r in one(t, "KC101")["per_step"]] == [0, 1, 2]

@@ -788,6 +788,16 @@ def _pop_own_modes() -> list:
     return popped
 
 
+def _on_stack(frame, start) -> bool:
+    """Is ``frame`` one of the callers of ``start``?"""
+    f = start
+    while f is not None:
+        if f is frame:
+            return True
+        f = f.f_back
+    return False
+
+
 def _push_back(popped: list) -> None:
     for mode in reversed(popped):
         torch._C._push_on_torch_dispatch_stack(mode)
@@ -879,6 +889,7 @@ class TorchBackend:
         self._factors: dict = {}
         self._lean = False
         self._opt_popped: list = []
+        self._opt_frame = None
 
     # -- lifecycle --
 
@@ -893,20 +904,31 @@ class TorchBackend:
 
         tid = tr.thread_id
 
+        # The hooks run inside torch's step wrapper (frame 1). An optimizer subclass whose
+        # step() calls super().step() runs a second wrapper inside the first once the parent
+        # class has been patched too: only the outermost step counts, and a wrapper frame
+        # that is no longer on the stack is a step that raised.
         def pre(opt, args, kwargs):
-            if threading.get_ident() == tid:
-                tr.in_optimizer = True
-                # nothing inside optimizer.step() is counted: step off the dispatch stack
-                # for its ops too (a leftover from a step that raised goes back first)
-                _push_back(self._opt_popped)
-                self._opt_popped = _pop_own_modes()
+            if threading.get_ident() != tid:
+                return
+            outer = self._opt_frame
+            if outer is not None and _on_stack(outer, sys._getframe(2)):
+                return
+            tr.in_optimizer = True
+            # nothing inside optimizer.step() is counted: step off the dispatch stack
+            # for its ops too (a leftover from a step that raised goes back first)
+            _push_back(self._opt_popped)
+            self._opt_popped = _pop_own_modes()
+            self._opt_frame = sys._getframe(1)
 
         def post(opt, args, kwargs):
-            if threading.get_ident() == tid:
-                popped, self._opt_popped = self._opt_popped, []
-                _push_back(popped)
-                tr.in_optimizer = False
-                tr.step()
+            if threading.get_ident() != tid or sys._getframe(1) is not self._opt_frame:
+                return
+            self._opt_frame = None
+            popped, self._opt_popped = self._opt_popped, []
+            _push_back(popped)
+            tr.in_optimizer = False
+            tr.step()
 
         self._handles.append(_opt.register_optimizer_step_pre_hook(pre))
         try:
@@ -928,6 +950,7 @@ class TorchBackend:
             self._lean = False
             _lean_backward.release()
         popped, self._opt_popped = self._opt_popped, []
+        self._opt_frame = None
         _push_back(popped)  # an optimizer step that raised left the modes off the stack
         try:
             if mode:
