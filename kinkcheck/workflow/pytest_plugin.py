@@ -87,7 +87,6 @@ class _Tracing:
             from kinkcheck.trace import trace
         except ImportError as exc:
             raise pytest.UsageError(f"--kinkcheck-trace: the kinkcheck tracer is not available: {exc}") from None
-        _import_frameworks()
         self._ctx = trace()
         self._tracer = self._ctx.__enter__()
 
@@ -132,18 +131,6 @@ class _Merging:
         self.lines += write_report(self.path, self.root)
 
     pytest_terminal_summary = _Tracing.pytest_terminal_summary
-
-
-def _import_frameworks() -> None:
-    """Import the installed frameworks before the tracer starts: the session begins before
-    any test module imports them, and the tracer tells library frames from user frames by
-    the packages loaded when it starts (else ops are attributed to torch's own files)."""
-    import importlib
-    import importlib.util
-
-    for name in ("numpy", "torch"):
-        if importlib.util.find_spec(name) is not None:
-            importlib.import_module(name)
 
 
 def _shown(path: Path, root: Path) -> str:
