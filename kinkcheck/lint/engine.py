@@ -1045,6 +1045,19 @@ def _backward_exprs(fa, ctx: Context, roots) -> list[ast.AST]:
     return exprs
 
 
+def _other_operand(site: Site) -> ast.AST | None:
+    """The operand that is not kinked: the numerator of a division, the exponent of a power
+    (``{other}`` in a remedy template)."""
+    call = site.call
+    if isinstance(call, ast.BinOp):
+        return call.left if site.operand is call.right else call.right
+    if isinstance(call, ast.Call):
+        for arg in call.args:
+            if arg is not site.operand and not isinstance(arg, ast.Starred):
+                return arg
+    return None
+
+
 def _finding(fa: _FileAnalysis, rule, site: Site, function: str) -> Finding:
     node = site.node
     line = getattr(node, "lineno", 1)
@@ -1059,6 +1072,10 @@ def _finding(fa: _FileAnalysis, rule, site: Site, function: str) -> Finding:
         if remedy.rewrite:
             if site.operand is not None:
                 replacement = remedy.rewrite.replace("{x}", arg if _atomic(site.operand) else f"({arg})")
+                other = _other_operand(site)
+                if other is not None and "{other}" in replacement:
+                    text = fa.segment(other)
+                    replacement = replacement.replace("{other}", text if _atomic(other) else f"({text})")
                 if _PLACEHOLDER.search(replacement):
                     replacement = None  # the template needs more than the operand: not concrete
             break

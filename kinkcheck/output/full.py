@@ -112,18 +112,21 @@ def _window(text: str, left: int) -> tuple[str, int]:
 
 
 def help_text(f: Finding, catalog=None) -> str:
-    """The concrete replacement when the check computed one, else the rule's first remedy."""
-    if f.replacement:
-        return f"replace with `{f.replacement}`"
+    """The rule's first remedy, with the concrete rewrite of the user's expression when the
+    check computed one (the remedy's title says what kind of change it is)."""
     rule = None
     if catalog is not None:
         try:
             rule = catalog.get(f.code)
         except Exception:
             rule = None
-    if rule is None or not getattr(rule, "remedies", ()):
+    remedies = getattr(rule, "remedies", ()) if rule is not None else ()
+    if f.replacement:
+        title = next((r.title for r in remedies if r.rewrite), "replace with")
+        return f"{title}: `{f.replacement}`"
+    if not remedies:
         return ""
-    remedy = rule.remedies[0]
+    remedy = remedies[0]
     if remedy.rewrite:
         arg = (f.extra or {}).get("arg") or "x"
         rewrite = remedy.rewrite.replace("{x}", arg)

@@ -9,6 +9,7 @@ text with the stdlib ``ast`` (the analyzed code is parsed, never imported).
 from __future__ import annotations
 
 import ast
+import re
 
 #: Names that start a module path rather than a value: `torch.abs(d)` is a function call
 #: on `d`, while `d.abs()` is a method on `d`.
@@ -103,9 +104,12 @@ def fill(template: str | None, x: str | None) -> str | None:
             return value.body if node.id == holder else node
 
     try:
-        return ast.unparse(_Put().visit(tree))
+        filled = ast.unparse(_Put().visit(tree))
     except (ValueError, RecursionError):  # pragma: no cover - unparse of a parsed tree
-        return template.replace("{x}", f"({x})")
+        filled = template.replace("{x}", f"({x})")
+    # a template that needs more than the operand ({other}: a numerator, an exponent) is only
+    # concrete in the analyzer's own Finding.replacement
+    return None if re.search(r"\{[A-Za-z_]\w*\}", filled) else filled
 
 
 def _arg(call: ast.Call, index: int, keyword: str | None) -> ast.AST | None:
