@@ -5,9 +5,9 @@ A kink comment documents the kinks on its line: the finding stays in the results
 every documented kink. A comment covers a finding that starts or ends on its line, so a
 multi-line call can be documented on its first or its last line.
 
-Comments are found with :mod:`tokenize`, so a ``#`` inside a string is never read as a
-comment. Tokenizing is the slow part, so it only runs on files whose text mentions
-``kink`` or ``noqa`` after a ``#``.
+Comments are found by a scan that knows Python's strings, so a ``#`` inside a string is
+never read as a comment; it only runs on files whose text mentions ``kink`` or ``noqa``
+after a ``#``.
 
 Reported about comments themselves:
 KC002 a comment names a code that is not in the catalog;
@@ -16,9 +16,8 @@ KC003 a kink comment (or a ``noqa`` naming KC codes) documents nothing on its li
 
 from __future__ import annotations
 
-import io
+import bisect
 import re
-import tokenize
 from dataclasses import dataclass, replace
 from typing import Iterable, Sequence
 
@@ -72,22 +71,47 @@ def scan(source: str) -> int:
 
 
 def parse(source: str, catalog=None) -> list[Directive]:
-    """Every kink / noqa directive in ``source`` (empty on files tokenize cannot read)."""
+    """Every kink / noqa directive in ``source``."""
     if not has_candidates(source):
         return []
     catalog = catalog if catalog is not None else _catalog()
     out: list[Directive] = []
-    try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
-    except (tokenize.TokenError, SyntaxError, IndentationError, ValueError):
-        return []
-    for tok in tokens:
-        if tok.type != tokenize.COMMENT:
-            continue
-        directive = parse_comment(tok.string, tok.start[0], tok.start[1] + 1, catalog)
-        if directive is not None:
-            out.extend(directive)
+    for line, col, text in comment_tokens(source):
+        if _CANDIDATE.match(text):
+            directive = parse_comment(text, line, col, catalog)
+            if directive is not None:
+                out.extend(directive)
     return out
+
+
+#: Strings and comments, the only tokens that matter here: a ``#`` starts a comment unless it
+#: is inside a string. One regex pass at C speed gives what :mod:`tokenize` gives on valid
+#: Python (3.11 grammar: no ``#`` inside f-string expressions), ten times faster.
+_SQ3, _DQ3 = "'" * 3, '"' * 3
+_STRINGS_AND_COMMENTS = re.compile(
+    "|".join([
+        r"(?P<comment>#[^\r\n]*)",
+        _SQ3 + r"(?:[^'\\]|\\.|'(?!''))*(?:" + _SQ3 + r"|\Z)",
+        _DQ3 + r'(?:[^"\\]|\\.|"(?!""))*(?:' + _DQ3 + r"|\Z)",
+        r"'(?:[^'\\\r\n]|\\.)*(?:'|$)",
+        r'"(?:[^"\\\r\n]|\\.)*(?:"|$)',
+    ]),
+    re.DOTALL | re.MULTILINE,
+)
+
+
+def comment_tokens(source: str) -> list[tuple[int, int, str]]:
+    """(1-based line, 1-based column, text) of every comment in ``source``."""
+    starts = [0]
+    for m in re.finditer(r"\r\n|\r|\n", source):
+        starts.append(m.end())
+    found = []
+    for m in _STRINGS_AND_COMMENTS.finditer(source):
+        if m.lastgroup == "comment":
+            at = m.start()
+            line = bisect.bisect_right(starts, at)
+            found.append((line, at - starts[line - 1] + 1, m.group()))
+    return found
 
 
 def parse_comment(text: str, line: int, col: int, catalog=None) -> list[Directive] | None:

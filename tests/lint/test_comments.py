@@ -53,8 +53,10 @@ def test_hash_inside_a_string_is_not_a_comment():
     assert [(d.line, d.reason) for d in ds] == [(5, "a real one")]
 
 
-def test_untokenizable_source_has_no_directives():
-    assert comments.parse("x = (  # kink: unclosed\n") == []
+def test_comments_are_read_even_in_source_that_does_not_parse():
+    """The scan needs no valid syntax (the analyzer never asks: such a file is a KC001)."""
+    (directive,) = comments.parse("x = (  # kink: unclosed\n")
+    assert (directive.kind, directive.line, directive.col, directive.reason) == ("kink", 1, 8, "unclosed")
 
 
 def test_kink_comment_documents_its_line_and_keeps_the_finding():
