@@ -71,3 +71,17 @@ def test_numpy_steps_and_argmax():
     assert by_code(t, "KC302")[1]["exact"] == 4  # multiples of 0.5
     argmax = by_code(t, "KC303")[0]
     assert (argmax["evaluations"], argmax["exact"]) == (2, 1)
+
+
+def test_the_tracers_own_numpy_counting_is_not_a_users_kink():
+    """The torch backend counts near hits on the host with numpy; with both backends on, the
+    numpy backend must not record those calls as kinks at the user's line."""
+    import torch
+
+    torch.manual_seed(0)
+    x = torch.randn(1000, dtype=torch.bfloat16, requires_grad=True)
+    with kinkcheck.trace(backends=("torch", "numpy"), counting="host") as t:
+        torch.relu(x).sum().backward()
+    sites = t.to_dict()["sites"]
+    assert [s["code"] for s in sites] == ["KC102"]
+    assert sites[0]["near"] > 0  # the host path really ran

@@ -14,9 +14,8 @@ import threading
 import numpy as np
 
 from kinkcheck.trace.core import VEC_LEN, Site
+from kinkcheck.trace.backends import _tls
 from kinkcheck.trace.near import HIST_HI, HIST_LO, NBINS
-
-_tls = threading.local()
 
 
 def _f(x):

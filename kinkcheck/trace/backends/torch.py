@@ -28,9 +28,9 @@ import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from kinkcheck.trace.core import VEC_LEN, Site
+from kinkcheck.trace.backends import _tls
 from kinkcheck.trace.near import HIST_HI, HIST_LO, NBINS
 
-_tls = threading.local()
 _INF = math.inf
 _warned: set[str] = set()
 
