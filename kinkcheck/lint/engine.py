@@ -1048,6 +1048,62 @@ def _backward_exprs(fa, ctx: Context, roots) -> list[ast.AST]:
     return exprs
 
 
+def _placeholders(site: Site) -> dict[str, ast.AST | None]:
+    """What a remedy template may name: ``{x}`` the kinked operand, ``{other}`` the other
+    operand, ``{lhs}``/``{rhs}`` a comparison read as "lhs > rhs", ``{then}``/``{else}`` the
+    two values of a conditional expression or a ``where``."""
+    values: dict[str, ast.AST | None] = {"x": site.operand, "other": _other_operand(site)}
+    test, then, other = None, None, None
+    node = site.call if site.call is not None else site.node
+    if isinstance(node, ast.IfExp):
+        test, then, other = node.test, node.body, node.orelse
+    elif isinstance(node, ast.Call) and len(node.args) == 3:
+        test, then, other = node.args
+    elif isinstance(site.node, ast.Compare):
+        test = site.node
+    if isinstance(test, ast.Compare) and len(test.ops) == 1:
+        lhs, rhs = test.left, test.comparators[0]
+        if isinstance(test.ops[0], (ast.Lt, ast.LtE)):
+            lhs, rhs = rhs, lhs
+        if isinstance(test.ops[0], (ast.Lt, ast.LtE, ast.Gt, ast.GtE)):
+            values.update(lhs=lhs, rhs=rhs)
+    values.update(then=then, **{"else": other})
+    return values
+
+
+#: torch names in remedy templates and their jax / numpy spellings; a rewrite that keeps any
+#: other torch-only piece is not offered as concrete in jax or numpy code
+_FRAMEWORK_NAMES = {
+    "jax": {"torch.sqrt": "jnp.sqrt", "torch.log": "jnp.log", "torch.exp": "jnp.exp", "torch.tanh": "jnp.tanh",
+            "torch.sigmoid": "jax.nn.sigmoid", "torch.where": "jnp.where", "torch.logaddexp": "jnp.logaddexp",
+            "torch.acos": "jnp.arccos", "torch.atan2": "jnp.arctan2", "torch.round": "jnp.round",
+            "torch.sign": "jnp.sign", "torch.nn.functional.silu": "jax.nn.silu"},
+    "numpy": {"torch.sqrt": "np.sqrt", "torch.log": "np.log", "torch.exp": "np.exp", "torch.tanh": "np.tanh",
+              "torch.where": "np.where", "torch.logaddexp": "np.logaddexp", "torch.acos": "np.arccos",
+              "torch.atan2": "np.arctan2", "torch.round": "np.round", "torch.sign": "np.sign"},
+}
+_TORCH_ONLY = re.compile(r"\btorch\.|\.clamp(_min|_max)?\(|\.detach\(|\bbeta=|\bdim=")
+_TORCH_NAME = re.compile(r"\btorch(?:\.[A-Za-z_]\w*)+(?=\()")
+
+
+def _framework(fa: "_FileAnalysis", site: Site) -> str:
+    """The array library a site is written in: its callable's, else the file's imports."""
+    top = (site.qname or "").split(".")[0]
+    if top in ("torch", "jax", "numpy"):
+        return top
+    imported = {q.split(".")[0] for q in fa.ix.table.names.values()}
+    return next((f for f in ("torch", "jax", "numpy") if f in imported), "torch")
+
+
+def _in_framework(rewrite: str, framework: str) -> str | None:
+    """The torch-spelled rewrite in the site's own framework, or None if it cannot be said."""
+    if framework not in _FRAMEWORK_NAMES:
+        return rewrite
+    table = _FRAMEWORK_NAMES[framework]
+    spelled = _TORCH_NAME.sub(lambda m: table.get(m.group(), m.group()), rewrite)
+    return None if _TORCH_ONLY.search(spelled) else spelled
+
+
 def _other_operand(site: Site) -> ast.AST | None:
     """The operand that is not kinked: the numerator of a division, the exponent of a power
     (``{other}`` in a remedy template)."""
@@ -1073,14 +1129,15 @@ def _finding(fa: _FileAnalysis, rule, site: Site, function: str) -> Finding:
     replacement = None
     for remedy in rule.remedies:
         if remedy.rewrite:
-            if site.operand is not None:
-                replacement = remedy.rewrite.replace("{x}", arg if _atomic(site.operand) else f"({arg})")
-                other = _other_operand(site)
-                if other is not None and "{other}" in replacement:
-                    text = fa.segment(other)
-                    replacement = replacement.replace("{other}", text if _atomic(other) else f"({text})")
-                if _PLACEHOLDER.search(replacement):
-                    replacement = None  # the template needs more than the operand: not concrete
+            replacement = remedy.rewrite
+            for name, value in _placeholders(site).items():
+                if value is not None and "{" + name + "}" in replacement:
+                    text = fa.segment(value)
+                    replacement = replacement.replace("{" + name + "}", text if _atomic(value) else f"({text})")
+            if _PLACEHOLDER.search(replacement):
+                replacement = None  # the template needs more than this site shows: not concrete
+            else:
+                replacement = _in_framework(replacement, _framework(fa, site))
             break
     snippet = fa.lines[line - 1] if 0 < line <= len(fa.lines) else ""
     extra = {}

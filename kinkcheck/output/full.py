@@ -127,11 +127,10 @@ def help_text(f: Finding, catalog=None) -> str:
     if not remedies:
         return ""
     remedy = remedies[0]
-    if remedy.rewrite:
+    if remedy.rewrite and remedy.rewrite.count("{") == remedy.rewrite.count("{x}"):
         arg = (f.extra or {}).get("arg") or "x"
-        rewrite = remedy.rewrite.replace("{x}", arg)
-        return f"{remedy.title}: `{rewrite}`"
-    return remedy.title
+        return f"{remedy.title}: `{remedy.rewrite.replace('{x}', arg)}`"
+    return f"{remedy.title} (see `kinkcheck rule {f.code}`)"
 
 
 class _Sources:
