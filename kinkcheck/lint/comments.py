@@ -189,6 +189,8 @@ def apply(
             for d in by_line.get(line, ()):
                 if d.codes is None and f.code in META_NAMES:
                     continue  # a blanket comment never hides a problem with comments
+                if d.kind == "kink" and not d.reason:
+                    continue  # documenting means saying why: an empty reason documents nothing
                 if d.codes is None or f.code in d.codes:
                     if best is None or (best.kind == "noqa" and d.kind == "kink"):
                         best = d
@@ -213,6 +215,10 @@ def apply(
             out.append(_meta("KC002", path, d, f"`{d.text.strip()}` names unknown rule `{code}`", catalog))
         if d.kind == "noqa" and d.codes is None:
             continue  # bare noqa may be meant for other tools
+        if d.kind == "kink" and not d.reason:
+            out.append(_meta("KC003", path, d, "kink comment gives no reason: say why the kink is acceptable "
+                             "(`# kink: <reason>`)", catalog))
+            continue
         hit = used.get(d, set())
         label = "`# noqa`" if d.kind == "noqa" else "kink comment"
         if d.codes is None:

@@ -135,3 +135,14 @@ def test_blanket_comments_do_not_hide_comment_problems():
     """)
     out = comments.apply([finding("KC101", 1)], ds, path="m.py")
     assert any(f.code == "KC002" and not f.documented for f in out)
+
+
+def test_a_kink_comment_without_a_reason_documents_nothing():
+    """Documenting a kink means saying why it is fine: `# kink:` alone leaves the finding
+    undocumented and is reported itself (KC003)."""
+    from kinkcheck.lint.api import check_source
+
+    source = "import torch\n\ndef loss(x):\n    return torch.abs(x).sum()  # kink:\n"
+    found = {f.code: f for f in check_source(source, "m.py", module="m")}
+    assert not found["KC101"].documented
+    assert "gives no reason" in found["KC003"].message
