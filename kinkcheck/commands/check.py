@@ -87,6 +87,10 @@ def check(ctx, paths, output_format, show_documented, statistics, exit_zero, sel
         click.echo(f"kinkcheck: warning: {message}", err=True)
     for message in result.errors:
         click.echo(f"kinkcheck: error: {message}", err=True)
+    if not result.files and not result.errors:
+        click.echo("kinkcheck: warning: no Python files to check in " + ", ".join(paths or (".",)), err=True)
+    if result.errors and not result.files:
+        ctx.exit(2)  # nothing was checked: a summary or an empty report would only mislead
 
     color = use_color(sys.stdout)
     machine = output_format in MACHINE_FORMATS

@@ -178,3 +178,18 @@ def test_long_run_with_progress_bar(write_tree, monkeypatch, capsys):
     without = check_paths(["pkg"], cfg, progress=False, use_cache=False, jobs=1)
     assert with_bar.findings == without.findings
     assert capsys.readouterr().out == ""
+
+
+def test_nothing_to_check_says_so(cli, tmp_path):
+    r = cli("check", str(tmp_path), "--no-cache")
+    assert r.exit_code == 0
+    assert "no Python files to check" in r.stderr
+
+
+@pytest.mark.parametrize("fmt", ["full", "json"])
+def test_a_missing_path_is_only_an_error(cli, fmt):
+    """No summary line and no empty findings document: nothing was checked."""
+    r = cli("check", "no/such/file.py", "--output-format", fmt)
+    assert r.exit_code == 2
+    assert r.stdout == ""
+    assert r.stderr.strip() == "kinkcheck: error: no/such/file.py: no such file or directory"
