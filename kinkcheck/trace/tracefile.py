@@ -111,6 +111,12 @@ def merge(traces: Iterable[dict]) -> dict:
         validate(t, where="merge input")
     first = traces[0]
     near = first["near"]
+    seen: list[dict] = []
+    for t in traces:
+        if any(t == other for other in seen):
+            raise TraceFileError(f"the same trace (created {t.get('created', '?')}, ranks {t.get('ranks')}) "
+                                 "is given twice: merging it would count every site twice")
+        seen.append(t)
     for t in traces[1:]:
         if t["near"] != near:
             raise TraceFileError(f"cannot merge traces with different near tolerances: {near} and {t['near']}")

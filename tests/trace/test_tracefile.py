@@ -118,3 +118,15 @@ def test_rank_placeholder(tmp_path, monkeypatch):
     with kinkcheck.trace(backends="torch", output=str(tmp_path / "t-{rank}.json")):
         torch.zeros(2).abs()
     assert tracefile.load(tmp_path / "t-3.json")["ranks"] == [3]
+
+
+def test_merging_the_same_trace_twice_is_refused(tmp_path):
+    """A copy of one rank's file merged with itself would double every count."""
+    import shutil
+
+    with kinkcheck.trace(backends="torch") as t:
+        torch.relu(torch.tensor([0.0, 1.0])).sum()
+    a = t.save(tmp_path / "a.trace.json")
+    shutil.copy(a, tmp_path / "copy.trace.json")
+    with pytest.raises(TraceFileError, match="given twice"):
+        tracefile.merge([tracefile.load(a), tracefile.load(tmp_path / "copy.trace.json")])
