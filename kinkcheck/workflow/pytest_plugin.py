@@ -149,7 +149,7 @@ def _counts(path: Path) -> str:
         return ""
     exact = sum(int(s.get("exact", 0)) for s in sites)
     near = sum(int(s.get("near", 0)) for s in sites)
-    return f" ({len(sites)} kink sites; {exact} exact and {near} near hits)"
+    return f" ({len(sites)} kink site{'s' if len(sites) != 1 else ''}; {exact} exact and {near} near hits)"
 
 
 def write_report(trace_path: Path, root: Path) -> list[str]:
@@ -190,7 +190,7 @@ def _static_findings(data: dict, root: Path) -> list:
 def summary_markdown(data: dict) -> str:
     """A plain table of the trace's sites, for when the report package is not installed."""
     sites = sorted(data.get("sites", []), key=lambda s: (-int(s.get("exact", 0)), -int(s.get("near", 0))))
-    lines = [f"## kinkcheck trace: {len(sites)} kink sites", ""]
+    lines = [f"## kinkcheck trace: {len(sites)} kink site{'s' if len(sites) != 1 else ''}", ""]
     if sites:
         lines += ["| Rule | Location | Op | Evaluations | Exact | Near |", "| --- | --- | --- | ---: | ---: | ---: |"]
         for s in sites:
