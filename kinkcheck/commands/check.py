@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import click
 
-from kinkcheck.commands._common import fail, use_color
+from kinkcheck.commands._common import analyzer_options, fail, use_color
 from kinkcheck.output import FORMATS
 from kinkcheck.workflow.options import workflow_options
 
@@ -42,12 +42,7 @@ def _codes(ctx, param, value):
 @click.option("--ignore", multiple=True, callback=_codes, metavar="CODES", help="Rules to skip (added to the configured ignores).")
 @click.option("--extend-select", multiple=True, callback=_codes, metavar="CODES",
               help="Rules to check in addition to the selected ones.")
-@click.option("--scope", type=click.Choice(["loss", "model", "all"]), default=None,
-              help="What counts as loss code: loss (default), model (adds every module's forward), all.")
-@click.option("--all", "all_scope", is_flag=True, help="Check every function (same as --scope all).")
-@click.option("--no-cache", is_flag=True, help="Ignore and do not write .kinkcheck_cache/.")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=str), default=None,
-              help="Use this pyproject.toml (or kinkcheck.toml) instead of searching for one.")
+@analyzer_options
 @click.option("--force-exclude", is_flag=True, help="Apply exclude patterns to paths given on the command line too.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes (default: all cores).")
 @click.option("-q", "--quiet", is_flag=True, help="Print findings only: no summary, no progress bar.")

@@ -16,7 +16,7 @@ import sys
 import click
 
 from kinkcheck.atomic import write_atomic
-from kinkcheck.commands._common import fail, use_color
+from kinkcheck.commands._common import analyzer_options, fail, use_color
 from kinkcheck.report import FORMATS
 
 
@@ -30,12 +30,7 @@ from kinkcheck.report import FORMATS
               help="Write the report here instead of standard output.")
 @click.option("--show-documented/--hide-documented", default=True, show_default=True,
               help="List kinks documented with `# kink:` or `# noqa` (they always count in the summary).")
-@click.option("--scope", type=click.Choice(["loss", "model", "all"]), default=None,
-              help="What the static pass treats as loss code (as in `kinkcheck check`).")
-@click.option("--all", "all_scope", is_flag=True, help="Check every function statically (same as --scope all).")
-@click.option("--no-cache", is_flag=True, help="Ignore and do not write .kinkcheck_cache/.")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=str), default=None,
-              help="Use this pyproject.toml (or kinkcheck.toml) instead of searching for one.")
+@analyzer_options
 @click.pass_context
 def report(ctx, paths, traces, fmt, output, show_documented, scope, all_scope, no_cache, config_file):
     """Report every kink in PATHS (default: .), joined with the runtime counts of --trace files."""
