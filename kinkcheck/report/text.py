@@ -16,7 +16,7 @@ def count(n: int | None) -> str:
 def rate(r: float) -> str:
     """A fraction as a short percentage, or in scientific notation when tiny."""
     if r <= 0:
-        return "0"
+        return "0%"
     if r >= 0.001:
         return f"{r * 100:.3g}%"
     mant, exp = f"{r:.1e}".split("e")
