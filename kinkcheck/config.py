@@ -135,8 +135,8 @@ def _roots(root: str) -> tuple[str, ...]:
     return (a,) if a == b else (a, b)
 
 
-@lru_cache(maxsize=1)
 def _catalog():
+    """The catalog, imported and parsed on first use (``catalog.load`` caches it)."""
     from kinkcheck import catalog
 
     return catalog.load()
