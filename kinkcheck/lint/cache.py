@@ -1,18 +1,38 @@
-"""A content-keyed cache in ``.kinkcheck_cache/`` that makes re-runs nearly free.
+"""A content-keyed cache in ``.kinkcheck_cache/`` that can only lose time, never data or findings.
 
-One entry per file, named by a hash of (cache salt, absolute path, module name, file bytes).
-The salt covers the kinkcheck version, the analyzer's own sources, the catalog and the
-Python version, so an edit to any of them starts a fresh cache. An entry holds what is
-expensive to recompute: the file's index (for scope), its kink comments, a parse error if
-any, and its findings per (config fingerprint, in-scope function set). Entries are written
-atomically (temp file + rename); an entry that cannot be read is treated as missing.
+Layout (and nothing else is ever written or deleted)::
+
+    <cache-dir>/CACHEDIR.TAG          the marker: a folder is ours only if it holds this text
+    <cache-dir>/.gitignore            written once, only when kinkcheck created the folder
+    <cache-dir>/<version>-<salt>/     one folder per kinkcheck build (version, analyzer, catalog)
+        <2 hex>/<30 hex>.entry        one entry per file, keyed by the exact bytes analysed
+        runs/<32 hex>.entry           whole-run answers (unchanged files and settings)
+
+Safety rules, each tested in ``tests/robustness/test_cache_safety.py``:
+
+* A ``cache-dir`` that is the project root, a parent of it, not a folder, or a folder with
+  content but no marker is refused (:class:`CacheDirError`, exit 2): pruning can then only
+  ever see kinkcheck's own folders.
+* Pruning deletes one file at a time, only regular files whose names fit the layout inside
+  a build folder whose name fits it, then ``rmdir`` (which fails on anything left over). It
+  never follows a symlink and never calls ``rmtree``.
+* Entries are pickles, authenticated: each starts with an HMAC-SHA256 of the payload under a
+  per-user secret key kept outside the cache (``KINKCHECK_CACHE_KEY``, or a 0600 file in
+  ``$XDG_CONFIG_HOME/kinkcheck``). An entry that fails the check is never unpickled, so a
+  cache shared between users or restored from CI cannot run code; it is only a miss.
+* Writes are atomic (temp file + rename), so eight concurrent runs or a kill at any point
+  leave whole entries or none.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import pickle
+import re
+import secrets
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,6 +42,26 @@ from kinkcheck.atomic import write_atomic
 
 #: what in an entry's ``results`` is kept per file: the last few scope/config variants
 MAX_RESULTS = 4
+#: the marker's text (also what kinkcheck 0.1.0 wrote, so existing caches are recognised)
+MARKER_NAME = "CACHEDIR.TAG"
+MARKER = "Signature: 8a477f597d28d172789f06886806bc55\n# kinkcheck cache; see https://bford.info/cachedir/\n"
+GITIGNORE = "# created by kinkcheck\n*\n"
+#: an entry: magic, then the HMAC of the rest, then the pickle
+MAGIC = b"KCC2"
+_MAC_LEN = 32
+#: the names pruning may delete, and nothing else
+_BUILD = re.compile(r"\d+\.\d+[0-9A-Za-z.+]*-[0-9a-f]{16}")
+_SHARD = re.compile(r"[0-9a-f]{2}")
+_ENTRY = re.compile(r"([0-9a-f]{30}|[0-9a-f]{32})\.(entry|pickle)|\..+\.tmp")
+#: build folders untouched this long belong to an old kinkcheck and are pruned
+PRUNE_IDLE_S = 3600.0
+
+
+class CacheDirError(ValueError):
+    """The configured cache folder is not one kinkcheck may own."""
+
+
+# -- identity of this build and of this user -------------------------------------------------
 
 
 def _stamp(directory: Path, pattern: str) -> list[str]:
@@ -65,19 +105,115 @@ def salt() -> str:
     return _SALT
 
 
+_SECRET: bytes | None = None
+
+
+def secret_key() -> bytes:
+    """The per-user key that authenticates entries. ``KINKCHECK_CACHE_KEY`` wins (a CI secret
+    lets a restored CI cache hit); else a 0600 file under ``$XDG_CONFIG_HOME/kinkcheck``
+    (created on first use); else, when no private file can be had, a key for this process
+    only (the cache then only helps within one run)."""
+    global _SECRET
+    if _SECRET is None:
+        env = os.environ.get("KINKCHECK_CACHE_KEY")
+        if env:
+            _SECRET = hashlib.sha256(b"kinkcheck-cache\0" + env.encode("utf-8", "surrogateescape")).digest()
+        else:
+            _SECRET = _key_file() or secrets.token_bytes(32)
+    return _SECRET
+
+
+def key_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "kinkcheck" / "cache.key"
+
+
+def _key_file() -> bytes | None:
+    path = key_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32) + "\n")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd) as fh:
+            st = os.fstat(fh.fileno())
+            mine = not hasattr(os, "getuid") or st.st_uid == os.getuid()
+            if not stat.S_ISREG(st.st_mode) or not mine or st.st_mode & 0o077:
+                return None  # someone else could know it: worthless as a secret
+            text = fh.read(256).strip()
+    except OSError:
+        return None
+    if len(text) < 32:
+        return None  # a half-written key from a killed first run: never trust it
+    return hashlib.sha256(text.encode()).digest()
+
+
 def functions_key(functions) -> str:
     if functions is None:
         return "*"
     return hashlib.sha256("\n".join(sorted(functions)).encode()).hexdigest()[:16]
 
 
-class Cache:
-    """Entries under ``directory/<version>-<salt>/``; a disabled cache stores nothing."""
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
-    def __init__(self, directory: Path | str, *, enabled: bool = True):
-        self.enabled = enabled
+
+# -- the folder ---------------------------------------------------------------------------------
+
+
+def check_cache_dir(directory: Path | str, project_root: Path | str) -> None:
+    """Raise :class:`CacheDirError` unless ``directory`` can be kinkcheck's alone."""
+    cache = Path(os.path.abspath(directory))
+    root = Path(os.path.abspath(project_root))
+    shown = str(directory)
+    if cache == root:
+        raise CacheDirError(f"cache-dir {shown!r} is the project root; use a folder of its own such as "
+                            "'.kinkcheck_cache'")
+    if cache in root.parents:
+        raise CacheDirError(f"cache-dir {shown!r} contains the project; use a folder of its own such as "
+                            "'.kinkcheck_cache'")
+    try:
+        st = os.lstat(cache)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise CacheDirError(f"cache-dir {shown!r} cannot be used: {exc.strerror or exc}") from None
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        raise CacheDirError(f"cache-dir {shown!r} is not a folder")
+    if not _is_ours(cache):
+        raise CacheDirError(f"cache-dir {shown!r} holds files kinkcheck did not create; use an empty or "
+                            "new folder")
+
+
+def _is_ours(folder: Path) -> bool:
+    """The marker is there, or the folder is empty but for our own half-written temp files
+    (a run killed while creating it)."""
+    try:
+        with open(folder / MARKER_NAME, encoding="utf-8", errors="replace") as fh:
+            if fh.read(len(MARKER) + 1) == MARKER:
+                return True
+    except OSError:
+        pass
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return False
+    return all(n.startswith((f".{MARKER_NAME}.", ".gitignore.")) and n.endswith(".tmp") for n in names)
+
+
+class Cache:
+    """Entries under ``directory/<version>-<salt>/``; a disabled cache stores nothing.
+    Call :func:`check_cache_dir` before enabling one on a user-chosen folder."""
+
+    def __init__(self, directory: Path | str | None, *, enabled: bool = True):
+        self.enabled = enabled and directory is not None
         self.root = Path(directory if directory is not None else ".")
-        self.dir = self.root / f"{kinkcheck.__version__}-{salt()}" if enabled else self.root
+        self.dir = self.root / f"{kinkcheck.__version__}-{salt()}"
         self._ready = False
 
     def key(self, abspath: str, module: str, data: bytes) -> str:
@@ -90,16 +226,12 @@ class Cache:
         return h.hexdigest()
 
     def _path(self, key: str) -> Path:
-        return self.dir / key[:2] / f"{key[2:32]}.pickle"
+        return self.dir / key[:2] / f"{key[2:32]}.entry"
 
     def get(self, key: str) -> dict[str, Any] | None:
         if not self.enabled:
             return None
-        try:
-            with open(self._path(key), "rb") as fh:
-                entry = pickle.load(fh)
-        except Exception:  # missing, truncated, corrupt or from an incompatible build
-            return None
+        entry = _load(self._path(key))
         if not isinstance(entry, dict) or entry.get("key") != key:
             return None
         return entry
@@ -116,7 +248,7 @@ class Cache:
         try:
             self._prepare()
             target.parent.mkdir(exist_ok=True)
-            self._write(target, entry)
+            _store(target, entry)
         except (OSError, pickle.PicklingError, TypeError, AttributeError, RecursionError):
             pass  # a cache that cannot be written is only slower
 
@@ -138,11 +270,7 @@ class Cache:
             os.utime(self.dir)  # in use: not pruned by another build's run
         except OSError:
             pass
-        try:
-            with open(self.dir / "runs" / f"{key[:32]}.pickle", "rb") as fh:
-                entry = pickle.load(fh)
-        except Exception:
-            return None
+        entry = _load(self.dir / "runs" / f"{key[:32]}.entry")
         if not isinstance(entry, dict) or entry.get("key") != key:
             return None
         return entry.get("findings")
@@ -154,41 +282,119 @@ class Cache:
         try:
             self._prepare()
             runs.mkdir(exist_ok=True)
-            self._write(runs / f"{key[:32]}.pickle", {"key": key, "findings": findings})
-            old = sorted(runs.glob("*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)[self.MAX_RUNS:]
+            _store(runs / f"{key[:32]}.entry", {"key": key, "findings": findings})
+            old = sorted(runs.glob("*.entry"), key=lambda p: p.stat().st_mtime, reverse=True)[self.MAX_RUNS:]
             for p in old:
                 p.unlink(missing_ok=True)
         except (OSError, pickle.PicklingError, TypeError, AttributeError, RecursionError):
             pass
 
-    def _write(self, target: Path, entry) -> None:
-        write_atomic(target, pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
-
-    def _prune(self, idle_s: float = 3600.0) -> None:
-        """Drop caches of other kinkcheck builds (a new version or catalog starts a new
-        directory) once nothing has touched them for an hour."""
-        import shutil
-        import time
-
-        now = time.time()
-        for sibling in self.root.iterdir():
-            if sibling == self.dir or not sibling.is_dir() or "-" not in sibling.name:
-                continue
-            try:
-                if now - sibling.stat().st_mtime > idle_s:
-                    shutil.rmtree(sibling, ignore_errors=True)
-            except OSError:
-                pass
-
     def _prepare(self) -> None:
         if self._ready:
             return
+        try:
+            os.mkdir(self.root)
+        except FileExistsError:
+            created = False
+        else:
+            created = True
+        if created or not (self.root / MARKER_NAME).exists():
+            write_atomic(self.root / MARKER_NAME, MARKER, parents=False)
+        if created:
+            write_atomic(self.root / ".gitignore", GITIGNORE, parents=False)
         fresh = not self.dir.exists()
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir(exist_ok=True)
         if fresh:
-            self._prune()
-        tag = self.root / "CACHEDIR.TAG"
-        if not tag.exists():
-            tag.write_text("Signature: 8a477f597d28d172789f06886806bc55\n# kinkcheck cache; see https://bford.info/cachedir/\n")
-            (self.root / ".gitignore").write_text("# created by kinkcheck\n*\n")
+            prune(self.root, keep=self.dir)
         self._ready = True
+
+
+def _store(target: Path, entry: Any) -> None:
+    payload = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
+    mac = hmac.new(secret_key(), payload, hashlib.sha256).digest()
+    write_atomic(target, MAGIC + mac + payload, parents=False)
+
+
+def _load(path: Path) -> Any:
+    """The entry at ``path``, or None when it is missing, damaged, or not written under this
+    user's key (then its bytes are never unpickled)."""
+    try:
+        with open(path, "rb") as fh:
+            blob = fh.read()
+    except OSError:
+        return None
+    head = len(MAGIC) + _MAC_LEN
+    if len(blob) <= head or not blob.startswith(MAGIC):
+        return None
+    payload = blob[head:]
+    expected = hmac.new(secret_key(), payload, hashlib.sha256).digest()
+    if not hmac.compare_digest(expected, blob[len(MAGIC):head]):
+        return None
+    try:
+        return pickle.loads(payload)
+    except Exception:  # authentic but from an incompatible build of our own classes
+        return None
+
+
+def prune(root: Path, *, keep: Path, idle_s: float = PRUNE_IDLE_S) -> list[Path]:
+    """Delete other builds' folders under our marked ``root`` once idle for ``idle_s``; only
+    files that fit the layout, never through a symlink. Returns the folders removed."""
+    import time
+
+    if not _is_ours(root) or not (root / MARKER_NAME).is_file():
+        return []
+    removed = []
+    now = time.time()
+    try:
+        children = list(os.scandir(root))
+    except OSError:
+        return []
+    for child in children:
+        if child.name == keep.name or not _BUILD.fullmatch(child.name):
+            continue
+        try:
+            if not child.is_dir(follow_symlinks=False) or now - child.stat(follow_symlinks=False).st_mtime <= idle_s:
+                continue
+        except OSError:
+            continue
+        if _remove_build(Path(child.path)):
+            removed.append(Path(child.path))
+    return removed
+
+
+def _remove_build(build: Path) -> bool:
+    """Unlink the layout's files in one build folder, then rmdir each folder (fails, and
+    keeps the folder, when anything else is inside)."""
+    ok = True
+    try:
+        children = list(os.scandir(build))
+    except OSError:
+        return False
+    for child in children:
+        if child.is_dir(follow_symlinks=False) and (_SHARD.fullmatch(child.name) or child.name == "runs"):
+            ok &= _remove_files(Path(child.path))
+        else:
+            ok = False
+    try:
+        os.rmdir(build)
+    except OSError:
+        return False
+    return ok
+
+
+def _remove_files(folder: Path) -> bool:
+    try:
+        children = list(os.scandir(folder))
+    except OSError:
+        return False
+    for child in children:
+        if _ENTRY.fullmatch(child.name) and child.is_file(follow_symlinks=False):
+            try:
+                os.unlink(child.path)
+            except OSError:
+                pass
+    try:
+        os.rmdir(folder)
+    except OSError:
+        return False
+    return True

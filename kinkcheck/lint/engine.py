@@ -594,14 +594,23 @@ class _FileAnalysis:
 
 
 def parse(source: str, path: str) -> ast.Module:
-    """``ast.parse``; nesting too deep for CPython's own parser is a SyntaxError too."""
+    """``ast.parse``; a parser out of memory is a SyntaxError, deep nesting a RecursionError
+    (which :func:`analyze_file` retries with room for it)."""
     try:
         return ast.parse(source, path)
-    except (RecursionError, MemoryError):
+    except MemoryError:
         raise SyntaxError(f"{path}: expression nested too deeply to parse") from None
 
 
-def analyze_file(
+def analyze_file(*args, **kwargs) -> list[Finding]:
+    """See :func:`_analyze_file`; a file nested too deep for the default recursion limit is
+    analysed again with room for it (``deep.run``), never skipped."""
+    from kinkcheck.lint import deep
+
+    return deep.run(_analyze_file, *args, **kwargs)
+
+
+def _analyze_file(
     source: str,
     path: str,
     module: str,
@@ -617,8 +626,9 @@ def analyze_file(
 
     ``functions=None`` checks all code; an entry ``"mod.train#slice"`` checks only the
     statements of ``mod.train`` that compute what is differentiated. Raises only
-    SyntaxError/ValueError (unparsable source); deep nesting, a blown budget or any other
-    trouble in one function skips that function and keeps going.
+    SyntaxError/ValueError (unparsable source) and RecursionError (nesting too deep: the
+    caller retries); a blown budget or any other trouble in one function skips that
+    function and keeps going.
 
     ``infer=False`` turns the astroid fallback off (import-table resolution only). When
     the fallback's budget runs out (or the file is too big for it), one line goes to
@@ -630,12 +640,9 @@ def analyze_file(
     codes = frozenset(c for c in codes if c in catalog)
     if not codes:
         return []
-    try:
-        fa = _FileAnalysis(source, path, module, tree, budget, ix)
-        fa.catalog = catalog
-        fa.infer_enabled = infer
-    except RecursionError:
-        return []
+    fa = _FileAnalysis(source, path, module, tree, budget, ix)
+    fa.catalog = catalog
+    fa.infer_enabled = infer
     tables = _Tables.get(catalog, codes)
     fa.tails = tables.tails
     try:
@@ -676,9 +683,12 @@ def _analyze_scopes(fa, tables, catalog, codes, functions, path) -> list[Finding
         except _ArraysAfterAll:
             raise
         except Budget:
+            from kinkcheck.lint.runner import parse_error
+
+            findings.append(parse_error(path, f"analysis stopped in {qualname}: the file is larger than the work budget "
+                                              f"of {DEFAULT_BUDGET:,} steps; it and the functions after it are not "
+                                              "checked", getattr(fn, "lineno", 1), getattr(fn, "col_offset", 0) + 1))
             break
-        except RecursionError:
-            continue
         except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:  # pragma: no cover - defensive
             print(f"kinkcheck: {path}: {qualname}: analysis skipped ({type(exc).__name__}: {exc})", file=sys.stderr)
             continue
@@ -713,10 +723,7 @@ def _analyze_function(fa, tables, catalog, codes, qualname, fn, env, cls_qual, s
     function = qualname
     for node in nodes:
         fa.spend()
-        try:
-            found = list(_node_findings(fa, tables, catalog, codes, ctx, node, node_checks, function))
-        except RecursionError:
-            continue  # an expression too deep to judge: skip it, keep the rest of the function
+        found = list(_node_findings(fa, tables, catalog, codes, ctx, node, node_checks, function))
         if quiet and id(node) in quiet:
             found = [f for f in found if f.code == "KC506"]
         yield from found

@@ -105,22 +105,22 @@ def cache_salt() -> str:
 
 
 def index_source(source: str, path: str, module: str) -> FileIndex:
-    """Index one file. Raises SyntaxError/ValueError for unparsable source only."""
+    """Index one file. Raises SyntaxError/ValueError for unparsable source, and
+    ``deep.TooDeep`` (a RecursionError) for nesting beyond even the deep retry."""
+    from kinkcheck.lint import deep
+
+    return deep.run(_index_source, source, path, module)
+
+
+def _index_source(source: str, path: str, module: str) -> FileIndex:
     try:
         tree = ast.parse(source, path)
-    except (RecursionError, MemoryError):
+    except MemoryError:
         raise SyntaxError(f"{path}: expression nested too deeply to parse") from None
-    try:
-        ix = _Indexer(tree, source, path, module)
-        out = ix.run()
-        _RECENT[:] = [(path, module, source, tree, ix), *_RECENT[:1]]
-        return out
-    except RecursionError:
-        # an expression nested too deep to walk: index what the flat walk can see
-        return FileIndex(module=module, path=path, may_have_findings=True,
-                         functions={_qual(module, MODULE_CODE): FunctionInfo(
-                             _qual(module, MODULE_CODE), MODULE_CODE, 1, len(source.splitlines()) or 1,
-                             has_candidates=True)})
+    ix = _Indexer(tree, source, path, module)
+    out = ix.run()
+    _RECENT[:] = [(path, module, source, tree, ix), *_RECENT[:1]]
+    return out
 
 
 #: the last files indexed in this process: (path, module, source, tree, indexer)

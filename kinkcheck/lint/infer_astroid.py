@@ -16,8 +16,10 @@ under three rules:
   module is an empty stub. Naive inference over one transformers file builds thousands of
   modules; this builds none.
 * **A budget per file**: astroid's ``max_inferable_values``, a node cap per inference
-  (``InferenceContext.max_inferred``), a cap on inference calls and on wall time. When one
-  runs out, the file keeps its import-table results and a note says so.
+  (``InferenceContext.max_inferred``), a cap on inference calls and on the nodes all of
+  them visit together. Budgets count work, never seconds, so a busy machine finds exactly
+  what an idle one does (and what is cached is what any run would find). When one runs
+  out, the file keeps its import-table results and a note says so.
 * **Nothing leaks.** The manager's module cache, its import entry points, its value cap and
   the inference caches are restored when the file is done, so a pylint run in the same
   process (or the next file) sees astroid exactly as before.
@@ -30,13 +32,12 @@ from __future__ import annotations
 import ast
 import os
 import threading
-import time
 from dataclasses import dataclass
 
 #: inference calls per file (one per unresolved callee, plus partial() follow-ups)
 MAX_CALLS = 48
-#: seconds of astroid work per file (building trees + inferring)
-MAX_SECONDS = 2.0
+#: nodes all the inferences of one file may visit together
+MAX_WORK = 1500
 #: values one node may infer to (astroid's ``max_inferable_values``, 100 by default)
 MAX_VALUES = 16
 #: nodes one inference may visit (``InferenceContext.max_inferred``)
@@ -124,7 +125,7 @@ class FileInference:
         self.note: str | None = None
         self.calls = 0
         self.exploded = 0
-        self.elapsed = 0.0
+        self.work = 0
         self.dead = False
         #: modules this file's inference saw, by name (for tests: none is foreign)
         self.modules: dict = {}
@@ -141,10 +142,9 @@ class FileInference:
         if self.calls >= MAX_CALLS:
             return self._stop(f"astroid inference budget spent ({MAX_CALLS} calls); "
                               "the rest of the file resolves through its imports only")
-        if self.elapsed > MAX_SECONDS:
-            return self._stop(f"astroid inference took over {MAX_SECONDS:g} s; "
+        if self.work > MAX_WORK:
+            return self._stop(f"astroid inference budget spent ({MAX_WORK} nodes); "
                               "the rest of the file resolves through its imports only")
-        start = time.perf_counter()
         try:
             self._enter()
             if self._tree is None and not self._build():
@@ -158,8 +158,6 @@ class FileInference:
                               "the rest of the file resolves through its imports only")
         except Exception:  # noqa: BLE001 - astroid raises many things on odd code: never fatal here
             return []
-        finally:
-            self.elapsed += time.perf_counter() - start
 
     def close(self) -> None:
         """Restore astroid's manager and caches exactly as they were before this file."""
@@ -330,6 +328,7 @@ class FileInference:
             if isinstance(exc.__cause__ or exc.__context__, RecursionError):
                 raise RecursionError from exc  # astroid wraps it in an InferenceError
             # otherwise what was inferred before the failure still counts
+        self.work += context.nodes_inferred
         if context.nodes_inferred > MAX_NODES:
             self.exploded += 1
             if self.exploded >= MAX_EXPLODED:

@@ -1,6 +1,8 @@
 """The check pipeline: read -> index -> scope -> analyze -> comments -> select -> sort.
 
-1. Every file is read as bytes and indexed with the stdlib ``ast`` (cheap; cached).
+1. Every file is read once, as bytes, and indexed with the stdlib ``ast`` (cheap; cached).
+   Those same bytes are hashed for the cache key and analysed: a file saved during the run
+   can never get the new content's findings stored under the old content's key.
    Reading is where bad input is met: a directory or FIFO named ``x.py``, NUL bytes,
    undecodable text, a syntax error, absurd nesting. Each becomes a KC001 finding for
    that file and the run goes on.
@@ -14,7 +16,6 @@ Nothing here imports or executes the code being checked.
 
 from __future__ import annotations
 
-import functools
 import os
 import stat
 import sys
@@ -27,7 +28,7 @@ if TYPE_CHECKING:  # the pool machinery is imported only when a run uses it
 
 from kinkcheck.findings import Finding, sort_key
 from kinkcheck.lint import comments
-from kinkcheck.lint.cache import Cache, functions_key
+from kinkcheck.lint.cache import Cache, CacheDirError, check_cache_dir, content_hash, functions_key
 from kinkcheck.lint.discover import SourceFile
 
 #: files larger than this are reported, not parsed (generated code, data in a .py)
@@ -54,12 +55,17 @@ class Prepared:
     dirty: bool = False
     #: an internal error (not the file's fault): reported on stderr, exit 2
     error: str | None = None
+    #: the decoded text of the bytes the key was computed from (never pickled into the cache)
+    text: str | None = None
 
 
 # -- stage 1: read and index --------------------------------------------------------------
 
 
-def read_source(sf: SourceFile) -> tuple[bytes | None, str | None, Finding | None]:
+Source = tuple["bytes | None", "str | None", "Finding | None"]
+
+
+def read_source(sf: SourceFile) -> Source:
     """(bytes, text, None) or (bytes|None, None, KC001 finding) for a file that cannot be read."""
     try:
         st = os.stat(sf.abspath)
@@ -134,23 +140,26 @@ def syntax_error_finding(path: str, exc: BaseException) -> Finding:
             msg = f"expression nested too deeply to parse ({msg})"
         return parse_error(path, f"syntax error: {msg}", exc.lineno or 1, exc.offset or 1, (exc.text or "").rstrip("\n"))
     if isinstance(exc, RecursionError):
-        return parse_error(path, "expression nested too deeply to analyze (recursion limit)")
+        from kinkcheck.lint.deep import DEEP_LIMIT
+
+        return parse_error(path, f"file nested too deeply to analyze (more than {DEEP_LIMIT:,} levels)")
     if isinstance(exc, MemoryError):
         return parse_error(path, "file too large or too deeply nested to analyze (out of memory)")
     return parse_error(path, f"cannot parse file: {exc}")
 
 
-def prepare(sf: SourceFile, cache_dir: str | None, index: bool = True) -> Prepared | None:
-    """Stage 1 for one file; never raises. With ``index=False`` a cache miss returns None
-    (the caller indexes misses in the pool, hits are cheaper to load in-process)."""
+def prepare(sf: SourceFile, source: Source, cache_dir: str | None, index: bool = True) -> Prepared | None:
+    """Stage 1 for one file read as ``source``; never raises. With ``index=False`` a cache
+    miss returns None (the caller indexes misses in the pool, hits are cheaper to load
+    in-process)."""
     try:
-        return _prepare(sf, cache_dir, index)
+        return _prepare(sf, source, cache_dir, index)
     except Exception as exc:  # a bug of ours, reported per file; the run goes on
         return Prepared(sf, error=f"{sf.path}: internal error while indexing: {type(exc).__name__}: {exc}")
 
 
-def _prepare(sf: SourceFile, cache_dir: str | None, index: bool = True) -> Prepared | None:
-    data, text, problem = read_source(sf)
+def _prepare(sf: SourceFile, source: Source, cache_dir: str | None, index: bool = True) -> Prepared | None:
+    data, text, problem = source
     if problem is not None:
         return Prepared(sf, parse_error=problem)
     cache = Cache(cache_dir, enabled=cache_dir is not None)
@@ -158,10 +167,10 @@ def _prepare(sf: SourceFile, cache_dir: str | None, index: bool = True) -> Prepa
     entry = cache.get(key)
     if entry is not None:
         return Prepared(sf, key, entry.get("index"), entry.get("comments", 0),
-                        entry.get("parse_error"), entry.get("results", {}))
+                        entry.get("parse_error"), entry.get("results", {}), text=text)
     if not index:
         return None
-    prepared = Prepared(sf, key, dirty=True)
+    prepared = Prepared(sf, key, dirty=True, text=text)
     from kinkcheck.lint.index import index_source
 
     try:
@@ -173,9 +182,9 @@ def _prepare(sf: SourceFile, cache_dir: str | None, index: bool = True) -> Prepa
     return prepared
 
 
-def _prepare_batch(args: tuple[list[SourceFile], str | None]) -> list[Prepared]:
+def _prepare_batch(args: tuple[list[tuple[SourceFile, Source]], str | None]) -> list[Prepared]:
     files, cache_dir = args
-    return [prepare(sf, cache_dir) for sf in files]
+    return [prepare(sf, source, cache_dir) for sf, source in files]
 
 
 # -- stage 3: analyze ---------------------------------------------------------------------
@@ -184,6 +193,8 @@ def _prepare_batch(args: tuple[list[SourceFile], str | None]) -> list[Prepared]:
 @dataclass(frozen=True)
 class Task:
     file: SourceFile
+    #: the text that was indexed and hashed: analysis never re-reads the file
+    text: str
     functions: frozenset | None
     codes: frozenset
     all_codes: frozenset
@@ -210,9 +221,7 @@ def _analyze(task: Task) -> tuple[str, Any]:
     from kinkcheck.lint.engine import analyze_file
 
     sf = task.file
-    data, text, problem = read_source(sf)
-    if problem is not None:
-        return "parse", problem
+    text = task.text
     catalog = _catalog()
     raw: list[Finding] = []
     notes: list[str] = []  # e.g. the astroid fallback ran out of budget in this file
@@ -253,18 +262,28 @@ def run(files: Sequence[SourceFile], config, *, scope: str | None = None, use_ca
     scope = scope or config.scope
     result = RunResult(files=[sf.path for sf in files])
     cache_dir = str(config.cache_path) if use_cache else None
-    cache = Cache(cache_dir or ".", enabled=use_cache)
+    if cache_dir is not None:
+        try:
+            check_cache_dir(cache_dir, config.root)
+        except CacheDirError as exc:
+            from kinkcheck.config import ConfigError
+
+            raise ConfigError(str(exc)) from None
+    cache = Cache(cache_dir, enabled=use_cache)
     jobs = jobs if jobs is not None else (os.cpu_count() or 1)
     fingerprint = config.fingerprint()
 
+    # Each file is read exactly once; the key, the index and the analysis see these bytes.
+    sources = [read_source(sf) for sf in files]
     run_key = None
     if use_cache:
         # Fast path: same files (by content), same settings, same analyzer -> same findings.
         # (the catalog's contents are in the cache directory's salt; not parsing it here
         # keeps a cached pre-commit run to reading and hashing the files)
         parts: list = [fingerprint, scope]
-        for sf in files:
-            parts.append((sf.path, sf.abspath, sf.module, _content_id(sf)))
+        for sf, (data, _, problem) in zip(files, sources):
+            seen = content_hash(data) if data is not None else (problem.message if problem else "")
+            parts.append((sf.path, sf.abspath, sf.module, seen))
         run_key = cache.run_key(parts)
         hit = cache.get_run(run_key)
         if hit is not None:
@@ -282,7 +301,7 @@ def run(files: Sequence[SourceFile], config, *, scope: str | None = None, use_ca
         slots: list[Prepared | None] = [None] * len(files)
         if use_cache:
             for i, sf in enumerate(files):
-                slots[i] = prepare(sf, cache_dir, index=False)
+                slots[i] = prepare(sf, sources[i], cache_dir, index=False)
                 if slots[i] is not None:
                     bar.advance(1)
         misses = [i for i, p in enumerate(slots) if p is None]
@@ -293,22 +312,24 @@ def run(files: Sequence[SourceFile], config, *, scope: str | None = None, use_ca
             size = max(4, min(32, len(misses) // (jobs * 8) or 1))
             chunks = [misses[i : i + size] for i in range(0, len(misses), size)]
             try:
-                for chunk, batch in zip(chunks, pool.map(_prepare_batch, [([files[i] for i in c], cache_dir)
-                                                                          for c in chunks])):
+                for chunk, batch in zip(chunks, pool.map(_prepare_batch, [([(files[i], sources[i]) for i in c],
+                                                                           cache_dir) for c in chunks])):
                     for i, p in zip(chunk, batch):
                         slots[i] = p
                     bar.advance(len(batch))
             except BrokenProcessPool:
                 pool = None
                 left = [i for i in misses if slots[i] is None]
-                redone = _isolated(functools.partial(prepare, cache_dir=cache_dir), [files[i] for i in left], result,
-                                   lambda sf: Prepared(sf, error=f"{sf.path}: the indexer crashed on this file"))
+                redone = _isolated(_prepare_batch, [([(files[i], sources[i])], cache_dir) for i in left], result,
+                                   lambda item: [Prepared(item[0][0][0],
+                                                          error=f"{item[0][0][0].path}: the indexer crashed on this file")])
+                redone = [batch[0] for batch in redone]
                 for i, p in zip(left, redone):
                     slots[i] = p
                 bar.advance(len(left))
         else:
             for i in misses:
-                slots[i] = prepare(files[i], cache_dir)
+                slots[i] = prepare(files[i], sources[i], cache_dir)
                 bar.advance(1)
         prepared: list[Prepared] = slots  # type: ignore[assignment]
 
@@ -349,7 +370,7 @@ def run(files: Sequence[SourceFile], config, *, scope: str | None = None, use_ca
                 findings.extend(p.results[rkey])
                 result.cached += 1
                 continue
-            task = Task(p.file, frozenset(functions) if functions is not None else None, codes, all_codes,
+            task = Task(p.file, p.text or "", frozenset(functions) if functions is not None else None, codes, all_codes,
                         p.comments, usage_only=not in_scope)
             tasks.append((p, task, rkey))
 
@@ -423,20 +444,6 @@ def run(files: Sequence[SourceFile], config, *, scope: str | None = None, use_ca
     if run_key is not None and not result.errors:
         cache.put_run(run_key, result.findings)
     return result
-
-
-def _content_id(sf: SourceFile) -> str:
-    """A file's bytes as a hash, or why it cannot be read (the run cache's view of a file)."""
-    import hashlib
-
-    try:
-        st = os.stat(sf.abspath)
-        if not stat.S_ISREG(st.st_mode):
-            return f"not-regular:{st.st_mode}"
-        with open(sf.abspath, "rb") as fh:
-            return hashlib.sha256(fh.read()).hexdigest()
-    except OSError as exc:
-        return f"error:{exc.errno}"
 
 
 def _always(config, catalog) -> frozenset[str]:

@@ -175,13 +175,29 @@ def test_an_inference_blow_up_ends_quickly_with_a_note():
     assert len(notes) == 1 and "inference" in notes[0] and "imports only" in notes[0]
 
 
-def test_the_time_budget_is_enforced(monkeypatch):
-    monkeypatch.setattr(infer_astroid, "MAX_SECONDS", 0.0)
+def test_the_work_budget_is_enforced(monkeypatch):
+    monkeypatch.setattr(infer_astroid, "MAX_WORK", 0)
     notes: list[str] = []
     src = "import torch\ndef loss(x):\n    ops = {'abs': torch.abs}\n    return ops['abs'](x) + ops['abs'](x)\n"
     out = analyze_file(src, "m.py", "m", None, codes=CODES, catalog=CATALOG, notes=notes)
-    assert len(out) == 1  # the first call ran, the second found the clock spent
-    assert notes == ["m.py: astroid inference took over 0 s; the rest of the file resolves through its imports only"]
+    assert len(out) == 1  # the first call ran, the second found the budget spent
+    assert notes == ["m.py: astroid inference budget spent (0 nodes); the rest of the file resolves through its imports only"]
+
+
+def test_a_slow_machine_finds_what_a_fast_one_does(monkeypatch):
+    """Budgets count work: a clock that jumps an hour per reading changes nothing."""
+    src = "import torch\ndef loss(x):\n    ops = {'abs': torch.abs, 'sqrt': torch.sqrt}\n" \
+          "    return ops['abs'](x) + ops['sqrt'](x) + ops['abs'](x)\n"
+    fast_notes: list[str] = []
+    fast = analyze_file(src, "m.py", "m", None, codes=CODES, catalog=CATALOG, notes=fast_notes)
+    ticks = iter(range(0, 10**9, 3600))
+    monkeypatch.setattr(time, "perf_counter", lambda: float(next(ticks)))
+    monkeypatch.setattr(time, "monotonic", lambda: float(next(ticks)))
+    monkeypatch.setattr(time, "time", lambda: float(next(ticks)))
+    slow_notes: list[str] = []
+    slow = analyze_file(src, "m.py", "m", None, codes=CODES, catalog=CATALOG, notes=slow_notes)
+    assert [(f.code, f.line, f.col) for f in slow] == [(f.code, f.line, f.col) for f in fast]
+    assert len(fast) == 3 and slow_notes == fast_notes == []
 
 
 def test_without_a_notes_list_the_note_goes_to_stderr(capsys, monkeypatch):

@@ -35,7 +35,7 @@ def test_warm_run_answers_from_the_cache(project):
     cold = run(project)
     assert codes(cold) == [("KC101", 4, False)]
     assert (cold.analyzed, cold.cached) == (1, 0)
-    assert any((project / ".kinkcheck_cache").rglob("*.pickle"))
+    assert any((project / ".kinkcheck_cache").rglob("*.entry"))
     assert (project / ".kinkcheck_cache" / "CACHEDIR.TAG").is_file()
     warm = run(project)
     assert (warm.analyzed, warm.cached) == (0, 1)
@@ -53,7 +53,7 @@ def test_edit_and_config_change_invalidate(project):
 
 def test_corrupt_entries_are_ignored(project):
     cold = run(project)
-    for entry in (project / ".kinkcheck_cache").rglob("*.pickle"):
+    for entry in (project / ".kinkcheck_cache").rglob("*.entry"):
         entry.write_bytes(b"\x80\x05not a pickle")
     again = run(project)
     assert again.findings == cold.findings and again.analyzed == 1
@@ -65,8 +65,22 @@ def test_no_cache_reads_and_writes_nothing(project):
     assert not (project / ".kinkcheck_cache").exists()
 
 
-def test_unwritable_cache_dir_only_costs_speed(project):
+def test_a_file_where_the_cache_folder_should_be_is_refused(project):
+    from kinkcheck.config import ConfigError
+
     (project / ".kinkcheck_cache").write_text("a file where the cache directory should be")
+    with pytest.raises(ConfigError, match="is not a folder"):
+        run(project)
+    assert (project / ".kinkcheck_cache").read_text().startswith("a file")
+
+
+def test_an_unwritable_cache_only_costs_speed(project, monkeypatch):
+    from kinkcheck.lint import cache
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(cache, "write_atomic", refuse)
     r = run(project)
     assert codes(r) == [("KC101", 4, False)] and r.errors == []
 
@@ -96,11 +110,16 @@ def test_caches_of_other_builds_are_pruned_when_idle(project):
     import os
     import time
 
+    from kinkcheck.lint.cache import MARKER
+
     stale = project / ".kinkcheck_cache" / "0.0.1-deadbeefdeadbeef"
     recent = project / ".kinkcheck_cache" / "0.0.2-cafebabecafebabe"
     for d in (stale, recent):
         (d / "ab").mkdir(parents=True)
-        (d / "ab" / "entry.pickle").write_bytes(b"old")
+        (d / "ab" / f"{'0' * 30}.pickle").write_bytes(b"old")
+        (d / "runs").mkdir()
+        (d / "runs" / f"{'1' * 32}.entry").write_bytes(b"old")
+    (project / ".kinkcheck_cache" / "CACHEDIR.TAG").write_text(MARKER)  # as an older build left it
     old = time.time() - 2 * 3600
     os.utime(stale, (old, old))
     run(project)
