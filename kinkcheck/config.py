@@ -18,6 +18,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from kinkcheck.globs import GlobError, glob_match
+from kinkcheck.globs import compile_glob as _compile  # discovery imports it from here
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
@@ -164,8 +167,14 @@ def find_pyproject(start: Path) -> Path | None:
         candidate = directory / "pyproject.toml"
         if candidate.is_file():
             try:
-                text = candidate.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
+                raw = candidate.read_bytes()
+            except OSError:
+                continue
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                if b"kinkcheck" in raw:  # ours, unreadable: say so rather than run unconfigured
+                    raise ConfigError(f"{candidate}: not UTF-8 text (byte {exc.start}); TOML files must be UTF-8") from None
                 continue
             try:
                 data = tomllib.loads(text)
@@ -223,22 +232,31 @@ def load_config(start: Path | str | None = None, overrides: Mapping[str, Any] | 
 
 
 def _read_file(path: Path, *, explicit: bool) -> dict[str, Any]:
+    from kinkcheck.inputs import InputError, read_bytes
+
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
+        raw = read_bytes(path, what="config file")
+    except InputError as exc:
+        raise ConfigError(f"cannot read config file {exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); TOML files must be UTF-8") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     if path.name == "pyproject.toml" or "tool" in data:
-        table = data.get("tool", {}).get("kinkcheck")
+        tool = data.get("tool", {})
+        if not isinstance(tool, dict):
+            raise ConfigError(f"{path}: 'tool' must be a table, got {_kind(tool)}")
+        table = tool.get("kinkcheck")
         if table is None:
             if explicit:
                 raise ConfigError(f"{path}: no [tool.kinkcheck] table")
             return {}
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: tool.kinkcheck must be a table ([tool.kinkcheck]), got {_kind(table)}")
         prefix = "tool.kinkcheck."
     else:  # a dedicated kinkcheck.toml: the settings at the top level
         table = data
@@ -274,6 +292,17 @@ def _parse_table(table: Mapping[str, Any], where: str, prefix: str) -> dict[str,
     return out
 
 
+def _kind(value: Any) -> str:
+    """A TOML value for a message: "the string 'x'", "the number 5", "an array"."""
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the string {value[:40]!r}"
+    return "an array" if isinstance(value, list) else "a table" if isinstance(value, dict) else "a date or time"
+
+
 def _strings(value: Any, key: str, where: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [v for v in re.split(r"[,\s]+", value) if v]
@@ -294,6 +323,13 @@ def _per_file(value: Any, where: str) -> tuple[tuple[str, tuple[str, ...]], ...]
 def _validate(cfg: Config, where: str) -> None:
     if cfg.scope not in SCOPES:
         raise ConfigError(f"{where}: unknown scope {cfg.scope!r} (expected one of {', '.join(SCOPES)})")
+    patterns = [("exclude", p) for p in cfg.exclude] + [("extend-exclude", p) for p in cfg.extend_exclude]
+    patterns += [("per-file-ignores", p) for p, _ in cfg.per_file_ignores]
+    for key, pattern in patterns:
+        try:
+            _compile(pattern)
+        except GlobError as exc:
+            raise ConfigError(f"{where}: bad glob {pattern!r} in {key}: {exc}") from None
     if not (cfg.select or cfg.ignore or cfg.extend_select or cfg.per_file_ignores):
         return  # nothing names a rule: no need to parse the catalog (the cached pre-commit case)
     from kinkcheck.catalog import CatalogError
@@ -309,60 +345,3 @@ def _validate(cfg: Config, where: str) -> None:
                 catalog.select([selector])
             except CatalogError:
                 raise ConfigError(f"{where}: unknown rule code {selector!r} in {key}") from None
-
-
-# -- gitignore-style globs ----------------------------------------------------------------
-
-
-@lru_cache(maxsize=512)
-def _compile(pattern: str) -> tuple[re.Pattern[str], bool]:
-    """(regex, anchored). A pattern with an inner '/' is anchored at the project root;
-    one without matches any path component, as in .gitignore."""
-    p = pattern.strip()
-    if p.startswith("./"):
-        p = p[2:]
-    p = p.rstrip("/")
-    anchored = "/" in p
-    p = p.lstrip("/")
-    out, i = [], 0
-    while i < len(p):
-        c = p[i]
-        if c == "*":
-            if p[i : i + 2] == "**":
-                i += 2
-                if p[i : i + 1] == "/":
-                    i += 1
-                    out.append("(?:.*/)?")
-                else:
-                    out.append(".*")
-                continue
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "[":
-            j = p.find("]", i + 1)
-            if j == -1:
-                out.append(re.escape(c))
-            else:
-                body = p[i + 1 : j]
-                if body.startswith("!"):
-                    body = "^" + body[1:]
-                out.append(f"[{body}]")
-                i = j
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return re.compile("".join(out) + r"\Z"), anchored
-
-
-def glob_match(pattern: str, relpath: str, skip: int = 0) -> bool:
-    """Does ``pattern`` match ``relpath`` (posix, relative to the root) or a directory above it?
-
-    ``skip`` leading components are not tried on their own: walking a directory given on
-    the command line, its own ancestors do not exclude it (``kinkcheck check examples/``
-    works even where ``exclude = ["examples"]``)."""
-    regex, anchored = _compile(pattern)
-    parts = relpath.split("/")
-    if anchored:
-        return any(regex.match("/".join(parts[: i + 1])) for i in range(skip, len(parts)))
-    return any(regex.match(part) for part in parts[skip:])

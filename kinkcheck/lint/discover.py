@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterable
 
 from kinkcheck.config import ALWAYS_EXCLUDE, Config, _compile, glob_match
+from kinkcheck.globs import GlobError
 
 PY_SUFFIXES = (".py",)
 
@@ -130,7 +131,7 @@ def discover(paths: Iterable[str | Path], config: Config, *, force_exclude: bool
         if any(e.name == "pyvenv.cfg" for e in entries):
             return  # a virtualenv
         if config.respect_gitignore and any(e.name == ".gitignore" for e in entries):
-            ignores = ignores + read_gitignore(directory)
+            ignores = ignores + read_gitignore(directory, out.warnings)
         for entry in entries:
             full = os.path.join(directory, entry.name)
             if entry.name in ALWAYS_EXCLUDE:
@@ -175,7 +176,7 @@ def discover(paths: Iterable[str | Path], config: Config, *, force_exclude: bool
                 out.errors.append(f"{given}: no such file or directory")
             continue
         if _stat.S_ISDIR(st.st_mode):
-            walk(abspath, ancestor_gitignores(abspath) if config.respect_gitignore else ())
+            walk(abspath, ancestor_gitignores(abspath, out.warnings) if config.respect_gitignore else ())
         else:
             # Given explicitly: checked whatever its suffix; reading reports what it is.
             add(abspath, st)
@@ -192,19 +193,24 @@ def _why(exc: OSError) -> str:
 # Like ruff (respect-gitignore = true): files git ignores are not checked. Rules from every
 # .gitignore between the repository root and a walked directory apply, deeper ones later;
 # the last matching rule wins and "!" re-includes. (A file in an ignored directory stays
-# ignored, as in git.)
+# ignored, as in git.) A malformed pattern (``[z-a]``, an unclosed ``[``) is skipped with a
+# warning: git accepts such a line and never matches it, so refusing to run would be wrong.
 
 _GitRule = tuple  # (base directory, compiled regex, anchored, negated, directories only)
 
 
-def read_gitignore(directory: str) -> tuple[_GitRule, ...]:
+def read_gitignore(directory: str, warnings: list[str] | None = None) -> tuple[_GitRule, ...]:
+    """The rules of ``directory/.gitignore``; a bad pattern adds a line to ``warnings``."""
+    path = os.path.join(directory, ".gitignore")
+    if not os.path.isfile(path):  # a FIFO named .gitignore must not block the run
+        return ()
     try:
-        with open(os.path.join(directory, ".gitignore"), encoding="utf-8", errors="replace") as fh:
+        with open(path, encoding="utf-8", errors="replace") as fh:
             lines = fh.read().splitlines()
     except OSError:
         return ()
     rules = []
-    for line in lines:
+    for number, line in enumerate(lines, 1):
         line = line.rstrip()
         if not line or line.startswith("#"):
             continue
@@ -217,7 +223,12 @@ def read_gitignore(directory: str) -> tuple[_GitRule, ...]:
         body = line.rstrip("/")
         if not body:
             continue
-        rx, anchored = _compile(body)  # a "/" at the start or in the middle anchors it here
+        try:
+            rx, anchored = _compile(body)  # a "/" at the start or in the middle anchors it here
+        except GlobError as exc:
+            if warnings is not None:
+                warnings.append(f"{display_path(path)}:{number}: pattern {line!r} skipped: {exc}")
+            continue
         rules.append((directory, rx, anchored, negated, dir_only))
     return tuple(rules)
 
@@ -238,7 +249,7 @@ def gitignored(rules, full: str, name: str, is_dir: bool) -> bool:
     return ignored
 
 
-def ancestor_gitignores(directory: str) -> tuple[_GitRule, ...]:
+def ancestor_gitignores(directory: str, warnings: list[str] | None = None) -> tuple[_GitRule, ...]:
     """Rules from the .gitignore files of the enclosing git repository above ``directory``
     (not ``directory`` itself: walking it reads that one)."""
     chain = []
@@ -255,5 +266,5 @@ def ancestor_gitignores(directory: str) -> tuple[_GitRule, ...]:
         return ()
     rules: tuple = ()
     for d in reversed(chain):
-        rules += read_gitignore(d)
+        rules += read_gitignore(d, warnings)
     return rules
