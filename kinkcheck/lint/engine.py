@@ -123,6 +123,7 @@ class Context:
         self._kinds: dict[str, str] = {}
         self._busy: set[str] = set()
         self._assigns: dict[str, list[ast.AST]] | None = None
+        self._flow_assigns: dict[str, list] | None = None
         self._wheres: list[ast.Call] | None = None
 
     # -- names ------------------------------------------------------------------------
@@ -162,6 +163,13 @@ class Context:
 
     def parent(self, node: ast.AST) -> ast.AST | None:
         return self.parents.get(id(node))
+
+    def assignments(self) -> dict[str, list]:
+        """name -> every value assigned to it in the function (loop targets and unpacking
+        are opaque markers, not nodes)."""
+        if self._flow_assigns is None:
+            self._flow_assigns = _assignments(self.fn if self.fn is not self.fa.tree else self.fa.tree, aug=True)
+        return self._flow_assigns
 
     def where_calls(self) -> list[ast.Call]:
         """Every ``where``-like call of the function (for the double-where guard)."""
@@ -375,7 +383,9 @@ class _Opaque:
     __slots__ = ()
 
 
-def _assignments(fn: ast.AST) -> dict[str, list]:
+def _assignments(fn: ast.AST, aug: bool = False) -> dict[str, list]:
+    """name -> assigned values. With ``aug``, ``x += v`` binds ``x + v`` (what the range
+    analysis needs) instead of ``v`` (enough for kinds, which join anyway)."""
     out: dict[str, list] = {}
 
     def bind(target, value):
@@ -389,7 +399,7 @@ def _assignments(fn: ast.AST) -> dict[str, list]:
                     bind(elt, value.elts[i])
                 elif (isinstance(value, ast.Attribute) and value.attr in ("shape", "size")) or (
                         isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr == "size"):
-                    bind(elt, ast.Constant(value=0))  # `b, n, _ = x.shape`: ints
+                    bind(elt, ast.Constant(value=1))  # `b, n, _ = x.shape`: ints (sizes, >= 1)
                 elif isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in ("max", "min", "topk", "sort", "aminmax", "kthvalue", "median"):
                     bind(elt, value if i == 0 else ast.Call(func=ast.Name(id="argmax", ctx=ast.Load()), args=[], keywords=[]))
                 else:
@@ -406,7 +416,11 @@ def _assignments(fn: ast.AST) -> dict[str, list]:
             ak = annotation_kind(node.annotation)
             bind(node.target, ast.Constant(value=0) if ak == PLAIN else node.value)
         elif isinstance(node, ast.AugAssign):
-            bind(node.target, node.value)
+            if aug and isinstance(node.target, ast.Name):
+                bind(node.target, ast.copy_location(
+                    ast.BinOp(left=ast.Name(id=node.target.id, ctx=ast.Load()), op=node.op, right=node.value), node))
+            else:
+                bind(node.target, node.value)
         elif isinstance(node, (ast.For, ast.AsyncFor)):
             bind(node.target, _Iter(node.iter))
         elif isinstance(node, ast.comprehension):

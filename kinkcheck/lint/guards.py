@@ -272,7 +272,23 @@ def detached_target(node: ast.AST, ctx, site=None) -> bool:
     return all(ctx.kind(i) in (PLAIN, DATA) for i in inputs)
 
 
-SITE_AWARE = ("double-where", "detached-target")
+@guard("range")
+def positive_range(node: ast.AST, ctx, site=None) -> bool:
+    """The value-flow range of the operand excludes the kink (``kinkcheck.lint.ranges``):
+    a denominator that is != 0, a log1p argument >= 0, anything else > 0."""
+    from kinkcheck.lint import ranges
+
+    code = getattr(site, "code", None)
+    r = ranges.range_of(node, ctx, underflow=code == "KC204")
+    tail = ((getattr(site, "qname", None) or getattr(site, "callee", "")) or "").strip(".()").rsplit(".", 1)[-1]
+    if code == "KC205":
+        return ranges.is_nonzero(r)
+    if code == "KC204" and tail == "log1p":
+        return ranges.is_nonnegative(r)
+    return ranges.is_positive(r)
+
+
+SITE_AWARE = ("double-where", "detached-target", "range")
 
 
 def accepts(guard_ids, operand: ast.AST | None, ctx, site=None) -> str | None:

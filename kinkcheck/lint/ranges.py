@@ -1,0 +1,435 @@
+"""The range fact of the value-flow analysis: what sign a value provably has.
+
+``range_of(expr, ctx)`` folds an expression bottom-up over a small lattice::
+
+    GE1  (>= 1: counts clamped to 1, shapes, 1 + x**2)
+     |
+    POS  (> 0: eps, exp/softplus/sigmoid, positive constants and config, x**2 + eps)
+     |  \\
+    NONNEG (>= 0: abs, squares, norms, relu, variances, clamp(min=0))   NONZERO (!= 0)
+     \\   /
+     ANY
+
+from literals and eps-like names, parameter defaults and ``self.<attr>`` set from them
+(config), squares and even powers, exp-like functions, clamps and maxima with a floor,
+absolute values and norms, sums, products and quotients of such, counts and shapes. Names
+are followed through every assignment in the function (all must agree). A site is
+guarded when its kinked operand's range excludes the kink: ``> 0`` for sqrt, log and
+fractional powers, ``!= 0`` for a denominator, ``>= 0`` for ``log1p``.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextvars
+import re
+
+from kinkcheck.lint.resolve import const_value, is_eps_like
+
+GE1, POS, NONNEG, NONZERO, ANY = "ge1", "pos", "nonneg", "nonzero", "any"
+#: a name's own earlier value met again (``s += x ** 2``): neutral in joins and arithmetic,
+#: so a loop accumulator gets the range of its start joined with what is added
+BOTTOM = "bottom"
+
+#: callees whose value is > 0 whatever their argument
+POSITIVE = frozenset({"exp", "exp_", "exp2", "softplus", "sigmoid", "sigmoid_", "softmax", "cosh", "logistic",
+                      "expit", "gumbel_softmax", "ones", "ones_like", "elu_plus_one", "logsumexp_pos"})
+#: callees whose value is >= 0 whatever their argument
+NONNEGATIVE = frozenset({"abs", "absolute", "fabs", "relu", "relu_", "relu6", "square", "norm", "vector_norm",
+                         "matrix_norm", "cdist", "pdist", "dist", "var", "std", "std_mean", "var_mean",
+                         "zeros", "zeros_like", "count_nonzero", "softmin", "hardsigmoid", "erfc",
+                         "histc", "bincount"})
+#: callees that keep their (first) operand's range: reductions of same-signed values, casts, views
+KEEP = frozenset({"sum", "nansum", "mean", "nanmean", "cumsum", "amax", "amin", "float", "double", "half",
+                  "bfloat16", "to", "type_as", "detach", "clone", "contiguous", "view", "reshape", "squeeze",
+                  "unsqueeze", "flatten", "expand", "expand_as", "permute", "transpose", "t", "repeat",
+                  "tensor", "as_tensor", "asarray", "array", "stop_gradient", "broadcast_to", "diag",
+                  "diagonal", "trace", "prod", "cpu", "cuda", "max", "min", "median", "values"})
+#: ``x.clamp(min=...)``-like callees: the range of their lower bound
+FLOORED = frozenset({"clamp", "clamp_", "clip", "clip_", "clamp_min", "clamp_min_", "maximum", "fmax"})
+#: counts of existing things: shapes, sizes, lengths (a batch is never empty where a loss runs)
+COUNTS = frozenset({"numel", "size", "len", "nelement", "dim", "ndim"})
+#: config names that are positive by convention when nothing says otherwise
+POSITIVE_NAME = re.compile(r"(^|_)(temperature|temp|tau|num|count|size|length|dim)($|_)", re.IGNORECASE)
+MAX_DEPTH = 6
+_UNDERFLOW: contextvars.ContextVar[bool] = contextvars.ContextVar("kinkcheck_range_underflow", default=False)
+
+
+def is_positive(r: str) -> bool:
+    return r in (POS, GE1)
+
+
+def is_nonzero(r: str) -> bool:
+    return r in (POS, GE1, NONZERO)
+
+
+def is_nonnegative(r: str) -> bool:
+    return r in (POS, GE1, NONNEG)
+
+
+def join(*rs: str) -> str:
+    """The least range that holds for every one of ``rs`` (a value that may be any of them)."""
+    s = set(rs) - {BOTTOM}
+    if not s and BOTTOM in rs:
+        return BOTTOM
+    if not s:
+        return ANY
+    if len(s) == 1:
+        return s.pop()
+    if s <= {POS, GE1}:
+        return POS
+    if s <= {POS, GE1, NONNEG}:
+        return NONNEG
+    if s <= {POS, GE1, NONZERO}:
+        return NONZERO
+    return ANY
+
+
+def _add(a: str, b: str) -> str:
+    if BOTTOM in (a, b):
+        return b if a == BOTTOM else a
+    if is_nonnegative(a) and is_nonnegative(b):
+        if GE1 in (a, b):
+            return GE1
+        return POS if POS in (a, b) else NONNEG
+    return ANY
+
+
+def _mul(a: str, b: str) -> str:
+    if BOTTOM in (a, b):
+        return b if a == BOTTOM else a
+    if a == GE1 and b == GE1:
+        return GE1
+    if is_positive(a) and is_positive(b):
+        return POS
+    if is_nonnegative(a) and is_nonnegative(b):
+        return NONNEG
+    if is_nonzero(a) and is_nonzero(b):
+        return NONZERO
+    return ANY
+
+
+def _div(a: str, b: str) -> str:
+    if BOTTOM in (a, b):
+        return b if a == BOTTOM else a
+    if is_positive(a) and is_positive(b):
+        return POS
+    if is_nonnegative(a) and is_positive(b):
+        return NONNEG
+    if is_nonzero(a) and is_nonzero(b):
+        return NONZERO
+    return ANY
+
+
+def _pow(base: str, exponent: ast.AST) -> str:
+    e = const_value(exponent)
+    if e is None:
+        return POS if is_positive(base) else ANY
+    if e == 0:
+        return GE1
+    if float(e).is_integer() and int(e) % 2 == 0:
+        return POS if is_nonzero(base) else NONNEG
+    if is_positive(base):
+        return GE1 if base == GE1 and e > 0 else POS
+    if is_nonnegative(base) and e > 0:
+        return NONNEG
+    return ANY
+
+
+def _const(v) -> str:
+    if v >= 1:
+        return GE1
+    if v > 0:
+        return POS
+    if v == 0:
+        return NONNEG
+    return NONZERO
+
+
+def range_of(node: ast.AST | None, ctx, depth: int = MAX_DEPTH, *, underflow: bool = False) -> str:
+    """The range of ``node`` in the function ``ctx`` describes (see the module docstring).
+    With ``underflow``, exp-like values count as >= 0 only: ``softmax`` and ``exp`` of a
+    large negative number round to exactly 0, which is what a log meets in practice."""
+    token = _UNDERFLOW.set(underflow)
+    try:
+        r = _range_of(node, ctx, depth)
+    finally:
+        _UNDERFLOW.reset(token)
+    return ANY if r == BOTTOM else r
+
+
+def _range_of(node: ast.AST | None, ctx, depth: int) -> str:
+    if node is None or depth < 0:
+        return ANY
+    memo = _memo(ctx)
+    key = (id(node), _UNDERFLOW.get())
+    if key in memo:
+        return memo[key]
+    memo[key] = BOTTOM  # met again while being computed: a name's own earlier value
+    r = _range(node, ctx, depth)
+    memo[key] = r
+    return r
+
+
+def _memo(ctx) -> dict:
+    memo = getattr(ctx, "_ranges", None)
+    if memo is None:
+        memo = {}
+        try:
+            ctx._ranges = memo
+        except AttributeError:
+            pass
+    return memo
+
+
+def _range(node: ast.AST, ctx, depth: int) -> str:
+    sub = depth - 1
+    v = const_value(node)
+    if v is not None:
+        return _const(v)
+    if is_eps_like(node):
+        return POS
+    if isinstance(node, ast.Name):
+        return _name(node.id, ctx, sub)
+    if isinstance(node, ast.Attribute):
+        return _attribute(node, ctx, sub)
+    if isinstance(node, ast.Subscript):
+        if isinstance(node.value, ast.Attribute) and node.value.attr == "shape":
+            return GE1
+        return _range_of(node.value, ctx, sub)
+    if isinstance(node, ast.BinOp):
+        a = _range_of(node.left, ctx, sub)
+        if isinstance(node.op, ast.Pow):
+            return _pow(a, node.right)
+        b = _range_of(node.right, ctx, sub)
+        if isinstance(node.op, ast.Add):
+            return _add(a, b)
+        if isinstance(node.op, ast.Mult):
+            if ast.dump(node.left) == ast.dump(node.right):
+                return POS if is_nonzero(a) else NONNEG  # x * x
+            return _mul(a, b)
+        if isinstance(node.op, ast.Div):
+            return _div(a, b)
+        if isinstance(node.op, ast.Sub):
+            bv = const_value(node.right)
+            if bv is not None and bv <= 0:
+                return _add(a, _const(-bv))
+        return ANY
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return NONZERO if is_nonzero(_range_of(node.operand, ctx, sub)) else ANY
+    if isinstance(node, ast.IfExp):
+        return join(_range_of(node.body, ctx, sub), _range_of(node.orelse, ctx, sub))
+    if isinstance(node, ast.Call):
+        return _call(node, ctx, sub)
+    if isinstance(node, ast.NamedExpr):
+        return _range_of(node.value, ctx, sub)
+    return ANY
+
+
+def _name(name: str, ctx, depth: int) -> str:
+    assigns = _assignments(ctx).get(name)
+    params = getattr(ctx, "params", {}) or {}
+    if assigns:
+        values = [v for v in assigns if isinstance(v, ast.AST)]
+        if len(values) == len(assigns):
+            rs = [_range_of(v, ctx, depth) for v in values]
+            if name in params:
+                rs.append(_param(name, ctx, depth))
+            return join(*rs)
+        return ANY
+    if name in params:
+        return _param(name, ctx, depth)
+    return _config_name(name)
+
+
+def _param(name: str, ctx, depth: int) -> str:
+    default = ctx.param_default(name) if hasattr(ctx, "param_default") else None
+    if default is not None:
+        v = const_value(default)
+        if v is not None:
+            return _const(v)
+        if is_eps_like(default):
+            return POS
+    return ANY  # an input: anything the caller passes
+
+
+def _config_name(name: str) -> str:
+    """A name nothing in the function defines: positive when it reads like positive config."""
+    if POSITIVE_NAME.search(name) and not name.startswith(("d_", "delta")):
+        return GE1 if re.search(r"(^|_)(num|count|size|length|dim)($|_)", name, re.IGNORECASE) else POS
+    return ANY
+
+
+def _attribute(node: ast.Attribute, ctx, depth: int) -> str:
+    attr = node.attr
+    if attr in ("eps", "tiny", "resolution"):
+        return POS  # torch.finfo(x.dtype).eps
+    if attr == "shape" or attr in COUNTS:
+        return GE1
+    if attr in ("T", "mT", "data", "real"):
+        return _range_of(node.value, ctx, depth)
+    if isinstance(node.value, ast.Name) and node.value.id == "self":
+        fa = getattr(ctx, "fa", None)
+        values = fa.self_assigns().get(attr, []) if fa is not None else []
+        rs = []
+        for value in values:
+            if isinstance(value, ast.Name):
+                rs.append(_init_param(value.id, fa))
+            else:
+                rs.append(_range_outside(value, depth))
+        if rs:
+            return join(*rs)
+        return _config_name(attr)
+    q = ctx.qualify(node) if hasattr(ctx, "qualify") else None
+    if q in ("math.pi", "math.e", "math.tau", "numpy.pi", "numpy.e", "torch.pi", "jax.numpy.pi", "math.inf",
+             "numpy.inf"):
+        return GE1
+    return ANY
+
+
+def _range_outside(value: ast.AST, depth: int) -> str:
+    """A value assigned in another method: only what needs no local names."""
+    return _range_of(value, _Bare(), depth)
+
+
+class _Bare:
+    """A context with no names: literals, eps-like names and exp-like calls only."""
+
+    params: dict = {}
+
+    def param_default(self, name):
+        return None
+
+    def qualify(self, node):
+        return None
+
+    def is_module_ref(self, node):
+        return False
+
+
+def _init_param(name: str, fa) -> str:
+    """``self.t = t`` in ``__init__(self, t=0.07)``: the defaults of that parameter."""
+    cache = getattr(fa, "_param_defaults", None)
+    if cache is None:
+        cache = {}
+        for fn in ast.walk(fa.tree):
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                args = fn.args
+                positional = [*args.posonlyargs, *args.args]
+                for a, d in zip(positional[len(positional) - len(args.defaults):], args.defaults):
+                    cache.setdefault(a.arg, []).append(d)
+                for a, d in zip(args.kwonlyargs, args.kw_defaults):
+                    if d is not None:
+                        cache.setdefault(a.arg, []).append(d)
+        try:
+            fa._param_defaults = cache
+        except AttributeError:
+            pass
+    defaults = cache.get(name)
+    if not defaults:
+        return _config_name(name)
+    rs = []
+    for d in defaults:
+        v = const_value(d)
+        if v is not None:
+            rs.append(_const(v))
+        elif is_eps_like(d):
+            rs.append(POS)
+        elif isinstance(d, ast.Constant) and d.value is None:
+            rs.append(_config_name(name))
+        else:
+            rs.append(ANY)
+    return join(*rs)
+
+
+def _assignments(ctx) -> dict:
+    getter = getattr(ctx, "assignments", None)
+    return getter() if getter is not None else {}
+
+
+def _call_tail(node: ast.Call, ctx) -> tuple[str | None, bool]:
+    """(callee's last name, whether it is a method on a value)."""
+    func = node.func
+    method = isinstance(func, ast.Attribute) and not (hasattr(ctx, "is_module_ref") and ctx.is_module_ref(func.value))
+    q = ctx.qualify(func) if hasattr(ctx, "qualify") and not method else None
+    if q:
+        return q.rsplit(".", 1)[-1], False
+    if isinstance(func, ast.Attribute):
+        return func.attr, method
+    if isinstance(func, ast.Name):
+        return func.id, False
+    return None, False
+
+
+def _call(node: ast.Call, ctx, depth: int) -> str:
+    tail, method = _call_tail(node, ctx)
+    if tail is None:
+        return ANY
+    args = list(node.args)
+    kw = {k.arg: k.value for k in node.keywords if k.arg}
+    first = node.func.value if method else (args[0] if args else None)
+    rest = args if method else args[1:]
+    if tail in POSITIVE:
+        return NONNEG if _UNDERFLOW.get() and tail not in ("ones", "ones_like") else POS
+    if tail in NONNEGATIVE:
+        return NONNEG
+    if tail in COUNTS:
+        return GE1
+    if tail in ("sqrt", "rsqrt"):
+        return POS if is_positive(_range_of(first, ctx, depth)) else NONNEG
+    if tail in ("pow", "float_power", "power"):
+        exponent = rest[0] if rest else kw.get("exponent")
+        return _pow(_range_of(first, ctx, depth), exponent) if exponent is not None else ANY
+    if tail in ("add", "add_"):
+        other = rest[0] if rest else kw.get("other")
+        return _add(_range_of(first, ctx, depth), _range_of(other, ctx, depth)) if other is not None else ANY
+    if tail in ("mul", "mul_", "multiply"):
+        other = rest[0] if rest else kw.get("other")
+        return _mul(_range_of(first, ctx, depth), _range_of(other, ctx, depth)) if other is not None else ANY
+    if tail in ("div", "div_", "true_divide", "divide"):
+        other = rest[0] if rest else kw.get("other")
+        return _div(_range_of(first, ctx, depth), _range_of(other, ctx, depth)) if other is not None else ANY
+    if tail in ("maximum", "fmax") or tail == "max" and len(args) + method >= 2:
+        operands = ([node.func.value] if method else []) + args
+        return _max(_range_of(operands[0], ctx, depth), _range_of(operands[1], ctx, depth)) if len(operands) >= 2 else ANY
+    if tail in FLOORED:
+        low = _floor(tail, method, args, kw)
+        if low is not None:
+            lr = _range_of(low, ctx, depth)
+            return lr if is_nonnegative(lr) else ANY
+        return ANY
+    if tail in ("full", "full_like", "new_full"):
+        fill = (args[1] if len(args) > 1 else kw.get("fill_value"))
+        return _range_of(fill, ctx, depth) if fill is not None else ANY
+    if tail in ("finfo", "iinfo"):
+        return ANY
+    if tail in KEEP:
+        if tail in ("max", "min", "amax", "amin", "median") and len(args) >= 2 and not method:
+            return ANY  # elementwise max/min of two values: handled above for max
+        if tail == "tensor" and args:
+            return _range_of(args[0], ctx, depth)
+        return _range_of(first, ctx, depth) if first is not None else ANY
+    if tail in ("log1p",) and is_positive(_range_of(first, ctx, depth)):
+        return POS
+    if tail in ("reciprocal",) and is_positive(_range_of(first, ctx, depth)):
+        return POS
+    return ANY
+
+
+def _max(a: str, b: str) -> str:
+    """The range of ``max(a, b)``: at least the larger floor."""
+    for r in (GE1, POS, NONNEG):
+        if r in (a, b):
+            return r
+    return ANY
+
+
+def _floor(tail: str, method: bool, args: list, kw: dict) -> ast.AST | None:
+    """The lower bound a clamp call imposes, or None."""
+    for key in ("min", "a_min", "lower", "min_value"):
+        if key in kw:
+            return kw[key]
+    if tail in ("clamp_max", "clamp_max_"):
+        return None
+    rest = args if method else args[1:]
+    return rest[0] if rest else None
