@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from kinkcheck.trace import steps
 from kinkcheck.trace.near import NBINS, Near, histogram_dict
 
 #: counter layout: [exact, near, harmless, decade bins...]
 VEC_LEN = 3 + NBINS
-_PACK = 1024
 BACKENDS = ("torch", "numpy")
 
 
@@ -44,13 +44,12 @@ class Site:
         "cur_dev",
         "cur_host",
         "dev",
-        "dev_packs",
-        "dev_rows",
         "dtype",
         "evaluations",
         "function",
         "host",
         "kind",
+        "last_step",
         "line",
         "module",
         "name",
@@ -60,6 +59,7 @@ class Site:
         "step_evals",
         "subgradient",
         "touched",
+        "width",
     )
 
     def __init__(self, path, line, function, code, name, op, module, dtype, kind, backend, subgradient):
@@ -73,9 +73,11 @@ class Site:
         self.dev = None  # closed steps, device counts (a tensor), if any
         self.cur_host = None  # this step
         self.cur_dev = None
-        self.rows: list[list] = []  # [step, evaluations, host exact, host near, dev index or -1]
-        self.dev_rows: list = []  # per-step device [exact, near] rows not yet packed
-        self.dev_packs: list = []  # stacked device rows
+        # step (or block start, see kinkcheck.trace.steps) -> [evaluations, host exact, host near,
+        # device counter or None]: at most steps.MAX_ROWS rows
+        self.rows: dict[int, list] = {}
+        self.width = 1  # the block width the rows are summed at
+        self.last_step = -1
         self.touched = False
 
     def add(self, evaluations: int, vec) -> None:
@@ -96,27 +98,50 @@ class Site:
             self.cur_dev.add_(vec)
 
     def close_step(self, step: int) -> None:
-        """Fold this step's counters into the totals and remember the per-step row."""
-        dev_index = -1
+        """Fold this step's counters into the totals and into the step's row (a block of
+        steps once there are many: :mod:`kinkcheck.trace.steps`). Device counters stay on
+        the device (adding them is a kernel, never a sync)."""
+        width = steps.width_for(step)
+        if width != self.width:
+            self._coarsen(width)
         hx = hn = 0
         if self.cur_host is not None:
             self.host += self.cur_host
             hx, hn = int(self.cur_host[0]), int(self.cur_host[1])
-        if self.cur_dev is not None:
-            cur = self.cur_dev
+        cur = self.cur_dev
+        if cur is not None:
             self.dev = cur.clone() if self.dev is None else self.dev.add_(cur)
-            dev_index = len(self.dev_rows) + _PACK * len(self.dev_packs)
-            self.dev_rows.append(cur)
-            if len(self.dev_rows) >= _PACK:
-                import torch
-
-                self.dev_packs.append(torch.stack(self.dev_rows))
-                self.dev_rows = []
-        self.rows.append([step, self.step_evals, hx, hn, dev_index])
+        start = steps.block_start(step, width)
+        row = self.rows.get(start)
+        if row is None:
+            self.rows[start] = [self.step_evals, hx, hn, cur]
+        else:  # a step closed twice (a decorated call per step), or a block
+            row[0] += self.step_evals
+            row[1] += hx
+            row[2] += hn
+            if cur is not None:
+                row[3] = cur if row[3] is None else row[3].add_(cur)
         self.evaluations += self.step_evals
         self.step_evals = 0
+        self.last_step = step
         self.cur_host = self.cur_dev = None
         self.touched = False
+
+    def _coarsen(self, width: int) -> None:
+        """Sum the rows into blocks of ``width`` steps (neighbouring blocks merge)."""
+        rows: dict[int, list] = {}
+        for start, row in self.rows.items():
+            key = steps.block_start(start, width)
+            cur = rows.get(key)
+            if cur is None:
+                rows[key] = row
+                continue
+            for i in (0, 1, 2):
+                cur[i] += row[i]
+            if row[3] is not None:
+                cur[3] = row[3] if cur[3] is None else cur[3].add_(row[3])
+        self.rows = rows
+        self.width = width
 
     def totals(self) -> np.ndarray:
         out = self.host.copy()
@@ -125,25 +150,22 @@ class Site:
         return out
 
     def per_step(self) -> list[list[int]]:
+        """``[step, evaluations, exact, near]`` rows (reads the device counters: one sync)."""
+        rows = sorted(self.rows.items())
+        devs = [row[3] for _, row in rows if row[3] is not None]
         dev = None
-        if self.dev_rows or self.dev_packs:
+        if devs:
             import torch
 
-            parts = list(self.dev_packs)
-            if self.dev_rows:
-                parts.append(torch.stack(self.dev_rows))
-            dev = torch.cat(parts).cpu().numpy()
-        out: dict[int, list[int]] = {}  # a step closed twice (a decorated call per step) adds up
-        for step, ev, hx, hn, di in self.rows:
-            if di >= 0:
-                v = _raw_to_vec(dev[di])
+            dev = iter(torch.stack(devs).cpu().numpy())
+        out = []
+        for start, (ev, hx, hn, d) in rows:
+            if d is not None:
+                v = _raw_to_vec(next(dev))
                 hx += int(v[0])
                 hn += int(v[1])
-            row = out.setdefault(step, [step, 0, 0, 0])
-            row[1] += ev
-            row[2] += hx
-            row[3] += hn
-        return list(out.values())
+            out.append([start, ev, hx, hn])
+        return out
 
     def to_dict(self) -> dict:
         t = self.totals()
@@ -212,21 +234,43 @@ class Trace:
         self.step_count = 0
         self.counting = True  # False on steps skipped by every_step
         self.in_optimizer = False
-        self.thread_id: int | None = None
-        self.active = False
-        self._backends: list = []
+        self.thread_id: int | None = None  # the thread that entered first
+        self.active = False  # some thread is inside the block
+        #: guards the entries, the sites' counters and the steps: several threads may be
+        #: inside one trace at once (a decorated function called from two threads)
+        self.lock = threading.RLock()
+        self._entries: dict[int, list] = {}  # thread id -> the backends running for it
         self._attributor = None
 
     # -- the with / decorator protocol -------------------------------------------------
 
     def __enter__(self) -> Trace:  # noqa: PYI034 - Self needs 3.11; this package supports 3.10
-        if self.active:
-            raise RuntimeError("this kinkcheck.trace() is already active; nest a new kinkcheck.trace() instead")
-        from kinkcheck.trace.attribution import Attributor
+        """Start tracing this thread. Other threads may enter the same trace while it runs
+        (their counts add up in it); one thread cannot enter it twice."""
+        tid = threading.get_ident()
+        with self.lock:
+            if tid in self._entries:
+                raise RuntimeError("this kinkcheck.trace() is already active; nest a new kinkcheck.trace() instead")
+            if not self._entries:
+                from kinkcheck.trace.attribution import Attributor
 
-        self.thread_id = threading.get_ident()
-        self._attributor = Attributor(self.root)
-        self.counting = self.step_count % self.every_step == 0
+                self.thread_id = tid
+                self._attributor = Attributor(self.root)
+                self.counting = self.step_count % self.every_step == 0
+            self._entries[tid] = []
+            self.active = True
+        try:
+            started = self._start_backends()
+        except BaseException:
+            with self.lock:
+                del self._entries[tid]
+                self.active = bool(self._entries)
+            raise
+        with self.lock:
+            self._entries[tid] = started
+        return self
+
+    def _start_backends(self) -> list:
         started = []
         try:
             for name in self.backend_names:
@@ -238,19 +282,28 @@ class Trace:
                 backend.start()
                 started.append(backend)
         except BaseException:
-            for backend in reversed(started):
-                backend.stop()
+            _stop_backends(started)
             raise
-        self._backends = started
-        self.active = True
-        return self
+        return started
 
     def __exit__(self, exc_type, exc, tb) -> bool:
+        """Stop tracing this thread (in any order: what its backends patched goes back as it
+        was); the last thread out closes the step and writes ``output``."""
+        tid = threading.get_ident()
+        with self.lock:
+            if tid not in self._entries:
+                raise RuntimeError("this kinkcheck.trace() was not entered in this thread")
+            backends = self._entries.pop(tid)
         try:
-            self._stop_backends()
+            _stop_backends(backends)
         finally:
-            self.active = False
-            self.in_optimizer = False
+            with self.lock:
+                last = not self._entries
+                if last:
+                    self.active = False
+                    self.in_optimizer = False
+        if not last:
+            return False
         self._close_step()
         if self.output is not None:
             try:
@@ -261,22 +314,15 @@ class Trace:
                 warnings.warn(f"kinkcheck.trace: could not save {self.output}: {err}", RuntimeWarning, stacklevel=2)
         return False
 
-    def _stop_backends(self):
-        errors = []
-        while self._backends:
-            backend = self._backends.pop()
-            try:
-                backend.stop()
-            except Exception as err:  # noqa: BLE001 - keep restoring the others
-                errors.append(err)
-        if errors:
-            raise errors[0]
-
     def __call__(self, func):
-        """Use as a decorator: every call of ``func`` runs traced (counts accumulate)."""
+        """Use as a decorator: every call of ``func`` runs traced (counts accumulate). A call
+        made while this thread is already inside the trace (recursion) just runs; calls from
+        several threads at once are each traced."""
 
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
+            if threading.get_ident() in self._entries:
+                return func(*args, **kwargs)
             with self:
                 return func(*args, **kwargs)
 
@@ -286,23 +332,34 @@ class Trace:
 
     def step(self) -> int:
         """Advance the step counter (done automatically after every ``optimizer.step()``)."""
-        self._close_step()
-        self.step_count += 1
-        self.counting = self.step_count % self.every_step == 0
-        return self.step_count
+        with self.lock:
+            self._close_step()
+            self.step_count += 1
+            self.counting = self.step_count % self.every_step == 0
+            return self.step_count
 
     def _close_step(self):
-        for site in self.sites.values():
-            if site.touched:
-                site.close_step(self.step_count)
+        with self.lock:
+            for site in self.sites.values():
+                if site.touched:
+                    site.close_step(self.step_count)
 
     # -- sites -----------------------------------------------------------------------
 
     def site(self, key: tuple, make) -> Site:
+        """The site for ``key``, made on first use (once, whichever thread gets there first)."""
         site = self.sites.get(key)
         if site is None:
-            site = self.sites[key] = make()
+            with self.lock:
+                site = self.sites.get(key)
+                if site is None:
+                    site = self.sites[key] = make()
         return site
+
+    def record(self, site: Site, evaluations: int, vec) -> None:
+        """Add one op's counts to ``site`` (see :meth:`Site.add`), safely across threads."""
+        with self.lock:
+            site.add(evaluations, vec)
 
     # -- output ----------------------------------------------------------------------
 
@@ -311,25 +368,13 @@ class Trace:
         from kinkcheck import __version__
         from kinkcheck.trace import tracefile
 
-        if not self.active:
-            self._close_step()
-        sites = []
-        for site in self.sites.values():
-            if not site.evaluations and not site.step_evals and not site.rows:
-                continue  # the op ran but had nothing to measure (x ** 2)
-            d = site.to_dict()
-            if self.active and site.touched:  # include the running step without closing it
-                vec = site.cur_host.copy() if site.cur_host is not None else np.zeros(VEC_LEN, np.int64)
-                if site.cur_dev is not None:
-                    vec = vec + _raw_to_vec(site.cur_dev)
-                d["evaluations"] += site.step_evals
-                for i, k in ((0, "exact"), (1, "near"), (2, "harmless")):
-                    d[k] += int(vec[i])
-                tot = site.totals() + vec
-                d["histogram"] = histogram_dict(int(tot[0]), tot[3:])
-                d["per_step"].append([self.step_count, site.step_evals, int(vec[0]), int(vec[1])])
-            sites.append(d)
-        steps_seen = self.step_count + (1 if any(s.rows and s.rows[-1][0] == self.step_count for s in self.sites.values()) else 0)
+        with self.lock:
+            if not self.active:
+                self._close_step()
+            width = steps.width_for(self.step_count)
+            sites = [self._site_dict(site, width) for site in list(self.sites.values())
+                     if site.evaluations or site.step_evals or site.rows]  # else: nothing to measure (x ** 2)
+            steps_seen = self.step_count + (1 if any(s.last_step == self.step_count for s in self.sites.values()) else 0)
         return {
             "format": tracefile.FORMAT,
             "version": tracefile.VERSION,
@@ -341,10 +386,26 @@ class Trace:
             "steps": steps_seen,
             "near": self.near.to_dict(),
             "sampling": {"every_step": self.every_step, "every_op": self.every_op},
+            "per_step_blocks": steps.describe(width),
             "rules": sorted(self.codes),
             "backends": list(self.backend_names),
             "sites": sorted(sites, key=tracefile.sort_key),
         }
+
+    def _site_dict(self, site: Site, width: int) -> dict:
+        d = site.to_dict()
+        if self.active and site.touched:  # include the running step without closing it
+            vec = site.cur_host.copy() if site.cur_host is not None else np.zeros(VEC_LEN, np.int64)
+            if site.cur_dev is not None:
+                vec = vec + _raw_to_vec(site.cur_dev)
+            d["evaluations"] += site.step_evals
+            for i, k in ((0, "exact"), (1, "near"), (2, "harmless")):
+                d[k] += int(vec[i])
+            tot = site.totals() + vec
+            d["histogram"] = histogram_dict(int(tot[0]), tot[3:])
+            d["per_step"].append([self.step_count, site.step_evals, int(vec[0]), int(vec[1])])
+        d["per_step"] = steps.rebucket(d["per_step"], width)
+        return d
 
     def rank(self) -> int:
         try:
@@ -381,6 +442,19 @@ class Trace:
     def __repr__(self):
         state = "active" if self.active else "inactive"
         return f"<kinkcheck.Trace {state}, {len(self.sites)} sites, step {self.step_count}>"
+
+
+def _stop_backends(backends: list) -> None:
+    """Stop every backend, newest first, even when one fails (the first error is raised)."""
+    errors = []
+    while backends:
+        backend = backends.pop()
+        try:
+            backend.stop()
+        except Exception as err:  # noqa: BLE001 - keep restoring the others
+            errors.append(err)
+    if errors:
+        raise errors[0]
 
 
 def trace(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kinkcheck.atomic import write_atomic
+from kinkcheck.trace import steps
 from kinkcheck.trace.near import merge_histograms, sort_histogram
 
 FORMAT = "kinkcheck-trace"
@@ -153,8 +154,13 @@ def merge(traces: Iterable[dict]) -> dict:
         frameworks=frameworks,
         sites=sorted(sites.values(), key=sort_key),
     )
+    # per-step rows summed into blocks (kinkcheck.trace.steps): line them up at the widest
+    width = max(int((t.get("per_step_blocks") or {}).get("width", 1)) for t in traces)
+    out["per_step_blocks"] = steps.describe(width)
     for s in out["sites"]:
         s["histogram"] = sort_histogram(s["histogram"])
+        if width > 1:
+            s["per_step"] = steps.rebucket(s["per_step"], width)
     return out
 
 

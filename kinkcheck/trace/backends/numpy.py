@@ -13,8 +13,9 @@ import threading
 
 import numpy as np
 
-from kinkcheck.trace.core import VEC_LEN, Site
+from kinkcheck.trace import patches
 from kinkcheck.trace.backends import _tls
+from kinkcheck.trace.core import VEC_LEN, Site
 from kinkcheck.trace.near import HIST_HI, HIST_LO, NBINS
 
 
@@ -174,10 +175,34 @@ class _UfuncProxy:
         return f"<traced {self._ufunc!r}>"
 
 
+def _wrap(orig, slot):
+    """The one wrapper of a numpy callable, shared by every running trace: the call itself,
+    then each listening trace measures it (never while a backend is measuring)."""
+
+    @functools.wraps(orig)
+    def wrapper(*args, **kwargs):
+        out = orig(*args, **kwargs)
+        listeners = slot.listeners
+        if listeners and not getattr(_tls, "busy", False):
+            tid = threading.get_ident()
+            for listen in listeners:
+                listen(tid, args, kwargs, out)
+        return out
+
+    wrapper.__kinkcheck_original__ = orig
+    if isinstance(orig, np.ufunc):
+        return _UfuncProxy(orig, wrapper)
+    return wrapper
+
+
 class NumpyBackend:
+    """Listens to the shared numpy patches (:mod:`kinkcheck.trace.patches`) for one trace in
+    one thread: calls from other threads, or while another backend measures, are not counted."""
+
     def __init__(self, tracer):
         self.tracer = tracer
-        self._saved: list[tuple[object, str, object]] = []
+        self.thread_id = threading.get_ident()
+        self._joined: list[tuple[patches.Slot, object]] = []
 
     def start(self):
         tr = self.tracer
@@ -193,17 +218,16 @@ class NumpyBackend:
                     owner, attr = self._owner(qual)
                     if owner is None:
                         continue
-                    orig = getattr(owner, attr)
-                    self._saved.append((owner, attr, orig))
-                    setattr(owner, attr, self._wrap(orig, rule, attr))
+                    listener = self._listener(rule, attr)
+                    self._joined.append((patches.join(owner, attr, _wrap, listener), listener))
         except BaseException:
             self.stop()
             raise
 
     def stop(self):
-        while self._saved:
-            owner, attr, orig = self._saved.pop()
-            setattr(owner, attr, orig)
+        while self._joined:
+            slot, listener = self._joined.pop()
+            patches.leave(slot, listener)
 
     @staticmethod
     def _owner(qual: str):
@@ -216,36 +240,24 @@ class NumpyBackend:
             return None, attr
         return mod, attr
 
-    def _wrap(self, orig, rule, attr):
+    def _listener(self, rule, name):
         tr = self.tracer
         kind = rule.runtime.kind
-        name = attr
         sub = {"framework": "numpy", "value": None}
-        tid = tr.thread_id
-        backend = self
+        tid = self.thread_id
 
-        @functools.wraps(orig)
-        def wrapper(*args, **kwargs):
-            if (
-                getattr(_tls, "busy", False)
-                or not tr.counting
-                or threading.get_ident() != tid
-            ):
-                return orig(*args, **kwargs)
-            out = orig(*args, **kwargs)
+        def listen(thread_id, args, kwargs, out):
+            if thread_id != tid or not tr.counting:
+                return
             _tls.busy = True
             try:
-                backend._measure(rule, kind, name, sub, args, kwargs, out)
+                self._measure(rule, kind, name, sub, args, kwargs, out)
             except Exception:  # noqa: BLE001, S110 - counting must never break the user's computation
                 pass
             finally:
                 _tls.busy = False
-            return out
 
-        wrapper.__kinkcheck_original__ = orig
-        if isinstance(orig, np.ufunc):
-            return _UfuncProxy(orig, wrapper)
-        return wrapper
+        return listen
 
     def _measure(self, rule, kind, name, sub, args, kwargs, out):
         tr = self.tracer
@@ -260,8 +272,8 @@ class NumpyBackend:
         site = tr.sites.get(key)
         if site is None:
             path, fn = tr._attributor.describe(code_obj) if code_obj is not None else ("<numpy>", "<internal>")
-            site = tr.sites[key] = Site(path, line, fn, rule.code, rule.name, f"numpy.{name}", None, dtype,
-                                        kind, "numpy", sub)
+            site = tr.site(key, lambda: Site(path, line, fn, rule.code, rule.name, f"numpy.{name}", None, dtype,
+                                             kind, "numpy", sub))
         site.calls += 1
         if tr.every_op > 1 and (site.calls - 1) % tr.every_op:
             return
@@ -269,4 +281,4 @@ class NumpyBackend:
         if d.dtype.kind == "c":
             d = np.abs(d)
         tol = scale * tr.near.factor(d.dtype.name) + tr.near.abs
-        site.add(evals, count(d, tol) if d.size else None)
+        tr.record(site, evals, count(d, tol) if d.size else None)

@@ -25,10 +25,20 @@ import weakref
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils._python_dispatch import TorchDispatchMode
 
-from kinkcheck.trace.core import VEC_LEN, Site
+from kinkcheck.trace import patches
 from kinkcheck.trace.backends import _tls
+from kinkcheck.trace.backends.stack import (
+    KinkMode,
+    enter_mode,
+    exit_mode,
+    lean_backward,
+    max_pool1d_guard,
+    on_stack,
+    pop_own_modes,
+    push_back,
+)
+from kinkcheck.trace.core import VEC_LEN, Site
 from kinkcheck.trace.near import HIST_HI, HIST_LO, NBINS
 
 _INF = math.inf
@@ -65,21 +75,26 @@ def _scale(*parts):
 
 class _Scratch:
     """Reused CPU buffers. A fresh multi-megabyte CPU tensor costs page faults on every op
-    (the CPU allocator does not cache), which dominated the counting cost of a small CNN."""
+    (the CPU allocator does not cache), which dominated the counting cost of a small CNN.
+    One set per thread: traces in two threads count at the same time (torch kernels run
+    without the GIL), and must never share a buffer."""
 
     def __init__(self, limit: int = 12):
-        self.bufs: collections.OrderedDict = collections.OrderedDict()
+        self._local = threading.local()
         self.limit = limit
 
     def get(self, like_shape, dtype, slot: int = 0):
+        bufs = getattr(self._local, "bufs", None)
+        if bufs is None:
+            bufs = self._local.bufs = collections.OrderedDict()
         key = (tuple(like_shape), dtype, slot)
-        buf = self.bufs.get(key)
+        buf = bufs.get(key)
         if buf is None:
-            buf = self.bufs[key] = torch.empty(key[0], dtype=dtype)
-            if len(self.bufs) > self.limit:
-                self.bufs.popitem(last=False)
+            buf = bufs[key] = torch.empty(key[0], dtype=dtype)
+            if len(bufs) > self.limit:
+                bufs.popitem(last=False)
         else:
-            self.bufs.move_to_end(key)
+            bufs.move_to_end(key)
         return buf
 
 
@@ -777,87 +792,31 @@ def build_table(catalog, codes, backend) -> tuple[dict, list[str]]:
     return table, missing
 
 
-def _pop_own_modes() -> list:
-    """Pop the kinkcheck modes at the top of this thread's dispatch-mode stack (only those:
-    a user's mode above them keeps them where they are); returns them, top first."""
-    popped = []
-    n = torch._C._len_torch_dispatch_stack()
-    while n and isinstance(torch._C._get_dispatch_stack_at(n - 1), _Mode):
-        popped.append(torch._C._pop_torch_dispatch_stack(None))
-        n -= 1
-    return popped
+#: the TorchBackends running in this thread (to put back what a failed step left off)
+_running = threading.local()
 
 
-def _on_stack(frame, start) -> bool:
-    """Is ``frame`` one of the callers of ``start``?"""
-    f = start
-    while f is not None:
-        if f is frame:
-            return True
-        f = f.f_back
-    return False
+def _thread_backends() -> list:
+    got = getattr(_running, "backends", None)
+    if got is None:
+        got = _running.backends = []
+    return got
 
 
-def _push_back(popped: list) -> None:
-    for mode in reversed(popped):
-        torch._C._push_on_torch_dispatch_stack(mode)
+def _has_data(args) -> bool:
+    """Are the op's tensors dense tensors with values to measure? Meta tensors have none;
+    sparse and nested layouts are not measured (said once)."""
+    for a in args[:3]:
+        if isinstance(a, torch.Tensor):
+            if a.device.type == "meta":
+                return False
+            if a.layout != torch.strided or a.is_nested:
+                _warn_once("layout", f"kinkcheck.trace: ops on {a.layout} tensors are not counted")
+                return False
+    return True
 
 
-class _LeanBackward:
-    """While the autograd engine runs a backward pass, kinkcheck's modes step off the stack.
-
-    Nothing is counted inside backward anyway (``handle`` skips ops while a graph task
-    runs), but every backward op (a CNN step has ~4x more of them than forward ops) would
-    still pay for a trip through Python. Wraps ``torch.autograd._engine_run_backward`` (the
-    one entry of ``backward()`` and ``autograd.grad()``) while any trace is active;
-    reference-counted across traces and threads, restored when the last one stops.
-    """
-
-    NAMES = ("torch.autograd.graph", "torch.autograd")
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.users = 0
-        self.orig = None
-        self.wrapper = None
-
-    def acquire(self):
-        with self.lock:
-            self.users += 1
-            if self.users > 1:
-                return
-            mods = [sys.modules.get(n) for n in self.NAMES]
-            orig = getattr(mods[0], "_engine_run_backward", None)
-            if orig is None or any(getattr(m, "_engine_run_backward", None) is not orig for m in mods):
-                return  # another torch layout, or someone else's patch: leave it alone
-
-            def run_backward(*args, **kwargs):
-                popped = _pop_own_modes()
-                try:
-                    return orig(*args, **kwargs)
-                finally:
-                    _push_back(popped)
-
-            self.orig, self.wrapper = orig, run_backward
-            for m in mods:
-                m._engine_run_backward = run_backward
-
-    def release(self):
-        with self.lock:
-            self.users -= 1
-            if self.users or self.orig is None:
-                return
-            for n in self.NAMES:
-                m = sys.modules.get(n)
-                if getattr(m, "_engine_run_backward", None) is self.wrapper:
-                    m._engine_run_backward = self.orig
-            self.orig = self.wrapper = None
-
-
-_lean_backward = _LeanBackward()
-
-
-class _Mode(TorchDispatchMode):
+class _Mode(KinkMode):
     def __init__(self, backend):
         super().__init__()
         self.backend = backend
@@ -890,6 +849,9 @@ class TorchBackend:
         self._lean = False
         self._opt_popped: list = []
         self._opt_frame = None
+        self.in_optimizer = False
+        self.thread_id = threading.get_ident()
+        self._guard = None
 
     # -- lifecycle --
 
@@ -902,7 +864,7 @@ class TorchBackend:
                            "trace block, so its kink ops are counted; rounding can differ from the compiled run")
         from torch.optim import optimizer as _opt
 
-        tid = tr.thread_id
+        tid = self.thread_id
 
         # The hooks run inside torch's step wrapper (frame 1). An optimizer subclass whose
         # step() calls super().step() runs a second wrapper inside the first once the parent
@@ -912,13 +874,13 @@ class TorchBackend:
             if threading.get_ident() != tid:
                 return
             outer = self._opt_frame
-            if outer is not None and _on_stack(outer, sys._getframe(2)):
+            if outer is not None and on_stack(outer, sys._getframe(2)):
                 return
-            tr.in_optimizer = True
+            self.in_optimizer = True
             # nothing inside optimizer.step() is counted: step off the dispatch stack
             # for its ops too (a leftover from a step that raised goes back first)
-            _push_back(self._opt_popped)
-            self._opt_popped = _pop_own_modes()
+            push_back(self._opt_popped)
+            self._opt_popped = pop_own_modes()
             self._opt_frame = sys._getframe(1)
 
         def post(opt, args, kwargs):
@@ -926,8 +888,8 @@ class TorchBackend:
                 return
             self._opt_frame = None
             popped, self._opt_popped = self._opt_popped, []
-            _push_back(popped)
-            tr.in_optimizer = False
+            push_back(popped)
+            self.in_optimizer = False
             tr.step()
 
         self._handles.append(_opt.register_optimizer_step_pre_hook(pre))
@@ -938,30 +900,51 @@ class TorchBackend:
 
                 self.modules = ModuleStack(tid)
                 self.modules.install()
-            self.mode.__enter__()
+            self._guard = patches.join(torch, "max_pool1d", max_pool1d_guard, self)
+            enter_mode(self.mode)
         except BaseException:
             self.stop(mode=False)
             raise
-        _lean_backward.acquire()
+        _thread_backends().append(self)
+        lean_backward.acquire()
         self._lean = True
 
     def stop(self, mode: bool = True):
+        """Undo what :meth:`start` did, whatever other traces started or stopped meanwhile."""
         if self._lean:
             self._lean = False
-            _lean_backward.release()
-        popped, self._opt_popped = self._opt_popped, []
-        self._opt_frame = None
-        _push_back(popped)  # an optimizer step that raised left the modes off the stack
+            lean_backward.release()
+        running = _thread_backends()
+        if self in running:
+            running.remove(self)
+        self._release_failed_step(force=True)  # our post hook will not run any more
+        for backend in running:  # a step that raised left modes off the stack
+            backend._release_failed_step()
         try:
             if mode:
-                self.mode.__exit__(None, None, None)
+                exit_mode(self.mode)
         finally:
+            self.mode.live = False
             while self._handles:
                 self._handles.pop().remove()
+            if self._guard is not None:
+                patches.leave(self._guard, self)
+                self._guard = None
             if self.modules is not None:
                 self.modules.remove()
                 self.modules = None
             self._relu_outs.clear()
+
+    def _release_failed_step(self, force: bool = False) -> None:
+        """An optimizer step whose post hook never ran (it raised) took the modes off the
+        stack: put them back now (a step still running keeps them, unless ``force``)."""
+        frame = self._opt_frame
+        if frame is None or (not force and on_stack(frame, sys._getframe(1))):
+            return
+        popped, self._opt_popped = self._opt_popped, []
+        self._opt_frame = None
+        self.in_optimizer = False
+        push_back(popped)
 
     # -- relu outputs, for harmless max-pool ties --
 
@@ -981,7 +964,7 @@ class TorchBackend:
         tr = self.tracer
         if (
             not tr.counting
-            or tr.in_optimizer
+            or self.in_optimizer
             or getattr(_tls, "busy", False)
             or self._graph_task() != -1
         ):
@@ -995,7 +978,7 @@ class TorchBackend:
             if not (len(args) > 1 and isinstance(args[1], torch.Tensor) and args[1].is_floating_point()):
                 return func(*args, **kwargs)
             x0 = args[1]
-        if x0.numel() == 0:
+        if x0.numel() == 0 or not _has_data(args):
             return func(*args, **kwargs)
         if self._compiling() or type(x0).__name__ == "FakeTensor":
             _warn_once("fake", "kinkcheck.trace: ops traced by torch.compile are not counted")
@@ -1034,10 +1017,10 @@ class TorchBackend:
                 path, fn = "<torch>", "<internal>"
             else:
                 path, fn = att.describe(code_obj)
-            site = tr.sites[key] = Site(
+            site = tr.site(key, lambda: Site(
                 path, line, fn, spec.code, spec.name, spec.op, module, str(dtype).replace("torch.", ""),
                 spec.kind, "torch", spec.subgradient,
-            )
+            ))
         return site
 
     def _measure(self, spec, site, args, kwargs, out):
@@ -1082,7 +1065,7 @@ class TorchBackend:
                     if vec is None:
                         vec = torch.zeros(RAW_LEN, dtype=torch.float64, device=harmless.device)
                     vec[:1].add_(harmless)
-            site.add(evals, vec)
+            self.tracer.record(site, evals, vec)
         finally:
             _tls.busy = False
 
