@@ -75,7 +75,8 @@ def check(ctx, paths, output_format, show_documented, statistics, exit_zero, sel
 
     from kinkcheck.workflow.options import apply_workflow
     result.findings, notes = apply_workflow(result.findings, root=os.getcwd(), baseline=baseline,
-                                            write_baseline=write_baseline, diff=diff, paths=paths)
+                                            write_baseline=write_baseline, diff=diff, paths=paths,
+                                            errors=result.errors)
     for message in notes:
         click.echo(f"kinkcheck: {message}", err=True)
     for message in result.warnings:

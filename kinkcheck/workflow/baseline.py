@@ -60,8 +60,23 @@ def entries_for(findings: Iterable[Finding], *, root=None) -> list[Entry]:
     ]
 
 
+def kept_because(path: str | os.PathLike, errors: Sequence[str]) -> str | None:
+    """Why the baseline at ``path`` is not rewritten, or None when it may be.
+
+    A run with errors (a path that could not be checked, an internal error) saw only part
+    of the code: a baseline written from it would silently drop the entries of what it
+    missed, and those kinks would come back as new. So such a run leaves the old file as it
+    was (the run exits 2 for its errors anyway)."""
+    if not errors:
+        return None
+    n = len(errors)
+    return (f"baseline: {path} not written: the run had {n} error{'s' * (n != 1)} and did not check "
+            "everything; the old baseline is unchanged")
+
+
 def write(path: str | os.PathLike, findings: Iterable[Finding], *, root=None) -> int:
-    """Write the baseline for ``findings`` to ``path`` atomically; returns the entry count."""
+    """Write the baseline for ``findings`` to ``path`` atomically; returns the entry count.
+    Callers ask :func:`kept_because` first when the run may have failed."""
     entries = entries_for(findings, root=root)
     doc = {
         "format": FORMAT,

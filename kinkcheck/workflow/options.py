@@ -72,11 +72,13 @@ def apply_workflow(
     diff: str | None = None,
     paths: Iterable[str | os.PathLike] | None = None,
     stdin: IO[str] | None = None,
+    errors: Sequence[str] = (),
 ) -> tuple[list[Finding], list[str]]:
     """Apply baseline and diff filtering; return (findings to report, notes for stderr).
 
     ``root`` is the project root (URIs and fingerprints are relative to it); ``paths`` are the
     paths that were checked, used to limit the stale-entry report to what was looked at.
+    ``errors`` are the run's errors: with any, ``write_baseline`` is left untouched.
     Order: write the baseline from every finding, hide baselined ones, then keep changed lines.
     """
     from kinkcheck.workflow import baseline as bl
@@ -88,7 +90,10 @@ def apply_workflow(
     if baseline is not None and write_baseline is not None:
         raise WorkflowError("--baseline and --write-baseline cannot be combined; --write-baseline alone refreshes a baseline")
 
-    if write_baseline is not None:
+    kept = bl.kept_because(write_baseline, errors) if write_baseline is not None else None
+    if kept:
+        notes.append(kept)
+    elif write_baseline is not None:
         n = bl.write(write_baseline, findings, root=root)
         notes.append(f"baseline: recorded {_plural(n, 'undocumented finding')} in {write_baseline}")
         findings = [f for f in findings if f.documented]
