@@ -67,10 +67,31 @@ def parse_unified_diff(text: str) -> dict[str, set[int]]:
     return changed
 
 
+#: Options for every git call. A repository's own config must not run code when kinkcheck
+#: reads it (a checkout or an unpacked archive is untrusted): no fsmonitor hook (git runs it
+#: on every index refresh), no hooks, no pager, no external diff or textconv drivers.
+GIT_SAFETY = ("--no-pager", "-c", "core.fsmonitor=", "-c", "core.hooksPath=/dev/null",
+              "-c", "diff.external=", "-c", "core.pager=cat")
+
+
+def _git_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "GIT_OPTIONAL_LOCKS": "0",    # a read-only query never takes index.lock from the user's git
+        "GIT_TERMINAL_PROMPT": "0",   # never wait for a password
+        "GIT_PAGER": "cat",
+        "PAGER": "cat",
+    })
+    for name in ("GIT_EXTERNAL_DIFF", "GIT_DIFF_OPTS"):
+        env.pop(name, None)
+    return env
+
+
 def _git(args: list[str], cwd: Path) -> str:
     try:
         proc = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, encoding="utf-8", errors="replace"
+            ["git", *GIT_SAFETY, *args], cwd=cwd, capture_output=True, text=True, encoding="utf-8",
+            errors="replace", stdin=subprocess.DEVNULL, env=_git_env(),
         )
     except FileNotFoundError:
         raise WorkflowError("--diff needs git, which is not on PATH") from None
@@ -102,7 +123,7 @@ def changes_since(rev: str, *, root) -> dict[Path, set[int] | None]:
         raise WorkflowError(f"--diff {rev}: unknown git revision {rev!r}") from None
     try:
         text = _git(
-            ["-c", "core.quotePath=false", "diff", "-U0", "--no-color", "--no-ext-diff", "-M",
+            ["-c", "core.quotePath=false", "diff", "-U0", "--no-color", "--no-ext-diff", "--no-textconv", "-M",
              "--src-prefix=a/", "--dst-prefix=b/", rev, "--"],
             top,
         )
