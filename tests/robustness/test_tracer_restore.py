@@ -22,6 +22,7 @@ from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 import kinkcheck  # noqa: E402
 from kinkcheck import catalog as _catalog  # noqa: E402
+from kinkcheck.trace import patches  # noqa: E402
 
 
 def _numpy_targets() -> list[tuple[object, str]]:
@@ -60,6 +61,7 @@ def assert_restored(before: dict) -> None:
     changed = [f"{owner.__name__}.{attr}" for (owner, attr), a, b in
                zip(NUMPY_TARGETS + OTHER_TARGETS, before["attrs"], after["attrs"]) if a is not b]
     assert not changed, f"left patched: {changed}"
+    assert patches.active() == []
     for key in ("pre_hooks", "post_hooks"):
         assert after[key].keys() == before[key].keys()
         assert all(after[key][k] is before[key][k] for k in before[key])
