@@ -1,9 +1,18 @@
 """The ``kinkcheck`` command. Subcommands live in ``kinkcheck/commands/`` and are imported
-only when invoked, so ``kinkcheck check one_file.py`` never pays for the tracer or report."""
+only when invoked, so ``kinkcheck check one_file.py`` never pays for the tracer or report.
+
+Exit codes: 0 clean, 1 undocumented kinks, 2 usage error, unusable input or internal error.
+A bug of ours is never read as "kinks found": any unexpected exception ends the command with
+one line naming the file being processed, and exit 2; ``--debug`` (or ``KINKCHECK_DEBUG=1``)
+prints the traceback too.
+"""
 
 from __future__ import annotations
 
 import importlib
+import os
+import sys
+import traceback
 
 import click
 
@@ -19,6 +28,10 @@ COMMANDS: dict[str, str] = {
     "report": "report:report",
 }
 
+#: how click itself ends a command (usage errors, ctx.exit, ^C) and a closed pipe (click
+#: handles EPIPE): these are not crashes
+_NOT_CRASHES = (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, BrokenPipeError)
+
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx):
@@ -31,10 +44,43 @@ class LazyGroup(click.Group):
         module, attr = target.split(":")
         return getattr(importlib.import_module(f"kinkcheck.commands.{module}"), attr)
 
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except _NOT_CRASHES:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the one place a bug of ours becomes exit 2
+            crash(exc, command=ctx.invoked_subcommand, debug=bool(ctx.params.get("debug")) or debug_from_env())
+
+
+def debug_from_env() -> bool:
+    """KINKCHECK_DEBUG set to anything but empty, 0, false, no or off (never a usage error)."""
+    return os.environ.get("KINKCHECK_DEBUG", "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def crash(exc: BaseException, *, command: str | None, debug: bool) -> None:
+    """Print one line for an internal error (the traceback first with ``debug``), exit 2."""
+    from kinkcheck.commands._common import file_of
+
+    where = file_of(exc)
+    place = f"while processing {where}" if where else f"in kinkcheck {command or ''}".rstrip()
+    detail = " ".join(str(exc).split())
+    if len(detail) > 200:
+        detail = detail[:197] + "..."
+    what = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    if debug:
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+        hint = "this is a bug in kinkcheck; please report it with the traceback above"
+    else:
+        hint = "run with --debug for the traceback"
+    click.echo(f"kinkcheck: error: internal error {place}: {what} ({hint})", err=True)
+    raise click.exceptions.Exit(2)
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Print the traceback of an internal error (also KINKCHECK_DEBUG=1).")
 @click.version_option(__version__, "--version", prog_name="kinkcheck")
-def cli():
+def cli(debug):
     """Find and document the points where ML and numerical code is not differentiable."""
 
 

@@ -2,9 +2,10 @@
 
 Such a path can be anything. Opening a FIFO blocks until some writer appears and a device
 can stream forever, so the file type is checked before opening (and again on the open
-descriptor, which is opened non-blocking). JSON is parsed with bounds, so a file nested
-100,000 deep or holding a 5,000-digit number is one clear error, never a RecursionError,
-a ``ValueError`` from ``int()`` or a huge number flowing into sums and formatting.
+descriptor, which is opened non-blocking). JSON is parsed so that a file nested 100,000
+deep, holding a 5,000-digit number, NaN or 1e999 is one clear error, never a RecursionError
+or a ``ValueError`` from ``int()``; the schemas (:mod:`kinkcheck.schema`) then bound every
+field's type, range and depth.
 """
 
 from __future__ import annotations
@@ -13,12 +14,8 @@ import json
 import math
 import os
 import stat
+import sys
 from typing import Any
-
-#: deeper JSON than this is refused (trace and baseline files are at most 5 levels deep)
-MAX_DEPTH = 64
-#: longer integer literals are refused (every count and line number fits in 64 bits)
-MAX_INT_DIGITS = 19
 
 
 class InputError(Exception):
@@ -92,12 +89,6 @@ class _Number(ValueError):
     pass
 
 
-def _int(literal: str) -> int:
-    if len(literal.lstrip("-")) > MAX_INT_DIGITS:
-        raise _Number(f"an integer with {len(literal.lstrip('-')):,} digits (at most {MAX_INT_DIGITS})")
-    return int(literal)
-
-
 def _float(literal: str) -> float:
     value = float(literal)
     if not math.isfinite(value):
@@ -110,31 +101,16 @@ def _constant(name: str) -> float:
 
 
 def parse_json(text: str, *, where: str) -> Any:
-    """Parse JSON, refusing NaN/Infinity, integers over 19 digits and nesting over MAX_DEPTH."""
+    """Parse JSON, refusing NaN/Infinity, out-of-range floats, integers too long for ``int()``
+    and nesting deep enough to exhaust the parser's recursion (the schemas bound the rest)."""
     try:
-        data = json.loads(text, parse_int=_int, parse_float=_float, parse_constant=_constant)
+        return json.loads(text, parse_float=_float, parse_constant=_constant)
     except json.JSONDecodeError as exc:
         raise InputError(f"{where} is not valid JSON (truncated or corrupt?) at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
-        raise InputError(f"{where}: not a kinkcheck file: JSON nested deeper than {MAX_DEPTH} levels") from None
+        raise InputError(f"{where}: not a kinkcheck file: JSON nested too deeply") from None
     except _Number as exc:
         raise InputError(f"{where}: not a kinkcheck file: the JSON holds {exc}") from None
-    if _depth_over(data, MAX_DEPTH):
-        raise InputError(f"{where}: not a kinkcheck file: JSON nested deeper than {MAX_DEPTH} levels")
-    return data
-
-
-def _depth_over(data: Any, limit: int) -> bool:
-    """Is ``data`` nested more than ``limit`` containers deep? (Iterative: no recursion.)"""
-    if not isinstance(data, (dict, list)):
-        return False
-    stack = [(data, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if depth > limit:
-            return True
-        children = value.values() if isinstance(value, dict) else value
-        for child in children:
-            if isinstance(child, (dict, list)):
-                stack.append((child, depth + 1))
-    return False
+    except ValueError:  # int() refuses literals over sys.get_int_max_str_digits() digits
+        limit = getattr(sys, "get_int_max_str_digits", lambda: 4300)()
+        raise InputError(f"{where}: not a kinkcheck file: the JSON holds an integer with more than {limit:,} digits") from None

@@ -1,11 +1,17 @@
-"""What every subcommand shares: how errors end a command and when to use colour."""
+"""What every subcommand shares: how errors end a command, which file a command is working
+on (named by an internal error's one line), and when to use colour."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import NoReturn
 
 import click
+
+#: the files commands are working on, innermost last (see :func:`processing`)
+_PROCESSING: list[str] = []
 
 
 def analyzer_options(command):
@@ -27,6 +33,46 @@ def fail(message: str) -> NoReturn:
     """One line on stderr, exit 2 (usage, configuration or unusable input)."""
     click.echo(f"kinkcheck: error: {message}", err=True)
     raise SystemExit(2)
+
+
+@contextmanager
+def processing(path: str | os.PathLike) -> Iterator[None]:
+    """Mark ``path`` as the file being worked on: an internal error inside the block names it
+    (``internal error while processing t.json: ...``) so a bug report says what input broke."""
+    _PROCESSING.append(os.fspath(path))
+    try:
+        yield
+    except Exception as exc:
+        if getattr(exc, "kinkcheck_file", None) is None:
+            try:
+                exc.kinkcheck_file = _PROCESSING[-1]
+            except AttributeError:  # pragma: no cover - an exception type without a __dict__
+                pass
+        raise
+    finally:
+        _PROCESSING.pop()
+
+
+def file_of(exc: BaseException) -> str | None:
+    """The file a command was working on when ``exc`` was raised (see :func:`processing`),
+    else the file an OSError names, else None."""
+    where = getattr(exc, "kinkcheck_file", None) or (_PROCESSING[-1] if _PROCESSING else None)
+    return where or getattr(exc, "filename", None)
+
+
+def ensure_regular_target(path: str | os.PathLike, *, option: str = "-o") -> None:
+    """Exit 2 with one line, before any work, when ``path`` must not be written.
+
+    Writing to a FIFO blocks until some reader opens it, and the atomic rename would replace
+    a FIFO or device node (``/dev/null``, a symlink to one) with a plain file. The rule is
+    :func:`kinkcheck.atomic.ensure_regular_target`, which every write applies again; commands
+    call this first so that a bad ``-o`` is refused before a long analysis, not after."""
+    from kinkcheck.atomic import ensure_regular_target as check_target
+
+    try:
+        check_target(path)
+    except OSError as exc:
+        fail(f"{option} {os.fspath(path)}: {exc.strerror or exc}")
 
 
 def use_color(stream) -> bool:

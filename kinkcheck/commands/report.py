@@ -16,7 +16,7 @@ import sys
 import click
 
 from kinkcheck.atomic import write_atomic
-from kinkcheck.commands._common import analyzer_options, fail, use_color
+from kinkcheck.commands._common import analyzer_options, ensure_regular_target, fail, processing, use_color
 from kinkcheck.report import FORMATS
 
 
@@ -41,11 +41,14 @@ def report(ctx, paths, traces, fmt, output, show_documented, scope, all_scope, n
         if scope not in (None, "all"):
             fail(f"--all conflicts with --scope {scope}")
         scope = "all"
+    if output is not None:
+        ensure_regular_target(output)
     problems: list[str] = []
 
     loaded, trace_names = [], []
     for path in traces:
-        data, error = load_trace(path)
+        with processing(path):
+            data, error = load_trace(path)
         if error:
             problems.append(error)
         else:

@@ -6,14 +6,10 @@ A file that is missing, corrupt, truncated or from a newer kinkcheck exits 2 wit
 from __future__ import annotations
 
 import json
-import sys
 
 import click
 
-
-def _fail(msg: str):
-    click.echo(f"kinkcheck: {msg}", err=True)
-    sys.exit(2)
+from kinkcheck.commands._common import ensure_regular_target, fail, processing
 
 
 @click.group("trace")
@@ -29,18 +25,19 @@ def show(file, top, as_json):
     """Print a trace file as a table: per source line and rule, evaluations, exact and near hits."""
     from kinkcheck.trace.tracefile import TraceFileError, load
 
-    try:
-        data = load(file)
-    except TraceFileError as exc:
-        _fail(str(exc))
-    if as_json:
-        click.echo(json.dumps(data, indent=1))
-        return
-    from rich.console import Console
+    with processing(file):
+        try:
+            data = load(file)
+        except TraceFileError as exc:
+            fail(str(exc))
+        if as_json:
+            click.echo(json.dumps(data, indent=1))
+            return
+        from rich.console import Console
 
-    from kinkcheck.trace.show import render
+        from kinkcheck.trace.show import render
 
-    Console().print(render(data, top=top))
+        Console().print(render(data, top=top))
 
 
 @click.command("merge")
@@ -51,12 +48,21 @@ def merge(files, output):
     from kinkcheck.trace.tracefile import TraceFileError, dump, load
     from kinkcheck.trace.tracefile import merge as merge_traces
 
-    try:
-        merged = merge_traces([load(f) for f in files])
-        dump(merged, output)
-    except TraceFileError as exc:
-        _fail(str(exc))
-    except OSError as exc:
-        _fail(f"cannot write {output}: {exc.strerror or exc}")
+    ensure_regular_target(output)
+    loaded = []
+    for f in files:
+        with processing(f):
+            try:
+                loaded.append(load(f))
+            except TraceFileError as exc:
+                fail(str(exc))
+    with processing(" + ".join(files)):
+        try:
+            merged = merge_traces(loaded)
+            dump(merged, output)
+        except TraceFileError as exc:
+            fail(str(exc))
+        except OSError as exc:
+            fail(f"cannot write {output}: {exc.strerror or exc}")
     n = len(merged["sites"])
     click.echo(f"merged {len(files)} trace files ({n} sites, ranks {merged['ranks']}) into {output}", err=True)

@@ -29,6 +29,27 @@ class TraceFileError(Exception):
     """A trace file that cannot be used; the message is one line naming the file."""
 
 
+def env_rank() -> int:
+    """This process's rank from ``RANK`` (0 when unset). A value that is not a non-negative
+    integer (``RANK=abc``) warns and reads as 0: failing in ``save()`` at the end of a
+    training run would lose the whole trace over a label."""
+    raw = os.environ.get("RANK", "").strip()
+    if not raw:
+        return 0
+    if raw.isascii() and raw.isdigit() and len(raw) <= 9:
+        return int(raw)
+    if raw not in _WARNED_RANKS:
+        import warnings
+
+        _WARNED_RANKS.add(raw)
+        warnings.warn(f"kinkcheck.trace: RANK={raw[:40]!r} is not a non-negative integer; saving the trace as rank 0",
+                      RuntimeWarning, stacklevel=3)
+    return 0
+
+
+_WARNED_RANKS: set[str] = set()
+
+
 def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
@@ -40,28 +61,24 @@ def dump(data: dict, path: str | os.PathLike) -> Path:
 
 
 def load(path: str | os.PathLike) -> dict:
-    """Read and validate a trace file; any problem raises TraceFileError with one line."""
-    p = Path(path)
+    """Read and validate a trace file; any problem raises TraceFileError with one line.
+
+    A FIFO or device is refused before it is opened (never waited on), and the JSON is
+    parsed with bounded depth and integer size (:mod:`kinkcheck.inputs`)."""
+    from kinkcheck.inputs import InputError, load_json
+
     try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise TraceFileError(f"{p}: no such trace file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TraceFileError(f"{p}: cannot read trace file: {exc}") from None
-    if not text.strip():
-        raise TraceFileError(f"{p}: empty file, not a kinkcheck trace")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise TraceFileError(
-            f"{p}: not valid JSON (truncated or corrupt?) at line {exc.lineno} column {exc.colno}"
-        ) from None
-    validate(data, where=str(p))
+        data = load_json(path, what="trace file")
+    except InputError as exc:
+        raise TraceFileError(str(exc)) from None
+    validate(data, where=str(Path(path)))
     return data
 
 
 def validate(data: Any, *, where: str = "trace") -> None:
-    """Check the structure a reader relies on; raise TraceFileError naming the first problem."""
+    """Check every field a reader relies on against :data:`TRACE`; raise TraceFileError
+    naming the first problem (``t.json: sites[3].op must be a string or null, got 5``)."""
+    from kinkcheck.schema import Invalid, check, shown
 
     def bad(msg: str):
         raise TraceFileError(f"{where}: {msg}")
@@ -69,30 +86,48 @@ def validate(data: Any, *, where: str = "trace") -> None:
     if not isinstance(data, dict):
         bad("not a kinkcheck trace (top level is not an object)")
     if data.get("format") != FORMAT:
-        bad(f"not a kinkcheck trace (format is {data.get('format')!r}, expected {FORMAT!r})")
+        bad(f"not a kinkcheck trace (format is {shown(data.get('format'))}, expected {FORMAT!r})")
     version = data.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        bad(f"invalid trace version {version!r}")
+        bad(f"invalid trace version {shown(version)}")
     if version > VERSION:
         bad(f"trace version {version} was written by a newer kinkcheck; this one reads version {VERSION} (upgrade kinkcheck)")
-    for key, typ in (("root", str), ("ranks", list), ("steps", int), ("sites", list), ("near", dict)):
-        if key not in data:
-            bad(f"missing key {key!r}")
-        if not isinstance(data[key], typ):
-            bad(f"key {key!r} must be {typ.__name__}")
-    for i, site in enumerate(data["sites"]):
-        if not isinstance(site, dict):
-            bad(f"sites[{i}] is not an object")
-        for key, typ in (("path", str), ("line", int), ("code", str), ("evaluations", int), ("exact", int), ("near", int)):
-            if not isinstance(site.get(key), typ) or isinstance(site.get(key), bool):
-                bad(f"sites[{i}]: {key!r} missing or not {typ.__name__}")
-        if not isinstance(site.get("histogram", {}), dict):
-            bad(f"sites[{i}]: 'histogram' must be an object")
-        rows = site.get("per_step", [])
-        if not isinstance(rows, list) or any(
-            not isinstance(r, list) or len(r) != 4 or not all(isinstance(v, int) for v in r) for r in rows
-        ):
-            bad(f"sites[{i}]: 'per_step' must be a list of [step, evaluations, exact, near]")
+    try:
+        check(data, _schema())
+    except Invalid as exc:
+        bad(str(exc))
+
+
+def _schema():
+    """The version-1 trace file (README, "The trace file"); unknown keys are allowed."""
+    global _SCHEMA
+    if _SCHEMA is None:
+        from kinkcheck.schema import Int, ListOf, MapOf, Matches, Nullable, Num, Obj, Row, Str
+
+        count, name = Int(), Nullable(Str())
+        site = Obj(
+            required={"path": Str(nonempty=True), "line": Int(), "code": Str(nonempty=True),
+                      "evaluations": count, "exact": count, "near": count},
+            optional={
+                "function": name, "name": name, "op": name, "module": name, "dtype": name,
+                "kind": name, "backend": name, "snippet": name, "harmless": count,
+                "histogram": MapOf(Matches(r"exact|-?[0-9]{1,3}", "'exact' or a decade such as '-7'"), count),
+                "per_step": ListOf(Row(4, count, "step, evaluations, exact, near")),
+                "subgradient": Nullable(Obj(optional={"framework": Str(), "value": name})),
+            },
+        )
+        _SCHEMA = Obj(
+            required={"root": Str(), "ranks": ListOf(Int()), "steps": count,
+                      "near": Obj(optional={"ulps": Num(), "abs": Num()}), "sites": ListOf(site)},
+            optional={"kinkcheck": Str(), "created": Str(), "frameworks": MapOf(Str(), Str()),
+                      "sampling": Obj(optional={"every_step": Int(lo=1), "every_op": Int(lo=1)}),
+                      "rules": ListOf(Str()), "backends": ListOf(Str()),
+                      "per_step_blocks": Obj(optional={"exact_steps": Int(), "width": Int(lo=1)})},
+        )
+    return _SCHEMA
+
+
+_SCHEMA = None
 
 
 def site_key(site: dict) -> tuple:

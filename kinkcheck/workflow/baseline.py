@@ -94,33 +94,42 @@ def write(path: str | os.PathLike, findings: Iterable[Finding], *, root=None) ->
 
 
 def load(path: str | os.PathLike) -> list[Entry]:
-    """Read a baseline; anything malformed is one clear :class:`WorkflowError`."""
+    """Read a baseline; anything malformed is one clear :class:`WorkflowError`.
+
+    A FIFO or device is refused unopened; the JSON is parsed with bounded depth and number
+    size (:mod:`kinkcheck.inputs`) and every field is checked against :func:`_schema`."""
+    from kinkcheck.inputs import InputError, load_json
+    from kinkcheck.schema import Invalid, check, shown
+
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise WorkflowError(f"cannot read baseline {path}: {exc.strerror or exc}") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise WorkflowError(f"baseline {path} is not valid JSON: {exc}") from None
+        doc = load_json(path, what="file")
+    except InputError as exc:
+        raise WorkflowError(f"baseline {exc}") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise WorkflowError(f"{path} is not a kinkcheck baseline (write one with --write-baseline)")
     if doc.get("version") != VERSION:
-        raise WorkflowError(
-            f"baseline {path} has version {doc.get('version')!r}; this kinkcheck reads version {VERSION}"
-        )
+        raise WorkflowError(f"baseline {path} has version {shown(doc.get('version'))}; this kinkcheck reads version {VERSION}")
     try:
-        return [
-            Entry(
-                fingerprint=str(e["fingerprint"]),
-                code=str(e["code"]),
-                path=str(e["path"]),
-                line=int(e["line"]),
-                function=e.get("function"),
-                message=str(e.get("message", "")),
-            )
-            for e in doc["findings"]
-        ]
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise WorkflowError(f"baseline {path} has a malformed entry: {exc!r}") from None
+        check(doc, _schema())
+    except Invalid as exc:
+        kind = "a malformed entry: " if str(exc).startswith("findings[") else ""
+        raise WorkflowError(f"baseline {path} has {kind or 'a malformed header: '}{exc}") from None
+    return [
+        Entry(fingerprint=e["fingerprint"], code=e["code"], path=e["path"], line=e["line"],
+              function=e.get("function"), message=e.get("message", ""))
+        for e in doc["findings"]
+    ]
+
+
+def _schema():
+    """The version-1 baseline file (see the module docstring); unknown keys are allowed."""
+    from kinkcheck.schema import Int, ListOf, Nullable, Obj, Str
+
+    entry = Obj(
+        required={"fingerprint": Str(nonempty=True), "code": Str(nonempty=True), "path": Str(), "line": Int()},
+        optional={"function": Nullable(Str()), "message": Str()},
+    )
+    return Obj(required={"findings": ListOf(entry)}, optional={"kinkcheck": Str(), "fingerprint": Str()})
 
 
 def _in_scope(entry_path: str, checked: Sequence[str] | None) -> bool:

@@ -17,4 +17,4 @@ class WorkflowError(click.ClickException):
         return self.message
 
     def show(self, file=None) -> None:
-        click.echo(f"kinkcheck: {self.format_message()}", err=True)
+        click.echo(f"kinkcheck: error: {self.format_message()}", err=True)
