@@ -116,7 +116,7 @@ def apply_workflow(
         from kinkcheck.workflow import diff as df
 
         if diff == "-":
-            changes = df.changes_from_text((stdin or sys.stdin).read(), root=root)
+            changes = df.changes_from_text(df.read_diff(stdin or sys.stdin), root=root)
             since = "the diff on stdin"
         else:
             changes = df.changes_since(diff, root=root)
