@@ -416,7 +416,9 @@ class Trace:
                 return int(dist.get_rank())
         except (RuntimeError, ValueError):  # pragma: no cover - a half-initialised process group
             pass
-        return int(os.environ.get("RANK", "0"))
+        from kinkcheck.trace.tracefile import env_rank
+
+        return env_rank()  # RANK=abc warns and reads 0: the trace is still saved
 
     def save(self, path: str | os.PathLike | None = None) -> Path:
         """Write the trace file (atomically); ``{rank}`` in the path becomes this process's rank."""
