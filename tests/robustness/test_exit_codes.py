@@ -105,3 +105,9 @@ def test_usage_errors_and_findings_keep_their_codes(project):
 def test_a_workflow_error_is_a_kinkcheck_error_line(project):
     result = kinkcheck("check", "--no-cache", "--baseline", "missing.json", "loss.py", cwd=project)
     assert_one_error(result, "baseline missing.json: no such file")
+
+
+def test_an_analyzer_bug_in_report_is_the_same_one_line(project, monkeypatch):
+    monkeypatch.setattr("kinkcheck.lint.api.check_paths", boom)
+    result = kinkcheck("report", "--no-cache", "loss.py", cwd=project)
+    assert_one_error(result, "internal error in kinkcheck report: TypeError: planted bug", HINT)
