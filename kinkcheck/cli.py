@@ -73,7 +73,9 @@ def crash(exc: BaseException, *, command: str | None, debug: bool) -> None:
         hint = "this is a bug in kinkcheck; please report it with the traceback above"
     else:
         hint = "run with --debug for the traceback"
-    click.echo(f"kinkcheck: error: internal error {place}: {what} ({hint})", err=True)
+    from kinkcheck.commands._common import printable
+
+    click.echo(f"kinkcheck: error: internal error {printable(place)}: {what} ({hint})", err=True)
     raise click.exceptions.Exit(2)
 
 

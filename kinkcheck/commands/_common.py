@@ -31,8 +31,14 @@ def analyzer_options(command):
 
 def fail(message: str) -> NoReturn:
     """One line on stderr, exit 2 (usage, configuration or unusable input)."""
-    click.echo(f"kinkcheck: error: {message}", err=True)
+    click.echo(f"kinkcheck: error: {printable(message)}", err=True)
     raise SystemExit(2)
+
+
+def printable(text: str) -> str:
+    """``text`` on one line: control characters (a newline in a file name) as escapes, so an
+    error can never become two lines, the second one a CI workflow command."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 @contextmanager

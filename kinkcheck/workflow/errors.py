@@ -17,4 +17,6 @@ class WorkflowError(click.ClickException):
         return self.message
 
     def show(self, file=None) -> None:
-        click.echo(f"kinkcheck: error: {self.format_message()}", err=True)
+        from kinkcheck.commands._common import printable
+
+        click.echo(f"kinkcheck: error: {printable(self.format_message())}", err=True)

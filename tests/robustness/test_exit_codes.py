@@ -111,3 +111,15 @@ def test_an_analyzer_bug_in_report_is_the_same_one_line(project, monkeypatch):
     monkeypatch.setattr("kinkcheck.lint.api.check_paths", boom)
     result = kinkcheck("report", "--no-cache", "loss.py", cwd=project)
     assert_one_error(result, "internal error in kinkcheck report: TypeError: planted bug", HINT)
+
+
+def test_a_file_name_with_a_newline_stays_on_one_line(project, monkeypatch):
+    """A name like ``x\\n::error::owned.json`` must not put a CI workflow command on a line of its own."""
+    name = "x\n::error::owned.json"
+    result = kinkcheck("trace", "show", name, cwd=project)
+    assert_one_error(result, "x\\n::error::owned.json: no such trace file")
+    (project / name).write_text(json.dumps(valid_trace()))
+    monkeypatch.setattr("kinkcheck.trace.show.render", boom)
+    assert_one_error(kinkcheck("trace", "show", name, cwd=project), "while processing x\\n::error::owned.json")
+    result = kinkcheck("check", "--no-cache", "--baseline", name + ".missing", "loss.py", cwd=project)
+    assert_one_error(result, "x\\n::error::owned.json.missing")
