@@ -32,8 +32,7 @@ class GlobError(ValueError):
 def compile_glob(pattern: str) -> tuple[re.Pattern[str], bool]:
     """(regex matching a whole posix path or component, anchored). Raises GlobError."""
     p = pattern.strip()
-    if p.startswith("./"):
-        p = p[2:]
+    p = p.removeprefix("./")
     p = p.rstrip("/")
     anchored = "/" in p
     p = p.lstrip("/")

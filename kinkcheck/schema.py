@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 #: every count and line number fits in a signed 64-bit integer
 INT_MAX = 2**63 - 1
@@ -33,7 +34,7 @@ class Invalid(Exception):
     """The data does not fit the schema; ``str()`` is one line naming the field."""
 
 
-def check(value: Any, schema: "Schema", at: str = "") -> None:
+def check(value: Any, schema: Schema, at: str = "") -> None:
     """Raise :class:`Invalid` for the first part of ``value`` that does not fit ``schema``."""
     schema.check(value, at)
 

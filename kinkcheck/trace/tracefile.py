@@ -102,7 +102,17 @@ def _schema():
     """The version-1 trace file (README, "The trace file"); unknown keys are allowed."""
     global _SCHEMA
     if _SCHEMA is None:
-        from kinkcheck.schema import Int, ListOf, MapOf, Matches, Nullable, Num, Obj, Row, Str
+        from kinkcheck.schema import (
+            Int,
+            ListOf,
+            MapOf,
+            Matches,
+            Nullable,
+            Num,
+            Obj,
+            Row,
+            Str,
+        )
 
         count, name = Int(), Nullable(Str())
         site = Obj(

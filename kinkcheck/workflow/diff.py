@@ -46,7 +46,7 @@ class LineSpans:
     ``n in spans`` and ``spans.overlaps(a, b)`` cost O(log intervals) whatever a hunk header
     claims; ``spans == {4, 5, 12}`` compares with a set of line numbers (for tests)."""
 
-    __slots__ = ("_spans", "_merged")
+    __slots__ = ("_merged", "_spans")
 
     def __init__(self) -> None:
         self._spans: list[tuple[int, int]] = []

@@ -34,7 +34,7 @@ def kinkcheck(*args: str, cwd, input: bytes | str | None = None, env: dict | Non
 def kinkcheck_process(*args: str, cwd, env: dict | None = None, timeout: float = 120, stdin=None):
     """``python -m kinkcheck ARGS`` as a real process; a hang fails the test, not the run."""
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "kinkcheck", *args], cwd=cwd, env=full_env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "kinkcheck", *args], check=False, cwd=cwd, env=full_env, capture_output=True,
                           text=True, timeout=timeout, stdin=stdin if stdin is not None else subprocess.DEVNULL)
 
 

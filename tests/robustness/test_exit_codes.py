@@ -85,10 +85,11 @@ def test_a_crash_in_a_real_process_is_exit_2_without_a_traceback(project):
               "from kinkcheck.cli import main\nmain(sys.argv[1:])\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("KINKCHECK_DEBUG", None)
-    run = subprocess.run([sys.executable, "-c", script, "trace", "show", "t.json"], cwd=project, env=env,
+    run = subprocess.run([sys.executable, "-c", script, "trace", "show", "t.json"], check=False, cwd=project, env=env,
                          capture_output=True, text=True, timeout=120)
     assert_one_error(run, "internal error while processing t.json: RuntimeError: planted", HINT)
-    debug = subprocess.run([sys.executable, "-c", script, "--debug", "trace", "show", "t.json"], cwd=project, env=env,
+    debug = subprocess.run([sys.executable, "-c", script, "--debug", "trace", "show", "t.json"], check=False,
+                           cwd=project, env=env,
                            capture_output=True, text=True, timeout=120)
     assert debug.returncode == 2 and "Traceback" in debug.stderr
 

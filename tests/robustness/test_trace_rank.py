@@ -38,7 +38,7 @@ def test_a_trace_block_under_rank_abc_still_saves_its_trace(tmp_path):
         "print('block ended')\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RANK": "abc"}
-    run = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+    run = subprocess.run([sys.executable, "-c", script], check=False, cwd=tmp_path, env=env, capture_output=True, text=True,
                          timeout=300)
     assert run.returncode == 0, run.stderr
     assert "block ended" in run.stdout
