@@ -77,12 +77,14 @@ def check(ctx, paths, output_format, show_documented, statistics, exit_zero, sel
     result.findings, notes = apply_workflow(result.findings, root=os.getcwd(), baseline=baseline,
                                             write_baseline=write_baseline, diff=diff, paths=paths,
                                             errors=result.errors)
+    from kinkcheck.output.safe import one_line  # a path with a newline must not start a CI command
+
     for message in notes:
-        click.echo(f"kinkcheck: {message}", err=True)
+        click.echo(f"kinkcheck: {one_line(message)}", err=True)
     for message in result.warnings:
-        click.echo(f"kinkcheck: warning: {message}", err=True)
+        click.echo(f"kinkcheck: warning: {one_line(message)}", err=True)
     for message in result.errors:
-        click.echo(f"kinkcheck: error: {message}", err=True)
+        click.echo(f"kinkcheck: error: {one_line(message)}", err=True)
     if not result.files and not result.errors:
         click.echo("kinkcheck: warning: no Python files to check in " + ", ".join(paths or (".",)), err=True)
     if result.errors and not result.files:
@@ -99,7 +101,7 @@ def check(ctx, paths, output_format, show_documented, statistics, exit_zero, sel
         from kinkcheck.output import render
 
         text = render(output_format, result.findings, catalog=catalog, root=os.getcwd(),
-                      show_documented=show_documented, color=color, config=config)
+                      show_documented=show_documented, color=color, config=config, roots=paths)
         if text:
             click.echo(text, nl=not text.endswith("\n"), color=color)
     if not quiet and not machine:

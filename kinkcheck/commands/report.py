@@ -63,16 +63,19 @@ def report(ctx, paths, traces, fmt, output, show_documented, scope, all_scope, n
     except ConfigError as exc:
         fail(str(exc))
     problems += result.errors
+    from kinkcheck.output.safe import one_line  # a path with a newline must not start a CI command
+
     for message in result.warnings:
-        click.echo(f"kinkcheck: warning: {message}", err=True)
+        click.echo(f"kinkcheck: warning: {one_line(message)}", err=True)
     for message in problems:
-        click.echo(f"kinkcheck: error: {message}", err=True)
+        click.echo(f"kinkcheck: error: {one_line(message)}", err=True)
 
     from kinkcheck.report import model, render
 
     built = model.build(
         result.findings, loaded or None, root=os.getcwd(), show_documented=show_documented,
         files_checked=len(result.files), problems=problems, trace_paths=trace_names,
+        roots=[*paths, str(config.root)],  # source is shown only from these
     )
     to_terminal = output is None and fmt == "terminal"
     options = {}

@@ -15,11 +15,12 @@ import at all), rich markup when it is on.
 from __future__ import annotations
 
 import os
-import stat
-from pathlib import Path
 from typing import Sequence
 
 from kinkcheck.findings import Finding
+from kinkcheck.output.safe import guard, one_line
+from kinkcheck.output.safe import path as safe_path
+from kinkcheck.output.sources import SourceReader
 
 CONTEXT_BEFORE = 2
 CONTEXT_AFTER = 1
@@ -31,33 +32,38 @@ Segment = tuple[str, str]  # (text, rich style or "")
 
 
 def render(findings: Sequence[Finding], *, catalog=None, root=None, show_documented: bool = False,
-           color: bool = False, **ctx) -> str:
+           color: bool = False, roots: Sequence[str] | None = None, **ctx) -> str:
+    """``roots`` are the checked paths: code is shown only from files inside them (default:
+    ``root``), so a symlink to a file elsewhere gets no frame."""
     shown = [f for f in findings if show_documented or not f.documented]
-    sources = _Sources(root)
+    base = root if root is not None else os.getcwd()
+    sources = SourceReader(list(roots) if roots is not None else [base], base=base)
     segments: list[Segment] = []
     for f in shown:
         segments += frame(f, sources.lines(f.path), catalog)
+        if f.path in sources.refused:
+            segments.append((f"  = note: {safe_path(f.path)} resolves outside the checked paths; its code is not shown\n", "dim"))
         segments.append(("\n", ""))
-    return _to_text(segments, color)
+    return guard(_to_text(segments, color))
 
 
 def frame(f: Finding, lines: list[str] | None, catalog=None) -> list[Segment]:
     out: list[Segment] = [
-        (f"{f.path}:{f.line}:{f.col}:", "bold"),
+        (f"{safe_path(f.path)}:{f.line}:{f.col}:", "bold"),
         (" ", ""),
         (f.code, "bold green" if f.documented else "bold red"),
         (f" [{f.name}] ", "dim"),
-        (f.message, ""),
+        (one_line(f.message), ""),
     ]
     if f.documented:
-        out.append((f"  (documented: {f.reason})" if f.reason and f.reason != "noqa" else "  (noqa)", "green"))
+        out.append((f"  (documented: {one_line(f.reason)})" if f.reason and f.reason != "noqa" else "  (noqa)", "green"))
     out.append(("\n", ""))
     if lines:
         out += _code(f, lines)
     hint = help_text(f, catalog)
     width = len(str(min(f.end_line, len(lines or [])) or f.line)) + 1
     if hint:
-        out += [(" " * width + "= ", "blue"), ("help", "bold cyan"), (f": {hint}\n", "")]
+        out += [(" " * width + "= ", "blue"), ("help", "bold cyan"), (f": {one_line(hint)}\n", "")]
     return out
 
 
@@ -81,7 +87,7 @@ def _code(f: Finding, lines: list[str]) -> list[Segment]:
     if left:  # context lines cut at the same window would show nothing useful
         first_shown, last_shown = f.line, last
     for n in range(first_shown, last_shown + 1):
-        full_text = lines[n - 1].rstrip("\r\n").expandtabs(4)
+        full_text = one_line(lines[n - 1].rstrip("\r\n").expandtabs(4))
         text, shift = _window(full_text, left)
         out += [(f"{n:>{width}} | ", "blue"), (text + "\n", "")]
         if f.line <= n <= last:
@@ -131,35 +137,6 @@ def help_text(f: Finding, catalog=None) -> str:
         arg = (f.extra or {}).get("arg") or "x"
         return f"{remedy.title}: `{remedy.rewrite.replace('{x}', arg)}`"
     return f"{remedy.title} (see `kinkcheck rule {f.code}`)"
-
-
-class _Sources:
-    def __init__(self, root):
-        self.root = Path(root) if root is not None else None
-        self._lines: dict[str, list[str] | None] = {}
-
-    def lines(self, path: str) -> list[str] | None:
-        if path not in self._lines:
-            self._lines[path] = self._read(path)
-        return self._lines[path]
-
-    def _read(self, path: str) -> list[str] | None:
-        candidates = [path]
-        if self.root is not None and not os.path.isabs(path):
-            candidates.append(str(self.root / path))
-        for candidate in candidates:
-            try:
-                st = os.stat(candidate)
-                if not stat.S_ISREG(st.st_mode) or st.st_size > 20 * 1024 * 1024:
-                    return None  # a FIFO would block the open; a huge file is not worth a frame
-                with open(candidate, "rb") as fh:
-                    data = fh.read()
-            except OSError:
-                continue
-            if b"\0" in data:
-                return None
-            return data.decode("utf-8", errors="replace").splitlines()
-        return None
 
 
 def _to_text(segments: list[Segment], color: bool) -> str:

@@ -13,6 +13,7 @@ import json
 from collections.abc import Sequence
 
 from kinkcheck.findings import Finding, sort_key
+from kinkcheck.output.safe import guard
 from kinkcheck.workflow.fingerprint import fingerprints, repo_path
 
 _CATEGORIES = {
@@ -55,4 +56,4 @@ def render(findings: Sequence[Finding], *, catalog=None, root=None, show_documen
     """Undocumented findings; documented ones too (severity ``info``) with ``show_documented``."""
     shown = [f for f in sorted(findings, key=sort_key) if show_documented or not f.documented]
     fps = fingerprints(shown, root=root)
-    return json.dumps([issue(f, fp, root=root) for f, fp in zip(shown, fps)], indent=2) + "\n"
+    return guard(json.dumps([issue(f, fp, root=root) for f, fp in zip(shown, fps)], indent=2) + "\n", "json")

@@ -10,6 +10,7 @@ import json
 from typing import Sequence
 
 from kinkcheck.findings import Finding
+from kinkcheck.output.safe import guard
 
 VERSION = 1
 
@@ -23,7 +24,7 @@ def finding_dict(f: Finding) -> dict:
 
 def render(findings: Sequence[Finding], *, catalog=None, root=None, show_documented: bool = False, **ctx) -> str:
     doc = {"version": VERSION, "findings": [finding_dict(f) for f in findings]}
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    return guard(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", "json")
 
 
 render_json = render
@@ -31,4 +32,4 @@ render_json = render
 
 def render_json_lines(findings: Sequence[Finding], *, catalog=None, root=None, show_documented: bool = False,
                       **ctx) -> str:
-    return "".join(json.dumps(finding_dict(f), ensure_ascii=False) + "\n" for f in findings)
+    return guard("".join(json.dumps(finding_dict(f), ensure_ascii=False) + "\n" for f in findings), "json")

@@ -13,25 +13,30 @@ from itertools import groupby
 from xml.etree import ElementTree as ET
 
 from kinkcheck.findings import Finding, sort_key
+from kinkcheck.output.safe import guard, one_line
+from kinkcheck.output.safe import path as safe_path
 from kinkcheck.workflow.fingerprint import repo_path
 
 
 def _testcase(f: Finding, path: str) -> ET.Element:
+    classname = one_line(path).removesuffix(".py").replace("/", ".")
+    path = safe_path(path)  # no control character reaches the XML (they are not even valid there)
     case = ET.Element(
         "testcase",
         {
             "name": f"{f.code} ({f.name}) at {path}:{f.line}:{f.col}",
-            "classname": path.removesuffix(".py").replace("/", "."),
+            "classname": classname,
             "file": path,
             "line": str(f.line),
         },
     )
     if f.documented:
         out = ET.SubElement(case, "system-out")
-        out.text = f"documented: {f.reason}" if f.reason else "documented"
+        out.text = f"documented: {one_line(f.reason)}" if f.reason else "documented"
     else:
-        failure = ET.SubElement(case, "failure", {"message": f.message, "type": f.code})
-        failure.text = f"{path}:{f.line}:{f.col}: {f.code} {f.message}"
+        message = one_line(f.message)
+        failure = ET.SubElement(case, "failure", {"message": message, "type": f.code})
+        failure.text = f"{path}:{f.line}:{f.col}: {f.code} {message}"
     return case
 
 
@@ -45,7 +50,7 @@ def build(findings: Sequence[Finding], *, root=None, show_documented: bool = Fal
         suite = ET.SubElement(
             suites,
             "testsuite",
-            {"name": path, "tests": str(len(cases)), "failures": str(failed), "errors": "0", "skipped": "0"},
+            {"name": safe_path(path), "tests": str(len(cases)), "failures": str(failed), "errors": "0", "skipped": "0"},
         )
         suite.extend(cases)
         total += len(cases)
@@ -65,4 +70,4 @@ def build(findings: Sequence[Finding], *, root=None, show_documented: bool = Fal
 def render(findings: Sequence[Finding], *, catalog=None, root=None, show_documented: bool = False, **ctx) -> str:
     tree = build(findings, root=root, show_documented=show_documented)
     ET.indent(tree)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(tree, encoding="unicode") + "\n"
+    return guard('<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(tree, encoding="unicode") + "\n", "xml")

@@ -14,12 +14,14 @@ from collections.abc import Mapping, Sequence
 from urllib.parse import quote
 
 from kinkcheck.findings import Finding, sort_key
+from kinkcheck.output.safe import guard, one_line
+from kinkcheck.output.safe import path as safe_path
 from kinkcheck.workflow.fingerprint import repo_path
 
 
 def cell(text: str) -> str:
     """Text safe inside a table cell: one line, no column breaks, no raw HTML."""
-    text = " ".join(str(text).split())
+    text = one_line(" ".join(str(text).split()))
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -75,7 +77,7 @@ def render(
         out += ["| Rule | Location | Message | Status |", "| --- | --- | --- | --- |"]
         for f in shown:
             path = repo_path(f.path, root)
-            where = f"`{path}:{f.line}:{f.col}`"
+            where = f"`{safe_path(path)}:{f.line}:{f.col}`"
             link = source_link(path, f.line, env)
             if link:
                 where = f"[{where}]({link})"
@@ -87,4 +89,4 @@ def render(
         for code in sorted(counts):
             if code in catalog:
                 out += [_details(catalog[code], counts[code]), ""]
-    return "\n".join(out).rstrip("\n") + "\n"
+    return guard("\n".join(out).rstrip("\n") + "\n")

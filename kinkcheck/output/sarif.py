@@ -16,6 +16,8 @@ from urllib.parse import quote
 
 from kinkcheck import __version__
 from kinkcheck.findings import Finding, sort_key
+from kinkcheck.output.safe import guard
+from kinkcheck.output.sources import SourceReader
 from kinkcheck.workflow.fingerprint import SARIF_KEY, fingerprints, repo_path
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -105,7 +107,7 @@ def _region(f: Finding) -> dict:
     return region
 
 
-def result(f: Finding, fp: str, rule_index: int | None, *, root) -> dict:
+def result(f: Finding, fp: str, rule_index: int | None, *, root, show_snippet: bool = True) -> dict:
     rel = repo_path(f.path, root)
     location: dict = {
         "physicalLocation": {
@@ -113,7 +115,7 @@ def result(f: Finding, fp: str, rule_index: int | None, *, root) -> dict:
             "region": _region(f),
         }
     }
-    if f.snippet:  # the source line(s) around the flagged expression
+    if f.snippet and show_snippet:  # the source line(s) around the flagged expression
         location["physicalLocation"]["contextRegion"] = {
             "startLine": max(f.line, 1),
             "endLine": max(f.end_line, f.line, 1),
@@ -158,9 +160,12 @@ def result(f: Finding, fp: str, rule_index: int | None, *, root) -> dict:
     return out
 
 
-def build(findings: Sequence[Finding], *, catalog, root=None) -> dict:
-    """The SARIF log as a dict (``render`` dumps it)."""
+def build(findings: Sequence[Finding], *, catalog, root=None, roots: Sequence[str] | None = None) -> dict:
+    """The SARIF log as a dict (``render`` dumps it). A finding in a file that resolves
+    outside ``roots`` (the checked paths; default ``root``) carries no snippet: a symlink
+    ``leak.py -> /etc/passwd`` must not put a line of it in the log."""
     root_path = Path(root).resolve() if root is not None else Path.cwd().resolve()
+    reader = SourceReader(list(roots) if roots is not None else [root_path], base=root_path)
     rules = [rule_descriptor(catalog[code]) for code in catalog]
     index = {r["id"]: i for i, r in enumerate(rules)}
     ordered = sorted(findings, key=sort_key)
@@ -185,7 +190,8 @@ def build(findings: Sequence[Finding], *, catalog, root=None) -> dict:
                 },
                 "originalUriBaseIds": {SRCROOT: {"uri": root_path.as_uri() + "/"}},
                 "columnKind": "unicodeCodePoints",
-                "results": [result(f, fp, index.get(f.code), root=root_path) for f, fp in zip(ordered, fps)],
+                "results": [result(f, fp, index.get(f.code), root=root_path, show_snippet=reader.allowed(f.path))
+                            for f, fp in zip(ordered, fps)],
             }
         ],
     }
@@ -193,4 +199,4 @@ def build(findings: Sequence[Finding], *, catalog, root=None) -> dict:
 
 def render(findings: Sequence[Finding], *, catalog, root=None, show_documented: bool = False, **ctx) -> str:
     """Documented kinks are always included (as suppressed results); ``show_documented`` is moot."""
-    return json.dumps(build(findings, catalog=catalog, root=root), indent=2) + "\n"
+    return guard(json.dumps(build(findings, catalog=catalog, root=root, roots=ctx.get("roots")), indent=2) + "\n", "json")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from html import escape
 
+from kinkcheck.output.safe import block, guard, one_line
 from kinkcheck.report import svg
 from kinkcheck.report import text as tx
 from kinkcheck.report.model import STATUS_HELP, STATUS_LABELS, STATUSES, Report, Site
@@ -91,25 +92,28 @@ def render(report: Report) -> str:
         '<body><main>',
         "<header><h1>kinkcheck report</h1>",
         f'<p class="headline" id="headline">{escape(report.headline())}</p>',
-        f'<p class="meta">root <code>{escape(report.root)}</code> · kinkcheck {escape(report.kinkcheck)} · {escape(report.created)}</p>',
+        f'<p class="meta">root <code>{escape(one_line(report.root))}</code> · kinkcheck {escape(report.kinkcheck)} · {escape(report.created)}</p>',
     ]
     for line in tx.trace_lines(report):
         out.append(f'<p class="meta">{escape(line)}</p>')
     out.append("</header>")
     if report.problems:
         out.append('<section class="problems" id="problems"><strong>Problems with the input</strong><ul>')
-        out += [f"<li>{escape(p)}</li>" for p in report.problems]
+        out += [f"<li>{escape(one_line(p))}</li>" for p in report.problems]
         out.append("</ul></section>")
     out.append(_summary(report))
     if report.sites:
-        out.append(_filters(report))
+        sites, left = tx.shown(report, "html")
+        out.append(_filters(report, len(sites)))
         out.append('<section id="sites">')
-        out += [_site(s) for s in report.sites]
+        out += [_site(s) for s in sites]
+        if left:
+            out.append(f'<p class="note" id="more-sites"><strong>{_prose(tx.more_sites(left, "html"))}</strong></p>')
         out.append("</section>")
     if report.hidden_documented:
         out.append(f'<p class="note">{report.hidden_documented} documented site(s) hidden (--show-documented shows them).</p>')
     out.append(f"</main><script>{_JS}</script></body></html>")
-    return "\n".join(out) + "\n"
+    return guard("\n".join(out) + "\n", "xml")
 
 
 def _summary(report: Report) -> str:
@@ -134,7 +138,7 @@ def _summary(report: Report) -> str:
             rt = s.runtime
             out.append(
                 f'<tr><td><a href="#{escape(s.anchor)}"><code>{escape(tx.location(s))}</code></a></td>'
-                f"<td><code>{s.code}</code> {escape(s.name)}</td><td>{escape(s.function or '')}</td>"
+                f"<td><code>{s.code}</code> {escape(s.name)}</td><td>{escape(tx.function(s))}</td>"
                 f'<td class="n">{tx.count(rt.exact)}</td><td class="n">{tx.count(rt.near)}</td>'
                 f'<td class="n">{tx.count(rt.evaluations)}</td><td class="n">{tx.rate(rt.exact_rate)}</td></tr>'
             )
@@ -153,7 +157,9 @@ def _summary(report: Report) -> str:
     return "\n".join(out)
 
 
-def _filters(report: Report) -> str:
+def _filters(report: Report, shown: int) -> str:
+    """Checkboxes with the count of all sites per value; the "showing" counter counts the
+    sites written into the page (``shown``), which the script then filters."""
     totals = report.status_totals()
     cats = sorted({s.category for s in report.sites})
     docs = {s.documented for s in report.sites}
@@ -170,7 +176,7 @@ def _filters(report: Report) -> str:
         out.append("<fieldset><legend>documented</legend>")
         out.append('<label><input type="checkbox" name="documented" value="false" checked> undocumented</label>')
         out.append('<label><input type="checkbox" name="documented" value="true" checked> documented</label></fieldset>')
-    out.append(f'<span class="note">showing <span id="shown">{len(report.sites)}</span> of {len(report.sites)} sites</span></section>')
+    out.append(f'<span class="note">showing <span id="shown">{shown}</span> of {len(report.sites)} sites</span></section>')
     return "".join(out)
 
 
@@ -181,7 +187,7 @@ def _site(s: Site) -> str:
         (f'<article class="{cls}" id="{escape(s.anchor)}" data-status="{s.status}" data-category="{escape(s.category)}" '
          f'data-documented="{"true" if s.documented else "false"}">'),
         f"<h3><code>{s.code}</code> {escape(s.name)} · <code>{escape(tx.location(s))}</code>"
-        + (f" in <code>{escape(s.function)}</code>" if s.function else "")
+        + (f" in <code>{escape(tx.function(s))}</code>" if s.function else "")
         + f'<span class="badge b-{s.status}">{escape(STATUS_LABELS[s.status])}</span>'
         + ('<span class="badge b-doc">documented</span>' if s.documented else '<span class="badge b-undoc">undocumented</span>')
         + f'<span class="badge">{escape(s.origin_label)}</span></h3>',
@@ -190,11 +196,11 @@ def _site(s: Site) -> str:
         width = len(str(s.source[-1][0]))
         rows = []
         for n, line in s.source:
-            row = f'<span class="ln">{n:>{width}} │ </span>{escape(line)}'
+            row = f'<span class="ln">{n:>{width}} │ </span>{escape(one_line(line))}'
             rows.append(f'<span class="hl">{row}</span>' if n == s.line else row)
         out.append("<pre>" + "\n".join(rows) + "</pre>")
     elif s.snippet:
-        out.append(f"<pre>{escape(s.snippet)}</pre>")
+        out.append(f"<pre>{escape(block(s.snippet))}</pre>")
     out.append("<dl>")
     out.append(f"<dt>status</dt><dd>{escape(tx.status_phrase(s))}</dd>")
     out.append(f"<dt>found</dt><dd>{escape(s.origin_label)}</dd>")
@@ -213,17 +219,18 @@ def _site(s: Site) -> str:
         if rt.harmless:
             out.append(f"<dt>harmless</dt><dd>{tx.count(rt.harmless)} ties among a preceding ReLU's zeros (not counted as hits)</dd>")
         if rt.modules:
-            out.append(f"<dt>modules</dt><dd>{escape(', '.join(rt.modules))}</dd>")
+            out.append(f"<dt>modules</dt><dd>{escape(tx.modules(s))}</dd>")
         hist = tx.histogram_rows(s)
         if hist:
             out.append("<dt>distance</dt><dd>" + escape(" · ".join(f"{k}: {tx.count(v)}" for k, v in hist)) + "</dd>")
     for note in s.notes:
-        out.append(f'<dt>note</dt><dd class="note">{escape(note)}</dd>')
+        out.append(f'<dt>note</dt><dd class="note">{escape(one_line(note))}</dd>')
     out.append("</dl>")
     if rt is not None and (rt.histogram or rt.per_step):
         charts = []
         if rt.histogram:
-            charts.append(f"<figure>{svg.histogram(rt.histogram)}<figcaption>distance to the kink</figcaption></figure>")
+            buckets = dict(list(rt.histogram.items())[: tx.MAX_ITEMS * 2])
+            charts.append(f"<figure>{svg.histogram(buckets)}<figcaption>distance to the kink</figcaption></figure>")
         if rt.per_step:
             charts.append(f"<figure>{svg.steps(rt.per_step)}<figcaption>hits over training steps ({escape(tx.step_range(rt.per_step))})</figcaption></figure>")
         out.append('<div class="charts">' + "".join(charts) + "</div>")

@@ -1,7 +1,8 @@
 """The report as GitHub-flavoured Markdown: a summary, then a collapsible block per site.
 
 Written for pull requests and ``$GITHUB_STEP_SUMMARY``; GitHub refuses a step summary over
-1 MiB, so the least dangerous sites are cut first, with a note saying how many.
+1 MiB, so the least dangerous sites are cut first, with a note saying how many (and never
+more than ``text.MAX_SITES["markdown"]`` sites are written out).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import html
 import re
 
+from kinkcheck.output.safe import guard, one_line
 from kinkcheck.report import text as tx
 from kinkcheck.report.model import STATUS_HELP, STATUS_LABELS, Report, Site
 
@@ -20,18 +22,23 @@ MAX_BYTES = 1_000_000
 
 def render(report: Report, *, max_bytes: int = MAX_BYTES) -> str:
     head = _head(report)
-    blocks = [_site(s) for s in report.sites]
     tail = _tail(report)
     used = _size(head) + _size(tail)
     kept: list[str] = []
-    for i, block in enumerate(blocks):
-        cut = _cut_note(len(blocks) - i)
+    sites, left = tx.shown(report, "markdown")
+    total = len(report.sites)
+    for i, site in enumerate(sites):  # rendered one at a time: a cut stops the work too
+        block = _site(site)
+        cut = _cut_note(total - i)
         if used + _size(block) + _size(cut) > max_bytes:
             kept.append(cut)
+            left = 0
             break
         kept.append(block)
         used += _size(block)
-    return "\n".join([head, *kept, tail]).rstrip() + "\n"
+    if left:
+        kept.append(f"> [!NOTE]\n> {_inline(tx.more_sites(left, 'markdown'))}\n")
+    return guard("\n".join([head, *kept, tail]).rstrip() + "\n")
 
 
 def _size(text: str) -> int:
@@ -41,14 +48,15 @@ def _size(text: str) -> int:
 def _cut_note(n: int) -> str:
     return (
         f"> [!NOTE]\n> {n} more site(s) not shown: this summary stays under GitHub's 1 MiB limit. "
-        "Run `kinkcheck report --format html -o kinks.html` for the full report.\n"
+        f"Run `kinkcheck report --format html -o kinks.html` for more (up to {tx.MAX_SITES['html']}), "
+        "`--format json` for every site.\n"
     )
 
 
 def _head(report: Report) -> str:
     out = ["## kinkcheck report", "", f"**{_esc(report.headline())}**", ""]
     for p in report.problems:
-        out.append(f"> [!WARNING]\n> {_esc(p)}\n")
+        out.append(f"> [!WARNING]\n> {_esc(one_line(p))}\n")
     for line in tx.trace_lines(report):
         out.append(f"- {_esc(line)}")
     for line in tx.join_lines(report):
@@ -73,7 +81,7 @@ def _head(report: Report) -> str:
         for s in worst:
             rt = s.runtime
             out.append(
-                f"| [`{_cell(tx.location(s))}`](#{s.anchor}) | `{s.code}` {s.name} | {_cell(s.function or '')} | "
+                f"| [`{_cell(tx.location(s))}`](#{s.anchor}) | `{s.code}` {s.name} | {_cell(tx.function(s))} | "
                 f"{tx.count(rt.exact)} | {tx.count(rt.near)} | {tx.count(rt.evaluations)} | {tx.rate(rt.exact_rate)} |"
             )
         out.append("")
@@ -95,7 +103,7 @@ def _tail(report: Report) -> str:
 def _site(s: Site) -> str:
     rt = s.runtime
     doc = " · documented" if s.documented else ""
-    fn = f" in <code>{_esc(s.function)}</code>" if s.function else ""
+    fn = f" in <code>{_esc(tx.function(s))}</code>" if s.function else ""
     counts = f" · {tx.count(rt.exact)} exact / {tx.count(rt.near)} near of {tx.count(rt.evaluations)}" if rt and rt.evaluations else ""
     summary = (
         f'<a id="{s.anchor}"></a><b>{_esc(STATUS_LABELS[s.status])}</b>{doc} · <code>{s.code} {_esc(s.name)}</code> '
@@ -104,7 +112,7 @@ def _site(s: Site) -> str:
     out = [f"<details><summary>{summary}</summary>", ""]
     if s.source:
         width = len(str(s.source[-1][0]))
-        body = "\n".join(f"{'>' if n == s.line else ' '} {n:>{width}} | {line}" for n, line in s.source)
+        body = "\n".join(f"{'>' if n == s.line else ' '} {n:>{width}} | {one_line(line)}" for n, line in s.source)
         out.append(_fence(body, "") + "\n")
     elif s.snippet:
         out.append(_fence(s.snippet, "python") + "\n")
@@ -121,14 +129,14 @@ def _site(s: Site) -> str:
         if rt.harmless:
             facts.append(("harmless", f"{tx.count(rt.harmless)} ties among a preceding ReLU's zeros (not counted as hits)"))
         if rt.modules:
-            facts.append(("modules", ", ".join(rt.modules)))
+            facts.append(("modules", tx.modules(s)))
         hist = tx.histogram_rows(s)
         if hist:
             facts.append(("distance", " · ".join(f"{label}: {tx.count(v)}" for label, v in hist)))
         if rt.per_step:
             facts.append(("exact/step", tx.per_step_line(rt.per_step, 2, code="`")))
             facts.append(("near/step", tx.per_step_line(rt.per_step, 3, code="`")))
-    facts += [("note", n) for n in s.notes]
+    facts += [("note", one_line(n)) for n in s.notes]
     out.append("| | |")
     out.append("| --- | --- |")
     for k, v in facts:
@@ -182,4 +190,4 @@ def _inline_cell(text: str) -> str:
 
 
 def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    return one_line(str(text).replace("|", "\\|").replace("\n", " "))

@@ -25,6 +25,7 @@ from typing import Any
 
 from kinkcheck import __version__
 from kinkcheck.findings import Finding
+from kinkcheck.output.sources import SourceReader
 from kinkcheck.report import rewrite
 
 #: Version of the JSON form of the model (``kinkcheck report --format json``).
@@ -52,6 +53,8 @@ ORIGIN_LABELS: Mapping[str, str] = {
     "runtime": "found only at run time",
 }
 _RANK = {s: i for i, s in enumerate(STATUSES)}
+#: Source lines in a site's excerpt are cut to this many characters (minified code).
+MAX_LINE = 400
 _WORST = 5
 
 
@@ -115,6 +118,8 @@ class Runtime:
         return sorted({p.module for p in self.parts if p.module})
 
     def add(self, part: RuntimePart, histogram: Mapping[str, Any], per_step: Iterable, subgradient: Any) -> None:
+        """Add one record's counts; call :meth:`finish` after the last one (the orderings are
+        made once per site, not per record: a site may gather thousands of records)."""
         self.parts.append(part)
         self.evaluations += part.evaluations
         self.exact += part.exact
@@ -123,8 +128,7 @@ class Runtime:
         for key, count in histogram.items():
             if _int(count) is not None:
                 self.histogram[str(key)] = self.histogram.get(str(key), 0) + _int(count)
-        self.histogram = dict(sorted(self.histogram.items(), key=lambda kv: _decade_order(kv[0])))
-        steps = {row[0]: list(row) for row in self.per_step}
+        steps = self.__dict__.setdefault("_steps", {row[0]: list(row) for row in self.per_step})
         for row in per_step:
             vals = [_int(v) for v in row][:4] if isinstance(row, (list, tuple)) else []
             if len(vals) < 4 or None in vals:
@@ -132,9 +136,15 @@ class Runtime:
             prev = steps.setdefault(vals[0], [vals[0], 0, 0, 0])
             for i in (1, 2, 3):
                 prev[i] += vals[i]
-        self.per_step = [steps[k] for k in sorted(steps)]
         if isinstance(subgradient, Mapping) and subgradient.get("value") is not None:
-            self.subgradient[str(subgradient.get("framework", "torch"))] = str(subgradient["value"])
+            self.subgradient[_clip(str(subgradient.get("framework", "torch")), 60)] = _clip(str(subgradient["value"]))
+
+    def finish(self) -> None:
+        """Order the histogram (exact, then nearest decade) and the per-step rows (by step)."""
+        self.histogram = dict(sorted(self.histogram.items(), key=lambda kv: _decade_order(kv[0])))
+        steps = self.__dict__.get("_steps")
+        if steps is not None:
+            self.per_step = [steps[k] for k in sorted(steps)]
 
 
 @dataclass
@@ -350,10 +360,14 @@ def build(
     files_checked: int | None = None,
     problems: Sequence[str] = (),
     trace_paths: Sequence[str | None] = (),
+    roots: Sequence[str | os.PathLike] | None = None,
 ) -> Report:
     """Join static ``findings`` with a loaded ``trace`` (a dict as in DEVELOPERS.md, a list
     of them, or None) into a Report. ``root`` is the directory relative finding paths are
     resolved against and report paths are shown relative to (the CLI's working directory).
+    ``roots`` are the checked paths and the project root (default: ``root``): source is
+    read only from files inside them (:mod:`kinkcheck.output.sources`), so a trace site
+    ``../../etc/passwd`` or a symlink out of the checkout shows no content.
     Never raises on odd trace contents: what it cannot use is listed in ``report.join``."""
     if catalog is None:
         from kinkcheck import catalog as _catalog
@@ -361,8 +375,10 @@ def build(
         catalog = _catalog.load()
     root_path = Path(root).resolve()
     traces = [] if trace is None else [trace] if isinstance(trace, Mapping) else list(trace)
-    sources = _Sources()
+    sources = SourceReader(list(roots) if roots is not None else [root_path], base=root_path)
     join = Join()
+    unresolved: set[str] = set()
+    resolve_cache: dict[tuple[str, str | None], tuple[str | None, str]] = {}
 
     # Static sites, grouped by (path as given, line, code).
     groups: dict[tuple[str, int, str], list[Finding]] = defaultdict(list)
@@ -391,11 +407,11 @@ def build(
         infos.append(
             TraceInfo(
                 path=trace_paths[i] if i < len(trace_paths) else None,
-                root=str(t["root"]) if isinstance(t.get("root"), str) else None,
+                root=_clip(str(t["root"]), 1000) if isinstance(t.get("root"), str) else None,
                 steps=_int(t.get("steps")),
-                created=str(t["created"]) if t.get("created") else None,
-                frameworks=dict(t["frameworks"]) if isinstance(t.get("frameworks"), Mapping) else {},
-                near=dict(t["near"]) if isinstance(t.get("near"), Mapping) else {},
+                created=_clip(str(t["created"]), 40) if t.get("created") else None,
+                frameworks=_small(t.get("frameworks")),
+                near=_small(t.get("near")),
                 sites=len(sites),
             )
         )
@@ -411,13 +427,16 @@ def build(
             join.skipped_records += 1
             continue
         troot = traces[i].get("root") if isinstance(traces[i].get("root"), str) else None
-        resolved, how = _resolve_trace_path(rec["path"], troot, root_path, static_files)
-        if troot and _real(Path(troot)) != str(root_path) and how in ("report-root", "suffix"):
+        if (rec["path"], troot) not in resolve_cache:  # 100k records often name a few files
+            resolve_cache[(rec["path"], troot)] = _resolve_trace_path(rec["path"], troot, root_path, static_files)
+        resolved, how = resolve_cache[(rec["path"], troot)]
+        if troot and how in ("report-root", "suffix") and troot not in foreign_roots and _real(Path(troot)) != str(root_path):
             foreign_roots.add(troot)
         key = (resolved or rec["path"], int(rec["line"]), rec["code"])
         rt_groups[key].append((i, rec))
         rt_meta.setdefault(key, {"resolved": resolved, "how": how, "raw": rec["path"], "function": rec.get("function"), "snippet": rec.get("snippet")})
-        if resolved is None and rec["path"] not in join.unresolved_paths:
+        if resolved is None and rec["path"] not in unresolved:
+            unresolved.add(rec["path"])
             join.unresolved_paths.append(rec["path"])
     join.runtime_sites = len(rt_groups)
     for troot in sorted(foreign_roots):
@@ -503,19 +522,23 @@ def _static_site(path, line, code, fs: list[Finding], resolved, catalog, sources
     rule = catalog.get(code) if hasattr(catalog, "get") else None
     first = fs[0]
     lines = sources.lines(resolved)
+    hidden = resolved in sources.refused  # outside the checked roots: no content of it at all
     occurrences = []
     for f in fs:
         occurrences.append(
             Occurrence(
                 col=f.col, end_line=f.end_line, end_col=f.end_col, message=f.message, confidence=f.confidence,
-                documented=f.documented, reason=f.reason, snippet=f.snippet, replacement=f.replacement,
+                documented=f.documented, reason=f.reason, snippet="" if hidden else f.snippet,
+                replacement=f.replacement,
             )
         )
     documented = all(f.documented for f in fs)
     reasons = [f.reason for f in fs if f.documented and f.reason]
     source = _frame(lines, line, max(f.end_line for f in fs)) if lines else []
     notes = []
-    if lines is None:
+    if hidden:
+        notes.append(f"{path} resolves outside the checked paths ({resolved}); its code is not shown")
+    elif lines is None:
         notes.append(f"{path} could not be read; the code shown is the analyzer's snippet")
     expr = None
     if lines is not None:
@@ -527,10 +550,10 @@ def _static_site(path, line, code, fs: list[Finding], resolved, catalog, sources
         status="not-traced", origin="static", function=first.function,
         documented=documented, reason="; ".join(dict.fromkeys(reasons)) or None,
         confidence=first.confidence, message=first.message,
-        snippet=(first.snippet or (expr or "")).strip(),
+        snippet="" if hidden else (first.snippet or (expr or "")).strip(),
         source=source,
         **_rule_facts(rule),
-        remedies=_remedies(rule, first, expr),
+        remedies=_remedies(rule, None if hidden else first, expr),
         occurrences=occurrences, runtime=None, notes=notes, resolved=resolved,
     )
     return site
@@ -540,21 +563,23 @@ def _runtime_site(key, meta, recs, root_path: Path, catalog, sources) -> Site:
     _, line, code = key
     rule = catalog.get(code) if hasattr(catalog, "get") else None
     resolved = meta["resolved"]
-    lines = sources.lines(resolved) if resolved else None
-    display = _display(resolved, root_path) if resolved else meta["raw"]
+    lines = sources.lines(resolved, checked=False) if resolved else None
+    display = _display(resolved, root_path) if resolved else _clip(meta["raw"])
     notes = []
     if resolved is None:
-        notes.append(f"{meta['raw']} does not exist in this checkout; the trace's counts are shown without code")
+        notes.append(f"{display} does not exist in this checkout; the trace's counts are shown without code")
     elif Path(display).is_absolute():
         display = _library_path(display)
         notes.append(f"outside the project ({resolved}): a kink inside code it called")
-    text = lines[line - 1].strip() if lines and 1 <= line <= len(lines) else (meta.get("snippet") or "")
+    if resolved is not None and resolved in sources.refused:
+        notes.append("outside the checked paths: its code is not shown")
+    text = _clip(lines[line - 1].strip() if lines and 1 <= line <= len(lines) else str(meta.get("snippet") or ""), MAX_LINE)
     first = recs[0][1]
     site = Site(
-        path=display, line=line, code=code,
-        name=str(first.get("name") or (rule.name if rule else "")),
+        path=display, line=line, code=_clip(code, 40),
+        name=_clip(str(first.get("name") or (rule.name if rule else "")), 60),
         category=rule.category if rule else "kink",
-        status="not-traced", origin="runtime", function=meta["function"],
+        status="not-traced", origin="runtime", function=_clip(meta["function"]),
         documented=False, reason=None, confidence=None,
         message=rule.summary if rule else f"{code} at run time",
         snippet=text,
@@ -627,6 +652,7 @@ def _attach(site: Site, recs: list[tuple[int, Mapping]]) -> None:
         hist = rec.get("histogram") if isinstance(rec.get("histogram"), Mapping) else {}
         steps = rec.get("per_step") if isinstance(rec.get("per_step"), list) else []
         site.runtime.add(part, hist, steps, rec.get("subgradient"))
+    site.runtime.finish()
     if site.function is None:
         site.function = next((_str(r.get("function")) for _, r in recs if r.get("function")), None)
 
@@ -730,30 +756,11 @@ def _frame(lines: list[str] | None, line: int, end_line: int, context: int = 1) 
         return []
     lo = max(1, line - context)
     hi = min(len(lines), max(end_line, line) + context)
-    return [[n, lines[n - 1].rstrip()] for n in range(lo, hi + 1)]
+    return [[n, _clip(lines[n - 1].rstrip(), MAX_LINE)] for n in range(lo, hi + 1)]
 
 
 def _end_line(site: Site) -> int:
     return max([site.line] + [o.end_line for o in site.occurrences])
-
-
-class _Sources:
-    """Source files read once, as text lines (None when unreadable)."""
-
-    def __init__(self):
-        self._cache: dict[str, list[str] | None] = {}
-
-    def lines(self, path: str | None) -> list[str] | None:
-        if path is None:
-            return None
-        if path not in self._cache:
-            try:
-                with open(path, encoding="utf-8", errors="replace") as fh:
-                    text = fh.read(4_000_000)
-                self._cache[path] = None if "\x00" in text else text.splitlines()
-            except OSError:
-                self._cache[path] = None
-        return self._cache[path]
 
 
 def _real(p: Path) -> str:
@@ -797,7 +804,22 @@ def _norm(text: Any) -> str:
 
 
 def _str(v: Any) -> str | None:
-    return None if v is None else str(v)
+    return None if v is None else _clip(str(v))
+
+
+def _small(mapping: Any, limit: int = 12) -> dict:
+    """The first ``limit`` entries of a trace's small dict (frameworks, near), clipped."""
+    if not isinstance(mapping, Mapping):
+        return {}
+    return {_clip(str(k), 60): _clip(v, 60) for k, v in list(mapping.items())[:limit]}
+
+
+def _clip(text: Any, limit: int = 200) -> Any:
+    """Text from a trace (untrusted, unbounded) or a source line, cut to ``limit``
+    characters so that one record cannot blow up every format."""
+    if not isinstance(text, str) or len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…"
 
 
 def _int(v: Any) -> int | None:

@@ -10,6 +10,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from kinkcheck.output.safe import block, guard, one_line
 from kinkcheck.report import text as tx
 from kinkcheck.report.model import STATUS_LABELS, Report, Site
 
@@ -24,10 +25,10 @@ def render(report: Report, *, width: int = 100, color: bool = False) -> str:
         no_color=not color, highlight=False, emoji=False, soft_wrap=False,
         markup=False,  # catalog text and user code contain [brackets] that are not rich markup
     )
-    console.print(Text("kinkcheck report", style="bold"), Text(f"  {report.root}", style="dim"))
+    console.print(Text("kinkcheck report", style="bold"), Text(f"  {one_line(report.root)}", style="dim"))
     console.print(report.headline())
     for p in report.problems:
-        console.print(Text(f"problem: {p}", style="bold red"))
+        console.print(Text(f"problem: {one_line(p)}", style="bold red"))
     for line in tx.trace_lines(report):
         console.print(Text(line, style="dim"))
     for line in tx.join_lines(report):
@@ -38,11 +39,14 @@ def render(report: Report, *, width: int = 100, color: bool = False) -> str:
         worst = report.worst()
         if worst:
             console.print(_worst_table(worst))
-        for site in report.sites:
+        sites, left = tx.shown(report, "terminal")
+        for site in sites:
             console.print(_panel(site))
+        if left:
+            console.print(Text(tx.more_sites(left, "terminal"), style="bold"))
     if report.hidden_documented:
         console.print(Text(f"{report.hidden_documented} documented site(s) hidden (--show-documented shows them).", style="dim"))
-    return buf.getvalue()
+    return guard(buf.getvalue())
 
 
 def _summary_table(report: Report) -> Table:
@@ -79,10 +83,10 @@ def _panel(site: Site) -> Panel:
         for n, line in site.source:
             mark = n == site.line
             code.append(f"{'>' if mark else ' '} {n:>{width}} | ", style="bold" if mark else "dim")
-            code.append(line + "\n", style="bold" if mark else None)
+            code.append(one_line(line) + "\n", style="bold" if mark else None)
         parts.append(code)
     elif site.snippet:
-        parts.append(Text(f"  {site.snippet}\n", style="bold"))
+        parts.append(Text("".join(f"  {line}\n" for line in block(site.snippet).split("\n")), style="bold"))
     facts = Table.grid(padding=(0, 1))
     facts.add_column(style="bold", no_wrap=True)
     facts.add_column()
@@ -90,7 +94,7 @@ def _panel(site: Site) -> Panel:
     facts.add_row("found", site.origin_label)
     facts.add_row("documented", Text(tx.documented_phrase(site), style="green" if site.documented else "yellow"))
     if site.message:
-        facts.add_row("what", site.message)
+        facts.add_row("what", one_line(site.message))
     if site.where or site.math:
         facts.add_row("kink", "; ".join(x for x in (f"at {site.where}" if site.where else "", site.math) if x))
     if site.why:
@@ -102,7 +106,7 @@ def _panel(site: Site) -> Panel:
         if rt.harmless:
             facts.add_row("harmless", f"{tx.count(rt.harmless)} ties among a preceding ReLU's zeros (not counted as hits)")
         if rt.modules:
-            facts.add_row("modules", ", ".join(rt.modules))
+            facts.add_row("modules", tx.modules(site))
         hist = tx.histogram_rows(site)
         if hist:
             facts.add_row("distance", "  ".join(f"{label}: {tx.count(v)}" for label, v in hist))
@@ -116,13 +120,13 @@ def _panel(site: Site) -> Panel:
         for rem in site.remedies:
             value = Text(rem.title, style="bold")
             if rem.rewrite:
-                value.append(f"\n{rem.rewrite}", style="cyan")
+                value.append("\n" + block(rem.rewrite), style="cyan")
             if rem.note:
                 value.append(f"\n{rem.note}", style="dim")
             remedies.add_row("-", value)
         facts.add_row("use instead", remedies)
     for note in site.notes:
-        facts.add_row("note", Text(note, style="dim"))
+        facts.add_row("note", Text(one_line(note), style="dim"))
     if site.help_uri:
         facts.add_row("docs", site.help_uri)
     parts.append(facts)
@@ -130,6 +134,6 @@ def _panel(site: Site) -> Panel:
     title.append(f"{site.code} {site.name}", style="bold")
     title.append(f"  {tx.location(site)}")
     if site.function:
-        title.append(f" in {site.function}")
+        title.append(f" in {tx.function(site)}")
     badge = STATUS_LABELS[site.status] + (" / documented" if site.documented else "")
     return Panel(Group(*parts), title=title, title_align="left", subtitle=badge, subtitle_align="right", border_style=STYLES[site.status] if not site.documented else "green")

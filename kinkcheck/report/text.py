@@ -1,12 +1,45 @@
-"""Number and label formatting shared by every renderer, so all formats say the same thing."""
+"""Number and label formatting shared by every renderer, so all formats say the same thing.
+
+It also bounds what a report prints, whatever the trace holds: each format gives a full
+block to at most :data:`MAX_SITES` sites (the most dangerous ones: the model sorts them) and
+says how many more there are; a site lists at most :data:`MAX_ITEMS` modules, distances or
+frameworks, and the join at most :data:`MAX_ITEMS` notes. The JSON report is the model
+itself and keeps every site. Paths and names are printed through
+:mod:`kinkcheck.output.safe`, so none can break a line or start a CI command.
+"""
 
 from __future__ import annotations
 
 import math
 
+from kinkcheck.output.safe import one_line
+from kinkcheck.output.safe import path as safe_path
 from kinkcheck.report.model import STATUS_LABELS, STATUSES, Report, Site
 
 _BLOCKS = "▁▂▃▄▅▆▇█"
+
+#: Sites shown in full per format (a 100k-site trace still gives a readable, bounded file).
+MAX_SITES: dict[str, int] = {"terminal": 100, "markdown": 500, "html": 500}
+#: Modules, histogram buckets, frameworks and join notes listed per site or report.
+MAX_ITEMS = 20
+
+
+def shown(report: Report, fmt: str) -> tuple[list[Site], int]:
+    """The sites ``fmt`` shows in full (most dangerous first) and how many are left out."""
+    limit = MAX_SITES[fmt]
+    return report.sites[:limit], max(0, len(report.sites) - limit)
+
+
+def more_sites(left: int, fmt: str) -> str:
+    """The line that stands for the sites a format leaves out."""
+    return (f"{left} more site(s) not shown: this format shows the {MAX_SITES[fmt]:,} most dangerous "
+            "(`--format json` lists every site).")
+
+
+def first(items: list, limit: int = MAX_ITEMS) -> tuple[list, str]:
+    """The first ``limit`` items and a suffix naming the rest (``""`` when none)."""
+    left = len(items) - limit
+    return items[:limit], (f" and {left:,} more" if left > 0 else "")
 
 
 def count(n: int | None) -> str:
@@ -34,11 +67,20 @@ def decade(key: str) -> str:
 
 
 def location(site: Site) -> str:
-    return f"{site.path}:{site.line}"
+    return f"{safe_path(site.path)}:{site.line}"
+
+
+def function(site: Site) -> str:
+    return one_line(site.function) if site.function else ""
+
+
+def modules(site: Site) -> str:
+    items, more = first(site.runtime.modules if site.runtime else [])
+    return one_line(", ".join(items)) + more
 
 
 def title(site: Site) -> str:
-    fn = f" in {site.function}" if site.function else ""
+    fn = f" in {function(site)}" if site.function else ""
     return f"{site.code} {site.name} at {location(site)}{fn}"
 
 
@@ -54,19 +96,23 @@ def status_phrase(site: Site) -> str:
 def documented_phrase(site: Site) -> str:
     if not site.documented:
         return "undocumented"
-    return f"documented: {site.reason}" if site.reason else "documented (no reason given)"
+    return f"documented: {one_line(site.reason)}" if site.reason else "documented (no reason given)"
 
 
 def subgradient_lines(site: Site) -> list[str]:
     """One line per framework: what the catalog says it returns, and what the trace saw."""
     out = []
     used = site.runtime.subgradient if site.runtime else {}
-    for fw in sorted(set(site.subgradients) | set(used), key=lambda f: ({"torch": 0, "jax": 1}.get(f, 2), f)):
+    frameworks = sorted(set(site.subgradients) | set(used), key=lambda f: ({"torch": 0, "jax": 1}.get(f, 2), f))
+    frameworks, more = first(frameworks, 4)
+    for fw in frameworks:
         text = f"{fw}: {site.subgradients[fw]}" if fw in site.subgradients else f"{fw}: (not in the catalog)"
         if fw in used:
             same = used[fw] == site.subgradients.get(fw)
             text += " (confirmed by the trace)" if same else f" (the trace recorded: {used[fw]})"
-        out.append(text)
+        out.append(one_line(text[:300]))
+    if more:
+        out.append(f"{more.strip()} framework(s) in the trace")
     return out
 
 
@@ -101,13 +147,15 @@ def step_range(per_step: list[list[int]]) -> str:
 
 
 def histogram_rows(site: Site) -> list[tuple[str, int]]:
-    return [(decade(k), v) for k, v in site.runtime.histogram.items()] if site.runtime else []
+    """Distance buckets, nearest first; a trace with odd keys gets at most MAX_ITEMS * 2."""
+    rows = [(one_line(decade(k))[:40], v) for k, v in site.runtime.histogram.items()] if site.runtime else []
+    return rows[: MAX_ITEMS * 2]
 
 
 def trace_lines(report: Report) -> list[str]:
     out = []
     for i, t in enumerate(report.traces):
-        name = f"trace {t.path}" if t.path else f"trace {i + 1}"
+        name = f"trace {safe_path(t.path)}" if t.path else f"trace {i + 1}"
         bits = []
         if t.steps is not None:
             bits.append(f"{t.steps} steps")
@@ -117,7 +165,7 @@ def trace_lines(report: Report) -> list[str]:
         bits.append(f"{t.sites} site records")
         if t.root and t.root != report.root:
             bits.append(f"recorded in {t.root}")
-        out.append(f"{name}: " + ", ".join(bits))
+        out.append(one_line(f"{name}: " + ", ".join(bits)))
     return out
 
 
@@ -132,9 +180,12 @@ def join_lines(report: Report) -> list[str]:
         + f"; {j.runtime_only} found only at run time; {j.not_exercised} static site(s) not exercised."
     ]
     if j.unresolved_paths:
-        shown = ", ".join(j.unresolved_paths[:5]) + (f" and {len(j.unresolved_paths) - 5} more" if len(j.unresolved_paths) > 5 else "")
-        out.append(f"Not found in this checkout: {shown}.")
-    out.extend(n[:1].upper() + n[1:] + ("" if n.endswith(".") else ".") for n in j.notes)
+        paths, more = first(j.unresolved_paths, 5)
+        out.append(f"Not found in this checkout: {', '.join(safe_path(p[:200]) for p in paths)}{more}.")
+    notes, more = first(j.notes)
+    out.extend(one_line(n[:1].upper() + n[1:] + ("" if n.endswith(".") else ".")) for n in notes)
+    if more:
+        out.append(f"{len(j.notes) - MAX_ITEMS:,} more note(s) on the join not shown (`--format json` lists them).")
     return out
 
 
