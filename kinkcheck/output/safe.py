@@ -22,7 +22,8 @@ import re
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\x1b": "\\x1b"}
 #: GitHub's command prefixes (``::`` at a line start, ``##[`` anywhere) and Azure's.
-_COMMAND = re.compile(r"(?:^|(?<=\r))([ \t]*):(?=:)|#(?=#\[)|#(?=#vso\[)", re.MULTILINE)
+#: (.NET's TrimStart, which the runner applies, strips any Unicode space, NBSP included.)
+_COMMAND = re.compile(r"(?:^|(?<=\r))([^\S\r\n]*):(?=:)|#(?=#\[)|#(?=#vso\[)", re.MULTILINE)
 _HASHES = re.compile(r"#(?=#\[|#vso\[)")
 ZWSP = "\u200b"
 
@@ -48,7 +49,7 @@ def path(text: object) -> str:
     """A path for a line-oriented format: :func:`one_line`, and ``./`` in front of a relative
     name that starts with ``::`` (the same file, no longer a workflow command)."""
     shown = one_line(text)
-    return "./" + shown if shown.lstrip(" \t").startswith("::") else shown
+    return "./" + shown if shown.lstrip().startswith("::") else shown
 
 
 def guard(document: str, style: str = "text") -> str:

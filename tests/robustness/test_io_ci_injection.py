@@ -26,6 +26,7 @@ KINK = "import torch\n\n\ndef loss(x):\n    return torch.abs(x).mean()\n"
 HOSTILE_NAMES = [
     "x\n::error title=pwn::owned.py",
     "::warning::starts-a-line.py",
+    "\u00a0::notice::after-a-no-break-space.py",  # the runner's TrimStart strips any Unicode space
     "cr\r::error::carriage.py",
     "y ##[error]v1-command.py",
     "w ##vso[task.complete result=Failed]azure.py",
