@@ -35,7 +35,7 @@ def objective(params, x, y, delta: float = 1.0):
     huber = jnp.where(small, 0.5 * r**2, delta * (jnp.abs(r) - 0.5 * delta))  # planted: KC101, KC402
     penalty = jnp.linalg.norm(params["w2"])  # planted: KC203
     worst = jnp.max(huber)  # planted: KC105
-    return huber.mean() + 1e-3 * penalty + 1e-2 * jax.lax.stop_gradient(worst)  # planted: KC503
+    return huber.mean() + 1e-3 * penalty + 1e-2 * jax.lax.stop_gradient(worst)  # a deliberate constant offset
 
 
 def make_data(key, n: int = 128):

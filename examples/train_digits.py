@@ -47,7 +47,7 @@ def feature_spread(features, target):
         count = members.shape[0]
         if count == 0:
             continue
-        center = members.mean(dim=0).detach()  # kink: the centroid is a target, no gradient by design
+        center = members.mean(dim=0).detach()  # the centroid is a target: no gradient by design
         dist = torch.norm(members - center, dim=1)  # planted: KC203
         total = total + dist.sum()
     return total / features.shape[0]
@@ -72,9 +72,9 @@ def loss_fn(model, x, target, *, l1: float = 1e-4, scale: float = 1.0):
     loss = loss + 1e-3 * feature_spread(features, target) + 0.01 * confidence_penalty(logits)
     loss = loss + 0.01 * torch.sign(logits).mean()  # planted: KC301
     if loss > 10.0:  # planted: KC401
-        loss = loss / loss.detach()  # planted: KC205, KC503
-    counts = np.bincount(target.numpy(), minlength=10)  # planted: KC502
-    balance = torch.as_tensor(np.tanh(counts)).mean()  # planted: KC505
+        loss = loss / loss.detach()  # planted: KC205 (the detach is deliberate: it rescales, the loss still trains)
+    counts = np.bincount(target.numpy(), minlength=10)  # labels: no gradient to lose
+    balance = torch.as_tensor(np.tanh(counts)).mean()  # a function of the labels only
     tracked = scale * loss.item()  # planted: KC501
     return loss * (1.0 + 0.1 * (1.0 - hits)) * balance + 0.0 * tracked
 

@@ -43,6 +43,7 @@ from typing import Iterable
 from kinkcheck.findings import Finding
 from kinkcheck.lint import checks as registry
 from kinkcheck.lint.checks import Site
+from kinkcheck.lint import flow
 from kinkcheck.lint.guards import accepts
 from kinkcheck.lint.index import MODULE_CODE, _Env, _Indexer, _qual, backward_slice, local_bindings, recall, walk_local
 from kinkcheck.lint.resolve import (
@@ -124,6 +125,7 @@ class Context:
         self._busy: set[str] = set()
         self._assigns: dict[str, list[ast.AST]] | None = None
         self._flow_assigns: dict[str, list] | None = None
+        self._no_grad: set[int] | None = None
         self._wheres: list[ast.Call] | None = None
 
     # -- names ------------------------------------------------------------------------
@@ -170,6 +172,14 @@ class Context:
         if self._flow_assigns is None:
             self._flow_assigns = _assignments(self.fn if self.fn is not self.fa.tree else self.fa.tree, aug=True)
         return self._flow_assigns
+
+    def no_grad_ids(self) -> set[int]:
+        """ids of the nodes that run under ``torch.no_grad()`` in this function."""
+        if self._no_grad is None:
+            self._no_grad = set()
+            if self.fn is not self.fa.tree:
+                self._no_grad = _no_grad_nodes(self.fn, list(self.fn.body), self)
+        return self._no_grad
 
     def where_calls(self) -> list[ast.Call]:
         """Every ``where``-like call of the function (for the double-where guard)."""
@@ -259,6 +269,8 @@ class Context:
         if q is not None and how in ("import", "star", "instance", "attribute-of-instance"):
             root = q.split(".")[0]
             tail = q.rsplit(".", 1)[-1]
+            if tail in PLAIN_CALLS:
+                return PLAIN
             if root == "math" or q in ("torch.is_tensor", "torch.numel", "numpy.ndim", "numpy.shape", "numpy.size", "torch.Size", "jax.numpy.ndim", "jax.numpy.shape"):
                 return PLAIN
             if root in ("numpy", "scipy") and self.fa.framework:
@@ -268,6 +280,9 @@ class Context:
                     return DATA if not tail.startswith(("is_", "get_", "set_")) else PLAIN
                 if tail.endswith("_like") or tail in ("tensor", "as_tensor", "asarray", "array"):
                     return DATA if all(k(a) in (PLAIN, DATA) for a in node.args) else TENSOR
+                arg_kinds = [k(a) for a in node.args]
+                if DATA in arg_kinds and all(a in (PLAIN, DATA) for a in arg_kinds):
+                    return DATA  # torch.abs(mask.float() - 1): a function of data is data
                 return TENSOR
         if isinstance(node.func, ast.Attribute) and not self.is_module_ref(node.func.value):
             meth = node.func.attr
@@ -310,8 +325,14 @@ class Context:
             ak = annotation_kind(ann)
             if ak == TENSOR and self.fa.framework and _numpy_annotation(ann):
                 return DATA  # an np.ndarray handed to torch/jax code is data
+            if ak == TENSOR and (name_kind(name) == DATA or PARAM_DATA_RE.search(name)):
+                return DATA  # `target: Tensor`: the annotation says array, the name says which
+            if ak == PLAIN and self.fa.jax and isinstance(ann, ast.Name) and ann.id in ("float", "complex"):
+                ak = None  # under jax.grad a `score: float` is a tracer: the namespace decides
             if ak:
                 return ak
+            if PARAM_DATA_RE.search(name):
+                return DATA  # sample weights and normalisers handed to a loss (`weight`, `avg_factor`)
             if default is not None and isinstance(default, ast.Constant) and default.value is not None:
                 return PLAIN
             hk = name_kind(name)
@@ -356,12 +377,21 @@ class Context:
                 out.append(PLAIN if it == PLAIN else (UNKNOWN if it == UNKNOWN else it))
             elif isinstance(value, _Opaque):
                 out.append(UNKNOWN)
+            elif id(value) in self.no_grad_ids():
+                out.append(DATA)  # computed under no_grad: a constant to autograd
             else:
                 out.append(self.kind(value))
         return [k for k in out if k != _CYCLE]
 
 
 _CYCLE = "cycle"
+#: parameters of a loss that carry no gradient by the conventions of loss APIs
+#: (torch's ``weight=``, mmdet's ``avg_factor``); learnable weights are ``self.weight``
+PARAM_DATA_RE = re.compile(r"^(weight|weights|sample_weight|sample_weights|class_weight|class_weights|"
+                           r"pos_weight|avg_factor|loss_weight|reduction_override|ignore_index)$")
+#: calls that answer a question about the run, not about a value
+PLAIN_CALLS = frozenset({"world_size", "get_world_size", "get_rank", "rank", "local_rank", "device_count",
+                         "is_initialized", "is_available", "numel", "dim", "ndimension"})
 #: import roots never followed into sibling files when deciding whether a file uses arrays
 BUILTIN_ROOTS = frozenset(sys.stdlib_module_names) | {"__future__", "kinkcheck"}
 
@@ -468,6 +498,7 @@ class _FileAnalysis:
         names = [*self.ix.table.names.values(), *self.ix.table.stars]
         roots = {q.split(".")[0] for q in names}
         self.framework = bool(roots & FRAMEWORK_ROOTS)
+        self.jax = "jax" in roots
         #: the file uses an array library (imported directly or re-exported by a sibling
         #: module): only then may a value of UNKNOWN kind be a tensor
         self.arrays = bool(roots & ARRAY_LIBRARIES) or any(
@@ -791,6 +822,8 @@ def _node_findings(fa, tables, catalog, codes, ctx, node, node_checks, function)
         if site.via != "node" and site.operand is not None and _all_plain(site, ctx):
             continue
         if accepts(rule.guards, site.operand, ctx, site):
+            continue
+        if rule.category == "blackbox" and not flow.severs_gradient(site, ctx):
             continue
         yield _finding(fa, rule, site, function)
 

@@ -92,6 +92,9 @@ def offset(node: ast.AST, ctx) -> bool:
         terms = _add_terms(value) or []
         if len(terms) > 1 and any(_positive_number(t, ctx) for t in terms):
             return True
+        if isinstance(value, ast.BinOp) and isinstance(value.op, ast.Add) and (
+                is_eps_like(value.right) or is_eps_like(value.left)):
+            return True  # `a + b - overlap + eps`: an explicit eps is the author's guard
         if isinstance(value, ast.Call) and _callee_tail(value, ctx) in ("add", "add_"):
             operands = list(value.args)
             if isinstance(value.func, ast.Attribute) and not ctx.is_module_ref(value.func.value):

@@ -50,7 +50,8 @@ FLOORED = frozenset({"clamp", "clamp_", "clip", "clip_", "clamp_min", "clamp_min
 #: counts of existing things: shapes, sizes, lengths (a batch is never empty where a loss runs)
 COUNTS = frozenset({"numel", "size", "len", "nelement", "dim", "ndim"})
 #: config names that are positive by convention when nothing says otherwise
-POSITIVE_NAME = re.compile(r"(^|_)(temperature|temp|tau|num|count|size|length|dim)($|_)", re.IGNORECASE)
+POSITIVE_NAME = re.compile(r"(^|_)(temperature|temp|tau|num|count|counts|size|length|dim|stride|strides|imgsz|"
+                           r"img_size|image_size)($|_)", re.IGNORECASE)
 MAX_DEPTH = 6
 _UNDERFLOW: contextvars.ContextVar[bool] = contextvars.ContextVar("kinkcheck_range_underflow", default=False)
 
@@ -190,6 +191,8 @@ def _range(node: ast.AST, ctx, depth: int) -> str:
     if is_eps_like(node):
         return POS
     if isinstance(node, ast.Name):
+        if hasattr(ctx, "parents") and ctx.parent(node) is not None:
+            return _reaching_name(node, ctx, sub)
         return _name(node.id, ctx, sub)
     if isinstance(node, ast.Attribute):
         return _attribute(node, ctx, sub)
@@ -242,6 +245,18 @@ def _name(name: str, ctx, depth: int) -> str:
     return _config_name(name)
 
 
+def _reaching_name(node: ast.Name, ctx, depth: int) -> str:
+    """Join over the assignments that reach this use (flow-sensitive)."""
+    from kinkcheck.lint import flow
+
+    found, entry = flow.reaching(node.id, node, ctx)
+    rs = [_range_of(value, ctx, depth) if value is not None else ANY for _, value in found]
+    if entry:
+        params = getattr(ctx, "params", {}) or {}
+        rs.append(_param(node.id, ctx, depth) if node.id in params else _config_name(node.id))
+    return join(*rs)
+
+
 def _param(name: str, ctx, depth: int) -> str:
     default = ctx.param_default(name) if hasattr(ctx, "param_default") else None
     if default is not None:
@@ -250,13 +265,15 @@ def _param(name: str, ctx, depth: int) -> str:
             return _const(v)
         if is_eps_like(default):
             return POS
+        return _config_name(name)  # a setting with a default (``temp=None``): judged by its name
     return ANY  # an input: anything the caller passes
 
 
 def _config_name(name: str) -> str:
     """A name nothing in the function defines: positive when it reads like positive config."""
     if POSITIVE_NAME.search(name) and not name.startswith(("d_", "delta")):
-        return GE1 if re.search(r"(^|_)(num|count|size|length|dim)($|_)", name, re.IGNORECASE) else POS
+        return GE1 if re.search(r"(^|_)(num|count|counts|size|length|dim|imgsz|img_size|image_size)($|_)", name,
+                                re.IGNORECASE) else POS
     return ANY
 
 

@@ -1,0 +1,278 @@
+"""The gradient fact of the value-flow analysis: what reaches the loss, and with gradient.
+
+A function's *loss* is what it returns (or, in a training step, what ``.backward()``
+differentiates: the engine already narrows those functions to that slice). A value
+*reaches the loss* when it is part of a returned expression or is assigned to a name the
+returned expressions depend on, transitively (a backward slice over assignments). A value
+*carries gradient* unless its kind is plain Python or data (labels, masks from labels,
+constants, grids, detached or ``no_grad`` values).
+
+Black boxes are judged on these facts. ``.item()``, ``float(t)``, ``.tolist()``,
+``.numpy()`` and numpy calls cut the gradient of what they convert: they matter when that
+value carries gradient and the result reaches the loss as a value (a condition is a branch,
+KC401's business; a logged statistic reaches nothing). ``.detach()``, ``.data``,
+``stop_gradient`` and ``no_grad`` are deliberate stop-gradients (a teacher, a target, a
+weight, running statistics): they matter only when they leave the loss with no gradient at
+all, i.e. every returned value is plain or data although the function differentiates
+something.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from kinkcheck.lint.resolve import DATA, PLAIN
+
+#: black boxes that cut a value out of the graph on purpose when the loss keeps a gradient
+DELIBERATE = frozenset({"KC503", "KC506"})
+
+
+def enclosing_statement(node: ast.AST, ctx) -> ast.AST | None:
+    seen = 0
+    while node is not None and not isinstance(node, ast.stmt) and seen < 200:
+        node = ctx.parent(node)
+        seen += 1
+    return node
+
+
+def _returns(ctx) -> list[ast.Return]:
+    cached = getattr(ctx, "_flow_returns", None)
+    if cached is None:
+        from kinkcheck.lint.index import walk_local
+
+        fn = ctx.fn
+        cached = [] if isinstance(fn, ast.Module) else [
+            n for n in walk_local(fn) if isinstance(n, ast.Return) and n.value is not None]
+        ctx._flow_returns = cached
+    return cached
+
+
+def returned_names(ctx) -> set[str]:
+    """Names the returned expressions depend on, through every assignment (transitively)."""
+    cached = getattr(ctx, "_flow_names", None)
+    if cached is None:
+        from kinkcheck.lint.index import backward_slice
+
+        body = list(getattr(ctx.fn, "body", []))
+        chosen = backward_slice(body, [r.value for r in _returns(ctx)])
+        cached = set()
+        for node in chosen:
+            targets = getattr(node, "targets", None) or [getattr(node, "target", None)]
+            for t in targets:
+                if t is not None:
+                    cached |= {n.id for n in ast.walk(t) if isinstance(n, ast.Name)}
+            for n in ast.walk(node):
+                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load):
+                    cached.add(n.id)
+        ctx._flow_names = cached
+    return cached
+
+
+def _inside(node: ast.AST, root: ast.AST | None) -> bool:
+    return root is not None and any(n is node for n in ast.walk(root))
+
+
+def in_condition(node: ast.AST, ctx) -> bool:
+    """``node`` is read only to decide control flow (an if/while/assert test or a ternary's)."""
+    child, parent = node, ctx.parent(node)
+    while parent is not None and not isinstance(parent, ast.stmt):
+        if isinstance(parent, ast.IfExp) and parent.test is child:
+            return True
+        child, parent = parent, ctx.parent(parent)
+    if isinstance(parent, (ast.If, ast.While)) and parent.test is child:
+        return True
+    return isinstance(parent, ast.Assert)
+
+
+def reaches_loss(node: ast.AST, ctx) -> bool:
+    """``node``'s value is (part of) what the function returns; a function with no return
+    value (a training step, module-level code) is judged whole."""
+    if isinstance(ctx.fn, ast.Module) or not _returns(ctx):
+        return True
+    stmt = enclosing_statement(node, ctx)
+    if isinstance(stmt, ast.Return):
+        return True
+    names = returned_names(ctx)
+    if isinstance(stmt, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+        return any(isinstance(n, ast.Name) and n.id in names for t in targets for n in ast.walk(t))
+    if isinstance(stmt, (ast.With, ast.AsyncWith)):
+        return any(reaches_loss(s, ctx) for s in _assignments_in(stmt.body))
+    return False
+
+
+def _assignments_in(body: list[ast.stmt]):
+    for stmt in body:
+        for n in ast.walk(stmt):
+            if isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Return)):
+                yield n
+
+
+def loss_keeps_gradient(ctx) -> bool:
+    """Some returned value may carry gradient (or there is no return value to judge)."""
+    returns = _returns(ctx)
+    if not returns:
+        return True
+    return any(ctx.kind(v) not in (PLAIN, DATA) for r in returns for v in _returned_values(r.value))
+
+
+def _returned_values(value: ast.AST) -> list[ast.AST]:
+    """``return loss, {"log": loss.detach()}`` returns two values, each judged alone."""
+    if isinstance(value, (ast.Tuple, ast.List)):
+        return [v for e in value.elts for v in _returned_values(e)]
+    if isinstance(value, ast.Dict):
+        return [v for e in value.values for v in _returned_values(e)]
+    return [value]
+
+
+def _undetached(node: ast.AST, ctx) -> ast.AST:
+    """``pred.detach()`` / ``pred.data`` / ``stop_gradient(pred)`` -> ``pred``: what a
+    conversion such as ``.detach().numpy()`` takes out of the graph (one site, judged once)."""
+    for _ in range(4):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in (
+                "detach", "cpu", "clone") and not ctx.is_module_ref(node.func.value):
+            node = node.func.value
+        elif isinstance(node, ast.Attribute) and node.attr == "data":
+            node = node.value
+        elif isinstance(node, ast.Call) and node.args and getattr(node.func, "attr", getattr(node.func, "id", "")) == "stop_gradient":
+            node = node.args[0]
+        else:
+            break
+    return node
+
+
+def severs_gradient(site, ctx) -> bool:
+    """The black-box site cuts a gradient the loss needs (see the module docstring)."""
+    node = site.call if site.call is not None else site.node
+    if site.code in DELIBERATE:
+        # ``@torch.no_grad()`` on the loss itself: a decorator sits outside the body
+        whole = any(_inside(node, d) for d in getattr(ctx.fn, "decorator_list", ()))
+        return not loss_keeps_gradient(ctx) and (whole or reaches_loss(node, ctx))
+    if site.operand is not None and ctx.kind(_undetached(site.operand, ctx)) in (PLAIN, DATA):
+        return False
+    if in_condition(node, ctx):
+        return False
+    return reaches_loss(node, ctx)
+
+
+# -- reaching definitions ---------------------------------------------------------------------
+#
+# ``b = torch.sum(x, 1)`` in one branch and ``b = torch.sum(x * x, 1) + eps`` in the other:
+# a use in the second branch sees only the second. Facts about a name are therefore taken
+# over the assignments that can reach the use, not over every assignment of the function.
+
+#: (statement, value) for every binding of a name; value None when opaque (unpacking, loops)
+Binding = tuple[ast.AST, "ast.AST | None"]
+
+
+def bindings(ctx) -> dict[str, list[Binding]]:
+    cached = getattr(ctx, "_flow_bindings", None)
+    if cached is not None:
+        return cached
+    from kinkcheck.lint.index import walk_local
+
+    out: dict[str, list[Binding]] = {}
+
+    def bind(target: ast.AST, value: ast.AST | None, stmt: ast.AST) -> None:
+        if isinstance(target, ast.Name):
+            out.setdefault(target.id, []).append((stmt, value))
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            same = isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts)
+            for i, elt in enumerate(target.elts):
+                bind(elt, value.elts[i] if same else None, stmt)
+        elif isinstance(target, ast.Starred):
+            bind(target.value, None, stmt)
+
+    fn = ctx.fn
+    for node in walk_local(fn):
+        if isinstance(node, ast.Assign):
+            for t in node.targets:
+                bind(t, node.value, node)
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            bind(node.target, node.value, node)
+        elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+            me = ast.Name(id=node.target.id, ctx=ast.Load())
+            ast.copy_location(me, node)
+            ctx.parents[id(me)] = node  # its value is read where the statement runs
+            value = ast.copy_location(ast.BinOp(left=me, op=node.op, right=node.value), node)
+            ctx.parents[id(value)] = node
+            bind(node.target, value, node)
+        elif isinstance(node, (ast.For, ast.AsyncFor)):
+            bind(node.target, None, node)
+        elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+            bind(node.optional_vars, None, ctx.parent(node) or node)
+        elif isinstance(node, ast.NamedExpr):
+            bind(node.target, node.value, enclosing_statement(node, ctx) or node)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                bind(ast.Name(id=(alias.asname or alias.name).split(".")[0]), None, node)
+    ctx._flow_bindings = out
+    return out
+
+
+def _chain(stmt: ast.AST, ctx) -> list[tuple[int, str]]:
+    """(id of the compound statement, field) pairs from the function body down to ``stmt``."""
+    out = []
+    node = stmt
+    for _ in range(200):
+        parent = ctx.parent(node)
+        if parent is None:
+            break
+        if isinstance(parent, ast.stmt) or isinstance(parent, ast.ExceptHandler):
+            field = next((f for f in ("body", "orelse", "finalbody", "handlers")
+                          if any(c is node for c in getattr(parent, f, ()) or ())), "expr")
+            out.append((id(parent), field, isinstance(parent, (ast.For, ast.AsyncFor, ast.While))))
+        node = parent
+    out.reverse()
+    return out
+
+
+def _pos(node: ast.AST) -> tuple[int, int]:
+    return getattr(node, "lineno", 0), getattr(node, "col_offset", 0)
+
+
+def reaching(name: str, use: ast.AST, ctx) -> tuple[list[Binding], bool]:
+    """The bindings of ``name`` that may reach ``use``, and whether the value from before
+    the function body (a parameter, an enclosing scope) may reach it too."""
+    defs = bindings(ctx).get(name)
+    if not defs:
+        return [], True
+    use_stmt = enclosing_statement(use, ctx)
+    if use_stmt is None:
+        return list(defs), True
+    uchain = _chain(use_stmt, ctx)
+    upos = _pos(use_stmt)
+    loops = {c[0] for c in uchain if c[2]}
+    cands: list[tuple[Binding, list, bool]] = []
+    for stmt, value in defs:
+        dchain = _chain(stmt, ctx)
+        before = _pos(stmt) < upos and stmt is not use_stmt
+        in_loop = any(c[0] in loops for c in dchain)
+        if not before and not in_loop:
+            continue
+        if _exclusive(dchain, uchain):
+            continue
+        dominates = before and len(dchain) <= len(uchain) and [c[:2] for c in dchain] == [c[:2] for c in uchain[:len(dchain)]]
+        cands.append(((stmt, value), dchain, dominates))
+    last = None
+    for i, (b, _, dom) in enumerate(cands):
+        if dom and (last is None or _pos(b[0]) > _pos(cands[last][0][0])):
+            last = i
+    if last is None:
+        return [b for b, _, _ in cands], True
+    cut = _pos(cands[last][0][0])
+    return [b for b, _, dom in cands if _pos(b[0]) >= cut or not _before_use(b[0], upos)], False
+
+
+def _before_use(stmt: ast.AST, upos) -> bool:
+    return _pos(stmt) < upos
+
+
+def _exclusive(a: list, b: list) -> bool:
+    """Two statements in different branches of the same ``if`` (or try/except arms)."""
+    for x, y in zip(a, b):
+        if x[0] != y[0]:
+            return False
+        if x[1] != y[1]:
+            return {x[1], y[1]} <= {"body", "orelse", "handlers"}
+    return False
