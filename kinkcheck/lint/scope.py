@@ -1,12 +1,22 @@
-"""What is loss code: roots, and the callees of roots across the checked files.
+"""What is loss code: roots, and what roots run, across the checked files.
 
-Roots (from the index): functions named like loss/objective/criterion, ``forward`` /
-``__call__`` of loss modules, ``@kinkcheck.loss`` and ``# kinkcheck: loss``, functions
-handed to ``jax.grad`` & co., config ``loss-functions``, and the statements that compute
-what ``.backward()`` / ``torch.autograd.grad`` differentiate (the function that contains
-them is in scope as ``"<qualname>#slice"``: only those statements are checked, so the
-``loss.item()`` printed next to them is not). Callees of roots are followed through the
-import tables and re-exports of the checked files, ``max_depth`` calls deep.
+Roots (from the index): functions named like loss/objective/criterion, every method of a
+loss class (named ``*Loss``/``*Criterion``/``*Objective``, a loss-named ``nn.Module``, a
+subclass of ``_Loss`` or of a checked loss class, or one whose ``forward`` is a root),
+``@kinkcheck.loss`` and ``# kinkcheck: loss``, hand-written derivatives (``grad``,
+``*_grad``, ``jacobian``, ``backward`` in array code; ``forward`` and ``backward`` of an
+``autograd.Function``), functions handed to ``jax.grad`` & co., callables bound to a
+loss-like name (``criterion = lambda ...``, ``loss_fn=my_loss``), config
+``loss-functions``, and the statements that compute what ``.backward()`` /
+``torch.autograd.grad`` differentiate (the function that contains them is in scope as
+``"<qualname>#slice"``: only those statements are checked, so the ``loss.item()`` printed
+next to them is not).
+
+From the roots, scope follows calls and the callables a function stores, passes or
+returns, through the import tables and re-exports of the checked files and through values
+(``self.dist_fn = Metric()``, factories, ``partial``, lambdas, tables of callables,
+parameters). A call to another function is one step of ``max_depth``; following a value
+to what it holds, or a method to another method of the same class, is not.
 """
 
 from __future__ import annotations
@@ -14,53 +24,154 @@ from __future__ import annotations
 import fnmatch
 from collections import deque
 
-from kinkcheck.lint.index import FORWARD_NAMES, MODULE_CODE, FileIndex, FunctionInfo
+from kinkcheck.lint.callables import CALL, PARAM
+from kinkcheck.lint.index import (
+    FORWARD_NAMES, LOSS_BASES, LOSS_CLASS_RE, LOSS_NAME_RE, MODEL_BASES, MODULE_CODE, FileIndex, FunctionInfo,
+)
 
 SCOPES = ("loss", "model", "all")
 SLICE = "#slice"
+#: base classes of hand-written derivatives: their forward and backward are roots
+AUTOGRAD_BASES = frozenset({"torch.autograd.Function", "torch.autograd.function.Function"})
+AUTOGRAD_METHODS = ("forward", "backward", "setup_context", "jvp", "vjp")
+MAX_HOPS = 24
 
 
 class _World:
-    """Every function of the checked files, addressable by qualified name."""
+    """Every function, class and binding of the checked files, by qualified name."""
 
     def __init__(self, indexes: list[FileIndex]):
         self.functions: dict[str, tuple[FileIndex, FunctionInfo]] = {}
         self.modules: dict[str, FileIndex] = {}
         self.classes: dict[str, tuple[str, ...]] = {}
+        self.bindings: dict[str, list[str]] = {}
+        self.methods: dict[str, list[str]] = {}  # class -> its own methods
+        self.networks: set[str] = set()
         for ix in indexes:
+            self.networks.update(getattr(ix, "networks", ()))
             self.modules[ix.module] = ix
             self.classes.update(ix.classes)
             for q, f in ix.functions.items():
                 self.functions[q] = (ix, f)
+                if f.class_qualname and q == f"{f.class_qualname}.{f.name}":
+                    self.methods.setdefault(f.class_qualname, []).append(q)
+            for k, refs in getattr(ix, "bindings", {}).items():
+                self.bindings.setdefault(k, []).extend(refs)
+        #: class -> refs of what its attributes hold
+        self.held: dict[str, list[str]] = {}
+        for key, refs in self.bindings.items():
+            owner = key.rpartition(".")[0]
+            if owner in self.classes:
+                self.held.setdefault(owner, []).extend(refs)
+        self._network: dict[str, bool] = {}
+        self._targets: dict[str, list[str]] = {}
+        self._mro: dict[str, list[str]] = {}
+        self._params: dict[tuple[str, str], list[str]] | None = None
+        self._indexes = indexes
 
-    def targets(self, qname: str, hops: int = 6) -> list[str]:
-        """The functions a call to ``qname`` may run: the function itself, a class's
-        forward/__call__/__init__, a method inherited from a checked base class, or what
-        a re-export stands for."""
-        seen: set[str] = set()
-        todo = [qname]
-        out: list[str] = []
-        while todo and hops > 0:
-            q = todo.pop()
-            if q in seen:
-                continue
-            seen.add(q)
-            if q in self.functions:
-                out.append(q)
-                continue
+    # -- classes -----------------------------------------------------------------------
+    def cls(self, q: str) -> str | None:
+        """``q`` as a checked class, following re-exports."""
+        for _ in range(6):
             if q in self.classes:
-                for name in FORWARD_NAMES:
-                    todo.append(f"{q}.{name}")
-                continue
-            cls, _, meth = q.rpartition(".")
-            if cls in self.classes:
-                todo.extend(f"{base}.{meth}" for base in self.classes[cls])
-                continue
-            hops -= 1
+                return q
             nxt = self._reexport(q)
-            if nxt:
-                todo.append(nxt)
+            if nxt is None:
+                return None
+            q = nxt
+        return None
+
+    def mro(self, cls: str) -> list[str]:
+        """The class and its checked ancestors, nearest first."""
+        got = self._mro.get(cls)
+        if got is None:
+            self._mro[cls] = [cls]  # a cycle ends here
+            got = [cls]
+            for base in self.classes.get(cls, ()):
+                b = self.cls(base)
+                if b:
+                    got.extend(x for x in self.mro(b) if x not in got)
+            self._mro[cls] = got
+        return got
+
+    def bases(self, cls: str) -> set[str]:
+        """Every base name of the class and its checked ancestors, as written (resolved)."""
+        return {b for c in self.mro(cls) for b in self.classes.get(c, ())}
+
+    def family(self, a: str | None, b: str | None) -> bool:
+        """Whether two classes share code through inheritance (``self.x()`` calls)."""
+        return bool(a and b) and (a == b or b in self.mro(a) or a in self.mro(b))
+
+    # -- values --------------------------------------------------------------------------
+    def values(self, ref: str, seen: set[str]) -> set[tuple[str, str]]:
+        """What ``ref`` may hold: ("def", function), ("class", class) or ("inst", class)."""
+        if ref in seen or len(seen) > MAX_HOPS:
+            return set()
+        seen.add(ref)
+        if ref.endswith(CALL):  # what calling the value returns
+            out: set[tuple[str, str]] = set()
+            for kind, q in self.values(ref[: -len(CALL)], seen):
+                if kind == "class":
+                    out.add(("inst", q))
+                elif kind == "def":
+                    for r in self.functions[q][1].returns:
+                        out |= self.values(r, seen)
+            return out
+        if PARAM in ref:
+            fn, _, rest = ref.partition(PARAM)
+            param, _, member = rest.partition(".")
+            out = set()
+            for r in self.params().get((fn, param), ()):
+                out |= self.values(r, seen)
+            for attr in member.split(".") if member else ():
+                out = {v for kind, q in out if kind in ("class", "inst") for v in self._member(q, attr, seen)}
+            return out
+        out = set()
+        if ref in self.functions:
+            out.add(("def", ref))
+        if ref in self.classes:
+            out.add(("class", ref))
+        for r in self.bindings.get(ref, ()):
+            out |= self.values(r, seen)
+        if out:
+            return out
+        nxt = self._reexport(ref)
+        if nxt is not None:
+            return self.values(nxt, seen)
+        head, _, attr = ref.rpartition(".")
+        if head:
+            for kind, q in self.values(head, seen):
+                if kind in ("class", "inst"):
+                    out |= self._member(q, attr, seen)
         return out
+
+    def _member(self, cls: str, attr: str, seen: set[str]) -> set[tuple[str, str]]:
+        """An attribute of a class or of its instances: a method, a stored value, or
+        ``apply`` of an autograd Function (which runs its forward and backward)."""
+        for c in self.mro(cls):
+            q = f"{c}.{attr}"
+            if q in self.functions or q in self.bindings:
+                return self.values(q, seen)
+        if attr == "apply" and self.is_autograd(cls):
+            return {("def", m) for c in self.mro(cls) for m in self.methods.get(c, ())
+                    if m.rsplit(".", 1)[-1] in AUTOGRAD_METHODS}
+        return set()
+
+    def targets(self, ref: str) -> list[str]:
+        """The functions that calling ``ref`` may run: the function itself, a class's (or
+        instance's) forward/__call__, inherited ones, what a binding or a parameter holds,
+        what a factory returns, or what a re-export stands for."""
+        got = self._targets.get(ref)
+        if got is None:
+            out: list[str] = []
+            for kind, q in self.values(ref, set()):
+                if kind == "def":
+                    out.append(q)
+                else:
+                    for name in FORWARD_NAMES:
+                        out.extend(t for t in self.targets(f"{q}.{name}") if t not in out)
+            self._targets[ref] = got = list(dict.fromkeys(out))
+        return got
 
     def _reexport(self, qname: str) -> str | None:
         parts = qname.split(".")
@@ -71,8 +182,84 @@ class _World:
             target = ix.exports.get(parts[cut])
             if target and target != ".".join(parts[: cut + 1]):
                 return ".".join([target, *parts[cut + 1 :]])
+            if target is None and cut == len(parts) - 1:
+                for star in getattr(ix, "stars", ()):
+                    cand = f"{star}.{parts[cut]}"
+                    if cand in self.functions or cand in self.classes or cand in self.bindings:
+                        return cand
             return None
         return None
+
+    # -- parameters ----------------------------------------------------------------------
+    def params(self) -> dict[tuple[str, str], list[str]]:
+        """(function, parameter) -> refs passed for it anywhere in the checked files."""
+        if self._params is None:
+            self._params = {}
+            for ix in self._indexes:
+                for callee, slot, ref in getattr(ix, "passes", ()):
+                    for fn, param in self.slots(callee, slot):
+                        self._params.setdefault((fn, param), []).append(ref)
+        return self._params
+
+    def slots(self, callee: str, slot: int | str) -> list[tuple[str, str]]:
+        """The (function, parameter) an argument lands in: a function's own, a class's
+        ``__init__`` (constructing) or ``forward``/``__call__`` (calling an instance)."""
+        out = []
+        for kind, q in self.values(callee, set()):
+            if kind == "def":
+                fns = [q]
+            elif kind == "class":
+                fns = self.targets(f"{q}.__init__")
+            else:
+                fns = self.targets(q + CALL)
+            for fn in fns:
+                params = self.functions[fn][1].params
+                if isinstance(slot, str):
+                    if slot in params:
+                        out.append((fn, slot))
+                    continue
+                info = self.functions[fn][1]
+                shift = 1 if info.class_qualname and params[:1] in (("self",), ("cls",)) else 0
+                if slot + shift < len(params):
+                    out.append((fn, params[slot + shift]))
+        return out
+
+    # -- kinds of classes -------------------------------------------------------------------
+    def is_network(self, cls: str | None, depth: int = 0) -> bool:
+        """A class that builds layers, itself, through a base, or through the modules it
+        holds (``self.encoder = Encoder()``)."""
+        if cls is None or depth > 3:
+            return False
+        got = self._network.get(cls)
+        if got is None:
+            self._network[cls] = False  # a cycle ends here
+            got = any(c in self.networks for c in self.mro(cls))
+            if not got:
+                held = (self.cls(r[: -len(CALL)]) for c in self.mro(cls) for r in self.held.get(c, ()) if r.endswith(CALL))
+                got = any(h is not None and self.is_network(h, depth + 1) for h in held)
+            self._network[cls] = got
+        return got
+
+    def is_autograd(self, cls: str) -> bool:
+        return any(b in AUTOGRAD_BASES or b.endswith(".autograd.Function") for b in self.bases(cls))
+
+    def is_loss_class(self, cls: str) -> bool:
+        for c in self.mro(cls):
+            name = c.rsplit(".", 1)[-1]
+            if LOSS_CLASS_RE.search(name):
+                return True
+            bases = self.classes.get(c, ())
+            for b in bases:
+                tail = b.rsplit(".", 1)[-1]
+                if b in LOSS_BASES or (b.startswith("torch.nn.") and tail.endswith("Loss")):
+                    return True
+                if LOSS_NAME_RE.search(name) and (b in MODEL_BASES or b.startswith("torch.nn.") and tail == "Module"):
+                    return True
+            for m in self.methods.get(c, ()):
+                f = self.functions[m][1]
+                if f.name in FORWARD_NAMES and f.root in ("decorator", "comment", "loss-class", "grad-transform"):
+                    return True
+        return False
 
 
 def _configured(f: FunctionInfo, patterns: tuple[str, ...]) -> bool:
@@ -80,6 +267,41 @@ def _configured(f: FunctionInfo, patterns: tuple[str, ...]) -> bool:
         if f.qualname == pat or f.qualname.endswith("." + pat) or fnmatch.fnmatchcase(f.qualname, pat) or fnmatch.fnmatchcase(f.name, pat):
             return True
     return False
+
+
+def _class_roots(world: _World) -> list[str]:
+    """Every method of a loss class (and the forward/__call__ it inherits), ``forward``
+    and ``backward`` of autograd Functions. Dunders other than ``__call__`` (``__init__``,
+    ``__repr__``) set the loss up; they do not compute it."""
+    out: list[str] = []
+    for cls in world.classes:
+        if world.is_autograd(cls):
+            out.extend(m for c in world.mro(cls) for m in world.methods.get(c, ())
+                       if m.rsplit(".", 1)[-1] in AUTOGRAD_METHODS)
+        elif world.is_loss_class(cls):
+            seen: set[str] = set()
+            for c in world.mro(cls):  # its own methods, then the ones it inherits
+                for m in world.methods.get(c, ()):
+                    name = m.rsplit(".", 1)[-1]
+                    if name in seen:
+                        continue  # overridden
+                    seen.add(name)
+                    if name == "__call__" or not (name.startswith("__") and name.endswith("__")):
+                        out.append(m)
+    return out
+
+
+def _value_roots(world: _World, indexes: list[FileIndex]) -> list[str]:
+    """Functions handed to jax.grad & co., callables bound or passed under a loss-like
+    name, and callables passed for a loss-like parameter of a checked function."""
+    refs: list[str] = []
+    for ix in indexes:
+        refs.extend(ix.grad_targets)
+        refs.extend(getattr(ix, "bound_roots", ()))
+    for (fn, param), passed in world.params().items():
+        if LOSS_NAME_RE.search(param):
+            refs.extend(passed)
+    return [t for r in dict.fromkeys(refs) for t in world.targets(r)]
 
 
 def loss_scope(
@@ -93,16 +315,19 @@ def loss_scope(
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r} (expected one of {', '.join(SCOPES)})")
     if scope == "all":
-        return {ix.path: frozenset(ix.functions) for ix in indexes if ix.functions}
+        # lambdas are checked as part of the function that holds them
+        return {ix.path: frozenset(q for q, f in ix.functions.items() if not f.is_lambda)
+                for ix in indexes if ix.functions}
     world = _World(indexes)
     whole: dict[str, int] = {}  # qualname -> depth reached
     sliced: set[str] = set()
     queue: deque[tuple[str, int]] = deque()
 
-    def add(q: str, depth: int) -> None:
+    def add(q: str, depth: int, root: bool = False) -> None:
         if q in whole and whole[q] <= depth:
             return
-        if depth and scope == "loss" and world.functions[q][1].model_forward:
+        f = world.functions[q][1]
+        if not root and scope == "loss" and f.model_forward and world.is_network(f.class_qualname):
             return  # calling the network inside the loss does not make its forward loss code
         whole[q] = depth
         queue.append((q, depth))
@@ -111,26 +336,28 @@ def loss_scope(
         if f.root == "backward" and not _configured(f, loss_functions):
             sliced.add(q)
         elif f.root or _configured(f, loss_functions) or (scope == "model" and f.model_forward):
-            add(q, 0)
-    for ix in indexes:
-        for target in ix.grad_targets:
-            for q in world.targets(target):
-                add(q, 0)
+            add(q, 0, root=True)
+    for q in _class_roots(world):
+        add(q, 0, root=True)
+    for q in _value_roots(world, indexes):
+        add(q, 0, root=True)
     for q in sliced:
         if q in whole:
             continue
         _, f = world.functions[q]
         for call in f.slice_calls:
             for t in world.targets(call):
-                add(t, 1)
+                add(t, _step(world, f, t, 1))
     while queue:
         q, depth = queue.popleft()
-        if depth >= max_depth:
-            continue
+        if depth > whole.get(q, depth):
+            continue  # reached again at a smaller depth since
         _, f = world.functions[q]
-        for call in f.calls:
-            for t in world.targets(call):
-                add(t, depth + 1)
+        for ref in (*f.calls, *f.refs):
+            for t in world.targets(ref):
+                d = _step(world, f, t, depth + 1)
+                if d <= max_depth:
+                    add(t, d)
     out: dict[str, set[str]] = {}
     for q in whole:
         ix, _ = world.functions[q]
@@ -140,6 +367,17 @@ def loss_scope(
             ix, _ = world.functions[q]
             out.setdefault(ix.path, set()).add(q + SLICE)
     return {path: frozenset(qs) for path, qs in out.items()}
+
+
+def _step(world: _World, caller: FunctionInfo, target: str, depth: int) -> int:
+    """The depth of ``target`` called from ``caller`` at ``depth``: another method of the
+    caller's class (or its family) and a lambda written inside the caller cost nothing."""
+    f = world.functions[target][1]
+    if f.is_lambda and target.startswith(caller.qualname + "."):
+        return depth - 1
+    if world.family(caller.class_qualname, f.class_qualname):
+        return depth - 1
+    return depth
 
 
 __all__ = ["loss_scope", "SCOPES", "SLICE", "MODULE_CODE"]
