@@ -62,8 +62,10 @@ def ours(ref: str) -> bool:
 class Refs:
     """Refs of expressions in one file; memoized per name binding."""
 
-    def __init__(self, ix: "_Indexer"):
+    def __init__(self, ix: "_Indexer", lambda_ref):
         self.ix = ix
+        #: (lambda node, env, binding name) -> the lambda's qualified name
+        self._lambda_ref = lambda_ref
         self._names: dict[tuple[int, str, bool], list[str]] = {}
 
     def of(self, expr: ast.AST, env: "_Env", name: str | None = None, hops: int = 0, strict: bool = False) -> list[str]:
@@ -82,7 +84,7 @@ class Refs:
                 return []  # `f(x)` handed on: data, almost always
             return self._call(expr, env, name, hops)
         if isinstance(expr, ast.Lambda):
-            return [self.ix.lambda_ref(expr, env, name)]
+            return [self._lambda_ref(expr, env, name)]
         if isinstance(expr, ast.Dict):
             return self._many([v for v in expr.values if v is not None], env, name, hops, strict, [k for k in expr.keys])
         if isinstance(expr, (ast.List, ast.Tuple, ast.Set)):

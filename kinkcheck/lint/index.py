@@ -1,9 +1,11 @@
 """The cheap pass: one stdlib-``ast`` walk per file, before anything expensive.
 
 ``index_source`` records what scope analysis needs (functions, the calls they make as
-qualified names, which are roots and why) and whether the file contains any candidate op
-at all. The result is plain data (picklable, cacheable by file content), so a driver can
-index a whole tree in a process pool and build nothing else for files out of scope.
+qualified names, which are roots and why, and through ``values.py`` the callables each
+function calls through values, stores, passes and returns) and whether the file contains
+any candidate op at all. The result is plain data (picklable, cacheable by file content),
+so a driver can index a whole tree in a process pool and build nothing else for files out
+of scope. The rules for roots are in ``roots.py``.
 """
 
 from __future__ import annotations
@@ -14,68 +16,14 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-from kinkcheck.lint.callables import CALL, OPAQUE, PARAM, Refs, on_self, lambda_def, ours, param_defaults, param_names
+from kinkcheck.lint.callables import param_names
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, BUILTIN_NAMES, ImportTable, _module_level, dotted, module_exports
+from kinkcheck.lint.roots import GRAD_OF_EXPR, GRAD_TRANSFORMS, function_root
+from kinkcheck.lint.values import ValuePass, annotations, bind_names
 
 INDEX_VERSION = 4
 
 MODULE_CODE = "<module>"
-
-#: Calls that make their first argument (a function) a differentiated root.
-GRAD_TRANSFORMS = frozenset(
-    {
-        "jax.grad", "jax.value_and_grad", "jax.vjp", "jax.jvp", "jax.jacrev", "jax.jacfwd",
-        "jax.hessian", "jax.linearize", "torch.func.grad", "torch.func.grad_and_value",
-        "torch.func.vjp", "torch.func.jacrev", "torch.func.jacfwd", "torch.func.hessian",
-        "functorch.grad", "functorch.grad_and_value", "functorch.vjp", "functorch.jacrev",
-        "functorch.jacfwd", "equinox.filter_grad", "equinox.filter_value_and_grad",
-    }
-)
-#: Calls whose first argument (an expression) is differentiated.
-GRAD_OF_EXPR = frozenset({"torch.autograd.grad", "torch.autograd.backward"})
-#: Other calls that differentiate the functions they are handed: callee -> (argument
-#: positions, keywords). Implicit differentiation, hand-written derivatives, optimisers
-#: that call a gradient.
-DIFFERENTIATED_ARGS: dict[str, tuple[tuple[int, ...], tuple[str, ...]]] = {
-    **{q: ((0,), ("fun", "func", "f")) for q in GRAD_TRANSFORMS},
-    **{f"torch.autograd.functional.{n}": ((0,), ("func",)) for n in ("jacobian", "hessian", "vjp", "jvp", "hvp", "vhp")},
-    "torch.func.linearize": ((0,), ("func",)),
-    "equinox.filter_jvp": ((0,), ("fn",)),
-    "equinox.filter_vjp": ((0,), ("fun",)),
-    "jax.lax.custom_root": ((0, 2, 3), ("f", "solve", "tangent_solve")),
-    "jax.lax.custom_linear_solve": ((0, 2, 3), ("matvec", "solve", "transpose_solve")),
-    "jax.custom_vjp": ((0,), ("fun",)),
-    "jax.custom_jvp": ((0,), ("fun",)),
-    "jax.linear_transpose": ((0,), ("fun_or_fun_linear",)),
-    "optax.value_and_grad_from_state": ((0,), ("value_fn",)),
-    "scipy.optimize.minimize": ((0,), ("fun", "jac", "hess", "hessp")),
-    "scipy.optimize.least_squares": ((0,), ("fun", "jac")),
-    "scipy.optimize.fmin_l_bfgs_b": ((0, 2), ("func", "fprime")),
-    "scipy.optimize.check_grad": ((0, 1), ("func", "grad")),
-}
-#: ``f.defvjp(fwd, bwd)`` / ``f.defjvp(jvp)``: methods of a custom-derivative function
-#: whose arguments are the derivative rules
-DERIVATIVE_RULES = frozenset({"defvjp", "defjvp", "defjvps"})
-#: jaxopt solvers take the objective first or as ``fun=``
-DIFFERENTIATING_PACKAGES = ("jaxopt.",)
-#: Hand-written derivatives: a kink there is a kink of the gradient itself
-GRAD_NAME_RE = re.compile(r"^(grad|gradient|jacobian|hessian|backward)$|^grad_|_(grad|gradient|jacobian|hessian)$")
-#: parameters named like a function (handed on down a call chain before one calls it)
-FUNCTION_PARAM_RE = re.compile(r"(^|_)(fn|fns|func|funcs|function|callable|loss|losses|criterion|metric|metrics|objective|"
-                               r"callback|hook|cost|dist|distance|kernel|f|g|op)(_|$)", re.IGNORECASE)
-#: ... but not the functions that switch or clear gradients
-GRAD_NAME_SKIP_RE = re.compile(r"^_*(zero|no|enable|disable|set|requires|clip|is|has|reset|toggle)_")
-
-LOSS_BASES = frozenset({"torch.nn.modules.loss._Loss", "torch.nn.modules.loss._WeightedLoss"})
-MODEL_BASES = frozenset(
-    {"torch.nn.Module", "torch.nn.modules.module.Module", "flax.linen.Module", "flax.nnx.Module",
-     "equinox.Module", "haiku.Module", "pytorch_lightning.LightningModule", "lightning.LightningModule"}
-)
-LOSS_NAME_RE = re.compile(r"loss|objective|criterion|(^|_)(nll|elbo)(_|$)", re.IGNORECASE)
-LOSS_CLASS_RE = re.compile(r"(Loss|Criterion|Objective)$")
-MARK_RE = re.compile(r"#\s*kinkcheck:\s*loss\b")
-FORWARD_NAMES = ("forward", "__call__")
-
 
 @dataclass(frozen=True, slots=True)
 class FunctionInfo:
@@ -294,46 +242,14 @@ class _Indexer:
         #: qualname -> (def node or the module, its name environment, enclosing class)
         self.scopes: dict[str, tuple[ast.AST, _Env, str | None]] = {}
         self.how: str | None = None
-        self.refs = Refs(self)
-        self.bindings: dict[str, list[str]] = {}
-        self.passes: list[tuple[str, int | str, str]] = []
-        self.bound_roots: list[str] = []
-        self._lambdas: dict[int, str] = {}
-        self._pending: list[tuple[ast.Lambda, str, _Env, str | None]] = []
+        self.valuepass: ValuePass | None = ValuePass(self)
         self._class_nodes: list[tuple[str, ast.ClassDef]] = []
-        self.networks: set[str] = set()
+        #: hand-written derivatives are roots in array code only
         self.array_code = any(v.partition(".")[0] in ARRAY_LIBRARIES
                               for v in (*self.table.names.values(), *self.table.stars))
 
     def qual(self, name: str) -> str:
         return _qual(self.module, name)
-
-    def lambda_ref(self, lam: ast.Lambda, env: "_Env", name: str | None) -> str:
-        """The qualified name of a lambda used as a value; it is indexed (and checked)
-        as a function of its own once the enclosing function is done."""
-        q = self._lambdas.get(id(lam))
-        if q is None:
-            owner = env.qual or self.module
-            label = name if name and name.isidentifier() else str(lam.lineno)
-            q = _qual(owner, f"<lambda:{label}>")
-            if q in self.scopes or q in self._lambdas.values():
-                q = _qual(owner, f"<lambda:{label}:{lam.lineno}:{lam.col_offset}>")
-            self._lambdas[id(lam)] = q
-            self._pending.append((lam, q, env, name))
-        return q
-
-    def _index_lambdas(self) -> None:
-        while self._pending:
-            lam, q, env, name = self._pending.pop(0)
-            fd = lambda_def(lam, name or "<lambda>")
-            params = param_names(fd)
-            nodes = list(walk_local(fd))
-            bound = set(params) | {n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-            lenv = _Env(env, bound, {}, None, self.module, prefix=q)
-            cls = env
-            while cls is not None and cls.cls_qual is None:
-                cls = cls.parent
-            self._function(fd, q, fd.name, lenv, cls.cls_qual if cls else None, nodes, is_lambda=True)
 
     # -- the one walk --------------------------------------------------------------------
     def _walk(self) -> None:
@@ -426,9 +342,10 @@ class _Indexer:
         module_env = _Env(None, bound, values, None, self.module)
         self._function(self.tree, _qual(self.module, MODULE_CODE), MODULE_CODE, module_env, None, module_nodes)
         self._defs(self.tree.body, self.module, module_env, None)
-        self._class_bindings(module_env)
-        self._index_lambdas()
-        self.refs = None  # the helper points back here: no cycle left for the collector
+        vp = self.valuepass
+        vp.class_bindings(self._class_nodes, module_env)
+        vp.index_lambdas(_Env)
+        self.valuepass = None  # it points back here: leave no cycle for the collector
         funcs = self.functions
         return FileIndex(
             module=self.module,
@@ -439,22 +356,12 @@ class _Indexer:
             classes=self.classes,
             grad_targets=tuple(dict.fromkeys(self.grad_targets)),
             may_have_findings=any(f.has_candidates for f in funcs.values()),
-            bindings={k: tuple(dict.fromkeys(v)) for k, v in self.bindings.items()},
-            passes=tuple(dict.fromkeys(self.passes)),
-            bound_roots=tuple(dict.fromkeys(self.bound_roots)),
+            bindings={k: tuple(dict.fromkeys(v)) for k, v in vp.bindings.items()},
+            passes=tuple(dict.fromkeys(vp.passes)),
+            bound_roots=tuple(dict.fromkeys(vp.bound_roots)),
             stars=tuple(self.table.stars),
-            networks=tuple(sorted(self.networks)),
+            networks=tuple(sorted(vp.networks)),
         )
-
-    def _class_bindings(self, module_env: "_Env") -> None:
-        """Class-level assignments (``metric = staticmethod(ssim)``, ``losses = {...}``)."""
-        for cls_q, node in self._class_nodes:
-            for stmt in node.body:
-                if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
-                    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-                    for t in targets:
-                        if isinstance(t, ast.Name):
-                            self._bind(f"{cls_q}.{t.id}", t.id, stmt.value, module_env, [])
 
     def _collect_classes(self, body, prefix: str, cls_qual: str | None) -> None:
         for stmt in body:
@@ -552,44 +459,22 @@ class _Indexer:
                 if node.value is not None:
                     stores.append(node)
                     for t in node.targets if kind is ast.Assign else [node.target]:
-                        _bind_names(t, node.value, assigns)
+                        bind_names(t, node.value, assigns)
             elif kind is ast.For or kind is ast.AsyncFor:
-                _bind_names(node.target, node.iter, assigns, element=True)
+                bind_names(node.target, node.iter, assigns, element=True)
             elif kind is ast.Return and node.value is not None:
                 returned.append(node.value)
         if fn is not self.tree:
             env.qual = qualname
             env.params = frozenset(param_names(fn))
             env.assigns = assigns
-            env.annotations = _annotations(fn)
-        value_calls, refs, returns, slice_refs = self._values(fn, qualname, env, call_nodes, stores, returned)
+            env.annotations = annotations(fn)
+        value_calls, refs, returns, slice_refs = self.valuepass.function(fn, qualname, env, call_nodes, stores, returned)
         calls.extend(value_calls)
-        root = None
-        decorators = getattr(fn, "decorator_list", ())
-        for dec in decorators:
-            target = self.resolve(dec.func if isinstance(dec, ast.Call) else dec, env)
-            if target == "kinkcheck.loss":
-                root = "decorator"
-            elif target in GRAD_TRANSFORMS or target in DIFFERENTIATED_ARGS:
-                root = "grad-transform"
-            if target:
-                calls.append(target)
-        if root is None and fn is not self.tree and not is_lambda:
-            first = fn.lineno - 1
-            last = fn.body[0].lineno - 1 if fn.body else first
-            if any(MARK_RE.search(self.lines[i]) for i in range(first, min(last, first + 20) + 1) if i < len(self.lines)):
-                root = "comment"
-        model_forward = False
-        if cls_qual is not None and name in FORWARD_NAMES and not is_lambda:
-            if self._class_is(cls_qual, LOSS_BASES, loss=True):
-                root = root or "loss-class"
-            elif self._class_is(cls_qual, MODEL_BASES, loss=False):
-                model_forward = True
-        if root is None and fn is not self.tree and LOSS_NAME_RE.search(name):
-            root = "name"
-        if (root is None and fn is not self.tree and self.array_code and GRAD_NAME_RE.search(name)
-                and not GRAD_NAME_SKIP_RE.search(name)):
-            root = "gradient"
+        decorators = [self.resolve(d.func if isinstance(d, ast.Call) else d, env)
+                      for d in getattr(fn, "decorator_list", ())]
+        calls.extend(d for d in decorators if d)
+        root, model_forward = function_root(self, fn, name, cls_qual, decorators, is_lambda)
         slice_calls: tuple[str, ...] = ()
         if backward_exprs:
             root = root or "backward"
@@ -622,143 +507,6 @@ class _Indexer:
             is_lambda=is_lambda,
         )
 
-    def _values(self, fn, qualname: str, env: "_Env", call_nodes, stores, returned):
-        """The value pass of one function (see ``callables``): what its calls run beyond the
-        names the import table gives, the callables it stores, passes and returns, and for
-        each call the refs of its callee (the backward slice wants them)."""
-        R = self.refs
-        calls: list[str] = []
-        refs: list[str] = []
-        per_call: dict[int, list[str]] = {}
-        Attribute, Name, Lambda = ast.Attribute, ast.Name, ast.Lambda
-        live = self._live_params(fn, env, call_nodes, stores)
-        for node, target in call_nodes:
-            func = node.func
-            fkind = func.__class__
-            on_instance = fkind is Attribute and on_self(func)
-            got: list[str] = []
-            if (target is None and fkind is not Attribute and fkind is not Lambda) or on_instance:
-                got = R.called(func, env)
-            elif target is None and fkind is Attribute:
-                got = R.method_of_local(func, env, live[1] if live else frozenset())
-            if got:
-                calls.extend(got)
-                per_call[id(node)] = got
-            if target is not None and env.cls_qual is not None and _is_layer(target):
-                self.networks.add(env.cls_qual)
-            if not node.args and not node.keywords:
-                continue
-            if target is not None:
-                if target in OPAQUE:
-                    continue
-                diff = DIFFERENTIATED_ARGS.get(target)
-                if diff is None and target.startswith(DIFFERENTIATING_PACKAGES) and target.rsplit(".", 1)[-1][:1].isupper():
-                    diff = ((0,), ("fun",))
-                # a call into a library cannot pass a callable on to a checked parameter:
-                # only what is plainly a function counts (`jax.lax.scan(step, ...)`)
-                foreign = not ours(target)
-            else:
-                diff = None
-                foreign = fkind is Attribute and not on_instance  # `x.view(n)`: a method of a value
-            rules = fkind is Attribute and func.attr in DERIVATIVE_RULES
-            slots = [(i, a, None) for i, a in enumerate(node.args)]
-            slots += [(k.arg, k.value, k.arg) for k in node.keywords if k.arg]
-            for slot, arg, kw in slots:
-                akind = arg.__class__
-                if akind not in _VALUE_SHAPES:
-                    continue
-                loss_kw = kw is not None and LOSS_NAME_RE.search(kw) is not None
-                differentiated = rules or (diff is not None and (slot in diff[0] or slot in diff[1]))
-                if foreign and not loss_kw and not differentiated and not _plain_function(arg, env):
-                    continue
-                got_arg = R.of(arg, env, kw, strict=not (loss_kw or differentiated))
-                if got_arg and live is not None:
-                    got_arg = [r for r in got_arg if not r.startswith(live[0]) or r[len(live[0]):] in live[1]]
-                if not got_arg:
-                    continue
-                refs.extend(got_arg)
-                if not foreign:
-                    callees = [target, *got] if target else got
-                    self.passes.extend((c, slot, r) for c in callees if ours(c) for r in got_arg if ours(r))
-                if loss_kw:
-                    self.bound_roots.extend(got_arg)
-                if differentiated:
-                    self.grad_targets.extend(got_arg)
-        for node in stores:
-            for t in node.targets if isinstance(node, ast.Assign) else [node.target]:
-                self._store(t, node.value, env, refs, fn is self.tree)
-        returns = [r for v in returned for r in R.of(v, env) if ours(r)]
-        refs.extend(returns)
-        if fn is not self.tree:
-            for pname, default in param_defaults(fn):
-                got = R.of(default, env.parent or env, pname) if _may_be_callable(default, self) else []
-                self.passes.extend((qualname, pname, r) for r in got if ours(r))
-                if got and LOSS_NAME_RE.search(pname):
-                    self.bound_roots.extend(got)
-        # a function's own parameters reach other functions through ``passes``
-        refs = [r for r in refs if PARAM not in r and ours(r)]
-        return calls, refs, returns, per_call
-
-    def _live_params(self, fn, env: "_Env", call_nodes, stores) -> tuple[str, frozenset[str]] | None:
-        """The parameters of ``fn`` that may hold a function: called in it, stored by it, or
-        named or defaulted like one. Only those are worth following when handed on
-        (``X``, ``y`` passed down a call chain are data)."""
-        if fn is self.tree or not env.params:
-            return None
-        live = {p for p in env.params if FUNCTION_PARAM_RE.search(p)}
-        for node, _ in call_nodes:
-            if node.func.__class__ is ast.Name and node.func.id in env.params:
-                live.add(node.func.id)
-        for node in stores:
-            if node.value.__class__ is ast.Name and node.value.id in env.params:
-                live.add(node.value.id)
-        for pname, default in param_defaults(fn):
-            if default.__class__ in (ast.Name, ast.Attribute, ast.Lambda):
-                live.add(pname)
-        return f"{env.qual}{PARAM}", frozenset(live)
-
-    def _store(self, target: ast.AST, value: ast.AST, env: "_Env", refs: list[str], module_level: bool) -> None:
-        """``name = value``, ``self.attr = value``, ``table[key] = value``: record the
-        callables stored, under the binding scope will look them up by."""
-        if isinstance(target, (ast.Tuple, ast.List)):
-            if isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts):
-                for t, v in zip(target.elts, value.elts):
-                    self._store(t, v, env, refs, module_level)
-            return
-        key = name = None
-        if isinstance(target, ast.Name):
-            name = target.id
-            if not module_level and not LOSS_NAME_RE.search(name):
-                return  # a local: its calls, uses and returns look its bindings up
-            key = self.qual(name) if module_level else None
-        elif isinstance(target, ast.Attribute):
-            name = target.attr
-            if isinstance(target.value, ast.Name) and target.value.id == "self":
-                owner = env.lookup("self", self)
-                key = f"{owner[5:]}.{name}" if owner and owner.startswith("self:") else None
-        elif isinstance(target, ast.Subscript):
-            if not isinstance(target.value, ast.Name) and not on_self(target.value):
-                return
-            sub = target.slice
-            name = sub.value if isinstance(sub, ast.Constant) and isinstance(sub.value, str) else None
-            for r in self.refs.of(target.value, env):
-                if not r.endswith(CALL) and "#" not in r:
-                    key = r
-                    break
-        got = self._bind(key, name, value, env, refs)
-        if got and name and LOSS_NAME_RE.search(name):
-            self.bound_roots.extend(got)
-
-    def _bind(self, key: str | None, name: str | None, value: ast.AST, env: "_Env", refs: list[str]) -> list[str]:
-        if not _may_be_callable(value, self):
-            return []
-        got = [r for r in self.refs.of(value, env, name) if ours(r)]
-        if got:
-            refs.extend(got)
-            if key:
-                self.bindings.setdefault(key, []).extend(got)
-        return got
-
     def _grad_target(self, arg: ast.AST, env: "_Env", calls: list[str]) -> None:
         if isinstance(arg, ast.Lambda):
             for node in ast.walk(arg.body):
@@ -775,104 +523,12 @@ class _Indexer:
         if t:
             self.grad_targets.append(t)
 
-    def _class_is(self, cls_qual: str, bases: frozenset[str], *, loss: bool, depth: int = 0) -> bool:
-        if loss and LOSS_CLASS_RE.search(cls_qual.rsplit(".", 1)[-1]):
-            return True
-        if depth > 8:
-            return False
-        for base in self.classes.get(cls_qual, ()):
-            if base in bases:
-                return True
-            tail = base.rsplit(".", 1)[-1]
-            if loss and (base.startswith("torch.nn.") and tail.endswith("Loss")):
-                return True
-            if not loss and base.startswith(("torch.nn.", "flax.", "equinox.", "haiku.")) and tail == "Module":
-                return True
-            if base in self.classes and self._class_is(base, bases, loss=loss, depth=depth + 1):
-                return True
-        return False
-
 
 #: the nodes the index loop looks at, by class (ast node classes are never subclassed)
 _NOT_INDEXED = frozenset({ast.Name, ast.Constant, ast.arg, ast.arguments, ast.keyword, ast.Expr, ast.Tuple,
                           ast.Subscript, ast.Slice, ast.UnaryOp, ast.BoolOp, ast.List, ast.Dict, ast.alias})
 _SLOPE_OPS = frozenset({ast.Div, ast.Pow, ast.FloorDiv, ast.Mod})
 _BRANCHES = frozenset({ast.Compare, ast.If, ast.While, ast.IfExp})
-
-
-def _annotations(fn: ast.AST) -> dict[str, ast.AST]:
-    args = getattr(fn, "args", None)
-    if not isinstance(args, ast.arguments):
-        return {}
-    return {a.arg: a.annotation for a in (*args.posonlyargs, *args.args, *args.kwonlyargs) if a.annotation is not None}
-
-
-def _bind_names(target: ast.AST, value: ast.AST, out: dict[str, list[ast.AST]], element: bool = False) -> None:
-    """Every local binding of a name, for the value pass: ``f = g`` binds ``g``; a loop
-    target (``for fn in self.losses``) is bound to the container (``element``), whose
-    refs are its elements'."""
-    if isinstance(target, ast.Name):
-        out.setdefault(target.id, []).append(value)
-    elif isinstance(target, (ast.Tuple, ast.List)):
-        if not element and isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts):
-            for t, v in zip(target.elts, value.elts):
-                _bind_names(t, v, out)
-        else:
-            for t in target.elts:
-                _bind_names(t, value, out, element=True)
-
-
-#: value shapes that can hold a callable worth following (a name, ``self.attr``, a
-#: lambda, ``partial(f)``, a constructor call, a table of those); arithmetic cannot
-_VALUE_SHAPES = frozenset({ast.Name, ast.Attribute, ast.Lambda, ast.Dict, ast.List, ast.Tuple, ast.Set, ast.IfExp,
-                           ast.BoolOp, ast.Subscript, ast.Call})
-
-
-_LAYER_PACKAGES = ("torch.nn.", "flax.linen.", "flax.nnx.", "equinox.nn.", "haiku.")
-_NETWORK_FACTORIES = ("torchvision.models.", "timm.", "transformers.")
-_NOT_LAYERS = frozenset({"Module", "ModuleList", "ModuleDict", "Sequential", "Parameter", "ParameterList",
-                         "ParameterDict", "Identity", "Flatten", "Unflatten", "Buffer"})
-
-
-def _is_layer(q: str) -> bool:
-    """A layer class of a network library (not a container, not a loss)."""
-    if q.startswith(_NETWORK_FACTORIES):
-        return True
-    if not q.startswith(_LAYER_PACKAGES):
-        return False
-    last = q.rsplit(".", 1)[-1]
-    return last[:1].isupper() and last not in _NOT_LAYERS and not LOSS_CLASS_RE.search(last)
-
-
-_FUNCTION_VALUES = (ast.Lambda, ast.Name, ast.Attribute)
-
-
-def _plain_function(arg: ast.AST, env: "_Env") -> bool:
-    """``my_fn``, ``self._one``, ``losses.dice``, a lambda, ``partial(f, ...)``, or a
-    local bound to one of those: an argument that is plainly a function, not data."""
-    if isinstance(arg, ast.Lambda):
-        return True
-    if isinstance(arg, ast.Call):
-        f = arg.func
-        return (getattr(f, "id", None) or getattr(f, "attr", None)) == "partial"
-    while isinstance(arg, ast.Attribute):
-        arg = arg.value
-    if not isinstance(arg, ast.Name):
-        return False
-    if arg.id == "self":
-        return True
-    e = env
-    while e is not None:
-        if arg.id in e.bound:
-            if e.parent is None:
-                return True
-            return any(v.__class__ in _FUNCTION_VALUES for v in e.assigns.get(arg.id, ()))
-        e = e.parent
-    return True
-
-
-def _may_be_callable(expr: ast.AST | None, ix: "_Indexer") -> bool:
-    return expr.__class__ in _VALUE_SHAPES
 
 
 def _module_nodes(tree: ast.Module):

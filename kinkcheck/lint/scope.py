@@ -25,15 +25,13 @@ import fnmatch
 from collections import deque
 
 from kinkcheck.lint.callables import CALL, PARAM
-from kinkcheck.lint.index import (
-    FORWARD_NAMES, LOSS_BASES, LOSS_CLASS_RE, LOSS_NAME_RE, MODEL_BASES, MODULE_CODE, FileIndex, FunctionInfo,
+from kinkcheck.lint.index import MODULE_CODE, FileIndex, FunctionInfo
+from kinkcheck.lint.roots import (
+    AUTOGRAD_BASES, AUTOGRAD_METHODS, FORWARD_NAMES, LOSS_BASES, LOSS_CLASS_RE, LOSS_NAME_RE, MODEL_BASES,
 )
 
 SCOPES = ("loss", "model", "all")
 SLICE = "#slice"
-#: base classes of hand-written derivatives: their forward and backward are roots
-AUTOGRAD_BASES = frozenset({"torch.autograd.Function", "torch.autograd.function.Function"})
-AUTOGRAD_METHODS = ("forward", "backward", "setup_context", "jvp", "vjp")
 MAX_HOPS = 24
 
 

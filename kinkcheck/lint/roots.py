@@ -1,0 +1,153 @@
+"""What makes code loss code, as names and tables: the index marks roots with these, and
+scope (``scope.py``) closes them over what the roots run.
+
+Kept apart from the index walk so that the rules read in one place.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kinkcheck.lint.index import _Indexer
+
+#: Calls that make their first argument (a function) a differentiated root.
+GRAD_TRANSFORMS = frozenset(
+    {
+        "jax.grad", "jax.value_and_grad", "jax.vjp", "jax.jvp", "jax.jacrev", "jax.jacfwd",
+        "jax.hessian", "jax.linearize", "torch.func.grad", "torch.func.grad_and_value",
+        "torch.func.vjp", "torch.func.jacrev", "torch.func.jacfwd", "torch.func.hessian",
+        "functorch.grad", "functorch.grad_and_value", "functorch.vjp", "functorch.jacrev",
+        "functorch.jacfwd", "equinox.filter_grad", "equinox.filter_value_and_grad",
+    }
+)
+#: Calls whose first argument (an expression) is differentiated.
+GRAD_OF_EXPR = frozenset({"torch.autograd.grad", "torch.autograd.backward"})
+#: Every call that differentiates the functions it is handed: callee -> (argument
+#: positions, keywords). Gradient transforms, implicit differentiation, custom derivatives,
+#: optimisers that call a gradient.
+DIFFERENTIATED_ARGS: dict[str, tuple[tuple[int, ...], tuple[str, ...]]] = {
+    **{q: ((0,), ("fun", "func", "f")) for q in GRAD_TRANSFORMS},
+    **{f"torch.autograd.functional.{n}": ((0,), ("func",)) for n in ("jacobian", "hessian", "vjp", "jvp", "hvp", "vhp")},
+    "torch.func.linearize": ((0,), ("func",)),
+    "equinox.filter_jvp": ((0,), ("fn",)),
+    "equinox.filter_vjp": ((0,), ("fun",)),
+    "jax.lax.custom_root": ((0, 2, 3), ("f", "solve", "tangent_solve")),
+    "jax.lax.custom_linear_solve": ((0, 2, 3), ("matvec", "solve", "transpose_solve")),
+    "jax.custom_vjp": ((0,), ("fun",)),
+    "jax.custom_jvp": ((0,), ("fun",)),
+    "jax.linear_transpose": ((0,), ("fun_or_fun_linear",)),
+    "optax.value_and_grad_from_state": ((0,), ("value_fn",)),
+    "scipy.optimize.minimize": ((0,), ("fun", "jac", "hess", "hessp")),
+    "scipy.optimize.least_squares": ((0,), ("fun", "jac")),
+    "scipy.optimize.fmin_l_bfgs_b": ((0, 2), ("func", "fprime")),
+    "scipy.optimize.check_grad": ((0, 1), ("func", "grad")),
+}
+#: ``f.defvjp(fwd, bwd)`` / ``f.defjvp(jvp)``: methods of a custom-derivative function
+#: whose arguments are the derivative rules
+DERIVATIVE_RULES = frozenset({"defvjp", "defjvp", "defjvps"})
+#: solver classes of these packages take the objective first or as ``fun=``
+DIFFERENTIATING_PACKAGES = ("jaxopt.",)
+
+LOSS_BASES = frozenset({"torch.nn.modules.loss._Loss", "torch.nn.modules.loss._WeightedLoss"})
+MODEL_BASES = frozenset(
+    {"torch.nn.Module", "torch.nn.modules.module.Module", "flax.linen.Module", "flax.nnx.Module",
+     "equinox.Module", "haiku.Module", "pytorch_lightning.LightningModule", "lightning.LightningModule"}
+)
+#: base classes of hand-written derivatives: their forward and backward are roots
+AUTOGRAD_BASES = frozenset({"torch.autograd.Function", "torch.autograd.function.Function"})
+AUTOGRAD_METHODS = ("forward", "backward", "setup_context", "jvp", "vjp")
+LOSS_NAME_RE = re.compile(r"loss|objective|criterion|(^|_)(nll|elbo)(_|$)", re.IGNORECASE)
+LOSS_CLASS_RE = re.compile(r"(Loss|Criterion|Objective)$")
+MARK_RE = re.compile(r"#\s*kinkcheck:\s*loss\b")
+FORWARD_NAMES = ("forward", "__call__")
+
+#: Hand-written derivatives: a kink there is a kink of the gradient itself ...
+_GRAD_NAME_RE = re.compile(r"^(grad|gradient|jacobian|hessian|backward)$|^grad_|_(grad|gradient|jacobian|hessian)$")
+#: ... but not the functions that switch or clear gradients
+_GRAD_NAME_SKIP_RE = re.compile(r"^_*(zero|no|enable|disable|set|requires|clip|is|has|reset|toggle)_")
+#: parameters named like a function (handed on down a call chain before one calls it)
+FUNCTION_PARAM_RE = re.compile(r"(^|_)(fn|fns|func|funcs|function|callable|loss|losses|criterion|metric|metrics|"
+                               r"objective|callback|hook|cost|dist|distance|kernel|f|g|op|nll|elbo)(_|$)", re.IGNORECASE)
+
+_LAYER_PACKAGES = ("torch.nn.", "flax.linen.", "flax.nnx.", "equinox.nn.", "haiku.")
+_NETWORK_FACTORIES = ("torchvision.models.", "timm.", "transformers.")
+_NOT_LAYERS = frozenset({"Module", "ModuleList", "ModuleDict", "Sequential", "Parameter", "ParameterList",
+                         "ParameterDict", "Identity", "Flatten", "Unflatten", "Buffer"})
+
+
+def is_gradient_name(name: str) -> bool:
+    """``grad``, ``hinge_grad``, ``grad_w``, ``jacobian``, ``backward``: a derivative
+    written by hand (not ``zero_grad``, ``no_grad``, ``clip_grad``)."""
+    return _GRAD_NAME_RE.search(name) is not None and _GRAD_NAME_SKIP_RE.search(name) is None
+
+
+def differentiated_slots(callee: str) -> tuple[tuple[int, ...], tuple[str, ...]] | None:
+    """Which arguments of a call to ``callee`` are functions it differentiates."""
+    slots = DIFFERENTIATED_ARGS.get(callee)
+    if slots is None and callee.startswith(DIFFERENTIATING_PACKAGES) and callee.rsplit(".", 1)[-1][:1].isupper():
+        slots = ((0,), ("fun",))
+    return slots
+
+
+def is_layer(q: str) -> bool:
+    """A layer of a network library (``nn.Linear``, ``nn.Conv2d``, flax/equinox/haiku
+    layers, a torchvision/timm model): a class that builds one is a network, whose forward
+    is not loss code even when a loss calls it."""
+    if q.startswith(_NETWORK_FACTORIES):
+        return True
+    if not q.startswith(_LAYER_PACKAGES):
+        return False
+    last = q.rsplit(".", 1)[-1]
+    return last[:1].isupper() and last not in _NOT_LAYERS and not LOSS_CLASS_RE.search(last)
+
+
+def function_root(ix: "_Indexer", fn: ast.AST, name: str, cls_qual: str | None, decorators: list[str | None],
+                  is_lambda: bool) -> tuple[str | None, bool]:
+    """-> (why the function is a root, or None; whether it is a network module's forward).
+    Roots from the backward slice and from values are decided elsewhere (index, scope)."""
+    root = None
+    for target in decorators:
+        if target == "kinkcheck.loss":
+            root = "decorator"
+        elif target in DIFFERENTIATED_ARGS:
+            root = "grad-transform"
+    plain = fn is not ix.tree
+    if root is None and plain and not is_lambda:
+        first = fn.lineno - 1
+        last = fn.body[0].lineno - 1 if fn.body else first
+        if any(MARK_RE.search(ix.lines[i]) for i in range(first, min(last, first + 20) + 1) if i < len(ix.lines)):
+            root = "comment"
+    model_forward = False
+    if cls_qual is not None and name in FORWARD_NAMES and not is_lambda:
+        if class_is(ix.classes, cls_qual, LOSS_BASES, loss=True):
+            root = root or "loss-class"
+        elif class_is(ix.classes, cls_qual, MODEL_BASES, loss=False):
+            model_forward = True
+    if root is None and plain and LOSS_NAME_RE.search(name):
+        root = "name"
+    if root is None and plain and ix.array_code and is_gradient_name(name):
+        root = "gradient"
+    return root, model_forward
+
+
+def class_is(classes: dict[str, tuple[str, ...]], cls_qual: str, bases: frozenset[str], *, loss: bool,
+             depth: int = 0) -> bool:
+    """A loss class (``loss``) or a module class, by name or by its bases in this file."""
+    if loss and LOSS_CLASS_RE.search(cls_qual.rsplit(".", 1)[-1]):
+        return True
+    if depth > 8:
+        return False
+    for base in classes.get(cls_qual, ()):
+        if base in bases:
+            return True
+        tail = base.rsplit(".", 1)[-1]
+        if loss and (base.startswith("torch.nn.") and tail.endswith("Loss")):
+            return True
+        if not loss and base.startswith(("torch.nn.", "flax.", "equinox.", "haiku.")) and tail == "Module":
+            return True
+        if base in classes and class_is(classes, base, bases, loss=loss, depth=depth + 1):
+            return True
+    return False

@@ -1,0 +1,539 @@
+"""What the default scope reaches, class by class: each test is a small tree of modules and
+the functions that come out in scope (and the look-alikes that stay out).
+
+These look at ``loss_scope`` only, never at findings: which code is loss code is one
+question, which sites in it are kinks another (``test_engine_fixtures.py`` joins them).
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from kinkcheck.lint.index import index_source
+from kinkcheck.lint.scope import SLICE, loss_scope
+
+
+def scoped(modules: dict[str, str], **kw) -> set[str]:
+    """Qualified names in scope over a tree of ``{module: source}``."""
+    indexes = [index_source(textwrap.dedent(src), f"{name.replace('.', '/')}.py", name) for name, src in modules.items()]
+    return {q for qs in loss_scope(indexes, **kw).values() for q in qs}
+
+
+# -- calls through attributes ---------------------------------------------------------------
+
+
+def test_an_attribute_holding_an_instance_runs_that_class():
+    got = scoped({"m": """
+        import torch
+
+        class Euclid(torch.nn.Module):
+            def forward(self, a, b):
+                return (a - b).norm()
+
+            def pairwise(self, a):
+                return torch.cdist(a, a)
+
+            def unused(self, a):
+                return a.abs()
+
+        class Scorer:
+            def __init__(self):
+                self.dist_fn = Euclid()
+
+            def loss(self, a, b):
+                return self.dist_fn(a, b) + self.dist_fn.pairwise(a).mean() + self.reduce(a)
+
+            def reduce(self, x):
+                return x.mean()
+        """})
+    assert {"m.Euclid.forward", "m.Euclid.pairwise", "m.Scorer.reduce"} <= got
+    assert "m.Euclid.unused" not in got and "m.Scorer.__init__" not in got
+
+
+def test_a_factory_method_or_function_runs_what_it_returns():
+    got = scoped({"m": """
+        class L1:
+            def __call__(self, a, b):
+                return abs(a - b)
+
+        class L2:
+            def __call__(self, a, b):
+                return (a - b) ** 2
+
+            def pairwise(self, a):
+                return a
+
+        class Cos:
+            def __call__(self, a, b):
+                return a @ b
+
+        METRICS = {"l1": L1, "l2": L2}
+
+        def get_metric(name):
+            return METRICS[name]()
+
+        class Holder:
+            def __init__(self, name):
+                self.metric = get_metric(name)
+                self.fallback = self.default_metric()
+
+            def default_metric(self):
+                return Cos()
+
+            def criterion(self, a, b):
+                return self.metric(a, b) + self.metric.pairwise(a) + self.fallback(a, b)
+        """})
+    assert {"m.L1.__call__", "m.L2.__call__", "m.L2.pairwise", "m.Cos.__call__"} <= got
+
+
+def test_a_local_from_a_factory_and_an_annotated_parameter():
+    got = scoped({"m": """
+        class Dist:
+            def pairwise(self, a):
+                return a
+
+            def other(self, a):
+                return a
+
+        def make_distance():
+            return Dist()
+
+        def loss_local(a):
+            d = make_distance()
+            return d.pairwise(a)
+
+        def loss_param(dist: "Dist", a):
+            return dist.other(a)
+        """})
+    assert {"m.Dist.pairwise", "m.Dist.other"} <= got
+
+
+def test_a_network_called_from_a_loss_stays_out_but_a_metric_module_comes_in():
+    got = scoped({"m": """
+        from torch import nn
+
+        class Encoder(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 4)
+
+            def forward(self, x):
+                return self.fc(x).relu()
+
+        class Net(nn.Module):  # holds a network: a network too
+            def __init__(self):
+                super().__init__()
+                self.encoder = Encoder()
+
+            def forward(self, x):
+                return self.encoder(x)
+
+        class SSIM(nn.Module):  # no layers: a metric
+            def forward(self, a, b):
+                return (a * b).mean()
+
+        class PerceptualLoss(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.encoder, self.net, self.ssim = Encoder(), Net(), SSIM()
+
+            def forward(self, a, b):
+                return self.encoder(a).sum() + self.net(b).sum() + 1 - self.ssim(a, b)
+        """})
+    assert "m.SSIM.forward" in got
+    assert "m.Encoder.forward" not in got and "m.Net.forward" not in got
+    assert "m.Encoder.forward" in scoped({"m": """
+        from torch import nn
+
+        class Encoder(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 4)
+
+            def forward(self, x):
+                return self.fc(x)
+        """}, scope="model")
+
+
+# -- values: partial, stored and passed functions, lambdas, tables, parameters --------------
+
+
+def test_partial_stored_tabled_and_passed_functions():
+    got = scoped({"m": """
+        import functools
+
+        def a(p, t): return p
+        def b(p, t): return p
+        def c(p, t): return p
+        def d(p, t): return p
+        def e(p, t): return p
+        def never(p, t): return p
+
+        class Wrapper:
+            def __init__(self, metric):
+                self.metric = metric
+                self.pair = functools.partial(a, beta=1)
+                self.table = {"b": b, "c": c}
+
+            def __call__(self, p, t, k):
+                return self.metric(p, t) + self.pair(p, t) + self.table[k](p, t)
+
+        def run(loss_fn, p, t):
+            return loss_fn(p, t)
+
+        def main(p, t):
+            w = Wrapper(d)
+            w(p, t, "b").backward()
+            run(e, p, t)
+            return never
+        """})
+    assert {"m.a", "m.b", "m.c", "m.d", "m.e", "m.Wrapper.__call__"} <= got
+    assert "m.never" not in got and "m.main" not in got and f"m.main{SLICE}" in got
+
+
+def test_functions_from_another_module_through_a_parameter():
+    got = scoped({
+        "pkg.train": """
+            def fit(model, data, criterion):
+                for x, y in data:
+                    criterion(model(x), y).backward()
+            """,
+        "pkg.main": """
+            from pkg.train import fit
+            from pkg.metrics import dice
+
+            def main(model, data):
+                fit(model, data, dice)
+            """,
+        "pkg.metrics": """
+            def dice(p, t):
+                return p
+
+            def iou(p, t):
+                return p
+            """,
+    })
+    assert "pkg.metrics.dice" in got and "pkg.metrics.iou" not in got
+
+
+def test_lambdas_bound_to_loss_like_names_and_called_from_loss_code():
+    got = scoped({"m": """
+        criterion = lambda p, t: abs(p - t)
+        scale = lambda v: v * 2
+        helper = lambda v: v + 1
+
+        def loss(p):
+            return helper(p)
+        """})
+    assert {"m.<lambda:criterion>", "m.<lambda:helper>"} <= got
+    assert "m.<lambda:scale>" not in got
+
+
+def test_an_instance_bound_to_a_name_then_backward():
+    got = scoped({"m": """
+        class Margin:
+            def __call__(self, p, t):
+                return p - t
+
+        objective = Margin()
+
+        def train_step(model, x, y):
+            objective(model(x), y).backward()
+        """})
+    assert "m.Margin.__call__" in got and f"m.train_step{SLICE}" in got
+
+
+def test_a_passed_model_is_not_loss_code():
+    got = scoped({"m": """
+        from torch import nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(2, 2)
+
+            def forward(self, x):
+                return self.fc(x)
+
+        def compute_loss(model, x, y):
+            return (model(x) - y).abs().mean()
+
+        def main(x, y):
+            return compute_loss(Net(), x, y)
+        """})
+    assert "m.compute_loss" in got and "m.Net.forward" not in got
+
+
+# -- loss classes ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("header", [
+    "class FocalLoss:",
+    "class Dice(torch.nn.modules.loss._Loss):",
+    "class LossWrapper(torch.nn.Module):",
+    "class Base(BaseFocalLoss):",
+])
+def test_every_method_of_a_loss_class(header):
+    got = scoped({"m": f"""
+        import torch
+
+        class BaseFocalLoss(torch.nn.Module):
+            def forward(self, x):
+                return x
+
+        class Elsewhere(torch.nn.Module):
+            def forward(self, x):
+                return x
+
+        {header}
+            def __init__(self):
+                self.g = 2
+
+            def compute_loss(self, x):
+                return x
+
+            def _reduce(self, x):
+                return x
+
+            def _get_weights(self, x):
+                return x
+
+            def __repr__(self):
+                return "loss"
+        """})
+    cls = header.split()[1].split("(")[0].rstrip(":")
+    assert {f"m.{cls}.compute_loss", f"m.{cls}._reduce", f"m.{cls}._get_weights"} <= got
+    assert f"m.{cls}.__init__" not in got and f"m.{cls}.__repr__" not in got
+    if cls == "Base":  # its base is the loss-named one: everything the class inherits too
+        assert "m.BaseFocalLoss.forward" in got
+
+
+def test_a_class_whose_forward_is_marked_and_inherited_methods_from_another_module():
+    got = scoped({
+        "base": """
+            class Weighted:
+                def _normalize(self, x):
+                    return x
+
+            class Unrelated:
+                def _normalize(self, x):
+                    return x
+            """,
+        "loss": """
+            from base import Weighted
+
+            class Focal(Weighted):
+                def forward(self, x):  # kinkcheck: loss
+                    return x
+
+                def helper(self, x):
+                    return x
+            """,
+    })
+    assert {"loss.Focal.forward", "loss.Focal.helper", "base.Weighted._normalize"} <= got
+    assert "base.Unrelated._normalize" not in got
+
+
+def test_plain_classes_are_not_loss_classes():
+    got = scoped({"m": """
+        import torch
+
+        class Scorer(torch.nn.Module):
+            def compute(self, x):
+                return x
+
+        class Lossless:
+            def compute(self, x):
+                return x
+        """})
+    assert got == set()
+
+
+# -- helpers in other modules ---------------------------------------------------------------
+
+
+def test_helpers_in_other_modules_through_re_exports_and_star_imports():
+    tree = {
+        "pkg.colour": """
+            def _linearize(c):
+                return c
+
+            def rgb_to_lab(c):
+                return _linearize(c)
+            """,
+        "pkg.functional": """
+            from pkg.colour import rgb_to_lab
+            from pkg.grads import *
+            """,
+        "pkg.grads": """
+            def gradient_map(x):
+                return x
+            """,
+        "pkg.metric": """
+            import pkg.functional as F
+
+            def delta_e(a, b):
+                return F.rgb_to_lab(a) - F.gradient_map(b)
+            """,
+        "pkg.loss": """
+            from pkg.metric import delta_e
+
+            class ColourLoss:
+                def forward(self, a, b):
+                    return delta_e(a, b)
+            """,
+    }
+    got = scoped(tree)
+    # three calls deep (forward -> delta_e -> rgb_to_lab -> _linearize) is inside max_depth=3
+    assert {"pkg.metric.delta_e", "pkg.colour.rgb_to_lab", "pkg.colour._linearize", "pkg.grads.gradient_map"} <= got
+    assert "pkg.colour._linearize" not in scoped(tree, max_depth=2)
+
+
+def test_methods_of_the_same_class_do_not_use_up_depth():
+    got = scoped({"m": """
+        class SSIM:
+            def __call__(self, a, b):
+                return self._ssim(a, b)
+
+            def _ssim(self, a, b):
+                return self._window(a) * b
+
+            def _window(self, a):
+                return self._gauss(a)
+
+            def _gauss(self, a):
+                return deep(a)
+
+        def deep(a):
+            return a
+
+        def image_loss(a, b):
+            return 1 - SSIM()(a, b)
+        """}, max_depth=2)
+    assert {"m.SSIM._gauss", "m.deep"} <= got
+
+
+# -- hand-written derivatives and differentiating transforms --------------------------------
+
+
+def test_hand_written_gradients_in_array_code():
+    got = scoped({"m": """
+        import numpy as np
+        import torch
+
+        def grad(w, X, y): return X
+        def hinge_grad(w): return w
+        def grad_w(w): return w
+        def jacobian(x): return x
+        def hessian(x): return x
+        def zero_grad(p): return p
+        def no_grad(p): return p
+        def gradient_map(x): return x
+
+        class Clamp(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return x
+
+            @staticmethod
+            def backward(ctx, g):
+                return g
+        """})
+    assert {"m.grad", "m.hinge_grad", "m.grad_w", "m.jacobian", "m.hessian", "m.Clamp.forward", "m.Clamp.backward"} <= got
+    assert not {"m.zero_grad", "m.no_grad", "m.gradient_map"} & got
+    # in a file that imports no array library, a function named `grad` is something else
+    assert scoped({"m": "def grad(x):\n    return x\n"}) == set()
+
+
+def test_an_autograd_function_defined_elsewhere_runs_through_apply():
+    got = scoped({
+        "ops": """
+            import torch
+
+            class Base(torch.autograd.Function):
+                pass
+            """,
+        "fns": """
+            from ops import Base
+
+            class Round(Base):
+                @staticmethod
+                def forward(ctx, x):
+                    return x
+
+                @staticmethod
+                def backward(ctx, g):
+                    return g
+            """,
+    })
+    assert {"fns.Round.forward", "fns.Round.backward"} <= got
+
+
+@pytest.mark.parametrize("call", [
+    "jax.jit(jax.grad(f))",
+    "jax.vmap(jax.grad(f))",
+    "jax.value_and_grad(functools.partial(f, k=1))",
+    "jax.lax.custom_root(f, x0, solve, solve)",
+    "optax.value_and_grad_from_state(f)",
+    "torch.autograd.functional.jacobian(f, x0)",
+    "jaxopt.LBFGS(fun=f)",
+    "scipy.optimize.minimize(f, x0, jac=g)",
+])
+def test_functions_handed_to_differentiating_calls(call):
+    got = scoped({"m": f"""
+        import functools
+        import jax, jaxopt, optax, scipy.optimize, torch
+
+        def f(x): return x
+        def g(x): return x
+        def solve(h, x): return x
+        def other(x): return x
+
+        x0 = 0.0
+        result = {call}
+        """})
+    assert "m.f" in got and "m.other" not in got
+
+
+def test_custom_vjp_rules_are_roots():
+    got = scoped({"m": """
+        import jax
+
+        @jax.custom_vjp
+        def clip(x): return x
+        def clip_fwd(x): return x, x
+        def clip_bwd(r, g): return (g,)
+        def unrelated(x): return x
+
+        clip.defvjp(clip_fwd, clip_bwd)
+        """})
+    assert {"m.clip", "m.clip_fwd", "m.clip_bwd"} <= got and "m.unrelated" not in got
+
+
+# -- what does not change --------------------------------------------------------------------
+
+
+def test_all_scope_is_every_function_and_no_lambda_twice():
+    src = """
+        criterion = lambda p, t: p - t
+
+        def plain(x):
+            return sorted(x, key=lambda v: v)
+        """
+    indexes = [index_source(textwrap.dedent(src), "m.py", "m")]
+    assert loss_scope(indexes, scope="all") == {"m.py": frozenset({"m.<module>", "m.plain"})}
+
+
+def test_a_cycle_of_values_terminates():
+    got = scoped({"m": """
+        def loss(p):
+            f = g
+            g = f
+            return f(p) + table["x"](p)
+
+        table = {}
+        table["x"] = table["y"] = table
+        """})
+    assert got == {"m.loss"}
