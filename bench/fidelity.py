@@ -24,6 +24,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 CORPUS = HERE / "fidelity"
 SCOPES = {"default": [], "all": ["--all"]}
+#: JAX projections, distributions and solvers are not loss-named: the goal measures them with --all
+JAX_PACKAGES = ("ott-jax", "ott_jax", "distrax")
 
 
 def find_scorer(explicit: str | None) -> Path:
@@ -33,12 +35,13 @@ def find_scorer(explicit: str | None) -> Path:
     sys.exit("fidelity: score.py not found; pass --scorer PATH (it lives in shared/fidelity/)")
 
 
-def merged_labels(out: Path) -> tuple[Path, list[str]]:
-    """All label files in one, and the folders (relative to the unpack root) to check."""
+def merged_labels(out: Path, keep=lambda package: True) -> tuple[Path, list[str]]:
+    """The label files (of the packages ``keep`` accepts) in one, and the folders (relative
+    to the unpack root) to check."""
     lines, folders = [], set()
     for f in sorted((CORPUS / "labels").glob("*.jsonl")):
         for raw in f.read_text().splitlines():
-            if raw.strip():
+            if raw.strip() and keep(json.loads(raw)["package"]):
                 lines.append(raw)
                 folders.add(str(Path(json.loads(raw)["path"]).parent))
     out.write_text("\n".join(lines) + "\n")
@@ -56,15 +59,16 @@ def run_kinkcheck(root: Path, folders: list[str], extra: list[str], out: Path) -
     return len(findings)
 
 
-def score(scorer: Path, findings: Path, labels: Path, args) -> dict:
-    metrics = findings.with_suffix(".metrics.json")
+def score(scorer: Path, findings: Path, labels: Path, args, quiet: bool = False) -> dict:
+    metrics = findings.with_suffix(f".{labels.stem}.metrics.json")
     cmd = [sys.executable, str(scorer), str(findings), "--labels", str(labels), "--json", str(metrics)]
     if not args.with_ambiguous:
         cmd.append("--exclude-ambiguous")
     if args.verbose:
         cmd.append("--verbose")
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    print(proc.stdout.rstrip())
+    if not quiet:
+        print(proc.stdout.rstrip())
     return json.loads(metrics.read_text())
 
 
@@ -91,6 +95,15 @@ def main(argv: list[str] | None = None) -> int:
             n = run_kinkcheck(args.root, folders, extra, out)
             print(f"\n== scope {scope}: {n} findings over {len(folders)} folders ==")
             results[scope] = score(scorer, out, labels, args)
+            for name, keep in (("torch", lambda p: p not in JAX_PACKAGES), ("jax", lambda p: p in JAX_PACKAGES)):
+                part, _ = merged_labels(Path(tmp) / f"{name}.jsonl", keep)
+                results[f"{scope}/{name}"] = score(scorer, out, part, args, quiet=True)
+        print("\n== summary (the goal: torch and numpy at default scope, JAX with --all) ==")
+        print(f"{'scope':8s} {'packages':9s} {'recall':>7s} {'precision':>10s} {'safe_fp':>8s} {'true':>5s} {'safe':>5s}")
+        for key, m in results.items():
+            scope, _, part = key.partition("/")
+            print(f"{scope:8s} {part or 'all':9s} {m['recall']:7.2f} {m['precision']:10.2f} {m['safe_fp']:8.2f} "
+                  f"{m.get('n_true', 0):5d} {m.get('n_safe', 0):5d}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

@@ -337,6 +337,8 @@ class Context:
                 return PLAIN
             hk = name_kind(name)
             assigned = self._assigned_kinds(name)
+            if hk == DATA and set(assigned) <= {UNKNOWN, DATA, PLAIN}:
+                return DATA  # `label, weight = _expand(label, ...)`: still the labels
             return join(hk or UNKNOWN, *assigned) if assigned else (hk or UNKNOWN)
         if name in self.bound:
             assigned = self._assigned_kinds(name)
@@ -385,6 +387,8 @@ class Context:
 
 
 _CYCLE = "cycle"
+#: kinks at 0 that a power above 1 smooths: |x|**2, relu(x)**2 (clamp/maximum only at a 0 bound)
+SQUARED_AWAY = frozenset({"KC101", "KC102"})
 #: parameters of a loss that carry no gradient by the conventions of loss APIs
 #: (torch's ``weight=``, mmdet's ``avg_factor``); learnable weights are ``self.weight``
 PARAM_DATA_RE = re.compile(r"^(weight|weights|sample_weight|sample_weights|class_weight|class_weights|"
@@ -824,6 +828,10 @@ def _node_findings(fa, tables, catalog, codes, ctx, node, node_checks, function)
         if accepts(rule.guards, site.operand, ctx, site):
             continue
         if rule.category == "blackbox" and not flow.severs_gradient(site, ctx):
+            continue
+        if rule.category in ("kink", "singular") and site.via != "node" and flow.only_compared(site.call or site.node, ctx):
+            continue  # `mask = d.abs() < t`: the kinked value only decides a mask
+        if site.code in SQUARED_AWAY and flow.squared_away(site, ctx):
             continue
         yield _finding(fa, rule, site, function)
 

@@ -267,6 +267,8 @@ def detached_target(node: ast.AST, ctx, site=None) -> bool:
     call = getattr(site, "call", None)
     if isinstance(call, ast.BinOp):
         inputs = [call.left, call.right]
+    elif isinstance(call, ast.AugAssign):
+        inputs = [call.target, call.value]  # `target /= imgsz`
     elif isinstance(call, ast.Call) and getattr(site, "via", "") in ("call", "instance", "method"):
         inputs = [*call.args, *(k.value for k in call.keywords if k.arg in (None, "input", "other", "x", "y"))]
         if site.via == "method" and isinstance(call.func, ast.Attribute):

@@ -266,7 +266,8 @@ def _param(name: str, ctx, depth: int) -> str:
         if is_eps_like(default):
             return POS
         return _config_name(name)  # a setting with a default (``temp=None``): judged by its name
-    return ANY  # an input: anything the caller passes
+    # an input: anything the caller passes, unless its name says size, stride or temperature
+    return _config_name(name) if POSITIVE_NAME.search(name) else ANY
 
 
 def _config_name(name: str) -> str:

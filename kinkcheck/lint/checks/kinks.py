@@ -55,6 +55,8 @@ def max_min_tie(site: Site, ctx):
     kinds = [ctx.kind(o) for o in operands]
     if all(k == PLAIN for k in kinds):
         return None
+    if any(_positive_floor(o, ctx) for o in operands):
+        return None  # maximum(count, 1), maximum(area, eps): a floor guard (KC901's), not a tie
     if (site.qname or "").startswith("builtins.") and TENSOR not in kinds and all(const_value(o) is None for o in operands):
         # builtin max(a, b) of two multi-element tensors raises: two unknowns are numbers
         # (`max(maxes[i], item)`); max(loss, 0.0) on a scalar loss still counts
@@ -66,6 +68,8 @@ def max_min_tie(site: Site, ctx):
 def selection_tie(site: Site, ctx):
     if two_operand(site, ctx):
         return None
+    if values_discarded(site.call, ctx):
+        return None  # only the indices are used: a step (KC303's), not a kink of a value
     call = site.call
     if site.via == "call" and isinstance(call, ast.Call) and (site.qname or "").startswith("builtins."):
         if len(call.args) == 1 and ctx.kind(call.args[0]) == PLAIN:
@@ -74,13 +78,14 @@ def selection_tie(site: Site, ctx):
 
 
 def eps_clamp(call: ast.AST, tail: str, ctx) -> bool:
-    """A clamp whose only job is a tiny positive floor (``clamp_min(1e-8)``), or one that
-    keeps a value strictly inside (-1, 1) before acos/asin: a guard, not a modelled kink."""
+    """A clamp whose only job is a positive floor (``clamp_min(1e-8)``, a count clamped to
+    ``min=1`` before it divides), or one that keeps a value strictly inside (-1, 1) before
+    acos/asin: a guard, not a modelled kink."""
     if not isinstance(call, ast.Call) or tail not in CLAMPS:
         return False
     low = _lower_bound(call, tail, ctx)
     high = _upper_bound(call, tail, ctx) if tail not in ("clamp_min", "clamp_min_", "maximum") else None
-    if low is not None and high is None and (is_eps_like(low) or (_positive_number(low, ctx) and _small(low))):
+    if low is not None and high is None and (is_eps_like(low) or _positive_floor(low, ctx)):
         return True
     if low is not None and high is not None and _inside_unit(low, -1) and _inside_unit(high, 1):
         lv, hv = const_value(low), const_value(high)
@@ -88,9 +93,25 @@ def eps_clamp(call: ast.AST, tail: str, ctx) -> bool:
     return False
 
 
-def _small(node: ast.AST) -> bool:
-    v = const_value(node)
-    return v is None or v < 1e-2
+def _positive_floor(node: ast.AST, ctx) -> bool:
+    """A literal or eps-like floor > 0 (``1``, ``1e-6``, ``self.eps``, ``torch.tensor(1)``)."""
+    if isinstance(node, ast.Call) and len(node.args) == 1 and getattr(node.func, "attr", None) in ("tensor", "as_tensor"):
+        node = node.args[0]
+    return is_eps_like(node) or _positive_number(node, ctx) and const_value(node) is not None
+
+
+def values_discarded(call: ast.AST, ctx) -> bool:
+    """``x.topk(k).indices``, ``_, idx = x.max(1)``, ``x.sort()[1]``: the selected values
+    are thrown away and only positions are kept."""
+    parent = ctx.parent(call)
+    if isinstance(parent, ast.Attribute) and parent.attr == "indices":
+        return True
+    if isinstance(parent, ast.Subscript) and const_value(parent.slice) == 1:
+        return True
+    if isinstance(parent, ast.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0], (ast.Tuple, ast.List)):
+        first = parent.targets[0].elts[0] if parent.targets[0].elts else None
+        return isinstance(first, ast.Name) and first.id == "_"
+    return False
 
 
 @refine("KC103")

@@ -16,23 +16,51 @@ AS_NUMBER_FUNCS = frozenset({"sum", "mean", "nansum", "nanmean", "prod", "cumsum
 
 @node_check("KC304", ast.Compare)
 def comparison_as_mask(node: ast.Compare, ctx):
+    """A comparison of differentiated values whose 0/1 result becomes arithmetic: a mask
+    multiplied in, a boolean index (``tl[tl < 0] = 0``, ``negs[negs < m]``), a mask combined
+    with ``&``/``|``, or a mask assigned to a name that is then used so."""
     k = value_comparison(node, ctx, follow=0)
     if k is None:
         return
-    child, parent = node, ctx.parent(node)
-    used = False
-    if isinstance(parent, ast.BinOp) and isinstance(parent.op, (ast.Mult, ast.Add, ast.Sub, ast.Div, ast.MatMult)):
-        used = True
-    elif isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.USub):
-        used = True
-    elif isinstance(parent, ast.Attribute) and parent.attr in AS_NUMBER_METHODS and isinstance(ctx.parent(parent), ast.Call):
-        used = True
-    elif isinstance(parent, ast.Call) and child in parent.args:
-        f = parent.func
-        name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)
-        if name in AS_NUMBER_FUNCS or name == "float":
-            used = True
-    if not used:
+    if not _used_as_number(node, ctx, follow=2):
         return
     yield Site("KC304", node, "comparison", node, None, "medium" if k == TENSOR else "low", node, "node")
 
+
+def _used_as_number(node: ast.AST, ctx, follow: int) -> bool:
+    child, parent = node, ctx.parent(node)
+    while isinstance(parent, ast.BinOp) and isinstance(parent.op, (ast.BitAnd, ast.BitOr, ast.BitXor)) or (
+            isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.Invert)):
+        child, parent = parent, ctx.parent(parent)  # (a > 0) & (b > 0): still a mask
+    if isinstance(parent, ast.BinOp) and isinstance(parent.op, (ast.Mult, ast.Add, ast.Sub, ast.Div, ast.MatMult)):
+        return True
+    if isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.USub):
+        return True
+    if isinstance(parent, ast.Attribute) and parent.attr in AS_NUMBER_METHODS and isinstance(ctx.parent(parent), ast.Call):
+        return True
+    if isinstance(parent, ast.Call) and child in parent.args:
+        f = parent.func
+        name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)
+        if name in AS_NUMBER_FUNCS or name == "float":
+            return True
+    if isinstance(parent, ast.Subscript) and parent.slice is child:
+        return True  # boolean indexing selects by the comparison: a piecewise definition
+    if follow and isinstance(parent, ast.Assign) and parent.value is child:
+        names = {t.id for t in parent.targets if isinstance(t, ast.Name)}
+        if names:
+            for use in _loads_after(parent, names, ctx):
+                if _used_as_number(use, ctx, follow - 1):
+                    return True
+    return False
+
+
+def _loads_after(assign: ast.Assign, names: set[str], ctx):
+    """Loads of ``names`` in the function after ``assign``."""
+    from kinkcheck.lint.index import walk_local
+
+    fn = ctx.fn
+    start = (assign.lineno, assign.col_offset)
+    for n in walk_local(fn):
+        if isinstance(n, ast.Name) and n.id in names and isinstance(n.ctx, ast.Load) and (n.lineno, n.col_offset) > start:
+            if ctx.parent(n) is not None:
+                yield n
