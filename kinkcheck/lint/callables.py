@@ -56,7 +56,15 @@ FOREIGN = frozenset({*ARRAY_LIBRARIES, "builtins", "functools", "itertools", "op
 
 def ours(ref: str) -> bool:
     """Whether ``ref`` may name checked code (not ``torch.float32``, ``np.zeros()``)."""
-    return ref.partition(".")[0].partition(PARAM)[0] not in FOREIGN
+    got = _OURS.get(ref)
+    if got is None:
+        if len(_OURS) > 100_000:
+            _OURS.clear()
+        got = _OURS[ref] = ref.partition(".")[0].partition(PARAM)[0] not in FOREIGN
+    return got
+
+
+_OURS: dict[str, bool] = {}
 
 
 class Refs:
@@ -67,6 +75,7 @@ class Refs:
         #: (lambda node, env, binding name) -> the lambda's qualified name
         self._lambda_ref = lambda_ref
         self._names: dict[tuple[int, str, bool], list[str]] = {}
+        self._receivers: dict[tuple[int, str, int], list[str]] = {}
 
     def of(self, expr: ast.AST, env: "_Env", name: str | None = None, hops: int = 0, strict: bool = False) -> list[str]:
         """What ``expr``'s value may be, as refs. ``name`` is the binding a lambda gets
@@ -201,7 +210,13 @@ class Refs:
         base = func.value
         if base.__class__ is not ast.Name:
             return []
-        name = base.id
+        key = (id(env), base.id, -1)
+        got = self._receivers.get(key)
+        if got is None:
+            self._receivers[key] = got = self._receiver(base.id, env, live)
+        return [f"{r}.{func.attr}" for r in got]
+
+    def _receiver(self, name: str, env: "_Env", live: frozenset[str]) -> list[str]:
         e = env
         while e is not None:
             if name in e.bound:
@@ -219,7 +234,7 @@ class Refs:
                         q = self.ix.resolve(value.func, e) if isinstance(value.func, (ast.Name, ast.Attribute)) else None
                         if q and ours(q):
                             out.append(q + CALL)
-                return [f"{r}.{func.attr}" for r in out]
+                return out
             e = e.parent
         return []
 

@@ -16,7 +16,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-from kinkcheck.lint.callables import param_names
+from kinkcheck.lint.callables import param_defaults, param_names
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, BUILTIN_NAMES, ImportTable, _module_level, dotted, module_exports
 from kinkcheck.lint.roots import GRAD_OF_EXPR, GRAD_TRANSFORMS, function_root
 from kinkcheck.lint.values import ValuePass, annotations, bind_names
@@ -464,12 +464,16 @@ class _Indexer:
                 bind_names(node.target, node.iter, assigns, element=True)
             elif kind is ast.Return and node.value is not None:
                 returned.append(node.value)
+        params: tuple[str, ...] = ()
         if fn is not self.tree:
             env.qual = qualname
-            env.params = frozenset(param_names(fn))
+            params = param_names(fn)
+            env.params = frozenset(params)
+            env.defaults = param_defaults(fn)
             env.assigns = assigns
             env.annotations = annotations(fn)
-        value_calls, refs, returns, slice_refs = self.valuepass.function(fn, qualname, env, call_nodes, stores, returned)
+        value_calls, refs, returns, slice_refs, takes_function = self.valuepass.function(
+            fn, qualname, env, call_nodes, stores, returned)
         calls.extend(value_calls)
         decorators = [self.resolve(d.func if isinstance(d, ast.Call) else d, env)
                       for d in getattr(fn, "decorator_list", ())]
@@ -503,7 +507,7 @@ class _Indexer:
             class_qualname=cls_qual,
             refs=tuple(dict.fromkeys(refs)),
             returns=tuple(dict.fromkeys(returns)),
-            params=param_names(fn) if fn is not self.tree else (),
+            params=params if takes_function else (),  # for arguments handed to it (``scope.py``)
             is_lambda=is_lambda,
         )
 
@@ -588,6 +592,7 @@ class _Env:
         self.params: frozenset[str] = frozenset()
         self.assigns: dict[str, list[ast.AST]] = {}
         self.annotations: dict[str, ast.AST] = {}
+        self.defaults: list[tuple[str, ast.AST]] = []
 
     def lookup(self, name: str, ix: "_Indexer") -> str | None:
         if name in self.nested:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING
 
-from kinkcheck.lint.callables import CALL, OPAQUE, PARAM, Refs, lambda_def, on_self, ours, param_defaults, param_names
+from kinkcheck.lint.callables import CALL, OPAQUE, PARAM, Refs, lambda_def, on_self, ours, param_names
 from kinkcheck.lint.roots import DERIVATIVE_RULES, FUNCTION_PARAM_RE, LOSS_NAME_RE, differentiated_slots, is_layer
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -39,14 +39,15 @@ class ValuePass:
         self.bound_roots: list[str] = []
         #: classes that build layers
         self.networks: set[str] = set()
+        self._plain: dict[int, frozenset[str]] = {}
         self._lambdas: dict[int, str] = {}
         self._pending: list[tuple[ast.Lambda, str, "_Env", str | None]] = []
 
     # -- one function ------------------------------------------------------------------
     def function(self, fn, qualname: str, env: "_Env", call_nodes, stores, returned):
         """-> (what its calls run beyond the names the import table gives, the callables it
-        stores, passes and returns, what it returns, and per call node the refs of its
-        callee: the backward slice wants them)."""
+        stores, passes and returns, what it returns, per call node the refs of its callee
+        (the backward slice wants them), whether a parameter may hold a function)."""
         R = self.refs
         module_level = fn is self.ix.tree
         calls: list[str] = []
@@ -75,14 +76,14 @@ class ValuePass:
         returns = [r for v in returned for r in R.of(v, env) if ours(r)]
         refs.extend(returns)
         if not module_level:
-            for pname, default in param_defaults(fn):
+            for pname, default in env.defaults:
                 got = R.of(default, env.parent or env, pname) if default.__class__ in _VALUE_SHAPES else []
                 self.passes.extend((qualname, pname, r) for r in got if ours(r))
                 if got and LOSS_NAME_RE.search(pname):
                     self.bound_roots.extend(got)
         # a function's own parameters reach other functions through ``passes``
         refs = [r for r in refs if PARAM not in r and ours(r)]
-        return calls, refs, returns, per_call
+        return calls, refs, returns, per_call, bool(live and live[1])
 
     def _arguments(self, node: ast.Call, target: str | None, callee_refs: list[str], env: "_Env", live, refs) -> None:
         """The callables handed to one call: passes to a checked callee, roots when the
@@ -91,7 +92,7 @@ class ValuePass:
         if target is not None:
             if target in OPAQUE:
                 return
-            diff = differentiated_slots(target)
+            diff = _differentiated_slots(target)
             # a call into a library cannot pass a callable on to a checked parameter:
             # only what is plainly a function counts (`jax.lax.scan(step, ...)`)
             foreign = not ours(target)
@@ -99,18 +100,21 @@ class ValuePass:
             diff = None
             foreign = func.__class__ is ast.Attribute and not on_self(func)  # `x.view(n)`: a method of a value
         rules = func.__class__ is ast.Attribute and func.attr in DERIVATIVE_RULES
-        slots: list[tuple[int | str, ast.AST, str | None]] = [(i, a, None) for i, a in enumerate(node.args)]
-        slots += [(k.arg, k.value, k.arg) for k in node.keywords if k.arg]
-        for slot, arg, kw in slots:
+        live_names = live[1] if live is not None else frozenset()
+        for slot, arg, kw in _slots(node):
             if arg.__class__ not in _VALUE_SHAPES:
                 continue
-            loss_kw = kw is not None and LOSS_NAME_RE.search(kw) is not None
+            loss_kw = kw is not None and _loss_like(kw)
             differentiated = rules or (diff is not None and (slot in diff[0] or slot in diff[1]))
-            if foreign and not loss_kw and not differentiated and not _plain_function(arg, env):
-                continue
+            if not loss_kw and not differentiated:
+                # only what is plainly a function (or a parameter that may hold one) is
+                # worth following; `X`, `y`, `x.shape`, `f(x)` handed on are data
+                if not self._plain_function(arg, env) and not (
+                        not foreign and arg.__class__ is ast.Name and arg.id in live_names):
+                    continue
             got = self.refs.of(arg, env, kw, strict=not (loss_kw or differentiated))
             if got and live is not None:
-                got = [r for r in got if not r.startswith(live[0]) or r[len(live[0]):] in live[1]]
+                got = [r for r in got if not r.startswith(live[0]) or r[len(live[0]):] in live_names]
             if not got:
                 continue
             refs.extend(got)
@@ -135,10 +139,39 @@ class ValuePass:
         for node in stores:
             if node.value.__class__ is ast.Name and node.value.id in env.params:
                 live.add(node.value.id)
-        for pname, default in param_defaults(fn):
+        for pname, default in env.defaults:
             if default.__class__ in _FUNCTION_VALUES:
                 live.add(pname)
         return f"{env.qual}{PARAM}", frozenset(live)
+
+    def _plain_function(self, arg: ast.AST, env: "_Env") -> bool:
+        """``my_fn``, ``self._one``, ``losses.dice``, a lambda, ``partial(f, ...)``, or a
+        local bound to one of those: an argument that is plainly a function, not data."""
+        kind = arg.__class__
+        if kind is ast.Lambda:
+            return True
+        if kind is ast.Call:
+            f = arg.func
+            return (getattr(f, "id", None) or getattr(f, "attr", None)) == "partial"
+        while arg.__class__ is ast.Attribute:
+            arg = arg.value
+        if arg.__class__ is not ast.Name:
+            return False
+        name = arg.id
+        if name == "self":
+            return True
+        e = env
+        while e is not None:
+            if name in e.bound:
+                if e.parent is None:
+                    return True
+                plain = self._plain.get(id(e))
+                if plain is None:
+                    plain = self._plain[id(e)] = frozenset(
+                        n for n, vs in e.assigns.items() if any(v.__class__ in _FUNCTION_VALUES for v in vs))
+                return name in plain
+            e = e.parent
+        return True
 
     # -- bindings ------------------------------------------------------------------------
     def _store(self, target: ast.AST, value: ast.AST, env: "_Env", refs: list[str], module_level: bool) -> None:
@@ -251,25 +284,32 @@ def bind_names(target: ast.AST, value: ast.AST, out: dict[str, list[ast.AST]], e
                 bind_names(t, value, out, element=True)
 
 
-def _plain_function(arg: ast.AST, env: "_Env") -> bool:
-    """``my_fn``, ``self._one``, ``losses.dice``, a lambda, ``partial(f, ...)``, or a
-    local bound to one of those: an argument that is plainly a function, not data."""
-    if isinstance(arg, ast.Lambda):
-        return True
-    if isinstance(arg, ast.Call):
-        f = arg.func
-        return (getattr(f, "id", None) or getattr(f, "attr", None)) == "partial"
-    while isinstance(arg, ast.Attribute):
-        arg = arg.value
-    if not isinstance(arg, ast.Name):
-        return False
-    if arg.id == "self":
-        return True
-    e = env
-    while e is not None:
-        if arg.id in e.bound:
-            if e.parent is None:
-                return True
-            return any(v.__class__ in _FUNCTION_VALUES for v in e.assigns.get(arg.id, ()))
-        e = e.parent
-    return True
+def _slots(node: ast.Call):
+    for i, a in enumerate(node.args):
+        yield i, a, None
+    for k in node.keywords:
+        if k.arg:
+            yield k.arg, k.value, k.arg
+
+
+_LOSS_LIKE: dict[str, bool] = {}
+
+
+def _loss_like(name: str) -> bool:
+    got = _LOSS_LIKE.get(name)
+    if got is None:
+        if len(_LOSS_LIKE) > 10_000:
+            _LOSS_LIKE.clear()
+        got = _LOSS_LIKE[name] = LOSS_NAME_RE.search(name) is not None
+    return got
+
+
+_SLOTS: dict[str, tuple | None] = {}
+
+
+def _differentiated_slots(callee: str):
+    if callee not in _SLOTS:
+        if len(_SLOTS) > 100_000:
+            _SLOTS.clear()
+        _SLOTS[callee] = differentiated_slots(callee)
+    return _SLOTS[callee]
