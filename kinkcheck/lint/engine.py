@@ -711,10 +711,18 @@ def _analyze_file(
     return findings
 
 
+#: methods that build, copy, compare or show an object: never differentiated as a loss
+OBJECT_PLUMBING = frozenset({"__init__", "__post_init__", "__repr__", "__str__", "__hash__", "__eq__", "__ne__",
+                             "__getstate__", "__setstate__", "__reduce__", "tree_flatten", "tree_unflatten",
+                             "extra_repr", "__init_subclass__", "__class_getitem__"})
+
+
 def _analyze_scopes(fa, tables, catalog, codes, functions, path) -> list[Finding]:
     findings: list[Finding] = []
     seen: set[tuple] = set()
     for qualname, (fn, env, cls_qual) in list(fa.ix.scopes.items()):
+        if cls_qual and qualname.rsplit(".", 1)[-1] in OBJECT_PLUMBING:
+            continue
         if functions is None:
             sliced = False
         elif qualname in functions:
@@ -901,7 +909,7 @@ def _match_call(node: ast.Call, ctx: Context, tables: _Tables) -> list[Site]:
         return out  # a module function / local helper that is not in the catalog
     if isinstance(func, ast.Attribute) and func.attr in tables.methods and not ctx.is_module_ref(func.value):
         recv_kind = ctx.kind(func.value)
-        if recv_kind == PLAIN:
+        if recv_kind == PLAIN or _object_receiver(func.value, ctx):
             return out
         for code in tables.methods[func.attr]:
             rule = _rule(ctx, code)
@@ -913,6 +921,25 @@ def _match_call(node: ast.Call, ctx: Context, tables: _Tables) -> list[Site]:
     if _wants_inference(node, ctx, q, how):
         out.extend(_match_inferred(node, ctx, tables))
     return out
+
+
+def _object_receiver(recv: ast.AST, ctx: Context) -> bool:
+    """``self.norm(x)``, ``self.cost_fn.norm(x)``: a method of the class itself or of an
+    object it holds (a cost, a metric, a sub-module), not a tensor method such as ``t.norm()``."""
+    if isinstance(recv, ast.Name) and recv.id in ("self", "cls"):
+        return True
+    if isinstance(recv, ast.Attribute) and isinstance(recv.value, ast.Name) and recv.value.id == "self" and ctx.cls_qual:
+        values = ctx.fa.self_assigns().get(recv.attr, [])
+        return bool(values) and all(_constructs_object(v, ctx) for v in values)
+    return False
+
+
+def _constructs_object(value: ast.AST, ctx: Context) -> bool:
+    """``SqEuclidean()``, ``costs.Cosine(...)``, ``nn.Linear(...)``: an instance of a class."""
+    if not isinstance(value, ast.Call):
+        return False
+    name = value.func.attr if isinstance(value.func, ast.Attribute) else getattr(value.func, "id", "")
+    return name[:1].isupper()
 
 
 def _wants_inference(node: ast.Call, ctx: Context, q: str | None, how: str | None) -> bool:
