@@ -4,10 +4,15 @@
 column 12 (1-based); several may be listed. Every line without ``# expect:`` must have no
 finding. All fixture files are indexed and scoped together, as one checked tree, so
 re-exports and calls across files count.
+
+A file whose name contains ``known_gaps`` holds cases where the analyzer disagrees with a
+reviewer's expectation: each top-level function or class is its own test, xfail(strict=True),
+so that a gap the analyzer closes fails the suite until the case moves to its class fixture.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -45,14 +50,55 @@ def _tree():
 SOURCES, SCOPE = _tree()
 
 
-@pytest.mark.parametrize("path", sorted(SOURCES), ids=lambda p: p.name)
-def test_fixture(path: Path):
+KNOWN_GAPS = "known_gaps"
+
+
+def findings_of(path: Path) -> set[tuple[int, int, str]]:
     functions = SCOPE.get(str(path), frozenset())
-    got = set()
-    if functions:
-        findings = analyze_file(SOURCES[path], str(path), path.stem, functions, codes=CODES, catalog=CATALOG)
-        got = {(f.line, f.col, f.code) for f in findings}
-    assert sorted(got) == sorted(expectations(path))
+    if not functions:
+        return set()
+    findings = analyze_file(SOURCES[path], str(path), path.stem, functions, codes=CODES, catalog=CATALOG)
+    return {(f.line, f.col, f.code) for f in findings}
+
+
+@pytest.mark.parametrize("path", sorted(p for p in SOURCES if KNOWN_GAPS not in p.name), ids=lambda p: p.name)
+def test_fixture(path: Path):
+    assert sorted(findings_of(path)) == sorted(expectations(path))
+
+
+def gap_cases(path: Path) -> list[tuple[str, int, int]]:
+    """(name, first line, last line) of each top-level function or class: one gap each."""
+    defs = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    return [(n.name, min([n.lineno] + [d.lineno for d in n.decorator_list]), n.end_lineno)
+            for n in ast.parse(SOURCES[path]).body if isinstance(n, defs)]
+
+
+GAP_FILES = sorted(p for p in SOURCES if KNOWN_GAPS in p.name)
+GAP_REASON = "known gap: the analyzer disagrees with the reviewer's expectation (see the case's `# gap:` line)"
+
+
+@pytest.mark.parametrize(
+    ("path", "lo", "hi"),
+    [pytest.param(p, lo, hi, id=f"{p.name}::{name}", marks=pytest.mark.xfail(strict=True, reason=GAP_REASON))
+     for p in GAP_FILES for name, lo, hi in gap_cases(p)],
+)
+def test_known_gap(path: Path, lo: int, hi: int):
+    def inside(items):
+        return sorted(i for i in items if lo <= i[0] <= hi)
+
+    assert inside(findings_of(path)) == inside(expectations(path))
+
+
+@pytest.mark.parametrize("path", GAP_FILES, ids=lambda p: p.name)
+def test_known_gaps_file_has_nothing_outside_its_cases(path: Path):
+    # module-level lines belong to no xfail case, so they are held to the plain rule
+    cases = gap_cases(path)
+    assert cases, "a known-gaps file with no cases"
+
+    def outside(items):
+        return sorted(i for i in items if not any(lo <= i[0] <= hi for _, lo, hi in cases))
+
+    assert outside(findings_of(path)) == outside(expectations(path))
 
 
 def test_fixture_findings_carry_everything_a_renderer_needs():
