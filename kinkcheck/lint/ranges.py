@@ -27,6 +27,9 @@ import re
 from kinkcheck.lint.resolve import const_value, is_eps_like
 
 GE1, POS, NONNEG, NONZERO, ANY = "ge1", "pos", "nonneg", "nonzero", "any"
+#: > 0 in exact arithmetic, but one element may round to 0 (``softmax``, ``exp`` of a very
+#: negative number): >= 0 for a log of the elements, > 0 once reduced (a mean of them)
+POSU = "pos-underflow"
 #: a name's own earlier value met again (``s += x ** 2``): neutral in joins and arithmetic,
 #: so a loop accumulator gets the range of its start joined with what is added
 BOTTOM = "bottom"
@@ -45,6 +48,8 @@ KEEP = frozenset({"sum", "nansum", "mean", "nanmean", "cumsum", "amax", "amin", 
                   "unsqueeze", "flatten", "expand", "expand_as", "permute", "transpose", "t", "repeat",
                   "tensor", "as_tensor", "asarray", "array", "stop_gradient", "broadcast_to", "diag",
                   "diagonal", "trace", "prod", "cpu", "cuda", "max", "min", "median", "values"})
+#: reductions that turn elementwise underflow into a practically positive value
+REDUCE = frozenset({"sum", "nansum", "mean", "nanmean", "cumsum"})
 #: ``x.clamp(min=...)``-like callees: the range of their lower bound
 FLOORED = frozenset({"clamp", "clamp_", "clip", "clip_", "clamp_min", "clamp_min_", "maximum", "fmax"})
 #: counts of existing things: shapes, sizes, lengths (a batch is never empty where a loss runs)
@@ -65,12 +70,12 @@ def is_nonzero(r: str) -> bool:
 
 
 def is_nonnegative(r: str) -> bool:
-    return r in (POS, GE1, NONNEG)
+    return r in (POS, GE1, NONNEG, POSU)
 
 
 def join(*rs: str) -> str:
     """The least range that holds for every one of ``rs`` (a value that may be any of them)."""
-    s = set(rs) - {BOTTOM}
+    s = {NONNEG if r == POSU else r for r in rs} - {BOTTOM} if len(set(rs) - {BOTTOM}) > 1 else set(rs) - {BOTTOM}
     if not s and BOTTOM in rs:
         return BOTTOM
     if not s:
@@ -89,6 +94,7 @@ def join(*rs: str) -> str:
 def _add(a: str, b: str) -> str:
     if BOTTOM in (a, b):
         return b if a == BOTTOM else a
+    a, b = (NONNEG if r == POSU else r for r in (a, b))
     if is_nonnegative(a) and is_nonnegative(b):
         if GE1 in (a, b):
             return GE1
@@ -99,6 +105,7 @@ def _add(a: str, b: str) -> str:
 def _mul(a: str, b: str) -> str:
     if BOTTOM in (a, b):
         return b if a == BOTTOM else a
+    a, b = (NONNEG if r == POSU else r for r in (a, b))
     if a == GE1 and b == GE1:
         return GE1
     if is_positive(a) and is_positive(b):
@@ -113,6 +120,7 @@ def _mul(a: str, b: str) -> str:
 def _div(a: str, b: str) -> str:
     if BOTTOM in (a, b):
         return b if a == BOTTOM else a
+    a, b = (NONNEG if r == POSU else r for r in (a, b))
     if is_positive(a) and is_positive(b):
         return POS
     if is_nonnegative(a) and is_positive(b):
@@ -388,7 +396,7 @@ def _call(node: ast.Call, ctx, depth: int) -> str:
     first = node.func.value if method else (args[0] if args else None)
     rest = args if method else args[1:]
     if tail in POSITIVE:
-        return NONNEG if _UNDERFLOW.get() and tail not in ("ones", "ones_like") else POS
+        return POSU if _UNDERFLOW.get() and tail not in ("ones", "ones_like") else POS
     if tail in NONNEGATIVE:
         return NONNEG
     if tail in COUNTS:
@@ -426,7 +434,10 @@ def _call(node: ast.Call, ctx, depth: int) -> str:
             return ANY  # elementwise max/min of two values: handled above for max
         if tail == "tensor" and args:
             return _range_of(args[0], ctx, depth)
-        return _range_of(first, ctx, depth) if first is not None else ANY
+        r = _range_of(first, ctx, depth) if first is not None else ANY
+        if r == POSU and tail in REDUCE:
+            return POS  # a mean of softmax probabilities: one may round to 0, all of them hardly
+        return r
     if tail in ("log1p",) and is_positive(_range_of(first, ctx, depth)):
         return POS
     if tail in ("reciprocal",) and is_positive(_range_of(first, ctx, depth)):
