@@ -126,6 +126,7 @@ class Context:
         self._assigns: dict[str, list[ast.AST]] | None = None
         self._flow_assigns: dict[str, list] | None = None
         self._no_grad: set[int] | None = None
+        self._array_receivers: set[str] | None = None
         self._wheres: list[ast.Call] | None = None
 
     # -- names ------------------------------------------------------------------------
@@ -172,6 +173,15 @@ class Context:
         if self._flow_assigns is None:
             self._flow_assigns = _assignments(self.fn if self.fn is not self.fa.tree else self.fa.tree, aug=True)
         return self._flow_assigns
+
+    def array_receivers(self) -> set[str]:
+        """Names this function calls array methods on (``m.mean()``, ``k.norm(dim=1)``)."""
+        if self._array_receivers is None:
+            self._array_receivers = {
+                n.func.value.id for n in walk_local(self.fn if self.fn is not self.fa.tree else self.fa.tree)
+                if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)
+                and n.func.attr in ARRAY_METHODS}
+        return self._array_receivers
 
     def no_grad_ids(self) -> set[int]:
         """ids of the nodes that run under ``torch.no_grad()`` in this function."""
@@ -336,6 +346,8 @@ class Context:
             if default is not None and isinstance(default, ast.Constant) and default.value is not None:
                 return PLAIN
             hk = name_kind(name)
+            if hk == PLAIN and name in self.array_receivers():
+                hk = None  # `m.mean()`, `k.abs()`: used as an array whatever the name suggests
             assigned = self._assigned_kinds(name)
             if hk == DATA and set(assigned) <= {UNKNOWN, DATA, PLAIN}:
                 return DATA  # `label, weight = _expand(label, ...)`: still the labels
@@ -393,6 +405,9 @@ SQUARED_AWAY = frozenset({"KC101", "KC102"})
 #: (torch's ``weight=``, mmdet's ``avg_factor``); learnable weights are ``self.weight``
 PARAM_DATA_RE = re.compile(r"^(weight|weights|sample_weight|sample_weights|class_weight|class_weights|"
                            r"pos_weight|avg_factor|loss_weight|reduction_override|ignore_index)$")
+#: methods that only an array has: a name they are called on holds an array
+ARRAY_METHODS = frozenset({"mean", "sum", "norm", "abs", "sqrt", "exp", "log", "pow", "clamp", "matmul", "reshape",
+                           "view", "transpose", "permute", "softmax", "sigmoid", "unsqueeze", "squeeze", "std", "var"})
 #: calls that answer a question about the run, not about a value
 PLAIN_CALLS = frozenset({"world_size", "get_world_size", "get_rank", "rank", "local_rank", "device_count",
                          "is_initialized", "is_available", "numel", "dim", "ndimension"})
@@ -508,6 +523,7 @@ class _FileAnalysis:
         self.arrays = bool(roots & ARRAY_LIBRARIES) or any(
             self.follow(q).split(".")[0] in ARRAY_LIBRARIES for q in names if q.split(".")[0] not in BUILTIN_ROOTS)
         self._attr_kinds: dict[tuple[str, str], str] = {}
+        self._buffers: set[str] | None = None
         self._module_ctx: Context | None = None
         #: astroid fallback: None until a call needs it; False when turned off
         self.inference = None
@@ -638,8 +654,19 @@ class _FileAnalysis:
         kind = join(*kinds) if kinds else (name_kind(attr) or UNKNOWN)
         if kinds and UNKNOWN in kinds and name_kind(attr):
             kind = name_kind(attr)
+        if attr in self.buffers():
+            kind = DATA  # `self.register_buffer("ref", ...)`: state, not a parameter
         self._attr_kinds[key] = kind
         return kind
+
+    def buffers(self) -> set[str]:
+        """Names registered with ``self.register_buffer("name", ...)`` anywhere in the file."""
+        if self._buffers is None:
+            self._buffers = {
+                n.args[0].value for n in ast.walk(self.tree)
+                if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "register_buffer"
+                and n.args and isinstance(n.args[0], ast.Constant) and isinstance(n.args[0].value, str)}
+        return self._buffers
 
 
 def parse(source: str, path: str) -> ast.Module:

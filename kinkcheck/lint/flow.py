@@ -178,8 +178,12 @@ def bindings(ctx) -> dict[str, list[Binding]]:
             out.setdefault(target.id, []).append((stmt, value))
         elif isinstance(target, (ast.Tuple, ast.List)):
             same = isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts)
+            sizes = _is_shape(value)
             for i, elt in enumerate(target.elts):
-                bind(elt, value.elts[i] if same else None, stmt)
+                if sizes:
+                    bind(elt, ast.copy_location(ast.Constant(value=1), stmt), stmt)  # `h, w = x.shape[-2:]`: sizes >= 1
+                else:
+                    bind(elt, value.elts[i] if same else None, stmt)
         elif isinstance(target, ast.Starred):
             bind(target.value, None, stmt)
 
@@ -208,6 +212,16 @@ def bindings(ctx) -> dict[str, list[Binding]]:
                 bind(ast.Name(id=(alias.asname or alias.name).split(".")[0]), None, node)
     ctx._flow_bindings = out
     return out
+
+
+def _is_shape(value: ast.AST | None) -> bool:
+    """``x.shape``, ``x.shape[-2:]``, ``x.size()``: a tuple of sizes."""
+    while isinstance(value, ast.Subscript):
+        value = value.value
+    if isinstance(value, ast.Attribute) and value.attr == "shape":
+        return True
+    return isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr == "size" \
+        and not value.args
 
 
 def _chain(stmt: ast.AST, ctx) -> list[tuple[int, str]]:

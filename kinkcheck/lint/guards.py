@@ -263,6 +263,8 @@ def detached_target(node: ast.AST, ctx, site=None) -> bool:
     """The op's inputs carry no gradient: a constant, ``.detach()``, ``stop_gradient``, a
     target/label/mask, ``torch.zeros(...)``. For a binary op (``a / b``, ``maximum(a, b)``)
     every input must be detached: ``err / mask.sum()`` still blows up err's gradient."""
+    if not getattr(getattr(ctx, "fa", None), "arrays", True):
+        return False  # no array library: every unknown reads as plain (``_all_plain`` decides)
     inputs = [node]
     call = getattr(site, "call", None)
     if isinstance(call, ast.BinOp):
@@ -274,6 +276,10 @@ def detached_target(node: ast.AST, ctx, site=None) -> bool:
         if site.via == "method" and isinstance(call.func, ast.Attribute):
             inputs.append(call.func.value)
         inputs = [i for i in inputs if not isinstance(i, ast.Starred)] or [node]
+    elif isinstance(node, ast.Compare):
+        from kinkcheck.lint.checks.branch import _scalar_source
+
+        inputs = [_scalar_source(o) for o in (node.left, *node.comparators)]  # `loss.item() > 5`
     return all(ctx.kind(i) in (PLAIN, DATA) for i in inputs)
 
 

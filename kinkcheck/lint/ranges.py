@@ -462,3 +462,54 @@ def _floor(tail: str, method: bool, args: list, kw: dict) -> ast.AST | None:
         return None
     rest = args if method else args[1:]
     return rest[0] if rest else None
+
+
+def numeric_value(node: ast.AST | None, ctx, depth: int = 4):
+    """The number ``node`` stands for when literals, parameter defaults, assignments that
+    reach it and ``self.<attr>`` config fix it (``order / rho`` with ``order=1.0, rho=2.0``
+    is 0.5), else None."""
+    if node is None or depth < 0:
+        return None
+    v = const_value(node)
+    if v is not None:
+        return v
+    if isinstance(node, ast.Name):
+        if hasattr(ctx, "parents") and ctx.parent(node) is not None:
+            from kinkcheck.lint import flow
+
+            found, entry = flow.reaching(node.id, node, ctx)
+            values = [numeric_value(val, ctx, depth - 1) if val is not None else None for _, val in found]
+            if entry:
+                default = ctx.param_default(node.id) if hasattr(ctx, "param_default") else None
+                values.append(numeric_value(default, ctx, depth - 1) if default is not None else None)
+            if values and all(x is not None for x in values) and len(set(values)) == 1:
+                return values[0]
+        return None
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
+        fa = getattr(ctx, "fa", None)
+        values = fa.self_assigns().get(node.attr, []) if fa is not None else []
+        nums = []
+        for value in values:
+            if isinstance(value, ast.Name):
+                defaults = _defaults_of(value.id, fa)
+                nums.extend(const_value(d) for d in defaults) if defaults else nums.append(None)
+            else:
+                nums.append(const_value(value))
+        if nums and all(x is not None for x in nums) and len(set(nums)) == 1:
+            return nums[0]
+        return None
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div)):
+        a, b = numeric_value(node.left, ctx, depth - 1), numeric_value(node.right, ctx, depth - 1)
+        if a is None or b is None:
+            return None
+        try:
+            return {ast.Add: a + b, ast.Sub: a - b, ast.Mult: a * b}.get(type(node.op)) if not isinstance(
+                node.op, ast.Div) else a / b
+        except ZeroDivisionError:
+            return None
+    return None
+
+
+def _defaults_of(name: str, fa) -> list:
+    _init_param(name, fa)  # fills the per-file cache of parameter defaults
+    return getattr(fa, "_param_defaults", {}).get(name, [])

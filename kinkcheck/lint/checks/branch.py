@@ -54,7 +54,7 @@ def value_comparison(node: ast.AST, ctx, *, follow: int = 2) -> str | None:
     if isinstance(node, ast.Compare):
         if any(isinstance(op, (ast.Is, ast.IsNot, ast.In, ast.NotIn)) for op in node.ops):
             return None
-        operands = [node.left, *node.comparators]
+        operands = [_scalar_source(o) for o in (node.left, *node.comparators)]
         if any(_string_or_none(o) for o in operands):
             return None
         kinds = [ctx.kind(o) for o in operands]
@@ -85,6 +85,17 @@ def value_comparison(node: ast.AST, ctx, *, follow: int = 2) -> str | None:
         if inner is not None:
             return value_comparison(inner, ctx, follow=follow)
     return None
+
+
+def _scalar_source(node: ast.AST) -> ast.AST:
+    """``loss.item()``, ``float(l)``: the branch reads the tensor's value, so judge the tensor."""
+    if isinstance(node, ast.Call) and not node.keywords:
+        f = node.func
+        if isinstance(f, ast.Attribute) and f.attr in ("item", "tolist") and not node.args:
+            return f.value
+        if isinstance(f, ast.Name) and f.id in ("float", "int", "bool") and len(node.args) == 1:
+            return node.args[0]
+    return node
 
 
 def _is_data(node, ctx) -> bool:

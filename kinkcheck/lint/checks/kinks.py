@@ -61,6 +61,10 @@ def max_min_tie(site: Site, ctx):
         # builtin max(a, b) of two multi-element tensors raises: two unknowns are numbers
         # (`max(maxes[i], item)`); max(loss, 0.0) on a scalar loss still counts
         return None
+    if site.via != "method" and const_value(site.operand) is not None:
+        other = next((o for o in operands if const_value(o) is None), None)
+        if other is not None:
+            return site.with_(operand=other)  # maximum(0, 1 - s * y): the hinge's argument
     return site
 
 

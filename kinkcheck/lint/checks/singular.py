@@ -25,13 +25,21 @@ def exponent_of(site: Site) -> ast.AST | None:
 
 @refine("KC202")
 def fractional_power(site: Site, ctx):
-    """Flag a constant exponent in (0, 1) or below 0 (``x ** 0.5``, ``pow(d, -1)``); an
-    exponent that is not a constant is not flagged (we cannot tell)."""
+    """Flag an exponent in (0, 1) or below 0 (``x ** 0.5``, ``pow(d, -1)``), read through
+    parameter defaults, assignments (tuple unpacking too) and ``self.<attr>`` config; an
+    exponent nothing bounds (a tensor of weights, ``order / rho`` of unknowns) is flagged at
+    low confidence. A configurable exponent whose value is an integer >= 1 is smooth."""
+    from kinkcheck.lint.ranges import numeric_value
+
     p = exponent_of(site)
-    v = const_value(p) if p is not None else None
-    if v is None:
+    if p is None:
         return None
-    if not (0 < v < 1 or v < 0):
+    v = numeric_value(p, ctx)
+    if v is None:
+        if ctx.kind(p) == PLAIN and const_value(p) is None and not isinstance(p, (ast.Name, ast.Attribute, ast.BinOp)):
+            return None
+        site = site.with_(confidence="low")
+    elif not (0 < v < 1 or v < 0):
         return None
     call = site.call
     base = call.left if isinstance(call, ast.BinOp) else (call.func.value if site.via == "method" else site.operand)
