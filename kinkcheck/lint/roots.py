@@ -60,7 +60,8 @@ MODEL_BASES = frozenset(
 AUTOGRAD_BASES = frozenset({"torch.autograd.Function", "torch.autograd.function.Function"})
 AUTOGRAD_METHODS = ("forward", "backward", "setup_context", "jvp", "vjp")
 LOSS_NAME_RE = re.compile(r"loss|objective|criterion|(^|_)(nll|elbo)(_|$)", re.IGNORECASE)
-LOSS_CLASS_RE = re.compile(r"(Loss|Criterion|Objective)$")
+#: loss classes by name; a regularizer or penalty is a term of the loss
+LOSS_CLASS_RE = re.compile(r"(Loss|Criterion|Objective|Regularizer|Regularization|Penalty)$")
 MARK_RE = re.compile(r"#\s*kinkcheck:\s*loss\b")
 FORWARD_NAMES = ("forward", "__call__")
 

@@ -15,8 +15,8 @@ next to them is not).
 From the roots, scope follows calls and the callables a function stores, passes or
 returns, through the import tables and re-exports of the checked files and through values
 (``self.dist_fn = Metric()``, factories, ``partial``, lambdas, tables of callables,
-parameters). A call to another function is one step of ``max_depth``; following a value
-to what it holds, or a method to another method of the same class, is not.
+parameters). A call is one step of ``max_depth``; following a value to what it holds
+is not.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import fnmatch
 from collections import deque
 
 from kinkcheck.lint.callables import CALL, PARAM
+from kinkcheck.lint.values import TABLE
 from kinkcheck.lint.index import MODULE_CODE, FileIndex, FunctionInfo
 from kinkcheck.lint.roots import (
     AUTOGRAD_BASES, AUTOGRAD_METHODS, FORWARD_NAMES, LOSS_BASES, LOSS_CLASS_RE, LOSS_NAME_RE, MODEL_BASES,
@@ -96,10 +97,6 @@ class _World:
         """Every base name of the class and its checked ancestors, as written (resolved)."""
         return {b for c in self.mro(cls) for b in self.classes.get(c, ())}
 
-    def family(self, a: str | None, b: str | None) -> bool:
-        """Whether two classes share code through inheritance (``self.x()`` calls)."""
-        return bool(a and b) and (a == b or b in self.mro(a) or a in self.mro(b))
-
     # -- values --------------------------------------------------------------------------
     def values(self, ref: str, seen: set[str]) -> set[tuple[str, str]]:
         """What ``ref`` may hold: ("def", function), ("class", class) or ("inst", class)."""
@@ -132,6 +129,9 @@ class _World:
         for r in self.bindings.get(ref, ()):
             out |= self.values(r, seen)
         if out:
+            table = ref.rpartition(".")[0] + "." + TABLE
+            for r in self.bindings.get(table, ()) if ref in self.bindings else ():
+                out |= self.values(r, seen)  # one entry of a table of callables: any entry
             return out
         nxt = self._reexport(ref)
         if nxt is not None:
@@ -278,7 +278,9 @@ def _class_roots(world: _World) -> list[str]:
                        if m.rsplit(".", 1)[-1] in AUTOGRAD_METHODS)
         elif world.is_loss_class(cls):
             seen: set[str] = set()
-            for c in world.mro(cls):  # its own methods, then the ones it inherits
+            for c in world.mro(cls):  # its own methods, then the ones it inherits ...
+                if c in MODEL_BASES:
+                    break  # ... short of the framework's Module (when torch itself is checked)
                 for m in world.methods.get(c, ()):
                     name = m.rsplit(".", 1)[-1]
                     if name in seen:
@@ -368,12 +370,10 @@ def loss_scope(
 
 
 def _step(world: _World, caller: FunctionInfo, target: str, depth: int) -> int:
-    """The depth of ``target`` called from ``caller`` at ``depth``: another method of the
-    caller's class (or its family) and a lambda written inside the caller cost nothing."""
+    """The depth of ``target`` called from ``caller`` at ``depth``: a lambda written inside
+    the caller costs nothing (its code is the caller's)."""
     f = world.functions[target][1]
     if f.is_lambda and target.startswith(caller.qualname + "."):
-        return depth - 1
-    if world.family(caller.class_qualname, f.class_qualname):
         return depth - 1
     return depth
 

@@ -19,6 +19,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: value shapes that can hold a callable worth following (a name, ``self.attr``, a
 #: lambda, ``partial(f)``, a constructor call, a table of those); arithmetic cannot
+#: ``<class>.*``: every callable a class holds at class level
+TABLE = "*"
 _VALUE_SHAPES = frozenset({ast.Name, ast.Attribute, ast.Lambda, ast.Dict, ast.List, ast.Tuple, ast.Set, ast.IfExp,
                            ast.BoolOp, ast.Subscript, ast.Call})
 _FUNCTION_VALUES = (ast.Lambda, ast.Name, ast.Attribute)
@@ -59,17 +61,19 @@ class ValuePass:
             fkind = func.__class__
             on_instance = fkind is ast.Attribute and on_self(func)
             got: list[str] = []
+            to_base = False
             if (target is None and fkind is not ast.Attribute and fkind is not ast.Lambda) or on_instance:
                 got = R.called(func, env)
             elif target is None and fkind is ast.Attribute:
-                got = R.method_of_local(func, env, live[1] if live else frozenset())
+                to_base = _is_super(func.value)
+                got = self._super(func.attr, env) if to_base else R.method_of_local(func, env, live[1] if live else frozenset())
             if got:
                 calls.extend(got)
                 per_call[id(node)] = got
             if target is not None and env.cls_qual is not None and is_layer(target):
                 self.networks.add(env.cls_qual)
             if node.args or node.keywords:
-                self._arguments(node, target, got, env, live, refs)
+                self._arguments(node, target, got, env, live, refs, to_base)
         for node in stores:
             for t in node.targets if isinstance(node, ast.Assign) else [node.target]:
                 self._store(t, node.value, env, refs, module_level)
@@ -85,11 +89,22 @@ class ValuePass:
         refs = [r for r in refs if PARAM not in r and ours(r)]
         return calls, refs, returns, per_call, bool(live and live[1])
 
-    def _arguments(self, node: ast.Call, target: str | None, callee_refs: list[str], env: "_Env", live, refs) -> None:
+    def _super(self, method: str, env: "_Env") -> list[str]:
+        """``super().method``: the method of the enclosing class's bases."""
+        e = env
+        while e is not None and e.cls_qual is None:
+            e = e.parent
+        bases = self.ix.classes.get(e.cls_qual, ()) if e is not None else ()
+        return [f"{b}.{method}" for b in bases if ours(b)]
+
+    def _arguments(self, node: ast.Call, target: str | None, callee_refs: list[str], env: "_Env", live, refs,
+                   to_base: bool = False) -> None:
         """The callables handed to one call: passes to a checked callee, roots when the
         keyword is loss-like or the callee differentiates them."""
         func = node.func
-        if target is not None:
+        if to_base:  # `super().__init__(model, similarity_fct=angle_sim)`
+            diff, foreign = None, False
+        elif target is not None:
             if target in OPAQUE:
                 return
             diff = _differentiated_slots(target)
@@ -217,14 +232,19 @@ class ValuePass:
         return got
 
     def class_bindings(self, classes: list[tuple[str, ast.ClassDef]], module_env: "_Env") -> None:
-        """Class-level assignments (``metric = staticmethod(ssim)``, ``losses = {...}``)."""
+        """Class-level assignments (``metric = staticmethod(ssim)``, ``losses = {...}``).
+        A class holding several callables is a table of them (``DistanceMetric.COSINE``,
+        ``.MANHATTAN``): picking one picks from all, so ``<class>.*`` binds them all."""
         for cls_q, node in classes:
+            table: list[str] = []
             for stmt in node.body:
                 if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
                     targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
                     for t in targets:
                         if isinstance(t, ast.Name):
-                            self._bind(f"{cls_q}.{t.id}", t.id, stmt.value, module_env, [])
+                            table.extend(self._bind(f"{cls_q}.{t.id}", t.id, stmt.value, module_env, []))
+            if len(table) > 1:
+                self.bindings[f"{cls_q}.{TABLE}"] = table
 
     # -- lambdas -------------------------------------------------------------------------
     def lambda_ref(self, lam: ast.Lambda, env: "_Env", name: str | None) -> str:
@@ -282,6 +302,10 @@ def bind_names(target: ast.AST, value: ast.AST, out: dict[str, list[ast.AST]], e
         else:
             for t in target.elts:
                 bind_names(t, value, out, element=True)
+
+
+def _is_super(expr: ast.AST) -> bool:
+    return expr.__class__ is ast.Call and getattr(expr.func, "id", None) == "super"
 
 
 def _slots(node: ast.Call):

@@ -391,8 +391,8 @@ def test_helpers_in_other_modules_through_re_exports_and_star_imports():
     assert "pkg.colour._linearize" not in scoped(tree, max_depth=2)
 
 
-def test_methods_of_the_same_class_do_not_use_up_depth():
-    got = scoped({"m": """
+def test_following_a_value_does_not_use_up_depth_but_each_call_does():
+    tree = {"m": """
         class SSIM:
             def __call__(self, a, b):
                 return self._ssim(a, b)
@@ -401,18 +401,24 @@ def test_methods_of_the_same_class_do_not_use_up_depth():
                 return self._window(a) * b
 
             def _window(self, a):
-                return self._gauss(a)
+                return a
 
-            def _gauss(self, a):
-                return deep(a)
+        def get_metric():
+            return METRICS["ssim"]
 
-        def deep(a):
-            return a
+        METRICS = {"ssim": SSIM()}
 
-        def image_loss(a, b):
-            return 1 - SSIM()(a, b)
-        """}, max_depth=2)
-    assert {"m.SSIM._gauss", "m.deep"} <= got
+        class ImageLoss:
+            def __init__(self):
+                self.metric = get_metric()
+
+            def forward(self, a, b):
+                return 1 - self.metric(a, b)
+        """}
+    # forward (0) -> SSIM.__call__ (1, through an attribute, a factory and a table)
+    # -> _ssim (2) -> _window (3)
+    assert {"m.SSIM.__call__", "m.SSIM._ssim", "m.SSIM._window"} <= scoped(tree)
+    assert "m.SSIM._window" not in scoped(tree, max_depth=2)
 
 
 # -- hand-written derivatives and differentiating transforms --------------------------------
