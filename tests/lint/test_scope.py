@@ -218,6 +218,55 @@ def test_functions_from_another_module_through_a_parameter():
     assert "pkg.metrics.dice" in got and "pkg.metrics.iou" not in got
 
 
+def test_a_function_handed_to_the_base_class_through_super():
+    got = scoped({
+        "sims": """
+            def cos_sim(a, b): return a
+            def angle_sim(a, b): return a
+            def dot_sim(a, b): return a
+            """,
+        "losses": """
+            import sims
+
+            class RankLoss:
+                def __init__(self, model, similarity_fct=sims.cos_sim):
+                    self.similarity_fct = similarity_fct
+
+                def forward(self, a, b):
+                    return self.similarity_fct(a, b)
+
+            class AngleLoss(RankLoss):
+                def __init__(self, model):
+                    super().__init__(model, similarity_fct=sims.angle_sim)
+            """,
+    })
+    assert {"sims.cos_sim", "sims.angle_sim"} <= got and "sims.dot_sim" not in got
+
+
+def test_a_class_of_callables_is_a_table():
+    got = scoped({"m": """
+        import torch.nn.functional as F
+
+        class DistanceMetric:
+            EUCLIDEAN = lambda x, y: F.pairwise_distance(x, y, p=2)
+            MANHATTAN = lambda x, y: F.pairwise_distance(x, y, p=1)
+            COSINE = lambda x, y: 1 - F.cosine_similarity(x, y)
+
+        class Single:
+            ONLY = lambda x: x
+
+        class ContrastiveLoss:
+            def __init__(self, distance_metric=DistanceMetric.COSINE):
+                self.distance_metric = distance_metric
+
+            def forward(self, a, b):
+                return self.distance_metric(a, b)
+        """})
+    # the default picks one entry; a caller may pick any
+    assert {"m.<lambda:EUCLIDEAN>", "m.<lambda:MANHATTAN>", "m.<lambda:COSINE>"} <= got
+    assert "m.<lambda:ONLY>" not in got
+
+
 def test_lambdas_bound_to_loss_like_names_and_called_from_loss_code():
     got = scoped({"m": """
         criterion = lambda p, t: abs(p - t)
@@ -271,6 +320,7 @@ def test_a_passed_model_is_not_loss_code():
 
 @pytest.mark.parametrize("header", [
     "class FocalLoss:",
+    "class SpreadRegularizer:",
     "class Dice(torch.nn.modules.loss._Loss):",
     "class LossWrapper(torch.nn.Module):",
     "class Base(BaseFocalLoss):",
