@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -107,7 +108,9 @@ def generated(n: int, seed: int, out: Path) -> list[Path]:
     def collect(source: str) -> None:
         sources.append(source)
 
-    collect()
+    with warnings.catch_warnings():  # hypothesmith compiles what it generates: '1()' warns
+        warnings.simplefilter("ignore", SyntaxWarning)
+        collect()
     paths = []
     for i, source in enumerate(dict.fromkeys(sources)):
         path = out / f"g{i:04d}.py"
@@ -260,7 +263,7 @@ def summarize(counts: dict[str, int], runs: list[Run], slow: Run | None, written
     print(f"invalid json: {problems['invalid json']}")
     print("exit codes: " + " ".join(f"{k}={codes[k]}" for k in (0, 1, 2, "other")))
     if batch:
-        print(f"slowest batch: {batch.seconds:.1f} s ({len(batch.files)} files from {batch.files[0].name})")
+        print(f"slowest batch: {batch.seconds:.1f} s ({len(batch.files)} files from {batch.files[0]})")
     if slow:
         late = " (timed out)" if slow.code is None else ""
         print(f"slowest file: {slow.seconds:.1f} s{late} {slow.files[0]} ({slow.files[0].stat().st_size:,} bytes)")
@@ -291,30 +294,40 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="kinkcheck-fuzz-"))
+    failed = False
+    try:
+        failed = fuzz(args, work)
+        return 1 if failed else 0
+    finally:
+        if failed:
+            print(f"inputs kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def fuzz(args: argparse.Namespace, work: Path) -> bool:
+    """Write the inputs into ``work``, check them, print the summary; True when anything failed."""
     config = work / "pyproject.toml"
     config.write_text("[tool.kinkcheck]\n")
     for folder in ("generated", "mutated"):
         (work / folder).mkdir()
     roots = package_roots(args.sweep)
+    folders = [f for fs in roots.values() for f in fs]
     inputs = {"generated": generated(args.generated, args.seed, work / "generated"),
               "mutated": mutated(args.mutated, args.seed, work / "mutated"),
               **package_files(roots, args.sample, args.seed)}
     print(f"checking {sum(map(len, inputs.values()))} files in {work} (jobs {args.jobs}, seed {args.seed})",
           file=sys.stderr, flush=True)
-    before = entries([f for folders in roots.values() for f in folders])
+    before = entries(folders)
     batches = [files[i:i + args.batch] for files in inputs.values() for i in range(0, len(files), args.batch)]
     runs = run_all(batches, config, args.timeout, args.jobs)
     slow = slowest_alone([f for files in inputs.values() for f in files], args.slowest, config, args.timeout)
-    written = entries([f for folders in roots.values() for f in folders]) ^ before
+    written = entries(folders) ^ before
     summarize({k: len(v) for k, v in inputs.items()}, runs, slow, written, args.timeout)
     bad = [r for r in runs if r.problem()]
-    failed = isolate(bad, config, args.timeout, args.jobs)
     if bad:
-        show_failures(bad, failed)
-        print(f"inputs kept in {work}")
-    else:
-        shutil.rmtree(work)
-    return 1 if bad or written else 0
+        show_failures(bad, isolate(bad, config, args.timeout, args.jobs))
+    return bool(bad or written)
 
 
 if __name__ == "__main__":
