@@ -89,6 +89,9 @@ def generated(n: int, seed: int, out: Path) -> list[Path]:
     if n <= 0:
         return []
     try:
+        from hypothesis.configuration import set_hypothesis_home_dir
+
+        set_hypothesis_home_dir(out / ".hypothesis")  # its caches, not in the working directory
         import hypothesmith
         from hypothesis import HealthCheck, Phase, given, settings
         from hypothesis import seed as fixed_seed
@@ -96,9 +99,6 @@ def generated(n: int, seed: int, out: Path) -> list[Path]:
         print("bench/fuzz.py: --generated needs hypothesmith: pip install hypothesmith (or pass --generated 0)",
               file=sys.stderr)
         raise SystemExit(2) from None
-    from hypothesis.configuration import set_hypothesis_home_dir
-
-    set_hypothesis_home_dir(out / ".hypothesis")  # not the caller's working directory
     sources: list[str] = []
 
     @fixed_seed(seed)
