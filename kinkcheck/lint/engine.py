@@ -455,6 +455,12 @@ def _assignments(fn: ast.AST, aug: bool = False) -> dict[str, list]:
                     bind(elt, _Opaque())
         elif isinstance(target, ast.Starred):
             bind(target.value, _Opaque())
+        elif isinstance(target, ast.Subscript) and not aug:
+            base = target.value
+            while isinstance(base, ast.Subscript):
+                base = base.value
+            if isinstance(base, ast.Name) and not isinstance(value, (_Iter, _Opaque)):
+                bind(base, value)  # `loss[0] = box_loss`: the container now holds what was stored
 
     nodes = walk_local(fn) if not isinstance(fn, ast.Module) else walk_local(fn)
     for node in nodes:

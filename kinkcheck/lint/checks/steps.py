@@ -44,7 +44,11 @@ def _used_as_number(node: ast.AST, ctx, follow: int) -> bool:
         if name in AS_NUMBER_FUNCS or name == "float":
             return True
     if isinstance(parent, ast.Subscript) and parent.slice is child:
-        return True  # boolean indexing selects by the comparison: a piecewise definition
+        # boolean indexing selects by the comparison: a piecewise definition, unless what
+        # is selected is data itself (`masks[batch_idx == i]`)
+        from kinkcheck.lint.resolve import DATA, PLAIN
+
+        return ctx.kind(parent.value) not in (PLAIN, DATA)
     if follow and isinstance(parent, ast.Assign) and parent.value is child:
         names = {t.id for t in parent.targets if isinstance(t, ast.Name)}
         if names:
