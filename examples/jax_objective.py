@@ -31,8 +31,8 @@ def objective(params, x, y, delta: float = 1.0):
     """Huber-like loss with a hard clip on the residual plus a norm penalty on w2."""
     r = predict(params, x) - y
     r = jnp.clip(r, -3.0, 3.0)  # planted: KC103
-    small = jnp.abs(r) < delta  # only decides the mask: the where below is the step
-    huber = jnp.where(small, 0.5 * r**2, delta * (jnp.abs(r) - 0.5 * delta))  # planted: KC101, KC402
+    small = jnp.abs(r) < delta  # planted: KC402 (this comparison selects in the where below)
+    huber = jnp.where(small, 0.5 * r**2, delta * (jnp.abs(r) - 0.5 * delta))  # planted: KC101
     penalty = jnp.linalg.norm(params["w2"])  # planted: KC203
     worst = jnp.max(huber)  # planted: KC105
     return huber.mean() + 1e-3 * penalty + 1e-2 * jax.lax.stop_gradient(worst)  # a deliberate constant offset

@@ -857,13 +857,16 @@ def _node_findings(fa, tables, catalog, codes, ctx, node, node_checks, function)
                 # compute on arrays after all; the caller analyzes it again as an array file
                 fa.arrays = True
                 raise _ArraysAfterAll()
+    refined: list[Site] = []
     for site in sites:
-        rule = catalog[site.code]
         refiner = registry.REFINERS.get(site.code)
         if refiner is not None and site.via != "node":
-            site = refiner(site, ctx)
-            if site is None:
-                continue
+            out = refiner(site, ctx)  # None (not a site), a site, or several (one per comparison)
+            refined.extend(out if isinstance(out, list) else [out] if out is not None else [])
+        else:
+            refined.append(site)
+    for site in refined:
+        rule = catalog[site.code]
         if site.via != "node" and site.operand is not None and _all_plain(site, ctx):
             continue
         if accepts(rule.guards, site.operand, ctx, site):

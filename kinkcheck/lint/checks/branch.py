@@ -151,4 +151,37 @@ def where_on_comparison(site: Site, ctx):
     k = value_comparison(cond, ctx)
     if k is None:
         return None
-    return site.with_(operand=cond, confidence="medium" if k == TENSOR else "low")
+    # the step sits at each comparison that decides the selection (`where(a > 1 & b > 1, ...)`
+    # has two), so a finding points at the comparison, inline or where the mask was built
+    found = []
+    for atom in _condition_atoms(cond, ctx):
+        ka = value_comparison(atom, ctx, follow=0)
+        if ka is not None and isinstance(atom, ast.Compare):
+            found.append(site.with_(node=atom, operand=cond, confidence="medium" if ka == TENSOR else "low"))
+    return found or site.with_(operand=cond, confidence="medium" if k == TENSOR else "low")
+
+
+LOGICAL = ("logical_and", "logical_or", "logical_not", "logical_xor")
+
+
+def _condition_atoms(cond: ast.AST, ctx, follow: int = 1):
+    """The comparisons a selection condition is built from: through ``&``, ``|``, ``~``,
+    ``and``/``or``/``not``, ``logical_*`` calls and one name defined earlier."""
+    if isinstance(cond, ast.Name) and follow:
+        value = ctx.definition(cond.id)
+        if value is not None:
+            yield from _condition_atoms(value, ctx, follow - 1)
+        return
+    if isinstance(cond, ast.BoolOp):
+        for v in cond.values:
+            yield from _condition_atoms(v, ctx, follow)
+    elif isinstance(cond, ast.BinOp) and isinstance(cond.op, (ast.BitAnd, ast.BitOr, ast.BitXor)):
+        yield from _condition_atoms(cond.left, ctx, follow)
+        yield from _condition_atoms(cond.right, ctx, follow)
+    elif isinstance(cond, ast.UnaryOp) and isinstance(cond.op, (ast.Not, ast.Invert)):
+        yield from _condition_atoms(cond.operand, ctx, follow)
+    elif isinstance(cond, ast.Call) and _call_tail(cond) in LOGICAL:
+        for a in cond.args:
+            yield from _condition_atoms(a, ctx, follow)
+    else:
+        yield cond
