@@ -417,6 +417,8 @@ BUILTIN_ROOTS = frozenset(sys.stdlib_module_names) | {"__future__", "kinkcheck"}
 
 def _numpy_annotation(ann: ast.AST | None) -> bool:
     text = dotted(ann) or (ann.value if isinstance(ann, ast.Constant) and isinstance(ann.value, str) else "")
+    if text.startswith(("jnp.", "jax.", "jax_", "chex.")):
+        return False  # `x: jnp.ndarray` is a traced array under jax.grad, not host data
     return "ndarray" in text or text.startswith(("np.", "numpy."))
 
 
