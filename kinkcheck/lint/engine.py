@@ -968,7 +968,12 @@ def _object_receiver(recv: ast.AST, ctx: Context) -> bool:
         return True
     if isinstance(recv, ast.Attribute) and isinstance(recv.value, ast.Name) and recv.value.id == "self" and ctx.cls_qual:
         values = ctx.fa.self_assigns().get(recv.attr, [])
-        return bool(values) and all(_constructs_object(v, ctx) for v in values)
+        if values and all(_constructs_object(v, ctx) for v in values):
+            return True
+        # `self.cost_fn.norm(x)`: a tensor's own norm() takes an order or a dim, never an array
+        call = ctx.parent(ctx.parent(recv)) if ctx.parent(recv) is not None else None
+        if isinstance(call, ast.Call) and call.args and isinstance(call.args[0], (ast.Name, ast.Attribute, ast.Subscript)):
+            return ctx.kind(recv) not in (TENSOR,) and ctx.parent(recv).attr in ("norm",)
     return False
 
 
