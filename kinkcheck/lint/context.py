@@ -1,0 +1,285 @@
+"""What checks and guards see: a :class:`Context` per function being analyzed, and the
+:class:`FileAnalysis` it belongs to.
+
+A check receives ``ctx: Context`` and asks it about names (``ctx.qualify(node)`` and
+``ctx.how``, ``ctx.is_module_ref``, ``ctx.definition``, ``ctx.param_default``), structure
+(``ctx.parent``, ``ctx.source``, ``ctx.assignments()``, ``ctx.where_calls()``,
+``ctx.no_grad_ids()``) and values (``ctx.kind(node)``, ``ctx.name_kind(name)``; see
+:mod:`kinkcheck.lint.kinds`). Nothing here imports or runs the code it reads.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+
+from kinkcheck.lint import kinds
+from kinkcheck.lint.index import _Env, _Indexer, local_bindings, walk_local
+from kinkcheck.lint.kinds import ARRAY_METHODS, assignments_in, parameters
+from kinkcheck.lint.resolve import ARRAY_LIBRARIES, ARRAY_ROOTS, FRAMEWORK_ROOTS, Reexports, dotted
+
+#: the parser's own line split (\r\n, \r, \n; not form feeds): ``ast._splitlines_no_ff``
+#: at C speed, which matters on a big file in the pre-commit case
+_RAW_LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+#: import roots never followed into sibling files when deciding whether a file uses arrays
+BUILTIN_ROOTS = frozenset(sys.stdlib_module_names) | {"__future__", "kinkcheck"}
+
+
+class Budget(Exception):
+    """The per-file work budget ran out: the rest of the file is not analyzed."""
+
+
+class Context:
+    """What checks and guards may ask about the function being analyzed."""
+
+    fa: "FileAnalysis"
+    #: the function's qualified name (``mod.Loss.forward``); ``fn`` its node, or the module
+    qualname: str
+    fn: ast.AST
+    env: _Env
+    #: the qualified name of the class the function is a method of
+    cls_qual: str | None
+    #: names bound in the function, and the value bound to each where there is one
+    bound: set[str]
+    values: dict[str, ast.AST]
+    #: parameter name -> (annotation, default)
+    params: dict[str, tuple[ast.AST | None, ast.AST | None]]
+
+    def __init__(self, fa: "FileAnalysis", qualname: str, fn: ast.AST, env: _Env, cls_qual: str | None):
+        self.fa = fa
+        self.qualname = qualname
+        self.fn = fn
+        self.env = env
+        self.cls_qual = cls_qual
+        self.bound, self.values = (local_bindings(fn) if fn is not fa.tree else local_bindings(fa.tree))
+        self.params = parameters(fn)
+        self.parents: dict[int, ast.AST] = {}
+        self._kinds: dict[str, str] = {}
+        self._busy: set[str] = set()
+        self._assigns: dict[str, list[ast.AST]] | None = None
+        self._flow_assigns: dict[str, list] | None = None
+        self._no_grad: set[int] | None = None
+        self._array_receivers: set[str] | None = None
+        self._wheres: list[ast.Call] | None = None
+
+    # -- names ------------------------------------------------------------------------
+    def qualify(self, node: ast.AST) -> str | None:
+        q = self.fa.ix.resolve(node, self.env)
+        if q is None:
+            return None
+        how = self.fa.ix.how
+        q = self.fa.follow(q)
+        self.fa.ix.how = how
+        return q
+
+    @property
+    def how(self) -> str | None:
+        return self.fa.ix.how
+
+    def is_module_ref(self, node: ast.AST) -> bool:
+        """``torch``, ``np.linalg``, ``F``: a module (or class) reference, not a value."""
+        d = dotted(node)
+        if d is None:
+            return False
+        head = d.split(".")[0]
+        if head in self.bound or head == "self":
+            return False
+        q = self.fa.ix.resolve(node, self.env)
+        return q is not None and self.fa.ix.how in ("import", "star")
+
+    def definition(self, name: str) -> ast.AST | None:
+        return self.values.get(name)
+
+    def param_default(self, name: str) -> ast.AST | None:
+        p = self.params.get(name)
+        return p[1] if p else None
+
+    def source(self, node: ast.AST) -> str:
+        return self.fa.segment(node)
+
+    def parent(self, node: ast.AST) -> ast.AST | None:
+        return self.parents.get(id(node))
+
+    def assignments(self) -> dict[str, list]:
+        """name -> every value assigned to it in the function (loop targets and unpacking
+        are opaque markers, not nodes)."""
+        if self._flow_assigns is None:
+            self._flow_assigns = assignments_in(self.fn if self.fn is not self.fa.tree else self.fa.tree, aug=True)
+        return self._flow_assigns
+
+    def array_receivers(self) -> set[str]:
+        """Names this function calls array methods on (``m.mean()``, ``k.norm(dim=1)``)."""
+        if self._array_receivers is None:
+            self._array_receivers = {
+                n.func.value.id for n in walk_local(self.fn if self.fn is not self.fa.tree else self.fa.tree)
+                if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)
+                and n.func.attr in ARRAY_METHODS}
+        return self._array_receivers
+
+    def no_grad_ids(self) -> set[int]:
+        """ids of the nodes that run under ``torch.no_grad()`` in this function."""
+        if self._no_grad is None:
+            self._no_grad = set()
+            if self.fn is not self.fa.tree:
+                self._no_grad = no_grad_nodes(self.fn, list(self.fn.body), self)
+        return self._no_grad
+
+    def where_calls(self) -> list[ast.Call]:
+        """Every ``where``-like call of the function (for the double-where guard)."""
+        if self._wheres is None:
+            body = self.fn if self.fn is not self.fa.tree else self.fa.tree
+            self._wheres = [n for n in walk_local(body) if isinstance(n, ast.Call)
+                            and (getattr(n.func, "attr", None) or getattr(n.func, "id", None)) == "where"]
+        return self._wheres
+
+    def imports_framework(self) -> bool:
+        return self.fa.framework
+
+    # -- value kinds (kinkcheck.lint.kinds) ----------------------------------------------
+    #: the kind of a node's value: TENSOR, DATA, PLAIN or UNKNOWN
+    kind = kinds.kind
+    #: the kind of a name read in this function
+    name_kind = kinds.variable_kind
+
+
+class FileAnalysis:
+    """What the analysis knows about one file: its source, index, imports, the work budget,
+    the astroid fallback's state and the kinds of module-level names and ``self`` attributes."""
+
+    #: the rule catalog of the run (set by ``engine.analyze_file``)
+    catalog: object
+
+    def __init__(self, source: str, path: str, module: str, tree: ast.Module, budget: int, ix: _Indexer | None = None):
+        self.source = source
+        self.path = path
+        self.module = module
+        self.tree = tree
+        self.lines = source.splitlines()
+        self._raw_lines = _RAW_LINES.findall(source)  # split as the parser does (ast's offsets use it)
+        self.budget = budget
+        if ix is None:
+            ix = _Indexer(tree, source, path, module)
+            ix.run()
+        self.ix = ix
+        self.reexports = Reexports(path, module)
+        names = [*self.ix.table.names.values(), *self.ix.table.stars]
+        roots = {q.split(".")[0] for q in names}
+        self.framework = bool(roots & FRAMEWORK_ROOTS)
+        self.jax = "jax" in roots
+        #: the file uses an array library (imported directly or re-exported by a sibling
+        #: module): only then may a value of UNKNOWN kind be a tensor
+        self.arrays = bool(roots & ARRAY_LIBRARIES) or any(
+            self.follow(q).split(".")[0] in ARRAY_LIBRARIES for q in names if q.split(".")[0] not in BUILTIN_ROOTS)
+        self._attr_kinds: dict[tuple[str, str], str] = {}
+        self._buffers: set[str] | None = None
+        self._module_ctx: Context | None = None
+        #: astroid fallback: None until a call needs it; False when turned off
+        self.inference = None
+        self.infer_enabled = True
+        self._infer_tokens: frozenset[str] | None = None
+        self._self_assigns: dict[str, list[ast.AST]] | None = None
+        self._self_busy: set[str] = set()
+        #: catalog tail names of the selected rules (set by analyze_file)
+        self.tails: frozenset[str] | set[str] = frozenset()
+        #: ast.Call id -> the qualified name astroid inferred for its callee
+        self.inferred: dict[int, str] = {}
+
+    def close(self) -> None:
+        if self.inference is not None:
+            self.inference.close()
+
+    def self_assigns(self) -> dict[str, list[ast.AST]]:
+        """attr -> values assigned to ``self.<attr>`` anywhere, or to ``attr`` in a class body."""
+        if self._self_assigns is None:
+            out: dict[str, list[ast.AST]] = {}
+            bare: set[int] = set()  # `self.matcher = matcher`: a parameter without default
+            for fn in ast.walk(self.tree):
+                if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    params = {k for k, (_, d) in parameters(fn).items() if d is None}
+                    bare.update(id(n.value) for n in walk_local(fn) if isinstance(n, ast.Assign)
+                                and isinstance(n.value, ast.Name) and n.value.id in params)
+            for node in ast.walk(self.tree):
+                if isinstance(node, ast.ClassDef):
+                    for stmt in node.body:
+                        if isinstance(stmt, ast.Assign):
+                            for t in stmt.targets:
+                                if isinstance(t, ast.Name):
+                                    out.setdefault(t.id, []).append(stmt.value)
+                elif isinstance(node, (ast.Assign, ast.AnnAssign)) and getattr(node, "value", None) is not None:
+                    for t in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                        if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
+                            if id(node.value) not in bare:
+                                out.setdefault(t.attr, []).append(node.value)
+            self._self_assigns = out
+        return self._self_assigns
+
+    def reset_kinds(self) -> None:
+        self._module_ctx = None
+        self._attr_kinds = {}
+
+    def spend(self, n: int = 1) -> None:
+        self.budget -= n
+        if self.budget < 0:
+            raise Budget()
+
+    def follow(self, qname: str) -> str:
+        root = qname.split(".")[0]
+        if root in ARRAY_ROOTS or root in ("builtins", "math", "operator"):
+            return qname
+        return self.reexports.follow(qname)
+
+    def segment(self, node: ast.AST) -> str:
+        """Source text of a node (``ast.get_source_segment`` re-splits the whole file on
+        every call, which is quadratic on big files)."""
+        try:
+            lineno, end_lineno = node.lineno - 1, node.end_lineno - 1
+            col, end_col = node.col_offset, node.end_col_offset
+            lines = self._raw_lines
+            if lineno == end_lineno:
+                return lines[lineno].encode()[col:end_col].decode()
+            first = lines[lineno].encode()[col:].decode()
+            last = lines[end_lineno].encode()[:end_col].decode()
+            return "".join([first, *lines[lineno + 1 : end_lineno], last])
+        except (AttributeError, TypeError, IndexError, UnicodeDecodeError):
+            try:
+                return ast.unparse(node)
+            except Exception:
+                return "?"
+
+    def column(self, line: int, offset: int) -> int:
+        """1-based character column from ast's UTF-8 byte offset."""
+        try:
+            text = self._raw_lines[line - 1]
+        except IndexError:
+            return offset + 1
+        if text.isascii():
+            return offset + 1
+        return len(text.encode()[:offset].decode(errors="ignore")) + 1
+
+    # -- value kinds (kinkcheck.lint.kinds) ----------------------------------------------
+    module_kind = kinds.module_kind
+    attr_kind = kinds.attr_kind
+    buffers = kinds.buffers
+
+
+NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad"})
+
+
+def no_grad_nodes(fn: ast.AST | None, roots: list[ast.AST], ctx: Context) -> set[int]:
+    """ids of the nodes that run with gradients off: the whole body of a function decorated
+    ``@torch.no_grad()``, the body of ``with torch.no_grad():``."""
+    def is_no_grad(expr) -> bool:
+        target = expr.func if isinstance(expr, ast.Call) else expr
+        return ctx.qualify(target) in NO_GRAD
+
+    out: set[int] = set()
+    if fn is not None and any(is_no_grad(d) for d in getattr(fn, "decorator_list", ())):
+        for r in roots:
+            out.update(id(n) for n in walk_local([r]))
+        return out
+    for r in roots:
+        for n in walk_local([r]):
+            if isinstance(n, (ast.With, ast.AsyncWith)) and any(is_no_grad(i.context_expr) for i in n.items):
+                out.update(id(m) for m in walk_local(list(n.body)))
+    return out

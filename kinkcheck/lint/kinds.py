@@ -1,0 +1,405 @@
+"""Value kinds: whether a value may carry a gradient (TENSOR), is data that never does
+(DATA: targets, labels, masks, buffers, numpy results), is a Python value (PLAIN), or is not
+known (UNKNOWN). :class:`kinkcheck.lint.context.Context` answers ``ctx.kind(node)`` and
+``ctx.name_kind(name)`` with the functions here; ``flow.py`` and ``ranges.py`` hold the
+other value-flow facts (what reaches the loss, a value's range).
+
+What may be a tensor (the precision policy):
+    - A file that uses no array library (no import of torch, jax, numpy, scipy, tensorflow,
+      autograd, cupy, mlx, paddle, ...: ``resolve.ARRAY_LIBRARIES``, directly or re-exported
+      by a sibling module) computes on Python values: a value of UNKNOWN kind is PLAIN there,
+      so only a proven tensor (an annotation) can be flagged, in every scope. If astroid
+      later names an array callable in such a file, the file is analyzed again as an array
+      file.
+    - In an array file an UNKNOWN value is assumed to be a tensor in the code checked, but
+      never: strings, None, bools, ``len()``/``range()``/``enumerate()`` indices,
+      ``.shape``/``.size()``/``.dim()``, membership (``in``), identity (``is``), ``==``/``!=``
+      unless against a float literal or a known tensor, ``float()``/``int()`` of an
+      attribute (``float(self.margin)``), ``.data`` of a non-array library's result
+      (``load_digits().data``). numpy/scipy results inside torch/jax code are DATA (KC505
+      flags the numpy call itself, not what is done with its result).
+
+The recursion goes through ``ctx.kind`` (:func:`kind`, bound as ``Context.kind``), which
+spends the file's work budget and turns a RecursionError into UNKNOWN.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import TYPE_CHECKING
+
+from kinkcheck.lint.index import MODULE_CODE, _qual, walk_local
+from kinkcheck.lint.resolve import (
+    ARRAY_ROOTS, DATA, DATA_FUNCS, JOIN_BUILTINS, PLAIN, PLAIN_ATTRS, PLAIN_BUILTINS, PLAIN_METHODS, TENSOR, UNKNOWN,
+    annotation_kind, dotted, join, name_kind,
+)
+
+if TYPE_CHECKING:
+    from kinkcheck.lint.context import Context, FileAnalysis
+
+#: a name met again while its own kind is being worked out (``h = h // 2``)
+_CYCLE = "cycle"
+#: parameters of a loss that carry no gradient by the conventions of loss APIs
+#: (torch's ``weight=``, mmdet's ``avg_factor``); learnable weights are ``self.weight``
+PARAM_DATA_RE = re.compile(r"^(weight|weights|sample_weight|sample_weights|class_weight|class_weights|"
+                           r"pos_weight|avg_factor|loss_weight|reduction_override|ignore_index)$")
+#: methods that only an array has: a name they are called on holds an array
+ARRAY_METHODS = frozenset({"mean", "sum", "norm", "abs", "sqrt", "exp", "log", "pow", "clamp", "matmul", "reshape",
+                           "view", "transpose", "permute", "softmax", "sigmoid", "unsqueeze", "squeeze", "std", "var"})
+#: calls that answer a question about the run, not about a value
+PLAIN_CALLS = frozenset({"world_size", "get_world_size", "get_rank", "rank", "local_rank", "device_count",
+                         "is_initialized", "is_available", "numel", "dim", "ndimension"})
+
+
+def kind(ctx: "Context", node: ast.AST | None) -> str:
+    """The kind of ``node``'s value (``Context.kind``)."""
+    if node is None:
+        return UNKNOWN
+    ctx.fa.spend()
+    try:
+        k = _node_kind(ctx, node)
+    except RecursionError:
+        k = UNKNOWN
+    if k == UNKNOWN and not ctx.fa.arrays:
+        return PLAIN  # a file that imports no array library computes on Python values
+    return k
+
+
+def _node_kind(ctx: "Context", node: ast.AST) -> str:
+    k = ctx.kind
+    if isinstance(node, ast.Constant):
+        return PLAIN
+    if isinstance(node, (ast.JoinedStr, ast.List, ast.Tuple, ast.Dict, ast.Set, ast.Lambda,
+                         ast.ListComp, ast.SetComp, ast.DictComp)):
+        return PLAIN
+    if isinstance(node, ast.GeneratorExp):
+        return k(node.elt)
+    if isinstance(node, ast.Name):
+        return ctx.name_kind(node.id)
+    if isinstance(node, ast.Attribute):
+        if node.attr in PLAIN_ATTRS:
+            return PLAIN
+        if node.attr in ("data", "T", "mT", "real", "imag", "grad"):
+            base = k(node.value)
+            return DATA if node.attr == "data" and base != PLAIN else base
+        if isinstance(node.value, ast.Name) and node.value.id == "self" and ctx.cls_qual:
+            return ctx.fa.attr_kind(ctx.cls_qual, node.attr)
+        if ctx.is_module_ref(node):
+            return PLAIN  # math.pi, torch.float32, np.inf
+        if node.attr in ("values",):
+            return k(node.value)
+        base = k(node.value)
+        if base in (PLAIN, DATA):
+            return base
+        return name_kind(node.attr) or UNKNOWN
+    if isinstance(node, ast.Subscript):
+        base = k(node.value)
+        return base
+    if isinstance(node, ast.BinOp):
+        return join(k(node.left), k(node.right))
+    if isinstance(node, ast.UnaryOp):
+        return PLAIN if isinstance(node.op, ast.Not) and k(node.operand) == PLAIN else k(node.operand)
+    if isinstance(node, ast.BoolOp):
+        return join(*(k(v) for v in node.values))
+    if isinstance(node, ast.Compare):
+        if any(isinstance(op, (ast.Is, ast.IsNot, ast.In, ast.NotIn)) for op in node.ops):
+            return PLAIN
+        return join(k(node.left), *(k(c) for c in node.comparators))
+    if isinstance(node, ast.IfExp):
+        return join(k(node.body), k(node.orelse))
+    if isinstance(node, ast.Call):
+        return _call_kind(ctx, node)
+    if isinstance(node, ast.NamedExpr):
+        return k(node.value)
+    if isinstance(node, ast.Starred):
+        return k(node.value)
+    return UNKNOWN
+
+
+def _call_kind(ctx: "Context", node: ast.Call) -> str:
+    k = ctx.kind
+    q = ctx.qualify(node.func)
+    how = ctx.how
+    if q is not None and how in ("builtin",) or (q or "").startswith("builtins."):
+        name = q.rsplit(".", 1)[-1]
+        if name in PLAIN_BUILTINS:
+            return PLAIN
+        if name in JOIN_BUILTINS:
+            return join(*(k(a) for a in node.args)) if node.args else UNKNOWN
+        return UNKNOWN
+    if q is not None and how in ("import", "star", "instance", "attribute-of-instance"):
+        root = q.split(".")[0]
+        tail = q.rsplit(".", 1)[-1]
+        if tail in PLAIN_CALLS:
+            return PLAIN
+        if root == "math" or q in ("torch.is_tensor", "torch.numel", "numpy.ndim", "numpy.shape", "numpy.size", "torch.Size", "jax.numpy.ndim", "jax.numpy.shape"):
+            return PLAIN
+        if root in ("numpy", "scipy") and ctx.fa.framework:
+            return DATA  # numpy inside torch/jax code computes on data (KC505 flags the call)
+        if root in ARRAY_ROOTS:
+            if tail in DATA_FUNCS or tail.startswith(("is", "get_", "set_")):
+                return DATA if not tail.startswith(("is_", "get_", "set_")) else PLAIN
+            if tail.endswith("_like") or tail in ("tensor", "as_tensor", "asarray", "array"):
+                return DATA if all(k(a) in (PLAIN, DATA) for a in node.args) else TENSOR
+            arg_kinds = [k(a) for a in node.args]
+            if DATA in arg_kinds and all(a in (PLAIN, DATA) for a in arg_kinds):
+                return DATA  # torch.abs(mask.float() - 1): a function of data is data
+            return TENSOR
+    if isinstance(node.func, ast.Attribute) and not ctx.is_module_ref(node.func.value):
+        meth = node.func.attr
+        recv = k(node.func.value)
+        if meth in PLAIN_METHODS:
+            return PLAIN
+        if meth in DATA_FUNCS:
+            return DATA if recv != PLAIN else PLAIN
+        if recv == PLAIN:
+            return PLAIN
+        if meth in ("float", "double", "half", "bfloat16", "to", "type", "type_as", "long", "int", "bool", "contiguous",
+                    "view", "reshape", "squeeze", "unsqueeze", "flatten", "permute", "transpose", "expand",
+                    "expand_as", "clone", "cpu", "cuda", "sum", "mean", "abs", "clamp"):
+            return recv
+        if recv == DATA:  # mask.sum(), labels.max(): data, unless a tensor goes in
+            return join(DATA, *(k(a) for a in node.args))
+        return TENSOR if recv == TENSOR else UNKNOWN
+    return UNKNOWN
+
+
+def variable_kind(ctx: "Context", name: str) -> str:
+    """The kind of a name read in the function (``Context.name_kind``), memoized per function."""
+    if name in ctx._kinds:
+        return ctx._kinds[name]
+    if name in ctx._busy:
+        return _CYCLE  # `h = h // 2`: the name's own earlier value adds nothing
+    ctx._busy.add(name)
+    try:
+        kind = _variable_kind(ctx, name)
+    finally:
+        ctx._busy.discard(name)
+    if kind == _CYCLE:
+        return UNKNOWN
+    ctx._kinds[name] = kind
+    return kind
+
+
+def _variable_kind(ctx: "Context", name: str) -> str:
+    if name in ("True", "False", "None"):
+        return PLAIN
+    if name in ctx.params:
+        ann, default = ctx.params[name]
+        ak = annotation_kind(ann)
+        if ak == TENSOR and ctx.fa.framework and _numpy_annotation(ann):
+            return DATA  # an np.ndarray handed to torch/jax code is data
+        if ak == TENSOR and (name_kind(name) == DATA or PARAM_DATA_RE.search(name)):
+            return DATA  # `target: Tensor`: the annotation says array, the name says which
+        if ak == PLAIN and ctx.fa.jax and isinstance(ann, ast.Name) and ann.id in ("float", "complex"):
+            ak = None  # under jax.grad a `score: float` is a tracer: the namespace decides
+        if ak:
+            return ak
+        if PARAM_DATA_RE.search(name):
+            return DATA  # sample weights and normalisers handed to a loss (`weight`, `avg_factor`)
+        if default is not None and isinstance(default, ast.Constant) and default.value is not None:
+            return PLAIN
+        hk = name_kind(name)
+        if hk == PLAIN and name in ctx.array_receivers():
+            hk = None  # `m.mean()`, `k.abs()`: used as an array whatever the name suggests
+        assigned = _assigned_kinds(ctx, name)
+        if hk == DATA and set(assigned) <= {UNKNOWN, DATA, PLAIN}:
+            return DATA  # `label, weight = _expand(label, ...)`: still the labels
+        return join(hk or UNKNOWN, *assigned) if assigned else (hk or UNKNOWN)
+    if name in ctx.bound:
+        assigned = _assigned_kinds(ctx, name)
+        if assigned:
+            kinds = set(assigned)
+            if kinds == {PLAIN} or kinds == {DATA} or kinds == {TENSOR}:
+                return kinds.pop()
+            if UNKNOWN in kinds:
+                hk = name_kind(name)
+                if hk:
+                    return hk
+            return join(*assigned)
+        return name_kind(name) or UNKNOWN
+    # enclosing scopes / module level
+    mk = ctx.fa.module_kind(name)
+    if mk is not None:
+        return mk
+    q = ctx.fa.ix.resolve(ast.Name(id=name, ctx=ast.Load()), ctx.env)
+    if q is not None and ctx.fa.ix.how in ("import", "builtin", "def", "star"):
+        return PLAIN  # a module, function or class object is not a value
+    return name_kind(name) or UNKNOWN
+
+
+def _assigned_kinds(ctx: "Context", name: str) -> list[str]:
+    if ctx._assigns is None:
+        ctx._assigns = assignments_in(ctx.fn if ctx.fn is not ctx.fa.tree else ctx.fa.tree)
+    out = []
+    for value in ctx._assigns.get(name, ()):
+        if isinstance(value, IterItem):
+            it = ctx.kind(value.iterable)
+            if isinstance(value.iterable, ast.Call) and (dotted(value.iterable.func) or "") in ("range", "enumerate", "zip"):
+                func = dotted(value.iterable.func)
+                if func == "range":
+                    it = PLAIN
+                elif func == "enumerate":
+                    it = PLAIN if value.index == 0 else (ctx.kind(value.iterable.args[0]) if value.iterable.args else UNKNOWN)
+                else:
+                    it = UNKNOWN
+            out.append(PLAIN if it == PLAIN else (UNKNOWN if it == UNKNOWN else it))
+        elif isinstance(value, Opaque):
+            out.append(UNKNOWN)
+        elif id(value) in ctx.no_grad_ids():
+            out.append(DATA)  # computed under no_grad: a constant to autograd
+        else:
+            out.append(ctx.kind(value))
+    return [k for k in out if k != _CYCLE]
+
+
+def _numpy_annotation(ann: ast.AST | None) -> bool:
+    text = dotted(ann) or (ann.value if isinstance(ann, ast.Constant) and isinstance(ann.value, str) else "")
+    if text.startswith(("jnp.", "jax.", "jax_", "chex.")):
+        return False  # `x: jnp.ndarray` is a traced array under jax.grad, not host data
+    return "ndarray" in text or text.startswith(("np.", "numpy."))
+
+
+class IterItem:
+    """An assigned value that is an item of ``iterable`` (a loop or comprehension target;
+    ``index``: its position when the target unpacks)."""
+
+    __slots__ = ("iterable", "index")
+
+    def __init__(self, iterable, index=None):
+        self.iterable = iterable
+        self.index = index
+
+
+class Opaque:
+    """An assigned value the analysis cannot see (``*rest``, ``with ... as f``, unpacking)."""
+
+    __slots__ = ()
+
+
+def assignments_in(fn: ast.AST, aug: bool = False) -> dict[str, list]:
+    """name -> assigned values. With ``aug``, ``x += v`` binds ``x + v`` (what the range
+    analysis needs) instead of ``v`` (enough for kinds, which join anyway)."""
+    out: dict[str, list] = {}
+
+    def bind(target, value):
+        if isinstance(target, ast.Name):
+            out.setdefault(target.id, []).append(value)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for i, elt in enumerate(target.elts):
+                if isinstance(value, IterItem):
+                    bind(elt, IterItem(value.iterable, i))
+                elif isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts):
+                    bind(elt, value.elts[i])
+                elif (isinstance(value, ast.Attribute) and value.attr in ("shape", "size")) or (
+                        isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr == "size"):
+                    bind(elt, ast.Constant(value=1))  # `b, n, _ = x.shape`: ints (sizes, >= 1)
+                elif isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in ("max", "min", "topk", "sort", "aminmax", "kthvalue", "median"):
+                    bind(elt, value if i == 0 else ast.Call(func=ast.Name(id="argmax", ctx=ast.Load()), args=[], keywords=[]))
+                else:
+                    bind(elt, Opaque())
+        elif isinstance(target, ast.Starred):
+            bind(target.value, Opaque())
+        elif isinstance(target, ast.Subscript) and not aug:
+            base = target.value
+            while isinstance(base, ast.Subscript):
+                base = base.value
+            if isinstance(base, ast.Name) and not isinstance(value, (IterItem, Opaque)):
+                bind(base, value)  # `loss[0] = box_loss`: the container now holds what was stored
+
+    nodes = walk_local(fn) if not isinstance(fn, ast.Module) else walk_local(fn)
+    for node in nodes:
+        if isinstance(node, ast.Assign):
+            for t in node.targets:
+                bind(t, node.value)
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            ak = annotation_kind(node.annotation)
+            bind(node.target, ast.Constant(value=0) if ak == PLAIN else node.value)
+        elif isinstance(node, ast.AugAssign):
+            if aug and isinstance(node.target, ast.Name):
+                bind(node.target, ast.copy_location(
+                    ast.BinOp(left=ast.Name(id=node.target.id, ctx=ast.Load()), op=node.op, right=node.value), node))
+            else:
+                bind(node.target, node.value)
+        elif isinstance(node, (ast.For, ast.AsyncFor)):
+            bind(node.target, IterItem(node.iter))
+        elif isinstance(node, ast.comprehension):
+            bind(node.target, IterItem(node.iter))
+        elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+            bind(node.optional_vars, Opaque())
+        elif isinstance(node, ast.NamedExpr):
+            bind(node.target, node.value)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            out.setdefault(node.name, []).append(ast.Constant(value=0))
+    return out
+
+
+def parameters(fn: ast.AST) -> dict[str, tuple[ast.AST | None, ast.AST | None]]:
+    args = getattr(fn, "args", None)
+    if args is None or not isinstance(args, ast.arguments):
+        return {}
+    out: dict[str, tuple] = {}
+    positional = [*args.posonlyargs, *args.args]
+    defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+    for a, d in zip(positional, defaults):
+        out[a.arg] = (a.annotation, d)
+    for a, d in zip(args.kwonlyargs, args.kw_defaults):
+        out[a.arg] = (a.annotation, d)
+    for a in (args.vararg, args.kwarg):
+        if a is not None:
+            out[a.arg] = (ast.Name(id="tuple", ctx=ast.Load()), None)
+    return out
+
+
+def module_kind(fa: "FileAnalysis", name: str) -> str | None:
+    """Kind of a module-level name: constants are PLAIN (``EPS = 1e-8``)."""
+    from kinkcheck.lint.context import Context
+
+    if fa._module_ctx is None:
+        fn, env, cls = fa.ix.scopes[_qual(fa.module, MODULE_CODE)]
+        fa._module_ctx = Context(fa, _qual(fa.module, MODULE_CODE), fa.tree, env, None)
+    ctx = fa._module_ctx
+    if name in ctx.bound and name not in fa.ix.exports:
+        return ctx.name_kind(name)
+    return None
+
+
+def attr_kind(fa: "FileAnalysis", cls_qual: str, attr: str) -> str:
+    """Kind of ``self.<attr>`` in class ``cls_qual``: the join of what its methods assign to
+    it; a registered buffer is DATA."""
+    from kinkcheck.lint.context import Context
+
+    key = (cls_qual, attr)
+    if key in fa._attr_kinds:
+        return fa._attr_kinds[key]
+    fa._attr_kinds[key] = UNKNOWN
+    kinds = []
+    for qual, (fn, env, c) in fa.ix.scopes.items():
+        if c != cls_qual or fn is fa.tree:
+            continue
+        ctx = None
+        for node in walk_local(fn):
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and getattr(node, "value", None) is not None:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for t in targets:
+                    if isinstance(t, ast.Attribute) and t.attr == attr and isinstance(t.value, ast.Name) and t.value.id == "self":
+                        ctx = ctx or Context(fa, qual, fn, env, c)
+                        kinds.append(ctx.kind(node.value))
+    kind = join(*kinds) if kinds else (name_kind(attr) or UNKNOWN)
+    if kinds and UNKNOWN in kinds and name_kind(attr):
+        kind = name_kind(attr)
+    if attr in fa.buffers():
+        kind = DATA  # `self.register_buffer("ref", ...)`: state, not a parameter
+    fa._attr_kinds[key] = kind
+    return kind
+
+
+def buffers(fa: "FileAnalysis") -> set[str]:
+    """Names registered with ``self.register_buffer("name", ...)`` anywhere in the file."""
+    if fa._buffers is None:
+        fa._buffers = {
+            n.args[0].value for n in ast.walk(fa.tree)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "register_buffer"
+            and n.args and isinstance(n.args[0], ast.Constant) and isinstance(n.args[0].value, str)}
+    return fa._buffers

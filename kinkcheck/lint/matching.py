@@ -1,0 +1,362 @@
+"""Matching: the sites a node gives for the selected rules, before guards and checks.
+
+A call matches a catalog callable by its qualified name (``kinkcheck.lint.resolve`` through
+the file's import table, aliases, instances and sibling re-exports), a catalog tensor method
+on a receiver that may be a tensor, or, where the import table cannot name the callee,
+what astroid infers for it (:func:`infer_callee`); an operator matches the catalog's
+``[match] operators``.
+
+Confidence of a site:
+    high    the callee resolved to a catalog callable by qualified name (capped by the
+            rule's own ``confidence``)
+    medium  a tensor method name, an operator or a builtin on a value known or assumed
+            (UNKNOWN in loss code) to be a tensor, an instance of a catalog class, or a
+            callee only astroid inference could name (``ops["abs"](x)``, ``pick()(x)``,
+            ``getattr(torch, "sqrt")(x)``: see ``kinkcheck.lint.infer_astroid``; the
+            finding's ``extra["inferred"]`` holds the qualified name)
+    low     name heuristics: ``from torch import *``, a branch on an UNKNOWN value
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import TYPE_CHECKING
+
+from kinkcheck.lint.checks import Site
+from kinkcheck.lint.kinds import IterItem, Opaque, assignments_in
+from kinkcheck.lint.resolve import PLAIN, TENSOR, dotted
+
+if TYPE_CHECKING:
+    from kinkcheck.lint.context import Context, FileAnalysis
+
+_CONF_ORDER = {"low": 0, "medium": 1, "high": 2}
+
+#: operator node types and the symbols the catalog's ``[match] operators`` use
+OPERATORS = {ast.Div: "/", ast.Pow: "**", ast.FloorDiv: "//", ast.Mod: "%", ast.MatMult: "@",
+             ast.Mult: "*", ast.Add: "+", ast.Sub: "-"}
+
+
+def min_conf(*levels: str) -> str:
+    """The lowest of confidence levels (``low`` < ``medium`` < ``high``)."""
+    return min(levels, key=lambda c: _CONF_ORDER.get(c, 0))
+
+
+class Tables:
+    """Catalog lookups for the selected codes, built once per (catalog, codes)."""
+
+    _cache: dict = {}
+
+    def __init__(self, catalog, codes: frozenset[str]):
+        self.callables: dict[str, list[str]] = {}
+        self.methods: dict[str, list[str]] = {}
+        self.operators: dict[str, list[str]] = {}
+        #: last segments of the selected callables (``abs``, ``relu``, ``ReLU``)
+        self.tails: set[str] = set()
+        for code in sorted(codes):
+            rule = catalog.get(code)
+            if rule is None:
+                continue
+            for c in rule.match.callables:
+                self.callables.setdefault(c, []).append(code)
+                self.tails.add(c.rsplit(".", 1)[-1])
+            for m in rule.match.methods:
+                self.methods.setdefault(m, []).append(code)
+            for o in rule.match.operators:
+                self.operators.setdefault(o, []).append(code)
+
+    @classmethod
+    def get(cls, catalog, codes: frozenset[str]) -> Tables:
+        key = (id(catalog), codes)
+        t = cls._cache.get(key)
+        if t is None:
+            if len(cls._cache) > 32:
+                cls._cache.clear()
+            t = cls._cache[key] = cls(catalog, codes)
+        return t
+
+
+def _operand(call: ast.Call, argument: int, keyword: str | None) -> ast.AST | None:
+    if argument < len(call.args) and not isinstance(call.args[argument], ast.Starred):
+        return call.args[argument]
+    if keyword:
+        for kw in call.keywords:
+            if kw.arg == keyword:
+                return kw.value
+    if call.args and argument == 0:
+        return call.args[0]
+    return None
+
+
+def match_call(node: ast.Call, ctx: "Context", tables: Tables) -> list[Site]:
+    """Sites for a call: a catalog callable by qualified name (or an instance of a catalog
+    class), else a catalog tensor method on a value that may be a tensor, else what astroid
+    infers for a callee the import table could not name."""
+    out: list[Site] = []
+    func = node.func
+    instance_call = False
+    if isinstance(func, ast.Call):  # nn.ReLU()(x)
+        q = ctx.qualify(func.func)
+        instance_call = q is not None
+    else:
+        q = ctx.qualify(func)
+        if ctx.how in ("instance",):
+            instance_call = True
+        elif ctx.how == "attribute-of-instance":
+            q = None
+    how = ctx.how
+    if q is not None and q in tables.callables:
+        tail = q.rsplit(".", 1)[-1]
+        is_class = tail[:1].isupper()
+        if is_class and not instance_call:
+            q = None  # constructing nn.ReLU() evaluates nothing; calling the instance does
+        elif not is_class and instance_call:
+            q = None
+    if q is not None and q in tables.callables:
+        callee = ctx.source(func)
+        for code in tables.callables[q]:
+            rule = _rule(ctx, code)
+            conf = rule.confidence
+            if how == "star":
+                conf = "low"
+            elif instance_call or how == "builtin" or q.startswith("builtins."):
+                conf = min_conf(conf, "medium")
+            operand = _operand(node, rule.match.argument, rule.match.keyword)
+            out.append(Site(code, node, callee, operand, q, conf, node, "instance" if instance_call else "call"))
+        return out
+    if q is not None and ctx.how in ("import", "star", "def", "builtin") and not isinstance(func, ast.Call):
+        return out  # a module function / local helper that is not in the catalog
+    if isinstance(func, ast.Attribute) and func.attr in tables.methods and not ctx.is_module_ref(func.value):
+        recv_kind = ctx.kind(func.value)
+        if recv_kind == PLAIN or _object_receiver(func.value, ctx):
+            return out
+        for code in tables.methods[func.attr]:
+            rule = _rule(ctx, code)
+            arg = rule.match.argument
+            operand = func.value if arg == 0 else _operand(node, arg - 1, rule.match.keyword)
+            conf = min_conf(rule.confidence, "medium")
+            out.append(Site(code, node, f".{func.attr}()", operand, None, conf, node, "method"))
+        return out
+    if _wants_inference(node, ctx, q, how):
+        out.extend(_match_inferred(node, ctx, tables))
+    return out
+
+
+def _object_receiver(recv: ast.AST, ctx: "Context") -> bool:
+    """``self.norm(x)``, ``self.cost_fn.norm(x)``: a method of the class itself or of an
+    object it holds (a cost, a metric, a sub-module), not a tensor method such as ``t.norm()``."""
+    if isinstance(recv, ast.Name) and recv.id in ("self", "cls"):
+        return True
+    if isinstance(recv, ast.Attribute) and isinstance(recv.value, ast.Name) and recv.value.id == "self" and ctx.cls_qual:
+        values = ctx.fa.self_assigns().get(recv.attr, [])
+        if values and all(_constructs_object(v, ctx) for v in values):
+            return True
+        # `self.cost_fn.norm(x)`: a tensor's own norm() takes an order or a dim, never an array
+        call = ctx.parent(ctx.parent(recv)) if ctx.parent(recv) is not None else None
+        if isinstance(call, ast.Call) and call.args and isinstance(call.args[0], (ast.Name, ast.Attribute, ast.Subscript)):
+            return ctx.kind(recv) not in (TENSOR,) and ctx.parent(recv).attr in ("norm",)
+    return False
+
+
+def _constructs_object(value: ast.AST, ctx: "Context") -> bool:
+    """``SqEuclidean()``, ``costs.Cosine(...)``, ``nn.Linear(...)``: an instance of a class."""
+    if not isinstance(value, ast.Call):
+        return False
+    name = value.func.attr if isinstance(value.func, ast.Attribute) else getattr(value.func, "id", "")
+    return name[:1].isupper()
+
+
+def _wants_inference(node: ast.Call, ctx: "Context", q: str | None, how: str | None) -> bool:
+    """Whether astroid may name this callee where the import table could not: cheap,
+    syntactic reasons to skip the calls inference cannot help with (a parameter without a
+    default, an instance of a known class, a method of the class itself)."""
+    func = node.func
+    if how in ("instance", "attribute-of-instance") and not isinstance(func, ast.Call):
+        return False  # calling (a method of) an instance of a class the import table knows
+    if isinstance(func, ast.Call):  # pick()(x), getattr(torch, "sqrt")(x), partial(...)(x)
+        if q is None:
+            return _has_value(func.func, ctx)
+        return how in ("def", "builtin", "self") or q in ("functools.partial", "operator.attrgetter", "operator.methodcaller")
+    if q is not None:
+        if how == "self":  # self.fn(x): a method of the class is followed by scope, not here
+            return (q not in ctx.fa.ix.scopes and isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+                    and _self_attr_may_be_callable(func.attr, ctx))
+        return False  # an instance of a class the import table knows, or a resolved name
+    if isinstance(func, ast.Attribute):
+        return False  # `x.unsqueeze(1)`: a method of a value; the catalog's methods table judges those
+    return _has_value(func, ctx)
+
+
+def _has_value(expr: ast.AST, ctx: "Context") -> bool:
+    """The head name of ``expr`` (``ops`` in ``ops["abs"]``) is bound to something astroid
+    could follow to a catalog callable: not a parameter without a default, not only
+    instances of classes (``loss_fct = MSELoss()`` in two branches)."""
+    while isinstance(expr, (ast.Attribute, ast.Subscript, ast.Call)):
+        if isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name) and expr.value.id == "self":
+            return _self_attr_may_be_callable(expr.attr, ctx)  # self.ops["abs"](x)
+        expr = expr.func if isinstance(expr, ast.Call) else expr.value
+    if not isinstance(expr, ast.Name):
+        return isinstance(expr, (ast.Dict, ast.List, ast.Tuple, ast.IfExp, ast.BoolOp, ast.Lambda))
+    name = expr.id
+    if name == "self":
+        return True
+    if ctx._assigns is None:
+        ctx._assigns = assignments_in(ctx.fn if ctx.fn is not ctx.fa.tree else ctx.fa.tree)
+    values = ctx._assigns.get(name, ())
+    if name in ctx.params:
+        return ctx.params[name][1] is not None or any(_may_be_callable(v, ctx) for v in values)
+    if values:
+        return any(_may_be_callable(v, ctx) for v in values)
+    return True  # a module-level or enclosing name
+
+
+def _may_be_callable(value, ctx: "Context") -> bool:
+    """Whether an assigned value could be (or hold) a catalog callable: not a constant, not
+    an instance of a class other than a catalog one (``MSELoss()``; ``nn.ReLU()`` is)."""
+    if isinstance(value, Opaque):
+        return True
+    if isinstance(value, IterItem):
+        return _may_be_callable(value.iterable, ctx)
+    if isinstance(value, (ast.Constant, ast.JoinedStr)):
+        return False
+    if isinstance(value, (ast.List, ast.Tuple, ast.Set)):
+        return any(_may_be_callable(v, ctx) for v in value.elts)
+    if isinstance(value, ast.Dict):
+        return any(_may_be_callable(v, ctx) for v in value.values)
+    if isinstance(value, ast.Attribute) and isinstance(value.value, ast.Name) and value.value.id == "self":
+        return _self_attr_may_be_callable(value.attr, ctx)  # {"labels": self.loss_labels}: a method
+    if isinstance(value, ast.Call):
+        tail = dotted(value.func)
+        tail = tail.rsplit(".", 1)[-1] if tail else None
+        if tail and tail[:1].isupper():
+            return tail in ctx.fa.tails  # a constructor: only a catalog class matters
+        return True  # a helper's result, getattr(...), partial(...)
+    return True
+
+
+def _self_attr_may_be_callable(attr: str, ctx: "Context") -> bool:
+    """Some ``self.<attr> = value`` (or a class-level ``attr = value``) in the file could
+    make ``self.<attr>`` a catalog callable."""
+    busy = ctx.fa._self_busy
+    if attr in busy:
+        return False
+    busy.add(attr)
+    try:
+        return any(_may_be_callable(v, ctx) for v in ctx.fa.self_assigns().get(attr, ()))
+    finally:
+        busy.discard(attr)
+
+
+def _match_inferred(node: ast.Call, ctx: "Context", tables: Tables) -> list[Site]:
+    """Sites for a callee astroid inferred to a catalog callable (confidence <= medium)."""
+    out: list[Site] = []
+    for hit in infer_callee(ctx.fa, node, tables):
+        codes = tables.callables.get(hit.qname)
+        if not codes:
+            continue
+        is_class = hit.qname.rsplit(".", 1)[-1][:1].isupper()
+        if is_class != hit.instance:
+            continue  # constructing nn.ReLU() evaluates nothing; calling the instance does
+        ctx.fa.inferred[id(node)] = hit.qname
+        callee = ctx.source(node.func)
+        for code in codes:
+            rule = _rule(ctx, code)
+            argument = rule.match.argument - hit.shift
+            operand = _operand(node, argument, rule.match.keyword) if argument >= 0 else None
+            conf = min_conf(rule.confidence, "medium")
+            out.append(Site(code, node, callee, operand, hit.qname, conf, node, "instance" if hit.instance else "call"))
+    return out
+
+
+def _mentioned(tree: ast.Module, tails) -> frozenset[str]:
+    """Catalog tail names the file mentions anywhere a callable could come from: an
+    attribute (``torch.abs``), an imported name, a string (``getattr(torch, "sqrt")``) or
+    a bare name that is not itself called or an annotation (``{"abs": abs}``). Empty: no
+    call in the file can infer to a catalog callable, so astroid never starts for it."""
+    tails = frozenset(tails)
+    found: set[str] = set()
+    skip: set[int] = set()
+    stack: list[ast.AST] = [tree]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, ast.Call):
+            skip.add(id(n.func))
+        elif isinstance(n, ast.Attribute):
+            if n.attr in tails:
+                found.add(n.attr)
+        elif isinstance(n, ast.Name):
+            if n.id in tails and id(n) not in skip and isinstance(n.ctx, ast.Load):
+                found.add(n.id)
+        elif isinstance(n, ast.alias):
+            tail = n.name.rsplit(".", 1)[-1]
+            if tail in tails:
+                found.add(tail)
+        elif isinstance(n, ast.Constant):
+            if isinstance(n.value, str) and n.value in tails:
+                found.add(n.value)
+        elif isinstance(n, ast.arg):
+            continue  # annotations: `x: float` names no callable
+        elif isinstance(n, ast.AnnAssign):
+            stack.append(n.target)
+            if n.value is not None:
+                stack.append(n.value)
+            continue
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            stack.extend(n.body)
+            stack.extend(n.decorator_list)
+            stack.extend(d for d in (*n.args.defaults, *n.args.kw_defaults) if d is not None)
+            continue
+        stack.extend(ast.iter_child_nodes(n))
+    return frozenset(found)
+
+
+_STUBS: dict[int, tuple] = {}
+
+
+def _stubs(catalog) -> dict[str, str]:
+    """Stub module sources for every catalog callable (all rules: the names are facts about
+    the libraries, the selection applies when matching)."""
+    hit = _STUBS.get(id(catalog))
+    if hit is None or hit[0] is not catalog:
+        from kinkcheck.lint.infer_astroid import stub_sources
+
+        hit = _STUBS[id(catalog)] = (catalog, stub_sources({c for rule in catalog.values() for c in rule.match.callables}))
+    return hit[1]
+
+
+def match_operator(node: ast.BinOp | ast.AugAssign, ctx: "Context", tables: Tables) -> list[Site]:
+    """Sites for an operator of the catalog (``x / y``, ``x ** p``, ``x //= 2``), confidence <= medium."""
+    sym = OPERATORS.get(type(node.op))
+    if sym is None or sym not in tables.operators:
+        return []
+    if isinstance(node, ast.AugAssign):
+        left, right = node.target, node.value
+    else:
+        left, right = node.left, node.right
+    out = []
+    for code in tables.operators[sym]:
+        rule = _rule(ctx, code)
+        operand = right if rule.match.argument == 1 else left
+        out.append(Site(code, node, sym, operand, None, min_conf(rule.confidence, "medium"),
+                        node if isinstance(node, ast.BinOp) else ast.BinOp(left=left, op=node.op, right=right), "operator"))
+    return out
+
+
+def _rule(ctx: "Context", code: str):
+    return ctx.fa.catalog[code]
+
+
+def infer_callee(fa: "FileAnalysis", call: ast.Call, tables: Tables):
+    """Catalog callables astroid infers for ``call.func`` (see infer_astroid), or [].
+    Never runs in a file that mentions no catalog name at all."""
+    if not fa.infer_enabled:
+        return []
+    if fa._infer_tokens is None:
+        fa._infer_tokens = _mentioned(fa.tree, tables.tails)
+    if not fa._infer_tokens:
+        return []
+    if fa.inference is None:
+        from kinkcheck.lint.infer_astroid import FileInference
+
+        fa.inference = FileInference(fa.source, fa.path, fa.module, _stubs(fa.catalog),
+                                       fa.reexports.root)
+    return fa.inference.callee(call)
