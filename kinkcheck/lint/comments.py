@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Iterable, Sequence
 
 from kinkcheck.findings import Finding
+from kinkcheck.lint.make_finding import make_finding
 
 #: quick test before tokenizing: could this file hold a directive at all?
 _CANDIDATE = re.compile(r"#[^\n]*?(?:kink\s*[\[:]|noqa)", re.IGNORECASE)
@@ -237,19 +238,8 @@ def apply(
 
 def _meta(code: str, path: str, d: Directive, message: str, catalog) -> Finding:
     rule = catalog.get(code) if catalog is not None else None
-    return Finding(
-        code=code,
-        name=rule.name if rule is not None else META_NAMES[code],
-        category="meta",
-        path=path,
-        line=d.line,
-        col=d.col,
-        end_line=d.line,
-        end_col=d.end_col,
-        message=message,
-        confidence="high",
-        snippet=d.text,
-    )
+    return make_finding(code, rule, path=path, line=d.line, col=d.col, end_line=d.line, end_col=d.end_col,
+                        message=message, confidence="high", snippet=d.text)
 
 
 def _catalog():

@@ -23,7 +23,6 @@ What may be a tensor is :mod:`kinkcheck.lint.kinds`' policy; how confident a fin
 from __future__ import annotations
 
 import ast
-import re
 import sys
 from typing import Iterable
 
@@ -34,18 +33,19 @@ from kinkcheck.lint import flow
 from kinkcheck.lint.context import Budget, Context, FileAnalysis, no_grad_nodes
 from kinkcheck.lint.guards import accepts
 from kinkcheck.lint.index import backward_slice, recall, walk_local
+from kinkcheck.lint.make_finding import site_finding
 from kinkcheck.lint.matching import Tables, match_call, match_operator
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, PLAIN, TENSOR
 
 SLICE = "#slice"
 DEFAULT_BUDGET = 200_000
-_PLACEHOLDER = re.compile(r"\{[A-Za-z_]\w*\}")
 #: kinks at 0 that a power above 1 smooths: |x|**2, relu(x)**2 (clamp/maximum only at a 0 bound)
 SQUARED_AWAY = frozenset({"KC101", "KC102"})
 
 
 class _ArraysAfterAll(Exception):
     """A file without array imports turned out to call an array library (found by astroid)."""
+
 
 def parse(source: str, path: str) -> ast.Module:
     """``ast.parse``; a parser out of memory is a SyntaxError, deep nesting a RecursionError
@@ -122,7 +122,8 @@ OBJECT_PLUMBING = frozenset({"__init__", "__post_init__", "__repr__", "__str__",
                              "extra_repr", "__init_subclass__", "__class_getitem__"})
 
 
-def _analyze_scopes(fa, tables, catalog, codes, functions, path) -> list[Finding]:
+def _analyze_scopes(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[str],
+                    functions: frozenset[str] | None, path: str) -> list[Finding]:
     findings: list[Finding] = []
     seen: set[tuple] = set()
     for qualname, (fn, env, cls_qual) in list(fa.ix.scopes.items()):
@@ -158,7 +159,8 @@ def _analyze_scopes(fa, tables, catalog, codes, functions, path) -> list[Finding
     return findings
 
 
-def _analyze_function(fa, tables, catalog, codes, qualname, fn, env, cls_qual, sliced) -> Iterable[Finding]:
+def _analyze_function(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[str], qualname: str, fn: ast.AST,
+                      env, cls_qual: str | None, sliced: bool) -> Iterable[Finding]:
     ctx = Context(fa, qualname, fn, env, cls_qual)
     if fn is fa.tree:
         roots = [s for s in fa.tree.body if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
@@ -190,7 +192,9 @@ def _analyze_function(fa, tables, catalog, codes, qualname, fn, env, cls_qual, s
             found = [f for f in found if f.code == "KC506"]
         yield from found
 
-def _node_findings(fa, tables, catalog, codes, ctx, node, node_checks, function):
+
+def _node_findings(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[str], ctx: Context, node: ast.AST,
+                   node_checks: list, function: str) -> Iterable[Finding]:
     sites: list[Site] = []
     if isinstance(node, ast.Call):
         sites.extend(match_call(node, ctx, tables))
@@ -226,7 +230,7 @@ def _node_findings(fa, tables, catalog, codes, ctx, node, node_checks, function)
             continue  # `mask = d.abs() < t`: the kinked value only decides a mask
         if site.code in SQUARED_AWAY and flow.squared_away(site, ctx):
             continue
-        yield _finding(fa, rule, site, function)
+        yield site_finding(fa, rule, site, function)
 
 
 def _all_plain(site: Site, ctx: Context) -> bool:
@@ -244,7 +248,8 @@ def _all_plain(site: Site, ctx: Context) -> bool:
         return all(k != TENSOR for k in kinds)  # math.* on an unknown value: a Python number
     return all(k == PLAIN for k in kinds)
 
-def _backward_exprs(fa, ctx: Context, roots) -> list[ast.AST]:
+
+def _backward_exprs(fa: FileAnalysis, ctx: Context, roots: list[ast.AST]) -> list[ast.AST]:
     exprs = []
     for r in roots:
         for node in walk_local([r]):
@@ -258,121 +263,3 @@ def _backward_exprs(fa, ctx: Context, roots) -> list[ast.AST]:
                 if q in ("torch.autograd.grad", "torch.autograd.backward") and node.args:
                     exprs.append(node.args[0])
     return exprs
-
-def _placeholders(site: Site) -> dict[str, ast.AST | None]:
-    """What a remedy template may name: ``{x}`` the kinked operand, ``{other}`` the other
-    operand, ``{lhs}``/``{rhs}`` a comparison read as "lhs > rhs", ``{then}``/``{else}`` the
-    two values of a conditional expression or a ``where``."""
-    values: dict[str, ast.AST | None] = {"x": site.operand, "other": _other_operand(site)}
-    test, then, other = None, None, None
-    node = site.call if site.call is not None else site.node
-    if isinstance(node, ast.IfExp):
-        test, then, other = node.test, node.body, node.orelse
-    elif isinstance(node, ast.Call) and len(node.args) == 3:
-        test, then, other = node.args
-    elif isinstance(site.node, ast.Compare):
-        test = site.node
-    if isinstance(test, ast.Compare) and len(test.ops) == 1:
-        lhs, rhs = test.left, test.comparators[0]
-        if isinstance(test.ops[0], (ast.Lt, ast.LtE)):
-            lhs, rhs = rhs, lhs
-        if isinstance(test.ops[0], (ast.Lt, ast.LtE, ast.Gt, ast.GtE)):
-            values.update(lhs=lhs, rhs=rhs)
-    values.update(then=then, **{"else": other})
-    return values
-
-
-#: torch names in remedy templates and their jax / numpy spellings; a rewrite that keeps any
-#: other torch-only piece is not offered as concrete in jax or numpy code
-_FRAMEWORK_NAMES = {
-    "jax": {"torch.sqrt": "jnp.sqrt", "torch.log": "jnp.log", "torch.exp": "jnp.exp", "torch.tanh": "jnp.tanh",
-            "torch.sigmoid": "jax.nn.sigmoid", "torch.where": "jnp.where", "torch.logaddexp": "jnp.logaddexp",
-            "torch.acos": "jnp.arccos", "torch.atan2": "jnp.arctan2", "torch.round": "jnp.round",
-            "torch.sign": "jnp.sign", "torch.nn.functional.silu": "jax.nn.silu"},
-    "numpy": {"torch.sqrt": "np.sqrt", "torch.log": "np.log", "torch.exp": "np.exp", "torch.tanh": "np.tanh",
-              "torch.where": "np.where", "torch.logaddexp": "np.logaddexp", "torch.acos": "np.arccos",
-              "torch.atan2": "np.arctan2", "torch.round": "np.round", "torch.sign": "np.sign"},
-}
-_TORCH_ONLY = re.compile(r"\btorch\.|\.clamp(_min|_max)?\(|\.detach\(|\bbeta=|\bdim=")
-_TORCH_NAME = re.compile(r"\btorch(?:\.[A-Za-z_]\w*)+(?=\()")
-
-
-def _framework(fa: FileAnalysis, site: Site) -> str:
-    """The array library a site is written in: its callable's, else the file's imports."""
-    top = (site.qname or "").split(".")[0]
-    if top in ("torch", "jax", "numpy"):
-        return top
-    imported = {q.split(".")[0] for q in fa.ix.table.names.values()}
-    return next((f for f in ("torch", "jax", "numpy") if f in imported), "torch")
-
-
-def _in_framework(rewrite: str, framework: str) -> str | None:
-    """The torch-spelled rewrite in the site's own framework, or None if it cannot be said."""
-    if framework not in _FRAMEWORK_NAMES:
-        return rewrite
-    table = _FRAMEWORK_NAMES[framework]
-    spelled = _TORCH_NAME.sub(lambda m: table.get(m.group(), m.group()), rewrite)
-    return None if _TORCH_ONLY.search(spelled) else spelled
-
-
-def _other_operand(site: Site) -> ast.AST | None:
-    """The operand that is not kinked: the numerator of a division, the exponent of a power
-    (``{other}`` in a remedy template)."""
-    call = site.call
-    if isinstance(call, ast.BinOp):
-        return call.left if site.operand is call.right else call.right
-    if isinstance(call, ast.Call):
-        for arg in call.args:
-            if arg is not site.operand and not isinstance(arg, ast.Starred):
-                return arg
-    return None
-
-
-def _finding(fa: FileAnalysis, rule, site: Site, function: str) -> Finding:
-    node = site.node
-    line = getattr(node, "lineno", 1)
-    col = fa.column(line, getattr(node, "col_offset", 0))
-    end_line = getattr(node, "end_lineno", None) or line
-    end_off = getattr(node, "end_col_offset", None)
-    end_col = fa.column(end_line, end_off) if end_off is not None else col + 1
-    arg = fa.segment(site.operand) if site.operand is not None else ""
-    message = rule.message.replace("{callee}", site.callee).replace("{arg}", arg)
-    replacement = None
-    for remedy in rule.remedies:
-        if remedy.rewrite:
-            replacement = remedy.rewrite
-            for name, value in _placeholders(site).items():
-                if value is not None and "{" + name + "}" in replacement:
-                    text = fa.segment(value)
-                    replacement = replacement.replace("{" + name + "}", text if _atomic(value) else f"({text})")
-            if _PLACEHOLDER.search(replacement):
-                replacement = None  # the template needs more than this site shows: not concrete
-            else:
-                replacement = _in_framework(replacement, _framework(fa, site))
-            break
-    snippet = fa.lines[line - 1] if 0 < line <= len(fa.lines) else ""
-    extra = {}
-    inferred = fa.inferred.get(id(site.call)) if site.call is not None else None
-    if inferred is not None and site.via in ("call", "instance"):
-        extra["inferred"] = inferred
-        message = f"{message} (inferred: `{site.callee}` is `{inferred}`)"
-    return Finding(
-        code=rule.code,
-        name=rule.name,
-        category=rule.category,
-        path=fa.path,
-        line=line,
-        col=col,
-        end_line=end_line,
-        end_col=end_col,
-        message=message,
-        confidence=site.confidence,
-        function=function,
-        snippet=snippet,
-        replacement=replacement,
-        extra=extra,
-    )
-
-
-def _atomic(node: ast.AST) -> bool:
-    return isinstance(node, (ast.Name, ast.Attribute, ast.Call, ast.Subscript, ast.Constant))

@@ -9,11 +9,14 @@ value (``d = x.clamp_min(eps); torch.sqrt(d)`` is guarded), two levels deep.
 from __future__ import annotations
 
 import ast
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from kinkcheck.lint.resolve import DATA, PLAIN, const_value, is_eps_like
 
-Guard = Callable[[ast.AST, "object"], bool]
+if TYPE_CHECKING:
+    from kinkcheck.lint.context import Context
+
+Guard = Callable[[ast.AST, "Context"], bool]
 GUARDS: dict[str, Guard] = {}
 
 POSITIVE_FUNCS = frozenset(
@@ -36,7 +39,7 @@ def guard(name: str):
 SAME_VALUE = frozenset({"detach", "float", "double", "half", "to", "type_as", "contiguous", "clone", "squeeze", "unsqueeze"})
 
 
-def _values(node: ast.AST, ctx, depth: int = 2):
+def _values(node: ast.AST, ctx: Context, depth: int = 2):
     """The node and what a singly-assigned name (or a value-preserving wrapper) stands for."""
     yield node
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in SAME_VALUE:
@@ -47,7 +50,7 @@ def _values(node: ast.AST, ctx, depth: int = 2):
             yield from _values(value, ctx, depth - 1)
 
 
-def _callee_tail(node: ast.AST, ctx) -> str | None:
+def _callee_tail(node: ast.AST, ctx: Context) -> str | None:
     if not isinstance(node, ast.Call):
         return None
     q = ctx.qualify(node.func)
@@ -58,7 +61,7 @@ def _callee_tail(node: ast.AST, ctx) -> str | None:
     return None
 
 
-def _positive_number(node: ast.AST, ctx) -> bool:
+def _positive_number(node: ast.AST, ctx: Context) -> bool:
     v = const_value(node)
     if v is not None:
         return v > 0
@@ -86,7 +89,7 @@ def _add_terms(node: ast.AST) -> list[ast.AST] | None:
 
 
 @guard("offset")
-def offset(node: ast.AST, ctx) -> bool:
+def offset(node: ast.AST, ctx: Context) -> bool:
     """``x + eps``, ``1 + x ** 2``, ``torch.add(x, eps)``, ``x.add(1e-8)``."""
     for value in _values(node, ctx):
         terms = _add_terms(value) or []
@@ -104,7 +107,7 @@ def offset(node: ast.AST, ctx) -> bool:
     return False
 
 
-def _lower_bound(call: ast.Call, tail: str, ctx) -> ast.AST | None:
+def _lower_bound(call: ast.Call, tail: str, ctx: Context) -> ast.AST | None:
     kw = {k.arg: k.value for k in call.keywords if k.arg}
     method = isinstance(call.func, ast.Attribute) and not ctx.is_module_ref(call.func.value)
     args = list(call.args) if method else list(call.args[1:])
@@ -122,7 +125,7 @@ def _lower_bound(call: ast.Call, tail: str, ctx) -> ast.AST | None:
     return args[0] if args else None
 
 
-def _upper_bound(call: ast.Call, tail: str, ctx) -> ast.AST | None:
+def _upper_bound(call: ast.Call, tail: str, ctx: Context) -> ast.AST | None:
     kw = {k.arg: k.value for k in call.keywords if k.arg}
     method = isinstance(call.func, ast.Attribute) and not ctx.is_module_ref(call.func.value)
     args = list(call.args) if method else list(call.args[1:])
@@ -135,7 +138,7 @@ def _upper_bound(call: ast.Call, tail: str, ctx) -> ast.AST | None:
 
 
 @guard("clamp-floor")
-def clamp_floor(node: ast.AST, ctx) -> bool:
+def clamp_floor(node: ast.AST, ctx: Context) -> bool:
     """``x.clamp_min(eps)``, ``clamp(x, min=1e-8)``, ``np.clip(x, eps, None)``, ``maximum(x, eps)``."""
     for value in _values(node, ctx):
         tail = _callee_tail(value, ctx)
@@ -147,7 +150,7 @@ def clamp_floor(node: ast.AST, ctx) -> bool:
 
 
 @guard("nonzero-constant")
-def nonzero_constant(node: ast.AST, ctx) -> bool:
+def nonzero_constant(node: ast.AST, ctx: Context) -> bool:
     """``x / 2.0``, ``x / -3``, ``x / (2 ** 0.5)``, ``x / math.pi``."""
     for value in _values(node, ctx):
         v = const_value(value)
@@ -164,7 +167,7 @@ def nonzero_constant(node: ast.AST, ctx) -> bool:
 
 
 @guard("positive-expr")
-def positive_expr(node: ast.AST, ctx) -> bool:
+def positive_expr(node: ast.AST, ctx: Context) -> bool:
     """``exp(x)``, ``softplus(x)``, ``sigmoid(x)``, ``softmax(x)``, ``x.exp()``, ``cosh(x)``,
     and the square root of a guarded value (``sqrt(a + eps)``, ``sqrt(x.clamp_min(eps))``)."""
     for value in _values(node, ctx):
@@ -187,7 +190,7 @@ def positive_expr(node: ast.AST, ctx) -> bool:
 
 
 @guard("integer-power")
-def integer_power(node: ast.AST, ctx) -> bool:
+def integer_power(node: ast.AST, ctx: Context) -> bool:
     """The exponent (passed as the operand) is an integer constant >= 1: ``x ** 2``, ``pow(x, 3.0)``."""
     v = const_value(node)
     return v is not None and float(v).is_integer() and v >= 1
@@ -210,7 +213,7 @@ def _inside_unit(bound: ast.AST | None, sign: int) -> bool:
 
 
 @guard("unit-clamp")
-def unit_clamp(node: ast.AST, ctx) -> bool:
+def unit_clamp(node: ast.AST, ctx: Context) -> bool:
     """``x.clamp(-1 + eps, 1 - eps)``, ``clip(x, -0.999, 0.999)``, ``x * (1 - eps)``."""
     for value in _values(node, ctx):
         tail = _callee_tail(value, ctx)
@@ -223,13 +226,13 @@ def unit_clamp(node: ast.AST, ctx) -> bool:
     return False
 
 
-def _is_where(value: ast.AST, ctx) -> bool:
+def _is_where(value: ast.AST, ctx: Context) -> bool:
     tail = _callee_tail(value, ctx)
     return tail in WHERE_FUNCS and isinstance(value, ast.Call) and (len(value.args) >= 2 or tail != "where")
 
 
 @guard("double-where")
-def double_where(node: ast.AST, ctx, site=None) -> bool:
+def double_where(node: ast.AST, ctx: Context, site=None) -> bool:
     """The double-where pattern: ``safe = torch.where(ok, x, 1.0)`` then
     ``torch.where(ok, torch.sqrt(safe), 0.0)``. Guards the op whose operand is the inner
     ``where`` (sqrt here), and, for KC402, both ``where`` calls of the pair."""
@@ -259,7 +262,7 @@ def double_where(node: ast.AST, ctx, site=None) -> bool:
 
 
 @guard("detached-target")
-def detached_target(node: ast.AST, ctx, site=None) -> bool:
+def detached_target(node: ast.AST, ctx: Context, site=None) -> bool:
     """The op's inputs carry no gradient: a constant, ``.detach()``, ``stop_gradient``, a
     target/label/mask, ``torch.zeros(...)``. For a binary op (``a / b``, ``maximum(a, b)``)
     every input must be detached: ``err / mask.sum()`` still blows up err's gradient."""
@@ -284,7 +287,7 @@ def detached_target(node: ast.AST, ctx, site=None) -> bool:
 
 
 @guard("range")
-def positive_range(node: ast.AST, ctx, site=None) -> bool:
+def positive_range(node: ast.AST, ctx: Context, site=None) -> bool:
     """The value-flow range of the operand excludes the kink (``kinkcheck.lint.ranges``):
     a denominator that is != 0, a log1p argument >= 0, anything else > 0."""
     from kinkcheck.lint import ranges
@@ -302,7 +305,7 @@ def positive_range(node: ast.AST, ctx, site=None) -> bool:
 SITE_AWARE = ("double-where", "detached-target", "range")
 
 
-def accepts(guard_ids, operand: ast.AST | None, ctx, site=None) -> str | None:
+def accepts(guard_ids, operand: ast.AST | None, ctx: Context, site=None) -> str | None:
     """The first accepted guard that holds for ``operand`` (of ``site``), else None."""
     if operand is None:
         return None

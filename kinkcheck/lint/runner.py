@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # the pool machinery is imported only when a run uses it
 
 from kinkcheck.findings import Finding, sort_key
 from kinkcheck.lint import comments
+from kinkcheck.lint.make_finding import make_finding
 from kinkcheck.lint.cache import Cache, CacheDirError, check_cache_dir, content_hash, functions_key
 from kinkcheck.lint.discover import SourceFile
 
@@ -117,20 +118,9 @@ def decode(data: bytes) -> tuple[str | None, tuple | None]:
 
 
 def parse_error(path: str, message: str, line: int = 1, col: int = 1, source_line: str = "") -> Finding:
-    rule = _rule("KC001")
-    return Finding(
-        code="KC001",
-        name=rule.name if rule is not None else comments.META_NAMES["KC001"],
-        category="meta",
-        path=path,
-        line=max(1, int(line or 1)),
-        col=max(1, int(col or 1)),
-        end_line=max(1, int(line or 1)),
-        end_col=max(1, int(col or 1)) + 1,
-        message=message,
-        confidence="high",
-        snippet=source_line,
-    )
+    line, col = max(1, int(line or 1)), max(1, int(col or 1))
+    return make_finding("KC001", _rule("KC001"), path=path, line=line, col=col, end_line=line, end_col=col + 1,
+                        message=message, confidence="high", snippet=source_line)
 
 
 def syntax_error_finding(path: str, exc: BaseException) -> Finding:

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from kinkcheck.catalog import CatalogError
+
+if TYPE_CHECKING:
+    from kinkcheck.lint.context import Context
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +41,8 @@ class Site:
         return replace(self, **kw)
 
 
-Refiner = Callable[[Site, "object"], "Site | None"]
-NodeCheck = Callable[[ast.AST, "object"], Iterable[Site]]
+Refiner = Callable[[Site, "Context"], "Site | list[Site] | None"]
+NodeCheck = Callable[[ast.AST, "Context"], Iterable[Site]]
 
 REFINERS: dict[str, Refiner] = {}
 NODE_CHECKS: dict[str, tuple[tuple[type, ...], NodeCheck]] = {}

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import ast
+from typing import TYPE_CHECKING
 
 from kinkcheck.lint.checks import Site, node_check, refine
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, DATA, PLAIN, TENSOR, UNKNOWN
 
+if TYPE_CHECKING:
+    from kinkcheck.lint.context import Context
+
 
 @node_check("KC503", ast.Attribute)
-def data_attribute(node: ast.Attribute, ctx):
+def data_attribute(node: ast.Attribute, ctx: Context):
     """``x.data`` reads a tensor's storage without autograd; in loss code the gradient
     through it is silently zero. ``self.data`` / ``batch.data`` of non-tensors are skipped."""
     if node.attr != "data" or not isinstance(node.ctx, ast.Load):
@@ -25,7 +29,7 @@ def data_attribute(node: ast.Attribute, ctx):
     yield Site("KC503", node, ".data", base, None, "medium" if k == TENSOR else "low", node, "node")
 
 
-def _foreign_result(node: ast.AST, ctx, depth: int = 2) -> bool:
+def _foreign_result(node: ast.AST, ctx: Context, depth: int = 2) -> bool:
     """``node`` is (a name assigned once from) a call into a library that is not an array
     framework, or a constructor of a class: its ``.data`` is that object's field."""
     while isinstance(node, ast.Name) and depth:
@@ -43,7 +47,7 @@ def _foreign_result(node: ast.AST, ctx, depth: int = 2) -> bool:
     return ctx.how in ("def", "instance") and q.rsplit(".", 1)[-1][:1].isupper()
 
 
-def _numpy_value(node: ast.AST, ctx, depth: int = 2) -> bool:
+def _numpy_value(node: ast.AST, ctx: Context, depth: int = 2) -> bool:
     """``node`` is (a name assigned once from) the result of a numpy/scipy call."""
     while isinstance(node, ast.Name) and depth:
         value = ctx.definition(node.id)
@@ -60,7 +64,7 @@ def _foreign(q: str | None) -> bool:
 
 
 @node_check("KC505", ast.Call)
-def foreign_array_library(node: ast.Call, ctx):
+def foreign_array_library(node: ast.Call, ctx: Context):
     """A numpy/scipy call on a tensor-ish value in code that uses torch or jax: autodiff
     cannot see through it. Calls on Python numbers (``np.log(2)``) are not flagged."""
     if not ctx.imports_framework():
@@ -79,7 +83,7 @@ def foreign_array_library(node: ast.Call, ctx):
 
 
 @refine("KC506")
-def no_grad(site: Site, ctx):
+def no_grad(site: Site, ctx: Context):
     """``torch.set_grad_enabled(True)`` turns gradients on; only a False (or unknown) flag counts."""
     call = site.call
     if (site.qname or "").endswith("set_grad_enabled") and isinstance(call, ast.Call):
@@ -93,7 +97,7 @@ SCALAR_CASTS = frozenset({"builtins.float", "builtins.int", "builtins.bool"})
 
 
 @refine("KC504")
-def python_scalar(site: Site, ctx):
+def python_scalar(site: Site, ctx: Context):
     """``float(self.margin)`` / ``int(cfg.steps[0])``: an attribute (or an item of one)
     whose kind is unknown is a config value or a counter, not a tensor. A value known to be
     a tensor, an unknown name (``float(pred)``) or an expression (``float(d.mean())``)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import ast
+from typing import TYPE_CHECKING
 
 from kinkcheck.lint.checks import Site, node_check, refine
 from kinkcheck.lint.resolve import DATA, PLAIN, TENSOR, UNKNOWN, const_value
+
+if TYPE_CHECKING:
+    from kinkcheck.lint.context import Context
 
 #: method / function names that compare values
 COMPARE_FUNCS = frozenset({"gt", "lt", "ge", "le", "greater", "less", "greater_equal", "less_equal", "eq", "ne",
@@ -42,7 +46,7 @@ def _call_tail(node: ast.AST) -> str | None:
     return None
 
 
-def value_comparison(node: ast.AST, ctx, *, follow: int = 2) -> str | None:
+def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2) -> str | None:
     """TENSOR/UNKNOWN when ``node`` compares differentiable values (``x > 0``,
     ``x.gt(y)``, ``(d < 1).any()``), else None (a comparison of strings, None, shapes,
     ints, targets, masks; ``is``/``in``; NaN checks)."""
@@ -98,12 +102,12 @@ def _scalar_source(node: ast.AST) -> ast.AST:
     return node
 
 
-def _is_data(node, ctx) -> bool:
+def _is_data(node, ctx: Context) -> bool:
     return ctx.kind(node) == DATA
 
 
 @node_check("KC401", ast.If, ast.While, ast.IfExp, ast.Assert)
-def float_branch(node: ast.AST, ctx):
+def float_branch(node: ast.AST, ctx: Context):
     """``if loss > 0:`` / ``x if x > 0 else -x`` / ``while err > tol``: the taken path
     depends on a float value, and the gradient of the other path is lost."""
     if isinstance(node, ast.Assert):
@@ -127,7 +131,7 @@ def float_branch(node: ast.AST, ctx):
 
 
 @refine("KC402")
-def where_on_comparison(site: Site, ctx):
+def where_on_comparison(site: Site, ctx: Context):
     """``torch.where(x > 0, a, b)``, ``x.masked_fill(x < t, 0)``: the selection is a step
     in the compared value. A one-argument ``where`` (indices) or a condition on data
     (masks, labels) is not."""
@@ -164,7 +168,7 @@ def where_on_comparison(site: Site, ctx):
 LOGICAL = ("logical_and", "logical_or", "logical_not", "logical_xor")
 
 
-def _condition_atoms(cond: ast.AST, ctx, follow: int = 1):
+def _condition_atoms(cond: ast.AST, ctx: Context, follow: int = 1):
     """The comparisons a selection condition is built from: through ``&``, ``|``, ``~``,
     ``and``/``or``/``not``, ``logical_*`` calls and one name defined earlier."""
     if isinstance(cond, ast.Name) and follow:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import ast
+from typing import TYPE_CHECKING
 
 from kinkcheck.lint.checks import Site, refine
 from kinkcheck.lint.guards import _inside_unit, _lower_bound, _positive_number, _upper_bound
 from kinkcheck.lint.resolve import PLAIN, TENSOR, const_value, is_eps_like
+
+if TYPE_CHECKING:
+    from kinkcheck.lint.context import Context
 
 CLAMPS = ("clamp", "clamp_", "clip", "clip_", "clamp_min", "clamp_min_", "clamp_max", "clamp_max_", "maximum")
 
@@ -17,7 +21,7 @@ def _tail(site: Site) -> str:
     return site.callee.strip(".()")
 
 
-def _is_dim(node: ast.AST, ctx) -> bool:
+def _is_dim(node: ast.AST, ctx: Context) -> bool:
     """``torch.max(x, 1)`` / ``torch.max(x, dim)``: the second argument is an axis."""
     v = const_value(node)
     if v is not None:
@@ -25,7 +29,7 @@ def _is_dim(node: ast.AST, ctx) -> bool:
     return ctx.kind(node) == PLAIN
 
 
-def two_operand(site: Site, ctx) -> bool:
+def two_operand(site: Site, ctx: Context) -> bool:
     """``torch.max(a, b)`` / ``max(a, b)`` / ``a.max(b)``: elementwise (KC104), not a reduction."""
     call = site.call
     if not isinstance(call, ast.Call):
@@ -46,7 +50,7 @@ def two_operand(site: Site, ctx) -> bool:
 
 
 @refine("KC104")
-def max_min_tie(site: Site, ctx):
+def max_min_tie(site: Site, ctx: Context):
     """Only the two-operand form; ``max(x, 0)`` on a tensor is a relu (still a tie at 0)."""
     if not two_operand(site, ctx):
         return None
@@ -69,7 +73,7 @@ def max_min_tie(site: Site, ctx):
 
 
 @refine("KC105")
-def selection_tie(site: Site, ctx):
+def selection_tie(site: Site, ctx: Context):
     if two_operand(site, ctx):
         return None
     if values_discarded(site.call, ctx):
@@ -81,7 +85,7 @@ def selection_tie(site: Site, ctx):
     return site
 
 
-def eps_clamp(call: ast.AST, tail: str, ctx) -> bool:
+def eps_clamp(call: ast.AST, tail: str, ctx: Context) -> bool:
     """A clamp whose only job is a positive floor (``clamp_min(1e-8)``, a count clamped to
     ``min=1`` before it divides), or one that keeps a value strictly inside (-1, 1) before
     acos/asin: a guard, not a modelled kink."""
@@ -97,14 +101,14 @@ def eps_clamp(call: ast.AST, tail: str, ctx) -> bool:
     return False
 
 
-def _positive_floor(node: ast.AST, ctx) -> bool:
+def _positive_floor(node: ast.AST, ctx: Context) -> bool:
     """A literal or eps-like floor > 0 (``1``, ``1e-6``, ``self.eps``, ``torch.tensor(1)``)."""
     if isinstance(node, ast.Call) and len(node.args) == 1 and getattr(node.func, "attr", None) in ("tensor", "as_tensor"):
         node = node.args[0]
     return is_eps_like(node) or _positive_number(node, ctx) and const_value(node) is not None
 
 
-def values_discarded(call: ast.AST, ctx) -> bool:
+def values_discarded(call: ast.AST, ctx: Context) -> bool:
     """``x.topk(k).indices``, ``_, idx = x.max(1)``, ``x.sort()[1]``: the selected values
     are thrown away and only positions are kept."""
     parent = ctx.parent(call)
@@ -119,7 +123,7 @@ def values_discarded(call: ast.AST, ctx) -> bool:
 
 
 @refine("KC103")
-def clamp_at_bound(site: Site, ctx):
+def clamp_at_bound(site: Site, ctx: Context):
     """Eps floors and unit clamps are KC901's (off by default), not KC103's."""
     if eps_clamp(site.call, _tail(site), ctx):
         return None
@@ -127,7 +131,7 @@ def clamp_at_bound(site: Site, ctx):
 
 
 @refine("KC901")
-def eps_clamp_floor(site: Site, ctx):
+def eps_clamp_floor(site: Site, ctx: Context):
     call = site.call
     if not eps_clamp(call, _tail(site), ctx):
         return None

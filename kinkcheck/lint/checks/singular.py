@@ -4,9 +4,13 @@ simply the rule's ``argument``."""
 from __future__ import annotations
 
 import ast
+from typing import TYPE_CHECKING
 
 from kinkcheck.lint.checks import Site, refine
 from kinkcheck.lint.resolve import PLAIN, const_value
+
+if TYPE_CHECKING:
+    from kinkcheck.lint.context import Context
 
 
 def exponent_of(site: Site) -> ast.AST | None:
@@ -24,7 +28,7 @@ def exponent_of(site: Site) -> ast.AST | None:
 
 
 @refine("KC202")
-def fractional_power(site: Site, ctx):
+def fractional_power(site: Site, ctx: Context):
     """Flag an exponent in (0, 1) or below 0 (``x ** 0.5``, ``pow(d, -1)``), read through
     parameter defaults, assignments (tuple unpacking too) and ``self.<attr>`` config; an
     exponent nothing bounds (a tensor of weights, ``order / rho`` of unknowns) is flagged at
@@ -52,7 +56,7 @@ RECIPROCAL = ("reciprocal", "reciprocal_", "__rtruediv__")
 
 
 @refine("KC205")
-def division(site: Site, ctx):
+def division(site: Site, ctx: Context):
     """The denominator is the operand: ``a / b`` -> b, ``torch.div(a, b)`` -> b,
     ``a.div(b)`` -> b, ``x.reciprocal()`` -> x. Division by a Python number is smooth."""
     call = site.call

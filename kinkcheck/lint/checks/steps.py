@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import ast
+from typing import TYPE_CHECKING
 
 from kinkcheck.lint.checks import Site, node_check
 from kinkcheck.lint.checks.branch import value_comparison
 from kinkcheck.lint.resolve import TENSOR
+
+if TYPE_CHECKING:
+    from kinkcheck.lint.context import Context
 
 AS_NUMBER_METHODS = frozenset({"float", "double", "half", "bfloat16", "to", "type", "type_as", "long", "int",
                                "sum", "mean", "nansum", "nanmean", "prod", "cumsum", "mul", "add", "sub"})
@@ -15,7 +19,7 @@ AS_NUMBER_FUNCS = frozenset({"sum", "mean", "nansum", "nanmean", "prod", "cumsum
 
 
 @node_check("KC304", ast.Compare)
-def comparison_as_mask(node: ast.Compare, ctx):
+def comparison_as_mask(node: ast.Compare, ctx: Context):
     """A comparison of differentiated values whose 0/1 result becomes arithmetic: a mask
     multiplied in, a boolean index (``tl[tl < 0] = 0``, ``negs[negs < m]``), a mask combined
     with ``&``/``|``, or a mask assigned to a name that is then used so."""
@@ -27,7 +31,7 @@ def comparison_as_mask(node: ast.Compare, ctx):
     yield Site("KC304", node, "comparison", node, None, "medium" if k == TENSOR else "low", node, "node")
 
 
-def _used_as_number(node: ast.AST, ctx, follow: int) -> bool:
+def _used_as_number(node: ast.AST, ctx: Context, follow: int) -> bool:
     child, parent = node, ctx.parent(node)
     while isinstance(parent, ast.BinOp) and isinstance(parent.op, (ast.BitAnd, ast.BitOr, ast.BitXor)) or (
             isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.Invert)):
@@ -58,7 +62,7 @@ def _used_as_number(node: ast.AST, ctx, follow: int) -> bool:
     return False
 
 
-def _loads_after(assign: ast.Assign, names: set[str], ctx):
+def _loads_after(assign: ast.Assign, names: set[str], ctx: Context):
     """Loads of ``names`` in the function after ``assign``."""
     from kinkcheck.lint.index import walk_local
 
