@@ -77,6 +77,11 @@ class Refs:
         self._names: dict[tuple[int, str, bool], list[str]] = {}
         self._receivers: dict[tuple[int, str, int], list[str]] = {}
 
+    def close(self) -> None:
+        self.ix = self._lambda_ref = None
+        self._names.clear()
+        self._receivers.clear()
+
     def of(self, expr: ast.AST, env: "_Env", name: str | None = None, hops: int = 0, strict: bool = False) -> list[str]:
         """What ``expr``'s value may be, as refs. ``name`` is the binding a lambda gets
         (``criterion = lambda ...``), for its qualified name and whether it is a root.

@@ -345,7 +345,8 @@ class _Indexer:
         vp = self.valuepass
         vp.class_bindings(self._class_nodes, module_env)
         vp.index_lambdas(_Env)
-        self.valuepass = None  # it points back here: leave no cycle for the collector
+        self.valuepass = None
+        vp.close()  # it and its helper point back here: leave no cycle for the collector
         funcs = self.functions
         return FileIndex(
             module=self.module,

@@ -60,6 +60,8 @@ MODEL_BASES = frozenset(
 AUTOGRAD_BASES = frozenset({"torch.autograd.Function", "torch.autograd.function.Function"})
 AUTOGRAD_METHODS = ("forward", "backward", "setup_context", "jvp", "vjp")
 LOSS_NAME_RE = re.compile(r"loss|objective|criterion|(^|_)(nll|elbo)(_|$)", re.IGNORECASE)
+#: "Loss" as a word of a CamelCase class name (``LossWrapper``, ``DiceLossV2``; not ``YolosSelfAttention``)
+LOSS_WORD_RE = re.compile(r"(^|(?<=[a-z0-9_]))(Loss|Criterion|Objective)(?=[A-Z0-9_]|$)|^loss")
 #: loss classes by name; a regularizer or penalty is a term of the loss
 LOSS_CLASS_RE = re.compile(r"(Loss|Criterion|Objective|Regularizer|Regularization|Penalty)$")
 MARK_RE = re.compile(r"#\s*kinkcheck:\s*loss\b")
@@ -67,8 +69,12 @@ FORWARD_NAMES = ("forward", "__call__")
 
 #: Hand-written derivatives: a kink there is a kink of the gradient itself ...
 _GRAD_NAME_RE = re.compile(r"^(grad|gradient|jacobian|hessian|backward)$|^grad_|_(grad|gradient|jacobian|hessian)$")
-#: ... but not the functions that switch or clear gradients
-_GRAD_NAME_SKIP_RE = re.compile(r"^_*(zero|no|enable|disable|set|requires|clip|is|has|reset|toggle)_")
+#: ... but not the functions that switch, clear, sync or scale gradients someone else
+#: computed (``zero_grad``, ``no_grad``, ``clip_grad``, ``average_gradients``, ``apply_if_grad``)
+_GRAD_NAME_SKIP_RE = re.compile(
+    r"^_*(zero|no|enable|disable|set|requires?|clip|is|has|reset|toggle)_|(^|_)(zero|no|enable|disable|set|requires?|"
+    r"clip|is|has|reset|toggle|if|with|without|keep|stop|accumulate|average|sync|all_?reduce|reduce|scale|unscale|"
+    r"log|check|register|apply|sq)_grad", re.IGNORECASE)
 #: parameters named like a function (handed on down a call chain before one calls it)
 FUNCTION_PARAM_RE = re.compile(r"(^|_)(fn|fns|func|funcs|function|callable|loss|losses|criterion|metric|metrics|"
                                r"objective|callback|hook|cost|dist|distance|kernel|f|g|op|nll|elbo)(_|$)", re.IGNORECASE)

@@ -28,7 +28,7 @@ from kinkcheck.lint.callables import CALL, PARAM
 from kinkcheck.lint.values import TABLE
 from kinkcheck.lint.index import MODULE_CODE, FileIndex, FunctionInfo
 from kinkcheck.lint.roots import (
-    AUTOGRAD_BASES, AUTOGRAD_METHODS, FORWARD_NAMES, LOSS_BASES, LOSS_CLASS_RE, LOSS_NAME_RE, MODEL_BASES,
+    AUTOGRAD_BASES, AUTOGRAD_METHODS, FORWARD_NAMES, LOSS_BASES, LOSS_CLASS_RE, LOSS_NAME_RE, LOSS_WORD_RE, MODEL_BASES,
 )
 
 SCOPES = ("loss", "model", "all")
@@ -129,9 +129,10 @@ class _World:
         for r in self.bindings.get(ref, ()):
             out |= self.values(r, seen)
         if out:
-            table = ref.rpartition(".")[0] + "." + TABLE
-            for r in self.bindings.get(table, ()) if ref in self.bindings else ():
-                out |= self.values(r, seen)  # one entry of a table of callables: any entry
+            entries = self.bindings.get(ref.rpartition(".")[0] + "." + TABLE, ())
+            if ref in entries:  # one entry of a class that is a table of callables: any entry
+                for r in entries:
+                    out |= self.values(r, seen)
             return out
         nxt = self._reexport(ref)
         if nxt is not None:
@@ -251,7 +252,7 @@ class _World:
                 tail = b.rsplit(".", 1)[-1]
                 if b in LOSS_BASES or (b.startswith("torch.nn.") and tail.endswith("Loss")):
                     return True
-                if LOSS_NAME_RE.search(name) and (b in MODEL_BASES or b.startswith("torch.nn.") and tail == "Module"):
+                if LOSS_WORD_RE.search(name) and (b in MODEL_BASES or b.startswith("torch.nn.") and tail == "Module"):
                     return True
             for m in self.methods.get(c, ()):
                 f = self.functions[m][1]

@@ -41,9 +41,14 @@ class ValuePass:
         self.bound_roots: list[str] = []
         #: classes that build layers
         self.networks: set[str] = set()
-        self._plain: dict[int, frozenset[str]] = {}
+        self._plain: dict[int, dict[str, bool]] = {}
         self._lambdas: dict[int, str] = {}
         self._pending: list[tuple[ast.Lambda, str, "_Env", str | None]] = []
+
+    def close(self) -> None:
+        """Drop the links back to the indexer (its tree is garbage as soon as it is done)."""
+        self.refs.close()
+        self.refs = self.ix = None  # type: ignore[assignment]
 
     # -- one function ------------------------------------------------------------------
     def function(self, fn, qualname: str, env: "_Env", call_nodes, stores, returned):
@@ -70,7 +75,7 @@ class ValuePass:
             if got:
                 calls.extend(got)
                 per_call[id(node)] = got
-            if target is not None and env.cls_qual is not None and is_layer(target):
+            if target is not None and env.cls_qual is not None and _is_layer(target):
                 self.networks.add(env.cls_qual)
             if node.args or node.keywords:
                 self._arguments(node, target, got, env, live, refs, to_base)
@@ -83,7 +88,7 @@ class ValuePass:
             for pname, default in env.defaults:
                 got = R.of(default, env.parent or env, pname) if default.__class__ in _VALUE_SHAPES else []
                 self.passes.extend((qualname, pname, r) for r in got if ours(r))
-                if got and LOSS_NAME_RE.search(pname):
+                if got and _loss_like(pname):
                     self.bound_roots.extend(got)
         # a function's own parameters reach other functions through ``passes``
         refs = [r for r in refs if PARAM not in r and ours(r)]
@@ -117,7 +122,12 @@ class ValuePass:
         rules = func.__class__ is ast.Attribute and func.attr in DERIVATIVE_RULES
         live_names = live[1] if live is not None else frozenset()
         for slot, arg, kw in _slots(node):
-            if arg.__class__ not in _VALUE_SHAPES:
+            kind = arg.__class__
+            if kind is ast.Name:  # the common case, kept cheap: a local tensor is not a function
+                if kw is None and not rules and diff is None and not self._plain_name(arg.id, env) and (
+                        foreign or arg.id not in live_names):
+                    continue
+            elif kind not in _VALUE_SHAPES:
                 continue
             loss_kw = kw is not None and _loss_like(kw)
             differentiated = rules or (diff is not None and (slot in diff[0] or slot in diff[1]))
@@ -125,7 +135,7 @@ class ValuePass:
                 # only what is plainly a function (or a parameter that may hold one) is
                 # worth following; `X`, `y`, `x.shape`, `f(x)` handed on are data
                 if not self._plain_function(arg, env) and not (
-                        not foreign and arg.__class__ is ast.Name and arg.id in live_names):
+                        not foreign and kind is ast.Name and arg.id in live_names):
                     continue
             got = self.refs.of(arg, env, kw, strict=not (loss_kw or differentiated))
             if got and live is not None:
@@ -147,7 +157,7 @@ class ValuePass:
         (``X``, ``y`` passed down a call chain are data)."""
         if not env.params:
             return None
-        live = {p for p in env.params if FUNCTION_PARAM_RE.search(p)}
+        live = {p for p in env.params if _function_param(p)}
         for node, _ in call_nodes:
             if node.func.__class__ is ast.Name and node.func.id in env.params:
                 live.add(node.func.id)
@@ -168,25 +178,34 @@ class ValuePass:
         if kind is ast.Call:
             f = arg.func
             return (getattr(f, "id", None) or getattr(f, "attr", None)) == "partial"
+        links = 0
         while arg.__class__ is ast.Attribute:
             arg = arg.value
+            links += 1
         if arg.__class__ is not ast.Name:
             return False
         name = arg.id
         if name == "self":
-            return True
-        e = env
-        while e is not None:
-            if name in e.bound:
-                if e.parent is None:
-                    return True
-                plain = self._plain.get(id(e))
-                if plain is None:
-                    plain = self._plain[id(e)] = frozenset(
-                        n for n, vs in e.assigns.items() if any(v.__class__ in _FUNCTION_VALUES for v in vs))
-                return name in plain
-            e = e.parent
-        return True
+            return links == 1  # `self.metric`, `self._step`; not `self.config.hidden_size`
+        return self._plain_name(name, env)
+
+    def _plain_name(self, name: str, env: "_Env") -> bool:
+        """A name bound to a function: a module-level name, an import, or a local bound
+        to a lambda, another name or an attribute."""
+        known = self._plain.get(id(env))
+        if known is None:
+            known = self._plain[id(env)] = {}
+        got = known.get(name)
+        if got is None:
+            got = True
+            e = env
+            while e is not None:
+                if name in e.bound:
+                    got = e.parent is None or any(v.__class__ in _FUNCTION_VALUES for v in e.assigns.get(name, ()))
+                    break
+                e = e.parent
+            known[name] = got
+        return got
 
     # -- bindings ------------------------------------------------------------------------
     def _store(self, target: ast.AST, value: ast.AST, env: "_Env", refs: list[str], module_level: bool) -> None:
@@ -200,7 +219,7 @@ class ValuePass:
         key = name = None
         if isinstance(target, ast.Name):
             name = target.id
-            if not module_level and not LOSS_NAME_RE.search(name):
+            if not module_level and not _loss_like(name):
                 return  # a local: its calls, uses and returns look its bindings up
             key = self.ix.qual(name) if module_level else None
         elif isinstance(target, ast.Attribute):
@@ -218,7 +237,7 @@ class ValuePass:
                     key = r
                     break
         got = self._bind(key, name, value, env, refs)
-        if got and name and LOSS_NAME_RE.search(name):
+        if got and name and _loss_like(name):
             self.bound_roots.extend(got)
 
     def _bind(self, key: str | None, name: str | None, value: ast.AST, env: "_Env", refs: list[str]) -> list[str]:
@@ -241,10 +260,10 @@ class ValuePass:
                 if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
                     targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
                     for t in targets:
-                        if isinstance(t, ast.Name):
-                            table.extend(self._bind(f"{cls_q}.{t.id}", t.id, stmt.value, module_env, []))
+                        if isinstance(t, ast.Name) and self._bind(f"{cls_q}.{t.id}", t.id, stmt.value, module_env, []):
+                            table.append(f"{cls_q}.{t.id}")
             if len(table) > 1:
-                self.bindings[f"{cls_q}.{TABLE}"] = table
+                self.bindings[f"{cls_q}.{TABLE}"] = table  # the entries, by their own names
 
     # -- lambdas -------------------------------------------------------------------------
     def lambda_ref(self, lam: ast.Lambda, env: "_Env", name: str | None) -> str:
@@ -325,6 +344,30 @@ def _loss_like(name: str) -> bool:
         if len(_LOSS_LIKE) > 10_000:
             _LOSS_LIKE.clear()
         got = _LOSS_LIKE[name] = LOSS_NAME_RE.search(name) is not None
+    return got
+
+
+_FUNCTION_PARAM: dict[str, bool] = {}
+
+
+def _function_param(name: str) -> bool:
+    got = _FUNCTION_PARAM.get(name)
+    if got is None:
+        if len(_FUNCTION_PARAM) > 10_000:
+            _FUNCTION_PARAM.clear()
+        got = _FUNCTION_PARAM[name] = FUNCTION_PARAM_RE.search(name) is not None
+    return got
+
+
+_LAYERS: dict[str, bool] = {}
+
+
+def _is_layer(q: str) -> bool:
+    got = _LAYERS.get(q)
+    if got is None:
+        if len(_LAYERS) > 100_000:
+            _LAYERS.clear()
+        got = _LAYERS[q] = is_layer(q)
     return got
 
 

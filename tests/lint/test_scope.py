@@ -267,6 +267,31 @@ def test_a_class_of_callables_is_a_table():
     assert "m.<lambda:ONLY>" not in got
 
 
+def test_class_level_metadata_is_not_a_table_for_instance_attributes():
+    got = scoped({"m": """
+        class Block:
+            def __call__(self, x): return x
+
+        class Attn:
+            def __call__(self, x): return x
+
+        class Quantizer:
+            def __call__(self, x): return x
+
+        class VQModel:
+            records = {"hidden": Block, "attn": Attn}  # class-level metadata
+            config_class = Block
+
+            def __init__(self):
+                self.quantize = Quantizer()
+
+            def compute_loss(self, x):
+                return self.quantize(x)
+        """})
+    assert "m.Quantizer.__call__" in got
+    assert "m.Block.__call__" not in got and "m.Attn.__call__" not in got
+
+
 def test_lambdas_bound_to_loss_like_names_and_called_from_loss_code():
     got = scoped({"m": """
         criterion = lambda p, t: abs(p - t)
@@ -397,6 +422,10 @@ def test_plain_classes_are_not_loss_classes():
         class Lossless:
             def compute(self, x):
                 return x
+
+        class GlossEmbedding(torch.nn.Module):  # "loss" inside a word is not a loss
+            def compute(self, x):
+                return x
         """})
     assert got == set()
 
@@ -486,6 +515,8 @@ def test_hand_written_gradients_in_array_code():
         def hessian(x): return x
         def zero_grad(p): return p
         def no_grad(p): return p
+        def average_grad(p): return p
+        def apply_if_grad(p): return p
         def gradient_map(x): return x
 
         class Clamp(torch.autograd.Function):
@@ -498,7 +529,7 @@ def test_hand_written_gradients_in_array_code():
                 return g
         """})
     assert {"m.grad", "m.hinge_grad", "m.grad_w", "m.jacobian", "m.hessian", "m.Clamp.forward", "m.Clamp.backward"} <= got
-    assert not {"m.zero_grad", "m.no_grad", "m.gradient_map"} & got
+    assert not {"m.zero_grad", "m.no_grad", "m.average_grad", "m.apply_if_grad", "m.gradient_map"} & got
     # in a file that imports no array library, a function named `grad` is something else
     assert scoped({"m": "def grad(x):\n    return x\n"}) == set()
 
