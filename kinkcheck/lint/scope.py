@@ -63,6 +63,8 @@ class _World:
             if owner in self.classes:
                 self.held.setdefault(owner, []).extend(refs)
         self._network: dict[str, bool] = {}
+        self._loss: dict[str, bool] = {}
+        self._autograd: dict[str, bool] = {}
         self._targets: dict[str, list[str]] = {}
         self._mro: dict[str, list[str]] = {}
         self._params: dict[tuple[str, str], list[str]] | None = None
@@ -194,33 +196,41 @@ class _World:
         """(function, parameter) -> refs passed for it anywhere in the checked files."""
         if self._params is None:
             self._params = {}
+            receivers: dict[str, list[tuple[str, tuple[str, ...], int]]] = {}
             for ix in self._indexes:
                 for callee, slot, ref in getattr(ix, "passes", ()):
-                    for fn, param in self.slots(callee, slot):
-                        self._params.setdefault((fn, param), []).append(ref)
+                    fns = receivers.get(callee)
+                    if fns is None:
+                        fns = receivers[callee] = self._receivers(callee)
+                    for fn, params, shift in fns:
+                        if isinstance(slot, str):
+                            param = slot if slot in params else None
+                        else:
+                            param = params[slot + shift] if slot + shift < len(params) else None
+                        if param is not None:
+                            self._params.setdefault((fn, param), []).append(ref)
         return self._params
 
-    def slots(self, callee: str, slot: int | str) -> list[tuple[str, str]]:
-        """The (function, parameter) an argument lands in: a function's own, a class's
-        ``__init__`` (constructing) or ``forward``/``__call__`` (calling an instance)."""
+    def _receivers(self, callee: str) -> list[tuple[str, tuple[str, ...], int]]:
+        """The functions an argument of a call to ``callee`` lands in, with their
+        parameters and how many the call fills implicitly (``self``): the function itself,
+        a class's ``__init__`` (constructing) or ``forward``/``__call__`` (an instance)."""
         out = []
         for kind, q in self.values(callee, set()):
             if kind == "def":
-                fns = [q]
+                fns = {("def", q)}
             elif kind == "class":
-                fns = self.targets(f"{q}.__init__")
+                fns = self._member(q, "__init__", set())
             else:
-                fns = self.targets(q + CALL)
-            for fn in fns:
-                params = self.functions[fn][1].params
-                if isinstance(slot, str):
-                    if slot in params:
-                        out.append((fn, slot))
+                fns = {v for name in FORWARD_NAMES for v in self._member(q, name, set())}
+            for k, fn in fns:
+                if k != "def":
                     continue
                 info = self.functions[fn][1]
-                shift = 1 if info.class_qualname and params[:1] in (("self",), ("cls",)) else 0
-                if slot + shift < len(params):
-                    out.append((fn, params[slot + shift]))
+                if not info.params:
+                    continue  # takes no function (the index keeps parameters only then)
+                shift = 1 if info.class_qualname and info.params[:1] in (("self",), ("cls",)) else 0
+                out.append((fn, info.params, shift))
         return out
 
     # -- kinds of classes -------------------------------------------------------------------
@@ -240,24 +250,36 @@ class _World:
         return got
 
     def is_autograd(self, cls: str) -> bool:
-        return any(b in AUTOGRAD_BASES or b.endswith(".autograd.Function") for b in self.bases(cls))
+        got = self._autograd.get(cls)
+        if got is None:
+            got = self._autograd[cls] = any(b in AUTOGRAD_BASES or b.endswith(".autograd.Function")
+                                            for b in self.bases(cls))
+        return got
 
     def is_loss_class(self, cls: str) -> bool:
-        for c in self.mro(cls):
-            name = c.rsplit(".", 1)[-1]
-            if LOSS_CLASS_RE.search(name):
+        """Named like a loss (``*Loss``, a loss-named module), a subclass of ``_Loss`` or of a
+        checked loss class, or one whose forward is a root."""
+        got = self._loss.get(cls)
+        if got is None:
+            self._loss[cls] = False  # a cycle ends here
+            got = self._loss_by_itself(cls) or any(self.is_loss_class(c) for c in self.mro(cls)[1:])
+            self._loss[cls] = got
+        return got
+
+    def _loss_by_itself(self, c: str) -> bool:
+        name = c.rsplit(".", 1)[-1]
+        if LOSS_CLASS_RE.search(name):
+            return True
+        for b in self.classes.get(c, ()):
+            tail = b.rsplit(".", 1)[-1]
+            if b in LOSS_BASES or (b.startswith("torch.nn.") and tail.endswith("Loss")):
                 return True
-            bases = self.classes.get(c, ())
-            for b in bases:
-                tail = b.rsplit(".", 1)[-1]
-                if b in LOSS_BASES or (b.startswith("torch.nn.") and tail.endswith("Loss")):
-                    return True
-                if LOSS_WORD_RE.search(name) and (b in MODEL_BASES or b.startswith("torch.nn.") and tail == "Module"):
-                    return True
-            for m in self.methods.get(c, ()):
-                f = self.functions[m][1]
-                if f.name in FORWARD_NAMES and f.root in ("decorator", "comment", "loss-class", "grad-transform"):
-                    return True
+            if (b in MODEL_BASES or b.startswith("torch.nn.") and tail == "Module") and LOSS_WORD_RE.search(name):
+                return True
+        for m in self.methods.get(c, ()):
+            f = self.functions[m][1]
+            if f.name in FORWARD_NAMES and f.root in ("decorator", "comment", "loss-class", "grad-transform"):
+                return True
         return False
 
 
