@@ -79,11 +79,12 @@ def check_source(
 ) -> list[Finding]:
     """Findings for one source text, comments applied: what a catalog example test needs.
 
-    No files, no cache, no pool. A source that does not parse gives one KC001 finding.
+    The same per-file pipeline as ``kinkcheck check`` (:func:`kinkcheck.lint.pipeline.analyze_source`),
+    with the loss scope worked out over this one source. No files, no cache, no pool. A
+    source that does not parse gives one KC001 finding.
     """
-    from kinkcheck.lint import comments
-    from kinkcheck.lint.engine import analyze_file
     from kinkcheck.lint.index import index_source
+    from kinkcheck.lint.pipeline import analyze_source
     from kinkcheck.lint.runner import _catalog, syntax_error_finding
     from kinkcheck.lint.scope import loss_scope
 
@@ -95,15 +96,8 @@ def check_source(
         index = index_source(source, path, module)
         functions = loss_scope([index], scope=scope, loss_functions=tuple(config.loss_functions),
                                max_depth=config.max_depth).get(path)
-        raw = []
-        if functions or scope == "all":
-            raw = list(analyze_file(source, path, module, functions if functions is not None else None,
-                                    codes=enabled, catalog=catalog))
+        out = analyze_source(source, path, module, functions, codes=enabled, catalog=catalog,
+                             analyze=bool(functions) or scope == "all")
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         return [syntax_error_finding(path, exc)]
-    directives = comments.parse(source, catalog)
-    out = comments.apply(raw, directives, path=path, catalog=catalog)
-    if any(f.code == "KC003" for f in out):
-        every = analyze_file(source, path, module, None, codes=frozenset(catalog), catalog=catalog)
-        out = comments.apply(raw, directives, path=path, usage=[*raw, *every], catalog=catalog)
     return sorted((f for f in out if f.code in enabled or f.code == "KC001"), key=sort_key)

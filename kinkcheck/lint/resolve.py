@@ -23,7 +23,7 @@ BUILTIN_NAMES = frozenset(dir(builtins))
 ARRAY_ROOTS = ("torch", "jax", "numpy", "scipy", "flax", "optax", "tensorflow", "autograd", "cupy")
 FRAMEWORK_ROOTS = frozenset({"torch", "jax", "flax", "optax", "equinox", "functorch", "haiku"})
 #: Imports that make a file an "array file": only there can a value of unknown kind be a
-#: tensor (in any other file every value is a Python value; see ``kinkcheck.lint.engine``).
+#: tensor (in any other file every value is a Python value; see ``kinkcheck.lint.kinds``).
 ARRAY_LIBRARIES = frozenset(
     {*ARRAY_ROOTS, *FRAMEWORK_ROOTS, "autograd", "cupy", "mlx", "paddle", "tensorflow", "tf_keras", "keras",
      "jaxlib", "chainer", "mxnet", "theano", "pytensor", "torchvision", "torchaudio", "lightning",

@@ -208,27 +208,12 @@ def analyze(task: Task) -> tuple[str, Any]:
 
 
 def _analyze(task: Task) -> tuple[str, Any]:
-    from kinkcheck.lint.engine import analyze_file
+    from kinkcheck.lint.pipeline import analyze_source
 
     sf = task.file
-    text = task.text
-    catalog = _catalog()
-    raw: list[Finding] = []
     notes: list[str] = []  # e.g. the astroid fallback ran out of budget in this file
-    if not task.usage_only:
-        raw = list(analyze_file(text, sf.path, sf.module, task.functions, codes=task.codes, catalog=catalog,
-                                notes=notes))
-    if task.comments == 0 or (task.comments == 1 and not raw):
-        return "ok", raw, notes
-    directives = comments.parse(text, catalog)
-    if not directives:
-        return "ok", raw, notes
-    out = comments.apply(raw, directives, path=sf.path, catalog=catalog)
-    if any(f.code == "KC003" for f in out):
-        # Some comment documents nothing in this run; ask every scope and rule before
-        # calling it unused (a documented ReLU in a model's forward is not a mistake).
-        every = analyze_file(text, sf.path, sf.module, None, codes=task.all_codes, catalog=catalog, notes=[])
-        out = comments.apply(raw, directives, path=sf.path, usage=[*raw, *every], catalog=catalog)
+    out = analyze_source(task.text, sf.path, sf.module, task.functions, codes=task.codes, catalog=_catalog(),
+                         all_codes=task.all_codes, analyze=not task.usage_only, directives=task.comments, notes=notes)
     return "ok", out, notes
 
 
