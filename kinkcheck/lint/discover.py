@@ -112,7 +112,16 @@ def discover(paths: Iterable[str | Path], config: Config, *, force_exclude: bool
         seen_files.add(ident)
         out.files.append(SourceFile(display_path(abspath), abspath, module_name(abspath, packages)))
 
-    def walk(directory: str, ignores: tuple = ()) -> None:
+    project = os.path.realpath(str(config.root))
+
+    def leaves(full: str, top: str) -> bool:
+        """A symlink found while walking that points outside the walked path and the project:
+        its file is not ours to read (or to quote in messages)."""
+        real = os.path.realpath(full)
+        return not any(real == base or real.startswith(base.rstrip(os.sep) + os.sep) for base in (top, project))
+
+    def walk(directory: str, ignores: tuple = (), top: str | None = None) -> None:
+        top = top or os.path.realpath(directory)
         try:
             st = os.stat(directory)
         except OSError as exc:
@@ -136,6 +145,9 @@ def discover(paths: Iterable[str | Path], config: Config, *, force_exclude: bool
             full = os.path.join(directory, entry.name)
             if entry.name in ALWAYS_EXCLUDE:
                 continue
+            if entry.is_symlink() and (entry.name.endswith(PY_SUFFIXES) or entry.is_dir()) and leaves(full, top):
+                out.warnings.append(f"{display_path(full)}: skipped: a symbolic link out of the checked paths")
+                continue
             try:
                 is_dir = entry.is_dir()  # follows symlinks
                 is_file = not is_dir and entry.is_file()
@@ -149,7 +161,7 @@ def discover(paths: Iterable[str | Path], config: Config, *, force_exclude: bool
             if ignores and gitignored(ignores, full, entry.name, is_dir):
                 continue
             if is_dir:
-                walk(full, ignores)
+                walk(full, ignores, top)
             elif is_file:
                 try:
                     add(full, entry.stat())
