@@ -100,15 +100,22 @@ def test_check_shows_nothing_of_a_symlinked_file_outside(cli, layout, fmt):
     result = cli("check", "--no-cache", "--output-format", fmt, ".")
     assert result.exit_code == 1, result.stderr
     assert "TOPSECRET" not in _everything(result)
-    assert "leak.py" in result.stdout  # the file still gets its finding (it does not parse)
+    assert "leak.py: skipped: a symbolic link out of the checked paths" in result.stderr
 
 
 def test_check_names_the_reason_and_still_frames_the_real_files(cli, layout):
     project, outside = layout
     (project / "leak.py").symlink_to(outside / "passwd")
-    out = cli("check", "--no-cache", ".").stdout
+    result = cli("check", "--no-cache", ".")
+    assert "leak.py: skipped: a symbolic link out of the checked paths" in result.stderr
+    assert "5 |     return torch.abs(pred - target).mean()" in result.stdout
+
+
+def test_check_of_the_link_given_by_name_names_why_its_code_is_not_shown(cli, layout):
+    project, outside = layout
+    (project / "leak.py").symlink_to(outside / "passwd")
+    out = cli("check", "--no-cache", "leak.py").stdout
     assert "leak.py resolves outside the checked paths; its code is not shown" in out
-    assert "5 |     return torch.abs(pred - target).mean()" in out
 
 
 def test_check_of_the_link_given_by_name_still_shows_nothing(cli, layout):
