@@ -338,3 +338,82 @@ def squared_away(site, ctx) -> bool:
 
     v = const_value(exponent)
     return v is not None and v > 1
+
+
+# -- across calls in the same file -------------------------------------------------------------
+
+
+def _call_index(fa) -> dict:
+    """key -> [(caller qualname, call)] for every call in the file: ``("name", f)`` for
+    ``f(...)``, ``("self", cls, m)`` for ``self.m(...)``, ``("ctor", C)`` for
+    ``self.x(...)`` where ``self.x = C(...)`` (the instance's forward/__call__ runs)."""
+    cached = getattr(fa, "_flow_calls", None)
+    if cached is not None:
+        return cached
+    from kinkcheck.lint.index import walk_local
+
+    ctors: dict[str, set[str]] = {}
+    for attr, values in fa.self_assigns().items():
+        for v in values:
+            while isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute) and isinstance(v.func.value, ast.Call) \
+                    and v.func.attr in ("to", "cuda", "cpu", "eval", "train", "float", "half", "double", "requires_grad_"):
+                v = v.func.value  # `BboxLoss(m.reg_max).to(device)`: still a BboxLoss
+            if isinstance(v, ast.Call):
+                name = v.func.attr if isinstance(v.func, ast.Attribute) else getattr(v.func, "id", None)
+                if name and name[:1].isupper():
+                    ctors.setdefault(attr, set()).add(name)
+    out: dict = {}
+    for qual, (fn, _env, cls) in fa.ix.scopes.items():
+        for node in walk_local(fn):
+            if not isinstance(node, ast.Call):
+                continue
+            f = node.func
+            if isinstance(f, ast.Name):
+                out.setdefault(("name", f.id), []).append((qual, node))
+            elif isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "self":
+                out.setdefault(("self", cls, f.attr), []).append((qual, node))
+                for c in ctors.get(f.attr, ()):
+                    out.setdefault(("ctor", c), []).append((qual, node))
+    fa._flow_calls = out
+    return out
+
+
+def argument_values(param: str, ctx, limit: int = 8) -> list[tuple[object, ast.AST]] | None:
+    """What callers in this file pass for ``param`` of the function ``ctx`` describes, each
+    with a Context of its caller; None when a caller passes nothing for it (its default), or
+    when no caller is known (then anything may come in)."""
+    fn = ctx.fn
+    if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return None
+    args = fn.args
+    positional = [a.arg for a in (*args.posonlyargs, *args.args)]
+    method = bool(ctx.cls_qual) and positional[:1] in (["self"], ["cls"])
+    if method:
+        positional = positional[1:]
+    if param not in positional and param not in [a.arg for a in args.kwonlyargs]:
+        return None
+    index = _call_index(ctx.fa)
+    name = fn.name
+    keys = [("name", name)] if not method else [("self", ctx.cls_qual, name)]
+    if method and name in ("forward", "__call__"):
+        keys.append(("ctor", ctx.cls_qual.rsplit(".", 1)[-1]))
+    sites = [s for k in keys for s in index.get(k, ())]
+    if not sites or len(sites) > limit:
+        return None
+    from kinkcheck.lint.context import Context
+
+    out = []
+    for qual, call in sites:
+        value = next((k.value for k in call.keywords if k.arg == param), None)
+        if value is None and param in positional:
+            i = positional.index(param)
+            if any(isinstance(a, ast.Starred) for a in call.args[: i + 1]):
+                return None
+            value = call.args[i] if i < len(call.args) else None
+        if value is None:
+            return None
+        caller = ctx.fa.ix.scopes.get(qual)
+        if caller is None:
+            return None
+        out.append((Context(ctx.fa, qual, caller[0], caller[1], caller[2]), value))
+    return out

@@ -274,8 +274,17 @@ def _param(name: str, ctx, depth: int) -> str:
         if is_eps_like(default):
             return POS
         return _config_name(name)  # a setting with a default (``temp=None``): judged by its name
-    # an input: anything the caller passes, unless its name says size, stride or temperature
-    return _config_name(name) if POSITIVE_NAME.search(name) else ANY
+    # an input: what the callers in this file pass (``target_scores_sum = max(s.sum(), 1)``
+    # handed to ``self.bbox_loss(...)``), else anything, unless its name says size or temperature
+    if POSITIVE_NAME.search(name):
+        return _config_name(name)
+    if depth > 2 and hasattr(ctx, "fa"):
+        from kinkcheck.lint import flow
+
+        passed = flow.argument_values(name, ctx)
+        if passed:
+            return join(*(_range_of(value, caller, depth - 2) for caller, value in passed))
+    return ANY
 
 
 def _config_name(name: str) -> str:
