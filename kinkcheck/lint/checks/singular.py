@@ -7,7 +7,7 @@ import ast
 from typing import TYPE_CHECKING
 
 from kinkcheck.lint.checks import Site, refine
-from kinkcheck.lint.resolve import PLAIN, const_value
+from kinkcheck.lint.resolve import DATA, PLAIN, const_value
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -47,8 +47,13 @@ def fractional_power(site: Site, ctx: Context):
         return None
     call = site.call
     base = call.left if isinstance(call, ast.BinOp) else (call.func.value if site.via == "method" else site.operand)
-    if ctx.kind(base) == PLAIN:
-        return None
+    if ctx.kind(base) in (PLAIN, DATA):
+        return None  # a power of labels or constants has no slope to blow up
+    if v is None:
+        from kinkcheck.lint.ranges import GE1, range_of
+
+        if range_of(p, ctx) == GE1:
+            return None  # an exponent provably >= 1 (`2 + k`, a count): the slope stays finite
     return site.with_(operand=base)
 
 
