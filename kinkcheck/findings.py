@@ -45,4 +45,6 @@ class Finding:
 
 
 def sort_key(f: Finding) -> tuple:
-    return (f.path, f.line, f.col, f.code)
+    """A total order: two findings at one position and code (a site and a chain of it) keep
+    the same order in every run, whatever the hash seed."""
+    return (f.path, f.line, f.col, f.code, f.end_line, f.end_col, f.message, f.function or "")
