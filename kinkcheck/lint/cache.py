@@ -26,12 +26,11 @@ Safety rules, each tested in ``tests/robustness/test_cache_safety.py``:
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
-import hmac
 import os
 import pickle
 import re
-import secrets
 import stat
 import sys
 from pathlib import Path
@@ -64,16 +63,34 @@ class CacheDirError(ValueError):
 # -- identity of this build and of this user -------------------------------------------------
 
 
-def _stamp(directory: Path, pattern: str) -> list[str]:
+def _entries(directory: Path) -> list[tuple[str, ...]]:
+    """Everything under ``directory`` outside ``__pycache__``, as parts relative to it, in
+    ``sorted(directory.rglob(...))`` order. One ``os.walk`` for every stamp of a salt:
+    four ``rglob`` walks with their Path objects were most of what salt() cost."""
+    out: list[tuple[str, ...]] = []
+    for top, dirs, names in os.walk(directory):
+        rel = Path(top).relative_to(directory).parts
+        out.extend((*rel, name) for name in dirs + names if name != "__pycache__")
+        dirs[:] = [d for d in dirs if d != "__pycache__"]  # os.walk, like rglob, skips folder links
+    out.sort()
+    return out
+
+
+def _stamp(directory: Path, pattern: str, entries: list[tuple[str, ...]] | None = None) -> list[str]:
+    """``path:size:mtime`` of what ``directory.rglob(pattern)`` finds outside ``__pycache__``;
+    ``entries`` is :func:`_entries` of ``directory`` when the caller already walked it."""
+    if "__pycache__" in directory.parts:
+        return []
     out = []
-    for p in sorted(directory.rglob(pattern)):
-        if "__pycache__" in p.parts:
+    for parts in _entries(directory) if entries is None else entries:
+        if not fnmatch.fnmatchcase(parts[-1], pattern):
             continue
+        p = directory.joinpath(*parts)
         try:
             st = p.stat()
         except OSError:
             continue
-        out.append(f"{p.relative_to(directory)}:{st.st_size}:{st.st_mtime_ns}")
+        out.append(f"{Path(*parts)}:{st.st_size}:{st.st_mtime_ns}")
     return out
 
 
@@ -90,9 +107,13 @@ def salt() -> str:
         h.update(kinkcheck.__version__.encode())
         h.update(sys.version.encode())
         package = Path(kinkcheck.__file__).resolve().parent
+        entries = _entries(package)
         for part in ("lint", "catalog.py", "findings.py", "config.py"):
             target = package / part
-            stamps = _stamp(target, "*.py") if target.is_dir() else _stamp(target.parent, target.name)
+            if target.is_dir():
+                stamps = _stamp(target, "*.py", [e[1:] for e in entries if e[0] == part and len(e) > 1])
+            else:
+                stamps = _stamp(package, part, entries)
             h.update("\n".join(stamps).encode())
         rules = rules_dir()
         for p in sorted(rules.glob("*.toml")):
@@ -119,6 +140,8 @@ def secret_key() -> bytes:
         if env:
             _SECRET = hashlib.sha256(b"kinkcheck-cache\0" + env.encode("utf-8", "surrogateescape")).digest()
         else:
+            import secrets
+
             _SECRET = _key_file() or secrets.token_bytes(32)
     return _SECRET
 
@@ -137,6 +160,8 @@ def _key_file() -> bytes | None:
         except FileExistsError:
             pass
         else:
+            import secrets
+
             with os.fdopen(fd, "w") as fh:
                 fh.write(secrets.token_hex(32) + "\n")
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
@@ -213,8 +238,16 @@ class Cache:
     def __init__(self, directory: Path | str | None, *, enabled: bool = True):
         self.enabled = enabled and directory is not None
         self.root = Path(directory if directory is not None else ".")
-        self.dir = self.root / f"{kinkcheck.__version__}-{salt()}"
+        self._dir: Path | None = None
         self._ready = False
+
+    @property
+    def dir(self) -> Path:
+        """``<root>/<version>-<salt>``, computed on first use: a disabled cache (``--no-cache``,
+        the pre-commit hook's one-file run) never stamps the analyzer's sources."""
+        if self._dir is None:
+            self._dir = self.root / f"{kinkcheck.__version__}-{salt()}"
+        return self._dir
 
     def key(self, abspath: str, module: str, data: bytes) -> str:
         h = hashlib.sha256()
@@ -310,6 +343,8 @@ class Cache:
 
 
 def _store(target: Path, entry: Any) -> None:
+    import hmac
+
     payload = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
     mac = hmac.new(secret_key(), payload, hashlib.sha256).digest()
     write_atomic(target, MAGIC + mac + payload, parents=False)
@@ -326,6 +361,8 @@ def _load(path: Path) -> Any:
     head = len(MAGIC) + _MAC_LEN
     if len(blob) <= head or not blob.startswith(MAGIC):
         return None
+    import hmac
+
     payload = blob[head:]
     expected = hmac.new(secret_key(), payload, hashlib.sha256).digest()
     if not hmac.compare_digest(expected, blob[len(MAGIC):head]):
