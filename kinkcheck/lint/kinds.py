@@ -26,6 +26,7 @@ spends the file's work budget and turns a RecursionError into UNKNOWN.
 from __future__ import annotations
 
 import ast
+import contextvars
 import re
 from typing import TYPE_CHECKING
 
@@ -206,6 +207,10 @@ def _variable_kind(ctx: "Context", name: str) -> str:
         assigned = _assigned_kinds(ctx, name)
         if hk == DATA and set(assigned) <= {UNKNOWN, DATA, PLAIN}:
             return DATA  # `label, weight = _expand(label, ...)`: still the labels
+        if not hk and not assigned:
+            passed = _passed_kind(ctx, name)
+            if passed is not None:
+                return passed  # every caller in the file hands in data (a buffer, the targets)
         return join(hk or UNKNOWN, *assigned) if assigned else (hk or UNKNOWN)
     if name in ctx.bound:
         assigned = _assigned_kinds(ctx, name)
@@ -403,3 +408,28 @@ def buffers(fa: "FileAnalysis") -> set[str]:
             if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "register_buffer"
             and n.args and isinstance(n.args[0], ast.Constant) and isinstance(n.args[0].value, str)}
     return fa._buffers
+
+
+_ACROSS = contextvars.ContextVar("kinkcheck_kind_across_calls", default=0)
+
+
+def _passed_kind(ctx: "Context", name: str) -> str | None:
+    """DATA or PLAIN when every call of this function in the file passes data (or plain
+    values) for parameter ``name``; None when unknown. Followed at most two calls up."""
+    if _ACROSS.get() >= 2:
+        return None
+    from kinkcheck.lint import flow
+
+    token = _ACROSS.set(_ACROSS.get() + 1)
+    try:
+        passed = flow.argument_values(name, ctx)
+        if not passed:
+            return None
+        kinds = {caller.kind(value) for caller, value in passed}
+    finally:
+        _ACROSS.reset(token)
+    if kinds <= {PLAIN}:
+        return PLAIN
+    if kinds <= {PLAIN, DATA}:
+        return DATA
+    return None
