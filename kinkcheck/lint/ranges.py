@@ -91,10 +91,20 @@ def join(*rs: str) -> str:
     return ANY
 
 
+def _arithmetic(op):
+    """Binary range arithmetic: a name's own earlier value (BOTTOM) is neutral, and a value
+    that may underflow counts as >= 0 once it is combined with another."""
+    def wrapped(a: str, b: str) -> str:
+        if BOTTOM in (a, b):
+            return b if a == BOTTOM else a
+        return op(NONNEG if a == POSU else a, NONNEG if b == POSU else b)
+
+    wrapped.__doc__ = op.__doc__
+    return wrapped
+
+
+@_arithmetic
 def _add(a: str, b: str) -> str:
-    if BOTTOM in (a, b):
-        return b if a == BOTTOM else a
-    a, b = (NONNEG if r == POSU else r for r in (a, b))
     if is_nonnegative(a) and is_nonnegative(b):
         if GE1 in (a, b):
             return GE1
@@ -102,10 +112,8 @@ def _add(a: str, b: str) -> str:
     return ANY
 
 
+@_arithmetic
 def _mul(a: str, b: str) -> str:
-    if BOTTOM in (a, b):
-        return b if a == BOTTOM else a
-    a, b = (NONNEG if r == POSU else r for r in (a, b))
     if a == GE1 and b == GE1:
         return GE1
     if is_positive(a) and is_positive(b):
@@ -117,10 +125,8 @@ def _mul(a: str, b: str) -> str:
     return ANY
 
 
+@_arithmetic
 def _div(a: str, b: str) -> str:
-    if BOTTOM in (a, b):
-        return b if a == BOTTOM else a
-    a, b = (NONNEG if r == POSU else r for r in (a, b))
     if is_positive(a) and is_positive(b):
         return POS
     if is_nonnegative(a) and is_positive(b):
