@@ -58,7 +58,6 @@ class Context:
         self._kinds: dict[str, str] = {}
         self._busy: set[str] = set()
         self._assigns: dict[str, list[ast.AST]] | None = None
-        self._flow_assigns: dict[str, list] | None = None
         self._no_grad: set[int] | None = None
         self._array_receivers: set[str] | None = None
         self._wheres: list[ast.Call] | None = None
@@ -104,9 +103,9 @@ class Context:
     def assignments(self) -> dict[str, list]:
         """name -> every value assigned to it in the function (loop targets and unpacking
         are opaque markers, not nodes)."""
-        if self._flow_assigns is None:
-            self._flow_assigns = assignments_in(self.fn if self.fn is not self.fa.tree else self.fa.tree, aug=True)
-        return self._flow_assigns
+        if self._assigns is None:
+            self._assigns = assignments_in(self.fn if self.fn is not self.fa.tree else self.fa.tree)
+        return self._assigns
 
     def array_receivers(self) -> set[str]:
         """Names this function calls array methods on (``m.mean()``, ``k.norm(dim=1)``)."""

@@ -235,10 +235,8 @@ def _variable_kind(ctx: "Context", name: str) -> str:
 
 
 def _assigned_kinds(ctx: "Context", name: str) -> list[str]:
-    if ctx._assigns is None:
-        ctx._assigns = assignments_in(ctx.fn if ctx.fn is not ctx.fa.tree else ctx.fa.tree)
     out = []
-    for value in ctx._assigns.get(name, ()):
+    for value in ctx.assignments().get(name, ()):
         if isinstance(value, IterItem):
             it = ctx.kind(value.iterable)
             if isinstance(value.iterable, ast.Call) and (dotted(value.iterable.func) or "") in ("range", "enumerate", "zip"):
@@ -283,9 +281,9 @@ class Opaque:
     __slots__ = ()
 
 
-def assignments_in(fn: ast.AST, aug: bool = False) -> dict[str, list]:
-    """name -> assigned values. With ``aug``, ``x += v`` binds ``x + v`` (what the range
-    analysis needs) instead of ``v`` (enough for kinds, which join anyway)."""
+def assignments_in(fn: ast.AST) -> dict[str, list]:
+    """name -> assigned values (``x += v`` binds ``v``: kinds join anyway; the range
+    analysis reads ``flow.bindings``, where it binds ``x + v``)."""
     out: dict[str, list] = {}
 
     def bind(target, value):
@@ -306,15 +304,14 @@ def assignments_in(fn: ast.AST, aug: bool = False) -> dict[str, list]:
                     bind(elt, Opaque())
         elif isinstance(target, ast.Starred):
             bind(target.value, Opaque())
-        elif isinstance(target, ast.Subscript) and not aug:
+        elif isinstance(target, ast.Subscript):
             base = target.value
             while isinstance(base, ast.Subscript):
                 base = base.value
             if isinstance(base, ast.Name) and not isinstance(value, (IterItem, Opaque)):
                 bind(base, value)  # `loss[0] = box_loss`: the container now holds what was stored
 
-    nodes = walk_local(fn) if not isinstance(fn, ast.Module) else walk_local(fn)
-    for node in nodes:
+    for node in walk_local(fn):
         if isinstance(node, ast.Assign):
             for t in node.targets:
                 bind(t, node.value)
@@ -322,11 +319,7 @@ def assignments_in(fn: ast.AST, aug: bool = False) -> dict[str, list]:
             ak = annotation_kind(node.annotation)
             bind(node.target, ast.Constant(value=0) if ak == PLAIN else node.value)
         elif isinstance(node, ast.AugAssign):
-            if aug and isinstance(node.target, ast.Name):
-                bind(node.target, ast.copy_location(
-                    ast.BinOp(left=ast.Name(id=node.target.id, ctx=ast.Load()), op=node.op, right=node.value), node))
-            else:
-                bind(node.target, node.value)
+            bind(node.target, node.value)
         elif isinstance(node, (ast.For, ast.AsyncFor)):
             bind(node.target, IterItem(node.iter))
         elif isinstance(node, ast.comprehension):

@@ -23,7 +23,7 @@ import ast
 from typing import TYPE_CHECKING
 
 from kinkcheck.lint.checks import Site
-from kinkcheck.lint.kinds import IterItem, Opaque, assignments_in
+from kinkcheck.lint.kinds import IterItem, Opaque
 from kinkcheck.lint.resolve import PLAIN, TENSOR, dotted
 
 if TYPE_CHECKING:
@@ -199,9 +199,7 @@ def _has_value(expr: ast.AST, ctx: "Context") -> bool:
     name = expr.id
     if name == "self":
         return True
-    if ctx._assigns is None:
-        ctx._assigns = assignments_in(ctx.fn if ctx.fn is not ctx.fa.tree else ctx.fa.tree)
-    values = ctx._assigns.get(name, ())
+    values = ctx.assignments().get(name, ())
     if name in ctx.params:
         return ctx.params[name][1] is not None or any(_may_be_callable(v, ctx) for v in values)
     if values:

@@ -244,12 +244,14 @@ def _range(node: ast.AST, ctx, depth: int) -> str:
 
 
 def _name(name: str, ctx, depth: int) -> str:
-    assigns = _assignments(ctx).get(name)
+    """Join over every binding of ``name`` in the function (a use with no known position)."""
+    from kinkcheck.lint import flow
+
+    assigns = [value for _, value in flow.bindings(ctx).get(name, ())] if hasattr(ctx, "fn") else []
     params = getattr(ctx, "params", {}) or {}
     if assigns:
-        values = [v for v in assigns if isinstance(v, ast.AST)]
-        if len(values) == len(assigns):
-            rs = [_range_of(v, ctx, depth) for v in values]
+        if all(v is not None for v in assigns):
+            rs = [_range_of(v, ctx, depth) for v in assigns]
             if name in params:
                 rs.append(_param(name, ctx, depth))
             return join(*rs)
@@ -381,11 +383,6 @@ def _init_param(name: str, fa) -> str:
         else:
             rs.append(ANY)
     return join(*rs)
-
-
-def _assignments(ctx) -> dict:
-    getter = getattr(ctx, "assignments", None)
-    return getter() if getter is not None else {}
 
 
 def _call_tail(node: ast.Call, ctx) -> tuple[str | None, bool]:
