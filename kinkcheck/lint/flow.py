@@ -224,8 +224,9 @@ def _is_shape(value: ast.AST | None) -> bool:
         and not value.args
 
 
-def _chain(stmt: ast.AST, ctx) -> list[tuple[int, str]]:
-    """(id of the compound statement, field) pairs from the function body down to ``stmt``."""
+def _chain(stmt: ast.AST, ctx) -> list[tuple[int, str, bool]]:
+    """(id of the compound statement, field, whether it loops) from the function body down
+    to ``stmt``."""
     out = []
     node = stmt
     for _ in range(200):
@@ -257,7 +258,7 @@ def reaching(name: str, use: ast.AST, ctx) -> tuple[list[Binding], bool]:
     uchain = _chain(use_stmt, ctx)
     upos = _pos(use_stmt)
     loops = {c[0] for c in uchain if c[2]}
-    cands: list[tuple[Binding, list, bool]] = []
+    cands: list[tuple[Binding, bool]] = []  # (binding, whether it dominates the use)
     for stmt, value in defs:
         dchain = _chain(stmt, ctx)
         before = _pos(stmt) < upos and stmt is not use_stmt
@@ -267,19 +268,13 @@ def reaching(name: str, use: ast.AST, ctx) -> tuple[list[Binding], bool]:
         if _exclusive(dchain, uchain):
             continue
         dominates = before and len(dchain) <= len(uchain) and [c[:2] for c in dchain] == [c[:2] for c in uchain[:len(dchain)]]
-        cands.append(((stmt, value), dchain, dominates))
-    last = None
-    for i, (b, _, dom) in enumerate(cands):
-        if dom and (last is None or _pos(b[0]) > _pos(cands[last][0][0])):
-            last = i
-    if last is None:
-        return [b for b, _, _ in cands], True
-    cut = _pos(cands[last][0][0])
-    return [b for b, _, dom in cands if _pos(b[0]) >= cut or not _before_use(b[0], upos)], False
-
-
-def _before_use(stmt: ast.AST, upos) -> bool:
-    return _pos(stmt) < upos
+        cands.append(((stmt, value), dominates))
+    dominating = [_pos(b[0]) for b, dom in cands if dom]
+    if not dominating:
+        return [b for b, _ in cands], True
+    # the last dominating binding kills those before it; later ones (a loop's next pass) stay
+    cut = max(dominating)
+    return [b for b, _ in cands if _pos(b[0]) >= cut or _pos(b[0]) >= upos], False
 
 
 def _exclusive(a: list, b: list) -> bool:
