@@ -15,7 +15,7 @@ import re
 import sys
 
 from kinkcheck.lint import kinds
-from kinkcheck.lint.index import _Env, _Indexer, local_bindings, walk_local
+from kinkcheck.lint.index import NO_GRAD, _Env, _Indexer, local_bindings, walk_local
 from kinkcheck.lint.kinds import ARRAY_METHODS, assignments_in, parameters
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, ARRAY_ROOTS, FRAMEWORK_ROOTS, Reexports, dotted
 
@@ -260,9 +260,6 @@ class FileAnalysis:
     module_kind = kinds.module_kind
     attr_kind = kinds.attr_kind
     buffers = kinds.buffers
-
-
-NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad"})
 
 
 def no_grad_nodes(fn: ast.AST | None, roots: list[ast.AST], ctx: Context) -> set[int]:

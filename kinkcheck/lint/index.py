@@ -429,12 +429,13 @@ class _Indexer:
         stores: list[ast.AST] = []
         returned: list[ast.AST] = []
         assigns: dict[str, list[ast.AST]] = {}
+        quiet = self._no_grad_calls(fn, nodes, env)
         for node in nodes:
             kind = node.__class__
             if kind is ast.Call:
                 target = self.resolve(node.func, env)
                 call_nodes.append((node, target))
-                if target:
+                if target and id(node) not in quiet:
                     calls.append(target)
                     if target in GRAD_TRANSFORMS and node.args:
                         self._grad_target(node.args[0], env, calls)
@@ -475,7 +476,9 @@ class _Indexer:
             env.annotations = annotations(fn)
         value_calls, refs, returns, slice_refs, takes_function = self.valuepass.function(
             fn, qualname, env, call_nodes, stores, returned)
-        calls.extend(value_calls)
+        # a function called under ``torch.no_grad()`` builds a target, not the loss
+        calls.extend(value_calls if not quiet else
+                     [t for nid, got in slice_refs.items() if nid not in quiet for t in got])
         decorators = [self.resolve(d.func if isinstance(d, ast.Call) else d, env)
                       for d in getattr(fn, "decorator_list", ())]
         calls.extend(d for d in decorators if d)
@@ -512,6 +515,21 @@ class _Indexer:
             is_lambda=is_lambda,
         )
 
+    def _no_grad_calls(self, fn, nodes: list[ast.AST], env: "_Env") -> set[int]:
+        """ids of the calls made with gradients off (the whole body of a function decorated
+        ``@torch.no_grad()``, the body of ``with torch.no_grad():``): what they call is not
+        differentiated through this function, so it is not loss code on this account."""
+        def off(expr: ast.AST) -> bool:
+            return self.resolve(expr.func if isinstance(expr, ast.Call) else expr, env) in NO_GRAD
+
+        if fn is not self.tree and any(off(d) for d in getattr(fn, "decorator_list", ())):
+            return {id(n) for n in nodes if n.__class__ is ast.Call}
+        out: set[int] = set()
+        for node in nodes:
+            if node.__class__ in (ast.With, ast.AsyncWith) and any(off(i.context_expr) for i in node.items):
+                out.update(id(n) for n in walk_local(list(node.body)) if n.__class__ is ast.Call)
+        return out
+
     def _grad_target(self, arg: ast.AST, env: "_Env", calls: list[str]) -> None:
         if isinstance(arg, ast.Lambda):
             for node in ast.walk(arg.body):
@@ -530,6 +548,9 @@ class _Indexer:
 
 
 #: the nodes the index loop looks at, by class (ast node classes are never subclassed)
+#: context managers and decorators that turn gradients off
+NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad"})
+
 _NOT_INDEXED = frozenset({ast.Name, ast.Constant, ast.arg, ast.arguments, ast.keyword, ast.Expr, ast.Tuple,
                           ast.Subscript, ast.Slice, ast.UnaryOp, ast.BoolOp, ast.List, ast.Dict, ast.alias})
 _SLOPE_OPS = frozenset({ast.Div, ast.Pow, ast.FloorDiv, ast.Mod})
