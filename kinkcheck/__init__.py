@@ -8,7 +8,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "loss", "trace"]
+__all__ = ["Near", "__version__", "loss", "trace"]
 
 
 def loss(func):
@@ -21,4 +21,8 @@ def __getattr__(name: str):
         from kinkcheck.trace import trace
 
         return trace
+    if name == "Near":  # ``trace(near=Near(...))`` reads best with both from the top level
+        from kinkcheck.trace.near import Near
+
+        return Near
     raise AttributeError(f"module 'kinkcheck' has no attribute {name!r}")
