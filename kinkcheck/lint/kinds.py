@@ -91,7 +91,7 @@ def _node_kind(ctx: "Context", node: ast.AST) -> str:
         if node.attr in ("values",):
             return k(node.value)
         base = k(node.value)
-        if base in (PLAIN, DATA):
+        if base in (PLAIN, DATA, _CYCLE):
             return base
         return name_kind(node.attr) or UNKNOWN
     if isinstance(node, ast.Subscript):
@@ -152,6 +152,8 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
         recv = k(node.func.value)
         if meth in PLAIN_METHODS:
             return PLAIN
+        if recv == _CYCLE:  # `s = s / s.norm(dim=0)`: the name's own earlier value decides
+            return join(_CYCLE, *(a for a in (k(x) for x in node.args) if a != PLAIN))
         if meth in DATA_FUNCS:
             return DATA if recv != PLAIN else PLAIN
         if recv == PLAIN:
