@@ -24,6 +24,9 @@ else:  # pragma: no cover - exercised on 3.10 only
 CATEGORIES = ("kink", "singular", "step", "branch", "blackbox", "meta")
 CONFIDENCES = ("high", "medium", "low")
 STATUSES = ("stable", "preview", "deprecated")
+#: how serious a finding is: SARIF's levels, GitHub's error / warning / notice, GitLab's
+#: major / minor / info; ``[tool.kinkcheck] severity`` overrides a rule's
+SEVERITIES = ("error", "warning", "note")
 
 #: Guards a rule may accept. Each id names a syntactic pattern that keeps the operand
 #: away from the kink; the static analyzer implements every one of them.
@@ -134,6 +137,7 @@ class Rule:
     status: str = "stable"
     default: bool = True
     confidence: str = "high"
+    severity: str = "warning"
     where: str = ""
     math: str = ""
     match: Match = field(default_factory=Match)
@@ -301,7 +305,7 @@ def load_rule(path: Path) -> Rule:
 
 _TOP_KEYS = {
     "code", "name", "category", "summary", "message", "since", "status", "default",
-    "confidence", "kink", "match", "subgradient", "runtime", "guards", "remedies", "docs",
+    "confidence", "severity", "kink", "match", "subgradient", "runtime", "guards", "remedies", "docs",
     "valid", "invalid",
 }
 
@@ -322,6 +326,8 @@ def _build(data: dict[str, Any], path: Path) -> Rule:
     _one_of(status, STATUSES, "status", path)
     confidence = data.get("confidence", "high")
     _one_of(confidence, CONFIDENCES, "confidence", path)
+    severity = data.get("severity", "warning")
+    _one_of(severity, SEVERITIES, "severity", path)
 
     kink = data.get("kink", {})
     _no_unknown(kink, {"where", "math"}, f"{path.name} [kink]")
@@ -388,6 +394,7 @@ def _build(data: dict[str, Any], path: Path) -> Rule:
         status=status,
         default=bool(data.get("default", not code.startswith("KC9"))),
         confidence=confidence,
+        severity=severity,
         where=kink.get("where", ""),
         math=kink.get("math", ""),
         match=match,
