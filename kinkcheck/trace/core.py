@@ -195,6 +195,7 @@ class Trace:
         every_op: int = 1,
         output: str | os.PathLike | None = None,
         root: str | os.PathLike | None = None,
+        only_differentiated: bool = True,
         modules: bool = True,
         counting: str = "auto",
         catalog=None,
@@ -213,6 +214,8 @@ class Trace:
         self.output = output
         self.root = os.path.abspath(str(root) if root is not None else os.getcwd())
         self.modules = modules
+        #: count only ops autograd differentiates (False: inference and constants too)
+        self.only_differentiated = bool(only_differentiated)
         if counting not in ("auto", "host", "device", "fused"):
             raise ValueError("counting must be one of auto, host, device, fused")
         self.counting_mode = counting
@@ -228,6 +231,8 @@ class Trace:
         for b in backends:
             if b not in BACKENDS:
                 raise ValueError(f"unknown trace backend {b!r} (expected one of {', '.join(BACKENDS)})")
+        #: backend -> what it counts (say, only differentiated ops): the file's ``counted``
+        self.counted: dict[str, str] = {}
         self.backend_names = tuple(backends)
         self.sites: dict[tuple, Site] = {}
         self.frameworks: dict[str, str] = {}
@@ -375,6 +380,7 @@ class Trace:
             sites = [self._site_dict(site, width) for site in list(self.sites.values())
                      if site.evaluations or site.step_evals or site.rows]  # else: nothing to measure (x ** 2)
             steps_seen = self.step_count + (1 if any(s.last_step == self.step_count for s in self.sites.values()) else 0)
+            "counted": dict(self.counted),
         return {
             "format": tracefile.FORMAT,
             "version": tracefile.VERSION,
@@ -464,6 +470,7 @@ def trace(
     near: Near | float | dict | None = None,
     rules: Iterable[str] | str | None = None,
     ignore: Iterable[str] | str | None = None,
+    only_differentiated: bool = True,
     backends: Iterable[str] | str | None = None,
     every_step: int = 1,
     every_op: int = 1,
@@ -480,10 +487,13 @@ def trace(
     backends: ``"torch"``, ``"numpy"``; default every one that is importable.
     every_step: count only every Nth step (steps advance on ``optimizer.step()`` or ``t.step()``).
     every_op: count only every Nth call of each site (the counts are then a sample).
+    only_differentiated: count only what autograd differentiates (torch: grad enabled and an
+        input that requires grad); False also counts inference, ``no_grad`` and constants.
     output: write the trace file here on exit; ``{rank}`` becomes the distributed rank.
     root: paths are written relative to it (default: the working directory).
     modules: also record the nn.Module path of each op (read from the running
         ``Module._call_impl`` frames; no module hooks).
+        only_differentiated=only_differentiated,
     counting: ``auto`` (host counting on CPU; on GPUs sync-free device counting with a
         torch.compile'd max-pool window check), ``host``, ``device``, ``fused`` (compiled window check anywhere).
     """

@@ -21,7 +21,10 @@ def render(data: dict, *, top: int | None = None):
     title = f"kinkcheck trace: {len(data['sites'])} sites, {steps} steps"
     if len(ranks) > 1:
         title += f", ranks {', '.join(map(str, ranks))}"
-    table = Table(title=title, caption=f"near = within {near.get('ulps')} ULPs of the operand's scale (+{near.get('abs')})")
+    caption = f"near = within {near.get('ulps')} ULPs of the scale each rule names (+{near.get('abs')}; kinkcheck rule CODE)"
+    for backend, what in sorted((data.get("counted") or {}).items()):
+        caption += f"\n{backend} counts {what}"
+    table = Table(title=title, caption=caption)
     table.add_column("where", overflow="fold", min_width=12)
     table.add_column("rule", no_wrap=True)
     table.add_column("op / module", overflow="fold", min_width=10)

@@ -130,6 +130,7 @@ def _schema():
             required={"root": Str(), "ranks": ListOf(Int()), "steps": count,
                       "near": Obj(optional={"ulps": Num(), "abs": Num()}), "sites": ListOf(site)},
             optional={"kinkcheck": Str(), "created": Str(), "frameworks": MapOf(Str(), Str()),
+                      "counted": MapOf(Str(), Str()),
                       "sampling": Obj(optional={"every_step": Int(lo=1), "every_op": Int(lo=1)}),
                       "rules": ListOf(Str()), "backends": ListOf(Str()),
                       "per_step_blocks": Obj(optional={"exact_steps": Int(), "width": Int(lo=1)})},
@@ -189,14 +190,17 @@ def merge(traces: Iterable[dict]) -> dict:
                     rows[r[0]] = list(r)
             cur["per_step"] = [rows[k2] for k2 in sorted(rows)]
     frameworks: dict[str, str] = {}
+    counted: dict[str, str] = {}
     for t in traces:
         frameworks.update(t.get("frameworks", {}))
+        counted.update(t.get("counted", {}))
     out = {k: v for k, v in first.items() if k not in ("sites",)}
     out.update(
         created=now_iso(),
         ranks=sorted({r for t in traces for r in t["ranks"]}),
         steps=max(t["steps"] for t in traces),
         frameworks=frameworks,
+        counted=counted,
         sites=sorted(sites.values(), key=sort_key),
     )
     # per-step rows summed into blocks (kinkcheck.trace.steps): line them up at the widest

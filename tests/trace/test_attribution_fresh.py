@@ -21,7 +21,7 @@ SCRIPT = textwrap.dedent(
         import torch.nn.functional as F
         import numpy as np
 
-        x = torch.tensor([0.0, 1.0, -2.0])
+        x = torch.tensor([0.0, 1.0, -2.0], requires_grad=True)
         F.relu(x)  # line 11
         torch.nn.ReLU()(x)  # line 12
         np.abs(np.array([0.0, 1.0]))  # line 13

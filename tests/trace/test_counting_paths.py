@@ -33,7 +33,7 @@ def workload(device):
 
 
 def counts(device, counting):
-    with kinkcheck.trace(backends="torch", counting=counting) as t:
+    with kinkcheck.trace(only_differentiated=False, backends="torch", counting=counting) as t:
         workload(device)
     return {(s["line"], s["code"], s["op"], s["module"]): {k: s[k] for k in KEYS} for s in t.to_dict()["sites"]}
 

@@ -12,7 +12,7 @@ import kinkcheck
 
 def test_abs_counts_exact_and_near_zeros():
     x = torch.tensor([0.0, -0.0, 2e-8, -3e-7, 0.5, 1.0, -2.0])
-    with kinkcheck.trace(backends="torch") as t:
+    with kinkcheck.trace(only_differentiated=False, backends="torch") as t:
         x.abs()
     s = one(t, "KC101")
     # scale max|x| = 2, near tolerance = 4 * eps32 * 2 = 9.5e-7: 2e-8 and 3e-7 are near
@@ -24,7 +24,7 @@ def test_abs_counts_exact_and_near_zeros():
 
 def test_in_place_ops_are_measured_before_they_overwrite_the_input():
     x = torch.tensor([0.0, -1.0, 2.0, 0.0])
-    with kinkcheck.trace(backends="torch") as t:
+    with kinkcheck.trace(only_differentiated=False, backends="torch") as t:
         x.relu_()
     s = one(t, "KC102")
     assert s["op"] == "aten.relu_.default" and s["exact"] == 2
@@ -33,7 +33,7 @@ def test_in_place_ops_are_measured_before_they_overwrite_the_input():
 
 def test_clamp_and_hardtanh_bounds():
     x = torch.tensor([-1.0, 1.0, 0.5, 6.0, 0.0, 3.0])
-    with kinkcheck.trace(backends="torch") as t:
+    with kinkcheck.trace(only_differentiated=False, backends="torch") as t:
         x.clamp(-1.0, 1.0)
         F.relu6(x)
         F.hardsigmoid(x)
@@ -46,7 +46,7 @@ def test_clamp_and_hardtanh_bounds():
 def test_maximum_ties():
     a = torch.tensor([1.0, 2.0, 3.0, 4.0])
     b = torch.tensor([1.0, 2.5, 3.0, 4.0 + 4e-7])
-    with kinkcheck.trace(backends="torch") as t:
+    with kinkcheck.trace(only_differentiated=False, backends="torch") as t:
         torch.maximum(a, b)
     s = one(t, "KC104")
     assert (s["evaluations"], s["exact"], s["near"]) == (4, 2, 1)
@@ -54,7 +54,7 @@ def test_maximum_ties():
 
 def test_reduction_ties_count_slices():
     x = torch.tensor([[3.0, 1.0, 3.0], [0.0, 2.0, 1.0], [5.0, 5.0, 5.0]])
-    with kinkcheck.trace(backends="torch") as t:
+    with kinkcheck.trace(only_differentiated=False, backends="torch") as t:
         x.max(dim=1)
         x.amax(dim=1)
         x.max()
@@ -66,7 +66,7 @@ def test_reduction_ties_count_slices():
 
 def test_topk_boundary_and_sort_neighbours():
     x = torch.tensor([[4.0, 3.0, 3.0, 1.0], [4.0, 3.0, 2.0, 1.0]])
-    with kinkcheck.trace(backends="torch") as t:
+    with kinkcheck.trace(only_differentiated=False, backends="torch") as t:
         x.topk(2, dim=1)
         torch.sort(x, dim=1)
     ops = {s["op"]: s for s in by_code(t, "KC105")}
@@ -79,7 +79,7 @@ def test_topk_boundary_and_sort_neighbours():
 def test_max_pool_ties_real_and_harmless():
     # window 1: tie at 2; window 2: unique max; after a ReLU: windows of zeros are harmless
     x = torch.tensor([[[[2.0, 2.0, 1.0, 0.0], [0.0, 1.0, 0.5, 0.2]]]])
-    with kinkcheck.trace(backends="torch") as t:
+    with kinkcheck.trace(only_differentiated=False, backends="torch") as t:
         F.max_pool2d(x, 2)
         F.max_pool2d(F.relu(-x.abs()), 2)
     plain, after_relu = by_code(t, "KC106")
@@ -92,7 +92,7 @@ def test_max_pool_ties_real_and_harmless():
 def test_overlapping_and_padded_pooling_uses_windows():
     torch.manual_seed(0)
     x = torch.randint(0, 3, (2, 3, 7, 7)).float()
-    with kinkcheck.trace(backends="torch") as t:
+    with kinkcheck.trace(only_differentiated=False, backends="torch") as t:
         out = F.max_pool2d(x, 3, stride=2, padding=1)
     # independent count with unfold: windows whose maximum occurs more than once
     w = F.unfold(F.pad(x, (1, 1, 1, 1), value=-math.inf).view(6, 1, 9, 9), 3, stride=2).view(2, 3, 9, -1)
@@ -105,7 +105,7 @@ def test_overlapping_and_padded_pooling_uses_windows():
 def test_division_reciprocal_and_scalar_denominators():
     a = torch.ones(4)
     b = torch.tensor([0.0, 1.0, -0.0, 2.0])
-    with kinkcheck.trace(backends="torch") as t:
+    with kinkcheck.trace(only_differentiated=False, backends="torch") as t:
         a / b
         torch.reciprocal(b)
         a / 2.0
@@ -119,7 +119,7 @@ def test_acos_at_unit_and_atan2_at_origin():
     x = torch.tensor([1.0, -1.0, 0.3, 1.0 - 2 ** -23])
     y = torch.tensor([0.0, 0.0, 1.0])
     z = torch.tensor([0.0, 1.0, 0.0])
-    with kinkcheck.trace(backends="torch") as t:
+    with kinkcheck.trace(only_differentiated=False, backends="torch") as t:
         torch.acos(x)
         torch.atan2(y, z)
     acos = one(t, "KC206")
@@ -129,7 +129,7 @@ def test_acos_at_unit_and_atan2_at_origin():
 
 def test_sqrt_log_norm_and_fractional_power():
     x = torch.tensor([0.0, 4.0, 1e-30])
-    with kinkcheck.trace(backends="torch") as t:
+    with kinkcheck.trace(only_differentiated=False, backends="torch") as t:
         x.sqrt()
         x.log()
         torch.linalg.vector_norm(torch.zeros(3, 2), dim=1)
@@ -143,7 +143,7 @@ def test_sqrt_log_norm_and_fractional_power():
 
 
 def test_integer_tensors_are_not_counted():
-    with kinkcheck.trace(backends="torch") as t:
+    with kinkcheck.trace(only_differentiated=False, backends="torch") as t:
         torch.tensor([0, 1, -2]).abs()
     assert by_code(t, "KC101") == []
 
@@ -152,7 +152,7 @@ def test_nan_does_not_hide_exact_hits_in_large_tensors():
     x = torch.ones(5000)
     x[0] = float("nan")
     x[1:4] = 0.0
-    with kinkcheck.trace(backends="torch") as t:
+    with kinkcheck.trace(only_differentiated=False, backends="torch") as t:
         x.abs()
     s = one(t, "KC101")
     assert (s["evaluations"], s["exact"]) == (5000, 3)
@@ -171,7 +171,7 @@ def test_max_pool_counts_match_an_independent_window_count():
     g = torch.Generator().manual_seed(3)
     x = torch.randint(-2, 3, (4, 3, 8, 8), generator=g).float()
     x[0, 0, :2, :2] = torch.tensor([[1.0, 1.0 - 2e-7], [0.5, 0.2]])  # a near tie
-    with kinkcheck.trace(backends="torch", rules=["KC106"]) as t:
+    with kinkcheck.trace(only_differentiated=False, backends="torch", rules=["KC106"]) as t:
         F.max_pool2d(x, 2)
         r = F.relu(x)  # zeros made by a ReLU inside the trace: their ties are harmless
         F.max_pool2d(r, 2)
@@ -191,7 +191,7 @@ def test_big_tensors_count_every_near_and_exact_element():
     x[hits] = torch.tensor([0.0, 1e-7, -0.0, -3e-7, 0.0])  # ... except a few, in different blocks and the tail
     x[9000] = float("nan")
     x[9001] = 0.0  # in the same block as a NaN
-    with kinkcheck.trace(backends="torch") as t:
+    with kinkcheck.trace(only_differentiated=False, backends="torch") as t:
         x.abs()
     s = one(t, "KC101")
     assert (s["evaluations"], s["exact"], s["near"]) == (100_003, 4, 2)
@@ -204,7 +204,7 @@ def test_big_half_and_double_tensors_count_like_a_direct_compare(dtype):
     pick = torch.randperm(50_001, generator=g)
     x[pick[:40]] = 0
     x[pick[40:60]] = torch.finfo(dtype).eps * torch.linspace(-8, 8, 20, dtype=torch.float64).to(dtype)  # around the tolerance
-    with kinkcheck.trace(backends="torch") as t:
+    with kinkcheck.trace(only_differentiated=False, backends="torch") as t:
         x.abs()
     d = x.abs()
     tol = 4 * torch.finfo(dtype).eps * d.max().item() + 1e-30

@@ -71,7 +71,7 @@ def by_hist_key(e):
 )
 def test_tiling_windows_match_a_sort_per_window(shape, k, pool):
     x = tied_input(shape, seed=len(shape) * 10 + k[0])
-    with kinkcheck.trace(backends="torch", rules=["KC106"]) as t:
+    with kinkcheck.trace(only_differentiated=False, backends="torch", rules=["KC106"]) as t:
         pool(x)
     got = counted(t)
     assert got == by_hist_key(expected(x, k))
@@ -80,7 +80,7 @@ def test_tiling_windows_match_a_sort_per_window(shape, k, pool):
 
 def test_relu_zero_windows_are_harmless_and_not_ties():
     x = tied_input((4, 3, 8, 8), seed=7)
-    with kinkcheck.trace(backends="torch", rules=["KC106"]) as t:
+    with kinkcheck.trace(only_differentiated=False, backends="torch", rules=["KC106"]) as t:
         F.max_pool2d(F.relu(x), 2)
     got = counted(t)
     assert got == by_hist_key(expected(F.relu(x), (2, 2), relu=True))
@@ -90,10 +90,10 @@ def test_relu_zero_windows_are_harmless_and_not_ties():
 def test_channels_last_and_no_indices_inputs():
     x = tied_input((2, 4, 8, 8), seed=11)
     want = by_hist_key(expected(x, (2, 2)))
-    with kinkcheck.trace(backends="torch", rules=["KC106"]) as t:
+    with kinkcheck.trace(only_differentiated=False, backends="torch", rules=["KC106"]) as t:
         F.max_pool2d(x.to(memory_format=torch.channels_last), 2)
     assert counted(t) == want
-    with torch.no_grad(), kinkcheck.trace(backends="torch", rules=["KC106"]) as t:
+    with torch.no_grad(), kinkcheck.trace(only_differentiated=False, backends="torch", rules=["KC106"]) as t:
         F.max_pool2d(x, 2)  # aten.max_pool2d without indices
     assert counted(t) == want
 
@@ -102,7 +102,7 @@ def test_nan_windows_are_not_counted_and_do_not_hide_others():
     x = tied_input((1, 1, 4, 4), seed=5)
     x[0, 0, :2, :2] = torch.tensor([[1.0, 1.0], [0.0, -1.0]])  # an exact tie
     x[0, 0, 2:, 2:] = torch.tensor([[float("nan"), 1.0], [1.0, 0.0]])  # a NaN window: no gap
-    with kinkcheck.trace(backends="torch", rules=["KC106"]) as t:
+    with kinkcheck.trace(only_differentiated=False, backends="torch", rules=["KC106"]) as t:
         out = F.max_pool2d(x, 2)
     s = one(t, "KC106")
     assert torch.isnan(out[0, 0, 1, 1])
@@ -113,7 +113,7 @@ def test_nan_windows_are_not_counted_and_do_not_hide_others():
 def test_relu_then_nan_window_keeps_the_harmless_count_exact():
     x = tied_input((2, 2, 6, 6), seed=9)
     x[0, 0, 0, 0] = float("nan")
-    with kinkcheck.trace(backends="torch", rules=["KC106"]) as t:
+    with kinkcheck.trace(only_differentiated=False, backends="torch", rules=["KC106"]) as t:
         F.max_pool2d(F.relu(x), 2)
     r = F.relu(x)
     w = sorted_windows(r, (2, 2))
@@ -126,7 +126,7 @@ def test_relu_then_nan_window_keeps_the_harmless_count_exact():
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
 def test_other_float_dtypes(dtype):
     x = torch.randint(-3, 4, (2, 3, 8, 8), generator=torch.Generator().manual_seed(1)).to(dtype)
-    with kinkcheck.trace(backends="torch", rules=["KC106"]) as t:
+    with kinkcheck.trace(only_differentiated=False, backends="torch", rules=["KC106"]) as t:
         F.max_pool2d(F.relu(x), 2)
     got = counted(t)
     assert got == by_hist_key(expected(F.relu(x), (2, 2), relu=True))

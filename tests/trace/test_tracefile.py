@@ -23,7 +23,7 @@ def make_trace(tmp_path, name="t.json", steps=2):
     out = tmp_path / name
     with kinkcheck.trace(backends="torch", output=str(out)) as t:
         for _ in range(steps):
-            torch.tensor([0.0, 1.0, -2.0]).abs()
+            torch.tensor([0.0, 1.0, -2.0], requires_grad=True).abs()
             t.step()
     return out
 

@@ -100,7 +100,7 @@ def test_attribution_to_the_users_own_forward_line():
 
 
 def test_manual_steps_and_every_step_sampling():
-    x = torch.tensor([0.0, 1.0])
+    x = torch.tensor([0.0, 1.0], requires_grad=True)
     with kinkcheck.trace(backends="torch", every_step=2) as t:
         for _ in range(5):
             x.abs()
@@ -111,7 +111,7 @@ def test_manual_steps_and_every_step_sampling():
 
 
 def test_every_op_sampling_counts_every_nth_call_per_site():
-    x = torch.tensor([0.0, 1.0])
+    x = torch.tensor([0.0, 1.0], requires_grad=True)
     with kinkcheck.trace(backends="torch", every_op=3) as t:
         for _ in range(7):
             x.abs()
@@ -157,12 +157,12 @@ def test_error_inside_a_module_forward_does_not_leave_the_module_stack_dirty():
     with kinkcheck.trace(backends="torch") as t:
         with pytest.raises(RuntimeError):
             model(torch.zeros(2))
-        torch.zeros(3).abs()
+        torch.zeros(3, requires_grad=True).abs()
     assert one(t, "KC101")["module"] is None
 
 
 def test_nested_traces_both_count_their_blocks():
-    x = torch.tensor([0.0, 1.0])
+    x = torch.tensor([0.0, 1.0], requires_grad=True)
     with kinkcheck.trace(backends="torch") as outer:
         x.abs()
         with kinkcheck.trace(backends="torch") as inner:
@@ -175,7 +175,7 @@ def test_nested_traces_both_count_their_blocks():
 
 
 def test_other_threads_are_not_traced_but_can_trace_themselves():
-    x = torch.tensor([0.0, 1.0])
+    x = torch.tensor([0.0, 1.0], requires_grad=True)
     seen = {}
 
     def worker():
@@ -201,8 +201,8 @@ def test_decorator_form_accumulates_over_calls(tmp_path):
     def loss(x):
         return x.abs().sum()
 
-    loss(torch.zeros(3))
-    loss(torch.zeros(3))
+    loss(torch.zeros(3, requires_grad=True))
+    loss(torch.zeros(3, requires_grad=True))
     site = one(tracer, "KC101")
     assert site["exact"] == 6
     assert site["per_step"] == [[0, 6, 6, 0]]  # no optimizer step between the calls: one step
@@ -217,7 +217,7 @@ def test_a_trace_cannot_be_entered_twice_at_once():
 
 
 def test_rule_selection():
-    x = torch.tensor([0.0, 1.0])
+    x = torch.tensor([0.0, 1.0], requires_grad=True)
     with kinkcheck.trace(backends="torch", rules=["KC102"]) as t:
         x.abs()
         x.relu()
@@ -235,7 +235,7 @@ def test_backward_and_optimizer_internals_are_not_counted():
 
 def test_summary_prints_a_table(capsys):
     with kinkcheck.trace(backends="torch") as t:
-        torch.zeros(4).abs()
+        torch.zeros(4, requires_grad=True).abs()
     t.summary()
     out = capsys.readouterr().out
     assert "KC101" in out and "abs" in out and "1 sites" in out

@@ -803,6 +803,27 @@ def _thread_backends() -> list:
     return got
 
 
+_grad_enabled = torch.is_grad_enabled
+
+#: what the torch backend counts (the trace file's ``counted``, the summary's caption)
+COUNTED = ("ops autograd differentiates: grad enabled and an input that requires grad "
+           "(no_grad, inference_mode and constants are not counted)")
+COUNTED_ALL = "every op, differentiated or not (only_differentiated=False)"
+
+
+def _differentiated(args) -> bool:
+    """Does autograd record this op? (an input tensor that requires grad; lists of tensors too)"""
+    for a in args:
+        if isinstance(a, torch.Tensor):
+            if a.requires_grad:
+                return True
+        elif isinstance(a, (list, tuple)):
+            for b in a:
+                if isinstance(b, torch.Tensor) and b.requires_grad:
+                    return True
+    return False
+
+
 def _has_data(args) -> bool:
     """Are the op's tensors dense tensors with values to measure? Meta tensors have none;
     sparse and nested layouts are not measured (said once)."""
@@ -852,12 +873,28 @@ class TorchBackend:
         self.in_optimizer = False
         self.thread_id = threading.get_ident()
         self._guard = None
+        self._only_diff = getattr(tracer, "only_differentiated", True)
+
+    # -- device counters (the Backend protocol: kinkcheck.trace.backends) --
+
+    @staticmethod
+    def counters_to_host(counters) -> list:
+        return [raw_to_vec(r) for r in torch.stack(list(counters)).cpu().numpy()]
+
+    @staticmethod
+    def counter_add(total, more):
+        return total.add_(more)
+
+    @staticmethod
+    def counter_copy(counter):
+        return counter.clone()
 
     # -- lifecycle --
 
     def start(self):
         tr = self.tracer
         tr.frameworks["torch"] = torch.__version__.split("+")[0]
+        tr.counted["torch"] = COUNTED if self._only_diff else COUNTED_ALL
         stats = _dynamo_stats()
         if stats is not None and stats["unique_graphs"] - _compiled.graphs > 0:
                 _warn_once("compile", "kinkcheck.trace: torch.compile'd code runs eagerly (uncompiled) inside the "
@@ -953,6 +990,8 @@ class TorchBackend:
         return ent is not None and ent[0]() is x and ent[1] == x._version
 
     def _remember_relu(self, out):
+        if out.is_inference():  # no version counter to tell a later in-place change
+            return
         outs = self._relu_outs
         outs[id(out)] = (weakref.ref(out), out._version)
         if len(outs) > 256:
@@ -979,6 +1018,9 @@ class TorchBackend:
                 return func(*args, **kwargs)
             x0 = args[1]
         if x0.numel() == 0 or not _has_data(args):
+            return func(*args, **kwargs)
+        if self._only_diff and not (_grad_enabled() and _differentiated(args)):
+            # no_grad / inference_mode, or no input requires grad: not a kink of the loss
             return func(*args, **kwargs)
         if self._compiling() or type(x0).__name__ == "FakeTensor":
             _warn_once("fake", "kinkcheck.trace: ops traced by torch.compile are not counted")
