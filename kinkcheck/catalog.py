@@ -93,11 +93,13 @@ class Subgradient:
 
 @dataclass(frozen=True, slots=True)
 class Runtime:
-    """How the tracer sees the rule: which aten ops and numpy callables, which kind of kink."""
+    """How the tracer sees the rule: which aten ops, numpy callables and JAX (lax primitive
+    names, or qualified jax functions whose kinked primitives belong to this rule), which kind."""
 
     kind: str
     aten: tuple[str, ...] = ()
     numpy: tuple[str, ...] = ()
+    jax: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +254,8 @@ def _pickle_path(files: list[Path]) -> Path | None:
     from kinkcheck import __version__
 
     try:
-        stamp = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+        # this module too: a pickle of another layout of the dataclasses would load broken
+        stamp = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in (*files, Path(__file__))]
     except OSError:
         return None
     key = hashlib.sha256(repr((__version__, sys.version_info[:2], stamp)).encode()).hexdigest()[:20]
@@ -358,9 +361,10 @@ def _build(data: dict[str, Any], path: Path) -> Rule:
     runtime = None
     if "runtime" in data:
         r = data["runtime"]
-        _no_unknown(r, {"kind", "aten", "numpy"}, f"{path.name} [runtime]")
+        _no_unknown(r, {"kind", "aten", "numpy", "jax"}, f"{path.name} [runtime]")
         _one_of(r["kind"], tuple(RUNTIME_KINDS), "runtime.kind", path)
-        runtime = Runtime(kind=r["kind"], aten=tuple(r.get("aten", ())), numpy=tuple(r.get("numpy", ())))
+        runtime = Runtime(kind=r["kind"], aten=tuple(r.get("aten", ())), numpy=tuple(r.get("numpy", ())),
+                          jax=tuple(r.get("jax", ())))
 
     guards = tuple(data.get("guards", ()))
     for g in guards:

@@ -1,14 +1,14 @@
 """The tracer: options, sites and their counters, steps, and the ``with`` / decorator protocol.
 
-Backends (torch, numpy) find kink ops, compute how far each element is from the kink and
-hand the counts to a :class:`Site`. Counts stay where the tensor lives (device tensors on a
+Backends (torch, numpy, jax: :mod:`kinkcheck.trace.backends` registers them by name) find
+kink ops, compute how far each element is from the kink and hand the counts to a
+:class:`Site`. Counts stay where the tensor lives (device tensors on a
 GPU, host arrays on the CPU) and are only read when the trace is saved or summarised.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.util
 import os
 import threading
 import warnings
@@ -17,21 +17,17 @@ from pathlib import Path
 
 import numpy as np
 
+from kinkcheck.trace import backends as _backends
 from kinkcheck.trace import steps
-from kinkcheck.trace.near import NBINS, Near, histogram_dict
+from kinkcheck.trace.counts import VEC_LEN
+from kinkcheck.trace.near import Near, histogram_dict
 
-#: counter layout: [exact, near, harmless, decade bins...]
-VEC_LEN = 3 + NBINS
-BACKENDS = ("torch", "numpy")
+__all__ = ["VEC_LEN", "Site", "Trace", "trace"]  # VEC_LEN: re-exported for the backends
 
 
-def _raw_to_vec(raw) -> np.ndarray:
-    """A device counter (torch backend layout) as [exact, near, harmless, bins...]."""
-    from kinkcheck.trace.backends.torch import raw_to_vec
-
-    if hasattr(raw, "detach"):
-        raw = raw.detach().cpu().numpy()
-    return raw_to_vec(raw)
+def _to_host(backend: str, counters: list) -> list[np.ndarray]:
+    """Device counters of one backend as host vectors (one transfer)."""
+    return _backends.backend_class(backend).counters_to_host(counters)
 
 
 class Site:
@@ -82,7 +78,8 @@ class Site:
 
     def add(self, evaluations: int, vec) -> None:
         """Add one op's counts: ``vec`` is None (nothing exact or near), a numpy array
-        ([exact, near, harmless, bins...]) or a device tensor (the torch backend's raw layout)."""
+        ([exact, near, harmless, bins...]) or a device counter of the site's backend (read
+        through the backend's ``counters_to_host``)."""
         self.step_evals += evaluations
         self.touched = True
         if vec is None:
@@ -95,7 +92,10 @@ class Site:
         elif self.cur_dev is None:
             self.cur_dev = vec
         else:
-            self.cur_dev.add_(vec)
+            self.cur_dev = self._ops().counter_add(self.cur_dev, vec)
+
+    def _ops(self):
+        return _backends.backend_class(self.backend)
 
     def close_step(self, step: int) -> None:
         """Fold this step's counters into the totals and into the step's row (a block of
@@ -110,7 +110,8 @@ class Site:
             hx, hn = int(self.cur_host[0]), int(self.cur_host[1])
         cur = self.cur_dev
         if cur is not None:
-            self.dev = cur.clone() if self.dev is None else self.dev.add_(cur)
+            ops = self._ops()
+            self.dev = ops.counter_copy(cur) if self.dev is None else ops.counter_add(self.dev, cur)
         start = steps.block_start(step, width)
         row = self.rows.get(start)
         if row is None:
@@ -120,7 +121,7 @@ class Site:
             row[1] += hx
             row[2] += hn
             if cur is not None:
-                row[3] = cur if row[3] is None else row[3].add_(cur)
+                row[3] = cur if row[3] is None else self._ops().counter_add(row[3], cur)
         self.evaluations += self.step_evals
         self.step_evals = 0
         self.last_step = step
@@ -139,29 +140,25 @@ class Site:
             for i in (0, 1, 2):
                 cur[i] += row[i]
             if row[3] is not None:
-                cur[3] = row[3] if cur[3] is None else cur[3].add_(row[3])
+                cur[3] = row[3] if cur[3] is None else self._ops().counter_add(cur[3], row[3])
         self.rows = rows
         self.width = width
 
     def totals(self) -> np.ndarray:
         out = self.host.copy()
         if self.dev is not None:
-            out += _raw_to_vec(self.dev)
+            out += _to_host(self.backend, [self.dev])[0]
         return out
 
     def per_step(self) -> list[list[int]]:
         """``[step, evaluations, exact, near]`` rows (reads the device counters: one sync)."""
         rows = sorted(self.rows.items())
         devs = [row[3] for _, row in rows if row[3] is not None]
-        dev = None
-        if devs:
-            import torch
-
-            dev = iter(torch.stack(devs).cpu().numpy())
+        dev = iter(_to_host(self.backend, devs)) if devs else None
         out = []
         for start, (ev, hx, hn, d) in rows:
             if d is not None:
-                v = _raw_to_vec(next(dev))
+                v = next(dev)
                 hx += int(v[0])
                 hn += int(v[1])
             out.append([start, ev, hx, hn])
@@ -195,10 +192,10 @@ class Trace:
         every_op: int = 1,
         output: str | os.PathLike | None = None,
         root: str | os.PathLike | None = None,
-        only_differentiated: bool = True,
         modules: bool = True,
         counting: str = "auto",
         catalog=None,
+        only_differentiated: bool = True,
     ):
         from kinkcheck import catalog as _catalog
 
@@ -214,28 +211,28 @@ class Trace:
         self.output = output
         self.root = os.path.abspath(str(root) if root is not None else os.getcwd())
         self.modules = modules
-        #: count only ops autograd differentiates (False: inference and constants too)
-        self.only_differentiated = bool(only_differentiated)
         if counting not in ("auto", "host", "device", "fused"):
             raise ValueError("counting must be one of auto, host, device, fused")
         self.counting_mode = counting
+        #: count only ops autograd differentiates (False: inference and constants too)
+        self.only_differentiated = bool(only_differentiated)
         self.catalog = catalog if catalog is not None else _catalog.load()
         selected = self.catalog.select([rules] if isinstance(rules, str) else rules) if rules else self.catalog.default_codes()
         if ignore:
             selected -= self.catalog.select([ignore] if isinstance(ignore, str) else ignore)
         self.codes = frozenset(c for c in selected if self.catalog[c].runtime is not None)
         if backends is None:
-            backends = [b for b in BACKENDS if importlib.util.find_spec(b) is not None]
+            backends = _backends.default_backends()
         elif isinstance(backends, str):
             backends = [backends]
         for b in backends:
-            if b not in BACKENDS:
-                raise ValueError(f"unknown trace backend {b!r} (expected one of {', '.join(BACKENDS)})")
-        #: backend -> what it counts (say, only differentiated ops): the file's ``counted``
-        self.counted: dict[str, str] = {}
+            if b not in _backends.REGISTRY:
+                raise ValueError(f"unknown trace backend {b!r} (expected one of {', '.join(_backends.REGISTRY)})")
         self.backend_names = tuple(backends)
         self.sites: dict[tuple, Site] = {}
         self.frameworks: dict[str, str] = {}
+        #: backend -> what it counts (say, only differentiated ops): the file's ``counted``
+        self.counted: dict[str, str] = {}
         self.step_count = 0
         self.counting = True  # False on steps skipped by every_step
         self.in_optimizer = False
@@ -279,11 +276,7 @@ class Trace:
         started = []
         try:
             for name in self.backend_names:
-                if name == "torch":
-                    from kinkcheck.trace.backends.torch import TorchBackend as cls
-                else:
-                    from kinkcheck.trace.backends.numpy import NumpyBackend as cls
-                backend = cls(self)
+                backend = _backends.backend_class(name)(self)
                 backend.start()
                 started.append(backend)
         except BaseException:
@@ -380,7 +373,6 @@ class Trace:
             sites = [self._site_dict(site, width) for site in list(self.sites.values())
                      if site.evaluations or site.step_evals or site.rows]  # else: nothing to measure (x ** 2)
             steps_seen = self.step_count + (1 if any(s.last_step == self.step_count for s in self.sites.values()) else 0)
-            "counted": dict(self.counted),
         return {
             "format": tracefile.FORMAT,
             "version": tracefile.VERSION,
@@ -388,6 +380,7 @@ class Trace:
             "created": tracefile.now_iso(),
             "root": self.root,
             "frameworks": dict(self.frameworks),
+            "counted": dict(self.counted),
             "ranks": [self.rank()],
             "steps": steps_seen,
             "near": self.near.to_dict(),
@@ -403,7 +396,7 @@ class Trace:
         if self.active and site.touched:  # include the running step without closing it
             vec = site.cur_host.copy() if site.cur_host is not None else np.zeros(VEC_LEN, np.int64)
             if site.cur_dev is not None:
-                vec = vec + _raw_to_vec(site.cur_dev)
+                vec = vec + _to_host(site.backend, [site.cur_dev])[0]
             d["evaluations"] += site.step_evals
             for i, k in ((0, "exact"), (1, "near"), (2, "harmless")):
                 d[k] += int(vec[i])
@@ -470,7 +463,6 @@ def trace(
     near: Near | float | dict | None = None,
     rules: Iterable[str] | str | None = None,
     ignore: Iterable[str] | str | None = None,
-    only_differentiated: bool = True,
     backends: Iterable[str] | str | None = None,
     every_step: int = 1,
     every_op: int = 1,
@@ -478,26 +470,28 @@ def trace(
     root: str | os.PathLike | None = None,
     modules: bool = True,
     counting: str = "auto",
+    only_differentiated: bool = True,
 ) -> Trace:
     """Trace kink ops while the block (or decorated function) runs.
 
     near: a :class:`Near` (``ulps``, ``abs``), a number of ULPs, or a dict; default 4 ULPs
         of the operand's scale plus 1e-30 (see :mod:`kinkcheck.trace.near`).
     rules / ignore: rule codes, prefixes or names (``"KC1"``, ``"relu-at-zero"``).
-    backends: ``"torch"``, ``"numpy"``; default every one that is importable.
+    backends: ``"torch"``, ``"numpy"``, ``"jax"``; default torch and numpy when installed, and
+        jax when the program has imported it.
     every_step: count only every Nth step (steps advance on ``optimizer.step()`` or ``t.step()``).
     every_op: count only every Nth call of each site (the counts are then a sample).
-    only_differentiated: count only what autograd differentiates (torch: grad enabled and an
-        input that requires grad); False also counts inference, ``no_grad`` and constants.
     output: write the trace file here on exit; ``{rank}`` becomes the distributed rank.
     root: paths are written relative to it (default: the working directory).
     modules: also record the nn.Module path of each op (read from the running
         ``Module._call_impl`` frames; no module hooks).
-        only_differentiated=only_differentiated,
     counting: ``auto`` (host counting on CPU; on GPUs sync-free device counting with a
         torch.compile'd max-pool window check), ``host``, ``device``, ``fused`` (compiled window check anywhere).
+    only_differentiated: count only what autograd differentiates (torch: grad enabled and an
+        input that requires grad); False also counts inference, ``no_grad`` and constants.
     """
     return Trace(
         near=near, rules=rules, ignore=ignore, backends=backends, every_step=every_step,
         every_op=every_op, output=output, root=root, modules=modules, counting=counting,
+        only_differentiated=only_differentiated,
     )
