@@ -144,8 +144,8 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
             if tail.endswith("_like") or tail in ("tensor", "as_tensor", "asarray", "array"):
                 return DATA if all(k(a) in (PLAIN, DATA) for a in node.args) else TENSOR
             arg_kinds = [k(a) for a in node.args]
-            if DATA in arg_kinds and all(a in (PLAIN, DATA) for a in arg_kinds):
-                return DATA  # torch.abs(mask.float() - 1): a function of data is data
+            if arg_kinds and all(a in (PLAIN, DATA) for a in arg_kinds):
+                return DATA  # torch.abs(mask.float() - 1), torch.bincount(idx): a function of data is data
             return TENSOR
     if isinstance(node.func, ast.Attribute) and not ctx.is_module_ref(node.func.value):
         meth = node.func.attr
