@@ -65,6 +65,7 @@ def check_paths(
         warnings=[*found.warnings, *ran.warnings],
         analyzed=ran.analyzed,
         cached=ran.cached,
+        functions=ran.functions,
     )
 
 

@@ -297,6 +297,11 @@ class Cache:
         return h.hexdigest()
 
     def get_run(self, key: str):
+        entry = self.get_run_entry(key)
+        return None if entry is None else entry.get("findings")
+
+    def get_run_entry(self, key: str) -> dict | None:
+        """The whole run entry: ``findings`` and ``functions`` (in scope; None if unknown)."""
         if not self.enabled:
             return None
         try:
@@ -306,16 +311,16 @@ class Cache:
         entry = _load(self.dir / "runs" / f"{key[:32]}.entry")
         if not isinstance(entry, dict) or entry.get("key") != key:
             return None
-        return entry.get("findings")
+        return entry
 
-    def put_run(self, key: str, findings) -> None:
+    def put_run(self, key: str, findings, *, functions: int | None = None) -> None:
         if not self.enabled:
             return
         runs = self.dir / "runs"
         try:
             self._prepare()
             runs.mkdir(exist_ok=True)
-            _store(runs / f"{key[:32]}.entry", {"key": key, "findings": findings})
+            _store(runs / f"{key[:32]}.entry", {"key": key, "findings": findings, "functions": functions})
             old = sorted(runs.glob("*.entry"), key=lambda p: p.stat().st_mtime, reverse=True)[self.MAX_RUNS:]
             for p in old:
                 p.unlink(missing_ok=True)

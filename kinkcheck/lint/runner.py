@@ -228,6 +228,9 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
     analyzed: int = 0
     cached: int = 0
+    #: functions in scope (loss code, or every function under scope "all"): the summary line's
+    #: "(124 functions of loss code)"; None when not known
+    functions: int | None = None
 
 
 def run(files: Sequence[SourceFile], config, *, scope: str | None = None, use_cache: bool = True,
@@ -260,9 +263,11 @@ def run(files: Sequence[SourceFile], config, *, scope: str | None = None, use_ca
             seen = content_hash(data) if data is not None else (problem.message if problem else "")
             parts.append((sf.path, sf.abspath, sf.module, seen))
         run_key = cache.run_key(parts)
-        hit = cache.get_run(run_key)
+        entry = cache.get_run_entry(run_key)
+        hit = None if entry is None else entry.get("findings")
         if hit is not None:
             result.findings = list(hit)
+            result.functions = entry.get("functions")
             result.cached = len(files)
             return result
 
@@ -318,6 +323,7 @@ def run(files: Sequence[SourceFile], config, *, scope: str | None = None, use_ca
         except RecursionError:
             scoped = {}
             result.errors.append("internal error: scope analysis recursed too deeply")
+        result.functions = sum(len({q.split("#", 1)[0] for q in qs}) for qs in scoped.values())
 
         # 3. analyze what is in scope (or cached)
         tasks: list[tuple[Prepared, Task, tuple]] = []
@@ -417,7 +423,7 @@ def run(files: Sequence[SourceFile], config, *, scope: str | None = None, use_ca
             selected.append(f)
     result.findings = sorted(set(selected), key=sort_key)
     if run_key is not None and not result.errors:
-        cache.put_run(run_key, result.findings)
+        cache.put_run(run_key, result.findings, functions=result.functions)
     return result
 
 
