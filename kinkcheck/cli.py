@@ -2,6 +2,8 @@
 only when invoked, so ``kinkcheck check one_file.py`` never pays for the tracer or report.
 
 Exit codes: 0 clean, 1 undocumented kinks, 2 usage error, unusable input or internal error.
+Every :class:`kinkcheck.errors.KinkcheckError` (configuration, baseline, --diff, an input
+file) ends a command here as one line, ``kinkcheck: error: ...``, and exit 2.
 A bug of ours is never read as "kinks found": any unexpected exception ends the command with
 one line naming the file being processed, and exit 2; ``--debug`` (or ``KINKCHECK_DEBUG=1``)
 prints the traceback too.
@@ -26,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "trace": "trace:trace",
     "merge": "trace:merge",
     "report": "report:report",
+    "config": "config:config",
 }
 
 #: how click itself ends a command (usage errors, ctx.exit, ^C) and a closed pipe (click
@@ -45,10 +48,17 @@ class LazyGroup(click.Group):
         return getattr(importlib.import_module(f"kinkcheck.commands.{module}"), attr)
 
     def invoke(self, ctx):
+        from kinkcheck.errors import KinkcheckError
+
         try:
             return super().invoke(ctx)
         except _NOT_CRASHES:
             raise
+        except KinkcheckError as exc:  # bad input, configuration or usage: one line, exit 2
+            from kinkcheck.commands._common import printable
+
+            click.echo(f"kinkcheck: error: {printable(exc.message)}", err=True)
+            raise click.exceptions.Exit(exc.exit_code) from None
         except Exception as exc:  # noqa: BLE001 - the one place a bug of ours becomes exit 2
             crash(exc, command=ctx.invoked_subcommand, debug=bool(ctx.params.get("debug")) or debug_from_env())
 

@@ -18,6 +18,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from kinkcheck.catalog import SEVERITIES
+from kinkcheck.errors import KinkcheckError
 from kinkcheck.globs import GlobError, glob_match
 from kinkcheck.globs import compile_glob as _compile  # discovery imports it from here
 
@@ -54,10 +56,11 @@ KEYS: Mapping[str, str] = {
     "scope": "scope",
     "cache-dir": "cache_dir",
     "respect-gitignore": "respect_gitignore",
+    "severity": "severity",
 }
 
 
-class ConfigError(Exception):
+class ConfigError(KinkcheckError):
     """The configuration is invalid; the message names the file and the offending key or code."""
 
 
@@ -76,8 +79,33 @@ class Config:
     scope: str = "loss"
     cache_dir: str = ".kinkcheck_cache"
     respect_gitignore: bool = True
+    #: (rule selector, severity) overrides of the catalog's severities, in the order given
+    severity: tuple[tuple[str, str], ...] = ()
     root: Path = field(default_factory=Path.cwd)
     source: Path | None = None
+    #: (field, where its value came from: the config file's path or "command line");
+    #: fields not listed have their default (``kinkcheck config`` shows this)
+    origins: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+
+    def origin(self, name: str) -> str:
+        """Where the value of field ``name`` came from: a file, "command line" or "default"."""
+        return dict(self.origins).get(name, "default")
+
+    def severity_of(self, code: str, catalog=None) -> str:
+        """``code``'s severity: the most specific ``severity`` override naming it (an exact code
+        or name over a longer prefix over a shorter one, ALL last), else the catalog's."""
+        catalog = catalog or _catalog()
+        best: tuple[int, str] | None = None
+        for selector, level in self.severity:
+            if code not in catalog.select([selector]):
+                continue
+            rank = 99 if catalog.lookup(selector) is not None else len(selector) if selector.upper() != "ALL" else 0
+            if best is None or rank >= best[0]:
+                best = (rank, level)
+        if best is not None:
+            return best[1]
+        rule = catalog.get(code)
+        return rule.severity if rule is not None else "error"
 
     # -- rule selection ---------------------------------------------------------------
     def enabled_codes(self, catalog=None) -> frozenset[str]:
@@ -208,6 +236,7 @@ def load_config(start: Path | str | None = None, overrides: Mapping[str, Any] | 
             values = _read_file(found, explicit=False)
     root = source.resolve().parent if source is not None else Path.cwd()
     where = source.name if source is not None else "command line"
+    origins = {name: str(source) for name in values}
     cfg = Config(root=root, source=source, **values)
     _validate(cfg, where)
 
@@ -223,8 +252,12 @@ def load_config(start: Path | str | None = None, overrides: Mapping[str, Any] | 
             merged[key] = tuple(cfg.per_file_ignores) + _per_file(value, "command line")
         elif key in ("select", "exclude"):
             merged[key] = _strings(value, key, "command line")
+        elif key == "severity":
+            merged[key] = tuple(cfg.severity) + _severities(value, "command line", "")
         else:
             merged[key] = value
+        origins[key] = "command line"
+    cfg = replace(cfg, origins=tuple(origins.items()))
     if merged:
         cfg = replace(cfg, **merged)
         _validate(cfg, "command line")
@@ -269,11 +302,10 @@ def _parse_table(table: Mapping[str, Any], where: str, prefix: str) -> dict[str,
     for key, value in table.items():
         name = KEYS.get(key)
         if name is None:
-            hint = ""
-            if key.replace("_", "-") in KEYS:
-                hint = f" (did you mean {key.replace('_', '-')!r}?)"
-            raise ConfigError(f"{where}: unknown key '{prefix}{key}'{hint}")
-        if name == "per_file_ignores":
+            raise ConfigError(f"{where}: unknown key '{prefix}{key}'{did_you_mean(key, KEYS)}")
+        if name == "severity":
+            out[name] = _severities(value, where, prefix)
+        elif name == "per_file_ignores":
             out[name] = _per_file(value, where)
         elif name == "max_depth":
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -290,6 +322,31 @@ def _parse_table(table: Mapping[str, Any], where: str, prefix: str) -> dict[str,
         else:
             out[name] = _strings(value, key, where)
     return out
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'select'?)`` for the closest of ``choices`` (difflib), else ``""``."""
+    import difflib
+
+    by_lower = {c.lower(): c for c in choices}
+    normal = word.replace("_", "-").lower()
+    close = [normal] if normal in by_lower else difflib.get_close_matches(normal, list(by_lower), n=1, cutoff=0.6)
+    return f" (did you mean {by_lower[close[0]]!r}?)" if close and by_lower[close[0]] != word else ""
+
+
+def _severities(value: Any, where: str, prefix: str) -> tuple[tuple[str, str], ...]:
+    """``{KC101 = "error", KC5 = "note"}`` -> ((selector, level), ...)."""
+    if isinstance(value, (list, tuple)) and all(isinstance(v, tuple) and len(v) == 2 for v in value):
+        value = dict(value)
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where}: {prefix}severity must be a table of rule = \"error\" | \"warning\" | \"note\"")
+    out = []
+    for selector, level in value.items():
+        if level not in SEVERITIES:
+            raise ConfigError(f"{where}: {prefix}severity.{selector}: unknown severity {level!r} "
+                              f"(expected one of {', '.join(SEVERITIES)}){did_you_mean(str(level), SEVERITIES)}")
+        out.append((str(selector), level))
+    return tuple(out)
 
 
 def _kind(value: Any) -> str:
@@ -330,7 +387,7 @@ def _validate(cfg: Config, where: str) -> None:
             _compile(pattern)
         except GlobError as exc:
             raise ConfigError(f"{where}: bad glob {pattern!r} in {key}: {exc}") from None
-    if not (cfg.select or cfg.ignore or cfg.extend_select or cfg.per_file_ignores):
+    if not (cfg.select or cfg.ignore or cfg.extend_select or cfg.per_file_ignores or cfg.severity):
         return  # nothing names a rule: no need to parse the catalog (the cached pre-commit case)
     from kinkcheck.catalog import CatalogError
 
@@ -339,9 +396,11 @@ def _validate(cfg: Config, where: str) -> None:
         ("select", cfg.select or ()), ("ignore", cfg.ignore), ("extend-select", cfg.extend_select),
     ]
     groups += [(f"per-file-ignores[{pattern!r}]", codes) for pattern, codes in cfg.per_file_ignores]
+    groups.append(("severity", [selector for selector, _ in cfg.severity]))
     for key, selectors in groups:
         for selector in selectors:
             try:
                 catalog.select([selector])
             except CatalogError:
-                raise ConfigError(f"{where}: unknown rule code {selector!r} in {key}") from None
+                hint = did_you_mean(selector, [*catalog, *(r.name for r in catalog.values())])
+                raise ConfigError(f"{where}: unknown rule code {selector!r} in {key}{hint}") from None

@@ -17,8 +17,10 @@ import stat
 import sys
 from typing import Any
 
+from kinkcheck.errors import KinkcheckError
 
-class InputError(Exception):
+
+class InputError(KinkcheckError):
     """An input file that cannot be used; the message is one line naming the file."""
 
 

@@ -81,13 +81,90 @@ def ensure_regular_target(path: str | os.PathLike, *, option: str = "-o") -> Non
         fail(f"{option} {os.fspath(path)}: {exc.strerror or exc}")
 
 
-def use_color(stream) -> bool:
-    """Colour on a terminal; NO_COLOR turns it off and FORCE_COLOR on (no-color.org)."""
-    if os.environ.get("NO_COLOR"):
-        return False
-    if os.environ.get("FORCE_COLOR"):
-        return True
+def use_color(stream, choice: str = "auto") -> bool:
+    """Colour under ``--color choice`` (see :func:`kinkcheck.output.terminal.use_color`)."""
+    from kinkcheck.output.terminal import use_color as resolve
+
+    return resolve(stream, choice)
+
+
+# -- the options every command spells the same way ------------------------------------------
+
+
+def split_codes(ctx, param, value):
+    """``--select KC1,KC2 --select KC5`` -> ("KC1", "KC2", "KC5"); None when not given."""
+    if not value:
+        return None
+    out: list[str] = []
+    for item in value:
+        out += [v for v in item.replace(" ", ",").split(",") if v]
+    return tuple(out)
+
+
+def output_options(formats, default: str, *, help: str):
+    """``--output-format`` (alias ``--format``) and ``-o/--output-file`` (alias ``--output``)."""
+    def decorate(command):
+        command = click.option("-o", "--output-file", "--output", "output_file", default=None,
+                               type=click.Path(dir_okay=False, path_type=str), metavar="FILE",
+                               help="Write to FILE instead of standard output (replaced atomically).")(command)
+        return click.option("--output-format", "--format", "output_format", type=click.Choice(list(formats)),
+                            default=default, show_default=True, help=help)(command)
+    return decorate
+
+
+def color_option(command):
+    """``--color auto|always|never``; auto follows NO_COLOR / FORCE_COLOR, then the terminal."""
+    from kinkcheck.output.terminal import COLOR_CHOICES
+
+    return click.option("--color", "color", type=click.Choice(COLOR_CHOICES), default="auto", show_default=True,
+                        help="Colour: auto (a terminal, unless NO_COLOR; FORCE_COLOR forces it), always, never.")(command)
+
+
+def selection_options(command):
+    """``--select``, ``--ignore`` and ``--extend-select``: which rules' findings are shown."""
+    options = [
+        click.option("--select", multiple=True, callback=split_codes, metavar="CODES",
+                     help="Rules to show (codes, prefixes like KC2, names or ALL); replaces the configured set."),
+        click.option("--ignore", multiple=True, callback=split_codes, metavar="CODES",
+                     help="Rules to skip (added to the configured ignores)."),
+        click.option("--extend-select", multiple=True, callback=split_codes, metavar="CODES",
+                     help="Rules to show in addition to the selected ones."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def baseline_option(command):
+    """``--baseline FILE``: hide findings recorded by ``check --write-baseline``."""
+    return click.option("--baseline", "baseline", metavar="FILE", type=click.Path(dir_okay=False, path_type=str),
+                        default=None, help="Hide findings recorded in FILE (by --write-baseline); report stale entries.")(command)
+
+
+def workflow_options(command):
+    """``--baseline``, ``--write-baseline FILE`` and ``--diff REV`` (``check``)."""
+    command = click.option(
+        "--diff", "diff", metavar="REV", default=None,
+        help="Report only findings on lines changed since git revision REV (working tree "
+        "and untracked files included); '-' reads a unified diff from stdin.",
+    )(command)
+    command = click.option(
+        "--write-baseline", "write_baseline", metavar="FILE", type=click.Path(dir_okay=False, path_type=str),
+        default=None, help="Record the current undocumented findings in FILE and exit 0; "
+        "later runs with --baseline FILE report only new ones.",
+    )(command)
+    return baseline_option(command)
+
+
+def emit(text: str, *, output_file: str | None, color: bool = False) -> None:
+    """``text`` to stdout, or atomically to ``output_file`` (never coloured)."""
+    if output_file is None:
+        if text:
+            click.echo(text, nl=not text.endswith("\n"), color=color)
+        return
+    from kinkcheck.atomic import write_atomic
+
     try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
+        write_atomic(output_file, text, parents=False)
+    except OSError as exc:
+        fail(f"cannot write {output_file}: {exc.strerror or exc}")

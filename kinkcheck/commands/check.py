@@ -10,73 +10,77 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Mapping
+from pathlib import Path
 
 import click
 
-from kinkcheck.commands._common import analyzer_options, fail, use_color
+from kinkcheck.commands._common import (
+    analyzer_options, color_option, ensure_regular_target, emit, fail, output_options, selection_options, use_color,
+    workflow_options,
+)
 from kinkcheck.output import FORMATS
-from kinkcheck.workflow.options import workflow_options
 
 #: formats meant for programs: no summary line on stdout
 MACHINE_FORMATS = {"json", "json-lines", "sarif", "gitlab", "junit", "markdown"}
 
 
-def _codes(ctx, param, value):
-    if not value:
-        return None
-    out: list[str] = []
-    for item in value:
-        out += [v for v in item.replace(" ", ",").split(",") if v]
-    return tuple(out)
-
-
 @click.command("check")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
-@click.option("--output-format", "output_format", type=click.Choice(sorted(FORMATS)), default="full",
-              show_default=True, help="How to print findings.")
+@output_options(sorted(FORMATS), "full", help="How to print findings.")
 @click.option("--show-documented", is_flag=True, help="Also show kinks documented with `# kink:` or `# noqa`.")
 @click.option("--statistics", is_flag=True, help="Print a count per rule instead of each finding.")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when undocumented kinks remain.")
-@click.option("--select", multiple=True, callback=_codes, metavar="CODES",
-              help="Rules to check (codes, prefixes like KC2, names or ALL); replaces the configured set.")
-@click.option("--ignore", multiple=True, callback=_codes, metavar="CODES", help="Rules to skip (added to the configured ignores).")
-@click.option("--extend-select", multiple=True, callback=_codes, metavar="CODES",
-              help="Rules to check in addition to the selected ones.")
+@selection_options
 @analyzer_options
 @click.option("--force-exclude", is_flag=True, help="Apply exclude patterns to paths given on the command line too.")
+@click.option("--stdin-filename", default=None, metavar="PATH",
+              help="With PATH '-': the name of the file read from standard input (for messages, config, per-file-ignores).")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes (default: all cores).")
 @click.option("-q", "--quiet", is_flag=True, help="Print findings only: no summary, no progress bar.")
+@color_option
 @workflow_options
 @click.pass_context
-def check(ctx, paths, output_format, show_documented, statistics, exit_zero, select, ignore, extend_select,
-          scope, all_scope, no_cache, config_file, force_exclude, jobs, quiet, baseline, write_baseline, diff):
-    """Check PATHS (files or directories; default: .) for undocumented kinks."""
-    from kinkcheck.config import ConfigError, load_config
+def check(ctx, paths, output_format, output_file, show_documented, statistics, exit_zero, select, ignore,
+          extend_select, scope, all_scope, no_cache, config_file, force_exclude, stdin_filename, jobs, quiet, color,
+          baseline, write_baseline, diff):
+    """Check PATHS (files or directories; default: .; '-' reads standard input) for undocumented kinks."""
+    from kinkcheck.config import load_config
 
     paths = list(paths) or ["."]
+    from_stdin = "-" in paths
+    if from_stdin and len(paths) > 1:
+        fail("'-' (standard input) cannot be combined with other paths")
+    if stdin_filename is not None and not from_stdin:
+        paths = ["-"] if paths == ["."] else paths
+        from_stdin = paths == ["-"]
+        if not from_stdin:
+            fail("--stdin-filename names standard input: give '-' as the only path")
+    if from_stdin and diff == "-":
+        fail("--diff - and '-' both read standard input; give the diff as a revision")
     if all_scope:
         if scope not in (None, "all"):
             fail(f"--all conflicts with --scope {scope}")
         scope = "all"
+    if output_file is not None:
+        ensure_regular_target(output_file)
     overrides = {"select": select, "ignore": ignore, "extend_select": extend_select, "scope": scope}
-    try:
-        config = load_config(paths[0], overrides, config_file=config_file)
-    except ConfigError as exc:
-        fail(str(exc))
+    config = load_config((stdin_filename or ".") if from_stdin else paths[0], overrides, config_file=config_file)
 
-    from kinkcheck.lint.api import check_paths
+    progress = not quiet and output_file is None and sys.stderr.isatty() and output_format not in MACHINE_FORMATS
+    if from_stdin:
+        result = _check_stdin(stdin_filename, config, force_exclude=force_exclude)
+    else:
+        from kinkcheck.lint.api import check_paths
 
-    progress = not quiet and sys.stderr.isatty() and output_format not in MACHINE_FORMATS
-    try:
         result = check_paths(paths, config, use_cache=not no_cache, jobs=jobs, progress=progress,
                              force_exclude=force_exclude)
-    except ConfigError as exc:
-        fail(str(exc))
 
     from kinkcheck.workflow.options import apply_workflow
-    result.findings, notes = apply_workflow(result.findings, root=os.getcwd(), baseline=baseline,
-                                            write_baseline=write_baseline, diff=diff, paths=paths,
-                                            errors=result.errors)
+
+    undocumented_before = result.undocumented
+    shown, notes = apply_workflow(result.findings, root=os.getcwd(), baseline=baseline,
+                                  write_baseline=write_baseline, diff=diff, paths=paths, errors=result.errors)
+    recorded = undocumented_before if write_baseline is not None and not result.errors else None
     from kinkcheck.output.safe import one_line  # a path with a newline must not start a CI command
 
     for message in notes:
@@ -90,27 +94,46 @@ def check(ctx, paths, output_format, show_documented, statistics, exit_zero, sel
     if result.errors and not result.files:
         ctx.exit(2)  # nothing was checked: a summary or an empty report would only mislead
 
-    color = use_color(sys.stdout)
+    colored = output_file is None and use_color(sys.stdout, color)
     machine = output_format in MACHINE_FORMATS
     from kinkcheck.config import _catalog
 
     catalog = _LazyCatalog(_catalog)
     if statistics:
-        click.echo(_statistics(result.findings, show_documented), nl=False, color=color)
+        text = _statistics(shown, show_documented)
     else:
         from kinkcheck.output import render
 
-        text = render(output_format, result.findings, catalog=catalog, root=os.getcwd(),
-                      show_documented=show_documented, color=color, config=config, roots=paths)
-        if text:
-            click.echo(text, nl=not text.endswith("\n"), color=color)
+        text = render(output_format, shown, catalog=catalog, root=os.getcwd(),
+                      show_documented=show_documented, color=colored, config=config, roots=paths)
     if not quiet and not machine:
-        click.echo(summary(result.undocumented, result.documented))
+        line = summary(sum(1 for f in shown if not f.documented), sum(1 for f in shown if f.documented),
+                       files=len(result.files), functions=getattr(result, "functions", None), scope=config.scope,
+                       recorded=recorded, baseline=write_baseline)
+        text = (text + ("" if not text or text.endswith("\n") else "\n")) + line + "\n"
+    emit(text, output_file=output_file, color=colored)
 
-    code = result.exit_code
+    code = 2 if result.errors else 1 if any(not f.documented for f in shown) else 0
     if exit_zero and code == 1:
         code = 0
     ctx.exit(code)
+
+
+def _check_stdin(name: str | None, config, *, force_exclude: bool):
+    """The source on standard input, checked as one file named ``name`` (or ``-``)."""
+    from kinkcheck.lint.api import CheckResult, check_source
+
+    shown = name or "-"
+    if name is not None and force_exclude and config.is_excluded(name):
+        return CheckResult(files=[])
+    data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
+    try:
+        source = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        fail(f"standard input is not UTF-8 text (byte {exc.start})")
+    module = Path(name).stem if name else "stdin"
+    findings = check_source(source, shown, module=module if module.isidentifier() else "stdin", config=config)
+    return CheckResult(findings=findings, files=[shown])
 
 
 class _LazyCatalog(Mapping):
@@ -139,9 +162,23 @@ class _LazyCatalog(Mapping):
         return getattr(self._get(), name)
 
 
-def summary(undocumented: int, documented: int) -> str:
-    noun = "kink" if undocumented == 1 else "kinks"
-    return f"Found {undocumented} undocumented {noun} ({documented} documented)."
+def summary(undocumented: int, documented: int, *, files: int | None = None, functions: int | None = None,
+            scope: str = "loss", recorded: int | None = None, baseline=None) -> str:
+    """The last line: what was checked (files, and how much of them was loss code), then what
+    was found; after ``--write-baseline``, what was recorded rather than "found 0"."""
+    def plural(n: int, word: str) -> str:
+        return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+    found = f"{undocumented:,} undocumented {'kink' if undocumented == 1 else 'kinks'} ({documented:,} documented)"
+    if recorded is not None:
+        found = f"recorded {plural(recorded, 'undocumented kink')} in {baseline} ({documented:,} documented)"
+    else:
+        found = "found " + found
+    if files is None:
+        return found[0].upper() + found[1:] + "."
+    what = {"loss": "of loss code", "model": "of loss and model code", "all": "checked"}.get(scope, "in scope")
+    scope_part = f" ({plural(functions, 'function')} {what})" if functions is not None else ""
+    return f"Checked {plural(files, 'file')}{scope_part}; {found}."
 
 
 def _statistics(findings, show_documented: bool) -> str:

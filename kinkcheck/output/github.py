@@ -4,6 +4,8 @@ One line per finding::
 
     ::warning file=src/loss.py,line=5,col=12,endLine=5,endColumn=35,title=KC101 (abs-at-zero)::message
 
+The command follows the rule's severity (``::error``, ``::warning``, ``::notice``).
+
 Escaping follows GitHub's runner (``toolkit/packages/core/src/command.ts``): in the message
 ``%``, ``\\r`` and ``\\n``; in property values additionally ``:`` and ``,``.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from kinkcheck.findings import Finding, sort_key
+from kinkcheck.output.severity import GITHUB, resolver
 from kinkcheck.workflow.fingerprint import repo_path
 
 
@@ -29,12 +32,14 @@ def command(kind: str, properties: dict[str, object], message: str) -> str:
     return f"::{kind} {props}::{escape_data(message)}"
 
 
-def annotation(f: Finding, *, root=None) -> str:
+def annotation(f: Finding, *, root=None, severity: str = "warning") -> str:
+    """One workflow command: ``::error`` / ``::warning`` / ``::notice`` by the finding's
+    ``severity``; a documented kink is always a notice."""
     if f.documented:
         kind = "notice"
         message = f"{f.message} (documented: {f.reason})" if f.reason else f"{f.message} (documented)"
     else:
-        kind = "error" if f.code == "KC001" else "warning"
+        kind = GITHUB[severity]
         message = f.message
     props: dict[str, object] = {"file": repo_path(f.path, root), "line": f.line, "col": f.col}
     end_line = max(f.end_line, f.line)
@@ -46,7 +51,9 @@ def annotation(f: Finding, *, root=None) -> str:
 
 
 def render(findings: Sequence[Finding], *, catalog=None, root=None, show_documented: bool = False, **ctx) -> str:
-    """Undocumented kinks as warnings (a parse error as an error); documented ones as notices
-    when ``show_documented``."""
-    lines = [annotation(f, root=root) for f in sorted(findings, key=sort_key) if show_documented or not f.documented]
+    """Undocumented kinks by their rule's severity (error, warning, notice); documented ones
+    as notices when ``show_documented``."""
+    of = resolver({"catalog": catalog, **ctx})
+    lines = [annotation(f, root=root, severity=of(f.code))
+             for f in sorted(findings, key=sort_key) if show_documented or not f.documented]
     return "".join(line + "\n" for line in lines)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from kinkcheck.findings import Finding, sort_key
 from kinkcheck.output.safe import guard
+from kinkcheck.output.severity import GITLAB, resolver
 from kinkcheck.workflow.fingerprint import fingerprints, repo_path
 
 _CATEGORIES = {
@@ -26,15 +27,13 @@ _CATEGORIES = {
 }
 
 
-def severity(f: Finding) -> str:
-    if f.documented:
-        return "info"
-    if f.code == "KC001":
-        return "critical"
-    return "major" if f.confidence == "high" else "minor"
+def severity(f: Finding, level: str = "warning") -> str:
+    """GitLab's severity: ``info`` for a documented kink, else by the rule's severity
+    (error critical, warning major, note minor)."""
+    return "info" if f.documented else GITLAB[level]
 
 
-def issue(f: Finding, fp: str, *, root=None) -> dict:
+def issue(f: Finding, fp: str, *, root=None, level: str = "warning") -> dict:
     description = f"{f.code} ({f.name}): {f.message}"
     if f.documented:
         description += f" [documented: {f.reason}]" if f.reason else " [documented]"
@@ -44,7 +43,7 @@ def issue(f: Finding, fp: str, *, root=None) -> dict:
         "check_name": f.code,
         "categories": [_CATEGORIES.get(f.category, "Bug Risk")],
         "fingerprint": fp,
-        "severity": severity(f),
+        "severity": severity(f, level),
         "location": {
             "path": repo_path(f.path, root),
             "lines": {"begin": f.line, "end": max(f.end_line, f.line)},
@@ -56,4 +55,6 @@ def render(findings: Sequence[Finding], *, catalog=None, root=None, show_documen
     """Undocumented findings; documented ones too (severity ``info``) with ``show_documented``."""
     shown = [f for f in sorted(findings, key=sort_key) if show_documented or not f.documented]
     fps = fingerprints(shown, root=root)
-    return guard(json.dumps([issue(f, fp, root=root) for f, fp in zip(shown, fps)], indent=2) + "\n", "json")
+    of = resolver({"catalog": catalog, **ctx})
+    issues = [issue(f, fp, root=root, level=of(f.code)) for f, fp in zip(shown, fps)]
+    return guard(json.dumps(issues, indent=2) + "\n", "json")

@@ -17,6 +17,7 @@ from urllib.parse import quote
 from kinkcheck import __version__
 from kinkcheck.findings import Finding, sort_key
 from kinkcheck.output.safe import guard
+from kinkcheck.output.severity import SARIF_PROBLEM, resolver
 from kinkcheck.output.sources import SourceReader
 from kinkcheck.workflow.fingerprint import SARIF_KEY, fingerprints, repo_path
 
@@ -24,13 +25,13 @@ SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sar
 INFORMATION_URI = "https://github.com/kinkcheck/kinkcheck"
 SRCROOT = "%SRCROOT%"
 
-#: Rules whose findings mean the file was not checked at all.
-_ERROR_CODES = frozenset({"KC001"})
-
-
-def level(code: str) -> str:
-    """SARIF level: a parse error is an error; every kink is a warning (and fails the check)."""
-    return "error" if code in _ERROR_CODES else "warning"
+def level(code: str, severity=None) -> str:
+    """SARIF level (error / warning / note): the rule's severity, from ``severity`` (code ->
+    severity, the catalog's with the config's overrides); without one, a parse error is an
+    error and everything else a warning."""
+    if severity is not None:
+        return severity(code)
+    return "error" if code == "KC001" else "warning"
 
 
 def help_markdown(rule) -> str:
@@ -68,7 +69,8 @@ def help_text(rule) -> str:
     return "\n\n".join(p.strip() for p in parts)
 
 
-def rule_descriptor(rule) -> dict:
+def rule_descriptor(rule, severity=None) -> dict:
+    lvl = level(rule.code, severity)
     return {
         "id": rule.code,
         "name": rule.name,
@@ -76,21 +78,21 @@ def rule_descriptor(rule) -> dict:
         "fullDescription": {"text": rule.docs.what},
         "help": {"text": help_text(rule), "markdown": help_markdown(rule)},
         "helpUri": rule.help_uri,
-        "defaultConfiguration": {"level": level(rule.code), "enabled": bool(rule.default)},
+        "defaultConfiguration": {"level": lvl, "enabled": bool(rule.default)},
         "properties": {
             "tags": ["differentiability", rule.category],
             "precision": {"high": "high", "medium": "medium", "low": "low"}.get(rule.confidence, "medium"),
-            "problem.severity": "warning" if level(rule.code) == "warning" else "error",
+            "problem.severity": SARIF_PROBLEM[lvl],
         },
     }
 
 
-def _unknown_descriptor(f: Finding) -> dict:
+def _unknown_descriptor(f: Finding, severity=None) -> dict:
     return {
         "id": f.code,
         "name": f.name,
         "shortDescription": {"text": f.name},
-        "defaultConfiguration": {"level": level(f.code)},
+        "defaultConfiguration": {"level": level(f.code, severity)},
     }
 
 
@@ -107,7 +109,7 @@ def _region(f: Finding) -> dict:
     return region
 
 
-def result(f: Finding, fp: str, rule_index: int | None, *, root, show_snippet: bool = True) -> dict:
+def result(f: Finding, fp: str, rule_index: int | None, *, root, show_snippet: bool = True, severity=None) -> dict:
     rel = repo_path(f.path, root)
     location: dict = {
         "physicalLocation": {
@@ -128,7 +130,7 @@ def result(f: Finding, fp: str, rule_index: int | None, *, root, show_snippet: b
         out["ruleIndex"] = rule_index
     out.update(
         {
-            "level": level(f.code),
+            "level": level(f.code, severity),
             "message": {"text": f.message},
             "locations": [location],
             "partialFingerprints": {SARIF_KEY: fp},
@@ -160,19 +162,20 @@ def result(f: Finding, fp: str, rule_index: int | None, *, root, show_snippet: b
     return out
 
 
-def build(findings: Sequence[Finding], *, catalog, root=None, roots: Sequence[str] | None = None) -> dict:
+def build(findings: Sequence[Finding], *, catalog, root=None, roots: Sequence[str] | None = None, config=None) -> dict:
     """The SARIF log as a dict (``render`` dumps it). A finding in a file that resolves
     outside ``roots`` (the checked paths; default ``root``) carries no snippet: a symlink
     ``leak.py -> /etc/passwd`` must not put a line of it in the log."""
     root_path = Path(root).resolve() if root is not None else Path.cwd().resolve()
     reader = SourceReader(list(roots) if roots is not None else [root_path], base=root_path)
-    rules = [rule_descriptor(catalog[code]) for code in catalog]
+    severity = resolver({"catalog": catalog, "config": config})
+    rules = [rule_descriptor(catalog[code], severity) for code in catalog]
     index = {r["id"]: i for i, r in enumerate(rules)}
     ordered = sorted(findings, key=sort_key)
     for f in ordered:
         if f.code not in index:
             index[f.code] = len(rules)
-            rules.append(_unknown_descriptor(f))
+            rules.append(_unknown_descriptor(f, severity))
     fps = fingerprints(ordered, root=root_path)
     return {
         "$schema": SCHEMA,
@@ -190,7 +193,8 @@ def build(findings: Sequence[Finding], *, catalog, root=None, roots: Sequence[st
                 },
                 "originalUriBaseIds": {SRCROOT: {"uri": root_path.as_uri() + "/"}},
                 "columnKind": "unicodeCodePoints",
-                "results": [result(f, fp, index.get(f.code), root=root_path, show_snippet=reader.allowed(f.path))
+                "results": [result(f, fp, index.get(f.code), root=root_path, show_snippet=reader.allowed(f.path),
+                                   severity=severity)
                             for f, fp in zip(ordered, fps)],
             }
         ],
@@ -199,4 +203,5 @@ def build(findings: Sequence[Finding], *, catalog, root=None, roots: Sequence[st
 
 def render(findings: Sequence[Finding], *, catalog, root=None, show_documented: bool = False, **ctx) -> str:
     """Documented kinks are always included (as suppressed results); ``show_documented`` is moot."""
-    return guard(json.dumps(build(findings, catalog=catalog, root=root, roots=ctx.get("roots")), indent=2) + "\n", "json")
+    log = build(findings, catalog=catalog, root=root, roots=ctx.get("roots"), config=ctx.get("config"))
+    return guard(json.dumps(log, indent=2) + "\n", "json")

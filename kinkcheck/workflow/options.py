@@ -1,6 +1,6 @@
-"""The check command's workflow options, as one decorator and one function.
+"""The workflow options (baseline, --diff) applied to a run's findings, without click.
 
-Wiring (two lines in ``kinkcheck/commands/check.py``)::
+The click options live with the commands (``kinkcheck/commands/_common.py``); wiring::
 
     @workflow_options                                   # adds --baseline/--write-baseline/--diff
     def check(..., baseline, write_baseline, diff): ...
@@ -9,7 +9,7 @@ Wiring (two lines in ``kinkcheck/commands/check.py``)::
         # print each note to stderr; render ``findings``; exit 1 if any is undocumented
 
 Run it after noqa / ``# kink:`` handling (documented findings pass through untouched) and
-before rendering. Errors are :class:`kinkcheck.workflow.WorkflowError` (a ClickException:
+before rendering. Errors are :class:`kinkcheck.workflow.WorkflowError` (a KinkcheckError:
 one line on stderr, exit 2).
 """
 
@@ -21,42 +21,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO
 
-import click
-
 from kinkcheck.findings import Finding
 from kinkcheck.workflow.errors import WorkflowError
 
 _MAX_LISTED = 5
-
-
-def workflow_options(f):
-    """Add ``--baseline FILE``, ``--write-baseline FILE`` and ``--diff REV`` to a click command."""
-    f = click.option(
-        "--diff",
-        "diff",
-        metavar="REV",
-        default=None,
-        help="Report only findings on lines changed since git revision REV (working tree "
-        "and untracked files included); '-' reads a unified diff from stdin.",
-    )(f)
-    f = click.option(
-        "--write-baseline",
-        "write_baseline",
-        metavar="FILE",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        help="Record the current undocumented findings in FILE and exit 0; "
-        "later runs with --baseline FILE report only new ones.",
-    )(f)
-    f = click.option(
-        "--baseline",
-        "baseline",
-        metavar="FILE",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        help="Hide findings recorded in FILE (by --write-baseline); report stale entries.",
-    )(f)
-    return f
 
 
 def _plural(n: int, word: str, plural: str | None = None) -> str:

@@ -30,13 +30,13 @@ def test_undocumented_kinks_exit_1_with_exact_positions(cli):
         f"{BASIC}:7:11: KC101 [abs-at-zero]",
         f"{BASIC}:8:13: KC201 [sqrt-at-zero]",
     ]
-    assert r.stdout.splitlines()[-1] == "Found 2 undocumented kinks (1 documented)."
+    assert r.stdout.splitlines()[-1] == "Checked 1 file (1 function of loss code); found 2 undocumented kinks (1 documented)."
 
 
 def test_clean_file_exits_0(cli):
     r = cli("check", CLEAN, "--no-cache")
     assert r.exit_code == 0, r.output
-    assert r.stdout == "Found 0 undocumented kinks (0 documented).\n"
+    assert r.stdout == "Checked 1 file (1 function of loss code); found 0 undocumented kinks (0 documented).\n"
 
 
 def test_show_documented_lists_the_reason(cli):
@@ -103,7 +103,7 @@ def test_statistics(cli):
         "1\tKC101\tabs-at-zero",
         "1\tKC201\tsqrt-at-zero",
         "0\tKC102\trelu-at-zero\t(1 documented)",
-        "Found 2 undocumented kinks (1 documented).",
+        "Checked 1 file (1 function of loss code); found 2 undocumented kinks (1 documented).",
     ]
 
 
@@ -151,7 +151,7 @@ def test_unknown_key_in_pyproject_exits_2(cli, write_tree, monkeypatch):
     monkeypatch.chdir(root)
     r = cli("check", "a.py")
     assert r.exit_code == 2
-    assert r.stderr.strip() == "kinkcheck: error: pyproject.toml: unknown key 'tool.kinkcheck.selekt'"
+    assert r.stderr.strip() == "kinkcheck: error: pyproject.toml: unknown key 'tool.kinkcheck.selekt' (did you mean 'select'?)"
 
 
 def test_config_from_pyproject_applies(cli, write_tree, monkeypatch):

@@ -30,7 +30,7 @@ def test_exit_1_and_exact_columns():
         f"{BASIC}:7:11: KC101 [abs-at-zero]",
         f"{BASIC}:8:13: KC201 [sqrt-at-zero]",
     ]
-    assert lines[-1] == "Found 2 undocumented kinks (1 documented)."
+    assert lines[-1] == "Checked 1 file (1 function of loss code); found 2 undocumented kinks (1 documented)."
     assert p.stderr == ""
 
 

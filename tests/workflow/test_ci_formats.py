@@ -206,7 +206,7 @@ def test_junit_parses_with_one_failure_per_undocumented_kink(findings, catalog, 
     assert (failing.get("file"), failing.get("line")) == ("src/loss.py", "5")
     failure = failing.find("failure")
     assert failure.get("type") == "KC101"
-    assert failure.text == "src/loss.py:5:12: KC101 `torch.abs` is not differentiable where its argument is 0"
+    assert failure.text == "src/loss.py:5:12: warning: KC101 `torch.abs` is not differentiable where its argument is 0"
     assert passing.find("failure") is None
     assert passing.find("system-out").text == "documented: L1 is intended here"
 
