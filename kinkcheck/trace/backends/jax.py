@@ -1,0 +1,339 @@
+"""JAX backend: kinked lax primitives counted inside the compiled program.
+
+While a trace runs in a thread, two things are patched (shared by every running trace,
+reference-counted, put back by the last one: :mod:`kinkcheck.trace.patches`):
+
+* ``Primitive.bind``: when a kinked primitive (the catalog's ``[runtime] jax``) is bound at
+  the user's level (not by another kinked primitive's own rules, not inside optax or jax's
+  random sampling), the site is read from the Python stack (the user's line) and a
+  ``kinkcheck_count`` is bound on the same operands (:mod:`.jax_count`). Eager ops count at
+  once, on the device; under ``jit``, ``grad``, ``vmap``, ``scan``, ``while_loop`` and
+  ``cond`` JAX's own rules carry the count into the program.
+* jit's tracing (``pjit._trace_for_jit``): a top-level jitted program is rewritten so that
+  its counts are summed on the device and handed to the host once per call (:mod:`.jax_rewrite`).
+
+The trace's setting (its rules and near tolerance) is a thread-local JAX config option that
+is part of jit's cache key: inside the block jitted functions are traced and compiled afresh
+with counting (once per setting, then cached), and outside it the very programs compiled
+before run as they were, untouched. Each call of a program that computes a gradient is one
+step (``optimizer.step()`` in torch). JAX cannot tell an evaluation from a training step
+inside a jitted program, so every kinked op the program evaluates counts.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax._src import config as _config
+from jax._src import core
+from jax._src import pjit as _pjit
+
+from kinkcheck.trace import patches
+from kinkcheck.trace.attribution import INTERNAL, Attributor, package_dirs
+from kinkcheck.trace.backends import _tls as _busy_tls
+from kinkcheck.trace.backends import jax_ops
+from kinkcheck.trace.backends.jax_count import count_p, sink
+from kinkcheck.trace.backends.jax_rewrite import rewrite, sites_in
+from kinkcheck.trace.core import Site
+
+#: frames under these packages are never the user's line (flax/haiku/equinox layers are
+#: library code the user calls, as torch.nn is)
+JAX_INTERNAL = (*INTERNAL, "jax", "jaxlib", "flax", "haiku", "equinox")
+#: kinked ops made inside these packages are not counted: optimizer updates are never
+#: differentiated (as torch's optimizer.step() is not counted)
+SKIP_PACKAGES = ("optax",)
+
+COUNTED = ("every kinked lax op the program evaluates, eager or compiled (jit, grad, vmap, scan, "
+           "while_loop, cond); optax updates, random sampling and initializers are not counted")
+
+
+def _state():
+    got = _config.config_states.get("kinkcheck_trace")
+    if got is None:
+        got = _config.State("kinkcheck_trace", None, "kinkcheck.trace() is counting kinks in this thread "
+                            "(part of jit's cache key)", include_in_jit_key=True, include_in_trace_context=True)
+    return got
+
+
+_STATE = _state()
+
+
+class _Sites:
+    """Process-wide site descriptors: compiled programs outlive a trace (jit's cache), so the
+    sites baked into them are numbered once per process and each trace maps them to its own."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.index: dict[tuple, int] = {}
+        self.items: list[tuple] = []
+
+    def slot(self, key: tuple) -> int:
+        got = self.index.get(key)
+        if got is None:
+            with self.lock:
+                got = self.index.get(key)
+                if got is None:
+                    got = self.index[key] = len(self.items)
+                    self.items.append(key)
+        return got
+
+
+_sites = _Sites()
+_local = threading.local()  # .backends (this thread's), .depth, .prev (the state before)
+_active: tuple = ()  # every running JaxBackend, any thread (host callbacks arrive on XLA's threads)
+_active_lock = threading.Lock()
+
+
+def _thread_backends() -> list:
+    got = getattr(_local, "backends", None)
+    if got is None:
+        got = _local.backends = []
+    return got
+
+
+# -- the patches ------------------------------------------------------------------------------
+
+
+def _bind_patch(orig, slot):
+    def bind(self, *args, **params):
+        backends = getattr(_local, "backends", None)
+        if not backends or getattr(_local, "depth", 0):
+            return orig(self, *args, **params)
+        _local.depth = 1
+        busy = getattr(_busy_tls, "busy", False)
+        _busy_tls.busy = True  # numpy calls jax makes meanwhile are not the user's either
+        try:
+            out = orig(self, *args, **params)
+            rule = backends[0].by_prim.get(self)
+            if rule is not None:
+                try:
+                    backends[0].count(self, rule, args, params)
+                except Exception as err:  # noqa: BLE001 - counting must never break the user's program
+                    _warn_once(f"count:{self.name}", f"kinkcheck.trace: cannot count lax.{self.name} "
+                               f"({type(err).__name__}: {err})")
+            return out
+        finally:
+            _local.depth = 0
+            _busy_tls.busy = busy
+
+    return bind
+
+
+def _jit_patch(orig, slot):
+    def _trace_for_jit(*args, **kwargs):
+        p = orig(*args, **kwargs)
+        if _STATE.value is None or not core.trace_state_clean():
+            return p
+        closed = p.params["jaxpr"]
+        if not sites_in(closed.jaxpr):
+            return p
+        depth = getattr(_local, "depth", 0)
+        _local.depth = 1  # the re-trace binds the user's primitives again: count nothing new
+        try:
+            p.params["jaxpr"] = rewrite(closed)
+        finally:
+            _local.depth = depth
+        return p
+
+    return _trace_for_jit
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(key: str, msg: str) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        warnings.warn(msg, RuntimeWarning, stacklevel=3)
+
+
+# -- where counts arrive ---------------------------------------------------------------------
+
+
+def _on_host(sites, mat, step) -> None:
+    """A program's counts (host callback, on one of XLA's threads): every running trace
+    that selected the rule takes them."""
+    try:
+        for backend in _active:
+            backend.take(sites, mat, step)
+    except Exception as err:  # noqa: BLE001 - an error here would abort the user's program
+        _warn_once("host", f"kinkcheck.trace: lost a JAX count ({type(err).__name__}: {err})")
+
+
+def _on_eager(site, evaluations, vec) -> None:
+    """An eager op's counts (a device vector): this thread's traces take them."""
+    for backend in getattr(_local, "backends", None) or ():
+        backend.take_eager(site, evaluations, vec)
+
+
+sink.host = staticmethod(_on_host)
+sink.eager = staticmethod(_on_eager)
+
+
+# -- the backend -----------------------------------------------------------------------------
+
+
+class JaxBackend:
+    """One trace's JAX counting in one thread (see the module doc)."""
+
+    def __init__(self, tracer):
+        self.tracer = tracer
+        self.by_prim, self.by_code, self.missing = jax_ops.table(tracer.catalog, tracer.codes)
+        self.smooth = jax_ops.smooth_codes()
+        self.thread_id = threading.get_ident()
+        self.attributor = Attributor(tracer.root, JAX_INTERNAL)
+        self.skip_dirs = tuple(d for name in SKIP_PACKAGES for d in package_dirs(name))
+        self.setting = (tuple(sorted(tracer.codes)), (float(tracer.near.ulps), float(tracer.near.abs)))
+        self._sites: dict[int, Site] = {}
+        self._joined: list = []
+        self._started = False
+
+    # -- device counters (the Backend protocol) --
+
+    @staticmethod
+    def counters_to_host(counters) -> list:
+        raw = np.asarray(jnp.stack(list(counters)), dtype=np.int64)
+        return [row[1:].copy() for row in raw]
+
+    @staticmethod
+    def counter_add(total, more):
+        return total + more
+
+    @staticmethod
+    def counter_copy(counter):
+        return counter  # jax arrays are immutable
+
+    # -- lifecycle --
+
+    def start(self):
+        global _active
+        tr = self.tracer
+        tr.frameworks["jax"] = jax.__version__
+        counted = getattr(tr, "counted", None)
+        if isinstance(counted, dict):
+            counted["jax"] = COUNTED
+        try:
+            self._joined.append((patches.join(core.Primitive, "bind", _bind_patch, self), self))
+            self._joined.append((patches.join(_pjit, "_trace_for_jit", _jit_patch, self), self))
+            mine = _thread_backends()
+            if not mine:
+                _local.prev = _STATE.swap_local(self.setting)
+            mine.append(self)
+            self._started = True
+            with _active_lock:
+                _active = (*_active, self)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self):
+        global _active
+        try:
+            if self._started:
+                _drain()
+        finally:
+            with _active_lock:
+                _active = tuple(b for b in _active if b is not self)
+            mine = _thread_backends()
+            if self in mine:
+                mine.remove(self)
+                if not mine:
+                    _STATE.set_local(getattr(_local, "prev", None))
+                    _local.prev = None
+                else:
+                    _STATE.set_local(mine[0].setting)
+            self._started = False
+            while self._joined:
+                slot, listener = self._joined.pop()
+                patches.leave(slot, listener)
+
+    # -- counting, at bind time --
+
+    def count(self, prim, rule, args, params) -> None:
+        """Bind a count for this kinked primitive, if it is the user's (see the module doc)."""
+        where = self._where(rule)
+        if where is None:
+            return
+        rule, code_obj, line = where
+        spec = jax_ops.how(prim.name, args, params)
+        if spec is None:
+            return
+        how, operands = spec
+        dtype = str(core.typeof(args[1] if prim.name == "clamp" else args[0]).dtype)
+        slot = _sites.slot((code_obj, line, rule, f"lax.{prim.name}", dtype))
+        count_p.bind(*operands, site=slot, how=how, near=self.setting[1])
+
+    def _where(self, rule):
+        """(rule, user code, line): the first user frame above the bind and the rule of the
+        catalog function it went through; None when the op is not the user's."""
+        att = self.attributor
+        f = sys._getframe(3)
+        while f is not None:
+            code = f.f_code
+            if code in self.smooth:
+                return None
+            remap = self.by_code.get(code)
+            if remap is not None:
+                rule = remap
+            if not att.is_internal(code):
+                break
+            if code.co_filename.endswith(jax_ops.SKIP_FILES) or code.co_filename.replace(os.sep, "/").endswith(
+                    jax_ops.SKIP_FILES):
+                return None
+            f = f.f_back
+        if f is None:
+            return None
+        if self.skip_dirs and os.path.abspath(f.f_code.co_filename).startswith(self.skip_dirs):
+            return None
+        if rule.code not in self.tracer.codes:
+            return None
+        return rule, f.f_code, f.f_lineno
+
+    # -- counts arriving --
+
+    def _site(self, slot: int) -> Site:
+        site = self._sites.get(slot)
+        if site is None:
+            code_obj, line, rule, op, dtype = _sites.items[slot]
+            tr = self.tracer
+            path, fn = self.attributor.describe(code_obj)
+            key = ("jax", code_obj, line, op, dtype, rule.code)
+            site = self._sites[slot] = tr.site(key, lambda: Site(
+                path, line, fn, rule.code, rule.name, op, None, dtype, rule.kind, "jax",
+                {"framework": "jax", "value": rule.subgradient}))
+        return site
+
+    def take(self, sites, mat, step) -> None:
+        """Counts of one program call: [evaluations, exact, near, harmless, bins...] per site."""
+        tr = self.tracer
+        if tr.counting:
+            mat = np.asarray(mat, dtype=np.int64)
+            for i, slot in enumerate(sites):
+                evals = int(mat[i, 0])
+                if not evals or _sites.items[slot][2].code not in tr.codes:
+                    continue
+                vec = mat[i, 1:]
+                tr.record(self._site(slot), evals, vec.copy() if vec.any() else None)
+        if step:
+            tr.step()
+
+    def take_eager(self, slot, evaluations, vec) -> None:
+        tr = self.tracer
+        if tr.counting and _sites.items[slot][2].code in tr.codes:
+            tr.record(self._site(slot), evaluations, vec)
+
+
+def _drain() -> None:
+    """Wait until every dispatched program has run, so its counts have arrived."""
+    jax.effects_barrier()
+    for a in jax.live_arrays():
+        try:
+            a.block_until_ready()
+        except Exception:  # noqa: BLE001, S112 - a deleted or donated buffer has nothing to wait for
+            continue

@@ -1,0 +1,155 @@
+"""Which lax primitives are kinked, for which rule, and where each one's kink lies.
+
+The catalog's ``[runtime] jax`` lists name lax primitives (``abs``, ``max``) and qualified
+jax functions (``jax.nn.relu``): a kinked primitive bound while such a function runs belongs
+to that function's rule (``jnp.maximum`` inside ``jax.nn.relu`` is a relu at zero, the
+``sqrt`` inside ``jnp.linalg.norm`` a norm at zero). :func:`how` reads the primitive's
+operands and parameters into the static description of its kink that
+:func:`kinkcheck.trace.backends.jax_count.distance` measures.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from dataclasses import dataclass
+
+import numpy as np
+from jax._src import core
+
+#: the modules that define the lax primitives the catalog can name
+_PRIM_MODULES = ("jax._src.lax.lax", "jax._src.lax.special", "jax._src.lax.windowed_reductions")
+
+#: jax functions whose kinked primitives are not kinks of the user's loss: smooth functions
+#: built from a max they cancel (log_softmax subtracts a stopped max), reductions that divide
+#: by a count, random sampling and initializers (never differentiated)
+SMOOTH = (
+    "jax.nn.log_softmax", "jax.nn.softmax", "jax.nn.logsumexp", "jax.scipy.special.logsumexp",
+    "jax.numpy.mean", "jax.numpy.average", "jax.numpy.var", "jax.numpy.nanmean",
+)
+#: files whose kinked primitives are never the user's: random sampling, initializers
+SKIP_FILES = ("jax/_src/random.py", "jax/_src/prng.py", "jax/_src/nn/initializers.py")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    code: str
+    name: str
+    kind: str
+    subgradient: str | None
+
+
+def primitives() -> dict[str, core.Primitive]:
+    """Every lax primitive by name."""
+    out: dict[str, core.Primitive] = {}
+    for mod_name in _PRIM_MODULES:
+        mod = importlib.import_module(mod_name)
+        for value in vars(mod).values():
+            if isinstance(value, core.Primitive):
+                out.setdefault(value.name, value)
+    return out
+
+
+def function_code(qualname: str):
+    """The code object behind a qualified jax function (through custom_jvp, jit, wraps), or None."""
+    mod_name, _, attr = qualname.rpartition(".")
+    try:
+        obj = getattr(importlib.import_module(mod_name), attr)
+    except (ImportError, AttributeError):
+        return None
+    for _ in range(6):
+        if inspect.isfunction(obj):
+            return obj.__code__
+        obj = getattr(obj, "fun", None) or getattr(obj, "__wrapped__", None) or getattr(obj, "_fun", None)
+        if obj is None:
+            return None
+    return None
+
+
+def table(catalog, codes) -> tuple[dict, dict, list[str]]:
+    """(primitive -> Rule, function code object -> Rule, names not found) for the selected codes."""
+    prims = primitives()
+    by_prim: dict = {}
+    by_code: dict = {}
+    missing: list[str] = []
+    for code in sorted(codes):
+        rule = catalog[code]
+        rt = rule.runtime
+        if rt is None:
+            continue
+        sub = rule.subgradient("jax")
+        entry = Rule(code, rule.name, rt.kind, sub.value if sub else None)
+        for name in rt.jax:
+            if "." in name:
+                fn = function_code(name)
+                if fn is None:
+                    missing.append(f"{code}: {name}")
+                else:
+                    by_code.setdefault(fn, entry)
+            elif name in prims:
+                by_prim.setdefault(prims[name], entry)
+            else:
+                missing.append(f"{code}: lax.{name}")
+    return by_prim, by_code, missing
+
+
+def smooth_codes() -> frozenset:
+    return frozenset(c for c in (function_code(q) for q in SMOOTH) if c is not None)
+
+
+def _aval(x):
+    return core.typeof(x)
+
+
+def _concrete(x):
+    """The value of an operand known while tracing (a constant), or None."""
+    if isinstance(x, core.Tracer):
+        return None
+    try:
+        return np.asarray(x)
+    except Exception:  # noqa: BLE001 - an array we cannot read is just not a constant
+        return None
+
+
+_ZERO = ("abs", "sqrt", "rsqrt", "cbrt", "log", "sign")
+_UNIT = ("acos", "asin", "acosh", "atanh")
+
+
+def how(name: str, args, params) -> tuple[tuple, tuple] | None:
+    """(the static kink location, the operands to measure) for one bind, or None when this
+    bind cannot reach its kink (integer operands, a constant non-zero denominator, x ** 2)."""
+    operands = tuple(args)
+    x = args[0]
+    dt = _aval(x if name != "clamp" else args[1]).dtype
+    if not (np.issubdtype(dt, np.floating) or np.issubdtype(dt, np.complexfloating)):
+        return None
+    if name in _ZERO:
+        return ("zero",), operands[:1]
+    if name == "log1p":
+        return ("log1p",), operands[:1]
+    if name == "pow":
+        p = _concrete(args[1])
+        if p is not None and not np.any((p < 1) & (p != 0)):
+            return None
+        return ("pow",), operands
+    if name in ("max", "min"):
+        return ("tie",), operands
+    if name == "clamp":
+        return ("bound",), operands
+    if name == "div":
+        y = _concrete(args[1])
+        if y is not None and np.all(y != 0):
+            return None
+        return ("denominator",), operands
+    if name in _UNIT:
+        return ("unit", name), operands[:1]
+    if name == "atan2":
+        return ("origin",), operands
+    if name in ("round", "floor", "ceil"):
+        return ("step", name), operands[:1]
+    if name == "rem":
+        return ("step", "rem"), operands
+    if name in ("reduce_max", "reduce_min", "argmax", "argmin"):
+        pick = "max" if name.endswith("max") else "min"
+        return ("reduce", tuple(int(a) for a in params["axes"]), pick), operands[:1]
+    return None

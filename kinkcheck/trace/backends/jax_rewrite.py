@@ -1,0 +1,231 @@
+"""The top-level rewrite: every count in a jitted program summed on the device, read once per call.
+
+While a trace runs, ``jit`` traces its function afresh (the trace's setting is part of jit's
+cache key: :mod:`kinkcheck.trace.backends.jax`), and the jaxpr it made goes through
+:func:`rewrite` before it is compiled. The rewrite re-traces the jaxpr equation by equation
+(same primitives, same parameters, same source information) and replaces each
+``kinkcheck_count`` equation with its count vector, summed per site. Counts inside ``scan``
+and ``while_loop`` bodies ride along as extra loop carries, ``cond`` branches return theirs,
+nested ``jit`` and ``custom_jvp``/``custom_vjp`` calls are inlined (the program is final:
+nothing differentiates it any more). At the end one ``kinkcheck_emit`` hands the [sites x
+counts] matrix to the host: one callback per call, not one per op. A count the rewrite does
+not reach (a ``while`` condition, an unknown higher-order primitive) keeps its own callback.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax._src import core, source_info_util
+from jax._src import linear_util as lu
+from jax._src.interpreters import partial_eval as pe
+
+from kinkcheck.trace.backends.jax_count import RAW_LEN, count_p, count_vector, emit_p
+
+_INLINE = ("jit", "pjit", "closed_call", "core_call", "custom_jvp_call", "custom_vjp_call", "checkpoint", "remat")
+
+
+def _subjaxprs(eqn):
+    for v in eqn.params.values():
+        if isinstance(v, core.ClosedJaxpr):
+            yield v.jaxpr
+        elif isinstance(v, core.Jaxpr):
+            yield v
+        elif isinstance(v, (tuple, list)):
+            for w in v:
+                if isinstance(w, core.ClosedJaxpr):
+                    yield w.jaxpr
+                elif isinstance(w, core.Jaxpr):
+                    yield w
+
+
+def sites_in(jaxpr: core.Jaxpr, memo: dict | None = None) -> tuple[int, ...]:
+    """The sites counted anywhere in ``jaxpr`` (sorted, without repeats)."""
+    memo = {} if memo is None else memo
+    got = memo.get(id(jaxpr))
+    if got is not None:
+        return got
+    out: set[int] = set()
+    for eqn in jaxpr.eqns:
+        if eqn.primitive is count_p:
+            out.add(eqn.params["site"])
+        else:
+            for sub in _subjaxprs(eqn):
+                out.update(sites_in(sub, memo))
+    got = memo[id(jaxpr)] = tuple(sorted(out))
+    return got
+
+
+def is_gradient(jaxpr: core.Jaxpr) -> bool:
+    """Does the program compute a gradient (a transposed equation)? Each call is then a step."""
+    for eqn in jaxpr.eqns:
+        if "transpose(" in str(eqn.source_info.name_stack):
+            return True
+        if any(is_gradient(sub) for sub in _subjaxprs(eqn)):
+            return True
+    return False
+
+
+class _Acc:
+    """Count vectors summed per site while re-tracing (tracers of the current level)."""
+
+    def __init__(self):
+        self.rows: dict[int, jax.Array] = {}
+
+    def add(self, site: int, vec) -> None:
+        cur = self.rows.get(site)
+        self.rows[site] = vec if cur is None else cur + vec
+
+    def matrix(self, sites: tuple[int, ...]):
+        zero = jnp.zeros(RAW_LEN, jnp.int32)
+        return jnp.stack([self.rows.get(s, zero) for s in sites]) if sites else jnp.zeros((0, RAW_LEN), jnp.int32)
+
+    def merge(self, sites: tuple[int, ...], mat) -> None:
+        for i, s in enumerate(sites):
+            self.add(s, mat[i])
+
+
+def run(jaxpr: core.Jaxpr, consts, args, acc: _Acc, memo: dict):
+    """Evaluate ``jaxpr`` in the current trace, counts into ``acc``; returns its outputs."""
+    env: dict = {}
+
+    def read(v):
+        return v.val if isinstance(v, core.Literal) else env[v]
+
+    for v, x in zip(jaxpr.constvars, consts):
+        env[v] = x
+    for v, x in zip(jaxpr.invars, args):
+        env[v] = x
+    for eqn in jaxpr.eqns:
+        invals = [read(v) for v in eqn.invars]
+        name_stack = source_info_util.current_name_stack() + eqn.source_info.name_stack
+        with source_info_util.user_context(eqn.source_info.traceback, name_stack=name_stack), eqn.ctx.manager:
+            outs = _eqn(eqn, invals, acc, memo)
+        if eqn.primitive.multiple_results:
+            for v, x in zip(eqn.outvars, outs):
+                env[v] = x
+        else:
+            env[eqn.outvars[0]] = outs
+    return [read(v) for v in jaxpr.outvars]
+
+
+def _bind(eqn, invals):
+    params = dict(eqn.primitive.get_bind_params(eqn.params))
+    subfuns = params.pop("subfuns", ())
+    return eqn.primitive.bind(*subfuns, *invals, **params)
+
+
+def _eqn(eqn, invals, acc: _Acc, memo: dict):
+    prim = eqn.primitive
+    if prim is count_p:
+        p = eqn.params
+        acc.add(p["site"], count_vector(p["how"], p["near"], invals))
+        return []
+    if not any(sites_in(sub, memo) for sub in _subjaxprs(eqn)):
+        return _bind(eqn, invals)
+    name = prim.name
+    if name in _INLINE:
+        return _inline(eqn, invals, acc, memo)
+    if name == "scan":
+        return _scan(eqn, invals, acc, memo)
+    if name == "while" and not sites_in(_closed(eqn.params["cond_jaxpr"])[0], memo):
+        return _while(eqn, invals, acc, memo)
+    if name == "cond":
+        return _cond(eqn, invals, acc, memo)
+    return _bind(eqn, invals)  # its counts keep their own callbacks
+
+
+def _closed(p):
+    return (p.jaxpr, p.consts) if isinstance(p, core.ClosedJaxpr) else (p, ())
+
+
+def _inline(eqn, invals, acc, memo):
+    key = next(k for k in ("jaxpr", "call_jaxpr", "fun_jaxpr") if k in eqn.params)
+    jaxpr, consts = _closed(eqn.params[key])
+    if eqn.primitive.name == "custom_jvp_call":
+        invals = invals[: len(jaxpr.invars)]
+    return run(jaxpr, consts, invals, acc, memo)
+
+
+def _scan(eqn, invals, acc, memo):
+    p = eqn.params
+    body, body_consts = _closed(p["jaxpr"])
+    nc, ncarry = p["num_consts"], p["num_carry"]
+    consts, init, xs = invals[:nc], invals[nc:nc + ncarry], invals[nc + ncarry:]
+    sites = sites_in(body, memo)
+
+    def step(carry, x):
+        c, counts = carry
+        inner = _Acc()
+        outs = run(body, body_consts, [*consts, *c, *x], inner, memo)
+        return (outs[:ncarry], counts + inner.matrix(sites)), outs[ncarry:]
+
+    zero = jnp.zeros((len(sites), RAW_LEN), jnp.int32)
+    (final, counts), ys = lax.scan(step, (list(init), zero), list(xs), length=p["length"],
+                                   reverse=p["reverse"], unroll=p["unroll"])
+    acc.merge(sites, counts)
+    return [*final, *ys]
+
+
+def _while(eqn, invals, acc, memo):
+    p = eqn.params
+    cond, cond_consts = _closed(p["cond_jaxpr"])
+    body, body_consts = _closed(p["body_jaxpr"])
+    cn, bn = p["cond_nconsts"], p["body_nconsts"]
+    cconsts, bconsts, init = invals[:cn], invals[cn:cn + bn], invals[cn + bn:]
+    sites = sites_in(body, memo)
+
+    def cond_fun(carry):
+        (out,) = run(cond, cond_consts, [*cconsts, *carry[0]], _Acc(), memo)
+        return out
+
+    def body_fun(carry):
+        c, counts = carry
+        inner = _Acc()
+        outs = run(body, body_consts, [*bconsts, *c], inner, memo)
+        return list(outs), counts + inner.matrix(sites)
+
+    zero = jnp.zeros((len(sites), RAW_LEN), jnp.int32)
+    final, counts = lax.while_loop(cond_fun, body_fun, (list(init), zero))
+    acc.merge(sites, counts)
+    return final
+
+
+def _cond(eqn, invals, acc, memo):
+    branches = eqn.params["branches"]
+    index, ops = invals[0], invals[1:]
+    sites = tuple(sorted({s for b in branches for s in sites_in(b.jaxpr, memo)}))
+
+    def branch(closed):
+        def fn(*xs):
+            inner = _Acc()
+            outs = run(closed.jaxpr, closed.consts, list(xs), inner, memo)
+            return list(outs), inner.matrix(sites)
+
+        return fn
+
+    outs, counts = lax.switch(index, [branch(b) for b in branches], *ops)
+    acc.merge(sites, counts)
+    return outs
+
+
+def rewrite(closed: core.ClosedJaxpr) -> core.ClosedJaxpr:
+    """``closed`` with its counts summed on the device and emitted once (see module doc)."""
+    memo: dict = {}
+    jaxpr = closed.jaxpr
+    step = is_gradient(jaxpr)
+
+    def fn(*args):
+        acc = _Acc()
+        outs = run(jaxpr, closed.consts, args, acc, memo)
+        sites = tuple(sorted(acc.rows))
+        if sites:
+            emit_p.bind(acc.matrix(sites), sites=sites, step=step)
+        return outs
+
+    in_avals = [v.aval for v in jaxpr.invars]
+    dbg = jaxpr.debug_info
+    new, _, consts = pe.trace_to_jaxpr_dynamic(lu.wrap_init(fn, debug_info=dbg), in_avals)
+    out = core.ClosedJaxpr(new, consts)
+    return out
