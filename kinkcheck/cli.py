@@ -101,5 +101,5 @@ def main(argv=None, prog_name: str = "kinkcheck"):
     try:
         cli.main(args=argv, prog_name=prog_name, standalone_mode=True)
     except KeyboardInterrupt:  # pragma: no cover - interactive only
-        click.echo("kinkcheck: interrupted", err=True)
+        click.echo("kinkcheck: error: interrupted", err=True)
         raise SystemExit(2)

@@ -84,7 +84,7 @@ def check(ctx, paths, output_format, output_file, show_documented, statistics, e
     from kinkcheck.output.safe import one_line  # a path with a newline must not start a CI command
 
     for message in notes:
-        click.echo(f"kinkcheck: {one_line(message)}", err=True)
+        click.echo(f"kinkcheck: note: {one_line(message)}", err=True)
     for message in result.warnings:
         click.echo(f"kinkcheck: warning: {one_line(message)}", err=True)
     for message in result.errors:

@@ -16,7 +16,10 @@ import sys
 import click
 
 from kinkcheck.atomic import write_atomic
-from kinkcheck.commands._common import analyzer_options, ensure_regular_target, fail, processing, use_color
+from kinkcheck.commands._common import (
+    analyzer_options, baseline_option, color_option, ensure_regular_target, fail, output_options, processing,
+    selection_options, use_color,
+)
 from kinkcheck.report import FORMATS
 
 
@@ -24,18 +27,21 @@ from kinkcheck.report import FORMATS
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 @click.option("--trace", "traces", multiple=True, type=click.Path(path_type=str), metavar="FILE",
               help="A trace file written by `kinkcheck.trace()` (repeatable; counts add up).")
-@click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default="terminal", show_default=True,
-              help="terminal (rich), markdown (GitHub, fits a step summary), html (one self-contained file), json.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), default=None,
-              help="Write the report here instead of standard output.")
+@output_options(list(FORMATS), "terminal",
+                help="terminal (rich), markdown (GitHub, fits a step summary), html (one self-contained file), json.")
 @click.option("--show-documented/--hide-documented", default=True, show_default=True,
               help="List kinks documented with `# kink:` or `# noqa` (they always count in the summary).")
+@selection_options
+@baseline_option
 @analyzer_options
+@color_option
 @click.pass_context
-def report(ctx, paths, traces, fmt, output, show_documented, scope, all_scope, no_cache, config_file):
+def report(ctx, paths, traces, output_format, output_file, show_documented, select, ignore, extend_select, baseline,
+           scope, all_scope, no_cache, config_file, color):
     """Report every kink in PATHS (default: .), joined with the runtime counts of --trace files."""
-    from kinkcheck.config import ConfigError, load_config
+    from kinkcheck.config import load_config
 
+    fmt, output = output_format, output_file
     paths = list(paths) or ["."]
     if all_scope:
         if scope not in (None, "all"):
@@ -43,6 +49,8 @@ def report(ctx, paths, traces, fmt, output, show_documented, scope, all_scope, n
         scope = "all"
     if output is not None:
         ensure_regular_target(output)
+    overrides = {"scope": scope, "select": select, "ignore": ignore, "extend_select": extend_select}
+    config = load_config(paths[0], overrides, config_file=config_file)
     problems: list[str] = []
 
     loaded, trace_names = [], []
@@ -52,19 +60,23 @@ def report(ctx, paths, traces, fmt, output, show_documented, scope, all_scope, n
         if error:
             problems.append(error)
         else:
-            loaded.append(data)
+            loaded.append(_selected_sites(data, config))
             trace_names.append(path)
 
-    try:
-        config = load_config(paths[0], {"scope": scope}, config_file=config_file)
-        from kinkcheck.lint.api import check_paths
+    from kinkcheck.lint.api import check_paths
 
-        result = check_paths(paths, config, use_cache=not no_cache)
-    except ConfigError as exc:
-        fail(str(exc))
+    result = check_paths(paths, config, use_cache=not no_cache)
     problems += result.errors
+    findings = result.findings
+    notes: list[str] = []
+    if baseline is not None:  # hide what the baseline records, as `check --baseline` does
+        from kinkcheck.workflow.options import apply_workflow
+
+        findings, notes = apply_workflow(findings, root=os.getcwd(), baseline=baseline, paths=paths)
     from kinkcheck.output.safe import one_line  # a path with a newline must not start a CI command
 
+    for message in notes:
+        click.echo(f"kinkcheck: note: {one_line(message)}", err=True)
     for message in result.warnings:
         click.echo(f"kinkcheck: warning: {one_line(message)}", err=True)
     for message in problems:
@@ -73,14 +85,14 @@ def report(ctx, paths, traces, fmt, output, show_documented, scope, all_scope, n
     from kinkcheck.report import model, render
 
     built = model.build(
-        result.findings, loaded or None, root=os.getcwd(), show_documented=show_documented,
+        findings, loaded or None, root=os.getcwd(), show_documented=show_documented,
         files_checked=len(result.files), problems=problems, trace_paths=trace_names,
         roots=[*paths, str(config.root)],  # source is shown only from these
     )
     to_terminal = output is None and fmt == "terminal"
     options = {}
     if fmt == "terminal":
-        options = {"color": to_terminal and use_color(sys.stdout), "width": _width() if to_terminal else 100}
+        options = {"color": to_terminal and use_color(sys.stdout, color), "width": _width() if to_terminal else 100}
     text = render(built, fmt, **options)
     if output is None:
         click.echo(text, nl=not text.endswith("\n"), color=options.get("color"))
@@ -91,6 +103,15 @@ def report(ctx, paths, traces, fmt, output, show_documented, scope, all_scope, n
             fail(f"cannot write {output}: {exc.strerror or exc}")
         click.echo(f"kinkcheck: wrote {output}: {built.headline()}", err=True)
     ctx.exit(2 if problems else 0)
+
+
+def _selected_sites(data: dict, config) -> dict:
+    """The trace with only the sites of rules ``--select`` / ``--ignore`` / the config keep,
+    so a runtime-only site of an ignored rule is not listed either."""
+    if not (config.select is not None or config.ignore or config.extend_select):
+        return data
+    enabled = config.enabled_codes()
+    return dict(data, sites=[s for s in data.get("sites", ()) if s.get("code") in enabled])
 
 
 def load_trace(path: str) -> tuple[dict | None, str | None]:

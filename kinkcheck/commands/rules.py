@@ -22,8 +22,9 @@ def _load():
     try:
         return _catalog.load()
     except _catalog.CatalogError as exc:
-        click.echo(f"kinkcheck: rule catalog is invalid: {exc}", err=True)
-        raise SystemExit(2)
+        from kinkcheck.commands._common import fail
+
+        fail(f"rule catalog is invalid: {exc}")
 
 
 def rule_to_dict(rule: _catalog.Rule) -> dict:
@@ -136,7 +137,7 @@ def _is_terminal() -> bool:
 
 
 @click.command("rules")
-@click.option("--output-format", "fmt", type=_FORMATS, default="text", show_default=True)
+@click.option("--output-format", "--format", "fmt", type=_FORMATS, default="text", show_default=True)
 @click.option("--all/--default-only", "show_all", default=True, help="Include rules that are off by default.")
 def rules(fmt: str, show_all: bool):
     """List every rule: code, name, category, default on/off and summary."""
@@ -164,14 +165,16 @@ def rules(fmt: str, show_all: bool):
 
 @click.command("rule")
 @click.argument("code")
-@click.option("--output-format", "fmt", type=_FORMATS, default="text", show_default=True)
+@click.option("--output-format", "--format", "fmt", type=_FORMATS, default="text", show_default=True)
 def rule(code: str, fmt: str):
     """Show the documentation of one rule, by code (KC101) or name (abs-at-zero)."""
     cat = _load()
     found = cat.lookup(code)
     if found is None:
-        click.echo(f"kinkcheck: unknown rule {code!r} (see `kinkcheck rules`)", err=True)
-        raise SystemExit(2)
+        from kinkcheck.commands._common import fail
+        from kinkcheck.config import did_you_mean
+
+        fail(f"unknown rule {code!r}{did_you_mean(code, [*cat, *(r.name for r in cat.values())])} (see `kinkcheck rules`)")
     if fmt == "json":
         click.echo(json.dumps(rule_to_dict(found), indent=2))
         return

@@ -1,14 +1,14 @@
 """One number style for every command: counts with thousands separators, rates as percentages.
 
-The rule for a rate (a fraction of evaluations): three significant digits as a percentage
-(``3.44%``, ``0.055%``, ``100%``); below 0.01% two significant digits in scientific notation
-(``5.0e-5%``), so a rate that is not zero never prints as zero and never loses its magnitude.
+The rule for a rate (a fraction of evaluations): a percentage with three significant digits
+(``3.44%``, ``0.0550%``, ``0.00972%``, ``100%``); below 0.0001% in scientific notation
+(``4.98e-5%``), so a rate that is not zero never prints as zero and never loses its magnitude.
 """
 
 from __future__ import annotations
 
 #: below this percentage a rate is written in scientific notation
-TINY_PERCENT = 0.01
+TINY_PERCENT = 1e-4
 
 
 def count(n: int | None) -> str:
@@ -24,8 +24,8 @@ def percent(fraction: float | None) -> str:
         return "0%"
     p = fraction * 100
     if p >= TINY_PERCENT:
-        return f"{p:.3g}%"
-    mantissa, exponent = f"{p:.1e}".split("e")
+        return f"{p:#.3g}".rstrip(".") + "%" if p < 100 else f"{p:.0f}%"
+    mantissa, exponent = f"{p:.2e}".split("e")
     return f"{mantissa}e{int(exponent)}%"
 
 

@@ -47,13 +47,11 @@ def count(n: int | None) -> str:
 
 
 def rate(r: float) -> str:
-    """A fraction as a short percentage, or in scientific notation when tiny."""
-    if r <= 0:
-        return "0%"
-    if r >= 0.001:
-        return f"{r * 100:.3g}%"
-    mant, exp = f"{r:.1e}".split("e")
-    return f"{mant}e{int(exp)}"
+    """A fraction as a percentage, in the one number style of every command
+    (:func:`kinkcheck.output.numbers.percent`: ``3.44%``, tiny ones ``5.0e-5%``)."""
+    from kinkcheck.output.numbers import percent
+
+    return percent(r)
 
 
 def decade(key: str) -> str:

@@ -434,10 +434,10 @@ class Trace:
         from kinkcheck.trace.show import render
 
         table = render(self.to_dict(), top=top)
-        if print_:
-            from rich.console import Console
+        if print_:  # fitted to a terminal; at full width into a file or pipe (nothing cut)
+            from kinkcheck.output.terminal import print_rich
 
-            Console().print(table)
+            print_rich(table)
         return table
 
     def __repr__(self):

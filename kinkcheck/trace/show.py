@@ -4,9 +4,10 @@ from __future__ import annotations
 
 
 def _fmt_frac(n: int, total: int) -> str:
-    if not total or not n:
-        return "0"
-    return f"{n / total:.2e}"
+    """A rate in the one number style of every command (:mod:`kinkcheck.output.numbers`)."""
+    from kinkcheck.output.numbers import share
+
+    return share(n, total)
 
 
 def render(data: dict, *, top: int | None = None):
@@ -28,11 +29,13 @@ def render(data: dict, *, top: int | None = None):
     table.add_column("where", overflow="fold", min_width=12)
     table.add_column("rule", no_wrap=True)
     table.add_column("op / module", overflow="fold", min_width=10)
-    table.add_column("evals", justify="right", no_wrap=True)
-    table.add_column("exact", justify="right")
-    table.add_column("near", justify="right", no_wrap=True)
-    table.add_column("closest", justify="right", no_wrap=True)
-    table.add_column("subgrad", overflow="ellipsis", no_wrap=True, max_width=16)
+    # numbers fold rather than end in "…" on a narrow terminal; into a file or pipe the table
+    # is printed at its natural width (kinkcheck.output.terminal), so nothing wraps there
+    table.add_column("evals", justify="right", overflow="fold")
+    table.add_column("exact", justify="right", overflow="fold")
+    table.add_column("near", justify="right", overflow="fold")
+    table.add_column("closest", justify="right", overflow="fold")
+    table.add_column("subgrad", overflow="fold")
     for s in sites:
         where = f"{s['path']}:{s['line']}"
         if s.get("function"):
