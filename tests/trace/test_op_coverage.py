@@ -59,3 +59,87 @@ def test_results_are_unchanged_by_the_measurements():
     with kinkcheck.trace(only_differentiated=False, backends="torch"):
         exercise()
     assert torch.equal(torch.random.get_rng_state(), plain)  # rrelu's noise drew the same numbers
+
+
+# -- every dispatch path of every op the catalog names -----------------------------------
+
+#: overloads of the catalog's op families that are deliberately not counted, and why
+NOT_KINKED = {
+    "pow.Scalar": "a number to a tensor power (2 ** x) is smooth in the exponent",
+    "pow.Scalar_out": "a number to a tensor power (2 ** x) is smooth in the exponent",
+    "sort.Tensor": "sorts a Python list of tensors (no values compared)",
+}
+
+
+def _catalog_ops():
+    from kinkcheck import catalog
+
+    cat = catalog.load()
+    return {name for code in cat if cat[code].runtime for name in cat[code].runtime.aten}
+
+
+def _table():
+    from kinkcheck import catalog
+    from kinkcheck.trace.backends.torch import build_table
+
+    cat = catalog.load()
+    table, missing = build_table(cat, {c for c in cat if cat[c].runtime}, None)
+    assert missing == []
+    return table
+
+
+def _decomposed(op) -> bool:
+    """Never reaches the dispatch mode: what it decomposes into does (max.other -> maximum)."""
+    return torch._C._dispatch_has_kernel_for_dispatch_key(op.name(), "CompositeImplicitAutograd")
+
+
+def test_every_tensor_overload_of_a_catalog_op_is_counted():
+    """The op registry, not a hand-made list: every overload of each op family the catalog
+    names (functional, in-place, out=) that takes a tensor is in the runtime table, unless
+    it decomposes before the mode (then its parts are counted) or is listed above."""
+    table = _table()
+    unmapped = []
+    for family in sorted({n.split(".")[0].removesuffix("_") if not n.startswith("_") else n.split(".")[0]
+                          for n in _catalog_ops()}):
+        for name in (family, family + "_"):
+            packet = getattr(torch.ops.aten, name, None)
+            for ov in packet.overloads() if packet is not None else ():
+                op = getattr(packet, ov)
+                takes_tensor = any("Tensor" in str(a.type) for a in op._schema.arguments)
+                if takes_tensor and op not in table and f"{name}.{ov}" not in NOT_KINKED and not _decomposed(op):
+                    unmapped.append(f"aten.{name}.{ov}")
+    assert unmapped == []
+
+
+def test_no_catalog_op_is_decomposed_before_the_dispatch_mode():
+    """A CompositeImplicitAutograd op never reaches the mode (its decomposition does): naming
+    it would count nothing, as aten.cdist would (the mode sees _euclidean_dist)."""
+    unseen = []
+    for name in sorted(_catalog_ops()):
+        base, _, ov = name.partition(".")
+        op = getattr(getattr(torch.ops.aten, base), ov)
+        if _decomposed(op):
+            unseen.append(name)
+    assert unseen == []
+
+
+def test_cdist_counts_coinciding_rows_on_both_paths():
+    """cdist(x, x) dispatches _cdist_forward up to 25 rows and _euclidean_dist (a matrix
+    product, whose diagonal is rounding noise up to sqrt(eps)) above: both count the n zeros."""
+    torch.manual_seed(0)
+    for n, op in ((20, "aten._cdist_forward.default"), (64, "aten._euclidean_dist.default")):
+        x = torch.randn(n, 3, requires_grad=True)
+        with kinkcheck.trace(backends="torch", rules=["KC203"]) as t:
+            torch.cdist(x, x).sum().backward()
+        (site,) = t.to_dict()["sites"]
+        assert (site["op"], site["evaluations"], site["exact"]) == (op, n * n, n)
+
+
+def test_out_and_in_place_variants_count_like_the_function():
+    x = torch.tensor([0.0, -1.0, 2.0, 0.0])  # out= has no autograd: counted with only_differentiated=False
+    with kinkcheck.trace(backends="torch", only_differentiated=False, rules=["KC101", "KC103"]) as t:
+        torch.abs(x, out=torch.empty(4))  # abs.out
+        x.clone().clamp_min_(torch.zeros(4))  # clamp_min_.Tensor
+        torch.clamp(x, min=0.0, out=torch.empty(4))  # clamp.out
+    ops = {s["op"]: (s["evaluations"], s["exact"]) for s in t.to_dict()["sites"]}
+    assert ops == {"aten.abs.out": (4, 2), "aten.clamp_min_.Tensor": (4, 2), "aten.clamp.out": (4, 2)}

@@ -126,6 +126,31 @@ def _zero_of_output(args, kwargs, out):
     return o.abs(), _scale(*[_amax_abs(a) for a in xs]), o.numel(), None
 
 
+def _euclidean(args, kwargs, out):
+    """``cdist``'s matrix-product path (p=2, more than 25 rows): ``|a|^2 + |b|^2 - 2ab`` leaves
+    a coinciding pair (the diagonal of ``cdist(x, x)``) at up to ``sqrt(eps) * |a|`` instead of
+    0. Pairs within that rounding of 0 get their distance again from the difference itself
+    (exact 0 when the rows are equal); the others keep the output."""
+    x1, x2 = args[0], args[1]
+    n1 = x1.detach().pow(2).sum(-1)
+    n2 = x2.detach().pow(2).sum(-1)
+    eps = torch.finfo(out.dtype).eps if out.is_floating_point() else 0.0
+    slack = ((n1.unsqueeze(-1) + n2.unsqueeze(-2)) * (64 * eps)).sqrt_()
+    cand = out <= slack
+    d = out.detach().clone()
+    a = x1.detach().reshape(-1, *x1.shape[-2:])
+    b = x2.detach().reshape(-1, *x2.shape[-2:])
+    flat = d.view(-1, *d.shape[-2:])
+    if d.device.type == "cpu":  # the few candidates, by index (reading a CPU mask costs no sync)
+        k, i, j = cand.reshape(flat.shape).nonzero(as_tuple=True)
+        if k.numel():
+            flat[k, i, j] = (a[k, i] - b[k, j]).norm(dim=-1)
+    else:  # no sync: the exact difference path for every pair where any is a candidate
+        exact = torch._cdist_forward(a, b, 2.0, 2)
+        flat.copy_(torch.where(cand.reshape(flat.shape), exact, flat))
+    return d, None, d.numel(), None
+
+
 def _log1p(args, kwargs, out):
     x = args[0]
     return (x + 1).abs(), _scale(_amax_abs(x), 1.0), x.numel(), None
@@ -537,6 +562,8 @@ def _locator(kind: str, name: str, backend):
     if name in ("linalg_vector_norm", "norm", "dist", "_cdist_forward", "_pdist_forward", "frobenius_norm",
                 "linalg_norm", "linalg_matrix_norm", "nuclear_norm", "cdist", "pdist", "renorm"):
         return _zero_of_output, True
+    if name == "_euclidean_dist":
+        return _euclidean, True
     if name == "log1p":
         return _log1p, False
     if name == "threshold":
@@ -762,6 +789,30 @@ def _resolve(overload_name: str):
 _RELU_OUT = {"relu", "relu_"}
 
 
+def _signature(op) -> tuple:
+    """An overload's inputs by name and type, leaving out ``out=`` tensors and aliasing."""
+    return tuple((a.name, str(a.type)) for a in op._schema.arguments if not a.is_out)
+
+
+def siblings(op) -> list[tuple[object, str]]:
+    """The in-place and ``out=`` forms of ``op``: overloads of ``name`` / ``name_`` that take
+    the same inputs (``abs_.default`` and ``abs.out`` for ``abs.default``; ``max.dim_max``
+    for ``max.dim``). They compute the same function, so they are the same kink."""
+    base = op._schema.name.split("::")[-1]
+    plain = base[:-1] if base.endswith("_") and not base.startswith("_") else base
+    want = _signature(op)
+    out = []
+    for name in (plain, plain + "_"):
+        packet = getattr(torch.ops.aten, name, None)
+        if packet is None:
+            continue
+        for ov in packet.overloads():
+            other = getattr(packet, ov)
+            if other is not op and _signature(other) == want:
+                out.append((other, f"{name}.{ov}"))
+    return out
+
+
 def build_table(catalog, codes, backend) -> tuple[dict, list[str]]:
     table: dict = {}
     missing: list[str] = []
@@ -783,6 +834,11 @@ def build_table(catalog, codes, backend) -> tuple[dict, list[str]]:
                 continue
             locate, post = _locator(rt.kind, plain, backend)
             table[op] = _Spec(code, rule.name, rt.kind, f"aten.{name}", locate, post, subgradient, base in _RELU_OUT)
+            for sib, sib_name in siblings(op):  # abs_ and abs.out count as abs
+                if sib not in table:
+                    sbase = sib_name.split(".")[0]
+                    table[sib] = _Spec(code, rule.name, rt.kind, f"aten.{sib_name}", locate, post, subgradient,
+                                       sbase in _RELU_OUT)
     # max-pool harmlessness needs to know relu outputs even when KC102 is not traced
     if any(s.kind == "window-tie" for s in table.values()):
         for name in ("relu.default", "relu_.default"):
