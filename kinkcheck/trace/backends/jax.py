@@ -22,6 +22,7 @@ inside a jitted program, so every kinked op the program evaluates counts.
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import threading
@@ -105,18 +106,21 @@ def _bind_patch(orig, slot):
         backends = getattr(_local, "backends", None)
         if not backends or getattr(_local, "depth", 0):
             return orig(self, *args, **params)
-        _local.depth = 1
+        rule = backends[0].by_prim.get(self)
+        if rule is None:
+            return orig(self, *args, **params)
+        _local.depth = 1  # what the primitive's own rules bind (abs's JVP: sign) is not the user's
         busy = getattr(_busy_tls, "busy", False)
-        _busy_tls.busy = True  # numpy calls jax makes meanwhile are not the user's either
+        _busy_tls.busy = True  # nor are the numpy calls jax makes meanwhile
         try:
             out = orig(self, *args, **params)
-            rule = backends[0].by_prim.get(self)
-            if rule is not None:
-                try:
-                    backends[0].count(self, rule, args, params)
-                except Exception as err:  # noqa: BLE001 - counting must never break the user's program
-                    _warn_once(f"count:{self.name}", f"kinkcheck.trace: cannot count lax.{self.name} "
-                               f"({type(err).__name__}: {err})")
+            if not _from_lax(sys._getframe(1).f_code):
+                return out  # a jaxpr evaluated again by a transformation: counted when first traced
+            try:
+                backends[0].count(self, rule, args, params)
+            except Exception as err:  # noqa: BLE001 - counting must never break the user's program
+                _warn_once(f"count:{self.name}", f"kinkcheck.trace: cannot count lax.{self.name} "
+                           f"({type(err).__name__}: {err})")
             return out
         finally:
             _local.depth = 0
@@ -125,15 +129,38 @@ def _bind_patch(orig, slot):
     return bind
 
 
+_LAX_FILES: dict = {}
+
+
+def _from_lax(code) -> bool:
+    """Was the primitive bound by a lax function (``lax.abs``: the user's op), rather than by
+    a jaxpr interpreter (a transformation evaluating a jaxpr traced before)?"""
+    got = _LAX_FILES.get(code)
+    if got is None:
+        got = _LAX_FILES[code] = os.path.realpath(code.co_filename) in jax_ops.lax_files()
+    return got
+
+
 def _jit_patch(orig, slot):
-    def _trace_for_jit(*args, **kwargs):
-        p = orig(*args, **kwargs)
-        if _STATE.value is None or not core.trace_state_clean():
+    def _trace_for_jit(fun, *args, **kwargs):
+        nested = getattr(_local, "jit_depth", 0)
+        depth = getattr(_local, "depth", 0)
+        inline = _inlined(fun)
+        _local.jit_depth = nested + 1
+        if inline:
+            _local.depth = 1  # its ops are counted where it is inlined (_run_patch)
+        try:
+            p = orig(fun, *args, **kwargs)
+        finally:
+            _local.jit_depth = nested
+            _local.depth = depth
+        # only a program that runs as it is: not one traced inside another jit, nor one that
+        # vmap or grad will transform (tracer arguments)
+        if inline or nested or _STATE.value is None or _has_tracers(args):
             return p
         closed = p.params["jaxpr"]
         if not sites_in(closed.jaxpr):
             return p
-        depth = getattr(_local, "depth", 0)
         _local.depth = 1  # the re-trace binds the user's primitives again: count nothing new
         try:
             p.params["jaxpr"] = rewrite(closed)
@@ -142,6 +169,35 @@ def _jit_patch(orig, slot):
         return p
 
     return _trace_for_jit
+
+
+def _run_patch(orig, slot):
+    """jax's own jitted functions (``jnp.abs``, ``jax.nn.relu``) run inlined while a trace
+    counts, so that each call is counted at its own line: jit caches one traced program per
+    function and shape, and the first caller's line would be baked into it for every caller.
+    Eagerly their primitives then run one by one (each compiled as JAX does eagerly)."""
+
+    def _run_python_pjit(p, args_flat, fun, args, kwargs):
+        if not _inlined(fun):
+            return orig(p, args_flat, fun, args, kwargs)
+        outs = fun(*args, **kwargs)
+        out_flat, out_tree = jax.tree_util.tree_flatten(outs)
+        return outs, out_flat, out_tree, args_flat, p.params["jaxpr"], None, None, []
+
+    return _run_python_pjit
+
+
+def _inlined(fun) -> bool:
+    """Is ``fun`` one of jax's own jitted functions, called while this thread counts?"""
+    backends = getattr(_local, "backends", None)
+    if not backends or getattr(_local, "depth", 0) or getattr(fun, "_apply_primitive", False):
+        return False
+    code = getattr(inspect.unwrap(fun), "__code__", None)
+    return code is not None and backends[0].attributor.is_internal(code)
+
+
+def _has_tracers(args) -> bool:
+    return any(isinstance(x, core.Tracer) for x in jax.tree_util.tree_leaves(args))
 
 
 _warned: set[str] = set()
@@ -221,6 +277,7 @@ class JaxBackend:
         try:
             self._joined.append((patches.join(core.Primitive, "bind", _bind_patch, self), self))
             self._joined.append((patches.join(_pjit, "_trace_for_jit", _jit_patch, self), self))
+            self._joined.append((patches.join(_pjit, "_run_python_pjit", _run_patch, self), self))
             mine = _thread_backends()
             if not mine:
                 _local.prev = _STATE.swap_local(self.setting)

@@ -180,7 +180,7 @@ ad.primitive_transposes[count_p] = lambda cts, *args, **params: [None] * len(arg
 
 def _count_batch(args, dims, *, site, how, near):
     """Count the whole batch in one go: batch axes to the front, reduction axes shifted."""
-    moved = [a if d is None else batching.moveaxis(a, d, 0) for a, d in zip(args, dims)]
+    moved = [a if d is None else jnp.moveaxis(a, d, 0) for a, d in zip(args, dims)]
     if how[0] == "reduce":
         how = (how[0], tuple(a % (moved[0].ndim - 1) + 1 for a in how[1]), how[2])
     elif how[0] == "bound":  # clamp's bounds broadcast against x

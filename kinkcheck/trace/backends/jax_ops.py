@@ -10,8 +10,10 @@ operands and parameters into the static description of its kink that
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +50,12 @@ def primitives() -> dict[str, core.Primitive]:
             if isinstance(value, core.Primitive):
                 out.setdefault(value.name, value)
     return out
+
+
+@functools.lru_cache(maxsize=1)
+def lax_files() -> frozenset[str]:
+    """The files of the lax functions that bind kinked primitives for the user (``lax.abs``)."""
+    return frozenset(os.path.realpath(importlib.import_module(m).__file__) for m in _PRIM_MODULES)
 
 
 def function_code(qualname: str):

@@ -111,9 +111,7 @@ def run(jaxpr: core.Jaxpr, consts, args, acc: _Acc, memo: dict):
 
 
 def _bind(eqn, invals):
-    params = dict(eqn.primitive.get_bind_params(eqn.params))
-    subfuns = params.pop("subfuns", ())
-    return eqn.primitive.bind(*subfuns, *invals, **params)
+    return eqn.primitive.bind(*invals, **eqn.primitive.get_bind_params(eqn.params))  # as core.eval_jaxpr
 
 
 def _eqn(eqn, invals, acc: _Acc, memo: dict):
