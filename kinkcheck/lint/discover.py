@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat as _stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,18 +203,21 @@ def _why(exc: OSError) -> str:
 
 
 # -- .gitignore ---------------------------------------------------------------------------
-# Like ruff (respect-gitignore = true): files git ignores are not checked. Rules from every
-# .gitignore between the repository root and a walked directory apply, deeper ones later;
-# the last matching rule wins and "!" re-includes. (A file in an ignored directory stays
-# ignored, as in git.) A malformed pattern (``[z-a]``, an unclosed ``[``) is skipped with a
-# warning: git accepts such a line and never matches it, so refusing to run would be wrong.
+# Like ruff (respect-gitignore = true): files git ignores are not checked. The patterns are
+# git's own (pathspec's GitIgnoreSpec), read in git's order of precedence, lowest first:
+# core.excludesFile (default $XDG_CONFIG_HOME/git/ignore), .git/info/exclude, then every
+# .gitignore from the repository root down to a walked directory; the last matching pattern
+# wins and "!" re-includes. (A file in an ignored directory stays ignored, as in git.) A
+# malformed pattern is skipped with a warning: git accepts such a line and never matches it,
+# so refusing to run would be wrong.
 
-_GitRule = tuple  # (base directory, compiled regex, anchored, negated, directories only)
+_GitRule = tuple  # (base directory, pathspec.GitIgnoreSpec)
 
 
-def read_gitignore(directory: str, warnings: list[str] | None = None) -> tuple[_GitRule, ...]:
-    """The rules of ``directory/.gitignore``; a bad pattern adds a line to ``warnings``."""
-    path = os.path.join(directory, ".gitignore")
+def read_gitignore(directory: str, warnings: list[str] | None = None, *, path: str | None = None) -> tuple[_GitRule, ...]:
+    """The patterns of ``directory/.gitignore`` (or of the ignore file ``path``, relative to
+    ``directory``); a bad pattern adds a line to ``warnings``."""
+    path = path or os.path.join(directory, ".gitignore")
     if not os.path.isfile(path):  # a FIFO named .gitignore must not block the run
         return ()
     try:
@@ -221,62 +225,84 @@ def read_gitignore(directory: str, warnings: list[str] | None = None) -> tuple[_
             lines = fh.read().splitlines()
     except OSError:
         return ()
-    rules = []
+    import pathspec
+
+    good = []
     for number, line in enumerate(lines, 1):
-        line = line.rstrip()
-        if not line or line.startswith("#"):
-            continue
-        negated = line.startswith("!")
-        if negated:
-            line = line[1:]
-        if line.startswith("\\"):
-            line = line[1:]
-        dir_only = line.endswith("/")
-        body = line.rstrip("/")
-        if not body:
-            continue
-        try:
-            rx, anchored = _compile(body)  # a "/" at the start or in the middle anchors it here
-        except GlobError as exc:
+        body = line.rstrip().removeprefix("!").removeprefix("\\").rstrip("/")
+        try:  # git never matches a malformed pattern; saying so beats a silent no-op
+            if body and not body.startswith("#"):
+                _compile(body)
+            pathspec.GitIgnoreSpec.from_lines([line])
+        except (GlobError, ValueError, TypeError, re.error) as exc:  # pathspec raises re.error for [z-a]
             if warnings is not None:
-                warnings.append(f"{display_path(path)}:{number}: pattern {line!r} skipped: {exc}")
+                warnings.append(f"{display_path(path)}:{number}: pattern {line.rstrip()!r} skipped: {exc}")
             continue
-        rules.append((directory, rx, anchored, negated, dir_only))
-    return tuple(rules)
+        good.append(line)
+    spec = pathspec.GitIgnoreSpec.from_lines(good)
+    return ((directory, spec),) if len(spec.patterns) else ()
 
 
 def gitignored(rules, full: str, name: str, is_dir: bool) -> bool:
+    """Whether git ignores ``full`` under ``rules`` (the last file with a matching pattern
+    decides; within a file, the last matching pattern)."""
     ignored = False
-    for base, rx, anchored, negated, dir_only in rules:
-        if dir_only and not is_dir:
+    for base, spec in rules:
+        if not full.startswith(base + os.sep):
             continue
-        if anchored:
-            if not full.startswith(base + os.sep):
-                continue
-            hit = rx.match(full[len(base) + 1 :].replace(os.sep, "/")) is not None
-        else:
-            hit = rx.match(name) is not None
-        if hit:
-            ignored = not negated
+        rel = full[len(base) + 1 :].replace(os.sep, "/") + ("/" if is_dir else "")
+        include = spec.check_file(rel).include
+        if include is not None:
+            ignored = include
     return ignored
 
 
 def ancestor_gitignores(directory: str, warnings: list[str] | None = None) -> tuple[_GitRule, ...]:
-    """Rules from the .gitignore files of the enclosing git repository above ``directory``
-    (not ``directory`` itself: walking it reads that one)."""
+    """The patterns that apply to ``directory`` before its own .gitignore (which walking it
+    reads): the user's core.excludesFile and the repository's .git/info/exclude, both
+    relative to the repository root, then the .gitignore files from that root down to, not
+    including, ``directory``. Outside a git repository: none."""
     chain = []
-    current = os.path.dirname(directory)
+    current = directory
     while True:
         chain.append(current)
         if os.path.exists(os.path.join(current, ".git")):
             break
         parent = os.path.dirname(current)
         if parent == current:
-            return ()  # not inside a git repository: nothing above applies
+            return ()  # not inside a git repository: nothing applies
         current = parent
-    if os.path.exists(os.path.join(directory, ".git")):
-        return ()
+    root = chain[-1]
     rules: tuple = ()
-    for d in reversed(chain):
+    excludes_file = _core_excludes_file(root)
+    if excludes_file:
+        rules += read_gitignore(root, warnings, path=excludes_file)
+    rules += read_gitignore(root, warnings, path=os.path.join(root, ".git", "info", "exclude"))
+    for d in reversed(chain[1:]):
         rules += read_gitignore(d, warnings)
     return rules
+
+
+def _core_excludes_file(root: str) -> str | None:
+    """git's core.excludesFile for the repository at ``root`` (its default when unset:
+    ``$XDG_CONFIG_HOME/git/ignore``), read from the config files without running git."""
+    import configparser
+
+    home = os.path.expanduser("~")
+    xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
+    found = None
+    for config in (os.path.join(xdg, "git", "config"), os.path.join(home, ".gitconfig"),
+                   os.path.join(root, ".git", "config")):
+        if not os.path.isfile(config):
+            continue
+        parser = configparser.RawConfigParser(strict=False)
+        try:
+            parser.read(config, encoding="utf-8")
+        except (configparser.Error, OSError, UnicodeDecodeError):
+            continue
+        for section in parser.sections():
+            if section.strip().lower() == "core":
+                for key, value in parser.items(section):
+                    if key.lower() == "excludesfile" and value:
+                        found = os.path.expanduser(value.strip().strip('"'))
+    return found if found is not None else os.path.join(xdg, "git", "ignore")
