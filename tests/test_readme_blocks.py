@@ -214,3 +214,36 @@ def test_configuration_block_is_a_valid_configuration(tmp_path):
     config = load_config(tmp_path)
     assert config.source == tmp_path / "pyproject.toml"
     assert "KC901" in config.enabled_codes()
+
+
+def ci_commands() -> list[str]:
+    """The kinkcheck command lines of the README's CI YAML (GitHub Actions, GitLab)."""
+    out = []
+    for b in ALL:
+        if b.lang != "yaml":
+            continue
+        for line in b.code.splitlines():
+            m = re.match(r"^\s*(?:-\s+)?(?:run:\s+)?(kinkcheck (?:check|report)\b.*)$", line)
+            if m:
+                out.append(m.group(1).replace("${{ github.base_ref }}", "main"))
+    return out
+
+
+@pytest.mark.parametrize("command", ci_commands())
+def test_ci_snippet_commands_run_in_a_project(command, project):
+    root, env = project
+    done = subprocess.run(["bash", "-c", command], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode in (0, 1), f"`{command}` exited {done.returncode}\n{done.stderr[-3000:]}"
+    assert "error" not in done.stderr.lower(), done.stderr
+
+
+def test_pre_commit_snippet_matches_the_hook_manifest():
+    import yaml
+
+    (config,) = [yaml.safe_load(b.code) for b in ALL if b.lang == "yaml" and "pre-commit-config" in b.code]
+    (repo,) = config["repos"]
+    (hook,) = repo["hooks"]
+    (manifest,) = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
+    assert repo["repo"] == "local" and hook["language"] == "system"
+    for key in ("id", "entry", "types_or", "require_serial"):
+        assert hook[key] == manifest[key], key
