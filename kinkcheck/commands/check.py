@@ -34,7 +34,8 @@ MACHINE_FORMATS = {"json", "json-lines", "sarif", "gitlab", "junit", "markdown"}
 @analyzer_options
 @click.option("--force-exclude", is_flag=True, help="Apply exclude patterns to paths given on the command line too.")
 @click.option("--stdin-filename", default=None, metavar="PATH",
-              help="With PATH '-': the name of the file read from standard input (for messages, config, per-file-ignores).")
+              help="The name of the source read from standard input ('-'; implied when no PATHS are given): "
+                   "used in messages and for the config and per-file-ignores.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes (default: all cores).")
 @click.option("-q", "--quiet", is_flag=True, help="Print findings only: no summary, no progress bar.")
 @color_option

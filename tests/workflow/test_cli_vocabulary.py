@@ -104,6 +104,11 @@ def test_stdin_follows_per_file_ignores_of_its_name(project):
     assert [line.split(" ")[1] for line in r.stdout.splitlines()[:-1]] == ["KC101"]
 
 
+def test_stdin_filename_alone_implies_standard_input(project):
+    r = run("check", "--stdin-filename", "x.py", "--output-format", "concise", input=LOSS)
+    assert r.exit_code == 1 and r.stdout.startswith("x.py:5:12: KC101")
+
+
 def test_stdin_cannot_be_combined_with_paths(project):
     r = run("check", "-", "loss.py")
     assert (r.exit_code, r.stderr) == (2, "kinkcheck: error: '-' (standard input) cannot be combined with other paths\n")
