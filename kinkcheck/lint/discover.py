@@ -189,7 +189,12 @@ def discover(paths: Iterable[str | Path], config: Config, *, force_exclude: bool
                 out.errors.append(f"{given}: no such file or directory")
             continue
         if _stat.S_ISDIR(st.st_mode):
-            walk(abspath, ancestor_gitignores(abspath, out.warnings) if config.respect_gitignore else ())
+            rules = ancestor_gitignores(abspath, out.warnings) if config.respect_gitignore else ()
+            if rules and gitignored(rules, abspath, os.path.basename(abspath), True):
+                # named explicitly inside an ignored folder: checked, as ripgrep and ruff do;
+                # the patterns above it still apply to what is below it, read from it
+                rules = tuple((abspath, spec) for _, spec in rules)
+            walk(abspath, rules)
         else:
             # Given explicitly: checked whatever its suffix; reading reports what it is.
             add(abspath, st)

@@ -58,3 +58,12 @@ def test_a_deeper_gitignore_re_includes_and_the_last_match_wins(repo):
 def test_a_file_in_an_ignored_directory_stays_ignored(repo):
     (repo / ".gitignore").write_text("pkg/\n!pkg/e.py\n")
     assert found() == ["a.py", "b.py", "c.py", "gen/f.py"]
+
+
+def test_a_folder_named_inside_an_ignored_folder_is_checked(repo):
+    # `kinkcheck check build/vendored` where build/ is ignored: the user asked for that
+    # folder (ripgrep and ruff search it too); ignores below it still apply
+    (repo / ".gitignore").write_text("gen/\n*_skip.py\n")
+    (repo / "gen" / "g_skip.py").write_text(LOSS)
+    assert found() == ["a.py", "b.py", "c.py", "pkg/d.py", "pkg/e.py"]
+    assert found("gen") == ["gen/f.py"]
