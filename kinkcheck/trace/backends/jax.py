@@ -129,6 +129,22 @@ def _bind_patch(orig, slot):
     return bind
 
 
+_RULE_FRAMES: dict = {}
+_RULE_FILES = tuple(os.sep + os.path.join("interpreters", f) for f in ("ad.py", "batching.py", "partial_eval.py"))
+
+
+def _in_rule(code) -> bool:
+    """Is this frame a transformation applying a primitive's rule (a JVP, batching or
+    transpose rule, the backward pass)? What such rules bind is the transformation's work, not
+    the user's op (the transpose of ``x / y`` divides by ``y`` again)."""
+    got = _RULE_FRAMES.get(code)
+    if got is None:
+        name = code.co_name
+        got = _RULE_FRAMES[code] = code.co_filename.endswith(_RULE_FILES) and (
+            name == "process_primitive" or name.startswith(("backward_pass", "transpose")))
+    return got
+
+
 _LAX_FILES: dict = {}
 
 
@@ -333,7 +349,7 @@ class JaxBackend:
         f = sys._getframe(3)
         while f is not None:
             code = f.f_code
-            if code in self.smooth:
+            if code in self.smooth or _in_rule(code):
                 return None
             remap = self.by_code.get(code)
             if remap is not None:

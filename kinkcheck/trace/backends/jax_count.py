@@ -129,12 +129,18 @@ def count_vector(how: tuple, near: tuple, args) -> jax.Array:
     tol = scale.astype(d.dtype) * near[0] * eps(str(d.dtype)) + near[1]
     flat = d.ravel()
     exact = jnp.sum(flat == 0, dtype=jnp.int32)
+    n_near = jnp.sum((flat > 0) & (flat <= tol), dtype=jnp.int32)
+    # the decade histogram only when something is near (rare): no log10 over every element
+    bins = lax.cond(n_near > 0, _decades, lambda f, t: jnp.zeros(NBINS, jnp.int32), flat, tol)
+    head = jnp.stack([jnp.int32(flat.size), exact, n_near, jnp.int32(0)])
+    return jnp.concatenate([head, bins])
+
+
+def _decades(flat, tol):
     is_near = (flat > 0) & (flat <= tol)
     decade = jnp.floor(jnp.log10(jnp.where(is_near, flat, 1)))
     idx = jnp.clip(decade, HIST_LO, HIST_HI).astype(jnp.int32) - HIST_LO
-    bins = jnp.zeros(NBINS, jnp.int32).at[idx].add(is_near.astype(jnp.int32))
-    head = jnp.stack([jnp.int32(flat.size), exact, jnp.sum(bins), jnp.int32(0)])
-    return jnp.concatenate([head, bins])
+    return jnp.zeros(NBINS, jnp.int32).at[idx].add(is_near.astype(jnp.int32))
 
 
 def evaluations(how: tuple, shapes) -> int:

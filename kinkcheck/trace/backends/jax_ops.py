@@ -28,6 +28,7 @@ _PRIM_MODULES = ("jax._src.lax.lax", "jax._src.lax.special", "jax._src.lax.windo
 SMOOTH = (
     "jax.nn.log_softmax", "jax.nn.softmax", "jax.nn.logsumexp", "jax.scipy.special.logsumexp",
     "jax.numpy.mean", "jax.numpy.average", "jax.numpy.var", "jax.numpy.nanmean",
+    "jax._src.numpy.reductions._mean", "jax._src.numpy.reductions._var",
 )
 #: files whose kinked primitives are never the user's: random sampling, initializers
 SKIP_FILES = ("jax/_src/random.py", "jax/_src/prng.py", "jax/_src/nn/initializers.py")
