@@ -39,6 +39,8 @@ GUARDS: Mapping[str, str] = {
     "unit-clamp": "the operand is clamped strictly inside (-1, 1): `x.clamp(-1 + eps, 1 - eps)`",
     "double-where": "the op sits in the safe branch of the double-where pattern",
     "detached-target": "the operand does not carry a gradient (a constant, a detached target)",
+    "rounding": "a clamp, relu or maximum at 0 of a value that is >= 0 in exact arithmetic (a squared distance "
+                "or a variance written expanded, an abs, a norm): it only removes rounding error",
     "range": "the range analysis proves the operand stays off the kink: > 0 (sqrt, log, powers) or != 0 "
              "(a denominator) from eps-like terms, positive config and defaults, squares and norms plus a "
              "positive term, exp/softplus/sigmoid, clamps to a positive floor, counts and shapes",

@@ -302,7 +302,42 @@ def positive_range(node: ast.AST, ctx: Context, site=None) -> bool:
     return ranges.is_positive(r)
 
 
-SITE_AWARE = ("double-where", "detached-target", "range")
+@guard("rounding")
+def rounding(node: ast.AST, ctx: Context, site=None) -> bool:
+    """The clamp, relu, maximum or ``d[d < 0] = 0`` only removes rounding error: its bound is 0
+    and the operand is >= 0 in exact arithmetic (a squared distance ``|a|^2 - 2 a.b + |b|^2``
+    or a variance ``E[x^2] - E[x]^2`` written expanded, an abs, a norm), so on the values the
+    code means it is the identity and has no kink."""
+    from kinkcheck.lint import ranges
+
+    def nonneg(value: ast.AST) -> bool:
+        return ranges.is_nonnegative(ranges.range_of(value, ctx))
+
+    code, call = getattr(site, "code", None), getattr(site, "call", None)
+    if code == "KC304" and isinstance(call, ast.Compare) and len(call.ops) == 1:
+        op, left, right = call.ops[0], call.left, call.comparators[0]
+        if isinstance(op, (ast.Lt, ast.LtE)) and const_value(right) == 0:
+            return nonneg(left)
+        if isinstance(op, (ast.Gt, ast.GtE)) and const_value(left) == 0:
+            return nonneg(right)
+        return False
+    if not isinstance(call, ast.Call):
+        return False
+    tail = _callee_tail(call, ctx) or ""
+    if code == "KC102" and tail in ("relu", "relu_"):
+        return nonneg(node)
+    if code == "KC104" and tail in ("maximum", "fmax", "max") and len(call.args) == 2:
+        a, b = call.args
+        return (const_value(b) == 0 and nonneg(a)) or (const_value(a) == 0 and nonneg(b))
+    if code != "KC103" or tail not in ("clamp", "clamp_", "clip", "clip_", "clamp_min", "clamp_min_"):
+        return False
+    low, high = _lower_bound(call, tail, ctx), _upper_bound(call, tail, ctx)
+    if high is not None and not (isinstance(high, ast.Constant) and high.value is None):
+        return False
+    return low is not None and const_value(low) == 0 and nonneg(node)
+
+
+SITE_AWARE = ("double-where", "detached-target", "range", "rounding")
 
 
 def accepts(guard_ids, operand: ast.AST | None, ctx: Context, site=None) -> str | None:

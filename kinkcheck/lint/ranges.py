@@ -220,7 +220,8 @@ def _range(node: ast.AST, ctx, depth: int) -> str:
             return _pow(a, node.right)
         b = _range_of(node.right, ctx, sub)
         if isinstance(node.op, ast.Add):
-            return _add(a, b)
+            r = _add(a, b)
+            return NONNEG if r == ANY and _expanded_square(node, ctx, sub) else r
         if isinstance(node.op, ast.Mult):
             if ast.dump(node.left) == ast.dump(node.right):
                 return POS if is_nonzero(a) else NONNEG  # x * x
@@ -231,6 +232,8 @@ def _range(node: ast.AST, ctx, depth: int) -> str:
             bv = const_value(node.right)
             if bv is not None and bv <= 0:
                 return _add(a, _const(-bv))
+            if _expanded_square(node, ctx, sub):
+                return NONNEG
         return ANY
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
         return NONZERO if is_nonzero(_range_of(node.operand, ctx, sub)) else ANY
@@ -241,6 +244,70 @@ def _range(node: ast.AST, ctx, depth: int) -> str:
     if isinstance(node, ast.NamedExpr):
         return _range_of(node.value, ctx, sub)
     return ANY
+
+
+def _signed_terms(node: ast.AST, sign: int = 1) -> list[tuple[int, ast.AST]]:
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
+        right = -sign if isinstance(node.op, ast.Sub) else sign
+        return _signed_terms(node.left, sign) + _signed_terms(node.right, right)
+    return [(sign, node)]
+
+
+def _tail(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Call):
+        f = node.func
+        return f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)
+    return None
+
+
+def _squared(node: ast.AST) -> ast.AST | None:
+    """``b`` of ``b ** 2``, ``b * b``, ``b.pow(2)``, ``torch.square(b)``."""
+    if isinstance(node, ast.BinOp):
+        if isinstance(node.op, ast.Pow) and const_value(node.right) == 2:
+            return node.left
+        if isinstance(node.op, ast.Mult) and ast.dump(node.left) == ast.dump(node.right):
+            return node.left
+    if isinstance(node, ast.Call):
+        tail = _tail(node)
+        if tail == "pow" and isinstance(node.func, ast.Attribute) and node.args and const_value(node.args[0]) == 2:
+            return node.func.value
+        if tail == "square" and node.args:
+            return node.args[0]
+    return None
+
+
+def _expanded_square(node: ast.BinOp, ctx, depth: int) -> bool:
+    """Identities that are >= 0 in exact arithmetic, written expanded (a clamp or relu on
+    them only removes rounding error): a squared distance ``|a|^2 - 2 a.b + |b|^2`` and a
+    variance ``E[x^2] - E[x]^2``."""
+    terms = _signed_terms(node)
+    neg = [t for sign, t in terms if sign < 0]
+    pos = [t for sign, t in terms if sign > 0]
+    if len(neg) != 1:
+        return False
+    (n,) = neg
+    if len(pos) >= 2 and isinstance(n, ast.BinOp) and isinstance(n.op, ast.Mult) and 2 in (
+            const_value(n.left), const_value(n.right)):
+        return all(_diag(t, ctx) or is_nonnegative(_range_of(t, ctx, depth)) for t in pos)
+    base = _squared(n)
+    if len(pos) == 1 and base is not None and _tail(base) in ("mean", "nanmean"):
+        (p,) = pos
+        return _tail(p) in ("mean", "nanmean") and is_nonnegative(_range_of(p, ctx, depth))
+    return False
+
+
+def _diag(node: ast.AST, ctx) -> bool:
+    """The diagonal of the Gram matrix whose off-diagonal the distance subtracts is a
+    squared norm: ``diag(x @ x.T)``, its views, a name bound to it."""
+    for _ in range(4):
+        if isinstance(node, ast.Call) and _tail(node) in ("unsqueeze", "view", "reshape", "float", "to") and \
+                isinstance(node.func, ast.Attribute):
+            node = node.func.value
+        elif isinstance(node, ast.Name) and hasattr(ctx, "definition") and ctx.definition(node.id) is not None:
+            node = ctx.definition(node.id)
+        else:
+            break
+    return _tail(node) in ("diag", "diagonal")
 
 
 def _name(name: str, ctx, depth: int) -> str:
