@@ -71,8 +71,10 @@ def _node_kind(ctx: "Context", node: ast.AST) -> str:
     k = ctx.kind
     if isinstance(node, ast.Constant):
         return PLAIN
-    if isinstance(node, (ast.JoinedStr, ast.List, ast.Tuple, ast.Dict, ast.Set, ast.Lambda,
-                         ast.ListComp, ast.SetComp, ast.DictComp)):
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        # `torch.stack([loss_dx, loss_dy])`: a list holds what its elements hold
+        return join(*(k(e) for e in node.elts)) if node.elts else PLAIN
+    if isinstance(node, (ast.JoinedStr, ast.Dict, ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp)):
         return PLAIN
     if isinstance(node, ast.GeneratorExp):
         return k(node.elt)
