@@ -34,11 +34,12 @@ def config(path, output_format, output_file, select, ignore, extend_select, scop
     settings = [(key, _plain(getattr(cfg, name)) or ({} if name in tables else []), cfg.origin(name))
                 if name in tables else (key, _plain(getattr(cfg, name)), cfg.origin(name)) for key, name in KEYS.items()]
     rules = sorted(cfg.enabled_codes())
+    severities = {code: cfg.severity_of(code) for code in rules}
     source = str(cfg.source) if cfg.source is not None else None
     if output_format == "json":
         doc = {"source": source, "root": str(cfg.root),
                "settings": {key: {"value": value, "origin": origin} for key, value, origin in settings},
-               "rules": rules, "no_cache": no_cache}
+               "rules": rules, "severities": severities, "no_cache": no_cache}
         emit(json.dumps(doc, indent=2) + "\n", output_file=output_file)
         return
     lines = [f"# configuration: {source or 'none found (defaults)'}", f"# project root: {cfg.root}", ""]
@@ -47,7 +48,13 @@ def config(path, output_format, output_file, select, ignore, extend_select, scop
     for (key, text), (_, _, origin) in zip(shown, settings):
         line = f"{key} = {text}"
         lines.append(f"{line:<{width}}  # {origin}")
-    lines += ["", f"# rules reported ({len(rules)}): {' '.join(rules)}"]
+    lines += ["", f"# rules reported ({len(rules)}), by severity:"]
+    from kinkcheck.catalog import SEVERITIES
+
+    for level in SEVERITIES:
+        codes = [code for code in rules if severities[code] == level]
+        if codes:
+            lines.append(f"#   {level + ':':<8} {' '.join(codes)}")
     emit("\n".join(lines) + "\n", output_file=output_file)
 
 

@@ -185,6 +185,8 @@ def test_config_shows_each_value_and_where_it_came_from(project):
     data = json.loads(run("config", "--format", "json").stdout)
     assert data["settings"]["severity"] == {"value": {"KC101": "error"}, "origin": str(project / "pyproject.toml")}
     assert "KC505" in data["rules"] and "KC901" not in data["rules"]
+    assert data["severities"]["KC101"] == "error" and data["severities"]["KC102"] == "warning"
+    assert "#   error:   KC001 KC101 KC201" in r.stdout
 
 
 def test_a_config_key_typo_gets_a_did_you_mean(project):
