@@ -36,6 +36,27 @@ COMMANDS: dict[str, str] = {
 _NOT_CRASHES = (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, BrokenPipeError)
 
 
+class OneLineUsageError(click.UsageError):
+    """A usage error (an unknown option, a bad value) as every other exit 2: one line,
+    ``kinkcheck: error: ...``, naming the help to read."""
+
+    def show(self, file=None) -> None:
+        from kinkcheck.commands._common import printable
+
+        hint = f" (see `{self.ctx.command_path} --help`)" if self.ctx is not None else ""
+        click.echo(f"kinkcheck: error: {printable(' '.join(self.format_message().split()))}{hint}", err=True)
+
+
+#: a group called without a subcommand shows its help: that is not an error to shorten
+_SHOWS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+def _one_line(exc: click.UsageError) -> click.UsageError:
+    if isinstance(exc, OneLineUsageError) or (_SHOWS_HELP and isinstance(exc, _SHOWS_HELP)):
+        return exc
+    return OneLineUsageError(exc.format_message(), ctx=exc.ctx)
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx):
         return sorted(COMMANDS)
@@ -47,11 +68,19 @@ class LazyGroup(click.Group):
         module, attr = target.split(":")
         return getattr(importlib.import_module(f"kinkcheck.commands.{module}"), attr)
 
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
+
     def invoke(self, ctx):
         from kinkcheck.errors import KinkcheckError
 
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # a subcommand's options: one line like every exit 2
+            raise _one_line(exc) from None
         except _NOT_CRASHES:
             raise
         except KinkcheckError as exc:  # bad input, configuration or usage: one line, exit 2

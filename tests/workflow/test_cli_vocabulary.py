@@ -159,6 +159,10 @@ def test_trace_show_into_a_file_cuts_no_header_and_no_value(project):
     (["trace", "show", "missing.json"], "kinkcheck: error: "),
     (["check", "loss.py", "--baseline", "missing.json"], "kinkcheck: error: baseline missing.json: no such file"),
     (["report", "loss.py", "--config", "nope.toml"], "kinkcheck: error: cannot read config file"),
+    (["check", "--format", "yaml"], "kinkcheck: error: Invalid value for '--output-format' / '--format': 'yaml'"),
+    (["trace", "show", "run.trace.json", "--top", "0"], "kinkcheck: error: Invalid value for '--top'"),
+    (["--bogus"], "kinkcheck: error: No such option '--bogus'. (see `"),
+    (["chek"], "kinkcheck: error: No such command 'chek'."),
 ])
 def test_every_error_is_one_line_with_one_prefix(project, args, message):
     r = run(*args)
