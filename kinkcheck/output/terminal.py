@@ -49,12 +49,11 @@ def print_rich(renderable: Any, *, file: IO[str] | None = None, color: bool | No
 
     file = file if file is not None else sys.stdout
     color = use_color(file) if color is None else color
-    force = True if color else None  # never False: rich would then forget the terminal's width
-    if is_terminal(file):
-        console = Console(file=file, force_terminal=force, no_color=not color, highlight=False)
-    else:
-        console = Console(file=file, force_terminal=force, no_color=not color, highlight=False,
-                          width=natural_width(renderable), soft_wrap=False)
+    # without colour rich must not think it writes to a terminal (it would still print bold and
+    # italics), so a terminal's width is measured first and passed on
+    width = Console(file=file).width if is_terminal(file) else natural_width(renderable)
+    console = Console(file=file, force_terminal=color, no_color=not color, highlight=False, width=width,
+                      soft_wrap=False)
     console.print(renderable)
 
 
