@@ -153,9 +153,39 @@ def severs_gradient(site, ctx) -> bool:
         return not loss_keeps_gradient(ctx) and (whole or reaches_loss(node, ctx))
     if site.operand is not None and ctx.kind(_undetached(site.operand, ctx)) in (PLAIN, DATA):
         return False
-    if in_condition(node, ctx):
+    if in_condition(node, ctx) or only_divides(node, ctx):
         return False
     return reaches_loss(node, ctx)
+
+
+def only_divides(node: ast.AST, ctx) -> bool:
+    """The value at ``node`` (or the name it is bound to) is only ever a divisor:
+    ``loss / avg_factor.clamp(min=1).item()`` normalises by a number on purpose."""
+    def divisor(child: ast.AST) -> bool:
+        parent = ctx.parent(child)
+        for _ in range(50):
+            if isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Div):
+                return parent.right is child
+            if isinstance(parent, ast.AugAssign) and isinstance(parent.op, ast.Div):
+                return parent.value is child
+            if isinstance(parent, ast.Call) and isinstance(parent.func, ast.Attribute) and parent.func.value is child:
+                child, parent = parent, ctx.parent(parent)  # `.clamp_(min=1).item()`
+                continue
+            return False
+        return False
+
+    if divisor(node):
+        return True
+    child, parent = node, ctx.parent(node)
+    while isinstance(parent, ast.Call) and isinstance(parent.func, ast.Attribute) and parent.func.value is child:
+        child, parent = parent, ctx.parent(parent)
+    if not (isinstance(parent, ast.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0], ast.Name)):
+        return False
+    from kinkcheck.lint.index import walk_local
+
+    name = parent.targets[0].id
+    uses = [n for n in walk_local(ctx.fn) if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)]
+    return bool(uses) and all(divisor(u) for u in uses)
 
 
 # -- reaching definitions ---------------------------------------------------------------------

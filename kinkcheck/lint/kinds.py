@@ -204,7 +204,8 @@ def _variable_kind(ctx: "Context", name: str) -> str:
         if PARAM_DATA_RE.search(name):
             return DATA  # sample weights and normalisers handed to a loss (`weight`, `avg_factor`)
         if default is not None and isinstance(default, ast.Constant) and default.value is not None:
-            return PLAIN
+            # `eps = union.new_tensor([eps])`: a setting rebound to an array is an array
+            return join(PLAIN, *_assigned_kinds(ctx, name)) if name in ctx.bound else PLAIN
         hk = name_kind(name)
         if hk == PLAIN and name in ctx.array_receivers():
             hk = None  # `m.mean()`, `k.abs()`: used as an array whatever the name suggests

@@ -26,7 +26,7 @@ def _is_dim(node: ast.AST, ctx: Context) -> bool:
     v = const_value(node)
     if v is not None:
         return isinstance(v, int)
-    return ctx.kind(node) == PLAIN
+    return ctx.kind(node) == PLAIN and not is_eps_like(node)  # torch.max(union, eps): a floor
 
 
 def two_operand(site: Site, ctx: Context) -> bool:
