@@ -60,6 +60,22 @@ RUNTIME_KINDS: Mapping[str, str] = {
     "step": "the argument sits on a step of a piecewise-constant function",
 }
 
+#: What "near the kink" is measured against (``[runtime] near``), with ``ulps`` and ``abs`` from
+#: the trace's ``near`` option (kinkcheck.trace.near); exact hits (distance 0) count apart.
+NEAR_SCALES: Mapping[str, str] = {
+    "tensor": "0 < distance <= ulps * eps(dtype) * max|operand| + abs: the operand's largest magnitude is the "
+              "scale at which the sums and differences that produced it were rounded, so a different summation "
+              "order could put such an element on the kink",
+    "element": "0 < distance <= ulps * eps(dtype) * s + abs, s the element's own operands (max(|a|, |b|) for a "
+               "tie, max(|x|, |bound|) for a bound, the selected value for a max or a pooling window, |x| for a "
+               "rounding step): a different rounding of those very values could tie them; a bound at 0 uses the "
+               "operand's largest magnitude",
+    "own": "0 < distance <= ulps * tiny(dtype) + abs, tiny the smallest normal number: a value's own magnitude "
+           "sets its rounding, so a nonzero normal value is never near (a guarded denominator such as "
+           "y ** 2 + 1, or an SSIM floor of 9e-8, is never near); a near value is subnormal, where 1/y^2 is "
+           "already infinite",
+}
+
 _CODE_RE = re.compile(r"^KC\d{3}$")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _POS_RE = re.compile(r"^\d+:\d+$")
@@ -102,6 +118,15 @@ class Runtime:
     aten: tuple[str, ...] = ()
     numpy: tuple[str, ...] = ()
     jax: tuple[str, ...] = ()
+    #: what near is measured against (NEAR_SCALES) and why, for this rule
+    near: str = "tensor"
+    near_why: str = ""
+    #: (op name, its bounds): numbers or argument names ("-lambd" negated), lower bound first
+    bounds: tuple[tuple[str, tuple], ...] = ()
+
+    def bounds_of(self, op_name: str) -> tuple:
+        """The bounds ``[runtime.bounds]`` gives an op (``hardtanh``), or ()."""
+        return next((b for name, b in self.bounds if name == op_name), ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,10 +388,23 @@ def _build(data: dict[str, Any], path: Path) -> Rule:
     runtime = None
     if "runtime" in data:
         r = data["runtime"]
-        _no_unknown(r, {"kind", "aten", "numpy", "jax"}, f"{path.name} [runtime]")
+        _no_unknown(r, {"kind", "aten", "numpy", "jax", "near", "near_why", "bounds"}, f"{path.name} [runtime]")
         _one_of(r["kind"], tuple(RUNTIME_KINDS), "runtime.kind", path)
+        _one_of(r.get("near", "tensor"), tuple(NEAR_SCALES), "runtime.near", path)
+        bounds = r.get("bounds", {})
+        for op_name, spec in bounds.items():
+            if not isinstance(spec, list) or not all(isinstance(b, (int, float, str)) for b in spec):
+                raise CatalogError(f"{path.name}: runtime.bounds.{op_name} must be a list of numbers or argument names")
+        if r["kind"] == "bound":
+            for overload in r.get("aten", ()):
+                base = overload.split(".")[0]
+                plain = base[:-1] if base.endswith("_") and not base.startswith("_") else base
+                if plain not in bounds:
+                    raise CatalogError(f"{path.name}: runtime.bounds has no entry for {plain} (aten.{overload})")
         runtime = Runtime(kind=r["kind"], aten=tuple(r.get("aten", ())), numpy=tuple(r.get("numpy", ())),
-                          jax=tuple(r.get("jax", ())))
+                          jax=tuple(r.get("jax", ())), near=r.get("near", "tensor"),
+                          near_why=str(r.get("near_why", "")).strip(),
+                          bounds=tuple((k, tuple(v)) for k, v in bounds.items()))
 
     guards = tuple(data.get("guards", ()))
     for g in guards:

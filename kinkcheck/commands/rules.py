@@ -50,7 +50,9 @@ def rule_to_dict(rule: _catalog.Rule) -> dict:
         "subgradients": {s.framework: {"value": s.value, "expr": s.expr, "at": dict(s.at), "grad": dict(s.grad)}
                          for s in rule.subgradients},
         "runtime": None if rule.runtime is None else {
-            "kind": rule.runtime.kind, "aten": list(rule.runtime.aten), "numpy": list(rule.runtime.numpy)},
+            "kind": rule.runtime.kind, "aten": list(rule.runtime.aten), "numpy": list(rule.runtime.numpy),
+            "near": {"scale": rule.runtime.near, "means": _catalog.NEAR_SCALES[rule.runtime.near],
+                     "why": rule.runtime.near_why}},
         "guards": {g: _catalog.GUARDS[g] for g in rule.guards},
         "remedies": [{"title": r.title, "rewrite": r.rewrite, "note": r.note} for r in rule.remedies],
         "docs": {
@@ -95,7 +97,9 @@ def rule_markdown(rule: _catalog.Rule) -> str:
         section("Alternatives", "\n".join(lines))
     if rule.runtime is not None:
         ops = ", ".join(f"`{op}`" for op in rule.runtime.aten) or "none"
-        section("Runtime", f"The tracer counts `{rule.runtime.kind}` hits ({_catalog.RUNTIME_KINDS[rule.runtime.kind]}) on aten ops {ops}.")
+        rt = rule.runtime
+        section("Runtime", f"The tracer counts `{rt.kind}` hits ({_catalog.RUNTIME_KINDS[rt.kind]}) on aten ops {ops}.\n\n"
+                f"Near (`{rt.near}`): {_catalog.NEAR_SCALES[rt.near]}." + (f" Here: {rt.near_why}." if rt.near_why else ""))
     if d.references:
         section("References", "\n".join(f"- {ref}" for ref in d.references))
     return "\n".join(out).rstrip() + "\n"

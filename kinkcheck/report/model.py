@@ -101,8 +101,12 @@ class Runtime:
     histogram: dict[str, int] = field(default_factory=dict)
     #: [step, evaluations, exact, near], summed per step, ascending.
     per_step: list[list[int]] = field(default_factory=list)
-    #: framework -> the subgradient value the tracer recorded there.
-    subgradient: dict[str, str] = field(default_factory=dict)
+    #: framework -> the gradient the tracer observed at a hit (the backward of the very op
+    #: at an element exactly on the kink): ``{"grad": [...], "at": [...], "step": n}``, values
+    #: as strings ("0", "inf", "nan"); absent when no hit was observed.
+    observed: dict[str, dict] = field(default_factory=dict)
+    #: what near was measured on for this site's records (catalog NEAR_SCALES)
+    near_scale: str | None = None
     parts: list[RuntimePart] = field(default_factory=list)
 
     @property
@@ -117,7 +121,8 @@ class Runtime:
     def modules(self) -> list[str]:
         return sorted({p.module for p in self.parts if p.module})
 
-    def add(self, part: RuntimePart, histogram: Mapping[str, Any], per_step: Iterable, subgradient: Any) -> None:
+    def add(self, part: RuntimePart, histogram: Mapping[str, Any], per_step: Iterable, observed: Any,
+            near_scale: Any = None) -> None:
         """Add one record's counts; call :meth:`finish` after the last one (the orderings are
         made once per site, not per record: a site may gather thousands of records)."""
         self.parts.append(part)
@@ -136,8 +141,15 @@ class Runtime:
             prev = steps.setdefault(vals[0], [vals[0], 0, 0, 0])
             for i in (1, 2, 3):
                 prev[i] += vals[i]
-        if isinstance(subgradient, Mapping) and subgradient.get("value") is not None:
-            self.subgradient[_clip(str(subgradient.get("framework", "torch")), 60)] = _clip(str(subgradient["value"]))
+        if isinstance(observed, Mapping) and isinstance(observed.get("grad"), list) and part.exact > 0:
+            fw = _clip(str(observed.get("framework", "torch")), 60)
+            if fw not in self.observed:  # the first record's hit speaks for the site
+                at = observed.get("at") if isinstance(observed.get("at"), list) else []
+                self.observed[fw] = {"grad": [_clip(str(v), 24) for v in observed["grad"][:8]],
+                                     "at": [_clip(str(v), 24) for v in at[:8]],
+                                     "step": _int(observed.get("step"))}
+        if isinstance(near_scale, str) and self.near_scale is None:
+            self.near_scale = _clip(near_scale, 20)
 
     def finish(self) -> None:
         """Order the histogram (exact, then nearest decade) and the per-step rows (by step)."""
@@ -145,6 +157,45 @@ class Runtime:
         steps = self.__dict__.get("_steps")
         if steps is not None:
             self.per_step = [steps[k] for k in sorted(steps)]
+
+
+def _grad_text(v) -> str:
+    """A gradient value as the JSON-safe text the trace uses ("0", "0.5", "inf", "nan")."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    if math.isnan(f):
+        return "nan"
+    if math.isinf(f):
+        return "inf" if f > 0 else "-inf"
+    return f"{f:.6g}"
+
+
+def observation_matches(grad: list[str], expected: list[str]) -> bool:
+    """Does a gradient the trace observed at a hit match the catalog's gradient at the kink?
+
+    Elementwise kinks record one gradient per input: they match as a multiset (``x / y`` at
+    ``x < 0`` swaps the signs). Reductions and pools record where the tie's gradient went
+    (the nonzero gradients), norms their distinct values: those match on the nonzero values,
+    or as a set when the catalog's values are all equal."""
+    try:
+        obs = [float(v) for v in grad]
+        expected = [float(v) for v in expected]
+    except (TypeError, ValueError):
+        return False
+    if not obs or not expected:
+        return False
+
+    def norm(vals):
+        return sorted(repr(v) if math.isnan(v) else repr(float(v) + 0.0) for v in vals)
+
+    if norm(obs) == norm(expected):
+        return True
+    if len(set(norm(expected))) == 1 and set(norm(obs)) == set(norm(expected)):
+        return True
+    nonzero = [v for v in obs if v != 0]
+    return bool(nonzero) and norm(nonzero) == norm([v for v in expected if v != 0])
 
 
 @dataclass
@@ -186,6 +237,9 @@ class Site:
     runtime: Runtime | None
     notes: list[str]
     help_uri: str | None = None
+    #: framework -> the catalog's gradient values at the kink (``[subgradient.X] grad``), in
+    #: the order of its expression's variables: what an observed gradient must match
+    subgradient_grads: dict[str, list[str]] = field(default_factory=dict)
     #: The resolved file, for joining; not shown.
     resolved: str | None = None
 
@@ -594,13 +648,15 @@ def _runtime_site(key, meta, recs, root_path: Path, catalog, sources) -> Site:
 
 def _rule_facts(rule) -> dict:
     if rule is None:
-        return {"summary": "", "where": "", "math": "", "why": "", "subgradients": {}, "help_uri": None}
+        return {"summary": "", "where": "", "math": "", "why": "", "subgradients": {}, "subgradient_grads": {},
+                "help_uri": None}
     return {
         "summary": rule.summary,
         "where": rule.where,
         "math": rule.math,
         "why": rule.docs.why,
         "subgradients": {s.framework: s.value for s in rule.subgradients},
+        "subgradient_grads": {s.framework: [_grad_text(v) for v in s.grad.values()] for s in rule.subgradients if s.grad},
         "help_uri": rule.help_uri,
     }
 
@@ -651,7 +707,7 @@ def _attach(site: Site, recs: list[tuple[int, Mapping]]) -> None:
         )
         hist = rec.get("histogram") if isinstance(rec.get("histogram"), Mapping) else {}
         steps = rec.get("per_step") if isinstance(rec.get("per_step"), list) else []
-        site.runtime.add(part, hist, steps, rec.get("subgradient"))
+        site.runtime.add(part, hist, steps, rec.get("observed"), rec.get("near_scale"))
     site.runtime.finish()
     if site.function is None:
         site.function = next((_str(r.get("function")) for _, r in recs if r.get("function")), None)

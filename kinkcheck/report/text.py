@@ -98,16 +98,25 @@ def documented_phrase(site: Site) -> str:
 
 
 def subgradient_lines(site: Site) -> list[str]:
-    """One line per framework: what the catalog says it returns, and what the trace saw."""
+    """One line per framework: what the catalog says it returns, and, where training hit the
+    kink, the gradient the trace observed there (the backward of the very op at a hit). The
+    trace confirms the catalog only when that observed gradient matches the catalog's."""
+    from kinkcheck.report.model import observation_matches
+
     out = []
-    used = site.runtime.subgradient if site.runtime else {}
-    frameworks = sorted(set(site.subgradients) | set(used), key=lambda f: ({"torch": 0, "jax": 1}.get(f, 2), f))
+    seen = site.runtime.observed if site.runtime else {}
+    frameworks = sorted(set(site.subgradients) | set(seen), key=lambda f: ({"torch": 0, "jax": 1}.get(f, 2), f))
     frameworks, more = first(frameworks, 4)
     for fw in frameworks:
         text = f"{fw}: {site.subgradients[fw]}" if fw in site.subgradients else f"{fw}: (not in the catalog)"
-        if fw in used:
-            same = used[fw] == site.subgradients.get(fw)
-            text += " (confirmed by the trace)" if same else f" (the trace recorded: {used[fw]})"
+        obs = seen.get(fw)
+        if obs:
+            grad = ", ".join(obs["grad"])
+            at = f" at {', '.join(obs['at'])}" if obs.get("at") else ""
+            if observation_matches(obs["grad"], site.subgradient_grads.get(fw, [])):
+                text += f" (confirmed by the trace: {fw} returned {grad} at a hit{at})"
+            else:
+                text += f" (the trace observed {grad} at a hit{at})"
         out.append(one_line(text[:300]))
     if more:
         out.append(f"{more.strip()} framework(s) in the trace")

@@ -42,6 +42,7 @@ class Site:
         "dev",
         "dtype",
         "evaluations",
+        "extra",
         "function",
         "host",
         "kind",
@@ -62,6 +63,9 @@ class Site:
         self.path, self.line, self.function = path, line, function
         self.code, self.name, self.op, self.module, self.dtype = code, name, op, module, dtype
         self.kind, self.backend, self.subgradient = kind, backend, subgradient
+        #: backend facts written with the record: near_scale (what near was measured on),
+        #: observed (the framework's gradient seen at a hit)
+        self.extra: dict = {}
         self.calls = 0
         self.evaluations = 0
         self.step_evals = 0
@@ -175,6 +179,7 @@ class Site:
             "per_step": self.per_step(),
             "subgradient": self.subgradient,
         }
+        d.update(self.extra)
         return d
 
 

@@ -124,6 +124,9 @@ def _schema():
                 "histogram": MapOf(Matches(r"exact|-?[0-9]{1,3}", "'exact' or a decade such as '-7'"), count),
                 "per_step": ListOf(Row(4, count, "step, evaluations, exact, near")),
                 "subgradient": Nullable(Obj(optional={"framework": Str(), "value": name})),
+                "near_scale": name,
+                "observed": Obj(optional={"framework": Str(), "grad": ListOf(Str()), "at": ListOf(Str()),
+                                          "step": Int()}),
             },
         )
         _SCHEMA = Obj(

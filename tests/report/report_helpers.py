@@ -33,8 +33,9 @@ def finding(root: Path, code: str, expr: str, function: str | None, *, path: str
 
 
 def site(path: str, line: int, code: str, *, evaluations=1000, exact=0, near=0, harmless=0, function=None,
-         module=None, steps=((0, 500, None, None), (1, 500, None, None)), histogram=None) -> dict:
-    """One trace site record; per-step exact/near default to an even split of the totals."""
+         module=None, steps=((0, 500, None, None), (1, 500, None, None)), histogram=None, observed=None) -> dict:
+    """One trace site record; per-step exact/near default to an even split of the totals;
+    ``observed``: the gradient the tracer saw at a hit (its ``grad`` list)."""
     rows, n = [], len(steps)
     for i, (step, ev, ex, nr) in enumerate(steps):
         rows.append([step, ev, exact // n + (i < exact % n) if ex is None else ex,
@@ -44,7 +45,8 @@ def site(path: str, line: int, code: str, *, evaluations=1000, exact=0, near=0, 
     return {"path": path, "line": line, "function": function, "code": code, "name": rule(code).name,
             "op": "aten.op.default", "module": module, "dtype": "float32", "evaluations": evaluations,
             "exact": exact, "near": near, "harmless": harmless, "histogram": histogram, "per_step": rows,
-            "subgradient": {"framework": "torch", "value": "0"}}
+            "near_scale": "tensor", "subgradient": None,
+            **({"observed": {"framework": "torch", "grad": list(observed), "at": ["0"], "step": 0}} if observed else {})}
 
 
 def trace(root: Path | str, sites: list[dict], steps: int = 2) -> dict:

@@ -90,7 +90,9 @@ def test_the_relu_of_the_model_is_found_at_run_time_with_every_evaluation(report
     relu = next(s for s in data["sites"] if s["code"] == "KC102" and s["line"] == line_of("F.relu(self.fc1(x))"))
     assert relu["origin"] == "runtime"  # model code: the static pass leaves it alone by default
     assert relu["runtime"]["evaluations"] == STEPS * BATCH * HIDDEN
-    assert relu["runtime"]["subgradient"]["torch"].startswith("0")
+    # confirmation needs a gradient observed at a hit: a ReLU input is rarely exactly 0
+    observed = relu["runtime"]["observed"]
+    assert observed == {} if relu["runtime"]["exact"] == 0 else observed["torch"]["grad"] == ["0"]
     assert [row[0] for row in relu["runtime"]["per_step"]] == list(range(STEPS))
 
 

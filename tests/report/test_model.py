@@ -15,13 +15,14 @@ def by_key(report):
 def test_static_site_and_trace_site_on_the_same_line_join(project):
     fs = static_findings(project)
     abs_line, _ = line_of(project / "train.py", "torch.abs(d)")
-    report = build(fs, trace(project, [site("train.py", abs_line, "KC101", evaluations=4000, exact=3, near=7, function="loss_fn")]),
-                   root=project)
+    report = build(fs, trace(project, [site("train.py", abs_line, "KC101", evaluations=4000, exact=3, near=7,
+                                            function="loss_fn", observed=["0"])]), root=project)
     s = by_key(report)[("train.py", abs_line, "KC101")]
     assert s.origin == "both" and s.status == "hit"
     assert (s.runtime.evaluations, s.runtime.exact, s.runtime.near) == (4000, 3, 7)
-    assert s.runtime.subgradient == {"torch": "0"}
+    assert s.runtime.observed["torch"]["grad"] == ["0"] and s.runtime.near_scale == "tensor"
     assert s.subgradients == {"torch": "0", "jax": "1"}  # from the catalog
+    assert s.subgradient_grads["torch"] == ["0"]
     assert report.join.joined == 1 and report.join.runtime_only == 0
 
 
@@ -219,3 +220,28 @@ def test_several_traces_add_up_even_from_different_roots(project):
     assert (s.runtime.evaluations, s.runtime.exact, s.runtime.near) == (400, 1, 4)
     assert [p.trace for p in s.runtime.parts] == [0, 1]
     assert [t.path for t in report.traces] == ["a.json", "b.json"]
+
+
+def _subgradient_line(project, **kw):
+    from kinkcheck.report.text import subgradient_lines
+
+    abs_line, _ = line_of(project / "train.py", "torch.abs(d)")
+    report = build(static_findings(project), trace(project, [site("train.py", abs_line, "KC101", **kw)]), root=project)
+    return subgradient_lines(by_key(report)[("train.py", abs_line, "KC101")])[0]
+
+
+def test_confirmed_only_from_a_gradient_observed_at_a_hit(project):
+    line = _subgradient_line(project, exact=3, observed=["0"])
+    assert line.endswith("(confirmed by the trace: torch returned 0 at a hit at 0)")
+
+
+def test_an_observed_gradient_that_differs_is_shown_not_confirmed(project):
+    line = _subgradient_line(project, exact=3, observed=["1"])
+    assert "confirmed" not in line and line.endswith("(the trace observed 1 at a hit at 0)")
+
+
+def test_a_site_never_hit_claims_nothing(project):
+    line = _subgradient_line(project, exact=0, near=5)
+    assert line.startswith("torch: 0") and "trace" not in line
+    # an observation without a hit (a hand-edited file) is not believed either
+    assert "trace" not in _subgradient_line(project, exact=0, observed=["0"])

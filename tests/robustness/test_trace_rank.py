@@ -34,7 +34,7 @@ def test_a_trace_block_under_rank_abc_still_saves_its_trace(tmp_path):
     script = (
         "import torch, kinkcheck\n"
         "with kinkcheck.trace(backends='torch', output='trace-{rank}.json') as t:\n"
-        "    torch.tensor([0.0, 1.0, -2.0]).abs()\n"
+        "    torch.tensor([0.0, 1.0, -2.0], requires_grad=True).abs()\n"
         "print('block ended')\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RANK": "abc"}

@@ -82,7 +82,7 @@ def test_device_counters_over_100k_steps_stay_bounded_on_the_device():
 def test_a_real_traced_loop_past_the_exact_steps():
     torch = pytest.importorskip("torch")
     n = steps.EXACT_STEPS + steps.MAX_BLOCKS + 5  # the blocks are two steps wide by the end
-    x = torch.tensor([0.0, 1.0])
+    x = torch.tensor([0.0, 1.0], requires_grad=True)
     with kinkcheck.trace(backends="torch") as t:
         for _ in range(n):
             x.abs()

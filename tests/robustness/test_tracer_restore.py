@@ -76,7 +76,7 @@ def evaluations(t, code: str = "KC101") -> int:
 def kinks(n: int = 1) -> None:
     """``n`` traced abs evaluations in torch (2 elements each) and in numpy (3 each)."""
     for _ in range(n):
-        torch.tensor([0.0, 1.0]).abs()
+        torch.tensor([0.0, 1.0], requires_grad=True).abs()  # differentiated: counted
         np.abs(np.array([0.0, 1.0, -1.0]))
 
 
@@ -182,7 +182,7 @@ def test_a_decorated_function_that_recurses():
 
     @tracer
     def descend(depth: int) -> float:
-        x = torch.tensor([0.0, float(depth)])
+        x = torch.tensor([0.0, float(depth)], requires_grad=True)
         y = float(x.abs().sum())
         return y + (descend(depth - 1) if depth else 0.0)
 

@@ -1,0 +1,209 @@
+"""Counting for the torch backend: distances to a kink -> [exact, near, harmless, decades].
+
+Two paths. On the CPU (:func:`count_host`, :func:`count_host_rel`) one block-wise
+min-reduction finds the few blocks that hold anything near the kink and numpy counts those;
+reading a CPU scalar costs no sync. On other devices (:func:`count_device`) a bucketize and a
+histc leave a raw counter on the device (no sync), read when the trace is saved
+(:func:`raw_to_vec`). The tolerance is a number (one scale for the tensor) or a tensor (one
+per element: :mod:`kinkcheck.trace.near`).
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import threading
+
+import numpy as np
+import torch
+
+from kinkcheck.trace.counts import VEC_LEN
+from kinkcheck.trace.near import HIST_HI, HIST_LO, NBINS
+
+_INF = math.inf
+
+class _Scratch:
+    """Reused CPU buffers. A fresh multi-megabyte CPU tensor costs page faults on every op
+    (the CPU allocator does not cache), which dominated the counting cost of a small CNN.
+    One set per thread: traces in two threads count at the same time (torch kernels run
+    without the GIL), and must never share a buffer."""
+
+    def __init__(self, limit: int = 12):
+        self._local = threading.local()
+        self.limit = limit
+
+    def get(self, like_shape, dtype, slot: int = 0):
+        bufs = getattr(self._local, "bufs", None)
+        if bufs is None:
+            bufs = self._local.bufs = collections.OrderedDict()
+        key = (tuple(like_shape), dtype, slot)
+        buf = bufs.get(key)
+        if buf is None:
+            buf = bufs[key] = torch.empty(key[0], dtype=dtype)
+            if len(bufs) > self.limit:
+                bufs.popitem(last=False)
+        else:
+            bufs.move_to_end(key)
+        return buf
+
+
+_scratch = _Scratch(limit=32)
+
+
+def _absd(x):
+    """|x| into a reused buffer on the CPU (the result only lives until it is counted)."""
+    if x.device.type == "cpu" and x.numel() >= 4096 and not x.is_complex():
+        return torch.abs(x, out=_scratch.get(x.shape, x.dtype, 0))
+    return x.abs()
+
+
+_BLOCK = 4096
+_HOST_NP = {torch.float32: True, torch.float64: True}
+
+
+def _host_tol(tol: float, dtype) -> float:
+    """The tolerance as torch compares it against a ``dtype`` tensor (rounded to the dtype)."""
+    if dtype in (torch.float16, torch.bfloat16):
+        return float(torch.tensor(tol, dtype=dtype))
+    return tol
+
+
+def _np(t):
+    """A CPU tensor as a flat numpy array (a view when it can be), half types as float32."""
+    if t.dtype not in _HOST_NP:
+        t = t.float() if t.is_floating_point() else t.double()
+    return t.reshape(-1).numpy()
+
+
+def count_host(d, tol):
+    """CPU: find the (rare) elements within the tolerance and count them on the host.
+
+    Big tensors: one block-wise min-reduction (torch, vectorised) says which blocks of
+    ``_BLOCK`` elements hold anything within the tolerance (or a NaN); only those few are
+    copied out and counted with numpy, where a handful of tiny ops cost microseconds instead
+    of a dispatch each. Small tensors go to numpy whole. Counts are exactly those of
+    ``d <= tol`` in ``d``'s dtype (NaN never counts)."""
+    if isinstance(tol, torch.Tensor):
+        tol = float(tol)  # a CPU scalar: no device sync
+    tol = _host_tol(tol, d.dtype)
+    n = d.numel()
+    native = d.dtype in _HOST_NP
+    if n >= 4 * _BLOCK:
+        flat = d.reshape(-1)
+        nb = n // _BLOCK
+        head = flat[: nb * _BLOCK].view(nb, _BLOCK)
+        bmin = _np(head.amin(1))
+        keep = np.flatnonzero(~(bmin > tol))  # within the tolerance, or NaN
+        if native:  # the rest in numpy, on a view of d: no more dispatches
+            arr = flat.numpy()
+            picked = arr[: nb * _BLOCK].reshape(nb, _BLOCK)[keep].reshape(-1)
+            tail = arr[nb * _BLOCK:]
+        else:
+            picked = _np(head[torch.from_numpy(keep)]) if keep.size else np.empty(0, np.float32)
+            tail = _np(flat[nb * _BLOCK:])
+        a = np.concatenate([picked, tail]) if tail.size else picked
+    else:
+        if n >= 1024 and float(d.amin()) > tol:
+            return None  # the common case: one reduction (a NaN minimum falls through)
+        a = _np(d)
+    return _vec(a[a <= tol])
+
+
+def _vec(sel):
+    """[exact, near, harmless, decades] for the selected distances (all within tolerance)."""
+    n = sel.size
+    if n == 0:
+        return None
+    vec = np.zeros(VEC_LEN, dtype=np.int64)
+    nonzero = sel[sel != 0]
+    exact = n - nonzero.size
+    vec[0] = exact
+    vec[1] = nonzero.size
+    if nonzero.size:
+        pos = np.clip(np.floor(np.log10(nonzero.astype(np.float64))), HIST_LO, HIST_HI).astype(np.int64) - HIST_LO
+        vec[3:] = np.bincount(pos, minlength=NBINS)
+    return vec
+
+
+RAW_LEN = NBINS + 3  # device layout: [harmless, exact, decade HIST_LO .. HIST_HI, far]
+_edges: dict = {}
+
+
+def _boundaries(d):
+    """Per (device, dtype): the fixed decade edges 10^(k+1) and a buffer for this op's edges."""
+    key = (d.device, d.dtype)
+    got = _edges.get(key)
+    if got is None:
+        dec = torch.tensor([10.0 ** (k + 1) for k in range(HIST_LO, HIST_HI + 1)], dtype=d.dtype, device=d.device)
+        tiny = torch.finfo(d.dtype).tiny * torch.finfo(d.dtype).eps  # the smallest subnormal
+        got = _edges[key] = (dec, torch.tensor([0.0, tiny], dtype=d.dtype, device=d.device))
+    return got
+
+
+def count_host_rel(d, scale, fac: float, absf: float):
+    """CPU, a tolerance per element: counts ``d <= fac * scale + absf`` (compared in float64).
+
+    ``scale`` is a tensor broadcastable to ``d`` (NaN never counts). One fused pass makes
+    ``d - 2 * fac * scale`` (the doubled factor keeps the float rounding of that pass from
+    losing a borderline element); its block minima pick the few blocks worth a look, and
+    numpy decides those exactly, as :func:`count_host` does."""
+    n = d.numel()
+    big = n >= 4 * _BLOCK
+    if big and scale.shape == d.shape:
+        e = torch.sub(d, scale, alpha=2 * fac, out=_scratch.get(d.shape, d.dtype, 5))
+    else:
+        e = torch.sub(d, scale, alpha=2 * fac)
+    flat_e = e.reshape(-1)
+    n = flat_e.numel()
+    thr = _host_tol(absf, d.dtype)
+    if big:
+        nb = n // _BLOCK
+        bmin = _np(flat_e[: nb * _BLOCK].view(nb, _BLOCK).amin(1))
+        keep = np.flatnonzero(~(bmin > thr))
+        idx = (keep[:, None] * _BLOCK + np.arange(_BLOCK)).reshape(-1)
+        idx = np.concatenate([idx, np.arange(nb * _BLOCK, n)])
+        if idx.size == 0:
+            return None
+        pick = torch.from_numpy(idx)
+        dd = _np(d.expand(e.shape).reshape(-1)[pick])
+        ss = _np(scale.expand(e.shape).reshape(-1)[pick]) if isinstance(scale, torch.Tensor) else np.float64(scale)
+    else:
+        if n >= 1024 and float(flat_e.amin()) > thr:
+            return None
+        dd = _np(d.expand(e.shape))
+        ss = _np(scale.expand(e.shape)) if isinstance(scale, torch.Tensor) else np.float64(scale)
+    d64 = dd.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        return _vec(dd[d64 <= fac * ss.astype(np.float64) + absf])
+
+
+def count_device(d, tol):
+    """Any device, no host sync, few kernels: returns the raw device layout (float64).
+
+    One ``bucketize`` against [0, tiny, min(10^(k+1), tol+)] sorts every element into exact,
+    a decade (only while within the tolerance) or far; one ``histc`` counts the buckets.
+    """
+    if d.dtype in (torch.float16, torch.bfloat16):
+        d = d.float()
+    if isinstance(tol, torch.Tensor) and tol.numel() > 1:  # per element: the far ones become inf
+        d = torch.where(d <= tol, d, _INF)
+        tol = tol.new_tensor(_INF)
+    dec, head = _boundaries(d)
+    if not isinstance(tol, torch.Tensor):
+        tol = torch.tensor(tol, dtype=d.dtype, device=d.device)
+    cap = torch.nextafter(tol.to(d.dtype), tol.new_tensor(_INF, dtype=d.dtype))
+    edges = torch.cat([head, torch.minimum(dec, cap)])
+    idx = torch.bucketize(d.contiguous(), edges, right=True, out_int32=True)  # it would copy anyway, and warn
+    return torch.histc(idx.float(), bins=RAW_LEN, min=0, max=RAW_LEN).double()
+
+
+def raw_to_vec(raw):
+    """Device layout -> [exact, near, harmless, bins...] as numpy int64."""
+    raw = np.asarray(raw, dtype=np.float64)
+    vec = np.zeros(VEC_LEN, dtype=np.int64)
+    bins = np.rint(raw[2:2 + NBINS]).astype(np.int64)
+    vec[0] = round(raw[1])
+    vec[1] = int(bins.sum())
+    vec[2] = round(raw[0])
+    vec[3:] = bins
+    return vec
