@@ -31,6 +31,7 @@ from kinkcheck.lint import checks as registry
 from kinkcheck.lint.checks import Site
 from kinkcheck.lint import flow
 from kinkcheck.lint.context import Budget, Context, FileAnalysis, no_grad_nodes
+from kinkcheck.lint.roots import AUTOGRAD_BASES, AUTOGRAD_UNDIFFERENTIATED
 from kinkcheck.lint.guards import accepts
 from kinkcheck.lint.index import backward_slice, recall, walk_local
 from kinkcheck.lint.make_finding import site_finding
@@ -183,6 +184,8 @@ def _analyze_function(fa: FileAnalysis, tables: Tables, catalog, codes: frozense
     # nothing under torch.no_grad() / inference_mode() carries a gradient: only the
     # no_grad itself (KC506) is reported there
     quiet = no_grad_nodes(fn if fn is not fa.tree else None, roots, ctx)
+    if _undifferentiated_forward(fa, qualname, cls_qual):
+        quiet = {id(n) for n in nodes}
     node_checks = [(code, types, check) for code, (types, check) in registry.NODE_CHECKS.items() if code in codes]
     function = qualname
     for node in nodes:
@@ -191,6 +194,15 @@ def _analyze_function(fa: FileAnalysis, tables: Tables, catalog, codes: frozense
         if quiet and id(node) in quiet:
             found = [f for f in found if f.code == "KC506"]
         yield from found
+
+
+def _undifferentiated_forward(fa: FileAnalysis, qualname: str, cls_qual: str | None) -> bool:
+    """``forward`` of a ``torch.autograd.Function``: it runs with gradients off and its
+    backward supplies the gradient, so nothing it computes is differentiated."""
+    if cls_qual is None or qualname.rsplit(".", 1)[-1] not in AUTOGRAD_UNDIFFERENTIATED:
+        return False
+    bases = fa.ix.classes.get(cls_qual, ())
+    return any(b in AUTOGRAD_BASES or b.endswith(".autograd.Function") for b in bases)
 
 
 def _node_findings(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[str], ctx: Context, node: ast.AST,

@@ -58,7 +58,11 @@ MODEL_BASES = frozenset(
 )
 #: base classes of hand-written derivatives: their forward and backward are roots
 AUTOGRAD_BASES = frozenset({"torch.autograd.Function", "torch.autograd.function.Function"})
-AUTOGRAD_METHODS = ("forward", "backward", "setup_context", "jvp", "vjp")
+#: the hand-written derivatives of an autograd Function: loss code (a kink there is a kink of
+#: the gradient itself). Its ``forward``/``setup_context`` run with gradients off: what they
+#: compute is never differentiated, the backward says what the gradient is.
+AUTOGRAD_METHODS = ("backward", "jvp", "vjp")
+AUTOGRAD_UNDIFFERENTIATED = ("forward", "setup_context")
 LOSS_NAME_RE = re.compile(r"loss|objective|criterion|(^|_)(nll|elbo)(_|$)", re.IGNORECASE)
 #: "Loss" as a word of a CamelCase class name (``LossWrapper``, ``DiceLossV2``; not ``YolosSelfAttention``)
 LOSS_WORD_RE = re.compile(r"(^|(?<=[a-z0-9_]))(Loss|Criterion|Objective)(?=[A-Z0-9_]|$)|^loss")

@@ -4,8 +4,8 @@ Roots (from the index): functions named like loss/objective/criterion, every met
 loss class (named ``*Loss``/``*Criterion``/``*Objective``, a loss-named ``nn.Module``, a
 subclass of ``_Loss`` or of a checked loss class, or one whose ``forward`` is a root),
 ``@kinkcheck.loss`` and ``# kinkcheck: loss``, hand-written derivatives (``grad``,
-``*_grad``, ``jacobian``, ``backward`` in array code; ``forward`` and ``backward`` of an
-``autograd.Function``), functions handed to ``jax.grad`` & co., callables bound to a
+``*_grad``, ``jacobian``, ``backward`` in array code; the ``backward`` of an
+``autograd.Function``, whose ``forward`` runs with gradients off), functions handed to ``jax.grad`` & co., callables bound to a
 loss-like name (``criterion = lambda ...``, ``loss_fn=my_loss``), config
 ``loss-functions``, and the statements that compute what ``.backward()`` /
 ``torch.autograd.grad`` differentiate (the function that contains them is in scope as
@@ -291,8 +291,8 @@ def _configured(f: FunctionInfo, patterns: tuple[str, ...]) -> bool:
 
 
 def _class_roots(world: _World) -> list[str]:
-    """Every method of a loss class (and the forward/__call__ it inherits), ``forward``
-    and ``backward`` of autograd Functions. Dunders other than ``__call__`` (``__init__``,
+    """Every method of a loss class (and the forward/__call__ it inherits), the
+    ``backward`` of autograd Functions. Dunders other than ``__call__`` (``__init__``,
     ``__repr__``) set the loss up; they do not compute it."""
     out: list[str] = []
     for cls in world.classes:

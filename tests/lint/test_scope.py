@@ -528,7 +528,8 @@ def test_hand_written_gradients_in_array_code():
             def backward(ctx, g):
                 return g
         """})
-    assert {"m.grad", "m.hinge_grad", "m.grad_w", "m.jacobian", "m.hessian", "m.Clamp.forward", "m.Clamp.backward"} <= got
+    assert {"m.grad", "m.hinge_grad", "m.grad_w", "m.jacobian", "m.hessian", "m.Clamp.backward"} <= got
+    assert "m.Clamp.forward" not in got  # runs with gradients off: the backward is the gradient
     assert not {"m.zero_grad", "m.no_grad", "m.average_grad", "m.apply_if_grad", "m.gradient_map"} & got
     # in a file that imports no array library, a function named `grad` is something else
     assert scoped({"m": "def grad(x):\n    return x\n"}) == set()
@@ -555,7 +556,7 @@ def test_an_autograd_function_defined_elsewhere_runs_through_apply():
                     return g
             """,
     })
-    assert {"fns.Round.forward", "fns.Round.backward"} <= got
+    assert "fns.Round.backward" in got and "fns.Round.forward" not in got
 
 
 @pytest.mark.parametrize("call", [
