@@ -148,8 +148,8 @@ def severs_gradient(site, ctx) -> bool:
         # ``@torch.no_grad()`` on the loss itself: a decorator sits outside the body
         whole = any(_inside(node, d) for d in getattr(ctx.fn, "decorator_list", ()))
         info = ctx.fa.ix.functions.get(ctx.qualname)
-        if site.code == "KC506" and info is not None and not info.root:
-            return False  # a helper that builds a target (sinkhorn codes, k-means) without gradient
+        if info is not None and not info.root:
+            return False  # a helper that builds a target (sinkhorn codes, k-means, matching weights) on purpose
         return not loss_keeps_gradient(ctx) and (whole or reaches_loss(node, ctx))
     if site.operand is not None and ctx.kind(_undetached(site.operand, ctx)) in (PLAIN, DATA):
         return False
