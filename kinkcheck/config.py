@@ -324,13 +324,14 @@ def _parse_table(table: Mapping[str, Any], where: str, prefix: str) -> dict[str,
     return out
 
 
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """`` (did you mean 'select'?)`` for the closest of ``choices`` (difflib), else ``""``."""
+def did_you_mean(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str:
+    """`` (did you mean 'select'?)`` for the closest of ``choices`` (difflib), else ``""``.
+    Rule codes differ in a digit, so they ask for a closer match (0.8: one character in five)."""
     import difflib
 
     by_lower = {c.lower(): c for c in choices}
     normal = word.replace("_", "-").lower()
-    close = [normal] if normal in by_lower else difflib.get_close_matches(normal, list(by_lower), n=1, cutoff=0.6)
+    close = [normal] if normal in by_lower else difflib.get_close_matches(normal, list(by_lower), n=1, cutoff=cutoff)
     return f" (did you mean {by_lower[close[0]]!r}?)" if close and by_lower[close[0]] != word else ""
 
 
@@ -402,5 +403,5 @@ def _validate(cfg: Config, where: str) -> None:
             try:
                 catalog.select([selector])
             except CatalogError:
-                hint = did_you_mean(selector, [*catalog, *(r.name for r in catalog.values())])
+                hint = did_you_mean(selector, [*catalog, *(r.name for r in catalog.values())], cutoff=0.8)
                 raise ConfigError(f"{where}: unknown rule code {selector!r} in {key}{hint}") from None

@@ -178,7 +178,8 @@ def rule(code: str, fmt: str):
         from kinkcheck.commands._common import fail
         from kinkcheck.config import did_you_mean
 
-        fail(f"unknown rule {code!r}{did_you_mean(code, [*cat, *(r.name for r in cat.values())])} (see `kinkcheck rules`)")
+        fail(f"unknown rule {code!r}{did_you_mean(code, [*cat, *(r.name for r in cat.values())], cutoff=0.8)} "
+             "(see `kinkcheck rules`)")
     if fmt == "json":
         click.echo(json.dumps(rule_to_dict(found), indent=2))
         return
