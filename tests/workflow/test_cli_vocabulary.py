@@ -198,3 +198,18 @@ def test_a_config_key_typo_gets_a_did_you_mean(project):
     r = run("config")
     assert r.stderr == ("kinkcheck: error: pyproject.toml: unknown key 'tool.kinkcheck.extend-selct' "
                         "(did you mean 'extend-select'?)\n")
+
+
+def test_trace_summary_into_a_pipe_is_not_cut(capsys, monkeypatch):
+    torch = pytest.importorskip("torch")
+    import kinkcheck
+
+    monkeypatch.setenv("COLUMNS", "40")
+    x = torch.linspace(-1, 1, 1001, requires_grad=True)
+    with kinkcheck.trace(backends=("torch",)) as t:
+        torch.clamp(x, -0.5, 0.5).sum().backward()
+    t.summary()
+    out = capsys.readouterr().out
+    assert "…" not in out and "1,001" in out
+    for header in ("where", "rule", "evals", "exact", "near", "closest", "subgrad"):
+        assert header in out
