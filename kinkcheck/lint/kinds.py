@@ -86,8 +86,10 @@ def _node_kind(ctx: "Context", node: ast.AST) -> str:
         if node.attr in ("data", "T", "mT", "real", "imag", "grad"):
             base = k(node.value)
             return DATA if node.attr == "data" and base != PLAIN else base
-        if isinstance(node.value, ast.Name) and node.value.id == "self" and ctx.cls_qual:
-            return ctx.fa.attr_kind(ctx.cls_qual, node.attr)
+        if isinstance(node.value, ast.Name) and node.value.id == "self":
+            cls = ctx.cls_qual or getattr(_enclosing(ctx), "cls_qual", None)  # a closure in a method
+            if cls:
+                return ctx.fa.attr_kind(cls, node.attr)
         if ctx.is_module_ref(node):
             return PLAIN  # math.pi, torch.float32, np.inf
         if node.attr in ("values",):
@@ -230,6 +232,9 @@ def _variable_kind(ctx: "Context", name: str) -> str:
             return join(*assigned)
         return name_kind(name) or UNKNOWN
     # enclosing scopes / module level
+    outer = _enclosing(ctx)
+    if outer is not None and (name in outer.bound or name in outer.params):
+        return outer.name_kind(name)  # a closure reads the enclosing function's value
     mk = ctx.fa.module_kind(name)
     if mk is not None:
         return mk
@@ -237,6 +242,21 @@ def _variable_kind(ctx: "Context", name: str) -> str:
     if q is not None and ctx.fa.ix.how in ("import", "builtin", "def", "star"):
         return PLAIN  # a module, function or class object is not a value
     return name_kind(name) or UNKNOWN
+
+
+def _enclosing(ctx: "Context") -> "Context | None":
+    """The Context of the function a nested function is defined in (memoized per file)."""
+    if "." not in ctx.qualname:
+        return None
+    outer_q = ctx.qualname.rsplit(".", 1)[0]
+    memo = ctx.fa.__dict__.setdefault("_enclosing", {})
+    if outer_q not in memo:
+        entry = ctx.fa.ix.scopes.get(outer_q)
+        outer = None
+        if entry is not None and isinstance(entry[0], (ast.FunctionDef, ast.AsyncFunctionDef)):
+            outer = type(ctx)(ctx.fa, outer_q, *entry)
+        memo[outer_q] = outer
+    return memo[outer_q]
 
 
 def _assigned_kinds(ctx: "Context", name: str) -> list[str]:
