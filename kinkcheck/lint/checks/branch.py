@@ -149,7 +149,9 @@ def where_on_comparison(site: Site, ctx: Context):
         else:
             if tail == "where" and len(call.args) < 3 and not call.keywords:
                 return None
-            cond = call.args[0] if call.args else None
+            # torch.masked_fill(input, mask, value): the mask is the second argument
+            at = 1 if tail.startswith("masked_fill") else 0
+            cond = call.args[at] if len(call.args) > at else None
     if cond is None:
         return None
     k = value_comparison(cond, ctx)
