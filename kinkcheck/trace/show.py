@@ -35,7 +35,7 @@ def render(data: dict, *, top: int | None = None):
     table.add_column("exact", justify="right", overflow="fold")
     table.add_column("near", justify="right", overflow="fold")
     table.add_column("closest", justify="right", overflow="fold")
-    table.add_column("subgrad", overflow="fold")
+    table.add_column("grad at hit", overflow="fold")  # what the framework returned at a hit (observed)
     for s in sites:
         where = f"{s['path']}:{s['line']}"
         if s.get("function"):
@@ -53,7 +53,8 @@ def render(data: dict, *, top: int | None = None):
         hist = s.get("histogram", {})
         decades = [int(k) for k in hist if k != "exact"]
         closest = "exact" if "exact" in hist else (f"1e{min(decades)}" if decades else "-")
-        sub = ((s.get("subgradient") or {}).get("value") or "-").split(";")[0].split(" (")[0]
+        observed = s.get("observed") or {}
+        sub = ", ".join(observed.get("grad") or []) if s["exact"] and observed.get("grad") else "-"
         table.add_row(
             where, s["code"], op, f"{s['evaluations']:,}", exact, f"{s['near']:,}", closest, sub,
         )

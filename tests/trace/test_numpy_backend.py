@@ -85,3 +85,58 @@ def test_the_tracers_own_numpy_counting_is_not_a_users_kink():
     sites = t.to_dict()["sites"]
     assert [s["code"] for s in sites] == ["KC102"]
     assert sites[0]["near"] > 0  # the host path really ran
+
+
+# -- whose call it is ---------------------------------------------------------------------
+
+
+def _module(tmp_path, name, source, folder="."):
+    import importlib
+    import sys
+
+    d = tmp_path / folder
+    d.mkdir(parents=True, exist_ok=True)
+    (d / f"{name}.py").write_text(source)
+    sys.path.insert(0, str(d))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(d))
+
+
+def test_a_library_calling_numpy_is_not_the_users_site(tmp_path, monkeypatch):
+    """scipy's own np.sqrt inside a distance transform is not a kink of the user's loss: only a
+    call whose direct caller is the user's code counts."""
+    lib = _module(tmp_path, "kc_fake_lib", "import numpy as np\ndef dist(x):\n    return np.sqrt(x)\n",
+                  folder="site-packages")
+    monkeypatch.syspath_prepend(str(tmp_path / "site-packages"))  # a library directory, as installed
+    with kinkcheck.trace(backends="numpy") as t:
+        lib.dist(np.zeros(4))  # the library's sqrt: not counted
+        np.sqrt(np.zeros(2))  # the user's: counted
+    (site,) = t.to_dict()["sites"]
+    assert (site["path"], site["evaluations"], site["exact"]) == ("tests/trace/test_numpy_backend.py", 2, 2)
+
+
+def test_calls_made_while_a_module_is_imported_never_count(tmp_path):
+    import sys
+
+    (tmp_path / "kc_imported_in_block.py").write_text("import numpy as np\nTABLE = np.log(np.zeros(3) + 1)\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        with kinkcheck.trace(backends="numpy") as t:
+            import kc_imported_in_block  # noqa: F401 - its np.log runs at import time
+    finally:
+        sys.path.remove(str(tmp_path))
+    assert t.to_dict()["sites"] == []
+
+
+def test_names_imported_before_the_block_and_ufunc_methods_are_seen(tmp_path):
+    mod = _module(tmp_path, "kc_user_loss", "from numpy import abs as npabs\ndef l1(w):\n    return npabs(w).sum()\n")
+    original = mod.npabs
+    with kinkcheck.trace(backends="numpy") as t:
+        mod.l1(np.array([0.0, 1.0, -2.0]))
+        np.maximum.reduce(np.array([[1.0, 2.0], [1.0, 0.5]]))  # ties in column 0
+        np.minimum.accumulate(np.array([3.0, 1.0, 1.0, 2.0]))  # the running minimum ties at step 2
+    assert mod.npabs is original  # the user's global is back as it was
+    ops = {s["op"]: (s["evaluations"], s["exact"]) for s in t.to_dict()["sites"]}
+    assert ops == {"numpy.absolute": (3, 1), "numpy.maximum.reduce": (2, 1), "numpy.minimum.accumulate": (3, 1)}

@@ -22,7 +22,7 @@ def loss(pred, target):
 """
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-SUBGRADIENT = "0 for x at 0, the long explanation a narrow column used to cut with an ellipsis"
+SUBGRADIENT = "0.142857142, -0.285714285, 0.571428571"  # the gradient observed at a hit, a long cell
 
 
 def run(*args: str, env: dict | None = None, input: str | None = None):
@@ -33,7 +33,8 @@ def site(code: str, line: int, evaluations: int, exact: int) -> dict:
     return {"path": "loss.py", "line": line, "function": "loss", "code": code, "name": code.lower(),
             "op": "aten.abs.default", "module": None, "dtype": "float32", "evaluations": evaluations,
             "exact": exact, "near": 0, "harmless": 0, "histogram": {"exact": exact} if exact else {},
-            "per_step": [[0, evaluations, exact, 0]], "subgradient": {"framework": "torch", "value": SUBGRADIENT}}
+            "per_step": [[0, evaluations, exact, 0]], "subgradient": None,
+            "observed": {"framework": "torch", "grad": SUBGRADIENT.split(", "), "at": ["0"], "step": 0}}
 
 
 @pytest.fixture
@@ -211,5 +212,5 @@ def test_trace_summary_into_a_pipe_is_not_cut(capsys, monkeypatch):
     t.summary()
     out = capsys.readouterr().out
     assert "…" not in out and "1,001" in out
-    for header in ("where", "rule", "evals", "exact", "near", "closest", "subgrad"):
+    for header in ("where", "rule", "evals", "exact", "near", "closest", "grad at hit"):
         assert header in out

@@ -1,14 +1,27 @@
 """NumPy backend: wraps the catalog's ``[runtime] numpy`` callables for the duration of the block.
 
-Only lookups through the module attribute see the wrapper (``np.abs(x)``, ``numpy.linalg.norm``);
-names bound before the block (``from numpy import abs``), operators (``abs(a)``, ``a / b``) and
-ufunc methods are not traced. Every patched attribute is restored on exit, even on errors.
+What it sees: calls through the module attribute (``np.abs(x)``, ``numpy.linalg.norm``), the
+reduce and accumulate methods of a traced ufunc reached that way (``np.maximum.reduce``), and
+names the user's own modules bound before the block (``from numpy import abs``: those module
+globals point at the wrapper while the block runs, and back afterwards).
+
+What it counts: only calls the user's code makes itself. A call whose caller is a library
+(scipy computing a distance transform, sklearn loading a data set) is not the user's site,
+and nothing runs while a module is being imported inside the block counts.
+
+What it cannot see, without slowing every numpy operation: operators on arrays (``a / b``,
+``a ** p``, ``abs(a)``, comparisons) run the ufunc from C, and a ufunc object bound under
+another name somewhere else (a library's own ``from numpy import maximum``) is never called
+through anything the tracer can replace. Every patched attribute is restored on exit.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import os
+import sys
+import sysconfig
 import threading
 
 import numpy as np
@@ -154,30 +167,42 @@ def count(d: np.ndarray, tol: float):
     return vec
 
 
+#: ufunc methods counted, as the reduction or running selection they are (maximum/minimum)
+_METHODS = ("reduce", "accumulate")
+
+
 class _UfuncProxy:
-    """Stands in for a ufunc while traced: calls are counted, everything else (``.reduce``,
-    ``.outer``, ``nin``...) goes to the real ufunc, which numpy's own code relies on."""
+    """Stands in for a ufunc while traced: calls are counted, and so are ``reduce`` and
+    ``accumulate`` of the maximum/minimum family; everything else (``.outer``, ``nin``...) goes
+    to the real ufunc, which numpy's own code relies on."""
 
-    __slots__ = ("__wrapped__", "_call", "_ufunc")
+    __slots__ = ("__wrapped__", "_call", "_slot", "_ufunc")
 
-    def __init__(self, ufunc, call):
+    def __init__(self, ufunc, call, slot):
         self._ufunc = ufunc
         self._call = call
+        self._slot = slot
         self.__wrapped__ = ufunc
 
     def __call__(self, *args, **kwargs):
         return self._call(*args, **kwargs)
 
     def __getattr__(self, name):
-        return getattr(self._ufunc, name)
+        real = getattr(self._ufunc, name)
+        if name in _METHODS and self._ufunc.__name__ in _SELECTING:
+            return _notify(real, self._slot, name)
+        return real
 
     def __repr__(self):
         return f"<traced {self._ufunc!r}>"
 
 
-def _wrap(orig, slot):
-    """The one wrapper of a numpy callable, shared by every running trace: the call itself,
-    then each listening trace measures it (never while a backend is measuring)."""
+_SELECTING = ("maximum", "minimum", "fmax", "fmin")
+_PROXY_CALL = _UfuncProxy.__call__.__code__
+
+
+def _notify(orig, slot, method=None):
+    """``orig``, then each listening trace measures the call (never while a backend measures)."""
 
     @functools.wraps(orig)
     def wrapper(*args, **kwargs):
@@ -186,29 +211,86 @@ def _wrap(orig, slot):
         if listeners and not getattr(_tls, "busy", False):
             tid = threading.get_ident()
             for listen in listeners:
-                listen(tid, args, kwargs, out)
+                listen(tid, args, kwargs, out, method)
         return out
 
+    return wrapper
+
+
+def _wrap(orig, slot):
+    """The one wrapper of a numpy callable, shared by every running trace."""
+    wrapper = _notify(orig, slot)
     wrapper.__kinkcheck_original__ = orig
     if isinstance(orig, np.ufunc):
-        return _UfuncProxy(orig, wrapper)
+        return _UfuncProxy(orig, wrapper, slot)
     return wrapper
+
+
+def _library_dirs() -> tuple[str, ...]:
+    """Where installed code lives (site-packages, the standard library): not the user's."""
+    paths = sysconfig.get_paths()
+    dirs = {os.path.realpath(paths[k]) for k in ("purelib", "platlib", "stdlib", "platstdlib") if paths.get(k)}
+    dirs |= {os.path.realpath(p) for p in sys.path if p.rstrip(os.sep).endswith(("site-packages", "dist-packages"))}
+    return tuple(d.rstrip(os.sep) + os.sep for d in sorted(dirs))
+
+
+class _Callers:
+    """Is a numpy call the user's own? Its direct caller must be user code (not a library, not
+    torch, numpy or kinkcheck), and no module may be importing on the stack."""
+
+    def __init__(self, attributor):
+        self.attributor = attributor
+        self.libs = _library_dirs()
+        self._user: dict[object, bool] = {}
+
+    def is_user(self, code) -> bool:
+        hit = self._user.get(code)
+        if hit is None:
+            fn = code.co_filename
+            if fn.startswith("<"):
+                hit = not self.attributor.is_internal(code)  # <stdin>, notebooks: the user's
+            else:
+                real = os.path.realpath(fn)
+                hit = not self.attributor.is_internal(code) and not real.startswith(self.libs)
+            self._user[code] = hit
+        return hit
+
+    @staticmethod
+    def importing(frame) -> bool:
+        """Is a module being imported (an importlib frame below this one, or a module body
+        whose module is still initialising)?"""
+        f = frame
+        while f is not None:
+            if f.f_code.co_filename.startswith("<frozen importlib"):
+                return True
+            f = f.f_back
+        spec = frame.f_globals.get("__spec__")
+        return bool(getattr(spec, "_initializing", False))
 
 
 class NumpyBackend:
     """Listens to the shared numpy patches (:mod:`kinkcheck.trace.patches`) for one trace in
-    one thread: calls from other threads, or while another backend measures, are not counted."""
+    one thread: calls from other threads, from libraries, during imports, or while another
+    backend measures, are not counted."""
+
+    #: what this backend counts (the trace file's ``counted``)
+    COUNTED = ("calls the user's own code makes (not a library's calls, nothing while a module imports); "
+               "operators on arrays are not seen")
 
     def __init__(self, tracer):
         self.tracer = tracer
         self.thread_id = threading.get_ident()
         self._joined: list[tuple[patches.Slot, object]] = []
+        self._callers: _Callers | None = None
 
     def start(self):
         tr = self.tracer
         tr.frameworks["numpy"] = np.__version__
+        if hasattr(tr, "counted"):
+            tr.counted["numpy"] = self.COUNTED
         seen = set()
         try:
+            originals: dict[int, tuple] = {}
             for code in sorted(tr.codes):
                 rule = tr.catalog[code]
                 for qual in rule.runtime.numpy:
@@ -219,10 +301,36 @@ class NumpyBackend:
                     if owner is None:
                         continue
                     listener = self._listener(rule, attr)
-                    self._joined.append((patches.join(owner, attr, _wrap, listener), listener))
+                    slot = patches.join(owner, attr, _wrap, listener)
+                    self._joined.append((slot, listener))
+                    originals[id(slot.orig)] = (slot.orig, rule, attr)
+            self._bind_user_names(originals)
         except BaseException:
             self.stop()
             raise
+
+    def _bind_user_names(self, originals: dict) -> None:
+        """``from numpy import abs`` in the user's modules: those globals point at the traced
+        wrapper for the block (one scan of the modules loaded from outside any library)."""
+        if self._callers is None:
+            self._callers = _Callers(self.tracer._attributor)
+        libs = self._callers.libs
+        for mod in list(sys.modules.values()):
+            f = getattr(mod, "__file__", None)
+            if not f or not isinstance(f, str) or os.path.realpath(f).startswith(libs):
+                continue
+            name = getattr(mod, "__name__", "")
+            if name.split(".")[0] in ("numpy", "torch", "kinkcheck", "scipy", "sklearn", "jax"):
+                continue
+            try:
+                items = list(vars(mod).items())
+            except TypeError:
+                continue
+            for key, value in items:
+                got = originals.get(id(value))
+                if got is not None and got[0] is value and not key.startswith("__"):
+                    listener = self._listener(got[1], got[2])
+                    self._joined.append((patches.join(mod, key, _wrap, listener), listener))
 
     def stop(self):
         while self._joined:
@@ -243,15 +351,22 @@ class NumpyBackend:
     def _listener(self, rule, name):
         tr = self.tracer
         kind = rule.runtime.kind
-        sub = {"framework": "numpy", "value": None}
         tid = self.thread_id
+        if self._callers is None:
+            self._callers = _Callers(tr._attributor)
+        callers = self._callers
 
-        def listen(thread_id, args, kwargs, out):
+        def listen(thread_id, args, kwargs, out, method=None):
             if thread_id != tid or not tr.counting:
+                return
+            caller = sys._getframe(2)  # listen <- the wrapper <- whoever called numpy
+            if caller.f_code is _PROXY_CALL:  # a ufunc: through the proxy's __call__
+                caller = caller.f_back
+            if not callers.is_user(caller.f_code) or callers.importing(caller):
                 return
             _tls.busy = True
             try:
-                self._measure(rule, kind, name, sub, args, kwargs, out)
+                self._measure(rule, kind, name, method, args, kwargs, out, caller)
             except Exception:  # noqa: BLE001, S110 - counting must never break the user's computation
                 pass
             finally:
@@ -259,26 +374,61 @@ class NumpyBackend:
 
         return listen
 
-    def _measure(self, rule, kind, name, sub, args, kwargs, out):
+    def _measure(self, rule, kind, name, method, args, kwargs, out, caller):
         tr = self.tracer
-        res = _locate(kind, name, args, kwargs, out)
+        if method == "reduce":  # np.maximum.reduce(x, axis=0) is np.max(x, axis=0)
+            axis = args[1] if len(args) > 1 else kwargs.get("axis", 0)
+            res = _locate("reduce-tie", "max", (args[0], axis), {"keepdims": kwargs.get("keepdims", False)}, out)
+        elif method == "accumulate":  # a running maximum ties where the next value equals it
+            res = _running_tie(args, kwargs, out)
+        else:
+            res = _locate(kind, name, args, kwargs, out)
         if res is None:
             return
         d, scale, evals = res
         dtype = np.asarray(args[0]).dtype.name if args else "float64"
-        f = tr._attributor.frame(3)
-        code_obj, line = (f.f_code, f.f_lineno) if f is not None else (None, 0)
-        key = (code_obj, line, None, rule.code, name, dtype)
+        code_obj, line = caller.f_code, caller.f_lineno
+        op = f"numpy.{name}" + (f".{method}" if method else "")
+        key = (code_obj, line, None, rule.code, op, dtype)
         site = tr.sites.get(key)
         if site is None:
-            path, fn = tr._attributor.describe(code_obj) if code_obj is not None else ("<numpy>", "<internal>")
-            site = tr.site(key, lambda: Site(path, line, fn, rule.code, rule.name, f"numpy.{name}", None, dtype,
-                                             kind, "numpy", sub))
+            path, fn = tr._attributor.describe(code_obj)
+            site = tr.site(key, lambda: _new_site(path, line, fn, rule, op, dtype, kind))
         site.calls += 1
         if tr.every_op > 1 and (site.calls - 1) % tr.every_op:
             return
         d = np.asarray(d)
         if d.dtype.kind == "c":
             d = np.abs(d)
-        tol = scale * tr.near.factor(d.dtype.name) + tr.near.abs
+        near = rule.runtime.near
+        if near == "own":
+            tiny = float(np.finfo(d.dtype).tiny) if d.dtype.kind in "fc" else 0.0
+            tol = tr.near.ulps * tiny + tr.near.abs
+        else:
+            scale = np.asarray(scale, dtype=np.float64)
+            if near == "tensor" and scale.ndim:
+                scale = np.max(scale) if scale.size else 0.0
+            tol = scale * tr.near.factor(d.dtype.name) + tr.near.abs
         tr.record(site, evals, count(d, tol) if d.size else None)
+
+
+def _new_site(path, line, fn, rule, op, dtype, kind) -> Site:
+    site = Site(path, line, fn, rule.code, rule.name, op, None, dtype, kind, "numpy", None)
+    site.extra["near_scale"] = rule.runtime.near
+    return site
+
+
+def _running_tie(args, kwargs, out):
+    """``np.maximum.accumulate``: step i ties where x[i] equals the running value before it."""
+    x = _f(args[0])
+    if x is None:
+        return None
+    axis = args[1] if len(args) > 1 else kwargs.get("axis", 0)
+    acc = np.asarray(out)
+    n = x.shape[axis] if x.ndim else 0
+    if n < 2:
+        return None
+    prev = np.take(acc, np.arange(n - 1), axis=axis)
+    nxt = np.take(x, np.arange(1, n), axis=axis)
+    d = np.abs(prev - nxt)
+    return d, np.maximum(np.abs(prev), np.abs(nxt)), d.size
