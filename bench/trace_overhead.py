@@ -3,6 +3,7 @@
     python bench/trace_overhead.py                  # CPU: MLP and CNN (ResNet-18 with --all)
     python bench/trace_overhead.py --device cuda    # + ResNet-18 and ViT-S at 224x224
     python bench/trace_overhead.py --device cuda --quick
+    python bench/trace_overhead.py --jax            # only the JAX jitted MLP step
 
 Modes run interleaved (plain, empty dispatch mode, trace, trace sampled, detect_anomaly, ...)
 in every repeat, so machine noise hits all of them alike; the table shows median step times
@@ -208,7 +209,12 @@ def main(argv=None):
     p.add_argument("--all", action="store_true", help="on CPU also ResNet-18 / ViT-S (at 64x64, batch 16)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--stat", choices=["median", "min"], default="median", help="step time over the repeats")
+    p.add_argument("--jax", action="store_true", help="only the JAX jitted MLP step (the default runs it "
+                   "after the torch models when jax is installed)")
     args = p.parse_args(argv)
+    if args.jax:
+        report_jax(args.repeats or (5 if args.quick else 11), args.steps or (5 if args.quick else 10))
+        return
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda: no CUDA device available")
     if args.threads:
@@ -241,6 +247,91 @@ def main(argv=None):
     for name, base, ratios in rows:
         batch = MODELS[name][3] if not (args.device == "cpu" and name in ("resnet18", "vit_s")) else 16
         print(f"| {name} | {batch} | {base * 1e3:.2f} | " + " | ".join(f"{ratios[m]:.2f}x" for m in modes[1:]) + " |")
+    import importlib.util
+
+    if args.device == "cpu" and importlib.util.find_spec("jax") is not None:
+        print()
+        report_jax(repeats, steps)
+
+
+# -- JAX --------------------------------------------------------------------------------------
+
+
+def jax_mlp_bench(repeats: int, steps: int, warmup: int = 3) -> dict[str, list[float]]:
+    """The torch MLP (784-512-512-10, ReLU, batch 256) as a jitted JAX SGD step: plain, traced
+    (``backends="jax"``) and under ``jax_debug_nans``, interleaved in every repeat. Each
+    repeat enters its mode afresh (the trace's setup and its final read are timed)."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    sizes = [784, 512, 512, 10]
+    params = [(jnp.asarray(rng.normal(0, (2 / a) ** 0.5, (a, b)).astype(np.float32)), jnp.zeros(b, jnp.float32))
+              for a, b in zip(sizes, sizes[1:])]
+    x = jnp.asarray(rng.normal(size=(256, 784)).astype(np.float32))
+    y = jnp.asarray(rng.integers(0, 10, 256).astype(np.int32))
+
+    def loss(ps, x, y):
+        h = x
+        for w, b in ps[:-1]:
+            h = jax.nn.relu(h @ w + b)
+        w, b = ps[-1]
+        logp = jax.nn.log_softmax(h @ w + b)
+        return -jnp.take_along_axis(logp, y[:, None], 1).mean()
+
+    @jax.jit
+    def step(ps, x, y):
+        g = jax.grad(loss)(ps, x, y)
+        return jax.tree_util.tree_map(lambda p, d: p - 0.01 * d, ps, g)
+
+    @contextlib.contextmanager
+    def debug_nans():
+        jax.config.update("jax_debug_nans", True)
+        try:
+            yield
+        finally:
+            jax.config.update("jax_debug_nans", False)
+
+    modes = {"plain": contextlib.nullcontext, "trace": lambda: kinkcheck.trace(backends="jax"),
+             "jax_debug_nans": debug_nans}
+
+    def run(n):
+        ps = params
+        for _ in range(n):
+            ps = step(ps, x, y)
+        jax.block_until_ready(ps)
+
+    times = {m: [] for m in modes}
+    with warnings_off():
+        for m in modes:  # compile every mode's program first
+            with modes[m]():
+                run(warmup)
+        for _ in range(repeats):
+            for m, make in modes.items():
+                ctx = make()
+                t0 = time.perf_counter()
+                with ctx:
+                    run(steps)
+                times[m].append((time.perf_counter() - t0) / steps)
+    return times
+
+
+def report_jax(repeats: int, steps: int) -> None:
+    import jax
+
+    times = jax_mlp_bench(repeats, steps)
+    ratios = {m: [t / p for t, p in zip(v, times["plain"])] for m, v in times.items() if m != "plain"}
+    base = statistics.median(times["plain"])
+    print(f"jax {jax.__version__}: jitted MLP step (784-512-512-10, batch 256), median of {repeats} "
+          f"interleaved repeats x {steps} steps")
+    print(f"jax_mlp  plain {base * 1e3:8.2f} ms  " + "  ".join(
+        f"{m} {statistics.median(r):5.2f}x" for m, r in ratios.items()))
+    for m, r in ratios.items():
+        spread = (max(r) - min(r)) / statistics.median(r)
+        if spread > 0.10:
+            print(f"warning: the {m} repeats disagree by {spread:.0%} (min {min(r):.2f}x, max {max(r):.2f}x): "
+                  "the machine is busy; rerun, or read the ratio with care", file=sys.stderr)
 
 
 if __name__ == "__main__":

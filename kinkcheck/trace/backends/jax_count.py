@@ -73,74 +73,146 @@ def _gap(x, axes, pick):
     return -lax.top_k(-dist, 2)[0][..., 1]
 
 
+def _is_zero(v) -> bool:
+    """A constant operand that is all zeros (known while tracing)."""
+    if isinstance(v, core.Tracer):
+        return False
+    try:
+        return not np.any(np.asarray(v))
+    except Exception:  # noqa: BLE001 - not readable: not known to be zero
+        return False
+
+
+#: kinds whose scale is exactly the largest distance (|x| for a kink at 0)
+_SCALE_IS_DMAX = ("zero", "denominator", "origin")
+
+
 def distance(how: tuple, args):
-    """(distance to the kink per element, the operand's scale) for one op."""
+    """(distance to the kink per element, the operand's scale, an upper bound on the scale
+    from the largest distance or None): the bound lets the common case (nothing near) skip
+    the scale's own pass over the operand."""
     kind = how[0]
     x = args[0]
     if kind == "zero":
-        return jnp.abs(x), _amax(x)
-    if kind == "log1p":
-        return jnp.abs(x + 1), jnp.maximum(_amax(x), 1)
+        return jnp.abs(x), lambda: _amax(x), lambda dmax: dmax
+    if kind == "log1p":  # |x| <= |x + 1| + 1
+        return jnp.abs(x + 1), lambda: jnp.maximum(_amax(x), 1), lambda dmax: dmax + 1
     if kind == "pow":
         p = args[1]
         kinked = (p < 1) & (p != 0)
-        d = jnp.where(kinked, jnp.abs(x), jnp.inf)
-        return d, _amax(x)
-    if kind == "tie":
+        return jnp.where(kinked, jnp.abs(x), jnp.inf), lambda: _amax(x), None
+    if kind == "tie":  # |x| <= |x - y| + |y|
         y = args[1]
-        return jnp.abs(x - y), jnp.maximum(_amax(x), _amax(y))
-    if kind == "bound":  # lax.clamp(lo, x, hi)
+        if _is_zero(y):  # jnp.maximum(x, 0): the scale is the largest distance
+            return jnp.abs(x), lambda: _amax(x), lambda dmax: dmax
+        return (jnp.abs(x - y), lambda: jnp.maximum(_amax(x), _amax(y)),
+                lambda dmax: dmax + _amax(y) if jnp.size(y) <= jnp.size(x) else None)
+    if kind == "bound":  # lax.clamp(lo, x, hi): |x| <= its distance to the nearer bound + |bound|
         lo, x, hi = args
         d = jnp.minimum(jnp.abs(x - lo), jnp.abs(x - hi))
-        return d, jnp.maximum(_amax(x), jnp.maximum(_amax(lo), _amax(hi)))
+        return (d, lambda: jnp.maximum(_amax(x), jnp.maximum(_amax(lo), _amax(hi))),
+                lambda dmax: dmax + jnp.maximum(_amax(lo), _amax(hi)))
     if kind == "denominator":
         y = args[1]
-        return jnp.abs(y), _amax(y)
+        return jnp.abs(y), lambda: _amax(y), lambda dmax: dmax
     if kind == "unit":
         d = jnp.abs(x - 1) if how[1] == "acosh" else jnp.abs(jnp.abs(x) - 1)
-        return d, jnp.ones((), d.dtype)
+        return d, lambda: jnp.ones((), d.dtype), lambda dmax: 1
     if kind == "origin":  # atan2(y, x)
         d = jnp.maximum(jnp.abs(x), jnp.abs(args[1]))
-        return d, _amax(d)
+        return d, lambda: _amax(d), lambda dmax: dmax
     if kind == "step":
         name = how[1]
         if name == "round":
-            return jnp.abs(x - jnp.floor(x) - 0.5), _amax(x)
+            return jnp.abs(x - jnp.floor(x) - 0.5), lambda: _amax(x), None
         if name == "rem":
             q = x / args[1]
-            return jnp.abs(q - jnp.round(q)), _amax(q)
+            return jnp.abs(q - jnp.round(q)), lambda: _amax(q), None
         if name in ("floor", "ceil"):
-            return jnp.abs(x - jnp.round(x)), _amax(x)
-        return jnp.abs(x), _amax(x)
+            return jnp.abs(x - jnp.round(x)), lambda: _amax(x), None
+        return jnp.abs(x), lambda: _amax(x), lambda dmax: dmax
     if kind == "reduce":  # ("reduce", axes, "max" | "min")
-        return _gap(x, how[1], how[2]), _amax(x)
+        return _gap(x, how[1], how[2]), lambda: _amax(x), None
     raise ValueError(f"unknown kink location {how!r}")
 
 
 def count_vector(how: tuple, near: tuple, args) -> jax.Array:
-    """int32[RAW_LEN] for one evaluation of an op: evaluations, exact, near, harmless, bins."""
-    d, scale = distance(how, args)
+    """int32[RAW_LEN] for one evaluation of an op: evaluations, exact, near, harmless, bins.
+
+    The common case costs one pass over the distances: their smallest and largest (one
+    variadic reduction). Only when the smallest could be exact or near (within the tolerance
+    at the scale's upper bound, or NaN) does a branch count exact and near hits at the exact
+    scale and bin their decades."""
+    d, scale, upper = distance(how, args)
     if d is None:
         return jnp.zeros(RAW_LEN, jnp.int32).at[0].set(1)
     if jnp.iscomplexobj(d):
         d = jnp.abs(d)
     if d.dtype in (jnp.float16, jnp.bfloat16):
-        d, scale = d.astype(jnp.float32), scale.astype(jnp.float32)
-    tol = scale.astype(d.dtype) * near[0] * eps(str(d.dtype)) + near[1]
+        d = d.astype(jnp.float32)
     flat = d.ravel()
-    exact = jnp.sum(flat == 0, dtype=jnp.int32)
-    n_near = jnp.sum((flat > 0) & (flat <= tol), dtype=jnp.int32)
-    # the decade histogram only when something is near (rare): no log10 over every element
-    bins = lax.cond(n_near > 0, _decades, lambda f, t: jnp.zeros(NBINS, jnp.int32), flat, tol)
-    head = jnp.stack([jnp.int32(flat.size), exact, n_near, jnp.int32(0)])
-    return jnp.concatenate([head, bins])
+    factor = near[0] * eps(str(d.dtype))
+    lo, hi = lax.reduce((flat, flat), (np.array(np.inf, flat.dtype), np.array(-np.inf, flat.dtype)),
+                        lambda a, b: (lax.min(a[0], b[0]), lax.max(a[1], b[1])), (0,))
+    bound = upper(hi) if upper is not None else None
+    gate = jnp.bool_(True) if bound is None else ~(lo > bound * factor + near[1])  # NaN opens it
+
+    exact_scale = how[0] in _SCALE_IS_DMAX or (how[0] == "tie" and _is_zero(args[1]))
+
+    def count(flat):
+        if exact_scale:  # the largest distance, unless it is NaN or inf: then the finite largest
+            sc = lax.cond(jnp.isfinite(hi), lambda: hi, lambda: scale().astype(hi.dtype))
+        else:
+            sc = scale().astype(flat.dtype)
+        tol = sc * factor + near[1]
+        # one integer variadic reduction for both counts (two plain sums cost twice as much)
+        ones = ((flat == 0).astype(jnp.int32), ((flat > 0) & (flat <= tol)).astype(jnp.int32))
+        exact, n_near = lax.reduce(ones, (np.int32(0), np.int32(0)), lambda a, b: (a[0] + b[0], a[1] + b[1]), (0,))
+        bins = lax.cond(n_near > 0, _decades, lambda f, t, m: jnp.zeros(NBINS, jnp.int32), flat, tol, n_near)
+        return jnp.concatenate([jnp.stack([exact, n_near]), bins])
+
+    counts = lax.cond(gate, count, lambda f: jnp.zeros(2 + NBINS, jnp.int32), flat)
+    head = jnp.stack([jnp.int32(flat.size), counts[0], counts[1], jnp.int32(0)])
+    return jnp.concatenate([head, counts[2:]])
 
 
-def _decades(flat, tol):
+_BLOCK, _BUSY, _FEW = 1024, 8, 32
+
+
+def _decades(flat, tol, n_near):
+    """The near distances counted by decade. Near hits are few: the (at most 8) blocks of
+    1,024 elements that hold any are picked out, and their (at most 32) near distances are
+    binned; with more, a scatter over every element bins them (slow on CPUs, but only when
+    near hits are everywhere)."""
+    n = flat.size
+    if n <= _BLOCK * _BUSY:
+        picked, fits = flat, n_near <= _FEW
+    else:
+        nb = -(-n // _BLOCK)
+        padded = flat if nb * _BLOCK == n else jnp.concatenate([flat, jnp.full(nb * _BLOCK - n, jnp.inf, flat.dtype)])
+        blocks = padded.reshape(nb, _BLOCK)
+        per_block = jnp.sum((blocks > 0) & (blocks <= tol), axis=1, dtype=jnp.int32)
+        picked = blocks[lax.top_k(per_block, _BUSY)[1]].ravel()
+        fits = (jnp.sum(per_block > 0) <= _BUSY) & (n_near <= _FEW)
+    k = min(_FEW, picked.size)
+    closest = -lax.top_k(-jnp.where((picked > 0) & (picked <= tol), picked, jnp.inf), k)[0]
+    return lax.cond(fits, lambda: _bin(closest, tol), lambda: _scatter_bins(flat, tol))
+
+
+def _decade(d, is_near):
+    return jnp.clip(jnp.floor(jnp.log10(jnp.where(is_near, d, 1))), HIST_LO, HIST_HI).astype(jnp.int32) - HIST_LO
+
+
+def _bin(d, tol):
+    """Decade counts of the near elements among a few distances (compares, no scatter)."""
+    is_near = (d > 0) & (d <= tol)
+    onehot = (_decade(d, is_near)[:, None] == jnp.arange(NBINS, dtype=jnp.int32)) & is_near[:, None]
+    return jnp.sum(onehot, axis=0, dtype=jnp.int32)
+
+
+def _scatter_bins(flat, tol):
     is_near = (flat > 0) & (flat <= tol)
-    decade = jnp.floor(jnp.log10(jnp.where(is_near, flat, 1)))
-    idx = jnp.clip(decade, HIST_LO, HIST_HI).astype(jnp.int32) - HIST_LO
-    return jnp.zeros(NBINS, jnp.int32).at[idx].add(is_near.astype(jnp.int32))
+    return jnp.zeros(NBINS, jnp.int32).at[_decade(flat, is_near)].add(is_near.astype(jnp.int32))
 
 
 def evaluations(how: tuple, shapes) -> int:
