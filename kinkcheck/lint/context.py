@@ -11,17 +11,15 @@ A check receives ``ctx: Context`` and asks it about names (``ctx.qualify(node)``
 from __future__ import annotations
 
 import ast
-import re
 import sys
 
 from kinkcheck.lint import kinds
 from kinkcheck.lint.index import NO_GRAD, _Env, _Indexer, local_bindings, walk_local
 from kinkcheck.lint.kinds import ARRAY_METHODS, assignments_in, parameters
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, ARRAY_ROOTS, FRAMEWORK_ROOTS, Reexports, dotted
+from kinkcheck.source import lines as source_lines
+from kinkcheck.source import raw_lines
 
-#: the parser's own line split (\r\n, \r, \n; not form feeds): ``ast._splitlines_no_ff``
-#: at C speed, which matters on a big file in the pre-commit case
-_RAW_LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 #: import roots never followed into sibling files when deciding whether a file uses arrays
 BUILTIN_ROOTS = frozenset(sys.stdlib_module_names) | {"__future__", "kinkcheck"}
 
@@ -154,8 +152,8 @@ class FileAnalysis:
         self.path = path
         self.module = module
         self.tree = tree
-        self.lines = source.splitlines()
-        self._raw_lines = _RAW_LINES.findall(source)  # split as the parser does (ast's offsets use it)
+        self.lines = source_lines(source)  # split as the parser does (kinkcheck.source)
+        self._raw_lines = raw_lines(source)  # with their endings: ast's offsets count in them
         self.budget = budget
         if ix is None:
             ix = _Indexer(tree, source, path, module)

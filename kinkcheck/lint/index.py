@@ -20,6 +20,7 @@ from kinkcheck.lint.callables import param_defaults, param_names
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, BUILTIN_NAMES, ImportTable, _module_level, dotted, module_exports
 from kinkcheck.lint.roots import GRAD_OF_EXPR, GRAD_TRANSFORMS, function_root
 from kinkcheck.lint.values import ValuePass, annotations, bind_names
+from kinkcheck.source import lines as source_lines
 
 INDEX_VERSION = 4
 
@@ -226,7 +227,7 @@ def walk_local(fn: ast.AST):
 class _Indexer:
     def __init__(self, tree: ast.Module, source: str, path: str, module: str):
         self.tree = tree
-        self.lines = source.splitlines()
+        self.lines = source_lines(source)  # numbered as the parser numbers them
         self.path = path
         self.module = module
         self.is_package = is_package_path(path)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import stat
 import sys
-import tokenize
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -31,6 +30,8 @@ from kinkcheck.lint import comments
 from kinkcheck.lint.make_finding import make_finding
 from kinkcheck.lint.cache import Cache, CacheDirError, check_cache_dir, content_hash, functions_key
 from kinkcheck.lint.discover import SourceFile
+from kinkcheck.source import SourceError
+from kinkcheck.source import read as read_text
 
 #: files larger than this are reported, not parsed (generated code, data in a .py)
 MAX_BYTES = 20 * 1024 * 1024
@@ -83,38 +84,10 @@ def read_source(sf: SourceFile) -> Source:
             data = fh.read()
     except OSError as exc:
         return None, None, parse_error(sf.path, f"cannot read file: {_strerror(exc)}")
-    text, problem = decode(data)
-    if problem is not None:
-        return data, None, parse_error(sf.path, problem[0], *problem[1:])
-    return data, text, None
-
-
-def decode(data: bytes) -> tuple[str | None, tuple | None]:
-    """Source text honouring PEP 263 cookies, or (None, (message, line, col))."""
-    nul = data.find(b"\0")
-    if nul != -1:
-        line = data.count(b"\n", 0, nul) + 1
-        col = nul - (data.rfind(b"\n", 0, nul) + 1) + 1
-        return None, ("file contains NUL bytes (binary data, not Python source)", line, col)
-    import io
-
     try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-    except SyntaxError as exc:
-        if "encoding problem" in str(exc) or "unknown encoding" in str(exc):
-            return None, (f"cannot decode file: {exc}", 1, 1)
-        encoding = "utf-8"  # undecodable first lines: report where, as below
-    try:
-        text = data.decode(encoding)
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        return None, (f"file is not valid {encoding} text (byte 0x{data[exc.start]:02x})", line, col)
-    except LookupError:
-        return None, (f"unknown source encoding {encoding!r}", 1, 1)
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    return text, None
+        return data, read_text(data), None
+    except SourceError as exc:
+        return data, None, parse_error(sf.path, exc.message, exc.line, exc.col)
 
 
 def parse_error(path: str, message: str, line: int = 1, col: int = 1, source_line: str = "") -> Finding:

@@ -82,17 +82,19 @@ def _code(f: Finding, lines: list[str]) -> list[Segment]:
     gutter = " " * (width + 1)
     out: list[Segment] = [(gutter + "|\n", "blue")]
     # one horizontal window for the whole frame, so that generated one-line monsters stay readable
-    left = max(0, f.col - 1 - MAX_LINE // 4) if any(
-        len(lines[n - 1]) > MAX_LINE for n in range(f.line, last + 1)) else 0
+    left = max(0, _column(lines[f.line - 1], f.col) - MAX_LINE // 4) if any(
+        len(_shown(lines[n - 1])) > MAX_LINE for n in range(f.line, last + 1)) else 0
     if left:  # context lines cut at the same window would show nothing useful
         first_shown, last_shown = f.line, last
     for n in range(first_shown, last_shown + 1):
-        full_text = one_line(lines[n - 1].rstrip("\r\n").expandtabs(4))
+        full_text = _shown(lines[n - 1].rstrip("\r\n"))
         text, shift = _window(full_text, left)
         out += [(f"{n:>{width}} | ", "blue"), (text + "\n", "")]
         if f.line <= n <= last:
-            start = f.col - 1 if n == f.line else len(full_text) - len(full_text.lstrip())
-            end = f.end_col - 1 if n == f.end_line else len(full_text)
+            # columns count characters of the source; the line is shown with tabs expanded and
+            # controls escaped (a form feed is 4 characters on screen): measure the shown prefix
+            start = _column(lines[n - 1], f.col) if n == f.line else len(full_text) - len(full_text.lstrip())
+            end = _column(lines[n - 1], f.end_col) if n == f.end_line else len(full_text)
             start, end = start - shift, end - shift
             start = min(max(start, 0), max(len(text) - 1, 0))
             end = max(min(end, len(text)), start + 1)
@@ -102,6 +104,16 @@ def _code(f: Finding, lines: list[str]) -> list[Segment]:
                                                "bold green" if f.documented else "bold red")]
     out.append((gutter + "|\n", "blue"))
     return out
+
+
+def _shown(text: str) -> str:
+    """A source line as the frame shows it: tabs expanded, control characters escaped."""
+    return one_line(text.expandtabs(4))
+
+
+def _column(line: str, col: int) -> int:
+    """The 0-based screen column of 1-based source column ``col`` of ``line``."""
+    return len(_shown(line[: max(col - 1, 0)]))
 
 
 def _window(text: str, left: int) -> tuple[str, int]:

@@ -16,16 +16,16 @@ project root.
 from __future__ import annotations
 
 import os
-import re
 import stat
 from collections.abc import Iterable
 from pathlib import Path
+
+from kinkcheck import source
 
 #: A bigger file is not worth a code frame (and a huge one is a way to stall a run).
 MAX_BYTES = 20 * 1024 * 1024
 #: What a file named only by a trace must end with to be shown.
 PYTHON_SUFFIXES = (".py", ".pyi", ".pyw")
-_NEWLINE = re.compile(r"\r\n|\r|\n")
 
 
 def allowed_roots(paths: Iterable[str | os.PathLike], *, base: str | os.PathLike | None = None) -> list[str]:
@@ -114,13 +114,5 @@ class SourceReader:
             os.close(fd)
         if b"\0" in data or len(data) > MAX_BYTES:
             return None
-        return split_lines(data.decode("utf-8", errors="replace"))
+        return source.lines(source.decode(data))  # decoded and numbered as Python does
 
-
-def split_lines(text: str) -> list[str]:
-    """Lines as Python numbers them: split at \\n, \\r\\n and \\r only (``str.splitlines`` also
-    splits at form feeds and \\x85, which would shift every later line number)."""
-    lines = _NEWLINE.split(text)
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines

@@ -16,6 +16,7 @@ import tokenize
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from kinkcheck import source
 from kinkcheck.findings import Finding
 
 #: Bump when the recipe changes; old baselines then report every entry as stale.
@@ -37,11 +38,6 @@ def repo_path(path: str | os.PathLike, root: str | os.PathLike | None = None) ->
         return p.as_posix()
 
 
-def split_lines(text: str) -> list[str]:
-    """Lines numbered the way Python numbers them (only \\n, \\r\\n and \\r end a line)."""
-    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-
-
 def read_lines(path: str | os.PathLike) -> list[str]:
     """A file's lines, or [] when it cannot be read (the finding's snippet is used instead)."""
     try:
@@ -49,12 +45,7 @@ def read_lines(path: str | os.PathLike) -> list[str]:
             raw = fh.read()
     except OSError:
         return []
-    try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(raw).readline)
-        text = raw.decode(encoding, errors="replace")
-    except (SyntaxError, LookupError):
-        text = raw.decode("utf-8", errors="replace")
-    return split_lines(text.lstrip("\ufeff"))
+    return source.lines(source.decode(raw))
 
 
 def _without_comment(line: str) -> str:
@@ -91,7 +82,7 @@ def identity(finding: Finding, source_lines: Sequence[str], *, root=None) -> tup
     if 1 <= finding.line <= len(source_lines):
         line = source_lines[finding.line - 1]
     else:
-        line = finding.snippet.splitlines()[0] if finding.snippet else ""
+        line = (source.lines(finding.snippet) or [""])[0]  # a form feed ends no line
     return (
         finding.code,
         repo_path(finding.path, root),

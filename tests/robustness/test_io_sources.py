@@ -11,7 +11,8 @@ import os
 
 import pytest
 
-from kinkcheck.output.sources import SourceReader, allowed_roots, split_lines
+from kinkcheck.output.sources import SourceReader, allowed_roots
+from kinkcheck.source import lines as split_lines
 
 SECRET_TEXT = "root:x:0:0:TOPSECRET-passwd-line:/root:/bin/bash\n"
 SECRET_PY = "import torch\n\nTOKEN = 'TOPSECRET-python-token'\nvalue = torch.abs(TOKEN_VALUE)\n"
