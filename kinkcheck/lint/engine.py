@@ -184,16 +184,24 @@ def _analyze_function(fa: FileAnalysis, tables: Tables, catalog, codes: frozense
     # nothing under torch.no_grad() / inference_mode() carries a gradient: only the
     # no_grad itself (KC506) is reported there
     quiet = no_grad_nodes(fn if fn is not fa.tree else None, roots, ctx)
+    # ... except a division by zero in a `with torch.no_grad():` block whose value reaches
+    # the loss: the inf/nan it makes is a number the loss then carries (`alpha * v`)
+    whole = bool(quiet) and any(id(n) in quiet for n in roots[:1])
     if _undifferentiated_forward(fa, qualname, cls_qual):
-        quiet = {id(n) for n in nodes}
+        quiet, whole = {id(n) for n in nodes}, True
     node_checks = [(code, types, check) for code, (types, check) in registry.NODE_CHECKS.items() if code in codes]
     function = qualname
     for node in nodes:
         fa.spend()
         found = list(_node_findings(fa, tables, catalog, codes, ctx, node, node_checks, function))
         if quiet and id(node) in quiet:
-            found = [f for f in found if f.code == "KC506"]
+            found = [f for f in found if f.code == "KC506" or (
+                f.code in VALUE_SINGULAR and not whole and flow.reaches_loss(node, ctx))]
         yield from found
+
+
+#: kinks whose value itself is inf/nan, not only their slope: harmful even without gradient
+VALUE_SINGULAR = frozenset({"KC205"})
 
 
 def _undifferentiated_forward(fa: FileAnalysis, qualname: str, cls_qual: str | None) -> bool:
