@@ -61,6 +61,7 @@ def direct_counts(p, xb):
     return int(np.count_nonzero(xb == 0)), int(np.count_nonzero(pre == 0))
 
 
+@pytest.mark.slow
 def test_digits_mlp_counts_match_a_direct_count_step_by_step():
     x, y = data()
     p = init()

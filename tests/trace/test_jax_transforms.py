@@ -38,6 +38,16 @@ def test_the_issue_repro_counts_the_users_line_and_no_jax_internals():
     assert one(t, "repro", "KC101")["subgradient"] == {"framework": "jax", "value": "1"}
 
 
+def test_the_default_backends_trace_jax_and_find_nothing_inside_jax():
+    f = jax.jit(jax.grad(lambda x: (jnp.maximum(jnp.abs(x), 0.0) + jnp.sqrt(x * x)).sum()))  # default
+    with kinkcheck.trace() as t:
+        f(jnp.zeros(8))
+    assert "jax" in t.backend_names
+    sites = t.to_dict()["sites"]
+    assert {(s["backend"], s["line"]) for s in sites} == {("jax", line_of(__file__, "default"))}
+    assert len(sites) == 3
+
+
 def test_eager_ops_count_at_their_own_lines():
     with kinkcheck.trace(backends="jax") as t:
         jnp.abs(X)  # eager-a
@@ -133,3 +143,21 @@ def test_near_hits_and_their_decades():
     s = one(t, "near", "KC101")
     assert (s["exact"], s["near"]) == (1, 1)
     assert s["histogram"] == {"exact": 1, "-20": 1}
+
+
+def test_near_follows_each_rules_scale():
+    from kinkcheck import catalog
+
+    if not hasattr(catalog.Runtime, "near"):
+        pytest.skip("this catalog has no per-rule near scales")
+    rules = catalog.load()
+    assert rules["KC104"].runtime.near == "element" and rules["KC205"].runtime.near == "own"
+    a = jnp.array([1.0, 1.0, 1000.0])
+    b = jnp.array([1.0 + 1.2e-7, 1.0 + 1e-5, 2000.0])  # one ulp apart; 84 ulps apart; far apart
+    with kinkcheck.trace(backends="jax") as t:
+        jax.jit(lambda u, v: jnp.maximum(u, v))(a, b)  # element
+        jax.jit(lambda u, v: u / v)(b, jnp.array([1e-7, 2.0, 3.0]))  # own
+    tie = one(t, "element", "KC104")
+    assert (tie["exact"], tie["near"]) == (0, 1)  # at the tensor's scale (2000) the second would be near too
+    div = one(t, "own", "KC205")
+    assert (div["exact"], div["near"]) == (0, 0)  # 1e-7 is a normal number: a guard's floor, not a kink

@@ -22,6 +22,7 @@ inside a jitted program, so every kinked op the program evaluates counts.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import sys
@@ -251,6 +252,19 @@ sink.eager = staticmethod(_on_eager)
 # -- the backend -----------------------------------------------------------------------------
 
 
+@functools.cache
+def _installed(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The packages of ``names`` that are installed (the attributor caches its directories
+    once all the packages it is given are found)."""
+    return tuple(n for n in names if package_dirs(n))
+
+
+@functools.cache
+def _skip_dirs() -> tuple[str, ...]:
+    return tuple(d for name in SKIP_PACKAGES for d in package_dirs(name))
+
+
+
 class JaxBackend:
     """One trace's JAX counting in one thread (see the module doc)."""
 
@@ -259,8 +273,8 @@ class JaxBackend:
         self.by_prim, self.by_code, self.missing = jax_ops.table(tracer.catalog, tracer.codes)
         self.smooth = jax_ops.smooth_codes()
         self.thread_id = threading.get_ident()
-        self.attributor = Attributor(tracer.root, JAX_INTERNAL)
-        self.skip_dirs = tuple(d for name in SKIP_PACKAGES for d in package_dirs(name))
+        self.attributor = Attributor(tracer.root, _installed(JAX_INTERNAL))
+        self.skip_dirs = _skip_dirs()
         self.setting = (tuple(sorted(tracer.codes)), (float(tracer.near.ulps), float(tracer.near.abs)))
         self._sites: dict[int, Site] = {}
         self._joined: list = []
@@ -340,7 +354,7 @@ class JaxBackend:
         how, operands = spec
         dtype = str(core.typeof(args[1] if prim.name == "clamp" else args[0]).dtype)
         slot = _sites.slot((code_obj, line, rule, f"lax.{prim.name}", dtype))
-        count_p.bind(*operands, site=slot, how=how, near=self.setting[1])
+        count_p.bind(*operands, site=slot, how=how, near=(*self.setting[1], rule.near))
 
     def _where(self, rule):
         """(rule, user code, line): the first user frame above the bind and the rule of the

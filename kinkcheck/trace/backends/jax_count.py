@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -58,19 +60,20 @@ def _amax(x):
 
 def _gap(x, axes, pick):
     """Per slice of ``axes``: the distance from the selected (max or min) element to the
-    nearest other one (0 on a tie); None when a slice has fewer than two elements."""
+    nearest other one (0 on a tie), and the selected value; None when a slice has fewer than
+    two elements."""
     nd = x.ndim
     axes = tuple(sorted(a % nd for a in axes)) if nd else ()
     if not axes:
-        return None
+        return None, None
     keep = [d for d in range(nd) if d not in axes]
     k = math.prod(x.shape[a] for a in axes)
     if k < 2:
-        return None
+        return None, None
     r = jnp.transpose(x, (*keep, *axes)).reshape(*[x.shape[d] for d in keep], k)
     v = jnp.max(r, -1, keepdims=True) if pick == "max" else jnp.min(r, -1, keepdims=True)
     dist = jnp.abs(r - v)
-    return -lax.top_k(-dist, 2)[0][..., 1]
+    return -lax.top_k(-dist, 2)[0][..., 1], v[..., 0]
 
 
 def _is_zero(v) -> bool:
@@ -87,63 +90,89 @@ def _is_zero(v) -> bool:
 _SCALE_IS_DMAX = ("zero", "denominator", "origin")
 
 
-def distance(how: tuple, args):
-    """(distance to the kink per element, the operand's scale, an upper bound on the scale
-    from the largest distance or None): the bound lets the common case (nothing near) skip
+class Dist(NamedTuple):
+    """One op's distances to its kink and the scales near is measured against."""
+
+    d: jax.Array
+    #: the operand's largest magnitude (near = "tensor"), computed only when needed
+    scale: Callable[[], jax.Array]
+    #: an upper bound on ``scale`` from the largest distance, or None (then the gate is open)
+    upper: Callable[[jax.Array], jax.Array] | None
+    #: each element's own scale (near = "element"), or None: the tensor's
+    elem: Callable[[], jax.Array] | None = None
+
+
+def distance(how: tuple, args) -> Dist:
+    """Distances to the kink for one op; the bounds let the common case (nothing near) skip
     the scale's own pass over the operand."""
     kind = how[0]
     x = args[0]
     if kind == "zero":
-        return jnp.abs(x), lambda: _amax(x), lambda dmax: dmax
+        return Dist(jnp.abs(x), lambda: _amax(x), lambda dmax: dmax)
     if kind == "log1p":  # |x| <= |x + 1| + 1
-        return jnp.abs(x + 1), lambda: jnp.maximum(_amax(x), 1), lambda dmax: dmax + 1
+        return Dist(jnp.abs(x + 1), lambda: jnp.maximum(_amax(x), 1), lambda dmax: dmax + 1)
     if kind == "pow":
         p = args[1]
         kinked = (p < 1) & (p != 0)
-        return jnp.where(kinked, jnp.abs(x), jnp.inf), lambda: _amax(x), None
+        return Dist(jnp.where(kinked, jnp.abs(x), jnp.inf), lambda: _amax(x), None)
     if kind == "tie":  # |x| <= |x - y| + |y|
         y = args[1]
+        elem = lambda: jnp.maximum(jnp.abs(x), jnp.abs(y))  # noqa: E731
         if _is_zero(y):  # jnp.maximum(x, 0): the scale is the largest distance
-            return jnp.abs(x), lambda: _amax(x), lambda dmax: dmax
-        return (jnp.abs(x - y), lambda: jnp.maximum(_amax(x), _amax(y)),
-                lambda dmax: dmax + _amax(y) if jnp.size(y) <= jnp.size(x) else None)
+            return Dist(jnp.abs(x), lambda: _amax(x), lambda dmax: dmax, elem)
+        return Dist(jnp.abs(x - y), lambda: jnp.maximum(_amax(x), _amax(y)),
+                    (lambda dmax: dmax + _amax(y)) if jnp.size(y) <= jnp.size(x) else None, elem)
     if kind == "bound":  # lax.clamp(lo, x, hi): |x| <= its distance to the nearer bound + |bound|
         lo, x, hi = args
-        d = jnp.minimum(jnp.abs(x - lo), jnp.abs(x - hi))
-        return (d, lambda: jnp.maximum(_amax(x), jnp.maximum(_amax(lo), _amax(hi))),
-                lambda dmax: dmax + jnp.maximum(_amax(lo), _amax(hi)))
+        dlo, dhi = jnp.abs(x - lo), jnp.abs(x - hi)
+        tensor = lambda: jnp.maximum(_amax(x), jnp.maximum(_amax(lo), _amax(hi)))  # noqa: E731
+
+        def elem():  # the nearer bound's magnitude and x's; a bound at 0: the operand's largest
+            b = jnp.where(dlo <= dhi, jnp.abs(lo), jnp.abs(hi))
+            return jnp.where(b == 0, tensor(), jnp.maximum(jnp.abs(x), b))
+
+        return Dist(jnp.minimum(dlo, dhi), tensor, lambda dmax: dmax + jnp.maximum(_amax(lo), _amax(hi)), elem)
     if kind == "denominator":
         y = args[1]
-        return jnp.abs(y), lambda: _amax(y), lambda dmax: dmax
+        return Dist(jnp.abs(y), lambda: _amax(y), lambda dmax: dmax)
     if kind == "unit":
         d = jnp.abs(x - 1) if how[1] == "acosh" else jnp.abs(jnp.abs(x) - 1)
-        return d, lambda: jnp.ones((), d.dtype), lambda dmax: 1
+        one = lambda: jnp.ones((), d.dtype)  # noqa: E731
+        return Dist(d, one, lambda dmax: 1, one)
     if kind == "origin":  # atan2(y, x)
         d = jnp.maximum(jnp.abs(x), jnp.abs(args[1]))
-        return d, lambda: _amax(d), lambda dmax: dmax
+        return Dist(d, lambda: _amax(d), lambda dmax: dmax)
     if kind == "step":
         name = how[1]
-        if name == "round":
-            return jnp.abs(x - jnp.floor(x) - 0.5), lambda: _amax(x), None
         if name == "rem":
-            q = x / args[1]
-            return jnp.abs(q - jnp.round(q)), lambda: _amax(q), None
-        if name in ("floor", "ceil"):
-            return jnp.abs(x - jnp.round(x)), lambda: _amax(x), None
-        return jnp.abs(x), lambda: _amax(x), lambda dmax: dmax
+            x = x / args[1]
+        if name == "round":
+            d = jnp.abs(x - jnp.floor(x) - 0.5)
+        elif name in ("floor", "ceil", "rem"):
+            d = jnp.abs(x - jnp.round(x))
+        else:
+            return Dist(jnp.abs(x), lambda: _amax(x), lambda dmax: dmax)
+        return Dist(d, lambda: _amax(x), None, lambda: jnp.abs(x))
     if kind == "reduce":  # ("reduce", axes, "max" | "min")
-        return _gap(x, how[1], how[2]), lambda: _amax(x), None
+        gap, picked = _gap(x, how[1], how[2])
+        return Dist(gap, lambda: _amax(x), None, (lambda: jnp.abs(picked)) if gap is not None else None)
     raise ValueError(f"unknown kink location {how!r}")
 
 
 def count_vector(how: tuple, near: tuple, args) -> jax.Array:
     """int32[RAW_LEN] for one evaluation of an op: evaluations, exact, near, harmless, bins.
 
+    ``near`` is (ulps, abs, scale): the rule's ``[runtime] near`` says what the tolerance is
+    measured against (catalog.NEAR_SCALES): the operand's largest magnitude (``tensor``), each
+    element's own operands (``element``) or the dtype's smallest normal number (``own``).
+
     The common case costs one pass over the distances: their smallest and largest (one
-    variadic reduction). Only when the smallest could be exact or near (within the tolerance
-    at the scale's upper bound, or NaN) does a branch count exact and near hits at the exact
-    scale and bin their decades."""
-    d, scale, upper = distance(how, args)
+    variadic reduction). Only when the smallest could be exact or near (within the largest
+    possible tolerance, or NaN) does a branch count exact and near hits and bin their decades."""
+    ulps, absf = near[0], near[1]
+    mode = near[2] if len(near) > 2 else "tensor"
+    dist = distance(how, args)
+    d = dist.d
     if d is None:
         return jnp.zeros(RAW_LEN, jnp.int32).at[0].set(1)
     if jnp.iscomplexobj(d):
@@ -151,20 +180,30 @@ def count_vector(how: tuple, near: tuple, args) -> jax.Array:
     if d.dtype in (jnp.float16, jnp.bfloat16):
         d = d.astype(jnp.float32)
     flat = d.ravel()
-    factor = near[0] * eps(str(d.dtype))
+    factor = ulps * eps(str(d.dtype))
     lo, hi = lax.reduce((flat, flat), (np.array(np.inf, flat.dtype), np.array(-np.inf, flat.dtype)),
                         lambda a, b: (lax.min(a[0], b[0]), lax.max(a[1], b[1])), (0,))
-    bound = upper(hi) if upper is not None else None
-    gate = jnp.bool_(True) if bound is None else ~(lo > bound * factor + near[1])  # NaN opens it
-
+    if mode == "own":
+        own_tol = ulps * float(jnp.finfo(flat.dtype).tiny) + absf
+        gate = ~(lo > own_tol)  # NaN opens it
+    else:
+        bound = dist.upper(hi) if dist.upper is not None else None
+        gate = jnp.bool_(True) if bound is None else ~(lo > bound * factor + absf)
     exact_scale = how[0] in _SCALE_IS_DMAX or (how[0] == "tie" and _is_zero(args[1]))
 
-    def count(flat):
+    def tolerance(flat):
+        if mode == "own":
+            return jnp.asarray(own_tol, flat.dtype)
+        if mode == "element" and dist.elem is not None:
+            return (jnp.broadcast_to(dist.elem(), d.shape).ravel().astype(flat.dtype) * factor + absf)
         if exact_scale:  # the largest distance, unless it is NaN or inf: then the finite largest
-            sc = lax.cond(jnp.isfinite(hi), lambda: hi, lambda: scale().astype(hi.dtype))
+            sc = lax.cond(jnp.isfinite(hi), lambda: hi, lambda: dist.scale().astype(hi.dtype))
         else:
-            sc = scale().astype(flat.dtype)
-        tol = sc * factor + near[1]
+            sc = dist.scale().astype(flat.dtype)
+        return sc * factor + absf
+
+    def count(flat):
+        tol = tolerance(flat)
         # one integer variadic reduction for both counts (two plain sums cost twice as much)
         ones = ((flat == 0).astype(jnp.int32), ((flat > 0) & (flat <= tol)).astype(jnp.int32))
         exact, n_near = lax.reduce(ones, (np.int32(0), np.int32(0)), lambda a, b: (a[0] + b[0], a[1] + b[1]), (0,))
@@ -183,20 +222,24 @@ def _decades(flat, tol, n_near):
     """The near distances counted by decade. Near hits are few: the (at most 8) blocks of
     1,024 elements that hold any are picked out, and their (at most 32) near distances are
     binned; with more, a scatter over every element bins them (slow on CPUs, but only when
-    near hits are everywhere)."""
+    near hits are everywhere). ``tol`` is a scalar or one tolerance per element."""
     n = flat.size
+    tol = jnp.broadcast_to(tol, flat.shape)
     if n <= _BLOCK * _BUSY:
-        picked, fits = flat, n_near <= _FEW
+        picked, picked_tol, fits = flat, tol, n_near <= _FEW
     else:
         nb = -(-n // _BLOCK)
-        padded = flat if nb * _BLOCK == n else jnp.concatenate([flat, jnp.full(nb * _BLOCK - n, jnp.inf, flat.dtype)])
-        blocks = padded.reshape(nb, _BLOCK)
-        per_block = jnp.sum((blocks > 0) & (blocks <= tol), axis=1, dtype=jnp.int32)
-        picked = blocks[lax.top_k(per_block, _BUSY)[1]].ravel()
+        pad = nb * _BLOCK - n
+        blocks = (jnp.concatenate([flat, jnp.full(pad, jnp.inf, flat.dtype)]) if pad else flat).reshape(nb, _BLOCK)
+        tols = (jnp.concatenate([tol, jnp.zeros(pad, tol.dtype)]) if pad else tol).reshape(nb, _BLOCK)
+        per_block = jnp.sum((blocks > 0) & (blocks <= tols), axis=1, dtype=jnp.int32)
+        rows = lax.top_k(per_block, _BUSY)[1]
+        picked, picked_tol = blocks[rows].ravel(), tols[rows].ravel()
         fits = (jnp.sum(per_block > 0) <= _BUSY) & (n_near <= _FEW)
     k = min(_FEW, picked.size)
-    closest = -lax.top_k(-jnp.where((picked > 0) & (picked <= tol), picked, jnp.inf), k)[0]
-    return lax.cond(fits, lambda: _bin(closest, tol), lambda: _scatter_bins(flat, tol))
+    is_near = (picked > 0) & (picked <= picked_tol)
+    _, at = lax.top_k(-jnp.where(is_near, picked, jnp.inf), k)
+    return lax.cond(fits, lambda: _bin(picked[at], picked_tol[at]), lambda: _scatter_bins(flat, tol))
 
 
 def _decade(d, is_near):

@@ -40,6 +40,8 @@ class Rule:
     name: str
     kind: str
     subgradient: str | None
+    #: what near is measured against (catalog.NEAR_SCALES): tensor, element or own
+    near: str = "tensor"
 
 
 def primitives() -> dict[str, core.Primitive]:
@@ -87,7 +89,7 @@ def table(catalog, codes) -> tuple[dict, dict, list[str]]:
         if rt is None:
             continue
         sub = rule.subgradient("jax")
-        entry = Rule(code, rule.name, rt.kind, sub.value if sub else None)
+        entry = Rule(code, rule.name, rt.kind, sub.value if sub else None, getattr(rt, "near", "tensor"))
         for name in rt.jax:
             if "." in name:
                 fn = function_code(name)
