@@ -391,9 +391,7 @@ class JaxBackend:
             tr = self.tracer
             path, fn = self.attributor.describe(code_obj)
             key = ("jax", code_obj, line, op, dtype, rule.code)
-            site = self._sites[slot] = tr.site(key, lambda: Site(
-                path, line, fn, rule.code, rule.name, op, None, dtype, rule.kind, "jax",
-                {"framework": "jax", "value": rule.subgradient}))
+            site = self._sites[slot] = tr.site(key, lambda: _new_site(path, line, fn, rule, op, dtype))
         return site
 
     def take(self, sites, mat, step) -> None:
@@ -414,6 +412,13 @@ class JaxBackend:
         tr = self.tracer
         if tr.counting and _sites.items[slot][2].code in tr.codes:
             tr.record(self._site(slot), evaluations, vec)
+
+
+def _new_site(path, line, fn, rule, op, dtype) -> Site:
+    site = Site(path, line, fn, rule.code, rule.name, op, None, dtype, rule.kind, "jax",
+                {"framework": "jax", "value": rule.subgradient})
+    site.extra["near_scale"] = rule.near  # what near was measured against (catalog.NEAR_SCALES)
+    return site
 
 
 def _drain() -> None:
