@@ -323,6 +323,10 @@ def annotation_kind(ann: ast.AST | None) -> str | None:
         text = ast.unparse(ann)
     except Exception:  # pragma: no cover - unparse handles every expression node
         return None
+    if isinstance(ann, ast.Constant) and isinstance(ann.value, str):
+        text = ann.value  # a string annotation: `"Optional[Callable[..., Tensor]]"`
+    if re.match(r"^(typing\.|t\.)?(Optional\[)?(typing\.|t\.|collections\.abc\.)?Callable\b", text):
+        return PLAIN  # `Optional[Callable[[Tensor], Tensor]]`: a function, not a tensor
     if TENSOR_TYPE_RE.search(text):
         return TENSOR
     words = set(re.findall(r"[A-Za-z_]\w*", text))
