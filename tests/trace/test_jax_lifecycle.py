@@ -33,6 +33,7 @@ def test_jax_is_a_default_backend_once_imported_and_names_are_checked():
         kinkcheck.trace(backends="jaxx")
 
 
+@pytest.mark.slow
 def test_an_error_inside_the_block_or_the_program_restores_everything():
     f = jax.jit(lambda x: jnp.abs(x).sum() + jnp.ones(3)[x.astype(int)].sum())
     with pytest.raises(ZeroDivisionError), kinkcheck.trace(backends="jax"):
@@ -44,6 +45,7 @@ def test_an_error_inside_the_block_or_the_program_restores_everything():
     assert untouched()
 
 
+@pytest.mark.slow
 def test_nested_traces_exiting_out_of_order_both_count_and_restore():
     f = jax.jit(lambda x: jnp.abs(x).sum())
     outer, inner = kinkcheck.trace(backends="jax"), kinkcheck.trace(backends="jax")
@@ -59,6 +61,7 @@ def test_nested_traces_exiting_out_of_order_both_count_and_restore():
     assert [s["exact"] for s in jax_sites(inner)] == [6]
 
 
+@pytest.mark.slow
 def test_programs_compiled_outside_run_as_they_were():
     traced = []
 
@@ -97,6 +100,7 @@ def step(params, x):
     return jax.tree_util.tree_map(lambda a, b: a - 0.1 * b, params, g), val, g
 
 
+@pytest.mark.slow
 def test_outputs_and_gradients_are_bit_identical_with_and_without_the_trace():
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.normal(size=(32, 8)).astype(np.float32))
@@ -119,3 +123,21 @@ def test_outputs_and_gradients_are_bit_identical_with_and_without_the_trace():
             assert u.tobytes() == v.tobytes()
     assert {s["code"] for s in jax_sites(t)} == {"KC101", "KC104", "KC201"}
     assert t.to_dict()["steps"] == 3
+
+
+def test_eager_calls_of_jax_functions_are_bit_identical_too():
+    """Eager jnp functions run the same compiled programs traced or not (only once per
+    calling line): mean's division, a norm's sum and an eager gradient come out the same."""
+    x = jnp.asarray(np.random.default_rng(1).normal(size=(64, 300)).astype(np.float32))
+
+    def work():
+        g = jax.grad(lambda v: jnp.linalg.norm(v) + jax.nn.relu(v).sum() + jnp.mean(v))(x)
+        return [jnp.mean(x), jnp.std(x), jnp.linalg.norm(x, axis=1), jnp.clip(x, -1, 1), g]
+
+    plain = work()
+    with kinkcheck.trace(backends="jax") as t:
+        traced = work()
+    for a, b in zip(plain, traced):
+        assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
+    assert {s["code"] for s in jax_sites(t)} == {"KC102", "KC103", "KC201", "KC203"}
+    assert untouched()

@@ -161,23 +161,19 @@ def _from_lax(code) -> bool:
 def _jit_patch(orig, slot):
     def _trace_for_jit(fun, *args, **kwargs):
         nested = getattr(_local, "jit_depth", 0)
-        depth = getattr(_local, "depth", 0)
-        inline = _inlined(fun)
         _local.jit_depth = nested + 1
-        if inline:
-            _local.depth = 1  # its ops are counted where it is inlined (_run_patch)
         try:
             p = orig(fun, *args, **kwargs)
         finally:
             _local.jit_depth = nested
-            _local.depth = depth
         # only a program that runs as it is: not one traced inside another jit, nor one that
         # vmap or grad will transform (tracer arguments)
-        if inline or nested or _STATE.value is None or _has_tracers(args):
+        if nested or _STATE.value is None or _has_tracers(args):
             return p
         closed = p.params["jaxpr"]
         if not sites_in(closed.jaxpr):
             return p
+        depth = getattr(_local, "depth", 0)
         _local.depth = 1  # the re-trace binds the user's primitives again: count nothing new
         try:
             p.params["jaxpr"] = rewrite(closed)
@@ -188,29 +184,56 @@ def _jit_patch(orig, slot):
     return _trace_for_jit
 
 
+def _infer_patch(orig, slot):
+    """jax's own jitted functions (``jnp.abs``, ``jax.nn.relu``) are traced once per calling
+    line while a trace counts: jit caches one traced program per function and shape, and the
+    first caller's line would otherwise be baked into it for every caller. The calling line
+    joins the trace's setting in jit's cache key for the duration of the call."""
+
+    def _infer_params(fun, *args, **kwargs):
+        caller = _internal_call(fun)
+        if caller is None:
+            return orig(fun, *args, **kwargs)
+        prev = _STATE.swap_local((_thread_backends()[0].setting, caller))
+        try:
+            return orig(fun, *args, **kwargs)
+        finally:
+            _STATE.set_local(prev)
+
+    return _infer_params
+
+
 def _run_patch(orig, slot):
-    """jax's own jitted functions (``jnp.abs``, ``jax.nn.relu``) run inlined while a trace
-    counts, so that each call is counted at its own line: jit caches one traced program per
-    function and shape, and the first caller's line would be baked into it for every caller.
-    Eagerly their primitives then run one by one (each compiled as JAX does eagerly)."""
+    """Calls of jax's own jitted functions stay off jit's C++ fast path while a trace counts
+    (that path's cache does not know the calling line: see :func:`_infer_patch`)."""
 
     def _run_python_pjit(p, args_flat, fun, args, kwargs):
-        if not _inlined(fun):
-            return orig(p, args_flat, fun, args, kwargs)
-        outs = fun(*args, **kwargs)
-        out_flat, out_tree = jax.tree_util.tree_flatten(outs)
-        return outs, out_flat, out_tree, args_flat, p.params["jaxpr"], None, None, []
+        out = orig(p, args_flat, fun, args, kwargs)
+        if _internal_call(fun, where=False):
+            out = (*out[:5], None, *out[6:])  # no executable: no fast-path entry
+        return out
 
     return _run_python_pjit
 
 
-def _inlined(fun) -> bool:
-    """Is ``fun`` one of jax's own jitted functions, called while this thread counts?"""
+def _internal_call(fun, where: bool = True):
+    """For a call of one of jax's own jitted functions while this thread counts: the calling
+    line (file, first line, name, line) of the first user frame (or True when ``where`` is
+    False); None for any other call."""
     backends = getattr(_local, "backends", None)
     if not backends or getattr(_local, "depth", 0) or getattr(fun, "_apply_primitive", False):
-        return False
+        return None
+    att = backends[0].attributor
     code = getattr(inspect.unwrap(fun), "__code__", None)
-    return code is not None and backends[0].attributor.is_internal(code)
+    if code is None or not att.is_internal(code):
+        return None
+    if not where:
+        return True
+    f = att.frame(3)
+    if f is None:
+        return ("<internal>", 0, "", 0)
+    c = f.f_code
+    return (c.co_filename, c.co_firstlineno, c.co_name, f.f_lineno)
 
 
 def _has_tracers(args) -> bool:
@@ -308,6 +331,7 @@ class JaxBackend:
             self._joined.append((patches.join(core.Primitive, "bind", _bind_patch, self), self))
             self._joined.append((patches.join(_pjit, "_trace_for_jit", _jit_patch, self), self))
             self._joined.append((patches.join(_pjit, "_run_python_pjit", _run_patch, self), self))
+            self._joined.append((patches.join(_pjit, "_infer_params", _infer_patch, self), self))
             mine = _thread_backends()
             if not mine:
                 _local.prev = _STATE.swap_local(self.setting)
