@@ -108,6 +108,7 @@ def test_no_foreign_module_is_built_and_astroid_is_restored(monkeypatch):
     assert AstroidManager.brain["max_inferable_values"] == max_values
 
 
+@pytest.mark.slow
 def test_pylint_style_inference_in_the_same_process_still_sees_real_modules():
     import astroid
 
@@ -162,6 +163,7 @@ def test_too_many_unresolved_callees_stop_inference_with_a_note():
     assert 0 < len(out) < 400 and {f.code for f in out} == {"KC101"}
 
 
+@pytest.mark.slow
 def test_an_inference_blow_up_ends_quickly_with_a_note():
     # 3,000 dicts, each built from the previous one's entry: inference recurses through all
     n = 3000
@@ -235,6 +237,7 @@ def test_calls_inference_cannot_help_with_do_not_start_it(source, monkeypatch):
     analyze_file(source, "m.py", "m", None, codes=CODES, catalog=CATALOG)
 
 
+@pytest.mark.slow
 def test_the_check_command_reaches_inferred_callees_and_reports_the_budget(tmp_path):
     """End to end through the driver: its cheap prefilter must not skip a file whose only
     kink is a catalog callable used as a value, and the budget note reaches stderr."""

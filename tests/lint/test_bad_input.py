@@ -104,6 +104,7 @@ def test_symlink_loop_is_a_warning_and_the_run_goes_on(project):
     assert r.exit_code == 1
 
 
+@pytest.mark.slow
 def test_fifty_thousand_lines(project):
     body = "".join(f"v{i} = {i} * 2\n" for i in range(50_000))
     (project / "huge.py").write_text(GOOD.replace("def loss", "def loss_big") + body)
@@ -128,6 +129,7 @@ def test_expression_nested_two_thousand_deep(project):
     assert_good_still_checked(r)
 
 
+@pytest.mark.slow
 def test_inference_blow_up_is_bounded(project):
     lines = ["import torch", "", "def loss(x):", "    a = b = c = x"]
     for i in range(400):
@@ -164,6 +166,7 @@ def test_worker_crash_is_caught_per_file(project, monkeypatch):
     assert r.exit_code == 2
 
 
+@pytest.mark.slow
 def test_analyzed_code_is_never_imported(project, tmp_path_factory):
     marker = tmp_path_factory.mktemp("marker") / "imported"
     evil = f"open({str(marker)!r}, 'w').write('ran')\nimport torch\n\ndef loss(x):\n    return torch.abs(x)\n"

@@ -164,6 +164,7 @@ def test_config_from_pyproject_applies(cli, write_tree, monkeypatch):
     assert [line.split(" [")[0] for line in r.stdout.splitlines()[:-1]] == ["train.py:4:34: KC101"]
 
 
+@pytest.mark.slow
 def test_long_run_with_progress_bar(write_tree, monkeypatch, capsys):
     """The bar (rich, stderr) shows on long runs only; it never changes the findings."""
     from kinkcheck.config import load_config

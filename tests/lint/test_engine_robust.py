@@ -53,6 +53,7 @@ def test_unparsable_source_raises_syntax_error():
         analyze_file("def loss(:\n", "m.py", "m", None, codes=CODES, catalog=CATALOG)
 
 
+@pytest.mark.slow
 def test_deep_nesting_degrades_instead_of_raising():
     # parses, but is too deep for the guards to walk: no guard vouches for that sqrt, so
     # it is reported, and the rest of the function is still checked

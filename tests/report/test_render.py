@@ -103,6 +103,7 @@ def test_markdown_uses_a_collapsible_block_per_site(report):
     assert "| category |" in text
 
 
+@pytest.mark.slow
 def test_markdown_stays_under_the_step_summary_limit_and_says_what_it_cut(project):
     f = finding(project, "KC101", "torch.abs(d)", "loss_fn")
     many = [type(f)(**{**f.to_dict(), "line": n, "end_line": n, "path": f"pkg/module_{n}.py"}) for n in range(1, 4001)]

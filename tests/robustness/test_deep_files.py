@@ -49,6 +49,7 @@ def test_nesting_beyond_the_retry_is_a_kc001_naming_the_limit(tmp_path, monkeypa
     assert result.exit_code == 1 and result.errors == []
 
 
+@pytest.mark.slow
 def test_a_file_over_the_work_budget_says_so(tmp_path):
     result = _check(tmp_path, "huge.py", _long_sum(60_000))
     assert [f.code for f in result.findings] == ["KC001"]

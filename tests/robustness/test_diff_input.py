@@ -106,6 +106,7 @@ def findings(result) -> set[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("quote_path", ["true", "false"])
+@pytest.mark.slow
 def test_diff_on_stdin_with_quoted_and_non_ascii_names(repo, quote_path):
     diff = git(repo, "-c", f"core.quotePath={quote_path}", "diff", "-U0")
     if quote_path == "true":
@@ -114,23 +115,27 @@ def test_diff_on_stdin_with_quoted_and_non_ascii_names(repo, quote_path):
     assert findings(result) == {(name, "KC201") for name in NAMES}  # the new sqrt; the old abs is hidden
 
 
+@pytest.mark.slow
 def test_diff_against_a_revision_with_the_same_names(repo):
     result = kinkcheck("check", "--all", "--no-cache", "--output-format", "json", "--diff", "HEAD", ".", cwd=repo)
     assert findings(result) == {(name, "KC201") for name in NAMES}
 
 
+@pytest.mark.slow
 def test_a_300_million_line_hunk_on_stdin_keeps_the_file(repo):
     diff = "--- a/plain.py\n+++ b/plain.py\n@@ -1 +1,300000000 @@\n+import torch\n"
     result = kinkcheck("check", "--all", "--no-cache", "--output-format", "json", "--diff", "-", ".", cwd=repo, input=diff)
     assert findings(result) == {("plain.py", "KC101"), ("plain.py", "KC201")}
 
 
+@pytest.mark.slow
 def test_a_diff_with_bytes_that_are_not_utf8(repo):
     diff = b"--- a/plain.py\n+++ b/plain.py\n@@ -8,0 +9 @@\n+    return torch.sqrt(w).sum()  # caf\xe9\n"
     result = kinkcheck("check", "--all", "--no-cache", "--output-format", "json", "--diff", "-", ".", cwd=repo, input=diff)
     assert findings(result) == {("plain.py", "KC201")}
 
 
+@pytest.mark.slow
 def test_a_malformed_quoted_name_on_stdin_is_one_line(repo):
     diff = '--- "a/plain.py\n+++ "b/plain.py\n@@ -1 +1 @@\n-x\n+y\n'
     result = kinkcheck("check", "--no-cache", "--diff", "-", ".", cwd=repo, input=diff)

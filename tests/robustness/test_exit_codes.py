@@ -77,6 +77,7 @@ def test_debug_off_values_keep_the_one_line(project, monkeypatch, value):
     assert_one_error(result, "internal error while processing t.json", HINT)
 
 
+@pytest.mark.slow
 def test_a_crash_in_a_real_process_is_exit_2_without_a_traceback(project):
     """As a user sees it: ``python -m kinkcheck``'s entry point, stderr as printed."""
     script = ("import sys, kinkcheck.trace.show as show\n"

@@ -40,6 +40,7 @@ def still_a_fifo(project) -> bool:
     (("check", "--no-cache", "--baseline", "fifo", "loss.py"), "baseline fifo: is a FIFO (named pipe)"),
     (("check", "--no-cache", "--config", "fifo", "loss.py"), "fifo: is a FIFO (named pipe)"),
 ])
+@pytest.mark.slow
 def test_a_fifo_or_device_given_as_input_is_refused_unopened(project, args, needle):
     result = kinkcheck_process(*args, cwd=project, timeout=120)
     assert_one_error(result, needle)

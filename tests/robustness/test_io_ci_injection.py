@@ -63,6 +63,7 @@ def hostile(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("fmt", sorted(set(CHECK_FORMATS) - {"github"}))
+@pytest.mark.slow
 def test_check_output_holds_no_command(cli, hostile, fmt):
     result = cli("check", "--no-cache", "--output-format", fmt, "--show-documented", ".")
     assert result.exit_code == 1, result.stderr
@@ -72,6 +73,7 @@ def test_check_output_holds_no_command(cli, hostile, fmt):
 
 
 @pytest.mark.parametrize("fmt", ["json", "json-lines", "sarif", "gitlab"])
+@pytest.mark.slow
 def test_machine_formats_keep_the_names_exact(cli, hostile, fmt):
     """The defusing is lossless where the format allows: parsed back, every name is intact."""
     out = cli("check", "--no-cache", "--output-format", fmt, ".").stdout
@@ -108,6 +110,7 @@ def test_github_annotations_are_one_escaped_command_per_finding(cli, hostile):
 
 
 @pytest.mark.parametrize("fmt", list(REPORT_FORMATS))
+@pytest.mark.slow
 def test_report_output_holds_no_command(cli, hostile, fmt):
     result = cli("report", "--no-cache", "--trace", "run.trace.json", "--format", fmt, ".")
     assert result.exit_code == 0, result.stderr
@@ -115,12 +118,14 @@ def test_report_output_holds_no_command(cli, hostile, fmt):
     assert commands_in(result.stderr) == []
 
 
+@pytest.mark.slow
 def test_report_names_stay_readable_in_the_terminal(cli, hostile):
     out = cli("report", "--no-cache", "--trace", "run.trace.json", ".").stdout
     assert "gone\\n::error::from-trace.py" in out
     assert "x\\n::error title=pwn::owned.py" in out
 
 
+@pytest.mark.slow
 def test_an_error_message_naming_a_hostile_path_is_one_line(cli, hostile):
     result = cli("check", "--no-cache", ".", "missing\n::error::in-an-error.py")
     assert result.exit_code == 2

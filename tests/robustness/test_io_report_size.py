@@ -52,6 +52,7 @@ def _more(text: str) -> int:
     return int(m.group(1))
 
 
+@pytest.mark.slow
 def test_terminal_report_of_100k_sites_is_bounded(big):
     text = render(big, "terminal")
     assert len(text.encode()) < 1_000_000
@@ -59,6 +60,7 @@ def test_terminal_report_of_100k_sites_is_bounded(big):
     assert len(re.findall(r"^╭─ KC", text, re.M)) == tx.MAX_SITES["terminal"]
 
 
+@pytest.mark.slow
 def test_markdown_report_of_100k_sites_fits_a_step_summary(big):
     text = render(big, "markdown")
     assert len(text.encode()) < GITHUB_STEP_SUMMARY_LIMIT
@@ -66,6 +68,7 @@ def test_markdown_report_of_100k_sites_fits_a_step_summary(big):
     assert text.count("<details>") <= tx.MAX_SITES["markdown"]
 
 
+@pytest.mark.slow
 def test_html_report_of_100k_sites_is_bounded(big):
     text = render(big, "html")
     assert len(text.encode()) < 5_000_000
@@ -74,6 +77,7 @@ def test_html_report_of_100k_sites_is_bounded(big):
     assert f'showing <span id="shown">{tx.MAX_SITES["html"]}</span> of {N_SITES} sites' in text
 
 
+@pytest.mark.slow
 def test_the_sites_shown_are_the_most_dangerous(big):
     sites, left = tx.shown(big, "terminal")
     assert left == N_SITES - len(sites)
@@ -81,6 +85,7 @@ def test_the_sites_shown_are_the_most_dangerous(big):
     assert all(s.status == "hit" and s.runtime.exact == top for s in sites)
 
 
+@pytest.mark.slow
 def test_the_join_lists_a_bounded_number_of_missing_files(big):
     lines = tx.join_lines(big)
     missing = next(line for line in lines if line.startswith("Not found in this checkout"))
@@ -114,6 +119,7 @@ def test_one_oversized_site_stays_small_in_every_format(tmp_path):
 # -- through the command --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_report_command_says_what_it_left_out(cli, tmp_path, monkeypatch):
     (tmp_path / "loss.py").write_text(LOSS)
     (tmp_path / "run.trace.json").write_text(json.dumps(synthetic_trace(tmp_path, 1_500)))

@@ -30,6 +30,7 @@ def test_env_rank_reads_integers_and_warns_on_anything_else(monkeypatch, value, 
         assert tracefile.env_rank() == rank
 
 
+@pytest.mark.slow
 def test_a_trace_block_under_rank_abc_still_saves_its_trace(tmp_path):
     script = (
         "import torch, kinkcheck\n"

@@ -38,6 +38,7 @@ def check_rows(rows: list[list[int]], record: dict, width: int) -> None:
         assert sum(r[col] for r in rows) == record[key]
 
 
+@pytest.mark.slow
 def test_host_counters_over_100k_steps_keep_a_bounded_summary():
     t = kinkcheck.trace(backends=())
     site = a_site(t)

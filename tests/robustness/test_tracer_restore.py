@@ -139,6 +139,7 @@ def test_a_step_that_raised_inside_nested_traces_then_out_of_order_exits():
     assert evaluations(b) == 2
 
 
+@pytest.mark.slow
 def test_one_trace_per_thread_in_four_threads_exiting_in_any_order():
     before = snapshot()
     n = 4
@@ -176,6 +177,7 @@ def test_one_trace_per_thread_in_four_threads_exiting_in_any_order():
         assert evaluations(t) == (i + 2) * (2 + 3), i  # each thread's own calls, no one else's
 
 
+@pytest.mark.slow
 def test_a_decorated_function_that_recurses():
     before = snapshot()
     tracer = kinkcheck.trace()
@@ -194,6 +196,7 @@ def test_a_decorated_function_that_recurses():
     assert_restored(before)
 
 
+@pytest.mark.slow
 def test_a_decorated_function_running_in_two_threads_at_once():
     before = snapshot()
     tracer = kinkcheck.trace()

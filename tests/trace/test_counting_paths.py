@@ -38,6 +38,7 @@ def counts(device, counting):
     return {(s["line"], s["code"], s["op"], s["module"]): {k: s[k] for k in KEYS} for s in t.to_dict()["sites"]}
 
 
+@pytest.mark.slow
 def test_device_counting_matches_host_counting():
     host = counts("cpu", "host")
     assert sum(s["exact"] for s in host.values()) > 0 and sum(s["harmless"] for s in host.values()) > 0

@@ -38,6 +38,7 @@ def test_the_issue_repro_counts_the_users_line_and_no_jax_internals():
     assert one(t, "repro", "KC101")["subgradient"] == {"framework": "jax", "value": "1"}
 
 
+@pytest.mark.slow
 def test_the_default_backends_trace_jax_and_find_nothing_inside_jax():
     f = jax.jit(jax.grad(lambda x: (jnp.maximum(jnp.abs(x), 0.0) + jnp.sqrt(x * x)).sum()))  # default
     with kinkcheck.trace() as t:
@@ -48,6 +49,7 @@ def test_the_default_backends_trace_jax_and_find_nothing_inside_jax():
     assert len(sites) == 3
 
 
+@pytest.mark.slow
 def test_eager_ops_count_at_their_own_lines():
     with kinkcheck.trace(backends="jax") as t:
         jnp.abs(X)  # eager-a
@@ -58,6 +60,7 @@ def test_eager_ops_count_at_their_own_lines():
     assert one(t, "eager-c", "KC104")["exact"] == 2
 
 
+@pytest.mark.slow
 def test_two_calls_of_one_jnp_function_in_a_jitted_function_are_two_sites():
     def two(a, b):
         p = jnp.abs(a)  # jit-a
@@ -77,6 +80,7 @@ def loss(x):
 @pytest.mark.parametrize("make", [jax.grad, jax.value_and_grad, lambda f: jax.jit(jax.grad(f)),
                                   lambda f: jax.jit(jax.value_and_grad(f))],
                          ids=["grad", "value_and_grad", "jit-grad", "jit-value_and_grad"])
+@pytest.mark.slow
 def test_grad_counts_the_forward_once(make):
     with kinkcheck.trace(backends="jax") as t:
         make(loss)(X)
@@ -85,6 +89,7 @@ def test_grad_counts_the_forward_once(make):
     assert one(t, "grad-loss", "KC201")["exact"] == 0  # sqrt(x * x + 1) never reaches 0
 
 
+@pytest.mark.slow
 def test_vmap_counts_the_whole_batch():
     f = jax.vmap(lambda v: jnp.max(jnp.abs(v)))  # vmap
     with kinkcheck.trace(backends="jax") as t:
@@ -96,6 +101,7 @@ def test_vmap_counts_the_whole_batch():
     assert (tie["evaluations"], tie["exact"]) == (6, 6)
 
 
+@pytest.mark.slow
 def test_scan_counts_every_iteration_in_the_program():
     def body(c, a):
         return c + jnp.sqrt(jnp.abs(a)), a  # scan-body
@@ -109,6 +115,7 @@ def test_scan_counts_every_iteration_in_the_program():
     assert s["per_step"] == [[0, 4, 2, 0], [1, 4, 2, 0]]
 
 
+@pytest.mark.slow
 def test_cond_counts_the_branch_taken_and_while_every_trip():
     def f(v, flag):
         a = lax.cond(flag, lambda u: jnp.abs(u), lambda u: jnp.sign(u), v)  # cond
@@ -125,6 +132,7 @@ def test_cond_counts_the_branch_taken_and_while_every_trip():
     assert one(t, "while", "KC101")["evaluations"] == 2 * 3 * 4
 
 
+@pytest.mark.slow
 def test_library_functions_count_as_their_rule_and_smooth_ones_not_at_all():
     def f(v):
         return (jax.nn.relu(v).sum() + jnp.clip(v, 0.0, 1.0).sum() + jnp.linalg.norm(v * 0)  # lib
@@ -137,6 +145,7 @@ def test_library_functions_count_as_their_rule_and_smooth_ones_not_at_all():
     assert one(t, "lib", "KC102")["exact"] == 2
 
 
+@pytest.mark.slow
 def test_near_hits_and_their_decades():
     with kinkcheck.trace(backends="jax") as t:
         jax.jit(lambda v: jnp.abs(v))(jnp.array([1e-20, 0.0, 1.0]))  # near
@@ -145,6 +154,7 @@ def test_near_hits_and_their_decades():
     assert s["histogram"] == {"exact": 1, "-20": 1}
 
 
+@pytest.mark.slow
 def test_near_follows_each_rules_scale():
     from kinkcheck import catalog
 

@@ -18,6 +18,7 @@ def digits(dtype):
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+@pytest.mark.slow
 def test_tracer_matches_hook_counts(dtype):
     x, y = digits(dtype)
     torch.manual_seed(0)

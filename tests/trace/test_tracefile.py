@@ -73,6 +73,7 @@ def test_truncated_real_file(tmp_path):
     assert res.returncode == 2 and "truncated or corrupt" in res.stderr
 
 
+@pytest.mark.slow
 def test_show_prints_the_table(tmp_path):
     path = make_trace(tmp_path)
     res = cli("trace", "show", str(path))

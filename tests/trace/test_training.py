@@ -49,6 +49,7 @@ def data(shape):
 
 
 @pytest.mark.parametrize("make,shape", [(mlp, (16, 20)), (cnn, (8, 1, 16, 16))])
+@pytest.mark.slow
 def test_training_is_bit_identical_with_and_without_tracing(make, shape):
     x, y = data(shape)
     plain = train(make(), x, y)

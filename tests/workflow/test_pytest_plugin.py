@@ -53,6 +53,7 @@ def test_loading_the_plugin_imports_neither_torch_nor_the_tracer():
     assert out.stdout.strip() == "[]", out.stderr
 
 
+@pytest.mark.slow
 def test_off_by_default(tmp_path):
     (tmp_path / "test_plain.py").write_text(
         "import sys\n\ndef test_tracer_not_loaded():\n    assert 'kinkcheck.trace' not in sys.modules\n"
@@ -91,6 +92,7 @@ def test_default_path(tmp_path):
     assert (tmp_path / "kinkcheck-trace.md").is_file()
 
 
+@pytest.mark.slow
 def test_a_test_path_taken_for_the_trace_path_is_one_clear_error(tmp_path):
     (tmp_path / "test_smoke.py").write_text("def test_x():\n    pass\n")
     run = run_pytest(tmp_path, "--kinkcheck-trace", "test_smoke.py")

@@ -50,6 +50,7 @@ def test_sarif_of_a_real_run_is_valid_and_complete(project):
     assert "L1 is intended here" in results[1]["suppressions"][0]["justification"]
 
 
+@pytest.mark.slow
 def test_github_annotations_of_a_real_run(project):
     run = kinkcheck("check", "-q", "--output-format", "github", "loss.py", cwd=project)
     assert run.returncode == 1, run.stderr
@@ -58,6 +59,7 @@ def test_github_annotations_of_a_real_run(project):
     assert len(run.stdout.splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_baseline_workflow(project):
     wrote = kinkcheck("check", "--write-baseline", "kinks.json", ".", cwd=project)
     assert wrote.returncode == 0, wrote.stderr
@@ -88,6 +90,7 @@ def test_a_broken_baseline_is_exit_2_and_one_line(project):
     assert "Traceback" not in run.stderr
 
 
+@pytest.mark.slow
 def test_diff_limits_findings_to_changed_lines(git_repo):
     (git_repo / "loss.py").write_text(LOSS)
     git(git_repo, "add", "loss.py")
