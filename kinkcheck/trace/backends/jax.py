@@ -1,16 +1,20 @@
 """JAX backend: kinked lax primitives counted inside the compiled program.
 
-While a trace runs in a thread, two things are patched (shared by every running trace,
+While a trace runs in a thread, four things are patched (shared by every running trace,
 reference-counted, put back by the last one: :mod:`kinkcheck.trace.patches`):
 
 * ``Primitive.bind``: when a kinked primitive (the catalog's ``[runtime] jax``) is bound at
-  the user's level (not by another kinked primitive's own rules, not inside optax or jax's
-  random sampling), the site is read from the Python stack (the user's line) and a
-  ``kinkcheck_count`` is bound on the same operands (:mod:`.jax_count`). Eager ops count at
-  once, on the device; under ``jit``, ``grad``, ``vmap``, ``scan``, ``while_loop`` and
-  ``cond`` JAX's own rules carry the count into the program.
+  the user's level (by a lax function, not by another primitive's JVP, batching or transpose
+  rule, not inside optax, random sampling or a smooth function such as ``log_softmax``), the
+  site is read from the Python stack (the user's line) and a ``kinkcheck_count`` is bound on
+  the same operands (:mod:`.jax_count`). Eager ops count at once, on the device; under
+  ``jit``, ``grad``, ``vmap``, ``scan``, ``while_loop`` and ``cond`` JAX's own rules carry
+  the count into the program.
 * jit's tracing (``pjit._trace_for_jit``): a top-level jitted program is rewritten so that
   its counts are summed on the device and handed to the host once per call (:mod:`.jax_rewrite`).
+* ``pjit._infer_params`` and ``pjit._run_python_pjit``: jax's own jitted functions
+  (``jnp.abs``, ``jax.nn.relu``) are traced once per calling line and kept off jit's C++
+  fast path, so that each call counts at its own line and runs the program it runs untraced.
 
 The trace's setting (its rules and near tolerance) is a thread-local JAX config option that
 is part of jit's cache key: inside the block jitted functions are traced and compiled afresh
