@@ -76,9 +76,16 @@ NEAR_SCALES: Mapping[str, str] = {
            "already infinite",
 }
 
+#: the inputs a ``[runtime] calls`` expression may use, each a fresh tensor per call
+CALL_INPUTS = {
+    "x": "torch.randn(2, 3, 4, 4)", "y": "torch.randn(2, 3, 4, 4)", "p": "torch.rand(2, 3, 4, 4) + 0.1",
+    "u": "torch.rand(8) * 0.9", "v": "torch.randn(5, 3)", "w": "torch.randn(5, 3)",
+}
+
 _CODE_RE = re.compile(r"^KC\d{3}$")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
-_POS_RE = re.compile(r"^\d+:\d+$")
+#: an expected finding's span: ``line:col`` or ``line:col-end_line:end_col`` (1-based, end exclusive)
+_SPAN_RE = re.compile(r"^(\d+):(\d+)(?:-(\d+):(\d+))?$")
 
 _DOC_SECTIONS = ("what", "why", "known_problems", "example", "use_instead", "references")
 
@@ -123,6 +130,9 @@ class Runtime:
     near_why: str = ""
     #: (op name, its bounds): numbers or argument names ("-lambd" negated), lower bound first
     bounds: tuple[tuple[str, tuple], ...] = ()
+    #: what a user writes (an expression in torch, F, nn and CALL_INPUTS' names) and the aten
+    #: overloads it must hit; the test runs each, so a stale overload fails there
+    calls: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def bounds_of(self, op_name: str) -> tuple:
         """The bounds ``[runtime.bounds]`` gives an op (``hardtanh``), or ()."""
@@ -137,10 +147,23 @@ class Remedy:
 
 
 @dataclass(frozen=True, slots=True)
+class Expected:
+    """A finding an ``[[invalid]]`` example must give, as Fixit's ``Invalid(...)`` pins it:
+    where (1-based; ``end_col`` exclusive; None when the example gives a position only) and
+    the message (None: not pinned)."""
+
+    line: int
+    col: int
+    end_line: int | None = None
+    end_col: int | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Example:
     id: str
     code: str
-    expect: tuple[tuple[int, int], ...] = ()
+    expect: tuple[Expected, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,7 +411,7 @@ def _build(data: dict[str, Any], path: Path) -> Rule:
     runtime = None
     if "runtime" in data:
         r = data["runtime"]
-        _no_unknown(r, {"kind", "aten", "numpy", "jax", "near", "near_why", "bounds"}, f"{path.name} [runtime]")
+        _no_unknown(r, {"kind", "aten", "numpy", "jax", "near", "near_why", "bounds", "calls"}, f"{path.name} [runtime]")
         _one_of(r["kind"], tuple(RUNTIME_KINDS), "runtime.kind", path)
         _one_of(r.get("near", "tensor"), tuple(NEAR_SCALES), "runtime.near", path)
         bounds = r.get("bounds", {})
@@ -404,7 +427,8 @@ def _build(data: dict[str, Any], path: Path) -> Rule:
         runtime = Runtime(kind=r["kind"], aten=tuple(r.get("aten", ())), numpy=tuple(r.get("numpy", ())),
                           jax=tuple(r.get("jax", ())), near=r.get("near", "tensor"),
                           near_why=str(r.get("near_why", "")).strip(),
-                          bounds=tuple((k, tuple(v)) for k, v in bounds.items()))
+                          bounds=tuple((k, tuple(v)) for k, v in bounds.items()),
+                          calls=tuple(_calls(r.get("calls", ()), path)))
 
     guards = tuple(data.get("guards", ()))
     for g in guards:
@@ -459,17 +483,37 @@ def _examples(items, code: str, kind: str, path: Path):
         if ex_id in ids:
             raise CatalogError(f"{path.name}: duplicate {kind} example id {ex_id!r}")
         ids.add(ex_id)
-        expect = []
-        for pos in item.get("expect", ()):
-            if not _POS_RE.match(pos):
-                raise CatalogError(f"{path.name}: {kind} example {ex_id!r}: expect {pos!r} is not 'line:col'")
-            line, col = pos.split(":")
-            expect.append((int(line), int(col)))
+        expect = [_expected(e, f"{path.name}: {kind} example {ex_id!r}") for e in item.get("expect", ())]
         if kind == "invalid" and not expect:
             raise CatalogError(f"{path.name}: invalid example {ex_id!r} expects no finding")
         if kind == "valid" and expect:
             raise CatalogError(f"{path.name}: valid example {ex_id!r} must not expect findings")
         yield Example(id=f"{code}-{kind}-{ex_id}", code=_req(item, "code", str, path), expect=tuple(expect))
+
+
+def _expected(item: Any, where: str) -> Expected:
+    """``"5:12"`` or ``{ at = "5:12-5:37", message = "..." }``."""
+    if isinstance(item, dict):
+        _no_unknown(item, {"at", "message"}, where)
+        at, message = item.get("at"), item.get("message")
+        if not isinstance(message, str):
+            raise CatalogError(f"{where}: expect {item!r} needs a message")
+    else:
+        at, message = item, None
+    m = _SPAN_RE.match(at) if isinstance(at, str) else None
+    if m is None:
+        raise CatalogError(f"{where}: expect {at!r} is not 'line:col' or 'line:col-end_line:end_col'")
+    line, col, end_line, end_col = (int(g) if g is not None else None for g in m.groups())
+    return Expected(line=line, col=col, end_line=end_line, end_col=end_col, message=message)
+
+
+def _calls(items: Any, path: Path):
+    for item in items:
+        _no_unknown(item, {"call", "hits"}, f"{path.name} [runtime] calls")
+        call, hits = item.get("call"), item.get("hits")
+        if not isinstance(call, str) or not isinstance(hits, list) or not all(isinstance(h, str) for h in hits):
+            raise CatalogError(f"{path.name}: [runtime] calls need call = \"...\" and hits = [\"op.overload\", ...]")
+        yield call, tuple(hits)
 
 
 def _req(data: Mapping[str, Any], key: str, typ: type, path: Path):

@@ -1,8 +1,9 @@
 """Every catalog example is a test case: ``[[invalid]]`` must give exactly its expected
-positions for its rule, ``[[valid]]`` none of that rule (documented ones don't count).
+findings for its rule (span and message, as Fixit's ``Invalid(...)`` pins them), ``[[valid]]``
+none of that rule (documented ones don't count).
 
 Examples run through the same path as a one-file ``kinkcheck check`` (index, scope,
-engine, kink comments) with every rule enabled, in the default "loss" scope.
+engine, kink comments, parse errors) with every rule enabled, in the default "loss" scope.
 """
 
 from __future__ import annotations
@@ -18,22 +19,28 @@ ALL_CODES = frozenset(CATALOG)
 
 def _cases(kind: str):
     for rule in CATALOG.values():
-        if rule.code.startswith("KC0"):
-            continue  # meta rules are the driver's (parse errors, comments)
         for ex in getattr(rule, kind):
             yield pytest.param(rule.code, ex, id=ex.id)
 
 
-def _positions(code: str, source: str) -> list[tuple[int, int]]:
+def _findings(code: str, source: str):
     findings = check_source(source, "example.py", module="example", codes=ALL_CODES)
-    return sorted((f.line, f.col) for f in findings if f.code == code and not f.documented)
+    return sorted((f for f in findings if f.code == code and not f.documented), key=lambda f: (f.line, f.col))
 
 
 @pytest.mark.parametrize(("code", "example"), list(_cases("invalid")))
 def test_invalid_example(code, example):
-    assert _positions(code, example.code) == sorted(example.expect)
+    got = [(f.line, f.col, f.end_line, f.end_col, f.message) for f in _findings(code, example.code)]
+    want = [(e.line, e.col, e.end_line, e.end_col, e.message) for e in sorted(example.expect, key=lambda e: (e.line, e.col))]
+    assert got == want
+
+
+def test_every_invalid_example_pins_span_and_message():
+    loose = [ex.id for rule in CATALOG.values() for ex in rule.invalid
+             if any(e.end_col is None or e.message is None for e in ex.expect)]
+    assert loose == []
 
 
 @pytest.mark.parametrize(("code", "example"), list(_cases("valid")))
 def test_valid_example(code, example):
-    assert _positions(code, example.code) == []
+    assert _findings(code, example.code) == []
