@@ -409,6 +409,10 @@ def attr_kind(fa: "FileAnalysis", cls_qual: str, attr: str) -> str:
                     if isinstance(t, ast.Attribute) and t.attr == attr and isinstance(t.value, ast.Name) and t.value.id == "self":
                         ctx = ctx or Context(fa, qual, fn, env, c)
                         kinds.append(ctx.kind(node.value))
+    if not kinds:
+        prop = _property_annotation(fa, cls_qual, attr)
+        if prop is not None:
+            kinds.append(prop)  # `@property def scale(self) -> float`: what it says it returns
     kind = join(*kinds) if kinds else (name_kind(attr) or UNKNOWN)
     if kinds and UNKNOWN in kinds and name_kind(attr):
         kind = name_kind(attr)
@@ -416,6 +420,16 @@ def attr_kind(fa: "FileAnalysis", cls_qual: str, attr: str) -> str:
         kind = DATA  # `self.register_buffer("ref", ...)`: state, not a parameter
     fa._attr_kinds[key] = kind
     return kind
+
+
+def _property_annotation(fa: "FileAnalysis", cls_qual: str, attr: str) -> str | None:
+    """The kind a ``@property`` named ``attr`` of the class declares it returns, if any."""
+    entry = fa.ix.scopes.get(f"{cls_qual}.{attr}")
+    fn = entry[0] if entry is not None else None
+    if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) or not any(
+            (dotted(d) or "").rsplit(".", 1)[-1] in ("property", "cached_property") for d in fn.decorator_list):
+        return None
+    return annotation_kind(fn.returns)
 
 
 def buffers(fa: "FileAnalysis") -> set[str]:
