@@ -91,7 +91,7 @@ def test_the_reports_snippet_is_the_kinks_line():
 def test_a_fingerprint_reads_the_same_line_from_the_file_or_from_the_snippet(tmp_path):
     """Where the file cannot be read, the fingerprint takes the kink's line from the snippet."""
     from kinkcheck.lint.api import check_source
-    from kinkcheck.workflow.fingerprint import identity, read_lines
+    from kinkcheck.fingerprint import identity, read_lines
 
     path = tmp_path / "loss.py"
     path.write_text(FORM_FEEDS, encoding="utf-8", newline="")

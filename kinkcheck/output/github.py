@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from kinkcheck.findings import Finding, sort_key
 from kinkcheck.output.severity import GITHUB, resolver
-from kinkcheck.workflow.fingerprint import repo_path
+from kinkcheck.paths import repo_path
 
 
 def escape_data(s: str) -> str:

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from kinkcheck.findings import Finding, sort_key
 from kinkcheck.output.safe import guard
 from kinkcheck.output.severity import GITLAB, resolver
-from kinkcheck.workflow.fingerprint import fingerprints, repo_path
+from kinkcheck.fingerprint import fingerprints
+from kinkcheck.paths import repo_path
 
 _CATEGORIES = {
     "kink": "Bug Risk",

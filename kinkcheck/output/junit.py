@@ -17,7 +17,7 @@ from kinkcheck.findings import Finding, sort_key
 from kinkcheck.output.safe import guard, one_line
 from kinkcheck.output.safe import path as safe_path
 from kinkcheck.output.severity import resolver
-from kinkcheck.workflow.fingerprint import repo_path
+from kinkcheck.paths import repo_path
 
 
 def _testcase(f: Finding, path: str, severity: str = "warning") -> ET.Element:

@@ -16,7 +16,7 @@ from urllib.parse import quote
 from kinkcheck.findings import Finding, sort_key
 from kinkcheck.output.safe import guard, one_line
 from kinkcheck.output.safe import path as safe_path
-from kinkcheck.workflow.fingerprint import repo_path
+from kinkcheck.paths import repo_path
 
 
 def cell(text: str) -> str:

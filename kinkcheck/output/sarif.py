@@ -19,7 +19,8 @@ from kinkcheck.findings import Finding, sort_key
 from kinkcheck.output.safe import guard
 from kinkcheck.output.severity import SARIF_PROBLEM, resolver
 from kinkcheck.output.sources import SourceReader
-from kinkcheck.workflow.fingerprint import SARIF_KEY, fingerprints, repo_path
+from kinkcheck.fingerprint import SARIF_KEY, fingerprints
+from kinkcheck.paths import repo_path
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 INFORMATION_URI = "https://github.com/kinkcheck/kinkcheck"

@@ -2,7 +2,7 @@
 
 ``--write-baseline FILE`` records today's undocumented findings; ``--baseline FILE`` then
 reports only findings that are not in it. Entries match by fingerprint (see
-:mod:`kinkcheck.workflow.fingerprint`), never by line number, so code that moves does not
+:mod:`kinkcheck.fingerprint`), never by line number, so code that moves does not
 resurface. Entries that no longer match anything are *stale*: the kink was fixed,
 documented, or edited, and the baseline can shrink.
 
@@ -29,9 +29,10 @@ from pathlib import Path
 from kinkcheck import __version__
 from kinkcheck.atomic import write_atomic
 from kinkcheck.findings import Finding, sort_key
+from kinkcheck.fingerprint import VERSION as FINGERPRINT_VERSION
+from kinkcheck.fingerprint import fingerprints
+from kinkcheck.paths import repo_path
 from kinkcheck.workflow.errors import WorkflowError
-from kinkcheck.workflow.fingerprint import VERSION as FINGERPRINT_VERSION
-from kinkcheck.workflow.fingerprint import fingerprints, repo_path
 
 FORMAT = "kinkcheck-baseline"
 VERSION = 1

@@ -13,7 +13,7 @@ from workflow_helpers import find
 
 from kinkcheck import __version__
 from kinkcheck.output import render
-from kinkcheck.workflow.fingerprint import SARIF_KEY, fingerprints
+from kinkcheck.fingerprint import SARIF_KEY, fingerprints
 
 SOURCE = """\
 import torch

@@ -9,7 +9,7 @@ from workflow_helpers import find
 
 from kinkcheck.workflow import baseline as bl
 from kinkcheck.workflow.errors import WorkflowError
-from kinkcheck.workflow.fingerprint import fingerprint, fingerprints, read_lines
+from kinkcheck.fingerprint import fingerprint, fingerprints, read_lines
 from kinkcheck.workflow.options import apply_workflow
 
 LOSS = """\

@@ -1,4 +1,5 @@
-"""Stable identities for findings, shared by SARIF, GitLab Code Quality and the baseline.
+"""Stable identities for findings, shared by SARIF, GitLab Code Quality and the baseline (a
+bottom-layer module: output formats and the workflow both read it, neither owns it).
 
 A fingerprint must survive edits that do not touch the finding: lines added above it,
 code moved within the file, a reformatted line, a comment added after it. So it hashes
@@ -14,28 +15,15 @@ import io
 import os
 import tokenize
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 
 from kinkcheck import source
 from kinkcheck.findings import Finding
+from kinkcheck.paths import repo_path
 
 #: Bump when the recipe changes; old baselines then report every entry as stale.
 VERSION = "v1"
 #: The key under SARIF ``partialFingerprints`` (GitHub reads any key; the version is in it).
 SARIF_KEY = f"kinkcheck/{VERSION}"
-
-
-def repo_path(path: str | os.PathLike, root: str | os.PathLike | None = None) -> str:
-    """``path`` (as the finding gives it, relative to the working directory) as a POSIX path
-    relative to ``root`` when it lies under it, else as given. URIs and fingerprints use this
-    form so that they do not depend on where kinkcheck was started."""
-    p = Path(path)
-    base = Path(root).resolve() if root is not None else Path.cwd().resolve()
-    absolute = p if p.is_absolute() else Path.cwd() / p
-    try:
-        return absolute.resolve().relative_to(base).as_posix()
-    except ValueError:
-        return p.as_posix()
 
 
 def read_lines(path: str | os.PathLike) -> list[str]:
