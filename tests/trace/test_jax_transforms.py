@@ -36,6 +36,9 @@ def test_the_issue_repro_counts_the_users_line_and_no_jax_internals():
         assert s["per_step"] == [[0, 8, 8, 0]]  # a gradient program's call is one step
     assert not [s for s in t.to_dict()["sites"] if "jax/_src" in s["path"]]
     assert one(t, "repro", "KC101")["subgradient"] == {"framework": "jax", "value": "1"}
+    # what JAX computes there, differentiated at the kink rather than quoted from the catalog
+    assert [one(t, "repro", c)["observed"]["grad"] for c in ("KC101", "KC104", "KC201")] == [
+        ["1"], ["0.5", "0.5"], ["inf"]]
 
 
 @pytest.mark.slow
@@ -143,6 +146,9 @@ def test_library_functions_count_as_their_rule_and_smooth_ones_not_at_all():
     codes = sorted((s["code"], s["op"]) for s in at(t, HERE, line_of(__file__, "lib")))
     assert codes == [("KC102", "lax.max"), ("KC103", "lax.max"), ("KC103", "lax.min"), ("KC203", "lax.sqrt")]
     assert one(t, "lib", "KC102")["exact"] == 2
+    observed = {(s["code"], s["op"]): s.get("observed", {}).get("grad") for s in at(t, HERE, line_of(__file__, "lib"))}
+    assert observed == {("KC102", "lax.max"): ["0"], ("KC103", "lax.max"): ["0.5"], ("KC103", "lax.min"): ["0.5"],
+                        ("KC203", "lax.sqrt"): ["nan", "nan"]}  # relu'(0) = 0; a clip bound 0.5; a norm at 0 nan
 
 
 @pytest.mark.slow

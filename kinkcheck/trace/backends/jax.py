@@ -43,7 +43,7 @@ from jax._src import pjit as _pjit
 from kinkcheck.trace import patches
 from kinkcheck.trace.attribution import INTERNAL, Attributor, package_dirs
 from kinkcheck.trace.backends import _tls as _busy_tls
-from kinkcheck.trace.backends import jax_ops
+from kinkcheck.trace.backends import jax_observe, jax_ops
 from kinkcheck.trace.backends.jax_count import count_p, sink
 from kinkcheck.trace.backends.jax_rewrite import rewrite, sites_in
 from kinkcheck.trace.core import Site
@@ -352,6 +352,7 @@ class JaxBackend:
         try:
             if self._started:
                 _drain()
+                self._observe()
         finally:
             with _active_lock:
                 _active = tuple(b for b in _active if b is not self)
@@ -367,6 +368,23 @@ class JaxBackend:
             while self._joined:
                 slot, listener = self._joined.pop()
                 patches.leave(slot, listener)
+
+    def _observe(self) -> None:
+        """Each site that hit its kink exactly gets the gradient JAX computes there (:mod:`.jax_observe`)."""
+        depth = getattr(_local, "depth", 0)
+        _local.depth = 1  # differentiating the op is not the user's op
+        try:
+            for slot, site in list(self._sites.items()):
+                if "observed" in site.extra or not _exact_hits(site):
+                    continue
+                _code, _line, rule, op, dtype = _sites.items[slot]
+                obs = jax_observe.observe(rule.via or op.removeprefix("lax."), dtype)
+                if obs is not None:
+                    site.extra["observed"] = dict(obs)
+        except Exception as err:  # noqa: BLE001 - a missing observation must not lose the trace
+            _warn_once("observe", f"kinkcheck.trace: cannot observe a JAX gradient ({type(err).__name__}: {err})")
+        finally:
+            _local.depth = depth
 
     # -- counting, at bind time --
 
@@ -440,6 +458,15 @@ class JaxBackend:
         tr = self.tracer
         if tr.counting and _sites.items[slot][2].code in tr.codes:
             tr.record(self._site(slot), evaluations, vec)
+
+
+def _exact_hits(site: Site) -> bool:
+    n = int(site.totals()[0])
+    if site.cur_host is not None:
+        n += int(site.cur_host[0])
+    if site.cur_dev is not None:
+        n += int(JaxBackend.counters_to_host([site.cur_dev])[0][0])
+    return n > 0
 
 
 def _new_site(path, line, fn, rule, op, dtype) -> Site:

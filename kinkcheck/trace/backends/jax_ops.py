@@ -14,6 +14,7 @@ import functools
 import importlib
 import inspect
 import os
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +43,8 @@ class Rule:
     subgradient: str | None
     #: what near is measured against (catalog.NEAR_SCALES): tensor, element or own
     near: str = "tensor"
+    #: the catalog function whose primitives these are (``jax.nn.relu``), or None
+    via: str | None = None
 
 
 def primitives() -> dict[str, core.Primitive]:
@@ -96,7 +99,7 @@ def table(catalog, codes) -> tuple[dict, dict, list[str]]:
                 if fn is None:
                     missing.append(f"{code}: {name}")
                 else:
-                    by_code.setdefault(fn, entry)
+                    by_code.setdefault(fn, dataclasses.replace(entry, via=name))
             elif name in prims:
                 by_prim.setdefault(prims[name], entry)
             else:
