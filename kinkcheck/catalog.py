@@ -139,11 +139,37 @@ class Runtime:
         return next((b for name, b in self.bounds if name == op_name), ())
 
 
+#: how a remedy may be applied by ``check --fix`` (ruff's vocabulary): ``safe`` keeps the
+#: function's value everywhere, ``unsafe`` changes the maths (``--unsafe-fixes``), ``display``
+#: is advice only (it changes the model, or the site must be read first)
+APPLICABILITY = ("safe", "unsafe", "display")
+#: the facts a remedy's ``when`` / ``unless`` may name (kinkcheck.remedy.bindings)
+REMEDY_FACTS = ("lo", "hi", "dim", "dim-last", "p2", "tuple-result", "builtin", "exponent-unit", "eps-in-x",
+                "x-softmax", "x-sigmoid", "rounding-mode", "starred")
+
+
 @dataclass(frozen=True, slots=True)
 class Remedy:
     title: str
     rewrite: str | None = None
     note: str = ""
+    applicability: str = "display"
+    #: constants of the template and their documented defaults (eps = 1e-6)
+    params: tuple[tuple[str, float], ...] = ()
+    #: the callees it fits (last name: ``maximum``, ``clamp``, ``/``); empty: all of the rule's
+    callees: tuple[str, ...] = ()
+    when: tuple[str, ...] = ()
+    unless: tuple[str, ...] = ()
+    #: the rewrite written for jax / numpy sites ("" : none); None: translated from torch
+    jax: str | None = None
+    numpy: str | None = None
+    #: what the harness checks: the largest difference from the original at least 0.5 from
+    #: the kink (an expression in the params; relative to |original| when ``relative``), the
+    #: side of the original it stays on (``upper`` / ``lower``), and the smoothing constant
+    error: str = ""
+    relative: bool = False
+    bound: str = ""
+    smoothing: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -436,8 +462,7 @@ def _build(data: dict[str, Any], path: Path) -> Rule:
 
     remedies = []
     for rem in data.get("remedies", ()):
-        _no_unknown(rem, {"title", "rewrite", "note"}, f"{path.name} [[remedies]]")
-        remedies.append(Remedy(title=_req(rem, "title", str, path), rewrite=rem.get("rewrite"), note=rem.get("note", "")))
+        remedies.append(_remedy(rem, path))
 
     d = _req(data, "docs", dict, path)
     _no_unknown(d, set(_DOC_SECTIONS), f"{path.name} [docs]")
@@ -473,6 +498,31 @@ def _build(data: dict[str, Any], path: Path) -> Rule:
         valid=tuple(_examples(data.get("valid", ()), code, "valid", path)),
         invalid=tuple(_examples(data.get("invalid", ()), code, "invalid", path)),
     )
+
+
+_REMEDY_KEYS = {"title", "rewrite", "note", "applicability", "params", "callees", "when", "unless", "jax", "numpy",
+                "error", "relative", "bound", "smoothing"}
+
+
+def _remedy(rem: dict, path: Path) -> Remedy:
+    where = f"{path.name} [[remedies]]"
+    _no_unknown(rem, _REMEDY_KEYS, where)
+    applicability = rem.get("applicability", "display")
+    _one_of(applicability, APPLICABILITY, "remedy applicability", path)
+    for fact in (*rem.get("when", ()), *rem.get("unless", ())):
+        _one_of(fact, REMEDY_FACTS, "remedy fact", path)
+    _one_of(rem.get("bound", ""), ("", "upper", "lower"), "remedy bound", path)
+    params = rem.get("params", {})
+    if not isinstance(params, dict) or not all(isinstance(v, (int, float)) for v in params.values()):
+        raise CatalogError(f"{where}: params must map names to numbers")
+    if rem.get("smoothing") and rem["smoothing"] not in params:
+        raise CatalogError(f"{where}: smoothing {rem['smoothing']!r} is not one of its params")
+    return Remedy(title=_req(rem, "title", str, path), rewrite=rem.get("rewrite"), note=rem.get("note", ""),
+                  applicability=applicability, params=tuple((k, float(v)) for k, v in params.items()),
+                  callees=tuple(rem.get("callees", ())), when=tuple(rem.get("when", ())),
+                  unless=tuple(rem.get("unless", ())), jax=rem.get("jax"), numpy=rem.get("numpy"),
+                  error=str(rem.get("error", "")), relative=bool(rem.get("relative", False)),
+                  bound=rem.get("bound", ""), smoothing=rem.get("smoothing", ""))
 
 
 def _examples(items, code: str, kind: str, path: Path):

@@ -6,7 +6,7 @@
     42 |     return torch.abs(diff).mean()
        |            ^^^^^^^^^^^^^^^ KC101
        |
-       = help: pseudo-Huber (smooth abs): `torch.sqrt(diff * diff + eps * eps) - eps`
+       = help: pseudo-Huber (smooth abs): `torch.sqrt(diff * diff + 1e-6) - 0.001` (unsafe fix)
 
 The frame is built as (text, style) segments: plain text when colour is off (no rich
 import at all), rich markup when it is on.
@@ -130,8 +130,17 @@ def _window(text: str, left: int) -> tuple[str, int]:
 
 
 def help_text(f: Finding, catalog=None) -> str:
-    """The rule's first remedy, with the concrete rewrite of the user's expression when the
-    check computed one (the remedy's title says what kind of change it is)."""
+    """The rewrite the analyzer filled and the harness proved for this site (the one
+    ``--fix`` applies first, marked as a safe or unsafe fix as ruff marks them), else the
+    rule's first remedy by title; never a template filled here."""
+    extra = f.extra or {}
+    shown = [r for r in extra.get("remedies", ()) if isinstance(r, dict) and r.get("rewrite")]
+    fix = extra.get("fix") if isinstance(extra.get("fix"), dict) else None
+    if shown:
+        first = next((r for r in shown if fix and r.get("title") == fix.get("title")), shown[0])
+        kind = {"safe": " (safe fix)", "unsafe": " (unsafe fix)"}.get(first.get("applicability", ""), "") \
+            if fix and first.get("title") == fix.get("title") else ""
+        return f"{first['title']}: `{first['rewrite']}`{kind}"
     rule = None
     if catalog is not None:
         try:
@@ -140,15 +149,10 @@ def help_text(f: Finding, catalog=None) -> str:
             rule = None
     remedies = getattr(rule, "remedies", ()) if rule is not None else ()
     if f.replacement:
-        title = next((r.title for r in remedies if r.rewrite), "replace with")
-        return f"{title}: `{f.replacement}`"
+        return f"replace with: `{f.replacement}`"
     if not remedies:
         return ""
-    remedy = remedies[0]
-    if remedy.rewrite and remedy.rewrite.count("{") == remedy.rewrite.count("{x}"):
-        arg = (f.extra or {}).get("arg") or "x"
-        return f"{remedy.title}: `{remedy.rewrite.replace('{x}', arg)}`"
-    return f"{remedy.title} (see `kinkcheck rule {f.code}`)"
+    return f"{remedies[0].title} (see `kinkcheck rule {f.code}`)"
 
 
 def _to_text(segments: list[Segment], color: bool) -> str:

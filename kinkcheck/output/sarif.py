@@ -143,16 +143,18 @@ def result(f: Finding, fp: str, rule_index: int | None, *, root, show_snippet: b
         if f.reason:
             suppression["justification"] = f.reason
         out["suppressions"] = [suppression]
-    if f.replacement is not None:
+    fix = (f.extra or {}).get("fix")
+    if f.replacement is not None and isinstance(fix, dict):
+        kind = "safe fix" if fix.get("applicability") == "safe" else "unsafe fix: changes the values"
         out["fixes"] = [
             {
-                "description": {"text": f"Replace with `{f.replacement}`"},
+                "description": {"text": f"{fix.get('title', 'Replace')}: replace with `{f.replacement}` ({kind})"},
                 "artifactChanges": [
                     {
                         "artifactLocation": {"uri": _uri(rel), "uriBaseId": SRCROOT},
                         "replacements": [
                             {
-                                "deletedRegion": _region(f),
+                                "deletedRegion": _fix_region(fix, f),
                                 "insertedContent": {"text": f.replacement},
                             }
                         ],
@@ -161,6 +163,16 @@ def result(f: Finding, fp: str, rule_index: int | None, *, root, show_snippet: b
             }
         ]
     return out
+
+
+def _fix_region(fix: dict, f: Finding) -> dict:
+    """The span a fix replaces: the whole conditional of a float branch, not its test."""
+    try:
+        line, col, end_line, end_col = (int(fix[k]) for k in ("line", "col", "end_line", "end_col"))
+    except (KeyError, TypeError, ValueError):
+        return _region(f)
+    return {"startLine": max(line, 1), "startColumn": max(col, 1), "endLine": max(end_line, line, 1),
+            "endColumn": max(end_col, 1)}
 
 
 def build(findings: Sequence[Finding], *, catalog, root=None, roots: Sequence[str] | None = None, config=None) -> dict:

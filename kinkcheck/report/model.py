@@ -607,7 +607,7 @@ def _static_site(path, line, code, fs: list[Finding], resolved, catalog, sources
         snippet="" if hidden else (first.snippet or (expr or "")).strip(),
         source=source,
         **_rule_facts(rule),
-        remedies=_remedies(rule, None if hidden else first, expr),
+        remedies=_remedies(rule, None if hidden else first, expr, None if hidden else lines),
         occurrences=occurrences, runtime=None, notes=notes, resolved=resolved,
     )
     return site
@@ -639,7 +639,7 @@ def _runtime_site(key, meta, recs, root_path: Path, catalog, sources) -> Site:
         snippet=text,
         source=_frame(lines, line, line) if lines and 1 <= line <= len(lines) else [],
         **_rule_facts(rule),
-        remedies=_remedies(rule, None, text),
+        remedies=_remedies(rule, None, text, lines),
         occurrences=[], runtime=None, notes=notes, resolved=resolved,
     )
     _attach(site, recs)
@@ -661,36 +661,13 @@ def _rule_facts(rule) -> dict:
     }
 
 
-def _remedies(rule, finding: Finding | None, expr: str | None) -> list[Remedy]:
-    """The catalog's remedies; each template is filled in with the user's operand (the
-    analyzer's ``extra["arg"]``, else read from the finding's node, else from its snippet
-    or source line). The analyzer's own ``replacement``, when it made one, is the first
-    remedy's rewrite."""
-    if rule is None:
-        if finding is not None and finding.replacement:
-            return [Remedy(title="suggested rewrite", template=None, rewrite=finding.replacement, note="")]
-        return []
-    m = rule.match
-    arg = finding.extra.get("arg") if finding is not None else None
-    x = None
-    if isinstance(arg, str) and arg.strip():
-        x = arg.strip()
-    if x is None and finding is not None and expr:
-        x = rewrite.operand(expr, argument=m.argument, keyword=m.keyword, methods=m.methods)
-    for text in ((finding.snippet if finding is not None else None), expr):
-        if x is None and text:
-            x = rewrite.operand_in(text, m)
-    out = []
-    used_replacement = False
-    for rem in rule.remedies:
-        concrete = None
-        if rem.rewrite:
-            if finding is not None and finding.replacement and not used_replacement:
-                concrete, used_replacement = finding.replacement, True
-            else:
-                concrete = rewrite.fill(rem.rewrite, x)
-        out.append(Remedy(title=rem.title, template=rem.rewrite, rewrite=concrete, note=rem.note))
-    return out
+def _remedies(rule, finding: Finding | None, expr: str | None, lines: list[str] | None = None) -> list[Remedy]:
+    """The catalog's remedies filled for the site by the one filler (kinkcheck.remedy, via
+    report.rewrite): the analyzer's own where it made them, else read from the finding's
+    span, its snippet or the line."""
+    texts = [expr, finding.snippet if finding is not None else None]
+    filled = rewrite.remedies(rule, finding, texts, lines)
+    return [Remedy(title=f.title, template=f.template, rewrite=f.rewrite, note=f.note) for f in filled]
 
 
 def _attach(site: Site, recs: list[tuple[int, Mapping]]) -> None:

@@ -1,131 +1,52 @@
-"""Fill a remedy's rewrite template with the user's own operand.
+"""A report site's remedies, through the one filler (:mod:`kinkcheck.remedy`).
 
-The catalog writes remedies as templates (``torch.sqrt({x} * {x} + eps * eps) - eps``); a
-report is far more useful when it shows the user's expression inside (``torch.abs(d)`` ->
-``torch.sqrt(d * d + eps * eps) - eps``). The operand is read from the finding's source
-text with the stdlib ``ast`` (the analyzed code is parsed, never imported).
+A static site carries what the analyzer filled for it (``Finding.extra["remedies"]``);
+a site the tracer found alone, or a finding from an older cache, is read again from its
+source (the finding's span, its snippet, the line as it is now) and filled the same way,
+spelled with the file's own imports. The analyzed code is parsed, never imported.
 """
 
 from __future__ import annotations
 
 import ast
-import re
 
-#: Names that start a module path rather than a value: `torch.abs(d)` is a function call
-#: on `d`, while `d.abs()` is a method on `d`.
-_MODULE_ROOTS = frozenset(
-    {"torch", "F", "nn", "functional", "np", "numpy", "jnp", "jax", "lax", "math", "scipy", "special", "builtins", "operator"}
-)
-
-#: Node types that never need parentheses when put into a template.
-_ATOMIC = (ast.Name, ast.Attribute, ast.Call, ast.Subscript, ast.Constant)
+from kinkcheck import remedy
+from kinkcheck.findings import Finding
 
 
-def operand(expression: str, *, argument: int = 0, keyword: str | None = None, methods=()) -> str | None:
-    """The source of the kinked operand when ``expression`` is exactly one call, method
-    call or binary operation (the finding's own node), or None when it cannot be told."""
-    text = expression.strip()
-    tree = _parse(text, mode="eval")
-    if tree is None:
+def remedies(rule, finding: Finding | None, texts: list[str | None],
+             lines: list[str] | None = None) -> list[remedy.Filled]:
+    """Every remedy of ``rule`` at the site: the analyzer's rewrites where it made them,
+    else those filled from the first of ``texts`` (span, snippet, line) that shows the site."""
+    if rule is None:
+        if finding is not None and finding.replacement:
+            return [remedy.Filled(title="suggested rewrite", template=None, rewrite=finding.replacement, note="",
+                                  applicability="display")]
+        return []
+    shown = (finding.extra or {}).get("remedies") if finding is not None else None
+    if isinstance(shown, list):
+        by_title = {r.get("title"): r for r in shown if isinstance(r, dict)}
+        return [remedy.Filled(title=r.title, template=r.rewrite, rewrite=(by_title.get(r.title) or {}).get("rewrite"),
+                              note=r.note, applicability=r.applicability) for r in rule.remedies]
+    imported = imports(lines)
+    for text in texts:
+        if text and remedy.locate(rule, text, imported) is not None:
+            return remedy.for_text(rule, text, imported=imported)
+    return [remedy.Filled(title=r.title, template=r.rewrite, rewrite=None, note=r.note,
+                          applicability=r.applicability, reason="the site could not be read") for r in rule.remedies]
+
+
+def imports(lines: list[str] | None) -> dict[str, str] | None:
+    """Local name -> qualified name of the file's imports; None when it cannot be parsed."""
+    if not lines:
         return None
-    return _operand_of(tree.body, text, argument, keyword, methods)
+    from kinkcheck.lint.resolve import import_table
 
-
-def operand_in(text: str, match) -> str | None:
-    """The kinked operand inside a whole line (``return torch.abs(d).mean()``): the one call
-    or operator in it that the rule's ``match`` names; None when there is not exactly one."""
-    text = text.strip()
-    tree = _parse(text, mode="exec") or _parse(text, mode="eval")
-    if tree is None:
-        return None
-    names = {c.rsplit(".", 1)[-1] for c in match.callables} | set(match.methods)
-    ops = tuple(_OPS[o] for o in match.operators if o in _OPS)
-    hits = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            func = node.func
-            name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
-            if name in names:
-                hits.append(node)
-        elif ops and isinstance(node, ast.BinOp) and isinstance(node.op, ops):
-            hits.append(node)
-    if len(hits) != 1:
-        return None
-    return _operand_of(hits[0], text, match.argument, match.keyword, match.methods)
-
-
-_OPS = {"/": ast.Div, "**": ast.Pow, "//": ast.FloorDiv, "%": ast.Mod}
-
-
-def _parse(text: str, mode: str):
-    if not text:
-        return None
     try:
-        return ast.parse(text, mode=mode)
+        tree = ast.parse("\n".join(lines))
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
-
-
-def _operand_of(node: ast.AST, text: str, argument: int, keyword: str | None, methods) -> str | None:
-    picked: ast.AST | None = None
-    if isinstance(node, ast.Call):
-        func = node.func
-        is_method = isinstance(func, ast.Attribute) and _root_name(func.value) not in _MODULE_ROOTS
-        if is_method and (not methods or func.attr in methods):
-            picked = func.value if argument == 0 else _arg(node, argument - 1, keyword)
-        else:
-            picked = _arg(node, argument, keyword)
-    elif isinstance(node, ast.BinOp):
-        picked = node.left if argument == 0 else node.right
-    elif isinstance(node, ast.UnaryOp):
-        picked = node.operand
-    if picked is None:
-        return None
-    source = ast.get_source_segment(text, picked)
-    return " ".join(source.split()) if source else None
-
-
-def fill(template: str | None, x: str | None) -> str | None:
-    """``template`` with every ``{x}`` replaced by the operand ``x``; None when either is
-    missing. The operand is put into the template's syntax tree, so parentheses appear only
-    where precedence needs them (``(a - b) * (a - b)``, but ``sqrt(a - b)``)."""
-    if not template or not x or "{x}" not in template:
-        return None
-    x = x.strip()
-    holder = "__kinkcheck_x__"
-    tree = _parse(template.replace("{x}", holder), mode="eval")
-    value = _parse(x, mode="eval")
-    if tree is None or value is None or holder in x:
-        atomic = value is not None and isinstance(value.body, _ATOMIC)
-        return template.replace("{x}", x if atomic else f"({x})")
-
-    class _Put(ast.NodeTransformer):
-        def visit_Name(self, node):
-            return value.body if node.id == holder else node
-
-    try:
-        filled = ast.unparse(_Put().visit(tree))
-    except (ValueError, RecursionError):  # pragma: no cover - unparse of a parsed tree
-        filled = template.replace("{x}", f"({x})")
-    # a template that needs more than the operand ({other}: a numerator, an exponent) is only
-    # concrete in the analyzer's own Finding.replacement
-    return None if re.search(r"\{[A-Za-z_]\w*\}", filled) else filled
-
-
-def _arg(call: ast.Call, index: int, keyword: str | None) -> ast.AST | None:
-    if 0 <= index < len(call.args) and not isinstance(call.args[index], ast.Starred):
-        return call.args[index]
-    if keyword:
-        for kw in call.keywords:
-            if kw.arg == keyword:
-                return kw.value
-    return None
-
-
-def _root_name(node: ast.AST) -> str | None:
-    while isinstance(node, ast.Attribute):
-        node = node.value
-    return node.id if isinstance(node, ast.Name) else None
+    return import_table(tree, "", False).names
 
 
 def segment(lines: list[str], line: int, col: int, end_line: int, end_col: int) -> str | None:

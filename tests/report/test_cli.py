@@ -30,7 +30,7 @@ def test_report_joins_the_analyzer_with_the_trace(cli, project, trace_file):
     kc101 = sites[("KC101", abs_line)]
     assert (kc101["origin"], kc101["status"]) == ("both", "hit")
     assert (kc101["runtime"]["exact"], kc101["runtime"]["near"]) == (7, 11)
-    assert kc101["remedies"][0]["rewrite"] == "torch.sqrt(d * d + eps * eps) - eps"
+    assert kc101["remedies"][0]["rewrite"] == "torch.sqrt(d * d + 1e-6) - 0.001"
     assert [s["code"] for s in data["sites"]] == ["KC101", "KC102", "KC103", "KC401", "KC201"]
     assert data["summary"]["by_status"] == {"hit": 1, "near": 0, "clear": 1, "not-exercised": 2, "not-traced": 1}
     assert data["traces"][0]["path"] == "run.trace.json"

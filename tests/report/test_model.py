@@ -42,7 +42,7 @@ def test_runtime_site_the_static_pass_did_not_see_is_listed_as_found_only_at_run
     assert s.origin == "runtime" and s.origin_label == "found only at run time"
     assert s.status == "near" and not s.documented
     assert s.snippet == "return F.relu(self.fc(x))"  # read from the file as it is now
-    assert s.remedies[0].rewrite == "torch.nn.functional.softplus(self.fc(x), beta=beta)"
+    assert s.remedies[0].rewrite == "F.softplus(self.fc(x), beta=100.0)"
     assert s.runtime.modules == ["fc (Linear)"]
 
 
@@ -175,17 +175,19 @@ def test_an_empty_project_gives_an_empty_report_that_says_so(tmp_path):
 
 def test_remedies_fill_the_users_operand_into_the_catalog_template(project):
     abs_site = build([finding(project, "KC101", "torch.abs(d)", "loss_fn")], None, root=project).sites[0]
-    assert abs_site.remedies[0].rewrite == "torch.sqrt(d * d + eps * eps) - eps"
+    assert abs_site.remedies[0].rewrite == "torch.sqrt(d * d + 1e-6) - 0.001"
     assert abs_site.remedies[0].template == "torch.sqrt({x} * {x} + eps * eps) - eps"
     clamp = build([finding(project, "KC103", "margin.clamp(min=0)", "hinge_loss")], None, root=project).sites[0]
     assert any(r.rewrite and "margin" in r.rewrite for r in clamp.remedies)
 
 
-def test_the_analyzers_own_replacement_wins(project):
-    f = finding(project, "KC101", "torch.abs(d)", "loss_fn", replacement="torch.sqrt(d**2 + 1e-12)")
+def test_the_analyzers_own_rewrites_win(project):
+    f = finding(project, "KC101", "torch.abs(d)", "loss_fn")
+    f = type(f)(**{**f.to_dict(), "extra": {"remedies": [
+        {"title": "pseudo-Huber (smooth abs)", "rewrite": "torch.sqrt(d**2 + 1e-12)", "applicability": "unsafe"}]}})
     s = build([f], None, root=project).sites[0]
     assert s.remedies[0].rewrite == "torch.sqrt(d**2 + 1e-12)"
-    assert s.remedies[1].rewrite == "torch.nn.functional.huber_loss(d, torch.zeros_like(d), delta=delta)"
+    assert s.remedies[1].rewrite is None  # the analyzer did not show it for this site
 
 
 def test_json_form_is_versioned_and_has_every_site(project):

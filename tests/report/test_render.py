@@ -78,7 +78,7 @@ def test_every_format_starts_with_the_summary(report, fmt):
     squashed = squash if fmt == "terminal" else str
     headline = squashed(report.headline())
     assert headline in text
-    first_site_panel = text.index(squashed("torch.sqrt(d * d + eps * eps) - eps"))
+    first_site_panel = text.index(squashed("torch.sqrt(d * d + 1e-6) - 0.001"))
     assert text.index(headline) < first_site_panel
     assert text.index(squashed("Worst sites")) < first_site_panel
     assert squashed("1 of 2 runtime site(s) joined") in text

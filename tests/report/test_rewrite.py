@@ -1,46 +1,42 @@
-"""Concrete rewrites: the user's own operand put into the catalog's remedy template."""
+"""A report site's remedies come from the one filler: the analyzer's where it made them,
+else read from the site's source, spelled with the file's own imports."""
 
 from __future__ import annotations
 
 from kinkcheck import catalog
-from kinkcheck.report.rewrite import fill, operand, operand_in, segment
+from kinkcheck.findings import Finding
+from kinkcheck.report.rewrite import imports, remedies, segment
+
+CATALOG = catalog.load()
 
 
-def test_operand_of_a_function_call_a_method_call_and_an_operator():
-    assert operand("torch.abs(pred - target)") == "pred - target"
-    assert operand("F.relu(self.fc(x))") == "self.fc(x)"
-    assert operand("(pred - target).abs()", methods=("abs",)) == "pred - target"
-    assert operand("x.clamp(min=0)", methods=("clamp",)) == "x"
-    assert operand("a / (b + c)", argument=1) == "b + c"
-    assert operand("torch.clamp(input=z, min=0)", keyword="input") == "z"
+def by_title(filled):
+    return {f.title: f.rewrite for f in filled}
 
 
-def test_operand_is_none_when_it_cannot_be_told():
-    assert operand("") is None
-    assert operand("return x") is None  # not an expression
-    assert operand("torch.abs(*args)") is None
-    assert operand("loss.mean()", methods=("abs",)) is None
+def test_a_runtime_only_site_is_read_from_its_line_in_its_own_library():
+    lines = ["import jax", "import jax.numpy as jnp", "", "def f(r):", "    return jnp.abs(r).sum()"]
+    got = by_title(remedies(CATALOG["KC101"], None, [lines[4]], lines))
+    assert got["pseudo-Huber (smooth abs)"] == "jnp.sqrt(r * r + 1e-6) - 0.001"
+    assert got["Huber / smooth L1"] is None  # torch only: never a torch call in a jax file
 
 
-def test_operand_in_a_whole_line_needs_exactly_one_matching_call():
-    kc101 = catalog.load()["KC101"]
-    assert operand_in("return torch.abs(d).mean()", kc101.match) == "d"
-    assert operand_in("l1 = (a - b).abs().sum()", kc101.match) == "a - b"
-    assert operand_in("return torch.abs(a) + torch.abs(b)", kc101.match) is None
-    assert operand_in("if x > 0:", kc101.match) is None
+def test_the_analyzers_own_rewrites_win_by_title():
+    f = Finding(code="KC101", name="abs-at-zero", category="kink", path="m.py", line=1, col=1, end_line=1,
+                end_col=5, message="", extra={"remedies": [{"title": "Huber / smooth L1", "rewrite": "mine(d)",
+                                                            "applicability": "unsafe"}]})
+    got = by_title(remedies(CATALOG["KC101"], f, ["torch.abs(d)"], None))
+    assert got == {"pseudo-Huber (smooth abs)": None, "Huber / smooth L1": "mine(d)", "epigraph reformulation": None}
 
 
-def test_fill_adds_parentheses_only_where_precedence_needs_them():
-    template = "torch.sqrt({x} * {x} + eps * eps) - eps"
-    assert fill(template, "d") == "torch.sqrt(d * d + eps * eps) - eps"
-    assert fill(template, "pred - target") == "torch.sqrt((pred - target) * (pred - target) + eps * eps) - eps"
-    assert fill("torch.nn.functional.softplus({x}, beta=beta)", "a - b") == "torch.nn.functional.softplus(a - b, beta=beta)"
-    assert fill(template, None) is None
-    assert fill("use a smooth surrogate", "d") is None
+def test_a_line_with_two_sites_is_not_guessed():
+    got = by_title(remedies(CATALOG["KC101"], None, ["return torch.abs(a) + torch.abs(b)"], None))
+    assert set(got.values()) == {None}
 
 
-def test_fill_falls_back_to_text_replacement_for_templates_that_do_not_parse():
-    assert fill("{x} ** 0.5 where {x} > 0 ;", "a + b") == "(a + b) ** 0.5 where (a + b) > 0 ;"
+def test_imports_of_an_unparsable_file_are_unknown():
+    assert imports(["def f(:"]) is None
+    assert imports(["import torch.nn.functional as F"]) == {"F": "torch.nn.functional"}
 
 
 def test_segment_reads_a_span_with_1_based_columns_and_exclusive_end():

@@ -65,7 +65,12 @@ def test_sarif_validates_against_the_official_schema(findings, catalog, project,
 
 
 def test_sarif_concrete_rewrite_is_a_fix_replacing_the_flagged_region(findings, catalog, project, sarif_schema):
-    rewritten = replace(findings[0], replacement="torch.sqrt((pred - target) ** 2 + 1e-12)")
+    fix = {"title": "pseudo-Huber (smooth abs)", "applicability": "unsafe", "line": 5, "col": 12, "end_line": 5,
+           "end_col": 36}
+    rewritten = replace(findings[0], replacement="torch.sqrt((pred - target) ** 2 + 1e-12)",
+                        extra={**findings[0].extra, "fix": fix})
+    unproven = replace(findings[0], replacement="torch.sqrt((pred - target) ** 2 + 1e-12)", extra={})
+    assert "fixes" not in sarif([unproven], catalog, project)["runs"][0]["results"][0]  # only what the harness proved
     log = sarif([rewritten], catalog, project)
     jsonschema.Draft4Validator(sarif_schema).validate(log)
     (fix,) = log["runs"][0]["results"][0]["fixes"]
