@@ -508,6 +508,12 @@ def _call(node: ast.Call, ctx, depth: int) -> str:
         return _range_of(fill, ctx, depth) if fill is not None else ANY
     if tail in ("finfo", "iinfo"):
         return ANY
+    if tail == "linspace":
+        # a schedule between two ends (`linspace(warmup_temp, temp, n)`): between them
+        ends = [args[i] if len(args) > i else kw.get(k) for i, k in ((0, "start"), (1, "end"))]
+        return join(*(_range_of(e, ctx, depth) for e in ends)) if all(e is not None for e in ends) else ANY
+    if tail == "logspace":
+        return POS
     if tail in KEEP:
         if tail in ("max", "min", "amax", "amin", "median") and len(args) >= 2 and not method:
             return ANY  # elementwise max/min of two values: handled above for max
