@@ -177,3 +177,14 @@ def test_near_follows_each_rules_scale():
     assert (tie["exact"], tie["near"]) == (0, 1)  # at the tensor's scale (2000) the second would be near too
     div = one(t, "own", "KC205")
     assert (div["exact"], div["near"]) == (0, 0)  # 1e-7 is a normal number: a guard's floor, not a kink
+
+
+def test_many_near_hits_keep_the_histogram_summing_to_the_near_count():
+    v = jnp.concatenate([jnp.full(40, 1e-20), jnp.full(10, 1e-10), jnp.ones(1)])
+    with kinkcheck.trace(backends="jax") as t:
+        jax.jit(lambda u: jnp.abs(u))(v)  # many-near
+    s = one(t, "many-near", "KC101")
+    assert s["near"] == 50
+    hist = {k: n for k, n in s["histogram"].items() if k != "exact"}
+    assert sum(hist.values()) == 50
+    assert hist["-20"] >= 32  # the 32 nearest are binned exactly; the rest at or beyond them
