@@ -145,7 +145,7 @@ class Runtime:
 APPLICABILITY = ("safe", "unsafe", "display")
 #: the facts a remedy's ``when`` / ``unless`` may name (kinkcheck.remedy.bindings)
 REMEDY_FACTS = ("lo", "hi", "dim", "dim-last", "p2", "tuple-result", "builtin", "exponent-unit", "eps-in-x",
-                "x-softmax", "x-sigmoid", "rounding-mode", "starred")
+                "x-softmax", "x-sigmoid", "x-guarded", "rounding-mode", "starred")
 
 
 @dataclass(frozen=True, slots=True)

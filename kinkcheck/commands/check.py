@@ -39,11 +39,16 @@ MACHINE_FORMATS = {"json", "json-lines", "sarif", "gitlab", "junit", "markdown"}
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes (default: all cores).")
 @click.option("-q", "--quiet", is_flag=True, help="Print findings only: no summary, no progress bar.")
 @color_option
+@click.option("--fix", is_flag=True, help="Apply the safe fixes (rewrites that keep the value everywhere), then "
+              "report what is left.")
+@click.option("--unsafe-fixes", is_flag=True, help="With --fix or --preview-fixes: also the unsafe fixes (smooth "
+              "surrogates that change the values within a stated error).")
+@click.option("--preview-fixes", is_flag=True, help="Print the unified diff --fix would apply and write nothing.")
 @workflow_options
 @click.pass_context
 def check(ctx, paths, output_format, output_file, show_documented, statistics, exit_zero, select, ignore,
           extend_select, scope, all_scope, no_cache, config_file, force_exclude, stdin_filename, jobs, quiet, color,
-          baseline, write_baseline, diff):
+          fix, unsafe_fixes, preview_fixes, baseline, write_baseline, diff):
     """Check PATHS (files or directories; default: .; '-' reads standard input) for undocumented kinks."""
     from kinkcheck.config import load_config
 
@@ -58,6 +63,10 @@ def check(ctx, paths, output_format, output_file, show_documented, statistics, e
             fail("--stdin-filename names standard input: give '-' as the only path")
     if from_stdin and diff == "-":
         fail("--diff - and '-' both read standard input; give the diff as a revision")
+    if from_stdin and (fix or preview_fixes):
+        fail("--fix and --preview-fixes rewrite files: give paths, not '-'")
+    if fix and preview_fixes:
+        fail("--fix writes the fixes, --preview-fixes only shows them: give one")
     if all_scope:
         if scope not in (None, "all"):
             fail(f"--all conflicts with --scope {scope}")
@@ -75,6 +84,21 @@ def check(ctx, paths, output_format, output_file, show_documented, statistics, e
 
         result = check_paths(paths, config, use_cache=not no_cache, jobs=jobs, progress=progress,
                              force_exclude=force_exclude)
+
+    fixes = None
+    if fix or preview_fixes:
+        from kinkcheck.remedy.apply import fix_findings
+
+        fixes = fix_findings(result.findings, unsafe=unsafe_fixes, write=fix)
+        for message in fixes.messages:
+            click.echo(f"kinkcheck: note: {message}", err=True)
+        if preview_fixes:
+            emit("".join(fixes.diffs), output_file=output_file)
+            click.echo(_fix_summary(fixes, preview=True), err=True)
+            ctx.exit(1 if fixes.fixed else 0)
+        if fixes.fixed:  # re-checked: what is reported is what is left
+            result = check_paths(paths, config, use_cache=not no_cache, jobs=jobs, progress=progress,
+                                 force_exclude=force_exclude)
 
     from kinkcheck.workflow.options import apply_workflow
 
@@ -113,11 +137,25 @@ def check(ctx, paths, output_format, output_file, show_documented, statistics, e
                        recorded=recorded, baseline=write_baseline)
         text = (text + ("" if not text or text.endswith("\n") else "\n")) + line + "\n"
     emit(text, output_file=output_file, color=colored)
+    if fixes is not None and not quiet:
+        click.echo(_fix_summary(fixes, preview=False), err=True)
 
     code = 2 if result.errors else 1 if any(not f.documented for f in shown) else 0
     if exit_zero and code == 1:
         code = 0
     ctx.exit(code)
+
+
+def _fix_summary(fixes, *, preview: bool) -> str:
+    """ruff's closing line: what was (or would be) fixed, and the unsafe fixes held back."""
+    n = fixes.fixed
+    files = len(fixes.files)
+    what = f"{n:,} {'kink' if n == 1 else 'kinks'} in {files:,} {'file' if files == 1 else 'files'}"
+    line = (f"Would fix {what}." if preview else f"Fixed {what}.") if n else "No fixes to apply."
+    if fixes.unsafe_left:
+        u = fixes.unsafe_left
+        line += f" {u:,} unsafe {'fix' if u == 1 else 'fixes'} available with --unsafe-fixes."
+    return line
 
 
 def _check_stdin(name: str | None, config, *, force_exclude: bool):

@@ -114,7 +114,9 @@ def _remedies(fa: "FileAnalysis", rule: "Rule", site: "Site") -> tuple[str | Non
     if fix is None or target is None or getattr(target, "end_lineno", None) is None:
         return None, extra
     line, end_line = target.lineno, target.end_lineno
+    original = fa.segment(target)
     extra["fix"] = {"title": fix.title, "applicability": fix.applicability, "framework": framework,
                     "line": line, "col": fa.column(line, target.col_offset),
-                    "end_line": end_line, "end_col": fa.column(end_line, target.end_col_offset)}
-    return fix.rewrite, extra
+                    "end_line": end_line, "end_col": fa.column(end_line, target.end_col_offset),
+                    "original": original}
+    return remedy.as_replacement(fix.rewrite, original), extra

@@ -19,7 +19,16 @@ FIELDS = ("code", "name", "category", "path", "line", "col", "end_line", "end_co
 
 
 def finding_dict(f: Finding) -> dict:
-    return {key: getattr(f, key) for key in FIELDS}
+    """The finding's fields, with ``fix`` (the rewrite ``check --fix`` applies: title,
+    ``safe``/``unsafe``, the span it replaces) and ``remedies`` (every proven rewrite shown
+    for the site) when the analyzer made them."""
+    out = {key: getattr(f, key) for key in FIELDS}
+    extra = f.extra or {}
+    fix = extra.get("fix")
+    out["fix"] = {k: fix[k] for k in ("title", "applicability", "line", "col", "end_line", "end_col") if k in fix} \
+        if isinstance(fix, dict) and f.replacement is not None else None
+    out["remedies"] = [r for r in extra.get("remedies", ()) if isinstance(r, dict)]
+    return out
 
 
 def render(findings: Sequence[Finding], *, catalog=None, root=None, show_documented: bool = False, **ctx) -> str:

@@ -80,6 +80,8 @@ def fill_remedy(remedy, bindings: Bindings, framework: str, spelling: Spelling,
     verdict is consulted: the harness itself calls this."""
     if not remedy.rewrite:
         return None, "advice only", ()
+    if "x-guarded" in bindings.facts:
+        return None, "the operand is already a where guard (the inner where of a double-where)", ()
     if remedy.callees and bindings.callee not in remedy.callees:
         return None, f"fits {', '.join(remedy.callees)}, not {bindings.callee}", ()
     missing = [f for f in remedy.when if f not in bindings.facts]
@@ -224,6 +226,41 @@ def _nth(call: ast.Call, index: int, keyword: str | None) -> ast.AST | None:
         if keyword and kw.arg == keyword:
             return kw.value
     return None
+
+
+def as_replacement(rewrite: str, original: str | None = None) -> str:
+    """The rewrite as text to put where ``original`` was: parenthesised when it binds less
+    tightly than the expression it replaces (``(torch.sqrt(d) - e).mean()`` for
+    ``torch.abs(d).mean()``), as written otherwise (``a / (b + 1e-6)`` for ``a / b``)."""
+    mine = _precedence(rewrite)
+    theirs = _precedence(original) if original is not None else _ATOM
+    if mine is None or theirs is None or mine < theirs:
+        return f"({rewrite})"
+    return rewrite
+
+
+_ATOM = 15
+_BINARY = {ast.BitOr: 6, ast.BitXor: 7, ast.BitAnd: 8, ast.LShift: 9, ast.RShift: 9, ast.Add: 10, ast.Sub: 10,
+           ast.Mult: 11, ast.Div: 11, ast.FloorDiv: 11, ast.Mod: 11, ast.MatMult: 11, ast.Pow: 13}
+
+
+def _precedence(text: str) -> int | None:
+    """How tightly the top of an expression binds (Python's operator precedence)."""
+    try:
+        node = ast.parse(text.strip(), mode="eval").body
+    except (SyntaxError, ValueError):
+        return None
+    if isinstance(node, ast.BinOp):
+        return _BINARY.get(type(node.op), 0)
+    if isinstance(node, ast.UnaryOp):
+        return 4 if isinstance(node.op, ast.Not) else 12
+    if isinstance(node, ast.Compare):
+        return 5
+    if isinstance(node, ast.BoolOp):
+        return 3 if isinstance(node.op, ast.And) else 2
+    if isinstance(node, (ast.IfExp, ast.Lambda, ast.NamedExpr)):
+        return 1 if isinstance(node, ast.IfExp) else 0
+    return _ATOM
 
 
 def first_fix(filled: list[Filled], *, unsafe: bool = True) -> Filled | None:

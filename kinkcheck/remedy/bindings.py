@@ -221,6 +221,8 @@ def _operand_facts(b: Bindings, operand: ast.AST | None) -> None:
     if isinstance(operand, ast.Call):
         func = operand.func
         name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if name == "where":  # already a double-where's inner guard: no second one around it
+            b.facts.add("x-guarded")
         is_method = isinstance(func, ast.Attribute) and not _module_like(func.value)
         inner = func.value if is_method else (operand.args[0] if operand.args else None)
         if name == "softmax" and inner is not None:

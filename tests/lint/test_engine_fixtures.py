@@ -111,9 +111,9 @@ def test_fixture_findings_carry_everything_a_renderer_needs():
     assert f.confidence == "high"
     assert f.snippet == "    a = T.abs(d)  # expect: KC101:9"
     assert "`T.abs`" in f.message
-    assert f.replacement == "torch.sqrt(d * d + 1e-6) - 0.001"  # torch is imported as itself too
+    assert f.replacement == "(torch.sqrt(d * d + 1e-6) - 0.001)"  # torch is imported as itself too
     method = next(f for f in findings if f.line == 28)
-    assert method.confidence == "medium" and method.replacement.startswith("torch.sqrt((_x := (pred - target)) *")
+    assert method.confidence == "medium" and method.replacement.startswith("(torch.sqrt((_x := (pred - target)) *")
     builtin = by_line[(44, "KC101")]
     assert builtin.confidence == "medium"
 

@@ -30,14 +30,15 @@ def rewrites(finding) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(("body", "code", "expected"), [
-    ("return torch.abs(a - b).mean()", "KC101", "torch.sqrt((_x := (a - b)) * _x + 1e-6) - 0.001"),
+    ("return torch.abs(a - b).mean()", "KC101", "(torch.sqrt((_x := (a - b)) * _x + 1e-6) - 0.001)"),
     ("return (a / b.sum()).mean()", "KC205", "a / (b.sum() + 1e-6)"),
-    ("return torch.div(a * 2, b).mean()", "KC205", "a * 2 / (b + 1e-6)"),
+    ("return torch.div(a * 2, b).mean()", "KC205", "(a * 2 / (b + 1e-6))"),  # .mean() of it
     ("return (a ** 0.5).mean()", "KC202", "(a + 1e-6) ** 0.5"),
-    ("return torch.reciprocal(b).mean()", "KC205", "1.0 / (b + 1e-6)"),
+    ("return torch.reciprocal(b).mean()", "KC205", "(1.0 / (b + 1e-6))"),
     ("return torch.sqrt(a).mean()", "KC201", "torch.where(a != 0, torch.sqrt(torch.where(a != 0, a, 1.0)), 0.0)"),
 ])
 def test_the_fix_uses_the_users_expressions_and_documented_constants(body, code, expected):
+    """The fix's text is parenthesised where it binds less tightly than what it replaces."""
     assert torch_loss(body, code).replacement == expected
 
 
@@ -74,7 +75,7 @@ def test_relu_gets_softplus_with_beta_defined():
 
 def test_a_repeated_expensive_operand_is_evaluated_once():
     f = torch_loss("return torch.abs(model(a) - b).mean()", "KC101")
-    assert f.replacement == "torch.sqrt((_x := (model(a) - b)) * _x + 1e-6) - 0.001"
+    assert f.replacement == "(torch.sqrt((_x := (model(a) - b)) * _x + 1e-6) - 0.001)"
     assert f.replacement.count("model(a)") == 1
 
 
@@ -109,14 +110,14 @@ def test_jax_and_numpy_sites_get_every_remedy_in_their_own_library():
         def objective(r):
             return jax.nn.relu(r).sum()
     ''', "KC102")
-    assert jax_relu.replacement == "jax.nn.softplus(100.0 * r) / 100.0"
+    assert jax_relu.replacement == "(jax.nn.softplus(100.0 * r) / 100.0)"
     (np_site,) = findings('''
         import numpy as np
 
         def loss(r):
             return np.sqrt(np.abs(r)).sum()
     ''', "KC101")
-    assert np_site.replacement == "np.sqrt(r * r + 1e-6) - 0.001"
+    assert np_site.replacement == "(np.sqrt(r * r + 1e-6) - 0.001)"
 
 
 def test_a_module_imported_under_another_name_is_spelled_that_way():
@@ -126,7 +127,7 @@ def test_a_module_imported_under_another_name_is_spelled_that_way():
         def loss(a):
             return T.abs(a).sum()
     ''', "KC101")
-    assert f.replacement == "T.sqrt(a * a + 1e-6) - 0.001"
+    assert f.replacement == "(T.sqrt(a * a + 1e-6) - 0.001)"
 
 
 def test_a_library_the_file_does_not_import_is_shown_but_not_a_fix():

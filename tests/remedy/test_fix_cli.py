@@ -1,0 +1,142 @@
+"""``kinkcheck check --fix``: real files before and after, re-parsed, re-checked and, for
+the rewritten loss, run in torch with a finite gradient at the kink."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import os
+
+import pytest
+
+from kinkcheck.remedy.apply import Edit, apply_edits
+
+LOSS = '''
+import torch
+import torch.nn.functional as F
+
+
+def loss(pred, target, model, x):
+    d = torch.abs(model(x) - target).mean()
+    lp = -torch.log(torch.softmax(pred, dim=1)).mean()
+    return d + lp + torch.sqrt(pred.pow(2).sum(1)).mean()
+'''
+SAFE = '''
+import torch
+import torch.nn.functional as F
+
+
+def loss(pred, target, model, x):
+    d = torch.abs(model(x) - target).mean()
+    lp = -F.log_softmax(pred, dim=1).mean()
+    return d + lp + torch.where((_x := pred.pow(2).sum(1)) != 0, torch.sqrt(torch.where(_x != 0, _x, 1.0)), 0.0).mean()
+'''
+
+
+@pytest.fixture
+def project(tmp_path, write_tree, monkeypatch):
+    write_tree({"loss.py": LOSS})
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_fix_applies_the_safe_fixes_and_reports_what_is_left(cli, project):
+    result = cli("check", "--fix", "loss.py", "--no-cache")
+    assert (project / "loss.py").read_text() == SAFE.lstrip("\n")
+    assert result.exit_code == 1  # the abs is left: its only fix is unsafe
+    assert "Fixed 2 kinks in 1 file. 1 unsafe fix available with --unsafe-fixes." in result.stderr
+    assert "KC101" in result.stdout and "KC204" not in result.stdout and "KC201" not in result.stdout
+    again = cli("check", "--fix", "loss.py", "--no-cache")
+    assert "No fixes to apply." in again.stderr and (project / "loss.py").read_text() == SAFE.lstrip("\n")
+
+
+def test_unsafe_fixes_rewrite_the_surrogates_and_the_loss_has_a_finite_gradient_at_the_kink(cli, project):
+    torch = pytest.importorskip("torch")
+    result = cli("check", "--fix", "--unsafe-fixes", "loss.py", "--no-cache")
+    assert result.exit_code == 0, result.output
+    text = (project / "loss.py").read_text()
+    assert "d = (torch.sqrt((_x := (model(x) - target)) * _x + 1e-6) - 0.001).mean()" in text
+    assert text.count("model(x)") == 1
+    spec = importlib.util.spec_from_file_location("fixed_loss", project / "loss.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    pred = torch.randn(4, 3)
+    pred[0] = 0.0  # the kink of sqrt and of abs
+    pred.requires_grad_()
+    value = module.loss(pred, torch.zeros(4, 3), lambda v: v, pred)
+    value.backward()
+    assert torch.isfinite(value) and torch.isfinite(pred.grad).all()
+
+
+def test_preview_writes_nothing_and_prints_the_diff(cli, project):
+    result = cli("check", "--preview-fixes", "--unsafe-fixes", "loss.py", "--no-cache")
+    assert (project / "loss.py").read_text() == LOSS.lstrip("\n")
+    assert result.exit_code == 1
+    assert result.stdout.startswith("--- a/loss.py\n+++ b/loss.py\n")
+    assert "+    lp = -F.log_softmax(pred, dim=1).mean()" in result.stdout
+    assert "Would fix 3 kinks in 1 file." in result.stderr
+
+
+def test_a_fix_whose_text_would_not_parse_leaves_the_file_untouched(cli, tmp_path, write_tree, monkeypatch):
+    source = '''
+        import torch
+
+        def loss(model, x, y):
+            return sum(v for v in torch.abs(model(x) - y))
+    '''
+    write_tree({"gen.py": source})
+    monkeypatch.chdir(tmp_path)
+    before = (tmp_path / "gen.py").read_text()
+    result = cli("check", "--fix", "--unsafe-fixes", "gen.py", "--no-cache")
+    assert (tmp_path / "gen.py").read_text() == before
+    assert "gen.py: left untouched: the fixed text does not parse" in result.stderr
+    assert result.exit_code == 1
+
+
+def test_of_several_fixes_only_the_one_that_would_not_parse_is_left_out(cli, tmp_path, write_tree, monkeypatch):
+    write_tree({"gen.py": '''
+        import torch
+
+        def loss(model, x, y):
+            total = sum(v for v in torch.abs(model(x) - y))
+            return total + torch.log(torch.softmax(x, dim=-1)).sum()
+    '''})
+    monkeypatch.chdir(tmp_path)
+    result = cli("check", "--fix", "--unsafe-fixes", "gen.py", "--no-cache")
+    text = (tmp_path / "gen.py").read_text()
+    assert "torch.nn.functional.log_softmax(x, dim=-1).sum()" in text and "torch.abs(model(x) - y)" in text
+    assert "gen.py:4:28: KC101 fix left out: the fixed text does not parse" in result.stderr
+
+
+def test_fix_needs_files_and_one_mode(cli, project):
+    assert cli("check", "--fix", "-").exit_code == 2
+    both = cli("check", "--fix", "--preview-fixes", "loss.py")
+    assert both.exit_code == 2 and "give one" in both.stderr
+
+
+def test_json_carries_each_fix_with_its_applicability_and_span(cli, project):
+    data = json.loads(cli("check", "--output-format", "json", "loss.py", "--no-cache").stdout)["findings"]
+    fixes = {f["code"]: f["fix"] for f in data}
+    assert fixes["KC204"] == {"title": "log_softmax", "applicability": "safe", "line": 7, "col": 11, "end_line": 7,
+                              "end_col": 48}
+    assert fixes["KC101"]["applicability"] == "unsafe"
+    kc101 = next(f for f in data if f["code"] == "KC101")
+    assert [r["title"] for r in kc101["remedies"]] == ["pseudo-Huber (smooth abs)", "Huber / smooth L1"]
+
+
+def test_edits_that_overlap_wait_for_the_next_run_and_stale_ones_are_refused():
+    text = "y = f(g(x))\n"
+    outer = Edit(1, 5, 1, 12, "F(g(x))", "f(g(x))", "KC1", "t", "safe")
+    inner = Edit(1, 7, 1, 11, "G(x)", "g(x)", "KC2", "t", "safe")
+    fixed, applied, problems = apply_edits(text, [inner, outer])
+    assert fixed == "y = F(g(x))\n" and applied == [outer] and not problems
+    stale = Edit(1, 5, 1, 12, "F(x)", "h(g(x))", "KC1", "t", "safe")
+    assert apply_edits(text, [stale])[0] == text
+    assert "changed since it was checked" in apply_edits(text, [stale])[2][0]
+
+
+def test_columns_count_characters_and_line_ends_stay_as_they_were():
+    text = "s = 'é'\r\nz = abs(x)\r\n"
+    edit = Edit(2, 5, 2, 11, "ABS(x)", "abs(x)", "KC1", "t", "safe")
+    assert apply_edits(text, [edit])[0] == "s = 'é'\r\nz = ABS(x)\r\n"
