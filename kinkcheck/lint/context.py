@@ -214,6 +214,8 @@ class FileAnalysis:
     def reset_kinds(self) -> None:
         self._module_ctx = None
         self._attr_kinds = {}
+        for memo in ("_caller_contexts", "_enclosing"):  # Contexts built for other functions
+            self.__dict__.pop(memo, None)
 
     def spend(self, n: int = 1) -> None:
         self.budget -= n

@@ -428,8 +428,6 @@ def argument_values(param: str, ctx, limit: int = 8) -> list[tuple[object, ast.A
     sites = [s for k in keys for s in index.get(k, ())]
     if not sites or len(sites) > limit:
         return None
-    from kinkcheck.lint.context import Context
-
     out = []
     for qual, call in sites:
         value = next((k.value for k in call.keywords if k.arg == param), None)
@@ -443,5 +441,21 @@ def argument_values(param: str, ctx, limit: int = 8) -> list[tuple[object, ast.A
         caller = ctx.fa.ix.scopes.get(qual)
         if caller is None:
             return None
-        out.append((Context(ctx.fa, qual, caller[0], caller[1], caller[2]), value))
+        out.append((_caller_context(ctx.fa, qual, caller), value))
     return out
+
+
+def _caller_context(fa, qual: str, caller) -> object:
+    """A Context of a calling function with its parent links, so what reaches the call
+    is read flow-sensitively (``s = s.clamp_min(tiny)`` before ``loss(s)``); memoized."""
+    from kinkcheck.lint.context import Context
+    from kinkcheck.lint.index import walk_local
+
+    memo = fa.__dict__.setdefault("_caller_contexts", {})
+    got = memo.get(qual)
+    if got is None:
+        got = memo[qual] = Context(fa, qual, caller[0], caller[1], caller[2])
+        for node in walk_local(caller[0]):
+            for child in ast.iter_child_nodes(node):
+                got.parents[id(child)] = node
+    return got
