@@ -17,7 +17,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 #: Pseudo file systems whose entries are kernel or device interfaces, never report files.
@@ -138,6 +137,8 @@ def write_atomic(path: str | os.PathLike, data: bytes | str, *, fsync: bool = Fa
         target.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     final_mode = _mode_for(target) if mode is None else mode
+    import tempfile  # only when writing: a cached or --no-cache run never pays for it
+
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as fh:

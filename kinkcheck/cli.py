@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-import traceback
 
 import click
 
@@ -108,6 +107,8 @@ def crash(exc: BaseException, *, command: str | None, debug: bool) -> None:
         detail = detail[:197] + "..."
     what = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
     if debug:
+        import traceback  # only for a crash: a normal run never pays for it
+
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
         hint = "this is a bug in kinkcheck; please report it with the traceback above"
     else:

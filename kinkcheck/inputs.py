@@ -10,7 +10,6 @@ field's type, range and depth.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import stat
@@ -105,6 +104,8 @@ def _constant(name: str) -> float:
 def parse_json(text: str, *, where: str) -> Any:
     """Parse JSON, refusing NaN/Infinity, out-of-range floats, integers too long for ``int()``
     and nesting deep enough to exhaust the parser's recursion (the schemas bound the rest)."""
+    import json  # imported here: reading a config file (every run) needs no JSON
+
     try:
         return json.loads(text, parse_float=_float, parse_constant=_constant)
     except json.JSONDecodeError as exc:

@@ -49,6 +49,8 @@ def apply_workflow(
     ``errors`` are the run's errors: with any, ``write_baseline`` is left untouched.
     Order: write the baseline from every finding, hide baselined ones, then keep changed lines.
     """
+    if baseline is None and write_baseline is None and diff is None:
+        return list(findings), []  # the common run: no baseline or diff code imported at all
     from kinkcheck.workflow import baseline as bl
 
     root = Path(root) if root is not None else Path.cwd()

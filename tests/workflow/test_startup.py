@@ -1,0 +1,45 @@
+"""Start-up (issue 12, item 7): ``kinkcheck check one_file.py`` (the pre-commit hook's run)
+imports what that run needs and nothing else: no other command, no other output format, no
+tracer, report or baseline code, no framework, and nothing only a crash or a write needs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+#: imported by a run that needs them only: another command, format or part, a write, a crash
+NEVER = [
+    "kinkcheck.commands.report", "kinkcheck.commands.trace", "kinkcheck.commands.rules", "kinkcheck.commands.config",
+    "kinkcheck.output.sarif", "kinkcheck.output.json_format", "kinkcheck.output.gitlab", "kinkcheck.output.junit",
+    "kinkcheck.output.github", "kinkcheck.output.markdown", "kinkcheck.output.concise",
+    "kinkcheck.report", "kinkcheck.trace", "kinkcheck.workflow.baseline", "kinkcheck.workflow.diff",
+    "kinkcheck.fingerprint", "kinkcheck.lint.infer_astroid",
+    "torch", "jax", "numpy", "astroid", "rich", "tempfile", "traceback", "concurrent.futures", "subprocess",
+]
+
+PROBE = """
+import json, sys
+from kinkcheck.cli import main
+try:
+    main(["check", "--no-cache", "-q", "--color", "never", "one.py"])
+except SystemExit as exc:
+    code = exc.code
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+
+
+@pytest.mark.slow
+def test_checking_one_file_imports_only_what_it_needs(tmp_path):
+    (tmp_path / "one.py").write_text("import torch\n\n\ndef loss(x):\n    return torch.abs(x).mean()\n")
+    proc = subprocess.run([sys.executable, "-c", PROBE], cwd=tmp_path, capture_output=True, text=True, check=False,
+                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "XDG_CONFIG_HOME": str(tmp_path)})
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["code"] == 1, proc.stderr  # it did run: the kink was found
+    assert "kinkcheck.output.full" in report["modules"]
+    assert [m for m in NEVER if m in report["modules"]] == []
