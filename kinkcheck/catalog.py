@@ -183,6 +183,8 @@ class Expected:
     end_line: int | None = None
     end_col: int | None = None
     message: str | None = None
+    #: the finding's ``replacement`` (None: not pinned)
+    replacement: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -542,9 +544,10 @@ def _examples(items, code: str, kind: str, path: Path):
 
 
 def _expected(item: Any, where: str) -> Expected:
-    """``"5:12"`` or ``{ at = "5:12-5:37", message = "..." }``."""
+    """``"5:12"`` or ``{ at = "5:12-5:37", message = "...", replacement = "..." }`` (the
+    replacement optional: the finding's concrete rewrite, pinned where the example gives it)."""
     if isinstance(item, dict):
-        _no_unknown(item, {"at", "message"}, where)
+        _no_unknown(item, {"at", "message", "replacement"}, where)
         at, message = item.get("at"), item.get("message")
         if not isinstance(message, str):
             raise CatalogError(f"{where}: expect {item!r} needs a message")
@@ -553,8 +556,12 @@ def _expected(item: Any, where: str) -> Expected:
     m = _SPAN_RE.match(at) if isinstance(at, str) else None
     if m is None:
         raise CatalogError(f"{where}: expect {at!r} is not 'line:col' or 'line:col-end_line:end_col'")
-    line, col, end_line, end_col = (int(g) if g is not None else None for g in m.groups())
-    return Expected(line=line, col=col, end_line=end_line, end_col=end_col, message=message)
+    end_line, end_col = (int(m.group(3)), int(m.group(4))) if m.group(3) else (None, None)
+    replacement = item.get("replacement") if isinstance(item, dict) else None
+    if replacement is not None and not isinstance(replacement, str):
+        raise CatalogError(f"{where}: expect {item!r}: replacement must be a string")
+    return Expected(line=int(m.group(1)), col=int(m.group(2)), end_line=end_line, end_col=end_col, message=message,
+                    replacement=replacement)
 
 
 def _calls(items: Any, path: Path):
