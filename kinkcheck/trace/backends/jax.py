@@ -91,6 +91,13 @@ class _Sites:
 
 
 _sites = _Sites()
+_settings: dict[tuple, int] = {}
+_settings_lock = threading.Lock()
+
+
+def _setting_id(setting: tuple) -> int:
+    with _settings_lock:
+        return _settings.setdefault(setting, len(_settings) + 1)
 _local = threading.local()  # .backends (this thread's), .depth, .prev (the state before)
 _active: tuple = ()  # every running JaxBackend, any thread (host callbacks arrive on XLA's threads)
 _active_lock = threading.Lock()
@@ -302,7 +309,10 @@ class JaxBackend:
         self.thread_id = threading.get_ident()
         self.attributor = Attributor(tracer.root, _installed(JAX_INTERNAL))
         self.skip_dirs = _skip_dirs()
-        self.setting = (tuple(sorted(tracer.codes)), (float(tracer.near.ulps), float(tracer.near.abs)))
+        self.near = (float(tracer.near.ulps), float(tracer.near.abs))
+        #: the trace's setting as jit's cache key sees it: a small int (jit compares its
+        #: context on every call), one per (rules, near) in this process
+        self.setting = _setting_id((tuple(sorted(tracer.codes)), self.near))
         self._sites: dict[int, Site] = {}
         self._joined: list = []
         self._started = False
@@ -400,7 +410,7 @@ class JaxBackend:
         how, operands = spec
         dtype = str(core.typeof(args[1] if prim.name == "clamp" else args[0]).dtype)
         slot = _sites.slot((code_obj, line, rule, f"lax.{prim.name}", dtype))
-        count_p.bind(*operands, site=slot, how=how, near=(*self.setting[1], rule.near))
+        count_p.bind(*operands, site=slot, how=how, near=(*self.near, rule.near))
 
     def _where(self, rule):
         """(rule, user code, line): the first user frame above the bind and the rule of the

@@ -189,9 +189,7 @@ def count_vector(how: tuple, near: tuple, args) -> jax.Array:
         tol = jnp.max(flat) * factor + absf  # the scale is the largest distance (NaN: no near hits)
     else:
         tol = dist.scale().astype(flat.dtype) * factor + absf
-    ones = ((flat == 0).astype(jnp.int32), ((flat > 0) & (flat <= tol)).astype(jnp.int32))
-    exact, n_near = lax.reduce(ones, (np.int32(0), np.int32(0)), lambda a, b: (a[0] + b[0], a[1] + b[1]), (0,))
-    bins = _decades(flat, tol, n_near)
+    exact, n_near, bins = _counts(flat, tol)
     head = jnp.stack([jnp.int32(flat.size), exact, n_near, jnp.int32(0)])
     return jnp.concatenate([head, bins])
 
@@ -199,30 +197,39 @@ def count_vector(how: tuple, near: tuple, args) -> jax.Array:
 _BLOCK, _BUSY, _FEW = 1024, 16, 32
 
 
-def _decades(flat, tol, n_near):
-    """Near hits by decade of their distance. Near hits are few: the (at most 16) blocks of
-    1,024 elements holding the most are picked out and their (at most 32) nearest distances
-    binned exactly. Past 32 near hits in one op (or near hits in more than 16 blocks), the
-    others are binned at the decade of the farthest binned one (they lie at or beyond it)."""
+def _sums(*arrays, axis):
+    """Integer sums of several 0/1 arrays in one variadic reduction (one pass, not one each)."""
+    zeros = tuple(np.int32(0) for _ in arrays)
+    return lax.reduce(arrays, zeros, lambda a, b: tuple(u + v for u, v in zip(a, b)), (axis,))
+
+
+def _counts(flat, tol):
+    """(exact hits, near hits, near hits by decade). One pass over the distances counts exact
+    and near hits per block of 1,024; the near decades come from the (at most 32) nearest hits
+    of the (at most 16) blocks holding the most. Past 32 near hits in one op (or near hits in
+    more than 16 blocks) the others are binned at the decade of the farthest binned one (they
+    lie at or beyond it), so the decades always add up to the near hits."""
     n = flat.size
     tol = jnp.broadcast_to(tol, flat.shape)
     if n <= _BLOCK * _BUSY:
+        exact, n_near = _sums((flat == 0).astype(jnp.int32), ((flat > 0) & (flat <= tol)).astype(jnp.int32), axis=0)
         picked, picked_tol = flat, tol
     else:
         nb = -(-n // _BLOCK)
         pad = nb * _BLOCK - n
         blocks = (jnp.concatenate([flat, jnp.full(pad, jnp.inf, flat.dtype)]) if pad else flat).reshape(nb, _BLOCK)
         tols = (jnp.concatenate([tol, jnp.zeros(pad, tol.dtype)]) if pad else tol).reshape(nb, _BLOCK)
-        per_block = jnp.sum((blocks > 0) & (blocks <= tols), axis=1, dtype=jnp.int32)
+        ex, per_block = _sums((blocks == 0).astype(jnp.int32), ((blocks > 0) & (blocks <= tols)).astype(jnp.int32),
+                              axis=1)
+        exact, n_near = jnp.sum(ex), jnp.sum(per_block)
         rows = lax.top_k(per_block, _BUSY)[1]
         picked, picked_tol = blocks[rows].ravel(), tols[rows].ravel()
     k = min(_FEW, picked.size)
     is_near = (picked > 0) & (picked <= picked_tol)
     neg, at = lax.top_k(-jnp.where(is_near, picked, jnp.inf), k)
     bins = _bin(picked[at], picked_tol[at])
-    rest = n_near - jnp.sum(bins)
     far = jnp.max(jnp.where(jnp.isfinite(neg), _decade(-neg, jnp.isfinite(neg)), 0))
-    return bins.at[far].add(rest)
+    return exact, n_near, bins.at[far].add(n_near - jnp.sum(bins))
 
 
 def _decade(d, is_near):
