@@ -44,11 +44,13 @@ MACHINE_FORMATS = {"json", "json-lines", "sarif", "gitlab", "junit", "markdown"}
 @click.option("--unsafe-fixes", is_flag=True, help="With --fix or --preview-fixes: also the unsafe fixes (smooth "
               "surrogates that change the values within a stated error).")
 @click.option("--preview-fixes", is_flag=True, help="Print the unified diff --fix would apply and write nothing.")
+@click.option("--add-kink-comments", is_flag=True, help="Write `# kink[CODE]:` at every undocumented site, for you "
+              "to complete with the reason (until then the run keeps failing there: KC003).")
 @workflow_options
 @click.pass_context
 def check(ctx, paths, output_format, output_file, show_documented, statistics, exit_zero, select, ignore,
           extend_select, scope, all_scope, no_cache, config_file, force_exclude, stdin_filename, jobs, quiet, color,
-          fix, unsafe_fixes, preview_fixes, baseline, write_baseline, diff):
+          fix, unsafe_fixes, preview_fixes, add_kink_comments, baseline, write_baseline, diff):
     """Check PATHS (files or directories; default: .; '-' reads standard input) for undocumented kinks."""
     from kinkcheck.config import load_config
 
@@ -67,6 +69,9 @@ def check(ctx, paths, output_format, output_file, show_documented, statistics, e
         fail("--fix and --preview-fixes rewrite files: give paths, not '-'")
     if fix and preview_fixes:
         fail("--fix writes the fixes, --preview-fixes only shows them: give one")
+    if add_kink_comments and (fix or preview_fixes or from_stdin or write_baseline is not None):
+        fail("--add-kink-comments rewrites files on its own: not with --fix, --preview-fixes, "
+             "--write-baseline or '-'")
     if all_scope:
         if scope not in (None, "all"):
             fail(f"--all conflicts with --scope {scope}")
@@ -110,6 +115,17 @@ def check(ctx, paths, output_format, output_file, show_documented, statistics, e
 
     for message in notes:
         click.echo(f"kinkcheck: note: {one_line(message)}", err=True)
+    if add_kink_comments:
+        from kinkcheck.remedy.document import document_findings
+
+        written = document_findings(shown)
+        for message in written.messages:
+            click.echo(f"kinkcheck: note: {one_line(message)}", err=True)
+        n, files = written.comments, len(written.files)
+        click.echo(f"Added {n:,} kink {'comment' if n == 1 else 'comments'} in {files:,} "
+                   f"{'file' if files == 1 else 'files'}; each needs its reason after the colon "
+                   "(reported as KC003 until then).", err=True)
+        ctx.exit(2 if result.errors else 0)
     for message in result.warnings:
         click.echo(f"kinkcheck: warning: {one_line(message)}", err=True)
     for message in result.errors:

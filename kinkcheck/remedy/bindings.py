@@ -47,6 +47,8 @@ def bind(*, node: ast.AST, call: ast.AST | None, operand: ast.AST | None, qname:
     if b.callee in ("max", "min") and (qname or "").startswith("builtins."):
         b.facts.add("builtin")
     target = call if call is not None else node
+    if isinstance(operand, ast.Name) and operand.id in MODULE_ROOTS:
+        operand = None  # ``torch = pytest.importorskip("torch")`` read as a method: never fill {x} with a module
     if operand is not None:
         b.values["x"] = operand
     if isinstance(target, ast.IfExp):

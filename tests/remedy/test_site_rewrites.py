@@ -171,3 +171,12 @@ def test_no_shown_rewrite_has_a_free_name_and_each_parses():
                     bound = {n.target.id for n in ast.walk(rewrite) if isinstance(n, ast.NamedExpr)}
                     names = {n.id for n in ast.walk(rewrite) if isinstance(n, ast.Name)}
                     assert names <= known | bound | {n.split(".")[0] for n in r.get("needs", ())}, (ex.id, r)
+
+
+def test_a_module_is_never_the_operand_of_a_rewrite():
+    """``torch = pytest.importorskip("torch")`` hides the import: a site read as the method
+    ``.sign()`` of the value ``torch`` gets no rewrite, not ``torch.tanh(k * torch)``."""
+    call = ast.parse("torch.sign(x)", mode="eval").body
+    filled, _, _ = remedy.for_site(CATALOG["KC301"], node=call, call=call, operand=call.func.value, qname=None,
+                                   callee=".sign()", imported={"pytest": "pytest"}, proven_only=False)
+    assert [f.rewrite for f in filled] == [None, None]
