@@ -72,7 +72,7 @@ def loss_fn(model, x, target, *, l1: float = 1e-4, scale: float = 1.0):
     loss = loss + 1e-3 * feature_spread(features, target) + 0.01 * confidence_penalty(logits)
     loss = loss + 0.01 * torch.sign(logits).mean()  # planted: KC301
     if loss > 10.0:  # planted: KC401
-        loss = loss / loss.detach()  # planted: KC205 (the detach is deliberate: it rescales, the loss still trains)
+        loss = loss / loss.detach()  # under loss > 10 the denominator is >= 10: no pole (the detach rescales on purpose)
     counts = np.bincount(target.numpy(), minlength=10)  # labels: no gradient to lose
     balance = torch.as_tensor(np.tanh(counts)).mean()  # a function of the labels only
     tracked = scale * loss.item()  # planted: KC501

@@ -410,16 +410,25 @@ def argument_values(param: str, ctx, limit: int = 8) -> list[tuple[object, ast.A
     """What callers in this file pass for ``param`` of the function ``ctx`` describes, each
     with a Context of its caller; None when a caller passes nothing for it (its default), or
     when no caller is known (then anything may come in)."""
+    sites = call_sites(ctx, limit)
+    if sites is None:
+        return None
+    out = []
+    for caller, call in sites:
+        value = passed(param, call, ctx)
+        if value is None:
+            return None
+        out.append((caller, value))
+    return out
+
+
+def call_sites(ctx, limit: int = 8) -> list[tuple[object, ast.Call]] | None:
+    """Every call of the function ``ctx`` describes in this file, with a Context of its
+    caller; None when there is none, too many, or one in code no Context describes."""
     fn = ctx.fn
     if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return None
-    args = fn.args
-    positional = [a.arg for a in (*args.posonlyargs, *args.args)]
-    method = bool(ctx.cls_qual) and positional[:1] in (["self"], ["cls"])
-    if method:
-        positional = positional[1:]
-    if param not in positional and param not in [a.arg for a in args.kwonlyargs]:
-        return None
+    method = _is_method(ctx)
     index = _call_index(ctx.fa)
     name = fn.name
     keys = [("name", name)] if not method else [("self", ctx.cls_qual, name)]
@@ -430,19 +439,34 @@ def argument_values(param: str, ctx, limit: int = 8) -> list[tuple[object, ast.A
         return None
     out = []
     for qual, call in sites:
-        value = next((k.value for k in call.keywords if k.arg == param), None)
-        if value is None and param in positional:
-            i = positional.index(param)
-            if any(isinstance(a, ast.Starred) for a in call.args[: i + 1]):
-                return None
-            value = call.args[i] if i < len(call.args) else None
-        if value is None:
-            return None
         caller = ctx.fa.ix.scopes.get(qual)
         if caller is None:
             return None
-        out.append((_caller_context(ctx.fa, qual, caller), value))
+        out.append((_caller_context(ctx.fa, qual, caller), call))
     return out
+
+
+def _is_method(ctx) -> bool:
+    args = ctx.fn.args
+    return bool(ctx.cls_qual) and [a.arg for a in (*args.posonlyargs, *args.args)][:1] in (["self"], ["cls"])
+
+
+def passed(param: str, call: ast.Call, ctx) -> ast.AST | None:
+    """The expression ``call`` passes for ``param`` of the function ``ctx`` describes (None:
+    its default, or not knowable through a ``*args``)."""
+    args = ctx.fn.args
+    positional = [a.arg for a in (*args.posonlyargs, *args.args)]
+    if _is_method(ctx):
+        positional = positional[1:]
+    if param not in positional and param not in [a.arg for a in args.kwonlyargs]:
+        return None
+    value = next((k.value for k in call.keywords if k.arg == param), None)
+    if value is None and param in positional:
+        i = positional.index(param)
+        if any(isinstance(a, ast.Starred) for a in call.args[: i + 1]):
+            return None
+        value = call.args[i] if i < len(call.args) else None
+    return value
 
 
 def _caller_context(fa, qual: str, caller) -> object:

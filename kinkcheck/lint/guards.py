@@ -292,14 +292,17 @@ def positive_range(node: ast.AST, ctx: Context, site=None) -> bool:
     a denominator that is != 0, a log1p argument >= 0, anything else > 0."""
     from kinkcheck.lint import ranges
 
+    from kinkcheck.lint import paths
+
     code = getattr(site, "code", None)
     r = ranges.range_of(node, ctx, underflow=code == "KC204")
     tail = ((getattr(site, "qname", None) or getattr(site, "callee", "")) or "").strip(".()").rsplit(".", 1)[-1]
+    at = getattr(site, "call", None) or getattr(site, "node", None) or node
     if code == "KC205":
-        return ranges.is_nonzero(r)
+        return ranges.is_nonzero(r) or paths.excludes_zero(node, at, ctx)
     if code == "KC204" and tail == "log1p":
         return ranges.is_nonnegative(r)
-    return ranges.is_positive(r)
+    return ranges.is_positive(r) or paths.positive(node, at, ctx)
 
 
 @guard("rounding")

@@ -1,0 +1,139 @@
+"""Path conditions: what the tests that lead to a site say about its operand.
+
+``if n > 0: x / n``, ``if not mask.any(): return 0`` then ``x / mask.sum()``, ``if d: y / d``:
+the division is only reached where its denominator is not 0. ``facts(node, ctx)`` collects
+the (test, holds) pairs that dominate ``node`` in its function: the tests of the ``if``,
+``while`` and conditional expressions it sits in (true in the body, false in the ``else``),
+and the tests of earlier ``if T: return/raise/continue/break`` statements of the blocks
+around it (false after them). ``excludes_zero`` / ``positive`` read them for one operand.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from kinkcheck.lint.resolve import const_value
+
+#: wrappers that keep a value (and so what a test says about it)
+_SAME = frozenset({"item", "float", "double", "detach", "to", "long", "int", "clone", "cpu"})
+_EXITS = (ast.Return, ast.Raise, ast.Continue, ast.Break)
+
+
+def facts(node: ast.AST, ctx) -> list[tuple[ast.AST, bool]]:
+    out: list[tuple[ast.AST, bool]] = []
+    child, parent = node, ctx.parent(node)
+    for _ in range(200):
+        if parent is None and child is not ctx.fn and _in(child, getattr(ctx.fn, "body", [])):
+            parent = ctx.fn  # a statement of the function's own body
+        if parent is None:
+            break
+        if isinstance(parent, (ast.If, ast.While)) and child is not parent.test:
+            out.append((parent.test, _in(child, parent.body)))
+        elif isinstance(parent, ast.IfExp) and child is not parent.test:
+            out.append((parent.test, child is parent.body))
+        for block in ("body", "orelse", "finalbody"):
+            stmts = getattr(parent, block, None)
+            if isinstance(stmts, list) and _in(child, stmts):
+                for stmt in stmts[: stmts.index(child)]:
+                    if isinstance(stmt, ast.If) and stmt.body and isinstance(stmt.body[-1], _EXITS) and not stmt.orelse:
+                        out.append((stmt.test, False))
+        child, parent = parent, ctx.parent(parent)
+    return out
+
+
+def _in(child: ast.AST, stmts: list) -> bool:
+    return any(s is child for s in stmts)
+
+
+def _atoms(test: ast.AST, holds: bool):
+    """(atom, holds) for the conjuncts a test establishes."""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        yield from _atoms(test.operand, not holds)
+    elif isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And) and holds:
+        for v in test.values:
+            yield from _atoms(v, True)
+    elif isinstance(test, ast.BoolOp) and isinstance(test.op, ast.Or) and not holds:
+        for v in test.values:
+            yield from _atoms(v, False)
+    else:
+        yield test, holds
+
+
+def _core(node: ast.AST) -> ast.AST:
+    for _ in range(6):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _SAME:
+            node = node.func.value
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("float", "int") \
+                and len(node.args) == 1:
+            node = node.args[0]
+        else:
+            break
+    return node
+
+
+def _same(a: ast.AST, b: ast.AST, ctx) -> bool:
+    a, b = _core(a), _core(b)
+    if ast.dump(a) == ast.dump(b):
+        return True
+    for x, y in ((a, b), (b, a)):
+        if isinstance(x, ast.Name):
+            value = ctx.definition(x.id)
+            if value is not None and ast.dump(_core(value)) == ast.dump(y):
+                return True
+    return False
+
+
+def _count_of(test_value: ast.AST, operand: ast.AST, ctx) -> bool:
+    """``mask.any()`` is true exactly where ``mask.sum()`` (a count) is >= 1."""
+    t, o = _core(test_value), _core(operand)
+    if not (isinstance(t, ast.Call) and isinstance(t.func, ast.Attribute) and t.func.attr == "any" and not t.args):
+        return False
+    if not (isinstance(o, ast.Call) and isinstance(o.func, ast.Attribute) and o.func.attr in ("sum", "count_nonzero")
+            and not o.args):
+        return False
+    return _same(t.func.value, o.func.value, ctx)
+
+
+def _says(atom: ast.AST, holds: bool, operand: ast.AST, ctx, *, strict: bool) -> bool:
+    """Whether ``atom`` being ``holds`` keeps ``operand`` off 0 (and, when ``strict``,
+    above it)."""
+    if not isinstance(atom, ast.Compare):
+        # bare truthiness: `if d:` / `if mask.any():`
+        if holds and (_same(atom, operand, ctx) and not strict or _count_of(atom, operand, ctx)):
+            return True
+        return False
+    if len(atom.ops) != 1:
+        return False
+    op, left, right = atom.ops[0], atom.left, atom.comparators[0]
+    if const_value(left) is not None and const_value(right) is None:  # `0 < n` -> `n > 0`
+        flip = {ast.Lt: ast.Gt, ast.Gt: ast.Lt, ast.LtE: ast.GtE, ast.GtE: ast.LtE, ast.Eq: ast.Eq, ast.NotEq: ast.NotEq}
+        op, left, right = flip.get(type(op), type(op))(), right, left
+    c = const_value(right)
+    if c is None or not (_same(left, operand, ctx) or _count_of(left, operand, ctx) and c == 0 and
+                         isinstance(op, (ast.Eq, ast.NotEq))):
+        return False
+    if _count_of(left, operand, ctx):  # `mask.any() == 0` / `!= 0`
+        return (isinstance(op, ast.NotEq) and holds) or (isinstance(op, ast.Eq) and not holds)
+    if holds:
+        if isinstance(op, ast.Gt):
+            return c >= 0
+        if isinstance(op, ast.GtE):
+            return c > 0
+        if isinstance(op, ast.NotEq):
+            return c == 0 and not strict
+        return False
+    if isinstance(op, ast.LtE):
+        return c >= 0
+    if isinstance(op, ast.Lt):
+        return c > 0
+    if isinstance(op, ast.Eq):
+        return c == 0 and not strict
+    return False
+
+
+def excludes_zero(operand: ast.AST, at: ast.AST, ctx) -> bool:
+    return any(_says(a, h, operand, ctx, strict=False) for test, holds in facts(at, ctx) for a, h in _atoms(test, holds))
+
+
+def positive(operand: ast.AST, at: ast.AST, ctx) -> bool:
+    return any(_says(a, h, operand, ctx, strict=True) for test, holds in facts(at, ctx) for a, h in _atoms(test, holds))
