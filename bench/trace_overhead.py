@@ -190,6 +190,16 @@ def bench_model(name, device, repeats, steps, warmup, modes, small):
     return times
 
 
+def disagreement(plain: list[float], other: list[float]) -> float:
+    """How much the repeats disagree: the interquartile range of the per-repeat ratios
+    (each repeat times every mode back to back) over their median."""
+    ratios = sorted(o / p for p, o in zip(plain, other))
+    if len(ratios) < 4:
+        return (ratios[-1] - ratios[0]) / statistics.median(ratios) if ratios else 0.0
+    q = statistics.quantiles(ratios, n=4)
+    return (q[2] - q[0]) / statistics.median(ratios)
+
+
 @contextlib.contextmanager
 def warnings_off():
     import warnings
@@ -241,6 +251,12 @@ def main(argv=None):
         rows.append((name, base, {m: med[m] / base for m in modes}))
         line = f"{name:9s} plain {base * 1e3:8.2f} ms  " + "  ".join(f"{m} {med[m] / base:5.2f}x" for m in modes[1:])
         print(line, flush=True)
+        for m in modes[1:]:
+            spread = disagreement(times["plain"], times[m])
+            if spread > 0.10:
+                print(f"warning: {name} {m}: the repeats disagree by {spread:.0%} (interquartile range of the "
+                      "per-repeat ratios over their median): the machine is noisy, rerun before trusting it",
+                      flush=True)
     print()
     print("| model | batch | plain ms/step | " + " | ".join(modes[1:]) + " |")
     print("| --- | --- | --- | " + " | ".join("---" for _ in modes[1:]) + " |")

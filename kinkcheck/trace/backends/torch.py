@@ -58,6 +58,8 @@ from kinkcheck.trace.core import VEC_LEN, Site
 __all__ = ["TorchBackend", "_Mode", "build_table", "count_device", "count_host", "raw_to_vec", "resolve"]
 
 _warned: set[str] = set()
+#: site -> the gradient observed at its first hit, once per process (TorchBackend._observe)
+_OBSERVED: dict[tuple, dict] = {}
 
 
 def _warn_once(key: str, msg: str) -> None:
@@ -347,12 +349,24 @@ class TorchBackend:
                     vec[:1].add_(harmless)
             self.tracer.record(site, evals, vec)
             if func is not None and isinstance(vec, np.ndarray) and vec[0] and "observed" not in site.extra:
-                obs = observe(func, args, kwargs, d, spec.kind)
-                if obs is not None:
-                    obs["step"] = self.tracer.step_count
-                    site.extra["observed"] = obs
+                self._observe(site, func, args, kwargs, d, spec.kind)
         finally:
             _tls.busy = False
+
+    def _observe(self, site, func, args, kwargs, d, kind) -> None:
+        """The gradient torch returns at this site's first hit (:mod:`.torch_observe`). A
+        reduction or pool runs its whole op again, so that observation is kept per site for
+        the process: a trace entered every step (a bench, a decorated loss) pays it once."""
+        key = (site.path, site.line, site.function, site.op, site.module, site.dtype)
+        obs = _OBSERVED.get(key)
+        if obs is None:
+            obs = observe(func, args, kwargs, d, kind)
+            if obs is None:
+                return
+            obs["step"] = self.tracer.step_count
+            if len(_OBSERVED) < 4096:
+                _OBSERVED[key] = obs
+        site.extra["observed"] = dict(obs)
 
     def _own_tol(self, dtype) -> float:
         """Near on a value's own magnitude: ``ulps`` smallest normal numbers (+ abs)."""

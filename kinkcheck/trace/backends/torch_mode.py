@@ -23,11 +23,11 @@ def _warn_once(key: str, msg: str) -> None:
 class _Spec:
     """One kinked overload: its rule, how to locate the kink, and what near is measured on."""
 
-    __slots__ = ("code", "kind", "locate", "name", "near", "op", "post", "relu_out")
+    __slots__ = ("code", "kind", "locate", "name", "near", "op", "plain", "post", "relu_out")
 
-    def __init__(self, code, name, kind, op, locate, post, relu_out, near="tensor"):
+    def __init__(self, code, name, kind, op, locate, post, relu_out, near="tensor", plain=""):
         self.code, self.name, self.kind, self.op = code, name, kind, op
-        self.locate, self.post, self.relu_out, self.near = locate, post, relu_out, near
+        self.locate, self.post, self.relu_out, self.near, self.plain = locate, post, relu_out, near, plain
 
 
 _RESOLVED: dict = {}
@@ -61,10 +61,22 @@ def _signature(op) -> tuple:
     return tuple((a.name, str(a.type)) for a in op._schema.arguments if not a.is_out)
 
 
+_SIBLINGS: dict = {}
+
+
 def siblings(op) -> list[tuple[object, str]]:
     """The in-place and ``out=`` forms of ``op``: overloads of ``name`` / ``name_`` that take
     the same inputs (``abs_.default`` and ``abs.out`` for ``abs.default``; ``max.dim_max``
-    for ``max.dim``). They compute the same function, so they are the same kink."""
+    for ``max.dim``). They compute the same function, so they are the same kink. Found once
+    per process (reading schemas costs milliseconds; a trace starts every training step in
+    a decorated loss)."""
+    got = _SIBLINGS.get(op)
+    if got is None:
+        got = _SIBLINGS[op] = _siblings(op)
+    return got
+
+
+def _siblings(op) -> list[tuple[object, str]]:
     base = op._schema.name.split("::")[-1]
     plain = base[:-1] if base.endswith("_") and not base.startswith("_") else base
     want = _signature(op)
@@ -80,7 +92,28 @@ def siblings(op) -> list[tuple[object, str]]:
     return out
 
 
+_TABLES: dict = {}
+
+
 def build_table(catalog, codes, backend) -> tuple[dict, list[str]]:
+    """op -> _Spec for the selected rules, and the overloads this torch lacks. The table is
+    made once per (catalog, rules) and copied per trace (a trace may start every step); only
+    the max-pool locators, which ask their backend about ReLU outputs, are made afresh."""
+    key = (id(catalog), frozenset(codes))
+    got = _TABLES.get(key)
+    if got is None or got[0] is not catalog:
+        got = _TABLES[key] = (catalog, *_build_table(catalog, codes))
+    _, shared, missing = got
+    table = dict(shared)
+    for op, spec in shared.items():
+        if spec.kind == "window-tie":
+            locate, post = locator(spec.kind, spec.plain, backend, near=spec.near)
+            table[op] = _Spec(spec.code, spec.name, spec.kind, spec.op, locate, post, spec.relu_out, spec.near, spec.plain)
+    return table, list(missing)
+
+
+def _build_table(catalog, codes) -> tuple[dict, list[str]]:
+    backend = None  # window-tie locators are bound to their backend by build_table
     table: dict = {}
     missing: list[str] = []
     for code in sorted(codes):
@@ -98,12 +131,12 @@ def build_table(catalog, codes, backend) -> tuple[dict, list[str]]:
             if op in table:  # an op in two rules (clamp_min: KC103 and KC901) counts for the first
                 continue
             locate, post = locator(rt.kind, plain, backend, near=rt.near, op=op, bounds=rt.bounds_of(plain), code=code)
-            table[op] = _Spec(code, rule.name, rt.kind, f"aten.{name}", locate, post, base in _RELU_OUT, rt.near)
+            table[op] = _Spec(code, rule.name, rt.kind, f"aten.{name}", locate, post, base in _RELU_OUT, rt.near, plain)
             for sib, sib_name in siblings(op):  # abs_ and abs.out count as abs
                 if sib not in table:
                     sbase = sib_name.split(".")[0]
                     table[sib] = _Spec(code, rule.name, rt.kind, f"aten.{sib_name}", locate, post,
-                                       sbase in _RELU_OUT, rt.near)
+                                       sbase in _RELU_OUT, rt.near, plain)
     # max-pool harmlessness needs to know relu outputs even when KC102 is not traced
     if any(s.kind == "window-tie" for s in table.values()):
         for name in ("relu.default", "relu_.default"):

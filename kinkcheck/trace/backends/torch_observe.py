@@ -67,6 +67,12 @@ def _observe(func, args, kwargs, d, kind: str) -> dict | None:
     if any(a.is_out for a in func._schema.arguments):
         return None
     hit = int((d.reshape(-1) == 0).nonzero()[0, 0])
+    floats = [a for a in args if isinstance(a, torch.Tensor) and (a.is_floating_point() or a.is_complex())]
+    if not floats:
+        return None
+    # an elementwise op runs again on the hit's element alone (0-dim inputs: microseconds);
+    # a reduction, a pool or a norm on its whole inputs, with a one-hot cotangent
+    elementwise = kind in _ELEMENTWISE and all(_broadcasts(a.shape, d.shape) for a in floats)
     inplace = func._schema.name.endswith("_")
     # inside __torch_dispatch__ autograd is excluded: put it back for these calls (and keep
     # the Python key out, so no dispatch mode sees them)
@@ -77,27 +83,29 @@ def _observe(func, args, kwargs, d, kind: str) -> dict | None:
             leaves, call_args = [], []
             for a in args:
                 if isinstance(a, torch.Tensor) and (a.is_floating_point() or a.is_complex()):
-                    leaf = a.detach().clone().requires_grad_(True)
-                    leaves.append((leaf, a))
+                    src = a.detach()
+                    if elementwise:
+                        src = src.reshape(-1)[_index(a.shape, d.shape, hit)]
+                    leaf = src.clone().requires_grad_(True)
+                    leaves.append(leaf)
                     call_args.append(leaf.clone() if inplace else leaf)  # in place: on a non-leaf
                 else:
                     call_args.append(a)
-            if not leaves:
-                return None
             out = func(*call_args, **kwargs)
             first = out[0] if isinstance(out, (tuple, list)) else out
-            if not first.requires_grad or first.numel() != d.numel():
+            if not first.requires_grad or first.numel() != (1 if elementwise else d.numel()):
                 return None
-            cot = torch.zeros_like(first).reshape(-1)
-            cot[hit] = 1
-            grads = torch.autograd.grad(first, [leaf for leaf, _ in leaves], cot.view_as(first), allow_unused=True)
+            if elementwise:
+                grads = torch.autograd.grad(first.reshape(()), leaves, allow_unused=True)
+            else:
+                cot = torch.zeros_like(first).reshape(-1)
+                cot[hit] = 1
+                grads = torch.autograd.grad(first, leaves, cot.view_as(first), allow_unused=True)
     except (RuntimeError, IndexError, TypeError, ValueError):  # no derivative (heaviside), an odd schema
         return None
-    if kind in _ELEMENTWISE and all(_broadcasts(orig.shape, first.shape) for _, orig in leaves):
-        vals = [float(g.reshape(-1)[_index(orig.shape, first.shape, hit)]) if g is not None else 0.0
-                for g, (_, orig) in zip(grads, leaves)]
-        at = [fmt(float(orig.detach().expand(first.shape).reshape(-1)[hit])) for _, orig in leaves]
-        return {"framework": "torch", "grad": [fmt(v) for v in vals], "at": at}
+    if elementwise:
+        vals = [float(g) if g is not None else 0.0 for g in grads]
+        return {"framework": "torch", "grad": [fmt(v) for v in vals], "at": [fmt(float(v)) for v in leaves]}
     g = grads[0]
     if g is None:
         return None
