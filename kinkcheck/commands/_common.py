@@ -51,7 +51,7 @@ def processing(path: str | os.PathLike) -> Iterator[None]:
     except Exception as exc:
         if getattr(exc, "kinkcheck_file", None) is None:
             try:
-                exc.kinkcheck_file = _PROCESSING[-1]
+                setattr(exc, "kinkcheck_file", _PROCESSING[-1])  # read back by cli.crash (file_of)
             except AttributeError:  # pragma: no cover - an exception type without a __dict__
                 pass
         raise

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 import click
 
@@ -114,7 +116,7 @@ def _selected_sites(data: dict, config) -> dict:
     return dict(data, sites=[s for s in data.get("sites", ()) if s.get("code") in enabled])
 
 
-def load_trace(path: str) -> tuple[dict | None, str | None]:
+def load_trace(path: str) -> tuple[Mapping[str, Any] | None, str | None]:
     """(trace, None) or (None, one line saying why the file cannot be used)."""
     from kinkcheck.trace.tracefile import TraceFileError, load
 

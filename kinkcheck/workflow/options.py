@@ -60,9 +60,9 @@ def apply_workflow(
     if baseline is not None and write_baseline is not None:
         raise WorkflowError("--baseline and --write-baseline cannot be combined; --write-baseline alone refreshes a baseline")
 
-    kept = bl.kept_because(write_baseline, errors) if write_baseline is not None else None
-    if kept:
-        notes.append(kept)
+    reason = bl.kept_because(write_baseline, errors) if write_baseline is not None else None
+    if reason:
+        notes.append(reason)
     elif write_baseline is not None:
         n = bl.write(write_baseline, findings, root=root)
         notes.append(f"baseline: recorded {_plural(n, 'undocumented finding')} in {write_baseline}")

@@ -14,7 +14,9 @@ and the controller merges them into PATH.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,6 +66,7 @@ def pytest_configure(config) -> None:
             "or put --kinkcheck-trace after the test paths"
         )
     worker = getattr(config, "workerinput", {}).get("workerid")
+    plugin: _Tracing | _Merging
     if worker:
         plugin = _Tracing(_with_worker(path, worker), base, report=False)
     elif getattr(config.option, "dist", "no") != "no":  # xdist controller: runs no tests itself
@@ -79,7 +82,8 @@ class _Tracing:
     def __init__(self, path: Path, root: Path, *, report: bool):
         self.path, self.root, self.want_report = path, root, report
         self.lines: list[str] = []
-        self._ctx = self._tracer = None
+        self._ctx: Any = None  # the trace() context while the session runs
+        self._tracer: Any = None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session) -> None:
@@ -174,7 +178,7 @@ def write_report(trace_path: Path, root: Path) -> list[str]:
     return [f"report: {_shown(out, root)}", *notes]
 
 
-def _static_findings(data: dict, root: Path) -> list:
+def _static_findings(data: Mapping[str, Any], root: Path) -> list:
     """Static findings for the files the trace saw, so the report can tell documented kinks."""
     troot = Path(data.get("root") or root)
     files = sorted({str(troot / s["path"]) for s in data.get("sites", []) if s.get("path")})
@@ -187,7 +191,7 @@ def _static_findings(data: dict, root: Path) -> list:
     return check_paths(rel, use_cache=True, progress=False).findings
 
 
-def summary_markdown(data: dict) -> str:
+def summary_markdown(data: Mapping[str, Any]) -> str:
     """A plain table of the trace's sites, for when the report package is not installed."""
     sites = sorted(data.get("sites", []), key=lambda s: (-int(s.get("exact", 0)), -int(s.get("near", 0))))
     lines = [f"## kinkcheck trace: {len(sites)} kink site{'s' if len(sites) != 1 else ''}", ""]
