@@ -36,6 +36,8 @@ class Bindings:
     qname: str | None = None
     #: the node a rewrite replaces (the call, the conditional, the comparison)
     target: ast.AST | None = None
+    #: the kinked operand inside ``target`` (``{call}`` is the target with it as ``{x}``)
+    operand: ast.AST | None = None
 
 
 def bind(*, node: ast.AST, call: ast.AST | None, operand: ast.AST | None, qname: str | None,
@@ -72,7 +74,8 @@ def bind(*, node: ast.AST, call: ast.AST | None, operand: ast.AST | None, qname:
     else:
         b.target = node
     if operand is not None and b.target is not None and b.target is not operand:
-        b.values[CALL] = _with_placeholder(b.target, operand)
+        b.values[CALL] = b.target
+        b.operand = operand
     _operand_facts(b, operand)
     return b
 
@@ -248,26 +251,47 @@ def _module_like(node: ast.AST) -> bool:
     return isinstance(node, ast.Name) and node.id in MODULE_ROOTS
 
 
-def _with_placeholder(target: ast.AST, operand: ast.AST) -> ast.AST:
-    """The matched call with its operand replaced by the ``{x}`` placeholder (as the filler
-    marks it), so that a
-    template naming both ``{call}`` and ``{x}`` evaluates the operand once."""
-    # swap on the original (identity), then copy, then restore: deepcopy loses identity
-    marker = ast.Name(id="__kc_x__", ctx=ast.Load())
-    for parent in ast.walk(target):
-        for name, value in ast.iter_fields(parent):
-            if value is operand:
-                setattr(parent, name, marker)
-                try:
-                    return copy.deepcopy(target)
-                finally:
-                    setattr(parent, name, operand)
-            if isinstance(value, list):
-                for i, item in enumerate(value):
-                    if item is operand:
-                        value[i] = marker
-                        try:
-                            return copy.deepcopy(target)
-                        finally:
-                            value[i] = operand
-    return copy.deepcopy(target)
+def with_operand(target: ast.AST, operand: ast.AST, replacement: ast.AST) -> ast.AST:
+    """``target`` with ``operand`` replaced by ``replacement``: only the nodes on the path
+    between them are copied (shallow), the rest is shared and never changed, so a template
+    naming ``{call}`` and ``{x}`` evaluates the operand once, at no cost of copying."""
+    if target is operand:
+        return replacement
+    path = _path(target, operand)
+    if path is None:
+        return target
+    root = copy.copy(target)
+    node = root
+    for name, index in path:
+        child = getattr(node, name)
+        if index is None:
+            nxt = child
+            new = replacement if nxt is operand else copy.copy(nxt)
+            setattr(node, name, new)
+        else:
+            items = list(child)
+            nxt = items[index]
+            new = replacement if nxt is operand else copy.copy(nxt)
+            items[index] = new
+            setattr(node, name, items)
+        node = new
+    return root
+
+
+def _path(node: ast.AST, target: ast.AST) -> list[tuple[str, int | None]] | None:
+    for name, value in ast.iter_fields(node):
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                if item is target:
+                    return [(name, i)]
+                if isinstance(item, ast.AST):
+                    rest = _path(item, target)
+                    if rest is not None:
+                        return [(name, i), *rest]
+        elif isinstance(value, ast.AST):
+            if value is target:
+                return [(name, None)]
+            rest = _path(value, target)
+            if rest is not None:
+                return [(name, None), *rest]
+    return None

@@ -14,12 +14,11 @@ any other free name is not concrete for the site.
 from __future__ import annotations
 
 import ast
-import copy
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kinkcheck.remedy.bindings import Bindings
+from kinkcheck.remedy.bindings import Bindings, with_operand
 from kinkcheck.remedy.frameworks import Spelling, Untranslatable, respell, translate
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_]\w*)\}")
@@ -95,10 +94,10 @@ def fill(template: str, *, params: dict[str, float], bindings: Bindings, framewo
     for key, n in counts.items():
         if n > 1 and key in bindings.values and not _simple(bindings.values[key]):
             names[key] = _fresh(_SHORT.get(key, key), taken, set(names.values()))
-    tree = _Substitute(bindings.values, params, names).visit(tree)
-    tree = _drop_optional(tree)
-    tree = _Simplify().visit(tree)
-    ast.fix_missing_locations(tree)
+    sub = _Substitute(bindings, params, names)
+    tree = sub.visit(tree)
+    tree = _drop_optional(tree, sub.user)
+    tree = _Simplify(sub.user).visit(tree)
     try:
         text = ast.unparse(tree)
     except (ValueError, RecursionError):
@@ -132,16 +131,14 @@ def _fresh(base: str, taken: Callable[[str], bool], used: set[str]) -> str:
 
 
 class _Substitute(ast.NodeTransformer):
-    """Bindings in (the first use of a repeated one as ``(_x := ...)``), params as numbers."""
+    """Bindings in (the first use of a repeated one as ``(_x := ...)``), params as numbers.
+    The user's nodes go in as they are, shared with the analyzer's tree: ``user`` holds
+    their ids, and nothing after this pass looks inside them."""
 
-    def __init__(self, values: dict[str, ast.AST], params: dict[str, float], names: dict[str, str]):
-        self.values, self.params, self.names = values, params, names
+    def __init__(self, bindings: Bindings, params: dict[str, float], names: dict[str, str]):
+        self.bindings, self.values, self.params, self.names = bindings, bindings.values, params, names
         self.bound: set[str] = set()
-
-    def visit(self, node):
-        # children in evaluation order: ast fields are listed in that order for the nodes
-        # templates use (BinOp left/right, Call func/args/keywords, Compare, Subscript)
-        return super().visit(node)
+        self.user: set[int] = set()
 
     def visit_Name(self, node: ast.Name):
         mark = _UNMARK.match(node.id)
@@ -159,8 +156,11 @@ class _Substitute(ast.NodeTransformer):
         return node
 
     def _binding(self, key: str) -> ast.AST:
-        value = copy.deepcopy(self.values[key])
-        value = self.visit(value) if key == "call" else value  # {call} holds {x}
+        if key == "call" and self.bindings.operand is not None:  # {call} holds {x}: one evaluation
+            value = with_operand(self.values["call"], self.bindings.operand, self._binding("x"))
+        else:
+            value = self.values[key]
+        self.user.add(id(value))
         if key not in self.names:
             return value
         name = self.names[key]
@@ -175,21 +175,33 @@ def _number(value: float) -> ast.AST:
     return node if value >= 0 else ast.UnaryOp(op=ast.USub(), operand=ast.Constant(value=-float(value)))
 
 
-def _drop_optional(tree: ast.AST) -> ast.AST:
-    """A ``{dim}`` / ``{keepdim}`` the site does not have: the argument goes."""
+def _drop_optional(tree: ast.AST, user: set[int]) -> ast.AST:
+    """A ``{dim}`` / ``{keepdim}`` the site does not have: the argument goes (in the
+    template's own calls; the user's code is not looked into)."""
     def missing(node: ast.AST) -> bool:
         return isinstance(node, ast.Name) and bool(_UNMARK.match(node.id))
 
-    for node in ast.walk(tree):
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        if id(node) in user:
+            continue
         if isinstance(node, ast.Call):
             node.args = [a for a in node.args if not missing(a)]
             node.keywords = [k for k in node.keywords if not missing(k.value)]
+        todo.extend(ast.iter_child_nodes(node))
     return tree
 
 
 class _Simplify(ast.NodeTransformer):
     """Constants folded (``1e-3 * 1e-3`` -> ``1e-06``) and ``0 +`` / ``- 0`` dropped, so a
     floor of 0 reads ``softplus(x)``, not ``0.0 + softplus(x - 0.0)``."""
+
+    def __init__(self, user: set[int]):
+        self.user = user
+
+    def visit(self, node):
+        return node if id(node) in self.user else super().visit(node)
 
     def visit_BinOp(self, node: ast.BinOp):
         self.generic_visit(node)

@@ -180,3 +180,21 @@ def test_a_module_is_never_the_operand_of_a_rewrite():
     filled, _, _ = remedy.for_site(CATALOG["KC301"], node=call, call=call, operand=call.func.value, qname=None,
                                    callee=".sign()", imported={"pytest": "pytest"}, proven_only=False)
     assert [f.rewrite for f in filled] == [None, None]
+
+
+def test_the_users_own_names_are_never_taken_for_the_templates_constants():
+    """A straight-through step names ``k`` (its sharpness) and ``{call}``: the user's own
+    ``k`` inside the call stays the user's."""
+    filled = remedy.for_text(CATALOG["KC305"], "s = torch.heaviside(v - 1.0, k)", proven_only=False)
+    ste = next(f for f in filled if f.title == "straight-through step")
+    assert ste.rewrite == ("torch.sigmoid(100.0 * (_x := (v - 1.0))) + (torch.heaviside(_x, k) - "
+                           "torch.sigmoid(100.0 * _x)).detach()")
+
+
+def test_filling_never_changes_the_analyzed_tree():
+    tree = ast.parse("y = torch.round(x * 255.0 + 0 * 1.0)", mode="exec")
+    call = tree.body[0].value
+    before = ast.dump(tree)
+    remedy.for_site(CATALOG["KC302"], node=call, call=call, operand=call.args[0], qname="torch.round",
+                    callee="torch.round", imported={"torch": "torch"}, proven_only=False)
+    assert ast.dump(tree) == before
