@@ -132,8 +132,61 @@ def _says(atom: ast.AST, holds: bool, operand: ast.AST, ctx, *, strict: bool) ->
 
 
 def excludes_zero(operand: ast.AST, at: ast.AST, ctx) -> bool:
-    return any(_says(a, h, operand, ctx, strict=False) for test, holds in facts(at, ctx) for a, h in _atoms(test, holds))
+    return _guarded(operand, at, ctx, strict=False)
 
 
 def positive(operand: ast.AST, at: ast.AST, ctx) -> bool:
-    return any(_says(a, h, operand, ctx, strict=True) for test, holds in facts(at, ctx) for a, h in _atoms(test, holds))
+    return _guarded(operand, at, ctx, strict=True)
+
+
+def _guarded(operand: ast.AST, at: ast.AST, ctx, *, strict: bool, callers: int = 1) -> bool:
+    if any(_says(a, h, operand, ctx, strict=strict) for test, holds in facts(at, ctx) for a, h in _atoms(test, holds)):
+        return True
+    # `return loss / fg_mask.sum()` in a helper whose every caller in the file calls it
+    # under `if fg_mask.sum():`: the operand, written in each caller's terms, is guarded there
+    if not callers or not _only_params(operand, ctx):
+        return False
+    from kinkcheck.lint import flow
+
+    sites = flow.call_sites(ctx)
+    if not sites:
+        return False
+    for caller, call in sites:
+        there = _substituted(operand, call, ctx)
+        if there is None or not _guarded(there, call, caller, strict=strict, callers=callers - 1):
+            return False
+    return True
+
+
+def _only_params(operand: ast.AST, ctx) -> bool:
+    """Every name the operand reads is a parameter of the function (never reassigned)."""
+    from kinkcheck.lint import flow
+
+    names = [n.id for n in ast.walk(operand) if isinstance(n, ast.Name)]
+    params = set(getattr(ctx, "params", {}) or {}) - {"self", "cls"}
+    assigned = flow.bindings(ctx)
+    return bool(names) and all(n in params and n not in assigned for n in names)
+
+
+def _substituted(operand: ast.AST, call: ast.Call, ctx) -> ast.AST | None:
+    """``operand`` with each parameter replaced by what ``call`` passes for it."""
+    from kinkcheck.lint import flow
+
+    class Swap(ast.NodeTransformer):
+        missing = False
+
+        def visit_Name(self, node: ast.Name) -> ast.AST:
+            value = flow.passed(node.id, call, ctx)
+            if value is None:
+                Swap.missing = True
+                return node
+            return value
+
+    out = Swap().visit(_copy(operand))
+    return None if Swap.missing else out
+
+
+def _copy(node: ast.AST) -> ast.AST:
+    import copy
+
+    return copy.deepcopy(node)
