@@ -14,6 +14,7 @@ import threading
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from kinkcheck.trace import backends as _backends
 from kinkcheck.trace import steps
 from kinkcheck.trace.counts import VEC_LEN
 from kinkcheck.trace.near import Near, histogram_dict
+
+if TYPE_CHECKING:
+    from kinkcheck.trace.attribution import Attributor
 
 __all__ = ["VEC_LEN", "Site", "Trace", "trace"]  # VEC_LEN: re-exported for the backends
 
@@ -158,7 +162,7 @@ class Site:
         """``[step, evaluations, exact, near]`` rows (reads the device counters: one sync)."""
         rows = sorted(self.rows.items())
         devs = [row[3] for _, row in rows if row[3] is not None]
-        dev = iter(_to_host(self.backend, devs)) if devs else None
+        dev = iter(_to_host(self.backend, devs) if devs else [])
         out = []
         for start, (ev, hx, hn, d) in rows:
             if d is not None:
@@ -208,7 +212,7 @@ class Trace:
             near = Near(ulps=float(near))
         elif isinstance(near, dict):
             near = Near(**near)
-        self.near: Near = near or Near()
+        self.near: Near = near if isinstance(near, Near) else Near()
         if int(every_step) < 1 or int(every_op) < 1:
             raise ValueError("every_step and every_op must be integers >= 1")
         self.every_step = int(every_step)
@@ -247,7 +251,7 @@ class Trace:
         #: inside one trace at once (a decorated function called from two threads)
         self.lock = threading.RLock()
         self._entries: dict[int, list] = {}  # thread id -> the backends running for it
-        self._attributor = None
+        self._attributor: Attributor | None = None
 
     # -- the with / decorator protocol -------------------------------------------------
 
@@ -289,7 +293,7 @@ class Trace:
             raise
         return started
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type, exc, tb) -> Literal[False]:
         """Stop tracing this thread (in any order: what its backends patched goes back as it
         was); the last thread out closes the step and writes ``output``."""
         tid = threading.get_ident()

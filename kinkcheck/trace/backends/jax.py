@@ -232,7 +232,7 @@ def _internal_call(fun, where: bool = True):
     line (file, first line, name, line) of the first user frame (or True when ``where`` is
     False); None for any other call."""
     backends = getattr(_local, "backends", None)
-    if not backends or getattr(_local, "depth", 0) or getattr(fun, "_apply_primitive", False):
+    if not backends or _depth() or getattr(fun, "_apply_primitive", None):
         return None
     att = backends[0].attributor
     code = getattr(inspect.unwrap(fun), "__code__", None)
@@ -245,6 +245,10 @@ def _internal_call(fun, where: bool = True):
         return ("<internal>", 0, "", 0)
     c = f.f_code
     return (c.co_filename, c.co_firstlineno, c.co_name, f.f_lineno)
+
+
+def _depth() -> int:
+    return int(getattr(_local, "depth", 0))
 
 
 def _has_tracers(args) -> bool:

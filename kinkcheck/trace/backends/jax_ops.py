@@ -61,7 +61,8 @@ def primitives() -> dict[str, core.Primitive]:
 @functools.lru_cache(maxsize=1)
 def lax_files() -> frozenset[str]:
     """The files of the lax functions that bind kinked primitives for the user (``lax.abs``)."""
-    return frozenset(os.path.realpath(importlib.import_module(m).__file__) for m in _PRIM_MODULES)
+    files = (importlib.import_module(m).__file__ for m in _PRIM_MODULES)
+    return frozenset(os.path.realpath(f) for f in files if f)
 
 
 def function_code(qualname: str):
