@@ -1,7 +1,9 @@
 """The harness: every remedy rewrite run against the original, in torch, JAX and NumPy.
 
 For each rule's cases (:mod:`kinkcheck.remedy.cases`) and each remedy the filler makes
-concrete for a case, on generated inputs away from the kink and at it:
+concrete for a case, on generated inputs away from the kink and at it (and, with the same
+checks but for the error, at every site of the rule's ``[[invalid]]`` examples as the
+analyzer fills them):
 
 - the rewrite evaluates, with the original's shape and dtype (a comparison is compared as
   0/1 in the rewrite's dtype; a Python scalar from ``.item()`` / ``float()`` by value);
@@ -250,6 +252,126 @@ def _limit(rule, remedy, b, fw, table, framework, original, arrays, o64, err, ex
     return ""
 
 
+def _free_names(expr: str) -> list[str]:
+    tree = ast.parse(expr, mode="eval")
+    stored = {n.target.id for n in ast.walk(tree) if isinstance(n, ast.NamedExpr)}
+    return sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} - stored)
+
+
+def example_runs(rule, example) -> list[tuple[str, str, str, str]]:
+    """(title, framework, status, detail) for every remedy filled at every site of one of
+    the rule's ``[[invalid]]`` examples, run on generated inputs bound to the site's free
+    names: same shape and dtype, the stated side, a finite gradient. A site whose original
+    expression cannot run on plain arrays (``self.fc(x)``, integer labels) is skipped."""
+    from kinkcheck.lint.api import check_source
+    from kinkcheck.lint.resolve import import_table
+
+    try:
+        tree = ast.parse(example.code)
+    except SyntaxError:
+        return []
+    imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    ns: dict = {}
+    try:
+        exec(compile(ast.Module(body=imports, type_ignores=[]), "<imports>", "exec"), ns)  # noqa: S102
+    except Exception:  # noqa: BLE001 - an example importing a package that is not installed
+        return []
+    table = import_table(tree, "", False).names
+    framework = framework_of(None, table)
+    lines = example.code.splitlines()
+    out = []
+    for f in check_source(example.code, "example.py", module="example", codes=[rule.code]):
+        if f.code != rule.code:
+            continue
+        fix = (f.extra or {}).get("fix") or {}
+        span = (fix.get("line", f.line), fix.get("col", f.col), fix.get("end_line", f.end_line),
+                fix.get("end_col", f.end_col))
+        from kinkcheck.report.rewrite import segment
+
+        original = segment(lines, *span)
+        site = locate(rule, original, table) if original else None
+        if site is None:
+            continue
+        node, call, operand, qname, callee, _ = site
+        fw = framework_of(qname, table)
+        b = bind(node=node, call=call, operand=operand, qname=qname, callee=callee, framework=fw)
+        target = ast.unparse(b.target) if b.target is not None else original
+        names = [n for n in _free_names(target) if n not in ns]
+        rng = np.random.default_rng(0)
+        arrays = {n: _f32(rng.uniform(0.1, 2.0, size=(4, 3))) for n in names}
+        for remedy in rule.remedies:
+            if not remedy.rewrite:
+                continue
+            rewrite, _, needs = fill_remedy(remedy, b, fw, Spelling(table))
+            if rewrite is None or needs:
+                continue
+            out.append((remedy.title, fw, *_run_pair(target, rewrite, remedy, fw, ns, arrays)))
+    return out
+
+
+def _f32(x):
+    return np.asarray(x, dtype=np.float32)
+
+
+def _run_pair(original: str, rewrite: str, remedy, framework: str, ns: dict, arrays: dict) -> tuple[str, str]:
+    env = {**namespace(framework), **ns, **to_framework(framework, arrays)}
+    with np.errstate(all="ignore"):
+        try:
+            o_raw = eval(compile(original, "<example>", "eval"), dict(env))  # noqa: S307
+        except Exception as exc:  # noqa: BLE001
+            return "skip", f"{original}: does not run on plain arrays ({type(exc).__name__})"
+        try:
+            r_raw = eval(compile(rewrite, "<example>", "eval"), dict(env))  # noqa: S307
+        except Exception as exc:  # noqa: BLE001
+            return "fail", f"{original} -> {rewrite}: {type(exc).__name__}: {exc}"
+    o, r = to_numpy(o_raw), to_numpy(r_raw)
+    if o.shape != r.shape:
+        return "fail", f"{original} -> {rewrite}: shape {o.shape} -> {r.shape}"
+    if o.dtype != np.bool_ and not isinstance(o_raw, (int, float, list)) and o.dtype != r.dtype:
+        return "fail", f"{original} -> {rewrite}: dtype {o.dtype} -> {r.dtype}"
+    o64, r64 = o.astype(np.float64), r.astype(np.float64)
+    slack = RTOL * np.abs(o64) + ATOL * (1 + np.abs(o64))
+    if remedy.bound == "upper" and not (np.isnan(o64) | (r64 >= o64 - slack)).all():
+        return "fail", f"{original} -> {rewrite}: not an upper bound"
+    if remedy.bound == "lower" and not (np.isnan(o64) | (r64 <= o64 + slack)).all():
+        return "fail", f"{original} -> {rewrite}: not a lower bound"
+    if framework in ("torch", "jax"):
+        try:
+            why = gradient_finite(rewrite, framework, {**arrays}) if not ns else _gradient_in(rewrite, framework,
+                                                                                               ns, arrays)
+        except Exception as exc:  # noqa: BLE001
+            return "fail", f"{original} -> {rewrite}: gradient: {type(exc).__name__}: {exc}"
+        if why:
+            return "fail", f"{original} -> {rewrite}: {why}"
+    return "ok", f"{original} -> {rewrite}"
+
+
+def _gradient_in(expr: str, framework: str, ns: dict, arrays: dict) -> str:
+    """A finite gradient of ``expr`` with the example's own imports in scope."""
+    names = sorted(arrays)
+    if framework == "torch":
+        import torch
+
+        inputs = to_framework("torch", arrays, grad=True)
+        out = eval(compile(expr, "<example>", "eval"), {**namespace("torch"), **ns, **inputs})  # noqa: S307
+        if not torch.is_tensor(out) or not out.is_floating_point() or not out.requires_grad:
+            return ""
+        out.sum().backward()
+        bad = [n for n in names if inputs[n].grad is not None and not torch.isfinite(inputs[n].grad).all()]
+        return f"gradient wrt {bad[0]} not finite" if bad else ""
+    import jax
+    import jax.numpy as jnp
+
+    fn = eval(compile(f"lambda {', '.join(names)}: {expr}", "<example>", "eval"),  # noqa: S307
+              {**namespace("jax"), **ns})
+    args = [jnp.asarray(arrays[n]) for n in names]
+    if not jnp.issubdtype(jnp.asarray(fn(*args)).dtype, jnp.floating):
+        return ""
+    grads = jax.grad(lambda *xs: jnp.sum(fn(*xs)), argnums=tuple(range(len(names))))(*args)
+    bad = [n for n, g in zip(names, grads) if not np.isfinite(np.asarray(g)).all()]
+    return f"gradient wrt {bad[0]} not finite" if bad else ""
+
+
 def prove(catalog=None, frameworks=("torch", "jax", "numpy"), seed: int = 0) -> dict:
     """code -> title -> framework -> 'ok' or why not, with the cases each was run on."""
     catalog = catalog or catalog_mod.load()
@@ -266,6 +388,11 @@ def prove(catalog=None, frameworks=("torch", "jax", "numpy"), seed: int = 0) -> 
                     rng = np.random.default_rng(seed)
                     status, detail = check(rule, remedy, expr, framework, case.inputs, rng)
                     runs[case.code][remedy.title][framework].append((status, detail))
+    for rule in catalog.values():  # the catalog's own examples, as the analyzer fills them
+        for example in rule.invalid:
+            for title, framework, status, detail in example_runs(rule, example):
+                if framework in frameworks:
+                    runs[rule.code][title][framework].append((status, f"[{example.id}] {detail}"))
     for code, by_title in runs.items():
         for title, by_fw in by_title.items():
             for framework, outcomes in by_fw.items():
@@ -295,6 +422,16 @@ def main(argv=None) -> int:
                 if args.verbose:
                     for status, detail in runs[code][title][framework]:
                         print(f"    {status}: {detail}")
+    on_examples: dict = defaultdict(lambda: defaultdict(int))
+    for by_title in runs.values():
+        for by_fw in by_title.values():
+            for framework, outcomes in by_fw.items():
+                for status, detail in outcomes:
+                    if detail.startswith("[KC"):
+                        on_examples[framework][status] += 1
+    for framework, c in on_examples.items():
+        print(f"{framework}, on the catalog's examples: {c['ok']} rewrites ran right, {c['fail']} failed, "
+              f"{c['skip']} sites could not run on plain arrays")
     for framework, c in counts.items():
         print(f"{framework}: {c['ok']} proven, {c['rejected']} rejected, {c['untested']} with no fitting case, "
               f"{c['not offered']} not offered in {framework}")
