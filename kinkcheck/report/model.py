@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from kinkcheck import __version__
+from kinkcheck.trace.records import Observed, SiteRecord, TraceData
 from kinkcheck.findings import Finding
 from kinkcheck.output.sources import SourceReader
 from kinkcheck.report import rewrite
@@ -121,8 +122,8 @@ class Runtime:
     def modules(self) -> list[str]:
         return sorted({p.module for p in self.parts if p.module})
 
-    def add(self, part: RuntimePart, histogram: Mapping[str, Any], per_step: Iterable, observed: Any,
-            near_scale: Any = None) -> None:
+    def add(self, part: RuntimePart, histogram: Mapping[str, int], per_step: Iterable, observed: Observed | None,
+            near_scale: str | None = None) -> None:
         """Add one record's counts; call :meth:`finish` after the last one (the orderings are
         made once per site, not per record: a site may gather thousands of records)."""
         self.parts.append(part)
@@ -131,25 +132,17 @@ class Runtime:
         self.near += part.near
         self.harmless += part.harmless
         for key, count in histogram.items():
-            if _int(count) is not None:
-                self.histogram[str(key)] = self.histogram.get(str(key), 0) + _int(count)
+            self.histogram[key] = self.histogram.get(key, 0) + count
         steps = self.__dict__.setdefault("_steps", {row[0]: list(row) for row in self.per_step})
         for row in per_step:
-            vals = [_int(v) for v in row][:4] if isinstance(row, (list, tuple)) else []
-            if len(vals) < 4 or None in vals:
-                continue
-            prev = steps.setdefault(vals[0], [vals[0], 0, 0, 0])
+            prev = steps.setdefault(row[0], [row[0], 0, 0, 0])
             for i in (1, 2, 3):
-                prev[i] += vals[i]
-        if isinstance(observed, Mapping) and isinstance(observed.get("grad"), list) and part.exact > 0:
-            fw = _clip(str(observed.get("framework", "torch")), 60)
-            if fw not in self.observed:  # the first record's hit speaks for the site
-                at = observed.get("at") if isinstance(observed.get("at"), list) else []
-                self.observed[fw] = {"grad": [_clip(str(v), 24) for v in observed["grad"][:8]],
-                                     "at": [_clip(str(v), 24) for v in at[:8]],
-                                     "step": _int(observed.get("step"))}
-        if isinstance(near_scale, str) and self.near_scale is None:
-            self.near_scale = _clip(near_scale, 20)
+                prev[i] += row[i]
+        if observed is not None and part.exact > 0 and observed.framework not in self.observed:
+            # the first record's hit speaks for the site
+            self.observed[observed.framework] = {"grad": list(observed.grad), "at": list(observed.at), "step": observed.step}
+        if near_scale is not None and self.near_scale is None:
+            self.near_scale = near_scale
 
     def finish(self) -> None:
         """Order the histogram (exact, then nearest decade) and the per-step rows (by step)."""
@@ -450,7 +443,7 @@ def build(
     static_files = {s.resolved for s in static}
 
     infos: list[TraceInfo] = []
-    records: list[tuple[int, Mapping]] = []
+    records: list[tuple[int, SiteRecord]] = []
     for i, t in enumerate(traces):
         if not isinstance(t, Mapping):
             join.notes.append(f"trace {i + 1}: not a trace object; ignored")
@@ -458,6 +451,11 @@ def build(
         sites = t.get("sites") if isinstance(t.get("sites"), list) else []
         if not isinstance(t.get("sites"), list):
             join.notes.append(f"trace {_trace_name(trace_paths, i)}: has no list of sites")
+        if isinstance(t, TraceData):  # loaded and validated: typed records as they are
+            typed = t.sites
+        else:  # a dict from the Python API: read leniently, once
+            typed = tuple(r for r in (SiteRecord.from_dict(s) for s in sites) if r is not None)
+        join.skipped_records += len(sites) - len(typed)
         infos.append(
             TraceInfo(
                 path=trace_paths[i] if i < len(trace_paths) else None,
@@ -469,29 +467,26 @@ def build(
                 sites=len(sites),
             )
         )
-        for rec in sites:
+        for rec in typed:
             records.append((i, rec))
 
     # Runtime records, resolved and grouped by (resolved path or raw path, line, code).
-    rt_groups: dict[tuple[str, int, str], list[tuple[int, Mapping]]] = defaultdict(list)
+    rt_groups: dict[tuple[str, int, str], list[tuple[int, SiteRecord]]] = defaultdict(list)
     rt_meta: dict[tuple[str, int, str], dict] = {}
     foreign_roots: set[str] = set()
     for i, rec in records:
-        if not _valid_record(rec):
-            join.skipped_records += 1
-            continue
         troot = traces[i].get("root") if isinstance(traces[i].get("root"), str) else None
-        if (rec["path"], troot) not in resolve_cache:  # 100k records often name a few files
-            resolve_cache[(rec["path"], troot)] = _resolve_trace_path(rec["path"], troot, root_path, static_files)
-        resolved, how = resolve_cache[(rec["path"], troot)]
+        if (rec.path, troot) not in resolve_cache:  # 100k records often name a few files
+            resolve_cache[(rec.path, troot)] = _resolve_trace_path(rec.path, troot, root_path, static_files)
+        resolved, how = resolve_cache[(rec.path, troot)]
         if troot and how in ("report-root", "suffix") and troot not in foreign_roots and _real(Path(troot)) != str(root_path):
             foreign_roots.add(troot)
-        key = (resolved or rec["path"], int(rec["line"]), rec["code"])
+        key = (resolved or rec.path, rec.line, rec.code)
         rt_groups[key].append((i, rec))
-        rt_meta.setdefault(key, {"resolved": resolved, "how": how, "raw": rec["path"], "function": rec.get("function"), "snippet": rec.get("snippet")})
-        if resolved is None and rec["path"] not in unresolved:
-            unresolved.add(rec["path"])
-            join.unresolved_paths.append(rec["path"])
+        rt_meta.setdefault(key, {"resolved": resolved, "how": how, "raw": rec.path, "function": rec.function, "snippet": rec.snippet})
+        if resolved is None and rec.path not in unresolved:
+            unresolved.add(rec.path)
+            join.unresolved_paths.append(rec.path)
     join.runtime_sites = len(rt_groups)
     for troot in sorted(foreign_roots):
         join.notes.append(f"trace recorded under {troot}; its paths were matched against this checkout ({root_path})")
@@ -631,7 +626,7 @@ def _runtime_site(key, meta, recs, root_path: Path, catalog, sources) -> Site:
     first = recs[0][1]
     site = Site(
         path=display, line=line, code=_clip(code, 40),
-        name=_clip(str(first.get("name") or (rule.name if rule else "")), 60),
+        name=_clip(str(first.name or (rule.name if rule else "")), 60),
         category=rule.category if rule else "kink",
         status="not-traced", origin="runtime", function=_clip(meta["function"]),
         documented=False, reason=None, confidence=None,
@@ -670,24 +665,20 @@ def _remedies(rule, finding: Finding | None, expr: str | None, lines: list[str] 
     return [Remedy(title=f.title, template=f.template, rewrite=f.rewrite, note=f.note) for f in filled]
 
 
-def _attach(site: Site, recs: list[tuple[int, Mapping]]) -> None:
+def _attach(site: Site, recs: list[tuple[int, SiteRecord]]) -> None:
     if site.runtime is None:
         site.runtime = Runtime()
     if site.origin == "static":
         site.origin = "both"
     for i, rec in recs:
         part = RuntimePart(
-            trace=i, path=str(rec["path"]), line=int(rec["line"]),
-            op=_str(rec.get("op")), module=_str(rec.get("module")), dtype=_str(rec.get("dtype")),
-            evaluations=_int(rec.get("evaluations")) or 0, exact=_int(rec.get("exact")) or 0,
-            near=_int(rec.get("near")) or 0, harmless=_int(rec.get("harmless")) or 0,
+            trace=i, path=rec.path, line=rec.line, op=_str(rec.op), module=_str(rec.module), dtype=_str(rec.dtype),
+            evaluations=rec.evaluations, exact=rec.exact, near=rec.near, harmless=rec.harmless,
         )
-        hist = rec.get("histogram") if isinstance(rec.get("histogram"), Mapping) else {}
-        steps = rec.get("per_step") if isinstance(rec.get("per_step"), list) else []
-        site.runtime.add(part, hist, steps, rec.get("observed"), rec.get("near_scale"))
+        site.runtime.add(part, rec.histogram, rec.per_step, rec.observed, _str(rec.near_scale))
     site.runtime.finish()
     if site.function is None:
-        site.function = next((_str(r.get("function")) for _, r in recs if r.get("function")), None)
+        site.function = next((_str(r.function) for _, r in recs if r.function), None)
 
 
 def _status(site: Site, *, traced: bool, catalog) -> str:
@@ -772,16 +763,6 @@ def _suffix(p: Path, static_files: set) -> tuple[str | None, str]:
     if best is not None and not tie and best_len >= 1:
         return best, "suffix"
     return None, "missing"
-
-
-def _valid_record(rec: Any) -> bool:
-    return (
-        isinstance(rec, Mapping)
-        and isinstance(rec.get("path"), str)
-        and rec["path"] != ""
-        and _int(rec.get("line")) is not None
-        and isinstance(rec.get("code"), str)
-    )
 
 
 def _frame(lines: list[str] | None, line: int, end_line: int, context: int = 1) -> list[list]:

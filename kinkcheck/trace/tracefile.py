@@ -16,6 +16,7 @@ from typing import Any
 from kinkcheck.atomic import write_atomic
 from kinkcheck.trace import steps
 from kinkcheck.trace.near import merge_histograms, sort_histogram
+from kinkcheck.trace.records import TraceData
 
 FORMAT = "kinkcheck-trace"
 VERSION = 1
@@ -60,8 +61,10 @@ def dump(data: dict, path: str | os.PathLike) -> Path:
     return write_atomic(path, json.dumps(data, indent=1, allow_nan=False) + "\n", fsync=True)
 
 
-def load(path: str | os.PathLike) -> dict:
+def load(path: str | os.PathLike) -> TraceData:
     """Read and validate a trace file; any problem raises TraceFileError with one line.
+    Returns typed records (:class:`~kinkcheck.trace.records.TraceData`: ``.sites`` are
+    :class:`~kinkcheck.trace.records.SiteRecord`), also readable as the JSON mapping.
 
     A FIFO or device is refused before it is opened (never waited on), and the JSON is
     parsed with bounded depth and integer size (:mod:`kinkcheck.inputs`)."""
@@ -72,7 +75,7 @@ def load(path: str | os.PathLike) -> dict:
     except InputError as exc:
         raise TraceFileError(str(exc)) from None
     validate(data, where=str(Path(path)))
-    return data
+    return TraceData.from_validated(data)
 
 
 def validate(data: Any, *, where: str = "trace") -> None:

@@ -22,6 +22,7 @@ def main(rank: int, world: int, port: str, out: str):
         for _ in range(3):
             x = torch.randn(4, 8, generator=g)
             x[:, 0] = 0.0
+            x.requires_grad_(True)  # an input the loss differentiates (an adversarial or a learned input)
             opt.zero_grad()
             loss = F.cross_entropy(model(x), torch.zeros(4, dtype=torch.long)) + x.abs().mean()
             loss.backward()

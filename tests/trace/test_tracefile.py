@@ -131,3 +131,17 @@ def test_merging_the_same_trace_twice_is_refused(tmp_path):
     shutil.copy(a, tmp_path / "copy.trace.json")
     with pytest.raises(TraceFileError, match="given twice"):
         tracefile.merge([tracefile.load(a), tracefile.load(tmp_path / "copy.trace.json")])
+
+
+def test_load_returns_typed_records_that_are_also_the_json(tmp_path):
+    from kinkcheck.trace.records import Observed, SiteRecord, TraceData
+
+    data = tracefile.load(make_trace(tmp_path))
+    assert isinstance(data, TraceData) and data["format"] == "kinkcheck-trace"  # still the JSON dict
+    (site,) = data.sites
+    assert isinstance(site, SiteRecord) and (site.code, site.evaluations, site.exact) == ("KC101", 6, 2)
+    assert site.per_step == ((0, 3, 1, 0), (1, 3, 1, 0)) and site.near_scale == "tensor"
+    assert site.observed == Observed(framework="torch", grad=("0",), at=("0",), step=0)
+    # a dict that was never validated reads leniently: no path, no record
+    assert SiteRecord.from_dict({"line": 3, "code": "KC101"}) is None
+    assert SiteRecord.from_dict({"path": "a.py", "line": 3, "code": "KC101", "exact": "many"}).exact == 0
