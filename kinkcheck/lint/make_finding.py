@@ -6,6 +6,7 @@ one, with its message and the rule's remedies filled for the site by
 
 from __future__ import annotations
 
+import ast
 import re
 from typing import TYPE_CHECKING
 
@@ -111,7 +112,8 @@ def _remedies(fa: "FileAnalysis", rule: "Rule", site: "Site") -> tuple[str | Non
         extra["remedies"] = shown
     fix = remedy.first_fix(filled)
     target = bindings.target
-    if fix is None or target is None or getattr(target, "end_lineno", None) is None:
+    if fix is None or fix.rewrite is None or not isinstance(target, ast.expr) or target.end_lineno is None \
+            or target.end_col_offset is None:
         return None, extra
     line, end_line = target.lineno, target.end_lineno
     original = fa.segment(target)

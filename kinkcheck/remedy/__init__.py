@@ -47,7 +47,7 @@ class Filled:
 
     def to_dict(self) -> dict:
         """What a finding carries (its template and note are the catalog's)."""
-        out = {"title": self.title, "rewrite": self.rewrite, "applicability": self.applicability}
+        out: dict = {"title": self.title, "rewrite": self.rewrite, "applicability": self.applicability}
         if self.needs:
             out["needs"] = list(self.needs)
         return out
@@ -166,7 +166,7 @@ def locate(rule, text: str, imported: dict[str, str] | None = None):
     m = rule.match
     names = {c.rsplit(".", 1)[-1] for c in m.callables} | set(m.methods)
     ops = tuple(_OPS[o] for o in m.operators if o in _OPS)
-    hits = []
+    hits: list[ast.AST] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             func = node.func
@@ -187,8 +187,9 @@ def locate(rule, text: str, imported: dict[str, str] | None = None):
     if isinstance(hit, ast.Compare):
         return hit, None, hit, None, "comparison", table
     if isinstance(hit, ast.BinOp):
-        operand = hit.left if m.argument == 0 else hit.right
-        return hit, hit, operand, None, type(hit.op).__name__, table
+        return hit, hit, (hit.left if m.argument == 0 else hit.right), None, type(hit.op).__name__, table
+    if not isinstance(hit, ast.Call):
+        return None
     func = hit.func
     qname = None
     is_method = isinstance(func, ast.Attribute) and _root(func.value) not in MODULE_ROOTS | set(table)
@@ -197,17 +198,19 @@ def locate(rule, text: str, imported: dict[str, str] | None = None):
         if name is not None:
             head, _, rest = name.partition(".")
             qname = ".".join(p for p in (table.get(head, head), rest) if p)
-    operand = None
-    if is_method:
+    operand: ast.AST | None = None
+    if isinstance(func, ast.Attribute) and is_method:
         operand = func.value if m.argument == 0 else _nth(hit, m.argument - 1, m.keyword)
+        if operand is None and not hit.args:  # a one-operand method of a two-operand rule (reciprocal)
+            operand = func.value
+        callee = f".{func.attr}()"
     else:
         operand = _nth(hit, m.argument, m.keyword)
-    if operand is None:  # a one-operand call of a two-operand rule (reciprocal)
-        rest = [] if is_method else hit.args
-        operand = func.value if is_method and not hit.args else (rest[0] if len(rest) == 1 else None)
+        if operand is None and len(hit.args) == 1:  # a one-operand call of a two-operand rule
+            operand = hit.args[0]
+        callee = dotted(func) or ""
     if operand is None:
         return None
-    callee = (dotted(func) or "") if not is_method else f".{func.attr}()"
     if rule.code in ("KC402",) and hit.args and isinstance(hit.args[0], ast.Compare):
         return hit.args[0], hit, hit.args[0], qname, callee, table
     return hit, hit, operand, qname, callee, table

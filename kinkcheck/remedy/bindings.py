@@ -229,7 +229,8 @@ def _operand_facts(b: Bindings, operand: ast.AST | None) -> None:
         if name == "where":  # already a double-where's inner guard: no second one around it
             b.facts.add("x-guarded")
         is_method = isinstance(func, ast.Attribute) and not _module_like(func.value)
-        inner = func.value if is_method else (operand.args[0] if operand.args else None)
+        inner = func.value if isinstance(func, ast.Attribute) and is_method else (
+            operand.args[0] if operand.args else None)
         if name == "softmax" and inner is not None:
             dim = _arg(operand, 0 if is_method else 1, *_DIM_KEYWORDS)
             if dim is not None:

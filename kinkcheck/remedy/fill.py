@@ -64,9 +64,10 @@ def fill(template: str, *, params: dict[str, float], bindings: Bindings, framewo
          spelling: Spelling, taken: Callable[[str], bool] = lambda name: False) -> Outcome:
     """``template`` (torch, or already in ``framework`` when ``translated``) filled for the
     site. ``taken(name)`` says whether the file already uses a name (no ``:=`` over it)."""
-    tree = parse_template(template)
-    if tree is None:
+    parsed = parse_template(template)
+    if parsed is None:
         return Outcome(None, "the template does not parse")
+    tree: ast.AST = parsed
     if not translated:
         try:
             tree = translate(tree, framework)
@@ -85,8 +86,9 @@ def fill(template: str, *, params: dict[str, float], bindings: Bindings, framewo
             return Outcome(None, f"{name} is not defined at the site")
     counts: dict[str, int] = {}
     for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and _UNMARK.match(node.id):
-            key = _UNMARK.match(node.id).group(1)
+        found = _UNMARK.match(node.id) if isinstance(node, ast.Name) else None
+        if found:
+            key = found.group(1)
             counts[key] = counts.get(key, 0) + 1
     if "call" in counts:  # {call} holds the operand: {x} is named once more per {call}
         counts["x"] = counts.get("x", 0) + counts["call"]
@@ -155,11 +157,13 @@ class _Substitute(ast.NodeTransformer):
             return _number(self.params[node.id])
         return node
 
-    def _binding(self, key: str) -> ast.AST:
+    def _binding(self, key: str) -> ast.expr:
+        value: ast.AST
         if key == "call" and self.bindings.operand is not None:  # {call} holds {x}: one evaluation
             value = with_operand(self.values["call"], self.bindings.operand, self._binding("x"))
         else:
             value = self.values[key]
+        assert isinstance(value, ast.expr)
         self.user.add(id(value))
         if key not in self.names:
             return value
@@ -170,7 +174,7 @@ class _Substitute(ast.NodeTransformer):
         return ast.NamedExpr(target=ast.Name(id=name, ctx=ast.Store()), value=value)
 
 
-def _number(value: float) -> ast.AST:
+def _number(value: float) -> ast.expr:
     node = ast.Constant(value=float(value))
     return node if value >= 0 else ast.UnaryOp(op=ast.USub(), operand=ast.Constant(value=-float(value)))
 
@@ -207,12 +211,8 @@ class _Simplify(ast.NodeTransformer):
         self.generic_visit(node)
         left, right = _const(node.left), _const(node.right)
         if left is not None and right is not None:
-            try:
-                value = {ast.Mult: lambda: left * right, ast.Add: lambda: left + right,
-                         ast.Sub: lambda: left - right, ast.Div: lambda: left / right}[type(node.op)]()
-            except (KeyError, ZeroDivisionError):
-                return node
-            return _number(value)
+            value = _fold(node.op, left, right)
+            return node if value is None else _number(value)
         if isinstance(node.op, (ast.Add, ast.Sub)) and right is not None and right < 0:
             node.op = ast.Sub() if isinstance(node.op, ast.Add) else ast.Add()  # x - -1.0 -> x + 1.0
             right = -right
@@ -225,6 +225,18 @@ class _Simplify(ast.NodeTransformer):
 
     def visit_Constant(self, node: ast.Constant):
         return node
+
+
+def _fold(op: ast.operator, left: float, right: float) -> float | None:
+    if isinstance(op, ast.Mult):
+        return left * right
+    if isinstance(op, ast.Add):
+        return left + right
+    if isinstance(op, ast.Sub):
+        return left - right
+    if isinstance(op, ast.Div) and right != 0:
+        return left / right
+    return None
 
 
 def _const(node: ast.AST) -> float | None:

@@ -57,9 +57,9 @@ def dotted(node: ast.AST) -> str | None:
     return None
 
 
-def name_node(qualified: str) -> ast.AST:
+def name_node(qualified: str) -> ast.expr:
     parts = qualified.split(".")
-    node: ast.AST = ast.Name(id=parts[0], ctx=ast.Load())
+    node: ast.expr = ast.Name(id=parts[0], ctx=ast.Load())
     for part in parts[1:]:
         node = ast.Attribute(value=node, attr=part, ctx=ast.Load())
     return node
@@ -85,8 +85,7 @@ class _Translate(ast.NodeTransformer):
                 if self.framework != "jax":
                     raise Untranslatable("detach")
                 return ast.Call(func=name_node("jax.lax.stop_gradient"), args=[func.value], keywords=[])
-        for kw in node.keywords:
-            kw.arg = _KEYWORDS.get(kw.arg, kw.arg)
+        _rename_keywords(node)
         return node
 
     def visit_Attribute(self, node: ast.Attribute):
@@ -111,9 +110,14 @@ def translate(tree: ast.AST, framework: str) -> ast.AST:
     out = _Translate(framework).visit(tree)
     for node in ast.walk(out):  # torch keywords left on calls that were not renamed
         if isinstance(node, ast.Call):
-            for kw in node.keywords:
-                kw.arg = _KEYWORDS.get(kw.arg, kw.arg)
+            _rename_keywords(node)
     return out
+
+
+def _rename_keywords(call: ast.Call) -> None:
+    for kw in call.keywords:
+        if kw.arg is not None:
+            kw.arg = _KEYWORDS.get(kw.arg, kw.arg)
 
 
 def framework_of(qname: str | None, imported: dict[str, str]) -> str:
@@ -187,5 +191,5 @@ def respell(tree: ast.AST, spelling: Spelling) -> ast.AST:
     return _Respell().visit(tree)
 
 
-def _parse_name(text: str) -> ast.AST:
+def _parse_name(text: str) -> ast.expr:
     return name_node(text)

@@ -133,9 +133,9 @@ def gradient_finite(expr: str, framework: str, arrays: dict[str, np.ndarray]) ->
     # numpy has no gradients: forward differences in float64 (a kink is often the edge of
     # the domain, sqrt or log at 0, so no step goes below it)
     h = 1e-9
-    wide = {k: v.astype(np.float64) for k, v in arrays.items()}
+    wide: dict = {k: v.astype(np.float64) for k, v in arrays.items()}
     with np.errstate(all="ignore"):
-        base = np.sum(evaluate(expr, "numpy", wide))
+        base: float = np.sum(evaluate(expr, "numpy", wide))
     for name in names:
         for i in range(min(wide[name].size, 12)):
             up = dict(wide)
@@ -239,6 +239,8 @@ def _limit(rule, remedy, b, fw, table, framework, original, arrays, o64, err, ex
     params = {**dict(remedy.params), name: sharp}
     sharpened = dataclasses.replace(remedy, params=tuple(params.items()))
     rewrite, _, _ = fill_remedy(sharpened, b, fw, Spelling(table))
+    if rewrite is None:
+        return f"with {name} = {sharp:g} there is no rewrite"
     with np.errstate(all="ignore"):
         r2 = to_numpy(evaluate(rewrite, framework, arrays)).astype(np.float64)
     err2 = np.abs(r2 - o64)
@@ -270,7 +272,7 @@ def example_runs(rule, example) -> list[tuple[str, str, str, str]]:
         tree = ast.parse(example.code)
     except SyntaxError:
         return []
-    imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    imports: list[ast.stmt] = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
     ns: dict = {}
     try:
         exec(compile(ast.Module(body=imports, type_ignores=[]), "<imports>", "exec"), ns)  # noqa: S102
@@ -290,12 +292,12 @@ def example_runs(rule, example) -> list[tuple[str, str, str, str]]:
 
         original = segment(lines, *span)
         site = locate(rule, original, table) if original else None
-        if site is None:
+        if site is None or original is None:
             continue
         node, call, operand, qname, callee, _ = site
         fw = framework_of(qname, table)
         b = bind(node=node, call=call, operand=operand, qname=qname, callee=callee, framework=fw)
-        target = ast.unparse(b.target) if b.target is not None else original
+        target: str = ast.unparse(b.target) if b.target is not None else original
         names = [n for n in _free_names(target) if n not in ns]
         rng = np.random.default_rng(0)
         arrays = {n: _f32(rng.uniform(0.1, 2.0, size=(4, 3))) for n in names}
@@ -372,7 +374,7 @@ def _gradient_in(expr: str, framework: str, ns: dict, arrays: dict) -> str:
     return f"gradient wrt {bad[0]} not finite" if bad else ""
 
 
-def prove(catalog=None, frameworks=("torch", "jax", "numpy"), seed: int = 0) -> dict:
+def prove(catalog=None, frameworks=("torch", "jax", "numpy"), seed: int = 0) -> tuple[dict, dict]:
     """code -> title -> framework -> 'ok' or why not, with the cases each was run on."""
     catalog = catalog or catalog_mod.load()
     results: dict = defaultdict(lambda: defaultdict(dict))
