@@ -105,7 +105,7 @@ def _observe(func, args, kwargs, d, kind: str) -> dict | None:
         return None
     if elementwise:
         vals = [float(g) if g is not None else 0.0 for g in grads]
-        return {"framework": "torch", "grad": [fmt(v) for v in vals], "at": [fmt(float(v)) for v in leaves]}
+        return {"framework": "torch", "grad": [fmt(v) for v in vals], "at": [fmt(float(v.detach())) for v in leaves]}
     g = grads[0]
     if g is None:
         return None
