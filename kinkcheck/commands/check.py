@@ -67,6 +67,8 @@ def check(ctx, paths, output_format, output_file, show_documented, statistics, e
         fail("--diff - and '-' both read standard input; give the diff as a revision")
     if from_stdin and (fix or preview_fixes):
         fail("--fix and --preview-fixes rewrite files: give paths, not '-'")
+    if (fix or preview_fixes) and (diff == "-" or write_baseline is not None):
+        fail("--fix and --preview-fixes take --diff REV, not '--diff -', and not --write-baseline")
     if fix and preview_fixes:
         fail("--fix writes the fixes, --preview-fixes only shows them: give one")
     if add_kink_comments and (fix or preview_fixes or from_stdin or write_baseline is not None):
@@ -90,11 +92,16 @@ def check(ctx, paths, output_format, output_file, show_documented, statistics, e
         result = check_paths(paths, config, use_cache=not no_cache, jobs=jobs, progress=progress,
                              force_exclude=force_exclude)
 
+    from kinkcheck.workflow.options import apply_workflow
+
+    undocumented_before = result.undocumented
+    shown, notes = apply_workflow(result.findings, root=os.getcwd(), baseline=baseline,
+                                  write_baseline=write_baseline, diff=diff, paths=paths, errors=result.errors)
     fixes = None
-    if fix or preview_fixes:
+    if fix or preview_fixes:  # what the run reports (after --baseline / --diff) is what gets fixed
         from kinkcheck.remedy.apply import fix_findings
 
-        fixes = fix_findings(result.findings, unsafe=unsafe_fixes, write=fix)
+        fixes = fix_findings(shown, unsafe=unsafe_fixes, write=fix)
         for message in fixes.messages:
             click.echo(f"kinkcheck: note: {message}", err=True)
         if preview_fixes:
@@ -104,12 +111,8 @@ def check(ctx, paths, output_format, output_file, show_documented, statistics, e
         if fixes.fixed:  # re-checked: what is reported is what is left
             result = check_paths(paths, config, use_cache=not no_cache, jobs=jobs, progress=progress,
                                  force_exclude=force_exclude)
-
-    from kinkcheck.workflow.options import apply_workflow
-
-    undocumented_before = result.undocumented
-    shown, notes = apply_workflow(result.findings, root=os.getcwd(), baseline=baseline,
-                                  write_baseline=write_baseline, diff=diff, paths=paths, errors=result.errors)
+            shown, notes = apply_workflow(result.findings, root=os.getcwd(), baseline=baseline,
+                                          write_baseline=None, diff=diff, paths=paths, errors=result.errors)
     recorded = undocumented_before if write_baseline is not None and not result.errors else None
     from kinkcheck.output.safe import one_line  # a path with a newline must not start a CI command
 

@@ -140,3 +140,11 @@ def test_columns_count_characters_and_line_ends_stay_as_they_were():
     text = "s = 'é'\r\nz = abs(x)\r\n"
     edit = Edit(2, 5, 2, 11, "ABS(x)", "abs(x)", "KC1", "t", "safe")
     assert apply_edits(text, [edit])[0] == "s = 'é'\r\nz = ABS(x)\r\n"
+
+
+def test_a_baseline_keeps_its_kinks_out_of_the_fixes(cli, project):
+    assert cli("check", "--write-baseline", "base.json", "loss.py", "--no-cache").exit_code == 0
+    result = cli("check", "--fix", "--baseline", "base.json", "loss.py", "--no-cache")
+    assert (project / "loss.py").read_text() == LOSS.lstrip("\n")
+    assert "No fixes to apply." in result.stderr and result.exit_code == 0
+    assert cli("check", "--fix", "--diff", "-", "loss.py").exit_code == 2
