@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from kinkcheck import catalog
 
 
@@ -60,6 +62,7 @@ def test_unknown_rule_is_one_line_and_exit_2(cli):
     assert result.output.strip().count("\n") == 0 and "unknown rule 'KC999'" in result.output
 
 
+@pytest.mark.slow
 def test_rules_command_does_not_import_torch_or_jax():
     code = ("import sys; from kinkcheck.cli import main\n"
             "try:\n    main(['rule', 'KC101'])\nexcept SystemExit:\n    pass\n"

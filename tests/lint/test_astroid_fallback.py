@@ -118,6 +118,7 @@ def test_pylint_style_inference_in_the_same_process_still_sees_real_modules():
     assert found["posixpath.join"].endswith("posixpath.py")  # the real file, not a stub
 
 
+@pytest.mark.slow
 def test_a_file_the_import_table_handles_never_starts_astroid():
     script = textwrap.dedent(
         """

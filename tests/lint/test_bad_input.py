@@ -178,6 +178,7 @@ def test_analyzed_code_is_never_imported(project, tmp_path_factory):
     assert any(f.path == "evil/evil_loss.py" and f.code == "KC101" for f in r.findings)
 
 
+@pytest.mark.slow
 def test_cli_output_never_blocks_on_a_fifo_and_cuts_long_lines(project):
     """The full format reads source for its code frames: a FIFO must not be opened."""
     import subprocess

@@ -28,6 +28,7 @@ def run(source: str, *, scope: str = "loss", loss_functions=(), module="m", path
     return [(f.line, f.code) for f in analyze_file(source, path, module, functions, codes=CODES, catalog=CATALOG)]
 
 
+@pytest.mark.slow
 def test_resolution_does_not_need_torch_or_jax():
     script = textwrap.dedent(
         """

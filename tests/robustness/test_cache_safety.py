@@ -90,6 +90,7 @@ def test_another_tools_cachedir_tag_is_not_our_marker(project):
         _run(project)
 
 
+@pytest.mark.slow
 def test_cli_refusal_is_one_line_and_exit_2(project):
     (project / "pyproject.toml").write_text('[tool.kinkcheck]\ncache-dir = "."\n')
     proc = subprocess.run([sys.executable, "-m", "kinkcheck", "check", "loss.py"], cwd=project,

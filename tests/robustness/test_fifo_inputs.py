@@ -54,6 +54,7 @@ def test_a_fifo_or_device_given_as_input_is_refused_unopened(project, args, need
     ("merge", "good.json", "-o", "fifo"),
     ("merge", "good.json", "-o", "/dev/null"),
 ])
+@pytest.mark.slow
 def test_a_fifo_or_device_given_as_output_is_refused_and_kept(project, args):
     result = kinkcheck_process(*args, cwd=project, timeout=120)
     target = args[args.index("-o") + 1]
@@ -62,6 +63,7 @@ def test_a_fifo_or_device_given_as_output_is_refused_and_kept(project, args):
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
 
 
+@pytest.mark.slow
 def test_write_baseline_to_a_fifo_is_refused_and_kept(project):
     result = kinkcheck_process("check", "--no-cache", "--write-baseline", "fifo", "loss.py", cwd=project, timeout=120)
     assert_one_error(result, "cannot write baseline fifo")

@@ -54,6 +54,7 @@ def test_round_trip_and_schema(tmp_path):
          "sites[0]"),
     ],
 )
+@pytest.mark.slow
 def test_bad_files_give_one_line_and_exit_2(tmp_path, content, message):
     bad = tmp_path / "bad.json"
     bad.write_text(content)
@@ -65,6 +66,7 @@ def test_bad_files_give_one_line_and_exit_2(tmp_path, content, message):
     assert "Traceback" not in res.stderr
 
 
+@pytest.mark.slow
 def test_truncated_real_file(tmp_path):
     path = make_trace(tmp_path)
     text = path.read_text()
@@ -83,6 +85,7 @@ def test_show_prints_the_table(tmp_path):
     assert json.loads(res.stdout)["sites"][0]["exact"] == 2
 
 
+@pytest.mark.slow
 def test_merge_adds_counts_rows_and_ranks(tmp_path):
     a = tracefile.load(make_trace(tmp_path, "a.json", steps=2))
     b = tracefile.load(make_trace(tmp_path, "b.json", steps=3))
@@ -99,6 +102,7 @@ def test_merge_adds_counts_rows_and_ranks(tmp_path):
     assert a["sites"][0]["exact"] == 2
 
 
+@pytest.mark.slow
 def test_merge_refuses_different_tolerances(tmp_path):
     a = tracefile.load(make_trace(tmp_path, "a.json"))
     b = dict(a, near={"ulps": 8.0, "abs": 1e-30})
@@ -109,6 +113,7 @@ def test_merge_refuses_different_tolerances(tmp_path):
     assert res.returncode == 2 and "different near" in res.stderr
 
 
+@pytest.mark.slow
 def test_merge_of_a_missing_file_exits_2(tmp_path):
     res = cli("merge", str(tmp_path / "nope.json"), "-o", str(tmp_path / "m.json"))
     assert res.returncode == 2 and "no such trace file" in res.stderr

@@ -43,6 +43,7 @@ def test_the_plugin_is_registered_as_a_pytest11_entry_point():
     assert project["entry-points"]["pytest11"] == {"kinkcheck": "kinkcheck.workflow.pytest_plugin"}
 
 
+@pytest.mark.slow
 def test_loading_the_plugin_imports_neither_torch_nor_the_tracer():
     code = (
         "import sys, kinkcheck.workflow.pytest_plugin; "
