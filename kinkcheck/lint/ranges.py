@@ -59,6 +59,8 @@ POSITIVE_NAME = re.compile(r"(^|_)(temperature|temp|tau|num|count|counts|size|le
                            r"img_size|image_size)($|_)", re.IGNORECASE)
 MAX_DEPTH = 6
 _UNDERFLOW: contextvars.ContextVar[bool] = contextvars.ContextVar("kinkcheck_range_underflow", default=False)
+#: how many function summaries are being worked out around the current one
+_NESTED: contextvars.ContextVar[int] = contextvars.ContextVar("kinkcheck_range_nested", default=0)
 
 
 def is_positive(r: str) -> bool:
@@ -139,7 +141,7 @@ def _div(a: str, b: str) -> str:
 def _pow(base: str, exponent: ast.AST) -> str:
     e = const_value(exponent)
     if e is None:
-        return POS if is_positive(base) else ANY
+        return base if base in (POS, POSU) else (POS if is_positive(base) else ANY)
     if e == 0:
         return GE1
     if float(e).is_integer() and int(e) % 2 == 0:
@@ -527,7 +529,30 @@ def _call(node: ast.Call, ctx, depth: int) -> str:
         return POS
     if tail in ("reciprocal",) and is_positive(_range_of(first, ctx, depth)):
         return POS
-    return ANY
+    return _returned(node, ctx, depth)
+
+
+def _returned(node: ast.Call, ctx, depth: int) -> str:
+    """A call of a function defined in this file: the join of what it returns (its summary:
+    ``prototype_probabilities(...)`` returns a softmax)."""
+    if _NESTED.get() >= 2 or not hasattr(ctx, "fa") or isinstance(node.func, ast.Attribute):
+        return ANY
+    q = ctx.qualify(node.func)
+    entry = ctx.fa.ix.scopes.get(q) if q and ctx.how == "def" else None
+    if entry is None or not isinstance(entry[0], (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return ANY
+    from kinkcheck.lint import flow
+    from kinkcheck.lint.index import walk_local
+
+    callee = flow._caller_context(ctx.fa, q, entry)
+    values = [n.value for n in walk_local(entry[0]) if isinstance(n, ast.Return)]
+    if not values or any(v is None for v in values):
+        return ANY
+    token = _NESTED.set(_NESTED.get() + 1)
+    try:  # a summary is worked out with a fresh depth, two calls deep at most
+        return join(*(_range_of(v, callee, MAX_DEPTH - 2) for v in values))
+    finally:
+        _NESTED.reset(token)
 
 
 def _max(a: str, b: str) -> str:
