@@ -173,7 +173,8 @@ def parse_unified_diff(text: str, *, where: str = "diff") -> dict[str, LineSpans
     old_header: str | None = None
     current: LineSpans | None = None
     old_left = new_left = 0
-    for line in text.splitlines():
+    for line in text.split("\n"):  # git ends a diff line at \n only: a form feed is content
+        line = line[:-1] if line.endswith("\r") else line
         if old_left > 0 or new_left > 0:
             tag = line[:1]
             if tag in (" ", ""):

@@ -120,3 +120,17 @@ diff --git a/gone.py b/gone.py
 @@ -1 +1,3 @@
 """
     assert parse_unified_diff(text) == {"a.py": {4, 5, 12}, "c.py": {1, 2, 3}}
+
+
+def test_a_form_feed_in_a_changed_line_does_not_end_the_line():
+    """Git ends diff lines at \\n only; str.splitlines would also end one at a form feed, so the
+    hunk's counts would run out early and its last lines (a removed ``-- a/b.py``, an added
+    ``++ b/b.py``) would be read as the next file's header."""
+    text = ("--- a/a.py\n+++ b/a.py\n@@ -1,2 +1,3 @@\n x\n+\x0c\n--- a/b.py\n+++ b/b.py\n"
+            "@@ -5 +5 @@\n-y\n+z\n")
+    assert parse_unified_diff(text) == {"a.py": {1, 2, 3, 5}}
+
+
+def test_a_diff_written_with_crlf_line_ends_names_the_same_files():
+    text = "--- a/a.py\r\n+++ b/a.py\r\n@@ -1 +1,2 @@\r\n x\r\n+y\r\n"
+    assert parse_unified_diff(text) == {"a.py": {1, 2}}
