@@ -174,21 +174,21 @@ def observation_matches(grad: list[str], expected: list[str]) -> bool:
     or as a set when the catalog's values are all equal."""
     try:
         obs = [float(v) for v in grad]
-        expected = [float(v) for v in expected]
+        want = [float(v) for v in expected]
     except (TypeError, ValueError):
         return False
-    if not obs or not expected:
+    if not obs or not want:
         return False
 
     def norm(vals):
         return sorted(repr(v) if math.isnan(v) else repr(float(v) + 0.0) for v in vals)
 
-    if norm(obs) == norm(expected):
+    if norm(obs) == norm(want):
         return True
-    if len(set(norm(expected))) == 1 and set(norm(obs)) == set(norm(expected)):
+    if len(set(norm(want))) == 1 and set(norm(obs)) == set(norm(want)):
         return True
     nonzero = [v for v in obs if v != 0]
-    return bool(nonzero) and norm(nonzero) == norm([v for v in expected if v != 0])
+    return bool(nonzero) and norm(nonzero) == norm([v for v in want if v != 0])
 
 
 @dataclass
@@ -434,10 +434,10 @@ def build(
     static: list[Site] = []
     for (path, line, code), fs in groups.items():
         fs.sort(key=lambda f: (f.col, f.end_line, f.end_col))
-        resolved = _real(root_path / path)
+        resolved: str | None = _real(root_path / path)
         static.append(_static_site(path, line, code, fs, resolved, catalog, sources, traced=bool(traces)))
     join.static_sites = len(static)
-    by_file_code: dict[tuple[str, str], list[Site]] = defaultdict(list)
+    by_file_code: dict[tuple[str | None, str], list[Site]] = defaultdict(list)
     for s in static:
         by_file_code[(s.resolved, s.code)].append(s)
     static_files = {s.resolved for s in static}
@@ -448,8 +448,9 @@ def build(
         if not isinstance(t, Mapping):
             join.notes.append(f"trace {i + 1}: not a trace object; ignored")
             continue
-        sites = t.get("sites") if isinstance(t.get("sites"), list) else []
-        if not isinstance(t.get("sites"), list):
+        raw_sites = t.get("sites")
+        sites: list = raw_sites if isinstance(raw_sites, list) else []
+        if not isinstance(raw_sites, list):
             join.notes.append(f"trace {_trace_name(trace_paths, i)}: has no list of sites")
         if isinstance(t, TraceData):  # loaded and validated: typed records as they are
             typed = t.sites

@@ -9,7 +9,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import types
 from pathlib import Path
+from typing import Any
 
 
 def package_dirs(name: str) -> list[str]:
@@ -87,7 +89,7 @@ class Attributor:
 
     def frame(self, depth: int = 2):
         """The first user frame above the caller, or None when the whole stack is internal."""
-        f = sys._getframe(depth)
+        f: types.FrameType | None = sys._getframe(depth)
         internal = self._internal
         while f is not None:
             code = f.f_code
@@ -143,8 +145,9 @@ class ModuleStack:
     def current(self, depth: int = 2) -> str | None:
         """``features.3 (ReLU)`` for the innermost running module, or None outside modules."""
         codes = self._codes
-        inner = root = None
-        f = sys._getframe(depth)
+        inner: Any = None
+        root: Any = None
+        f: types.FrameType | None = sys._getframe(depth)
         while f is not None:
             if f.f_code in codes:
                 mod = f.f_locals.get("self")
@@ -153,7 +156,7 @@ class ModuleStack:
                     if inner is None:
                         inner = mod
             f = f.f_back
-        if inner is None:
+        if inner is None or root is None:
             return None
         entry = self._names.get(id(root))
         if entry is None or entry[0] is not root:

@@ -43,10 +43,13 @@ class Observed:
 
     @classmethod
     def from_dict(cls, d: Any) -> Observed | None:
-        if not isinstance(d, Mapping) or not isinstance(d.get("grad"), list):
+        grad = d.get("grad") if isinstance(d, Mapping) else None
+        if not isinstance(grad, list):
             return None
-        at = d.get("at") if isinstance(d.get("at"), list) else []
-        return cls(framework=_str(d.get("framework"), 60) or "torch", grad=tuple(str(v)[:24] for v in d["grad"][:8]),
+        at = d.get("at")
+        if not isinstance(at, list):
+            at = []
+        return cls(framework=_str(d.get("framework"), 60) or "torch", grad=tuple(str(v)[:24] for v in grad[:8]),
                    at=tuple(str(v)[:24] for v in at[:8]), step=_int(d.get("step")))
 
 
@@ -84,12 +87,16 @@ class SiteRecord:
         path, line, code = rec.get("path"), _int(rec.get("line")), rec.get("code")
         if not isinstance(path, str) or not path or line is None or not isinstance(code, str):
             return None
-        hist = rec.get("histogram") if isinstance(rec.get("histogram"), Mapping) else {}
-        rows = []
-        for row in rec.get("per_step") if isinstance(rec.get("per_step"), list) else ():
+        hist = rec.get("histogram")
+        if not isinstance(hist, Mapping):
+            hist = {}
+        raw_rows = rec.get("per_step")
+        rows: list[tuple[int, int, int, int]] = []
+        for row in raw_rows if isinstance(raw_rows, list) else ():
             vals = [_int(v) for v in row][:4] if isinstance(row, (list, tuple)) else []
-            if len(vals) == 4 and None not in vals:
-                rows.append(tuple(vals))
+            a, b, c, e = (vals + [None] * 4)[:4]
+            if a is not None and b is not None and c is not None and e is not None:
+                rows.append((a, b, c, e))
         return cls(
             path=path, line=line, code=code, function=_str(rec.get("function")), name=_str(rec.get("name")),
             op=_str(rec.get("op")), module=_str(rec.get("module")), dtype=_str(rec.get("dtype")),

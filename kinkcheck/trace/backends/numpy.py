@@ -157,7 +157,7 @@ def count(d: np.ndarray, tol: float):
     n = sel.size
     if n == 0:
         return None
-    vec = np.zeros(VEC_LEN, dtype=np.int64)
+    vec: np.ndarray = np.zeros(VEC_LEN, dtype=np.int64)
     exact = int(np.count_nonzero(sel == 0))
     vec[0], vec[1] = exact, n - exact
     pos = sel[sel != 0].astype(np.float64)

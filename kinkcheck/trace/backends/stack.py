@@ -100,7 +100,7 @@ class _Flags:
     def entered(self, mode) -> None:
         with self.lock:
             if self.live == 0:
-                saved = [getattr(mode, name, None) for name in _FLAG_LISTS]
+                saved: list[list] = [getattr(mode, name, None) or [] for name in _FLAG_LISTS]
                 self.before = [bool(lst[-1]) for lst in saved] if all(saved) else _read_flags()
             self.live += 1
 
@@ -158,12 +158,12 @@ def exit_mode(mode: KinkMode) -> None:
 def _rebase_flags(mode, above: list) -> None:
     """Rewrite the flags each mode in ``above`` (bottom first) saved on entry as if ``mode``,
     under them, had never been entered."""
-    saved = [getattr(mode, name, None) for name in _FLAG_LISTS]
+    saved: list[list] = [getattr(mode, name, None) or [] for name in _FLAG_LISTS]
     if not above or not all(saved):
         return
     cur = [lst[-1] for lst in saved]
     for m in above:
-        lists = [getattr(m, name, None) for name in _FLAG_LISTS]
+        lists: list[list] = [getattr(m, name, None) or [] for name in _FLAG_LISTS]
         if all(lists):
             for lst, value in zip(lists, cur):
                 lst[-1] = value

@@ -61,7 +61,7 @@ def _fused_ok() -> bool:
     global _FUSED_OK
     if _FUSED_OK is None:
         try:
-            import triton  # noqa: F401
+            import triton  # type: ignore[import-not-found]  # noqa: F401
 
             _FUSED_OK = True
         except Exception:  # noqa: BLE001 - a broken triton install is as good as none

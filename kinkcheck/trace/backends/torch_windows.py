@@ -203,7 +203,7 @@ def _quick_check_impl(self, x, vals, idx, k, relu_in):
     return gap, scale, vals.numel(), harmless
 
 
-WindowTie._quick_check = _quick_check_impl
+WindowTie._quick_check = _quick_check_impl  # type: ignore[attr-defined]
 
 
 def _window_gap_impl(x, vals, pads: list[int], span: list[int], stride: list[int], dil: list[int], nd: int):
