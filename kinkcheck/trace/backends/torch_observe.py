@@ -66,6 +66,8 @@ def observe(func, args, kwargs, d, kind: str) -> dict | None:
 def _observe(func, args, kwargs, d, kind: str) -> dict | None:
     if any(a.is_out for a in func._schema.arguments):
         return None
+    if torch.Tag.nondeterministic_seeded in getattr(func, "tags", ()):
+        return None  # rrelu draws random numbers: running it again would move the user's generator
     hit = int((d.reshape(-1) == 0).nonzero()[0, 0])
     floats = [a for a in args if isinstance(a, torch.Tensor) and (a.is_floating_point() or a.is_complex())]
     if not floats:
