@@ -98,3 +98,25 @@ def test_a_fingerprint_reads_the_same_line_from_the_file_or_from_the_snippet(tmp
     (finding,) = check_source(FORM_FEEDS, path=str(path))
     line = 3  # (code, path, function, line, span)
     assert identity(finding, read_lines(path))[line] == identity(finding, [])[line] == "returntorch.abs(d).sum()"
+
+
+def _stdin(data: bytes, *args: str):
+    from click.testing import CliRunner
+
+    from kinkcheck.cli import cli as group
+
+    return CliRunner().invoke(group, ["check", "--output-format", "concise", *args, "-"], input=data)
+
+
+def test_standard_input_is_read_as_a_file_is():
+    """Its coding cookie counts: the kink's column is the same as in the file."""
+    source = "# -*- coding: latin-1 -*-\nimport torch\n\ndef loss(x):\n    s = 'é'\n    return torch.abs(x).mean()\n"
+    result = _stdin(source.encode("latin-1"), "--stdin-filename", "l.py")
+    assert result.exit_code == 1 and "l.py:6:12: KC101" in result.stdout
+
+
+def test_undecodable_standard_input_is_one_line_and_exit_2():
+    result = _stdin(b"x = '\xff'\n")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("kinkcheck: error: standard input: file is not valid utf-8 text (byte 0xff) "
+                                     "(line 1, column 6)")

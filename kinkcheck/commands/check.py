@@ -185,10 +185,12 @@ def _check_stdin(name: str | None, config, *, force_exclude: bool):
     if name is not None and force_exclude and config.is_excluded(name):
         return CheckResult(files=[])
     data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
+    from kinkcheck.source import SourceError, read
+
     try:
-        source = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        fail(f"standard input is not UTF-8 text (byte {exc.start})")
+        source = read(data)  # as a file is read: its coding cookie, a BOM, UTF-8 otherwise
+    except SourceError as exc:
+        fail(f"standard input: {exc.message} (line {exc.line}, column {exc.col})")
     module = Path(name).stem if name else "stdin"
     findings = check_source(source, shown, module=module if module.isidentifier() else "stdin", config=config)
     return CheckResult(findings=findings, files=[shown])
