@@ -228,9 +228,14 @@ def _wrap(orig, slot):
 
 def _library_dirs() -> tuple[str, ...]:
     """Where installed code lives (site-packages, the standard library): not the user's."""
+    return _library_dirs_for(tuple(sys.path))
+
+
+@functools.lru_cache(maxsize=4)
+def _library_dirs_for(path: tuple[str, ...]) -> tuple[str, ...]:
     paths = sysconfig.get_paths()
     dirs = {os.path.realpath(paths[k]) for k in ("purelib", "platlib", "stdlib", "platstdlib") if paths.get(k)}
-    dirs |= {os.path.realpath(p) for p in sys.path if p.rstrip(os.sep).endswith(("site-packages", "dist-packages"))}
+    dirs |= {os.path.realpath(p) for p in path if p.rstrip(os.sep).endswith(("site-packages", "dist-packages"))}
     return tuple(d.rstrip(os.sep) + os.sep for d in sorted(dirs))
 
 
@@ -314,14 +319,7 @@ class NumpyBackend:
         wrapper for the block (one scan of the modules loaded from outside any library)."""
         if self._callers is None:
             self._callers = _Callers(self.tracer._attributor)
-        libs = self._callers.libs
-        for mod in list(sys.modules.values()):
-            f = getattr(mod, "__file__", None)
-            if not f or not isinstance(f, str) or os.path.realpath(f).startswith(libs):
-                continue
-            name = getattr(mod, "__name__", "")
-            if name.split(".")[0] in ("numpy", "torch", "kinkcheck", "scipy", "sklearn", "jax"):
-                continue
+        for mod in _user_modules(self._callers.libs):
             try:
                 items = list(vars(mod).items())
             except TypeError:
@@ -410,6 +408,35 @@ class NumpyBackend:
                 scale = np.max(scale) if scale.size else 0.0
             tol = scale * tr.near.factor(d.dtype.name) + tr.near.abs
         tr.record(site, evals, count(d, tol) if d.size else None)
+
+
+#: module -> is it the user's (loaded from outside every library)? decided once per module
+_USER_MODULES: dict[int, tuple[object, bool]] = {}
+
+
+_USER_LIST: list = [0, []]  # [len(sys.modules) when scanned, the user modules then]
+
+
+def _user_modules(libs: tuple[str, ...]) -> list:
+    """The user's modules, rescanned only when sys.modules changed size (a trace may start
+    every step: scanning two thousand modules each time costs milliseconds)."""
+    if _USER_LIST[0] != len(sys.modules):
+        _USER_LIST[1] = [m for m in list(sys.modules.values()) if _user_module(m, libs)]
+        _USER_LIST[0] = len(sys.modules)
+    return _USER_LIST[1]
+
+
+def _user_module(mod, libs: tuple[str, ...]) -> bool:
+    got = _USER_MODULES.get(id(mod))
+    if got is not None and got[0] is mod:
+        return got[1]
+    f = getattr(mod, "__file__", None)
+    name = getattr(mod, "__name__", "")
+    user = (isinstance(f, str) and bool(f) and isinstance(name, str)
+            and name.split(".")[0] not in ("numpy", "torch", "kinkcheck", "scipy", "sklearn", "jax")
+            and not os.path.realpath(f).startswith(libs))
+    _USER_MODULES[id(mod)] = (mod, user)
+    return user
 
 
 def _new_site(path, line, fn, rule, op, dtype, kind) -> Site:
