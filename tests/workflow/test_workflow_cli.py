@@ -35,6 +35,7 @@ def project(tmp_path):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_sarif_of_a_real_run_is_valid_and_complete(project):
     run = kinkcheck("check", "--output-format", "sarif", "loss.py", cwd=project)
     assert run.returncode == 1, run.stderr
@@ -82,6 +83,7 @@ def test_baseline_workflow(project):
     assert "loss.py:5 KC101 in loss" in run.stderr
 
 
+@pytest.mark.slow
 def test_a_broken_baseline_is_exit_2_and_one_line(project):
     (project / "kinks.json").write_text("{")
     run = kinkcheck("check", "--baseline", "kinks.json", ".", cwd=project)
