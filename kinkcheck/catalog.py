@@ -145,7 +145,7 @@ class Runtime:
 APPLICABILITY = ("safe", "unsafe", "display")
 #: the facts a remedy's ``when`` / ``unless`` may name (kinkcheck.remedy.bindings)
 REMEDY_FACTS = ("lo", "hi", "dim", "dim-last", "p2", "tuple-result", "builtin", "exponent-unit", "eps-in-x",
-                "x-softmax", "x-sigmoid", "x-guarded", "rounding-mode", "starred")
+                "x-softmax", "x-sigmoid", "x-guarded", "x-nonneg", "rounding-mode", "starred")
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +160,8 @@ class Remedy:
     callees: tuple[str, ...] = ()
     when: tuple[str, ...] = ()
     unless: tuple[str, ...] = ()
+    #: facts without which the remedy is shown but is no fix at that site (advice only there)
+    fix_when: tuple[str, ...] = ()
     #: the rewrite written for jax / numpy sites ("" : none); None: translated from torch
     jax: str | None = None
     numpy: str | None = None
@@ -502,7 +504,8 @@ def _build(data: dict[str, Any], path: Path) -> Rule:
     )
 
 
-_REMEDY_KEYS = {"title", "rewrite", "note", "applicability", "params", "callees", "when", "unless", "jax", "numpy",
+_REMEDY_KEYS = {"title", "rewrite", "note", "applicability", "params", "callees", "when", "unless", "fix_when", "jax",
+                "numpy",
                 "error", "relative", "bound", "smoothing"}
 
 
@@ -511,7 +514,7 @@ def _remedy(rem: dict, path: Path) -> Remedy:
     _no_unknown(rem, _REMEDY_KEYS, where)
     applicability = rem.get("applicability", "display")
     _one_of(applicability, APPLICABILITY, "remedy applicability", path)
-    for fact in (*rem.get("when", ()), *rem.get("unless", ())):
+    for fact in (*rem.get("when", ()), *rem.get("unless", ()), *rem.get("fix_when", ())):
         _one_of(fact, REMEDY_FACTS, "remedy fact", path)
     _one_of(rem.get("bound", ""), ("", "upper", "lower"), "remedy bound", path)
     params = rem.get("params", {})
@@ -522,7 +525,8 @@ def _remedy(rem: dict, path: Path) -> Remedy:
     return Remedy(title=_req(rem, "title", str, path), rewrite=rem.get("rewrite"), note=rem.get("note", ""),
                   applicability=applicability, params=tuple((k, float(v)) for k, v in params.items()),
                   callees=tuple(rem.get("callees", ())), when=tuple(rem.get("when", ())),
-                  unless=tuple(rem.get("unless", ())), jax=rem.get("jax"), numpy=rem.get("numpy"),
+                  unless=tuple(rem.get("unless", ())), fix_when=tuple(rem.get("fix_when", ())),
+                  jax=rem.get("jax"), numpy=rem.get("numpy"),
                   error=str(rem.get("error", "")), relative=bool(rem.get("relative", False)),
                   bound=rem.get("bound", ""), smoothing=rem.get("smoothing", ""))
 

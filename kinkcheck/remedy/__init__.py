@@ -82,6 +82,8 @@ def fill_remedy(remedy, bindings: Bindings, framework: str, spelling: Spelling,
         return None, "advice only", ()
     if "x-guarded" in bindings.facts:
         return None, "the operand is already a where guard (the inner where of a double-where)", ()
+    if "extra-args" in bindings.facts and "{call}" not in remedy.rewrite:
+        return None, "the call has arguments the rewrite would drop", ()
     if remedy.callees and bindings.callee not in remedy.callees:
         return None, f"fits {', '.join(remedy.callees)}, not {bindings.callee}", ()
     missing = [f for f in remedy.when if f not in bindings.facts]
@@ -108,8 +110,11 @@ def fill_all(rule, bindings: Bindings, framework: str, spelling: Spelling,
             v = verdict(rule.code, rem.title, framework)
             if v != "ok":
                 text, reason = None, f"not shown: {v}"
+        applicability = rem.applicability
+        if applicability != "display" and not all(f in bindings.facts for f in rem.fix_when):
+            applicability = "display"  # right only under a condition the site does not show
         out.append(Filled(title=rem.title, template=rem.rewrite, rewrite=text, note=rem.note,
-                          applicability=rem.applicability, reason=reason if text is None else "", needs=needs))
+                          applicability=applicability, reason=reason if text is None else "", needs=needs))
     return out
 
 

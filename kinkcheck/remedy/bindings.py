@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import re
 from dataclasses import dataclass, field
 
 #: the node a remedy template stands for is the whole matched call: ``{call}``
@@ -124,6 +125,22 @@ def _number(node: ast.AST | None) -> float | None:
     return None
 
 
+#: positional arguments a callee takes besides its operand; a call with more (or with a
+#: keyword outside _KEYWORDS: ``where=``, ``initial=``, ``out=``) says something a rewrite
+#: that is not written around ``{call}`` would drop ("extra-args")
+_POSITIONAL = {"clamp": 2, "clip": 2, "clamp_min": 1, "clamp_max": 1, "hardtanh": 2, "max": 2, "min": 2, "amax": 2,
+               "amin": 2, "nanmax": 2, "nanmin": 2, "median": 2, "argmax": 2, "argmin": 2, "norm": 3,
+               "vector_norm": 3, "softmax": 1, "log_softmax": 1, "leaky_relu": 1, "pow": 1, "float_power": 1,
+               "power": 1, "div": 1, "true_divide": 1, "divide": 1, "atan2": 1, "arctan2": 1, "maximum": 1,
+               "minimum": 1, "fmax": 1, "fmin": 1, "heaviside": 1, "where": 2, "masked_fill": 2, "max_pool2d": 1,
+               "topk": 2, "kthvalue": 2}
+_KEYWORDS = frozenset({"dim", "axis", "keepdim", "keepdims", "min", "max", "a_min", "a_max", "lower", "upper", "p",
+                       "ord", "negative_slope", "input", "other", "exponent", "min_val", "max_val", "x", "x1", "x2",
+                       "y", "a", "values", "condition", "kernel_size"})
+_KEEPDIM_AT = {"max": 1, "min": 1, "amax": 1, "amin": 1, "nanmax": 1, "nanmin": 1, "median": 1, "argmax": 1,
+               "argmin": 1, "norm": 2, "vector_norm": 2}
+
+
 def _call_facts(b: Bindings, call: ast.Call, operand: ast.AST | None, framework: str) -> None:
     """Bounds, dims, the other operand and the facts of a matched call. ``first`` is the
     index of the first argument after the operand: 0 for a method (``x.clamp(lo, hi)``),
@@ -133,6 +150,9 @@ def _call_facts(b: Bindings, call: ast.Call, operand: ast.AST | None, framework:
     name = b.callee
     if any(isinstance(a, ast.Starred) for a in call.args) or any(kw.arg is None for kw in call.keywords):
         b.facts.add("starred")
+    if len(call.args) > _POSITIONAL.get(name, 0) + (0 if method else 1) or any(
+            kw.arg not in _KEYWORDS for kw in call.keywords if kw.arg is not None):
+        b.facts.add("extra-args")
     others = [a for a in call.args if a is not operand and not isinstance(a, ast.Starred)]
     if others and name not in ("clamp", "clip", "clamp_min", "clamp_max"):
         b.values["other"] = others[0]
@@ -170,7 +190,7 @@ def _call_facts(b: Bindings, call: ast.Call, operand: ast.AST | None, framework:
         b.facts.add("dim")
         if _number(dim) == -1.0:
             b.facts.add("dim-last")
-    keepdim = None
+    keepdim = _arg(call, first + _KEEPDIM_AT[name]) if name in _KEEPDIM_AT else None
     for kw in call.keywords:
         if kw.arg in _KEEPDIM_KEYWORDS:
             keepdim = kw.value
@@ -211,11 +231,65 @@ def _is_eps(node: ast.AST) -> bool:
     return False
 
 
+#: names that read as a count, a size or a norm: never negative
+_NONNEG_NAME = re.compile(r"(count|num|total|norm|length|size|numel|mask|weight|^n_|_n$|^n$)", re.I)
+#: calls whose value is never negative
+_NONNEG_CALLS = frozenset({"abs", "absolute", "fabs", "norm", "vector_norm", "matrix_norm", "sqrt", "exp", "softplus",
+                           "sigmoid", "softmax", "relu", "numel", "count_nonzero", "square", "var", "std", "len",
+                           "cdist", "dist", "logsumexp_pos", "ones_like", "clamp_min"})
+_SUMS = frozenset({"sum", "mean", "nansum", "nanmean", "cumsum", "prod"})
+
+
+def nonneg(node: ast.AST, depth: int = 0) -> bool:
+    """Whether an expression is never negative by its form: a norm, a square, an exp, a
+    count-like name, a sum of such, a positive number, a shape."""
+    if depth > 8:
+        return False
+    value = _number(node)
+    if value is not None:
+        return value >= 0
+    if isinstance(node, ast.Name):
+        return bool(_NONNEG_NAME.search(node.id))
+    if isinstance(node, ast.Attribute):
+        return bool(_NONNEG_NAME.search(node.attr))
+    if isinstance(node, ast.Subscript):  # x.shape[0], counts[i]
+        return nonneg(node.value, depth + 1) or (isinstance(node.value, ast.Attribute) and node.value.attr == "shape")
+    if isinstance(node, ast.BinOp):
+        if isinstance(node.op, ast.Pow):
+            p = _number(node.right)
+            return (p is not None and p % 2 == 0) or nonneg(node.left, depth + 1)
+        if isinstance(node.op, ast.Mult):
+            return ast.dump(node.left) == ast.dump(node.right) or (
+                nonneg(node.left, depth + 1) and nonneg(node.right, depth + 1))
+        if isinstance(node.op, (ast.Add, ast.Div)):
+            return nonneg(node.left, depth + 1) and nonneg(node.right, depth + 1)
+        return False
+    if isinstance(node, ast.Call):
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if name in _NONNEG_CALLS or name in ("size",):
+            return True
+        if name == "pow" and node.args and (_number(node.args[-1]) or 1) % 2 == 0:
+            return True
+        if name in _SUMS:  # a sum of what is never negative: x.sum(), torch.sum(x)
+            inner = func.value if isinstance(func, ast.Attribute) and not _module_like(func.value) else (
+                node.args[0] if node.args else None)
+            return inner is not None and nonneg(inner, depth + 1)
+        if name in ("clamp", "clip", "clamp_"):
+            lo = _arg(node, 0 if isinstance(func, ast.Attribute) and not _module_like(func.value) else 1,
+                      "min", "a_min", "lower")
+            lo_value = _number(lo)
+            return lo_value is not None and lo_value >= 0
+    return False
+
+
 def _operand_facts(b: Bindings, operand: ast.AST | None) -> None:
     """Facts about the kinked operand: it already adds an eps (``den + eps``: the eps is
     taken from the code), it is a softmax or sigmoid (a log of it has a log-space form)."""
     if operand is None:
         return
+    if nonneg(operand):
+        b.facts.add("x-nonneg")
     if isinstance(operand, ast.BinOp) and isinstance(operand.op, ast.Add):
         for term, rest in ((operand.right, operand.left), (operand.left, operand.right)):
             if _is_eps(term):

@@ -121,6 +121,8 @@ def _simple(node: ast.AST) -> bool:
         return True
     if isinstance(node, ast.Attribute):
         return _simple(node.value)
+    if isinstance(node, ast.Tuple):  # dim=(-2, -1)
+        return all(_simple(e) for e in node.elts)
     return False
 
 

@@ -19,7 +19,7 @@ def findings(source: str, code: str):
 
 
 def torch_loss(body: str, code: str):
-    source = "import torch\nimport torch.nn.functional as F\n\n\ndef loss(a, b, model):\n" + textwrap.indent(
+    source = "import torch\nimport torch.nn.functional as F\n\n\ndef loss(a, b, model, mask):\n" + textwrap.indent(
         textwrap.dedent(body), "    ")
     (finding,) = findings(source, code)
     return finding
@@ -31,10 +31,10 @@ def rewrites(finding) -> dict[str, str]:
 
 @pytest.mark.parametrize(("body", "code", "expected"), [
     ("return torch.abs(a - b).mean()", "KC101", "(torch.sqrt((_x := (a - b)) * _x + 1e-6) - 0.001)"),
-    ("return (a / b.sum()).mean()", "KC205", "a / (b.sum() + 1e-6)"),
-    ("return torch.div(a * 2, b).mean()", "KC205", "(a * 2 / (b + 1e-6))"),  # .mean() of it
+    ("return (a / mask.sum()).mean()", "KC205", "a / (mask.sum() + 1e-6)"),
+    ("return torch.div(a * 2, b.norm()).mean()", "KC205", "(a * 2 / (b.norm() + 1e-6))"),  # .mean() of it
     ("return (a ** 0.5).mean()", "KC202", "(a + 1e-6) ** 0.5"),
-    ("return torch.reciprocal(b).mean()", "KC205", "(1.0 / (b + 1e-6))"),
+    ("return torch.reciprocal(b.abs()).mean()", "KC205", "(1.0 / (b.abs() + 1e-6))"),
     ("return torch.sqrt(a).mean()", "KC201", "torch.where(a != 0, torch.sqrt(torch.where(a != 0, a, 1.0)), 0.0)"),
 ])
 def test_the_fix_uses_the_users_expressions_and_documented_constants(body, code, expected):
@@ -142,15 +142,25 @@ def test_a_library_the_file_does_not_import_is_shown_but_not_a_fix():
     assert f.replacement == "sqrt(a + 1e-6)"  # the only rewrite spelled with what the file has
 
 
-def test_branches_blend_their_own_values_and_the_fix_replaces_the_whole_conditional():
+def test_branches_blend_their_own_values_as_advice_over_the_whole_conditional():
     (f,) = findings('''
         import torch
 
         def loss(a, b):
             return (a if a.sum() < 1.5 else b).mean()
     ''', "KC401")
-    assert f.replacement == "torch.sigmoid(100.0 * (1.5 - (_r := a.sum()))) * a + (1 - torch.sigmoid(100.0 * (1.5 - _r))) * b"
-    assert (f.extra["fix"]["col"], f.extra["fix"]["end_col"]) == (13, 38)  # the conditional, not its test
+    assert rewrites(f) == {"blend the branches smoothly": (
+        "torch.sigmoid(100.0 * (1.5 - (_r := a.sum()))) * a + (1 - torch.sigmoid(100.0 * (1.5 - _r))) * b")}
+    assert f.replacement is None  # a blend is right only for the intent and scale of the branch: never a fix
+
+
+def test_adding_eps_to_a_denominator_is_a_fix_only_where_it_is_never_negative():
+    count = torch_loss("return (a / mask.sum()).mean()", "KC205")
+    assert count.extra["fix"]["title"] == "add eps to the denominator"
+    angle = torch_loss("return ((torch.pi - a) / torch.sin(a)).mean()", "KC205")
+    assert angle.replacement is None and {r["applicability"] for r in angle.extra["remedies"]} == {"display"}
+    negated = torch_loss("return (a / -b.norm()).mean()", "KC205")
+    assert negated.replacement is None
 
 
 def test_no_shown_rewrite_has_a_free_name_and_each_parses():
@@ -198,3 +208,14 @@ def test_filling_never_changes_the_analyzed_tree():
     remedy.for_site(CATALOG["KC302"], node=call, call=call, operand=call.args[0], qname="torch.round",
                     callee="torch.round", imported={"torch": "torch"}, proven_only=False)
     assert ast.dump(tree) == before
+
+
+def test_a_call_with_arguments_the_rewrite_would_drop_gets_none_but_a_positional_keepdim_is_kept():
+    masked = remedy.for_text(CATALOG["KC105"], "m = jnp.max(x, axis=1, keepdims=True, where=w, initial=-jnp.inf)",
+                             proven_only=False)
+    assert {f.rewrite for f in masked} == {None}
+    kept = {f.title: f.rewrite for f in remedy.for_text(CATALOG["KC105"], "m = x.amax(1, True)", proven_only=False)}
+    assert kept["soft maximum (logsumexp)"] == "torch.logsumexp(100.0 * x, dim=1, keepdim=True) / 100.0"
+    rounded = {f.title: f.rewrite for f in remedy.for_text(CATALOG["KC302"], "q = torch.round(x, decimals=2)",
+                                                           proven_only=False)}
+    assert rounded["straight-through rounding"] == "x + (torch.round(x, decimals=2) - x).detach()"  # {call} keeps it
