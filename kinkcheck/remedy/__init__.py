@@ -12,6 +12,7 @@ without an ``ok`` there is not shown (the remedy's title still is).
 from __future__ import annotations
 
 import ast
+import builtins
 import json
 import re
 from collections.abc import Callable
@@ -82,6 +83,8 @@ def fill_remedy(remedy, bindings: Bindings, framework: str, spelling: Spelling,
         return None, "advice only", ()
     if "x-guarded" in bindings.facts:
         return None, "the operand is already a where guard (the inner where of a double-where)", ()
+    if "builtin" in bindings.facts and remedy.rewrite.strip() != "{x}":
+        return None, "a Python builtin on Python numbers: no array rewrite applies", ()
     if "extra-args" in bindings.facts and "{call}" not in remedy.rewrite:
         return None, "the call has arguments the rewrite would drop", ()
     if remedy.callees and bindings.callee not in remedy.callees:
@@ -202,7 +205,10 @@ def locate(rule, text: str, imported: dict[str, str] | None = None):
         name = dotted(func)
         if name is not None:
             head, _, rest = name.partition(".")
-            qname = ".".join(p for p in (table.get(head, head), rest) if p)
+            if head not in table and not rest and head in dir(builtins):
+                qname = f"builtins.{head}"  # round(...), abs(...)
+            else:
+                qname = ".".join(p for p in (table.get(head, head), rest) if p)
     operand: ast.AST | None = None
     if isinstance(func, ast.Attribute) and is_method:
         operand = func.value if m.argument == 0 else _nth(hit, m.argument - 1, m.keyword)

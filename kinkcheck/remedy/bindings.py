@@ -47,8 +47,8 @@ def bind(*, node: ast.AST, call: ast.AST | None, operand: ast.AST | None, qname:
     BinOp / IfExp, ``operand`` the kinked operand, ``callee`` the name as written."""
     b = Bindings(qname=qname)
     b.callee = _OPERATORS.get(callee.strip(), "") or _short(qname, callee)
-    if b.callee in ("max", "min") and (qname or "").startswith("builtins."):
-        b.facts.add("builtin")
+    if (qname or "").split(".")[0] == "math" or qname in _NUMBER_BUILTINS:
+        b.facts.add("builtin")  # round(n * k), math.sqrt(v): Python numbers, no tensor method applies
     target = call if call is not None else node
     if isinstance(operand, ast.Name) and operand.id in MODULE_ROOTS:
         operand = None  # ``torch = pytest.importorskip("torch")`` read as a method: never fill {x} with a module
@@ -81,6 +81,8 @@ def bind(*, node: ast.AST, call: ast.AST | None, operand: ast.AST | None, qname:
     return b
 
 
+#: builtins that are mostly called on Python numbers (``abs(pred - y)`` is a tensor's __abs__)
+_NUMBER_BUILTINS = frozenset({"builtins.round", "builtins.max", "builtins.min", "builtins.pow", "builtins.divmod"})
 _OPERATORS = {"/": "Div", "**": "Pow", "//": "FloorDiv", "%": "Mod"}
 
 

@@ -219,3 +219,15 @@ def test_a_call_with_arguments_the_rewrite_would_drop_gets_none_but_a_positional
     rounded = {f.title: f.rewrite for f in remedy.for_text(CATALOG["KC302"], "q = torch.round(x, decimals=2)",
                                                            proven_only=False)}
     assert rounded["straight-through rounding"] == "x + (torch.round(x, decimals=2) - x).detach()"  # {call} keeps it
+
+
+def test_python_numbers_and_boolean_masks_get_no_fix():
+    """``round(n * k)`` on Python numbers has no ``.detach()``; ``x[x < 0] = 0`` needs a
+    boolean mask, so a comparison's sigmoid surrogate is advice, never a fix."""
+    rounded = remedy.for_text(CATALOG["KC302"], "steps = round(warmup * n)", proven_only=False)
+    assert {f.rewrite for f in rounded} == {None}
+    mask = remedy.for_text(CATALOG["KC304"], "x[x < 0] = 0")
+    assert [(f.rewrite, f.applicability) for f in mask if f.rewrite] == [("torch.sigmoid(100.0 * (0 - x))", "display")]
+    assert remedy.first_fix(mask) is None
+    l1 = remedy.for_text(CATALOG["KC101"], "loss = abs(pred - y).mean()", proven_only=False)
+    assert l1[0].rewrite == "torch.sqrt((_x := (pred - y)) * _x + 1e-6) - 0.001"  # a tensor's abs
