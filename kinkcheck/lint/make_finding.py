@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import re
+import weakref
 from typing import TYPE_CHECKING
 
 from kinkcheck.findings import Finding
@@ -94,6 +95,31 @@ def site_finding(fa: "FileAnalysis", rule: "Rule", site: "Site", function: str) 
     )
 
 
+#: per analyzed file, each node's parent (built on the first finding that asks)
+_PARENTS: "weakref.WeakKeyDictionary[FileAnalysis, dict[int, ast.AST]]" = weakref.WeakKeyDictionary()
+_DETACHING = frozenset({"detach", "stop_gradient", "no_grad"})
+
+
+def _inside_detach(fa: "FileAnalysis", node: ast.AST) -> bool:
+    """Whether ``node`` sits inside ``.detach()`` / ``stop_gradient(...)``: a straight-through
+    estimator's own forward value, whose kink reaches no gradient (a fix would wrap the
+    estimator in another)."""
+    try:
+        parents = _PARENTS[fa]
+    except KeyError:
+        parents = {id(child): parent for parent in ast.walk(fa.tree) for child in ast.iter_child_nodes(parent)}
+        _PARENTS[fa] = parents
+    cur = parents.get(id(node))
+    while cur is not None and not isinstance(cur, (ast.stmt, ast.Lambda)):
+        if isinstance(cur, ast.Call):
+            func = cur.func
+            name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            if name in _DETACHING:
+                return True
+        cur = parents.get(id(cur))
+    return False
+
+
 def _remedies(fa: "FileAnalysis", rule: "Rule", site: "Site") -> tuple[str | None, dict]:
     """The rule's remedies filled for this site (:mod:`kinkcheck.remedy`): the concrete,
     proven rewrites go to ``extra["remedies"]``; the first one ``check --fix`` may apply is
@@ -103,9 +129,11 @@ def _remedies(fa: "FileAnalysis", rule: "Rule", site: "Site") -> tuple[str | Non
     if not any(r.rewrite for r in rule.remedies):
         return None, {}
     source = fa.source
+    facts = {"detached"} if _inside_detach(fa, site.call if site.call is not None else site.node) else set()
     filled, bindings, framework = remedy.for_site(
         rule, node=site.node, call=site.call, operand=site.operand, qname=site.qname, callee=site.callee,
-        imported=fa.ix.table.names, taken=lambda name: re.search(rf"\b{re.escape(name)}\b", source) is not None)
+        imported=fa.ix.table.names, taken=lambda name: re.search(rf"\b{re.escape(name)}\b", source) is not None,
+        facts=facts)
     extra: dict = {}
     shown = [f.to_dict() for f in filled if f.rewrite is not None]
     if shown:

@@ -83,6 +83,8 @@ def fill_remedy(remedy, bindings: Bindings, framework: str, spelling: Spelling,
         return None, "advice only", ()
     if "x-guarded" in bindings.facts:
         return None, "the operand is already a where guard (the inner where of a double-where)", ()
+    if "detached" in bindings.facts:
+        return None, "inside .detach(): the kink reaches no gradient", ()
     if "builtin" in bindings.facts and remedy.rewrite.strip() != "{x}":
         return None, "a Python builtin on Python numbers: no array rewrite applies", ()
     if "extra-args" in bindings.facts and "{call}" not in remedy.rewrite:
@@ -123,11 +125,13 @@ def fill_all(rule, bindings: Bindings, framework: str, spelling: Spelling,
 
 def for_site(rule, *, node: ast.AST, call: ast.AST | None, operand: ast.AST | None, qname: str | None,
              callee: str, imported: dict[str, str] | None, taken: Callable[[str], bool] = lambda name: False,
-             proven_only: bool = True) -> tuple[list[Filled], Bindings, str]:
+             proven_only: bool = True, facts: set[str] | None = None) -> tuple[list[Filled], Bindings, str]:
     """Every remedy of ``rule`` at an analyzer site; with the bindings (the node a rewrite
-    replaces is ``bindings.target``) and the site's library."""
+    replaces is ``bindings.target``) and the site's library. ``facts`` are what the caller
+    knows of the site's context (``detached``: inside ``.detach()``)."""
     framework = framework_of(qname, imported or {})
     b = bind(node=node, call=call, operand=operand, qname=qname, callee=callee, framework=framework)
+    b.facts.update(facts or ())
     return fill_all(rule, b, framework, Spelling(imported), taken, proven_only=proven_only), b, framework
 
 

@@ -148,3 +148,23 @@ def test_a_baseline_keeps_its_kinks_out_of_the_fixes(cli, project):
     assert (project / "loss.py").read_text() == LOSS.lstrip("\n")
     assert "No fixes to apply." in result.stderr and result.exit_code == 0
     assert cli("check", "--fix", "--diff", "-", "loss.py").exit_code == 2
+
+
+def test_fixing_twice_changes_nothing_the_second_time(cli, tmp_path, write_tree, monkeypatch):
+    """A straight-through estimator's own round sits inside .detach(): not wrapped again."""
+    write_tree({"wrap.py": '''
+        import math
+        import torch
+
+        def loss(pred_theta, target_theta):
+            delta = pred_theta - target_theta
+            wrapped = delta - torch.round(delta / math.pi) * math.pi
+            return (torch.sin(2 * wrapped) ** 2).mean()
+    '''})
+    monkeypatch.chdir(tmp_path)
+    first = cli("check", "--fix", "--unsafe-fixes", "wrap.py", "--no-cache")
+    assert "Fixed 1 kink in 1 file." in first.stderr
+    fixed = (tmp_path / "wrap.py").read_text()
+    assert "(_x := (delta / math.pi)) + (torch.round(_x) - _x).detach()" in fixed
+    second = cli("check", "--fix", "--unsafe-fixes", "wrap.py", "--no-cache")
+    assert "No fixes to apply." in second.stderr and (tmp_path / "wrap.py").read_text() == fixed
