@@ -16,7 +16,7 @@ def test_compiled_function_is_counted_and_warns_once():
     def f(x):
         return torch.relu(x) * 2
 
-    x = torch.tensor([0.0, 1.0, -1.0])
+    x = torch.tensor([0.0, 1.0, -1.0], requires_grad=True)
     expected = f(x)  # compiles outside the trace
     with pytest.warns(RuntimeWarning, match="runs eagerly"), kinkcheck.trace(backends="torch") as t:
         got = f(x)
