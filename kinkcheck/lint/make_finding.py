@@ -100,15 +100,20 @@ _PARENTS: "weakref.WeakKeyDictionary[FileAnalysis, dict[int, ast.AST]]" = weakre
 _DETACHING = frozenset({"detach", "stop_gradient", "no_grad"})
 
 
+def _parents(fa: "FileAnalysis") -> dict[int, ast.AST]:
+    try:
+        return _PARENTS[fa]
+    except KeyError:
+        parents = {id(child): parent for parent in ast.walk(fa.tree) for child in ast.iter_child_nodes(parent)}
+        _PARENTS[fa] = parents
+        return parents
+
+
 def _inside_detach(fa: "FileAnalysis", node: ast.AST) -> bool:
     """Whether ``node`` sits inside ``.detach()`` / ``stop_gradient(...)``: a straight-through
     estimator's own forward value, whose kink reaches no gradient (a fix would wrap the
     estimator in another)."""
-    try:
-        parents = _PARENTS[fa]
-    except KeyError:
-        parents = {id(child): parent for parent in ast.walk(fa.tree) for child in ast.iter_child_nodes(parent)}
-        _PARENTS[fa] = parents
+    parents = _parents(fa)
     cur = parents.get(id(node))
     while cur is not None and not isinstance(cur, (ast.stmt, ast.Lambda)):
         if isinstance(cur, ast.Call):
@@ -129,11 +134,12 @@ def _remedies(fa: "FileAnalysis", rule: "Rule", site: "Site") -> tuple[str | Non
     if not any(r.rewrite for r in rule.remedies):
         return None, {}
     source = fa.source
-    facts = {"detached"} if _inside_detach(fa, site.call if site.call is not None else site.node) else set()
+    anchor = site.call if site.call is not None else site.node
+    facts = {"detached"} if _inside_detach(fa, anchor) else set()
     filled, bindings, framework = remedy.for_site(
         rule, node=site.node, call=site.call, operand=site.operand, qname=site.qname, callee=site.callee,
         imported=fa.ix.table.names, taken=lambda name: re.search(rf"\b{re.escape(name)}\b", source) is not None,
-        facts=facts)
+        facts=facts, parent=_parents(fa).get(id(anchor)))
     extra: dict = {}
     shown = [f.to_dict() for f in filled if f.rewrite is not None]
     if shown:

@@ -125,12 +125,13 @@ def fill_all(rule, bindings: Bindings, framework: str, spelling: Spelling,
 
 def for_site(rule, *, node: ast.AST, call: ast.AST | None, operand: ast.AST | None, qname: str | None,
              callee: str, imported: dict[str, str] | None, taken: Callable[[str], bool] = lambda name: False,
-             proven_only: bool = True, facts: set[str] | None = None) -> tuple[list[Filled], Bindings, str]:
+             proven_only: bool = True, facts: set[str] | None = None,
+             parent: ast.AST | None = None) -> tuple[list[Filled], Bindings, str]:
     """Every remedy of ``rule`` at an analyzer site; with the bindings (the node a rewrite
     replaces is ``bindings.target``) and the site's library. ``facts`` are what the caller
     knows of the site's context (``detached``: inside ``.detach()``)."""
     framework = framework_of(qname, imported or {})
-    b = bind(node=node, call=call, operand=operand, qname=qname, callee=callee, framework=framework)
+    b = bind(node=node, call=call, operand=operand, qname=qname, callee=callee, framework=framework, parent=parent)
     b.facts.update(facts or ())
     return fill_all(rule, b, framework, Spelling(imported), taken, proven_only=proven_only), b, framework
 
@@ -149,10 +150,10 @@ def for_text(rule, text: str, *, imported: dict[str, str] | None = None,
         return [
             Filled(title=r.title, template=r.rewrite, rewrite=None, note=r.note, applicability=r.applicability,
                    reason="the site could not be read") for r in rule.remedies]
-    node, call, operand, qname, callee, table = site
+    node, call, operand, qname, callee, table, parent = site
     taken = _taken_in(text)
     return for_site(rule, node=node, call=call, operand=operand, qname=qname, callee=callee, imported=table,
-                    taken=taken, proven_only=proven_only)[0]
+                    taken=taken, proven_only=proven_only, parent=parent)[0]
 
 
 def _taken_in(text: str) -> Callable[[str], bool]:
@@ -163,7 +164,8 @@ _OPS = {"/": ast.Div, "**": ast.Pow, "//": ast.FloorDiv, "%": ast.Mod}
 
 
 def locate(rule, text: str, imported: dict[str, str] | None = None):
-    """(node, call, operand, qname, callee, imports) of the one site of ``rule`` in ``text``."""
+    """(node, call, operand, qname, callee, imports, parent of the call) of the one site of
+    ``rule`` in ``text``."""
     source = text.strip()
     tree = None
     for mode in ("eval", "exec"):
@@ -174,6 +176,7 @@ def locate(rule, text: str, imported: dict[str, str] | None = None):
             continue
     if tree is None:
         return None
+    parents = {id(c): p for p in ast.walk(tree) for c in ast.iter_child_nodes(p)}
     table = dict(_DEFAULT_IMPORTS) if imported is None else dict(imported)
     m = rule.match
     names = {c.rsplit(".", 1)[-1] for c in m.callables} | set(m.methods)
@@ -195,11 +198,12 @@ def locate(rule, text: str, imported: dict[str, str] | None = None):
         return None
     hit = hits[0]
     if isinstance(hit, ast.IfExp):
-        return hit.test, hit, hit.test, None, "if", table
+        return hit.test, hit, hit.test, None, "if", table, parents.get(id(hit))
     if isinstance(hit, ast.Compare):
-        return hit, None, hit, None, "comparison", table
+        return hit, None, hit, None, "comparison", table, parents.get(id(hit))
     if isinstance(hit, ast.BinOp):
-        return hit, hit, (hit.left if m.argument == 0 else hit.right), None, type(hit.op).__name__, table
+        return (hit, hit, (hit.left if m.argument == 0 else hit.right), None, type(hit.op).__name__, table,
+                parents.get(id(hit)))
     if not isinstance(hit, ast.Call):
         return None
     func = hit.func
@@ -227,8 +231,8 @@ def locate(rule, text: str, imported: dict[str, str] | None = None):
     if operand is None:
         return None
     if rule.code in ("KC402",) and hit.args and isinstance(hit.args[0], ast.Compare):
-        return hit.args[0], hit, hit.args[0], qname, callee, table
-    return hit, hit, operand, qname, callee, table
+        return hit.args[0], hit, hit.args[0], qname, callee, table, parents.get(id(hit))
+    return hit, hit, operand, qname, callee, table, parents.get(id(hit))
 
 
 def _root(node: ast.AST) -> str | None:

@@ -42,9 +42,10 @@ class Bindings:
 
 
 def bind(*, node: ast.AST, call: ast.AST | None, operand: ast.AST | None, qname: str | None,
-         callee: str, framework: str) -> Bindings:
+         callee: str, framework: str, parent: ast.AST | None = None) -> Bindings:
     """The bindings of one site: ``node`` the finding's node, ``call`` the matched Call /
-    BinOp / IfExp, ``operand`` the kinked operand, ``callee`` the name as written."""
+    BinOp / IfExp, ``operand`` the kinked operand, ``callee`` the name as written,
+    ``parent`` the node around the call (``.values`` / ``[0]`` of torch's (values, indices))."""
     b = Bindings(qname=qname)
     b.callee = _OPERATORS.get(callee.strip(), "") or _short(qname, callee)
     if (qname or "").split(".")[0] == "math" or qname in _NUMBER_BUILTINS:
@@ -78,7 +79,21 @@ def bind(*, node: ast.AST, call: ast.AST | None, operand: ast.AST | None, qname:
         b.values[CALL] = b.target
         b.operand = operand
     _operand_facts(b, operand)
+    if "tuple-result" in b.facts and _selects_values(parent, b.target) and b.callee in _TUPLE_WITH_DIM:
+        b.facts.discard("tuple-result")  # x.max(dim=1).values: the rewrite replaces the values
+        b.target = parent
+        b.values.pop(CALL, None)
     return b
+
+
+def _selects_values(parent: ast.AST | None, call: ast.AST | None) -> bool:
+    """``call.values`` or ``call[0]``: the values of torch's (values, indices)."""
+    if isinstance(parent, ast.Attribute):
+        return parent.value is call and parent.attr == "values"
+    if isinstance(parent, ast.Subscript):
+        return parent.value is call and _number(parent.slice) == 0.0
+    return False
+
 
 
 #: builtins that are mostly called on Python numbers (``abs(pred - y)`` is a tensor's __abs__)

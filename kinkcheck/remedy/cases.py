@@ -175,7 +175,7 @@ CASES: tuple[Case, ...] = (
     Case("KC104", _all(["torch.maximum(a, b)", "torch.minimum(a, b)", "a.maximum(b)", "torch.fmin(a, b)"],
                        ["jnp.maximum(a, b)", "jnp.minimum(a, b)"], ["np.maximum(a, b)", "np.fmin(a, b)"]), tie()),
     Case("KC105", _all(["torch.amax(a, dim=1)", "a.amax(1, keepdim=True)", "torch.amin(a, dim=-1)", "a.max()",
-                        "torch.min(a)"],
+                        "torch.min(a)", "a.max(dim=1).values", "torch.min(a, -1, keepdim=True)[0]"],
                        ["jnp.max(a, axis=1)", "jnp.min(a, axis=0, keepdims=True)", "jnp.max(a)", "jnp.min(a)"],
                        ["np.max(a, axis=1)", "np.amin(a)", "np.min(a, axis=0, keepdims=True)", "np.max(a)"]),
          spread()),

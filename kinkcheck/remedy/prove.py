@@ -172,9 +172,9 @@ def check(rule, remedy, case_expr: str, framework: str, gen, rng) -> tuple[str, 
     site = locate(rule, case_expr, IMPORTS[framework])
     if site is None:
         return "skip", "the case is not a site of the rule"
-    node, call, operand, qname, callee, table = site
+    node, call, operand, qname, callee, table, parent = site
     fw = framework_of(qname, table)
-    b = bind(node=node, call=call, operand=operand, qname=qname, callee=callee, framework=fw)
+    b = bind(node=node, call=call, operand=operand, qname=qname, callee=callee, framework=fw, parent=parent)
     rewrite, reason, needs = fill_remedy(remedy, b, fw, Spelling(table))
     if rewrite is None:
         return "skip", reason
@@ -294,9 +294,9 @@ def example_runs(rule, example) -> list[tuple[str, str, str, str]]:
         site = locate(rule, original, table) if original else None
         if site is None or original is None:
             continue
-        node, call, operand, qname, callee, _ = site
+        node, call, operand, qname, callee, _, parent = site
         fw = framework_of(qname, table)
-        b = bind(node=node, call=call, operand=operand, qname=qname, callee=callee, framework=fw)
+        b = bind(node=node, call=call, operand=operand, qname=qname, callee=callee, framework=fw, parent=parent)
         target: str = ast.unparse(b.target) if b.target is not None else original
         names = [n for n in _free_names(target) if n not in ns]
         rng = np.random.default_rng(0)

@@ -231,3 +231,13 @@ def test_python_numbers_and_boolean_masks_get_no_fix():
     assert remedy.first_fix(mask) is None
     l1 = remedy.for_text(CATALOG["KC101"], "loss = abs(pred - y).mean()", proven_only=False)
     assert l1[0].rewrite == "torch.sqrt((_x := (pred - y)) * _x + 1e-6) - 0.001"  # a tensor's abs
+
+
+def test_the_values_of_a_torch_max_over_a_dim_get_a_soft_maximum_in_their_place():
+    """``x.max(dim=1)`` is (values, indices): the rewrite replaces ``.values`` / ``[0]``,
+    never the tuple."""
+    f = torch_loss("return -a.max(dim=1).values.mean()", "KC105")
+    assert f.replacement == "(torch.logsumexp(100.0 * a, dim=1) / 100.0)"
+    assert (f.extra["fix"]["col"], f.extra["fix"]["end_col"]) == (13, 32)  # a.max(dim=1).values
+    indices = remedy.for_text(CATALOG["KC105"], "i = a.max(dim=1).indices", proven_only=False)
+    assert {f.rewrite for f in indices} == {None}
