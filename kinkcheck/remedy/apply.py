@@ -99,6 +99,9 @@ def apply_edits(text: str, edits: list[Edit]) -> tuple[str, list[Edit], list[str
         if e.original is not None and text[start:end] != e.original:
             problems.append(f"{e.code} at {e.line}:{e.col}: the code changed since it was checked")
             continue
+        if _has_comment(text[start:end]):
+            problems.append(f"{e.code} at {e.line}:{e.col}: the expression holds a comment the rewrite would drop")
+            continue
         spans.append((start, end, e))
     spans.sort(key=lambda s: (s[0], -s[1]))
     taken: list[tuple[int, int, Edit]] = []
@@ -154,6 +157,20 @@ def fix_findings(findings: Iterable[Finding], *, unsafe: bool, write: bool, read
         result.diffs.append("".join(difflib.unified_diff(text.splitlines(keepends=True), fixed.splitlines(keepends=True),
                                                          fromfile=f"a/{path}", tofile=f"b/{path}")))
     return result
+
+
+def _has_comment(source: str) -> bool:
+    """Whether an expression's text (possibly over several lines) holds a ``#`` comment."""
+    if "#" not in source:
+        return False
+    import io
+    import tokenize
+
+    try:
+        return any(tok.type == tokenize.COMMENT
+                   for tok in tokenize.generate_tokens(io.StringIO(f"({source}\n)").readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return True  # cannot tell: keep the code as it is
 
 
 def _compiles(text: str, path: str) -> str:

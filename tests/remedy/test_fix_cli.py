@@ -168,3 +168,12 @@ def test_fixing_twice_changes_nothing_the_second_time(cli, tmp_path, write_tree,
     assert "(_x := (delta / math.pi)) + (torch.round(_x) - _x).detach()" in fixed
     second = cli("check", "--fix", "--unsafe-fixes", "wrap.py", "--no-cache")
     assert "No fixes to apply." in second.stderr and (tmp_path / "wrap.py").read_text() == fixed
+
+
+def test_an_expression_holding_a_comment_is_not_rewritten_but_a_hash_in_a_string_is():
+    text = "y = f(a,  # keep me\n      b)\nz = g('#', c)\n"
+    commented = Edit(1, 5, 2, 9, "F(a, b)", "f(a,  # keep me\n      b)", "KC1", "t", "safe")
+    stringy = Edit(3, 5, 3, 14, "G('#', c)", "g('#', c)", "KC1", "t", "safe")
+    fixed, applied, problems = apply_edits(text, [commented, stringy])
+    assert fixed == "y = f(a,  # keep me\n      b)\nz = G('#', c)\n" and applied == [stringy]
+    assert problems == ["KC1 at 1:5: the expression holds a comment the rewrite would drop"]
