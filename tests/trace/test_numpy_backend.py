@@ -140,3 +140,18 @@ def test_names_imported_before_the_block_and_ufunc_methods_are_seen(tmp_path):
     assert mod.npabs is original  # the user's global is back as it was
     ops = {s["op"]: (s["evaluations"], s["exact"]) for s in t.to_dict()["sites"]}
     assert ops == {"numpy.absolute": (3, 1), "numpy.maximum.reduce": (2, 1), "numpy.minimum.accumulate": (3, 1)}
+
+
+def test_numpy_near_follows_the_rule():
+    """KC104 near = "element": a tie is near on max(|a|, |b|) at that element, not on the
+    array's largest value; KC205 near = "own": a guarded denominator is never near."""
+    a = np.array([1.0, 1.0, 1e6, 1e-3])
+    b = np.array([1.0, 1.0 + 2**-50, 1e6 + 1e-9, 1e-3 + 1e-12])  # exact, 4 ulps, 9 ulps, 2e-9 relative
+    y = np.linspace(-3000, 3000, 10_001)
+    with kinkcheck.trace(backends="numpy") as t:
+        np.maximum(a, b)
+        np.divide(1.0, y**2 + 1)
+    (tie,) = by_code(t, "KC104")
+    (div,) = by_code(t, "KC205")
+    assert (tie["exact"], tie["near"], tie["near_scale"]) == (1, 1, "element")
+    assert (div["exact"], div["near"], div["near_scale"]) == (0, 0, "own")

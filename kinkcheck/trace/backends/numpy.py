@@ -83,14 +83,15 @@ def _locate(kind: str, name: str, args, kwargs, out):
         if not ds:
             return None
         d = functools.reduce(np.minimum, ds)
-        scale = max([_absmax(x)] + [float(np.max(np.abs(b))) for b in (lo, hi) if b is not None])
-        return d, scale, d.size
+        # near on max(|x|, |bound|) per element (KC103 near = "element")
+        bmag = max([float(np.max(np.abs(b))) for b in (lo, hi) if b is not None] + [0.0])
+        return d, np.maximum(np.abs(x), bmag) if bmag else np.full(d.shape, _absmax(x)), d.size
     if kind == "tie":
         b = _f(args[1]) if len(args) > 1 else None
         if b is None:
             return None
         d = np.abs(x - b)
-        return d, max(_absmax(x), _absmax(b)), d.size
+        return d, np.maximum(np.abs(x), np.abs(b)), d.size  # near on max(|a|, |b|) per element
     if kind == "unit":
         d = np.abs(x - 1) if name == "arccosh" else np.abs(np.abs(x) - 1)
         return d, 1.0, x.size
@@ -115,7 +116,7 @@ def _locate(kind: str, name: str, args, kwargs, out):
         if name in ("floor", "ceil", "trunc", "fix", "rint", "around", "round"):
             off = 0.5 if name in ("rint", "around", "round") else 0.0
             d = np.abs(x - np.floor(x) - off) if off else np.abs(x - np.round(x))
-            return d, _absmax(x), x.size
+            return d, np.abs(x), x.size  # near on |x| per element
         d = np.abs(x)
         return d, _absmax(x), x.size
     if kind in ("reduce-tie", "boundary"):
