@@ -13,6 +13,7 @@ message. The caller re-checks the paths afterwards, so what it reports is what i
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -184,6 +185,10 @@ def _compiles(text: str, path: str) -> str:
 
 
 def _read(path: str) -> str:
+    """A file's text, refused (OSError) where rewriting it would be wrong: a symbolic link
+    (the rewrite would replace the link, not the file it points to), a byte-order mark."""
+    if os.path.islink(path):
+        raise OSError(f"{path} is a symbolic link: rewrite the file it points to")
     with open(path, "rb") as fh:
         data = fh.read()
     if data.startswith(b"\xef\xbb\xbf"):

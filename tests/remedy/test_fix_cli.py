@@ -177,3 +177,10 @@ def test_an_expression_holding_a_comment_is_not_rewritten_but_a_hash_in_a_string
     fixed, applied, problems = apply_edits(text, [commented, stringy])
     assert fixed == "y = f(a,  # keep me\n      b)\nz = G('#', c)\n" and applied == [stringy]
     assert problems == ["KC1 at 1:5: the expression holds a comment the rewrite would drop"]
+
+
+def test_a_symbolic_link_is_not_replaced_by_a_fixed_copy(cli, project):
+    (project / "link.py").symlink_to(project / "loss.py")
+    result = cli("check", "--fix", "link.py", "--no-cache")
+    assert (project / "link.py").is_symlink() and (project / "loss.py").read_text() == LOSS.lstrip("\n")
+    assert "link.py: not fixed: cannot read it" in result.stderr and "symbolic link" in result.stderr
