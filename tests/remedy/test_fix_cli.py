@@ -184,3 +184,10 @@ def test_a_symbolic_link_is_not_replaced_by_a_fixed_copy(cli, project):
     result = cli("check", "--fix", "link.py", "--no-cache")
     assert (project / "link.py").is_symlink() and (project / "loss.py").read_text() == LOSS.lstrip("\n")
     assert "link.py: not fixed: cannot read it" in result.stderr and "symbolic link" in result.stderr
+
+
+def test_the_help_line_shows_the_proven_rewrite_and_whether_fix_applies_it(cli, project):
+    out = cli("check", "loss.py", "--no-cache").stdout
+    assert "= help: log_softmax: `F.log_softmax(pred, dim=1)` (safe fix)" in out
+    assert "= help: pseudo-Huber (smooth abs): `torch.sqrt((_x := (model(x) - target)) * _x + 1e-6) - 0.001` " \
+           "(unsafe fix)" in out
