@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 
+from kinkcheck.lint.kinds import MUTATORS
 from kinkcheck.lint.resolve import DATA, PLAIN
 
 #: black boxes that cut a value out of the graph on purpose when the loss keeps a gradient
@@ -243,6 +244,18 @@ def bindings(ctx) -> dict[str, list[Binding]]:
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             for alias in node.names:
                 bind(ast.Name(id=(alias.asname or alias.name).split(".")[0]), None, node)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                isinstance(node.func.value, ast.Name) and node.func.attr in MUTATORS:
+            # `z.scatter_(-1, idx, vals)`: after it, z holds values nothing here describes
+            bind(node.func.value, None, enclosing_statement(node, ctx) or node)
+    for node in walk_local(fn):
+        if isinstance(node, ast.Assign):
+            for t in node.targets:
+                base = t
+                while isinstance(base, ast.Subscript):
+                    base = base.value
+                if base is not t and isinstance(base, ast.Name) and base.id in out:
+                    bind(base, None, node)  # `w[0] = v`: part of w is now v
     ctx._flow_bindings = out
     return out
 

@@ -355,7 +355,19 @@ def assignments_in(fn: ast.AST) -> dict[str, list]:
             bind(node.target, node.value)
         elif isinstance(node, ast.ExceptHandler) and node.name:
             out.setdefault(node.name, []).append(ast.Constant(value=0))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MUTATORS \
+                and isinstance(node.func.value, ast.Name):
+            # `losses.append(l)`, `z.scatter_(-1, idx, vals)`: the object now holds what went in
+            for value in (*node.args, *(k.value for k in node.keywords)):
+                if not isinstance(value, ast.Starred):
+                    bind(node.func.value, value)
     return out
+
+
+#: methods that store values into the object they are called on
+MUTATORS = frozenset({"append", "extend", "insert", "add_", "sub_", "mul_", "div_", "copy_", "scatter_",
+                      "scatter_add_", "scatter_reduce_", "index_put_", "index_add_", "index_copy_",
+                      "masked_scatter_", "put_", "update"})
 
 
 def parameters(fn: ast.AST) -> dict[str, tuple[ast.AST | None, ast.AST | None]]:

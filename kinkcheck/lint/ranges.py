@@ -201,6 +201,8 @@ def _memo(ctx) -> dict:
 
 def _range(node: ast.AST, ctx, depth: int) -> str:
     sub = depth - 1
+    if isinstance(node, ast.Constant) and node.value is None:
+        return BOTTOM  # `counts if normalize else None`: None is no number (dividing by it raises)
     v = const_value(node)
     if v is not None:
         return _const(v)

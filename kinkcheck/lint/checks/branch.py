@@ -106,6 +106,16 @@ def _is_data(node, ctx: Context) -> bool:
     return ctx.kind(node) == DATA
 
 
+def _container(node: ast.AST, ctx: Context) -> bool:
+    """A name bound to a list, tuple, dict or set (what it holds may carry gradient; its
+    truth is whether it is empty)."""
+    if not isinstance(node, ast.Name):
+        return False
+    shapes = (ast.List, ast.Tuple, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp)
+    return any(isinstance(v, shapes) or isinstance(v, ast.Call) and isinstance(v.func, ast.Name) and
+               v.func.id in ("list", "dict", "tuple", "set") for v in ctx.assignments().get(node.id, ()))
+
+
 @node_check("KC401", ast.If, ast.While, ast.IfExp, ast.Assert)
 def float_branch(node: ast.AST, ctx: Context):
     """``if loss > 0:`` / ``x if x > 0 else -x`` / ``while err > tol``: the taken path
@@ -119,8 +129,9 @@ def float_branch(node: ast.AST, ctx: Context):
     for atom in _atoms(test):
         k = value_comparison(atom, ctx, follow=0)
         if k is None and not isinstance(atom, (ast.Compare, ast.Call, ast.BoolOp)):
-            # bare truthiness: only a known differentiable tensor counts (`if mask:` is data)
-            if ctx.kind(atom) == TENSOR:
+            # bare truthiness: only a known differentiable tensor counts (`if mask:` is data,
+            # `if terms:` asks whether a list is empty)
+            if ctx.kind(atom) == TENSOR and not _container(atom, ctx):
                 k = TENSOR
         if k == TENSOR or (k == UNKNOWN and worst is None):
             worst = k
