@@ -150,10 +150,10 @@ _POSITIONAL = {"clamp": 2, "clip": 2, "clamp_min": 1, "clamp_max": 1, "hardtanh"
                "vector_norm": 3, "softmax": 1, "log_softmax": 1, "leaky_relu": 1, "pow": 1, "float_power": 1,
                "power": 1, "div": 1, "true_divide": 1, "divide": 1, "atan2": 1, "arctan2": 1, "maximum": 1,
                "minimum": 1, "fmax": 1, "fmin": 1, "heaviside": 1, "where": 2, "masked_fill": 2, "max_pool2d": 1,
-               "topk": 2, "kthvalue": 2}
+               "topk": 2, "kthvalue": 2, "std": 3}
 _KEYWORDS = frozenset({"dim", "axis", "keepdim", "keepdims", "min", "max", "a_min", "a_max", "lower", "upper", "p",
                        "ord", "negative_slope", "input", "other", "exponent", "min_val", "max_val", "x", "x1", "x2",
-                       "y", "a", "values", "condition", "kernel_size"})
+                       "y", "a", "values", "condition", "kernel_size", "unbiased", "correction", "ddof"})
 _KEEPDIM_AT = {"max": 1, "min": 1, "amax": 1, "amin": 1, "nanmax": 1, "nanmin": 1, "median": 1, "argmax": 1,
                "argmin": 1, "norm": 2, "vector_norm": 2}
 
@@ -219,6 +219,12 @@ def _call_facts(b: Bindings, call: ast.Call, operand: ast.AST | None, framework:
         b.facts.add("rounding-mode")
     if name in ("pow", "float_power"):
         _exponent_facts(b, b.values.get("other"))
+    if name == "std" and isinstance(call.func, ast.Attribute):  # std(...) = sqrt(var(...)), same arguments
+        func = copy.copy(call.func)
+        func.attr = "var"
+        variance = copy.copy(call)
+        variance.func = func
+        b.values["variance"] = variance
 
 
 def _bound(b: Bindings, name: str, node: ast.AST | None) -> None:

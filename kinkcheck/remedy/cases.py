@@ -93,6 +93,19 @@ def rows() -> Gen:
     return gen
 
 
+def rows_constant() -> Gen:
+    """A matrix ``a`` whose columns and rows vary by at least AWAY, or with constant rows
+    and columns at the kink (a std of 0)."""
+    def gen(rng, where):
+        a = rng.uniform(-4, 4, size=SHAPE)
+        a += np.arange(SHAPE[1]) * 1.5 + np.arange(SHAPE[0])[:, None] * 1.1
+        if where == "kink":
+            a[::2] = 1.0
+            a[:, 0] = 2.0
+        return {"a": _f32(a)}
+    return gen
+
+
 def spread() -> Gen:
     """Distinct values at least AWAY apart in every row and column, or ties of the row
     maximum and minimum at the kink."""
@@ -181,6 +194,8 @@ CASES: tuple[Case, ...] = (
          spread()),
     Case("KC106", _all(["F.max_pool2d(a, 2)"]), pools()),
     Case("KC201", _all(["torch.sqrt(a)", "a.sqrt()"], ["jnp.sqrt(a)"], ["np.sqrt(a)"]), one([0.0], lo=0.0)),
+    Case("KC201", _all(["a.std(0)", "torch.std(a, dim=1, keepdim=True)", "a.std(dim=1, correction=0)"],
+                       ["jnp.std(a, axis=0)"], ["np.std(a, axis=1)"]), rows_constant()),
     Case("KC202", _all(["a ** 0.5", "torch.pow(a, 0.25)", "a.pow(0.5)"], ["a ** 0.5", "jnp.power(a, 0.25)"],
                        ["a ** 0.5", "np.power(a, 0.25)"]), one([0.0], lo=0.0)),
     Case("KC203", _all(["torch.norm(a, dim=1)", "a.norm(dim=-1, keepdim=True)", "torch.linalg.vector_norm(a, dim=1)",

@@ -28,7 +28,7 @@ _UNMARK = re.compile(r"^__kc_(\w+?)__$")
 _OPTIONAL = frozenset({"dim", "keepdim"})
 #: short names for expressions bound with ``:=`` (``_x`` unless the file uses it)
 _SHORT = {"x": "x", "other": "y", "lhs": "l", "rhs": "r", "then": "t", "else": "e", "lo": "lo", "hi": "hi",
-          "base": "b", "logits": "z", "call": "c"}
+          "base": "b", "logits": "z", "call": "c", "variance": "v"}
 
 
 @dataclass(frozen=True)

@@ -241,3 +241,9 @@ def test_the_values_of_a_torch_max_over_a_dim_get_a_soft_maximum_in_their_place(
     assert (f.extra["fix"]["col"], f.extra["fix"]["end_col"]) == (13, 32)  # a.max(dim=1).values
     indices = remedy.for_text(CATALOG["KC105"], "i = a.max(dim=1).indices", proven_only=False)
     assert {f.rewrite for f in indices} == {None}
+
+
+def test_a_std_is_the_root_of_the_variance_with_the_same_arguments():
+    f = torch_loss("return -a.std(0, correction=0).mean()", "KC201")
+    assert f.replacement == "torch.where((_v := a.var(0, correction=0)) != 0, torch.sqrt(torch.where(_v != 0, _v, 1.0)), 0.0)"
+    assert rewrites(f)["smooth std"] == "torch.sqrt(a.var(0, correction=0) + 1e-6)"
