@@ -122,8 +122,6 @@ def test_undecodable_standard_input_is_one_line_and_exit_2():
                                      "(line 1, column 6)")
 
 
-@pytest.mark.xfail(strict=True, reason="remedy/document.py splits with str.splitlines: "
-                   "`lines = source.raw_lines(text)` (kinkcheck.source) is the fix; remove this mark with it")
 def test_add_kink_comments_writes_on_the_kinks_line(tmp_path, monkeypatch):
     text = "import torch\n\x0c\ndef loss(pred, target):\n    d = pred - target\n    return torch.abs(d).sum()\n"
     (tmp_path / "loss.py").write_text(text, encoding="utf-8", newline="")

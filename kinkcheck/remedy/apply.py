@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -74,15 +73,14 @@ def plan(findings: Iterable[Finding], *, unsafe: bool) -> tuple[dict[str, list[E
     return dict(edits), held
 
 
-_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
-
-
 def _offsets(text: str) -> list[int]:
     """Where each line starts, with Python's own line ends (not str.splitlines', which
     also breaks at form feeds and the like)."""
+    from kinkcheck.source import raw_lines
+
     starts = [0]
-    for m in _LINE.finditer(text):
-        starts.append(m.end())
+    for line in raw_lines(text):
+        starts.append(starts[-1] + len(line))
     return starts
 
 

@@ -35,7 +35,9 @@ def comment_for(codes: Iterable[str]) -> str:
 def add_comments(text: str, codes_by_line: dict[int, set[str]]) -> tuple[str, int, list[str]]:
     """``text`` with a reason-less kink comment at the end of each line in ``codes_by_line``;
     how many were written, and why some lines were skipped."""
-    lines = text.splitlines(keepends=True)
+    from kinkcheck.source import raw_lines
+
+    lines = raw_lines(text)  # Python's own line ends: a form feed starts no line
     skipped = []
     written = 0
     inside = _inside_strings(text)

@@ -191,3 +191,9 @@ def test_the_help_line_shows_the_proven_rewrite_and_whether_fix_applies_it(cli, 
     assert "= help: log_softmax: `F.log_softmax(pred, dim=1)` (safe fix)" in out
     assert "= help: pseudo-Huber (smooth abs): `torch.sqrt((_x := (model(x) - target)) * _x + 1e-6) - 0.001` " \
            "(unsafe fix)" in out
+
+
+def test_a_form_feed_starts_no_line_for_the_fix_either():
+    text = "import torch\n\x0c\nz = abs(x)\n"
+    edit = Edit(3, 5, 3, 11, "ABS(x)", "abs(x)", "KC1", "t", "safe")
+    assert apply_edits(text, [edit])[0] == "import torch\n\x0c\nz = ABS(x)\n"
