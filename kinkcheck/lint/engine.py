@@ -205,12 +205,29 @@ VALUE_SINGULAR = frozenset({"KC205"})
 
 
 def _undifferentiated_forward(fa: FileAnalysis, qualname: str, cls_qual: str | None) -> bool:
-    """``forward`` of a ``torch.autograd.Function``: it runs with gradients off and its
-    backward supplies the gradient, so nothing it computes is differentiated."""
+    """``forward`` of a ``torch.autograd.Function`` (it runs with gradients off and its
+    backward supplies the gradient), or the primal of a ``jax.custom_jvp``/``custom_vjp``
+    function and what is nested in it (its rule supplies the derivative): nothing they
+    compute is differentiated."""
+    q = qualname
+    while "." in q:
+        entry = fa.ix.scopes.get(q)
+        if entry is not None and any(_custom_derivative(d) for d in getattr(entry[0], "decorator_list", ())):
+            return True
+        q = q.rsplit(".", 1)[0]
     if cls_qual is None or qualname.rsplit(".", 1)[-1] not in AUTOGRAD_UNDIFFERENTIATED:
         return False
     bases = fa.ix.classes.get(cls_qual, ())
     return any(b in AUTOGRAD_BASES or b.endswith(".autograd.Function") for b in bases)
+
+
+def _custom_derivative(decorator: ast.AST) -> bool:
+    """``@jax.custom_jvp``, ``@functools.partial(jax.custom_vjp, nondiff_argnums=...)``."""
+    for node in ast.walk(decorator):
+        name = node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", None)
+        if name in ("custom_jvp", "custom_vjp"):
+            return True
+    return False
 
 
 def _node_findings(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[str], ctx: Context, node: ast.AST,

@@ -36,7 +36,8 @@ BOTTOM = "bottom"
 
 #: callees whose value is > 0 whatever their argument
 POSITIVE = frozenset({"exp", "exp_", "exp2", "softplus", "sigmoid", "sigmoid_", "softmax", "cosh", "logistic",
-                      "expit", "gumbel_softmax", "ones", "ones_like", "elu_plus_one", "logsumexp_pos"})
+                      "expit", "gumbel_softmax", "ones", "ones_like", "elu_plus_one", "logsumexp_pos", "i0", "i0e",
+                      "erfcx"})
 #: callees whose value is >= 0 whatever their argument
 NONNEGATIVE = frozenset({"abs", "absolute", "fabs", "relu", "relu_", "relu6", "square", "norm", "vector_norm",
                          "matrix_norm", "cdist", "pdist", "dist", "var", "std", "std_mean", "var_mean",
