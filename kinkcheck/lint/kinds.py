@@ -201,6 +201,8 @@ def _variable_kind(ctx: "Context", name: str) -> str:
             return DATA  # `target: Tensor`: the annotation says array, the name says which
         if ak == PLAIN and ctx.fa.jax and isinstance(ann, ast.Name) and ann.id in ("float", "complex"):
             ak = None  # under jax.grad a `score: float` is a tracer: the namespace decides
+        if ak == TENSOR and name not in ctx.assignments() and _passed_kind(ctx, name) == DATA:
+            return DATA  # `cum_samples: Tensor`, and every caller hands in a buffer: an array of data
         if ak:
             return ak
         if PARAM_DATA_RE.search(name):
