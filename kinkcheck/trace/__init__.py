@@ -23,9 +23,10 @@ import types
 
 from kinkcheck.trace.core import Site, Trace, trace
 from kinkcheck.trace.near import Near
+from kinkcheck.trace.probe import Probe
 from kinkcheck.trace.tracefile import TraceFileError
 
-__all__ = ["Near", "Site", "Trace", "TraceFileError", "trace"]
+__all__ = ["Near", "Probe", "Site", "Trace", "TraceFileError", "trace"]
 
 
 class _CallableModule(types.ModuleType):

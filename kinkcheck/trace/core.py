@@ -25,6 +25,7 @@ from kinkcheck.trace.near import Near, histogram_dict
 
 if TYPE_CHECKING:
     from kinkcheck.trace.attribution import Attributor
+    from kinkcheck.trace.probe import Probe, SiteProbe
 
 __all__ = ["VEC_LEN", "Site", "Trace", "trace"]  # VEC_LEN: re-exported for the backends
 
@@ -205,8 +206,10 @@ class Trace:
         counting: str = "auto",
         catalog=None,
         only_differentiated: bool = True,
+        probe: Probe | bool | int | None = None,
     ):
         from kinkcheck import catalog as _catalog
+        from kinkcheck.trace.probe import Probe
 
         if isinstance(near, (int, float)) and not isinstance(near, bool):
             near = Near(ulps=float(near))
@@ -252,6 +255,12 @@ class Trace:
         self.lock = threading.RLock()
         self._entries: dict[int, list] = {}  # thread id -> the backends running for it
         self._attributor: Attributor | None = None
+        #: the subgradient sensitivity probe (kinkcheck.trace.probe), None when off
+        self.probe: Probe | None = Probe.parse(probe)
+        self.probe_sites: dict[Site, SiteProbe] = {}
+        self.probe_steps = 0  # probed steps that ran a backward pass
+        #: called (under the lock) when a step closes, before its counts are folded
+        self.step_hooks: list = []
 
     # -- the with / decorator protocol -------------------------------------------------
 
@@ -347,6 +356,8 @@ class Trace:
 
     def _close_step(self):
         with self.lock:
+            for hook in list(self.step_hooks):
+                hook()
             for site in self.sites.values():
                 if site.touched:
                     site.close_step(self.step_count)
@@ -362,6 +373,16 @@ class Trace:
                 if site is None:
                     site = self.sites[key] = make()
         return site
+
+    def probe_site(self, site: Site) -> SiteProbe:
+        """The probe results of ``site`` (made on first use)."""
+        with self.lock:
+            got = self.probe_sites.get(site)
+            if got is None:
+                from kinkcheck.trace.probe import SiteProbe
+
+                got = self.probe_sites[site] = SiteProbe()
+            return got
 
     def record(self, site: Site, evaluations: int, vec) -> None:
         """Add one op's counts to ``site`` (see :meth:`Site.add`), safely across threads."""
@@ -382,7 +403,7 @@ class Trace:
             sites = [self._site_dict(site, width) for site in list(self.sites.values())
                      if site.evaluations or site.step_evals or site.rows]  # else: nothing to measure (x ** 2)
             steps_seen = self.step_count + (1 if any(s.last_step == self.step_count for s in self.sites.values()) else 0)
-        return {
+        out = {
             "format": tracefile.FORMAT,
             "version": tracefile.VERSION,
             "kinkcheck": __version__,
@@ -399,6 +420,9 @@ class Trace:
             "backends": list(self.backend_names),
             "sites": sorted(sites, key=tracefile.sort_key),
         }
+        if self.probe is not None:
+            out["probe"] = {**self.probe.to_dict(), "steps": self.probe_steps}
+        return out
 
     def _site_dict(self, site: Site, width: int) -> dict:
         d = site.to_dict()
@@ -413,6 +437,9 @@ class Trace:
             d["histogram"] = histogram_dict(int(tot[0]), tot[3:])
             d["per_step"].append([self.step_count, site.step_evals, int(vec[0]), int(vec[1])])
         d["per_step"] = steps.rebucket(d["per_step"], width)
+        probed = self.probe_sites.get(site)
+        if probed is not None:
+            d["probe"] = probed.to_dict()
         return d
 
     def rank(self) -> int:
@@ -480,6 +507,7 @@ def trace(
     modules: bool = True,
     counting: str = "auto",
     only_differentiated: bool = True,
+    probe: Probe | bool | int | None = None,
 ) -> Trace:
     """Trace kink ops while the block (or decorated function) runs.
 
@@ -498,9 +526,13 @@ def trace(
         torch.compile'd max-pool window check), ``host``, ``device``, ``fused`` (compiled window check anywhere).
     only_differentiated: count only what autograd differentiates (torch: grad enabled and an
         input that requires grad); False also counts inference, ``no_grad`` and constants.
+    probe: the subgradient sensitivity probe (torch): ``True``, an integer N (every Nth step)
+        or ``Probe(every=50, threshold=2**-10)``. On probed steps each site hit exactly gets
+        the step's gradient recomputed with the other valid subgradient at its hits, and
+        records how far that moves it (:mod:`kinkcheck.trace.probe`). Training is unchanged.
     """
     return Trace(
         near=near, rules=rules, ignore=ignore, backends=backends, every_step=every_step,
         every_op=every_op, output=output, root=root, modules=modules, counting=counting,
-        only_differentiated=only_differentiated,
+        only_differentiated=only_differentiated, probe=probe,
     )

@@ -190,6 +190,10 @@ class _LeanBackward:
         self.users = 0
         self.orig = None
         self.wrapper = None
+        #: ``around(orig, args, kwargs)`` runs each backward pass while a probe is on
+        #: (:mod:`.torch_probe`); reference-counted by :meth:`probing`
+        self.around = None
+        self.probes = 0
 
     def acquire(self):
         with self.lock:
@@ -204,6 +208,9 @@ class _LeanBackward:
             def run_backward(*args, **kwargs):
                 popped = pop_own_modes()
                 try:
+                    around = self.around
+                    if around is not None:
+                        return around(orig, args, kwargs)
                     return orig(*args, **kwargs)
                 finally:
                     push_back(popped)
@@ -211,6 +218,21 @@ class _LeanBackward:
             self.orig, self.wrapper = orig, run_backward
             for m in mods:
                 m._engine_run_backward = run_backward
+
+    def probing(self, around) -> bool:
+        """Start (``around``) or stop (None) one probe's use of the wrapper; False when the
+        wrapper is not installed (someone else's patch of the engine entry)."""
+        with self.lock:
+            if around is None:
+                self.probes = max(0, self.probes - 1)
+                if not self.probes:
+                    self.around = None
+                return True
+            if self.orig is None:
+                return False
+            self.probes += 1
+            self.around = around
+            return True
 
     def release(self):
         with self.lock:

@@ -109,6 +109,8 @@ class TorchBackend:
         self.thread_id = threading.get_ident()
         self._guard = None
         self._only_diff = getattr(tracer, "only_differentiated", True)
+        #: the subgradient sensitivity probe (kinkcheck.trace.backends.torch_probe), if asked for
+        self.probe = None
 
     # -- device counters (the Backend protocol: kinkcheck.trace.backends) --
 
@@ -180,9 +182,27 @@ class TorchBackend:
         _thread_backends().append(self)
         lean_backward.acquire()
         self._lean = True
+        if getattr(tr, "probe", None) is not None:
+            self._start_probe()
+
+    def _start_probe(self) -> None:
+        from kinkcheck.trace.backends import torch_probe
+
+        if not lean_backward.probing(torch_probe.around):
+            _warn_once("probe", "kinkcheck.trace: the probe needs torch.autograd's engine entry, which another "
+                       "library has replaced; no step is probed")
+            return
+        self.probe = torch_probe.TorchProbe(self)
+        self.probe.start()
 
     def stop(self, mode: bool = True):
         """Undo what :meth:`start` did, whatever other traces started or stopped meanwhile."""
+        probe, self.probe = self.probe, None
+        if probe is not None:
+            try:
+                probe.stop()
+            finally:
+                lean_backward.probing(None)
         if self._lean:
             self._lean = False
             lean_backward.release()
@@ -262,6 +282,17 @@ class TorchBackend:
             return func(*args, **kwargs)
         site = self._site(spec, x0)
         site.calls += 1
+        probe = self.probe
+        if probe is not None and probe.on:
+            rec = probe.before(spec, site, func, args, kwargs)
+            out = self._count_op(spec, site, func, args, kwargs)
+            if rec is not None:
+                probe.after(rec, func, out)
+            return out
+        return self._count_op(spec, site, func, args, kwargs)
+
+    def _count_op(self, spec, site, func, args, kwargs):
+        tr = self.tracer
         if tr.every_op > 1 and (site.calls - 1) % tr.every_op:
             out = func(*args, **kwargs)
             if spec.relu_out:

@@ -1,0 +1,398 @@
+"""The torch side of the subgradient sensitivity probe (:mod:`kinkcheck.trace.probe`).
+
+On a probed step the dispatch mode hands every covered kink op to :meth:`TorchProbe.before`
+(which finds the elements exactly at the kink, before an in-place op overwrites its input)
+and :meth:`~TorchProbe.after` (which keeps the output, whose ``grad_fn`` is the op's autograd
+node once the op returns). When the user's ``backward()`` runs, :func:`around` (called by the
+tracer's wrapper of the autograd engine entry, :mod:`.stack`) puts hooks on those nodes and on
+the leaves, and runs the user's backward unchanged:
+
+* a leaf hook keeps this pass's gradient ``g`` of each leaf (it returns nothing, so ``.grad``
+  is exactly what it would be untraced);
+* a node hook sees the upstream gradient ``u`` at the op's output. Swapping the subgradient at
+  the hit elements changes the op's input gradient by ``delta = (alt - torch) * u * hit``;
+  everything below the op is linear in it, so ``g_alt - g`` is ``delta`` pushed down to the
+  leaves: one ``torch.autograd.grad`` from the op's input edges (``retain_graph``: the user's
+  pass still needs the graph below, which it has not reached yet). While that correction runs,
+  the node hooks of the same site's other evaluations apply their swap to it too, so a site
+  evaluated several times (a loop, a shared module) gets the exact ``g_alt``, not a sum of
+  first-order terms.
+
+Nothing is patched (hooks are removed in ``finally``), nothing is written to ``.grad``, and no
+random number is drawn: the training run is bit-identical with and without the probe. Costs
+on a probed step: one comparison per covered kink op in the forward, and per hit evaluation a
+backward pass over the graph below it; memory: per hit site one parameter-sized correction
+until the step closes.
+
+Covered ops and the alternative subgradient taken (torch's own in brackets): relu 1 (0),
+leaky_relu 1 (its slope), abs +1 (0; -1 moves the gradient by as much, the other way),
+clamp / clamp_min / clamp_max the outside slope 0 (1) and a tensor bound 1 (0),
+hardtanh / relu6 the inside slope 1 (0), maximum / minimum the whole tie to the first argument
+(0.5 each), fmax / fmin the whole tie to the second (all to the first).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import torch
+from torch.autograd.graph import GradientEdge
+
+from kinkcheck.trace.probe import SiteProbe, step_result
+
+_local = threading.local()
+
+
+def _probes() -> list:
+    got = getattr(_local, "probes", None)
+    if got is None:
+        got = _local.probes = []
+    return got
+
+
+# -- the alternative subgradient per op ------------------------------------------------
+# A rule returns (hit mask at the output's shape, [(edge, coefficient, mask, input)]) or
+# None: on the op's input edge ``edge`` the gradient changes by coefficient * u * mask, summed
+# to the input's shape. Masks are computed before the op runs (in-place ops overwrite x).
+
+
+def _arg(args, kwargs, i, name, default):
+    if len(args) > i:
+        return args[i]
+    return kwargs.get(name, default)
+
+
+def _zero(coef: float):
+    def rule(args, kwargs):
+        x = args[0]
+        m = x == 0
+        return m, [(0, coef, m, x)]
+    return rule
+
+
+def _leaky(args, kwargs):
+    x = args[0]
+    slope = float(_arg(args, kwargs, 1, "negative_slope", 0.01))
+    m = x == 0
+    return m, [(0, 1.0 - slope, m, x)]
+
+
+def _bounds(lo_i: int | None, hi_i: int | None, coef: float, lo_default=None, hi_default=None):
+    """clamp-like ops: ``x`` at a bound takes slope ``1 + coef`` instead of torch's; a
+    tensor bound (its own edge) takes the slope ``x`` gave up."""
+
+    def rule(args, kwargs):
+        x = args[0]
+        lo = _arg(args, kwargs, lo_i, "min", lo_default) if lo_i is not None else None
+        hi = _arg(args, kwargs, hi_i, "max", hi_default) if hi_i is not None else None
+        parts, m = [], None
+        for edge, b in ((lo_i, lo), (hi_i, hi)):
+            if b is None:
+                continue
+            mb = x == b
+            m = mb if m is None else m | mb
+            if isinstance(b, torch.Tensor) and b.requires_grad:
+                parts.append((edge, -coef, mb, b))
+        if m is None:
+            return None
+        return m, [(0, coef, m, x), *parts]
+    return rule
+
+
+def _tie(first: float):
+    """maximum/minimum-like: on a tie the first argument's slope becomes ``first``."""
+
+    def rule(args, kwargs):
+        x, y = args[0], args[1]
+        if not isinstance(y, torch.Tensor):
+            return None
+        m = x == y
+        return m, [(0, first, m, x), (1, -first, m, y)]
+    return rule
+
+
+def _hardtanh(args, kwargs):
+    return _bounds(1, 2, 1.0, -1.0, 1.0)(
+        (args[0], _arg(args, kwargs, 1, "min_val", -1.0), _arg(args, kwargs, 2, "max_val", 1.0)), {})
+
+
+#: plain op name -> (rule, the name its autograd node starts with)
+RULES: dict[str, tuple[Callable, str]] = {
+    "relu": (_zero(1.0), "ReluBackward"),
+    "leaky_relu": (_leaky, "LeakyReluBackward"),
+    "abs": (_zero(1.0), "AbsBackward"),
+    "clamp": (_bounds(1, 2, -1.0), "ClampBackward"),
+    "clamp_min": (_bounds(1, None, -1.0), "ClampMinBackward"),
+    "clamp_max": (_bounds(None, 1, -1.0), "ClampMaxBackward"),
+    "hardtanh": (_hardtanh, "HardtanhBackward"),
+    "maximum": (_tie(0.5), "MaximumBackward"),
+    "minimum": (_tie(0.5), "MinimumBackward"),
+    "fmax": (_tie(-1.0), "FmaxBackward"),
+    "fmin": (_tie(-1.0), "FminBackward"),
+}
+
+class _Rec:
+    """One evaluation of a covered op hit exactly on a probed step."""
+
+    __slots__ = ("fired", "hits", "node_name", "out", "parts", "site", "version")
+
+    def __init__(self, site, hits, parts, node_name):
+        self.site, self.hits, self.parts, self.node_name = site, hits, parts, node_name
+        self.out = None
+        self.version = -1
+        self.fired = False
+
+    def node(self):
+        out = self.out
+        if out is None or out._version != self.version:
+            return None  # changed in place since: its grad_fn is another op's
+        fn = out.grad_fn
+        if fn is None or not fn.name().startswith(self.node_name):
+            return None  # an in-place op on a view (CopySlices), or no graph
+        return fn
+
+    def deltas(self, u: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
+        out = []
+        for edge, coef, m, inp in self.parts:
+            d = (u * m.to(u.dtype)) * coef
+            if tuple(d.shape) != tuple(inp.shape):
+                d = d.sum_to_size(inp.shape)
+            out.append((edge, d.to(inp.dtype)))
+        return out
+
+
+class TorchProbe:
+    """One trace's probe in one thread (made by the torch backend when ``probe=`` is set)."""
+
+    def __init__(self, backend):
+        self.backend = backend
+        self.tracer = backend.tracer
+        self.options = self.tracer.probe
+        self.pending: list[_Rec] = []
+        self.uncovered: dict = {}  # site -> op name, on this step
+        self.step_backward = False
+        self.in_backward = False
+        self.correcting = None  # the site whose correction runs now
+        self.g: dict[int, list] = {}  # id(leaf) -> [leaf, gradient sum]
+        self.corr: dict = {}  # site -> {id(leaf): correction sum}
+        self.hits: dict = {}  # site -> exact hits swapped this step
+
+    # -- lifecycle --
+
+    def start(self) -> None:
+        _probes().append(self)
+        self.tracer.step_hooks.append(self.finish)
+
+    def stop(self) -> None:
+        try:
+            self.finish()
+        finally:
+            if self in _probes():
+                _probes().remove(self)
+            if self.finish in self.tracer.step_hooks:
+                self.tracer.step_hooks.remove(self.finish)
+            self._clear()
+
+    @property
+    def on(self) -> bool:
+        tr = self.tracer
+        return tr.counting and self.options.probes(tr.step_count)
+
+    # -- forward --
+
+    def before(self, spec, site, func, args, kwargs):
+        """The hits of a kink op about to run on a probed step (None: nothing to swap)."""
+        got = RULES.get(spec.plain or "")
+        if got is None:
+            self.uncovered.setdefault(site, spec.op)
+            return None
+        if any(a.is_out for a in func._schema.arguments):
+            return None
+        x = args[0]
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+            return None
+        rule, node_name = got
+        res = rule(args, kwargs)
+        if res is None:
+            return None
+        m, parts = res
+        hits = int(m.sum())  # a sync on a GPU: probed steps only
+        if not hits:
+            return None
+        return _Rec(site, hits, parts, node_name)
+
+    def after(self, rec: _Rec, func, out) -> None:
+        if not isinstance(out, torch.Tensor):
+            return
+        rec.out = out
+        # an in-place op's version is bumped after it returns from the dispatch mode
+        rec.version = out._version + (1 if func._schema.name.endswith("_") else 0)
+        self.pending.append(rec)
+
+    # -- backward --
+
+    def backward(self, orig, args, kwargs):
+        """Run the user's backward pass (unchanged), computing each hit site's correction."""
+        self.step_backward = True
+        named = dict(zip(("t_outputs", "grad_tensors", "keep_graph", "create_graph", "inputs",
+                          "allow_unreachable", "accumulate_grad"), args))
+        named.update(kwargs)
+        recs = [(r, n) for r in self.pending if not r.fired and (n := r.node()) is not None]
+        if not recs or not named.get("accumulate_grad") or named.get("create_graph"):
+            return orig(*args, **kwargs)
+        leaves = _leaves(named.get("t_outputs"), named.get("inputs"))
+        if not leaves:
+            return orig(*args, **kwargs)
+        handles = []
+        self.in_backward = True
+        try:
+            for i, leaf in enumerate(leaves):
+                handles.append(leaf.register_hook(self._leaf_hook(leaf)))
+            for rec, node in recs:
+                handles.append(node.register_hook(self._node_hook(rec, node, leaves)))
+            return orig(*args, **kwargs)
+        finally:
+            self.in_backward = False
+            self.correcting = None
+            for h in handles:
+                h.remove()
+            self.pending = [r for r in self.pending if not r.fired]
+
+    def _leaf_hook(self, leaf):
+        def hook(grad):
+            if self.correcting is None and grad is not None:
+                slot = self.g.get(id(leaf))
+                if slot is None:
+                    self.g[id(leaf)] = [leaf, grad.detach().clone()]
+                else:
+                    slot[1] = slot[1] + grad.detach()
+            return None
+        return hook
+
+    def _node_hook(self, rec: _Rec, node, leaves):
+        def hook(grad_inputs, grad_outputs):
+            u = grad_outputs[0] if grad_outputs else None
+            if u is None:
+                return None
+            if self.correcting is not None:  # a correction passing through this evaluation
+                if self.correcting is not rec.site:
+                    return None
+                new = list(grad_inputs)
+                for edge, d in rec.deltas(u):
+                    if edge < len(new):
+                        new[edge] = d if new[edge] is None else new[edge] + d
+                return tuple(new)
+            rec.fired = True
+            self.hits[rec.site] = self.hits.get(rec.site, 0) + rec.hits
+            edges, grads = [], []
+            for edge, d in rec.deltas(u):
+                nxt = node.next_functions[edge] if edge < len(node.next_functions) else (None, 0)
+                if nxt[0] is not None:
+                    edges.append(GradientEdge(nxt[0], nxt[1]))
+                    grads.append(d)
+            sums = self.corr.setdefault(rec.site, {})
+            if not edges:
+                return None
+            self.correcting = rec.site
+            try:
+                got = torch.autograd.grad(edges, leaves, grads, retain_graph=True, allow_unused=True)
+            finally:
+                self.correcting = None
+            for leaf, c in zip(leaves, got):
+                if c is None:
+                    continue
+                cur = sums.get(id(leaf))
+                sums[id(leaf)] = c if cur is None else cur + c
+            return None
+        return hook
+
+    # -- the step's results --
+
+    def finish(self) -> None:
+        """Fold this step's corrections into the sites' probe results (at the step's close)."""
+        tr = self.tracer
+        try:
+            if self.step_backward:
+                tr.probe_steps += 1
+            for site, op in self.uncovered.items():
+                sp = tr.probe_site(site)
+                sp.uncovered = sp.uncovered or f"{op}: no alternative subgradient for this op"
+            for site, sums in self.corr.items():
+                gg, dd, gd, dmax = self._sums(sums)
+                tr.probe_site(site).add(step_result(tr.step_count, self.hits.get(site, 0), gg, dd, gd, dmax),
+                                        self.options.threshold)
+        finally:
+            self._clear()
+
+    def _sums(self, sums: dict) -> tuple[float, float, float, float]:
+        parts = []
+        for key, (leaf, g) in self.g.items():
+            g64 = g.double().reshape(-1)
+            d = sums.get(key)
+            if d is None:
+                parts.append(torch.stack([g64 @ g64, g64.new_zeros(()), g64.new_zeros(()), g64.new_zeros(())]))
+                continue
+            d64 = d.double().reshape(-1)
+            parts.append(torch.stack([g64 @ g64, d64 @ d64, g64 @ d64, _amax(d64)]))
+        for key, d in sums.items():  # a leaf the user's pass gave no gradient
+            if key not in self.g:
+                d64 = d.double().reshape(-1)
+                parts.append(torch.stack([d64.new_zeros(()), d64 @ d64, d64.new_zeros(()), _amax(d64)]))
+        if not parts:
+            return 0.0, 0.0, 0.0, 0.0
+        t = torch.stack([p.cpu() for p in parts])  # one small transfer per leaf, probed steps only
+        gg, dd, gd = (float(v) for v in t[:, :3].sum(0))
+        return gg, dd, gd, float(t[:, 3].max())
+
+    def _clear(self) -> None:
+        self.pending.clear()
+        self.uncovered.clear()
+        self.g.clear()
+        self.corr.clear()
+        self.hits.clear()
+        self.step_backward = False
+
+
+def _amax(v: torch.Tensor) -> torch.Tensor:
+    return v.abs().max() if v.numel() else v.new_zeros(())
+
+
+def _leaves(outputs, inputs) -> list[torch.Tensor]:
+    """The leaves a backward pass accumulates into: ``inputs=`` when given, else every leaf
+    reachable from the outputs' graph."""
+    if inputs:
+        return [t for t in inputs if isinstance(t, torch.Tensor) and t.requires_grad]
+    found: dict[int, torch.Tensor] = {}
+    seen: set = set()
+    stack = []
+    for t in outputs or ():
+        if isinstance(t, torch.Tensor):
+            if t.grad_fn is not None:
+                stack.append(t.grad_fn)
+            elif t.requires_grad:
+                found[id(t)] = t
+    while stack:
+        fn = stack.pop()
+        if fn in seen:
+            continue
+        seen.add(fn)
+        var = getattr(fn, "variable", None)
+        if isinstance(var, torch.Tensor):
+            found[id(var)] = var
+        for nxt, _ in fn.next_functions:
+            if nxt is not None and nxt not in seen:
+                stack.append(nxt)
+    return list(found.values())
+
+
+def around(orig, args, kwargs):
+    """Around every backward pass while a trace runs (:data:`.stack.lean_backward`): a
+    probed step's pass in this thread gets :meth:`TorchProbe.backward`; any other (a
+    correction, another thread, an unprobed step) just runs."""
+    for probe in reversed(_probes()):
+        if probe.in_backward:
+            break  # a correction (or a user's pass inside a hook): run it as it is
+        if probe.on:
+            return probe.backward(orig, args, kwargs)
+    return orig(*args, **kwargs)
