@@ -53,6 +53,42 @@ class Observed:
                    at=tuple(str(v)[:24] for v in at[:8]), step=_int(d.get("step")))
 
 
+def _num(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    return float(v)
+
+
+@dataclass(frozen=True, slots=True)
+class Probed:
+    """The subgradient sensitivity probe's results at a site (:mod:`kinkcheck.trace.probe`):
+    how many probed steps hit it, in how many the other subgradient moved the step's
+    gradient by more than the threshold, and by how much (``||g_alt - g|| / ||g||``)."""
+
+    probed: int = 0
+    sensitive: int = 0
+    rel_median: float | None = None
+    rel_max: float | None = None
+    cos_min: float | None = None
+    max_change: float = 0.0
+    #: [step, hits, rel, cos, max] rows (rel/cos None: a zero gradient)
+    steps: tuple[tuple[int, int, float | None, float | None, float | None], ...] = ()
+    uncovered: str | None = None
+
+    @classmethod
+    def from_dict(cls, d: Any) -> Probed | None:
+        if not isinstance(d, Mapping):
+            return None
+        rows = []
+        for r in d.get("steps") or ():
+            if isinstance(r, (list, tuple)) and len(r) == 5 and _int(r[0]) is not None and _int(r[1]) is not None:
+                rows.append((_int(r[0]) or 0, _int(r[1]) or 0, _num(r[2]), _num(r[3]), _num(r[4])))
+        return cls(probed=_int(d.get("probed")) or 0, sensitive=_int(d.get("sensitive")) or 0,
+                   rel_median=_num(d.get("rel_median")), rel_max=_num(d.get("rel_max")),
+                   cos_min=_num(d.get("cos_min")), max_change=_num(d.get("max_change")) or 0.0,
+                   steps=tuple(rows), uncovered=_str(d.get("uncovered"), 200))
+
+
 @dataclass(frozen=True, slots=True)
 class SiteRecord:
     """One trace site record (README, "The trace file")."""
@@ -78,6 +114,7 @@ class SiteRecord:
     per_step: tuple[tuple[int, int, int, int], ...] = ()
     near_scale: str | None = None
     observed: Observed | None = None
+    probe: Probed | None = None
 
     @classmethod
     def from_dict(cls, rec: Any) -> SiteRecord | None:
@@ -105,7 +142,7 @@ class SiteRecord:
             near=_int(rec.get("near")) or 0, harmless=_int(rec.get("harmless")) or 0,
             histogram={str(k): n for k, v in hist.items() if (n := _int(v)) is not None},
             per_step=tuple(rows), near_scale=_str(rec.get("near_scale"), 40),
-            observed=Observed.from_dict(rec.get("observed")),
+            observed=Observed.from_dict(rec.get("observed")), probe=Probed.from_dict(rec.get("probe")),
         )
 
 

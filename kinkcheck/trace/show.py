@@ -10,6 +10,21 @@ def _fmt_frac(n: int, total: int) -> str:
     return share(n, total)
 
 
+def _num(v) -> str:
+    return "inf" if v is None else f"{v:.2g}"
+
+
+def probe_cell(probe: dict | None) -> str:
+    """The probe's verdict at a site: "2/6 steps sensitive" and how far the other
+    subgradient moved the step's gradient (median / max of ||g_alt - g|| / ||g||)."""
+    if not probe:
+        return "-"
+    if not probe.get("probed"):
+        return "not probed: " + probe["uncovered"] if probe.get("uncovered") else "-"
+    return (f"{probe.get('sensitive', 0):,}/{probe['probed']:,} steps sensitive\n"
+            f"moved {_num(probe.get('rel_median'))} (median) / {_num(probe.get('rel_max'))} (max)")
+
+
 def render(data: dict, *, top: int | None = None):
     from rich.table import Table
 
@@ -25,6 +40,11 @@ def render(data: dict, *, top: int | None = None):
     caption = f"near = within {near.get('ulps')} ULPs of the scale each rule names (+{near.get('abs')}; kinkcheck rule CODE)"
     for backend, what in sorted((data.get("counted") or {}).items()):
         caption += f"\n{backend} counts {what}"
+    probe = data.get("probe")
+    if probe:
+        caption += (f"\nprobe: every {probe.get('every')} steps ({probe.get('steps', 0)} probed); swap = the step's "
+                    f"gradient with the other subgradient at the hits, ||g_alt - g|| / ||g||; sensitive above "
+                    f"{probe.get('threshold', 0):.2g}")
     table = Table(title=title, caption=caption)
     table.add_column("where", overflow="fold", min_width=12)
     table.add_column("rule", no_wrap=True)
@@ -36,6 +56,8 @@ def render(data: dict, *, top: int | None = None):
     table.add_column("near", justify="right", overflow="fold")
     table.add_column("closest", justify="right", overflow="fold")
     table.add_column("grad at hit", overflow="fold")  # what the framework returned at a hit (observed)
+    if probe:
+        table.add_column("swap", overflow="fold")
     for s in sites:
         where = f"{s['path']}:{s['line']}"
         if s.get("function"):
@@ -55,7 +77,8 @@ def render(data: dict, *, top: int | None = None):
         closest = "exact" if "exact" in hist else (f"1e{min(decades)}" if decades else "-")
         observed = s.get("observed") or {}
         sub = ", ".join(observed.get("grad") or []) if s["exact"] and observed.get("grad") else "-"
-        table.add_row(
-            where, s["code"], op, f"{s['evaluations']:,}", exact, f"{s['near']:,}", closest, sub,
-        )
+        cells = [where, s["code"], op, f"{s['evaluations']:,}", exact, f"{s['near']:,}", closest, sub]
+        if probe:
+            cells.append(probe_cell(s.get("probe")))
+        table.add_row(*cells)
     return table

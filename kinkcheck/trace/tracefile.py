@@ -130,6 +130,11 @@ def _schema():
                 "near_scale": name,
                 "observed": Obj(optional={"framework": Str(), "grad": ListOf(Str()), "at": ListOf(Str()),
                                           "step": Int()}),
+                "probe": Obj(optional={
+                    "probed": count, "sensitive": count, "rel_median": Nullable(Num()), "rel_max": Nullable(Num()),
+                    "cos_min": Nullable(Num(lo=-1.0)), "max_change": Num(), "uncovered": Str(),
+                    "steps": ListOf(Row(5, Nullable(Num(lo=-1.0)), "step, hits, rel, cos, max")),
+                }),
             },
         )
         _SCHEMA = Obj(
@@ -139,7 +144,8 @@ def _schema():
                       "counted": MapOf(Str(), Str()),
                       "sampling": Obj(optional={"every_step": Int(lo=1), "every_op": Int(lo=1)}),
                       "rules": ListOf(Str()), "backends": ListOf(Str()),
-                      "per_step_blocks": Obj(optional={"exact_steps": Int(), "width": Int(lo=1)})},
+                      "per_step_blocks": Obj(optional={"exact_steps": Int(), "width": Int(lo=1)}),
+                      "probe": Obj(optional={"every": Int(lo=1), "threshold": Num(), "steps": count})},
         )
     return _SCHEMA
 
@@ -195,12 +201,17 @@ def merge(traces: Iterable[dict]) -> dict:
                 else:
                     rows[r[0]] = list(r)
             cur["per_step"] = [rows[k2] for k2 in sorted(rows)]
+            if s.get("probe"):
+                cur["probe"] = merge_probes(cur.get("probe"), s["probe"])
     frameworks: dict[str, str] = {}
     counted: dict[str, str] = {}
     for t in traces:
         frameworks.update(t.get("frameworks", {}))
         counted.update(t.get("counted", {}))
     out = {k: v for k, v in first.items() if k not in ("sites",)}
+    probes = [t["probe"] for t in traces if t.get("probe")]
+    if probes:  # ranks probe the same steps: the probed steps of a run are its largest count
+        out["probe"] = {**probes[0], "steps": max(int(p.get("steps", 0)) for p in probes)}
     out.update(
         created=now_iso(),
         ranks=sorted({r for t in traces for r in t["ranks"]}),
@@ -216,6 +227,29 @@ def merge(traces: Iterable[dict]) -> dict:
         s["histogram"] = sort_histogram(s["histogram"])
         if width > 1:
             s["per_step"] = steps.rebucket(s["per_step"], width)
+    return out
+
+
+def merge_probes(a: dict | None, b: dict) -> dict:
+    """Two records' probe results as one: counts add, rows join (by step), extremes combine;
+    the median is taken again over the joined rows."""
+    if not a:
+        return dict(b)
+    rows = sorted([list(r) for r in a.get("steps", [])] + [list(r) for r in b.get("steps", [])], key=lambda r: r[0])
+    rels = sorted(r[2] for r in rows if r[2] is not None)
+    rel_max = None if a.get("rel_max", 0) is None or b.get("rel_max", 0) is None \
+        else max(a.get("rel_max") or 0, b.get("rel_max") or 0)
+    coss = [c for c in (a.get("cos_min"), b.get("cos_min")) if c is not None]
+    out = {
+        "probed": int(a.get("probed", 0)) + int(b.get("probed", 0)),
+        "sensitive": int(a.get("sensitive", 0)) + int(b.get("sensitive", 0)),
+        "rel_median": rels[len(rels) // 2] if rels else None, "rel_max": rel_max,
+        "cos_min": min(coss) if coss else None,
+        "max_change": max(a.get("max_change") or 0, b.get("max_change") or 0), "steps": rows,
+    }
+    uncovered = a.get("uncovered") or b.get("uncovered")
+    if uncovered:
+        out["uncovered"] = uncovered
     return out
 
 
