@@ -131,7 +131,7 @@ def test_float_ops_on_meta_and_sparse_tensors_are_not_counted_and_say_nothing_od
             meta().abs()
             F.relu(meta())
             sparse().abs()
-            torch.tensor([0.0, 1.0]).abs()  # a real tensor still counts
+            torch.tensor([0.0, 1.0], requires_grad=True).abs()  # a real tensor that trains still counts
     sites = t.to_dict()["sites"]
     assert [(s["op"], s["evaluations"], s["exact"]) for s in sites] == [("aten.abs.default", 2, 1)]
     assert not [w for w in seen if "cannot measure" in str(w.message)]
