@@ -113,10 +113,17 @@ def test_a_site_evaluated_twice_gets_the_exact_alternative():
     relu_alt = lambda h: torch.where(h >= 0, h, 0 * h)  # noqa: E731
     (g,) = torch.autograd.grad(net(torch.relu, W, x), [W])
     (g_alt,) = torch.autograd.grad(net(relu_alt, W, x), [W])
+
+    def swap_only(k):  # relu with the other subgradient at its k-th call only
+        calls = []
+
+        def act(h):
+            calls.append(h)
+            return relu_alt(h) if len(calls) == k else torch.relu(h)
+        return act
+
     # swapping one evaluation at a time and adding the two changes gives another answer here
-    first_order = sum(torch.autograd.grad(net(f, W, x), [W])[0] - g for f in (
-        lambda h, n=[0]: relu_alt(h) if n.append(1) or len(n) == 2 else torch.relu(h),
-        lambda h, n=[0]: relu_alt(h) if n.append(1) or len(n) == 3 else torch.relu(h)))
+    first_order = sum(torch.autograd.grad(net(swap_only(k), W, x), [W])[0] - g for k in (1, 2))
     assert not torch.allclose(first_order, g_alt - g)
     with kinkcheck.trace(backends="torch", rules="KC102", probe=Probe(every=1)) as t:
         net(torch.relu, W, x).backward()
@@ -248,3 +255,33 @@ def test_merging_ranks_adds_their_probed_steps(tmp_path):
     assert probe["probed"] == 2 and probe["sensitive"] == 2 and probe["rel_max"] == 0.5
     assert len(probe["steps"]) == 2
     tracefile.validate(merged)
+
+
+def test_a_failing_correction_leaves_the_backward_alone(monkeypatch):
+    from kinkcheck.trace.backends import torch_probe
+
+    def broken(self, u):
+        raise RuntimeError("no correction today")
+
+    monkeypatch.setattr(torch_probe._Rec, "deltas", broken)
+    W = torch.tensor([[1.0, -1.0], [2.0, 0.5]], requires_grad=True)
+    x = torch.tensor([[1.0, 1.0], [0.5, 3.0]])
+    with kinkcheck.trace(backends="torch", rules="KC102", probe=1) as t:
+        torch.relu(x @ W.T).sum().backward()
+    assert W.grad.tolist() == [[0.0, 0.0], [1.5, 4.0]]  # torch's gradient, as untraced
+    probe = one(t, "KC102")["probe"]
+    assert probe["probed"] == 0 and "no correction today" in probe["uncovered"]
+
+
+def test_gradient_accumulation_adds_every_pass_of_the_step():
+    # two micro-batches, only the first hits the kink: g is the sum of both passes
+    W = torch.tensor([[1.0, -1.0]], requires_grad=True)
+    hit, miss = torch.tensor([[1.0, 1.0]]), torch.tensor([[3.0, 1.0]])
+    with kinkcheck.trace(backends="torch", rules="KC102", probe=1) as t:
+        for x in (hit, miss):
+            torch.relu(x @ W.T).sum().backward()
+        t.step()
+    g = W.grad.reshape(-1)  # [3, 1]: only the second pass has a gradient
+    d = torch.tensor([1.0, 1.0])  # relu'(0) = 1 at the first pass's hit
+    _, hits, rel, _, _ = one(t, "KC102")["probe"]["steps"][0]
+    assert hits == 1 and rel == pytest.approx(float(d.norm() / g.norm()), rel=1e-6)

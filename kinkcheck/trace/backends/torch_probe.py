@@ -154,11 +154,11 @@ class _Rec:
 
     def deltas(self, u: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
         out = []
-        for edge, coef, m, inp in self.parts:
+        for edge, coef, m, shape, dtype in self.parts:
             d = (u * m.to(u.dtype)) * coef
-            if tuple(d.shape) != tuple(inp.shape):
-                d = d.sum_to_size(inp.shape)
-            out.append((edge, d.to(inp.dtype)))
+            if tuple(d.shape) != shape:
+                d = d.sum_to_size(shape)
+            out.append((edge, d.to(dtype)))
         return out
 
 
@@ -177,6 +177,7 @@ class TorchProbe:
         self.g: dict[int, list] = {}  # id(leaf) -> [leaf, gradient sum]
         self.corr: dict = {}  # site -> {id(leaf): correction sum}
         self.hits: dict = {}  # site -> exact hits swapped this step
+        self.failed: dict = {}  # site -> why its correction could not be computed
 
     # -- lifecycle --
 
@@ -220,6 +221,8 @@ class TorchProbe:
         hits = int(m.sum())  # a sync on a GPU: probed steps only
         if not hits:
             return None
+        # keep the inputs' shapes, not the inputs (they may not be saved for backward)
+        parts = [(edge, coef, mask, tuple(inp.shape), inp.dtype) for edge, coef, mask, inp in parts]
         return _Rec(site, hits, parts, node_name)
 
     def after(self, rec: _Rec, func, out) -> None:
@@ -234,13 +237,22 @@ class TorchProbe:
 
     def backward(self, orig, args, kwargs):
         """Run the user's backward pass (unchanged), computing each hit site's correction."""
-        self.step_backward = True
         named = dict(zip(("t_outputs", "grad_tensors", "keep_graph", "create_graph", "inputs",
                           "allow_unreachable", "accumulate_grad"), args))
         named.update(kwargs)
-        recs = [(r, n) for r in self.pending if not r.fired and (n := r.node()) is not None]
-        if not recs or not named.get("accumulate_grad") or named.get("create_graph"):
-            return orig(*args, **kwargs)
+        if not named.get("accumulate_grad") or named.get("create_graph"):
+            return orig(*args, **kwargs)  # autograd.grad, or a pass that builds a graph: not the step's gradient
+        self.step_backward = True
+        # every pass of a probed step adds to g (micro-batches), hit or not
+        recs = []
+        for r in self.pending:
+            if not r.fired:
+                n = r.node()
+                if n is not None:
+                    recs.append((r, n))
+                else:
+                    self.failed.setdefault(r.site, "its autograd node is gone: the output was changed in place "
+                                                   "afterwards, or written in place into a view")
         leaves = _leaves(named.get("t_outputs"), named.get("inputs"))
         if not leaves:
             return orig(*args, **kwargs)
@@ -284,28 +296,34 @@ class TorchProbe:
                         new[edge] = d if new[edge] is None else new[edge] + d
                 return tuple(new)
             rec.fired = True
-            self.hits[rec.site] = self.hits.get(rec.site, 0) + rec.hits
-            edges, grads = [], []
-            for edge, d in rec.deltas(u):
-                nxt = node.next_functions[edge] if edge < len(node.next_functions) else (None, 0)
-                if nxt[0] is not None:
-                    edges.append(GradientEdge(nxt[0], nxt[1]))
-                    grads.append(d)
-            sums = self.corr.setdefault(rec.site, {})
-            if not edges:
-                return None
-            self.correcting = rec.site
             try:
-                got = torch.autograd.grad(edges, leaves, grads, retain_graph=True, allow_unused=True)
+                self._correct(rec, node, u, leaves)
+            except Exception as err:  # noqa: BLE001 - the probe must never break the user's backward
+                self.failed[rec.site] = f"{type(err).__name__}: {err}"[:200]
             finally:
                 self.correcting = None
-            for leaf, c in zip(leaves, got):
-                if c is None:
-                    continue
-                cur = sums.get(id(leaf))
-                sums[id(leaf)] = c if cur is None else cur + c
             return None
         return hook
+
+    def _correct(self, rec: _Rec, node, u: torch.Tensor, leaves) -> None:
+        """Push this evaluation's change of subgradient from the op's input edges to the leaves."""
+        self.hits[rec.site] = self.hits.get(rec.site, 0) + rec.hits
+        edges, grads = [], []
+        for edge, d in rec.deltas(u):
+            nxt = node.next_functions[edge] if edge < len(node.next_functions) else (None, 0)
+            if nxt[0] is not None:
+                edges.append(GradientEdge(nxt[0], nxt[1]))
+                grads.append(d)
+        sums = self.corr.setdefault(rec.site, {})
+        if not edges:
+            return
+        self.correcting = rec.site
+        got = torch.autograd.grad(edges, leaves, grads, retain_graph=True, allow_unused=True)
+        self.correcting = None
+        for leaf, c in zip(leaves, got):
+            if c is not None:
+                cur = sums.get(id(leaf))
+                sums[id(leaf)] = c if cur is None else cur + c
 
     # -- the step's results --
 
@@ -318,32 +336,40 @@ class TorchProbe:
             for site, op in self.uncovered.items():
                 sp = tr.probe_site(site)
                 sp.uncovered = sp.uncovered or f"{op}: no alternative subgradient for this op"
+            for site, why in self.failed.items():
+                sp = tr.probe_site(site)
+                sp.uncovered = sp.uncovered or f"the correction failed ({why})"
+                self.corr.pop(site, None)
+            gg = self._gg() if self.corr else 0.0
             for site, sums in self.corr.items():
-                gg, dd, gd, dmax = self._sums(sums)
+                gg, dd, gd, dmax = self._sums(sums, gg)
                 tr.probe_site(site).add(step_result(tr.step_count, self.hits.get(site, 0), gg, dd, gd, dmax),
                                         self.options.threshold)
         finally:
             self._clear()
 
-    def _sums(self, sums: dict) -> tuple[float, float, float, float]:
+    def _sums(self, sums: dict, gg: float) -> tuple[float, float, float, float]:
+        """``||g||^2`` (given), ``||d||^2``, ``<g, d>`` and ``max |d|`` over the leaves, in
+        float64 for a float64 model and float32 otherwise (half-precision gradients are
+        summed at float32), with one transfer per site."""
         parts = []
-        for key, (leaf, g) in self.g.items():
-            g64 = g.double().reshape(-1)
-            d = sums.get(key)
-            if d is None:
-                parts.append(torch.stack([g64 @ g64, g64.new_zeros(()), g64.new_zeros(()), g64.new_zeros(())]))
-                continue
-            d64 = d.double().reshape(-1)
-            parts.append(torch.stack([g64 @ g64, d64 @ d64, g64 @ d64, _amax(d64)]))
-        for key, d in sums.items():  # a leaf the user's pass gave no gradient
-            if key not in self.g:
-                d64 = d.double().reshape(-1)
-                parts.append(torch.stack([d64.new_zeros(()), d64 @ d64, d64.new_zeros(()), _amax(d64)]))
+        for key, d in sums.items():
+            slot = self.g.get(key)
+            d = _wide(d).reshape(-1)
+            if slot is None:  # a leaf the user's pass gave no gradient
+                gd = d.new_zeros(())
+            else:
+                gd = (_wide(slot[1]).reshape(-1).to(d.dtype) * d).sum()
+            parts.append(torch.stack([(d * d).sum(), gd, _amax(d)]).double())
         if not parts:
-            return 0.0, 0.0, 0.0, 0.0
-        t = torch.stack([p.cpu() for p in parts])  # one small transfer per leaf, probed steps only
-        gg, dd, gd = (float(v) for v in t[:, :3].sum(0))
-        return gg, dd, gd, float(t[:, 3].max())
+            return gg, 0.0, 0.0, 0.0
+        t = torch.stack([p.to("cpu") for p in parts])  # one small transfer per leaf, probed steps only
+        dd, gd = (float(v) for v in t[:, :2].sum(0))
+        return gg, dd, gd, float(t[:, 2].max())
+
+    def _gg(self) -> float:
+        vals = [(_wide(g).reshape(-1) ** 2).sum().double().to("cpu") for _, g in self.g.values()]
+        return float(torch.stack(vals).sum()) if vals else 0.0
 
     def _clear(self) -> None:
         self.pending.clear()
@@ -351,7 +377,13 @@ class TorchProbe:
         self.g.clear()
         self.corr.clear()
         self.hits.clear()
+        self.failed.clear()
         self.step_backward = False
+
+
+def _wide(v: torch.Tensor) -> torch.Tensor:
+    """``v`` at float32 at least (a float32 or float64 tensor as it is: no copy)."""
+    return v if v.dtype in (torch.float32, torch.float64) else v.float()
 
 
 def _amax(v: torch.Tensor) -> torch.Tensor:
