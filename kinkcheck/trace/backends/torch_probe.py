@@ -28,7 +28,8 @@ Covered ops and the alternative subgradient taken (torch's own in brackets): rel
 leaky_relu 1 (its slope), abs +1 (0; -1 moves the gradient by as much, the other way),
 clamp / clamp_min / clamp_max the outside slope 0 (1) and a tensor bound 1 (0),
 hardtanh / relu6 the inside slope 1 (0), maximum / minimum the whole tie to the first argument
-(0.5 each), fmax / fmin the whole tie to the second (all to the first).
+(0.5 each), fmax / fmin the whole tie to the second (all to the first), a max-pool window's
+tie the last maximum (the first; :mod:`.torch_probe_pool`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from collections.abc import Callable
 import torch
 from torch.autograd.graph import GradientEdge
 
+from kinkcheck.trace.backends.torch_probe_pool import max_pool2d_rule
 from kinkcheck.trace.probe import SiteProbe, step_result
 
 _local = threading.local()
@@ -130,15 +132,18 @@ RULES: dict[str, tuple[Callable, str]] = {
     "minimum": (_tie(0.5), "MinimumBackward"),
     "fmax": (_tie(-1.0), "FmaxBackward"),
     "fmin": (_tie(-1.0), "FminBackward"),
+    # a rule may also return an object with .hits, .bind(out) and .deltas(u) (torch_probe_pool)
+    "max_pool2d_with_indices": (max_pool2d_rule, "MaxPool2DWithIndicesBackward"),
 }
 
 class _Rec:
     """One evaluation of a covered op hit exactly on a probed step."""
 
-    __slots__ = ("fired", "hits", "node_name", "out", "parts", "site", "version")
+    __slots__ = ("fired", "hits", "node_name", "out", "parts", "site", "swap", "version")
 
-    def __init__(self, site, hits, parts, node_name):
+    def __init__(self, site, hits, parts, node_name, swap=None):
         self.site, self.hits, self.parts, self.node_name = site, hits, parts, node_name
+        self.swap = swap  # a rule's own object for non-elementwise ops (max-pool ties)
         self.out = None
         self.version = -1
         self.fired = False
@@ -153,6 +158,8 @@ class _Rec:
         return fn
 
     def deltas(self, u: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
+        if self.swap is not None:
+            return self.swap.deltas(u)
         out = []
         for edge, coef, m, shape, dtype in self.parts:
             d = (u * m.to(u.dtype)) * coef
@@ -217,6 +224,8 @@ class TorchProbe:
         res = rule(args, kwargs)
         if res is None:
             return None
+        if not isinstance(res, tuple):  # an object of its own (max-pool ties)
+            return _Rec(site, res.hits, [], node_name, res) if res.hits else None
         m, parts = res
         hits = int(m.sum())  # a sync on a GPU: probed steps only
         if not hits:
@@ -226,6 +235,9 @@ class TorchProbe:
         return _Rec(site, hits, parts, node_name)
 
     def after(self, rec: _Rec, func, out) -> None:
+        if isinstance(out, (tuple, list)) and rec.swap is not None:
+            rec.swap.bind(out)
+            out = out[0]
         if not isinstance(out, torch.Tensor):
             return
         rec.out = out
