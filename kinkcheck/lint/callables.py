@@ -78,7 +78,7 @@ class Refs:
         self._receivers: dict[tuple[int, str, int], list[str]] = {}
 
     def close(self) -> None:
-        self.ix = self._lambda_ref = None
+        self.ix = self._lambda_ref = None  # type: ignore[assignment]  # released for the garbage collector
         self._names.clear()
         self._receivers.clear()
 
@@ -235,7 +235,7 @@ class Refs:
                     if e is env and name in live and e.qual:
                         out.append(f"{e.qual}{PARAM}{name}")
                 for value in e.assigns.get(name, ()):
-                    if value.__class__ is ast.Call and FACTORY_RE.search(getattr(value.func, "id", None) or getattr(value.func, "attr", "")):
+                    if value.__class__ is ast.Call and FACTORY_RE.search(getattr(value.func, "id", None) or getattr(value.func, "attr", None) or ""):
                         q = self.ix.resolve(value.func, e) if isinstance(value.func, (ast.Name, ast.Attribute)) else None
                         if q and ours(q):
                             out.append(q + CALL)
@@ -291,7 +291,7 @@ def param_names(fn: ast.AST) -> tuple[str, ...]:
     return tuple(a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs))
 
 
-def param_defaults(fn: ast.AST) -> list[tuple[str, ast.AST]]:
+def param_defaults(fn: ast.AST) -> list[tuple[str, ast.expr]]:
     args = getattr(fn, "args", None)
     if not isinstance(args, ast.arguments):
         return []

@@ -185,7 +185,7 @@ def apply(
         by_line.setdefault(d.line, []).append(d)
 
     def covering(f: Finding) -> Directive | None:
-        best = None
+        best: Directive | None = None
         for line in dict.fromkeys((f.line, f.end_line)):
             for d in by_line.get(line, ()):
                 if d.codes is None and f.code in META_NAMES:
@@ -199,9 +199,9 @@ def apply(
 
     out: list[Finding] = []
     for f in findings:
-        d = covering(f)
-        if d is not None and not f.documented:
-            f = replace(f, documented=True, reason=d.reason if d.kind == "kink" else "noqa")
+        doc = covering(f)
+        if doc is not None and not f.documented:
+            f = replace(f, documented=True, reason=doc.reason if doc.kind == "kink" else "noqa")
         out.append(f)
 
     used: dict[Directive, set[str]] = {}

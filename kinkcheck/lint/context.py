@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import sys
+from typing import Any
 
 from kinkcheck.lint import kinds
 from kinkcheck.lint.index import NO_GRAD, _Env, _Indexer, local_bindings, walk_local
@@ -119,7 +120,7 @@ class Context:
         if self._no_grad is None:
             self._no_grad = set()
             if self.fn is not self.fa.tree:
-                self._no_grad = no_grad_nodes(self.fn, list(self.fn.body), self)
+                self._no_grad = no_grad_nodes(self.fn, list(getattr(self.fn, "body", [])), self)
         return self._no_grad
 
     def where_calls(self) -> list[ast.Call]:
@@ -172,7 +173,7 @@ class FileAnalysis:
         self._buffers: set[str] | None = None
         self._module_ctx: Context | None = None
         #: astroid fallback: None until a call needs it; False when turned off
-        self.inference = None
+        self.inference: Any = None  # a FileInference once built (lint.infer_astroid)
         self.infer_enabled = True
         self._infer_tokens: frozenset[str] | None = None
         self._self_assigns: dict[str, list[ast.AST]] | None = None
@@ -206,7 +207,7 @@ class FileAnalysis:
                 elif isinstance(node, (ast.Assign, ast.AnnAssign)) and getattr(node, "value", None) is not None:
                     for t in node.targets if isinstance(node, ast.Assign) else [node.target]:
                         if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
-                            if id(node.value) not in bare:
+                            if node.value is not None and id(node.value) not in bare:
                                 out.setdefault(t.attr, []).append(node.value)
             self._self_assigns = out
         return self._self_assigns
@@ -232,8 +233,8 @@ class FileAnalysis:
         """Source text of a node (``ast.get_source_segment`` re-splits the whole file on
         every call, which is quadratic on big files)."""
         try:
-            lineno, end_lineno = node.lineno - 1, node.end_lineno - 1
-            col, end_col = node.col_offset, node.end_col_offset
+            lineno, end_lineno = node.lineno - 1, node.end_lineno - 1  # type: ignore[attr-defined]
+            col, end_col = node.col_offset, node.end_col_offset  # type: ignore[attr-defined]
             lines = self._raw_lines
             if lineno == end_lineno:
                 return lines[lineno].encode()[col:end_col].decode()
@@ -262,7 +263,7 @@ class FileAnalysis:
     buffers = kinds.buffers
 
 
-def no_grad_nodes(fn: ast.AST | None, roots: list[ast.AST], ctx: Context) -> set[int]:
+def no_grad_nodes(fn: ast.AST | None, roots: "list[ast.stmt] | list[ast.AST]", ctx: Context) -> set[int]:
     """ids of the nodes that run with gradients off: the whole body of a function decorated
     ``@torch.no_grad()``, the body of ``with torch.no_grad():``."""
     def is_no_grad(expr) -> bool:

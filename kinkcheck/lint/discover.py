@@ -103,6 +103,7 @@ def discover(paths: Iterable[str | Path], config: Config, *, force_exclude: bool
         return False
 
     def add(abspath: str, st: os.stat_result | None = None) -> None:
+        ident: tuple[int, int] | str
         try:
             st = st or os.stat(abspath)
             ident = (st.st_dev, st.st_ino)

@@ -163,10 +163,11 @@ def _analyze_scopes(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[
 def _analyze_function(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[str], qualname: str, fn: ast.AST,
                       env, cls_qual: str | None, sliced: bool) -> Iterable[Finding]:
     ctx = Context(fa, qualname, fn, env, cls_qual)
+    roots: list[ast.AST]
     if fn is fa.tree:
         roots = [s for s in fa.tree.body if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
     else:
-        roots = list(fn.body)
+        roots = list(getattr(fn, "body", []))
     if sliced:
         exprs = _backward_exprs(fa, ctx, roots)
         roots = backward_slice(roots, exprs) if exprs else roots
@@ -287,7 +288,7 @@ def _all_plain(site: Site, ctx: Context) -> bool:
 
 
 def _backward_exprs(fa: FileAnalysis, ctx: Context, roots: list[ast.AST]) -> list[ast.AST]:
-    exprs = []
+    exprs: list[ast.AST] = []
     for r in roots:
         for node in walk_local([r]):
             if isinstance(node, ast.Call):

@@ -55,7 +55,7 @@ def returned_names(ctx) -> set[str]:
         from kinkcheck.lint.index import backward_slice
 
         body = list(getattr(ctx.fn, "body", []))
-        chosen = backward_slice(body, [r.value for r in _returns(ctx)])
+        chosen = backward_slice(body, [r.value for r in _returns(ctx) if r.value is not None])
         cached = set()
         for node in chosen:
             targets = getattr(node, "targets", None) or [getattr(node, "target", None)]
@@ -114,7 +114,8 @@ def loss_keeps_gradient(ctx) -> bool:
     returns = _returns(ctx)
     if not returns:
         return True
-    return any(ctx.kind(v) not in (PLAIN, DATA) for r in returns for v in _returned_values(r.value))
+    return any(ctx.kind(v) not in (PLAIN, DATA) for r in returns if r.value is not None
+               for v in _returned_values(r.value))
 
 
 def _returned_values(value: ast.AST) -> list[ast.AST]:
@@ -217,7 +218,7 @@ def bindings(ctx) -> dict[str, list[Binding]]:
                 if sizes:
                     bind(elt, ast.copy_location(ast.Constant(value=1), stmt), stmt)  # `h, w = x.shape[-2:]`: sizes >= 1
                 else:
-                    bind(elt, value.elts[i] if same else None, stmt)
+                    bind(elt, value.elts[i] if same else None, stmt)  # type: ignore[union-attr]  # `same`: a Tuple/List
         elif isinstance(target, ast.Starred):
             bind(target.value, None, stmt)
 
@@ -444,7 +445,7 @@ def call_sites(ctx, limit: int = 8) -> list[tuple[object, ast.Call]] | None:
     method = _is_method(ctx)
     index = _call_index(ctx.fa)
     name = fn.name
-    keys = [("name", name)] if not method else [("self", ctx.cls_qual, name)]
+    keys: list[tuple] = [("name", name)] if not method else [("self", ctx.cls_qual, name)]
     if method and name in ("forward", "__call__"):
         keys.append(("ctor", ctx.cls_qual.rsplit(".", 1)[-1]))
     sites = [s for k in keys for s in index.get(k, ())]

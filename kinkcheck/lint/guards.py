@@ -16,7 +16,8 @@ from kinkcheck.lint.resolve import DATA, PLAIN, const_value, is_eps_like
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
 
-Guard = Callable[[ast.AST, "Context"], bool]
+#: ``guard(operand, ctx)``; the ids in ``SITE_AWARE`` also take the site: ``guard(operand, ctx, site)``
+Guard = Callable[..., bool]
 GUARDS: dict[str, Guard] = {}
 
 POSITIVE_FUNCS = frozenset(

@@ -14,12 +14,13 @@ import ast
 import functools
 import hashlib
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from kinkcheck.lint.callables import param_defaults, param_names
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, BUILTIN_NAMES, ImportTable, _module_level, dotted, module_exports
 from kinkcheck.lint.roots import GRAD_OF_EXPR, GRAD_TRANSFORMS, function_root
-from kinkcheck.lint.values import ValuePass, annotations, bind_names
+from kinkcheck.lint.values import ValuePass, bind_names, param_annotations
 from kinkcheck.source import lines as source_lines
 
 INDEX_VERSION = 4
@@ -181,7 +182,7 @@ _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 def _child_fields(cls: type) -> tuple[str, ...]:
     fields = _CHILD_FIELDS.get(cls)
     if fields is None:
-        fields = tuple(f for f in cls._fields if f not in _SCALAR_FIELDS and not (cls is ast.Constant and f == "value"))
+        fields = tuple(f for f in getattr(cls, "_fields", ()) if f not in _SCALAR_FIELDS and not (cls is ast.Constant and f == "value"))
         _CHILD_FIELDS[cls] = fields
     return fields
 
@@ -203,7 +204,7 @@ def _children(node: ast.AST, out: list) -> None:
             out.append(v)
 
 
-def walk_local(fn: ast.AST):
+def walk_local(fn: "ast.AST | Sequence[ast.AST]") -> "Iterator[ast.AST]":
     """Every node of a function's body, not descending into nested defs/classes (but into
     lambdas and comprehensions, which run as part of the function). Expression-context
     markers (``Load()``) are not yielded."""
@@ -214,7 +215,7 @@ def walk_local(fn: ast.AST):
         stack = [*fn.body]
     else:
         stack = []
-        _children(fn, stack)
+        _children(fn, stack)  # type: ignore[arg-type]  # a node (lists are handled above)
     pop, children = stack.pop, _children
     while stack:
         node = pop()
@@ -258,7 +259,7 @@ class _Indexer:
         nodes (``walk_local``), ``self._imports`` lists every import statement and
         ``self._class_nodes`` the classes with the defs lexically inside them."""
         self._nodes: dict[int, list[ast.AST]] = {}
-        self._imports: list[ast.AST] = []
+        self._imports: list[ast.Import | ast.ImportFrom] = []
         self._class_defs: dict[int, list[ast.AST]] = {}  # class id -> defs inside it, any depth
         module_nodes = list(_module_nodes(self.tree))
         top_defs = [s for s in self.tree.body if isinstance(s, _SCOPES)]
@@ -344,6 +345,7 @@ class _Indexer:
         self._function(self.tree, _qual(self.module, MODULE_CODE), MODULE_CODE, module_env, None, module_nodes)
         self._defs(self.tree.body, self.module, module_env, None)
         vp = self.valuepass
+        assert vp is not None, "an index is built once"
         vp.class_bindings(self._class_nodes, module_env)
         vp.index_lambdas(_Env)
         self.valuepass = None
@@ -382,7 +384,7 @@ class _Indexer:
                 for node in assigns:
                     for t in node.targets:
                         if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
-                            ctor = self.resolve(node.value.func, env)
+                            ctor = self.resolve(node.value.func, env)  # type: ignore[attr-defined]  # a Call (sorted above)
                             if ctor:
                                 attrs[t.attr] = ctor
                 self.class_attrs[q] = attrs
@@ -474,7 +476,8 @@ class _Indexer:
             env.params = frozenset(params)
             env.defaults = param_defaults(fn)
             env.assigns = assigns
-            env.annotations = annotations(fn)
+            env.annotations = param_annotations(fn)
+        assert self.valuepass is not None, "the value pass runs while the index is built"
         value_calls, refs, returns, slice_refs, takes_function = self.valuepass.function(
             fn, qualname, env, call_nodes, stores, returned)
         # a function called under ``torch.no_grad()`` builds a target, not the loss
@@ -566,7 +569,7 @@ def _module_nodes(tree: ast.Module):
         yield from walk_local([stmt])
 
 
-def backward_slice(body: list[ast.stmt], exprs: list[ast.AST]) -> list[ast.AST]:
+def backward_slice(body: "Sequence[ast.AST]", exprs: "Sequence[ast.AST]") -> list[ast.AST]:
     """The statements (and expressions) that compute what is differentiated: the
     ``.backward()`` receivers plus every assignment their names depend on, transitively."""
     needed: set[str] = set()
@@ -586,7 +589,7 @@ def backward_slice(body: list[ast.stmt], exprs: list[ast.AST]) -> list[ast.AST]:
             if names & needed and getattr(a, "value", None) is not None:
                 seen.add(id(a))
                 chosen.append(a)
-                needed |= _loads(a.value)
+                needed |= _loads(a.value)  # type: ignore[arg-type]  # not None (checked above)
                 if isinstance(a, ast.AugAssign):
                     needed |= names
                 changed = True
@@ -615,7 +618,7 @@ class _Env:
         self.params: frozenset[str] = frozenset()
         self.assigns: dict[str, list[ast.AST]] = {}
         self.annotations: dict[str, ast.AST] = {}
-        self.defaults: list[tuple[str, ast.AST]] = []
+        self.defaults: list[tuple[str, ast.expr]] = []
 
     def lookup(self, name: str, ix: "_Indexer") -> str | None:
         if name in self.nested:

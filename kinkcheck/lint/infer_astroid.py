@@ -385,7 +385,8 @@ class FileInference:
 
 
 def _pos(node: ast.AST) -> tuple:
-    return (node.lineno, node.col_offset, node.end_lineno, node.end_col_offset)
+    return (getattr(node, "lineno", 0), getattr(node, "col_offset", 0), getattr(node, "end_lineno", 0),
+            getattr(node, "end_col_offset", 0))
 
 
 def _drop_new(cache: dict, size_before: int) -> None:

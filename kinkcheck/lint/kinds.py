@@ -126,7 +126,7 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
     k = ctx.kind
     q = ctx.qualify(node.func)
     how = ctx.how
-    if q is not None and how in ("builtin",) or (q or "").startswith("builtins."):
+    if q is not None and (how in ("builtin",) or q.startswith("builtins.")):
         name = q.rsplit(".", 1)[-1]
         if name in PLAIN_BUILTINS:
             return PLAIN
@@ -285,7 +285,7 @@ def _assigned_kinds(ctx: "Context", name: str) -> list[str]:
 
 
 def _numpy_annotation(ann: ast.AST | None) -> bool:
-    text = dotted(ann) or (ann.value if isinstance(ann, ast.Constant) and isinstance(ann.value, str) else "")
+    text = (dotted(ann) if ann is not None else None) or (ann.value if isinstance(ann, ast.Constant) and isinstance(ann.value, str) else "")
     if text.startswith(("jnp.", "jax.", "jax_", "chex.")):
         return False  # `x: jnp.ndarray` is a traced array under jax.grad, not host data
     return "ndarray" in text or text.startswith(("np.", "numpy."))
@@ -383,9 +383,9 @@ def parameters(fn: ast.AST) -> dict[str, tuple[ast.AST | None, ast.AST | None]]:
         out[a.arg] = (a.annotation, d)
     for a, d in zip(args.kwonlyargs, args.kw_defaults):
         out[a.arg] = (a.annotation, d)
-    for a in (args.vararg, args.kwarg):
-        if a is not None:
-            out[a.arg] = (ast.Name(id="tuple", ctx=ast.Load()), None)
+    for star in (args.vararg, args.kwarg):
+        if star is not None:
+            out[star.arg] = (ast.Name(id="tuple", ctx=ast.Load()), None)
     return out
 
 
@@ -428,8 +428,9 @@ def attr_kind(fa: "FileAnalysis", cls_qual: str, attr: str) -> str:
         if prop is not None:
             kinds.append(prop)  # `@property def scale(self) -> float`: what it says it returns
     kind = join(*kinds) if kinds else (name_kind(attr) or UNKNOWN)
-    if kinds and UNKNOWN in kinds and name_kind(attr):
-        kind = name_kind(attr)
+    named = name_kind(attr)
+    if kinds and UNKNOWN in kinds and named:
+        kind = named
     if attr in fa.buffers():
         kind = DATA  # `self.register_buffer("ref", ...)`: state, not a parameter
     fa._attr_kinds[key] = kind
@@ -471,7 +472,7 @@ def _passed_kind(ctx: "Context", name: str) -> str | None:
         passed = flow.argument_values(name, ctx)
         if not passed:
             return None
-        kinds = {caller.kind(value) for caller, value in passed}
+        kinds = {caller.kind(value) for caller, value in passed}  # type: ignore[attr-defined]  # Contexts
     finally:
         _ACROSS.reset(token)
     if kinds <= {PLAIN}:

@@ -151,9 +151,10 @@ def _object_receiver(recv: ast.AST, ctx: "Context") -> bool:
         if values and all(_constructs_object(v, ctx) for v in values):
             return True
         # `self.cost_fn.norm(x)`: a tensor's own norm() takes an order or a dim, never an array
-        call = ctx.parent(ctx.parent(recv)) if ctx.parent(recv) is not None else None
+        method = ctx.parent(recv)
+        call = ctx.parent(method) if method is not None else None
         if isinstance(call, ast.Call) and call.args and isinstance(call.args[0], (ast.Name, ast.Attribute, ast.Subscript)):
-            return ctx.kind(recv) not in (TENSOR,) and ctx.parent(recv).attr in ("norm",)
+            return ctx.kind(recv) not in (TENSOR,) and getattr(method, "attr", None) in ("norm",)
     return False
 
 
@@ -326,6 +327,7 @@ def match_operator(node: ast.BinOp | ast.AugAssign, ctx: "Context", tables: Tabl
     sym = OPERATORS.get(type(node.op))
     if sym is None or sym not in tables.operators:
         return []
+    left: ast.AST
     if isinstance(node, ast.AugAssign):
         left, right = node.target, node.value
     else:
@@ -340,7 +342,7 @@ def match_operator(node: ast.BinOp | ast.AugAssign, ctx: "Context", tables: Tabl
 
 
 def _rule(ctx: "Context", code: str):
-    return ctx.fa.catalog[code]
+    return ctx.fa.catalog[code]  # type: ignore[index]  # set by analyze_file before matching
 
 
 def infer_callee(fa: "FileAnalysis", call: ast.Call, tables: Tables):

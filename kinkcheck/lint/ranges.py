@@ -23,6 +23,7 @@ from __future__ import annotations
 import ast
 import contextvars
 import re
+from typing import Any
 
 from kinkcheck.lint.resolve import const_value, is_eps_like
 
@@ -433,9 +434,9 @@ def _init_param(name: str, fa) -> str:
                 positional = [*args.posonlyargs, *args.args]
                 for a, d in zip(positional[len(positional) - len(args.defaults):], args.defaults):
                     cache.setdefault(a.arg, []).append(d)
-                for a, d in zip(args.kwonlyargs, args.kw_defaults):
-                    if d is not None:
-                        cache.setdefault(a.arg, []).append(d)
+                for a, kd in zip(args.kwonlyargs, args.kw_defaults):
+                    if kd is not None:
+                        cache.setdefault(a.arg, []).append(kd)
         try:
             fa._param_defaults = cache
         except AttributeError:
@@ -477,7 +478,8 @@ def _call(node: ast.Call, ctx, depth: int) -> str:
         return ANY
     args = list(node.args)
     kw = {k.arg: k.value for k in node.keywords if k.arg}
-    first = node.func.value if method else (args[0] if args else None)
+    func: Any = node.func  # an Attribute when `method`
+    first = func.value if method else (args[0] if args else None)
     rest = args if method else args[1:]
     if tail in POSITIVE:
         return POSU if _UNDERFLOW.get() and tail not in ("ones", "ones_like") else POS
@@ -500,7 +502,7 @@ def _call(node: ast.Call, ctx, depth: int) -> str:
         other = rest[0] if rest else kw.get("other")
         return _div(_range_of(first, ctx, depth), _range_of(other, ctx, depth)) if other is not None else ANY
     if tail in ("maximum", "fmax") or tail == "max" and len(args) + method >= 2:
-        operands = ([node.func.value] if method else []) + args
+        operands = ([func.value] if method else []) + args
         return _max(_range_of(operands[0], ctx, depth), _range_of(operands[1], ctx, depth)) if len(operands) >= 2 else ANY
     if tail in FLOORED:
         low = _floor(tail, method, args, kw)
@@ -601,7 +603,7 @@ def numeric_value(node: ast.AST | None, ctx, depth: int = 4):
     if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
         fa = getattr(ctx, "fa", None)
         values = fa.self_assigns().get(node.attr, []) if fa is not None else []
-        nums = []
+        nums: list = []
         for value in values:
             if isinstance(value, ast.Name):
                 defaults = _defaults_of(value.id, fa)

@@ -361,7 +361,7 @@ def is_eps_like(node: ast.AST) -> bool:
     return False
 
 
-def const_value(node: ast.AST):
+def const_value(node: ast.AST | None):
     """A numeric constant folded from literals and unary/binary arithmetic, else None."""
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
         return node.value

@@ -127,7 +127,7 @@ def function_root(ix: "_Indexer", fn: ast.AST, name: str, cls_qual: str | None, 
         elif target in DIFFERENTIATED_ARGS:
             root = "grad-transform"
     plain = fn is not ix.tree
-    if root is None and plain and not is_lambda:
+    if root is None and plain and not is_lambda and isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
         first = fn.lineno - 1
         last = fn.body[0].lineno - 1 if fn.body else first
         if any(MARK_RE.search(ix.lines[i]) for i in range(first, min(last, first + 20) + 1) if i < len(ix.lines)):

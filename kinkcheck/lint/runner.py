@@ -126,6 +126,7 @@ def _prepare(sf: SourceFile, source: Source, cache_dir: str | None, index: bool 
     if problem is not None:
         return Prepared(sf, parse_error=problem)
     cache = Cache(cache_dir, enabled=cache_dir is not None)
+    assert data is not None and text is not None, "a source without a problem was read"
     key = cache.key(f"{sf.abspath}\0{sf.path}", sf.module, data)
     entry = cache.get(key)
     if entry is not None:
@@ -147,7 +148,12 @@ def _prepare(sf: SourceFile, source: Source, cache_dir: str | None, index: bool 
 
 def _prepare_batch(args: tuple[list[tuple[SourceFile, Source]], str | None]) -> list[Prepared]:
     files, cache_dir = args
-    return [prepare(sf, source, cache_dir) for sf, source in files]
+    out = []
+    for sf, source in files:
+        prepared = prepare(sf, source, cache_dir)
+        assert prepared is not None, "prepare indexes unless told not to"
+        out.append(prepared)
+    return out
 
 
 # -- stage 3: analyze ---------------------------------------------------------------------
@@ -166,7 +172,7 @@ class Task:
     usage_only: bool = False
 
 
-def analyze(task: Task) -> tuple[str, Any]:
+def analyze(task: Task) -> tuple:
     """("ok", findings, notes) | ("parse", KC001 finding) | ("error", message). Never raises."""
     try:
         return _analyze(task)
@@ -180,7 +186,7 @@ def analyze(task: Task) -> tuple[str, Any]:
         return "error", f"{task.file.path}: internal error in analysis: {type(exc).__name__}: {exc}"
 
 
-def _analyze(task: Task) -> tuple[str, Any]:
+def _analyze(task: Task) -> tuple:
     from kinkcheck.lint.pipeline import analyze_source
 
     sf = task.file
@@ -240,7 +246,7 @@ def run(files: Sequence[SourceFile], config, *, scope: str | None = None, use_ca
         hit = None if entry is None else entry.get("findings")
         if hit is not None:
             result.findings = list(hit)
-            result.functions = entry.get("functions")
+            result.functions = entry.get("functions") if entry is not None else None
             result.cached = len(files)
             return result
 
@@ -329,7 +335,7 @@ def run(files: Sequence[SourceFile], config, *, scope: str | None = None, use_ca
             tasks.append((p, task, rkey))
 
         bar.restart(len(tasks), "analyzing")
-        outcomes: list[tuple[str, Any]]
+        outcomes: list[tuple]
         if jobs > 1 and len(tasks) >= POOL_MIN_ANALYZE:
             from concurrent.futures.process import BrokenProcessPool
 

@@ -176,7 +176,7 @@ class ValuePass:
         if kind is ast.Lambda:
             return True
         if kind is ast.Call:
-            f = arg.func
+            f = getattr(arg, "func", None)
             return (getattr(f, "id", None) or getattr(f, "attr", None)) == "partial"
         links = 0
         while arg.__class__ is ast.Attribute:
@@ -301,7 +301,7 @@ def _lambda_nodes(fd: ast.FunctionDef):
     return walk_local(fd)
 
 
-def annotations(fn: ast.AST) -> dict[str, ast.AST]:
+def param_annotations(fn: ast.AST) -> dict[str, ast.AST]:
     args = getattr(fn, "args", None)
     if not isinstance(args, ast.arguments):
         return {}

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import Any, TYPE_CHECKING, Callable, Iterable
 
 from kinkcheck.catalog import CatalogError
 
@@ -34,7 +34,7 @@ class Site:
     operand: ast.AST | None = None
     qname: str | None = None
     confidence: str = "high"
-    call: ast.AST | None = None  # the Call / BinOp that was matched
+    call: Any = None  # the Call / BinOp / Compare that was matched (checks narrow it)
     via: str = "call"  # call | method | operator | instance | node
 
     def with_(self, **kw) -> "Site":

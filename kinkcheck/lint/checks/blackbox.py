@@ -60,7 +60,7 @@ def _numpy_value(node: ast.AST, ctx: Context, depth: int = 2) -> bool:
 
 
 def _foreign(q: str | None) -> bool:
-    return bool(q) and q.split(".")[0] in ("numpy", "scipy")
+    return q is not None and q.split(".")[0] in ("numpy", "scipy")
 
 
 @node_check("KC505", ast.Call)
@@ -72,7 +72,8 @@ def foreign_array_library(node: ast.Call, ctx: Context):
     q = ctx.qualify(node.func)
     if not _foreign(q) or ctx.how not in ("import", "star"):
         return
-    conversion = ctx.fa.catalog.get("KC502") if hasattr(ctx.fa, "catalog") else None
+    catalog = getattr(ctx.fa, "catalog", None)
+    conversion = catalog.get("KC502") if catalog is not None else None
     if conversion is not None and q in conversion.match.callables:
         return  # `np.array(t)`: one site, one finding (KC502's, the conversion)
     args = [*node.args, *(k.value for k in node.keywords)]

@@ -75,7 +75,7 @@ def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2) -> str | N
     tail = _call_tail(node)
     if tail in SAFE_PREDICATES:
         return None
-    if tail in COMPARE_FUNCS:
+    if tail in COMPARE_FUNCS and isinstance(node, ast.Call):
         call = node
         operands = [*call.args[:2]]
         if isinstance(call.func, ast.Attribute) and not ctx.is_module_ref(call.func.value):
@@ -124,6 +124,7 @@ def float_branch(node: ast.AST, ctx: Context):
         return  # an assert does not choose a path
     if isinstance(node, ast.If) and not node.orelse and all(isinstance(b, ast.Raise) for b in node.body):
         return  # `if bad: raise ...`: a check, like an assert
+    assert isinstance(node, (ast.If, ast.While, ast.IfExp))
     test = node.test
     worst = None
     for atom in _atoms(test):

@@ -66,6 +66,7 @@ def division(site: Site, ctx: Context):
     ``a.div(b)`` -> b, ``x.reciprocal()`` -> x. Division by a Python number is smooth."""
     call = site.call
     tail = (site.qname or site.callee).strip(".()").rsplit(".", 1)[-1]
+    denom: ast.AST | None
     if isinstance(call, ast.BinOp):
         denom = call.right
     elif site.via == "method":
