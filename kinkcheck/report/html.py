@@ -136,6 +136,7 @@ def _summary(report: Report) -> str:
                    "<th>exact</th><th>near</th><th>evaluations</th><th>hit rate</th></tr></thead><tbody>")
         for s in worst:
             rt = s.runtime
+            assert rt is not None, "the worst sites are the ones the trace measured"
             out.append(
                 f'<tr><td><a href="#{escape(s.anchor)}"><code>{escape(tx.location(s))}</code></a></td>'
                 f"<td><code>{s.code}</code> {escape(s.name)}</td><td>{escape(tx.function(s))}</td>"

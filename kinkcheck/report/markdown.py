@@ -80,6 +80,7 @@ def _head(report: Report) -> str:
         out.append("| --- | --- | --- | ---: | ---: | ---: | ---: |")
         for s in worst:
             rt = s.runtime
+            assert rt is not None, "the worst sites are the ones the trace measured"
             out.append(
                 f"| [`{_cell(tx.location(s))}`](#{s.anchor}) | `{s.code}` {s.name} | {_cell(tx.function(s))} | "
                 f"{tx.count(rt.exact)} | {tx.count(rt.near)} | {tx.count(rt.evaluations)} | {tx.rate(rt.exact_rate)} |"

@@ -71,6 +71,7 @@ def _worst_table(worst: list[Site]) -> Table:
         table.add_column(name, justify="right", no_wrap=True)
     for s in worst:  # the function and rule name are in the site's panel below
         rt = s.runtime
+        assert rt is not None, "the worst sites are the ones the trace measured"
         table.add_row(tx.location(s), s.code, tx.count(rt.exact), tx.count(rt.near), tx.count(rt.evaluations), tx.rate(rt.exact_rate))
     return table
 
