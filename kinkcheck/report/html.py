@@ -216,6 +216,9 @@ def _site(s: Site) -> str:
     subs = tx.subgradient_lines(s)
     if subs:
         out.append("<dt>subgradient</dt><dd>" + "<br>".join(escape(x) for x in subs) + "</dd>")
+    swap = tx.probe_line(s)
+    if swap:
+        out.append(f"<dt>swap</dt><dd>{escape(swap)}</dd>")
     if rt is not None:
         if rt.harmless:
             out.append(f"<dt>harmless</dt><dd>{tx.count(rt.harmless)} ties among a preceding ReLU's zeros (not counted as hits)</dd>")

@@ -126,6 +126,9 @@ def _site(s: Site) -> str:
         ("why", " ".join(s.why.split())),
     ]
     facts += [("subgradient" if i == 0 else "", line) for i, line in enumerate(tx.subgradient_lines(s))]
+    swap = tx.probe_line(s)
+    if swap:
+        facts.append(("swap", swap))
     if rt is not None:
         if rt.harmless:
             facts.append(("harmless", f"{tx.count(rt.harmless)} ties among a preceding ReLU's zeros (not counted as hits)"))

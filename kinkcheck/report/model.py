@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from kinkcheck import __version__
-from kinkcheck.trace.records import Observed, SiteRecord, TraceData
+from kinkcheck.trace.records import Observed, Probed, SiteRecord, TraceData
 from kinkcheck.findings import Finding
 from kinkcheck.output.sources import SourceReader
 from kinkcheck.report import rewrite
@@ -108,6 +108,9 @@ class Runtime:
     observed: dict[str, dict] = field(default_factory=dict)
     #: what near was measured on for this site's records (catalog NEAR_SCALES)
     near_scale: str | None = None
+    #: the subgradient sensitivity probe's results summed over the records (the trace file's
+    #: site ``probe``: probed, sensitive, rel_median, rel_max, ...); None when not probed
+    probe: dict | None = None
     parts: list[RuntimePart] = field(default_factory=list)
 
     @property
@@ -123,7 +126,7 @@ class Runtime:
         return sorted({p.module for p in self.parts if p.module})
 
     def add(self, part: RuntimePart, histogram: Mapping[str, int], per_step: Iterable, observed: Observed | None,
-            near_scale: str | None = None) -> None:
+            near_scale: str | None = None, probe: Probed | None = None) -> None:
         """Add one record's counts; call :meth:`finish` after the last one (the orderings are
         made once per site, not per record: a site may gather thousands of records)."""
         self.parts.append(part)
@@ -143,6 +146,10 @@ class Runtime:
             self.observed[observed.framework] = {"grad": list(observed.grad), "at": list(observed.at), "step": observed.step}
         if near_scale is not None and self.near_scale is None:
             self.near_scale = near_scale
+        if probe is not None:
+            from kinkcheck.trace.tracefile import merge_probes
+
+            self.probe = merge_probes(self.probe, probe.to_dict())
 
     def finish(self) -> None:
         """Order the histogram (exact, then nearest decade) and the per-step rows (by step)."""
@@ -676,7 +683,7 @@ def _attach(site: Site, recs: list[tuple[int, SiteRecord]]) -> None:
             trace=i, path=rec.path, line=rec.line, op=_str(rec.op), module=_str(rec.module), dtype=_str(rec.dtype),
             evaluations=rec.evaluations, exact=rec.exact, near=rec.near, harmless=rec.harmless,
         )
-        site.runtime.add(part, rec.histogram, rec.per_step, rec.observed, _str(rec.near_scale))
+        site.runtime.add(part, rec.histogram, rec.per_step, rec.observed, _str(rec.near_scale), rec.probe)
     site.runtime.finish()
     if site.function is None:
         site.function = next((_str(r.function) for _, r in recs if r.function), None)

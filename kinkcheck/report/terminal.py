@@ -102,6 +102,9 @@ def _panel(site: Site) -> Panel:
         facts.add_row("why", " ".join(site.why.split()))
     for i, line in enumerate(tx.subgradient_lines(site)):
         facts.add_row("subgradient" if i == 0 else "", line)
+    swap = tx.probe_line(site)
+    if swap:
+        facts.add_row("swap", swap)
     rt = site.runtime
     if rt is not None:
         if rt.harmless:

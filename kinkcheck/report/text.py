@@ -123,6 +123,26 @@ def subgradient_lines(site: Site) -> list[str]:
     return out
 
 
+def probe_line(site: Site) -> str | None:
+    """The subgradient probe's verdict (kinkcheck.trace(probe=...)): "hit 1,204 times; swapping
+    the subgradient moved the step's gradient by 3e-4 (median) / 2e-2 (max); sensitive in 2 of
+    6 probed steps", or why the site's hits were not probed; None without a probe."""
+    rt = site.runtime
+    probe = rt.probe if rt is not None else None
+    if not probe:
+        return None
+    if not probe.get("probed"):
+        return one_line(f"not probed: {probe['uncovered']}"[:300]) if probe.get("uncovered") else None
+
+    def num(v) -> str:
+        return "an infinite amount (a zero gradient)" if v is None else f"{v:.2g}"
+
+    hits = rt.exact if rt is not None else 0
+    return (f"hit {count(hits)} time{'' if hits == 1 else 's'}; swapping the subgradient moved the step's gradient by "
+            f"{num(probe.get('rel_median'))} (median) / {num(probe.get('rel_max'))} (max) of its norm; "
+            f"sensitive in {count(probe.get('sensitive', 0))} of {count(probe['probed'])} probed steps")
+
+
 def sparkline(per_step: list[list[int]], column: int = 2, width: int = 40) -> str:
     """Hits per step as block characters, summed into at most ``width`` buckets."""
     values = bucket([row[column] for row in per_step], width)

@@ -88,6 +88,15 @@ class Probed:
                    cos_min=_num(d.get("cos_min")), max_change=_num(d.get("max_change")) or 0.0,
                    steps=tuple(rows), uncovered=_str(d.get("uncovered"), 200))
 
+    def to_dict(self) -> dict:
+        """The trace file's form (for merging records: :func:`kinkcheck.trace.tracefile.merge_probes`)."""
+        d: dict = {"probed": self.probed, "sensitive": self.sensitive, "rel_median": self.rel_median,
+                   "rel_max": self.rel_max, "cos_min": self.cos_min, "max_change": self.max_change,
+                   "steps": [list(r) for r in self.steps]}
+        if self.uncovered:
+            d["uncovered"] = self.uncovered
+        return d
+
 
 @dataclass(frozen=True, slots=True)
 class SiteRecord:

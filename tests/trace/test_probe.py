@@ -320,3 +320,47 @@ def test_max_pool_ties_against_the_last_maximum(k, stride, padding):
     assert hits > 0
     assert rel == pytest.approx(float(d.norm() / g.norm()), rel=1e-5)
     assert dmax == pytest.approx(float(d.abs().max()), rel=1e-5)
+
+
+TRAIN = """\
+import torch
+import torch.nn.functional as F
+import kinkcheck
+
+W = torch.tensor([[1.0, -1.0], [2.0, 0.5]], requires_grad=True)
+x = torch.tensor([[1.0, 1.0], [0.5, 3.0]])
+
+
+def loss_fn(W):
+    return F.relu(x @ W.T).sum()
+
+
+with kinkcheck.trace(backends="torch", probe=1, output="t.json") as t:
+    loss_fn(W).backward()
+    t.step()
+"""
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "html"])
+def test_the_report_says_how_far_the_swap_moved_the_gradient(tmp_path, monkeypatch, fmt):
+    import runpy
+
+    from click.testing import CliRunner
+
+    from kinkcheck.cli import cli
+
+    (tmp_path / "train.py").write_text(TRAIN)
+    monkeypatch.chdir(tmp_path)
+    runpy.run_path("train.py")
+    # g = [0, 0, 1.5, 4] (W's rows), d = [1, 1, 0, 0]: sqrt(2) / sqrt(18.25) = 0.33
+    done = CliRunner().invoke(cli, ["report", ".", "--trace", "t.json", "--format", fmt, "-o", "r.out"])
+    assert done.exit_code == 0, done.output
+    text = (tmp_path / "r.out").read_text()
+    assert "hit 1 time; swapping the subgradient moved the step" in text
+    assert "by 0.33 (median) / 0.33 (max)" in text and "sensitive in 1 of 1 probed steps" in text
+    if fmt == "html":
+        done = CliRunner().invoke(cli, ["report", ".", "--trace", "t.json", "--format", "json", "-o", "r.json"])
+        import json
+
+        (site,) = json.loads((tmp_path / "r.json").read_text())["sites"]
+        assert site["runtime"]["probe"]["probed"] == 1
