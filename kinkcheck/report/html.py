@@ -237,6 +237,9 @@ def _site(s: Site) -> str:
             charts.append(f"<figure>{svg.histogram(buckets)}<figcaption>distance to the kink</figcaption></figure>")
         if rt.per_step:
             charts.append(f"<figure>{svg.steps(rt.per_step)}<figcaption>hits over training steps ({escape(tx.step_range(rt.per_step))})</figcaption></figure>")
+        if rt.probe and rt.probe.get("steps"):
+            chart = svg.sensitivity(rt.probe["steps"], rt.probe.get("threshold"))
+            charts.append(f"<figure>{chart}<figcaption>how far the other subgradient moved the step's gradient</figcaption></figure>")
         out.append('<div class="charts">' + "".join(charts) + "</div>")
     if s.remedies:
         out.append('<div class="remedy"><strong>Use instead</strong><ul>')

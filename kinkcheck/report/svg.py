@@ -69,6 +69,45 @@ def rates(sites, *, width: int = 640, limit: int = 30) -> str:
     return _svg(width, height, body, "hit rate per site", "chart chart-rates")
 
 
+def sensitivity(rows: list, threshold: float | None, *, width: int = 360, height: int = 140) -> str:
+    """The probe's ``||g_alt - g|| / ||g||`` per probed step (``[step, hits, rel, cos, max]``
+    rows) on a log scale, red above the sensitivity threshold (dashed)."""
+    pts = [(r[0], r[2]) for r in rows if r[2] is None or r[2] > 0]
+    if not rows:
+        return ""
+    vals = [v for _, v in pts if v is not None] + ([threshold] if threshold else [])
+    lo = max(-20, min(-4, math.floor(math.log10(min(vals))) if vals else -4))
+    hi = max(0, math.ceil(math.log10(max(vals))) if vals else 0)
+    left, bottom, pad = 40, 30, 10
+    plot_w, plot_h = width - left - pad, height - bottom - pad
+    first, last = rows[0][0], rows[-1][0]
+
+    def xy(step: int, v: float | None) -> tuple[float, float]:
+        x = left + (plot_w * (step - first) / (last - first) if last > first else plot_w / 2)
+        lv = hi if v is None else min(hi, max(lo, math.log10(v)))
+        return x, pad + plot_h * (hi - lv) / (hi - lo)
+
+    body = [
+        f'<line x1="{left}" y1="{pad + plot_h}" x2="{left + plot_w}" y2="{pad + plot_h}" stroke="{AXIS}"/>',
+        f'<line x1="{left}" y1="{pad}" x2="{left}" y2="{pad + plot_h}" stroke="{AXIS}"/>',
+        _text(left - 4, pad + 8, f"1e{hi}" if hi else "1", "end"),
+        _text(left - 4, pad + plot_h, f"1e{lo}", "end"),
+        _text(left, height - 14, f"step {first}"),
+        _text(left + plot_w, height - 14, f"step {last}", "end"),
+    ]
+    if threshold:
+        _, ty = xy(first, threshold)
+        body.append(f'<line x1="{left}" y1="{ty:.1f}" x2="{left + plot_w}" y2="{ty:.1f}" stroke="{NEAR}" '
+                    f'stroke-dasharray="4 3"><title>threshold {threshold:.2g}</title></line>')
+    for step, v in pts:
+        x, y = xy(step, v)
+        hot = v is None or (threshold is not None and v > threshold)
+        body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{HIT if hot else EVAL}">'
+                    f"<title>step {step}: {'inf' if v is None else f'{v:.2g}'}</title></circle>")
+    body.append(_text(left + plot_w / 2, height - 2, "||g_alt - g|| / ||g|| per probed step (log; dashed: threshold)", "middle"))
+    return _svg(width, height, body, "subgradient sensitivity per probed step", "chart chart-sensitivity")
+
+
 def histogram(hist: dict[str, int], *, width: int = 360, height: int = 140) -> str:
     """Counts per distance to the kink: exact, then decades nearest first."""
     items = list(hist.items())

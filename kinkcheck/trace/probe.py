@@ -97,7 +97,7 @@ class SiteProbe:
     """A site's probed steps: rows ``[step, hits, rel, cos, max]`` (the first
     :data:`MAX_ROWS`) and aggregates over all of them."""
 
-    __slots__ = ("max_change", "max_rel", "min_cos", "probed", "rows", "sensitive", "uncovered")
+    __slots__ = ("max_change", "max_rel", "min_cos", "probed", "rows", "sensitive", "threshold", "uncovered")
 
     def __init__(self) -> None:
         self.rows: list[list] = []
@@ -108,9 +108,11 @@ class SiteProbe:
         self.max_change = 0.0
         #: why hits could not be swapped (an op the probe does not cover), if any
         self.uncovered: str | None = None
+        self.threshold = SENSITIVE
 
     def add(self, row: list, threshold: float) -> None:
         step, hits, rel, cos, dmax = row
+        self.threshold = threshold
         self.probed += 1
         if rel is None or rel > threshold:
             self.sensitive += 1
@@ -129,7 +131,7 @@ class SiteProbe:
             "probed": self.probed, "sensitive": self.sensitive,
             "rel_median": rels[len(rels) // 2] if rels else None,
             "rel_max": self.max_rel, "cos_min": self.min_cos, "max_change": self.max_change,
-            "steps": [list(r) for r in self.rows],
+            "threshold": self.threshold, "steps": [list(r) for r in self.rows],
         }
         if self.uncovered:
             d["uncovered"] = self.uncovered

@@ -74,6 +74,8 @@ class Probed:
     #: [step, hits, rel, cos, max] rows (rel/cos None: a zero gradient)
     steps: tuple[tuple[int, int, float | None, float | None, float | None], ...] = ()
     uncovered: str | None = None
+    #: the sensitivity threshold the steps were judged by
+    threshold: float | None = None
 
     @classmethod
     def from_dict(cls, d: Any) -> Probed | None:
@@ -86,7 +88,7 @@ class Probed:
         return cls(probed=_int(d.get("probed")) or 0, sensitive=_int(d.get("sensitive")) or 0,
                    rel_median=_num(d.get("rel_median")), rel_max=_num(d.get("rel_max")),
                    cos_min=_num(d.get("cos_min")), max_change=_num(d.get("max_change")) or 0.0,
-                   steps=tuple(rows), uncovered=_str(d.get("uncovered"), 200))
+                   steps=tuple(rows), uncovered=_str(d.get("uncovered"), 200), threshold=_num(d.get("threshold")))
 
     def to_dict(self) -> dict:
         """The trace file's form (for merging records: :func:`kinkcheck.trace.tracefile.merge_probes`)."""
@@ -95,6 +97,8 @@ class Probed:
                    "steps": [list(r) for r in self.steps]}
         if self.uncovered:
             d["uncovered"] = self.uncovered
+        if self.threshold is not None:
+            d["threshold"] = self.threshold
         return d
 
 

@@ -132,7 +132,7 @@ def _schema():
                                           "step": Int()}),
                 "probe": Obj(optional={
                     "probed": count, "sensitive": count, "rel_median": Nullable(Num()), "rel_max": Nullable(Num()),
-                    "cos_min": Nullable(Num(lo=-1.0)), "max_change": Num(), "uncovered": Str(),
+                    "cos_min": Nullable(Num(lo=-1.0)), "max_change": Num(), "uncovered": Str(), "threshold": Num(),
                     "steps": ListOf(Row(5, Nullable(Num(lo=-1.0)), "step, hits, rel, cos, max")),
                 }),
             },
@@ -247,6 +247,9 @@ def merge_probes(a: dict | None, b: dict) -> dict:
         "cos_min": min(coss) if coss else None,
         "max_change": max(a.get("max_change") or 0, b.get("max_change") or 0), "steps": rows,
     }
+    for key in ("threshold",):
+        if key in a or key in b:
+            out[key] = a.get(key, b.get(key))
     uncovered = a.get("uncovered") or b.get("uncovered")
     if uncovered:
         out["uncovered"] = uncovered

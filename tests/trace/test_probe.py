@@ -359,6 +359,7 @@ def test_the_report_says_how_far_the_swap_moved_the_gradient(tmp_path, monkeypat
     assert "hit 1 time; swapping the subgradient moved the step" in text
     assert "by 0.33 (median) / 0.33 (max)" in text and "sensitive in 1 of 1 probed steps" in text
     if fmt == "html":
+        assert 'class="chart chart-sensitivity"' in text and "step 0: 0.33" in text
         done = CliRunner().invoke(cli, ["report", ".", "--trace", "t.json", "--format", "json", "-o", "r.json"])
         import json
 
