@@ -44,6 +44,19 @@ def test_every_invalid_example_pins_span_and_message():
     assert loose == []
 
 
+def test_every_invalid_example_pins_the_replacement_it_gets():
+    """Fixit's ``Invalid(..., expected_replacement=...)``: where a finding carries a concrete
+    rewrite, its example says which, so a change to a remedy shows up as a diff of the catalog."""
+    loose = []
+    for rule in CATALOG.values():
+        for ex in rule.invalid:
+            want = sorted(ex.expect, key=lambda e: (e.line, e.col))
+            for f, e in zip(_findings(rule.code, ex.code), want):
+                if f.replacement is not None and e.replacement is None:
+                    loose.append(ex.id)
+    assert loose == []
+
+
 @pytest.mark.parametrize(("code", "example"), list(_cases("valid")))
 def test_valid_example(code, example):
     assert _findings(code, example.code) == []
