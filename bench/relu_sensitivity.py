@@ -116,14 +116,14 @@ def sensitivity(dtype, epochs, hidden, batch, kind) -> dict[str, dict]:
     return out
 
 
-def cost(hidden, batch, rounds) -> dict:
+def cost(hidden, batch, rounds, kind="mlp") -> dict:
     """Median step seconds, untraced / traced / every step probed, on a worst case for the
     probe: float32 weights on a grid of 1/8 (the pixels are sixteenths) and lr = 0, so every
     step hits both ReLU layers exactly and pays a correction backward for each. Modes are
     interleaved in short rounds (other work on the machine slows them alike)."""
     x, y = data(torch.float32)
     x, y = x[:batch], y[:batch]
-    model = model_for(torch.float32, hidden)
+    model = model_for(torch.float32, hidden, kind=kind)
     with torch.no_grad():
         for p in model.parameters():
             p.copy_((p * 8).round() / 8)
@@ -141,9 +141,9 @@ def cost(hidden, batch, rounds) -> dict:
     for r in range(rounds + 1):
         keep = r > 0  # round 0 warms up
         got = [step() for _ in range(5)]
-        with kinkcheck.trace(backends="torch", rules=["KC102"]) as t:
+        with kinkcheck.trace(backends="torch", rules=["KC102", "KC106"]) as t:
             got_t = [step() for _ in range(5)]
-        with kinkcheck.trace(backends="torch", rules=["KC102"], probe=Probe(every=1)) as t:
+        with kinkcheck.trace(backends="torch", rules=["KC102", "KC106"], probe=Probe(every=1)) as t:
             got_p = [step() for _ in range(5)]
         hits += sum(s["probe"]["probed"] for s in t.to_dict()["sites"] if s.get("probe"))
         if keep:
@@ -155,9 +155,9 @@ def cost(hidden, batch, rounds) -> dict:
     # land in either run alike)
     pairs = []
     for _ in range(rounds):
-        with kinkcheck.trace(backends="torch", rules=["KC102"]):
+        with kinkcheck.trace(backends="torch", rules=["KC102", "KC106"]):
             plain_run = [step() for _ in range(50)]
-        with kinkcheck.trace(backends="torch", rules=["KC102"], probe=True):
+        with kinkcheck.trace(backends="torch", rules=["KC102", "KC106"], probe=True):
             probe_run = [step() for _ in range(50)]
         pairs.append(statistics.fmean(probe_run) / statistics.fmean(plain_run))
     med = {k: statistics.median(v) for k, v in times.items()}
@@ -227,10 +227,13 @@ def main(argv=None):
           "patches: exactly no change). The 16-bit max-pool values are real: pushing the same change through a float64 "
           "copy of the conv gives the same rel to 3 digits (coarse rounding ties windows on the strokes too).")
     print()
-    c = cost(args.cost_hidden, args.cost_batch, args.cost_rounds)
-    print(f"cost, float32, MLP 64-{args.cost_hidden}-{args.cost_hidden}-10, batch {args.cost_batch}, every step hitting both ReLU layers (one run, median step times):")
-    for k, v in c.items():
-        print(f"  {k:46} {v}" if isinstance(v, int) else f"  {k:46} {v:5.2f}x")
+    print(f"cost, float32, batch {args.cost_batch}, weights on a 1/8 grid and lr 0 so that every step hits every "
+          f"site (one run, median step times):")
+    for kind in ("mlp", "cnn"):
+        c = cost(args.cost_hidden, args.cost_batch, args.cost_rounds, kind)
+        print(f"  {'MLP 64-%d-%d-10' % (args.cost_hidden, args.cost_hidden) if kind == 'mlp' else 'CNN conv3x3(16)-ReLU-maxpool2-linear'}")
+        for k, v in c.items():
+            print(f"    {k:46} {v}" if isinstance(v, int) else f"    {k:46} {v:5.2f}x")
 
 
 if __name__ == "__main__":

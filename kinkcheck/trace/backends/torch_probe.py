@@ -162,7 +162,9 @@ class _Rec:
             return self.swap.deltas(u)
         out = []
         for edge, coef, m, shape, dtype in self.parts:
-            d = (u * m.to(u.dtype)) * coef
+            d = u * m
+            if coef != 1:
+                d.mul_(coef)
             if tuple(d.shape) != shape:
                 d = d.sum_to_size(shape)
             out.append((edge, d.to(dtype)))
@@ -371,8 +373,8 @@ class TorchProbe:
             if slot is None:  # a leaf the user's pass gave no gradient
                 gd = d.new_zeros(())
             else:
-                gd = (_wide(slot[1]).reshape(-1).to(d.dtype) * d).sum()
-            parts.append(torch.stack([(d * d).sum(), gd, _amax(d)]).double())
+                gd = torch.dot(_wide(slot[1]).reshape(-1).to(d.dtype), d)
+            parts.append(torch.stack([torch.dot(d, d), gd, _amax(d)]).double())
         if not parts:
             return gg, 0.0, 0.0, 0.0
         t = torch.stack([p.to("cpu") for p in parts])  # one small transfer per leaf, probed steps only
@@ -380,7 +382,7 @@ class TorchProbe:
         return gg, dd, gd, float(t[:, 2].max())
 
     def _gg(self) -> float:
-        vals = [(_wide(g).reshape(-1) ** 2).sum().double().to("cpu") for _, g in self.g.values()]
+        vals = [torch.dot(w, w).double().to("cpu") for w in (_wide(g).reshape(-1) for _, g in self.g.values())]
         return float(torch.stack(vals).sum()) if vals else 0.0
 
     def _clear(self) -> None:
@@ -399,7 +401,7 @@ def _wide(v: torch.Tensor) -> torch.Tensor:
 
 
 def _amax(v: torch.Tensor) -> torch.Tensor:
-    return v.abs().max() if v.numel() else v.new_zeros(())
+    return torch.linalg.vector_norm(v, float("inf")) if v.numel() else v.new_zeros(())
 
 
 def _leaves(outputs, inputs) -> list[torch.Tensor]:

@@ -24,29 +24,30 @@ def _pair(v, default) -> tuple[int, int]:
 
 
 class PoolTie:
-    """The ties of one ``max_pool2d_with_indices`` call, and the change of its input's
-    gradient when each tied window gives its gradient to its last maximum instead."""
+    """The tied windows of one ``max_pool2d_with_indices`` call (``plane``, ``window``: one
+    entry per tie), each one's last maximum ``alt`` (an index in its plane), and the change of
+    the input's gradient when each gives its gradient to ``alt`` instead of torch's choice."""
 
-    def __init__(self, x: torch.Tensor, tie: torch.Tensor, alt: torch.Tensor):
+    def __init__(self, x: torch.Tensor, plane: torch.Tensor, window: torch.Tensor, alt: torch.Tensor):
         self.shape, self.dtype = tuple(x.shape), x.dtype
-        self.tie = tie  # (planes, windows) bool
-        self.alt = alt  # (planes, windows) the last maximum's index in its plane
-        self.hits = int(tie.sum())  # a sync on a GPU: probed steps only
+        self.planes = x.numel() // (x.shape[-1] * x.shape[-2])
+        self.plane, self.window, self.alt = plane, window, alt
+        self.hits = int(plane.numel())
         self.first: torch.Tensor | None = None
 
     def bind(self, out) -> None:
-        """Keep torch's choice: the op's indices output."""
-        self.first = out[1].reshape(self.tie.shape)
+        """Keep torch's choice at the ties: the op's indices output there."""
+        self.first = out[1].reshape(self.planes, -1)[self.plane, self.window]
 
     def deltas(self, u: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
         if self.first is None:
             raise RuntimeError("max-pool indices were not seen")
-        planes = self.tie.shape[0]
         hw = self.shape[-1] * self.shape[-2]
-        ut = u.reshape(planes, -1) * self.tie.to(u.dtype)
-        d = ut.new_zeros(planes, hw)
-        d.scatter_add_(1, self.alt, ut)
-        d.scatter_add_(1, self.first, -ut)
+        ut = u.reshape(self.planes, -1)[self.plane, self.window]
+        d = ut.new_zeros(self.planes * hw)
+        base = self.plane * hw
+        d.index_add_(0, base + self.alt, ut)
+        d.index_add_(0, base + self.first, -ut)
         return [(0, d.reshape(self.shape).to(self.dtype))]
 
 
@@ -65,20 +66,25 @@ def max_pool2d_rule(args, kwargs) -> PoolTie | None:
     planes = x.numel() // (H * W) if H * W else 0
     if not planes:
         return None
-    xp = x.detach().reshape(planes, 1, H, W)
-    if ph or pw:
-        xp = F.pad(xp, (pw, pw, ph, ph), value=float("-inf"))
-    cols = F.unfold(xp, (kh, kw), dilation=(dh, dw), stride=(sh, sw))  # (planes, kh*kw, windows)
-    mx = cols.amax(1, keepdim=True)
+    xd = x.detach()
+    if (sh, sw) == (kh, kw) and (ph, pw) == (0, 0) and (dh, dw) == (1, 1) and H % kh == 0 and W % kw == 0:
+        # windows that tile the plane (MaxPool2d(2)): one reshape, no im2col
+        cols = xd.reshape(planes, H // kh, kh, W // kw, kw).permute(0, 1, 3, 2, 4).reshape(planes, -1, kh * kw)
+    else:
+        xp = xd.reshape(planes, 1, H, W)
+        if ph or pw:
+            xp = F.pad(xp, (pw, pw, ph, ph), value=float("-inf"))
+        cols = F.unfold(xp, (kh, kw), dilation=(dh, dw), stride=(sh, sw)).transpose(1, 2)  # (planes, windows, kh*kw)
+    mx = cols.amax(-1, keepdim=True)
     eq = cols == mx
-    tie = (eq.sum(1) >= 2) & torch.isfinite(mx[:, 0])
+    tie = (eq.sum(-1) >= 2) & torch.isfinite(mx[..., 0])  # a tie of -inf (padding) is none
+    plane, window = tie.nonzero(as_tuple=True)  # a sync on a GPU: probed steps only
+    if not plane.numel():
+        return PoolTie(x, plane, window, plane)
     kk = kh * kw
-    last = (kk - 1) - eq.flip(1).to(torch.uint8).argmax(1)  # (planes, windows)
+    last = (eq[plane, window] * torch.arange(kk, device=x.device)).amax(-1)  # the last maximum
     ow = (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    win = torch.arange(cols.shape[-1], device=x.device)
-    oh_i, ow_i = win // ow, win % ow
     a, b = last // kw, last % kw
-    ih = oh_i * sh - ph + a * dh
-    iw = ow_i * sw - pw + b * dw
-    alt = (ih * W + iw).clamp(0, H * W - 1)
-    return PoolTie(x, tie, alt)
+    ih = (window // ow) * sh - ph + a * dh
+    iw = (window % ow) * sw - pw + b * dw
+    return PoolTie(x, plane, window, (ih * W + iw).clamp(0, H * W - 1))
