@@ -56,12 +56,16 @@ def _hardtanh_alt(x):
     return torch.where((x >= -1) & (x <= 1), x, F.hardtanh(x).detach())
 
 
+#: a clamp bound that is itself trained (clamp_min.Tensor: the tie's gradient can go to it)
+LO = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+
 CASES = {
     "relu": ("KC102", torch.relu, lambda h: torch.where(h >= 0, h, 0 * h)),
     "relu_": ("KC102", lambda h: h.clone().relu_(), lambda h: torch.where(h >= 0, h, 0 * h)),
     "leaky_relu": ("KC102", lambda h: F.leaky_relu(h, 0.1), lambda h: torch.where(h >= 0, h, 0.1 * h)),
     "abs": ("KC101", torch.abs, lambda h: torch.where(h >= 0, h, -h)),
     "clamp": ("KC103", lambda h: h.clamp(-0.5, 0.5), _clamp_alt),
+    "clamp_min to a trained bound": ("KC103", lambda h: torch.clamp_min(h, LO), lambda h: torch.where(h > LO, h, LO)),
     "hardtanh": ("KC103", F.hardtanh, _hardtanh_alt),
     "maximum": ("KC104", lambda h: torch.maximum(h, h.flip(-1)), lambda h: torch.where(h >= h.flip(-1), h, h.flip(-1))),
     "fmin": ("KC104", lambda h: torch.fmin(h, h.flip(-1)), lambda h: torch.where(h < h.flip(-1), h, h.flip(-1))),
@@ -73,7 +77,8 @@ def _net(op, W1, W2, x):
 
 
 def _grads(op, W1, W2, x):
-    return torch.cat([g.reshape(-1) for g in torch.autograd.grad(_net(op, W1, W2, x), [W1, W2])])
+    grads = torch.autograd.grad(_net(op, W1, W2, x), [W1, W2, LO], allow_unused=True)
+    return torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(grads, [W1, W2, LO])])
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -90,7 +95,9 @@ def test_probe_matches_the_alternative_backward(name):
     with kinkcheck.trace(backends="torch", rules=code, probe=Probe(every=1)) as t:
         _net(op, W1, W2, x).backward()
         t.step()
-    assert torch.equal(torch.cat([W1.grad.reshape(-1), W2.grad.reshape(-1)]), g)  # training's gradient as is
+    got = torch.cat([W1.grad.reshape(-1), W2.grad.reshape(-1), (LO.grad if LO.grad is not None else torch.zeros(())).reshape(-1)])
+    LO.grad = None
+    assert torch.equal(got, g)  # training's gradient as is
     (site,) = [s for s in t.to_dict()["sites"] if s.get("probe")]
     _, hits, rel, cos, dmax = site["probe"]["steps"][0]
     assert hits > 0

@@ -273,7 +273,7 @@ class TorchProbe:
         handles = []
         self.in_backward = True
         try:
-            for i, leaf in enumerate(leaves):
+            for leaf in leaves:
                 handles.append(leaf.register_hook(self._leaf_hook(leaf)))
             for rec, node in recs:
                 handles.append(node.register_hook(self._node_hook(rec, node, leaves)))
