@@ -17,6 +17,8 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from kinkcheck.syntax import dotted
+
 BUILTIN_NAMES = frozenset(dir(builtins))
 
 #: Root packages whose functions produce tensors / arrays (value kind TENSOR).
@@ -29,18 +31,6 @@ ARRAY_LIBRARIES = frozenset(
      "jaxlib", "chainer", "mxnet", "theano", "pytensor", "torchvision", "torchaudio", "lightning",
      "pytorch_lightning"}
 )
-
-
-def dotted(node: ast.AST) -> str | None:
-    """``a.b.c`` for a Name/Attribute chain, else None."""
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-        return ".".join(reversed(parts))
-    return None
 
 
 def absolute_module(module: str, is_package: bool, level: int, name: str | None) -> str:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import ast
 
+from kinkcheck.syntax import dotted
+
 FRAMEWORKS = ("torch", "jax", "numpy")
 
 #: torch functions of remedy templates -> their jax / numpy qualified names
@@ -44,17 +46,6 @@ _KEYWORDS = {"dim": "axis", "keepdim": "keepdims"}
 
 class Untranslatable(Exception):
     """The template has a piece the target library cannot say."""
-
-
-def dotted(node: ast.AST) -> str | None:
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-        return ".".join(reversed(parts))
-    return None
 
 
 def name_node(qualified: str) -> ast.expr:

@@ -12,6 +12,7 @@ skipped); any other odd field reads as absent or 0.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,16 @@ def _int(v: Any) -> int | None:
 
 def _str(v: Any, limit: int = 2000) -> str | None:
     return v[:limit] if isinstance(v, str) else None
+
+
+def value_text(v: float) -> str:
+    """How an observed gradient value is written in the trace file: "nan", "inf", "-inf" or
+    six significant digits."""
+    if math.isnan(v):
+        return "nan"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return f"{v:.6g}"
 
 
 @dataclass(frozen=True, slots=True)

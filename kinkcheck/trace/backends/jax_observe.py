@@ -13,12 +13,13 @@ rather than quoted; the report claims "confirmed" only when it matches the catal
 from __future__ import annotations
 
 import functools
-import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+
+from kinkcheck.trace.records import value_text
 
 
 def _reduce(op):
@@ -44,14 +45,6 @@ KINKS = {
 }
 
 
-def fmt(v: float) -> str:
-    if math.isnan(v):
-        return "nan"
-    if math.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    return f"{v:.6g}"
-
-
 @functools.lru_cache(maxsize=256)
 def observe(what: str, dtype: str) -> dict | None:
     """The gradient of ``what`` (a primitive name or catalog function) at its kink, or None
@@ -65,4 +58,4 @@ def observe(what: str, dtype: str) -> dict | None:
         grads = jax.grad(lambda *xs: fn(*xs).astype(dtype), argnums=tuple(range(len(args))))(*args)
     except Exception:  # noqa: BLE001 - no gradient to observe (a jax without this rule)
         return None
-    return {"framework": "jax", "grad": [fmt(float(g)) for g in grads], "at": [fmt(a) for a in at]}
+    return {"framework": "jax", "grad": [value_text(float(g)) for g in grads], "at": [value_text(a) for a in at]}

@@ -20,17 +20,11 @@ import math
 
 import torch
 
+from kinkcheck.trace.records import value_text
+
 #: kinds whose distance tensor has the output's shape, element for element
 _ELEMENTWISE = ("zero", "tie", "bound", "denominator", "unit", "origin", "step")
 _MAX_TIED = 8
-
-
-def fmt(v: float) -> str:
-    if math.isnan(v):
-        return "nan"
-    if math.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    return f"{v:.6g}"
 
 
 def _index(shape, out_shape, hit: int) -> int:
@@ -107,7 +101,7 @@ def _observe(func, args, kwargs, d, kind: str) -> dict | None:
         return None
     if elementwise:
         vals = [float(g) if g is not None else 0.0 for g in grads]
-        return {"framework": "torch", "grad": [fmt(v) for v in vals], "at": [fmt(float(v.detach())) for v in leaves]}
+        return {"framework": "torch", "grad": [value_text(v) for v in vals], "at": [value_text(float(v.detach())) for v in leaves]}
     g = grads[0]
     if g is None:
         return None
@@ -117,4 +111,4 @@ def _observe(func, args, kwargs, d, kind: str) -> dict | None:
         vals = sorted((float(v) for v in flat[flat != 0][: 4 * _MAX_TIED]), reverse=True)
     else:  # a norm or a distance at 0: the distinct gradients of the input's elements
         vals = sorted({float(v) for v in flat.unique()[:_MAX_TIED]}, key=lambda v: (math.isnan(v), -v if not math.isnan(v) else 0))
-    return {"framework": "torch", "grad": [fmt(v) for v in vals[:_MAX_TIED]]}
+    return {"framework": "torch", "grad": [value_text(v) for v in vals[:_MAX_TIED]]}
