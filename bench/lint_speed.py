@@ -11,7 +11,11 @@ Measured per corpus:
 - plain ``ast.parse`` of the same files (in-process, the floor for any Python linter),
 - ``pylint --disable=all --enable=unnecessary-lambda -j2`` (astroid + one cheap checker),
 - the one-file case (the pre-commit hook) against ``python -c "import astroid"`` plus
-  parsing that file.
+  parsing that file: ``--repeat`` rounds, each running every command once (interleaved, so a
+  busy machine slows them alike); medians of wall and of CPU time (user + system of the child,
+  the figure that noise from other processes moves least), with the spread.
+
+    python bench/lint_speed.py --corpus transformers --skip-pylint --one-file-only --repeat 21
 
 Targets (issue 9): cold <= 0.25x pylint -j2, warm <= 0.05x cold, one file <= 1.5x (import astroid + parse).
 """
@@ -21,7 +25,9 @@ from __future__ import annotations
 import argparse
 import ast
 import os
+import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -87,8 +93,32 @@ def parse_all(files: list[Path]) -> float:
     return time.perf_counter() - start
 
 
-def best(cmd, cwd, repeat: int) -> float:
-    return min(wall(cmd, cwd)[0] for _ in range(repeat))
+def cpu_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(cmd: list[str], cwd: Path) -> tuple[float, float]:
+    """(wall, CPU) seconds of one run of ``cmd``; CPU is the child's user + system time."""
+    before = cpu_of_children()
+    seconds, _, _ = wall(cmd, cwd)
+    return seconds, cpu_of_children() - before
+
+
+def interleaved(cmds: dict[str, list[str]], cwd: Path, repeat: int) -> dict[str, tuple[list[float], list[float]]]:
+    """name -> (walls, cpus): ``repeat`` rounds, each running every command once, in turn."""
+    out: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in cmds}
+    for _ in range(repeat):
+        for name, cmd in cmds.items():
+            w, c = timed(cmd, cwd)
+            out[name][0].append(w)
+            out[name][1].append(c)
+    return out
+
+
+def spread(values: list[float]) -> str:
+    """median [min-max] in milliseconds"""
+    return f"{statistics.median(values) * 1e3:6.1f} ms [{min(values) * 1e3:.0f}-{max(values) * 1e3:.0f}]"
 
 
 def kinkcheck(*args: str) -> list[str]:
@@ -99,7 +129,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", choices=sorted(PINS), action="append", help="default: all")
     ap.add_argument("--skip-pylint", action="store_true")
-    ap.add_argument("--repeat", type=int, default=5, help="runs of the one-file case (best is kept)")
+    ap.add_argument("--repeat", type=int, default=11,
+                    help="interleaved rounds of the one-file case (medians are kept)")
+    ap.add_argument("--one-file-only", action="store_true", help="only the one-file case (no corpus-wide runs)")
     args = ap.parse_args(argv)
     env_path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
     os.environ["PYTHONPATH"] = env_path
@@ -118,48 +150,63 @@ def main(argv=None) -> int:
         print(f"\n== {name} {version}: {len(files)} files, "
               f"{sum(f.stat().st_size for f in files) / 1e6:.1f} MB", flush=True)
 
-        t_parse = parse_all(files)
-        print(f"ast.parse (in-process):        {t_parse:7.2f} s", flush=True)
+        t_parse = t_cold = t_warm = t_pylint = None
+        if not args.one_file_only:
+            t_parse = parse_all(files)
+            print(f"ast.parse (in-process):        {t_parse:7.2f} s", flush=True)
 
-        shutil.rmtree(CORPUS / ".kinkcheck_cache", ignore_errors=True)
-        t_cold, rc, tail = wall(kinkcheck(target, "--no-cache", "--statistics"), CORPUS)
-        print(f"kinkcheck cold (--no-cache):   {t_cold:7.2f} s   exit {rc}", flush=True)
-        if rc not in (0, 1):
-            print(tail, file=sys.stderr)
-        wall(kinkcheck(target, "--quiet", "--exit-zero", "--output-format", "concise"), CORPUS)  # fill the cache
-        t_warm, rc_warm, _ = wall(kinkcheck(target, "--quiet", "--exit-zero", "--output-format", "concise"), CORPUS)
-        print(f"kinkcheck warm (cache):        {t_warm:7.2f} s   ({t_warm / t_cold:.3f}x cold; target <= {TARGET_WARM})", flush=True)
-        print("  findings by rule (cold run):\n    " + "\n    ".join(tail.strip().splitlines()[-12:]))
+            shutil.rmtree(CORPUS / ".kinkcheck_cache", ignore_errors=True)
+            t_cold, rc, tail = wall(kinkcheck(target, "--no-cache", "--statistics"), CORPUS)
+            print(f"kinkcheck cold (--no-cache):   {t_cold:7.2f} s   exit {rc}", flush=True)
+            if rc not in (0, 1):
+                print(tail, file=sys.stderr)
+            wall(kinkcheck(target, "--quiet", "--exit-zero", "--output-format", "concise"), CORPUS)  # fill the cache
+            t_warm, rc_warm, _ = wall(kinkcheck(target, "--quiet", "--exit-zero", "--output-format", "concise"), CORPUS)
+            print(f"kinkcheck warm (cache):        {t_warm:7.2f} s   ({t_warm / t_cold:.3f}x cold; target <= {TARGET_WARM})", flush=True)
+            print("  findings by rule (cold run):\n    " + "\n    ".join(tail.strip().splitlines()[-12:]))
 
-        t_pylint = None
-        if not args.skip_pylint:
-            t_pylint, rc_p, tail_p = wall([sys.executable, "-m", "pylint", "--disable=all",
-                                           "--enable=unnecessary-lambda", "-j2", "--score=n", target], CORPUS)
-            print(f"pylint one checker -j2:        {t_pylint:7.2f} s   exit {rc_p}", flush=True)
+            if not args.skip_pylint:
+                t_pylint, rc_p, tail_p = wall([sys.executable, "-m", "pylint", "--disable=all",
+                                               "--enable=unnecessary-lambda", "-j2", "--score=n", target], CORPUS)
+                print(f"pylint one checker -j2:        {t_pylint:7.2f} s   exit {rc_p}", flush=True)
 
         one_path = str(rel / one)
         wall(kinkcheck(one_path, "--no-cache", "--quiet", "--exit-zero"), CORPUS)  # write .pyc files
-        t_one = best(kinkcheck(one_path, "--no-cache", "--quiet", "--exit-zero"), CORPUS, args.repeat)
-        t_one_warm = best(kinkcheck(one_path, "--quiet", "--exit-zero"), CORPUS, args.repeat)
-        t_base = best([sys.executable, "-c",
-                       f"import astroid, ast; ast.parse(open({one_path!r}, 'rb').read())"], CORPUS, args.repeat)
-        print(f"one file ({one}):")
-        print(f"  import astroid + ast.parse:  {t_base:7.3f} s")
-        print(f"  kinkcheck --no-cache:        {t_one:7.3f} s   ({t_one / t_base:.2f}x; target <= {TARGET_ONE})")
-        print(f"  kinkcheck (cached):          {t_one_warm:7.3f} s   ({t_one_warm / t_base:.2f}x)", flush=True)
+        wall(kinkcheck(one_path, "--quiet", "--exit-zero"), CORPUS)  # fill the cache for the cached case
+        runs = interleaved({
+            "base": [sys.executable, "-c", f"import astroid, ast; ast.parse(open({one_path!r}, 'rb').read())"],
+            "cold": kinkcheck(one_path, "--no-cache", "--quiet", "--exit-zero"),
+            "cached": kinkcheck(one_path, "--quiet", "--exit-zero"),
+        }, CORPUS, args.repeat)
+        med = {k: (statistics.median(w), statistics.median(c)) for k, (w, c) in runs.items()}
+        (b_wall, b_cpu), (o_wall, o_cpu), (c_wall, c_cpu) = med["base"], med["cold"], med["cached"]
+        print(f"one file ({one}), medians of {args.repeat} interleaved rounds [min-max]:")
+        print(f"  {'':28}{'wall':>24}{'CPU':>24}")
+        for label, key in (("import astroid + ast.parse", "base"), ("kinkcheck --no-cache", "cold"),
+                           ("kinkcheck (cached)", "cached")):
+            print(f"  {label:28}{spread(runs[key][0]):>24}{spread(runs[key][1]):>24}")
+        print(f"  ratio --no-cache: wall {o_wall / b_wall:.2f}x, CPU {o_cpu / b_cpu:.2f}x (target <= {TARGET_ONE})")
+        print(f"  ratio cached:     wall {c_wall / b_wall:.2f}x, CPU {c_cpu / b_cpu:.2f}x", flush=True)
 
-        rows.append((name, t_parse, t_cold, t_warm, t_pylint, t_one, t_one_warm, t_base))
-        ok &= t_warm / t_cold <= TARGET_WARM and t_one / t_base <= TARGET_ONE
-        if t_pylint:
+        rows.append((name, t_parse, t_cold, t_warm, t_pylint, o_wall / b_wall, o_cpu / b_cpu, c_wall / b_wall,
+                     c_cpu / b_cpu))
+        ok &= o_wall / b_wall <= TARGET_ONE
+        if t_cold and t_warm:
+            ok &= t_warm / t_cold <= TARGET_WARM
+        if t_pylint and t_cold:
             ok &= t_cold / t_pylint <= TARGET_COLD
 
-    print("\n| corpus | ast.parse | cold | warm | pylint -j2 | cold/pylint | warm/cold | one file / (astroid+parse) |")
+    def sec(t):
+        return f"{t:.2f} s" if t else "-"
+
+    print("\n| corpus | ast.parse | cold | warm | pylint -j2 | cold/pylint | warm/cold "
+          "| one file / (astroid+parse), wall (CPU) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for name, t_parse, t_cold, t_warm, t_pylint, t_one, t_one_warm, t_base in rows:
-        pyl = f"{t_pylint:.1f} s" if t_pylint else "skipped"
-        ratio = f"{t_cold / t_pylint:.3f}" if t_pylint else "-"
-        print(f"| {name} | {t_parse:.2f} s | {t_cold:.2f} s | {t_warm:.2f} s | {pyl} | {ratio} | "
-              f"{t_warm / t_cold:.3f} | {t_one / t_base:.2f} (cached {t_one_warm / t_base:.2f}) |")
+    for name, t_parse, t_cold, t_warm, t_pylint, one_w, one_c, cached_w, cached_c in rows:
+        ratio = f"{t_cold / t_pylint:.3f}" if t_pylint and t_cold else "-"
+        warm = f"{t_warm / t_cold:.3f}" if t_warm and t_cold else "-"
+        print(f"| {name} | {sec(t_parse)} | {sec(t_cold)} | {sec(t_warm)} | {sec(t_pylint)} | {ratio} | {warm} | "
+              f"{one_w:.2f} ({one_c:.2f}), cached {cached_w:.2f} ({cached_c:.2f}) |")
     print("\nall targets met" if ok else "\nsome target missed")
     return 0 if ok else 1
 
