@@ -12,12 +12,11 @@ prints the traceback too.
 from __future__ import annotations
 
 import importlib
-import os
-import sys
 
 import click
 
 from kinkcheck import __version__
+from kinkcheck.commands._plain import debug_from_env, printable, report_crash, report_error
 
 #: command name -> "module:attribute" under kinkcheck.commands
 COMMANDS: dict[str, str] = {
@@ -40,8 +39,6 @@ class OneLineUsageError(click.UsageError):
     ``kinkcheck: error: ...``, naming the help to read."""
 
     def show(self, file=None) -> None:
-        from kinkcheck.commands._common import printable
-
         hint = f" (see `{self.ctx.command_path} --help`)" if self.ctx is not None else ""
         click.echo(f"kinkcheck: error: {printable(' '.join(self.format_message().split()))}{hint}", err=True)
 
@@ -83,39 +80,18 @@ class LazyGroup(click.Group):
         except _NOT_CRASHES:
             raise
         except KinkcheckError as exc:  # bad input, configuration or usage: one line, exit 2
-            from kinkcheck.commands._common import printable
-
-            click.echo(f"kinkcheck: error: {printable(exc.message)}", err=True)
-            raise click.exceptions.Exit(exc.exit_code) from None
+            raise click.exceptions.Exit(report_error(exc)) from None
         except Exception as exc:  # noqa: BLE001 - the one place a bug of ours becomes exit 2
             crash(exc, command=ctx.invoked_subcommand, debug=bool(ctx.params.get("debug")) or debug_from_env())
-
-
-def debug_from_env() -> bool:
-    """KINKCHECK_DEBUG set to anything but empty, 0, false, no or off (never a usage error)."""
-    return os.environ.get("KINKCHECK_DEBUG", "").strip().lower() not in ("", "0", "false", "no", "off")
+        except KeyboardInterrupt:  # ^C is not "kinks found" (click's own answer: "Aborted!", exit 1)
+            click.echo(err=True)  # closes the terminal's ^C echo
+            click.echo("kinkcheck: error: interrupted", err=True)
+            raise click.exceptions.Exit(2) from None
 
 
 def crash(exc: BaseException, *, command: str | None, debug: bool) -> None:
     """Print one line for an internal error (the traceback first with ``debug``), exit 2."""
-    from kinkcheck.commands._common import file_of
-
-    where = file_of(exc)
-    place = f"while processing {where}" if where else f"in kinkcheck {command or ''}".rstrip()
-    detail = " ".join(str(exc).split())
-    if len(detail) > 200:
-        detail = detail[:197] + "..."
-    what = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
-    if debug:
-        import traceback  # only for a crash: a normal run never pays for it
-
-        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
-        hint = "this is a bug in kinkcheck; please report it with the traceback above"
-    else:
-        hint = "run with --debug for the traceback"
-    from kinkcheck.commands._common import printable
-
-    click.echo(f"kinkcheck: error: internal error {printable(place)}: {what} ({hint})", err=True)
+    report_crash(exc, command=command, debug=debug)
     raise click.exceptions.Exit(2)
 
 
@@ -127,7 +103,10 @@ def cli(debug):
 
 
 def main(argv=None, prog_name: str = "kinkcheck"):
-    """Entry point. Exit codes: 0 clean, 1 undocumented kinks, 2 usage or internal error."""
+    """The click app. Exit codes: 0 clean, 1 undocumented kinks, 2 usage or internal error.
+
+    The console script is :func:`kinkcheck.__main__.main`: the one-file ``check`` without
+    click, everything else here."""
     try:
         cli.main(args=argv, prog_name=prog_name, standalone_mode=True)
     except KeyboardInterrupt:  # pragma: no cover - interactive only

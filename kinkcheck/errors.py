@@ -16,3 +16,30 @@ class KinkcheckError(Exception):
     @property
     def message(self) -> str:
         return str(self)
+
+
+#: a module that is not installed -> what to install (``pip install ...``): the optional
+#: extras first; the rest are the dependencies whose module and distribution names agree
+_INSTALL = {"torch": "'kinkcheck[torch]'", "jax": "'kinkcheck[jax]'", "jaxlib": "'kinkcheck[jax]'"}
+
+
+def missing_dependency(exc: BaseException) -> str | None:
+    """``rich, which is not installed (pip install rich)`` when ``exc`` says a module outside
+    kinkcheck is not installed, else None (a missing part of kinkcheck is a broken install:
+    an internal error). Only a module that cannot be found at all counts, never one that
+    failed while importing or lacks a name."""
+    if not isinstance(exc, ModuleNotFoundError) or not exc.name:
+        return None
+    top = exc.name.partition(".")[0]
+    if top == "kinkcheck":
+        return None
+    if top != exc.name:  # a submodule: missing from an installed package is a version problem
+        import importlib.util
+
+        try:
+            if importlib.util.find_spec(top) is not None:
+                return None
+        except (ImportError, ValueError):
+            pass
+    install = _INSTALL.get(top, top)
+    return f"the Python package '{top}', which is not installed (pip install {install})"

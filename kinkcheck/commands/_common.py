@@ -1,17 +1,19 @@
-"""What every subcommand shares: how errors end a command, which file a command is working
-on (named by an internal error's one line), and when to use colour."""
+"""The click options every command spells the same way; the click-free helpers they share
+(printing, errors, the file being processed, colour) live in ``_plain.py`` and are
+re-exported here."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import NoReturn
-
 import click
 
-#: the files commands are working on, innermost last (see :func:`processing`)
-_PROCESSING: list[str] = []
+from kinkcheck.commands._plain import (
+    echo, emit, ensure_regular_target, fail, file_of, printable, processing, split_codes, use_color,
+)
+
+__all__ = [  # the click-free helpers, re-exported for the commands
+    "echo", "emit", "ensure_regular_target", "fail", "file_of", "printable", "processing", "split_codes", "use_color",
+    "analyzer_options", "baseline_option", "color_option", "output_options", "selection_options", "workflow_options",
+]
 
 
 def analyzer_options(command):
@@ -27,78 +29,6 @@ def analyzer_options(command):
     for option in reversed(options):
         command = option(command)
     return command
-
-
-def fail(message: str) -> NoReturn:
-    """One line on stderr, exit 2 (usage, configuration or unusable input)."""
-    click.echo(f"kinkcheck: error: {printable(message)}", err=True)
-    raise SystemExit(2)
-
-
-def printable(text: str) -> str:
-    """``text`` on one line: control characters (a newline in a file name) as escapes, so an
-    error can never become two lines, the second one a CI workflow command."""
-    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
-@contextmanager
-def processing(path: str | os.PathLike) -> Iterator[None]:
-    """Mark ``path`` as the file being worked on: an internal error inside the block names it
-    (``internal error while processing t.json: ...``) so a bug report says what input broke."""
-    _PROCESSING.append(os.fspath(path))
-    try:
-        yield
-    except Exception as exc:
-        if getattr(exc, "kinkcheck_file", None) is None:
-            try:
-                setattr(exc, "kinkcheck_file", _PROCESSING[-1])  # read back by cli.crash (file_of)
-            except AttributeError:  # pragma: no cover - an exception type without a __dict__
-                pass
-        raise
-    finally:
-        _PROCESSING.pop()
-
-
-def file_of(exc: BaseException) -> str | None:
-    """The file a command was working on when ``exc`` was raised (see :func:`processing`),
-    else the file an OSError names, else None."""
-    where = getattr(exc, "kinkcheck_file", None) or (_PROCESSING[-1] if _PROCESSING else None)
-    return where or getattr(exc, "filename", None)
-
-
-def ensure_regular_target(path: str | os.PathLike, *, option: str = "-o") -> None:
-    """Exit 2 with one line, before any work, when ``path`` must not be written.
-
-    Writing to a FIFO blocks until some reader opens it, and the atomic rename would replace
-    a FIFO or device node (``/dev/null``, a symlink to one) with a plain file. The rule is
-    :func:`kinkcheck.atomic.ensure_regular_target`, which every write applies again; commands
-    call this first so that a bad ``-o`` is refused before a long analysis, not after."""
-    from kinkcheck.atomic import ensure_regular_target as check_target
-
-    try:
-        check_target(path)
-    except OSError as exc:
-        fail(f"{option} {os.fspath(path)}: {exc.strerror or exc}")
-
-
-def use_color(stream, choice: str = "auto") -> bool:
-    """Colour under ``--color choice`` (see :func:`kinkcheck.output.terminal.use_color`)."""
-    from kinkcheck.output.terminal import use_color as resolve
-
-    return resolve(stream, choice)
-
-
-# -- the options every command spells the same way ------------------------------------------
-
-
-def split_codes(ctx, param, value):
-    """``--select KC1,KC2 --select KC5`` -> ("KC1", "KC2", "KC5"); None when not given."""
-    if not value:
-        return None
-    out: list[str] = []
-    for item in value:
-        out += [v for v in item.replace(" ", ",").split(",") if v]
-    return tuple(out)
 
 
 def output_options(formats, default: str, *, help: str):
@@ -154,17 +84,3 @@ def workflow_options(command):
         "later runs with --baseline FILE report only new ones.",
     )(command)
     return baseline_option(command)
-
-
-def emit(text: str, *, output_file: str | None, color: bool = False) -> None:
-    """``text`` to stdout, or atomically to ``output_file`` (never coloured)."""
-    if output_file is None:
-        if text:
-            click.echo(text, nl=not text.endswith("\n"), color=color)
-        return
-    from kinkcheck.atomic import write_atomic
-
-    try:
-        write_atomic(output_file, text, parents=False)
-    except OSError as exc:
-        fail(f"cannot write {output_file}: {exc.strerror or exc}")

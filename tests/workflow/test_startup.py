@@ -1,6 +1,7 @@
 """Start-up (issue 12, item 7): ``kinkcheck check one_file.py`` (the pre-commit hook's run)
 imports what that run needs and nothing else: no other command, no other output format, no
-tracer, report or baseline code, no framework, and nothing only a crash or a write needs."""
+tracer, report or baseline code, no framework, and nothing only a crash or a write needs.
+Through the console script (``kinkcheck.__main__``) it does not import click either."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ NEVER = [
 
 PROBE = """
 import json, sys
-from kinkcheck.cli import main
+from {module} import main
 try:
     main(["check", "--no-cache", "-q", "--color", "never", "one.py"])
 except SystemExit as exc:
@@ -34,12 +35,18 @@ print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
 """
 
 
+#: the click app's check, and the console script's (kinkcheck/commands/fast.py)
+ENTRY_POINTS = {"kinkcheck.cli": [], "kinkcheck.__main__": ["click"]}
+
+
 @pytest.mark.slow
-def test_checking_one_file_imports_only_what_it_needs(tmp_path):
+@pytest.mark.parametrize("module", sorted(ENTRY_POINTS))
+def test_checking_one_file_imports_only_what_it_needs(tmp_path, module):
     (tmp_path / "one.py").write_text("import torch\n\n\ndef loss(x):\n    return torch.abs(x).mean()\n")
-    proc = subprocess.run([sys.executable, "-c", PROBE], cwd=tmp_path, capture_output=True, text=True, check=False,
+    probe = PROBE.replace("{module}", module)
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=False,
                           env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "XDG_CONFIG_HOME": str(tmp_path)})
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["code"] == 1, proc.stderr  # it did run: the kink was found
     assert "kinkcheck.output.full" in report["modules"]
-    assert [m for m in NEVER if m in report["modules"]] == []
+    assert [m for m in NEVER + ENTRY_POINTS[module] if m in report["modules"]] == []
