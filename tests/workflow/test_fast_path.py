@@ -239,6 +239,22 @@ def test_a_missing_part_of_kinkcheck_is_an_internal_error_not_a_dependency(proje
     assert code == 2 and "internal error in kinkcheck check: ModuleNotFoundError" in err
 
 
+@pytest.mark.parametrize("exc, named", [
+    (ModuleNotFoundError("No module named 'rich'", name="rich"), "'rich', which is not installed (pip install rich)"),
+    (ModuleNotFoundError("No module named 'jax'", name="jax"), "(pip install 'kinkcheck[jax]')"),
+    (ModuleNotFoundError("No module named 'nopkg_kc.sub'", name="nopkg_kc.sub"), "'nopkg_kc', which is not installed"),
+    (ModuleNotFoundError("No module named 'click.nope'", name="click.nope"), None),  # installed: a version problem
+    (ModuleNotFoundError("No module named 'kinkcheck.nope'", name="kinkcheck.nope"), None),  # a broken install
+    (ImportError("cannot import name 'x' from 'rich'", name="rich"), None),  # there, but not what we need
+    (ModuleNotFoundError("no name"), None),
+])
+def test_which_missing_module_is_a_missing_dependency(exc, named):
+    from kinkcheck.errors import missing_dependency
+
+    found = missing_dependency(exc)
+    assert found is None if named is None else named in found
+
+
 def test_interrupted_is_exit_2_on_both(project, monkeypatch):
     import kinkcheck.lint.api
 
