@@ -1,5 +1,7 @@
 """The JAX backend under each transformation: eager, jit, grad, value_and_grad, vmap, scan,
-while_loop and cond; every count lands on the user's line with the number of kink hits."""
+while_loop and cond; every count lands on the user's line with the number of kink hits.
+Forward-only calls count with ``only_differentiated=False`` (the default counts only what
+is differentiated: tests/trace/test_jax_differentiated.py)."""
 
 from __future__ import annotations
 
@@ -54,7 +56,7 @@ def test_the_default_backends_trace_jax_and_find_nothing_inside_jax():
 
 @pytest.mark.slow
 def test_eager_ops_count_at_their_own_lines():
-    with kinkcheck.trace(backends="jax") as t:
+    with kinkcheck.trace(backends="jax", only_differentiated=False) as t:
         jnp.abs(X)  # eager-a
         jnp.abs(X)  # eager-b
         jnp.maximum(X, 0.0)  # eager-c
@@ -70,7 +72,7 @@ def test_two_calls_of_one_jnp_function_in_a_jitted_function_are_two_sites():
         q = jnp.abs(b)  # jit-b
         return (p + q).sum()
 
-    with kinkcheck.trace(backends="jax") as t:
+    with kinkcheck.trace(backends="jax", only_differentiated=False) as t:
         jax.jit(two)(X, jnp.zeros(4))
     assert one(t, "jit-a", "KC101")["exact"] == 2
     assert one(t, "jit-b", "KC101")["exact"] == 4
@@ -95,7 +97,7 @@ def test_grad_counts_the_forward_once(make):
 @pytest.mark.slow
 def test_vmap_counts_the_whole_batch():
     f = jax.vmap(lambda v: jnp.max(jnp.abs(v)))  # vmap
-    with kinkcheck.trace(backends="jax") as t:
+    with kinkcheck.trace(backends="jax", only_differentiated=False) as t:
         jax.jit(f)(jnp.zeros((3, 4)))
         f(jnp.zeros((3, 4)))
     s = one(t, "vmap", "KC101")
@@ -126,7 +128,7 @@ def test_cond_counts_the_branch_taken_and_while_every_trip():
         return a.sum() + w.sum()
 
     g = jax.jit(f)
-    with kinkcheck.trace(backends="jax") as t:
+    with kinkcheck.trace(backends="jax", only_differentiated=False) as t:
         g(X, True)
         g(X, True)
     taken = one(t, "cond", "KC101")
@@ -141,7 +143,7 @@ def test_library_functions_count_as_their_rule_and_smooth_ones_not_at_all():
         return (jax.nn.relu(v).sum() + jnp.clip(v, 0.0, 1.0).sum() + jnp.linalg.norm(v * 0)  # lib
                 + jax.nn.log_softmax(v).sum() + jnp.mean(v))
 
-    with kinkcheck.trace(backends="jax") as t:
+    with kinkcheck.trace(backends="jax", only_differentiated=False) as t:
         jax.jit(f)(X)
     codes = sorted((s["code"], s["op"]) for s in at(t, HERE, line_of(__file__, "lib")))
     assert codes == [("KC102", "lax.max"), ("KC103", "lax.max"), ("KC103", "lax.min"), ("KC203", "lax.sqrt")]
@@ -153,7 +155,7 @@ def test_library_functions_count_as_their_rule_and_smooth_ones_not_at_all():
 
 @pytest.mark.slow
 def test_near_hits_and_their_decades():
-    with kinkcheck.trace(backends="jax") as t:
+    with kinkcheck.trace(backends="jax", only_differentiated=False) as t:
         jax.jit(lambda v: jnp.abs(v))(jnp.array([1e-20, 0.0, 1.0]))  # near
     s = one(t, "near", "KC101")
     assert (s["exact"], s["near"]) == (1, 1)
@@ -170,7 +172,7 @@ def test_near_follows_each_rules_scale():
     assert rules["KC104"].runtime.near == "element" and rules["KC205"].runtime.near == "own"
     a = jnp.array([1.0, 1.0, 1000.0])
     b = jnp.array([1.0 + 1.2e-7, 1.0 + 1e-5, 2000.0])  # one ulp apart; 84 ulps apart; far apart
-    with kinkcheck.trace(backends="jax") as t:
+    with kinkcheck.trace(backends="jax", only_differentiated=False) as t:
         jax.jit(lambda u, v: jnp.maximum(u, v))(a, b)  # element
         jax.jit(lambda u, v: u / v)(b, jnp.array([1e-7, 2.0, 3.0]))  # own
     tie = one(t, "element", "KC104")
@@ -181,7 +183,7 @@ def test_near_follows_each_rules_scale():
 
 def test_many_near_hits_keep_the_histogram_summing_to_the_near_count():
     v = jnp.concatenate([jnp.full(40, 1e-20), jnp.full(10, 1e-10), jnp.ones(1)])
-    with kinkcheck.trace(backends="jax") as t:
+    with kinkcheck.trace(backends="jax", only_differentiated=False) as t:
         jax.jit(lambda u: jnp.abs(u))(v)  # many-near
     s = one(t, "many-near", "KC101")
     assert s["near"] == 50

@@ -10,28 +10,42 @@ reference-counted, put back by the last one: :mod:`kinkcheck.trace.patches`):
   the same operands (:mod:`.jax_count`). Eager ops count at once, on the device; under
   ``jit``, ``grad``, ``vmap``, ``scan``, ``while_loop`` and ``cond`` JAX's own rules carry
   the count into the program.
-* jit's tracing (``pjit._trace_for_jit``): a top-level jitted program is rewritten so that
-  its counts are summed on the device and handed to the host once per call (:mod:`.jax_rewrite`).
+* jit's tracing (``pjit._trace_for_jit``) and ``pjit._infer_params``: a top-level jitted
+  program is rewritten so that its counts are summed on the device and handed to the host once
+  per call (:mod:`.jax_rewrite`); jit's cache keeps the unrewritten program, which calls
+  nested in other programs reuse.
 * ``pjit._infer_params`` and ``pjit._run_python_pjit``: jax's own jitted functions
   (``jnp.abs``, ``jax.nn.relu``) are traced once per calling line and kept off jit's C++
   fast path, so that each call counts at its own line and runs the program it runs untraced.
 
-The trace's setting (its rules and near tolerance) is a thread-local JAX config option that
+The trace's setting (its rules, near tolerance and ``only_differentiated``) is a thread-local JAX config option that
 is part of jit's cache key: inside the block jitted functions are traced and compiled afresh
 with counting (once per setting, then cached), and outside it the very programs compiled
 before run as they were, untouched. Each call of a program that computes a gradient is one
-step (``optimizer.step()`` in torch). JAX cannot tell an evaluation from a training step
-inside a jitted program, so every kinked op the program evaluates counts.
+step (``optimizer.step()`` in torch).
+
+Only what is differentiated counts by default (``only_differentiated``, as in torch): a kinked
+op evaluated in a forward call (``jax.jit(loss)(params, x)`` in an eval loop) or on operands
+that do not depend on what ``grad``/``value_and_grad``/``vjp``/``jvp`` differentiates (data,
+``stop_gradient``) is not a kink of training. The decision is JAX's own, made while tracing:
+a count becomes differentiated when its JVP rule runs (:mod:`.jax_count`), which JAX does only
+for an operand with a non-zero tangent, also when ``grad`` transforms a jaxpr traced before
+(``grad(jit(f))``). The primal of a ``custom_jvp``/``custom_vjp`` function (``jax.nn.relu``)
+is evaluated outside the differentiating trace, so its counts are marked differentiated at
+bind time when that function's call has a non-zero tangent (:func:`_custom_diff`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import os
 import sys
 import threading
+import types
 import warnings
+import weakref
 
 import jax
 import jax.numpy as jnp
@@ -39,6 +53,9 @@ import numpy as np
 from jax._src import config as _config
 from jax._src import core
 from jax._src import pjit as _pjit
+from jax._src import source_info_util
+from jax._src.interpreters import ad as _ad
+from jax._src.interpreters import partial_eval as _pe
 
 from kinkcheck.trace import patches
 from kinkcheck.trace.attribution import INTERNAL, Attributor, package_dirs
@@ -55,8 +72,12 @@ JAX_INTERNAL = (*INTERNAL, "jax", "jaxlib", "flax", "haiku", "equinox")
 #: differentiated (as torch's optimizer.step() is not counted)
 SKIP_PACKAGES = ("optax",)
 
-COUNTED = ("every kinked lax op the program evaluates, eager or compiled (jit, grad, vmap, scan, "
-           "while_loop, cond); optax updates, random sampling and initializers are not counted")
+COUNTED = ("kinked lax ops that grad, value_and_grad, vjp or jvp differentiates (an operand that depends on "
+           "the differentiated inputs), eager or compiled (jit, vmap, scan, while_loop, cond); forward-only "
+           "calls (evaluation), constants and stop_gradient, optax updates, random sampling and initializers "
+           "are not counted")
+COUNTED_ALL = ("every kinked lax op the program evaluates, differentiated or not (only_differentiated=False), "
+               "eager or compiled; optax updates, random sampling and initializers are not counted")
 
 
 def _state():
@@ -93,11 +114,39 @@ class _Sites:
 _sites = _Sites()
 _settings: dict[tuple, int] = {}
 _settings_lock = threading.Lock()
+#: setting id -> does it count only differentiated evaluations?
+_only_diff: dict[int, bool] = {}
 
 
-def _setting_id(setting: tuple) -> int:
+def _setting_id(setting: tuple, only_diff: bool) -> int:
     with _settings_lock:
-        return _settings.setdefault(setting, len(_settings) + 1)
+        got = _settings.setdefault((setting, only_diff), len(_settings) + 1)
+        _only_diff[got] = only_diff
+        return got
+
+
+def _wants(diff: bool) -> bool:
+    """Is a count with this ``diff`` counted by the program traced or lowered now (in this
+    thread, under this trace's setting)? Outside any trace: yes (nobody receives it)."""
+    if diff:
+        return True
+    value = _STATE.value
+    if isinstance(value, tuple):  # (setting, calling line): see _infer_patch
+        value = value[0]
+    return not _only_diff.get(value, False)
+
+
+@contextlib.contextmanager
+def _quiet():
+    """The counting code's own kinked ops (count_vector's abs and max) are not the user's."""
+    depth = getattr(_local, "depth", 0)
+    _local.depth = 1
+    try:
+        yield
+    finally:
+        _local.depth = depth
+
+
 _local = threading.local()  # .backends (this thread's), .depth, .prev (the state before)
 _active: tuple = ()  # every running JaxBackend, any thread (host callbacks arrive on XLA's threads)
 _active_lock = threading.Lock()
@@ -157,6 +206,53 @@ def _in_rule(code) -> bool:
     return got
 
 
+#: JVPTrace's and LinearizeTrace's handling of custom_jvp / custom_vjp calls: they evaluate the
+#: function's primal (or fwd) outside the differentiating trace
+_CUSTOM_CALLS = frozenset(
+    getattr(getattr(_ad, cls), meth).__code__
+    for cls in ("JVPTrace", "LinearizeTrace") for meth in ("process_custom_jvp_call", "process_custom_vjp_call")
+    if hasattr(getattr(_ad, cls, None), meth))
+
+
+def _nested_codes(fn, names: tuple[str, ...]) -> set:
+    code = getattr(fn, "__code__", None)
+    return {c for c in (code.co_consts if code else ()) if isinstance(c, types.CodeType) and c.co_name in names}
+
+
+#: the thunks that trace a custom_jvp's JVP rule (or a custom_vjp's fwd) lazily, when a jaxpr
+#: traced before is differentiated (``grad(jit(f))`` with ``jax.nn.relu`` in ``f``): the Python
+#: stack then holds the transformation, not the user's line, which is the equation's source
+_THUNKS = frozenset(
+    c for cls in ("DynamicJaxprTrace", "JaxprTrace") for meth in ("process_custom_jvp_call", "process_custom_vjp_call")
+    for c in _nested_codes(getattr(getattr(_pe, cls, None), meth, None),
+                           ("jvp_jaxpr_thunk", "fwd_jaxpr_from_zeros", "fwd_jaxpr_thunk")))
+
+
+def _source_line(att):
+    """(code, line) of the first user frame of the equation being transformed, or None."""
+    tb = source_info_util.current().traceback
+    if tb is None:
+        return None
+    codes, lastis = tb.raw_frames()
+    for code, lasti in zip(codes, lastis):
+        if not att.is_internal(code):
+            return code, tb.code_addr2line(code, lasti)
+    return None
+
+
+def _custom_diff(f) -> bool:
+    """Is the op bound in this frame's dynamic extent the primal of a differentiated
+    custom_jvp/custom_vjp call (``jax.nn.relu`` under ``grad``)? JAX evaluates that primal
+    outside the differentiating trace, so the count's JVP rule never runs; the innermost
+    such call on the stack says, by its tangents (all symbolic zeros: not differentiated)."""
+    while f is not None:
+        if f.f_code in _CUSTOM_CALLS:
+            tangents = f.f_locals.get("tangents_in", ())
+            return any(type(t) is not _ad.Zero for t in tangents)
+        f = f.f_back
+    return False
+
+
 _LAX_FILES: dict = {}
 
 
@@ -170,33 +266,47 @@ def _from_lax(code) -> bool:
 
 
 def _jit_patch(orig, slot):
+    """Tracing a jitted function's body: a jit called meanwhile is nested (see :func:`_rewritten`)."""
+
     def _trace_for_jit(fun, *args, **kwargs):
         nested = getattr(_local, "jit_depth", 0)
         _local.jit_depth = nested + 1
         try:
-            p = orig(fun, *args, **kwargs)
+            return orig(fun, *args, **kwargs)
         finally:
             _local.jit_depth = nested
-        # only a program that runs as it is: not one traced inside another jit, nor one that
-        # vmap or grad will transform (tracer arguments)
-        if nested or _STATE.value is None or _has_tracers(args):
-            return p
-        closed = p.params["jaxpr"]
-        if not sites_in(closed.jaxpr):
-            return p
-        depth = getattr(_local, "depth", 0)
-        _local.depth = 1  # the re-trace binds the user's primitives again: count nothing new
-        try:
-            p.params["jaxpr"] = rewrite(closed)
-        finally:
-            _local.depth = depth
-        return p
 
     return _trace_for_jit
 
 
+#: a traced program -> its rewrite (None: nothing to count); jit's own cache keeps the traced
+#: program unrewritten, since the same entry serves calls nested in other programs
+_REWRITES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _rewritten(p, args):
+    """jit's parameters for this call with its program's counts summed on the device
+    (:mod:`.jax_rewrite`), for a program that runs as it is: not one traced inside another
+    jit, nor one that vmap or grad will transform (tracer arguments)."""
+    if getattr(_local, "jit_depth", 0) or _STATE.value is None or _has_tracers(args):
+        return p
+    closed = p.params["jaxpr"]
+    try:
+        new = _REWRITES[closed]
+    except KeyError:
+        new = None
+        if sites_in(closed.jaxpr):
+            with _quiet():  # the re-trace binds the user's primitives again: count nothing new
+                new = rewrite(closed)
+        _REWRITES[closed] = new
+    if new is None:
+        return p
+    return p._replace(params={**p.params, "jaxpr": new})
+
+
 def _infer_patch(orig, slot):
-    """jax's own jitted functions (``jnp.abs``, ``jax.nn.relu``) are traced once per calling
+    """A top-level call's program is rewritten to count on the device (:func:`_rewritten`).
+    jax's own jitted functions (``jnp.abs``, ``jax.nn.relu``) are traced once per calling
     line while a trace counts: jit caches one traced program per function and shape, and the
     first caller's line would otherwise be baked into it for every caller. The calling line
     joins the trace's setting in jit's cache key for the duration of the call."""
@@ -204,12 +314,16 @@ def _infer_patch(orig, slot):
     def _infer_params(fun, *args, **kwargs):
         caller = _internal_call(fun)
         if caller is None:
-            return orig(fun, *args, **kwargs)
-        prev = _STATE.swap_local((_thread_backends()[0].setting, caller))
-        try:
-            return orig(fun, *args, **kwargs)
-        finally:
-            _STATE.set_local(prev)
+            p, flat = orig(fun, *args, **kwargs)
+        else:
+            prev = _STATE.swap_local((_thread_backends()[0].setting, caller))
+            try:
+                p, flat = orig(fun, *args, **kwargs)
+            finally:
+                _STATE.set_local(prev)
+        if not getattr(_local, "backends", None):
+            return p, flat
+        return _rewritten(p, args[1] if len(args) > 1 else kwargs.get("args", ())), flat
 
     return _infer_params
 
@@ -229,8 +343,9 @@ def _run_patch(orig, slot):
 
 def _internal_call(fun, where: bool = True):
     """For a call of one of jax's own jitted functions while this thread counts: the calling
-    line (file, first line, name, line) of the first user frame (or True when ``where`` is
-    False); None for any other call."""
+    line (file, first line, name, line) of the first user frame and whether it is the primal
+    of a differentiated custom_jvp/custom_vjp call (:func:`_custom_diff`; True when ``where``
+    is False); None for any other call."""
     backends = getattr(_local, "backends", None)
     if not backends or _depth() or getattr(fun, "_apply_primitive", None):
         return None
@@ -240,11 +355,12 @@ def _internal_call(fun, where: bool = True):
         return None
     if not where:
         return True
+    diff = _custom_diff(sys._getframe(2))  # the primal of a differentiated custom_jvp (jax.nn.relu)
     f = att.frame(3)
     if f is None:
-        return ("<internal>", 0, "", 0)
+        return ("<internal>", 0, "", 0, diff)
     c = f.f_code
-    return (c.co_filename, c.co_firstlineno, c.co_name, f.f_lineno)
+    return (c.co_filename, c.co_firstlineno, c.co_name, f.f_lineno, diff)
 
 
 def _depth() -> int:
@@ -285,6 +401,8 @@ def _on_eager(site, evaluations, vec) -> None:
 
 sink.host = staticmethod(_on_host)
 sink.eager = staticmethod(_on_eager)
+sink.wants = staticmethod(_wants)
+sink.quiet = staticmethod(_quiet)
 
 
 # -- the backend -----------------------------------------------------------------------------
@@ -316,7 +434,8 @@ class JaxBackend:
         self.near = (float(tracer.near.ulps), float(tracer.near.abs))
         #: the trace's setting as jit's cache key sees it: a small int (jit compares its
         #: context on every call), one per (rules, near) in this process
-        self.setting = _setting_id((tuple(sorted(tracer.codes)), self.near))
+        self.only_diff = bool(getattr(tracer, "only_differentiated", True))
+        self.setting = _setting_id((tuple(sorted(tracer.codes)), self.near), self.only_diff)
         self._sites: dict[int, Site] = {}
         self._joined: list = []
         self._started = False
@@ -344,7 +463,7 @@ class JaxBackend:
         tr.frameworks["jax"] = jax.__version__
         counted = getattr(tr, "counted", None)
         if isinstance(counted, dict):
-            counted["jax"] = COUNTED
+            counted["jax"] = COUNTED if self.only_diff else COUNTED_ALL
         try:
             self._joined.append((patches.join(core.Primitive, "bind", _bind_patch, self), self))
             self._joined.append((patches.join(_pjit, "_trace_for_jit", _jit_patch, self), self))
@@ -407,20 +526,23 @@ class JaxBackend:
         where = self._where(rule)
         if where is None:
             return
-        rule, code_obj, line = where
+        rule, code_obj, line, diff = where
         spec = jax_ops.how(prim.name, args, params)
         if spec is None:
             return
         how, operands = spec
         dtype = str(core.typeof(args[1] if prim.name == "clamp" else args[0]).dtype)
         slot = _sites.slot((code_obj, line, rule, f"lax.{prim.name}", dtype))
-        count_p.bind(*operands, site=slot, how=how, near=(*self.near, rule.near))
+        count_p.bind(*operands, site=slot, how=how, near=(*self.near, rule.near), diff=diff)
 
     def _where(self, rule):
-        """(rule, user code, line): the first user frame above the bind and the rule of the
-        catalog function it went through; None when the op is not the user's."""
+        """(rule, user code, line, differentiated): the first user frame above the bind, the
+        rule of the catalog function it went through and whether a custom_jvp/custom_vjp
+        call around it is differentiated (:func:`_custom_diff`); None when the op is not the
+        user's."""
         att = self.attributor
         f = sys._getframe(3)
+        user = None
         while f is not None:
             code = f.f_code
             if code in self.smooth or _in_rule(code):
@@ -428,19 +550,23 @@ class JaxBackend:
             remap = self.by_code.get(code)
             if remap is not None:
                 rule = remap
+            if code in _THUNKS:  # traced lazily, when differentiated: the user's line is the equation's
+                user = _source_line(att)
+                break
             if not att.is_internal(code):
+                user = (code, f.f_lineno)
                 break
             if code.co_filename.endswith(jax_ops.SKIP_FILES) or code.co_filename.replace(os.sep, "/").endswith(
                     jax_ops.SKIP_FILES):
                 return None
             f = f.f_back
-        if f is None:
+        if user is None:
             return None
-        if self.skip_dirs and os.path.abspath(f.f_code.co_filename).startswith(self.skip_dirs):
+        if self.skip_dirs and os.path.abspath(user[0].co_filename).startswith(self.skip_dirs):
             return None
         if rule.code not in self.tracer.codes:
             return None
-        return rule, f.f_code, f.f_lineno
+        return rule, user[0], user[1], _custom_diff(sys._getframe(3))
 
     # -- counts arriving --
 

@@ -2,10 +2,14 @@
 
 When a kinked lax primitive is bound at the user's level (:mod:`kinkcheck.trace.backends.jax`),
 the tracer binds ``kinkcheck_count`` on the same operands, with the site, the kink's location
-(``how``) and the near tolerance as static parameters. JAX's own rules carry it through
-every transformation: its JVP counts the primal only, its batching rule counts the whole
-batch at once, control flow keeps it (it has the debug effect), and eagerly it counts at
-once, on the device. In a compiled program the top-level rewrite
+(``how``), the near tolerance and ``diff`` (is this evaluation differentiated?) as static
+parameters. JAX's own rules carry it through every transformation: its JVP counts the primal
+only and marks it ``diff=True`` (JAX calls a primitive's JVP rule only when an operand has a
+non-zero tangent, that is, depends on what ``grad``, ``vjp`` or ``jvp`` differentiates), its
+batching rule counts the whole batch at once, control flow keeps it (it has the debug
+effect), and eagerly it counts at once, on the device. A count that stays ``diff=False`` (a
+forward evaluation, a constant operand) is dropped where it would be counted when the
+trace counts only what is differentiated (:attr:`Sink.wants`). In a compiled program the top-level rewrite
 (:mod:`kinkcheck.trace.backends.jax_rewrite`) turns every one of them into on-device sums and
 one host callback per call; a count the rewrite could not reach lowers to a callback of its own.
 
@@ -15,6 +19,7 @@ A count vector is int32 ``[evaluations, exact, near, harmless, decade bins...]``
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 from collections.abc import Callable
@@ -42,6 +47,10 @@ class Sink:
 
     host = staticmethod(lambda sites, mat, step: None)
     eager = staticmethod(lambda site, evaluations, vec: None)
+    #: is a count with this ``diff`` counted in the program being traced or lowered now?
+    wants = staticmethod(lambda diff: True)
+    #: a context in which the kinked ops of the counting code itself are not counted
+    quiet: Callable[[], contextlib.AbstractContextManager] = staticmethod(contextlib.nullcontext)
 
 
 sink = Sink()
@@ -261,7 +270,7 @@ count_p.multiple_results = True
 
 
 @count_p.def_effectful_abstract_eval
-def _count_abstract(*avals, site, how, near):
+def _count_abstract(*avals, site, how, near, diff):
     return [], {debugging.debug_effect}
 
 
@@ -271,20 +280,25 @@ def _eager_counter(how, near):
 
 
 @count_p.def_impl
-def _count_impl(*args, site, how, near):
-    sink.eager(site, evaluations(how, [np.shape(a) for a in args]), _eager_counter(how, near)(*args))
+def _count_impl(*args, site, how, near, diff):
+    if not sink.wants(diff):
+        return []
+    with sink.quiet():
+        vec = _eager_counter(how, near)(*args)
+    sink.eager(site, evaluations(how, [np.shape(a) for a in args]), vec)
     return []
 
 
-def _count_jvp(primals, tangents, *, site, how, near):
-    return count_p.bind(*primals, site=site, how=how, near=near), []
+def _count_jvp(primals, tangents, *, site, how, near, diff):
+    """JAX calls this only when an operand has a non-zero tangent: the op is differentiated."""
+    return count_p.bind(*primals, site=site, how=how, near=near, diff=True), []
 
 
 ad.primitive_jvps[count_p] = _count_jvp
 ad.primitive_transposes[count_p] = lambda cts, *args, **params: [None] * len(args)
 
 
-def _count_batch(args, dims, *, site, how, near):
+def _count_batch(args, dims, *, site, how, near, diff):
     """Count the whole batch in one go: batch axes to the front, reduction axes shifted."""
     moved = [a if d is None else jnp.moveaxis(a, d, 0) for a, d in zip(args, dims)]
     if how[0] == "reduce":
@@ -292,16 +306,20 @@ def _count_batch(args, dims, *, site, how, near):
     elif how[0] == "bound":  # clamp's bounds broadcast against x
         nd = max(jnp.ndim(a) for a in moved)
         moved = [a if jnp.ndim(a) in (0, nd) else jnp.expand_dims(a, 0) for a in moved]
-    return count_p.bind(*moved, site=site, how=how, near=near), []
+    return count_p.bind(*moved, site=site, how=how, near=near, diff=diff), []
 
 
 batching.primitive_batchers[count_p] = _count_batch
 
 
-def _count_fallback(*args, site, how, near):
-    """A count the rewrite did not reach: one host callback of its own."""
-    vec = count_vector(how, near, args)
-    jax.debug.callback(functools.partial(sink.host, (site,), step=False), vec[None])
+def _count_fallback(*args, site, how, near, diff):
+    """A count the rewrite did not reach: one host callback of its own (none for a count
+    the program being lowered does not want)."""
+    if not sink.wants(diff):
+        return []
+    with sink.quiet():  # count_vector's own abs and max are not the user's
+        vec = count_vector(how, near, args)
+        jax.debug.callback(functools.partial(sink.host, (site,), step=False), vec[None])
     return []
 
 

@@ -10,6 +10,8 @@ nested ``jit`` and ``custom_jvp``/``custom_vjp`` calls are inlined (the program 
 nothing differentiates it any more). At the end one ``kinkcheck_emit`` hands the [sites x
 counts] matrix to the host: one callback per call, not one per op. A count the rewrite does
 not reach (a ``while`` condition, an unknown higher-order primitive) keeps its own callback.
+A count of an evaluation that is not differentiated (``diff=False``) is dropped here when the
+trace counts only what is differentiated (the default).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from jax._src import core, source_info_util
 from jax._src import linear_util as lu
 from jax._src.interpreters import partial_eval as pe
 
-from kinkcheck.trace.backends.jax_count import RAW_LEN, count_p, count_vector, emit_p
+from kinkcheck.trace.backends.jax_count import RAW_LEN, count_p, count_vector, emit_p, sink
 
 _INLINE = ("jit", "pjit", "closed_call", "core_call", "custom_jvp_call", "custom_vjp_call", "checkpoint", "remat")
 
@@ -41,7 +43,8 @@ def _subjaxprs(eqn):
 
 
 def sites_in(jaxpr: core.Jaxpr, memo: dict | None = None) -> tuple[int, ...]:
-    """The sites counted anywhere in ``jaxpr`` (sorted, without repeats)."""
+    """The sites counted anywhere in ``jaxpr`` (sorted, without repeats): the counts the
+    program being traced wants (:attr:`Sink.wants`: only differentiated ones, by default)."""
     memo = {} if memo is None else memo
     got = memo.get(id(jaxpr))
     if got is not None:
@@ -49,7 +52,8 @@ def sites_in(jaxpr: core.Jaxpr, memo: dict | None = None) -> tuple[int, ...]:
     out: set[int] = set()
     for eqn in jaxpr.eqns:
         if eqn.primitive is count_p:
-            out.add(eqn.params["site"])
+            if sink.wants(eqn.params["diff"]):
+                out.add(eqn.params["site"])
         else:
             for sub in _subjaxprs(eqn):
                 out.update(sites_in(sub, memo))
@@ -118,7 +122,8 @@ def _eqn(eqn, invals, acc: _Acc, memo: dict):
     prim = eqn.primitive
     if prim is count_p:
         p = eqn.params
-        acc.add(p["site"], count_vector(p["how"], p["near"], invals))
+        if sink.wants(p["diff"]):
+            acc.add(p["site"], count_vector(p["how"], p["near"], invals))
         return []
     if not any(sites_in(sub, memo) for sub in _subjaxprs(eqn)):
         return _bind(eqn, invals)
