@@ -345,3 +345,30 @@ def test_echo_prints_what_click_echo_prints(monkeypatch, make, color, message, n
         printer(message, nl=nl, color=color)
         printed.append(contents(stream))
     assert printed[1] == printed[0]
+
+
+# -- the real processes ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("encoding", ["utf-8", "ascii"])
+@pytest.mark.parametrize("argv", [["check", "uni.py", "--no-cache", "--show-documented"], ["check", "uni.py", "-o", "sub"],
+                                  ["check", "-", "--show-documented"]],
+                         ids=" ".join)
+def test_the_console_script_and_the_click_app_print_the_same_bytes(project, encoding, argv):
+    """``python -m kinkcheck`` (the console script's main) against the click app in fresh
+    processes, on a stream that declares ASCII too (both write UTF-8 there)."""
+    import os
+    import subprocess
+
+    (project / "uni.py").write_text(LOSS.replace("# kink: a hinge we want", "# kink: a hinge we want ✓ é"))
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo), "PYTHONIOENCODING": encoding}
+    runs = []
+    for entry in (["-m", "kinkcheck"], ["-c", "import sys; from kinkcheck.cli import main; main(sys.argv[1:])"]):
+        proc = subprocess.run([sys.executable, *entry, *argv], cwd=project, env=env, capture_output=True,
+                              input=(project / "uni.py").read_bytes(), check=False)
+        runs.append((proc.returncode, proc.stdout, proc.stderr))
+    assert runs[0] == runs[1]
+    assert runs[0][0] in (1, 2) and b"Traceback" not in runs[0][2]
+    assert runs[0][0] == 2 or "✓ é".encode() in runs[0][1]  # the non-ASCII text was printed
