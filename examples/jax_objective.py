@@ -34,8 +34,9 @@ def objective(params, x, y, delta: float = 1.0):
     small = jnp.abs(r) < delta  # planted: KC402 (this comparison selects in the where below)
     huber = jnp.where(small, 0.5 * r**2, delta * (jnp.abs(r) - 0.5 * delta))  # planted: KC101
     penalty = jnp.linalg.norm(params["w2"])  # planted: KC203
-    worst = jnp.max(huber)  # planted: KC105
-    return huber.mean() + 1e-3 * penalty + 1e-2 * jax.lax.stop_gradient(worst)  # a deliberate constant offset
+    worst = jnp.max(huber)  # planted: KC105 (the worst residual's tie decides which one gets the gradient)
+    floor = jnp.min(huber)  # a logged statistic: stop_gradient keeps its tie out of the gradient
+    return huber.mean() + 1e-3 * penalty + 1e-2 * worst + 0.0 * jax.lax.stop_gradient(floor)
 
 
 def make_data(key, n: int = 128):

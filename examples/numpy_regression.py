@@ -35,9 +35,8 @@ def regression_loss(w, X, y, tube: float = 0.1):
 def loss_gradient(w, X, y, tube: float = 0.1):
     """The subgradient of ``regression_loss``, written out by hand."""
     r = X @ w - y
-    a = np.abs(r)  # planted: KC101
     s = np.sign(r)  # planted: KC301
-    g = s * (1.0 + (a > tube))  # planted: KC304
+    g = s * (1.0 + (np.abs(r) > tube))  # planted: KC304 (|r| is only compared: its kink at 0 is no site)
     return X.T @ g / len(y)
 
 

@@ -29,7 +29,7 @@ from typing import Iterable
 from kinkcheck.findings import Finding
 from kinkcheck.lint import checks as registry
 from kinkcheck.lint.checks import Site
-from kinkcheck.lint import flow
+from kinkcheck.lint import flow, sinks
 from kinkcheck.lint.context import Budget, Context, FileAnalysis, no_grad_nodes
 from kinkcheck.lint.roots import AUTOGRAD_BASES, AUTOGRAD_UNDIFFERENTIATED
 from kinkcheck.lint.guards import accepts
@@ -264,9 +264,9 @@ def _node_findings(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[s
             continue
         if rule.category == "blackbox" and not flow.severs_gradient(site, ctx):
             continue
-        if rule.category in ("kink", "singular") and site.via != "node" and flow.only_compared(site.call or site.node, ctx):
+        if rule.category in ("kink", "singular") and site.via != "node" and sinks.gradient_dead(site.call or site.node, ctx):
             continue  # `mask = d.abs() < t`: the kinked value only decides a mask
-        if site.code in SQUARED_AWAY and flow.squared_away(site, ctx):
+        if site.code in SQUARED_AWAY and sinks.squared_away(site, ctx):
             continue
         yield site_finding(fa, rule, site, function)
 

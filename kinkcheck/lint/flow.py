@@ -334,54 +334,6 @@ def _exclusive(a: list, b: list) -> bool:
     return False
 
 
-# -- where a kinked value goes --------------------------------------------------------------
-
-#: arithmetic that passes a value on (its kink with it) within one expression
-_PASS_THROUGH = (ast.BinOp, ast.UnaryOp, ast.Subscript, ast.Starred)
-
-
-def only_compared(node: ast.AST, ctx) -> bool:
-    """The value at ``node`` is only compared (``mask = x.abs() > t``): a comparison's
-    result carries no gradient, so a kink inside it is not a kink of the loss."""
-    child, parent = node, ctx.parent(node)
-    for _ in range(50):
-        if isinstance(parent, ast.Compare):
-            return True
-        if isinstance(parent, _PASS_THROUGH) or (
-                isinstance(parent, ast.Call) and isinstance(parent.func, ast.Attribute) and parent.func.value is child):
-            child, parent = parent, ctx.parent(parent)
-            continue
-        return False
-    return False
-
-
-def squared_away(site, ctx) -> bool:
-    """``abs(x) ** 2``, ``relu(x).pow(2)``, ``clamp(x, min=0) ** 1.5``: a kink at 0 raised to
-    a power above 1 has slope 0 from both sides there, so the result is differentiable."""
-    node = site.call if site.call is not None else site.node
-    parent = ctx.parent(node)
-    exponent = None
-    if isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Pow) and parent.left is node:
-        exponent = parent.right
-    elif isinstance(parent, ast.Attribute) and parent.value is node and parent.attr in ("pow", "square", "pow_"):
-        call = ctx.parent(parent)
-        if parent.attr == "square":
-            return True
-        if isinstance(call, ast.Call) and call.args:
-            exponent = call.args[0]
-    elif isinstance(parent, ast.Call) and parent.args and parent.args[0] is node and \
-            getattr(parent.func, "attr", getattr(parent.func, "id", "")) in ("square", "pow", "power"):
-        if getattr(parent.func, "attr", getattr(parent.func, "id", "")) == "square":
-            return True
-        exponent = parent.args[1] if len(parent.args) > 1 else None
-    if exponent is None:
-        return False
-    from kinkcheck.lint.resolve import const_value
-
-    v = const_value(exponent)
-    return v is not None and v > 1
-
-
 # -- across calls in the same file -------------------------------------------------------------
 
 

@@ -79,7 +79,10 @@ def _node_kind(ctx: "Context", node: ast.AST) -> str:
     if isinstance(node, ast.GeneratorExp):
         return k(node.elt)
     if isinstance(node, ast.Name):
-        return ctx.name_kind(node.id)
+        nk = ctx.name_kind(node.id)
+        if nk in (TENSOR, UNKNOWN) and len(ctx.assignments().get(node.id, ())) >= (1 if node.id in ctx.params else 2):
+            return _reaching_kind(ctx, node) or nk
+        return nk
     if isinstance(node, ast.Attribute):
         if node.attr in PLAIN_ATTRS:
             return PLAIN
@@ -151,6 +154,12 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
             if arg_kinds and all(a in (PLAIN, DATA) for a in arg_kinds):
                 return DATA  # torch.abs(mask.float() - 1), torch.bincount(idx): a function of data is data
             return TENSOR
+    if q is not None and how in ("import", "def") and isinstance(node.func, ast.Name) and _plain_function(ctx, q, how):
+        inputs = {k(a) for a in (*node.args, *(kw.value for kw in node.keywords))}
+        if inputs - {_CYCLE} <= {PLAIN, DATA} and inputs & {DATA, _CYCLE}:
+            # `all_gather(guide_embeddings)`: a function (not a module) of data only (a name's
+            # own earlier value, `g = _gather(g)`, is neutral)
+            return DATA if DATA in inputs else _CYCLE
     if isinstance(node.func, ast.Attribute) and not ctx.is_module_ref(node.func.value):
         meth = node.func.attr
         recv = k(node.func.value)
@@ -170,6 +179,44 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
             return join(DATA, *(k(a) for a in node.args))
         return TENSOR if recv == TENSOR else UNKNOWN
     return UNKNOWN
+
+
+def _reaching_kind(ctx: "Context", use: ast.Name) -> str | None:
+    """DATA or PLAIN when every assignment that reaches ``use`` binds data or a plain value
+    (``pred = pred.detach().float()`` above the use), so the name's other values (the
+    parameter, a tensor bound elsewhere) cannot be read there; None otherwise."""
+    from kinkcheck.lint import flow
+
+    memo = ctx.__dict__.setdefault("_reaching_kinds", {})
+    key = id(use)
+    if key in memo:
+        return memo[key] if memo[key] != _CYCLE else None
+    memo[key] = _CYCLE
+    found: str | None = None
+    defs, before = flow.reaching(use.id, use, ctx)
+    if defs and not before and all(value is not None for _, value in defs):
+        kinds = {DATA if id(value) in ctx.no_grad_ids() else ctx.kind(value) for _, value in defs}
+        if kinds <= {DATA, PLAIN}:
+            found = join(*kinds)
+    memo[key] = found
+    return found
+
+
+def _internal(ctx: "Context") -> bool:
+    """A method or a private helper: its callers in the file are all its callers (a public,
+    loss-named function is also called by code elsewhere)."""
+    from kinkcheck.lint.roots import LOSS_NAME_RE
+
+    last = ctx.qualname.rsplit(".", 1)[-1]
+    return (ctx.cls_qual is not None or last.startswith("_")) and not LOSS_NAME_RE.search(last) \
+        and last not in ("forward", "__call__")
+
+
+def _plain_function(ctx: "Context", q: str, how: str | None) -> bool:
+    """``q`` names a function (not a class: a module built from data still has parameters)."""
+    if how == "def":
+        return q in ctx.fa.ix.functions
+    return q.rsplit(".", 1)[-1][:1].islower() and q.split(".")[0] not in ARRAY_ROOTS
 
 
 def variable_kind(ctx: "Context", name: str) -> str:
@@ -216,6 +263,9 @@ def _variable_kind(ctx: "Context", name: str) -> str:
         assigned = _assigned_kinds(ctx, name)
         if hk == DATA and set(assigned) <= {UNKNOWN, DATA, PLAIN}:
             return DATA  # `label, weight = _expand(label, ...)`: still the labels
+        if hk == TENSOR and not assigned and _internal(ctx):
+            if _passed_kind(ctx, name) == DATA:
+                return DATA  # `self.collect_grad(cls_score.detach(), ...)`: the callers decide, not the name
         if not hk and not assigned:
             passed = _passed_kind(ctx, name)
             if passed is not None:
@@ -327,6 +377,9 @@ def assignments_in(fn: ast.AST) -> dict[str, list]:
                     bind(elt, ast.Constant(value=1))  # `b, n, _ = x.shape`: ints (sizes, >= 1)
                 elif isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in ("max", "min", "topk", "sort", "aminmax", "kthvalue", "median"):
                     bind(elt, value if i == 0 else ast.Call(func=ast.Name(id="argmax", ctx=ast.Load()), args=[], keywords=[]))
+                elif isinstance(value, (ast.Name, ast.Attribute, ast.Subscript)):
+                    # `anchor, positive = embeddings`: an item of the value holds what it holds
+                    bind(elt, ast.Subscript(value=value, slice=ast.Constant(value=i), ctx=ast.Load()))
                 else:
                     bind(elt, Opaque())
         elif isinstance(target, ast.Starred):

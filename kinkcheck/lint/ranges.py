@@ -37,12 +37,12 @@ BOTTOM = "bottom"
 
 #: callees whose value is > 0 whatever their argument
 POSITIVE = frozenset({"exp", "exp_", "exp2", "softplus", "sigmoid", "sigmoid_", "softmax", "cosh", "logistic",
-                      "expit", "gumbel_softmax", "ones", "ones_like", "elu_plus_one", "logsumexp_pos", "i0", "i0e",
+                      "expit", "gumbel_softmax", "ones", "ones_like", "new_ones", "elu_plus_one", "logsumexp_pos", "i0", "i0e",
                       "erfcx"})
 #: callees whose value is >= 0 whatever their argument
 NONNEGATIVE = frozenset({"abs", "absolute", "fabs", "relu", "relu_", "relu6", "square", "norm", "vector_norm",
                          "matrix_norm", "cdist", "pdist", "dist", "var", "std", "std_mean", "var_mean",
-                         "zeros", "zeros_like", "count_nonzero", "softmin", "hardsigmoid", "erfc",
+                         "zeros", "zeros_like", "new_zeros", "count_nonzero", "softmin", "hardsigmoid", "erfc",
                          "histc", "bincount"})
 #: callees that keep their (first) operand's range: reductions of same-signed values, casts, views
 KEEP = frozenset({"sum", "nansum", "mean", "nanmean", "cumsum", "amax", "amin", "float", "double", "half",

@@ -281,7 +281,8 @@ DATA_FUNCS = frozenset(
      "linspace", "logspace", "eye", "rand", "randn", "randint", "rand_like", "randn_like",
      "randint_like", "randperm", "tensor", "as_tensor", "from_numpy", "bernoulli", "multinomial",
      "stop_gradient", "searchsorted", "bucketize", "one_hot", "tril_indices", "triu_indices",
-     "PRNGKey", "key", "split", "normal", "uniform"}
+     "PRNGKey", "key", "split", "normal", "uniform", "new_ones", "new_zeros", "new_full", "new_empty",
+     "new_tensor"}
 )
 PLAIN_BUILTINS = frozenset(
     {"len", "int", "float", "bool", "str", "range", "isinstance", "issubclass", "hasattr", "callable",

@@ -1,0 +1,112 @@
+"""Where a kinked value goes: a kink matters only when its slope can reach a gradient.
+
+A value that is only compared (``mask = x.abs() < t``), only taken out of the graph
+(``std.detach()``, ``.data``, ``stop_gradient``), only ranked (``d.topk(k).indices``,
+``argsort``) or squared away (``abs(x) ** 2``: slope 0 from both sides) has no slope at its
+kink that autograd ever uses. Names are followed: ``std = z.std(); z / std.detach()``
+is the same as the inline form, as long as every use the assignment reaches is such a sink.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from kinkcheck.lint import flow
+
+#: arithmetic that passes a value on (its kink with it) within one expression
+_PASS_THROUGH = (ast.BinOp, ast.UnaryOp, ast.Subscript, ast.Starred)
+#: methods and functions whose result carries no gradient of their receiver / argument
+_SEVERING = frozenset({"detach", "detach_", "stop_gradient", "argmax", "argmin", "argsort", "argwhere", "nonzero",
+                       "isnan", "isinf", "isfinite", "sign", "signbit", "floor_divide", "bucketize", "searchsorted"})
+#: attributes that hold no gradient: ``x.data``, ``x.topk(k).indices``
+_SEVERING_ATTRS = frozenset({"data", "indices", "shape", "dtype", "device"})
+#: how many assignments a value is followed through
+_NAME_DEPTH = 2
+
+
+def _callee(call: ast.Call) -> str:
+    func = call.func
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+
+
+def gradient_dead(node: ast.AST, ctx, depth: int = 0) -> bool:
+    """Every path the value at ``node`` takes ends in a comparison or a stop-gradient."""
+    child, parent = node, ctx.parent(node)
+    for _ in range(50):
+        if isinstance(parent, ast.Compare):
+            return True
+        if isinstance(parent, ast.Attribute) and parent.value is child:
+            if parent.attr in _SEVERING_ATTRS:
+                return True
+            call = ctx.parent(parent)
+            if isinstance(call, ast.Call) and call.func is parent:
+                if parent.attr in _SEVERING:
+                    return True
+                child, parent = call, ctx.parent(call)  # `x.abs().sum()`: passes the value on
+                continue
+            return False
+        if isinstance(parent, ast.Call) and child in parent.args and _callee(parent) in _SEVERING \
+                and parent.args[0] is child:
+            return True  # torch.argsort(d), jax.lax.stop_gradient(x)
+        if isinstance(parent, _PASS_THROUGH):
+            child, parent = parent, ctx.parent(parent)
+            continue
+        if isinstance(parent, (ast.Assign, ast.AnnAssign)) and parent.value is child and depth < _NAME_DEPTH:
+            targets = parent.targets if isinstance(parent, ast.Assign) else [parent.target]
+            if len(targets) != 1 or not isinstance(targets[0], ast.Name):
+                return False
+            return _uses_dead(targets[0].id, parent, ctx, depth)
+        return False
+    return False
+
+
+def _uses_dead(name: str, binding: ast.AST, ctx, depth: int) -> bool:
+    """Every use of ``name`` that ``binding`` reaches is a sink (and there is one)."""
+    uses = []
+    for node in _loads(ctx).get(name, ()):
+        ctx.fa.spend()
+        defs, _ = flow.reaching(name, node, ctx)
+        if any(stmt is binding for stmt, _ in defs):
+            uses.append(node)
+    return bool(uses) and all(gradient_dead(u, ctx, depth + 1) for u in uses)
+
+
+def _loads(ctx) -> dict[str, list[ast.Name]]:
+    """name -> the places the function reads it (memoized per function)."""
+    cached = getattr(ctx, "_sink_loads", None)
+    if cached is None:
+        from kinkcheck.lint.index import walk_local
+
+        cached = {}
+        for node in walk_local(ctx.fn):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and ctx.parent(node) is not None:
+                cached.setdefault(node.id, []).append(node)
+        ctx._sink_loads = cached
+    return cached
+
+
+def squared_away(site, ctx) -> bool:
+    """``abs(x) ** 2``, ``relu(x).pow(2)``, ``clamp(x, min=0) ** 1.5``: a kink at 0 raised to
+    a power above 1 has slope 0 from both sides there, so the result is differentiable."""
+    node = site.call if site.call is not None else site.node
+    parent = ctx.parent(node)
+    exponent = None
+    if isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Pow) and parent.left is node:
+        exponent = parent.right
+    elif isinstance(parent, ast.Attribute) and parent.value is node and parent.attr in ("pow", "square", "pow_"):
+        call = ctx.parent(parent)
+        if parent.attr == "square":
+            return True
+        if isinstance(call, ast.Call) and call.args:
+            exponent = call.args[0]
+    elif isinstance(parent, ast.Call) and parent.args and parent.args[0] is node and \
+            getattr(parent.func, "attr", getattr(parent.func, "id", "")) in ("square", "pow", "power"):
+        if getattr(parent.func, "attr", getattr(parent.func, "id", "")) == "square":
+            return True
+        exponent = parent.args[1] if len(parent.args) > 1 else None
+    if exponent is None:
+        return False
+    from kinkcheck.lint.resolve import const_value
+
+    v = const_value(exponent)
+    return v is not None and v > 1
