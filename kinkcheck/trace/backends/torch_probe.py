@@ -40,7 +40,9 @@ from collections.abc import Callable
 import torch
 from torch.autograd.graph import GradientEdge
 
-from kinkcheck.trace.backends.torch_probe_pool import max_pool2d_rule
+from kinkcheck.trace.backends.stack import pop_own_modes, push_back
+from kinkcheck.trace.backends.torch_probe_pool import POOL_RULES
+from kinkcheck.trace.backends.torch_probe_stats import StepSums
 from kinkcheck.trace.probe import SiteProbe, step_result
 
 _local = threading.local()
@@ -133,7 +135,7 @@ RULES: dict[str, tuple[Callable, str]] = {
     "fmax": (_tie(-1.0), "FmaxBackward"),
     "fmin": (_tie(-1.0), "FminBackward"),
     # a rule may also return an object with .hits, .bind(out) and .deltas(u) (torch_probe_pool)
-    "max_pool2d_with_indices": (max_pool2d_rule, "MaxPool2DWithIndicesBackward"),
+    **POOL_RULES,
 }
 
 class _Rec:
@@ -226,8 +228,9 @@ class TorchProbe:
         res = rule(args, kwargs)
         if res is None:
             return None
-        if not isinstance(res, tuple):  # an object of its own (max-pool ties)
-            return _Rec(site, res.hits, [], node_name, res) if res.hits else None
+        if not isinstance(res, tuple):  # an object of its own (max-pool ties): hits found from the output
+            res.zero_harmless = self.backend.from_relu(x)
+            return _Rec(site, 0, [], node_name, res)
         m, parts = res
         hits = int(m.sum())  # a sync on a GPU: probed steps only
         if not hits:
@@ -237,8 +240,13 @@ class TorchProbe:
         return _Rec(site, hits, parts, node_name)
 
     def after(self, rec: _Rec, func, out) -> None:
-        if isinstance(out, (tuple, list)) and rec.swap is not None:
+        if rec.swap is not None:
+            if not isinstance(out, (tuple, list)):
+                return
             rec.swap.bind(out)
+            rec.hits = rec.swap.hits
+            if not rec.hits:
+                return
             out = out[0]
         if not isinstance(out, torch.Tensor):
             return
@@ -342,8 +350,10 @@ class TorchProbe:
     # -- the step's results --
 
     def finish(self) -> None:
-        """Fold this step's corrections into the sites' probe results (at the step's close)."""
+        """Fold this step's corrections into the sites' probe results (at the step's close,
+        with the trace's dispatch modes off: the sums are the probe's, not the user's ops)."""
         tr = self.tracer
+        popped = pop_own_modes()
         try:
             if self.step_backward:
                 tr.probe_steps += 1
@@ -354,36 +364,15 @@ class TorchProbe:
                 sp = tr.probe_site(site)
                 sp.uncovered = sp.uncovered or f"the correction failed ({why})"
                 self.corr.pop(site, None)
-            gg = self._gg() if self.corr else 0.0
+            step = StepSums(self.g) if self.corr else None
             for site, sums in self.corr.items():
-                gg, dd, gd, dmax = self._sums(sums, gg)
-                tr.probe_site(site).add(step_result(tr.step_count, self.hits.get(site, 0), gg, dd, gd, dmax),
+                assert step is not None
+                dd, gd, dmax = step.site(sums)
+                tr.probe_site(site).add(step_result(tr.step_count, self.hits.get(site, 0), step.gg, dd, gd, dmax),
                                         self.options.threshold)
         finally:
+            push_back(popped)
             self._clear()
-
-    def _sums(self, sums: dict, gg: float) -> tuple[float, float, float, float]:
-        """``||g||^2`` (given), ``||d||^2``, ``<g, d>`` and ``max |d|`` over the leaves, in
-        float64 for a float64 model and float32 otherwise (half-precision gradients are
-        summed at float32), with one transfer per site."""
-        parts = []
-        for key, d in sums.items():
-            slot = self.g.get(key)
-            d = _wide(d).reshape(-1)
-            if slot is None:  # a leaf the user's pass gave no gradient
-                gd = d.new_zeros(())
-            else:
-                gd = torch.dot(_wide(slot[1]).reshape(-1).to(d.dtype), d)
-            parts.append(torch.stack([torch.dot(d, d), gd, _amax(d)]).double())
-        if not parts:
-            return gg, 0.0, 0.0, 0.0
-        t = torch.stack([p.to("cpu") for p in parts])  # one small transfer per leaf, probed steps only
-        dd, gd = (float(v) for v in t[:, :2].sum(0))
-        return gg, dd, gd, float(t[:, 2].max())
-
-    def _gg(self) -> float:
-        vals = [torch.dot(w, w).double().to("cpu") for w in (_wide(g).reshape(-1) for _, g in self.g.values())]
-        return float(torch.stack(vals).sum()) if vals else 0.0
 
     def _clear(self) -> None:
         self.pending.clear()
@@ -393,15 +382,6 @@ class TorchProbe:
         self.hits.clear()
         self.failed.clear()
         self.step_backward = False
-
-
-def _wide(v: torch.Tensor) -> torch.Tensor:
-    """``v`` at float32 at least (a float32 or float64 tensor as it is: no copy)."""
-    return v if v.dtype in (torch.float32, torch.float64) else v.float()
-
-
-def _amax(v: torch.Tensor) -> torch.Tensor:
-    return torch.linalg.vector_norm(v, float("inf")) if v.numel() else v.new_zeros(())
 
 
 def _leaves(outputs, inputs) -> list[torch.Tensor]:

@@ -4,87 +4,248 @@ Torch hands each output's gradient to the first maximum of its window (in scan o
 returns that element's index. The other valid choice taken here: the *last* maximum of the
 window. For a window with a tie, the input's gradient changes by ``+u`` at the last maximum
 and ``-u`` at torch's, where ``u`` is the output's upstream gradient. Covers
-``max_pool2d_with_indices`` (``F.max_pool2d``, ``nn.MaxPool2d``, and ``F.max_pool1d``, which
-runs it on a unit height) without ``ceil_mode``; other pools are reported as not probed.
+``max_pool2d_with_indices`` and ``max_pool3d_with_indices`` (``F.max_pool1d/2d/3d``,
+``nn.MaxPool*d``; ``ceil_mode`` too) and ``adaptive_max_pool2d/3d`` (``F.adaptive_max_pool1d``
+runs the 2-d one on a unit height); fractional pools (random windows) are reported as not
+probed.
+
+The ties are found after the op runs, from its output: each position ``j`` in a window is a
+view of the input at the output's shape (a strided slice; a gather for adaptive windows), so
+``kernel`` comparisons with the pooled values give every window's maxima without an im2col
+copy of the input or a second pooling pass (on a CPU both cost more than the pool itself).
+The change of the input's gradient is then two scatters of the masked upstream gradient.
 """
 
 from __future__ import annotations
+
+import itertools
+from collections import OrderedDict
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 
 
-def _pair(v, default) -> tuple[int, int]:
+def _ntuple(v, n: int, default) -> tuple[int, ...]:
     if v is None or (isinstance(v, (list, tuple)) and len(v) == 0):
         v = default
     if isinstance(v, int):
-        return v, v
-    v = list(v)
-    return (int(v[0]), int(v[0])) if len(v) == 1 else (int(v[0]), int(v[1]))
+        return (int(v),) * n
+    v = [int(e) for e in v]
+    return tuple(v) * n if len(v) == 1 else tuple(v[-n:])
+
+
+def _strides(size: Sequence[int]) -> list[int]:
+    out, acc = [], 1
+    for s in reversed(size):
+        out.append(acc)
+        acc *= s
+    return out[::-1]
+
+
+#: per geometry and device: (flat index of each window position, its validity or None)
+_TABLES: OrderedDict = OrderedDict()
+
+
+def _table(key, make):
+    got = _TABLES.get(key)
+    if got is None:
+        got = _TABLES[key] = make()
+        if len(_TABLES) > 64:
+            _TABLES.popitem(last=False)
+    return got
+
+
+def _grid(per_dim: list[torch.Tensor]) -> torch.Tensor:
+    """Sum of per-dimension vectors broadcast to the output's spatial grid."""
+    n = len(per_dim)
+    total = None
+    for i, v in enumerate(per_dim):
+        v = v.reshape([-1 if k == i else 1 for k in range(n)])
+        total = v if total is None else total + v
+    assert total is not None
+    return total
 
 
 class PoolTie:
-    """The tied windows of one ``max_pool2d_with_indices`` call (``plane``, ``window``: one
-    entry per tie), each one's last maximum ``alt`` (an index in its plane), and the change of
-    the input's gradient when each gives its gradient to ``alt`` instead of torch's choice."""
+    """The tied windows of one max-pool call: found by :meth:`bind` from the op's output
+    (``tie``: a mask at the output's shape; ``alt``, each window's last maximum as an index in
+    its plane; ``first``, torch's), and the change of the input's gradient when each tied
+    window gives its gradient to ``alt`` instead of torch's choice (:meth:`deltas`)."""
 
-    def __init__(self, x: torch.Tensor, plane: torch.Tensor, window: torch.Tensor, alt: torch.Tensor):
+    def __init__(self, x: torch.Tensor, n: int, geometry: tuple | None):
+        self.x: torch.Tensor | None = x  # until bind: a pool does not change its input
         self.shape, self.dtype = tuple(x.shape), x.dtype
-        self.planes = x.numel() // (x.shape[-1] * x.shape[-2])
-        self.plane, self.window, self.alt = plane, window, alt
-        self.hits = int(plane.numel())
+        self.spatial = tuple(int(s) for s in x.shape[-n:])
+        self.plane = 1
+        for s in self.spatial:
+            self.plane *= s
+        self.planes = x.numel() // self.plane
+        self.geometry = geometry  # (kernel, stride, padding, dilation), or None: adaptive
+        self.hits = 0
+        #: the input is a relu's output: a tie at 0 moves nothing (relu passes no gradient there)
+        self.zero_harmless = False
+        self.tie: torch.Tensor | None = None
+        self.alt: torch.Tensor | None = None
         self.first: torch.Tensor | None = None
 
-    def bind(self, out) -> None:
-        """Keep torch's choice at the ties: the op's indices output there."""
-        self.first = out[1].reshape(self.planes, -1)[self.plane, self.window]
+    # -- the windows --
+
+    def _regular(self, xd: torch.Tensor, out: tuple[int, ...]):
+        """(views, flat table, None) of a kernel/stride/padding/dilation pool."""
+        assert self.geometry is not None
+        k, s, p, d = self.geometry
+        # pad with -inf: the padding, and the last windows of ceil_mode reaching past it
+        extra = [max(0, (o - 1) * si + di * (ki - 1) + 1 - (L + 2 * pi))
+                 for o, si, di, ki, L, pi in zip(out, s, d, k, self.spatial, p)]
+        if any(p) or any(extra):
+            pads: list[int] = []
+            for pi, ei in zip(reversed(p), reversed(extra)):
+                pads += [pi, pi + ei]
+            xd = F.pad(xd, pads, value=float("-inf"))
+        views = []
+        for a in itertools.product(*(range(ki) for ki in k)):
+            idx = tuple(slice(ai * di, ai * di + si * (o - 1) + 1, si) for ai, di, si, o in zip(a, d, s, out))
+            views.append(xd[(slice(None),) + idx])
+
+        def make():
+            flats = []
+            strides = _strides(self.spatial)
+            for a in itertools.product(*(range(ki) for ki in k)):
+                coords = [torch.arange(o, device=xd.device) * si - pi + ai * di
+                          for o, si, pi, ai, di in zip(out, s, p, a, d)]
+                inside = _grid([((c >= 0) & (c < L)).long() for c, L in zip(coords, self.spatial)]) == len(out)
+                flat = _grid([c * st for c, st in zip(coords, strides)])
+                flats.append(torch.where(inside, flat, 0))  # padding: never a maximum that counts
+            return torch.stack(flats).reshape(len(flats), -1), None
+
+        flat, valid = _table(("regular", self.spatial, out, self.geometry, xd.device), make)
+        return views, flat, valid
+
+    def _adaptive(self, xd: torch.Tensor, out: tuple[int, ...]):
+        """(views, flat table, validity) of an adaptive pool: window ``o`` of a dimension of
+        length ``L`` spans ``[floor(o L / O), ceil((o + 1) L / O))``."""
+        dev = xd.device
+
+        def per_dim():
+            dims = []
+            for L, O in zip(self.spatial, out):
+                o = torch.arange(O, device=dev)
+                start = torch.div(o * L, O, rounding_mode="floor")
+                end = torch.div((o + 1) * L + O - 1, O, rounding_mode="floor")
+                kmax = int((end - start).max())
+                dims.append([((start + a).clamp(max=L - 1), start + a < end) for a in range(kmax)])
+            return dims
+
+        dims = _table(("adaptive-dims", self.spatial, out, dev), per_dim)
+        views = []
+        for combo in itertools.product(*dims):
+            v = xd
+            for i, (idx, _) in enumerate(combo):
+                v = v.index_select(1 + i, idx)
+            views.append(v)
+
+        def make():
+            strides = _strides(self.spatial)
+            flats, valid = [], []
+            for combo in itertools.product(*dims):
+                flats.append(_grid([idx * st for (idx, _), st in zip(combo, strides)]))
+                valid.append(_grid([ok.long() for _, ok in combo]) == len(out))
+            return torch.stack(flats).reshape(len(flats), -1), torch.stack(valid)
+
+        flat, valid = _table(("adaptive", self.spatial, out, dev), make)
+        return views, flat, valid
+
+    # -- the op's output --
+
+    def bind(self, result) -> None:
+        """Find the ties from the op's output ``(values, indices)``."""
+        x, self.x = self.x, None
+        if x is None:
+            return
+        values, indices = result[0].detach(), result[1]
+        n = len(self.spatial)
+        out = tuple(int(s) for s in values.shape[-n:])
+        S = 1
+        for o in out:
+            S *= o
+        if not S:
+            return
+        P = self.planes
+        xd = x.detach().reshape(P, *self.spatial)
+        views, flat, valid = (self._regular if self.geometry is not None else self._adaptive)(xd, out)
+        kk = len(views)
+        vals = values.reshape(P, *out)
+        eq = torch.empty((kk, P, *out), dtype=torch.bool, device=values.device)
+        for j, v in enumerate(views):
+            torch.eq(v, vals, out=eq[j])
+        if valid is not None:
+            eq &= valid.unsqueeze(1)
+        small = kk < 256
+        tie = eq.sum(0, dtype=torch.uint8 if small else torch.int32) >= 2
+        tie &= vals > float("-inf")  # a tie of -inf (padding) is none; a NaN equals nothing
+        hits = int(tie.sum())  # a sync on a GPU: probed steps only
+        if not hits:
+            return
+        self.hits = hits
+        if self.zero_harmless:
+            # both choices at a tie of relu zeros reach relu's backward where its output is 0,
+            # which passes nothing: the swap changes the gradient by exactly 0 there
+            tie &= vals != 0
+            if not bool(tie.any()):
+                return
+        shape = (kk,) + (1,) * (n + 1)
+        if small:  # the last maximum's position in its window: the largest j it is equal at
+            last = (eq.view(torch.uint8) * torch.arange(kk, dtype=torch.uint8, device=eq.device).view(shape)).amax(0)
+        else:
+            last = (eq.int() * torch.arange(kk, dtype=torch.int32, device=eq.device).view(shape)).amax(0)
+        pick = last.reshape(P, S).long() * S + torch.arange(S, device=eq.device)
+        self.alt = flat.reshape(-1).take(pick)
+        self.tie = tie.reshape(P, S)
+        self.first = indices.reshape(P, S)
 
     def deltas(self, u: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
-        if self.first is None:
-            raise RuntimeError("max-pool indices were not seen")
-        hw = self.shape[-1] * self.shape[-2]
-        ut = u.reshape(self.planes, -1)[self.plane, self.window]
-        d = ut.new_zeros(self.planes * hw)
-        base = self.plane * hw
-        d.index_add_(0, base + self.alt, ut)
-        d.index_add_(0, base + self.first, -ut)
+        if self.tie is None or self.alt is None or self.first is None:
+            return []  # every tie moves the gradient by exactly 0
+        v = u.reshape(self.planes, -1) * self.tie
+        d = v.new_zeros(self.planes, self.plane)
+        d.scatter_add_(1, self.alt, v)
+        d.scatter_add_(1, self.first, v.neg())
         return [(0, d.reshape(self.shape).to(self.dtype))]
 
 
-def max_pool2d_rule(args, kwargs) -> PoolTie | None:
-    x = args[0]
+def _pool_rule(n: int):
+    """``max_pool{n}d_with_indices(x, kernel_size, stride, padding, dilation, ceil_mode)``"""
     names = ("kernel_size", "stride", "padding", "dilation", "ceil_mode")
-    given = dict(zip(names, args[1:]))
-    given.update({k: v for k, v in kwargs.items() if k in names})
-    if given.get("ceil_mode"):
-        return None
-    kh, kw = _pair(given["kernel_size"], None)
-    sh, sw = _pair(given.get("stride"), (kh, kw))
-    ph, pw = _pair(given.get("padding"), 0)
-    dh, dw = _pair(given.get("dilation"), 1)
-    H, W = x.shape[-2], x.shape[-1]
-    planes = x.numel() // (H * W) if H * W else 0
-    if not planes:
-        return None
-    xd = x.detach()
-    if (sh, sw) == (kh, kw) and (ph, pw) == (0, 0) and (dh, dw) == (1, 1) and H % kh == 0 and W % kw == 0:
-        # windows that tile the plane (MaxPool2d(2)): one reshape, no im2col
-        cols = xd.reshape(planes, H // kh, kh, W // kw, kw).permute(0, 1, 3, 2, 4).reshape(planes, -1, kh * kw)
-    else:
-        xp = xd.reshape(planes, 1, H, W)
-        if ph or pw:
-            xp = F.pad(xp, (pw, pw, ph, ph), value=float("-inf"))
-        cols = F.unfold(xp, (kh, kw), dilation=(dh, dw), stride=(sh, sw)).transpose(1, 2)  # (planes, windows, kh*kw)
-    mx = cols.amax(-1, keepdim=True)
-    eq = cols == mx
-    tie = (eq.sum(-1) >= 2) & torch.isfinite(mx[..., 0])  # a tie of -inf (padding) is none
-    plane, window = tie.nonzero(as_tuple=True)  # a sync on a GPU: probed steps only
-    if not plane.numel():
-        return PoolTie(x, plane, window, plane)
-    kk = kh * kw
-    last = (eq[plane, window] * torch.arange(kk, device=x.device)).amax(-1)  # the last maximum
-    ow = (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    a, b = last // kw, last % kw
-    ih = (window // ow) * sh - ph + a * dh
-    iw = (window % ow) * sw - pw + b * dw
-    return PoolTie(x, plane, window, (ih * W + iw).clamp(0, H * W - 1))
+
+    def rule(args, kwargs) -> PoolTie | None:
+        x = args[0]
+        given = dict(zip(names, args[1:]))
+        given.update({k: v for k, v in kwargs.items() if k in names})
+        if x.dim() < n + 1 or not x.numel():
+            return None
+        kernel = _ntuple(given["kernel_size"], n, None)
+        geometry = (kernel, _ntuple(given.get("stride"), n, kernel), _ntuple(given.get("padding"), n, 0),
+                    _ntuple(given.get("dilation"), n, 1))
+        return PoolTie(x, n, geometry)
+    return rule
+
+
+def _adaptive_rule(n: int):
+    """``adaptive_max_pool{n}d(x, output_size)``"""
+
+    def rule(args, kwargs) -> PoolTie | None:
+        x = args[0]
+        if x.dim() < n + 1 or not x.numel():
+            return None
+        return PoolTie(x, n, None)
+    return rule
+
+
+#: op -> (rule, the name its autograd node starts with)
+POOL_RULES = {
+    "max_pool2d_with_indices": (_pool_rule(2), "MaxPool2DWithIndicesBackward"),
+    "max_pool3d_with_indices": (_pool_rule(3), "MaxPool3DWithIndicesBackward"),
+    "adaptive_max_pool2d": (_adaptive_rule(2), "AdaptiveMaxPool2DBackward"),
+    "adaptive_max_pool3d": (_adaptive_rule(3), "AdaptiveMaxPool3DBackward"),
+}
