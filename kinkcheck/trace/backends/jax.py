@@ -523,7 +523,7 @@ class JaxBackend:
 
     def count(self, prim, rule, args, params) -> None:
         """Bind a count for this kinked primitive, if it is the user's (see the module doc)."""
-        where = self._where(rule)
+        where = self._where(rule, prim.name)
         if where is None:
             return
         rule, code_obj, line, diff = where
@@ -535,13 +535,14 @@ class JaxBackend:
         slot = _sites.slot((code_obj, line, rule, f"lax.{prim.name}", dtype))
         count_p.bind(*operands, site=slot, how=how, near=(*self.near, rule.near), diff=diff)
 
-    def _where(self, rule):
+    def _where(self, rule, name: str):
         """(rule, user code, line, differentiated): the first user frame above the bind, the
         rule of the catalog function it went through and whether a custom_jvp/custom_vjp
         call around it is differentiated (:func:`_custom_diff`); None when the op is not the
-        user's."""
+        user's. A comparison is the user's only inside a function it is the kink of
+        (``jax_ops.BRANCHES``)."""
         att = self.attributor
-        f = sys._getframe(3)
+        f: types.FrameType | None = sys._getframe(3)
         user = None
         while f is not None:
             code = f.f_code
@@ -549,7 +550,12 @@ class JaxBackend:
                 return None
             remap = self.by_code.get(code)
             if remap is not None:
-                rule = remap
+                if rule.branch == ("*",):  # a comparison: the innermost catalog function decides
+                    if name not in remap.branch:
+                        return None
+                    rule = remap
+                elif not remap.branch:
+                    rule = remap
             if code in _THUNKS:  # traced lazily, when differentiated: the user's line is the equation's
                 user = _source_line(att)
                 break

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import math
 from collections.abc import Callable
 from typing import NamedTuple
@@ -165,7 +166,52 @@ def distance(how: tuple, args) -> Dist:
     if kind == "reduce":  # ("reduce", axes, "max" | "min")
         gap, picked = _gap(x, how[1], how[2])
         return Dist(gap, lambda: _amax(x), None, (lambda: jnp.abs(picked)) if gap is not None else None)
+    if kind == "sort":  # ("sort", dimension): neighbours of the sorted values (as torch's sort)
+        dim = how[1] % x.ndim
+        if x.shape[dim] < 2:
+            return Dist(None, lambda: _amax(x), None)
+        v = jnp.sort(x, axis=dim)
+        lo, hi = lax.slice_in_dim(v, 0, -1, axis=dim), lax.slice_in_dim(v, 1, None, axis=dim)
+        return Dist(hi - lo, lambda: _amax(x), None, lambda: jnp.maximum(jnp.abs(lo), jnp.abs(hi)))
+    if kind == "topk":  # ("topk", k, axis): the k-th largest and the largest left out
+        k, axis = how[1], how[2] % x.ndim
+        if k == 0 or k >= x.shape[axis]:
+            return Dist(None, lambda: _amax(x), None)
+        top = lax.top_k(jnp.moveaxis(x, axis, -1), k + 1)[0]
+        kth = top[..., k - 1]
+        return Dist(kth - top[..., k], lambda: _amax(x), None, lambda: jnp.abs(kth))
+    if kind == "window":  # ("window", dims, strides, padding, base dilation, window dilation)
+        gap, top = _window_gap(x, *how[1:])
+        return Dist(gap, lambda: _amax(x), None, (lambda: jnp.abs(top)) if gap is not None else None)
     raise ValueError(f"unknown kink location {how!r}")
+
+
+def _window_shape(shape, dims, strides, padding, base, dil) -> tuple[int, ...]:
+    """The output shape of a ``reduce_window`` (as lax computes it)."""
+    out = []
+    for n, w, s, (lo, hi), b, d in zip(shape, dims, strides, padding, base, dil):
+        size = (n - 1) * b + 1 + lo + hi if n else lo + hi
+        out.append(max(0, (size - ((w - 1) * d + 1)) // s + 1))
+    return tuple(out)
+
+
+def _window_gap(x, dims, strides, padding, base, dil):
+    """Per window of a max-pool (``reduce_window_max``): its maximum minus its runner-up (0 on
+    a tie) and the maximum; (None, None) for windows of one element. The windows' elements are
+    strided slices of the padded input, one per offset in the window (few, for a pool)."""
+    k = math.prod(dims)
+    if k < 2:
+        return None, None
+    low = jnp.array(-jnp.inf, x.dtype)
+    x = lax.pad(x, low, [(lo, hi, b - 1) for (lo, hi), b in zip(padding, base)])
+    out = _window_shape(x.shape, dims, strides, [(0, 0)] * x.ndim, [1] * x.ndim, dil)
+    parts = []
+    for offs in itertools.product(*(range(w) for w in dims)):
+        start = [o * d for o, d in zip(offs, dil)]
+        limit = [st + (n - 1) * s + 1 if n else st for st, n, s in zip(start, out, strides)]
+        parts.append(lax.slice(x, start, limit, strides))
+    top = lax.top_k(jnp.stack(parts, axis=-1), 2)[0]
+    return top[..., 0] - top[..., 1], top[..., 0]
 
 
 def count_vector(how: tuple, near: tuple, args) -> jax.Array:
@@ -254,12 +300,22 @@ def _bin(d, tol):
 
 def evaluations(how: tuple, shapes) -> int:
     """How many elements one op measures (its distance array's size), from shapes alone."""
+    shape = shapes[0] if shapes else ()
     if how[0] == "reduce":
-        shape = shapes[0]
         axes = {a % len(shape) for a in how[1]} if shape else set()
         if math.prod(shape[a] for a in axes) < 2:
             return 1
         return math.prod(s for i, s in enumerate(shape) if i not in axes)
+    if how[0] == "sort":
+        dim = how[1] % len(shape)
+        return 1 if shape[dim] < 2 else math.prod(shape) // shape[dim] * (shape[dim] - 1)
+    if how[0] == "topk":
+        k, axis = how[1], how[2] % len(shape)
+        return 1 if k == 0 or k >= shape[axis] else math.prod(shape) // shape[axis]
+    if how[0] == "window":
+        if math.prod(how[1]) < 2:
+            return 1
+        return math.prod(_window_shape(shape, *how[1:]))
     return math.prod(np.broadcast_shapes(*shapes)) if shapes else 1
 
 
@@ -301,8 +357,16 @@ ad.primitive_transposes[count_p] = lambda cts, *args, **params: [None] * len(arg
 def _count_batch(args, dims, *, site, how, near, diff):
     """Count the whole batch in one go: batch axes to the front, reduction axes shifted."""
     moved = [a if d is None else jnp.moveaxis(a, d, 0) for a, d in zip(args, dims)]
+    nd = moved[0].ndim - 1  # the operand's own rank
     if how[0] == "reduce":
-        how = (how[0], tuple(a % (moved[0].ndim - 1) + 1 for a in how[1]), how[2])
+        how = (how[0], tuple(a % nd + 1 for a in how[1]), how[2])
+    elif how[0] == "sort":
+        how = (how[0], how[1] % nd + 1)
+    elif how[0] == "topk":
+        how = (how[0], how[1], how[2] % nd + 1)
+    elif how[0] == "window":  # a window of one along the batch
+        _, dims, strides, padding, base, dil = how
+        how = (how[0], (1, *dims), (1, *strides), ((0, 0), *padding), (1, *base), (1, *dil))
     elif how[0] == "bound":  # clamp's bounds broadcast against x
         nd = max(jnp.ndim(a) for a in moved)
         moved = [a if jnp.ndim(a) in (0, nd) else jnp.expand_dims(a, 0) for a in moved]

@@ -42,6 +42,13 @@ KINKS = {
     "jax.numpy.clip": (lambda x: jnp.clip(x, 0.0, 1.0), (1.0,)),
     "jax.numpy.linalg.norm": (lambda x, y: jnp.linalg.norm(jnp.stack([x, y])), (0.0, 0.0)),
     "jax.numpy.linalg.vector_norm": (lambda x, y: jnp.linalg.vector_norm(jnp.stack([x, y])), (0.0, 0.0)),
+    "jax.nn.leaky_relu": (jax.nn.leaky_relu, (0.0,)), "jax.nn.hard_tanh": (jax.nn.hard_tanh, (1.0,)),
+    "jax.numpy.heaviside": (lambda x: jnp.heaviside(x, jnp.asarray(0.5, x.dtype)), (0.0,)),
+    # the first of a tie takes the gradient: the smaller sorted value, the k-th, the window's max
+    "sort": (lambda x, y: jnp.sort(jnp.stack([x, y]))[0], (1.0, 1.0)),
+    "top_k": (lambda x, y: lax.top_k(jnp.stack([x, y]), 1)[0][0], (1.0, 1.0)),
+    "reduce_window_max": (lambda x, y: lax.reduce_window(jnp.stack([x, y]), -jnp.inf, lax.max, (2,), (2,), "VALID")[0],
+                          (1.0, 1.0)),
 }
 
 

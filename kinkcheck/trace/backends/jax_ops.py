@@ -33,6 +33,16 @@ SMOOTH = (
 )
 #: files whose kinked primitives are never the user's: random sampling, initializers
 SKIP_FILES = ("jax/_src/random.py", "jax/_src/prng.py", "jax/_src/nn/initializers.py")
+#: catalog functions built on a comparison (``jnp.where(x >= 0, x, a * x)``), with no kinked
+#: primitive of their own: the comparison that picks the branch is their kink, a tie of its
+#: two operands. Comparisons count only inside these functions (``x > 0`` elsewhere is the
+#: analyzer's KC304/KC402, not a runtime kink)
+BRANCHES = {
+    "jax.nn.leaky_relu": ("ge",),  # x >= 0
+    "jax.nn.hard_tanh": ("gt", "lt"),  # x > 1, x < -1
+    "jax.numpy.heaviside": ("lt",),  # x1 < 0 (its x1 > 0 is the same kink: counted once)
+}
+_COMPARISONS = ("ge", "gt", "le", "lt")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +55,9 @@ class Rule:
     near: str = "tensor"
     #: the catalog function whose primitives these are (``jax.nn.relu``), or None
     via: str | None = None
+    #: the comparisons that are this function's kink (:data:`BRANCHES`); for a comparison
+    #: primitive's own entry, ("*",): it counts only inside such a function
+    branch: tuple[str, ...] = ()
 
 
 def primitives() -> dict[str, core.Primitive]:
@@ -100,7 +113,10 @@ def table(catalog, codes) -> tuple[dict, dict, list[str]]:
                 if fn is None:
                     missing.append(f"{code}: {name}")
                 else:
-                    by_code.setdefault(fn, dataclasses.replace(entry, via=name))
+                    branch = BRANCHES.get(name, ())
+                    by_code.setdefault(fn, dataclasses.replace(entry, via=name, branch=branch))
+                    for prim in branch:
+                        by_prim.setdefault(prims[prim], Rule("", "", "tie", None, branch=("*",)))
             elif name in prims:
                 by_prim.setdefault(prims[name], entry)
             else:
@@ -147,7 +163,7 @@ def how(name: str, args, params) -> tuple[tuple, tuple] | None:
         if p is not None and not np.any((p < 1) & (p != 0)):
             return None
         return ("pow",), operands
-    if name in ("max", "min"):
+    if name in ("max", "min") or name in _COMPARISONS:
         return ("tie",), operands
     if name == "clamp":
         return ("bound",), operands
@@ -167,4 +183,16 @@ def how(name: str, args, params) -> tuple[tuple, tuple] | None:
     if name in ("reduce_max", "reduce_min", "argmax", "argmin"):
         pick = "max" if name.endswith("max") else "min"
         return ("reduce", tuple(int(a) for a in params["axes"]), pick), operands[:1]
+    if name == "sort":  # ties between neighbours of the sorted keys (argsort's too, as torch's sort)
+        if int(params.get("num_keys", 1)) != 1:
+            return None
+        return ("sort", int(params["dimension"])), operands[:1]
+    if name == "top_k":  # a tie across the k-th boundary: the k-th and the (k+1)-th largest
+        return ("topk", int(params["k"]), int(params.get("axis", -1))), operands[:1]
+    if name == "reduce_window_max":  # max-pool: each window's maximum and its runner-up
+        return ("window", tuple(int(d) for d in params["window_dimensions"]),
+                tuple(int(d) for d in params["window_strides"]),
+                tuple((int(lo), int(hi)) for lo, hi in params["padding"]),
+                tuple(int(d) for d in params["base_dilation"]),
+                tuple(int(d) for d in params["window_dilation"])), operands[:1]
     return None
