@@ -294,41 +294,6 @@ def test_gradient_accumulation_adds_every_pass_of_the_step():
     assert hits == 1 and rel == pytest.approx(float(d.norm() / g.norm()), rel=1e-6)
 
 
-def _pool_last_max(h, k, stride, padding):
-    """max_pool2d that gives a tied window's gradient to its last maximum (torch: the first)."""
-    n, c, H, W = h.shape
-    hp = F.pad(h, (padding,) * 4, value=float("-inf")) if padding else h
-    cols = F.unfold(hp.reshape(n * c, 1, H + 2 * padding, W + 2 * padding), k, stride=stride)
-    last = (k * k - 1) - (cols == cols.amax(1, keepdim=True)).flip(1).to(torch.uint8).argmax(1, keepdim=True)
-    oh = (H + 2 * padding - k) // stride + 1
-    return cols.gather(1, last).reshape(n, c, oh, -1)
-
-
-@pytest.mark.parametrize(("k", "stride", "padding"), [(2, 2, 0), (3, 2, 1), (3, 1, 0)])
-def test_max_pool_ties_against_the_last_maximum(k, stride, padding):
-    torch.manual_seed(0)
-    W1 = torch.randint(-2, 3, (2 * 36, 5)).double().requires_grad_(True)
-    x = torch.randint(-1, 2, (4, 5)).double()
-
-    def net(pool):
-        h = (x @ W1.T).reshape(4, 2, 6, 6)
-        p = pool(h)
-        return (p.reshape(4, -1) @ torch.ones(p[0].numel(), 3, dtype=torch.float64)).square().sum()
-
-    torch_pool = lambda h: F.max_pool2d(h, k, stride=stride, padding=padding)  # noqa: E731
-    (g,) = torch.autograd.grad(net(torch_pool), [W1])
-    (g_alt,) = torch.autograd.grad(net(lambda h: _pool_last_max(h, k, stride, padding)), [W1])
-    assert not torch.equal(g, g_alt), "the case must tie inside a window"
-    with kinkcheck.trace(backends="torch", rules="KC106", probe=1) as t:
-        net(torch_pool).backward()
-    (site,) = [s for s in t.to_dict()["sites"] if s.get("probe")]
-    _, hits, rel, cos, dmax = site["probe"]["steps"][0]
-    d = (g_alt - g).reshape(-1)
-    assert hits > 0
-    assert rel == pytest.approx(float(d.norm() / g.norm()), rel=1e-5)
-    assert dmax == pytest.approx(float(d.abs().max()), rel=1e-5)
-
-
 TRAIN = """\
 import torch
 import torch.nn.functional as F
