@@ -32,7 +32,7 @@ a count becomes differentiated when its JVP rule runs (:mod:`.jax_count`), which
 for an operand with a non-zero tangent, also when ``grad`` transforms a jaxpr traced before
 (``grad(jit(f))``). The primal of a ``custom_jvp``/``custom_vjp`` function (``jax.nn.relu``)
 is evaluated outside the differentiating trace, so its counts are marked differentiated at
-bind time when that function's call has a non-zero tangent (:func:`_custom_diff`).
+bind time when that function's call has a non-zero tangent (:func:`.jax_frames.custom_diff`).
 """
 
 from __future__ import annotations
@@ -53,14 +53,11 @@ import numpy as np
 from jax._src import config as _config
 from jax._src import core
 from jax._src import pjit as _pjit
-from jax._src import source_info_util
-from jax._src.interpreters import ad as _ad
-from jax._src.interpreters import partial_eval as _pe
 
 from kinkcheck.trace import patches
 from kinkcheck.trace.attribution import INTERNAL, Attributor, package_dirs
 from kinkcheck.trace.backends import _tls as _busy_tls
-from kinkcheck.trace.backends import jax_observe, jax_ops
+from kinkcheck.trace.backends import jax_frames, jax_observe, jax_ops
 from kinkcheck.trace.backends.jax_count import count_p, sink
 from kinkcheck.trace.backends.jax_rewrite import rewrite, sites_in
 from kinkcheck.trace.core import Site
@@ -175,7 +172,7 @@ def _bind_patch(orig, slot):
         _busy_tls.busy = True  # nor are the numpy calls jax makes meanwhile
         try:
             out = orig(self, *args, **params)
-            if not _from_lax(sys._getframe(1).f_code):
+            if not jax_frames.from_lax(sys._getframe(1).f_code):
                 return out  # a jaxpr evaluated again by a transformation: counted when first traced
             try:
                 backends[0].count(self, rule, args, params)
@@ -188,81 +185,6 @@ def _bind_patch(orig, slot):
             _busy_tls.busy = busy
 
     return bind
-
-
-_RULE_FRAMES: dict = {}
-_RULE_FILES = tuple(os.sep + os.path.join("interpreters", f) for f in ("ad.py", "batching.py", "partial_eval.py"))
-
-
-def _in_rule(code) -> bool:
-    """Is this frame a transformation applying a primitive's rule (a JVP, batching or
-    transpose rule, the backward pass)? What such rules bind is the transformation's work, not
-    the user's op (the transpose of ``x / y`` divides by ``y`` again)."""
-    got = _RULE_FRAMES.get(code)
-    if got is None:
-        name = code.co_name
-        got = _RULE_FRAMES[code] = code.co_filename.endswith(_RULE_FILES) and (
-            name == "process_primitive" or name.startswith(("backward_pass", "transpose")))
-    return got
-
-
-#: JVPTrace's and LinearizeTrace's handling of custom_jvp / custom_vjp calls: they evaluate the
-#: function's primal (or fwd) outside the differentiating trace
-_CUSTOM_CALLS = frozenset(
-    getattr(getattr(_ad, cls), meth).__code__
-    for cls in ("JVPTrace", "LinearizeTrace") for meth in ("process_custom_jvp_call", "process_custom_vjp_call")
-    if hasattr(getattr(_ad, cls, None), meth))
-
-
-def _nested_codes(fn, names: tuple[str, ...]) -> set:
-    code = getattr(fn, "__code__", None)
-    return {c for c in (code.co_consts if code else ()) if isinstance(c, types.CodeType) and c.co_name in names}
-
-
-#: the thunks that trace a custom_jvp's JVP rule (or a custom_vjp's fwd) lazily, when a jaxpr
-#: traced before is differentiated (``grad(jit(f))`` with ``jax.nn.relu`` in ``f``): the Python
-#: stack then holds the transformation, not the user's line, which is the equation's source
-_THUNKS = frozenset(
-    c for cls in ("DynamicJaxprTrace", "JaxprTrace") for meth in ("process_custom_jvp_call", "process_custom_vjp_call")
-    for c in _nested_codes(getattr(getattr(_pe, cls, None), meth, None),
-                           ("jvp_jaxpr_thunk", "fwd_jaxpr_from_zeros", "fwd_jaxpr_thunk")))
-
-
-def _source_line(att):
-    """(code, line) of the first user frame of the equation being transformed, or None."""
-    tb = source_info_util.current().traceback
-    if tb is None:
-        return None
-    codes, lastis = tb.raw_frames()
-    for code, lasti in zip(codes, lastis):
-        if not att.is_internal(code):
-            return code, tb.code_addr2line(code, lasti)
-    return None
-
-
-def _custom_diff(f) -> bool:
-    """Is the op bound in this frame's dynamic extent the primal of a differentiated
-    custom_jvp/custom_vjp call (``jax.nn.relu`` under ``grad``)? JAX evaluates that primal
-    outside the differentiating trace, so the count's JVP rule never runs; the innermost
-    such call on the stack says, by its tangents (all symbolic zeros: not differentiated)."""
-    while f is not None:
-        if f.f_code in _CUSTOM_CALLS:
-            tangents = f.f_locals.get("tangents_in", ())
-            return any(type(t) is not _ad.Zero for t in tangents)
-        f = f.f_back
-    return False
-
-
-_LAX_FILES: dict = {}
-
-
-def _from_lax(code) -> bool:
-    """Was the primitive bound by a lax function (``lax.abs``: the user's op), rather than by
-    a jaxpr interpreter (a transformation evaluating a jaxpr traced before)?"""
-    got = _LAX_FILES.get(code)
-    if got is None:
-        got = _LAX_FILES[code] = os.path.realpath(code.co_filename) in jax_ops.lax_files()
-    return got
 
 
 def _jit_patch(orig, slot):
@@ -344,7 +266,7 @@ def _run_patch(orig, slot):
 def _internal_call(fun, where: bool = True):
     """For a call of one of jax's own jitted functions while this thread counts: the calling
     line (file, first line, name, line) of the first user frame and whether it is the primal
-    of a differentiated custom_jvp/custom_vjp call (:func:`_custom_diff`; True when ``where``
+    of a differentiated custom_jvp/custom_vjp call (:func:`.jax_frames.custom_diff`; True when ``where``
     is False); None for any other call."""
     backends = getattr(_local, "backends", None)
     if not backends or _depth() or getattr(fun, "_apply_primitive", None):
@@ -355,7 +277,7 @@ def _internal_call(fun, where: bool = True):
         return None
     if not where:
         return True
-    diff = _custom_diff(sys._getframe(2))  # the primal of a differentiated custom_jvp (jax.nn.relu)
+    diff = jax_frames.custom_diff(sys._getframe(2))  # the primal of a differentiated custom_jvp (jax.nn.relu)
     f = att.frame(3)
     if f is None:
         return ("<internal>", 0, "", 0, diff)
@@ -538,7 +460,7 @@ class JaxBackend:
     def _where(self, rule, name: str):
         """(rule, user code, line, differentiated): the first user frame above the bind, the
         rule of the catalog function it went through and whether a custom_jvp/custom_vjp
-        call around it is differentiated (:func:`_custom_diff`); None when the op is not the
+        call around it is differentiated (:func:`.jax_frames.custom_diff`); None when the op is not the
         user's. A comparison is the user's only inside a function it is the kink of
         (``jax_ops.BRANCHES``)."""
         att = self.attributor
@@ -546,7 +468,7 @@ class JaxBackend:
         user = None
         while f is not None:
             code = f.f_code
-            if code in self.smooth or _in_rule(code):
+            if code in self.smooth or jax_frames.in_rule(code):
                 return None
             remap = self.by_code.get(code)
             if remap is not None:
@@ -556,8 +478,8 @@ class JaxBackend:
                     rule = remap
                 elif not remap.branch:
                     rule = remap
-            if code in _THUNKS:  # traced lazily, when differentiated: the user's line is the equation's
-                user = _source_line(att)
+            if code in jax_frames.THUNKS:  # traced lazily, when differentiated: the user's line is the equation's
+                user = jax_frames.source_line(att)
                 break
             if not att.is_internal(code):
                 user = (code, f.f_lineno)
@@ -572,7 +494,7 @@ class JaxBackend:
             return None
         if rule.code not in self.tracer.codes:
             return None
-        return rule, user[0], user[1], _custom_diff(sys._getframe(3))
+        return rule, user[0], user[1], jax_frames.custom_diff(sys._getframe(3))
 
     # -- counts arriving --
 
