@@ -525,7 +525,9 @@ def trace(
     counting: ``auto`` (host counting on CPU; on GPUs sync-free device counting with a
         torch.compile'd max-pool window check), ``host``, ``device``, ``fused`` (compiled window check anywhere).
     only_differentiated: count only what autograd differentiates (torch: grad enabled and an
-        input that requires grad); False also counts inference, ``no_grad`` and constants.
+        input that requires grad; jax: under ``grad``/``value_and_grad``/``vjp``/``jvp``, an
+        operand that depends on the differentiated inputs); False also counts inference
+        (a forward ``jit`` call), ``no_grad`` and constants.
     probe: the subgradient sensitivity probe (torch): ``True``, an integer N (every Nth step)
         or ``Probe(every=50, threshold=2**-10)``. On probed steps each site hit exactly gets
         the step's gradient recomputed with the other valid subgradient at its hits, and
