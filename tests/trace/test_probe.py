@@ -56,8 +56,20 @@ def _hardtanh_alt(x):
     return torch.where((x >= -1) & (x <= 1), x, F.hardtanh(x).detach())
 
 
+def _hardswish_alt(x):  # the inside formula on [-3, 3], its ends included
+    return torch.where(x > 3, x, torch.where(x >= -3, x * (x + 3) / 6, 0 * x))
+
+
+def _slope(op, slope):
+    """``op``'s values with the gradient ``slope(x) * u`` (a discontinuous op's other one-sided slope)."""
+    return lambda x: op(x).detach() + slope(x).detach() * (x - x.detach())
+
+
 #: a clamp bound that is itself trained (clamp_min.Tensor: the tie's gradient can go to it)
 LO = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+#: a trained prelu weight, one per channel (at 0 its gradient x * u is 0 either way)
+PW = torch.tensor([0.25, -0.5, 0.1, 0.25, 2.0, 0.0], dtype=torch.float64, requires_grad=True)
+EXTRA = [LO, PW]
 
 CASES = {
     "relu": ("KC102", torch.relu, lambda h: torch.where(h >= 0, h, 0 * h)),
@@ -67,6 +79,14 @@ CASES = {
     "clamp": ("KC103", lambda h: h.clamp(-0.5, 0.5), _clamp_alt),
     "clamp_min to a trained bound": ("KC103", lambda h: torch.clamp_min(h, LO), lambda h: torch.where(h > LO, h, LO)),
     "hardtanh": ("KC103", F.hardtanh, _hardtanh_alt),
+    "prelu": ("KC102", lambda h: F.prelu(h, PW), lambda h: torch.where(h >= 0, h, PW * h)),
+    "rrelu (eval)": ("KC102", lambda h: F.rrelu(h, 0.1, 0.3), lambda h: torch.where(h >= 0, h, 0.2 * h)),
+    "hardsigmoid": ("KC103", F.hardsigmoid,
+                    lambda h: torch.where((h >= -3) & (h <= 3), h / 6 + 0.5, F.hardsigmoid(h).detach())),
+    "hardswish": ("KC103", F.hardswish, _hardswish_alt),
+    "hardshrink": ("KC103", F.hardshrink, _slope(F.hardshrink, lambda h: (h.abs() >= 0.5).double())),
+    "softshrink": ("KC103", lambda h: F.softshrink(h, 1.0), _slope(lambda h: F.softshrink(h, 1.0),
+                                                                     lambda h: (h.abs() >= 1.0).double())),
     "maximum": ("KC104", lambda h: torch.maximum(h, h.flip(-1)), lambda h: torch.where(h >= h.flip(-1), h, h.flip(-1))),
     "fmin": ("KC104", lambda h: torch.fmin(h, h.flip(-1)), lambda h: torch.where(h < h.flip(-1), h, h.flip(-1))),
 }
@@ -77,15 +97,15 @@ def _net(op, W1, W2, x):
 
 
 def _grads(op, W1, W2, x):
-    grads = torch.autograd.grad(_net(op, W1, W2, x), [W1, W2, LO], allow_unused=True)
-    return torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(grads, [W1, W2, LO])])
+    grads = torch.autograd.grad(_net(op, W1, W2, x), [W1, W2, *EXTRA], allow_unused=True)
+    return torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(grads, [W1, W2, *EXTRA])])
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_probe_matches_the_alternative_backward(name):
     code, op, alt = CASES[name]
     torch.manual_seed(0)
-    # integer-valued weights and inputs: pre-activations of exactly 0, +-0.5 and +-1 occur
+    # integer-valued weights and inputs: pre-activations of exactly 0, +-0.5, +-1 and +-3 occur
     W1 = torch.randint(-2, 3, (6, 4)).double().div(2).requires_grad_(True)
     W2 = torch.randn(3, 6, dtype=torch.float64, requires_grad=True)
     x = torch.randint(-2, 3, (16, 4)).double()
@@ -95,8 +115,10 @@ def test_probe_matches_the_alternative_backward(name):
     with kinkcheck.trace(backends="torch", rules=code, probe=Probe(every=1)) as t:
         _net(op, W1, W2, x).backward()
         t.step()
-    got = torch.cat([W1.grad.reshape(-1), W2.grad.reshape(-1), (LO.grad if LO.grad is not None else torch.zeros(())).reshape(-1)])
-    LO.grad = None
+    got = torch.cat([W1.grad.reshape(-1), W2.grad.reshape(-1),
+                     *[(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in EXTRA]])
+    for p in EXTRA:
+        p.grad = None
     assert torch.equal(got, g)  # training's gradient as is
     (site,) = [s for s in t.to_dict()["sites"] if s.get("probe")]
     _, hits, rel, cos, dmax = site["probe"]["steps"][0]
@@ -209,11 +231,19 @@ def test_probe_option_forms():
 
 
 def test_an_op_without_an_alternative_is_said_so():
-    x = torch.tensor([-3.0, 0.0, 3.0], requires_grad=True)
-    with kinkcheck.trace(backends="torch", rules="KC103", probe=1) as t:
-        F.hardswish(x).sum().backward()
-    (site,) = [s for s in t.to_dict()["sites"] if "hardswish" in s["op"]]
+    x = torch.tensor([3.0, 0.0, 3.0], requires_grad=True)
+    with kinkcheck.trace(backends="torch", rules="KC105", probe=1) as t:
+        torch.amax(x).backward()  # a reduction's tie: not probed
+    (site,) = [s for s in t.to_dict()["sites"] if "amax" in s["op"]]
     assert "no alternative subgradient" in site["probe"]["uncovered"]
+
+
+def test_rrelu_in_training_mode_is_said_so():
+    x = torch.tensor([-1.0, 0.0, 1.0], requires_grad=True)
+    with kinkcheck.trace(backends="torch", rules="KC102", probe=1) as t:
+        F.rrelu(x, training=True).sum().backward()  # its slope at 0 was drawn at random
+    (site,) = [s for s in t.to_dict()["sites"] if "rrelu" in s["op"]]
+    assert "training mode" in site["probe"]["uncovered"] and site["probe"]["probed"] == 0
 
 
 def _closed_form_trace(tmp_path):

@@ -24,12 +24,9 @@ on a probed step: one comparison per covered kink op in the forward, and per hit
 backward pass over the graph below it; memory: per hit site one parameter-sized correction
 until the step closes.
 
-Covered ops and the alternative subgradient taken (torch's own in brackets): relu 1 (0),
-leaky_relu 1 (its slope), abs +1 (0; -1 moves the gradient by as much, the other way),
-clamp / clamp_min / clamp_max the outside slope 0 (1) and a tensor bound 1 (0),
-hardtanh / relu6 the inside slope 1 (0), maximum / minimum the whole tie to the first argument
-(0.5 each), fmax / fmin the whole tie to the second (all to the first), a max-pool window's
-tie the last maximum (the first; :mod:`.torch_probe_pool`).
+Covered ops and the alternative subgradient each takes: :mod:`.torch_probe_rules` (elementwise
+ops: relu and its kin, abs, the clamp family, hard activations, shrinks, maximum/minimum) and
+:mod:`.torch_probe_pool` (a max-pool window's tie: its last maximum instead of torch's first).
 """
 
 from __future__ import annotations
@@ -42,8 +39,9 @@ from torch.autograd.graph import GradientEdge
 
 from kinkcheck.trace.backends.stack import pop_own_modes, push_back
 from kinkcheck.trace.backends.torch_probe_pool import POOL_RULES
+from kinkcheck.trace.backends.torch_probe_rules import RULES as ELEMENTWISE
 from kinkcheck.trace.backends.torch_probe_stats import StepSums
-from kinkcheck.trace.probe import SiteProbe, step_result
+from kinkcheck.trace.probe import step_result
 
 _local = threading.local()
 
@@ -55,88 +53,10 @@ def _probes() -> list:
     return got
 
 
-# -- the alternative subgradient per op ------------------------------------------------
-# A rule returns (hit mask at the output's shape, [(edge, coefficient, mask, input)]) or
-# None: on the op's input edge ``edge`` the gradient changes by coefficient * u * mask, summed
-# to the input's shape. Masks are computed before the op runs (in-place ops overwrite x).
+#: plain op name -> (rule, the name its autograd node starts with); a pool's rule returns an
+#: object with .hits, .bind(out) and .deltas(u) (:mod:`.torch_probe_pool`)
+RULES: dict[str, tuple[Callable, str]] = {**ELEMENTWISE, **POOL_RULES}
 
-
-def _arg(args, kwargs, i, name, default):
-    if len(args) > i:
-        return args[i]
-    return kwargs.get(name, default)
-
-
-def _zero(coef: float):
-    def rule(args, kwargs):
-        x = args[0]
-        m = x == 0
-        return m, [(0, coef, m, x)]
-    return rule
-
-
-def _leaky(args, kwargs):
-    x = args[0]
-    slope = float(_arg(args, kwargs, 1, "negative_slope", 0.01))
-    m = x == 0
-    return m, [(0, 1.0 - slope, m, x)]
-
-
-def _bounds(lo_i: int | None, hi_i: int | None, coef: float, lo_default=None, hi_default=None):
-    """clamp-like ops: ``x`` at a bound takes slope ``1 + coef`` instead of torch's; a
-    tensor bound (its own edge) takes the slope ``x`` gave up."""
-
-    def rule(args, kwargs):
-        x = args[0]
-        lo = _arg(args, kwargs, lo_i, "min", lo_default) if lo_i is not None else None
-        hi = _arg(args, kwargs, hi_i, "max", hi_default) if hi_i is not None else None
-        parts, m = [], None
-        for edge, b in ((lo_i, lo), (hi_i, hi)):
-            if b is None:
-                continue
-            mb = x == b
-            m = mb if m is None else m | mb
-            if isinstance(b, torch.Tensor) and b.requires_grad:
-                parts.append((edge, -coef, mb, b))
-        if m is None:
-            return None
-        return m, [(0, coef, m, x), *parts]
-    return rule
-
-
-def _tie(first: float):
-    """maximum/minimum-like: on a tie the first argument's slope becomes ``first``."""
-
-    def rule(args, kwargs):
-        x, y = args[0], args[1]
-        if not isinstance(y, torch.Tensor):
-            return None
-        m = x == y
-        return m, [(0, first, m, x), (1, -first, m, y)]
-    return rule
-
-
-def _hardtanh(args, kwargs):
-    return _bounds(1, 2, 1.0, -1.0, 1.0)(
-        (args[0], _arg(args, kwargs, 1, "min_val", -1.0), _arg(args, kwargs, 2, "max_val", 1.0)), {})
-
-
-#: plain op name -> (rule, the name its autograd node starts with)
-RULES: dict[str, tuple[Callable, str]] = {
-    "relu": (_zero(1.0), "ReluBackward"),
-    "leaky_relu": (_leaky, "LeakyReluBackward"),
-    "abs": (_zero(1.0), "AbsBackward"),
-    "clamp": (_bounds(1, 2, -1.0), "ClampBackward"),
-    "clamp_min": (_bounds(1, None, -1.0), "ClampMinBackward"),
-    "clamp_max": (_bounds(None, 1, -1.0), "ClampMaxBackward"),
-    "hardtanh": (_hardtanh, "HardtanhBackward"),
-    "maximum": (_tie(0.5), "MaximumBackward"),
-    "minimum": (_tie(0.5), "MinimumBackward"),
-    "fmax": (_tie(-1.0), "FmaxBackward"),
-    "fmin": (_tie(-1.0), "FminBackward"),
-    # a rule may also return an object with .hits, .bind(out) and .deltas(u) (torch_probe_pool)
-    **POOL_RULES,
-}
 
 class _Rec:
     """One evaluation of a covered op hit exactly on a probed step."""
@@ -163,10 +83,8 @@ class _Rec:
         if self.swap is not None:
             return self.swap.deltas(u)
         out = []
-        for edge, coef, m, shape, dtype in self.parts:
-            d = u * m
-            if coef != 1:
-                d.mul_(coef)
+        for edge, change, shape, dtype in self.parts:
+            d = u * change
             if tuple(d.shape) != shape:
                 d = d.sum_to_size(shape)
             out.append((edge, d.to(dtype)))
@@ -181,7 +99,7 @@ class TorchProbe:
         self.tracer = backend.tracer
         self.options = self.tracer.probe
         self.pending: list[_Rec] = []
-        self.uncovered: dict = {}  # site -> op name, on this step
+        self.uncovered: dict = {}  # site -> why its hits are not swapped, on this step
         self.step_backward = False
         self.in_backward = False
         self.correcting = None  # the site whose correction runs now
@@ -217,7 +135,7 @@ class TorchProbe:
         """The hits of a kink op about to run on a probed step (None: nothing to swap)."""
         got = RULES.get(spec.plain or "")
         if got is None:
-            self.uncovered.setdefault(site, spec.op)
+            self.uncovered.setdefault(site, f"{spec.op}: no alternative subgradient for this op")
             return None
         if any(a.is_out for a in func._schema.arguments):
             return None
@@ -228,15 +146,18 @@ class TorchProbe:
         res = rule(args, kwargs)
         if res is None:
             return None
+        if isinstance(res, str):  # this call cannot be probed
+            self.uncovered.setdefault(site, f"{spec.op}: {res}")
+            return None
         if not isinstance(res, tuple):  # an object of its own (max-pool ties): hits found from the output
             res.zero_harmless = self.backend.from_relu(x)
             return _Rec(site, 0, [], node_name, res)
         m, parts = res
-        hits = int(m.sum())  # a sync on a GPU: probed steps only
+        hits = int(m.sum(dtype=torch.float64))  # a sync on a GPU: probed steps only
         if not hits:
             return None
         # keep the inputs' shapes, not the inputs (they may not be saved for backward)
-        parts = [(edge, coef, mask, tuple(inp.shape), inp.dtype) for edge, coef, mask, inp in parts]
+        parts = [(edge, change, tuple(inp.shape), inp.dtype) for edge, change, inp in parts]
         return _Rec(site, hits, parts, node_name)
 
     def after(self, rec: _Rec, func, out) -> None:
@@ -357,9 +278,9 @@ class TorchProbe:
         try:
             if self.step_backward:
                 tr.probe_steps += 1
-            for site, op in self.uncovered.items():
+            for site, why in self.uncovered.items():
                 sp = tr.probe_site(site)
-                sp.uncovered = sp.uncovered or f"{op}: no alternative subgradient for this op"
+                sp.uncovered = sp.uncovered or why
             for site, why in self.failed.items():
                 sp = tr.probe_site(site)
                 sp.uncovered = sp.uncovered or f"the correction failed ({why})"

@@ -151,7 +151,7 @@ class PoolTie:
             for combo in itertools.product(*dims):
                 flats.append(_grid([idx * st for (idx, _), st in zip(combo, strides)]))
                 valid.append(_grid([ok.long() for _, ok in combo]) == len(out))
-            return torch.stack(flats).reshape(len(flats), -1), torch.stack(valid)
+            return torch.stack(flats).reshape(len(flats), -1), torch.stack(valid).float()
 
         flat, valid = _table(("adaptive", self.spatial, out, dev), make)
         return views, flat, valid
@@ -176,30 +176,29 @@ class PoolTie:
         views, flat, valid = (self._regular if self.geometry is not None else self._adaptive)(xd, out)
         kk = len(views)
         vals = values.reshape(P, *out)
-        eq = torch.empty((kk, P, *out), dtype=torch.bool, device=values.device)
-        for j, v in enumerate(views):
-            torch.eq(v, vals, out=eq[j])
+        dev = values.device
+        # masks as float 0/1 (on a CPU, bool kernels and compares of strided views are many
+        # times slower than one stacked copy and float ops); sums of 0/1 are exact in float32
+        eq = torch.eq(torch.stack(views), vals.unsqueeze(0), out=torch.empty((kk, P, *out), device=dev))
         if valid is not None:
-            eq &= valid.unsqueeze(1)
-        small = kk < 256
-        tie = eq.sum(0, dtype=torch.uint8 if small else torch.int32) >= 2
-        tie &= vals > float("-inf")  # a tie of -inf (padding) is none; a NaN equals nothing
-        hits = int(tie.sum())  # a sync on a GPU: probed steps only
+            eq.mul_(valid.unsqueeze(1))
+        tie = eq.sum(0)
+        tie = torch.gt(tie, 1.5, out=tie)
+        ok = torch.gt(vals, float("-inf"), out=torch.empty(vals.shape, device=dev))
+        tie.mul_(ok)  # a tie of -inf (padding) is none; a NaN equals nothing
+        hits = int(tie.sum(dtype=torch.float64))  # a sync on a GPU: probed steps only
         if not hits:
             return
         self.hits = hits
         if self.zero_harmless:
             # both choices at a tie of relu zeros reach relu's backward where its output is 0,
             # which passes nothing: the swap changes the gradient by exactly 0 there
-            tie &= vals != 0
-            if not bool(tie.any()):
+            tie.mul_(torch.ne(vals, 0, out=ok))
+            if not int(tie.sum(dtype=torch.float64)):
                 return
-        shape = (kk,) + (1,) * (n + 1)
-        if small:  # the last maximum's position in its window: the largest j it is equal at
-            last = (eq.view(torch.uint8) * torch.arange(kk, dtype=torch.uint8, device=eq.device).view(shape)).amax(0)
-        else:
-            last = (eq.int() * torch.arange(kk, dtype=torch.int32, device=eq.device).view(shape)).amax(0)
-        pick = last.reshape(P, S).long() * S + torch.arange(S, device=eq.device)
+        # the last maximum's position j in its window: the largest j it is equal at
+        last = eq.mul_(torch.arange(kk, dtype=eq.dtype, device=dev).view((kk,) + (1,) * (n + 1))).amax(0)
+        pick = last.reshape(P, S).long() * S + torch.arange(S, device=dev)
         self.alt = flat.reshape(-1).take(pick)
         self.tie = tie.reshape(P, S)
         self.first = indices.reshape(P, S)
@@ -207,7 +206,7 @@ class PoolTie:
     def deltas(self, u: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
         if self.tie is None or self.alt is None or self.first is None:
             return []  # every tie moves the gradient by exactly 0
-        v = u.reshape(self.planes, -1) * self.tie
+        v = u.reshape(self.planes, -1) * self.tie.to(u.dtype)
         d = v.new_zeros(self.planes, self.plane)
         d.scatter_add_(1, self.alt, v)
         d.scatter_add_(1, self.first, v.neg())

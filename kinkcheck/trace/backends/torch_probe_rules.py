@@ -1,0 +1,165 @@
+"""The probe's other subgradient per elementwise op (:mod:`.torch_probe`).
+
+A rule sees the op's arguments before it runs (an in-place op overwrites its input) and
+returns ``(hits, parts)``, None (nothing to swap), or a string (why this call cannot be
+probed). ``hits`` is a 0/1 mask at the output's shape; each part ``(edge, change, input)``
+says that on the op's input edge ``edge`` the gradient changes by ``change * u`` (``u`` the
+upstream gradient), summed to ``input``'s shape: ``change`` is the hit mask times
+(alternative slope - torch's slope), so one multiply gives the part's delta.
+
+Masks are float 0/1 (float32 at least): on a CPU, bool kernels are several times slower than
+float ones, and a float mask folds the slopes in.
+
+The alternative taken (torch's own in brackets), each checked against a brute-force
+backward in tests/trace/test_probe.py:
+
+* relu 1 (0); leaky_relu and rrelu in eval mode 1 (the negative slope); prelu 1 (its weight);
+* abs +1 (0; -1 moves the gradient by as much, the other way);
+* clamp / clamp_min / clamp_max the outside slope 0 (1), and a trained tensor bound 1 (0);
+  hardtanh / relu6 the inside slope 1 (0);
+* hardsigmoid at +-3 the inside slope 1/6 (0); hardswish at -3 the inside slope -1/2 (0)
+  and at 3 the inside slope 3/2 (1);
+* hardshrink / softshrink at +-lambd the outside slope 1 (0);
+* maximum / minimum the whole tie to the first argument (0.5 each); fmax / fmin to the second
+  (all to the first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+
+def _arg(args, kwargs, i, name, default):
+    if len(args) > i:
+        return args[i]
+    return kwargs.get(name, default)
+
+
+def _dtype(x: torch.Tensor) -> torch.dtype:
+    return torch.float64 if x.dtype == torch.float64 else torch.float32
+
+
+def _eq(x: torch.Tensor, b) -> torch.Tensor:
+    """``x == b`` as a float 0/1 mask at the broadcast shape."""
+    shape = torch.broadcast_shapes(x.shape, b.shape) if isinstance(b, torch.Tensor) else x.shape
+    return torch.eq(x, b, out=torch.empty(shape, dtype=_dtype(x), device=x.device))
+
+
+def _detached(v):
+    return v.detach() if isinstance(v, torch.Tensor) else v
+
+
+def _zero(slope: float):
+    """A kink at 0 where the other slope is ``slope`` more than torch's (relu, abs)."""
+
+    def rule(args, kwargs):
+        x = args[0]
+        m = _eq(x, 0)
+        return m, [(0, m if slope == 1 else m * slope, x)]
+    return rule
+
+
+def _leaky(args, kwargs):
+    x = args[0]
+    m = _eq(x, 0)
+    return m, [(0, m * (1.0 - float(_arg(args, kwargs, 1, "negative_slope", 0.01))), x)]
+
+
+def _rrelu(args, kwargs):
+    """``rrelu_with_noise(x, noise, lower, upper, training)``: in eval mode a leaky relu of
+    slope (lower + upper) / 2; in training mode the slope is drawn per element (not probed)."""
+    if _arg(args, kwargs, 4, "training", False):
+        return "rrelu in training mode (a random slope per element): not probed"
+    x = args[0]
+    slope = (float(_arg(args, kwargs, 2, "lower", 1 / 8)) + float(_arg(args, kwargs, 3, "upper", 1 / 3))) / 2
+    m = _eq(x, 0)
+    return m, [(0, m * (1.0 - slope), x)]
+
+
+def _prelu(args, kwargs):
+    """``_prelu_kernel(x, weight)``: at 0 torch takes the negative side's slope (the weight);
+    the weight's own gradient there is x * u = 0 either way."""
+    x, w = args[0], args[1]
+    m = _eq(x, 0)
+    return m, [(0, m * (1 - _detached(w).to(m.dtype)), x)]
+
+
+def _bounds(lo_i: int | None, hi_i: int | None, coef: float, lo_default=None, hi_default=None,
+            names=("min", "max")):
+    """clamp-like ops: ``x`` at a bound takes slope ``torch's + coef``; a tensor bound that
+    requires grad (its own edge) takes the slope ``x`` gave up."""
+
+    def rule(args, kwargs):
+        x = args[0]
+        lo = _arg(args, kwargs, lo_i, names[0], lo_default) if lo_i is not None else None
+        hi = _arg(args, kwargs, hi_i, names[1], hi_default) if hi_i is not None else None
+        parts, m = [], None
+        for edge, b in ((lo_i, lo), (hi_i, hi)):
+            if b is None:
+                continue
+            mb = _eq(x, _detached(b))
+            m = mb if m is None else torch.maximum(m, mb)
+            if isinstance(b, torch.Tensor) and b.requires_grad:
+                parts.append((edge, mb * -coef, b))
+        if m is None:
+            return None
+        return m, [(0, m * coef, x), *parts]
+    return rule
+
+
+def _hardtanh(args, kwargs):
+    return _bounds(1, 2, 1.0, -1.0, 1.0, ("min_val", "max_val"))(args, kwargs)
+
+
+def _two_kinks(lo: float, hi: float, coef_lo: float, coef_hi: float):
+    """Fixed kinks at ``lo`` and ``hi`` with their own change of slope (hardsigmoid, hardswish)."""
+
+    def rule(args, kwargs):
+        x = args[0]
+        m_lo, m_hi = _eq(x, lo), _eq(x, hi)
+        return m_lo + m_hi, [(0, m_lo * coef_lo + m_hi * coef_hi, x)]
+    return rule
+
+
+def _shrink(args, kwargs):
+    """hardshrink / softshrink: at +-lambd torch takes the inside slope 0; the other is 1."""
+    x = args[0]
+    lambd = float(_arg(args, kwargs, 1, "lambd", 0.5))
+    m = torch.maximum(_eq(x, lambd), _eq(x, -lambd))
+    return m, [(0, m, x)]
+
+
+def _tie(first: float):
+    """maximum/minimum-like: on a tie the first argument's slope becomes torch's + ``first``."""
+
+    def rule(args, kwargs):
+        x, y = args[0], args[1]
+        if not isinstance(y, torch.Tensor):
+            return None
+        m = _eq(x, y.detach())
+        return m, [(0, m * first, x), (1, m * -first, y)]
+    return rule
+
+
+#: plain op name -> (rule, the name its autograd node starts with)
+RULES: dict[str, tuple[Callable, str]] = {
+    "relu": (_zero(1.0), "ReluBackward"),
+    "leaky_relu": (_leaky, "LeakyReluBackward"),
+    "rrelu_with_noise": (_rrelu, "RreluWithNoiseBackward"),
+    "_prelu_kernel": (_prelu, "PreluKernelBackward"),
+    "abs": (_zero(1.0), "AbsBackward"),
+    "clamp": (_bounds(1, 2, -1.0), "ClampBackward"),
+    "clamp_min": (_bounds(1, None, -1.0), "ClampMinBackward"),
+    "clamp_max": (_bounds(None, 1, -1.0), "ClampMaxBackward"),
+    "hardtanh": (_hardtanh, "HardtanhBackward"),
+    "hardsigmoid": (_two_kinks(-3.0, 3.0, 1 / 6, 1 / 6), "HardsigmoidBackward"),
+    "hardswish": (_two_kinks(-3.0, 3.0, -0.5, 0.5), "HardswishBackward"),
+    "hardshrink": (_shrink, "HardshrinkBackward"),
+    "softshrink": (_shrink, "SoftshrinkBackward"),
+    "maximum": (_tie(0.5), "MaximumBackward"),
+    "minimum": (_tie(0.5), "MinimumBackward"),
+    "fmax": (_tie(-1.0), "FmaxBackward"),
+    "fmin": (_tie(-1.0), "FminBackward"),
+}
