@@ -147,3 +147,14 @@ def test_forward_mode_and_vjp_count_too():
         g(v)  # forward only: not counted
     s = site(t, "fwd-mode")
     assert (s["evaluations"], s["exact"]) == (6, 4)
+
+
+def test_a_constant_denominator_is_no_site_once_the_program_is_inlined():
+    def f(w, y):
+        return (w / 2.0).sum() + (w / y).sum()  # halved
+
+    w, y = jnp.array([1.0, 2.0]), jnp.array([0.0, 4.0])
+    with kinkcheck.trace(backends="jax", only_differentiated=False) as t:
+        jax.jit(jax.grad(f))(w, y)
+    (s,) = jax_sites(t)  # w / y only: jnp.divide's 2.0 is a tracer in its own jit, a literal here
+    assert (s["code"], s["evaluations"], s["exact"]) == ("KC205", 2, 1)

@@ -142,6 +142,19 @@ def _concrete(x):
         return None
 
 
+def reachable(how_: tuple, operands) -> bool:
+    """Can a count's kink be reached, given what is known by now of its operands? Inside a
+    jnp function's own jit a constant denominator (``x / 2.0``) is a tracer; once the program
+    is inlined for counting (:mod:`.jax_rewrite`) it is a literal, and no site."""
+    if how_[0] == "denominator":
+        y = _concrete(operands[1])
+        return y is None or not np.all(y != 0)
+    if how_[0] == "pow":
+        p = _concrete(operands[1])
+        return p is None or bool(np.any((p < 1) & (p != 0)))
+    return True
+
+
 _ZERO = ("abs", "sqrt", "rsqrt", "cbrt", "log", "sign")
 _UNIT = ("acos", "asin", "acosh", "atanh")
 

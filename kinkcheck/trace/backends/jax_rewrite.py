@@ -11,7 +11,8 @@ nothing differentiates it any more). At the end one ``kinkcheck_emit`` hands the
 counts] matrix to the host: one callback per call, not one per op. A count the rewrite does
 not reach (a ``while`` condition, an unknown higher-order primitive) keeps its own callback.
 A count of an evaluation that is not differentiated (``diff=False``) is dropped here when the
-trace counts only what is differentiated (the default).
+trace counts only what is differentiated (the default), and so is one whose kink its now
+constant operands cannot reach (a jnp function's denominator, a literal once inlined).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from jax._src import core, source_info_util
 from jax._src import linear_util as lu
 from jax._src.interpreters import partial_eval as pe
 
+from kinkcheck.trace.backends import jax_ops
 from kinkcheck.trace.backends.jax_count import RAW_LEN, count_p, count_vector, emit_p, sink
 
 _INLINE = ("jit", "pjit", "closed_call", "core_call", "custom_jvp_call", "custom_vjp_call", "checkpoint", "remat")
@@ -122,7 +124,7 @@ def _eqn(eqn, invals, acc: _Acc, memo: dict):
     prim = eqn.primitive
     if prim is count_p:
         p = eqn.params
-        if sink.wants(p["diff"]):
+        if sink.wants(p["diff"]) and jax_ops.reachable(p["how"], invals):
             acc.add(p["site"], count_vector(p["how"], p["near"], invals))
         return []
     if not any(sites_in(sub, memo) for sub in _subjaxprs(eqn)):
