@@ -48,7 +48,8 @@ def test_an_error_inside_the_block_or_the_program_restores_everything():
 @pytest.mark.slow
 def test_nested_traces_exiting_out_of_order_both_count_and_restore():
     f = jax.jit(lambda x: jnp.abs(x).sum())
-    outer, inner = kinkcheck.trace(backends="jax", only_differentiated=False), kinkcheck.trace(backends="jax", only_differentiated=False)
+    outer = kinkcheck.trace(backends="jax", only_differentiated=False)
+    inner = kinkcheck.trace(backends="jax", only_differentiated=False)
     outer.__enter__()
     inner.__enter__()
     f(jnp.zeros(3))

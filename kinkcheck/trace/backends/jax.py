@@ -18,8 +18,8 @@ reference-counted, put back by the last one: :mod:`kinkcheck.trace.patches`):
   (``jnp.abs``, ``jax.nn.relu``) are traced once per calling line and kept off jit's C++
   fast path, so that each call counts at its own line and runs the program it runs untraced.
 
-The trace's setting (its rules, near tolerance and ``only_differentiated``) is a thread-local JAX config option that
-is part of jit's cache key: inside the block jitted functions are traced and compiled afresh
+The trace's setting (its rules, near tolerance and ``only_differentiated``) is a thread-local
+JAX config option that is part of jit's cache key: inside the block jitted functions are traced and compiled afresh
 with counting (once per setting, then cached), and outside it the very programs compiled
 before run as they were, untouched. Each call of a program that computes a gradient is one
 step (``optimizer.step()`` in torch).
