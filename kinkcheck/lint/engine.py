@@ -185,8 +185,9 @@ def _analyze_function(fa: FileAnalysis, tables: Tables, catalog, codes: frozense
     # nothing under torch.no_grad() / inference_mode() carries a gradient: only the
     # no_grad itself (KC506) is reported there
     quiet = no_grad_nodes(fn if fn is not fa.tree else None, roots, ctx)
-    # ... except a division by zero in a `with torch.no_grad():` block whose value reaches
-    # the loss: the inf/nan it makes is a number the loss then carries (`alpha * v`)
+    # ... except a division by zero or a step in a `with torch.no_grad():` block whose value
+    # reaches the loss: the inf/nan, or the jump, is a number the loss then carries
+    # (`alpha = (iou > 0.5).float() * v / (1 - iou + v)`, then `iou - alpha * v`)
     whole = bool(quiet) and any(id(n) in quiet for n in roots[:1])
     if _undifferentiated_forward(fa, qualname, cls_qual):
         quiet, whole = {id(n) for n in nodes}, True
@@ -197,7 +198,7 @@ def _analyze_function(fa: FileAnalysis, tables: Tables, catalog, codes: frozense
         found = list(_node_findings(fa, tables, catalog, codes, ctx, node, node_checks, function))
         if quiet and id(node) in quiet:
             found = [f for f in found if f.code == "KC506" or (
-                f.code in VALUE_SINGULAR and not whole and flow.reaches_loss(node, ctx))]
+                (f.code in VALUE_SINGULAR or f.category == "step") and not whole and flow.reaches_loss(node, ctx))]
         yield from found
 
 

@@ -45,6 +45,8 @@ _CYCLE = "cycle"
 #: (torch's ``weight=``, mmdet's ``avg_factor``); learnable weights are ``self.weight``
 PARAM_DATA_RE = re.compile(r"^(weight|weights|sample_weight|sample_weights|class_weight|class_weights|"
                            r"pos_weight|avg_factor|loss_weight|reduction_override|ignore_index)$")
+#: the data batch a loss is handed (``loss(preds, batch)``): its fields are data
+BATCH_NAME_RE = re.compile(r"^(batch|batch_data|data_batch|data_samples?|batch_data_samples|sample|samples)$")
 #: methods that only an array has: a name they are called on holds an array
 ARRAY_METHODS = frozenset({"mean", "sum", "norm", "abs", "sqrt", "exp", "log", "pow", "clamp", "matmul", "reshape",
                            "view", "transpose", "permute", "softmax", "sigmoid", "unsqueeze", "squeeze", "std", "var"})
@@ -80,6 +82,10 @@ def _node_kind(ctx: "Context", node: ast.AST) -> str:
         return k(node.elt)
     if isinstance(node, ast.Name):
         nk = ctx.name_kind(node.id)
+        if nk in (TENSOR, UNKNOWN):
+            narrowed = _isinstance_kind(ctx, node)
+            if narrowed is not None:
+                return narrowed
         if nk in (TENSOR, UNKNOWN) and len(ctx.assignments().get(node.id, ())) >= (1 if node.id in ctx.params else 2):
             return _reaching_kind(ctx, node) or nk
         return nk
@@ -102,6 +108,9 @@ def _node_kind(ctx: "Context", node: ast.AST) -> str:
             return base
         return name_kind(node.attr) or UNKNOWN
     if isinstance(node, ast.Subscript):
+        if isinstance(node.value, ast.Name) and BATCH_NAME_RE.match(node.value.id) and \
+                isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str):
+            return DATA  # `batch["depth"]`, `batch["cls"]`: a field of the data batch
         base = k(node.value)
         return base
     if isinstance(node, ast.BinOp):
@@ -179,6 +188,37 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
             return join(DATA, *(k(a) for a in node.args))
         return TENSOR if recv == TENSOR else UNKNOWN
     return UNKNOWN
+
+
+#: ``isinstance`` targets that hold Python values, and host arrays (data to torch/jax)
+_PLAIN_TYPES = frozenset({"int", "float", "bool", "str", "bytes", "list", "tuple", "dict", "Number", "Real",
+                          "Integral", "complex", "Sequence", "Mapping"})
+_HOST_ARRAYS = frozenset({"ndarray", "generic"})
+
+
+def _isinstance_kind(ctx: "Context", use: ast.Name) -> str | None:
+    """PLAIN (DATA for a numpy array) inside ``if isinstance(x, list):`` where ``x`` is
+    not rebound between the test and ``use``: the branch says what ``x`` holds there."""
+    from kinkcheck.lint import flow
+
+    child: ast.AST = use
+    parent = ctx.parent(use)
+    for _ in range(40):
+        if parent is None:
+            return None
+        if isinstance(parent, ast.If) and any(c is child for c in parent.body):
+            test = parent.test
+            if isinstance(test, ast.Call) and dotted(test.func) == "isinstance" and len(test.args) == 2 \
+                    and isinstance(test.args[0], ast.Name) and test.args[0].id == use.id:
+                spec = test.args[1]
+                names = {(dotted(t) or "").rsplit(".", 1)[-1] for t in (spec.elts if isinstance(spec, ast.Tuple) else [spec])}
+                kind = PLAIN if names <= _PLAIN_TYPES else DATA if names <= _PLAIN_TYPES | _HOST_ARRAYS else None
+                stmt = flow.enclosing_statement(use, ctx)
+                rebound = stmt is None or any(flow._inside(b, parent) and flow._pos(b) < flow._pos(stmt)
+                                              for b, _ in flow.bindings(ctx).get(use.id, ()))
+                return None if rebound else kind
+        child, parent = parent, ctx.parent(parent)
+    return None
 
 
 def _reaching_kind(ctx: "Context", use: ast.Name) -> str | None:

@@ -59,7 +59,7 @@ COUNTS = frozenset({"numel", "size", "len", "nelement", "dim", "ndim"})
 #: config names that are positive by convention when nothing says otherwise
 POSITIVE_NAME = re.compile(r"(^|_)(temperature|temp|tau|num|count|counts|size|length|dim|stride|strides|imgsz|"
                            r"img_size|image_size)($|_)", re.IGNORECASE)
-MAX_DEPTH = 6
+MAX_DEPTH = 8
 _UNDERFLOW: contextvars.ContextVar[bool] = contextvars.ContextVar("kinkcheck_range_underflow", default=False)
 #: how many function summaries are being worked out around the current one
 _NESTED: contextvars.ContextVar[int] = contextvars.ContextVar("kinkcheck_range_nested", default=0)

@@ -68,7 +68,7 @@ LOSS_NAME_RE = re.compile(r"loss|objective|criterion|(^|_)(nll|elbo)(_|$)", re.I
 LOSS_WORD_RE = re.compile(r"(^|(?<=[a-z0-9_]))(Loss|Criterion|Objective)(?=[A-Z0-9_]|$)|^loss")
 #: loss classes by name; a regularizer is a term of the loss (a ``*Penalty`` is often not:
 #: generation's length and repetition penalties are never differentiated)
-LOSS_CLASS_RE = re.compile(r"(Loss|Criterion|Objective|Regularizer|Regularization)$")
+LOSS_CLASS_RE = re.compile(r"(Loss|Criterion|Objective|Regularizer|Regularization)(V?\d+)?$")
 MARK_RE = re.compile(r"#\s*kinkcheck:\s*loss\b")
 FORWARD_NAMES = ("forward", "__call__")
 
