@@ -154,3 +154,20 @@ def test_only_relu_zero_ties_give_an_exact_zero():
     (site,) = [s for s in t.to_dict()["sites"] if s.get("probe")]
     _, hits, rel, cos, dmax = site["probe"]["steps"][0]
     assert hits == 4 * 2 * 9 and (rel, cos, dmax) == (0.0, 1.0, 0.0)
+
+
+def test_repeated_probed_steps_give_the_same_rows():
+    # the probe reuses its buffers from one probed step to the next: the same step three
+    # times (relu and max-pool sites hit each time) must give three equal rows per site
+    shape = (4, 2, 6, 6)
+    net, W1 = _net(shape, lambda h: F.max_pool2d(h, 2), act=torch.relu)
+    with kinkcheck.trace(backends="torch", rules=["KC102", "KC106"], probe=1) as t:
+        for _ in range(3):
+            W1.grad = None
+            net(lambda h: F.max_pool2d(h, 2))[0].backward()
+            t.step()
+    sites = [s["probe"]["steps"] for s in t.to_dict()["sites"] if s.get("probe")]
+    assert len(sites) == 2
+    for rows in sites:
+        assert [r[0] for r in rows] == [0, 1, 2]
+        assert rows[0][1] > 0 and rows[0][1:] == rows[1][1:] == rows[2][1:]

@@ -38,6 +38,7 @@ import torch
 from torch.autograd.graph import GradientEdge
 
 from kinkcheck.trace.backends.stack import pop_own_modes, push_back
+from kinkcheck.trace.backends.torch_probe_buffers import FRESH, Alloc, Buffers
 from kinkcheck.trace.backends.torch_probe_pool import POOL_RULES
 from kinkcheck.trace.backends.torch_probe_rules import RULES as ELEMENTWISE
 from kinkcheck.trace.backends.torch_probe_stats import StepSums
@@ -61,10 +62,11 @@ RULES: dict[str, tuple[Callable, str]] = {**ELEMENTWISE, **POOL_RULES}
 class _Rec:
     """One evaluation of a covered op hit exactly on a probed step."""
 
-    __slots__ = ("fired", "hits", "node_name", "out", "parts", "site", "swap", "version")
+    __slots__ = ("alloc", "fired", "hits", "node_name", "out", "parts", "site", "swap", "version")
 
-    def __init__(self, site, hits, parts, node_name, swap=None):
+    def __init__(self, site, hits, parts, node_name, swap=None, alloc: Alloc = FRESH):
         self.site, self.hits, self.parts, self.node_name = site, hits, parts, node_name
+        self.alloc = alloc
         self.swap = swap  # a rule's own object for non-elementwise ops (max-pool ties)
         self.out = None
         self.version = -1
@@ -84,7 +86,8 @@ class _Rec:
             return self.swap.deltas(u)
         out = []
         for edge, change, shape, dtype in self.parts:
-            d = u * change
+            d = torch.mul(u, change, out=self.alloc(torch.broadcast_shapes(u.shape, change.shape),
+                                                   torch.result_type(u, change), u.device))
             if tuple(d.shape) != shape:
                 d = d.sum_to_size(shape)
             out.append((edge, d.to(dtype)))
@@ -107,6 +110,7 @@ class TorchProbe:
         self.corr: dict = {}  # site -> {id(leaf): correction sum}
         self.hits: dict = {}  # site -> exact hits swapped this step
         self.failed: dict = {}  # site -> why its correction could not be computed
+        self.buffers = Buffers()  # reused CPU buffers of probed steps, dropped at stop
 
     # -- lifecycle --
 
@@ -123,6 +127,7 @@ class TorchProbe:
             if self.finish in self.tracer.step_hooks:
                 self.tracer.step_hooks.remove(self.finish)
             self._clear()
+            self.buffers.clear()
 
     @property
     def on(self) -> bool:
@@ -143,7 +148,8 @@ class TorchProbe:
         if not isinstance(x, torch.Tensor) or not x.is_floating_point():
             return None
         rule, node_name = got
-        res = rule(args, kwargs)
+        alloc = self.buffers.alloc(site)
+        res = rule(args, kwargs, alloc)
         if res is None:
             return None
         if isinstance(res, str):  # this call cannot be probed
@@ -151,14 +157,15 @@ class TorchProbe:
             return None
         if not isinstance(res, tuple):  # an object of its own (max-pool ties): hits found from the output
             res.zero_harmless = self.backend.from_relu(x)
-            return _Rec(site, 0, [], node_name, res)
+            return _Rec(site, 0, [], node_name, res, alloc)
         m, parts = res
-        hits = int(m.sum(dtype=torch.float64))  # a sync on a GPU: probed steps only
+        # a sync on a GPU: probed steps only; float32 sums of 0/1 are exact below 2**24
+        hits = int(m.sum(dtype=torch.float64) if m.numel() >= 1 << 24 else m.sum())
         if not hits:
             return None
         # keep the inputs' shapes, not the inputs (they may not be saved for backward)
         parts = [(edge, change, tuple(inp.shape), inp.dtype) for edge, change, inp in parts]
-        return _Rec(site, hits, parts, node_name)
+        return _Rec(site, hits, parts, node_name, alloc=alloc)
 
     def after(self, rec: _Rec, func, out) -> None:
         if rec.swap is not None:
@@ -219,7 +226,12 @@ class TorchProbe:
             if self.correcting is None and grad is not None:
                 slot = self.g.get(id(leaf))
                 if slot is None:
-                    self.g[id(leaf)] = [leaf, grad.detach().clone()]
+                    keep = grad.detach()
+                    if keep.layout == torch.strided:  # into a reused buffer (the step's sums read it)
+                        keep = self.buffers.get(("g", id(leaf)), keep.shape, keep.dtype, keep.device).copy_(keep)
+                    else:
+                        keep = keep.clone()
+                    self.g[id(leaf)] = [leaf, keep]
                 else:
                     slot[1] = slot[1] + grad.detach()
             return None
@@ -302,6 +314,7 @@ class TorchProbe:
         self.corr.clear()
         self.hits.clear()
         self.failed.clear()
+        self.buffers.step_done()
         self.step_backward = False
 
 

@@ -23,7 +23,8 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
+
+from kinkcheck.trace.backends.torch_probe_buffers import FRESH, Alloc
 
 
 def _ntuple(v, n: int, default) -> tuple[int, ...]:
@@ -73,7 +74,8 @@ class PoolTie:
     its plane; ``first``, torch's), and the change of the input's gradient when each tied
     window gives its gradient to ``alt`` instead of torch's choice (:meth:`deltas`)."""
 
-    def __init__(self, x: torch.Tensor, n: int, geometry: tuple | None):
+    def __init__(self, x: torch.Tensor, n: int, geometry: tuple | None, alloc: Alloc = FRESH):
+        self.alloc = alloc
         self.x: torch.Tensor | None = x  # until bind: a pool does not change its input
         self.shape, self.dtype = tuple(x.shape), x.dtype
         self.spatial = tuple(int(s) for s in x.shape[-n:])
@@ -99,10 +101,10 @@ class PoolTie:
         extra = [max(0, (o - 1) * si + di * (ki - 1) + 1 - (L + 2 * pi))
                  for o, si, di, ki, L, pi in zip(out, s, d, k, self.spatial, p)]
         if any(p) or any(extra):
-            pads: list[int] = []
-            for pi, ei in zip(reversed(p), reversed(extra)):
-                pads += [pi, pi + ei]
-            xd = F.pad(xd, pads, value=float("-inf"))
+            padded = (xd.shape[0],) + tuple(L + 2 * pi + ei for L, pi, ei in zip(self.spatial, p, extra))
+            buf = self.alloc(padded, xd.dtype, xd.device).fill_(float("-inf"))
+            buf[(slice(None),) + tuple(slice(pi, pi + L) for pi, L in zip(p, self.spatial))].copy_(xd)
+            xd = buf
         views = []
         for a in itertools.product(*(range(ki) for ki in k)):
             idx = tuple(slice(ai * di, ai * di + si * (o - 1) + 1, si) for ai, di, si, o in zip(a, d, s, out))
@@ -179,14 +181,17 @@ class PoolTie:
         dev = values.device
         # masks as float 0/1 (on a CPU, bool kernels and compares of strided views are many
         # times slower than one stacked copy and float ops); sums of 0/1 are exact in float32
-        eq = torch.eq(torch.stack(views), vals.unsqueeze(0), out=torch.empty((kk, P, *out), device=dev))
+        A = self.alloc
+        cols = torch.stack(views, out=A((kk, P) + out, xd.dtype, dev))
+        eq = torch.eq(cols, vals.unsqueeze(0), out=cols if cols.dtype == torch.float32 else A(cols.shape, torch.float32, dev))
         if valid is not None:
             eq.mul_(valid.unsqueeze(1))
-        tie = eq.sum(0)
+        tie = torch.sum(eq, 0, out=A(vals.shape, torch.float32, dev))
         tie = torch.gt(tie, 1.5, out=tie)
-        ok = torch.gt(vals, float("-inf"), out=torch.empty(vals.shape, device=dev))
+        ok = torch.gt(vals, float("-inf"), out=A(vals.shape, torch.float32, dev))
         tie.mul_(ok)  # a tie of -inf (padding) is none; a NaN equals nothing
-        hits = int(tie.sum(dtype=torch.float64))  # a sync on a GPU: probed steps only
+        wide = torch.float64 if tie.numel() >= 1 << 24 else torch.float32  # 0/1 sums stay exact
+        hits = int(tie.sum(dtype=wide))  # a sync on a GPU: probed steps only
         if not hits:
             return
         self.hits = hits
@@ -194,22 +199,24 @@ class PoolTie:
             # both choices at a tie of relu zeros reach relu's backward where its output is 0,
             # which passes nothing: the swap changes the gradient by exactly 0 there
             tie.mul_(torch.ne(vals, 0, out=ok))
-            if not int(tie.sum(dtype=torch.float64)):
+            if not int(tie.sum(dtype=wide)):
                 return
         # the last maximum's position j in its window: the largest j it is equal at
-        last = eq.mul_(torch.arange(kk, dtype=eq.dtype, device=dev).view((kk,) + (1,) * (n + 1))).amax(0)
-        pick = last.reshape(P, S).long() * S + torch.arange(S, device=dev)
-        self.alt = flat.reshape(-1).take(pick)
+        last = torch.amax(eq.mul_(torch.arange(kk, dtype=eq.dtype, device=dev).view((kk,) + (1,) * (n + 1))), 0,
+                          out=A(vals.shape, torch.float32, dev))
+        pick = A((P, S), torch.int64, dev).copy_(last.reshape(P, S)).mul_(S).add_(torch.arange(S, device=dev))
+        self.alt = torch.take(flat.reshape(-1), pick, out=A((P, S), torch.int64, dev))
         self.tie = tie.reshape(P, S)
         self.first = indices.reshape(P, S)
 
     def deltas(self, u: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
         if self.tie is None or self.alt is None or self.first is None:
             return []  # every tie moves the gradient by exactly 0
-        v = u.reshape(self.planes, -1) * self.tie.to(u.dtype)
-        d = v.new_zeros(self.planes, self.plane)
+        P = self.planes
+        v = torch.mul(u.reshape(P, -1), self.tie, out=self.alloc(self.tie.shape, torch.result_type(u, self.tie), u.device))
+        d = self.alloc((P, self.plane), v.dtype, v.device).zero_()
         d.scatter_add_(1, self.alt, v)
-        d.scatter_add_(1, self.first, v.neg())
+        d.scatter_add_(1, self.first, v.neg_())
         return [(0, d.reshape(self.shape).to(self.dtype))]
 
 
@@ -217,7 +224,7 @@ def _pool_rule(n: int):
     """``max_pool{n}d_with_indices(x, kernel_size, stride, padding, dilation, ceil_mode)``"""
     names = ("kernel_size", "stride", "padding", "dilation", "ceil_mode")
 
-    def rule(args, kwargs) -> PoolTie | None:
+    def rule(args, kwargs, alloc: Alloc = FRESH) -> PoolTie | None:
         x = args[0]
         given = dict(zip(names, args[1:]))
         given.update({k: v for k, v in kwargs.items() if k in names})
@@ -226,18 +233,18 @@ def _pool_rule(n: int):
         kernel = _ntuple(given["kernel_size"], n, None)
         geometry = (kernel, _ntuple(given.get("stride"), n, kernel), _ntuple(given.get("padding"), n, 0),
                     _ntuple(given.get("dilation"), n, 1))
-        return PoolTie(x, n, geometry)
+        return PoolTie(x, n, geometry, alloc)
     return rule
 
 
 def _adaptive_rule(n: int):
     """``adaptive_max_pool{n}d(x, output_size)``"""
 
-    def rule(args, kwargs) -> PoolTie | None:
+    def rule(args, kwargs, alloc: Alloc = FRESH) -> PoolTie | None:
         x = args[0]
         if x.dim() < n + 1 or not x.numel():
             return None
-        return PoolTie(x, n, None)
+        return PoolTie(x, n, None, alloc)
     return rule
 
 

@@ -1,6 +1,7 @@
 """The probe's other subgradient per elementwise op (:mod:`.torch_probe`).
 
-A rule sees the op's arguments before it runs (an in-place op overwrites its input) and
+A rule ``rule(args, kwargs, alloc)`` sees the op's arguments before it runs (an in-place op
+overwrites its input), takes its masks from ``alloc`` (:mod:`.torch_probe_buffers`) and
 returns ``(hits, parts)``, None (nothing to swap), or a string (why this call cannot be
 probed). ``hits`` is a 0/1 mask at the output's shape; each part ``(edge, change, input)``
 says that on the op's input edge ``edge`` the gradient changes by ``change * u`` (``u`` the
@@ -41,10 +42,15 @@ def _dtype(x: torch.Tensor) -> torch.dtype:
     return torch.float64 if x.dtype == torch.float64 else torch.float32
 
 
-def _eq(x: torch.Tensor, b) -> torch.Tensor:
+def _eq(x: torch.Tensor, b, alloc) -> torch.Tensor:
     """``x == b`` as a float 0/1 mask at the broadcast shape."""
     shape = torch.broadcast_shapes(x.shape, b.shape) if isinstance(b, torch.Tensor) else x.shape
-    return torch.eq(x, b, out=torch.empty(shape, dtype=_dtype(x), device=x.device))
+    return torch.eq(x, b, out=alloc(shape, _dtype(x), x.device))
+
+
+def _times(m: torch.Tensor, c, alloc) -> torch.Tensor:
+    """``m * c`` (``c`` a number or a tensor that broadcasts to ``m``)."""
+    return torch.mul(m, c, out=alloc(m.shape, m.dtype, m.device))
 
 
 def _detached(v):
@@ -54,36 +60,36 @@ def _detached(v):
 def _zero(slope: float):
     """A kink at 0 where the other slope is ``slope`` more than torch's (relu, abs)."""
 
-    def rule(args, kwargs):
+    def rule(args, kwargs, alloc):
         x = args[0]
-        m = _eq(x, 0)
-        return m, [(0, m if slope == 1 else m * slope, x)]
+        m = _eq(x, 0, alloc)
+        return m, [(0, m if slope == 1 else _times(m, slope, alloc), x)]
     return rule
 
 
-def _leaky(args, kwargs):
+def _leaky(args, kwargs, alloc):
     x = args[0]
-    m = _eq(x, 0)
-    return m, [(0, m * (1.0 - float(_arg(args, kwargs, 1, "negative_slope", 0.01))), x)]
+    m = _eq(x, 0, alloc)
+    return m, [(0, _times(m, 1.0 - float(_arg(args, kwargs, 1, "negative_slope", 0.01)), alloc), x)]
 
 
-def _rrelu(args, kwargs):
+def _rrelu(args, kwargs, alloc):
     """``rrelu_with_noise(x, noise, lower, upper, training)``: in eval mode a leaky relu of
     slope (lower + upper) / 2; in training mode the slope is drawn per element (not probed)."""
     if _arg(args, kwargs, 4, "training", False):
         return "rrelu in training mode (a random slope per element): not probed"
     x = args[0]
     slope = (float(_arg(args, kwargs, 2, "lower", 1 / 8)) + float(_arg(args, kwargs, 3, "upper", 1 / 3))) / 2
-    m = _eq(x, 0)
-    return m, [(0, m * (1.0 - slope), x)]
+    m = _eq(x, 0, alloc)
+    return m, [(0, _times(m, 1.0 - slope, alloc), x)]
 
 
-def _prelu(args, kwargs):
+def _prelu(args, kwargs, alloc):
     """``_prelu_kernel(x, weight)``: at 0 torch takes the negative side's slope (the weight);
     the weight's own gradient there is x * u = 0 either way."""
     x, w = args[0], args[1]
-    m = _eq(x, 0)
-    return m, [(0, m * (1 - _detached(w).to(m.dtype)), x)]
+    m = _eq(x, 0, alloc)
+    return m, [(0, _times(m, 1 - _detached(w).to(m.dtype), alloc), x)]
 
 
 def _bounds(lo_i: int | None, hi_i: int | None, coef: float, lo_default=None, hi_default=None,
@@ -91,7 +97,7 @@ def _bounds(lo_i: int | None, hi_i: int | None, coef: float, lo_default=None, hi
     """clamp-like ops: ``x`` at a bound takes slope ``torch's + coef``; a tensor bound that
     requires grad (its own edge) takes the slope ``x`` gave up."""
 
-    def rule(args, kwargs):
+    def rule(args, kwargs, alloc):
         x = args[0]
         lo = _arg(args, kwargs, lo_i, names[0], lo_default) if lo_i is not None else None
         hi = _arg(args, kwargs, hi_i, names[1], hi_default) if hi_i is not None else None
@@ -99,47 +105,49 @@ def _bounds(lo_i: int | None, hi_i: int | None, coef: float, lo_default=None, hi
         for edge, b in ((lo_i, lo), (hi_i, hi)):
             if b is None:
                 continue
-            mb = _eq(x, _detached(b))
-            m = mb if m is None else torch.maximum(m, mb)
+            mb = _eq(x, _detached(b), alloc)
+            m = mb if m is None else torch.maximum(m, mb, out=alloc(mb.shape, mb.dtype, mb.device))
             if isinstance(b, torch.Tensor) and b.requires_grad:
-                parts.append((edge, mb * -coef, b))
+                parts.append((edge, _times(mb, -coef, alloc), b))
         if m is None:
             return None
-        return m, [(0, m * coef, x), *parts]
+        return m, [(0, _times(m, coef, alloc), x), *parts]
     return rule
 
 
-def _hardtanh(args, kwargs):
-    return _bounds(1, 2, 1.0, -1.0, 1.0, ("min_val", "max_val"))(args, kwargs)
+def _hardtanh(args, kwargs, alloc):
+    return _bounds(1, 2, 1.0, -1.0, 1.0, ("min_val", "max_val"))(args, kwargs, alloc)
 
 
 def _two_kinks(lo: float, hi: float, coef_lo: float, coef_hi: float):
     """Fixed kinks at ``lo`` and ``hi`` with their own change of slope (hardsigmoid, hardswish)."""
 
-    def rule(args, kwargs):
+    def rule(args, kwargs, alloc):
         x = args[0]
-        m_lo, m_hi = _eq(x, lo), _eq(x, hi)
-        return m_lo + m_hi, [(0, m_lo * coef_lo + m_hi * coef_hi, x)]
+        m_lo, m_hi = _eq(x, lo, alloc), _eq(x, hi, alloc)
+        change = _times(m_lo, coef_lo, alloc).add_(m_hi, alpha=coef_hi)
+        return m_lo.add_(m_hi), [(0, change, x)]
     return rule
 
 
-def _shrink(args, kwargs):
+def _shrink(args, kwargs, alloc):
     """hardshrink / softshrink: at +-lambd torch takes the inside slope 0; the other is 1."""
     x = args[0]
     lambd = float(_arg(args, kwargs, 1, "lambd", 0.5))
-    m = torch.maximum(_eq(x, lambd), _eq(x, -lambd))
+    m = _eq(x, lambd, alloc)
+    m = torch.maximum(m, _eq(x, -lambd, alloc), out=m)
     return m, [(0, m, x)]
 
 
 def _tie(first: float):
     """maximum/minimum-like: on a tie the first argument's slope becomes torch's + ``first``."""
 
-    def rule(args, kwargs):
+    def rule(args, kwargs, alloc):
         x, y = args[0], args[1]
         if not isinstance(y, torch.Tensor):
             return None
-        m = _eq(x, y.detach())
-        return m, [(0, m * first, x), (1, m * -first, y)]
+        m = _eq(x, y.detach(), alloc)
+        return m, [(0, _times(m, first, alloc), x), (1, _times(m, -first, alloc), y)]
     return rule
 
 
