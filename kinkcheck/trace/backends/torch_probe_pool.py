@@ -68,6 +68,15 @@ def _grid(per_dim: list[torch.Tensor]) -> torch.Tensor:
     return total
 
 
+def _weights(offsets: list[int], origins: torch.Tensor, dtype: torch.dtype):
+    """Window position ``j`` as ``offsets[j] + 1`` (so that the largest ``eq_j * w_j`` over a
+    window is its last maximum: within a window, the in-bounds positions' offsets grow in scan
+    order), and each window's origin minus 1 (its flat index of position 0, less the 1)."""
+    n = origins.dim()
+    w = torch.tensor([o + 1 for o in offsets], dtype=dtype, device=origins.device).view((-1,) + (1,) * (n + 1))
+    return w, (origins - 1).to(dtype)
+
+
 class PoolTie:
     """The tied windows of one max-pool call: found by :meth:`bind` from the op's output
     (``tie``: a mask at the output's shape; ``alt``, each window's last maximum as an index in
@@ -93,8 +102,8 @@ class PoolTie:
 
     # -- the windows --
 
-    def _regular(self, xd: torch.Tensor, out: tuple[int, ...]):
-        """(views, flat table, None) of a kernel/stride/padding/dilation pool."""
+    def _regular(self, xd: torch.Tensor, out: tuple[int, ...], dtype: torch.dtype):
+        """(views, offsets, origins, None) of a kernel/stride/padding/dilation pool."""
         assert self.geometry is not None
         k, s, p, d = self.geometry
         # pad with -inf: the padding, and the last windows of ceil_mode reaching past it
@@ -111,22 +120,19 @@ class PoolTie:
             views.append(xd[(slice(None),) + idx])
 
         def make():
-            flats = []
             strides = _strides(self.spatial)
-            for a in itertools.product(*(range(ki) for ki in k)):
-                coords = [torch.arange(o, device=xd.device) * si - pi + ai * di
-                          for o, si, pi, ai, di in zip(out, s, p, a, d)]
-                inside = _grid([((c >= 0) & (c < L)).long() for c, L in zip(coords, self.spatial)]) == len(out)
-                flat = _grid([c * st for c, st in zip(coords, strides)])
-                flats.append(torch.where(inside, flat, 0))  # padding: never a maximum that counts
-            return torch.stack(flats).reshape(len(flats), -1), None
+            offsets = [sum(ai * di * st for ai, di, st in zip(a, d, strides))
+                       for a in itertools.product(*(range(ki) for ki in k))]
+            origins = _grid([(torch.arange(o, device=xd.device) * si - pi) * st
+                             for o, si, pi, st in zip(out, s, p, strides)])
+            return _weights(offsets, origins, dtype)
 
-        flat, valid = _table(("regular", self.spatial, out, self.geometry, xd.device), make)
-        return views, flat, valid
+        w, base = _table(("regular", self.spatial, out, self.geometry, xd.device, dtype), make)
+        return views, w, base, None
 
-    def _adaptive(self, xd: torch.Tensor, out: tuple[int, ...]):
-        """(views, flat table, validity) of an adaptive pool: window ``o`` of a dimension of
-        length ``L`` spans ``[floor(o L / O), ceil((o + 1) L / O))``."""
+    def _adaptive(self, xd: torch.Tensor, out: tuple[int, ...], dtype: torch.dtype):
+        """(views, offsets, origins, validity) of an adaptive pool: window ``o`` of a
+        dimension of length ``L`` spans ``[floor(o L / O), ceil((o + 1) L / O))``."""
         dev = xd.device
 
         def per_dim():
@@ -136,12 +142,12 @@ class PoolTie:
                 start = torch.div(o * L, O, rounding_mode="floor")
                 end = torch.div((o + 1) * L + O - 1, O, rounding_mode="floor")
                 kmax = int((end - start).max())
-                dims.append([((start + a).clamp(max=L - 1), start + a < end) for a in range(kmax)])
+                dims.append((start, [((start + a).clamp(max=L - 1), start + a < end) for a in range(kmax)]))
             return dims
 
         dims = _table(("adaptive-dims", self.spatial, out, dev), per_dim)
         views = []
-        for combo in itertools.product(*dims):
+        for combo in itertools.product(*(positions for _, positions in dims)):
             v = xd
             for i, (idx, _) in enumerate(combo):
                 v = v.index_select(1 + i, idx)
@@ -149,14 +155,15 @@ class PoolTie:
 
         def make():
             strides = _strides(self.spatial)
-            flats, valid = [], []
-            for combo in itertools.product(*dims):
-                flats.append(_grid([idx * st for (idx, _), st in zip(combo, strides)]))
-                valid.append(_grid([ok.long() for _, ok in combo]) == len(out))
-            return torch.stack(flats).reshape(len(flats), -1), torch.stack(valid).float()
+            kmax = [len(positions) for _, positions in dims]
+            offsets = [sum(ai * st for ai, st in zip(a, strides)) for a in itertools.product(*(range(m) for m in kmax))]
+            origins = _grid([start * st for (start, _), st in zip(dims, strides)])
+            valid = torch.stack([_grid([ok.long() for _, ok in combo]) == len(out)
+                                 for combo in itertools.product(*(positions for _, positions in dims))])
+            return (*_weights(offsets, origins, dtype), valid.to(dtype))
 
-        flat, valid = _table(("adaptive", self.spatial, out, dev), make)
-        return views, flat, valid
+        w, base, valid = _table(("adaptive", self.spatial, out, dev, dtype), make)
+        return views, w, base, valid
 
     # -- the op's output --
 
@@ -175,23 +182,24 @@ class PoolTie:
             return
         P = self.planes
         xd = x.detach().reshape(P, *self.spatial)
-        views, flat, valid = (self._regular if self.geometry is not None else self._adaptive)(xd, out)
+        # masks as float 0/1 (on a CPU, bool kernels and compares of strided views are many
+        # times slower than one stacked copy and float ops); sums of 0/1 and flat indices are
+        # exact in float32 below 2**24
+        ft = torch.float64 if max(self.plane, P * S) >= 1 << 24 else torch.float32
+        views, w, base, valid = (self._regular if self.geometry is not None else self._adaptive)(xd, out, ft)
         kk = len(views)
         vals = values.reshape(P, *out)
         dev = values.device
-        # masks as float 0/1 (on a CPU, bool kernels and compares of strided views are many
-        # times slower than one stacked copy and float ops); sums of 0/1 are exact in float32
         A = self.alloc
         cols = torch.stack(views, out=A((kk, P) + out, xd.dtype, dev))
-        eq = torch.eq(cols, vals.unsqueeze(0), out=cols if cols.dtype == torch.float32 else A(cols.shape, torch.float32, dev))
+        eq = torch.eq(cols, vals.unsqueeze(0), out=cols if cols.dtype == ft else A(cols.shape, ft, dev))
         if valid is not None:
             eq.mul_(valid.unsqueeze(1))
-        tie = torch.sum(eq, 0, out=A(vals.shape, torch.float32, dev))
+        tie = torch.sum(eq, 0, out=A(vals.shape, ft, dev))
         tie = torch.gt(tie, 1.5, out=tie)
-        ok = torch.gt(vals, float("-inf"), out=A(vals.shape, torch.float32, dev))
+        ok = torch.gt(vals, float("-inf"), out=A(vals.shape, ft, dev))
         tie.mul_(ok)  # a tie of -inf (padding) is none; a NaN equals nothing
-        wide = torch.float64 if tie.numel() >= 1 << 24 else torch.float32  # 0/1 sums stay exact
-        hits = int(tie.sum(dtype=wide))  # a sync on a GPU: probed steps only
+        hits = int(tie.sum())  # a sync on a GPU: probed steps only
         if not hits:
             return
         self.hits = hits
@@ -199,13 +207,11 @@ class PoolTie:
             # both choices at a tie of relu zeros reach relu's backward where its output is 0,
             # which passes nothing: the swap changes the gradient by exactly 0 there
             tie.mul_(torch.ne(vals, 0, out=ok))
-            if not int(tie.sum(dtype=wide)):
+            if not int(tie.sum()):
                 return
-        # the last maximum's position j in its window: the largest j it is equal at
-        last = torch.amax(eq.mul_(torch.arange(kk, dtype=eq.dtype, device=dev).view((kk,) + (1,) * (n + 1))), 0,
-                          out=A(vals.shape, torch.float32, dev))
-        pick = A((P, S), torch.int64, dev).copy_(last.reshape(P, S)).mul_(S).add_(torch.arange(S, device=dev))
-        self.alt = torch.take(flat.reshape(-1), pick, out=A((P, S), torch.int64, dev))
+        # each window's last maximum: the largest offset + 1 it is equal at, from its origin - 1
+        last = torch.amax(eq.mul_(w), 0, out=A(vals.shape, ft, dev)).add_(base).clamp_(0, self.plane - 1)
+        self.alt = A((P, S), torch.int64, dev).copy_(last.reshape(P, S))
         self.tie = tie.reshape(P, S)
         self.first = indices.reshape(P, S)
 
