@@ -42,6 +42,8 @@ SLICE = "#slice"
 DEFAULT_BUDGET = 200_000
 #: kinks at 0 that a power above 1 smooths: |x|**2, relu(x)**2 (clamp/maximum only at a 0 bound)
 SQUARED_AWAY = frozenset({"KC101", "KC102"})
+#: categories whose sites matter only where their value reaches what the function returns
+REACHING = frozenset({"step"})
 
 
 class _ArraysAfterAll(Exception):
@@ -267,6 +269,8 @@ def _node_findings(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[s
             continue
         if rule.category in ("kink", "singular") and site.via != "node" and sinks.gradient_dead(site.call or site.node, ctx):
             continue  # `mask = d.abs() < t`: the kinked value only decides a mask
+        if rule.category in REACHING and not flow.reaches_loss(site.call or site.node, ctx):
+            continue  # `print((p > 0.5).float().mean())`: a logged statistic is not the loss
         if site.code in SQUARED_AWAY and sinks.squared_away(site, ctx):
             continue
         yield site_finding(fa, rule, site, function)

@@ -99,6 +99,12 @@ def reaches_loss(node: ast.AST, ctx) -> bool:
         return any(isinstance(n, ast.Name) and n.id in names for t in targets for n in ast.walk(t))
     if isinstance(stmt, (ast.With, ast.AsyncWith)):
         return any(reaches_loss(s, ctx) for s in _assignments_in(stmt.body))
+    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and isinstance(stmt.value.func, ast.Attribute):
+        base = stmt.value.func.value
+        while isinstance(base, (ast.Subscript, ast.Attribute)) and not (isinstance(base, ast.Attribute) and isinstance(base.value, ast.Name) and base.value.id == "self"):
+            base = base.value
+        # `terms.append(relu(x))` then `return sum(terms)`: the container is returned
+        return stmt.value.func.attr in MUTATORS and isinstance(base, ast.Name) and base.id in names
     return False
 
 

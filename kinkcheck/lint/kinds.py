@@ -160,8 +160,10 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
             if tail.endswith("_like") or tail in ("tensor", "as_tensor", "asarray", "array"):
                 return DATA if all(k(a) in (PLAIN, DATA) for a in node.args) else TENSOR
             arg_kinds = [k(a) for a in node.args]
-            if arg_kinds and all(a in (PLAIN, DATA) for a in arg_kinds):
-                return DATA  # torch.abs(mask.float() - 1), torch.bincount(idx): a function of data is data
+            if arg_kinds and all(a in (PLAIN, DATA, _CYCLE) for a in arg_kinds):
+                # torch.abs(mask.float() - 1), torch.bincount(idx): a function of data is data
+                # (`valid = torch.gather(valid, 1, idx)`: the name's own earlier value is neutral)
+                return DATA if DATA in arg_kinds or _CYCLE not in arg_kinds else _CYCLE
             return TENSOR
     if q is not None and how in ("import", "def") and isinstance(node.func, ast.Name) and _plain_function(ctx, q, how):
         inputs = {k(a) for a in (*node.args, *(kw.value for kw in node.keywords))}
@@ -169,6 +171,10 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
             # `all_gather(guide_embeddings)`: a function (not a module) of data only (a name's
             # own earlier value, `g = _gather(g)`, is neutral)
             return DATA if DATA in inputs else _CYCLE
+    if isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name) and node.func.value.id == "self":
+        summary = _method_kind(ctx, node.func.attr)
+        if summary is not None:
+            return summary  # `self._batch_keypoints(batch, ...)`: what the method returns
     if isinstance(node.func, ast.Attribute) and not ctx.is_module_ref(node.func.value):
         meth = node.func.attr
         recv = k(node.func.value)
@@ -238,6 +244,37 @@ def _reaching_kind(ctx: "Context", use: ast.Name) -> str | None:
         kinds = {DATA if id(value) in ctx.no_grad_ids() else ctx.kind(value) for _, value in defs}
         if kinds <= {DATA, PLAIN}:
             found = join(*kinds)
+    memo[key] = found
+    return found
+
+
+def _method_kind(ctx: "Context", name: str) -> str | None:
+    """DATA or PLAIN when every value the method ``self.<name>`` of this class returns is
+    data or a plain value, whatever it is handed (memoized per file); None otherwise."""
+    from kinkcheck.lint import flow
+    from kinkcheck.lint.context import Context
+
+    cls = ctx.cls_qual or getattr(_enclosing(ctx), "cls_qual", None)
+    if cls is None:
+        return None
+    memo = ctx.fa.__dict__.setdefault("_method_kinds", {})
+    key = (cls, name)
+    if key in memo:
+        return memo[key]
+    memo[key] = None  # recursion: unknown while it is being worked out
+    entry = ctx.fa.ix.scopes.get(f"{cls}.{name}")
+    found = None
+    if entry is not None and isinstance(entry[0], (ast.FunctionDef, ast.AsyncFunctionDef)) and all(
+            dotted(d) in ("staticmethod", "classmethod") for d in entry[0].decorator_list):
+        callee = Context(ctx.fa, f"{cls}.{name}", *entry)
+        for node in walk_local(entry[0]):
+            for child in ast.iter_child_nodes(node):
+                callee.parents[id(child)] = node
+        returns = flow._returns(callee)
+        if returns:
+            kinds = {callee.kind(r.value) for r in returns if r.value is not None}
+            if kinds and kinds <= {PLAIN, DATA}:
+                found = join(*kinds)
     memo[key] = found
     return found
 
@@ -503,8 +540,8 @@ def attr_kind(fa: "FileAnalysis", cls_qual: str, attr: str) -> str:
     key = (cls_qual, attr)
     if key in fa._attr_kinds:
         return fa._attr_kinds[key]
-    fa._attr_kinds[key] = UNKNOWN
-    kinds = []
+    fa._attr_kinds[key] = _CYCLE  # `self.alpha = self.alpha.to(x.device)`: its own value is neutral
+    kinds: list[str] = []
     for qual, (fn, env, c) in fa.ix.scopes.items():
         if c != cls_qual or fn is fa.tree:
             continue
@@ -516,6 +553,7 @@ def attr_kind(fa: "FileAnalysis", cls_qual: str, attr: str) -> str:
                     if isinstance(t, ast.Attribute) and t.attr == attr and isinstance(t.value, ast.Name) and t.value.id == "self":
                         ctx = ctx or Context(fa, qual, fn, env, c)
                         kinds.append(ctx.kind(node.value))
+    kinds = [k for k in kinds if k != _CYCLE]
     if not kinds:
         prop = _property_annotation(fa, cls_qual, attr)
         if prop is not None:

@@ -24,7 +24,13 @@ _SEVERING_ATTRS = frozenset({"data", "indices", "shape", "dtype", "device"})
 _NAME_DEPTH = 2
 
 
-def _callee(call: ast.Call) -> str:
+#: calls that return (values, indices)
+_VALUES_INDICES = frozenset({"topk", "max", "min", "sort", "kthvalue", "median", "mode", "cummax", "cummin"})
+
+
+def _callee(call: ast.AST) -> str:
+    if not isinstance(call, ast.Call):
+        return ""
     func = call.func
     return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
 
@@ -53,9 +59,14 @@ def gradient_dead(node: ast.AST, ctx, depth: int = 0) -> bool:
             continue
         if isinstance(parent, (ast.Assign, ast.AnnAssign)) and parent.value is child and depth < _NAME_DEPTH:
             targets = parent.targets if isinstance(parent, ast.Assign) else [parent.target]
-            if len(targets) != 1 or not isinstance(targets[0], ast.Name):
+            if len(targets) != 1:
                 return False
-            return _uses_dead(targets[0].id, parent, ctx, depth)
+            target = targets[0]
+            if isinstance(target, ast.Tuple) and target.elts and _callee(child) in _VALUES_INDICES:
+                target = target.elts[0]  # `values, idx = x.topk(k)`: only the values carry the kink
+            if not isinstance(target, ast.Name):
+                return False
+            return _uses_dead(target.id, parent, ctx, depth)
         return False
     return False
 
