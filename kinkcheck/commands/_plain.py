@@ -23,7 +23,9 @@ _ANSI = r"\033\[[0-?]*[ -/]*[@-~]"
 def echo(message: str = "", *, err: bool = False, nl: bool = True, color: bool | None = None) -> None:
     """``click.echo(message, err=err, nl=nl, color=color)`` for text, byte for byte: ANSI codes
     stripped unless ``color`` (or, with ``color=None``, unless the stream is a terminal), a
-    stream that declares ASCII written as UTF-8 with replacements, flushed after each write."""
+    stream that declares ASCII written as UTF-8 with replacements, flushed after each write.
+    Where click would raise UnicodeEncodeError (a Latin-1 stdout and a ``✓`` in a code frame),
+    what the stream cannot encode is escaped instead (:func:`encodable`)."""
     stream = sys.stderr if err else sys.stdout
     if stream is None:  # no standard stream attached (pythonw)
         return
@@ -37,7 +39,7 @@ def echo(message: str = "", *, err: bool = False, nl: bool = True, color: bool |
         out = re.sub(_ANSI, "", out)
     binary = _misconfigured_binary(stream)
     if binary is None:
-        stream.write(out)
+        stream.write(encodable(out, stream))
         stream.flush()
         return
     stream.flush()  # what was written as text comes first
@@ -45,6 +47,45 @@ def echo(message: str = "", *, err: bool = False, nl: bool = True, color: bool |
     encoding = "utf-8" if _is_ascii(encoding) else encoding
     binary.write(out.replace("\n", os.linesep).encode(encoding, "replace"))
     binary.flush()
+
+
+def encodable(text: str, stream: IO[Any]) -> str:
+    """``text`` as ``stream`` can write it: what its encoding cannot represent (a ``✓`` in a
+    code frame on a Latin-1 stdout, a file name's undecodable bytes) as ``\\uXXXX`` escapes
+    rather than a UnicodeEncodeError after the whole run. The escapes are JSON's (a surrogate
+    pair beyond the BMP), so the JSON and SARIF reports still parse to the same document."""
+    encoding = getattr(stream, "encoding", None)
+    if not encoding or text.isascii():
+        return text
+    try:
+        text.encode(encoding, getattr(stream, "errors", None) or "strict")
+        return text
+    except UnicodeEncodeError:
+        pass
+    except LookupError:  # an encoding or handler this interpreter does not know: write as is
+        return text
+    import codecs
+
+    codecs.register_error(_ESCAPE, _json_escape)
+    return text.encode(encoding, _ESCAPE).decode(encoding, "replace")
+
+
+#: the codec error handler of :func:`encodable`
+_ESCAPE = "kinkcheck.json-escape"
+
+
+def _json_escape(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    out = []
+    for ch in error.object[error.start:error.end]:
+        n = ord(ch)
+        if n > 0xFFFF:  # a surrogate pair, as JSON writes it
+            n -= 0x10000
+            out.append(f"\\u{0xD800 + (n >> 10):04x}\\u{0xDC00 + (n & 0x3FF):04x}")
+        else:
+            out.append(f"\\u{n:04x}")
+    return "".join(out), error.end
 
 
 def _isatty(stream: IO[Any]) -> bool:
