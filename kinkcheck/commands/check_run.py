@@ -150,7 +150,7 @@ def _fix_summary(fixes, *, preview: bool) -> str:
 
 def _check_stdin(name: str | None, config, *, force_exclude: bool):
     """The source on standard input, checked as one file named ``name`` (or ``-``)."""
-    from kinkcheck.lint.api import CheckResult, check_source
+    from kinkcheck.lint.api import CheckResult, check_source_result
 
     shown = name or "-"
     if name is not None and force_exclude and config.is_excluded(name):
@@ -163,8 +163,7 @@ def _check_stdin(name: str | None, config, *, force_exclude: bool):
     except SourceError as exc:
         fail(f"standard input: {exc.message} (line {exc.line}, column {exc.col})")
     module = Path(name).stem if name else "stdin"
-    findings = check_source(source, shown, module=module if module.isidentifier() else "stdin", config=config)
-    return CheckResult(findings=findings, files=[shown])
+    return check_source_result(source, shown, module=module if module.isidentifier() else "stdin", config=config)
 
 
 class _LazyCatalog(Mapping):

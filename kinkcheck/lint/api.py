@@ -84,6 +84,21 @@ def check_source(
     with the loss scope worked out over this one source. No files, no cache, no pool. A
     source that does not parse gives one KC001 finding.
     """
+    return check_source_result(source, path, module=module, config=config, scope=scope, codes=codes).findings
+
+
+def check_source_result(
+    source: str,
+    path: str = "<string>.py",
+    *,
+    module: str = "snippet",
+    config: Config | None = None,
+    scope: str | None = None,
+    codes: Iterable[str] | None = None,
+) -> CheckResult:
+    """:func:`check_source` as a run of one file (``kinkcheck check -``): its findings, and
+    the functions in scope counted as :func:`check_paths` counts them, so standard input gets
+    the same summary line ("1 function of loss code") as the file."""
     from kinkcheck.lint.index import index_source
     from kinkcheck.lint.pipeline import analyze_source
     from kinkcheck.lint.runner import _catalog, syntax_error_finding
@@ -100,5 +115,7 @@ def check_source(
         out = analyze_source(source, path, module, functions, codes=enabled, catalog=catalog,
                              analyze=bool(functions) or scope == "all")
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
-        return [syntax_error_finding(path, exc)]
-    return sorted((f for f in out if f.code in enabled or f.code == "KC001"), key=sort_key)
+        return CheckResult(findings=[syntax_error_finding(path, exc)], files=[path], functions=0)
+    findings = sorted((f for f in out if f.code in enabled or f.code == "KC001"), key=sort_key)
+    counted = len({q.split("#", 1)[0] for q in functions or ()})  # as runner.run counts them
+    return CheckResult(findings=findings, files=[path], functions=counted)

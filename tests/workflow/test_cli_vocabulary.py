@@ -93,10 +93,11 @@ def test_color_always_never_and_the_environment(project, command):
 def test_check_reads_standard_input_named_by_stdin_filename(project):
     r = run("check", "-", "--stdin-filename", "pkg/loss.py", "--output-format", "concise", input=LOSS)
     assert r.exit_code == 1, r.output
-    from_file = run("check", "loss.py", "--output-format", "concise", "--no-cache").stdout.splitlines()[:-1]
+    *from_file, summary = run("check", "loss.py", "--output-format", "concise", "--no-cache").stdout.splitlines()
     assert r.stdout.splitlines()[:-1] == [line.replace("loss.py", "pkg/loss.py", 1) for line in from_file]
     assert len(from_file) == 2
-    assert r.stdout.splitlines()[-1] == "Checked 1 file; found 2 undocumented kinks (0 documented)."
+    assert r.stdout.splitlines()[-1] == summary  # the same count of functions as the file's
+    assert summary == "Checked 1 file (1 function of loss code); found 2 undocumented kinks (0 documented)."
 
 
 def test_stdin_follows_per_file_ignores_of_its_name(project):
