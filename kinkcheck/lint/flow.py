@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ast
 
-from kinkcheck.lint.kinds import MUTATORS
+from kinkcheck.lint.kinds import MUTATORS, parameters
 from kinkcheck.lint.resolve import DATA, PLAIN
 
 #: black boxes that cut a value out of the graph on purpose when the loss keeps a gradient
@@ -353,15 +353,13 @@ def _call_index(fa) -> dict:
     from kinkcheck.lint.index import walk_local
 
     ctors: dict[str, set[str]] = {}
+    #: `self.cls_criterion = seesaw_ce_loss`: a call of the attribute calls the function
+    stored: dict[str, set[str]] = {}
     for attr, values in fa.self_assigns().items():
         for v in values:
-            while isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute) and isinstance(v.func.value, ast.Call) \
-                    and v.func.attr in ("to", "cuda", "cpu", "eval", "train", "float", "half", "double", "requires_grad_"):
-                v = v.func.value  # `BboxLoss(m.reg_max).to(device)`: still a BboxLoss
-            if isinstance(v, ast.Call):
-                name = v.func.attr if isinstance(v.func, ast.Attribute) else getattr(v.func, "id", None)
-                if name and name[:1].isupper():
-                    ctors.setdefault(attr, set()).add(name)
+            ctors.setdefault(attr, set()).update(_classes_of(v, fa))
+            if isinstance(v, ast.Name) and f"{fa.module}.{v.id}" in fa.ix.scopes:
+                stored.setdefault(attr, set()).add(v.id)
     out: dict = {}
     for qual, (fn, _env, cls) in fa.ix.scopes.items():
         for node in walk_local(fn):
@@ -374,8 +372,39 @@ def _call_index(fa) -> dict:
                 out.setdefault(("self", cls, f.attr), []).append((qual, node))
                 for c in ctors.get(f.attr, ()):
                     out.setdefault(("ctor", c), []).append((qual, node))
+                for fname in stored.get(f.attr, ()):
+                    out.setdefault(("name", fname), []).append((qual, node))
     fa._flow_calls = out
     return out
+
+
+def _classes_of(value: ast.AST, fa, depth: int = 0) -> set[str]:
+    """Names of the classes an instance bound to a ``self`` attribute may have:
+    ``C(...)``, ``C(...).to(device)``, ``scheme or C()``, and an ``__init__`` parameter's
+    annotation and default (``scheme: BaseScheme | None = Scheme()``)."""
+    v = value
+    while isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute) and isinstance(v.func.value, ast.Call) \
+            and v.func.attr in ("to", "cuda", "cpu", "eval", "train", "float", "half", "double", "requires_grad_"):
+        v = v.func.value  # `BboxLoss(m.reg_max).to(device)`: still a BboxLoss
+    if isinstance(v, ast.Call):
+        name = v.func.attr if isinstance(v.func, ast.Attribute) else getattr(v.func, "id", None)
+        return {name} if name and name[:1].isupper() else set()
+    if isinstance(v, ast.BoolOp):
+        return {c for x in v.values for c in _classes_of(x, fa, depth)}
+    if isinstance(v, ast.IfExp):
+        return _classes_of(v.body, fa, depth) | _classes_of(v.orelse, fa, depth)
+    if isinstance(v, ast.Name) and depth == 0:
+        out: set[str] = set()
+        for qual, (fn, _env, _cls) in fa.ix.scopes.items():
+            if qual.endswith(".__init__"):
+                ann, default = parameters(fn).get(v.id, (None, None))
+                if ann is not None:
+                    out |= {n.id for n in ast.walk(ann) if isinstance(n, ast.Name) and n.id[:1].isupper()}
+                    out |= {n.attr for n in ast.walk(ann) if isinstance(n, ast.Attribute) and n.attr[:1].isupper()}
+                if default is not None:
+                    out |= _classes_of(default, fa, depth + 1)
+        return out
+    return set()
 
 
 def argument_values(param: str, ctx, limit: int = 8) -> list[tuple[object, ast.AST]] | None:
@@ -405,7 +434,10 @@ def call_sites(ctx, limit: int = 8) -> list[tuple[object, ast.Call]] | None:
     name = fn.name
     keys: list[tuple] = [("name", name)] if not method else [("self", ctx.cls_qual, name)]
     if method and name in ("forward", "__call__"):
+        # `self.scheme(...)` where the attribute holds this class or one it derives from
         keys.append(("ctor", ctx.cls_qual.rsplit(".", 1)[-1]))
+        keys += [("ctor", b.rsplit(".", 1)[-1]) for b in ctx.fa.ix.classes.get(ctx.cls_qual, ())
+                 if b.rsplit(".", 1)[-1] not in ("Module", "object", "ABC")]
     sites = [s for k in keys for s in index.get(k, ())]
     if not sites or len(sites) > limit:
         return None
