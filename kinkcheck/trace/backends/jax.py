@@ -57,9 +57,9 @@ from jax._src import pjit as _pjit
 from kinkcheck.trace import patches
 from kinkcheck.trace.attribution import INTERNAL, Attributor, package_dirs
 from kinkcheck.trace.backends import _tls as _busy_tls
-from kinkcheck.trace.backends import jax_frames, jax_observe, jax_ops
+from kinkcheck.trace.backends import jax_frames, jax_observe, jax_ops, jax_probe
 from kinkcheck.trace.backends.jax_count import count_p, sink
-from kinkcheck.trace.backends.jax_rewrite import rewrite, sites_in
+from kinkcheck.trace.backends.jax_rewrite import is_gradient, rewrite, sites_in
 from kinkcheck.trace.core import Site
 
 #: frames under these packages are never the user's line (flax/haiku/equinox layers are
@@ -171,6 +171,8 @@ def _bind_patch(orig, slot):
         busy = getattr(_busy_tls, "busy", False)
         _busy_tls.busy = True  # nor are the numpy calls jax makes meanwhile
         try:
+            if backends[0].probe is not None and jax_probe.replaying() is not None:
+                return backends[0].replay(self, rule, args, params, sys._getframe(1).f_code, orig)
             out = orig(self, *args, **params)
             if not jax_frames.from_lax(sys._getframe(1).f_code):
                 return out  # a jaxpr evaluated again by a transformation: counted when first traced
@@ -238,14 +240,25 @@ def _infer_patch(orig, slot):
         if caller is None:
             p, flat = orig(fun, *args, **kwargs)
         else:
-            prev = _STATE.swap_local((_thread_backends()[0].setting, caller))
+            prev = _STATE.swap_local((_current_setting(), caller))
             try:
                 p, flat = orig(fun, *args, **kwargs)
             finally:
                 _STATE.set_local(prev)
-        if not getattr(_local, "backends", None):
+        backends = getattr(_local, "backends", None)
+        if not backends:
             return p, flat
-        return _rewritten(p, args[1] if len(args) > 1 else kwargs.get("args", ())), flat
+        user_args = args[1] if len(args) > 1 else kwargs.get("args", ())
+        probe = backends[0].probe
+        if probe is not None and caller is None and _top_level(user_args):
+            _local.slow = True  # each call picks its program: off jit's C++ fast path (_run_patch)
+            if _stepping(p.params["jaxpr"]) and probe.next_step_probed():
+                prev = _STATE.swap_local(probe.setting)  # the probe program: traced once, cached by jit
+                try:
+                    p, flat = orig(fun, *args, **kwargs)
+                finally:
+                    _STATE.set_local(prev)
+        return _rewritten(p, user_args), flat
 
     return _infer_params
 
@@ -255,8 +268,9 @@ def _run_patch(orig, slot):
     (that path's cache does not know the calling line: see :func:`_infer_patch`)."""
 
     def _run_python_pjit(p, args_flat, fun, args, kwargs):
+        slow, _local.slow = getattr(_local, "slow", False), False
         out = orig(p, args_flat, fun, args, kwargs)
-        if _internal_call(fun, where=False):
+        if slow or _internal_call(fun, where=False):
             out = (*out[:5], None, *out[6:])  # no executable: no fast-path entry
         return out
 
@@ -285,6 +299,28 @@ def _internal_call(fun, where: bool = True):
     return (c.co_filename, c.co_firstlineno, c.co_name, f.f_lineno, diff)
 
 
+def _current_setting():
+    """The setting this thread traces under now (a probe's own, during a probed call)."""
+    value = _STATE.value
+    return value[0] if isinstance(value, tuple) else value
+
+
+def _top_level(args) -> bool:
+    """A call that runs as it is: not traced inside another jit, nor transformed."""
+    return not getattr(_local, "jit_depth", 0) and not _has_tracers(args)
+
+
+#: a traced program -> does each call of it close a step (a gradient, with counts)?
+_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _stepping(closed) -> bool:
+    got = _STEPS.get(closed)
+    if got is None:
+        got = _STEPS[closed] = bool(sites_in(closed.jaxpr)) and is_gradient(closed.jaxpr)
+    return got
+
+
 def _depth() -> int:
     return int(getattr(_local, "depth", 0))
 
@@ -305,12 +341,12 @@ def _warn_once(key: str, msg: str) -> None:
 # -- where counts arrive ---------------------------------------------------------------------
 
 
-def _on_host(sites, mat, step) -> None:
+def _on_host(sites, mat, step, probe=None) -> None:
     """A program's counts (host callback, on one of XLA's threads): every running trace
-    that selected the rule takes them."""
+    that selected the rule takes them (and the probe's sums of a probed call)."""
     try:
         for backend in _active:
-            backend.take(sites, mat, step)
+            backend.take(sites, mat, step, probe)
     except Exception as err:  # noqa: BLE001 - an error here would abort the user's program
         _warn_once("host", f"kinkcheck.trace: lost a JAX count ({type(err).__name__}: {err})")
 
@@ -321,7 +357,19 @@ def _on_eager(site, evaluations, vec) -> None:
         backend.take_eager(site, evaluations, vec)
 
 
+def _on_probe(sites, mat) -> None:
+    """The probe's sums of a call that came without its counts (eager, or out of the rewrite's reach)."""
+    try:
+        for backend in _active:
+            if backend.probe is not None:
+                backend.probe.take(sites, mat, None)
+    except Exception as err:  # noqa: BLE001 - an error here would abort the user's program
+        _warn_once("probe-host", f"kinkcheck.trace: lost a JAX probe result ({type(err).__name__}: {err})")
+
+
 sink.host = staticmethod(_on_host)
+sink.probe = staticmethod(_on_probe)
+sink.differentiated = staticmethod(jax_probe.differentiated)
 sink.eager = staticmethod(_on_eager)
 sink.wants = staticmethod(_wants)
 sink.quiet = staticmethod(_quiet)
@@ -357,7 +405,10 @@ class JaxBackend:
         #: the trace's setting as jit's cache key sees it: a small int (jit compares its
         #: context on every call), one per (rules, near) in this process
         self.only_diff = bool(getattr(tracer, "only_differentiated", True))
-        self.setting = _setting_id((tuple(sorted(tracer.codes)), self.near), self.only_diff)
+        self.setting_key = (tuple(sorted(tracer.codes)), self.near)
+        self.setting = _setting_id(self.setting_key, self.only_diff)
+        #: the subgradient sensitivity probe (:mod:`.jax_probe`), when the trace asks for one
+        self.probe: jax_probe.JaxProbe | None = None
         self._sites: dict[int, Site] = {}
         self._joined: list = []
         self._started = False
@@ -391,6 +442,9 @@ class JaxBackend:
             self._joined.append((patches.join(_pjit, "_trace_for_jit", _jit_patch, self), self))
             self._joined.append((patches.join(_pjit, "_run_python_pjit", _run_patch, self), self))
             self._joined.append((patches.join(_pjit, "_infer_params", _infer_patch, self), self))
+            if getattr(tr, "probe", None) is not None:
+                self.probe = jax_probe.JaxProbe(self)
+                self.probe.start()
             mine = _thread_backends()
             if not mine:
                 _local.prev = _STATE.swap_local(self.setting)
@@ -420,6 +474,9 @@ class JaxBackend:
                 else:
                     _STATE.set_local(mine[0].setting)
             self._started = False
+            probe, self.probe = self.probe, None
+            if probe is not None:
+                probe.stop()
             while self._joined:
                 slot, listener = self._joined.pop()
                 patches.leave(slot, listener)
@@ -445,26 +502,48 @@ class JaxBackend:
 
     def count(self, prim, rule, args, params) -> None:
         """Bind a count for this kinked primitive, if it is the user's (see the module doc)."""
-        where = self._where(rule, prim.name)
-        if where is None:
+        got = self._locate(prim, rule, args, params, 3)
+        if got is None:
             return
+        slot, rule, diff, how, operands = got
+        if diff:
+            jax_probe.differentiated(slot)
+        count_p.bind(*operands, site=slot, how=how, near=(*self.near, rule.near), diff=diff)
+
+    def replay(self, prim, rule, args, params, caller, orig):
+        """A kinked bind while the probe replays a call for one site: that site's op takes its
+        alternative subgradient (:mod:`.jax_probe`); nothing is counted."""
+        if jax_frames.from_lax(caller):
+            got = self._locate(prim, rule, args, params, 3)
+            if got is not None:
+                out = jax_probe.substitute(prim, args, params, got[0], got[1].via)
+                if out is not None:
+                    return out
+        return orig(prim, *args, **params)
+
+    def _locate(self, prim, rule, args, params, depth: int):
+        """(site slot, rule, differentiated, how, operands) of a kinked bind that is the
+        user's, or None; ``depth``: the bind's caller, counted from here."""
+        where = self._where(rule, prim.name, depth + 1)
+        if where is None:
+            return None
         rule, code_obj, line, diff = where
         spec = jax_ops.how(prim.name, args, params)
         if spec is None:
-            return
+            return None
         how, operands = spec
         dtype = str(core.typeof(args[1] if prim.name == "clamp" else args[0]).dtype)
         slot = _sites.slot((code_obj, line, rule, f"lax.{prim.name}", dtype))
-        count_p.bind(*operands, site=slot, how=how, near=(*self.near, rule.near), diff=diff)
+        return slot, rule, diff, how, operands
 
-    def _where(self, rule, name: str):
+    def _where(self, rule, name: str, depth: int = 3):
         """(rule, user code, line, differentiated): the first user frame above the bind, the
         rule of the catalog function it went through and whether a custom_jvp/custom_vjp
         call around it is differentiated (:func:`.jax_frames.custom_diff`); None when the op is not the
         user's. A comparison is the user's only inside a function it is the kink of
         (``jax_ops.BRANCHES``)."""
         att = self.attributor
-        f: types.FrameType | None = sys._getframe(3)
+        f: types.FrameType | None = sys._getframe(depth)
         user = None
         while f is not None:
             code = f.f_code
@@ -494,7 +573,7 @@ class JaxBackend:
             return None
         if rule.code not in self.tracer.codes:
             return None
-        return rule, user[0], user[1], jax_frames.custom_diff(sys._getframe(3))
+        return rule, user[0], user[1], jax_frames.custom_diff(sys._getframe(depth))
 
     # -- counts arriving --
 
@@ -508,9 +587,12 @@ class JaxBackend:
             site = self._sites[slot] = tr.site(key, lambda: _new_site(path, line, fn, rule, op, dtype))
         return site
 
-    def take(self, sites, mat, step) -> None:
-        """Counts of one program call: [evaluations, exact, near, harmless, bins...] per site."""
+    def take(self, sites, mat, step, probe=None) -> None:
+        """Counts of one program call: [evaluations, exact, near, harmless, bins...] per site
+        (and, for a probed call, the probe's sums: ``(sites, matrix)``)."""
         tr = self.tracer
+        if probe is not None and self.probe is not None:
+            self.probe.take(probe[0], probe[1], (sites, np.asarray(mat)))
         if tr.counting:
             mat = np.asarray(mat, dtype=np.int64)
             for i, slot in enumerate(sites):
@@ -520,6 +602,8 @@ class JaxBackend:
                 vec = mat[i, 1:]
                 tr.record(self._site(slot), evals, vec.copy() if vec.any() else None)
         if step:
+            if self.probe is not None:
+                self.probe.arrived()
             tr.step()
 
     def take_eager(self, slot, evaluations, vec) -> None:

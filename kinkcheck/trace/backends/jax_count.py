@@ -46,7 +46,13 @@ RAW_LEN = 1 + VEC_LEN
 class Sink:
     """Where counts go: set by the backend module (a host callback and the eager path)."""
 
-    host = staticmethod(lambda sites, mat, step: None)
+    #: one program call's counts (and the probe's sums, ``probe=(sites, mat)``, or None)
+    host = staticmethod(lambda sites, mat, step, probe=None: None)
+    #: the probe's sums of a call that did not come with its counts (eager, or out of reach)
+    probe = staticmethod(lambda sites, mat: None)
+    #: a count's JVP rule ran: the site is differentiated in the call being traced (the probe
+    #: replays those)
+    differentiated = staticmethod(lambda site: None)
     eager = staticmethod(lambda site, evaluations, vec: None)
     #: is a count with this ``diff`` counted in the program being traced or lowered now?
     wants = staticmethod(lambda diff: True)
@@ -347,6 +353,7 @@ def _count_impl(*args, site, how, near, diff):
 
 def _count_jvp(primals, tangents, *, site, how, near, diff):
     """JAX calls this only when an operand has a non-zero tangent: the op is differentiated."""
+    sink.differentiated(site)
     return count_p.bind(*primals, site=site, how=how, near=near, diff=True), []
 
 
@@ -391,25 +398,34 @@ mlir.register_lowering(count_p, mlir.lower_fun(_count_fallback, multiple_results
 
 
 # -- the emit primitive: one host callback with every count of a call ------------------------
+# ``emit_p.bind(mat, [pmat], sites=..., step=..., probe=psites)``: the counts matrix and, on a
+# probed call, the probe's sums per site of ``psites`` (:mod:`.jax_probe`), in one callback so
+# that both belong to the same step
 
 emit_p = core.Primitive("kinkcheck_emit")
 emit_p.multiple_results = True
-emit_p.def_abstract_eval(lambda *avals, sites, step: [])
-emit_p.def_impl(lambda mat, *, sites, step: (sink.host(sites, np.asarray(mat), step), [])[1])
+emit_p.def_abstract_eval(lambda *avals, sites, step, probe=(): [])
+
+
+def _emit_host(sites, step, probe, mat, *pmat):
+    sink.host(sites, np.asarray(mat), step, (probe, np.asarray(pmat[0])) if probe else None)
+
+
+emit_p.def_impl(lambda *mats, sites, step, probe=(): (_emit_host(sites, step, probe, *mats), [])[1])
 #: never dead: it has no outputs, but its callback is the point (no JAX effect, so jit's fast
 #: C++ dispatch path stays on)
 pe.dce_rules[emit_p] = lambda used_outputs, eqn: ([True] * len(eqn.invars), eqn)
 
 
-def _emit_lowering(ctx, mat, *, sites, step):
-    def callback(m):
-        sink.host(sites, np.asarray(m), step)
+def _emit_lowering(ctx, *mats, sites, step, probe=()):
+    def callback(*ms):
+        _emit_host(sites, step, probe, *ms)
         return ()
 
     sharding = None
     if isinstance(ctx.module_context.axis_context, sharding_impls.ShardingContext):
         sharding = _maximal_sharding()
-    _cb.emit_python_callback(ctx, callback, None, [mat], ctx.avals_in, [], has_side_effect=True,
+    _cb.emit_python_callback(ctx, callback, None, list(mats), ctx.avals_in, [], has_side_effect=True,
                              returns_token=True, sharding=sharding)
     return []
 
@@ -430,3 +446,29 @@ def _maximal_sharding():
 
 
 mlir.register_lowering(emit_p, _emit_lowering)
+
+
+# -- the probe's sums: [||g||^2, ||d||^2, <g, d>, max |d|] per probed site -----------------------
+
+probe_p = core.Primitive("kinkcheck_probe")
+probe_p.multiple_results = True
+
+
+@probe_p.def_effectful_abstract_eval
+def _probe_abstract(mat, *, sites):
+    return [], {debugging.debug_effect}
+
+
+@probe_p.def_impl
+def _probe_impl(mat, *, sites):
+    sink.probe(sites, np.asarray(mat))
+    return []
+
+
+def _probe_fallback(mat, *, sites):
+    """Sums the top-level rewrite did not reach (inside a loop): a callback of their own."""
+    jax.debug.callback(functools.partial(sink.probe, sites), mat)
+    return []
+
+
+mlir.register_lowering(probe_p, mlir.lower_fun(_probe_fallback, multiple_results=True))

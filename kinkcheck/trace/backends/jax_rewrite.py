@@ -25,7 +25,7 @@ from jax._src import linear_util as lu
 from jax._src.interpreters import partial_eval as pe
 
 from kinkcheck.trace.backends import jax_ops
-from kinkcheck.trace.backends.jax_count import RAW_LEN, count_p, count_vector, emit_p, sink
+from kinkcheck.trace.backends.jax_count import RAW_LEN, count_p, count_vector, emit_p, probe_p, sink
 
 _INLINE = ("jit", "pjit", "closed_call", "core_call", "custom_jvp_call", "custom_vjp_call", "checkpoint", "remat")
 
@@ -76,8 +76,21 @@ def is_gradient(jaxpr: core.Jaxpr) -> bool:
 class _Acc:
     """Count vectors summed per site while re-tracing (tracers of the current level)."""
 
-    def __init__(self):
+    def __init__(self, top: bool = False):
         self.rows: dict[int, jax.Array] = {}
+        #: the program's own level (not a loop body or a branch): the probe's sums are kept
+        #: only there; elsewhere they keep their own callback
+        self.top = top
+        #: the probe's sums per site (:mod:`.jax_probe`): [||g||^2, ||d||^2, <g, d>, max |d|]
+        self.probe: dict[int, jax.Array] = {}
+
+    def add_probe(self, sites: tuple[int, ...], mat) -> None:
+        """Sums of several differentiated calls in one program: the first three add up (the
+        calls' gradients side by side), the largest change is the larger."""
+        for i, s in enumerate(sites):
+            cur = self.probe.get(s)
+            row = mat[i].astype(jnp.float32) if mat.dtype != jnp.float64 else mat[i]
+            self.probe[s] = row if cur is None else jnp.concatenate([cur[:3] + row[:3], jnp.maximum(cur[3:], row[3:])])
 
     def add(self, site: int, vec) -> None:
         cur = self.rows.get(site)
@@ -122,6 +135,9 @@ def _bind(eqn, invals):
 
 def _eqn(eqn, invals, acc: _Acc, memo: dict):
     prim = eqn.primitive
+    if prim is probe_p and acc.top:
+        acc.add_probe(eqn.params["sites"], invals[0])
+        return []
     if prim is count_p:
         p = eqn.params
         if sink.wants(p["diff"]) and jax_ops.reachable(p["how"], invals):
@@ -222,10 +238,14 @@ def rewrite(closed: core.ClosedJaxpr) -> core.ClosedJaxpr:
     step = is_gradient(jaxpr)
 
     def fn(*args):
-        acc = _Acc()
+        acc = _Acc(top=True)
         outs = run(jaxpr, closed.consts, args, acc, memo)
         sites = tuple(sorted(acc.rows))
-        if sites:
+        psites = tuple(sorted(acc.probe))
+        if psites:
+            pmat = jnp.stack([acc.probe[s].astype(acc.probe[psites[0]].dtype) for s in psites])
+            emit_p.bind(acc.matrix(sites), pmat, sites=sites, step=step, probe=psites)
+        elif sites:
             emit_p.bind(acc.matrix(sites), sites=sites, step=step)
         return outs
 

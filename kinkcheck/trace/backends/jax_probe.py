@@ -1,0 +1,292 @@
+"""The JAX side of the subgradient sensitivity probe (:mod:`kinkcheck.trace.probe`).
+
+On a probed step, each ``jax.grad``/``value_and_grad`` call (eager, or traced into a jitted
+step) is computed as it always is, and then, for each site that call differentiates, once more
+with that site's kinked op replaced by its alternative (:mod:`.jax_probe_ops`: the same values,
+the other valid subgradient at the exact hits). The difference ``d = g_alt - g`` over every
+differentiated input gives the site's row ``[step, hits, ||d||/||g||, cos, max |d|]``, the
+record format of the torch probe. A site evaluated several times (a loop, a shared layer) swaps
+at every evaluation at once: ``g_alt`` is exact, not a sum of first-order terms.
+
+How, without touching the training run:
+
+* jit's cache key holds the trace's setting (:mod:`.jax`); a probed step runs the same
+  function traced under a *probe* setting, compiled once and cached beside the plain one. Top-
+  level calls stay off jit's C++ fast path while a probe runs, so that each call can pick its
+  program; the step it belongs to is the trace's step plus the calls still in flight.
+* In the probe program, ``grad``'s ``vjp`` returns the user's gradient from JAX's own
+  ``vjp`` (the very equations of an unprobed program), and the replays are extra equations whose
+  only consumer is a ``kinkcheck_probe`` primitive: the program's outputs are the unprobed
+  ones, bit for bit. The replays trace the user's function again under a per-site setting
+  (jit caches never mix), with the tracer's bind hook swapping the op and counting nothing.
+* The sums travel in the count callback of the same call (:mod:`.jax_rewrite`), so each row
+  lands on the step whose counts give its hits.
+
+Patches (``api.vjp`` as grad and value_and_grad call it, ``custom_jvp.__call__`` for relu's
+body during a replay) are shared, reference-counted and put back by the last trace out
+(:mod:`kinkcheck.trace.patches`).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax._src import api as _api
+from jax._src import core
+from jax._src import custom_derivatives as _cd
+
+from kinkcheck.trace import patches
+from kinkcheck.trace.backends import jax_probe_ops
+from kinkcheck.trace.backends.jax_count import probe_p
+from kinkcheck.trace.probe import step_result
+
+_local = threading.local()  # .collect (a set of sites), .replay (the site replayed), .busy
+#: the frames of grad and value_and_grad: the vjp calls the probe takes
+_GRAD_FRAMES = ("value_and_grad_f", "grad_f")
+
+
+def _jb():
+    from kinkcheck.trace.backends import jax as jb
+
+    return jb
+
+
+def _custom_functions() -> frozenset:
+    got = []
+    for name in jax_probe_ops.CUSTOM:
+        mod, _, attr = name.rpartition(".")
+        obj = getattr(sys.modules.get(mod) or jax.nn, attr, None)
+        if obj is not None:
+            got.append(obj)
+    return frozenset(id(o) for o in got)
+
+
+_CUSTOM_IDS = _custom_functions()
+
+
+def replaying() -> int | None:
+    """The site being replayed in this thread, or None."""
+    return getattr(_local, "replay", None)
+
+
+def differentiated(site: int) -> None:
+    """A count's JVP rule ran (or a differentiated custom call's count was bound): collect it."""
+    got = getattr(_local, "collect", None)
+    if got is not None:
+        got.add(site)
+
+
+def substitute(prim, args, params, slot: int, via: str | None):
+    """During a replay: the value the hooked bind returns for a kinked op at ``slot``, or
+    None to bind it as it is."""
+    if slot == getattr(_local, "replay", None):
+        return jax_probe_ops.alternative(prim, args, params, via)
+    return jax_probe_ops.baseline(prim, args, params, via)
+
+
+# -- the patches ----------------------------------------------------------------------------
+
+
+def _vjp_patch(orig, slot):
+    def vjp(fun, *primals, has_aux=False, **kw):
+        probe = _probe_here()
+        if probe is None or kw or sys._getframe(1).f_code.co_name not in _GRAD_FRAMES:
+            return orig(fun, *primals, has_aux=has_aux, **kw)
+        return probe.vjp(orig, fun, primals, has_aux)
+
+    return vjp
+
+
+def _custom_patch(orig, slot):
+    def __call__(self, *args, **kwargs):
+        if getattr(_local, "replay", None) is not None and id(self) in _CUSTOM_IDS:
+            return self.fun(*args, **kwargs)  # the body: its ties go through the bind hook
+        return orig(self, *args, **kwargs)
+
+    return __call__
+
+
+def _probe_here():
+    """This thread's probe, when a vjp it takes is being made now."""
+    if getattr(_local, "busy", False):
+        return None
+    backends = getattr(_jb()._local, "backends", None)
+    if not backends or backends[0].probe is None:
+        return None
+    return backends[0].probe
+
+
+# -- the probe ------------------------------------------------------------------------------
+
+
+class JaxProbe:
+    """One trace's JAX probe in one thread (made by the JAX backend when ``probe=`` is set)."""
+
+    def __init__(self, backend):
+        self.backend = backend
+        self.tracer = backend.tracer
+        self.options = self.tracer.probe
+        jb = _jb()
+        #: the probe program's setting, and each replay's (jit's cache keeps them apart)
+        self.setting = jb._setting_id((backend.setting_key, "probe"), backend.only_diff)
+        self.replay_settings: dict[int, int] = {}
+        self.in_flight = 0  # stepping calls dispatched whose counts have not arrived
+        self._joined: list = []
+
+    def start(self) -> None:
+        self._joined.append(patches.join(_api, "vjp", _vjp_patch, self))
+        self._joined.append(patches.join(_cd.custom_jvp, "__call__", _custom_patch, self))
+
+    def stop(self) -> None:
+        while self._joined:
+            patches.leave(self._joined.pop(), self)
+
+    # -- which calls are probed --
+
+    def next_step_probed(self) -> bool:
+        """A stepping call is being dispatched: is its step probed? (Counts it in flight.)"""
+        tr = self.tracer
+        with tr.lock:
+            n = tr.step_count + self.in_flight
+            self.in_flight += 1
+        return self.options.probes(n) and n % tr.every_step == 0
+
+    def arrived(self) -> None:
+        with self.tracer.lock:
+            self.in_flight = max(0, self.in_flight - 1)
+
+    def _probing(self, primals) -> bool:
+        jb = _jb()
+        value = jb._STATE.value
+        if isinstance(value, tuple):
+            value = value[0]
+        if value == self.setting:
+            return True
+        if any(isinstance(x, core.Tracer) for x in jax.tree_util.tree_leaves(primals)):
+            return False  # traced by something else: only a probe program probes
+        tr = self.tracer
+        return tr.counting and self.options.probes(tr.step_count)  # eager
+
+    def _replay_setting(self, slot: int) -> int:
+        got = self.replay_settings.get(slot)
+        if got is None:
+            b = self.backend
+            got = self.replay_settings[slot] = _jb()._setting_id((b.setting_key, "replay", slot), b.only_diff)
+        return got
+
+    # -- the probed vjp --
+
+    def vjp(self, orig, fun, primals, has_aux):
+        if not self._probing(primals):
+            return orig(fun, *primals, has_aux=has_aux)
+        prev = getattr(_local, "collect", None)
+        sites: set[int] = set()
+        _local.collect = sites
+        try:
+            res = orig(fun, *primals, has_aux=has_aux)
+        finally:
+            _local.collect = prev
+        out, f_vjp, *aux = res
+
+        def pullback(ct):
+            g = f_vjp(ct)
+            try:
+                self._replay(orig, fun, primals, has_aux, ct, g, sorted(sites))
+            except Exception as err:  # noqa: BLE001 - the probe must never break the user's gradient
+                jb = _jb()
+                jb._warn_once("probe", f"kinkcheck.trace: the JAX probe failed ({type(err).__name__}: {err})")
+                for slot in sites:
+                    sp = self.tracer.probe_site(self.backend._site(slot))
+                    sp.uncovered = sp.uncovered or f"the replay failed ({type(err).__name__}: {err})"[:200]
+            return g
+
+        return (out, pullback, *aux)
+
+    def _replay(self, orig, fun, primals, has_aux, ct, g, sites: list[int]) -> None:
+        jb = _jb()
+        todo = []
+        for slot in sites:
+            _code, _line, rule, op, _dtype = jb._sites.items[slot]
+            why = jax_probe_ops.covered(op, rule.via)
+            if why is None:
+                todo.append(slot)
+            else:
+                sp = self.tracer.probe_site(self.backend._site(slot))
+                sp.uncovered = sp.uncovered or why
+        if not todo:
+            return
+        gs = _flat(g)
+        if not gs:
+            return
+        wide = jnp.float64 if any(x.dtype == jnp.float64 for x in gs) else jnp.float32
+        gw = [x.astype(wide) for x in gs]
+        gg = sum((jnp.vdot(x, x) for x in gw), jnp.zeros((), wide))
+        rows = []
+        busy = getattr(_local, "busy", False)
+        _local.busy = True  # the replays' own vjp calls are plain
+        try:
+            for slot in todo:
+                alt = self._alt_grad(orig, fun, primals, has_aux, ct, slot)
+                ds = [a.astype(wide) - b for a, b in zip(_flat(alt), gw)]
+                dd = sum((jnp.vdot(d, d) for d in ds), jnp.zeros((), wide))
+                gd = sum((jnp.vdot(b, d) for b, d in zip(gw, ds)), jnp.zeros((), wide))
+                dmax = jnp.max(jnp.stack([jnp.max(jnp.abs(d)) if d.size else jnp.zeros((), wide) for d in ds]))
+                rows.append(jnp.stack([gg, dd, gd, dmax]))
+        finally:
+            _local.busy = busy
+        probe_p.bind(jnp.stack(rows), sites=tuple(todo))
+
+    def _alt_grad(self, orig, fun, primals, has_aux, ct, slot: int):
+        jb = _jb()
+        prev_replay = getattr(_local, "replay", None)
+        _local.replay = slot
+        prev_state = jb._STATE.swap_local(self._replay_setting(slot))
+        try:
+            _out, f_alt, *_aux = orig(fun, *primals, has_aux=has_aux)
+            with jb._quiet():
+                return f_alt(ct)
+        finally:
+            jb._STATE.set_local(prev_state)
+            _local.replay = prev_replay
+
+    # -- results arriving --
+
+    def take(self, sites, mat, counts) -> None:
+        """A probed call's sums; ``counts``: the same call's (sites, count matrix), whose exact
+        hits are the row's, or None (eager: the step's counts so far)."""
+        tr = self.tracer
+        if not tr.counting:
+            return
+        mat = np.asarray(mat, dtype=np.float64)
+        exact: dict[int, int] = {}
+        if counts is not None:
+            csites, cmat = counts
+            exact = {s: int(cmat[i, 1]) for i, s in enumerate(csites)}
+        with tr.lock:
+            tr.probe_steps += 1
+            for i, slot in enumerate(sites):
+                site = self.backend._site(slot)
+                hits = exact.get(slot, 0) if counts is not None else _step_hits(site)
+                if hits <= 0:
+                    continue
+                gg, dd, gd, dmax = (float(v) for v in mat[i])
+                tr.probe_site(site).add(step_result(tr.step_count, hits, gg, dd, gd, dmax), self.options.threshold)
+
+
+def _flat(tree) -> list:
+    return [x for x in jax.tree_util.tree_leaves(tree)
+            if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.inexact)]
+
+
+def _step_hits(site) -> int:
+    """Exact hits of ``site`` in the running step (its counts so far)."""
+    n = 0
+    if site.cur_host is not None:
+        n += int(site.cur_host[0])
+    if site.cur_dev is not None:
+        n += int(_jb().JaxBackend.counters_to_host([site.cur_dev])[0][0])
+    return n
