@@ -41,7 +41,14 @@ from kinkcheck.trace.backends.stack import (
     push_back,
 )
 from kinkcheck.trace.backends.torch_compiled import _dynamo_stats, _fused_ok, compiled
-from kinkcheck.trace.backends.torch_count import RAW_LEN, count_device, count_host, count_host_rel, raw_to_vec
+from kinkcheck.trace.backends.torch_count import (
+    RAW_LEN,
+    Whole,
+    count_device,
+    count_host,
+    count_host_rel,
+    raw_to_vec,
+)
 from kinkcheck.trace.backends.torch_observe import observe
 from kinkcheck.trace.backends.torch_mode import (
     COUNTED,
@@ -341,12 +348,20 @@ class TorchBackend:
                 return
             d, scale, evals, harmless = res
             vec = None
-            if d is not None and d.numel():
+            if isinstance(d, Whole):  # a big CPU tensor, counted in fewer passes (torch_count)
+                got = d.count(self._factor(d.x.dtype), self.tracer.near.abs) if self._counter(d.x) is count_host else None
+                if got is None:  # a NaN in |x|, or counting="device": the dense way
+                    d, scale, harmless = d.dense()
+                else:
+                    vec, h = got
+                    if h:
+                        vec = np.zeros(VEC_LEN, dtype=np.int64) if vec is None else vec
+                        vec[2] += h
+                    d = d.distance if vec is not None and vec[0] else None  # made only to observe a hit
+            if isinstance(d, torch.Tensor) and d.numel():
                 if d.is_complex():
                     d = d.abs()
-                fac = self._factors.get(d.dtype)
-                if fac is None:
-                    fac = self._factors[d.dtype] = self.tracer.near.factor(str(d.dtype).replace("torch.", ""))
+                fac = self._factor(d.dtype)
                 absf = self.tracer.near.abs
                 counter = self._counter(d)
                 per_element = isinstance(scale, torch.Tensor) and scale.dim() > 0 and scale.numel() > 1
@@ -380,7 +395,7 @@ class TorchBackend:
                     vec[:1].add_(harmless)
             self.tracer.record(site, evals, vec)
             if func is not None and isinstance(vec, np.ndarray) and vec[0] and "observed" not in site.extra:
-                self._observe(site, func, args, kwargs, d, spec.kind)
+                self._observe(site, func, args, kwargs, d() if callable(d) else d, spec.kind)
         finally:
             _tls.busy = False
 
@@ -398,6 +413,13 @@ class TorchBackend:
             if len(_OBSERVED) < 4096:
                 _OBSERVED[key] = obs
         site.extra["observed"] = dict(obs)
+
+    def _factor(self, dtype) -> float:
+        """Near's relative tolerance for ``dtype`` (:meth:`kinkcheck.trace.near.Near.factor`)."""
+        fac = self._factors.get(dtype)
+        if fac is None:
+            fac = self._factors[dtype] = self.tracer.near.factor(str(dtype).replace("torch.", ""))
+        return fac
 
     def _own_tol(self, dtype) -> float:
         """Near on a value's own magnitude: ``ulps`` smallest normal numbers (+ abs)."""

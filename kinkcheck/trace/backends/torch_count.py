@@ -190,6 +190,157 @@ def count_host_rel(d, scale, fac: float, absf: float):
         return _vec(dd[d64 <= fac * ss.astype(np.float64) + absf])
 
 
+class Whole:
+    """Distances a locator hands over undone, for the CPU counting to count whole, in fewer
+    passes than the dense distances take: ``count(fac, absf)`` -> ``(vec, harmless)``, or
+    None to count them the dense way (``dense()`` -> ``(distance, scale, harmless)``);
+    ``distance()`` makes the dense distances, for observing a hit."""
+
+    __slots__ = ("x",)
+    x: torch.Tensor  # the tensor that says the device and dtype
+
+    def count(self, fac: float, absf: float) -> tuple[np.ndarray | None, int] | None:
+        raise NotImplementedError
+
+    def dense(self) -> tuple:
+        raise NotImplementedError
+
+    def distance(self):
+        return self.dense()[0]
+
+
+class Magnitude(Whole):
+    """``|x|`` of a big CPU float32/64 tensor, near on its largest magnitude (a ReLU's input):
+    counted by :func:`count_magnitude` in cache-sized chunks instead of writing ``|x|`` whole."""
+
+    __slots__ = ()
+
+    def __init__(self, x):
+        self.x = x
+
+    def count(self, fac: float, absf: float) -> tuple[np.ndarray | None, int] | None:
+        counted, vec = count_magnitude(self, fac, absf)
+        return (vec, 0) if counted else None
+
+    def dense(self) -> tuple:
+        d = self.x.abs()
+        return d, d.amax(), None
+
+
+#: elements per chunk of :func:`count_magnitude` (1 MiB of float32: the chunk's |x| stays in cache)
+_CHUNK = 1 << 18
+
+
+def count_magnitude(m: Magnitude, fac: float, absf: float) -> tuple[bool, np.ndarray | None]:
+    """CPU: what :func:`count_host` counts on ``d = |x|`` with the tolerance
+    ``fac * max(d) + absf``, reading ``x`` once: per chunk, ``|x|`` into a reused buffer and
+    the minimum and maximum of each ``_BLOCK``; the maxima give the scale, the minima the
+    few blocks worth a look, and numpy counts those. ``(counted, vec)``: not counted when
+    ``x`` holds a NaN (the scale is then that of the finite elements: the caller counts the
+    dense way)."""
+    flat = m.x.reshape(-1)
+    n = flat.numel()
+    dt = flat.dtype
+    nb = n // _BLOCK
+    bmin = _scratch.get((nb,), dt, 31)
+    bmax = _scratch.get((nb,), dt, 32)
+    tmp = _scratch.get((_CHUNK,), dt, 30)
+    per = _CHUNK // _BLOCK
+    for i in range(0, nb, per):
+        j = min(i + per, nb)
+        t = torch.abs(flat[i * _BLOCK: j * _BLOCK], out=tmp[: (j - i) * _BLOCK]).view(j - i, _BLOCK)
+        torch.amin(t, 1, out=bmin[i:j])
+        torch.amax(t, 1, out=bmax[i:j])
+    arr = flat.numpy()
+    tail = np.abs(arr[nb * _BLOCK:])
+    lo, hi = bmin.numpy(), bmax.numpy()
+    head_max = float(hi.max())
+    tail_max = float(tail.max()) if tail.size else 0.0
+    if math.isnan(head_max) or math.isnan(tail_max):
+        return False, None
+    tol = max(head_max, tail_max) * fac + absf
+    keep = np.flatnonzero(~(lo > tol))
+    a = np.concatenate([np.abs(arr[: nb * _BLOCK].reshape(nb, _BLOCK)[keep].reshape(-1)), tail])
+    return True, _vec(a[a <= tol])
+
+
+class ReluWindows(Whole):
+    """Max-pool windows over a ReLU's output: each window's maximum ``vals`` and runner-up
+    ``second`` (same shape, contiguous, float32/64). The distance is ``vals - second``, near on
+    ``vals``; a window of zeros is no tie (harmless: the gradient is 0 either way) and counts
+    apart. Counted by :func:`count_relu_windows`."""
+
+    __slots__ = ("second", "vals")
+
+    def __init__(self, vals, second):
+        self.x = self.vals = vals
+        self.second = second
+
+    def count(self, fac: float, absf: float) -> tuple[np.ndarray | None, int] | None:
+        return count_relu_windows(self, fac, absf)
+
+    def dense(self) -> tuple:
+        """(distances with zero and NaN windows +inf, the scale ``vals``, the zero windows)."""
+        d = torch.sub(self.vals, self.second).div_(torch.sign(self.vals))
+        return d.nan_to_num_(nan=_INF), self.vals, (self.vals == 0).sum()
+
+
+#: per dtype: the constant that pushes a window of zeros to +inf in the block filter (any
+#: positive number; the smallest normal keeps the filter's other values as they are)
+_ZERO_PUSH = {torch.float32: torch.finfo(torch.float32).tiny, torch.float64: torch.finfo(torch.float64).tiny}
+_ONES: dict = {}
+
+
+def count_relu_windows(w: ReluWindows, fac: float, absf: float) -> tuple[np.ndarray | None, int]:
+    """CPU: ``(vec, harmless)`` for max-pool windows over a ReLU's output (float32/64).
+
+    Counts exactly what :func:`count_host_rel` counts on ``d = (vals - second) / sign(vals)``
+    (NaN made +inf) with the scale ``vals``, and ``harmless`` = the windows of zeros, in
+    fewer passes: one filter value per window, ``gap - 2 * fac * vals + tiny / sign(vals)``
+    (the filter ``count_host_rel`` uses, with zero windows pushed to +inf and NaN windows
+    left NaN), block minima, and numpy on the few blocks that hold anything within the
+    tolerance, where the distances are taken again from ``vals`` and ``second``."""
+    vals, second = w.vals, w.second
+    n = vals.numel()
+    if n < 4 * _REL_BLOCK:
+        v, s = _np(vals), _np(second)
+        return _relu_windows_vec(v, s, fac, absf), int(np.count_nonzero(v == 0))
+    dt = vals.dtype
+    one = _ONES.get(dt)
+    if one is None:
+        one = _ONES[dt] = torch.ones((), dtype=dt)
+    push = _ZERO_PUSH[dt]
+    sign = torch.sign(vals, out=_scratch.get(vals.shape, dt, 1))  # 1, or 0 on a zero (and a NaN) window
+    e = torch.sub(vals, second, out=_scratch.get(vals.shape, dt, 5))
+    e.sub_(vals, alpha=2 * fac).addcdiv_(one, sign, value=push)
+    # e <= thr keeps every window count_host_rel's filter keeps (the push adds at most `push`)
+    thr = 4 * max(absf, push)
+    flat = e.view(-1)
+    blk = _REL_BLOCK
+    nb = n // blk
+    bmin = _np(flat[: nb * blk].view(nb, blk).amin(1))
+    tail = _np(flat[nb * blk:])
+    keep = np.flatnonzero(~(bmin > thr))  # within the tolerance, or NaN (a NaN or +inf window)
+    if np.isnan(bmin).any() or np.isnan(tail).any():
+        harmless = int((vals == 0).sum())  # sign(NaN) is 0: count the zeros themselves
+    else:  # float sums of 0/1 are exact below 2**24
+        harmless = n - int(sign.sum(dtype=torch.float64 if n >= 1 << 24 else dt))
+    fv, fs = _np(vals), _np(second)
+    v = np.concatenate([fv[: nb * blk].reshape(nb, blk)[keep].reshape(-1), fv[nb * blk:]])
+    s = np.concatenate([fs[: nb * blk].reshape(nb, blk)[keep].reshape(-1), fs[nb * blk:]])
+    return _relu_windows_vec(v, s, fac, absf), harmless
+
+
+def _relu_windows_vec(v, s, fac: float, absf: float):
+    """:func:`count_host_rel`'s decision on the windows' maxima ``v`` and runners-up ``s``
+    (numpy, one dtype): the same float distances, zero and NaN windows never counted."""
+    if v.size == 0:
+        return None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d = np.nan_to_num((v - s) / np.sign(v), nan=_INF)
+        return _vec(d[d.astype(np.float64) <= fac * v.astype(np.float64) + absf])
+
+
 def count_device(d, tol):
     """Any device, no host sync, few kernels: returns the raw device layout (float64).
 

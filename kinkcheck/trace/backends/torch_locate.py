@@ -14,7 +14,7 @@ import math
 
 import torch
 
-from kinkcheck.trace.backends.torch_count import _absd
+from kinkcheck.trace.backends.torch_count import _BLOCK, Magnitude, _absd
 from kinkcheck.trace.backends.torch_windows import WindowTie
 
 _INF = math.inf
@@ -48,10 +48,16 @@ def _max_mag(a, b):
 
 def _zero(args, kwargs, out):
     """A kink at 0 of a value that sums and differences produce (relu, abs, sign): near is
-    measured on the operand's largest magnitude, the scale they were rounded at."""
+    measured on the operand's largest magnitude, the scale they were rounded at. A big CPU
+    float32/64 operand goes to the counting as it is (:class:`Magnitude`: counted in chunks)."""
     x = args[0]
+    if x.device.type == "cpu" and x.dtype in _CHUNKED and x.numel() >= 4 * _BLOCK and x.is_contiguous():
+        return Magnitude(x), None, x.numel(), None
     d = _absd(x)
     return d, d.amax(), x.numel(), None
+
+
+_CHUNKED = (torch.float32, torch.float64)
 
 
 def _zero_own(args, kwargs, out):

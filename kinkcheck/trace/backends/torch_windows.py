@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from kinkcheck.trace.backends.torch_compiled import compiled
-from kinkcheck.trace.backends.torch_count import _scratch
+from kinkcheck.trace.backends.torch_count import ReluWindows, _scratch
 
 _INF = math.inf
 
@@ -104,8 +104,8 @@ class WindowTie:
         return gap, vals.abs(), vals.numel(), harmless  # near on each window's own maximum
 
 
-def _top2_gap(x, vals, k, buf=None):
-    """Exact gap between each window's maximum and its runner-up (0 on a tie) for windows that
+def _runner_up(x, vals, k, buf=None):
+    """Each window's runner-up (equal to its maximum on a tie) for windows that
     tile the input (kernel == stride, no padding, sizes divisible): an elementwise fold of
     (best, second) pairs along one window axis at a time, on strided views of ``x``. No
     upsampling, no second pool, no bool masks: a few elementwise ops on at most half of
@@ -142,13 +142,11 @@ def _top2_gap(x, vals, k, buf=None):
                 o1, o2 = buf(out_shape, slot), buf(out_shape, slot + 1)
                 slot += 2
         t1, t2 = b1, b2
-    if t2 is None:  # 1-element windows: never a tie
-        return None
-    return torch.sub(vals, t2, out=t2)
+    return t2  # None for 1-element windows: never a tie
 
 
-def _top2_gap_2x2(x, vals, buf):
-    """:func:`_top2_gap` for ``MaxPool2d(2)`` on a contiguous input, in as few calls as it
+def _runner_up_2x2(x, vals, buf):
+    """:func:`_runner_up` for ``MaxPool2d(2)`` on a contiguous input, in as few calls as it
     takes: the row pairs' (max, min), then the column pairs' runner-up."""
     n = x.shape[:-2]
     h, w = x.shape[-2] // 2, x.shape[-1] // 2
@@ -159,20 +157,21 @@ def _top2_gap_2x2(x, vals, buf):
     a0, a1 = hi.view(*n, h, w, 2).unbind(-1)
     b0, b1 = lo.view(*n, h, w, 2).unbind(-1)
     second = torch.minimum(a0, a1, out=buf(vals.shape, 12))
-    second = torch.maximum(second, torch.maximum(b0, b1, out=buf(vals.shape, 13)), out=second)
-    return torch.sub(vals, second, out=second)
+    return torch.maximum(second, torch.maximum(b0, b1, out=buf(vals.shape, 13)), out=second)
 
 
 def _quick_check_impl(self, x, vals, idx, k, relu_in):
     """CPU path for the common ``MaxPool(k)`` (stride k, no padding, sizes divisible): the
-    exact runner-up gap of every window from :func:`_top2_gap`, in reused buffers.
+    exact runner-up of every window from :func:`_runner_up`, in reused buffers.
 
     After a ReLU (``vals >= 0``) the windows whose maximum is 0 hold only zeros: harmless ties,
-    counted apart and left out of the gaps. Only float ops (bool kernels are many times
-    slower on the CPU): ``s = sign(vals)`` is 1, or 0 on a zero window; the harmless count is
-    ``numel - sum(s)``; ``gap / s`` keeps every other gap bit-exact (``g / 1``) and makes the
-    zero windows NaN; NaN gaps become +inf (never counted). ``sign(NaN)`` is 0 too, so when a
-    window holds a NaN the zeros are counted with a compare instead."""
+    counted apart and left out of the gaps. In float32/64 the counting takes the maxima and
+    runners-up as they are (:class:`ReluWindows`, counted by ``count_relu_windows``). Other
+    dtypes use only float ops here (bool kernels are many times slower on the CPU):
+    ``s = sign(vals)`` is 1, or 0 on a zero window; the harmless count is ``numel - sum(s)``;
+    ``gap / s`` keeps every other gap bit-exact (``g / 1``) and makes the zero windows NaN;
+    NaN gaps become +inf (never counted). ``sign(NaN)`` is 0 too, so when a window holds a
+    NaN the zeros are counted with a compare instead."""
     nd = len(k)
     spatial = list(x.shape[-nd:])
     osz = list(vals.shape[-nd:])
@@ -183,11 +182,14 @@ def _quick_check_impl(self, x, vals, idx, k, relu_in):
         return _scratch.get(shape, x.dtype, slot)
 
     if tuple(k) == (2, 2) and x.is_contiguous() and vals.is_contiguous():
-        gap = _top2_gap_2x2(x, vals, buf)
+        second = _runner_up_2x2(x, vals, buf)
     else:
-        gap = _top2_gap(x, vals, k, buf)
-    if gap is None:
+        second = _runner_up(x, vals, k, buf)
+    if second is None:
         return None
+    if relu_in and x.dtype in _RELU_COUNTED:
+        return ReluWindows(vals.contiguous(), second.contiguous()), None, vals.numel(), None
+    gap = torch.sub(vals, second, out=second)
     # near on each window's own maximum (a NaN window's tolerance is NaN: never counted)
     scale = vals if relu_in else torch.abs(vals, out=buf(vals.shape, 4))
     harmless = None
@@ -201,6 +203,10 @@ def _quick_check_impl(self, x, vals, idx, k, relu_in):
             harmless = vals.numel() - s.sum(dtype=torch.float64 if vals.numel() >= 1 << 24 else torch.float32)
         gap = gap.nan_to_num_(nan=_INF)  # NaN windows too; without a ReLU they stay NaN (never counted)
     return gap, scale, vals.numel(), harmless
+
+
+#: dtypes whose ReLU windows go to ``count_relu_windows`` (numpy counts them natively)
+_RELU_COUNTED = (torch.float32, torch.float64)
 
 
 WindowTie._quick_check = _quick_check_impl  # type: ignore[attr-defined]
