@@ -171,6 +171,15 @@ def pools() -> Gen:
     return gen
 
 
+def rank() -> Gen:
+    """A matrix ``a`` whose singular values are all at least AWAY, or whose smallest is 0."""
+    def gen(rng, where):
+        u, s, vt = np.linalg.svd(rng.uniform(-4.0, 4.0, size=SHAPE), full_matrices=False)
+        s = np.maximum(s, AWAY) if where == "away" else np.concatenate([s[:-1], [0.0]])
+        return {"a": _f32((u * s) @ vt)}
+    return gen
+
+
 def _all(torch=(), jax=(), numpy=()) -> dict[str, tuple[str, ...]]:
     return {"torch": tuple(torch), "jax": tuple(jax), "numpy": tuple(numpy)}
 
@@ -210,6 +219,7 @@ CASES: tuple[Case, ...] = (
     Case("KC206", _all(["torch.acos(a)", "a.arccos()", "torch.asin(a)"], ["jnp.arccos(a)", "jnp.arcsin(a)"],
                        ["np.arccos(a)", "np.arcsin(a)"]), one([-1.0, 1.0], lo=-1.0, hi=1.0)),
     Case("KC207", _all(["torch.atan2(a, b)", "a.atan2(b)"], ["jnp.arctan2(a, b)"], ["np.arctan2(a, b)"]), angle()),
+    Case("KC208", _all(["torch.linalg.svdvals(a)"], ["jnp.linalg.svdvals(a)"], ["np.linalg.svdvals(a)"]), rank()),
     Case("KC301", _all(["torch.sign(a)", "a.sign()"], ["jnp.sign(a)"], ["np.sign(a)"]), one([0.0])),
     Case("KC302", _all(["torch.round(a)", "torch.floor(a)", "a.ceil()"], ["jnp.round(a)", "jnp.floor(a)"],
                        ["np.round(a)", "np.floor(a)"]), one([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, -2.0, -1.0, 0.0, 1.0, 2.0])),
