@@ -1,6 +1,7 @@
 """Does ReLU'(0) matter? The subgradient probe on a digits MLP and CNN in four precisions, and its cost.
 
     python bench/relu_sensitivity.py [--epochs 10] [--hidden 256] [--models mlp,cnn] [--dtypes float16,bfloat16,float32,float64]
+    python bench/relu_sensitivity.py --cost-only [--cost-rounds 20]     # the cost part alone
 
 Trains a ReLU MLP and a small CNN (conv, ReLU, max-pool) on scikit-learn's digits under
 ``kinkcheck.trace(probe=Probe(every=1))`` in each precision and prints, per model, precision
@@ -185,7 +186,11 @@ def main(argv=None):
     p.add_argument("--cost-batch", type=int, default=256)
     p.add_argument("--cost-hidden", type=int, default=1024)
     p.add_argument("--cost-rounds", type=int, default=20)
+    p.add_argument("--cost-only", action="store_true", help="skip the training runs: the cost part alone")
     args = p.parse_args(argv)
+    if args.cost_only:
+        print_cost(args)
+        return
     print(f"digits, batch {args.batch}, {args.epochs} epochs, SGD momentum, every step probed; MLP 64-{args.hidden}-"
           f"{args.hidden}-10; CNN conv3x3(16)-ReLU-maxpool2-linear; torch {torch.__version__}")
     print()
@@ -227,8 +232,12 @@ def main(argv=None):
           "patches: exactly no change). The 16-bit max-pool values are real: pushing the same change through a float64 "
           "copy of the conv gives the same rel to 3 digits (coarse rounding ties windows on the strokes too).")
     print()
+    print_cost(args)
+
+
+def print_cost(args) -> None:
     print(f"cost, float32, batch {args.cost_batch}, weights on a 1/8 grid and lr 0 so that every step hits every "
-          f"site (one run, median step times):")
+          f"site (one run, median step times over {args.cost_rounds} rounds of 5 steps per mode, interleaved):")
     for kind in ("mlp", "cnn"):
         c = cost(args.cost_hidden, args.cost_batch, args.cost_rounds, kind)
         print(f"  {'MLP 64-%d-%d-10' % (args.cost_hidden, args.cost_hidden) if kind == 'mlp' else 'CNN conv3x3(16)-ReLU-maxpool2-linear'}")

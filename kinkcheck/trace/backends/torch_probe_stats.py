@@ -1,16 +1,20 @@
 """The probe's sums over a step's parameters (:mod:`.torch_probe`): ``||g||^2`` once per step,
 and per hit site ``||d||^2``, ``<g, d>`` and ``max |d|`` of its correction ``d = g_alt - g``.
 
-Each is taken over all leaves at once: the leaves' gradients are flattened into one vector per
-device (one copy per step), and a site's corrections into another, so that a step costs a few
-BLAS calls and one transfer per site instead of a handful of small ops per leaf (on a small
-model those dominated the probe). Sums run at float32 at least (half-precision gradients are
-summed at float32) and at float64 for a float64 model.
+Leaves are summed in two kinds of chunk: a large leaf on its own (a dot product over it as it
+is, no copy), and the small leaves of a device together, flattened into one vector (a small
+model has a handful of tiny leaves, and a few small ops per leaf dominated the probe's cost).
+Each chunk gives a row ``[||d||^2, <g, d>, max |d|]``; the rows of a device are stacked and
+moved once. Sums run at float32 at least (half-precision gradients are summed at float32)
+and at float64 for a float64 model.
 """
 
 from __future__ import annotations
 
 import torch
+
+#: a leaf of at least this many elements is summed on its own
+LARGE = 1 << 16
 
 
 def _wide(v: torch.Tensor) -> torch.Tensor:
@@ -29,24 +33,22 @@ def _cat(parts: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat([p.to(dtype) for p in parts])
 
 
-class _Group:
-    """The step's gradient of the leaves on one device, as one flat vector."""
+def _chunks(items: list[tuple[int, torch.Tensor]]):
+    """``(keys, sizes, flat vector)`` per chunk of one device's ``(key, tensor)`` items: each
+    large tensor alone, the small ones together."""
+    small = [(k, _wide(t)) for k, t in items if t.numel() < LARGE]
+    for k, t in items:
+        if t.numel() >= LARGE:
+            yield (k,), (t.numel(),), _wide(t)
+    if small:
+        yield tuple(k for k, _ in small), tuple(t.numel() for _, t in small), _cat([t for _, t in small])
 
-    def __init__(self, keys: list[int], grads: list[torch.Tensor]):
-        flat = [_wide(g) for g in grads]
-        self.keys = keys
-        self.g = _cat(flat)
-        self.at: dict[int, tuple[int, int]] = {}
-        start = 0
-        for k, f in zip(keys, flat):
-            self.at[k] = (start, start + f.numel())
-            start += f.numel()
 
-    def slice(self, key: int, n: int) -> torch.Tensor:
-        span = self.at.get(key)
-        if span is None:  # a leaf the user's pass gave no gradient
-            return self.g.new_zeros(n)
-        return self.g[span[0]:span[1]]
+def _by_device(items) -> dict[torch.device, list[tuple[int, torch.Tensor]]]:
+    out: dict[torch.device, list[tuple[int, torch.Tensor]]] = {}
+    for key, t in items:
+        out.setdefault(t.device, []).append((key, t))
+    return out
 
 
 class StepSums:
@@ -54,38 +56,47 @@ class StepSums:
 
     def __init__(self, g: dict[int, list]):
         """``g``: ``id(leaf) -> [leaf, the step's gradient of it]``."""
-        by_device: dict[torch.device, tuple[list[int], list[torch.Tensor]]] = {}
-        for key, (_, grad) in g.items():
-            keys, grads = by_device.setdefault(grad.device, ([], []))
-            keys.append(key)
-            grads.append(grad)
-        self.groups = {dev: _Group(keys, grads) for dev, (keys, grads) in by_device.items()}
-        parts = [torch.dot(grp.g, grp.g).double().reshape(1).cpu() for grp in self.groups.values()]
+        self.flat = {key: _wide(grad) for key, (_, grad) in g.items()}
+        #: per device, the chunks of g: keys -> flat vector (a site reaching the same leaves reuses it)
+        self.chunks: dict[torch.device, dict[tuple, torch.Tensor]] = {}
+        parts = []
+        for dev, items in _by_device((k, grad) for k, (_, grad) in g.items()).items():
+            chunks = self.chunks[dev] = {keys: v for keys, _, v in _chunks(items)}
+            parts.append(torch.stack([torch.dot(v, v) for v in chunks.values()]).double().sum().reshape(1).cpu())
         self.gg = float(torch.cat(parts).sum()) if parts else 0.0
+
+    def _g(self, dev, keys: tuple, sizes: tuple, d: torch.Tensor) -> torch.Tensor:
+        """The step's gradient over the leaves ``keys``, laid out as the chunk ``d``."""
+        got = self.chunks.get(dev, {}).get(keys)
+        if got is not None:
+            return got
+        parts = [self.flat.get(k) for k in keys]
+        if any(p is None for p in parts):  # a leaf the user's pass gave no gradient: zeros
+            out = d.new_zeros(d.numel())
+            at = 0
+            for p, n in zip(parts, sizes):
+                if p is not None:
+                    out[at:at + n] = p
+                at += n
+            return out
+        return _cat([p for p in parts if p is not None])
 
     def site(self, sums: dict[int, torch.Tensor]) -> tuple[float, float, float]:
         """``||d||^2``, ``<g, d>`` and ``max |d|`` of one site's correction ``sums``
         (``id(leaf) -> its correction``), with one transfer per device."""
-        by_device: dict[torch.device, tuple[list[int], list[torch.Tensor]]] = {}
-        for key, d in sums.items():
-            keys, ds = by_device.setdefault(d.device, ([], []))
-            keys.append(key)
-            ds.append(_wide(d))
         rows = []
-        for dev, (keys, ds) in by_device.items():
-            d = _cat(ds)
-            grp = self.groups.get(dev)
-            if grp is None:
-                gd = d.new_zeros(())
-            else:
-                g = grp.g if keys == grp.keys else _cat([grp.slice(k, x.numel()) for k, x in zip(keys, ds)])
+        for dev, items in _by_device(sums.items()).items():
+            chunk_rows = []
+            for keys, sizes, d in _chunks(items):
+                g = self._g(dev, keys, sizes, d)
                 if g.dtype != d.dtype:
                     g, d = g.double(), d.double()
-                gd = torch.dot(g, d)
-            amax = torch.linalg.vector_norm(d, float("inf")) if d.numel() else d.new_zeros(())
-            rows.append(torch.stack([torch.dot(d, d), gd.to(d.dtype), amax]).double().reshape(1, 3).cpu())
+                amax = torch.linalg.vector_norm(d, float("inf")) if d.numel() else d.new_zeros(())
+                chunk_rows.append(torch.stack([torch.dot(d, d), torch.dot(g, d), amax]).double())
+            rows.append(torch.stack(chunk_rows).cpu())
         if not rows:
             return 0.0, 0.0, 0.0
         t = torch.cat(rows)
         dd, gd = (float(v) for v in t[:, :2].sum(0))
         return dd, gd, float(t[:, 2].max())
+
