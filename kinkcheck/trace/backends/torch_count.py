@@ -10,7 +10,6 @@ per element: :mod:`kinkcheck.trace.near`).
 
 from __future__ import annotations
 
-import collections
 import math
 import threading
 
@@ -25,29 +24,30 @@ _INF = math.inf
 class _Scratch:
     """Reused CPU buffers. A fresh multi-megabyte CPU tensor costs page faults on every op
     (the CPU allocator does not cache), which dominated the counting cost of a small CNN.
-    One set per thread: traces in two threads count at the same time (torch kernels run
-    without the GIL), and must never share a buffer."""
 
-    def __init__(self, limit: int = 12):
+    One flat buffer per (dtype, slot), viewed at the shape asked for and grown to the largest:
+    every op that uses a slot writes the same memory, which is still in cache from the op
+    before (a CNN's second pool reuses the first's), instead of a buffer per shape that the
+    model's own work evicts between steps. A caller keeps the buffers it uses live in distinct
+    slots. One set per thread: traces in two threads count at the same time (torch kernels
+    run without the GIL), and must never share a buffer."""
+
+    def __init__(self):
         self._local = threading.local()
-        self.limit = limit
 
     def get(self, like_shape, dtype, slot: int = 0):
         bufs = getattr(self._local, "bufs", None)
         if bufs is None:
-            bufs = self._local.bufs = collections.OrderedDict()
-        key = (tuple(like_shape), dtype, slot)
-        buf = bufs.get(key)
-        if buf is None:
-            buf = bufs[key] = torch.empty(key[0], dtype=dtype)
-            if len(bufs) > self.limit:
-                bufs.popitem(last=False)
-        else:
-            bufs.move_to_end(key)
-        return buf
+            bufs = self._local.bufs = {}
+        shape = tuple(like_shape)
+        n = math.prod(shape)
+        buf = bufs.get((dtype, slot))
+        if buf is None or buf.numel() < n:
+            buf = bufs[(dtype, slot)] = torch.empty(n, dtype=dtype)
+        return buf[:n].view(shape)
 
 
-_scratch = _Scratch(limit=32)
+_scratch = _Scratch()
 
 
 def _absd(x):
