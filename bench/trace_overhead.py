@@ -4,6 +4,7 @@
     python bench/trace_overhead.py --device cuda    # + ResNet-18 and ViT-S at 224x224
     python bench/trace_overhead.py --device cuda --quick
     python bench/trace_overhead.py --jax            # only the JAX jitted MLP step
+    python bench/trace_overhead.py --threads 1 --clock cpu   # CPU time: steadier on a shared machine
 
 Modes run interleaved (plain, empty dispatch mode, trace, trace sampled, detect_anomaly, ...)
 in every repeat, so machine noise hits all of them alike; the table shows median step times
@@ -155,7 +156,7 @@ MODES = {
 }
 
 
-def bench_model(name, device, repeats, steps, warmup, modes, small):
+def bench_model(name, device, repeats, steps, warmup, modes, small, clock=time.perf_counter):
     make, shape, classes, batch = MODELS[name]
     if small and name in ("resnet18", "vit_s"):
         shape, batch = (3, 64, 64), 16
@@ -182,11 +183,11 @@ def bench_model(name, device, repeats, steps, warmup, modes, small):
             for m in modes:
                 ctx = MODES[m]()
                 sync()
-                t0 = time.perf_counter()
+                t0 = clock()
                 with ctx:
                     run(steps)
                     sync()
-                times[m].append((time.perf_counter() - t0) / steps)
+                times[m].append((clock() - t0) / steps)
     return times
 
 
@@ -219,6 +220,9 @@ def main(argv=None):
     p.add_argument("--all", action="store_true", help="on CPU also ResNet-18 / ViT-S (at 64x64, batch 16)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--stat", choices=["median", "min"], default="median", help="step time over the repeats")
+    p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                   help="wall: elapsed time; cpu: this process's CPU time (all its threads), which time "
+                   "slices lost to other processes do not inflate (steadiest with --threads 1 on a shared machine)")
     p.add_argument("--jax", action="store_true", help="only the JAX jitted MLP step (the default runs it "
                    "after the torch models when jax is installed)")
     args = p.parse_args(argv)
@@ -239,12 +243,15 @@ def main(argv=None):
     steps = args.steps or (5 if args.quick else 10)
     modes = list(MODES)
     dev = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    if args.clock == "cpu" and args.device == "cuda":
+        p.error("--clock cpu: CPU time does not measure GPU work")
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     print(f"kinkcheck {kinkcheck.__version__}, torch {torch.__version__}, {dev}; "
-          f"{args.stat} of {repeats} interleaved repeats x {steps} steps")
+          f"{args.stat} of {repeats} interleaved repeats x {steps} steps, {args.clock} time")
     rows = []
     for name in models:
         small = args.device == "cpu" and name in ("resnet18", "vit_s")
-        times = bench_model(name, args.device, repeats, steps, warmup=3, modes=modes, small=small)
+        times = bench_model(name, args.device, repeats, steps, warmup=3, modes=modes, small=small, clock=clock)
         stat = statistics.median if args.stat == "median" else min
         med = {m: stat(v) for m, v in times.items()}
         base = med["plain"]
