@@ -225,6 +225,7 @@ def main(argv=None):
                    "slices lost to other processes do not inflate (steadiest with --threads 1 on a shared machine)")
     p.add_argument("--jax", action="store_true", help="only the JAX jitted MLP step (the default runs it "
                    "after the torch models when jax is installed)")
+    p.add_argument("--no-jax", action="store_true", help="only the torch models")
     args = p.parse_args(argv)
     if args.jax:
         report_jax(args.repeats or (5 if args.quick else 11), args.steps or (5 if args.quick else 10))
@@ -272,7 +273,7 @@ def main(argv=None):
         print(f"| {name} | {batch} | {base * 1e3:.2f} | " + " | ".join(f"{ratios[m]:.2f}x" for m in modes[1:]) + " |")
     import importlib.util
 
-    if args.device == "cpu" and importlib.util.find_spec("jax") is not None:
+    if args.device == "cpu" and not args.no_jax and importlib.util.find_spec("jax") is not None:
         print()
         report_jax(repeats, steps)
 
