@@ -151,3 +151,12 @@ def test_traced_relu_with_a_nan_counts_on_the_scale_of_the_finite_elements():
     want = count_host(d, float(d[~torch.isnan(d)].amax()) * FAC + ABS)
     assert (s["evaluations"], s["exact"], s["near"]) == (x.numel(), int(want[0]), int(want[1]))
     assert want[0] >= 6 and want[1] > 0
+
+
+def test_fast_counts_take_tensors_that_require_grad():
+    x = magnitudes(50_000, torch.float32, seed=4).requires_grad_()
+    counted, vec = count_magnitude(Magnitude(x), FAC, ABS)
+    assert counted and np.array_equal(vec, dense_count(x.detach()))
+    vals, second = windows(5000, torch.float32, seed=5)
+    vals.requires_grad_()
+    assert np.array_equal(fast(vals, second), generic(vals.detach(), second))

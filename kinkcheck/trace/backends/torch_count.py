@@ -238,7 +238,7 @@ def count_magnitude(m: Magnitude, fac: float, absf: float) -> tuple[bool, np.nda
     few blocks worth a look, and numpy counts those. ``(counted, vec)``: not counted when
     ``x`` holds a NaN (the scale is then that of the finite elements: the caller counts the
     dense way)."""
-    flat = m.x.reshape(-1)
+    flat = m.x.detach().reshape(-1)  # numpy refuses a tensor that requires grad
     n = flat.numel()
     dt = flat.dtype
     nb = n // _BLOCK
@@ -300,7 +300,7 @@ def count_relu_windows(w: ReluWindows, fac: float, absf: float) -> tuple[np.ndar
     (the filter ``count_host_rel`` uses, with zero windows pushed to +inf and NaN windows
     left NaN), block minima, and numpy on the few blocks that hold anything within the
     tolerance, where the distances are taken again from ``vals`` and ``second``."""
-    vals, second = w.vals, w.second
+    vals, second = w.vals.detach(), w.second.detach()  # numpy refuses a tensor that requires grad
     n = vals.numel()
     if n < 4 * _REL_BLOCK:
         v, s = _np(vals), _np(second)
