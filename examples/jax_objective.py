@@ -28,11 +28,12 @@ def predict(params, x):
 
 
 def objective(params, x, y, delta: float = 1.0):
-    """Huber-like loss with a hard clip on the residual plus a norm penalty on w2."""
+    """Reverse-Huber-like loss (L1 inside delta, a steeper square outside) with a hard clip on
+    the residual plus a norm penalty on w2."""
     r = predict(params, x) - y
     r = jnp.clip(r, -3.0, 3.0)  # planted: KC103
     small = jnp.abs(r) < delta  # planted: KC402 (this comparison selects in the where below)
-    huber = jnp.where(small, 0.5 * r**2, delta * (jnp.abs(r) - 0.5 * delta))  # planted: KC101
+    huber = jnp.where(small, jnp.abs(r), r**2 / delta)  # planted: KC101 (the slope jumps from 1 to 2 at |r| = delta)
     penalty = jnp.linalg.norm(params["w2"])  # planted: KC203
     worst = jnp.max(huber)  # planted: KC105 (the worst residual's tie decides which one gets the gradient)
     floor = jnp.min(huber)  # a logged statistic: stop_gradient keeps its tie out of the gradient

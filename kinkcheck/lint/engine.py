@@ -29,7 +29,7 @@ from typing import Iterable
 from kinkcheck.findings import Finding
 from kinkcheck.lint import checks as registry
 from kinkcheck.lint.checks import Site
-from kinkcheck.lint import flow, sinks
+from kinkcheck.lint import flow, joins, sinks
 from kinkcheck.lint.context import Budget, Context, FileAnalysis, no_grad_nodes
 from kinkcheck.lint.roots import AUTOGRAD_BASES, AUTOGRAD_UNDIFFERENTIATED
 from kinkcheck.lint.guards import accepts
@@ -273,7 +273,18 @@ def _node_findings(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[s
             continue  # `print((p > 0.5).float().mean())`: a logged statistic is not the loss
         if site.code in SQUARED_AWAY and sinks.squared_away(site, ctx):
             continue
+        if site.code in SQUARED_AWAY and site.via != "node" and joins.kink_smoothed(site.call or site.node, site.operand, ctx):
+            continue  # smooth-L1: near 0 only the quadratic branch of the `where` sees the abs
+        if site.code == "KC402" and _smooth_where(site, ctx):
+            continue  # the branches meet with the same value and slope (Huber, smooth-L1)
         yield site_finding(fa, rule, site, function)
+
+
+def _smooth_where(site: Site, ctx: Context) -> bool:
+    call = site.call
+    if not (isinstance(call, ast.Call) and len(call.args) == 3 and getattr(call.func, "attr", getattr(call.func, "id", "")) == "where"):
+        return False
+    return joins.where_is_smooth(call, call.args[0], ctx)
 
 
 def _all_plain(site: Site, ctx: Context) -> bool:

@@ -76,10 +76,10 @@ def _node_kind(ctx: "Context", node: ast.AST) -> str:
     if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
         # `torch.stack([loss_dx, loss_dy])`: a list holds what its elements hold
         return join(*(k(e) for e in node.elts)) if node.elts else PLAIN
-    if isinstance(node, (ast.JoinedStr, ast.Dict, ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp)):
+    if isinstance(node, (ast.JoinedStr, ast.Dict, ast.Lambda, ast.DictComp)):
         return PLAIN
-    if isinstance(node, ast.GeneratorExp):
-        return k(node.elt)
+    if isinstance(node, (ast.GeneratorExp, ast.ListComp, ast.SetComp)):
+        return k(node.elt)  # `torch.stack([sim(q, o) for o in others])`: what each element holds
     if isinstance(node, ast.Name):
         nk = ctx.name_kind(node.id)
         if nk in (TENSOR, UNKNOWN):

@@ -49,7 +49,7 @@ KEEP = frozenset({"sum", "nansum", "mean", "nanmean", "cumsum", "amax", "amin", 
                   "bfloat16", "to", "type_as", "detach", "clone", "contiguous", "view", "reshape", "squeeze",
                   "unsqueeze", "flatten", "expand", "expand_as", "permute", "transpose", "t", "repeat",
                   "tensor", "as_tensor", "asarray", "array", "stop_gradient", "broadcast_to", "diag",
-                  "diagonal", "trace", "prod", "cpu", "cuda", "max", "min", "median", "values", "item", "tolist"})
+                  "diagonal", "trace", "prod", "cpu", "cuda", "max", "min", "median", "values", "item", "tolist", "to_dense"})
 #: reductions that turn elementwise underflow into a practically positive value
 REDUCE = frozenset({"sum", "nansum", "mean", "nanmean", "cumsum"})
 #: ``x.clamp(min=...)``-like callees: the range of their lower bound

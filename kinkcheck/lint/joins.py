@@ -1,0 +1,281 @@
+"""Smooth joins: a selection whose two branches meet with the same value and slope is no step,
+and a kink that such a selection smooths away is no kink.
+
+Smooth-L1, Huber and a patched limit are written as ``where(d < beta, 0.5 * d * d / beta,
+d - 0.5 * beta)`` over ``d = abs(x)``: the ``where`` switches where both branches agree in value
+and slope (C1), and near ``x = 0`` only the quadratic branch is active, so ``abs``'s kink is
+squared away. Both facts are checked numerically on the expressions themselves, never by
+running the code read: names are replaced by the single value that reaches them (up to a
+few assignments), what is left (parameters, attributes, items) becomes a symbol with a random
+positive value, the switch point (or the kink point) is found by bisection along one symbol,
+and one-sided difference quotients on both sides are compared. Only scalar arithmetic and a
+fixed table of elementwise functions are evaluated; anything else makes the check give up
+(the finding stays).
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import random
+from typing import Callable
+
+from kinkcheck.lint import flow
+
+#: elementwise functions the evaluator knows, by the last part of their name
+_UNARY: dict[str, Callable[[float], float]] = {
+    "abs": abs, "absolute": abs, "fabs": abs, "sqrt": math.sqrt, "exp": math.exp, "log": math.log,
+    "log1p": math.log1p, "expm1": math.expm1, "square": lambda v: v * v, "relu": lambda v: max(v, 0.0),
+    "sigmoid": lambda v: 1.0 / (1.0 + math.exp(-v)), "tanh": math.tanh, "sin": math.sin, "cos": math.cos,
+    "atan": math.atan, "arctan": math.atan, "softplus": lambda v: math.log1p(math.exp(v)),
+    "neg": lambda v: -v, "negative": lambda v: -v,
+}
+#: methods and functions that keep a scalar's value (casts, reductions of one element, views)
+_SAME = frozenset({"float", "double", "half", "to", "detach", "clone", "contiguous", "sum", "mean", "squeeze",
+                   "unsqueeze", "view", "reshape", "flatten", "type_as", "stop_gradient", "asarray", "array"})
+_BIN = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+        ast.Div: lambda a, b: a / b, ast.Pow: lambda a, b: a ** b}
+_CMP = {ast.Lt: lambda a, b: a < b, ast.LtE: lambda a, b: a <= b, ast.Gt: lambda a, b: a > b,
+        ast.GtE: lambda a, b: a >= b, ast.Eq: lambda a, b: a == b, ast.NotEq: lambda a, b: a != b}
+_KNOWN = frozenset({*_UNARY, *_SAME, "where", "pow", "power", "maximum", "fmax", "minimum", "fmin", "clamp", "clip",
+                    "clamp_min", "clamp_max"})
+_TRIALS = 3
+_H = 1e-6
+
+
+class _Unknown(Exception):
+    """An expression the evaluator does not model."""
+
+
+def _tail(func: ast.AST) -> str:
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+
+
+class _Expr:
+    """An expression with its names replaced by the single value reaching each (``expand``)."""
+
+    def __init__(self, node: ast.AST, ctx, depth: int = 4):
+        self.ctx = ctx
+        self.subst: dict[int, ast.AST] = {}
+        self.node = node
+        self._expand(node, depth)
+
+    def _expand(self, node: ast.AST, depth: int) -> None:
+        for n in ast.walk(node):
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and depth > 0 and id(n) not in self.subst:
+                defs, before = flow.reaching(n.id, n, self.ctx)
+                if len(defs) == 1 and not before and defs[0][1] is not None:
+                    value = defs[0][1]
+                    self.subst[id(n)] = value
+                    self._expand(value, depth - 1)
+
+    def symbols(self, node: ast.AST | None = None) -> set[str]:
+        out: set[str] = set()
+        self._symbols(self.node if node is None else node, out)
+        return out
+
+    def _symbols(self, node: ast.AST, out: set[str]) -> None:
+        if id(node) in self.subst:
+            return self._symbols(self.subst[id(node)], out)
+        if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript)):
+            out.add(ast.unparse(node))
+            return
+        if isinstance(node, ast.Call):
+            func = node.func
+            if _tail(func) not in _KNOWN:
+                out.add(ast.unparse(node))  # `predict(params, x)`: some number the loss is given
+                return
+            if isinstance(func, ast.Attribute) and not _is_module(func.value):
+                self._symbols(func.value, out)  # `x.abs()`: the receiver
+            for a in [*node.args, *(k.value for k in node.keywords)]:
+                self._symbols(a, out)
+            return
+        for child in ast.iter_child_nodes(node):
+            self._symbols(child, out)
+
+    def value(self, node: ast.AST, env: dict[str, float]) -> float:
+        if id(node) in self.subst:
+            return self.value(self.subst[id(node)], env)
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+            return float(node.value)
+        if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript)):
+            key = ast.unparse(node)
+            if key not in env:
+                raise _Unknown(key)
+            return env[key]
+        if isinstance(node, ast.BinOp) and type(node.op) in _BIN:
+            return _BIN[type(node.op)](self.value(node.left, env), self.value(node.right, env))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            v = self.value(node.operand, env)
+            return -v if isinstance(node.op, ast.USub) else v
+        if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _CMP:
+            return float(_CMP[type(node.ops[0])](self.value(node.left, env), self.value(node.comparators[0], env)))
+        if isinstance(node, ast.Call):
+            return self._call(node, env)
+        raise _Unknown(type(node).__name__)
+
+    def _call(self, node: ast.Call, env: dict[str, float]) -> float:
+        name = _tail(node.func)
+        if name not in _KNOWN:
+            key = ast.unparse(node)
+            if key not in env:
+                raise _Unknown(key)
+            return env[key]
+        func = node.func
+        receiver = [func.value] if isinstance(func, ast.Attribute) and not _is_module(func.value) else []
+        args = receiver + list(node.args)
+        kw = {k.arg: k.value for k in node.keywords if k.arg}
+        if name == "where" and len(args) == 3:
+            return self.value(args[1] if self.value(args[0], env) else args[2], env)
+        if name in _SAME and len(args) >= 1:
+            return self.value(args[0], env)
+        if name in _UNARY and len(args) == 1:
+            return float(_UNARY[name](self.value(args[0], env)))
+        if name in ("pow", "power") and len(args) == 2:
+            return self.value(args[0], env) ** self.value(args[1], env)
+        if name in ("maximum", "fmax", "minimum", "fmin") and len(args) == 2:
+            pick = max if name in ("maximum", "fmax") else min
+            return pick(self.value(args[0], env), self.value(args[1], env))
+        if name in ("clamp", "clip", "clamp_min", "clamp_max") and args:
+            v = self.value(args[0], env)
+            lo = kw.get("min", args[1] if len(args) > 1 and name != "clamp_max" else None)
+            hi = kw.get("max", args[2] if len(args) > 2 else args[1] if name == "clamp_max" and len(args) > 1 else None)
+            if lo is not None and not (isinstance(lo, ast.Constant) and lo.value is None):
+                v = max(v, self.value(lo, env))
+            if hi is not None and not (isinstance(hi, ast.Constant) and hi.value is None):
+                v = min(v, self.value(hi, env))
+            return v
+        raise _Unknown(name)
+
+
+def _is_module(node: ast.AST) -> bool:
+    root = node
+    while isinstance(root, ast.Attribute):
+        root = root.value
+    return isinstance(root, ast.Name) and root.id in ("torch", "jnp", "np", "numpy", "jax", "math", "F", "lax")
+
+
+def _root(f, lo: float, hi: float) -> float | None:
+    """A zero of ``f`` in [lo, hi] found by scanning for a sign change, then bisection."""
+    steps = 64
+    prev_x, prev = lo, f(lo)
+    for i in range(1, steps + 1):
+        x = lo + (hi - lo) * i / steps
+        cur = f(x)
+        if prev == 0:
+            return prev_x
+        if (prev < 0) != (cur < 0):
+            a, b, fa = prev_x, x, prev
+            for _ in range(80):
+                m = 0.5 * (a + b)
+                fm = f(m)
+                if (fm < 0) == (fa < 0):
+                    a, fa = m, fm
+                else:
+                    b = m
+            return 0.5 * (a + b)
+        prev_x, prev = x, cur
+    return None
+
+
+def smooth_at(expr: _Expr, where: ast.AST, zero: ast.AST, seed: int) -> bool:
+    """``where`` (an expanded expression) has the same one-sided slopes on both sides of the
+    points where ``zero`` crosses 0, along each symbol ``zero`` depends on, for random values
+    of the other symbols."""
+    rng = random.Random(seed)
+    symbols = sorted(expr.symbols(where) | expr.symbols(zero))
+    movable = sorted(expr.symbols(zero))
+    if not movable or len(symbols) > 12:
+        return False
+    for trial in range(_TRIALS):
+        env = {s: rng.uniform(0.3, 2.0) for s in symbols}
+        s = movable[trial % len(movable)]
+
+        def g(x: float, s: str = s) -> float:
+            return expr.value(zero, {**env, s: x})
+
+        x0 = _root(g, -8.0, 8.0)
+        if x0 is None:
+            return False
+        h = _H * max(1.0, abs(x0))
+
+        def w(x: float, s: str = s) -> float:
+            return expr.value(where, {**env, s: x})
+
+        left = (w(x0) - w(x0 - h)) / h
+        right = (w(x0 + h) - w(x0)) / h
+        scale = 1.0 + abs(left) + abs(right)
+        if abs(w(x0 + h) - w(x0 - h)) > 1e-3 * (1.0 + abs(w(x0))) or abs(left - right) > 1e-3 * scale:
+            return False
+    return True
+
+
+def _guarded(check) -> bool:
+    try:
+        return check()
+    except (_Unknown, ArithmeticError, ValueError, TypeError, RecursionError, OverflowError):
+        return False
+
+
+def where_is_smooth(call: ast.Call, cond: ast.AST, ctx) -> bool:
+    """``where(lhs < rhs, a, b)`` whose branches agree in value and slope where lhs == rhs."""
+    test = cond
+    expr = _Expr(call, ctx)
+    if isinstance(test, ast.Name) and id(test) in expr.subst:
+        test = expr.subst[id(test)]
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and type(test.ops[0]) in _CMP):
+        return False
+    switch = ast.BinOp(left=test.left, op=ast.Sub(), right=test.comparators[0])
+    return _guarded(lambda: all(smooth_at(expr, call, switch, seed) for seed in (1, 2)))
+
+
+def kink_smoothed(site_node: ast.AST, argument: ast.AST | None, ctx) -> bool:
+    """The kink at ``site_node`` (``abs(u)``, ``relu(u)`` with ``u = argument``) reaches the
+    loss only through one ``where`` that is differentiable where ``u`` crosses 0."""
+    if argument is None:
+        return False
+    for call in ctx.where_calls():
+        if len(call.args) != 3:
+            continue
+        expr = _Expr(call, ctx)
+        if not _contains(expr, call, site_node):
+            continue
+        if not _flows_only_into(site_node, call, ctx):
+            return False
+        return _guarded(lambda: all(smooth_at(expr, call, argument, seed) for seed in (1, 2)))
+    return False
+
+
+def _contains(expr: _Expr, root: ast.AST, target: ast.AST) -> bool:
+    for n in ast.walk(root):
+        if n is target:
+            return True
+        if id(n) in expr.subst and _contains(expr, expr.subst[id(n)], target):
+            return True
+    return False
+
+
+def _flows_only_into(node: ast.AST, sink: ast.AST, ctx, depth: int = 0) -> bool:
+    """Every path the value at ``node`` takes (through arithmetic and names) enters ``sink``."""
+    child, parent = node, ctx.parent(node)
+    for _ in range(60):
+        if parent is None:
+            return False
+        if parent is sink:
+            return True
+        if isinstance(parent, (ast.BinOp, ast.UnaryOp, ast.Compare, ast.Call, ast.Attribute, ast.keyword)):
+            child, parent = parent, ctx.parent(parent)
+            continue
+        if isinstance(parent, ast.Assign) and parent.value is child and depth < 3 and len(parent.targets) == 1 \
+                and isinstance(parent.targets[0], ast.Name):
+            name = parent.targets[0].id
+            uses = [u for u in _loads(ctx, name) if any(stmt is parent for stmt, _ in flow.reaching(name, u, ctx)[0])]
+            return bool(uses) and all(_flows_only_into(u, sink, ctx, depth + 1) for u in uses)
+        return False
+    return False
+
+
+def _loads(ctx, name: str) -> list[ast.Name]:
+    from kinkcheck.lint.sinks import _loads as loads
+
+    return loads(ctx).get(name, [])
