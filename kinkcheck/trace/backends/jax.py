@@ -250,15 +250,22 @@ def _infer_patch(orig, slot):
             return p, flat
         user_args = args[1] if len(args) > 1 else kwargs.get("args", ())
         probe = backends[0].probe
-        if probe is not None and caller is None and _top_level(user_args):
-            _local.slow = True  # each call picks its program: off jit's C++ fast path (_run_patch)
-            if _stepping(p.params["jaxpr"]) and probe.next_step_probed():
-                prev = _STATE.swap_local(probe.setting)  # the probe program: traced once, cached by jit
-                try:
-                    p, flat = orig(fun, *args, **kwargs)
-                finally:
-                    _STATE.set_local(prev)
-        return _rewritten(p, user_args), flat
+        if probe is None or caller is not None or not _top_level(user_args):
+            return _rewritten(p, user_args), flat
+        probed = _stepping(p.params["jaxpr"]) and probe.next_step_probed()
+        if probed:
+            prev = _STATE.swap_local(probe.setting)  # the probe program: traced once, cached by jit
+            try:
+                p, flat = orig(fun, *args, **kwargs)
+            finally:
+                _STATE.set_local(prev)
+        p = _rewritten(p, user_args)
+        if probed:
+            _PROBE_PROGRAMS.add(p.params["jaxpr"])
+        # each call picks its program: off jit's C++ fast path (_run_patch); set last, since
+        # the calls traced meanwhile (jnp's own jitted functions) pass through _run_patch too
+        _local.slow = True
+        return p, flat
 
     return _infer_params
 
@@ -270,7 +277,7 @@ def _run_patch(orig, slot):
     def _run_python_pjit(p, args_flat, fun, args, kwargs):
         slow, _local.slow = getattr(_local, "slow", False), False
         out = orig(p, args_flat, fun, args, kwargs)
-        if slow or _internal_call(fun, where=False):
+        if slow or p.params.get("jaxpr") in _PROBE_PROGRAMS or _internal_call(fun, where=False):
             out = (*out[:5], None, *out[6:])  # no executable: no fast-path entry
         return out
 
@@ -310,6 +317,8 @@ def _top_level(args) -> bool:
     return not getattr(_local, "jit_depth", 0) and not _has_tracers(args)
 
 
+#: the programs of probed calls: never entered in jit's C++ fast path, whatever happens
+_PROBE_PROGRAMS: weakref.WeakSet = weakref.WeakSet()
 #: a traced program -> does each call of it close a step (a gradient, with counts)?
 _STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -369,7 +378,6 @@ def _on_probe(sites, mat) -> None:
 
 sink.host = staticmethod(_on_host)
 sink.probe = staticmethod(_on_probe)
-sink.differentiated = staticmethod(jax_probe.differentiated)
 sink.eager = staticmethod(_on_eager)
 sink.wants = staticmethod(_wants)
 sink.quiet = staticmethod(_quiet)
@@ -406,6 +414,8 @@ class JaxBackend:
         #: context on every call), one per (rules, near) in this process
         self.only_diff = bool(getattr(tracer, "only_differentiated", True))
         self.setting_key = (tuple(sorted(tracer.codes)), self.near)
+        if getattr(tracer, "probe", None) is not None:  # programs of their own: see jax_probe
+            self.setting_key = (*self.setting_key, "probed")
         self.setting = _setting_id(self.setting_key, self.only_diff)
         #: the subgradient sensitivity probe (:mod:`.jax_probe`), when the trace asks for one
         self.probe: jax_probe.JaxProbe | None = None
@@ -506,8 +516,6 @@ class JaxBackend:
         if got is None:
             return
         slot, rule, diff, how, operands = got
-        if diff:
-            jax_probe.differentiated(slot)
         count_p.bind(*operands, site=slot, how=how, near=(*self.near, rule.near), diff=diff)
 
     def replay(self, prim, rule, args, params, caller, orig):

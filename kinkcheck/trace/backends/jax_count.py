@@ -50,9 +50,6 @@ class Sink:
     host = staticmethod(lambda sites, mat, step, probe=None: None)
     #: the probe's sums of a call that did not come with its counts (eager, or out of reach)
     probe = staticmethod(lambda sites, mat: None)
-    #: a count's JVP rule ran: the site is differentiated in the call being traced (the probe
-    #: replays those)
-    differentiated = staticmethod(lambda site: None)
     eager = staticmethod(lambda site, evaluations, vec: None)
     #: is a count with this ``diff`` counted in the program being traced or lowered now?
     wants = staticmethod(lambda diff: True)
@@ -353,7 +350,6 @@ def _count_impl(*args, site, how, near, diff):
 
 def _count_jvp(primals, tangents, *, site, how, near, diff):
     """JAX calls this only when an operand has a non-zero tangent: the op is differentiated."""
-    sink.differentiated(site)
     return count_p.bind(*primals, site=site, how=how, near=near, diff=True), []
 
 

@@ -36,15 +36,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax._src import api as _api
-from jax._src import core
+from jax._src import api_util, core
 from jax._src import custom_derivatives as _cd
+from jax._src import linear_util as lu
+from jax._src.interpreters import partial_eval as pe
 
 from kinkcheck.trace import patches
 from kinkcheck.trace.backends import jax_probe_ops
-from kinkcheck.trace.backends.jax_count import probe_p
+from kinkcheck.trace.backends.jax_count import count_p, probe_p
+from kinkcheck.trace.backends.jax_rewrite import subjaxprs
 from kinkcheck.trace.probe import step_result
 
-_local = threading.local()  # .collect (a set of sites), .replay (the site replayed), .busy
+_local = threading.local()  # .replay (the site replayed), .busy (replaying: vjp calls are plain)
 #: the frames of grad and value_and_grad: the vjp calls the probe takes
 _GRAD_FRAMES = ("value_and_grad_f", "grad_f")
 
@@ -71,13 +74,6 @@ _CUSTOM_IDS = _custom_functions()
 def replaying() -> int | None:
     """The site being replayed in this thread, or None."""
     return getattr(_local, "replay", None)
-
-
-def differentiated(site: int) -> None:
-    """A count's JVP rule ran (or a differentiated custom call's count was bound): collect it."""
-    got = getattr(_local, "collect", None)
-    if got is not None:
-        got.add(site)
 
 
 def substitute(prim, args, params, slot: int, via: str | None):
@@ -112,9 +108,10 @@ def _custom_patch(orig, slot):
 
 def _probe_here():
     """This thread's probe, when a vjp it takes is being made now."""
-    if getattr(_local, "busy", False):
-        return None
-    backends = getattr(_jb()._local, "backends", None)
+    jb_local = _jb()._local
+    if getattr(_local, "busy", False) or getattr(jb_local, "depth", 0):
+        return None  # a replay's own vjp, or the tracer's (observing a gradient at the kink)
+    backends = getattr(jb_local, "backends", None)
     if not backends or backends[0].probe is None:
         return None
     return backends[0].probe
@@ -183,19 +180,14 @@ class JaxProbe:
     def vjp(self, orig, fun, primals, has_aux):
         if not self._probing(primals):
             return orig(fun, *primals, has_aux=has_aux)
-        prev = getattr(_local, "collect", None)
-        sites: set[int] = set()
-        _local.collect = sites
-        try:
-            res = orig(fun, *primals, has_aux=has_aux)
-        finally:
-            _local.collect = prev
-        out, f_vjp, *aux = res
+        out, f_vjp, *aux = orig(fun, *primals, has_aux=has_aux)
 
         def pullback(ct):
             g = f_vjp(ct)
+            sites: list[int] = []
             try:
-                self._replay(orig, fun, primals, has_aux, ct, g, sorted(sites))
+                sites = differentiated_sites(fun, primals)
+                self._replay(orig, fun, primals, has_aux, ct, g, sites)
             except Exception as err:  # noqa: BLE001 - the probe must never break the user's gradient
                 jb = _jb()
                 jb._warn_once("probe", f"kinkcheck.trace: the JAX probe failed ({type(err).__name__}: {err})")
@@ -275,6 +267,42 @@ class JaxProbe:
                     continue
                 gg, dd, gd, dmax = (float(v) for v in mat[i])
                 tr.probe_site(site).add(step_result(tr.step_count, hits, gg, dd, gd, dmax), self.options.threshold)
+
+
+def differentiated_sites(fun, primals) -> list[int]:
+    """The sites a vjp of ``fun`` at ``primals`` differentiates, read from its JVP's program:
+    the counts there marked differentiated, nested jitted functions included (their programs
+    come from jit's caches, so what ran while tracing this call is not the whole story)."""
+    leaves, tree = jax.tree_util.tree_flatten(primals)
+
+    def jvp(*xs):
+        p = jax.tree_util.tree_unflatten(tree, xs)
+        return jax.tree_util.tree_leaves(jax.jvp(fun, p, jax.tree_util.tree_map(jnp.zeros_like, p)))
+
+    avals = [core.typeof(x) for x in leaves]
+    busy = getattr(_local, "busy", False)
+    _local.busy = True
+    try:  # traced as it is (not through jit, whose top-level programs the tracer rewrites)
+        dbg = api_util.debug_info("kinkcheck probe", jvp, avals, {})
+        jaxpr, _, _ = pe.trace_to_jaxpr_dynamic(lu.wrap_init(jvp, debug_info=dbg), avals)
+    finally:
+        _local.busy = busy
+    found: set[int] = set()
+    _walk(jaxpr, found, set())
+    return sorted(found)
+
+
+def _walk(jaxpr, found: set[int], seen: set[int]) -> None:
+    if id(jaxpr) in seen:
+        return
+    seen.add(id(jaxpr))
+    for eqn in jaxpr.eqns:
+        if eqn.primitive is count_p:
+            if eqn.params["diff"]:
+                found.add(eqn.params["site"])
+        else:
+            for sub in subjaxprs(eqn):
+                _walk(sub, found, seen)
 
 
 def _flat(tree) -> list:

@@ -9,11 +9,11 @@ everywhere except at the exact hits, where it takes the other valid subgradient:
 op                             JAX at the kink                  the probe's alternative
 =============================  ===============================  ===============================
 ``lax.abs``                    ``abs'(0) = +1``                 ``-1``
-``lax.max`` / ``lax.min``      a tie split 0.5 / 0.5            wholly to one operand: the one
-                                                                that is not a constant (relu as
-                                                                ``jnp.maximum(h, 0)`` gets 1, a
-                                                                ``jnp.clip`` the inside slope),
-                                                                else the first
+``lax.max`` / ``lax.min``      a tie split 0.5 / 0.5            wholly to the first operand (as
+                                                                the torch probe): relu written
+                                                                ``jnp.maximum(h, 0)`` gets 1;
+                                                                ``jnp.clip`` (``max(lo, x)``,
+                                                                ``min(hi, .)``) the outside slope
 ``lax.clamp``                  0 to every operand at a bound    the inside slope: 1 to ``x``
 ``jax.nn.relu`` / ``relu6``    0 at 0 (and at 6)                1 (the inside slope)
 ``jax.nn.leaky_relu``          1 at 0 (``x >= 0``)              ``negative_slope`` (``x > 0``)
@@ -32,7 +32,6 @@ import functools
 import jax
 import jax.numpy as jnp
 from jax import lax
-from jax._src import core
 
 from kinkcheck.trace.backends.jax_count import sink
 
@@ -55,14 +54,6 @@ def covered(op: str, via: str | None) -> str | None:
     return f"{op}: no alternative subgradient for this op in the JAX probe"
 
 
-def _winner(args) -> int:
-    """Which operand of a tie takes it wholly: the one that is not a constant, else the first."""
-    traced = [isinstance(a, core.Tracer) for a in args]
-    if traced[1] and not traced[0]:
-        return 1
-    return 0
-
-
 def alternative(prim, args, params, via: str | None):
     """``prim`` bound on ``args`` with the other subgradient at its hits (see the module doc)."""
     name = prim.name
@@ -71,8 +62,7 @@ def alternative(prim, args, params, via: str | None):
     if name == "abs":
         return _abs_alt(*args)
     if name in ("max", "min"):
-        w = (1.0, 0.0) if _winner(args) == 0 else (0.0, 1.0)
-        return _tie(name, w)(*args)
+        return _tie(name, (1.0, 0.0))(*args)
     if name == "clamp":
         return _clamp_alt(*args)
     raise ValueError(f"no alternative for lax.{name}")

@@ -30,7 +30,8 @@ from kinkcheck.trace.backends.jax_count import RAW_LEN, count_p, count_vector, e
 _INLINE = ("jit", "pjit", "closed_call", "core_call", "custom_jvp_call", "custom_vjp_call", "checkpoint", "remat")
 
 
-def _subjaxprs(eqn):
+def subjaxprs(eqn):
+    """The jaxprs an equation holds (a jit's body, a loop's, a branch's)."""
     for v in eqn.params.values():
         if isinstance(v, core.ClosedJaxpr):
             yield v.jaxpr
@@ -57,7 +58,7 @@ def sites_in(jaxpr: core.Jaxpr, memo: dict | None = None) -> tuple[int, ...]:
             if sink.wants(eqn.params["diff"]):
                 out.add(eqn.params["site"])
         else:
-            for sub in _subjaxprs(eqn):
+            for sub in subjaxprs(eqn):
                 out.update(sites_in(sub, memo))
     got = memo[id(jaxpr)] = tuple(sorted(out))
     return got
@@ -68,7 +69,7 @@ def is_gradient(jaxpr: core.Jaxpr) -> bool:
     for eqn in jaxpr.eqns:
         if "transpose(" in str(eqn.source_info.name_stack):
             return True
-        if any(is_gradient(sub) for sub in _subjaxprs(eqn)):
+        if any(is_gradient(sub) for sub in subjaxprs(eqn)):
             return True
     return False
 
@@ -143,7 +144,7 @@ def _eqn(eqn, invals, acc: _Acc, memo: dict):
         if sink.wants(p["diff"]) and jax_ops.reachable(p["how"], invals):
             acc.add(p["site"], count_vector(p["how"], p["near"], invals))
         return []
-    if not any(sites_in(sub, memo) for sub in _subjaxprs(eqn)):
+    if not any(sites_in(sub, memo) for sub in subjaxprs(eqn)):
         return _bind(eqn, invals)
     name = prim.name
     if name in _INLINE:
