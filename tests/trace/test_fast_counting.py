@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from kinkcheck.trace.backends.torch_count import (
+    _CHUNK,
     Magnitude,
     ReluWindows,
     count_host,
@@ -111,7 +112,7 @@ def dense_count(x):
     return count_host(d, float(d.amax()) * FAC + ABS)
 
 
-@pytest.mark.parametrize("n", [16384, 16384 + 77, 3 * (1 << 18) + 4096 * 5 + 11])
+@pytest.mark.parametrize("n", [16384, 16384 + 77, 2 * _CHUNK + 4096 * 5 + 11])  # one chunk, a tail, three chunks
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_chunked_magnitude_count_equals_the_dense_count(n, dtype):
     x = magnitudes(n, dtype, seed=n % 97)

@@ -227,8 +227,9 @@ class Magnitude(Whole):
         return d, d.amax(), None
 
 
-#: elements per chunk of :func:`count_magnitude` (1 MiB of float32: the chunk's |x| stays in cache)
-_CHUNK = 1 << 18
+#: elements per chunk of :func:`count_magnitude` (2 MiB of float32: the chunk's |x| stays in cache,
+#: and few enough chunks that each op still has work for every thread)
+_CHUNK = 1 << 19
 
 
 def count_magnitude(m: Magnitude, fac: float, absf: float) -> tuple[bool, np.ndarray | None]:
