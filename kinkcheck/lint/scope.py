@@ -327,6 +327,11 @@ def _value_roots(world: _World, indexes: list[FileIndex]) -> list[str]:
     return [t for r in dict.fromkeys(refs) for t in world.targets(r)]
 
 
+def _class_held(ix: FileIndex) -> set[str]:
+    """Lambdas bound to class attributes: no function holds them."""
+    return {ref for key, refs in ix.bindings.items() if key.rsplit(".", 1)[0] in ix.classes for ref in refs}
+
+
 def loss_scope(
     indexes: list[FileIndex],
     *,
@@ -338,8 +343,9 @@ def loss_scope(
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r} (expected one of {', '.join(SCOPES)})")
     if scope == "all":
-        # lambdas are checked as part of the function that holds them
-        return {ix.path: frozenset(q for q, f in ix.functions.items() if not f.is_lambda)
+        # lambdas are checked as part of the function that holds them; a class body holds
+        # none (`MANHATTAN = lambda x, y: ...` in a table of metrics is checked on its own)
+        return {ix.path: frozenset(q for q, f in ix.functions.items() if not f.is_lambda or q in _class_held(ix))
                 for ix in indexes if ix.functions}
     world = _World(indexes)
     whole: dict[str, int] = {}  # qualname -> depth reached

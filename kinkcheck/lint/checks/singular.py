@@ -1,5 +1,5 @@
-"""KC202 (fractional and negative powers) and KC205 (division): the operand is not
-simply the rule's ``argument``."""
+"""KC202 (fractional and negative powers), KC203 (an L1 ``pairwise_distance``) and KC205
+(division): the operand is not simply the rule's ``argument``."""
 
 from __future__ import annotations
 
@@ -78,3 +78,15 @@ def division(site: Site, ctx: Context):
     if denom is None or ctx.kind(denom) == PLAIN:
         return None
     return site.with_(operand=denom)
+
+
+@refine("KC203")
+def l1_pairwise_distance(site: Site, ctx: "Context"):
+    """``F.pairwise_distance`` adds eps to the difference, which keeps its 2-norm away from 0;
+    with ``p=1`` (or any p <= 1) it is a sum of ``|x - y + eps|``, kinked on every coordinate."""
+    call = site.call
+    if not isinstance(call, ast.Call) or (site.qname or "").rsplit(".", 1)[-1] != "pairwise_distance":
+        return site
+    p = next((kw.value for kw in call.keywords if kw.arg == "p"), call.args[2] if len(call.args) > 2 else None)
+    v = const_value(p) if p is not None else 2.0
+    return site if v is not None and v <= 1 else None
