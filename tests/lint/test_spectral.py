@@ -15,7 +15,7 @@ from kinkcheck.lint.api import check_source
 CODES = frozenset(catalog.load())
 
 
-def sites(body: str, imports: str = "import torch", params: str = "z, x, w, eps=1e-6") -> list[str]:
+def sites(body: str, imports: str = "import torch\nimport torch.nn.functional as F", params: str = "z, x, w, eps=1e-6") -> list[str]:
     """The source of every KC208 site in a loss function with ``body``."""
     source = f"{imports}\n\n\ndef loss({params}):\n" + textwrap.indent(textwrap.dedent(body), "    ")
     lines = source.splitlines()
@@ -27,6 +27,7 @@ def sites(body: str, imports: str = "import torch", params: str = "z, x, w, eps=
     "return -torch.linalg.svdvals(z).sum()",
     "_, s, _ = torch.linalg.svd(z)\nreturn s.sum()",
     "return torch.linalg.svd(z).S.sum()",
+    "u, s, vh = torch.linalg.svd(z)\nreturn s.sum()",
     "return torch.svd(z)[1].sum()",
     "return z.svd()[1].sum()",
     "return torch.linalg.eigvalsh(z.T @ z)[-1]",
@@ -54,9 +55,13 @@ def test_a_square_of_some_uses_only_still_counts():
     ("return torch.linalg.cholesky(z.T @ z + eps * torch.eye(z.shape[1])).sum()", False),
     ("return torch.linalg.cholesky(z.T @ z + torch.eye(z.shape[1]) * 1e-4).sum()", False),
     ("c = z.T @ z + 1e-5 * torch.eye(3)\nreturn torch.linalg.svdvals(c).sum()", False),
+    ("k = z @ z.T\nreturn torch.linalg.cholesky(k + F.softplus(x) * torch.eye(k.shape[0])).sum()", False),
     ("return torch.linalg.cholesky(z.T @ z + 0.0 * torch.eye(z.shape[1])).sum()", True),
+    ("return torch.linalg.cholesky(z.T @ z + x * torch.eye(z.shape[1])).sum()", True),  # x may be 0
     ("return torch.linalg.cholesky(z.T @ z + eps).sum()", True),  # a constant added to every entry
     ("_, v = torch.linalg.eigh(z.T @ z + eps * torch.eye(3))\nreturn (z @ v).sum()", True),
+    ("u, s, vh = torch.linalg.svd(z + eps * torch.eye(3))\nreturn s.sum()", False),
+    ("u, s, vh = torch.linalg.svd(z + eps * torch.eye(3))\nreturn (s * u[0]).sum()", True),
 ])
 def test_a_positive_diagonal_jitter_guards_values_but_not_vectors(body, flagged):
     assert bool(sites(body)) is flagged
@@ -85,6 +90,12 @@ def test_nuclear_and_spectral_norms(call, flagged):
     assert sites(f"return {call}") == ([call] if flagged else [])
 
 
+def test_values_only_by_keyword():
+    imports = "import jax.numpy as jnp"
+    assert sites("return (jnp.linalg.svd(w, compute_uv=False) ** 2).sum()", imports=imports) == []
+    assert sites("return (jnp.linalg.svd(w)[0] ** 2).sum()", imports=imports) == ["jnp.linalg.svd(w)"]
+
+
 def test_jax_and_numpy_spellings():
     assert sites("return jnp.linalg.norm(w, ord='nuc') + jsl.svd(w)[0].sum()",
                  imports="import jax.numpy as jnp\nimport jax.scipy.linalg as jsl") == \
@@ -93,5 +104,6 @@ def test_jax_and_numpy_spellings():
 
 def test_decompositions_of_constants_and_outside_loss_code_are_not_sites():
     assert sites("return torch.linalg.svdvals(torch.eye(3)).sum() * z.sum()") == []
+    assert sites("u, s, v = torch.linalg.svd(x.detach())\nreturn (z @ v).sum()") == []  # a detached target
     source = "import numpy as np\n\n\ndef principal_axes(points):\n    return np.linalg.eigh(np.cov(points.T))\n"
     assert [f for f in check_source(source, "m.py", module="m", codes=CODES) if f.code == "KC208"] == []

@@ -60,18 +60,17 @@ def spectral_degenerate(site: Site, ctx: Context):
     if not vectors and tail in SQUARABLE and _squared(site.call, tail, ctx):
         return None
     if not vectors and operand is not None and _jittered(operand, ctx):
-        return None
-    if vectors:
-        return site.with_(operand=None)  # no guard of the operand keeps two vectors apart
+        return None  # eps * I keeps values and pivots off 0 (vectors never get here)
     return site
 
 
 def _values_only(call: ast.AST, index: int, ctx: Context) -> bool:
-    """``_, S, _ = svd(z)``, ``svd(z).S``, ``eigh(c)[0]``, ``svd(z, compute_uv=False)``: the
-    vectors are not used."""
+    """``_, S, _ = svd(z)`` (or names never read), ``svd(z).S``, ``eigh(c)[0]``,
+    ``svd(z, compute_uv=False)``: the vectors are not used."""
     if isinstance(call, ast.Call):
         for kw in call.keywords:
-            if kw.arg in ("compute_uv", "eigenvectors") and const_value(kw.value) == 0:
+            if kw.arg in ("compute_uv", "eigenvectors") and isinstance(kw.value, ast.Constant) and \
+                    kw.value.value is False:
                 return True
     parent = ctx.parent(call)
     if isinstance(parent, ast.Attribute) and parent.value is call:
@@ -82,8 +81,16 @@ def _values_only(call: ast.AST, index: int, ctx: Context) -> bool:
         target = parent.targets[0]
         if isinstance(target, (ast.Tuple, ast.List)) and index < len(target.elts):
             others = [e for i, e in enumerate(target.elts) if i != index]
-            return all(isinstance(e, ast.Name) and e.id.startswith("_") for e in others)
+            return all(isinstance(e, ast.Name) and (e.id.startswith("_") or not _loads(e.id, ctx)) for e in others)
     return False
+
+
+def _loads(name: str, ctx: Context) -> list[ast.Name]:
+    """Where the function reads ``name``."""
+    from kinkcheck.lint.index import walk_local
+
+    return [n for n in walk_local(ctx.fn) if isinstance(n, ast.Name) and n.id == name
+            and isinstance(n.ctx, ast.Load) and ctx.parent(n) is not None]
 
 
 def _squared(call: ast.AST, tail: str, ctx: Context) -> bool:
@@ -104,10 +111,7 @@ def _squared(call: ast.AST, tail: str, ctx: Context) -> bool:
 
 
 def _every_use_squared(name: str, ctx: Context) -> bool:
-    from kinkcheck.lint.index import walk_local
-
-    uses = [n for n in walk_local(ctx.fn) if isinstance(n, ast.Name) and n.id == name
-            and isinstance(n.ctx, ast.Load) and ctx.parent(n) is not None]
+    uses = _loads(name, ctx)
     return bool(uses) and all(_is_squared(u, ctx) for u in uses)
 
 
@@ -132,10 +136,10 @@ def _is_squared(value: ast.AST, ctx: Context) -> bool:
 
 
 def _jittered(operand: ast.AST, ctx: Context) -> bool:
-    """``cov + eps * torch.eye(d)``, ``eye * 1e-4 + a @ a.T`` (a name assigned once is
-    followed): a positive multiple of the identity added. An eps whose value is known to be
-    0 (a default ``eps=0``) is no jitter."""
-    from kinkcheck.lint.ranges import numeric_value
+    """``cov + eps * torch.eye(d)``, ``eye * 1e-4 + a @ a.T``, ``k + F.softplus(s) * eye``
+    (a name assigned once is followed): a positive multiple of the identity added. An eps
+    whose value is known to be 0 (a default ``eps=0``) is no jitter."""
+    from kinkcheck.lint.ranges import is_positive, numeric_value, range_of
 
     node = operand
     for _ in range(3):
@@ -153,7 +157,7 @@ def _jittered(operand: ast.AST, ctx: Context) -> bool:
             if not _identity(other, ctx):
                 continue
             v = numeric_value(scale, ctx)
-            if v is not None and v > 0 or v is None and is_eps_like(scale):
+            if v is not None and v > 0 or v is None and (is_eps_like(scale) or is_positive(range_of(scale, ctx))):
                 return True
     return False
 
