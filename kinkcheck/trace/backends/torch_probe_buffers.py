@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 
 #: bytes of buffers one probe keeps between probed steps
-LIMIT = 256 << 20
+LIMIT = 64 << 20
 
 
 class Buffers:
