@@ -59,11 +59,10 @@ class StepSums:
         self.flat = {key: _wide(grad) for key, (_, grad) in g.items()}
         #: per device, the chunks of g: keys -> flat vector (a site reaching the same leaves reuses it)
         self.chunks: dict[torch.device, dict[tuple, torch.Tensor]] = {}
-        parts = []
+        self.gg = 0.0
         for dev, items in _by_device((k, grad) for k, (_, grad) in g.items()).items():
             chunks = self.chunks[dev] = {keys: v for keys, _, v in _chunks(items)}
-            parts.append(torch.stack([torch.dot(v, v) for v in chunks.values()]).double().sum().reshape(1).cpu())
-        self.gg = float(torch.cat(parts).sum()) if parts else 0.0
+            self.gg += sum(r[0] for r in _rows([torch.dot(v, v).reshape(1) for v in chunks.values()]))
 
     def _g(self, dev, keys: tuple, sizes: tuple, d: torch.Tensor) -> torch.Tensor:
         """The step's gradient over the leaves ``keys``, laid out as the chunk ``d``."""
@@ -84,7 +83,7 @@ class StepSums:
     def site(self, sums: dict[int, torch.Tensor]) -> tuple[float, float, float]:
         """``||d||^2``, ``<g, d>`` and ``max |d|`` of one site's correction ``sums``
         (``id(leaf) -> its correction``), with one transfer per device."""
-        rows = []
+        rows: list = []
         for dev, items in _by_device(sums.items()).items():
             chunk_rows = []
             for keys, sizes, d in _chunks(items):
@@ -92,11 +91,16 @@ class StepSums:
                 if g.dtype != d.dtype:
                     g, d = g.double(), d.double()
                 amax = torch.linalg.vector_norm(d, float("inf")) if d.numel() else d.new_zeros(())
-                chunk_rows.append(torch.stack([torch.dot(d, d), torch.dot(g, d), amax]).double())
-            rows.append(torch.stack(chunk_rows).cpu())
+                chunk_rows.append(torch.stack([torch.dot(d, d), torch.dot(g, d), amax]))
+            rows += _rows(chunk_rows)
         if not rows:
             return 0.0, 0.0, 0.0
-        t = torch.cat(rows)
-        dd, gd = (float(v) for v in t[:, :2].sum(0))
-        return dd, gd, float(t[:, 2].max())
+        return sum(r[0] for r in rows), sum(r[1] for r in rows), max(r[2] for r in rows)
+
+
+def _rows(parts: list[torch.Tensor]) -> list:
+    """Same-length tensors of one device as Python rows of floats, with one transfer."""
+    if any(p.dtype != parts[0].dtype for p in parts):
+        parts = [p.double() for p in parts]
+    return torch.stack(parts).double().tolist()
 
