@@ -83,8 +83,12 @@ def division(site: Site, ctx: Context):
 @refine("KC203")
 def l1_pairwise_distance(site: Site, ctx: "Context"):
     """``F.pairwise_distance`` adds eps to the difference, which keeps its 2-norm away from 0;
-    with ``p=1`` (or any p <= 1) it is a sum of ``|x - y + eps|``, kinked on every coordinate."""
+    with ``p=1`` (or any p <= 1) it is a sum of ``|x - y + eps|``, kinked on every coordinate.
+    A nuclear norm (``ord="nuc"``) is left to KC208."""
     call = site.call
+    if isinstance(call, ast.Call) and any(kw.arg in ("ord", "p") and isinstance(kw.value, ast.Constant)
+                                          and kw.value.value == "nuc" for kw in call.keywords):
+        return None  # a nuclear norm is a sum of singular values: KC208's site
     if not isinstance(call, ast.Call) or (site.qname or "").rsplit(".", 1)[-1] != "pairwise_distance":
         return site
     p = next((kw.value for kw in call.keywords if kw.arg == "p"), call.args[2] if len(call.args) > 2 else None)
