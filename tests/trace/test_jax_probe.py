@@ -155,6 +155,23 @@ def test_a_site_evaluated_twice_swaps_at_both():
     assert rel == pytest.approx(_rel_cos_max(g, g_alt)[0], rel=1e-5)
 
 
+def test_per_example_gradients_count_as_one():
+    # vmap(grad(f)): the probe's vector is the batch's gradients side by side
+    W = jnp.array([[1.0, -1.0], [2.0, 0.5]])
+    x = jnp.array([[1.0, 1.0], [0.5, 3.0]])
+
+    def per_example(act):
+        return jax.vmap(jax.grad(lambda w, xi: act(xi @ w.T).sum()), (None, 0))(W, x)
+
+    g, g_alt = per_example(jax.nn.relu), per_example(lambda h: jnp.where(h >= 0, h, 0.0))
+    with kinkcheck.trace(backends="jax", probe=1) as t:
+        got = jax.jit(lambda w: jax.vmap(jax.grad(lambda w, xi: jax.nn.relu(xi @ w.T).sum()), (None, 0))(w, x))(W)
+    assert np.array_equal(got, g)
+    _, hits, rel, cos, _ = _probed(t)["steps"][0]
+    assert hits == 1
+    assert (rel, cos) == pytest.approx(_rel_cos_max(g, g_alt)[:2], rel=1e-5)
+
+
 # -- a jitted digits MLP: forced relu ties, each probed step against a hand-written swap ---
 
 HIDDEN, DEAD = 32, 3
@@ -203,7 +220,7 @@ def _run(probe, steps):
     params = [p]
     with kinkcheck.trace(backends="jax", probe=probe) as t:
         for _ in range(steps):
-            p = _train_step(p, x, y)
+            p = jax.block_until_ready(_train_step(p, x, y))
             params.append(p)
     return params, t
 
@@ -283,7 +300,7 @@ def test_unprobed_steps_run_without_replays():
     step = jax.jit(jax.grad(lambda w: jax.nn.relu(x @ w.T).sum()))
     with kinkcheck.trace(backends="jax", probe=Probe(every=3)) as t:
         for _ in range(7):
-            step(W)
+            jax.block_until_ready(step(W))  # a loop that reads its loss: each step closes before the next
     rows = _probed(t)["steps"]
     assert [r[0] for r in rows] == [0, 3, 6]
     assert t.to_dict()["probe"]["steps"] == 3 and t.to_dict()["steps"] == 7

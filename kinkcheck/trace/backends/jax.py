@@ -18,6 +18,9 @@ reference-counted, put back by the last one: :mod:`kinkcheck.trace.patches`):
   (``jnp.abs``, ``jax.nn.relu``) are traced once per calling line and kept off jit's C++
   fast path, so that each call counts at its own line and runs the program it runs untraced.
 
+With ``probe=`` (:mod:`.jax_probe`), also ``api.vjp`` as ``grad``/``value_and_grad`` call it
+and ``custom_jvp.__call__`` (relu's body, during a replay).
+
 The trace's setting (its rules, near tolerance and ``only_differentiated``) is a thread-local
 JAX config option that is part of jit's cache key: inside the block jitted functions are traced and compiled afresh
 with counting (once per setting, then cached), and outside it the very programs compiled
@@ -250,21 +253,16 @@ def _infer_patch(orig, slot):
             return p, flat
         user_args = args[1] if len(args) > 1 else kwargs.get("args", ())
         probe = backends[0].probe
-        if probe is None or caller is not None or not _top_level(user_args):
+        if probe is None or caller is not None or not _top_level(user_args) \
+                or not _stepping(p.params["jaxpr"]) or not probe.take_due():
             return _rewritten(p, user_args), flat
-        probed = _stepping(p.params["jaxpr"]) and probe.next_step_probed()
-        if probed:
-            prev = _STATE.swap_local(probe.setting)  # the probe program: traced once, cached by jit
-            try:
-                p, flat = orig(fun, *args, **kwargs)
-            finally:
-                _STATE.set_local(prev)
+        prev = _STATE.swap_local(probe.setting)  # the probe program: traced once, cached by jit
+        try:
+            p, flat = orig(fun, *args, **kwargs)
+        finally:
+            _STATE.set_local(prev)
         p = _rewritten(p, user_args)
-        if probed:
-            _PROBE_PROGRAMS.add(p.params["jaxpr"])
-        # each call picks its program: off jit's C++ fast path (_run_patch); set last, since
-        # the calls traced meanwhile (jnp's own jitted functions) pass through _run_patch too
-        _local.slow = True
+        _PROBE_PROGRAMS.add(p.params["jaxpr"])  # run once, never from jit's C++ fast path (_run_patch)
         return p, flat
 
     return _infer_params
@@ -275,9 +273,8 @@ def _run_patch(orig, slot):
     (that path's cache does not know the calling line: see :func:`_infer_patch`)."""
 
     def _run_python_pjit(p, args_flat, fun, args, kwargs):
-        slow, _local.slow = getattr(_local, "slow", False), False
         out = orig(p, args_flat, fun, args, kwargs)
-        if slow or p.params.get("jaxpr") in _PROBE_PROGRAMS or _internal_call(fun, where=False):
+        if p.params.get("jaxpr") in _PROBE_PROGRAMS or _internal_call(fun, where=False):
             out = (*out[:5], None, *out[6:])  # no executable: no fast-path entry
         return out
 
@@ -317,7 +314,7 @@ def _top_level(args) -> bool:
     return not getattr(_local, "jit_depth", 0) and not _has_tracers(args)
 
 
-#: the programs of probed calls: never entered in jit's C++ fast path, whatever happens
+#: the programs of probed calls: never entered in jit's C++ fast path
 _PROBE_PROGRAMS: weakref.WeakSet = weakref.WeakSet()
 #: a traced program -> does each call of it close a step (a gradient, with counts)?
 _STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -610,9 +607,9 @@ class JaxBackend:
                 vec = mat[i, 1:]
                 tr.record(self._site(slot), evals, vec.copy() if vec.any() else None)
         if step:
-            if self.probe is not None:
-                self.probe.arrived()
             tr.step()
+            if self.probe is not None:
+                self.probe.step_closed()
 
     def take_eager(self, slot, evaluations, vec) -> None:
         tr = self.tracer

@@ -467,4 +467,14 @@ def _probe_fallback(mat, *, sites):
     return []
 
 
+def _probe_batch(args, dims, *, sites):
+    """Per-example gradients (``vmap(grad(f))``): the batch's gradients side by side, one vector."""
+    (mat,), (d,) = args, dims
+    if d is not None:
+        mat = jnp.moveaxis(mat, d, 0)
+        mat = jnp.concatenate([mat[..., :3].sum(0), mat[..., 3:].max(0)], axis=-1)
+    return probe_p.bind(mat, sites=sites), []
+
+
+batching.primitive_batchers[probe_p] = _probe_batch
 mlir.register_lowering(probe_p, mlir.lower_fun(_probe_fallback, multiple_results=True))

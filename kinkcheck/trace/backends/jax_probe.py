@@ -10,17 +10,25 @@ at every evaluation at once: ``g_alt`` is exact, not a sum of first-order terms.
 
 How, without touching the training run:
 
+* The sites a call differentiates are read from the program of its JVP (counts marked
+  differentiated, nested jitted functions included), not from what ran while tracing: jit's
+  caches keep nested bodies, which are then not traced again.
 * jit's cache key holds the trace's setting (:mod:`.jax`); a probed step runs the same
-  function traced under a *probe* setting, compiled once and cached beside the plain one. Top-
-  level calls stay off jit's C++ fast path while a probe runs, so that each call can pick its
-  program; the step it belongs to is the trace's step plus the calls still in flight.
+  function traced under a *probe* setting, compiled once and cached beside the plain one.
+  Unprobed steps run the plain program from jit's C++ fast path. When a step closes (its
+  counts arrive) and the next one is probed, the fast-path caches are emptied, so the next call
+  of the step function comes through Python and picks the probe program (which is never
+  entered there). In a loop that reads its loss each step that is exactly every N-th step; a
+  loop that runs ahead of the device probes the first call dispatched after the step before
+  closed, and the row says which step that was.
 * In the probe program, ``grad``'s ``vjp`` returns the user's gradient from JAX's own
   ``vjp`` (the very equations of an unprobed program), and the replays are extra equations whose
   only consumer is a ``kinkcheck_probe`` primitive: the program's outputs are the unprobed
   ones, bit for bit. The replays trace the user's function again under a per-site setting
   (jit caches never mix), with the tracer's bind hook swapping the op and counting nothing.
 * The sums travel in the count callback of the same call (:mod:`.jax_rewrite`), so each row
-  lands on the step whose counts give its hits.
+  lands on the step whose counts give its hits. Per-example gradients (``vmap(grad(f))``)
+  count as one gradient: the batch's side by side.
 
 Patches (``api.vjp`` as grad and value_and_grad call it, ``custom_jvp.__call__`` for relu's
 body during a replay) are shared, reference-counted and put back by the last trace out
@@ -39,6 +47,7 @@ from jax._src import api as _api
 from jax._src import api_util, core
 from jax._src import custom_derivatives as _cd
 from jax._src import linear_util as lu
+from jax._src import pjit as _pjit
 from jax._src.interpreters import partial_eval as pe
 
 from kinkcheck.trace import patches
@@ -131,12 +140,18 @@ class JaxProbe:
         #: the probe program's setting, and each replay's (jit's cache keeps them apart)
         self.setting = jb._setting_id((backend.setting_key, "probe"), backend.only_diff)
         self.replay_settings: dict[int, int] = {}
-        self.in_flight = 0  # stepping calls dispatched whose counts have not arrived
+        tr = self.tracer
+        #: the next jitted step call is probed (set when the step before it closes)
+        self.due = tr.counting and self.options.probes(tr.step_count)
+        self.ran = False  # a probed call ran since the last step closed
         self._joined: list = []
 
     def start(self) -> None:
         self._joined.append(patches.join(_api, "vjp", _vjp_patch, self))
         self._joined.append(patches.join(_cd.custom_jvp, "__call__", _custom_patch, self))
+        if self.due:
+            _clear_fast_path()  # an earlier probe's plain programs may be there under this setting
+
 
     def stop(self) -> None:
         while self._joined:
@@ -144,17 +159,26 @@ class JaxProbe:
 
     # -- which calls are probed --
 
-    def next_step_probed(self) -> bool:
-        """A stepping call is being dispatched: is its step probed? (Counts it in flight.)"""
+    def take_due(self) -> bool:
+        """A stepping call misses jit's fast path: is it the probed one? (Once per due step.)"""
+        with self.tracer.lock:
+            due, self.due = self.due, False
+            self.ran |= due
+            return due
+
+    def step_closed(self) -> None:
+        """A jitted step's counts arrived and closed it (on one of XLA's threads). jit's C++
+        fast-path caches are emptied when the next step is probed (its call then comes through
+        Python, where it picks the probe program) and after a probed call (whose signature jit
+        marked as Python-only, having got no executable for its fast path)."""
         tr = self.tracer
         with tr.lock:
-            n = tr.step_count + self.in_flight
-            self.in_flight += 1
-        return self.options.probes(n) and n % tr.every_step == 0
-
-    def arrived(self) -> None:
-        with self.tracer.lock:
-            self.in_flight = max(0, self.in_flight - 1)
+            nxt = tr.counting and self.options.probes(tr.step_count)
+            clear = nxt or self.ran
+            self.due |= nxt
+            self.ran = False
+        if clear:
+            _clear_fast_path()
 
     def _probing(self, primals) -> bool:
         jb = _jb()
@@ -267,6 +291,13 @@ class JaxProbe:
                     continue
                 gg, dd, gd, dmax = (float(v) for v in mat[i])
                 tr.probe_site(site).add(step_result(tr.step_count, hits, gg, dd, gd, dmax), self.options.threshold)
+
+
+def _clear_fast_path() -> None:
+    """Empty jit's C++ dispatch caches: each jitted function's next call comes through Python
+    once (its traced and compiled programs stay cached)."""
+    _pjit._cpp_pjit_cache_fun_only.clear()
+    _pjit._cpp_pjit_cache_explicit_attributes.clear()
 
 
 def differentiated_sites(fun, primals) -> list[int]:
