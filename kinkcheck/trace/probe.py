@@ -17,7 +17,8 @@ A step is *sensitive* at a site when ``rel`` exceeds the threshold (default
 its own; below it the choice of subgradient is lost in the rounding of low-precision training).
 
 Backend-neutral: no framework is imported here (the torch side is
-:mod:`kinkcheck.trace.backends.torch_probe`).
+:mod:`kinkcheck.trace.backends.torch_probe`, the JAX side
+:mod:`kinkcheck.trace.backends.jax_probe`).
 """
 
 from __future__ import annotations

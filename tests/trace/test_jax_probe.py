@@ -214,9 +214,10 @@ def _relu_alt(h):
     return jnp.where(h >= 0, h, 0.0)
 
 
-def _run(probe, steps):
+def _run(probe, steps, dtype=jnp.float32):
     x, y = _digits()
-    p = _init()
+    x = x.astype(dtype)
+    p = [a.astype(dtype) for a in _init()]
     params = [p]
     with kinkcheck.trace(backends="jax", probe=probe) as t:
         for _ in range(steps):
@@ -260,6 +261,15 @@ def test_jitted_digits_mlp_matches_a_hand_written_swap_and_trains_bit_identicall
             assert rel == pytest.approx(want[0], rel=1e-4, abs=1e-7), (marker, step)
             assert cos == pytest.approx(want[1], rel=1e-5)
             assert dmax == pytest.approx(want[2], rel=1e-4, abs=1e-9)
+
+
+@pytest.mark.slow
+def test_float16_training_is_bit_identical_with_and_without_the_probe():
+    plain, _ = _run(None, 8, jnp.float16)
+    params, t = _run(Probe(every=2), 8, jnp.float16)
+    assert all(np.array_equal(u, v) for a, b in zip(plain, params) for u, v in zip(a, b))
+    rows = [r for s in jax_sites(t) if s.get("probe") for r in s["probe"]["steps"]]
+    assert sorted({r[0] for r in rows}) == [0, 2, 4, 6] and all(r[2] > 0 for r in rows)
 
 
 # -- what the probe leaves behind and says ------------------------------------------------
