@@ -308,7 +308,7 @@ def differentiated_sites(fun, primals) -> list[int]:
 
     def jvp(*xs):
         p = jax.tree_util.tree_unflatten(tree, xs)
-        return jax.tree_util.tree_leaves(jax.jvp(fun, p, jax.tree_util.tree_map(jnp.zeros_like, p)))
+        return jax.tree_util.tree_leaves(jax.jvp(fun, p, jax.tree_util.tree_map(_zero_tangent, p)))
 
     avals = [core.typeof(x) for x in leaves]
     busy = getattr(_local, "busy", False)
@@ -321,6 +321,13 @@ def differentiated_sites(fun, primals) -> list[int]:
     found: set[int] = set()
     _walk(jaxpr, found, set())
     return sorted(found)
+
+
+def _zero_tangent(x):
+    """A zero tangent of ``x`` (float0 for an integer input of ``grad(allow_int=True)``)."""
+    if jnp.issubdtype(x.dtype, jnp.inexact):
+        return jnp.zeros_like(x)
+    return np.zeros(np.shape(x), jax.dtypes.float0)
 
 
 def _walk(jaxpr, found: set[int], seen: set[int]) -> None:
