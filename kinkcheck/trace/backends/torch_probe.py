@@ -22,7 +22,9 @@ Nothing is patched (hooks are removed in ``finally``), nothing is written to ``.
 random number is drawn: the training run is bit-identical with and without the probe. Costs
 on a probed step: one comparison per covered kink op in the forward, and per hit evaluation a
 backward pass over the graph below it; memory: per hit site one parameter-sized correction
-until the step closes.
+until the step closes, and up to :data:`.torch_probe_buffers.LIMIT` of CPU buffers kept from one
+probed step to the next (fresh pages cost a small model's probed step as much as its
+correction passes).
 
 Covered ops and the alternative subgradient each takes: :mod:`.torch_probe_rules` (elementwise
 ops: relu and its kin, abs, the clamp family, hard activations, shrinks, maximum/minimum) and
