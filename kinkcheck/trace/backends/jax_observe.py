@@ -16,7 +16,6 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
 from kinkcheck.trace.records import value_text
@@ -57,7 +56,7 @@ def observe(what: str, dtype: str) -> dict | None:
     """The gradient of ``what`` (a primitive name or catalog function) at its kink, or None
     when it has none to take (an integer dtype, a primitive without a kink point here)."""
     entry = KINKS.get(what)
-    if entry is None or not np.issubdtype(np.dtype(dtype), np.floating):
+    if entry is None or not jnp.issubdtype(jnp.dtype(dtype), jnp.floating):  # bfloat16 too
         return None
     fn, at = entry
     args = [jnp.asarray(a, dtype) for a in at]

@@ -17,6 +17,7 @@ import os
 import dataclasses
 from dataclasses import dataclass
 
+import jax.numpy as jnp
 import numpy as np
 from jax._src import core
 
@@ -165,7 +166,7 @@ def how(name: str, args, params) -> tuple[tuple, tuple] | None:
     operands = tuple(args)
     x = args[0]
     dt = _aval(x if name != "clamp" else args[1]).dtype
-    if not (np.issubdtype(dt, np.floating) or np.issubdtype(dt, np.complexfloating)):
+    if not jnp.issubdtype(dt, jnp.inexact):  # jnp's: bfloat16 and float8 too (numpy's says no)
         return None
     if name in _ZERO:
         return ("zero",), operands[:1]
