@@ -31,6 +31,9 @@ def test_a_misspelt_name_is_reported_missing():
     rules = catalog.load()
 
     class Renamed:  # KC101 as if its [runtime] jax said "abss"
+        def __iter__(self):
+            return iter(["KC101"])
+
         def __getitem__(self, code):
             rule = rules[code]
             return type("R", (), {"runtime": type("RT", (), {"kind": "zero", "jax": ("abss",)})(),

@@ -96,12 +96,19 @@ def function_code(qualname: str):
 
 
 def table(catalog, codes) -> tuple[dict, dict, list[str]]:
-    """(primitive -> Rule, function code object -> Rule, names not found) for the selected codes."""
+    """(primitive -> Rule, function code object -> Rule, the selected codes' names not found).
+
+    Every rule of the catalog is entered, selected or not, so that a bind belongs to the same
+    rule whatever the selection: the ``lax.max`` inside ``jax.nn.relu`` is KC102's with or
+    without KC104 selected (and never KC104's), the ``sqrt`` inside ``jnp.linalg.norm`` KC203's.
+    The selection filters afterwards: the backend counts a bind only when the rule it ends up
+    with is selected. A primitive whose own rule is not selected is kept only while a selected
+    function may bind it."""
     prims = primitives()
     by_prim: dict = {}
     by_code: dict = {}
     missing: list[str] = []
-    for code in sorted(codes):
+    for code in sorted(catalog):
         rule = catalog[code]
         rt = rule.runtime
         if rt is None:
@@ -122,7 +129,9 @@ def table(catalog, codes) -> tuple[dict, dict, list[str]]:
                 by_prim.setdefault(prims[name], entry)
             else:
                 missing.append(f"{code}: lax.{name}")
-    return by_prim, by_code, missing
+    if not any(r.code in codes for r in by_code.values()):
+        by_prim = {p: r for p, r in by_prim.items() if r.code in codes}
+    return by_prim, by_code, [m for m in missing if m.split(":")[0] in codes]
 
 
 def smooth_codes() -> frozenset:
