@@ -17,14 +17,14 @@ from jax_helpers import jax_sites  # noqa: E402
 import kinkcheck  # noqa: E402
 from kinkcheck.trace import patches  # noqa: E402
 from kinkcheck.trace.backends import default_backends  # noqa: E402
-from kinkcheck.trace.backends import jax as jax_backend  # noqa: E402
+from kinkcheck.trace.backends import jax_state  # noqa: E402
 
 ORIGINAL = (core.Primitive.bind, jax_pjit._trace_for_jit, jax_pjit._run_python_pjit)
 
 
 def untouched():
     return (core.Primitive.bind, jax_pjit._trace_for_jit, jax_pjit._run_python_pjit) == ORIGINAL \
-        and jax_backend._STATE.value is None and not patches.active()
+        and jax_state.STATE.value is None and not patches.active()
 
 
 def test_jax_is_a_default_backend_once_imported_and_names_are_checked():
@@ -54,7 +54,7 @@ def test_nested_traces_exiting_out_of_order_both_count_and_restore():
     inner.__enter__()
     f(jnp.zeros(3))
     outer.__exit__(None, None, None)  # the outer block first
-    assert jax_backend._STATE.value is not None  # the inner one still counts
+    assert jax_state.STATE.value is not None  # the inner one still counts
     f(jnp.zeros(3))
     inner.__exit__(None, None, None)
     assert untouched()

@@ -1,6 +1,6 @@
 """Counting inside the JAX program: the ``kinkcheck_count`` primitive and the counts it makes.
 
-When a kinked lax primitive is bound at the user's level (:mod:`kinkcheck.trace.backends.jax`),
+When a kinked lax primitive is bound at the user's level (:mod:`kinkcheck.trace.backends.jax_patches`),
 the tracer binds ``kinkcheck_count`` on the same operands, with the site, the kink's location
 (``how``), the near tolerance and ``diff`` (is this evaluation differentiated?) as static
 parameters. JAX's own rules carry it through every transformation: its JVP counts the primal
@@ -58,6 +58,13 @@ class Sink:
 
 
 sink = Sink()
+
+
+def to_host(counters) -> list[np.ndarray]:
+    """Device count vectors as host vectors (:mod:`kinkcheck.trace.counts`: without the
+    evaluations), read in one transfer."""
+    raw = np.asarray(jnp.stack(list(counters)), dtype=np.int64)
+    return [row[1:].copy() for row in raw]
 
 
 # -- distances to the kink -----------------------------------------------------------------

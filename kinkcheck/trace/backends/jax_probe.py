@@ -13,7 +13,7 @@ How, without touching the training run:
 * The sites a call differentiates are read from the program of its JVP (counts marked
   differentiated, nested jitted functions included), not from what ran while tracing: jit's
   caches keep nested bodies, which are then not traced again.
-* jit's cache key holds the trace's setting (:mod:`.jax`); a probed step runs the same
+* jit's cache key holds the trace's setting (:mod:`.jax_state`); a probed step runs the same
   function traced under a *probe* setting, compiled once and cached beside the plain one.
   Unprobed steps run the plain program from jit's C++ fast path. When a step closes (its
   counts arrive) and the next one is probed, the fast-path caches are emptied, so the next call
@@ -51,20 +51,14 @@ from jax._src import pjit as _pjit
 from jax._src.interpreters import partial_eval as pe
 
 from kinkcheck.trace import patches
-from kinkcheck.trace.backends import jax_probe_ops
-from kinkcheck.trace.backends.jax_count import count_p, probe_p
+from kinkcheck.trace.backends import jax_probe_ops, jax_state
+from kinkcheck.trace.backends.jax_count import count_p, probe_p, to_host
 from kinkcheck.trace.backends.jax_rewrite import subjaxprs
 from kinkcheck.trace.probe import step_result
 
 _local = threading.local()  # .replay (the site replayed), .busy (replaying: vjp calls are plain)
 #: the frames of grad and value_and_grad: the vjp calls the probe takes
 _GRAD_FRAMES = ("value_and_grad_f", "grad_f")
-
-
-def _jb():
-    from kinkcheck.trace.backends import jax as jb
-
-    return jb
 
 
 def _custom_functions() -> frozenset:
@@ -117,10 +111,9 @@ def _custom_patch(orig, slot):
 
 def _probe_here():
     """This thread's probe, when a vjp it takes is being made now."""
-    jb_local = _jb()._local
-    if getattr(_local, "busy", False) or getattr(jb_local, "depth", 0):
+    if getattr(_local, "busy", False) or jax_state.depth():
         return None  # a replay's own vjp, or the tracer's (observing a gradient at the kink)
-    backends = getattr(jb_local, "backends", None)
+    backends = getattr(jax_state.local, "backends", None)
     if not backends or backends[0].probe is None:
         return None
     return backends[0].probe
@@ -136,9 +129,8 @@ class JaxProbe:
         self.backend = backend
         self.tracer = backend.tracer
         self.options = self.tracer.probe
-        jb = _jb()
         #: the probe program's setting, and each replay's (jit's cache keeps them apart)
-        self.setting = jb._setting_id((backend.setting_key, "probe"), backend.only_diff)
+        self.setting = jax_state.setting_id((backend.setting_key, "probe"), backend.only_diff)
         self.replay_settings: dict[int, int] = {}
         tr = self.tracer
         #: the next jitted step call is probed (set when the step before it closes)
@@ -181,11 +173,7 @@ class JaxProbe:
             _clear_fast_path()
 
     def _probing(self, primals) -> bool:
-        jb = _jb()
-        value = jb._STATE.value
-        if isinstance(value, tuple):
-            value = value[0]
-        if value == self.setting:
+        if jax_state.current_setting() == self.setting:
             return True
         if any(isinstance(x, core.Tracer) for x in jax.tree_util.tree_leaves(primals)):
             return False  # traced by something else: only a probe program probes
@@ -196,7 +184,7 @@ class JaxProbe:
         got = self.replay_settings.get(slot)
         if got is None:
             b = self.backend
-            got = self.replay_settings[slot] = _jb()._setting_id((b.setting_key, "replay", slot), b.only_diff)
+            got = self.replay_settings[slot] = jax_state.setting_id((b.setting_key, "replay", slot), b.only_diff)
         return got
 
     # -- the probed vjp --
@@ -213,8 +201,7 @@ class JaxProbe:
                 sites = differentiated_sites(fun, primals)
                 self._replay(orig, fun, primals, has_aux, ct, g, sites)
             except Exception as err:  # noqa: BLE001 - the probe must never break the user's gradient
-                jb = _jb()
-                jb._warn_once("probe", f"kinkcheck.trace: the JAX probe failed ({type(err).__name__}: {err})")
+                jax_state.warn_once("probe", f"kinkcheck.trace: the JAX probe failed ({type(err).__name__}: {err})")
                 for slot in sites:
                     sp = self.tracer.probe_site(self.backend._site(slot))
                     sp.uncovered = sp.uncovered or f"the replay failed ({type(err).__name__}: {err})"[:200]
@@ -223,10 +210,9 @@ class JaxProbe:
         return (out, pullback, *aux)
 
     def _replay(self, orig, fun, primals, has_aux, ct, g, sites: list[int]) -> None:
-        jb = _jb()
         todo = []
         for slot in sites:
-            _code, _line, rule, op, _dtype = jb._sites.items[slot]
+            _code, _line, rule, op, _dtype = jax_state.SITES.items[slot]
             why = jax_probe_ops.covered(op, rule.via)
             if why is None:
                 todo.append(slot)
@@ -257,16 +243,15 @@ class JaxProbe:
         probe_p.bind(jnp.stack(rows), sites=tuple(todo))
 
     def _alt_grad(self, orig, fun, primals, has_aux, ct, slot: int):
-        jb = _jb()
         prev_replay = getattr(_local, "replay", None)
         _local.replay = slot
-        prev_state = jb._STATE.swap_local(self._replay_setting(slot))
+        prev_state = jax_state.STATE.swap_local(self._replay_setting(slot))
         try:
             _out, f_alt, *_aux = orig(fun, *primals, has_aux=has_aux)
-            with jb._quiet():
+            with jax_state.quiet():
                 return f_alt(ct)
         finally:
-            jb._STATE.set_local(prev_state)
+            jax_state.STATE.set_local(prev_state)
             _local.replay = prev_replay
 
     # -- results arriving --
@@ -354,5 +339,5 @@ def _step_hits(site) -> int:
     if site.cur_host is not None:
         n += int(site.cur_host[0])
     if site.cur_dev is not None:
-        n += int(_jb().JaxBackend.counters_to_host([site.cur_dev])[0][0])
+        n += int(to_host([site.cur_dev])[0][0])
     return n

@@ -1,7 +1,7 @@
 """The top-level rewrite: every count in a jitted program summed on the device, read once per call.
 
 While a trace runs, ``jit`` traces its function afresh (the trace's setting is part of jit's
-cache key: :mod:`kinkcheck.trace.backends.jax`), and the jaxpr it made goes through
+cache key: :mod:`kinkcheck.trace.backends.jax_state`), and the jaxpr it made goes through
 :func:`rewrite` before it is compiled. The rewrite re-traces the jaxpr equation by equation
 (same primitives, same parameters, same source information) and replaces each
 ``kinkcheck_count`` equation with its count vector, summed per site. Counts inside ``scan``
