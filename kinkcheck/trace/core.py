@@ -528,7 +528,7 @@ def trace(
         input that requires grad; jax: under ``grad``/``value_and_grad``/``vjp``/``jvp``, an
         operand that depends on the differentiated inputs); False also counts inference
         (a forward ``jit`` call), ``no_grad`` and constants.
-    probe: the subgradient sensitivity probe (torch): ``True``, an integer N (every Nth step)
+    probe: the subgradient sensitivity probe (torch, JAX): ``True``, an integer N (every Nth step)
         or ``Probe(every=50, threshold=2**-10)``. On probed steps each site hit exactly gets
         the step's gradient recomputed with the other valid subgradient at its hits, and
         records how far that moves it (:mod:`kinkcheck.trace.probe`). Training is unchanged.
