@@ -51,3 +51,16 @@ def test_a_jitted_gradient_counts_exact_ties_in_every_float_dtype(dtype):
         (row,) = site["probe"]["steps"]
         assert row[:2] == [0, zeros]
         assert row[2] > 0  # the other subgradient at the dead unit moves the gradient
+
+
+@pytest.mark.parametrize("dtype", [jnp.float8_e4m3fn, jnp.bfloat16, jnp.float16, jnp.float32])
+def test_near_is_measured_in_the_operands_own_precision(dtype):
+    # near: 0 < |x| <= ulps * eps(dtype) * max|x| (ulps = 4); in bfloat16 that is |x| <= 1/32
+    # here, in float16 1/256: the counts differ by dtype as the values' own precision does
+    x = jnp.asarray([1.0, 0.01, -0.02, 0.003, 0.5, 0.0], dtype)
+    with kinkcheck.trace(backends="jax", rules="KC101") as t:
+        jax.grad(lambda v: jnp.abs(v).sum())(x)
+    v = np.abs(np.asarray(x, np.float64))
+    want = int(np.count_nonzero((v > 0) & (v <= 4 * float(jnp.finfo(dtype).eps) * v.max())))
+    (site,) = [s for s in t.to_dict()["sites"] if s["backend"] == "jax"]
+    assert (site["exact"], site["near"]) == (1, want)

@@ -37,7 +37,7 @@ from jax._src.interpreters import partial_eval as pe
 from jax.interpreters import ad, batching, mlir
 
 from kinkcheck.trace.counts import VEC_LEN
-from kinkcheck.trace.near import HIST_HI, HIST_LO, NBINS, eps
+from kinkcheck.trace.near import HIST_HI, HIST_LO, NBINS
 
 #: [evaluations, exact, near, harmless, bins...]
 RAW_LEN = 1 + VEC_LEN
@@ -242,12 +242,15 @@ def count_vector(how: tuple, near: tuple, args) -> jax.Array:
         return jnp.zeros(RAW_LEN, jnp.int32).at[0].set(1)
     if jnp.iscomplexobj(d):
         d = jnp.abs(d)
-    if d.dtype in (jnp.float16, jnp.bfloat16):
+    # near in the operands' own precision (bfloat16's eps is 2**-7; jnp.finfo knows ml_dtypes'
+    # bfloat16 and float8, numpy's does not), compared in float32
+    fi = jnp.finfo(d.dtype)
+    factor, tiny = ulps * float(fi.eps), float(fi.tiny)
+    if d.dtype.itemsize < 4:
         d = d.astype(jnp.float32)
     flat = d.ravel()
-    factor = ulps * eps(str(d.dtype))
     if mode == "own":
-        tol = jnp.asarray(ulps * float(jnp.finfo(flat.dtype).tiny) + absf, flat.dtype)
+        tol = jnp.asarray(ulps * tiny + absf, flat.dtype)
     elif mode == "element" and dist.elem is not None:
         tol = jnp.broadcast_to(dist.elem(), d.shape).ravel().astype(flat.dtype) * factor + absf
     elif how[0] in _SCALE_IS_DMAX or (how[0] == "tie" and _is_zero(args[1])):
