@@ -47,6 +47,8 @@ PARAM_DATA_RE = re.compile(r"^(weight|weights|sample_weight|sample_weights|class
                            r"pos_weight|avg_factor|loss_weight|reduction_override|ignore_index)$")
 #: the data batch a loss is handed (``loss(preds, batch)``): its fields are data
 BATCH_NAME_RE = re.compile(r"^(batch|batch_data|data_batch|data_samples?|batch_data_samples|sample|samples)$")
+#: methods that return pieces of their receiver (``jax.random.split`` is data; ``x.split(1, -1)`` is x)
+VIEW_METHODS = frozenset({"split", "chunk", "unbind", "tensor_split", "hsplit", "vsplit"})
 #: methods that only an array has: a name they are called on holds an array
 ARRAY_METHODS = frozenset({"mean", "sum", "norm", "abs", "sqrt", "exp", "log", "pow", "clamp", "matmul", "reshape",
                            "view", "transpose", "permute", "softmax", "sigmoid", "unsqueeze", "squeeze", "std", "var"})
@@ -172,23 +174,29 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
             # own earlier value, `g = _gather(g)`, is neutral)
             return DATA if DATA in inputs else _CYCLE
     if isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name) and node.func.value.id == "self":
-        summary = _method_kind(ctx, node.func.attr)
+        summary = _method_kind(ctx, node.func.attr, node)
         if summary is not None:
             return summary  # `self._batch_keypoints(batch, ...)`: what the method returns
+        if _stored_function(ctx, node.func.attr):
+            inputs = {k(a) for a in (*node.args, *(kw.value for kw in node.keywords))}
+            if DATA in inputs and inputs <= {PLAIN, DATA}:
+                return DATA  # `self.similarity_fct(guide_a, guide_b)`: a stored function of data
     if isinstance(node.func, ast.Attribute) and not ctx.is_module_ref(node.func.value):
         meth = node.func.attr
         recv = k(node.func.value)
+        if meth in VIEW_METHODS and (recv in (TENSOR, DATA) or (recv == UNKNOWN and _array_split(node))):
+            return recv  # `obb[..., 2:4].split(1, dim=-1)`: pieces of an array (not str.split)
         if meth in PLAIN_METHODS:
             return PLAIN
         if recv == _CYCLE:  # `s = s / s.norm(dim=0)`: the name's own earlier value decides
             return join(_CYCLE, *(a for a in (k(x) for x in node.args) if a != PLAIN))
-        if meth in DATA_FUNCS:
+        if meth in DATA_FUNCS and meth not in VIEW_METHODS:
             return DATA if recv != PLAIN else PLAIN
         if recv == PLAIN:
             return PLAIN
         if meth in ("float", "double", "half", "bfloat16", "to", "type", "type_as", "long", "int", "bool", "contiguous",
                     "view", "reshape", "squeeze", "unsqueeze", "flatten", "permute", "transpose", "expand",
-                    "expand_as", "clone", "cpu", "cuda", "sum", "mean", "abs", "clamp"):
+                    "expand_as", "clone", "cpu", "cuda", "sum", "mean", "abs", "clamp") or meth in VIEW_METHODS:
             return recv
         if recv == DATA:  # mask.sum(), labels.max(): data, unless a tensor goes in
             return join(DATA, *(k(a) for a in node.args))
@@ -248,25 +256,37 @@ def _reaching_kind(ctx: "Context", use: ast.Name) -> str | None:
     return found
 
 
-def _method_kind(ctx: "Context", name: str) -> str | None:
+def _method_kind(ctx: "Context", name: str, call: ast.Call | None = None) -> str | None:
     """DATA or PLAIN when every value the method ``self.<name>`` of this class returns is
-    data or a plain value, whatever it is handed (memoized per file); None otherwise."""
+    data or a plain value, given what ``call`` hands it where that is data or plain
+    (memoized per file and argument kinds); None otherwise."""
     from kinkcheck.lint import flow
     from kinkcheck.lint.context import Context
 
     cls = ctx.cls_qual or getattr(_enclosing(ctx), "cls_qual", None)
     if cls is None:
         return None
+    entry = ctx.fa.ix.scopes.get(f"{cls}.{name}")
+    if entry is None or not isinstance(entry[0], (ast.FunctionDef, ast.AsyncFunctionDef)) or not all(
+            dotted(d) in ("staticmethod", "classmethod") for d in entry[0].decorator_list):
+        return None
+    callee = Context(ctx.fa, f"{cls}.{name}", *entry)
+    seeded: dict[str, str] = {}
+    if call is not None and _ACROSS.get() < 2:
+        for param in callee.params:
+            value = flow.passed(param, call, callee)
+            kind = ctx.kind(value) if value is not None else None
+            if kind in (PLAIN, DATA) and param not in callee.assignments():
+                seeded[param] = kind  # `self.sim_matrix(guide_a, guide_b)`: data goes in
     memo = ctx.fa.__dict__.setdefault("_method_kinds", {})
-    key = (cls, name)
+    key = (cls, name, tuple(sorted(seeded.items())))
     if key in memo:
         return memo[key]
     memo[key] = None  # recursion: unknown while it is being worked out
-    entry = ctx.fa.ix.scopes.get(f"{cls}.{name}")
     found = None
-    if entry is not None and isinstance(entry[0], (ast.FunctionDef, ast.AsyncFunctionDef)) and all(
-            dotted(d) in ("staticmethod", "classmethod") for d in entry[0].decorator_list):
-        callee = Context(ctx.fa, f"{cls}.{name}", *entry)
+    token = _ACROSS.set(_ACROSS.get() + 1)
+    try:
+        callee._kinds.update(seeded)
         for node in walk_local(entry[0]):
             for child in ast.iter_child_nodes(node):
                 callee.parents[id(child)] = node
@@ -275,8 +295,41 @@ def _method_kind(ctx: "Context", name: str) -> str | None:
             kinds = {callee.kind(r.value) for r in returns if r.value is not None}
             if kinds and kinds <= {PLAIN, DATA}:
                 found = join(*kinds)
+    finally:
+        _ACROSS.reset(token)
     memo[key] = found
     return found
+
+
+def _stored_function(ctx: "Context", attr: str) -> bool:
+    """``self.<attr>`` holds a plain function: ``self.fn = util.cos_sim``, a lambda, or an
+    ``__init__`` parameter whose default is one (a module built from a call has parameters)."""
+    values = ctx.fa.self_assigns().get(attr, [])
+
+    def function_ref(v: ast.AST | None) -> bool:
+        if isinstance(v, ast.Lambda):
+            return True
+        text = (dotted(v) if v is not None else None) or ""
+        return text.rsplit(".", 1)[-1].lstrip("_")[:1].islower() and text.split(".")[0] != "self"
+
+    def plain(v: ast.AST) -> bool:
+        if isinstance(v, ast.Name):
+            defaults = [d for q, (fn, _e, _c) in ctx.fa.ix.scopes.items() if q.endswith(".__init__")
+                        for p, (_a, d) in parameters(fn).items() if p == v.id]
+            if defaults:
+                return all(function_ref(d) for d in defaults)
+        return function_ref(v)
+
+    return bool(values) and all(plain(v) for v in values)
+
+
+def _array_split(call: ast.Call) -> bool:
+    """``x.split(1, dim=-1)`` / ``x.chunk(2)``, not ``line.split(",")``: a size or a dim, no separator."""
+    if getattr(call.func, "attr", "") != "split":
+        return True
+    first = call.args[0] if call.args else None
+    return any(kw.arg == "dim" for kw in call.keywords) or (
+        isinstance(first, ast.Constant) and isinstance(first.value, int) and not isinstance(first.value, bool))
 
 
 def _internal(ctx: "Context") -> bool:
@@ -404,7 +457,7 @@ def _assigned_kinds(ctx: "Context", name: str) -> list[str]:
             out.append(PLAIN if it == PLAIN else (UNKNOWN if it == UNKNOWN else it))
         elif isinstance(value, Opaque):
             out.append(UNKNOWN)
-        elif id(value) in ctx.no_grad_ids():
+        elif id(value) in ctx.no_grad_ids() or (isinstance(value, ast.Subscript) and id(value.value) in ctx.no_grad_ids()):
             out.append(DATA)  # computed under no_grad: a constant to autograd
         else:
             out.append(ctx.kind(value))
@@ -454,8 +507,9 @@ def assignments_in(fn: ast.AST) -> dict[str, list]:
                     bind(elt, ast.Constant(value=1))  # `b, n, _ = x.shape`: ints (sizes, >= 1)
                 elif isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in ("max", "min", "topk", "sort", "aminmax", "kthvalue", "median"):
                     bind(elt, value if i == 0 else ast.Call(func=ast.Name(id="argmax", ctx=ast.Load()), args=[], keywords=[]))
-                elif isinstance(value, (ast.Name, ast.Attribute, ast.Subscript)):
-                    # `anchor, positive = embeddings`: an item of the value holds what it holds
+                elif isinstance(value, (ast.Name, ast.Attribute, ast.Subscript, ast.Call)):
+                    # `anchor, positive = embeddings` / `= self.guide(x)`: an item of the value
+                    # holds what it holds
                     bind(elt, ast.Subscript(value=value, slice=ast.Constant(value=i), ctx=ast.Load()))
                 else:
                     bind(elt, Opaque())
