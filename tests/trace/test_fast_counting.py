@@ -8,6 +8,7 @@ whole block, and a NaN (handed back to the dense count)."""
 import numpy as np
 import pytest
 import torch
+from conftest import one
 
 from kinkcheck.trace.backends.torch_count import (
     _CHUNK,
@@ -139,7 +140,6 @@ def test_chunked_magnitude_hands_a_nan_back(where):
 
 def test_traced_relu_with_a_nan_counts_on_the_scale_of_the_finite_elements():
     import torch.nn.functional as F
-    from conftest import one
 
     import kinkcheck
 
