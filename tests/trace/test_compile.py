@@ -5,7 +5,7 @@ import warnings
 
 import pytest
 import torch
-from conftest import one
+from trace_sites import one
 
 import kinkcheck
 

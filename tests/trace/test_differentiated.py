@@ -3,7 +3,7 @@ inference_mode and ops on constants (no input requires grad) are not counted, un
 
 import torch
 import torch.nn.functional as F
-from conftest import by_code
+from trace_sites import by_code
 
 import kinkcheck
 

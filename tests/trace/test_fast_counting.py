@@ -8,7 +8,7 @@ whole block, and a NaN (handed back to the dense count)."""
 import numpy as np
 import pytest
 import torch
-from conftest import one
+from trace_sites import one
 
 from kinkcheck.trace.backends.torch_count import (
     _CHUNK,

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import by_code, one
+from trace_sites import by_code, one
 
 import kinkcheck
 

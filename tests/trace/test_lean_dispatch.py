@@ -4,7 +4,7 @@ afterwards, also when they raise, and never moves a user's own mode."""
 
 import pytest
 import torch
-from conftest import by_code, one
+from trace_sites import by_code, one
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import kinkcheck

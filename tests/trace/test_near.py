@@ -4,7 +4,7 @@ and bounds, the value's own magnitude for poles. Guarded values are never near."
 
 import torch
 import torch.nn.functional as F
-from conftest import by_code, one
+from trace_sites import by_code, one
 
 import kinkcheck
 from kinkcheck import catalog

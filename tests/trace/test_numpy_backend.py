@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import by_code
+from trace_sites import by_code
 
 import kinkcheck
 

@@ -3,7 +3,7 @@ its kink, recorded once per site; the user's tensors, gradients and random strea
 
 import torch
 import torch.nn.functional as F
-from conftest import one
+from trace_sites import one
 
 import kinkcheck
 

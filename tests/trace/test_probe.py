@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import one
+from trace_sites import one
 from torch import nn
 
 import kinkcheck

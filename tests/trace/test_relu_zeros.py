@@ -4,7 +4,7 @@ on the digits MLP that bench/relu_zeros.py trains, in low precision where zeros 
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import by_code
+from trace_sites import by_code
 from torch import nn
 
 import kinkcheck
