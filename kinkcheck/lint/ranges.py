@@ -249,6 +249,10 @@ def _range(node: ast.AST, ctx, depth: int) -> str:
         return _call(node, ctx, sub)
     if isinstance(node, ast.NamedExpr):
         return _range_of(node.value, ctx, sub)
+    if isinstance(node, (ast.List, ast.Tuple)) and node.elts:
+        return join(*(_range_of(e, ctx, sub) for e in node.elts))  # `torch.tensor([n, 1])`
+    if isinstance(node, (ast.ListComp, ast.GeneratorExp)):
+        return _range_of(node.elt, ctx, sub)  # `torch.tensor([max(len(t), 1) for t in a])`
     return ANY
 
 
