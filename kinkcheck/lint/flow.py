@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ast
 
-from kinkcheck.lint.kinds import MUTATORS, parameters
+from kinkcheck.lint.kinds import MUTATORS, init_parameters
 from kinkcheck.lint.resolve import DATA, PLAIN
 
 #: black boxes that cut a value out of the graph on purpose when the loss keeps a gradient
@@ -101,10 +101,11 @@ def reaches_loss(node: ast.AST, ctx) -> bool:
         return any(reaches_loss(s, ctx) for s in _assignments_in(stmt.body))
     if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and isinstance(stmt.value.func, ast.Attribute):
         base = stmt.value.func.value
-        while isinstance(base, (ast.Subscript, ast.Attribute)) and not (isinstance(base, ast.Attribute) and isinstance(base.value, ast.Name) and base.value.id == "self"):
+        while isinstance(base, (ast.Subscript, ast.Attribute)):
             base = base.value
-        # `terms.append(relu(x))` then `return sum(terms)`: the container is returned
-        return stmt.value.func.attr in MUTATORS and isinstance(base, ast.Name) and base.id in names
+        # `terms.append(relu(x))` then `return sum(terms)`: the container is returned (state
+        # on `self` is not)
+        return stmt.value.func.attr in MUTATORS and isinstance(base, ast.Name) and base.id != "self" and base.id in names
     return False
 
 
@@ -395,14 +396,12 @@ def _classes_of(value: ast.AST, fa, depth: int = 0) -> set[str]:
         return _classes_of(v.body, fa, depth) | _classes_of(v.orelse, fa, depth)
     if isinstance(v, ast.Name) and depth == 0:
         out: set[str] = set()
-        for qual, (fn, _env, _cls) in fa.ix.scopes.items():
-            if qual.endswith(".__init__"):
-                ann, default = parameters(fn).get(v.id, (None, None))
-                if ann is not None:
-                    out |= {n.id for n in ast.walk(ann) if isinstance(n, ast.Name) and n.id[:1].isupper()}
-                    out |= {n.attr for n in ast.walk(ann) if isinstance(n, ast.Attribute) and n.attr[:1].isupper()}
-                if default is not None:
-                    out |= _classes_of(default, fa, depth + 1)
+        for ann, default in init_parameters(fa, v.id):
+            if ann is not None:
+                out |= {n.id for n in ast.walk(ann) if isinstance(n, ast.Name) and n.id[:1].isupper()}
+                out |= {n.attr for n in ast.walk(ann) if isinstance(n, ast.Attribute) and n.attr[:1].isupper()}
+            if default is not None:
+                out |= _classes_of(default, fa, depth + 1)
         return out
     return set()
 
@@ -476,14 +475,26 @@ def passed(param: str, call: ast.Call, ctx) -> ast.AST | None:
 def _caller_context(fa, qual: str, caller) -> object:
     """A Context of a calling function with its parent links, so what reaches the call
     is read flow-sensitively (``s = s.clamp_min(tiny)`` before ``loss(s)``); memoized."""
-    from kinkcheck.lint.context import Context
-    from kinkcheck.lint.index import walk_local
-
     memo = fa.__dict__.setdefault("_caller_contexts", {})
     got = memo.get(qual)
     if got is None:
-        got = memo[qual] = Context(fa, qual, caller[0], caller[1], caller[2])
-        for node in walk_local(caller[0]):
-            for child in ast.iter_child_nodes(node):
-                got.parents[id(child)] = node
+        got = memo[qual] = linked_context(fa, qual, caller)
     return got
+
+
+def linked_context(fa, qual: str, entry):
+    """A new Context of the function ``entry`` (its scope entry: node, env, class) with the
+    parent links flow facts read (the analysis of the function itself links only what it checks)."""
+    from kinkcheck.lint.context import Context
+
+    return link_parents(Context(fa, qual, entry[0], entry[1], entry[2]))
+
+
+def link_parents(ctx):
+    """Fill ``ctx.parents`` for the whole function body; returns ``ctx``."""
+    from kinkcheck.lint.index import walk_local
+
+    for node in walk_local(ctx.fn):
+        for child in ast.iter_child_nodes(node):
+            ctx.parents[id(child)] = node
+    return ctx

@@ -20,7 +20,7 @@ import math
 import random
 from typing import Callable
 
-from kinkcheck.lint import flow
+from kinkcheck.lint import flow, sinks
 
 #: elementwise functions the evaluator knows, by the last part of their name
 _UNARY: dict[str, Callable[[float], float]] = {
@@ -268,14 +268,7 @@ def _flows_only_into(node: ast.AST, sink: ast.AST, ctx, depth: int = 0) -> bool:
             continue
         if isinstance(parent, ast.Assign) and parent.value is child and depth < 3 and len(parent.targets) == 1 \
                 and isinstance(parent.targets[0], ast.Name):
-            name = parent.targets[0].id
-            uses = [u for u in _loads(ctx, name) if any(stmt is parent for stmt, _ in flow.reaching(name, u, ctx)[0])]
+            uses = sinks.uses_of(parent.targets[0].id, parent, ctx)
             return bool(uses) and all(_flows_only_into(u, sink, ctx, depth + 1) for u in uses)
         return False
     return False
-
-
-def _loads(ctx, name: str) -> list[ast.Name]:
-    from kinkcheck.lint.sinks import _loads as loads
-
-    return loads(ctx).get(name, [])

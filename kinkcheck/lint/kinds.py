@@ -88,8 +88,8 @@ def _node_kind(ctx: "Context", node: ast.AST) -> str:
             narrowed = _isinstance_kind(ctx, node)
             if narrowed is not None:
                 return narrowed
-        if nk in (TENSOR, UNKNOWN) and len(ctx.assignments().get(node.id, ())) >= (1 if node.id in ctx.params else 2):
-            return _reaching_kind(ctx, node) or nk
+            if len(ctx.assignments().get(node.id, ())) >= (1 if node.id in ctx.params else 2):
+                return _reaching_kind(ctx, node) or nk
         return nk
     if isinstance(node, ast.Attribute):
         if node.attr in PLAIN_ATTRS:
@@ -168,19 +168,17 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
                 return DATA if DATA in arg_kinds or _CYCLE not in arg_kinds else _CYCLE
             return TENSOR
     if q is not None and how in ("import", "def") and isinstance(node.func, ast.Name) and _plain_function(ctx, q, how):
-        inputs = {k(a) for a in (*node.args, *(kw.value for kw in node.keywords))}
-        if inputs - {_CYCLE} <= {PLAIN, DATA} and inputs & {DATA, _CYCLE}:
-            # `all_gather(guide_embeddings)`: a function (not a module) of data only (a name's
-            # own earlier value, `g = _gather(g)`, is neutral)
-            return DATA if DATA in inputs else _CYCLE
+        of_data = _function_of_data(ctx, node, cycle=True)  # `all_gather(guide_embeddings)`
+        if of_data is not None:
+            return of_data
     if isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name) and node.func.value.id == "self":
         summary = _method_kind(ctx, node.func.attr, node)
         if summary is not None:
             return summary  # `self._batch_keypoints(batch, ...)`: what the method returns
         if _stored_function(ctx, node.func.attr):
-            inputs = {k(a) for a in (*node.args, *(kw.value for kw in node.keywords))}
-            if DATA in inputs and inputs <= {PLAIN, DATA}:
-                return DATA  # `self.similarity_fct(guide_a, guide_b)`: a stored function of data
+            of_data = _function_of_data(ctx, node, cycle=False)  # `self.similarity_fct(guide_a, guide_b)`
+            if of_data is not None:
+                return of_data
     if isinstance(node.func, ast.Attribute) and not ctx.is_module_ref(node.func.value):
         meth = node.func.attr
         recv = k(node.func.value)
@@ -190,13 +188,13 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
             return PLAIN
         if recv == _CYCLE:  # `s = s / s.norm(dim=0)`: the name's own earlier value decides
             return join(_CYCLE, *(a for a in (k(x) for x in node.args) if a != PLAIN))
-        if meth in DATA_FUNCS and meth not in VIEW_METHODS:
+        if meth in DATA_FUNCS:
             return DATA if recv != PLAIN else PLAIN
         if recv == PLAIN:
             return PLAIN
         if meth in ("float", "double", "half", "bfloat16", "to", "type", "type_as", "long", "int", "bool", "contiguous",
                     "view", "reshape", "squeeze", "unsqueeze", "flatten", "permute", "transpose", "expand",
-                    "expand_as", "clone", "cpu", "cuda", "sum", "mean", "abs", "clamp") or meth in VIEW_METHODS:
+                    "expand_as", "clone", "cpu", "cuda", "sum", "mean", "abs", "clamp"):
             return recv
         if recv == DATA:  # mask.sum(), labels.max(): data, unless a tensor goes in
             return join(DATA, *(k(a) for a in node.args))
@@ -287,10 +285,7 @@ def _method_kind(ctx: "Context", name: str, call: ast.Call | None = None) -> str
     token = _ACROSS.set(_ACROSS.get() + 1)
     try:
         callee._kinds.update(seeded)
-        for node in walk_local(entry[0]):
-            for child in ast.iter_child_nodes(node):
-                callee.parents[id(child)] = node
-        returns = flow._returns(callee)
+        returns = flow._returns(flow.link_parents(callee))
         if returns:
             kinds = {callee.kind(r.value) for r in returns if r.value is not None}
             if kinds and kinds <= {PLAIN, DATA}:
@@ -299,6 +294,17 @@ def _method_kind(ctx: "Context", name: str, call: ast.Call | None = None) -> str
         _ACROSS.reset(token)
     memo[key] = found
     return found
+
+
+def _function_of_data(ctx: "Context", call: ast.Call, *, cycle: bool) -> str | None:
+    """DATA when a function (not a module: that has parameters) is handed data and plain
+    values only, at least one of them data; with ``cycle`` a name's own earlier value
+    (``g = _gather(g)``) is neutral (_CYCLE when nothing else goes in)."""
+    inputs = {ctx.kind(a) for a in (*call.args, *(kw.value for kw in call.keywords))}
+    neutral = {_CYCLE} if cycle else set()
+    if inputs - neutral <= {PLAIN, DATA} and inputs & ({DATA} | neutral):
+        return DATA if DATA in inputs else _CYCLE
+    return None
 
 
 def _stored_function(ctx: "Context", attr: str) -> bool:
@@ -314,8 +320,7 @@ def _stored_function(ctx: "Context", attr: str) -> bool:
 
     def plain(v: ast.AST) -> bool:
         if isinstance(v, ast.Name):
-            defaults = [d for q, (fn, _e, _c) in ctx.fa.ix.scopes.items() if q.endswith(".__init__")
-                        for p, (_a, d) in parameters(fn).items() if p == v.id]
+            defaults = [d for _a, d in init_parameters(ctx.fa, v.id)]
             if defaults:
                 return all(function_ref(d) for d in defaults)
         return function_ref(v)
@@ -571,6 +576,20 @@ def parameters(fn: ast.AST) -> dict[str, tuple[ast.AST | None, ast.AST | None]]:
         if star is not None:
             out[star.arg] = (ast.Name(id="tuple", ctx=ast.Load()), None)
     return out
+
+
+def init_parameters(fa: "FileAnalysis", name: str) -> list[tuple[ast.AST | None, ast.AST | None]]:
+    """(annotation, default) of each ``__init__`` parameter called ``name`` in the file: what
+    ``self.x = x`` may hold (memoized per file)."""
+    cache = fa.__dict__.get("_init_parameters")
+    if cache is None:
+        cache = {}
+        for qual, (fn, _env, _cls) in fa.ix.scopes.items():
+            if qual.endswith(".__init__"):
+                for param, spec in parameters(fn).items():
+                    cache.setdefault(param, []).append(spec)
+        fa.__dict__["_init_parameters"] = cache
+    return cache.get(name, [])
 
 
 def module_kind(fa: "FileAnalysis", name: str) -> str | None:

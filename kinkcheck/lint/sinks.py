@@ -73,13 +73,19 @@ def gradient_dead(node: ast.AST, ctx, depth: int = 0) -> bool:
 
 def _uses_dead(name: str, binding: ast.AST, ctx, depth: int) -> bool:
     """Every use of ``name`` that ``binding`` reaches is a sink (and there is one)."""
+    uses = uses_of(name, binding, ctx)
+    return bool(uses) and all(gradient_dead(u, ctx, depth + 1) for u in uses)
+
+
+def uses_of(name: str, binding: ast.AST, ctx) -> list[ast.Name]:
+    """The places the function reads ``name`` where the assignment ``binding`` may reach."""
     uses = []
     for node in _loads(ctx).get(name, ()):
         ctx.fa.spend()
         defs, _ = flow.reaching(name, node, ctx)
         if any(stmt is binding for stmt, _ in defs):
             uses.append(node)
-    return bool(uses) and all(gradient_dead(u, ctx, depth + 1) for u in uses)
+    return uses
 
 
 def _loads(ctx) -> dict[str, list[ast.Name]]:
