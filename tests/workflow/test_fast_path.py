@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 import pytest
+from streams import run_bytes
 
 from kinkcheck.__main__ import main as entry_point
 from kinkcheck.cli import main as click_main
@@ -33,23 +34,8 @@ ESCAPES = 'import torch\n\n\ndef loss(x):\n    return torch.abs(x).sum()  # "\x1
 
 def run(main, argv: list[str], stdin: bytes = b"") -> tuple[int, str, str]:
     """(exit code, stdout, stderr) of ``main(argv)`` on byte streams (not terminals)."""
-    saved = sys.stdin, sys.stdout, sys.stderr
-    out, err = io.BytesIO(), io.BytesIO()
-    streams = (io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8"),
-               io.TextIOWrapper(out, encoding="utf-8", write_through=True),
-               io.TextIOWrapper(err, encoding="utf-8", write_through=True))
-    sys.stdin, sys.stdout, sys.stderr = streams
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.stdin, sys.stdout, sys.stderr = saved
-    printed = out.getvalue().decode(), err.getvalue().decode()
-    for stream in streams:
-        stream.detach()
-    return code, *printed
+    code, out, err = run_bytes(main, argv, stdin=stdin)
+    return code, out.decode(), err.decode()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ whatever the stream. And standard input is summarised as the same file given by 
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -14,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from streams import run_bytes
 
 from kinkcheck.__main__ import main as entry_point
 from kinkcheck.cli import main as click_main
@@ -50,23 +50,7 @@ def project(tmp_path, monkeypatch):
 def run(main, argv: list[str], *, encoding: str = "utf-8", stdin: bytes = b"") -> tuple[int, bytes, bytes]:
     """(exit code, stdout bytes, stderr bytes) of ``main(argv)`` in this process, on streams
     that declare ``encoding`` with strict errors (what ``PYTHONIOENCODING`` gives stdout)."""
-    saved = sys.stdin, sys.stdout, sys.stderr
-    out, err = io.BytesIO(), io.BytesIO()
-    streams = (io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8"),
-               io.TextIOWrapper(out, encoding=encoding, errors="strict", write_through=True),
-               io.TextIOWrapper(err, encoding=encoding, errors="backslashreplace", write_through=True))
-    sys.stdin, sys.stdout, sys.stderr = streams
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.stdin, sys.stdout, sys.stderr = saved
-    printed = out.getvalue(), err.getvalue()
-    for stream in streams:
-        stream.detach()
-    return code, *printed
+    return run_bytes(main, argv, encoding=encoding, stdin=stdin, err_errors="backslashreplace")
 
 
 def escaped(text: str, encoding: str) -> bytes:
