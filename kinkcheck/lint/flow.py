@@ -153,6 +153,8 @@ def _undetached(node: ast.AST, ctx) -> ast.AST:
 def severs_gradient(site, ctx) -> bool:
     """The black-box site cuts a gradient the loss needs (see the module docstring)."""
     node = site.call if site.call is not None else site.node
+    if _new_leaf(node, ctx):
+        return False
     if site.code in DELIBERATE:
         # ``@torch.no_grad()`` on the loss itself: a decorator sits outside the body
         whole = any(_inside(node, d) for d in getattr(ctx.fn, "decorator_list", ()))
@@ -165,6 +167,15 @@ def severs_gradient(site, ctx) -> bool:
     if in_condition(node, ctx) or only_divides(node, ctx):
         return False
     return reaches_loss(node, ctx)
+
+
+def _new_leaf(node: ast.AST, ctx) -> bool:
+    """``x.detach().requires_grad_()``: a new leaf made on purpose (GradCache, a hand-written
+    checkpoint): its gradient is read from ``.grad`` and replayed, not silently lost."""
+    attr = ctx.parent(node)
+    call = ctx.parent(attr) if isinstance(attr, ast.Attribute) and attr.value is node else None
+    return isinstance(call, ast.Call) and isinstance(attr, ast.Attribute) and attr.attr == "requires_grad_" \
+        and all(isinstance(a, ast.Constant) and a.value is True for a in (*call.args, *(k.value for k in call.keywords)))
 
 
 def only_divides(node: ast.AST, ctx) -> bool:

@@ -290,6 +290,8 @@ def _method_kind(ctx: "Context", name: str, call: ast.Call | None = None) -> str
             kinds = {callee.kind(r.value) for r in returns if r.value is not None}
             if kinds and kinds <= {PLAIN, DATA}:
                 found = join(*kinds)
+            elif kinds and TENSOR not in kinds and not ctx.fa.jax and annotation_kind(entry[0].returns) == PLAIN:
+                found = PLAIN  # `def decay(self, x) -> float`: a schedule's number (under jax.grad a tracer)
     finally:
         _ACROSS.reset(token)
     memo[key] = found

@@ -85,14 +85,22 @@ def selection_tie(site: Site, ctx: Context):
     return site
 
 
+#: a clamp bound this large is an overflow guard: no value a loss computes on purpose reaches it
+OVERFLOW_BOUND = 1e6
+
+
 def eps_clamp(call: ast.AST, tail: str, ctx: Context) -> bool:
     """A clamp whose only job is a positive floor (``clamp_min(1e-8)``, a count clamped to
     ``min=1`` before it divides), or one that keeps a value strictly inside (-1, 1) before
-    acos/asin: a guard, not a modelled kink."""
+    acos/asin, or one that only stops an overflow (every bound at least 1e6 in magnitude:
+    ``clamp(min=-1e8, max=1e8)``): a guard, not a modelled kink."""
     if not isinstance(call, ast.Call) or tail not in CLAMPS:
         return False
     low = _lower_bound(call, tail, ctx)
     high = _upper_bound(call, tail, ctx) if tail not in ("clamp_min", "clamp_min_", "maximum") else None
+    bounds = [const_value(b) if b is not None else None for b in (low, high) if b is not None]
+    if bounds and all(v is not None and abs(v) >= OVERFLOW_BOUND for v in bounds):
+        return True
     if low is not None and high is None and (is_eps_like(low) or _positive_floor(low, ctx)):
         return True
     if low is not None and high is not None and _inside_unit(low, -1) and _inside_unit(high, 1):
