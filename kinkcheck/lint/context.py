@@ -165,6 +165,7 @@ class FileAnalysis:
         roots = {q.split(".")[0] for q in names}
         self.framework = bool(roots & FRAMEWORK_ROOTS)
         self.jax = "jax" in roots
+        self.torch = "torch" in roots
         #: the file uses an array library (imported directly or re-exported by a sibling
         #: module): only then may a value of UNKNOWN kind be a tensor
         self.arrays = bool(roots & ARRAY_LIBRARIES) or any(

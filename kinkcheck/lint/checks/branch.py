@@ -136,10 +136,23 @@ def float_branch(node: ast.AST, ctx: Context):
                 k = TENSOR
         if k == TENSOR or (k == UNKNOWN and worst is None):
             worst = k
-    if worst is None:
+    if worst is None or worst == UNKNOWN and _jax_configuration(test, ctx):
         return
     conf = "medium" if worst == TENSOR else "low"
     yield Site("KC401", test, "if" if not isinstance(node, ast.While) else "while", test, None, conf, node, "node")
+
+
+def _jax_configuration(test: ast.AST, ctx: Context) -> bool:
+    """In JAX code a branch on attributes only (``if prob.tau_a == 1.0:``) reads static
+    configuration: under ``jit`` a Python branch on a traced value raises. A bare name
+    (``if x > 0:`` in a function ``jax.grad`` runs eagerly) may still be the traced argument."""
+    if not ctx.fa.jax or ctx.fa.torch:
+        return False
+    for node in ast.walk(test):
+        if isinstance(node, ast.Name) and not isinstance(ctx.parent(node), ast.Attribute) \
+                and ctx.kind(node) not in (PLAIN, DATA) and not ctx.is_module_ref(node):
+            return False
+    return True
 
 
 @refine("KC402")
