@@ -1,4 +1,4 @@
-"""The rule catalog: one TOML file per rule in ``rules/``, loaded into frozen dataclasses.
+"""The rule catalog: one TOML file per rule in ``rules/``, loaded into frozen records.
 
 Everything else (the static checks, the tracer's op table, ``kinkcheck rule``, the
 report's subgradient and remedy columns, the example tests) reads rules from here, so a
@@ -12,14 +12,10 @@ import functools
 import os
 import re
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+from kinkcheck.record import field, record
 
 CATEGORIES = ("kink", "singular", "step", "branch", "blackbox", "meta")
 CONFIDENCES = ("high", "medium", "low")
@@ -94,7 +90,7 @@ class CatalogError(Exception):
     """The catalog on disk is malformed; the message names the file and the key."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Match:
     """What a rule matches in source. Empty when the rule's check is code-only."""
 
@@ -105,7 +101,7 @@ class Match:
     keyword: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Subgradient:
     """The value a framework returns at the kink, and how a test can reproduce it."""
 
@@ -116,7 +112,7 @@ class Subgradient:
     grad: Mapping[str, float] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Runtime:
     """How the tracer sees the rule: which aten ops, numpy callables and JAX (lax primitive
     names, or qualified jax functions whose kinked primitives belong to this rule), which kind."""
@@ -148,7 +144,7 @@ REMEDY_FACTS = ("lo", "hi", "dim", "dim-last", "p2", "tuple-result", "builtin", 
                 "x-softmax", "x-sigmoid", "x-guarded", "x-nonneg", "rounding-mode", "starred")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Remedy:
     title: str
     rewrite: str | None = None
@@ -174,7 +170,7 @@ class Remedy:
     smoothing: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Expected:
     """A finding an ``[[invalid]]`` example must give, as Fixit's ``Invalid(...)`` pins it:
     where (1-based; ``end_col`` exclusive; None when the example gives a position only) and
@@ -189,14 +185,14 @@ class Expected:
     replacement: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Example:
     id: str
     code: str
     expect: tuple[Expected, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Docs:
     what: str
     why: str
@@ -206,7 +202,7 @@ class Docs:
     references: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Rule:
     code: str
     name: str
@@ -300,12 +296,13 @@ def load(directory: str | Path | None = None) -> Catalog:
     root = Path(directory) if directory is not None else rules_dir()
     if not root.is_dir():
         raise CatalogError(f"rule catalog not found at {root}")
-    files = sorted(root.glob("*.toml"))
-    cached = _read_pickle(files)
+    stamp = _stamp(root)
+    cached = _read_pickle(stamp)
     if cached is not None:
         return cached
-    catalog = _parse(root, files)
-    _write_pickle(files, catalog)
+    names = [entry[0] for entry in stamp[: -len(_CODE_FILES)]] if stamp is not None else None
+    catalog = _parse(root, [root / name for name in names] if names is not None else sorted(root.glob("*.toml")))
+    _write_pickle(stamp, catalog)
     return catalog
 
 
@@ -327,44 +324,68 @@ def _parse(root: Path, files: list[Path]) -> Catalog:
 # the files' names, sizes and mtimes (and kinkcheck's version) costs ~1 ms. Best effort: an
 # unwritable or corrupt cache is ignored.
 
+#: the modules whose classes the pickle holds: another layout of them would load broken
+_CODE_FILES = (__file__, os.path.join(os.path.dirname(__file__), "record.py"))
 
-def _pickle_path(files: list[Path]) -> Path | None:
-    import hashlib
+Stamp = list[tuple[str, str, int, int]]
 
-    from kinkcheck import __version__
+
+def _stamp(root: Path) -> Stamp | None:
+    """(name, resolved path, size, mtime) of every ``*.toml`` in ``root`` by name, then of
+    the code files: one directory listing and one stat a file (the root is resolved once,
+    a file only when it is a symbolic link)."""
+    import fnmatch
 
     try:
-        # this module too: a pickle of another layout of the dataclasses would load broken
-        stamp = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in (*files, Path(__file__))]
+        real = os.path.realpath(root)
+        with os.scandir(root) as it:
+            entries = sorted((e.name, e.is_symlink()) for e in it if fnmatch.fnmatch(e.name, "*.toml"))
+        out = []
+        for name, link in entries:
+            path = os.path.join(root, name)
+            st = os.stat(path)
+            out.append((name, os.path.realpath(path) if link else os.path.join(real, name), st.st_size, st.st_mtime_ns))
+        for path in _CODE_FILES:
+            st = os.stat(path)
+            out.append((os.path.basename(path), os.path.realpath(path), st.st_size, st.st_mtime_ns))
     except OSError:
         return None
-    key = hashlib.sha256(repr((__version__, sys.version_info[:2], stamp)).encode()).hexdigest()[:20]
+    return out
+
+
+def _pickle_path(stamp: Stamp | None) -> Path | None:
+    from kinkcheck import __version__
+    from kinkcheck.digest import short_hash
+
+    if stamp is None:
+        return None
+    key = short_hash(repr((__version__, sys.version_info[:2], stamp)), 20)
     base = os.environ.get("KINKCHECK_CATALOG_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "kinkcheck"
     )
     return Path(base) / f"catalog-{key}.pickle"
 
 
-def _read_pickle(files: list[Path]) -> Catalog | None:
+def _read_pickle(stamp: Stamp | None) -> Catalog | None:
     import pickle
 
-    path = _pickle_path(files)
-    if path is None or not path.is_file():
+    path = _pickle_path(stamp)
+    if path is None:
         return None
     try:
         with open(path, "rb") as fh:
             catalog = pickle.load(fh)
-    except Exception:  # noqa: BLE001 - a stale or corrupt cache is just a miss
+    except Exception:  # noqa: BLE001 - a missing, stale or corrupt cache is just a miss
         return None
     return catalog if isinstance(catalog, Catalog) else None
 
 
-def _write_pickle(files: list[Path], catalog: Catalog) -> None:
+def _write_pickle(stamp: Stamp | None, catalog: Catalog) -> None:
     import pickle
 
     from kinkcheck.atomic import write_atomic
 
-    path = _pickle_path(files)
+    path = _pickle_path(stamp)
     if path is None:
         return
     try:
@@ -374,6 +395,10 @@ def _write_pickle(files: list[Path], catalog: Catalog) -> None:
 
 
 def load_rule(path: Path) -> Rule:
+    if sys.version_info >= (3, 11):  # imported here: a run that finds the cached catalog never parses TOML
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
