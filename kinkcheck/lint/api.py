@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
@@ -16,11 +15,12 @@ from kinkcheck.findings import Finding, sort_key
 from kinkcheck.lint.runner import RunResult
 
 
-@dataclass
 class CheckResult(RunResult):
     """Every finding of a run, documented ones included, sorted by (path, line, col, code);
     ``files`` as shown to the user; ``errors`` are one-line problems that are not a file's
-    fault (exit 2); ``warnings`` note what was skipped (symlink loops, inference budgets)."""
+    fault (exit 2); ``warnings`` note what was skipped (symlink loops, inference budgets).
+    RunResult's fields, ``__init__``, ``repr`` and ``==`` (no ``@dataclass`` here: it would
+    compile them again, a millisecond of every run)."""
 
     @property
     def undocumented(self) -> int:

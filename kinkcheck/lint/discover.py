@@ -14,17 +14,17 @@ import errno
 import os
 import re
 import stat as _stat
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
 from kinkcheck.config import ALWAYS_EXCLUDE, Config, _compile, glob_match
-from kinkcheck.globs import GlobError
+from kinkcheck.globs import GlobError, literal
+from kinkcheck.record import record
 
 PY_SUFFIXES = (".py",)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SourceFile:
     """One file to check: ``path`` as shown to the user, ``abspath`` to open, ``module`` name."""
 
@@ -33,13 +33,15 @@ class SourceFile:
     module: str
 
 
-@dataclass
 class Discovery:
-    files: list[SourceFile] = field(default_factory=list)
-    #: paths that do not exist or cannot be listed: a usage error (exit 2)
-    errors: list[str] = field(default_factory=list)
-    #: things skipped on the way (symlink loops, unlistable subdirectories)
-    warnings: list[str] = field(default_factory=list)
+    """What :func:`discover` found (a plain class: a dataclass costs a millisecond to define)."""
+
+    def __init__(self) -> None:
+        self.files: list[SourceFile] = []
+        #: paths that do not exist or cannot be listed: a usage error (exit 2)
+        self.errors: list[str] = []
+        #: things skipped on the way (symlink loops, unlistable subdirectories)
+        self.warnings: list[str] = []
 
 
 def display_path(path: str | Path) -> str:
@@ -90,12 +92,14 @@ def discover(paths: Iterable[str | Path], config: Config, *, force_exclude: bool
         return any(glob_match(pattern, rel, skip) for pattern in excludes)
 
     # While walking, a directory's ancestors were already tested: only the entry itself is.
-    compiled = [_compile(p) for p in excludes]
+    # Plain names (every default exclude) are a set lookup; the other globs become regexes.
+    names = {name for p in excludes if (name := literal(p)) is not None}
+    compiled = [_compile(p) for p in excludes if literal(p) is None]
     by_name = [rx for rx, anchored in compiled if not anchored]
     by_path = [rx for rx, anchored in compiled if anchored]
 
     def entry_excluded(full: str, name: str) -> bool:
-        if any(rx.match(name) for rx in by_name):
+        if name in names or any(rx.match(name) for rx in by_name):
             return True
         if by_path:
             rel = config.relative(full)
