@@ -9,24 +9,19 @@ silently ignored setting.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import sys
-from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from kinkcheck.catalog import SEVERITIES
+from kinkcheck.digest import short_hash
 from kinkcheck.errors import KinkcheckError
-from kinkcheck.globs import GlobError, glob_match
+from kinkcheck.globs import GlobError, glob_match, literal
 from kinkcheck.globs import compile_glob as _compile  # discovery imports it from here
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+from kinkcheck.record import field, field_names, record, replace
 
 SCOPES = ("loss", "model", "all")
 
@@ -64,7 +59,7 @@ class ConfigError(KinkcheckError):
     """The configuration is invalid; the message names the file and the offending key or code."""
 
 
-@dataclass(frozen=True)
+@record
 class Config:
     """Settings for one run. ``select`` None means the catalog's default rules."""
 
@@ -156,7 +151,7 @@ class Config:
             self.select, self.ignore, self.extend_select, self.per_file_ignores,
             self.loss_functions, self.max_depth, self.scope,
         ))
-        return hashlib.sha256(parts.encode()).hexdigest()[:16]
+        return short_hash(parts, 16)
 
 
 @lru_cache(maxsize=8)
@@ -186,8 +181,19 @@ def _enabled(select, extend_select, ignore, catalog) -> frozenset[str]:
 # -- loading ------------------------------------------------------------------------------
 
 
+def _tomllib():
+    """The TOML parser, imported when a file is read (4 ms: not for a project without one)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
+    return tomllib
+
+
 def find_pyproject(start: Path) -> Path | None:
-    """The nearest pyproject.toml with a [tool.kinkcheck] table at or above ``start``."""
+    """The nearest pyproject.toml with a [tool.kinkcheck] table at or above ``start``.
+    One that never spells ``kinkcheck`` cannot have the table and is not parsed (a project
+    without kinkcheck's settings never imports the TOML parser)."""
     start = Path(os.path.abspath(start))
     if start.is_file() or not start.exists():
         start = start.parent
@@ -198,12 +204,13 @@ def find_pyproject(start: Path) -> Path | None:
                 raw = candidate.read_bytes()
             except OSError:
                 continue
+            if b"kinkcheck" not in raw:
+                continue
             try:
                 text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                if b"kinkcheck" in raw:  # ours, unreadable: say so rather than run unconfigured
-                    raise ConfigError(f"{candidate}: not UTF-8 text (byte {exc.start}); TOML files must be UTF-8") from None
-                continue
+            except UnicodeDecodeError as exc:  # ours (it names kinkcheck), unreadable: say so
+                raise ConfigError(f"{candidate}: not UTF-8 text (byte {exc.start}); TOML files must be UTF-8") from None
+            tomllib = _tomllib()
             try:
                 data = tomllib.loads(text)
             except tomllib.TOMLDecodeError as exc:
@@ -244,7 +251,7 @@ def load_config(start: Path | str | None = None, overrides: Mapping[str, Any] | 
     for key, value in overrides.items():
         if value is None:
             continue
-        if key not in Config.__dataclass_fields__ or key in ("root", "source"):
+        if key not in field_names(Config) or key in ("root", "source"):
             raise ConfigError(f"unknown setting {key!r}")
         if key in ("ignore", "extend_select", "extend_exclude", "loss_functions"):
             merged[key] = tuple(getattr(cfg, key)) + _strings(value, key, "command line")
@@ -275,6 +282,7 @@ def _read_file(path: Path, *, explicit: bool) -> dict[str, Any]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); TOML files must be UTF-8") from None
+    tomllib = _tomllib()
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -384,6 +392,8 @@ def _validate(cfg: Config, where: str) -> None:
     patterns = [("exclude", p) for p in cfg.exclude] + [("extend-exclude", p) for p in cfg.extend_exclude]
     patterns += [("per-file-ignores", p) for p, _ in cfg.per_file_ignores]
     for key, pattern in patterns:
+        if literal(pattern) is not None:
+            continue  # a plain name is a valid glob (every default exclude is one): no regex to build
         try:
             _compile(pattern)
         except GlobError as exc:

@@ -27,9 +27,7 @@ Safety rules, each tested in ``tests/robustness/test_cache_safety.py``:
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import os
-import pickle
 import re
 import stat
 import sys
@@ -38,6 +36,10 @@ from typing import Any
 
 import kinkcheck
 from kinkcheck.atomic import write_atomic
+from kinkcheck.digest import short_hash
+
+# hashlib (OpenSSL) and pickle are imported where an enabled cache uses them: a --no-cache
+# run (the pre-commit hook's one-file check) needs neither.
 
 #: what in an entry's ``results`` is kept per file: the last few scope/config variants
 MAX_RESULTS = 4
@@ -101,6 +103,8 @@ def salt() -> str:
     """Version + analyzer sources + catalog contents + Python: anything that changes results."""
     global _SALT
     if _SALT is None:
+        import hashlib
+
         from kinkcheck.catalog import rules_dir
 
         h = hashlib.sha256()
@@ -108,7 +112,7 @@ def salt() -> str:
         h.update(sys.version.encode())
         package = Path(kinkcheck.__file__).resolve().parent
         entries = _entries(package)
-        for part in ("lint", "remedy", "catalog.py", "findings.py", "config.py", "source.py"):
+        for part in ("lint", "remedy", "catalog.py", "findings.py", "config.py", "source.py", "record.py"):
             target = package / part
             if target.is_dir():
                 stamps = _stamp(target, "*.py", [e[1:] for e in entries if e[0] == part and len(e) > 1])
@@ -140,6 +144,8 @@ def secret_key() -> bytes:
     only (the cache then only helps within one run)."""
     global _SECRET
     if _SECRET is None:
+        import hashlib
+
         env = os.environ.get("KINKCHECK_CACHE_KEY")
         if env:
             _SECRET = hashlib.sha256(b"kinkcheck-cache\0" + env.encode("utf-8", "surrogateescape")).digest()
@@ -179,16 +185,22 @@ def _key_file() -> bytes | None:
         return None
     if len(text) < 32:
         return None  # a half-written key from a killed first run: never trust it
+    import hashlib
+
     return hashlib.sha256(text.encode()).digest()
 
 
 def functions_key(functions) -> str:
+    """The functions in scope of a file, as a key of its cached results (computed with or
+    without a cache: no hashlib, see kinkcheck.digest)."""
     if functions is None:
         return "*"
-    return hashlib.sha256("\n".join(sorted(functions)).encode()).hexdigest()[:16]
+    return short_hash("\n".join(sorted(functions)), 16)
 
 
 def content_hash(data: bytes) -> str:
+    import hashlib
+
     return hashlib.sha256(data).hexdigest()
 
 
@@ -254,6 +266,12 @@ class Cache:
         return self._dir
 
     def key(self, abspath: str, module: str, data: bytes) -> str:
+        """The entry name of ``data`` read from ``abspath`` as ``module``; "" for a disabled
+        cache, which stores and finds nothing (no file is hashed for it)."""
+        if not self.enabled:
+            return ""
+        import hashlib
+
         h = hashlib.sha256()
         h.update(abspath.encode("utf-8", "surrogateescape"))
         h.update(b"\0")
@@ -276,6 +294,8 @@ class Cache:
     def put(self, key: str, entry: dict[str, Any]) -> None:
         if not self.enabled:
             return
+        import pickle
+
         entry["key"] = key
         results = entry.get("results")
         if isinstance(results, dict) and len(results) > MAX_RESULTS:
@@ -294,6 +314,8 @@ class Cache:
     MAX_RUNS = 8
 
     def run_key(self, parts) -> str:
+        import hashlib
+
         h = hashlib.sha256(b"run\0")
         for part in parts:
             h.update(repr(part).encode("utf-8", "surrogateescape"))
@@ -320,6 +342,8 @@ class Cache:
     def put_run(self, key: str, findings, *, functions: int | None = None) -> None:
         if not self.enabled:
             return
+        import pickle
+
         runs = self.dir / "runs"
         try:
             self._prepare()
@@ -352,7 +376,9 @@ class Cache:
 
 
 def _store(target: Path, entry: Any) -> None:
+    import hashlib
     import hmac
+    import pickle
 
     payload = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
     mac = hmac.new(secret_key(), payload, hashlib.sha256).digest()
@@ -370,7 +396,9 @@ def _load(path: Path) -> Any:
     head = len(MAGIC) + _MAC_LEN
     if len(blob) <= head or not blob.startswith(MAGIC):
         return None
+    import hashlib
     import hmac
+    import pickle
 
     payload = blob[head:]
     expected = hmac.new(secret_key(), payload, hashlib.sha256).digest()

@@ -11,8 +11,8 @@ a large C stack and a raised recursion limit. If even that is not enough, the ca
 
 from __future__ import annotations
 
+import _thread
 import sys
-import threading
 from typing import Callable, TypeVar
 
 T = TypeVar("T")
@@ -21,7 +21,7 @@ T = TypeVar("T")
 DEEP_LIMIT = 40_000
 DEEP_STACK = 512 * 1024 * 1024
 
-_LOCK = threading.Lock()
+_LOCK = _thread.allocate_lock()  # threading.Lock; threading itself is imported by a retry only
 
 
 class TooDeep(RecursionError):
@@ -44,6 +44,8 @@ def run(fn: Callable[..., T], *args, **kwargs) -> T:
 def run_deep(fn: Callable[..., T], *args, **kwargs) -> T:
     """``fn`` in a thread with a large stack and a raised recursion limit (restored after;
     one such run at a time, since the limit is process-wide)."""
+    import threading
+
     box: dict = {}
 
     def target() -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import functools
-import hashlib
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -100,6 +99,8 @@ def candidate_names() -> frozenset[str]:
 
 def cache_salt() -> str:
     """Mix into a per-file cache key: the index depends on the catalog's names."""
+    import hashlib  # here: a --no-cache run never loads OpenSSL
+
     h = hashlib.sha1(f"{INDEX_VERSION}".encode())
     for n in sorted(candidate_names()):
         h.update(n.encode())

@@ -22,6 +22,8 @@ NEVER = [
     "kinkcheck.report", "kinkcheck.trace", "kinkcheck.workflow.baseline", "kinkcheck.workflow.diff",
     "kinkcheck.fingerprint", "kinkcheck.lint.infer_astroid",
     "torch", "jax", "numpy", "astroid", "rich", "tempfile", "traceback", "concurrent.futures", "subprocess",
+    # a run without a cache: no OpenSSL (kinkcheck/digest.py), no cache key, no deep-nesting thread
+    "hashlib", "_hashlib", "hmac", "secrets",
 ]
 
 PROBE = """
@@ -36,7 +38,7 @@ print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
 
 
 #: the click app's check, and the console script's (kinkcheck/commands/fast.py)
-ENTRY_POINTS = {"kinkcheck.cli": [], "kinkcheck.__main__": ["click"]}
+ENTRY_POINTS = {"kinkcheck.cli": [], "kinkcheck.__main__": ["click", "threading"]}  # click imports threading
 
 
 @pytest.mark.slow
@@ -50,3 +52,27 @@ def test_checking_one_file_imports_only_what_it_needs(tmp_path, module):
     assert report["code"] == 1, proc.stderr  # it did run: the kink was found
     assert "kinkcheck.output.full" in report["modules"]
     assert [m for m in NEVER + ENTRY_POINTS[module] if m in report["modules"]] == []
+
+
+@pytest.mark.slow
+def test_a_project_without_kinkcheck_settings_parses_no_toml(tmp_path):
+    """With the catalog's cache written (the first run) and a pyproject.toml that does not
+    name kinkcheck, a one-file check never imports the TOML parser, and builds no record's
+    ``__init__`` (the catalog is unpickled)."""
+    (tmp_path / "one.py").write_text("import torch\n\n\ndef loss(x):\n    return torch.abs(x).mean()\n")
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'one'\n")
+    probe = PROBE.replace("{module}", "kinkcheck.__main__").replace(
+        '"modules": sorted(sys.modules)', '"modules": sorted(sys.modules), "compiled_inits": sorted('
+        'c.__qualname__ for c in vars(sys.modules["kinkcheck.catalog"]).values() '
+        'if isinstance(c, type) and getattr(c.__init__, "__name__", "") == "__init__" and "__record_fields__" in vars(c))')
+    env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "XDG_CONFIG_HOME": str(tmp_path),
+           "KINKCHECK_CATALOG_CACHE": str(tmp_path / "catalog-cache")}
+    reports = []
+    for _ in range(2):
+        proc = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True,
+                              check=False, env=env)
+        reports.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    assert [r["code"] for r in reports] == [1, 1]
+    assert "tomllib" in reports[0]["modules"] or "tomli" in reports[0]["modules"]  # the rules were parsed
+    assert [m for m in ("tomllib", "tomli") if m in reports[1]["modules"]] == []
+    assert reports[1]["compiled_inits"] == []

@@ -1,0 +1,94 @@
+"""Start-up work (issue 12, item 7), counted rather than timed: what a one-file check does
+before it reads the file. Plain names in ``exclude`` (every default) build no regex; a
+``pyproject.toml`` that never names kinkcheck is not parsed; a run without a cache hashes
+nothing with hashlib. What is skipped must still answer as before."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from kinkcheck import config as config_module
+from kinkcheck.config import DEFAULT_EXCLUDE, Config, load_config
+from kinkcheck.globs import compile_glob, glob_match, literal
+from kinkcheck.lint.discover import discover
+
+
+@pytest.mark.parametrize("pattern, name", [
+    ("build", "build"), ("./dist/", "dist"), (" .venv ", ".venv"), ("a.b+c", "a.b+c"), ("]", "]"),
+    ("src/gen", None), ("/build", None), ("*.py", None), ("x?", None), ("[ab]", None), ("a\\*", None),
+])
+def test_a_literal_pattern_is_one_plain_name(pattern, name):
+    assert literal(pattern) == name
+
+
+PATHS = ["build", "a/build/x.py", "a/build.py", "buildx/y", ".venv/lib", "src/x.py", "dist", "a.b+c/x", "a.bxc/x",
+         "]/x.py", "x.py"]
+
+
+@pytest.mark.parametrize("pattern", [*DEFAULT_EXCLUDE, "./dist/", " .venv ", "a.b+c", "]", "x.py"])
+def test_a_literal_pattern_matches_as_its_regex_did(pattern):
+    regex, anchored = compile_glob(pattern)
+    assert not anchored
+    for path in PATHS:
+        parts = path.split("/")
+        for skip in (0, 1):
+            assert glob_match(pattern, path, skip) is any(regex.match(part) for part in parts[skip:]), (path, skip)
+
+
+def test_loading_the_default_settings_compiles_no_glob(tmp_path):
+    (tmp_path / "pyproject.toml").write_text("[tool.kinkcheck]\nextend-exclude = ['gen_*.py', 'vendor']\n")
+    (tmp_path / "one.py").write_text("x = 1\n")
+    compile_glob.cache_clear()
+    config = load_config(tmp_path / "one.py")
+    assert compile_glob.cache_info().misses == 1  # gen_*.py only: the defaults and 'vendor' are names
+    found = discover([str(tmp_path / "one.py")], config)
+    assert [f.module for f in found.files] == ["one"] and compile_glob.cache_info().misses == 1
+    assert config.is_excluded(tmp_path / "vendor" / "x.py") and config.is_excluded(tmp_path / "build" / "x.py")
+    assert config.is_excluded(tmp_path / "gen_x.py") and not config.is_excluded(tmp_path / "one.py")
+
+
+def test_walking_a_folder_skips_excluded_names_without_regexes(tmp_path):
+    for rel in ("pkg/a.py", "pkg/build/b.py", "pkg/node_modules/c.py", "pkg/vendor/d.py", "pkg/gen_e.py"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x = 1\n")
+    config = Config(root=tmp_path, extend_exclude=("vendor", "gen_*.py"))
+    found = discover([str(tmp_path / "pkg")], config)
+    assert sorted(f.abspath[len(str(tmp_path)) + 1:] for f in found.files) == ["pkg/a.py"]
+
+
+def test_a_pyproject_that_never_names_kinkcheck_is_not_parsed(tmp_path, monkeypatch):
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n[tool.black]\nline-length = 99\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "pyproject.toml").write_bytes(b"[tool.other]\nname = '\xff'\n")  # not even UTF-8
+    monkeypatch.setattr(config_module, "_tomllib", lambda: pytest.fail("a TOML file was parsed"))
+    assert config_module.find_pyproject(tmp_path / "sub" / "x.py") is None
+
+
+@pytest.mark.parametrize("text, error", [
+    (b"[tool.kinkcheck]\nselect = [\n", "invalid TOML"),
+    (b"[tool.kinkcheck]\nselect = ['\xff']\n", "not UTF-8 text"),
+])
+def test_a_broken_pyproject_that_names_kinkcheck_is_still_an_error(tmp_path, text, error):
+    (tmp_path / "pyproject.toml").write_bytes(text)
+    with pytest.raises(config_module.ConfigError, match=re.escape(error)):
+        config_module.find_pyproject(tmp_path / "x.py")
+
+
+def test_a_check_without_a_cache_hashes_nothing_with_hashlib(tmp_path, monkeypatch):
+    """The settings fingerprint and the functions key are BLAKE2 (kinkcheck/digest.py); a
+    disabled cache keys no file. hashlib may already be imported here: count its calls."""
+    import hashlib
+
+    from kinkcheck.lint.api import check_paths
+
+    (tmp_path / "loss.py").write_text("import torch\n\n\ndef loss(x):\n    return torch.abs(x).mean()\n")
+    calls: list[str] = []
+    for name in ("sha1", "sha256", "new", "md5", "blake2b"):
+        real = getattr(hashlib, name)
+        monkeypatch.setattr(hashlib, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
+    monkeypatch.chdir(tmp_path)
+    result = check_paths(["loss.py"], Config(root=tmp_path), use_cache=False)
+    assert [f.code for f in result.findings] == ["KC101"]
+    assert calls == []
