@@ -17,6 +17,12 @@ Measured per corpus:
 
     python bench/lint_speed.py --corpus transformers --skip-pylint --one-file-only --repeat 21
 
+``--against DIR`` adds the one-file rows of another checkout's kinkcheck (its package on
+PYTHONPATH), interleaved with these, so a change is measured against its base in one run:
+
+    git worktree add --detach /tmp/base HEAD~3
+    python bench/lint_speed.py --corpus transformers --skip-pylint --one-file-only --against /tmp/base
+
 Targets (issue 9): cold <= 0.25x pylint -j2, warm <= 0.05x cold, one file <= 1.5x (import astroid + parse).
 """
 
@@ -98,19 +104,21 @@ def cpu_of_children() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def timed(cmd: list[str], cwd: Path) -> tuple[float, float]:
+def timed(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, float]:
     """(wall, CPU) seconds of one run of ``cmd``; CPU is the child's user + system time."""
     before = cpu_of_children()
-    seconds, _, _ = wall(cmd, cwd)
+    seconds, _, _ = wall(cmd, cwd, env)
     return seconds, cpu_of_children() - before
 
 
-def interleaved(cmds: dict[str, list[str]], cwd: Path, repeat: int) -> dict[str, tuple[list[float], list[float]]]:
-    """name -> (walls, cpus): ``repeat`` rounds, each running every command once, in turn."""
+def interleaved(cmds: dict[str, list[str]], cwd: Path, repeat: int,
+                envs: dict[str, dict] | None = None) -> dict[str, tuple[list[float], list[float]]]:
+    """name -> (walls, cpus): ``repeat`` rounds, each running every command once, in turn
+    (``envs``: extra environment by name)."""
     out: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in cmds}
     for _ in range(repeat):
         for name, cmd in cmds.items():
-            w, c = timed(cmd, cwd)
+            w, c = timed(cmd, cwd, (envs or {}).get(name))
             out[name][0].append(w)
             out[name][1].append(c)
     return out
@@ -137,6 +145,8 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=11,
                     help="interleaved rounds of the one-file case (medians are kept)")
     ap.add_argument("--one-file-only", action="store_true", help="only the one-file case (no corpus-wide runs)")
+    ap.add_argument("--against", metavar="DIR", type=Path,
+                    help="another checkout (a git worktree): its one-file rows interleaved with these")
     args = ap.parse_args(argv)
     env_path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
     os.environ["PYTHONPATH"] = env_path
@@ -176,16 +186,23 @@ def main(argv=None) -> int:
                 print(f"pylint one checker -j2:        {t_pylint:7.2f} s   exit {rc_p}", flush=True)
 
         one_path = str(rel / one)
-        wall(kinkcheck(one_path, "--no-cache", "--quiet", "--exit-zero"), CORPUS)  # write .pyc files
-        wall(kinkcheck(one_path, "--quiet", "--exit-zero"), CORPUS)  # fill the cache for the cached case
-        runs = interleaved({
+        cmds = {
             "base": [sys.executable, "-c", f"import astroid, ast; ast.parse(open({one_path!r}, 'rb').read())"],
             "cold": kinkcheck(one_path, "--no-cache", "--quiet", "--exit-zero"),
             "cached": kinkcheck(one_path, "--quiet", "--exit-zero"),
             # the same runs through the click app (what the console script ran before commands/fast.py)
             "click cold": click_app(one_path, "--no-cache", "--quiet", "--exit-zero"),
             "click": click_app(one_path, "--quiet", "--exit-zero"),
-        }, CORPUS, args.repeat)
+        }
+        envs = {}
+        if args.against:
+            other = {"PYTHONPATH": os.pathsep.join([str(args.against.resolve()), os.environ.get("PYTHONPATH", "")])}
+            cmds["against cold"], envs["against cold"] = cmds["cold"], other
+            cmds["against"], envs["against"] = cmds["cached"], other
+        for key in ("cold", "cached", "against cold", "against"):  # write .pyc files, fill the caches
+            if key in cmds:
+                wall(cmds[key], CORPUS, envs.get(key))
+        runs = interleaved(cmds, CORPUS, args.repeat, envs)
         med = {k: (statistics.median(w), statistics.median(c)) for k, (w, c) in runs.items()}
         (b_wall, b_cpu), (o_wall, o_cpu), (c_wall, c_cpu) = med["base"], med["cold"], med["cached"]
         print(f"one file ({one}), medians of {args.repeat} interleaved rounds [min-max]:")
@@ -199,6 +216,13 @@ def main(argv=None) -> int:
         for label, key in (("click app --no-cache", "click cold"), ("click app cached", "click")):
             k_wall, k_cpu = med[key]
             print(f"  ratio {label + ':':21} wall {k_wall / b_wall:.2f}x, CPU {k_cpu / b_cpu:.2f}x")
+        if args.against:
+            print(f"  {args.against}:")
+            for label, key in (("  kinkcheck --no-cache", "against cold"), ("  kinkcheck (cached)", "against")):
+                print(f"  {label:28}{spread(runs[key][0]):>24}{spread(runs[key][1]):>24}")
+            for label, key in (("--no-cache:", "against cold"), ("cached:", "against")):
+                a_wall, a_cpu = med[key]
+                print(f"  ratio {label:21} wall {a_wall / b_wall:.2f}x, CPU {a_cpu / b_cpu:.2f}x")
 
         rows.append((name, t_parse, t_cold, t_warm, t_pylint, o_wall / b_wall, o_cpu / b_cpu, c_wall / b_wall,
                      c_cpu / b_cpu))
