@@ -78,10 +78,11 @@ CALL_INPUTS = {
     "u": "torch.rand(8) * 0.9", "v": "torch.randn(5, 3)", "w": "torch.randn(5, 3)",
 }
 
-_CODE_RE = re.compile(r"^KC\d{3}$")
-_NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+# (patterns, not compiled ones: only parsing the rules uses them, and re caches what it compiles)
+_CODE_RE = r"^KC\d{3}$"
+_NAME_RE = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
 #: an expected finding's span: ``line:col`` or ``line:col-end_line:end_col`` (1-based, end exclusive)
-_SPAN_RE = re.compile(r"^(\d+):(\d+)(?:-(\d+):(\d+))?$")
+_SPAN_RE = r"^(\d+):(\d+)(?:-(\d+):(\d+))?$"
 
 _DOC_SECTIONS = ("what", "why", "known_problems", "example", "use_instead", "references")
 
@@ -421,12 +422,12 @@ _TOP_KEYS = {
 def _build(data: dict[str, Any], path: Path) -> Rule:
     _no_unknown(data, _TOP_KEYS, path.name)
     code = _req(data, "code", str, path)
-    if not _CODE_RE.match(code):
+    if not re.match(_CODE_RE, code):
         raise CatalogError(f"{path.name}: code {code!r} is not of the form KC123")
     if not path.name.startswith(code):
         raise CatalogError(f"{path.name}: file name must start with its code {code}")
     name = _req(data, "name", str, path)
-    if not _NAME_RE.match(name):
+    if not re.match(_NAME_RE, name):
         raise CatalogError(f"{path.name}: name {name!r} must be kebab-case")
     category = _req(data, "category", str, path)
     _one_of(category, CATEGORIES, "category", path)
@@ -582,7 +583,7 @@ def _expected(item: Any, where: str) -> Expected:
             raise CatalogError(f"{where}: expect {item!r} needs a message")
     else:
         at, message = item, None
-    m = _SPAN_RE.match(at) if isinstance(at, str) else None
+    m = re.match(_SPAN_RE, at) if isinstance(at, str) else None
     if m is None:
         raise CatalogError(f"{where}: expect {at!r} is not 'line:col' or 'line:col-end_line:end_col'")
     end_line, end_col = (int(m.group(3)), int(m.group(4))) if m.group(3) else (None, None)

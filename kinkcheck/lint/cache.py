@@ -50,12 +50,22 @@ GITIGNORE = "# created by kinkcheck\n*\n"
 #: an entry: magic, then the HMAC of the rest, then the pickle
 MAGIC = b"KCC2"
 _MAC_LEN = 32
-#: the names pruning may delete, and nothing else
-_BUILD = re.compile(r"\d+\.\d+[0-9A-Za-z.+]*-[0-9a-f]{16}")
-_SHARD = re.compile(r"[0-9a-f]{2}")
-_ENTRY = re.compile(r"([0-9a-f]{30}|[0-9a-f]{32})\.(entry|pickle)|\..+\.tmp")
+#: the names pruning may delete, and nothing else: build folders, shards, entries (regexes
+#: compiled by a prune, not at import; ``_BUILD`` & co. are compiled ones, see __getattr__)
+_PRUNABLE = {
+    "_BUILD": r"\d+\.\d+[0-9A-Za-z.+]*-[0-9a-f]{16}",
+    "_SHARD": r"[0-9a-f]{2}",
+    "_ENTRY": r"([0-9a-f]{30}|[0-9a-f]{32})\.(entry|pickle)|\..+\.tmp",
+}
 #: build folders untouched this long belong to an old kinkcheck and are pruned
 PRUNE_IDLE_S = 3600.0
+
+
+def __getattr__(name: str) -> Any:
+    """``_BUILD``, ``_SHARD``, ``_ENTRY``: the prunable names as compiled regexes."""
+    if name in _PRUNABLE:
+        return re.compile(_PRUNABLE[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class CacheDirError(ValueError):
@@ -424,7 +434,7 @@ def prune(root: Path, *, keep: Path, idle_s: float = PRUNE_IDLE_S) -> list[Path]
     except OSError:
         return []
     for child in children:
-        if child.name == keep.name or not _BUILD.fullmatch(child.name):
+        if child.name == keep.name or not re.fullmatch(_PRUNABLE["_BUILD"], child.name):
             continue
         try:
             if not child.is_dir(follow_symlinks=False) or now - child.stat(follow_symlinks=False).st_mtime <= idle_s:
@@ -445,7 +455,7 @@ def _remove_build(build: Path) -> bool:
     except OSError:
         return False
     for child in children:
-        if child.is_dir(follow_symlinks=False) and (_SHARD.fullmatch(child.name) or child.name == "runs"):
+        if child.is_dir(follow_symlinks=False) and (re.fullmatch(_PRUNABLE["_SHARD"], child.name) or child.name == "runs"):
             ok &= _remove_files(Path(child.path))
         else:
             ok = False
@@ -462,7 +472,7 @@ def _remove_files(folder: Path) -> bool:
     except OSError:
         return False
     for child in children:
-        if _ENTRY.fullmatch(child.name) and child.is_file(follow_symlinks=False):
+        if re.fullmatch(_PRUNABLE["_ENTRY"], child.name) and child.is_file(follow_symlinks=False):
             try:
                 os.unlink(child.path)
             except OSError:
