@@ -61,11 +61,15 @@ def run_check(*, paths, output_format, output_file, show_documented, statistics,
         result = check_paths(paths, config, use_cache=not no_cache, jobs=jobs, progress=progress,
                              force_exclude=force_exclude)
 
-    from kinkcheck.workflow.options import apply_workflow
-
     undocumented_before = result.undocumented
-    shown, notes = apply_workflow(result.findings, root=os.getcwd(), baseline=baseline,
-                                  write_baseline=write_baseline, diff=diff, paths=paths, errors=result.errors)
+    notes: list[str] = []
+    if baseline is None and write_baseline is None and diff is None:
+        shown = list(result.findings)  # as apply_workflow answers, without importing it
+    else:
+        from kinkcheck.workflow.options import apply_workflow
+
+        shown, notes = apply_workflow(result.findings, root=os.getcwd(), baseline=baseline,
+                                      write_baseline=write_baseline, diff=diff, paths=paths, errors=result.errors)
     fixes = None
     if fix or preview_fixes:  # what the run reports (after --baseline / --diff) is what gets fixed
         from kinkcheck.remedy.apply import fix_findings
@@ -78,13 +82,13 @@ def run_check(*, paths, output_format, output_file, show_documented, statistics,
             echo(_fix_summary(fixes, preview=True), err=True)
             return 1 if fixes.fixed else 0
         if fixes.fixed:  # re-checked: what is reported is what is left
+            from kinkcheck.workflow.options import apply_workflow
+
             result = check_paths(paths, config, use_cache=not no_cache, jobs=jobs, progress=progress,
                                  force_exclude=force_exclude)
             shown, notes = apply_workflow(result.findings, root=os.getcwd(), baseline=baseline,
                                           write_baseline=None, diff=diff, paths=paths, errors=result.errors)
     recorded = undocumented_before if write_baseline is not None and not result.errors else None
-    from kinkcheck.output.safe import one_line  # a path with a newline must not start a CI command
-
     for message in notes:
         echo(f"kinkcheck: note: {one_line(message)}", err=True)
     if add_kink_comments:
@@ -134,6 +138,14 @@ def run_check(*, paths, output_format, output_file, show_documented, statistics,
     return code
 
 
+
+
+def one_line(message: object) -> str:
+    """``message`` on one line (kinkcheck.output.safe, imported when a run has a message to
+    print): a path with a newline must not start a CI command."""
+    from kinkcheck.output.safe import one_line as safe
+
+    return safe(message)
 
 
 def _fix_summary(fixes, *, preview: bool) -> str:
