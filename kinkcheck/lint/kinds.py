@@ -227,9 +227,11 @@ def _isinstance_kind(ctx: "Context", use: ast.Name) -> str | None:
         if parent is None:
             return None
         if isinstance(parent, ast.If) and any(c is child for c in parent.body):
-            test = parent.test
-            if isinstance(test, ast.Call) and dotted(test.func) == "isinstance" and len(test.args) == 2 \
-                    and isinstance(test.args[0], ast.Name) and test.args[0].id == use.id:
+            tests = parent.test.values if isinstance(parent.test, ast.BoolOp) and isinstance(parent.test.op, ast.And) \
+                else [parent.test]  # `isinstance(v, Sequence) and not is_str(v)`: every conjunct holds
+            test = next((t for t in tests if isinstance(t, ast.Call) and dotted(t.func) == "isinstance"
+                         and len(t.args) == 2 and isinstance(t.args[0], ast.Name) and t.args[0].id == use.id), None)
+            if test is not None:
                 spec = test.args[1]
                 names = {(dotted(t) or "").rsplit(".", 1)[-1] for t in (spec.elts if isinstance(spec, ast.Tuple) else [spec])}
                 kind = PLAIN if names <= _PLAIN_TYPES else DATA if names <= _PLAIN_TYPES | _HOST_ARRAYS else None

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from kinkcheck.lint.checks import Site, node_check, refine
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, DATA, PLAIN, TENSOR, UNKNOWN
+from kinkcheck.syntax import dotted
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -122,3 +123,20 @@ def python_scalar(site: Site, ctx: Context):
         if isinstance(inner, ast.Attribute):
             return None
     return site
+
+
+@refine("KC507")
+def tensor_copy(site: Site, ctx: Context):
+    """``torch.tensor(alpha * div)``, ``torch.tensor([l1, l2])``: only a value known to carry
+    gradient counts. An unknown one is nearly always data being wrapped (``torch.tensor(
+    images / 16.0)`` of a loader's arrays, an ``avg_factor`` unpacked from the targets)."""
+    if site.operand is None or ctx.kind(site.operand) != TENSOR:
+        return None
+    dtype = next((kw.value for kw in site.call.keywords if kw.arg == "dtype"), None) if isinstance(site.call, ast.Call) else None
+    if dtype is not None and (dotted(dtype) or "").rsplit(".", 1)[-1] in INTEGER_DTYPES:
+        return None  # `torch.tensor(idx, dtype=torch.long)`: an integer tensor carries no gradient anyway
+    return site
+
+
+#: dtypes whose tensors cannot require grad
+INTEGER_DTYPES = frozenset({"long", "int", "int64", "int32", "int16", "int8", "uint8", "bool", "short"})
