@@ -325,6 +325,8 @@ def _parse(root: Path, files: list[Path]) -> Catalog:
 # the files' names, sizes and mtimes (and kinkcheck's version) costs ~1 ms. Best effort: an
 # unwritable or corrupt cache is ignored.
 
+#: catalogs kept in the cache directory (other versions, other checkouts, rules being edited)
+MAX_PICKLES = 8
 #: the modules whose classes the pickle holds: another layout of them would load broken
 _CODE_FILES = (__file__, os.path.join(os.path.dirname(__file__), "record.py"))
 
@@ -355,16 +357,13 @@ def _stamp(root: Path) -> Stamp | None:
 
 
 def _pickle_path(stamp: Stamp | None) -> Path | None:
-    from kinkcheck import __version__
+    from kinkcheck import __version__, usercache
     from kinkcheck.digest import short_hash
 
     if stamp is None:
         return None
     key = short_hash(repr((__version__, sys.version_info[:2], stamp)), 20)
-    base = os.environ.get("KINKCHECK_CATALOG_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "kinkcheck"
-    )
-    return Path(base) / f"catalog-{key}.pickle"
+    return usercache.directory() / f"catalog-{key}.pickle"
 
 
 def _read_pickle(stamp: Stamp | None) -> Catalog | None:
@@ -393,6 +392,9 @@ def _write_pickle(stamp: Stamp | None, catalog: Catalog) -> None:
         write_atomic(path, pickle.dumps(catalog, protocol=pickle.HIGHEST_PROTOCOL))
     except OSError:
         return
+    from kinkcheck import usercache
+
+    usercache.keep_newest("catalog-*.pickle", MAX_PICKLES)
 
 
 def load_rule(path: Path) -> Rule:

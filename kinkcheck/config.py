@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -22,6 +21,7 @@ from kinkcheck.errors import KinkcheckError
 from kinkcheck.globs import GlobError, glob_match, literal
 from kinkcheck.globs import compile_glob as _compile  # discovery imports it from here
 from kinkcheck.record import field, field_names, record, replace
+from kinkcheck.usercache import TOMLError, load_toml  # tomllib, imported to parse a text not seen before
 
 SCOPES = ("loss", "model", "all")
 
@@ -181,19 +181,10 @@ def _enabled(select, extend_select, ignore, catalog) -> frozenset[str]:
 # -- loading ------------------------------------------------------------------------------
 
 
-def _tomllib():
-    """The TOML parser, imported when a file is read (4 ms: not for a project without one)."""
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - exercised on 3.10 only
-        import tomli as tomllib
-    return tomllib
-
-
 def find_pyproject(start: Path) -> Path | None:
     """The nearest pyproject.toml with a [tool.kinkcheck] table at or above ``start``.
-    One that never spells ``kinkcheck`` cannot have the table and is not parsed (a project
-    without kinkcheck's settings never imports the TOML parser)."""
+    One that never spells ``kinkcheck`` cannot have the table and is not read further; one
+    that does is parsed once per content (kinkcheck/usercache.py)."""
     start = Path(os.path.abspath(start))
     if start.is_file() or not start.exists():
         start = start.parent
@@ -210,10 +201,9 @@ def find_pyproject(start: Path) -> Path | None:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:  # ours (it names kinkcheck), unreadable: say so
                 raise ConfigError(f"{candidate}: not UTF-8 text (byte {exc.start}); TOML files must be UTF-8") from None
-            tomllib = _tomllib()
             try:
-                data = tomllib.loads(text)
-            except tomllib.TOMLDecodeError as exc:
+                data = load_toml(text)
+            except TOMLError as exc:
                 if "tool.kinkcheck" in text:  # ours, broken: say so rather than run unconfigured
                     raise ConfigError(f"{candidate}: invalid TOML: {exc}") from None
                 continue
@@ -282,10 +272,9 @@ def _read_file(path: Path, *, explicit: bool) -> dict[str, Any]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); TOML files must be UTF-8") from None
-    tomllib = _tomllib()
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        data = load_toml(text)
+    except TOMLError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     if path.name == "pyproject.toml" or "tool" in data:
         tool = data.get("tool", {})

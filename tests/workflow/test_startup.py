@@ -55,12 +55,12 @@ def test_checking_one_file_imports_only_what_it_needs(tmp_path, module):
 
 
 @pytest.mark.slow
-def test_a_project_without_kinkcheck_settings_parses_no_toml(tmp_path):
-    """With the catalog's cache written (the first run) and a pyproject.toml that does not
-    name kinkcheck, a one-file check never imports the TOML parser, and builds no record's
-    ``__init__`` (the catalog is unpickled)."""
+def test_a_second_check_parses_no_toml(tmp_path):
+    """Once the catalog and the settings were parsed (the first run, kinkcheck/usercache.py),
+    a one-file check never imports the TOML parser, and builds no record's ``__init__``
+    (the catalog is unpickled)."""
     (tmp_path / "one.py").write_text("import torch\n\n\ndef loss(x):\n    return torch.abs(x).mean()\n")
-    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'one'\n")
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'one'\n[tool.kinkcheck]\nselect = ['KC1']\n")
     probe = PROBE.replace("{module}", "kinkcheck.__main__").replace(
         '"modules": sorted(sys.modules)', '"modules": sorted(sys.modules), "compiled_inits": sorted('
         'c.__qualname__ for c in vars(sys.modules["kinkcheck.catalog"]).values() '
@@ -73,6 +73,6 @@ def test_a_project_without_kinkcheck_settings_parses_no_toml(tmp_path):
                               check=False, env=env)
         reports.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     assert [r["code"] for r in reports] == [1, 1]
-    assert "tomllib" in reports[0]["modules"] or "tomli" in reports[0]["modules"]  # the rules were parsed
+    assert "tomllib" in reports[0]["modules"] or "tomli" in reports[0]["modules"]  # rules and settings parsed
     assert [m for m in ("tomllib", "tomli") if m in reports[1]["modules"]] == []
     assert reports[1]["compiled_inits"] == []

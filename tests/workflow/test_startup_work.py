@@ -10,6 +10,7 @@ import re
 import pytest
 
 from kinkcheck import config as config_module
+from kinkcheck import usercache
 from kinkcheck.config import DEFAULT_EXCLUDE, Config, load_config
 from kinkcheck.globs import compile_glob, glob_match, literal
 from kinkcheck.lint.discover import discover
@@ -62,7 +63,8 @@ def test_a_pyproject_that_never_names_kinkcheck_is_not_parsed(tmp_path, monkeypa
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n[tool.black]\nline-length = 99\n")
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "pyproject.toml").write_bytes(b"[tool.other]\nname = '\xff'\n")  # not even UTF-8
-    monkeypatch.setattr(config_module, "_tomllib", lambda: pytest.fail("a TOML file was parsed"))
+    monkeypatch.setattr(usercache, "load_toml", lambda text: pytest.fail("a TOML file was read"))
+    monkeypatch.setattr(config_module, "load_toml", usercache.load_toml)
     assert config_module.find_pyproject(tmp_path / "sub" / "x.py") is None
 
 
@@ -70,7 +72,8 @@ def test_a_pyproject_that_never_names_kinkcheck_is_not_parsed(tmp_path, monkeypa
     (b"[tool.kinkcheck]\nselect = [\n", "invalid TOML"),
     (b"[tool.kinkcheck]\nselect = ['\xff']\n", "not UTF-8 text"),
 ])
-def test_a_broken_pyproject_that_names_kinkcheck_is_still_an_error(tmp_path, text, error):
+def test_a_broken_pyproject_that_names_kinkcheck_is_still_an_error(tmp_path, monkeypatch, text, error):
+    monkeypatch.setenv("KINKCHECK_CATALOG_CACHE", str(tmp_path / "cache"))
     (tmp_path / "pyproject.toml").write_bytes(text)
     with pytest.raises(config_module.ConfigError, match=re.escape(error)):
         config_module.find_pyproject(tmp_path / "x.py")
@@ -92,3 +95,77 @@ def test_a_check_without_a_cache_hashes_nothing_with_hashlib(tmp_path, monkeypat
     result = check_paths(["loss.py"], Config(root=tmp_path), use_cache=False)
     assert [f.code for f in result.findings] == ["KC101"]
     assert calls == []
+
+
+# -- TOML parsed once per text (kinkcheck/usercache.py) ------------------------------------------
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("KINKCHECK_CATALOG_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(usercache, "_SEEN", {})
+    return tmp_path / "cache"
+
+
+def parsed_by(monkeypatch) -> list[str]:
+    """The texts the TOML parser reads from now on."""
+    texts: list[str] = []
+    real = usercache._parse
+    monkeypatch.setattr(usercache, "_parse", lambda text: texts.append(text) or real(text))
+    return texts
+
+
+def test_a_settings_text_is_parsed_once(cache, monkeypatch):
+    text = "[tool.kinkcheck]\nselect = ['KC1']\nmax-depth = 2\n[tool.kinkcheck.severity]\nKC101 = 'error'\n"
+    texts = parsed_by(monkeypatch)
+    first = usercache.load_toml(text)
+    monkeypatch.setattr(usercache, "_SEEN", {})  # a later run: only the cache directory remembers
+    assert usercache.load_toml(text) == first == {
+        "tool": {"kinkcheck": {"select": ["KC1"], "max-depth": 2, "severity": {"KC101": "error"}}}}
+    assert texts == [text]
+    assert usercache.load_toml(text.replace("= 2", "= 3"))["tool"]["kinkcheck"]["max-depth"] == 3  # new text: parsed
+    assert len(texts) == 2 and len(list(cache.glob("toml-*.marshal"))) == 2
+
+
+def test_a_damaged_entry_is_parsed_again(cache, monkeypatch):
+    usercache.load_toml("a = 1\n")
+    (entry,) = cache.glob("toml-*.marshal")
+    entry.write_bytes(b"\x00garbage")
+    monkeypatch.setattr(usercache, "_SEEN", {})
+    texts = parsed_by(monkeypatch)
+    assert usercache.load_toml("a = 1\n") == {"a": 1} and texts == ["a = 1\n"]
+
+
+def test_dates_are_parsed_every_time_and_errors_are_the_parsers(cache, monkeypatch):
+    texts = parsed_by(monkeypatch)
+    for _ in range(2):
+        assert str(usercache.load_toml("when = 2024-01-02\n")["when"]) == "2024-01-02"
+    assert len(texts) == 2 and not list(cache.glob("toml-*.marshal"))
+    with pytest.raises(usercache.TOMLError, match=r"Expected '=' after a key in a key/value pair \(at line 1"):
+        usercache.load_toml("select\n")
+
+
+def test_the_cache_keeps_the_newest_texts(cache, monkeypatch):
+    monkeypatch.setattr(usercache, "MAX_TOML", 3)
+    for i in range(5):
+        usercache.load_toml(f"n = {i}\n")
+    assert len(list(cache.glob("toml-*.marshal"))) == 3
+
+
+def test_the_cache_keeps_the_newest_catalogs(cache):
+    import os
+
+    from kinkcheck import catalog
+
+    cache.mkdir()
+    for i in range(12):  # other versions, checkouts, rules since edited
+        old = cache / f"catalog-old{i:02d}.pickle"
+        old.write_bytes(b"x")
+        os.utime(old, ns=(i * 10**9, i * 10**9))
+    catalog.load.cache_clear()
+    try:
+        catalog.load()  # parsed, written
+    finally:
+        catalog.load.cache_clear()
+    kept = sorted(p.name for p in cache.glob("catalog-*.pickle"))
+    assert len(kept) == catalog.MAX_PICKLES and "catalog-old11.pickle" in kept and "catalog-old03.pickle" not in kept

@@ -1,0 +1,101 @@
+"""The user's cache of parsed inputs: the rule catalog (a pickle, written by catalog.py) and
+TOML settings files (here). Not the project's results cache (``.kinkcheck_cache``,
+``--no-cache``): only what parsing the same bytes again would give.
+
+``import tomllib`` costs about 4 ms (its regexes, ``datetime``), a few percent of the
+one-file check the pre-commit hook runs on every commit, for a settings file that rarely
+changes. :func:`load_toml` keeps a parsed table under the cache directory, named by the
+BLAKE2 hash of the text (and Python's version): only the very same text is answered from
+an entry, so an entry is never stale. The newest :data:`MAX_TOML` entries are kept. A file
+holding dates or times (which ``marshal`` cannot keep) is parsed every time. Best effort: an
+unreadable, unwritable or damaged entry is a miss.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from kinkcheck.digest import short_hash
+
+__all__ = ["MAX_TOML", "TOMLError", "directory", "keep_newest", "load_toml"]
+
+#: parsed TOML texts kept (one per settings file content seen lately)
+MAX_TOML = 64
+
+
+class TOMLError(ValueError):
+    """The text is not valid TOML; the message is the parser's."""
+
+
+def directory() -> Path:
+    """``$KINKCHECK_CATALOG_CACHE``, else ``$XDG_CACHE_HOME/kinkcheck``, else ``~/.cache/kinkcheck``."""
+    base = os.environ.get("KINKCHECK_CATALOG_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "kinkcheck"
+    )
+    return Path(base)
+
+
+#: text hash -> the marshalled table, for a file read twice in one run (found, then loaded)
+_SEEN: dict[str, bytes] = {}
+
+
+def load_toml(text: str) -> dict[str, Any]:
+    """``tomllib.loads(text)``, from the cache when this very text was parsed before.
+    Raises :class:`TOMLError`."""
+    digest = short_hash(f"{sys.version_info[:2]}\0{text}", 32)
+    entry = directory() / f"toml-{digest}.marshal"
+    blob = _SEEN.get(digest)
+    if blob is None:
+        try:
+            blob = entry.read_bytes()
+        except OSError:
+            blob = None
+    if blob is not None:
+        try:
+            return marshal.loads(blob)
+        except (EOFError, ValueError, TypeError):
+            pass
+    data = _parse(text)
+    try:
+        blob = marshal.dumps(data)
+    except ValueError:  # a date or time: not cached
+        return data
+    _SEEN[digest] = blob
+    _write(entry, blob)
+    return data
+
+
+def _parse(text: str) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise TOMLError(str(exc)) from None
+
+
+def _write(entry: Path, blob: bytes) -> None:
+    from kinkcheck.atomic import write_atomic
+
+    try:
+        write_atomic(entry, blob)
+    except OSError:
+        return
+    keep_newest("toml-*.marshal", MAX_TOML)
+
+
+def keep_newest(pattern: str, count: int) -> None:
+    """Delete all but the ``count`` newest entries named like ``pattern`` (after a write:
+    each edit of the rules or the settings leaves an entry nothing will read again)."""
+    try:
+        entries = sorted(directory().glob(pattern), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+        for old in entries[count:]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        return
