@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
+
+from kinkcheck.record import field, record
 
 
-@dataclass(frozen=True, slots=True)
+@record  # a frozen slotted dataclass that compiles nothing at import (kinkcheck/record.py)
 class Finding:
     """A kink site in source. Lines and columns are 1-based (as ruff and SARIF show them);
     ``end_col`` is exclusive. ``documented`` covers both ``# kink: ...`` and ``# noqa``."""

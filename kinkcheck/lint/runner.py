@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the pool machinery is imported only when a run uses it
     from concurrent.futures import ProcessPoolExecutor
 
 from kinkcheck.findings import Finding, sort_key
+from kinkcheck.record import record
 from kinkcheck.lint import comments
 from kinkcheck.lint.make_finding import make_finding
 from kinkcheck.lint.cache import Cache, CacheDirError, check_cache_dir, content_hash, functions_key
@@ -159,7 +160,7 @@ def _prepare_batch(args: tuple[list[tuple[SourceFile, Source]], str | None]) -> 
 # -- stage 3: analyze ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record  # frozen, compiles nothing at import (kinkcheck/record.py)
 class Task:
     file: SourceFile
     #: the text that was indexed and hashed: analysis never re-reads the file
