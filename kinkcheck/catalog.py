@@ -9,7 +9,6 @@ or a guard that no check understands fails at load time with the file's name.
 from __future__ import annotations
 
 import functools
-import os
 import re
 import sys
 from pathlib import Path
@@ -294,16 +293,20 @@ def rules_dir() -> Path:
 
 @functools.lru_cache(maxsize=4)
 def load(directory: str | Path | None = None) -> Catalog:
+    """The catalog in ``directory`` (default: :func:`rules_dir`), parsed once and then kept
+    between runs (kinkcheck/catalog_cache.py)."""
+    from kinkcheck import catalog_cache
+
     root = Path(directory) if directory is not None else rules_dir()
     if not root.is_dir():
         raise CatalogError(f"rule catalog not found at {root}")
-    stamp = _stamp(root)
-    cached = _read_pickle(stamp)
+    stamp = catalog_cache.stamp(root)
+    cached = catalog_cache.read(stamp)
     if cached is not None:
         return cached
-    names = [entry[0] for entry in stamp[: -len(_CODE_FILES)]] if stamp is not None else None
+    names = catalog_cache.rule_files(stamp) if stamp is not None else None
     catalog = _parse(root, [root / name for name in names] if names is not None else sorted(root.glob("*.toml")))
-    _write_pickle(stamp, catalog)
+    catalog_cache.write(stamp, catalog)
     return catalog
 
 
@@ -319,82 +322,6 @@ def _parse(root: Path, files: list[Path]) -> Catalog:
         seen[rule.code] = rule.source
         names[rule.name] = rule.source
     return Catalog(rules, root)
-
-
-# Parsing 30 TOML files costs ~25 ms, a tenth of a one-file pre-commit run; a pickle keyed by
-# the files' names, sizes and mtimes (and kinkcheck's version) costs ~1 ms. Best effort: an
-# unwritable or corrupt cache is ignored.
-
-#: catalogs kept in the cache directory (other versions, other checkouts, rules being edited)
-MAX_PICKLES = 8
-#: the modules whose classes the pickle holds: another layout of them would load broken
-_CODE_FILES = (__file__, os.path.join(os.path.dirname(__file__), "record.py"))
-
-Stamp = list[tuple[str, str, int, int]]
-
-
-def _stamp(root: Path) -> Stamp | None:
-    """(name, resolved path, size, mtime) of every ``*.toml`` in ``root`` by name, then of
-    the code files: one directory listing and one stat a file (the root is resolved once,
-    a file only when it is a symbolic link)."""
-    import fnmatch
-
-    try:
-        real = os.path.realpath(root)
-        with os.scandir(root) as it:
-            entries = sorted((e.name, e.is_symlink()) for e in it if fnmatch.fnmatch(e.name, "*.toml"))
-        out = []
-        for name, link in entries:
-            path = os.path.join(root, name)
-            st = os.stat(path)
-            out.append((name, os.path.realpath(path) if link else os.path.join(real, name), st.st_size, st.st_mtime_ns))
-        for path in _CODE_FILES:
-            st = os.stat(path)
-            out.append((os.path.basename(path), os.path.realpath(path), st.st_size, st.st_mtime_ns))
-    except OSError:
-        return None
-    return out
-
-
-def _pickle_path(stamp: Stamp | None) -> Path | None:
-    from kinkcheck import __version__, usercache
-    from kinkcheck.digest import short_hash
-
-    if stamp is None:
-        return None
-    key = short_hash(repr((__version__, sys.version_info[:2], stamp)), 20)
-    return usercache.directory() / f"catalog-{key}.pickle"
-
-
-def _read_pickle(stamp: Stamp | None) -> Catalog | None:
-    import pickle
-
-    path = _pickle_path(stamp)
-    if path is None:
-        return None
-    try:
-        with open(path, "rb") as fh:
-            catalog = pickle.load(fh)
-    except Exception:  # noqa: BLE001 - a missing, stale or corrupt cache is just a miss
-        return None
-    return catalog if isinstance(catalog, Catalog) else None
-
-
-def _write_pickle(stamp: Stamp | None, catalog: Catalog) -> None:
-    import pickle
-
-    from kinkcheck.atomic import write_atomic
-
-    path = _pickle_path(stamp)
-    if path is None:
-        return
-    try:
-        write_atomic(path, pickle.dumps(catalog, protocol=pickle.HIGHEST_PROTOCOL))
-    except OSError:
-        return
-    from kinkcheck import usercache
-
-    usercache.keep_newest("catalog-*.pickle", MAX_PICKLES)
 
 
 def load_rule(path: Path) -> Rule:

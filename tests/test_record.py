@@ -1,6 +1,6 @@
 """``@record`` (kinkcheck/record.py) behaves as ``@dataclass(frozen=True, slots=True)`` and
 compiles nothing when a class is defined or unpickled: the catalog's classes are records,
-and the one-file check (the pre-commit hook) loads them from a pickle on every run."""
+and the one-file check (the pre-commit hook) loads them from its cache on every run."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def define(decorator, name: str = "Point"):
 
 Record = define(record, "Record")
 Dataclass = define(dataclass(frozen=True, slots=True), "Dataclass")
-#: a record never built through __init__ in this process (the catalog's case: loaded from a pickle)
+#: a record never built through __init__ in this process (the catalog's case: loaded from its cache)
 Unbuilt = define(record, "Unbuilt")
 
 
@@ -135,7 +135,7 @@ def test_the_catalog_loads_from_its_cache_without_compiling(tmp_path, monkeypatc
     monkeypatch.setenv("KINKCHECK_CATALOG_CACHE", str(tmp_path))
     catalog.load.cache_clear()
     parsed = catalog.load()  # parses the TOML files, writes the cache
-    assert list(tmp_path.glob("catalog-*.pickle"))
+    assert list(tmp_path.glob("catalog-*.marshal"))
     catalog.load.cache_clear()
     loaded: list = []
     try:

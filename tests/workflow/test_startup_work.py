@@ -155,17 +155,18 @@ def test_the_cache_keeps_the_newest_texts(cache, monkeypatch):
 def test_the_cache_keeps_the_newest_catalogs(cache):
     import os
 
-    from kinkcheck import catalog
+    from kinkcheck import catalog, catalog_cache
 
     cache.mkdir()
     for i in range(12):  # other versions, checkouts, rules since edited
-        old = cache / f"catalog-old{i:02d}.pickle"
+        old = cache / f"catalog-old{i:02d}.marshal"
         old.write_bytes(b"x")
         os.utime(old, ns=(i * 10**9, i * 10**9))
+    (cache / "catalog-0123.pickle").write_bytes(b"x")  # what kinkcheck kept before
     catalog.load.cache_clear()
     try:
         catalog.load()  # parsed, written
     finally:
         catalog.load.cache_clear()
-    kept = sorted(p.name for p in cache.glob("catalog-*.pickle"))
-    assert len(kept) == catalog.MAX_PICKLES and "catalog-old11.pickle" in kept and "catalog-old03.pickle" not in kept
+    kept = sorted(p.name for p in cache.glob("catalog-*"))
+    assert len(kept) == catalog_cache.MAX_KEPT and "catalog-old11.marshal" in kept and "catalog-old03.marshal" not in kept
