@@ -135,7 +135,9 @@ def write_atomic(path: str | os.PathLike, data: bytes | str, *, fsync: bool = Fa
     ensure_regular_target(target)
     if parents:
         target.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
+    # a file name that is not UTF-8 (read as surrogates) is written as a `\udcff` escape, which a
+    # JSON reader turns back into the same name
+    payload = data.encode("utf-8", "backslashreplace") if isinstance(data, str) else data
     final_mode = _mode_for(target) if mode is None else mode
     import tempfile  # only when writing: a cached or --no-cache run never pays for it
 

@@ -88,7 +88,7 @@ def fingerprint(finding: Finding, source_lines: Sequence[str], occurrence: int =
 
 def _digest(ident: tuple[str, ...], occurrence: int) -> str:
     parts = (VERSION, *ident, str(occurrence))
-    return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()[:32]
+    return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest()[:32]
 
 
 def fingerprints(

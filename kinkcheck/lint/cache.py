@@ -285,7 +285,7 @@ class Cache:
         h = hashlib.sha256()
         h.update(abspath.encode("utf-8", "surrogateescape"))
         h.update(b"\0")
-        h.update(module.encode())
+        h.update(module.encode("utf-8", "surrogateescape"))
         h.update(b"\0")
         h.update(data)
         return h.hexdigest()

@@ -10,6 +10,7 @@ dismissed rather than forgetting them.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
@@ -98,7 +99,8 @@ def _unknown_descriptor(f: Finding, severity=None) -> dict:
 
 
 def _uri(path: str) -> str:
-    return quote(path, safe="/")
+    """A relative URI: a file name that is not UTF-8 keeps its bytes, percent-encoded (``bad%FF.py``)."""
+    return quote(os.fsencode(path), safe="/")
 
 
 def _region(f: Finding) -> dict:

@@ -42,7 +42,7 @@ def render(report: Report, *, max_bytes: int = MAX_BYTES) -> str:
 
 
 def _size(text: str) -> int:
-    return len(text.encode("utf-8")) + 1
+    return len(text.encode("utf-8", "backslashreplace")) + 1
 
 
 def _cut_note(n: int) -> str:
