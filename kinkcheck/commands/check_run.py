@@ -53,8 +53,9 @@ def run_check(*, paths, output_format, output_file, show_documented, statistics,
     config = load_config((stdin_filename or ".") if from_stdin else paths[0], overrides, config_file=config_file)
 
     progress = not quiet and output_file is None and sys.stderr.isatty() and output_format not in MACHINE_FORMATS
+    given: dict[str, str] = {}  # source read from standard input, for the code frames
     if from_stdin:
-        result = _check_stdin(stdin_filename, config, force_exclude=force_exclude)
+        result = _check_stdin(stdin_filename, config, force_exclude=force_exclude, given=given)
     else:
         from kinkcheck.lint.api import check_paths
 
@@ -122,7 +123,7 @@ def run_check(*, paths, output_format, output_file, show_documented, statistics,
         from kinkcheck.output import render
 
         text = render(output_format, shown, catalog=catalog, root=os.getcwd(),
-                      show_documented=show_documented, color=colored, config=config, roots=paths)
+                      show_documented=show_documented, color=colored, config=config, roots=paths, given=given)
     if not quiet and not machine:
         line = summary(sum(1 for f in shown if not f.documented), sum(1 for f in shown if f.documented),
                        files=len(result.files), functions=getattr(result, "functions", None), scope=config.scope,
@@ -160,8 +161,9 @@ def _fix_summary(fixes, *, preview: bool) -> str:
     return line
 
 
-def _check_stdin(name: str | None, config, *, force_exclude: bool):
-    """The source on standard input, checked as one file named ``name`` (or ``-``)."""
+def _check_stdin(name: str | None, config, *, force_exclude: bool, given: dict[str, str]):
+    """The source on standard input, checked as one file named ``name`` (or ``-``); the
+    source is left in ``given`` under that name."""
     from kinkcheck.lint.api import CheckResult, check_source_result
 
     shown = name or "-"
@@ -175,6 +177,7 @@ def _check_stdin(name: str | None, config, *, force_exclude: bool):
     except SourceError as exc:
         fail(f"standard input: {exc.message} (line {exc.line}, column {exc.col})")
     module = Path(name).stem if name else "stdin"
+    given[shown] = source
     return check_source_result(source, shown, module=module if module.isidentifier() else "stdin", config=config)
 
 

@@ -15,7 +15,7 @@ import at all), rich markup when it is on.
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from kinkcheck.findings import Finding
 from kinkcheck.output.safe import guard, one_line
@@ -32,12 +32,14 @@ Segment = tuple[str, str]  # (text, rich style or "")
 
 
 def render(findings: Sequence[Finding], *, catalog=None, root=None, show_documented: bool = False,
-           color: bool = False, roots: Sequence[str] | None = None, **ctx) -> str:
+           color: bool = False, roots: Sequence[str] | None = None, given: Mapping[str, str] | None = None,
+           **ctx) -> str:
     """``roots`` are the checked paths: code is shown only from files inside them (default:
-    ``root``), so a symlink to a file elsewhere gets no frame."""
+    ``root``), so a symlink to a file elsewhere gets no frame; ``given`` is source already read
+    (standard input), by the path the findings name."""
     shown = [f for f in findings if show_documented or not f.documented]
     base = root if root is not None else os.getcwd()
-    sources = SourceReader(list(roots) if roots is not None else [base], base=base)
+    sources = SourceReader(list(roots) if roots is not None else [base], base=base, given=given)
     segments: list[Segment] = []
     for f in shown:
         segments += frame(f, sources.lines(f.path), catalog)

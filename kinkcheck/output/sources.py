@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from kinkcheck import source
@@ -62,10 +62,14 @@ class SourceReader:
     True
     """
 
-    def __init__(self, roots: Iterable[str | os.PathLike], *, base: str | os.PathLike | None = None):
+    def __init__(self, roots: Iterable[str | os.PathLike], *, base: str | os.PathLike | None = None,
+                 given: Mapping[str, str] | None = None):
+        """``given``: source the run already holds, by the path its findings name (``check -``
+        reads standard input once; there is no file to read it back from)."""
         self.base = Path(os.path.abspath(base) if base is not None else os.getcwd())
         self.roots = allowed_roots(roots, base=self.base)
-        self._lines: dict[tuple[str, bool], list[str] | None] = {}
+        self._lines: dict[tuple[str, bool], list[str] | None] = {
+            (path, checked): source.lines(text) for path, text in (given or {}).items() for checked in (True, False)}
         self.refused: set[str] = set()
 
     def real(self, path: str | os.PathLike) -> str:

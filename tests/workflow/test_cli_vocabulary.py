@@ -100,6 +100,19 @@ def test_check_reads_standard_input_named_by_stdin_filename(project):
     assert summary == "Checked 1 file (1 function of loss code); found 2 undocumented kinks (0 documented)."
 
 
+@pytest.mark.parametrize("name", [None, "pkg/loss.py", "loss.py"])
+def test_standard_input_gets_the_code_frame_of_what_was_read(project, name):
+    """As for a file: the frame shows the text read from standard input, also where
+    --stdin-filename names a file on disk whose saved text differs (an editor's buffer)."""
+    edited = LOSS.replace("torch.abs(pred - target)", "torch.abs(pred - target - 1)")
+    named = ["--stdin-filename", name] if name else []
+    r = run("check", "-", *named, "--no-cache", input=edited)
+    assert r.exit_code == 1, r.output
+    assert "5 |     return torch.abs(pred - target - 1).mean()" in r.stdout
+    assert "^^^^^^^^^^^^^^^^^^^^^^^^^^^^ KC101" in r.stdout
+    assert "torch.abs(pred - target).mean()" not in r.stdout
+
+
 def test_stdin_follows_per_file_ignores_of_its_name(project):
     Path("pyproject.toml").write_text('[tool.kinkcheck]\nper-file-ignores = { "pkg/*" = ["KC2"] }\n')
     r = run("check", "-", "--stdin-filename", "pkg/loss.py", "--output-format", "concise", input=LOSS)
