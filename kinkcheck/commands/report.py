@@ -84,9 +84,9 @@ def report(ctx, paths, traces, output_format, output_file, show_documented, sele
     for message in problems:
         click.echo(f"kinkcheck: error: {one_line(message)}", err=True)
 
-    from kinkcheck.report import model, render
+    from kinkcheck.report import join, render
 
-    built = model.build(
+    built = join.build(
         findings, loaded or None, root=os.getcwd(), show_documented=show_documented,
         files_checked=len(result.files), problems=problems, trace_paths=trace_names,
         roots=[*paths, str(config.root)],  # source is shown only from these

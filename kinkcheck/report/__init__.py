@@ -1,6 +1,6 @@
 """The kink report: static findings joined with runtime traces, rendered for people.
 
-``model.build(findings, trace, root=...)`` makes the Report; ``render(report, fmt)`` turns
+``join.build(findings, trace, root=...)`` makes the Report; ``render(report, fmt)`` turns
 it into a terminal, Markdown, HTML or JSON document. Renderers are imported only when used
 (the terminal one pulls in rich).
 """

@@ -169,9 +169,9 @@ def write_report(trace_path: Path, root: Path) -> list[str]:
     except Exception as exc:  # the runtime report is still worth having
         notes.append(f"static check of the traced files skipped: {exc}")
     try:
-        from kinkcheck.report import model, render
+        from kinkcheck.report import join, render
 
-        text = render(model.build(findings, data, root=root), "markdown")
+        text = render(join.build(findings, data, root=root), "markdown")
     except ImportError:
         text = summary_markdown(data)
     out.write_text(text, encoding="utf-8")

@@ -14,7 +14,7 @@ import pytest
 from report_helpers import line_of, site, static_findings, trace
 
 from kinkcheck.report import render
-from kinkcheck.report.model import build
+from kinkcheck.report.join import build
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # A developer without chromium skips; CI (CI=true, where .ci/run installs it) must not.

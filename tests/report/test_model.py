@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from report_helpers import finding, line_of, site, static_findings, trace
 
-from kinkcheck.report.model import build
+from kinkcheck.report.join import build
 
 
 def by_key(report):

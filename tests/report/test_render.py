@@ -12,7 +12,7 @@ from report_helpers import finding, line_of, site, static_findings, trace
 
 from kinkcheck.report import FORMATS, render
 from kinkcheck.report.markdown import render as render_markdown
-from kinkcheck.report.model import build
+from kinkcheck.report.join import build
 
 GITHUB_STEP_SUMMARY_LIMIT = 1024 * 1024
 

@@ -36,7 +36,7 @@ CRASHES = [
     (("trace", "show", "t.json"), "kinkcheck.trace.show.render", "while processing t.json"),
     (("trace", "show", "--json", "t.json"), "json.dumps", "while processing t.json"),
     (("merge", "t.json", "u.json", "-o", "m.json"), "kinkcheck.trace.tracefile.merge", "while processing t.json + u.json"),
-    (("report", "--no-cache", "--trace", "t.json", "loss.py"), "kinkcheck.report.model.build", "in kinkcheck report"),
+    (("report", "--no-cache", "--trace", "t.json", "loss.py"), "kinkcheck.report.join.build", "in kinkcheck report"),
     (("check", "--no-cache", "loss.py"), "kinkcheck.output.render", "in kinkcheck check"),
     (("check", "--no-cache", "--diff", "-", "loss.py"), "kinkcheck.workflow.diff.keep_changed", "in kinkcheck check"),
     (("rules",), "kinkcheck.commands.rules._load", "in kinkcheck rules"),

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from kinkcheck.report import model, render
+from kinkcheck.report import join, render
 from kinkcheck.report import text as tx
 
 N_SITES = 100_000
@@ -41,7 +41,7 @@ def synthetic_trace(root, n: int) -> dict:
 def big(tmp_path_factory):
     root = tmp_path_factory.mktemp("big")
     (root / "loss.py").write_text(LOSS)
-    report = model.build([], synthetic_trace(root, N_SITES), root=root)
+    report = join.build([], synthetic_trace(root, N_SITES), root=root)
     assert len(report.sites) == N_SITES
     return report
 
@@ -109,7 +109,7 @@ def test_one_oversized_site_stays_small_in_every_format(tmp_path):
     trace["sites"] = records
     trace["frameworks"] = {f"lib{k}": huge for k in range(1000)}
     trace["root"] = str(tmp_path) + "/" + "r" * 100_000
-    report = model.build([], trace, root=tmp_path)
+    report = join.build([], trace, root=tmp_path)
     for fmt in ("terminal", "markdown", "html"):
         text = render(report, fmt)
         assert len(text.encode()) < 250_000, (fmt, len(text.encode()))
