@@ -50,6 +50,20 @@ class _Scratch:
 _scratch = _Scratch()
 
 
+def _host_buf(n: int, dtype, slot: int) -> np.ndarray:
+    """A reused numpy buffer of ``n`` elements (a view of a CPU scratch tensor of torch
+    ``dtype``). A fresh array of a megabyte is fresh pages from the kernel, and their faults
+    cost more than the counting itself (a NumPy temporary freed and made again per call)."""
+    return _scratch.get((n,), dtype, slot).numpy()
+
+
+def _take_rows(src: np.ndarray, rows: np.ndarray, width: int, out: np.ndarray) -> np.ndarray:
+    """``src`` (flat) as rows of ``width``: the rows picked, into ``out``'s head (no temporary)."""
+    got = out[: rows.size * width].reshape(rows.size, width)
+    np.take(src[: src.size // width * width].reshape(-1, width), rows, axis=0, out=got, mode="clip")
+    return out[: rows.size * width]
+
+
 def _absd(x):
     """|x| into a reused buffer on the CPU (the result only lives until it is counted)."""
     if x.device.type == "cpu" and x.numel() >= 4096 and not x.is_complex():
@@ -125,6 +139,26 @@ def _vec(sel):
         pos = np.clip(np.floor(np.log10(nonzero.astype(np.float64))), HIST_LO, HIST_HI).astype(np.int64) - HIST_LO
         vec[3:] = np.bincount(pos, minlength=NBINS)
     return vec
+
+
+def _within(a, tol: float):
+    """``_vec(a[a <= tol])`` for distances ``a`` (NaN never counts), in fewer passes when
+    nearly everything is far or exactly 0 (a step of quantized values hits thousands of
+    exact zeros): compares into reused buffers and counts; the selection only when some
+    are near."""
+    if a.size == 0:
+        return None
+    within = np.less_equal(a, tol, out=_host_buf(a.size, torch.bool, 60))
+    k = int(np.count_nonzero(within))
+    if not k:
+        return None
+    if tol >= 0:  # every exact zero is within
+        exact = int(np.count_nonzero(np.equal(a, 0, out=_host_buf(a.size, torch.bool, 61))))
+        if exact == k:
+            only: np.ndarray = np.zeros(VEC_LEN, dtype=np.int64)
+            only[0] = exact
+            return only
+    return _vec(a[within])
 
 
 RAW_LEN = NBINS + 3  # device layout: [harmless, exact, decade HIST_LO .. HIST_HI, far]
@@ -261,8 +295,19 @@ def count_magnitude(m: Magnitude, fac: float, absf: float) -> tuple[bool, np.nda
         return False, None
     tol = max(head_max, tail_max) * fac + absf
     keep = np.flatnonzero(~(lo > tol))
-    a = np.concatenate([np.abs(arr[: nb * _BLOCK].reshape(nb, _BLOCK)[keep].reshape(-1)), tail])
-    return True, _vec(a[a <= tol])
+    if keep.size == 0 and tail.size == 0:
+        return True, None
+    if nb <= per:  # one chunk: |x| of every block is still in the buffer
+        head = tmp.numpy()[: nb * _BLOCK]
+        if keep.size == nb and not tail.size:
+            return True, _within(head, tol)
+        picked = _take_rows(head, keep, _BLOCK, _host_buf(keep.size * _BLOCK + tail.size, dt, 62))
+    else:
+        picked = _take_rows(arr, keep, _BLOCK, _host_buf(keep.size * _BLOCK + tail.size, dt, 62))
+        np.abs(picked, out=picked)
+    a = _host_buf(keep.size * _BLOCK + tail.size, dt, 62)
+    a[picked.size:] = tail
+    return True, _within(a, tol)
 
 
 class ReluWindows(Whole):
@@ -299,8 +344,8 @@ def count_relu_windows(w: ReluWindows, fac: float, absf: float) -> tuple[np.ndar
     (NaN made +inf) with the scale ``vals``, and ``harmless`` = the windows of zeros, in
     fewer passes: one filter value per window, ``gap - 2 * fac * vals + tiny / sign(vals)``
     (the filter ``count_host_rel`` uses, with zero windows pushed to +inf and NaN windows
-    left NaN), block minima, and numpy on the few blocks that hold anything within the
-    tolerance, where the distances are taken again from ``vals`` and ``second``."""
+    left NaN); numpy picks the windows it keeps (ties, near ties, NaN: few) and decides them
+    exactly from ``vals`` and ``second``. No array is made at the tensor's size."""
     vals, second = w.vals.detach(), w.second.detach()  # numpy refuses a tensor that requires grad
     n = vals.numel()
     if n < 4 * _REL_BLOCK:
@@ -315,21 +360,18 @@ def count_relu_windows(w: ReluWindows, fac: float, absf: float) -> tuple[np.ndar
     e = torch.sub(vals, second, out=_scratch.get(vals.shape, dt, 5))
     e.sub_(vals, alpha=2 * fac).addcdiv_(one, sign, value=push)
     # e <= thr keeps every window count_host_rel's filter keeps (the push adds at most `push`)
-    thr = 4 * max(absf, push)
-    flat = e.view(-1)
-    blk = _REL_BLOCK
-    nb = n // blk
-    bmin = _np(flat[: nb * blk].view(nb, blk).amin(1))
-    tail = _np(flat[nb * blk:])
-    keep = np.flatnonzero(~(bmin > thr))  # within the tolerance, or NaN (a NaN or +inf window)
-    if np.isnan(bmin).any() or np.isnan(tail).any():
-        harmless = int((vals == 0).sum())  # sign(NaN) is 0: count the zeros themselves
+    far = np.greater(e.view(-1).numpy(), 4 * max(absf, push), out=_host_buf(n, torch.bool, 60))  # NaN: not far
+    vec, has_nan = None, False
+    if int(np.count_nonzero(far)) < n:
+        pick = np.flatnonzero(np.logical_not(far, out=far))
+        v, s = _np(vals)[pick], _np(second)[pick]
+        has_nan = bool(np.isnan(v).any())
+        vec = _relu_windows_vec(v, s, fac, absf)
+    if has_nan:
+        harmless = int(np.count_nonzero(_np(vals) == 0))  # sign(NaN) is 0: count the zeros themselves
     else:  # float sums of 0/1 are exact below 2**24
         harmless = n - int(sign.sum(dtype=torch.float64 if n >= 1 << 24 else dt))
-    fv, fs = _np(vals), _np(second)
-    v = np.concatenate([fv[: nb * blk].reshape(nb, blk)[keep].reshape(-1), fv[nb * blk:]])
-    s = np.concatenate([fs[: nb * blk].reshape(nb, blk)[keep].reshape(-1), fs[nb * blk:]])
-    return _relu_windows_vec(v, s, fac, absf), harmless
+    return vec, harmless
 
 
 def _relu_windows_vec(v, s, fac: float, absf: float):
