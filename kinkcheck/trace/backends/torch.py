@@ -118,6 +118,9 @@ class TorchBackend:
         self._only_diff = getattr(tracer, "only_differentiated", True)
         #: the subgradient sensitivity probe (kinkcheck.trace.backends.torch_probe), if asked for
         self.probe = None
+        #: (input, kernel, ReluWindows) of the max-pool just counted, while a probed op runs:
+        #: the probe finds its ties from the runner-up the count made (torch_probe_pool)
+        self.window_hint = None
 
     # -- device counters (the Backend protocol: kinkcheck.trace.backends) --
 
@@ -292,9 +295,13 @@ class TorchBackend:
         probe = self.probe
         if probe is not None and probe.on:
             rec = probe.before(spec, site, func, args, kwargs)
-            out = self._count_op(spec, site, func, args, kwargs)
-            if rec is not None:
-                probe.after(rec, func, out)
+            self.window_hint = None
+            try:
+                out = self._count_op(spec, site, func, args, kwargs)
+                if rec is not None:
+                    probe.after(rec, func, out)
+            finally:
+                self.window_hint = None
             return out
         return self._count_op(spec, site, func, args, kwargs)
 

@@ -173,7 +173,7 @@ class TorchProbe:
         if rec.swap is not None:
             if not isinstance(out, (tuple, list)):
                 return
-            rec.swap.bind(out)
+            rec.swap.bind(out, self.backend.window_hint)
             rec.hits = rec.swap.hits
             if not rec.hits:
                 return

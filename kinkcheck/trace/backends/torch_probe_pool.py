@@ -22,6 +22,7 @@ import itertools
 from collections import OrderedDict
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from kinkcheck.trace.backends.torch_probe_buffers import FRESH, Alloc
@@ -99,6 +100,9 @@ class PoolTie:
         self.tie: torch.Tensor | None = None
         self.alt: torch.Tensor | None = None
         self.first: torch.Tensor | None = None
+        #: the tied windows alone (:meth:`_bind_sparse`): their flat output index, and the flat
+        #: input index of their last and of their first maximum
+        self.sparse: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
     # -- the windows --
 
@@ -167,12 +171,17 @@ class PoolTie:
 
     # -- the op's output --
 
-    def bind(self, result) -> None:
-        """Find the ties from the op's output ``(values, indices)``."""
+    def bind(self, result, hint=None) -> None:
+        """Find the ties from the op's output ``(values, indices)``, or, when the tracer has
+        just counted this call's windows (``hint``: the input, the kernel and the windows'
+        maxima and runners-up, :mod:`.torch_windows`), from those."""
         x, self.x = self.x, None
         if x is None:
             return
         values, indices = result[0].detach(), result[1]
+        if hint is not None and hint[0] is x and self._tiling(hint[1]) and x.is_contiguous():
+            self._bind_sparse(x, indices, hint[1], hint[2])
+            return
         n = len(self.spatial)
         out = tuple(int(s) for s in values.shape[-n:])
         S = 1
@@ -215,7 +224,50 @@ class PoolTie:
         self.tie = tie.reshape(P, S)
         self.first = indices.reshape(P, S)
 
+    def _tiling(self, kernel) -> bool:
+        """Are the windows ``kernel``, tiling the input (stride = kernel, no padding or dilation)?"""
+        if self.geometry is None:
+            return False
+        k, s, p, d = self.geometry
+        return tuple(k) == tuple(kernel) and tuple(s) == tuple(k) and not any(p) and all(di == 1 for di in d)
+
+    def _bind_sparse(self, x: torch.Tensor, indices: torch.Tensor, kernel, windows) -> None:
+        """Ties from the tracer's count of tiling windows over a ReLU: a window ties where its
+        runner-up equals its maximum (NaN never does); only those windows (a few, or the
+        windows of zeros, which move nothing) are looked at again, to find their last maximum."""
+        vals = windows.vals.detach().reshape(-1).numpy()
+        second = windows.second.detach().reshape(-1).numpy()
+        tied = np.flatnonzero(vals == second)
+        self.hits = int(tied.size)
+        if self.zero_harmless:  # both choices at a tie of relu zeros move the gradient by exactly 0
+            tied = tied[vals[tied] != 0]
+        if not tied.size:
+            return
+        out = tuple(s // k for s, k in zip(self.spatial, kernel))
+        S = 1
+        for o in out:
+            S *= o
+        plane, o = np.divmod(tied, S)
+        strides = _strides(self.spatial)
+        base = sum(c * k * st for c, k, st in zip(np.unravel_index(o, out), kernel, strides))
+        offsets = np.array([sum(a * st for a, st in zip(combo, strides))
+                            for combo in itertools.product(*(range(k) for k in kernel))], dtype=np.int64)
+        cells = base[:, None] + offsets[None, :]  # each tied window's positions, in scan order
+        xf = x.detach().reshape(self.planes, self.plane).numpy()
+        eq = xf[plane[:, None], cells] == vals[tied][:, None]
+        last = cells[np.arange(tied.size), offsets.size - 1 - np.argmax(eq[:, ::-1], axis=1)]
+        first = indices.detach().reshape(self.planes, S).numpy()[plane, o]
+        at = plane * self.plane
+        self.sparse = (torch.from_numpy(tied), torch.from_numpy(at + last), torch.from_numpy(at + first))
+
     def deltas(self, u: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
+        if self.sparse is not None:
+            tied, last, first = (t.to(u.device) for t in self.sparse)
+            v = u.reshape(-1)[tied]
+            d = self.alloc((self.planes * self.plane,), v.dtype, v.device).zero_()
+            d.index_add_(0, last, v)
+            d.index_add_(0, first, v.neg_())
+            return [(0, d.reshape(self.shape).to(self.dtype))]
         if self.tie is None or self.alt is None or self.first is None:
             return []  # every tie moves the gradient by exactly 0
         P = self.planes

@@ -188,7 +188,11 @@ def _quick_check_impl(self, x, vals, idx, k, relu_in):
     if second is None:
         return None
     if relu_in and x.dtype in _RELU_COUNTED:
-        return ReluWindows(vals.contiguous(), second.contiguous()), None, vals.numel(), None
+        windows = ReluWindows(vals.contiguous(), second.contiguous())
+        probe = getattr(self.backend, "probe", None)
+        if probe is not None and probe.on:  # a probed step's tie search starts from these (torch_probe_pool)
+            self.backend.window_hint = (x, tuple(k), windows)
+        return windows, None, vals.numel(), None
     gap = torch.sub(vals, second, out=second)
     # near on each window's own maximum (a NaN window's tolerance is NaN: never counted)
     scale = vals if relu_in else torch.abs(vals, out=buf(vals.shape, 4))
