@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None, prog_name: str = "kinkcheck") -> None:
     parsed = parse(args)
     if parsed is not None:
         params, debug = parsed
-        sys.exit(run(params, debug=debug))
+        sys.exit(run(params, debug=debug, own_process=argv is None))  # no argv: the program itself
     from kinkcheck.cli import main as click_main
 
     click_main(args, prog_name=prog_name)

@@ -158,15 +158,18 @@ def _readable_or_missing(path: str, *, dir_okay: bool) -> None:
         raise _Unsure
 
 
-def run(params: dict[str, Any], *, debug: bool) -> int:
+def run(params: dict[str, Any], *, debug: bool, own_process: bool = False) -> int:
     """``run_check(**params)`` with the endings of ``LazyGroup.invoke`` and click's main: a
     KinkcheckError or a crash as one line and 2, a closed pipe 1, ^C 2. Returns the exit code
-    (``fail`` and the like exit themselves)."""
+    (``fail`` and the like exit themselves). ``own_process``: this run is the program (the
+    console script), so it may tune the garbage collector (:func:`load_for_a_short_run`)."""
     from kinkcheck.commands._plain import debug_from_env, echo, report_crash, report_error
     from kinkcheck.errors import KinkcheckError
 
     try:
         try:
+            if own_process:
+                load_for_a_short_run()
             from kinkcheck.commands.check_run import run_check
 
             return run_check(**params)
@@ -189,6 +192,27 @@ def run(params: dict[str, Any], *, debug: bool) -> int:
         sys.stdout = _Pacified(sys.stdout)
         sys.stderr = _Pacified(sys.stderr)
         return 1
+
+
+def load_for_a_short_run() -> None:
+    """Import what every check needs with the garbage collector off, then freeze what was
+    made and collect less often. The modules, classes and tables loaded here live to the end
+    of the process, yet every collection while files are parsed and indexed would walk them
+    all again: about 20 ms of a one-file check, half of what it spends beyond ``import
+    astroid`` + parsing the file. Only for a process of our own, since frozen objects are
+    never collected; the analysis still collects its cycles (every 10,000 allocations
+    rather than 700, as mypy does; pool workers inherit it)."""
+    import gc
+
+    gc.disable()
+    try:
+        import kinkcheck.commands.check_run
+        import kinkcheck.config
+        import kinkcheck.lint.api  # noqa: F401 - the runner, cache, discovery, comments, findings
+    finally:
+        gc.freeze()
+        gc.set_threshold(10_000, 10, 10)
+        gc.enable()
 
 
 class _Pacified:

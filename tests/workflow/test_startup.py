@@ -76,3 +76,27 @@ def test_a_second_check_parses_no_toml(tmp_path):
     assert "tomllib" in reports[0]["modules"] or "tomli" in reports[0]["modules"]  # rules and settings parsed
     assert [m for m in ("tomllib", "tomli") if m in reports[1]["modules"]] == []
     assert reports[1]["compiled_inits"] == []
+
+
+@pytest.mark.slow
+def test_the_program_freezes_what_it_loaded(tmp_path):
+    """Run as the program (main() reads sys.argv), a check freezes the modules it loaded before
+    reading files and collects every 10,000 allocations (commands/fast.py)."""
+    (tmp_path / "one.py").write_text("import torch\n\n\ndef loss(x):\n    return torch.abs(x).mean()\n")
+    probe = """
+import gc, json, sys
+from kinkcheck.__main__ import main
+sys.argv = ["kinkcheck", "check", "--no-cache", "-q", "one.py"]
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+print(json.dumps({"code": code, "frozen": gc.get_freeze_count(), "threshold": gc.get_threshold(),
+                  "enabled": gc.isenabled(), "modules": sorted(sys.modules)}))
+"""
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=False,
+                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "XDG_CONFIG_HOME": str(tmp_path)})
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["code"] == 1, proc.stderr
+    assert report["enabled"] and report["threshold"] == [10_000, 10, 10] and report["frozen"] > 10_000
+    assert [m for m in NEVER + ENTRY_POINTS["kinkcheck.__main__"] if m in report["modules"]] == []

@@ -170,3 +170,36 @@ def test_the_cache_keeps_the_newest_catalogs(cache):
         catalog.load.cache_clear()
     kept = sorted(p.name for p in cache.glob("catalog-*"))
     assert len(kept) == catalog_cache.MAX_KEPT and "catalog-old11.marshal" in kept and "catalog-old03.marshal" not in kept
+
+
+# -- the garbage collector (commands/fast.py: load_for_a_short_run) -------------------------------
+
+
+def test_a_check_called_in_process_leaves_the_collector_alone(tmp_path, monkeypatch, capsys):
+    """Only the program itself (main() without argv) freezes what it loaded; a caller's
+    process (these tests, a notebook) keeps its collector as it was."""
+    import gc
+
+    from kinkcheck.__main__ import main
+
+    (tmp_path / "one.py").write_text("import torch\n\n\ndef loss(x):\n    return torch.abs(x).mean()\n")
+    monkeypatch.chdir(tmp_path)
+    before = (gc.isenabled(), gc.get_threshold(), gc.get_freeze_count())
+    with pytest.raises(SystemExit) as exit_:
+        main(["check", "--no-cache", "-q", "one.py"])
+    assert exit_.value.code == 1 and "KC101" in capsys.readouterr().out
+    assert (gc.isenabled(), gc.get_threshold(), gc.get_freeze_count()) == before
+
+
+def test_a_short_run_freezes_what_it_loaded_and_collects_again(monkeypatch):
+    import gc
+
+    from kinkcheck.commands import fast
+
+    calls: list[tuple] = []
+    monkeypatch.setattr(gc, "disable", lambda: calls.append(("disable",)))
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append(("freeze",)))
+    monkeypatch.setattr(gc, "set_threshold", lambda *t: calls.append(("set_threshold", *t)))
+    monkeypatch.setattr(gc, "enable", lambda: calls.append(("enable",)))
+    fast.load_for_a_short_run()
+    assert calls == [("disable",), ("freeze",), ("set_threshold", 10_000, 10, 10), ("enable",)]
