@@ -17,9 +17,16 @@ from typing import Any
 from kinkcheck.lint import kinds
 from kinkcheck.lint.index import NO_GRAD, _Env, _Indexer, local_bindings, walk_local
 from kinkcheck.lint.kinds import ARRAY_METHODS, assignments_in, parameters
-from kinkcheck.lint.resolve import ARRAY_LIBRARIES, ARRAY_ROOTS, FRAMEWORK_ROOTS, Reexports, dotted
+from kinkcheck.lint.resolve import (
+    ARRAY_LIBRARIES,
+    ARRAY_ROOTS,
+    FRAMEWORK_ROOTS,
+    Reexports,
+    dotted,
+)
 from kinkcheck.source import lines as source_lines
 from kinkcheck.source import raw_lines
+from kinkcheck.syntax import assigned_pairs
 
 #: import roots never followed into sibling files when deciding whether a file uses arrays
 BUILTIN_ROOTS = frozenset(sys.stdlib_module_names) | {"__future__", "kinkcheck"}
@@ -196,8 +203,10 @@ class FileAnalysis:
             for fn in ast.walk(self.tree):
                 if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     params = {k for k, (_, d) in parameters(fn).items() if d is None}
-                    bare.update(id(n.value) for n in walk_local(fn) if isinstance(n, ast.Assign)
-                                and isinstance(n.value, ast.Name) and n.value.id in params)
+                    for n in walk_local(fn):
+                        if isinstance(n, ast.Assign):
+                            values = n.value.elts if isinstance(n.value, (ast.Tuple, ast.List)) else [n.value]
+                            bare.update(id(v) for v in values if isinstance(v, ast.Name) and v.id in params)
             for node in ast.walk(self.tree):
                 if isinstance(node, ast.ClassDef):
                     for stmt in node.body:
@@ -207,9 +216,10 @@ class FileAnalysis:
                                     out.setdefault(t.id, []).append(stmt.value)
                 elif isinstance(node, (ast.Assign, ast.AnnAssign)) and getattr(node, "value", None) is not None:
                     for t in node.targets if isinstance(node, ast.Assign) else [node.target]:
-                        if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
-                            if node.value is not None and id(node.value) not in bare:
-                                out.setdefault(t.attr, []).append(node.value)
+                        for target, value in assigned_pairs(t, node.value):
+                            if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
+                                    and target.value.id == "self" and id(value) not in bare:
+                                out.setdefault(target.attr, []).append(value)
             self._self_assigns = out
         return self._self_assigns
 
@@ -281,3 +291,4 @@ def no_grad_nodes(fn: ast.AST | None, roots: "list[ast.stmt] | list[ast.AST]", c
             if isinstance(n, (ast.With, ast.AsyncWith)) and any(is_no_grad(i.context_expr) for i in n.items):
                 out.update(id(m) for m in walk_local(list(n.body)))
     return out
+

@@ -32,9 +32,22 @@ from typing import TYPE_CHECKING
 
 from kinkcheck.lint.index import MODULE_CODE, _qual, walk_local
 from kinkcheck.lint.resolve import (
-    ARRAY_ROOTS, DATA, DATA_FUNCS, JOIN_BUILTINS, PLAIN, PLAIN_ATTRS, PLAIN_BUILTINS, PLAIN_METHODS, TENSOR, UNKNOWN,
-    annotation_kind, dotted, join, name_kind,
+    ARRAY_ROOTS,
+    DATA,
+    DATA_FUNCS,
+    JOIN_BUILTINS,
+    PLAIN,
+    PLAIN_ATTRS,
+    PLAIN_BUILTINS,
+    PLAIN_METHODS,
+    TENSOR,
+    UNKNOWN,
+    annotation_kind,
+    dotted,
+    join,
+    name_kind,
 )
+from kinkcheck.syntax import assigned_pairs
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context, FileAnalysis
@@ -634,10 +647,10 @@ def attr_kind(fa: "FileAnalysis", cls_qual: str, attr: str) -> str:
         for node in walk_local(fn):
             if isinstance(node, (ast.Assign, ast.AnnAssign)) and getattr(node, "value", None) is not None:
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                for t in targets:
+                for t, value in (pair for target in targets for pair in assigned_pairs(target, node.value)):
                     if isinstance(t, ast.Attribute) and t.attr == attr and isinstance(t.value, ast.Name) and t.value.id == "self":
                         ctx = ctx or Context(fa, qual, fn, env, c)
-                        kinds.append(ctx.kind(node.value))
+                        kinds.append(ctx.kind(value))
     kinds = [k for k in kinds if k != _CYCLE]
     if not kinds:
         prop = _property_annotation(fa, cls_qual, attr)
