@@ -18,9 +18,11 @@ def dotted(node: ast.AST) -> str | None:
     return None
 
 
-def assigned_pairs(target: ast.AST, value: ast.AST) -> list[tuple[ast.AST, ast.AST]]:
+def assigned_pairs(target: ast.AST, value: ast.AST | None) -> list[tuple[ast.AST, ast.AST]]:
     """(target, value) of an assignment, element by element where a tuple is assigned a tuple
-    of the same length (``self.n_fft, self.hop = n_fft, hop``)."""
+    of the same length (``self.n_fft, self.hop = n_fft, hop``); none for an annotation alone."""
+    if value is None:
+        return []
     if isinstance(target, (ast.Tuple, ast.List)) and isinstance(value, (ast.Tuple, ast.List)) \
             and len(target.elts) == len(value.elts) and not any(isinstance(e, ast.Starred) for e in (*target.elts, *value.elts)):
         return [pair for t, v in zip(target.elts, value.elts) for pair in assigned_pairs(t, v)]
