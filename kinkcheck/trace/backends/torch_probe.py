@@ -88,8 +88,9 @@ class _Rec:
             return self.swap.deltas(u)
         out = []
         for edge, change, shape, dtype in self.parts:
-            d = torch.mul(u, change, out=self.alloc(torch.broadcast_shapes(u.shape, change.shape),
-                                                   torch.result_type(u, change), u.device))
+            # torch.broadcast_shapes goes through symbolic-shape checks: ~0.5 ms a call
+            at = u.shape if u.shape == change.shape else torch.broadcast_shapes(u.shape, change.shape)
+            d = torch.mul(u, change, out=self.alloc(at, torch.result_type(u, change), u.device))
             if tuple(d.shape) != shape:
                 d = d.sum_to_size(shape)
             out.append((edge, d.to(dtype)))

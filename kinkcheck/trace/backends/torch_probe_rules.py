@@ -44,7 +44,9 @@ def _dtype(x: torch.Tensor) -> torch.dtype:
 
 def _eq(x: torch.Tensor, b, alloc) -> torch.Tensor:
     """``x == b`` as a float 0/1 mask at the broadcast shape."""
-    shape = torch.broadcast_shapes(x.shape, b.shape) if isinstance(b, torch.Tensor) else x.shape
+    # torch.broadcast_shapes goes through symbolic-shape checks: ~0.5 ms a call
+    same = not isinstance(b, torch.Tensor) or b.shape == x.shape or b.dim() == 0
+    shape = x.shape if same else torch.broadcast_shapes(x.shape, b.shape)
     return torch.eq(x, b, out=alloc(shape, _dtype(x), x.device))
 
 
