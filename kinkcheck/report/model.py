@@ -384,3 +384,12 @@ def _decade_order(key: str) -> tuple:
         return (1, int(key))
     except ValueError:
         return (2, 0)
+
+
+def __getattr__(name: str):
+    """``model.build``, as earlier releases documented it: the join lives in report.join."""
+    if name == "build":
+        from kinkcheck.report.join import build
+
+        return build
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

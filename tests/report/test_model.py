@@ -247,3 +247,13 @@ def test_a_site_never_hit_claims_nothing(project):
     assert line.startswith("torch: 0") and "trace" not in line
     # an observation without a hit (a hand-edited file) is not believed either
     assert "trace" not in _subgradient_line(project, exact=0, observed=["0"])
+
+
+def test_the_join_is_reachable_by_every_documented_name():
+    """`kinkcheck.report.build` (the README's) and `model.build` (earlier releases') are the join."""
+    from kinkcheck.report import build as package_build
+    from kinkcheck.report import join, model
+
+    assert model.build is join.build
+    report = package_build([], None, root=".")
+    assert report.sites == [] and report.headline() == "No kink sites found."
