@@ -100,7 +100,7 @@ def write(stamped: Stamp | None, catalog: _catalog.Catalog) -> None:
     usercache.keep_newest("catalog-*.pickle", 0)  # what kinkcheck kept before
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _plan(cls: type) -> tuple[tuple[int, str, Any], ...]:
     """(field index, kind, record class) of each field of ``cls`` holding records or a path;
     kind: ``record``, ``optional`` (``X | None``), ``records`` (``tuple[X, ...]``) or ``path``."""

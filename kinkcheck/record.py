@@ -33,6 +33,7 @@ __all__ = ["field", "field_names", "from_values", "record", "replace", "values_o
 T = TypeVar("T", bound=type)
 R = TypeVar("R")
 
+
 class _Factory:
     """The signature default of a field with a ``default_factory`` (the factory runs in ``__init__``)."""
 

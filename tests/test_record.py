@@ -156,4 +156,4 @@ def test_the_catalog_loads_from_its_cache_without_compiling(tmp_path, monkeypatc
 def test_what_a_record_does_not_support_fails_when_defined(body, error):
     namespace: dict = {"dataclasses": dataclasses, "record": record}
     with pytest.raises((TypeError, ValueError), match=error):
-        exec(f"@record\nclass Bad:\n    {body}\n", namespace)
+        exec(f"@record\nclass Bad:\n    {body}\n", namespace)  # noqa: S102 - the class under test
