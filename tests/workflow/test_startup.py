@@ -99,8 +99,11 @@ except SystemExit as exc:
 print(json.dumps({"code": code, "frozen": gc.get_freeze_count(), "threshold": gc.get_threshold(),
                   "enabled": gc.isenabled(), "modules": sorted(sys.modules)}))
 """
-    proc = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=False,
-                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "XDG_CONFIG_HOME": str(tmp_path)})
+    env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "XDG_CONFIG_HOME": str(tmp_path),
+           "KINKCHECK_CATALOG_CACHE": str(tmp_path / "catalog-cache")}
+    for _ in range(2):  # the second run: the catalog comes from its cache
+        proc = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True,
+                              check=False, env=env)
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["code"] == 1, proc.stderr
     assert report["enabled"] and report["threshold"] == [10_000, 10, 10] and report["frozen"] > 10_000
