@@ -92,9 +92,15 @@ def _write(entry: Path, blob: bytes) -> None:
 
 def keep_newest(pattern: str, count: int) -> None:
     """Delete all but the ``count`` newest entries named like ``pattern`` (after a write:
-    each edit of the rules or the settings leaves an entry nothing will read again)."""
+    each edit of the rules or the settings leaves an entry nothing will read again). Only
+    regular files with a name kinkcheck gives (``toml-<hex>.marshal``) are ever deleted: the
+    folder may be one the user named, holding files of their own."""
+    import re
+
+    ours = re.compile(r"(toml|catalog)-[0-9a-f]{8,64}\.(marshal|pickle)")
     try:
-        entries = sorted(directory().glob(pattern), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+        entries = sorted((p for p in directory().glob(pattern) if ours.fullmatch(p.name) and p.is_file()
+                          and not p.is_symlink()), key=lambda p: p.stat().st_mtime_ns, reverse=True)
         for old in entries[count:]:
             old.unlink(missing_ok=True)
     except OSError:

@@ -159,17 +159,27 @@ def test_the_cache_keeps_the_newest_catalogs(cache):
 
     cache.mkdir()
     for i in range(12):  # other versions, checkouts, rules since edited
-        old = cache / f"catalog-old{i:02d}.marshal"
+        old = cache / f"catalog-{i:020x}.marshal"
         old.write_bytes(b"x")
         os.utime(old, ns=(i * 10**9, i * 10**9))
-    (cache / "catalog-0123.pickle").write_bytes(b"x")  # what kinkcheck kept before
+    (cache / "catalog-0123456789abcdef0123.pickle").write_bytes(b"x")  # what kinkcheck kept before
+    # a folder the user named may hold files of their own: only names kinkcheck gives are deleted
+    theirs = [cache / "catalog-notes.marshal", cache / "catalog-0123.pickle", cache / "toml-mine.marshal"]
+    for path in theirs:
+        path.write_bytes(b"mine")
+        os.utime(path, ns=(0, 0))
+    (cache / f"catalog-{99:020x}.marshal").symlink_to(theirs[0])
+    os.utime(cache / f"catalog-{99:020x}.marshal", ns=(0, 0), follow_symlinks=False)
     catalog.load.cache_clear()
     try:
         catalog.load()  # parsed, written
     finally:
         catalog.load.cache_clear()
-    kept = sorted(p.name for p in cache.glob("catalog-*"))
-    assert len(kept) == catalog_cache.MAX_KEPT and "catalog-old11.marshal" in kept and "catalog-old03.marshal" not in kept
+    kept = sorted(p.name for p in cache.glob("catalog-*") if not p.is_symlink() and p not in theirs)
+    assert len(kept) == catalog_cache.MAX_KEPT and f"catalog-{11:020x}.marshal" in kept
+    assert f"catalog-{3:020x}.marshal" not in kept and "catalog-0123456789abcdef0123.pickle" not in kept
+    assert all(path.read_bytes() == b"mine" for path in theirs)
+    assert (cache / f"catalog-{99:020x}.marshal").is_symlink()
 
 
 # -- the garbage collector (commands/fast.py: load_for_a_short_run) -------------------------------
