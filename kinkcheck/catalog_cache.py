@@ -76,9 +76,14 @@ def read(stamped: Stamp | None) -> _catalog.Catalog | None:
     """The catalog kept for ``stamped``, or None."""
     if stamped is None:
         return None
+    from kinkcheck import usercache
+
     try:
         with open(_path(stamped), "rb") as fh:
-            root, rules = marshal.loads(fh.read())  # (marshal.load reads a file a value at a time)
+            payload = usercache.unseal(fh.read())
+        if payload is None:
+            return None  # truncated or damaged
+        root, rules = marshal.loads(payload)  # (marshal.load reads a file a value at a time)
         return _catalog.Catalog([_built(_catalog.Rule, rule) for rule in rules], Path(root))
     except Exception:  # noqa: BLE001 - a missing, stale or damaged entry is just a miss
         return None
@@ -92,7 +97,7 @@ def write(stamped: Stamp | None, catalog: _catalog.Catalog) -> None:
     if stamped is None:
         return
     try:
-        data = marshal.dumps((str(catalog.root), [_plain(_catalog.Rule, rule) for rule in catalog.values()]))
+        data = usercache.seal(marshal.dumps((str(catalog.root), [_plain(_catalog.Rule, rule) for rule in catalog.values()])))
         write_atomic(_path(stamped), data)
     except (OSError, ValueError):  # ValueError: a value marshal cannot keep
         return

@@ -10,7 +10,7 @@ try:
 except ImportError:  # pragma: no cover - a Python built without its own BLAKE2
     from hashlib import blake2b
 
-__all__ = ["short_hash"]
+__all__ = ["blake2b", "short_hash"]
 
 
 def short_hash(data: str | bytes, chars: int = 16) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 from kinkcheck.digest import short_hash
 
-__all__ = ["MAX_TOML", "TOMLError", "directory", "keep_newest", "load_toml"]
+__all__ = ["MAX_TOML", "TOMLError", "directory", "keep_newest", "load_toml", "seal", "unseal"]
 
 #: parsed TOML texts kept (one per settings file content seen lately)
 MAX_TOML = 64
@@ -55,18 +55,41 @@ def load_toml(text: str) -> dict[str, Any]:
         except OSError:
             blob = None
     if blob is not None:
+        payload = unseal(blob)
         try:
-            return marshal.loads(blob)
+            table = marshal.loads(payload) if payload is not None else None
         except (EOFError, ValueError, TypeError):
-            pass
+            table = None
+        if isinstance(table, dict):
+            return table
     data = _parse(text)
     try:
-        blob = marshal.dumps(data)
+        blob = seal(marshal.dumps(data))
     except ValueError:  # a date or time: not cached
         return data
     _SEEN[digest] = blob
     _write(entry, blob)
     return data
+
+
+#: bytes of the digest an entry starts with
+_SEAL = 16
+
+
+def seal(payload: bytes) -> bytes:
+    """``payload`` behind its BLAKE2 digest: a truncated or damaged entry is a miss, never
+    data read as if it were the table (marshal checks little of what it reads)."""
+    from kinkcheck.digest import blake2b
+
+    return blake2b(payload, digest_size=_SEAL).digest() + payload
+
+
+def unseal(blob: bytes) -> bytes | None:
+    """The payload :func:`seal` wrapped, or None when the digest does not match."""
+    from kinkcheck.digest import blake2b
+
+    payload = blob[_SEAL:]
+    return payload if len(blob) >= _SEAL and blake2b(payload, digest_size=_SEAL).digest() == blob[:_SEAL] else None
 
 
 def _parse(text: str) -> dict[str, Any]:

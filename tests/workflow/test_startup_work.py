@@ -136,6 +136,30 @@ def test_a_damaged_entry_is_parsed_again(cache, monkeypatch):
     assert usercache.load_toml("a = 1\n") == {"a": 1} and texts == ["a = 1\n"]
 
 
+@pytest.mark.parametrize("damage", ["truncated", "flipped", "another value"])
+def test_an_entry_that_does_not_match_its_digest_is_parsed_again(cache, monkeypatch, damage):
+    import marshal
+
+    usercache.load_toml("a = 1\n")
+    (entry,) = cache.glob("toml-*.marshal")
+    blob = entry.read_bytes()
+    entry.write_bytes({"truncated": blob[:-3], "flipped": blob[:-1] + bytes([blob[-1] ^ 1]),
+                       "another value": blob[:16] + marshal.dumps(["not", "a", "table"])}[damage])
+    monkeypatch.setattr(usercache, "_SEEN", {})
+    texts = parsed_by(monkeypatch)
+    assert usercache.load_toml("a = 1\n") == {"a": 1} and texts == ["a = 1\n"]
+
+
+def test_a_sealed_value_that_is_not_a_table_is_parsed_again(cache, monkeypatch):
+    import marshal
+
+    usercache.load_toml("a = 1\n")
+    (entry,) = cache.glob("toml-*.marshal")
+    entry.write_bytes(usercache.seal(marshal.dumps(["not", "a", "table"])))
+    monkeypatch.setattr(usercache, "_SEEN", {})
+    assert usercache.load_toml("a = 1\n") == {"a": 1}
+
+
 def test_dates_are_parsed_every_time_and_errors_are_the_parsers(cache, monkeypatch):
     texts = parsed_by(monkeypatch)
     for _ in range(2):
