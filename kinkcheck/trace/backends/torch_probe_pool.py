@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from kinkcheck.trace.backends.torch_count import _host_buf
 from kinkcheck.trace.backends.torch_probe_buffers import FRESH, Alloc
 
 
@@ -237,10 +238,11 @@ class PoolTie:
         windows of zeros, which move nothing) are looked at again, to find their last maximum."""
         vals = windows.vals.detach().reshape(-1).numpy()
         second = windows.second.detach().reshape(-1).numpy()
-        tied = np.flatnonzero(vals == second)
-        self.hits = int(tied.size)
+        tie = np.equal(vals, second, out=_host_buf(vals.size, torch.bool, 70))
+        self.hits = int(np.count_nonzero(tie))
         if self.zero_harmless:  # both choices at a tie of relu zeros move the gradient by exactly 0
-            tied = tied[vals[tied] != 0]
+            tie &= np.not_equal(vals, 0, out=_host_buf(vals.size, torch.bool, 71))
+        tied = np.flatnonzero(tie)
         if not tied.size:
             return
         out = tuple(s // k for s, k in zip(self.spatial, kernel))
