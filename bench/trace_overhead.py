@@ -191,6 +191,16 @@ def bench_model(name, device, repeats, steps, warmup, modes, small, clock=time.p
     return times
 
 
+def paired(plain: list[float], other: list[float]) -> tuple[float, float, float]:
+    """The median and quartiles of the per-repeat ratios (each repeat times every mode back to
+    back, so a slow spell of the machine slows both sides of a ratio alike)."""
+    ratios = sorted(o / p for p, o in zip(plain, other))
+    if len(ratios) < 4:
+        return statistics.median(ratios), ratios[0], ratios[-1]
+    q = statistics.quantiles(ratios, n=4)
+    return statistics.median(ratios), q[0], q[2]
+
+
 def disagreement(plain: list[float], other: list[float]) -> float:
     """How much the repeats disagree: the interquartile range of the per-repeat ratios
     (each repeat times every mode back to back) over their median."""
@@ -259,6 +269,8 @@ def main(argv=None):
         rows.append((name, base, {m: med[m] / base for m in modes}))
         line = f"{name:9s} plain {base * 1e3:8.2f} ms  " + "  ".join(f"{m} {med[m] / base:5.2f}x" for m in modes[1:])
         print(line, flush=True)
+        print(f"{'':9s} per-repeat ratios, median [q1-q3]: " + "  ".join(
+            "{} {:.2f} [{:.2f}-{:.2f}]".format(m, *paired(times["plain"], times[m])) for m in modes[1:]), flush=True)
         for m in modes[1:]:
             spread = disagreement(times["plain"], times[m])
             if spread > 0.10:
