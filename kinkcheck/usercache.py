@@ -25,6 +25,9 @@ __all__ = ["MAX_TOML", "TOMLError", "directory", "keep_newest", "load_toml", "se
 
 #: parsed TOML texts kept (one per settings file content seen lately)
 MAX_TOML = 64
+#: the layout of an entry, part of its name: a kinkcheck that writes another layout never
+#: reads this one (the folder is shared by every installed version)
+FORMAT = "sealed-marshal-1"
 
 
 class TOMLError(ValueError):
@@ -46,7 +49,7 @@ _SEEN: dict[str, bytes] = {}
 def load_toml(text: str) -> dict[str, Any]:
     """``tomllib.loads(text)``, from the cache when this very text was parsed before.
     Raises :class:`TOMLError`."""
-    digest = short_hash(f"{sys.version_info[:2]}\0{text}", 32)
+    digest = short_hash(f"{FORMAT}\0{sys.version_info[:2]}\0{text}", 32)
     entry = directory() / f"toml-{digest}.marshal"
     blob = _SEEN.get(digest)
     if blob is None:
