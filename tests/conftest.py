@@ -10,17 +10,21 @@ import pytest
 
 @pytest.fixture(scope="session", autouse=True)
 def _private_config_home(tmp_path_factory):
-    """The cache's per-user key lives under $XDG_CONFIG_HOME: the tests (and the CLI runs they
-    spawn) get their own, never the developer's."""
+    """The cache's per-user key lives under $XDG_CONFIG_HOME, parsed rules and settings under
+    KINKCHECK_CATALOG_CACHE: the tests (and the CLI runs they spawn) get their own, never the
+    developer's."""
     import os
 
-    old = os.environ.get("XDG_CONFIG_HOME")
+    saved = {name: os.environ.get(name) for name in ("XDG_CONFIG_HOME", "KINKCHECK_CATALOG_CACHE")}
     os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config-home"))
+    # and the per-user cache of parsed rules and settings (kinkcheck.usercache)
+    os.environ["KINKCHECK_CATALOG_CACHE"] = str(tmp_path_factory.mktemp("user-cache"))
     yield
-    if old is None:
-        os.environ.pop("XDG_CONFIG_HOME", None)
-    else:
-        os.environ["XDG_CONFIG_HOME"] = old
+    for name, old in saved.items():
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
 
 
 @pytest.fixture
