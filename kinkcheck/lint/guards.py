@@ -287,6 +287,10 @@ def detached_target(node: ast.AST, ctx: Context, site=None) -> bool:
     return all(ctx.kind(i) in (PLAIN, DATA) for i in inputs)
 
 
+#: rules whose kink an exp or softmax reaches by underflowing to exactly 0 (log, entr)
+UNDERFLOW_CODES = frozenset({"KC204", "KC209"})
+
+
 @guard("range")
 def positive_range(node: ast.AST, ctx: Context, site=None) -> bool:
     """The value-flow range of the operand excludes the kink (``kinkcheck.lint.ranges``):
@@ -296,7 +300,7 @@ def positive_range(node: ast.AST, ctx: Context, site=None) -> bool:
     from kinkcheck.lint import paths
 
     code = getattr(site, "code", None)
-    r = ranges.range_of(node, ctx, underflow=code == "KC204")
+    r = ranges.range_of(node, ctx, underflow=code in UNDERFLOW_CODES)
     tail = ((getattr(site, "qname", None) or getattr(site, "callee", "")) or "").strip(".()").rsplit(".", 1)[-1]
     at = getattr(site, "call", None) or getattr(site, "node", None) or node
     if code == "KC205":

@@ -235,6 +235,7 @@ CASES: tuple[Case, ...] = (
     Case("KC503", _all(["a.detach()"], ["jax.lax.stop_gradient(a)"]), one([0.0])),
     Case("KC504", _all(["float(a.sum())"], ["float(a.sum())"]), one([0.0])),
     Case("KC507", _all(["torch.tensor(a * 2.0)"]), one([0.0])),
+    Case("KC209", _all(["torch.special.entr(a)"], ["jax.scipy.special.entr(a)"]), one([0.0], lo=0.0)),
     Case("KC901", _all(["a.clamp_min(1e-8)", "torch.clamp(a, min=1e-6)"], ["jnp.clip(a, 1e-6)"],
                        ["np.clip(a, 1e-6, None)"]), one([0.0], lo=0.0)),
 )
