@@ -1,5 +1,5 @@
-"""KC202 (fractional and negative powers), KC203 (an L1 ``pairwise_distance``) and KC205
-(division): the operand is not simply the rule's ``argument``."""
+"""KC202 (fractional and negative powers), KC203 (an L1 ``pairwise_distance``), KC205
+(division) and KC209 (``xlogy``): the operand is not simply the rule's ``argument``."""
 
 from __future__ import annotations
 
@@ -94,3 +94,16 @@ def l1_pairwise_distance(site: Site, ctx: "Context"):
     p = next((kw.value for kw in call.keywords if kw.arg == "p"), call.args[2] if len(call.args) > 2 else None)
     v = const_value(p) if p is not None else 2.0
     return site if v is not None and v <= 1 else None
+
+
+@refine("KC209")
+def entropy_at_zero(site: Site, ctx: Context):
+    """``xlogy(x, y)`` is singular where ``y`` is 0 (its log): that is the operand to judge,
+    the second argument of the function, the argument of the method."""
+    call = site.call
+    if not isinstance(call, ast.Call) or (site.qname or site.callee or "").rsplit(".", 1)[-1] not in ("xlogy", "xlogy_"):
+        return site
+    method = site.via == "method"
+    args = list(call.args) if method else list(call.args[1:])
+    y = args[0] if args else next((k.value for k in call.keywords if k.arg == "other"), None)
+    return site.with_(operand=y) if y is not None else site
