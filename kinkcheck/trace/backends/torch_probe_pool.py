@@ -235,7 +235,9 @@ class PoolTie:
     def _bind_sparse(self, x: torch.Tensor, indices: torch.Tensor, kernel, windows) -> None:
         """Ties from the tracer's count of tiling windows over a ReLU: a window ties where its
         runner-up equals its maximum (NaN never does); only those windows (a few, or the
-        windows of zeros, which move nothing) are looked at again, to find their last maximum."""
+        windows of zeros, which move nothing) are looked at again, to find their last maximum:
+        one pass per window position over the tied windows alone, each keeping the position
+        where the input equals the window's maximum (the last such one wins)."""
         vals = windows.vals.detach().reshape(-1).numpy()
         second = windows.second.detach().reshape(-1).numpy()
         tie = np.equal(vals, second, out=_host_buf(vals.size, torch.bool, 70))
@@ -245,31 +247,30 @@ class PoolTie:
         tied = np.flatnonzero(tie)
         if not tied.size:
             return
-        out = tuple(s // k for s, k in zip(self.spatial, kernel))
-        S = 1
-        for o in out:
-            S *= o
-        plane, o = np.divmod(tied, S)
+        # each tied window's origin as a flat index of the input: its plane's start plus its
+        # output coordinates times kernel times the input's strides
         strides = _strides(self.spatial)
-        base = sum(c * k * st for c, k, st in zip(np.unravel_index(o, out), kernel, strides))
-        offsets = np.array([sum(a * st for a, st in zip(combo, strides))
-                            for combo in itertools.product(*(range(k) for k in kernel))], dtype=np.int64)
-        cells = base[:, None] + offsets[None, :]  # each tied window's positions, in scan order
-        xf = x.detach().reshape(self.planes, self.plane).numpy()
-        eq = xf[plane[:, None], cells] == vals[tied][:, None]
-        last = cells[np.arange(tied.size), offsets.size - 1 - np.argmax(eq[:, ::-1], axis=1)]
-        first = indices.detach().reshape(self.planes, S).numpy()[plane, o]
-        at = plane * self.plane
-        self.sparse = (torch.from_numpy(tied), torch.from_numpy(at + last), torch.from_numpy(at + first))
+        rest: np.ndarray = tied
+        origin: np.ndarray | None = None
+        for L, k, st in reversed(list(zip(self.spatial, kernel, strides))):
+            rest, o = np.divmod(rest, L // k)
+            o *= k * st
+            origin = o if origin is None else origin + o
+        assert origin is not None
+        at: np.ndarray = rest * self.plane
+        origin += at
+        xf = x.detach().reshape(-1).numpy()
+        top = vals.take(tied)
+        last = origin.copy()  # a tied window equals its maximum at two positions at least
+        for off in _offsets(self.spatial, tuple(kernel))[1:]:
+            cell = origin + off
+            np.copyto(last, cell, where=xf.take(cell) == top)
+        first = indices.detach().reshape(-1).numpy().take(tied) + at
+        self.sparse = (tied, last, first)
 
     def deltas(self, u: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
         if self.sparse is not None:
-            tied, last, first = (t.to(u.device) for t in self.sparse)
-            v = u.reshape(-1)[tied]
-            d = self.alloc((self.planes * self.plane,), v.dtype, v.device).zero_()
-            d.index_add_(0, last, v)
-            d.index_add_(0, first, v.neg_())
-            return [(0, d.reshape(self.shape).to(self.dtype))]
+            return [(0, self._sparse_delta(u, *self.sparse))]
         if self.tie is None or self.alt is None or self.first is None:
             return []  # every tie moves the gradient by exactly 0
         P = self.planes
@@ -278,6 +279,32 @@ class PoolTie:
         d.scatter_add_(1, self.alt, v)
         d.scatter_add_(1, self.first, v.neg_())
         return [(0, d.reshape(self.shape).to(self.dtype))]
+
+    def _sparse_delta(self, u: torch.Tensor, tied: np.ndarray, last: np.ndarray, first: np.ndarray) -> torch.Tensor:
+        """``+u`` at each tied window's last maximum and ``-u`` at torch's, added into zeros.
+        The windows tile, so no two windows share a cell, and a window's last maximum is
+        not torch's (its first): plain numpy stores of ``0 + u`` and ``0 - u`` (the sums
+        index_add would make, signs of zeros included) on a CPU; index_add elsewhere."""
+        n = self.planes * self.plane
+        d = self.alloc((n,), u.dtype, u.device).zero_()
+        if u.device.type == "cpu" and u.dtype in (torch.float32, torch.float64) and not np.any(last == first):
+            v = u.detach().reshape(-1).numpy().take(tied)
+            dn = d.numpy()
+            dn[last] = v + 0.0
+            dn[first] = 0.0 - v
+        else:
+            pick = [torch.from_numpy(a).to(u.device) for a in (tied, last, first)]
+            v = u.reshape(-1)[pick[0]]
+            d.index_add_(0, pick[1], v)
+            d.index_add_(0, pick[2], v.neg_())
+        return d.reshape(self.shape).to(self.dtype)
+
+
+def _offsets(spatial: tuple, kernel: tuple) -> np.ndarray:
+    """Each window position's flat offset from its window's origin, in scan order."""
+    return _table(("offsets", spatial, kernel), lambda: np.array(
+        [sum(a * st for a, st in zip(combo, _strides(spatial))) for combo in itertools.product(*(range(k) for k in kernel))],
+        dtype=np.int64))
 
 
 def _pool_rule(n: int):
