@@ -1,0 +1,73 @@
+"""The probe's quick paths give what the plain ones give: corrections straight into the engine
+against torch.autograd.grad, the numpy stores of a sparse max-pool change against index_add,
+and the numpy sums of small CPU leaves beside torch's sums of the others."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from test_probe_sparse import pool_tie
+
+import kinkcheck
+from kinkcheck.trace import Probe
+from kinkcheck.trace.backends import torch_probe
+from kinkcheck.trace.backends.torch_probe_stats import StepSums
+
+
+def _cnn_probe_rows():
+    """A probed step of conv -> ReLU -> max-pool -> linear with ReLU zeros and tied windows
+    that the gradient reaches: the probe's rows and the parameters' gradients."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randint(0, 3, (8, 1, 8, 8), generator=g).float()
+    conv = torch.nn.Conv2d(1, 4, 3, padding=1)
+    lin = torch.nn.Linear(4 * 4 * 4, 3)
+    with torch.no_grad():
+        conv.weight.copy_(torch.randint(-2, 3, conv.weight.shape, generator=g).float())
+        conv.bias.fill_(-1.0)
+        lin.weight.copy_(torch.randn(lin.weight.shape, generator=g))
+    params = [*conv.parameters(), *lin.parameters()]
+    with kinkcheck.trace(backends="torch", rules=["KC102", "KC106"], probe=Probe(every=1)) as t:
+        out = lin(F.max_pool2d(torch.relu(conv(x)), 2).flatten(1))
+        F.cross_entropy(out, torch.arange(8) % 3).backward()
+    rows = {s["op"]: s["probe"]["steps"] for s in t.to_dict()["sites"] if s.get("probe")}
+    return rows, [p.grad.clone() for p in params]
+
+
+def test_corrections_straight_into_the_engine_match_autograd_grad(monkeypatch):
+    fast, grads_fast = _cnn_probe_rows()
+    monkeypatch.setattr(torch_probe, "_ENGINE", None)  # another torch: the public torch.autograd.grad
+    plain, grads_plain = _cnn_probe_rows()
+    assert fast == plain and len(fast) == 2
+    assert all(rows[0][1] > 0 and rows[0][2] > 0 for rows in fast.values())  # hit, and moved
+    assert all(torch.equal(a, b) for a, b in zip(grads_fast, grads_plain))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_numpy_stores_of_the_sparse_change_equal_index_add(dtype):
+    g = torch.Generator().manual_seed(5)
+    x = F.relu(torch.randint(-2, 3, (3, 4, 12, 12), generator=g).to(dtype))
+    tie, vals = pool_tie(x, 2, hint=True)
+    assert tie.sparse is not None
+    u = torch.randn(vals.shape, generator=g, dtype=dtype)
+    u.view(-1)[tie.sparse[0][:3]] = torch.tensor([-0.0, 0.0, float("inf")], dtype=dtype)  # signs of zeros, inf
+    (_, d), = tie.deltas(u)
+    tied, last, first = (torch.from_numpy(a) for a in tie.sparse)
+    v = u.reshape(-1)[tied]
+    want = torch.zeros(x.numel(), dtype=dtype).index_add_(0, last, v).index_add_(0, first, -v).reshape(x.shape)
+    assert torch.equal(d, want) and torch.equal(d.signbit(), want.signbit())
+
+
+def test_small_cpu_leaves_in_numpy_beside_others_in_torch():
+    torch.manual_seed(0)
+    shapes = {1: ((300, 300), torch.float32), 2: ((7,), torch.float32), 3: ((5, 3), torch.float16),
+              4: ((11,), torch.float64), 5: ((4,), torch.float32)}
+    g = {k: [None, torch.randn(s).to(dt)] for k, (s, dt) in shapes.items() if k != 5}  # leaf 5: no gradient
+    d = {k: torch.randn(shapes[k][0]).to(shapes[k][1]) for k in (5, 3, 1, 2)}
+    sums = StepSums(g)
+    assert sums.host_keys == (2, 4)  # the small float32/64 CPU leaves
+    gg = sum(float(v.double().square().sum()) for _, v in g.values())
+    assert sums.gg == pytest.approx(gg, rel=1e-6)
+    dd, gd, dmax = sums.site(d)
+    assert dd == pytest.approx(sum(float(v.double().square().sum()) for v in d.values()), rel=1e-6)
+    assert gd == pytest.approx(sum(float((g[k][1].double() * v.double()).sum()) for k, v in d.items() if k in g),
+                               rel=1e-5)
+    assert dmax == max(float(v.double().abs().max()) for v in d.values())
