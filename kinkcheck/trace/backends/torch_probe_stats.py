@@ -36,6 +36,12 @@ def _host(t: torch.Tensor) -> bool:
     return t.device.type == "cpu" and t.layout == torch.strided and t.dtype in _HOST and t.numel() < LARGE
 
 
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    """``<a, b>`` without BLAS: numpy's BLAS starts worker threads that spin on other cores
+    after each call (on a 2-core machine they took a core from the training loop)."""
+    return float(np.multiply(a, b).sum())
+
+
 def _flat_np(t: torch.Tensor) -> np.ndarray:
     return (t.detach() if t.requires_grad else t).numpy().reshape(-1)
 
@@ -80,7 +86,7 @@ class StepSums:
                 rest.append((k, grad))
         self.host_keys = tuple(self.host)
         self.host_g = np.concatenate(list(self.host.values())) if self.host else np.zeros(0)
-        self.gg = float(np.dot(self.host_g, self.host_g))
+        self.gg = _dot(self.host_g, self.host_g)
         self.flat = {key: _wide(grad) for key, grad in rest}
         #: per device, the chunks of g: keys -> flat vector (a site reaching the same leaves reuses it)
         self.chunks: dict[torch.device, dict[tuple, torch.Tensor]] = {}
@@ -131,7 +137,7 @@ class StepSums:
             d64 = np.concatenate([v for _, v in host], dtype=np.float64)
             g64 = self._host_g_of(tuple(k for k, _ in host), [v.size for _, v in host])
             amax = float(np.max(np.abs(d64))) if d64.size else 0.0
-            rows.append([float(np.dot(d64, d64)), float(np.dot(g64, d64)), amax])
+            rows.append([_dot(d64, d64), _dot(g64, d64), amax])
         for dev, items in _by_device(rest).items():
             chunk_rows = []
             for keys, sizes, d in _chunks(items):
