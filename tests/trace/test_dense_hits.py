@@ -8,21 +8,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from reference_counts import ABS, FAC, dense_count, fast, generic
+
 from kinkcheck.trace.backends.torch_count import (
     _CHUNK,
     Magnitude,
-    ReluWindows,
     _vec,
     _within,
-    count_host,
-    count_host_rel,
     count_magnitude,
-    count_relu_windows,
 )
 from kinkcheck.trace.backends.torch_windows import _runner_up, _runner_up_2x2
 
-FAC = 4 * torch.finfo(torch.float32).eps
-ABS = 1e-30
 
 
 def quantized(shape, dtype, seed, near=True):
@@ -49,10 +45,6 @@ def test_within_is_the_selection_it_replaces(tol):
     assert (got is None and want is None) or np.array_equal(got, want)
 
 
-def dense_count(x):
-    d = x.abs()
-    return count_host(d, float(d.amax()) * FAC + ABS)
-
 
 @pytest.mark.parametrize("n", [4096 * 4, 4096 * 7 + 123, 2 * _CHUNK + 4096 * 3 + 5])  # one chunk, a tail, three chunks
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -74,19 +66,6 @@ def tied_relu_windows(shape, dtype, seed):
     return r, v, second
 
 
-def generic(vals, second):
-    d = torch.sub(vals, second).div_(torch.sign(vals)).nan_to_num_(nan=float("inf"))
-    vec = count_host_rel(d, vals, FAC, ABS)
-    vec = np.zeros(43, dtype=np.int64) if vec is None else vec
-    vec[2] += int((vals == 0).sum())
-    return vec
-
-
-def fast(vals, second):
-    vec, harmless = count_relu_windows(ReluWindows(vals, second), FAC, ABS)
-    vec = np.zeros(43, dtype=np.int64) if vec is None else vec.copy()
-    vec[2] += harmless
-    return vec
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

@@ -8,6 +8,7 @@ whole block, and a NaN (handed back to the dense count)."""
 import numpy as np
 import pytest
 import torch
+from reference_counts import ABS, FAC, dense, dense_count, fast, generic
 from trace_sites import one
 
 from kinkcheck.trace.backends.torch_count import (
@@ -15,13 +16,10 @@ from kinkcheck.trace.backends.torch_count import (
     Magnitude,
     ReluWindows,
     count_host,
-    count_host_rel,
     count_magnitude,
     count_relu_windows,
 )
 
-FAC = 4 * torch.finfo(torch.float32).eps
-ABS = 1e-30
 
 
 def windows(n, dtype, seed, special=True):
@@ -50,24 +48,7 @@ def windows(n, dtype, seed, special=True):
     return vals, second
 
 
-def dense(vals, second):
-    """The distances the generic count takes: gap / sign(vals), NaN made +inf."""
-    d = torch.sub(vals, second).div_(torch.sign(vals))
-    return d.nan_to_num_(nan=float("inf"))
 
-
-def generic(vals, second):
-    vec = count_host_rel(dense(vals, second), vals, FAC, ABS)
-    vec = np.zeros(43, dtype=np.int64) if vec is None else vec
-    vec[2] += int((vals == 0).sum())  # the zero windows
-    return vec
-
-
-def fast(vals, second):
-    vec, harmless = count_relu_windows(ReluWindows(vals, second), FAC, ABS)
-    vec = np.zeros(43, dtype=np.int64) if vec is None else vec.copy()
-    vec[2] += harmless
-    return vec
 
 
 @pytest.mark.parametrize("n", [7, 1000, 2048, 5000, 401408 + 13])
@@ -107,10 +88,6 @@ def magnitudes(n, dtype, seed):
     x[pick[30]] = 1e-40  # subnormal
     return x
 
-
-def dense_count(x):
-    d = x.abs()
-    return count_host(d, float(d.amax()) * FAC + ABS)
 
 
 @pytest.mark.parametrize("n", [16384, 16384 + 77, 2 * _CHUNK + 4096 * 5 + 11])  # one chunk, a tail, three chunks

@@ -15,6 +15,7 @@ from jax._src import api as _api  # noqa: E402
 from jax._src import custom_derivatives as _cd  # noqa: E402
 from jax._src import pjit as _pjit  # noqa: E402
 from jax_helpers import jax_sites  # noqa: E402
+from trace_sites import assert_closed_form_row  # noqa: E402
 
 import kinkcheck  # noqa: E402
 from kinkcheck.trace import Probe, tracefile  # noqa: E402
@@ -60,12 +61,7 @@ def test_one_layer_relu_closed_form(jit):
     rel = np.linalg.norm(d) / np.linalg.norm(g)  # sqrt(2) / sqrt(43.25)
     cos = g @ (g + d) / (np.linalg.norm(g) * np.linalg.norm(g + d))
     probe = _probed(t)
-    assert probe["probed"] == 1 and probe["sensitive"] == 1
-    step, hits, got_rel, got_cos, got_max = probe["steps"][0]
-    assert (step, hits) == (0, 1)
-    assert got_rel == pytest.approx(rel, rel=1e-5)
-    assert got_cos == pytest.approx(cos, rel=1e-5)
-    assert got_max == pytest.approx(1.0)
+    assert_closed_form_row(probe, rel, cos)
     assert t.to_dict()["probe"] == {"every": 1, "threshold": 2.0**-10, "steps": 1}
     tracefile.validate(t.to_dict())
 

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from trace_sites import one
+from trace_sites import assert_closed_form_row, one
 from torch import nn
 
 import kinkcheck
@@ -35,12 +35,7 @@ def test_one_layer_relu_closed_form():
     cos = float(g @ (g + d) / (g.norm() * (g + d).norm()))
     site = one(t, "KC102")
     probe = site["probe"]
-    assert probe["probed"] == 1 and probe["sensitive"] == 1
-    step, hits, got_rel, got_cos, got_max = probe["steps"][0]
-    assert (step, hits) == (0, 1)
-    assert got_rel == pytest.approx(rel, rel=1e-5)
-    assert got_cos == pytest.approx(cos, rel=1e-5)
-    assert got_max == pytest.approx(1.0)
+    assert_closed_form_row(probe, rel, cos)
     assert t.to_dict()["probe"] == {"every": 1, "threshold": 2.0**-10, "steps": 1}
 
 
