@@ -152,12 +152,13 @@ def _node_kind(ctx: "Context", node: ast.AST) -> str:
 #: what an assigner or a matcher returns (``self.assigner.assign(...)``, ``self.matcher(outputs,
 #: targets)``): which prediction goes with which target, and its alignment scores: training
 #: targets, never a differentiated value
-ASSIGNER_RE = re.compile(r"^_?(assign|assigner|matcher|match)$")
+ASSIGNERS = frozenset({"assign", "assigner", "matcher", "match"})
 
 
 def _call_kind(ctx: "Context", node: ast.Call) -> str:
     k = ctx.kind
-    if isinstance(node.func, ast.Attribute) and ASSIGNER_RE.match(node.func.attr) and not ctx.is_module_ref(node.func.value):
+    if isinstance(node.func, ast.Attribute) and node.func.attr.removeprefix("_") in ASSIGNERS \
+            and not ctx.is_module_ref(node.func.value):
         return DATA
     q = ctx.qualify(node.func)
     how = ctx.how

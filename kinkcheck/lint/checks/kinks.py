@@ -98,7 +98,7 @@ def eps_clamp(call: ast.AST, tail: str, ctx: Context) -> bool:
         return False
     low = _lower_bound(call, tail, ctx)
     high = _upper_bound(call, tail, ctx) if tail not in ("clamp_min", "clamp_min_", "maximum") else None
-    bounds = [const_value(b) if b is not None else None for b in (low, high) if b is not None]
+    bounds = [const_value(b) for b in (low, high) if b is not None]
     if bounds and all(v is not None and abs(v) >= OVERFLOW_BOUND for v in bounds):
         return True
     if low is not None and high is None and (is_eps_like(low) or _positive_floor(low, ctx)):
