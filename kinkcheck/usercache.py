@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kinkcheck.digest import short_hash
+from kinkcheck.digest import blake2b, short_hash
 
 __all__ = ["MAX_TOML", "TOMLError", "directory", "keep_newest", "load_toml", "seal", "unseal"]
 
@@ -82,15 +82,11 @@ _SEAL = 16
 def seal(payload: bytes) -> bytes:
     """``payload`` behind its BLAKE2 digest: a truncated or damaged entry is a miss, never
     data read as if it were the table (marshal checks little of what it reads)."""
-    from kinkcheck.digest import blake2b
-
     return blake2b(payload, digest_size=_SEAL).digest() + payload
 
 
 def unseal(blob: bytes) -> bytes | None:
     """The payload :func:`seal` wrapped, or None when the digest does not match."""
-    from kinkcheck.digest import blake2b
-
     payload = blob[_SEAL:]
     return payload if len(blob) >= _SEAL and blake2b(payload, digest_size=_SEAL).digest() == blob[:_SEAL] else None
 
