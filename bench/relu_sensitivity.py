@@ -1,7 +1,7 @@
 """Does ReLU'(0) matter? The subgradient probe on a digits MLP and CNN in four precisions, and its cost.
 
     python bench/relu_sensitivity.py [--epochs 10] [--hidden 256] [--models mlp,cnn] [--dtypes float16,bfloat16,float32,float64]
-    python bench/relu_sensitivity.py --cost-only [--cost-rounds 20]     # the cost part alone
+    python bench/relu_sensitivity.py --cost-only [--cost-rounds 20] [--cost-models cnn]   # the cost part alone
 
 Trains a ReLU MLP and a small CNN (conv, ReLU, max-pool) on scikit-learn's digits under
 ``kinkcheck.trace(probe=Probe(every=1))`` in each precision and prints, per model, precision
@@ -13,14 +13,16 @@ pattern of Bertoin et al., "Numerical influence of ReLU'(0) on backpropagation" 
 2021): in 64-bit the choice changes nothing, in 32-bit it changes backpropagation in some
 steps, in 16-bit in most; the last column says whether this run agrees.
 
-Then the probe's cost, from one run in float32 on a worst case (every step hits both ReLU layers
-exactly): probed step / untraced step, and the average step with the default sampling
-(``probe=True``: every 50th step) / tracing without the probe.
+Then the probe's cost, from one run in float32 on a worst case (every step hits every ReLU and
+max-pool site exactly, and every hit site's swap moves the gradient, so each pays a real
+correction backward): probed step / untraced step, and the average step with the default
+sampling (``probe=True``: every 50th step) / tracing without the probe.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import time
@@ -117,19 +119,44 @@ def sensitivity(dtype, epochs, hidden, batch, kind) -> dict[str, dict]:
     return out
 
 
+def on_grid(p: torch.Tensor) -> torch.Tensor:
+    """``p`` rounded to a power-of-two grid of its own: about four steps on each side of 0
+    (``2**floor(log2(max |p| / 4))``). Every tensor keeps nonzero values (one grid for all
+    rounds a wide layer's small weights to 0, and a layer of zeros passes no gradient down:
+    every swap above it moves nothing), and the pixels (sixteenths) times grid weights sum
+    exactly, so pre-activations land exactly on 0 and windows tie."""
+    m = float(p.abs().max())
+    if m == 0:
+        return p.clone()
+    step = 2.0 ** math.floor(math.log2(m / 4))
+    return (p / step).round() * step
+
+
+def _changes(t) -> dict[str, list]:
+    """Per site (rule and module), its probed rows' relative changes ``||g_alt - g|| / ||g||``
+    (none: the site was not hit exactly, or not probed)."""
+    out: dict[str, list] = {}
+    for s in t.to_dict()["sites"]:
+        rows = (s.get("probe") or {}).get("steps", [])
+        out.setdefault(f"{s['code']} at {s.get('module') or s.get('line')}", []).extend(r[2] for r in rows)
+    return out
+
+
 def cost(hidden, batch, rounds, kind="mlp") -> dict:
     """Median step seconds, untraced / traced / every step probed, on a worst case for the
-    probe: float32 weights on a grid of 1/8 (the pixels are sixteenths) and lr = 0, so every
-    step hits both ReLU layers exactly and pays a correction backward for each. Modes are
-    interleaved in short rounds (other work on the machine slows them alike); each ratio is
-    given in wall-clock time and in this process's CPU time (on a shared machine the latter
-    does not count the time others take the cores)."""
+    probe: float32 weights on power-of-two grids (:func:`on_grid`; the pixels are
+    sixteenths) and lr = 0, so every step hits every site exactly, and every hit site's swap
+    moves the step's gradient (checked: a site whose change reads 0 would time a correction of
+    zeros, which an exact shortcut may skip; the bench stops instead). Modes are interleaved
+    in short rounds (other work on the machine slows them alike); each ratio is given in
+    wall-clock time and in this process's CPU time (on a shared machine the latter does not
+    count the time others take the cores)."""
     x, y = data(torch.float32)
     x, y = x[:batch], y[:batch]
     model = model_for(torch.float32, hidden, kind=kind)
     with torch.no_grad():
         for p in model.parameters():
-            p.copy_((p * 8).round() / 8)
+            p.copy_(on_grid(p))
     opt = torch.optim.SGD(model.parameters(), lr=0.0)
 
     def step():
@@ -141,6 +168,7 @@ def cost(hidden, batch, rounds, kind="mlp") -> dict:
 
     times: dict[str, list[tuple[float, float]]] = {"untraced": [], "traced": [], "probed": []}
     hits = 0
+    changes: dict[str, list] = {}
     for r in range(rounds + 1):
         keep = r > 0  # round 0 warms up
         got = [step() for _ in range(5)]
@@ -149,6 +177,8 @@ def cost(hidden, batch, rounds, kind="mlp") -> dict:
         with kinkcheck.trace(backends="torch", rules=["KC102", "KC106"], probe=Probe(every=1)) as t:
             got_p = [step() for _ in range(5)]
         hits += sum(s["probe"]["probed"] for s in t.to_dict()["sites"] if s.get("probe"))
+        for site, rels in _changes(t).items():
+            changes.setdefault(site, []).extend(rels)
         if keep:
             times["untraced"] += got
             times["traced"] += got_t
@@ -164,7 +194,13 @@ def cost(hidden, batch, rounds, kind="mlp") -> dict:
             probe_run = [step() for _ in range(50)]
         pairs.append([statistics.fmean(s[i] for s in probe_run) / statistics.fmean(s[i] for s in plain_run)
                       for i in (0, 1)])
+    flat = sorted(site for site, rels in changes.items() if not all(rels))
+    if not changes or flat:
+        raise SystemExit(f"relu_sensitivity: degenerate cost case ({kind}): the gradient change is 0 (or none) at "
+                         f"{', '.join(flat) or 'every site'}; the probed steps would time corrections of zeros")
     out: dict = {"(site, step) pairs probed with hits": hits}
+    out.update({f"gradient change at {site} (rel, min-max)": (float(f"{min(v):.3g}"), float(f"{max(v):.3g}"))
+                for site, v in changes.items()})
     for i, clock in ((0, "wall"), (1, "CPU")):
         med = {k: statistics.median(s[i] for s in v) for k, v in times.items()}
         out.update({
@@ -194,6 +230,7 @@ def main(argv=None):
     p.add_argument("--cost-hidden", type=int, default=1024)
     p.add_argument("--cost-rounds", type=int, default=20)
     p.add_argument("--cost-only", action="store_true", help="skip the training runs: the cost part alone")
+    p.add_argument("--cost-models", default="mlp,cnn", help="the cost part's models")
     p.add_argument("--threads", type=int, default=0, help="torch's CPU threads (0: its default)")
     args = p.parse_args(argv)
     if args.threads:
@@ -246,14 +283,14 @@ def main(argv=None):
 
 
 def print_cost(args) -> None:
-    print(f"cost, float32, batch {args.cost_batch}, weights on a 1/8 grid and lr 0 so that every step hits every "
-          f"site, {torch.get_num_threads()} thread(s) (one run, median step times over {args.cost_rounds} rounds of "
-          f"5 steps per mode, interleaved):")
-    for kind in ("mlp", "cnn"):
+    print(f"cost, float32, batch {args.cost_batch}, weights on power-of-two grids and lr 0 so that every step hits "
+          f"every site and every swap moves the gradient, {torch.get_num_threads()} thread(s) (one run, median step "
+          f"times over {args.cost_rounds} rounds of 5 steps per mode, interleaved):")
+    for kind in args.cost_models.split(","):
         c = cost(args.cost_hidden, args.cost_batch, args.cost_rounds, kind)
         print(f"  {'MLP 64-%d-%d-10' % (args.cost_hidden, args.cost_hidden) if kind == 'mlp' else 'CNN conv3x3(16)-ReLU-maxpool2-linear'}")
         for k, v in c.items():
-            print(f"    {k:52} {v}" if isinstance(v, (int, tuple)) else f"    {k:52} {v:5.2f}x")
+            print(f"    {k:58} {v}" if isinstance(v, (int, tuple)) else f"    {k:58} {v:5.2f}x")
 
 
 if __name__ == "__main__":
