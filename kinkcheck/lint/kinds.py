@@ -65,6 +65,12 @@ VIEW_METHODS = frozenset({"split", "chunk", "unbind", "tensor_split", "hsplit", 
 #: methods that only an array has: a name they are called on holds an array
 ARRAY_METHODS = frozenset({"mean", "sum", "norm", "abs", "sqrt", "exp", "log", "pow", "clamp", "matmul", "reshape",
                            "view", "transpose", "permute", "softmax", "sigmoid", "unsqueeze", "squeeze", "std", "var"})
+#: piecewise-constant functions: their derivative is 0 wherever it exists, so what they
+#: return carries no gradient (the step itself is reported where it is taken, once)
+STEP_FUNCS = frozenset({"floor", "ceil", "round", "trunc", "fix", "rint", "sign", "signbit", "heaviside",
+                        "floor_divide"})
+#: casts to an integer or boolean dtype: the result is a count or a mask, never differentiated
+INT_CASTS = frozenset({"long", "int", "bool", "short", "byte", "char"})
 #: calls that answer a question about the run, not about a value
 PLAIN_CALLS = frozenset({"world_size", "get_world_size", "get_rank", "rank", "local_rank", "device_count",
                          "is_initialized", "is_available", "numel", "dim", "ndimension"})
@@ -179,7 +185,7 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
         if root in ("numpy", "scipy") and ctx.fa.framework:
             return DATA  # numpy inside torch/jax code computes on data (KC505 flags the call)
         if root in ARRAY_ROOTS:
-            if tail in DATA_FUNCS or tail.startswith(("is", "get_", "set_")):
+            if tail in DATA_FUNCS or tail in STEP_FUNCS or tail.startswith(("is", "get_", "set_")):
                 return DATA if not tail.startswith(("is_", "get_", "set_")) else PLAIN
             if tail.endswith("_like") or tail in ("tensor", "as_tensor", "asarray", "array"):
                 return DATA if all(k(a) in (PLAIN, DATA) for a in node.args) else TENSOR
@@ -210,11 +216,11 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
             return PLAIN
         if recv == _CYCLE:  # `s = s / s.norm(dim=0)`: the name's own earlier value decides
             return join(_CYCLE, *(a for a in (k(x) for x in node.args) if a != PLAIN))
-        if meth in DATA_FUNCS:
+        if meth in DATA_FUNCS or meth in STEP_FUNCS or meth in INT_CASTS:
             return DATA if recv != PLAIN else PLAIN
         if recv == PLAIN:
             return PLAIN
-        if meth in ("float", "double", "half", "bfloat16", "to", "type", "type_as", "long", "int", "bool", "contiguous",
+        if meth in ("float", "double", "half", "bfloat16", "to", "type", "type_as", "contiguous",
                     "view", "reshape", "squeeze", "unsqueeze", "flatten", "permute", "transpose", "expand",
                     "expand_as", "clone", "cpu", "cuda", "sum", "mean", "abs", "clamp"):
             return recv
