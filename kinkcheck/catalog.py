@@ -36,6 +36,8 @@ GUARDS: Mapping[str, str] = {
     "detached-target": "the operand does not carry a gradient (a constant, a detached target)",
     "rounding": "a clamp, relu or maximum at 0 of a value that is >= 0 in exact arithmetic (a squared distance "
                 "or a variance written expanded, an abs, a norm): it only removes rounding error",
+    "dead-zone": "soft-thresholding, `sign(x) * relu(|x| - t)`: the magnitude is 0 on a whole interval "
+                 "around x = 0, so the abs's kink and the sign's jump inside it never show",
     "range": "the range analysis proves the operand stays off the kink: > 0 (sqrt, log, powers) or != 0 "
              "(a denominator) from eps-like terms, positive config and defaults, squares and norms plus a "
              "positive term, exp/softplus/sigmoid, clamps to a positive floor, counts and shapes",

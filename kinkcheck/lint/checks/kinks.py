@@ -59,8 +59,11 @@ def max_min_tie(site: Site, ctx: Context):
     kinds = [ctx.kind(o) for o in operands]
     if all(k == PLAIN for k in kinds):
         return None
-    if any(_positive_floor(o, ctx) for o in operands):
+    if _tail(site) in ("max", "maximum", "fmax") and any(_positive_floor(o, ctx) for o in operands):
         return None  # maximum(count, 1), maximum(area, eps): a floor guard (KC901's), not a tie
+    if _tail(site) in ("min", "minimum", "fmin") and any(
+            (const_value(o) or 0) >= OVERFLOW_BOUND or is_eps_like(o) for o in operands):
+        return None  # minimum(x, 1e8): an overflow guard; minimum(1.0, r / n) caps on purpose
     if (site.qname or "").startswith("builtins.") and TENSOR not in kinds and all(const_value(o) is None for o in operands):
         # builtin max(a, b) of two multi-element tensors raises: two unknowns are numbers
         # (`max(maxes[i], item)`); max(loss, 0.0) on a scalar loss still counts
