@@ -525,6 +525,16 @@ def _call(node: ast.Call, ctx, depth: int) -> str:
         return join(*(_range_of(e, ctx, depth) for e in ends)) if all(e is not None for e in ends) else ANY
     if tail == "logspace":
         return POS
+    if tail == "arange":
+        # `arange(1, k + 1)`: counts up from its start (0 when only the stop is given)
+        start = args[0] if len(args) >= 2 else kw.get("start")
+        step = args[2] if len(args) > 2 else kw.get("step")
+        if step is not None and not ((const_value(step) or 0) > 0):
+            return ANY
+        if start is None:
+            return NONNEG
+        r = _range_of(start, ctx, depth)
+        return r if is_nonnegative(r) else ANY
     if tail in KEEP:
         if tail in ("max", "min", "amax", "amin", "median") and len(args) >= 2 and not method:
             return ANY  # elementwise max/min of two values: handled above for max

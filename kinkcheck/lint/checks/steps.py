@@ -13,9 +13,12 @@ if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
 
 AS_NUMBER_METHODS = frozenset({"float", "double", "half", "bfloat16", "to", "type", "type_as", "long", "int",
-                               "sum", "mean", "nansum", "nanmean", "prod", "cumsum", "mul", "add", "sub"})
+                               "sum", "mean", "nansum", "nanmean", "prod", "cumsum", "mul", "add", "sub",
+                               "count_nonzero", "nonzero", "argmax", "astype"})
 AS_NUMBER_FUNCS = frozenset({"sum", "mean", "nansum", "nanmean", "prod", "cumsum", "mul", "multiply", "add",
-                             "astype", "asarray", "float32", "float64"})
+                             "astype", "asarray", "float32", "float64",
+                             # a count or the positions of the mask: a selection set, a divisor, an index
+                             "count_nonzero", "nonzero", "flatnonzero", "argwhere", "masked_select", "argmax"})
 
 
 @node_check("KC304", ast.Compare)
