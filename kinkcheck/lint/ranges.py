@@ -487,6 +487,8 @@ def _call(node: ast.Call, ctx, depth: int) -> str:
     rest = args if method else args[1:]
     if tail in POSITIVE:
         return POSU if _UNDERFLOW.get() and tail not in ("ones", "ones_like") else POS
+    if tail in ("norm", "vector_norm", "matrix_norm") and first is not None and is_positive(_range_of(first, ctx, depth)):
+        return POS  # the norm of positive entries (a clamped magnitude spectrum) is > 0
     if tail in NONNEGATIVE:
         return NONNEG
     if tail in COUNTS:
@@ -554,10 +556,14 @@ def _call(node: ast.Call, ctx, depth: int) -> str:
 def _returned(node: ast.Call, ctx, depth: int) -> str:
     """A call of a function defined in this file: the join of what it returns (its summary:
     ``prototype_probabilities(...)`` returns a softmax)."""
-    if _NESTED.get() >= 2 or not hasattr(ctx, "fa") or isinstance(node.func, ast.Attribute):
+    if _NESTED.get() >= 2 or not hasattr(ctx, "fa"):
         return ANY
-    q = ctx.qualify(node.func)
-    entry = ctx.fa.ix.scopes.get(q) if q and ctx.how == "def" else None
+    if isinstance(node.func, ast.Attribute):
+        q = _own_method(node.func, ctx)  # `self.stft(x)`: a method of this class
+    else:
+        q = ctx.qualify(node.func)
+        q = q if q and ctx.how == "def" else None
+    entry = ctx.fa.ix.scopes.get(q) if q else None
     if entry is None or not isinstance(entry[0], (ast.FunctionDef, ast.AsyncFunctionDef)):
         return ANY
     from kinkcheck.lint import flow
@@ -572,6 +578,22 @@ def _returned(node: ast.Call, ctx, depth: int) -> str:
         return join(*(_range_of(v, callee, MAX_DEPTH - 2) for v in values))
     finally:
         _NESTED.reset(token)
+
+
+def _own_method(func: ast.Attribute, ctx) -> str | None:
+    """The qualified name of ``self.<name>`` defined by this class or a base class in this file."""
+    if not (isinstance(func.value, ast.Name) and func.value.id == "self"):
+        return None
+    cls = getattr(ctx, "cls_qual", None)
+    seen: set[str] = set()
+    while cls and cls not in seen:
+        seen.add(cls)
+        if f"{cls}.{func.attr}" in ctx.fa.ix.scopes:
+            return f"{cls}.{func.attr}"
+        module = cls.rsplit(".", 1)[0] if "." in cls else ""
+        bases = [b for b in ctx.fa.ix.classes.get(cls, ()) if f"{module}.{b.rsplit('.', 1)[-1]}" in ctx.fa.ix.classes]
+        cls = f"{module}.{bases[0].rsplit('.', 1)[-1]}" if bases else None
+    return None
 
 
 def _max(a: str, b: str) -> str:
