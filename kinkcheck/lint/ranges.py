@@ -564,7 +564,7 @@ def _returned(node: ast.Call, ctx, depth: int) -> str:
         q = ctx.qualify(node.func)
         q = q if q and ctx.how == "def" else None
     entry = ctx.fa.ix.scopes.get(q) if q else None
-    if entry is None or not isinstance(entry[0], (ast.FunctionDef, ast.AsyncFunctionDef)):
+    if q is None or entry is None or not isinstance(entry[0], (ast.FunctionDef, ast.AsyncFunctionDef)):
         return ANY
     from kinkcheck.lint import flow
     from kinkcheck.lint.index import walk_local
