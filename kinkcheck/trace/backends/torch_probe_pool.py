@@ -269,35 +269,54 @@ class PoolTie:
         self.sparse = (tied, last, first)
 
     def deltas(self, u: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
+        """The change of the input's gradient for the upstream gradient ``u``; none when it is
+        exactly 0 (no tied window that moves anything has an upstream gradient but 0: the
+        pass it would cost is left out, :func:`.torch_probe.moves`)."""
         if self.sparse is not None:
-            return [(0, self._sparse_delta(u, *self.sparse))]
+            d = self._sparse_delta(u, *self.sparse)
+            return [] if d is None else [(0, d)]
         if self.tie is None or self.alt is None or self.first is None:
             return []  # every tie moves the gradient by exactly 0
         P = self.planes
         v = torch.mul(u.reshape(P, -1), self.tie, out=self.alloc(self.tie.shape, torch.result_type(u, self.tie), u.device))
+        if not _nonzero(v):
+            return []
         d = self.alloc((P, self.plane), v.dtype, v.device).zero_()
         d.scatter_add_(1, self.alt, v)
         d.scatter_add_(1, self.first, v.neg_())
         return [(0, d.reshape(self.shape).to(self.dtype))]
 
-    def _sparse_delta(self, u: torch.Tensor, tied: np.ndarray, last: np.ndarray, first: np.ndarray) -> torch.Tensor:
-        """``+u`` at each tied window's last maximum and ``-u`` at torch's, added into zeros.
-        The windows tile, so no two windows share a cell, and a window's last maximum is
-        not torch's (its first): plain numpy stores of ``0 + u`` and ``0 - u`` (the sums
-        index_add would make, signs of zeros included) on a CPU; index_add elsewhere."""
+    def _sparse_delta(self, u: torch.Tensor, tied: np.ndarray, last: np.ndarray,
+                      first: np.ndarray) -> torch.Tensor | None:
+        """``+u`` at each tied window's last maximum and ``-u`` at torch's, added into zeros
+        (None: ``u`` is 0 at every tied window). The windows tile, so no two windows share a
+        cell, and a window's last maximum is not torch's (its first): plain numpy stores of
+        ``0 + u`` and ``0 - u`` (the sums index_add would make, signs of zeros included) on a
+        CPU; index_add elsewhere."""
         n = self.planes * self.plane
-        d = self.alloc((n,), u.dtype, u.device).zero_()
         if u.device.type == "cpu" and u.dtype in (torch.float32, torch.float64) and not np.any(last == first):
             v = u.detach().reshape(-1).numpy().take(tied)
+            if not _nonzero(v):
+                return None
+            d = self.alloc((n,), u.dtype, u.device).zero_()
             dn = d.numpy()
             dn[last] = v + 0.0
             dn[first] = 0.0 - v
         else:
             pick = [torch.from_numpy(a).to(u.device) for a in (tied, last, first)]
-            v = u.reshape(-1)[pick[0]]
-            d.index_add_(0, pick[1], v)
-            d.index_add_(0, pick[2], v.neg_())
+            vt = u.reshape(-1)[pick[0]]
+            if not _nonzero(vt):
+                return None
+            d = self.alloc((n,), u.dtype, u.device).zero_()
+            d.index_add_(0, pick[1], vt)
+            d.index_add_(0, pick[2], vt.neg_())
         return d.reshape(self.shape).to(self.dtype)
+
+
+def _nonzero(v: torch.Tensor | np.ndarray) -> bool:
+    """Has ``v`` (a tensor or a numpy array) an element that is not 0 (NaN is)? A sync on a
+    GPU: probed steps only."""
+    return bool(v.any())
 
 
 def _offsets(spatial: tuple, kernel: tuple) -> np.ndarray:
