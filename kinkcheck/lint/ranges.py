@@ -296,14 +296,20 @@ def _expanded_square(node: ast.BinOp, ctx, depth: int) -> bool:
     if len(neg) != 1:
         return False
     (n,) = neg
-    if len(pos) >= 2 and isinstance(n, ast.BinOp) and isinstance(n.op, ast.Mult) and 2 in (
-            const_value(n.left), const_value(n.right)):
+    if len(pos) >= 2 and 2 in [const_value(f) for f in _factors(n)]:
         return all(_diag(t, ctx) or is_nonnegative(_range_of(t, ctx, depth)) for t in pos)
     base = _squared(n)
     if len(pos) == 1 and base is not None and _tail(base) in ("mean", "nanmean"):
         (p,) = pos
         return _tail(p) in ("mean", "nanmean") and is_nonnegative(_range_of(p, ctx, depth))
     return False
+
+
+def _factors(node: ast.AST) -> list[ast.AST]:
+    """The factors of a product, ``@`` included: ``2 * x @ y.T`` parses as ``(2 * x) @ y.T``."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.MatMult)):
+        return _factors(node.left) + _factors(node.right)
+    return [node]
 
 
 def _diag(node: ast.AST, ctx) -> bool:
