@@ -314,13 +314,15 @@ class ReluWindows(Whole):
     """Max-pool windows over a ReLU's output: each window's maximum ``vals`` and runner-up
     ``second`` (same shape, contiguous, float32/64). The distance is ``vals - second``, near on
     ``vals``; a window of zeros is no tie (harmless: the gradient is 0 either way) and counts
-    apart. Counted by :func:`count_relu_windows`."""
+    apart. Counted by :func:`count_relu_windows`; ``room``: two buffers of ``vals``' shape it
+    may write (the runner-up search's own, still in cache), or None for the scratch ones."""
 
-    __slots__ = ("second", "vals")
+    __slots__ = ("room", "second", "vals")
 
-    def __init__(self, vals, second):
+    def __init__(self, vals, second, room=None):
         self.x = self.vals = vals
         self.second = second
+        self.room = room
 
     def count(self, fac: float, absf: float) -> tuple[np.ndarray | None, int] | None:
         return count_relu_windows(self, fac, absf)
@@ -356,13 +358,15 @@ def count_relu_windows(w: ReluWindows, fac: float, absf: float) -> tuple[np.ndar
     if one is None:
         one = _ONES[dt] = torch.ones((), dtype=dt)
     push = _ZERO_PUSH[dt]
-    sign = torch.sign(vals, out=_scratch.get(vals.shape, dt, 1))  # 1, or 0 on a zero (and a NaN) window
-    e = torch.sub(vals, second, out=_scratch.get(vals.shape, dt, 5))
+    room = w.room
+    sign = torch.sign(vals, out=room[0] if room else _scratch.get(vals.shape, dt, 1))  # 1, or 0 on a zero (and a NaN) window
+    e = torch.sub(vals, second, out=room[1] if room else _scratch.get(vals.shape, dt, 5))
     e.sub_(vals, alpha=2 * fac).addcdiv_(one, sign, value=push)
     # e <= thr keeps every window count_host_rel's filter keeps (the push adds at most `push`)
-    far = np.greater(e.view(-1).numpy(), 4 * max(absf, push), out=_host_buf(n, torch.bool, 60))  # NaN: not far
+    thr = 4 * max(absf, push)
     vec, has_nan = None, False
-    if int(np.count_nonzero(far)) < n:
+    if not float(e.amin()) > thr:  # some window kept, or a NaN (a CPU scalar: no sync)
+        far = np.greater(e.view(-1).numpy(), thr, out=_host_buf(n, torch.bool, 60))  # NaN: not far
         pick = np.flatnonzero(np.logical_not(far, out=far))
         v, s = _np(vals)[pick], _np(second)[pick]
         has_nan = bool(np.isnan(v).any())

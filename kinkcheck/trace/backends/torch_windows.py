@@ -5,6 +5,7 @@ harmless ties among a ReLU's zeros."""
 from __future__ import annotations
 
 import math
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -146,18 +147,66 @@ def _runner_up(x, vals, k, buf=None):
 
 
 def _runner_up_2x2(x, vals, buf):
-    """:func:`_runner_up` for ``MaxPool2d(2)`` on a contiguous input, in as few calls as it
-    takes: the row pairs' (max, min), then the column pairs' runner-up."""
+    """:func:`_runner_up` for ``MaxPool2d(2)`` on a contiguous input (see :func:`_runner_up_2x2_room`)."""
+    return _runner_up_2x2_room(x, vals, buf)[0]
+
+
+def _runner_up_2x2_room(x, vals, buf):
+    """:func:`_runner_up` for ``MaxPool2d(2)`` on a contiguous input, in as few calls and as
+    little fresh memory as it takes: the row pairs' maxima, then their minima, then the
+    column pairs. Returns ``(second, room)``: ``room`` two more buffers of ``vals``' shape
+    that this pass has just written (still in cache) and no longer needs, for the counting.
+
+    A column pair is two neighbours in memory; an elementwise op on every other element
+    (a stride-2 view) runs element by element, about five times slower per element than on
+    contiguous memory. So the column pairs are taken on the whole row buffer shifted by one
+    (``min(hi[:-1], hi[1:])``: contiguous, twice the elements, the even ones are the pairs),
+    and the even elements are gathered at the end by :func:`_evens` (bit-exact, vectorised).
+    The scratch buffers are cold at each step (the model's own work evicts them), so the
+    minima go where the maxima were, and the runner-up where the minima were."""
     n = x.shape[:-2]
     h, w = x.shape[-2] // 2, x.shape[-1] // 2
     r0, r1 = x.view(*n, h, 2, 2 * w).unbind(-2)
     half = [*n, h, 2 * w]
-    hi = torch.maximum(r0, r1, out=buf(half, 10))
-    lo = torch.minimum(r0, r1, out=buf(half, 11))
-    a0, a1 = hi.view(*n, h, w, 2).unbind(-1)
-    b0, b1 = lo.view(*n, h, w, 2).unbind(-1)
-    second = torch.minimum(a0, a1, out=buf(vals.shape, 12))
-    return torch.maximum(second, torch.maximum(b0, b1, out=buf(vals.shape, 13)), out=second)
+    wide = _PAIR_INT.get(x.dtype)
+    if wide is None:
+        hi = torch.maximum(r0, r1, out=buf(half, 10))
+        lo = torch.minimum(r0, r1, out=buf(half, 11))
+        a0, a1 = hi.view(*n, h, w, 2).unbind(-1)
+        b0, b1 = lo.view(*n, h, w, 2).unbind(-1)
+        second = torch.minimum(a0, a1, out=buf(vals.shape, 12))
+        second = torch.maximum(second, torch.maximum(b0, b1, out=buf(vals.shape, 13)), out=second)
+        return second, (buf(vals.shape, 11), buf(vals.shape, 13))
+    hf = torch.maximum(r0, r1, out=buf(half, 10)).view(-1)
+    m = hf.numel()
+    a = buf([m], 12)
+    # a[2j]: the smaller of column pair j's maxima; odd elements straddle two windows (never
+    # read), the last is left unwritten
+    torch.minimum(hf[:-1], hf[1:], out=a[:-1])
+    lf = torch.minimum(r0, r1, out=buf(half, 10)).view(-1)  # the maxima are no longer needed
+    # ... and the larger of its minima: max(a, lo[2j], lo[2j+1]) is the window's runner-up
+    torch.maximum(a[:-1], lf[:-1], out=a[:-1])
+    torch.maximum(a[:-1], lf[1:], out=a[:-1])
+    k = m // 2
+    room = buf([m], 10)
+    second = _evens(a, wide, room[:k].view(vals.shape))
+    return second, (room[k:].view(vals.shape), a[:k].view(vals.shape))
+
+
+#: per dtype: the integer type as wide as two elements, and the one as wide as one (the
+#: bit-exact gather of even elements, :func:`_evens`); float64 has no 128-bit integer
+_PAIR_INT = {torch.float32: (torch.int64, torch.int32), torch.float16: (torch.int32, torch.int16),
+             torch.bfloat16: (torch.int32, torch.int16)} if sys.byteorder == "little" else {}
+
+
+def _evens(full, wide, out):
+    """``full[0::2]`` into ``out`` (contiguous, ``full.numel() // 2`` elements): each pair of
+    elements read as one integer twice as wide, narrowed to the element's width, keeps its
+    low half, which on a little-endian machine is the even element, bits unchanged (NaN
+    payloads, -0.0). One contiguous conversion instead of a stride-2 copy."""
+    pair, single = wide
+    out.view(single).view(-1).copy_(full.view(pair))
+    return out
 
 
 def _quick_check_impl(self, x, vals, idx, k, relu_in):
@@ -181,14 +230,15 @@ def _quick_check_impl(self, x, vals, idx, k, relu_in):
     def buf(shape, slot):
         return _scratch.get(shape, x.dtype, slot)
 
+    room = None
     if tuple(k) == (2, 2) and x.is_contiguous() and vals.is_contiguous():
-        second = _runner_up_2x2(x, vals, buf)
+        second, room = _runner_up_2x2_room(x, vals, buf)
     else:
         second = _runner_up(x, vals, k, buf)
     if second is None:
         return None
     if relu_in and x.dtype in _RELU_COUNTED:
-        windows = ReluWindows(vals.contiguous(), second.contiguous())
+        windows = ReluWindows(vals.contiguous(), second.contiguous(), room)
         probe = getattr(self.backend, "probe", None)
         if probe is not None and probe.on:  # a probed step's tie search starts from these (torch_probe_pool)
             self.backend.window_hint = (x, tuple(k), windows)
