@@ -64,6 +64,11 @@ AUTOGRAD_BASES = frozenset({"torch.autograd.Function", "torch.autograd.function.
 AUTOGRAD_METHODS = ("backward", "jvp", "vjp")
 AUTOGRAD_UNDIFFERENTIATED = ("forward", "setup_context")
 LOSS_NAME_RE = re.compile(r"loss|objective|criterion|(^|_)(nll|elbo)(_|$)", re.IGNORECASE)
+#: functions named after a loss they compute without saying "loss" (``lovasz_hinge``,
+#: ``sigmoid_focal``, ``soft_dice_score``, ``nt_xent``): loss code by name
+LOSS_FAMILY_RE = re.compile(
+    r"(^|_)(hinge|lovasz|dice|focal|tversky|jaccard|triplet|contrastive|huber|charbonnier|chamfer|"
+    r"info_?nce|nt_?xent|cross_?entropy|xent|smooth_?l1)(_|$)", re.IGNORECASE)
 #: "Loss" as a word of a CamelCase class name (``LossWrapper``, ``DiceLossV2``; not ``YolosSelfAttention``)
 LOSS_WORD_RE = re.compile(r"(^|(?<=[a-z0-9_]))(Loss|Criterion|Objective)(?=[A-Z0-9_]|$)|^loss")
 #: loss classes by name; a regularizer is a term of the loss (a ``*Penalty`` is often not:
@@ -138,7 +143,7 @@ def function_root(ix: "_Indexer", fn: ast.AST, name: str, cls_qual: str | None, 
             root = root or "loss-class"
         elif class_is(ix.classes, cls_qual, MODEL_BASES, loss=False):
             model_forward = True
-    if root is None and plain and LOSS_NAME_RE.search(name):
+    if root is None and plain and (LOSS_NAME_RE.search(name) or LOSS_FAMILY_RE.search(name.lstrip("_"))):
         root = "name"
     if root is None and plain and ix.array_code and is_gradient_name(name):
         root = "gradient"
