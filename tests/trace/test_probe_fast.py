@@ -11,7 +11,10 @@ from trace_sites import assert_plain_step_sums
 import kinkcheck
 from kinkcheck.trace import Probe
 from kinkcheck.trace.backends import torch_probe
+from kinkcheck.trace.backends.torch_count import ReluWindows
+from kinkcheck.trace.backends.torch_probe_pool import PoolTie
 from kinkcheck.trace.backends.torch_probe_stats import StepSums
+from kinkcheck.trace.backends.torch_windows import _runner_up
 
 
 def _cnn_probe_rows():
@@ -66,3 +69,61 @@ def test_small_cpu_leaves_in_numpy_beside_others_in_torch():
     sums = StepSums(g)
     assert sums.host_keys == (2, 4)  # the small float32/64 CPU leaves
     assert_plain_step_sums(sums, g, d)
+
+
+def _passes(monkeypatch, start=None):
+    """The CNN step of :func:`_cnn_probe_rows` with each correction pass's leaf gradients
+    kept (and ``PoolTie.start`` replaced by ``start`` when given)."""
+    got = []
+    vjp = torch_probe._vjp
+
+    def spy(edges, grads, leaves):
+        out = vjp(edges, grads, leaves)
+        got.append([None if c is None else c.clone() for c in out])
+        return out
+
+    with monkeypatch.context() as m:
+        m.setattr(torch_probe, "_vjp", spy)
+        if start is not None:
+            m.setattr(PoolTie, "start", start)
+        rows, grads = _cnn_probe_rows()
+    return rows, grads, got
+
+
+def test_a_pool_over_a_relu_starts_its_pass_below_the_relu(monkeypatch):
+    taken = []
+    start = PoolTie.start
+
+    def spy(self, nxt):
+        below = start(self, nxt)
+        taken.append((nxt[0].name(), below[0].name()))
+        return below
+
+    rows, grads, passes = _passes(monkeypatch, spy)
+    assert taken == [("ReluBackward0", "ConvolutionBackward0")]
+    plain_rows, plain_grads, plain_passes = _passes(monkeypatch, lambda self, nxt: nxt)  # through the ReLU
+    assert rows == plain_rows and len(passes) == len(plain_passes) == 2
+    for ours, theirs in zip(passes, plain_passes):  # each pass's change of each leaf, bit for bit
+        assert [a is None for a in ours] == [b is None for b in theirs] and any(a is not None for a in ours)
+        assert all(torch.equal(a, b) and torch.equal(a.signbit(), b.signbit())
+                   for a, b in zip(ours, theirs) if a is not None)
+    assert all(torch.equal(a, b) for a, b in zip(grads, plain_grads))
+
+
+def test_a_hook_on_the_relu_output_keeps_the_pass_through_the_relu():
+    x = F.relu(torch.tensor([[[[3.0, 2.0], [2.0, -1.0]], [[2.0, 2.0], [0.0, 1.0]]]], requires_grad=True) * 1.0)
+    out = F.max_pool2d_with_indices(x, 2)
+    vals = out[0].detach()
+    windows = ReluWindows(vals, _runner_up(x.detach(), vals, [2, 2]))
+    nxt = out[0].grad_fn.next_functions[0]
+
+    def tie():
+        t = PoolTie(x, 2, ((2, 2), (2, 2), (0, 0), (1, 1)))
+        t.zero_harmless = True
+        t.bind(out, (x, (2, 2), windows))
+        assert t.sparse is not None and t.hits == 1
+        return t
+
+    assert nxt[0] is x.grad_fn and tie().start(nxt)[0].name() == "MulBackward0"  # below the ReLU
+    x.register_hook(lambda g: g * 2)  # the user's backward doubles what passes the ReLU's output
+    assert tie().start(nxt) is nxt

@@ -273,6 +273,8 @@ class TorchProbe:
         edges, grads = [], []
         for edge, d in rec.deltas(u):
             nxt = node.next_functions[edge] if edge < len(node.next_functions) else (None, 0)
+            if nxt[0] is not None and rec.swap is not None:
+                nxt = rec.swap.start(nxt)  # a max-pool's change may start below the ReLU it read
             if nxt[0] is not None and (rec.swap is not None or moves(d)):  # a swap object's are never 0
                 edges.append(GradientEdge(nxt[0], nxt[1]))
                 grads.append(d)

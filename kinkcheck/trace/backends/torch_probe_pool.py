@@ -104,6 +104,8 @@ class PoolTie:
         #: the tied windows alone (:meth:`_bind_sparse`): their flat output index, and the flat
         #: input index of their last and of their first maximum
         self.sparse: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        #: the input, when it is a ReLU's output and the ties were found sparsely (:meth:`start`)
+        self.relu_out: torch.Tensor | None = None
 
     # -- the windows --
 
@@ -267,6 +269,26 @@ class PoolTie:
             np.copyto(last, cell, where=xf.take(cell) == top)
         first = indices.detach().reshape(-1).numpy().take(tied) + at
         self.sparse = (tied, last, first)
+        if self.zero_harmless:
+            self.relu_out = x
+
+    def start(self, nxt: tuple) -> tuple:
+        """Where the pass of this change starts: the pool's input edge ``nxt``, or the edge
+        below the ReLU whose output the pool read. The change is nonzero only at tied windows'
+        maxima, which are not 0 (ties of zeros are left out), so they are ReLU outputs above 0,
+        where its backward passes the change bit for bit, and it is +0 elsewhere, as that
+        backward writes there: starting below it saves a ``threshold_backward`` over the whole
+        tensor. Only for the sparse ties (the dense search's change can hold ``inf * 0`` NaN
+        at untied windows, which the ReLU's backward zeroes at its zeros), and only when the
+        ReLU's node is the one that made the pool's input and no tensor hook waits on it."""
+        y = self.relu_out
+        fn = nxt[0]
+        if y is None or self.sparse is None or y.grad_fn is not fn or y._backward_hooks or nxt[1] != 0:
+            return nxt
+        if not fn.name().startswith("ReluBackward") or len(fn.next_functions) != 1:
+            return nxt
+        below = fn.next_functions[0]
+        return below if below[0] is not None else nxt
 
     def deltas(self, u: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
         """The change of the input's gradient for the upstream gradient ``u``; none when it is
