@@ -10,8 +10,9 @@ from trace_sites import assert_plain_step_sums
 
 import kinkcheck
 from kinkcheck.trace import Probe
-from kinkcheck.trace.backends import torch_probe
+from kinkcheck.trace.backends import torch_probe, torch_probe_rules
 from kinkcheck.trace.backends.torch_count import ReluWindows
+from kinkcheck.trace.backends.torch_probe_buffers import FRESH
 from kinkcheck.trace.backends.torch_probe_pool import PoolTie
 from kinkcheck.trace.backends.torch_probe_stats import StepSums
 from kinkcheck.trace.backends.torch_windows import _runner_up
@@ -127,3 +128,30 @@ def test_a_hook_on_the_relu_output_keeps_the_pass_through_the_relu():
     assert nxt[0] is x.grad_fn and tie().start(nxt)[0].name() == "MulBackward0"  # below the ReLU
     x.register_hook(lambda g: g * 2)  # the user's backward doubles what passes the ReLU's output
     assert tie().start(nxt) is nxt
+
+
+def test_relu_zeros_as_a_list_give_the_dense_masks_changes(monkeypatch):
+    monkeypatch.setattr(torch_probe_rules, "SPARSE_MIN", 1)  # this small CNN's zeros as a list
+    rows, grads, passes = _passes(monkeypatch)
+    monkeypatch.setattr(torch_probe_rules, "SPARSE_MIN", 1 << 62)  # as a dense 0/1 mask
+    dense_rows, dense_grads, dense_passes = _passes(monkeypatch)
+    assert rows == dense_rows and rows["aten.relu.default"][0][2] > 0
+    for ours, theirs in zip(passes, dense_passes, strict=True):  # each pass's change of each leaf
+        assert [a is None for a in ours] == [b is None for b in theirs]
+        assert all(torch.equal(a, b) for a, b in zip(ours, theirs) if a is not None)
+    assert all(torch.equal(a, b) for a, b in zip(grads, dense_grads))
+
+
+def test_relu_zeros_of_a_large_cpu_tensor_are_kept_as_a_list():
+    x = torch.randn(64, 128)
+    x[3, 5] = x[60, 7] = 0.0
+    k, hits = torch_probe_rules._sparse_zeros(x, FRESH)
+    assert k == 2 and hits.idx.tolist() == [3 * 128 + 5, 60 * 128 + 7]
+    u = torch.randn(64, 128)
+    want = u * (x == 0)
+    assert torch.equal(hits.delta(u, (64, 128), torch.float32, FRESH), want)
+    assert torch.equal(hits.delta(u.double(), (64, 128), torch.float32, FRESH), want)  # another dtype: dense
+    u[3, 5] = u[60, 7] = 0.0
+    assert hits.delta(u, (64, 128), torch.float32, FRESH) is None  # no gradient reaches them: no change
+    assert torch_probe_rules._sparse_zeros(x[:, :64], FRESH) is None  # not contiguous: a dense mask
+    assert torch_probe_rules._sparse_zeros(torch.zeros(64, 128), FRESH) is None  # zeros everywhere: dense

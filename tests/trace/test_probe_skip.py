@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 import kinkcheck
 from kinkcheck.trace import Probe
-from kinkcheck.trace.backends import torch_probe, torch_probe_pool
+from kinkcheck.trace.backends import torch_probe, torch_probe_rules
 
 
 def _windows():
@@ -20,6 +20,13 @@ def _windows():
                           [0.0, 5.0, 4.0, 0.0],
                           [1.0, 2.0, 1.0, 3.0]])
     return torch.stack([plane, plane * 2]).unsqueeze(0)  # (1, 2, 4, 4)
+
+
+@pytest.fixture(params=["dense", "sparse"])
+def zeros_as(request, monkeypatch):
+    """The ReLU's zeros as a dense mask, or as a list (numpy's, for larger CPU tensors)."""
+    monkeypatch.setattr(torch_probe_rules, "SPARSE_MIN", 1 if request.param == "sparse" else 1 << 62)
+    return request.param
 
 
 def _step(c: torch.Tensor):
@@ -47,11 +54,11 @@ def _step(c: torch.Tensor):
 RELU, POOL = "aten.relu.default", "aten.max_pool2d_with_indices.default"
 
 
-def test_relu_zeros_pooled_away_cost_no_pass():
+def test_relu_zeros_pooled_away_cost_no_pass(zeros_as):
     c = torch.arange(1.0, 9.0).reshape(1, 2, 2, 2)
-    rows, grad, passes = _step(c)
+    rows, _, passes = _step(c)
     # the ReLU's zeros are hit but never a window's maximum: no gradient reaches them
-    (step, hits, rel, cos, dmax), = rows[RELU]
+    (_, hits, rel, cos, dmax), = rows[RELU]
     assert hits == 8 and rel == 0.0 and cos == 1.0 and dmax == 0.0
     # the tied windows get gradient: their pass runs, and moves it
     assert rows[POOL][0][1] > 0 and rows[POOL][0][2] > 0
@@ -68,15 +75,14 @@ def test_a_tied_window_without_gradient_costs_no_pass():
 
 
 @pytest.mark.parametrize("zero_tie", [False, True])
-def test_skipping_gives_the_full_passes_rows_bit_for_bit(zero_tie):
+def test_skipping_gives_the_full_passes_rows_bit_for_bit(zero_tie, zeros_as):
     c = torch.arange(1.0, 9.0).reshape(1, 2, 2, 2)
     if zero_tie:
         c[0, :, 0, 0] = -0.0  # the tied windows
         c[0, :, 0, 1] = 0.0
     rows, grad, passes = _step(c)
     mp = pytest.MonkeyPatch()
-    mp.setattr(torch_probe, "moves", lambda d: True)  # every change pushed down, zeros too
-    mp.setattr(torch_probe_pool, "_nonzero", lambda v: True)
+    mp.setattr(torch_probe_rules, "nonzero", lambda v: True)  # every change pushed down, zeros too
     try:
         full_rows, full_grad, full_passes = _step(c)
     finally:
@@ -90,12 +96,12 @@ def test_skipping_gives_the_full_passes_rows_bit_for_bit(zero_tie):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
-def test_moves_reads_signed_zeros_as_nothing_and_nan_as_something(dtype):
+def test_nonzero_reads_signed_zeros_as_nothing_and_nan_as_something(dtype):
     d = torch.zeros(3, 5, dtype=dtype)
     d[1, 2] = -0.0
-    assert not torch_probe.moves(d)
-    assert not torch_probe.moves(d.t())  # a strided view
+    assert not torch_probe_rules.nonzero(d)
+    assert not torch_probe_rules.nonzero(d.t())  # a strided view
     d[2, 4] = float("nan")
-    assert torch_probe.moves(d)
+    assert torch_probe_rules.nonzero(d) and torch_probe_rules.nonzero(d.t())
     d[2, 4] = torch.finfo(dtype).tiny / 2  # subnormal
-    assert torch_probe.moves(d)
+    assert torch_probe_rules.nonzero(d)

@@ -39,10 +39,12 @@ from collections.abc import Callable
 import torch
 from torch.autograd.graph import GradientEdge
 
+from kinkcheck.trace.backends import torch_probe_rules as rules
 from kinkcheck.trace.backends.stack import pop_own_modes, push_back
 from kinkcheck.trace.backends.torch_probe_buffers import FRESH, Alloc, Buffers
 from kinkcheck.trace.backends.torch_probe_pool import POOL_RULES
 from kinkcheck.trace.backends.torch_probe_rules import RULES as ELEMENTWISE
+from kinkcheck.trace.backends.torch_probe_rules import Sparse
 from kinkcheck.trace.backends.torch_probe_stats import StepSums
 from kinkcheck.trace.probe import step_result
 
@@ -85,16 +87,25 @@ class _Rec:
         return fn
 
     def deltas(self, u: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
+        """The change of each input edge's gradient for the upstream gradient ``u``; an edge
+        whose change is exactly 0 is left out (see :meth:`TorchProbe._correct`)."""
         if self.swap is not None:
             return self.swap.deltas(u)
         out = []
         for edge, change, shape, dtype in self.parts:
+            if isinstance(change, Sparse):
+                sd = change.delta(u, shape, dtype, self.alloc)
+                if sd is not None:
+                    out.append((edge, sd))
+                continue
             # torch.broadcast_shapes goes through symbolic-shape checks: ~0.5 ms a call
             at = u.shape if u.shape == change.shape else torch.broadcast_shapes(u.shape, change.shape)
             d = torch.mul(u, change, out=self.alloc(at, torch.result_type(u, change), u.device))
             if tuple(d.shape) != shape:
                 d = d.sum_to_size(shape)
-            out.append((edge, d.to(dtype)))
+            d = d.to(dtype)
+            if rules.nonzero(d):
+                out.append((edge, d))
         return out
 
 
@@ -163,8 +174,10 @@ class TorchProbe:
             res.zero_harmless = self.backend.from_relu(x)
             return _Rec(site, 0, [], node_name, res, alloc)
         m, parts = res
-        # a sync on a GPU: probed steps only; float32 sums of 0/1 are exact below 2**24
-        hits = int(m.sum(dtype=torch.float64) if m.numel() >= 1 << 24 else m.sum())
+        if isinstance(m, int):
+            hits = m
+        else:  # a sync on a GPU: probed steps only; float32 sums of 0/1 are exact below 2**24
+            hits = int(m.sum(dtype=torch.float64) if m.numel() >= 1 << 24 else m.sum())
         if not hits:
             return None
         # keep the inputs' shapes, not the inputs (they may not be saved for backward)
@@ -266,16 +279,20 @@ class TorchProbe:
 
     def _correct(self, rec: _Rec, node, u: torch.Tensor, leaves) -> None:
         """Push this evaluation's change of subgradient from the op's input edges to the leaves.
-        An edge whose change is exactly 0 is not pushed (see :func:`moves`): the hits that the
-        upstream gradient does not reach (a ReLU zero that max-pooling passes over) change
-        nothing, and a pass of zeros would cost a backward for it."""
+        An edge whose change is exactly 0 is not pushed (:meth:`_Rec.deltas` leaves it out): the
+        hits that the upstream gradient does not reach (a ReLU zero that max-pooling passes
+        over) change nothing, and a pass of zeros would cost a backward for it. The backward
+        below an edge is linear in what enters it, so the site's row reads as the full pass's
+        would (rel 0, cos 1, max 0); the one difference, a graph below that multiplies by an
+        inf or NaN, where the full pass would make NaN of the zeros (the step's own gradient
+        has met the same factor)."""
         self.hits[rec.site] = self.hits.get(rec.site, 0) + rec.hits
         edges, grads = [], []
         for edge, d in rec.deltas(u):
             nxt = node.next_functions[edge] if edge < len(node.next_functions) else (None, 0)
             if nxt[0] is not None and rec.swap is not None:
                 nxt = rec.swap.start(nxt)  # a max-pool's change may start below the ReLU it read
-            if nxt[0] is not None and (rec.swap is not None or moves(d)):  # a swap object's are never 0
+            if nxt[0] is not None:
                 edges.append(GradientEdge(nxt[0], nxt[1]))
                 grads.append(d)
         sums = self.corr.setdefault(rec.site, {})
@@ -325,19 +342,6 @@ class TorchProbe:
         self.failed.clear()
         self.buffers.step_done()
         self.step_backward = False
-
-
-def moves(d: torch.Tensor) -> bool:
-    """Can pushing the change ``d`` down to the leaves give anything but 0: has it an element
-    that is not 0 (a NaN is not)? The backward below an edge is linear in what enters it, so
-    a change of zeros gives zeros, and the site's row reads as the full pass's would (rel 0;
-    cos 1; a gradient change of max 0). The one difference: a graph below that multiplies by
-    an inf or NaN would turn the full pass's zeros into NaN there (the step's own gradient
-    has met the same factor). One read of ``d`` (numpy's on a CPU: a torch ``any`` over a
-    float tensor costs five times as much there)."""
-    if d.device.type == "cpu" and d.layout == torch.strided and d.dtype in (torch.float32, torch.float64):
-        return bool(d.detach().numpy().any())
-    return bool(d.any())  # a sync on a GPU: probed steps only
 
 
 def _vjp(edges: list, grads: list, leaves: list) -> tuple:

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from kinkcheck.trace.backends import torch_probe_rules as rules
 from kinkcheck.trace.backends.torch_count import _host_buf
 from kinkcheck.trace.backends.torch_probe_buffers import FRESH, Alloc
 
@@ -293,7 +294,7 @@ class PoolTie:
     def deltas(self, u: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
         """The change of the input's gradient for the upstream gradient ``u``; none when it is
         exactly 0 (no tied window that moves anything has an upstream gradient but 0: the
-        pass it would cost is left out, :func:`.torch_probe.moves`)."""
+        pass it would cost is left out, :func:`.torch_probe_rules.nonzero`)."""
         if self.sparse is not None:
             d = self._sparse_delta(u, *self.sparse)
             return [] if d is None else [(0, d)]
@@ -301,7 +302,7 @@ class PoolTie:
             return []  # every tie moves the gradient by exactly 0
         P = self.planes
         v = torch.mul(u.reshape(P, -1), self.tie, out=self.alloc(self.tie.shape, torch.result_type(u, self.tie), u.device))
-        if not _nonzero(v):
+        if not rules.nonzero(v):
             return []
         d = self.alloc((P, self.plane), v.dtype, v.device).zero_()
         d.scatter_add_(1, self.alt, v)
@@ -318,7 +319,7 @@ class PoolTie:
         n = self.planes * self.plane
         if u.device.type == "cpu" and u.dtype in (torch.float32, torch.float64) and not np.any(last == first):
             v = u.detach().reshape(-1).numpy().take(tied)
-            if not _nonzero(v):
+            if not rules.nonzero(v):
                 return None
             d = self.alloc((n,), u.dtype, u.device).zero_()
             dn = d.numpy()
@@ -327,18 +328,12 @@ class PoolTie:
         else:
             pick = [torch.from_numpy(a).to(u.device) for a in (tied, last, first)]
             vt = u.reshape(-1)[pick[0]]
-            if not _nonzero(vt):
+            if not rules.nonzero(vt):
                 return None
             d = self.alloc((n,), u.dtype, u.device).zero_()
             d.index_add_(0, pick[1], vt)
             d.index_add_(0, pick[2], vt.neg_())
         return d.reshape(self.shape).to(self.dtype)
-
-
-def _nonzero(v: torch.Tensor | np.ndarray) -> bool:
-    """Has ``v`` (a tensor or a numpy array) an element that is not 0 (NaN is)? A sync on a
-    GPU: probed steps only."""
-    return bool(v.any())
 
 
 def _offsets(spatial: tuple, kernel: tuple) -> np.ndarray:

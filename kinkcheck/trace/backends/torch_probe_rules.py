@@ -3,13 +3,17 @@
 A rule ``rule(args, kwargs, alloc)`` sees the op's arguments before it runs (an in-place op
 overwrites its input), takes its masks from ``alloc`` (:mod:`.torch_probe_buffers`) and
 returns ``(hits, parts)``, None (nothing to swap), or a string (why this call cannot be
-probed). ``hits`` is a 0/1 mask at the output's shape; each part ``(edge, change, input)``
-says that on the op's input edge ``edge`` the gradient changes by ``change * u`` (``u`` the
-upstream gradient), summed to ``input``'s shape: ``change`` is the hit mask times
-(alternative slope - torch's slope), so one multiply gives the part's delta.
+probed). ``hits`` is a 0/1 mask at the output's shape, or their number; each part
+``(edge, change, input)`` says that on the op's input edge ``edge`` the gradient changes by
+``change * u`` (``u`` the upstream gradient), summed to ``input``'s shape: ``change`` is the
+hit mask times (alternative slope - torch's slope), so one multiply gives the part's delta,
+or a :class:`Sparse` list of the hit elements where that slope difference is 1.
 
 Masks are float 0/1 (float32 at least): on a CPU, bool kernels are several times slower than
-float ones, and a float mask folds the slopes in.
+float ones, and a float mask folds the slopes in. A ReLU's or abs's zeros in a CPU tensor are
+found with numpy and kept as a list (:class:`Sparse`): they are few, and the change is then
+``u`` at them and 0 elsewhere, a fill and a few stores instead of a multiply over the tensor,
+and it is known to be 0 (no pass) from ``u`` at them alone.
 
 The alternative taken (torch's own in brackets), each checked against a brute-force
 backward in tests/trace/test_probe.py:
@@ -29,7 +33,71 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
+
+#: tensors of fewer elements keep a dense mask (numpy's per-call costs would not pay)
+SPARSE_MIN = 1 << 12
+
+_HOST = (torch.float32, torch.float64)
+
+
+def nonzero(v: torch.Tensor | np.ndarray) -> bool:
+    """Has ``v`` (a tensor or a numpy array) an element that is not 0 (a NaN is)? A change of
+    the gradient that has none costs no correction pass (:mod:`.torch_probe`). Read by numpy
+    on a CPU (a torch ``any`` over a float tensor costs five times as much there); a sync on a
+    GPU: probed steps only."""
+    if isinstance(v, torch.Tensor) and v.device.type == "cpu" and v.layout == torch.strided and v.dtype in _HOST:
+        v = v.detach().numpy()
+    return bool(v.any())
+
+
+class Sparse:
+    """The hit elements of a CPU tensor (flat indices) where the slope grows by exactly 1: the
+    change of the input's gradient is ``u`` there and 0 elsewhere."""
+
+    __slots__ = ("idx",)
+
+    def __init__(self, idx: np.ndarray):
+        self.idx = idx
+
+    def delta(self, u: torch.Tensor, shape: tuple, dtype: torch.dtype, alloc) -> torch.Tensor | None:
+        """``u`` at the hits, +0 elsewhere (None: ``u`` is 0 at every hit, so the change is).
+        Equal to the dense ``u * mask`` where ``u`` is finite (that product makes a NaN of an
+        infinite ``u`` at an element the swap does not touch, and -0 of a negative one)."""
+        if u.device.type != "cpu" or u.dtype != dtype or tuple(u.shape) != shape or u.layout != torch.strided:
+            d = self.dense(u, shape, dtype)
+            return d if nonzero(d) else None
+        v = u.detach().numpy().reshape(-1).take(self.idx)
+        if not nonzero(v):
+            return None
+        d = alloc(shape, dtype, u.device).zero_()
+        d.numpy().reshape(-1)[self.idx] = v
+        return d
+
+    def dense(self, u: torch.Tensor, shape: tuple, dtype: torch.dtype) -> torch.Tensor:
+        """The plain product for an upstream gradient of another dtype or shape (autocast, a
+        broadcast): ``u`` times the 0/1 mask of the hits, summed to ``shape``."""
+        m = torch.zeros(shape, dtype=dtype)
+        m.view(-1)[torch.from_numpy(self.idx)] = 1
+        d = u * m.to(u.device)
+        return (d.sum_to_size(shape) if tuple(d.shape) != shape else d).to(dtype)
+
+
+def _sparse_zeros(x: torch.Tensor, alloc):
+    """``(number of zeros, Sparse)`` of a contiguous float32/64 CPU tensor whose zeros are few,
+    ``(0, None)`` when it has none, None when a dense mask does better (small, or many zeros)."""
+    n = x.numel()
+    if n < SPARSE_MIN or x.device.type != "cpu" or x.dtype not in _HOST or not x.is_contiguous():
+        return None
+    xn = x.detach().numpy().reshape(-1)
+    hit = np.equal(xn, 0, out=alloc((n,), torch.bool, x.device).numpy())
+    k = int(np.count_nonzero(hit))
+    if not k:
+        return 0, None
+    if k > n // 4:
+        return None
+    return k, Sparse(np.flatnonzero(hit))
 
 
 def _arg(args, kwargs, i, name, default):
@@ -64,6 +132,11 @@ def _zero(slope: float):
 
     def rule(args, kwargs, alloc):
         x = args[0]
+        if slope == 1:
+            got = _sparse_zeros(x, alloc)
+            if got is not None:
+                k, hits = got
+                return None if hits is None else (k, [(0, hits, x)])
         m = _eq(x, 0, alloc)
         return m, [(0, m if slope == 1 else _times(m, slope, alloc), x)]
     return rule
