@@ -284,7 +284,24 @@ def detached_target(node: ast.AST, ctx: Context, site=None) -> bool:
         from kinkcheck.lint.checks.branch import _scalar_source
 
         inputs = [_scalar_source(o) for o in (node.left, *node.comparators)]  # `loss.item() > 5`
+    if getattr(site, "code", None) in VALUE_SLOPE_CODES and call is not None and _scales_gradient(call, ctx):
+        return False
     return all(ctx.kind(i) in (PLAIN, DATA) for i in inputs)
+
+
+#: rules whose value at the kink is infinite: a factor multiplied by it gets that value as its slope
+VALUE_SLOPE_CODES = frozenset({"KC204"})
+
+
+def _scales_gradient(call: ast.AST, ctx: Context) -> bool:
+    """``(alpha - 1) * log(x)`` with ``x`` data: d/d(alpha) is ``log(x)``, -inf where ``x == 0``."""
+    child, parent = call, ctx.parent(call)
+    while isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.USub):
+        child, parent = parent, ctx.parent(parent)
+    if not (isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Mult)):
+        return False
+    other = parent.right if parent.left is child else parent.left
+    return ctx.kind(other) not in (PLAIN, DATA)
 
 
 #: rules whose kink an exp or softmax reaches by underflowing to exactly 0 (log, entr)

@@ -336,6 +336,15 @@ class _Indexer:
             self.how = "attribute-of-instance"
         return f"{base}.{rest}" if rest else base
 
+    def _method_of_new(self, func: ast.Attribute, env: "_Env") -> str | None:
+        """``Beta(a, b).log_prob(x)``: the method of the class just built."""
+        ctor = self.resolve(func.value.func, env) if isinstance(func.value, ast.Call) else None
+        if ctor is None or self.how not in ("def", "import", "star") or not ctor.rsplit(".", 1)[-1][:1].isupper():
+            self.how = None
+            return None
+        self.how = "attribute-of-instance"
+        return f"{ctor}.{func.attr}"
+
     # -- walk ----------------------------------------------------------------------------
     def run(self) -> FileIndex:
         self._collect_classes(self.tree.body, self.module, None)
@@ -438,6 +447,8 @@ class _Indexer:
             kind = node.__class__
             if kind is ast.Call:
                 target = self.resolve(node.func, env)
+                if target is None and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Call):
+                    target = self._method_of_new(node.func, env)
                 call_nodes.append((node, target))
                 if target and id(node) not in quiet:
                     calls.append(target)

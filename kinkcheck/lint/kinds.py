@@ -403,9 +403,29 @@ def variable_kind(ctx: "Context", name: str) -> str:
     return kind
 
 
+#: methods of a distribution that evaluate it at a point (``log_prob(self, value)``): the point
+#: is an observation (its support masks and floors are data); the gradient flows through the
+#: distribution's parameters
+OBSERVATION_METHODS = frozenset({"log_prob", "prob", "cdf", "log_cdf", "survival_function",
+                                 "log_survival_function", "sf", "logsf", "log_sf"})
+
+
+def _observation(ctx: "Context", name: str) -> bool:
+    if ctx.cls_qual is None or name not in ("value", "x"):
+        return False
+    method = ctx.qualname.rsplit(".", 1)[-1].lstrip("_")
+    if method not in OBSERVATION_METHODS or not isinstance(ctx.fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return False
+    args = ctx.fn.args
+    positional = [a.arg for a in (*args.posonlyargs, *args.args)]
+    return positional[1:2] == [name]
+
+
 def _variable_kind(ctx: "Context", name: str) -> str:
     if name in ("True", "False", "None"):
         return PLAIN
+    if name in ctx.params and _observation(ctx, name):
+        return DATA
     if name in ctx.params:
         ann, default = ctx.params[name]
         ak = annotation_kind(ann)
