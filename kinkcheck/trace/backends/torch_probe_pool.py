@@ -251,21 +251,16 @@ class PoolTie:
         if not tied.size:
             return
         # each tied window's origin as a flat index of the input: its plane's start plus its
-        # output coordinates times kernel times the input's strides
-        strides = _strides(self.spatial)
-        rest: np.ndarray = tied
-        origin: np.ndarray | None = None
-        for L, k, st in reversed(list(zip(self.spatial, kernel, strides))):
-            rest, o = np.divmod(rest, L // k)
-            o *= k * st
-            origin = o if origin is None else origin + o
-        assert origin is not None
-        at: np.ndarray = rest * self.plane
-        origin += at
+        # origin within the plane (a table per geometry)
+        kernel = tuple(kernel)
+        within = _origins(self.spatial, kernel)
+        plane, w = np.divmod(tied, within.size)
+        at: np.ndarray = plane * self.plane
+        origin = within.take(w) + at
         xf = x.detach().reshape(-1).numpy()
         top = vals.take(tied)
         last = origin.copy()  # a tied window equals its maximum at two positions at least
-        for off in _offsets(self.spatial, tuple(kernel))[1:]:
+        for off in _offsets(self.spatial, kernel)[1:]:
             cell = origin + off
             np.copyto(last, cell, where=xf.take(cell) == top)
         first = indices.detach().reshape(-1).numpy().take(tied) + at
@@ -334,6 +329,19 @@ class PoolTie:
             d.index_add_(0, pick[1], vt)
             d.index_add_(0, pick[2], vt.neg_())
         return d.reshape(self.shape).to(self.dtype)
+
+
+def _origins(spatial: tuple, kernel: tuple) -> np.ndarray:
+    """Each tiling window's origin as a flat index within its plane, windows in scan order."""
+
+    def make():
+        strides = _strides(spatial)
+        per_dim = [np.arange(L // k) * k * st for L, k, st in zip(spatial, kernel, strides)]
+        grid = np.zeros([len(v) for v in per_dim], dtype=np.int64)
+        for i, v in enumerate(per_dim):
+            grid += v.reshape([-1 if j == i else 1 for j in range(len(per_dim))])
+        return grid.reshape(-1)
+    return _table(("origins", spatial, kernel), make)
 
 
 def _offsets(spatial: tuple, kernel: tuple) -> np.ndarray:
