@@ -256,7 +256,7 @@ class PoolTie:
         within = _origins(self.spatial, kernel)
         plane, w = np.divmod(tied, within.size)
         at: np.ndarray = plane * self.plane
-        origin = within.take(w) + at
+        origin: np.ndarray = within.take(w) + at
         xf = x.detach().reshape(-1).numpy()
         top = vals.take(tied)
         last = origin.copy()  # a tied window equals its maximum at two positions at least
