@@ -91,13 +91,10 @@ def _sparse_zeros(x: torch.Tensor, alloc):
     if n < SPARSE_MIN or x.device.type != "cpu" or x.dtype not in _HOST or not x.is_contiguous():
         return None
     xn = x.detach().numpy().reshape(-1)
-    hit = np.equal(xn, 0, out=alloc((n,), torch.bool, x.device).numpy())
-    k = int(np.count_nonzero(hit))
-    if not k:
-        return 0, None
-    if k > n // 4:
+    idx = np.flatnonzero(np.equal(xn, 0, out=alloc((n,), torch.bool, x.device).numpy()))
+    if idx.size > n // 4:
         return None
-    return k, Sparse(np.flatnonzero(hit))
+    return (idx.size, Sparse(idx)) if idx.size else (0, None)
 
 
 def _arg(args, kwargs, i, name, default):
