@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from kinkcheck.lint.checks import Site, node_check
 from kinkcheck.lint.checks.branch import value_comparison
-from kinkcheck.lint.resolve import TENSOR
+from kinkcheck.lint.resolve import TENSOR, const_value
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -21,17 +21,41 @@ AS_NUMBER_FUNCS = frozenset({"sum", "mean", "nansum", "nanmean", "prod", "cumsum
                              "count_nonzero", "nonzero", "flatnonzero", "argwhere", "masked_select", "argmax"})
 
 
-@node_check("KC304", ast.Compare)
-def comparison_as_mask(node: ast.Compare, ctx: Context):
+#: elementwise comparisons written as calls (``d.lt(m)``, ``torch.gt(d, m)``, ``jnp.greater(d, m)``)
+MASK_CALLS = frozenset({"gt", "lt", "ge", "le", "greater", "less", "greater_equal", "less_equal", "eq", "ne",
+                        "not_equal"})
+
+
+@node_check("KC304", ast.Compare, ast.Call, names=MASK_CALLS)
+def comparison_as_mask(node: ast.Compare | ast.Call, ctx: Context):
     """A comparison of differentiated values whose 0/1 result becomes arithmetic: a mask
     multiplied in, a boolean index (``tl[tl < 0] = 0``, ``negs[negs < m]``), a mask combined
-    with ``&``/``|``, or a mask assigned to a name that is then used so."""
+    with ``&``/``|``, or a mask assigned to a name that is then used so. The call spellings
+    (``d.lt(m).float()``, ``torch.gt(d, m)``) are the same comparisons."""
+    if isinstance(node, ast.Call) and not _mask_call(node, ctx):
+        return
     k = value_comparison(node, ctx, follow=0)
     if k is None:
         return
     if not _used_as_number(node, ctx, follow=2):
         return
     yield Site("KC304", node, "comparison", node, None, "medium" if k == TENSOR else "low", node, "node")
+
+
+def _mask_call(call: ast.Call, ctx: Context) -> bool:
+    """An elementwise comparison call; equality only against a known tensor or a float literal
+    (as for ``==``: ``labels.eq(1)`` compares ids)."""
+    f = call.func
+    method = isinstance(f, ast.Attribute) and not ctx.is_module_ref(f.value)
+    tail = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)
+    if tail not in MASK_CALLS or (not method and ctx.qualify(f) is None):
+        return False
+    operands = [f.value, *call.args[:1]] if method and isinstance(f, ast.Attribute) else list(call.args[:2])
+    if len(operands) != 2:
+        return False
+    if tail in ("eq", "ne", "not_equal"):
+        return any(ctx.kind(o) == TENSOR or isinstance(const_value(o), float) for o in operands)
+    return True
 
 
 def _used_as_number(node: ast.AST, ctx: Context, follow: int) -> bool:
