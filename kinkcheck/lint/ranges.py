@@ -238,6 +238,9 @@ def _range(node: ast.AST, ctx, depth: int) -> str:
             bv = const_value(node.right)
             if bv is not None and bv <= 0:
                 return _add(a, _const(-bv))
+            av = const_value(node.left)
+            if av is not None and _capped_below(node.right, av, ctx):
+                return POS  # `1 - p` after `p = clip(p, eps, 1 - eps)`
             if _expanded_square(node, ctx, sub):
                 return NONNEG
         return ANY
@@ -302,6 +305,35 @@ def _expanded_square(node: ast.BinOp, ctx, depth: int) -> bool:
     if len(pos) == 1 and base is not None and _tail(base) in ("mean", "nanmean"):
         (p,) = pos
         return _tail(p) in ("mean", "nanmean") and is_nonnegative(_range_of(p, ctx, depth))
+    return False
+
+
+def _capped_below(node: ast.AST, c: float, ctx) -> bool:
+    """``node`` is clamped from above strictly below ``c``: ``clip(p, eps, 1 - eps)``,
+    ``p.clamp(max=0.999)``, ``minimum(p, 1 - eps)`` (or a name bound once to that)."""
+    from kinkcheck.lint.guards import CLAMP_FUNCS, _upper_bound
+
+    if isinstance(node, ast.Name) and hasattr(ctx, "definition"):
+        value = ctx.definition(node.id)
+        node = value if value is not None else node
+    if not isinstance(node, ast.Call):
+        return False
+    tail, _method = _call_tail(node, ctx)
+    if tail in ("minimum", "fmin"):
+        bounds = list(node.args[:2])
+    elif tail in CLAMP_FUNCS or tail in ("clamp_max", "clamp_max_"):
+        bounds = [_upper_bound(node, tail, ctx)]
+    else:
+        return False
+    for b in bounds:
+        if b is None:
+            continue
+        v = const_value(b)
+        if v is not None and v < c:
+            return True
+        if isinstance(b, ast.BinOp) and isinstance(b.op, ast.Sub) and const_value(b.left) == c and (
+                is_eps_like(b.right) or (const_value(b.right) or 0) > 0):
+            return True
     return False
 
 

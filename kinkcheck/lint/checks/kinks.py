@@ -106,6 +106,9 @@ def eps_clamp(call: ast.AST, tail: str, ctx: Context) -> bool:
         return True
     if low is not None and high is None and (is_eps_like(low) or _positive_floor(low, ctx)):
         return True
+    if low is not None and high is not None and (is_eps_like(low) or _positive_floor(low, ctx)) and _inside_unit(high, 1) \
+            and (const_value(low) or 0) < 0.01 and (const_value(high) or 1) >= 0.99:
+        return True  # a probability kept inside (0, 1) before a log: `clip(p, eps, 1 - eps)`
     if low is not None and high is not None and _inside_unit(low, -1) and _inside_unit(high, 1):
         lv, hv = const_value(low), const_value(high)
         return not (lv is not None and hv is not None and (hv < 0.99 or lv > -0.99))
