@@ -319,6 +319,7 @@ def _capped_below(node: ast.AST, c: float, ctx) -> bool:
     if not isinstance(node, ast.Call):
         return False
     tail, _method = _call_tail(node, ctx)
+    bounds: list[ast.AST | None]
     if tail in ("minimum", "fmin"):
         bounds = list(node.args[:2])
     elif tail in CLAMP_FUNCS or tail in ("clamp_max", "clamp_max_"):
