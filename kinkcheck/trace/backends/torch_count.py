@@ -36,15 +36,33 @@ class _Scratch:
         self._local = threading.local()
 
     def get(self, like_shape, dtype, slot: int = 0):
-        bufs = getattr(self._local, "bufs", None)
-        if bufs is None:
-            bufs = self._local.bufs = {}
         shape = tuple(like_shape)
+        try:
+            views = self._local.views
+        except AttributeError:
+            views = self._local.views = {}
+            self._local.bufs = {}
+        key = (dtype, slot, shape)
+        got = views.get(key)
+        if got is None:
+            got = self._view(views, key)
+        return got
+
+    def _view(self, views: dict, key: tuple):
+        """The view for ``key`` made (and kept: a counted op asks for the same shapes every
+        step, and slicing a tensor costs microseconds); the slot grown when it is too small."""
+        dtype, slot, shape = key
+        bufs = self._local.bufs
         n = math.prod(shape)
         buf = bufs.get((dtype, slot))
         if buf is None or buf.numel() < n:
             buf = bufs[(dtype, slot)] = torch.empty(n, dtype=dtype)
-        return buf[:n].view(shape)
+            for k in [k for k in views if k[0] == dtype and k[1] == slot]:  # views of the old buffer
+                del views[k]
+        if len(views) >= 512:  # a model of many shapes: start again rather than grow
+            views.clear()
+        got = views[key] = buf[:n].view(shape)
+        return got
 
 
 _scratch = _Scratch()
@@ -132,13 +150,28 @@ def _vec(sel):
         return None
     vec = np.zeros(VEC_LEN, dtype=np.int64)
     nonzero = sel[sel != 0]
-    exact = n - nonzero.size
-    vec[0] = exact
-    vec[1] = nonzero.size
-    if nonzero.size:
-        pos = np.clip(np.floor(np.log10(nonzero.astype(np.float64))), HIST_LO, HIST_HI).astype(np.int64) - HIST_LO
+    k = nonzero.size
+    vec[0] = n - k
+    vec[1] = k
+    if k:
+        lg = np.log10(nonzero.astype(np.float64))
+        if k <= _FEW:  # a few: binned one by one, on the same float64 logarithms
+            bins = [0] * NBINS
+            try:
+                for d in lg.tolist():
+                    bins[min(max(math.floor(d), HIST_LO), HIST_HI) - HIST_LO] += 1
+            except (OverflowError, ValueError):  # an infinite distance (or NaN): the array way
+                pass
+            else:
+                vec[3:] = bins
+                return vec
+        pos = np.clip(np.floor(lg), HIST_LO, HIST_HI).astype(np.int64) - HIST_LO
         vec[3:] = np.bincount(pos, minlength=NBINS)
     return vec
+
+
+#: up to this many near distances, :func:`_vec` bins them in a Python loop (fewer numpy calls)
+_FEW = 32
 
 
 def _within(a, tol: float):
@@ -277,37 +310,61 @@ def count_magnitude(m: Magnitude, fac: float, absf: float) -> tuple[bool, np.nda
     n = flat.numel()
     dt = flat.dtype
     nb = n // _BLOCK
-    bmin = _scratch.get((nb,), dt, 31)
-    bmax = _scratch.get((nb,), dt, 32)
-    tmp = _scratch.get((_CHUNK,), dt, 30)
     per = _CHUNK // _BLOCK
-    for i in range(0, nb, per):
-        j = min(i + per, nb)
-        t = torch.abs(flat[i * _BLOCK: j * _BLOCK], out=tmp[: (j - i) * _BLOCK]).view(j - i, _BLOCK)
-        torch.amin(t, 1, out=bmin[i:j])
-        torch.amax(t, 1, out=bmax[i:j])
-    arr = flat.numpy()
-    tail = np.abs(arr[nb * _BLOCK:])
-    lo, hi = bmin.numpy(), bmax.numpy()
-    head_max = float(hi.max())
-    tail_max = float(tail.max()) if tail.size else 0.0
-    if math.isnan(head_max) or math.isnan(tail_max):
-        return False, None
-    tol = max(head_max, tail_max) * fac + absf
-    keep = np.flatnonzero(~(lo > tol))
-    if keep.size == 0 and tail.size == 0:
-        return True, None
-    if nb <= per:  # one chunk: |x| of every block is still in the buffer
-        head = tmp.numpy()[: nb * _BLOCK]
-        if keep.size == nb and not tail.size:
-            return True, _within(head, tol)
-        picked = _take_rows(head, keep, _BLOCK, _host_buf(keep.size * _BLOCK + tail.size, dt, 62))
+    if nb <= per:  # one chunk (most tensors): no per-chunk slices
+        tmp = _scratch.get((nb, _BLOCK), dt, 30)
+        t = torch.abs(flat[: nb * _BLOCK].view(nb, _BLOCK), out=tmp)
+        lo, hi = t.amin(1).numpy(), t.amax(1).numpy()
     else:
-        picked = _take_rows(arr, keep, _BLOCK, _host_buf(keep.size * _BLOCK + tail.size, dt, 62))
+        bmin = _scratch.get((nb,), dt, 31)
+        bmax = _scratch.get((nb,), dt, 32)
+        tmp = _scratch.get((per, _BLOCK), dt, 30)
+        for i in range(0, nb, per):
+            j = min(i + per, nb)
+            t = torch.abs(flat[i * _BLOCK: j * _BLOCK].view(j - i, _BLOCK), out=tmp[: j - i])
+            torch.amin(t, 1, out=bmin[i:j])
+            torch.amax(t, 1, out=bmax[i:j])
+        lo, hi = bmin.numpy(), bmax.numpy()
+    arr = flat.numpy()
+    top = float(hi.max())
+    tail = None
+    if n > nb * _BLOCK:
+        tail = np.abs(arr[nb * _BLOCK:])
+        tail_top = float(tail.max())
+        top = tail_top if math.isnan(tail_top) else max(top, tail_top)
+    if math.isnan(top):
+        return False, None
+    tol = top * fac + absf
+    keep = np.flatnonzero(lo <= tol)  # no NaN left; a NaN tol (inf * 0) keeps nothing, as it counts nothing
+    if keep.size <= _FEW_BLOCKS:  # the usual case: nothing, or a few near elements
+        if not keep.size:
+            sel = None
+        else:
+            src = tmp.numpy() if nb <= per else arr[: nb * _BLOCK]
+            rows = src.reshape(-1, _BLOCK)[keep]  # a copy of the few blocks
+            if nb > per:
+                np.abs(rows, out=rows)
+            sel = rows[rows <= tol]
+        if tail is not None:
+            more = tail[tail <= tol]
+            sel = more if sel is None else np.concatenate((sel, more))
+        return True, (None if sel is None else _vec(sel))
+    if nb <= per:  # one chunk: |x| of every block is still in the buffer
+        head = tmp.numpy().reshape(-1)
+        if keep.size == nb and tail is None:
+            return True, _within(head, tol)
+        picked = _take_rows(head, keep, _BLOCK, _host_buf(keep.size * _BLOCK + n - nb * _BLOCK, dt, 62))
+    else:
+        picked = _take_rows(arr, keep, _BLOCK, _host_buf(keep.size * _BLOCK + n - nb * _BLOCK, dt, 62))
         np.abs(picked, out=picked)
-    a = _host_buf(keep.size * _BLOCK + tail.size, dt, 62)
-    a[picked.size:] = tail
+    a = _host_buf(keep.size * _BLOCK + n - nb * _BLOCK, dt, 62)
+    if tail is not None:
+        a[picked.size:] = tail
     return True, _within(a, tol)
+
+
+#: up to this many kept blocks, :func:`count_magnitude` selects from a copy of them directly
+_FEW_BLOCKS = 4
 
 
 class ReluWindows(Whole):
