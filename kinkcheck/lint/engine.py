@@ -277,7 +277,24 @@ def _node_findings(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[s
             continue  # smooth-L1: near 0 only the quadratic branch of the `where` sees the abs
         if site.code == "KC402" and _smooth_where(site, ctx):
             continue  # the branches meet with the same value and slope (Huber, smooth-L1)
+        if site.code in RETURNED_SMOOTH and site.via != "node" and joins.returned_smooth(
+                site.call or site.node, _kink_zero(site), ctx):
+            continue  # Huber with a minimum: the returned value is C1 across the tie
         yield site_finding(fa, rule, site, function)
+
+
+#: kinks whose returned value may be smooth across them (checked numerically, ``joins``)
+RETURNED_SMOOTH = frozenset({"KC101", "KC104"})
+
+
+def _kink_zero(site: Site) -> ast.AST | None:
+    """What crosses 0 at the kink: ``u`` of ``abs(u)``, ``a - b`` of ``minimum(a, b)``."""
+    call = site.call
+    if site.code == "KC104" and isinstance(call, ast.Call):
+        operands = [call.func.value, *call.args[:1]] if site.via == "method" and isinstance(call.func, ast.Attribute) \
+            else list(call.args[:2])
+        return ast.BinOp(left=operands[0], op=ast.Sub(), right=operands[1]) if len(operands) == 2 else None
+    return site.operand
 
 
 def _smooth_where(site: Site, ctx: Context) -> bool:

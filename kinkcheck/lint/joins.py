@@ -32,7 +32,8 @@ _UNARY: dict[str, Callable[[float], float]] = {
 }
 #: methods and functions that keep a scalar's value (casts, reductions of one element, views)
 _SAME = frozenset({"float", "double", "half", "to", "detach", "clone", "contiguous", "sum", "mean", "squeeze",
-                   "unsqueeze", "view", "reshape", "flatten", "type_as", "stop_gradient", "asarray", "array"})
+                   "unsqueeze", "view", "reshape", "flatten", "type_as", "stop_gradient", "asarray", "array",
+                   "tensor", "as_tensor"})
 _BIN = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
         ast.Div: lambda a, b: a / b, ast.Pow: lambda a, b: a ** b}
 _CMP = {ast.Lt: lambda a, b: a < b, ast.LtE: lambda a, b: a <= b, ast.Gt: lambda a, b: a > b,
@@ -244,6 +245,66 @@ def kink_smoothed(site_node: ast.AST, argument: ast.AST | None, ctx) -> bool:
             return False
         return _guarded(lambda: all(smooth_at(expr, call, argument, seed) for seed in (1, 2)))
     return False
+
+
+def returned_smooth(site_node: ast.AST, zero: ast.AST | None, ctx) -> bool:
+    """The value at ``site_node`` reaches the function's return only through one returned
+    expression that is differentiable where ``zero`` crosses 0: Huber written with a minimum,
+    ``q = minimum(|e|, delta); 0.5 * q ** 2 + delta * (|e| - q)``, is C1 at ``|e| == delta``
+    and quadratic around ``e == 0``."""
+    if zero is None:
+        return False
+    sink = _returned_sink(site_node, ctx)
+    if sink is None or not _flows_only_into(site_node, sink, ctx):
+        return False
+    expr = _Expr(sink, ctx)
+    if not _evaluated(expr, sink, site_node):
+        return False
+    return _guarded(lambda: all(smooth_at(expr, sink, zero, seed) for seed in (1, 2)))
+
+
+def _evaluated(expr: _Expr, root: ast.AST, target: ast.AST) -> bool:
+    """``target`` is computed by the evaluator inside ``root``: every call on the way to it,
+    and ``target`` itself, is one it models (an unknown call is an opaque number: ``F.l1_loss``,
+    ``.to_dense()`` would hide the kink behind a symbol)."""
+    if id(root) in expr.subst:
+        return _evaluated(expr, expr.subst[id(root)], target)
+    if isinstance(root, ast.Call) and _tail(root.func) not in _KNOWN:
+        return False
+    if root is target:
+        return True
+    if isinstance(root, (ast.Name, ast.Attribute, ast.Subscript)):
+        return False
+    if isinstance(root, ast.Call):
+        func = root.func
+        parts = [*root.args, *(k.value for k in root.keywords)]
+        if isinstance(func, ast.Attribute) and not _is_module(func.value):
+            parts.insert(0, func.value)
+        return any(_evaluated(expr, p, target) for p in parts)
+    return any(_evaluated(expr, c, target) for c in ast.iter_child_nodes(root))
+
+
+def _returned_sink(node: ast.AST, ctx, depth: int = 0) -> ast.AST | None:
+    """The returned expression every path of the value at ``node`` ends in (through arithmetic
+    and names assigned once), or None."""
+    child, parent = node, ctx.parent(node)
+    for _ in range(60):
+        if parent is None:
+            return None
+        if isinstance(parent, ast.Return):
+            return child
+        if isinstance(parent, (ast.BinOp, ast.UnaryOp, ast.Call, ast.Attribute, ast.keyword)):
+            child, parent = parent, ctx.parent(parent)
+            continue
+        if isinstance(parent, ast.Assign) and parent.value is child and depth < 3 and len(parent.targets) == 1 \
+                and isinstance(parent.targets[0], ast.Name):
+            uses = sinks.uses_of(parent.targets[0].id, parent, ctx)
+            found = [_returned_sink(u, ctx, depth + 1) for u in uses]
+            if not found or any(f is None for f in found) or len({id(f) for f in found}) != 1:
+                return None
+            return found[0]
+        return None
+    return None
 
 
 def _contains(expr: _Expr, root: ast.AST, target: ast.AST) -> bool:
