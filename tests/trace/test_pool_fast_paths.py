@@ -108,3 +108,40 @@ def test_a_traced_relu_pool_takes_the_room_and_counts_each_window(monkeypatch):
         F.max_pool2d(F.relu(x), 2).sum().backward()
     assert seen == [True]
     assert counted(t) == expected(F.relu(x.detach()), (2, 2), relu=True)
+
+
+def boundary_windows(n, dtype, fac, seed):
+    """(vals, second) of a ReLU'd pool with runners-up a few multiples of ``fac`` below the
+    maximum on both sides of the near tolerance, windows of zeros, -0.0, tiny and huge maxima."""
+    g = torch.Generator().manual_seed(seed)
+    vals = (torch.rand(n, generator=g, dtype=torch.float64) * 3).to(dtype)
+    second = vals * 0.5
+    k = torch.arange(n, dtype=torch.float64)
+    edge = (k % 7 == 0)
+    second[edge] = (vals[edge].double() * (1 - fac * (k[edge] % 11) / 4)).to(dtype)  # 0 .. 2.5 fac below
+    vals[k % 13 == 0] = 0.0
+    second[k % 13 == 0] = 0.0
+    vals[5], second[5] = -0.0, 0.0
+    vals[6], second[6] = 1e-31 if dtype == torch.float32 else 1e-300, 0.0  # below the absolute floor
+    vals[8], second[8] = 3e38, 3e38 * (1 - fac / 2)
+    vals[9], second[9] = 1e-40, 1e-40  # a subnormal tie
+    return vals, second
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("ulps", [4.0, 1.0, 0.5])
+def test_the_one_pass_window_filter_counts_what_the_generic_count_does(monkeypatch, dtype, ulps):
+    from kinkcheck.trace.backends import torch_count
+
+    fac = ulps * torch.finfo(dtype).eps
+    vals, second = boundary_windows(20_000, dtype, fac, seed=int(ulps * 10))
+    want = torch_count.count_host_rel(
+        torch.sub(vals, second).div_(torch.sign(vals)).nan_to_num_(nan=float("inf")), vals, fac, ABS)
+    signs = []
+    sign = torch.sign
+    monkeypatch.setattr(torch, "sign", lambda *a, **k: signs.append(1) or sign(*a, **k))
+    vec, harmless = count_relu_windows(ReluWindows(vals, second), fac, ABS)
+    assert (vec is None and want is None) or np.array_equal(vec, want)
+    assert harmless == int((vals == 0).sum())
+    assert want[0] > 0 and want[1] > 0
+    assert (signs == []) == (ulps >= 1)  # one pass once fac >= eps; the two-pass filter below

@@ -411,16 +411,33 @@ def count_relu_windows(w: ReluWindows, fac: float, absf: float) -> tuple[np.ndar
         v, s = _np(vals), _np(second)
         return _relu_windows_vec(v, s, fac, absf), int(np.count_nonzero(v == 0))
     dt = vals.dtype
+    thr = 4 * max(absf, _ZERO_PUSH[dt])
+    room = w.room
+    v = _np(vals)
+    if fac >= _EPS[dt] and v.max() < _INF:  # (a NaN maximum: the two-pass way too)
+        # one pass: f = second - (1 - 2 fac) * vals. A window count_host_rel counts (vals > 0,
+        # vals - second <= fac * vals + absf) has f >= -absf up to roundings far below
+        # thr: the doubled factor covers the rounding of (1 - 2 fac) and of the product
+        # once fac >= eps. An infinite maximum (within its infinite tolerance) would be -inf:
+        # those go the two-pass way. Windows of zeros have f = 0 (kept by the filter): they
+        # are told apart by counting the nonzero maxima, which is also the harmless count
+        f = torch.sub(second, vals, alpha=1 - 2 * fac, out=room[1] if room else _scratch.get(vals.shape, dt, 5))
+        far = np.less(f.view(-1).numpy(), -thr, out=_host_buf(n, torch.bool, 60))  # NaN: not far
+        nonzero = int(np.count_nonzero(v))  # NaN counts, -0.0 does not
+        if int(np.count_nonzero(far)) == nonzero:  # every window but the zero ones is far
+            return None, n - nonzero
+        keep = np.logical_not(far, out=far)
+        keep &= v != 0
+        pick = np.flatnonzero(keep)
+        return _relu_windows_vec(v[pick], _np(second)[pick], fac, absf), n - nonzero
     one = _ONES.get(dt)
     if one is None:
         one = _ONES[dt] = torch.ones((), dtype=dt)
     push = _ZERO_PUSH[dt]
-    room = w.room
     sign = torch.sign(vals, out=room[0] if room else _scratch.get(vals.shape, dt, 1))  # 1, or 0 on a zero (and a NaN) window
     e = torch.sub(vals, second, out=room[1] if room else _scratch.get(vals.shape, dt, 5))
     e.sub_(vals, alpha=2 * fac).addcdiv_(one, sign, value=push)
     # e <= thr keeps every window count_host_rel's filter keeps (the push adds at most `push`)
-    thr = 4 * max(absf, push)
     vec, has_nan = None, False
     if not float(e.amin()) > thr:  # some window kept, or a NaN (a CPU scalar: no sync)
         far = np.greater(e.view(-1).numpy(), thr, out=_host_buf(n, torch.bool, 60))  # NaN: not far
@@ -433,6 +450,10 @@ def count_relu_windows(w: ReluWindows, fac: float, absf: float) -> tuple[np.ndar
     else:  # float sums of 0/1 are exact below 2**24
         harmless = n - int(sign.sum(dtype=torch.float64 if n >= 1 << 24 else dt))
     return vec, harmless
+
+
+#: per dtype: machine epsilon (the one-pass window filter needs a factor of at least this)
+_EPS = {torch.float32: torch.finfo(torch.float32).eps, torch.float64: torch.finfo(torch.float64).eps}
 
 
 def _relu_windows_vec(v, s, fac: float, absf: float):
