@@ -585,8 +585,9 @@ def _call(node: ast.Call, ctx, depth: int) -> str:
         if r == POSU and tail in REDUCE:
             return POS  # a mean of softmax probabilities: one may round to 0, all of them hardly
         return r
-    if tail in ("log1p",) and is_positive(_range_of(first, ctx, depth)):
-        return POS
+    if tail in ("log1p", "log1p_"):
+        r = _range_of(first, ctx, depth)  # log1p(x) has x's sign: > 0, >= 0
+        return r if r == BOTTOM else POS if is_positive(r) else NONNEG if is_nonnegative(r) else ANY
     if tail in ("reciprocal",) and is_positive(_range_of(first, ctx, depth)):
         return POS
     return _returned(node, ctx, depth)
