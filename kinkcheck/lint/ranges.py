@@ -49,7 +49,11 @@ KEEP = frozenset({"sum", "nansum", "mean", "nanmean", "cumsum", "amax", "amin", 
                   "bfloat16", "to", "type_as", "detach", "clone", "contiguous", "view", "reshape", "squeeze",
                   "unsqueeze", "flatten", "expand", "expand_as", "permute", "transpose", "t", "repeat",
                   "tensor", "as_tensor", "asarray", "array", "stop_gradient", "broadcast_to", "diag",
-                  "diagonal", "trace", "prod", "cpu", "cuda", "max", "min", "median", "values", "item", "tolist", "to_dense"})
+                  "diagonal", "trace", "prod", "cpu", "cuda", "max", "min", "median", "values", "item", "tolist", "to_dense",
+                  # window means and maxima of same-signed values
+                  "avg_pool1d", "avg_pool2d", "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
+                  "adaptive_avg_pool3d", "max_pool1d", "max_pool2d", "max_pool3d", "adaptive_max_pool1d",
+                  "adaptive_max_pool2d", "adaptive_max_pool3d"})
 #: reductions that turn elementwise underflow into a practically positive value
 REDUCE = frozenset({"sum", "nansum", "mean", "nanmean", "cumsum"})
 #: ``x.clamp(min=...)``-like callees: the range of their lower bound
