@@ -151,6 +151,7 @@ def test_relu_zeros_of_a_large_cpu_tensor_are_kept_as_a_list():
     want = u * (x == 0)
     assert torch.equal(hits.delta(u, (64, 128), torch.float32, FRESH), want)
     assert torch.equal(hits.delta(u.double(), (64, 128), torch.float32, FRESH), want)  # another dtype: dense
+    assert torch.equal(hits.delta(torch._neg_view(-u), (64, 128), torch.float32, FRESH), want)  # numpy refuses it
     u[3, 5] = u[60, 7] = 0.0
     assert hits.delta(u, (64, 128), torch.float32, FRESH) is None  # no gradient reaches them: no change
     assert torch_probe_rules._sparse_zeros(x[:, :64], FRESH) is None  # not contiguous: a dense mask

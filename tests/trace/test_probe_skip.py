@@ -101,6 +101,7 @@ def test_nonzero_reads_signed_zeros_as_nothing_and_nan_as_something(dtype):
     d[1, 2] = -0.0
     assert not torch_probe_rules.nonzero(d)
     assert not torch_probe_rules.nonzero(d.t())  # a strided view
+    assert not torch_probe_rules.nonzero(torch._neg_view(d))  # a view numpy cannot read
     d[2, 4] = float("nan")
     assert torch_probe_rules.nonzero(d) and torch_probe_rules.nonzero(d.t())
     d[2, 4] = torch.finfo(dtype).tiny / 2  # subnormal

@@ -47,9 +47,14 @@ def nonzero(v: torch.Tensor | np.ndarray) -> bool:
     the gradient that has none costs no correction pass (:mod:`.torch_probe`). Read by numpy
     on a CPU (a torch ``any`` over a float tensor costs five times as much there); a sync on a
     GPU: probed steps only."""
-    if isinstance(v, torch.Tensor) and v.device.type == "cpu" and v.layout == torch.strided and v.dtype in _HOST:
+    if isinstance(v, torch.Tensor) and _numpy_view(v):
         v = v.detach().numpy()
     return bool(v.any())
+
+
+def _numpy_view(t: torch.Tensor) -> bool:
+    """Can numpy read ``t`` as it is (a strided float32/64 CPU tensor, no negative view)?"""
+    return t.device.type == "cpu" and t.layout == torch.strided and t.dtype in _HOST and not t.is_neg()
 
 
 class Sparse:
@@ -65,7 +70,7 @@ class Sparse:
         """``u`` at the hits, +0 elsewhere (None: ``u`` is 0 at every hit, so the change is).
         Equal to the dense ``u * mask`` where ``u`` is finite (that product makes a NaN of an
         infinite ``u`` at an element the swap does not touch, and -0 of a negative one)."""
-        if u.device.type != "cpu" or u.dtype != dtype or tuple(u.shape) != shape or u.layout != torch.strided:
+        if u.dtype != dtype or tuple(u.shape) != shape or not _numpy_view(u):
             d = self.dense(u, shape, dtype)
             return d if nonzero(d) else None
         v = u.detach().numpy().reshape(-1).take(self.idx)
