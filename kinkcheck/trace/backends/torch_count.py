@@ -423,13 +423,14 @@ def count_relu_windows(w: ReluWindows, fac: float, absf: float) -> tuple[np.ndar
         # are told apart by counting the nonzero maxima, which is also the harmless count
         f = torch.sub(second, vals, alpha=1 - 2 * fac, out=room[1] if room else _scratch.get(vals.shape, dt, 5))
         far = np.less(f.view(-1).numpy(), -thr, out=_host_buf(n, torch.bool, 60))  # NaN: not far
-        nonzero = int(np.count_nonzero(v))  # NaN counts, -0.0 does not
-        if int(np.count_nonzero(far)) == nonzero:  # every window but the zero ones is far
-            return None, n - nonzero
+        zero = np.equal(v, 0, out=_host_buf(n, torch.bool, 61))  # -0.0 too (a compare: counting floats is slow)
+        zeros = int(np.count_nonzero(zero))
+        if int(np.count_nonzero(far)) == n - zeros:  # every window but the zero ones is far
+            return None, zeros
         keep = np.logical_not(far, out=far)
-        keep &= v != 0
+        keep &= np.logical_not(zero, out=zero)
         pick = np.flatnonzero(keep)
-        return _relu_windows_vec(v[pick], _np(second)[pick], fac, absf), n - nonzero
+        return _relu_windows_vec(v[pick], _np(second)[pick], fac, absf), zeros
     one = _ONES.get(dt)
     if one is None:
         one = _ONES[dt] = torch.ones((), dtype=dt)
