@@ -53,8 +53,10 @@ def test_runner_up_2x2_is_each_windows_second_largest(dtype, shape):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
 def test_evens_gathers_every_other_element_bit_exactly(dtype):
     wide = torch_windows._PAIR_INT[dtype]
-    bits = torch.randint(-(1 << 15), 1 << 15, (2 * 1000,), dtype=torch.int32).to(wide[1])
-    full = bits.view(dtype)  # every bit pattern: NaN payloads, -0.0, subnormals
+    info = torch.iinfo(wide[1])
+    bits = torch.randint(info.min, info.max, (2 * 1000,), dtype=torch.int64).to(wide[1])
+    bits[:8] = torch.tensor([0, info.min, -1, info.max, 1, info.min + 1, -2, 7], dtype=torch.int64).to(wide[1])
+    full = bits.view(dtype)  # any bit pattern: NaN payloads, -0.0, subnormals, infinities
     out = _evens(full, wide, torch.empty(1000, dtype=dtype))
     assert torch.equal(out.view(wide[1]), bits[0::2])
 
