@@ -391,12 +391,22 @@ def variable_kind(ctx: "Context", name: str) -> str:
     if name in ctx._kinds:
         return ctx._kinds[name]
     if name in ctx._busy:
+        ctx.__dict__["_cycle_met"] = True
         return _CYCLE  # `h = h // 2`: the name's own earlier value adds nothing
+    outer_met = ctx.__dict__.get("_cycle_met", False)
+    ctx.__dict__["_cycle_met"] = False
     ctx._busy.add(name)
     try:
         kind = _variable_kind(ctx, name)
     finally:
         ctx._busy.discard(name)
+        met = ctx.__dict__["_cycle_met"]
+        ctx.__dict__["_cycle_met"] = outer_met or met
+    if met and ctx._busy:
+        # worked out while a name around it was still open (a loop-carried mask: `vp` of
+        # `valid_f` while `valid_f` is being worked out): provisional, not kept, and a cycle
+        # stays neutral in the joins of the name that is open
+        return kind
     if kind == _CYCLE:
         return UNKNOWN
     ctx._kinds[name] = kind
