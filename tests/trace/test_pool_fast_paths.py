@@ -1,7 +1,10 @@
 """The CPU max-pool fast path for ``MaxPool2d(2)`` over a ReLU: the runner-up taken on
 contiguous shifted views with the even elements gathered bit-exactly (float32/16/bf16), the
-counting written into the runner-up search's own spent buffers, and a traced CNN step that
-takes this path and counts exactly what the generic count gives."""
+counting written into the runner-up search's own spent buffers, the one-pass window filter
+(and the two-pass one below it), and a traced CNN step that takes this path and counts
+exactly what the generic count gives."""
+
+import itertools
 
 import numpy as np
 import pytest
@@ -12,8 +15,16 @@ from test_pool_windows import counted, expected, tied_input
 
 import kinkcheck
 from kinkcheck.trace.backends import torch_windows
-from kinkcheck.trace.backends.torch_count import ReluWindows, _scratch, count_relu_windows
-from kinkcheck.trace.backends.torch_windows import _evens, _runner_up_2x2, _runner_up_2x2_room
+from kinkcheck.trace.backends.torch_count import (
+    ReluWindows,
+    _scratch,
+    count_relu_windows,
+)
+from kinkcheck.trace.backends.torch_windows import (
+    _evens,
+    _runner_up_2x2,
+    _runner_up_2x2_room,
+)
 
 
 def special(shape, dtype, seed):
@@ -74,7 +85,7 @@ def test_room_is_spent_memory_apart_from_the_runner_up(dtype):
         start = t.data_ptr()
         spans.append((start, start + t.numel() * t.element_size()))
     spans.sort()
-    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
     for t in room:
         t.fill_(7.0)
     assert same_values(second, kept)

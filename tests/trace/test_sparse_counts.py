@@ -11,7 +11,14 @@ import torch
 from reference_counts import ABS, FAC, dense_count
 
 from kinkcheck.trace.backends import torch_count
-from kinkcheck.trace.backends.torch_count import _BLOCK, _CHUNK, Magnitude, _Scratch, _vec, count_magnitude
+from kinkcheck.trace.backends.torch_count import (
+    _BLOCK,
+    _CHUNK,
+    Magnitude,
+    _Scratch,
+    _vec,
+    count_magnitude,
+)
 
 
 def few_near(n, dtype, blocks, seed):

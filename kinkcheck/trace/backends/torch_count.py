@@ -401,10 +401,11 @@ def count_relu_windows(w: ReluWindows, fac: float, absf: float) -> tuple[np.ndar
 
     Counts exactly what :func:`count_host_rel` counts on ``d = (vals - second) / sign(vals)``
     (NaN made +inf) with the scale ``vals``, and ``harmless`` = the windows of zeros, in
-    fewer passes: one filter value per window, ``gap - 2 * fac * vals + tiny / sign(vals)``
-    (the filter ``count_host_rel`` uses, with zero windows pushed to +inf and NaN windows
-    left NaN); numpy picks the windows it keeps (ties, near ties, NaN: few) and decides them
-    exactly from ``vals`` and ``second``. No array is made at the tensor's size."""
+    fewer passes: one filter value per window, ``second - (1 - 2 * fac) * vals`` (one pass,
+    while the maxima are finite and ``fac >= eps``), else ``gap - 2 * fac * vals + tiny /
+    sign(vals)`` (the filter ``count_host_rel`` uses, with zero windows pushed to +inf and
+    NaN windows left NaN); numpy picks the windows it keeps (ties, near ties, NaN: few) and
+    decides them exactly from ``vals`` and ``second``. No array is made at the tensor's size."""
     vals, second = w.vals.detach(), w.second.detach()  # numpy refuses a tensor that requires grad
     n = vals.numel()
     if n < 4 * _REL_BLOCK:
