@@ -87,6 +87,28 @@ def _operand(call: ast.Call, argument: int, keyword: str | None) -> ast.AST | No
     return None
 
 
+#: containers whose call runs every layer they were built with, in order
+SEQUENTIAL = frozenset({"torch.nn.Sequential", "torch.nn.modules.container.Sequential"})
+
+
+def _sequential_layers(attr: str, ctx: "Context", tables: Tables) -> list[Site]:
+    """``self.net(x)`` where ``self.net = nn.Sequential(conv, nn.ReLU(), ...)``: each kinked
+    layer runs, and is reported where it is built (where a reviewer puts a module's kink)."""
+    out: list[Site] = []
+    for value in ctx.fa.self_assigns().get(attr, []):
+        if not (isinstance(value, ast.Call) and ctx.qualify(value.func) in SEQUENTIAL):
+            continue
+        for layer in value.args:
+            q = ctx.qualify(layer.func) if isinstance(layer, ast.Call) else None
+            if not isinstance(layer, ast.Call) or q is None or q not in tables.callables \
+                    or not q.rsplit(".", 1)[-1][:1].isupper():
+                continue
+            for code in tables.callables[q]:
+                conf = min_conf(_rule(ctx, code).confidence, "medium")
+                out.append(Site(code, layer, ctx.source(layer.func), None, q, conf, layer, "instance"))
+    return out
+
+
 def match_call(node: ast.Call, ctx: "Context", tables: Tables) -> list[Site]:
     """Sites for a call: a catalog callable by qualified name (or an instance of a catalog
     class), else a catalog tensor method on a value that may be a tensor, else what astroid
@@ -104,6 +126,8 @@ def match_call(node: ast.Call, ctx: "Context", tables: Tables) -> list[Site]:
         elif ctx.how == "attribute-of-instance":
             q = None
     how = ctx.how
+    if instance_call and q in SEQUENTIAL and isinstance(func, ast.Attribute):
+        return _sequential_layers(func.attr, ctx, tables)
     if q is not None and q in tables.callables:
         tail = q.rsplit(".", 1)[-1]
         is_class = tail[:1].isupper()
