@@ -63,6 +63,10 @@ class Context:
         self.parents: dict[int, ast.AST] = {}
         self._kinds: dict[str, str] = {}
         self._busy: set[str] = set()
+        #: a name met again while being worked out, since the innermost open name began
+        self._cycle_met = False
+        #: kinds worked out again because a name around them was still open (bounded)
+        self._provisional_count = 0
         self._assigns: dict[str, list[ast.AST]] | None = None
         self._no_grad: set[int] | None = None
         self._array_receivers: set[str] | None = None

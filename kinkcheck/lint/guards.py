@@ -362,96 +362,6 @@ def rounding(node: ast.AST, ctx: Context, site=None) -> bool:
     return low is not None and const_value(low) == 0 and nonneg(node)
 
 
-#: zero-floored forms: ``relu(e)``, ``maximum(e, 0)``, ``clamp(e, min=0)``, ``e.clamp_min(0)``
-_RELU_TAILS = frozenset({"relu", "relu_"})
-
-
-def _first_operand(call: ast.Call, ctx: Context) -> ast.AST | None:
-    """``x`` of ``x.f(...)`` or of ``f(x, ...)``."""
-    if isinstance(call.func, ast.Attribute) and not ctx.is_module_ref(call.func.value):
-        return call.func.value
-    return call.args[0] if call.args else None
-
-
-def _zero_floored(value: ast.AST | None, ctx: Context) -> ast.AST | None:
-    """``e`` when ``value`` is ``relu(e)`` or ``e`` clamped below at exactly 0 (and not above)."""
-    tail = _callee_tail(value, ctx) if value is not None else None
-    if not isinstance(value, ast.Call) or tail is None:
-        return None
-    method = isinstance(value.func, ast.Attribute) and not ctx.is_module_ref(value.func.value)
-    if tail in _RELU_TAILS:
-        return _first_operand(value, ctx)
-    if tail in ("maximum", "fmax", "max") and not method and len(value.args) == 2:
-        a, b = value.args
-        return a if const_value(b) == 0 else b if const_value(a) == 0 else None
-    if tail in CLAMP_FUNCS and tail not in ("clamp_max", "clamp_max_"):
-        low, high = _lower_bound(value, tail, ctx), _upper_bound(value, tail, ctx)
-        if low is not None and const_value(low) == 0 and (high is None or const_value(high) is None
-                                                          and isinstance(high, ast.Constant)):
-            return _first_operand(value, ctx)
-    return None
-
-
-def _shrunk_abs(value: ast.AST, ctx: Context) -> ast.AST | None:
-    """The argument ``x`` when ``value`` is soft-thresholding's magnitude ``relu(|x| - t)``
-    (any zero-floored form) with a threshold ``t`` that is not a constant <= 0."""
-    for v in _values(value, ctx):
-        inner = _zero_floored(v, ctx)
-        if inner is None:
-            continue
-        for e in _values(inner, ctx, 1):
-            if isinstance(e, ast.BinOp) and isinstance(e.op, ast.Sub):
-                t = const_value(e.right)
-                if t is not None and t <= 0:
-                    continue
-                for a in _values(e.left, ctx, 1):
-                    if _callee_tail(a, ctx) in ("abs", "absolute", "fabs") and isinstance(a, ast.Call):
-                        arg = _first_operand(a, ctx)
-                        if arg is not None:
-                            return arg
-    return None
-
-
-def _same(a: ast.AST, b: ast.AST) -> bool:
-    return ast.dump(a) == ast.dump(b)
-
-
-@guard("dead-zone")
-def dead_zone(node: ast.AST, ctx: Context, site=None) -> bool:
-    """Soft-thresholding, ``sign(x) * relu(|x| - t)`` (the prox of the L1 norm, shrinkage):
-    around ``x == 0`` the magnitude is 0 on a whole interval, so the kink of the ``abs`` inside
-    it and the jump of the ``sign`` that multiplies it never show (the relu's own kink at
-    ``|x| == t`` is the one that does)."""
-    call = getattr(site, "call", None)
-    if call is None:
-        return False
-    parent = ctx.parent(call)
-    code = getattr(site, "code", None)
-    if code == "KC101":
-        # `relu(abs(x) - t)`: the abs is the left term of the thresholded difference
-        if isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Sub) and parent.left is call:
-            outer = ctx.parent(parent)
-            if isinstance(outer, ast.Attribute) and outer.value is parent:
-                outer = ctx.parent(outer)  # `(x.abs() - lam).clamp_min(0)`
-            return (outer is not None and _shrunk_abs(outer, ctx) is not None) or _assigned_and_floored(parent, ctx)
-        return False
-    if code == "KC301" and isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Mult):
-        other = parent.right if parent.left is call else parent.left
-        arg = _shrunk_abs(other, ctx)
-        return arg is not None and _same(arg, node)
-    return False
-
-
-def _assigned_and_floored(diff: ast.AST, ctx: Context) -> bool:
-    """``m = jnp.abs(x) - t`` and the name only used zero-floored (``relu(m)``)."""
-    stmt = ctx.parent(diff)
-    if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
-        return False
-    name = stmt.targets[0].id
-    uses = [n for n in ast.walk(ctx.fn) if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)]
-    return bool(uses) and all(_zero_floored(ctx.parent(u), ctx) is u for u in uses)
-
-
 SITE_AWARE = ("double-where", "detached-target", "range", "rounding", "dead-zone")
 
 
@@ -470,3 +380,6 @@ def accepts(guard_ids, operand: ast.AST | None, ctx: Context, site=None) -> str 
         if held:
             return gid
     return None
+
+
+from kinkcheck.lint import deadzone  # noqa: E402,F401  (registers the dead-zone guard)

@@ -383,7 +383,9 @@ class _Indexer:
                 q = _qual(prefix, stmt.name)
                 self._class_nodes.append((q, stmt))
                 env = _Env(None, set(), {}, None, self.module)
-                bases = tuple(b for b in (self.resolve(x, env) or dotted(x) or "" for x in stmt.bases) if b)
+                # `Distribution[Array, ...]`: a generic base is its class
+                bare = [x.value if isinstance(x, ast.Subscript) else x for x in stmt.bases]
+                bases = tuple(b for b in (self.resolve(x, env) or dotted(x) or "" for x in bare) if b)
                 self.classes[q] = bases
                 attrs: dict[str, str] = {}
                 inside = [*self._nodes.get(id(stmt), ())]

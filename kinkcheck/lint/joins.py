@@ -71,20 +71,24 @@ class _Expr:
                     self._expand(value, depth - 1)
 
     def symbols(self, node: ast.AST | None = None) -> set[str]:
-        out: set[str] = set()
+        return set(self.symbol_nodes(node))
+
+    def symbol_nodes(self, node: ast.AST | None = None) -> dict[str, ast.AST]:
+        """Each symbol's text and one node it stands for."""
+        out: dict[str, ast.AST] = {}
         self._symbols(self.node if node is None else node, out)
         return out
 
-    def _symbols(self, node: ast.AST, out: set[str]) -> None:
+    def _symbols(self, node: ast.AST, out: dict[str, ast.AST]) -> None:
         if id(node) in self.subst:
             return self._symbols(self.subst[id(node)], out)
         if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript)):
-            out.add(ast.unparse(node))
+            out.setdefault(ast.unparse(node), node)
             return
         if isinstance(node, ast.Call):
             func = node.func
             if _tail(func) not in _KNOWN:
-                out.add(ast.unparse(node))  # `predict(params, x)`: some number the loss is given
+                out.setdefault(ast.unparse(node), node)  # `predict(params, x)`: some number the loss is given
                 return
             if isinstance(func, ast.Attribute) and not _is_module(func.value):
                 self._symbols(func.value, out)  # `x.abs()`: the receiver
@@ -179,10 +183,10 @@ def _root(f, lo: float, hi: float) -> float | None:
     return None
 
 
-def smooth_at(expr: _Expr, where: ast.AST, zero: ast.AST, seed: int) -> bool:
+def smooth_at(expr: _Expr, where: ast.AST, zero: ast.AST, seed: int, fixed: dict[str, float] | None = None) -> bool:
     """``where`` (an expanded expression) has the same one-sided slopes on both sides of the
     points where ``zero`` crosses 0, along each symbol ``zero`` depends on, for random values
-    of the other symbols."""
+    of the other symbols (``fixed`` ones keep the value given)."""
     rng = random.Random(seed)
     symbols = sorted(expr.symbols(where) | expr.symbols(zero))
     movable = sorted(expr.symbols(zero))
@@ -190,6 +194,7 @@ def smooth_at(expr: _Expr, where: ast.AST, zero: ast.AST, seed: int) -> bool:
         return False
     for trial in range(_TRIALS):
         env = {s: rng.uniform(0.3, 2.0) for s in symbols}
+        env.update(fixed or {})
         s = movable[trial % len(movable)]
 
         def g(x: float, s: str = s) -> float:
@@ -260,16 +265,46 @@ def returned_smooth(site_node: ast.AST, zero: ast.AST | None, ctx) -> bool:
     expr = _Expr(sink, ctx)
     if not _evaluated(expr, sink, site_node):
         return False
-    return _guarded(lambda: all(smooth_at(expr, sink, zero, seed) for seed in (1, 2)))
+    fixed = _settings(expr, sink, zero, ctx)
+    if fixed is None:
+        return False
+    return _guarded(lambda: all(smooth_at(expr, sink, zero, seed, fixed) for seed in (1, 2)))
 
 
-def _evaluated(expr: _Expr, root: ast.AST, target: ast.AST) -> bool:
+def _settings(expr: _Expr, sink: ast.AST, zero: ast.AST, ctx) -> dict[str, float] | None:
+    """Values for the symbols that do not move the kink: a parameter's numeric default (Huber's
+    ``delta=1.0``; ``eps=0.0`` stays 0), else a random positive value where the range analysis
+    proves the symbol > 0; None when one could be anything (``relu(|x| - t)`` for an unknown
+    ``t`` is smooth only for t > 0)."""
+    from kinkcheck.lint import ranges
+    from kinkcheck.lint.resolve import const_value
+
+    movable = expr.symbols(zero)
+    fixed: dict[str, float] = {}
+    for text, node in expr.symbol_nodes(sink).items():
+        if text in movable:
+            continue
+        default = ctx.param_default(node.id) if isinstance(node, ast.Name) and hasattr(ctx, "param_default") else None
+        v = const_value(default) if default is not None else None
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            fixed[text] = float(v)
+        elif not ranges.is_positive(ranges.range_of(node, ctx)):
+            return None
+    return fixed
+
+
+#: reductions the scalar evaluator reads as the identity: exact only under linear operations
+_REDUCTIONS = frozenset({"sum", "mean", "nansum", "nanmean"})
+
+
+def _evaluated(expr: _Expr, root: ast.AST, target: ast.AST, linear: bool = True) -> bool:
     """``target`` is computed by the evaluator inside ``root``: every call on the way to it,
     and ``target`` itself, is one it models (an unknown call is an opaque number: ``F.l1_loss``,
-    ``.to_dense()`` would hide the kink behind a symbol)."""
+    ``.to_dense()`` would hide the kink behind a symbol), and a reduction on the way has only
+    linear operations above it (``abs(w).sum() ** 2`` is no ``|w| ** 2``)."""
     if id(root) in expr.subst:
-        return _evaluated(expr, expr.subst[id(root)], target)
-    if isinstance(root, ast.Call) and _tail(root.func) not in _KNOWN:
+        return _evaluated(expr, expr.subst[id(root)], target, linear)
+    if isinstance(root, ast.Call) and (_tail(root.func) not in _KNOWN or (_tail(root.func) in _REDUCTIONS and not linear)):
         return False
     if root is target:
         return True
@@ -280,8 +315,19 @@ def _evaluated(expr: _Expr, root: ast.AST, target: ast.AST) -> bool:
         parts = [*root.args, *(k.value for k in root.keywords)]
         if isinstance(func, ast.Attribute) and not _is_module(func.value):
             parts.insert(0, func.value)
-        return any(_evaluated(expr, p, target) for p in parts)
-    return any(_evaluated(expr, c, target) for c in ast.iter_child_nodes(root))
+        keeps = _tail(func) in _SAME  # casts, views and the reductions themselves are linear
+        return any(_evaluated(expr, p, target, linear and keeps) for p in parts)
+    if isinstance(root, ast.BinOp):
+        if isinstance(root.op, (ast.Add, ast.Sub)):
+            return _evaluated(expr, root.left, target, linear) or _evaluated(expr, root.right, target, linear)
+        if isinstance(root.op, (ast.Mult, ast.Div)):
+            left, right = _contains(expr, root.left, target), _contains(expr, root.right, target)
+            scaled = linear and left != right and not (isinstance(root.op, ast.Div) and right)
+            return (left and _evaluated(expr, root.left, target, scaled)) or (right and _evaluated(expr, root.right, target, scaled))
+        return _evaluated(expr, root.left, target, False) or _evaluated(expr, root.right, target, False)
+    if isinstance(root, ast.UnaryOp):
+        return _evaluated(expr, root.operand, target, linear)
+    return any(_evaluated(expr, c, target, False) for c in ast.iter_child_nodes(root))
 
 
 def _returned_sink(node: ast.AST, ctx, depth: int = 0) -> ast.AST | None:

@@ -216,7 +216,7 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
             return PLAIN
         if recv == _CYCLE:  # `s = s / s.norm(dim=0)`: the name's own earlier value decides
             return join(_CYCLE, *(a for a in (k(x) for x in node.args) if a != PLAIN))
-        if meth in DATA_FUNCS or meth in STEP_FUNCS or meth in INT_CASTS:
+        if meth in DATA_FUNCS or ((meth in STEP_FUNCS or meth in INT_CASTS) and not _own_class_method(ctx, node.func)):
             return DATA if recv != PLAIN else PLAIN
         if recv == PLAIN:
             return PLAIN
@@ -246,6 +246,12 @@ def _isinstance_kind(ctx: "Context", use: ast.Name) -> str | None:
     for _ in range(40):
         if parent is None:
             return None
+        if isinstance(parent, ast.BoolOp) and isinstance(parent.op, ast.And):
+            # `isinstance(x, list) and x`: the conjuncts after the test see what it says
+            earlier = parent.values[:next((i for i, v in enumerate(parent.values) if v is child), 0)]
+            narrowed = _isinstance_test(earlier, use)
+            if narrowed is not None:
+                return narrowed
         if isinstance(parent, ast.If) and any(c is child for c in parent.body):
             tests = parent.test.values if isinstance(parent.test, ast.BoolOp) and isinstance(parent.test.op, ast.And) \
                 else [parent.test]  # `isinstance(v, Sequence) and not is_str(v)`: every conjunct holds
@@ -260,6 +266,38 @@ def _isinstance_kind(ctx: "Context", use: ast.Name) -> str | None:
                                               for b, _ in flow.bindings(ctx).get(use.id, ()))
                 return None if rebound else kind
         child, parent = parent, ctx.parent(parent)
+    return None
+
+
+def _own_class_method(ctx: "Context", func: ast.Attribute) -> bool:
+    """``q.round(y)`` where ``q`` is annotated with, or built from, a class of the checked file
+    that defines ``round`` (a differentiable soft rounding), or ``self.round(...)``."""
+    recv = func.value
+    classes = ctx.fa.ix.classes
+    names: set[str] = set()
+    if isinstance(recv, ast.Name) and recv.id == "self" and ctx.cls_qual:
+        names.add(ctx.cls_qual)
+    elif isinstance(recv, ast.Name):
+        ann = ctx.params.get(recv.id, (None, None))[0]
+        value = ctx.definition(recv.id)
+        for node in (ann, value.func if isinstance(value, ast.Call) else None):
+            text = dotted(node) if node is not None else None
+            if text:
+                names |= {c for c in classes if c.rsplit(".", 1)[-1] == text.rsplit(".", 1)[-1]}
+    return any(f"{c}.{func.attr}" in ctx.fa.ix.scopes for c in names)
+
+
+def _isinstance_test(tests: list[ast.expr], use: ast.Name) -> str | None:
+    """PLAIN (DATA for host arrays) when one of ``tests`` is ``isinstance(use, <plain types>)``."""
+    for t in tests:
+        if isinstance(t, ast.Call) and dotted(t.func) == "isinstance" and len(t.args) == 2 \
+                and isinstance(t.args[0], ast.Name) and t.args[0].id == use.id:
+            spec = t.args[1]
+            names = {(dotted(x) or "").rsplit(".", 1)[-1] for x in (spec.elts if isinstance(spec, ast.Tuple) else [spec])}
+            if names <= _PLAIN_TYPES:
+                return PLAIN
+            if names <= _PLAIN_TYPES | _HOST_ARRAYS:
+                return DATA
     return None
 
 
@@ -386,26 +424,32 @@ def _plain_function(ctx: "Context", q: str, how: str | None) -> bool:
     return q.rsplit(".", 1)[-1][:1].islower() and q.split(".")[0] not in ARRAY_ROOTS
 
 
+#: provisional kinds a function may work out again before they are kept as first found
+#: (loops where many names feed each other would otherwise take exponential work)
+PROVISIONAL_LIMIT = 2000
+
+
 def variable_kind(ctx: "Context", name: str) -> str:
-    """The kind of a name read in the function (``Context.name_kind``), memoized per function."""
+    """The kind of a name read in the function (``Context.name_kind``), memoized per function.
+    A kind worked out while a name around it is still open (a loop-carried validity mask: ``vp``
+    of ``valid_f`` while ``valid_f`` is being worked out) may have met that open name as a
+    neutral cycle: it is not kept, and worked out again once that name is known."""
     if name in ctx._kinds:
         return ctx._kinds[name]
     if name in ctx._busy:
-        ctx.__dict__["_cycle_met"] = True
+        ctx._cycle_met = True
         return _CYCLE  # `h = h // 2`: the name's own earlier value adds nothing
-    outer_met = ctx.__dict__.get("_cycle_met", False)
-    ctx.__dict__["_cycle_met"] = False
+    outer_met = ctx._cycle_met
+    ctx._cycle_met = False
     ctx._busy.add(name)
     try:
         kind = _variable_kind(ctx, name)
     finally:
         ctx._busy.discard(name)
-        met = ctx.__dict__["_cycle_met"]
-        ctx.__dict__["_cycle_met"] = outer_met or met
-    if met and ctx._busy:
-        # worked out while a name around it was still open (a loop-carried mask: `vp` of
-        # `valid_f` while `valid_f` is being worked out): provisional, not kept, and a cycle
-        # stays neutral in the joins of the name that is open
+        met = ctx._cycle_met
+        ctx._cycle_met = outer_met or met
+    if met and ctx._busy and ctx._provisional_count < PROVISIONAL_LIMIT:
+        ctx._provisional_count += 1
         return kind
     if kind == _CYCLE:
         return UNKNOWN
@@ -421,14 +465,30 @@ OBSERVATION_METHODS = frozenset({"log_prob", "prob", "cdf", "log_cdf", "survival
 
 
 def _observation(ctx: "Context", name: str) -> bool:
-    if ctx.cls_qual is None or name not in ("value", "x"):
+    """``value`` of ``log_prob(self, value)`` in a distribution class, unless the file draws
+    reparameterized samples (``d.log_prob(d.rsample())``: the point then carries gradient)."""
+    if ctx.cls_qual is None or name != "value" or not _distribution_class(ctx.fa, ctx.cls_qual):
         return False
     method = ctx.qualname.rsplit(".", 1)[-1].lstrip("_")
     if method not in OBSERVATION_METHODS or not isinstance(ctx.fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return False
     args = ctx.fn.args
     positional = [a.arg for a in (*args.posonlyargs, *args.args)]
-    return positional[1:2] == [name]
+    if positional[1:2] != [name]:
+        return False
+    return not any(getattr(n, "attr", None) == "rsample" for n in ast.walk(ctx.fa.tree)
+                   if isinstance(n, ast.Attribute))
+
+
+def _distribution_class(fa: "FileAnalysis", cls_qual: str, depth: int = 0) -> bool:
+    """The class derives from a ``...Distribution`` (torch, distrax, numpyro, tfp), directly or
+    through classes of this file."""
+    for base in fa.ix.classes.get(cls_qual, ()):
+        if base.rsplit(".", 1)[-1].endswith("Distribution"):
+            return True
+        if depth < 8 and base in fa.ix.classes and _distribution_class(fa, base, depth + 1):
+            return True
+    return False
 
 
 def _variable_kind(ctx: "Context", name: str) -> str:

@@ -303,7 +303,8 @@ def _expanded_square(node: ast.BinOp, ctx, depth: int) -> bool:
     if len(neg) != 1:
         return False
     (n,) = neg
-    if len(pos) >= 2 and 2 in [const_value(f) for f in _factors(n)]:
+    factors = _factors(n)
+    if len(pos) >= 2 and 2 in [const_value(f) for f in factors] and any(const_value(f) is None for f in factors):
         return all(_diag(t, ctx) or is_nonnegative(_range_of(t, ctx, depth)) for t in pos)
     base = _squared(n)
     if len(pos) == 1 and base is not None and _tail(base) in ("mean", "nanmean"):
@@ -625,10 +626,14 @@ def _returned(node: ast.Call, ctx, depth: int) -> str:
 
 
 def _own_method(func: ast.Attribute, ctx) -> str | None:
-    """The qualified name of ``self.<name>`` defined by this class or a base class in this file."""
+    """The qualified name of ``self.<name>`` defined by this class or a base class in this file;
+    None when a class of the file that derives from this one overrides it (``self`` may be one)."""
     if not (isinstance(func.value, ast.Name) and func.value.id == "self"):
         return None
     cls = getattr(ctx, "cls_qual", None)
+    if cls and any(f"{sub}.{func.attr}" in ctx.fa.ix.scopes for sub, bases in ctx.fa.ix.classes.items()
+                   if sub != cls and any(b.rsplit(".", 1)[-1] == cls.rsplit(".", 1)[-1] for b in bases)):
+        return None
     seen: set[str] = set()
     while cls and cls not in seen:
         seen.add(cls)

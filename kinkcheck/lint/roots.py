@@ -66,10 +66,9 @@ AUTOGRAD_UNDIFFERENTIATED = ("forward", "setup_context")
 LOSS_NAME_RE = re.compile(r"loss|objective|criterion|(^|_)(nll|elbo)(_|$)", re.IGNORECASE)
 #: functions named after a loss they compute without saying "loss" (``lovasz_hinge``,
 #: ``sigmoid_focal``, ``soft_dice_score``, ``nt_xent``): loss code by name when the loss is the
-#: name's first or last word (``get_contrastive_denoising_group`` builds a batch, not a loss)
+#: name's last word, before a known suffix (``focal_length``, ``jaccard_index`` and
+#: ``get_contrastive_denoising_group`` are not losses)
 LOSS_FAMILY_RE = re.compile(
-    r"^(hinge|lovasz|dice|focal|tversky|jaccard|triplet|contrastive|huber|charbonnier|chamfer|"
-    r"info_?nce|nt_?xent|cross_?entropy|xent|smooth_?l1)(_|$)|"
     r"(^|_)(hinge|lovasz|dice|focal|tversky|jaccard|triplet|contrastive|huber|charbonnier|chamfer|"
     r"info_?nce|nt_?xent|cross_?entropy|xent|smooth_?l1)"
     r"(_(score|coeff|coefficient|flat|fn|func|term|with_logits|fast))?$", re.IGNORECASE)

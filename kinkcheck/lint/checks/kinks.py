@@ -61,9 +61,8 @@ def max_min_tie(site: Site, ctx: Context):
         return None
     if _tail(site) in ("max", "maximum", "fmax") and any(_positive_floor(o, ctx) for o in operands):
         return None  # maximum(count, 1), maximum(area, eps): a floor guard (KC901's), not a tie
-    if _tail(site) in ("min", "minimum", "fmin") and any(
-            (const_value(o) or 0) >= OVERFLOW_BOUND or is_eps_like(o) for o in operands):
-        return None  # minimum(x, 1e8): an overflow guard; minimum(1.0, r / n) caps on purpose
+    if _tail(site) in ("min", "minimum", "fmin") and any((const_value(o) or 0) >= OVERFLOW_BOUND for o in operands):
+        return None  # minimum(x, 1e8): an overflow guard (minimum(1.0, r / n) caps on purpose: a tie)
     if (site.qname or "").startswith("builtins.") and TENSOR not in kinds and all(const_value(o) is None for o in operands):
         # builtin max(a, b) of two multi-element tensors raises: two unknowns are numbers
         # (`max(maxes[i], item)`); max(loss, 0.0) on a scalar loss still counts
@@ -107,7 +106,7 @@ def eps_clamp(call: ast.AST, tail: str, ctx: Context) -> bool:
     if low is not None and high is None and (is_eps_like(low) or _positive_floor(low, ctx)):
         return True
     if low is not None and high is not None and (is_eps_like(low) or _positive_floor(low, ctx)) and _inside_unit(high, 1) \
-            and (const_value(low) or 0) < 0.01 and (const_value(high) or 1) >= 0.99:
+            and (const_value(low) or 0) < 0.01 and (const_value(high) or 1) >= 0.99 and _feeds_log(call, ctx):
         return True  # a probability kept inside (0, 1) before a log: `clip(p, eps, 1 - eps)`
     if low is not None and high is not None and _inside_unit(low, -1) and _inside_unit(high, 1):
         lv, hv = const_value(low), const_value(high)
@@ -133,6 +132,28 @@ def values_discarded(call: ast.AST, ctx: Context) -> bool:
     if isinstance(parent, ast.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0], (ast.Tuple, ast.List)):
         first = parent.targets[0].elts[0] if parent.targets[0].elts else None
         return isinstance(first, ast.Name) and first.id == "_"
+    return False
+
+
+#: what a probability is clipped into (0, 1) for
+LOGS = frozenset({"log", "log_", "log1p", "log2", "log10", "xlogy", "logit", "binary_cross_entropy"})
+
+
+def _feeds_log(value: ast.AST, ctx: Context, depth: int = 2) -> bool:
+    """``value`` reaches a log (directly, as ``1 - value``, or through a name assigned it)."""
+    from kinkcheck.lint import sinks
+
+    child, parent = value, ctx.parent(value)
+    while isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Sub):
+        child, parent = parent, ctx.parent(parent)  # `log(1 - p)`
+    if isinstance(parent, ast.Attribute) and parent.value is child and parent.attr in LOGS:
+        return True  # `p.log()`
+    if isinstance(parent, ast.Call) and any(a is child for a in parent.args):
+        f = parent.func
+        return (f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)) in LOGS
+    if depth and isinstance(parent, ast.Assign) and parent.value is child and len(parent.targets) == 1 \
+            and isinstance(parent.targets[0], ast.Name):
+        return any(_feeds_log(u, ctx, depth - 1) for u in sinks.uses_of(parent.targets[0].id, parent, ctx))
     return False
 
 
