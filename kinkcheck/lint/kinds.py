@@ -47,6 +47,7 @@ from kinkcheck.lint.resolve import (
     join,
     name_kind,
 )
+from kinkcheck.lint.narrowing import _isinstance_kind, _observation, _own_class_method
 from kinkcheck.syntax import assigned_pairs
 
 if TYPE_CHECKING:
@@ -230,77 +231,6 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
     return UNKNOWN
 
 
-#: ``isinstance`` targets that hold Python values, and host arrays (data to torch/jax)
-_PLAIN_TYPES = frozenset({"int", "float", "bool", "str", "bytes", "list", "tuple", "dict", "Number", "Real",
-                          "Integral", "complex", "Sequence", "Mapping"})
-_HOST_ARRAYS = frozenset({"ndarray", "generic"})
-
-
-def _isinstance_kind(ctx: "Context", use: ast.Name) -> str | None:
-    """PLAIN (DATA for a numpy array) inside ``if isinstance(x, list):`` where ``x`` is
-    not rebound between the test and ``use``: the branch says what ``x`` holds there."""
-    from kinkcheck.lint import flow
-
-    child: ast.AST = use
-    parent = ctx.parent(use)
-    for _ in range(40):
-        if parent is None:
-            return None
-        if isinstance(parent, ast.BoolOp) and isinstance(parent.op, ast.And):
-            # `isinstance(x, list) and x`: the conjuncts after the test see what it says
-            earlier = parent.values[:next((i for i, v in enumerate(parent.values) if v is child), 0)]
-            narrowed = _isinstance_test(earlier, use)
-            if narrowed is not None:
-                return narrowed
-        if isinstance(parent, ast.If) and any(c is child for c in parent.body):
-            tests = parent.test.values if isinstance(parent.test, ast.BoolOp) and isinstance(parent.test.op, ast.And) \
-                else [parent.test]  # `isinstance(v, Sequence) and not is_str(v)`: every conjunct holds
-            test = next((t for t in tests if isinstance(t, ast.Call) and dotted(t.func) == "isinstance"
-                         and len(t.args) == 2 and isinstance(t.args[0], ast.Name) and t.args[0].id == use.id), None)
-            if test is not None:
-                spec = test.args[1]
-                names = {(dotted(t) or "").rsplit(".", 1)[-1] for t in (spec.elts if isinstance(spec, ast.Tuple) else [spec])}
-                kind = PLAIN if names <= _PLAIN_TYPES else DATA if names <= _PLAIN_TYPES | _HOST_ARRAYS else None
-                stmt = flow.enclosing_statement(use, ctx)
-                rebound = stmt is None or any(flow._inside(b, parent) and flow._pos(b) < flow._pos(stmt)
-                                              for b, _ in flow.bindings(ctx).get(use.id, ()))
-                return None if rebound else kind
-        child, parent = parent, ctx.parent(parent)
-    return None
-
-
-def _own_class_method(ctx: "Context", func: ast.Attribute) -> bool:
-    """``q.round(y)`` where ``q`` is annotated with, or built from, a class of the checked file
-    that defines ``round`` (a differentiable soft rounding), or ``self.round(...)``."""
-    recv = func.value
-    classes = ctx.fa.ix.classes
-    names: set[str] = set()
-    if isinstance(recv, ast.Name) and recv.id == "self" and ctx.cls_qual:
-        names.add(ctx.cls_qual)
-    elif isinstance(recv, ast.Name):
-        ann = ctx.params.get(recv.id, (None, None))[0]
-        value = ctx.definition(recv.id)
-        for node in (ann, value.func if isinstance(value, ast.Call) else None):
-            text = dotted(node) if node is not None else None
-            if text:
-                names |= {c for c in classes if c.rsplit(".", 1)[-1] == text.rsplit(".", 1)[-1]}
-    return any(f"{c}.{func.attr}" in ctx.fa.ix.scopes for c in names)
-
-
-def _isinstance_test(tests: list[ast.expr], use: ast.Name) -> str | None:
-    """PLAIN (DATA for host arrays) when one of ``tests`` is ``isinstance(use, <plain types>)``."""
-    for t in tests:
-        if isinstance(t, ast.Call) and dotted(t.func) == "isinstance" and len(t.args) == 2 \
-                and isinstance(t.args[0], ast.Name) and t.args[0].id == use.id:
-            spec = t.args[1]
-            names = {(dotted(x) or "").rsplit(".", 1)[-1] for x in (spec.elts if isinstance(spec, ast.Tuple) else [spec])}
-            if names <= _PLAIN_TYPES:
-                return PLAIN
-            if names <= _PLAIN_TYPES | _HOST_ARRAYS:
-                return DATA
-    return None
-
-
 def _reaching_kind(ctx: "Context", use: ast.Name) -> str | None:
     """DATA or PLAIN when every assignment that reaches ``use`` binds data or a plain value
     (``pred = pred.detach().float()`` above the use), so the name's other values (the
@@ -455,40 +385,6 @@ def variable_kind(ctx: "Context", name: str) -> str:
         return UNKNOWN
     ctx._kinds[name] = kind
     return kind
-
-
-#: methods of a distribution that evaluate it at a point (``log_prob(self, value)``): the point
-#: is an observation (its support masks and floors are data); the gradient flows through the
-#: distribution's parameters
-OBSERVATION_METHODS = frozenset({"log_prob", "prob", "cdf", "log_cdf", "survival_function",
-                                 "log_survival_function", "sf", "logsf", "log_sf"})
-
-
-def _observation(ctx: "Context", name: str) -> bool:
-    """``value`` of ``log_prob(self, value)`` in a distribution class, unless the file draws
-    reparameterized samples (``d.log_prob(d.rsample())``: the point then carries gradient)."""
-    if ctx.cls_qual is None or name != "value" or not _distribution_class(ctx.fa, ctx.cls_qual):
-        return False
-    method = ctx.qualname.rsplit(".", 1)[-1].lstrip("_")
-    if method not in OBSERVATION_METHODS or not isinstance(ctx.fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        return False
-    args = ctx.fn.args
-    positional = [a.arg for a in (*args.posonlyargs, *args.args)]
-    if positional[1:2] != [name]:
-        return False
-    return not any(getattr(n, "attr", None) == "rsample" for n in ast.walk(ctx.fa.tree)
-                   if isinstance(n, ast.Attribute))
-
-
-def _distribution_class(fa: "FileAnalysis", cls_qual: str, depth: int = 0) -> bool:
-    """The class derives from a ``...Distribution`` (torch, distrax, numpyro, tfp), directly or
-    through classes of this file."""
-    for base in fa.ix.classes.get(cls_qual, ()):
-        if base.rsplit(".", 1)[-1].endswith("Distribution"):
-            return True
-        if depth < 8 and base in fa.ix.classes and _distribution_class(fa, base, depth + 1):
-            return True
-    return False
 
 
 def _variable_kind(ctx: "Context", name: str) -> str:
