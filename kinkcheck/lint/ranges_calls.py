@@ -1,0 +1,194 @@
+"""Ranges of calls: callees with a known sign (exp, abs, norms, counts), those that keep their
+operand's (sums, casts, views, pools), clamps and maxima with a floor, and, for a function or a
+method of the checked file, the join of what it returns (its summary). ``ranges._range`` asks
+``_call``; the arithmetic and names are in ``ranges``."""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from kinkcheck.lint.ranges import (
+    ANY,
+    BOTTOM,
+    COUNTS,
+    FLOORED,
+    GE1,
+    KEEP,
+    MAX_DEPTH,
+    NONNEG,
+    NONNEGATIVE,
+    POS,
+    POSITIVE,
+    POSU,
+    REDUCE,
+    _NESTED,
+    _UNDERFLOW,
+    _add,
+    _div,
+    _mul,
+    _pow,
+    _range_of,
+    is_nonnegative,
+    is_positive,
+    join,
+)
+from kinkcheck.lint.resolve import const_value
+
+
+def _call_tail(node: ast.Call, ctx) -> tuple[str | None, bool]:
+    """(callee's last name, whether it is a method on a value)."""
+    func = node.func
+    method = isinstance(func, ast.Attribute) and not (hasattr(ctx, "is_module_ref") and ctx.is_module_ref(func.value))
+    q = ctx.qualify(func) if hasattr(ctx, "qualify") and not method else None
+    if q:
+        return q.rsplit(".", 1)[-1], False
+    if isinstance(func, ast.Attribute):
+        return func.attr, method
+    if isinstance(func, ast.Name):
+        return func.id, False
+    return None, False
+
+
+def _call(node: ast.Call, ctx, depth: int) -> str:
+    tail, method = _call_tail(node, ctx)
+    if tail is None:
+        return ANY
+    args = list(node.args)
+    kw = {k.arg: k.value for k in node.keywords if k.arg}
+    func: Any = node.func  # an Attribute when `method`
+    first = func.value if method else (args[0] if args else None)
+    rest = args if method else args[1:]
+    if tail in POSITIVE:
+        return POSU if _UNDERFLOW.get() and tail not in ("ones", "ones_like") else POS
+    if tail in ("norm", "vector_norm", "matrix_norm") and first is not None and is_positive(_range_of(first, ctx, depth)):
+        return POS  # the norm of positive entries (a clamped magnitude spectrum) is > 0
+    if tail in NONNEGATIVE:
+        return NONNEG
+    if tail in COUNTS:
+        return GE1
+    if tail in ("sqrt", "rsqrt"):
+        return POS if is_positive(_range_of(first, ctx, depth)) else NONNEG
+    if tail in ("pow", "float_power", "power"):
+        exponent = rest[0] if rest else kw.get("exponent")
+        return _pow(_range_of(first, ctx, depth), exponent) if exponent is not None else ANY
+    if tail in ("add", "add_"):
+        other = rest[0] if rest else kw.get("other")
+        return _add(_range_of(first, ctx, depth), _range_of(other, ctx, depth)) if other is not None else ANY
+    if tail in ("mul", "mul_", "multiply"):
+        other = rest[0] if rest else kw.get("other")
+        return _mul(_range_of(first, ctx, depth), _range_of(other, ctx, depth)) if other is not None else ANY
+    if tail in ("div", "div_", "true_divide", "divide"):
+        other = rest[0] if rest else kw.get("other")
+        return _div(_range_of(first, ctx, depth), _range_of(other, ctx, depth)) if other is not None else ANY
+    if tail in ("maximum", "fmax") or tail == "max" and len(args) + method >= 2:
+        operands = ([func.value] if method else []) + args
+        return _max(_range_of(operands[0], ctx, depth), _range_of(operands[1], ctx, depth)) if len(operands) >= 2 else ANY
+    if tail in FLOORED:
+        low = _floor(tail, method, args, kw)
+        if low is not None:
+            lr = _range_of(low, ctx, depth)
+            return lr if is_nonnegative(lr) else ANY
+        return ANY
+    if tail in ("full", "full_like", "new_full"):
+        fill = (args[1] if len(args) > 1 else kw.get("fill_value"))
+        return _range_of(fill, ctx, depth) if fill is not None else ANY
+    if tail in ("finfo", "iinfo"):
+        return ANY
+    if tail == "linspace":
+        # a schedule between two ends (`linspace(warmup_temp, temp, n)`): between them
+        ends = [args[i] if len(args) > i else kw.get(k) for i, k in ((0, "start"), (1, "end"))]
+        return join(*(_range_of(e, ctx, depth) for e in ends)) if all(e is not None for e in ends) else ANY
+    if tail == "logspace":
+        return POS
+    if tail == "arange":
+        # `arange(1, k + 1)`: counts up from its start (0 when only the stop is given)
+        start = args[0] if len(args) >= 2 else kw.get("start")
+        step = args[2] if len(args) > 2 else kw.get("step")
+        if step is not None and not ((const_value(step) or 0) > 0):
+            return ANY
+        if start is None:
+            return NONNEG
+        r = _range_of(start, ctx, depth)
+        return r if is_nonnegative(r) else ANY
+    if tail in KEEP:
+        if tail in ("max", "min", "amax", "amin", "median") and len(args) >= 2 and not method:
+            return ANY  # elementwise max/min of two values: handled above for max
+        if tail == "tensor" and args:
+            return _range_of(args[0], ctx, depth)
+        r = _range_of(first, ctx, depth) if first is not None else ANY
+        if r == POSU and tail in REDUCE:
+            return POS  # a mean of softmax probabilities: one may round to 0, all of them hardly
+        return r
+    if tail in ("log1p", "log1p_"):
+        r = _range_of(first, ctx, depth)  # log1p(x) has x's sign: > 0, >= 0
+        return r if r == BOTTOM else POS if is_positive(r) else NONNEG if is_nonnegative(r) else ANY
+    if tail in ("reciprocal",) and is_positive(_range_of(first, ctx, depth)):
+        return POS
+    return _returned(node, ctx, depth)
+
+
+def _returned(node: ast.Call, ctx, depth: int) -> str:
+    """A call of a function defined in this file: the join of what it returns (its summary:
+    ``prototype_probabilities(...)`` returns a softmax)."""
+    if _NESTED.get() >= 2 or not hasattr(ctx, "fa"):
+        return ANY
+    if isinstance(node.func, ast.Attribute):
+        q = _own_method(node.func, ctx)  # `self.stft(x)`: a method of this class
+    else:
+        q = ctx.qualify(node.func)
+        q = q if q and ctx.how == "def" else None
+    entry = ctx.fa.ix.scopes.get(q) if q else None
+    if q is None or entry is None or not isinstance(entry[0], (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return ANY
+    from kinkcheck.lint import flow
+    from kinkcheck.lint.index import walk_local
+
+    callee = flow._caller_context(ctx.fa, q, entry)
+    values = [n.value for n in walk_local(entry[0]) if isinstance(n, ast.Return)]
+    if not values or any(v is None for v in values):
+        return ANY
+    token = _NESTED.set(_NESTED.get() + 1)
+    try:  # a summary is worked out with a fresh depth, two calls deep at most
+        return join(*(_range_of(v, callee, MAX_DEPTH - 2) for v in values))
+    finally:
+        _NESTED.reset(token)
+
+
+def _own_method(func: ast.Attribute, ctx) -> str | None:
+    """The qualified name of ``self.<name>`` defined by this class or a base class in this file;
+    None when a class of the file that derives from this one overrides it (``self`` may be one)."""
+    if not (isinstance(func.value, ast.Name) and func.value.id == "self"):
+        return None
+    cls = getattr(ctx, "cls_qual", None)
+    if cls and any(f"{sub}.{func.attr}" in ctx.fa.ix.scopes for sub, bases in ctx.fa.ix.classes.items()
+                   if sub != cls and any(b.rsplit(".", 1)[-1] == cls.rsplit(".", 1)[-1] for b in bases)):
+        return None
+    seen: set[str] = set()
+    while cls and cls not in seen:
+        seen.add(cls)
+        if f"{cls}.{func.attr}" in ctx.fa.ix.scopes:
+            return f"{cls}.{func.attr}"
+        module = cls.rsplit(".", 1)[0] if "." in cls else ""
+        bases = [b for b in ctx.fa.ix.classes.get(cls, ()) if f"{module}.{b.rsplit('.', 1)[-1]}" in ctx.fa.ix.classes]
+        cls = f"{module}.{bases[0].rsplit('.', 1)[-1]}" if bases else None
+    return None
+
+
+def _max(a: str, b: str) -> str:
+    """The range of ``max(a, b)``: at least the larger floor."""
+    for r in (GE1, POS, NONNEG):
+        if r in (a, b):
+            return r
+    return ANY
+
+
+def _floor(tail: str, method: bool, args: list, kw: dict) -> ast.AST | None:
+    """The lower bound a clamp call imposes, or None."""
+    for key in ("min", "a_min", "lower", "min_value"):
+        if key in kw:
+            return kw[key]
+    if tail in ("clamp_max", "clamp_max_"):
+        return None
+    rest = args if method else args[1:]
+    return rest[0] if rest else None
