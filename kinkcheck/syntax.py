@@ -27,3 +27,11 @@ def assigned_pairs(target: ast.AST, value: ast.AST | None) -> list[tuple[ast.AST
             and len(target.elts) == len(value.elts) and not any(isinstance(e, ast.Starred) for e in (*target.elts, *value.elts)):
         return [pair for t, v in zip(target.elts, value.elts) for pair in assigned_pairs(t, v)]
     return [(target, value)]
+
+
+def binary_operands(call: ast.Call, method: bool) -> list[ast.expr]:
+    """The two operands of ``f(a, b)`` or of the method call ``a.f(b)`` (fewer when fewer are
+    written): elementwise max/min, comparisons written as calls."""
+    if method and isinstance(call.func, ast.Attribute):
+        return [call.func.value, *call.args[:1]]
+    return list(call.args[:2])

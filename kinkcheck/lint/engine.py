@@ -28,15 +28,16 @@ from typing import Iterable
 
 from kinkcheck.findings import Finding
 from kinkcheck.lint import checks as registry
-from kinkcheck.lint.checks import Site
 from kinkcheck.lint import flow, joins, sinks
+from kinkcheck.lint.checks import Site
 from kinkcheck.lint.context import Budget, Context, FileAnalysis, no_grad_nodes
-from kinkcheck.lint.roots import AUTOGRAD_BASES, AUTOGRAD_UNDIFFERENTIATED
 from kinkcheck.lint.guards import accepts
 from kinkcheck.lint.index import backward_slice, recall, walk_local
 from kinkcheck.lint.make_finding import site_finding
 from kinkcheck.lint.matching import Tables, match_call, match_operator
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, PLAIN, TENSOR
+from kinkcheck.lint.roots import AUTOGRAD_BASES, AUTOGRAD_UNDIFFERENTIATED
+from kinkcheck.syntax import binary_operands
 
 SLICE = "#slice"
 DEFAULT_BUDGET = 200_000
@@ -291,8 +292,7 @@ def _kink_zero(site: Site) -> ast.AST | None:
     """What crosses 0 at the kink: ``u`` of ``abs(u)``, ``a - b`` of ``minimum(a, b)``."""
     call = site.call
     if site.code == "KC104" and isinstance(call, ast.Call):
-        operands = [call.func.value, *call.args[:1]] if site.via == "method" and isinstance(call.func, ast.Attribute) \
-            else list(call.args[:2])
+        operands = binary_operands(call, site.via == "method")
         return ast.BinOp(left=operands[0], op=ast.Sub(), right=operands[1]) if len(operands) == 2 else None
     return site.operand
 

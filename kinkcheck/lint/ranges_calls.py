@@ -9,6 +9,8 @@ import ast
 from typing import Any
 
 from kinkcheck.lint.ranges import (
+    _NESTED,
+    _UNDERFLOW,
     ANY,
     BOTTOM,
     COUNTS,
@@ -22,8 +24,6 @@ from kinkcheck.lint.ranges import (
     POSITIVE,
     POSU,
     REDUCE,
-    _NESTED,
-    _UNDERFLOW,
     _add,
     _div,
     _mul,
@@ -34,6 +34,7 @@ from kinkcheck.lint.ranges import (
     join,
 )
 from kinkcheck.lint.resolve import const_value
+from kinkcheck.syntax import binary_operands
 
 
 def _call_tail(node: ast.Call, ctx) -> tuple[str | None, bool]:
@@ -82,7 +83,7 @@ def _call(node: ast.Call, ctx, depth: int) -> str:
         other = rest[0] if rest else kw.get("other")
         return _div(_range_of(first, ctx, depth), _range_of(other, ctx, depth)) if other is not None else ANY
     if tail in ("maximum", "fmax") or tail == "max" and len(args) + method >= 2:
-        operands = ([func.value] if method else []) + args
+        operands = binary_operands(node, method)
         return _max(_range_of(operands[0], ctx, depth), _range_of(operands[1], ctx, depth)) if len(operands) >= 2 else ANY
     if tail in FLOORED:
         low = _floor(tail, method, args, kw)

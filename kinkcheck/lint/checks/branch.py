@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from kinkcheck.lint.checks import Site, node_check, refine
 from kinkcheck.lint.resolve import DATA, PLAIN, TENSOR, UNKNOWN, const_value
+from kinkcheck.syntax import binary_operands
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -77,9 +78,8 @@ def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2) -> str | N
         return None
     if tail in COMPARE_FUNCS and isinstance(node, ast.Call):
         call = node
-        operands = [*call.args[:2]]
-        if isinstance(call.func, ast.Attribute) and not ctx.is_module_ref(call.func.value):
-            operands.insert(0, call.func.value)
+        method = isinstance(call.func, ast.Attribute) and not ctx.is_module_ref(call.func.value)
+        operands: list[ast.AST] = [*binary_operands(call, method)]
         kinds = [ctx.kind(o) for o in operands]
         if all(k in (PLAIN, DATA) for k in kinds):
             return None

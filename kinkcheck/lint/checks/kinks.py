@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from kinkcheck.lint.checks import Site, refine
 from kinkcheck.lint.guards import _inside_unit, _lower_bound, _positive_number, _upper_bound
 from kinkcheck.lint.resolve import PLAIN, TENSOR, const_value, is_eps_like
+from kinkcheck.syntax import binary_operands
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -55,7 +56,7 @@ def max_min_tie(site: Site, ctx: Context):
     if not two_operand(site, ctx):
         return None
     call = site.call
-    operands = list(call.args[:2]) if site.via != "method" else [call.func.value, *call.args[:1]]
+    operands = binary_operands(call, site.via == "method")
     kinds = [ctx.kind(o) for o in operands]
     if all(k == PLAIN for k in kinds):
         return None

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from kinkcheck.lint.checks import Site, node_check
 from kinkcheck.lint.checks.branch import value_comparison
 from kinkcheck.lint.resolve import TENSOR, const_value
+from kinkcheck.syntax import binary_operands
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -50,7 +51,7 @@ def _mask_call(call: ast.Call, ctx: Context) -> bool:
     tail = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)
     if tail not in MASK_CALLS or (not method and ctx.qualify(f) is None):
         return False
-    operands = [f.value, *call.args[:1]] if method and isinstance(f, ast.Attribute) else list(call.args[:2])
+    operands = binary_operands(call, method)
     if len(operands) != 2:
         return False
     if tail in ("eq", "ne", "not_equal"):
