@@ -79,7 +79,7 @@ def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2) -> str | N
     if tail in COMPARE_FUNCS and isinstance(node, ast.Call):
         call = node
         method = isinstance(call.func, ast.Attribute) and not ctx.is_module_ref(call.func.value)
-        operands: list[ast.AST] = [*binary_operands(call, method)]
+        operands = [*binary_operands(call, method)]
         kinds = [ctx.kind(o) for o in operands]
         if all(k in (PLAIN, DATA) for k in kinds):
             return None
