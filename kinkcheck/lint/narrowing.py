@@ -8,7 +8,7 @@ on a class of the checked files is that class's method, not a step function.
 from __future__ import annotations
 
 import ast
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeGuard
 
 from kinkcheck.lint.resolve import DATA, PLAIN, dotted
 
@@ -41,12 +41,9 @@ def _isinstance_kind(ctx: "Context", use: ast.Name) -> str | None:
         if isinstance(parent, ast.If) and any(c is child for c in parent.body):
             tests = parent.test.values if isinstance(parent.test, ast.BoolOp) and isinstance(parent.test.op, ast.And) \
                 else [parent.test]  # `isinstance(v, Sequence) and not is_str(v)`: every conjunct holds
-            test = next((t for t in tests if isinstance(t, ast.Call) and dotted(t.func) == "isinstance"
-                         and len(t.args) == 2 and isinstance(t.args[0], ast.Name) and t.args[0].id == use.id), None)
+            test = next((t for t in tests if _tests_name(t, use)), None)
             if test is not None:
-                spec = test.args[1]
-                names = {(dotted(t) or "").rsplit(".", 1)[-1] for t in (spec.elts if isinstance(spec, ast.Tuple) else [spec])}
-                kind = PLAIN if names <= _PLAIN_TYPES else DATA if names <= _PLAIN_TYPES | _HOST_ARRAYS else None
+                kind = _spec_kind(test)
                 stmt = flow.enclosing_statement(use, ctx)
                 rebound = stmt is None or any(flow._inside(b, parent) and flow._pos(b) < flow._pos(stmt)
                                               for b, _ in flow.bindings(ctx).get(use.id, ()))
@@ -76,15 +73,25 @@ def _own_class_method(ctx: "Context", func: ast.Attribute) -> bool:
 def _isinstance_test(tests: list[ast.expr], use: ast.Name) -> str | None:
     """PLAIN (DATA for host arrays) when one of ``tests`` is ``isinstance(use, <plain types>)``."""
     for t in tests:
-        if isinstance(t, ast.Call) and dotted(t.func) == "isinstance" and len(t.args) == 2 \
-                and isinstance(t.args[0], ast.Name) and t.args[0].id == use.id:
-            spec = t.args[1]
-            names = {(dotted(x) or "").rsplit(".", 1)[-1] for x in (spec.elts if isinstance(spec, ast.Tuple) else [spec])}
-            if names <= _PLAIN_TYPES:
-                return PLAIN
-            if names <= _PLAIN_TYPES | _HOST_ARRAYS:
-                return DATA
+        if _tests_name(t, use):
+            kind = _spec_kind(t)
+            if kind is not None:
+                return kind
     return None
+
+
+def _tests_name(test: ast.expr, use: ast.Name) -> TypeGuard[ast.Call]:
+    """``test`` is ``isinstance(<the name of use>, ...)``."""
+    return isinstance(test, ast.Call) and dotted(test.func) == "isinstance" and len(test.args) == 2 \
+        and isinstance(test.args[0], ast.Name) and test.args[0].id == use.id
+
+
+def _spec_kind(test: ast.Call) -> str | None:
+    """What ``isinstance(x, spec)`` says ``x`` holds: PLAIN for Python types, DATA when host
+    arrays are among them, None for anything else."""
+    spec = test.args[1]
+    names = {(dotted(x) or "").rsplit(".", 1)[-1] for x in (spec.elts if isinstance(spec, ast.Tuple) else [spec])}
+    return PLAIN if names <= _PLAIN_TYPES else DATA if names <= _PLAIN_TYPES | _HOST_ARRAYS else None
 
 
 #: methods of a distribution that evaluate it at a point (``log_prob(self, value)``): the point
@@ -104,10 +111,16 @@ def _observation(ctx: "Context", name: str) -> bool:
         return False
     args = ctx.fn.args
     positional = [a.arg for a in (*args.posonlyargs, *args.args)]
-    if positional[1:2] != [name]:
-        return False
-    return not any(getattr(n, "attr", None) == "rsample" for n in ast.walk(ctx.fa.tree)
-                   if isinstance(n, ast.Attribute))
+    return positional[1:2] == [name] and not _draws_rsample(ctx.fa)
+
+
+def _draws_rsample(fa: "FileAnalysis") -> bool:
+    """The file calls ``.rsample`` somewhere (looked up once per file)."""
+    got = fa.__dict__.get("_draws_rsample")
+    if got is None:
+        got = fa.__dict__["_draws_rsample"] = any(
+            isinstance(n, ast.Attribute) and n.attr == "rsample" for n in ast.walk(fa.tree))
+    return got
 
 
 def _distribution_class(fa: "FileAnalysis", cls_qual: str, depth: int = 0) -> bool:

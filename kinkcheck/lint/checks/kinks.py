@@ -6,6 +6,7 @@ import ast
 from typing import TYPE_CHECKING
 
 from kinkcheck.lint.checks import Site, refine
+from kinkcheck.lint.checks.branch import _call_tail
 from kinkcheck.lint.guards import _inside_unit, _lower_bound, _positive_number, _upper_bound
 from kinkcheck.lint.resolve import PLAIN, TENSOR, const_value, is_eps_like
 from kinkcheck.syntax import binary_operands
@@ -150,8 +151,7 @@ def _feeds_log(value: ast.AST, ctx: Context, depth: int = 2) -> bool:
     if isinstance(parent, ast.Attribute) and parent.value is child and parent.attr in LOGS:
         return True  # `p.log()`
     if isinstance(parent, ast.Call) and any(a is child for a in parent.args):
-        f = parent.func
-        return (f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)) in LOGS
+        return _call_tail(parent) in LOGS
     if depth and isinstance(parent, ast.Assign) and parent.value is child and len(parent.targets) == 1 \
             and isinstance(parent.targets[0], ast.Name):
         return any(_feeds_log(u, ctx, depth - 1) for u in sinks.uses_of(parent.targets[0].id, parent, ctx))

@@ -6,7 +6,7 @@ import ast
 from typing import TYPE_CHECKING
 
 from kinkcheck.lint.checks import Site, node_check
-from kinkcheck.lint.checks.branch import value_comparison
+from kinkcheck.lint.checks.branch import _call_tail, value_comparison
 from kinkcheck.lint.resolve import TENSOR, const_value
 from kinkcheck.syntax import binary_operands
 
@@ -48,7 +48,7 @@ def _mask_call(call: ast.Call, ctx: Context) -> bool:
     (as for ``==``: ``labels.eq(1)`` compares ids)."""
     f = call.func
     method = isinstance(f, ast.Attribute) and not ctx.is_module_ref(f.value)
-    tail = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)
+    tail = _call_tail(call)
     if tail not in MASK_CALLS or (not method and ctx.qualify(f) is None):
         return False
     operands = binary_operands(call, method)
