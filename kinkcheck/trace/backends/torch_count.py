@@ -311,7 +311,8 @@ def count_magnitude(m: Magnitude, fac: float, absf: float) -> tuple[bool, np.nda
     dt = flat.dtype
     nb = n // _BLOCK
     per = _CHUNK // _BLOCK
-    if nb <= per:  # one chunk (most tensors): no per-chunk slices
+    one_chunk = nb <= per  # most tensors: no per-chunk slices, and |x| of every block stays in `tmp`
+    if one_chunk:
         tmp = _scratch.get((nb, _BLOCK), dt, 30)
         t = torch.abs(flat[: nb * _BLOCK].view(nb, _BLOCK), out=tmp)
         lo, hi = t.amin(1).numpy(), t.amax(1).numpy()
@@ -340,24 +341,22 @@ def count_magnitude(m: Magnitude, fac: float, absf: float) -> tuple[bool, np.nda
         if not keep.size:
             sel = None
         else:
-            src = tmp.numpy() if nb <= per else arr[: nb * _BLOCK]
+            src = tmp.numpy() if one_chunk else arr[: nb * _BLOCK]
             rows = src.reshape(-1, _BLOCK)[keep]  # a copy of the few blocks
-            if nb > per:
+            if not one_chunk:
                 np.abs(rows, out=rows)
             sel = rows[rows <= tol]
         if tail is not None:
             more = tail[tail <= tol]
             sel = more if sel is None else np.concatenate((sel, more))
         return True, (None if sel is None else _vec(sel))
-    if nb <= per:  # one chunk: |x| of every block is still in the buffer
-        head = tmp.numpy().reshape(-1)
-        if keep.size == nb and tail is None:
-            return True, _within(head, tol)
-        picked = _take_rows(head, keep, _BLOCK, _host_buf(keep.size * _BLOCK + n - nb * _BLOCK, dt, 62))
-    else:
-        picked = _take_rows(arr, keep, _BLOCK, _host_buf(keep.size * _BLOCK + n - nb * _BLOCK, dt, 62))
-        np.abs(picked, out=picked)
+    if one_chunk and keep.size == nb and tail is None:
+        return True, _within(tmp.numpy().reshape(-1), tol)
+    # the kept blocks' |x| and the tail's, side by side in one buffer
     a = _host_buf(keep.size * _BLOCK + n - nb * _BLOCK, dt, 62)
+    picked = _take_rows(tmp.numpy().reshape(-1) if one_chunk else arr, keep, _BLOCK, a)
+    if not one_chunk:
+        np.abs(picked, out=picked)
     if tail is not None:
         a[picked.size:] = tail
     return True, _within(a, tol)

@@ -94,11 +94,9 @@ class StepSums:
                 self.host[k] = _np(grad)
             else:
                 rest.append((k, grad))
-        self.host_keys = tuple(self.host)
-        #: all of them as one float64 vector (converted in the one copy)
-        self.host_g = np.concatenate(list(self.host.values()), axis=None, dtype=np.float64) if self.host \
-            else np.zeros(0)
-        self.gg = _dot(self.host_g, self.host_g)
+        # all of them as one float64 vector (converted in the one copy): only ||g||^2 needs it
+        host_g = np.concatenate(list(self.host.values()), axis=None, dtype=np.float64) if self.host else np.zeros(0)
+        self.gg = _dot(host_g, host_g)
         self.flat = {key: _wide(grad) for key, grad in rest}
         #: per device, the chunks of g: keys -> flat vector (a site reaching the same leaves reuses it)
         self.chunks: dict[torch.device, dict[tuple, torch.Tensor]] = {}
