@@ -103,8 +103,9 @@ def _loads(ctx) -> dict[str, list[ast.Name]]:
 
 
 def squared_away(site, ctx) -> bool:
-    """``abs(x) ** 2``, ``relu(x).pow(2)``, ``clamp(x, min=0) ** 1.5``: a kink at 0 raised to
-    a power above 1 has slope 0 from both sides there, so the result is differentiable."""
+    """``abs(x) ** 2``, ``relu(x).pow(2)``, ``clamp(x, min=0) ** 1.5``, ``abs(e) ** gamma``
+    (``gamma=2.0``): a kink at 0 raised to a power above 1 has slope 0 from both sides there,
+    so the result is differentiable."""
     node = site.call if site.call is not None else site.node
     parent = ctx.parent(node)
     exponent = None
@@ -123,7 +124,8 @@ def squared_away(site, ctx) -> bool:
         exponent = parent.args[1] if len(parent.args) > 1 else None
     if exponent is None:
         return False
-    from kinkcheck.lint.resolve import const_value
+    from kinkcheck.lint.ranges import numeric_value
 
-    v = const_value(exponent)
+    # read as KC202 reads an exponent: literals, parameter defaults, ``self.gamma`` config
+    v = numeric_value(exponent, ctx)
     return v is not None and v > 1
