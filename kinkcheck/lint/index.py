@@ -458,7 +458,10 @@ class _Indexer:
                         self._grad_target(node.args[0], env, calls)
                     if target in GRAD_OF_EXPR and node.args:
                         backward_exprs.append(node.args[0])
-                if isinstance(node.func, ast.Attribute) and node.func.attr == "backward" and not target:
+                if isinstance(node.func, ast.Attribute) and node.func.attr == "backward" and \
+                        (not target or target.startswith(_FRAMEWORKS)):
+                    # ``loss.backward()``, also where ``loss = criterion(out, y)`` and the value
+                    # pass typed ``loss`` as what ``nn.L1Loss()(...)`` returns
                     backward_exprs.append(node.func.value)
                 last = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
                 if last in self.cands or last == "getattr" or (target and target.rsplit(".", 1)[-1] in self.cands):
@@ -567,6 +570,9 @@ class _Indexer:
 
 #: the nodes the index loop looks at, by class (ast node classes are never subclassed)
 #: context managers and decorators that turn gradients off
+#: a ``.backward`` the value pass resolved into these packages is a tensor's: the
+#: differentiated expression (a user's own ``backward`` methods resolve into their package)
+_FRAMEWORKS = ("torch.", "jax.", "tensorflow.")
 NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad"})
 
 _NOT_INDEXED = frozenset({ast.Name, ast.Constant, ast.arg, ast.arguments, ast.keyword, ast.Expr, ast.Tuple,
