@@ -128,6 +128,9 @@ def match_call(node: ast.Call, ctx: "Context", tables: Tables) -> list[Site]:
     how = ctx.how
     if instance_call and q in SEQUENTIAL and isinstance(func, ast.Attribute):
         return _sequential_layers(func.attr, ctx, tables)
+    if instance_call and isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self" \
+            and len(ctx.fa.self_assigns().get(func.attr, ())) > 1:
+        return _held_instances(node, func.attr, ctx, tables)
     if q is not None and q in tables.callables:
         tail = q.rsplit(".", 1)[-1]
         is_class = tail[:1].isupper()
@@ -162,6 +165,25 @@ def match_call(node: ast.Call, ctx: "Context", tables: Tables) -> list[Site]:
         return out
     if _wants_inference(node, ctx, q, how):
         out.extend(_match_inferred(node, ctx, tables))
+    return out
+
+
+def _held_instances(node: ast.Call, attr: str, ctx: "Context", tables: Tables) -> list[Site]:
+    """``self.distance(x, y)`` where ``__init__`` binds ``self.distance`` to ``nn.L1Loss()`` in
+    one branch and ``nn.MSELoss()`` in another: the name resolves to the last binding, but
+    the call runs the kinked one whenever its branch was taken (medium confidence)."""
+    out: list[Site] = []
+    for value in ctx.fa.self_assigns().get(attr, []):
+        q = ctx.qualify(value.func) if isinstance(value, ast.Call) else None
+        if q is None or q not in tables.callables or not q.rsplit(".", 1)[-1][:1].isupper():
+            continue
+        for code in tables.callables[q]:
+            if any(site.code == code for site in out):
+                continue  # the same kind of layer bound in two branches: one site
+            rule = _rule(ctx, code)
+            operand = _operand(node, rule.match.argument, rule.match.keyword)
+            out.append(Site(code, node, ctx.source(node.func), operand, q, min_conf(rule.confidence, "medium"),
+                            node, "instance"))
     return out
 
 
