@@ -48,6 +48,13 @@ class _Unknown(Exception):
     """An expression the evaluator does not model."""
 
 
+def _binding_ids(name: ast.Name, ctx) -> tuple[tuple[int, ...], bool]:
+    """Which bindings reach this use of a name (by identity), and whether its value from
+    before the body does."""
+    defs, before = flow.reaching(name.id, name, ctx)
+    return tuple(id(d[0]) for d in defs), before
+
+
 def _tail(func: ast.AST) -> str:
     return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
 
@@ -55,15 +62,20 @@ def _tail(func: ast.AST) -> str:
 class _Expr:
     """An expression with its names replaced by the single value reaching each (``expand``)."""
 
-    def __init__(self, node: ast.AST, ctx, depth: int = 4):
+    def __init__(self, node: ast.AST, ctx, depth: int = 4, held: ast.Name | None = None):
         self.ctx = ctx
         self.subst: dict[int, ast.AST] = {}
         self.node = node
+        #: a name kept as a symbol wherever the same binding reaches it (the compared value of a
+        #: ``where``: smoothness in it is what matters, however it was computed)
+        self._held = (held.id, _binding_ids(held, ctx)) if held is not None else None
         self._expand(node, depth)
 
     def _expand(self, node: ast.AST, depth: int) -> None:
         for n in ast.walk(node):
             if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and depth > 0 and id(n) not in self.subst:
+                if self._held is not None and n.id == self._held[0] and _binding_ids(n, self.ctx) == self._held[1]:
+                    continue
                 defs, before = flow.reaching(n.id, n, self.ctx)
                 if len(defs) == 1 and not before and defs[0][1] is not None:
                     value = defs[0][1]
@@ -208,8 +220,12 @@ def smooth_at(expr: _Expr, where: ast.AST, zero: ast.AST, seed: int, fixed: dict
         def w(x: float, s: str = s) -> float:
             return expr.value(where, {**env, s: x})
 
-        left = (w(x0) - w(x0 - h)) / h
-        right = (w(x0 + h) - w(x0)) / h
+        # slopes from points on one side each, not across the switch: published constants
+        # are rounded (Lab's 7.787 and 0.008856), so the branches may meet with a jump of
+        # 1e-7 that a quotient over the switch would read as a slope; the jump itself is
+        # judged by the value test below
+        left = (w(x0 - h) - w(x0 - 2 * h)) / h
+        right = (w(x0 + 2 * h) - w(x0 + h)) / h
         scale = 1.0 + abs(left) + abs(right)
         if abs(w(x0 + h) - w(x0 - h)) > 1e-3 * (1.0 + abs(w(x0))) or abs(left - right) > 1e-3 * scale:
             return False
@@ -232,7 +248,18 @@ def where_is_smooth(call: ast.Call, cond: ast.AST, ctx) -> bool:
     if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and type(test.ops[0]) in _CMP):
         return False
     switch = ast.BinOp(left=test.left, op=ast.Sub(), right=test.comparators[0])
-    return _guarded(lambda: all(smooth_at(expr, call, switch, seed) for seed in (1, 2)))
+    if _guarded(lambda: all(smooth_at(expr, call, switch, seed) for seed in (1, 2))):
+        return True
+    # ``f = where(xyz > 0.008856, xyz ** (1/3), 7.787 * xyz + 4/29)`` over an ``xyz`` the
+    # evaluator cannot follow to the inputs (an einsum, a tensor of constants): judge the
+    # join as a function of the compared name itself
+    held = next((side for side in (test.left, test.comparators[0]) if isinstance(side, ast.Name)), None)
+    if held is None:
+        return False
+    local = _Expr(call, ctx, held=held)
+    if isinstance(cond, ast.Name) and id(cond) in local.subst:
+        local.subst[id(cond)] = test
+    return _guarded(lambda: all(smooth_at(local, call, switch, seed) for seed in (1, 2)))
 
 
 def kink_smoothed(site_node: ast.AST, argument: ast.AST | None, ctx) -> bool:
