@@ -39,8 +39,9 @@ GUARDS: Mapping[str, str] = {
     "dead-zone": "soft-thresholding, `sign(x) * relu(|x| - t)`: the magnitude is 0 on a whole interval "
                  "around x = 0, so the abs's kink and the sign's jump inside it never show",
     "range": "the range analysis proves the operand stays off the kink: > 0 (sqrt, log, powers) or != 0 "
-             "(a denominator) from eps-like terms, positive config and defaults, squares and norms plus a "
-             "positive term, exp/softplus/sigmoid, clamps to a positive floor, counts and shapes",
+             "(a denominator) from eps-like terms, positive config and defaults, squares, norms and variances "
+             "written expanded (E[x^2] - E[x]^2, SSIM's windowed sigma) plus a positive term, "
+             "exp/softplus/sigmoid, clamps to a positive floor, counts and shapes",
 }
 
 #: Where a runtime kink sits, for the tracer's counters.

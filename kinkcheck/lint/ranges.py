@@ -309,7 +309,29 @@ def _expanded_square(node: ast.BinOp, ctx, depth: int) -> bool:
     if len(pos) == 1 and base is not None and _tail(base) in ("mean", "nanmean"):
         (p,) = pos
         return _tail(p) in ("mean", "nanmean") and is_nonnegative(_range_of(p, ctx, depth))
+    if len(pos) == 1 and base is not None:
+        return _local_variance(pos[0], base, ctx)
     return False
+
+
+#: local averages: a window mean, or a convolution with a window (SSIM's Gaussian)
+_WINDOW_MEANS = frozenset({"avg_pool1d", "avg_pool2d", "avg_pool3d", "conv1d", "conv2d", "conv3d", "filter2d",
+                           "filter2D", "gaussian_filter", "uniform_filter", "gaussian_blur2d"})
+
+
+def _local_variance(p: ast.AST, base: ast.AST, ctx) -> bool:
+    """``conv2d(x * x, w) - mu ** 2`` with ``mu = conv2d(x, w)``: SSIM's local variance, the
+    same window applied to the square and to the value, is >= 0 in exact arithmetic (a
+    window of non-negative weights summing to 1 is a mean)."""
+    if isinstance(base, ast.Name) and hasattr(ctx, "definition") and ctx.definition(base.id) is not None:
+        base = ctx.definition(base.id)
+    if not (isinstance(p, ast.Call) and isinstance(base, ast.Call)) or _tail(p) not in _WINDOW_MEANS \
+            or _tail(p) != _tail(base) or not p.args or not base.args:
+        return False
+    inner = _squared(p.args[0])
+    same_window = [ast.dump(a) for a in p.args[1:]] == [ast.dump(a) for a in base.args[1:]] and \
+        sorted(ast.dump(k) for k in p.keywords) == sorted(ast.dump(k) for k in base.keywords)
+    return inner is not None and ast.dump(inner) == ast.dump(base.args[0]) and same_window
 
 
 def _capped_below(node: ast.AST, c: float, ctx) -> bool:
