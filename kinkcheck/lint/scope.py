@@ -34,6 +34,9 @@ from kinkcheck.lint.roots import (
 SCOPES = ("loss", "model", "all")
 SLICE = "#slice"
 MAX_HOPS = 24
+#: the overrides followed from one base-class method: a framework base class with hundreds of
+#: subclasses in the checked tree must not pull them all into scope through one call
+MAX_SUBCLASSES = 32
 
 
 class _World:
@@ -68,6 +71,7 @@ class _World:
         self._targets: dict[str, list[str]] = {}
         self._mro: dict[str, list[str]] = {}
         self._params: dict[tuple[str, str], list[str]] | None = None
+        self._children: dict[str, list[str]] | None = None
         self._indexes = indexes
 
     # -- classes -----------------------------------------------------------------------
@@ -171,8 +175,36 @@ class _World:
                 else:
                     for name in FORWARD_NAMES:
                         out.extend(t for t in self.targets(f"{q}.{name}") if t not in out)
+            out.extend(self._overrides(ref))
             self._targets[ref] = got = list(dict.fromkeys(out))
         return got
+
+    def _overrides(self, ref: str) -> list[str]:
+        """``self.compute_mat(...)`` in a base class's ``forward`` (ref ``Base.compute_mat``)
+        runs the method of whichever subclass ``self`` is: the overrides in the checked
+        files, also where the base only declares it (a template method)."""
+        owner, _, attr = ref.rpartition(".")
+        if owner not in self.classes or not attr:
+            return []
+        return [f"{c}.{attr}" for c in self.subclasses(owner) if f"{c}.{attr}" in self.functions]
+
+    def subclasses(self, cls: str) -> list[str]:
+        """The checked classes that derive from ``cls``, however deep."""
+        if self._children is None:
+            self._children = {}
+            for c in self.classes:
+                for base in self.classes.get(c, ()):
+                    b = self.cls(base)
+                    if b is not None and b != c:
+                        self._children.setdefault(b, []).append(c)
+        out: list[str] = []
+        stack = list(self._children.get(cls, ()))
+        while stack and len(out) < MAX_SUBCLASSES:
+            c = stack.pop()
+            if c not in out and c != cls:
+                out.append(c)
+                stack.extend(self._children.get(c, ()))
+        return out
 
     def _reexport(self, qname: str) -> str | None:
         parts = qname.split(".")
