@@ -166,6 +166,12 @@ def local_bindings(fn: ast.AST, nodes: list | None = None) -> tuple[set[str], di
             counts[node.id] = counts.get(node.id, 0) + 1
         elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             values[node.targets[0].id] = node.value
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Tuple) \
+                and isinstance(node.value, ast.Tuple) and len(node.targets[0].elts) == len(node.value.elts):
+            # `w1, h1 = x2 - x1, y2 - y1 + eps`: each name gets its own value
+            for t, v in zip(node.targets[0].elts, node.value.elts):
+                if isinstance(t, ast.Name) and not isinstance(v, ast.Starred):
+                    values[t.id] = v
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node is not fn:
             bound.add(node.name)
     values = {k: v for k, v in values.items() if counts.get(k) == 1}

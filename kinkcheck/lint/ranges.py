@@ -61,7 +61,11 @@ FLOORED = frozenset({"clamp", "clamp_", "clip", "clip_", "clamp_min", "clamp_min
 COUNTS = frozenset({"numel", "size", "len", "nelement", "dim", "ndim"})
 #: config names that are positive by convention when nothing says otherwise
 POSITIVE_NAME = re.compile(r"(^|_)(temperature|temp|tau|num|count|counts|size|length|dim|stride|strides|imgsz|"
-                           r"img_size|image_size)($|_)", re.IGNORECASE)
+                           r"img_size|image_size|avg_factor|normalizer)($|_)", re.IGNORECASE)
+#: ... and among them the counts (>= 1): a loss's ``avg_factor``/``normalizer`` is the number
+#: of positives its caller clamps to 1 (OpenMMLab's and torchvision's detection losses)
+_COUNT_NAME = re.compile(r"(^|_)(num|count|counts|size|length|dim|imgsz|img_size|image_size|avg_factor|normalizer)"
+                         r"($|_)", re.IGNORECASE)
 MAX_DEPTH = 8
 _UNDERFLOW: contextvars.ContextVar[bool] = contextvars.ContextVar("kinkcheck_range_underflow", default=False)
 #: how many function summaries are being worked out around the current one
@@ -440,8 +444,7 @@ def _param(name: str, ctx, depth: int) -> str:
 def _config_name(name: str) -> str:
     """A name nothing in the function defines: positive when it reads like positive config."""
     if POSITIVE_NAME.search(name) and not name.startswith(("d_", "delta")):
-        return GE1 if re.search(r"(^|_)(num|count|counts|size|length|dim|imgsz|img_size|image_size)($|_)", name,
-                                re.IGNORECASE) else POS
+        return GE1 if _COUNT_NAME.search(name) else POS
     return ANY
 
 
