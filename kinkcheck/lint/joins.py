@@ -77,7 +77,9 @@ class _Expr:
                 if self._held is not None and n.id == self._held[0] and _binding_ids(n, self.ctx) == self._held[1]:
                     continue
                 defs, before = flow.reaching(n.id, n, self.ctx)
-                if len(defs) == 1 and not before and defs[0][1] is not None:
+                # `errors = pred - target if target is not None else pred`: a choice by config
+                # the evaluator cannot make; the name stays a symbol
+                if len(defs) == 1 and not before and defs[0][1] is not None and not isinstance(defs[0][1], ast.IfExp):
                     value = defs[0][1]
                     self.subst[id(n)] = value
                     self._expand(value, depth - 1)
