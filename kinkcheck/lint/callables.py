@@ -54,6 +54,10 @@ FOREIGN = frozenset({*ARRAY_LIBRARIES, "builtins", "functools", "itertools", "op
                      "collections", "os", "sys", "logging", "warnings", "re", "json", "copy", "random", "time"})
 
 
+#: module methods that return the module itself (``Net().eval()``, ``BboxLoss(m).to(device)``)
+SAME_MODULE = frozenset({"to", "cuda", "cpu", "eval", "train", "float", "half", "double", "requires_grad_"})
+
+
 def ours(ref: str) -> bool:
     """Whether ``ref`` may name checked code (not ``torch.float32``, ``np.zeros()``)."""
     got = _OURS.get(ref)
@@ -169,6 +173,8 @@ class Refs:
 
     def _call(self, node: ast.Call, env: "_Env", name: str | None, hops: int) -> list[str]:
         func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in SAME_MODULE and isinstance(func.value, ast.Call):
+            return self.of(func.value, env, name, hops + 1)  # `FeatureNet().eval()`: still that network
         if isinstance(func, ast.Attribute) and not on_self(func):
             base = func.value
             while isinstance(base, ast.Attribute):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 
+from kinkcheck.lint.callables import SAME_MODULE
 from kinkcheck.lint.kinds import MUTATORS, init_parameters
 from kinkcheck.lint.resolve import DATA, PLAIN
 
@@ -396,7 +397,7 @@ def _classes_of(value: ast.AST, fa, depth: int = 0) -> set[str]:
     annotation and default (``scheme: BaseScheme | None = Scheme()``)."""
     v = value
     while isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute) and isinstance(v.func.value, ast.Call) \
-            and v.func.attr in ("to", "cuda", "cpu", "eval", "train", "float", "half", "double", "requires_grad_"):
+            and v.func.attr in SAME_MODULE:
         v = v.func.value  # `BboxLoss(m.reg_max).to(device)`: still a BboxLoss
     if isinstance(v, ast.Call):
         name = v.func.attr if isinstance(v.func, ast.Attribute) else getattr(v.func, "id", None)

@@ -179,6 +179,14 @@ class _World:
             self._targets[ref] = got = list(dict.fromkeys(out))
         return got
 
+    def builds(self, cls: str, ref: str) -> bool:
+        """``ref`` is an attribute of ``cls`` that its own code binds to a newly built
+        object (``self.net = FeatureNet().eval()``), never to something it was handed."""
+        key = ref[: -len(CALL)] if ref.endswith(CALL) else ref
+        held = [r for c in self.mro(cls) for r in self.bindings.get(f"{c}.{key.rpartition('.')[2]}", ())] \
+            if key.rpartition(".")[0] == cls else []
+        return bool(held) and all(r.endswith(CALL) and PARAM not in r for r in held)
+
     def _overrides(self, ref: str) -> list[str]:
         """``self.compute_mat(...)`` in a base class's ``forward`` (ref ``Base.compute_mat``)
         runs the method of whichever subclass ``self`` is: the overrides in the checked
@@ -384,11 +392,11 @@ def loss_scope(
     sliced: set[str] = set()
     queue: deque[tuple[str, int]] = deque()
 
-    def add(q: str, depth: int, root: bool = False) -> None:
+    def add(q: str, depth: int, root: bool = False, owned: bool = False) -> None:
         if q in whole and whole[q] <= depth:
             return
         f = world.functions[q][1]
-        if not root and scope == "loss" and f.model_forward and world.is_network(f.class_qualname):
+        if not root and not owned and scope == "loss" and f.model_forward and world.is_network(f.class_qualname):
             return  # calling the network inside the loss does not make its forward loss code
         whole[q] = depth
         queue.append((q, depth))
@@ -414,11 +422,15 @@ def loss_scope(
         if depth > whole.get(q, depth):
             continue  # reached again at a smaller depth since
         _, f = world.functions[q]
+        owner = f.class_qualname if f.class_qualname and world.is_loss_class(f.class_qualname) else None
         for ref in (*f.calls, *f.refs):
+            # a network the loss builds and holds (a perceptual loss's feature extractor) is
+            # part of the loss; a model it is handed is not
+            owned = owner is not None and world.builds(owner, ref)
             for t in world.targets(ref):
                 d = _step(world, f, t, depth + 1)
                 if d <= max_depth:
-                    add(t, d)
+                    add(t, d, owned=owned)
     out: dict[str, set[str]] = {}
     for q in whole:
         ix, _ = world.functions[q]

@@ -110,7 +110,9 @@ def test_a_local_from_a_factory_and_an_annotated_parameter():
     assert {"m.Dist.pairwise", "m.Dist.other"} <= got
 
 
-def test_a_network_called_from_a_loss_stays_out_but_a_metric_module_comes_in():
+def test_a_network_a_loss_builds_comes_in_but_one_it_is_handed_stays_out():
+    # a perceptual loss's own feature extractor is on the path from the prediction to the
+    # loss (LABELS.md rule 2); the user's model handed to a loss is not loss code
     got = scoped({"m": """
         from torch import nn
 
@@ -135,15 +137,19 @@ def test_a_network_called_from_a_loss_stays_out_but_a_metric_module_comes_in():
                 return (a * b).mean()
 
         class PerceptualLoss(nn.Module):
-            def __init__(self):
+            def __init__(self, model):
                 super().__init__()
-                self.encoder, self.net, self.ssim = Encoder(), Net(), SSIM()
+                self.encoder, self.ssim = Encoder(), SSIM()
+                self.model = model
 
             def forward(self, a, b):
-                return self.encoder(a).sum() + self.net(b).sum() + 1 - self.ssim(a, b)
+                return self.encoder(a).sum() + self.model(b).sum() + 1 - self.ssim(a, b)
+
+        def build():
+            return PerceptualLoss(Net())
         """})
-    assert "m.SSIM.forward" in got
-    assert "m.Encoder.forward" not in got and "m.Net.forward" not in got
+    assert "m.SSIM.forward" in got and "m.Encoder.forward" in got
+    assert "m.Net.forward" not in got
     assert "m.Encoder.forward" in scoped({"m": """
         from torch import nn
 
