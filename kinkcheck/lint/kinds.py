@@ -432,8 +432,8 @@ def _variable_kind(ctx: "Context", name: str) -> str:
                 return kinds.pop()
             if UNKNOWN in kinds:
                 hk = name_kind(name)
-                if hk:
-                    return hk
+                if hk and not (hk == PLAIN and any(_continuous_array_op(v) for v in ctx.assignments().get(name, ()))):
+                    return hk  # `n = z.norm(dim=1)`: a norm, whatever a name like `n` suggests
             return join(*assigned)
         return name_kind(name) or UNKNOWN
     # enclosing scopes / module level
@@ -462,6 +462,17 @@ def _enclosing(ctx: "Context") -> "Context | None":
             outer = type(ctx)(ctx.fa, outer_q, *entry)
         memo[outer_q] = outer
     return memo[outer_q]
+
+
+#: array methods whose result is a real number of an array, never a count or an index
+_CONTINUOUS_METHODS = frozenset({"norm", "sqrt", "abs", "exp", "log", "pow", "std", "var", "softmax", "sigmoid",
+                                 "matmul", "clamp", "clamp_min"})
+
+
+def _continuous_array_op(value: object) -> bool:
+    """``z.norm(dim=1)``, ``d.sqrt()``: a value computed from an array by a continuous op."""
+    return isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and \
+        value.func.attr in _CONTINUOUS_METHODS
 
 
 def _assigned_kinds(ctx: "Context", name: str) -> list[str]:

@@ -310,6 +310,8 @@ def _expanded_square(node: ast.BinOp, ctx, depth: int) -> bool:
     if len(pos) >= 2 and 2 in [const_value(f) for f in factors] and any(const_value(f) is None for f in factors):
         return all(_diag(t, ctx) or is_nonnegative(_range_of(t, ctx, depth)) for t in pos)
     base = _squared(n)
+    if isinstance(base, ast.Name) and hasattr(ctx, "definition") and ctx.definition(base.id) is not None:
+        base = ctx.definition(base.id)  # `mu = x.mean()`, then `(x * x).mean() - mu ** 2`
     if len(pos) == 1 and base is not None and _tail(base) in ("mean", "nanmean"):
         (p,) = pos
         return _tail(p) in ("mean", "nanmean") and is_nonnegative(_range_of(p, ctx, depth))
@@ -327,8 +329,6 @@ def _local_variance(p: ast.AST, base: ast.AST, ctx) -> bool:
     """``conv2d(x * x, w) - mu ** 2`` with ``mu = conv2d(x, w)``: SSIM's local variance, the
     same window applied to the square and to the value, is >= 0 in exact arithmetic (a
     window of non-negative weights summing to 1 is a mean)."""
-    if isinstance(base, ast.Name) and hasattr(ctx, "definition") and ctx.definition(base.id) is not None:
-        base = ctx.definition(base.id)
     if not (isinstance(p, ast.Call) and isinstance(base, ast.Call)) or _tail(p) not in _WINDOW_MEANS \
             or _tail(p) != _tail(base) or not p.args or not base.args:
         return False
