@@ -66,13 +66,19 @@ def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2) -> str | N
         if all(isinstance(op, (ast.Eq, ast.NotEq)) for op in node.ops):
             # equality is rarely a float branch (`a == b` on ids, counts, enums): only
             # against a float literal or a value known to be a tensor
-            if TENSOR not in kinds and not any(_float_literal(o) for o in operands):
+            if TENSOR not in kinds and not any(_float_literal(o) for o in operands) and \
+                    not any(_float_reduction(o, k) for o, k in zip(operands, kinds)):
                 return None
         if any(k == TENSOR for k in kinds) and not all(k in (TENSOR, PLAIN) and (k == PLAIN or _is_data(o, ctx)) for k, o in zip(kinds, operands)):
             return TENSOR
         if all(k in (PLAIN, DATA) for k in kinds):
             return None
         return UNKNOWN
+    if isinstance(node, (ast.BoolOp, ast.BinOp, ast.UnaryOp)) or _call_tail(node) in LOGICAL:
+        # `(a.sum() == 0) & (b.sum() == 0)`: the worst of the comparisons it combines
+        parts = [value_comparison(atom, ctx, follow=follow) for atom in _condition_atoms(node, ctx, follow=0)
+                 if atom is not node]
+        return TENSOR if TENSOR in parts else UNKNOWN if UNKNOWN in parts else None
     tail = _call_tail(node)
     if tail in SAFE_PREDICATES:
         return None
@@ -89,6 +95,16 @@ def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2) -> str | N
         if inner is not None:
             return value_comparison(inner, ctx, follow=follow)
     return None
+
+
+#: reductions whose result is a float of the array (``p.sum() == 0``: an exact-zero test of
+#: a prediction's mass, not an id or a count)
+_FLOAT_REDUCTIONS = frozenset({"sum", "mean", "norm", "prod", "nansum", "nanmean"})
+
+
+def _float_reduction(node: ast.AST, kind: str) -> bool:
+    return kind not in (PLAIN, DATA) and isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+        and node.func.attr in _FLOAT_REDUCTIONS
 
 
 def _scalar_source(node: ast.AST) -> ast.AST:
