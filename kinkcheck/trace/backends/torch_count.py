@@ -11,68 +11,26 @@ per element: :mod:`kinkcheck.trace.near`).
 from __future__ import annotations
 
 import math
-import threading
 
 import numpy as np
 import torch
 
+from kinkcheck.trace.backends.torch_host import (
+    _FEW,
+    _cnz,
+    _host_buf,
+    _maxr,
+    _Scratch,
+    _scratch,
+    _vec,
+    _within,
+)
 from kinkcheck.trace.counts import VEC_LEN
 from kinkcheck.trace.near import HIST_HI, HIST_LO, NBINS
 
+__all__ = ["_FEW", "_Scratch", "_host_buf", "_scratch", "_vec", "_within"]  # re-exported (tests, torch_windows)
+
 _INF = math.inf
-
-class _Scratch:
-    """Reused CPU buffers. A fresh multi-megabyte CPU tensor costs page faults on every op
-    (the CPU allocator does not cache), which dominated the counting cost of a small CNN.
-
-    One flat buffer per (dtype, slot), viewed at the shape asked for and grown to the largest:
-    every op that uses a slot writes the same memory, which is still in cache from the op
-    before (a CNN's second pool reuses the first's), instead of a buffer per shape that the
-    model's own work evicts between steps. A caller keeps the buffers it uses live in distinct
-    slots. One set per thread: traces in two threads count at the same time (torch kernels
-    run without the GIL), and must never share a buffer."""
-
-    def __init__(self):
-        self._local = threading.local()
-
-    def get(self, like_shape, dtype, slot: int = 0):
-        shape = tuple(like_shape)
-        try:
-            views = self._local.views
-        except AttributeError:
-            views = self._local.views = {}
-            self._local.bufs = {}
-        key = (dtype, slot, shape)
-        got = views.get(key)
-        if got is None:
-            got = self._view(views, key)
-        return got
-
-    def _view(self, views: dict, key: tuple):
-        """The view for ``key`` made (and kept: a counted op asks for the same shapes every
-        step, and slicing a tensor costs microseconds); the slot grown when it is too small."""
-        dtype, slot, shape = key
-        bufs = self._local.bufs
-        n = math.prod(shape)
-        buf = bufs.get((dtype, slot))
-        if buf is None or buf.numel() < n:
-            buf = bufs[(dtype, slot)] = torch.empty(n, dtype=dtype)
-            for k in [k for k in views if k[0] == dtype and k[1] == slot]:  # views of the old buffer
-                del views[k]
-        if len(views) >= 512:  # a model of many shapes: start again rather than grow
-            views.clear()
-        got = views[key] = buf[:n].view(shape)
-        return got
-
-
-_scratch = _Scratch()
-
-
-def _host_buf(n: int, dtype, slot: int) -> np.ndarray:
-    """A reused numpy buffer of ``n`` elements (a view of a CPU scratch tensor of torch
-    ``dtype``). A fresh array of a megabyte is fresh pages from the kernel, and their faults
-    cost more than the counting itself (a NumPy temporary freed and made again per call)."""
-    return _scratch.get((n,), dtype, slot).numpy()
 
 
 def _take_rows(src: np.ndarray, rows: np.ndarray, width: int, out: np.ndarray) -> np.ndarray:
@@ -127,7 +85,7 @@ def count_host(d, tol):
         nb = n // _BLOCK
         head = flat[: nb * _BLOCK].view(nb, _BLOCK)
         bmin = _np(head.amin(1))
-        keep = np.flatnonzero(~(bmin > tol))  # within the tolerance, or NaN
+        keep = (~(bmin > tol)).nonzero()[0]  # within the tolerance, or NaN
         if native:  # the rest in numpy, on a view of d: no more dispatches
             arr = flat.numpy()
             picked = arr[: nb * _BLOCK].reshape(nb, _BLOCK)[keep].reshape(-1)
@@ -142,56 +100,6 @@ def count_host(d, tol):
         a = _np(d)
     return _vec(a[a <= tol])
 
-
-def _vec(sel):
-    """[exact, near, harmless, decades] for the selected distances (all within tolerance)."""
-    n = sel.size
-    if n == 0:
-        return None
-    vec = np.zeros(VEC_LEN, dtype=np.int64)
-    nonzero = sel[sel != 0]
-    k = nonzero.size
-    vec[0] = n - k
-    vec[1] = k
-    if k:
-        lg = np.log10(nonzero.astype(np.float64))
-        if k <= _FEW:  # a few: binned one by one, on the same float64 logarithms
-            bins = [0] * NBINS
-            try:
-                for d in lg.tolist():
-                    bins[min(max(math.floor(d), HIST_LO), HIST_HI) - HIST_LO] += 1
-            except (OverflowError, ValueError):  # an infinite distance (or NaN): the array way
-                pass
-            else:
-                vec[3:] = bins
-                return vec
-        pos = np.clip(np.floor(lg), HIST_LO, HIST_HI).astype(np.int64) - HIST_LO
-        vec[3:] = np.bincount(pos, minlength=NBINS)
-    return vec
-
-
-#: up to this many near distances, :func:`_vec` bins them in a Python loop (fewer numpy calls)
-_FEW = 32
-
-
-def _within(a, tol: float):
-    """``_vec(a[a <= tol])`` for distances ``a`` (NaN never counts), in fewer passes when
-    nearly everything is far or exactly 0 (a step of quantized values hits thousands of
-    exact zeros): compares into reused buffers and counts; the selection only when some
-    are near."""
-    if a.size == 0:
-        return None
-    within = np.less_equal(a, tol, out=_host_buf(a.size, torch.bool, 60))
-    k = int(np.count_nonzero(within))
-    if not k:
-        return None
-    if tol >= 0:  # every exact zero is within
-        exact = int(np.count_nonzero(np.equal(a, 0, out=_host_buf(a.size, torch.bool, 61))))
-        if exact == k:
-            only: np.ndarray = np.zeros(VEC_LEN, dtype=np.int64)
-            only[0] = exact
-            return only
-    return _vec(a[within])
 
 
 RAW_LEN = NBINS + 3  # device layout: [harmless, exact, decade HIST_LO .. HIST_HI, far]
@@ -327,16 +235,16 @@ def count_magnitude(m: Magnitude, fac: float, absf: float) -> tuple[bool, np.nda
             torch.amax(t, 1, out=bmax[i:j])
         lo, hi = bmin.numpy(), bmax.numpy()
     arr = flat.numpy()
-    top = float(hi.max())
+    top = float(_maxr(hi))
     tail = None
     if n > nb * _BLOCK:
         tail = np.abs(arr[nb * _BLOCK:])
-        tail_top = float(tail.max())
+        tail_top = float(_maxr(tail))
         top = tail_top if math.isnan(tail_top) else max(top, tail_top)
     if math.isnan(top):
         return False, None
     tol = top * fac + absf
-    keep = np.flatnonzero(lo <= tol)  # no NaN left; a NaN tol (inf * 0) keeps nothing, as it counts nothing
+    keep = (lo <= tol).nonzero()[0]  # no NaN left; a NaN tol (inf * 0) keeps nothing, as it counts nothing
     if keep.size <= _FEW_BLOCKS:  # the usual case: nothing, or a few near elements
         if not keep.size:
             sel = None
@@ -414,7 +322,7 @@ def count_relu_windows(w: ReluWindows, fac: float, absf: float) -> tuple[np.ndar
     thr = 4 * max(absf, _ZERO_PUSH[dt])
     room = w.room
     v = _np(vals)
-    if fac >= _EPS[dt] and v.max() < _INF:  # (a NaN maximum: the two-pass way too)
+    if fac >= _EPS[dt] and _maxr(v) < _INF:  # (a NaN maximum: the two-pass way too)
         # one pass: f = second - (1 - 2 fac) * vals. A window count_host_rel counts (vals > 0,
         # vals - second <= fac * vals + absf) has f >= -absf up to roundings far below
         # thr: the doubled factor covers the rounding of (1 - 2 fac) and of the product
@@ -424,12 +332,12 @@ def count_relu_windows(w: ReluWindows, fac: float, absf: float) -> tuple[np.ndar
         f = torch.sub(second, vals, alpha=1 - 2 * fac, out=room[1] if room else _scratch.get(vals.shape, dt, 5))
         far = np.less(f.view(-1).numpy(), -thr, out=_host_buf(n, torch.bool, 60))  # NaN: not far
         zero = np.equal(v, 0, out=_host_buf(n, torch.bool, 61))  # -0.0 too (a compare: counting floats is slow)
-        zeros = int(np.count_nonzero(zero))
-        if int(np.count_nonzero(far)) == n - zeros:  # every window but the zero ones is far
+        zeros = int(_cnz(zero))
+        if int(_cnz(far)) == n - zeros:  # every window but the zero ones is far
             return None, zeros
         keep = np.logical_not(far, out=far)
         keep &= np.logical_not(zero, out=zero)
-        pick = np.flatnonzero(keep)
+        pick = keep.nonzero()[0]
         return _relu_windows_vec(v[pick], _np(second)[pick], fac, absf), zeros
     one = _ONES.get(dt)
     if one is None:
@@ -442,7 +350,7 @@ def count_relu_windows(w: ReluWindows, fac: float, absf: float) -> tuple[np.ndar
     vec, has_nan = None, False
     if not float(e.amin()) > thr:  # some window kept, or a NaN (a CPU scalar: no sync)
         far = np.greater(e.view(-1).numpy(), thr, out=_host_buf(n, torch.bool, 60))  # NaN: not far
-        pick = np.flatnonzero(np.logical_not(far, out=far))
+        pick = np.logical_not(far, out=far).nonzero()[0]
         v, s = _np(vals)[pick], _np(second)[pick]
         has_nan = bool(np.isnan(v).any())
         vec = _relu_windows_vec(v, s, fac, absf)
