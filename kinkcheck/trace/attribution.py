@@ -132,6 +132,9 @@ class ModuleStack:
     def __init__(self, thread_id: int | None = None):
         self.thread_id = thread_id
         self._names: dict[int, tuple[object, dict[int, str]]] = {}
+        #: (id(outermost), id(innermost)) -> (outermost, innermost, label): a kink op's module
+        #: named without the f-string and the name tables again (cleared when it grows large)
+        self._labels: dict[tuple[int, int], tuple[object, object, str]] = {}
         self._codes: frozenset = frozenset()
 
     def install(self):
@@ -141,23 +144,68 @@ class ModuleStack:
 
     def remove(self):
         self._names.clear()
+        self._labels.clear()
 
     def current(self, depth: int = 2) -> str | None:
         """``features.3 (ReLU)`` for the innermost running module, or None outside modules."""
         codes = self._codes
-        inner: Any = None
-        root: Any = None
+        calls = []
         f: types.FrameType | None = sys._getframe(depth)
         while f is not None:
             if f.f_code in codes:
-                mod = f.f_locals.get("self")
-                if mod is not None:
-                    root = mod
-                    if inner is None:
-                        inner = mod
+                calls.append(f)
             f = f.f_back
-        if inner is None or root is None:
+        return self._label(calls)
+
+    def locate(self, att: Attributor, depth: int = 2) -> tuple[types.FrameType | None, str | None]:
+        """``(att.frame(d), self.current(d))`` for the frame ``depth`` above the caller, from
+        one walk of the stack (a kink op asks for both)."""
+        codes = self._codes
+        internal = att._internal
+        user = None
+        calls = []
+        f: types.FrameType | None = sys._getframe(depth)
+        while f is not None:
+            code = f.f_code
+            if user is None:
+                hit = internal.get(code)
+                if hit is None:
+                    hit = att.is_internal(code)
+                if not hit:
+                    user = f
+            if code in codes:
+                calls.append(f)
+            f = f.f_back
+        return user, self._label(calls)
+
+    def _label(self, calls: list) -> str | None:
+        """The label of the modules whose ``_call_impl`` frames are ``calls`` (innermost first):
+        the innermost names itself, the outermost names the others (their ``self`` read from
+        those two frames only)."""
+        inner: Any = None
+        root: Any = None
+        for f in calls:
+            inner = f.f_locals.get("self")
+            if inner is not None:
+                break
+        if inner is None:
             return None
+        for f in reversed(calls):
+            root = f.f_locals.get("self")
+            if root is not None:
+                break
+        key = (id(root), id(inner))
+        got = self._labels.get(key)
+        if got is not None and got[0] is root and got[1] is inner:
+            return got[2]
+        label, found = self._name(root, inner)
+        if found:  # a module not (yet) under the outermost one is looked up again next time
+            if len(self._labels) >= 4096:  # modules made afresh every step: start again
+                self._labels.clear()
+            self._labels[key] = (root, inner, label)
+        return label
+
+    def _name(self, root: Any, inner: Any) -> tuple[str, bool]:
         entry = self._names.get(id(root))
         if entry is None or entry[0] is not root:
             names = {id(m): n for n, m in root.named_modules(remove_duplicate=False)}
@@ -166,6 +214,8 @@ class ModuleStack:
         name = entry[1].get(id(inner))
         if name is None:  # a module created during forward: rebuild once
             entry[1].update({id(m): n for n, m in root.named_modules(remove_duplicate=False)})
-            name = entry[1].get(id(inner), "?")
+            name = entry[1].get(id(inner))
         cls = type(inner).__name__
-        return f"{name} ({cls})" if name else cls
+        if name is None:
+            return f"? ({cls})", False
+        return (f"{name} ({cls})" if name else cls), True

@@ -325,8 +325,10 @@ class TorchBackend:
     def _site(self, spec, x0) -> Site:
         tr = self.tracer
         att = tr._attributor
-        f = att.frame(3)
-        module = self.modules.current() if self.modules is not None else None
+        if self.modules is not None:  # the user's line and the module, from one walk of the stack
+            f, module = self.modules.locate(att, 3)
+        else:
+            f, module = att.frame(3), None
         if f is None:
             code_obj, line = None, 0
         else:
