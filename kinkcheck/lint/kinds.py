@@ -243,6 +243,9 @@ def _reaching_kind(ctx: "Context", use: ast.Name) -> str | None:
         return memo[key] if memo[key] != _CYCLE else None
     memo[key] = _CYCLE
     found: str | None = None
+    if use.id in _mutated(ctx):
+        memo[key] = None  # `loss = zeros(5); loss[0] = box_loss`: what was stored counts too
+        return None
     defs, before = flow.reaching(use.id, use, ctx)
     if defs and not before and all(value is not None for _, value in defs):
         kinds = {DATA if id(value) in ctx.no_grad_ids() else ctx.kind(value) for _, value in defs}
@@ -250,6 +253,32 @@ def _reaching_kind(ctx: "Context", use: ast.Name) -> str | None:
             found = join(*kinds)
     memo[key] = found
     return found
+
+
+def _mutated(ctx: "Context") -> set[str]:
+    """Names whose object the function changes in place: an item store (``loss[0] = v``,
+    ``loss[1] += v``) or a mutating method (``losses.append(v)``)."""
+    got = ctx.__dict__.get("_mutated_names")
+    if got is None:
+        from kinkcheck.lint.index import walk_local
+
+        got = set()
+        for node in walk_local(ctx.fn):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+                node, ast.AugAssign) else []
+            for t in targets:
+                for sub in ast.walk(t):
+                    if isinstance(sub, ast.Subscript) and isinstance(sub.ctx, ast.Store):
+                        base = sub.value
+                        while isinstance(base, ast.Subscript):
+                            base = base.value
+                        if isinstance(base, ast.Name):
+                            got.add(base.id)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MUTATORS \
+                    and isinstance(node.func.value, ast.Name):
+                got.add(node.func.value.id)
+        ctx.__dict__["_mutated_names"] = got
+    return got
 
 
 def _method_kind(ctx: "Context", name: str, call: ast.Call | None = None) -> str | None:
