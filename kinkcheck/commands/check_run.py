@@ -125,9 +125,12 @@ def run_check(*, paths, output_format, output_file, show_documented, statistics,
         text = render(output_format, shown, catalog=catalog, root=os.getcwd(),
                       show_documented=show_documented, color=colored, config=config, roots=paths, given=given)
     if not quiet and not machine:
-        line = summary(sum(1 for f in shown if not f.documented), sum(1 for f in shown if f.documented),
+        kinks = [f for f in shown if f.code not in META_CODES]
+        line = summary(sum(1 for f in kinks if not f.documented), sum(1 for f in kinks if f.documented),
                        files=len(result.files), functions=getattr(result, "functions", None), scope=config.scope,
-                       recorded=recorded, baseline=write_baseline)
+                       recorded=recorded, baseline=write_baseline,
+                       unparsed=sum(1 for f in shown if f.code == "KC001" and not f.documented),
+                       comments=sum(1 for f in shown if f.code in ("KC002", "KC003") and not f.documented))
         text = (text + ("" if not text or text.endswith("\n") else "\n")) + line + "\n"
     emit(text, output_file=output_file, color=colored)
     if fixes is not None and not quiet:
@@ -207,10 +210,17 @@ class _LazyCatalog(Mapping):
         return getattr(self._get(), name)
 
 
+#: the driver's own findings (a file that does not parse, a kink comment that names no rule or
+#: documents nothing): problems to fix, but not kinks, so the summary counts them apart
+META_CODES = frozenset({"KC001", "KC002", "KC003"})
+
+
 def summary(undocumented: int, documented: int, *, files: int | None = None, functions: int | None = None,
-            scope: str = "loss", recorded: int | None = None, baseline=None) -> str:
+            scope: str = "loss", recorded: int | None = None, baseline=None, unparsed: int = 0,
+            comments: int = 0) -> str:
     """The last line: what was checked (files, and how much of them was loss code), then what
-    was found; after ``--write-baseline``, what was recorded rather than "found 0"."""
+    was found; after ``--write-baseline``, what was recorded rather than "found 0". Files that
+    do not parse and bad kink comments are named apart: they are not kinks."""
     def plural(n: int, word: str) -> str:
         return f"{n:,} {word}{'' if n == 1 else 's'}"
 
@@ -223,6 +233,10 @@ def summary(undocumented: int, documented: int, *, files: int | None = None, fun
         return found[0].upper() + found[1:] + "."
     what = {"loss": "of loss code", "model": "of loss and model code", "all": "checked"}.get(scope, "in scope")
     scope_part = f" ({plural(functions, 'function')} {what})" if functions is not None else ""
+    if unparsed:
+        found += f"; {plural(unparsed, 'file')} could not be parsed (KC001)"
+    if comments:
+        found += f"; {plural(comments, 'kink comment')} to fix (KC002/KC003)"
     return f"Checked {plural(files, 'file')}{scope_part}; {found}."
 
 

@@ -120,6 +120,19 @@ def test_bad_kink_comments_are_findings(cli):
         f"{BAD_COMMENTS}:7:26: KC002 [unknown-rule-in-comment]",
         f"{BAD_COMMENTS}:8:19: KC003 [unused-kink-comment]",
     ]
+    # the summary counts the kink apart from the comments to fix
+    assert r.stdout.splitlines()[-1] == ("Checked 1 file (1 function of loss code); found 1 undocumented kink "
+                                         "(0 documented); 2 kink comments to fix (KC002/KC003).")
+
+
+def test_a_file_that_does_not_parse_is_no_kink(cli, tmp_path):
+    bad = tmp_path / "broken.py"
+    bad.write_text("def loss(x:\n    return x\n")
+    r = cli("check", str(bad), "--no-cache")
+    assert r.exit_code == 1, r.output  # still a problem to fix
+    assert "KC001 [parse-error]" in r.stdout
+    assert r.stdout.splitlines()[-1] == ("Checked 1 file (0 functions of loss code); found 0 undocumented kinks "
+                                         "(0 documented); 1 file could not be parsed (KC001).")
 
 
 @pytest.mark.parametrize(
