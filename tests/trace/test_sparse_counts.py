@@ -10,7 +10,7 @@ import pytest
 import torch
 from reference_counts import ABS, FAC, dense_count
 
-from kinkcheck.trace.backends import torch_count
+from kinkcheck.trace.backends import torch_count, torch_host
 from kinkcheck.trace.backends.torch_count import (
     _BLOCK,
     _CHUNK,
@@ -37,9 +37,8 @@ def few_near(n, dtype, blocks, seed):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("n, blocks", [
-    (32 * _BLOCK, [3, 30]),  # one chunk
-    (32 * _BLOCK + 333, [0, 31]),  # one chunk and a tail
     (2 * _CHUNK + 5 * _BLOCK + 9, [1, 200, 260]),  # three chunks and a tail
+    (2 * _CHUNK, [0, 255]),  # two chunks
 ])
 def test_a_few_kept_blocks_are_counted_without_the_dense_pass(monkeypatch, dtype, n, blocks):
     x = few_near(n, dtype, blocks, seed=n % 89)
@@ -63,8 +62,28 @@ def test_near_zeros_in_the_tail_alone_are_counted():
     assert vec[0] == 1 and vec[1] == 1
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("n, blocks", [
+    (32 * _BLOCK, [3, 30]),  # one chunk
+    (32 * _BLOCK + 333, [0, 31]),  # one chunk and a tail
+    (_CHUNK, []),  # the largest single chunk, nothing near
+])
+def test_one_chunk_is_counted_whole(monkeypatch, dtype, n, blocks):
+    """A tensor of one chunk skips the block filter: |x| whole goes to one _within (fewer
+    calls, which cost more than passes over cached memory in a training step)."""
+    x = few_near(n, dtype, blocks, seed=n % 89)
+    x[n // 2] = 0.0  # an exact zero too (for the nothing-near case)
+    calls = []
+    within = torch_count._within
+    monkeypatch.setattr(torch_count, "_within", lambda a, tol: calls.append(a.size) or within(a, tol))
+    counted, vec = count_magnitude(Magnitude(x), FAC, ABS)
+    assert counted and np.array_equal(vec, dense_count(x))
+    assert calls == [n]
+
+
 def test_many_kept_blocks_take_the_dense_pass(monkeypatch):
-    x = few_near(64 * _BLOCK, torch.float32, list(range(0, 64, 4)), seed=2)
+    nb = 2 * _CHUNK // _BLOCK  # two chunks
+    x = few_near(2 * _CHUNK, torch.float32, list(range(0, nb, nb // 16)), seed=2)
     calls = []
     within = torch_count._within
     monkeypatch.setattr(torch_count, "_within", lambda a, tol: calls.append(a.size) or within(a, tol))
@@ -90,11 +109,11 @@ def test_a_few_distances_are_binned_as_many_are(monkeypatch, dtype):
     for size in (1, 2, 5, 31, 32):
         sel = g.choice(every, size=size)
         few = _vec(sel)
-        monkeypatch.setattr(torch_count, "_FEW", 0)
+        monkeypatch.setattr(torch_host, "_FEW", 0)
         many = _vec(sel)
         monkeypatch.undo()
         assert np.array_equal(few, many), sel
-    monkeypatch.setattr(torch_count, "_FEW", 0)
+    monkeypatch.setattr(torch_host, "_FEW", 0)
     whole = _vec(every)
     monkeypatch.undo()
     assert np.array_equal(_vec(every[:32]) + _vec(every[32:]), whole)
@@ -103,7 +122,7 @@ def test_a_few_distances_are_binned_as_many_are(monkeypatch, dtype):
 def test_an_infinite_distance_among_a_few_is_binned_as_many_are(monkeypatch):
     sel = np.array([0.0, 1e-7, np.inf, 3.0], dtype=np.float32)
     few = _vec(sel)
-    monkeypatch.setattr(torch_count, "_FEW", 0)
+    monkeypatch.setattr(torch_host, "_FEW", 0)
     assert np.array_equal(few, _vec(sel))
     assert few[0] == 1 and few[1] == 3
 

@@ -211,29 +211,25 @@ def count_magnitude(m: Magnitude, fac: float, absf: float) -> tuple[bool, np.nda
     """CPU: what :func:`count_host` counts on ``d = |x|`` with the tolerance
     ``fac * max(d) + absf``, reading ``x`` once: per chunk, ``|x|`` into a reused buffer and
     the minimum and maximum of each ``_BLOCK``; the maxima give the scale, the minima the
-    few blocks worth a look, and numpy counts those. ``(counted, vec)``: not counted when
-    ``x`` holds a NaN (the scale is then that of the finite elements: the caller counts the
-    dense way)."""
+    few blocks worth a look, and numpy counts those (a tensor of one chunk: numpy on ``|x|``
+    whole, :func:`_count_magnitude_dense`). ``(counted, vec)``: not counted when ``x`` holds
+    a NaN (the scale is then that of the finite elements: the caller counts the dense way)."""
     flat = m.x.detach().reshape(-1)  # numpy refuses a tensor that requires grad
     n = flat.numel()
     dt = flat.dtype
     nb = n // _BLOCK
     per = _CHUNK // _BLOCK
-    one_chunk = nb <= per  # most tensors: no per-chunk slices, and |x| of every block stays in `tmp`
-    if one_chunk:
-        tmp = _scratch.get((nb, _BLOCK), dt, 30)
-        t = torch.abs(flat[: nb * _BLOCK].view(nb, _BLOCK), out=tmp)
-        lo, hi = t.amin(1).numpy(), t.amax(1).numpy()
-    else:
-        bmin = _scratch.get((nb,), dt, 31)
-        bmax = _scratch.get((nb,), dt, 32)
-        tmp = _scratch.get((per, _BLOCK), dt, 30)
-        for i in range(0, nb, per):
-            j = min(i + per, nb)
-            t = torch.abs(flat[i * _BLOCK: j * _BLOCK].view(j - i, _BLOCK), out=tmp[: j - i])
-            torch.amin(t, 1, out=bmin[i:j])
-            torch.amax(t, 1, out=bmax[i:j])
-        lo, hi = bmin.numpy(), bmax.numpy()
+    if nb <= per:  # most tensors: one chunk, counted whole
+        return _count_magnitude_dense(flat, fac, absf)
+    bmin = _scratch.get((nb,), dt, 31)
+    bmax = _scratch.get((nb,), dt, 32)
+    tmp = _scratch.get((per, _BLOCK), dt, 30)
+    for i in range(0, nb, per):
+        j = min(i + per, nb)
+        t = torch.abs(flat[i * _BLOCK: j * _BLOCK].view(j - i, _BLOCK), out=tmp[: j - i])
+        torch.amin(t, 1, out=bmin[i:j])
+        torch.amax(t, 1, out=bmax[i:j])
+    lo, hi = bmin.numpy(), bmax.numpy()
     arr = flat.numpy()
     top = float(_maxr(hi))
     tail = None
@@ -249,22 +245,17 @@ def count_magnitude(m: Magnitude, fac: float, absf: float) -> tuple[bool, np.nda
         if not keep.size:
             sel = None
         else:
-            src = tmp.numpy() if one_chunk else arr[: nb * _BLOCK]
-            rows = src.reshape(-1, _BLOCK)[keep]  # a copy of the few blocks
-            if not one_chunk:
-                np.abs(rows, out=rows)
+            rows = arr[: nb * _BLOCK].reshape(-1, _BLOCK)[keep]  # a copy of the few blocks
+            np.abs(rows, out=rows)
             sel = rows[rows <= tol]
         if tail is not None:
             more = tail[tail <= tol]
             sel = more if sel is None else np.concatenate((sel, more))
         return True, (None if sel is None else _vec(sel))
-    if one_chunk and keep.size == nb and tail is None:
-        return True, _within(tmp.numpy().reshape(-1), tol)
     # the kept blocks' |x| and the tail's, side by side in one buffer
     a = _host_buf(keep.size * _BLOCK + n - nb * _BLOCK, dt, 62)
-    picked = _take_rows(tmp.numpy().reshape(-1) if one_chunk else arr, keep, _BLOCK, a)
-    if not one_chunk:
-        np.abs(picked, out=picked)
+    picked = _take_rows(arr, keep, _BLOCK, a)
+    np.abs(picked, out=picked)
     if tail is not None:
         a[picked.size:] = tail
     return True, _within(a, tol)
@@ -272,6 +263,21 @@ def count_magnitude(m: Magnitude, fac: float, absf: float) -> tuple[bool, np.nda
 
 #: up to this many kept blocks, :func:`count_magnitude` selects from a copy of them directly
 _FEW_BLOCKS = 4
+
+
+def _count_magnitude_dense(flat, fac: float, absf: float) -> tuple[bool, np.ndarray | None]:
+    """:func:`count_magnitude` for a tensor of one chunk (it fits in cache): ``|x|`` into a
+    reused buffer, its maximum and the elements within the tolerance read by numpy on that
+    buffer. A few more passes over cached memory than the block filter, and a handful of
+    calls instead of a dozen (each costs more than such a pass once the model's kernels have
+    evicted the interpreter's caches)."""
+    n = flat.numel()
+    torch.abs(flat, out=_scratch.get((n,), flat.dtype, 30))
+    a = _host_buf(n, flat.dtype, 30)
+    top = float(_maxr(a))
+    if math.isnan(top):
+        return False, None
+    return True, _within(a, top * fac + absf)
 
 
 class ReluWindows(Whole):
