@@ -75,6 +75,10 @@ INT_CASTS = frozenset({"long", "int", "bool", "short", "byte", "char"})
 #: calls that answer a question about the run, not about a value
 PLAIN_CALLS = frozenset({"world_size", "get_world_size", "get_rank", "rank", "local_rank", "device_count",
                          "is_initialized", "is_available", "numel", "dim", "ndimension"})
+#: packages that never return an array: versions, paths, environment, text, logging
+PLAIN_PACKAGES = frozenset({"packaging", "os", "sys", "re", "json", "importlib", "logging", "warnings", "pathlib",
+                            "inspect", "platform", "shutil", "subprocess", "time", "datetime", "string", "random",
+                            "socket", "getpass", "sysconfig", "textwrap", "fnmatch", "glob", "uuid", "hashlib"})
 
 
 def kind(ctx: "Context", node: ast.AST | None) -> str:
@@ -181,7 +185,7 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
         tail = q.rsplit(".", 1)[-1]
         if tail in PLAIN_CALLS:
             return PLAIN
-        if root == "math" or q in ("torch.is_tensor", "torch.numel", "numpy.ndim", "numpy.shape", "numpy.size", "torch.Size", "jax.numpy.ndim", "jax.numpy.shape"):
+        if root == "math" or root in PLAIN_PACKAGES or q in ("torch.is_tensor", "torch.numel", "numpy.ndim", "numpy.shape", "numpy.size", "torch.Size", "jax.numpy.ndim", "jax.numpy.shape"):
             return PLAIN
         if root in ("numpy", "scipy") and ctx.fa.framework:
             return DATA  # numpy inside torch/jax code computes on data (KC505 flags the call)
