@@ -38,7 +38,11 @@ _BIN = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lamb
         ast.Div: lambda a, b: a / b, ast.Pow: lambda a, b: a ** b}
 _CMP = {ast.Lt: lambda a, b: a < b, ast.LtE: lambda a, b: a <= b, ast.Gt: lambda a, b: a > b,
         ast.GtE: lambda a, b: a >= b, ast.Eq: lambda a, b: a == b, ast.NotEq: lambda a, b: a != b}
-_KNOWN = frozenset({*_UNARY, *_SAME, "where", "pow", "power", "maximum", "fmax", "minimum", "fmin", "clamp", "clip",
+#: comparisons written as calls: ``jnp.less_equal(z, 0.0)``, ``d.lt(beta)``
+_CALL_CMP: dict[str, type[ast.cmpop]] = {
+    "less": ast.Lt, "lt": ast.Lt, "less_equal": ast.LtE, "le": ast.LtE, "greater": ast.Gt, "gt": ast.Gt,
+    "greater_equal": ast.GtE, "ge": ast.GtE}
+_KNOWN = frozenset({*_UNARY, *_SAME, *_CALL_CMP, "where", "pow", "power", "maximum", "fmax", "minimum", "fmin", "clamp", "clip",
                     "clamp_min", "clamp_max"})
 _TRIALS = 3
 _H = 1e-6
@@ -146,6 +150,8 @@ class _Expr:
         kw = {k.arg: k.value for k in node.keywords if k.arg}
         if name == "where" and len(args) == 3:
             return self.value(args[1] if self.value(args[0], env) else args[2], env)
+        if name in _CALL_CMP and len(args) == 2:
+            return float(_CMP[_CALL_CMP[name]](self.value(args[0], env), self.value(args[1], env)))
         if name in _SAME and len(args) >= 1:
             return self.value(args[0], env)
         if name in _UNARY and len(args) == 1:
@@ -247,6 +253,7 @@ def where_is_smooth(call: ast.Call, cond: ast.AST, ctx) -> bool:
     expr = _Expr(call, ctx)
     if isinstance(test, ast.Name) and id(test) in expr.subst:
         test = expr.subst[id(test)]
+    test = _as_compare(test, ctx)
     if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and type(test.ops[0]) in _CMP):
         return False
     switch = ast.BinOp(left=test.left, op=ast.Sub(), right=test.comparators[0])
@@ -262,6 +269,20 @@ def where_is_smooth(call: ast.Call, cond: ast.AST, ctx) -> bool:
     if isinstance(cond, ast.Name) and id(cond) in local.subst:
         local.subst[id(cond)] = test
     return _guarded(lambda: all(smooth_at(local, call, switch, seed) for seed in (1, 2)))
+
+
+def _as_compare(test: ast.AST, ctx) -> ast.AST:
+    """``jnp.less_equal(a, b)`` / ``a.le(b)`` as the comparison ``a <= b`` (else ``test``)."""
+    if not (isinstance(test, ast.Call) and _tail(test.func) in _CALL_CMP):
+        return test
+    from kinkcheck.syntax import binary_operands
+
+    method = isinstance(test.func, ast.Attribute) and not _is_module(test.func.value)
+    operands = binary_operands(test, method)
+    if len(operands) != 2:
+        return test
+    compare = ast.Compare(left=operands[0], ops=[_CALL_CMP[_tail(test.func)]()], comparators=[operands[1]])
+    return ast.copy_location(compare, test)
 
 
 def kink_smoothed(site_node: ast.AST, argument: ast.AST | None, ctx) -> bool:
