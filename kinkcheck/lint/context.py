@@ -16,7 +16,8 @@ from typing import Any
 
 from kinkcheck.lint import kinds
 from kinkcheck.lint.index import NO_GRAD, _Env, _Indexer, local_bindings, walk_local
-from kinkcheck.lint.kinds import ARRAY_METHODS, assignments_in, parameters
+from kinkcheck.lint.bindings import assignments_in, parameters
+from kinkcheck.lint.kinds import ARRAY_METHODS
 from kinkcheck.lint.resolve import (
     ARRAY_LIBRARIES,
     ARRAY_ROOTS,

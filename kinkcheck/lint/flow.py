@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import ast
 
+from kinkcheck.lint.bindings import MUTATORS, init_parameters
 from kinkcheck.lint.callables import SAME_MODULE
-from kinkcheck.lint.kinds import MUTATORS, init_parameters
 from kinkcheck.lint.resolve import DATA, PLAIN
 
 #: black boxes that cut a value out of the graph on purpose when the loss keeps a gradient

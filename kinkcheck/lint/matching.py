@@ -23,7 +23,7 @@ import ast
 from typing import TYPE_CHECKING
 
 from kinkcheck.lint.checks import Site
-from kinkcheck.lint.kinds import IterItem, Opaque
+from kinkcheck.lint.bindings import IterItem, Opaque
 from kinkcheck.lint.resolve import PLAIN, TENSOR, dotted
 
 if TYPE_CHECKING:

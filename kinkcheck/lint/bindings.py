@@ -1,0 +1,156 @@
+"""What a function binds, read off its syntax: the values assigned to each name (loop and
+``with`` targets, unpacking, item stores and ``append``), its parameters, the ``__init__``
+parameters a ``self.x = x`` may hold, and the names whose object it changes in place.
+The kind and range analyses (``kinds.py``, ``ranges.py``) judge those values.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import TYPE_CHECKING
+
+from kinkcheck.lint.index import walk_local
+from kinkcheck.lint.resolve import PLAIN, annotation_kind
+
+if TYPE_CHECKING:
+    from kinkcheck.lint.context import Context, FileAnalysis
+
+
+class IterItem:
+    """An assigned value that is an item of ``iterable`` (a loop or comprehension target;
+    ``index``: its position when the target unpacks)."""
+
+    __slots__ = ("iterable", "index")
+
+    def __init__(self, iterable, index=None):
+        self.iterable = iterable
+        self.index = index
+
+
+class Opaque:
+    """An assigned value the analysis cannot see (``*rest``, ``with ... as f``, unpacking)."""
+
+    __slots__ = ()
+
+
+def assignments_in(fn: ast.AST) -> dict[str, list]:
+    """name -> assigned values (``x += v`` binds ``v``: kinds join anyway; the range
+    analysis reads ``flow.bindings``, where it binds ``x + v``)."""
+    out: dict[str, list] = {}
+
+    def bind(target, value):
+        if isinstance(target, ast.Name):
+            out.setdefault(target.id, []).append(value)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for i, elt in enumerate(target.elts):
+                if isinstance(value, IterItem):
+                    bind(elt, IterItem(value.iterable, i))
+                elif isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts):
+                    bind(elt, value.elts[i])
+                elif (isinstance(value, ast.Attribute) and value.attr in ("shape", "size")) or (
+                        isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr == "size"):
+                    bind(elt, ast.Constant(value=1))  # `b, n, _ = x.shape`: ints (sizes, >= 1)
+                elif isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in ("max", "min", "topk", "sort", "aminmax", "kthvalue", "median"):
+                    bind(elt, value if i == 0 else ast.Call(func=ast.Name(id="argmax", ctx=ast.Load()), args=[], keywords=[]))
+                elif isinstance(value, (ast.Name, ast.Attribute, ast.Subscript, ast.Call)):
+                    # `anchor, positive = embeddings` / `= self.guide(x)`: an item of the value
+                    # holds what it holds
+                    bind(elt, ast.Subscript(value=value, slice=ast.Constant(value=i), ctx=ast.Load()))
+                else:
+                    bind(elt, Opaque())
+        elif isinstance(target, ast.Starred):
+            bind(target.value, Opaque())
+        elif isinstance(target, ast.Subscript):
+            base = target.value
+            while isinstance(base, ast.Subscript):
+                base = base.value
+            if isinstance(base, ast.Name) and not isinstance(value, (IterItem, Opaque)):
+                bind(base, value)  # `loss[0] = box_loss`: the container now holds what was stored
+
+    for node in walk_local(fn):
+        if isinstance(node, ast.Assign):
+            for t in node.targets:
+                bind(t, node.value)
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            ak = annotation_kind(node.annotation)
+            bind(node.target, ast.Constant(value=0) if ak == PLAIN else node.value)
+        elif isinstance(node, ast.AugAssign):
+            bind(node.target, node.value)
+        elif isinstance(node, (ast.For, ast.AsyncFor)):
+            bind(node.target, IterItem(node.iter))
+        elif isinstance(node, ast.comprehension):
+            bind(node.target, IterItem(node.iter))
+        elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+            bind(node.optional_vars, Opaque())
+        elif isinstance(node, ast.NamedExpr):
+            bind(node.target, node.value)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            out.setdefault(node.name, []).append(ast.Constant(value=0))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MUTATORS \
+                and isinstance(node.func.value, ast.Name):
+            # `losses.append(l)`, `z.scatter_(-1, idx, vals)`: the object now holds what went in
+            for value in (*node.args, *(k.value for k in node.keywords)):
+                if not isinstance(value, ast.Starred):
+                    bind(node.func.value, value)
+    return out
+
+
+#: methods that store values into the object they are called on
+MUTATORS = frozenset({"append", "extend", "insert", "add_", "sub_", "mul_", "div_", "copy_", "scatter_",
+                      "scatter_add_", "scatter_reduce_", "index_put_", "index_add_", "index_copy_",
+                      "masked_scatter_", "put_", "update"})
+
+
+def parameters(fn: ast.AST) -> dict[str, tuple[ast.AST | None, ast.AST | None]]:
+    args = getattr(fn, "args", None)
+    if args is None or not isinstance(args, ast.arguments):
+        return {}
+    out: dict[str, tuple] = {}
+    positional = [*args.posonlyargs, *args.args]
+    defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+    for a, d in zip(positional, defaults):
+        out[a.arg] = (a.annotation, d)
+    for a, d in zip(args.kwonlyargs, args.kw_defaults):
+        out[a.arg] = (a.annotation, d)
+    for star in (args.vararg, args.kwarg):
+        if star is not None:
+            out[star.arg] = (ast.Name(id="tuple", ctx=ast.Load()), None)
+    return out
+
+
+def init_parameters(fa: "FileAnalysis", name: str) -> list[tuple[ast.AST | None, ast.AST | None]]:
+    """(annotation, default) of each ``__init__`` parameter called ``name`` in the file: what
+    ``self.x = x`` may hold (memoized per file)."""
+    cache = fa.__dict__.get("_init_parameters")
+    if cache is None:
+        cache = {}
+        for qual, (fn, _env, _cls) in fa.ix.scopes.items():
+            if qual.endswith(".__init__"):
+                for param, spec in parameters(fn).items():
+                    cache.setdefault(param, []).append(spec)
+        fa.__dict__["_init_parameters"] = cache
+    return cache.get(name, [])
+
+
+def mutated_names(ctx: "Context") -> set[str]:
+    """Names whose object the function changes in place: an item store (``loss[0] = v``,
+    ``loss[1] += v``) or a mutating method (``losses.append(v)``)."""
+    got = ctx.__dict__.get("_mutated_names")
+    if got is None:
+        got = set()
+        for node in walk_local(ctx.fn):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+                node, ast.AugAssign) else []
+            for t in targets:
+                for sub in ast.walk(t):
+                    if isinstance(sub, ast.Subscript) and isinstance(sub.ctx, ast.Store):
+                        base = sub.value
+                        while isinstance(base, ast.Subscript):
+                            base = base.value
+                        if isinstance(base, ast.Name):
+                            got.add(base.id)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MUTATORS \
+                    and isinstance(node.func.value, ast.Name):
+                got.add(node.func.value.id)
+        ctx.__dict__["_mutated_names"] = got
+    return got
