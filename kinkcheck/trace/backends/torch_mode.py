@@ -180,14 +180,39 @@ def _has_data(args) -> bool:
     return True
 
 
+_OpOverload = torch._ops.OpOverload
+
+
 class _Mode(KinkMode):
+    """Sends kink ops to the backend and every other op straight on. Ops are looked up by
+    ``id`` (an overload's ``__hash__`` is a Python method) in what this mode has seen: a
+    non-kink overload is called through its C entry (``OpOverload.__call__`` only forwards to
+    it), so a non-kink op runs no Python frame but this one (and torch's wrapper of it)."""
+
     def __init__(self, backend):
         super().__init__()
         self.backend = backend
         self.table = backend.table
+        self._plain: dict[int, object] = {}  # id(op) -> what to call
+        self._kinks: dict[int, _Spec] = {}  # id(op) -> its spec (the table keeps the op alive)
+        self._held: list = []  # the non-kink ops seen: alive while their ids are keys
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        spec = self.table.get(func)
+        key = id(func)
+        call = self._plain.get(key)
+        if call is not None:
+            return call(*args, **(kwargs or {}))
+        spec = self._kinks.get(key)
         if spec is None:
-            return func(*args, **(kwargs or {}))
+            spec = self.table.get(func)
+            if spec is None:
+                return self._learn(func)(*args, **(kwargs or {}))
+            self._kinks[key] = spec
         return self.backend.handle(spec, func, args, kwargs or {})
+
+    def _learn(self, func):
+        """A non-kink op seen for the first time: what to call for it from now on."""
+        call = func._op if type(func) is _OpOverload else func  # a subclass may call otherwise
+        self._held.append(func)
+        self._plain[id(func)] = call
+        return call
