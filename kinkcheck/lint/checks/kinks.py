@@ -124,8 +124,9 @@ def _positive_floor(node: ast.AST, ctx: Context) -> bool:
 
 
 def values_discarded(call: ast.AST, ctx: Context) -> bool:
-    """``x.topk(k).indices``, ``_, idx = x.max(1)``, ``x.sort()[1]``: the selected values
-    are thrown away and only positions are kept."""
+    """``x.topk(k).indices``, ``_, idx = x.max(1)``, ``x.sort()[1]``, ``vals, idx =
+    x.topk(k)`` with ``vals`` never read: the selected values are thrown away and only
+    positions are kept."""
     parent = ctx.parent(call)
     if isinstance(parent, ast.Attribute) and parent.attr == "indices":
         return True
@@ -133,7 +134,13 @@ def values_discarded(call: ast.AST, ctx: Context) -> bool:
         return True
     if isinstance(parent, ast.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0], (ast.Tuple, ast.List)):
         first = parent.targets[0].elts[0] if parent.targets[0].elts else None
-        return isinstance(first, ast.Name) and first.id == "_"
+        if not isinstance(first, ast.Name):
+            return False
+        if first.id == "_":
+            return True
+        from kinkcheck.lint import sinks
+
+        return not sinks.uses_of(first.id, parent, ctx)  # `vals, idx = x.topk(k)`, vals never read
     return False
 
 
