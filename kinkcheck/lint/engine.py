@@ -36,7 +36,7 @@ from kinkcheck.lint.index import backward_slice, recall, walk_local
 from kinkcheck.lint.make_finding import site_finding
 from kinkcheck.lint.matching import Tables, match_call, match_operator
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, PLAIN, TENSOR
-from kinkcheck.lint.roots import AUTOGRAD_BASES, AUTOGRAD_UNDIFFERENTIATED
+from kinkcheck.lint.roots import AUTOGRAD_BASES, AUTOGRAD_UNDIFFERENTIATED, returns_the_loss
 from kinkcheck.syntax import binary_operands
 
 SLICE = "#slice"
@@ -322,8 +322,11 @@ def _all_plain(site: Site, ctx: Context) -> bool:
 
 def _backward_exprs(fa: FileAnalysis, ctx: Context, roots: list[ast.AST]) -> list[ast.AST]:
     exprs: list[ast.AST] = []
+    returned = returns_the_loss(fa.ix.classes, ctx.qualname.rsplit(".", 1)[-1], ctx.cls_qual)
     for r in roots:
         for node in walk_local([r]):
+            if returned and isinstance(node, ast.Return) and node.value is not None:
+                exprs.append(node.value)
             if isinstance(node, ast.Call):
                 if isinstance(node.func, ast.Attribute) and node.func.attr == "backward":
                     q = ctx.qualify(node.func)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from kinkcheck.lint.callables import param_defaults, param_names
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, BUILTIN_NAMES, ImportTable, _module_level, dotted, module_exports
-from kinkcheck.lint.roots import GRAD_OF_EXPR, GRAD_TRANSFORMS, function_root
+from kinkcheck.lint.roots import GRAD_OF_EXPR, GRAD_TRANSFORMS, function_root, returns_the_loss
 from kinkcheck.lint.values import ValuePass, bind_names, param_annotations
 from kinkcheck.source import lines as source_lines
 
@@ -510,6 +510,8 @@ class _Indexer:
                       for d in getattr(fn, "decorator_list", ())]
         calls.extend(d for d in decorators if d)
         root, model_forward = function_root(self, fn, name, cls_qual, decorators, is_lambda)
+        if not is_lambda and returns_the_loss(self.classes, name, cls_qual):
+            backward_exprs.extend(returned)  # Lightning's `training_step`: its trainer differentiates the return
         slice_calls: tuple[str, ...] = ()
         if backward_exprs:
             root = root or "backward"

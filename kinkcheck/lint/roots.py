@@ -56,6 +56,12 @@ MODEL_BASES = frozenset(
     {"torch.nn.Module", "torch.nn.modules.module.Module", "flax.linen.Module", "flax.nnx.Module",
      "equinox.Module", "haiku.Module", "pytorch_lightning.LightningModule", "lightning.LightningModule"}
 )
+#: a Lightning module's ``training_step`` returns the loss its trainer differentiates
+LIGHTNING_BASES = frozenset({"pytorch_lightning.LightningModule", "pytorch_lightning.core.module.LightningModule",
+                             "lightning.LightningModule", "lightning.pytorch.LightningModule",
+                             "lightning.pytorch.core.module.LightningModule"})
+#: methods whose return value a training framework differentiates (the loss it is handed)
+TRAINING_STEPS = ("training_step",)
 #: base classes of hand-written derivatives: their forward and backward are roots
 AUTOGRAD_BASES = frozenset({"torch.autograd.Function", "torch.autograd.function.Function"})
 #: the hand-written derivatives of an autograd Function: loss code (a kink there is a kink of
@@ -171,3 +177,9 @@ def class_is(classes: dict[str, tuple[str, ...]], cls_qual: str, bases: frozense
         if base in classes and class_is(classes, base, bases, loss=loss, depth=depth + 1):
             return True
     return False
+
+
+def returns_the_loss(classes: dict[str, tuple[str, ...]], name: str, cls_qual: str | None) -> bool:
+    """``training_step`` of a Lightning module: its trainer calls ``backward`` on what it
+    returns, so the statements computing the returned value are a backward slice."""
+    return name in TRAINING_STEPS and cls_qual is not None and class_is(classes, cls_qual, LIGHTNING_BASES, loss=False)
