@@ -138,9 +138,12 @@ def values_discarded(call: ast.AST, ctx: Context) -> bool:
             return False
         if first.id == "_":
             return True
-        from kinkcheck.lint import sinks
+        from kinkcheck.lint.index import walk_local
 
-        return not sinks.uses_of(first.id, parent, ctx)  # `vals, idx = x.topk(k)`, vals never read
+        # `vals, idx = x.topk(k)` with vals never read (`m += c` reads m too)
+        return not any((isinstance(n, ast.Name) and n.id == first.id and isinstance(n.ctx, ast.Load)) or
+                       (isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name) and n.target.id == first.id)
+                       for n in walk_local(ctx.fn))
     return False
 
 
