@@ -72,19 +72,23 @@ class Attributor:
     def __init__(self, root: str | os.PathLike, internal: tuple[str, ...] = INTERNAL):
         self.root = os.path.abspath(str(root))
         self._prefixes = _prefixes(tuple(internal))
-        self._internal: dict[object, bool] = {}
+        #: id(code) -> (code, internal?): keyed by id, since CPython hashes a code object's
+        #: constants at every lookup (tens of microseconds per stack walk in a training step);
+        #: the code is kept, so its id is not reused while it is cached
+        self._internal: dict[int, tuple[object, bool]] = {}
         self._where: dict[object, tuple[str, str]] = {}
 
     def is_internal(self, code) -> bool:
-        hit = self._internal.get(code)
-        if hit is None:
-            fn = code.co_filename
-            if fn.startswith("<"):
-                hit = fn.startswith(_GENERATED_INTERNAL)
-            else:
-                absf = os.path.abspath(fn)
-                hit = absf.startswith(self._prefixes) or os.path.realpath(absf).startswith(self._prefixes)
-            self._internal[code] = hit
+        got = self._internal.get(id(code))
+        if got is not None and got[0] is code:
+            return got[1]
+        fn = code.co_filename
+        if fn.startswith("<"):
+            hit = fn.startswith(_GENERATED_INTERNAL)
+        else:
+            absf = os.path.abspath(fn)
+            hit = absf.startswith(self._prefixes) or os.path.realpath(absf).startswith(self._prefixes)
+        self._internal[id(code)] = (code, hit)
         return hit
 
     def frame(self, depth: int = 2):
@@ -93,10 +97,8 @@ class Attributor:
         internal = self._internal
         while f is not None:
             code = f.f_code
-            hit = internal.get(code)
-            if hit is None:
-                hit = self.is_internal(code)
-            if not hit:
+            got = internal.get(id(code))
+            if not (got[1] if got is not None and got[0] is code else self.is_internal(code)):
                 return f
             f = f.f_back
         return None
@@ -135,12 +137,14 @@ class ModuleStack:
         #: (id(outermost), id(innermost)) -> (outermost, innermost, label): a kink op's module
         #: named without the f-string and the name tables again (cleared when it grows large)
         self._labels: dict[tuple[int, int], tuple[object, object, str]] = {}
-        self._codes: frozenset = frozenset()
+        #: the code of ``Module._call_impl``, compared by identity (hashing a code object
+        #: hashes its constants)
+        self._code: object = None
 
     def install(self):
         from torch.nn.modules import module as _m
 
-        self._codes = frozenset({_m.Module._call_impl.__code__})
+        self._code = _m.Module._call_impl.__code__
 
     def remove(self):
         self._names.clear()
@@ -148,11 +152,11 @@ class ModuleStack:
 
     def current(self, depth: int = 2) -> str | None:
         """``features.3 (ReLU)`` for the innermost running module, or None outside modules."""
-        codes = self._codes
+        call_impl = self._code
         calls = []
         f: types.FrameType | None = sys._getframe(depth)
         while f is not None:
-            if f.f_code in codes:
+            if f.f_code is call_impl:
                 calls.append(f)
             f = f.f_back
         return self._label(calls)
@@ -160,7 +164,7 @@ class ModuleStack:
     def locate(self, att: Attributor, depth: int = 2) -> tuple[types.FrameType | None, str | None]:
         """``(att.frame(d), self.current(d))`` for the frame ``depth`` above the caller, from
         one walk of the stack (a kink op asks for both)."""
-        codes = self._codes
+        call_impl = self._code
         internal = att._internal
         user = None
         calls = []
@@ -168,12 +172,10 @@ class ModuleStack:
         while f is not None:
             code = f.f_code
             if user is None:
-                hit = internal.get(code)
-                if hit is None:
-                    hit = att.is_internal(code)
-                if not hit:
+                got = internal.get(id(code))
+                if not (got[1] if got is not None and got[0] is code else att.is_internal(code)):
                     user = f
-            if code in codes:
+            if code is call_impl:
                 calls.append(f)
             f = f.f_back
         return user, self._label(calls)

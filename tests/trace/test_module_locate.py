@@ -72,3 +72,35 @@ def test_labels_are_cached_per_module_pair_and_cleared_on_remove():
     assert [v[2] for v in stack._labels.values()] == ["0 (Probe)"]
     stack.remove()
     assert not stack._labels
+
+
+def test_internal_cache_is_keyed_by_the_code_object_not_just_its_id():
+    att = Attributor(os.getcwd())
+    mine = test_internal_cache_is_keyed_by_the_code_object_not_just_its_id.__code__
+    stale = nn.Module._call_impl.__code__  # a torch frame: internal
+    assert att.is_internal(stale)
+    att._internal[id(mine)] = (stale, True)  # as if another code object had had this id
+    assert not att.is_internal(mine)
+    assert att.frame(1).f_code is mine
+
+
+def test_torch_site_cache_checks_the_code_object():
+    import kinkcheck
+
+    x = torch.tensor([-1.0, 0.0, 2.0], requires_grad=True)
+    fns = []
+    for name, src in (("a_file.py", "def f(x):\n    return torch.relu(x)\n"),
+                      ("b_file.py", "def f(x):\n    return torch.relu(x) * 1\n")):
+        ns = {"torch": torch}
+        exec(compile(src, name, "exec"), ns)
+        fns.append(ns["f"])
+    with kinkcheck.trace(backends="torch", rules="KC102") as t:
+        fns[0](x)
+        (backend,) = t._entries[next(iter(t._entries))]
+        # poison the fast cache: b_file's code id now points at a_file's entry
+        ((key, entry),) = backend._site_ids.items()
+        backend._site_ids[(id(fns[1].__code__), *key[1:])] = entry
+        fns[1](x)
+        fns[0](x)
+    paths = sorted((s.path, s.calls) for s in t.sites.values())
+    assert paths == [("a_file.py", 2), ("b_file.py", 1)]

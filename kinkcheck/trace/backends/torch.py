@@ -102,7 +102,9 @@ class TorchBackend:
         self._handles = []
         self.modules = None
         self._relu_outs: collections.OrderedDict = collections.OrderedDict()
-        self._keys: dict = {}
+        #: (id(code), line, module, op, dtype) -> (code, site): a site found again without hashing
+        #: the code object (CPython hashes its constants every time)
+        self._site_ids: dict = {}
         self._graph_task = torch._C._current_graph_task_id
         self._compiling = getattr(torch.compiler, "is_compiling", lambda: False)
         mode = tracer.counting_mode
@@ -334,6 +336,10 @@ class TorchBackend:
         else:
             code_obj, line = f.f_code, f.f_lineno
         dtype = x0.dtype
+        fast = (id(code_obj), line, module, spec.op, dtype)
+        got = self._site_ids.get(fast)
+        if got is not None and got[0] is code_obj:
+            return got[1]
         key = (code_obj, line, module, spec.op, dtype)
         site = tr.sites.get(key)
         if site is None:
@@ -342,6 +348,7 @@ class TorchBackend:
             else:
                 path, fn = att.describe(code_obj)
             site = tr.site(key, lambda: _new_site(path, line, fn, spec, module, dtype))
+        self._site_ids[fast] = (code_obj, site)
         return site
 
     def _measure(self, spec, site, args, kwargs, out, func=None):
