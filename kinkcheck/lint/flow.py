@@ -154,7 +154,7 @@ def _undetached(node: ast.AST, ctx) -> ast.AST:
 def severs_gradient(site, ctx) -> bool:
     """The black-box site cuts a gradient the loss needs (see the module docstring)."""
     node = site.call if site.call is not None else site.node
-    if _new_leaf(node, ctx):
+    if _new_leaf(node, ctx) or _reported(node, ctx):
         return False
     if site.code in DELIBERATE:
         # ``@torch.no_grad()`` on the loss itself: a decorator sits outside the body
@@ -168,6 +168,16 @@ def severs_gradient(site, ctx) -> bool:
     if in_condition(node, ctx) or only_divides(node, ctx):
         return False
     return reaches_loss(node, ctx)
+
+
+def _reported(node: ast.AST, ctx) -> bool:
+    """``{"scale": self.logit_scale.exp().item()}``, ``{"logits": logits.detach()}``,
+    ``f"{loss.item():.3f}"``: a copy put straight into a dict display or a formatted string is
+    for a log, a config or an output record; no loss arithmetic reads it."""
+    parent = ctx.parent(node)
+    if isinstance(parent, ast.Dict):
+        return any(v is node for v in parent.values)
+    return isinstance(parent, ast.FormattedValue)
 
 
 def _new_leaf(node: ast.AST, ctx) -> bool:

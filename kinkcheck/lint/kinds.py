@@ -76,6 +76,9 @@ INT_CASTS = frozenset({"long", "int", "bool", "short", "byte", "char"})
 #: calls that answer a question about the run, not about a value
 PLAIN_CALLS = frozenset({"world_size", "get_world_size", "get_rank", "rank", "local_rank", "device_count",
                          "is_initialized", "is_available", "numel", "dim", "ndimension"})
+#: what makes a learnable parameter: it carries gradient whatever its initial value is made of
+PARAMETERS = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter", "torch.nn.UninitializedParameter",
+                        "haiku.get_parameter"})
 #: packages that never return an array: versions, paths, environment, text, logging
 PLAIN_PACKAGES = frozenset({"packaging", "os", "sys", "re", "json", "importlib", "logging", "warnings", "pathlib",
                             "inspect", "platform", "shutil", "subprocess", "time", "datetime", "string", "random",
@@ -174,6 +177,9 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
         return DATA
     q = ctx.qualify(node.func)
     how = ctx.how
+    if q in PARAMETERS or (isinstance(node.func, ast.Attribute) and node.func.attr == "param"
+                           and isinstance(node.func.value, ast.Name) and node.func.value.id == "self"):
+        return TENSOR  # `nn.Parameter(torch.ones([]) * 2.6)`, flax's `self.param(...)`: learnable, whatever it starts from
     if q is not None and (how in ("builtin",) or q.startswith("builtins.")):
         name = q.rsplit(".", 1)[-1]
         if name in PLAIN_BUILTINS:

@@ -22,13 +22,15 @@ is not.
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections import deque
 
 from kinkcheck.lint.callables import CALL, PARAM
 from kinkcheck.lint.values import TABLE
 from kinkcheck.lint.index import MODULE_CODE, FileIndex, FunctionInfo
 from kinkcheck.lint.roots import (
-    AUTOGRAD_BASES, AUTOGRAD_METHODS, FORWARD_NAMES, LOSS_BASES, LOSS_CLASS_RE, LOSS_NAME_RE, LOSS_WORD_RE, MODEL_BASES,
+    AUTOGRAD_BASES, AUTOGRAD_METHODS, FORWARD_NAMES, LOSS_BASES, LOSS_CLASS_RE, LOSS_FAMILY_RE, LOSS_NAME_RE,
+    LOSS_WORD_RE, MODEL_BASES,
 )
 
 SCOPES = ("loss", "model", "all")
@@ -314,13 +316,19 @@ class _World:
             tail = b.rsplit(".", 1)[-1]
             if b in LOSS_BASES or (b.startswith("torch.nn.") and tail.endswith("Loss")):
                 return True
-            if (b in MODEL_BASES or b.startswith("torch.nn.") and tail == "Module") and LOSS_WORD_RE.search(name):
-                return True
+            if (b in MODEL_BASES or b.startswith("torch.nn.") and tail == "Module") and (
+                    LOSS_WORD_RE.search(name) or LOSS_FAMILY_RE.search(_snake(name))):
+                return True  # `class InfoNCE(nn.Module)`, `class NTXent(nn.Module)`: named after its loss
         for m in self.methods.get(c, ()):
             f = self.functions[m][1]
             if f.name in FORWARD_NAMES and f.root in ("decorator", "comment", "loss-class", "grad-transform"):
                 return True
         return False
+
+
+def _snake(name: str) -> str:
+    """``InfoNCE`` -> ``info_nce``, ``NTXent`` -> ``nt_xent``, ``SmoothL1`` -> ``smooth_l1``."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
 def _configured(f: FunctionInfo, patterns: tuple[str, ...]) -> bool:
