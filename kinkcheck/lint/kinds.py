@@ -179,7 +179,11 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
     how = ctx.how
     if q in PARAMETERS or (isinstance(node.func, ast.Attribute) and node.func.attr == "param"
                            and isinstance(node.func.value, ast.Name) and node.func.value.id == "self"):
-        return TENSOR  # `nn.Parameter(torch.ones([]) * 2.6)`, flax's `self.param(...)`: learnable, whatever it starts from
+        frozen = any(kw.arg == "requires_grad" and isinstance(kw.value, ast.Constant) and kw.value.value is False
+                     for kw in node.keywords)
+        # `nn.Parameter(torch.ones([]) * 2.6)`, flax's `self.param(...)`: learnable, whatever it
+        # starts from (unless made with requires_grad=False)
+        return DATA if frozen else TENSOR
     if q is not None and (how in ("builtin",) or q.startswith("builtins.")):
         name = q.rsplit(".", 1)[-1]
         if name in PLAIN_BUILTINS:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from kinkcheck.lint.checks import Site
 from kinkcheck.lint.bindings import IterItem, Opaque
+from kinkcheck.lint.kinds import PARAMETERS
 from kinkcheck.lint.resolve import PLAIN, TENSOR, dotted
 
 if TYPE_CHECKING:
@@ -87,6 +88,9 @@ def _operand(call: ast.Call, argument: int, keyword: str | None) -> ast.AST | No
     return None
 
 
+#: classes whose instances are tensors: their methods are tensor methods
+TENSOR_CLASSES = frozenset({*PARAMETERS, "torch.Tensor", "torch.FloatTensor", "torch.DoubleTensor",
+                            "torch.HalfTensor", "torch.BFloat16Tensor"})
 #: containers whose call runs every layer they were built with, in order
 SEQUENTIAL = frozenset({"torch.nn.Sequential", "torch.nn.modules.container.Sequential"})
 
@@ -205,11 +209,12 @@ def _object_receiver(recv: ast.AST, ctx: "Context") -> bool:
 
 
 def _constructs_object(value: ast.AST, ctx: "Context") -> bool:
-    """``SqEuclidean()``, ``costs.Cosine(...)``, ``nn.Linear(...)``: an instance of a class."""
+    """``SqEuclidean()``, ``costs.Cosine(...)``, ``nn.Linear(...)``: an instance of a class
+    (not a tensor made by a class: ``nn.Parameter(...)``, ``torch.Tensor(...)``)."""
     if not isinstance(value, ast.Call):
         return False
     name = value.func.attr if isinstance(value.func, ast.Attribute) else getattr(value.func, "id", "")
-    return name[:1].isupper()
+    return name[:1].isupper() and ctx.qualify(value.func) not in TENSOR_CLASSES
 
 
 def _wants_inference(node: ast.Call, ctx: "Context", q: str | None, how: str | None) -> bool:
