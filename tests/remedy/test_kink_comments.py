@@ -29,7 +29,7 @@ def test_comments_go_on_each_site_line_and_the_run_fails_until_each_has_a_reason
     assert '    """, torch.sqrt(d))  # kink[KC201]:\n' in text  # not inside the string on the line above
     assert "    return torch.sqrt(d) / pred.sum()  # kink[KC201, KC205]:\n" in text
     failing = cli("check", "doc.py", "--no-cache", "--output-format", "concise")
-    assert failing.exit_code == 1 and failing.stdout.count("KC003") == 3
+    assert failing.exit_code == 1 and failing.stdout.count("KC003 [") == 3
     (tmp_path / "doc.py").write_text(text.replace("]:\n", "]: reviewed: never exactly 0 here\n"))
     done = cli("check", "doc.py", "--no-cache")
     assert done.exit_code == 0 and "found 0 undocumented kinks (4 documented)" in done.stdout
