@@ -42,8 +42,8 @@ _CMP = {ast.Lt: lambda a, b: a < b, ast.LtE: lambda a, b: a <= b, ast.Gt: lambda
 _CALL_CMP: dict[str, type[ast.cmpop]] = {
     "less": ast.Lt, "lt": ast.Lt, "less_equal": ast.LtE, "le": ast.LtE, "greater": ast.Gt, "gt": ast.Gt,
     "greater_equal": ast.GtE, "ge": ast.GtE}
-_KNOWN = frozenset({*_UNARY, *_SAME, *_CALL_CMP, "where", "pow", "power", "maximum", "fmax", "minimum", "fmin", "clamp", "clip",
-                    "clamp_min", "clamp_max"})
+_KNOWN = frozenset({*_UNARY, *_SAME, *_CALL_CMP, "where", "pow", "power", "maximum", "fmax", "minimum", "fmin",
+                    "clamp", "clip", "clamp_min", "clamp_max"})
 _TRIALS = 3
 _H = 1e-6
 
