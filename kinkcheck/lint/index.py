@@ -576,13 +576,13 @@ class _Indexer:
             self.grad_targets.append(t)
 
 
-#: the nodes the index loop looks at, by class (ast node classes are never subclassed)
 #: context managers and decorators that turn gradients off
+NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad"})
 #: a ``.backward`` the value pass resolved into these packages is a tensor's: the
 #: differentiated expression (a user's own ``backward`` methods resolve into their package)
 _FRAMEWORKS = ("torch.", "jax.", "tensorflow.")
-NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad"})
 
+#: the nodes the index loop looks at, by class (ast node classes are never subclassed)
 _NOT_INDEXED = frozenset({ast.Name, ast.Constant, ast.arg, ast.arguments, ast.keyword, ast.Expr, ast.Tuple,
                           ast.Subscript, ast.Slice, ast.UnaryOp, ast.BoolOp, ast.List, ast.Dict, ast.alias})
 _SLOPE_OPS = frozenset({ast.Div, ast.Pow, ast.FloorDiv, ast.Mod})
