@@ -79,6 +79,8 @@ PLAIN_CALLS = frozenset({"world_size", "get_world_size", "get_rank", "rank", "lo
 #: what makes a learnable parameter: it carries gradient whatever its initial value is made of
 PARAMETERS = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter", "torch.nn.UninitializedParameter",
                         "haiku.get_parameter"})
+#: jax.random draws that are differentiable in their shape parameters (implicit reparameterization)
+REPARAMETERIZED = frozenset({"gamma", "loggamma", "beta", "dirichlet"})
 #: packages that never return an array: versions, paths, environment, text, logging
 PLAIN_PACKAGES = frozenset({"packaging", "os", "sys", "re", "json", "importlib", "logging", "warnings", "pathlib",
                             "inspect", "platform", "shutil", "subprocess", "time", "datetime", "string", "random",
@@ -200,6 +202,8 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
             return PLAIN
         if root in ("numpy", "scipy") and ctx.fa.framework:
             return DATA  # numpy inside torch/jax code computes on data (KC505 flags the call)
+        if q.startswith("jax.random.") and tail not in REPARAMETERIZED:
+            return DATA  # a draw (`jax.random.laplace(key, shape)`) carries no gradient
         if root in ARRAY_ROOTS:
             if tail in DATA_FUNCS or tail in STEP_FUNCS or tail.startswith(("is", "get_", "set_")):
                 return DATA if not tail.startswith(("is_", "get_", "set_")) else PLAIN
