@@ -36,7 +36,7 @@ from kinkcheck.lint.index import backward_slice, recall, walk_local
 from kinkcheck.lint.make_finding import site_finding
 from kinkcheck.lint.matching import Tables, match_call, match_operator
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, PLAIN, TENSOR
-from kinkcheck.lint.roots import AUTOGRAD_BASES, AUTOGRAD_UNDIFFERENTIATED, returns_the_loss
+from kinkcheck.lint.roots import AUTOGRAD_BASES, AUTOGRAD_UNDIFFERENTIATED, returns_the_loss, tensor_backward
 from kinkcheck.syntax import binary_operands
 
 SLICE = "#slice"
@@ -330,7 +330,7 @@ def _backward_exprs(fa: FileAnalysis, ctx: Context, roots: list[ast.AST]) -> lis
             if isinstance(node, ast.Call):
                 if isinstance(node.func, ast.Attribute) and node.func.attr == "backward":
                     q = ctx.qualify(node.func)
-                    if q is None or ctx.how not in ("import",):
+                    if tensor_backward(q, ctx.how):
                         exprs.append(node.func.value)
                         continue
                 q = ctx.qualify(node.func)

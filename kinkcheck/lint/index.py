@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from kinkcheck.lint.callables import param_defaults, param_names
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, BUILTIN_NAMES, ImportTable, _module_level, dotted, module_exports
-from kinkcheck.lint.roots import GRAD_OF_EXPR, GRAD_TRANSFORMS, function_root, returns_the_loss
+from kinkcheck.lint.roots import GRAD_OF_EXPR, GRAD_TRANSFORMS, function_root, returns_the_loss, tensor_backward
 from kinkcheck.lint.values import ValuePass, bind_names, param_annotations
 from kinkcheck.source import lines as source_lines
 
@@ -455,6 +455,7 @@ class _Indexer:
             kind = node.__class__
             if kind is ast.Call:
                 target = self.resolve(node.func, env)
+                how = self.how
                 if target is None and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Call):
                     target = self._method_of_new(node.func, env)
                 call_nodes.append((node, target))
@@ -464,10 +465,7 @@ class _Indexer:
                         self._grad_target(node.args[0], env, calls)
                     if target in GRAD_OF_EXPR and node.args:
                         backward_exprs.append(node.args[0])
-                if isinstance(node.func, ast.Attribute) and node.func.attr == "backward" and \
-                        (not target or target.startswith(_FRAMEWORKS)):
-                    # ``loss.backward()``, also where ``loss = criterion(out, y)`` and the value
-                    # pass typed ``loss`` as what ``nn.L1Loss()(...)`` returns
+                if isinstance(node.func, ast.Attribute) and node.func.attr == "backward" and tensor_backward(target, how):
                     backward_exprs.append(node.func.value)
                 last = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
                 if last in self.cands or last == "getattr" or (target and target.rsplit(".", 1)[-1] in self.cands):
@@ -578,9 +576,6 @@ class _Indexer:
 
 #: context managers and decorators that turn gradients off
 NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad"})
-#: a ``.backward`` the value pass resolved into these packages is a tensor's: the
-#: differentiated expression (a user's own ``backward`` methods resolve into their package)
-_FRAMEWORKS = ("torch.", "jax.", "tensorflow.")
 
 #: the nodes the index loop looks at, by class (ast node classes are never subclassed)
 _NOT_INDEXED = frozenset({ast.Name, ast.Constant, ast.arg, ast.arguments, ast.keyword, ast.Expr, ast.Tuple,

@@ -56,6 +56,9 @@ MODEL_BASES = frozenset(
     {"torch.nn.Module", "torch.nn.modules.module.Module", "flax.linen.Module", "flax.nnx.Module",
      "equinox.Module", "haiku.Module", "pytorch_lightning.LightningModule", "lightning.LightningModule"}
 )
+#: a ``.backward`` resolved into these packages is a tensor's (``loss = criterion(out, y)`` is
+#: typed as what ``nn.L1Loss()(...)`` returns); a user's own ``backward`` resolves into theirs
+TENSOR_BACKWARD_PACKAGES = ("torch.", "jax.", "tensorflow.")
 #: a Lightning module's ``training_step`` returns the loss its trainer differentiates
 LIGHTNING_BASES = frozenset({"pytorch_lightning.LightningModule", "pytorch_lightning.core.module.LightningModule",
                              "lightning.LightningModule", "lightning.pytorch.LightningModule",
@@ -183,3 +186,10 @@ def returns_the_loss(classes: dict[str, tuple[str, ...]], name: str, cls_qual: s
     """``training_step`` of a Lightning module: its trainer calls ``backward`` on what it
     returns, so the statements computing the returned value are a backward slice."""
     return name in TRAINING_STEPS and cls_qual is not None and class_is(classes, cls_qual, LIGHTNING_BASES, loss=False)
+
+
+def tensor_backward(target: str | None, how: str | None) -> bool:
+    """``loss.backward()``: a tensor's backward, whose receiver is what is differentiated (not
+    an imported function's or a user class's own ``backward``). ``target``/``how``: what name
+    resolution made of the callee."""
+    return how != "import" and (target is None or target.startswith(TENSOR_BACKWARD_PACKAGES))
