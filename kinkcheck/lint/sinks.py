@@ -88,6 +88,12 @@ def uses_of(name: str, binding: ast.AST, ctx) -> list[ast.Name]:
     return uses
 
 
+def is_read(name: str, ctx) -> bool:
+    """The function reads ``name`` somewhere (``m += c`` reads ``m`` too)."""
+    return bool(_loads(ctx).get(name)) or any(
+        isinstance(stmt, ast.AugAssign) for stmt, _ in flow.bindings(ctx).get(name, ()))
+
+
 def _loads(ctx) -> dict[str, list[ast.Name]]:
     """name -> the places the function reads it (memoized per function)."""
     cached = getattr(ctx, "_sink_loads", None)

@@ -138,12 +138,9 @@ def values_discarded(call: ast.AST, ctx: Context) -> bool:
             return False
         if first.id == "_":
             return True
-        from kinkcheck.lint.index import walk_local
+        from kinkcheck.lint import sinks
 
-        # `vals, idx = x.topk(k)` with vals never read (`m += c` reads m too)
-        return not any((isinstance(n, ast.Name) and n.id == first.id and isinstance(n.ctx, ast.Load)) or
-                       (isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name) and n.target.id == first.id)
-                       for n in walk_local(ctx.fn))
+        return not sinks.is_read(first.id, ctx)  # `vals, idx = x.topk(k)` with vals never read
     return False
 
 
