@@ -103,14 +103,20 @@ def _sequential_layers(attr: str, ctx: "Context", tables: Tables) -> list[Site]:
         if not (isinstance(value, ast.Call) and ctx.qualify(value.func) in SEQUENTIAL):
             continue
         for layer in value.args:
-            q = ctx.qualify(layer.func) if isinstance(layer, ast.Call) else None
-            if not isinstance(layer, ast.Call) or q is None or q not in tables.callables \
-                    or not q.rsplit(".", 1)[-1][:1].isupper():
+            if not isinstance(layer, ast.Call) or (q := _layer_class(layer, ctx, tables)) is None:
                 continue
             for code in tables.callables[q]:
                 conf = min_conf(_rule(ctx, code).confidence, "medium")
                 out.append(Site(code, layer, ctx.source(layer.func), None, q, conf, layer, "instance"))
     return out
+
+
+def _layer_class(value: ast.AST, ctx: "Context", tables: Tables) -> str | None:
+    """The catalog class ``value`` builds (``nn.ReLU()``, ``nn.L1Loss(reduction="sum")``), or None."""
+    q = ctx.qualify(value.func) if isinstance(value, ast.Call) else None
+    if q is None or q not in tables.callables or not q.rsplit(".", 1)[-1][:1].isupper():
+        return None
+    return q
 
 
 def match_call(node: ast.Call, ctx: "Context", tables: Tables) -> list[Site]:
@@ -178,8 +184,8 @@ def _held_instances(node: ast.Call, attr: str, ctx: "Context", tables: Tables) -
     the call runs the kinked one whenever its branch was taken (medium confidence)."""
     out: list[Site] = []
     for value in ctx.fa.self_assigns().get(attr, []):
-        q = ctx.qualify(value.func) if isinstance(value, ast.Call) else None
-        if q is None or q not in tables.callables or not q.rsplit(".", 1)[-1][:1].isupper():
+        q = _layer_class(value, ctx, tables)
+        if q is None:
             continue
         for code in tables.callables[q]:
             if any(site.code == code for site in out):
