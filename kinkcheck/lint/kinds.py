@@ -49,6 +49,7 @@ from kinkcheck.lint.resolve import (
     name_kind,
 )
 from kinkcheck.lint.narrowing import _isinstance_kind, _observation, _own_class_method
+from kinkcheck.lint.pytree import static_fields
 from kinkcheck.syntax import assigned_pairs
 
 if TYPE_CHECKING:
@@ -460,8 +461,10 @@ def _variable_kind(ctx: "Context", name: str) -> str:
         return name_kind(name) or UNKNOWN
     # enclosing scopes / module level
     outer = _enclosing(ctx)
-    if outer is not None and (name in outer.bound or name in outer.params):
-        return outer.name_kind(name)  # a closure reads the enclosing function's value
+    while outer is not None:
+        if name in outer.bound or name in outer.params:
+            return outer.name_kind(name)  # a closure reads the nearest enclosing function's value
+        outer = _enclosing(outer)  # `vmap(inner)` inside `vmap(outer)` reads the outermost's grid
     mk = ctx.fa.module_kind(name)
     if mk is not None:
         return mk
@@ -548,6 +551,9 @@ def attr_kind(fa: "FileAnalysis", cls_qual: str, attr: str) -> str:
     key = (cls_qual, attr)
     if key in fa._attr_kinds:
         return fa._attr_kinds[key]
+    if attr in static_fields(fa, cls_qual):
+        fa._attr_kinds[key] = PLAIN  # a pytree's aux data: never traced (lint/pytree.py)
+        return PLAIN
     fa._attr_kinds[key] = _CYCLE  # `self.alpha = self.alpha.to(x.device)`: its own value is neutral
     kinds: list[str] = []
     for qual, (fn, env, c) in fa.ix.scopes.items():
