@@ -40,13 +40,35 @@ def _skip_dirs() -> tuple[str, ...]:
     return tuple(d for name in SKIP_PACKAGES for d in package_dirs(name))
 
 
+#: (id(catalog), codes) -> (catalog, tables): the tables of :func:`.jax_ops.table` take about a
+#: millisecond (every lax primitive, every catalog function's code object) and a trace is
+#: often entered once per few steps; the catalog is kept, so that its id is not reused
+_TABLES: dict[tuple, tuple] = {}
+
+
+def _tables(catalog, codes) -> tuple[dict, dict, list[str]]:
+    key = (id(catalog), frozenset(codes))
+    got = _TABLES.get(key)
+    if got is None or got[0] is not catalog:
+        if len(_TABLES) > 32:
+            _TABLES.clear()
+        got = _TABLES[key] = (catalog, jax_ops.table(catalog, codes))
+    by_prim, by_code, missing = got[1]
+    return by_prim, by_code, list(missing)
+
+
+@functools.cache
+def _smooth() -> frozenset:
+    return jax_ops.smooth_codes()
+
+
 class Locator:
     """One trace's reading of kinked binds: the catalog tables for its rules and its root."""
 
     def __init__(self, tracer):
         self.codes = tracer.codes
-        self.by_prim, self.by_code, self.missing = jax_ops.table(tracer.catalog, tracer.codes)
-        self.smooth = jax_ops.smooth_codes()
+        self.by_prim, self.by_code, self.missing = _tables(tracer.catalog, tracer.codes)
+        self.smooth = _smooth()
         self.attributor = Attributor(tracer.root, _installed(JAX_INTERNAL))
         self.skip_dirs = _skip_dirs()
 
