@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from kinkcheck.lint.checks import Site
 from kinkcheck.lint.bindings import IterItem, Opaque
 from kinkcheck.lint.kinds import PARAMETERS
-from kinkcheck.lint.resolve import PLAIN, TENSOR, dotted
+from kinkcheck.lint.resolve import DATA, PLAIN, TENSOR, dotted
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context, FileAnalysis
@@ -136,6 +136,9 @@ def match_call(node: ast.Call, ctx: "Context", tables: Tables) -> list[Site]:
         elif ctx.how == "attribute-of-instance":
             q = None
     how = ctx.how
+    mapped = _mapped_primitives(node, q, ctx, tables)
+    if mapped:
+        return mapped
     if instance_call and q in SEQUENTIAL and isinstance(func, ast.Attribute):
         return _sequential_layers(func.attr, ctx, tables)
     if instance_call and isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self" \
@@ -175,6 +178,43 @@ def match_call(node: ast.Call, ctx: "Context", tables: Tables) -> list[Site]:
         return out
     if _wants_inference(node, ctx, q, how):
         out.extend(_match_inferred(node, ctx, tables))
+    return out
+
+
+#: higher-order functions that apply the function they are handed to their other arguments
+#: (leafwise, per element, per row): ``tree_map(jax.nn.relu, params)`` evaluates relu
+MAPPERS = frozenset({"jax.tree_util.tree_map", "jax.tree.map", "jax.tree_map", "jax.lax.map", "builtins.map",
+                     "functools.reduce", "optax.tree_utils.tree_map", "torch.utils._pytree.tree_map"})
+#: transforms whose result, called, applies the function they wrap: ``jax.vmap(jnp.abs)(x)``
+WRAPPERS = frozenset({"jax.vmap", "jax.pmap", "jax.jit", "torch.vmap", "torch.func.vmap", "torch.compile",
+                      "equinox.filter_vmap", "equinox.filter_jit"})
+
+
+def _mapped_primitives(node: ast.Call, q: str | None, ctx: "Context", tables: Tables) -> list[Site]:
+    """A catalog function handed by reference to a mapper (``tree_map(jnp.clip, x, lo, hi)``,
+    ``map(torch.abs, xs)``, ``functools.reduce(jnp.maximum, xs)``) or wrapped and called
+    (``jax.vmap(jnp.abs)(x)``): its kink is evaluated on the data it is mapped over, and is
+    reported where the function is named (medium confidence)."""
+    func = node.func
+    if isinstance(func, ast.Call) and ctx.qualify(func.func) in WRAPPERS and func.args:
+        ref, data = func.args[0], node.args[0] if node.args else None
+    elif q in MAPPERS and len(node.args) >= 2:
+        ref, data = node.args[0], node.args[1]
+    else:
+        return []
+    if not isinstance(ref, (ast.Name, ast.Attribute)):
+        return []
+    fq = ctx.qualify(ref)
+    if fq is None or fq not in tables.callables or fq.rsplit(".", 1)[-1][:1].isupper():
+        return []  # not a catalog function (a class is constructed, not applied)
+    if data is not None and ctx.kind(data) in (PLAIN, DATA):
+        return []  # `map(abs, offsets)`: Python numbers or data carry no gradient
+    out = []
+    for code in tables.callables[fq]:
+        rule = _rule(ctx, code)
+        if rule.category not in ("kink", "singular", "step"):
+            continue  # `map(int, sample_shape)`: a conversion is judged where a value is converted
+        out.append(Site(code, ref, ctx.source(ref), data, fq, min_conf(rule.confidence, "medium"), node, "node"))
     return out
 
 
