@@ -57,6 +57,10 @@ def gradient_dead(node: ast.AST, ctx, depth: int = 0) -> bool:
         if isinstance(parent, _PASS_THROUGH):
             child, parent = parent, ctx.parent(parent)
             continue
+        if isinstance(parent, ast.Call) and child in parent.args and isinstance(parent.func, ast.Attribute) \
+                and ctx.is_module_ref(parent.func.value):
+            child, parent = parent, ctx.parent(parent)  # `jnp.sum(jnp.abs(x))`: passes the value on
+            continue
         if isinstance(parent, (ast.Assign, ast.AnnAssign)) and parent.value is child and depth < _NAME_DEPTH:
             targets = parent.targets if isinstance(parent, ast.Assign) else [parent.target]
             if len(targets) != 1:
