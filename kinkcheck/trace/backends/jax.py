@@ -2,8 +2,9 @@
 
 A trace joins four patches (:mod:`.jax_patches`): the bind hook finds the kinked binds that are
 the user's (:mod:`.jax_locate`) and binds a count on their operands (:mod:`.jax_count`), and jit's
-tracing rewrites a top-level program so that its counts are summed on the device and reach the
-host once per call (:mod:`.jax_rewrite`). With ``probe=`` (:mod:`.jax_probe`), also ``api.vjp``
+tracing rewrites a top-level program so that its counts are summed on the device and come
+back with its outputs (:mod:`.jax_rewrite`, :mod:`.jax_dispatch`; they stay on the device,
+:mod:`.jax_counters`) or reach the host in one callback per call. With ``probe=`` (:mod:`.jax_probe`), also ``api.vjp``
 as ``grad``/``value_and_grad`` call it and ``custom_jvp.__call__`` (relu's body, during a replay).
 
 The trace's setting (its rules, near tolerance and ``only_differentiated``) is part of jit's
@@ -33,8 +34,10 @@ import jax
 import numpy as np
 
 from kinkcheck.trace import patches
-from kinkcheck.trace.backends import jax_frames, jax_observe, jax_patches, jax_probe, jax_state
-from kinkcheck.trace.backends.jax_count import count_p, sink, to_host
+from kinkcheck.trace.backends import jax_counters, jax_dispatch, jax_frames, jax_observe, jax_patches, jax_probe, \
+    jax_state
+from kinkcheck.trace.backends.jax_count import count_p, sink
+from kinkcheck.trace.backends.jax_counters import to_host
 from kinkcheck.trace.backends.jax_locate import Locator
 from kinkcheck.trace.backends.jax_state import SITES, local, warn_once
 from kinkcheck.trace.core import Site
@@ -60,6 +63,13 @@ def _on_host(sites, mat, step, probe=None) -> None:
         warn_once("host", f"kinkcheck.trace: lost a JAX count ({type(err).__name__}: {err})")
 
 
+def _on_outputs(sites, evals, vecs, step) -> None:
+    """A call's count vectors, as extra outputs (:mod:`.jax_dispatch`): every running trace
+    that selected the rule takes them, as from a callback."""
+    for backend in jax_state.running():
+        backend.take_vectors(sites, evals, vecs, step)
+
+
 def _on_eager(site, evaluations, vec) -> None:
     """An eager op's counts (a device vector): this thread's traces take them."""
     for backend in getattr(local, "backends", None) or ():
@@ -81,6 +91,7 @@ sink.probe = staticmethod(_on_probe)
 sink.eager = staticmethod(_on_eager)
 sink.wants = staticmethod(jax_state.wants)
 sink.quiet = staticmethod(jax_state.quiet)
+jax_dispatch.sink.take = staticmethod(_on_outputs)
 
 
 # -- the backend -----------------------------------------------------------------------------
@@ -117,7 +128,8 @@ class JaxBackend:
 
     @staticmethod
     def counter_add(total, more):
-        return total + more
+        with jax_state.quiet():  # a fold's program is the tracer's, not the user's
+            return jax_counters.add(total, more)
 
     @staticmethod
     def counter_copy(counter):
@@ -174,8 +186,9 @@ class JaxBackend:
         depth = getattr(local, "depth", 0)
         local.depth = 1  # differentiating the op is not the user's op
         try:
-            for slot, site in list(self._sites.items()):
-                if "observed" in site.extra or not _exact_hits(site):
+            todo = [(slot, site) for slot, site in list(self._sites.items()) if "observed" not in site.extra]
+            for (slot, site), hits in zip(todo, _exact_hits([site for _, site in todo])):
+                if not hits:
                     continue
                 _code, _line, rule, op, dtype = SITES.items[slot]
                 obs = jax_observe.observe(rule.via or op.removeprefix("lax."), dtype)
@@ -238,19 +251,32 @@ class JaxBackend:
             if self.probe is not None:
                 self.probe.step_closed()
 
+    def take_vectors(self, sites, evals, vecs, step) -> None:
+        """A call's count vectors (device arrays, one per site) and its evaluations per site,
+        known from tracing (:mod:`.jax_dispatch`)."""
+        tr = self.tracer
+        if tr.counting:
+            for slot, n, vec in zip(sites, evals, vecs):
+                if n and SITES.items[slot][2].code in tr.codes:
+                    tr.record(self._site(slot), n, vec)
+        if step:
+            tr.step()
+            if self.probe is not None:
+                self.probe.step_closed()
+
     def take_eager(self, slot, evaluations, vec) -> None:
         tr = self.tracer
         if tr.counting and SITES.items[slot][2].code in tr.codes:
             tr.record(self._site(slot), evaluations, vec)
 
 
-def _exact_hits(site: Site) -> bool:
-    n = int(site.totals()[0])
-    if site.cur_host is not None:
-        n += int(site.cur_host[0])
-    if site.cur_dev is not None:
-        n += int(to_host([site.cur_dev])[0][0])
-    return n > 0
+def _exact_hits(sites: list[Site]) -> list[int]:
+    """Each site's exact hits so far, its device counters read in one transfer."""
+    hits = [int(s.host[0]) + (int(s.cur_host[0]) if s.cur_host is not None else 0) for s in sites]
+    devs = [(i, c) for i, s in enumerate(sites) for c in (s.dev, s.cur_dev) if c is not None]
+    for (i, _), vec in zip(devs, to_host([c for _, c in devs])):
+        hits[i] += int(vec[0])
+    return hits
 
 
 def _new_site(path, line, fn, rule, op, dtype) -> Site:
@@ -261,7 +287,10 @@ def _new_site(path, line, fn, rule, op, dtype) -> Site:
 
 
 def _drain() -> None:
-    """Wait until every dispatched program has run, so its counts have arrived."""
+    """Wait until every dispatched program has run, so its counts have arrived (only counts
+    handed over by a callback arrive late: none before such a program was ever compiled)."""
+    if not jax_state.CALLBACKS.is_set():
+        return
     jax.effects_barrier()
     for a in jax.live_arrays():
         try:

@@ -36,6 +36,7 @@ from jax._src import sharding_impls
 from jax._src.interpreters import partial_eval as pe
 from jax.interpreters import ad, batching, mlir
 
+from kinkcheck.trace.backends import jax_state
 from kinkcheck.trace.counts import VEC_LEN
 from kinkcheck.trace.near import HIST_HI, HIST_LO, NBINS
 
@@ -58,13 +59,6 @@ class Sink:
 
 
 sink = Sink()
-
-
-def to_host(counters) -> list[np.ndarray]:
-    """Device count vectors as host vectors (:mod:`kinkcheck.trace.counts`: without the
-    evaluations), read in one transfer."""
-    raw = np.asarray(jnp.stack(list(counters)), dtype=np.int64)
-    return [row[1:].copy() for row in raw]
 
 
 # -- distances to the kink -----------------------------------------------------------------
@@ -225,7 +219,12 @@ def _window_gap(x, dims, strides, padding, base, dil):
 
 
 def count_vector(how: tuple, near: tuple, args) -> jax.Array:
-    """int32[RAW_LEN] for one evaluation of an op: evaluations, exact, near, harmless, bins.
+    """int32[RAW_LEN] for one evaluation of an op: evaluations, exact, near, harmless, bins."""
+    return count_parts(how, near, args)[1]
+
+
+def count_parts(how: tuple, near: tuple, args) -> tuple[int, jax.Array]:
+    """(evaluations, :func:`count_vector`): the evaluations are known while tracing.
 
     ``near`` is (ulps, abs, scale): the rule's ``[runtime] near`` says what the tolerance is
     measured against (catalog.NEAR_SCALES): the operand's largest magnitude (``tensor``), each
@@ -239,7 +238,7 @@ def count_vector(how: tuple, near: tuple, args) -> jax.Array:
     dist = distance(how, args)
     d = dist.d
     if d is None:
-        return jnp.zeros(RAW_LEN, jnp.int32).at[0].set(1)
+        return 1, jnp.zeros(RAW_LEN, jnp.int32).at[0].set(1)
     if jnp.iscomplexobj(d):
         d = jnp.abs(d)
     # near in the operands' own precision (bfloat16's eps is 2**-7; jnp.finfo knows ml_dtypes'
@@ -259,7 +258,7 @@ def count_vector(how: tuple, near: tuple, args) -> jax.Array:
         tol = dist.scale().astype(flat.dtype) * factor + absf
     exact, n_near, bins = _counts(flat, tol)
     head = jnp.stack([jnp.int32(flat.size), exact, n_near, jnp.int32(0)])
-    return jnp.concatenate([head, bins])
+    return int(flat.size), jnp.concatenate([head, bins])
 
 
 _BLOCK, _BUSY, _FEW = 1024, 16, 32
@@ -394,6 +393,7 @@ def _count_fallback(*args, site, how, near, diff):
     the program being lowered does not want)."""
     if not sink.wants(diff):
         return []
+    jax_state.CALLBACKS.set()  # a trace's stop now waits for programs to finish (jax._drain)
     with sink.quiet():  # count_vector's own abs and max are not the user's
         vec = count_vector(how, near, args)
         jax.debug.callback(functools.partial(sink.host, (site,), step=False), vec[None])
@@ -424,6 +424,8 @@ pe.dce_rules[emit_p] = lambda used_outputs, eqn: ([True] * len(eqn.invars), eqn)
 
 
 def _emit_lowering(ctx, *mats, sites, step, probe=()):
+    jax_state.CALLBACKS.set()
+
     def callback(*ms):
         _emit_host(sites, step, probe, *ms)
         return ()
@@ -473,6 +475,7 @@ def _probe_impl(mat, *, sites):
 
 def _probe_fallback(mat, *, sites):
     """Sums the top-level rewrite did not reach (inside a loop): a callback of their own."""
+    jax_state.CALLBACKS.set()
     jax.debug.callback(functools.partial(sink.probe, sites), mat)
     return []
 

@@ -15,6 +15,8 @@ Shared by every running trace, reference-counted, put back by the last one
   program is rewritten so that its counts are summed on the device and handed to the host once
   per call (:mod:`.jax_rewrite`); jit's cache keeps the unrewritten program, which calls
   nested in other programs reuse. A probed step's call is traced under the probe's setting.
+* ``pjit._run_python_pjit``: a plain call of a rewritten program runs the form that returns
+  its counts as extra outputs and takes them off (:mod:`.jax_dispatch`).
 * ``pjit._infer_params`` and ``pjit._run_python_pjit``: jax's own jitted functions
   (``jnp.abs``, ``jax.nn.relu``) are traced once per calling line and kept off jit's C++
   fast path, so that each call counts at its own line and runs the program it runs untraced.
@@ -31,7 +33,7 @@ from jax._src import pjit as _pjit
 
 from kinkcheck.trace import patches
 from kinkcheck.trace.backends import _tls as _busy_tls
-from kinkcheck.trace.backends import jax_frames, jax_probe
+from kinkcheck.trace.backends import jax_dispatch, jax_frames, jax_probe
 from kinkcheck.trace.backends.jax_rewrite import is_gradient, rewrite, sites_in
 from kinkcheck.trace.backends.jax_state import STATE, current_setting, depth, has_tracers, local, quiet, \
     top_level, warn_once
@@ -108,10 +110,11 @@ def _rewritten(p, args):
         if sites_in(closed.jaxpr):
             with quiet():  # the re-trace binds the user's primitives again: count nothing new
                 new = rewrite(closed)
+            jax_dispatch.REWRITES[new.emit] = new
         _REWRITES[closed] = new
     if new is None:
         return p
-    return p._replace(params={**p.params, "jaxpr": new})
+    return p._replace(params={**p.params, "jaxpr": new.emit})
 
 
 def _infer_patch(orig, slot):
@@ -156,6 +159,12 @@ def _run_patch(orig, slot):
     (that path's cache does not know the calling line: see :func:`_infer_patch`)."""
 
     def _run_python_pjit(p, args_flat, fun, args, kwargs):
+        rw = jax_dispatch.REWRITES.get(p.params.get("jaxpr"))
+        if rw is not None and core.trace_state_clean():
+            with quiet():
+                outputs = rw.outputs()
+            if outputs is not None:  # counts as outputs, off the fast path (jax_dispatch)
+                return jax_dispatch.call(orig, rw, outputs, p, args_flat, fun, args, kwargs)
         out = orig(p, args_flat, fun, args, kwargs)
         if p.params.get("jaxpr") in _PROBE_PROGRAMS or _internal_call(fun, where=False):
             out = (*out[:5], None, *out[6:])  # no executable: no fast-path entry

@@ -52,7 +52,8 @@ from jax._src.interpreters import partial_eval as pe
 
 from kinkcheck.trace import patches
 from kinkcheck.trace.backends import jax_probe_ops, jax_state
-from kinkcheck.trace.backends.jax_count import count_p, probe_p, to_host
+from kinkcheck.trace.backends.jax_count import count_p, probe_p
+from kinkcheck.trace.backends.jax_counters import to_host
 from kinkcheck.trace.backends.jax_rewrite import subjaxprs
 from kinkcheck.trace.probe import step_result
 

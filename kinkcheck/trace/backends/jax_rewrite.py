@@ -7,9 +7,11 @@ cache key: :mod:`kinkcheck.trace.backends.jax_state`), and the jaxpr it made goe
 ``kinkcheck_count`` equation with its count vector, summed per site. Counts inside ``scan``
 and ``while_loop`` bodies ride along as extra loop carries, ``cond`` branches return theirs,
 nested ``jit`` and ``custom_jvp``/``custom_vjp`` calls are inlined (the program is final:
-nothing differentiates it any more). At the end one ``kinkcheck_emit`` hands the [sites x
-counts] matrix to the host: one callback per call, not one per op. A count the rewrite does
-not reach (a ``while`` condition, an unknown higher-order primitive) keeps its own callback.
+nothing differentiates it any more). A plain call's program returns one count vector per
+site after its own outputs (:class:`Rewrite`, :mod:`.jax_dispatch`); otherwise one
+``kinkcheck_emit`` at the end hands the [sites x counts] matrix to the host: one callback per
+call, not one per op. A count the rewrite does not reach (a ``while`` condition, an unknown
+higher-order primitive) keeps its own callback.
 A count of an evaluation that is not differentiated (``diff=False``) is dropped here when the
 trace counts only what is differentiated (the default), and so is one whose kink its now
 constant operands cannot reach (a jnp function's denominator, a literal once inlined).
@@ -25,7 +27,7 @@ from jax._src import linear_util as lu
 from jax._src.interpreters import partial_eval as pe
 
 from kinkcheck.trace.backends import jax_ops
-from kinkcheck.trace.backends.jax_count import RAW_LEN, count_p, count_vector, emit_p, probe_p, sink
+from kinkcheck.trace.backends.jax_count import RAW_LEN, count_p, count_parts, emit_p, probe_p, sink
 
 _INLINE = ("jit", "pjit", "closed_call", "core_call", "custom_jvp_call", "custom_vjp_call", "checkpoint", "remat")
 
@@ -79,6 +81,9 @@ class _Acc:
 
     def __init__(self, top: bool = False):
         self.rows: dict[int, jax.Array] = {}
+        #: evaluations per site, known while tracing (None: not known, a loop or a branch
+        #: decides them at run time)
+        self.evals: dict[int, int] | None = {}
         #: the program's own level (not a loop body or a branch): the probe's sums are kept
         #: only there; elsewhere they keep their own callback
         self.top = top
@@ -93,17 +98,25 @@ class _Acc:
             row = mat[i].astype(jnp.float32) if mat.dtype != jnp.float64 else mat[i]
             self.probe[s] = row if cur is None else jnp.concatenate([cur[:3] + row[:3], jnp.maximum(cur[3:], row[3:])])
 
-    def add(self, site: int, vec) -> None:
+    def add(self, site: int, vec, evals: int | None = None) -> None:
         cur = self.rows.get(site)
         self.rows[site] = vec if cur is None else cur + vec
+        if self.evals is not None:
+            if evals is None:
+                self.evals = None
+            else:
+                self.evals[site] = self.evals.get(site, 0) + evals
 
     def matrix(self, sites: tuple[int, ...]):
         zero = jnp.zeros(RAW_LEN, jnp.int32)
         return jnp.stack([self.rows.get(s, zero) for s in sites]) if sites else jnp.zeros((0, RAW_LEN), jnp.int32)
 
-    def merge(self, sites: tuple[int, ...], mat) -> None:
+    def merge(self, sites: tuple[int, ...], mat, inner: _Acc | None = None, times: int = 1) -> None:
+        """Add a loop's or a branch's counts; ``inner``: its evaluations per iteration (run
+        ``times`` times), None when they are decided at run time."""
+        known = inner.evals if inner is not None else None
         for i, s in enumerate(sites):
-            self.add(s, mat[i])
+            self.add(s, mat[i], None if known is None else known.get(s, 0) * times)
 
 
 def run(jaxpr: core.Jaxpr, consts, args, acc: _Acc, memo: dict):
@@ -142,7 +155,8 @@ def _eqn(eqn, invals, acc: _Acc, memo: dict):
     if prim is count_p:
         p = eqn.params
         if sink.wants(p["diff"]) and jax_ops.reachable(p["how"], invals):
-            acc.add(p["site"], count_vector(p["how"], p["near"], invals))
+            evals, vec = count_parts(p["how"], p["near"], invals)
+            acc.add(p["site"], vec, evals)
         return []
     if not any(sites_in(sub, memo) for sub in subjaxprs(eqn)):
         return _bind(eqn, invals)
@@ -176,17 +190,20 @@ def _scan(eqn, invals, acc, memo):
     nc, ncarry = p["num_consts"], p["num_carry"]
     consts, init, xs = invals[:nc], invals[nc:nc + ncarry], invals[nc + ncarry:]
     sites = sites_in(body, memo)
+    traced: list[_Acc] = []
 
     def step(carry, x):
         c, counts = carry
         inner = _Acc()
+        traced.append(inner)
         outs = run(body, body_consts, [*consts, *c, *x], inner, memo)
         return (outs[:ncarry], counts + inner.matrix(sites)), outs[ncarry:]
 
     zero = jnp.zeros((len(sites), RAW_LEN), jnp.int32)
     (final, counts), ys = lax.scan(step, (list(init), zero), list(xs), length=p["length"],
                                    reverse=p["reverse"], unroll=p["unroll"])
-    acc.merge(sites, counts)
+    same = all(t.evals == traced[0].evals for t in traced)  # (traced once, or alike)
+    acc.merge(sites, counts, traced[0] if traced and same else None, int(p["length"]))
     return [*final, *ys]
 
 
@@ -232,26 +249,61 @@ def _cond(eqn, invals, acc, memo):
     return outs
 
 
-def rewrite(closed: core.ClosedJaxpr) -> core.ClosedJaxpr:
-    """``closed`` with its counts summed on the device and emitted once (see module doc)."""
-    memo: dict = {}
-    jaxpr = closed.jaxpr
-    step = is_gradient(jaxpr)
+class Rewrite:
+    """A top-level program's rewrites: :attr:`emit` hands its counts to the host in one
+    callback (what ``jit(f).lower`` and a call from inside a transformation get);
+    :meth:`outputs` returns them as extra outputs, one count vector per site (a plain
+    call's program, :mod:`.jax_dispatch`): a Python callback makes XLA:CPU run the whole
+    program before the call returns (no asynchronous dispatch) and costs a thread handoff
+    per step. Only for a program whose evaluations are all known while tracing (no count
+    inside a ``while_loop`` or a ``cond`` branch) and that carries no probe sums."""
 
-    def fn(*args):
-        acc = _Acc(top=True)
-        outs = run(jaxpr, closed.consts, args, acc, memo)
-        sites = tuple(sorted(acc.rows))
-        psites = tuple(sorted(acc.probe))
-        if psites:
-            pmat = jnp.stack([acc.probe[s].astype(acc.probe[psites[0]].dtype) for s in psites])
-            emit_p.bind(acc.matrix(sites), pmat, sites=sites, step=step, probe=psites)
-        elif sites:
-            emit_p.bind(acc.matrix(sites), sites=sites, step=step)
-        return outs
+    def __init__(self, closed: core.ClosedJaxpr):
+        self.closed = closed
+        self.memo: dict = {}
+        self.step = is_gradient(closed.jaxpr)
+        self.emit, self.sites, self.evals = self._trace(emit=True)
+        self._outputs: core.ClosedJaxpr | None = None
+        #: (donated inputs, keep_unused) -> the jit of :meth:`outputs` (:mod:`.jax_dispatch`)
+        self.fast: dict = {}
 
-    in_avals = [v.aval for v in jaxpr.invars]
-    dbg = jaxpr.debug_info
-    new, _, consts = pe.trace_to_jaxpr_dynamic(lu.wrap_init(fn, debug_info=dbg), in_avals)
-    out = core.ClosedJaxpr(new, consts)
-    return out
+    def _trace(self, emit: bool):
+        jaxpr, memo, step = self.closed.jaxpr, self.memo, self.step
+        found: list = []
+
+        def fn(*args):
+            acc = _Acc(top=True)
+            outs = run(jaxpr, self.closed.consts, args, acc, memo)
+            sites = tuple(sorted(acc.rows))
+            psites = tuple(sorted(acc.probe))
+            evals = None if acc.evals is None or psites else tuple(acc.evals.get(s, 0) for s in sites)
+            found[:] = [sites, evals]
+            if not emit:
+                return [*outs, *(acc.rows[s] for s in sites)]
+            if psites:
+                pmat = jnp.stack([acc.probe[s].astype(acc.probe[psites[0]].dtype) for s in psites])
+                emit_p.bind(acc.matrix(sites), pmat, sites=sites, step=step, probe=psites)
+            elif sites:
+                emit_p.bind(acc.matrix(sites), sites=sites, step=step)
+            return outs
+
+        in_avals = [v.aval for v in jaxpr.invars]
+        new, _, consts = pe.trace_to_jaxpr_dynamic(lu.wrap_init(fn, debug_info=jaxpr.debug_info), in_avals)
+        return core.ClosedJaxpr(new, consts), found[0], found[1]
+
+    def outputs(self) -> core.ClosedJaxpr | None:
+        """The program with its count vectors as extra outputs (traced on first use), or None."""
+        if self.evals is None or not self.sites:
+            return None
+        if self._outputs is None:
+            got, sites, evals = self._trace(emit=False)
+            if sites != self.sites or evals != self.evals:
+                self.evals = None  # (never seen: the same jaxpr traced twice alike)
+                return None
+            self._outputs = got
+        return self._outputs
+
+
+def rewrite(closed: core.ClosedJaxpr) -> Rewrite:
+    """``closed`` with its counts summed on the device (see module doc and :class:`Rewrite`)."""
+    return Rewrite(closed)

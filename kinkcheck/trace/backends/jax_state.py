@@ -53,6 +53,10 @@ class SiteTable:
 
 
 SITES = SiteTable()
+#: set once this process has lowered a program that hands counts to the host through a
+#: callback: a trace's stop must then wait for every dispatched program (otherwise the
+#: counts arrive with the program's outputs, :mod:`.jax_dispatch`)
+CALLBACKS = threading.Event()
 _settings: dict[tuple, int] = {}
 _settings_lock = threading.Lock()
 #: setting id -> does it count only differentiated evaluations?
