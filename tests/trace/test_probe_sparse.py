@@ -6,9 +6,10 @@ change of the gradient as the full search, against the brute force of test_probe
 import pytest
 import torch
 import torch.nn.functional as F
+from reference_counts import ABS, FAC
 from test_probe_pool import _check, _net, _same
 
-from kinkcheck.trace.backends.torch_count import ReluWindows
+from kinkcheck.trace.backends.torch_count import ReluWindows, count_relu_windows
 from kinkcheck.trace.backends.torch_probe_pool import PoolTie
 from kinkcheck.trace.backends.torch_windows import _runner_up
 
@@ -65,3 +66,32 @@ def test_a_hint_for_another_tensor_or_geometry_is_not_taken():
         tie = PoolTie(x, 2, ((2, 2), (2, 2), (0, 0), (1, 1)))
         tie.bind((vals, idx), hint)
         assert tie.sparse is None
+
+
+@pytest.mark.parametrize("nan", [False, True])
+def test_ties_from_the_counts_kept_windows_are_the_full_search(nan):
+    """The one-pass count keeps the windows near a tie (and leaves out the zeros, each a tie):
+    the probe takes its ties from those; the same ties and change as searching every window.
+    With a NaN the count takes its two-pass way, which keeps nothing: the full search."""
+    g = torch.Generator().manual_seed(3)
+    x = F.relu(torch.randint(-2, 4, (4, 8, 32, 32), generator=g).float() / 8)
+    x.view(-1)[5::97] *= 1 - 2 ** -22  # near ties that are no ties
+    if nan:
+        x.view(-1)[11] = float("nan")
+    vals, idx = F.max_pool2d_with_indices(x, 2)
+    ties = []
+    for use_kept in (True, False):
+        windows = ReluWindows(vals, _runner_up(x, vals, [2, 2]))
+        count_relu_windows(windows, FAC, ABS)
+        assert (windows.kept is not None) == (not nan)
+        if not use_kept:
+            windows.kept = None
+        tie = PoolTie(x, 2, ((2, 2), (2, 2), (0, 0), (1, 1)))
+        tie.zero_harmless = True
+        tie.bind((vals, idx), (x, (2, 2), windows))
+        ties.append(tie)
+    kept, full = ties
+    assert kept.hits == full.hits > 0
+    assert all(torch.equal(torch.from_numpy(a), torch.from_numpy(b)) for a, b in zip(kept.sparse, full.sparse))
+    u = torch.randn(vals.shape, generator=g)
+    assert torch.equal(kept.deltas(u)[0][1], full.deltas(u)[0][1])

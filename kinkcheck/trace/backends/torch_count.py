@@ -287,12 +287,15 @@ class ReluWindows(Whole):
     apart. Counted by :func:`count_relu_windows`; ``room``: two buffers of ``vals``' shape it
     may write (the runner-up search's own, still in cache), or None for the scratch ones."""
 
-    __slots__ = ("room", "second", "vals")
+    __slots__ = ("kept", "room", "second", "vals")
 
     def __init__(self, vals, second, room=None):
         self.x = self.vals = vals
         self.second = second
         self.room = room
+        #: set by the one-pass count: (the number of zero windows, the flat indices of the windows
+        #: it kept, the rest being far from a tie); a probe's tie search reads them (torch_probe_pool)
+        self.kept: tuple[int, np.ndarray] | None = None
 
     def count(self, fac: float, absf: float) -> tuple[np.ndarray | None, int] | None:
         return count_relu_windows(self, fac, absf)
@@ -328,22 +331,28 @@ def count_relu_windows(w: ReluWindows, fac: float, absf: float) -> tuple[np.ndar
     thr = 4 * max(absf, _ZERO_PUSH[dt])
     room = w.room
     v = _np(vals)
-    if fac >= _EPS[dt] and _maxr(v) < _INF:  # (a NaN maximum: the two-pass way too)
+    f = None
+    if fac >= _EPS[dt]:
+        f = torch.sub(second, vals, alpha=1 - 2 * fac, out=room[1] if room else _scratch.get(vals.shape, dt, 5))
+    if f is not None and float(f.amin()) > -_INF:
         # one pass: f = second - (1 - 2 fac) * vals. A window count_host_rel counts (vals > 0,
         # vals - second <= fac * vals + absf) has f >= -absf up to roundings far below
         # thr: the doubled factor covers the rounding of (1 - 2 fac) and of the product
-        # once fac >= eps. An infinite maximum (within its infinite tolerance) would be -inf:
-        # those go the two-pass way. Windows of zeros have f = 0 (kept by the filter): they
-        # are told apart by counting the nonzero maxima, which is also the harmless count
-        f = torch.sub(second, vals, alpha=1 - 2 * fac, out=room[1] if room else _scratch.get(vals.shape, dt, 5))
-        far = np.less(f.view(-1).numpy(), -thr, out=_host_buf(n, torch.bool, 60))  # NaN: not far
+        # once fac >= eps. An infinite maximum (within its infinite tolerance) makes f -inf
+        # or NaN, as does a NaN: those go the two-pass way (read from f, just written: the
+        # maxima themselves are no longer in cache). Windows of zeros have f = 0 (kept by the
+        # filter): they are told apart by counting the nonzero maxima, which is also the
+        # harmless count
+        far = np.less(f.view(-1).numpy(), -thr, out=_host_buf(n, torch.bool, 60))
         zero = np.equal(v, 0, out=_host_buf(n, torch.bool, 61))  # -0.0 too (a compare: counting floats is slow)
         zeros = int(_cnz(zero))
         if int(_cnz(far)) == n - zeros:  # every window but the zero ones is far
+            w.kept = (zeros, _NO_WINDOWS)
             return None, zeros
         keep = np.logical_not(far, out=far)
         keep &= np.logical_not(zero, out=zero)
         pick = keep.nonzero()[0]
+        w.kept = (zeros, pick)
         return _relu_windows_vec(v[pick], _np(second)[pick], fac, absf), zeros
     one = _ONES.get(dt)
     if one is None:
@@ -367,6 +376,9 @@ def count_relu_windows(w: ReluWindows, fac: float, absf: float) -> tuple[np.ndar
     return vec, harmless
 
 
+_NO_WINDOWS: np.ndarray = np.zeros(0, dtype=np.int64)
+_NO_WINDOWS.flags.writeable = False
+
 #: per dtype: machine epsilon (the one-pass window filter needs a factor of at least this)
 _EPS = {torch.float32: torch.finfo(torch.float32).eps, torch.float64: torch.finfo(torch.float64).eps}
 
@@ -377,7 +389,12 @@ def _relu_windows_vec(v, s, fac: float, absf: float):
     if v.size == 0:
         return None
     with np.errstate(invalid="ignore", divide="ignore"):
-        d = np.nan_to_num((v - s) / np.sign(v), nan=_INF)
+        d = np.divide(v - s, np.sign(v))
+        # NaN (zero and NaN windows, inf - inf) -> +inf, as the dense distances' nan_to_num: one
+        # ufunc instead of that function's dozen calls (tens of microseconds on a cold step); an
+        # infinite gap stays inf where nan_to_num makes it the largest float: the same decision
+        # against any tolerance, and the same (top) decade
+        np.fmin(d, _INF, out=d)
         return _vec(d[d.astype(np.float64) <= fac * v.astype(np.float64) + absf])
 
 

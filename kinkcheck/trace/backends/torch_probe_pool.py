@@ -243,11 +243,19 @@ class PoolTie:
         where the input equals the window's maximum (the last such one wins)."""
         vals = windows.vals.detach().reshape(-1).numpy()
         second = windows.second.detach().reshape(-1).numpy()
-        tie = np.equal(vals, second, out=_host_buf(vals.size, torch.bool, 70))
-        self.hits = int(np.count_nonzero(tie))
-        if self.zero_harmless:  # both choices at a tie of relu zeros move the gradient by exactly 0
-            tie &= np.not_equal(vals, 0, out=_host_buf(vals.size, torch.bool, 71))
-        tied = np.flatnonzero(tie)
+        if windows.kept is not None and self.zero_harmless:
+            # the count's one pass has left out the windows far from a tie and the windows of
+            # zeros (each a tie: a ReLU's output is >= 0): the ties are those zeros and the
+            # kept windows whose runner-up equals their maximum
+            zeros, kept = windows.kept
+            tied = kept[np.equal(vals.take(kept), second.take(kept))]
+            self.hits = zeros + tied.size
+        else:
+            tie = np.equal(vals, second, out=_host_buf(vals.size, torch.bool, 70))
+            self.hits = int(np.count_nonzero(tie))
+            if self.zero_harmless:  # both choices at a tie of relu zeros move the gradient by exactly 0
+                tie &= np.not_equal(vals, 0, out=_host_buf(vals.size, torch.bool, 71))
+            tied = np.flatnonzero(tie)
         if not tied.size:
             return
         # each tied window's origin as a flat index of the input: its plane's start plus its
