@@ -57,6 +57,9 @@ def gradient_dead(node: ast.AST, ctx, depth: int = 0) -> bool:
         if isinstance(parent, _PASS_THROUGH):
             child, parent = parent, ctx.parent(parent)
             continue
+        if isinstance(parent, ast.IfExp) and child is not parent.test:
+            child, parent = parent, ctx.parent(parent)  # `squeeze(n) if not keepdims else n`
+            continue
         if isinstance(parent, ast.Call) and child in parent.args and isinstance(parent.func, ast.Attribute) \
                 and ctx.is_module_ref(parent.func.value):
             child, parent = parent, ctx.parent(parent)  # `jnp.sum(jnp.abs(x))`: passes the value on

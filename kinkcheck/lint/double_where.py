@@ -1,0 +1,88 @@
+"""The double-where idiom: a ``where`` whose jump the loss never sees.
+
+JAX's documented way to keep a nan out of a gradient selects twice on one condition::
+
+    x_safe = jnp.where(norm <= min_norm, jnp.ones_like(x), x)      # (1) inner
+    masked = jnp.linalg.norm(x_safe)
+    return jnp.where(norm <= min_norm, min_norm, masked)           # (2) outer
+
+On the side where the condition holds, (2) takes a branch that does not read ``x_safe``; on
+the other side ``x_safe`` is ``x``. So the selection (1) is never seen across its boundary:
+it is not a branch point of the loss (KC402 reports the outer one). The rule is read from
+the code, not the names: every use of the inner ``where``'s name (directly, or through one
+name computed from it) lies in the same branch of ``where`` calls on the textually same
+condition, and the other branch does not read it.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import TYPE_CHECKING
+
+from kinkcheck.lint import sinks
+
+if TYPE_CHECKING:
+    from kinkcheck.lint.context import Context
+
+#: names followed from the inner ``where`` to the outer one (``x_safe`` -> ``masked``)
+_DEPTH = 2
+
+
+def invisible_selection(call: ast.AST, ctx: Context) -> bool:
+    """``call`` is the inner ``where(c, a, b)`` of a double-where on ``c``."""
+    if not (isinstance(call, ast.Call) and len(call.args) == 3 and _tail(call) == "where"):
+        return False
+    return _side(call, ast.unparse(call.args[0]), ctx, _DEPTH) is not None
+
+
+def _side(value: ast.AST, cond: str, ctx: Context, depth: int) -> int | None:
+    """The one branch (1 or 2) of ``where`` calls on ``cond`` that every use of the name
+    ``value`` is assigned to lies in, followed through ``depth`` names; None if there is none."""
+    stmt = ctx.parent(value)
+    if depth <= 0 or not (isinstance(stmt, ast.Assign) and stmt.value is value and len(stmt.targets) == 1
+                          and isinstance(stmt.targets[0], ast.Name)):
+        return None
+    uses = sinks.uses_of(stmt.targets[0].id, stmt, ctx)
+    sides = set()
+    for use in uses:
+        side = _selected_side(use, cond, ctx)
+        if side is None:
+            computed = _enclosing_assigned_value(use, ctx)
+            side = _side(computed, cond, ctx, depth - 1) if computed is not None else None
+        if side is None:
+            return None
+        sides.add(side)
+    return sides.pop() if len(sides) == 1 else None
+
+
+def _selected_side(use: ast.AST, cond: str, ctx: Context) -> int | None:
+    """1 or 2 when ``use`` sits in that branch of a ``where`` on ``cond`` whose other branch
+    does not read the same name; None otherwise."""
+    child, parent = use, ctx.parent(use)
+    while parent is not None and not isinstance(parent, ast.stmt):
+        if isinstance(parent, ast.Call) and len(parent.args) == 3 and _tail(parent) == "where" \
+                and child in parent.args[1:] and ast.unparse(parent.args[0]) == cond:
+            side = parent.args.index(child)
+            other = parent.args[3 - side]
+            name = use.id if isinstance(use, ast.Name) else None
+            if name is None or any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(other)):
+                return None
+            return side
+        child, parent = parent, ctx.parent(parent)
+    return None
+
+
+def _enclosing_assigned_value(use: ast.AST, ctx: Context) -> ast.AST | None:
+    """The right-hand side of ``t = f(use)``: the value computed from ``use``."""
+    node: ast.AST | None = use
+    while node is not None and not isinstance(node, ast.stmt):
+        parent = ctx.parent(node)
+        if isinstance(parent, ast.Assign) and parent.value is node:
+            return node
+        node = parent
+    return None
+
+
+def _tail(call: ast.Call) -> str:
+    func = call.func
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
