@@ -159,14 +159,16 @@ def _run_patch(orig, slot):
     (that path's cache does not know the calling line: see :func:`_infer_patch`)."""
 
     def _run_python_pjit(p, args_flat, fun, args, kwargs):
-        rw = jax_dispatch.REWRITES.get(p.params.get("jaxpr"))
+        jaxpr = p.params.get("jaxpr")
+        slow = jaxpr in _PROBE_PROGRAMS or _internal_call(fun, where=False)
+        rw = jax_dispatch.REWRITES.get(jaxpr)
         if rw is not None and core.trace_state_clean():
             with quiet():
                 outputs = rw.outputs()
-            if outputs is not None:  # counts as outputs, off the fast path (jax_dispatch)
-                return jax_dispatch.call(orig, rw, outputs, p, args_flat, fun, args, kwargs)
+            if outputs is not None:  # counts as outputs (jax_dispatch)
+                return jax_dispatch.call(orig, rw, outputs, p, args_flat, fun, args, kwargs, fast=not slow)
         out = orig(p, args_flat, fun, args, kwargs)
-        if p.params.get("jaxpr") in _PROBE_PROGRAMS or _internal_call(fun, where=False):
+        if slow:
             out = (*out[:5], None, *out[6:])  # no executable: no fast-path entry
         return out
 

@@ -264,8 +264,6 @@ class Rewrite:
         self.step = is_gradient(closed.jaxpr)
         self.emit, self.sites, self.evals = self._trace(emit=True)
         self._outputs: core.ClosedJaxpr | None = None
-        #: (donated inputs, keep_unused) -> the jit of :meth:`outputs` (:mod:`.jax_dispatch`)
-        self.fast: dict = {}
 
     def _trace(self, emit: bool):
         jaxpr, memo, step = self.closed.jaxpr, self.memo, self.step
