@@ -9,8 +9,8 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING
 
-from kinkcheck.lint.index import walk_local
 from kinkcheck.lint.resolve import PLAIN, annotation_kind
+from kinkcheck.lint.walk import walk_local
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context, FileAnalysis

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, dotted
 
 if TYPE_CHECKING:  # pragma: no cover
-    from kinkcheck.lint.index import _Env, _Indexer
+    from kinkcheck.lint.env import _Env
+    from kinkcheck.lint.index import _Indexer
 
 CALL = "()"
 PARAM = "#"

@@ -15,7 +15,9 @@ import sys
 from typing import Any
 
 from kinkcheck.lint import kinds
-from kinkcheck.lint.index import NO_GRAD, _Env, _Indexer, local_bindings, walk_local
+from kinkcheck.lint.env import _Env
+from kinkcheck.lint.index import NO_GRAD, _Indexer
+from kinkcheck.lint.walk import local_bindings, walk_local
 from kinkcheck.lint.bindings import assignments_in, parameters
 from kinkcheck.lint.kinds import ARRAY_METHODS
 from kinkcheck.lint.resolve import (

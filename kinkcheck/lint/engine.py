@@ -33,7 +33,8 @@ from kinkcheck.lint.checks import Site
 from kinkcheck.lint.context import Budget, Context, FileAnalysis, no_grad_nodes
 from kinkcheck.lint.double_where import invisible_selection
 from kinkcheck.lint.guards import accepts
-from kinkcheck.lint.index import backward_slice, recall, walk_local
+from kinkcheck.lint.index import recall
+from kinkcheck.lint.walk import backward_slice, walk_local
 from kinkcheck.lint.make_finding import site_finding
 from kinkcheck.lint.matching import Tables, match_call, match_operator
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, PLAIN, TENSOR

@@ -40,7 +40,7 @@ def enclosing_statement(node: ast.AST, ctx) -> ast.AST | None:
 def _returns(ctx) -> list[ast.Return]:
     cached = getattr(ctx, "_flow_returns", None)
     if cached is None:
-        from kinkcheck.lint.index import walk_local
+        from kinkcheck.lint.walk import walk_local
 
         fn = ctx.fn
         cached = [] if isinstance(fn, ast.Module) else [
@@ -53,7 +53,7 @@ def returned_names(ctx) -> set[str]:
     """Names the returned expressions depend on, through every assignment (transitively)."""
     cached = getattr(ctx, "_flow_names", None)
     if cached is None:
-        from kinkcheck.lint.index import backward_slice
+        from kinkcheck.lint.walk import backward_slice
 
         body = list(getattr(ctx.fn, "body", []))
         chosen = backward_slice(body, [r.value for r in _returns(ctx) if r.value is not None])
@@ -212,7 +212,7 @@ def only_divides(node: ast.AST, ctx) -> bool:
         child, parent = parent, ctx.parent(parent)
     if not (isinstance(parent, ast.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0], ast.Name)):
         return False
-    from kinkcheck.lint.index import walk_local
+    from kinkcheck.lint.walk import walk_local
 
     name = parent.targets[0].id
     uses = [n for n in walk_local(ctx.fn) if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)]
@@ -233,7 +233,7 @@ def bindings(ctx) -> dict[str, list[Binding]]:
     cached = getattr(ctx, "_flow_bindings", None)
     if cached is not None:
         return cached
-    from kinkcheck.lint.index import walk_local
+    from kinkcheck.lint.walk import walk_local
 
     out: dict[str, list[Binding]] = {}
 
@@ -373,7 +373,7 @@ def _call_index(fa) -> dict:
     cached = getattr(fa, "_flow_calls", None)
     if cached is not None:
         return cached
-    from kinkcheck.lint.index import walk_local
+    from kinkcheck.lint.walk import walk_local
 
     ctors: dict[str, set[str]] = {}
     #: `self.cls_criterion = seesaw_ce_loss`: a call of the attribute calls the function
@@ -514,7 +514,7 @@ def linked_context(fa, qual: str, entry):
 
 def link_parents(ctx):
     """Fill ``ctx.parents`` for the whole function body; returns ``ctx``."""
-    from kinkcheck.lint.index import walk_local
+    from kinkcheck.lint.walk import walk_local
 
     for node in walk_local(ctx.fn):
         for child in ast.iter_child_nodes(node):

@@ -31,7 +31,8 @@ import re
 from typing import TYPE_CHECKING
 
 from kinkcheck.lint.bindings import IterItem, Opaque, init_parameters, mutated_names
-from kinkcheck.lint.index import MODULE_CODE, _qual, walk_local
+from kinkcheck.lint.index import MODULE_CODE, _qual
+from kinkcheck.lint.walk import walk_local
 from kinkcheck.lint.resolve import (
     ARRAY_ROOTS,
     DATA,

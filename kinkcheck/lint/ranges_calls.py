@@ -143,7 +143,7 @@ def _returned(node: ast.Call, ctx, depth: int) -> str:
     if q is None or entry is None or not isinstance(entry[0], (ast.FunctionDef, ast.AsyncFunctionDef)):
         return ANY
     from kinkcheck.lint import flow
-    from kinkcheck.lint.index import walk_local
+    from kinkcheck.lint.walk import walk_local
 
     callee = flow._caller_context(ctx.fa, q, entry)
     values = [n.value for n in walk_local(entry[0]) if isinstance(n, ast.Return)]

@@ -105,7 +105,7 @@ def _loads(ctx) -> dict[str, list[ast.Name]]:
     """name -> the places the function reads it (memoized per function)."""
     cached = getattr(ctx, "_sink_loads", None)
     if cached is None:
-        from kinkcheck.lint.index import walk_local
+        from kinkcheck.lint.walk import walk_local
 
         cached = {}
         for node in walk_local(ctx.fn):

@@ -15,7 +15,8 @@ from kinkcheck.lint.callables import CALL, OPAQUE, PARAM, Refs, lambda_def, on_s
 from kinkcheck.lint.roots import DERIVATIVE_RULES, FUNCTION_PARAM_RE, LOSS_NAME_RE, differentiated_slots, is_layer
 
 if TYPE_CHECKING:  # pragma: no cover
-    from kinkcheck.lint.index import _Env, _Indexer
+    from kinkcheck.lint.env import _Env
+    from kinkcheck.lint.index import _Indexer
 
 #: value shapes that can hold a callable worth following (a name, ``self.attr``, a
 #: lambda, ``partial(f)``, a constructor call, a table of those); arithmetic cannot
@@ -296,7 +297,7 @@ class ValuePass:
 
 
 def _lambda_nodes(fd: ast.FunctionDef):
-    from kinkcheck.lint.index import walk_local
+    from kinkcheck.lint.walk import walk_local
 
     return walk_local(fd)
 

@@ -87,7 +87,7 @@ def _values_only(call: ast.AST, index: int, ctx: Context) -> bool:
 
 def _loads(name: str, ctx: Context) -> list[ast.Name]:
     """Where the function reads ``name``."""
-    from kinkcheck.lint.index import walk_local
+    from kinkcheck.lint.walk import walk_local
 
     return [n for n in walk_local(ctx.fn) if isinstance(n, ast.Name) and n.id == name
             and isinstance(n.ctx, ast.Load) and ctx.parent(n) is not None]

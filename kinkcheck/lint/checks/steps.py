@@ -92,7 +92,7 @@ def _used_as_number(node: ast.AST, ctx: Context, follow: int) -> bool:
 
 def _loads_after(assign: ast.Assign, names: set[str], ctx: Context):
     """Loads of ``names`` in the function after ``assign``."""
-    from kinkcheck.lint.index import walk_local
+    from kinkcheck.lint.walk import walk_local
 
     fn = ctx.fn
     start = (assign.lineno, assign.col_offset)

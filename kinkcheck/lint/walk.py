@@ -1,0 +1,131 @@
+"""Walking a function's own code: the nodes that run as part of it, what it binds, and
+the backward slice of what it differentiates. Stdlib ``ast`` only (the index and every
+later pass use these)."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator, Sequence
+
+
+def local_bindings(fn: ast.AST, nodes: list | None = None) -> tuple[set[str], dict[str, ast.AST]]:
+    """Names bound in a function (params, assignments, loop targets, with-as; a local
+    ``import`` resolves through the file's import table instead) and,
+    for names assigned exactly once, the assigned value (used to follow simple aliases)."""
+    bound: set[str] = set()
+    counts: dict[str, int] = {}
+    values: dict[str, ast.AST] = {}
+    args = getattr(fn, "args", None)
+    if args is not None:
+        for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
+            if a is not None:
+                bound.add(a.arg)
+    for node in nodes if nodes is not None else walk_local(fn):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            bound.add(node.id)
+            counts[node.id] = counts.get(node.id, 0) + 1
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            values[node.targets[0].id] = node.value
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Tuple) \
+                and isinstance(node.value, ast.Tuple) and len(node.targets[0].elts) == len(node.value.elts):
+            # `w1, h1 = x2 - x1, y2 - y1 + eps`: each name gets its own value
+            for t, v in zip(node.targets[0].elts, node.value.elts):
+                if isinstance(t, ast.Name) and not isinstance(v, ast.Starred):
+                    values[t.id] = v
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node is not fn:
+            bound.add(node.name)
+    values = {k: v for k, v in values.items() if counts.get(k) == 1}
+    return bound, values
+
+
+#: per node type, the fields that can hold child nodes (``ctx`` and plain-value fields
+#: left out: ``Load()``/``Store()`` markers are never looked at)
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+_SCALAR_FIELDS = frozenset({"ctx", "id", "attr", "arg", "asname", "level", "kind", "type_comment", "conversion",
+                            "is_async", "simple", "lineno", "col_offset"})
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def _child_fields(cls: type) -> tuple[str, ...]:
+    fields = _CHILD_FIELDS.get(cls)
+    if fields is None:
+        fields = tuple(f for f in getattr(cls, "_fields", ()) if f not in _SCALAR_FIELDS and not (cls is ast.Constant and f == "value"))
+        _CHILD_FIELDS[cls] = fields
+    return fields
+
+
+def _children(node: ast.AST, out: list) -> None:
+    """Append the child nodes of ``node`` (what ``ast.iter_child_nodes`` gives, less the
+    expression-context markers) to ``out``."""
+    fields = _CHILD_FIELDS.get(node.__class__) or _child_fields(node.__class__)
+    AST = ast.AST
+    for f in fields:
+        v = getattr(node, f, None)
+        if v is None:
+            continue
+        if v.__class__ is list:
+            for item in v:
+                if isinstance(item, AST):
+                    out.append(item)
+        elif isinstance(v, AST):
+            out.append(v)
+
+
+def walk_local(fn: "ast.AST | Sequence[ast.AST]") -> "Iterator[ast.AST]":
+    """Every node of a function's body, not descending into nested defs/classes (but into
+    lambdas and comprehensions, which run as part of the function). Expression-context
+    markers (``Load()``) are not yielded."""
+    if isinstance(fn, list):
+        stack = list(fn)
+    elif isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        # decorators and defaults are evaluated outside; the body is what runs
+        stack = [*fn.body]
+    else:
+        stack = []
+        _children(fn, stack)  # type: ignore[arg-type]  # a node (lists are handled above)
+    pop, children = stack.pop, _children
+    while stack:
+        node = pop()
+        yield node
+        if isinstance(node, _SCOPES):
+            continue
+        children(node, stack)
+
+
+def _module_nodes(tree: ast.Module):
+    """Module-level code: every statement outside defs and classes."""
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        yield from walk_local([stmt])
+
+
+def backward_slice(body: "Sequence[ast.AST]", exprs: "Sequence[ast.AST]") -> list[ast.AST]:
+    """The statements (and expressions) that compute what is differentiated: the
+    ``.backward()`` receivers plus every assignment their names depend on, transitively."""
+    needed: set[str] = set()
+    for e in exprs:
+        needed |= _loads(e)
+    assigns = [n for stmt in body for n in walk_local([stmt]) if isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign))]
+    chosen: list[ast.AST] = list(exprs)
+    seen: set[int] = set()
+    changed = True
+    while changed:
+        changed = False
+        for a in assigns:
+            if id(a) in seen:
+                continue
+            targets = a.targets if isinstance(a, ast.Assign) else [a.target]
+            names = {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+            if names & needed and getattr(a, "value", None) is not None:
+                seen.add(id(a))
+                chosen.append(a)
+                needed |= _loads(a.value)  # type: ignore[arg-type]  # not None (checked above)
+                if isinstance(a, ast.AugAssign):
+                    needed |= names
+                changed = True
+    return chosen
+
+
+def _loads(expr: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(expr) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
