@@ -8,6 +8,10 @@ slot) and handed out again on the next probed step. A buffer's contents live unt
 closes (:meth:`Buffers.step_done`); nothing outside the probe ever holds one (gradients
 pushed through ``torch.autograd.grad`` are read before the step closes).
 
+A sparse delta (a few stores into zeros) takes a buffer kept zero instead (:meth:`Alloc.zeros`):
+the elements it writes are put back to 0 when the step closes, so it costs its stores, not a
+fill of the whole tensor each probed step.
+
 Bounded: at most ``limit`` bytes are kept (beyond that, and on other devices, whose caching
 allocators need none of this, an allocation is a plain ``torch.empty``); all are dropped when
 the trace stops.
@@ -15,6 +19,7 @@ the trace stops.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 #: bytes of buffers one probe keeps between probed steps
@@ -29,6 +34,10 @@ class Buffers:
         self.bufs: dict[tuple, torch.Tensor] = {}
         self.bytes = 0
         self.evals: dict = {}  # owner -> evaluations so far this step
+        #: the buffers kept zero (apart from bufs: a slot never holds another use's values) and,
+        #: this step, the flat indices written into each, put back to 0 by step_done
+        self.zero_bufs: dict[tuple, torch.Tensor] = {}
+        self.dirty: list[tuple[np.ndarray, tuple[np.ndarray, ...]]] = []
 
     def alloc(self, owner) -> Alloc:
         """The allocator of ``owner``'s next evaluation this step (a site evaluated twice in a
@@ -54,11 +63,36 @@ class Buffers:
             self.bytes += size
         return buf
 
+    def zeros(self, key: tuple, shape, dtype: torch.dtype, touched: tuple[np.ndarray, ...]) -> torch.Tensor:
+        """A CPU float32/64 tensor of zeros at ``shape`` whose flat elements ``touched`` its
+        caller then writes (and nothing else writes: the autograd engine adds into a gradient
+        in place only when nothing else holds its storage, and this keeps it)."""
+        shape = tuple(shape)
+        buf = self.zero_bufs.get(key)
+        if buf is None or tuple(buf.shape) != shape or buf.dtype != dtype:
+            if buf is not None:
+                self.bytes -= buf.numel() * buf.element_size()
+                del self.zero_bufs[key]
+            buf = torch.zeros(shape, dtype=dtype)
+            size = buf.numel() * buf.element_size()
+            if self.bytes + size > self.limit:
+                return buf
+            self.zero_bufs[key] = buf
+            self.bytes += size
+        self.dirty.append((buf.numpy().reshape(-1), touched))
+        return buf
+
     def step_done(self) -> None:
         self.evals.clear()
+        dirty, self.dirty = self.dirty, []
+        for flat, touched in dirty:
+            for idx in touched:
+                flat[idx] = 0
 
     def clear(self) -> None:
         self.bufs.clear()
+        self.zero_bufs.clear()
+        self.dirty.clear()
         self.bytes = 0
         self.evals.clear()
 
@@ -76,6 +110,18 @@ class Alloc:
         if self.owner is None:
             return torch.empty(tuple(shape), dtype=dtype, device=device)
         return self.owner.get((*self.base, self.slot), shape, dtype, device)
+
+    def zeros(self, shape, dtype: torch.dtype, device: torch.device, *touched: np.ndarray) -> torch.Tensor:
+        """Zeros at ``shape`` that the caller writes only at the flat indices ``touched``
+        (numpy int arrays): on the CPU (float32/64) a buffer kept zero between probed steps
+        (:meth:`Buffers.zeros`), elsewhere a fresh fill."""
+        self.slot += 1
+        if self.owner is None or device.type != "cpu" or dtype not in _KEPT_ZERO:
+            return torch.zeros(tuple(shape), dtype=dtype, device=device)
+        return self.owner.zeros(("zeros", *self.base, self.slot), shape, dtype, touched)
+
+
+_KEPT_ZERO = (torch.float32, torch.float64)
 
 
 #: an allocator that keeps nothing (rules called outside a probe, tests)

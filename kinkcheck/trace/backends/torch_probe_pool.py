@@ -324,7 +324,7 @@ class PoolTie:
             v = u.detach().reshape(-1).numpy().take(tied)
             if not rules.nonzero(v):
                 return None
-            d = self.alloc((n,), u.dtype, u.device).zero_()
+            d = self.alloc.zeros((n,), u.dtype, u.device, last, first)
             dn = d.numpy()
             dn[last] = v + 0.0
             dn[first] = 0.0 - v

@@ -76,7 +76,7 @@ class Sparse:
         v = u.detach().numpy().reshape(-1).take(self.idx)
         if not nonzero(v):
             return None
-        d = alloc(shape, dtype, u.device).zero_()
+        d = alloc.zeros(shape, dtype, u.device, self.idx)
         d.numpy().reshape(-1)[self.idx] = v
         return d
 
