@@ -306,6 +306,8 @@ def _expanded_square(node: ast.BinOp, ctx, depth: int) -> bool:
     if len(neg) != 1:
         return False
     (n,) = neg
+    if isinstance(n, ast.Name) and hasattr(ctx, "definition") and _squared(ctx.definition(n.id)) is not None:
+        n = ctx.definition(n.id)  # `mu_xx = mu_x ** 2`, then `conv2d(x ** 2, w) - mu_xx`
     factors = _factors(n)
     if len(pos) >= 2 and 2 in [const_value(f) for f in factors] and any(const_value(f) is None for f in factors):
         return all(_diag(t, ctx) or is_nonnegative(_range_of(t, ctx, depth)) for t in pos)
@@ -316,7 +318,10 @@ def _expanded_square(node: ast.BinOp, ctx, depth: int) -> bool:
         (p,) = pos
         return _tail(p) in ("mean", "nanmean") and is_nonnegative(_range_of(p, ctx, depth))
     if len(pos) == 1 and base is not None:
-        return _local_variance(pos[0], base, ctx)
+        p = pos[0]
+        if isinstance(p, ast.Name) and hasattr(ctx, "definition") and ctx.definition(p.id) is not None:
+            p = ctx.definition(p.id)  # `ex2 = conv2d(x * x, w)`, then `ex2 - mu ** 2`
+        return _local_variance(p, base, ctx)
     return False
 
 
