@@ -8,10 +8,11 @@ JAX's documented way to keep a nan out of a gradient selects twice on one condit
 
 On the side where the condition holds, (2) takes a branch that does not read ``x_safe``; on
 the other side ``x_safe`` is ``x``. So the selection (1) is never seen across its boundary:
-it is not a branch point of the loss (KC402 reports the outer one). The rule is read from
-the code, not the names: every use of the inner ``where``'s name (directly, or through one
-name computed from it) lies in the same branch of ``where`` calls on the textually same
-condition, and the other branch does not read it.
+it is not a branch point of the loss. The rule is read from the code, not the names: every
+use of the inner ``where``'s name (directly, or through one name computed from it) lies in
+the same branch of ``where`` calls on the textually same condition, and the other branch
+does not read it. The ``double-where`` guard (``guards.py``) asks this for an inner
+``where`` its own pairing does not see.
 """
 
 from __future__ import annotations

@@ -31,7 +31,6 @@ from kinkcheck.lint import checks as registry
 from kinkcheck.lint import flow, joins, sinks
 from kinkcheck.lint.checks import Site
 from kinkcheck.lint.context import Budget, Context, FileAnalysis, no_grad_nodes
-from kinkcheck.lint.double_where import invisible_selection
 from kinkcheck.lint.guards import accepts
 from kinkcheck.lint.index import recall
 from kinkcheck.lint.walk import backward_slice, walk_local
@@ -280,8 +279,6 @@ def _node_findings(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[s
             continue  # smooth-L1: near 0 only the quadratic branch of the `where` sees the abs
         if site.code == "KC402" and _smooth_where(site, ctx):
             continue  # the branches meet with the same value and slope (Huber, smooth-L1)
-        if site.code == "KC402" and invisible_selection(site.call, ctx):
-            continue  # the inner where of a double-where: the outer one discards its jump
         if site.code in RETURNED_SMOOTH and site.via != "node" and joins.returned_smooth(
                 site.call or site.node, _kink_zero(site), ctx):
             continue  # Huber with a minimum: the returned value is C1 across the tie

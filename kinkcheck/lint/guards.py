@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING, Callable
 
+from kinkcheck.lint.double_where import invisible_selection
 from kinkcheck.lint.resolve import DATA, PLAIN, const_value, is_eps_like
 
 if TYPE_CHECKING:
@@ -251,7 +252,8 @@ def double_where(node: ast.AST, ctx: Context, site=None) -> bool:
         for sub in ast.walk(branch):
             if sub is not call and any(v in pairs for v in _values(sub, ctx, 1)):
                 return True
-    # inner: this where (or the name it is assigned to) is used in a paired where's branch
+    # inner: this where (or the name it is assigned to) is used in a paired where's branch,
+    # or every use of its name, through one computed name, lies in one branch of the pair
     parent = ctx.parent(call)
     names = {t.id for t in getattr(parent, "targets", ()) if isinstance(t, ast.Name)}
     for outer in pairs:
@@ -259,7 +261,7 @@ def double_where(node: ast.AST, ctx: Context, site=None) -> bool:
             for sub in ast.walk(branch):
                 if sub is call or (isinstance(sub, ast.Name) and sub.id in names):
                     return True
-    return False
+    return invisible_selection(call, ctx)
 
 
 @guard("detached-target")
