@@ -38,6 +38,8 @@ GUARDS: Mapping[str, str] = {
                 "or a variance written expanded, an abs, a norm): it only removes rounding error",
     "dead-zone": "soft-thresholding, `sign(x) * relu(|x| - t)`: the magnitude is 0 on a whole interval "
                  "around x = 0, so the abs's kink and the sign's jump inside it never show",
+    "selected-branch": "a one-sided clamp in the branch of a `where` whose condition already keeps its "
+                       "argument inside the bound: `where(t > b, t.clamp(min=b) ** (1 / 3), t / c)`",
     "range": "the range analysis proves the operand stays off the kink: > 0 (sqrt, log, powers) or != 0 "
              "(a denominator) from eps-like terms, positive config and defaults, squares, norms and variances "
              "written expanded (E[x^2] - E[x]^2, SSIM's windowed sigma) plus a positive term, "

@@ -1,0 +1,85 @@
+"""The selected-branch guard: a clamp that a ``where`` only uses inside its bound.
+
+``where(t > b, t.clamp(min=b) ** (1 / 3), t / c)`` (CIELAB's ``f``, a safe log, a safe
+power) evaluates both branches, so the clamp keeps the unselected lanes away from the cube
+root's infinite slope; on the lanes that branch is selected for, the condition already puts
+``t`` above ``b``, the clamp is the identity and its kink never reaches the result. The
+condition must compare the clamped value itself with the clamp's own bound (textually), on
+the side that keeps it inside. Registered in ``guards.GUARDS`` as ``selected-branch``.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import TYPE_CHECKING
+
+from kinkcheck.lint.guards import _callee_tail, _lower_bound, _upper_bound, guard
+
+if TYPE_CHECKING:
+    from kinkcheck.lint.context import Context
+
+_CLAMPS = frozenset({"clamp", "clamp_", "clip", "clip_", "clamp_min", "clamp_min_", "clamp_max", "clamp_max_"})
+#: comparison -> (the side the left operand is on when it holds): `x > b` puts x above b
+_ABOVE = (ast.Gt, ast.GtE)
+_BELOW = (ast.Lt, ast.LtE)
+
+
+@guard("selected-branch")
+def selected_branch(node: ast.AST, ctx: Context, site=None) -> bool:
+    """KC103: the clamp of ``node`` sits in the branch of an enclosing ``where`` that its
+    condition selects only where ``node`` is already inside the clamp's one bound."""
+    call = getattr(site, "call", None)
+    if not isinstance(call, ast.Call):
+        return False
+    tail = _callee_tail(call, ctx) or ""
+    if tail not in _CLAMPS:
+        return False
+    low, high = _lower_bound(call, tail, ctx), _upper_bound(call, tail, ctx)
+    low, high = (None if _none(b) else b for b in (low, high))
+    if (low is None) == (high is None):
+        return False  # a two-sided clamp: one comparison cannot put the value inside both bounds
+    found = _enclosing_where(call, ctx)
+    if found is None:
+        return False
+    where, branch = found
+    bound = low if low is not None else high
+    side = _side_of(where.args[0], node, bound) if bound is not None else None
+    if side is None:
+        return False
+    wanted = "above" if low is not None else "below"
+    # branch 1 is taken where the condition holds, branch 2 where it does not
+    return (side == wanted) == (branch == 1)
+
+
+def _enclosing_where(call: ast.AST, ctx: Context) -> tuple[ast.Call, int] | None:
+    child, parent = call, ctx.parent(call)
+    while parent is not None and not isinstance(parent, ast.stmt):
+        if isinstance(parent, ast.Call) and len(parent.args) == 3 and child in parent.args[1:] \
+                and (_callee_tail(parent, ctx) or "") == "where":
+            return parent, parent.args.index(child)
+        child, parent = parent, ctx.parent(parent)
+    return None
+
+
+def _side_of(cond: ast.AST, value: ast.AST, bound: ast.AST) -> str | None:
+    """``above`` when ``cond`` holding means ``value`` is above ``bound``, ``below`` when it
+    means below; None when ``cond`` does not compare the two."""
+    if not (isinstance(cond, ast.Compare) and len(cond.ops) == 1):
+        return None
+    left, op, right = cond.left, cond.ops[0], cond.comparators[0]
+    v, b = ast.dump(value), ast.dump(bound)
+    if (ast.dump(left), ast.dump(right)) == (v, b):
+        flipped = False
+    elif (ast.dump(left), ast.dump(right)) == (b, v):
+        flipped = True
+    else:
+        return None
+    if isinstance(op, _ABOVE):
+        return "below" if flipped else "above"
+    if isinstance(op, _BELOW):
+        return "above" if flipped else "below"
+    return None
+
+
+def _none(node: ast.AST | None) -> bool:
+    return node is None or isinstance(node, ast.Constant) and node.value is None
