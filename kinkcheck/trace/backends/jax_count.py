@@ -36,9 +36,8 @@ from jax._src import sharding_impls
 from jax._src.interpreters import partial_eval as pe
 from jax.interpreters import ad, batching, mlir
 
-from kinkcheck.trace.backends import jax_state
+from kinkcheck.trace.backends import jax_hits, jax_state
 from kinkcheck.trace.counts import VEC_LEN
-from kinkcheck.trace.near import HIST_HI, HIST_LO, NBINS
 
 #: [evaluations, exact, near, harmless, bins...]
 RAW_LEN = 1 + VEC_LEN
@@ -100,6 +99,10 @@ def _is_zero(v) -> bool:
         return False
 
 
+def _real(x):
+    return None if jnp.iscomplexobj(x) else x
+
+
 #: kinds whose scale is exactly the largest distance (|x| for a kink at 0)
 _SCALE_IS_DMAX = ("zero", "denominator", "origin")
 
@@ -114,6 +117,8 @@ class Dist(NamedTuple):
     upper: Callable[[jax.Array], jax.Array] | None
     #: each element's own scale (near = "element"), or None: the tensor's
     elem: Callable[[], jax.Array] | None = None
+    #: a real operand whose magnitudes the distances are (``d = |x|``), or None
+    of: jax.Array | None = None
 
 
 def distance(how: tuple, args) -> Dist:
@@ -122,7 +127,7 @@ def distance(how: tuple, args) -> Dist:
     kind = how[0]
     x = args[0]
     if kind == "zero":
-        return Dist(jnp.abs(x), lambda: _amax(x), lambda dmax: dmax)
+        return Dist(jnp.abs(x), lambda: _amax(x), lambda dmax: dmax, None, _real(x))
     if kind == "log1p":  # |x| <= |x + 1| + 1
         return Dist(jnp.abs(x + 1), lambda: jnp.maximum(_amax(x), 1), lambda dmax: dmax + 1)
     if kind == "pow":
@@ -133,7 +138,7 @@ def distance(how: tuple, args) -> Dist:
         y = args[1]
         elem = lambda: jnp.maximum(jnp.abs(x), jnp.abs(y))  # noqa: E731
         if _is_zero(y):  # jnp.maximum(x, 0): the scale is the largest distance
-            return Dist(jnp.abs(x), lambda: _amax(x), lambda dmax: dmax, elem)
+            return Dist(jnp.abs(x), lambda: _amax(x), lambda dmax: dmax, elem, _real(x))
         return Dist(jnp.abs(x - y), lambda: jnp.maximum(_amax(x), _amax(y)),
                     (lambda dmax: dmax + _amax(y)) if jnp.size(y) <= jnp.size(x) else None, elem)
     if kind == "bound":  # lax.clamp(lo, x, hi): |x| <= its distance to the nearer bound + |bound|
@@ -232,7 +237,7 @@ def count_parts(how: tuple, near: tuple, args) -> tuple[int, jax.Array]:
 
     No branches: a conditional in an XLA:CPU program waits for its predicate and costs far
     more than it saves (a never-taken one slowed an MLP step by a third). Exact and near hits
-    are one integer reduction; the near decades come from the few nearest (:func:`_decades`)."""
+    are one integer reduction; the near decades come from the few nearest (:mod:`.jax_hits`)."""
     ulps, absf = near[0], near[1]
     mode = near[2] if len(near) > 2 else "tensor"
     dist = distance(how, args)
@@ -253,61 +258,14 @@ def count_parts(how: tuple, near: tuple, args) -> tuple[int, jax.Array]:
     elif mode == "element" and dist.elem is not None:
         tol = jnp.broadcast_to(dist.elem(), d.shape).ravel().astype(flat.dtype) * factor + absf
     elif how[0] in _SCALE_IS_DMAX or (how[0] == "tie" and _is_zero(args[1])):
-        tol = jnp.max(flat) * factor + absf  # the scale is the largest distance (NaN: no near hits)
+        # the scale is the largest distance (NaN: no near hits); of |x|, read off x itself
+        dmax = jax_hits.abs_max(dist.of).astype(flat.dtype) if dist.of is not None and flat.size else jnp.max(flat)
+        tol = dmax * factor + absf
     else:
         tol = dist.scale().astype(flat.dtype) * factor + absf
-    exact, n_near, bins = _counts(flat, tol)
+    exact, n_near, bins = jax_hits.counts(flat, tol)
     head = jnp.stack([jnp.int32(flat.size), exact, n_near, jnp.int32(0)])
     return int(flat.size), jnp.concatenate([head, bins])
-
-
-_BLOCK, _BUSY, _FEW = 1024, 16, 32
-
-
-def _sums(*arrays, axis):
-    """Integer sums of several 0/1 arrays in one variadic reduction (one pass, not one each)."""
-    zeros = tuple(np.int32(0) for _ in arrays)
-    return lax.reduce(arrays, zeros, lambda a, b: tuple(u + v for u, v in zip(a, b)), (axis,))
-
-
-def _counts(flat, tol):
-    """(exact hits, near hits, near hits by decade). One pass over the distances counts exact
-    and near hits per block of 1,024; the near decades come from the (at most 32) nearest hits
-    of the (at most 16) blocks holding the most. Past 32 near hits in one op (or near hits in
-    more than 16 blocks) the others are binned at the decade of the farthest binned one (they
-    lie at or beyond it), so the decades always add up to the near hits."""
-    n = flat.size
-    tol = jnp.broadcast_to(tol, flat.shape)
-    if n <= _BLOCK * _BUSY:
-        exact, n_near = _sums((flat == 0).astype(jnp.int32), ((flat > 0) & (flat <= tol)).astype(jnp.int32), axis=0)
-        picked, picked_tol = flat, tol
-    else:
-        nb = -(-n // _BLOCK)
-        pad = nb * _BLOCK - n
-        blocks = (jnp.concatenate([flat, jnp.full(pad, jnp.inf, flat.dtype)]) if pad else flat).reshape(nb, _BLOCK)
-        tols = (jnp.concatenate([tol, jnp.zeros(pad, tol.dtype)]) if pad else tol).reshape(nb, _BLOCK)
-        ex, per_block = _sums((blocks == 0).astype(jnp.int32), ((blocks > 0) & (blocks <= tols)).astype(jnp.int32),
-                              axis=1)
-        exact, n_near = jnp.sum(ex), jnp.sum(per_block)
-        rows = lax.top_k(per_block, _BUSY)[1]
-        picked, picked_tol = blocks[rows].ravel(), tols[rows].ravel()
-    k = min(_FEW, picked.size)
-    is_near = (picked > 0) & (picked <= picked_tol)
-    neg, at = lax.top_k(-jnp.where(is_near, picked, jnp.inf), k)
-    bins = _bin(picked[at], picked_tol[at])
-    far = jnp.max(jnp.where(jnp.isfinite(neg), _decade(-neg, jnp.isfinite(neg)), 0))
-    return exact, n_near, bins.at[far].add(n_near - jnp.sum(bins))
-
-
-def _decade(d, is_near):
-    return jnp.clip(jnp.floor(jnp.log10(jnp.where(is_near, d, 1))), HIST_LO, HIST_HI).astype(jnp.int32) - HIST_LO
-
-
-def _bin(d, tol):
-    """Decade counts of the near elements among a few distances (compares, no scatter)."""
-    is_near = (d > 0) & (d <= tol)
-    onehot = (_decade(d, is_near)[:, None] == jnp.arange(NBINS, dtype=jnp.int32)) & is_near[:, None]
-    return jnp.sum(onehot, axis=0, dtype=jnp.int32)
 
 
 def evaluations(how: tuple, shapes) -> int:

@@ -47,8 +47,9 @@ def add(total, more):
     """``total + more`` without a device call (but every :data:`FOLD` vectors)."""
     parts = _parts(total) + _parts(more)
     if len(parts) >= FOLD:
-        zero = jnp.zeros_like(parts[0])
-        parts = (_folder()(*parts, *[zero] * (2 * FOLD - len(parts))),)
+        with jax_state.quiet():  # the fold's program is the tracer's, not the user's
+            zero = jnp.zeros_like(parts[0])
+            parts = (_folder()(*parts, *[zero] * (2 * FOLD - len(parts))),)
     return Sum(parts)
 
 
