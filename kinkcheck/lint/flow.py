@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ast
 
-from kinkcheck.lint.bindings import MUTATORS, init_parameters
+from kinkcheck.lint.bindings import MUTATORS, init_parameters, mutated_names
 from kinkcheck.lint.callables import SAME_MODULE
 from kinkcheck.lint.resolve import DATA, PLAIN
 
@@ -123,15 +123,20 @@ def loss_keeps_gradient(ctx) -> bool:
     if not returns:
         return True
     return any(ctx.kind(v) not in (PLAIN, DATA) for r in returns if r.value is not None
-               for v in _returned_values(r.value))
+               for v in _returned_values(r.value, ctx))
 
 
-def _returned_values(value: ast.AST) -> list[ast.AST]:
-    """``return loss, {"log": loss.detach()}`` returns two values, each judged alone."""
+def _returned_values(value: ast.AST, ctx=None, depth: int = 2) -> list[ast.AST]:
+    """``return loss, {"log": loss.detach()}`` returns two values, each judged alone; so does
+    ``losses = {"loss_mask": ..., "loss_dice": ...}; return losses`` (a display bound once)."""
+    if isinstance(value, ast.Name) and ctx is not None and depth and value.id not in mutated_names(ctx):
+        bound = ctx.definition(value.id)  # (`losses = {}` filled item by item is not followed)
+        if isinstance(bound, (ast.Tuple, ast.List, ast.Dict)):
+            return _returned_values(bound, ctx, depth - 1)
     if isinstance(value, (ast.Tuple, ast.List)):
-        return [v for e in value.elts for v in _returned_values(e)]
+        return [v for e in value.elts for v in _returned_values(e, ctx, depth)]
     if isinstance(value, ast.Dict):
-        return [v for e in value.values for v in _returned_values(e)]
+        return [v for e in value.values if e is not None for v in _returned_values(e, ctx, depth)]
     return [value]
 
 

@@ -328,11 +328,19 @@ def annotation_kind(ann: ast.AST | None) -> str | None:
     return None
 
 
+#: a predicted mask is no mask of the data: ``pred_masks``, ``mask_logits``, ``masks_queries_logits``
+PREDICTED_MASK_RE = re.compile(r"(^|_)masks?(_|$)", re.IGNORECASE)
+PREDICTION_WORD_RE = re.compile(r"(^|_)(pred|preds|predicted|prediction|predictions|logit|logits)(_|$)", re.IGNORECASE)
+
+
 def name_kind(name: str) -> str | None:
     """Name heuristics for values the code does not describe: low confidence by design."""
     if PLAIN_NAME_RE.match(name):
         return PLAIN
     if DATA_NAME_RE.search(name):
+        if PREDICTED_MASK_RE.search(name) and PREDICTION_WORD_RE.search(name) \
+                and not DATA_NAME_RE.search(PREDICTED_MASK_RE.sub("_", name)):
+            return None  # `pred_masks`, `mask_logits`: a segmentation head's output
         return DATA
     if EPS_RE.search(name):
         return PLAIN
