@@ -99,10 +99,6 @@ def _is_zero(v) -> bool:
         return False
 
 
-def _real(x):
-    return None if jnp.iscomplexobj(x) else x
-
-
 #: kinds whose scale is exactly the largest distance (|x| for a kink at 0)
 _SCALE_IS_DMAX = ("zero", "denominator", "origin")
 
@@ -117,8 +113,6 @@ class Dist(NamedTuple):
     upper: Callable[[jax.Array], jax.Array] | None
     #: each element's own scale (near = "element"), or None: the tensor's
     elem: Callable[[], jax.Array] | None = None
-    #: a real operand whose magnitudes the distances are (``d = |x|``), or None
-    of: jax.Array | None = None
 
 
 def distance(how: tuple, args) -> Dist:
@@ -127,7 +121,7 @@ def distance(how: tuple, args) -> Dist:
     kind = how[0]
     x = args[0]
     if kind == "zero":
-        return Dist(jnp.abs(x), lambda: _amax(x), lambda dmax: dmax, None, _real(x))
+        return Dist(jnp.abs(x), lambda: _amax(x), lambda dmax: dmax)
     if kind == "log1p":  # |x| <= |x + 1| + 1
         return Dist(jnp.abs(x + 1), lambda: jnp.maximum(_amax(x), 1), lambda dmax: dmax + 1)
     if kind == "pow":
@@ -138,7 +132,7 @@ def distance(how: tuple, args) -> Dist:
         y = args[1]
         elem = lambda: jnp.maximum(jnp.abs(x), jnp.abs(y))  # noqa: E731
         if _is_zero(y):  # jnp.maximum(x, 0): the scale is the largest distance
-            return Dist(jnp.abs(x), lambda: _amax(x), lambda dmax: dmax, elem, _real(x))
+            return Dist(jnp.abs(x), lambda: _amax(x), lambda dmax: dmax, elem)
         return Dist(jnp.abs(x - y), lambda: jnp.maximum(_amax(x), _amax(y)),
                     (lambda dmax: dmax + _amax(y)) if jnp.size(y) <= jnp.size(x) else None, elem)
     if kind == "bound":  # lax.clamp(lo, x, hi): |x| <= its distance to the nearer bound + |bound|
@@ -258,9 +252,7 @@ def count_parts(how: tuple, near: tuple, args) -> tuple[int, jax.Array]:
     elif mode == "element" and dist.elem is not None:
         tol = jnp.broadcast_to(dist.elem(), d.shape).ravel().astype(flat.dtype) * factor + absf
     elif how[0] in _SCALE_IS_DMAX or (how[0] == "tie" and _is_zero(args[1])):
-        # the scale is the largest distance (NaN: no near hits); of |x|, read off x itself
-        dmax = jax_hits.abs_max(dist.of).astype(flat.dtype) if dist.of is not None and flat.size else jnp.max(flat)
-        tol = dmax * factor + absf
+        tol = jnp.max(flat) * factor + absf  # the scale is the largest distance
     else:
         tol = dist.scale().astype(flat.dtype) * factor + absf
     exact, n_near, bins = jax_hits.counts(flat, tol)

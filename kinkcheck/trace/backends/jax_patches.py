@@ -28,6 +28,7 @@ import inspect
 import sys
 import weakref
 
+import jax
 from jax._src import core
 from jax._src import pjit as _pjit
 
@@ -168,6 +169,12 @@ def _run_patch(orig, slot):
             if outputs is not None:  # counts as outputs (jax_dispatch)
                 return jax_dispatch.call(orig, rw, outputs, p, args_flat, fun, args, kwargs, fast=not slow)
         out = orig(p, args_flat, fun, args, kwargs)
+        if rw is not None and core.trace_state_clean():
+            # its counts come through a callback, on XLA's thread: the call waits for them, so
+            # that counts taken at dispatch (eager ops, jax_dispatch) keep the program's order
+            # (the fast path could not wait)
+            jax.block_until_ready(out[1])
+            slow = True
         if slow:
             out = (*out[:5], None, *out[6:])  # no executable: no fast-path entry
         return out
