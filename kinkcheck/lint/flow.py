@@ -162,12 +162,15 @@ def severs_gradient(site, ctx) -> bool:
     if _new_leaf(node, ctx) or _reported(node, ctx):
         return False
     if site.code in DELIBERATE:
-        # ``@torch.no_grad()`` on the loss itself: a decorator sits outside the body
-        whole = any(_inside(node, d) for d in getattr(ctx.fn, "decorator_list", ()))
+        if any(_inside(node, d) for d in getattr(ctx.fn, "decorator_list", ())):
+            # ``@torch.no_grad()`` on the whole function declares it a statistic (DETR's
+            # ``loss_cardinality``, "for logging only"); a training loss written so fails
+            # loudly at ``.backward()``, it is not silently wrong
+            return False
         info = ctx.fa.ix.functions.get(ctx.qualname)
         if info is not None and not info.root:
             return False  # a helper that builds a target (sinkhorn codes, k-means, matching weights) on purpose
-        return not loss_keeps_gradient(ctx) and (whole or reaches_loss(node, ctx))
+        return not loss_keeps_gradient(ctx) and reaches_loss(node, ctx)
     if site.operand is not None and ctx.kind(_undetached(site.operand, ctx)) in (PLAIN, DATA):
         return False
     if in_condition(node, ctx) or only_divides(node, ctx):
