@@ -145,6 +145,9 @@ def _node_kind(ctx: "Context", node: ast.AST) -> str:
         if isinstance(node.value, ast.Name) and BATCH_NAME_RE.match(node.value.id) and \
                 isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str):
             return DATA  # `batch["depth"]`, `batch["cls"]`: a field of the data batch
+        if isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str) \
+                and name_kind(node.slice.value) == DATA:
+            return DATA  # `inputs["shift_labels"]`, `targets["masks"]`: the key names data
         base = k(node.value)
         return base
     if isinstance(node, ast.BinOp):
