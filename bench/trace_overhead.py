@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import statistics
 import sys
 import time
@@ -237,8 +238,13 @@ def main(argv=None):
                    "after the torch models when jax is installed)")
     p.add_argument("--no-jax", action="store_true", help="only the torch models")
     args = p.parse_args(argv)
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    if args.threads == 1 and "jax" not in sys.modules:
+        # XLA reads its thread settings when jax is first imported (report_jax imports it)
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                                   " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
     if args.jax:
-        report_jax(args.repeats or (5 if args.quick else 11), args.steps or (5 if args.quick else 10))
+        report_jax(args.repeats or (5 if args.quick else 11), args.steps or (5 if args.quick else 10), clock)
         return
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda: no CUDA device available")
@@ -256,7 +262,6 @@ def main(argv=None):
     dev = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     if args.clock == "cpu" and args.device == "cuda":
         p.error("--clock cpu: CPU time does not measure GPU work")
-    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     print(f"kinkcheck {kinkcheck.__version__}, torch {torch.__version__}, {dev}; "
           f"{args.stat} of {repeats} interleaved repeats x {steps} steps, {args.clock} time")
     rows = []
@@ -287,13 +292,13 @@ def main(argv=None):
 
     if args.device == "cpu" and not args.no_jax and importlib.util.find_spec("jax") is not None:
         print()
-        report_jax(repeats, steps)
+        report_jax(repeats, steps, clock)
 
 
 # -- JAX --------------------------------------------------------------------------------------
 
 
-def jax_mlp_bench(repeats: int, steps: int, warmup: int = 3) -> dict[str, list[float]]:
+def jax_mlp_bench(repeats: int, steps: int, warmup: int = 3, clock=time.perf_counter) -> dict[str, list[float]]:
     """The torch MLP (784-512-512-10, ReLU, batch 256) as a jitted JAX SGD step: plain, traced
     (``backends="jax"``) and under ``jax_debug_nans``, interleaved in every repeat. Each
     repeat enters its mode afresh (the trace's setup and its final read are timed)."""
@@ -346,21 +351,22 @@ def jax_mlp_bench(repeats: int, steps: int, warmup: int = 3) -> dict[str, list[f
         for _ in range(repeats):
             for m, make in modes.items():
                 ctx = make()
-                t0 = time.perf_counter()
+                t0 = clock()
                 with ctx:
                     run(steps)
-                times[m].append((time.perf_counter() - t0) / steps)
+                times[m].append((clock() - t0) / steps)
     return times
 
 
-def report_jax(repeats: int, steps: int) -> None:
+def report_jax(repeats: int, steps: int, clock=time.perf_counter) -> None:
     import jax
 
-    times = jax_mlp_bench(repeats, steps)
+    times = jax_mlp_bench(repeats, steps, clock=clock)
+    clock_name = "cpu" if clock is time.process_time else "wall"
     ratios = {m: [t / p for t, p in zip(v, times["plain"])] for m, v in times.items() if m != "plain"}
     base = statistics.median(times["plain"])
     print(f"jax {jax.__version__}: jitted MLP step (784-512-512-10, batch 256), median of {repeats} "
-          f"interleaved repeats x {steps} steps")
+          f"interleaved repeats x {steps} steps, {clock_name} time")
     print(f"jax_mlp  plain {base * 1e3:8.2f} ms  " + "  ".join(
         f"{m} {statistics.median(r):5.2f}x" for m, r in ratios.items()))
     fastest = min(times["plain"])
