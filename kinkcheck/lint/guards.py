@@ -261,7 +261,7 @@ def double_where(node: ast.AST, ctx: Context, site=None) -> bool:
             for sub in ast.walk(branch):
                 if sub is call or (isinstance(sub, ast.Name) and sub.id in names):
                     return True
-    return invisible_selection(call, ctx)
+    return invisible_selection(call, pairs, ctx)
 
 
 @guard("detached-target")

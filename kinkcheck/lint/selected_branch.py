@@ -13,6 +13,8 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING
 
+from kinkcheck.lint.deadzone import _none_literal
+from kinkcheck.lint.double_where import where_branches
 from kinkcheck.lint.guards import _callee_tail, _lower_bound, _upper_bound, guard
 
 if TYPE_CHECKING:
@@ -35,10 +37,10 @@ def selected_branch(node: ast.AST, ctx: Context, site=None) -> bool:
     if tail not in _CLAMPS:
         return False
     low, high = _lower_bound(call, tail, ctx), _upper_bound(call, tail, ctx)
-    low, high = (None if _none(b) else b for b in (low, high))
+    low, high = (None if _none_literal(b) else b for b in (low, high))
     if (low is None) == (high is None):
         return False  # a two-sided clamp: one comparison cannot put the value inside both bounds
-    found = _enclosing_where(call, ctx)
+    found = next(((w, i) for w, i in where_branches(call, ctx) if (_callee_tail(w, ctx) or "") == "where"), None)
     if found is None:
         return False
     where, branch = found
@@ -49,16 +51,6 @@ def selected_branch(node: ast.AST, ctx: Context, site=None) -> bool:
     wanted = "above" if low is not None else "below"
     # branch 1 is taken where the condition holds, branch 2 where it does not
     return (side == wanted) == (branch == 1)
-
-
-def _enclosing_where(call: ast.AST, ctx: Context) -> tuple[ast.Call, int] | None:
-    child, parent = call, ctx.parent(call)
-    while parent is not None and not isinstance(parent, ast.stmt):
-        if isinstance(parent, ast.Call) and len(parent.args) == 3 and child in parent.args[1:] \
-                and (_callee_tail(parent, ctx) or "") == "where":
-            return parent, parent.args.index(child)
-        child, parent = parent, ctx.parent(parent)
-    return None
 
 
 def _side_of(cond: ast.AST, value: ast.AST, bound: ast.AST) -> str | None:
@@ -79,7 +71,3 @@ def _side_of(cond: ast.AST, value: ast.AST, bound: ast.AST) -> str | None:
     if isinstance(op, _BELOW):
         return "above" if flipped else "below"
     return None
-
-
-def _none(node: ast.AST | None) -> bool:
-    return node is None or isinstance(node, ast.Constant) and node.value is None
