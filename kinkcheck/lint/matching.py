@@ -196,7 +196,7 @@ def _mapped_primitives(node: ast.Call, q: str | None, ctx: "Context", tables: Ta
     (``jax.vmap(jnp.abs)(x)``): its kink is evaluated on the data it is mapped over, and is
     reported where the function is named (medium confidence)."""
     func = node.func
-    if isinstance(func, ast.Call) and ctx.qualify(func.func) in WRAPPERS and func.args:
+    if isinstance(func, ast.Call) and q in WRAPPERS and func.args:  # q: what `func.func` names
         ref, data = func.args[0], node.args[0] if node.args else None
     elif q in MAPPERS and len(node.args) >= 2:
         ref, data = node.args[0], node.args[1]

@@ -51,7 +51,8 @@ def static_fields(fa: FileAnalysis, cls_qual: str) -> StaticFields:
 
 
 def _static_fields(fa: FileAnalysis, cls_qual: str) -> StaticFields:
-    nodes = dict(fa.ix._class_nodes)
+    nodes: dict[str, ast.ClassDef] = fa.__dict__.get("_class_node_map") or fa.__dict__.setdefault(
+        "_class_node_map", dict(fa.ix._class_nodes))  # built once per file, not per class
     node = nodes.get(cls_qual)
     if node is None:
         return NONE

@@ -306,23 +306,28 @@ def _expanded_square(node: ast.BinOp, ctx, depth: int) -> bool:
     if len(neg) != 1:
         return False
     (n,) = neg
-    if isinstance(n, ast.Name) and hasattr(ctx, "definition") and _squared(ctx.definition(n.id)) is not None:
-        n = ctx.definition(n.id)  # `mu_xx = mu_x ** 2`, then `conv2d(x ** 2, w) - mu_xx`
+    bound = _defined(n, ctx)
+    if bound is not None and _squared(bound) is not None:
+        n = bound  # `mu_xx = mu_x ** 2`, then `conv2d(x ** 2, w) - mu_xx`
     factors = _factors(n)
     if len(pos) >= 2 and 2 in [const_value(f) for f in factors] and any(const_value(f) is None for f in factors):
         return all(_diag(t, ctx) or is_nonnegative(_range_of(t, ctx, depth)) for t in pos)
     base = _squared(n)
-    if isinstance(base, ast.Name) and hasattr(ctx, "definition") and ctx.definition(base.id) is not None:
-        base = ctx.definition(base.id)  # `mu = x.mean()`, then `(x * x).mean() - mu ** 2`
+    base = _defined(base, ctx) or base  # `mu = x.mean()`, then `(x * x).mean() - mu ** 2`
     if len(pos) == 1 and base is not None and _tail(base) in ("mean", "nanmean"):
         (p,) = pos
         return _tail(p) in ("mean", "nanmean") and is_nonnegative(_range_of(p, ctx, depth))
     if len(pos) == 1 and base is not None:
-        p = pos[0]
-        if isinstance(p, ast.Name) and hasattr(ctx, "definition") and ctx.definition(p.id) is not None:
-            p = ctx.definition(p.id)  # `ex2 = conv2d(x * x, w)`, then `ex2 - mu ** 2`
-        return _local_variance(p, base, ctx)
+        # `ex2 = conv2d(x * x, w)`, then `ex2 - mu ** 2`
+        return _local_variance(_defined(pos[0], ctx) or pos[0], base, ctx)
     return False
+
+
+def _defined(node: ast.AST | None, ctx) -> ast.AST | None:
+    """The value a name bound once stands for (``mu`` of ``mu = x.mean()``), else None."""
+    if isinstance(node, ast.Name) and hasattr(ctx, "definition"):
+        return ctx.definition(node.id)
+    return None
 
 
 #: local averages: a window mean, or a convolution with a window (SSIM's Gaussian)
