@@ -50,36 +50,32 @@ class Buffers:
         shape = tuple(shape)
         if device.type != "cpu":
             return torch.empty(shape, dtype=dtype, device=device)
-        buf = self.bufs.get(key)
+        return self._keep(self.bufs, key, shape, dtype, torch.empty)[0]
+
+    def _keep(self, store: dict, key: tuple, shape: tuple, dtype: torch.dtype, make) -> tuple[torch.Tensor, bool]:
+        """``store``'s buffer for ``key`` at this shape and dtype (a new one from ``make`` when
+        it has none that fits), and whether it is kept within the byte limit."""
+        buf = store.get(key)
         if buf is not None and tuple(buf.shape) == shape and buf.dtype == dtype:
-            return buf
+            return buf, True
         if buf is not None:
             self.bytes -= buf.numel() * buf.element_size()
-            del self.bufs[key]
-        buf = torch.empty(shape, dtype=dtype)
+            del store[key]
+        buf = make(shape, dtype=dtype)
         size = buf.numel() * buf.element_size()
-        if self.bytes + size <= self.limit:
-            self.bufs[key] = buf
-            self.bytes += size
-        return buf
+        if self.bytes + size > self.limit:
+            return buf, False
+        store[key] = buf
+        self.bytes += size
+        return buf, True
 
     def zeros(self, key: tuple, shape, dtype: torch.dtype, touched: tuple[np.ndarray, ...]) -> torch.Tensor:
         """A CPU float32/64 tensor of zeros at ``shape`` whose flat elements ``touched`` its
         caller then writes (and nothing else writes: the autograd engine adds into a gradient
         in place only when nothing else holds its storage, and this keeps it)."""
-        shape = tuple(shape)
-        buf = self.zero_bufs.get(key)
-        if buf is None or tuple(buf.shape) != shape or buf.dtype != dtype:
-            if buf is not None:
-                self.bytes -= buf.numel() * buf.element_size()
-                del self.zero_bufs[key]
-            buf = torch.zeros(shape, dtype=dtype)
-            size = buf.numel() * buf.element_size()
-            if self.bytes + size > self.limit:
-                return buf
-            self.zero_bufs[key] = buf
-            self.bytes += size
-        self.dirty.append((buf.numpy().reshape(-1), touched))
+        buf, kept = self._keep(self.zero_bufs, key, tuple(shape), dtype, torch.zeros)
+        if kept:  # a buffer not kept is fresh zeros next time too: nothing to put back
+            self.dirty.append((buf.numpy().reshape(-1), touched))
         return buf
 
     def step_done(self) -> None:
