@@ -199,11 +199,12 @@ def where_on_comparison(site: Site, ctx: Context):
     if k is None:
         return None
     # the step sits at each comparison that decides the selection (`where(a > 1 & b > 1, ...)`
-    # has two), so a finding points at the comparison, inline or where the mask was built
+    # has two; `jnp.equal(v, lo)` is one), so a finding points at the comparison, inline or
+    # where the mask was built
     found = []
     for atom in _condition_atoms(cond, ctx):
         ka = value_comparison(atom, ctx, follow=0)
-        if ka is not None and isinstance(atom, ast.Compare):
+        if ka is not None and (isinstance(atom, ast.Compare) or _call_tail(atom) in COMPARE_FUNCS):
             found.append(site.with_(node=atom, operand=cond, confidence="medium" if ka == TENSOR else "low"))
     return found or site.with_(operand=cond, confidence="medium" if k == TENSOR else "low")
 
