@@ -573,9 +573,9 @@ def attr_kind(fa: "FileAnalysis", cls_qual: str, attr: str) -> str:
                         kinds.append(ctx.kind(value))
     kinds = [k for k in kinds if k != _CYCLE]
     if not kinds:
-        prop = _property_annotation(fa, cls_qual, attr)
+        prop = _property_kind(fa, cls_qual, attr)
         if prop is not None:
-            kinds.append(prop)  # `@property def scale(self) -> float`: what it says it returns
+            kinds.append(prop)  # `@property def low(self): return self._low`: what it returns
     kind = join(*kinds) if kinds else (name_kind(attr) or UNKNOWN)
     named = name_kind(attr)
     if kinds and UNKNOWN in kinds and named:
@@ -586,13 +586,24 @@ def attr_kind(fa: "FileAnalysis", cls_qual: str, attr: str) -> str:
     return kind
 
 
-def _property_annotation(fa: "FileAnalysis", cls_qual: str, attr: str) -> str | None:
-    """The kind a ``@property`` named ``attr`` of the class declares it returns, if any."""
+def _property_kind(fa: "FileAnalysis", cls_qual: str, attr: str) -> str | None:
+    """The kind of a ``@property`` named ``attr`` of the class: DATA or PLAIN when every
+    value it returns is (``return jnp.broadcast_to(self._low, shape)`` of a bound set in
+    ``__init__`` from ``jnp.ceil(low)``), else the kind its annotation declares, if any."""
+    from kinkcheck.lint import flow
+    from kinkcheck.lint.context import Context
+
     entry = fa.ix.scopes.get(f"{cls_qual}.{attr}")
     fn = entry[0] if entry is not None else None
     if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) or not any(
             (dotted(d) or "").rsplit(".", 1)[-1] in ("property", "cached_property") for d in fn.decorator_list):
         return None
+    assert entry is not None
+    getter = Context(fa, f"{cls_qual}.{attr}", *entry)
+    returned = {getter.kind(r.value) for r in flow._returns(flow.link_parents(getter)) if r.value is not None}
+    returned.discard(_CYCLE)
+    if returned and returned <= {PLAIN, DATA}:
+        return join(*returned)
     return annotation_kind(fn.returns)
 
 
