@@ -331,7 +331,7 @@ def positive_range(node: ast.AST, ctx: Context, site=None) -> bool:
 
 @guard("rounding")
 def rounding(node: ast.AST, ctx: Context, site=None) -> bool:
-    """The clamp, relu, maximum or ``d[d < 0] = 0`` only removes rounding error: its bound is 0
+    """The clamp, relu, maximum, abs or ``d[d < 0] = 0`` only removes rounding error: its bound is 0
     and the operand is >= 0 in exact arithmetic (a squared distance ``|a|^2 - 2 a.b + |b|^2``
     or a variance ``E[x^2] - E[x]^2`` written expanded, an abs, a norm), so on the values the
     code means it is the identity and has no kink."""
@@ -353,6 +353,8 @@ def rounding(node: ast.AST, ctx: Context, site=None) -> bool:
     tail = _callee_tail(call, ctx) or ""
     if code == "KC102" and tail in ("relu", "relu_"):
         return nonneg(node)
+    if code == "KC101" and tail in ("abs", "abs_", "absolute", "absolute_", "fabs"):
+        return nonneg(node)  # `(d.mean(-1) ** 2).abs()`: |u| is u for u >= 0
     if code == "KC104" and tail in ("maximum", "fmax", "max") and len(call.args) == 2:
         a, b = call.args
         return (const_value(b) == 0 and nonneg(a)) or (const_value(a) == 0 and nonneg(b))
