@@ -411,18 +411,20 @@ class TorchBackend:
                     vec[:1].add_(harmless)
             self.tracer.record(site, evals, vec)
             if func is not None and isinstance(vec, np.ndarray) and vec[0] and "observed" not in site.extra:
-                self._observe(site, func, args, kwargs, d() if callable(d) else d, spec.kind)
+                self._observe(site, func, args, kwargs, d, spec.kind)
         finally:
             _tls.busy = False
 
     def _observe(self, site, func, args, kwargs, d, kind) -> None:
         """The gradient torch returns at this site's first hit (:mod:`.torch_observe`). A
         reduction or pool runs its whole op again, so that observation is kept per site for
-        the process: a trace entered every step (a bench, a decorated loss) pays it once."""
+        the process: a trace entered every step (a bench, a decorated loss) pays it once.
+        ``d``: the distances, or what makes them (a :class:`Whole`'s ``distance``: dense
+        distances cost passes over the tensor, made only when the observation is not kept)."""
         key = (site.path, site.line, site.function, site.op, site.module, site.dtype)
         obs = _OBSERVED.get(key)
         if obs is None:
-            obs = observe(func, args, kwargs, d, kind)
+            obs = observe(func, args, kwargs, d() if callable(d) else d, kind)
             if obs is None:
                 return
             obs["step"] = self.tracer.step_count
