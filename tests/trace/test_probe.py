@@ -295,7 +295,7 @@ def test_a_failing_correction_leaves_the_backward_alone(monkeypatch):
     def broken(self, u):
         raise RuntimeError("no correction today")
 
-    monkeypatch.setattr(torch_probe._Rec, "deltas", broken)
+    monkeypatch.setattr(torch_probe._Rec, "changes", broken)
     W = torch.tensor([[1.0, -1.0], [2.0, 0.5]], requires_grad=True)
     x = torch.tensor([[1.0, 1.0], [0.5, 3.0]])
     with kinkcheck.trace(backends="torch", rules="KC102", probe=1) as t:

@@ -74,7 +74,8 @@ def test_small_cpu_leaves_in_numpy_beside_others_in_torch():
 
 def _passes(monkeypatch, start=None):
     """The CNN step of :func:`_cnn_probe_rows` with each correction pass's leaf gradients
-    kept (and ``PoolTie.start`` replaced by ``start`` when given)."""
+    kept (and ``PoolTie.start`` replaced by ``start`` when given); every pass through the
+    engine (not the first convolution's gather, :func:`torch_probe._first_conv`)."""
     got = []
     vjp = torch_probe._vjp
 
@@ -85,6 +86,7 @@ def _passes(monkeypatch, start=None):
 
     with monkeypatch.context() as m:
         m.setattr(torch_probe, "_vjp", spy)
+        m.setattr(torch_probe, "CONV_PATCHES", 0)
         if start is not None:
             m.setattr(PoolTie, "start", start)
         rows, grads = _cnn_probe_rows()

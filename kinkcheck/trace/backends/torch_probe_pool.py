@@ -298,9 +298,14 @@ class PoolTie:
         """The change of the input's gradient for the upstream gradient ``u``; none when it is
         exactly 0 (no tied window that moves anything has an upstream gradient but 0: the
         pass it would cost is left out, :func:`.torch_probe_rules.nonzero`)."""
+        return [(edge, d) for edge, d, _ in self.changes(u)]
+
+    def changes(self, u: torch.Tensor) -> list[tuple[int, torch.Tensor, tuple[np.ndarray, ...] | None]]:
+        """:meth:`deltas`, each with the flat indices outside which its change is exactly 0
+        (the sparse ties' last and first maxima), or None (the dense search's change)."""
         if self.sparse is not None:
             d = self._sparse_delta(u, *self.sparse)
-            return [] if d is None else [(0, d)]
+            return [] if d is None else [(0, d, (self.sparse[1], self.sparse[2]))]
         if self.tie is None or self.alt is None or self.first is None:
             return []  # every tie moves the gradient by exactly 0
         P = self.planes
@@ -310,7 +315,7 @@ class PoolTie:
         d = self.alloc((P, self.plane), v.dtype, v.device).zero_()
         d.scatter_add_(1, self.alt, v)
         d.scatter_add_(1, self.first, v.neg_())
-        return [(0, d.reshape(self.shape).to(self.dtype))]
+        return [(0, d.reshape(self.shape).to(self.dtype), None)]
 
     def _sparse_delta(self, u: torch.Tensor, tied: np.ndarray, last: np.ndarray,
                       first: np.ndarray) -> torch.Tensor | None:

@@ -70,7 +70,7 @@ class Sparse:
         """``u`` at the hits, +0 elsewhere (None: ``u`` is 0 at every hit, so the change is).
         Equal to the dense ``u * mask`` where ``u`` is finite (that product makes a NaN of an
         infinite ``u`` at an element the swap does not touch, and -0 of a negative one)."""
-        if u.dtype != dtype or tuple(u.shape) != shape or not _numpy_view(u):
+        if not self.stored(u, shape, dtype):
             d = self.dense(u, shape, dtype)
             return d if nonzero(d) else None
         v = u.detach().numpy().reshape(-1).take(self.idx)
@@ -79,6 +79,11 @@ class Sparse:
         d = alloc.zeros(shape, dtype, u.device, self.idx)
         d.numpy().reshape(-1)[self.idx] = v
         return d
+
+    def stored(self, u: torch.Tensor, shape: tuple, dtype: torch.dtype) -> bool:
+        """Is the change stores of ``u`` at the hits into zeros (:meth:`delta`), so that it is
+        0 at every element but the hits (the dense product can make NaN elsewhere)?"""
+        return u.dtype == dtype and tuple(u.shape) == shape and _numpy_view(u)
 
     def dense(self, u: torch.Tensor, shape: tuple, dtype: torch.dtype) -> torch.Tensor:
         """The plain product for an upstream gradient of another dtype or shape (autocast, a
