@@ -139,6 +139,7 @@ class TorchProbe:
         self.failed: dict = {}  # site -> why its correction could not be computed
         self.buffers = Buffers()  # reused CPU buffers of probed steps, dropped at stop
         self.first_convs: dict = {}  # conv node -> its changes of this pass (_FirstConv)
+        self.conv_batches = 0  # batches pushed this step (each its own buffers)
 
     # -- lifecycle --
 
@@ -314,11 +315,15 @@ class TorchProbe:
         if not edges:
             return
         if len(edges) == 1 and where[0] is not None:  # a few hits entering a first convolution
-            batch = self.first_convs.get(edges[0].node)
+            fn = edges[0].node
+            batch = self.first_convs.get(fn)
             if batch is None:
                 batch = _FirstConv.plan(edges[0], grads[0], leaves)
                 if batch is not None:
-                    self.first_convs[edges[0].node] = batch
+                    self.first_convs[fn] = batch
+                    # pushed when the user's pass reaches the convolution (numpy's code still warm
+                    # from the changes), or else when the pass ends
+                    batch.hook = fn.register_prehook(self._conv_prehook(fn, leaves))
             if batch is not None and batch.add(rec.site, grads[0], where[0]):
                 return
         self.correcting = rec.site
@@ -333,14 +338,31 @@ class TorchProbe:
                 cur = sums.get(id(leaf))
                 sums[id(leaf)] = c if cur is None else cur + c
 
-    def _flush(self, leaves: list) -> None:
-        """The first convolutions' changes of this pass (:class:`_FirstConv`), one batch each."""
-        batches, self.first_convs = self.first_convs, {}
-        for k, batch in enumerate(batches.values()):
+    def _conv_prehook(self, fn, leaves: list):
+        def hook(grad_outputs):
+            if self.correcting is None:  # the user's pass (a correction through it: not yet)
+                self._flush(leaves, fn)
+            return None
+        return hook
+
+    def _flush(self, leaves: list, fn=None) -> None:
+        """The first convolutions' changes of this pass (:class:`_FirstConv`), one batch each
+        (``fn``'s alone, when given)."""
+        if fn is None:
+            batches, self.first_convs = list(self.first_convs.values()), {}
+        else:
+            one = self.first_convs.pop(fn, None)
+            batches = [] if one is None else [one]
+        for batch in batches:
+            if batch.hook is not None:
+                batch.hook.remove()
+            if not batch.items:
+                continue
             try:
-                for (site, _, _), got in zip(batch.items, batch.changes(len(leaves), self.buffers, ("first conv", k)),
-                                             strict=True):
-                    self._add(site, leaves, got)
+                got = batch.changes(len(leaves), self.buffers, ("first conv", self.conv_batches))
+                self.conv_batches += 1
+                for (site, _, _), g in zip(batch.items, got, strict=True):
+                    self._add(site, leaves, g)
             except Exception as err:  # noqa: BLE001 - the probe must never break the user's backward
                 for site, _, _ in batch.items:
                     self.failed[site] = f"{type(err).__name__}: {err}"[:200]
@@ -379,7 +401,11 @@ class TorchProbe:
         self.corr.clear()
         self.hits.clear()
         self.failed.clear()
+        for batch in self.first_convs.values():
+            if batch.hook is not None:
+                batch.hook.remove()
         self.first_convs.clear()
+        self.conv_batches = 0
         self.buffers.step_done()
         self.step_backward = False
 
@@ -412,7 +438,7 @@ class _FirstConv:
     hook but the probe's, and whose saved input is finite (the engine's pass would make NaN
     of its zeros times an inf); any other change takes the engine's pass."""
 
-    __slots__ = ("ck", "geometry", "items", "n", "plane", "shape", "slots", "x")
+    __slots__ = ("ck", "geometry", "hook", "items", "n", "plane", "shape", "slots", "x")
 
     def __init__(self, fn, x: torch.Tensor, slots: list, d: torch.Tensor):
         self.x, self.slots = x, slots
@@ -426,6 +452,7 @@ class _FirstConv:
             tuple(int(e) for e in fn._saved_padding), tuple(int(e) for e in fn._saved_dilation))
         self.items: list[tuple] = []  # (site, change, its flat indices)
         self.n = 0  # their hits so far
+        self.hook = None  # the handle of the pre-hook on the convolution's node that pushes them
 
     @staticmethod
     def _fits(d: torch.Tensor) -> bool:
