@@ -273,11 +273,12 @@ def main(argv=None):
     print()
     print("hit: steps with an input exactly on the kink; sensitive: steps where the other subgradient moved the step's "
           "gradient by more than 2**-10 of its norm; median/max of ||g_alt - g|| / ||g|| over (site, step) with hits")
-    print("floor: the change is pushed down by one more backward pass in the model's precision, so a swap that changes "
-          "nothing in exact arithmetic still reads about the dtype's rounding: the CNN's max-pool rel of ~1e-19 (float64) "
-          "and ~1e-10 (float32) are that (its ties there sit in the digits' blank background, equal conv biases over zero "
-          "patches: exactly no change). The 16-bit max-pool values are real: pushing the same change through a float64 "
-          "copy of the conv gives the same rel to 3 digits (coarse rounding ties windows on the strokes too).")
+    print("floor: a swap that changes nothing in exact arithmetic can still read about the rounding of the sums that "
+          "push it down: the CNN's float64 max-pool rel of ~1e-17 is that (its ties there sit in the digits' blank "
+          "background, equal conv biases over zero patches: exactly no change; the conv's weight and bias changes are "
+          "summed at float64 from the hits, so float32 reads exactly 0). The 16-bit max-pool values are real: pushing "
+          "the same change through a float64 copy of the conv gives the same rel to 3 digits (coarse rounding ties "
+          "windows on the strokes too).")
     print()
     print_cost(args)
 
