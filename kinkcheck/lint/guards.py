@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING, Callable
 
+from kinkcheck.lint import ranges
 from kinkcheck.lint.double_where import invisible_selection
 from kinkcheck.lint.resolve import DATA, PLAIN, const_value, is_eps_like
 
@@ -68,7 +69,7 @@ def _positive_number(node: ast.AST, ctx: Context) -> bool:
     if v is not None:
         return v > 0
     if is_eps_like(node):
-        return True
+        return not ranges.known_zero(node, ctx)
     if isinstance(node, ast.Name):
         default = ctx.param_default(node.id)
         if default is not None:
@@ -97,8 +98,8 @@ def offset(node: ast.AST, ctx: Context) -> bool:
         terms = _add_terms(value) or []
         if len(terms) > 1 and any(_positive_number(t, ctx) for t in terms):
             return True
-        if isinstance(value, ast.BinOp) and isinstance(value.op, ast.Add) and (
-                is_eps_like(value.right) or is_eps_like(value.left)):
+        if isinstance(value, ast.BinOp) and isinstance(value.op, ast.Add) and any(
+                is_eps_like(side) and not ranges.known_zero(side, ctx) for side in (value.left, value.right)):
             return True  # `a + b - overlap + eps`: an explicit eps is the author's guard
         if isinstance(value, ast.Call) and _callee_tail(value, ctx) in ("add", "add_"):
             operands = list(value.args)
@@ -314,8 +315,6 @@ UNDERFLOW_CODES = frozenset({"KC204", "KC209"})
 def positive_range(node: ast.AST, ctx: Context, site=None) -> bool:
     """The value-flow range of the operand excludes the kink (``kinkcheck.lint.ranges``):
     a denominator that is != 0, a log1p argument >= 0, anything else > 0."""
-    from kinkcheck.lint import ranges
-
     from kinkcheck.lint import paths
 
     code = getattr(site, "code", None)
@@ -335,7 +334,6 @@ def rounding(node: ast.AST, ctx: Context, site=None) -> bool:
     and the operand is >= 0 in exact arithmetic (a squared distance ``|a|^2 - 2 a.b + |b|^2``
     or a variance ``E[x^2] - E[x]^2`` written expanded, an abs, a norm), so on the values the
     code means it is the identity and has no kink."""
-    from kinkcheck.lint import ranges
 
     def nonneg(value: ast.AST) -> bool:
         return ranges.is_nonnegative(ranges.range_of(value, ctx))

@@ -505,6 +505,29 @@ class _Bare:
         return False
 
 
+def known_zero(node: ast.AST, ctx) -> bool:
+    """An eps that is 0 wherever the code gives it a value: ``x + self.log_eps`` with
+    ``__init__(self, log_eps=0.0)`` (auraloss's magnitude loss) or ``x + eps`` with
+    ``eps=0``: no guard until a caller passes a positive one."""
+    if isinstance(node, ast.Name):
+        default = ctx.param_default(node.id) if hasattr(ctx, "param_default") else None
+        return default is not None and const_value(default) == 0 and not ctx.assignments().get(node.id)
+    if not (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self"):
+        return False
+    fa = getattr(ctx, "fa", None)
+    values = fa.self_assigns().get(node.attr, []) if fa is not None else []
+    if not values:
+        return False
+    for value in values:
+        if isinstance(value, ast.Name):
+            defaults = _defaults_of(value.id, fa)
+            if not defaults or any(const_value(d) != 0 for d in defaults):
+                return False
+        elif const_value(value) != 0:
+            return False
+    return True
+
+
 def _init_param(name: str, fa) -> str:
     """``self.t = t`` in ``__init__(self, t=0.07)``: the defaults of that parameter."""
     cache = getattr(fa, "_param_defaults", None)
