@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Callable
 from kinkcheck.lint import ranges
 from kinkcheck.lint.double_where import invisible_selection
 from kinkcheck.lint.resolve import DATA, PLAIN, const_value, is_eps_like
+from kinkcheck.syntax import binary_operands
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -287,6 +288,10 @@ def detached_target(node: ast.AST, ctx: Context, site=None) -> bool:
         from kinkcheck.lint.checks.branch import _scalar_source
 
         inputs = [_scalar_source(o) for o in (node.left, *node.comparators)]  # `loss.item() > 5`
+    elif isinstance(node, ast.Call) and getattr(site, "via", "") == "node" and call is node:
+        # a check's own call (`torch.gt(d, m)`, `jnp.isclose(p, p.max())`): its operands
+        method = isinstance(node.func, ast.Attribute) and not ctx.is_module_ref(node.func.value)
+        inputs = [*binary_operands(node, method)] or [node]
     if getattr(site, "code", None) in VALUE_SLOPE_CODES and call is not None and _scales_gradient(call, ctx):
         return False
     return all(ctx.kind(i) in (PLAIN, DATA) for i in inputs)

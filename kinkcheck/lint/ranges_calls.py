@@ -25,6 +25,7 @@ from kinkcheck.lint.ranges import (
     POSU,
     REDUCE,
     _add,
+    _defined,
     _div,
     _mul,
     _pow,
@@ -64,6 +65,9 @@ def _call(node: ast.Call, ctx, depth: int) -> str:
         return POSU if _UNDERFLOW.get() and tail not in ("ones", "ones_like") else POS
     if tail in ("norm", "vector_norm", "matrix_norm") and first is not None and is_positive(_range_of(first, ctx, depth)):
         return POS  # the norm of positive entries (a clamped magnitude spectrum) is > 0
+    if tail in ("sum", "nansum", "count_nonzero") and first is not None and _attains_extreme(
+            first, _axis(node, method), ctx):
+        return GE1
     if tail in NONNEGATIVE:
         return NONNEG
     if tail in COUNTS:
@@ -127,6 +131,52 @@ def _call(node: ast.Call, ctx, depth: int) -> str:
     if tail in ("reciprocal",) and is_positive(_range_of(first, ctx, depth)):
         return POS
     return _returned(node, ctx, depth)
+
+
+#: reductions to an extreme: a value compared with its own maximum reaches it somewhere
+_EXTREMES = frozenset({"max", "amax", "min", "amin", "nanmax", "nanmin"})
+_CASTS = frozenset({"float", "double", "int", "long", "astype", "to", "type"})
+_COMPARE_CALLS = frozenset({"isclose", "equal", "eq", "greater_equal", "ge", "less_equal", "le"})
+
+
+def _axis(node: ast.Call, method: bool) -> str | None:
+    """The reduction axis of ``x.sum(-1)``/``jnp.max(x, axis=-1)`` as source, None for all."""
+    positional = node.args if method else node.args[1:]
+    axis = positional[0] if positional else next(
+        (k.value for k in node.keywords if k.arg in ("axis", "dim")), None)
+    return None if axis is None else ast.dump(axis)
+
+
+def _attains_extreme(node: ast.AST, axis: str | None, ctx) -> bool:
+    """``x == x.max(-1, keepdims=True)`` (or ``>=``, ``<=``, ``isclose``): where ``x`` meets
+    its own maximum or minimum, true at least once along that axis, so counting it there (or
+    everywhere) gives >= 1: a greedy policy's ``opt / opt.sum(-1, keepdims=True)``."""
+    for _ in range(3):
+        node = _defined(node, ctx) or node
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _CASTS:
+            node = node.func.value
+        else:
+            break
+    if isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], (ast.Eq, ast.GtE, ast.LtE)):
+        pair = (node.left, node.comparators[0])
+    elif isinstance(node, ast.Call) and _call_tail(node, ctx)[0] in _COMPARE_CALLS and len(node.args) >= 2:
+        pair = (node.args[0], node.args[1])
+    else:
+        return False
+    for value, extreme in (pair, pair[::-1]):
+        if isinstance(extreme, ast.Attribute) and extreme.attr == "values":
+            extreme = extreme.value  # torch's x.max(dim=-1, keepdim=True).values
+        elif isinstance(extreme, ast.Subscript) and const_value(extreme.slice) == 0:
+            extreme = extreme.value
+        if not isinstance(extreme, ast.Call):
+            continue
+        tail, method = _call_tail(extreme, ctx)
+        operand = extreme.func.value if method and isinstance(extreme.func, ast.Attribute) else (
+            extreme.args[0] if extreme.args else None)
+        if tail in _EXTREMES and operand is not None and ast.dump(operand) == ast.dump(value) and (
+                axis is None or _axis(extreme, method) == axis):
+            return True
+    return False
 
 
 def _returned(node: ast.Call, ctx, depth: int) -> str:

@@ -18,6 +18,9 @@ _PASS_THROUGH = (ast.BinOp, ast.UnaryOp, ast.Subscript, ast.Starred)
 #: methods and functions whose result carries no gradient of their receiver / argument
 _SEVERING = frozenset({"detach", "detach_", "stop_gradient", "argmax", "argmin", "argsort", "argwhere", "nonzero",
                        "isnan", "isinf", "isfinite", "sign", "signbit", "floor_divide", "bucketize", "searchsorted"})
+#: comparisons written as calls: every operand's slope ends there (``jnp.isclose(x, x.max())``)
+_COMPARING = frozenset({"gt", "lt", "ge", "le", "greater", "less", "greater_equal", "less_equal", "eq", "ne",
+                        "equal", "not_equal", "isclose", "allclose"})
 #: attributes that hold no gradient: ``x.data``, ``x.topk(k).indices``
 _SEVERING_ATTRS = frozenset({"data", "indices", "shape", "dtype", "device"})
 #: how many assignments a value is followed through
@@ -44,9 +47,12 @@ def gradient_dead(node: ast.AST, ctx, depth: int = 0) -> bool:
         if isinstance(parent, ast.Attribute) and parent.value is child:
             if parent.attr in _SEVERING_ATTRS:
                 return True
+            if parent.attr == "values":
+                child, parent = parent, ctx.parent(parent)  # `x.max(dim=-1).values`: the value itself
+                continue
             call = ctx.parent(parent)
             if isinstance(call, ast.Call) and call.func is parent:
-                if parent.attr in _SEVERING:
+                if parent.attr in _SEVERING or parent.attr in _COMPARING:
                     return True
                 child, parent = call, ctx.parent(call)  # `x.abs().sum()`: passes the value on
                 continue
@@ -54,6 +60,8 @@ def gradient_dead(node: ast.AST, ctx, depth: int = 0) -> bool:
         if isinstance(parent, ast.Call) and child in parent.args and _callee(parent) in _SEVERING \
                 and parent.args[0] is child:
             return True  # torch.argsort(d), jax.lax.stop_gradient(x)
+        if isinstance(parent, ast.Call) and child in parent.args and _callee(parent) in _COMPARING:
+            return True  # torch.gt(d, m), d.ge(d.max()), jnp.isclose(p, jnp.max(p))
         if isinstance(parent, _PASS_THROUGH):
             child, parent = parent, ctx.parent(parent)
             continue

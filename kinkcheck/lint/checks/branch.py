@@ -99,10 +99,12 @@ def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2) -> str | N
 
 #: reductions whose result is a float of the array (``p.sum() == 0``: an exact-zero test of
 #: a prediction's mass, not an id or a count)
-_FLOAT_REDUCTIONS = frozenset({"sum", "mean", "norm", "prod", "nansum", "nanmean"})
+_FLOAT_REDUCTIONS = frozenset({"sum", "mean", "norm", "prod", "nansum", "nanmean", "max", "amax", "min", "amin"})
 
 
 def _float_reduction(node: ast.AST, kind: str) -> bool:
+    if isinstance(node, ast.Attribute) and node.attr == "values":
+        node = node.value  # torch's `x.max(dim=-1).values`
     return kind not in (PLAIN, DATA) and isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
         and node.func.attr in _FLOAT_REDUCTIONS
 

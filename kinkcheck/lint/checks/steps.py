@@ -24,7 +24,7 @@ AS_NUMBER_FUNCS = frozenset({"sum", "mean", "nansum", "nanmean", "prod", "cumsum
 
 #: elementwise comparisons written as calls (``d.lt(m)``, ``torch.gt(d, m)``, ``jnp.greater(d, m)``)
 MASK_CALLS = frozenset({"gt", "lt", "ge", "le", "greater", "less", "greater_equal", "less_equal", "eq", "ne",
-                        "not_equal"})
+                        "not_equal", "isclose"})
 
 
 @node_check("KC304", ast.Compare, ast.Call, names=MASK_CALLS)
