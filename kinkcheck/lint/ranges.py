@@ -66,6 +66,9 @@ POSITIVE_NAME = re.compile(r"(^|_)(temperature|temp|tau|num|count|counts|size|le
 #: of positives its caller clamps to 1 (OpenMMLab's and torchvision's detection losses)
 _COUNT_NAME = re.compile(r"(^|_)(num|count|counts|size|length|dim|imgsz|img_size|image_size|avg_factor|normalizer)"
                          r"($|_)", re.IGNORECASE)
+#: thresholds a caller turns on (a ``None`` default): a loss that divides by one rescales the
+#: region below it (``(1 - pt) / reduced_threshold``); a ``scale`` or ``sigma`` may be learnt
+_POSITIVE_SETTING = re.compile(r"(^|_)(threshold|thresh)$", re.IGNORECASE)
 MAX_DEPTH = 8
 _UNDERFLOW: contextvars.ContextVar[bool] = contextvars.ContextVar("kinkcheck_range_underflow", default=False)
 #: how many function summaries are being worked out around the current one
@@ -437,6 +440,8 @@ def _param(name: str, ctx, depth: int) -> str:
             return _const(v)
         if is_eps_like(default):
             return POS
+        if isinstance(default, ast.Constant) and default.value is None and _POSITIVE_SETTING.search(name):
+            return POS  # ``reduced_threshold=None``: a threshold the caller switches on
         return _config_name(name)  # a setting with a default (``temp=None``): judged by its name
     # an input: what the callers in this file pass (``target_scores_sum = max(s.sum(), 1)``
     # handed to ``self.bbox_loss(...)``), else anything, unless its name says size or temperature
