@@ -234,6 +234,8 @@ def _range(node: ast.AST, ctx, depth: int) -> str:
         a = _range_of(node.left, ctx, sub)
         if isinstance(node.op, ast.Pow):
             return _pow(a, node.right)
+        if isinstance(node.op, (ast.Add, ast.Sub)) and _switched_off(node.right, ctx):
+            return a  # `x ** 2 + y ** 2 - alpha * x * y + c` with `alpha=0.0`: the term is 0
         b = _range_of(node.right, ctx, sub)
         if isinstance(node.op, ast.Add):
             r = _add(a, b)
@@ -612,6 +614,34 @@ def numeric_value(node: ast.AST | None, ctx, depth: int = 4):
         except ZeroDivisionError:
             return None
     return None
+
+
+def _switched_off(node: ast.AST, ctx) -> bool:
+    """A product with a coefficient that is 0 wherever the code gives it a value: a parameter
+    defaulting to 0.0 that no caller in the file passes otherwise (a term that is off unless
+    a caller turns it on, like an ``alpha=0.0`` cross term)."""
+    if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult)):
+        return False  # a bare `- eps` is a threshold at 0, not a term turned off
+    factors: list[ast.AST] = []
+    stack: list[ast.AST] = [node]
+    while stack:
+        f = stack.pop()
+        if isinstance(f, ast.BinOp) and isinstance(f.op, ast.Mult):
+            stack += [f.left, f.right]
+        else:
+            factors.append(f)
+    for f in factors:
+        if not (isinstance(f, ast.Name) and hasattr(ctx, "param_default")):
+            continue
+        default = ctx.param_default(f.id)
+        if default is None or const_value(default) != 0 or numeric_value(f, ctx) != 0:
+            continue
+        from kinkcheck.lint import flow
+
+        passed = flow.argument_values(f.id, ctx) if hasattr(ctx, "fa") else None
+        if passed is None or all(numeric_value(value, caller) == 0 for caller, value in passed):
+            return True
+    return False
 
 
 def _defaults_of(name: str, fa) -> list:
