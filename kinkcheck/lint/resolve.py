@@ -337,6 +337,9 @@ def name_kind(name: str) -> str | None:
     """Name heuristics for values the code does not describe: low confidence by design."""
     if PLAIN_NAME_RE.match(name):
         return PLAIN
+    head, of, _ = name.partition("_of_")
+    if of and head:
+        return name_kind(head)  # `cosine_of_target_classes` is a cosine, `mask_of_targets` a mask
     if DATA_NAME_RE.search(name):
         if PREDICTED_MASK_RE.search(name) and PREDICTION_WORD_RE.search(name) \
                 and not DATA_NAME_RE.search(PREDICTED_MASK_RE.sub("_", name)):
