@@ -219,7 +219,7 @@ def _range(node: ast.AST, ctx, depth: int) -> str:
     if v is not None:
         return _const(v)
     if is_eps_like(node):
-        return POS
+        return NONNEG if known_zero(node, ctx) else POS  # `epsilon: float = 0.` is no floor
     if isinstance(node, ast.Name):
         if hasattr(ctx, "parents") and ctx.parent(node) is not None:
             return _reaching_name(node, ctx, sub)
