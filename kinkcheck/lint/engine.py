@@ -193,7 +193,7 @@ def _analyze_function(fa: FileAnalysis, tables: Tables, catalog, codes: frozense
     # reaches the loss: the inf/nan, or the jump, is a number the loss then carries
     # (`alpha = (iou > 0.5).float() * v / (1 - iou + v)`, then `iou - alpha * v`)
     whole = bool(quiet) and any(id(n) in quiet for n in roots[:1])
-    if _undifferentiated_forward(fa, qualname, cls_qual):
+    if _undifferentiated_forward(fa, qualname, cls_qual) or _called_only_without_grad(ctx):
         quiet, whole = {id(n) for n in nodes}, True
     node_checks = [(code, types, check) for code, (types, check) in registry.NODE_CHECKS.items() if code in codes]
     function = qualname
@@ -225,6 +225,27 @@ def _undifferentiated_forward(fa: FileAnalysis, qualname: str, cls_qual: str | N
         return False
     bases = fa.ix.classes.get(cls_qual, ())
     return any(b in AUTOGRAD_BASES or b.endswith(".autograd.Function") for b in bases)
+
+
+def _called_only_without_grad(ctx: Context, depth: int = 4) -> bool:
+    """Every call of the function in this file runs with gradients off: under
+    ``torch.no_grad()`` (an ``@torch.no_grad()`` assigner's ``forward`` calling its helpers,
+    which call theirs), inside an autograd ``forward``, or from a function that is itself
+    only called so. What it computes are targets, not the loss. A function no code in the
+    file calls (a public helper) may be called with gradients on: it is checked."""
+    memo = ctx.fa.__dict__.setdefault("_called_without_grad", {})
+    if ctx.qualname in memo:
+        return memo[ctx.qualname]
+    memo[ctx.qualname] = False  # recursion: a cycle of calls proves nothing
+    sites = flow.call_sites(ctx) if depth > 0 else None
+    found = bool(sites) and all(
+        isinstance(caller, Context) and (
+            id(call) in caller.no_grad_ids()
+            or _undifferentiated_forward(ctx.fa, caller.qualname, caller.cls_qual)
+            or _called_only_without_grad(caller, depth - 1))
+        for caller, call in sites or ())
+    memo[ctx.qualname] = found
+    return found
 
 
 def _custom_derivative(decorator: ast.AST) -> bool:

@@ -3,7 +3,8 @@
 ``loss = torch.abs(d)  # expect: KC101:12`` means exactly one KC101 finding at that line,
 column 12 (1-based); several may be listed. Every line without ``# expect:`` must have no
 finding. All fixture files are indexed and scoped together, as one checked tree, so
-re-exports and calls across files count.
+re-exports and calls across files count; a file with a ``# scope: --all`` line is checked
+function by function as ``kinkcheck check --all`` does.
 
 A file whose name contains ``known_gaps`` holds cases where the analyzer disagrees with a
 reviewer's expectation: each top-level function or class is its own test, xfail(strict=True),
@@ -53,9 +54,13 @@ SOURCES, SCOPE = _tree()
 KNOWN_GAPS = "known_gaps"
 
 
+#: a fixture that checks every function, as ``kinkcheck check --all`` does, says so on a line
+ALL_SCOPE = "# scope: --all"
+
+
 def findings_of(path: Path) -> set[tuple[int, int, str]]:
-    functions = SCOPE.get(str(path), frozenset())
-    if not functions:
+    functions = None if ALL_SCOPE in SOURCES[path].splitlines() else SCOPE.get(str(path), frozenset())
+    if functions is not None and not functions:
         return set()
     findings = analyze_file(SOURCES[path], str(path), path.stem, functions, codes=CODES, catalog=CATALOG)
     return {(f.line, f.col, f.code) for f in findings}
