@@ -452,6 +452,18 @@ def argument_values(param: str, ctx, limit: int = 8) -> list[tuple[object, ast.A
     return out
 
 
+def _bases_in_file(fa, cls_qual: str, depth: int = 4) -> list[str]:
+    """The classes of this file that ``cls_qual`` derives from, nearest first."""
+    out: list[str] = []
+    todo = list(fa.ix.classes.get(cls_qual, ()))
+    while todo and len(out) < depth:
+        b = todo.pop(0)
+        if b in fa.ix.classes and b not in out and b != cls_qual:
+            out.append(b)
+            todo += list(fa.ix.classes.get(b, ()))
+    return out
+
+
 def call_sites(ctx, limit: int = 8) -> list[tuple[object, ast.Call]] | None:
     """Every call of the function ``ctx`` describes in this file, with a Context of its
     caller; None when there is none, too many, or one in code no Context describes."""
@@ -462,6 +474,9 @@ def call_sites(ctx, limit: int = 8) -> list[tuple[object, ast.Call]] | None:
     index = _call_index(ctx.fa)
     name = fn.name
     keys: list[tuple] = [("name", name)] if not method else [("self", ctx.cls_qual, name)]
+    if method:
+        # an override: the base class's own `self.m(...)` runs it on this class's instances
+        keys += [("self", b, name) for b in _bases_in_file(ctx.fa, ctx.cls_qual)]
     if method and name in ("forward", "__call__"):
         # `self.scheme(...)` where the attribute holds this class or one it derives from
         keys.append(("ctor", ctx.cls_qual.rsplit(".", 1)[-1]))
