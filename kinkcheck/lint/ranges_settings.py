@@ -1,0 +1,147 @@
+"""What a setting stands for, for the range fact (:mod:`kinkcheck.lint.ranges`): the
+defaults of parameters (``eps=0.0`` is no guard, ``t=0.07`` is positive), ``self.<attr>``
+config set from them, and the number a name or expression fixes (``order / rho``)."""
+
+from __future__ import annotations
+
+import ast
+
+from kinkcheck.lint.ranges import ANY, POS, _config_name, _const, join
+from kinkcheck.lint.resolve import const_value, is_eps_like
+
+
+def known_zero(node: ast.AST, ctx) -> bool:
+    """An eps that is 0 wherever the code gives it a value: ``x + self.log_eps`` with
+    ``__init__(self, log_eps=0.0)`` (auraloss's magnitude loss) or ``x + eps`` with
+    ``eps=0``: no guard until a caller passes a positive one."""
+    if isinstance(node, ast.Name):
+        default = ctx.param_default(node.id) if hasattr(ctx, "param_default") else None
+        return default is not None and const_value(default) == 0 and not ctx.assignments().get(node.id)
+    if not (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self"):
+        return False
+    fa = getattr(ctx, "fa", None)
+    values = fa.self_assigns().get(node.attr, []) if fa is not None else []
+    if not values:
+        return False
+    for value in values:
+        if isinstance(value, ast.Name):
+            defaults = _defaults_of(value.id, fa)
+            if not defaults or any(const_value(d) != 0 for d in defaults):
+                return False
+        elif const_value(value) != 0:
+            return False
+    return True
+
+
+def _init_param(name: str, fa) -> str:
+    """``self.t = t`` in ``__init__(self, t=0.07)``: the defaults of that parameter."""
+    cache = getattr(fa, "_param_defaults", None)
+    if cache is None:
+        cache = {}
+        for fn in ast.walk(fa.tree):
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                args = fn.args
+                positional = [*args.posonlyargs, *args.args]
+                for a, d in zip(positional[len(positional) - len(args.defaults):], args.defaults):
+                    cache.setdefault(a.arg, []).append(d)
+                for a, kd in zip(args.kwonlyargs, args.kw_defaults):
+                    if kd is not None:
+                        cache.setdefault(a.arg, []).append(kd)
+        try:
+            fa._param_defaults = cache
+        except AttributeError:
+            pass
+    defaults = cache.get(name)
+    if not defaults:
+        return _config_name(name)
+    rs = []
+    for d in defaults:
+        v = const_value(d)
+        if v is not None:
+            rs.append(_const(v))
+        elif is_eps_like(d):
+            rs.append(POS)
+        elif isinstance(d, ast.Constant) and d.value is None:
+            rs.append(_config_name(name))
+        else:
+            rs.append(ANY)
+    return join(*rs)
+
+
+def numeric_value(node: ast.AST | None, ctx, depth: int = 4):
+    """The number ``node`` stands for when literals, parameter defaults, assignments that
+    reach it and ``self.<attr>`` config fix it (``order / rho`` with ``order=1.0, rho=2.0``
+    is 0.5), else None."""
+    if node is None or depth < 0:
+        return None
+    v = const_value(node)
+    if v is not None:
+        return v
+    if isinstance(node, ast.Name):
+        if hasattr(ctx, "parents") and ctx.parent(node) is not None:
+            from kinkcheck.lint import flow
+
+            found, entry = flow.reaching(node.id, node, ctx)
+            values = [numeric_value(val, ctx, depth - 1) if val is not None else None for _, val in found]
+            if entry:
+                default = ctx.param_default(node.id) if hasattr(ctx, "param_default") else None
+                values.append(numeric_value(default, ctx, depth - 1) if default is not None else None)
+            if values and all(x is not None for x in values) and len(set(values)) == 1:
+                return values[0]
+        return None
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
+        fa = getattr(ctx, "fa", None)
+        values = fa.self_assigns().get(node.attr, []) if fa is not None else []
+        nums: list = []
+        for value in values:
+            if isinstance(value, ast.Name):
+                defaults = _defaults_of(value.id, fa)
+                nums.extend(const_value(d) for d in defaults) if defaults else nums.append(None)
+            else:
+                nums.append(const_value(value))
+        if nums and all(x is not None for x in nums) and len(set(nums)) == 1:
+            return nums[0]
+        return None
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div)):
+        a, b = numeric_value(node.left, ctx, depth - 1), numeric_value(node.right, ctx, depth - 1)
+        if a is None or b is None:
+            return None
+        try:
+            return {ast.Add: a + b, ast.Sub: a - b, ast.Mult: a * b}.get(type(node.op)) if not isinstance(
+                node.op, ast.Div) else a / b
+        except ZeroDivisionError:
+            return None
+    return None
+
+
+def _switched_off(node: ast.AST, ctx) -> bool:
+    """A product with a coefficient that is 0 wherever the code gives it a value: a parameter
+    defaulting to 0.0 that no caller in the file passes otherwise (a term that is off unless
+    a caller turns it on, like an ``alpha=0.0`` cross term)."""
+    if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult)):
+        return False  # a bare `- eps` is a threshold at 0, not a term turned off
+    factors: list[ast.AST] = []
+    stack: list[ast.AST] = [node]
+    while stack:
+        f = stack.pop()
+        if isinstance(f, ast.BinOp) and isinstance(f.op, ast.Mult):
+            stack += [f.left, f.right]
+        else:
+            factors.append(f)
+    for f in factors:
+        if not (isinstance(f, ast.Name) and hasattr(ctx, "param_default")):
+            continue
+        default = ctx.param_default(f.id)
+        if default is None or const_value(default) != 0 or numeric_value(f, ctx) != 0:
+            continue
+        from kinkcheck.lint import flow
+
+        passed = flow.argument_values(f.id, ctx) if hasattr(ctx, "fa") else None
+        if passed is None or all(numeric_value(value, caller) == 0 for caller, value in passed):
+            return True
+    return False
+
+
+def _defaults_of(name: str, fa) -> list:
+    _init_param(name, fa)  # fills the per-file cache of parameter defaults
+    return getattr(fa, "_param_defaults", {}).get(name, [])
