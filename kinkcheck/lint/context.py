@@ -14,7 +14,7 @@ import ast
 import sys
 from typing import Any
 
-from kinkcheck.lint import kinds
+from kinkcheck.lint import kinds, kinds_members
 from kinkcheck.lint.env import _Env
 from kinkcheck.lint.index import NO_GRAD, _Indexer
 from kinkcheck.lint.walk import local_bindings, walk_local
@@ -275,10 +275,10 @@ class FileAnalysis:
             return offset + 1
         return len(text.encode()[:offset].decode(errors="ignore")) + 1
 
-    # -- value kinds (kinkcheck.lint.kinds) ----------------------------------------------
-    module_kind = kinds.module_kind
-    attr_kind = kinds.attr_kind
-    buffers = kinds.buffers
+    # -- value kinds (kinkcheck.lint.kinds_members) --------------------------------------
+    module_kind = kinds_members.module_kind
+    attr_kind = kinds_members.attr_kind
+    buffers = kinds_members.buffers
 
 
 def no_grad_nodes(fn: ast.AST | None, roots: "list[ast.stmt] | list[ast.AST]", ctx: Context) -> set[int]:
