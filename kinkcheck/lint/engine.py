@@ -232,12 +232,13 @@ def _called_only_without_grad(ctx: Context, depth: int = 4) -> bool:
     ``torch.no_grad()`` (an ``@torch.no_grad()`` assigner's ``forward`` calling its helpers,
     which call theirs), inside an autograd ``forward``, or from a function that is itself
     only called so. What it computes are targets, not the loss. A function no code in the
-    file calls (a public helper) may be called with gradients on: it is checked."""
+    file calls (a public helper), or one handed on as a value (``map(f, xs)``, ``partial(f)``),
+    may be called with gradients on: it is checked."""
     memo = ctx.fa.__dict__.setdefault("_called_without_grad", {})
     if ctx.qualname in memo:
         return memo[ctx.qualname]
     memo[ctx.qualname] = False  # recursion: a cycle of calls proves nothing
-    sites = flow.call_sites(ctx) if depth > 0 else None
+    sites = flow.call_sites(ctx) if depth > 0 and not flow.used_as_value(ctx) else None
     found = bool(sites) and all(
         isinstance(caller, Context) and (
             id(call) in caller.no_grad_ids()

@@ -452,6 +452,27 @@ def argument_values(param: str, ctx, limit: int = 8) -> list[tuple[object, ast.A
     return out
 
 
+def used_as_value(ctx) -> bool:
+    """The function ``ctx`` describes is named somewhere other than as the callee of a call
+    (``map(f, xs)``, ``partial(f, ...)``, ``self.hook = self.f``): it may run from anywhere."""
+    fn = ctx.fn
+    if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return True
+    refs = getattr(ctx.fa, "_flow_value_refs", None)
+    if refs is None:
+        refs = set()
+        callees = {id(n.func) for n in ast.walk(ctx.fa.tree) if isinstance(n, ast.Call)}
+        for n in ast.walk(ctx.fa.tree):
+            if id(n) in callees or not isinstance(getattr(n, "ctx", None), ast.Load):
+                continue
+            if isinstance(n, ast.Name):
+                refs.add(n.id)
+            elif isinstance(n, ast.Attribute):
+                refs.add(n.attr)
+        ctx.fa._flow_value_refs = refs
+    return fn.name in refs
+
+
 def _bases_in_file(fa, cls_qual: str, depth: int = 4) -> list[str]:
     """The classes of this file that ``cls_qual`` derives from, nearest first."""
     out: list[str] = []
