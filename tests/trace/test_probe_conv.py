@@ -11,7 +11,7 @@ from torch.autograd.graph import GradientEdge
 
 import kinkcheck
 from kinkcheck.trace import Probe
-from kinkcheck.trace.backends import torch_probe, torch_probe_rules
+from kinkcheck.trace.backends import torch_probe, torch_probe_push, torch_probe_rules
 
 GEOMETRIES = {
     "3x3 pad 1": (nn.Conv2d, dict(kernel_size=3, padding=1), (6, 2, 8, 8)),
@@ -70,7 +70,7 @@ def _zeros_as_a_list(monkeypatch):
 def test_first_conv_rows_match_the_engine_passes(monkeypatch, geometry, dtype):
     pool = not geometry.startswith(("1-d", "3-d"))
     rows, grads, passes = _step(geometry, dtype, pool)
-    monkeypatch.setattr(torch_probe, "CONV_PATCHES", 0)  # every change through the engine
+    monkeypatch.setattr(torch_probe_push, "CONV_PATCHES", 0)  # every change through the engine
     plain_rows, plain_grads, plain_passes = _step(geometry, dtype, pool)
     assert passes < plain_passes  # (a max-pool whose windows do not tile finds its ties densely: the engine)
     assert rows.keys() == plain_rows.keys() and rows["aten.relu.default"][0][1] > 0
@@ -116,5 +116,5 @@ def test_a_hit_without_gradient_adds_nothing_and_a_full_batch_takes_the_engine(m
     (w, b), = batch.changes(2, torch_probe.Buffers(), "k")
     want_w, want_b = torch.autograd.grad(conv(x), list(conv.parameters()), d)
     assert torch.allclose(w, want_w) and torch.equal(b, want_b)
-    monkeypatch.setattr(torch_probe, "CONV_PATCHES", 10)
+    monkeypatch.setattr(torch_probe_push, "CONV_PATCHES", 10)
     assert not batch.add("site", d, (np.arange(16),))

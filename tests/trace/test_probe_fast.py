@@ -10,7 +10,7 @@ from trace_sites import assert_plain_step_sums
 
 import kinkcheck
 from kinkcheck.trace import Probe
-from kinkcheck.trace.backends import torch_probe, torch_probe_rules
+from kinkcheck.trace.backends import torch_probe, torch_probe_push, torch_probe_rules
 from kinkcheck.trace.backends.torch_count import ReluWindows
 from kinkcheck.trace.backends.torch_probe_buffers import FRESH
 from kinkcheck.trace.backends.torch_probe_pool import PoolTie
@@ -39,7 +39,7 @@ def _cnn_probe_rows():
 
 def test_corrections_straight_into_the_engine_match_autograd_grad(monkeypatch):
     fast, grads_fast = _cnn_probe_rows()
-    monkeypatch.setattr(torch_probe, "_ENGINE", None)  # another torch: the public torch.autograd.grad
+    monkeypatch.setattr(torch_probe_push, "_ENGINE", None)  # another torch: the public torch.autograd.grad
     plain, grads_plain = _cnn_probe_rows()
     assert fast == plain and len(fast) == 2
     assert all(rows[0][1] > 0 and rows[0][2] > 0 for rows in fast.values())  # hit, and moved
@@ -86,7 +86,7 @@ def _passes(monkeypatch, start=None):
 
     with monkeypatch.context() as m:
         m.setattr(torch_probe, "_vjp", spy)
-        m.setattr(torch_probe, "CONV_PATCHES", 0)
+        m.setattr(torch_probe_push, "CONV_PATCHES", 0)
         if start is not None:
             m.setattr(PoolTie, "start", start)
         rows, grads = _cnn_probe_rows()
