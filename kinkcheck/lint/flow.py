@@ -389,6 +389,7 @@ def _call_index(fa) -> dict:
     for attr, values in fa.self_assigns().items():
         for v in values:
             ctors.setdefault(attr, set()).update(_classes_of(v, fa))
+            v = _compiled(v) or v  # `self._step = torch.compile(_step)`: still calls _step
             if isinstance(v, ast.Name) and f"{fa.module}.{v.id}" in fa.ix.scopes:
                 stored.setdefault(attr, set()).add(v.id)
     out: dict = {}
@@ -452,6 +453,20 @@ def argument_values(param: str, ctx, limit: int = 8) -> list[tuple[object, ast.A
     return out
 
 
+#: wrappers that return the same function, compiled: calls through them are calls of it
+_COMPILERS = frozenset({"compile", "jit", "script", "pjit"})
+
+
+def _compiled(value: ast.AST) -> ast.Name | None:
+    """``f`` of ``torch.compile(f, ...)``, ``jax.jit(f)``, ``torch.jit.script(f)``."""
+    if isinstance(value, ast.Call) and value.args and isinstance(value.args[0], ast.Name):
+        f = value.func
+        tail = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else None
+        if tail in _COMPILERS:
+            return value.args[0]
+    return None
+
+
 def used_as_value(ctx) -> bool:
     """The function ``ctx`` describes is named somewhere other than as the callee of a call
     (``map(f, xs)``, ``partial(f, ...)``, ``self.hook = self.f``): it may run from anywhere."""
@@ -462,6 +477,9 @@ def used_as_value(ctx) -> bool:
     if refs is None:
         refs = set()
         callees = {id(n.func) for n in ast.walk(ctx.fa.tree) if isinstance(n, ast.Call)}
+        # `self.crit = f` and `self.step = torch.compile(f)`: calls of the attribute are indexed
+        stored = [_compiled(v) or v for vs in ctx.fa.self_assigns().values() for v in vs]
+        callees |= {id(v) for v in stored if isinstance(v, ast.Name)}
         for n in ast.walk(ctx.fa.tree):
             if id(n) in callees or not isinstance(getattr(n, "ctx", None), ast.Load):
                 continue
@@ -489,8 +507,8 @@ def call_sites(ctx, limit: int = 8) -> list[tuple[object, ast.Call]] | None:
     """Every call of the function ``ctx`` describes in this file, with a Context of its
     caller; None when there is none, too many, or one in code no Context describes."""
     fn = ctx.fn
-    if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        return None
+    if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) or used_as_value(ctx):
+        return None  # handed on as a value, it is called from places the index cannot see
     method = _is_method(ctx)
     index = _call_index(ctx.fa)
     name = fn.name
