@@ -245,7 +245,10 @@ def _range(node: ast.AST, ctx, depth: int) -> str:
                 return POS if is_nonzero(a) else NONNEG  # x * x
             return _mul(a, b)
         if isinstance(node.op, ast.Div):
-            return _div(a, b)
+            r = _div(a, b)
+            if r == POS and _UNDERFLOW.get() and _exp_of(node.right):
+                return POSU  # `1 / (1 + exp(-z))`: the exp overflows to inf, the quotient to 0
+            return r
         if isinstance(node.op, ast.Sub):
             bv = const_value(node.right)
             if bv is not None and bv <= 0:
@@ -269,6 +272,17 @@ def _range(node: ast.AST, ctx, depth: int) -> str:
     if isinstance(node, (ast.ListComp, ast.GeneratorExp)):
         return _range_of(node.elt, ctx, sub)  # `torch.tensor([max(len(t), 1) for t in a])`
     return ANY
+
+
+#: callees that overflow to inf for a large enough argument
+_OVERFLOWING = frozenset({"exp", "exp2", "expm1", "cosh", "sinh"})
+
+
+def _exp_of(node: ast.AST) -> bool:
+    """``node`` adds or multiplies in an ``exp`` (``1 + exp(-z)``, ``exp(a) + exp(b)``)."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
+        return _exp_of(node.left) or _exp_of(node.right)
+    return _tail(node) in _OVERFLOWING
 
 
 def _signed_terms(node: ast.AST, sign: int = 1) -> list[tuple[int, ast.AST]]:
