@@ -38,6 +38,9 @@ GUARDS: Mapping[str, str] = {
                 "or a variance written expanded, an abs, a norm): it only removes rounding error",
     "dead-zone": "soft-thresholding, `sign(x) * relu(|x| - t)`: the magnitude is 0 on a whole interval "
                  "around x = 0, so the abs's kink and the sign's jump inside it never show",
+    "max-shift": "a maximum subtracted for stability and cancelled again: `softmax(z - z.max())`, "
+                 "`e = exp(z - m); e / e.sum()`, `m + log(exp(z - m).sum())`: the result does not "
+                 "depend on the shift, so a tie in the maximum never reaches the gradient",
     "selected-branch": "a one-sided clamp in the branch of a `where` whose condition already keeps its "
                        "argument inside the bound: `where(t > b, t.clamp(min=b) ** (1 / 3), t / c)`",
     "range": "the range analysis proves the operand stays off the kink: > 0 (sqrt, log, powers) or != 0 "

@@ -1,0 +1,132 @@
+"""The max-shift guard: a maximum subtracted for stability and cancelled again.
+
+``softmax(z - z.max(-1, keepdim=True).values)``, ``e = exp(z - m); e / e.sum(-1)`` and
+``m + log(exp(z - m).sum(-1))`` compute the same values for any shift ``m``: their
+derivative with respect to ``m`` is exactly 0, so which of two tied maxima ``m`` picks
+never reaches the gradient. An ``exp(z - m)`` that is not normalised again keeps ``m`` in
+its value, and its tie is a real kink. Registered in ``guards.GUARDS`` as ``max-shift``.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import TYPE_CHECKING
+
+from kinkcheck.lint.guards import _callee_tail, guard
+from kinkcheck.lint.sinks import uses_of
+
+if TYPE_CHECKING:
+    from kinkcheck.lint.context import Context
+
+_MAXIMA = frozenset({"max", "amax", "nanmax"})
+#: functions that give the same result for every shift of their input along the reduced axis
+_SHIFT_INVARIANT = frozenset({"softmax", "log_softmax", "softmin"})
+_EXP = frozenset({"exp", "exp_"})
+_SUMS = frozenset({"sum", "nansum"})
+
+
+@guard("max-shift")
+def max_shift(node: ast.AST, ctx: Context, site=None) -> bool:
+    """KC105: every use of the maximum shifts its own operand inside a softmax, or inside an
+    exp that is normalised by its own sum, or is added back to a log of the summed exp."""
+    call = getattr(site, "call", None)
+    if not isinstance(call, ast.Call) or (_callee_tail(call, ctx) or "") not in _MAXIMA:
+        return False
+    operand = _operand(call, ctx)
+    if operand is None:
+        return False
+    uses = _uses(_value(call, ctx), ctx)
+    roles = [_role(u, operand, uses, ctx) for u in uses]
+    if not roles or None in roles:
+        return False
+    # `log(exp(z - m).sum())` alone is lse(z) - m: it cancels only once m is added back
+    return "sum-exp" not in roles or "add-back" in roles
+
+
+def _operand(call: ast.Call, ctx: Context) -> ast.AST | None:
+    f = call.func
+    if isinstance(f, ast.Attribute) and not ctx.is_module_ref(f.value):
+        return f.value
+    return call.args[0] if call.args else None
+
+
+def _value(call: ast.Call, ctx: Context) -> ast.AST:
+    """The maximum's value: through torch's ``.values`` / ``[0]``."""
+    parent = ctx.parent(call)
+    if isinstance(parent, ast.Attribute) and parent.attr == "values" or (
+            isinstance(parent, ast.Subscript) and isinstance(parent.slice, ast.Constant) and parent.slice.value == 0):
+        return parent
+    return call
+
+
+def _uses(value: ast.AST, ctx: Context) -> list[ast.AST]:
+    """Where the maximum is read: the expression itself, or each read of the one name it is
+    bound to (``m = z.amax(-1, keepdim=True)``)."""
+    parent = ctx.parent(value)
+    if isinstance(parent, ast.Assign) and parent.value is value:
+        if len(parent.targets) == 1 and isinstance(parent.targets[0], ast.Name):
+            return list(uses_of(parent.targets[0].id, parent, ctx))
+        return []
+    return [value]
+
+
+def _role(use: ast.AST, operand: ast.AST, uses: list[ast.AST], ctx: Context) -> str | None:
+    """How one read of the maximum cancels: ``"softmax"``, ``"normalised"`` (an exp over its
+    own sum), ``"sum-exp"`` (inside a summed exp), ``"add-back"`` (``m + log(...)``), or None."""
+    parent = ctx.parent(use)
+    if isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Sub) and parent.right is use:
+        return _shift_role(parent, ctx) if ast.dump(parent.left) == ast.dump(operand) else None
+    if isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Add):
+        other = parent.left if parent.right is use else parent.right
+        return "add-back" if _log_sum_exp_of_shift(other, uses, ctx) else None
+    return None
+
+
+def _shift_role(shifted: ast.AST, ctx: Context) -> str | None:
+    """``z - m`` enters a softmax, an exp normalised by its own sum, or a summed exp."""
+    parent = ctx.parent(shifted)
+    if not isinstance(parent, ast.Call):
+        return None
+    tail = _callee_tail(parent, ctx) or ""
+    if tail in _SHIFT_INVARIANT:
+        return "softmax"
+    if tail not in _EXP:
+        return None
+    up = ctx.parent(parent)
+    if isinstance(up, ast.Attribute) and up.attr in _SUMS:
+        return "sum-exp"
+    if isinstance(up, ast.Assign) and len(up.targets) == 1 and isinstance(up.targets[0], ast.Name):
+        name = up.targets[0].id
+        reads = list(uses_of(name, up, ctx))
+        return "normalised" if reads and all(_normalised(r, name, ctx) for r in reads) else None
+    return None
+
+
+def _normalised(read: ast.AST, name: str, ctx: Context) -> bool:
+    """``e / e.sum(...)`` or ``e.sum(...)`` as that very denominator."""
+    parent = ctx.parent(read)
+    if isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Div) and parent.left is read:
+        return _sum_of(parent.right, name)
+    if isinstance(parent, ast.Attribute) and parent.attr in _SUMS:
+        call = ctx.parent(parent)
+        div = ctx.parent(call) if call is not None else None
+        return isinstance(div, ast.BinOp) and isinstance(div.op, ast.Div) and div.right is call
+    return False
+
+
+def _sum_of(node: ast.AST, name: str) -> bool:
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _SUMS
+            and isinstance(node.func.value, ast.Name) and node.func.value.id == name)
+
+
+def _log_sum_exp_of_shift(node: ast.AST, uses: list[ast.AST], ctx: Context) -> bool:
+    """``log(<exp(z - m)>.sum(...))`` where the shift is one of the maximum's own uses."""
+    if not (isinstance(node, ast.Call) and (_callee_tail(node, ctx) or "") == "log"):
+        return False
+    method = isinstance(node.func, ast.Attribute) and not ctx.is_module_ref(node.func.value)
+    inner = node.func.value if method and isinstance(node.func, ast.Attribute) else (node.args[0] if node.args else None)
+    return inner is not None and any(_within(u, inner) for u in uses)
+
+
+def _within(node: ast.AST, tree: ast.AST) -> bool:
+    return any(n is node for n in ast.walk(tree))
