@@ -83,7 +83,10 @@ def _nodes_at(code: str, line: int, col: int):
     return [n for n in ast.walk(tree) if isinstance(n, ast.expr) and n.lineno == line and n.col_offset == col - 1]
 
 
-POSITIONED = [(r, ex) for r in CAT.values() if r.category in ("kink", "singular", "step", "blackbox") and r.code != "KC304"
+#: comparisons are reported at the comparison itself (`x > t` in a mask or a where's condition)
+AT_COMPARISON = ("KC304", "KC402")
+POSITIONED = [(r, ex) for r in CAT.values()
+              if r.category in ("kink", "singular", "step", "blackbox") and r.code not in AT_COMPARISON
               for ex in r.invalid]
 
 
