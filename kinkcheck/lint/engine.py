@@ -238,7 +238,7 @@ def _called_only_without_grad(ctx: Context, depth: int = 4) -> bool:
     if ctx.qualname in memo:
         return memo[ctx.qualname]
     memo[ctx.qualname] = False  # recursion: a cycle of calls proves nothing
-    sites = flow.call_sites(ctx) if depth > 0 and not flow.used_as_value(ctx) else None
+    sites = flow.call_sites(ctx) if depth > 0 else None  # None too when it is handed on as a value
     found = bool(sites) and all(
         isinstance(caller, Context) and (
             id(call) in caller.no_grad_ids()

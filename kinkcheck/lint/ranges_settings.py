@@ -33,8 +33,8 @@ def known_zero(node: ast.AST, ctx) -> bool:
     return True
 
 
-def _init_param(name: str, fa) -> str:
-    """``self.t = t`` in ``__init__(self, t=0.07)``: the defaults of that parameter."""
+def _param_defaults(fa) -> dict[str, list[ast.expr]]:
+    """Every default any function of the file gives a parameter of each name (memoized)."""
     cache = getattr(fa, "_param_defaults", None)
     if cache is None:
         cache = {}
@@ -51,7 +51,12 @@ def _init_param(name: str, fa) -> str:
             fa._param_defaults = cache
         except AttributeError:
             pass
-    defaults = cache.get(name)
+    return cache
+
+
+def _init_param(name: str, fa) -> str:
+    """``self.t = t`` in ``__init__(self, t=0.07)``: the range of that parameter's defaults."""
+    defaults = _param_defaults(fa).get(name)
     if not defaults:
         return _config_name(name)
     rs = []
@@ -143,5 +148,4 @@ def _switched_off(node: ast.AST, ctx) -> bool:
 
 
 def _defaults_of(name: str, fa) -> list:
-    _init_param(name, fa)  # fills the per-file cache of parameter defaults
-    return getattr(fa, "_param_defaults", {}).get(name, [])
+    return _param_defaults(fa).get(name, [])

@@ -269,6 +269,10 @@ PLAIN_ATTRS = frozenset(
      "layout", "names", "itemsize", "nbytes", "size" , "grad_fn", "is_sparse", "batch_size"}
 )
 #: methods whose result is metadata / a Python value
+#: comparisons written as calls (``torch.gt(d, m)``, ``d.lt(m)``, ``jnp.isclose(p, q)``): their
+#: results are booleans, so no operand's slope passes through them
+COMPARISON_CALLS = frozenset({"gt", "lt", "ge", "le", "greater", "less", "greater_equal", "less_equal", "eq", "ne",
+                              "equal", "not_equal", "isclose", "allclose"})
 PLAIN_METHODS = frozenset(
     {"size", "dim", "ndimension", "numel", "nelement", "item", "tolist", "stride", "data_ptr",
      "get_device", "is_contiguous", "is_floating_point", "is_complex", "element_size", "keys",

@@ -12,15 +12,13 @@ from __future__ import annotations
 import ast
 
 from kinkcheck.lint import flow
+from kinkcheck.lint.resolve import COMPARISON_CALLS
 
 #: arithmetic that passes a value on (its kink with it) within one expression
 _PASS_THROUGH = (ast.BinOp, ast.UnaryOp, ast.Subscript, ast.Starred)
 #: methods and functions whose result carries no gradient of their receiver / argument
 _SEVERING = frozenset({"detach", "detach_", "stop_gradient", "argmax", "argmin", "argsort", "argwhere", "nonzero",
                        "isnan", "isinf", "isfinite", "sign", "signbit", "floor_divide", "bucketize", "searchsorted"})
-#: comparisons written as calls: every operand's slope ends there (``jnp.isclose(x, x.max())``)
-_COMPARING = frozenset({"gt", "lt", "ge", "le", "greater", "less", "greater_equal", "less_equal", "eq", "ne",
-                        "equal", "not_equal", "isclose", "allclose"})
 #: attributes that hold no gradient: ``x.data``, ``x.topk(k).indices``
 _SEVERING_ATTRS = frozenset({"data", "indices", "shape", "dtype", "device"})
 #: how many assignments a value is followed through
@@ -52,7 +50,7 @@ def gradient_dead(node: ast.AST, ctx, depth: int = 0) -> bool:
                 continue
             call = ctx.parent(parent)
             if isinstance(call, ast.Call) and call.func is parent:
-                if parent.attr in _SEVERING or parent.attr in _COMPARING:
+                if parent.attr in _SEVERING or parent.attr in COMPARISON_CALLS:
                     return True
                 child, parent = call, ctx.parent(call)  # `x.abs().sum()`: passes the value on
                 continue
@@ -60,7 +58,7 @@ def gradient_dead(node: ast.AST, ctx, depth: int = 0) -> bool:
         if isinstance(parent, ast.Call) and child in parent.args and _callee(parent) in _SEVERING \
                 and parent.args[0] is child:
             return True  # torch.argsort(d), jax.lax.stop_gradient(x)
-        if isinstance(parent, ast.Call) and child in parent.args and _callee(parent) in _COMPARING:
+        if isinstance(parent, ast.Call) and child in parent.args and _callee(parent) in COMPARISON_CALLS:
             return True  # torch.gt(d, m), d.ge(d.max()), jnp.isclose(p, jnp.max(p))
         if isinstance(parent, _PASS_THROUGH):
             child, parent = parent, ctx.parent(parent)

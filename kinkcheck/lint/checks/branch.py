@@ -6,15 +6,14 @@ import ast
 from typing import TYPE_CHECKING
 
 from kinkcheck.lint.checks import Site, node_check, refine
-from kinkcheck.lint.resolve import DATA, PLAIN, TENSOR, UNKNOWN, const_value
+from kinkcheck.lint.resolve import COMPARISON_CALLS, DATA, PLAIN, TENSOR, UNKNOWN, const_value
 from kinkcheck.syntax import binary_operands
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
 
 #: method / function names that compare values
-COMPARE_FUNCS = frozenset({"gt", "lt", "ge", "le", "greater", "less", "greater_equal", "less_equal", "eq", "ne",
-                           "equal", "not_equal", "isclose", "allclose", "logical_and", "logical_or", "logical_not"})
+COMPARE_FUNCS = COMPARISON_CALLS | {"logical_and", "logical_or", "logical_not"}
 #: predicates that are not value branches in the gradient sense (NaN checks, metadata)
 SAFE_PREDICATES = frozenset({"isnan", "isinf", "isfinite", "isneginf", "isposinf", "is_tensor", "is_floating_point",
                              "is_complex", "isinstance", "hasattr", "callable", "is_grad_enabled", "is_available",
