@@ -369,7 +369,8 @@ def rounding(node: ast.AST, ctx: Context, site=None) -> bool:
     return low is not None and const_value(low) == 0 and nonneg(node)
 
 
-SITE_AWARE = ("double-where", "detached-target", "range", "rounding", "dead-zone", "selected-branch", "max-shift")
+SITE_AWARE = ("double-where", "detached-target", "range", "rounding", "dead-zone", "odd-extension", "selected-branch",
+              "max-shift")
 
 
 def accepts(guard_ids, operand: ast.AST | None, ctx: Context, site=None) -> str | None:
@@ -392,3 +393,4 @@ def accepts(guard_ids, operand: ast.AST | None, ctx: Context, site=None) -> str 
 from kinkcheck.lint import deadzone  # noqa: E402,F401  (registers the dead-zone guard)
 from kinkcheck.lint import selected_branch  # noqa: E402,F401  (registers the selected-branch guard)
 from kinkcheck.lint import max_shift  # noqa: E402,F401  (registers the max-shift guard)
+from kinkcheck.lint import odd_extension  # noqa: E402,F401  (registers the odd-extension guard)
