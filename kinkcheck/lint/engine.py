@@ -37,7 +37,9 @@ from kinkcheck.lint.walk import backward_slice, walk_local
 from kinkcheck.lint.make_finding import site_finding
 from kinkcheck.lint.matching import Tables, match_call, match_operator
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, PLAIN, TENSOR
-from kinkcheck.lint.roots import AUTOGRAD_BASES, AUTOGRAD_UNDIFFERENTIATED, returns_the_loss, tensor_backward
+from kinkcheck.lint.roots import (
+    AUTOGRAD_BASES, AUTOGRAD_UNDIFFERENTIATED, GRAD_OF_EXPR, differentiated_expr, returns_the_loss, tensor_backward,
+)
 from kinkcheck.syntax import binary_operands
 
 SLICE = "#slice"
@@ -357,6 +359,7 @@ def _backward_exprs(fa: FileAnalysis, ctx: Context, roots: list[ast.AST]) -> lis
                         exprs.append(node.func.value)
                         continue
                 q = ctx.qualify(node.func)
-                if q in ("torch.autograd.grad", "torch.autograd.backward") and node.args:
-                    exprs.append(node.args[0])
+                differentiated = differentiated_expr(node) if q in GRAD_OF_EXPR else None
+                if differentiated is not None:
+                    exprs.append(differentiated)
     return exprs

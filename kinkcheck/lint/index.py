@@ -26,6 +26,7 @@ from kinkcheck.lint.resolve import (
 from kinkcheck.lint.roots import (
     GRAD_OF_EXPR,
     GRAD_TRANSFORMS,
+    differentiated_expr,
     function_root,
     returns_the_loss,
     tensor_backward,
@@ -55,7 +56,8 @@ class FunctionInfo:
     calls: tuple[str, ...] = ()
     #: calls made by the statements that feed ``.backward()`` / ``autograd.grad`` only
     slice_calls: tuple[str, ...] = ()
-    #: why this is a root: "name", "loss-class", "decorator", "comment", "backward", "grad-transform"
+    #: why this is a root: "name", "loss-class", "decorator", "comment", "backward", "grad-transform",
+    #: "double-backward" (``autograd.grad(..., create_graph=True)``: the gradient is differentiated again)
     root: str | None = None
     has_candidates: bool = False
     #: ``forward``/``__call__`` of an nn.Module / flax module (scope "model")
@@ -378,6 +380,7 @@ class _Indexer:
         if nodes is None:
             nodes = list(walk_local(fn)) if fn is not self.tree else list(_module_nodes(self.tree))
         backward_exprs: list[ast.AST] = []
+        double_backward = False
         #: for the value pass: calls with what the import table made of their callee,
         #: assignments, returns, and every local binding of a name
         call_nodes: list[tuple[ast.Call, str | None]] = []
@@ -397,8 +400,10 @@ class _Indexer:
                     calls.append(target)
                     if target in GRAD_TRANSFORMS and node.args:
                         self._grad_target(node.args[0], env, calls)
-                    if target in GRAD_OF_EXPR and node.args:
-                        backward_exprs.append(node.args[0])
+                    differentiated = differentiated_expr(node) if target in GRAD_OF_EXPR else None
+                    if differentiated is not None:
+                        backward_exprs.append(differentiated)
+                        double_backward = double_backward or _creates_graph(node)
                 if isinstance(node.func, ast.Attribute) and node.func.attr == "backward" and tensor_backward(target, how):
                     backward_exprs.append(node.func.value)
                 last = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
@@ -442,6 +447,8 @@ class _Indexer:
                       for d in getattr(fn, "decorator_list", ())]
         calls.extend(d for d in decorators if d)
         root, model_forward = function_root(self, fn, name, cls_qual, decorators, is_lambda)
+        if double_backward and fn is not self.tree:
+            root = root or "double-backward"  # a gradient penalty: what follows the grad is differentiated too
         if not is_lambda and returns_the_loss(self.classes, name, cls_qual):
             backward_exprs.extend(returned)  # Lightning's `training_step`: its trainer differentiates the return
         slice_calls: tuple[str, ...] = ()
@@ -509,6 +516,13 @@ class _Indexer:
 
 
 #: context managers and decorators that turn gradients off
+def _creates_graph(call: ast.Call) -> bool:
+    """``torch.autograd.grad(..., create_graph=True)``: the gradients it returns stay in the
+    graph because the caller differentiates them again (a gradient penalty, R1, path length)."""
+    flag = next((k.value for k in call.keywords if k.arg == "create_graph"), None)
+    return flag is not None and not (isinstance(flag, ast.Constant) and not flag.value)
+
+
 NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad"})
 
 #: the nodes the index loop looks at, by class (ast node classes are never subclassed)

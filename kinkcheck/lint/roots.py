@@ -25,6 +25,14 @@ GRAD_TRANSFORMS = frozenset(
 )
 #: Calls whose first argument (an expression) is differentiated.
 GRAD_OF_EXPR = frozenset({"torch.autograd.grad", "torch.autograd.backward"})
+
+
+def differentiated_expr(call: ast.Call) -> ast.AST | None:
+    """What ``torch.autograd.grad(outputs, ...)`` / ``torch.autograd.backward(tensors)``
+    differentiates, passed by position or by keyword."""
+    if call.args:
+        return call.args[0]
+    return next((k.value for k in call.keywords if k.arg in ("outputs", "tensors")), None)
 #: Every call that differentiates the functions it is handed: callee -> (argument
 #: positions, keywords). Gradient transforms, implicit differentiation, custom derivatives,
 #: optimisers that call a gradient.
