@@ -28,7 +28,7 @@ from typing import Iterable
 
 from kinkcheck.findings import Finding
 from kinkcheck.lint import checks as registry
-from kinkcheck.lint import flow, joins, sinks
+from kinkcheck.lint import flow, joins, severing, sinks
 from kinkcheck.lint.checks import Site
 from kinkcheck.lint.context import Budget, Context, FileAnalysis, no_grad_nodes
 from kinkcheck.lint.guards import accepts
@@ -291,11 +291,12 @@ def _node_findings(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[s
             continue
         if accepts(rule.guards, site.operand, ctx, site):
             continue
-        if rule.category == "blackbox" and not flow.severs_gradient(site, ctx):
+        if rule.category == "blackbox" and not severing.severs_gradient(site, ctx):
             continue
         if rule.category in ("kink", "singular") and site.via != "node" and sinks.gradient_dead(site.call or site.node, ctx):
             continue  # `mask = d.abs() < t`: the kinked value only decides a mask
-        if rule.category in REACHING and not flow.reaches_loss(site.call or site.node, ctx):
+        if rule.category in REACHING and (not flow.reaches_loss(site.call or site.node, ctx)
+                                          or severing.reported_statistic(site.call or site.node, ctx)):
             continue  # `print((p > 0.5).float().mean())`: a logged statistic is not the loss
         if site.code in SQUARED_AWAY and sinks.squared_away(site, ctx):
             continue

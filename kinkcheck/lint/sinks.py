@@ -18,7 +18,9 @@ from kinkcheck.lint.resolve import COMPARISON_CALLS
 _PASS_THROUGH = (ast.BinOp, ast.UnaryOp, ast.Subscript, ast.Starred)
 #: methods and functions whose result carries no gradient of their receiver / argument
 _SEVERING = frozenset({"detach", "detach_", "stop_gradient", "argmax", "argmin", "argsort", "argwhere", "nonzero",
-                       "isnan", "isinf", "isfinite", "sign", "signbit", "floor_divide", "bucketize", "searchsorted"})
+                       "isnan", "isinf", "isfinite", "sign", "signbit", "floor_divide", "bucketize", "searchsorted",
+                       # a Python number: KC501 reports the cut where the number reaches the loss
+                       "item", "tolist"})
 #: attributes that hold no gradient: ``x.data``, ``x.topk(k).indices``
 _SEVERING_ATTRS = frozenset({"data", "indices", "shape", "dtype", "device"})
 #: how many assignments a value is followed through

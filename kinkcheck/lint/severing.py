@@ -1,0 +1,199 @@
+"""Black boxes judged on the value-flow facts (``flow``): does the cut lose a gradient the loss needs?
+
+``.item()``, ``float(t)``, ``.tolist()``, ``.numpy()`` and numpy calls cut the gradient of
+what they convert: they matter when that value carries gradient and the result reaches the
+loss as a value (a condition is a branch, KC401's business; a logged or reported statistic
+reaches nothing). ``.detach()``, ``.data``, ``stop_gradient`` and ``no_grad`` are deliberate
+stop-gradients (a teacher, a target, a weight, running statistics): they matter only when
+they leave the loss with no gradient at all, i.e. every returned value is plain or data
+although the function differentiates something.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from kinkcheck.lint.bindings import mutated_names
+from kinkcheck.lint.flow import _inside, _returns, in_condition, reaches_loss
+from kinkcheck.lint.resolve import ARRAY_LIBRARIES, DATA, PLAIN, TENSOR
+
+#: black boxes that cut a value out of the graph on purpose when the loss keeps a gradient
+DELIBERATE = frozenset({"KC503", "KC506"})
+
+
+def loss_keeps_gradient(ctx) -> bool:
+    """Some returned value may carry gradient (or there is no return value to judge)."""
+    returns = _returns(ctx)
+    if not returns:
+        return True
+    return any(ctx.kind(v) not in (PLAIN, DATA) for r in returns if r.value is not None
+               for v in _returned_values(r.value, ctx))
+
+
+def _returned_values(value: ast.AST, ctx=None, depth: int = 2) -> list[ast.AST]:
+    """``return loss, {"log": loss.detach()}`` returns two values, each judged alone; so does
+    ``losses = {"loss_mask": ..., "loss_dice": ...}; return losses`` (a display bound once)."""
+    if isinstance(value, ast.Name) and ctx is not None and depth and value.id not in mutated_names(ctx):
+        bound = ctx.definition(value.id)  # (`losses = {}` filled item by item is not followed)
+        if isinstance(bound, (ast.Tuple, ast.List, ast.Dict)):
+            return _returned_values(bound, ctx, depth - 1)
+    if isinstance(value, (ast.Tuple, ast.List)):
+        return [v for e in value.elts for v in _returned_values(e, ctx, depth)]
+    if isinstance(value, ast.Dict):
+        return [v for e in value.values if e is not None for v in _returned_values(e, ctx, depth)]
+    return [value]
+
+
+def _undetached(node: ast.AST, ctx) -> ast.AST:
+    """``pred.detach()`` / ``pred.data`` / ``stop_gradient(pred)`` -> ``pred``: what a
+    conversion such as ``.detach().numpy()`` takes out of the graph (one site, judged once)."""
+    for _ in range(4):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in (
+                "detach", "cpu", "clone") and not ctx.is_module_ref(node.func.value):
+            node = node.func.value
+        elif isinstance(node, ast.Attribute) and node.attr == "data":
+            node = node.value
+        elif isinstance(node, ast.Call) and node.args and getattr(node.func, "attr", getattr(node.func, "id", "")) == "stop_gradient":
+            node = node.args[0]
+        else:
+            break
+    return node
+
+
+def severs_gradient(site, ctx) -> bool:
+    """The black-box site cuts a gradient the loss needs (see the module docstring)."""
+    node = site.call if site.call is not None else site.node
+    if _new_leaf(node, ctx) or _reported(node, ctx):
+        return False
+    if site.code in DELIBERATE:
+        if any(_inside(node, d) for d in getattr(ctx.fn, "decorator_list", ())):
+            # ``@torch.no_grad()`` on the whole function declares it a statistic (DETR's
+            # ``loss_cardinality``, "for logging only"); a training loss written so fails
+            # loudly at ``.backward()``, it is not silently wrong
+            return False
+        info = ctx.fa.ix.functions.get(ctx.qualname)
+        if info is not None and not info.root:
+            return False  # a helper that builds a target (sinkhorn codes, k-means, matching weights) on purpose
+        return not loss_keeps_gradient(ctx) and reaches_loss(node, ctx)
+    if site.operand is not None and ctx.kind(_undetached(site.operand, ctx)) in (PLAIN, DATA):
+        return False
+    if in_condition(node, ctx) or only_divides(node, ctx):
+        return False
+    return reaches_loss(node, ctx)
+
+
+def _reported(node: ast.AST, ctx, depth: int = 2) -> bool:
+    """``{"scale": self.logit_scale.exp().item()}``, ``{"logits": logits.detach()}``,
+    ``f"{loss.item():.3f}"``, ``return loss, clip_frac.item()``: a copy put straight into a
+    dict display, a formatted string, a logging call or beside the loss in a returned tuple is
+    for a log, a config or an output record; no loss arithmetic reads it. A name bound to such
+    a copy is followed (``frac = ....item(); return loss, frac``)."""
+    child, parent = node, ctx.parent(node)
+    while isinstance(parent, ast.Call) and child in parent.args and isinstance(parent.func, ast.Name) \
+            and parent.func.id in _NUMBER_WRAPPERS:
+        child, parent = parent, ctx.parent(parent)  # `round(x.item(), 4)`, `float(...)`
+    if isinstance(parent, ast.Dict):
+        return any(v is child for v in parent.values)
+    if isinstance(parent, ast.FormattedValue) or _logged(child, parent, ctx):
+        return True
+    if isinstance(parent, ast.Tuple) and isinstance(ctx.parent(parent), ast.Return):
+        return any(e is not child and _the_loss(e, ctx) for e in parent.elts)  # `return loss, stats...`
+    if depth and isinstance(parent, ast.Assign) and parent.value is child and len(parent.targets) == 1 \
+            and isinstance(parent.targets[0], ast.Name):
+        from kinkcheck.lint.sinks import uses_of
+
+        uses = uses_of(parent.targets[0].id, parent, ctx)
+        return bool(uses) and all(_reported(u, ctx, depth - 1) for u in uses)
+    return False
+
+
+def reported_statistic(node: ast.AST, ctx) -> bool:
+    """The value at ``node`` becomes a Python number (``.item()``, ``float(...)``) within its
+    expression, and that number is only reported: ``frac = (ratio > 1.2).float().mean().item()``
+    returned beside the loss is a statistic, not a term of it."""
+    child, parent = node, ctx.parent(node)
+    for _ in range(50):
+        if parent is None or isinstance(parent, ast.stmt):
+            return False
+        if isinstance(parent, ast.Attribute) and parent.value is child:
+            call = ctx.parent(parent)
+            if not (isinstance(call, ast.Call) and call.func is parent):
+                return False
+            if parent.attr in ("item", "tolist"):
+                return _reported(call, ctx)
+            child, parent = call, ctx.parent(call)
+            continue
+        if isinstance(parent, ast.Call) and isinstance(parent.func, ast.Name) and parent.func.id in ("float", "int") \
+                and child in parent.args:
+            return _reported(parent, ctx)
+        if isinstance(parent, (ast.BinOp, ast.UnaryOp, ast.Call)):
+            child, parent = parent, ctx.parent(parent)
+            continue
+        return False
+    return False
+
+
+def _the_loss(node: ast.AST, ctx) -> bool:
+    """A returned value that is the loss itself: a tensor, or a loss-named value."""
+    from kinkcheck.lint.roots import LOSS_NAME_RE
+
+    if isinstance(node, ast.Name) and LOSS_NAME_RE.search(node.id):
+        return True
+    return ctx.kind(node) == TENSOR
+
+
+#: builtins that keep a Python number a number
+_NUMBER_WRAPPERS = frozenset({"round", "float", "int", "abs"})
+#: calls that only record a value: ``print``, ``logger.info``, ``self.log``, ``wandb.log``
+_LOGGING = frozenset({"print", "log", "log_dict", "info", "debug", "warning", "add_scalar", "add_scalars",
+                      "set_postfix"})
+
+
+def _logged(child: ast.AST, parent: ast.AST | None, ctx) -> bool:
+    """``child`` is an argument of a logging call (not ``np.log``: the array libraries and
+    ``math`` compute)."""
+    if not (isinstance(parent, ast.Call) and (child in parent.args or any(k.value is child for k in parent.keywords))):
+        return False
+    f = parent.func
+    name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
+    q = ctx.qualify(f) or ""
+    return name in _LOGGING and q.split(".")[0] not in (*ARRAY_LIBRARIES, "math", "cmath")
+
+
+def _new_leaf(node: ast.AST, ctx) -> bool:
+    """``x.detach().requires_grad_()``: a new leaf made on purpose (GradCache, a hand-written
+    checkpoint): its gradient is read from ``.grad`` and replayed, not silently lost."""
+    attr = ctx.parent(node)
+    call = ctx.parent(attr) if isinstance(attr, ast.Attribute) and attr.value is node else None
+    return isinstance(call, ast.Call) and isinstance(attr, ast.Attribute) and attr.attr == "requires_grad_" \
+        and all(isinstance(a, ast.Constant) and a.value is True for a in (*call.args, *(k.value for k in call.keywords)))
+
+
+def only_divides(node: ast.AST, ctx) -> bool:
+    """The value at ``node`` (or the name it is bound to) is only ever a divisor:
+    ``loss / avg_factor.clamp(min=1).item()`` normalises by a number on purpose."""
+    def divisor(child: ast.AST) -> bool:
+        parent = ctx.parent(child)
+        for _ in range(50):
+            if isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Div):
+                return parent.right is child
+            if isinstance(parent, ast.AugAssign) and isinstance(parent.op, ast.Div):
+                return parent.value is child
+            if isinstance(parent, ast.Call) and isinstance(parent.func, ast.Attribute) and parent.func.value is child:
+                child, parent = parent, ctx.parent(parent)  # `.clamp_(min=1).item()`
+                continue
+            return False
+        return False
+
+    if divisor(node):
+        return True
+    child, parent = node, ctx.parent(node)
+    while isinstance(parent, ast.Call) and isinstance(parent.func, ast.Attribute) and parent.func.value is child:
+        child, parent = parent, ctx.parent(parent)
+    if not (isinstance(parent, ast.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0], ast.Name)):
+        return False
+    from kinkcheck.lint.walk import walk_local
+
+    name = parent.targets[0].id
+    uses = [n for n in walk_local(ctx.fn) if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)]
+    return bool(uses) and all(divisor(u) for u in uses)
