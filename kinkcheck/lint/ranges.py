@@ -141,7 +141,9 @@ def _mul(a: str, b: str) -> str:
 
 @_arithmetic
 def _div(a: str, b: str) -> str:
-    if is_positive(a) and is_positive(b):
+    """A positive numerator over a denominator >= 0 is > 0 or inf, never 0: ``log(m ** 2 / mse)``
+    has no pole of its own (the division by ``mse == 0`` is KC205's site)."""
+    if is_positive(a) and is_nonnegative(b):
         return POS
     if is_nonnegative(a) and is_positive(b):
         return NONNEG
