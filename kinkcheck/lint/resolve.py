@@ -255,7 +255,9 @@ DATA_NAME_RE = re.compile(
     r"anchor_points|anchors|grid|grids|valid|validity|timestep|timesteps|"
     # rollout quantities of policy-gradient losses, computed before the update: advantages,
     # returns, the behaviour policy's ``old_log_prob``
-    r"advantage|advantages|returns|old_log_probs?|old_logprobs?|old_logps?|old_values)($|_)"
+    r"advantage|advantages|returns|old_log_probs?|old_logprobs?|old_logps?|old_values|"
+    # a diffusion model's noise schedule (a buffer indexed by the sampled timesteps)
+    r"alphas_cumprod|alphas_bar|alpha_bar|alpha_bars|betas|sigmas)($|_)"
 )
 EPS_RE = re.compile(r"(^|_)(eps|epsilon|tiny|smooth|smoothing|stabilizer|min_value|floor)($|_|\d)", re.IGNORECASE)
 
