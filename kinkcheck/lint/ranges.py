@@ -154,8 +154,8 @@ def _div(a: str, b: str) -> str:
 
 def _pow(base: str, exponent: ast.AST) -> str:
     e = const_value(exponent)
-    if e is None:
-        return base if base in (POS, POSU) else (POS if is_positive(base) else ANY)
+    if e is None:  # a power of a value >= 0 is >= 0 (or inf), whatever the exponent
+        return base if base in (POS, POSU) else (POS if is_positive(base) else NONNEG if is_nonnegative(base) else ANY)
     if e == 0:
         return GE1
     if float(e).is_integer() and int(e) % 2 == 0:

@@ -149,3 +149,58 @@ def _switched_off(node: ast.AST, ctx) -> bool:
 
 def _defaults_of(name: str, fa) -> list:
     return _param_defaults(fa).get(name, [])
+
+
+def _is_int(annotation: ast.AST | None) -> bool:
+    return isinstance(annotation, ast.Name) and annotation.id == "int" or (
+        isinstance(annotation, ast.Constant) and annotation.value == "int")
+
+
+def integer_setting(node: ast.AST, ctx) -> bool:
+    """``node`` is a setting declared ``int``: a parameter ``n: int`` of this function, or
+    ``self.n`` assigned only from parameters declared ``int`` (``def __init__(self, n: int)``).
+    An integer power has no fractional exponent, whatever its value."""
+    fn = getattr(ctx, "fn", None)
+    if isinstance(node, ast.Name):
+        return fn is not None and _is_int(_own_annotation(fn, node.id)) and node.id not in _rebound(fn)
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
+        fa = getattr(ctx, "fa", None)
+        return fa is not None and node.attr in _int_attributes(fa)
+    return False
+
+
+def _own_annotation(fn: ast.AST, name: str) -> ast.AST | None:
+    args = getattr(fn, "args", None)
+    if not isinstance(args, ast.arguments):
+        return None
+    return next((a.annotation for a in (*args.posonlyargs, *args.args, *args.kwonlyargs) if a.arg == name), None)
+
+
+def _int_attributes(fa) -> set[str]:
+    """``self.<attr>`` assigned only ever from a parameter declared ``int`` (memoized)."""
+    cache = getattr(fa, "_int_attributes", None)
+    if cache is None:
+        verdict: dict[str, bool] = {}
+        for fn in ast.walk(fa.tree):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for n in ast.walk(fn):
+                targets = n.targets if isinstance(n, ast.Assign) else [n.target] if isinstance(
+                    n, (ast.AugAssign, ast.AnnAssign)) else []
+                for t in targets:
+                    if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
+                        value = getattr(n, "value", None)
+                        ok = isinstance(n, ast.Assign) and isinstance(value, ast.Name) and _is_int(
+                            _own_annotation(fn, value.id))
+                        verdict[t.attr] = verdict.get(t.attr, True) and ok
+        cache = {attr for attr, ok in verdict.items() if ok}
+        try:
+            fa._int_attributes = cache
+        except AttributeError:
+            pass
+    return cache
+
+
+def _rebound(fn: ast.AST) -> set[str]:
+    return {t.id for n in ast.walk(fn) if isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign))
+            for t in (n.targets if isinstance(n, ast.Assign) else [n.target]) if isinstance(t, ast.Name)}
