@@ -38,6 +38,9 @@ GUARDS: Mapping[str, str] = {
                 "or a variance written expanded, an abs, a norm): it only removes rounding error",
     "dead-zone": "soft-thresholding, `sign(x) * relu(|x| - t)`: the magnitude is 0 on a whole interval "
                  "around x = 0, so the abs's kink and the sign's jump inside it never show",
+    "floored-after": "in torch, the norm is only read clamped to a positive floor: `x / x.norm(dim=1, "
+                     "keepdim=True).clamp_min(eps)`: torch's subgradient at the zero vector is 0 and the clamp's "
+                     "slope is 0 there, so the cone never reaches the gradient (jax's nan would: not there)",
     "odd-extension": "a sign times a magnitude that is 0 at 0: `sign(x) * log1p(|x|)` (symlog), "
                      "`sign(x) * (sqrt(|x| + 1) - 1)`: the sign's jump multiplies 0 and the slope is g'(|x|) "
                      "on both sides, so neither the jump nor the abs's corner shows",

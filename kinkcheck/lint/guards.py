@@ -153,6 +153,35 @@ def clamp_floor(node: ast.AST, ctx: Context) -> bool:
     return False
 
 
+@guard("floored-after")
+def floored_after(node: ast.AST, ctx: Context, site=None) -> bool:
+    """KC203 in torch: the norm is only ever read clamped to a positive floor
+    (``x / x.norm(dim=1, keepdim=True).clamp_min(eps)``, F.normalize written out). Around the
+    zero vector the clamp's slope is 0 and torch's norm takes the subgradient 0 there, so the
+    cone never reaches the gradient. jax's norm gives nan at 0, and 0 * nan is nan: not there."""
+    call = getattr(site, "call", None)
+    fa = getattr(ctx, "fa", None)
+    if not isinstance(call, ast.Call) or fa is None or getattr(fa, "jax", True) or not getattr(fa, "torch", False):
+        return False
+    return _only_floored(call, ctx, 2)
+
+
+def _only_floored(value: ast.AST, ctx: Context, depth: int) -> bool:
+    parent = ctx.parent(value)
+    if isinstance(parent, ast.Attribute) and parent.value is value:
+        outer = ctx.parent(parent)
+        return isinstance(outer, ast.Call) and outer.func is parent and clamp_floor(outer, ctx)
+    if isinstance(parent, ast.Call) and parent.args and parent.args[0] is value:
+        return clamp_floor(parent, ctx)
+    if depth and isinstance(parent, ast.Assign) and parent.value is value and len(parent.targets) == 1 \
+            and isinstance(parent.targets[0], ast.Name):
+        from kinkcheck.lint.sinks import uses_of
+
+        uses = uses_of(parent.targets[0].id, parent, ctx)
+        return bool(uses) and all(_only_floored(u, ctx, depth - 1) for u in uses)
+    return False
+
+
 @guard("nonzero-constant")
 def nonzero_constant(node: ast.AST, ctx: Context) -> bool:
     """``x / 2.0``, ``x / -3``, ``x / (2 ** 0.5)``, ``x / math.pi``."""
@@ -370,7 +399,7 @@ def rounding(node: ast.AST, ctx: Context, site=None) -> bool:
 
 
 SITE_AWARE = ("double-where", "detached-target", "range", "rounding", "dead-zone", "odd-extension", "selected-branch",
-              "max-shift")
+              "max-shift", "floored-after")
 
 
 def accepts(guard_ids, operand: ast.AST | None, ctx: Context, site=None) -> str | None:
