@@ -420,36 +420,6 @@ def _diag(node: ast.AST, ctx) -> bool:
     return _tail(node) in ("diag", "diagonal")
 
 
-def _name(name: str, ctx, depth: int) -> str:
-    """Join over every binding of ``name`` in the function (a use with no known position)."""
-    from kinkcheck.lint import flow
-
-    assigns = [value for _, value in flow.bindings(ctx).get(name, ())] if hasattr(ctx, "fn") else []
-    params = getattr(ctx, "params", {}) or {}
-    if assigns:
-        if all(v is not None for v in assigns):
-            rs = [_range_of(v, ctx, depth) for v in assigns]
-            if name in params:
-                rs.append(_param(name, ctx, depth))
-            return join(*rs)
-        return ANY
-    if name in params:
-        return _param(name, ctx, depth)
-    return _config_name(name)
-
-
-def _reaching_name(node: ast.Name, ctx, depth: int) -> str:
-    """Join over the assignments that reach this use (flow-sensitive)."""
-    from kinkcheck.lint import flow
-
-    found, entry = flow.reaching(node.id, node, ctx)
-    rs = [_range_of(value, ctx, depth) if value is not None else ANY for _, value in found]
-    if entry:
-        params = getattr(ctx, "params", {}) or {}
-        rs.append(_param(node.id, ctx, depth) if node.id in params else _config_name(node.id))
-    return join(*rs)
-
-
 def _param(name: str, ctx, depth: int) -> str:
     default = ctx.param_default(name) if hasattr(ctx, "param_default") else None
     if default is not None:
@@ -481,55 +451,10 @@ def _config_name(name: str) -> str:
     return ANY
 
 
-def _attribute(node: ast.Attribute, ctx, depth: int) -> str:
-    attr = node.attr
-    if attr in ("eps", "tiny", "resolution"):
-        return POS  # torch.finfo(x.dtype).eps
-    if attr == "shape" or attr in COUNTS:
-        return GE1
-    if attr in ("T", "mT", "data", "real"):
-        return _range_of(node.value, ctx, depth)
-    if isinstance(node.value, ast.Name) and node.value.id == "self":
-        fa = getattr(ctx, "fa", None)
-        values = fa.self_assigns().get(attr, []) if fa is not None else []
-        rs = []
-        for value in values:
-            if isinstance(value, ast.Name):
-                rs.append(_init_param(value.id, fa))
-            else:
-                rs.append(_range_outside(value, depth))
-        if rs:
-            return join(*rs)
-        return _config_name(attr)
-    q = ctx.qualify(node) if hasattr(ctx, "qualify") else None
-    if q in ("math.pi", "math.e", "math.tau", "numpy.pi", "numpy.e", "torch.pi", "jax.numpy.pi", "math.inf",
-             "numpy.inf"):
-        return GE1
-    return ANY
-
-
-def _range_outside(value: ast.AST, depth: int) -> str:
-    """A value assigned in another method: only what needs no local names."""
-    return _range_of(value, _Bare(), depth)
-
-
-class _Bare:
-    """A context with no names: literals, eps-like names and exp-like calls only."""
-
-    params: dict = {}
-
-    def param_default(self, name):
-        return None
-
-    def qualify(self, node):
-        return None
-
-    def is_module_ref(self, node):
-        return False
-
-
 # what calls evaluate to (their own module: the table of callees is long)
 from kinkcheck.lint.ranges_calls import _call, _call_tail  # noqa: E402
+# what names and attributes stand for: their bindings, loop counters, ``self.<attr>``
+from kinkcheck.lint.ranges_names import _attribute, _name, _reaching_name  # noqa: E402
 # what settings stand for: parameter defaults, ``self.<attr>`` config, numbers (re-exported)
 from kinkcheck.lint.ranges_settings import (  # noqa: E402,F401
     _defaults_of,

@@ -1,7 +1,7 @@
 """Ranges of calls: callees with a known sign (exp, abs, norms, counts), those that keep their
 operand's (sums, casts, views, pools), clamps and maxima with a floor, and, for a function or a
 method of the checked file, the join of what it returns (its summary). ``ranges._range`` asks
-``_call``; the arithmetic and names are in ``ranges``."""
+``_call``; the arithmetic is in ``ranges``, names and attributes in ``ranges_names``."""
 
 from __future__ import annotations
 

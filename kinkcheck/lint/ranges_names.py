@@ -1,0 +1,124 @@
+"""Ranges of names and attributes: the bindings of a name (all of them, or those that reach a
+use), loop counters, ``self.<attr>`` set in other methods, ``finfo(...).eps`` and constants.
+``ranges._range`` asks these; the arithmetic is in ``ranges``."""
+
+from __future__ import annotations
+
+import ast
+
+from kinkcheck.lint.ranges import (
+    ANY,
+    COUNTS,
+    GE1,
+    POS,
+    _config_name,
+    _param,
+    _range_of,
+    join,
+)
+from kinkcheck.lint.resolve import const_value
+
+
+def _name(name: str, ctx, depth: int) -> str:
+    """Join over every binding of ``name`` in the function (a use with no known position)."""
+    from kinkcheck.lint import flow
+
+    assigns = [value for _, value in flow.bindings(ctx).get(name, ())] if hasattr(ctx, "fn") else []
+    params = getattr(ctx, "params", {}) or {}
+    if assigns:
+        if all(v is not None for v in assigns):
+            rs = [_range_of(v, ctx, depth) for v in assigns]
+            if name in params:
+                rs.append(_param(name, ctx, depth))
+            return join(*rs)
+        return ANY
+    if name in params:
+        return _param(name, ctx, depth)
+    return _config_name(name)
+
+
+def _reaching_name(node: ast.Name, ctx, depth: int) -> str:
+    """Join over the assignments that reach this use (flow-sensitive)."""
+    from kinkcheck.lint import flow
+
+    found, entry = flow.reaching(node.id, node, ctx)
+    if not entry and _loop_count(node, found, ctx):
+        return GE1
+    rs = [_range_of(value, ctx, depth) if value is not None else ANY for _, value in found]
+    if entry:
+        params = getattr(ctx, "params", {}) or {}
+        rs.append(_param(node.id, ctx, depth) if node.id in params else _config_name(node.id))
+    return join(*rs)
+
+
+def _loop_count(use: ast.Name, found: list, ctx) -> bool:
+    """``n = 0`` (or ``x.new_zeros(1)``), ``n += 1`` on every pass of a ``for`` loop, read
+    after it: the number of passes, >= 1 as a batch's size is (the views, heads or scales a
+    loss loops over are never none)."""
+    counted = False
+    for stmt, value in found:
+        if isinstance(stmt, ast.AugAssign) and isinstance(stmt.op, ast.Add):
+            loop = ctx.parent(stmt)
+            step = const_value(stmt.value)
+            if not (isinstance(loop, (ast.For, ast.AsyncFor)) and stmt in loop.body and step is not None and step > 0):
+                return False
+            if any(n is use for n in ast.walk(loop)):
+                return False  # read inside the loop: 0 on the first pass
+            counted = True
+        elif not (isinstance(stmt, ast.Assign) and (const_value(value) == 0 or _zeros(value))):
+            return False
+    return counted
+
+
+def _zeros(value: ast.AST | None) -> bool:
+    return isinstance(value, ast.Call) and isinstance(value.func, (ast.Attribute, ast.Name)) and (
+        getattr(value.func, "attr", None) or getattr(value.func, "id", None)) in ("zeros", "new_zeros", "zeros_like")
+
+
+def _attribute(node: ast.Attribute, ctx, depth: int) -> str:
+    attr = node.attr
+    if attr in ("eps", "tiny", "resolution"):
+        return POS  # torch.finfo(x.dtype).eps
+    if attr == "shape" or attr in COUNTS:
+        return GE1
+    if attr in ("T", "mT", "data", "real"):
+        return _range_of(node.value, ctx, depth)
+    if isinstance(node.value, ast.Name) and node.value.id == "self":
+        fa = getattr(ctx, "fa", None)
+        values = fa.self_assigns().get(attr, []) if fa is not None else []
+        rs = []
+        for value in values:
+            if isinstance(value, ast.Name):
+                from kinkcheck.lint.ranges_settings import _init_param
+
+                rs.append(_init_param(value.id, fa))
+            else:
+                rs.append(_range_outside(value, depth))
+        if rs:
+            return join(*rs)
+        return _config_name(attr)
+    q = ctx.qualify(node) if hasattr(ctx, "qualify") else None
+    if q in ("math.pi", "math.e", "math.tau", "numpy.pi", "numpy.e", "torch.pi", "jax.numpy.pi", "math.inf",
+             "numpy.inf"):
+        return GE1
+    return ANY
+
+
+def _range_outside(value: ast.AST, depth: int) -> str:
+    """A value assigned in another method: only what needs no local names."""
+    return _range_of(value, _Bare(), depth)
+
+
+class _Bare:
+    """A context with no names: literals, eps-like names and exp-like calls only."""
+
+    params: dict = {}
+
+    def param_default(self, name):
+        return None
+
+    def qualify(self, node):
+        return None
+
+    def is_module_ref(self, node):
+        return False
