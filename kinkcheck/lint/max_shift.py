@@ -82,9 +82,20 @@ def _role(use: ast.AST, operand: ast.AST, uses: list[ast.AST], ctx: Context) -> 
     return None
 
 
-def _shift_role(shifted: ast.AST, ctx: Context) -> str | None:
-    """``z - m`` enters a softmax, an exp normalised by its own sum, or a summed exp."""
+def _shift_role(shifted: ast.AST, ctx: Context, depth: int = 2) -> str | None:
+    """``z - m`` enters a softmax, an exp normalised by its own sum, or a summed exp; or it is
+    bound to a name (``z = x - m``, ``x = x - m``) every read of which does one of those or
+    is log-softmax written out (``z - log(exp(z).sum())``)."""
     parent = ctx.parent(shifted)
+    if depth and isinstance(parent, ast.Assign) and parent.value is shifted and len(parent.targets) == 1 \
+            and isinstance(parent.targets[0], ast.Name):
+        reads = list(uses_of(parent.targets[0].id, parent, ctx))
+        roles = [_read_role(r, ctx, depth - 1) for r in reads]
+        if not roles or None in roles:
+            return None
+        if "sum-exp" in roles and "log-softmax" not in roles:
+            return "sum-exp"
+        return "softmax"
     if not isinstance(parent, ast.Call):
         return None
     tail = _callee_tail(parent, ctx) or ""
@@ -92,14 +103,70 @@ def _shift_role(shifted: ast.AST, ctx: Context) -> str | None:
         return "softmax"
     if tail not in _EXP:
         return None
-    up = ctx.parent(parent)
-    if isinstance(up, ast.Attribute) and up.attr in _SUMS:
+    return _exp_role(parent, ctx)
+
+
+def _read_role(read: ast.AST, ctx: Context, depth: int) -> str | None:
+    """One read of the shifted name: a softmax's or an exp's argument, or the left of
+    ``z - log(sum(exp(z)))``."""
+    parent = ctx.parent(read)
+    if isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Sub) and parent.left is read \
+            and _log_sum_exp_of(parent.right, read, ctx):
+        return "log-softmax"
+    return _shift_role(read, ctx, depth)
+
+
+def _exp_role(exp_call: ast.Call, ctx: Context) -> str | None:
+    up = ctx.parent(exp_call)
+    total = _summing(exp_call, ctx)
+    if total is not None:
+        div = ctx.parent(total)
+        if isinstance(div, ast.BinOp) and isinstance(div.op, ast.Div) and div.right is total \
+                and _exp_of_same(div.left, exp_call, ctx):
+            return "normalised"  # the denominator of `exp(z) / exp(z).sum()`
         return "sum-exp"
+    if isinstance(up, ast.BinOp) and isinstance(up.op, ast.Div) and up.left is exp_call:
+        inner = _summed(up.right, ctx)
+        return "normalised" if inner is not None and _exp_of_same(inner, exp_call, ctx) else None
     if isinstance(up, ast.Assign) and len(up.targets) == 1 and isinstance(up.targets[0], ast.Name):
         name = up.targets[0].id
         reads = list(uses_of(name, up, ctx))
         return "normalised" if reads and all(_normalised(r, name, ctx) for r in reads) else None
     return None
+
+
+def _summing(node: ast.AST, ctx: Context) -> ast.AST | None:
+    """The call that sums ``node``: ``node.sum(...)`` or ``np.sum(node, ...)``."""
+    up = ctx.parent(node)
+    if isinstance(up, ast.Attribute) and up.value is node and up.attr in _SUMS:
+        call = ctx.parent(up)
+        return call if isinstance(call, ast.Call) and call.func is up else None
+    if isinstance(up, ast.Call) and up.args and up.args[0] is node and (_callee_tail(up, ctx) or "") in _SUMS:
+        return up
+    return None
+
+
+def _summed(node: ast.AST, ctx: Context) -> ast.AST | None:
+    """What ``node`` sums, when it is ``x.sum(...)`` or ``np.sum(x, ...)``."""
+    if not isinstance(node, ast.Call) or (_callee_tail(node, ctx) or "") not in _SUMS:
+        return None
+    f = node.func
+    if isinstance(f, ast.Attribute) and not ctx.is_module_ref(f.value):
+        return f.value
+    return node.args[0] if node.args else None
+
+
+def _exp_of_same(node: ast.AST, exp_call: ast.Call, ctx: Context) -> bool:
+    return isinstance(node, ast.Call) and (_callee_tail(node, ctx) or "") in _EXP and ast.dump(node) == ast.dump(exp_call)
+
+
+def _log_sum_exp_of(node: ast.AST, read: ast.AST, ctx: Context) -> bool:
+    """``log(exp(z).sum(...))`` / ``log(sum(exp(z)))`` of the name ``read`` reads."""
+    if not (isinstance(node, ast.Call) and (_callee_tail(node, ctx) or "") == "log" and node.args):
+        return False
+    inner = _summed(node.args[0], ctx)
+    return isinstance(inner, ast.Call) and (_callee_tail(inner, ctx) or "") in _EXP and bool(inner.args) \
+        and ast.dump(inner.args[0]) == ast.dump(read)
 
 
 def _normalised(read: ast.AST, name: str, ctx: Context) -> bool:
