@@ -47,8 +47,9 @@ GUARDS: Mapping[str, str] = {
     "max-shift": "a maximum subtracted for stability and cancelled again: `softmax(z - z.max())`, "
                  "`e = exp(z - m); e / e.sum()`, `m + log(exp(z - m).sum())`: the result does not "
                  "depend on the shift, so a tie in the maximum never reaches the gradient",
-    "selected-branch": "a one-sided clamp in the branch of a `where` whose condition already keeps its "
-                       "argument inside the bound: `where(t > b, t.clamp(min=b) ** (1 / 3), t / c)`",
+    "selected-branch": "the kink sits in the branch of a `where` whose condition keeps its argument off it: "
+                       "a one-sided clamp already inside its bound (`where(t > b, t.clamp(min=b) ** (1 / 3), t / c)`), "
+                       "an abs or sign where |x| > d >= 0 (`where(abs(r) <= d, r, d * sign(r))`)",
     "range": "the range analysis proves the operand stays off the kink: > 0 (sqrt, log, powers) or != 0 "
              "(a denominator) from eps-like terms, positive config and defaults, squares, norms and variances "
              "written expanded (E[x^2] - E[x]^2, SSIM's windowed sigma) plus a positive term, "

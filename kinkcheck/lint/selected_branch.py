@@ -29,11 +29,15 @@ _BELOW = (ast.Lt, ast.LtE)
 @guard("selected-branch")
 def selected_branch(node: ast.AST, ctx: Context, site=None) -> bool:
     """KC103: the clamp of ``node`` sits in the branch of an enclosing ``where`` that its
-    condition selects only where ``node`` is already inside the clamp's one bound."""
+    condition selects only where ``node`` is already inside the clamp's one bound. KC101 and
+    KC301: the abs or sign of ``node`` sits in the branch selected only where ``|node| > d >= 0``
+    (the linear piece of a hand-written Huber or its gradient ``where(|r| <= d, r, d * sign(r))``)."""
     call = getattr(site, "call", None)
     if not isinstance(call, ast.Call):
         return False
     tail = _callee_tail(call, ctx) or ""
+    if getattr(site, "code", None) in ("KC101", "KC301"):
+        return _off_zero(call, node, ctx)
     if tail not in _CLAMPS:
         return False
     low, high = _lower_bound(call, tail, ctx), _upper_bound(call, tail, ctx)
@@ -71,3 +75,44 @@ def _side_of(cond: ast.AST, value: ast.AST, bound: ast.AST) -> str | None:
     if isinstance(op, _BELOW):
         return "above" if flipped else "below"
     return None
+
+
+def _off_zero(call: ast.Call, value: ast.AST, ctx: Context) -> bool:
+    """The where branch holding ``call`` is taken only where ``|value| > d`` with ``d >= 0``
+    (or ``>= d`` with ``d > 0``): ``value`` is never 0 there."""
+    from kinkcheck.lint import ranges
+
+    found = next(((w, i) for w, i in where_branches(call, ctx) if (_callee_tail(w, ctx) or "") == "where"), None)
+    if found is None or not found[0].args:
+        return False
+    where, branch = found
+    cond = where.args[0]
+    if not (isinstance(cond, ast.Compare) and len(cond.ops) == 1):
+        return False
+    left, op, right = cond.left, cond.ops[0], cond.comparators[0]
+    if _abs_of(right, value, ctx):
+        left, right = right, left
+        op = {ast.Lt: ast.Gt(), ast.LtE: ast.GtE(), ast.Gt: ast.Lt(), ast.GtE: ast.LtE()}.get(type(op), op)
+    if not _abs_of(left, value, ctx):
+        return False
+    # the branch taken where |value| is above d: the false one of `<`/`<=`, the true one of `>`/`>=`
+    if isinstance(op, (ast.Lt, ast.LtE)):
+        if branch != 2:
+            return False
+        strict = isinstance(op, ast.LtE)
+    elif isinstance(op, (ast.Gt, ast.GtE)):
+        if branch != 1:
+            return False
+        strict = isinstance(op, ast.Gt)
+    else:
+        return False
+    r = ranges.range_of(right, ctx)
+    return ranges.is_nonnegative(r) if strict else ranges.is_positive(r)
+
+
+def _abs_of(node: ast.AST, value: ast.AST, ctx: Context) -> bool:
+    if not isinstance(node, ast.Call) or (_callee_tail(node, ctx) or "") not in ("abs", "absolute", "fabs"):
+        return False
+    f = node.func
+    arg = f.value if isinstance(f, ast.Attribute) and not ctx.is_module_ref(f.value) else (node.args[0] if node.args else None)
+    return arg is not None and ast.dump(arg) == ast.dump(value)
