@@ -192,7 +192,12 @@ def _log_sum_exp_of_shift(node: ast.AST, uses: list[ast.AST], ctx: Context) -> b
         return False
     method = isinstance(node.func, ast.Attribute) and not ctx.is_module_ref(node.func.value)
     inner = node.func.value if method and isinstance(node.func, ast.Attribute) else (node.args[0] if node.args else None)
-    return inner is not None and any(_within(u, inner) for u in uses)
+    if inner is None:
+        return False
+    # the shift inline, or through the name it is bound to (`z = x - m; m + log(exp(z).sum())`)
+    shifts = [inner, *(d for n in ast.walk(inner) if isinstance(n, ast.Name)
+                       for d in [ctx.definition(n.id)] if d is not None)]
+    return any(_within(u, s) for u in uses for s in shifts)
 
 
 def _within(node: ast.AST, tree: ast.AST) -> bool:
