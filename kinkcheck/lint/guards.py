@@ -358,7 +358,7 @@ def positive_range(node: ast.AST, ctx: Context, site=None) -> bool:
     if code == "KC205":
         return ranges.is_nonzero(r) or paths.excludes_zero(node, at, ctx)
     if code == "KC204" and tail in ("log1p", "log1p_"):
-        return ranges.is_nonnegative(r)
+        return ranges.is_nonnegative(r) or ranges.above_minus_one(node, ctx)
     return ranges.is_positive(r) or paths.positive(node, at, ctx)
 
 

@@ -280,6 +280,42 @@ def _range(node: ast.AST, ctx, depth: int) -> str:
 _OVERFLOWING = frozenset({"exp", "exp2", "expm1", "cosh", "sinh"})
 
 
+def above_minus_one(node: ast.AST, ctx) -> bool:
+    """``-c * exp(u)`` with ``0 < c < 1`` and ``u <= 0`` (or ``c == 1`` and ``u < 0``) lies in
+    (-1, 0): log1p's pole at -1 is out of reach (a Laplace log-cdf, ``log1p(-0.5 * exp(-|z|))``)."""
+    neg = isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)
+    body = node.operand if isinstance(node, ast.UnaryOp) and neg else node
+    c, e = 1.0, body
+    if isinstance(body, ast.BinOp) and isinstance(body.op, ast.Mult):
+        for k, other in ((body.left, body.right), (body.right, body.left)):
+            v = const_value(k)
+            if v is not None:
+                c, e = float(v), other
+                break
+    if not neg:
+        c = -c  # `-0.5 * exp(u)`: the sign sits in the constant
+    if isinstance(e, ast.Name) and hasattr(ctx, "definition"):
+        e = ctx.definition(e.id) or e  # `exp_neg = jnp.exp(-jnp.abs(z)); log1p(-0.5 * exp_neg)`
+    if not (_tail(e) in ("exp",) and isinstance(e, ast.Call) and e.args) or not 0 < c <= 1:
+        return False
+    return _sign_below(e.args[0], ctx, strict=c == 1)
+
+
+def _sign_below(u: ast.AST, ctx, strict: bool) -> bool:
+    """``u <= 0`` (``u < 0`` when ``strict``): ``-|z| - 1``, ``-(x ** 2)``, a constant."""
+    v = const_value(u)
+    if v is not None:
+        return v < 0 if strict else v <= 0
+    if isinstance(u, ast.UnaryOp) and isinstance(u.op, ast.USub):
+        r = range_of(u.operand, ctx)
+        return is_positive(r) if strict else is_nonnegative(r)
+    if isinstance(u, ast.BinOp) and isinstance(u.op, ast.Sub):
+        r = range_of(u.right, ctx)
+        return (_sign_below(u.left, ctx, False) and is_positive(r)) if strict else (
+            _sign_below(u.left, ctx, False) and is_nonnegative(r))
+    return False
+
+
 def _exp_of(node: ast.AST) -> bool:
     """``node`` adds or multiplies in an ``exp`` (``1 + exp(-z)``, ``exp(a) + exp(b)``)."""
     if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
