@@ -27,8 +27,8 @@ __all__ = ["MAX_KEPT", "Stamp", "read", "stamp", "write"]
 #: catalogs kept in the cache directory (other versions, other checkouts, rules being edited)
 MAX_KEPT = 8
 #: the modules whose classes an entry holds: another layout of them would load broken
-CODE_FILES = tuple(os.path.join(os.path.dirname(__file__), name) for name in ("catalog.py", "record.py",
-                                                                                "catalog_cache.py"))
+CODE_FILES = tuple(os.path.join(os.path.dirname(__file__), name) for name in ("catalog.py", "catalog_vocabulary.py",
+                                                                                "record.py", "catalog_cache.py"))
 #: the classes an entry holds, by the name their annotations use
 RECORDS = {cls.__name__: cls for cls in (_catalog.Match, _catalog.Subgradient, _catalog.Runtime, _catalog.Remedy,
                                          _catalog.Expected, _catalog.Example, _catalog.Docs, _catalog.Rule)}

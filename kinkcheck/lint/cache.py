@@ -122,7 +122,8 @@ def salt() -> str:
         h.update(sys.version.encode())
         package = Path(kinkcheck.__file__).resolve().parent
         entries = _entries(package)
-        for part in ("lint", "remedy", "catalog.py", "findings.py", "config.py", "source.py", "record.py"):
+        for part in ("lint", "remedy", "catalog.py", "catalog_vocabulary.py", "findings.py", "config.py", "source.py",
+                     "record.py"):
             target = package / part
             if target.is_dir():
                 stamps = _stamp(target, "*.py", [e[1:] for e in entries if e[0] == part and len(e) > 1])
