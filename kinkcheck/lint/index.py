@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import ast
 import functools
-from dataclasses import dataclass, field
 
 from kinkcheck.lint.callables import param_defaults, param_names
 from kinkcheck.lint.env import _Env
+# the records the index produces (scope, the cache and the driver read them from here too)
+from kinkcheck.lint.index_records import INDEX_VERSION, MODULE_CODE, FileIndex, FunctionInfo
 from kinkcheck.lint.resolve import (
     ARRAY_LIBRARIES,
     ImportTable,
@@ -26,6 +27,7 @@ from kinkcheck.lint.resolve import (
 from kinkcheck.lint.roots import (
     GRAD_OF_EXPR,
     GRAD_TRANSFORMS,
+    creates_graph,
     differentiated_expr,
     function_root,
     returns_the_loss,
@@ -40,67 +42,6 @@ from kinkcheck.lint.walk import (
     walk_local,
 )
 from kinkcheck.source import lines as source_lines
-
-INDEX_VERSION = 4
-
-MODULE_CODE = "<module>"
-
-@dataclass(frozen=True, slots=True)
-class FunctionInfo:
-    """One function (or a file's module-level code, named ``<module>``)."""
-
-    qualname: str
-    name: str
-    line: int
-    end_line: int
-    calls: tuple[str, ...] = ()
-    #: calls made by the statements that feed ``.backward()`` / ``autograd.grad`` only
-    slice_calls: tuple[str, ...] = ()
-    #: why this is a root: "name", "loss-class", "decorator", "comment", "backward", "grad-transform",
-    #: "double-backward" (``autograd.grad(..., create_graph=True)``: the gradient is differentiated again)
-    root: str | None = None
-    has_candidates: bool = False
-    #: ``forward``/``__call__`` of an nn.Module / flax module (scope "model")
-    model_forward: bool = False
-    class_qualname: str | None = None
-    #: refs (see ``callables``) of the callables this function stores, passes or returns
-    refs: tuple[str, ...] = ()
-    #: refs of what it returns (a factory's product)
-    returns: tuple[str, ...] = ()
-    #: parameter names, positional first
-    params: tuple[str, ...] = ()
-    #: a lambda bound to a name or passed as a value, indexed as a function of its own
-    is_lambda: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class FileIndex:
-    module: str
-    path: str
-    imports: dict[str, str] = field(default_factory=dict)
-    exports: dict[str, str] = field(default_factory=dict)
-    functions: dict[str, FunctionInfo] = field(default_factory=dict)
-    #: class qualname -> qualified base names
-    classes: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    #: qualified names of functions handed to jax.grad / torch.func.grad & co. in this file
-    grad_targets: tuple[str, ...] = ()
-    may_have_findings: bool = False
-    #: module-level names, class attributes and ``self.attr`` -> refs of the values stored there
-    bindings: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    #: (callee, position or keyword, ref): a callable passed to a call
-    passes: tuple[tuple[str, int | str, str], ...] = ()
-    #: refs bound to loss-like names (``criterion = ...``, ``loss_fn=...``)
-    bound_roots: tuple[str, ...] = ()
-    #: modules imported with ``*``
-    stars: tuple[str, ...] = ()
-    #: classes that build layers (``nn.Linear``, ``nn.Conv2d``, flax/equinox/haiku layers):
-    #: networks, whose forward is not loss code even when a loss calls it
-    networks: tuple[str, ...] = ()
-    version: int = INDEX_VERSION
-
-    @property
-    def roots(self) -> dict[str, str]:
-        return {q: f.root for q, f in self.functions.items() if f.root}
 
 
 @functools.lru_cache(maxsize=1)
@@ -403,7 +344,7 @@ class _Indexer:
                     differentiated = differentiated_expr(node) if target in GRAD_OF_EXPR else None
                     if differentiated is not None:
                         backward_exprs.append(differentiated)
-                        double_backward = double_backward or _creates_graph(node)
+                        double_backward = double_backward or creates_graph(node)
                 if isinstance(node.func, ast.Attribute) and node.func.attr == "backward" and tensor_backward(target, how):
                     backward_exprs.append(node.func.value)
                 last = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
@@ -516,13 +457,6 @@ class _Indexer:
 
 
 #: context managers and decorators that turn gradients off
-def _creates_graph(call: ast.Call) -> bool:
-    """``torch.autograd.grad(..., create_graph=True)``: the gradients it returns stay in the
-    graph because the caller differentiates them again (a gradient penalty, R1, path length)."""
-    flag = next((k.value for k in call.keywords if k.arg == "create_graph"), None)
-    return flag is not None and not (isinstance(flag, ast.Constant) and not flag.value)
-
-
 NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad"})
 
 #: the nodes the index loop looks at, by class (ast node classes are never subclassed)

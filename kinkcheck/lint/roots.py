@@ -27,6 +27,13 @@ GRAD_TRANSFORMS = frozenset(
 GRAD_OF_EXPR = frozenset({"torch.autograd.grad", "torch.autograd.backward"})
 
 
+def creates_graph(call: ast.Call) -> bool:
+    """``torch.autograd.grad(..., create_graph=True)``: the gradients it returns stay in the
+    graph because the caller differentiates them again (a gradient penalty, R1, path length)."""
+    flag = next((k.value for k in call.keywords if k.arg == "create_graph"), None)
+    return flag is not None and not (isinstance(flag, ast.Constant) and not flag.value)
+
+
 def differentiated_expr(call: ast.Call) -> ast.AST | None:
     """What ``torch.autograd.grad(outputs, ...)`` / ``torch.autograd.backward(tensors)``
     differentiates, passed by position or by keyword."""
