@@ -45,7 +45,7 @@ def returned_names(ctx) -> set[str]:
         from kinkcheck.lint.walk import backward_slice
 
         body = list(getattr(ctx.fn, "body", []))
-        chosen = backward_slice(body, [r.value for r in _returns(ctx) if r.value is not None])
+        chosen = backward_slice(body, loss_values(ctx))
         cached = set()
         for node in chosen:
             targets = getattr(node, "targets", None) or [getattr(node, "target", None)]
@@ -57,6 +57,38 @@ def returned_names(ctx) -> set[str]:
                     cached.add(n.id)
         ctx._flow_names = cached
     return cached
+
+
+def loss_values(ctx) -> list[ast.AST]:
+    """The returned expressions that may carry the loss: ``return loss, acc.detach()`` and
+    ``return loss, frac.item()`` hand back statistics beside it, which no gradient reaches
+    (a function that returns only such values is judged on all of them)."""
+    values: list[ast.AST] = []
+    for r in _returns(ctx):
+        if r.value is None:
+            continue
+        if isinstance(r.value, (ast.Tuple, ast.List)):
+            kept = [e for e in r.value.elts if not _cut_output(e, ctx)]
+            values.extend(kept or r.value.elts)
+        else:
+            values.append(r.value)
+    return values
+
+
+#: methods whose result is out of the graph: a detached copy, a Python number or list
+_CUTTING = frozenset({"detach", "item", "tolist"})
+
+
+def _cut_output(node: ast.AST, ctx) -> bool:
+    """``x.detach()``, ``x.detach().cpu()``, ``x.item()``, ``float(x)``, ``torch.exp(l.detach())``."""
+    while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        if node.func.attr in _CUTTING:
+            return True
+        if ctx.is_module_ref(node.func.value):  # `torch.exp(l.detach())`: every array argument cut
+            args = [a for a in (*node.args, *(k.value for k in node.keywords)) if not isinstance(a, ast.Constant)]
+            return bool(args) and all(_cut_output(a, ctx) for a in args)
+        node = node.func.value  # `.cpu()`, `.float()`, `.mean(1)`: look at what they convert
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("float", "int")
 
 
 def _inside(node: ast.AST, root: ast.AST | None) -> bool:
@@ -82,7 +114,7 @@ def reaches_loss(node: ast.AST, ctx) -> bool:
         return True
     stmt = enclosing_statement(node, ctx)
     if isinstance(stmt, ast.Return):
-        return True
+        return any(_inside(node, v) for v in loss_values(ctx))
     names = returned_names(ctx)
     if isinstance(stmt, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
         targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
