@@ -18,7 +18,7 @@ import math
 from typing import TYPE_CHECKING
 
 from kinkcheck.lint.guards import _callee_tail, guard
-from kinkcheck.lint.resolve import const_value
+from kinkcheck.lint.resolve import const_value, fold
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -136,22 +136,8 @@ def _eval(node: ast.AST, x: str, ctx: Context, scale: list[float], depth: int) -
 def _binop(node: ast.BinOp, x: str, ctx: Context, scale: list[float], depth: int) -> float | None:
     a = _at_zero(node.left, x, ctx, scale, depth)
     b = _at_zero(node.right, x, ctx, scale, depth)
-    if a is None or b is None:
-        return None
-    try:
-        if isinstance(node.op, ast.Add):
-            return a + b
-        if isinstance(node.op, ast.Sub):
-            return a - b
-        if isinstance(node.op, ast.Mult):
-            return a * b
-        if isinstance(node.op, ast.Div):
-            return a / b
-        if isinstance(node.op, ast.Pow):
-            return float(a ** b) if not (a == 0 and b <= 0) else None
-    except (ZeroDivisionError, OverflowError, ValueError, TypeError):
-        return None
-    return None
+    v = fold(node.op, a, b) if a is not None and b is not None else None
+    return float(v) if v is not None else None
 
 
 def _call(node: ast.Call, x: str, ctx: Context, scale: list[float], depth: int) -> float | None:

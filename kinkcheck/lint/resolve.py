@@ -384,19 +384,25 @@ def const_value(node: ast.AST | None):
         return -v if isinstance(node.op, ast.USub) else v
     if isinstance(node, ast.BinOp):
         a, b = const_value(node.left), const_value(node.right)
-        if a is None or b is None:
-            return None
-        try:
-            if isinstance(node.op, ast.Add):
-                return a + b
-            if isinstance(node.op, ast.Sub):
-                return a - b
-            if isinstance(node.op, ast.Mult):
-                return a * b
-            if isinstance(node.op, ast.Div):
-                return a / b
-            if isinstance(node.op, ast.Pow) and abs(b) < 64 and abs(a) < 1e6:
-                return a**b
-        except (ZeroDivisionError, OverflowError, ValueError, TypeError):
-            return None
+        return None if a is None or b is None else fold(node.op, a, b)
+    return None
+
+
+def fold(op: ast.operator, a, b):
+    """``a <op> b`` for + - * / and small powers; None where Python would raise or the result
+    is not a real number (``0 ** -1``, ``(-8) ** (1 / 3)``)."""
+    try:
+        if isinstance(op, ast.Add):
+            return a + b
+        if isinstance(op, ast.Sub):
+            return a - b
+        if isinstance(op, ast.Mult):
+            return a * b
+        if isinstance(op, ast.Div):
+            return a / b
+        if isinstance(op, ast.Pow) and abs(b) < 64 and abs(a) < 1e6:
+            v = a**b
+            return v if not isinstance(v, complex) else None
+    except (ZeroDivisionError, OverflowError, ValueError, TypeError):
+        return None
     return None
