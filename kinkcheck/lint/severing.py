@@ -77,9 +77,52 @@ def severs_gradient(site, ctx) -> bool:
         return not loss_keeps_gradient(ctx) and reaches_loss(node, ctx)
     if site.operand is not None and ctx.kind(_undetached(site.operand, ctx)) in (PLAIN, DATA):
         return False
-    if in_condition(node, ctx) or only_divides(node, ctx):
+    if in_condition(node, ctx) or only_divides(node, ctx) or only_positions(node, ctx):
         return False
     return reaches_loss(node, ctx)
+
+
+#: calls whose arguments are sizes or positions: an integer there carries no gradient to cut
+_POSITION_CALLS = frozenset({"range", "split", "split_with_sizes", "tensor_split", "narrow", "len"})
+
+
+def only_positions(node: ast.AST, ctx, depth: int = 6) -> bool:
+    """The converted value is only ever a position: a slice bound or an index (also of an
+    element of it: ``ends = offsets.tolist(); x[ends[i - 1]:ends[i]]``), a ``range`` or a
+    ``split`` size, a comparison. Positions are integers: no gradient of the loss runs
+    through them."""
+    child, parent = node, ctx.parent(node)
+    if isinstance(parent, (ast.Slice, ast.Compare)):
+        return True
+    if isinstance(parent, ast.Subscript):
+        if parent.slice is child:
+            return True  # `x[i]`
+        # `ends[i]`: an element of the converted list, followed on
+        return parent.value is child and depth > 0 and only_positions(parent, ctx, depth - 1)
+    if isinstance(parent, ast.Call) and child in parent.args:
+        f = parent.func
+        name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
+        return name in _POSITION_CALLS
+    if isinstance(parent, ast.IfExp) and child is not parent.test:
+        return depth > 0 and only_positions(parent, ctx, depth - 1)
+    if isinstance(parent, ast.Tuple):
+        stmt = ctx.parent(parent)
+        if isinstance(stmt, ast.Assign) and stmt.value is parent and len(stmt.targets) == 1 \
+                and isinstance(stmt.targets[0], ast.Tuple) and len(stmt.targets[0].elts) == len(parent.elts):
+            target = stmt.targets[0].elts[next(i for i, e in enumerate(parent.elts) if e is child)]
+            return isinstance(target, ast.Name) and depth > 0 and _uses_are_positions(target.id, stmt, ctx, depth - 1)
+        return False
+    if isinstance(parent, ast.Assign) and parent.value is child and len(parent.targets) == 1 \
+            and isinstance(parent.targets[0], ast.Name):
+        return depth > 0 and _uses_are_positions(parent.targets[0].id, parent, ctx, depth - 1)
+    return False
+
+
+def _uses_are_positions(name: str, binding: ast.AST, ctx, depth: int) -> bool:
+    from kinkcheck.lint.sinks import uses_of
+
+    uses = uses_of(name, binding, ctx)
+    return bool(uses) and all(only_positions(u, ctx, depth) for u in uses)
 
 
 def _reported(node: ast.AST, ctx, depth: int = 2) -> bool:
