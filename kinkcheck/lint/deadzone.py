@@ -9,7 +9,16 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING
 
-from kinkcheck.lint.guards import CLAMP_FUNCS, _callee_tail, _lower_bound, _upper_bound, _values, guard
+from kinkcheck.lint.guards import (
+    ABS_TAILS,
+    CLAMP_FUNCS,
+    _callee_tail,
+    _lower_bound,
+    _upper_bound,
+    _values,
+    call_operand,
+    guard,
+)
 from kinkcheck.lint.resolve import const_value
 
 if TYPE_CHECKING:
@@ -17,13 +26,6 @@ if TYPE_CHECKING:
 
 #: zero-floored forms: ``relu(e)``, ``maximum(e, 0)``, ``clamp(e, min=0)``, ``e.clamp_min(0)``
 _RELU_TAILS = frozenset({"relu", "relu_"})
-
-
-def _first_operand(call: ast.Call, ctx: Context) -> ast.AST | None:
-    """``x`` of ``x.f(...)`` or of ``f(x, ...)``."""
-    if isinstance(call.func, ast.Attribute) and not ctx.is_module_ref(call.func.value):
-        return call.func.value
-    return call.args[0] if call.args else None
 
 
 def _none_literal(node: ast.AST | None) -> bool:
@@ -38,7 +40,7 @@ def _zero_floored(value: ast.AST | None, ctx: Context) -> ast.AST | None:
         return None
     method = isinstance(value.func, ast.Attribute) and not ctx.is_module_ref(value.func.value)
     if tail in _RELU_TAILS:
-        return _first_operand(value, ctx)
+        return call_operand(value, ctx)
     builtin_max = tail == "max" and (ctx.qualify(value.func) or "").startswith("builtins.")
     if (tail in ("maximum", "fmax") or builtin_max) and not method and len(value.args) == 2:
         a, b = value.args
@@ -46,7 +48,7 @@ def _zero_floored(value: ast.AST | None, ctx: Context) -> ast.AST | None:
     if tail in CLAMP_FUNCS and tail not in ("clamp_max", "clamp_max_", "max", "maximum", "fmax"):
         low, high = _lower_bound(value, tail, ctx), _upper_bound(value, tail, ctx)
         if low is not None and const_value(low) == 0 and _none_literal(high):
-            return _first_operand(value, ctx)
+            return call_operand(value, ctx)
     return None
 
 
@@ -68,8 +70,8 @@ def _thresholded_abs(diff: ast.AST, ctx: Context) -> ast.AST | None:
     for e in _values(diff, ctx, 1):
         if isinstance(e, ast.BinOp) and isinstance(e.op, ast.Sub) and _positive_threshold(e.right, ctx):
             for a in _values(e.left, ctx, 1):
-                if isinstance(a, ast.Call) and _callee_tail(a, ctx) in ("abs", "absolute", "fabs"):
-                    return _first_operand(a, ctx)
+                if isinstance(a, ast.Call) and _callee_tail(a, ctx) in ABS_TAILS:
+                    return call_operand(a, ctx)
     return None
 
 

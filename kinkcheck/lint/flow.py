@@ -63,6 +63,9 @@ def loss_values(ctx) -> list[ast.AST]:
     """The returned expressions that may carry the loss: ``return loss, acc.detach()`` and
     ``return loss, frac.item()`` hand back statistics beside it, which no gradient reaches
     (a function that returns only such values is judged on all of them)."""
+    cached = getattr(ctx, "_flow_loss_values", None)
+    if cached is not None:
+        return cached
     values: list[ast.AST] = []
     for r in _returns(ctx):
         if r.value is None:
@@ -72,6 +75,7 @@ def loss_values(ctx) -> list[ast.AST]:
             values.extend(kept or r.value.elts)
         else:
             values.append(r.value)
+    ctx._flow_loss_values = values
     return values
 
 

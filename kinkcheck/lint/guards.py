@@ -65,6 +65,18 @@ def _callee_tail(node: ast.AST, ctx: Context) -> str | None:
     return None
 
 
+#: the absolute value's spellings (``torch.abs``, ``np.absolute``, ``math.fabs``)
+ABS_TAILS = frozenset({"abs", "absolute", "fabs"})
+
+
+def call_operand(call: ast.Call, ctx: Context) -> ast.AST | None:
+    """``x`` of ``x.f(...)`` or of ``f(x, ...)`` (a module's ``torch.f(x)`` is the second)."""
+    f = call.func
+    if isinstance(f, ast.Attribute) and not ctx.is_module_ref(f.value):
+        return f.value
+    return call.args[0] if call.args else None
+
+
 def _positive_number(node: ast.AST, ctx: Context) -> bool:
     v = const_value(node)
     if v is not None:
@@ -173,13 +185,9 @@ def _only_floored(value: ast.AST, ctx: Context, depth: int) -> bool:
         return isinstance(outer, ast.Call) and outer.func is parent and clamp_floor(outer, ctx)
     if isinstance(parent, ast.Call) and parent.args and parent.args[0] is value:
         return clamp_floor(parent, ctx)
-    if depth and isinstance(parent, ast.Assign) and parent.value is value and len(parent.targets) == 1 \
-            and isinstance(parent.targets[0], ast.Name):
-        from kinkcheck.lint.sinks import uses_of
+    from kinkcheck.lint.sinks import every_bound_use
 
-        uses = uses_of(parent.targets[0].id, parent, ctx)
-        return bool(uses) and all(_only_floored(u, ctx, depth - 1) for u in uses)
-    return False
+    return depth > 0 and every_bound_use(value, ctx, lambda u: _only_floored(u, ctx, depth - 1))
 
 
 @guard("nonzero-constant")

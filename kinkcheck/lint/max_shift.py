@@ -12,8 +12,8 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING
 
-from kinkcheck.lint.guards import _callee_tail, guard
-from kinkcheck.lint.sinks import uses_of
+from kinkcheck.lint.guards import _callee_tail, call_operand, guard
+from kinkcheck.lint.sinks import bound_uses, uses_of
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -32,7 +32,7 @@ def max_shift(node: ast.AST, ctx: Context, site=None) -> bool:
     call = getattr(site, "call", None)
     if not isinstance(call, ast.Call) or (_callee_tail(call, ctx) or "") not in _MAXIMA:
         return False
-    operand = _operand(call, ctx)
+    operand = call_operand(call, ctx)
     if operand is None:
         return False
     uses = _uses(_value(call, ctx), ctx)
@@ -41,13 +41,6 @@ def max_shift(node: ast.AST, ctx: Context, site=None) -> bool:
         return False
     # `log(exp(z - m).sum())` alone is lse(z) - m: it cancels only once m is added back
     return "sum-exp" not in roles or "add-back" in roles
-
-
-def _operand(call: ast.Call, ctx: Context) -> ast.AST | None:
-    f = call.func
-    if isinstance(f, ast.Attribute) and not ctx.is_module_ref(f.value):
-        return f.value
-    return call.args[0] if call.args else None
 
 
 def _value(call: ast.Call, ctx: Context) -> ast.AST:
@@ -87,9 +80,8 @@ def _shift_role(shifted: ast.AST, ctx: Context, depth: int = 2) -> str | None:
     bound to a name (``z = x - m``, ``x = x - m``) every read of which does one of those or
     is log-softmax written out (``z - log(exp(z).sum())``)."""
     parent = ctx.parent(shifted)
-    if depth and isinstance(parent, ast.Assign) and parent.value is shifted and len(parent.targets) == 1 \
-            and isinstance(parent.targets[0], ast.Name):
-        reads = list(uses_of(parent.targets[0].id, parent, ctx))
+    reads = bound_uses(shifted, ctx) if depth else None
+    if reads is not None:
         roles = [_read_role(r, ctx, depth - 1) for r in reads]
         if not roles or None in roles:
             return None
@@ -150,10 +142,7 @@ def _summed(node: ast.AST, ctx: Context) -> ast.AST | None:
     """What ``node`` sums, when it is ``x.sum(...)`` or ``np.sum(x, ...)``."""
     if not isinstance(node, ast.Call) or (_callee_tail(node, ctx) or "") not in _SUMS:
         return None
-    f = node.func
-    if isinstance(f, ast.Attribute) and not ctx.is_module_ref(f.value):
-        return f.value
-    return node.args[0] if node.args else None
+    return call_operand(node, ctx)
 
 
 def _exp_of_same(node: ast.AST, exp_call: ast.Call, ctx: Context) -> bool:

@@ -17,14 +17,13 @@ import ast
 import math
 from typing import TYPE_CHECKING
 
-from kinkcheck.lint.guards import _callee_tail, guard
+from kinkcheck.lint.guards import ABS_TAILS, _callee_tail, call_operand, guard
 from kinkcheck.lint.resolve import const_value, fold
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
 
 _SIGN = frozenset({"sign", "sgn"})
-_ABS = frozenset({"abs", "absolute", "fabs"})
 #: one-argument functions evaluated at the point (``|x| = 0``)
 _UNARY = {
     "sqrt": math.sqrt, "log": math.log, "log1p": math.log1p, "exp": math.exp, "expm1": math.expm1,
@@ -67,28 +66,17 @@ def _inside_odd_product(expr: ast.AST, x: ast.AST, ctx: Context, depth: int) -> 
             if _sign_of(other, x, ctx) and _vanishes(child, x, ctx):
                 return True
         child, parent = parent, ctx.parent(parent)
-    if depth and isinstance(parent, ast.Assign) and parent.value is child and len(parent.targets) == 1 \
-            and isinstance(parent.targets[0], ast.Name):
-        from kinkcheck.lint.sinks import uses_of
+    from kinkcheck.lint.sinks import every_bound_use
 
-        uses = uses_of(parent.targets[0].id, parent, ctx)
-        return bool(uses) and all(_inside_odd_product(u, x, ctx, depth - 1) for u in uses)
-    return False
+    return depth > 0 and every_bound_use(child, ctx, lambda u: _inside_odd_product(u, x, ctx, depth - 1))
 
 
 def _sign_of(node: ast.AST, x: ast.AST, ctx: Context) -> bool:
     """``node`` is ``sign(x)`` / ``x.sign()`` of the same ``x``."""
     if not isinstance(node, ast.Call) or (_callee_tail(node, ctx) or "") not in _SIGN:
         return False
-    arg = _operand(node, ctx)
+    arg = call_operand(node, ctx)
     return arg is not None and ast.dump(arg) == ast.dump(x)
-
-
-def _operand(call: ast.Call, ctx: Context) -> ast.AST | None:
-    f = call.func
-    if isinstance(f, ast.Attribute) and not ctx.is_module_ref(f.value):
-        return f.value
-    return call.args[0] if call.args else None
 
 
 def _vanishes(g: ast.AST, x: ast.AST, ctx: Context) -> bool:
@@ -144,7 +132,7 @@ def _call(node: ast.Call, x: str, ctx: Context, scale: list[float], depth: int) 
     tail = _callee_tail(node, ctx) or ""
     method = isinstance(node.func, ast.Attribute) and not ctx.is_module_ref(node.func.value)
     args = ([node.func.value] if method else []) + list(node.args)  # type: ignore[attr-defined]
-    if tail in _ABS and args and ast.dump(args[0]) == x:
+    if tail in ABS_TAILS and args and ast.dump(args[0]) == x:
         return 0.0
     values = [_at_zero(a, x, ctx, scale, depth) for a in args]
     if not values or None in values:

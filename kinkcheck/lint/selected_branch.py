@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING
 
 from kinkcheck.lint.deadzone import _none_literal
 from kinkcheck.lint.double_where import where_branches
-from kinkcheck.lint.guards import _callee_tail, _lower_bound, _upper_bound, guard
+from kinkcheck.lint.guards import (
+    ABS_TAILS,
+    _callee_tail,
+    _lower_bound,
+    _upper_bound,
+    call_operand,
+    guard,
+)
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -111,8 +118,7 @@ def _off_zero(call: ast.Call, value: ast.AST, ctx: Context) -> bool:
 
 
 def _abs_of(node: ast.AST, value: ast.AST, ctx: Context) -> bool:
-    if not isinstance(node, ast.Call) or (_callee_tail(node, ctx) or "") not in ("abs", "absolute", "fabs"):
+    if not isinstance(node, ast.Call) or (_callee_tail(node, ctx) or "") not in ABS_TAILS:
         return False
-    f = node.func
-    arg = f.value if isinstance(f, ast.Attribute) and not ctx.is_module_ref(f.value) else (node.args[0] if node.args else None)
+    arg = call_operand(node, ctx)
     return arg is not None and ast.dump(arg) == ast.dump(value)

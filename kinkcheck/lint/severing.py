@@ -16,6 +16,7 @@ import ast
 from kinkcheck.lint.bindings import mutated_names
 from kinkcheck.lint.flow import _inside, _returns, in_condition, reaches_loss
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, DATA, PLAIN, TENSOR
+from kinkcheck.lint.sinks import _callee, every_bound_use, uses_of
 
 #: black boxes that cut a value out of the graph on purpose when the loss keeps a gradient
 DELIBERATE = frozenset({"KC503", "KC506"})
@@ -100,9 +101,7 @@ def only_positions(node: ast.AST, ctx, depth: int = 6) -> bool:
         # `ends[i]`: an element of the converted list, followed on
         return parent.value is child and depth > 0 and only_positions(parent, ctx, depth - 1)
     if isinstance(parent, ast.Call) and child in parent.args:
-        f = parent.func
-        name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
-        return name in _POSITION_CALLS
+        return _callee(parent) in _POSITION_CALLS
     if isinstance(parent, ast.IfExp) and child is not parent.test:
         return depth > 0 and only_positions(parent, ctx, depth - 1)
     if isinstance(parent, ast.Tuple):
@@ -110,19 +109,12 @@ def only_positions(node: ast.AST, ctx, depth: int = 6) -> bool:
         if isinstance(stmt, ast.Assign) and stmt.value is parent and len(stmt.targets) == 1 \
                 and isinstance(stmt.targets[0], ast.Tuple) and len(stmt.targets[0].elts) == len(parent.elts):
             target = stmt.targets[0].elts[next(i for i, e in enumerate(parent.elts) if e is child)]
-            return isinstance(target, ast.Name) and depth > 0 and _uses_are_positions(target.id, stmt, ctx, depth - 1)
+            if not (isinstance(target, ast.Name) and depth > 0):
+                return False
+            uses = uses_of(target.id, stmt, ctx)
+            return bool(uses) and all(only_positions(u, ctx, depth - 1) for u in uses)
         return False
-    if isinstance(parent, ast.Assign) and parent.value is child and len(parent.targets) == 1 \
-            and isinstance(parent.targets[0], ast.Name):
-        return depth > 0 and _uses_are_positions(parent.targets[0].id, parent, ctx, depth - 1)
-    return False
-
-
-def _uses_are_positions(name: str, binding: ast.AST, ctx, depth: int) -> bool:
-    from kinkcheck.lint.sinks import uses_of
-
-    uses = uses_of(name, binding, ctx)
-    return bool(uses) and all(only_positions(u, ctx, depth) for u in uses)
+    return depth > 0 and every_bound_use(child, ctx, lambda u: only_positions(u, ctx, depth - 1))
 
 
 def _reported(node: ast.AST, ctx, depth: int = 2) -> bool:
@@ -141,13 +133,7 @@ def _reported(node: ast.AST, ctx, depth: int = 2) -> bool:
         return True
     if isinstance(parent, ast.Tuple) and isinstance(ctx.parent(parent), ast.Return):
         return any(e is not child and _the_loss(e, ctx) for e in parent.elts)  # `return loss, stats...`
-    if depth and isinstance(parent, ast.Assign) and parent.value is child and len(parent.targets) == 1 \
-            and isinstance(parent.targets[0], ast.Name):
-        from kinkcheck.lint.sinks import uses_of
-
-        uses = uses_of(parent.targets[0].id, parent, ctx)
-        return bool(uses) and all(_reported(u, ctx, depth - 1) for u in uses)
-    return False
+    return depth > 0 and every_bound_use(child, ctx, lambda u: _reported(u, ctx, depth - 1))
 
 
 def reported_statistic(node: ast.AST, ctx) -> bool:
@@ -197,10 +183,8 @@ def _logged(child: ast.AST, parent: ast.AST | None, ctx) -> bool:
     ``math`` compute)."""
     if not (isinstance(parent, ast.Call) and (child in parent.args or any(k.value is child for k in parent.keywords))):
         return False
-    f = parent.func
-    name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
-    q = ctx.qualify(f) or ""
-    return name in _LOGGING and q.split(".")[0] not in (*ARRAY_LIBRARIES, "math", "cmath")
+    q = ctx.qualify(parent.func) or ""
+    return _callee(parent) in _LOGGING and q.split(".")[0] not in (*ARRAY_LIBRARIES, "math", "cmath")
 
 
 def _new_leaf(node: ast.AST, ctx) -> bool:

@@ -92,6 +92,24 @@ def _uses_dead(name: str, binding: ast.AST, ctx, depth: int) -> bool:
     return bool(uses) and all(gradient_dead(u, ctx, depth + 1) for u in uses)
 
 
+def bound_uses(value: ast.AST, ctx) -> list[ast.Name] | None:
+    """The reads of the name ``value`` is bound to, when it is the whole value of ``name =
+    value``; None when it is not bound to one name (part of an expression, a tuple target)."""
+    stmt = ctx.parent(value)
+    if isinstance(stmt, ast.Assign) and stmt.value is value and len(stmt.targets) == 1 \
+            and isinstance(stmt.targets[0], ast.Name):
+        return uses_of(stmt.targets[0].id, stmt, ctx)
+    return None
+
+
+def every_bound_use(value: ast.AST, ctx, test) -> bool:
+    """``value`` is bound to one name (``bound_uses``), that name is read, and every read
+    passes ``test``: the follow-the-name step of the guards and sinks that judge a value by
+    where it goes."""
+    uses = bound_uses(value, ctx)
+    return bool(uses) and all(test(u) for u in uses or ())
+
+
 def uses_of(name: str, binding: ast.AST, ctx) -> list[ast.Name]:
     """The places the function reads ``name`` where the assignment ``binding`` may reach."""
     uses = []
