@@ -52,23 +52,26 @@ def _zero_floored(value: ast.AST | None, ctx: Context) -> ast.AST | None:
     return None
 
 
-def _positive_threshold(t: ast.AST, ctx: Context) -> bool:
+def _positive_threshold(t: ast.AST, ctx: Context, signed: bool = False) -> bool:
     """A shrinkage threshold proven > 0 (a positive constant or default, positive config, a
-    positive range): with ``t == 0`` the relu of ``|x| - t`` is ``|x|`` and the kink shows."""
+    positive range): with ``t == 0`` the relu of ``|x| - t`` is ``|x|`` and the kink shows.
+    ``signed``: the magnitude is multiplied back by ``sign(x)``, where ``t == 0`` gives ``x``
+    itself; any threshold not proven negative then passes (floored at 0, a negative one would
+    never act, so writing the floor says the threshold is >= 0)."""
     from kinkcheck.lint import ranges
 
     v = const_value(t)
     if v is None and isinstance(t, ast.Name) and ctx.param_default(t.id) is not None:
         v = const_value(ctx.param_default(t.id))  # `eps=0.0`: the default decides, not the name
     if v is not None:
-        return v > 0
-    return ranges.is_positive(ranges.range_of(t, ctx))  # a default of 0.0 counts, not the name
+        return v >= 0 if signed else v > 0
+    return signed or ranges.is_positive(ranges.range_of(t, ctx))  # a default of 0.0 counts, not the name
 
 
-def _thresholded_abs(diff: ast.AST, ctx: Context) -> ast.AST | None:
-    """``x`` when ``diff`` is ``|x| - t`` with ``t > 0``."""
+def _thresholded_abs(diff: ast.AST, ctx: Context, signed: bool = False) -> ast.AST | None:
+    """``x`` when ``diff`` is ``|x| - t`` with ``t > 0`` (``t >= 0`` when ``signed``)."""
     for e in _values(diff, ctx, 1):
-        if isinstance(e, ast.BinOp) and isinstance(e.op, ast.Sub) and _positive_threshold(e.right, ctx):
+        if isinstance(e, ast.BinOp) and isinstance(e.op, ast.Sub) and _positive_threshold(e.right, ctx, signed):
             for a in _values(e.left, ctx, 1):
                 if isinstance(a, ast.Call) and _callee_tail(a, ctx) in ABS_TAILS:
                     return call_operand(a, ctx)
@@ -76,11 +79,12 @@ def _thresholded_abs(diff: ast.AST, ctx: Context) -> ast.AST | None:
 
 
 def _shrunk_abs(value: ast.AST, ctx: Context) -> ast.AST | None:
-    """The argument ``x`` when ``value`` is soft-thresholding's magnitude ``relu(|x| - t)``."""
+    """The argument ``x`` when ``value`` is soft-thresholding's magnitude ``relu(|x| - t)``
+    (to be multiplied by ``sign(x)``)."""
     for v in _values(value, ctx):
         inner = _zero_floored(v, ctx)
         if inner is not None:
-            arg = _thresholded_abs(inner, ctx)
+            arg = _thresholded_abs(inner, ctx, signed=True)
             if arg is not None:
                 return arg
     return None
@@ -89,24 +93,41 @@ def _shrunk_abs(value: ast.AST, ctx: Context) -> ast.AST | None:
 @guard("dead-zone")
 def dead_zone(node: ast.AST, ctx: Context, site=None) -> bool:
     """KC101: the abs is the left term of ``relu(|x| - t)`` (also through a name used only
-    zero-floored); KC301: the sign multiplies ``relu(|x| - t)`` of the same ``x``."""
+    zero-floored), or of one multiplied by ``sign(x)``; KC301: the sign multiplies ``relu(|x| -
+    t)`` of the same ``x``. Multiplied back by the sign, a threshold of 0 is fine too."""
     call = getattr(site, "call", None)
     if call is None:
         return False
     parent = ctx.parent(call)
     code = getattr(site, "code", None)
     if code == "KC101":
-        if isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Sub) and parent.left is call \
-                and _thresholded_abs(parent, ctx) is not None:
-            outer = ctx.parent(parent)
-            if isinstance(outer, ast.Attribute) and outer.value is parent:
-                outer = ctx.parent(outer)  # `(x.abs() - lam).clamp_min(0)`
+        if not (isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Sub) and parent.left is call):
+            return False
+        outer = ctx.parent(parent)
+        if isinstance(outer, ast.Attribute) and outer.value is parent:
+            outer = ctx.parent(outer)  # `(x.abs() - lam).clamp_min(0)`
+        if _thresholded_abs(parent, ctx) is not None:
             return _zero_floored(outer, ctx) is parent or _assigned_and_floored(parent, ctx)
-        return False
+        # `sign(x) * relu(|x| - t)`, t >= 0: 0 around x == 0, or x itself when t == 0
+        product = ctx.parent(outer)
+        if not (_zero_floored(outer, ctx) is parent and isinstance(product, ast.BinOp)
+                and isinstance(product.op, ast.Mult) and _thresholded_abs(parent, ctx, signed=True) is not None):
+            return False
+        return _signs(product.right if product.left is outer else product.left, node, ctx)
     if code == "KC301" and isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Mult):
         other = parent.right if parent.left is call else parent.left
         arg = _shrunk_abs(other, ctx)
         return arg is not None and ast.dump(arg) == ast.dump(node)
+    return False
+
+
+def _signs(value: ast.AST, x: ast.AST, ctx: Context) -> bool:
+    """``value`` is ``sign(x)`` (also through a name) of the same ``x``."""
+    for v in _values(value, ctx):
+        if isinstance(v, ast.Call) and _callee_tail(v, ctx) == "sign":
+            arg = call_operand(v, ctx)
+            if arg is not None and ast.dump(arg) == ast.dump(x):
+                return True
     return False
 
 
