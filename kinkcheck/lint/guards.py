@@ -272,12 +272,26 @@ def _is_where(value: ast.AST, ctx: Context) -> bool:
     return tail in WHERE_FUNCS and isinstance(value, ast.Call) and (len(value.args) >= 2 or tail != "where")
 
 
+def _safe_filler(where: ast.AST, ctx: Context) -> bool:
+    """The selection puts a value away from the kink where it masks: ``where(ok, x, 1.0)``,
+    ``where(bad, ones_like(x), x)``, ``x.masked_fill(bad, 1)``; ``where(m, x, 0.0)`` under a
+    sqrt or a norm still hands it 0 (``nan_to_num`` is kept: its fill is not the kink's point)."""
+    assert isinstance(where, ast.Call)
+    tail = _callee_tail(where, ctx)
+    if tail == "nan_to_num":
+        return True
+    method = isinstance(where.func, ast.Attribute) and not ctx.is_module_ref(where.func.value)
+    fills = where.args[1:3] if tail == "where" and not method else where.args[1:2] or [
+        k.value for k in where.keywords if k.arg == "value"]
+    return any(ranges.is_nonzero(ranges.range_of(f, ctx)) for f in fills)
+
+
 @guard("double-where")
 def double_where(node: ast.AST, ctx: Context, site=None) -> bool:
     """The double-where pattern: ``safe = torch.where(ok, x, 1.0)`` then
     ``torch.where(ok, torch.sqrt(safe), 0.0)``. Guards the op whose operand is the inner
     ``where`` (sqrt here), and, for KC402, both ``where`` calls of the pair."""
-    if any(_is_where(v, ctx) for v in _values(node, ctx)):
+    if any(_is_where(v, ctx) and _safe_filler(v, ctx) for v in _values(node, ctx)):
         return True
     call = getattr(site, "call", None)
     if site is None or not isinstance(call, ast.Call) or not _is_where(call, ctx) or not call.args:
