@@ -109,8 +109,10 @@ def dead_zone(node: ast.AST, ctx: Context, site=None) -> bool:
         if _thresholded_abs(parent, ctx) is not None:
             return _zero_floored(outer, ctx) is parent or _assigned_and_floored(parent, ctx)
         # `sign(x) * relu(|x| - t)`, t >= 0: 0 around x == 0, or x itself when t == 0
+        if outer is None or _zero_floored(outer, ctx) is not parent:
+            return False
         product = ctx.parent(outer)
-        if not (_zero_floored(outer, ctx) is parent and isinstance(product, ast.BinOp)
+        if not (isinstance(product, ast.BinOp)
                 and isinstance(product.op, ast.Mult) and _thresholded_abs(parent, ctx, signed=True) is not None):
             return False
         return _signs(product.right if product.left is outer else product.left, node, ctx)
