@@ -287,6 +287,7 @@ PLAIN_METHODS = frozenset(
 #: methods / functions whose result is a tensor without gradient
 DATA_FUNCS = frozenset(
     {"detach", "argmax", "argmin", "argsort", "argwhere", "nonzero", "isnan", "isinf", "isfinite",
+     "count_nonzero", "bincount", "nanargmax", "nanargmin", "argpartition", "digitize", "flatnonzero",
      "zeros", "ones", "zeros_like", "ones_like", "full", "full_like", "empty", "empty_like", "arange",
      "linspace", "logspace", "eye", "rand", "randn", "randint", "rand_like", "randn_like",
      "randint_like", "randperm", "tensor", "as_tensor", "from_numpy", "bernoulli", "multinomial",
