@@ -104,6 +104,8 @@ LOSS_WORD_RE = re.compile(r"(^|(?<=[a-z0-9_]))(Loss|Criterion|Objective)(?=[A-Z0
 #: generation's length and repetition penalties are never differentiated)
 LOSS_CLASS_RE = re.compile(r"(Loss|Criterion|Objective|Regularizer|Regularization)(V?\d+)?$")
 MARK_RE = re.compile(r"#\s*kinkcheck:\s*loss\b")
+#: package or module names that hold losses
+LOSS_MODULE_RE = re.compile(r"^_?(loss|losses)$", re.IGNORECASE)
 FORWARD_NAMES = ("forward", "__call__")
 
 #: Hand-written derivatives: a kink there is a kink of the gradient itself ...
@@ -176,7 +178,17 @@ def function_root(ix: "_Indexer", fn: ast.AST, name: str, cls_qual: str | None, 
         root = "name"
     if root is None and plain and ix.array_code and is_gradient_name(name):
         root = "gradient"
+    if root is None and plain and not is_lambda and cls_qual is None and ix.array_code and in_loss_module(ix.module):
+        root = "module"
     return root, model_forward
+
+
+def in_loss_module(module: str) -> bool:
+    """``pkg.losses.total_variation``, ``pkg.loss.chamfer``: a module of the package a library
+    keeps its losses in, whose functions are losses or their helpers whatever their names
+    (``total_variation``, ``chamfer_distance``, ``mesh_laplacian_smoothing``). A lone
+    ``loss.py`` is not enough: it may hold a training script's reporting too."""
+    return any(LOSS_MODULE_RE.search(part) for part in module.split(".")[:-1])
 
 
 def class_is(classes: dict[str, tuple[str, ...]], cls_qual: str, bases: frozenset[str], *, loss: bool,

@@ -73,8 +73,10 @@ def severs_gradient(site, ctx) -> bool:
             # loudly at ``.backward()``, it is not silently wrong
             return False
         info = ctx.fa.ix.functions.get(ctx.qualname)
-        if info is not None and not info.root:
-            return False  # a helper that builds a target (sinkhorn codes, k-means, matching weights) on purpose
+        if info is not None and info.root in (None, "module"):
+            # a helper that builds a target (sinkhorn codes, k-means, matching weights) on
+            # purpose, also one kept beside the losses (importance weights in `losses/`)
+            return False
         return not loss_keeps_gradient(ctx) and reaches_loss(node, ctx)
     if site.operand is not None and ctx.kind(_undetached(site.operand, ctx)) in (PLAIN, DATA):
         return False

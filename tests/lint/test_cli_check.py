@@ -177,6 +177,20 @@ def test_config_from_pyproject_applies(cli, write_tree, monkeypatch):
     assert [line.split(" [")[0] for line in r.stdout.splitlines()[:-1]] == ["train.py:4:34: KC101"]
 
 
+def test_a_loss_package_is_loss_code_and_its_weight_helpers_detach_on_purpose(cli, write_tree, monkeypatch):
+    root = write_tree({
+        "pkg/__init__.py": "",
+        "pkg/losses/__init__.py": "",
+        "pkg/losses/tv.py": "import torch\n\n\ndef total_variation(img):\n"
+                            "    return torch.abs(img[..., 1:] - img[..., :-1]).sum()\n\n\n"
+                            "def importance_weights(scores, k=2.0):\n"
+                            "    p = scores.detach().softmax(dim=-1)\n    return (1.0 - p) ** k\n",
+    })
+    monkeypatch.chdir(root)
+    r = cli("check", ".", "--output-format", "concise", "--no-cache")
+    assert [line.split(" [")[0] for line in r.stdout.splitlines()[:-1]] == ["pkg/losses/tv.py:5:12: KC101"]
+
+
 @pytest.mark.slow
 def test_long_run_with_progress_bar(write_tree, monkeypatch, capsys):
     """The bar (rich, stderr) shows on long runs only; it never changes the findings."""
