@@ -50,8 +50,21 @@ def _values(node: ast.AST, ctx: Context, depth: int = 2):
         yield from _values(node.func.value, ctx, depth)
     if depth and isinstance(node, ast.Name):
         value = ctx.definition(node.id)
+        if value is None and ctx.parent(node) is not None:
+            value = _reaching_value(node, ctx)
         if value is not None:
             yield from _values(value, ctx, depth - 1)
+
+
+def _reaching_value(use: ast.Name, ctx: Context) -> ast.AST | None:
+    """The value of the one assignment that reaches ``use`` of a rebound name:
+    ``cos = cos.clamp(-1 + eps, 1 - eps); torch.acos(cos)``."""
+    from kinkcheck.lint import flow
+
+    reached, from_before = flow.reaching(use.id, use, ctx)
+    if from_before or len(reached) != 1:
+        return None
+    return reached[0][1]
 
 
 def _callee_tail(node: ast.AST, ctx: Context) -> str | None:
