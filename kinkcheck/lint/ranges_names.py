@@ -34,6 +34,31 @@ def _name(name: str, ctx, depth: int) -> str:
         return ANY
     if name in params:
         return _param(name, ctx, depth)
+    return _free(name, ctx, depth)
+
+
+def _free(name: str, ctx, depth: int) -> str:
+    """A closure's free name: what the nearest enclosing function binds it to (a parameter's
+    default, its assignments): ``delta`` of ``def prox(x, delta=1.0): def fun(u): ...``."""
+    from kinkcheck.lint import flow
+
+    if depth > 1 and hasattr(ctx, "qualname") and hasattr(ctx, "fa"):
+        from kinkcheck.lint.kinds import _enclosing
+
+        outer = _enclosing(ctx)
+        while outer is not None:
+            if name in outer.bound or name in outer.params:
+                memo = ctx.fa.__dict__.setdefault("_linked_enclosing", set())
+                if outer.qualname not in memo:
+                    flow.link_parents(outer)
+                    memo.add(outer.qualname)
+                # the bindings that reach the nested `def` (the value the closure is made with)
+                found, entry = flow.reaching(name, ctx.fn, outer)
+                rs = [_range_of(value, outer, depth - 1) if value is not None else ANY for _, value in found]
+                if entry:
+                    rs.append(_param(name, outer, depth - 1) if name in outer.params else _config_name(name))
+                return join(*rs)
+            outer = _enclosing(outer)
     return _config_name(name)
 
 
@@ -47,7 +72,7 @@ def _reaching_name(node: ast.Name, ctx, depth: int) -> str:
     rs = [_range_of(value, ctx, depth) if value is not None else ANY for _, value in found]
     if entry:
         params = getattr(ctx, "params", {}) or {}
-        rs.append(_param(node.id, ctx, depth) if node.id in params else _config_name(node.id))
+        rs.append(_param(node.id, ctx, depth) if node.id in params else _free(node.id, ctx, depth))
     return join(*rs)
 
 
