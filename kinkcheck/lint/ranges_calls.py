@@ -30,6 +30,7 @@ from kinkcheck.lint.ranges import (
     _mul,
     _pow,
     _range_of,
+    _signed_terms,
     is_nonnegative,
     is_positive,
     join,
@@ -125,6 +126,8 @@ def _call(node: ast.Call, ctx, depth: int) -> str:
         if r == POSU and tail in REDUCE:
             return POS  # a mean of softmax probabilities: one may round to 0, all of them hardly
         return r
+    if tail in ("log", "log2", "log10", "log_", "log2_", "log10_") and first is not None:
+        return _log(first, ctx, depth)
     if tail in ("log1p", "log1p_"):
         r = _range_of(first, ctx, depth)  # log1p(x) has x's sign: > 0, >= 0
         return r if r == BOTTOM else POS if is_positive(r) else NONNEG if is_nonnegative(r) else ANY
@@ -177,6 +180,22 @@ def _attains_extreme(node: ast.AST, axis: str | None, ctx) -> bool:
                 axis is None or _axis(extreme, method) == axis):
             return True
     return False
+
+
+def _log(arg: ast.AST, ctx, depth: int) -> str:
+    """A log is > 0 above 1 and >= 0 from 1: ``log2(rank + 2.0)``, ``log(1 + n + softplus(x))``
+    (a sum of values >= 0 with a constant above 1, or with one term >= 1 and another > 0);
+    ``log(n)`` of a count is >= 0 (0 at n == 1)."""
+    r = _range_of(arg, ctx, depth)
+    if r != GE1:
+        return ANY
+    terms = _signed_terms(arg)
+    if len(terms) > 1 and all(sign > 0 for sign, _ in terms):
+        rs = [_range_of(t, ctx, depth) for _, t in terms]
+        above_one = any((const_value(t) or 0) > 1 for _, t in terms)
+        if all(is_nonnegative(x) for x in rs) and (above_one or GE1 in rs and sum(is_positive(x) for x in rs) >= 2):
+            return POS
+    return NONNEG
 
 
 def _returned(node: ast.Call, ctx, depth: int) -> str:
