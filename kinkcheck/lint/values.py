@@ -191,8 +191,8 @@ class ValuePass:
         return self._plain_name(name, env)
 
     def _plain_name(self, name: str, env: "_Env") -> bool:
-        """A name bound to a function: a module-level name, an import, or a local bound
-        to a lambda, another name or an attribute."""
+        """A name bound to a function: a module-level name, an import, a nested `def`, or a
+        local bound to a lambda, another name or an attribute."""
         known = self._plain.get(id(env))
         if known is None:
             known = self._plain[id(env)] = {}
@@ -201,6 +201,8 @@ class ValuePass:
             got = True
             e = env
             while e is not None:
+                if name in e.nested:
+                    break  # a nested `def` (a scan or vmap body, a local helper)
                 if name in e.bound:
                     got = e.parent is None or any(v.__class__ in _FUNCTION_VALUES for v in e.assigns.get(name, ()))
                     break
