@@ -242,6 +242,8 @@ def _range(node: ast.AST, ctx, depth: int) -> str:
         if isinstance(node.op, ast.Add):
             r = _add(a, b)
             return NONNEG if r == ANY and _expanded_square(node, ctx, sub) else r
+        if isinstance(node.op, ast.MatMult):
+            return _mul(a, b)  # sums of products: > 0 (>= 0) for entries > 0 (>= 0)
         if isinstance(node.op, ast.Mult):
             if ast.dump(node.left) == ast.dump(node.right):
                 return POS if is_nonzero(a) else NONNEG  # x * x
@@ -471,6 +473,11 @@ def _param(name: str, ctx, depth: int) -> str:
     # handed to ``self.bbox_loss(...)``), else anything, unless its name says size or temperature
     if POSITIVE_NAME.search(name):
         return _config_name(name)
+    from kinkcheck.lint.ranges_loops import carry_range
+
+    carried = carry_range(name, ctx, depth)
+    if carried is not None:
+        return carried
     if depth > 2 and hasattr(ctx, "fa"):
         from kinkcheck.lint import flow
 

@@ -81,7 +81,7 @@ def _call(node: ast.Call, ctx, depth: int) -> str:
     if tail in ("add", "add_"):
         other = rest[0] if rest else kw.get("other")
         return _add(_range_of(first, ctx, depth), _range_of(other, ctx, depth)) if other is not None else ANY
-    if tail in ("mul", "mul_", "multiply"):
+    if tail in ("mul", "mul_", "multiply", "matmul", "mm", "bmm", "dot", "inner"):
         other = rest[0] if rest else kw.get("other")
         return _mul(_range_of(first, ctx, depth), _range_of(other, ctx, depth)) if other is not None else ANY
     if tail in ("div", "div_", "true_divide", "divide"):
