@@ -23,12 +23,15 @@ GUARDS: Mapping[str, str] = {
     "positive-expr": "the operand is positive by construction: `exp(...)`, `softplus(...)`, `sigmoid(...)`",
     "integer-power": "the exponent is an integer >= 1: `x ** 2`",
     "unit-clamp": "the operand is clamped strictly inside (-1, 1): `x.clamp(-1 + eps, 1 - eps)`",
-    "double-where": "the op sits in the safe branch of the double-where pattern",
+    "double-where": "the op sits in the safe branch of the double-where pattern, its operand filled with a "
+                    "value away from the kink where the condition masks it (`where(ok, x, 1.0)`; a fill of 0 "
+                    "is no guard)",
     "detached-target": "the operand does not carry a gradient (a constant, a detached target)",
     "rounding": "a clamp, relu or maximum at 0 of a value that is >= 0 in exact arithmetic (a squared distance "
                 "or a variance written expanded, an abs, a norm): it only removes rounding error",
     "dead-zone": "soft-thresholding, `sign(x) * relu(|x| - t)`: the magnitude is 0 on a whole interval "
-                 "around x = 0, so the abs's kink and the sign's jump inside it never show",
+                 "around x = 0 (t > 0), so the abs's kink and the sign's jump inside it never show; multiplied "
+                 "back by the sign, t >= 0 is enough (t = 0 gives x itself)",
     "floored-after": "in torch, the norm is only read clamped to a positive floor: `x / x.norm(dim=1, "
                      "keepdim=True).clamp_min(eps)`: torch's subgradient at the zero vector is 0 and the clamp's "
                      "slope is 0 there, so the cone never reaches the gradient (jax's nan would: not there)",
