@@ -95,7 +95,7 @@ LOSS_NAME_RE = re.compile(r"loss|objective|criterion|(^|_)(nll|elbo)(_|$)", re.I
 LOSS_FAMILY_RE = re.compile(
     r"(^|_)(hinge|lovasz|dice|focal|tversky|jaccard|triplet|contrastive|huber|charbonnier|chamfer|"
     r"info_?nce|nt_?xent|cross_?entropy|xent|smooth_?l1)"
-    r"(_(score|coeff|coefficient|flat|fn|func|term|with_logits|fast))?$"
+    r"(_(score|coeff|coefficient|flat|fn|func|term|with_logits|fast|distance))?$"
     # the Lovasz extension is only ever a loss, whatever follows it (``lovasz_softmax_flat``)
     r"|(^|_)lovasz(_|$)", re.IGNORECASE)
 #: "Loss" as a word of a CamelCase class name (``LossWrapper``, ``DiceLossV2``; not ``YolosSelfAttention``)
