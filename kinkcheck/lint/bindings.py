@@ -50,8 +50,11 @@ def assignments_in(fn: ast.AST) -> dict[str, list]:
                 elif (isinstance(value, ast.Attribute) and value.attr in ("shape", "size")) or (
                         isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr == "size"):
                     bind(elt, ast.Constant(value=1))  # `b, n, _ = x.shape`: ints (sizes, >= 1)
-                elif isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in ("max", "min", "topk", "sort", "aminmax", "kthvalue", "median"):
-                    bind(elt, value if i == 0 else ast.Call(func=ast.Name(id="argmax", ctx=ast.Load()), args=[], keywords=[]))
+                elif isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in (
+                        "max", "min", "topk", "top_k", "sort", "aminmax", "kthvalue", "median"):
+                    # `vals, idx = x.sort()`: the values, then integer positions (`x.argmax()`: data)
+                    bind(elt, value if i == 0 else ast.Call(
+                        func=ast.Attribute(value=value.func.value, attr="argmax", ctx=ast.Load()), args=[], keywords=[]))
                 elif isinstance(value, (ast.Name, ast.Attribute, ast.Subscript, ast.Call)):
                     # `anchor, positive = embeddings` / `= self.guide(x)`: an item of the value
                     # holds what it holds
