@@ -489,6 +489,16 @@ def linked_context(fa, qual: str, entry):
     return link_parents(Context(fa, qual, entry[0], entry[1], entry[2]))
 
 
+def linked_once(ctx):
+    """``ctx`` with its parent links filled, once per function of the file: an enclosing
+    function's Context (``kinds._enclosing``) is shared by its closures and loop bodies."""
+    memo = ctx.fa.__dict__.setdefault("_linked_enclosing", set())
+    if ctx.qualname not in memo:
+        link_parents(ctx)
+        memo.add(ctx.qualname)
+    return ctx
+
+
 def link_parents(ctx):
     """Fill ``ctx.parents`` for the whole function body; returns ``ctx``."""
     from kinkcheck.lint.walk import walk_local

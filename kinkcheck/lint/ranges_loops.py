@@ -68,6 +68,7 @@ def _loop_call(ctx):
     runs the function ``ctx`` describes as its body."""
     from kinkcheck.lint import flow
     from kinkcheck.lint.kinds import _enclosing
+    from kinkcheck.lint.sinks import _callee
     from kinkcheck.lint.walk import walk_local
 
     fn = ctx.fn
@@ -78,8 +79,8 @@ def _loop_call(ctx):
     for node in walk_local(outer.fn):
         if not isinstance(node, ast.Call):
             continue
-        tail = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
-        spec = _LOOPS.get(tail or "")
+        tail = _callee(node)
+        spec = _LOOPS.get(tail)
         if spec is None or len(node.args) <= spec[0]:
             continue
         body = node.args[spec[0]]
@@ -87,8 +88,4 @@ def _loop_call(ctx):
             hits.append((node, tail))
     if len(hits) != 1:
         return None
-    memo = ctx.fa.__dict__.setdefault("_linked_enclosing", set())
-    if outer.qualname not in memo:
-        flow.link_parents(outer)
-        memo.add(outer.qualname)
-    return outer, hits[0][0], hits[0][1]
+    return flow.linked_once(outer), hits[0][0], hits[0][1]

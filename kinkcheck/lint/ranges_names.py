@@ -48,12 +48,8 @@ def _free(name: str, ctx, depth: int) -> str:
         outer = _enclosing(ctx)
         while outer is not None:
             if name in outer.bound or name in outer.params:
-                memo = ctx.fa.__dict__.setdefault("_linked_enclosing", set())
-                if outer.qualname not in memo:
-                    flow.link_parents(outer)
-                    memo.add(outer.qualname)
                 # the bindings that reach the nested `def` (the value the closure is made with)
-                found, entry = flow.reaching(name, ctx.fn, outer)
+                found, entry = flow.reaching(name, ctx.fn, flow.linked_once(outer))
                 rs = [_range_of(value, outer, depth - 1) if value is not None else ANY for _, value in found]
                 if entry:
                     rs.append(_param(name, outer, depth - 1) if name in outer.params else _config_name(name))
