@@ -267,11 +267,19 @@ def _reaching_kind(ctx: "Context", use: ast.Name) -> str | None:
         memo[key] = None  # `loss = zeros(5); loss[0] = box_loss`: what was stored counts too
         return None
     defs, before = flow.reaching(use.id, use, ctx)
-    if defs and not before and all(value is not None for _, value in defs):
-        kinds = {DATA if id(value) in ctx.no_grad_ids() else ctx.kind(value) for _, value in defs}
-        if kinds <= {DATA, PLAIN}:
-            found = join(*kinds)
-    memo[key] = found
+    outer_met, ctx._cycle_met = ctx._cycle_met, False
+    try:
+        if defs and not before and all(value is not None for _, value in defs):
+            kinds = {DATA if id(value) in ctx.no_grad_ids() else ctx.kind(value) for _, value in defs}
+            if kinds <= {DATA, PLAIN}:
+                found = join(*kinds)
+    finally:
+        met = ctx._cycle_met
+        ctx._cycle_met = outer_met or met
+    if met and ctx._busy:
+        del memo[key]  # `x * 8` read while `x` is open: its kind is provisional, work it out again later
+    else:
+        memo[key] = found
     return found
 
 
