@@ -7,7 +7,7 @@ import ast
 from typing import TYPE_CHECKING
 
 from kinkcheck.lint.checks import Site, refine
-from kinkcheck.lint.resolve import DATA, PLAIN, const_value
+from kinkcheck.lint.resolve import ARRAY_ROOTS, DATA, PLAIN, const_value
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -78,9 +78,52 @@ def division(site: Site, ctx: Context):
         denom = call.args[0] if call.args else None
     else:
         denom = site.operand
-    if denom is None or ctx.kind(denom) == PLAIN:
+    if denom is None or ctx.kind(denom) == PLAIN or _static(denom, ctx, 4):
         return None
     return site.with_(operand=denom)
+
+
+#: keywords of an array constructor that say how, not what (``torch.tensor(d, dtype=...)``)
+_HOW_KEYWORDS = frozenset({"dtype", "device", "requires_grad", "copy", "order"})
+#: constant grids: many numbers, some of which may be 0 on every batch
+_GRIDS = frozenset({"arange", "linspace", "logspace", "geomspace", "meshgrid", "zeros", "eye", "tril", "triu",
+                    "tril_indices", "triu_indices", "indices", "mgrid", "ogrid"})
+
+
+def _static(node: ast.AST, ctx: Context, depth: int) -> bool:
+    """Whether ``node`` is computed from literals, shapes and settings only, through array
+    calls too: ``torch.sqrt(torch.tensor(d_k))``, ``jnp.log(x.shape[-1])``. Dividing by
+    such a value is linear in the numerator: it is the same number on every batch, so a
+    zero there is a configuration error, not a point that training lands on (a count of a
+    mask, which varies with the batch, stays a site)."""
+    if isinstance(node, ast.Constant) or ctx.kind(node) == PLAIN:
+        return True
+    if depth <= 0:
+        return False
+    if isinstance(node, ast.UnaryOp):
+        return _static(node.operand, ctx, depth - 1)
+    if isinstance(node, ast.BinOp):
+        return _static(node.left, ctx, depth - 1) and _static(node.right, ctx, depth - 1)
+    if isinstance(node, ast.Name):
+        from kinkcheck.lint import flow
+
+        reached, from_before = flow.reaching(node.id, node, ctx)
+        return not from_before and bool(reached) and all(
+            v is not None and _static(v, ctx, depth - 1) for _, v in reached)
+    if not isinstance(node, ast.Call):
+        return False
+    q = ctx.qualify(node.func) or ""
+    tail = q.rsplit(".", 1)[-1]
+    if ".random." in f".{q}." or tail.startswith("rand"):
+        return False  # a draw differs from batch to batch
+    if tail in _GRIDS:
+        return False  # `arange(k)` holds a 0 whatever k is: its range decides
+    args = [*node.args, *(kw.value for kw in node.keywords if kw.arg not in _HOW_KEYWORDS)]
+    if q.split(".")[0] in ARRAY_ROOTS:
+        return all(_static(a, ctx, depth - 1) for a in args)
+    if isinstance(node.func, ast.Attribute) and not ctx.is_module_ref(node.func.value):
+        return all(_static(a, ctx, depth - 1) for a in (node.func.value, *args))  # `torch.tensor(n).sqrt()`
+    return False
 
 
 @refine("KC203")
