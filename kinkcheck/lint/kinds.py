@@ -47,7 +47,7 @@ from kinkcheck.lint.resolve import (
     join,
     name_kind,
 )
-from kinkcheck.lint.narrowing import _isinstance_kind, _observation, _own_class_method
+from kinkcheck.lint.narrowing import _isinstance_kind, _observation, _own_class_method, _reference
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -421,7 +421,7 @@ def variable_kind(ctx: "Context", name: str) -> str:
 def _variable_kind(ctx: "Context", name: str) -> str:
     if name in ("True", "False", "None"):
         return PLAIN
-    if name in ctx.params and _observation(ctx, name):
+    if name in ctx.params and (_observation(ctx, name) or _reference(ctx, name)):
         return DATA
     if name in ctx.params:
         ann, default = ctx.params[name]

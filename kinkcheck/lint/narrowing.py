@@ -1,6 +1,7 @@
 """Facts a test or a class states about a value, that its expression alone does not: inside
 ``if isinstance(x, list):`` (or after ``isinstance(x, list) and``) ``x`` is a Python value; the
-point a distribution is evaluated at (``log_prob(self, value)``) is an observation; ``q.round(y)``
+point a distribution is evaluated at (``log_prob(self, value)``) is an observation; ``y`` of
+``loss(y, y_hat)`` is the reference the prediction is compared with; ``q.round(y)``
 on a class of the checked files is that class's method, not a step function.
 ``kinds`` asks these questions; they never decide a kind on their own.
 """
@@ -132,3 +133,17 @@ def _distribution_class(fa: "FileAnalysis", cls_qual: str, depth: int = 0) -> bo
         if depth < 8 and base in fa.ix.classes and _distribution_class(fa, base, depth + 1):
             return True
     return False
+
+
+#: how a prediction's name is made from its reference's: ``y_hat``, ``y_pred``, ``x_recon``, ``pred_y``
+_PREDICTION_SUFFIXES = ("_hat", "hat", "_pred", "_preds", "_predicted", "_prediction", "_est", "_recon", "_rec")
+
+
+def _reference(ctx: "Context", name: str) -> bool:
+    """``y`` of ``mape(y, y_hat)`` (``x`` of ``recon_loss(x, x_recon)``): a parameter whose
+    prediction is another parameter named after it is the target it is compared with."""
+    args = ctx.fn.args if isinstance(ctx.fn, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) else None
+    if args is None or name not in ctx.params:
+        return False
+    names = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}
+    return any(name + suffix in names for suffix in _PREDICTION_SUFFIXES) or f"pred_{name}" in names
