@@ -28,6 +28,7 @@ from collections import deque
 from kinkcheck.lint.callables import CALL, PARAM
 from kinkcheck.lint.values import TABLE
 from kinkcheck.lint.index import MODULE_CODE, FileIndex, FunctionInfo
+from kinkcheck.lint.resolve import FRAMEWORK_ROOTS
 from kinkcheck.lint.roots import (
     AUTOGRAD_BASES, AUTOGRAD_METHODS, FORWARD_NAMES, LOSS_BASES, LOSS_CLASS_RE, LOSS_FAMILY_RE, LOSS_NAME_RE,
     LOSS_WORD_RE, MODEL_BASES,
@@ -409,13 +410,16 @@ def loss_scope(
         whole[q] = depth
         queue.append((q, depth))
 
+    host = _host_modules(indexes)
     for q, (ix, f) in world.functions.items():
         if f.root == "backward" and not _configured(f, loss_functions):
             sliced.add(q)
-        elif f.root or _configured(f, loss_functions) or (scope == "model" and f.model_forward):
+        elif _configured(f, loss_functions) or (f.root and not (ix.module in host and f.root in IMPLIED_ROOTS)) \
+                or (scope == "model" and f.model_forward):
             add(q, 0, root=True)
     for q in _class_roots(world):
-        add(q, 0, root=True)
+        if world.functions[q][0].module not in host:
+            add(q, 0, root=True)
     for q in _value_roots(world, indexes):
         add(q, 0, root=True)
     for q in sliced:
@@ -448,6 +452,26 @@ def loss_scope(
             ix, _ = world.functions[q]
             out.setdefault(ix.path, set()).add(q + SLICE)
     return {path: frozenset(qs) for path, qs in out.items()}
+
+
+#: roots a name or a place implies; an explicit mark or a gradient taken is a root anywhere
+IMPLIED_ROOTS = frozenset({"name", "module", "loss-class"})
+#: what a module imports that makes it array code on the host: numpy, never differentiated
+#: inside a package whose other modules differentiate with a framework
+_HOST_ROOTS = frozenset({"numpy", "scipy", "pandas", "sklearn"})
+
+
+def _host_modules(indexes: list[FileIndex]) -> set[str]:
+    """Modules that compute with numpy only, in a package whose other checked modules import
+    torch or jax: a ``losses/numpy.py`` of evaluation metrics beside ``losses/pytorch.py``
+    training losses. Training differentiates through the framework, so a metric named like a
+    loss there is evaluation code; it is still checked where loss code calls it."""
+    def roots(ix: FileIndex) -> set[str]:
+        return {t.split(".")[0] for t in ix.imports.values()}
+
+    framework = {ix.module.split(".")[0] for ix in indexes if roots(ix) & FRAMEWORK_ROOTS}
+    return {ix.module for ix in indexes
+            if ix.module.split(".")[0] in framework and roots(ix) & _HOST_ROOTS and not roots(ix) & FRAMEWORK_ROOTS}
 
 
 def _step(world: _World, caller: FunctionInfo, target: str, depth: int) -> int:

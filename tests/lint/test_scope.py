@@ -333,6 +333,44 @@ def test_the_functions_of_a_loss_package_whatever_their_names():
     assert scoped({"pkg.losses.names": "def names(x):\n    return x\n"}) == set()
 
 
+def test_numpy_metrics_beside_framework_losses_are_evaluation_code():
+    # neuralforecast's `losses/numpy.py` next to `losses/pytorch.py`: training differentiates
+    # through torch, so the numpy `mae` is an evaluation metric, unless torch code calls it
+    numpy_metrics = """
+        import numpy as np
+
+        def mae(y, y_hat):
+            return np.mean(np.abs(y - y_hat))
+
+        def rmse(y, y_hat):
+            return np.sqrt(np.mean((y - y_hat) ** 2))
+
+        class MAPELoss:
+            def __call__(self, y, y_hat):
+                return np.mean(np.abs(y - y_hat) / np.abs(y))
+
+        def grad(w, x, y):
+            return x.T @ np.sign(x @ w - y)
+        """
+    torch_losses = """
+        import torch
+        from pkg.losses.numpy import rmse
+
+        def mae(y, y_hat):
+            return torch.abs(y - y_hat).mean()
+
+        def reported_loss(y, y_hat):
+            return torch.abs(y - y_hat).mean() + rmse(y, y_hat)
+        """
+    got = scoped({"pkg.losses.numpy": numpy_metrics, "pkg.losses.pytorch": torch_losses})
+    assert {"pkg.losses.pytorch.mae", "pkg.losses.pytorch.reported_loss", "pkg.losses.numpy.rmse",
+            "pkg.losses.numpy.grad"} <= got  # called from torch loss code / a hand-written gradient
+    assert not {"pkg.losses.numpy.mae", "pkg.losses.numpy.MAPELoss.__call__"} & got
+    # a numpy-only package trains with numpy: its losses are loss code
+    alone = scoped({"pkg.losses.numpy": numpy_metrics})
+    assert {"pkg.losses.numpy.mae", "pkg.losses.numpy.MAPELoss.__call__"} <= alone
+
+
 def test_an_instance_bound_to_a_name_then_backward():
     got = scoped({"m": """
         class Margin:
