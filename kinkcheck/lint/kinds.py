@@ -235,6 +235,10 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
             return recv  # `obb[..., 2:4].split(1, dim=-1)`: pieces of an array (not str.split)
         if meth in PLAIN_METHODS:
             return PLAIN
+        if meth == "get":
+            # `td_out.get("action")` of a TensorDict (or a network's output mapping) is one of
+            # its arrays; `kwargs.get("eps")`, `cfg.get(...)` of anything else is a setting
+            return recv if recv in (TENSOR, DATA) or (recv == UNKNOWN and _tensordict(node.func.value)) else PLAIN
         if recv == _CYCLE:  # `s = s / s.norm(dim=0)`: the name's own earlier value decides
             return join(_CYCLE, *(a for a in (k(x) for x in node.args) if a != PLAIN))
         if meth in DATA_FUNCS or ((meth in STEP_FUNCS or meth in INT_CASTS) and not _own_class_method(ctx, node.func)):
@@ -249,6 +253,15 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
             return join(DATA, *(k(a) for a in node.args))
         return TENSOR if recv == TENSOR else UNKNOWN
     return UNKNOWN
+
+
+#: names a TensorDict goes by (torchrl, tensordict): a mapping of arrays, not of settings
+TENSORDICT_RE = re.compile(r"(^|_)(td|tensordict|tensordicts)($|_)")
+
+
+def _tensordict(node: ast.AST) -> bool:
+    name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
+    return bool(TENSORDICT_RE.search(name))
 
 
 def _reaching_kind(ctx: "Context", use: ast.Name) -> str | None:

@@ -282,7 +282,7 @@ PLAIN_METHODS = frozenset(
     {"size", "dim", "ndimension", "numel", "nelement", "item", "tolist", "stride", "data_ptr",
      "get_device", "is_contiguous", "is_floating_point", "is_complex", "element_size", "keys",
      "items", "format", "startswith", "endswith", "join", "split", "lower", "upper", "strip",
-     "replace", "get", "count", "index", "__len__", "numpy"}
+     "replace", "count", "index", "__len__", "numpy"}
 )
 #: methods / functions whose result is a tensor without gradient
 DATA_FUNCS = frozenset(
