@@ -298,9 +298,21 @@ def above_minus_one(node: ast.AST, ctx) -> bool:
         c = -c  # `-0.5 * exp(u)`: the sign sits in the constant
     if isinstance(e, ast.Name) and hasattr(ctx, "definition"):
         e = ctx.definition(e.id) or e  # `exp_neg = jnp.exp(-jnp.abs(z)); log1p(-0.5 * exp_neg)`
+    if 0 < c <= 1 and _capped_below_one(e, ctx):
+        return True  # `F = clip(F, tiny, 1 - eps); log1p(-F)`
     if not (_tail(e) in ("exp",) and isinstance(e, ast.Call) and e.args) or not 0 < c <= 1:
         return False
     return _sign_below(e.args[0], ctx, strict=c == 1)
+
+
+def _capped_below_one(e: ast.AST, ctx) -> bool:
+    """A clamp whose upper bound is below 1 (``1 - eps``, ``0.999``)."""
+    from kinkcheck.lint.guards import _inside_unit, _upper_bound
+
+    tail = _tail(e)
+    if not isinstance(e, ast.Call) or tail not in ("clamp", "clamp_", "clip", "clip_", "clamp_max", "clamp_max_"):
+        return False
+    return _inside_unit(_upper_bound(e, tail, ctx), 1)
 
 
 def _sign_below(u: ast.AST, ctx, strict: bool) -> bool:

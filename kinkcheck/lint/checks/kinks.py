@@ -107,13 +107,47 @@ def eps_clamp(call: ast.AST, tail: str, ctx: Context) -> bool:
         return True
     if low is not None and high is None and (is_eps_like(low) or _positive_floor(low, ctx)):
         return True
-    if low is not None and high is not None and (is_eps_like(low) or _positive_floor(low, ctx)) and _inside_unit(high, 1) \
+    if low is not None and high is not None and (is_eps_like(low) or _positive_floor(low, ctx) or _machine(low, ctx, 0)) \
+            and (_inside_unit(high, 1) or const_value(high) == 1) \
             and (const_value(low) or 0) < 0.01 and (const_value(high) or 1) >= 0.99 and _feeds_log(call, ctx):
         return True  # a probability kept inside (0, 1) before a log: `clip(p, eps, 1 - eps)`
+    if low is not None and high is not None and _machine(low, ctx, 0) and _machine(high, ctx, 1):
+        return True  # `clip(probs, finfo.tiny, 1 - finfo.eps)`: bounds no model picks, only rounding does
     if low is not None and high is not None and _inside_unit(low, -1) and _inside_unit(high, 1):
         lv, hv = const_value(low), const_value(high)
         return not (lv is not None and hv is not None and (hv < 0.99 or lv > -0.99))
     return False
+
+
+#: attributes of ``finfo(dtype)``: the precision of the float type, not a modelling choice
+_FINFO = frozenset({"tiny", "eps", "smallest_normal", "resolution", "epsneg"})
+
+
+def _machine(node: ast.AST, ctx: Context, at: int, depth: int = 2) -> bool:
+    """``node`` is a machine-precision bound near ``at`` (0 or 1): ``finfo(x.dtype).tiny``,
+    ``1.0 - finfo.eps``, a name bound to one (``minval = jnp.finfo(x.dtype).tiny``)."""
+    if isinstance(node, ast.Name) and depth:
+        from kinkcheck.lint.guards import _reaching_value
+
+        value = _reaching_value(node, ctx)
+        return value is not None and _machine(value, ctx, at, depth - 1)
+    if at == 1:
+        return isinstance(node, ast.BinOp) and isinstance(node.op, ast.Sub) and const_value(node.left) == 1 \
+            and _machine(node.right, ctx, 0, depth)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):  # `100.0 * finfo.tiny`
+        for c, m in ((node.left, node.right), (node.right, node.left)):
+            v = const_value(c)
+            if v is not None and 0 < v <= 1e3 and _machine(m, ctx, 0, depth):
+                return True
+        return False
+    if not (isinstance(node, ast.Attribute) and node.attr in _FINFO):
+        return False
+    holder = node.value
+    if isinstance(holder, ast.Name) and depth:
+        from kinkcheck.lint.guards import _reaching_value
+
+        holder = _reaching_value(holder, ctx) or holder
+    return isinstance(holder, ast.Call) and _call_tail(holder) in ("finfo", "iinfo")
 
 
 def _positive_floor(node: ast.AST, ctx: Context) -> bool:
@@ -153,8 +187,9 @@ def _feeds_log(value: ast.AST, ctx: Context, depth: int = 2) -> bool:
     from kinkcheck.lint import sinks
 
     child, parent = value, ctx.parent(value)
-    while isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Sub):
-        child, parent = parent, ctx.parent(parent)  # `log(1 - p)`
+    while isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Sub) or \
+            isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.USub):
+        child, parent = parent, ctx.parent(parent)  # `log(1 - p)`, `log1p(-p)`
     if isinstance(parent, ast.Attribute) and parent.value is child and parent.attr in LOGS:
         return True  # `p.log()`
     if isinstance(parent, ast.Call) and any(a is child for a in parent.args):
