@@ -142,7 +142,7 @@ def _machine(node: ast.AST, ctx: Context, at: int, depth: int = 2) -> bool:
         return False
     if not (isinstance(node, ast.Attribute) and node.attr in _FINFO):
         return False
-    holder = node.value
+    holder: ast.AST = node.value
     if isinstance(holder, ast.Name) and depth:
         from kinkcheck.lint.guards import _reaching_value
 
