@@ -38,6 +38,9 @@ GUARDS: Mapping[str, str] = {
     "odd-extension": "a sign times a magnitude that is 0 at 0: `sign(x) * log1p(|x|)` (symlog), "
                      "`sign(x) * (sqrt(|x| + 1) - 1)`: the sign's jump multiplies 0 and the slope is g'(|x|) "
                      "on both sides, so neither the jump nor the abs's corner shows",
+    "periodic-wrap": "an angle wrapped by whole periods of the sine or cosine that reads it: "
+                     "`cos((v - loc) % (2 * pi))`, `sin(2 * (d - round(d / pi) * pi))`: the wrap jumps by a "
+                     "multiple of the period, so neither the value nor the slope of what is returned jumps",
     "max-shift": "a maximum subtracted for stability and cancelled again: `softmax(z - z.max())`, "
                  "`e = exp(z - m); e / e.sum()`, `m + log(exp(z - m).sum())`: the result does not "
                  "depend on the shift, so a tie in the maximum never reaches the gradient",

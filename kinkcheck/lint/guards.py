@@ -434,7 +434,7 @@ def rounding(node: ast.AST, ctx: Context, site=None) -> bool:
 
 
 SITE_AWARE = ("double-where", "detached-target", "range", "rounding", "dead-zone", "odd-extension", "selected-branch",
-              "max-shift", "floored-after")
+              "max-shift", "floored-after", "periodic-wrap")
 
 
 def accepts(guard_ids, operand: ast.AST | None, ctx: Context, site=None) -> str | None:
@@ -458,3 +458,4 @@ from kinkcheck.lint import deadzone  # noqa: E402,F401  (registers the dead-zone
 from kinkcheck.lint import selected_branch  # noqa: E402,F401  (registers the selected-branch guard)
 from kinkcheck.lint import max_shift  # noqa: E402,F401  (registers the max-shift guard)
 from kinkcheck.lint import odd_extension  # noqa: E402,F401  (registers the odd-extension guard)
+from kinkcheck.lint import periodic_wrap  # noqa: E402,F401  (registers the periodic-wrap guard)
