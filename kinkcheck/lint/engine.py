@@ -45,7 +45,7 @@ from kinkcheck.syntax import binary_operands
 SLICE = "#slice"
 DEFAULT_BUDGET = 200_000
 #: kinks at 0 that a power above 1 smooths: |x|**2, relu(x)**2 (clamp/maximum only at a 0 bound)
-SQUARED_AWAY = frozenset({"KC101", "KC102"})
+SQUARED_AWAY = frozenset({"KC101", "KC102", "KC104"})
 #: categories whose sites matter only where their value reaches what the function returns
 REACHING = frozenset({"step"})
 

@@ -143,11 +143,25 @@ def _loads(ctx) -> dict[str, list[ast.Name]]:
 
 def squared_away(site, ctx) -> bool:
     """``abs(x) ** 2``, ``relu(x).pow(2)``, ``clamp(x, min=0) ** 1.5``, ``abs(e) ** gamma``
-    (``gamma=2.0``): a kink at 0 raised to a power above 1 has slope 0 from both sides there,
-    so the result is differentiable."""
+    (``gamma=2.0``), ``huber_loss(relu(e), zeros)``: a kink at 0 read by a function whose slope
+    is 0 at 0 (a power above 1, a Huber or squared error against zero) leaves a result that is
+    differentiable. ``maximum(e, 0)`` (KC104 against a zero) is a relu. The value may be bound
+    to a name first, and every read of the name must square it away."""
     node = site.call if site.call is not None else site.node
+    if site.code == "KC104" and not _against_zero(node, ctx):
+        return False
+    return _flat_at_zero(node, ctx, 2)
+
+
+#: error functions that are quadratic near a zero residual: ``f(a, b)`` with ``b == 0`` is flat at ``a == 0``
+_QUADRATIC_AT_ZERO = frozenset({"huber_loss", "smooth_l1_loss", "mse_loss", "huber", "squared_error", "l2_loss"})
+
+
+def _flat_at_zero(node: ast.AST, ctx, depth: int) -> bool:
     parent = ctx.parent(node)
     exponent = None
+    if _shape_only(node, parent):
+        return True  # `torch.zeros_like(h)` reads the shape of h, not its values
     if isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Pow) and parent.left is node:
         exponent = parent.right
     elif isinstance(parent, ast.Attribute) and parent.value is node and parent.attr in ("pow", "square", "pow_"):
@@ -156,11 +170,18 @@ def squared_away(site, ctx) -> bool:
             return True
         if isinstance(call, ast.Call) and call.args:
             exponent = call.args[0]
-    elif isinstance(parent, ast.Call) and parent.args and parent.args[0] is node and \
-            getattr(parent.func, "attr", getattr(parent.func, "id", "")) in ("square", "pow", "power"):
-        if getattr(parent.func, "attr", getattr(parent.func, "id", "")) == "square":
+    elif isinstance(parent, ast.Call) and parent.args and parent.args[0] is node:
+        name = getattr(parent.func, "attr", getattr(parent.func, "id", ""))
+        if name == "square":
             return True
-        exponent = parent.args[1] if len(parent.args) > 1 else None
+        if name in ("pow", "power"):
+            exponent = parent.args[1] if len(parent.args) > 1 else None
+        elif name in _QUADRATIC_AT_ZERO:
+            other = parent.args[1] if len(parent.args) > 1 else next(
+                (k.value for k in parent.keywords if k.arg in ("target", "targets", "labels")), None)
+            return other is None or _zero(other, ctx)  # optax's `huber_loss(predictions)`: against 0
+    elif depth and isinstance(parent, ast.Assign):
+        return every_bound_use(node, ctx, lambda u: _flat_at_zero(u, ctx, depth - 1))
     if exponent is None:
         return False
     from kinkcheck.lint.ranges import numeric_value
@@ -168,3 +189,40 @@ def squared_away(site, ctx) -> bool:
     # read as KC202 reads an exponent: literals, parameter defaults, ``self.gamma`` config
     v = numeric_value(exponent, ctx)
     return v is not None and v > 1
+
+
+def _against_zero(call: ast.AST, ctx) -> bool:
+    """``maximum(e, 0)``, ``torch.max(e, torch.zeros_like(e))``: a two-operand max/min with a zero."""
+    if not isinstance(call, ast.Call):
+        return False
+    operands = list(call.args[:2])
+    if isinstance(call.func, ast.Attribute) and len(call.args) == 1 and not ctx.is_module_ref(call.func.value):
+        operands = [call.func.value, call.args[0]]
+    return len(operands) == 2 and any(_zero(o, ctx) for o in operands)
+
+
+def _zero(node: ast.AST, ctx, depth: int = 2) -> bool:
+    """A literal 0, ``zeros_like(...)``/``zeros(...)``, or a name bound to one."""
+    from kinkcheck.lint.resolve import const_value
+
+    if const_value(node) == 0:
+        return True
+    if isinstance(node, ast.Call):
+        name = getattr(node.func, "attr", getattr(node.func, "id", ""))
+        return name in ("zeros_like", "zeros", "new_zeros")
+    if isinstance(node, ast.Name) and depth:
+        from kinkcheck.lint.guards import _reaching_value
+
+        value = _reaching_value(node, ctx)
+        return value is not None and _zero(value, ctx, depth - 1)
+    return False
+
+
+def _shape_only(node: ast.AST, parent: ast.AST | None) -> bool:
+    """``zeros_like(x)``, ``x.shape``, ``x.new_zeros(...)``: a read of the layout, not of the values."""
+    if isinstance(parent, ast.Attribute) and parent.value is node:
+        return parent.attr in ("shape", "dtype", "device", "ndim", "size", "new_zeros", "new_ones", "new_empty")
+    if isinstance(parent, ast.Call) and parent.args and parent.args[0] is node:
+        name = getattr(parent.func, "attr", getattr(parent.func, "id", ""))
+        return name in ("zeros_like", "ones_like", "empty_like", "full_like")
+    return False
