@@ -45,7 +45,7 @@ from kinkcheck.syntax import binary_operands
 SLICE = "#slice"
 DEFAULT_BUDGET = 200_000
 #: kinks at 0 that a power above 1 smooths: |x|**2, relu(x)**2 (clamp/maximum only at a 0 bound)
-SQUARED_AWAY = frozenset({"KC101", "KC102", "KC104"})
+SQUARED_AWAY = frozenset({"KC101", "KC102"})
 #: categories whose sites matter only where their value reaches what the function returns
 REACHING = frozenset({"step"})
 
@@ -298,29 +298,47 @@ def _node_findings(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[s
         if rule.category in REACHING and (not flow.reaches_loss(site.call or site.node, ctx)
                                           or severing.reported_statistic(site.call or site.node, ctx)):
             continue  # `print((p > 0.5).float().mean())`: a logged statistic is not the loss
-        if site.code in SQUARED_AWAY and sinks.squared_away(site, ctx):
+        if (site.code in SQUARED_AWAY or site.code == "KC104") and sinks.squared_away(site, ctx):
             continue
         if site.code in SQUARED_AWAY and site.via != "node" and joins.kink_smoothed(site.call or site.node, site.operand, ctx):
             continue  # smooth-L1: near 0 only the quadratic branch of the `where` sees the abs
         if site.code == "KC402" and _smooth_where(site, ctx):
             continue  # the branches meet with the same value and slope (Huber, smooth-L1)
         if site.code in RETURNED_SMOOTH and site.via != "node" and joins.returned_smooth(
-                site.call or site.node, _kink_zero(site), ctx):
+                site.call or site.node, _kink_zero(site, ctx), ctx):
             continue  # Huber with a minimum: the returned value is C1 across the tie
         yield site_finding(fa, rule, site, function)
 
 
 #: kinks whose returned value may be smooth across them (checked numerically, ``joins``)
-RETURNED_SMOOTH = frozenset({"KC101", "KC104"})
+RETURNED_SMOOTH = frozenset({"KC101", "KC102", "KC103", "KC104"})
 
 
-def _kink_zero(site: Site) -> ast.AST | None:
+def _kink_zero(site: Site, ctx: Context) -> ast.AST | None:
     """What crosses 0 at the kink: ``u`` of ``abs(u)``, ``a - b`` of ``minimum(a, b)``."""
     call = site.call
     if site.code == "KC104" and isinstance(call, ast.Call):
         operands = binary_operands(call, site.via == "method")
         return ast.BinOp(left=operands[0], op=ast.Sub(), right=operands[1]) if len(operands) == 2 else None
+    if site.code == "KC103":
+        return _one_bound_zero(site, ctx)
     return site.operand
+
+
+def _one_bound_zero(site: Site, ctx: Context) -> ast.AST | None:
+    """``x - b`` of a clamp with one bound (``clip(x, 0)``, ``clamp(x, min=m)``); a clamp with
+    two bounds has two kinks, which the one-crossing test cannot judge."""
+    from kinkcheck.lint.guards import _lower_bound, _upper_bound
+
+    call, operand = site.call, site.operand
+    if not isinstance(call, ast.Call) or operand is None:
+        return None
+    tail = (site.qname or site.callee).strip(".()").rsplit(".", 1)[-1]
+    bounds = [b for b in (_lower_bound(call, tail, ctx), _upper_bound(call, tail, ctx))
+              if b is not None and not (isinstance(b, ast.Constant) and b.value is None)]
+    if len(bounds) != 1 or not isinstance(operand, ast.expr) or not isinstance(bounds[0], ast.expr):
+        return None
+    return ast.BinOp(left=operand, op=ast.Sub(), right=bounds[0])
 
 
 def _smooth_where(site: Site, ctx: Context) -> bool:

@@ -44,6 +44,9 @@ _CALL_CMP: dict[str, type[ast.cmpop]] = {
     "greater_equal": ast.GtE, "ge": ast.GtE}
 _KNOWN = frozenset({*_UNARY, *_SAME, *_CALL_CMP, "where", "pow", "power", "maximum", "fmax", "minimum", "fmin",
                     "clamp", "clip", "clamp_min", "clamp_max"})
+#: known calls with a kink or a jump of their own
+_NON_SMOOTH = frozenset({"abs", "absolute", "fabs", "relu", "where", "maximum", "fmax", "minimum", "fmin", "clamp",
+                         "clip", "clamp_min", "clamp_max", "sqrt", *_CALL_CMP})
 _TRIALS = 3
 _H = 1e-6
 
@@ -96,6 +99,26 @@ class _Expr:
         out: dict[str, ast.AST] = {}
         self._symbols(self.node if node is None else node, out)
         return out
+
+    def kinked_symbols(self, node: ast.AST) -> set[str]:
+        """The symbols read inside a non-smooth call or a comparison: they may move a kink."""
+        out: dict[str, ast.AST] = {}
+        self._kinked(node, out, False)
+        return set(out)
+
+    def _kinked(self, node: ast.AST, out: dict[str, ast.AST], inside: bool) -> None:
+        if id(node) in self.subst:
+            return self._kinked(self.subst[id(node)], out, inside)
+        if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript)) or \
+                isinstance(node, ast.Call) and _tail(node.func) not in _KNOWN:
+            if inside:
+                out.setdefault(ast.unparse(node), node)
+            return
+        if isinstance(node, ast.Call) and _tail(node.func) in _NON_SMOOTH or isinstance(node, (ast.Compare, ast.IfExp)):
+            self._symbols(node, out)
+            return
+        for child in ast.iter_child_nodes(node):
+            self._kinked(child, out, inside)
 
     def _symbols(self, node: ast.AST, out: dict[str, ast.AST]) -> None:
         if id(node) in self.subst:
@@ -203,10 +226,12 @@ def _root(f, lo: float, hi: float) -> float | None:
     return None
 
 
-def smooth_at(expr: _Expr, where: ast.AST, zero: ast.AST, seed: int, fixed: dict[str, float] | None = None) -> bool:
+def smooth_at(expr: _Expr, where: ast.AST, zero: ast.AST, seed: int, fixed: dict[str, float] | None = None,
+              signed: set[str] | None = None) -> bool:
     """``where`` (an expanded expression) has the same one-sided slopes on both sides of the
     points where ``zero`` crosses 0, along each symbol ``zero`` depends on, for random values
-    of the other symbols (``fixed`` ones keep the value given)."""
+    of the other symbols (``fixed`` ones keep the value given; ``signed`` ones are negative
+    on every other trial)."""
     rng = random.Random(seed)
     symbols = sorted(expr.symbols(where) | expr.symbols(zero))
     movable = sorted(expr.symbols(zero))
@@ -214,6 +239,7 @@ def smooth_at(expr: _Expr, where: ast.AST, zero: ast.AST, seed: int, fixed: dict
         return False
     for trial in range(_TRIALS):
         env = {s: rng.uniform(0.3, 2.0) for s in symbols}
+        env.update({s: -env[s] for s in signed or () if s in env and trial % 2 == (seed % 2)})
         env.update(fixed or {})
         s = movable[trial % len(movable)]
 
@@ -315,22 +341,27 @@ def returned_smooth(site_node: ast.AST, zero: ast.AST | None, ctx) -> bool:
     expr = _Expr(sink, ctx)
     if not _evaluated(expr, sink, site_node):
         return False
-    fixed = _settings(expr, sink, zero, ctx)
-    if fixed is None:
+    settings = _settings(expr, sink, zero, ctx)
+    if settings is None:
         return False
-    return _guarded(lambda: all(smooth_at(expr, sink, zero, seed, fixed) for seed in (1, 2)))
+    fixed, signed = settings
+    return _guarded(lambda: all(smooth_at(expr, sink, zero, seed, fixed, signed) for seed in (1, 2)))
 
 
-def _settings(expr: _Expr, sink: ast.AST, zero: ast.AST, ctx) -> dict[str, float] | None:
+def _settings(expr: _Expr, sink: ast.AST, zero: ast.AST, ctx) -> tuple[dict[str, float], set[str]] | None:
     """Values for the symbols that do not move the kink: a parameter's numeric default (Huber's
     ``delta=1.0``; ``eps=0.0`` stays 0), else a random positive value where the range analysis
-    proves the symbol > 0; None when one could be anything (``relu(|x| - t)`` for an unknown
-    ``t`` is smooth only for t > 0)."""
+    proves the symbol > 0, else, for a symbol read only by smooth operations (the label ``y``
+    of a stable BCE, ``relu(x) - x * y + log1p(exp(-|x|))``), a random value of either sign
+    (the second set). None when a symbol of unknown sign sits inside a kinked call:
+    ``relu(|x| - t)`` is smooth only for t > 0, ``minimum(maximum(x, lo), hi)`` only for hi < lo."""
     from kinkcheck.lint import ranges
     from kinkcheck.lint.resolve import const_value
 
     movable = expr.symbols(zero)
+    kinked = expr.kinked_symbols(sink)
     fixed: dict[str, float] = {}
+    signed: set[str] = set()
     for text, node in expr.symbol_nodes(sink).items():
         if text in movable:
             continue
@@ -339,8 +370,10 @@ def _settings(expr: _Expr, sink: ast.AST, zero: ast.AST, ctx) -> dict[str, float
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             fixed[text] = float(v)
         elif not ranges.is_positive(ranges.range_of(node, ctx)):
-            return None
-    return fixed
+            if text in kinked:
+                return None  # `relu(|x| - t)`, `minimum(maximum(x, lo), hi)`: the sign decides
+            signed.add(text)
+    return fixed, signed
 
 
 #: reductions the scalar evaluator reads as the identity: exact only under linear operations
