@@ -236,9 +236,12 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
         if meth in PLAIN_METHODS:
             return PLAIN
         if meth == "get":
-            # `td_out.get("action")` of a TensorDict (or a network's output mapping) is one of
-            # its arrays; `kwargs.get("eps")`, `cfg.get(...)` of anything else is a setting
-            return recv if recv in (TENSOR, DATA) or (recv == UNKNOWN and _tensordict(node.func.value)) else PLAIN
+            # `td_out.get("action")` of a TensorDict is one of its arrays, `batch.get("labels")`
+            # of a data mapping is data; `kwargs.get("eps")`, `cfg.get(...)`, and whatever a
+            # call returns (`list_mode_options().get(...)`) is a setting
+            if recv == DATA:
+                return DATA
+            return recv if _tensordict(node.func.value) and recv in (TENSOR, UNKNOWN) else PLAIN
         if recv == _CYCLE:  # `s = s / s.norm(dim=0)`: the name's own earlier value decides
             return join(_CYCLE, *(a for a in (k(x) for x in node.args) if a != PLAIN))
         if meth in DATA_FUNCS or ((meth in STEP_FUNCS or meth in INT_CASTS) and not _own_class_method(ctx, node.func)):
