@@ -411,10 +411,12 @@ def loss_scope(
         queue.append((q, depth))
 
     host = _host_modules(indexes)
+    setup = _setup_helpers(world)
     for q, (ix, f) in world.functions.items():
         if f.root == "backward" and not _configured(f, loss_functions):
             sliced.add(q)
-        elif _configured(f, loss_functions) or (f.root and not (ix.module in host and f.root in IMPLIED_ROOTS)) \
+        elif _configured(f, loss_functions) or (f.root and not (ix.module in host and f.root in IMPLIED_ROOTS)
+                                                 and not (f.root == "module" and q in setup)) \
                 or (scope == "model" and f.model_forward):
             add(q, 0, root=True)
     for q in _class_roots(world):
@@ -472,6 +474,22 @@ def _host_modules(indexes: list[FileIndex]) -> set[str]:
     framework = {ix.module.split(".")[0] for ix in indexes if roots(ix) & FRAMEWORK_ROOTS}
     return {ix.module for ix in indexes
             if ix.module.split(".")[0] in framework and roots(ix) & _HOST_ROOTS and not roots(ix) & FRAMEWORK_ROOTS}
+
+
+def _setup_helpers(world: _World) -> set[str]:
+    """Functions that only constructors call: ``quantiles_to_outputs(quantiles)`` of a losses
+    package, called from loss classes' ``__init__`` to name outputs. They compute settings,
+    not the loss, so a losses package's module does not make them roots."""
+    callers: dict[str, set[str]] = {}
+    stored: set[str] = set()  # `self.scale_decouple = nbinomial_scale_decouple`: run later, by others
+    for q, (_, f) in world.functions.items():
+        for ref in f.calls:
+            for t in world.targets(ref):
+                callers.setdefault(t, set()).add(q)
+        for ref in f.refs:
+            stored.update(world.targets(ref))
+    return {q for q, by in callers.items()
+            if q not in stored and all(c.rsplit(".", 1)[-1] == "__init__" for c in by)}
 
 
 def _step(world: _World, caller: FunctionInfo, target: str, depth: int) -> int:

@@ -691,3 +691,30 @@ def test_a_cycle_of_values_terminates():
         table["x"] = table["y"] = table
         """})
     assert got == {"m.loss"}
+
+
+def test_a_losses_package_helper_that_only_constructors_call_is_setup():
+    # neuralforecast's `quantiles_to_outputs(quantiles)`: loss classes call it in `__init__` to
+    # name their outputs; a helper the constructor stores (`self.decouple = decouple`) runs later
+    got = scoped({"pkg.losses.quantile": """
+        import torch
+
+        def quantiles_to_outputs(quantiles):
+            return [f"q-{round(q * 100)}" for q in quantiles if q < 0.5]
+
+        def decouple(output, eps=1e-3):
+            return torch.abs(output) + eps
+
+        def pinball(y, y_hat, q):
+            return torch.maximum(q * (y - y_hat), (q - 1) * (y - y_hat)).mean()
+
+        class MQLoss:
+            def __init__(self, quantiles):
+                self.names = quantiles_to_outputs(quantiles)
+                self.decouple = decouple
+
+            def __call__(self, y, y_hat):
+                return pinball(y, self.decouple(y_hat), 0.5)
+        """})
+    assert {"pkg.losses.quantile.decouple", "pkg.losses.quantile.pinball", "pkg.losses.quantile.MQLoss.__call__"} <= got
+    assert "pkg.losses.quantile.quantiles_to_outputs" not in got
