@@ -270,10 +270,46 @@ def reaching(name: str, use: ast.AST, ctx) -> tuple[list[Binding], bool]:
         cands.append(((stmt, value), dominates))
     dominating = [_pos(b[0]) for b, dom in cands if dom]
     if not dominating:
-        return [b for b, _ in cands], True
+        return [b for b, _ in cands], not _branches_cover(name, [b[0] for b, _ in cands], uchain, upos, ctx)
     # the last dominating binding kills those before it; later ones (a loop's next pass) stay
     cut = max(dominating)
     return [b for b, _ in cands if _pos(b[0]) >= cut or _pos(b[0]) >= upos], False
+
+
+def _branches_cover(name: str, stmts: list[ast.AST], uchain: list, upos: tuple[int, int], ctx) -> bool:
+    """Every path to the use passes one of ``stmts``: ``if c: s = a`` ``else: s = b`` (elif
+    chains too) before the use, so the value from before the function cannot reach it."""
+    chains = []
+    for stmt in stmts:
+        dchain = _chain(stmt, ctx)
+        k = 0
+        while k < min(len(dchain), len(uchain)) and dchain[k][:2] == uchain[k][:2]:
+            k += 1
+        if _pos(stmt) < upos:
+            chains.append((k, dchain))
+    ifs = {id(n): n for stmt in stmts for n in _ancestors(stmt, ctx) if isinstance(n, ast.If)}
+    return any(_covered([c for k2, c in chains if k2 == k], k, ifs) for k in {k for k, _ in chains})
+
+
+def _ancestors(node: ast.AST, ctx):
+    for _ in range(200):
+        node = ctx.parent(node)
+        if node is None:
+            return
+        yield node
+
+
+def _covered(chains: list[list], k: int, ifs: dict) -> bool:
+    """Some ``if`` at depth ``k`` of these chains binds in both its branches."""
+    by_if: dict[int, list[list]] = {}
+    for ch in chains:
+        if len(ch) > k and ch[k][0] in ifs:
+            by_if.setdefault(ch[k][0], []).append(ch)
+    for chs in by_if.values():
+        if all(any(len(c) == k + 1 for c in branch) or _covered(branch, k + 1, ifs)
+               for branch in ([c for c in chs if c[k][1] == f] for f in ("body", "orelse"))):
+            return True
+    return False
 
 
 def _exclusive(a: list, b: list) -> bool:
