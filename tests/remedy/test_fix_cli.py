@@ -152,22 +152,20 @@ def test_a_baseline_keeps_its_kinks_out_of_the_fixes(cli, project):
 
 def test_fixing_twice_changes_nothing_the_second_time(cli, tmp_path, write_tree, monkeypatch):
     """A straight-through estimator's own round sits inside .detach(): not wrapped again."""
-    write_tree({"wrap.py": '''
-        import math
+    write_tree({"quant.py": '''
         import torch
 
-        def loss(pred_theta, target_theta):
-            delta = pred_theta - target_theta
-            wrapped = delta - torch.round(delta / math.pi) * math.pi
-            return (torch.sin(2 * wrapped) ** 2).mean()
+        def loss(pred, target):
+            quantized = torch.round(pred * 255.0) / 255.0
+            return ((quantized - target) ** 2).mean()
     '''})
     monkeypatch.chdir(tmp_path)
-    first = cli("check", "--fix", "--unsafe-fixes", "wrap.py", "--no-cache")
+    first = cli("check", "--fix", "--unsafe-fixes", "quant.py", "--no-cache")
     assert "Fixed 1 kink in 1 file." in first.stderr
-    fixed = (tmp_path / "wrap.py").read_text()
-    assert "(_x := (delta / math.pi)) + (torch.round(_x) - _x).detach()" in fixed
-    second = cli("check", "--fix", "--unsafe-fixes", "wrap.py", "--no-cache")
-    assert "No fixes to apply." in second.stderr and (tmp_path / "wrap.py").read_text() == fixed
+    fixed = (tmp_path / "quant.py").read_text()
+    assert "(_x := (pred * 255.0)) + (torch.round(_x) - _x).detach()" in fixed
+    second = cli("check", "--fix", "--unsafe-fixes", "quant.py", "--no-cache")
+    assert "No fixes to apply." in second.stderr and (tmp_path / "quant.py").read_text() == fixed
 
 
 def test_an_expression_holding_a_comment_is_not_rewritten_but_a_hash_in_a_string_is():
