@@ -26,11 +26,10 @@ spends the file's work budget and turns a RecursionError into UNKNOWN.
 from __future__ import annotations
 
 import ast
-import contextvars
 import re
 from typing import TYPE_CHECKING
 
-from kinkcheck.lint.bindings import IterItem, Opaque, init_parameters, mutated_names
+from kinkcheck.lint.bindings import IterItem, Opaque, mutated_names
 from kinkcheck.lint.resolve import (
     ARRAY_ROOTS,
     DATA,
@@ -299,82 +298,6 @@ def _reaching_kind(ctx: "Context", use: ast.Name) -> str | None:
     return found
 
 
-def _method_kind(ctx: "Context", name: str, call: ast.Call | None = None) -> str | None:
-    """DATA or PLAIN when every value the method ``self.<name>`` of this class returns is
-    data or a plain value, given what ``call`` hands it where that is data or plain
-    (memoized per file and argument kinds); None otherwise."""
-    from kinkcheck.lint import flow
-    from kinkcheck.lint.context import Context
-
-    cls = ctx.cls_qual or getattr(_enclosing(ctx), "cls_qual", None)
-    if cls is None:
-        return None
-    entry = ctx.fa.ix.scopes.get(f"{cls}.{name}")
-    if entry is None or not isinstance(entry[0], (ast.FunctionDef, ast.AsyncFunctionDef)) or not all(
-            dotted(d) in ("staticmethod", "classmethod") for d in entry[0].decorator_list):
-        return None
-    callee = Context(ctx.fa, f"{cls}.{name}", *entry)
-    seeded: dict[str, str] = {}
-    if call is not None and _ACROSS.get() < 2:
-        for param in callee.params:
-            value = flow.passed(param, call, callee)
-            kind = ctx.kind(value) if value is not None else None
-            if kind in (PLAIN, DATA) and param not in callee.assignments():
-                seeded[param] = kind  # `self.sim_matrix(guide_a, guide_b)`: data goes in
-    memo = ctx.fa.__dict__.setdefault("_method_kinds", {})
-    key = (cls, name, tuple(sorted(seeded.items())))
-    if key in memo:
-        return memo[key]
-    memo[key] = None  # recursion: unknown while it is being worked out
-    found = None
-    token = _ACROSS.set(_ACROSS.get() + 1)
-    try:
-        callee._kinds.update(seeded)
-        returns = flow._returns(flow.link_parents(callee))
-        if returns:
-            kinds = {callee.kind(r.value) for r in returns if r.value is not None}
-            if kinds and kinds <= {PLAIN, DATA}:
-                found = join(*kinds)
-            elif kinds and TENSOR not in kinds and not ctx.fa.jax and annotation_kind(entry[0].returns) == PLAIN:
-                found = PLAIN  # `def decay(self, x) -> float`: a schedule's number (under jax.grad a tracer)
-    finally:
-        _ACROSS.reset(token)
-    memo[key] = found
-    return found
-
-
-def _function_of_data(ctx: "Context", call: ast.Call, *, cycle: bool) -> str | None:
-    """DATA when a function (not a module: that has parameters) is handed data and plain
-    values only, at least one of them data; with ``cycle`` a name's own earlier value
-    (``g = _gather(g)``) is neutral (_CYCLE when nothing else goes in)."""
-    inputs = {ctx.kind(a) for a in (*call.args, *(kw.value for kw in call.keywords))}
-    neutral = {_CYCLE} if cycle else set()
-    if inputs - neutral <= {PLAIN, DATA} and inputs & ({DATA} | neutral):
-        return DATA if DATA in inputs else _CYCLE
-    return None
-
-
-def _stored_function(ctx: "Context", attr: str) -> bool:
-    """``self.<attr>`` holds a plain function: ``self.fn = util.cos_sim``, a lambda, or an
-    ``__init__`` parameter whose default is one (a module built from a call has parameters)."""
-    values = ctx.fa.self_assigns().get(attr, [])
-
-    def function_ref(v: ast.AST | None) -> bool:
-        if isinstance(v, ast.Lambda):
-            return True
-        text = (dotted(v) if v is not None else None) or ""
-        return text.rsplit(".", 1)[-1].lstrip("_")[:1].islower() and text.split(".")[0] != "self"
-
-    def plain(v: ast.AST) -> bool:
-        if isinstance(v, ast.Name):
-            defaults = [d for _a, d in init_parameters(ctx.fa, v.id)]
-            if defaults:
-                return all(function_ref(d) for d in defaults)
-        return function_ref(v)
-
-    return bool(values) and all(plain(v) for v in values)
-
-
 def _array_split(call: ast.Call) -> bool:
     """``x.split(1, dim=-1)`` / ``x.chunk(2)``, not ``line.split(",")``: a size or a dim, no separator."""
     if getattr(call.func, "attr", "") != "split":
@@ -382,23 +305,6 @@ def _array_split(call: ast.Call) -> bool:
     first = call.args[0] if call.args else None
     return any(kw.arg == "dim" for kw in call.keywords) or (
         isinstance(first, ast.Constant) and isinstance(first.value, int) and not isinstance(first.value, bool))
-
-
-def _internal(ctx: "Context") -> bool:
-    """A method or a private helper: its callers in the file are all its callers (a public,
-    loss-named function is also called by code elsewhere)."""
-    from kinkcheck.lint.roots import LOSS_NAME_RE
-
-    last = ctx.qualname.rsplit(".", 1)[-1]
-    return (ctx.cls_qual is not None or last.startswith("_")) and not LOSS_NAME_RE.search(last) \
-        and last not in ("forward", "__call__")
-
-
-def _plain_function(ctx: "Context", q: str, how: str | None) -> bool:
-    """``q`` names a function (not a class: a module built from data still has parameters)."""
-    if how == "def":
-        return q in ctx.fa.ix.functions
-    return q.rsplit(".", 1)[-1][:1].islower() and q.split(".")[0] not in ARRAY_ROOTS
 
 
 #: provisional kinds a function may work out again before they are kept as first found
@@ -554,26 +460,11 @@ def _numpy_annotation(ann: ast.AST | None) -> bool:
     return "ndarray" in text or text.startswith(("np.", "numpy."))
 
 
-_ACROSS = contextvars.ContextVar("kinkcheck_kind_across_calls", default=0)
-
-
-def _passed_kind(ctx: "Context", name: str) -> str | None:
-    """DATA or PLAIN when every call of this function in the file passes data (or plain
-    values) for parameter ``name``; None when unknown. Followed at most two calls up."""
-    if _ACROSS.get() >= 2:
-        return None
-    from kinkcheck.lint import flow
-
-    token = _ACROSS.set(_ACROSS.get() + 1)
-    try:
-        passed = flow.argument_values(name, ctx)
-        if not passed:
-            return None
-        kinds = {caller.kind(value) for caller, value in passed}  # type: ignore[attr-defined]  # Contexts
-    finally:
-        _ACROSS.reset(token)
-    if kinds <= {PLAIN}:
-        return PLAIN
-    if kinds <= {PLAIN, DATA}:
-        return DATA
-    return None
+from kinkcheck.lint.kinds_calls import (  # noqa: E402  (kinds_calls reads _CYCLE and _enclosing from here)
+    _function_of_data,
+    _internal,
+    _method_kind,
+    _passed_kind,
+    _plain_function,
+    _stored_function,
+)

@@ -1,0 +1,134 @@
+"""Value kinds across calls (:mod:`kinkcheck.lint.kinds` asks these): what a method of the
+class returns given what a call hands it, what a function handed only data returns, whether
+``self.<attr>`` holds a plain function, and what every caller in the file passes for a
+parameter. Followed at most two calls deep (``_ACROSS``), so a chain of helpers costs a
+bounded amount of work."""
+
+from __future__ import annotations
+
+import ast
+import contextvars
+from typing import TYPE_CHECKING
+
+from kinkcheck.lint.bindings import init_parameters
+from kinkcheck.lint.kinds import _CYCLE, _enclosing
+from kinkcheck.lint.resolve import ARRAY_ROOTS, DATA, PLAIN, TENSOR, annotation_kind, dotted, join
+
+if TYPE_CHECKING:
+    from kinkcheck.lint.context import Context
+
+
+def _method_kind(ctx: "Context", name: str, call: ast.Call | None = None) -> str | None:
+    """DATA or PLAIN when every value the method ``self.<name>`` of this class returns is
+    data or a plain value, given what ``call`` hands it where that is data or plain
+    (memoized per file and argument kinds); None otherwise."""
+    from kinkcheck.lint import flow
+    from kinkcheck.lint.context import Context
+
+    cls = ctx.cls_qual or getattr(_enclosing(ctx), "cls_qual", None)
+    if cls is None:
+        return None
+    entry = ctx.fa.ix.scopes.get(f"{cls}.{name}")
+    if entry is None or not isinstance(entry[0], (ast.FunctionDef, ast.AsyncFunctionDef)) or not all(
+            dotted(d) in ("staticmethod", "classmethod") for d in entry[0].decorator_list):
+        return None
+    callee = Context(ctx.fa, f"{cls}.{name}", *entry)
+    seeded: dict[str, str] = {}
+    if call is not None and _ACROSS.get() < 2:
+        for param in callee.params:
+            value = flow.passed(param, call, callee)
+            kind = ctx.kind(value) if value is not None else None
+            if kind in (PLAIN, DATA) and param not in callee.assignments():
+                seeded[param] = kind  # `self.sim_matrix(guide_a, guide_b)`: data goes in
+    memo = ctx.fa.__dict__.setdefault("_method_kinds", {})
+    key = (cls, name, tuple(sorted(seeded.items())))
+    if key in memo:
+        return memo[key]
+    memo[key] = None  # recursion: unknown while it is being worked out
+    found = None
+    token = _ACROSS.set(_ACROSS.get() + 1)
+    try:
+        callee._kinds.update(seeded)
+        returns = flow._returns(flow.link_parents(callee))
+        if returns:
+            kinds = {callee.kind(r.value) for r in returns if r.value is not None}
+            if kinds and kinds <= {PLAIN, DATA}:
+                found = join(*kinds)
+            elif kinds and TENSOR not in kinds and not ctx.fa.jax and annotation_kind(entry[0].returns) == PLAIN:
+                found = PLAIN  # `def decay(self, x) -> float`: a schedule's number (under jax.grad a tracer)
+    finally:
+        _ACROSS.reset(token)
+    memo[key] = found
+    return found
+
+
+def _function_of_data(ctx: "Context", call: ast.Call, *, cycle: bool) -> str | None:
+    """DATA when a function (not a module: that has parameters) is handed data and plain
+    values only, at least one of them data; with ``cycle`` a name's own earlier value
+    (``g = _gather(g)``) is neutral (_CYCLE when nothing else goes in)."""
+    inputs = {ctx.kind(a) for a in (*call.args, *(kw.value for kw in call.keywords))}
+    neutral = {_CYCLE} if cycle else set()
+    if inputs - neutral <= {PLAIN, DATA} and inputs & ({DATA} | neutral):
+        return DATA if DATA in inputs else _CYCLE
+    return None
+
+
+def _stored_function(ctx: "Context", attr: str) -> bool:
+    """``self.<attr>`` holds a plain function: ``self.fn = util.cos_sim``, a lambda, or an
+    ``__init__`` parameter whose default is one (a module built from a call has parameters)."""
+    values = ctx.fa.self_assigns().get(attr, [])
+
+    def function_ref(v: ast.AST | None) -> bool:
+        if isinstance(v, ast.Lambda):
+            return True
+        text = (dotted(v) if v is not None else None) or ""
+        return text.rsplit(".", 1)[-1].lstrip("_")[:1].islower() and text.split(".")[0] != "self"
+
+    def plain(v: ast.AST) -> bool:
+        if isinstance(v, ast.Name):
+            defaults = [d for _a, d in init_parameters(ctx.fa, v.id)]
+            if defaults:
+                return all(function_ref(d) for d in defaults)
+        return function_ref(v)
+
+    return bool(values) and all(plain(v) for v in values)
+
+def _internal(ctx: "Context") -> bool:
+    """A method or a private helper: its callers in the file are all its callers (a public,
+    loss-named function is also called by code elsewhere)."""
+    from kinkcheck.lint.roots import LOSS_NAME_RE
+
+    last = ctx.qualname.rsplit(".", 1)[-1]
+    return (ctx.cls_qual is not None or last.startswith("_")) and not LOSS_NAME_RE.search(last) \
+        and last not in ("forward", "__call__")
+
+
+def _plain_function(ctx: "Context", q: str, how: str | None) -> bool:
+    """``q`` names a function (not a class: a module built from data still has parameters)."""
+    if how == "def":
+        return q in ctx.fa.ix.functions
+    return q.rsplit(".", 1)[-1][:1].islower() and q.split(".")[0] not in ARRAY_ROOTS
+
+_ACROSS = contextvars.ContextVar("kinkcheck_kind_across_calls", default=0)
+
+
+def _passed_kind(ctx: "Context", name: str) -> str | None:
+    """DATA or PLAIN when every call of this function in the file passes data (or plain
+    values) for parameter ``name``; None when unknown. Followed at most two calls up."""
+    if _ACROSS.get() >= 2:
+        return None
+    from kinkcheck.lint import flow
+
+    token = _ACROSS.set(_ACROSS.get() + 1)
+    try:
+        passed = flow.argument_values(name, ctx)
+        if not passed:
+            return None
+        kinds = {caller.kind(value) for caller, value in passed}  # type: ignore[attr-defined]  # Contexts
+    finally:
+        _ACROSS.reset(token)
+    if kinds <= {PLAIN}:
+        return PLAIN
+    if kinds <= {PLAIN, DATA}:
+        return DATA
+    return None
