@@ -223,9 +223,9 @@ def _is_shape(value: ast.AST | None) -> bool:
         and not value.args
 
 
-def _chain(stmt: ast.AST, ctx) -> list[tuple[int, str, bool]]:
-    """(id of the compound statement, field, whether it loops) from the function body down
-    to ``stmt``."""
+def _chain(stmt: ast.AST, ctx) -> list[tuple[int, str, bool, bool]]:
+    """(id of the compound statement, field, whether it loops, whether it is an ``if``) from
+    the function body down to ``stmt``."""
     out = []
     node = stmt
     for _ in range(200):
@@ -235,7 +235,8 @@ def _chain(stmt: ast.AST, ctx) -> list[tuple[int, str, bool]]:
         if isinstance(parent, ast.stmt) or isinstance(parent, ast.ExceptHandler):
             field = next((f for f in ("body", "orelse", "finalbody", "handlers")
                           if any(c is node for c in getattr(parent, f, ()) or ())), "expr")
-            out.append((id(parent), field, isinstance(parent, (ast.For, ast.AsyncFor, ast.While))))
+            out.append((id(parent), field, isinstance(parent, (ast.For, ast.AsyncFor, ast.While)),
+                        isinstance(parent, ast.If)))
         node = parent
     out.reverse()
     return out
@@ -257,7 +258,7 @@ def reaching(name: str, use: ast.AST, ctx) -> tuple[list[Binding], bool]:
     uchain = _chain(use_stmt, ctx)
     upos = _pos(use_stmt)
     loops = {c[0] for c in uchain if c[2]}
-    cands: list[tuple[Binding, bool]] = []  # (binding, whether it dominates the use)
+    cands: list[tuple[Binding, bool, list | None]] = []  # (binding, whether it dominates the use, its chain if before)
     for stmt, value in defs:
         dchain = _chain(stmt, ctx)
         before = _pos(stmt) < upos and stmt is not use_stmt
@@ -267,46 +268,36 @@ def reaching(name: str, use: ast.AST, ctx) -> tuple[list[Binding], bool]:
         if _exclusive(dchain, uchain):
             continue
         dominates = before and len(dchain) <= len(uchain) and [c[:2] for c in dchain] == [c[:2] for c in uchain[:len(dchain)]]
-        cands.append(((stmt, value), dominates))
-    dominating = [_pos(b[0]) for b, dom in cands if dom]
+        cands.append(((stmt, value), dominates, dchain if before else None))
+    dominating = [_pos(b[0]) for b, dom, _ in cands if dom]
     if not dominating:
-        return [b for b, _ in cands], not _branches_cover(name, [b[0] for b, _ in cands], uchain, upos, ctx)
+        return [b for b, _, _ in cands], not _branches_cover([c for _, _, c in cands if c is not None], uchain)
     # the last dominating binding kills those before it; later ones (a loop's next pass) stay
     cut = max(dominating)
-    return [b for b, _ in cands if _pos(b[0]) >= cut or _pos(b[0]) >= upos], False
+    return [b for b, _, _ in cands if _pos(b[0]) >= cut or _pos(b[0]) >= upos], False
 
 
-def _branches_cover(name: str, stmts: list[ast.AST], uchain: list, upos: tuple[int, int], ctx) -> bool:
-    """Every path to the use passes one of ``stmts``: ``if c: s = a`` ``else: s = b`` (elif
-    chains too) before the use, so the value from before the function cannot reach it."""
-    chains = []
-    for stmt in stmts:
-        dchain = _chain(stmt, ctx)
+def _branches_cover(chains: list[list], uchain: list) -> bool:
+    """Every path to the use passes one of the bindings before it (``chains``: their
+    statement chains): ``if c: s = a`` ``else: s = b`` (elif chains too), so the value from
+    before the function cannot reach it."""
+    by_depth: dict[int, list[list]] = {}  # where each binding's chain leaves the use's
+    for dchain in chains:
         k = 0
         while k < min(len(dchain), len(uchain)) and dchain[k][:2] == uchain[k][:2]:
             k += 1
-        if _pos(stmt) < upos:
-            chains.append((k, dchain))
-    ifs = {id(n): n for stmt in stmts for n in _ancestors(stmt, ctx) if isinstance(n, ast.If)}
-    return any(_covered([c for k2, c in chains if k2 == k], k, ifs) for k in {k for k, _ in chains})
+        by_depth.setdefault(k, []).append(dchain)
+    return any(_covered(chs, k) for k, chs in by_depth.items())
 
 
-def _ancestors(node: ast.AST, ctx):
-    for _ in range(200):
-        node = ctx.parent(node)
-        if node is None:
-            return
-        yield node
-
-
-def _covered(chains: list[list], k: int, ifs: dict) -> bool:
+def _covered(chains: list[list], k: int) -> bool:
     """Some ``if`` at depth ``k`` of these chains binds in both its branches."""
     by_if: dict[int, list[list]] = {}
     for ch in chains:
-        if len(ch) > k and ch[k][0] in ifs:
+        if len(ch) > k and ch[k][3]:
             by_if.setdefault(ch[k][0], []).append(ch)
     for chs in by_if.values():
-        if all(any(len(c) == k + 1 for c in branch) or _covered(branch, k + 1, ifs)
+        if all(any(len(c) == k + 1 for c in branch) or _covered(branch, k + 1)
                for branch in ([c for c in chs if c[k][1] == f] for f in ("body", "orelse"))):
             return True
     return False

@@ -17,6 +17,9 @@ from kinkcheck.lint.resolve import ARRAY_ROOTS, DATA, PLAIN, TENSOR, annotation_
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
 
+#: how many calls deep the kinds are being followed (at most two)
+_ACROSS = contextvars.ContextVar("kinkcheck_kind_across_calls", default=0)
+
 
 def _method_kind(ctx: "Context", name: str, call: ast.Call | None = None) -> str | None:
     """DATA or PLAIN when every value the method ``self.<name>`` of this class returns is
@@ -93,6 +96,7 @@ def _stored_function(ctx: "Context", attr: str) -> bool:
 
     return bool(values) and all(plain(v) for v in values)
 
+
 def _internal(ctx: "Context") -> bool:
     """A method or a private helper: its callers in the file are all its callers (a public,
     loss-named function is also called by code elsewhere)."""
@@ -108,8 +112,6 @@ def _plain_function(ctx: "Context", q: str, how: str | None) -> bool:
     if how == "def":
         return q in ctx.fa.ix.functions
     return q.rsplit(".", 1)[-1][:1].islower() and q.split(".")[0] not in ARRAY_ROOTS
-
-_ACROSS = contextvars.ContextVar("kinkcheck_kind_across_calls", default=0)
 
 
 def _passed_kind(ctx: "Context", name: str) -> str | None:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
 
 #: periodic functions and their period at unit frequency
-_PERIODS = {"sin": 2 * math.pi, "cos": 2 * math.pi, "tan": math.pi, "exp_i": 2 * math.pi}
+_PERIODS = {"sin": 2 * math.pi, "cos": 2 * math.pi, "tan": math.pi}
 _ROUNDS = frozenset({"round", "floor", "ceil", "rint", "trunc", "fix"})
 #: how many names a wrapped value is followed through to its sine or cosine
 _DEPTH = 2
@@ -114,10 +114,11 @@ def _number(node: ast.AST | None, ctx: Context) -> float | None:
         return None if v is None else -v
     if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Div, ast.Add, ast.Sub)):
         a, b = _number(node.left, ctx), _number(node.right, ctx)
-        if a is None or b is None or (isinstance(node.op, ast.Div) and b == 0):
+        if a is None or b is None:
             return None
-        ops = {ast.Mult: a * b, ast.Add: a + b, ast.Sub: a - b}
-        return ops.get(type(node.op), a / b if b else None)
+        if isinstance(node.op, ast.Div):
+            return a / b if b else None
+        return a * b if isinstance(node.op, ast.Mult) else a + b if isinstance(node.op, ast.Add) else a - b
     if isinstance(node, ast.Name):
         from kinkcheck.lint.ranges import numeric_value
 

@@ -411,7 +411,7 @@ def loss_scope(
         queue.append((q, depth))
 
     host = _host_modules(indexes)
-    setup = _setup_helpers(world)
+    setup = _setup_helpers(world) if any(f.root == "module" for _, f in world.functions.values()) else set()
     for q, (ix, f) in world.functions.items():
         if f.root == "backward" and not _configured(f, loss_functions):
             sliced.add(q)
@@ -468,12 +468,10 @@ def _host_modules(indexes: list[FileIndex]) -> set[str]:
     torch or jax: a ``losses/numpy.py`` of evaluation metrics beside ``losses/pytorch.py``
     training losses. Training differentiates through the framework, so a metric named like a
     loss there is evaluation code; it is still checked where loss code calls it."""
-    def roots(ix: FileIndex) -> set[str]:
-        return {t.split(".")[0] for t in ix.imports.values()}
-
-    framework = {ix.module.split(".")[0] for ix in indexes if roots(ix) & FRAMEWORK_ROOTS}
-    return {ix.module for ix in indexes
-            if ix.module.split(".")[0] in framework and roots(ix) & _HOST_ROOTS and not roots(ix) & FRAMEWORK_ROOTS}
+    imported = {ix.module: {t.split(".")[0] for t in ix.imports.values()} for ix in indexes}
+    framework = {m.split(".")[0] for m, roots in imported.items() if roots & FRAMEWORK_ROOTS}
+    return {m for m, roots in imported.items()
+            if m.split(".")[0] in framework and roots & _HOST_ROOTS and not roots & FRAMEWORK_ROOTS}
 
 
 def _setup_helpers(world: _World) -> set[str]:

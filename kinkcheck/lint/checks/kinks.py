@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from kinkcheck.lint.checks import Site, refine
 from kinkcheck.lint.checks.branch import _call_tail
-from kinkcheck.lint.guards import _inside_unit, _lower_bound, _positive_number, _upper_bound
+from kinkcheck.lint.guards import _inside_unit, _lower_bound, _positive_number, _reaching_value, _upper_bound
 from kinkcheck.lint.resolve import PLAIN, TENSOR, const_value, is_eps_like
 from kinkcheck.syntax import binary_operands
 
@@ -127,8 +127,6 @@ def _machine(node: ast.AST, ctx: Context, at: int, depth: int = 2) -> bool:
     """``node`` is a machine-precision bound near ``at`` (0 or 1): ``finfo(x.dtype).tiny``,
     ``1.0 - finfo.eps``, a name bound to one (``minval = jnp.finfo(x.dtype).tiny``)."""
     if isinstance(node, ast.Name) and depth:
-        from kinkcheck.lint.guards import _reaching_value
-
         value = _reaching_value(node, ctx)
         return value is not None and _machine(value, ctx, at, depth - 1)
     if at == 1:
@@ -144,8 +142,6 @@ def _machine(node: ast.AST, ctx: Context, at: int, depth: int = 2) -> bool:
         return False
     holder: ast.AST = node.value
     if isinstance(holder, ast.Name) and depth:
-        from kinkcheck.lint.guards import _reaching_value
-
         holder = _reaching_value(holder, ctx) or holder
     return isinstance(holder, ast.Call) and _call_tail(holder) in ("finfo", "iinfo")
 
