@@ -19,6 +19,7 @@ from kinkcheck.lint.ranges import (
     KEEP,
     MAX_DEPTH,
     NONNEG,
+    NO_UNDERFLOW,
     NONNEGATIVE,
     POS,
     POSITIVE,
@@ -63,7 +64,7 @@ def _call(node: ast.Call, ctx, depth: int) -> str:
     first = func.value if method else (args[0] if args else None)
     rest = args if method else args[1:]
     if tail in POSITIVE:
-        return POSU if _UNDERFLOW.get() and tail not in ("ones", "ones_like") else POS
+        return POSU if _UNDERFLOW.get() and tail not in NO_UNDERFLOW else POS
     if tail in ("norm", "vector_norm", "matrix_norm") and first is not None and is_positive(_range_of(first, ctx, depth)):
         return POS  # the norm of positive entries (a clamped magnitude spectrum) is > 0
     if tail in ("sum", "nansum", "count_nonzero") and first is not None and _attains_extreme(
