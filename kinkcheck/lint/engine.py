@@ -40,7 +40,7 @@ from kinkcheck.lint.resolve import ARRAY_LIBRARIES, PLAIN, TENSOR
 from kinkcheck.lint.roots import (
     AUTOGRAD_BASES, AUTOGRAD_UNDIFFERENTIATED, GRAD_OF_EXPR, differentiated_expr, returns_the_loss, tensor_backward,
 )
-from kinkcheck.syntax import binary_operands
+from kinkcheck.syntax import binary_operands, dotted
 
 SLICE = "#slice"
 DEFAULT_BUDGET = 200_000
@@ -195,7 +195,8 @@ def _analyze_function(fa: FileAnalysis, tables: Tables, catalog, codes: frozense
     # reaches the loss: the inf/nan, or the jump, is a number the loss then carries
     # (`alpha = (iou > 0.5).float() * v / (1 - iou + v)`, then `iou - alpha * v`)
     whole = bool(quiet) and any(id(n) in quiet for n in roots[:1])
-    if _undifferentiated_forward(fa, qualname, cls_qual) or _called_only_without_grad(ctx):
+    if _undifferentiated_forward(fa, qualname, cls_qual) or _called_only_without_grad(ctx) \
+            or _in_while_loop(fa, qualname):
         quiet, whole = {id(n) for n in nodes}, True
     node_checks = [(code, types, check) for code, (types, check) in registry.NODE_CHECKS.items() if code in codes]
     function = qualname
@@ -227,6 +228,48 @@ def _undifferentiated_forward(fa: FileAnalysis, qualname: str, cls_qual: str | N
         return False
     bases = fa.ix.classes.get(cls_qual, ())
     return any(b in AUTOGRAD_BASES or b.endswith(".autograd.Function") for b in bases)
+
+
+def _in_while_loop(fa: FileAnalysis, qualname: str) -> bool:
+    """A function handed to ``jax.lax.while_loop`` as its ``cond_fun`` or ``body_fun`` (and
+    named nowhere else in the file), or one nested in it: reverse-mode differentiation
+    (``jax.grad``, ``vjp``) cannot go through a while loop (JAX raises), so what a rejection
+    sampler's or a solver's loop computes is not a gradient's kink."""
+    loops = fa.__dict__.get("_while_loop_functions")
+    if loops is None:
+        loops = fa._while_loop_functions = _while_loop_functions(fa)  # type: ignore[attr-defined]
+    q = qualname
+    while "." in q:
+        entry = fa.ix.scopes.get(q)
+        if entry is not None and getattr(entry[0], "name", None) in loops:
+            return True
+        q = q.rsplit(".", 1)[0]
+    return False
+
+
+def _while_loop_functions(fa: FileAnalysis) -> set[str]:
+    """Names whose every use in the file is as the cond or body function of a while loop."""
+    names = fa.ix.table.names
+    handed: set[str] = set()
+    loop_args: set[int] = set()
+    for call in ast.walk(fa.tree):
+        if not isinstance(call, ast.Call):
+            continue
+        d = dotted(call.func) or ""
+        head, _, rest = d.partition(".")
+        if f"{names.get(head, head)}.{rest}".rstrip(".") != "jax.lax.while_loop":
+            continue
+        args = [*call.args[:2], *(k.value for k in call.keywords if k.arg in ("cond_fun", "body_fun"))]
+        for a in args:
+            if isinstance(a, ast.Name):
+                handed.add(a.id)
+                loop_args.add(id(a))
+    if not handed:
+        return handed
+    for n in ast.walk(fa.tree):  # named anywhere else (called, stored, handed on): it may be differentiated
+        if isinstance(n, ast.Name) and n.id in handed and id(n) not in loop_args and isinstance(n.ctx, ast.Load):
+            handed.discard(n.id)
+    return handed
 
 
 def _called_only_without_grad(ctx: Context, depth: int = 4) -> bool:
