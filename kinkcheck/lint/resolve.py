@@ -257,7 +257,9 @@ DATA_NAME_RE = re.compile(
     # returns, the behaviour policy's ``old_log_prob``
     r"advantage|advantages|returns|old_log_probs?|old_logprobs?|old_logps?|old_values|"
     # a diffusion model's noise schedule (a buffer indexed by the sampled timesteps)
-    r"alphas_cumprod|alphas_bar|alpha_bar|alpha_bars|betas|sigmas)($|_)"
+    r"alphas_cumprod|alphas_bar|alpha_bar|alpha_bars|betas|sigmas|"
+    # a forecasting loss's in-sample window: the observed history a scaled error is measured by
+    r"insample)($|_)"
 )
 EPS_RE = re.compile(r"(^|_)(eps|epsilon|tiny|smooth|smoothing|stabilizer|min_value|floor)($|_|\d)", re.IGNORECASE)
 
