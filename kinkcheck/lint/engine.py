@@ -28,7 +28,7 @@ from typing import Iterable
 
 from kinkcheck.findings import Finding
 from kinkcheck.lint import checks as registry
-from kinkcheck.lint import flow, joins, severing, sinks
+from kinkcheck.lint import flow, joins, pinned, severing, sinks
 from kinkcheck.lint.checks import Site
 from kinkcheck.lint.context import Budget, Context, FileAnalysis, no_grad_nodes
 from kinkcheck.lint.guards import accepts
@@ -133,6 +133,7 @@ def _analyze_scopes(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[
                     functions: frozenset[str] | None, path: str) -> list[Finding]:
     findings: list[Finding] = []
     seen: set[tuple] = set()
+    settings = pinned.parse(functions) if functions else {}
     for qualname, (fn, env, cls_qual) in list(fa.ix.scopes.items()):
         if cls_qual and qualname.rsplit(".", 1)[-1] in OBJECT_PLUMBING:
             continue
@@ -145,7 +146,8 @@ def _analyze_scopes(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[
         else:
             continue
         try:
-            for f in _analyze_function(fa, tables, catalog, codes, qualname, fn, env, cls_qual, sliced):
+            for f in _analyze_function(fa, tables, catalog, codes, qualname, fn, env, cls_qual, sliced,
+                                       settings.get(qualname)):
                 key = (f.code, f.line, f.col, f.end_line, f.end_col)
                 if key not in seen:
                     seen.add(key)
@@ -167,8 +169,12 @@ def _analyze_scopes(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[
 
 
 def _analyze_function(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[str], qualname: str, fn: ast.AST,
-                      env, cls_qual: str | None, sliced: bool) -> Iterable[Finding]:
+                      env, cls_qual: str | None, sliced: bool,
+                      settings: list[tuple[str, int, str]] | None = None) -> Iterable[Finding]:
+    """``settings``: what every call from loss code passes (:mod:`pinned`); the branches
+    they rule out are not checked."""
     ctx = Context(fa, qualname, fn, env, cls_qual)
+    dead = pinned.dead_nodes(ctx, settings) if settings else set()
     roots: list[ast.AST]
     if fn is fa.tree:
         roots = [s for s in fa.tree.body if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
@@ -180,6 +186,8 @@ def _analyze_function(fa: FileAnalysis, tables: Tables, catalog, codes: frozense
     nodes: list[ast.AST] = []
     for r in roots:
         for node in walk_local([r]):
+            if id(node) in dead:
+                continue
             nodes.append(node)
             for child in ast.iter_child_nodes(node):
                 ctx.parents[id(child)] = node

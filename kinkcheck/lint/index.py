@@ -13,10 +13,11 @@ from __future__ import annotations
 import ast
 import functools
 
-from kinkcheck.lint.callables import param_defaults, param_names
+from kinkcheck.lint.callables import ours, param_defaults, param_names
 from kinkcheck.lint.env import _Env
 # the records the index produces (scope, the cache and the driver read them from here too)
 from kinkcheck.lint.index_records import INDEX_VERSION, MODULE_CODE, FileIndex, FunctionInfo
+from kinkcheck.lint.pinned import Setting, call_settings
 from kinkcheck.lint.resolve import (
     ARRAY_LIBRARIES,
     ImportTable,
@@ -317,6 +318,7 @@ class _Indexer:
                   is_lambda: bool = False) -> None:
         self.scopes[qualname] = (fn, env, cls_qual)
         calls: list[str] = []
+        settings: list[Setting] = []
         has_cands = False
         if nodes is None:
             nodes = list(walk_local(fn)) if fn is not self.tree else list(_module_nodes(self.tree))
@@ -339,6 +341,8 @@ class _Indexer:
                 call_nodes.append((node, target))
                 if target and id(node) not in quiet:
                     calls.append(target)
+                    if ours(target):
+                        settings.append(call_settings(target, node))
                     if target in GRAD_TRANSFORMS and node.args:
                         self._grad_target(node.args[0], env, calls)
                     differentiated = differentiated_expr(node) if target in GRAD_OF_EXPR else None
@@ -422,6 +426,7 @@ class _Indexer:
             returns=tuple(dict.fromkeys(returns)),
             params=params if takes_function else (),  # for arguments handed to it (``scope.py``)
             is_lambda=is_lambda,
+            settings=tuple(settings),
         )
 
     def _no_grad_calls(self, fn, nodes: list[ast.AST], env: "_Env") -> set[int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-INDEX_VERSION = 4
+INDEX_VERSION = 5
 
 MODULE_CODE = "<module>"
 
@@ -35,6 +35,10 @@ class FunctionInfo:
     params: tuple[str, ...] = ()
     #: a lambda bound to a name or passed as a value, indexed as a function of its own
     is_lambda: bool = False
+    #: the calls it makes into checked code: (callee, positional arguments or -1 behind a
+    #: ``*args``/``**kwargs``, the keywords with the literal each passes or None, whether
+    #: only data is handed over); see ``pinned``
+    settings: tuple[tuple[str, int, tuple[tuple[str, str | None], ...], bool], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ import re
 from collections import deque
 
 from kinkcheck.lint.callables import CALL, PARAM
+from kinkcheck.lint.pinned import PIN, pins
 from kinkcheck.lint.values import TABLE
 from kinkcheck.lint.index import MODULE_CODE, FileIndex, FunctionInfo
 from kinkcheck.lint.resolve import FRAMEWORK_ROOTS
@@ -398,6 +399,7 @@ def loss_scope(
                 for ix in indexes if ix.functions}
     world = _World(indexes)
     whole: dict[str, int] = {}  # qualname -> depth reached
+    rooted: set[str] = set()
     sliced: set[str] = set()
     queue: deque[tuple[str, int]] = deque()
 
@@ -408,6 +410,8 @@ def loss_scope(
         if not root and not owned and scope == "loss" and f.model_forward and world.is_network(f.class_qualname):
             return  # calling the network inside the loss does not make its forward loss code
         whole[q] = depth
+        if root:
+            rooted.add(q)
         queue.append((q, depth))
 
     host = _host_modules(indexes)
@@ -453,6 +457,10 @@ def loss_scope(
         if q not in whole:
             ix, _ = world.functions[q]
             out.setdefault(ix.path, set()).add(q + SLICE)
+    for entry in pins(world, [*whole, *sliced], rooted):
+        q = entry.partition(PIN)[0]
+        if q in whole:
+            out[world.functions[q][0].path].add(entry)
     return {path: frozenset(qs) for path, qs in out.items()}
 
 

@@ -106,6 +106,23 @@ def test_an_unchanged_file_is_rechecked_when_its_scope_changes(write_tree, monke
     assert again.analyzed == 0, "both files' results for this scope are still cached"
 
 
+def test_an_unchanged_file_is_rechecked_when_a_caller_changes_a_setting(write_tree, monkeypatch):
+    """helpers.py does not change; which of its branches is loss code depends on the setting
+    train.py passes (lint/pinned.py)."""
+    helpers = ("import torch\n\ndef penalty(x, l1=False):\n    if l1:\n        return torch.abs(x).sum()\n"
+               "    return (x * x).sum()\n")
+    root = write_tree({"pyproject.toml": "[tool.kinkcheck]\n", "helpers.py": helpers,
+                       "train.py": "from helpers import penalty\n\ndef loss(x):\n    return penalty(x, l1=False)\n"})
+    monkeypatch.chdir(root)
+
+    def run_all():
+        return [(f.path, f.code) for f in check_paths([root], load_config(root, {}), jobs=1).findings]
+
+    assert run_all() == []
+    (root / "train.py").write_text("from helpers import penalty\n\ndef loss(x):\n    return penalty(x, l1=True)\n")
+    assert run_all() == [("helpers.py", "KC101")]
+
+
 def test_caches_of_other_builds_are_pruned_when_idle(project):
     import os
     import time
