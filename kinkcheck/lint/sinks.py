@@ -146,7 +146,9 @@ def squared_away(site, ctx) -> bool:
     (``gamma=2.0``), ``huber_loss(relu(e), zeros)``: a kink at 0 read by a function whose slope
     is 0 at 0 (a power above 1, a Huber or squared error against zero) leaves a result that is
     differentiable. ``maximum(e, 0)`` (KC104 against a zero) is a relu. The value may be bound
-    to a name first, and every read of the name must square it away."""
+    to a name first, scaled on the way (``(|e| / s) ** 2``), and every read of the name must
+    square it away or only compare it (Tukey's biweight: ``(1 - (d / c) ** 2) ** 3`` where
+    ``d <= c``)."""
     node = site.call if site.call is not None else site.node
     if site.code == "KC104" and not _against_zero(node, ctx):
         return False
@@ -162,6 +164,14 @@ def _flat_at_zero(node: ast.AST, ctx, depth: int) -> bool:
     exponent = None
     if _shape_only(node, parent):
         return True  # `torch.zeros_like(h)` reads the shape of h, not its values
+    if isinstance(parent, ast.Compare) or (isinstance(parent, ast.Call) and node in parent.args
+                                           and _callee(parent) in COMPARISON_CALLS):
+        return True  # `delta <= c`, `torch.greater_equal(c, delta)`: a comparison's slope is 0
+    if isinstance(parent, ast.BinOp) and (isinstance(parent.op, ast.Mult) or (
+            isinstance(parent.op, ast.Div) and parent.left is node)):
+        return _flat_at_zero(parent, ctx, depth)  # `(|e| / scale) ** 2` is `e**2 / scale**2`
+    if isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.USub):
+        return _flat_at_zero(parent, ctx, depth)
     if isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Pow) and parent.left is node:
         exponent = parent.right
     elif isinstance(parent, ast.Attribute) and parent.value is node and parent.attr in ("pow", "square", "pow_"):
