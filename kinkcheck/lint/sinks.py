@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 
 from kinkcheck.lint import flow
-from kinkcheck.lint.resolve import COMPARISON_CALLS
+from kinkcheck.lint.resolve import COMPARISON_CALLS, const_value
 
 #: arithmetic that passes a value on (its kink with it) within one expression
 _PASS_THROUGH = (ast.BinOp, ast.UnaryOp, ast.Subscript, ast.Starred)
@@ -155,6 +155,10 @@ def squared_away(site, ctx) -> bool:
     return _flat_at_zero(node, ctx, 2)
 
 
+#: smooth functions that vanish at 0: a kink at 0 read through them is still squared away
+#: by a power above 1 (``(1 - exp(-|d|)) ** 4`` too: ``1 - exp(-v)`` vanishes at 0)
+_ZERO_AT_ZERO = frozenset({"tanh", "sin", "sinh", "tan", "atan", "arctan", "asinh", "arcsinh", "expm1", "log1p",
+                           "erf", "atanh", "arctanh"})
 #: error functions that are quadratic near a zero residual: ``f(a, b)`` with ``b == 0`` is flat at ``a == 0``
 _QUADRATIC_AT_ZERO = frozenset({"huber_loss", "smooth_l1_loss", "mse_loss", "huber", "squared_error", "l2_loss"})
 
@@ -172,6 +176,13 @@ def _flat_at_zero(node: ast.AST, ctx, depth: int) -> bool:
         return _flat_at_zero(parent, ctx, depth)  # `(|e| / scale) ** 2` is `e**2 / scale**2`
     if isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.USub):
         return _flat_at_zero(parent, ctx, depth)
+    if isinstance(parent, ast.Call) and parent.args and parent.args[0] is node:
+        if _callee(parent) in _ZERO_AT_ZERO:
+            return _flat_at_zero(parent, ctx, depth)  # `tanh(|e|) ** 2`: smooth, 0 at 0, slope finite
+        up = ctx.parent(parent)
+        if _callee(parent) == "exp" and isinstance(up, ast.BinOp) and isinstance(up.op, ast.Sub) and any(
+                const_value(side) == 1 for side in (up.left, up.right)):
+            return _flat_at_zero(up, ctx, depth)  # SIoU's `(1 - exp(-omega)) ** 4`
     if isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Pow) and parent.left is node:
         exponent = parent.right
     elif isinstance(parent, ast.Attribute) and parent.value is node and parent.attr in ("pow", "square", "pow_"):
@@ -213,8 +224,6 @@ def _against_zero(call: ast.AST, ctx) -> bool:
 
 def _zero(node: ast.AST, ctx, depth: int = 2) -> bool:
     """A literal 0, ``zeros_like(...)``/``zeros(...)``, or a name bound to one."""
-    from kinkcheck.lint.resolve import const_value
-
     if const_value(node) == 0:
         return True
     if isinstance(node, ast.Call):
