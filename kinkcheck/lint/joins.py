@@ -66,6 +66,10 @@ def _tail(func: ast.AST) -> str:
     return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
 
 
+#: functions real only for a positive argument (a symbol they read is tried positive)
+_POSITIVE_DOMAIN = frozenset({"log", "log2", "log10", "sqrt", "rsqrt"})
+
+
 class _Expr:
     """An expression with its names replaced by the single value reaching each (``expand``)."""
 
@@ -105,6 +109,23 @@ class _Expr:
         out: dict[str, ast.AST] = {}
         self._kinked(node, out, False)
         return set(out)
+
+    def logged_symbols(self, node: ast.AST) -> set[str]:
+        """The symbols a log or a root reads as they are (``log(scale)``): the expression is
+        only real where they are > 0, so they are tried positive."""
+        out: set[str] = set()
+        todo = [node]
+        while todo:
+            n = todo.pop()
+            if id(n) in self.subst:
+                todo.append(self.subst[id(n)])
+                continue
+            if isinstance(n, ast.Call) and _tail(n.func) in _POSITIVE_DOMAIN and n.args:
+                arg = self.subst.get(id(n.args[0]), n.args[0])
+                if isinstance(arg, (ast.Name, ast.Attribute, ast.Subscript)):
+                    out.add(ast.unparse(arg))
+            todo.extend(ast.iter_child_nodes(n))
+        return out
 
     def _kinked(self, node: ast.AST, out: dict[str, ast.AST], inside: bool) -> None:
         if id(node) in self.subst:
@@ -351,7 +372,7 @@ def returned_smooth(site_node: ast.AST, zero: ast.AST | None, ctx) -> bool:
 def _settings(expr: _Expr, sink: ast.AST, zero: ast.AST, ctx) -> tuple[dict[str, float], set[str]] | None:
     """Values for the symbols that do not move the kink: a parameter's numeric default (Huber's
     ``delta=1.0``; ``eps=0.0`` stays 0), else a random positive value where the range analysis
-    proves the symbol > 0, else, for a symbol read only by smooth operations (the label ``y``
+    proves the symbol > 0 or a log reads it (``log(scale)``), else, for a symbol read only by smooth operations (the label ``y``
     of a stable BCE, ``relu(x) - x * y + log1p(exp(-|x|))``), a random value of either sign
     (the second set). None when a symbol of unknown sign sits inside a kinked call:
     ``relu(|x| - t)`` is smooth only for t > 0, ``minimum(maximum(x, lo), hi)`` only for hi < lo."""
@@ -360,6 +381,7 @@ def _settings(expr: _Expr, sink: ast.AST, zero: ast.AST, ctx) -> tuple[dict[str,
 
     movable = expr.symbols(zero)
     kinked = expr.kinked_symbols(sink)
+    logged = expr.logged_symbols(sink)
     fixed: dict[str, float] = {}
     signed: set[str] = set()
     for text, node in expr.symbol_nodes(sink).items():
@@ -369,7 +391,7 @@ def _settings(expr: _Expr, sink: ast.AST, zero: ast.AST, ctx) -> tuple[dict[str,
         v = const_value(default) if default is not None else None
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             fixed[text] = float(v)
-        elif not ranges.is_positive(ranges.range_of(node, ctx)):
+        elif text not in logged and not ranges.is_positive(ranges.range_of(node, ctx)):
             if text in kinked:
                 return None  # `relu(|x| - t)`, `minimum(maximum(x, lo), hi)`: the sign decides
             signed.add(text)
