@@ -38,7 +38,7 @@ from kinkcheck.lint.make_finding import site_finding
 from kinkcheck.lint.matching import Tables, match_call, match_operator
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, PLAIN, TENSOR
 from kinkcheck.lint.roots import (
-    AUTOGRAD_BASES, AUTOGRAD_UNDIFFERENTIATED, GRAD_OF_EXPR, differentiated_expr, returns_the_loss, tensor_backward,
+    AUTOGRAD_BASES, AUTOGRAD_METHODS, AUTOGRAD_UNDIFFERENTIATED, GRAD_OF_EXPR, differentiated_expr, returns_the_loss, tensor_backward,
 )
 from kinkcheck.syntax import binary_operands, dotted
 
@@ -208,9 +208,14 @@ def _analyze_function(fa: FileAnalysis, tables: Tables, catalog, codes: frozense
         quiet, whole = {id(n) for n in nodes}, True
     node_checks = [(code, types, check) for code, (types, check) in registry.NODE_CHECKS.items() if code in codes]
     function = qualname
+    # a hand-written backward computes the gradient; nothing differentiates through it (short
+    # of a double backward), so a tensor it reads as Python numbers cuts no gradient
+    opaque_ok = _autograd_rule(fa, qualname, cls_qual)
     for node in nodes:
         fa.spend()
         found = list(_node_findings(fa, tables, catalog, codes, ctx, node, node_checks, function))
+        if opaque_ok:
+            found = [f for f in found if f.category != "blackbox"]
         if quiet and id(node) in quiet:
             found = [f for f in found if f.code == "KC506" or (
                 (f.code in VALUE_SINGULAR or f.category == "step") and not whole and flow.reaches_loss(node, ctx))]
@@ -219,6 +224,15 @@ def _analyze_function(fa: FileAnalysis, tables: Tables, catalog, codes: frozense
 
 #: kinks whose value itself is inf/nan, not only their slope: harmful even without gradient
 VALUE_SINGULAR = frozenset({"KC205"})
+
+
+def _autograd_rule(fa: FileAnalysis, qualname: str, cls_qual: str | None) -> bool:
+    """``backward`` (``jvp``, ``vjp``) of a ``torch.autograd.Function``."""
+    return cls_qual is not None and qualname.rsplit(".", 1)[-1] in AUTOGRAD_METHODS and _autograd_function(fa, cls_qual)
+
+
+def _autograd_function(fa: FileAnalysis, cls_qual: str) -> bool:
+    return any(b in AUTOGRAD_BASES or b.endswith(".autograd.Function") for b in fa.ix.classes.get(cls_qual, ()))
 
 
 def _undifferentiated_forward(fa: FileAnalysis, qualname: str, cls_qual: str | None) -> bool:
@@ -232,10 +246,8 @@ def _undifferentiated_forward(fa: FileAnalysis, qualname: str, cls_qual: str | N
         if entry is not None and any(_custom_derivative(d) for d in getattr(entry[0], "decorator_list", ())):
             return True
         q = q.rsplit(".", 1)[0]
-    if cls_qual is None or qualname.rsplit(".", 1)[-1] not in AUTOGRAD_UNDIFFERENTIATED:
-        return False
-    bases = fa.ix.classes.get(cls_qual, ())
-    return any(b in AUTOGRAD_BASES or b.endswith(".autograd.Function") for b in bases)
+    return cls_qual is not None and qualname.rsplit(".", 1)[-1] in AUTOGRAD_UNDIFFERENTIATED \
+        and _autograd_function(fa, cls_qual)
 
 
 def _in_while_loop(fa: FileAnalysis, qualname: str) -> bool:
