@@ -90,7 +90,10 @@ class _Expr:
                 defs, before = flow.reaching(n.id, n, self.ctx)
                 # `errors = pred - target if target is not None else pred`: a choice by config
                 # the evaluator cannot make; the name stays a symbol
-                if len(defs) == 1 and not before and defs[0][1] is not None and not isinstance(defs[0][1], ast.IfExp):
+                # `safe_x = where(isfinite(x), x, 0)`: x itself wherever it is finite; the name
+                # stays a symbol
+                if len(defs) == 1 and not before and defs[0][1] is not None and not isinstance(defs[0][1], ast.IfExp) \
+                        and not _finite_guarded(defs[0][1], self.ctx):
                     value = defs[0][1]
                     self.subst[id(n)] = value
                     self._expand(value, depth - 1)
@@ -444,6 +447,11 @@ def _returned_sink(node: ast.AST, ctx, depth: int = 0) -> ast.AST | None:
             return None
         if isinstance(parent, ast.Return):
             return child
+        if isinstance(parent, ast.Call) and _tail(parent.func) == "where" and len(parent.args) == 3 \
+                and any(child is a for a in parent.args[1:]) and _finite_test(parent.args[0], ctx):
+            # `where(isfinite(x), stable_formula, inf)`: on the lanes it selects the branch is the
+            # value, and a finiteness test never switches at a finite kink
+            return child if _returned_sink(parent, ctx, depth) is not None else None
         if isinstance(parent, (ast.BinOp, ast.UnaryOp, ast.Call, ast.Attribute, ast.keyword)):
             child, parent = parent, ctx.parent(parent)
             continue
@@ -458,6 +466,26 @@ def _returned_sink(node: ast.AST, ctx, depth: int = 0) -> ast.AST | None:
     return None
 
 
+def _finite_guarded(node: ast.AST, ctx) -> bool:
+    """``where(isfinite(x), x, fallback)``: a value replaced only where it is not finite."""
+    return isinstance(node, ast.Call) and _tail(node.func) == "where" and len(node.args) == 3 \
+        and _finite_test(node.args[0], ctx)
+
+
+def _finite_test(node: ast.AST, ctx=None, depth: int = 2) -> bool:
+    """``isfinite(x)``, ``~jnp.isnan(x)``, ``logical_not(isinf(x))``, or a name bound to one."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Invert, ast.Not)):
+        return _finite_test(node.operand, ctx, depth)
+    if isinstance(node, ast.Call) and _tail(node.func) == "logical_not" and node.args:
+        return _finite_test(node.args[0], ctx, depth)
+    if isinstance(node, ast.Name) and ctx is not None and depth:
+        from kinkcheck.lint.guards import _reaching_value
+
+        value = _reaching_value(node, ctx)
+        return value is not None and _finite_test(value, ctx, depth - 1)
+    return isinstance(node, ast.Call) and _tail(node.func) in ("isfinite", "isnan", "isinf", "isposinf", "isneginf")
+
+
 def _contains(expr: _Expr, root: ast.AST, target: ast.AST) -> bool:
     for n in ast.walk(root):
         if n is target:
@@ -469,6 +497,8 @@ def _contains(expr: _Expr, root: ast.AST, target: ast.AST) -> bool:
 
 def _flows_only_into(node: ast.AST, sink: ast.AST, ctx, depth: int = 0) -> bool:
     """Every path the value at ``node`` takes (through arithmetic and names) enters ``sink``."""
+    if node is sink:
+        return True  # `result = ...; return result`: the returned name is the sink
     child, parent = node, ctx.parent(node)
     for _ in range(60):
         if parent is None:
