@@ -375,9 +375,10 @@ def returned_smooth(site_node: ast.AST, zero: ast.AST | None, ctx) -> bool:
 def _settings(expr: _Expr, sink: ast.AST, zero: ast.AST, ctx) -> tuple[dict[str, float], set[str]] | None:
     """Values for the symbols that do not move the kink: a parameter's numeric default (Huber's
     ``delta=1.0``; ``eps=0.0`` stays 0), else a random positive value where the range analysis
-    proves the symbol > 0 or a log reads it (``log(scale)``), else, for a symbol read only by smooth operations (the label ``y``
-    of a stable BCE, ``relu(x) - x * y + log1p(exp(-|x|))``), a random value of either sign
-    (the second set). None when a symbol of unknown sign sits inside a kinked call:
+    proves the symbol > 0 or a log reads it (``log(scale)``), else, for a symbol read only by
+    smooth operations (the label ``y`` of a stable BCE, ``relu(x) - x * y + log1p(exp(-|x|))``),
+    a random value of either sign (the second set). None when a symbol of unknown sign sits
+    inside a kinked call:
     ``relu(|x| - t)`` is smooth only for t > 0, ``minimum(maximum(x, lo), hi)`` only for hi < lo."""
     from kinkcheck.lint import ranges
     from kinkcheck.lint.resolve import const_value

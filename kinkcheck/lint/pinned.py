@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import ast
 import operator
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from kinkcheck.lint.resolve import DATA, name_kind
 from kinkcheck.lint.walk import walk_local
@@ -111,7 +112,7 @@ def parse(functions: Iterable[str]) -> dict[str, list[tuple[str, int, str]]]:
     return out
 
 
-def dead_nodes(ctx: "Context", pinned: list[tuple[str, int, str]]) -> set[int]:
+def dead_nodes(ctx: Context, pinned: list[tuple[str, int, str]]) -> set[int]:
     """ids of the nodes in ``if`` branches the pinned settings rule out."""
     values = _values(ctx, pinned)
     if not values:
@@ -126,7 +127,7 @@ def dead_nodes(ctx: "Context", pinned: list[tuple[str, int, str]]) -> set[int]:
     return dead
 
 
-def _values(ctx: "Context", pinned: list[tuple[str, int, str]]) -> dict[str, object]:
+def _values(ctx: Context, pinned: list[tuple[str, int, str]]) -> dict[str, object]:
     """The pinned parameters no positional argument can reach and the function never rebinds."""
     fn = ctx.fn
     if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
