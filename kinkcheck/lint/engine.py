@@ -32,6 +32,7 @@ from kinkcheck.lint import flow, joins, pinned, severing, sinks
 from kinkcheck.lint.checks import Site
 from kinkcheck.lint.context import Budget, Context, FileAnalysis, no_grad_nodes
 from kinkcheck.lint.guards import accepts
+from kinkcheck.lint.kinds_members import module_context
 from kinkcheck.lint.index import recall
 from kinkcheck.lint.walk import backward_slice, walk_local
 from kinkcheck.lint.make_finding import site_finding
@@ -40,7 +41,7 @@ from kinkcheck.lint.resolve import ARRAY_LIBRARIES, PLAIN, TENSOR
 from kinkcheck.lint.roots import (
     AUTOGRAD_BASES, AUTOGRAD_METHODS, AUTOGRAD_UNDIFFERENTIATED, GRAD_OF_EXPR, differentiated_expr, returns_the_loss, tensor_backward,
 )
-from kinkcheck.syntax import binary_operands, dotted
+from kinkcheck.syntax import binary_operands
 
 SLICE = "#slice"
 DEFAULT_BUDGET = 200_000
@@ -240,12 +241,8 @@ def _undifferentiated_forward(fa: FileAnalysis, qualname: str, cls_qual: str | N
     backward supplies the gradient), or the primal of a ``jax.custom_jvp``/``custom_vjp``
     function and what is nested in it (its rule supplies the derivative): nothing they
     compute is differentiated."""
-    q = qualname
-    while "." in q:
-        entry = fa.ix.scopes.get(q)
-        if entry is not None and any(_custom_derivative(d) for d in getattr(entry[0], "decorator_list", ())):
-            return True
-        q = q.rsplit(".", 1)[0]
+    if any(_custom_derivative(d) for fn in _self_and_enclosing(fa, qualname) for d in getattr(fn, "decorator_list", ())):
+        return True
     return cls_qual is not None and qualname.rsplit(".", 1)[-1] in AUTOGRAD_UNDIFFERENTIATED \
         and _autograd_function(fa, cls_qual)
 
@@ -258,26 +255,27 @@ def _in_while_loop(fa: FileAnalysis, qualname: str) -> bool:
     loops = fa.__dict__.get("_while_loop_functions")
     if loops is None:
         loops = fa._while_loop_functions = _while_loop_functions(fa)  # type: ignore[attr-defined]
+    return any(getattr(fn, "name", None) in loops for fn in _self_and_enclosing(fa, qualname))
+
+
+def _self_and_enclosing(fa: FileAnalysis, qualname: str) -> Iterable[ast.AST]:
+    """The function ``qualname`` names, then each function (or class) it is nested in."""
     q = qualname
     while "." in q:
         entry = fa.ix.scopes.get(q)
-        if entry is not None and getattr(entry[0], "name", None) in loops:
-            return True
+        if entry is not None:
+            yield entry[0]
         q = q.rsplit(".", 1)[0]
-    return False
 
 
 def _while_loop_functions(fa: FileAnalysis) -> set[str]:
-    """Names whose every use in the file is as the cond or body function of a while loop."""
-    names = fa.ix.table.names
+    """Names whose every use in the file is as the cond or body function of a while loop
+    (``lax.while_loop`` as the module's imports resolve it)."""
+    module = module_context(fa)
     handed: set[str] = set()
     loop_args: set[int] = set()
     for call in ast.walk(fa.tree):
-        if not isinstance(call, ast.Call):
-            continue
-        d = dotted(call.func) or ""
-        head, _, rest = d.partition(".")
-        if f"{names.get(head, head)}.{rest}".rstrip(".") != "jax.lax.while_loop":
+        if not isinstance(call, ast.Call) or module.qualify(call.func) != "jax.lax.while_loop":
             continue
         args = [*call.args[:2], *(k.value for k in call.keywords if k.arg in ("cond_fun", "body_fun"))]
         for a in args:

@@ -448,8 +448,7 @@ def _returned_sink(node: ast.AST, ctx, depth: int = 0) -> ast.AST | None:
             return None
         if isinstance(parent, ast.Return):
             return child
-        if isinstance(parent, ast.Call) and _tail(parent.func) == "where" and len(parent.args) == 3 \
-                and any(child is a for a in parent.args[1:]) and _finite_test(parent.args[0], ctx):
+        if _finite_guarded(parent, ctx) and any(child is a for a in parent.args[1:]):
             # `where(isfinite(x), stable_formula, inf)`: on the lanes it selects the branch is the
             # value, and a finiteness test never switches at a finite kink
             return child if _returned_sink(parent, ctx, depth) is not None else None

@@ -15,17 +15,22 @@ from kinkcheck.lint.walk import walk_local
 from kinkcheck.syntax import assigned_pairs
 
 if TYPE_CHECKING:
-    from kinkcheck.lint.context import FileAnalysis
+    from kinkcheck.lint.context import Context, FileAnalysis
 
 
-def module_kind(fa: "FileAnalysis", name: str) -> str | None:
-    """Kind of a module-level name: constants are PLAIN (``EPS = 1e-8``)."""
+def module_context(fa: "FileAnalysis") -> "Context":
+    """The Context of the file's module-level code (built once per file)."""
     from kinkcheck.lint.context import Context
 
     if fa._module_ctx is None:
         fn, env, cls = fa.ix.scopes[_qual(fa.module, MODULE_CODE)]
         fa._module_ctx = Context(fa, _qual(fa.module, MODULE_CODE), fa.tree, env, None)
-    ctx = fa._module_ctx
+    return fa._module_ctx
+
+
+def module_kind(fa: "FileAnalysis", name: str) -> str | None:
+    """Kind of a module-level name: constants are PLAIN (``EPS = 1e-8``)."""
+    ctx = module_context(fa)
     if name in ctx.bound and name not in fa.ix.exports:
         return ctx.name_kind(name)
     return None

@@ -176,13 +176,6 @@ def _flat_at_zero(node: ast.AST, ctx, depth: int) -> bool:
         return _flat_at_zero(parent, ctx, depth)  # `(|e| / scale) ** 2` is `e**2 / scale**2`
     if isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.USub):
         return _flat_at_zero(parent, ctx, depth)
-    if isinstance(parent, ast.Call) and parent.args and parent.args[0] is node:
-        if _callee(parent) in _ZERO_AT_ZERO:
-            return _flat_at_zero(parent, ctx, depth)  # `tanh(|e|) ** 2`: smooth, 0 at 0, slope finite
-        up = ctx.parent(parent)
-        if _callee(parent) == "exp" and isinstance(up, ast.BinOp) and isinstance(up.op, ast.Sub) and any(
-                const_value(side) == 1 for side in (up.left, up.right)):
-            return _flat_at_zero(up, ctx, depth)  # SIoU's `(1 - exp(-omega)) ** 4`
     if isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Pow) and parent.left is node:
         exponent = parent.right
     elif isinstance(parent, ast.Attribute) and parent.value is node and parent.attr in ("pow", "square", "pow_"):
@@ -192,7 +185,13 @@ def _flat_at_zero(node: ast.AST, ctx, depth: int) -> bool:
         if isinstance(call, ast.Call) and call.args:
             exponent = call.args[0]
     elif isinstance(parent, ast.Call) and parent.args and parent.args[0] is node:
-        name = getattr(parent.func, "attr", getattr(parent.func, "id", ""))
+        name = _callee(parent)
+        if name in _ZERO_AT_ZERO:
+            return _flat_at_zero(parent, ctx, depth)  # `tanh(|e|) ** 2`: smooth, 0 at 0, slope finite
+        up = ctx.parent(parent)
+        if name == "exp" and isinstance(up, ast.BinOp) and isinstance(up.op, ast.Sub) and any(
+                const_value(side) == 1 for side in (up.left, up.right)):
+            return _flat_at_zero(up, ctx, depth)  # SIoU's `(1 - exp(-omega)) ** 4`
         if name == "square":
             return True
         if name in ("pow", "power"):
@@ -227,8 +226,7 @@ def _zero(node: ast.AST, ctx, depth: int = 2) -> bool:
     if const_value(node) == 0:
         return True
     if isinstance(node, ast.Call):
-        name = getattr(node.func, "attr", getattr(node.func, "id", ""))
-        return name in ("zeros_like", "zeros", "new_zeros")
+        return _callee(node) in ("zeros_like", "zeros", "new_zeros")
     if isinstance(node, ast.Name) and depth:
         from kinkcheck.lint.guards import _reaching_value
 
@@ -242,6 +240,5 @@ def _shape_only(node: ast.AST, parent: ast.AST | None) -> bool:
     if isinstance(parent, ast.Attribute) and parent.value is node:
         return parent.attr in ("shape", "dtype", "device", "ndim", "size", "new_zeros", "new_ones", "new_empty")
     if isinstance(parent, ast.Call) and parent.args and parent.args[0] is node:
-        name = getattr(parent.func, "attr", getattr(parent.func, "id", ""))
-        return name in ("zeros_like", "ones_like", "empty_like", "full_like")
+        return _callee(parent) in ("zeros_like", "ones_like", "empty_like", "full_like")
     return False
