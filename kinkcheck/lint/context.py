@@ -63,6 +63,7 @@ class Context:
         self.cls_qual = cls_qual
         self.bound, self.values = (local_bindings(fn) if fn is not fa.tree else local_bindings(fa.tree))
         self.params = parameters(fn)
+        self.data_params = fa.data_params.get(qualname, frozenset())
         self.parents: dict[int, ast.AST] = {}
         self._kinds: dict[str, str] = {}
         self._busy: set[str] = set()
@@ -174,6 +175,8 @@ class FileAnalysis:
             ix = _Indexer(tree, source, path, module)
             ix.run()
         self.ix = ix
+        #: qualname -> parameters every call from loss code hands only data (``argflow``)
+        self.data_params: dict[str, frozenset[str]] = {}
         self.reexports = Reexports(path, module)
         names = [*self.ix.table.names.values(), *self.ix.table.stars]
         roots = {q.split(".")[0] for q in names}

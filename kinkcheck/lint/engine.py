@@ -28,7 +28,7 @@ from typing import Iterable
 
 from kinkcheck.findings import Finding
 from kinkcheck.lint import checks as registry
-from kinkcheck.lint import flow, joins, pinned, severing, sinks
+from kinkcheck.lint import argflow, flow, joins, pinned, severing, sinks
 from kinkcheck.lint.checks import Site
 from kinkcheck.lint.context import Budget, Context, FileAnalysis, no_grad_nodes
 from kinkcheck.lint.guards import accepts
@@ -135,6 +135,7 @@ def _analyze_scopes(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[
     findings: list[Finding] = []
     seen: set[tuple] = set()
     settings = pinned.parse(functions) if functions else {}
+    fa.data_params = argflow.parse(functions) if functions else {}
     for qualname, (fn, env, cls_qual) in list(fa.ix.scopes.items()):
         if cls_qual and qualname.rsplit(".", 1)[-1] in OBJECT_PLUMBING:
             continue

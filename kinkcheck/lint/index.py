@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import functools
 
+from kinkcheck.lint.argflow import summarise
 from kinkcheck.lint.callables import ours, param_defaults, param_names
 from kinkcheck.lint.env import _Env
 # the records the index produces (scope, the cache and the driver read them from here too)
@@ -327,6 +328,7 @@ class _Indexer:
         #: for the value pass: calls with what the import table made of their callee,
         #: assignments, returns, and every local binding of a name
         call_nodes: list[tuple[ast.Call, str | None]] = []
+        hows: dict[int, tuple[str | None, str | None]] = {}
         stores: list[ast.AST] = []
         returned: list[ast.AST] = []
         assigns: dict[str, list[ast.AST]] = {}
@@ -339,6 +341,7 @@ class _Indexer:
                 if target is None and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Call):
                     target = self._method_of_new(node.func, env)
                 call_nodes.append((node, target))
+                hows[id(node)] = (target, how)
                 if target and id(node) not in quiet:
                     calls.append(target)
                     if ours(target):
@@ -410,6 +413,8 @@ class _Indexer:
                             sc.append(t)
                         sc.extend(slice_refs.get(id(node), ()))
             slice_calls = tuple(dict.fromkeys(sc))
+        flow = summarise(fn, params, nodes, hows, returned, quiet,
+                                                                    lambda node: self.resolve(node, env)) if fn is not self.tree and not is_lambda else None
         end = getattr(fn, "end_lineno", None) or len(self.lines) or 1
         self.functions[qualname] = FunctionInfo(
             qualname=qualname,
@@ -427,6 +432,7 @@ class _Indexer:
             params=params if takes_function else (),  # for arguments handed to it (``scope.py``)
             is_lambda=is_lambda,
             settings=tuple(settings),
+            flow=flow,
         )
 
     def _no_grad_calls(self, fn, nodes: list[ast.AST], env: "_Env") -> set[int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-INDEX_VERSION = 5
+INDEX_VERSION = 6
 
 MODULE_CODE = "<module>"
 
@@ -39,6 +39,9 @@ class FunctionInfo:
     #: ``*args``/``**kwargs``, the keywords with the literal each passes or None, whether
     #: only data is handed over); see ``pinned``
     settings: tuple[tuple[str, int, tuple[tuple[str, str | None], ...], bool], ...] = ()
+    #: where its calls' arguments and its return values come from (``argflow.Summary``):
+    #: (parameters, the calls into checked code with their arguments' atoms, the returns' atoms)
+    flow: "tuple | None" = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -340,11 +340,22 @@ def variable_kind(ctx: "Context", name: str) -> str:
     return kind
 
 
+def _setting(ctx: "Context", name: str) -> bool:
+    """A parameter that reads as a setting (``config``, ``eps: float``, ``tau=1.0``): no
+    caller's data makes it an array."""
+    ann, default = ctx.params[name]
+    return name_kind(name) == PLAIN or annotation_kind(ann) == PLAIN or (
+        isinstance(default, ast.Constant) and default.value is not None)
+
+
 def _variable_kind(ctx: "Context", name: str) -> str:
     if name in ("True", "False", "None"):
         return PLAIN
     if name in ctx.params and (_observation(ctx, name) or _reference(ctx, name)):
         return DATA
+    if name in ctx.params and name in ctx.data_params and not _setting(ctx, name):
+        # every call from loss code hands in data, across files (`argflow`)
+        return join(DATA, *_assigned_kinds(ctx, name)) if name in ctx.assignments() else DATA
     if name in ctx.params:
         ann, default = ctx.params[name]
         ak = annotation_kind(ann)

@@ -25,8 +25,9 @@ import fnmatch
 import re
 from collections import deque
 
+from kinkcheck.lint.argflow import data_params
 from kinkcheck.lint.callables import CALL, PARAM
-from kinkcheck.lint.pinned import PIN, pins
+from kinkcheck.lint.pinned import pins
 from kinkcheck.lint.values import TABLE
 from kinkcheck.lint.index import MODULE_CODE, FileIndex, FunctionInfo
 from kinkcheck.lint.resolve import FRAMEWORK_ROOTS
@@ -457,8 +458,9 @@ def loss_scope(
         if q not in whole:
             ix, _ = world.functions[q]
             out.setdefault(ix.path, set()).add(q + SLICE)
-    for entry in pins(world, [*whole, *sliced], rooted):
-        q = entry.partition(PIN)[0]
+    callers = [*whole, *sliced]
+    for entry in [*pins(world, callers, rooted), *data_params(world, callers, rooted)]:
+        q = entry.partition("#")[0]
         if q in whole:
             out[world.functions[q][0].path].add(entry)
     return {path: frozenset(qs) for path, qs in out.items()}

@@ -123,6 +123,24 @@ def test_an_unchanged_file_is_rechecked_when_a_caller_changes_a_setting(write_tr
     assert run_all() == [("helpers.py", "KC101")]
 
 
+def test_an_unchanged_file_is_rechecked_when_a_caller_hands_it_a_prediction(write_tree, monkeypatch):
+    """_helpers.py does not change; whether its parameter carries gradient depends on what
+    train.py hands it (lint/argflow.py)."""
+    root = write_tree({"pyproject.toml": "[tool.kinkcheck]\n",
+                       "_helpers.py": "import torch\n\ndef spread(x):\n    return torch.sqrt(x.var())\n",
+                       "train.py": "from _helpers import spread\n\ndef loss(pred, batch):\n"
+                                   "    return (pred - spread(batch['x'])).mean()\n"})
+    monkeypatch.chdir(root)
+
+    def run_all():
+        return [(f.path, f.code) for f in check_paths([root], load_config(root, {}), jobs=1).findings]
+
+    assert run_all() == []
+    (root / "train.py").write_text("from _helpers import spread\n\ndef loss(pred, batch):\n"
+                                   "    return (pred - spread(pred)).mean()\n")
+    assert run_all() == [("_helpers.py", "KC201")]
+
+
 def test_caches_of_other_builds_are_pruned_when_idle(project):
     import os
     import time

@@ -1,0 +1,425 @@
+"""Parameters that only ever receive data, across the checked files.
+
+``TemporalNorm.transform(x, mask)`` scales the input window of a forecasting model; its
+statistics divide by a range and take square roots, but every call from loss code hands it
+the batch the data loader produced, several calls away (``training_step(batch)`` ->
+``_create_windows(batch)`` -> ``_normalization(windows)`` -> ``transform(x=...)``). No
+gradient reaches those sites, yet each function on its own only sees a parameter.
+
+The index summarises, for each function, where the arguments of its calls into checked
+code and its return values come from, as sets of *atoms*: ``"p:<param>"`` (one of its own
+parameters), ``"c:<i>"`` (the value its ``i``-th recorded call returns) and ``"*"`` (anything
+that may carry gradient: module state, a network's output, an unknown call). Data-named
+values, literals, shapes, comparisons and values built under ``no_grad`` or detached add
+no atom. Scope analysis then finds, as a greatest fixpoint over the functions in scope,
+the parameters every in-scope call passes only data; the engine reads them as data.
+
+Nothing is concluded for a root (users call a loss with anything), for a public function of
+a public module (users' code calls it too), for a function handed around as a value, or for
+a call whose arguments hide behind ``*args``/``**kwargs``.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Callable, Iterable
+
+from kinkcheck.lint.callables import ours
+from kinkcheck.lint.resolve import ARRAY_LIBRARIES, DATA, PLAIN, name_kind
+
+DATA_PARAM = "#data "
+ANY = "*"
+#: calls and parameters followed from one argument (a budget of work, not of time)
+MAX_DEPTH = 24
+#: passes over a function's bindings before its names are given up as "anything"
+MAX_ROUNDS = 12
+#: values judged in one scope analysis before it gives up concluding anything
+MAX_STEPS = 2_000_000
+
+Atoms = tuple[str, ...]
+#: (callee ref, positional arguments or -1 behind *args/**kwargs, their atoms, keyword atoms)
+CallFlow = tuple[str, int, tuple[Atoms, ...], tuple[tuple[str, Atoms], ...]]
+#: (parameters, positional first; the recorded calls; what the returns are made of)
+Summary = tuple[tuple[str, ...], tuple[CallFlow, ...], Atoms]
+
+#: methods and functions whose result carries no gradient, whatever they read
+_CUT = frozenset({
+    "detach", "item", "tolist", "numpy", "argmax", "argmin", "argsort", "long", "int", "bool", "size", "dim",
+    "numel", "nonzero", "floor", "ceil", "round", "sign", "isnan", "isinf", "isfinite", "zeros_like", "ones_like",
+    "empty_like", "new_zeros", "new_ones", "new_empty", "new_full", "full_like", "eq", "ne", "lt", "le", "gt", "ge",
+    "logical_and", "logical_or", "logical_not", "any", "all", "get_loc", "randperm", "randint", "arange",
+})
+_LIBRARIES = ARRAY_LIBRARIES | {"math", "builtins", "numbers", "typing", "functools", "operator"}
+_PLAIN_BUILTINS = frozenset({"len", "int", "bool", "range", "isinstance", "str", "type", "hasattr", "print", "id",
+                             "repr", "format", "callable", "issubclass"})
+#: keyword arguments of array functions that say how, never what: no gradient flows through them
+_CONFIG_KEYWORDS = frozenset({
+    "pad", "dim", "dims", "axis", "axes", "keepdim", "keepdims", "size", "shape", "mode", "value", "dtype", "device",
+    "step", "stride", "padding", "dilation", "kernel_size", "out", "layout", "requires_grad", "pin_memory",
+    "memory_format", "align_corners", "scale_factor", "dimension", "start_dim", "end_dim", "num_classes", "largest",
+    "sorted", "descending", "stable", "indexing", "non_blocking", "copy", "repeats", "output_size", "ceil_mode",
+})
+#: array methods that move, reshape or convert the array they are called on: the other
+#: arguments are shapes, dimensions, devices or integer indices
+_SHAPE_METHODS = frozenset({
+    "view", "reshape", "permute", "transpose", "unsqueeze", "squeeze", "expand", "repeat", "repeat_interleave",
+    "flatten", "unflatten", "unfold", "narrow", "split", "chunk", "to", "type", "float", "double", "half", "bfloat16",
+    "contiguous", "clone", "cpu", "cuda", "flip", "roll", "movedim", "index_select", "gather", "take_along_dim",
+    "get", "copy", "astype", "swapaxes", "moveaxis", "tile", "broadcast_to", "view_as", "reshape_as", "expand_as",
+})
+_PLAIN_ATTRS = frozenset({"shape", "dtype", "device", "ndim", "requires_grad", "is_cuda", "layout"})
+#: torch.nn modules without parameters: calling one passes its input's gradient and adds none
+_PARAMETER_FREE = re.compile(
+    r"torch\.nn\.(?:modules\.\w+\.)?(?:(?:Constant|Reflection|Replication|Zero|Circular)Pad[123]d|"
+    r"(?:Max|Avg|AdaptiveMax|AdaptiveAvg|LP)Pool[123]d|ReLU6?|LeakyReLU|ELU|CELU|SELU|GELU|SiLU|Mish|Sigmoid|"
+    r"Tanh|Softmax|LogSoftmax|Softplus|Softsign|Hardtanh|Hardswish|Hardsigmoid|Dropout[123]?d?|AlphaDropout|"
+    r"Flatten|Unflatten|Identity|Upsample|PixelShuffle|PixelUnshuffle|ChannelShuffle|Fold|Unfold) instance")
+
+
+class Summariser:
+    """The atoms of one function's values (index time: no other file is read)."""
+
+    def __init__(self, params: tuple[str, ...], nodes: list[ast.AST], targets: dict[int, tuple[str | None, str | None]],
+                 quiet: set[int], resolve: Callable[[ast.AST], str | None] = lambda node: None):
+        self.params = frozenset(params)
+        self.resolve = resolve
+        self.targets = targets  # id(call) -> (resolved callee, how it was found)
+        self.quiet = quiet
+        self._pending: list[tuple[ast.Call, str]] = []
+        self._call_index: dict[int, int] = {}
+        self._names: dict[str, frozenset[str]] = {}
+        self.bound: dict[str, list[ast.AST]] = {}
+        for node in nodes:
+            kind = node.__class__
+            if kind is ast.Assign:
+                for t in node.targets:  # type: ignore[attr-defined]
+                    self._bind(t, node.value)  # type: ignore[attr-defined]
+            elif kind is ast.AnnAssign or kind is ast.AugAssign or kind is ast.NamedExpr:
+                if node.value is not None:  # type: ignore[attr-defined]
+                    self._bind(node.target, node.value)  # type: ignore[attr-defined]
+            elif kind is ast.For or kind is ast.AsyncFor or kind is ast.comprehension:
+                self._bind(node.target, node.iter)  # type: ignore[attr-defined]
+            elif kind is ast.withitem and node.optional_vars is not None:  # type: ignore[attr-defined]
+                self._bind(node.optional_vars, node.context_expr)  # type: ignore[attr-defined]
+        self._solve_names()
+
+    def _bind(self, target: ast.AST, value: ast.AST) -> None:
+        if isinstance(target, ast.Name):
+            self.bound.setdefault(target.id, []).append(value)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for t in target.elts:
+                self._bind(t, value)
+        elif isinstance(target, ast.Starred):
+            self._bind(target.value, value)
+        elif isinstance(target, ast.Subscript):
+            base = target.value
+            while isinstance(base, ast.Subscript):
+                base = base.value
+            if isinstance(base, ast.Name):  # `windows["temporal"] = temporal`: the container holds it now
+                self.bound.setdefault(base.id, []).append(value)
+
+    def record(self, node: ast.Call, target: str) -> int:
+        """Write down a call into checked code; its result is the atom ``c:<index>``. The
+        arguments are read once every call is known (:meth:`summary`), never from inside
+        the binding they are part of (``x = self.scale(x)``)."""
+        index = self._call_index.get(id(node))
+        if index is None:
+            index = self._call_index[id(node)] = len(self._pending)
+            self._pending.append((node, target))
+        return index
+
+    def summary(self, params: tuple[str, ...], returned: list[ast.AST]) -> Summary:
+        ret: set[str] = set()
+        for value in returned:
+            ret |= self.atoms(value)
+        calls: list[CallFlow] = []
+        while len(calls) < len(self._pending):  # reading arguments may find calls inside them
+            node, target = self._pending[len(calls)]
+            npos = -1 if any(isinstance(a, ast.Starred) for a in node.args) else len(node.args)
+            kws: list[tuple[str, Atoms]] = []
+            for k in node.keywords:
+                if k.arg is None:
+                    npos = -1
+                else:
+                    kws.append((k.arg, tuple(sorted(self.atoms(k.value)))))
+            positional = tuple(tuple(sorted(self.atoms(a))) for a in node.args)
+            calls.append((target, npos, positional, tuple(kws)))
+        return params, tuple(calls), tuple(sorted(ret))
+
+    def atoms(self, node: ast.AST) -> frozenset[str]:
+        kind = node.__class__
+        if kind is ast.Constant or kind is ast.JoinedStr or kind is ast.Compare:
+            return frozenset()
+        if kind is ast.Name:
+            return self._name(node.id)  # type: ignore[attr-defined]
+        if kind is ast.Attribute:
+            attr = node.attr  # type: ignore[attr-defined]
+            if attr in _PLAIN_ATTRS or name_kind(attr) in (DATA, PLAIN):
+                return frozenset()
+            base = node.value  # type: ignore[attr-defined]
+            if isinstance(base, ast.Name) and base.id in ("self", "cls"):
+                return frozenset({ANY})  # module state: parameters, buffers, settings alike
+            return self.atoms(base)
+        if kind is ast.Subscript or kind is ast.Starred:
+            return self.atoms(node.value)  # type: ignore[attr-defined]
+        if kind is ast.BinOp:
+            return self.atoms(node.left) | self.atoms(node.right)  # type: ignore[attr-defined]
+        if kind is ast.UnaryOp:
+            return frozenset() if isinstance(node.op, ast.Not) else self.atoms(node.operand)  # type: ignore[attr-defined]
+        if kind is ast.BoolOp:
+            return frozenset().union(*(self.atoms(v) for v in node.values))  # type: ignore[attr-defined]
+        if kind is ast.IfExp:
+            return self.atoms(node.body) | self.atoms(node.orelse)  # type: ignore[attr-defined]
+        if kind in (ast.Tuple, ast.List, ast.Set):
+            return frozenset().union(*(self.atoms(e) for e in node.elts))  # type: ignore[attr-defined]
+        if kind is ast.Dict:
+            return frozenset().union(*(self.atoms(v) for v in node.values if v is not None))  # type: ignore[attr-defined]
+        if kind is ast.Call:
+            return self._call(node)  # type: ignore[arg-type]
+        if kind in (ast.ListComp, ast.GeneratorExp, ast.SetComp):
+            return self.atoms(node.elt)  # type: ignore[attr-defined]
+        return frozenset({ANY})
+
+    def _name(self, name: str) -> frozenset[str]:
+        got = self._names.get(name)
+        if got is not None:
+            return got
+        if name_kind(name) in (DATA, PLAIN) or name.isupper():
+            return frozenset()
+        if name in self.params:
+            return frozenset({f"p:{name}"})
+        # a library's constant (`torch.inf`, `math.pi`), or a global or a closure's value
+        target = self.resolve(ast.Name(id=name, ctx=ast.Load()))
+        return frozenset() if target and target.partition(".")[0] in _LIBRARIES else frozenset({ANY})
+
+    def _solve_names(self) -> None:
+        """The atoms of every local name: each binding adds what its value is made of, until
+        nothing changes (a loop's `h = h * 2` adds nothing new the second time round)."""
+        names = {n: vs for n, vs in sorted(self.bound.items(), key=lambda item: min(_line(v) for v in item[1]))
+                 if not (name_kind(n) in (DATA, PLAIN) or n.isupper())}  # in source order: most settle in one pass
+        for n in names:
+            self._names[n] = frozenset({f"p:{n}"}) if n in self.params else frozenset()
+        for _ in range(MAX_ROUNDS):
+            changed = False
+            for n, values in names.items():
+                new = self._names[n].union(*(self.atoms(v) for v in values))
+                if new != self._names[n]:
+                    self._names[n] = new
+                    changed = True
+            if not changed:
+                return
+        for n in names:  # not settled within the budget: anything may reach them
+            self._names[n] = self._names[n] | {ANY}
+
+    def _call(self, node: ast.Call) -> frozenset[str]:
+        if id(node) in self.quiet:
+            return frozenset()  # built with gradients off
+        func = node.func
+        last = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+        if last in _CUT:
+            return frozenset()
+        target, how = self.targets.get(id(node), (None, None))
+        args = [*node.args, *(k.value for k in node.keywords if k.arg not in _CONFIG_KEYWORDS)]
+        if target is not None and how == "instance":
+            return self._args(args) if _PARAMETER_FREE.match(f"{target} instance") else frozenset({ANY})
+        if target is not None and ours(target):
+            return frozenset({f"c:{self.record(node, target)}"})
+        if target is not None:
+            root = target.partition(".")[0]
+            if root == "builtins":
+                return frozenset() if target[9:] in _PLAIN_BUILTINS else self._args(args)
+            if root in _LIBRARIES:
+                return self._args(args)
+            return frozenset({ANY})
+        if isinstance(func, ast.Attribute):
+            base = func.value
+            while isinstance(base, (ast.Attribute, ast.Subscript, ast.Call)):
+                base = base.func if isinstance(base, ast.Call) else base.value
+            if isinstance(base, ast.Name) and base.id in ("self", "cls"):
+                return frozenset({ANY})  # a submodule or a method: the network's output
+            if last in _SHAPE_METHODS:
+                return self.atoms(func.value)
+            return self.atoms(func.value) | self._args(args)  # a method of an array
+        return frozenset({ANY})
+
+    def _args(self, args: Iterable[ast.AST]) -> frozenset[str]:
+        return frozenset().union(*(self.atoms(a) for a in args))
+
+
+def _line(node: ast.AST) -> tuple[int, int]:
+    return getattr(node, "lineno", 0), getattr(node, "col_offset", 0)
+
+
+def summarise(fn: ast.AST, params: tuple[str, ...], nodes: list[ast.AST],
+              targets: dict[int, tuple[str | None, str | None]], returned: list[ast.AST],
+              quiet: set[int], resolve: Callable[[ast.AST], str | None]) -> Summary | None:
+    """``fn``'s summary: every call it makes into checked code (outside ``no_grad``) with
+    its arguments' atoms, and the atoms of what it returns."""
+    try:
+        s = Summariser(params, nodes, targets, quiet, resolve)
+        for node in nodes:
+            if node.__class__ is ast.Call and id(node) not in quiet:
+                target, how = targets.get(id(node), (None, None))
+                if target is not None and how != "instance" and ours(target):
+                    s.record(node, target)
+        if any(n.__class__ in (ast.Yield, ast.YieldFrom) for n in nodes):
+            params, calls, _ = s.summary(params, [])
+            return params, calls, (ANY,)  # a generator: what it yields is not written down
+        return s.summary(params, returned)
+    except RecursionError:  # pragma: no cover - an expression nested thousands deep
+        return None
+
+
+def data_params(world, in_scope: Iterable[str], rooted: set[str]) -> list[str]:
+    """Scope entries ``"<qualname>#data <param>"``: parameters of functions in scope that
+    every call from ``in_scope`` hands only data, followed through the callers' own
+    parameters and the return values of the checked functions they call."""
+    in_scope = list(in_scope)
+    scoped = set(in_scope)
+    blocked = set(rooted)
+    incoming: dict[str, list[tuple[str, CallFlow]]] = {}
+    for q in in_scope:
+        f = world.functions[q][1]
+        flow: Summary | None = f.flow
+        recorded = {c[0] for c in flow[1]} if flow else set()
+        for ref in f.calls:
+            if ref not in recorded:
+                blocked.update(world.targets(ref))
+        for ref in f.refs:
+            blocked.update(world.targets(ref))
+        for call in flow[1] if flow else ():
+            if call[0] in world.classes:
+                continue  # building an object: the arguments go to __init__, not to forward
+            for t in world.targets(call[0]):
+                incoming.setdefault(t, []).append((q, call))
+    data: set[tuple[str, str]] = set()
+    for t, calls in incoming.items():
+        flow = world.functions[t][1].flow
+        if t in blocked or t not in scoped or not flow or any(c[1] < 0 for _, c in calls) or not _internal(world, t):
+            continue
+        data.update((t, p) for p in _own(world, t, flow[0]))
+    solver = _Solver(world, data)
+    changed = True
+    try:
+        while changed:
+            changed = False
+            for t, p in sorted(data):
+                if not all(solver.passes_data(q, call, t, p) for q, call in incoming[t]):
+                    data.discard((t, p))
+                    solver.memo.clear()
+                    changed = True
+    except _OutOfBudget:
+        return []  # a tree too tangled to settle: conclude nothing rather than something
+    return [f"{t}{DATA_PARAM}{p}" for t, p in sorted(data)]
+
+
+def _internal(world, q: str) -> bool:
+    """A method, a private function or a function of a private module: the calls in the
+    checked tree are its calls. A public function (``metrics.probiou``) is also called by
+    users' code, which may hand it the prediction where the package hands it the target."""
+    ix, f = world.functions[q]
+    return bool(f.class_qualname) or f.name.startswith("_") or any(
+        part.startswith("_") and part != "__init__" for part in ix.module.split("."))
+
+
+def _own(world, q: str, params: tuple[str, ...]) -> tuple[str, ...]:
+    """The parameters a call's arguments bind to (``self`` is the object called on)."""
+    f = world.functions[q][1]
+    return params[1:] if f.class_qualname and params[:1] in (("self",), ("cls",)) else params
+
+
+class _OutOfBudget(Exception):
+    pass
+
+
+class _Solver:
+    def __init__(self, world, data: set[tuple[str, str]]):
+        self.world = world
+        self.data = data
+        self.memo: dict[tuple, bool] = {}
+        self.steps = 0
+
+    def passes_data(self, caller: str, call: CallFlow, target: str, param: str) -> bool:
+        arg = _argument(self.world, call, target, param)
+        return arg is not None and self.free(caller, arg, None, 0)
+
+    def free(self, fn: str, atoms: Atoms, binding: "tuple[str, CallFlow, tuple | None] | None", depth: int) -> bool:
+        """No atom of ``fn``'s value can carry gradient. ``binding``: the call (made in
+        another function) that ``fn``'s parameters came from, when judging what ``fn``
+        returns; None: ``fn``'s parameters are judged by the fixpoint."""
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise _OutOfBudget
+        for atom in atoms:
+            if atom == ANY or depth > MAX_DEPTH:
+                return False
+            tag, _, rest = atom.partition(":")
+            if tag == "p":
+                if binding is None:
+                    if (fn, rest) not in self.data:
+                        return False
+                else:
+                    caller, call, outer = binding
+                    arg = _argument(self.world, call, fn, rest)
+                    if arg is None or not self.free(caller, arg, outer, depth + 1):
+                        return False
+            elif not self._returns_data(fn, int(rest), binding, depth):
+                return False
+        return True
+
+    def _returns_data(self, fn: str, index: int, binding, depth: int) -> bool:
+        flow = self.world.functions[fn][1].flow
+        call = flow[1][index]
+        key = (fn, index, _key(binding))
+        got = self.memo.get(key)
+        if got is not None:
+            return got
+        # met again while being worked out (`windows = self._normalization(windows)`): a value
+        # built from itself adds no gradient of its own, so assume data and see
+        self.memo[key] = True
+        mark = len(self.memo)
+        targets = [] if call[0] in self.world.classes else self.world.targets(call[0])
+        ok = bool(targets) and call[1] >= 0
+        for t in targets if ok else ():
+            tflow = self.world.functions[t][1].flow
+            if not tflow or not self.free(t, tflow[2], (fn, call, binding), depth + 1):
+                ok = False
+                break
+        if not ok:  # what was worked out on the assumption does not hold
+            for stale in list(self.memo)[mark:]:
+                del self.memo[stale]
+        self.memo[key] = ok
+        return ok
+
+
+def _key(binding) -> tuple:
+    out = []
+    while binding is not None:
+        out.append((binding[0], id(binding[1])))
+        binding = binding[2]
+    return tuple(out)
+
+
+def _argument(world, call: CallFlow, target: str, param: str) -> Atoms | None:
+    """The atoms of what ``call`` passes for ``param`` of ``target`` (nothing for a default);
+    None when it cannot be told."""
+    _, npos, positional, keywords = call
+    flow = world.functions[target][1].flow
+    own = _own(world, target, flow[0]) if flow else ()
+    for name, atoms in keywords:
+        if name == param:
+            return atoms
+    if param in own and own.index(param) < npos:
+        return positional[own.index(param)]
+    return () if param in own else None
+
+
+def parse(functions: Iterable[str]) -> dict[str, frozenset[str]]:
+    """qualname -> its parameters that receive only data, from scope entries."""
+    out: dict[str, set[str]] = {}
+    for entry in functions:
+        q, sep, param = entry.partition(DATA_PARAM)
+        if sep:
+            out.setdefault(q, set()).add(param)
+    return {q: frozenset(ps) for q, ps in out.items()}

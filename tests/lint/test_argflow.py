@@ -1,0 +1,171 @@
+"""Parameters every call from loss code hands only data, across the checked files
+(lint/argflow.py): what the index writes down of a function, and what scope concludes."""
+
+import ast
+import textwrap
+
+import pytest
+
+from kinkcheck.lint.argflow import ANY, DATA_PARAM
+from kinkcheck.lint.index import index_source
+from kinkcheck.lint.scope import loss_scope
+
+
+def data_params(modules: dict[str, str], **kw) -> set[str]:
+    indexes = [index_source(textwrap.dedent(src), f"{name.replace('.', '/')}.py", name) for name, src in modules.items()]
+    return {q for qs in loss_scope(indexes, **kw).values() for q in qs if DATA_PARAM in q}
+
+
+def summary(src: str, name: str):
+    ix = index_source(textwrap.dedent(src), "m.py", "m")
+    return ix.functions[f"m.{name}"].flow
+
+
+STATS = """
+    import torch
+
+    def robust_stats(x, mask, eps=1e-6):
+        med = x.nanmedian(dim=-1, keepdim=True)[0]
+        return med, (x - med).abs().mean(-1, keepdim=True) + eps
+"""
+
+
+def test_a_window_cut_from_the_batch_is_data_three_calls_down():
+    got = data_params({"pkg._scalers": STATS, "pkg.model": """
+        import torch
+        from torch import nn
+        from pkg._scalers import robust_stats
+
+        class Model(nn.Module):
+            def _windows(self, batch):
+                return torch.nn.functional.pad(batch["temporal"], pad=(0, self.horizon)).unfold(-1, 8, 1)
+
+            def _normalize(self, windows):
+                windows = windows.clone()
+                return robust_stats(windows[..., 0, :], mask=windows[..., 1, :])
+
+            def training_step(self, batch, batch_idx):
+                windows = self._normalize(self._windows(batch))
+                loss = (self.net(windows) - batch["y"]).pow(2).mean()
+                loss.backward()
+    """})
+    assert got == {"pkg.model.Model._windows#data batch", "pkg.model.Model._normalize#data windows",
+                   "pkg._scalers.robust_stats#data x", "pkg._scalers.robust_stats#data mask",
+                   "pkg._scalers.robust_stats#data eps"}  # a default is data too
+
+
+@pytest.mark.parametrize("passed", [
+    "self.net(batch)",                # the network's output
+    "self.weight * batch",            # module state: a parameter, a buffer, a setting alike
+    "pred",                           # a loss's own argument: users hand it the prediction
+    "self._windows(batch)",           # a helper that returns the network's output
+    "next(self._chunks(batch))",      # what a generator yields is not written down
+    "*parts",                         # arguments behind *args
+])
+def test_anything_that_may_carry_gradient_concludes_nothing(passed):
+    got = data_params({"pkg._scalers": STATS, "pkg.model": f"""
+        import torch
+        from torch import nn
+        from pkg._scalers import robust_stats
+
+        class Model(nn.Module):
+            def _windows(self, batch):
+                return self.net(batch)
+
+            def _chunks(self, batch):
+                yield batch
+
+            def loss(self, pred, batch, parts=()):
+                return robust_stats({passed}, batch["mask"])[1].mean()
+    """})
+    assert "pkg._scalers.robust_stats#data x" not in got
+
+
+def test_one_call_with_a_prediction_spoils_it_for_all():
+    got = data_params({"pkg._scalers": STATS, "pkg.losses": """
+        from pkg._scalers import robust_stats
+
+        def data_loss(pred, batch):
+            return (pred - robust_stats(batch["x"], batch["m"])[0]).pow(2).mean()
+
+        def spread_loss(pred, batch):
+            return robust_stats(pred, batch["m"])[1].mean()
+    """})
+    assert got == {"pkg._scalers.robust_stats#data mask", "pkg._scalers.robust_stats#data eps"}
+
+
+def test_a_public_helper_a_root_or_a_value_is_never_judged_by_its_callers():
+    modules = {"pkg.stats": STATS, "pkg._private": STATS.replace("robust_stats", "_stats"), "pkg.losses": """
+        from pkg.stats import robust_stats
+        from pkg._private import _stats
+
+        def data_loss(pred, batch):
+            return (pred - robust_stats(batch["x"], batch["m"])[0] - _stats(batch["x"], batch["m"])[0]).mean()
+
+        def other_loss(pred, target):
+            return data_loss(target, {"x": target})
+    """}
+    got = data_params(modules)
+    # users' code may call pkg.stats.robust_stats with a prediction; data_loss is a root
+    assert got == {"pkg._private._stats#data x", "pkg._private._stats#data mask", "pkg._private._stats#data eps"}
+    # a function handed around as a value may be called with anything, wherever it goes
+    handed = dict(modules, **{"pkg.registry": """
+        from pkg._private import _stats
+
+        def table_loss(pred, target):
+            return (pred - STATS["robust"](target, None)[0]).mean()
+
+        STATS = {"robust": _stats}
+    """})
+    assert not any(q.startswith("pkg._private._stats") for q in data_params(handed))
+    assert data_params(modules, scope="all") == set()
+
+
+def test_a_value_rebuilt_from_itself_is_still_data():
+    """`windows = self._normalize(windows)`: what a value is made of does not change by
+    passing through a function that returns (a scaled copy of) its argument."""
+    got = data_params({"pkg._scalers": STATS, "pkg.model": """
+        from torch import nn
+        from pkg._scalers import robust_stats
+
+        class Model(nn.Module):
+            def _normalize(self, windows):
+                return windows / robust_stats(windows, None)[1]
+
+            def training_step(self, batch, batch_idx):
+                windows = batch["temporal"]
+                for _ in range(3):
+                    windows = self._normalize(windows)
+                loss = self.net(windows).mean()
+                loss.backward()
+    """})
+    assert "pkg.model.Model._normalize#data windows" in got
+
+
+def test_the_summary_keeps_parameters_calls_and_what_returns_are_made_of():
+    flow = summary("""
+        import math
+        import torch
+
+        def helper(v):
+            return v
+
+        def f(x, y, labels, n):
+            z = torch.relu(x) * math.pi + torch.inf
+            z = z + helper(y)
+            with torch.no_grad():
+                w = helper(x)
+            return z, labels.float(), x.shape, n.detach(), w, x > 0
+    """, "f")
+    params, calls, ret = flow
+    assert params == ("x", "y", "labels", "n")
+    assert calls == (("m.helper", 1, (("p:y",),), ()),)  # the call under no_grad is not one
+    assert ret == ("c:0", "p:x")
+    assert summary("def g(a):\n    return self_net(a)\n", "g")[2] == (ANY,)  # an unknown global callable
+
+
+def test_summaries_settle_on_loops_that_rebind_a_name():
+    src = "def f(a, b):\n" + "".join(f"    v{i} = v{i - 1} + a\n" if i else "    v0 = b\n" for i in range(40)) \
+        + "    v0 = v39\n    return v0\n"
+    assert ast.parse(src)
+    assert summary(src, "f")[2] == ("p:a", "p:b")
