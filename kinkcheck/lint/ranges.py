@@ -145,12 +145,14 @@ def _mul(a: str, b: str) -> str:
 @_arithmetic
 def _div(a: str, b: str) -> str:
     """A positive numerator over a denominator >= 0 is > 0 or inf, never 0: ``log(m ** 2 / mse)``
-    has no pole of its own (the division by ``mse == 0`` is KC205's site)."""
+    has no pole of its own (the division by ``mse == 0`` is KC205's site). Whatever the
+    denominator, a quotient is 0 only where its numerator is: ``1 / (alpha / scale)`` with
+    ``alpha = softplus(a) + eps`` divides by nothing that can be 0."""
     if is_positive(a) and is_nonnegative(b):
         return POS
     if is_nonnegative(a) and is_positive(b):
         return NONNEG
-    if is_nonzero(a) and is_nonzero(b):
+    if is_nonzero(a):
         return NONZERO
     return ANY
 
