@@ -157,8 +157,11 @@ def _div(a: str, b: str) -> str:
     return ANY
 
 
-def _pow(base: str, exponent: ast.AST) -> str:
+def _pow(base: str, exponent: ast.AST, ctx=None, depth: int = 0) -> str:
     e = const_value(exponent)
+    if e is None and is_nonnegative(base) and ctx is not None and _minus_nonnegative(exponent, ctx, depth):
+        # `p ** (-t)` with t >= 0: a base that underflowed to 0 gives inf (or 1), never 0
+        return POS
     if e is None:  # a power of a value >= 0 is >= 0 (or inf), whatever the exponent
         return base if base in (POS, POSU) else (POS if is_positive(base) else NONNEG if is_nonnegative(base) else ANY)
     if e == 0:
@@ -170,6 +173,11 @@ def _pow(base: str, exponent: ast.AST) -> str:
     if is_nonnegative(base) and e > 0:
         return NONNEG
     return ANY
+
+
+def _minus_nonnegative(exponent: ast.AST, ctx, depth: int) -> bool:
+    return isinstance(exponent, ast.UnaryOp) and isinstance(exponent.op, ast.USub) and is_nonnegative(
+        _range_of(exponent.operand, ctx, depth))
 
 
 def _const(v) -> str:
@@ -240,7 +248,7 @@ def _range(node: ast.AST, ctx, depth: int) -> str:
     if isinstance(node, ast.BinOp):
         a = _range_of(node.left, ctx, sub)
         if isinstance(node.op, ast.Pow):
-            return _pow(a, node.right)
+            return _pow(a, node.right, ctx, sub)
         if isinstance(node.op, (ast.Add, ast.Sub)) and _switched_off(node.right, ctx):
             return a  # `x ** 2 + y ** 2 - alpha * x * y + c` with `alpha=0.0`: the term is 0
         b = _range_of(node.right, ctx, sub)

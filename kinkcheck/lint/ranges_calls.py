@@ -78,7 +78,7 @@ def _call(node: ast.Call, ctx, depth: int) -> str:
         return POS if is_positive(_range_of(first, ctx, depth)) else NONNEG
     if tail in ("pow", "float_power", "power"):
         exponent = rest[0] if rest else kw.get("exponent")
-        return _pow(_range_of(first, ctx, depth), exponent) if exponent is not None else ANY
+        return _pow(_range_of(first, ctx, depth), exponent, ctx, depth) if exponent is not None else ANY
     if tail in ("add", "add_"):
         other = rest[0] if rest else kw.get("other")
         return _add(_range_of(first, ctx, depth), _range_of(other, ctx, depth)) if other is not None else ANY
