@@ -184,6 +184,10 @@ def main(argv=None) -> int:
                 t_pylint, rc_p, tail_p = wall([sys.executable, "-m", "pylint", "--disable=all",
                                                "--enable=unnecessary-lambda", "-j2", "--score=n", target], CORPUS)
                 print(f"pylint one checker -j2:        {t_pylint:7.2f} s   exit {rc_p}", flush=True)
+                if rc_p & 1 or rc_p >= 32:  # pylint's fatal/usage bits, or no pylint at all
+                    print(f"  pylint did not run ({tail_p.strip().splitlines()[-1] if tail_p.strip() else rc_p}); "
+                          "no cold/pylint ratio (pip install pylint)", flush=True)
+                    t_pylint = None
 
         one_path = str(rel / one)
         cmds = {

@@ -22,6 +22,7 @@ a call whose arguments hide behind ``*args``/``**kwargs``.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from collections.abc import Callable, Iterable
 
@@ -77,6 +78,19 @@ _PARAMETER_FREE = re.compile(
     r"Flatten|Unflatten|Identity|Upsample|PixelShuffle|PixelUnshuffle|ChannelShuffle|Fold|Unfold) instance")
 
 
+_INTERESTING = frozenset({ast.Call, ast.Assign, ast.AnnAssign, ast.AugAssign, ast.NamedExpr, ast.For, ast.AsyncFor,
+                          ast.comprehension, ast.withitem, ast.Yield, ast.YieldFrom})
+
+
+@functools.lru_cache(maxsize=4096)
+def _carries_nothing(name: str) -> bool:
+    """Named as data or as a setting, or a CONSTANT: adds no atom."""
+    return _kind(name) in (DATA, PLAIN) or name.isupper()
+
+
+_kind = functools.lru_cache(maxsize=4096)(name_kind)
+
+
 class Summariser:
     """The atoms of one function's values (index time: no other file is read)."""
 
@@ -90,9 +104,19 @@ class Summariser:
         self._call_index: dict[int, int] = {}
         self._names: dict[str, frozenset[str]] = {}
         self.bound: dict[str, list[ast.AST]] = {}
+        #: a generator: what it yields is not written down
+        self.generator = False
+        calls: list[tuple[ast.Call, str]] = []
         for node in nodes:
             kind = node.__class__
-            if kind is ast.Assign:
+            if kind not in _INTERESTING:
+                continue
+            if kind is ast.Call:
+                if id(node) not in quiet:
+                    target, how = targets.get(id(node), (None, None))
+                    if target is not None and how != "instance" and ours(target):
+                        calls.append((node, target))  # type: ignore[arg-type]
+            elif kind is ast.Assign:
                 for t in node.targets:  # type: ignore[attr-defined]
                     self._bind(t, node.value)  # type: ignore[attr-defined]
             elif kind is ast.AnnAssign or kind is ast.AugAssign or kind is ast.NamedExpr:
@@ -100,9 +124,14 @@ class Summariser:
                     self._bind(node.target, node.value)  # type: ignore[attr-defined]
             elif kind is ast.For or kind is ast.AsyncFor or kind is ast.comprehension:
                 self._bind(node.target, node.iter)  # type: ignore[attr-defined]
-            elif kind is ast.withitem and node.optional_vars is not None:  # type: ignore[attr-defined]
-                self._bind(node.optional_vars, node.context_expr)  # type: ignore[attr-defined]
+            elif kind is ast.withitem:
+                if node.optional_vars is not None:  # type: ignore[attr-defined]
+                    self._bind(node.optional_vars, node.context_expr)  # type: ignore[attr-defined]
+            else:
+                self.generator = True
         self._solve_names()
+        for node, target in calls:
+            self.record(node, target)
 
     def _bind(self, target: ast.AST, value: ast.AST) -> None:
         if isinstance(target, ast.Name):
@@ -155,7 +184,7 @@ class Summariser:
             return self._name(node.id)  # type: ignore[attr-defined]
         if kind is ast.Attribute:
             attr = node.attr  # type: ignore[attr-defined]
-            if attr in _PLAIN_ATTRS or name_kind(attr) in (DATA, PLAIN):
+            if attr in _PLAIN_ATTRS or _kind(attr) in (DATA, PLAIN):
                 return frozenset()
             base = node.value  # type: ignore[attr-defined]
             if isinstance(base, ast.Name) and base.id in ("self", "cls"):
@@ -185,19 +214,21 @@ class Summariser:
         got = self._names.get(name)
         if got is not None:
             return got
-        if name_kind(name) in (DATA, PLAIN) or name.isupper():
-            return frozenset()
-        if name in self.params:
-            return frozenset({f"p:{name}"})
-        # a library's constant (`torch.inf`, `math.pi`), or a global or a closure's value
-        target = self.resolve(ast.Name(id=name, ctx=ast.Load()))
-        return frozenset() if target and target.partition(".")[0] in _LIBRARIES else frozenset({ANY})
+        if _carries_nothing(name):
+            out: frozenset[str] = frozenset()
+        elif name in self.params:
+            out = frozenset({f"p:{name}"})
+        else:  # a library's constant (`torch.inf`, `math.pi`), or a global or a closure's value
+            target = self.resolve(ast.Name(id=name, ctx=ast.Load()))
+            out = frozenset() if target and target.partition(".")[0] in _LIBRARIES else frozenset({ANY})
+        self._names[name] = out  # not bound here: it never changes
+        return out
 
     def _solve_names(self) -> None:
         """The atoms of every local name: each binding adds what its value is made of, until
         nothing changes (a loop's `h = h * 2` adds nothing new the second time round)."""
         names = {n: vs for n, vs in sorted(self.bound.items(), key=lambda item: min(_line(v) for v in item[1]))
-                 if not (name_kind(n) in (DATA, PLAIN) or n.isupper())}  # in source order: most settle in one pass
+                 if not _carries_nothing(n)}  # in source order: most settle in one pass
         for n in names:
             self._names[n] = frozenset({f"p:{n}"}) if n in self.params else frozenset()
         for _ in range(MAX_ROUNDS):
@@ -258,12 +289,7 @@ def summarise(fn: ast.AST, params: tuple[str, ...], nodes: list[ast.AST],
     its arguments' atoms, and the atoms of what it returns."""
     try:
         s = Summariser(params, nodes, targets, quiet, resolve)
-        for node in nodes:
-            if node.__class__ is ast.Call and id(node) not in quiet:
-                target, how = targets.get(id(node), (None, None))
-                if target is not None and how != "instance" and ours(target):
-                    s.record(node, target)
-        if any(n.__class__ in (ast.Yield, ast.YieldFrom) for n in nodes):
+        if s.generator:
             params, calls, _ = s.summary(params, [])
             return params, calls, (ANY,)  # a generator: what it yields is not written down
         return s.summary(params, returned)
