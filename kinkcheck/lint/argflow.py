@@ -67,7 +67,7 @@ _SHAPE_METHODS = frozenset({
     "view", "reshape", "permute", "transpose", "unsqueeze", "squeeze", "expand", "repeat", "repeat_interleave",
     "flatten", "unflatten", "unfold", "narrow", "split", "chunk", "to", "type", "float", "double", "half", "bfloat16",
     "contiguous", "clone", "cpu", "cuda", "flip", "roll", "movedim", "index_select", "gather", "take_along_dim",
-    "get", "copy", "astype", "swapaxes", "moveaxis", "tile", "broadcast_to", "view_as", "reshape_as", "expand_as",
+    "copy", "astype", "swapaxes", "moveaxis", "tile", "broadcast_to", "view_as", "reshape_as", "expand_as",
 })
 _PLAIN_ATTRS = frozenset({"shape", "dtype", "device", "ndim", "requires_grad", "is_cuda", "layout"})
 #: torch.nn modules without parameters: calling one passes its input's gradient and adds none
@@ -184,10 +184,12 @@ class Summariser:
             return self._name(node.id)  # type: ignore[attr-defined]
         if kind is ast.Attribute:
             attr = node.attr  # type: ignore[attr-defined]
-            if attr in _PLAIN_ATTRS or _kind(attr) in (DATA, PLAIN):
-                return frozenset()
             base = node.value  # type: ignore[attr-defined]
-            if isinstance(base, ast.Name) and base.id in ("self", "cls"):
+            own = isinstance(base, ast.Name) and base.id in ("self", "cls")
+            if attr in _PLAIN_ATTRS or _kind(attr) == DATA or (_kind(attr) == PLAIN and not (
+                    own and (self.resolve(node) or "").endswith("Parameter"))):
+                return frozenset()  # `self.temperature = nn.Parameter(...)` is learnt, whatever its name
+            if own:
                 return frozenset({ANY})  # module state: parameters, buffers, settings alike
             return self.atoms(base)
         if kind is ast.Subscript or kind is ast.Starred:

@@ -169,3 +169,20 @@ def test_summaries_settle_on_loops_that_rebind_a_name():
         + "    v0 = v39\n    return v0\n"
     assert ast.parse(src)
     assert summary(src, "f")[2] == ("p:a", "p:b")
+
+
+def test_a_learnt_setting_is_not_data_whatever_its_name():
+    got = data_params({"pkg._scalers": STATS, "pkg.model": """
+        import torch
+        from torch import nn
+        from pkg._scalers import robust_stats
+
+        class Model(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.eps = nn.Parameter(torch.full((1,), 1e-3))  # a learnt smoothing
+
+            def loss(self, batch):
+                return robust_stats(batch["x"], batch["m"], eps=self.eps)[1].mean()
+    """})
+    assert got == {"pkg._scalers.robust_stats#data x", "pkg._scalers.robust_stats#data mask"}
