@@ -413,8 +413,9 @@ class _Indexer:
                             sc.append(t)
                         sc.extend(slice_refs.get(id(node), ()))
             slice_calls = tuple(dict.fromkeys(sc))
-        flow = summarise(fn, params, nodes, hows, returned, quiet,
-                                                                    lambda node: self.resolve(node, env)) if fn is not self.tree and not is_lambda else None
+        flow = None  # what its calls' arguments and its returns are made of (argflow)
+        if fn is not self.tree and not is_lambda:
+            flow = summarise(fn, params, nodes, hows, returned, quiet, lambda node: self.resolve(node, env))
         end = getattr(fn, "end_lineno", None) or len(self.lines) or 1
         self.functions[qualname] = FunctionInfo(
             qualname=qualname,
