@@ -27,6 +27,7 @@ import re
 from collections.abc import Callable, Iterable
 
 from kinkcheck.lint.callables import ours
+from kinkcheck.lint.pinned import unwritten
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, DATA, PLAIN, name_kind
 
 DATA_PARAM = "#data "
@@ -284,10 +285,10 @@ def _line(node: ast.AST) -> tuple[int, int]:
     return getattr(node, "lineno", 0), getattr(node, "col_offset", 0)
 
 
-def summarise(fn: ast.AST, params: tuple[str, ...], nodes: list[ast.AST],
+def summarise(params: tuple[str, ...], nodes: list[ast.AST],
               targets: dict[int, tuple[str | None, str | None]], returned: list[ast.AST],
               quiet: set[int], resolve: Callable[[ast.AST], str | None]) -> Summary | None:
-    """``fn``'s summary: every call it makes into checked code (outside ``no_grad``) with
+    """A function's summary: every call it makes into checked code (outside ``no_grad``) with
     its arguments' atoms, and the atoms of what it returns."""
     try:
         s = Summariser(params, nodes, targets, quiet, resolve)
@@ -310,12 +311,7 @@ def data_params(world, in_scope: Iterable[str], rooted: set[str]) -> list[str]:
     for q in in_scope:
         f = world.functions[q][1]
         flow: Summary | None = f.flow
-        recorded = {c[0] for c in flow[1]} if flow else set()
-        for ref in f.calls:
-            if ref not in recorded:
-                blocked.update(world.targets(ref))
-        for ref in f.refs:
-            blocked.update(world.targets(ref))
+        blocked.update(unwritten(world, f, {c[0] for c in flow[1]} if flow else set()))
         for call in flow[1] if flow else ():
             if call[0] in world.classes:
                 continue  # building an object: the arguments go to __init__, not to forward

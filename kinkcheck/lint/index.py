@@ -415,7 +415,7 @@ class _Indexer:
             slice_calls = tuple(dict.fromkeys(sc))
         flow = None  # what its calls' arguments and its returns are made of (argflow)
         if fn is not self.tree and not is_lambda:
-            flow = summarise(fn, params, nodes, hows, returned, quiet, lambda node: self.resolve(node, env))
+            flow = summarise(params, nodes, hows, returned, quiet, lambda node: self.resolve(node, env))
         end = getattr(fn, "end_lineno", None) or len(self.lines) or 1
         self.functions[qualname] = FunctionInfo(
             qualname=qualname,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ast
 import operator
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from typing import TYPE_CHECKING
 
 from kinkcheck.lint.resolve import DATA, name_kind
@@ -79,15 +79,11 @@ def pins(world, callers: Iterable[str], rooted: set[str]) -> list[str]:
             recorded.setdefault(target, [])
             if not data:
                 recorded[target].append((npos, dict(kws)))
+        blocked.update(unwritten(world, f, recorded))
         for ref in f.calls:
-            targets = world.targets(ref)
-            if ref not in recorded:
-                blocked.update(targets)  # called through a value: what it passes is not written down
-                continue
-            for t in targets:
-                calls.setdefault(t, []).extend(recorded[ref])
-        for ref in f.refs:
-            blocked.update(world.targets(ref))
+            if ref in recorded:
+                for t in world.targets(ref):
+                    calls.setdefault(t, []).extend(recorded[ref])
     out: list[str] = []
     for t, seen in calls.items():
         if t in blocked or not seen or any(npos < 0 for npos, _ in seen):
@@ -97,6 +93,19 @@ def pins(world, callers: Iterable[str], rooted: set[str]) -> list[str]:
             common = {k: v for k, v in common.items() if kws.get(k) == v}
         most = max(npos for npos, _ in seen)
         out.extend(f"{t}{PIN}{k} {most} {v}" for k, v in sorted(common.items()))
+    return out
+
+
+def unwritten(world, f, recorded: Container[str]) -> set[str]:
+    """The functions ``f`` may run without the index having written down what it hands
+    them: those it calls through a ref ``recorded`` lacks (a value, a table), and those it
+    stores, passes or returns as values (they may be called from anywhere)."""
+    out: set[str] = set()
+    for ref in f.calls:
+        if ref not in recorded:
+            out.update(world.targets(ref))
+    for ref in f.refs:
+        out.update(world.targets(ref))
     return out
 
 

@@ -157,9 +157,9 @@ def _div(a: str, b: str) -> str:
     return ANY
 
 
-def _pow(base: str, exponent: ast.AST, ctx=None, depth: int = 0) -> str:
+def _pow(base: str, exponent: ast.AST, ctx, depth: int) -> str:
     e = const_value(exponent)
-    if e is None and is_nonnegative(base) and ctx is not None and _minus_nonnegative(exponent, ctx, depth):
+    if e is None and is_nonnegative(base) and _minus_nonnegative(exponent, ctx, depth):
         # `p ** (-t)` with t >= 0: a base that underflowed to 0 gives inf (or 1), never 0
         return POS
     if e is None:  # a power of a value >= 0 is >= 0 (or inf), whatever the exponent
