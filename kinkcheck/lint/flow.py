@@ -84,7 +84,12 @@ _CUTTING = frozenset({"detach", "item", "tolist"})
 
 
 def _cut_output(node: ast.AST, ctx) -> bool:
-    """``x.detach()``, ``x.detach().cpu()``, ``x.item()``, ``float(x)``, ``torch.exp(l.detach())``."""
+    """``x.detach()``, ``x.detach().cpu()``, ``x.item()``, ``float(x)``, ``torch.exp(l.detach())``,
+    and a name computed only under ``no_grad`` (``with torch.no_grad(): frac = ...`` then
+    ``return loss, frac``: a statistic reported beside the loss)."""
+    if isinstance(node, ast.Name):
+        binds = bindings(ctx).get(node.id, [])
+        return bool(binds) and all(id(stmt) in ctx.no_grad_ids() for stmt, _ in binds)
     while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
         if node.func.attr in _CUTTING:
             return True
