@@ -117,7 +117,10 @@ def parameters(fn: ast.AST) -> dict[str, tuple[ast.AST | None, ast.AST | None]]:
         out[a.arg] = (a.annotation, d)
     for star in (args.vararg, args.kwarg):
         if star is not None:
-            out[star.arg] = (ast.Name(id="tuple", ctx=ast.Load()), None)
+            # `*tensors: Tensor` holds tensors (a star's annotation types each element); an
+            # unannotated star is read as a tuple of settings
+            typed = star is args.vararg and star.annotation is not None
+            out[star.arg] = (star.annotation if typed else ast.Name(id="tuple", ctx=ast.Load()), None)
     return out
 
 

@@ -371,9 +371,20 @@ def is_eps_like(node: ast.AST) -> bool:
     if isinstance(node, ast.Attribute):
         return bool(EPS_RE.search(node.attr)) or node.attr == "tiny"
     if isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute)):
-        # float(eps), torch.tensor(eps)
-        return len(node.args) == 1 and is_eps_like(node.args[0])
+        func = node.func
+        tail = func.id if isinstance(func, ast.Name) else func.attr
+        if isinstance(func, ast.Attribute) and tail in _EPS_CASTS and is_eps_like(func.value):
+            return True  # self.eps.to(x), eps.float()
+        # float(eps), torch.tensor(eps): a constructor, not `x.subtract(eps)` (a value minus eps)
+        return tail in _EPS_CONSTRUCTORS and len(node.args) == 1 and is_eps_like(node.args[0])
     return False
+
+
+#: calls that make a number or a 0-d array out of their one argument
+_EPS_CONSTRUCTORS = frozenset({"float", "tensor", "as_tensor", "asarray", "array", "scalar_tensor", "float16",
+                               "float32", "float64", "bfloat16", "Tensor", "convert_to_tensor"})
+#: methods that keep an eps an eps
+_EPS_CASTS = frozenset({"to", "type", "type_as", "float", "double", "half", "bfloat16", "astype", "item"})
 
 
 def const_value(node: ast.AST | None):
