@@ -198,7 +198,7 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
         tail = q.rsplit(".", 1)[-1]
         if tail in PLAIN_CALLS:
             return PLAIN
-        if root == "math" or root in PLAIN_PACKAGES or q in ("torch.is_tensor", "torch.numel", "numpy.ndim", "numpy.shape", "numpy.size", "torch.Size", "jax.numpy.ndim", "jax.numpy.shape"):
+        if root == "math" or root in PLAIN_PACKAGES or q in ("torch.is_tensor", "torch.numel", "numpy.ndim", "numpy.shape", "numpy.size", "torch.Size", "jax.numpy.ndim", "jax.numpy.shape", "jax.numpy.size"):
             return PLAIN
         if root in ("numpy", "scipy") and ctx.fa.framework:
             return DATA  # numpy inside torch/jax code computes on data (KC505 flags the call)
@@ -396,8 +396,13 @@ def _variable_kind(ctx: "Context", name: str) -> str:
                 return kinds.pop()
             if UNKNOWN in kinds:
                 hk = name_kind(name)
-                if hk and not (hk == PLAIN and any(_continuous_array_op(v) for v in ctx.assignments().get(name, ()))):
-                    return hk  # `n = z.norm(dim=1)`: a norm, whatever a name like `n` suggests
+                values = ctx.assignments().get(name, ())
+                if hk == PLAIN and any(_continuous_array_op(v) for v in values):
+                    hk = None  # `n = z.norm(dim=1)`: a norm, whatever a name like `n` suggests
+                if hk == DATA and any(_arithmetic(v) for v in values):
+                    hk = None  # `policy_advantages = -policy_t * adv`: made of what it multiplies
+                if hk:
+                    return hk
             return join(*assigned)
         return name_kind(name) or UNKNOWN
     # enclosing scopes / module level
@@ -433,6 +438,12 @@ def _enclosing(ctx: "Context") -> "Context | None":
 #: array methods whose result is a real number of an array, never a count or an index
 _CONTINUOUS_METHODS = frozenset({"norm", "sqrt", "abs", "exp", "log", "pow", "std", "var", "softmax", "sigmoid",
                                  "matmul", "clamp", "clamp_min"})
+
+
+def _arithmetic(value: object) -> bool:
+    """``-p * a``, ``x - y``: a value computed by operators, whose kind is its operands'."""
+    return isinstance(value, ast.BinOp) and isinstance(value.op, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.MatMult, ast.Pow)) \
+        or isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.USub)
 
 
 def _continuous_array_op(value: object) -> bool:

@@ -128,9 +128,24 @@ def _container(node: ast.AST, ctx: Context) -> bool:
     truth is whether it is empty)."""
     if not isinstance(node, ast.Name):
         return False
+    ann = ctx.params[node.id][0] if node.id in ctx.params else None
+    if ann is not None and _container_annotation(ann):
+        return True  # `kl_constraints: Sequence[Tuple[Array, Penalty]] = ()`
     shapes = (ast.List, ast.Tuple, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp)
     return any(isinstance(v, shapes) or isinstance(v, ast.Call) and isinstance(v.func, ast.Name) and
                v.func.id in ("list", "dict", "tuple", "set") for v in ctx.assignments().get(node.id, ()))
+
+
+#: annotations of a collection: ``if xs:`` asks whether it is empty, whatever it holds
+_CONTAINER_TYPES = frozenset({"Sequence", "List", "Tuple", "Dict", "Mapping", "Iterable", "Collection", "Set",
+                              "FrozenSet", "MutableSequence", "MutableMapping", "list", "tuple", "dict", "set",
+                              "frozenset"})
+
+
+def _container_annotation(ann: ast.AST) -> bool:
+    outer = ann.value if isinstance(ann, ast.Subscript) else ann
+    name = outer.attr if isinstance(outer, ast.Attribute) else outer.id if isinstance(outer, ast.Name) else None
+    return name in _CONTAINER_TYPES
 
 
 @node_check("KC401", ast.If, ast.While, ast.IfExp, ast.Assert)
