@@ -177,6 +177,8 @@ class FileAnalysis:
         self.ix = ix
         #: qualname -> parameters every call from loss code hands only data (``argflow``)
         self.data_params: dict[str, frozenset[str]] = {}
+        #: qualname -> the range a helper of another checked file always returns (``return_range``)
+        self.return_ranges: dict[str, str] = {}
         self.reexports = Reexports(path, module)
         names = [*self.ix.table.names.values(), *self.ix.table.stars]
         roots = {q.split(".")[0] for q in names}

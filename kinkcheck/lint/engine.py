@@ -28,7 +28,7 @@ from typing import Iterable
 
 from kinkcheck.findings import Finding
 from kinkcheck.lint import checks as registry
-from kinkcheck.lint import argflow, flow, joins, pinned, severing, sinks
+from kinkcheck.lint import argflow, flow, joins, pinned, return_range, severing, sinks
 from kinkcheck.lint.checks import Site
 from kinkcheck.lint.context import Budget, Context, FileAnalysis, no_grad_nodes
 from kinkcheck.lint.guards import accepts
@@ -136,6 +136,7 @@ def _analyze_scopes(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[
     seen: set[tuple] = set()
     settings = pinned.parse(functions) if functions else {}
     fa.data_params = argflow.parse(functions) if functions else {}
+    fa.return_ranges = return_range.parse(functions) if functions else {}
     for qualname, (fn, env, cls_qual) in list(fa.ix.scopes.items()):
         if cls_qual and qualname.rsplit(".", 1)[-1] in OBJECT_PLUMBING:
             continue

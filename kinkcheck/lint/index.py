@@ -13,7 +13,9 @@ from __future__ import annotations
 import ast
 import functools
 
+from kinkcheck.lint import return_range
 from kinkcheck.lint.argflow import summarise
+from kinkcheck.lint.bindings import parameters
 from kinkcheck.lint.callables import ours, param_defaults, param_names
 from kinkcheck.lint.env import _Env
 # the records the index produces (scope, the cache and the driver read them from here too)
@@ -416,6 +418,9 @@ class _Indexer:
         flow = None  # what its calls' arguments and its returns are made of (argflow)
         if fn is not self.tree and not is_lambda:
             flow = summarise(params, nodes, hows, returned, quiet, lambda node: self.resolve(node, env))
+        ret_range = None
+        if fn is not self.tree and not is_lambda and returned:
+            ret_range = return_range.summarise(fn, parameters(fn), lambda node: (self.resolve(node, env), self.how))
         end = getattr(fn, "end_lineno", None) or len(self.lines) or 1
         self.functions[qualname] = FunctionInfo(
             qualname=qualname,
@@ -434,6 +439,7 @@ class _Indexer:
             is_lambda=is_lambda,
             settings=tuple(settings),
             flow=flow,
+            ret_range=ret_range,
         )
 
     def _no_grad_calls(self, fn, nodes: list[ast.AST], env: "_Env") -> set[int]:

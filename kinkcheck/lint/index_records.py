@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-INDEX_VERSION = 6
+INDEX_VERSION = 7
 
 MODULE_CODE = "<module>"
 
@@ -42,6 +42,8 @@ class FunctionInfo:
     #: where its calls' arguments and its return values come from (``argflow.Summary``):
     #: (parameters, the calls into checked code with their arguments' atoms, the returns' atoms)
     flow: "tuple | None" = None
+    #: the range every return value has, for callers in other files (``return_range``)
+    ret_range: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -211,7 +211,7 @@ def _returned(node: ast.Call, ctx, depth: int) -> str:
         q = q if q and ctx.how == "def" else None
     entry = ctx.fa.ix.scopes.get(q) if q else None
     if q is None or entry is None or not isinstance(entry[0], (ast.FunctionDef, ast.AsyncFunctionDef)):
-        return ANY
+        return _other_file(node, ctx)
     from kinkcheck.lint import flow
     from kinkcheck.lint.walk import walk_local
 
@@ -224,6 +224,18 @@ def _returned(node: ast.Call, ctx, depth: int) -> str:
         return join(*(_range_of(v, callee, MAX_DEPTH - 2) for v in values))
     finally:
         _NESTED.reset(token)
+
+
+def _other_file(node: ast.Call, ctx) -> str:
+    """A helper of another checked file, by the summary scope handed over (``return_range``):
+    ``at_least_eps(v)`` imported from the package's utils is > 0."""
+    ranges_of: dict[str, str] = ctx.fa.return_ranges
+    func = node.func
+    if not ranges_of or isinstance(func, ast.Attribute) and not ctx.is_module_ref(func.value):
+        return ANY  # a method of a value: not a function of another file
+    q = ctx.qualify(func)
+    r = ranges_of.get(q, ANY) if q else ANY
+    return POS if r == POSU and not _UNDERFLOW.get() else r
 
 
 def _own_method(func: ast.Attribute, ctx) -> str | None:

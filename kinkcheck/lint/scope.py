@@ -25,6 +25,7 @@ import fnmatch
 import re
 from collections import deque
 
+from kinkcheck.lint import return_range
 from kinkcheck.lint.argflow import data_params
 from kinkcheck.lint.callables import CALL, PARAM
 from kinkcheck.lint.pinned import pins
@@ -396,8 +397,10 @@ def loss_scope(
     if scope == "all":
         # lambdas are checked as part of the function that holds them; a class body holds
         # none (`MANHATTAN = lambda x, y: ...` in a table of metrics is checked on its own)
-        return {ix.path: frozenset(q for q, f in ix.functions.items() if not f.is_lambda or q in _class_held(ix))
-                for ix in indexes if ix.functions}
+        every = {ix.path: {q for q, f in ix.functions.items() if not f.is_lambda or q in _class_held(ix)}
+                 for ix in indexes if ix.functions}
+        return_range.add_entries(_World(indexes), every)
+        return {path: frozenset(qs) for path, qs in every.items()}
     world = _World(indexes)
     whole: dict[str, int] = {}  # qualname -> depth reached
     rooted: set[str] = set()
@@ -463,6 +466,7 @@ def loss_scope(
         q = entry.partition("#")[0]
         if q in whole:
             out[world.functions[q][0].path].add(entry)
+    return_range.add_entries(world, out)
     return {path: frozenset(qs) for path, qs in out.items()}
 
 

@@ -141,6 +141,25 @@ def test_an_unchanged_file_is_rechecked_when_a_caller_hands_it_a_prediction(writ
     assert run_all() == [("_helpers.py", "KC201")]
 
 
+def test_an_unchanged_caller_is_rechecked_when_a_helper_stops_guarding(write_tree, monkeypatch):
+    """train.py does not change; whether its log meets a pole depends on the range the helper
+    in utils.py returns (lint/return_range.py)."""
+    guarded = "import torch\n\ndef floor(x):\n    return x.clamp(min=1e-6)\n"
+    root = write_tree({"pyproject.toml": "[tool.kinkcheck]\n", "utils.py": guarded,
+                       "train.py": "import torch\nfrom utils import floor\n\ndef loss(p):\n"
+                                   "    return -torch.log(floor(p)).mean()\n"})
+    monkeypatch.chdir(root)
+
+    def run_all():
+        return [(f.path, f.code) for f in check_paths([root], load_config(root, {}), jobs=1).findings]
+
+    assert run_all() == []
+    (root / "utils.py").write_text("import torch\n\ndef floor(x):\n    return x - 0.5\n")
+    assert run_all() == [("train.py", "KC204")]
+    (root / "utils.py").write_text(guarded)
+    assert run_all() == []
+
+
 def test_caches_of_other_builds_are_pruned_when_idle(project):
     import os
     import time

@@ -1,0 +1,94 @@
+"""The range a small function's return value always has, worked out once at index time, so
+that a caller in another file knows what a helper guarantees: ``at_least_eps(x)`` returns
+``x.clamp(min=eps)``, which is > 0 whatever ``x`` is, so ``at_least_eps(v).reciprocal()``
+and ``at_least_eps(v).log()`` meet no pole.
+
+A summary holds for every argument (the callee's parameters count as what their defaults,
+annotations and names say, never as the caller's values). Scope hands each file the ranges
+of the other files' helpers its functions call, as ``"<qualname>#range <range>"`` entries:
+part of the cache key like pins, so editing the helper re-checks its callers. Calls within
+one file are summarised by ``ranges_calls`` directly.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Iterable
+
+from kinkcheck.lint import ranges
+from kinkcheck.lint.walk import walk_local
+
+RANGE_ENTRY = "#range "
+#: statements a summarised helper may have: a guard helper is a line or three
+MAX_STATEMENTS = 6
+#: what a summary may say (anything else says nothing a caller can use)
+_USEFUL = frozenset({ranges.POS, ranges.POSU, ranges.GE1, ranges.NONNEG, ranges.NONZERO})
+
+
+class _IndexView:
+    """What ``ranges`` reads of a function while the index is built (no file analysis exists
+    yet): its node, its parameters and how a name resolves."""
+
+    def __init__(self, fn: ast.AST, params: dict, resolve: Callable[[ast.AST], tuple[str | None, str | None]]):
+        self.fn = fn
+        self.params = params
+        self._resolve = resolve
+
+    def qualify(self, node: ast.AST) -> str | None:
+        return self._resolve(node)[0]
+
+    def is_module_ref(self, node: ast.AST) -> bool:
+        q, how = self._resolve(node)
+        return q is not None and how in ("import", "star") and not isinstance(node, ast.Call)
+
+
+def summarise(fn: ast.AST, params: dict, resolve: Callable[[ast.AST], tuple[str | None, str | None]]) -> str | None:
+    """The range every return of ``fn`` has (exp-like values counted as able to underflow to
+    0), or None when it says nothing useful, the function is not small, or it yields."""
+    body = getattr(fn, "body", None)
+    if not isinstance(body, list) or len(body) > MAX_STATEMENTS:
+        return None
+    values = []
+    for node in walk_local(fn):
+        if isinstance(node, (ast.Yield, ast.YieldFrom)):
+            return None
+        if isinstance(node, ast.Return):
+            if node.value is None:
+                return None
+            values.append(node.value)
+    if not values:
+        return None
+    view = _IndexView(fn, params, resolve)
+    try:
+        r = ranges.join(*(ranges.range_of(v, view, underflow=True) for v in values))
+    except (AttributeError, TypeError, RecursionError):
+        return None  # a part of ranges that needs the file analysis: no summary
+    return r if r in _USEFUL else None
+
+
+def add_entries(world, scoped: dict[str, set[str]]) -> None:
+    """Add to each file's scope set the entries ``"<callee>#range <range>"`` of the summarised
+    functions of other modules that its functions in scope call (``world`` is scope's view
+    of every index)."""
+    for path, qs in scoped.items():
+        found: set[str] = set()
+        for q in qs:
+            if "#" in q or q not in world.functions:
+                continue  # an entry, or statements sliced out of a function
+            ix, f = world.functions[q]
+            for ref in f.calls:
+                for t in world.targets(ref):
+                    tix, tf = world.functions[t]
+                    if tf.ret_range is not None and tix.module != ix.module:
+                        found.add(f"{t}{RANGE_ENTRY}{tf.ret_range}")
+        qs.update(found)
+
+
+def parse(functions: Iterable[str]) -> dict[str, str]:
+    """qualname -> the range its return always has, from scope entries."""
+    out = {}
+    for entry in functions:
+        q, sep, r = entry.partition(RANGE_ENTRY)
+        if sep:
+            out[q] = r
+    return out
