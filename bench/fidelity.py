@@ -52,7 +52,7 @@ def run_kinkcheck(root: Path, folders: list[str], extra: list[str], out: Path) -
     cmd = [sys.executable, "-m", "kinkcheck", "check", *folders, "--output-format", "json", "--no-cache",
            "--exit-zero", *extra]
     proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
-    if proc.returncode not in (0, 1):
+    if proc.returncode not in (0, 1) or not proc.stdout.strip():
         sys.exit(f"fidelity: kinkcheck exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
     findings = [f for f in json.loads(proc.stdout)["findings"] if not f.get("documented")]
     out.write_text(json.dumps(findings))
