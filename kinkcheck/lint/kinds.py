@@ -399,7 +399,7 @@ def _variable_kind(ctx: "Context", name: str) -> str:
                 values = ctx.assignments().get(name, ())
                 if hk == PLAIN and any(_continuous_array_op(v) for v in values):
                     hk = None  # `n = z.norm(dim=1)`: a norm, whatever a name like `n` suggests
-                if hk == DATA and any(_arithmetic(v) for v in values):
+                if hk == DATA and any(_arithmetic(v) and _differentiable_operand(ctx, v, name) for v in values):
                     hk = None  # `policy_advantages = -policy_t * adv`: made of what it multiplies
                 if hk:
                     return hk
@@ -440,10 +440,22 @@ _CONTINUOUS_METHODS = frozenset({"norm", "sqrt", "abs", "exp", "log", "pow", "st
                                  "matmul", "clamp", "clamp_min"})
 
 
+def _differentiable_operand(ctx: "Context", value: ast.AST, name: str) -> bool:
+    """An operand of ``value`` that may carry gradient and is no data by its own name (nor
+    ``name`` itself rebound: ``idxs = idxs + offsets`` stays what ``idxs`` was)."""
+    for node in ast.walk(value):
+        if isinstance(node, ast.Name) and node.id != name and not ctx.is_module_ref(node):
+            if name_kind(node.id) not in (DATA, PLAIN) and ctx.kind(node) in (TENSOR, UNKNOWN):
+                return True
+    return False
+
+
 def _arithmetic(value: object) -> bool:
     """``-p * a``, ``x - y``: a value computed by operators, whose kind is its operands'."""
-    return isinstance(value, ast.BinOp) and isinstance(value.op, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.MatMult, ast.Pow)) \
-        or isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.USub)
+    if isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.USub):
+        return _arithmetic(value.operand)  # `-(-frames // stack)` is a count, rounded
+    return isinstance(value, ast.BinOp) and isinstance(value.op, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.MatMult,
+                                                                  ast.Pow))
 
 
 def _continuous_array_op(value: object) -> bool:
