@@ -28,7 +28,7 @@ from typing import Iterable
 
 from kinkcheck.findings import Finding
 from kinkcheck.lint import checks as registry
-from kinkcheck.lint import argflow, flow, joins, pinned, return_range, severing, sinks
+from kinkcheck.lint import argflow, call_sites, flow, joins, pinned, return_range, severing, sinks
 from kinkcheck.lint.checks import Site
 from kinkcheck.lint.context import Budget, Context, FileAnalysis, no_grad_nodes
 from kinkcheck.lint.guards import accepts
@@ -303,7 +303,7 @@ def _called_only_without_grad(ctx: Context, depth: int = 4) -> bool:
     if ctx.qualname in memo:
         return memo[ctx.qualname]
     memo[ctx.qualname] = False  # recursion: a cycle of calls proves nothing
-    sites = flow.call_sites(ctx) if depth > 0 else None  # None too when it is handed on as a value
+    sites = call_sites.call_sites(ctx) if depth > 0 else None  # None too when it is handed on as a value
     found = bool(sites) and all(
         isinstance(caller, Context) and (
             id(call) in caller.no_grad_ids()

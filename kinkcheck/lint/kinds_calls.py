@@ -25,7 +25,7 @@ def _method_kind(ctx: "Context", name: str, call: ast.Call | None = None) -> str
     """DATA or PLAIN when every value the method ``self.<name>`` of this class returns is
     data or a plain value, given what ``call`` hands it where that is data or plain
     (memoized per file and argument kinds); None otherwise."""
-    from kinkcheck.lint import flow
+    from kinkcheck.lint import call_sites, flow
     from kinkcheck.lint.context import Context
 
     cls = ctx.cls_qual or getattr(_enclosing(ctx), "cls_qual", None)
@@ -39,7 +39,7 @@ def _method_kind(ctx: "Context", name: str, call: ast.Call | None = None) -> str
     seeded: dict[str, str] = {}
     if call is not None and _ACROSS.get() < 2:
         for param in callee.params:
-            value = flow.passed(param, call, callee)
+            value = call_sites.passed(param, call, callee)
             kind = ctx.kind(value) if value is not None else None
             if kind in (PLAIN, DATA) and param not in callee.assignments():
                 seeded[param] = kind  # `self.sim_matrix(guide_a, guide_b)`: data goes in
@@ -52,7 +52,7 @@ def _method_kind(ctx: "Context", name: str, call: ast.Call | None = None) -> str
     token = _ACROSS.set(_ACROSS.get() + 1)
     try:
         callee._kinds.update(seeded)
-        returns = flow._returns(flow.link_parents(callee))
+        returns = flow._returns(call_sites.link_parents(callee))
         if returns:
             kinds = {callee.kind(r.value) for r in returns if r.value is not None}
             if kinds and kinds <= {PLAIN, DATA}:
@@ -119,11 +119,11 @@ def _passed_kind(ctx: "Context", name: str) -> str | None:
     values) for parameter ``name``; None when unknown. Followed at most two calls up."""
     if _ACROSS.get() >= 2:
         return None
-    from kinkcheck.lint import flow
+    from kinkcheck.lint import call_sites
 
     token = _ACROSS.set(_ACROSS.get() + 1)
     try:
-        passed = flow.argument_values(name, ctx)
+        passed = call_sites.argument_values(name, ctx)
         if not passed:
             return None
         kinds = {caller.kind(value) for caller, value in passed}  # type: ignore[attr-defined]  # Contexts

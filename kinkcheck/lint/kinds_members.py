@@ -79,7 +79,7 @@ def _property_kind(fa: "FileAnalysis", cls_qual: str, attr: str) -> str | None:
     """The kind of a ``@property`` named ``attr`` of the class: DATA or PLAIN when every
     value it returns is (``return jnp.broadcast_to(self._low, shape)`` of a bound set in
     ``__init__`` from ``jnp.ceil(low)``), else the kind its annotation declares, if any."""
-    from kinkcheck.lint import flow
+    from kinkcheck.lint import call_sites, flow
     from kinkcheck.lint.context import Context
 
     entry = fa.ix.scopes.get(f"{cls_qual}.{attr}")
@@ -89,7 +89,7 @@ def _property_kind(fa: "FileAnalysis", cls_qual: str, attr: str) -> str | None:
         return None
     assert entry is not None
     getter = Context(fa, f"{cls_qual}.{attr}", *entry)
-    returned = {getter.kind(r.value) for r in flow._returns(flow.link_parents(getter)) if r.value is not None}
+    returned = {getter.kind(r.value) for r in flow._returns(call_sites.link_parents(getter)) if r.value is not None}
     returned.discard(_CYCLE)
     if returned and returned <= {PLAIN, DATA}:
         return join(*returned)

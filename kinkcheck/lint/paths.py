@@ -146,9 +146,9 @@ def _guarded(operand: ast.AST, at: ast.AST, ctx, *, strict: bool, callers: int =
     # under `if fg_mask.sum():`: the operand, written in each caller's terms, is guarded there
     if not callers or not _only_params(operand, ctx):
         return False
-    from kinkcheck.lint import flow
+    from kinkcheck.lint import call_sites
 
-    sites = flow.call_sites(ctx)
+    sites = call_sites.call_sites(ctx)
     if not sites:
         return False
     for caller, call in sites:
@@ -170,13 +170,13 @@ def _only_params(operand: ast.AST, ctx) -> bool:
 
 def _substituted(operand: ast.AST, call: ast.Call, ctx) -> ast.AST | None:
     """``operand`` with each parameter replaced by what ``call`` passes for it."""
-    from kinkcheck.lint import flow
+    from kinkcheck.lint import call_sites
 
     class Swap(ast.NodeTransformer):
         missing = False
 
         def visit_Name(self, node: ast.Name) -> ast.AST:
-            value = flow.passed(node.id, call, ctx)
+            value = call_sites.passed(node.id, call, ctx)
             if value is None:
                 Swap.missing = True
                 return node

@@ -504,9 +504,9 @@ def _param(name: str, ctx, depth: int) -> str:
     if carried is not None:
         return carried
     if depth > 2 and hasattr(ctx, "fa"):
-        from kinkcheck.lint import flow
+        from kinkcheck.lint import call_sites
 
-        passed = flow.argument_values(name, ctx)
+        passed = call_sites.argument_values(name, ctx)
         if passed:
             return join(*(_range_of(value, caller, depth - 2) for caller, value in passed))
     return ANY

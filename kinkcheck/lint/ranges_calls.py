@@ -212,10 +212,10 @@ def _returned(node: ast.Call, ctx, depth: int) -> str:
     entry = ctx.fa.ix.scopes.get(q) if q else None
     if q is None or entry is None or not isinstance(entry[0], (ast.FunctionDef, ast.AsyncFunctionDef)):
         return _other_file(node, ctx)
-    from kinkcheck.lint import flow
+    from kinkcheck.lint import call_sites
     from kinkcheck.lint.walk import walk_local
 
-    callee = flow._caller_context(ctx.fa, q, entry)
+    callee = call_sites._caller_context(ctx.fa, q, entry)
     values = [n.value for n in walk_local(entry[0]) if isinstance(n, ast.Return)]
     if not values or any(v is None for v in values):
         return ANY

@@ -40,12 +40,12 @@ def carry_range(name: str, ctx, depth: int) -> str | None:
     r_init = _range_of(call.args[init_at], caller, depth - 1)
     if r_init in (ANY, BOTTOM):
         return ANY
-    from kinkcheck.lint import flow
+    from kinkcheck.lint import call_sites, flow
 
     entry = ctx.fa.ix.scopes.get(ctx.qualname)
     if entry is None:
         return ANY
-    fresh = flow.linked_context(ctx.fa, ctx.qualname, entry)
+    fresh = call_sites.linked_context(ctx.fa, ctx.qualname, entry)
     token = _ASSUMED.set({**assumed, key: r_init})
     try:
         outs = [_carried(r.value, kind) for r in flow._returns(fresh)]
@@ -66,7 +66,7 @@ def _carried(value: ast.AST | None, kind: str) -> ast.AST | None:
 def _loop_call(ctx):
     """``(caller context, call, kind)`` for the one loop call in the enclosing function that
     runs the function ``ctx`` describes as its body."""
-    from kinkcheck.lint import flow
+    from kinkcheck.lint import call_sites
     from kinkcheck.lint.kinds import _enclosing
     from kinkcheck.lint.sinks import _callee
     from kinkcheck.lint.walk import walk_local
@@ -88,4 +88,4 @@ def _loop_call(ctx):
             hits.append((node, tail))
     if len(hits) != 1:
         return None
-    return flow.linked_once(outer), hits[0][0], hits[0][1]
+    return call_sites.linked_once(outer), hits[0][0], hits[0][1]

@@ -40,7 +40,7 @@ def _name(name: str, ctx, depth: int) -> str:
 def _free(name: str, ctx, depth: int) -> str:
     """A closure's free name: what the nearest enclosing function binds it to (a parameter's
     default, its assignments): ``delta`` of ``def prox(x, delta=1.0): def fun(u): ...``."""
-    from kinkcheck.lint import flow
+    from kinkcheck.lint import call_sites, flow
 
     if depth > 1 and hasattr(ctx, "qualname") and hasattr(ctx, "fa"):
         from kinkcheck.lint.kinds import _enclosing
@@ -49,7 +49,7 @@ def _free(name: str, ctx, depth: int) -> str:
         while outer is not None:
             if name in outer.bound or name in outer.params:
                 # the bindings that reach the nested `def` (the value the closure is made with)
-                found, entry = flow.reaching(name, ctx.fn, flow.linked_once(outer))
+                found, entry = flow.reaching(name, ctx.fn, call_sites.linked_once(outer))
                 rs = [_range_of(value, outer, depth - 1) if value is not None else ANY for _, value in found]
                 if entry:
                     rs.append(_param(name, outer, depth - 1) if name in outer.params else _config_name(name))

@@ -139,9 +139,9 @@ def _switched_off(node: ast.AST, ctx) -> bool:
         default = ctx.param_default(f.id)
         if default is None or const_value(default) != 0 or numeric_value(f, ctx) != 0:
             continue
-        from kinkcheck.lint import flow
+        from kinkcheck.lint import call_sites
 
-        passed = flow.argument_values(f.id, ctx) if hasattr(ctx, "fa") else None
+        passed = call_sites.argument_values(f.id, ctx) if hasattr(ctx, "fa") else None
         if passed is None or all(numeric_value(value, caller) == 0 for caller, value in passed):
             return True
     return False

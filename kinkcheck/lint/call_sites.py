@@ -1,0 +1,230 @@
+"""Calls within one file: who calls a function and with what, so that a parameter's facts
+can come from its callers (``argument_values``, ``call_sites``, ``passed``) and a callee's
+from a context linked to its caller (``linked_context``). Bounded: a handful of call sites,
+a few classes deep."""
+
+from __future__ import annotations
+
+import ast
+
+from kinkcheck.lint.bindings import init_parameters
+from kinkcheck.lint.callables import SAME_MODULE
+
+def _call_index(fa) -> dict:
+    """key -> [(caller qualname, call)] for every call in the file: ``("name", f)`` for
+    ``f(...)``, ``("self", cls, m)`` for ``self.m(...)``, ``("ctor", C)`` for
+    ``self.x(...)`` where ``self.x = C(...)`` (the instance's forward/__call__ runs)."""
+    cached = getattr(fa, "_flow_calls", None)
+    if cached is not None:
+        return cached
+    from kinkcheck.lint.walk import walk_local
+
+    ctors: dict[str, set[str]] = {}
+    #: `self.cls_criterion = seesaw_ce_loss`: a call of the attribute calls the function
+    stored: dict[str, set[str]] = {}
+    for attr, values in fa.self_assigns().items():
+        for v in values:
+            ctors.setdefault(attr, set()).update(_classes_of(v, fa))
+            v = _compiled(v) or v  # `self._step = torch.compile(_step)`: still calls _step
+            if isinstance(v, ast.Name) and f"{fa.module}.{v.id}" in fa.ix.scopes:
+                stored.setdefault(attr, set()).add(v.id)
+    out: dict = {}
+    for qual, (fn, _env, cls) in fa.ix.scopes.items():
+        for node in walk_local(fn):
+            if not isinstance(node, ast.Call):
+                continue
+            f = node.func
+            if isinstance(f, ast.Name):
+                out.setdefault(("name", f.id), []).append((qual, node))
+            elif isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "self":
+                out.setdefault(("self", cls, f.attr), []).append((qual, node))
+                for c in ctors.get(f.attr, ()):
+                    out.setdefault(("ctor", c), []).append((qual, node))
+                for fname in stored.get(f.attr, ()):
+                    out.setdefault(("name", fname), []).append((qual, node))
+    fa._flow_calls = out
+    return out
+
+
+def _classes_of(value: ast.AST, fa, depth: int = 0) -> set[str]:
+    """Names of the classes an instance bound to a ``self`` attribute may have:
+    ``C(...)``, ``C(...).to(device)``, ``scheme or C()``, and an ``__init__`` parameter's
+    annotation and default (``scheme: BaseScheme | None = Scheme()``)."""
+    v = value
+    while isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute) and isinstance(v.func.value, ast.Call) \
+            and v.func.attr in SAME_MODULE:
+        v = v.func.value  # `BboxLoss(m.reg_max).to(device)`: still a BboxLoss
+    if isinstance(v, ast.Call):
+        name = v.func.attr if isinstance(v.func, ast.Attribute) else getattr(v.func, "id", None)
+        return {name} if name and name[:1].isupper() else set()
+    if isinstance(v, ast.BoolOp):
+        return {c for x in v.values for c in _classes_of(x, fa, depth)}
+    if isinstance(v, ast.IfExp):
+        return _classes_of(v.body, fa, depth) | _classes_of(v.orelse, fa, depth)
+    if isinstance(v, ast.Name) and depth == 0:
+        out: set[str] = set()
+        for ann, default in init_parameters(fa, v.id):
+            if ann is not None:
+                out |= {n.id for n in ast.walk(ann) if isinstance(n, ast.Name) and n.id[:1].isupper()}
+                out |= {n.attr for n in ast.walk(ann) if isinstance(n, ast.Attribute) and n.attr[:1].isupper()}
+            if default is not None:
+                out |= _classes_of(default, fa, depth + 1)
+        return out
+    return set()
+
+
+def argument_values(param: str, ctx, limit: int = 8) -> list[tuple[object, ast.AST]] | None:
+    """What callers in this file pass for ``param`` of the function ``ctx`` describes, each
+    with a Context of its caller; None when a caller passes nothing for it (its default), or
+    when no caller is known (then anything may come in)."""
+    sites = call_sites(ctx, limit)
+    if sites is None:
+        return None
+    out = []
+    for caller, call in sites:
+        value = passed(param, call, ctx)
+        if value is None:
+            return None
+        out.append((caller, value))
+    return out
+
+
+#: wrappers that return the same function, compiled: calls through them are calls of it
+_COMPILERS = frozenset({"compile", "jit", "script", "pjit"})
+
+
+def _compiled(value: ast.AST) -> ast.Name | None:
+    """``f`` of ``torch.compile(f, ...)``, ``jax.jit(f)``, ``torch.jit.script(f)``."""
+    if isinstance(value, ast.Call) and value.args and isinstance(value.args[0], ast.Name):
+        f = value.func
+        tail = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else None
+        if tail in _COMPILERS:
+            return value.args[0]
+    return None
+
+
+def used_as_value(ctx) -> bool:
+    """The function ``ctx`` describes is named somewhere other than as the callee of a call
+    (``map(f, xs)``, ``partial(f, ...)``, ``self.hook = self.f``): it may run from anywhere."""
+    fn = ctx.fn
+    if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return True
+    refs = getattr(ctx.fa, "_flow_value_refs", None)
+    if refs is None:
+        refs = set()
+        callees = {id(n.func) for n in ast.walk(ctx.fa.tree) if isinstance(n, ast.Call)}
+        # `self.crit = f` and `self.step = torch.compile(f)`: calls of the attribute are indexed
+        stored = [_compiled(v) or v for vs in ctx.fa.self_assigns().values() for v in vs]
+        callees |= {id(v) for v in stored if isinstance(v, ast.Name)}
+        for n in ast.walk(ctx.fa.tree):
+            if id(n) in callees or not isinstance(getattr(n, "ctx", None), ast.Load):
+                continue
+            if isinstance(n, ast.Name):
+                refs.add(n.id)
+            elif isinstance(n, ast.Attribute):
+                refs.add(n.attr)
+        ctx.fa._flow_value_refs = refs
+    return fn.name in refs
+
+
+def _bases_in_file(fa, cls_qual: str, depth: int = 4) -> list[str]:
+    """The classes of this file that ``cls_qual`` derives from, nearest first."""
+    out: list[str] = []
+    todo = list(fa.ix.classes.get(cls_qual, ()))
+    while todo and len(out) < depth:
+        b = todo.pop(0)
+        if b in fa.ix.classes and b not in out and b != cls_qual:
+            out.append(b)
+            todo += list(fa.ix.classes.get(b, ()))
+    return out
+
+
+def call_sites(ctx, limit: int = 8) -> list[tuple[object, ast.Call]] | None:
+    """Every call of the function ``ctx`` describes in this file, with a Context of its
+    caller; None when there is none, too many, or one in code no Context describes."""
+    fn = ctx.fn
+    if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) or used_as_value(ctx):
+        return None  # handed on as a value, it is called from places the index cannot see
+    method = _is_method(ctx)
+    index = _call_index(ctx.fa)
+    name = fn.name
+    keys: list[tuple] = [("name", name)] if not method else [("self", ctx.cls_qual, name)]
+    if method:
+        # an override: the base class's own `self.m(...)` runs it on this class's instances
+        keys += [("self", b, name) for b in _bases_in_file(ctx.fa, ctx.cls_qual)]
+    if method and name in ("forward", "__call__"):
+        # `self.scheme(...)` where the attribute holds this class or one it derives from
+        keys.append(("ctor", ctx.cls_qual.rsplit(".", 1)[-1]))
+        keys += [("ctor", b.rsplit(".", 1)[-1]) for b in ctx.fa.ix.classes.get(ctx.cls_qual, ())
+                 if b.rsplit(".", 1)[-1] not in ("Module", "object", "ABC")]
+    sites = [s for k in keys for s in index.get(k, ())]
+    if not sites or len(sites) > limit:
+        return None
+    out = []
+    for qual, call in sites:
+        caller = ctx.fa.ix.scopes.get(qual)
+        if caller is None:
+            return None
+        out.append((_caller_context(ctx.fa, qual, caller), call))
+    return out
+
+
+def _is_method(ctx) -> bool:
+    args = ctx.fn.args
+    return bool(ctx.cls_qual) and [a.arg for a in (*args.posonlyargs, *args.args)][:1] in (["self"], ["cls"])
+
+
+def passed(param: str, call: ast.Call, ctx) -> ast.AST | None:
+    """The expression ``call`` passes for ``param`` of the function ``ctx`` describes (None:
+    its default, or not knowable through a ``*args``)."""
+    args = ctx.fn.args
+    positional = [a.arg for a in (*args.posonlyargs, *args.args)]
+    if _is_method(ctx):
+        positional = positional[1:]
+    if param not in positional and param not in [a.arg for a in args.kwonlyargs]:
+        return None
+    value = next((k.value for k in call.keywords if k.arg == param), None)
+    if value is None and param in positional:
+        i = positional.index(param)
+        if any(isinstance(a, ast.Starred) for a in call.args[: i + 1]):
+            return None
+        value = call.args[i] if i < len(call.args) else None
+    return value
+
+
+def _caller_context(fa, qual: str, caller) -> object:
+    """A Context of a calling function with its parent links, so what reaches the call
+    is read flow-sensitively (``s = s.clamp_min(tiny)`` before ``loss(s)``); memoized."""
+    memo = fa.__dict__.setdefault("_caller_contexts", {})
+    got = memo.get(qual)
+    if got is None:
+        got = memo[qual] = linked_context(fa, qual, caller)
+    return got
+
+
+def linked_context(fa, qual: str, entry):
+    """A new Context of the function ``entry`` (its scope entry: node, env, class) with the
+    parent links flow facts read (the analysis of the function itself links only what it checks)."""
+    from kinkcheck.lint.context import Context
+
+    return link_parents(Context(fa, qual, entry[0], entry[1], entry[2]))
+
+
+def linked_once(ctx):
+    """``ctx`` with its parent links filled, once per function of the file: an enclosing
+    function's Context (``kinds._enclosing``) is shared by its closures and loop bodies."""
+    memo = ctx.fa.__dict__.setdefault("_linked_enclosing", set())
+    if ctx.qualname not in memo:
+        link_parents(ctx)
+        memo.add(ctx.qualname)
+    return ctx
+
+
+def link_parents(ctx):
+    """Fill ``ctx.parents`` for the whole function body; returns ``ctx``."""
+    from kinkcheck.lint.walk import walk_local
+
+    for node in walk_local(ctx.fn):
+        for child in ast.iter_child_nodes(node):
+            ctx.parents[id(child)] = node
+    return ctx
