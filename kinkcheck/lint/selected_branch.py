@@ -5,7 +5,9 @@ power) evaluates both branches, so the clamp keeps the unselected lanes away fro
 root's infinite slope; on the lanes that branch is selected for, the condition already puts
 ``t`` above ``b``, the clamp is the identity and its kink never reaches the result. The
 condition must compare the clamped value itself with the clamp's own bound (textually), on
-the side that keeps it inside. Registered in ``guards.GUARDS`` as ``selected-branch``.
+the side that keeps it inside. The clamped value may reach the ``where`` through names
+(``power = t.clamp(min=b) ** (1 / 3)``, then ``where(t > b, power, ...)``): every use of the
+name must sit in such a branch. Registered in ``guards.GUARDS`` as ``selected-branch``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING
 
+from kinkcheck.lint import sinks
 from kinkcheck.lint.deadzone import _none_literal
 from kinkcheck.lint.double_where import where_branches
 from kinkcheck.lint.guards import (
@@ -51,17 +54,48 @@ def selected_branch(node: ast.AST, ctx: Context, site=None) -> bool:
     low, high = (None if _none_literal(b) else b for b in (low, high))
     if (low is None) == (high is None):
         return False  # a two-sided clamp: one comparison cannot put the value inside both bounds
-    found = next(((w, i) for w, i in where_branches(call, ctx) if (_callee_tail(w, ctx) or "") == "where"), None)
-    if found is None:
-        return False
-    where, branch = found
     bound = low if low is not None else high
-    side = _side_of(where.args[0], node, bound) if bound is not None else None
-    if side is None:
-        return False
     wanted = "above" if low is not None else "below"
-    # branch 1 is taken where the condition holds, branch 2 where it does not
-    return (side == wanted) == (branch == 1)
+    selections = _selecting_wheres(call, ctx, _DEPTH)
+    if not selections or bound is None:
+        return False
+    for where, branch in selections:
+        side = _side_of(where.args[0], node, bound)
+        # branch 1 is taken where the condition holds, branch 2 where it does not
+        if side is None or (side == wanted) != (branch == 1):
+            return False
+    return True
+
+
+#: names followed from the clamp to the ``where`` (``power`` -> ``f_lab``)
+_DEPTH = 2
+
+
+def _first_where(node: ast.AST, ctx: Context) -> tuple[ast.Call, int] | None:
+    return next(((w, i) for w, i in where_branches(node, ctx) if (_callee_tail(w, ctx) or "") == "where"), None)
+
+
+def _selecting_wheres(node: ast.AST, ctx: Context, depth: int) -> list[tuple[ast.Call, int]] | None:
+    """The ``(where, branch)`` that holds ``node`` in its statement; failing that, the ones
+    holding every use of the name ``node``'s statement assigns (followed through ``depth``
+    names). None when some use is not in a ``where`` branch."""
+    found = _first_where(node, ctx)
+    if found is not None:
+        return [found]
+    stmt = ctx.parent(node)
+    while stmt is not None and not isinstance(stmt, ast.stmt):
+        stmt = ctx.parent(stmt)
+    if depth <= 0 or not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+                          and isinstance(stmt.targets[0], ast.Name)):
+        return None
+    uses = sinks.uses_of(stmt.targets[0].id, stmt, ctx)
+    selections: list[tuple[ast.Call, int]] = []
+    for use in uses:
+        found_for_use = _selecting_wheres(use, ctx, depth - 1)
+        if not found_for_use:
+            return None
+        selections.extend(found_for_use)
+    return selections or None
 
 
 def _side_of(cond: ast.AST, value: ast.AST, bound: ast.AST) -> str | None:
