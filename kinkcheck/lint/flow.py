@@ -61,21 +61,44 @@ def returned_names(ctx) -> set[str]:
 def loss_values(ctx) -> list[ast.AST]:
     """The returned expressions that may carry the loss: ``return loss, acc.detach()`` and
     ``return loss, frac.item()`` hand back statistics beside it, which no gradient reaches
-    (a function that returns only such values is judged on all of them)."""
+    (a function that returns only such values is judged on all of them). A function the file
+    differentiates with ``has_aux=True`` returns ``(loss, aux)``: only the loss is differentiated."""
     cached = getattr(ctx, "_flow_loss_values", None)
     if cached is not None:
         return cached
     values: list[ast.AST] = []
+    aux = getattr(ctx.fn, "name", None) in aux_functions(ctx.fa)
     for r in _returns(ctx):
         if r.value is None:
             continue
-        if isinstance(r.value, (ast.Tuple, ast.List)):
+        if aux and isinstance(r.value, ast.Tuple) and len(r.value.elts) == 2:
+            values.append(r.value.elts[0])
+        elif isinstance(r.value, (ast.Tuple, ast.List)):
             kept = [e for e in r.value.elts if not _cut_output(e, ctx)]
             values.extend(kept or r.value.elts)
         else:
             values.append(r.value)
     ctx._flow_loss_values = values
     return values
+
+
+def aux_functions(fa) -> frozenset[str]:
+    """Names of the functions (or methods) the file hands to a transform with ``has_aux=True``
+    (``jax.value_and_grad(loss_fn, has_aux=True)``, ``torch.func.grad(f, has_aux=True)``)."""
+    cached = getattr(fa, "_aux_functions", None)
+    if cached is None:
+        names = set()
+        for node in ast.walk(fa.tree):
+            if isinstance(node, ast.Call) and node.args and any(
+                    k.arg == "has_aux" and isinstance(k.value, ast.Constant) and k.value.value is True
+                    for k in node.keywords):
+                fn = node.args[0]
+                if isinstance(fn, ast.Name):
+                    names.add(fn.id)
+                elif isinstance(fn, ast.Attribute):
+                    names.add(fn.attr)
+        cached = fa._aux_functions = frozenset(names)
+    return cached
 
 
 #: methods whose result is out of the graph: a detached copy, a Python number or list
