@@ -476,7 +476,10 @@ def _assigned_kinds(ctx: "Context", name: str) -> list[str]:
                 elif func == "enumerate":
                     it = PLAIN if value.index == 0 else (ctx.kind(value.iterable.args[0]) if value.iterable.args else UNKNOWN)
                 else:
-                    it = UNKNOWN
+                    # `for a, b in zip(sizes[:-1], sizes[1:])`: each item comes from its own iterable
+                    args = value.iterable.args
+                    it = ctx.kind(args[value.index]) if value.index is not None and value.index < len(args) \
+                        and not any(isinstance(a, ast.Starred) for a in args) else UNKNOWN
             out.append(PLAIN if it == PLAIN else (UNKNOWN if it == UNKNOWN else it))
         elif isinstance(value, Opaque):
             out.append(UNKNOWN)

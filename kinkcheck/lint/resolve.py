@@ -243,8 +243,8 @@ class Reexports:
 PLAIN, DATA, TENSOR, UNKNOWN = "plain", "data", "tensor", "unknown"
 
 PLAIN_NAME_RE = re.compile(
-    r"^(n|m|k|i|j|t_?step|idx|step|steps|epoch|epochs|dim|dims|axis|ndim|rank|size|count|length|"
-    r"num_\w+|n_\w+|shape|\w+_shape|\w+_size|\w+_dim|\w+_dims|\w+_count|\w+_len|\w+_length|len_\w+|\w+_steps|"
+    r"^(n|m|k|i|j|t_?step|idx|step|steps|epoch|epochs|dim|dims|axis|ndim|rank|size|sizes|count|length|"
+    r"num_\w+|n_\w+|shape|shapes|\w+_shape|\w+_shapes|\w+_size|\w+_sizes|\w+_dim|\w+_dims|\w+_count|\w+_len|\w+_length|len_\w+|\w+_steps|"
     r"reduction|mode|training|verbose|debug|name|kind|p_drop|dropout|world_size|"
     r"batch|nb_\w+|\w+_idx|\w+_index|\w+_step|\w+_epoch|\w+_mode|\w+_type|is_\w+|use_\w+|has_\w+|"
     r"config|cfg|conf|hparams|hyperparams|hyp|\w+_config|\w+_cfg)$"
