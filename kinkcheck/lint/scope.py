@@ -397,7 +397,10 @@ def loss_scope(
     if scope == "all":
         # lambdas are checked as part of the function that holds them; a class body holds
         # none (`MANHATTAN = lambda x, y: ...` in a table of metrics is checked on its own)
-        every = {ix.path: {q for q, f in ix.functions.items() if not f.is_lambda or q in _class_held(ix)}
+        # a training step is known to differentiate only what its `.backward()` reads: its
+        # logging (`losses.append(loss.item())`) and metrics are checked no more than in loss scope
+        every = {ix.path: {q + SLICE if f.root == "backward" and not _configured(f, loss_functions) else q
+                           for q, f in ix.functions.items() if not f.is_lambda or q in _class_held(ix)}
                  for ix in indexes if ix.functions}
         return_range.add_entries(_World(indexes), every)
         return {path: frozenset(qs) for path, qs in every.items()}

@@ -155,3 +155,20 @@ def test_all_scope_checks_every_function_but_not_plain_python():
     """
     assert run(src) == []
     assert run(src, scope="all") == [(4, "KC101")]
+
+
+def test_all_scope_checks_a_training_step_as_what_its_backward_reads():
+    # the step's logging (`.item()` of the loss, a clip fraction) is not differentiated in any
+    # scope; the clamp and the min that `.backward()` reads are kinks in both
+    src = """
+    import torch
+
+    def train(policy, batch, losses, fractions, clip=0.2):
+        ratio = torch.exp(policy(batch.obs) - batch.old_log_prob)
+        loss = -torch.min(ratio * batch.adv, ratio.clamp(1 - clip, 1 + clip) * batch.adv).mean()
+        losses.append(loss.item())
+        fractions.append((torch.abs(ratio - 1) > clip).float().mean().item())
+        loss.backward()
+    """
+    assert sorted(run(src)) == [(6, "KC103"), (6, "KC104")]
+    assert sorted(run(src, scope="all")) == [(6, "KC103"), (6, "KC104")]
