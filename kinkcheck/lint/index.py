@@ -207,6 +207,7 @@ class _Indexer:
         head, _, rest = d.partition(".")
         base = env.lookup(head, self)
         if base is None:
+            self.how = None  # the lookup may have resolved something else on the way
             return None
         if base.startswith("self:"):
             cls = base[5:]

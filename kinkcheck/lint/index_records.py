@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-INDEX_VERSION = 7
+INDEX_VERSION = 8
 
 MODULE_CODE = "<module>"
 

@@ -385,6 +385,20 @@ def test_an_instance_bound_to_a_name_then_backward():
     assert "m.Margin.__call__" in got and f"m.train_step{SLICE}" in got
 
 
+def test_backward_of_a_name_bound_to_an_imported_loss_call():
+    # `loss = F.smooth_l1_loss(...)`: resolving `loss.backward` looks through an import on the
+    # way and finds nothing; that is still a tensor's backward (a DQN's training step)
+    got = scoped({"m": """
+        from torch.nn import functional as F
+
+        class DQN:
+            def train(self, batch):
+                loss = F.smooth_l1_loss(self.q_net(batch.obs), batch.target)
+                loss.backward()
+        """})
+    assert f"m.DQN.train{SLICE}" in got
+
+
 def test_a_passed_model_is_not_loss_code():
     got = scoped({"m": """
         from torch import nn
