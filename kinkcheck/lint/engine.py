@@ -183,6 +183,7 @@ def _analyze_function(fa: FileAnalysis, tables: Tables, catalog, codes: frozense
         roots = [s for s in fa.tree.body if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
     else:
         roots = list(getattr(fn, "body", []))
+    body = roots  # the `with torch.no_grad():` around a sliced statement is not in the slice
     if sliced:
         exprs = _backward_exprs(fa, ctx, roots)
         roots = backward_slice(roots, exprs) if exprs else roots
@@ -201,11 +202,11 @@ def _analyze_function(fa: FileAnalysis, tables: Tables, catalog, codes: frozense
     nodes.sort(key=lambda n: (getattr(n, "lineno", 0), getattr(n, "col_offset", 0)))
     # nothing under torch.no_grad() / inference_mode() carries a gradient: only the
     # no_grad itself (KC506) is reported there
-    quiet = no_grad_nodes(fn if fn is not fa.tree else None, roots, ctx)
+    quiet = no_grad_nodes(fn if fn is not fa.tree else None, body, ctx)
     # ... except a division by zero or a step in a `with torch.no_grad():` block whose value
     # reaches the loss: the inf/nan, or the jump, is a number the loss then carries
     # (`alpha = (iou > 0.5).float() * v / (1 - iou + v)`, then `iou - alpha * v`)
-    whole = bool(quiet) and any(id(n) in quiet for n in roots[:1])
+    whole = bool(quiet) and any(id(n) in quiet for n in body[:1])
     if _undifferentiated_forward(fa, qualname, cls_qual) or _called_only_without_grad(ctx) \
             or _in_while_loop(fa, qualname):
         quiet, whole = {id(n) for n in nodes}, True
