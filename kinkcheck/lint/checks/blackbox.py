@@ -64,6 +64,17 @@ def _foreign(q: str | None) -> bool:
     return q is not None and q.split(".")[0] in ("numpy", "scipy")
 
 
+#: numpy functions whose result has no gradient in any framework (truth values, positions,
+#: counts): the torch or jax equivalent would give the loss no gradient either, so computing
+#: them in numpy cuts nothing (a replay buffer's `np.logical_or(dones, timeouts)`)
+GRADIENT_FREE = frozenset({
+    "logical_and", "logical_or", "logical_not", "logical_xor", "isnan", "isinf", "isfinite", "isposinf",
+    "isneginf", "isclose", "allclose", "array_equal", "array_equiv", "equal", "not_equal", "greater",
+    "greater_equal", "less", "less_equal", "any", "all", "argmax", "argmin", "argsort", "argwhere", "nonzero",
+    "flatnonzero", "count_nonzero", "searchsorted", "digitize", "bincount", "isin", "in1d", "signbit",
+})
+
+
 @node_check("KC505", ast.Call)
 def foreign_array_library(node: ast.Call, ctx: Context):
     """A numpy/scipy call on a tensor-ish value in code that uses torch or jax: autodiff
@@ -71,7 +82,8 @@ def foreign_array_library(node: ast.Call, ctx: Context):
     if not ctx.imports_framework():
         return
     q = ctx.qualify(node.func)
-    if not _foreign(q) or ctx.how not in ("import", "star"):
+    if q is None or not _foreign(q) or ctx.how not in ("import", "star") \
+            or (q.startswith("numpy.") and q.rsplit(".", 1)[-1] in GRADIENT_FREE):
         return
     catalog = getattr(ctx.fa, "catalog", None)
     conversion = catalog.get("KC502") if catalog is not None else None
