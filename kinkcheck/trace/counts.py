@@ -1,4 +1,4 @@
-"""The count layout every backend hands to a :class:`~kinkcheck.trace.core.Site`.
+"""The count layout every backend hands to a :class:`~kinkcheck.trace.site.Site`.
 
 A *host* count is a numpy int64 vector ``[exact, near, harmless, decade bins...]`` (the bins
 are :data:`~kinkcheck.trace.near.NBINS` decades of the distance to the kink, from

@@ -12,7 +12,7 @@ import pytest
 
 import kinkcheck
 from kinkcheck.trace import steps, tracefile
-from kinkcheck.trace.core import VEC_LEN, Site
+from kinkcheck.trace.site import VEC_LEN, Site
 
 STEPS = 100_000
 

@@ -24,7 +24,7 @@ _tls = threading.local()
 
 class Backend(Protocol):
     """What the core needs from a backend: start and stop it for one trace in one thread,
-    and read the device counters it handed to :meth:`Site.add <kinkcheck.trace.core.Site.add>`."""
+    and read the device counters it handed to :meth:`Site.add <kinkcheck.trace.site.Site.add>`."""
 
     def __init__(self, tracer: Any) -> None: ...
 

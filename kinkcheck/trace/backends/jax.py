@@ -40,7 +40,7 @@ from kinkcheck.trace.backends.jax_count import count_p, sink
 from kinkcheck.trace.backends.jax_counters import to_host
 from kinkcheck.trace.backends.jax_locate import Locator
 from kinkcheck.trace.backends.jax_state import SITES, local, warn_once
-from kinkcheck.trace.core import Site
+from kinkcheck.trace.site import Site
 
 COUNTED = ("kinked lax ops that grad, value_and_grad, vjp or jvp differentiates (an operand that depends on "
            "the differentiated inputs), eager or compiled (jit, vmap, scan, while_loop, cond); forward-only "

@@ -28,7 +28,7 @@ import numpy as np
 
 from kinkcheck.trace import patches
 from kinkcheck.trace.backends import _tls
-from kinkcheck.trace.core import VEC_LEN, Site
+from kinkcheck.trace.site import VEC_LEN, Site
 from kinkcheck.trace.near import HIST_HI, HIST_LO, NBINS
 
 

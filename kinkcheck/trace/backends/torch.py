@@ -60,7 +60,7 @@ from kinkcheck.trace.backends.torch_mode import (
     build_table,
     resolve,
 )
-from kinkcheck.trace.core import VEC_LEN, Site
+from kinkcheck.trace.site import VEC_LEN, Site
 
 __all__ = ["TorchBackend", "_Mode", "build_table", "count_device", "count_host", "raw_to_vec", "resolve"]
 
