@@ -229,6 +229,8 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
                 return of_data
     if isinstance(node.func, ast.Attribute) and not ctx.is_module_ref(node.func.value):
         meth = node.func.attr
+        if meth in _CASTS and _truth_value(node.func.value):
+            return DATA  # `(u < 0).astype(f32)`, `(d < m).float()`: a 0/1 mask carries no gradient
         recv = k(node.func.value)
         if meth in VIEW_METHODS and (recv in (TENSOR, DATA) or (recv == UNKNOWN and _array_split(node))):
             return recv  # `obb[..., 2:4].split(1, dim=-1)`: pieces of an array (not str.split)
@@ -255,6 +257,30 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
             return join(DATA, *(k(a) for a in node.args))
         return TENSOR if recv == TENSOR else UNKNOWN
     return UNKNOWN
+
+
+#: casts that turn a truth value into numbers
+_CASTS = frozenset({"float", "double", "half", "bfloat16", "to", "type", "type_as", "astype", "long", "int"})
+#: functions whose result is a truth value
+_TRUTH_CALLS = frozenset({"logical_and", "logical_or", "logical_not", "logical_xor", "isnan", "isinf", "isfinite",
+                          "eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal", "less", "less_equal",
+                          "equal", "not_equal"})
+
+
+def _truth_value(node: ast.AST) -> bool:
+    """A comparison of values (not identity or membership), a negation or ``&``/``|``/``^`` of
+    such, or a call that returns one (``logical_and``, ``isnan``, ``x.gt(0)``): its steps are
+    KC304's; as numbers it carries no gradient."""
+    if isinstance(node, ast.Compare):
+        return not any(isinstance(op, (ast.Is, ast.IsNot, ast.In, ast.NotIn)) for op in node.ops)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Invert, ast.Not)):
+        return _truth_value(node.operand)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.BitAnd, ast.BitOr, ast.BitXor)):
+        return _truth_value(node.left) and _truth_value(node.right)
+    if isinstance(node, ast.Call):
+        tail = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+        return tail in _TRUTH_CALLS
+    return False
 
 
 #: names a TensorDict goes by (torchrl, tensordict): a mapping of arrays, not of settings
