@@ -399,7 +399,16 @@ def const_value(node: ast.AST | None):
     if isinstance(node, ast.BinOp):
         a, b = const_value(node.left), const_value(node.right)
         return None if a is None or b is None else fold(node.op, a, b)
+    if isinstance(node, ast.Call) and len(node.args) == 1 and all(k.arg == "dtype" for k in node.keywords):
+        func = node.func
+        tail = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+        if tail in _EPS_CONSTRUCTORS or tail in _DTYPE_ALIASES:
+            return const_value(node.args[0])  # `jnp.float32(2)`, `f32(2)`, `torch.tensor(2.0)`
     return None
+
+
+#: the short dtype names array code binds (``f32 = jnp.float32``): a call casts a number
+_DTYPE_ALIASES = frozenset({"f16", "f32", "f64", "i32", "i64", "int32", "int64", "double"})
 
 
 def fold(op: ast.operator, a, b):
