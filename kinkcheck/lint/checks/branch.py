@@ -59,7 +59,7 @@ def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2) -> str | N
         if any(isinstance(op, (ast.Is, ast.IsNot, ast.In, ast.NotIn)) for op in node.ops):
             return None
         operands = [_scalar_source(o) for o in (node.left, *node.comparators)]
-        if any(_string_or_none(o) for o in operands):
+        if any(_string_or_none(o) for o in operands) or _exact_zero_test(node, ctx):
             return None
         kinds = [ctx.kind(o) for o in operands]
         if all(isinstance(op, (ast.Eq, ast.NotEq)) for op in node.ops):
@@ -94,6 +94,24 @@ def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2) -> str | N
         if inner is not None:
             return value_comparison(inner, ctx, follow=follow)
     return None
+
+
+def _exact_zero_test(node: ast.Compare, ctx: Context) -> bool:
+    """``r > 0`` (``0 < r``, ``r <= 0``) of a value that is never negative (a distance, a
+    norm, a count): it only tells the exact zero apart (the self-distance on a pairwise
+    diagonal), as ``r != 0`` would; there is no other side for the value to cross to."""
+    if len(node.ops) != 1:
+        return False
+    op, left, right = node.ops[0], node.left, node.comparators[0]
+    if const_value(right) == 0 and isinstance(op, (ast.Gt, ast.LtE)):
+        value = left
+    elif const_value(left) == 0 and isinstance(op, (ast.Lt, ast.GtE)):
+        value = right
+    else:
+        return False
+    from kinkcheck.lint import ranges
+
+    return const_value(value) is None and ranges.is_nonnegative(ranges.range_of(value, ctx))
 
 
 #: reductions whose result is a float of the array (``p.sum() == 0``: an exact-zero test of
