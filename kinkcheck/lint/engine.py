@@ -371,6 +371,8 @@ def _node_findings(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[s
         if site.code in RETURNED_SMOOTH and site.via != "node" and joins.returned_smooth(
                 site.call or site.node, _kink_zero(site, ctx), ctx):
             continue  # Huber with a minimum: the returned value is C1 across the tie
+        if site.code == "KC304" and joins.returned_smooth(site.node, joins.switch_of(site.node, ctx), ctx):
+            continue  # Huber written with masks: `(|u| <= k) * u**2 / 2 + (|u| > k) * k * (|u| - k / 2)`
         yield site_finding(fa, rule, site, function)
 
 

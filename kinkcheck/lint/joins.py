@@ -31,7 +31,7 @@ _UNARY: dict[str, Callable[[float], float]] = {
     "neg": lambda v: -v, "negative": lambda v: -v,
 }
 #: methods and functions that keep a scalar's value (casts, reductions of one element, views)
-_SAME = frozenset({"float", "double", "half", "to", "detach", "clone", "contiguous", "sum", "mean", "squeeze",
+_SAME = frozenset({"float", "double", "half", "to", "astype", "detach", "clone", "contiguous", "sum", "mean", "squeeze",
                    "unsqueeze", "view", "reshape", "flatten", "type_as", "stop_gradient", "asarray", "array",
                    "tensor", "as_tensor"})
 _BIN = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
@@ -284,8 +284,12 @@ def smooth_at(expr: _Expr, where: ast.AST, zero: ast.AST, seed: int, fixed: dict
         # judged by the value test below
         left = (w(x0 - h) - w(x0 - 2 * h)) / h
         right = (w(x0 + 2 * h) - w(x0 + h)) / h
-        scale = 1.0 + abs(left) + abs(right)
-        if abs(w(x0 + h) - w(x0 - h)) > 1e-3 * (1.0 + abs(w(x0))) or abs(left - right) > 1e-3 * scale:
+        # one-sided quotients differ by about 1.5 h w'' on a smooth join (relu(x) ** 2 at 0),
+        # by the jump of the slope at a kink however small its coefficient (1e-4 * |w|)
+        curvature = max(abs(w(x0 + 3 * h) - 2 * w(x0 + 2 * h) + w(x0 + h)),
+                        abs(w(x0 - 3 * h) - 2 * w(x0 - 2 * h) + w(x0 - h))) / (h * h)
+        tolerance = 1e-3 * (abs(left) + abs(right)) + 4 * h * curvature + 1e-12 * (1.0 + abs(w(x0))) / h
+        if abs(w(x0 + h) - w(x0 - h)) > 1e-3 * (1.0 + abs(w(x0))) or abs(left - right) > tolerance:
             return False
     return True
 
@@ -319,6 +323,16 @@ def where_is_smooth(call: ast.Call, cond: ast.AST, ctx) -> bool:
     if isinstance(cond, ast.Name) and id(cond) in local.subst:
         local.subst[id(cond)] = test
     return _guarded(lambda: all(smooth_at(local, call, switch, seed) for seed in (1, 2)))
+
+
+def switch_of(test: ast.AST, ctx) -> ast.AST | None:
+    """``lhs - rhs`` of the comparison ``lhs < rhs`` (or ``jnp.less(lhs, rhs)``): what crosses
+    0 where it switches; None for anything else."""
+    test = _as_compare(test, ctx)
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and type(test.ops[0]) in _CMP) \
+            or isinstance(test.ops[0], (ast.Eq, ast.NotEq)):
+        return None  # an equality switches at one point: one-sided slopes cannot see it
+    return ast.BinOp(left=test.left, op=ast.Sub(), right=test.comparators[0])
 
 
 def _as_compare(test: ast.AST, ctx) -> ast.AST:
@@ -360,7 +374,7 @@ def returned_smooth(site_node: ast.AST, zero: ast.AST | None, ctx) -> bool:
     if zero is None:
         return False
     sink = _returned_sink(site_node, ctx)
-    if sink is None or not _flows_only_into(site_node, sink, ctx):
+    if sink is None or sink is _ASIDE or not _flows_only_into(site_node, sink, ctx):
         return False
     expr = _Expr(sink, ctx)
     if not _evaluated(expr, sink, site_node):
@@ -395,7 +409,7 @@ def _settings(expr: _Expr, sink: ast.AST, zero: ast.AST, ctx) -> tuple[dict[str,
         v = const_value(default) if default is not None else None
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             fixed[text] = float(v)
-        elif text not in logged and not ranges.is_positive(ranges.range_of(node, ctx)):
+        elif text not in logged and not ranges.is_nonnegative(ranges.range_of(node, ctx)):
             if text in kinked:
                 return None  # `relu(|x| - t)`, `minimum(maximum(x, lo), hi)`: the sign decides
             signed.add(text)
@@ -448,6 +462,10 @@ def _returned_sink(node: ast.AST, ctx, depth: int = 0) -> ast.AST | None:
             return None
         if isinstance(parent, ast.Return):
             return child
+        if _returned_aside(child, parent, ctx):
+            return _ASIDE
+        if isinstance(parent, ast.Tuple) and isinstance(ctx.parent(parent), ast.Return):
+            return child  # `return loss, aux`: the loss half
         if _finite_guarded(parent, ctx) and any(child is a for a in parent.args[1:]):
             # `where(isfinite(x), stable_formula, inf)`: on the lanes it selects the branch is the
             # value, and a finiteness test never switches at a finite kink
@@ -458,12 +476,23 @@ def _returned_sink(node: ast.AST, ctx, depth: int = 0) -> ast.AST | None:
         if isinstance(parent, ast.Assign) and parent.value is child and depth < 3 and len(parent.targets) == 1 \
                 and isinstance(parent.targets[0], ast.Name):
             uses = sinks.uses_of(parent.targets[0].id, parent, ctx)
-            found = [_returned_sink(u, ctx, depth + 1) for u in uses]
+            found = [f for f in (_returned_sink(u, ctx, depth + 1) for u in uses) if f is not _ASIDE]
             if not found or any(f is None for f in found) or len({id(f) for f in found}) != 1:
                 return None
             return found[0]
         return None
     return None
+
+
+#: what ``_returned_sink`` says of a value only returned beside the loss
+_ASIDE = ast.Constant(value=None)
+
+
+def _returned_aside(child: ast.AST, parent: ast.AST, ctx) -> bool:
+    """``child`` is an element of a returned tuple that is not a loss value (the aux of a
+    ``has_aux`` function, a detached statistic): nothing differentiates it."""
+    return isinstance(parent, ast.Tuple) and isinstance(ctx.parent(parent), ast.Return) \
+        and not any(child is v for v in flow.loss_values(ctx))
 
 
 def _finite_guarded(node: ast.AST, ctx) -> bool:
@@ -503,8 +532,8 @@ def _flows_only_into(node: ast.AST, sink: ast.AST, ctx, depth: int = 0) -> bool:
     for _ in range(60):
         if parent is None:
             return False
-        if parent is sink:
-            return True
+        if parent is sink or _returned_aside(child, parent, ctx):
+            return True  # into the sink, or out of the loss beside it
         if isinstance(parent, (ast.BinOp, ast.UnaryOp, ast.Compare, ast.Call, ast.Attribute, ast.keyword)):
             child, parent = parent, ctx.parent(parent)
             continue
