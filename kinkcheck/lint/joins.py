@@ -20,7 +20,8 @@ import math
 import random
 from typing import Callable
 
-from kinkcheck.lint import flow, sinks
+from kinkcheck.lint import flow
+from kinkcheck.lint.sink_paths import ASIDE, finite_guarded, flows_only_into, returned_sink
 
 #: elementwise functions the evaluator knows, by the last part of their name
 _UNARY: dict[str, Callable[[float], float]] = {
@@ -31,9 +32,9 @@ _UNARY: dict[str, Callable[[float], float]] = {
     "neg": lambda v: -v, "negative": lambda v: -v,
 }
 #: methods and functions that keep a scalar's value (casts, reductions of one element, views)
-_SAME = frozenset({"float", "double", "half", "to", "astype", "detach", "clone", "contiguous", "sum", "mean", "squeeze",
-                   "unsqueeze", "view", "reshape", "flatten", "type_as", "stop_gradient", "asarray", "array",
-                   "tensor", "as_tensor"})
+_SAME = frozenset({"float", "double", "half", "to", "astype", "detach", "clone", "contiguous", "sum", "mean",
+                   "squeeze", "unsqueeze", "view", "reshape", "flatten", "type_as", "stop_gradient", "asarray",
+                   "array", "tensor", "as_tensor"})
 _BIN = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
         ast.Div: lambda a, b: a / b, ast.Pow: lambda a, b: a ** b}
 _CMP = {ast.Lt: lambda a, b: a < b, ast.LtE: lambda a, b: a <= b, ast.Gt: lambda a, b: a > b,
@@ -93,7 +94,7 @@ class _Expr:
                 # `safe_x = where(isfinite(x), x, 0)`: x itself wherever it is finite; the name
                 # stays a symbol
                 if len(defs) == 1 and not before and defs[0][1] is not None and not isinstance(defs[0][1], ast.IfExp) \
-                        and not _finite_guarded(defs[0][1], self.ctx):
+                        and not finite_guarded(defs[0][1], self.ctx):
                     value = defs[0][1]
                     self.subst[id(n)] = value
                     self._expand(value, depth - 1)
@@ -360,7 +361,7 @@ def kink_smoothed(site_node: ast.AST, argument: ast.AST | None, ctx) -> bool:
         expr = _Expr(call, ctx)
         if not _contains(expr, call, site_node):
             continue
-        if not _flows_only_into(site_node, call, ctx):
+        if not flows_only_into(site_node, call, ctx):
             return False
         return _guarded(lambda: all(smooth_at(expr, call, argument, seed) for seed in (1, 2)))
     return False
@@ -373,8 +374,8 @@ def returned_smooth(site_node: ast.AST, zero: ast.AST | None, ctx) -> bool:
     and quadratic around ``e == 0``."""
     if zero is None:
         return False
-    sink = _returned_sink(site_node, ctx)
-    if sink is None or sink is _ASIDE or not _flows_only_into(site_node, sink, ctx):
+    sink = returned_sink(site_node, ctx)
+    if sink is None or sink is ASIDE or not flows_only_into(site_node, sink, ctx):
         return False
     expr = _Expr(sink, ctx)
     if not _evaluated(expr, sink, site_node):
@@ -453,93 +454,10 @@ def _evaluated(expr: _Expr, root: ast.AST, target: ast.AST, linear: bool = True)
     return any(_evaluated(expr, c, target, False) for c in ast.iter_child_nodes(root))
 
 
-def _returned_sink(node: ast.AST, ctx, depth: int = 0) -> ast.AST | None:
-    """The returned expression every path of the value at ``node`` ends in (through arithmetic
-    and names assigned once), or None."""
-    child, parent = node, ctx.parent(node)
-    for _ in range(60):
-        if parent is None:
-            return None
-        if isinstance(parent, ast.Return):
-            return child
-        if _returned_aside(child, parent, ctx):
-            return _ASIDE
-        if isinstance(parent, ast.Tuple) and isinstance(ctx.parent(parent), ast.Return):
-            return child  # `return loss, aux`: the loss half
-        if _finite_guarded(parent, ctx) and any(child is a for a in parent.args[1:]):
-            # `where(isfinite(x), stable_formula, inf)`: on the lanes it selects the branch is the
-            # value, and a finiteness test never switches at a finite kink
-            return child if _returned_sink(parent, ctx, depth) is not None else None
-        if isinstance(parent, (ast.BinOp, ast.UnaryOp, ast.Call, ast.Attribute, ast.keyword)):
-            child, parent = parent, ctx.parent(parent)
-            continue
-        if isinstance(parent, ast.Assign) and parent.value is child and depth < 3 and len(parent.targets) == 1 \
-                and isinstance(parent.targets[0], ast.Name):
-            uses = sinks.uses_of(parent.targets[0].id, parent, ctx)
-            found = [f for f in (_returned_sink(u, ctx, depth + 1) for u in uses) if f is not _ASIDE]
-            if not found or any(f is None for f in found) or len({id(f) for f in found}) != 1:
-                return None
-            return found[0]
-        return None
-    return None
-
-
-#: what ``_returned_sink`` says of a value only returned beside the loss
-_ASIDE = ast.Constant(value=None)
-
-
-def _returned_aside(child: ast.AST, parent: ast.AST, ctx) -> bool:
-    """``child`` is an element of a returned tuple that is not a loss value (the aux of a
-    ``has_aux`` function, a detached statistic): nothing differentiates it."""
-    return isinstance(parent, ast.Tuple) and isinstance(ctx.parent(parent), ast.Return) \
-        and not any(child is v for v in flow.loss_values(ctx))
-
-
-def _finite_guarded(node: ast.AST, ctx) -> bool:
-    """``where(isfinite(x), x, fallback)``: a value replaced only where it is not finite."""
-    return isinstance(node, ast.Call) and _tail(node.func) == "where" and len(node.args) == 3 \
-        and _finite_test(node.args[0], ctx)
-
-
-def _finite_test(node: ast.AST, ctx=None, depth: int = 2) -> bool:
-    """``isfinite(x)``, ``~jnp.isnan(x)``, ``logical_not(isinf(x))``, or a name bound to one."""
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Invert, ast.Not)):
-        return _finite_test(node.operand, ctx, depth)
-    if isinstance(node, ast.Call) and _tail(node.func) == "logical_not" and node.args:
-        return _finite_test(node.args[0], ctx, depth)
-    if isinstance(node, ast.Name) and ctx is not None and depth:
-        from kinkcheck.lint.guards import _reaching_value
-
-        value = _reaching_value(node, ctx)
-        return value is not None and _finite_test(value, ctx, depth - 1)
-    return isinstance(node, ast.Call) and _tail(node.func) in ("isfinite", "isnan", "isinf", "isposinf", "isneginf")
-
-
 def _contains(expr: _Expr, root: ast.AST, target: ast.AST) -> bool:
     for n in ast.walk(root):
         if n is target:
             return True
         if id(n) in expr.subst and _contains(expr, expr.subst[id(n)], target):
             return True
-    return False
-
-
-def _flows_only_into(node: ast.AST, sink: ast.AST, ctx, depth: int = 0) -> bool:
-    """Every path the value at ``node`` takes (through arithmetic and names) enters ``sink``."""
-    if node is sink:
-        return True  # `result = ...; return result`: the returned name is the sink
-    child, parent = node, ctx.parent(node)
-    for _ in range(60):
-        if parent is None:
-            return False
-        if parent is sink or _returned_aside(child, parent, ctx):
-            return True  # into the sink, or out of the loss beside it
-        if isinstance(parent, (ast.BinOp, ast.UnaryOp, ast.Compare, ast.Call, ast.Attribute, ast.keyword)):
-            child, parent = parent, ctx.parent(parent)
-            continue
-        if isinstance(parent, ast.Assign) and parent.value is child and depth < 3 and len(parent.targets) == 1 \
-                and isinstance(parent.targets[0], ast.Name):
-            uses = sinks.uses_of(parent.targets[0].id, parent, ctx)
-            return bool(uses) and all(_flows_only_into(u, sink, ctx, depth + 1) for u in uses)
-        return False
     return False

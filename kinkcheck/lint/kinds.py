@@ -57,9 +57,9 @@ _CYCLE = "cycle"
 #: (torch's ``weight=``, mmdet's ``avg_factor``); learnable weights are ``self.weight``
 PARAM_DATA_RE = re.compile(r"^(weight|weights|sample_weight|sample_weights|class_weight|class_weights|"
                            r"pos_weight|avg_factor|loss_weight|reduction_override|ignore_index)$")
-#: the data batch a loss is handed (``loss(preds, batch)``): its fields are data
 #: sizes and shapes held in an array (``target_sizes: Tensor`` of (height, width) rows): data
 SIZES_RE = re.compile(r"(^|_)(sizes|shapes)$")
+#: the data batch a loss is handed (``loss(preds, batch)``): its fields are data
 BATCH_NAME_RE = re.compile(r"^(batch|batch_data|data_batch|data_samples?|batch_data_samples|sample|samples)$")
 #: methods that return pieces of their receiver (``jax.random.split`` is data; ``x.split(1, -1)`` is x)
 VIEW_METHODS = frozenset({"split", "chunk", "unbind", "tensor_split", "hsplit", "vsplit"})

@@ -1,0 +1,99 @@
+"""Where a value goes on its way out of a function: the one returned expression every path of
+it ends in (``returned_sink``), whether every path enters a given expression
+(``flows_only_into``), and the finiteness guards those paths may pass (``where(isfinite(x),
+x, fallback)``). A value returned beside the loss (``return loss, aux`` of a ``has_aux``
+function, a detached statistic) leaves the loss there: ``ASIDE``.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from kinkcheck.lint import flow, sinks
+
+
+def _tail(func: ast.AST) -> str:
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+
+
+def returned_sink(node: ast.AST, ctx, depth: int = 0) -> ast.AST | None:
+    """The returned expression every path of the value at ``node`` ends in (through arithmetic
+    and names assigned once), or None."""
+    child, parent = node, ctx.parent(node)
+    for _ in range(60):
+        if parent is None:
+            return None
+        if isinstance(parent, ast.Return):
+            return child
+        if _returned_aside(child, parent, ctx):
+            return ASIDE
+        if isinstance(parent, ast.Tuple) and isinstance(ctx.parent(parent), ast.Return):
+            return child  # `return loss, aux`: the loss half
+        if finite_guarded(parent, ctx) and any(child is a for a in parent.args[1:]):
+            # `where(isfinite(x), stable_formula, inf)`: on the lanes it selects the branch is the
+            # value, and a finiteness test never switches at a finite kink
+            return child if returned_sink(parent, ctx, depth) is not None else None
+        if isinstance(parent, (ast.BinOp, ast.UnaryOp, ast.Call, ast.Attribute, ast.keyword)):
+            child, parent = parent, ctx.parent(parent)
+            continue
+        if isinstance(parent, ast.Assign) and parent.value is child and depth < 3 and len(parent.targets) == 1 \
+                and isinstance(parent.targets[0], ast.Name):
+            uses = sinks.uses_of(parent.targets[0].id, parent, ctx)
+            found = [f for f in (returned_sink(u, ctx, depth + 1) for u in uses) if f is not ASIDE]
+            if not found or any(f is None for f in found) or len({id(f) for f in found}) != 1:
+                return None
+            return found[0]
+        return None
+    return None
+
+
+#: what ``returned_sink`` says of a value only returned beside the loss
+ASIDE = ast.Constant(value=None)
+
+
+def _returned_aside(child: ast.AST, parent: ast.AST, ctx) -> bool:
+    """``child`` is an element of a returned tuple that is not a loss value (the aux of a
+    ``has_aux`` function, a detached statistic): nothing differentiates it."""
+    return isinstance(parent, ast.Tuple) and isinstance(ctx.parent(parent), ast.Return) \
+        and not any(child is v for v in flow.loss_values(ctx))
+
+
+def finite_guarded(node: ast.AST, ctx) -> bool:
+    """``where(isfinite(x), x, fallback)``: a value replaced only where it is not finite."""
+    return isinstance(node, ast.Call) and _tail(node.func) == "where" and len(node.args) == 3 \
+        and _finite_test(node.args[0], ctx)
+
+
+def _finite_test(node: ast.AST, ctx=None, depth: int = 2) -> bool:
+    """``isfinite(x)``, ``~jnp.isnan(x)``, ``logical_not(isinf(x))``, or a name bound to one."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Invert, ast.Not)):
+        return _finite_test(node.operand, ctx, depth)
+    if isinstance(node, ast.Call) and _tail(node.func) == "logical_not" and node.args:
+        return _finite_test(node.args[0], ctx, depth)
+    if isinstance(node, ast.Name) and ctx is not None and depth:
+        from kinkcheck.lint.guards import _reaching_value
+
+        value = _reaching_value(node, ctx)
+        return value is not None and _finite_test(value, ctx, depth - 1)
+    return isinstance(node, ast.Call) and _tail(node.func) in ("isfinite", "isnan", "isinf", "isposinf", "isneginf")
+
+
+def flows_only_into(node: ast.AST, sink: ast.AST, ctx, depth: int = 0) -> bool:
+    """Every path the value at ``node`` takes (through arithmetic and names) enters ``sink``."""
+    if node is sink:
+        return True  # `result = ...; return result`: the returned name is the sink
+    child, parent = node, ctx.parent(node)
+    for _ in range(60):
+        if parent is None:
+            return False
+        if parent is sink or _returned_aside(child, parent, ctx):
+            return True  # into the sink, or out of the loss beside it
+        if isinstance(parent, (ast.BinOp, ast.UnaryOp, ast.Compare, ast.Call, ast.Attribute, ast.keyword)):
+            child, parent = parent, ctx.parent(parent)
+            continue
+        if isinstance(parent, ast.Assign) and parent.value is child and depth < 3 and len(parent.targets) == 1 \
+                and isinstance(parent.targets[0], ast.Name):
+            uses = sinks.uses_of(parent.targets[0].id, parent, ctx)
+            return bool(uses) and all(flows_only_into(u, sink, ctx, depth + 1) for u in uses)
+        return False
+    return False
