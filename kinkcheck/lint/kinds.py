@@ -59,6 +59,17 @@ PARAM_DATA_RE = re.compile(r"^(weight|weights|sample_weight|sample_weights|class
                            r"pos_weight|avg_factor|loss_weight|reduction_override|ignore_index)$")
 #: sizes and shapes held in an array (``target_sizes: Tensor`` of (height, width) rows): data
 SIZES_RE = re.compile(r"(^|_)(sizes|shapes)$")
+#: tensor types of integers and truth values: no gradient flows through them
+_INTEGER_TENSOR_RE = re.compile(r"\b(LongTensor|IntTensor|ShortTensor|ByteTensor|CharTensor|BoolTensor)\b")
+_FLOAT_TENSOR_RE = re.compile(r"\b(Tensor|FloatTensor|DoubleTensor|HalfTensor|BFloat16Tensor|Array|ndarray)\b")
+
+
+def _integer_tensor(ann: ast.AST | None) -> bool:
+    """``torch.LongTensor``, ``Optional[torch.BoolTensor]``: no float tensor type beside it."""
+    text = ast.unparse(ann) if ann is not None else ""
+    return bool(_INTEGER_TENSOR_RE.search(text)) and not _FLOAT_TENSOR_RE.search(text)
+
+
 #: the data batch a loss is handed (``loss(preds, batch)``): its fields are data
 BATCH_NAME_RE = re.compile(r"^(batch|batch_data|data_batch|data_samples?|batch_data_samples|sample|samples)$")
 #: methods that return pieces of their receiver (``jax.random.split`` is data; ``x.split(1, -1)`` is x)
@@ -389,8 +400,11 @@ def _variable_kind(ctx: "Context", name: str) -> str:
         ak = annotation_kind(ann)
         if ak == TENSOR and ctx.fa.framework and _numpy_annotation(ann):
             return DATA  # an np.ndarray handed to torch/jax code is data
-        if ak == TENSOR and (name_kind(name) == DATA or PARAM_DATA_RE.search(name) or SIZES_RE.search(name)):
-            return DATA  # `target: Tensor`, `image_sizes: Tensor`: the annotation says array, the name says which
+        if ak == TENSOR and (name_kind(name) == DATA or PARAM_DATA_RE.search(name) or SIZES_RE.search(name)
+                             or _integer_tensor(ann)):
+            # `target: Tensor`, `image_sizes: Tensor`: the annotation says array, the name says
+            # which; `counts: torch.LongTensor`: integers carry no gradient
+            return DATA
         if ak == PLAIN and ctx.fa.jax and isinstance(ann, ast.Name) and ann.id in ("float", "complex"):
             ak = None  # under jax.grad a `score: float` is a tracer: the namespace decides
         if ak == TENSOR and name not in ctx.assignments() and _passed_kind(ctx, name) == DATA:
