@@ -31,7 +31,7 @@ from kinkcheck.lint.callables import CALL, PARAM
 from kinkcheck.lint.pinned import pins
 from kinkcheck.lint.values import TABLE
 from kinkcheck.lint.index import MODULE_CODE, FileIndex, FunctionInfo
-from kinkcheck.lint.resolve import FRAMEWORK_ROOTS
+from kinkcheck.lint.resolve import ARRAY_LIBRARIES, FRAMEWORK_ROOTS
 from kinkcheck.lint.roots import (
     AUTOGRAD_BASES, AUTOGRAD_METHODS, FORWARD_NAMES, LOSS_BASES, LOSS_CLASS_RE, LOSS_FAMILY_RE, LOSS_NAME_RE,
     LOSS_WORD_RE, MODEL_BASES,
@@ -379,6 +379,16 @@ def _value_roots(world: _World, indexes: list[FileIndex]) -> list[str]:
     return [t for r in dict.fromkeys(refs) for t in world.targets(r)]
 
 
+#: array libraries without automatic differentiation
+_NO_AUTODIFF = frozenset({"numpy", "scipy", "cupy"})
+
+
+def _numpy_only(ix: FileIndex) -> bool:
+    """The module imports NumPy or SciPy and no library that differentiates."""
+    roots = {q.split(".")[0] for q in ix.imports.values()}
+    return bool(roots & _NO_AUTODIFF) and not (roots & (ARRAY_LIBRARIES - _NO_AUTODIFF))
+
+
 def _class_held(ix: FileIndex) -> set[str]:
     """Lambdas bound to class attributes: no function holds them."""
     return {ref for key, refs in ix.bindings.items() if key.rsplit(".", 1)[0] in ix.classes for ref in refs}
@@ -402,6 +412,13 @@ def loss_scope(
         every = {ix.path: {q + SLICE if f.root == "backward" and not _configured(f, loss_functions) else q
                            for q, f in ix.functions.items() if not f.is_lambda or q in _class_held(ix)}
                  for ix in indexes if ix.functions}
+        # NumPy has no autodiff: a NumPy-only module is differentiated where it computes a loss,
+        # an objective handed to an optimizer or a hand-written gradient, as loss scope finds them
+        numpy_only = {ix.path for ix in indexes if ix.functions and _numpy_only(ix)}
+        if numpy_only:
+            loss = loss_scope(indexes, scope="loss", loss_functions=loss_functions, max_depth=max_depth)
+            for path in numpy_only:
+                every[path] = set(loss.get(path, ()))
         return_range.add_entries(_World(indexes), every)
         return {path: frozenset(qs) for path, qs in every.items()}
     world = _World(indexes)

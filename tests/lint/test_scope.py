@@ -694,6 +694,38 @@ def test_all_scope_is_every_function_and_no_lambda_twice():
     assert loss_scope(indexes, scope="all") == {"m.py": frozenset({"m.<module>", "m.plain"})}
 
 
+def test_all_scope_checks_a_numpy_only_module_where_it_is_differentiated():
+    # NumPy has no autodiff: an evaluation metric is never differentiated; a hand-written
+    # gradient and an objective handed to scipy are. A torch module is checked whole.
+    indexes = [index_source(textwrap.dedent(src), f"{name}.py", name) for name, src in {
+        "metrics": """
+            import numpy as np
+            from scipy.optimize import minimize
+
+            def mae(y, y_hat):
+                return np.mean(np.abs(y - y_hat))
+
+            def hinge_grad(w, x, y):
+                return np.where(y * (x @ w) < 1, -y * x, 0)
+
+            def objective(w):
+                return np.abs(w).sum()
+
+            def fit(w0):
+                return minimize(objective, w0)
+            """,
+        "net": """
+            import torch
+
+            def mae(y, y_hat):
+                return (y - y_hat).abs().mean()
+            """}.items()]
+    got = loss_scope(indexes, scope="all")
+    assert "metrics.mae" not in got["metrics.py"]
+    assert {"metrics.hinge_grad", "metrics.objective"} <= got["metrics.py"]
+    assert "net.mae" in got["net.py"]
+
+
 def test_a_cycle_of_values_terminates():
     got = scoped({"m": """
         def loss(p):
