@@ -59,7 +59,7 @@ def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2) -> str | N
         if any(isinstance(op, (ast.Is, ast.IsNot, ast.In, ast.NotIn)) for op in node.ops):
             return None
         operands = [_scalar_source(o) for o in (node.left, *node.comparators)]
-        if any(_string_or_none(o) for o in operands) or _exact_zero_test(node, ctx):
+        if any(_string_or_none(o) for o in operands):
             return None
         kinds = [ctx.kind(o) for o in operands]
         if all(isinstance(op, (ast.Eq, ast.NotEq)) for op in node.ops):
@@ -68,10 +68,10 @@ def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2) -> str | N
             if TENSOR not in kinds and not any(_float_literal(o) for o in operands) and \
                     not any(_float_reduction(o, k) for o, k in zip(operands, kinds)):
                 return None
+        if all(k in (PLAIN, DATA) for k in kinds) or _exact_zero_test(node, ctx):
+            return None
         if any(k == TENSOR for k in kinds) and not all(k in (TENSOR, PLAIN) and (k == PLAIN or _is_data(o, ctx)) for k, o in zip(kinds, operands)):
             return TENSOR
-        if all(k in (PLAIN, DATA) for k in kinds):
-            return None
         return UNKNOWN
     if isinstance(node, (ast.BoolOp, ast.BinOp, ast.UnaryOp)) or _call_tail(node) in LOGICAL:
         # `(a.sum() == 0) & (b.sum() == 0)`: the worst of the comparisons it combines
