@@ -21,7 +21,7 @@ import random
 from typing import Callable
 
 from kinkcheck.lint import flow
-from kinkcheck.lint.sink_paths import ASIDE, finite_guarded, flows_only_into, returned_sink
+from kinkcheck.lint.sink_paths import ASIDE, callee_tail, finite_guarded, flows_only_into, returned_sink
 
 #: elementwise functions the evaluator knows, by the last part of their name
 _UNARY: dict[str, Callable[[float], float]] = {
@@ -61,10 +61,6 @@ def _binding_ids(name: ast.Name, ctx) -> tuple[tuple[int, ...], bool]:
     before the body does."""
     defs, before = flow.reaching(name.id, name, ctx)
     return tuple(id(d[0]) for d in defs), before
-
-
-def _tail(func: ast.AST) -> str:
-    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
 
 
 #: functions real only for a positive argument (a symbol they read is tried positive)
@@ -124,7 +120,7 @@ class _Expr:
             if id(n) in self.subst:
                 todo.append(self.subst[id(n)])
                 continue
-            if isinstance(n, ast.Call) and _tail(n.func) in _POSITIVE_DOMAIN and n.args:
+            if isinstance(n, ast.Call) and callee_tail(n.func) in _POSITIVE_DOMAIN and n.args:
                 arg = self.subst.get(id(n.args[0]), n.args[0])
                 if isinstance(arg, (ast.Name, ast.Attribute, ast.Subscript)):
                     out.add(ast.unparse(arg))
@@ -135,11 +131,11 @@ class _Expr:
         if id(node) in self.subst:
             return self._kinked(self.subst[id(node)], out, inside)
         if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript)) or \
-                isinstance(node, ast.Call) and _tail(node.func) not in _KNOWN:
+                isinstance(node, ast.Call) and callee_tail(node.func) not in _KNOWN:
             if inside:
                 out.setdefault(ast.unparse(node), node)
             return
-        if isinstance(node, ast.Call) and _tail(node.func) in _NON_SMOOTH or isinstance(node, (ast.Compare, ast.IfExp)):
+        if isinstance(node, ast.Call) and callee_tail(node.func) in _NON_SMOOTH or isinstance(node, (ast.Compare, ast.IfExp)):
             self._symbols(node, out)
             return
         for child in ast.iter_child_nodes(node):
@@ -153,7 +149,7 @@ class _Expr:
             return
         if isinstance(node, ast.Call):
             func = node.func
-            if _tail(func) not in _KNOWN:
+            if callee_tail(func) not in _KNOWN:
                 out.setdefault(ast.unparse(node), node)  # `predict(params, x)`: some number the loss is given
                 return
             if isinstance(func, ast.Attribute) and not _is_module(func.value):
@@ -186,7 +182,7 @@ class _Expr:
         raise _Unknown(type(node).__name__)
 
     def _call(self, node: ast.Call, env: dict[str, float]) -> float:
-        name = _tail(node.func)
+        name = callee_tail(node.func)
         if name not in _KNOWN:
             key = ast.unparse(node)
             if key not in env:
@@ -338,7 +334,7 @@ def switch_of(test: ast.AST, ctx) -> ast.AST | None:
 
 def _as_compare(test: ast.AST, ctx) -> ast.AST:
     """``jnp.less_equal(a, b)`` / ``a.le(b)`` as the comparison ``a <= b`` (else ``test``)."""
-    if not (isinstance(test, ast.Call) and _tail(test.func) in _CALL_CMP):
+    if not (isinstance(test, ast.Call) and callee_tail(test.func) in _CALL_CMP):
         return test
     from kinkcheck.syntax import binary_operands
 
@@ -346,7 +342,7 @@ def _as_compare(test: ast.AST, ctx) -> ast.AST:
     operands = binary_operands(test, method)
     if len(operands) != 2:
         return test
-    compare = ast.Compare(left=operands[0], ops=[_CALL_CMP[_tail(test.func)]()], comparators=[operands[1]])
+    compare = ast.Compare(left=operands[0], ops=[_CALL_CMP[callee_tail(test.func)]()], comparators=[operands[1]])
     return ast.copy_location(compare, test)
 
 
@@ -428,7 +424,8 @@ def _evaluated(expr: _Expr, root: ast.AST, target: ast.AST, linear: bool = True)
     linear operations above it (``abs(w).sum() ** 2`` is no ``|w| ** 2``)."""
     if id(root) in expr.subst:
         return _evaluated(expr, expr.subst[id(root)], target, linear)
-    if isinstance(root, ast.Call) and (_tail(root.func) not in _KNOWN or (_tail(root.func) in _REDUCTIONS and not linear)):
+    tail = callee_tail(root.func) if isinstance(root, ast.Call) else ""
+    if isinstance(root, ast.Call) and (tail not in _KNOWN or (tail in _REDUCTIONS and not linear)):
         return False
     if root is target:
         return True
@@ -439,7 +436,7 @@ def _evaluated(expr: _Expr, root: ast.AST, target: ast.AST, linear: bool = True)
         parts = [*root.args, *(k.value for k in root.keywords)]
         if isinstance(func, ast.Attribute) and not _is_module(func.value):
             parts.insert(0, func.value)
-        keeps = _tail(func) in _SAME  # casts, views and the reductions themselves are linear
+        keeps = callee_tail(func) in _SAME  # casts, views and the reductions themselves are linear
         return any(_evaluated(expr, p, target, linear and keeps) for p in parts)
     if isinstance(root, ast.BinOp):
         if isinstance(root.op, (ast.Add, ast.Sub)):

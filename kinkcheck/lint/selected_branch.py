@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING
 
-from kinkcheck.lint import sinks
+from kinkcheck.lint import flow, sinks
 from kinkcheck.lint.deadzone import _none_literal
 from kinkcheck.lint.double_where import where_branches
 from kinkcheck.lint.guards import (
@@ -82,9 +82,7 @@ def _selecting_wheres(node: ast.AST, ctx: Context, depth: int) -> list[tuple[ast
     found = _first_where(node, ctx)
     if found is not None:
         return [found]
-    stmt = ctx.parent(node)
-    while stmt is not None and not isinstance(stmt, ast.stmt):
-        stmt = ctx.parent(stmt)
+    stmt = flow.enclosing_statement(node, ctx)
     if depth <= 0 or not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
                           and isinstance(stmt.targets[0], ast.Name)):
         return None

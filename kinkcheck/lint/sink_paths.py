@@ -12,7 +12,8 @@ import ast
 from kinkcheck.lint import flow, sinks
 
 
-def _tail(func: ast.AST) -> str:
+def callee_tail(func: ast.AST) -> str:
+    """The last name of a callee: ``where`` of ``jnp.where``, ``isfinite`` of ``isfinite``."""
     return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
 
 
@@ -60,7 +61,7 @@ def _returned_aside(child: ast.AST, parent: ast.AST, ctx) -> bool:
 
 def finite_guarded(node: ast.AST, ctx) -> bool:
     """``where(isfinite(x), x, fallback)``: a value replaced only where it is not finite."""
-    return isinstance(node, ast.Call) and _tail(node.func) == "where" and len(node.args) == 3 \
+    return isinstance(node, ast.Call) and callee_tail(node.func) == "where" and len(node.args) == 3 \
         and _finite_test(node.args[0], ctx)
 
 
@@ -68,14 +69,14 @@ def _finite_test(node: ast.AST, ctx=None, depth: int = 2) -> bool:
     """``isfinite(x)``, ``~jnp.isnan(x)``, ``logical_not(isinf(x))``, or a name bound to one."""
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Invert, ast.Not)):
         return _finite_test(node.operand, ctx, depth)
-    if isinstance(node, ast.Call) and _tail(node.func) == "logical_not" and node.args:
+    if isinstance(node, ast.Call) and callee_tail(node.func) == "logical_not" and node.args:
         return _finite_test(node.args[0], ctx, depth)
     if isinstance(node, ast.Name) and ctx is not None and depth:
         from kinkcheck.lint.guards import _reaching_value
 
         value = _reaching_value(node, ctx)
         return value is not None and _finite_test(value, ctx, depth - 1)
-    return isinstance(node, ast.Call) and _tail(node.func) in ("isfinite", "isnan", "isinf", "isposinf", "isneginf")
+    return isinstance(node, ast.Call) and callee_tail(node.func) in ("isfinite", "isnan", "isinf", "isposinf", "isneginf")
 
 
 def flows_only_into(node: ast.AST, sink: ast.AST, ctx, depth: int = 0) -> bool:
