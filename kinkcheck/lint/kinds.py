@@ -387,6 +387,12 @@ def _setting(ctx: "Context", name: str) -> bool:
         isinstance(default, ast.Constant) and default.value is not None)
 
 
+def _array_sibling(ctx: "Context") -> bool:
+    """Another parameter is annotated as an array (``x: Array, p: float``): the author told
+    the arrays from the floats, so a ``float`` beside them is a setting, not a tracer."""
+    return any(annotation_kind(ann) == TENSOR for ann, _ in ctx.params.values())
+
+
 def _variable_kind(ctx: "Context", name: str) -> str:
     if name in ("True", "False", "None"):
         return PLAIN
@@ -405,7 +411,8 @@ def _variable_kind(ctx: "Context", name: str) -> str:
             # `target: Tensor`, `image_sizes: Tensor`: the annotation says array, the name says
             # which; `counts: torch.LongTensor`: integers carry no gradient
             return DATA
-        if ak == PLAIN and ctx.fa.jax and isinstance(ann, ast.Name) and ann.id in ("float", "complex"):
+        if ak == PLAIN and ctx.fa.jax and isinstance(ann, ast.Name) and ann.id in ("float", "complex") \
+                and not _array_sibling(ctx):
             ak = None  # under jax.grad a `score: float` is a tracer: the namespace decides
         if ak == TENSOR and name not in ctx.assignments() and _passed_kind(ctx, name) == DATA:
             return DATA  # `cum_samples: Tensor`, and every caller hands in a buffer: an array of data

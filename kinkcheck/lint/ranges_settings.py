@@ -116,6 +116,9 @@ def numeric_value(node: ast.AST | None, ctx, depth: int = 4):
                 node.op, ast.Div) else a / b
         except ZeroDivisionError:
             return None
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        v = numeric_value(node.operand, ctx, depth - 1)  # `x ** (-p)` with `p = 4` above
+        return None if v is None or isinstance(v, bool) else (-v if isinstance(node.op, ast.USub) else v)
     return None
 
 
