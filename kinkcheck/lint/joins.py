@@ -152,9 +152,13 @@ class _Expr:
             if callee_tail(func) not in _KNOWN:
                 out.setdefault(ast.unparse(node), node)  # `predict(params, x)`: some number the loss is given
                 return
-            if isinstance(func, ast.Attribute) and not _is_module(func.value):
+            receiver = isinstance(func, ast.Attribute) and not _is_module(func.value)
+            if receiver:
                 self._symbols(func.value, out)  # `x.abs()`: the receiver
-            for a in [*node.args, *(k.value for k in node.keywords)]:
+            args = [*node.args, *(k.value for k in node.keywords)]
+            if callee_tail(func) in _SAME:
+                args = [] if receiver else node.args[:1]  # `m.astype(jnp.float32)`: a dtype is no number
+            for a in args:
                 self._symbols(a, out)
             return
         for child in ast.iter_child_nodes(node):
@@ -406,11 +410,34 @@ def _settings(expr: _Expr, sink: ast.AST, zero: ast.AST, ctx) -> tuple[dict[str,
         v = const_value(default) if default is not None else None
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             fixed[text] = float(v)
-        elif text not in logged and not ranges.is_nonnegative(ranges.range_of(node, ctx)):
+        elif text not in logged and not ranges.is_nonnegative(ranges.range_of(node, ctx)) \
+                and text not in _thresholds(expr, sink, ctx):
             if text in kinked:
                 return None  # `relu(|x| - t)`, `minimum(maximum(x, lo), hi)`: the sign decides
             signed.add(text)
     return fixed, signed
+
+
+def _thresholds(expr: _Expr, node: ast.AST, ctx) -> set[str]:
+    """Symbols compared with a value that is never negative (``|u| <= kappa``): a threshold
+    below 0 would make the comparison constant, so the code means it positive."""
+    from kinkcheck.lint import ranges
+
+    out: set[str] = set()
+    todo = [node]
+    while todo:
+        n = todo.pop()
+        if id(n) in expr.subst:
+            todo.append(expr.subst[id(n)])
+            continue
+        if isinstance(n, ast.Compare) and len(n.ops) == 1 and type(n.ops[0]) in (ast.Lt, ast.LtE, ast.Gt, ast.GtE):
+            for side, other in ((n.left, n.comparators[0]), (n.comparators[0], n.left)):
+                while id(side) in expr.subst:
+                    side = expr.subst[id(side)]
+                if isinstance(side, (ast.Name, ast.Attribute)) and ranges.is_nonnegative(ranges.range_of(other, ctx)):
+                    out.add(ast.unparse(side))
+        todo.extend(ast.iter_child_nodes(n))
+    return out
 
 
 #: reductions the scalar evaluator reads as the identity: exact only under linear operations
