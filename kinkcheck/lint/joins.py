@@ -153,7 +153,7 @@ class _Expr:
                 out.setdefault(ast.unparse(node), node)  # `predict(params, x)`: some number the loss is given
                 return
             receiver = isinstance(func, ast.Attribute) and not _is_module(func.value)
-            if receiver:
+            if isinstance(func, ast.Attribute) and receiver:
                 self._symbols(func.value, out)  # `x.abs()`: the receiver
             args = [*node.args, *(k.value for k in node.keywords)]
             if callee_tail(func) in _SAME:
@@ -431,7 +431,8 @@ def _thresholds(expr: _Expr, node: ast.AST, ctx) -> set[str]:
             todo.append(expr.subst[id(n)])
             continue
         if isinstance(n, ast.Compare) and len(n.ops) == 1 and type(n.ops[0]) in (ast.Lt, ast.LtE, ast.Gt, ast.GtE):
-            for side, other in ((n.left, n.comparators[0]), (n.comparators[0], n.left)):
+            pairs: tuple[tuple[ast.AST, ast.AST], ...] = ((n.left, n.comparators[0]), (n.comparators[0], n.left))
+            for side, other in pairs:
                 while id(side) in expr.subst:
                     side = expr.subst[id(side)]
                 if isinstance(side, (ast.Name, ast.Attribute)) and ranges.is_nonnegative(ranges.range_of(other, ctx)):

@@ -41,11 +41,11 @@ from kinkcheck.lint.resolve import (
     PLAIN_METHODS,
     TENSOR,
     UNKNOWN,
-    annotation_kind,
     dotted,
     join,
     name_kind,
 )
+from kinkcheck.lint.kinds_params import parameter_kind
 from kinkcheck.lint.narrowing import _isinstance_kind, _observation, _own_class_method, _reference
 
 if TYPE_CHECKING:
@@ -53,23 +53,6 @@ if TYPE_CHECKING:
 
 #: a name met again while its own kind is being worked out (``h = h // 2``)
 _CYCLE = "cycle"
-#: parameters of a loss that carry no gradient by the conventions of loss APIs
-#: (torch's ``weight=``, mmdet's ``avg_factor``); learnable weights are ``self.weight``
-PARAM_DATA_RE = re.compile(r"^(weight|weights|sample_weight|sample_weights|class_weight|class_weights|"
-                           r"pos_weight|avg_factor|loss_weight|reduction_override|ignore_index)$")
-#: sizes and shapes held in an array (``target_sizes: Tensor`` of (height, width) rows): data
-SIZES_RE = re.compile(r"(^|_)(sizes|shapes)$")
-#: tensor types of integers and truth values: no gradient flows through them
-_INTEGER_TENSOR_RE = re.compile(r"\b(LongTensor|IntTensor|ShortTensor|ByteTensor|CharTensor|BoolTensor)\b")
-_FLOAT_TENSOR_RE = re.compile(r"\b(Tensor|FloatTensor|DoubleTensor|HalfTensor|BFloat16Tensor|Array|ndarray)\b")
-
-
-def _integer_tensor(ann: ast.AST | None) -> bool:
-    """``torch.LongTensor``, ``Optional[torch.BoolTensor]``: no float tensor type beside it."""
-    text = ast.unparse(ann) if ann is not None else ""
-    return bool(_INTEGER_TENSOR_RE.search(text)) and not _FLOAT_TENSOR_RE.search(text)
-
-
 #: the data batch a loss is handed (``loss(preds, batch)``): its fields are data
 BATCH_NAME_RE = re.compile(r"^(batch|batch_data|data_batch|data_samples?|batch_data_samples|sample|samples)$")
 #: methods that return pieces of their receiver (``jax.random.split`` is data; ``x.split(1, -1)`` is x)
@@ -379,64 +362,13 @@ def variable_kind(ctx: "Context", name: str) -> str:
     return kind
 
 
-def _setting(ctx: "Context", name: str) -> bool:
-    """A parameter that reads as a setting (``config``, ``eps: float``, ``tau=1.0``): no
-    caller's data makes it an array."""
-    ann, default = ctx.params[name]
-    return name_kind(name) == PLAIN or annotation_kind(ann) == PLAIN or (
-        isinstance(default, ast.Constant) and default.value is not None)
-
-
-def _array_sibling(ctx: "Context") -> bool:
-    """Another parameter is annotated as an array (``x: Array, p: float``): the author told
-    the arrays from the floats, so a ``float`` beside them is a setting, not a tracer."""
-    return any(annotation_kind(ann) == TENSOR for ann, _ in ctx.params.values())
-
-
 def _variable_kind(ctx: "Context", name: str) -> str:
     if name in ("True", "False", "None"):
         return PLAIN
     if name in ctx.params and (_observation(ctx, name) or _reference(ctx, name)):
         return DATA
-    if name in ctx.params and name in ctx.data_params and not _setting(ctx, name):
-        # every call from loss code hands in data, across files (`argflow`)
-        return join(DATA, *_assigned_kinds(ctx, name)) if name in ctx.assignments() else DATA
     if name in ctx.params:
-        ann, default = ctx.params[name]
-        ak = annotation_kind(ann)
-        if ak == TENSOR and ctx.fa.framework and _numpy_annotation(ann):
-            return DATA  # an np.ndarray handed to torch/jax code is data
-        if ak == TENSOR and (name_kind(name) == DATA or PARAM_DATA_RE.search(name) or SIZES_RE.search(name)
-                             or _integer_tensor(ann)):
-            # `target: Tensor`, `image_sizes: Tensor`: the annotation says array, the name says
-            # which; `counts: torch.LongTensor`: integers carry no gradient
-            return DATA
-        if ak == PLAIN and ctx.fa.jax and isinstance(ann, ast.Name) and ann.id in ("float", "complex") \
-                and not _array_sibling(ctx):
-            ak = None  # under jax.grad a `score: float` is a tracer: the namespace decides
-        if ak == TENSOR and name not in ctx.assignments() and _passed_kind(ctx, name) == DATA:
-            return DATA  # `cum_samples: Tensor`, and every caller hands in a buffer: an array of data
-        if ak:
-            return ak
-        if PARAM_DATA_RE.search(name):
-            return DATA  # sample weights and normalisers handed to a loss (`weight`, `avg_factor`)
-        if default is not None and isinstance(default, ast.Constant) and default.value is not None:
-            # `eps = union.new_tensor([eps])`: a setting rebound to an array is an array
-            return join(PLAIN, *_assigned_kinds(ctx, name)) if name in ctx.bound else PLAIN
-        hk = name_kind(name)
-        if hk == PLAIN and name in ctx.array_receivers():
-            hk = None  # `m.mean()`, `k.abs()`: used as an array whatever the name suggests
-        assigned = _assigned_kinds(ctx, name)
-        if hk == DATA and set(assigned) <= {UNKNOWN, DATA, PLAIN}:
-            return DATA  # `label, weight = _expand(label, ...)`: still the labels
-        if hk == TENSOR and not assigned and _internal(ctx):
-            if _passed_kind(ctx, name) == DATA:
-                return DATA  # `self.collect_grad(cls_score.detach(), ...)`: the callers decide, not the name
-        if not hk and not assigned:
-            passed = _passed_kind(ctx, name)
-            if passed is not None:
-                return passed  # every caller in the file hands in data (a buffer, the targets)
-        return join(hk or UNKNOWN, *assigned) if assigned else (hk or UNKNOWN)
+        return parameter_kind(ctx, name)
     if name in ctx.bound:
         assigned = _assigned_kinds(ctx, name)
         if assigned:
@@ -539,18 +471,9 @@ def _assigned_kinds(ctx: "Context", name: str) -> list[str]:
     return [k for k in out if k != _CYCLE]
 
 
-def _numpy_annotation(ann: ast.AST | None) -> bool:
-    text = (dotted(ann) if ann is not None else None) or (ann.value if isinstance(ann, ast.Constant) and isinstance(ann.value, str) else "")
-    if text.startswith(("jnp.", "jax.", "jax_", "chex.")):
-        return False  # `x: jnp.ndarray` is a traced array under jax.grad, not host data
-    return "ndarray" in text or text.startswith(("np.", "numpy."))
-
-
 from kinkcheck.lint.kinds_calls import (  # noqa: E402  (kinds_calls reads _CYCLE and _enclosing from here)
     _function_of_data,
-    _internal,
     _method_kind,
-    _passed_kind,
     _plain_function,
     _stored_function,
 )

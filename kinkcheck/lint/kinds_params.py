@@ -1,0 +1,98 @@
+"""What a function's parameter holds (:mod:`kinkcheck.lint.kinds` asks this for every name
+that is a parameter): its annotation and its name say array, data or setting; a default says
+setting; where they are silent, what every caller hands in decides. Loss APIs have
+conventions (``target``, ``weight=``, ``avg_factor``) and JAX code has its own (a ``float``
+under ``jax.grad`` may be a tracer), so both are read here, in one place."""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import TYPE_CHECKING
+
+from kinkcheck.lint.resolve import DATA, PLAIN, TENSOR, UNKNOWN, annotation_kind, dotted, join, name_kind
+
+if TYPE_CHECKING:
+    from kinkcheck.lint.context import Context
+
+#: parameters of a loss that carry no gradient by the conventions of loss APIs
+#: (torch's ``weight=``, mmdet's ``avg_factor``); learnable weights are ``self.weight``
+PARAM_DATA_RE = re.compile(r"^(weight|weights|sample_weight|sample_weights|class_weight|class_weights|"
+                           r"pos_weight|avg_factor|loss_weight|reduction_override|ignore_index)$")
+#: sizes and shapes held in an array (``target_sizes: Tensor`` of (height, width) rows): data
+SIZES_RE = re.compile(r"(^|_)(sizes|shapes)$")
+#: tensor types of integers and truth values: no gradient flows through them
+_INTEGER_TENSOR_RE = re.compile(r"\b(LongTensor|IntTensor|ShortTensor|ByteTensor|CharTensor|BoolTensor)\b")
+_FLOAT_TENSOR_RE = re.compile(r"\b(Tensor|FloatTensor|DoubleTensor|HalfTensor|BFloat16Tensor|Array|ndarray)\b")
+
+
+def parameter_kind(ctx: "Context", name: str) -> str:
+    """The kind of parameter ``name`` of the function ``ctx`` checks."""
+    from kinkcheck.lint.kinds import _assigned_kinds
+    from kinkcheck.lint.kinds_calls import _internal, _passed_kind
+
+    if name in ctx.data_params and not _setting(ctx, name):
+        # every call from loss code hands in data, across files (`argflow`)
+        return join(DATA, *_assigned_kinds(ctx, name)) if name in ctx.assignments() else DATA
+    ann, default = ctx.params[name]
+    ak = annotation_kind(ann)
+    if ak == TENSOR and ctx.fa.framework and _numpy_annotation(ann):
+        return DATA  # an np.ndarray handed to torch/jax code is data
+    if ak == TENSOR and (name_kind(name) == DATA or PARAM_DATA_RE.search(name) or SIZES_RE.search(name)
+                         or _integer_tensor(ann)):
+        # `target: Tensor`, `image_sizes: Tensor`: the annotation says array, the name says
+        # which; `counts: torch.LongTensor`: integers carry no gradient
+        return DATA
+    if ak == PLAIN and ctx.fa.jax and isinstance(ann, ast.Name) and ann.id in ("float", "complex") \
+            and not _array_sibling(ctx):
+        ak = None  # under jax.grad a `score: float` is a tracer: the namespace decides
+    if ak == TENSOR and name not in ctx.assignments() and _passed_kind(ctx, name) == DATA:
+        return DATA  # `cum_samples: Tensor`, and every caller hands in a buffer: an array of data
+    if ak:
+        return ak
+    if PARAM_DATA_RE.search(name):
+        return DATA  # sample weights and normalisers handed to a loss (`weight`, `avg_factor`)
+    if default is not None and isinstance(default, ast.Constant) and default.value is not None:
+        # `eps = union.new_tensor([eps])`: a setting rebound to an array is an array
+        return join(PLAIN, *_assigned_kinds(ctx, name)) if name in ctx.bound else PLAIN
+    hk = name_kind(name)
+    if hk == PLAIN and name in ctx.array_receivers():
+        hk = None  # `m.mean()`, `k.abs()`: used as an array whatever the name suggests
+    assigned = _assigned_kinds(ctx, name)
+    if hk == DATA and set(assigned) <= {UNKNOWN, DATA, PLAIN}:
+        return DATA  # `label, weight = _expand(label, ...)`: still the labels
+    if hk == TENSOR and not assigned and _internal(ctx):
+        if _passed_kind(ctx, name) == DATA:
+            return DATA  # `self.collect_grad(cls_score.detach(), ...)`: the callers decide, not the name
+    if not hk and not assigned:
+        passed = _passed_kind(ctx, name)
+        if passed is not None:
+            return passed  # every caller in the file hands in data (a buffer, the targets)
+    return join(hk or UNKNOWN, *assigned) if assigned else (hk or UNKNOWN)
+
+
+def _setting(ctx: "Context", name: str) -> bool:
+    """A parameter that reads as a setting (``config``, ``eps: float``, ``tau=1.0``): no
+    caller's data makes it an array."""
+    ann, default = ctx.params[name]
+    return name_kind(name) == PLAIN or annotation_kind(ann) == PLAIN or (
+        isinstance(default, ast.Constant) and default.value is not None)
+
+
+def _array_sibling(ctx: "Context") -> bool:
+    """Another parameter is annotated as an array (``x: Array, p: float``): the author told
+    the arrays from the floats, so a ``float`` beside them is a setting, not a tracer."""
+    return any(annotation_kind(ann) == TENSOR for ann, _ in ctx.params.values())
+
+
+def _integer_tensor(ann: ast.AST | None) -> bool:
+    """``torch.LongTensor``, ``Optional[torch.BoolTensor]``: no float tensor type beside it."""
+    text = ast.unparse(ann) if ann is not None else ""
+    return bool(_INTEGER_TENSOR_RE.search(text)) and not _FLOAT_TENSOR_RE.search(text)
+
+
+def _numpy_annotation(ann: ast.AST | None) -> bool:
+    text = (dotted(ann) if ann is not None else None) or (ann.value if isinstance(ann, ast.Constant) and isinstance(ann.value, str) else "")
+    if text.startswith(("jnp.", "jax.", "jax_", "chex.")):
+        return False  # `x: jnp.ndarray` is a traced array under jax.grad, not host data
+    return "ndarray" in text or text.startswith(("np.", "numpy."))
