@@ -359,9 +359,11 @@ def _node_findings(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[s
             continue
         if rule.category in ("kink", "singular") and site.via != "node" and sinks.gradient_dead(site.call or site.node, ctx):
             continue  # `mask = d.abs() < t`: the kinked value only decides a mask
-        if rule.category in REACHING and (not flow.reaches_loss(site.call or site.node, ctx)
-                                          or severing.reported_statistic(site.call or site.node, ctx)):
-            continue  # `print((p > 0.5).float().mean())`: a logged statistic is not the loss
+        reaching = rule.category in REACHING or rule.category in ("kink", "singular") and flow.returns_aux(ctx)
+        if reaching and (not flow.reaches_loss(site.call or site.node, ctx)
+                         or severing.reported_statistic(site.call or site.node, ctx)):
+            continue  # `print((p > 0.5).float().mean())`: a logged statistic is not the loss; nor
+            # is the max of a policy's scale in the metrics dict beside a JAX loss
         if (site.code in SQUARED_AWAY or site.code == "KC104") and sinks.squared_away(site, ctx):
             continue
         if site.code in SQUARED_AWAY and site.via != "node" and joins.kink_smoothed(site.call or site.node, site.operand, ctx):

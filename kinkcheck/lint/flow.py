@@ -62,17 +62,22 @@ def loss_values(ctx) -> list[ast.AST]:
     """The returned expressions that may carry the loss: ``return loss, acc.detach()`` and
     ``return loss, frac.item()`` hand back statistics beside it, which no gradient reaches
     (a function that returns only such values is judged on all of them). A function the file
-    differentiates with ``has_aux=True`` returns ``(loss, aux)``: only the loss is differentiated."""
+    differentiates with ``has_aux=True`` returns ``(loss, aux)``: only the loss is differentiated;
+    so does JAX code that returns ``(loss, {"kl": kl, ...})``, the aux convention's metrics dict,
+    whoever differentiates it."""
     cached = getattr(ctx, "_flow_loss_values", None)
     if cached is not None:
         return cached
     values: list[ast.AST] = []
     aux = getattr(ctx.fn, "name", None) in aux_functions(ctx.fa)
+    ctx._flow_aux_returned = False
     for r in _returns(ctx):
         if r.value is None:
             continue
-        if aux and isinstance(r.value, ast.Tuple) and len(r.value.elts) == 2:
+        if isinstance(r.value, ast.Tuple) and len(r.value.elts) == 2 and (
+                aux or getattr(ctx.fa, "jax", False) and _metrics_dict(r.value.elts[1], ctx)):
             values.append(r.value.elts[0])
+            ctx._flow_aux_returned = True
         elif isinstance(r.value, (ast.Tuple, ast.List)):
             kept = [e for e in r.value.elts if not _cut_output(e, ctx)]
             values.extend(kept or r.value.elts)
@@ -99,6 +104,24 @@ def aux_functions(fa) -> frozenset[str]:
                     names.add(fn.attr)
         cached = fa._aux_functions = frozenset(names)
     return cached
+
+
+def returns_aux(ctx) -> bool:
+    """The function returns ``(loss, aux)`` (:func:`loss_values`): what only the aux reads is
+    not differentiated, kinks and poles included."""
+    loss_values(ctx)
+    return bool(getattr(ctx, "_flow_aux_returned", False))
+
+
+def _metrics_dict(node: ast.AST, ctx) -> bool:
+    """A dict literal (``{"kl": kl}``, ``dict(kl=kl)``), or a name every binding of which is one."""
+    if isinstance(node, ast.Dict) or isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+            and node.func.id == "dict":
+        return True
+    if isinstance(node, ast.Name):
+        binds = bindings(ctx).get(node.id, [])
+        return bool(binds) and all(value is not None and _metrics_dict(value, ctx) for _, value in binds)
+    return False
 
 
 #: methods whose result is out of the graph: a detached copy, a Python number or list
