@@ -213,13 +213,14 @@ def _analyze_function(fa: FileAnalysis, tables: Tables, catalog, codes: frozense
     node_checks = [(code, types, check) for code, (types, check) in registry.NODE_CHECKS.items() if code in codes]
     function = qualname
     # a hand-written backward computes the gradient; nothing differentiates through it (short
-    # of a double backward), so a tensor it reads as Python numbers cuts no gradient
+    # of a double backward), so a tensor it reads as Python numbers cuts no gradient, and a
+    # pole of a slope only (`sqrt(y)` at 0 is 0) is no pole of the value it computes
     opaque_ok = _autograd_rule(fa, qualname, cls_qual)
     for node in nodes:
         fa.spend()
         found = list(_node_findings(fa, tables, catalog, codes, ctx, node, node_checks, function))
         if opaque_ok:
-            found = [f for f in found if f.category != "blackbox"]
+            found = [f for f in found if f.category != "blackbox" and f.code not in SLOPE_SINGULAR]
         if quiet and id(node) in quiet:
             found = [f for f in found if f.code == "KC506" or (
                 (f.code in VALUE_SINGULAR or f.category == "step") and not whole and flow.reaches_loss(node, ctx))]
@@ -228,6 +229,9 @@ def _analyze_function(fa: FileAnalysis, tables: Tables, catalog, codes: frozense
 
 #: kinks whose value itself is inf/nan, not only their slope: harmful even without gradient
 VALUE_SINGULAR = frozenset({"KC205"})
+#: singular points of the slope only, the value there finite and continuous (sqrt and norm at
+#: 0, acos/asin at +-1): harmless in code that is evaluated, not differentiated
+SLOPE_SINGULAR = frozenset({"KC201", "KC203", "KC206"})
 
 
 def _autograd_rule(fa: FileAnalysis, qualname: str, cls_qual: str | None) -> bool:
