@@ -63,11 +63,11 @@ FLOORED = frozenset({"clamp", "clamp_", "clip", "clip_", "clamp_min", "clamp_min
 #: counts of existing things: shapes, sizes, lengths (a batch is never empty where a loss runs)
 COUNTS = frozenset({"numel", "size", "len", "nelement", "dim", "ndim"})
 #: config names that are positive by convention when nothing says otherwise
-POSITIVE_NAME = re.compile(r"(^|_)(temperature|temp|tau|num|count|counts|size|length|dim|stride|strides|imgsz|"
+POSITIVE_NAME = re.compile(r"(^|_)(temperature|temp|tau|num|count|counts|size|length|lengths|dim|stride|strides|imgsz|"
                            r"img_size|image_size|avg_factor|normalizer)($|_)", re.IGNORECASE)
 #: ... and among them the counts (>= 1): a loss's ``avg_factor``/``normalizer`` is the number
 #: of positives its caller clamps to 1 (OpenMMLab's and torchvision's detection losses)
-_COUNT_NAME = re.compile(r"(^|_)(num|count|counts|size|length|dim|imgsz|img_size|image_size|avg_factor|normalizer)"
+_COUNT_NAME = re.compile(r"(^|_)(num|count|counts|size|length|lengths|dim|imgsz|img_size|image_size|avg_factor|normalizer)"
                          r"($|_)", re.IGNORECASE)
 #: thresholds a caller turns on (a ``None`` default): a loss that divides by one rescales the
 #: region below it (``(1 - pt) / reduced_threshold``); a ``scale`` or ``sigma`` may be learnt
