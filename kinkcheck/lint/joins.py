@@ -390,7 +390,8 @@ def returned_smooth(site_node: ast.AST, zero: ast.AST | None, ctx) -> bool:
 def _settings(expr: _Expr, sink: ast.AST, zero: ast.AST, ctx) -> tuple[dict[str, float], set[str]] | None:
     """Values for the symbols that do not move the kink: a parameter's numeric default (Huber's
     ``delta=1.0``; ``eps=0.0`` stays 0), else a random positive value where the range analysis
-    proves the symbol > 0 or a log reads it (``log(scale)``), else, for a symbol read only by
+    proves the symbol > 0, a log reads it (``log(scale)``) or it is the threshold of a value that
+    is never negative (``|u| <= kappa``), else, for a symbol read only by
     smooth operations (the label ``y`` of a stable BCE, ``relu(x) - x * y + log1p(exp(-|x|))``),
     a random value of either sign (the second set). None when a symbol of unknown sign sits
     inside a kinked call:
@@ -403,6 +404,7 @@ def _settings(expr: _Expr, sink: ast.AST, zero: ast.AST, ctx) -> tuple[dict[str,
     logged = expr.logged_symbols(sink)
     fixed: dict[str, float] = {}
     signed: set[str] = set()
+    thresholds = _thresholds(expr, sink, ctx)
     for text, node in expr.symbol_nodes(sink).items():
         if text in movable:
             continue
@@ -411,7 +413,7 @@ def _settings(expr: _Expr, sink: ast.AST, zero: ast.AST, ctx) -> tuple[dict[str,
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             fixed[text] = float(v)
         elif text not in logged and not ranges.is_nonnegative(ranges.range_of(node, ctx)) \
-                and text not in _thresholds(expr, sink, ctx):
+                and text not in thresholds:
             if text in kinked:
                 return None  # `relu(|x| - t)`, `minimum(maximum(x, lo), hi)`: the sign decides
             signed.add(text)
