@@ -361,9 +361,16 @@ def _class_roots(world: _World) -> list[str]:
                     if name in seen:
                         continue  # overridden
                     seen.add(name)
-                    if name == "__call__" or not (name.startswith("__") and name.endswith("__")):
+                    if name == "__call__" or not (name.startswith("__") and name.endswith("__")
+                                                  or OUTPUT_METHOD_RE.match(name)):
                         out.append(m)
     return out
+
+
+#: methods of a loss class that turn its input into a forecast, quantiles or draws for output
+#: (``to_prediction``, ``to_quantiles``, ``sample``, ``predict``): loss code only where the loss
+#: itself calls them (a point metric's ``loss`` calling ``to_prediction`` is followed there)
+OUTPUT_METHOD_RE = re.compile(r"^(predict\w*|to_prediction|to_quantiles|sample|sample_n|plot\w*)$")
 
 
 def _value_roots(world: _World, indexes: list[FileIndex]) -> list[str]:
