@@ -110,6 +110,13 @@ def _static(node: ast.AST, ctx: Context, depth: int) -> bool:
         reached, from_before = flow.reaching(node.id, node, ctx)
         return not from_before and bool(reached) and all(
             v is not None and _static(v, ctx, depth - 1) for _, v in reached)
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
+        # `self.scale = np.sqrt(self.rank)` in `__init__`: a setting computed from settings
+        from kinkcheck.lint.kinds import PARAMETERS
+
+        values = ctx.fa.self_assigns().get(node.attr, [])
+        return bool(values) and all(isinstance(v, ast.Call) and ctx.qualify(v.func) not in PARAMETERS
+                                    and _static(v, ctx, depth - 1) for v in values)  # a Parameter is learnt
     if not isinstance(node, ast.Call):
         return False
     q = ctx.qualify(node.func) or ""
