@@ -110,21 +110,42 @@ class _Expr:
         self._kinked(node, out, False)
         return set(out)
 
-    def logged_symbols(self, node: ast.AST) -> set[str]:
-        """The symbols a log or a root reads as they are (``log(scale)``): the expression is
-        only real where they are > 0, so they are tried positive."""
-        out: set[str] = set()
+    def walk(self, node: ast.AST):
+        """The nodes under ``node``, names replaced by the value reaching them."""
         todo = [node]
         while todo:
             n = todo.pop()
             if id(n) in self.subst:
                 todo.append(self.subst[id(n)])
                 continue
+            yield n
+            todo.extend(ast.iter_child_nodes(n))
+
+    def logged_symbols(self, node: ast.AST) -> set[str]:
+        """The symbols a log or a root reads as they are (``log(scale)``): the expression is
+        only real where they are > 0, so they are tried positive."""
+        out: set[str] = set()
+        for n in self.walk(node):
             if isinstance(n, ast.Call) and callee_tail(n.func) in _POSITIVE_DOMAIN and n.args:
                 arg = self.subst.get(id(n.args[0]), n.args[0])
                 if isinstance(arg, (ast.Name, ast.Attribute, ast.Subscript)):
                     out.add(ast.unparse(arg))
-            todo.extend(ast.iter_child_nodes(n))
+        return out
+
+    def threshold_symbols(self, node: ast.AST, ctx) -> set[str]:
+        """Symbols compared with a value that is never negative (``|u| <= kappa``): a threshold
+        below 0 would make the comparison constant, so the code means it positive."""
+        from kinkcheck.lint import ranges
+
+        out: set[str] = set()
+        for n in self.walk(node):
+            if isinstance(n, ast.Compare) and len(n.ops) == 1 and type(n.ops[0]) in (ast.Lt, ast.LtE, ast.Gt, ast.GtE):
+                pairs: tuple[tuple[ast.AST, ast.AST], ...] = ((n.left, n.comparators[0]), (n.comparators[0], n.left))
+                for side, other in pairs:
+                    while id(side) in self.subst:
+                        side = self.subst[id(side)]
+                    if isinstance(side, (ast.Name, ast.Attribute)) and ranges.is_nonnegative(ranges.range_of(other, ctx)):
+                        out.add(ast.unparse(side))
         return out
 
     def _kinked(self, node: ast.AST, out: dict[str, ast.AST], inside: bool) -> None:
@@ -404,7 +425,7 @@ def _settings(expr: _Expr, sink: ast.AST, zero: ast.AST, ctx) -> tuple[dict[str,
     logged = expr.logged_symbols(sink)
     fixed: dict[str, float] = {}
     signed: set[str] = set()
-    thresholds = _thresholds(expr, sink, ctx)
+    thresholds = expr.threshold_symbols(sink, ctx)
     for text, node in expr.symbol_nodes(sink).items():
         if text in movable:
             continue
@@ -418,29 +439,6 @@ def _settings(expr: _Expr, sink: ast.AST, zero: ast.AST, ctx) -> tuple[dict[str,
                 return None  # `relu(|x| - t)`, `minimum(maximum(x, lo), hi)`: the sign decides
             signed.add(text)
     return fixed, signed
-
-
-def _thresholds(expr: _Expr, node: ast.AST, ctx) -> set[str]:
-    """Symbols compared with a value that is never negative (``|u| <= kappa``): a threshold
-    below 0 would make the comparison constant, so the code means it positive."""
-    from kinkcheck.lint import ranges
-
-    out: set[str] = set()
-    todo = [node]
-    while todo:
-        n = todo.pop()
-        if id(n) in expr.subst:
-            todo.append(expr.subst[id(n)])
-            continue
-        if isinstance(n, ast.Compare) and len(n.ops) == 1 and type(n.ops[0]) in (ast.Lt, ast.LtE, ast.Gt, ast.GtE):
-            pairs: tuple[tuple[ast.AST, ast.AST], ...] = ((n.left, n.comparators[0]), (n.comparators[0], n.left))
-            for side, other in pairs:
-                while id(side) in expr.subst:
-                    side = expr.subst[id(side)]
-                if isinstance(side, (ast.Name, ast.Attribute)) and ranges.is_nonnegative(ranges.range_of(other, ctx)):
-                    out.add(ast.unparse(side))
-        todo.extend(ast.iter_child_nodes(n))
-    return out
 
 
 #: reductions the scalar evaluator reads as the identity: exact only under linear operations
