@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from kinkcheck.lint.bindings import IterItem, Opaque, mutated_names
 from kinkcheck.lint.resolve import (
     ARRAY_ROOTS,
+    COMPARISON_CALLS,
     DATA,
     DATA_FUNCS,
     JOIN_BUILTINS,
@@ -257,10 +258,10 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
 
 #: casts that turn a truth value into numbers
 _CASTS = frozenset({"float", "double", "half", "bfloat16", "to", "type", "type_as", "astype", "long", "int"})
-#: functions whose result is a truth value
-_TRUTH_CALLS = frozenset({"logical_and", "logical_or", "logical_not", "logical_xor", "isnan", "isinf", "isfinite",
-                          "eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal", "less", "less_equal",
-                          "equal", "not_equal"})
+#: functions whose result is a truth value: the comparisons written as calls (not the
+#: tolerance tests ``isclose``/``allclose``) and the logical ones
+_TRUTH_CALLS = (COMPARISON_CALLS - {"isclose", "allclose"}) | frozenset(
+    {"logical_and", "logical_or", "logical_not", "logical_xor", "isnan", "isinf", "isfinite"})
 
 
 def _truth_value(node: ast.AST) -> bool:

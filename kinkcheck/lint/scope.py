@@ -411,6 +411,7 @@ def loss_scope(
     """path -> qualnames in scope (``"<q>#slice"`` for backward-only statements)."""
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r} (expected one of {', '.join(SCOPES)})")
+    world = _World(indexes)
     if scope == "all":
         # lambdas are checked as part of the function that holds them; a class body holds
         # none (`MANHATTAN = lambda x, y: ...` in a table of metrics is checked on its own)
@@ -423,12 +424,20 @@ def loss_scope(
         # an objective handed to an optimizer or a hand-written gradient, as loss scope finds them
         numpy_only = {ix.path for ix in indexes if ix.functions and _numpy_only(ix)}
         if numpy_only:
-            loss = loss_scope(indexes, scope="loss", loss_functions=loss_functions, max_depth=max_depth)
+            loss = _reached(world, indexes, "loss", loss_functions, max_depth)
             for path in numpy_only:
-                every[path] = set(loss.get(path, ()))
-        return_range.add_entries(_World(indexes), every)
-        return {path: frozenset(qs) for path, qs in every.items()}
-    world = _World(indexes)
+                every[path] = loss.get(path, set())
+        scoped = every
+    else:
+        scoped = _reached(world, indexes, scope, loss_functions, max_depth)
+    return_range.add_entries(world, scoped)
+    return {path: frozenset(qs) for path, qs in scoped.items()}
+
+
+def _reached(world: _World, indexes: list[FileIndex], scope: str, loss_functions: tuple[str, ...],
+             max_depth: int) -> dict[str, set[str]]:
+    """path -> what loss (or model) scope reaches from its roots, with the settings and data
+    parameters every call from there pins (:mod:`pinned`, :mod:`argflow`)."""
     whole: dict[str, int] = {}  # qualname -> depth reached
     rooted: set[str] = set()
     sliced: set[str] = set()
@@ -493,8 +502,7 @@ def loss_scope(
         q = entry.partition("#")[0]
         if q in whole:
             out[world.functions[q][0].path].add(entry)
-    return_range.add_entries(world, out)
-    return {path: frozenset(qs) for path, qs in out.items()}
+    return out
 
 
 #: roots a name or a place implies; an explicit mark or a gradient taken is a root anywhere
