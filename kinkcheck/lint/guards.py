@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING, Callable
 
-from kinkcheck.lint import ranges
+from kinkcheck.lint import ranges, ranges_forms
 from kinkcheck.lint.double_where import invisible_selection
 from kinkcheck.lint.resolve import DATA, PLAIN, const_value, is_eps_like
 from kinkcheck.syntax import binary_operands
@@ -393,7 +393,7 @@ def positive_range(node: ast.AST, ctx: Context, site=None) -> bool:
     if code == "KC205":
         return ranges.is_nonzero(r) or paths.excludes_zero(node, at, ctx)
     if code == "KC204" and tail in ("log1p", "log1p_"):
-        return ranges.is_nonnegative(r) or ranges.above_minus_one(node, ctx)
+        return ranges.is_nonnegative(r) or ranges_forms.above_minus_one(node, ctx)
     return ranges.is_positive(r) or paths.positive(node, at, ctx)
 
 

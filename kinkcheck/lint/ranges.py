@@ -295,54 +295,6 @@ def _range(node: ast.AST, ctx, depth: int) -> str:
 _OVERFLOWING = frozenset({"exp", "exp2", "expm1", "cosh", "sinh"})
 
 
-def above_minus_one(node: ast.AST, ctx) -> bool:
-    """``-c * exp(u)`` with ``0 < c < 1`` and ``u <= 0`` (or ``c == 1`` and ``u < 0``) lies in
-    (-1, 0): log1p's pole at -1 is out of reach (a Laplace log-cdf, ``log1p(-0.5 * exp(-|z|))``)."""
-    neg = isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)
-    body = node.operand if isinstance(node, ast.UnaryOp) and neg else node
-    c, e = 1.0, body
-    if isinstance(body, ast.BinOp) and isinstance(body.op, ast.Mult):
-        for k, other in ((body.left, body.right), (body.right, body.left)):
-            v = const_value(k)
-            if v is not None:
-                c, e = float(v), other
-                break
-    if not neg:
-        c = -c  # `-0.5 * exp(u)`: the sign sits in the constant
-    if isinstance(e, ast.Name) and hasattr(ctx, "definition"):
-        e = ctx.definition(e.id) or e  # `exp_neg = jnp.exp(-jnp.abs(z)); log1p(-0.5 * exp_neg)`
-    if 0 < c <= 1 and _capped_below_one(e, ctx):
-        return True  # `F = clip(F, tiny, 1 - eps); log1p(-F)`
-    if not (_tail(e) in ("exp",) and isinstance(e, ast.Call) and e.args) or not 0 < c <= 1:
-        return False
-    return _sign_below(e.args[0], ctx, strict=c == 1)
-
-
-def _capped_below_one(e: ast.AST, ctx) -> bool:
-    """A clamp whose upper bound is below 1 (``1 - eps``, ``0.999``)."""
-    from kinkcheck.lint.guards import _inside_unit, _upper_bound
-
-    tail = _tail(e)
-    if not isinstance(e, ast.Call) or tail not in ("clamp", "clamp_", "clip", "clip_", "clamp_max", "clamp_max_"):
-        return False
-    return _inside_unit(_upper_bound(e, tail, ctx), 1)
-
-
-def _sign_below(u: ast.AST, ctx, strict: bool) -> bool:
-    """``u <= 0`` (``u < 0`` when ``strict``): ``-|z| - 1``, ``-(x ** 2)``, a constant."""
-    v = const_value(u)
-    if v is not None:
-        return v < 0 if strict else v <= 0
-    if isinstance(u, ast.UnaryOp) and isinstance(u.op, ast.USub):
-        r = range_of(u.operand, ctx)
-        return is_positive(r) if strict else is_nonnegative(r)
-    if isinstance(u, ast.BinOp) and isinstance(u.op, ast.Sub):
-        r = range_of(u.right, ctx)
-        return (_sign_below(u.left, ctx, False) and is_positive(r)) if strict else (
-            _sign_below(u.left, ctx, False) and is_nonnegative(r))
-    return False
-
-
 def _exp_of(node: ast.AST) -> bool:
     """``node`` adds or multiplies in an ``exp`` (``1 + exp(-z)``, ``exp(a) + exp(b)``)."""
     if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
@@ -350,137 +302,11 @@ def _exp_of(node: ast.AST) -> bool:
     return _tail(node) in _OVERFLOWING
 
 
-def _signed_terms(node: ast.AST, sign: int = 1) -> list[tuple[int, ast.AST]]:
-    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
-        right = -sign if isinstance(node.op, ast.Sub) else sign
-        return _signed_terms(node.left, sign) + _signed_terms(node.right, right)
-    return [(sign, node)]
-
-
 def _tail(node: ast.AST) -> str | None:
     if isinstance(node, ast.Call):
         f = node.func
         return f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)
     return None
-
-
-def _squared(node: ast.AST) -> ast.AST | None:
-    """``b`` of ``b ** 2``, ``b * b``, ``b.pow(2)``, ``torch.square(b)``."""
-    if isinstance(node, ast.BinOp):
-        if isinstance(node.op, ast.Pow) and const_value(node.right) == 2:
-            return node.left
-        if isinstance(node.op, ast.Mult) and ast.dump(node.left) == ast.dump(node.right):
-            return node.left
-    if isinstance(node, ast.Call):
-        tail = _tail(node)
-        if tail == "pow" and isinstance(node.func, ast.Attribute) and node.args and const_value(node.args[0]) == 2:
-            return node.func.value
-        if tail == "square" and node.args:
-            return node.args[0]
-    return None
-
-
-def _expanded_square(node: ast.BinOp, ctx, depth: int) -> bool:
-    """Identities that are >= 0 in exact arithmetic, written expanded (a clamp or relu on
-    them only removes rounding error): a squared distance ``|a|^2 - 2 a.b + |b|^2`` and a
-    variance ``E[x^2] - E[x]^2``."""
-    terms = _signed_terms(node)
-    neg = [t for sign, t in terms if sign < 0]
-    pos = [t for sign, t in terms if sign > 0]
-    if len(neg) != 1:
-        return False
-    (n,) = neg
-    bound = _defined(n, ctx)
-    if bound is not None and _squared(bound) is not None:
-        n = bound  # `mu_xx = mu_x ** 2`, then `conv2d(x ** 2, w) - mu_xx`
-    factors = _factors(n)
-    if len(pos) >= 2 and 2 in [const_value(f) for f in factors] and any(const_value(f) is None for f in factors):
-        return all(_diag(t, ctx) or is_nonnegative(_range_of(t, ctx, depth)) for t in pos)
-    base = _squared(n)
-    base = _defined(base, ctx) or base  # `mu = x.mean()`, then `(x * x).mean() - mu ** 2`
-    if len(pos) == 1 and base is not None and _tail(base) in ("mean", "nanmean"):
-        (p,) = pos
-        return _tail(p) in ("mean", "nanmean") and is_nonnegative(_range_of(p, ctx, depth))
-    if len(pos) == 1 and base is not None:
-        # `ex2 = conv2d(x * x, w)`, then `ex2 - mu ** 2`
-        return _local_variance(_defined(pos[0], ctx) or pos[0], base, ctx)
-    return False
-
-
-def _defined(node: ast.AST | None, ctx) -> ast.AST | None:
-    """The value a name bound once stands for (``mu`` of ``mu = x.mean()``), else None."""
-    if isinstance(node, ast.Name) and hasattr(ctx, "definition"):
-        return ctx.definition(node.id)
-    return None
-
-
-#: local averages: a window mean, or a convolution with a window (SSIM's Gaussian)
-_WINDOW_MEANS = frozenset({"avg_pool1d", "avg_pool2d", "avg_pool3d", "conv1d", "conv2d", "conv3d", "filter2d",
-                           "filter2D", "gaussian_filter", "uniform_filter", "gaussian_blur2d"})
-
-
-def _local_variance(p: ast.AST, base: ast.AST, ctx) -> bool:
-    """``conv2d(x * x, w) - mu ** 2`` with ``mu = conv2d(x, w)``: SSIM's local variance, the
-    same window applied to the square and to the value, is >= 0 in exact arithmetic (a
-    window of non-negative weights summing to 1 is a mean)."""
-    if not (isinstance(p, ast.Call) and isinstance(base, ast.Call)) or _tail(p) not in _WINDOW_MEANS \
-            or _tail(p) != _tail(base) or not p.args or not base.args:
-        return False
-    inner = _squared(p.args[0])
-    same_window = [ast.dump(a) for a in p.args[1:]] == [ast.dump(a) for a in base.args[1:]] and \
-        sorted(ast.dump(k) for k in p.keywords) == sorted(ast.dump(k) for k in base.keywords)
-    return inner is not None and ast.dump(inner) == ast.dump(base.args[0]) and same_window
-
-
-def _capped_below(node: ast.AST, c: float, ctx) -> bool:
-    """``node`` is clamped from above strictly below ``c``: ``clip(p, eps, 1 - eps)``,
-    ``p.clamp(max=0.999)``, ``minimum(p, 1 - eps)`` (or a name bound once to that)."""
-    from kinkcheck.lint.guards import CLAMP_FUNCS, _upper_bound
-
-    if isinstance(node, ast.Name) and hasattr(ctx, "definition"):
-        value = ctx.definition(node.id)
-        node = value if value is not None else node
-    if not isinstance(node, ast.Call):
-        return False
-    tail, _method = _call_tail(node, ctx)
-    bounds: list[ast.AST | None]
-    if tail in ("minimum", "fmin"):
-        bounds = list(node.args[:2])
-    elif tail in CLAMP_FUNCS or tail in ("clamp_max", "clamp_max_"):
-        bounds = [_upper_bound(node, tail, ctx)]
-    else:
-        return False
-    for b in bounds:
-        if b is None:
-            continue
-        v = const_value(b)
-        if v is not None and v < c:
-            return True
-        if isinstance(b, ast.BinOp) and isinstance(b.op, ast.Sub) and const_value(b.left) == c and (
-                is_eps_like(b.right) or (const_value(b.right) or 0) > 0):
-            return True
-    return False
-
-
-def _factors(node: ast.AST) -> list[ast.AST]:
-    """The factors of a product, ``@`` included: ``2 * x @ y.T`` parses as ``(2 * x) @ y.T``."""
-    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.MatMult)):
-        return _factors(node.left) + _factors(node.right)
-    return [node]
-
-
-def _diag(node: ast.AST, ctx) -> bool:
-    """The diagonal of the Gram matrix whose off-diagonal the distance subtracts is a
-    squared norm: ``diag(x @ x.T)``, its views, a name bound to it."""
-    for _ in range(4):
-        if isinstance(node, ast.Call) and _tail(node) in ("unsqueeze", "view", "reshape", "float", "to") and \
-                isinstance(node.func, ast.Attribute):
-            node = node.func.value
-        elif isinstance(node, ast.Name) and hasattr(ctx, "definition") and ctx.definition(node.id) is not None:
-            node = ctx.definition(node.id)
-        else:
-            break
-    return _tail(node) in ("diag", "diagonal")
 
 
 def _param(name: str, ctx, depth: int) -> str:
@@ -519,8 +345,10 @@ def _config_name(name: str) -> str:
     return ANY
 
 
+# forms whose sign is known: expanded squares and variances, values capped below a bound
+from kinkcheck.lint.ranges_forms import _capped_below, _expanded_square  # noqa: E402
 # what calls evaluate to (their own module: the table of callees is long)
-from kinkcheck.lint.ranges_calls import _call, _call_tail  # noqa: E402
+from kinkcheck.lint.ranges_calls import _call  # noqa: E402
 # what names and attributes stand for: their bindings, loop counters, ``self.<attr>``
 from kinkcheck.lint.ranges_names import _attribute, _name, _reaching_name  # noqa: E402
 # what settings stand for: parameter defaults, ``self.<attr>`` config, numbers (re-exported)

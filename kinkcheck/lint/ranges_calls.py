@@ -26,16 +26,15 @@ from kinkcheck.lint.ranges import (
     POSU,
     REDUCE,
     _add,
-    _defined,
     _div,
     _mul,
     _pow,
     _range_of,
-    _signed_terms,
     is_nonnegative,
     is_positive,
     join,
 )
+from kinkcheck.lint.ranges_forms import _defined, _signed_terms
 from kinkcheck.lint.resolve import const_value
 from kinkcheck.syntax import binary_operands
 

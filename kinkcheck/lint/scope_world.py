@@ -1,0 +1,319 @@
+"""The world scope works in: every function, class and binding of the checked files by
+qualified name, with what a reference can hold (``self.dist_fn = Metric()``, factories,
+``partial``, tables of callables, parameters), the overrides and subclasses a call may reach,
+and which classes are networks, ``autograd.Function``s or loss classes. ``scope`` picks the
+roots and walks the calls; this module answers its questions about the code."""
+
+from __future__ import annotations
+
+import re
+
+from kinkcheck.lint.callables import CALL, PARAM
+from kinkcheck.lint.index import FileIndex, FunctionInfo
+from kinkcheck.lint.roots import (
+    AUTOGRAD_BASES,
+    AUTOGRAD_METHODS,
+    FORWARD_NAMES,
+    LOSS_BASES,
+    LOSS_CLASS_RE,
+    LOSS_FAMILY_RE,
+    LOSS_WORD_RE,
+    MODEL_BASES,
+)
+from kinkcheck.lint.values import TABLE
+
+#: the references followed from one value to what it holds
+MAX_HOPS = 24
+#: the overrides followed from one base-class method: a framework base class with hundreds of
+#: subclasses in the checked tree must not pull them all into scope through one call
+MAX_SUBCLASSES = 32
+
+
+class _World:
+    """Every function, class and binding of the checked files, by qualified name."""
+
+    def __init__(self, indexes: list[FileIndex]):
+        self.functions: dict[str, tuple[FileIndex, FunctionInfo]] = {}
+        self.modules: dict[str, FileIndex] = {}
+        self.classes: dict[str, tuple[str, ...]] = {}
+        self.bindings: dict[str, list[str]] = {}
+        self.methods: dict[str, list[str]] = {}  # class -> its own methods
+        self.networks: set[str] = set()
+        for ix in indexes:
+            self.networks.update(getattr(ix, "networks", ()))
+            self.modules[ix.module] = ix
+            self.classes.update(ix.classes)
+            for q, f in ix.functions.items():
+                self.functions[q] = (ix, f)
+                if f.class_qualname and q == f"{f.class_qualname}.{f.name}":
+                    self.methods.setdefault(f.class_qualname, []).append(q)
+            for k, refs in getattr(ix, "bindings", {}).items():
+                self.bindings.setdefault(k, []).extend(refs)
+        #: class -> refs of what its attributes hold
+        self.held: dict[str, list[str]] = {}
+        for key, refs in self.bindings.items():
+            owner = key.rpartition(".")[0]
+            if owner in self.classes:
+                self.held.setdefault(owner, []).extend(refs)
+        self._network: dict[str, bool] = {}
+        self._loss: dict[str, bool] = {}
+        self._autograd: dict[str, bool] = {}
+        self._targets: dict[str, list[str]] = {}
+        self._mro: dict[str, list[str]] = {}
+        self._params: dict[tuple[str, str], list[str]] | None = None
+        self._children: dict[str, list[str]] | None = None
+        self._indexes = indexes
+
+    # -- classes -----------------------------------------------------------------------
+    def cls(self, q: str) -> str | None:
+        """``q`` as a checked class, following re-exports."""
+        for _ in range(6):
+            if q in self.classes:
+                return q
+            nxt = self._reexport(q)
+            if nxt is None:
+                return None
+            q = nxt
+        return None
+
+    def mro(self, cls: str) -> list[str]:
+        """The class and its checked ancestors, nearest first."""
+        got = self._mro.get(cls)
+        if got is None:
+            self._mro[cls] = [cls]  # a cycle ends here
+            got = [cls]
+            for base in self.classes.get(cls, ()):
+                b = self.cls(base)
+                if b:
+                    got.extend(x for x in self.mro(b) if x not in got)
+            self._mro[cls] = got
+        return got
+
+    def bases(self, cls: str) -> set[str]:
+        """Every base name of the class and its checked ancestors, as written (resolved)."""
+        return {b for c in self.mro(cls) for b in self.classes.get(c, ())}
+
+    # -- values --------------------------------------------------------------------------
+    def values(self, ref: str, seen: set[str]) -> set[tuple[str, str]]:
+        """What ``ref`` may hold: ("def", function), ("class", class) or ("inst", class)."""
+        if ref in seen or len(seen) > MAX_HOPS:
+            return set()
+        seen.add(ref)
+        if ref.endswith(CALL):  # what calling the value returns
+            out: set[tuple[str, str]] = set()
+            for kind, q in self.values(ref[: -len(CALL)], seen):
+                if kind == "class":
+                    out.add(("inst", q))
+                elif kind == "def":
+                    for r in self.functions[q][1].returns:
+                        out |= self.values(r, seen)
+            return out
+        if PARAM in ref:
+            fn, _, rest = ref.partition(PARAM)
+            param, _, member = rest.partition(".")
+            out = set()
+            for r in self.params().get((fn, param), ()):
+                out |= self.values(r, seen)
+            for attr in member.split(".") if member else ():
+                out = {v for kind, q in out if kind in ("class", "inst") for v in self._member(q, attr, seen)}
+            return out
+        out = set()
+        if ref in self.functions:
+            out.add(("def", ref))
+        if ref in self.classes:
+            out.add(("class", ref))
+        for r in self.bindings.get(ref, ()):
+            out |= self.values(r, seen)
+        if out:
+            entries = self.bindings.get(ref.rpartition(".")[0] + "." + TABLE, ())
+            if ref in entries:  # one entry of a class that is a table of callables: any entry
+                for r in entries:
+                    out |= self.values(r, seen)
+            return out
+        nxt = self._reexport(ref)
+        if nxt is not None:
+            return self.values(nxt, seen)
+        head, _, attr = ref.rpartition(".")
+        if head:
+            for kind, q in self.values(head, seen):
+                if kind in ("class", "inst"):
+                    out |= self._member(q, attr, seen)
+        return out
+
+    def _member(self, cls: str, attr: str, seen: set[str]) -> set[tuple[str, str]]:
+        """An attribute of a class or of its instances: a method, a stored value, or
+        ``apply`` of an autograd Function (which runs its forward and backward)."""
+        for c in self.mro(cls):
+            q = f"{c}.{attr}"
+            if q in self.functions or q in self.bindings:
+                return self.values(q, seen)
+        if attr == "apply" and self.is_autograd(cls):
+            return {("def", m) for c in self.mro(cls) for m in self.methods.get(c, ())
+                    if m.rsplit(".", 1)[-1] in AUTOGRAD_METHODS}
+        return set()
+
+    def targets(self, ref: str) -> list[str]:
+        """The functions that calling ``ref`` may run: the function itself, a class's (or
+        instance's) forward/__call__, inherited ones, what a binding or a parameter holds,
+        what a factory returns, or what a re-export stands for."""
+        got = self._targets.get(ref)
+        if got is None:
+            out: list[str] = []
+            for kind, q in self.values(ref, set()):
+                if kind == "def":
+                    out.append(q)
+                else:
+                    for name in FORWARD_NAMES:
+                        out.extend(t for t in self.targets(f"{q}.{name}") if t not in out)
+            out.extend(self._overrides(ref))
+            self._targets[ref] = got = list(dict.fromkeys(out))
+        return got
+
+    def builds(self, cls: str, ref: str) -> bool:
+        """``ref`` is an attribute of ``cls`` that its own code binds to a newly built
+        object (``self.net = FeatureNet().eval()``), never to something it was handed."""
+        key = ref[: -len(CALL)] if ref.endswith(CALL) else ref
+        held = [r for c in self.mro(cls) for r in self.bindings.get(f"{c}.{key.rpartition('.')[2]}", ())] \
+            if key.rpartition(".")[0] == cls else []
+        return bool(held) and all(r.endswith(CALL) and PARAM not in r for r in held)
+
+    def _overrides(self, ref: str) -> list[str]:
+        """``self.compute_mat(...)`` in a base class's ``forward`` (ref ``Base.compute_mat``)
+        runs the method of whichever subclass ``self`` is: the overrides in the checked
+        files, also where the base only declares it (a template method)."""
+        owner, _, attr = ref.rpartition(".")
+        if owner not in self.classes or not attr:
+            return []
+        return [f"{c}.{attr}" for c in self.subclasses(owner) if f"{c}.{attr}" in self.functions]
+
+    def subclasses(self, cls: str) -> list[str]:
+        """The checked classes that derive from ``cls``, however deep."""
+        if self._children is None:
+            self._children = {}
+            for c in self.classes:
+                for base in self.classes.get(c, ()):
+                    b = self.cls(base)
+                    if b is not None and b != c:
+                        self._children.setdefault(b, []).append(c)
+        out: list[str] = []
+        stack = list(self._children.get(cls, ()))
+        while stack and len(out) < MAX_SUBCLASSES:
+            c = stack.pop()
+            if c not in out and c != cls:
+                out.append(c)
+                stack.extend(self._children.get(c, ()))
+        return out
+
+    def _reexport(self, qname: str) -> str | None:
+        parts = qname.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            ix = self.modules.get(".".join(parts[:cut]))
+            if ix is None:
+                continue
+            target = ix.exports.get(parts[cut])
+            if target and target != ".".join(parts[: cut + 1]):
+                return ".".join([target, *parts[cut + 1 :]])
+            if target is None and cut == len(parts) - 1:
+                for star in getattr(ix, "stars", ()):
+                    cand = f"{star}.{parts[cut]}"
+                    if cand in self.functions or cand in self.classes or cand in self.bindings:
+                        return cand
+            return None
+        return None
+
+    # -- parameters ----------------------------------------------------------------------
+    def params(self) -> dict[tuple[str, str], list[str]]:
+        """(function, parameter) -> refs passed for it anywhere in the checked files."""
+        if self._params is None:
+            self._params = {}
+            receivers: dict[str, list[tuple[str, tuple[str, ...], int]]] = {}
+            for ix in self._indexes:
+                for callee, slot, ref in getattr(ix, "passes", ()):
+                    fns = receivers.get(callee)
+                    if fns is None:
+                        fns = receivers[callee] = self._receivers(callee)
+                    for fn, params, shift in fns:
+                        if isinstance(slot, str):
+                            param = slot if slot in params else None
+                        else:
+                            param = params[slot + shift] if slot + shift < len(params) else None
+                        if param is not None:
+                            self._params.setdefault((fn, param), []).append(ref)
+        return self._params
+
+    def _receivers(self, callee: str) -> list[tuple[str, tuple[str, ...], int]]:
+        """The functions an argument of a call to ``callee`` lands in, with their
+        parameters and how many the call fills implicitly (``self``): the function itself,
+        a class's ``__init__`` (constructing) or ``forward``/``__call__`` (an instance)."""
+        out = []
+        for kind, q in self.values(callee, set()):
+            if kind == "def":
+                fns = {("def", q)}
+            elif kind == "class":
+                fns = self._member(q, "__init__", set())
+            else:
+                fns = {v for name in FORWARD_NAMES for v in self._member(q, name, set())}
+            for k, fn in fns:
+                if k != "def":
+                    continue
+                info = self.functions[fn][1]
+                if not info.params:
+                    continue  # takes no function (the index keeps parameters only then)
+                shift = 1 if info.class_qualname and info.params[:1] in (("self",), ("cls",)) else 0
+                out.append((fn, info.params, shift))
+        return out
+
+    # -- kinds of classes -------------------------------------------------------------------
+    def is_network(self, cls: str | None, depth: int = 0) -> bool:
+        """A class that builds layers, itself, through a base, or through the modules it
+        holds (``self.encoder = Encoder()``)."""
+        if cls is None or depth > 3:
+            return False
+        got = self._network.get(cls)
+        if got is None:
+            self._network[cls] = False  # a cycle ends here
+            got = any(c in self.networks for c in self.mro(cls))
+            if not got:
+                held = (self.cls(r[: -len(CALL)]) for c in self.mro(cls) for r in self.held.get(c, ()) if r.endswith(CALL))
+                got = any(h is not None and self.is_network(h, depth + 1) for h in held)
+            self._network[cls] = got
+        return got
+
+    def is_autograd(self, cls: str) -> bool:
+        got = self._autograd.get(cls)
+        if got is None:
+            got = self._autograd[cls] = any(b in AUTOGRAD_BASES or b.endswith(".autograd.Function")
+                                            for b in self.bases(cls))
+        return got
+
+    def is_loss_class(self, cls: str) -> bool:
+        """Named like a loss (``*Loss``, a loss-named module), a subclass of ``_Loss`` or of a
+        checked loss class, or one whose forward is a root."""
+        got = self._loss.get(cls)
+        if got is None:
+            self._loss[cls] = False  # a cycle ends here
+            got = self._loss_by_itself(cls) or any(self.is_loss_class(c) for c in self.mro(cls)[1:])
+            self._loss[cls] = got
+        return got
+
+    def _loss_by_itself(self, c: str) -> bool:
+        name = c.rsplit(".", 1)[-1]
+        if LOSS_CLASS_RE.search(name):
+            return True
+        for b in self.classes.get(c, ()):
+            tail = b.rsplit(".", 1)[-1]
+            if b in LOSS_BASES or (b.startswith("torch.nn.") and tail.endswith("Loss")):
+                return True
+            if (b in MODEL_BASES or b.startswith("torch.nn.") and tail == "Module") and (
+                    LOSS_WORD_RE.search(name) or LOSS_FAMILY_RE.search(_snake(name))):
+                return True  # `class InfoNCE(nn.Module)`, `class NTXent(nn.Module)`: named after its loss
+        for m in self.methods.get(c, ()):
+            f = self.functions[m][1]
+            if f.name in FORWARD_NAMES and f.root in ("decorator", "comment", "loss-class", "grad-transform"):
+                return True
+        return False
+
+
+def _snake(name: str) -> str:
+    """``InfoNCE`` -> ``info_nce``, ``NTXent`` -> ``nt_xent``, ``SmoothL1`` -> ``smooth_l1``."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
