@@ -1,4 +1,5 @@
-"""KC503 ``.data``, KC505 numpy/scipy inside torch or jax loss code, KC506 ``no_grad``."""
+"""KC503 ``.data``, KC505 numpy/scipy inside torch or jax loss code, KC506 ``no_grad``; KC502 and
+KC504 are matched from the catalog and refined here."""
 
 from __future__ import annotations
 
@@ -75,11 +76,26 @@ GRADIENT_FREE = frozenset({
 })
 
 
+def jax_raises(ctx: Context) -> bool:
+    """A file that differentiates with JAX alone: JAX raises on a traced value that leaves it
+    (``np.asarray``/``np.sqrt`` of a tracer: TracerArrayConversionError; ``float``,
+    ``math.floor``: ConcretizationTypeError, under ``jax.grad`` and ``jit`` alike), so such a
+    conversion that runs converts concrete data (a replay batch, a logged loss): nothing is cut
+    silently. ``.item()``, ``int`` and ``bool`` are not among them: under an un-jitted
+    ``jax.grad`` they return the primal's value, a silent cut."""
+    return ctx.fa.jax and not ctx.fa.torch
+
+
+#: casts that raise on a JAX tracer under ``jax.grad`` (``int``/``bool`` return its value)
+_JAX_RAISING_CASTS = frozenset({"builtins.float", "math.floor", "math.ceil"})
+
+
 @node_check("KC505", ast.Call)
 def foreign_array_library(node: ast.Call, ctx: Context):
     """A numpy/scipy call on a tensor-ish value in code that uses torch or jax: autodiff
-    cannot see through it. Calls on Python numbers (``np.log(2)``) are not flagged."""
-    if not ctx.imports_framework():
+    cannot see through it. Calls on Python numbers (``np.log(2)``) are not flagged, nor any
+    in JAX-only code (see ``jax_raises``)."""
+    if not ctx.imports_framework() or jax_raises(ctx):
         return
     q = ctx.qualify(node.func)
     if q is None or not _foreign(q) or ctx.how not in ("import", "star") \
@@ -120,6 +136,8 @@ def python_scalar(site: Site, ctx: Context):
     a tensor, an unknown name (``float(pred)``) or an expression (``float(d.mean())``)
     counts; data (targets, numpy arrays in torch code) does not. ``math.floor`` /
     ``math.ceil`` keep the generic judgement."""
+    if site.qname in _JAX_RAISING_CASTS and jax_raises(ctx):
+        return None  # float(tracer) raises ConcretizationTypeError: a cast that runs casts data
     if site.qname not in SCALAR_CASTS:
         return site
     operand = site.operand
@@ -135,6 +153,12 @@ def python_scalar(site: Site, ctx: Context):
         if isinstance(inner, ast.Attribute):
             return None
     return site
+
+
+@refine("KC502")
+def numpy_conversion(site: Site, ctx: Context):
+    """In JAX-only code a conversion that runs converts concrete data (see ``jax_raises``)."""
+    return None if jax_raises(ctx) else site
 
 
 @refine("KC507")
