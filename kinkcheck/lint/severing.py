@@ -175,9 +175,11 @@ def _the_loss(node: ast.AST, ctx) -> bool:
 
 #: builtins that keep a Python number a number
 _NUMBER_WRAPPERS = frozenset({"round", "float", "int", "abs"})
-#: calls that only record a value: ``print``, ``logger.info``, ``self.log``, ``wandb.log``
+#: calls that only record a value: ``print``, ``logger.info``, ``self.log``, ``wandb.log``,
+#: Stable-Baselines' ``logger.record``, MLflow's ``log_metrics``, ``tf.summary.scalar``
 _LOGGING = frozenset({"print", "log", "log_dict", "info", "debug", "warning", "add_scalar", "add_scalars",
-                      "set_postfix"})
+                      "set_postfix", "record", "record_mean", "log_metric", "log_metrics", "log_scalar",
+                      "log_scalars", "scalar"})
 
 
 def _logged(child: ast.AST, parent: ast.AST | None, ctx) -> bool:
