@@ -19,7 +19,7 @@ from kinkcheck.lint.bindings import parameters
 from kinkcheck.lint.callables import ours, param_defaults, param_names
 from kinkcheck.lint.env import _Env
 # the records the index produces (scope, the cache and the driver read them from here too)
-from kinkcheck.lint.index_records import INDEX_VERSION, MODULE_CODE, FileIndex, FunctionInfo
+from kinkcheck.lint.index_records import APPLIES_GRADIENTS, INDEX_VERSION, MODULE_CODE, FileIndex, FunctionInfo
 from kinkcheck.lint.pinned import Setting, call_settings
 from kinkcheck.lint.resolve import (
     ARRAY_LIBRARIES,
@@ -328,6 +328,7 @@ class _Indexer:
             nodes = list(walk_local(fn)) if fn is not self.tree else list(_module_nodes(self.tree))
         backward_exprs: list[ast.AST] = []
         double_backward = False
+        applies_gradients = False
         #: for the value pass: calls with what the import table made of their callee,
         #: assignments, returns, and every local binding of a name
         call_nodes: list[tuple[ast.Call, str | None]] = []
@@ -357,6 +358,8 @@ class _Indexer:
                         double_backward = double_backward or creates_graph(node)
                 if isinstance(node.func, ast.Attribute) and node.func.attr == "backward" and tensor_backward(target, how):
                     backward_exprs.append(node.func.value)
+                last_name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+                applies_gradients = applies_gradients or last_name in APPLIES_GRADIENTS
                 last = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
                 if last in self.cands or last == "getattr" or (target and target.rsplit(".", 1)[-1] in self.cands):
                     has_cands = True
@@ -441,6 +444,7 @@ class _Indexer:
             settings=tuple(settings),
             flow=flow,
             ret_range=ret_range,
+            applies_gradients=applies_gradients,
         )
 
     def _no_grad_calls(self, fn, nodes: list[ast.AST], env: "_Env") -> set[int]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-INDEX_VERSION = 8
+INDEX_VERSION = 9
 
 MODULE_CODE = "<module>"
+#: how JAX optimizers apply a gradient: flax's ``TrainState.apply_gradients``, optax's ``apply_updates``
+APPLIES_GRADIENTS = frozenset({"apply_gradients", "apply_updates"})
 
 @dataclass(frozen=True, slots=True)
 class FunctionInfo:
@@ -44,6 +46,8 @@ class FunctionInfo:
     flow: "tuple | None" = None
     #: the range every return value has, for callers in other files (``return_range``)
     ret_range: str | None = None
+    #: it applies a gradient with an optimizer (flax's ``apply_gradients``, optax's ``apply_updates``)
+    applies_gradients: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,6 +102,22 @@ def _numpy_only(ix: FileIndex) -> bool:
     return bool(roots & _NO_AUTODIFF) and not (roots & (ARRAY_LIBRARIES - _NO_AUTODIFF))
 
 
+def _local_differentiators(ix: FileIndex) -> set[str]:
+    """Training steps of a JAX module (one that does not import torch, whose tensors differentiate
+    on their own): functions that hand a function nested in them to jax.grad & co. and apply the
+    gradient with an optimizer. A function that returns a derivative it takes (``jax.grad(f)``
+    inside a cost) is differentiated through by its callers; one that applies it is not."""
+    roots = {q.split(".")[0] for q in ix.imports.values()}
+    if "jax" not in roots or roots & _IMPLICIT_AUTODIFF:
+        return set()
+    parents = {t.rpartition(".")[0] for t in ix.grad_targets}
+    return {q for q in parents if q in ix.functions and ix.functions[q].applies_gradients}
+
+
+#: libraries whose tensors record their own gradients, with or without a transform
+_IMPLICIT_AUTODIFF = frozenset({"torch", "tensorflow", "keras", "paddle", "mxnet"})
+
+
 def _class_held(ix: FileIndex) -> set[str]:
     """Lambdas bound to class attributes: no function holds them."""
     return {ref for key, refs in ix.bindings.items() if key.rsplit(".", 1)[0] in ix.classes for ref in refs}
@@ -129,10 +145,18 @@ def loss_scope(
         # NumPy has no autodiff: a NumPy-only module is differentiated where it computes a loss,
         # an objective handed to an optimizer or a hand-written gradient, as loss scope finds them
         numpy_only = {ix.path for ix in indexes if ix.functions and _numpy_only(ix)}
-        if numpy_only:
+        # JAX differentiates what it is handed: a function that hands a closure of its own to
+        # jax.grad & co. computes the rest (a target from the target network, the optimizer
+        # step, its logging) as constants of that gradient; only the closure is differentiated,
+        # unless loss code calls the function itself (a meta-gradient through an inner update)
+        outer = {ix.path: _local_differentiators(ix) for ix in indexes if ix.functions}
+        if numpy_only or any(outer.values()):
             loss = _reached(world, indexes, "loss", loss_functions, max_depth)
             for path in numpy_only:
                 every[path] = loss.get(path, set())
+            for path, fns in outer.items():
+                reached = loss.get(path, set())
+                every[path] -= {q for q in fns if q not in reached and q + SLICE not in reached}
         scoped = every
     else:
         scoped = _reached(world, indexes, scope, loss_functions, max_depth)

@@ -726,6 +726,69 @@ def test_all_scope_checks_a_numpy_only_module_where_it_is_differentiated():
     assert "net.mae" in got["net.py"]
 
 
+def test_all_scope_leaves_out_the_rest_of_a_jax_training_step():
+    """A JAX step that hands a closure to jax.grad & co. and applies the gradient computes the rest
+    (the TD target from the target network, logging) as constants of that gradient: ``--all``
+    checks the closure only. A function that returns a derivative it takes is differentiated
+    through by its callers, and so is a step that loss code calls; torch differentiates anything."""
+    modules = {
+        "agent": """
+            import jax
+            import jax.numpy as jnp
+            import optax
+
+            @jax.jit
+            def update_critic(state, target_params, obs, next_obs, rewards):
+                next_q = jnp.min(state.apply_fn(target_params, next_obs), axis=0)
+                target = rewards + 0.99 * next_q
+
+                def mse_loss(params):
+                    return jnp.mean(jnp.abs(state.apply_fn(params, obs) - target))
+
+                loss, grads = jax.value_and_grad(mse_loss)(state.params)
+                return state.apply_gradients(grads=grads), loss
+
+            def sgd_step(params, opt_state, tx, x, y):
+                def loss_fn(p):
+                    return jnp.mean(jnp.abs(x @ p - jnp.maximum(y, 0.0)))
+
+                updates, opt_state = tx.update(jax.grad(loss_fn)(params), opt_state, params)
+                return optax.apply_updates(params, updates), opt_state
+
+            def curvature(f, x):
+                def g(y):
+                    return jnp.sum(jax.grad(f)(y))
+
+                return jnp.sqrt(jax.grad(g)(x))
+
+            def inner_update(params, x):
+                def inner_loss(p):
+                    return jnp.sum(jnp.abs(x @ p))
+
+                return optax.apply_updates(params, jax.grad(inner_loss)(params))
+
+            def meta_loss(params, x):
+                return jnp.sum(inner_update(params, x) ** 2)
+            """,
+        "torch_step": """
+            import jax
+            import torch
+
+            def step(model, x):
+                def closure(p):
+                    return p.sum()
+
+                g = jax.grad(closure)(x)
+                return model(x).abs().mean() + optax.apply_updates(g, g)
+            """}
+    indexes = [index_source(textwrap.dedent(src), f"{name}.py", name) for name, src in modules.items()]
+    got = loss_scope(indexes, scope="all")
+    assert {"agent.update_critic", "agent.sgd_step"}.isdisjoint(got["agent.py"])
+    assert {"agent.update_critic.mse_loss", "agent.sgd_step.loss_fn", "agent.curvature", "agent.curvature.g",
+            "agent.inner_update", "agent.meta_loss"} <= got["agent.py"]
+    assert "torch_step.step" in got["torch_step.py"]
+
+
 def test_a_cycle_of_values_terminates():
     got = scoped({"m": """
         def loss(p):
