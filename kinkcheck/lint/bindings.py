@@ -138,15 +138,19 @@ def init_parameters(fa: "FileAnalysis", name: str) -> list[tuple[ast.AST | None,
     return cache.get(name, [])
 
 
-def mutated_names(ctx: "Context") -> set[str]:
+def mutated_names(ctx: "Context", item_stores: bool = True) -> set[str]:
     """Names whose object the function changes in place: an item store (``loss[0] = v``,
-    ``loss[1] += v``) or a mutating method (``losses.append(v)``)."""
-    got = ctx.__dict__.get("_mutated_names")
+    ``loss[1] += v``) or a mutating method (``losses.append(v)``). Without ``item_stores``,
+    the methods only: ``flow.bindings`` reads an item store as a binding of the name."""
+    key = "_mutated_names" if item_stores else "_mutated_by_methods"
+    got = ctx.__dict__.get(key)
     if got is None:
         got = set()
         for node in walk_local(ctx.fn):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
                 node, ast.AugAssign) else []
+            if not item_stores:
+                targets = []
             for t in targets:
                 for sub in ast.walk(t):
                     if isinstance(sub, ast.Subscript) and isinstance(sub.ctx, ast.Store):
@@ -158,5 +162,5 @@ def mutated_names(ctx: "Context") -> set[str]:
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MUTATORS \
                     and isinstance(node.func.value, ast.Name):
                 got.add(node.func.value.id)
-        ctx.__dict__["_mutated_names"] = got
+        ctx.__dict__[key] = got
     return got

@@ -251,16 +251,49 @@ def bindings(ctx) -> dict[str, list[Binding]]:
                 isinstance(node.func.value, ast.Name) and node.func.attr in MUTATORS:
             # `z.scatter_(-1, idx, vals)`: after it, z holds values nothing here describes
             bind(node.func.value, None, enclosing_statement(node, ctx) or node)
-    for node in walk_local(fn):
-        if isinstance(node, ast.Assign):
-            for t in node.targets:
-                base = t
-                while isinstance(base, ast.Subscript):
-                    base = base.value
-                if base is not t and isinstance(base, ast.Name) and base.id in out:
-                    bind(base, None, node)  # `w[0] = v`: part of w is now v
+    stores = [(node, t, base) for node in walk_local(fn) if isinstance(node, (ast.Assign, ast.AugAssign))
+              for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+              if (base := _stored_into(t)) is not None and base.id in out]
+    per_name: dict[str, int] = {}
+    for _node, _t, base in stores:
+        per_name[base.id] = per_name.get(base.id, 0) + 1
+    for node, t, base in stores:
+        if per_name[base.id] > MAX_ITEM_STORES or _keyed(t):
+            bind(base, None, node)  # a table filled key by key (`sims["q2d"] = ...`): opaque
+            continue
+        # `w[infs] = 0.0`: each element is now what it was or the value stored (`w if ...
+        # else v`, the old value read where the statement runs); `w[i] += v`: or w + v
+        me = ast.copy_location(ast.Name(id=base.id, ctx=ast.Load()), node)
+        ctx.parents[id(me)] = node
+        new: ast.expr = node.value
+        if isinstance(node, ast.AugAssign):
+            again = ast.copy_location(ast.Name(id=base.id, ctx=ast.Load()), node)
+            ctx.parents[id(again)] = node
+            new = ast.copy_location(ast.BinOp(left=again, op=node.op, right=node.value), node)
+            ctx.parents[id(new)] = node
+        either = ast.copy_location(ast.IfExp(test=ast.Constant(value=True), body=me, orelse=new), node)
+        ctx.parents[id(either)] = node
+        bind(base, either, node)
     ctx._flow_bindings = out
     return out
+
+
+#: item stores into one name that are read as bindings of it; past this many it is a table
+MAX_ITEM_STORES = 4
+
+
+def _stored_into(target: ast.AST) -> ast.Name | None:
+    """``w`` of ``w[i] = ...`` / ``w[i][j] = ...``; None for any other target."""
+    base = target
+    while isinstance(base, ast.Subscript):
+        base = base.value
+    return base if base is not target and isinstance(base, ast.Name) else None
+
+
+def _keyed(target: ast.AST) -> bool:
+    """``d["key"] = v``: an entry of a mapping, not elements of an array."""
+    return isinstance(target, ast.Subscript) and isinstance(target.slice, ast.Constant) \
+        and isinstance(target.slice.value, str)
 
 
 def _is_shape(value: ast.AST | None) -> bool:

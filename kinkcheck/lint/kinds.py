@@ -301,8 +301,8 @@ def _reaching_kind(ctx: "Context", use: ast.Name) -> str | None:
         return memo[key] if memo[key] != _CYCLE else None
     memo[key] = _CYCLE
     found: str | None = None
-    if use.id in mutated_names(ctx):
-        memo[key] = None  # `loss = zeros(5); loss[0] = box_loss`: what was stored counts too
+    if use.id in mutated_names(ctx, item_stores=False):
+        memo[key] = None  # `terms = []; terms.append(box_loss)`: what was appended counts too
         return None
     defs, before = flow.reaching(use.id, use, ctx)
     outer_met, ctx._cycle_met = ctx._cycle_met, False
