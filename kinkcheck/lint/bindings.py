@@ -138,6 +138,18 @@ def init_parameters(fa: "FileAnalysis", name: str) -> list[tuple[ast.AST | None,
     return cache.get(name, [])
 
 
+def item_targets(target: ast.AST):
+    """``(store, name)`` for each item store in an assignment target: ``w[i] = v`` and
+    ``w[i][j] = v`` store into ``w``, and so does each ``loss[0]`` of ``loss[0], loss[1] = a, b``."""
+    for sub in ast.walk(target):
+        if isinstance(sub, ast.Subscript) and isinstance(sub.ctx, ast.Store):
+            base = sub.value
+            while isinstance(base, ast.Subscript):
+                base = base.value
+            if isinstance(base, ast.Name):
+                yield sub, base
+
+
 def mutated_names(ctx: "Context", item_stores: bool = True) -> set[str]:
     """Names whose object the function changes in place: an item store (``loss[0] = v``,
     ``loss[1] += v``) or a mutating method (``losses.append(v)``). Without ``item_stores``,
@@ -147,18 +159,9 @@ def mutated_names(ctx: "Context", item_stores: bool = True) -> set[str]:
     if got is None:
         got = set()
         for node in walk_local(ctx.fn):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
-                node, ast.AugAssign) else []
-            if not item_stores:
-                targets = []
-            for t in targets:
-                for sub in ast.walk(t):
-                    if isinstance(sub, ast.Subscript) and isinstance(sub.ctx, ast.Store):
-                        base = sub.value
-                        while isinstance(base, ast.Subscript):
-                            base = base.value
-                        if isinstance(base, ast.Name):
-                            got.add(base.id)
+            if item_stores and isinstance(node, (ast.Assign, ast.AugAssign)):
+                for t in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                    got.update(name.id for _store, name in item_targets(t))
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MUTATORS \
                     and isinstance(node.func.value, ast.Name):
                 got.add(node.func.value.id)

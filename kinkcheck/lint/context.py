@@ -185,6 +185,9 @@ class FileAnalysis:
         self.framework = bool(roots & FRAMEWORK_ROOTS)
         self.jax = "jax" in roots
         self.torch = "torch" in roots
+        #: JAX alone differentiates here: a Python branch or a host conversion of a traced value
+        #: raises under ``jit`` (and most conversions under ``jax.grad`` too)
+        self.jax_only = self.jax and not self.torch
         #: the file uses an array library (imported directly or re-exported by a sibling
         #: module): only then may a value of UNKNOWN kind be a tensor
         self.arrays = bool(roots & ARRAY_LIBRARIES) or any(

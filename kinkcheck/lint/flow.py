@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ast
 
-from kinkcheck.lint.bindings import MUTATORS
+from kinkcheck.lint.bindings import MUTATORS, item_targets
 
 
 def enclosing_statement(node: ast.AST, ctx) -> ast.AST | None:
@@ -251,15 +251,16 @@ def bindings(ctx) -> dict[str, list[Binding]]:
                 isinstance(node.func.value, ast.Name) and node.func.attr in MUTATORS:
             # `z.scatter_(-1, idx, vals)`: after it, z holds values nothing here describes
             bind(node.func.value, None, enclosing_statement(node, ctx) or node)
-    stores = [(node, t, base) for node in walk_local(fn) if isinstance(node, (ast.Assign, ast.AugAssign))
+    stores = [(node, t, sub, base) for node in walk_local(fn) if isinstance(node, (ast.Assign, ast.AugAssign))
               for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
-              if (base := _stored_into(t)) is not None and base.id in out]
+              for sub, base in item_targets(t) if base.id in out]
     per_name: dict[str, int] = {}
-    for _node, _t, base in stores:
+    for _node, _t, _sub, base in stores:
         per_name[base.id] = per_name.get(base.id, 0) + 1
-    for node, t, base in stores:
-        if per_name[base.id] > MAX_ITEM_STORES or _keyed(t):
-            bind(base, None, node)  # a table filled key by key (`sims["q2d"] = ...`): opaque
+    for node, t, sub, base in stores:
+        if sub is not t or per_name[base.id] > MAX_ITEM_STORES or _keyed(t):
+            # `loss[0], loss[1] = a, b`, a table filled key by key (`sims["q2d"] = ...`): opaque
+            bind(base, None, node)
             continue
         # `w[infs] = 0.0`: each element is now what it was or the value stored (`w if ...
         # else v`, the old value read where the statement runs); `w[i] += v`: or w + v
@@ -280,14 +281,6 @@ def bindings(ctx) -> dict[str, list[Binding]]:
 
 #: item stores into one name that are read as bindings of it; past this many it is a table
 MAX_ITEM_STORES = 4
-
-
-def _stored_into(target: ast.AST) -> ast.Name | None:
-    """``w`` of ``w[i] = ...`` / ``w[i][j] = ...``; None for any other target."""
-    base = target
-    while isinstance(base, ast.Subscript):
-        base = base.value
-    return base if base is not target and isinstance(base, ast.Name) else None
 
 
 def _keyed(target: ast.AST) -> bool:

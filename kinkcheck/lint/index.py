@@ -358,9 +358,8 @@ class _Indexer:
                         double_backward = double_backward or creates_graph(node)
                 if isinstance(node.func, ast.Attribute) and node.func.attr == "backward" and tensor_backward(target, how):
                     backward_exprs.append(node.func.value)
-                last_name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
-                applies_gradients = applies_gradients or last_name in APPLIES_GRADIENTS
                 last = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+                applies_gradients = applies_gradients or last in APPLIES_GRADIENTS
                 if last in self.cands or last == "getattr" or (target and target.rsplit(".", 1)[-1] in self.cands):
                     has_cands = True
             elif kind in _NOT_INDEXED:

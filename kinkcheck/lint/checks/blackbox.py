@@ -83,7 +83,7 @@ def jax_raises(ctx: Context) -> bool:
     conversion that runs converts concrete data (a replay batch, a logged loss): nothing is cut
     silently. ``.item()``, ``int`` and ``bool`` are not among them: under an un-jitted
     ``jax.grad`` they return the primal's value, a silent cut."""
-    return ctx.fa.jax and not ctx.fa.torch
+    return ctx.fa.jax_only
 
 
 #: casts that raise on a JAX tracer under ``jax.grad`` (``int``/``bool`` return its value)

@@ -196,7 +196,7 @@ def _jax_configuration(test: ast.AST, ctx: Context) -> bool:
     """In JAX code a branch on attributes only (``if prob.tau_a == 1.0:``) reads static
     configuration: under ``jit`` a Python branch on a traced value raises. A bare name
     (``if x > 0:`` in a function ``jax.grad`` runs eagerly) may still be the traced argument."""
-    if not ctx.fa.jax or ctx.fa.torch:
+    if not ctx.fa.jax_only:
         return False
     for node in ast.walk(test):
         if isinstance(node, ast.Name) and not isinstance(ctx.parent(node), ast.Attribute) \
