@@ -165,7 +165,7 @@ def call_sites(ctx, limit: int = 8) -> list[tuple[object, ast.Call]] | None:
         caller = ctx.fa.ix.scopes.get(qual)
         if caller is None:
             return None
-        out.append((_caller_context(ctx.fa, qual, caller), call))
+        out.append((caller_context(ctx.fa, qual, caller), call))
     return out
 
 
@@ -192,7 +192,7 @@ def passed(param: str, call: ast.Call, ctx) -> ast.AST | None:
     return value
 
 
-def _caller_context(fa, qual: str, caller) -> object:
+def caller_context(fa, qual: str, caller) -> object:
     """A Context of a calling function with its parent links, so what reaches the call
     is read flow-sensitively (``s = s.clamp_min(tiny)`` before ``loss(s)``); memoized."""
     memo = fa.__dict__.setdefault("_caller_contexts", {})

@@ -312,11 +312,29 @@ def _called_only_without_grad(ctx: Context, depth: int = 4) -> bool:
     found = bool(sites) and all(
         isinstance(caller, Context) and (
             id(call) in caller.no_grad_ids()
+            or _lambda_handed_without_grad(caller)
             or _undifferentiated_forward(ctx.fa, caller.qualname, caller.cls_qual)
             or _called_only_without_grad(caller, depth - 1))
         for caller, call in sites or ())
     memo[ctx.qualname] = found
     return found
+
+
+def _lambda_handed_without_grad(caller: Context) -> bool:
+    """``caller`` is a lambda written as an argument of a call that runs under
+    ``torch.no_grad()`` (``sample_points(logits, lambda z: self.uncertainty(z))``): the callee
+    runs it then, with gradients off. A lambda stored under no_grad and called later is not."""
+    enclosing_qual, _, last = caller.qualname.rpartition(".")
+    entry = caller.fa.ix.scopes.get(enclosing_qual)
+    body = getattr(caller.fn, "body", None)
+    if not last.startswith("<lambda") or entry is None or not body or not isinstance(body[0], ast.Return):
+        return False
+    enclosing = call_sites.caller_context(caller.fa, enclosing_qual, entry)
+    lam = next((n for n in walk_local(entry[0]) if isinstance(n, ast.Lambda) and n.body is body[0].value), None)
+    holder = enclosing.parent(lam) if lam is not None else None
+    if isinstance(holder, ast.keyword):
+        holder = enclosing.parent(holder)
+    return isinstance(holder, ast.Call) and lam is not holder.func and id(holder) in enclosing.no_grad_ids()
 
 
 def _custom_derivative(decorator: ast.AST) -> bool:

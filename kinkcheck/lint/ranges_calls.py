@@ -214,7 +214,7 @@ def _returned(node: ast.Call, ctx, depth: int) -> str:
     from kinkcheck.lint import call_sites
     from kinkcheck.lint.walk import walk_local
 
-    callee = call_sites._caller_context(ctx.fa, q, entry)
+    callee = call_sites.caller_context(ctx.fa, q, entry)
     values = [n.value for n in walk_local(entry[0]) if isinstance(n, ast.Return)]
     if not values or any(v is None for v in values):
         return ANY
