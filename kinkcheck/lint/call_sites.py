@@ -6,9 +6,14 @@ a few classes deep."""
 from __future__ import annotations
 
 import ast
+from typing import TYPE_CHECKING
 
 from kinkcheck.lint.bindings import init_parameters
 from kinkcheck.lint.callables import SAME_MODULE
+
+if TYPE_CHECKING:
+    from kinkcheck.lint.context import Context
+
 
 def _call_index(fa) -> dict:
     """key -> [(caller qualname, call)] for every call in the file: ``("name", f)`` for
@@ -73,7 +78,7 @@ def _classes_of(value: ast.AST, fa, depth: int = 0) -> set[str]:
     return set()
 
 
-def argument_values(param: str, ctx, limit: int = 8) -> list[tuple[object, ast.AST]] | None:
+def argument_values(param: str, ctx, limit: int = 8) -> "list[tuple[Context, ast.AST]] | None":
     """What callers in this file pass for ``param`` of the function ``ctx`` describes, each
     with a Context of its caller; None when a caller passes nothing for it (its default), or
     when no caller is known (then anything may come in)."""
@@ -139,7 +144,7 @@ def _bases_in_file(fa, cls_qual: str, depth: int = 4) -> list[str]:
     return out
 
 
-def call_sites(ctx, limit: int = 8) -> list[tuple[object, ast.Call]] | None:
+def call_sites(ctx, limit: int = 8) -> "list[tuple[Context, ast.Call]] | None":
     """Every call of the function ``ctx`` describes in this file, with a Context of its
     caller; None when there is none, too many, or one in code no Context describes."""
     fn = ctx.fn
@@ -192,7 +197,7 @@ def passed(param: str, call: ast.Call, ctx) -> ast.AST | None:
     return value
 
 
-def caller_context(fa, qual: str, caller) -> object:
+def caller_context(fa, qual: str, caller) -> "Context":
     """A Context of a calling function with its parent links, so what reaches the call
     is read flow-sensitively (``s = s.clamp_min(tiny)`` before ``loss(s)``); memoized."""
     memo = fa.__dict__.setdefault("_caller_contexts", {})
@@ -202,7 +207,7 @@ def caller_context(fa, qual: str, caller) -> object:
     return got
 
 
-def linked_context(fa, qual: str, entry):
+def linked_context(fa, qual: str, entry) -> "Context":
     """A new Context of the function ``entry`` (its scope entry: node, env, class) with the
     parent links flow facts read (the analysis of the function itself links only what it checks)."""
     from kinkcheck.lint.context import Context

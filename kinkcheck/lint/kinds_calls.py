@@ -126,7 +126,7 @@ def _passed_kind(ctx: "Context", name: str) -> str | None:
         passed = call_sites.argument_values(name, ctx)
         if not passed:
             return None
-        kinds = {caller.kind(value) for caller, value in passed}  # type: ignore[attr-defined]  # Contexts
+        kinds = {caller.kind(value) for caller, value in passed}
     finally:
         _ACROSS.reset(token)
     if kinds <= {PLAIN}:
