@@ -28,18 +28,17 @@ from typing import Iterable
 
 from kinkcheck.findings import Finding
 from kinkcheck.lint import checks as registry
-from kinkcheck.lint import argflow, call_sites, flow, joins, pinned, return_range, severing, sinks
+from kinkcheck.lint import argflow, flow, grad_off, joins, pinned, return_range, severing, sinks
 from kinkcheck.lint.checks import Site
 from kinkcheck.lint.context import Budget, Context, FileAnalysis, no_grad_nodes
 from kinkcheck.lint.guards import accepts
-from kinkcheck.lint.kinds_members import module_context
 from kinkcheck.lint.index import recall
 from kinkcheck.lint.walk import backward_slice, walk_local
 from kinkcheck.lint.make_finding import site_finding
 from kinkcheck.lint.matching import Tables, match_call, match_operator
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, PLAIN, TENSOR
 from kinkcheck.lint.roots import (
-    AUTOGRAD_BASES, AUTOGRAD_METHODS, AUTOGRAD_UNDIFFERENTIATED, GRAD_OF_EXPR, differentiated_expr, returns_the_loss, tensor_backward,
+    GRAD_OF_EXPR, differentiated_expr, returns_the_loss, tensor_backward,
 )
 from kinkcheck.syntax import binary_operands
 
@@ -207,15 +206,15 @@ def _analyze_function(fa: FileAnalysis, tables: Tables, catalog, codes: frozense
     # reaches the loss: the inf/nan, or the jump, is a number the loss then carries
     # (`alpha = (iou > 0.5).float() * v / (1 - iou + v)`, then `iou - alpha * v`)
     whole = bool(quiet) and any(id(n) in quiet for n in body[:1])
-    if _undifferentiated_forward(fa, qualname, cls_qual) or _called_only_without_grad(ctx) \
-            or _in_while_loop(fa, qualname):
+    if grad_off.undifferentiated_forward(fa, qualname, cls_qual) or grad_off.called_only_without_grad(ctx) \
+            or grad_off.in_while_loop(fa, qualname):
         quiet, whole = {id(n) for n in nodes}, True
     node_checks = [(code, types, check) for code, (types, check) in registry.NODE_CHECKS.items() if code in codes]
     function = qualname
     # a hand-written backward computes the gradient; nothing differentiates through it (short
     # of a double backward), so a tensor it reads as Python numbers cuts no gradient, and a
     # pole of a slope only (`sqrt(y)` at 0 is 0) is no pole of the value it computes
-    opaque_ok = _autograd_rule(fa, qualname, cls_qual)
+    opaque_ok = grad_off.autograd_rule(fa, qualname, cls_qual)
     for node in nodes:
         fa.spend()
         found = list(_node_findings(fa, tables, catalog, codes, ctx, node, node_checks, function))
@@ -232,118 +231,6 @@ VALUE_SINGULAR = frozenset({"KC205"})
 #: singular points of the slope only, the value there finite and continuous (sqrt and norm at
 #: 0, acos/asin at +-1): harmless in code that is evaluated, not differentiated
 SLOPE_SINGULAR = frozenset({"KC201", "KC203", "KC206"})
-
-
-def _autograd_rule(fa: FileAnalysis, qualname: str, cls_qual: str | None) -> bool:
-    """``backward`` (``jvp``, ``vjp``) of a ``torch.autograd.Function``."""
-    return cls_qual is not None and qualname.rsplit(".", 1)[-1] in AUTOGRAD_METHODS and _autograd_function(fa, cls_qual)
-
-
-def _autograd_function(fa: FileAnalysis, cls_qual: str) -> bool:
-    return any(b in AUTOGRAD_BASES or b.endswith(".autograd.Function") for b in fa.ix.classes.get(cls_qual, ()))
-
-
-def _undifferentiated_forward(fa: FileAnalysis, qualname: str, cls_qual: str | None) -> bool:
-    """``forward`` of a ``torch.autograd.Function`` (it runs with gradients off and its
-    backward supplies the gradient), or the primal of a ``jax.custom_jvp``/``custom_vjp``
-    function and what is nested in it (its rule supplies the derivative): nothing they
-    compute is differentiated."""
-    if any(_custom_derivative(d) for fn in _self_and_enclosing(fa, qualname) for d in getattr(fn, "decorator_list", ())):
-        return True
-    return cls_qual is not None and qualname.rsplit(".", 1)[-1] in AUTOGRAD_UNDIFFERENTIATED \
-        and _autograd_function(fa, cls_qual)
-
-
-def _in_while_loop(fa: FileAnalysis, qualname: str) -> bool:
-    """A function handed to ``jax.lax.while_loop`` as its ``cond_fun`` or ``body_fun`` (and
-    named nowhere else in the file), or one nested in it: reverse-mode differentiation
-    (``jax.grad``, ``vjp``) cannot go through a while loop (JAX raises), so what a rejection
-    sampler's or a solver's loop computes is not a gradient's kink."""
-    loops = fa.__dict__.get("_while_loop_functions")
-    if loops is None:
-        loops = fa._while_loop_functions = _while_loop_functions(fa)  # type: ignore[attr-defined]
-    return any(getattr(fn, "name", None) in loops for fn in _self_and_enclosing(fa, qualname))
-
-
-def _self_and_enclosing(fa: FileAnalysis, qualname: str) -> Iterable[ast.AST]:
-    """The function ``qualname`` names, then each function (or class) it is nested in."""
-    q = qualname
-    while "." in q:
-        entry = fa.ix.scopes.get(q)
-        if entry is not None:
-            yield entry[0]
-        q = q.rsplit(".", 1)[0]
-
-
-def _while_loop_functions(fa: FileAnalysis) -> set[str]:
-    """Names whose every use in the file is as the cond or body function of a while loop
-    (``lax.while_loop`` as the module's imports resolve it)."""
-    module = module_context(fa)
-    handed: set[str] = set()
-    loop_args: set[int] = set()
-    for call in ast.walk(fa.tree):
-        if not isinstance(call, ast.Call) or module.qualify(call.func) != "jax.lax.while_loop":
-            continue
-        args = [*call.args[:2], *(k.value for k in call.keywords if k.arg in ("cond_fun", "body_fun"))]
-        for a in args:
-            if isinstance(a, ast.Name):
-                handed.add(a.id)
-                loop_args.add(id(a))
-    if not handed:
-        return handed
-    for n in ast.walk(fa.tree):  # named anywhere else (called, stored, handed on): it may be differentiated
-        if isinstance(n, ast.Name) and n.id in handed and id(n) not in loop_args and isinstance(n.ctx, ast.Load):
-            handed.discard(n.id)
-    return handed
-
-
-def _called_only_without_grad(ctx: Context, depth: int = 4) -> bool:
-    """Every call of the function in this file runs with gradients off: under
-    ``torch.no_grad()`` (an ``@torch.no_grad()`` assigner's ``forward`` calling its helpers,
-    which call theirs), inside an autograd ``forward``, or from a function that is itself
-    only called so. What it computes are targets, not the loss. A function no code in the
-    file calls (a public helper), or one handed on as a value (``map(f, xs)``, ``partial(f)``),
-    may be called with gradients on: it is checked."""
-    memo = ctx.fa.__dict__.setdefault("_called_without_grad", {})
-    if ctx.qualname in memo:
-        return memo[ctx.qualname]
-    memo[ctx.qualname] = False  # recursion: a cycle of calls proves nothing
-    sites = call_sites.call_sites(ctx) if depth > 0 else None  # None too when it is handed on as a value
-    found = bool(sites) and all(
-        isinstance(caller, Context) and (
-            id(call) in caller.no_grad_ids()
-            or _lambda_handed_without_grad(caller)
-            or _undifferentiated_forward(ctx.fa, caller.qualname, caller.cls_qual)
-            or _called_only_without_grad(caller, depth - 1))
-        for caller, call in sites or ())
-    memo[ctx.qualname] = found
-    return found
-
-
-def _lambda_handed_without_grad(caller: Context) -> bool:
-    """``caller`` is a lambda written as an argument of a call that runs under
-    ``torch.no_grad()`` (``sample_points(logits, lambda z: self.uncertainty(z))``): the callee
-    runs it then, with gradients off. A lambda stored under no_grad and called later is not."""
-    enclosing_qual, _, last = caller.qualname.rpartition(".")
-    entry = caller.fa.ix.scopes.get(enclosing_qual)
-    body = getattr(caller.fn, "body", None)
-    if not last.startswith("<lambda") or entry is None or not body or not isinstance(body[0], ast.Return):
-        return False
-    enclosing = call_sites.caller_context(caller.fa, enclosing_qual, entry)
-    lam = next((n for n in walk_local(entry[0]) if isinstance(n, ast.Lambda) and n.body is body[0].value), None)
-    holder = enclosing.parent(lam) if lam is not None else None
-    if isinstance(holder, ast.keyword):
-        holder = enclosing.parent(holder)
-    return isinstance(holder, ast.Call) and lam is not holder.func and id(holder) in enclosing.no_grad_ids()
-
-
-def _custom_derivative(decorator: ast.AST) -> bool:
-    """``@jax.custom_jvp``, ``@functools.partial(jax.custom_vjp, nondiff_argnums=...)``."""
-    for node in ast.walk(decorator):
-        name = node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", None)
-        if name in ("custom_jvp", "custom_vjp"):
-            return True
-    return False
 
 
 def _node_findings(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[str], ctx: Context, node: ast.AST,

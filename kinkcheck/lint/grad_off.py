@@ -1,0 +1,128 @@
+"""Functions that run with gradients off, so that nothing they compute is a kink of a loss:
+the ``forward`` of a ``torch.autograd.Function`` and the primal of a JAX custom derivative
+(their rules supply the gradient), a function every caller in the file runs under
+``torch.no_grad()`` (targets, assignments, point sampling), and the bodies of a JAX
+``while_loop`` (reverse mode cannot go through one). The engine quiets such functions."""
+
+from __future__ import annotations
+
+import ast
+from typing import Iterable
+
+from kinkcheck.lint import call_sites
+from kinkcheck.lint.context import Context, FileAnalysis
+from kinkcheck.lint.kinds_members import module_context
+from kinkcheck.lint.roots import AUTOGRAD_BASES, AUTOGRAD_METHODS, AUTOGRAD_UNDIFFERENTIATED
+from kinkcheck.lint.walk import walk_local
+
+
+def autograd_rule(fa: FileAnalysis, qualname: str, cls_qual: str | None) -> bool:
+    """``backward`` (``jvp``, ``vjp``) of a ``torch.autograd.Function``."""
+    return cls_qual is not None and qualname.rsplit(".", 1)[-1] in AUTOGRAD_METHODS and _autograd_function(fa, cls_qual)
+
+
+def _autograd_function(fa: FileAnalysis, cls_qual: str) -> bool:
+    return any(b in AUTOGRAD_BASES or b.endswith(".autograd.Function") for b in fa.ix.classes.get(cls_qual, ()))
+
+
+def undifferentiated_forward(fa: FileAnalysis, qualname: str, cls_qual: str | None) -> bool:
+    """``forward`` of a ``torch.autograd.Function`` (it runs with gradients off and its
+    backward supplies the gradient), or the primal of a ``jax.custom_jvp``/``custom_vjp``
+    function and what is nested in it (its rule supplies the derivative): nothing they
+    compute is differentiated."""
+    if any(_custom_derivative(d) for fn in _self_and_enclosing(fa, qualname) for d in getattr(fn, "decorator_list", ())):
+        return True
+    return cls_qual is not None and qualname.rsplit(".", 1)[-1] in AUTOGRAD_UNDIFFERENTIATED \
+        and _autograd_function(fa, cls_qual)
+
+
+def in_while_loop(fa: FileAnalysis, qualname: str) -> bool:
+    """A function handed to ``jax.lax.while_loop`` as its ``cond_fun`` or ``body_fun`` (and
+    named nowhere else in the file), or one nested in it: reverse-mode differentiation
+    (``jax.grad``, ``vjp``) cannot go through a while loop (JAX raises), so what a rejection
+    sampler's or a solver's loop computes is not a gradient's kink."""
+    loops = fa.__dict__.get("_while_loop_functions")
+    if loops is None:
+        loops = fa._while_loop_functions = _while_loop_functions(fa)  # type: ignore[attr-defined]
+    return any(getattr(fn, "name", None) in loops for fn in _self_and_enclosing(fa, qualname))
+
+
+def _self_and_enclosing(fa: FileAnalysis, qualname: str) -> Iterable[ast.AST]:
+    """The function ``qualname`` names, then each function (or class) it is nested in."""
+    q = qualname
+    while "." in q:
+        entry = fa.ix.scopes.get(q)
+        if entry is not None:
+            yield entry[0]
+        q = q.rsplit(".", 1)[0]
+
+
+def _while_loop_functions(fa: FileAnalysis) -> set[str]:
+    """Names whose every use in the file is as the cond or body function of a while loop
+    (``lax.while_loop`` as the module's imports resolve it)."""
+    module = module_context(fa)
+    handed: set[str] = set()
+    loop_args: set[int] = set()
+    for call in ast.walk(fa.tree):
+        if not isinstance(call, ast.Call) or module.qualify(call.func) != "jax.lax.while_loop":
+            continue
+        args = [*call.args[:2], *(k.value for k in call.keywords if k.arg in ("cond_fun", "body_fun"))]
+        for a in args:
+            if isinstance(a, ast.Name):
+                handed.add(a.id)
+                loop_args.add(id(a))
+    if not handed:
+        return handed
+    for n in ast.walk(fa.tree):  # named anywhere else (called, stored, handed on): it may be differentiated
+        if isinstance(n, ast.Name) and n.id in handed and id(n) not in loop_args and isinstance(n.ctx, ast.Load):
+            handed.discard(n.id)
+    return handed
+
+
+def called_only_without_grad(ctx: Context, depth: int = 4) -> bool:
+    """Every call of the function in this file runs with gradients off: under
+    ``torch.no_grad()`` (an ``@torch.no_grad()`` assigner's ``forward`` calling its helpers,
+    which call theirs), inside an autograd ``forward``, or from a function that is itself
+    only called so. What it computes are targets, not the loss. A function no code in the
+    file calls (a public helper), or one handed on as a value (``map(f, xs)``, ``partial(f)``),
+    may be called with gradients on: it is checked."""
+    memo = ctx.fa.__dict__.setdefault("_called_without_grad", {})
+    if ctx.qualname in memo:
+        return memo[ctx.qualname]
+    memo[ctx.qualname] = False  # recursion: a cycle of calls proves nothing
+    sites = call_sites.call_sites(ctx) if depth > 0 else None  # None too when it is handed on as a value
+    found = bool(sites) and all(
+        isinstance(caller, Context) and (
+            id(call) in caller.no_grad_ids()
+            or _lambda_handed_without_grad(caller)
+            or undifferentiated_forward(ctx.fa, caller.qualname, caller.cls_qual)
+            or called_only_without_grad(caller, depth - 1))
+        for caller, call in sites or ())
+    memo[ctx.qualname] = found
+    return found
+
+
+def _lambda_handed_without_grad(caller: Context) -> bool:
+    """``caller`` is a lambda written as an argument of a call that runs under
+    ``torch.no_grad()`` (``sample_points(logits, lambda z: self.uncertainty(z))``): the callee
+    runs it then, with gradients off. A lambda stored under no_grad and called later is not."""
+    enclosing_qual, _, last = caller.qualname.rpartition(".")
+    entry = caller.fa.ix.scopes.get(enclosing_qual)
+    body = getattr(caller.fn, "body", None)
+    if not last.startswith("<lambda") or entry is None or not body or not isinstance(body[0], ast.Return):
+        return False
+    enclosing = call_sites.caller_context(caller.fa, enclosing_qual, entry)
+    lam = next((n for n in walk_local(entry[0]) if isinstance(n, ast.Lambda) and n.body is body[0].value), None)
+    holder = enclosing.parent(lam) if lam is not None else None
+    if isinstance(holder, ast.keyword):
+        holder = enclosing.parent(holder)
+    return isinstance(holder, ast.Call) and lam is not holder.func and id(holder) in enclosing.no_grad_ids()
+
+
+def _custom_derivative(decorator: ast.AST) -> bool:
+    """``@jax.custom_jvp``, ``@functools.partial(jax.custom_vjp, nondiff_argnums=...)``."""
+    for node in ast.walk(decorator):
+        name = node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", None)
+        if name in ("custom_jvp", "custom_vjp"):
+            return True
+    return False
