@@ -150,7 +150,7 @@ def call_sites(ctx, limit: int = 8) -> "list[tuple[Context, ast.Call]] | None":
     fn = ctx.fn
     if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) or used_as_value(ctx):
         return None  # handed on as a value, it is called from places the index cannot see
-    method = _is_method(ctx)
+    method = is_method(ctx)
     index = _call_index(ctx.fa)
     name = fn.name
     keys: list[tuple] = [("name", name)] if not method else [("self", ctx.cls_qual, name)]
@@ -174,7 +174,7 @@ def call_sites(ctx, limit: int = 8) -> "list[tuple[Context, ast.Call]] | None":
     return out
 
 
-def _is_method(ctx) -> bool:
+def is_method(ctx) -> bool:
     args = ctx.fn.args
     return bool(ctx.cls_qual) and [a.arg for a in (*args.posonlyargs, *args.args)][:1] in (["self"], ["cls"])
 
@@ -184,7 +184,7 @@ def passed(param: str, call: ast.Call, ctx) -> ast.AST | None:
     its default, or not knowable through a ``*args``)."""
     args = ctx.fn.args
     positional = [a.arg for a in (*args.posonlyargs, *args.args)]
-    if _is_method(ctx):
+    if is_method(ctx):
         positional = positional[1:]
     if param not in positional and param not in [a.arg for a in args.kwonlyargs]:
         return None

@@ -91,6 +91,9 @@ def called_only_without_grad(ctx: Context, depth: int = 4) -> bool:
         return memo[ctx.qualname]
     memo[ctx.qualname] = False  # recursion: a cycle of calls proves nothing
     sites = call_sites.call_sites(ctx) if depth > 0 else None  # None too when it is handed on as a value
+    if sites is None and depth > 0 and call_sites.used_as_value(ctx):
+        memo[ctx.qualname] = found = _named_only_without_grad(ctx)
+        return found
     found = bool(sites) and all(
         isinstance(caller, Context) and (
             id(call) in caller.no_grad_ids()
@@ -100,6 +103,43 @@ def called_only_without_grad(ctx: Context, depth: int = 4) -> bool:
         for caller, call in sites or ())
     memo[ctx.qualname] = found
     return found
+
+
+def _named_only_without_grad(ctx: Context) -> bool:
+    """Every mention of the function in the file (``self.uncertainty`` for a method) runs with
+    gradients off: called, or handed as an argument to a call (``sample_points(logits,
+    self.uncertainty)``), under ``torch.no_grad()``. Stored (``self.hook = self.f``) or named
+    anywhere else, it may run with gradients on."""
+    fn, fa = ctx.fn, ctx.fa
+    if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) or fn.name.startswith("<"):
+        return False  # module code, a lambda: not named
+    name = fn.name
+    method = call_sites.is_method(ctx)
+
+    def mentions(n: ast.AST) -> bool:
+        if isinstance(n, ast.Attribute):
+            return n.attr == name  # `self.f`, `other.f`, `module.f`: any of them may be this one
+        return not method and isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)
+
+    total = sum(1 for n in ast.walk(fa.tree) if mentions(n))
+    if not total:
+        return False
+    quiet = 0
+    for qual, entry in fa.ix.scopes.items():
+        if entry[0] is fa.tree or qual.rpartition(".")[2].startswith("<lambda"):
+            continue  # module code is not a function; a lambda's nodes are its enclosing function's
+        found = [n for n in walk_local(entry[0]) if mentions(n)]
+        if not found:
+            continue
+        caller = call_sites.caller_context(fa, qual, entry)
+        for n in found:
+            holder = caller.parent(n)
+            if isinstance(holder, ast.keyword):
+                holder = caller.parent(holder)
+            if not (isinstance(holder, ast.Call) and id(holder) in caller.no_grad_ids()):
+                return False
+            quiet += 1
+    return quiet == total
 
 
 def _lambda_handed_without_grad(caller: Context) -> bool:
