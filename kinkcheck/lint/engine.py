@@ -212,14 +212,16 @@ def _analyze_function(fa: FileAnalysis, tables: Tables, catalog, codes: frozense
     node_checks = [(code, types, check) for code, (types, check) in registry.NODE_CHECKS.items() if code in codes]
     function = qualname
     # a hand-written backward computes the gradient; nothing differentiates through it (short
-    # of a double backward), so a tensor it reads as Python numbers cuts no gradient, and a
-    # pole of a slope only (`sqrt(y)` at 0 is 0) is no pole of the value it computes
+    # of a double backward), so a tensor it reads as Python numbers cuts no gradient, a pole
+    # of a slope only (`sqrt(y)` at 0 is 0) is no pole of the value it computes, and a Python
+    # branch (`if ctx.scale > 1:`) picks a gradient formula, it is no jump of a differentiated
+    # value. Its masks stay: `grad * (y > 0)` is the Jacobian of the kink its forward hides
     opaque_ok = grad_off.autograd_rule(fa, qualname, cls_qual)
     for node in nodes:
         fa.spend()
         found = list(_node_findings(fa, tables, catalog, codes, ctx, node, node_checks, function))
         if opaque_ok:
-            found = [f for f in found if f.category != "blackbox" and f.code not in SLOPE_SINGULAR]
+            found = [f for f in found if f.category not in ("blackbox", "branch") and f.code not in SLOPE_SINGULAR]
         if quiet and id(node) in quiet:
             found = [f for f in found if f.code == "KC506" or (
                 (f.code in VALUE_SINGULAR or f.category == "step") and not whole and flow.reaches_loss(node, ctx))]
