@@ -76,6 +76,11 @@ class Tables:
         return t
 
 
+#: callees whose kink sits at their second operand (argument index, keyword): ``xlogy(x, y)``
+#: has its infinite slope where ``y`` is 0 (``d/dy = x / y``, ``d/dx = log y``), not ``x``
+_SECOND_OPERAND = {"xlogy": (1, "other"), "xlogy_": (1, "other")}
+
+
 def _operand(call: ast.Call, argument: int, keyword: str | None) -> ast.AST | None:
     if argument < len(call.args) and not isinstance(call.args[argument], ast.Starred):
         return call.args[argument]
@@ -152,6 +157,8 @@ def match_call(node: ast.Call, ctx: "Context", tables: Tables) -> list[Site]:
         elif not is_class and instance_call:
             q = None
     if q is not None and q in tables.callables:
+        if _smooth_metric(node, q):
+            return out
         callee = ctx.source(func)
         for code in tables.callables[q]:
             rule = _rule(ctx, code)
@@ -160,7 +167,7 @@ def match_call(node: ast.Call, ctx: "Context", tables: Tables) -> list[Site]:
                 conf = "low"
             elif instance_call or how == "builtin" or q.startswith("builtins."):
                 conf = min_conf(conf, "medium")
-            operand = _operand(node, rule.match.argument, rule.match.keyword)
+            operand = _operand(node, *_SECOND_OPERAND.get(q.rsplit(".", 1)[-1], (rule.match.argument, rule.match.keyword)))
             out.append(Site(code, node, callee, operand, q, conf, node, "instance" if instance_call else "call"))
         return out
     if q is not None and ctx.how in ("import", "star", "def", "builtin") and not isinstance(func, ast.Call):
@@ -171,14 +178,28 @@ def match_call(node: ast.Call, ctx: "Context", tables: Tables) -> list[Site]:
             return out
         for code in tables.methods[func.attr]:
             rule = _rule(ctx, code)
-            arg = rule.match.argument
-            operand = func.value if arg == 0 else _operand(node, arg - 1, rule.match.keyword)
+            arg, keyword = _SECOND_OPERAND.get(func.attr, (rule.match.argument, rule.match.keyword))
+            operand = func.value if arg == 0 else _operand(node, arg - 1, keyword)
             conf = min_conf(rule.confidence, "medium")
             out.append(Site(code, node, f".{func.attr}()", operand, None, conf, node, "method"))
         return out
     if _wants_inference(node, ctx, q, how):
         out.extend(_match_inferred(node, ctx, tables))
     return out
+
+
+#: scipy distances and the position of their ``metric`` argument: with a squared metric
+#: (``pdist(Y, "sqeuclidean")``, t-SNE's kernel) the distance is a polynomial, smooth at 0
+_METRIC_ARGUMENT = {"scipy.spatial.distance.pdist": 1, "scipy.spatial.distance.cdist": 2}
+_SMOOTH_METRICS = frozenset({"sqeuclidean"})
+
+
+def _smooth_metric(node: ast.Call, q: str) -> bool:
+    at = _METRIC_ARGUMENT.get(q)
+    if at is None:
+        return False
+    metric = node.args[at] if len(node.args) > at else next((k.value for k in node.keywords if k.arg == "metric"), None)
+    return isinstance(metric, ast.Constant) and metric.value in _SMOOTH_METRICS
 
 
 #: higher-order functions that apply the function they are handed to their other arguments

@@ -64,7 +64,7 @@ FLOORED = frozenset({"clamp", "clamp_", "clip", "clip_", "clamp_min", "clamp_min
 COUNTS = frozenset({"numel", "size", "len", "nelement", "dim", "ndim"})
 #: config names that are positive by convention when nothing says otherwise
 POSITIVE_NAME = re.compile(r"(^|_)(temperature|temp|tau|num|count|counts|size|length|lengths|dim|stride|strides|imgsz|"
-                           r"img_size|image_size|avg_factor|normalizer)($|_)", re.IGNORECASE)
+                           r"img_size|image_size|avg_factor|normalizer|dof|degrees_of_freedom)($|_)", re.IGNORECASE)
 #: ... and among them the counts (>= 1): a loss's ``avg_factor``/``normalizer`` is the number
 #: of positives its caller clamps to 1 (OpenMMLab's and torchvision's detection losses)
 _COUNT_NAME = re.compile(r"(^|_)(num|count|counts|size|length|lengths|dim|imgsz|img_size|image_size|avg_factor|normalizer)"
@@ -237,7 +237,10 @@ def _range(node: ast.AST, ctx, depth: int) -> str:
         return NONNEG if known_zero(node, ctx) else POS  # `epsilon: float = 0.` is no floor
     if isinstance(node, ast.Name):
         if hasattr(ctx, "parents") and ctx.parent(node) is not None:
-            return _reaching_name(node, ctx, sub)
+            # a hop to the assignments that reach this use costs no depth: a chain of
+            # rebindings (`d /= dof; d += 1.0; d **= -e`) is as deep as one expression, and
+            # the memo ends a cycle (`d = d + x` in a loop meets its own value)
+            return _reaching_name(node, ctx, depth)
         return _name(node.id, ctx, sub)
     if isinstance(node, ast.Attribute):
         return _attribute(node, ctx, sub)

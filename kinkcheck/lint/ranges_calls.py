@@ -126,6 +126,10 @@ def _call(node: ast.Call, ctx, depth: int) -> str:
         if r == POSU and tail in REDUCE:
             return POS  # a mean of softmax probabilities: one may round to 0, all of them hardly
         return r
+    if tail in JOINED and not method and first is not None:
+        # `np.append(1 - p, p, axis=1)`, `torch.cat([a, b])`: every entry is one of theirs
+        return join(*(_range_of(a, ctx, depth) for a in args[:2])) if tail == "append" and len(args) >= 2 \
+            else _range_of(first, ctx, depth) if tail != "append" else ANY
     if tail in ("log", "log2", "log10", "log_", "log2_", "log10_") and first is not None:
         return _log(first, ctx, depth)
     if tail in ("log1p", "log1p_"):
@@ -136,6 +140,8 @@ def _call(node: ast.Call, ctx, depth: int) -> str:
     return _returned(node, ctx, depth)
 
 
+#: calls that lay the entries of their arguments side by side
+JOINED = frozenset({"cat", "concat", "concatenate", "stack", "hstack", "vstack", "dstack", "column_stack", "append"})
 #: reductions to an extreme: a value compared with its own maximum reaches it somewhere
 _EXTREMES = frozenset({"max", "amax", "min", "amin", "nanmax", "nanmin"})
 _CASTS = frozenset({"float", "double", "int", "long", "astype", "to", "type"})

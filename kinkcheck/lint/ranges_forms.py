@@ -146,8 +146,13 @@ def _capped_below(node: ast.AST, c: float, ctx) -> bool:
     ``p.clamp(max=0.999)``, ``minimum(p, 1 - eps)`` (or a name bound once to that)."""
     from kinkcheck.lint.guards import CLAMP_FUNCS, _upper_bound
 
-    if isinstance(node, ast.Name) and hasattr(ctx, "definition"):
-        value = ctx.definition(node.id)
+    if isinstance(node, ast.Name):
+        from kinkcheck.lint.guards import _reaching_value
+
+        # the one value that reaches this use (`p` of `1 - p` after `p = clip(p, eps, 1 - eps)`,
+        # however often `p` is rebound elsewhere), else the value a name bound once stands for
+        value = (_reaching_value(node, ctx) if hasattr(ctx, "parents") and ctx.parent(node) is not None else None) \
+            or _defined(node, ctx)
         node = value if value is not None else node
     if not isinstance(node, ast.Call):
         return False

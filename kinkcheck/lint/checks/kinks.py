@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from kinkcheck.lint.checks import Site, refine
 from kinkcheck.lint.checks.branch import _call_tail
+from kinkcheck.lint.ranges_calls import JOINED
 from kinkcheck.lint.guards import _inside_unit, _lower_bound, _positive_number, _reaching_value, _upper_bound
 from kinkcheck.lint.resolve import PLAIN, TENSOR, const_value, is_eps_like
 from kinkcheck.syntax import binary_operands
@@ -178,7 +179,7 @@ def values_discarded(call: ast.AST, ctx: Context) -> bool:
 LOGS = frozenset({"log", "log_", "log1p", "log2", "log10", "xlogy", "logit", "binary_cross_entropy"})
 
 
-def _feeds_log(value: ast.AST, ctx: Context, depth: int = 2) -> bool:
+def _feeds_log(value: ast.AST, ctx: Context, depth: int = 3) -> bool:
     """``value`` reaches a log (directly, as ``1 - value``, or through a name assigned it)."""
     from kinkcheck.lint import sinks
 
@@ -188,7 +189,11 @@ def _feeds_log(value: ast.AST, ctx: Context, depth: int = 2) -> bool:
         child, parent = parent, ctx.parent(parent)  # `log(1 - p)`, `log1p(-p)`
     if isinstance(parent, ast.Attribute) and parent.value is child and parent.attr in LOGS:
         return True  # `p.log()`
+    if isinstance(parent, (ast.List, ast.Tuple)):
+        child, parent = parent, ctx.parent(parent)  # `cat([1 - p, p])`
     if isinstance(parent, ast.Call) and any(a is child for a in parent.args):
+        if depth and _call_tail(parent) in JOINED:
+            return _feeds_log(parent, ctx, depth - 1)  # `log(np.append(1 - p, p, axis=1))`
         return _call_tail(parent) in LOGS
     if depth and isinstance(parent, ast.Assign) and parent.value is child and len(parent.targets) == 1 \
             and isinstance(parent.targets[0], ast.Name):
