@@ -23,7 +23,8 @@ BUILTIN_NAMES = frozenset(dir(builtins))
 
 #: Root packages whose functions produce tensors / arrays (value kind TENSOR).
 ARRAY_ROOTS = ("torch", "jax", "numpy", "scipy", "flax", "optax", "tensorflow", "autograd", "cupy")
-FRAMEWORK_ROOTS = frozenset({"torch", "jax", "flax", "optax", "equinox", "functorch", "haiku"})
+#: imports of an automatic-differentiation framework (HIPS ``autograd`` differentiates numpy code)
+FRAMEWORK_ROOTS = frozenset({"torch", "jax", "flax", "optax", "equinox", "functorch", "haiku", "autograd"})
 #: Imports that make a file an "array file": only there can a value of unknown kind be a
 #: tensor (in any other file every value is a Python value; see ``kinkcheck.lint.kinds``).
 ARRAY_LIBRARIES = frozenset(

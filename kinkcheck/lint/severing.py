@@ -64,6 +64,8 @@ def _undetached(node: ast.AST, ctx) -> ast.AST:
 def severs_gradient(site, ctx) -> bool:
     """The black-box site cuts a gradient the loss needs (see the module docstring)."""
     node = site.call if site.call is not None else site.node
+    if not ctx.imports_framework():
+        return False  # numpy alone differentiates nothing: a float() or an .item() cuts no graph
     if _new_leaf(node, ctx) or _reported(node, ctx):
         return False
     if site.code in DELIBERATE:
