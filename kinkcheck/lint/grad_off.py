@@ -12,13 +12,37 @@ from typing import Iterable
 from kinkcheck.lint import call_sites
 from kinkcheck.lint.context import Context, FileAnalysis
 from kinkcheck.lint.kinds_members import module_context
-from kinkcheck.lint.roots import AUTOGRAD_BASES, AUTOGRAD_METHODS, AUTOGRAD_UNDIFFERENTIATED
+from kinkcheck.lint.roots import AUTOGRAD_BASES, AUTOGRAD_METHODS, AUTOGRAD_UNDIFFERENTIATED, DERIVATIVE_RULES
 from kinkcheck.lint.walk import walk_local
 
 
 def autograd_rule(fa: FileAnalysis, qualname: str, cls_qual: str | None) -> bool:
-    """``backward`` (``jvp``, ``vjp``) of a ``torch.autograd.Function``."""
-    return cls_qual is not None and qualname.rsplit(".", 1)[-1] in AUTOGRAD_METHODS and _autograd_function(fa, cls_qual)
+    """``backward`` (``jvp``, ``vjp``) of a ``torch.autograd.Function``, or a JAX derivative
+    rule: the ``jvp`` handed to ``f.defjvp`` (or decorated ``@f.defjvp``), the ``bwd`` of
+    ``f.defvjp(fwd, bwd)``."""
+    if cls_qual is not None and qualname.rsplit(".", 1)[-1] in AUTOGRAD_METHODS and _autograd_function(fa, cls_qual):
+        return True
+    return _jax_rules(fa).get(qualname.rsplit(".", 1)[-1]) == "rule"
+
+
+def _jax_rules(fa: FileAnalysis) -> dict[str, str]:
+    """Names of the file's functions registered as JAX derivative rules: ``"rule"`` for a
+    ``jvp``/``bwd``, ``"fwd"`` for the forward pass of ``defvjp`` (it computes the primal,
+    which the rule differentiates, as ``undifferentiated_forward`` says)."""
+    got = fa.__dict__.get("_jax_rules")
+    if got is not None:
+        return got
+    out: dict[str, str] = {}
+    for node in ast.walk(fa.tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in DERIVATIVE_RULES:
+            for i, a in enumerate(node.args):
+                if isinstance(a, ast.Name):
+                    out[a.id] = "fwd" if node.func.attr == "defvjp" and i == 0 else "rule"
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
+                isinstance(d, ast.Attribute) and d.attr in ("defjvp", "defjvps") for d in node.decorator_list):
+            out[node.name] = "rule"
+    fa._jax_rules = out  # type: ignore[attr-defined]
+    return out
 
 
 def _autograd_function(fa: FileAnalysis, cls_qual: str) -> bool:
@@ -31,6 +55,8 @@ def undifferentiated_forward(fa: FileAnalysis, qualname: str, cls_qual: str | No
     function and what is nested in it (its rule supplies the derivative): nothing they
     compute is differentiated."""
     if any(_custom_derivative(d) for fn in _self_and_enclosing(fa, qualname) for d in getattr(fn, "decorator_list", ())):
+        return True
+    if _jax_rules(fa).get(qualname.rsplit(".", 1)[-1]) == "fwd":
         return True
     return cls_qual is not None and qualname.rsplit(".", 1)[-1] in AUTOGRAD_UNDIFFERENTIATED \
         and _autograd_function(fa, cls_qual)
