@@ -132,7 +132,7 @@ def used_as_value(ctx) -> bool:
     return fn.name in refs
 
 
-def _bases_in_file(fa, cls_qual: str, depth: int = 4) -> list[str]:
+def bases_in_file(fa, cls_qual: str, depth: int = 4) -> list[str]:
     """The classes of this file that ``cls_qual`` derives from, nearest first."""
     out: list[str] = []
     todo = list(fa.ix.classes.get(cls_qual, ()))
@@ -156,7 +156,7 @@ def call_sites(ctx, limit: int = 8) -> "list[tuple[Context, ast.Call]] | None":
     keys: list[tuple] = [("name", name)] if not method else [("self", ctx.cls_qual, name)]
     if method:
         # an override: the base class's own `self.m(...)` runs it on this class's instances
-        keys += [("self", b, name) for b in _bases_in_file(ctx.fa, ctx.cls_qual)]
+        keys += [("self", b, name) for b in bases_in_file(ctx.fa, ctx.cls_qual)]
     if method and name in ("forward", "__call__"):
         # `self.scheme(...)` where the attribute holds this class or one it derives from
         keys.append(("ctor", ctx.cls_qual.rsplit(".", 1)[-1]))

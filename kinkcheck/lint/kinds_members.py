@@ -61,10 +61,18 @@ def attr_kind(fa: "FileAnalysis", cls_qual: str, attr: str) -> str:
                         ctx = ctx or Context(fa, qual, fn, env, c)
                         kinds.append(ctx.kind(value))
     kinds = [k for k in kinds if k != _CYCLE]
+    assigned = bool(kinds)
     if not kinds:
         prop = _property_kind(fa, cls_qual, attr)
         if prop is not None:
             kinds.append(prop)  # `@property def low(self): return self._low`: what it returns
+    if not kinds and not assigned and f"{cls_qual}.{attr}" not in fa.ix.scopes:
+        # `self.weight` in a subclass: what the base class of this file assigns or returns
+        from kinkcheck.lint.call_sites import bases_in_file
+
+        base = next((b for b in bases_in_file(fa, cls_qual) if _defines(fa, b, attr)), None)
+        if base is not None:
+            kinds.append(attr_kind(fa, base, attr))
     kind = join(*kinds) if kinds else (name_kind(attr) or UNKNOWN)
     named = name_kind(attr)
     if kinds and UNKNOWN in kinds and named:
@@ -73,6 +81,20 @@ def attr_kind(fa: "FileAnalysis", cls_qual: str, attr: str) -> str:
         kind = DATA  # `self.register_buffer("ref", ...)`: state, not a parameter
     fa._attr_kinds[key] = kind
     return kind
+
+
+def _defines(fa: "FileAnalysis", cls_qual: str, attr: str) -> bool:
+    """The class assigns ``self.<attr>`` in one of its methods, or defines a method so named."""
+    if f"{cls_qual}.{attr}" in fa.ix.scopes:
+        return True
+    for _qual, (fn, _env, c) in fa.ix.scopes.items():
+        if c != cls_qual or fn is fa.tree:
+            continue
+        for node in walk_local(fn):
+            if isinstance(node, ast.Attribute) and node.attr == attr and isinstance(node.ctx, ast.Store) \
+                    and isinstance(node.value, ast.Name) and node.value.id == "self":
+                return True
+    return False
 
 
 def _property_kind(fa: "FileAnalysis", cls_qual: str, attr: str) -> str | None:
