@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Callable
 
 from kinkcheck.lint import ranges, ranges_forms
 from kinkcheck.lint.double_where import invisible_selection
-from kinkcheck.lint.resolve import DATA, PLAIN, const_value, is_eps_like
+from kinkcheck.lint.resolve import DATA, PLAIN, TENSOR, const_value, is_eps_like
 from kinkcheck.syntax import binary_operands
 
 if TYPE_CHECKING:
@@ -358,7 +358,16 @@ def detached_target(node: ast.AST, ctx: Context, site=None) -> bool:
         inputs = [*binary_operands(node, method)] or [node]
     if getattr(site, "code", None) in VALUE_SLOPE_CODES and call is not None and _scales_gradient(call, ctx):
         return False
+    if getattr(site, "code", None) in BOUNDED_CODES and ctx.kind(node) in (PLAIN, DATA):
+        # `clip(stop_gradient(r), 1 / r_max, r_max)`, `target.clamp(0, reg_max)`: the clipped
+        # value carries no gradient and no bound is known to (a bound read from a parameter
+        # or a setting is configuration): the clip's corner is no kink of the loss
+        return all(ctx.kind(i) != TENSOR for i in inputs if i is not node)
     return all(ctx.kind(i) in (PLAIN, DATA) for i in inputs)
+
+
+#: rules of a value clipped into bounds: its kink is the clipped operand's
+BOUNDED_CODES = frozenset({"KC103"})
 
 
 #: rules whose value at the kink is infinite: a factor multiplied by it gets that value as its slope
