@@ -2,7 +2,9 @@
 the ``forward`` of a ``torch.autograd.Function`` and the primal of a JAX custom derivative
 (their rules supply the gradient), a function every caller in the file runs under
 ``torch.no_grad()`` (targets, assignments, point sampling), and the bodies of a JAX
-``while_loop`` (reverse mode cannot go through one). The engine quiets such functions."""
+``while_loop`` (reverse mode cannot go through one). The engine quiets such functions.
+Derivative rules themselves (a ``backward``, a ``defjvp`` rule, a ``defvjp`` bwd) compute a
+gradient nothing differentiates: the engine keeps only their kinks and infinite values."""
 
 from __future__ import annotations
 

@@ -127,9 +127,10 @@ def _call(node: ast.Call, ctx, depth: int) -> str:
             return POS  # a mean of softmax probabilities: one may round to 0, all of them hardly
         return r
     if tail in JOINED and not method and first is not None:
-        # `np.append(1 - p, p, axis=1)`, `torch.cat([a, b])`: every entry is one of theirs
-        return join(*(_range_of(a, ctx, depth) for a in args[:2])) if tail == "append" and len(args) >= 2 \
-            else _range_of(first, ctx, depth) if tail != "append" else ANY
+        # `torch.cat([a, b])`, `np.append(1 - p, p, axis=1)`: every entry is one of theirs
+        if tail != "append":
+            return _range_of(first, ctx, depth)  # the sequence: a list's or tuple's join
+        return join(*(_range_of(a, ctx, depth) for a in args[:2])) if len(args) >= 2 else ANY
     if tail in ("log", "log2", "log10", "log_", "log2_", "log10_") and first is not None:
         return _log(first, ctx, depth)
     if tail in ("log1p", "log1p_"):
