@@ -66,7 +66,7 @@ def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2) -> str | N
             # equality is rarely a float branch (`a == b` on ids, counts, enums): only
             # against a float literal or a value known to be a tensor
             if TENSOR not in kinds and not any(_float_literal(o) for o in operands) and \
-                    not any(_float_reduction(o, k) for o, k in zip(operands, kinds)):
+                    not any(_float_reduction(o, k) for o, k in zip(operands, kinds)) and not _masks_other(node, ctx):
                 return None
         if all(k in (PLAIN, DATA) for k in kinds) or _exact_zero_test(node, ctx):
             return None
@@ -94,6 +94,18 @@ def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2) -> str | N
         if inner is not None:
             return value_comparison(inner, ctx, follow=follow)
     return None
+
+
+def _masks_other(node: ast.Compare, ctx: Context) -> bool:
+    """``delta[Z == 0] = 0``: an equality that indexes another array compares arrays element
+    by element (a ReLU derivative's mask), not ids or enums. ``x[x == 0] = eps`` (the exact
+    zero replaced in the compared array itself) is a guard, not this."""
+    parent = ctx.parent(node) if hasattr(ctx, "parents") else None
+    if not (isinstance(parent, ast.Subscript) and parent.slice is node and isinstance(parent.value, ast.Name)):
+        return False
+    names = {n.id for o in (node.left, *node.comparators) for n in ast.walk(o) if isinstance(n, ast.Name)}
+    return parent.value.id not in names and any(
+        isinstance(o, ast.Name) and ctx.kind(o) not in (PLAIN, DATA) for o in (node.left, *node.comparators))
 
 
 def _exact_zero_test(node: ast.Compare, ctx: Context) -> bool:
