@@ -29,6 +29,7 @@ def _cnn_probe_rows():
         conv.weight.copy_(torch.randint(-2, 3, conv.weight.shape, generator=g).float())
         conv.bias.fill_(-1.0)
         lin.weight.copy_(torch.randn(lin.weight.shape, generator=g))
+        lin.bias.copy_(torch.randn(lin.bias.shape, generator=g))  # not the global generator: the same step each call
     params = [*conv.parameters(), *lin.parameters()]
     with kinkcheck.trace(backends="torch", rules=["KC102", "KC106"], probe=Probe(every=1)) as t:
         out = lin(F.max_pool2d(torch.relu(conv(x)), 2).flatten(1))
