@@ -95,7 +95,17 @@ def assignments_in(fn: ast.AST) -> dict[str, list]:
             for value in (*node.args, *(k.value for k in node.keywords)):
                 if not isinstance(value, ast.Starred):
                     bind(node.func.value, value)
+        elif isinstance(node, ast.Call) and (out_name := written_out(node)) is not None:
+            bind(out_name, node)  # `np.exp(z, out=p)`: p now holds the call's value
     return out
+
+
+def written_out(call: ast.Call) -> ast.Name | None:
+    """The name a call writes its result into (``np.exp(z, out=p)``, ``torch.add(a, b, out=c)``)."""
+    for k in call.keywords:
+        if k.arg == "out" and isinstance(k.value, ast.Name):
+            return k.value
+    return None
 
 
 #: methods that store values into the object they are called on

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ast
 
-from kinkcheck.lint.bindings import MUTATORS, item_targets
+from kinkcheck.lint.bindings import MUTATORS, item_targets, written_out
 
 
 def enclosing_statement(node: ast.AST, ctx) -> ast.AST | None:
@@ -251,6 +251,9 @@ def bindings(ctx) -> dict[str, list[Binding]]:
                 isinstance(node.func.value, ast.Name) and node.func.attr in MUTATORS:
             # `z.scatter_(-1, idx, vals)`: after it, z holds values nothing here describes
             bind(node.func.value, None, enclosing_statement(node, ctx) or node)
+        elif isinstance(node, ast.Call) and (out_name := written_out(node)) is not None:
+            # `np.exp(z, out=p)`: after it, p holds the call's value
+            bind(out_name, node, enclosing_statement(node, ctx) or node)
     stores = [(node, t, sub, base) for node in walk_local(fn) if isinstance(node, (ast.Assign, ast.AugAssign))
               for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
               for sub, base in item_targets(t) if base.id in out]

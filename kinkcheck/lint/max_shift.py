@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING
 
+from kinkcheck.lint.bindings import written_out
 from kinkcheck.lint.guards import _callee_tail, call_operand, guard
 from kinkcheck.lint.sinks import bound_uses, uses_of
 
@@ -44,12 +45,28 @@ def max_shift(node: ast.AST, ctx: Context, site=None) -> bool:
 
 
 def _value(call: ast.Call, ctx: Context) -> ast.AST:
-    """The maximum's value: through torch's ``.values`` / ``[0]``."""
+    """The maximum's value: through torch's ``.values`` / ``[0]`` and a broadcast index."""
     parent = ctx.parent(call)
     if isinstance(parent, ast.Attribute) and parent.attr == "values" or (
             isinstance(parent, ast.Subscript) and isinstance(parent.slice, ast.Constant) and parent.slice.value == 0):
-        return parent
-    return call
+        return _broadcast(parent, ctx)
+    return _broadcast(call, ctx)
+
+
+def _broadcast(node: ast.AST, ctx: Context) -> ast.AST:
+    """``node`` with the index that only adds axes for broadcasting around it
+    (``m[:, np.newaxis]``, ``m[..., None]``): the same values, laid out to meet the operand."""
+    parent = ctx.parent(node)
+    return parent if isinstance(parent, ast.Subscript) and parent.value is node and _adds_axes(parent) else node
+
+
+def _adds_axes(index: ast.Subscript) -> bool:
+    parts = index.slice.elts if isinstance(index.slice, ast.Tuple) else [index.slice]
+    new_axis = [p for p in parts if isinstance(p, ast.Constant) and p.value is None
+                or isinstance(p, ast.Attribute) and p.attr == "newaxis"]
+    return bool(new_axis) and all(
+        p in new_axis or isinstance(p, ast.Slice) and p.lower is p.upper is p.step is None
+        or isinstance(p, ast.Constant) and p.value is Ellipsis for p in parts)
 
 
 def _uses(value: ast.AST, ctx: Context) -> list[ast.AST]:
@@ -122,9 +139,12 @@ def _exp_role(exp_call: ast.Call, ctx: Context) -> str | None:
         return "normalised" if inner is not None and _exp_of_same(inner, exp_call, ctx) else None
     if isinstance(up, ast.Assign) and len(up.targets) == 1 and isinstance(up.targets[0], ast.Name):
         name = up.targets[0].id
-        reads = list(uses_of(name, up, ctx))
-        return "normalised" if reads and all(_normalised(r, name, ctx) for r in reads) else None
-    return None
+    elif isinstance(up, ast.Expr) and (out := written_out(exp_call)) is not None:
+        name = out.id  # `np.exp(z - m, out=p)` binds p
+    else:
+        return None
+    reads = list(uses_of(name, up, ctx))
+    return "normalised" if reads and all(_normalised(r, name, ctx) for r in reads) else None
 
 
 def _summing(node: ast.AST, ctx: Context) -> ast.AST | None:
@@ -159,18 +179,25 @@ def _log_sum_exp_of(node: ast.AST, read: ast.AST, ctx: Context) -> bool:
 
 
 def _normalised(read: ast.AST, name: str, ctx: Context) -> bool:
-    """``e / e.sum(...)`` or ``e.sum(...)`` as that very denominator."""
+    """``e / e.sum(...)`` or ``e.sum(...)`` as that very denominator (``e /= e.sum(...)``
+    too; the sum broadcast back with ``[:, None]`` or not)."""
     parent = ctx.parent(read)
     if isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Div) and parent.left is read:
         return _sum_of(parent.right, name)
     if isinstance(parent, ast.Attribute) and parent.attr in _SUMS:
         call = ctx.parent(parent)
-        div = ctx.parent(call) if call is not None else None
-        return isinstance(div, ast.BinOp) and isinstance(div.op, ast.Div) and div.right is call
+        total = _broadcast(call, ctx) if call is not None else None
+        div = ctx.parent(total) if total is not None else None
+        if isinstance(div, ast.AugAssign):
+            return isinstance(div.op, ast.Div) and div.value is total and isinstance(div.target, ast.Name) \
+                and div.target.id == name
+        return isinstance(div, ast.BinOp) and isinstance(div.op, ast.Div) and div.right is total
     return False
 
 
 def _sum_of(node: ast.AST, name: str) -> bool:
+    if isinstance(node, ast.Subscript) and _adds_axes(node):
+        node = node.value  # `e.sum(1)[:, None]`
     return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _SUMS
             and isinstance(node.func.value, ast.Name) and node.func.value.id == name)
 
