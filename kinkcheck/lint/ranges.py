@@ -108,6 +108,43 @@ def join(*rs: str) -> str:
     return ANY
 
 
+def meet(a: str, b: str) -> str:
+    """The range of a value that both ``a`` and ``b`` hold for (``x[x > 0]`` of an ``x >= 0``);
+    ``b`` ANY leaves ``a`` as it is."""
+    if b == ANY:
+        return a
+    facts = _FACTS[a] | _FACTS[b]
+    if "ge1" in facts:
+        return GE1
+    if "pos" in facts or {"nonneg", "nonzero"} <= facts:
+        return POS
+    if "nonneg" in facts:
+        return POSU if POSU in (a, b) else NONNEG
+    return NONZERO
+
+
+_FACTS = {GE1: {"ge1", "pos", "nonneg", "nonzero"}, POS: {"pos", "nonneg", "nonzero"}, NONNEG: {"nonneg"},
+          POSU: {"nonneg"}, NONZERO: {"nonzero"}, ANY: set(), BOTTOM: set()}
+
+
+def _selected(node: ast.Subscript, base: str, ctx) -> str:
+    """What a boolean selection of the array by itself keeps (``ranges_select``): values above
+    a floor ``c > 0``; above 0 only where the values are > 0 already and only rounding made
+    zeros (``p[p > 0]`` of a softmax). Leaving out exactly 0 of any other value is no floor:
+    what is kept can be as small as it likes (as ``where(x != 0, x, 1)`` guards nothing)."""
+    from kinkcheck.lint.ranges_select import selected_bound
+
+    bound = selected_bound(node, ctx)
+    if bound is None:
+        return ANY
+    c, strict = bound
+    if c >= 1:
+        return GE1
+    if c > 0 or c == 0 and strict and base == POSU:
+        return POS
+    return NONNEG if c == 0 else ANY
+
+
 def _arithmetic(op):
     """Binary range arithmetic: a name's own earlier value (BOTTOM) is neutral, and a value
     that may underflow counts as >= 0 once it is combined with another."""
@@ -247,7 +284,8 @@ def _range(node: ast.AST, ctx, depth: int) -> str:
     if isinstance(node, ast.Subscript):
         if isinstance(node.value, ast.Attribute) and node.value.attr == "shape":
             return GE1
-        return _range_of(node.value, ctx, sub)
+        base = _range_of(node.value, ctx, sub)
+        return meet(base, _selected(node, base, ctx))
     if isinstance(node, ast.BinOp):
         a = _range_of(node.left, ctx, sub)
         if isinstance(node.op, ast.Pow):

@@ -63,7 +63,9 @@ def _call(node: ast.Call, ctx, depth: int) -> str:
     first = func.value if method else (args[0] if args else None)
     rest = args if method else args[1:]
     if tail in POSITIVE:
-        return POSU if _UNDERFLOW.get() and tail not in NO_UNDERFLOW else POS
+        if _UNDERFLOW.get() and tail not in NO_UNDERFLOW and not _floored(tail, first, ctx):
+            return POSU
+        return POS
     if tail in ("norm", "vector_norm", "matrix_norm") and first is not None and is_positive(_range_of(first, ctx, depth)):
         return POS  # the norm of positive entries (a clamped magnitude spectrum) is > 0
     if tail in ("sum", "nansum", "count_nonzero") and first is not None and _attains_extreme(
@@ -281,3 +283,15 @@ def _floor(tail: str, method: bool, args: list, kw: dict) -> ast.AST | None:
         return None
     rest = args if method else args[1:]
     return rest[0] if rest else None
+
+
+def _floored(tail: str, first: ast.AST | None, ctx) -> bool:
+    """``softplus(x[x >= -15])``, ``exp(x.clamp(min=-20))``: an elementwise exp of values kept
+    above a floor does not round to 0 (``ranges_select``)."""
+    from kinkcheck.lint.ranges_select import ELEMENTWISE_EXP, UNDERFLOW_FLOOR, floor_of
+
+    if tail not in ELEMENTWISE_EXP:
+        return False
+    floor = floor_of(first, ctx)
+    return floor is not None and floor >= UNDERFLOW_FLOOR
+
