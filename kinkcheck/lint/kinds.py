@@ -163,6 +163,12 @@ def _node_kind(ctx: "Context", node: ast.AST) -> str:
     return UNKNOWN
 
 
+#: calls that run the function handed to them (a network, often: ``torch.func.jvp(model, ...)``)
+FUNCTION_TRANSFORMS = frozenset({"jvp", "vjp", "vmap", "grad", "grad_and_value", "value_and_grad", "jacrev", "jacfwd",
+                                 "hessian", "functional_call", "linearize", "checkpoint", "remat", "custom_jvp",
+                                 "custom_vjp"})
+
+
 #: what an assigner or a matcher returns (``self.assigner.assign(...)``, ``self.matcher(outputs,
 #: targets)``): which prediction goes with which target, and its alignment scores: training
 #: targets, never a differentiated value
@@ -206,7 +212,9 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
                 return DATA if not tail.startswith(("is_", "get_", "set_")) else PLAIN
             if tail.endswith("_like") or tail in ("tensor", "as_tensor", "asarray", "array"):
                 return DATA if all(k(a) in (PLAIN, DATA) for a in node.args) else TENSOR
-            arg_kinds = [k(a) for a in node.args]
+            if tail in FUNCTION_TRANSFORMS and node.args and not isinstance(node.args[0], ast.Lambda):
+                return UNKNOWN  # `torch.func.jvp(velocity, (x, t), ...)`: what the function handed in computes
+            arg_kinds = [k(a) for a in (*node.args, *_operand_keywords(node))]
             if arg_kinds and all(a in (PLAIN, DATA, _CYCLE) for a in arg_kinds):
                 # torch.abs(mask.float() - 1), torch.bincount(idx): a function of data is data
                 # (`valid = torch.gather(valid, 1, idx)`: the name's own earlier value is neutral)
@@ -216,6 +224,9 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
         of_data = _function_of_data(ctx, node, cycle=True)  # `all_gather(guide_embeddings)`
         if of_data is not None:
             return of_data
+        summary = function_kind(ctx, q, node) if how == "def" else None
+        if summary is not None:
+            return summary  # `_searchsorted(grid, times)`: what the function returns
     if isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name) and node.func.value.id == "self":
         summary = _method_kind(ctx, node.func.attr, node)
         if summary is not None:
@@ -250,10 +261,20 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
                     "view", "reshape", "squeeze", "unsqueeze", "flatten", "permute", "transpose", "expand",
                     "expand_as", "clone", "cpu", "cuda", "sum", "mean", "abs", "clamp"):
             return recv
-        if recv == DATA:  # mask.sum(), labels.max(): data, unless a tensor goes in
-            return join(DATA, *(k(a) for a in node.args))
+        if recv == DATA:  # mask.sum(), labels.max(): data, unless a tensor goes in (`zeros.scatter_reduce(src=x)`)
+            return join(DATA, *(k(a) for a in (*node.args, *_operand_keywords(node))))
         return TENSOR if recv == TENSOR else UNKNOWN
     return UNKNOWN
+
+
+#: keywords through which array functions take the values they compute with (not settings
+#: such as ``dim=`` or ``offset=``): ``zeros.scatter_reduce(0, idx, src=x)``, ``torch.add(a, other=b)``
+OPERAND_KEYWORDS = frozenset({"input", "other", "src", "source", "value", "values", "tensor", "tensors", "mat2",
+                              "vec", "vec2", "weight", "end", "exponent"})
+
+
+def _operand_keywords(call: ast.Call) -> list[ast.expr]:
+    return [kw.value for kw in call.keywords if kw.arg in OPERAND_KEYWORDS]
 
 
 #: casts that turn a truth value into numbers
@@ -477,4 +498,5 @@ from kinkcheck.lint.kinds_calls import (  # noqa: E402  (kinds_calls reads _CYCL
     _method_kind,
     _plain_function,
     _stored_function,
+    function_kind,
 )

@@ -25,17 +25,44 @@ def _method_kind(ctx: "Context", name: str, call: ast.Call | None = None) -> str
     """DATA or PLAIN when every value the method ``self.<name>`` of this class returns is
     data or a plain value, given what ``call`` hands it where that is data or plain
     (memoized per file and argument kinds); None otherwise."""
-    from kinkcheck.lint import call_sites, flow
-    from kinkcheck.lint.context import Context
-
     cls = ctx.cls_qual or getattr(_enclosing(ctx), "cls_qual", None)
     if cls is None:
         return None
     entry = ctx.fa.ix.scopes.get(f"{cls}.{name}")
-    if entry is None or not isinstance(entry[0], (ast.FunctionDef, ast.AsyncFunctionDef)) or not all(
-            dotted(d) in ("staticmethod", "classmethod") for d in entry[0].decorator_list):
+    if entry is None or not all(dotted(d) in ("staticmethod", "classmethod") for d in _decorators(entry[0])):
         return None
-    callee = Context(ctx.fa, f"{cls}.{name}", *entry)
+    return returned_kind(ctx, f"{cls}.{name}", call)
+
+
+def function_kind(ctx: "Context", qual: str, call: ast.Call) -> str | None:
+    """:func:`returned_kind` of a function the file defines, called by name
+    (``_searchsorted(times, grid)`` that returns ``torch.searchsorted(...)``: integer positions).
+    Only where an autodiff framework is imported: in plain numpy code the weights a hand-written
+    fit updates start as data too (``w = np.zeros(d)``), so where a value comes from cannot
+    tell the fitted values from the data."""
+    if not ctx.imports_framework():
+        return None
+    entry = ctx.fa.ix.scopes.get(qual)
+    if entry is None or entry[2] is not None or _decorators(entry[0]):
+        return None  # a method, or a decorated function (a wrapper may return anything)
+    return returned_kind(ctx, qual, call)
+
+
+def _decorators(fn: ast.AST) -> list[ast.expr]:
+    return fn.decorator_list if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) else []
+
+
+def returned_kind(ctx: "Context", qual: str, call: ast.Call | None) -> str | None:
+    """DATA or PLAIN when every value the function ``qual`` of this file returns is data or a
+    plain value, given what ``call`` hands it where that is data or plain (memoized per file
+    and argument kinds); None otherwise."""
+    from kinkcheck.lint import call_sites, flow
+    from kinkcheck.lint.context import Context
+
+    entry = ctx.fa.ix.scopes.get(qual)
+    if entry is None or not isinstance(entry[0], (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return None
+    callee = Context(ctx.fa, qual, *entry)
     seeded: dict[str, str] = {}
     if call is not None and _ACROSS.get() < 2:
         for param in callee.params:
@@ -44,7 +71,7 @@ def _method_kind(ctx: "Context", name: str, call: ast.Call | None = None) -> str
             if kind in (PLAIN, DATA) and param not in callee.assignments():
                 seeded[param] = kind  # `self.sim_matrix(guide_a, guide_b)`: data goes in
     memo = ctx.fa.__dict__.setdefault("_method_kinds", {})
-    key = (cls, name, tuple(sorted(seeded.items())))
+    key = (qual, tuple(sorted(seeded.items())))
     if key in memo:
         return memo[key]
     memo[key] = None  # recursion: unknown while it is being worked out
