@@ -260,7 +260,10 @@ DATA_NAME_RE = re.compile(
     # a diffusion model's noise schedule (a buffer indexed by the sampled timesteps)
     r"alphas_cumprod|alphas_bar|alpha_bar|alpha_bars|betas|sigmas|"
     # a forecasting loss's in-sample window: the observed history a scaled error is measured by
-    r"insample)($|_)"
+    r"insample|"
+    # a survival loss's observations: event indicators, (indices of) follow-up durations, strata
+    # (times are not: a grounding model predicts start and end times)
+    r"idx|event|events|duration|durations|censor|censored|censoring|strata|stratum)($|_)"
 )
 EPS_RE = re.compile(r"(^|_)(eps|epsilon|tiny|smooth|smoothing|stabilizer|min_value|floor)($|_|\d)", re.IGNORECASE)
 

@@ -27,6 +27,8 @@ _SEVERING_ATTRS = frozenset({"data", "indices", "shape", "dtype", "device"})
 _NAME_DEPTH = 2
 
 
+#: searches whose every argument is only compared (the sorted sequence and the values sought)
+_SEARCHES = frozenset({"searchsorted", "bucketize", "digitize"})
 #: calls that return (values, indices)
 _VALUES_INDICES = frozenset({"topk", "max", "min", "sort", "kthvalue", "median", "mode", "cummax", "cummin"})
 
@@ -62,6 +64,10 @@ def gradient_dead(node: ast.AST, ctx, depth: int = 0) -> bool:
             return True  # torch.argsort(d), jax.lax.stop_gradient(x)
         if isinstance(parent, ast.Call) and child in parent.args and _callee(parent) in COMPARISON_CALLS:
             return True  # torch.gt(d, m), d.ge(d.max()), jnp.isclose(p, jnp.max(p))
+        if isinstance(parent, ast.Call) and child in parent.args and _callee(parent) in _SEARCHES:
+            return True  # torch.searchsorted(edges, t): both only compared
+        if isinstance(parent, ast.Subscript) and parent.slice is child:
+            return True  # `x[first]`: a position picks elements, no gradient runs through it
         if isinstance(parent, _PASS_THROUGH):
             child, parent = parent, ctx.parent(parent)
             continue
