@@ -332,6 +332,11 @@ def where_is_smooth(call: ast.Call, cond: ast.AST, ctx) -> bool:
     test = _as_compare(test, ctx)
     if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and type(test.ops[0]) in _CMP):
         return False
+    if isinstance(test.ops[0], (ast.Eq, ast.NotEq)) and not _names(test) & _names(*call.args[1:]) \
+            and not any(isinstance(b, ast.Constant) for b in call.args[1:]):
+        # `where(out != 0, g - v, g)`: an equality switches at one point, where both one-sided
+        # slopes see the same branch; only a branch that holds the compared value can join it
+        return False
     switch = ast.BinOp(left=test.left, op=ast.Sub(), right=test.comparators[0])
     if _guarded(lambda: all(smooth_at(expr, call, switch, seed) for seed in (1, 2))):
         return True
@@ -345,6 +350,10 @@ def where_is_smooth(call: ast.Call, cond: ast.AST, ctx) -> bool:
     if isinstance(cond, ast.Name) and id(cond) in local.subst:
         local.subst[id(cond)] = test
     return _guarded(lambda: all(smooth_at(local, call, switch, seed) for seed in (1, 2)))
+
+
+def _names(*nodes: ast.AST) -> set[str]:
+    return {n.id for node in nodes for n in ast.walk(node) if isinstance(n, ast.Name)}
 
 
 def switch_of(test: ast.AST, ctx) -> ast.AST | None:

@@ -97,14 +97,22 @@ def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2) -> str | N
 
 
 def _masks_other(node: ast.Compare, ctx: Context) -> bool:
-    """``delta[Z == 0] = 0``: an equality that indexes another array compares arrays element
-    by element (a ReLU derivative's mask), not ids or enums. ``x[x == 0] = eps`` (the exact
-    zero replaced in the compared array itself) is a guard, not this."""
+    """``delta[Z == 0] = 0``, ``where(out != 0, g - v, g)``: an equality that indexes another
+    array, or selects between other arrays, compares arrays element by element (the support
+    mask of a ReLU's or a sparsemax's Jacobian), not ids or enums. ``x[x == 0] = eps`` and
+    ``where(x != 0, x, 1)`` (the exact zero replaced in the compared array itself) are guards,
+    not this."""
     parent = ctx.parent(node) if hasattr(ctx, "parents") else None
-    if not (isinstance(parent, ast.Subscript) and parent.slice is node and isinstance(parent.value, ast.Name)):
+    if isinstance(parent, ast.Subscript) and parent.slice is node and isinstance(parent.value, ast.Name):
+        others: list[ast.AST] = [parent.value]
+    elif isinstance(parent, ast.Call) and _call_tail(parent) == "where" and len(parent.args) == 3 \
+            and parent.args[0] is node and not any(isinstance(b, ast.Constant) for b in parent.args[1:]):
+        others = list(parent.args[1:])  # (`where(p == 0, 0.0, x)` fills, as a guard does)
+    else:
         return False
     names = {n.id for o in (node.left, *node.comparators) for n in ast.walk(o) if isinstance(n, ast.Name)}
-    return parent.value.id not in names and any(
+    used = {n.id for o in others for n in ast.walk(o) if isinstance(n, ast.Name)}
+    return not names & used and any(
         isinstance(o, ast.Name) and ctx.kind(o) not in (PLAIN, DATA) for o in (node.left, *node.comparators))
 
 
