@@ -7,6 +7,7 @@ The kind and range analyses (``kinds.py``, ``ranges.py``) judge those values.
 from __future__ import annotations
 
 import ast
+import re
 from typing import TYPE_CHECKING
 
 from kinkcheck.lint.resolve import PLAIN, annotation_kind
@@ -128,10 +129,21 @@ def parameters(fn: ast.AST) -> dict[str, tuple[ast.AST | None, ast.AST | None]]:
     for star in (args.vararg, args.kwarg):
         if star is not None:
             # `*tensors: Tensor` holds tensors (a star's annotation types each element); an
-            # unannotated star is read as a tuple of settings
+            # unannotated star is read as a tuple of settings, except a module's inputs
+            # (`def forward(self, *embeddings)`) and stars named for arrays (`*logits`)
             typed = star is args.vararg and star.annotation is not None
-            out[star.arg] = (star.annotation if typed else ast.Name(id="tuple", ctx=ast.Load()), None)
+            inputs = star is args.vararg and (getattr(fn, "name", "") in ("forward", "__call__")
+                                              or bool(_ARRAYS_NAME.search(star.arg)))
+            if inputs and not typed:
+                out[star.arg] = (None, None)
+            else:
+                out[star.arg] = (star.annotation if typed else ast.Name(id="tuple", ctx=ast.Load()), None)
     return out
+
+
+#: names of a star parameter that holds arrays
+_ARRAYS_NAME = re.compile(r"(^|_)(embeddings|embs|tensors|arrays|inputs|xs|preds|predictions|outputs|features|"
+                          r"feats|logits|scores|losses|terms)$")
 
 
 def init_parameters(fa: "FileAnalysis", name: str) -> list[tuple[ast.AST | None, ast.AST | None]]:

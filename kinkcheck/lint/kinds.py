@@ -208,6 +208,13 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
         if q.startswith("jax.random.") and tail not in REPARAMETERIZED:
             return DATA  # a draw (`jax.random.laplace(key, shape)`) carries no gradient
         if root in ARRAY_ROOTS:
+            if q.startswith("torch.nn.init."):
+                return DATA  # initializers run without gradient (and `_calculate_fan_in_and_fan_out` counts)
+            if how in ("import", "star") and _module_class(q, tail):
+                return TENSOR  # `nn.Embedding(n, d)`: the layer built holds parameters, whatever sizes build it
+            if how == "instance" and q.startswith("torch.nn.") and _module_class(q, tail) \
+                    and not _PARAMETER_FREE.search(tail):
+                return TENSOR  # `self.embed(ids)`: a layer's weights enter its output, data in or not
             if tail in DATA_FUNCS or tail in STEP_FUNCS or tail.startswith(("is", "get_", "set_")):
                 return DATA if not tail.startswith(("is_", "get_", "set_")) else PLAIN
             if tail.endswith("_like") or tail in ("tensor", "as_tensor", "asarray", "array"):
@@ -265,6 +272,23 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
             return join(DATA, *(k(a) for a in (*node.args, *_operand_keywords(node))))
         return TENSOR if recv == TENSOR else UNKNOWN
     return UNKNOWN
+
+
+#: where the layer classes live (their instances hold parameters)
+_LAYER_PACKAGES = ("torch.nn.", "flax.linen.", "haiku.", "equinox.nn.")
+
+
+#: torch.nn layers without parameters: calling one computes a function of what it is handed
+#: (`self.sim = nn.CosineSimilarity()` on two frozen embeddings is data); PReLU learns its slope
+_PARAMETER_FREE = re.compile(r"^(?!PReLU)\w*(ReLU|ReLU6|LU|Sigmoid|Tanh|Softmax|Softmax2d|Softmin|Softplus|Softsign|"
+                             r"shrink|Threshold|GLU|Mish|Hardswish|Dropout\w*|Identity|Flatten|Unflatten|Pool\w*|"
+                             r"Pad\w*|Upsample\w*|Shuffle|Unshuffle|CosineSimilarity|PairwiseDistance|Fold|Unfold)$")
+
+
+def _module_class(q: str, tail: str) -> bool:
+    """``torch.nn.Linear``, ``flax.linen.Dense``: a layer class, not a loss."""
+    return q.startswith(_LAYER_PACKAGES) and tail[:1].isupper() and not tail.endswith("Loss") \
+        and ".functional." not in q and ".init." not in q
 
 
 #: keywords through which array functions take the values they compute with (not settings
