@@ -11,6 +11,7 @@ A check receives ``ctx: Context`` and asks it about names (``ctx.qualify(node)``
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from typing import Any
 
@@ -289,9 +290,25 @@ class FileAnalysis:
     buffers = kinds_members.buffers
 
 
+#: calls that create a parameter or a state variable from an initializer they are handed
+_CREATORS = frozenset({"param", "variable", "get_parameter", "get_state", "create_parameter"})
+#: keywords an initializer is handed by (flax's `kernel_init=`, haiku's `w_init=`, `init_fn=`)
+_INIT_KEYWORD = re.compile(r"^(init|init_fn|initializer|\w+_init)$")
+
+
+def initializer_lambdas(call: ast.Call) -> list[ast.Lambda]:
+    """Lambdas ``call`` is handed as a parameter's initializer (``self.param("log_alpha",
+    lambda key: jnp.full((), jnp.log(init)))``, ``kernel_init=lambda ...``): they make a starting
+    value once, when the model is built; nothing differentiates them."""
+    found = [k.value for k in call.keywords if isinstance(k.value, ast.Lambda) and k.arg and _INIT_KEYWORD.match(k.arg)]
+    if isinstance(call.func, ast.Attribute) and call.func.attr in _CREATORS:
+        found += [a for a in call.args if isinstance(a, ast.Lambda)]
+    return found
+
+
 def no_grad_nodes(fn: ast.AST | None, roots: "list[ast.stmt] | list[ast.AST]", ctx: Context) -> set[int]:
     """ids of the nodes that run with gradients off: the whole body of a function decorated
-    ``@torch.no_grad()``, the body of ``with torch.no_grad():``."""
+    ``@torch.no_grad()``, the body of ``with torch.no_grad():``, a parameter's initializer."""
     def is_no_grad(expr) -> bool:
         target = expr.func if isinstance(expr, ast.Call) else expr
         return ctx.qualify(target) in NO_GRAD
@@ -305,5 +322,8 @@ def no_grad_nodes(fn: ast.AST | None, roots: "list[ast.stmt] | list[ast.AST]", c
         for n in walk_local([r]):
             if isinstance(n, (ast.With, ast.AsyncWith)) and any(is_no_grad(i.context_expr) for i in n.items):
                 out.update(id(m) for m in walk_local(list(n.body)))
+            elif isinstance(n, ast.Call):
+                for lam in initializer_lambdas(n):
+                    out.update(id(m) for m in ast.walk(lam.body))
     return out
 

@@ -12,7 +12,7 @@ import ast
 from typing import Iterable
 
 from kinkcheck.lint import call_sites
-from kinkcheck.lint.context import Context, FileAnalysis
+from kinkcheck.lint.context import Context, FileAnalysis, initializer_lambdas
 from kinkcheck.lint.kinds_members import module_context
 from kinkcheck.lint.roots import AUTOGRAD_BASES, AUTOGRAD_METHODS, AUTOGRAD_UNDIFFERENTIATED, DERIVATIVE_RULES
 from kinkcheck.lint.walk import walk_local
@@ -118,6 +118,9 @@ def called_only_without_grad(ctx: Context, depth: int = 4) -> bool:
     if ctx.qualname in memo:
         return memo[ctx.qualname]
     memo[ctx.qualname] = False  # recursion: a cycle of calls proves nothing
+    if _initializer(ctx):
+        memo[ctx.qualname] = True
+        return True
     sites = call_sites.call_sites(ctx) if depth > 0 else None  # None too when it is handed on as a value
     if sites is None and depth > 0 and call_sites.used_as_value(ctx):
         memo[ctx.qualname] = found = _named_only_without_grad(ctx)
@@ -185,6 +188,18 @@ def _lambda_handed_without_grad(caller: Context) -> bool:
     if isinstance(holder, ast.keyword):
         holder = enclosing.parent(holder)
     return isinstance(holder, ast.Call) and lam is not holder.func and id(holder) in enclosing.no_grad_ids()
+
+
+def _initializer(lam: Context) -> bool:
+    """``lam`` is a lambda handed to a call as a parameter's initializer (``context.initializer_lambdas``)."""
+    enclosing_qual, _, last = lam.qualname.rpartition(".")
+    entry = lam.fa.ix.scopes.get(enclosing_qual)
+    body = getattr(lam.fn, "body", None)
+    if entry is None or not body or not isinstance(body[0], ast.Return):
+        return False
+    node = next((n for n in walk_local(entry[0]) if isinstance(n, ast.Lambda) and n.body is body[0].value), None)
+    return node is not None and any(node in initializer_lambdas(call) for call in walk_local(entry[0])
+                                    if isinstance(call, ast.Call))
 
 
 def _custom_derivative(decorator: ast.AST) -> bool:
