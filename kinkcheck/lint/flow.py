@@ -348,12 +348,21 @@ def reaching(name: str, use: ast.AST, ctx) -> tuple[list[Binding], bool]:
             continue
         dominates = before and len(dchain) <= len(uchain) and [c[:2] for c in dchain] == [c[:2] for c in uchain[:len(dchain)]]
         cands.append(((stmt, value), dominates, dchain if before else None))
+    # a binding followed by another one in the same block before the use is overwritten on
+    # every path through that block (`if c: d = f(); d = g(d)` then a use after the if)
+    cands = [c for c in cands if c[2] is None or not any(
+        o[2] is not None and o is not c and _pos(o[0][0]) > _pos(c[0][0]) and _same_block(o[2], c[2]) for o in cands)]
     dominating = [_pos(b[0]) for b, dom, _ in cands if dom]
     if not dominating:
         return [b for b, _, _ in cands], not _branches_cover([c for _, _, c in cands if c is not None], uchain)
     # the last dominating binding kills those before it; later ones (a loop's next pass) stay
     cut = max(dominating)
     return [b for b, _, _ in cands if _pos(b[0]) >= cut or _pos(b[0]) >= upos], False
+
+
+def _same_block(a: list, b: list) -> bool:
+    """Two statement chains that end in the same statement list (``body`` of one ``if``)."""
+    return len(a) == len(b) and [c[:2] for c in a] == [c[:2] for c in b]
 
 
 def _branches_cover(chains: list[list], uchain: list) -> bool:

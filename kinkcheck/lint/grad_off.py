@@ -118,7 +118,7 @@ def called_only_without_grad(ctx: Context, depth: int = 4) -> bool:
     if ctx.qualname in memo:
         return memo[ctx.qualname]
     memo[ctx.qualname] = False  # recursion: a cycle of calls proves nothing
-    if _initializer(ctx):
+    if _initializer(ctx) or _nested_in_quiet(ctx, depth):
         memo[ctx.qualname] = True
         return True
     sites = call_sites.call_sites(ctx) if depth > 0 else None  # None too when it is handed on as a value
@@ -128,6 +128,7 @@ def called_only_without_grad(ctx: Context, depth: int = 4) -> bool:
     found = bool(sites) and all(
         isinstance(caller, Context) and (
             id(call) in caller.no_grad_ids()
+            or _result_cut(call, caller)
             or _lambda_handed_without_grad(caller)
             or undifferentiated_forward(ctx.fa, caller.qualname, caller.cls_qual)
             or called_only_without_grad(caller, depth - 1))
@@ -200,6 +201,26 @@ def _initializer(lam: Context) -> bool:
     node = next((n for n in walk_local(entry[0]) if isinstance(n, ast.Lambda) and n.body is body[0].value), None)
     return node is not None and any(node in initializer_lambdas(call) for call in walk_local(entry[0])
                                     if isinstance(call, ast.Call))
+
+
+def _nested_in_quiet(ctx: Context, depth: int) -> bool:
+    """A function defined inside one that only ever runs with gradients off (a helper whose
+    every result is cut): whatever it computes stays inside that one."""
+    enclosing_qual = ctx.qualname.rpartition(".")[0]
+    entry = ctx.fa.ix.scopes.get(enclosing_qual)
+    if depth <= 0 or entry is None or not isinstance(entry[0], (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return False
+    return called_only_without_grad(call_sites.caller_context(ctx.fa, enclosing_qual, entry), depth - 1)
+
+
+def _result_cut(call: ast.AST, caller: Context) -> bool:
+    """What the call returns goes only into a stop-gradient or a comparison (``dt0 = f(...);
+    dt0 = lax.stop_gradient(dt0)``, ``f(x).detach()``): no gradient runs back into the callee."""
+    from kinkcheck.lint.sinks import gradient_dead
+
+    if caller.parent(call) is None:
+        call_sites.link_parents(caller)
+    return caller.parent(call) is not None and gradient_dead(call, caller)
 
 
 def _custom_derivative(decorator: ast.AST) -> bool:
