@@ -47,7 +47,7 @@ NONNEGATIVE = frozenset({"abs", "absolute", "fabs", "relu", "relu_", "relu6", "s
                          "zeros", "zeros_like", "new_zeros", "count_nonzero", "softmin", "hardsigmoid", "erfc",
                          "histc", "bincount"})
 #: callees that keep their (first) operand's range: reductions of same-signed values, casts, views
-KEEP = frozenset({"sum", "nansum", "mean", "nanmean", "cumsum", "amax", "amin", "float", "double", "half",
+KEEP = frozenset({"sum", "nansum", "mean", "nanmean", "cumsum", "segment_sum", "amax", "amin", "float", "double", "half",
                   "bfloat16", "to", "type_as", "detach", "clone", "contiguous", "view", "reshape", "squeeze",
                   "unsqueeze", "flatten", "expand", "expand_as", "permute", "transpose", "t", "repeat",
                   "tensor", "as_tensor", "asarray", "array", "stop_gradient", "broadcast_to", "diag",
@@ -60,7 +60,7 @@ KEEP = frozenset({"sum", "nansum", "mean", "nanmean", "cumsum", "amax", "amin", 
                   "adaptive_avg_pool3d", "max_pool1d", "max_pool2d", "max_pool3d", "adaptive_max_pool1d",
                   "adaptive_max_pool2d", "adaptive_max_pool3d"})
 #: reductions that turn elementwise underflow into a practically positive value
-REDUCE = frozenset({"sum", "nansum", "mean", "nanmean", "cumsum"})
+REDUCE = frozenset({"sum", "nansum", "mean", "nanmean", "cumsum", "segment_sum"})
 #: ``x.clamp(min=...)``-like callees: the range of their lower bound
 FLOORED = frozenset({"clamp", "clamp_", "clip", "clip_", "clamp_min", "clamp_min_", "maximum", "fmax"})
 #: counts of existing things: shapes, sizes, lengths (a batch is never empty where a loss runs)
