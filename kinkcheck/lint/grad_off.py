@@ -178,29 +178,35 @@ def _lambda_handed_without_grad(caller: Context) -> bool:
     """``caller`` is a lambda written as an argument of a call that runs under
     ``torch.no_grad()`` (``sample_points(logits, lambda z: self.uncertainty(z))``): the callee
     runs it then, with gradients off. A lambda stored under no_grad and called later is not."""
-    enclosing_qual, _, last = caller.qualname.rpartition(".")
-    entry = caller.fa.ix.scopes.get(enclosing_qual)
-    body = getattr(caller.fn, "body", None)
-    if not last.startswith("<lambda") or entry is None or not body or not isinstance(body[0], ast.Return):
+    if not caller.qualname.rpartition(".")[2].startswith("<lambda"):
         return False
-    enclosing = call_sites.caller_context(caller.fa, enclosing_qual, entry)
-    lam = next((n for n in walk_local(entry[0]) if isinstance(n, ast.Lambda) and n.body is body[0].value), None)
-    holder = enclosing.parent(lam) if lam is not None else None
-    if isinstance(holder, ast.keyword):
-        holder = enclosing.parent(holder)
-    return isinstance(holder, ast.Call) and lam is not holder.func and id(holder) in enclosing.no_grad_ids()
+    handed = _handed_lambda(caller)
+    return handed is not None and id(handed[2]) in handed[0].no_grad_ids()
 
 
 def _initializer(lam: Context) -> bool:
     """``lam`` is a lambda handed to a call as a parameter's initializer (``context.initializer_lambdas``)."""
-    enclosing_qual, _, last = lam.qualname.rpartition(".")
+    handed = _handed_lambda(lam)
+    return handed is not None and handed[1] in initializer_lambdas(handed[2])
+
+
+def _handed_lambda(lam: Context) -> tuple[Context, ast.Lambda, ast.Call] | None:
+    """The function that writes the lambda ``lam`` (a linked Context), the lambda's node there,
+    and the call it is handed to as an argument (``f(x, lambda z: ...)``, ``f(key=lambda z: ...)``);
+    None when ``lam`` is no lambda so handed."""
+    enclosing_qual = lam.qualname.rpartition(".")[0]
     entry = lam.fa.ix.scopes.get(enclosing_qual)
     body = getattr(lam.fn, "body", None)
     if entry is None or not body or not isinstance(body[0], ast.Return):
-        return False
+        return None
+    enclosing = call_sites.caller_context(lam.fa, enclosing_qual, entry)
     node = next((n for n in walk_local(entry[0]) if isinstance(n, ast.Lambda) and n.body is body[0].value), None)
-    return node is not None and any(node in initializer_lambdas(call) for call in walk_local(entry[0])
-                                    if isinstance(call, ast.Call))
+    holder = enclosing.parent(node) if node is not None else None
+    if isinstance(holder, ast.keyword):
+        holder = enclosing.parent(holder)
+    if node is None or not isinstance(holder, ast.Call) or node is holder.func:
+        return None
+    return enclosing, node, holder
 
 
 def _nested_in_quiet(ctx: Context, depth: int) -> bool:
@@ -218,9 +224,7 @@ def _result_cut(call: ast.AST, caller: Context) -> bool:
     dt0 = lax.stop_gradient(dt0)``, ``f(x).detach()``): no gradient runs back into the callee."""
     from kinkcheck.lint.sinks import gradient_dead
 
-    if caller.parent(call) is None:
-        call_sites.link_parents(caller)
-    return caller.parent(call) is not None and gradient_dead(call, caller)
+    return gradient_dead(call, caller)  # (a caller from ``call_sites`` has its parent links)
 
 
 def _custom_derivative(decorator: ast.AST) -> bool:

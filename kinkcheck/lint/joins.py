@@ -332,8 +332,7 @@ def where_is_smooth(call: ast.Call, cond: ast.AST, ctx) -> bool:
     test = _as_compare(test, ctx)
     if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and type(test.ops[0]) in _CMP):
         return False
-    if isinstance(test.ops[0], (ast.Eq, ast.NotEq)) and not _names(test) & _names(*call.args[1:]) \
-            and not any(isinstance(b, ast.Constant) for b in call.args[1:]):
+    if isinstance(test.ops[0], (ast.Eq, ast.NotEq)) and selects_between_others(test, call.args[1:]):
         # `where(out != 0, g - v, g)`: an equality switches at one point, where both one-sided
         # slopes see the same branch; only a branch that holds the compared value can join it
         return False
@@ -352,8 +351,14 @@ def where_is_smooth(call: ast.Call, cond: ast.AST, ctx) -> bool:
     return _guarded(lambda: all(smooth_at(local, call, switch, seed) for seed in (1, 2)))
 
 
-def _names(*nodes: ast.AST) -> set[str]:
+def names_in(*nodes: ast.AST) -> set[str]:
     return {n.id for node in nodes for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+def selects_between_others(test: ast.AST, branches: list[ast.expr]) -> bool:
+    """``where(out != 0, g - v, g)``: the branches are arrays of their own, neither holding a
+    value the test compares nor a constant filled in (``where(p == 0, 0.0, x)``, a guard)."""
+    return not any(isinstance(b, ast.Constant) for b in branches) and not names_in(test) & names_in(*branches)
 
 
 def switch_of(test: ast.AST, ctx) -> ast.AST | None:

@@ -288,7 +288,7 @@ _PARAMETER_FREE = re.compile(r"^(?!PReLU)\w*(ReLU|ReLU6|LU|Sigmoid|Tanh|Softmax|
 def _module_class(q: str, tail: str) -> bool:
     """``torch.nn.Linear``, ``flax.linen.Dense``: a layer class, not a loss."""
     return q.startswith(_LAYER_PACKAGES) and tail[:1].isupper() and not tail.endswith("Loss") \
-        and ".functional." not in q and ".init." not in q
+        and ".functional." not in q  # (`F.Tensor` names a type there; `torch.nn.init` is data, above)
 
 
 #: keywords through which array functions take the values they compute with (not settings

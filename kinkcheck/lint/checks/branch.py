@@ -6,6 +6,7 @@ import ast
 from typing import TYPE_CHECKING
 
 from kinkcheck.lint.checks import Site, node_check, refine
+from kinkcheck.lint.joins import names_in, selects_between_others
 from kinkcheck.lint.resolve import COMPARISON_CALLS, DATA, PLAIN, TENSOR, UNKNOWN, const_value
 from kinkcheck.syntax import binary_operands
 
@@ -104,15 +105,13 @@ def _masks_other(node: ast.Compare, ctx: Context) -> bool:
     not this."""
     parent = ctx.parent(node) if hasattr(ctx, "parents") else None
     if isinstance(parent, ast.Subscript) and parent.slice is node and isinstance(parent.value, ast.Name):
-        others: list[ast.AST] = [parent.value]
+        apart = parent.value.id not in names_in(node)
     elif isinstance(parent, ast.Call) and _call_tail(parent) == "where" and len(parent.args) == 3 \
-            and parent.args[0] is node and not any(isinstance(b, ast.Constant) for b in parent.args[1:]):
-        others = list(parent.args[1:])  # (`where(p == 0, 0.0, x)` fills, as a guard does)
+            and parent.args[0] is node:
+        apart = selects_between_others(node, parent.args[1:])
     else:
         return False
-    names = {n.id for o in (node.left, *node.comparators) for n in ast.walk(o) if isinstance(n, ast.Name)}
-    used = {n.id for o in others for n in ast.walk(o) if isinstance(n, ast.Name)}
-    return not names & used and any(
+    return apart and any(
         isinstance(o, ast.Name) and ctx.kind(o) not in (PLAIN, DATA) for o in (node.left, *node.comparators))
 
 
