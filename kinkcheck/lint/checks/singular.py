@@ -78,13 +78,16 @@ def division(site: Site, ctx: Context):
         denom = call.args[0] if call.args else None
     else:
         denom = site.operand
-    if denom is None or ctx.kind(denom) == PLAIN or _static(denom, ctx, 4):
+    if denom is None or ctx.kind(denom) == PLAIN or _static(denom, ctx, 5):
         return None
     return site.with_(operand=denom)
 
 
 #: keywords of an array constructor that say how, not what (``torch.tensor(d, dtype=...)``)
 _HOW_KEYWORDS = frozenset({"dtype", "device", "requires_grad", "copy", "order"})
+#: methods whose arguments say how (dtype, device), not what: ``c.to(x)``, ``c.type_as(x)``
+_HOW_METHODS = frozenset({"to", "type_as", "type", "cpu", "cuda", "float", "double", "half", "bfloat16",
+                          "contiguous", "detach", "clone", "astype"})
 #: constant grids: many numbers, some of which may be 0 on every batch
 _GRIDS = frozenset({"arange", "linspace", "logspace", "geomspace", "meshgrid", "zeros", "eye", "tril", "triu",
                     "tril_indices", "triu_indices", "indices", "mgrid", "ogrid"})
@@ -129,6 +132,8 @@ def _static(node: ast.AST, ctx: Context, depth: int) -> bool:
     if q.split(".")[0] in ARRAY_ROOTS:
         return all(_static(a, ctx, depth - 1) for a in args)
     if isinstance(node.func, ast.Attribute) and not ctx.is_module_ref(node.func.value):
+        if tail in _HOW_METHODS:  # `self.kernel_vol.to(pred)`: pred gives the dtype and device, not the value
+            return _static(node.func.value, ctx, depth)
         return all(_static(a, ctx, depth - 1) for a in (node.func.value, *args))  # `torch.tensor(n).sqrt()`
     return False
 
