@@ -330,6 +330,8 @@ def _range(node: ast.AST, ctx, depth: int) -> str:
         return _range_of(node.value, ctx, sub)
     if isinstance(node, (ast.List, ast.Tuple)) and node.elts:
         return join(*(_range_of(e, ctx, sub) for e in node.elts))  # `torch.tensor([n, 1])`
+    if isinstance(node, ast.Dict) and node.values:
+        return join(*(_range_of(v, ctx, sub) for v in node.values))  # `{float32: 1e-5, float64: 1e-10}[dtype]`
     if isinstance(node, (ast.ListComp, ast.GeneratorExp)):
         return _range_of(node.elt, ctx, sub)  # `torch.tensor([max(len(t), 1) for t in a])`
     return ANY

@@ -140,6 +140,12 @@ def _call(node: ast.Call, ctx, depth: int) -> str:
         return r if r == BOTTOM else POS if is_positive(r) else NONNEG if is_nonnegative(r) else ANY
     if tail in ("reciprocal",) and is_positive(_range_of(first, ctx, depth)):
         return POS
+    if tail == "where" and not method and len(args) == 3:
+        from kinkcheck.lint.ranges_select import where_range
+
+        return where_range(node, ctx, depth)
+    if tail == "cast" and not method and len(args) == 2:
+        return _range_of(args[1], ctx, depth)  # `typing.cast(jax.Array, x)` is x
     return _returned(node, ctx, depth)
 
 

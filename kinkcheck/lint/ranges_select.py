@@ -82,3 +82,95 @@ def _number(node: ast.AST, ctx):
             and not ctx.assignments().get(node.id):
         v = const_value(ctx.param_default(node.id))
     return v
+
+
+def where_range(node: ast.Call, ctx, depth: int) -> str:
+    """``where(c, a, b)`` holds ``a`` where ``c`` does and ``b`` elsewhere: the join of their
+    ranges, each narrowed by what ``c`` says on its side. JAX's guard of a singular formula
+    replaces the small values: ``where(x < eps, 1.0, x)`` keeps ``x`` only where ``x >= eps``,
+    so it is > 0 (and ``where(abs(x) < eps, 1.0, x)`` is != 0). Replacing only the exact
+    zero (``where(x == 0, 1.0, x)``) bounds nothing."""
+    from kinkcheck.lint.ranges import _range_of, join, meet
+
+    cond, a, b = node.args[:3]
+    return join(meet(_range_of(a, ctx, depth), _kept(cond, a, True, ctx, depth)),
+                meet(_range_of(b, ctx, depth), _kept(cond, b, False, ctx, depth)))
+
+
+#: ``x < t`` is false: ``x >= t``
+_NEGATED = {ast.Lt: ast.GtE, ast.LtE: ast.Gt, ast.Gt: ast.LtE, ast.GtE: ast.Lt}
+#: ``t > x`` reads ``x < t``
+_FLIPPED = {ast.Lt: ast.Gt, ast.LtE: ast.GtE, ast.Gt: ast.Lt, ast.GtE: ast.LtE}
+
+
+def _kept(cond: ast.AST, value: ast.AST, holds: bool, ctx, depth: int) -> str:
+    """The range ``value`` has where ``cond`` is ``holds``, from the comparisons in ``cond``
+    that bound it from below by a positive floor (ANY when none does)."""
+    from kinkcheck.lint.ranges import ANY, GE1, NONZERO, POS, _range_of, is_positive
+
+    cond = _condition(cond, ctx)
+    if isinstance(cond, ast.UnaryOp) and isinstance(cond.op, (ast.Invert, ast.Not)):
+        return _kept(cond.operand, value, not holds, ctx, depth)
+    atoms = _conjuncts(cond) if holds else _disjuncts(cond)
+    want = ast.dump(value)
+    best = ANY
+    for atom in atoms:
+        if not (isinstance(atom, ast.Compare) and len(atom.ops) == 1 and type(atom.ops[0]) in _NEGATED):
+            continue
+        op, left, right = type(atom.ops[0]), atom.left, atom.comparators[0]
+        if not holds:
+            op = _NEGATED[op]
+        for x, t, o in ((left, right, op), (right, left, _FLIPPED[op])):
+            if o not in (ast.Gt, ast.GtE) or not is_positive(_range_of(t, ctx, depth)):
+                continue
+            if ast.dump(x) == want:
+                v = const_value(t)
+                return GE1 if v is not None and v >= 1 else POS
+            if _absolute_of(x) == want:
+                best = NONZERO
+    return best
+
+
+def _condition(cond: ast.AST, ctx) -> ast.AST:
+    """The comparison a mask stands for: ``use_taylor[..., None]`` after ``use_taylor = x < eps``."""
+    for _ in range(3):
+        if isinstance(cond, ast.Subscript) and _broadcast_index(cond.slice):
+            cond = cond.value
+        elif isinstance(cond, ast.Name) and hasattr(ctx, "definition"):
+            value = ctx.definition(cond.id)
+            if value is None:
+                break
+            cond = value
+        else:
+            break
+    return cond
+
+
+def _broadcast_index(index: ast.AST) -> bool:
+    """``[..., None, None]``, ``[:, None]``: the same elements, with new axes."""
+    parts = index.elts if isinstance(index, ast.Tuple) else [index]
+    return all(isinstance(p, ast.Slice) and p.lower is p.upper is p.step is None
+               or isinstance(p, ast.Constant) and p.value in (None, Ellipsis) for p in parts)
+
+
+def _disjuncts(mask: ast.AST):
+    if isinstance(mask, ast.BinOp) and isinstance(mask.op, ast.BitOr):
+        yield from _disjuncts(mask.left)
+        yield from _disjuncts(mask.right)
+    elif isinstance(mask, ast.BoolOp) and isinstance(mask.op, ast.Or):
+        for v in mask.values:
+            yield from _disjuncts(v)
+    else:
+        yield mask
+
+
+def _absolute_of(node: ast.AST) -> str | None:
+    """``abs(x)``, ``jnp.abs(x)``, ``x.abs()``: the dump of ``x``."""
+    if isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute)):
+        tail = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
+        if tail in ("abs", "absolute", "fabs"):
+            if node.args:
+                return ast.dump(node.args[0])
+            if isinstance(node.func, ast.Attribute):
+                return ast.dump(node.func.value)
+    return None
