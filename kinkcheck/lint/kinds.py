@@ -140,6 +140,11 @@ def _node_kind(ctx: "Context", node: ast.AST) -> str:
         if isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str) \
                 and name_kind(node.slice.value) == DATA:
             return DATA  # `inputs["shift_labels"]`, `targets["masks"]`: the key names data
+        if isinstance(node.slice, ast.Constant) and type(node.slice.value) is int and node.slice.value >= 0 \
+                and isinstance(node.value, ast.Call):
+            item = returned_item_kind(ctx, node.value, node.slice.value)
+            if item is not None:
+                return item  # `B, N, M, D, x = self.check_shapes(x, y)`: what that item of the tuple holds
         base = k(node.value)
         return base
     if isinstance(node, ast.BinOp):
@@ -523,4 +528,5 @@ from kinkcheck.lint.kinds_calls import (  # noqa: E402  (kinds_calls reads _CYCL
     _plain_function,
     _stored_function,
     function_kind,
+    returned_item_kind,
 )

@@ -52,10 +52,27 @@ def _decorators(fn: ast.AST) -> list[ast.expr]:
     return fn.decorator_list if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) else []
 
 
-def returned_kind(ctx: "Context", qual: str, call: ast.Call | None) -> str | None:
+def returned_item_kind(ctx: "Context", call: ast.Call, item: int) -> str | None:
+    """DATA or PLAIN when the ``item``-th value of every tuple a function or method of this
+    file returns is (``B, N, M, D, x = self.check_shapes(x, y)``: the sizes are numbers)."""
+    func = call.func
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self":
+        cls = ctx.cls_qual or getattr(_enclosing(ctx), "cls_qual", None)
+        qual = f"{cls}.{func.attr}" if cls else None
+    elif isinstance(func, ast.Name) and ctx.imports_framework():
+        qual = ctx.qualify(func)
+        entry = ctx.fa.ix.scopes.get(qual) if qual else None
+        qual = qual if entry is not None and entry[2] is None and not _decorators(entry[0]) else None
+    else:
+        qual = None
+    return returned_kind(ctx, qual, call, item) if qual else None
+
+
+def returned_kind(ctx: "Context", qual: str, call: ast.Call | None, item: int | None = None) -> str | None:
     """DATA or PLAIN when every value the function ``qual`` of this file returns is data or a
     plain value, given what ``call`` hands it where that is data or plain (memoized per file
-    and argument kinds); None otherwise."""
+    and argument kinds); None otherwise. With ``item``, the values are that item of the
+    tuples it returns (every return must be a tuple that long)."""
     from kinkcheck.lint import call_sites, flow
     from kinkcheck.lint.context import Context
 
@@ -71,7 +88,7 @@ def returned_kind(ctx: "Context", qual: str, call: ast.Call | None) -> str | Non
             if kind in (PLAIN, DATA) and param not in callee.assignments():
                 seeded[param] = kind  # `self.sim_matrix(guide_a, guide_b)`: data goes in
     memo = ctx.fa.__dict__.setdefault("_method_kinds", {})
-    key = (qual, tuple(sorted(seeded.items())))
+    key = (qual, tuple(sorted(seeded.items())), item)
     if key in memo:
         return memo[key]
     memo[key] = None  # recursion: unknown while it is being worked out
@@ -80,8 +97,14 @@ def returned_kind(ctx: "Context", qual: str, call: ast.Call | None) -> str | Non
     try:
         callee._kinds.update(seeded)
         returns = flow._returns(call_sites.link_parents(callee))
-        if returns:
-            kinds = {callee.kind(r.value) for r in returns if r.value is not None}
+        values = [r.value for r in returns if r.value is not None]
+        if item is not None:
+            values = [v.elts[item] for v in values if isinstance(v, ast.Tuple) and len(v.elts) > item
+                      and not any(isinstance(e, ast.Starred) for e in v.elts)]
+            if len(values) != len(returns):
+                values = []
+        if values:
+            kinds = {callee.kind(v) for v in values}
             if kinds and kinds <= {PLAIN, DATA}:
                 found = join(*kinds)
             elif kinds and TENSOR not in kinds and not ctx.fa.jax and annotation_kind(entry[0].returns) == PLAIN:

@@ -14,8 +14,9 @@ import ast
 from kinkcheck.lint import flow
 from kinkcheck.lint.resolve import COMPARISON_CALLS, const_value
 
-#: arithmetic that passes a value on (its kink with it) within one expression
-_PASS_THROUGH = (ast.BinOp, ast.UnaryOp, ast.Subscript, ast.Starred)
+#: arithmetic that passes a value on (its kink with it) within one expression, and the
+#: tuples and lists that hold it (``torch.stack((a.min(0)[0], b.min(0)[0]))``)
+_PASS_THROUGH = (ast.BinOp, ast.UnaryOp, ast.Subscript, ast.Starred, ast.Tuple, ast.List)
 #: methods and functions whose result carries no gradient of their receiver / argument
 _SEVERING = frozenset({"detach", "detach_", "stop_gradient", "argmax", "argmin", "argsort", "argwhere", "nonzero",
                        "isnan", "isinf", "isfinite", "sign", "signbit", "floor_divide", "bucketize", "searchsorted",
@@ -38,6 +39,12 @@ def _callee(call: ast.AST) -> str:
         return ""
     func = call.func
     return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+
+
+def _concatenator(node: ast.AST) -> bool:
+    """``np.c_``, ``jnp.r_``: index notation for concatenation, whose "indices" are values."""
+    return isinstance(node, ast.Attribute) and node.attr in ("c_", "r_") \
+        or isinstance(node, ast.Name) and node.id in ("c_", "r_")
 
 
 def gradient_dead(node: ast.AST, ctx, depth: int = 0) -> bool:
@@ -67,6 +74,9 @@ def gradient_dead(node: ast.AST, ctx, depth: int = 0) -> bool:
         if isinstance(parent, ast.Call) and child in parent.args and _callee(parent) in _SEARCHES:
             return True  # torch.searchsorted(edges, t): both only compared
         if isinstance(parent, ast.Subscript) and parent.slice is child:
+            if _concatenator(parent.value):
+                child, parent = parent, ctx.parent(parent)  # `jnp.c_[a, b]` lays its entries side by side
+                continue
             return True  # `x[first]`: a position picks elements, no gradient runs through it
         if isinstance(parent, _PASS_THROUGH):
             child, parent = parent, ctx.parent(parent)
