@@ -96,8 +96,12 @@ class Summariser:
     """The atoms of one function's values (index time: no other file is read)."""
 
     def __init__(self, params: tuple[str, ...], nodes: list[ast.AST], targets: dict[int, tuple[str | None, str | None]],
-                 quiet: set[int], resolve: Callable[[ast.AST], str | None] = lambda node: None):
+                 quiet: set[int], resolve: Callable[[ast.AST], str | None] = lambda node: None,
+                 settings: frozenset[str] = frozenset()):
         self.params = frozenset(params)
+        #: parameters with a literal default (`p=2`, `blur=0.05`): settings, as the function
+        #: itself reads them (``kinds_params``), so handing one on adds no atom
+        self.settings = settings
         self.resolve = resolve
         self.targets = targets  # id(call) -> (resolved callee, how it was found)
         self.quiet = quiet
@@ -217,7 +221,7 @@ class Summariser:
         got = self._names.get(name)
         if got is not None:
             return got
-        if _carries_nothing(name):
+        if _carries_nothing(name) or name in self.settings:
             out: frozenset[str] = frozenset()
         elif name in self.params:
             out = frozenset({f"p:{name}"})
@@ -233,7 +237,7 @@ class Summariser:
         names = {n: vs for n, vs in sorted(self.bound.items(), key=lambda item: min(_line(v) for v in item[1]))
                  if not _carries_nothing(n)}  # in source order: most settle in one pass
         for n in names:
-            self._names[n] = frozenset({f"p:{n}"}) if n in self.params else frozenset()
+            self._names[n] = frozenset({f"p:{n}"}) if n in self.params and n not in self.settings else frozenset()
         for _ in range(MAX_ROUNDS):
             changed = False
             for n, values in names.items():
@@ -287,11 +291,12 @@ def _line(node: ast.AST) -> tuple[int, int]:
 
 def summarise(params: tuple[str, ...], nodes: list[ast.AST],
               targets: dict[int, tuple[str | None, str | None]], returned: list[ast.AST],
-              quiet: set[int], resolve: Callable[[ast.AST], str | None]) -> Summary | None:
+              quiet: set[int], resolve: Callable[[ast.AST], str | None],
+              settings: frozenset[str] = frozenset()) -> Summary | None:
     """A function's summary: every call it makes into checked code (outside ``no_grad``) with
     its arguments' atoms, and the atoms of what it returns."""
     try:
-        s = Summariser(params, nodes, targets, quiet, resolve)
+        s = Summariser(params, nodes, targets, quiet, resolve, settings)
         if s.generator:
             params, calls, _ = s.summary(params, [])
             return params, calls, (ANY,)  # a generator: what it yields is not written down

@@ -141,6 +141,16 @@ def parameters(fn: ast.AST) -> dict[str, tuple[ast.AST | None, ast.AST | None]]:
     return out
 
 
+def setting_params(fn: ast.AST) -> frozenset[str]:
+    """Parameters with a literal default other than None and no array annotation (``p=2``,
+    ``blur=0.05``, ``reduction="mean"``): settings, as ``kinds_params`` reads them."""
+    from kinkcheck.lint.resolve import TENSOR
+
+    return frozenset(name for name, (ann, default) in parameters(fn).items()
+                     if isinstance(default, ast.Constant) and default.value is not None
+                     and annotation_kind(ann) != TENSOR)
+
+
 #: names of a star parameter that holds arrays
 _ARRAYS_NAME = re.compile(r"(^|_)(embeddings|embs|tensors|arrays|inputs|xs|preds|predictions|outputs|features|"
                           r"feats|logits|scores|losses|terms)$")

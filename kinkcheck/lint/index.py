@@ -15,7 +15,7 @@ import functools
 
 from kinkcheck.lint import return_range
 from kinkcheck.lint.argflow import summarise
-from kinkcheck.lint.bindings import parameters
+from kinkcheck.lint.bindings import parameters, setting_params
 from kinkcheck.lint.callables import ours, param_defaults, param_names
 from kinkcheck.lint.env import _Env
 # the records the index produces (scope, the cache and the driver read them from here too)
@@ -420,7 +420,8 @@ class _Indexer:
             slice_calls = tuple(dict.fromkeys(sc))
         flow = None  # what its calls' arguments and its returns are made of (argflow)
         if fn is not self.tree and not is_lambda:
-            flow = summarise(params, nodes, hows, returned, quiet, lambda node: self.resolve(node, env))
+            flow = summarise(params, nodes, hows, returned, quiet, lambda node: self.resolve(node, env),
+                             setting_params(fn))
         ret_range = None
         if fn is not self.tree and not is_lambda and returned:
             ret_range = return_range.summarise(fn, parameters(fn), lambda node: (self.resolve(node, env), self.how))

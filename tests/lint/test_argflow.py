@@ -186,3 +186,26 @@ def test_a_learnt_setting_is_not_data_whatever_its_name():
                 return robust_stats(batch["x"], batch["m"], eps=self.eps)[1].mean()
     """})
     assert got == {"pkg._scalers.robust_stats#data x", "pkg._scalers.robust_stats#data mask"}
+
+
+def test_a_parameter_with_a_literal_default_hands_on_a_setting():
+    # `blur=0.05` is read as a setting where it is declared, so the helper it is handed to
+    # two files away gets no gradient through it; `diameter=None` may be anything
+    got = data_params({"pkg._schedules": """
+        import numpy as np
+
+        def epsilon_schedule(p, diameter, blur):
+            return [diameter ** p] + [np.exp(e) for e in np.arange(p * np.log(diameter), p * np.log(blur), -1.0)]
+
+        def scaling(x, p, blur, diameter):
+            return epsilon_schedule(p, diameter, blur)
+    """, "pkg.losses": """
+        import torch
+        from pkg._schedules import scaling
+
+        def sinkhorn_loss(x, y, p=2, blur=0.05, diameter=None):
+            eps_list = scaling(x, p, blur, diameter)
+            return sum(torch.cdist(x, y).pow(p).mul(-1 / e).logsumexp(-1).mean() for e in eps_list)
+    """})
+    assert got == {"pkg._schedules.scaling#data p", "pkg._schedules.scaling#data blur",
+                   "pkg._schedules.epsilon_schedule#data p", "pkg._schedules.epsilon_schedule#data blur"}
