@@ -35,6 +35,22 @@ def _string_or_none(node: ast.AST) -> bool:
     return isinstance(node, ast.Constant) and (node.value is None or isinstance(node.value, (str, bytes, bool)))
 
 
+def _infinity(node: ast.AST) -> bool:
+    """``float("inf")``, ``-math.inf``, ``jnp.inf``: a comparison with it is a finiteness test
+    (as ``isinf`` is), not a threshold a continuous value crosses."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        node = node.operand
+    if isinstance(node, ast.Attribute):
+        return node.attr in ("inf", "infty", "Inf", "Infinity", "PINF", "NINF")
+    if isinstance(node, ast.Name):
+        return node.id in ("inf", "infty")
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "float" and node.args:
+        arg = node.args[0]
+        return isinstance(arg, ast.Constant) and isinstance(arg.value, str) \
+            and arg.value.strip().lower().lstrip("+-") in ("inf", "infinity")
+    return False
+
+
 def _float_literal(node: ast.AST) -> bool:
     v = const_value(node)
     return isinstance(v, float)
@@ -60,7 +76,7 @@ def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2) -> str | N
         if any(isinstance(op, (ast.Is, ast.IsNot, ast.In, ast.NotIn)) for op in node.ops):
             return None
         operands = [_scalar_source(o) for o in (node.left, *node.comparators)]
-        if any(_string_or_none(o) for o in operands):
+        if any(_string_or_none(o) or _infinity(o) for o in operands):
             return None
         kinds = [ctx.kind(o) for o in operands]
         if all(isinstance(op, (ast.Eq, ast.NotEq)) for op in node.ops):
@@ -87,7 +103,7 @@ def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2) -> str | N
         method = isinstance(call.func, ast.Attribute) and not ctx.is_module_ref(call.func.value)
         operands = [*binary_operands(call, method)]
         kinds = [ctx.kind(o) for o in operands]
-        if all(k in (PLAIN, DATA) for k in kinds):
+        if all(k in (PLAIN, DATA) for k in kinds) or any(_infinity(o) for o in operands):
             return None
         return TENSOR if TENSOR in kinds else UNKNOWN
     if tail in ("any", "all") and isinstance(node, ast.Call):

@@ -24,7 +24,9 @@ AS_NUMBER_FUNCS = frozenset({"sum", "mean", "nansum", "nanmean", "prod", "cumsum
 
 #: elementwise comparisons written as calls (``d.lt(m)``, ``torch.gt(d, m)``, ``jnp.greater(d, m)``)
 MASK_CALLS = frozenset({"gt", "lt", "ge", "le", "greater", "less", "greater_equal", "less_equal", "eq", "ne",
-                        "not_equal", "isclose"})
+                        "equal", "not_equal", "isclose"})
+#: what keeps a mask a mask: its reductions to truth values
+_STILL_A_MASK = frozenset({"all", "any"})
 
 
 @node_check("KC304", ast.Compare, ast.Call, names=MASK_CALLS)
@@ -54,16 +56,25 @@ def _mask_call(call: ast.Call, ctx: Context) -> bool:
     operands = binary_operands(call, method)
     if len(operands) != 2:
         return False
-    if tail in ("eq", "ne", "not_equal"):
+    if tail in ("eq", "ne", "equal", "not_equal"):
         return any(ctx.kind(o) == TENSOR or isinstance(const_value(o), float) for o in operands)
     return True
 
 
 def _used_as_number(node: ast.AST, ctx: Context, follow: int) -> bool:
-    child, parent = node, ctx.parent(node)
-    while isinstance(parent, ast.BinOp) and isinstance(parent.op, (ast.BitAnd, ast.BitOr, ast.BitXor)) or (
-            isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.Invert)):
-        child, parent = parent, ctx.parent(parent)  # (a > 0) & (b > 0): still a mask
+    child: ast.AST = node
+    parent = ctx.parent(node)
+    while True:
+        if isinstance(parent, ast.BinOp) and isinstance(parent.op, (ast.BitAnd, ast.BitOr, ast.BitXor)) or (
+                isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.Invert)):
+            child, parent = parent, ctx.parent(parent)  # (a > 0) & (b > 0): still a mask
+        elif isinstance(parent, ast.Call) and child in parent.args and _call_tail(parent) in _STILL_A_MASK:
+            child, parent = parent, ctx.parent(parent)  # jnp.all(x == y)
+        elif isinstance(parent, ast.Attribute) and parent.attr in ("all", "any") \
+                and (call := _call_of(parent, ctx)) is not None:
+            child, parent = call, ctx.parent(call)  # (x == y).all()
+        else:
+            break
     if isinstance(parent, ast.BinOp) and isinstance(parent.op, (ast.Mult, ast.Add, ast.Sub, ast.Div, ast.MatMult)):
         return True
     if isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.USub):
@@ -88,6 +99,12 @@ def _used_as_number(node: ast.AST, ctx: Context, follow: int) -> bool:
                 if _used_as_number(use, ctx, follow - 1):
                     return True
     return False
+
+
+def _call_of(func: ast.Attribute, ctx: Context) -> ast.Call | None:
+    """The call whose callee ``func`` is (``.all`` in ``mask.all()``)."""
+    call = ctx.parent(func)
+    return call if isinstance(call, ast.Call) and call.func is func else None
 
 
 def _loads_after(assign: ast.Assign, names: set[str], ctx: Context):
