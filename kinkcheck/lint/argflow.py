@@ -29,8 +29,11 @@ from collections.abc import Callable, Iterable
 from kinkcheck.lint.callables import ours
 from kinkcheck.lint.pinned import unwritten
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, DATA, PLAIN, name_kind
+from kinkcheck.lint.roots import FORWARD_NAMES
 
 DATA_PARAM = "#data "
+#: the suffix of a call's target that calls an object the caller built (its forward/__call__)
+INSTANCE = "#instance"
 ANY = "*"
 #: calls and parameters followed from one argument (a budget of work, not of time)
 MAX_DEPTH = 24
@@ -97,8 +100,10 @@ class Summariser:
 
     def __init__(self, params: tuple[str, ...], nodes: list[ast.AST], targets: dict[int, tuple[str | None, str | None]],
                  quiet: set[int], resolve: Callable[[ast.AST], str | None] = lambda node: None,
-                 settings: frozenset[str] = frozenset()):
+                 settings: frozenset[str] = frozenset(), instances: dict[int, tuple[str, ...]] | None = None):
         self.params = frozenset(params)
+        #: every class a `self.<attr>` called as an instance may have been built from
+        self.instances = instances or {}
         #: parameters with a literal default (`p=2`, `blur=0.05`): settings, as the function
         #: itself reads them (``kinds_params``), so handing one on adds no atom
         self.settings = settings
@@ -106,7 +111,7 @@ class Summariser:
         self.targets = targets  # id(call) -> (resolved callee, how it was found)
         self.quiet = quiet
         self._pending: list[tuple[ast.Call, str]] = []
-        self._call_index: dict[int, int] = {}
+        self._call_index: dict[tuple[int, str], int] = {}
         self._names: dict[str, frozenset[str]] = {}
         self.bound: dict[str, list[ast.AST]] = {}
         #: a generator: what it yields is not written down
@@ -119,7 +124,11 @@ class Summariser:
             if kind is ast.Call:
                 if id(node) not in quiet:
                     target, how = targets.get(id(node), (None, None))
-                    if target is not None and how != "instance" and ours(target):
+                    if target is not None and how == "instance":
+                        # `self.scaler(x)` of a module the class built runs that class's
+                        # forward/__call__ (`INSTANCE` marks it), whichever class it was
+                        calls.extend((node, t + INSTANCE) for t in self._built(node, target))  # type: ignore[misc]
+                    elif target is not None and ours(target):
                         calls.append((node, target))  # type: ignore[arg-type]
             elif kind is ast.Assign:
                 for t in node.targets:  # type: ignore[attr-defined]
@@ -153,13 +162,19 @@ class Summariser:
             if isinstance(base, ast.Name):  # `windows["temporal"] = temporal`: the container holds it now
                 self.bound.setdefault(base.id, []).append(value)
 
+    def _built(self, node: ast.AST, target: str) -> tuple[str, ...]:
+        """The classes of the checked files an instance call may run (none when one of
+        them is a library's: its forward is not written down)."""
+        built = self.instances.get(id(node), (target,))
+        return built if all(ours(t) for t in built) else ()
+
     def record(self, node: ast.Call, target: str) -> int:
         """Write down a call into checked code; its result is the atom ``c:<index>``. The
         arguments are read once every call is known (:meth:`summary`), never from inside
         the binding they are part of (``x = self.scale(x)``)."""
-        index = self._call_index.get(id(node))
+        index = self._call_index.get((id(node), target))
         if index is None:
-            index = self._call_index[id(node)] = len(self._pending)
+            index = self._call_index[(id(node), target)] = len(self._pending)
             self._pending.append((node, target))
         return index
 
@@ -260,6 +275,9 @@ class Summariser:
         target, how = self.targets.get(id(node), (None, None))
         args = [*node.args, *(k.value for k in node.keywords if k.arg not in _CONFIG_KEYWORDS)]
         if target is not None and how == "instance":
+            built = self._built(node, target)
+            if built:
+                return frozenset(f"c:{self.record(node, t + INSTANCE)}" for t in built)
             return self._args(args) if _PARAMETER_FREE.match(f"{target} instance") else frozenset({ANY})
         if target is not None and ours(target):
             return frozenset({f"c:{self.record(node, target)}"})
@@ -292,11 +310,12 @@ def _line(node: ast.AST) -> tuple[int, int]:
 def summarise(params: tuple[str, ...], nodes: list[ast.AST],
               targets: dict[int, tuple[str | None, str | None]], returned: list[ast.AST],
               quiet: set[int], resolve: Callable[[ast.AST], str | None],
-              settings: frozenset[str] = frozenset()) -> Summary | None:
+              settings: frozenset[str] = frozenset(),
+              instances: dict[int, tuple[str, ...]] | None = None) -> Summary | None:
     """A function's summary: every call it makes into checked code (outside ``no_grad``) with
     its arguments' atoms, and the atoms of what it returns."""
     try:
-        s = Summariser(params, nodes, targets, quiet, resolve, settings)
+        s = Summariser(params, nodes, targets, quiet, resolve, settings, instances)
         if s.generator:
             params, calls, _ = s.summary(params, [])
             return params, calls, (ANY,)  # a generator: what it yields is not written down
@@ -316,11 +335,15 @@ def data_params(world, in_scope: Iterable[str], rooted: set[str]) -> list[str]:
     for q in in_scope:
         f = world.functions[q][1]
         flow: Summary | None = f.flow
-        blocked.update(unwritten(world, f, {c[0] for c in flow[1]} if flow else set()))
+        recorded = {c[0] for c in flow[1]} if flow else set()
+        built = {t for r in recorded if r.endswith(INSTANCE) for t in callees(world, r)}
+        if built:  # `self.scaler(x)` through the attribute's ref: written down once per class it may hold
+            recorded |= {r for r in f.calls if r not in recorded and set(world.targets(r)) <= built}
+        blocked.update(unwritten(world, f, recorded))
         for call in flow[1] if flow else ():
             if call[0] in world.classes:
                 continue  # building an object: the arguments go to __init__, not to forward
-            for t in world.targets(call[0]):
+            for t in callees(world, call[0]):
                 incoming.setdefault(t, []).append((q, call))
     data: set[tuple[str, str]] = set()
     for t, calls in incoming.items():
@@ -341,6 +364,14 @@ def data_params(world, in_scope: Iterable[str], rooted: set[str]) -> list[str]:
     except _OutOfBudget:
         return []  # a tree too tangled to settle: conclude nothing rather than something
     return [f"{t}{DATA_PARAM}{p}" for t, p in sorted(data)]
+
+
+def callees(world, ref: str) -> list[str]:
+    """The functions a recorded call runs: an object's forward/__call__ for ``INSTANCE``."""
+    if ref.endswith(INSTANCE):
+        cls = ref.removesuffix(INSTANCE)
+        return list(dict.fromkeys(t for name in FORWARD_NAMES for t in world.targets(f"{cls}.{name}")))
+    return world.targets(ref)
 
 
 def _internal(world, q: str) -> bool:
@@ -408,7 +439,7 @@ class _Solver:
         # built from itself adds no gradient of its own, so assume data and see
         self.memo[key] = True
         mark = len(self.memo)
-        targets = [] if call[0] in self.world.classes else self.world.targets(call[0])
+        targets = [] if call[0] in self.world.classes else callees(self.world, call[0])
         ok = bool(targets) and call[1] >= 0
         for t in targets if ok else ():
             tflow = self.world.functions[t][1].flow

@@ -127,6 +127,8 @@ class _Indexer:
         self.functions: dict[str, FunctionInfo] = {}
         self.classes: dict[str, tuple[str, ...]] = {}
         self.class_attrs: dict[str, dict[str, str]] = {}
+        #: class -> attribute -> every class its methods build it from (`self.scaler = A()` or `B()`)
+        self.class_ctors: dict[str, dict[str, tuple[str, ...]]] = {}
         self.grad_targets: list[str] = []
         self.cands = candidate_names()
         #: qualname -> (def node or the module, its name environment, enclosing class)
@@ -224,6 +226,23 @@ class _Indexer:
             self.how = "attribute-of-instance"
         return f"{base}.{rest}" if rest else base
 
+    def _ctors(self, inside: list[ast.AST], env: "_Env") -> dict[str, tuple[str, ...]]:
+        """attribute -> every callee a class's methods assign ``self.<attribute>`` from,
+        annotated assignments too (None where one is not a call the imports name)."""
+        out: dict[str, list[str | None]] = {}
+        for n in inside:
+            if isinstance(n, ast.Assign):
+                targets, value = n.targets, n.value
+            elif isinstance(n, ast.AnnAssign) and n.value is not None:
+                targets, value = [n.target], n.value
+            else:
+                continue
+            for t in targets:
+                if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
+                    ctor = self.resolve(value.func, env) if isinstance(value, ast.Call) else None
+                    out.setdefault(t.attr, []).append(ctor)
+        return {a: tuple(dict.fromkeys(c for c in cs if c)) for a, cs in out.items() if all(cs)}
+
     def _method_of_new(self, func: ast.Attribute, env: "_Env") -> str | None:
         """``Beta(a, b).log_prob(x)``: the method of the class just built."""
         ctor = self.resolve(func.value.func, env) if isinstance(func.value, ast.Call) else None
@@ -288,6 +307,7 @@ class _Indexer:
                             if ctor:
                                 attrs[t.attr] = ctor
                 self.class_attrs[q] = attrs
+                self.class_ctors[q] = self._ctors(inside, env)
                 self._collect_classes(stmt.body, q, q)
 
     def _defs(self, body, prefix: str, env: "_Env", cls_qual: str | None) -> None:
@@ -333,6 +353,7 @@ class _Indexer:
         #: assignments, returns, and every local binding of a name
         call_nodes: list[tuple[ast.Call, str | None]] = []
         hows: dict[int, tuple[str | None, str | None]] = {}
+        instances: dict[int, tuple[str, ...]] = {}
         stores: list[ast.AST] = []
         returned: list[ast.AST] = []
         assigns: dict[str, list[ast.AST]] = {}
@@ -346,6 +367,10 @@ class _Indexer:
                     target = self._method_of_new(node.func, env)
                 call_nodes.append((node, target))
                 hows[id(node)] = (target, how)
+                if how == "instance" and cls_qual is not None and isinstance(node.func, ast.Attribute):
+                    built = self.class_ctors.get(cls_qual, {}).get(node.func.attr)
+                    if built and len(built) > 1:
+                        instances[id(node)] = built
                 if target and id(node) not in quiet:
                     calls.append(target)
                     if ours(target):
@@ -421,7 +446,7 @@ class _Indexer:
         flow = None  # what its calls' arguments and its returns are made of (argflow)
         if fn is not self.tree and not is_lambda:
             flow = summarise(params, nodes, hows, returned, quiet, lambda node: self.resolve(node, env),
-                             setting_params(fn))
+                             setting_params(fn), instances)
         ret_range = None
         if fn is not self.tree and not is_lambda and returned:
             ret_range = return_range.summarise(fn, parameters(fn), lambda node: (self.resolve(node, env), self.how))

@@ -254,6 +254,8 @@ DATA_NAME_RE = re.compile(
     r"(^|_)(target|targets|label|labels|y_true|gt|ground_truth|mask|masks|attention_mask|ids|"
     r"indices|index|inds|idxs|sorter|perm|permutation|lengths|counts|weights_mask|onehot|one_hot|imgsz|img_size|image_size|stride|strides|"
     r"anchor_points|anchors|grid|grids|valid|validity|timestep|timesteps|"
+    # observations of a forecasting window: `past_observed_values`, `observed_indicator`
+    r"observed|"
     # rollout quantities of policy-gradient losses, computed before the update: advantages,
     # returns, the behaviour policy's ``old_log_prob``
     r"advantage|advantages|returns|old_log_probs?|old_logprobs?|old_logps?|old_values|"

@@ -209,3 +209,44 @@ def test_a_parameter_with_a_literal_default_hands_on_a_setting():
     """})
     assert got == {"pkg._schedules.scaling#data p", "pkg._schedules.scaling#data blur",
                    "pkg._schedules.epsilon_schedule#data p", "pkg._schedules.epsilon_schedule#data blur"}
+
+
+SCALERS = """
+    import torch
+
+    class MeanScaler:
+        def __call__(self, data, weights):
+            scale = (data * weights).abs().sum(-1, keepdim=True) / weights.sum(-1, keepdim=True).clamp(min=1)
+            return data / scale.clamp(min=1e-10), scale
+
+    class NOPScaler:
+        def __call__(self, data, weights):
+            return data, torch.ones_like(data)
+"""
+
+
+@pytest.mark.parametrize("passed, data", [
+    ("batch['past_target']", True),   # the observed window: data, whichever scaler was built
+    ("self.net(batch['x'])", False),  # the network's output carries gradient
+])
+def test_a_module_built_as_one_of_several_classes_is_followed_into_each(passed, data):
+    got = data_params({"pkg._scalers": SCALERS, "pkg.model": f"""
+        from torch import nn
+        from pkg._scalers import MeanScaler, NOPScaler
+
+        class Model(nn.Module):
+            def __init__(self, net, scaling=True):
+                super().__init__()
+                self.net = net
+                if scaling:
+                    self.scaler = MeanScaler()
+                else:
+                    self.scaler = NOPScaler()
+
+            def training_step(self, batch):
+                scaled, scale = self.scaler({passed}, batch["mask"])
+                loss = (self.net(scaled) * scale - batch["y"]).pow(2).mean()
+                loss.backward()
+    """})
+    expected = {f"pkg._scalers.{c}.__call__#data {p}" for c in ("MeanScaler", "NOPScaler") for p in ("data", "weights")}
+    assert got == (expected if data else {e for e in expected if e.endswith("weights")})
