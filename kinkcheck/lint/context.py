@@ -75,6 +75,7 @@ class Context:
         self._assigns: dict[str, list[ast.AST]] | None = None
         self._no_grad: set[int] | None = None
         self._array_receivers: set[str] | None = None
+        self._numpy_arguments: set[str] | None = None
         self._wheres: list[ast.Call] | None = None
 
     # -- names ------------------------------------------------------------------------
@@ -130,6 +131,27 @@ class Context:
                 if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)
                 and n.func.attr in ARRAY_METHODS}
         return self._array_receivers
+
+    def numpy_arguments(self) -> set[str]:
+        """Names this function hands straight to numpy (``np.log(diameter)``), never tested
+        for their type (``isinstance(x, np.ndarray)`` dispatches numpy and torch inputs).
+        In torch or JAX code such a value is no array that carries gradient: numpy raises
+        on a tensor that requires grad and on a tracer."""
+        if self._numpy_arguments is None:
+            body = self.fn if self.fn is not self.fa.tree else self.fa.tree
+            handed: set[str] = set()
+            tested: set[str] = set()
+            for n in walk_local(body):
+                if not isinstance(n, ast.Call):
+                    continue
+                names = {a.id for a in (*n.args, *(k.value for k in n.keywords)) if isinstance(a, ast.Name)}
+                if isinstance(n.func, ast.Name) and n.func.id in ("isinstance", "type") \
+                        or (self.qualify(n.func) or "").rsplit(".", 1)[-1] in ("is_tensor", "is_array", "isscalar"):
+                    tested |= names
+                elif (self.qualify(n.func) or "").startswith("numpy."):
+                    handed |= names
+            self._numpy_arguments = handed - tested
+        return self._numpy_arguments
 
     def no_grad_ids(self) -> set[int]:
         """ids of the nodes that run under ``torch.no_grad()`` in this function."""

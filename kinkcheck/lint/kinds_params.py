@@ -50,6 +50,8 @@ def parameter_kind(ctx: "Context", name: str) -> str:
         return DATA  # `cum_samples: Tensor`, and every caller hands in a buffer: an array of data
     if ak:
         return ak
+    if ctx.fa.framework and name in ctx.numpy_arguments() and name not in ctx.assignments():
+        return DATA  # `np.log(diameter)` in torch/JAX code: numpy takes no tensor that carries gradient
     if PARAM_DATA_RE.search(name):
         return DATA  # sample weights and normalisers handed to a loss (`weight`, `avg_factor`)
     if default is not None and isinstance(default, ast.Constant) and default.value is not None:
