@@ -10,7 +10,17 @@ import ast
 import re
 from typing import TYPE_CHECKING
 
-from kinkcheck.lint.resolve import DATA, PLAIN, TENSOR, UNKNOWN, annotation_kind, dotted, join, name_kind
+from kinkcheck.lint.resolve import (
+    DATA,
+    PLAIN,
+    PREDICTION_WORD_RE,
+    TENSOR,
+    UNKNOWN,
+    annotation_kind,
+    dotted,
+    join,
+    name_kind,
+)
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -50,8 +60,11 @@ def parameter_kind(ctx: "Context", name: str) -> str:
         return DATA  # `cum_samples: Tensor`, and every caller hands in a buffer: an array of data
     if ak:
         return ak
-    if ctx.fa.framework and name in ctx.numpy_arguments() and name not in ctx.assignments():
-        return DATA  # `np.log(diameter)` in torch/JAX code: numpy takes no tensor that carries gradient
+    if ctx.fa.framework and name in ctx.numpy_arguments() and name not in ctx.assignments() \
+            and _helper(ctx) and not PREDICTION_WORD_RE.search(name):
+        # `np.log(diameter)` in a torch/JAX helper: numpy takes no tensor that carries gradient.
+        # A loss handing its prediction to numpy is KC505's finding (it cuts the gradient)
+        return DATA
     if PARAM_DATA_RE.search(name):
         return DATA  # sample weights and normalisers handed to a loss (`weight`, `avg_factor`)
     if default is not None and isinstance(default, ast.Constant) and default.value is not None:
@@ -71,6 +84,14 @@ def parameter_kind(ctx: "Context", name: str) -> str:
         if passed is not None:
             return passed  # every caller in the file hands in data (a buffer, the targets)
     return join(hk or UNKNOWN, *assigned) if assigned else (hk or UNKNOWN)
+
+
+def _helper(ctx: "Context") -> bool:
+    """Neither a loss by its name nor a module's forward: a helper of loss code."""
+    from kinkcheck.lint.roots import FORWARD_NAMES, LOSS_NAME_RE
+
+    last = ctx.qualname.rsplit(".", 1)[-1]
+    return not LOSS_NAME_RE.search(last) and last not in FORWARD_NAMES
 
 
 def _setting(ctx: "Context", name: str) -> bool:
