@@ -148,6 +148,9 @@ def _node_kind(ctx: "Context", node: ast.AST) -> str:
         base = k(node.value)
         return base
     if isinstance(node, ast.BinOp):
+        if isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div)):
+            # a truth value in arithmetic is a 0/1 number: `expectile - (diff < 0)`
+            return join(*(DATA if _truth_operand(ctx, o) else k(o) for o in (node.left, node.right)))
         return join(k(node.left), k(node.right))
     if isinstance(node, ast.UnaryOp):
         return PLAIN if isinstance(node.op, ast.Not) and k(node.operand) == PLAIN else k(node.operand)
@@ -328,6 +331,14 @@ def _truth_value(node: ast.AST) -> bool:
         tail = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
         return tail in _TRUTH_CALLS
     return False
+
+
+def _truth_operand(ctx: "Context", node: ast.AST) -> bool:
+    """A truth value, written out or bound once to a name (``is_under = jnp.less(d, 0)``)."""
+    if isinstance(node, ast.Name):
+        value = ctx.definition(node.id)
+        return value is not None and _truth_value(value)
+    return _truth_value(node)
 
 
 #: names a TensorDict goes by (torchrl, tensordict): a mapping of arrays, not of settings
