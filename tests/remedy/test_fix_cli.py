@@ -195,3 +195,26 @@ def test_a_form_feed_starts_no_line_for_the_fix_either():
     text = "import torch\n\x0c\nz = abs(x)\n"
     edit = Edit(3, 5, 3, 11, "ABS(x)", "abs(x)", "KC1", "t", "safe")
     assert apply_edits(text, [edit])[0] == "import torch\n\x0c\nz = ABS(x)\n"
+
+
+@pytest.mark.parametrize("expr", ["torch.linalg.vector_norm(pred, dim=1)", "pred.norm(dim=1)"])
+def test_a_safe_fix_leaves_nothing_for_its_rule_to_flag(cli, tmp_path, write_tree, monkeypatch, expr):
+    """The double-where a norm's safe fix writes is a guard the analyzer knows: the fixed
+    file checks clean, and the fixed loss has a finite gradient at the zero vector."""
+    torch = pytest.importorskip("torch")
+    write_tree({"norm_loss.py": f'''
+        import torch
+
+        def loss(pred):
+            return {expr}.mean()
+    '''})
+    monkeypatch.chdir(tmp_path)
+    assert "Fixed 1 kink in 1 file." in cli("check", "--fix", "norm_loss.py", "--no-cache").stderr
+    again = cli("check", "norm_loss.py", "--no-cache")
+    assert again.exit_code == 0 and "KC203" not in again.stdout, again.output
+    spec = importlib.util.spec_from_file_location("fixed_norm_loss", tmp_path / "norm_loss.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    pred = torch.zeros(3, 4, requires_grad=True)
+    module.loss(pred).backward()
+    assert torch.isfinite(pred.grad).all()
