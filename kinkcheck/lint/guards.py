@@ -9,6 +9,7 @@ value (``d = x.clamp_min(eps); torch.sqrt(d)`` is guarded), two levels deep.
 from __future__ import annotations
 
 import ast
+import copy
 from typing import TYPE_CHECKING, Callable
 
 from kinkcheck.lint import ranges, ranges_forms
@@ -299,6 +300,29 @@ def _safe_filler(where: ast.AST, ctx: Context) -> bool:
     return any(ranges.is_nonzero(ranges.range_of(f, ctx)) for f in fills)
 
 
+_SHAPE_KEYWORDS = ("keepdim", "keepdims")
+
+
+class _SameTruth(ast.NodeTransformer):
+    def visit_NamedExpr(self, node: ast.NamedExpr) -> ast.AST:
+        return ast.Name(id=node.target.id, ctx=ast.Load())
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        node.keywords = [k for k in node.keywords if k.arg not in _SHAPE_KEYWORDS]
+        return node
+
+
+def _condition_key(cond: ast.AST) -> str:
+    """The condition with ``(_x := e)`` read as ``_x`` and without ``keepdims=``: the
+    remedies' double-where names the value in the outer condition and tests the name, kept
+    to broadcast, in the inner one; both hold at the same elements."""
+    if not any(isinstance(n, ast.NamedExpr) or isinstance(n, ast.keyword) and n.arg in _SHAPE_KEYWORDS
+               for n in ast.walk(cond)):
+        return ast.dump(cond)
+    return ast.dump(_SameTruth().visit(copy.deepcopy(cond)))
+
+
 @guard("double-where")
 def double_where(node: ast.AST, ctx: Context, site=None) -> bool:
     """The double-where pattern: ``safe = torch.where(ok, x, 1.0)`` then
@@ -309,8 +333,8 @@ def double_where(node: ast.AST, ctx: Context, site=None) -> bool:
     call = getattr(site, "call", None)
     if site is None or not isinstance(call, ast.Call) or not _is_where(call, ctx) or not call.args:
         return False
-    cond = ast.dump(call.args[0])
-    pairs = [w for w in ctx.where_calls() if w is not call and w.args and ast.dump(w.args[0]) == cond]
+    cond = _condition_key(call.args[0])
+    pairs = [w for w in ctx.where_calls() if w is not call and w.args and _condition_key(w.args[0]) == cond]
     if not pairs:
         return False
     # outer: a branch uses a paired where (directly or through a name)

@@ -218,3 +218,25 @@ def test_a_safe_fix_leaves_nothing_for_its_rule_to_flag(cli, tmp_path, write_tre
     pred = torch.zeros(3, 4, requires_grad=True)
     module.loss(pred).backward()
     assert torch.isfinite(pred.grad).all()
+
+
+def test_the_safe_fixes_of_jax_norms_and_square_roots_check_clean(cli, tmp_path, write_tree, monkeypatch):
+    """JAX's double-where names the value in the outer condition (`(_x := e) != 0`) and
+    tests the name, kept to broadcast, in the inner one: one condition, no step left."""
+    jax = pytest.importorskip("jax")
+    write_tree({"jax_loss.py": '''
+        import jax.numpy as jnp
+
+        def loss(pred, target):
+            return jnp.linalg.norm(pred - target, axis=-1).mean() + jnp.sqrt(jnp.sum(pred ** 2, axis=-1)).mean()
+    '''})
+    monkeypatch.chdir(tmp_path)
+    assert "Fixed 2 kinks in 1 file." in cli("check", "--fix", "jax_loss.py", "--no-cache").stderr
+    again = cli("check", "jax_loss.py", "--no-cache")
+    assert again.exit_code == 0, again.output
+    spec = importlib.util.spec_from_file_location("fixed_jax_loss", tmp_path / "jax_loss.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    zeros = jax.numpy.zeros((3, 4))
+    grad = jax.grad(module.loss)(zeros, zeros)
+    assert bool(jax.numpy.isfinite(grad).all())
