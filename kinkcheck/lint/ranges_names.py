@@ -5,6 +5,7 @@ use), loop counters, ``self.<attr>`` set in other methods, ``finfo(...).eps`` an
 from __future__ import annotations
 
 import ast
+import re
 
 from kinkcheck.lint.ranges import (
     ANY,
@@ -16,7 +17,7 @@ from kinkcheck.lint.ranges import (
     _range_of,
     join,
 )
-from kinkcheck.lint.resolve import const_value
+from kinkcheck.lint.resolve import ARRAY_ROOTS, const_value
 
 
 def _name(name: str, ctx, depth: int) -> str:
@@ -65,11 +66,28 @@ def _reaching_name(node: ast.Name, ctx, depth: int) -> str:
     found, entry = flow.reaching(node.id, node, ctx)
     if not entry and _loop_count(node, found, ctx):
         return GE1
-    rs = [_range_of(value, ctx, depth) if value is not None else ANY for _, value in found]
+    rs = [_opaque_temperature(node.id, value, _range_of(value, ctx, depth), ctx) if value is not None else ANY
+          for _, value in found]
     if entry:
         params = getattr(ctx, "params", {}) or {}
         rs.append(_param(node.id, ctx, depth) if node.id in params else _free(node.id, ctx, depth))
     return join(*rs)
+
+
+#: names of a softmax temperature, positive by what they are
+_TEMPERATURE = re.compile(r"(^|_)(temperature|temp|tau)$", re.IGNORECASE)
+
+
+def _opaque_temperature(name: str, value: ast.AST, r: str, ctx) -> str:
+    """A temperature a helper or a handed-in function computes (``temperature =
+    projection_operator(alpha)``, a projection onto the positives) is > 0 as a temperature
+    handed in as a setting is; a count from a helper may be 0, so only temperatures."""
+    if r != ANY or not isinstance(value, ast.Call) or not _TEMPERATURE.search(name):
+        return r
+    q = ctx.qualify(value.func) if hasattr(ctx, "qualify") else None
+    if q is not None and q.split(".")[0] in ARRAY_ROOTS:
+        return r  # `tau = x.min()`, `jnp.log(t)`: what the array function computes decides
+    return POS
 
 
 def _loop_count(use: ast.Name, found: list, ctx) -> bool:
