@@ -37,7 +37,7 @@ from kinkcheck.lint.roots import (
     returns_the_loss,
     tensor_backward,
 )
-from kinkcheck.lint.values import ValuePass, bind_names, param_annotations
+from kinkcheck.lint.values import ValuePass, attribute_ctors, bind_names, param_annotations
 from kinkcheck.lint.walk import (
     _SCOPES,
     _module_nodes,
@@ -226,23 +226,6 @@ class _Indexer:
             self.how = "attribute-of-instance"
         return f"{base}.{rest}" if rest else base
 
-    def _ctors(self, inside: list[ast.AST], env: "_Env") -> dict[str, tuple[str, ...]]:
-        """attribute -> every callee a class's methods assign ``self.<attribute>`` from,
-        annotated assignments too (None where one is not a call the imports name)."""
-        out: dict[str, list[str | None]] = {}
-        for n in inside:
-            if isinstance(n, ast.Assign):
-                targets, value = n.targets, n.value
-            elif isinstance(n, ast.AnnAssign) and n.value is not None:
-                targets, value = [n.target], n.value
-            else:
-                continue
-            for t in targets:
-                if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
-                    ctor = self.resolve(value.func, env) if isinstance(value, ast.Call) else None
-                    out.setdefault(t.attr, []).append(ctor)
-        return {a: tuple(dict.fromkeys(c for c in cs if c)) for a, cs in out.items() if all(cs)}
-
     def _method_of_new(self, func: ast.Attribute, env: "_Env") -> str | None:
         """``Beta(a, b).log_prob(x)``: the method of the class just built."""
         ctor = self.resolve(func.value.func, env) if isinstance(func.value, ast.Call) else None
@@ -307,7 +290,7 @@ class _Indexer:
                             if ctor:
                                 attrs[t.attr] = ctor
                 self.class_attrs[q] = attrs
-                self.class_ctors[q] = self._ctors(inside, env)
+                self.class_ctors[q] = attribute_ctors(inside, lambda func: self.resolve(func, env))
                 self._collect_classes(stmt.body, q, q)
 
     def _defs(self, body, prefix: str, env: "_Env", cls_qual: str | None) -> None:

@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING
 from kinkcheck.lint.bindings import IterItem, Opaque, mutated_names
 from kinkcheck.lint.resolve import (
     ARRAY_ROOTS,
-    COMPARISON_CALLS,
     DATA,
     DATA_FUNCS,
     JOIN_BUILTINS,
@@ -48,6 +47,7 @@ from kinkcheck.lint.resolve import (
 )
 from kinkcheck.lint.kinds_params import parameter_kind
 from kinkcheck.lint.narrowing import _isinstance_kind, _observation, _own_class_method, _reference
+from kinkcheck.lint.truth import CASTS, truth_operand, truth_value
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -150,7 +150,7 @@ def _node_kind(ctx: "Context", node: ast.AST) -> str:
     if isinstance(node, ast.BinOp):
         if isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div)):
             # a truth value in arithmetic is a 0/1 number: `expectile - (diff < 0)`
-            return join(*(DATA if _truth_operand(ctx, o) else k(o) for o in (node.left, node.right)))
+            return join(*(DATA if truth_operand(ctx, o) else k(o) for o in (node.left, node.right)))
         return join(k(node.left), k(node.right))
     if isinstance(node, ast.UnaryOp):
         return PLAIN if isinstance(node.op, ast.Not) and k(node.operand) == PLAIN else k(node.operand)
@@ -252,7 +252,7 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
                 return of_data
     if isinstance(node.func, ast.Attribute) and not ctx.is_module_ref(node.func.value):
         meth = node.func.attr
-        if meth in _CASTS and _truth_value(node.func.value):
+        if meth in CASTS and truth_value(node.func.value):
             return DATA  # `(u < 0).astype(f32)`, `(d < m).float()`: a 0/1 mask carries no gradient
         recv = k(node.func.value)
         if meth in VIEW_METHODS and (recv in (TENSOR, DATA) or (recv == UNKNOWN and _array_split(node))):
@@ -307,38 +307,6 @@ OPERAND_KEYWORDS = frozenset({"input", "other", "src", "source", "value", "value
 
 def _operand_keywords(call: ast.Call) -> list[ast.expr]:
     return [kw.value for kw in call.keywords if kw.arg in OPERAND_KEYWORDS]
-
-
-#: casts that turn a truth value into numbers
-_CASTS = frozenset({"float", "double", "half", "bfloat16", "to", "type", "type_as", "astype", "long", "int"})
-#: functions whose result is a truth value: the comparisons written as calls (not the
-#: tolerance tests ``isclose``/``allclose``) and the logical ones
-_TRUTH_CALLS = (COMPARISON_CALLS - {"isclose", "allclose"}) | frozenset(
-    {"logical_and", "logical_or", "logical_not", "logical_xor", "isnan", "isinf", "isfinite"})
-
-
-def _truth_value(node: ast.AST) -> bool:
-    """A comparison of values (not identity or membership), a negation or ``&``/``|``/``^`` of
-    such, or a call that returns one (``logical_and``, ``isnan``, ``x.gt(0)``): its steps are
-    KC304's; as numbers it carries no gradient."""
-    if isinstance(node, ast.Compare):
-        return not any(isinstance(op, (ast.Is, ast.IsNot, ast.In, ast.NotIn)) for op in node.ops)
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Invert, ast.Not)):
-        return _truth_value(node.operand)
-    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.BitAnd, ast.BitOr, ast.BitXor)):
-        return _truth_value(node.left) and _truth_value(node.right)
-    if isinstance(node, ast.Call):
-        tail = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
-        return tail in _TRUTH_CALLS
-    return False
-
-
-def _truth_operand(ctx: "Context", node: ast.AST) -> bool:
-    """A truth value, written out or bound once to a name (``is_under = jnp.less(d, 0)``)."""
-    if isinstance(node, ast.Name):
-        value = ctx.definition(node.id)
-        return value is not None and _truth_value(value)
-    return _truth_value(node)
 
 
 #: names a TensorDict goes by (torchrl, tensordict): a mapping of arrays, not of settings

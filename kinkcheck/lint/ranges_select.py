@@ -50,12 +50,21 @@ def floor_of(node: ast.AST | None, ctx) -> float | None:
 
 
 def _conjuncts(mask: ast.AST | None):
-    if isinstance(mask, ast.BinOp) and isinstance(mask.op, ast.BitAnd):
-        yield from _conjuncts(mask.left)
-        yield from _conjuncts(mask.right)
-    elif isinstance(mask, ast.BoolOp) and isinstance(mask.op, ast.And):
+    return _chain(mask, ast.BitAnd, ast.And)
+
+
+def _disjuncts(mask: ast.AST | None):
+    return _chain(mask, ast.BitOr, ast.Or)
+
+
+def _chain(mask: ast.AST | None, bit: type[ast.operator], boolean: type[ast.boolop]):
+    """The operands of a chain of ``&``/``and`` (or ``|``/``or``)."""
+    if isinstance(mask, ast.BinOp) and isinstance(mask.op, bit):
+        yield from _chain(mask.left, bit, boolean)
+        yield from _chain(mask.right, bit, boolean)
+    elif isinstance(mask, ast.BoolOp) and isinstance(mask.op, boolean):
         for v in mask.values:
-            yield from _conjuncts(v)
+            yield from _chain(v, bit, boolean)
     elif mask is not None:
         yield mask
 
@@ -151,17 +160,6 @@ def _broadcast_index(index: ast.AST) -> bool:
     parts = index.elts if isinstance(index, ast.Tuple) else [index]
     return all(isinstance(p, ast.Slice) and p.lower is p.upper is p.step is None
                or isinstance(p, ast.Constant) and p.value in (None, Ellipsis) for p in parts)
-
-
-def _disjuncts(mask: ast.AST):
-    if isinstance(mask, ast.BinOp) and isinstance(mask.op, ast.BitOr):
-        yield from _disjuncts(mask.left)
-        yield from _disjuncts(mask.right)
-    elif isinstance(mask, ast.BoolOp) and isinstance(mask.op, ast.Or):
-        for v in mask.values:
-            yield from _disjuncts(v)
-    else:
-        yield mask
 
 
 def _absolute_of(node: ast.AST) -> str | None:

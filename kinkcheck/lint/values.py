@@ -15,6 +15,8 @@ from kinkcheck.lint.callables import CALL, OPAQUE, PARAM, Refs, lambda_def, on_s
 from kinkcheck.lint.roots import DERIVATIVE_RULES, FUNCTION_PARAM_RE, LOSS_NAME_RE, differentiated_slots, is_layer
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
+
     from kinkcheck.lint.env import _Env
     from kinkcheck.lint.index import _Indexer
 
@@ -302,6 +304,23 @@ def _lambda_nodes(fd: ast.FunctionDef):
     from kinkcheck.lint.walk import walk_local
 
     return walk_local(fd)
+
+
+def attribute_ctors(inside: list[ast.AST], resolve: "Callable[[ast.AST], str | None]") -> dict[str, tuple[str, ...]]:
+    """attribute -> every callee a class's methods assign ``self.<attribute>`` from (annotated
+    assignments too); left out where one assignment is not a call ``resolve`` names."""
+    out: dict[str, list[str | None]] = {}
+    for n in inside:
+        if isinstance(n, ast.Assign):
+            targets, value = n.targets, n.value
+        elif isinstance(n, ast.AnnAssign) and n.value is not None:
+            targets, value = [n.target], n.value
+        else:
+            continue
+        for t in targets:
+            if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
+                out.setdefault(t.attr, []).append(resolve(value.func) if isinstance(value, ast.Call) else None)
+    return {a: tuple(dict.fromkeys(c for c in cs if c)) for a, cs in out.items() if all(cs)}
 
 
 def param_annotations(fn: ast.AST) -> dict[str, ast.AST]:
