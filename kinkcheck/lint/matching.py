@@ -206,6 +206,9 @@ def _smooth_metric(node: ast.Call, q: str) -> bool:
 #: (leafwise, per element, per row): ``tree_map(jax.nn.relu, params)`` evaluates relu
 MAPPERS = frozenset({"jax.tree_util.tree_map", "jax.tree.map", "jax.tree_map", "jax.lax.map", "builtins.map",
                      "functools.reduce", "optax.tree_utils.tree_map", "torch.utils._pytree.tree_map"})
+#: reductions that fold their operand with the function they are handed, and where it goes:
+#: ``lax.reduce_window(x, -jnp.inf, lax.max, window, strides, "VALID")`` is a max pool
+REDUCERS = {"jax.lax.reduce_window": (2, "computation"), "jax.lax.reduce": (2, "computation")}
 #: transforms whose result, called, applies the function they wrap: ``jax.vmap(jnp.abs)(x)``
 WRAPPERS = frozenset({"jax.vmap", "jax.pmap", "jax.jit", "torch.vmap", "torch.func.vmap", "torch.compile",
                       "equinox.filter_vmap", "equinox.filter_jit"})
@@ -213,14 +216,18 @@ WRAPPERS = frozenset({"jax.vmap", "jax.pmap", "jax.jit", "torch.vmap", "torch.fu
 
 def _mapped_primitives(node: ast.Call, q: str | None, ctx: "Context", tables: Tables) -> list[Site]:
     """A catalog function handed by reference to a mapper (``tree_map(jnp.clip, x, lo, hi)``,
-    ``map(torch.abs, xs)``, ``functools.reduce(jnp.maximum, xs)``) or wrapped and called
+    ``map(torch.abs, xs)``, ``functools.reduce(jnp.maximum, xs)``), to a reduction
+    (``lax.reduce_window(x, -inf, lax.max, ...)``, a max pool) or wrapped and called
     (``jax.vmap(jnp.abs)(x)``): its kink is evaluated on the data it is mapped over, and is
     reported where the function is named (medium confidence)."""
     func = node.func
+    ref: ast.AST | None
     if isinstance(func, ast.Call) and q in WRAPPERS and func.args:  # q: what `func.func` names
         ref, data = func.args[0], node.args[0] if node.args else None
     elif q in MAPPERS and len(node.args) >= 2:
         ref, data = node.args[0], node.args[1]
+    elif q in REDUCERS and node.args:
+        ref, data = _operand(node, *REDUCERS[q]), node.args[0]
     else:
         return []
     if not isinstance(ref, (ast.Name, ast.Attribute)):
