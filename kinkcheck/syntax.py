@@ -35,3 +35,17 @@ def binary_operands(call: ast.Call, method: bool) -> list[ast.expr]:
     if method and isinstance(call.func, ast.Attribute):
         return [call.func.value, *call.args[:1]]
     return list(call.args[:2])
+
+
+def new_axes(index: ast.AST) -> int | None:
+    """How many axes an index adds when it keeps every element (``[:, None]``,
+    ``[..., np.newaxis]``, ``[...]``); None when it picks elements (``[0]``, ``[mask]``)."""
+    parts = index.elts if isinstance(index, ast.Tuple) else [index]
+    added = 0
+    for p in parts:
+        if isinstance(p, ast.Constant) and p.value is None or isinstance(p, ast.Attribute) and p.attr == "newaxis":
+            added += 1
+        elif not (isinstance(p, ast.Slice) and p.lower is p.upper is p.step is None
+                  or isinstance(p, ast.Constant) and p.value is Ellipsis):
+            return None
+    return added

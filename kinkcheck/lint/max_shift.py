@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from kinkcheck.lint.bindings import written_out
 from kinkcheck.lint.guards import _callee_tail, call_operand, guard
 from kinkcheck.lint.sinks import bound_uses, uses_of
+from kinkcheck.syntax import new_axes
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -57,16 +58,7 @@ def _broadcast(node: ast.AST, ctx: Context) -> ast.AST:
     """``node`` with the index that only adds axes for broadcasting around it
     (``m[:, np.newaxis]``, ``m[..., None]``): the same values, laid out to meet the operand."""
     parent = ctx.parent(node)
-    return parent if isinstance(parent, ast.Subscript) and parent.value is node and _adds_axes(parent) else node
-
-
-def _adds_axes(index: ast.Subscript) -> bool:
-    parts = index.slice.elts if isinstance(index.slice, ast.Tuple) else [index.slice]
-    new_axis = [p for p in parts if isinstance(p, ast.Constant) and p.value is None
-                or isinstance(p, ast.Attribute) and p.attr == "newaxis"]
-    return bool(new_axis) and all(
-        p in new_axis or isinstance(p, ast.Slice) and p.lower is p.upper is p.step is None
-        or isinstance(p, ast.Constant) and p.value is Ellipsis for p in parts)
+    return parent if isinstance(parent, ast.Subscript) and parent.value is node and new_axes(parent.slice) else node
 
 
 def _uses(value: ast.AST, ctx: Context) -> list[ast.AST]:
@@ -196,7 +188,7 @@ def _normalised(read: ast.AST, name: str, ctx: Context) -> bool:
 
 
 def _sum_of(node: ast.AST, name: str) -> bool:
-    if isinstance(node, ast.Subscript) and _adds_axes(node):
+    if isinstance(node, ast.Subscript) and new_axes(node.slice):
         node = node.value  # `e.sum(1)[:, None]`
     return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _SUMS
             and isinstance(node.func.value, ast.Name) and node.func.value.id == name)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 
 from kinkcheck.lint.resolve import const_value
+from kinkcheck.syntax import new_axes
 
 #: exp-like callees that underflow elementwise: a floor on their argument keeps them > 0
 ELEMENTWISE_EXP = frozenset({"exp", "exp_", "exp2", "softplus", "sigmoid", "sigmoid_", "expit", "logistic"})
@@ -143,7 +144,7 @@ def _kept(cond: ast.AST, value: ast.AST, holds: bool, ctx, depth: int) -> str:
 def _condition(cond: ast.AST, ctx) -> ast.AST:
     """The comparison a mask stands for: ``use_taylor[..., None]`` after ``use_taylor = x < eps``."""
     for _ in range(3):
-        if isinstance(cond, ast.Subscript) and _broadcast_index(cond.slice):
+        if isinstance(cond, ast.Subscript) and new_axes(cond.slice) is not None:  # the same elements
             cond = cond.value
         elif isinstance(cond, ast.Name) and hasattr(ctx, "definition"):
             value = ctx.definition(cond.id)
@@ -153,13 +154,6 @@ def _condition(cond: ast.AST, ctx) -> ast.AST:
         else:
             break
     return cond
-
-
-def _broadcast_index(index: ast.AST) -> bool:
-    """``[..., None, None]``, ``[:, None]``: the same elements, with new axes."""
-    parts = index.elts if isinstance(index, ast.Tuple) else [index]
-    return all(isinstance(p, ast.Slice) and p.lower is p.upper is p.step is None
-               or isinstance(p, ast.Constant) and p.value in (None, Ellipsis) for p in parts)
 
 
 def _absolute_of(node: ast.AST) -> str | None:

@@ -70,7 +70,7 @@ def _used_as_number(node: ast.AST, ctx: Context, follow: int) -> bool:
             child, parent = parent, ctx.parent(parent)  # (a > 0) & (b > 0): still a mask
         elif isinstance(parent, ast.Call) and child in parent.args and _call_tail(parent) in _STILL_A_MASK:
             child, parent = parent, ctx.parent(parent)  # jnp.all(x == y)
-        elif isinstance(parent, ast.Attribute) and parent.attr in ("all", "any") \
+        elif isinstance(parent, ast.Attribute) and parent.attr in _STILL_A_MASK \
                 and (call := _call_of(parent, ctx)) is not None:
             child, parent = call, ctx.parent(call)  # (x == y).all()
         else:
