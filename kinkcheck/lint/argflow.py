@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import ast
 import functools
-import re
 from collections.abc import Callable, Iterable
 
 from kinkcheck.lint.callables import ours
 from kinkcheck.lint.pinned import unwritten
-from kinkcheck.lint.resolve import ARRAY_LIBRARIES, DATA, PLAIN, name_kind
+from kinkcheck.lint.resolve import ARRAY_LIBRARIES, DATA, PLAIN, name_kind, parameter_free_layer
 from kinkcheck.lint.roots import FORWARD_NAMES
 
 DATA_PARAM = "#data "
@@ -75,13 +74,6 @@ _SHAPE_METHODS = frozenset({
 })
 _PLAIN_ATTRS = frozenset({"shape", "dtype", "device", "ndim", "requires_grad", "is_cuda", "layout"})
 #: torch.nn modules without parameters: calling one passes its input's gradient and adds none
-_PARAMETER_FREE = re.compile(
-    r"torch\.nn\.(?:modules\.\w+\.)?(?:(?:Constant|Reflection|Replication|Zero|Circular)Pad[123]d|"
-    r"(?:Max|Avg|AdaptiveMax|AdaptiveAvg|LP)Pool[123]d|ReLU6?|LeakyReLU|ELU|CELU|SELU|GELU|SiLU|Mish|Sigmoid|"
-    r"Tanh|Softmax|LogSoftmax|Softplus|Softsign|Hardtanh|Hardswish|Hardsigmoid|Dropout[123]?d?|AlphaDropout|"
-    r"Flatten|Unflatten|Identity|Upsample|PixelShuffle|PixelUnshuffle|ChannelShuffle|Fold|Unfold) instance")
-
-
 _INTERESTING = frozenset({ast.Call, ast.Assign, ast.AnnAssign, ast.AugAssign, ast.NamedExpr, ast.For, ast.AsyncFor,
                           ast.comprehension, ast.withitem, ast.Yield, ast.YieldFrom})
 
@@ -278,7 +270,7 @@ class Summariser:
             built = self._built(node, target)
             if built:
                 return frozenset(f"c:{self.record(node, t + INSTANCE)}" for t in built)
-            return self._args(args) if _PARAMETER_FREE.match(f"{target} instance") else frozenset({ANY})
+            return self._args(args) if parameter_free_layer(target) else frozenset({ANY})
         if target is not None and ours(target):
             return frozenset({f"c:{self.record(node, target)}"})
         if target is not None:

@@ -116,6 +116,15 @@ class Context:
     def parent(self, node: ast.AST) -> ast.AST | None:
         return self.parents.get(id(node))
 
+    def method_call(self, value: ast.AST) -> tuple[ast.Attribute, ast.Call] | None:
+        """The method called on ``value`` and its call (``.sum`` and ``x.sum(1)`` for ``x``);
+        None where ``value`` is not the receiver of a call (``x.shape``, ``f(x)``)."""
+        attr = self.parent(value)
+        if not (isinstance(attr, ast.Attribute) and attr.value is value):
+            return None
+        call = self.parent(attr)
+        return (attr, call) if isinstance(call, ast.Call) and call.func is attr else None
+
     def assignments(self) -> dict[str, list]:
         """name -> every value assigned to it in the function (loop targets and unpacking
         are opaque markers, not nodes)."""

@@ -195,8 +195,8 @@ def floored_after(node: ast.AST, ctx: Context, site=None) -> bool:
 def _only_floored(value: ast.AST, ctx: Context, depth: int) -> bool:
     parent = ctx.parent(value)
     if isinstance(parent, ast.Attribute) and parent.value is value:
-        outer = ctx.parent(parent)
-        return isinstance(outer, ast.Call) and outer.func is parent and clamp_floor(outer, ctx)
+        method = ctx.method_call(value)
+        return method is not None and clamp_floor(method[1], ctx)
     if isinstance(parent, ast.Call) and parent.args and parent.args[0] is value:
         return clamp_floor(parent, ctx)
     from kinkcheck.lint.sinks import every_bound_use

@@ -44,6 +44,7 @@ from kinkcheck.lint.resolve import (
     dotted,
     join,
     name_kind,
+    parameter_free_layer,
 )
 from kinkcheck.lint.kinds_params import parameter_kind
 from kinkcheck.lint.narrowing import _isinstance_kind, _observation, _own_class_method, _reference
@@ -221,7 +222,7 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
             if how in ("import", "star") and _module_class(q, tail):
                 return TENSOR  # `nn.Embedding(n, d)`: the layer built holds parameters, whatever sizes build it
             if how == "instance" and q.startswith("torch.nn.") and _module_class(q, tail) \
-                    and not _PARAMETER_FREE.search(tail):
+                    and not parameter_free_layer(q):
                 return TENSOR  # `self.embed(ids)`: a layer's weights enter its output, data in or not
             if tail in DATA_FUNCS or tail in STEP_FUNCS or tail.startswith(("is", "get_", "set_")):
                 return DATA if not tail.startswith(("is_", "get_", "set_")) else PLAIN
@@ -288,11 +289,6 @@ _LAYER_PACKAGES = ("torch.nn.", "flax.linen.", "haiku.", "equinox.nn.")
 
 #: torch.nn layers without parameters: calling one computes a function of what it is handed
 #: (`self.sim = nn.CosineSimilarity()` on two frozen embeddings is data); PReLU learns its slope
-_PARAMETER_FREE = re.compile(r"^(?!PReLU)\w*(ReLU|ReLU6|LU|Sigmoid|Tanh|Softmax|Softmax2d|Softmin|Softplus|Softsign|"
-                             r"shrink|Threshold|GLU|Mish|Hardswish|Dropout\w*|Identity|Flatten|Unflatten|Pool\w*|"
-                             r"Pad\w*|Upsample\w*|Shuffle|Unshuffle|CosineSimilarity|PairwiseDistance|Fold|Unfold)$")
-
-
 def _module_class(q: str, tail: str) -> bool:
     """``torch.nn.Linear``, ``flax.linen.Dense``: a layer class, not a loss."""
     return q.startswith(_LAYER_PACKAGES) and tail[:1].isupper() and not tail.endswith("Loss") \

@@ -141,10 +141,10 @@ def _exp_role(exp_call: ast.Call, ctx: Context) -> str | None:
 
 def _summing(node: ast.AST, ctx: Context) -> ast.AST | None:
     """The call that sums ``node``: ``node.sum(...)`` or ``np.sum(node, ...)``."""
+    method = ctx.method_call(node)
+    if method is not None:
+        return method[1] if method[0].attr in _SUMS else None
     up = ctx.parent(node)
-    if isinstance(up, ast.Attribute) and up.value is node and up.attr in _SUMS:
-        call = ctx.parent(up)
-        return call if isinstance(call, ast.Call) and call.func is up else None
     if isinstance(up, ast.Call) and up.args and up.args[0] is node and (_callee_tail(up, ctx) or "") in _SUMS:
         return up
     return None

@@ -347,6 +347,20 @@ def annotation_kind(ann: ast.AST | None) -> str | None:
 
 
 #: a predicted mask is no mask of the data: ``pred_masks``, ``mask_logits``, ``masks_queries_logits``
+#: ``torch.nn`` layer classes that hold no parameters: calling one is the function it wraps
+#: (``self.act = nn.ReLU()``), so what it returns carries gradient only when its input does
+PARAMETER_FREE_LAYER_RE = re.compile(
+    r"^(?!PReLU)\w*(ReLU|ReLU6|LU|Sigmoid|sigmoid|Tanh|tanh|Softmax|Softmax2d|Softmin|Softplus|Softsign|"
+    r"shrink|Threshold|GLU|Mish|Hardswish|Dropout\w*|Identity|Flatten|Unflatten|Pool\w*|"
+    r"Pad\w*|Upsample\w*|Shuffle|Unshuffle|CosineSimilarity|PairwiseDistance|Fold|Unfold)$")
+
+
+def parameter_free_layer(qname: str) -> bool:
+    """``torch.nn.ReLU``, ``torch.nn.modules.pooling.MaxPool2d``: a ``torch.nn`` class without
+    parameters (``PReLU`` learns its slope)."""
+    return qname.startswith("torch.nn.") and bool(PARAMETER_FREE_LAYER_RE.match(qname.rsplit(".", 1)[-1]))
+
+
 PREDICTED_MASK_RE = re.compile(r"(^|_)masks?(_|$)", re.IGNORECASE)
 PREDICTION_WORD_RE = re.compile(r"(^|_)(pred|preds|predicted|prediction|predictions|logit|logits)(_|$)", re.IGNORECASE)
 

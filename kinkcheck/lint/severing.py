@@ -149,12 +149,12 @@ def reported_statistic(node: ast.AST, ctx) -> bool:
         if parent is None or isinstance(parent, ast.stmt):
             return False
         if isinstance(parent, ast.Attribute) and parent.value is child:
-            call = ctx.parent(parent)
-            if not (isinstance(call, ast.Call) and call.func is parent):
+            method = ctx.method_call(child)
+            if method is None:
                 return False
             if parent.attr in ("item", "tolist"):
-                return _reported(call, ctx)
-            child, parent = call, ctx.parent(call)
+                return _reported(method[1], ctx)
+            child, parent = method[1], ctx.parent(method[1])
             continue
         if isinstance(parent, ast.Call) and isinstance(parent.func, ast.Name) and parent.func.id in ("float", "int") \
                 and child in parent.args:

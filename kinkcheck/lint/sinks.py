@@ -59,11 +59,11 @@ def gradient_dead(node: ast.AST, ctx, depth: int = 0) -> bool:
             if parent.attr == "values":
                 child, parent = parent, ctx.parent(parent)  # `x.max(dim=-1).values`: the value itself
                 continue
-            call = ctx.parent(parent)
-            if isinstance(call, ast.Call) and call.func is parent:
+            method = ctx.method_call(child)
+            if method is not None:
                 if parent.attr in _SEVERING or parent.attr in COMPARISON_CALLS:
                     return True
-                child, parent = call, ctx.parent(call)  # `x.abs().sum()`: passes the value on
+                child, parent = method[1], ctx.parent(method[1])  # `x.abs().sum()`: passes the value on
                 continue
             return False
         if isinstance(parent, ast.Call) and child in parent.args and _callee(parent) in _SEVERING \

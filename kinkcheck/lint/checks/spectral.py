@@ -122,12 +122,10 @@ def _is_squared(value: ast.AST, ctx: Context) -> bool:
         return exponent is not None and exponent >= 2 and exponent == int(exponent) and exponent % 2 == 0
     if isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Mult):
         return ast.dump(parent.left) == ast.dump(parent.right)
-    if isinstance(parent, ast.Attribute) and parent.value is value:
-        call = ctx.parent(parent)
-        if isinstance(call, ast.Call) and call.func is parent:
-            if parent.attr == "square":
-                return True
-            return parent.attr == "pow" and len(call.args) == 1 and const_value(call.args[0]) == 2
+    method = ctx.method_call(value)
+    if method is not None:
+        attr, call = method
+        return attr.attr == "square" or (attr.attr == "pow" and len(call.args) == 1 and const_value(call.args[0]) == 2)
     if isinstance(parent, ast.Call) and parent.args and parent.args[0] is value:
         f = parent.func
         name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)

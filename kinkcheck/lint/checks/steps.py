@@ -70,9 +70,8 @@ def _used_as_number(node: ast.AST, ctx: Context, follow: int) -> bool:
             child, parent = parent, ctx.parent(parent)  # (a > 0) & (b > 0): still a mask
         elif isinstance(parent, ast.Call) and child in parent.args and _call_tail(parent) in _STILL_A_MASK:
             child, parent = parent, ctx.parent(parent)  # jnp.all(x == y)
-        elif isinstance(parent, ast.Attribute) and parent.attr in _STILL_A_MASK \
-                and (call := _call_of(parent, ctx)) is not None:
-            child, parent = call, ctx.parent(call)  # (x == y).all()
+        elif (method := ctx.method_call(child)) is not None and method[0].attr in _STILL_A_MASK:
+            child, parent = method[1], ctx.parent(method[1])  # (x == y).all()
         else:
             break
     if isinstance(parent, ast.BinOp) and isinstance(parent.op, (ast.Mult, ast.Add, ast.Sub, ast.Div, ast.MatMult)):
@@ -99,12 +98,6 @@ def _used_as_number(node: ast.AST, ctx: Context, follow: int) -> bool:
                 if _used_as_number(use, ctx, follow - 1):
                     return True
     return False
-
-
-def _call_of(func: ast.Attribute, ctx: Context) -> ast.Call | None:
-    """The call whose callee ``func`` is (``.all`` in ``mask.all()``)."""
-    call = ctx.parent(func)
-    return call if isinstance(call, ast.Call) and call.func is func else None
 
 
 def _loads_after(assign: ast.Assign, names: set[str], ctx: Context):
