@@ -138,7 +138,9 @@ class Refs:
                 if got is None:
                     self._names[key] = []  # a cycle (`f = g; g = f`) ends here
                     got = []
-                    if name in e.params and e.qual:
+                    if name == "self" and e.cls_qual and name in e.params:
+                        got.append(e.cls_qual)  # `self(x)`: the instance runs its class's forward
+                    elif name in e.params and e.qual:
                         got.append(f"{e.qual}{PARAM}{name}")
                         ann = e.annotations.get(name)
                         if ann is not None:
