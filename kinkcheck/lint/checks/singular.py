@@ -7,6 +7,7 @@ import ast
 from typing import TYPE_CHECKING
 
 from kinkcheck.lint.checks import Site, refine
+from kinkcheck.lint.ranges_settings import numeric_value
 from kinkcheck.lint.resolve import ARRAY_ROOTS, DATA, PLAIN, const_value
 
 if TYPE_CHECKING:
@@ -142,16 +143,21 @@ def _static(node: ast.AST, ctx: Context, depth: int) -> bool:
 def l1_pairwise_distance(site: Site, ctx: "Context"):
     """``F.pairwise_distance`` adds eps to the difference, which keeps its 2-norm away from 0;
     with ``p=1`` (or any p <= 1) it is a sum of ``|x - y + eps|``, kinked on every coordinate.
-    A nuclear norm (``ord="nuc"``) is left to KC208."""
+    ``F.normalize`` divides by ``max(||x||_p, eps)``: guarded at 0 for p=2, kinked on every
+    coordinate for p=1 (``p=self.p_norm`` set to 1.0 counts). A nuclear norm (``ord="nuc"``) is left to KC208."""
     call = site.call
     if isinstance(call, ast.Call) and any(kw.arg in ("ord", "p") and isinstance(kw.value, ast.Constant)
                                           and kw.value.value == "nuc" for kw in call.keywords):
         return None  # a nuclear norm is a sum of singular values: KC208's site
-    if not isinstance(call, ast.Call) or (site.qname or "").rsplit(".", 1)[-1] != "pairwise_distance":
+    tail = (site.qname or "").rsplit(".", 1)[-1]
+    if not isinstance(call, ast.Call) or tail not in ("pairwise_distance", "normalize"):
         return site
-    p = next((kw.value for kw in call.keywords if kw.arg == "p"), call.args[2] if len(call.args) > 2 else None)
-    v = const_value(p) if p is not None else 2.0
-    return site if v is not None and v <= 1 else None
+    at = 2 if tail == "pairwise_distance" else 1
+    p = next((kw.value for kw in call.keywords if kw.arg == "p"), call.args[at] if len(call.args) > at else None)
+    v = numeric_value(p, ctx) if p is not None else 2.0
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    return site if v <= 1 else None
 
 
 @refine("KC209")
