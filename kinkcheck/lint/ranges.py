@@ -54,7 +54,7 @@ KEEP = frozenset({"sum", "nansum", "mean", "nanmean", "cumsum", "segment_sum", "
                   "diagonal", "trace", "prod", "cpu", "cuda", "max", "min", "median", "values", "item", "tolist", "to_dense",
                   # the same elements, reordered or picked out
                   "flip", "fliplr", "flipud", "roll", "gather", "index_select", "take", "take_along_dim",
-                  "take_along_axis", "narrow", "select", "masked_select",
+                  "take_along_axis", "narrow", "select", "masked_select", "repeat_interleave", "tile",
                   # window means and maxima of same-signed values
                   "avg_pool1d", "avg_pool2d", "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
                   "adaptive_avg_pool3d", "max_pool1d", "max_pool2d", "max_pool3d", "adaptive_max_pool1d",

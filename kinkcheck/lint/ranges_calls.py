@@ -53,6 +53,34 @@ def _call_tail(node: ast.Call, ctx) -> tuple[str | None, bool]:
     return None, False
 
 
+#: sums and means of values into groups (a graph's nodes, a batch's segments): graph code's
+#: ``scatter(src, index, reduce="mean")``, ``segment_sum``, and a tensor's ``scatter_add``
+SCATTERED = frozenset({"scatter", "scatter_add", "scatter_add_", "scatter_sum", "scatter_mean", "segment_mean",
+                       "segment_csr", "segment_coo", "index_add", "index_add_", "scatter_reduce", "scatter_reduce_"})
+
+
+def _scattered(node: ast.Call, tail: str, method: bool, first, ctx, depth: int) -> str:
+    """A sum or mean of ``src`` per group: same-signed like ``src``, and 0 in an empty group.
+    The function form takes ``src`` first (``torch.scatter(input, dim, index, src)`` writes
+    into ``input`` as the method does); the method adds ``src`` into the tensor it is called on,
+    and ``reduce="amax"``/``"prod"`` are left alone."""
+    kw = {k.arg: k.value for k in node.keywords if k.arg}
+    reduce = kw.get("reduce", node.args[3] if tail.startswith("scatter_reduce") and len(node.args) > 3 else None)
+    mode = reduce.value if isinstance(reduce, ast.Constant) else "sum" if reduce is None else None
+    if mode not in ("sum", "add", "mean"):
+        return ANY
+    q = ctx.qualify(node.func) if hasattr(ctx, "qualify") and not method else None
+    if method or (q or "").startswith("torch."):
+        base = first
+        src = kw.get("src", kw.get("source", node.args[2] if len(node.args) > 2 else None)) if method else \
+            kw.get("src", node.args[3] if len(node.args) > 3 else None)
+        if base is None or src is None:
+            return ANY
+        return join(_range_of(base, ctx, depth), _range_of(src, ctx, depth))
+    r = _range_of(first, ctx, depth) if first is not None else ANY
+    return NONNEG if is_nonnegative(r) else ANY
+
+
 def _call(node: ast.Call, ctx, depth: int) -> str:
     tail, method = _call_tail(node, ctx)
     if tail is None:
@@ -119,6 +147,8 @@ def _call(node: ast.Call, ctx, depth: int) -> str:
             return NONNEG
         r = _range_of(start, ctx, depth)
         return r if is_nonnegative(r) else ANY
+    if tail in SCATTERED:
+        return _scattered(node, tail, method, first, ctx, depth)
     if tail in KEEP:
         if tail in ("max", "min", "amax", "amin", "median") and len(args) >= 2 and not method:
             return ANY  # elementwise max/min of two values: handled above for max
