@@ -5,9 +5,9 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING
 
-from kinkcheck.lint.checks import Site, node_check
+from kinkcheck.lint.checks import Site, node_check, refine
 from kinkcheck.lint.checks.branch import _call_tail, value_comparison
-from kinkcheck.lint.resolve import TENSOR, const_value
+from kinkcheck.lint.resolve import PLAIN, TENSOR, const_value
 from kinkcheck.syntax import binary_operands
 
 if TYPE_CHECKING:
@@ -110,3 +110,15 @@ def _loads_after(assign: ast.Assign, names: set[str], ctx: Context):
         if isinstance(n, ast.Name) and n.id in names and isinstance(n.ctx, ast.Load) and (n.lineno, n.col_offset) > start:
             if ctx.parent(n) is not None:
                 yield n
+
+
+@refine("KC302")
+def counter_arithmetic(site: Site, ctx: Context):
+    """``self.training_steps % self.update_period == 0``: a Python int taken modulo (or
+    floor-divided by) a setting is a schedule, not a step of a tensor; the divisor would
+    have to be a tensor for a gradient to reach it."""
+    call = site.call
+    if site.via == "operator" and isinstance(call, ast.BinOp) and isinstance(call.op, (ast.Mod, ast.FloorDiv)) \
+            and ctx.kind(call.left) == PLAIN and ctx.kind(call.right) != TENSOR:
+        return None
+    return site
