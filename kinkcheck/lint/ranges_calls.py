@@ -47,7 +47,10 @@ def _call_tail(node: ast.Call, ctx) -> tuple[str | None, bool]:
     if q:
         return q.rsplit(".", 1)[-1], False
     if isinstance(func, ast.Attribute):
-        return func.attr, method
+        attr = func.attr
+        if method and attr.endswith("_") and not attr.endswith("__"):
+            attr = attr[:-1]  # `d.pow_(2)`, `x.abs_()`: an in-place method keeps the value of its twin
+        return attr, method
     if isinstance(func, ast.Name):
         return func.id, False
     return None, False
