@@ -55,6 +55,8 @@ KEEP = frozenset({"sum", "nansum", "mean", "nanmean", "cumsum", "segment_sum", "
                   # the same elements, reordered or picked out
                   "flip", "fliplr", "flipud", "roll", "gather", "index_select", "take", "take_along_dim",
                   "take_along_axis", "narrow", "select", "masked_select", "repeat_interleave", "tile",
+                  # the same statistic across devices (a synchronised batch norm's moments)
+                  "pmean", "psum", "pmax", "pmin", "conj", "conjugate",
                   # window means and maxima of same-signed values
                   "avg_pool1d", "avg_pool2d", "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
                   "adaptive_avg_pool3d", "max_pool1d", "max_pool2d", "max_pool3d", "adaptive_max_pool1d",
@@ -302,8 +304,8 @@ def _range(node: ast.AST, ctx, depth: int) -> str:
         if isinstance(node.op, ast.MatMult):
             return _mul(a, b)  # sums of products: > 0 (>= 0) for entries > 0 (>= 0)
         if isinstance(node.op, ast.Mult):
-            if ast.dump(node.left) == ast.dump(node.right):
-                return POS if is_nonzero(a) else NONNEG  # x * x
+            if ast.dump(node.left) == ast.dump(_unconjugated(node.right)):
+                return POS if is_nonzero(a) else NONNEG  # x * x, and |z|^2 = z * conj(z)
             return _mul(a, b)
         if isinstance(node.op, ast.Div):
             r = _div(a, b)
@@ -346,6 +348,16 @@ def _exp_of(node: ast.AST) -> bool:
     if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
         return _exp_of(node.left) or _exp_of(node.right)
     return _tail(node) in _OVERFLOWING
+
+
+def _unconjugated(node: ast.AST) -> ast.AST:
+    """``z`` of ``jnp.conj(z)`` / ``z.conj()``; anything else as it is."""
+    if isinstance(node, ast.Call) and _tail(node) in ("conj", "conjugate"):
+        if len(node.args) == 1:
+            return node.args[0]
+        if isinstance(node.func, ast.Attribute) and not node.args:
+            return node.func.value
+    return node
 
 
 def _tail(node: ast.AST) -> str | None:

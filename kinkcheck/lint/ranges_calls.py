@@ -84,10 +84,34 @@ def _scattered(node: ast.Call, tail: str, method: bool, first, ctx, depth: int) 
     return NONNEG if is_nonnegative(r) else ANY
 
 
+#: transforms whose result, called, computes what the function handed to them computes
+_MAPPERS = frozenset({"vmap", "pmap", "jit", "partial", "checkpoint", "remat", "named_call"})
+#: positive functions whose value may still round to 0 (a mapped one is judged without its operand)
+_UNDERFLOWING = frozenset({"exp", "exp_", "exp2", "softplus", "sigmoid", "sigmoid_", "softmax", "logistic"})
+
+
+def _mapped_function(func: ast.AST) -> str | None:
+    """The last name of the function a transform wraps: ``jnp.var`` of
+    ``jax.vmap(functools.partial(jnp.var, keepdims=True))``."""
+    for _ in range(4):
+        if not (isinstance(func, ast.Call) and func.args):
+            return None
+        name = func.func.attr if isinstance(func.func, ast.Attribute) else getattr(func.func, "id", None)
+        if name not in _MAPPERS:
+            return None
+        func = func.args[0]
+        if isinstance(func, (ast.Name, ast.Attribute)):
+            return func.attr if isinstance(func, ast.Attribute) else func.id
+    return None
+
+
 def _call(node: ast.Call, ctx, depth: int) -> str:
     tail, method = _call_tail(node, ctx)
     if tail is None:
-        return ANY
+        mapped = _mapped_function(node.func)
+        if mapped in NONNEGATIVE:
+            return NONNEG  # `jax.vmap(partial(jnp.var, keepdims=True))(y)`: a variance per row
+        return POS if mapped in POSITIVE and mapped not in _UNDERFLOWING else ANY
     args = list(node.args)
     kw = {k.arg: k.value for k in node.keywords if k.arg}
     func: Any = node.func  # an Attribute when `method`
