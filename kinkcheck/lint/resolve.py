@@ -366,7 +366,9 @@ PREDICTION_WORD_RE = re.compile(r"(^|_)(pred|preds|predicted|prediction|predicti
 
 
 def name_kind(name: str) -> str | None:
-    """Name heuristics for values the code does not describe: low confidence by design."""
+    """Name heuristics for values the code does not describe: low confidence by design. A
+    leading underscore only marks a name private (``self._n_updates``)."""
+    name = name.lstrip("_") or name
     if PLAIN_NAME_RE.match(name):
         return PLAIN
     head, of, _ = name.partition("_of_")
