@@ -49,6 +49,7 @@ def where_branches(node: ast.AST, ctx: Context):
 def _side(value: ast.AST, pairs: list[ast.Call], ctx: Context, depth: int) -> int | None:
     """The one branch (1 or 2) of ``pairs`` that every use of the name ``value`` is assigned
     to lies in, followed through ``depth`` names; None if there is none."""
+    value = through_cast(value, ctx)
     stmt = ctx.parent(value)
     if depth <= 0 or not (isinstance(stmt, ast.Assign) and stmt.value is value and len(stmt.targets) == 1
                           and isinstance(stmt.targets[0], ast.Name)):
@@ -64,6 +65,16 @@ def _side(value: ast.AST, pairs: list[ast.Call], ctx: Context, depth: int) -> in
             return None
         sides.add(side)
     return sides.pop() if len(sides) == 1 else None
+
+
+def through_cast(value: ast.AST, ctx: Context) -> ast.AST:
+    """``cast(jax.Array, value)`` for ``value`` held by a ``typing.cast`` (the type checker's
+    identity); ``value`` otherwise."""
+    parent = ctx.parent(value)
+    if isinstance(parent, ast.Call) and len(parent.args) == 2 and parent.args[1] is value \
+            and (ctx.qualify(parent.func) or "").endswith("typing.cast"):
+        return parent
+    return value
 
 
 def _selected_side(use: ast.AST, pairs: list[ast.Call], ctx: Context) -> int | None:

@@ -13,9 +13,9 @@ import copy
 from typing import TYPE_CHECKING, Callable
 
 from kinkcheck.lint import ranges, ranges_forms
-from kinkcheck.lint.double_where import invisible_selection
+from kinkcheck.lint.double_where import invisible_selection, through_cast
 from kinkcheck.lint.resolve import DATA, PLAIN, TENSOR, const_value, is_eps_like
-from kinkcheck.syntax import binary_operands
+from kinkcheck.syntax import binary_operands, new_axes
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -49,6 +49,8 @@ def _values(node: ast.AST, ctx: Context, depth: int = 2):
     yield node
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in SAME_VALUE:
         yield from _values(node.func.value, ctx, depth)
+    if isinstance(node, ast.Call) and len(node.args) == 2 and (ctx.qualify(node.func) or "").endswith("typing.cast"):
+        yield from _values(node.args[1], ctx, depth)  # `cast(jax.Array, jnp.where(...))` is its value
     if depth and isinstance(node, ast.Name):
         value = ctx.definition(node.id)
         if value is None and ctx.parent(node) is not None:
@@ -312,13 +314,18 @@ class _SameTruth(ast.NodeTransformer):
         node.keywords = [k for k in node.keywords if k.arg not in _SHAPE_KEYWORDS]
         return node
 
+    def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
+        self.generic_visit(node)
+        return node.value if new_axes(node.slice) is not None else node
+
 
 def _condition_key(cond: ast.AST) -> str:
-    """The condition with ``(_x := e)`` read as ``_x`` and without ``keepdims=``: the
-    remedies' double-where names the value in the outer condition and tests the name, kept
-    to broadcast, in the inner one; both hold at the same elements."""
+    """The condition with ``(_x := e)`` read as ``_x``, without ``keepdims=`` and without
+    indexing that only adds axes (``ok[..., None, None]``): the remedies' double-where names
+    the value in the outer condition and tests the name, kept to broadcast, in the inner one;
+    both hold at the same elements."""
     if not any(isinstance(n, ast.NamedExpr) or isinstance(n, ast.keyword) and n.arg in _SHAPE_KEYWORDS
-               for n in ast.walk(cond)):
+               or isinstance(n, ast.Subscript) and new_axes(n.slice) is not None for n in ast.walk(cond)):
         return ast.dump(cond)
     return ast.dump(_SameTruth().visit(copy.deepcopy(cond)))
 
@@ -344,7 +351,7 @@ def double_where(node: ast.AST, ctx: Context, site=None) -> bool:
                 return True
     # inner: this where (or the name it is assigned to) is used in a paired where's branch,
     # or every use of its name, through one computed name, lies in one branch of the pair
-    parent = ctx.parent(call)
+    parent = ctx.parent(through_cast(call, ctx))
     names = {t.id for t in getattr(parent, "targets", ()) if isinstance(t, ast.Name)}
     for outer in pairs:
         for branch in outer.args[1:3]:
