@@ -217,6 +217,7 @@ class FileAnalysis:
         self.framework = bool(roots & FRAMEWORK_ROOTS)
         self.jax = "jax" in roots
         self.torch = "torch" in roots
+        self.numpy = "numpy" in roots
         #: JAX alone differentiates here: a Python branch or a host conversion of a traced value
         #: raises under ``jit`` (and most conversions under ``jax.grad`` too)
         self.jax_only = self.jax and not self.torch

@@ -174,7 +174,8 @@ def match_call(node: ast.Call, ctx: "Context", tables: Tables) -> list[Site]:
         return out  # a module function / local helper that is not in the catalog
     if isinstance(func, ast.Attribute) and func.attr in tables.methods and not ctx.is_module_ref(func.value):
         recv_kind = ctx.kind(func.value)
-        if recv_kind == PLAIN or _object_receiver(func.value, ctx):
+        if recv_kind == PLAIN or _object_receiver(func.value, ctx) \
+                or _not_an_array_method(node, func.attr, ctx):
             return out
         for code in tables.methods[func.attr]:
             rule = _rule(ctx, code)
@@ -263,6 +264,21 @@ def _held_instances(node: ast.Call, attr: str, ctx: "Context", tables: Tables) -
             out.append(Site(code, node, ctx.source(node.func), operand, q, min_conf(rule.confidence, "medium"),
                             node, "instance"))
     return out
+
+
+#: the methods of a NumPy ndarray and a jax.Array among the catalog's (torch tensors have
+#: many more: ``.log()``, ``.sqrt()``, ``.abs()``, ``.clamp()``, ``.norm()``)
+ARRAY_METHODS = frozenset({"argmax", "argmin", "argsort", "clip", "item", "max", "min", "round", "sort", "std",
+                           "tolist", "__abs__", "__floordiv__", "__mod__", "__pow__", "__rtruediv__", "__truediv__"})
+
+
+def _not_an_array_method(call: ast.Call, attr: str, ctx) -> bool:
+    """``self.rotation().log()``, ``dist.median()`` in a JAX or NumPy module that does not
+    import torch: neither array type has such a method, so it is one of the module's own
+    objects (a Lie group's logarithm map, a distribution's median), not an array op. With
+    arguments it may be an array namespace's function (``xp.log1p(x)``, ``xp.where(c, a, b)``)."""
+    fa = ctx.fa
+    return not fa.torch and (fa.jax or fa.numpy) and attr not in ARRAY_METHODS and not call.args
 
 
 def _object_receiver(recv: ast.AST, ctx: "Context") -> bool:
