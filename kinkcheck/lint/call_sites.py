@@ -110,13 +110,16 @@ def _compiled(value: ast.AST) -> ast.Name | None:
 
 def used_as_value(ctx) -> bool:
     """The function ``ctx`` describes is named somewhere other than as the callee of a call
-    (``map(f, xs)``, ``partial(f, ...)``, ``self.hook = self.f``): it may run from anywhere."""
+    (``map(f, xs)``, ``partial(f, ...)``, ``self.hook = self.f``): it may run from anywhere.
+    A method is named through an attribute (``self.loss``); a local variable ``loss`` is
+    another value."""
     fn = ctx.fn
     if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return True
     refs = getattr(ctx.fa, "_flow_value_refs", None)
     if refs is None:
-        refs = set()
+        names: set[str] = set()
+        attrs: set[str] = set()
         callees = {id(n.func) for n in ast.walk(ctx.fa.tree) if isinstance(n, ast.Call)}
         # `self.crit = f` and `self.step = torch.compile(f)`: calls of the attribute are indexed
         stored = [_compiled(v) or v for vs in ctx.fa.self_assigns().values() for v in vs]
@@ -125,11 +128,12 @@ def used_as_value(ctx) -> bool:
             if id(n) in callees or not isinstance(getattr(n, "ctx", None), ast.Load):
                 continue
             if isinstance(n, ast.Name):
-                refs.add(n.id)
+                names.add(n.id)
             elif isinstance(n, ast.Attribute):
-                refs.add(n.attr)
-        ctx.fa._flow_value_refs = refs
-    return fn.name in refs
+                attrs.add(n.attr)
+        refs = ctx.fa._flow_value_refs = (names, attrs)
+    names, attrs = refs
+    return fn.name in attrs or (fn.name in names and not is_method(ctx))
 
 
 def bases_in_file(fa, cls_qual: str, depth: int = 4) -> list[str]:
