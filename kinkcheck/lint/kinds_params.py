@@ -29,8 +29,9 @@ if TYPE_CHECKING:
 #: (torch's ``weight=``, mmdet's ``avg_factor``); learnable weights are ``self.weight``
 PARAM_DATA_RE = re.compile(r"^(weight|weights|sample_weight|sample_weights|class_weight|class_weights|"
                            r"pos_weight|avg_factor|loss_weight|reduction_override|ignore_index)$")
-#: sizes and shapes held in an array (``target_sizes: Tensor`` of (height, width) rows): data
-SIZES_RE = re.compile(r"(^|_)(sizes|shapes)$")
+#: sizes and shapes held in an array (``target_sizes: Tensor`` of (height, width) rows): data;
+#: so is a batch (the data batch, or a graph batch's vector of graph ids)
+SIZES_RE = re.compile(r"(^|_)(sizes|shapes)$|^batch$")
 #: tensor types of integers and truth values: no gradient flows through them
 _INTEGER_TENSOR_RE = re.compile(r"\b(LongTensor|IntTensor|ShortTensor|ByteTensor|CharTensor|BoolTensor)\b")
 _FLOAT_TENSOR_RE = re.compile(r"\b(Tensor|FloatTensor|DoubleTensor|HalfTensor|BFloat16Tensor|Array|ndarray)\b")
