@@ -259,8 +259,9 @@ DATA_NAME_RE = re.compile(
     # rollout quantities of policy-gradient losses, computed before the update: advantages,
     # returns, the behaviour policy's ``old_log_prob``
     r"advantage|advantages|returns|old_log_probs?|old_logprobs?|old_logps?|old_values|"
-    # what a replay buffer hands back (`self.replay_elements["reward"]`, `replay_data.rewards`)
-    r"replay|"
+    # what a replay buffer hands back (`self.replay_elements["reward"]`, `replay_data.rewards`);
+    # not what a model computes on it (`replay_logits`, `replay_loss` of continual learning)
+    r"replay_elements|replay_data|replay_batch|replay_buffer|replay_samples?|replay_memory|"
     # a diffusion model's noise schedule (a buffer indexed by the sampled timesteps)
     r"alphas_cumprod|alphas_bar|alpha_bar|alpha_bars|betas|sigmas|"
     # a forecasting loss's in-sample window: the observed history a scaled error is measured by
