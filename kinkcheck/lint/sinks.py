@@ -168,7 +168,7 @@ def squared_away(site, ctx) -> bool:
     node = site.call if site.call is not None else site.node
     if site.code == "KC104" and not _against_zero(node, ctx):
         return False
-    return _flat_at_zero(node, ctx, 2)
+    return _flat_at_zero(node, ctx, 2, site.operand if site.code == "KC101" else None)
 
 
 #: smooth functions that vanish at 0: a kink at 0 read through them is still squared away
@@ -179,7 +179,10 @@ _ZERO_AT_ZERO = frozenset({"tanh", "sin", "sinh", "tan", "atan", "arctan", "asin
 _QUADRATIC_AT_ZERO = frozenset({"huber_loss", "smooth_l1_loss", "mse_loss", "huber", "squared_error", "l2_loss"})
 
 
-def _flat_at_zero(node: ast.AST, ctx, depth: int) -> bool:
+def _flat_at_zero(node: ast.AST, ctx, depth: int, crossing: ast.AST | None = None) -> bool:
+    """``crossing``: what is 0 at the kink (``e`` of ``abs(e)``); a product with a factor that
+    vanishes there is differentiable (``e ** 2 * tanh(|e|)``: the kink's one-sided slopes are
+    both multiplied by 0)."""
     parent = ctx.parent(node)
     exponent = None
     if _shape_only(node, parent):
@@ -187,11 +190,24 @@ def _flat_at_zero(node: ast.AST, ctx, depth: int) -> bool:
     if isinstance(parent, ast.Compare) or (isinstance(parent, ast.Call) and node in parent.args
                                            and _callee(parent) in COMPARISON_CALLS):
         return True  # `delta <= c`, `torch.greater_equal(c, delta)`: a comparison's slope is 0
+    if crossing is not None and isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Mult):
+        cofactor = parent.right if parent.left is node else parent.left
+        if _vanishes_at(cofactor, crossing, ctx):
+            return True
+    if crossing is not None and isinstance(parent, ast.AugAssign) and isinstance(parent.op, ast.Mult) \
+            and parent.value is node and isinstance(parent.target, ast.Name):
+        from kinkcheck.lint import flow
+
+        reached, from_before = flow.reaching(parent.target.id, parent.target, ctx)
+        if not from_before and len(reached) == 1 and reached[0][1] is not None \
+                and _vanishes_at(reached[0][1], crossing, ctx):
+            return True  # `loss = (x - y) ** 2; loss *= tanh(b * |x - y|) ** g`
     if isinstance(parent, ast.BinOp) and (isinstance(parent.op, ast.Mult) or (
             isinstance(parent.op, ast.Div) and parent.left is node)):
-        return _flat_at_zero(parent, ctx, depth)  # `(|e| / scale) ** 2` is `e**2 / scale**2`
+        return _flat_at_zero(parent, ctx, depth, crossing)  # `(|e| / scale) ** 2` is `e**2 / scale**2`
     if isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.USub):
-        return _flat_at_zero(parent, ctx, depth)
+        return _flat_at_zero(parent, ctx, depth, crossing)
+    power: ast.AST | None = parent  # the expression that raises the value to `exponent`
     if isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Pow) and parent.left is node:
         exponent = parent.right
     elif isinstance(parent, ast.Attribute) and parent.value is node and parent.attr in ("pow", "square", "pow_"):
@@ -199,11 +215,11 @@ def _flat_at_zero(node: ast.AST, ctx, depth: int) -> bool:
         if parent.attr == "square":
             return True
         if isinstance(call, ast.Call) and call.args:
-            exponent = call.args[0]
+            exponent, power = call.args[0], call
     elif isinstance(parent, ast.Call) and parent.args and parent.args[0] is node:
         name = _callee(parent)
         if name in _ZERO_AT_ZERO:
-            return _flat_at_zero(parent, ctx, depth)  # `tanh(|e|) ** 2`: smooth, 0 at 0, slope finite
+            return _flat_at_zero(parent, ctx, depth, crossing)  # `tanh(|e|) ** 2`: smooth, 0 at 0, slope finite
         up = ctx.parent(parent)
         if name == "exp" and isinstance(up, ast.BinOp) and isinstance(up.op, ast.Sub) and any(
                 const_value(side) == 1 for side in (up.left, up.right)):
@@ -224,7 +240,32 @@ def _flat_at_zero(node: ast.AST, ctx, depth: int) -> bool:
 
     # read as KC202 reads an exponent: literals, parameter defaults, ``self.gamma`` config
     v = numeric_value(exponent, ctx)
+    if v is not None and not isinstance(v, bool) and v == 1 and crossing is not None and power is not None:
+        return _flat_at_zero(power, ctx, depth, crossing)  # `tanh(|e|) ** gamma` with gamma=1.0 is tanh(|e|)
     return v is not None and v > 1
+
+
+def _vanishes_at(factor: ast.AST, crossing: ast.AST, ctx) -> bool:
+    """``factor`` is 0 where ``crossing`` is, with a finite slope: ``crossing`` itself, or a
+    power of it of at least 1 (``(x - y) ** 2``, ``e.pow(2)``, ``square(e)``)."""
+    from kinkcheck.lint.ranges import numeric_value
+
+    want = ast.dump(crossing)
+    if ast.dump(factor) == want:
+        return True
+    base = exponent = None
+    if isinstance(factor, ast.BinOp) and isinstance(factor.op, ast.Pow):
+        base, exponent = factor.left, factor.right
+    elif isinstance(factor, ast.Call) and _callee(factor) in ("pow", "square"):
+        func = factor.func
+        method = isinstance(func, ast.Attribute) and not ctx.is_module_ref(func.value)
+        args = [func.value, *factor.args] if isinstance(func, ast.Attribute) and method else list(factor.args)
+        base = args[0] if args else None
+        exponent = args[1] if len(args) > 1 else (ast.Constant(2) if _callee(factor) == "square" else None)
+    if base is None or exponent is None or ast.dump(base) != want:
+        return False
+    v = numeric_value(exponent, ctx)
+    return v is not None and not isinstance(v, bool) and v >= 1
 
 
 def _against_zero(call: ast.AST, ctx) -> bool:
