@@ -8,6 +8,7 @@ import ast
 
 from kinkcheck.lint.ranges import ANY, POS, _config_name, _const, join
 from kinkcheck.lint.resolve import const_value, is_eps_like
+from kinkcheck.syntax import assigned_pairs
 
 
 def known_zero(node: ast.AST, ctx) -> bool:
@@ -96,8 +97,9 @@ def numeric_value(node: ast.AST | None, ctx, depth: int = 4):
         return None
     if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
         fa = getattr(ctx, "fa", None)
-        values = fa.self_assigns().get(node.attr, []) if fa is not None else []
-        nums: list = []
+        own = _own_settings(fa, getattr(ctx, "cls_qual", None), node.attr) if fa is not None else None
+        values = fa.self_assigns().get(node.attr, []) if fa is not None and own is None else []
+        nums: list = [] if own is None else own
         for value in values:
             if isinstance(value, ast.Name):
                 defaults = _defaults_of(value.id, fa)
@@ -148,6 +150,40 @@ def _switched_off(node: ast.AST, ctx) -> bool:
         if passed is None or all(numeric_value(value, caller) == 0 for caller, value in passed):
             return True
     return False
+
+
+def _own_settings(fa, cls_qual: str | None, attr: str) -> list | None:
+    """The numbers the methods of ``cls_qual`` (and of its bases in the file) assign to
+    ``self.<attr>``, a parameter read through that method's own default (``self.gamma =
+    gamma`` with ``gamma: float = 1.0`` in this class's ``__init__``, not another class's);
+    None when none of them assigns it."""
+    if not cls_qual:
+        return None
+    from kinkcheck.lint.bindings import parameters
+    from kinkcheck.lint.call_sites import bases_in_file
+
+    classes = [cls_qual, *bases_in_file(fa, cls_qual)]
+    for cls in classes:
+        nums: list = []
+        for fn, _env, c in fa.ix.scopes.values():
+            if c != cls or not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            defaults = {k: d for k, (_, d) in parameters(fn).items()}
+            for n in ast.walk(fn):
+                if not isinstance(n, (ast.Assign, ast.AnnAssign)) or getattr(n, "value", None) is None:
+                    continue
+                for t in n.targets if isinstance(n, ast.Assign) else [n.target]:
+                    for target, value in assigned_pairs(t, n.value):
+                        if isinstance(target, ast.Attribute) and target.attr == attr \
+                                and isinstance(target.value, ast.Name) and target.value.id == "self":
+                            if isinstance(value, ast.Name) and value.id in defaults:
+                                d = defaults[value.id]
+                                nums.append(const_value(d) if d is not None else None)
+                            else:
+                                nums.append(const_value(value))
+        if nums:
+            return nums
+    return None
 
 
 def _defaults_of(name: str, fa) -> list:
