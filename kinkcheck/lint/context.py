@@ -125,6 +125,13 @@ class Context:
         call = self.parent(attr)
         return (attr, call) if isinstance(call, ast.Call) and call.func is attr else None
 
+    def cast_operand(self, node: ast.AST) -> ast.AST | None:
+        """``x`` of ``typing.cast(T, x)`` (the type checker's identity); None for any other
+        node, ``tf.cast(x, dtype)`` included."""
+        if isinstance(node, ast.Call) and len(node.args) == 2 and (self.qualify(node.func) or "") == "typing.cast":
+            return node.args[1]
+        return None
+
     def assignments(self) -> dict[str, list]:
         """name -> every value assigned to it in the function (loop targets and unpacking
         are opaque markers, not nodes)."""

@@ -71,10 +71,7 @@ def through_cast(value: ast.AST, ctx: Context) -> ast.AST:
     """``cast(jax.Array, value)`` for ``value`` held by a ``typing.cast`` (the type checker's
     identity); ``value`` otherwise."""
     parent = ctx.parent(value)
-    if isinstance(parent, ast.Call) and len(parent.args) == 2 and parent.args[1] is value \
-            and (ctx.qualify(parent.func) or "").endswith("typing.cast"):
-        return parent
-    return value
+    return parent if parent is not None and ctx.cast_operand(parent) is value else value
 
 
 def _selected_side(use: ast.AST, pairs: list[ast.Call], ctx: Context) -> int | None:

@@ -49,8 +49,9 @@ def _values(node: ast.AST, ctx: Context, depth: int = 2):
     yield node
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in SAME_VALUE:
         yield from _values(node.func.value, ctx, depth)
-    if isinstance(node, ast.Call) and len(node.args) == 2 and (ctx.qualify(node.func) or "").endswith("typing.cast"):
-        yield from _values(node.args[1], ctx, depth)  # `cast(jax.Array, jnp.where(...))` is its value
+    cast = ctx.cast_operand(node)
+    if cast is not None:
+        yield from _values(cast, ctx, depth)  # `cast(jax.Array, jnp.where(...))` is its value
     if depth and isinstance(node, ast.Name):
         value = ctx.definition(node.id)
         if value is None and ctx.parent(node) is not None:

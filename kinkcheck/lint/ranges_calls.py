@@ -86,8 +86,6 @@ def _scattered(node: ast.Call, tail: str, method: bool, first, ctx, depth: int) 
 
 #: transforms whose result, called, computes what the function handed to them computes
 _MAPPERS = frozenset({"vmap", "pmap", "jit", "partial", "checkpoint", "remat", "named_call"})
-#: positive functions whose value may still round to 0 (a mapped one is judged without its operand)
-_UNDERFLOWING = frozenset({"exp", "exp_", "exp2", "softplus", "sigmoid", "sigmoid_", "softmax", "logistic"})
 
 
 def _mapped_function(func: ast.AST) -> str | None:
@@ -111,7 +109,7 @@ def _call(node: ast.Call, ctx, depth: int) -> str:
         mapped = _mapped_function(node.func)
         if mapped in NONNEGATIVE:
             return NONNEG  # `jax.vmap(partial(jnp.var, keepdims=True))(y)`: a variance per row
-        return POS if mapped in POSITIVE and mapped not in _UNDERFLOWING else ANY
+        return POS if mapped in POSITIVE and mapped in NO_UNDERFLOW else ANY
     args = list(node.args)
     kw = {k.arg: k.value for k in node.keywords if k.arg}
     func: Any = node.func  # an Attribute when `method`
@@ -201,8 +199,9 @@ def _call(node: ast.Call, ctx, depth: int) -> str:
         from kinkcheck.lint.ranges_select import where_range
 
         return where_range(node, ctx, depth)
-    if tail == "cast" and not method and len(args) == 2:
-        return _range_of(args[1], ctx, depth)  # `typing.cast(jax.Array, x)` is x
+    cast = ctx.cast_operand(node) if tail == "cast" and hasattr(ctx, "cast_operand") else None
+    if cast is not None:
+        return _range_of(cast, ctx, depth)  # `typing.cast(jax.Array, x)` is x
     return _returned(node, ctx, depth)
 
 
