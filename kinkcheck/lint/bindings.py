@@ -199,3 +199,20 @@ def mutated_names(ctx: "Context", item_stores: bool = True) -> set[str]:
                 got.add(node.func.value.id)
         ctx.__dict__[key] = got
     return got
+
+
+def self_assignments(fa: FileAnalysis, cls_qual: str, attr: str):
+    """``(qualname, function, env, value)`` for each ``self.<attr> = value`` in the methods of
+    ``cls_qual`` (tuple targets unpacked, nested functions as their own scopes)."""
+    from kinkcheck.syntax import assigned_pairs
+
+    for qual, (fn, env, c) in fa.ix.scopes.items():
+        if c != cls_qual or fn is fa.tree:
+            continue
+        for node in walk_local(fn):
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                    for t, value in assigned_pairs(target, node.value):
+                        if isinstance(t, ast.Attribute) and t.attr == attr \
+                                and isinstance(t.value, ast.Name) and t.value.id == "self":
+                            yield qual, fn, env, value

@@ -7,12 +7,12 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING
 
+from kinkcheck.lint.bindings import self_assignments
 from kinkcheck.lint.index import MODULE_CODE, _qual
 from kinkcheck.lint.kinds import _CYCLE
 from kinkcheck.lint.pytree import static_fields
 from kinkcheck.lint.resolve import DATA, PLAIN, UNKNOWN, annotation_kind, dotted, join, name_kind
 from kinkcheck.lint.walk import walk_local
-from kinkcheck.syntax import assigned_pairs
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context, FileAnalysis
@@ -49,17 +49,10 @@ def attr_kind(fa: "FileAnalysis", cls_qual: str, attr: str) -> str:
         return PLAIN
     fa._attr_kinds[key] = _CYCLE  # `self.alpha = self.alpha.to(x.device)`: its own value is neutral
     kinds: list[str] = []
-    for qual, (fn, env, c) in fa.ix.scopes.items():
-        if c != cls_qual or fn is fa.tree:
-            continue
-        ctx = None
-        for node in walk_local(fn):
-            if isinstance(node, (ast.Assign, ast.AnnAssign)) and getattr(node, "value", None) is not None:
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                for t, value in (pair for target in targets for pair in assigned_pairs(target, node.value)):
-                    if isinstance(t, ast.Attribute) and t.attr == attr and isinstance(t.value, ast.Name) and t.value.id == "self":
-                        ctx = ctx or Context(fa, qual, fn, env, c)
-                        kinds.append(ctx.kind(value))
+    contexts: dict[str, Context] = {}
+    for qual, fn, env, value in self_assignments(fa, cls_qual, attr):
+        ctx = contexts.get(qual) or contexts.setdefault(qual, Context(fa, qual, fn, env, cls_qual))
+        kinds.append(ctx.kind(value))
     kinds = [k for k in kinds if k != _CYCLE]
     assigned = bool(kinds)
     if not kinds:

@@ -8,7 +8,6 @@ import ast
 
 from kinkcheck.lint.ranges import ANY, POS, _config_name, _const, join
 from kinkcheck.lint.resolve import const_value, is_eps_like
-from kinkcheck.syntax import assigned_pairs
 
 
 def known_zero(node: ast.AST, ctx) -> bool:
@@ -159,28 +158,18 @@ def _own_settings(fa, cls_qual: str | None, attr: str) -> list | None:
     None when none of them assigns it."""
     if not cls_qual:
         return None
-    from kinkcheck.lint.bindings import parameters
+    from kinkcheck.lint.bindings import parameters, self_assignments
     from kinkcheck.lint.call_sites import bases_in_file
 
-    classes = [cls_qual, *bases_in_file(fa, cls_qual)]
-    for cls in classes:
+    for cls in (cls_qual, *bases_in_file(fa, cls_qual)):
         nums: list = []
-        for fn, _env, c in fa.ix.scopes.values():
-            if c != cls or not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                continue
-            defaults = {k: d for k, (_, d) in parameters(fn).items()}
-            for n in ast.walk(fn):
-                if not isinstance(n, (ast.Assign, ast.AnnAssign)) or getattr(n, "value", None) is None:
-                    continue
-                for t in n.targets if isinstance(n, ast.Assign) else [n.target]:
-                    for target, value in assigned_pairs(t, n.value):
-                        if isinstance(target, ast.Attribute) and target.attr == attr \
-                                and isinstance(target.value, ast.Name) and target.value.id == "self":
-                            if isinstance(value, ast.Name) and value.id in defaults:
-                                d = defaults[value.id]
-                                nums.append(const_value(d) if d is not None else None)
-                            else:
-                                nums.append(const_value(value))
+        for _qual, fn, _env, value in self_assignments(fa, cls, attr):
+            defaults = {k: d for k, (_, d) in parameters(fn).items()}  # that method's own
+            if isinstance(value, ast.Name) and value.id in defaults:
+                d = defaults[value.id]
+                nums.append(const_value(d) if d is not None else None)
+            else:
+                nums.append(const_value(value))
         if nums:
             return nums
     return None
