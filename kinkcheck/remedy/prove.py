@@ -208,7 +208,7 @@ def check(rule, remedy, case_expr: str, framework: str, gen, rng) -> tuple[str, 
                 return "fail", f"{case_expr} -> {rewrite}: not a{'n upper' if remedy.bound == 'upper' else ' lower'} bound"
         if remedy.error and where == "away":
             err = np.abs(r64 - o64)
-            bound = np.asarray(_error_bound(remedy, params, extra), dtype=np.float64)
+            bound = np.asarray(_error_bound(remedy, params, extra), dtype=np.float64)  # kink[KC502]: the prover's stated bound, a number, never differentiated
             allowed = (bound * np.abs(o64) if remedy.relative else bound) + slack
             if not (err <= allowed).all():
                 return "fail", (f"{case_expr} -> {rewrite}: off by {float(np.nanmax(err - allowed + slack)):.3g} > "
@@ -228,7 +228,7 @@ def check(rule, remedy, case_expr: str, framework: str, gen, rng) -> tuple[str, 
 
 
 def _inputs_scale(arrays) -> float:
-    return max(float(np.max(np.abs(v))) if v.size else 0.0 for v in arrays.values())
+    return max(float(np.max(np.abs(v))) if v.size else 0.0 for v in arrays.values())  # kink[KC101,KC505]: host-side scale of the prover's sample arrays
 
 
 def _limit(rule, remedy, b, fw, table, framework, original, arrays, o64, err, extra) -> str:
