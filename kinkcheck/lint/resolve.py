@@ -268,7 +268,10 @@ DATA_NAME_RE = re.compile(
     r"insample|"
     # a survival loss's observations: event indicators, (indices of) follow-up durations, strata
     # (times are not: a grounding model predicts start and end times)
-    r"idx|event|events|duration|durations|censor|censored|censoring|strata|stratum)($|_)"
+    r"idx|event|events|duration|durations|censor|censored|censoring|strata|stratum|"
+    # a distillation loss's teacher side: a frozen network (or an EMA of the student) whose
+    # outputs are the student's targets (`teacher_logits`, `teacher_outputs`)
+    r"teacher|teachers)($|_)"
 )
 EPS_RE = re.compile(r"(^|_)(eps|epsilon|tiny|smooth|smoothing|stabilizer|min_value|floor)($|_|\d)", re.IGNORECASE)
 
