@@ -33,11 +33,14 @@ def make_finding(
     snippet: str = "",
     replacement: str | None = None,
     extra: dict | None = None,
+    category: str | None = None,
 ) -> Finding:
     """The one way the analyzer makes a :class:`Finding`: name and category come from the
-    catalog's rule; a meta code (KC001-KC003) also works without a loaded catalog."""
+    catalog's rule (``category`` names the point where a rule's site is of another kind: an
+    L1 norm is a kink, though most norms are singular at 0); a meta code (KC001-KC003) also
+    works without a loaded catalog."""
     if rule is not None:
-        name, category = rule.name, rule.category
+        name, category = rule.name, category or rule.category
     else:
         from kinkcheck.lint.comments import META_NAMES
 
@@ -92,6 +95,7 @@ def site_finding(fa: "FileAnalysis", rule: "Rule", site: "Site", function: str) 
         snippet=snippet,
         replacement=replacement,
         extra=extra,
+        category=site.category,
     )
 
 

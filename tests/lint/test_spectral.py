@@ -107,3 +107,39 @@ def test_decompositions_of_constants_and_outside_loss_code_are_not_sites():
     assert sites("u, s, v = torch.linalg.svd(x.detach())\nreturn (z @ v).sum()") == []  # a detached target
     source = "import numpy as np\n\n\ndef principal_axes(points):\n    return np.linalg.eigh(np.cov(points.T))\n"
     assert [f for f in check_source(source, "m.py", module="m", codes=CODES) if f.code == "KC208"] == []
+
+
+def categories(body: str, code: str) -> list[str]:
+    source = f"import torch\n\n\ndef loss(z, x):\n" + textwrap.indent(textwrap.dedent(body), "    ")
+    return [f.category for f in check_source(source, "m.py", module="m", codes=CODES) if f.code == code]
+
+
+@pytest.mark.parametrize("body,category", [
+    # the values alone are a cone at a zero or a tie, like |x|: a kink
+    ("return torch.linalg.svdvals(z).sum()", "kink"),
+    ("return torch.linalg.matrix_norm(z, ord='nuc')", "kink"),
+    ("return torch.linalg.norm(z, 'nuc')", "kink"),
+    ("return torch.linalg.eigvalsh(z.T @ z)[-1]", "kink"),
+    # vectors carry 1/(s_i^2 - s_j^2), cholesky divides by its pivots: singular
+    ("u, s, vh = torch.linalg.svd(z)\nreturn (u @ vh).sum()", "singular"),
+    ("return torch.linalg.cholesky(z.T @ z).diagonal().log().sum()", "singular"),
+])
+def test_category_says_what_kind_of_point(body, category):
+    assert categories(body, "KC208") == [category]
+
+
+@pytest.mark.parametrize("body,category", [
+    ("return (z - x).norm(p=1, dim=1).mean()", "kink"),
+    ("return torch.norm(z - x, 1)", "kink"),
+    ("return torch.nn.functional.pairwise_distance(z, x, p=1).mean()", "kink"),
+    ("return (z - x).norm(dim=1).mean()", "singular"),
+    ("return torch.cdist(z, x).mean()", "singular"),
+])
+def test_an_l1_norm_is_a_kink_a_2_norm_singular(body, category):
+    assert categories(body, "KC203") == [category]
+
+
+def test_a_nuclear_norm_by_position_is_one_site():
+    codes = [f.code for f in check_source("import torch\n\n\ndef loss(z):\n    return torch.linalg.norm(z, 'nuc')\n",
+                                          "m.py", module="m", codes=CODES)]
+    assert codes == ["KC208"]

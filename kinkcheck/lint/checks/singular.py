@@ -94,6 +94,11 @@ _GRIDS = frozenset({"arange", "linspace", "logspace", "geomspace", "meshgrid", "
                     "tril_indices", "triu_indices", "indices", "mgrid", "ogrid"})
 
 
+#: how deep :func:`_static` reads one value of an attribute or one returned value (each is
+#: read once per file: memoized)
+_HOP_DEPTH = 4
+
+
 def _static(node: ast.AST, ctx: Context, depth: int) -> bool:
     """Whether ``node`` is computed from literals, shapes and settings only, through array
     calls too: ``torch.sqrt(torch.tensor(d_k))``, ``jnp.log(x.shape[-1])``. Dividing by
@@ -112,17 +117,40 @@ def _static(node: ast.AST, ctx: Context, depth: int) -> bool:
         from kinkcheck.lint import flow
 
         reached, from_before = flow.reaching(node.id, node, ctx)
-        return not from_before and bool(reached) and all(
+        if from_before and node.id not in ctx.__dict__.get("_static_params", ()):
+            return False
+        return (from_before or bool(reached)) and all(
             v is not None and _static(v, ctx, depth - 1) for _, v in reached)
     if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
         # `self.scale = np.sqrt(self.rank)` in `__init__`: a setting computed from settings
         from kinkcheck.lint.kinds import PARAMETERS
 
-        values = ctx.fa.self_assigns().get(node.attr, [])
-        return bool(values) and all(isinstance(v, ast.Call) and ctx.qualify(v.func) not in PARAMETERS
-                                    and _static(v, ctx, depth - 1) for v in values)  # a Parameter is learnt
+        from kinkcheck.lint.bindings import self_assignments
+        from kinkcheck.lint.call_sites import caller_context
+
+        cls = ctx.cls_qual
+        if cls is None:
+            values = ctx.fa.self_assigns().get(node.attr, [])
+            return bool(values) and all(isinstance(v, ast.Call) and ctx.qualify(v.func) not in PARAMETERS
+                                        and _static(v, ctx, depth - 1) for v in values)  # a Parameter is learnt
+        memo = ctx.fa.__dict__.setdefault("_static_attrs", {})
+        key = (cls, node.attr)
+        if key not in memo:
+            memo[key] = False  # `self.n = self.n + 1`: not a setting
+            # each value read where it is assigned (`self.kernel = _box(kernel_size)` in `__init__`)
+            pairs = [(caller_context(ctx.fa, q, ctx.fa.ix.scopes[q]), v) for q, _fn, _env, v in
+                     self_assignments(ctx.fa, cls, node.attr)]
+            memo[key] = bool(pairs) and all(isinstance(v, ast.Call) and where.qualify(v.func) not in PARAMETERS
+                                            and _static(v, where, _HOP_DEPTH) for where, v in pairs)
+        return memo[key]
     if not isinstance(node, ast.Call):
         return False
+    own = _own_function(node, ctx)
+    if own is not None:
+        # `self.kernel_vol = self.get_kernel_vol()`, `self.window = _gaussian(size, sigma)`:
+        # what a function of this file returns from settings is a setting
+        return all(_static(a, ctx, depth - 1) for a in (*node.args, *(kw.value for kw in node.keywords))) \
+            and _static_function(ctx, own)
     q = ctx.qualify(node.func) or ""
     tail = q.rsplit(".", 1)[-1]
     if ".random." in f".{q}." or tail.startswith("rand"):
@@ -139,25 +167,63 @@ def _static(node: ast.AST, ctx: Context, depth: int) -> bool:
     return False
 
 
-@refine("KC203")
-def l1_pairwise_distance(site: Site, ctx: "Context"):
-    """``F.pairwise_distance`` adds eps to the difference, which keeps its 2-norm away from 0;
-    with ``p=1`` (or any p <= 1) it is a sum of ``|x - y + eps|``, kinked on every coordinate.
-    ``F.normalize`` divides by ``max(||x||_p, eps)``: guarded at 0 for p=2, kinked on every
-    coordinate for p=1 (``p=self.p_norm`` set to 1.0 counts). A nuclear norm (``ord="nuc"``) is left to KC208."""
-    call = site.call
-    if isinstance(call, ast.Call) and any(kw.arg in ("ord", "p") and isinstance(kw.value, ast.Constant)
-                                          and kw.value.value == "nuc" for kw in call.keywords):
-        return None  # a nuclear norm is a sum of singular values: KC208's site
-    tail = (site.qname or "").rsplit(".", 1)[-1]
-    if not isinstance(call, ast.Call) or tail not in ("pairwise_distance", "normalize"):
-        return site
-    at = 2 if tail == "pairwise_distance" else 1
-    p = next((kw.value for kw in call.keywords if kw.arg == "p"), call.args[at] if len(call.args) > at else None)
-    v = numeric_value(p, ctx) if p is not None else 2.0
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
+def _own_function(call: ast.Call, ctx: Context) -> str | None:
+    """The qualified name of the undecorated function or method of this file ``call`` calls
+    (``helper(...)``, ``self.helper(...)``), else None."""
+    from kinkcheck.lint.ranges_calls import _own_method
+
+    if isinstance(call.func, ast.Attribute):
+        q = _own_method(call.func, ctx)
+    elif isinstance(call.func, ast.Name):
+        q = ctx.qualify(call.func)
+        q = q if q and ctx.how == "def" else None
+    else:
+        q = None
+    entry = ctx.fa.ix.scopes.get(q) if q else None
+    if entry is None or not isinstance(entry[0], (ast.FunctionDef, ast.AsyncFunctionDef)) or entry[0].decorator_list:
         return None
-    return site if v <= 1 else None
+    return q
+
+
+def _static_function(ctx: Context, qual: str) -> bool:
+    """Every value the function ``qual`` returns is :func:`_static` when its parameters are
+    (the call hands it settings); memoized per file, a recursive call is not static."""
+    from kinkcheck.lint import call_sites
+    from kinkcheck.lint.walk import walk_local
+
+    memo = ctx.fa.__dict__.setdefault("_static_functions", {})
+    if qual in memo:
+        return memo[qual]
+    memo[qual] = False
+    entry = ctx.fa.ix.scopes[qual]
+    callee = call_sites.linked_context(ctx.fa, qual, entry)
+    callee.__dict__["_static_params"] = frozenset(callee.params)
+    values = [n.value for n in walk_local(entry[0]) if isinstance(n, ast.Return)]
+    memo[qual] = bool(values) and all(v is not None and _static(v, callee, _HOP_DEPTH) for v in values)
+    return memo[qual]
+
+
+@refine("KC203")
+def norm_order(site: Site, ctx: "Context"):
+    """The order decides what a norm's point at 0 is. A 2-norm is singular there (its slope
+    x/||x|| is 0/0); a norm of order <= 1 (``x.norm(p=1)``, ``F.pairwise_distance(a, b, p=1)``)
+    is a sum of ``|x_i|``, kinked on every coordinate: a kink. ``F.pairwise_distance`` adds eps
+    to the difference, which keeps its 2-norm away from 0, and ``F.normalize`` divides by
+    ``max(||x||_p, eps)``: both are guarded for p=2 (``p=self.p_norm`` set to 1.0 counts as 1).
+    A nuclear norm (``ord="nuc"``) is left to KC208."""
+    call = site.call
+    if not isinstance(call, ast.Call):
+        return site
+    tail = (site.qname or site.callee or "").strip(".()").rsplit(".", 1)[-1]
+    at = 2 if tail == "pairwise_distance" else 0 if site.via == "method" else 1
+    p = next((kw.value for kw in call.keywords if kw.arg in ("p", "ord")), call.args[at] if len(call.args) > at else None)
+    if isinstance(p, ast.Constant) and p.value == "nuc":
+        return None  # a nuclear norm is a sum of singular values: KC208's site
+    v = numeric_value(p, ctx) if p is not None else 2.0
+    order = v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+    if tail in ("pairwise_distance", "normalize"):
+        return site.with_(category="kink") if order is not None and order <= 1 else None
+    return site.with_(category="kink") if order is not None and order <= 1 else site
 
 
 @refine("KC209")

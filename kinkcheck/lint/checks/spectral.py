@@ -61,6 +61,10 @@ def spectral_degenerate(site: Site, ctx: Context):
         return None
     if not vectors and operand is not None and _jittered(operand, ctx):
         return None  # eps * I keeps values and pivots off 0 (vectors never get here)
+    if not vectors and tail != "cholesky":
+        # the values alone (a nuclear or spectral norm, svdvals, eigvalsh) are finite with a
+        # finite slope on both sides of a zero or a tie: a cone like |x|, a kink
+        return site.with_(category="kink")
     return site
 
 
@@ -218,7 +222,8 @@ def spectral_norm(node: ast.Call, ctx: Context):
     if sinks.gradient_dead(node, ctx):
         return
     callee = f".{func.attr}()" if method and isinstance(func, ast.Attribute) else ctx.source(func)
-    yield Site("KC208", node, callee, operand, q, "high" if not method else "medium", node, "node")
+    # a sum of singular values (or the largest one): a cone at a zero or a tie, a kink
+    yield Site("KC208", node, callee, operand, q, "high" if not method else "medium", node, "node", category="kink")
 
 
 def _two_dims(node: ast.Call) -> bool:
