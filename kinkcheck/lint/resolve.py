@@ -306,15 +306,18 @@ DATA_FUNCS = frozenset(
      "linspace", "logspace", "eye", "rand", "randn", "randint", "rand_like", "randn_like",
      "randint_like", "randperm", "tensor", "as_tensor", "from_numpy", "bernoulli", "multinomial",
      "stop_gradient", "searchsorted", "bucketize", "one_hot", "tril_indices", "triu_indices",
-     "PRNGKey", "key", "split", "normal", "uniform", "new_ones", "new_zeros", "new_full", "new_empty",
+     "PRNGKey", "key", "normal", "uniform", "new_ones", "new_zeros", "new_full", "new_empty",
      "new_tensor"}
 )
 PLAIN_BUILTINS = frozenset(
     {"len", "int", "float", "bool", "str", "range", "isinstance", "issubclass", "hasattr", "callable",
-     "type", "id", "hash", "repr", "format", "ord", "chr", "list", "tuple", "dict", "set", "frozenset",
-     "sorted", "enumerate", "zip", "reversed", "any", "all", "print", "round", "divmod", "bin", "hex"}
+     "type", "id", "hash", "repr", "format", "ord", "chr", "dict", "set", "frozenset",
+     "enumerate", "zip", "any", "all", "print", "round", "divmod", "bin", "hex"}
 )
-JOIN_BUILTINS = frozenset({"abs", "max", "min", "sum", "pow", "next", "iter", "getattr"})
+#: builtins whose result holds what their arguments hold (``tuple(map(squeeze, jnp.split(x, 3)))``
+#: is three arrays; ``list(x.shape)`` is numbers)
+JOIN_BUILTINS = frozenset({"abs", "max", "min", "sum", "pow", "next", "iter", "getattr", "list", "tuple", "sorted",
+                           "reversed", "map", "filter"})
 
 
 def join(*kinds: str) -> str:

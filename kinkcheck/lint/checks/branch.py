@@ -177,16 +177,28 @@ def _is_data(node, ctx: Context) -> bool:
 
 
 def _container(node: ast.AST, ctx: Context) -> bool:
-    """A name bound to a list, tuple, dict or set (what it holds may carry gradient; its
-    truth is whether it is empty)."""
+    """A name, or a ``self.<attr>``, bound to a list, tuple, dict or set (what it holds may
+    carry gradient; its truth is whether it is empty)."""
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
+        values = ctx.fa.self_assigns().get(node.attr, [])  # `self.tracked = list(params) if params else []`
+        return bool(values) and all(_container_value(v) for v in values)
     if not isinstance(node, ast.Name):
         return False
     ann = ctx.params[node.id][0] if node.id in ctx.params else None
     if ann is not None and _container_annotation(ann):
         return True  # `kl_constraints: Sequence[Tuple[Array, Penalty]] = ()`
-    shapes = (ast.List, ast.Tuple, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp)
-    return any(isinstance(v, shapes) or isinstance(v, ast.Call) and isinstance(v.func, ast.Name) and
-               v.func.id in ("list", "dict", "tuple", "set") for v in ctx.assignments().get(node.id, ()))
+    return any(_container_value(v) for v in ctx.assignments().get(node.id, ()))
+
+
+_CONTAINER_SHAPES = (ast.List, ast.Tuple, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp)
+
+
+def _container_value(value: object) -> bool:
+    """``[...]``, ``list(xs)``, ``sorted(xs)``, ``list(xs) if xs else []``: a collection."""
+    if isinstance(value, ast.IfExp):
+        return _container_value(value.body) and _container_value(value.orelse)
+    return isinstance(value, _CONTAINER_SHAPES) or isinstance(value, ast.Call) and isinstance(value.func, ast.Name) \
+        and value.func.id in ("list", "dict", "tuple", "set", "sorted", "frozenset")
 
 
 #: annotations of a collection: ``if xs:`` asks whether it is empty, whatever it holds
