@@ -25,7 +25,7 @@ _SEVERING = frozenset({"detach", "detach_", "stop_gradient", "argmax", "argmin",
 #: attributes that hold no gradient: ``x.data``, ``x.topk(k).indices``
 _SEVERING_ATTRS = frozenset({"data", "indices", "shape", "dtype", "device"})
 #: how many assignments a value is followed through
-_NAME_DEPTH = 2
+_NAME_DEPTH = 4
 
 
 #: searches whose every argument is only compared (the sorted sequence and the values sought)
