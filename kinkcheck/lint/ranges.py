@@ -24,7 +24,7 @@ import ast
 import contextvars
 import re
 
-from kinkcheck.lint.resolve import const_value, is_eps_like
+from kinkcheck.lint.resolve import const_value, dotted, is_eps_like
 
 GE1, POS, NONNEG, NONZERO, ANY = "ge1", "pos", "nonneg", "nonzero", "any"
 #: > 0 in exact arithmetic, but one element may round to 0 (``softmax``, ``exp`` of a very
@@ -48,7 +48,7 @@ NONNEGATIVE = frozenset({"abs", "absolute", "fabs", "relu", "relu_", "relu6", "s
                          "histc", "bincount"})
 #: callees that keep their (first) operand's range: reductions of same-signed values, casts, views
 KEEP = frozenset({"sum", "nansum", "mean", "nanmean", "cumsum", "segment_sum", "amax", "amin", "float", "double", "half",
-                  "bfloat16", "to", "type_as", "detach", "clone", "contiguous", "view", "reshape", "squeeze",
+                  "bfloat16", "to", "type", "type_as", "detach", "clone", "contiguous", "view", "reshape", "squeeze",
                   "unsqueeze", "flatten", "expand", "expand_as", "permute", "transpose", "t", "repeat",
                   "tensor", "as_tensor", "asarray", "array", "stop_gradient", "broadcast_to", "diag",
                   "diagonal", "trace", "prod", "cpu", "cuda", "max", "min", "median", "values", "item", "tolist", "to_dense",
@@ -322,6 +322,8 @@ def _range(node: ast.AST, ctx, depth: int) -> str:
             if _expanded_square(node, ctx, sub):
                 return NONNEG
         return ANY
+    if _boolean(node):
+        return NONNEG  # a mask used as numbers is 0 or 1: `~torch.eye(n, dtype=torch.bool)`, `d > m`
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
         return NONZERO if is_nonzero(_range_of(node.operand, ctx, sub)) else ANY
     if isinstance(node, ast.IfExp):
@@ -337,6 +339,19 @@ def _range(node: ast.AST, ctx, depth: int) -> str:
     if isinstance(node, (ast.ListComp, ast.GeneratorExp)):
         return _range_of(node.elt, ctx, sub)  # `torch.tensor([max(len(t), 1) for t in a])`
     return ANY
+
+
+def _boolean(node: ast.AST) -> bool:
+    """A truth value (a comparison, ``logical_and``, ...), an array made with a boolean dtype,
+    or the negation of either."""
+    from kinkcheck.lint.truth import truth_value
+
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Invert):
+        return _boolean(node.operand)
+    if isinstance(node, ast.Call) and any(kw.arg == "dtype" and (dotted(kw.value) or "").rsplit(".", 1)[-1] in
+                                          ("bool", "bool_") for kw in node.keywords):
+        return True
+    return truth_value(node)
 
 
 #: callees that overflow to inf for a large enough argument

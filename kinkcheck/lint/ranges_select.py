@@ -35,8 +35,17 @@ def selected_bound(node: ast.Subscript, ctx) -> tuple[float, bool] | None:
     return best
 
 
-def floor_of(node: ast.AST | None, ctx) -> float | None:
-    """A constant every element of ``node`` is at least: a selection above it or a clamp to it."""
+def floor_of(node: ast.AST | None, ctx, depth: int = 3) -> float | None:
+    """A constant every element of ``node`` is at least: a selection above it, a clamp to it,
+    or a cosine similarity over a temperature (``ranges_similarity``)."""
+    from kinkcheck.lint.ranges_similarity import definition, similarity_floor, temperature
+
+    if isinstance(node, ast.Name) and depth > 0:
+        value = definition(node, ctx)  # `logits = sim / tau` above `exp(logits)`
+        return floor_of(value, ctx, depth - 1) if value is not None else None
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+        cosine, t = similarity_floor(node.left, ctx), temperature(node.right, ctx)
+        return cosine / t if cosine is not None and t is not None else None
     if isinstance(node, ast.Subscript):
         bound = selected_bound(node, ctx)
         return bound[0] if bound is not None else None
@@ -47,7 +56,7 @@ def floor_of(node: ast.AST | None, ctx) -> float | None:
         if tail in ("clamp", "clamp_", "clip", "clip_", "clamp_min", "clamp_min_"):
             low = _lower_bound(node, tail, ctx)
             return _number(low, ctx) if low is not None else None
-    return None
+    return similarity_floor(node, ctx)
 
 
 def _conjuncts(mask: ast.AST | None):
