@@ -50,7 +50,8 @@ GUARDS: Mapping[str, str] = {
     "range": "the range analysis proves the operand stays off the kink: > 0 (sqrt, log, powers) or != 0 "
              "(a denominator) from eps-like terms, positive config and defaults, squares, norms and variances "
              "written expanded (E[x^2] - E[x]^2, SSIM's windowed sigma) plus a positive term, "
-             "exp/softplus/sigmoid (of values kept above -80: no underflow), clamps to a positive floor, "
+             "exp/softplus/sigmoid (of values kept above -80, or of a cosine similarity over a temperature: no "
+             "underflow), clamps to a positive floor, "
              "selections above a positive floor (`x[x > 1e-6]`), reorderings (flip, gather), counts and shapes",
 }
 
