@@ -286,6 +286,8 @@ def _range(node: ast.AST, ctx, depth: int) -> str:
         return _name(node.id, ctx, sub)
     if isinstance(node, ast.Attribute):
         return _attribute(node, ctx, sub)
+    if _boolean(node):
+        return NONNEG  # a mask used as numbers is 0 or 1: `~torch.eye(n, dtype=torch.bool)`, `(d > m) & ok`
     if isinstance(node, ast.Subscript):
         if isinstance(node.value, ast.Attribute) and node.value.attr == "shape":
             return GE1
@@ -322,8 +324,6 @@ def _range(node: ast.AST, ctx, depth: int) -> str:
             if _expanded_square(node, ctx, sub):
                 return NONNEG
         return ANY
-    if _boolean(node):
-        return NONNEG  # a mask used as numbers is 0 or 1: `~torch.eye(n, dtype=torch.bool)`, `d > m`
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
         return NONZERO if is_nonzero(_range_of(node.operand, ctx, sub)) else ANY
     if isinstance(node, ast.IfExp):

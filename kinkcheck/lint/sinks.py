@@ -248,24 +248,30 @@ def _flat_at_zero(node: ast.AST, ctx, depth: int, crossing: ast.AST | None = Non
 def _vanishes_at(factor: ast.AST, crossing: ast.AST, ctx) -> bool:
     """``factor`` is 0 where ``crossing`` is, with a finite slope: ``crossing`` itself, or a
     power of it of at least 1 (``(x - y) ** 2``, ``e.pow(2)``, ``square(e)``)."""
+    if ast.dump(factor) == ast.dump(crossing):
+        return True
+    v = power_of(factor, crossing, ctx)
+    return v is not None and v >= 1
+
+
+def power_of(factor: ast.AST, base: ast.AST, ctx) -> float | None:
+    """k when ``factor`` is ``base ** k``, ``base.pow(k)`` or ``square(base)`` (k = 2) with a
+    known number k, else None."""
     from kinkcheck.lint.ranges import numeric_value
 
-    want = ast.dump(crossing)
-    if ast.dump(factor) == want:
-        return True
-    base = exponent = None
+    found = exponent = None
     if isinstance(factor, ast.BinOp) and isinstance(factor.op, ast.Pow):
-        base, exponent = factor.left, factor.right
+        found, exponent = factor.left, factor.right
     elif isinstance(factor, ast.Call) and _callee(factor) in ("pow", "square"):
         func = factor.func
         method = isinstance(func, ast.Attribute) and not ctx.is_module_ref(func.value)
         args = [func.value, *factor.args] if isinstance(func, ast.Attribute) and method else list(factor.args)
-        base = args[0] if args else None
+        found = args[0] if args else None
         exponent = args[1] if len(args) > 1 else (ast.Constant(2) if _callee(factor) == "square" else None)
-    if base is None or exponent is None or ast.dump(base) != want:
-        return False
+    if found is None or exponent is None or ast.dump(found) != ast.dump(base):
+        return None
     v = numeric_value(exponent, ctx)
-    return v is not None and not isinstance(v, bool) and v >= 1
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
 def _against_zero(call: ast.AST, ctx) -> bool:

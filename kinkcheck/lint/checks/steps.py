@@ -42,7 +42,62 @@ def comparison_as_mask(node: ast.Compare | ast.Call, ctx: Context):
         return
     if not _used_as_number(node, ctx, follow=2):
         return
+    if _gates_a_flat_factor(node, ctx):
+        return
     yield Site("KC304", node, "comparison", node, None, "medium" if k == TENSOR else "low", node, "node")
+
+
+#: casts that keep a mask's 0/1 values
+_MASK_CASTS = frozenset({"float", "double", "half", "bfloat16", "to", "type", "type_as"})
+
+
+def _gates_a_flat_factor(node: ast.AST, ctx: Context) -> bool:
+    """The mask multiplies a factor that vanishes to second order where the comparison flips:
+    ``(s + m) ** 2 * (s > -m).float()`` is a squared hinge, continuous with a continuous slope
+    (LABELS.md: a comparison whose two sides agree in value and first derivative). A data mask
+    beside it (``((s > -m) & (t <= 0)).float()``) gates nothing at the crossing."""
+    if not (isinstance(node, ast.Compare) and len(node.ops) == 1):
+        return False
+    child: ast.AST = node
+    parent = ctx.parent(node)
+    while True:
+        if isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.BitAnd):
+            other = parent.right if parent.left is child else parent.left
+            if value_comparison(other, ctx, follow=0) is not None:
+                return False  # another step of a differentiated value
+            child, parent = parent, ctx.parent(parent)
+        elif (method := ctx.method_call(child)) is not None and method[0].attr in _MASK_CASTS:
+            child, parent = method[1], ctx.parent(method[1])
+        else:
+            break
+    if not (isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Mult)):
+        return False
+    factor = parent.right if parent.left is child else parent.left
+    return any(_flat_at(factor, c, ctx) for c in _crossings(node.left, node.comparators[0]))
+
+
+def _crossings(a: ast.expr, b: ast.expr) -> list[ast.expr]:
+    """Expressions that are 0 exactly where ``a`` meets ``b``: ``a - b``, ``b - a``, and
+    ``a + c`` for ``b = -c``; ``a`` itself against 0."""
+    out: list[ast.expr] = [ast.BinOp(a, ast.Sub(), b), ast.BinOp(b, ast.Sub(), a)]
+    if const_value(b) == 0:
+        out.append(a)
+    if const_value(a) == 0:
+        out.append(b)
+    if isinstance(b, ast.UnaryOp) and isinstance(b.op, ast.USub):
+        out += [ast.BinOp(a, ast.Add(), b.operand), ast.BinOp(b.operand, ast.Add(), a)]
+    if isinstance(a, ast.UnaryOp) and isinstance(a.op, ast.USub):
+        out += [ast.BinOp(b, ast.Add(), a.operand), ast.BinOp(a.operand, ast.Add(), b)]
+    return out
+
+
+def _flat_at(factor: ast.AST, crossing: ast.expr, ctx: Context) -> bool:
+    """``factor`` is ``crossing ** k`` (``.pow(k)``, ``square``) with k >= 2: zero with a zero
+    slope where ``crossing`` is 0."""
+    from kinkcheck.lint.sinks import power_of
+
+    k = power_of(factor, crossing, ctx)
+    return k is not None and k >= 2
 
 
 def _mask_call(call: ast.Call, ctx: Context) -> bool:
