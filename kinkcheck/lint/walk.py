@@ -106,12 +106,21 @@ def backward_slice(body: "Sequence[ast.AST]", exprs: "Sequence[ast.AST]") -> lis
     needed: set[str] = set()
     for e in exprs:
         needed |= _loads(e)
-    assigns = [n for stmt in body for n in walk_local([stmt]) if isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign))]
+    local = [n for stmt in body for n in walk_local([stmt])]
+    assigns = [n for n in local if isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign))]
+    # a nested function that the needed values call reads the enclosing names it closes over
+    # (`def _f(hue): return where(hue < 1/6, m1, m2)` then `return stack([_f(h), ...])`)
+    closures = [n for n in local if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
     chosen: list[ast.AST] = list(exprs)
     seen: set[int] = set()
     changed = True
     while changed:
         changed = False
+        for fn in closures:
+            if fn.name in needed and id(fn) not in seen:
+                seen.add(id(fn))
+                needed |= {n for stmt in fn.body for n in _loads(stmt)}
+                changed = True
         for a in assigns:
             if id(a) in seen:
                 continue
