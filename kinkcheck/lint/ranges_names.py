@@ -56,7 +56,27 @@ def _free(name: str, ctx, depth: int) -> str:
                     rs.append(_param(name, outer, depth - 1) if name in outer.params else _config_name(name))
                 return join(*rs)
             outer = _enclosing(outer)
-    return _config_name(name)
+    module = _module_value(name, ctx, depth)
+    return module if module is not None else _config_name(name)
+
+
+def _module_value(name: str, ctx, depth: int) -> str | None:
+    """The range of a module-level constant (``smallVal = np.finfo("float").eps``,
+    ``SCALE = 2 ** 0.5``): the join over its module-level bindings, None where it has none."""
+    from kinkcheck.lint import flow
+
+    fa = getattr(ctx, "fa", None)
+    if fa is None or depth <= 1 or not hasattr(fa, "ix"):
+        return None
+    from kinkcheck.lint.kinds_members import module_context
+
+    mctx = module_context(fa)
+    if mctx is ctx:
+        return None
+    values = [value for _, value in flow.bindings(mctx).get(name, ())]
+    if not values or any(v is None for v in values):
+        return None
+    return join(*(_range_of(v, mctx, depth - 1) for v in values))
 
 
 def _reaching_name(node: ast.Name, ctx, depth: int) -> str:
