@@ -31,7 +31,7 @@ def rewrites(finding) -> dict[str, str]:
 
 @pytest.mark.parametrize(("body", "code", "expected"), [
     ("return torch.abs(a - b).mean()", "KC101", "(torch.sqrt((_x := (a - b)) * _x + 1e-6) - 0.001)"),
-    ("return (a / mask.sum()).mean()", "KC205", "a / (mask.sum() + 1e-6)"),
+    ("return (a / b.abs().sum()).mean()", "KC205", "a / (b.abs().sum() + 1e-6)"),
     ("return torch.div(a * 2, b.norm()).mean()", "KC205", "(a * 2 / (b.norm() + 1e-6))"),  # .mean() of it
     ("return (a ** 0.5).mean()", "KC202", "(a + 1e-6) ** 0.5"),
     ("return torch.reciprocal(b.abs()).mean()", "KC205", "(1.0 / (b.abs() + 1e-6))"),
@@ -155,7 +155,7 @@ def test_branches_blend_their_own_values_as_advice_over_the_whole_conditional():
 
 
 def test_adding_eps_to_a_denominator_is_a_fix_only_where_it_is_never_negative():
-    count = torch_loss("return (a / mask.sum()).mean()", "KC205")
+    count = torch_loss("return (a / b.abs().sum()).mean()", "KC205")
     assert count.extra["fix"]["title"] == "add eps to the denominator"
     angle = torch_loss("return ((torch.pi - a) / torch.sin(a)).mean()", "KC205")
     assert angle.replacement is None and {r["applicability"] for r in angle.extra["remedies"]} == {"display"}

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from typing import TYPE_CHECKING
 
 from kinkcheck.lint.checks import Site, refine
@@ -81,7 +82,54 @@ def division(site: Site, ctx: Context):
         denom = site.operand
     if denom is None or ctx.kind(denom) == PLAIN or _static(denom, ctx, 5):
         return None
+    if ctx.kind(denom) == DATA and _count_of_data(denom, ctx):
+        return None  # `(loss * mask).sum() / mask.sum()`: a zero is an empty batch, not a point
     return site.with_(operand=denom)
+
+
+#: names of counts and totals (a loss count, summed lengths, a weight sum)
+_TOTAL_WORDS = re.compile(r"(^|_)(lens|lengths|count|counts|num|total)($|_)|_sum$", re.IGNORECASE)
+#: names of masks and weights: what a masked or weighted mean totals, then divides by
+_MASK_WORDS = re.compile(r"(^|_)(mask|masks|weight|weights|sw|events|event|valid|indicator|observed|support)($|_)",
+                         re.IGNORECASE)
+#: reductions that count or total what they are handed
+_TOTALS = frozenset({"sum", "nansum", "count_nonzero", "numel", "mean"})
+#: methods that only reshape or retype
+_SAME = frozenset({"float", "double", "half", "to", "type", "type_as", "view", "reshape", "unsqueeze", "squeeze",
+                   "flatten", "clone", "detach"})
+
+
+def _count_of_data(node: ast.AST | None, ctx: Context, depth: int = 4, reduced: bool = False) -> bool:
+    """A count or total of a data mask, weights or lengths (``mask.sum()``, ``torch.sum(w)``,
+    ``target_lens.sum(1)``, ``loss_count``, ``jnp.sum(is_finite)``), which carries no gradient:
+    dividing by it is a masked or weighted mean, and a zero there is a batch with nothing to
+    average, a property of the data, not a point the parameters move through. A target's own
+    magnitude (``norm(t)``, ``target.abs().mean()``) is no count: a silent target is a pole."""
+    from kinkcheck.lint.truth import truth_value
+
+    if node is None or depth < 0:
+        return False
+    if truth_value(node):
+        return reduced  # `(d > 0).sum()`: the count; `x / (d > 0)` divides by the mask itself
+    name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
+    if name is not None and (_TOTAL_WORDS.search(name) or reduced and _MASK_WORDS.search(name)):
+        return True
+    if isinstance(node, ast.Name):
+        value = ctx.definition(node.id)
+        return value is not None and _count_of_data(value, ctx, depth - 1, reduced)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
+        return _count_of_data(node.left, ctx, depth - 1, reduced) and (
+            const_value(node.right) is not None or _count_of_data(node.right, ctx, depth - 1, reduced))
+    if isinstance(node, ast.Call) and isinstance(node.func, (ast.Attribute, ast.Name)):
+        func = node.func
+        tail = func.attr if isinstance(func, ast.Attribute) else func.id
+        method = isinstance(func, ast.Attribute) and not ctx.is_module_ref(func.value)
+        inner = func.value if method else (node.args[0] if node.args else None)
+        if tail in _SAME and method:
+            return _count_of_data(inner, ctx, depth, reduced)
+        if tail in _TOTALS:
+            return _count_of_data(inner, ctx, depth - 1, True)
+    return False
 
 
 #: keywords of an array constructor that say how, not what (``torch.tensor(d, dtype=...)``)
