@@ -123,8 +123,9 @@ def _count_of_data(node: ast.AST | None, ctx: Context, depth: int = 4, reduced: 
     if isinstance(node, ast.Call) and isinstance(node.func, (ast.Attribute, ast.Name)):
         func = node.func
         tail = func.attr if isinstance(func, ast.Attribute) else func.id
-        method = isinstance(func, ast.Attribute) and not ctx.is_module_ref(func.value)
-        inner = func.value if method else (node.args[0] if node.args else None)
+        receiver = func.value if isinstance(func, ast.Attribute) and not ctx.is_module_ref(func.value) else None
+        method = receiver is not None
+        inner = receiver if receiver is not None else (node.args[0] if node.args else None)
         if tail in _SAME and method:
             return _count_of_data(inner, ctx, depth, reduced)
         if tail in _TOTALS:
