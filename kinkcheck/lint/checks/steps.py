@@ -42,7 +42,7 @@ def comparison_as_mask(node: ast.Compare | ast.Call, ctx: Context):
         return
     if not _used_as_number(node, ctx, follow=2):
         return
-    if _gates_a_flat_factor(node, ctx):
+    if _gates_a_flat_factor(node, ctx) or _smooth_piecewise_assignment(node, ctx):
         return
     yield Site("KC304", node, "comparison", node, None, "medium" if k == TENSOR else "low", node, "node")
 
@@ -74,6 +74,53 @@ def _gates_a_flat_factor(node: ast.AST, ctx: Context) -> bool:
         return False
     factor = parent.right if parent.left is child else parent.left
     return any(_flat_at(factor, c, ctx) for c in _crossings(node.left, node.comparators[0]))
+
+
+def _smooth_piecewise_assignment(node: ast.AST, ctx: Context) -> bool:
+    """Smooth L1 written with boolean-index assignments: ``mask = d.abs() < beta``,
+    ``d[mask] = d[mask] ** 2 / (2 * beta)``, ``d[~mask] = d[~mask].abs() - beta / 2``. The two
+    pieces are read as ``where(mask, f(d), g(d))`` and judged as a where is: they meet with the
+    same value and slope where the comparison flips."""
+    import copy
+
+    from kinkcheck.lint.joins import where_is_smooth
+    from kinkcheck.lint.walk import walk_local
+
+    parent = ctx.parent(node)
+    mask = parent.targets[0].id if isinstance(parent, ast.Assign) and len(parent.targets) == 1 and \
+        isinstance(parent.targets[0], ast.Name) else None
+    want = ast.dump(node)
+
+    def selects(index: ast.AST, negated: bool) -> bool:
+        if negated:
+            return isinstance(index, ast.UnaryOp) and isinstance(index.op, (ast.Invert, ast.Not)) \
+                and selects(index.operand, False)
+        return ast.dump(index) == want or (mask is not None and isinstance(index, ast.Name) and index.id == mask)
+
+    pieces: dict[bool, tuple[str, ast.expr]] = {}
+    for stmt in walk_local(ctx.fn):
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Subscript) \
+                and isinstance(stmt.targets[0].value, ast.Name):
+            target = stmt.targets[0]
+            for negated in (False, True):
+                if selects(target.slice, negated) and negated not in pieces:
+                    pieces[negated] = (target.value.id, stmt.value)  # type: ignore[attr-defined]
+    if len(pieces) != 2 or pieces[False][0] != pieces[True][0]:
+        return False
+    array = pieces[False][0]
+
+    class _Whole(ast.NodeTransformer):
+        def visit_Subscript(self, sub: ast.Subscript) -> ast.AST:
+            if isinstance(sub.value, ast.Name) and sub.value.id == array and (
+                    selects(sub.slice, False) or selects(sub.slice, True)):
+                return ast.Name(id=array, ctx=ast.Load())
+            return self.generic_visit(sub)
+
+    inside, outside = (_Whole().visit(copy.deepcopy(pieces[k][1])) for k in (False, True))
+    test = copy.deepcopy(node)
+    assert isinstance(test, ast.expr)
+    fake = ast.Call(func=ast.Name(id="where", ctx=ast.Load()), args=[test, inside, outside], keywords=[])
+    return where_is_smooth(fake, test, ctx)
 
 
 def _crossings(a: ast.expr, b: ast.expr) -> list[ast.expr]:
