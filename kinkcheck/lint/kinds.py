@@ -119,10 +119,12 @@ def _node_kind(ctx: "Context", node: ast.AST) -> str:
     if isinstance(node, ast.Attribute):
         if node.attr in PLAIN_ATTRS:
             return PLAIN
-        if node.attr in ("data", "T", "mT", "real", "imag", "grad"):
+        self_attr = isinstance(node.value, ast.Name) and node.value.id == "self"
+        if node.attr in ("data", "T", "mT", "real", "imag", "grad") and not self_attr:
+            # `x.T`, `p.data`; `self.T` is the attribute a module stores (a temperature), not a transpose
             base = k(node.value)
             return DATA if node.attr == "data" and base != PLAIN else base
-        if isinstance(node.value, ast.Name) and node.value.id == "self":
+        if self_attr:
             cls = ctx.cls_qual or getattr(_enclosing(ctx), "cls_qual", None)  # a closure in a method
             if cls:
                 return ctx.fa.attr_kind(cls, node.attr)
