@@ -141,7 +141,7 @@ def match_call(node: ast.Call, ctx: "Context", tables: Tables) -> list[Site]:
         elif ctx.how == "attribute-of-instance":
             q = None
     how = ctx.how
-    mapped = _mapped_primitives(node, q, ctx, tables)
+    mapped = _mapped_primitives(node, q, ctx, tables) or _partial_primitives(node, ctx, tables)
     if mapped:
         return mapped
     if instance_call and q in SEQUENTIAL and isinstance(func, ast.Attribute):
@@ -213,6 +213,39 @@ REDUCERS = {"jax.lax.reduce_window": (2, "computation"), "jax.lax.reduce": (2, "
 #: transforms whose result, called, applies the function they wrap: ``jax.vmap(jnp.abs)(x)``
 WRAPPERS = frozenset({"jax.vmap", "jax.pmap", "jax.jit", "torch.vmap", "torch.func.vmap", "torch.compile",
                       "equinox.filter_vmap", "equinox.filter_jit"})
+
+
+def _partial_primitives(node: ast.Call, ctx: "Context", tables: Tables) -> list[Site]:
+    """``self.criterion(out, target)`` where ``__init__`` binds ``self.criterion =
+    partial(F.l1_loss, reduction=r)`` (or a local ``crit = partial(...)``): the catalog function
+    runs on the call's arguments, and is reported where the partial names it, as a reviewer
+    labels it (medium confidence)."""
+    func = node.func
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self":
+        from kinkcheck.lint.bindings import self_assignments
+
+        values = [v for *_, v in self_assignments(ctx.fa, ctx.cls_qual, func.attr)] if ctx.cls_qual else []
+        bound = values[0] if len(values) == 1 else None
+    elif isinstance(func, ast.Name):
+        bound = ctx.definition(func.id)
+    else:
+        return []
+    if not (isinstance(bound, ast.Call) and ctx.qualify(bound.func) == "functools.partial" and bound.args
+            and isinstance(bound.args[0], (ast.Name, ast.Attribute))):
+        return []
+    ref = bound.args[0]
+    fq = ctx.qualify(ref)
+    if fq is None or fq not in tables.callables or fq.rsplit(".", 1)[-1][:1].isupper():
+        return []
+    data = node.args[0] if node.args else None
+    if data is not None and ctx.kind(data) in (PLAIN, DATA):
+        return []
+    out = []
+    for code in tables.callables[fq]:
+        rule = _rule(ctx, code)
+        if rule.category in ("kink", "singular", "step"):
+            out.append(Site(code, ref, ctx.source(ref), data, fq, min_conf(rule.confidence, "medium"), node, "node"))
+    return out
 
 
 def _mapped_primitives(node: ast.Call, q: str | None, ctx: "Context", tables: Tables) -> list[Site]:
