@@ -233,19 +233,7 @@ def _partial_primitives(node: ast.Call, ctx: "Context", tables: Tables) -> list[
     if not (isinstance(bound, ast.Call) and ctx.qualify(bound.func) == "functools.partial" and bound.args
             and isinstance(bound.args[0], (ast.Name, ast.Attribute))):
         return []
-    ref = bound.args[0]
-    fq = ctx.qualify(ref)
-    if fq is None or fq not in tables.callables or fq.rsplit(".", 1)[-1][:1].isupper():
-        return []
-    data = node.args[0] if node.args else None
-    if data is not None and ctx.kind(data) in (PLAIN, DATA):
-        return []
-    out = []
-    for code in tables.callables[fq]:
-        rule = _rule(ctx, code)
-        if rule.category in ("kink", "singular", "step"):
-            out.append(Site(code, ref, ctx.source(ref), data, fq, min_conf(rule.confidence, "medium"), node, "node"))
-    return out
+    return _applied_function(bound.args[0], node.args[0] if node.args else None, node, ctx, tables)
 
 
 def _mapped_primitives(node: ast.Call, q: str | None, ctx: "Context", tables: Tables) -> list[Site]:
@@ -266,6 +254,12 @@ def _mapped_primitives(node: ast.Call, q: str | None, ctx: "Context", tables: Ta
         return []
     if not isinstance(ref, (ast.Name, ast.Attribute)):
         return []
+    return _applied_function(ref, data, node, ctx, tables)
+
+
+def _applied_function(ref: ast.expr, data: ast.AST | None, node: ast.Call, ctx: "Context", tables: Tables) -> list[Site]:
+    """The sites of the catalog function ``ref`` names, applied by ``node`` to ``data``:
+    reported where it is named (medium confidence)."""
     fq = ctx.qualify(ref)
     if fq is None or fq not in tables.callables or fq.rsplit(".", 1)[-1][:1].isupper():
         return []  # not a catalog function (a class is constructed, not applied)

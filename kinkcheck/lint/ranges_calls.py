@@ -274,13 +274,9 @@ def _returned(node: ast.Call, ctx, depth: int) -> str:
     ``prototype_probabilities(...)`` returns a softmax)."""
     if _NESTED.get() >= 2 or not hasattr(ctx, "fa"):
         return ANY
-    if isinstance(node.func, ast.Attribute):
-        q = _own_method(node.func, ctx)  # `self.stft(x)`: a method of this class
-    else:
-        q = ctx.qualify(node.func)
-        q = q if q and ctx.how == "def" else None
+    q = own_function(node, ctx)
     entry = ctx.fa.ix.scopes.get(q) if q else None
-    if q is None or entry is None or not isinstance(entry[0], (ast.FunctionDef, ast.AsyncFunctionDef)):
+    if q is None or entry is None:
         return _other_file(node, ctx)
     from kinkcheck.lint import call_sites
     from kinkcheck.lint.walk import walk_local
@@ -294,6 +290,19 @@ def _returned(node: ast.Call, ctx, depth: int) -> str:
         return join(*(_range_of(v, callee, MAX_DEPTH - 2) for v in values))
     finally:
         _NESTED.reset(token)
+
+
+def own_function(call: ast.Call, ctx) -> str | None:
+    """The qualified name of the function or method of this file ``call`` calls:
+    ``helper(...)``, or ``self.stft(x)`` of this class (or a base class in the file); None
+    otherwise."""
+    if isinstance(call.func, ast.Attribute):
+        q = _own_method(call.func, ctx)
+    else:
+        q = ctx.qualify(call.func)
+        q = q if q and ctx.how == "def" else None
+    entry = ctx.fa.ix.scopes.get(q) if q else None
+    return q if entry is not None and isinstance(entry[0], (ast.FunctionDef, ast.AsyncFunctionDef)) else None
 
 
 def _other_file(node: ast.Call, ctx) -> str:

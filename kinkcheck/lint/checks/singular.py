@@ -217,21 +217,12 @@ def _static(node: ast.AST, ctx: Context, depth: int) -> bool:
 
 
 def _own_function(call: ast.Call, ctx: Context) -> str | None:
-    """The qualified name of the undecorated function or method of this file ``call`` calls
-    (``helper(...)``, ``self.helper(...)``), else None."""
-    from kinkcheck.lint.ranges_calls import _own_method
+    """The undecorated function or method of this file ``call`` calls, else None."""
+    from kinkcheck.lint.ranges_calls import own_function
 
-    if isinstance(call.func, ast.Attribute):
-        q = _own_method(call.func, ctx)
-    elif isinstance(call.func, ast.Name):
-        q = ctx.qualify(call.func)
-        q = q if q and ctx.how == "def" else None
-    else:
-        q = None
-    entry = ctx.fa.ix.scopes.get(q) if q else None
-    if entry is None or not isinstance(entry[0], (ast.FunctionDef, ast.AsyncFunctionDef)) or entry[0].decorator_list:
-        return None
-    return q
+    q = own_function(call, ctx)
+    fn = ctx.fa.ix.scopes[q][0] if q is not None else None
+    return q if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and not fn.decorator_list else None
 
 
 def _static_function(ctx: Context, qual: str) -> bool:
