@@ -11,7 +11,7 @@ import re
 from typing import TYPE_CHECKING
 
 from kinkcheck.lint.resolve import PLAIN, annotation_kind
-from kinkcheck.lint.walk import walk_local
+from kinkcheck.lint.walk import MUTATORS, walk_local
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context, FileAnalysis
@@ -109,10 +109,6 @@ def written_out(call: ast.Call) -> ast.Name | None:
     return None
 
 
-#: methods that store values into the object they are called on
-MUTATORS = frozenset({"append", "extend", "insert", "add_", "sub_", "mul_", "div_", "copy_", "scatter_",
-                      "scatter_add_", "scatter_reduce_", "index_put_", "index_add_", "index_copy_",
-                      "masked_scatter_", "put_", "update"})
 
 
 def parameters(fn: ast.AST) -> dict[str, tuple[ast.AST | None, ast.AST | None]]:

@@ -355,9 +355,24 @@ def reaching(name: str, use: ast.AST, ctx) -> tuple[list[Binding], bool]:
     dominating = [_pos(b[0]) for b, dom, _ in cands if dom]
     if not dominating:
         return [b for b, _, _ in cands], not _branches_cover([c for _, _, c in cands if c is not None], uchain)
-    # the last dominating binding kills those before it; later ones (a loop's next pass) stay
+    # the last dominating binding kills those before it; later ones (a loop's next pass) stay,
+    # unless it sits in the loop that carries them back: each pass rebinds before the use
     cut = max(dominating)
-    return [b for b, _, _ in cands if _pos(b[0]) >= cut or _pos(b[0]) >= upos], False
+    cut_loops = {c[0] for c in _chain(next(b[0] for b, dom, _ in cands if dom and _pos(b[0]) == cut), ctx) if c[2]}
+    return [b for b, _, _ in cands if _pos(b[0]) >= cut and _pos(b[0]) < upos
+            or _pos(b[0]) >= upos and _carrying_loop(_chain(b[0], ctx), uchain) not in cut_loops], False
+
+
+def _carrying_loop(dchain: list, uchain: list) -> int | None:
+    """The innermost loop around both a binding and a use before it: its next pass carries
+    the binding back to the use."""
+    loop = None
+    for d, u in zip(dchain, uchain):
+        if d[0] != u[0]:
+            break
+        if d[2]:
+            loop = d[0]
+    return loop
 
 
 def _same_block(a: list, b: list) -> bool:

@@ -17,6 +17,7 @@ from kinkcheck.lint.bindings import mutated_names
 from kinkcheck.lint.flow import _inside, _returns, in_condition, reaches_loss
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, DATA, PLAIN, TENSOR
 from kinkcheck.lint.sinks import _callee, every_bound_use, uses_of
+from kinkcheck.lint.walk import walk_local
 
 #: black boxes that cut a value out of the graph on purpose when the loss keeps a gradient
 DELIBERATE = frozenset({"KC503", "KC506"})
@@ -66,7 +67,7 @@ def severs_gradient(site, ctx) -> bool:
     node = site.call if site.call is not None else site.node
     if not ctx.imports_framework():
         return False  # numpy alone differentiates nothing: a float() or an .item() cuts no graph
-    if _new_leaf(node, ctx) or _reported(node, ctx):
+    if _new_leaf(node, ctx) or _reported(node, ctx) or _after_backward(node, ctx):
         return False
     if site.code in DELIBERATE:
         if any(_inside(node, d) for d in getattr(ctx.fn, "decorator_list", ())):
@@ -200,6 +201,18 @@ def _new_leaf(node: ast.AST, ctx) -> bool:
     call = ctx.parent(attr) if isinstance(attr, ast.Attribute) and attr.value is node else None
     return isinstance(call, ast.Call) and isinstance(attr, ast.Attribute) and attr.attr == "requires_grad_" \
         and all(isinstance(a, ast.Constant) and a.value is True for a in (*call.args, *(k.value for k in call.keywords)))
+
+
+def _after_backward(node: ast.AST, ctx) -> bool:
+    """``loss.backward(); loss = loss.detach()`` (gradient accumulation, GradCache): the cut
+    value was differentiated before it was cut, so the copy loses no gradient."""
+    base = _undetached(node, ctx)
+    if base is node or not isinstance(base, ast.Name):
+        return False
+    line = getattr(node, "lineno", 0)
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "backward"
+               and isinstance(n.func.value, ast.Name) and n.func.value.id == base.id and n.lineno < line
+               for n in walk_local(ctx.fn))
 
 
 def only_divides(node: ast.AST, ctx) -> bool:

@@ -7,6 +7,11 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator, Sequence
 
+#: methods that store values into the object they are called on
+MUTATORS = frozenset({"append", "extend", "insert", "add_", "sub_", "mul_", "div_", "copy_", "scatter_",
+                      "scatter_add_", "scatter_reduce_", "index_put_", "index_add_", "index_copy_",
+                      "masked_scatter_", "put_", "update"})
+
 
 def local_bindings(fn: ast.AST, nodes: list | None = None) -> tuple[set[str], dict[str, ast.AST]]:
     """Names bound in a function (params, assignments, loop targets, with-as; a local
@@ -108,6 +113,9 @@ def backward_slice(body: "Sequence[ast.AST]", exprs: "Sequence[ast.AST]") -> lis
         needed |= _loads(e)
     local = [n for stmt in body for n in walk_local([stmt])]
     assigns = [n for n in local if isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign))]
+    # `losses.append(term)` then `return torch.stack(losses).mean()`: the call stores into
+    # the container what its arguments compute
+    stores = [n for n in local if isinstance(n, ast.Expr) and _stored_into(n.value) is not None]
     # a nested function that the needed values call reads the enclosing names it closes over
     # (`def _f(hue): return where(hue < 1/6, m1, m2)` then `return stack([_f(h), ...])`)
     closures = [n for n in local if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
@@ -133,7 +141,21 @@ def backward_slice(body: "Sequence[ast.AST]", exprs: "Sequence[ast.AST]") -> lis
                 if isinstance(a, ast.AugAssign):
                     needed |= names
                 changed = True
+        for e in stores:
+            if id(e) not in seen and _stored_into(e.value) in needed:
+                seen.add(id(e))
+                chosen.append(e)
+                needed |= _loads(e.value)
+                changed = True
     return chosen
+
+
+def _stored_into(call: ast.AST) -> str | None:
+    """The local name a mutating method call stores into: ``terms`` of ``terms.append(x)``."""
+    if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr in MUTATORS \
+            and isinstance(call.func.value, ast.Name) and call.func.value.id != "self":
+        return call.func.value.id
+    return None
 
 
 def _loads(expr: ast.AST) -> set[str]:
