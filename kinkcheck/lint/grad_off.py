@@ -107,6 +107,10 @@ def _while_loop_functions(fa: FileAnalysis) -> set[str]:
     return handed
 
 
+#: why a function is a root when its own name, class, decorator or comment says it is a loss
+_DECLARED_LOSS = frozenset({"name", "loss-class", "decorator", "comment"})
+
+
 def called_only_without_grad(ctx: Context, depth: int = 4) -> bool:
     """Every call of the function in this file runs with gradients off: under
     ``torch.no_grad()`` (an ``@torch.no_grad()`` assigner's ``forward`` calling its helpers,
@@ -117,6 +121,12 @@ def called_only_without_grad(ctx: Context, depth: int = 4) -> bool:
     memo = ctx.fa.__dict__.setdefault("_called_without_grad", {})
     if ctx.qualname in memo:
         return memo[ctx.qualname]
+    info = ctx.fa.ix.functions.get(ctx.qualname)
+    if info is not None and info.root in _DECLARED_LOSS:
+        # `total += hinge_loss(model(x), y).item()` in an evaluation loop: a loss is
+        # differentiated where it trains (often another file), whatever this file's calls do
+        memo[ctx.qualname] = False
+        return False
     memo[ctx.qualname] = False  # recursion: a cycle of calls proves nothing
     if _initializer(ctx) or _nested_in_quiet(ctx, depth):
         memo[ctx.qualname] = True

@@ -89,7 +89,8 @@ def severs_gradient(site, ctx) -> bool:
 
 
 #: calls whose arguments are sizes or positions: an integer there carries no gradient to cut
-_POSITION_CALLS = frozenset({"range", "split", "split_with_sizes", "tensor_split", "narrow", "len"})
+_POSITION_CALLS = frozenset({"range", "split", "split_with_sizes", "tensor_split", "narrow", "len", "arange",
+                             "zeros", "ones", "empty", "full", "new_zeros", "new_ones", "new_empty", "new_full"})
 
 
 def only_positions(node: ast.AST, ctx, depth: int = 6) -> bool:
@@ -107,11 +108,17 @@ def only_positions(node: ast.AST, ctx, depth: int = 6) -> bool:
         return parent.value is child and depth > 0 and only_positions(parent, ctx, depth - 1)
     if isinstance(parent, ast.Call) and child in parent.args:
         return _callee(parent) in _POSITION_CALLS
-    if isinstance(parent, ast.IfExp) and child is not parent.test:
+    if isinstance(parent, (ast.IfExp, ast.BinOp)) and child is not getattr(parent, "test", None):
+        # `n if c else m`, `h * w`: arithmetic of sizes is a size
         return depth > 0 and only_positions(parent, ctx, depth - 1)
     if isinstance(parent, ast.Tuple):
         stmt = ctx.parent(parent)
-        if isinstance(stmt, ast.Assign) and stmt.value is parent and len(stmt.targets) == 1 \
+        if isinstance(stmt, ast.Call) and parent in stmt.args:
+            return _callee(stmt) in _POSITION_CALLS  # `x.new_full((h * w, 1), s)`: a shape
+        held: ast.AST = parent
+        if isinstance(stmt, ast.IfExp) and parent is not stmt.test:
+            held, stmt = stmt, ctx.parent(stmt)  # `h, w = a.shape if c else (int(s[0]), int(s[1]))`
+        if isinstance(stmt, ast.Assign) and stmt.value is held and len(stmt.targets) == 1 \
                 and isinstance(stmt.targets[0], ast.Tuple) and len(stmt.targets[0].elts) == len(parent.elts):
             target = stmt.targets[0].elts[next(i for i, e in enumerate(parent.elts) if e is child)]
             if not (isinstance(target, ast.Name) and depth > 0):

@@ -22,6 +22,9 @@ _SEVERING = frozenset({"detach", "detach_", "stop_gradient", "argmax", "argmin",
                        "isnan", "isinf", "isfinite", "sign", "signbit", "floor_divide", "bucketize", "searchsorted",
                        # a Python number: KC501 reports the cut where the number reaches the loss
                        "item", "tolist"})
+#: builtins that make a Python number of their argument (KC504 reports that cut); numpy
+#: has no graph to cut, and there a hand-written objective's value is its float
+_SEVERING_BUILTINS = frozenset({"int", "float", "bool"})
 #: attributes that hold no gradient: ``x.data``, ``x.topk(k).indices``
 _SEVERING_ATTRS = frozenset({"data", "indices", "shape", "dtype", "device"})
 #: how many assignments a value is followed through
@@ -66,9 +69,11 @@ def gradient_dead(node: ast.AST, ctx, depth: int = 0) -> bool:
                 child, parent = method[1], ctx.parent(method[1])  # `x.abs().sum()`: passes the value on
                 continue
             return False
-        if isinstance(parent, ast.Call) and child in parent.args and _callee(parent) in _SEVERING \
-                and parent.args[0] is child:
-            return True  # torch.argsort(d), jax.lax.stop_gradient(x)
+        if isinstance(parent, ast.Call) and child in parent.args and parent.args[0] is child and (
+                _callee(parent) in _SEVERING
+                or isinstance(parent.func, ast.Name) and parent.func.id in _SEVERING_BUILTINS
+                and ctx.imports_framework()):
+            return True  # torch.argsort(d), jax.lax.stop_gradient(x), int(x.sum())
         if isinstance(parent, ast.Call) and child in parent.args and _callee(parent) in COMPARISON_CALLS:
             return True  # torch.gt(d, m), d.ge(d.max()), jnp.isclose(p, jnp.max(p))
         if isinstance(parent, ast.Call) and child in parent.args and _callee(parent) in _SEARCHES:
