@@ -31,6 +31,7 @@ from kinkcheck.lint.ranges import (
     _pow,
     _range_of,
     is_nonnegative,
+    is_nonzero,
     is_positive,
     join,
 )
@@ -124,6 +125,8 @@ def _call(node: ast.Call, ctx, depth: int) -> str:
     if tail in ("sum", "nansum", "count_nonzero") and first is not None and _attains_extreme(
             first, _axis(node, method), ctx):
         return GE1
+    if tail in ("abs", "absolute", "fabs") and first is not None and is_nonzero(_range_of(first, ctx, depth)):
+        return POS  # `log(abs(scale))` of a scale kept > 0
     if tail in NONNEGATIVE:
         return NONNEG
     if tail in COUNTS:
@@ -156,6 +159,12 @@ def _call(node: ast.Call, ctx, depth: int) -> str:
         return _range_of(fill, ctx, depth) if fill is not None else ANY
     if tail in ("finfo", "iinfo"):
         return ANY
+    if tail == "Parameterize" and not method and first is not None:
+        # paramax's constrained parameter, `Parameterize(softplus, raw)`: the function's value
+        f = first.attr if isinstance(first, ast.Attribute) else getattr(first, "id", None)
+        if f not in POSITIVE:
+            return ANY
+        return POSU if _UNDERFLOW.get() and f not in NO_UNDERFLOW else POS
     if tail == "linspace":
         # a schedule between two ends (`linspace(warmup_temp, temp, n)`): between them
         ends = [args[i] if len(args) > i else kw.get(k) for i, k in ((0, "start"), (1, "end"))]
