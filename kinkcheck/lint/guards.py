@@ -319,14 +319,18 @@ class _SameTruth(ast.NodeTransformer):
         self.generic_visit(node)
         return node.value if new_axes(node.slice) is not None else node
 
+    def visit_Constant(self, node: ast.Constant) -> ast.AST:
+        return ast.Constant(value=float(node.value)) if type(node.value) is int else node
+
 
 def _condition_key(cond: ast.AST) -> str:
-    """The condition with ``(_x := e)`` read as ``_x``, without ``keepdims=`` and without
-    indexing that only adds axes (``ok[..., None, None]``): the remedies' double-where names
-    the value in the outer condition and tests the name, kept to broadcast, in the inner one;
-    both hold at the same elements."""
+    """The condition with ``(_x := e)`` read as ``_x``, without ``keepdims=``, without
+    indexing that only adds axes (``ok[..., None, None]``) and with ``0`` read as ``0.0``: the
+    remedies' double-where names the value in the outer condition and tests the name, kept to
+    broadcast, in the inner one; ``x == 0.0`` and ``x == 0`` hold at the same elements."""
     if not any(isinstance(n, ast.NamedExpr) or isinstance(n, ast.keyword) and n.arg in _SHAPE_KEYWORDS
-               or isinstance(n, ast.Subscript) and new_axes(n.slice) is not None for n in ast.walk(cond)):
+               or isinstance(n, ast.Subscript) and new_axes(n.slice) is not None
+               or isinstance(n, ast.Constant) and type(n.value) is int for n in ast.walk(cond)):
         return ast.dump(cond)
     return ast.dump(_SameTruth().visit(copy.deepcopy(cond)))
 

@@ -487,8 +487,10 @@ class _Indexer:
             self.grad_targets.append(t)
 
 
-#: context managers and decorators that turn gradients off
-NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad"})
+#: context managers and decorators that turn gradients off: torch's, and JAX's constant folding
+#: (``with jax.ensure_compile_time_eval():`` computes concrete values while tracing)
+NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad",
+                     "jax.ensure_compile_time_eval"})
 
 #: the nodes the index loop looks at, by class (ast node classes are never subclassed)
 _NOT_INDEXED = frozenset({ast.Name, ast.Constant, ast.arg, ast.arguments, ast.keyword, ast.Expr, ast.Tuple,
