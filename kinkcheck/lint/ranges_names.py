@@ -144,7 +144,7 @@ def _attribute(node: ast.Attribute, ctx, depth: int) -> str:
         return _range_of(node.value, ctx, depth)
     if isinstance(node.value, ast.Name) and node.value.id == "self":
         fa = getattr(ctx, "fa", None)
-        values = fa.self_assigns().get(attr, []) if fa is not None else []
+        values = _class_values(fa, getattr(ctx, "cls_qual", None), attr) if fa is not None else []
         rs = []
         for value in values:
             if isinstance(value, ast.Name):
@@ -161,6 +161,22 @@ def _attribute(node: ast.Attribute, ctx, depth: int) -> str:
              "numpy.inf"):
         return GE1
     return ANY
+
+
+def _class_values(fa, cls_qual: str | None, attr: str) -> list[ast.AST]:
+    """What ``self.<attr>`` may hold in a method of ``cls_qual``: the values its class, its
+    bases and its subclasses in the file assign (another class's ``self.scale`` is another
+    attribute); every assignment in the file when they assign none (a mixin, ``setattr``)."""
+    if cls_qual:
+        from kinkcheck.lint.bindings import self_assignments
+        from kinkcheck.lint.call_sites import bases_in_file
+
+        related = {cls_qual, *bases_in_file(fa, cls_qual)}
+        related |= {c for c in fa.ix.classes if cls_qual in bases_in_file(fa, c)}
+        own = [v for c in related for *_, v in self_assignments(fa, c, attr)]
+        if own:
+            return own
+    return fa.self_assigns().get(attr, [])
 
 
 def _range_outside(value: ast.AST, depth: int) -> str:
