@@ -73,10 +73,11 @@ def _class_roots(world: _World) -> list[str]:
     return out
 
 
-#: methods of a loss class that turn its input into a forecast, quantiles or draws for output
-#: (``to_prediction``, ``to_quantiles``, ``sample``, ``predict``): loss code only where the loss
-#: itself calls them (a point metric's ``loss`` calling ``to_prediction`` is followed there)
-OUTPUT_METHOD_RE = re.compile(r"^(predict\w*|to_prediction|to_quantiles|sample|sample_n|plot\w*)$")
+#: methods of a loss class that turn its input into a forecast, quantiles, draws or decoded
+#: labels for output (``to_prediction``, ``to_quantiles``, ``sample``, ``predict``, fastai's
+#: ``decodes``): loss code only where the loss itself calls them (a point metric's ``loss``
+#: calling ``to_prediction`` is followed there)
+OUTPUT_METHOD_RE = re.compile(r"^(predict\w*|to_prediction|to_quantiles|sample|sample_n|plot\w*|decodes?)$")
 
 
 def _value_roots(world: _World, indexes: list[FileIndex]) -> list[str]:
