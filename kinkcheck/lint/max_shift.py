@@ -68,14 +68,39 @@ def _uses(value: ast.AST, ctx: Context) -> list[ast.AST]:
     if isinstance(parent, ast.Assign) and parent.value is value:
         if len(parent.targets) == 1 and isinstance(parent.targets[0], ast.Name):
             return list(uses_of(parent.targets[0].id, parent, ctx))
+        target = parent.targets[0] if len(parent.targets) == 1 else None
+        if isinstance(target, ast.Tuple) and len(target.elts) == 2 and isinstance(target.elts[0], ast.Name) \
+                and isinstance(value, ast.Call) and _reduces_a_dim(value):
+            return list(uses_of(target.elts[0].id, parent, ctx))  # `m, _ = torch.max(z, dim=1)`
         return []
     return [value]
 
 
-def _role(use: ast.AST, operand: ast.AST, uses: list[ast.AST], ctx: Context) -> str | None:
+def _reduces_a_dim(call: ast.Call) -> bool:
+    """``torch.max(z, dim)`` / ``z.max(dim=1)``: (values, indices), not a maximum of two."""
+    method = isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name) \
+        and call.func.value.id not in ("torch", "np", "jnp", "numpy")
+    return any(k.arg in ("dim", "axis") for k in call.keywords) or len(call.args) == (1 if method else 2) \
+        and isinstance(call.args[-1], (ast.Constant, ast.UnaryOp))
+
+
+#: methods that lay the same values out in another shape
+_RESHAPES = frozenset({"squeeze", "unsqueeze", "view", "reshape", "flatten", "expand", "expand_as"})
+
+
+def _role(use: ast.AST, operand: ast.AST, uses: list[ast.AST], ctx: Context, depth: int = 1) -> str | None:
     """How one read of the maximum cancels: ``"softmax"``, ``"normalised"`` (an exp over its
     own sum), ``"sum-exp"`` (inside a summed exp), ``"add-back"`` (``m + log(...)``), or None."""
+    method = ctx.method_call(use)
+    if method is not None and method[0].attr in _RESHAPES:
+        use = method[1]  # `m.squeeze(1) + log(...)`: the same maximum, laid out again
     parent = ctx.parent(use)
+    if isinstance(parent, ast.Assign) and parent.value is use and depth and len(parent.targets) == 1 \
+            and isinstance(parent.targets[0], ast.Name):
+        # `m = m.squeeze(dim)`: each read of the reshaped maximum must cancel too
+        again = list(uses_of(parent.targets[0].id, parent, ctx))
+        roles = [_role(u, operand, [*uses, *again], ctx, depth - 1) for u in again]
+        return "reshaped" if roles and None not in roles else None
     if isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Sub) and parent.right is use:
         return _shift_role(parent, ctx) if ast.dump(parent.left) == ast.dump(operand) else None
     if isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Add):
@@ -119,6 +144,8 @@ def _read_role(read: ast.AST, ctx: Context, depth: int) -> str | None:
 
 def _exp_role(exp_call: ast.Call, ctx: Context) -> str | None:
     up = ctx.parent(exp_call)
+    if isinstance(up, ast.BinOp) and isinstance(up.op, ast.Mult) and _summing(up, ctx) is not None:
+        return "sum-exp"  # a weighted sum, `sum(w * exp(z - m))`: m comes out of it the same way
     total = _summing(exp_call, ctx)
     if total is not None:
         div = ctx.parent(total)

@@ -173,8 +173,14 @@ def _add(a: str, b: str) -> str:
     return ANY
 
 
-@_arithmetic
 def _mul(a: str, b: str) -> str:
+    if POSU in (a, b) and all(r == POSU or is_positive(r) for r in (a, b)):
+        return POSU  # `w * exp(z)`: > 0, and may round to 0 only as the exp does
+    return _mul_settled(a, b)
+
+
+@_arithmetic
+def _mul_settled(a: str, b: str) -> str:
     if a == GE1 and b == GE1:
         return GE1
     if is_positive(a) and is_positive(b):
