@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 
 from kinkcheck.lint.bindings import MUTATORS, item_targets, written_out
+from kinkcheck.lint.walk import stored_into
 
 
 def enclosing_statement(node: ast.AST, ctx) -> ast.AST | None:
@@ -180,8 +181,9 @@ def reaches_loss(node: ast.AST, ctx) -> bool:
         while isinstance(base, (ast.Subscript, ast.Attribute)):
             base = base.value
         # `terms.append(relu(x))` then `return sum(terms)`: the container is returned (state
-        # on `self` is not)
-        return stmt.value.func.attr in MUTATORS and isinstance(base, ast.Name) and base.id != "self" and base.id in names
+        # on `self` is not, nor a record appended for a reader: `results.append({...})`)
+        return stmt.value.func.attr in MUTATORS and isinstance(base, ast.Name) and base.id != "self" \
+            and base.id in names and (base is not stmt.value.func.value or stored_into(stmt.value) is not None)
     return False
 
 

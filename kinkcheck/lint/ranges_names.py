@@ -171,9 +171,13 @@ def _class_values(fa, cls_qual: str | None, attr: str) -> list[ast.AST]:
         from kinkcheck.lint.bindings import self_assignments
         from kinkcheck.lint.call_sites import bases_in_file
 
-        related = {cls_qual, *bases_in_file(fa, cls_qual)}
-        related |= {c for c in fa.ix.classes if cls_qual in bases_in_file(fa, c)}
-        own = [v for c in related for *_, v in self_assignments(fa, c, attr)]
+        cache = fa.__dict__.setdefault("_related_classes", {})
+        related = cache.get(cls_qual)
+        if related is None:
+            related = {cls_qual, *bases_in_file(fa, cls_qual)}
+            related |= {c for c in fa.ix.classes if cls_qual in bases_in_file(fa, c)}
+            cache[cls_qual] = related
+        own = [v for c in sorted(related) for *_, v in self_assignments(fa, c, attr)]
         if own:
             return own
     return fa.self_assigns().get(attr, [])

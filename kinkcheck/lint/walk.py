@@ -115,7 +115,7 @@ def backward_slice(body: "Sequence[ast.AST]", exprs: "Sequence[ast.AST]") -> lis
     assigns = [n for n in local if isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign))]
     # `losses.append(term)` then `return torch.stack(losses).mean()`: the call stores into
     # the container what its arguments compute
-    stores = [n for n in local if isinstance(n, ast.Expr) and _stored_into(n.value) is not None]
+    stores = [n for n in local if isinstance(n, ast.Expr) and stored_into(n.value) is not None]
     # a nested function that the needed values call reads the enclosing names it closes over
     # (`def _f(hue): return where(hue < 1/6, m1, m2)` then `return stack([_f(h), ...])`)
     closures = [n for n in local if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
@@ -142,7 +142,7 @@ def backward_slice(body: "Sequence[ast.AST]", exprs: "Sequence[ast.AST]") -> lis
                     needed |= names
                 changed = True
         for e in stores:
-            if id(e) not in seen and _stored_into(e.value) in needed:
+            if id(e) not in seen and stored_into(e.value) in needed:
                 seen.add(id(e))
                 chosen.append(e)
                 needed |= _loads(e.value)
@@ -150,10 +150,13 @@ def backward_slice(body: "Sequence[ast.AST]", exprs: "Sequence[ast.AST]") -> lis
     return chosen
 
 
-def _stored_into(call: ast.AST) -> str | None:
-    """The local name a mutating method call stores into: ``terms`` of ``terms.append(x)``."""
+def stored_into(call: ast.AST) -> str | None:
+    """The local name a mutating method call stores into: ``terms`` of ``terms.append(x)``. A
+    record appended (``results.append({"scores": s, "boxes": b})``, post-processing's output
+    per image) is a display for a reader, not a term of what is differentiated."""
     if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr in MUTATORS \
-            and isinstance(call.func.value, ast.Name) and call.func.value.id != "self":
+            and isinstance(call.func.value, ast.Name) and call.func.value.id != "self" \
+            and not (call.func.attr == "append" and call.args and all(isinstance(a, ast.Dict) for a in call.args)):
         return call.func.value.id
     return None
 
