@@ -228,7 +228,7 @@ def check(rule, remedy, case_expr: str, framework: str, gen, rng) -> tuple[str, 
 
 
 def _inputs_scale(arrays) -> float:
-    return max(float(np.max(np.abs(v))) if v.size else 0.0 for v in arrays.values())  # kink[KC101,KC505]: host-side scale of the prover's sample arrays
+    return max(float(np.max(np.abs(v))) if v.size else 0.0 for v in arrays.values())
 
 
 def _limit(rule, remedy, b, fw, table, framework, original, arrays, o64, err, extra) -> str:
