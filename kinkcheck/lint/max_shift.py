@@ -69,19 +69,12 @@ def _uses(value: ast.AST, ctx: Context) -> list[ast.AST]:
         if len(parent.targets) == 1 and isinstance(parent.targets[0], ast.Name):
             return list(uses_of(parent.targets[0].id, parent, ctx))
         target = parent.targets[0] if len(parent.targets) == 1 else None
-        if isinstance(target, ast.Tuple) and len(target.elts) == 2 and isinstance(target.elts[0], ast.Name) \
-                and isinstance(value, ast.Call) and _reduces_a_dim(value):
-            return list(uses_of(target.elts[0].id, parent, ctx))  # `m, _ = torch.max(z, dim=1)`
+        if isinstance(target, ast.Tuple) and len(target.elts) == 2 and isinstance(target.elts[0], ast.Name):
+            # `m, _ = torch.max(z, dim=1)`: unpacked, a maximum is (values, indices), as
+            # `sinks` reads `values, idx = x.topk(k)`
+            return list(uses_of(target.elts[0].id, parent, ctx))
         return []
     return [value]
-
-
-def _reduces_a_dim(call: ast.Call) -> bool:
-    """``torch.max(z, dim)`` / ``z.max(dim=1)``: (values, indices), not a maximum of two."""
-    method = isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name) \
-        and call.func.value.id not in ("torch", "np", "jnp", "numpy")
-    return any(k.arg in ("dim", "axis") for k in call.keywords) or len(call.args) == (1 if method else 2) \
-        and isinstance(call.args[-1], (ast.Constant, ast.UnaryOp))
 
 
 #: methods that lay the same values out in another shape
