@@ -460,10 +460,12 @@ _REDUCTIONS = frozenset({"sum", "mean", "nansum", "nanmean"})
 
 
 def _evaluated(expr: _Expr, root: ast.AST, target: ast.AST, linear: bool = True) -> bool:
-    """``target`` is computed by the evaluator inside ``root``: every call on the way to it,
-    and ``target`` itself, is one it models (an unknown call is an opaque number: ``F.l1_loss``,
-    ``.to_dense()`` would hide the kink behind a symbol), and a reduction on the way has only
-    linear operations above it (``abs(w).sum() ** 2`` is no ``|w| ** 2``)."""
+    """``target`` is computed by the evaluator inside ``root`` on every path to it: every call on
+    the way, and ``target`` itself, is one it models (an unknown call is an opaque number:
+    ``F.l1_loss``, ``.to_dense()`` would hide the kink behind a symbol), and a reduction on the
+    way has only linear operations above it (``abs(w).sum() ** 2`` is no ``|w| ** 2``). One
+    path is not enough: in ``log(a.sum()) - log(a)`` the scalar evaluator reads the sum as
+    ``a`` and the difference as 0, smooth whatever ``a`` does."""
     if id(root) in expr.subst:
         return _evaluated(expr, expr.subst[id(root)], target, linear)
     tail = callee_tail(root.func) if isinstance(root, ast.Call) else ""
@@ -479,18 +481,24 @@ def _evaluated(expr: _Expr, root: ast.AST, target: ast.AST, linear: bool = True)
         if isinstance(func, ast.Attribute) and not _is_module(func.value):
             parts.insert(0, func.value)
         keeps = callee_tail(func) in _SAME  # casts, views and the reductions themselves are linear
-        return any(_evaluated(expr, p, target, linear and keeps) for p in parts)
+        return _every_path(expr, [(p, linear and keeps) for p in parts], target)
     if isinstance(root, ast.BinOp):
         if isinstance(root.op, (ast.Add, ast.Sub)):
-            return _evaluated(expr, root.left, target, linear) or _evaluated(expr, root.right, target, linear)
+            return _every_path(expr, [(root.left, linear), (root.right, linear)], target)
         if isinstance(root.op, (ast.Mult, ast.Div)):
             left, right = _contains(expr, root.left, target), _contains(expr, root.right, target)
             scaled = linear and left != right and not (isinstance(root.op, ast.Div) and right)
-            return (left and _evaluated(expr, root.left, target, scaled)) or (right and _evaluated(expr, root.right, target, scaled))
-        return _evaluated(expr, root.left, target, False) or _evaluated(expr, root.right, target, False)
+            return _every_path(expr, [(root.left, scaled), (root.right, scaled)], target)
+        return _every_path(expr, [(root.left, False), (root.right, False)], target)
     if isinstance(root, ast.UnaryOp):
         return _evaluated(expr, root.operand, target, linear)
-    return any(_evaluated(expr, c, target, False) for c in ast.iter_child_nodes(root))
+    return _every_path(expr, [(c, False) for c in ast.iter_child_nodes(root)], target)
+
+
+def _every_path(expr: _Expr, parts: list[tuple[ast.AST, bool]], target: ast.AST) -> bool:
+    """Some part holds ``target`` and every part that holds it computes it faithfully."""
+    holding = [(p, lin) for p, lin in parts if _contains(expr, p, target)]
+    return bool(holding) and all(_evaluated(expr, p, target, lin) for p, lin in holding)
 
 
 def _contains(expr: _Expr, root: ast.AST, target: ast.AST) -> bool:
