@@ -19,6 +19,7 @@ from kinkcheck.lint.roots import (
     LOSS_FAMILY_RE,
     LOSS_WORD_RE,
     MODEL_BASES,
+    in_loss_module,
 )
 from kinkcheck.lint.values import TABLE
 
@@ -36,6 +37,7 @@ class _World:
         self.functions: dict[str, tuple[FileIndex, FunctionInfo]] = {}
         self.modules: dict[str, FileIndex] = {}
         self.classes: dict[str, tuple[str, ...]] = {}
+        self.class_module: dict[str, str] = {}  # class -> the module that defines it
         self.bindings: dict[str, list[str]] = {}
         self.methods: dict[str, list[str]] = {}  # class -> its own methods
         self.networks: set[str] = set()
@@ -43,6 +45,7 @@ class _World:
             self.networks.update(getattr(ix, "networks", ()))
             self.modules[ix.module] = ix
             self.classes.update(ix.classes)
+            self.class_module.update(dict.fromkeys(ix.classes, ix.module))
             for q, f in ix.functions.items():
                 self.functions[q] = (ix, f)
                 if f.class_qualname and q == f"{f.class_qualname}.{f.name}":
@@ -287,7 +290,7 @@ class _World:
         return got
 
     def is_loss_class(self, cls: str) -> bool:
-        """Named like a loss (``*Loss``, a loss-named module), a subclass of ``_Loss`` or of a
+        """Named like a loss (``*Loss``, a loss-named module), a module of a ``losses`` package, a subclass of ``_Loss`` or of a
         checked loss class, or one whose forward is a root."""
         got = self._loss.get(cls)
         if got is None:
@@ -305,8 +308,11 @@ class _World:
             if b in LOSS_BASES or (b.startswith("torch.nn.") and tail.endswith("Loss")):
                 return True
             if (b in MODEL_BASES or b.startswith("torch.nn.") and tail == "Module") and (
-                    LOSS_WORD_RE.search(name) or LOSS_FAMILY_RE.search(_snake(name))):
-                return True  # `class InfoNCE(nn.Module)`, `class NTXent(nn.Module)`: named after its loss
+                    LOSS_WORD_RE.search(name) or LOSS_FAMILY_RE.search(_snake(name))
+                    or in_loss_module(self.class_module.get(c, ""))):
+                # `class InfoNCE(nn.Module)`, `class NTXent(nn.Module)`: named after its loss;
+                # `class SingleSrcPMSQE(nn.Module)` in `asteroid.losses.pmsqe`: kept with the losses
+                return True
         for m in self.methods.get(c, ()):
             f = self.functions[m][1]
             if f.name in FORWARD_NAMES and f.root in ("decorator", "comment", "loss-class", "grad-transform"):

@@ -333,6 +333,31 @@ def test_the_functions_of_a_loss_package_whatever_their_names():
     assert scoped({"pkg.losses.names": "def names(x):\n    return x\n"}) == set()
 
 
+def test_the_modules_of_a_loss_package_whatever_their_names():
+    # asteroid's `losses/pmsqe.py`: `SingleSrcPMSQE(nn.Module)` is a loss though its name does not
+    # say so; its helpers (`loudness`) are loss code as much as its forward
+    pmsqe = """
+        import torch
+        from torch import nn
+
+        class PMSQE(nn.Module):
+            def forward(self, est, ref):
+                return self.loudness(est).sum()
+
+            def loudness(self, spectra):
+                return torch.abs(spectra)
+
+        class Tally:
+            def update(self, x):
+                return (x > 0).sum()
+        """
+    got = scoped({"pkg.losses.pmsqe": pmsqe, "pkg.models.pmsqe": pmsqe, "pkg.losses": pmsqe})
+    assert {"pkg.losses.pmsqe.PMSQE.forward", "pkg.losses.pmsqe.PMSQE.loudness"} <= got
+    # a network elsewhere, a lone `losses.py`, or a plain class in a loss package is not
+    assert not {"pkg.models.pmsqe.PMSQE.forward", "pkg.losses.PMSQE.loudness",
+                "pkg.losses.pmsqe.Tally.update"} & got
+
+
 def test_numpy_metrics_beside_framework_losses_are_evaluation_code():
     # neuralforecast's `losses/numpy.py` next to `losses/pytorch.py`: training differentiates
     # through torch, so the numpy `mae` is an evaluation metric, unless torch code calls it
