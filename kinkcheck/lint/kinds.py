@@ -253,6 +253,9 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
             of_data = _function_of_data(ctx, node, cycle=False)  # `self.similarity_fct(guide_a, guide_b)`
             if of_data is not None:
                 return of_data
+    through_class = class_call_kind(ctx, node)
+    if through_class is not None:
+        return through_class  # `MixITLoss.loss_set(est, targets)`: not the class name's kind
     if isinstance(node.func, ast.Attribute) and not ctx.is_module_ref(node.func.value):
         meth = node.func.attr
         if meth in CASTS and truth_value(node.func.value):
@@ -504,6 +507,7 @@ from kinkcheck.lint.kinds_calls import (  # noqa: E402  (kinds_calls reads _CYCL
     _method_kind,
     _plain_function,
     _stored_function,
+    class_call_kind,
     function_kind,
     returned_item_kind,
 )

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from kinkcheck.lint.bindings import init_parameters
 from kinkcheck.lint.kinds import _CYCLE, _enclosing
-from kinkcheck.lint.resolve import ARRAY_ROOTS, DATA, PLAIN, TENSOR, annotation_kind, dotted, join
+from kinkcheck.lint.resolve import ARRAY_ROOTS, DATA, PLAIN, TENSOR, UNKNOWN, annotation_kind, dotted, join
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -32,6 +32,27 @@ def _method_kind(ctx: "Context", name: str, call: ast.Call | None = None) -> str
     if entry is None or not all(dotted(d) in ("staticmethod", "classmethod") for d in _decorators(entry[0])):
         return None
     return returned_kind(ctx, f"{cls}.{name}", call)
+
+
+def class_call_kind(ctx: "Context", call: ast.Call) -> str | None:
+    """``MixITLoss.loss_set(est, targets)``, ``cls.loss_set(...)``: a method called through a
+    class this file defines returns what the method returns (a static or class method: DATA
+    or PLAIN as :func:`returned_kind` finds it, else UNKNOWN). None when the receiver is no
+    such class: the class name itself is a plain value, what its methods return need not be."""
+    func = call.func
+    if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
+        return None
+    if func.value.id == "cls" and "cls" in ctx.params:
+        cls = ctx.cls_qual or getattr(_enclosing(ctx), "cls_qual", None)
+    else:
+        q = ctx.qualify(func.value)
+        cls = q if q is not None and ctx.how == "def" and q in ctx.fa.ix.classes else None
+    if cls is None:
+        return None
+    entry = ctx.fa.ix.scopes.get(f"{cls}.{func.attr}")
+    if entry is None or not all(dotted(d) in ("staticmethod", "classmethod") for d in _decorators(entry[0])):
+        return UNKNOWN
+    return returned_kind(ctx, f"{cls}.{func.attr}", call) or UNKNOWN
 
 
 def function_kind(ctx: "Context", qual: str, call: ast.Call) -> str | None:
