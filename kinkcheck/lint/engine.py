@@ -268,7 +268,8 @@ def _node_findings(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[s
             continue
         if rule.category == "blackbox" and not severing.severs_gradient(site, ctx):
             continue
-        if rule.category in ("kink", "singular") and site.via != "node" and sinks.gradient_dead(site.call or site.node, ctx):
+        if rule.category in ("kink", "singular") and site.via != "node" and sinks.gradient_dead(
+                site.call or site.node, ctx, value_matters=site.code in VALUE_SINGULAR):
             continue  # `mask = d.abs() < t`: the kinked value only decides a mask
         reaching = rule.category in REACHING or rule.category in ("kink", "singular") and flow.returns_aux(ctx)
         if reaching and (not flow.reaches_loss(site.call or site.node, ctx)

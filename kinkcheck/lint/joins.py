@@ -67,6 +67,19 @@ def _binding_ids(name: ast.Name, ctx) -> tuple[tuple[int, ...], bool]:
 _POSITIVE_DOMAIN = frozenset({"log", "log2", "log10", "sqrt", "rsqrt"})
 
 
+def _closure_binding(name: str, ctx) -> tuple[list, object]:
+    """The one binding of a free variable in the function a nested function is defined in, with
+    that function's context (``r_c = r_cutoff ** 2`` above ``def smooth_fn(dr): ...``); no
+    binding when it has none or several."""
+    from kinkcheck.lint.kinds import _enclosing
+
+    outer = _enclosing(ctx)
+    if outer is None or name in outer.params:
+        return [], ctx
+    defs = flow.bindings(outer).get(name) or []
+    return (list(defs), outer) if len(defs) == 1 else ([], ctx)
+
+
 class _Expr:
     """An expression with its names replaced by the single value reaching each (``expand``)."""
 
@@ -79,21 +92,26 @@ class _Expr:
         self._held = (held.id, _binding_ids(held, ctx)) if held is not None else None
         self._expand(node, depth)
 
-    def _expand(self, node: ast.AST, depth: int) -> None:
+    def _expand(self, node: ast.AST, depth: int, ctx=None) -> None:
+        ctx = ctx or self.ctx
         for n in ast.walk(node):
             if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and depth > 0 and id(n) not in self.subst:
-                if self._held is not None and n.id == self._held[0] and _binding_ids(n, self.ctx) == self._held[1]:
+                if self._held is not None and n.id == self._held[0] and _binding_ids(n, ctx) == self._held[1]:
                     continue
-                defs, before = flow.reaching(n.id, n, self.ctx)
+                defs, before = flow.reaching(n.id, n, ctx)
+                where = ctx
+                if not defs and before and n.id not in ctx.params:
+                    defs, where = _closure_binding(n.id, ctx)
+                    before = False
                 # `errors = pred - target if target is not None else pred`: a choice by config
                 # the evaluator cannot make; the name stays a symbol
                 # `safe_x = where(isfinite(x), x, 0)`: x itself wherever it is finite; the name
                 # stays a symbol
                 if len(defs) == 1 and not before and defs[0][1] is not None and not isinstance(defs[0][1], ast.IfExp) \
-                        and not finite_guarded(defs[0][1], self.ctx):
+                        and not finite_guarded(defs[0][1], where):
                     value = defs[0][1]
                     self.subst[id(n)] = value
-                    self._expand(value, depth - 1)
+                    self._expand(value, depth - 1, where)
 
     def symbols(self, node: ast.AST | None = None) -> set[str]:
         return set(self.symbol_nodes(node))
@@ -413,13 +431,21 @@ def returned_smooth(site_node: ast.AST, zero: ast.AST | None, ctx) -> bool:
     if sink is None or sink is ASIDE or not flows_only_into(site_node, sink, ctx):
         return False
     expr = _Expr(sink, ctx)
-    if not _evaluated(expr, sink, site_node):
+    if not _evaluated(expr, sink, site_node) or _equality_mask(expr, sink):
         return False
     settings = _settings(expr, sink, zero, ctx)
     if settings is None:
         return False
     fixed, signed = settings
     return _guarded(lambda: all(smooth_at(expr, sink, zero, seed, fixed, signed) for seed in (1, 2)))
+
+
+def _equality_mask(expr: _Expr, sink: ast.AST) -> bool:
+    """``(target == c).float()`` in the returned value: random reals never tie, so the
+    evaluator would read the mask as 0 everywhere and the kink it multiplies as flat."""
+    return any(isinstance(n, ast.Compare) and any(isinstance(op, (ast.Eq, ast.NotEq)) for op in n.ops)
+               or isinstance(n, ast.Call) and callee_tail(n.func) in ("eq", "ne", "isclose", "equal", "not_equal")
+               for n in expr.walk(sink))
 
 
 def _settings(expr: _Expr, sink: ast.AST, zero: ast.AST, ctx) -> tuple[dict[str, float], set[str]] | None:

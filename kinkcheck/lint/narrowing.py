@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING, TypeGuard
 
-from kinkcheck.lint.resolve import DATA, PLAIN, dotted
+from kinkcheck.lint.resolve import DATA, PLAIN, PREDICTION_WORD_RE, dotted
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context, FileAnalysis
@@ -141,9 +141,12 @@ _PREDICTION_SUFFIXES = ("_hat", "hat", "_pred", "_preds", "_predicted", "_predic
 
 def _reference(ctx: "Context", name: str) -> bool:
     """``y`` of ``mape(y, y_hat)`` (``x`` of ``recon_loss(x, x_recon)``): a parameter whose
-    prediction is another parameter named after it is the target it is compared with."""
+    prediction is another parameter named after it is the target it is compared with; so is
+    ``y`` beside any prediction (``test(self, logits, y)``, ``__call__(self, preds, y)``)."""
     args = ctx.fn.args if isinstance(ctx.fn, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) else None
     if args is None or name not in ctx.params:
         return False
     names = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}
+    if name == "y" and any(PREDICTION_WORD_RE.search(n) for n in names if n != name):
+        return True
     return any(name + suffix in names for suffix in _PREDICTION_SUFFIXES) or f"pred_{name}" in names

@@ -50,8 +50,11 @@ def _concatenator(node: ast.AST) -> bool:
         or isinstance(node, ast.Name) and node.id in ("c_", "r_")
 
 
-def gradient_dead(node: ast.AST, ctx, depth: int = 0) -> bool:
-    """Every path the value at ``node`` takes ends in a comparison or a stop-gradient."""
+def gradient_dead(node: ast.AST, ctx, depth: int = 0, *, value_matters: bool = False) -> bool:
+    """Every path the value at ``node`` takes ends in a comparison or a stop-gradient, or is
+    read only under ``torch.no_grad()`` (SoftAdapt's max-shift of the loss ratios, used only to
+    weigh the losses without gradient), unless ``value_matters``: an inf there still reaches
+    the weights the loss is multiplied by."""
     child, parent = node, ctx.parent(node)
     for _ in range(50):
         if isinstance(parent, ast.Compare):
@@ -102,15 +105,17 @@ def gradient_dead(node: ast.AST, ctx, depth: int = 0) -> bool:
                 target = target.elts[0]  # `values, idx = x.topk(k)`: only the values carry the kink
             if not isinstance(target, ast.Name):
                 return False
-            return _uses_dead(target.id, parent, ctx, depth)
+            return _uses_dead(target.id, parent, ctx, depth, value_matters)
         return False
     return False
 
 
-def _uses_dead(name: str, binding: ast.AST, ctx, depth: int) -> bool:
+def _uses_dead(name: str, binding: ast.AST, ctx, depth: int, value_matters: bool = False) -> bool:
     """Every use of ``name`` that ``binding`` reaches is a sink (and there is one)."""
     uses = uses_of(name, binding, ctx)
-    return bool(uses) and all(gradient_dead(u, ctx, depth + 1) for u in uses)
+    off = set() if value_matters else ctx.no_grad_ids()
+    return bool(uses) and all(id(u) in off or gradient_dead(u, ctx, depth + 1, value_matters=value_matters)
+                              for u in uses)
 
 
 def bound_uses(value: ast.AST, ctx) -> list[ast.Name] | None:
