@@ -36,7 +36,7 @@ from kinkcheck.lint.ranges import (
     join,
 )
 from kinkcheck.lint.ranges_forms import _defined, _signed_terms
-from kinkcheck.lint.resolve import const_value
+from kinkcheck.lint.resolve import const_value, dotted
 from kinkcheck.syntax import binary_operands
 
 
@@ -287,6 +287,29 @@ def _returned(node: ast.Call, ctx, depth: int) -> str:
     entry = ctx.fa.ix.scopes.get(q) if q else None
     if q is None or entry is None:
         return _other_file(node, ctx)
+    return _summary(q, entry, ctx)
+
+
+#: decorators that make a method read as an attribute (``self.left_scale``)
+_PROPERTIES = frozenset({"property", "cached_property", "lazy_property", "lazy_attribute", "reify"})
+
+
+def property_range(node: ast.Attribute, ctx) -> str | None:
+    """``self.left_scale`` where the class (or a base in the file) defines ``left_scale`` as a
+    property: what the method returns (pyro's ``@lazy_property def left_scale(self): return
+    self.scale * self.asymmetry``); None when it is no property of this file."""
+    if _NESTED.get() >= 2 or not hasattr(ctx, "fa"):
+        return None
+    q = _own_method(node, ctx)
+    entry = ctx.fa.ix.scopes.get(q) if q else None
+    if q is None or entry is None or not isinstance(entry[0], (ast.FunctionDef, ast.AsyncFunctionDef)) or not any(
+            (dotted(d) or "").rsplit(".", 1)[-1] in _PROPERTIES for d in entry[0].decorator_list):
+        return None
+    return _summary(q, entry, ctx)
+
+
+def _summary(q: str, entry, ctx) -> str:
+    """The join of the ranges a function of this file returns, worked out in its own context."""
     from kinkcheck.lint import call_sites
     from kinkcheck.lint.walk import walk_local
 

@@ -17,7 +17,7 @@ from kinkcheck.lint.ranges import (
     _range_of,
     join,
 )
-from kinkcheck.lint.resolve import ARRAY_ROOTS, const_value
+from kinkcheck.lint.resolve import ARRAY_ROOTS, const_value, dotted
 
 
 def _name(name: str, ctx, depth: int) -> str:
@@ -144,6 +144,14 @@ def _attribute(node: ast.Attribute, ctx, depth: int) -> str:
         return _range_of(node.value, ctx, depth)
     if isinstance(node.value, ast.Name) and node.value.id == "self":
         fa = getattr(ctx, "fa", None)
+        declared = _declared_range(fa, getattr(ctx, "cls_qual", None), attr) if fa is not None else None
+        if declared is not None:
+            return declared
+        from kinkcheck.lint.ranges_calls import property_range
+
+        prop = property_range(node, ctx)
+        if prop is not None:
+            return prop
         values = _class_values(fa, getattr(ctx, "cls_qual", None), attr) if fa is not None else []
         rs = []
         for value in values:
@@ -161,6 +169,38 @@ def _attribute(node: ast.Attribute, ctx, depth: int) -> str:
              "numpy.inf"):
         return GE1
     return ANY
+
+
+#: the constraints a distribution declares for a parameter that keep it above 0
+#: (torch.distributions, pyro and numpyro spell them alike)
+_POSITIVE_CONSTRAINTS = ("positive", "softplus_positive", "positive_integer")
+
+
+def _declared_range(fa, cls_qual: str | None, attr: str) -> str | None:
+    """``arg_constraints = {"scale": constraints.positive}`` in the class or a base of it in
+    the file: the distribution's contract for ``self.scale`` (checked with validate_args, and
+    what every labeller reads it as), so its log and a division by it meet no zero."""
+    if not cls_qual:
+        return None
+    from kinkcheck.lint.call_sites import bases_in_file
+
+    nodes = fa.__dict__.get("_class_node_map") or fa.__dict__.setdefault(
+        "_class_node_map", dict(fa.ix._class_nodes))
+    for c in (cls_qual, *bases_in_file(fa, cls_qual)):
+        node = nodes.get(c)
+        for stmt in node.body if node is not None else ():
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
+            if not (any(isinstance(t, ast.Name) and t.id == "arg_constraints" for t in targets)
+                    and isinstance(stmt.value, ast.Dict)):
+                continue
+            for key, value in zip(stmt.value.keys, stmt.value.values):
+                if isinstance(key, ast.Constant) and key.value == attr:
+                    spelled = dotted(value) or ""
+                    if "constraints." not in spelled:
+                        return None
+                    tail = spelled.rsplit(".", 1)[-1]
+                    return (GE1 if tail == "positive_integer" else POS) if tail in _POSITIVE_CONSTRAINTS else None
+    return None
 
 
 def _class_values(fa, cls_qual: str | None, attr: str) -> list[ast.AST]:
