@@ -3,6 +3,7 @@
 Roots (from the index): functions named like loss/objective/criterion, every method of a
 loss class (named ``*Loss``/``*Criterion``/``*Objective``, a loss-named ``nn.Module`` or one
 of a ``losses`` package, a subclass of ``_Loss`` or of a checked loss class, or one whose ``forward`` is a root),
+the log-density methods of distributions and bijectors (``log_prob``, ``rsample``, ``_call``, ...),
 ``@kinkcheck.loss`` and ``# kinkcheck: loss``, hand-written derivatives (``grad``,
 ``*_grad``, ``jacobian``, ``backward`` in array code; the ``backward`` of an
 ``autograd.Function``, whose ``forward`` runs with gradients off), functions handed to ``jax.grad`` & co., callables bound to a
@@ -35,7 +36,7 @@ from kinkcheck.lint.roots import (
     LOSS_NAME_RE,
     MODEL_BASES,
 )
-from kinkcheck.lint.scope_world import _World
+from kinkcheck.lint.scope_world import DENSITY_METHODS, _World
 
 SCOPES = ("loss", "model", "all")
 SLICE = "#slice"
@@ -57,6 +58,8 @@ def _class_roots(world: _World) -> list[str]:
         if world.is_autograd(cls):
             out.extend(m for c in world.mro(cls) for m in world.methods.get(c, ())
                        if m.rsplit(".", 1)[-1] in AUTOGRAD_METHODS)
+        elif world.is_density(cls) and not world.is_loss_class(cls):
+            out.extend(m for m in world.methods.get(cls, ()) if m.rsplit(".", 1)[-1] in DENSITY_METHODS)
         elif world.is_loss_class(cls):
             seen: set[str] = set()
             for c in world.mro(cls):  # its own methods, then the ones it inherits ...

@@ -23,6 +23,16 @@ from kinkcheck.lint.roots import (
 )
 from kinkcheck.lint.values import TABLE
 
+#: where distributions and bijectors come from, and the base classes that make a class one
+DENSITY_PACKAGES = ("torch.distributions.", "pyro.distributions.", "numpyro.distributions.", "distrax.",
+                    "tensorflow_probability.")
+DENSITY_BASES = frozenset({"Distribution", "TorchDistribution", "ExponentialFamily", "TransformedDistribution",
+                           "Transform", "Bijector", "TransformModule"})
+#: the methods of a distribution or bijector that training differentiates: the log-density,
+#: the reparameterized draw, and a transform's maps and log-Jacobian
+DENSITY_METHODS = frozenset({"log_prob", "rsample", "_call", "_inverse", "log_abs_det_jacobian", "call_and_ladj",
+                             "forward_and_log_det", "inverse_and_log_det"})
+
 #: the references followed from one value to what it holds
 MAX_HOPS = 24
 #: the overrides followed from one base-class method: a framework base class with hundreds of
@@ -288,6 +298,12 @@ class _World:
             got = self._autograd[cls] = any(b in AUTOGRAD_BASES or b.endswith(".autograd.Function")
                                             for b in self.bases(cls))
         return got
+
+    def is_density(self, cls: str) -> bool:
+        """A distribution or a bijective transform of a probabilistic-programming library (or
+        of the checked tree deriving from one): training differentiates its log-density."""
+        return any(b.startswith(DENSITY_PACKAGES) and b.rsplit(".", 1)[-1] in DENSITY_BASES
+                   for b in self.bases(cls))
 
     def is_loss_class(self, cls: str) -> bool:
         """Named like a loss (``*Loss``, a loss-named module), a module of a ``losses`` package, a subclass of ``_Loss`` or of a

@@ -358,6 +358,48 @@ def test_the_modules_of_a_loss_package_whatever_their_names():
                 "pkg.losses.pmsqe.Tally.update"} & got
 
 
+def test_the_log_density_of_a_distribution_or_a_bijector():
+    # training differentiates `-dist.log_prob(y).mean()` and reparameterized draws, and a flow's
+    # transforms and log-Jacobians; a distribution's summaries, and a log_prob of a class that
+    # is no distribution, are not loss code by themselves
+    src = """
+        import torch
+        from torch.distributions import Distribution, Transform, constraints
+
+        class SoftLaplace(Distribution):
+            arg_constraints = {"scale": constraints.positive}
+
+            def log_prob(self, value):
+                return -torch.abs(value - self.loc) / self.scale
+
+            def rsample(self, sample_shape=torch.Size()):
+                return self.loc + self.scale * torch.randn(sample_shape)
+
+            @property
+            def mean(self):
+                return self.loc
+
+        class Wrapped(SoftLaplace):
+            def log_prob(self, value):
+                return super().log_prob(value) + 1
+
+        class Power(Transform):
+            def _call(self, x):
+                return x.abs().pow(self.exponent)
+
+            def log_abs_det_jacobian(self, x, y):
+                return (y / x).log()
+
+        class Tally:
+            def log_prob(self, value):
+                return value.abs()
+        """
+    got = scoped({"pkg.dist": src})
+    assert {"pkg.dist.SoftLaplace.log_prob", "pkg.dist.SoftLaplace.rsample", "pkg.dist.Wrapped.log_prob",
+            "pkg.dist.Power._call", "pkg.dist.Power.log_abs_det_jacobian"} <= got
+    assert not {"pkg.dist.SoftLaplace.mean", "pkg.dist.Tally.log_prob"} & got
+
+
 def test_numpy_metrics_beside_framework_losses_are_evaluation_code():
     # neuralforecast's `losses/numpy.py` next to `losses/pytorch.py`: training differentiates
     # through torch, so the numpy `mae` is an evaluation metric, unless torch code calls it
