@@ -374,6 +374,12 @@ PREDICTED_MASK_RE = re.compile(r"(^|_)masks?(_|$)", re.IGNORECASE)
 PREDICTION_WORD_RE = re.compile(r"(^|_)(pred|preds|predicted|prediction|predictions|logit|logits)(_|$)", re.IGNORECASE)
 
 
+#: words that make a target-named value an estimate of it (asteroid's ``est_targets``)
+ESTIMATE_RE = re.compile(r"(^|_)(est|estimate|estimated|pred|preds|predicted|prediction|hat|recon|reconstructed|"
+                         r"fake|generated)(_|$)", re.IGNORECASE)
+_TARGETS_RE = re.compile(r"(^|_)targets?(_|$)", re.IGNORECASE)
+
+
 def name_kind(name: str) -> str | None:
     """Name heuristics for values the code does not describe: low confidence by design. A
     leading underscore only marks a name private (``self._n_updates``)."""
@@ -387,6 +393,9 @@ def name_kind(name: str) -> str | None:
         if PREDICTED_MASK_RE.search(name) and PREDICTION_WORD_RE.search(name) \
                 and not DATA_NAME_RE.search(PREDICTED_MASK_RE.sub("_", name)):
             return None  # `pred_masks`, `mask_logits`: a segmentation head's output
+        if ESTIMATE_RE.search(name) and _TARGETS_RE.search(name) \
+                and not DATA_NAME_RE.search(_TARGETS_RE.sub("_", name)):
+            return None  # `est_targets`, `target_hat`: the estimate of a target is a prediction
         return DATA
     if EPS_RE.search(name):
         return PLAIN
