@@ -17,6 +17,7 @@ from kinkcheck.lint.roots import (
     LOSS_BASES,
     LOSS_CLASS_RE,
     LOSS_FAMILY_RE,
+    LOSS_MODULE_RE,
     LOSS_WORD_RE,
     MODEL_BASES,
     in_loss_module,
@@ -325,7 +326,7 @@ class _World:
                 return True
             if (b in MODEL_BASES or b.startswith("torch.nn.") and tail == "Module") and (
                     LOSS_WORD_RE.search(name) or LOSS_FAMILY_RE.search(_snake(name))
-                    or in_loss_module(self.class_module.get(c, ""))):
+                    or _loss_module_class(self.class_module.get(c, ""))):
                 # `class InfoNCE(nn.Module)`, `class NTXent(nn.Module)`: named after its loss;
                 # `class SingleSrcPMSQE(nn.Module)` in `asteroid.losses.pmsqe`: kept with the losses
                 return True
@@ -334,6 +335,14 @@ class _World:
             if f.name in FORWARD_NAMES and f.root in ("decorator", "comment", "loss-class", "grad-transform"):
                 return True
         return False
+
+
+def _loss_module_class(module: str) -> bool:
+    """A module class kept with the losses: in a ``losses`` package, or in a ``loss.py`` /
+    ``losses.py`` module (speechbrain's ``nnet/losses.py`` ``AngularMargin``). A lone module
+    is enough for a network class, unlike for a plain function (a script's ``loss.py`` may hold
+    its reporting too, but nobody keeps a model's layers there)."""
+    return in_loss_module(module) or bool(LOSS_MODULE_RE.search(module.rsplit(".", 1)[-1]))
 
 
 def _snake(name: str) -> str:
