@@ -49,3 +49,17 @@ def new_axes(index: ast.AST) -> int | None:
                   or isinstance(p, ast.Constant) and p.value is Ellipsis):
             return None
     return added
+
+
+#: Python's number casts: ``float(t)``, ``int(t)`` and ``bool(t)`` of a tensor read its value
+#: on the host (a cut of the gradient, as ``.item()`` is)
+SCALAR_CASTS = frozenset({"float", "int", "bool"})
+
+
+def scalar_cast_of(node: ast.AST) -> ast.AST | None:
+    """``x`` of ``float(x)`` / ``int(x)`` / ``bool(x)`` (the builtin by name, one argument)."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in SCALAR_CASTS \
+            and len(node.args) == 1 and not node.keywords:
+        return node.args[0]
+    return None
+

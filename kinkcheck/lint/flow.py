@@ -16,6 +16,7 @@ import ast
 
 from kinkcheck.lint.bindings import MUTATORS, item_targets, written_out
 from kinkcheck.lint.walk import stored_into
+from kinkcheck.syntax import scalar_cast_of
 
 
 def enclosing_statement(node: ast.AST, ctx) -> ast.AST | None:
@@ -143,7 +144,7 @@ def _cut_output(node: ast.AST, ctx) -> bool:
             args = [a for a in (*node.args, *(k.value for k in node.keywords)) if not isinstance(a, ast.Constant)]
             return bool(args) and all(_cut_output(a, ctx) for a in args)
         node = node.func.value  # `.cpu()`, `.float()`, `.mean(1)`: look at what they convert
-    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("float", "int")
+    return scalar_cast_of(node) is not None
 
 
 def _inside(node: ast.AST, root: ast.AST | None) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 
 from kinkcheck.lint.resolve import const_value
+from kinkcheck.syntax import scalar_cast_of
 
 #: wrappers that keep a value (and so what a test says about it)
 _SAME = frozenset({"item", "float", "double", "detach", "to", "long", "int", "clone", "cpu"})
@@ -63,9 +64,8 @@ def _core(node: ast.AST) -> ast.AST:
     for _ in range(6):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _SAME:
             node = node.func.value
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("float", "int") \
-                and len(node.args) == 1:
-            node = node.args[0]
+        elif (inner := scalar_cast_of(node)) is not None:
+            node = inner
         else:
             break
     return node

@@ -18,6 +18,7 @@ from kinkcheck.lint.flow import _inside, _returns, in_condition, reaches_loss
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, DATA, PLAIN, TENSOR
 from kinkcheck.lint.sinks import _callee, every_bound_use, uses_of
 from kinkcheck.lint.walk import walk_local
+from kinkcheck.syntax import scalar_cast_of
 
 #: black boxes that cut a value out of the graph on purpose when the loss keeps a gradient
 DELIBERATE = frozenset({"KC503", "KC506"})
@@ -164,8 +165,7 @@ def reported_statistic(node: ast.AST, ctx) -> bool:
                 return _reported(method[1], ctx)
             child, parent = method[1], ctx.parent(method[1])
             continue
-        if isinstance(parent, ast.Call) and isinstance(parent.func, ast.Name) and parent.func.id in ("float", "int") \
-                and child in parent.args:
+        if scalar_cast_of(parent) is child:
             return _reported(parent, ctx)
         if isinstance(parent, (ast.BinOp, ast.UnaryOp, ast.Call)):
             child, parent = parent, ctx.parent(parent)

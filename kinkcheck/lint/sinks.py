@@ -13,6 +13,7 @@ import ast
 
 from kinkcheck.lint import flow
 from kinkcheck.lint.resolve import COMPARISON_CALLS, const_value
+from kinkcheck.syntax import SCALAR_CASTS
 
 #: arithmetic that passes a value on (its kink with it) within one expression, and the
 #: tuples and lists that hold it (``torch.stack((a.min(0)[0], b.min(0)[0]))``)
@@ -22,9 +23,6 @@ _SEVERING = frozenset({"detach", "detach_", "stop_gradient", "argmax", "argmin",
                        "isnan", "isinf", "isfinite", "sign", "signbit", "floor_divide", "bucketize", "searchsorted",
                        # a Python number: KC501 reports the cut where the number reaches the loss
                        "item", "tolist"})
-#: builtins that make a Python number of their argument (KC504 reports that cut); numpy
-#: has no graph to cut, and there a hand-written objective's value is its float
-_SEVERING_BUILTINS = frozenset({"int", "float", "bool"})
 #: attributes that hold no gradient: ``x.data``, ``x.topk(k).indices``
 _SEVERING_ATTRS = frozenset({"data", "indices", "shape", "dtype", "device"})
 #: how many assignments a value is followed through
@@ -74,8 +72,8 @@ def gradient_dead(node: ast.AST, ctx, depth: int = 0, *, value_matters: bool = F
             return False
         if isinstance(parent, ast.Call) and child in parent.args and parent.args[0] is child and (
                 _callee(parent) in _SEVERING
-                or isinstance(parent.func, ast.Name) and parent.func.id in _SEVERING_BUILTINS
-                and ctx.imports_framework()):
+                or isinstance(parent.func, ast.Name) and parent.func.id in SCALAR_CASTS
+                and ctx.imports_framework()):  # (KC504 reports that cut; numpy has no graph to cut)
             return True  # torch.argsort(d), jax.lax.stop_gradient(x), int(x.sum())
         if isinstance(parent, ast.Call) and child in parent.args and _callee(parent) in COMPARISON_CALLS:
             return True  # torch.gt(d, m), d.ge(d.max()), jnp.isclose(p, jnp.max(p))

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from kinkcheck.lint.checks import Site, node_check, refine
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, DATA, PLAIN, TENSOR, UNKNOWN
-from kinkcheck.syntax import dotted
+from kinkcheck.syntax import SCALAR_CASTS, dotted
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -126,7 +126,8 @@ def no_grad(site: Site, ctx: Context):
     return site.with_(operand=None)
 
 
-SCALAR_CASTS = frozenset({"builtins.float", "builtins.int", "builtins.bool"})
+#: the number casts as the import table qualifies them
+BUILTIN_CASTS = frozenset(f"builtins.{c}" for c in SCALAR_CASTS)
 
 
 @refine("KC504")
@@ -138,7 +139,7 @@ def python_scalar(site: Site, ctx: Context):
     ``math.ceil`` keep the generic judgement."""
     if site.qname in _JAX_RAISING_CASTS and jax_raises(ctx):
         return None  # float(tracer) raises ConcretizationTypeError: a cast that runs casts data
-    if site.qname not in SCALAR_CASTS:
+    if site.qname not in BUILTIN_CASTS:
         return site
     operand = site.operand
     if operand is None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from kinkcheck.lint.checks import Site, node_check, refine
 from kinkcheck.lint.joins import names_in, selects_between_others
 from kinkcheck.lint.resolve import COMPARISON_CALLS, DATA, PLAIN, TENSOR, UNKNOWN, const_value
-from kinkcheck.syntax import binary_operands
+from kinkcheck.syntax import binary_operands, scalar_cast_of
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -167,8 +167,9 @@ def _scalar_source(node: ast.AST) -> ast.AST:
         f = node.func
         if isinstance(f, ast.Attribute) and f.attr in ("item", "tolist") and not node.args:
             return f.value
-        if isinstance(f, ast.Name) and f.id in ("float", "int", "bool") and len(node.args) == 1:
-            return node.args[0]
+        inner = scalar_cast_of(node)
+        if inner is not None:
+            return inner
     return node
 
 
