@@ -38,7 +38,7 @@ from kinkcheck.lint.make_finding import site_finding
 from kinkcheck.lint.matching import Tables, match_call, match_operator
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, PLAIN, TENSOR
 from kinkcheck.lint.roots import (
-    GRAD_OF_EXPR, differentiated_expr, returns_the_loss, tensor_backward,
+    GRAD_OF_EXPR, differentiated_expr, handed_loss, returns_the_loss, tensor_backward,
 )
 from kinkcheck.syntax import binary_operands
 
@@ -352,6 +352,10 @@ def _backward_exprs(fa: FileAnalysis, ctx: Context, roots: list[ast.AST]) -> lis
             if returned and isinstance(node, ast.Return) and node.value is not None:
                 exprs.append(node.value)
             if isinstance(node, ast.Call):
+                handed = handed_loss(node)
+                if handed is not None:
+                    exprs.append(handed)  # `accelerator.backward(loss)`, `optim.step(loss)`
+                    continue
                 if isinstance(node.func, ast.Attribute) and node.func.attr == "backward":
                     q = ctx.qualify(node.func)
                     if tensor_backward(q, ctx.how):

@@ -34,6 +34,7 @@ from kinkcheck.lint.roots import (
     creates_graph,
     differentiated_expr,
     function_root,
+    handed_loss,
     returns_the_loss,
     tensor_backward,
 )
@@ -364,7 +365,10 @@ class _Indexer:
                     if differentiated is not None:
                         backward_exprs.append(differentiated)
                         double_backward = double_backward or creates_graph(node)
-                if isinstance(node.func, ast.Attribute) and node.func.attr == "backward" and tensor_backward(target, how):
+                handed = handed_loss(node)
+                if handed is not None:
+                    backward_exprs.append(handed)  # `accelerator.backward(loss)`, `optim.step(loss)`
+                elif isinstance(node.func, ast.Attribute) and node.func.attr == "backward" and tensor_backward(target, how):
                     backward_exprs.append(node.func.value)
                 last = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
                 applies_gradients = applies_gradients or last in APPLIES_GRADIENTS

@@ -217,6 +217,23 @@ def returns_the_loss(classes: dict[str, tuple[str, ...]], name: str, cls_qual: s
     return name in TRAINING_STEPS and cls_qual is not None and class_is(classes, cls_qual, LIGHTNING_BASES, loss=False)
 
 
+#: methods that differentiate the loss they are handed: Accelerate's, Lightning Fabric's and
+#: DeepSpeed's ``backward(loss)``, Lightning's ``manual_backward(loss)``, an optimizer wrapper's
+#: ``step(loss)`` (tianshou)
+HANDED_LOSS_METHODS = frozenset({"backward", "manual_backward", "step"})
+
+
+def handed_loss(call: ast.Call) -> ast.AST | None:
+    """The loss ``accelerator.backward(loss)`` / ``self.optim.step(actor_loss)`` differentiates:
+    its first argument, when that reads as a loss (``loss``, ``loss / accum``); a tensor's own
+    ``out.backward(grad)`` and ``optimizer.step(closure)`` hand no loss."""
+    if not (isinstance(call.func, ast.Attribute) and call.func.attr in HANDED_LOSS_METHODS and call.args):
+        return None
+    arg = call.args[0]
+    named = [n for n in ast.walk(arg) if isinstance(n, (ast.Name, ast.Attribute))]
+    return arg if any(LOSS_NAME_RE.search(n.id if isinstance(n, ast.Name) else n.attr) for n in named) else None
+
+
 def tensor_backward(target: str | None, how: str | None) -> bool:
     """``loss.backward()``: a tensor's backward, whose receiver is what is differentiated (not
     an imported function's or a user class's own ``backward``). ``target``/``how``: what name
