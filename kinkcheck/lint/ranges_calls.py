@@ -36,7 +36,7 @@ from kinkcheck.lint.ranges import (
     join,
 )
 from kinkcheck.lint.ranges_forms import _defined, _signed_terms
-from kinkcheck.lint.resolve import const_value, dotted
+from kinkcheck.lint.resolve import PLAIN, annotation_kind, const_value, dotted
 from kinkcheck.syntax import binary_operands
 
 
@@ -305,7 +305,10 @@ def property_range(node: ast.Attribute, ctx) -> str | None:
     if q is None or entry is None or not isinstance(entry[0], (ast.FunctionDef, ast.AsyncFunctionDef)) or not any(
             (dotted(d) or "").rsplit(".", 1)[-1] in _PROPERTIES for d in entry[0].decorator_list):
         return None
-    return _summary(q, entry, ctx)
+    r = _summary(q, entry, ctx)
+    if r == ANY and annotation_kind(entry[0].returns) == PLAIN:
+        return None  # `def frame_size(self) -> int` of a config: what its name says still counts
+    return r
 
 
 def _summary(q: str, entry, ctx) -> str:
