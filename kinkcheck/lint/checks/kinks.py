@@ -110,10 +110,12 @@ def eps_clamp(call: ast.AST, tail: str, ctx: Context) -> bool:
         return True
     if low is not None and high is not None and (is_eps_like(low) or _positive_floor(low, ctx) or _machine(low, ctx, 0)) \
             and (_inside_unit(high, 1) or const_value(high) == 1) \
-            and (const_value(low) or 0) < 0.01 and (const_value(high) or 1) >= 0.99 and _feeds_log(call, ctx):
+            and (const_value(low) or 0) < 0.01 and (const_value(high) or 1) >= 0.99 and _feeds(call, ctx):
         return True  # a probability kept inside (0, 1) before a log: `clip(p, eps, 1 - eps)`
     if low is not None and high is not None and _machine(low, ctx, 0) and _machine(high, ctx, 1):
         return True  # `clip(probs, finfo.tiny, 1 - finfo.eps)`: bounds no model picks, only rounding does
+    if const_value(low) == -1 and const_value(high) == 1 and _feeds(call, ctx, into=ARC_COSINES):
+        return True  # `arccos(clip((trace - 1) / 2, -1, 1))`: a cosine kept in the domain against rounding
     if low is not None and high is not None and _inside_unit(low, -1) and _inside_unit(high, 1):
         lv, hv = const_value(low), const_value(high)
         return not (lv is not None and hv is not None and (hv < 0.99 or lv > -0.99))
@@ -179,25 +181,30 @@ def values_discarded(call: ast.AST, ctx: Context) -> bool:
 LOGS = frozenset({"log", "log_", "log1p", "log2", "log10", "xlogy", "logit", "binary_cross_entropy"})
 
 
-def _feeds_log(value: ast.AST, ctx: Context, depth: int = 3) -> bool:
-    """``value`` reaches a log (directly, as ``1 - value``, or through a name assigned it)."""
+#: functions defined on [-1, 1] only: a value clipped to it before them is meant as a cosine
+ARC_COSINES = frozenset({"acos", "asin", "arccos", "arcsin"})
+
+
+def _feeds(value: ast.AST, ctx: Context, depth: int = 3, into: frozenset[str] = LOGS) -> bool:
+    """``value`` reaches a log (or another of ``into``: directly, as ``1 - value``, or through
+    a name assigned it)."""
     from kinkcheck.lint import sinks
 
     child, parent = value, ctx.parent(value)
     while isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Sub) or \
             isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.USub):
         child, parent = parent, ctx.parent(parent)  # `log(1 - p)`, `log1p(-p)`
-    if isinstance(parent, ast.Attribute) and parent.value is child and parent.attr in LOGS:
+    if isinstance(parent, ast.Attribute) and parent.value is child and parent.attr in into:
         return True  # `p.log()`
     if isinstance(parent, (ast.List, ast.Tuple)):
         child, parent = parent, ctx.parent(parent)  # `cat([1 - p, p])`
     if isinstance(parent, ast.Call) and any(a is child for a in parent.args):
         if depth and _call_tail(parent) in JOINED:
-            return _feeds_log(parent, ctx, depth - 1)  # `log(np.append(1 - p, p, axis=1))`
-        return _call_tail(parent) in LOGS
+            return _feeds(parent, ctx, depth - 1, into)  # `log(np.append(1 - p, p, axis=1))`
+        return _call_tail(parent) in into
     if depth and isinstance(parent, ast.Assign) and parent.value is child and len(parent.targets) == 1 \
             and isinstance(parent.targets[0], ast.Name):
-        return any(_feeds_log(u, ctx, depth - 1) for u in sinks.uses_of(parent.targets[0].id, parent, ctx))
+        return any(_feeds(u, ctx, depth - 1, into) for u in sinks.uses_of(parent.targets[0].id, parent, ctx))
     return False
 
 
