@@ -140,7 +140,25 @@ def offset(node: ast.AST, ctx: Context) -> bool:
     return False
 
 
+def _unbounded(node: ast.AST | None) -> bool:
+    """``None``, ``torch.inf``, ``-math.inf``, ``float("inf")``: a side the clamp leaves open."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        node = node.operand
+    if isinstance(node, ast.Constant):
+        return node.value is None
+    if isinstance(node, ast.Attribute):
+        return node.attr == "inf"
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "float" \
+        and len(node.args) == 1 and isinstance(node.args[0], ast.Constant) \
+        and str(node.args[0].value).lstrip("+-").lower() in ("inf", "infinity")
+
+
 def _lower_bound(call: ast.Call, tail: str, ctx: Context) -> ast.AST | None:
+    bound = _given_lower_bound(call, tail, ctx)
+    return None if _unbounded(bound) else bound
+
+
+def _given_lower_bound(call: ast.Call, tail: str, ctx: Context) -> ast.AST | None:
     kw = {k.arg: k.value for k in call.keywords if k.arg}
     method = isinstance(call.func, ast.Attribute) and not ctx.is_module_ref(call.func.value)
     args = list(call.args) if method else list(call.args[1:])
@@ -159,6 +177,11 @@ def _lower_bound(call: ast.Call, tail: str, ctx: Context) -> ast.AST | None:
 
 
 def _upper_bound(call: ast.Call, tail: str, ctx: Context) -> ast.AST | None:
+    bound = _given_upper_bound(call, tail, ctx)
+    return None if _unbounded(bound) else bound
+
+
+def _given_upper_bound(call: ast.Call, tail: str, ctx: Context) -> ast.AST | None:
     kw = {k.arg: k.value for k in call.keywords if k.arg}
     method = isinstance(call.func, ast.Attribute) and not ctx.is_module_ref(call.func.value)
     args = list(call.args) if method else list(call.args[1:])

@@ -178,7 +178,7 @@ def values_discarded(call: ast.AST, ctx: Context) -> bool:
 
 
 #: what a probability is clipped into (0, 1) for
-LOGS = frozenset({"log", "log_", "log1p", "log2", "log10", "xlogy", "logit", "binary_cross_entropy"})
+LOGS = frozenset({"log", "log_", "log1p", "log2", "log10", "xlogy", "logit", "binary_cross_entropy", "log_prob"})
 
 
 #: functions defined on [-1, 1] only: a value clipped to it before them is meant as a cosine
