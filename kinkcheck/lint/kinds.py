@@ -46,7 +46,7 @@ from kinkcheck.lint.resolve import (
     name_kind,
     parameter_free_layer,
 )
-from kinkcheck.lint.kinds_params import parameter_kind
+from kinkcheck.lint.kinds_params import config_namespace, parameter_kind
 from kinkcheck.lint.narrowing import _isinstance_kind, _observation, _own_class_method, _reference
 from kinkcheck.lint.truth import CASTS, truth_operand, truth_value
 
@@ -132,6 +132,8 @@ def _node_kind(ctx: "Context", node: ast.AST) -> str:
             return PLAIN  # math.pi, torch.float32, np.inf
         if node.attr in ("values",):
             return k(node.value)
+        if config_namespace(ctx, node.value):
+            return PLAIN  # `self.beta = args.beta` in `__init__(self, model, args: DPOConfig)`
         base = k(node.value)
         if base in (PLAIN, DATA, _CYCLE):
             return base

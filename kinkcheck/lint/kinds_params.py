@@ -87,6 +87,25 @@ def parameter_kind(ctx: "Context", name: str) -> str:
     return join(hk or UNKNOWN, *assigned) if assigned else (hk or UNKNOWN)
 
 
+#: parameters that hold a run's parsed settings (argparse's namespace, a TrainingArguments)
+_CONFIG_NAMESPACES = frozenset({"args", "training_args", "options"})
+_CONFIG_TYPE_RE = re.compile(r"(Config|Arguments|Args|Namespace|Options)\b")
+
+
+def config_namespace(ctx: "Context", node: ast.AST) -> bool:
+    """``args`` in ``args.beta``: a parameter named for a run's settings that is neither a star
+    nor a scan's ``(carry, args)``: the constructor reads it (``__init__(self, model, args)``)
+    or its annotation names a config type (``args: DPOConfig``)."""
+    if not (isinstance(node, ast.Name) and node.id in _CONFIG_NAMESPACES and node.id in ctx.params):
+        return False
+    a = getattr(ctx.fn, "args", None)
+    if not isinstance(a, ast.arguments) or any(s is not None and s.arg == node.id for s in (a.vararg, a.kwarg)):
+        return False
+    ann = ctx.params[node.id][0]
+    typed = ann is not None and bool(_CONFIG_TYPE_RE.search(ast.unparse(ann)))
+    return typed or getattr(ctx.fn, "name", "") == "__init__"
+
+
 def _helper(ctx: "Context") -> bool:
     """Neither a loss by its name nor a module's forward: a helper of loss code."""
     from kinkcheck.lint.roots import FORWARD_NAMES, LOSS_NAME_RE
