@@ -271,7 +271,8 @@ def _node_findings(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[s
         if rule.category in ("kink", "singular") and site.via != "node" and sinks.gradient_dead(
                 site.call or site.node, ctx, value_matters=site.code in VALUE_SINGULAR):
             continue  # `mask = d.abs() < t`: the kinked value only decides a mask
-        reaching = rule.category in REACHING or rule.category in ("kink", "singular") and flow.returns_aux(ctx)
+        reaching = rule.category in REACHING or rule.category in ("kink", "singular") and flow.returns_aux(ctx) \
+            or rule.category == "branch" and isinstance(site.call, ast.IfExp)  # a choice between values
         if reaching and (not flow.reaches_loss(site.call or site.node, ctx)
                          or severing.reported_statistic(site.call or site.node, ctx)):
             continue  # `print((p > 0.5).float().mean())`: a logged statistic is not the loss; nor
