@@ -241,6 +241,7 @@ class FileAnalysis:
         self._infer_tokens: frozenset[str] | None = None
         self._self_assigns: dict[str, list[ast.AST]] | None = None
         self._self_busy: set[str] = set()
+        self._class_node_map: dict[str, ast.ClassDef] | None = None
         #: catalog tail names of the selected rules (set by analyze_file)
         self.tails: frozenset[str] | set[str] = frozenset()
         #: ast.Call id -> the qualified name astroid inferred for its callee
@@ -249,6 +250,12 @@ class FileAnalysis:
     def close(self) -> None:
         if self.inference is not None:
             self.inference.close()
+
+    def class_node(self, qual: str) -> ast.ClassDef | None:
+        """The ``class`` statement of the file's class ``qual`` (the table is built once per file)."""
+        if self._class_node_map is None:
+            self._class_node_map = dict(self.ix._class_nodes)
+        return self._class_node_map.get(qual)
 
     def self_assigns(self) -> dict[str, list[ast.AST]]:
         """attr -> values assigned to ``self.<attr>`` anywhere, or to ``attr`` in a class body."""

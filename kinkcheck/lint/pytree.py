@@ -51,9 +51,7 @@ def static_fields(fa: FileAnalysis, cls_qual: str) -> StaticFields:
 
 
 def _static_fields(fa: FileAnalysis, cls_qual: str) -> StaticFields:
-    nodes: dict[str, ast.ClassDef] = fa.__dict__.get("_class_node_map") or fa.__dict__.setdefault(
-        "_class_node_map", dict(fa.ix._class_nodes))  # built once per file, not per class
-    node = nodes.get(cls_qual)
+    node = fa.class_node(cls_qual)
     if node is None:
         return NONE
     names = set(_declared(node)) | set(_registered(node, fa.tree))
@@ -63,7 +61,7 @@ def _static_fields(fa: FileAnalysis, cls_qual: str) -> StaticFields:
     if own is not None:
         names |= own.names
     for base in fa.ix.classes.get(cls_qual, ()):
-        if base in nodes and base != cls_qual:
+        if base != cls_qual and fa.class_node(base) is not None:
             inherited = static_fields(fa, base)
             names |= inherited.names
             everything = everything or (own is None and inherited.everything)

@@ -184,10 +184,8 @@ def _declared_range(fa, cls_qual: str | None, attr: str) -> str | None:
         return None
     from kinkcheck.lint.call_sites import bases_in_file
 
-    nodes = fa.__dict__.get("_class_node_map") or fa.__dict__.setdefault(
-        "_class_node_map", dict(fa.ix._class_nodes))
     for c in (cls_qual, *bases_in_file(fa, cls_qual)):
-        node = nodes.get(c)
+        node = fa.class_node(c)
         for stmt in node.body if node is not None else ():
             targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
             if not (any(isinstance(t, ast.Name) and t.id == "arg_constraints" for t in targets)
