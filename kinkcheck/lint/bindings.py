@@ -109,8 +109,6 @@ def written_out(call: ast.Call) -> ast.Name | None:
     return None
 
 
-
-
 def parameters(fn: ast.AST) -> dict[str, tuple[ast.AST | None, ast.AST | None]]:
     args = getattr(fn, "args", None)
     if args is None or not isinstance(args, ast.arguments):

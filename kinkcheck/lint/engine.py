@@ -38,7 +38,7 @@ from kinkcheck.lint.make_finding import site_finding
 from kinkcheck.lint.matching import Tables, match_call, match_operator
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, PLAIN, TENSOR
 from kinkcheck.lint.roots import (
-    GRAD_OF_EXPR, differentiated_expr, handed_loss, returns_the_loss, tensor_backward,
+    GRAD_OF_EXPR, backward_operand, differentiated_expr, returns_the_loss,
 )
 from kinkcheck.syntax import binary_operands
 
@@ -353,15 +353,10 @@ def _backward_exprs(fa: FileAnalysis, ctx: Context, roots: list[ast.AST]) -> lis
             if returned and isinstance(node, ast.Return) and node.value is not None:
                 exprs.append(node.value)
             if isinstance(node, ast.Call):
-                handed = handed_loss(node)
-                if handed is not None:
-                    exprs.append(handed)  # `accelerator.backward(loss)`, `optim.step(loss)`
+                operand = backward_operand(node, lambda: (ctx.qualify(node.func), ctx.how))
+                if operand is not None:
+                    exprs.append(operand)  # `loss.backward()`, `accelerator.backward(loss)`
                     continue
-                if isinstance(node.func, ast.Attribute) and node.func.attr == "backward":
-                    q = ctx.qualify(node.func)
-                    if tensor_backward(q, ctx.how):
-                        exprs.append(node.func.value)
-                        continue
                 q = ctx.qualify(node.func)
                 differentiated = differentiated_expr(node) if q in GRAD_OF_EXPR else None
                 if differentiated is not None:

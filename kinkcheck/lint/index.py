@@ -33,10 +33,9 @@ from kinkcheck.lint.roots import (
     GRAD_TRANSFORMS,
     creates_graph,
     differentiated_expr,
+    backward_operand,
     function_root,
-    handed_loss,
     returns_the_loss,
-    tensor_backward,
 )
 from kinkcheck.lint.values import ValuePass, attribute_ctors, bind_names, param_annotations
 from kinkcheck.lint.walk import (
@@ -365,11 +364,9 @@ class _Indexer:
                     if differentiated is not None:
                         backward_exprs.append(differentiated)
                         double_backward = double_backward or creates_graph(node)
-                handed = handed_loss(node)
-                if handed is not None:
-                    backward_exprs.append(handed)  # `accelerator.backward(loss)`, `optim.step(loss)`
-                elif isinstance(node.func, ast.Attribute) and node.func.attr == "backward" and tensor_backward(target, how):
-                    backward_exprs.append(node.func.value)
+                operand = backward_operand(node, lambda: (target, how))
+                if operand is not None:
+                    backward_exprs.append(operand)  # `loss.backward()`, `accelerator.backward(loss)`
                 last = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
                 applies_gradients = applies_gradients or last in APPLIES_GRADIENTS
                 if last in self.cands or last == "getattr" or (target and target.rsplit(".", 1)[-1] in self.cands):

@@ -26,8 +26,12 @@ def _method_kind(ctx: "Context", name: str, call: ast.Call | None = None) -> str
     data or a plain value, given what ``call`` hands it where that is data or plain
     (memoized per file and argument kinds); None otherwise."""
     cls = ctx.cls_qual or getattr(_enclosing(ctx), "cls_qual", None)
-    if cls is None:
-        return None
+    return _static_kind(ctx, cls, name, call) if cls is not None else None
+
+
+def _static_kind(ctx: "Context", cls: str, name: str, call: ast.Call | None) -> str | None:
+    """:func:`returned_kind` of the method ``cls.<name>`` of this file when no decorator but
+    ``staticmethod`` or ``classmethod`` wraps it (a wrapper may return anything); None otherwise."""
     entry = ctx.fa.ix.scopes.get(f"{cls}.{name}")
     if entry is None or not all(dotted(d) in ("staticmethod", "classmethod") for d in _decorators(entry[0])):
         return None
@@ -49,10 +53,7 @@ def class_call_kind(ctx: "Context", call: ast.Call) -> str | None:
         cls = q if q is not None and ctx.how == "def" and q in ctx.fa.ix.classes else None
     if cls is None:
         return None
-    entry = ctx.fa.ix.scopes.get(f"{cls}.{func.attr}")
-    if entry is None or not all(dotted(d) in ("staticmethod", "classmethod") for d in _decorators(entry[0])):
-        return UNKNOWN
-    return returned_kind(ctx, f"{cls}.{func.attr}", call) or UNKNOWN
+    return _static_kind(ctx, cls, func.attr, call) or UNKNOWN
 
 
 def function_kind(ctx: "Context", qual: str, call: ast.Call) -> str | None:

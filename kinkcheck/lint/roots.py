@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -232,6 +233,18 @@ def handed_loss(call: ast.Call) -> ast.AST | None:
     arg = call.args[0]
     named = [n for n in ast.walk(arg) if isinstance(n, (ast.Name, ast.Attribute))]
     return arg if any(LOSS_NAME_RE.search(n.id if isinstance(n, ast.Name) else n.attr) for n in named) else None
+
+
+def backward_operand(call: ast.Call, resolve: Callable[[], tuple[str | None, str | None]]) -> ast.AST | None:
+    """What a backward call differentiates: the loss handed to ``accelerator.backward(loss)``
+    & co. (:func:`handed_loss`), or the receiver of a tensor's own ``loss.backward()``.
+    ``resolve`` names the callee as ``(target, how)``; it is asked only for a ``.backward()``."""
+    handed = handed_loss(call)
+    if handed is not None:
+        return handed
+    if isinstance(call.func, ast.Attribute) and call.func.attr == "backward" and tensor_backward(*resolve()):
+        return call.func.value
+    return None
 
 
 def tensor_backward(target: str | None, how: str | None) -> bool:

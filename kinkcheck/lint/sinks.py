@@ -13,7 +13,7 @@ import ast
 
 from kinkcheck.lint import flow
 from kinkcheck.lint.resolve import COMPARISON_CALLS, const_value
-from kinkcheck.syntax import SCALAR_CASTS
+from kinkcheck.syntax import scalar_cast_of
 
 #: arithmetic that passes a value on (its kink with it) within one expression, and the
 #: tuples and lists that hold it (``torch.stack((a.min(0)[0], b.min(0)[0]))``)
@@ -70,11 +70,10 @@ def gradient_dead(node: ast.AST, ctx, depth: int = 0, *, value_matters: bool = F
                 child, parent = method[1], ctx.parent(method[1])  # `x.abs().sum()`: passes the value on
                 continue
             return False
-        if isinstance(parent, ast.Call) and child in parent.args and parent.args[0] is child and (
-                _callee(parent) in _SEVERING
-                or isinstance(parent.func, ast.Name) and parent.func.id in SCALAR_CASTS
-                and ctx.imports_framework()):  # (KC504 reports that cut; numpy has no graph to cut)
-            return True  # torch.argsort(d), jax.lax.stop_gradient(x), int(x.sum())
+        if isinstance(parent, ast.Call) and child in parent.args and parent.args[0] is child and _callee(parent) in _SEVERING:
+            return True  # torch.argsort(d), jax.lax.stop_gradient(x)
+        if scalar_cast_of(parent) is child and ctx.imports_framework():
+            return True  # int(x.sum()) (KC504 reports that cut; numpy has no graph to cut)
         if isinstance(parent, ast.Call) and child in parent.args and _callee(parent) in COMPARISON_CALLS:
             return True  # torch.gt(d, m), d.ge(d.max()), jnp.isclose(p, jnp.max(p))
         if isinstance(parent, ast.Call) and child in parent.args and _callee(parent) in _SEARCHES:
