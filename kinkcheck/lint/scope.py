@@ -2,8 +2,9 @@
 
 Roots (from the index): functions named like loss/objective/criterion, every method of a
 loss class (named ``*Loss``/``*Criterion``/``*Objective``, a loss-named ``nn.Module`` or one
-of a ``losses`` package, a subclass of ``_Loss`` or of a checked loss class, or one whose ``forward`` is a root),
-the log-density methods of distributions and bijectors (``log_prob``, ``rsample``, ``_call``, ...),
+kept with the losses, a subclass of ``_Loss`` or of a checked loss class, or one whose
+``forward`` is a root), the log-density methods of distributions and bijectors (``log_prob``,
+``rsample``, ``_call``, ...),
 ``@kinkcheck.loss`` and ``# kinkcheck: loss``, hand-written derivatives (``grad``,
 ``*_grad``, ``jacobian``, ``backward`` in array code; the ``backward`` of an
 ``autograd.Function``, whose ``forward`` runs with gradients off), functions handed to ``jax.grad`` & co., callables bound to a

@@ -20,7 +20,6 @@ from kinkcheck.lint.roots import (
     LOSS_MODULE_RE,
     LOSS_WORD_RE,
     MODEL_BASES,
-    in_loss_module,
 )
 from kinkcheck.lint.values import TABLE
 
@@ -307,8 +306,8 @@ class _World:
                    for b in self.bases(cls))
 
     def is_loss_class(self, cls: str) -> bool:
-        """Named like a loss (``*Loss``, a loss-named module), a module of a ``losses`` package, a subclass of ``_Loss`` or of a
-        checked loss class, or one whose forward is a root."""
+        """Named like a loss (``*Loss``, a loss-named module), a module kept with the losses, a
+        subclass of ``_Loss`` or of a checked loss class, or one whose forward is a root."""
         got = self._loss.get(cls)
         if got is None:
             self._loss[cls] = False  # a cycle ends here
@@ -342,7 +341,7 @@ def _loss_module_class(module: str) -> bool:
     ``losses.py`` module (speechbrain's ``nnet/losses.py`` ``AngularMargin``). A lone module
     is enough for a network class, unlike for a plain function (a script's ``loss.py`` may hold
     its reporting too, but nobody keeps a model's layers there)."""
-    return in_loss_module(module) or bool(LOSS_MODULE_RE.search(module.rsplit(".", 1)[-1]))
+    return any(LOSS_MODULE_RE.search(part) for part in module.split("."))
 
 
 def _snake(name: str) -> str:
