@@ -15,7 +15,7 @@ import re
 import sys
 from typing import Any
 
-from kinkcheck.lint import kinds, kinds_members
+from kinkcheck.lint import kinds, kinds_members, namespaces
 from kinkcheck.lint.env import _Env
 from kinkcheck.lint.index import NO_GRAD, _Indexer
 from kinkcheck.lint.walk import local_bindings, walk_local
@@ -298,9 +298,11 @@ class FileAnalysis:
 
     def follow(self, qname: str) -> str:
         root = qname.split(".")[0]
+        if root == namespaces.NUMPY:
+            return namespaces.as_numpy(qname[len(root) + 1:])  # `nx.norm` of a backend namespace
         if root in ARRAY_ROOTS or root in ("builtins", "math", "operator"):
             return qname
-        return self.reexports.follow(qname)
+        return namespaces.backend_module(qname, self.module.split(".")[0]) or self.reexports.follow(qname)
 
     def segment(self, node: ast.AST) -> str:
         """Source text of a node (``ast.get_source_segment`` re-splits the whole file on

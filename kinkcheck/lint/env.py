@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING
 
+from kinkcheck.lint.namespaces import NUMPY, factory_call
 from kinkcheck.lint.resolve import BUILTIN_NAMES, dotted
 
 if TYPE_CHECKING:
@@ -48,6 +49,9 @@ class _Env:
                         if ix.how == "instance":
                             ix.how = "attribute-of-instance" if "." in (dotted(value) or "") else "instance"
                         return out
+                    if factory_call(value):
+                        ix.how = "import"
+                        return NUMPY  # `nx = get_backend(x, y)`: an array namespace
                     if isinstance(value, ast.Call):
                         ctor = ix.resolve(value.func, self)
                         if ctor and ctor.rsplit(".", 1)[-1][:1].isupper():

@@ -403,7 +403,8 @@ def name_kind(name: str) -> str | None:
 
 
 def is_eps_like(node: ast.AST) -> bool:
-    """``eps``, ``self.eps``, ``EPS``, ``cfg.epsilon``, ``1e-8``, ``torch.finfo(x).eps``."""
+    """``eps``, ``self.eps``, ``EPS``, ``cfg.epsilon``, ``1e-8``, ``torch.finfo(x).eps``,
+    ``K.epsilon()``."""
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
         return 0 < node.value < 1e-2
     if isinstance(node, ast.Name):
@@ -415,6 +416,8 @@ def is_eps_like(node: ast.AST) -> bool:
         tail = func.id if isinstance(func, ast.Name) else func.attr
         if isinstance(func, ast.Attribute) and tail in _EPS_CASTS and is_eps_like(func.value):
             return True  # self.eps.to(x), eps.float()
+        if not node.args and not node.keywords and tail in ("epsilon", "eps"):
+            return True  # keras' `K.epsilon()`: the backend's fuzz factor (1e-7)
         # float(eps), torch.tensor(eps): a constructor, not `x.subtract(eps)` (a value minus eps)
         return tail in _EPS_CONSTRUCTORS and len(node.args) == 1 and is_eps_like(node.args[0])
     return False

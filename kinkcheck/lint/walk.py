@@ -7,6 +7,8 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator, Sequence
 
+from kinkcheck.lint.namespaces import factory_call
+
 #: methods that store values into the object they are called on
 MUTATORS = frozenset({"append", "extend", "insert", "add_", "sub_", "mul_", "div_", "copy_", "scatter_",
                       "scatter_add_", "scatter_reduce_", "index_put_", "index_add_", "index_copy_",
@@ -37,6 +39,9 @@ def local_bindings(fn: ast.AST, nodes: list | None = None) -> tuple[set[str], di
             for t, v in zip(node.targets[0].elts, node.value.elts):
                 if isinstance(t, ast.Name) and not isinstance(v, ast.Starred):
                     values[t.id] = v
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Tuple) \
+                and node.targets[0].elts and isinstance(node.targets[0].elts[0], ast.Name) and factory_call(node.value):
+            values[node.targets[0].elts[0].id] = node.value  # `xp, _ = get_namespace(X)`: the namespace
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node is not fn:
             bound.add(node.name)
     values = {k: v for k, v in values.items() if counts.get(k) == 1}
