@@ -58,7 +58,8 @@ class Tables:
             if rule is None:
                 continue
             for c in rule.match.callables:
-                self.callables.setdefault(c, []).append(code)
+                for spelled in (c, *_wrapped(c)):
+                    self.callables.setdefault(spelled, []).append(code)
                 self.tails.add(c.rsplit(".", 1)[-1])
             for m in rule.match.methods:
                 self.methods.setdefault(m, []).append(code)
@@ -74,6 +75,18 @@ class Tables:
                 cls._cache.clear()
             t = cls._cache[key] = cls(catalog, codes)
         return t
+
+
+#: packages that wrap numpy and scipy function by function: HIPS autograd differentiates
+#: ``autograd.numpy.abs`` where numpy's is, with the same kink
+_NUMPY_WRAPPERS = ("autograd",)
+
+
+def _wrapped(callable_: str) -> tuple[str, ...]:
+    """``numpy.abs`` -> ``autograd.numpy.abs``; ``scipy.special.xlogy`` -> ``autograd.scipy.special.xlogy``."""
+    if callable_.startswith(("numpy.", "scipy.")):
+        return tuple(f"{w}.{callable_}" for w in _NUMPY_WRAPPERS)
+    return ()
 
 
 #: callees whose kink sits at their second operand (argument index, keyword): ``xlogy(x, y)``

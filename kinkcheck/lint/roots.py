@@ -88,7 +88,11 @@ AUTOGRAD_BASES = frozenset({"torch.autograd.Function", "torch.autograd.function.
 #: compute is never differentiated, the backward says what the gradient is.
 AUTOGRAD_METHODS = ("backward", "jvp", "vjp")
 AUTOGRAD_UNDIFFERENTIATED = ("forward", "setup_context")
-LOSS_NAME_RE = re.compile(r"loss|objective|criterion|(^|_)(nll|elbo)(_|$)", re.IGNORECASE)
+#: loss code by name: a loss, objective or criterion, an NLL or ELBO, and the objectives of maximum
+#: likelihood (``_negative_log_likelihood_right_censoring``, ``log_marginal_likelihood``,
+#: ``loglik``): what a fitter hands to its optimizer's gradient
+LOSS_NAME_RE = re.compile(r"loss|objective|criterion|(^|_)(nll|elbo)(_|$)|"
+                          r"(^|_)log_?(marginal_?)?lik(elihood)?s?(_|$)|(^|_)marginal_log_lik", re.IGNORECASE)
 #: functions named after a loss they compute without saying "loss" (``lovasz_hinge``,
 #: ``sigmoid_focal``, ``soft_dice_score``, ``nt_xent``): loss code by name when the loss is the
 #: name's last word, before a known suffix (``focal_length``, ``jaccard_index`` and
