@@ -136,7 +136,7 @@ def _analyze_scopes(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[
     settings = pinned.parse(functions) if functions else {}
     fa.data_params = argflow.parse(functions) if functions else {}
     fa.return_ranges = return_range.parse(functions) if functions else {}
-    for qualname, (fn, env, cls_qual) in list(fa.ix.scopes.items()):
+    for qualname, (fn, env, cls_qual) in _definitions(fa):
         if cls_qual and qualname.rsplit(".", 1)[-1] in OBJECT_PLUMBING:
             continue
         if functions is None:
@@ -168,6 +168,16 @@ def _analyze_scopes(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[
             continue
     findings.sort(key=lambda f: (f.line, f.col, f.code))
     return findings
+
+
+def _definitions(fa: FileAnalysis) -> list[tuple[str, tuple]]:
+    """Every function body of the file by qualified name, a name defined twice (in the two
+    branches of an ``if``) once per body."""
+    out: list[tuple[str, tuple]] = []
+    for qualname, entry in list(fa.ix.scopes.items()):
+        out.extend((qualname, earlier) for earlier in fa.ix.shadowed.get(qualname, ()))
+        out.append((qualname, entry))
+    return out
 
 
 def _analyze_function(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[str], qualname: str, fn: ast.AST,

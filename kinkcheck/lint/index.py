@@ -133,6 +133,9 @@ class _Indexer:
         self.cands = candidate_names()
         #: qualname -> (def node or the module, its name environment, enclosing class)
         self.scopes: dict[str, tuple[ast.AST, _Env, str | None]] = {}
+        #: earlier definitions of a name defined again (``if inplace: def f ... else: def f``):
+        #: checked with the last one, whichever the code runs
+        self.shadowed: dict[str, list[tuple[ast.AST, _Env, str | None]]] = {}
         self.how: str | None = None
         self.valuepass: ValuePass | None = ValuePass(self)
         self._class_nodes: list[tuple[str, ast.ClassDef]] = []
@@ -323,6 +326,9 @@ class _Indexer:
 
     def _function(self, fn, qualname: str, name: str, env: "_Env", cls_qual: str | None, nodes=None,
                   is_lambda: bool = False) -> None:
+        earlier = self.scopes.get(qualname)
+        if earlier is not None and earlier[0] is not fn:
+            self.shadowed.setdefault(qualname, []).append(earlier)
         self.scopes[qualname] = (fn, env, cls_qual)
         calls: list[str] = []
         settings: list[Setting] = []

@@ -16,6 +16,8 @@ def known_zero(node: ast.AST, ctx) -> bool:
     ``eps=0``: no guard until a caller passes a positive one."""
     if isinstance(node, ast.Name):
         default = ctx.param_default(node.id) if hasattr(ctx, "param_default") else None
+        if default is None and hasattr(ctx, "qualname") and node.id not in getattr(ctx, "bound", ()):
+            return _closure_zero(node.id, ctx)
         return default is not None and const_value(default) == 0 and not ctx.assignments().get(node.id)
     if not (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self"):
         return False
@@ -31,6 +33,20 @@ def known_zero(node: ast.AST, ctx) -> bool:
         elif const_value(value) != 0:
             return False
     return True
+
+
+def _closure_zero(name: str, ctx) -> bool:
+    """``eps_root`` of ``def scale_by_adam(..., eps_root=0.0): def f(m, v): ... v.add(eps_root)``:
+    a free name of a nested function that the enclosing one defaults to 0 and never rebinds."""
+    from kinkcheck.lint.kinds import _enclosing
+
+    outer = _enclosing(ctx)
+    while outer is not None:
+        if name in outer.params or name in outer.bound:
+            default = outer.param_default(name)
+            return default is not None and const_value(default) == 0 and not outer.assignments().get(name)
+        outer = _enclosing(outer)
+    return False
 
 
 def _param_defaults(fa) -> dict[str, list[ast.expr]]:
