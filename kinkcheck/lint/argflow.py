@@ -343,19 +343,42 @@ def data_params(world, in_scope: Iterable[str], rooted: set[str]) -> list[str]:
         if t in blocked or t not in scoped or not flow or any(c[1] < 0 for _, c in calls) or not _internal(world, t):
             continue
         data.update((t, p) for p in _own(world, t, flow[0]))
+    constants, differentiated = transform_params(world)
+    data.update(c for c in constants if c[0] in scoped and c[0] not in incoming)
+    data -= differentiated
     solver = _Solver(world, data)
     changed = True
     try:
         while changed:
             changed = False
             for t, p in sorted(data):
-                if not all(solver.passes_data(q, call, t, p) for q, call in incoming[t]):
+                if not all(solver.passes_data(q, call, t, p) for q, call in incoming.get(t, ())):
                     data.discard((t, p))
                     solver.memo.clear()
                     changed = True
     except _OutOfBudget:
         return []  # a tree too tangled to settle: conclude nothing rather than something
     return [f"{t}{DATA_PARAM}{p}" for t, p in sorted(data)]
+
+
+def transform_params(world) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """(constants, differentiated): the parameters of the functions handed to a gradient
+    transform that it holds constant (``jax.grad(loss)(params, batch)``: ``batch``; autograd's
+    ``value_and_grad(nll)(params, T, E)``: ``T`` and ``E``) and those some transform
+    differentiates (``elementwise_grad(cumulative_hazard, argnum=1)``: ``times``). A function
+    loss code also calls is judged by those calls instead."""
+    constants: set[tuple[str, str]] = set()
+    differentiated: set[tuple[str, str]] = set()
+    for ix in world.modules.values():
+        for ref, argnums in getattr(ix, "grad_argnums", ()):
+            for t in world.targets(ref):
+                flow = world.functions[t][1].flow
+                if not flow:
+                    continue
+                params = _own(world, t, flow[0])
+                for i, p in enumerate(params):
+                    (differentiated if argnums is None or i in argnums else constants).add((t, p))
+    return constants - differentiated, differentiated
 
 
 def callees(world, ref: str) -> list[str]:

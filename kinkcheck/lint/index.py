@@ -33,6 +33,7 @@ from kinkcheck.lint.roots import (
     GRAD_TRANSFORMS,
     creates_graph,
     differentiated_expr,
+    transform_argnums,
     backward_operand,
     function_root,
     returns_the_loss,
@@ -130,6 +131,7 @@ class _Indexer:
         #: class -> attribute -> every class its methods build it from (`self.scaler = A()` or `B()`)
         self.class_ctors: dict[str, dict[str, tuple[str, ...]]] = {}
         self.grad_targets: list[str] = []
+        self.grad_argnums: list[tuple[str, tuple[int, ...] | None]] = []
         self.cands = candidate_names()
         #: qualname -> (def node or the module, its name environment, enclosing class)
         self.scopes: dict[str, tuple[ast.AST, _Env, str | None]] = {}
@@ -262,6 +264,7 @@ class _Indexer:
             functions=funcs,
             classes=self.classes,
             grad_targets=tuple(dict.fromkeys(self.grad_targets)),
+            grad_argnums=tuple(dict.fromkeys(self.grad_argnums)),
             may_have_findings=any(f.has_candidates for f in funcs.values()),
             bindings={k: tuple(dict.fromkeys(v)) for k, v in vp.bindings.items()},
             passes=tuple(dict.fromkeys(vp.passes)),
@@ -365,7 +368,7 @@ class _Indexer:
                     if ours(target):
                         settings.append(call_settings(target, node))
                     if target in GRAD_TRANSFORMS and node.args:
-                        self._grad_target(node.args[0], env, calls)
+                        self._grad_target(node.args[0], env, calls, transform_argnums(node, target))
                     differentiated = differentiated_expr(node) if target in GRAD_OF_EXPR else None
                     if differentiated is not None:
                         backward_exprs.append(differentiated)
@@ -477,7 +480,7 @@ class _Indexer:
                 out.update(id(n) for n in walk_local(list(node.body)) if n.__class__ is ast.Call)
         return out
 
-    def _grad_target(self, arg: ast.AST, env: "_Env", calls: list[str]) -> None:
+    def _grad_target(self, arg: ast.AST, env: "_Env", calls: list[str], argnums: tuple[int, ...] | None = None) -> None:
         if isinstance(arg, ast.Lambda):
             for node in ast.walk(arg.body):
                 if isinstance(node, ast.Call):
@@ -485,13 +488,14 @@ class _Indexer:
                     if t:
                         self.grad_targets.append(t)
             return
-        if isinstance(arg, ast.Call):  # jax.grad(partial(loss, cfg)) / jax.jit(loss)
+        if isinstance(arg, ast.Call):  # jax.grad(partial(loss, cfg)) / jax.jit(loss): positions shift
             if arg.args:
                 self._grad_target(arg.args[0], env, calls)
             return
         t = self.resolve(arg, env)
         if t:
             self.grad_targets.append(t)
+            self.grad_argnums.append((t, argnums))
 
 
 #: context managers and decorators that turn gradients off: torch's, and JAX's constant folding

@@ -61,6 +61,8 @@ class FileIndex:
     classes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: qualified names of functions handed to jax.grad / torch.func.grad & co. in this file
     grad_targets: tuple[str, ...] = ()
+    #: (grad target, the positions of its arguments the transform differentiates, None for all)
+    grad_argnums: tuple[tuple[str, tuple[int, ...] | None], ...] = ()
     may_have_findings: bool = False
     #: module-level names, class attributes and ``self.attr`` -> refs of the values stored there
     bindings: dict[str, tuple[str, ...]] = field(default_factory=dict)

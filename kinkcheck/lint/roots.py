@@ -22,8 +22,34 @@ GRAD_TRANSFORMS = frozenset(
         "torch.func.vjp", "torch.func.jacrev", "torch.func.jacfwd", "torch.func.hessian",
         "functorch.grad", "functorch.grad_and_value", "functorch.vjp", "functorch.jacrev",
         "functorch.jacfwd", "equinox.filter_grad", "equinox.filter_value_and_grad",
+        # HIPS autograd: differentiates numpy code (``value_and_grad(negative_log_likelihood)``)
+        "autograd.grad", "autograd.value_and_grad", "autograd.elementwise_grad", "autograd.hessian",
+        "autograd.jacobian", "autograd.differential_operators.grad",
+        "autograd.differential_operators.value_and_grad", "autograd.differential_operators.elementwise_grad",
+        "autograd.differential_operators.hessian", "autograd.differential_operators.jacobian",
     }
 )
+#: transforms that differentiate every argument of the function they are handed (the primals
+#: of a VJP or JVP); the others differentiate ``argnums`` (jax, torch.func) or ``argnum``
+#: (autograd), the first argument unless told otherwise
+_ALL_ARGUMENTS = frozenset({"vjp", "jvp", "linearize", "filter_vjp", "filter_jvp", "custom_vjp", "custom_jvp"})
+
+
+def transform_argnums(call: ast.Call, transform: str) -> tuple[int, ...] | None:
+    """The positions of the arguments ``transform`` differentiates the function it is handed
+    in: ``jax.grad(loss)`` -> (0,), ``jax.grad(loss, argnums=(0, 2))`` -> (0, 2),
+    ``elementwise_grad(f, argnum=1)`` -> (1,); None where every argument may be (a VJP's
+    primals, an argnums the code computes)."""
+    if transform.rsplit(".", 1)[-1] in _ALL_ARGUMENTS or transform not in GRAD_TRANSFORMS:
+        return None
+    spelled = next((k.value for k in call.keywords if k.arg in ("argnums", "argnum")), None)
+    if spelled is None and len(call.args) > 1 and not transform.startswith("equinox."):
+        spelled = call.args[1]  # `jax.grad(f, 1)`, `autograd.grad(f, 1)`
+    if spelled is None:
+        return (0,)
+    items = spelled.elts if isinstance(spelled, (ast.Tuple, ast.List)) else [spelled]
+    got = [i.value for i in items if isinstance(i, ast.Constant) and type(i.value) is int]
+    return tuple(got) if len(got) == len(items) and all(g >= 0 for g in got) else None
 #: Calls whose first argument (an expression) is differentiated.
 GRAD_OF_EXPR = frozenset({"torch.autograd.grad", "torch.autograd.backward"})
 

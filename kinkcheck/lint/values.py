@@ -12,7 +12,9 @@ import ast
 from typing import TYPE_CHECKING
 
 from kinkcheck.lint.callables import CALL, OPAQUE, PARAM, Refs, lambda_def, on_self, ours, param_names
-from kinkcheck.lint.roots import DERIVATIVE_RULES, FUNCTION_PARAM_RE, LOSS_NAME_RE, differentiated_slots, is_layer
+from kinkcheck.lint.roots import (
+    DERIVATIVE_RULES, FUNCTION_PARAM_RE, LOSS_NAME_RE, differentiated_slots, is_layer, transform_argnums,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable
@@ -153,6 +155,8 @@ class ValuePass:
                 self.bound_roots.extend(got)
             if differentiated:
                 self.ix.grad_targets.extend(got)
+                argnums = transform_argnums(node, target) if target is not None and slot == 0 else None
+                self.ix.grad_argnums.extend((r, argnums) for r in got)
 
     def _live_params(self, fn, env: "_Env", call_nodes, stores) -> tuple[str, frozenset[str]] | None:
         """The parameters of ``fn`` that may hold a function: called in it, stored by it, or
