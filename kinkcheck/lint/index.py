@@ -31,12 +31,12 @@ from kinkcheck.lint.resolve import (
 from kinkcheck.lint.roots import (
     GRAD_OF_EXPR,
     GRAD_TRANSFORMS,
+    backward_operand,
     creates_graph,
     differentiated_expr,
-    transform_argnums,
-    backward_operand,
     function_root,
     returns_the_loss,
+    transform_argnums,
 )
 from kinkcheck.lint.values import ValuePass, attribute_ctors, bind_names, param_annotations
 from kinkcheck.lint.walk import (

@@ -420,11 +420,9 @@ def _variable_kind(ctx: "Context", name: str) -> str:
             return join(*assigned)
         return name_kind(name) or UNKNOWN
     # enclosing scopes / module level
-    outer = _enclosing(ctx)
-    while outer is not None:
-        if name in outer.bound or name in outer.params:
-            return outer.name_kind(name)  # a closure reads the nearest enclosing function's value
-        outer = _enclosing(outer)  # `vmap(inner)` inside `vmap(outer)` reads the outermost's grid
+    outer = binding_scope(name, ctx)
+    if outer is not None:
+        return outer.name_kind(name)  # a closure reads the nearest enclosing function's value
     mk = ctx.fa.module_kind(name)
     if mk is not None:
         return mk
@@ -447,6 +445,15 @@ def _enclosing(ctx: "Context") -> "Context | None":
             outer = type(ctx)(ctx.fa, outer_q, *entry)
         memo[outer_q] = outer
     return memo[outer_q]
+
+
+def binding_scope(name: str, ctx: "Context") -> "Context | None":
+    """The nearest enclosing function that binds ``name`` (a parameter or an assignment): where
+    a closure's free name gets its value. None when no enclosing function does."""
+    outer = _enclosing(ctx)
+    while outer is not None and name not in outer.bound and name not in outer.params:
+        outer = _enclosing(outer)  # `vmap(inner)` inside `vmap(outer)` reads the outermost's grid
+    return outer
 
 
 #: array methods whose result is a real number of an array, never a count or an index

@@ -23,7 +23,7 @@ _LINALG = frozenset({"norm", "cholesky", "eigh", "eig", "eigvals", "eigvalsh", "
                      "slogdet", "solve", "vector_norm", "matrix_norm", "qr", "pinv"})
 #: TensorFlow's names for numpy's functions, as a TF-style backend spells them
 _TF_NAMES = {"pow": "power", "reduce_max": "max", "reduce_min": "min", "reduce_sum": "sum", "reduce_mean": "mean",
-             "clip_by_value": "clip", "truediv": "true_divide", "sort": "sort"}
+             "clip_by_value": "clip", "truediv": "true_divide"}
 
 
 def factory_call(value: ast.AST | None) -> bool:

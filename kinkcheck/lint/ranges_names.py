@@ -44,18 +44,16 @@ def _free(name: str, ctx, depth: int) -> str:
     from kinkcheck.lint import call_sites, flow
 
     if depth > 1 and hasattr(ctx, "qualname") and hasattr(ctx, "fa"):
-        from kinkcheck.lint.kinds import _enclosing
+        from kinkcheck.lint.kinds import binding_scope
 
-        outer = _enclosing(ctx)
-        while outer is not None:
-            if name in outer.bound or name in outer.params:
-                # the bindings that reach the nested `def` (the value the closure is made with)
-                found, entry = flow.reaching(name, ctx.fn, call_sites.linked_once(outer))
-                rs = [_range_of(value, outer, depth - 1) if value is not None else ANY for _, value in found]
-                if entry:
-                    rs.append(_param(name, outer, depth - 1) if name in outer.params else _config_name(name))
-                return join(*rs)
-            outer = _enclosing(outer)
+        outer = binding_scope(name, ctx)
+        if outer is not None:
+            # the bindings that reach the nested `def` (the value the closure is made with)
+            found, entry = flow.reaching(name, ctx.fn, call_sites.linked_once(outer))
+            rs = [_range_of(value, outer, depth - 1) if value is not None else ANY for _, value in found]
+            if entry:
+                rs.append(_param(name, outer, depth - 1) if name in outer.params else _config_name(name))
+            return join(*rs)
     module = _module_value(name, ctx, depth)
     return module if module is not None else _config_name(name)
 

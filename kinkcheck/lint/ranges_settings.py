@@ -38,15 +38,13 @@ def known_zero(node: ast.AST, ctx) -> bool:
 def _closure_zero(name: str, ctx) -> bool:
     """``eps_root`` of ``def scale_by_adam(..., eps_root=0.0): def f(m, v): ... v.add(eps_root)``:
     a free name of a nested function that the enclosing one defaults to 0 and never rebinds."""
-    from kinkcheck.lint.kinds import _enclosing
+    from kinkcheck.lint.kinds import binding_scope
 
-    outer = _enclosing(ctx)
-    while outer is not None:
-        if name in outer.params or name in outer.bound:
-            default = outer.param_default(name)
-            return default is not None and const_value(default) == 0 and not outer.assignments().get(name)
-        outer = _enclosing(outer)
-    return False
+    outer = binding_scope(name, ctx)
+    if outer is None:
+        return False
+    default = outer.param_default(name)
+    return default is not None and const_value(default) == 0 and not outer.assignments().get(name)
 
 
 def _param_defaults(fa) -> dict[str, list[ast.expr]]:

@@ -32,7 +32,7 @@ GRAD_TRANSFORMS = frozenset(
 #: transforms that differentiate every argument of the function they are handed (the primals
 #: of a VJP or JVP); the others differentiate ``argnums`` (jax, torch.func) or ``argnum``
 #: (autograd), the first argument unless told otherwise
-_ALL_ARGUMENTS = frozenset({"vjp", "jvp", "linearize", "filter_vjp", "filter_jvp", "custom_vjp", "custom_jvp"})
+_ALL_ARGUMENTS = frozenset({"vjp", "jvp", "linearize"})
 
 
 def transform_argnums(call: ast.Call, transform: str) -> tuple[int, ...] | None:
@@ -50,6 +50,8 @@ def transform_argnums(call: ast.Call, transform: str) -> tuple[int, ...] | None:
     items = spelled.elts if isinstance(spelled, (ast.Tuple, ast.List)) else [spelled]
     got = [i.value for i in items if isinstance(i, ast.Constant) and type(i.value) is int]
     return tuple(got) if len(got) == len(items) and all(g >= 0 for g in got) else None
+
+
 #: Calls whose first argument (an expression) is differentiated.
 GRAD_OF_EXPR = frozenset({"torch.autograd.grad", "torch.autograd.backward"})
 
