@@ -57,6 +57,12 @@ def gradient_dead(node: ast.AST, ctx, depth: int = 0, *, value_matters: bool = F
     for _ in range(50):
         if isinstance(parent, ast.Compare):
             return True
+        if depth == 0 and _callee(child) in _VALUES_INDICES and (
+                isinstance(parent, ast.Subscript) and parent.value is child and const_value(parent.slice) == 1
+                or isinstance(parent, ast.Attribute) and parent.attr == "indices"):
+            from kinkcheck.lint.checks.kinks import regathers
+
+            return not regathers(child, ctx)  # `x.sort()[1]`: positions, unless they pick x back out
         if isinstance(parent, ast.Attribute) and parent.value is child:
             if parent.attr in _SEVERING_ATTRS:
                 return True
@@ -148,6 +154,11 @@ def is_read(name: str, ctx) -> bool:
     """The function reads ``name`` somewhere (``m += c`` reads ``m`` too)."""
     return bool(_loads(ctx).get(name)) or any(
         isinstance(stmt, ast.AugAssign) for stmt, _ in flow.bindings(ctx).get(name, ()))
+
+
+def reads(name: str, ctx) -> list[ast.Name]:
+    """Every place the function reads ``name``."""
+    return _loads(ctx).get(name, [])
 
 
 def _loads(ctx) -> dict[str, list[ast.Name]]:

@@ -159,22 +159,81 @@ def _positive_floor(node: ast.AST, ctx: Context) -> bool:
 def values_discarded(call: ast.AST, ctx: Context) -> bool:
     """``x.topk(k).indices``, ``_, idx = x.max(1)``, ``x.sort()[1]``, ``vals, idx =
     x.topk(k)`` with ``vals`` never read: the selected values are thrown away and only
-    positions are kept."""
-    parent = ctx.parent(call)
-    if isinstance(parent, ast.Attribute) and parent.attr == "indices":
-        return True
-    if isinstance(parent, ast.Subscript) and const_value(parent.slice) == 1:
-        return True
+    positions are kept. Positions that pick the ranked value itself back out
+    (``_, idx = loss.topk(k); gather(loss, 0, idx)``: online hard example mining) are its
+    values after all."""
+    kept = _kept_indices(call, ctx.parent(call), ctx)
+    return kept is not None and not _regathered(call, kept, ctx)
+
+
+def regathers(call: ast.AST, ctx: Context) -> bool:
+    """Only the positions of ``call`` are kept, and they pick the ranked value back out."""
+    kept = _kept_indices(call, ctx.parent(call), ctx)
+    return kept is not None and _regathered(call, kept, ctx)
+
+
+def _kept_indices(call: ast.AST, parent: ast.AST | None, ctx: Context) -> str | None:
+    """The name the positions are bound to ("" when unnamed) where only they are kept, else None."""
+    if isinstance(parent, ast.Attribute) and parent.attr == "indices" or \
+            isinstance(parent, ast.Subscript) and const_value(parent.slice) == 1:
+        holder = ctx.parent(parent)
+        if isinstance(holder, ast.Assign) and len(holder.targets) == 1 and isinstance(holder.targets[0], ast.Name):
+            return holder.targets[0].id
+        return ""
     if isinstance(parent, ast.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0], (ast.Tuple, ast.List)):
-        first = parent.targets[0].elts[0] if parent.targets[0].elts else None
+        elts = parent.targets[0].elts
+        first = elts[0] if elts else None
         if not isinstance(first, ast.Name):
-            return False
-        if first.id == "_":
-            return True
+            return None
         from kinkcheck.lint import sinks
 
-        return not sinks.is_read(first.id, ctx)  # `vals, idx = x.topk(k)` with vals never read
+        if first.id != "_" and sinks.is_read(first.id, ctx):
+            return None  # `vals, idx = x.topk(k)` with vals read
+        second = elts[1] if len(elts) > 1 else None
+        return second.id if isinstance(second, ast.Name) else ""
+    return None
+
+
+#: calls that pick entries of their first operand (or the object called on) at given positions
+_PICKS = frozenset({"gather", "take_along_dim", "take_along_axis", "index_select", "take"})
+
+
+def _regathered(call: ast.AST, indices: str, ctx: Context) -> bool:
+    """The positions ``indices`` index the very value ``call`` ranked (``x[idx]``,
+    ``x.gather(1, idx)``, ``torch.gather(x, 0, idx)``)."""
+    if not indices or not isinstance(call, ast.Call):
+        return False
+    ranked = call.func.value if isinstance(call.func, ast.Attribute) and not ctx.is_module_ref(call.func.value) \
+        else (call.args[0] if call.args else None)
+    if ranked is None:
+        return False
+    same = ast.dump(ranked)
+    from kinkcheck.lint import sinks
+
+    for use in sinks.reads(indices, ctx):
+        child: ast.AST = use
+        holder = ctx.parent(use)
+        for _ in range(4):  # `x[idx]`, `x[idx[:k]]`, `x[i, idx]`, `x.gather(1, idx)`
+            if holder is None:
+                break
+            if isinstance(holder, ast.Subscript) and holder.slice is child or \
+                    isinstance(holder, ast.Tuple) and isinstance(ctx.parent(holder), ast.Subscript):
+                target = holder if isinstance(holder, ast.Subscript) else ctx.parent(holder)
+                if isinstance(target, ast.Subscript) and ast.dump(target.value) == same:
+                    return True
+            if isinstance(holder, ast.Call) and _call_tail(holder) in _PICKS:
+                func = holder.func
+                picked = func.value if isinstance(func, ast.Attribute) and not ctx.is_module_ref(func.value) \
+                    else (holder.args[0] if holder.args else None)
+                return picked is not None and ast.dump(picked) == same
+            if not isinstance(holder, (ast.Subscript, ast.Slice, ast.Tuple)):
+                break
+            child, holder = holder, ctx.parent(holder)
     return False
+
+
+def _contains(tree: ast.AST, node: ast.AST) -> bool:
+    return any(n is node for n in ast.walk(tree))
 
 
 #: what a probability is clipped into (0, 1) for
