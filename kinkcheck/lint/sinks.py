@@ -186,6 +186,8 @@ def squared_away(site, ctx) -> bool:
     node = site.call if site.call is not None else site.node
     if site.code == "KC104" and not _against_zero(node, ctx):
         return False
+    if site.code == "KC103" and not _clamped_at_zero(node, ctx):
+        return False
     return _flat_at_zero(node, ctx, 2, site.operand if site.code == "KC101" else None)
 
 
@@ -300,6 +302,19 @@ def _against_zero(call: ast.AST, ctx) -> bool:
     if isinstance(call.func, ast.Attribute) and len(call.args) == 1 and not ctx.is_module_ref(call.func.value):
         operands = [call.func.value, call.args[0]]
     return len(operands) == 2 and any(_zero(o, ctx) for o in operands)
+
+
+def _clamped_at_zero(call: ast.AST, ctx) -> bool:
+    """``clamp(e, min=0)``, ``e.clamp_min(0)``, ``clip(e, 0, None)``: a clamp that is a relu."""
+    from kinkcheck.lint.guards import _lower_bound, _upper_bound
+
+    if not isinstance(call, ast.Call):
+        return False
+    tail = _callee(call)
+    if tail in ("clamp_max", "clamp_max_"):
+        return False
+    low = _lower_bound(call, tail, ctx)
+    return low is not None and _zero(low, ctx) and _upper_bound(call, tail, ctx) is None
 
 
 def _zero(node: ast.AST, ctx, depth: int = 2) -> bool:
