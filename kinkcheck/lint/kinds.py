@@ -273,6 +273,8 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
             # call returns (`list_mode_options().get(...)`) is a setting
             if recv == DATA:
                 return DATA
+            if _MODEL_MAPPING_RE.search(_last_name(node.func.value)):
+                return UNKNOWN  # `self.models.get("critic_1")`: a network, whose outputs carry gradient
             return recv if _tensordict(node.func.value) and recv in (TENSOR, UNKNOWN) else PLAIN
         if recv == _CYCLE:  # `s = s / s.norm(dim=0)`: the name's own earlier value decides
             return join(_CYCLE, *(a for a in (k(x) for x in node.args) if a != PLAIN))
@@ -316,9 +318,16 @@ def _operand_keywords(call: ast.Call) -> list[ast.expr]:
 TENSORDICT_RE = re.compile(r"(^|_)(td|tensordict|tensordicts)($|_)")
 
 
+#: mappings of networks by role (skrl's ``self.models``, a ``nn.ModuleDict`` called ``nets``)
+_MODEL_MAPPING_RE = re.compile(r"(^|_)(models|nets|networks|modules|policies|critics|actors)$")
+
+
+def _last_name(node: ast.AST) -> str:
+    return node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
+
+
 def _tensordict(node: ast.AST) -> bool:
-    name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
-    return bool(TENSORDICT_RE.search(name))
+    return bool(TENSORDICT_RE.search(_last_name(node)))
 
 
 def _reaching_kind(ctx: "Context", use: ast.Name) -> str | None:
