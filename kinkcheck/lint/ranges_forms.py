@@ -117,10 +117,17 @@ def _expanded_square(node: ast.BinOp, ctx, depth: int) -> bool:
 
 
 def _defined(node: ast.AST | None, ctx) -> ast.AST | None:
-    """The value a name bound once stands for (``mu`` of ``mu = x.mean()``), else None."""
-    if isinstance(node, ast.Name) and hasattr(ctx, "definition"):
-        return ctx.definition(node.id)
-    return None
+    """The value a name stands for where it is read (``mu`` of ``mu = x.mean()``, even when
+    ``mu`` is rebound further down), else None."""
+    if not (isinstance(node, ast.Name) and hasattr(ctx, "definition")):
+        return None
+    if hasattr(ctx, "parents") and ctx.parent(node) is not None:
+        from kinkcheck.lint import flow
+
+        defs, entry = flow.reaching(node.id, node, ctx)
+        if len(defs) == 1 and not entry:
+            return defs[0][1]
+    return ctx.definition(node.id)
 
 
 #: local averages: a window mean, or a convolution with a window (SSIM's Gaussian)

@@ -55,6 +55,10 @@ def _free(name: str, ctx, depth: int) -> str:
                 rs.append(_param(name, outer, depth - 1) if name in outer.params else _config_name(name))
             return join(*rs)
     module = _module_value(name, ctx, depth)
+    if module is None and getattr(ctx, "defaults_of", None) is not None:
+        from kinkcheck.lint.ranges_settings import _init_param
+
+        return _init_param(name, ctx.defaults_of)
     return module if module is not None else _config_name(name)
 
 
@@ -158,7 +162,7 @@ def _attribute(node: ast.Attribute, ctx, depth: int) -> str:
 
                 rs.append(_init_param(value.id, fa))
             else:
-                rs.append(_range_outside(value, depth))
+                rs.append(_range_outside(value, depth, fa))
         if rs:
             return join(*rs)
         return _config_name(attr)
@@ -219,15 +223,21 @@ def _class_values(fa, cls_qual: str | None, attr: str) -> list[ast.AST]:
     return fa.self_assigns().get(attr, [])
 
 
-def _range_outside(value: ast.AST, depth: int) -> str:
-    """A value assigned in another method: only what needs no local names."""
-    return _range_of(value, _Bare(), depth)
+def _range_outside(value: ast.AST, depth: int, fa=None) -> str:
+    """A value assigned in another method: only what needs no local names, and the names
+    that are parameters with defaults (``self.c1 = (k1 * data_range) ** 2`` in
+    ``__init__(self, k1=0.01, data_range=1.0)``)."""
+    return _range_of(value, _Bare(fa), depth)
 
 
 class _Bare:
-    """A context with no names: literals, eps-like names and exp-like calls only."""
+    """A context with no local names: literals, eps-like names, exp-like calls, and names
+    read as the parameter defaults of the file."""
 
     params: dict = {}
+
+    def __init__(self, fa=None):
+        self.defaults_of = fa
 
     def param_default(self, name):
         return None
