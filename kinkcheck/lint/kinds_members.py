@@ -5,6 +5,7 @@ module-level names, ``self.<attr>`` (the join of what the class's methods assign
 from __future__ import annotations
 
 import ast
+import re
 from typing import TYPE_CHECKING
 
 from kinkcheck.lint.bindings import self_assignments
@@ -119,3 +120,54 @@ def buffers(fa: "FileAnalysis") -> set[str]:
             if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "register_buffer"
             and n.args and isinstance(n.args[0], ast.Constant) and isinstance(n.args[0].value, str)}
     return fa._buffers
+
+
+#: what a distribution, transform or bijector is built with when a model predicts it
+_DISTRIBUTION_PARAMETER_RE = re.compile(
+    r"_?(loc|locs|scale|scales|scale_\w+|\w+_scale|rate|rates|probs|logits|concentration\w*|mean|means|mu|sigma|"
+    r"std|stddev|var|variance|cov\w*|precision\w*|df)$")
+
+
+def constructor_setting(node: ast.AST, ctx: "Context", depth: int = 4) -> bool:
+    """``node`` is built only from what the object was constructed with: literals and
+    ``self.<attr>`` that only ``__init__`` sets, straight from its own parameters
+    (``self.alpha = alpha``, ``self.args = args`` read as ``self.args.tau``), combined by
+    arithmetic, or a local name bound to such a value (``quantile = 1 - self.alpha``). A
+    loss's hyperparameters: no gradient reaches them and no batch moves them."""
+    if depth < 0:
+        return False
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
+    if isinstance(node, ast.UnaryOp):
+        return constructor_setting(node.operand, ctx, depth - 1)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow)):
+        return constructor_setting(node.left, ctx, depth - 1) and constructor_setting(node.right, ctx, depth - 1)
+    if isinstance(node, ast.Name) and node.id not in ctx.params:
+        from kinkcheck.lint import flow
+
+        found, entry = flow.reaching(node.id, node, ctx) if ctx.parent(node) is not None else ([], True)
+        return bool(found) and not entry and all(
+            value is not None and constructor_setting(value, ctx, depth - 1) for _, value in found)
+    if isinstance(node, ast.Attribute):
+        holder = node.value
+        if isinstance(holder, ast.Attribute):
+            return constructor_setting(holder, ctx, depth - 1)  # `self.args.tau`
+        if not (isinstance(holder, ast.Name) and holder.id == "self" and ctx.cls_qual) \
+                or _DISTRIBUTION_PARAMETER_RE.match(node.attr):
+            return False  # `Normal(loc, scale)`: a distribution's parameters are what a model predicts
+        from kinkcheck.lint.ranges_names import related_classes
+
+        assigned = [a for c in related_classes(ctx.fa, ctx.cls_qual) for a in self_assignments(ctx.fa, c, node.attr)]
+        return bool(assigned) and all(
+            qual.endswith(".__init__") and _own_parameter(fn, value) for qual, fn, _, value in assigned)
+    return False
+
+
+def _own_parameter(fn: ast.AST, value: ast.AST) -> bool:
+    """``value`` is a literal number or a plain parameter of ``fn`` (not ``*args``/``**kw``)."""
+    if isinstance(value, ast.Constant):
+        return isinstance(value.value, (int, float)) and not isinstance(value.value, bool)
+    a = getattr(fn, "args", None)
+    if not isinstance(value, ast.Name) or not isinstance(a, ast.arguments):
+        return False
+    return value.id in {p.arg for p in (*a.posonlyargs, *a.args, *a.kwonlyargs)} and value.id != "self"

@@ -84,6 +84,10 @@ def division(site: Site, ctx: Context):
         return None
     if ctx.kind(denom) == DATA and _count_of_data(denom, ctx):
         return None  # `(loss * mask).sum() / mask.sum()`: a zero is an empty batch, not a point
+    from kinkcheck.lint.kinds_members import constructor_setting
+
+    if constructor_setting(denom, ctx):
+        return None  # `err / (1 - self.alpha)`: a hyperparameter the loss was built with
     return site.with_(operand=denom)
 
 
