@@ -31,6 +31,8 @@ from kinkcheck.lint.resolve import ARRAY_LIBRARIES, DATA, PLAIN, name_kind, para
 from kinkcheck.lint.roots import FORWARD_NAMES
 
 DATA_PARAM = "#data "
+#: the entry for the free names of a differentiated closure (no parameter is named so)
+FREE = "*free"
 #: the suffix of a call's target that calls an object the caller built (its forward/__call__)
 INSTANCE = "#instance"
 ANY = "*"
@@ -346,6 +348,8 @@ def data_params(world, in_scope: Iterable[str], rooted: set[str]) -> list[str]:
     constants, differentiated = transform_params(world)
     data.update(c for c in constants if c[0] in scoped and c[0] not in incoming)
     data -= differentiated
+    data.update((t, FREE) for t in _differentiated_closures(world, {c[0] for c in constants | differentiated})
+                if t in scoped and t not in incoming)
     solver = _Solver(world, data)
     changed = True
     try:
@@ -379,6 +383,26 @@ def transform_params(world) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]
                 for i, p in enumerate(params):
                     (differentiated if argnums is None or i in argnums else constants).add((t, p))
     return constants - differentiated, differentiated
+
+
+def _differentiated_closures(world, targets: set[str]) -> list[str]:
+    """The functions a gradient transform is handed that are defined inside another function
+    (``def actor_loss_fn(params): ...`` in ``update_actor``, then ``jax.grad(actor_loss_fn)``):
+    what they read from the enclosing function (the critic's parameters, the minibatch) is a
+    constant of that gradient. Not where the enclosing function is itself differentiated or
+    loss code (an inner adaptation step of a meta-learning loss: its free names carry the
+    outer gradient)."""
+    from kinkcheck.lint.roots import LOSS_NAME_RE
+
+    out = []
+    for t in sorted(targets):
+        outer = t.rsplit(".", 1)[0]
+        if outer not in world.functions or outer in targets:
+            continue
+        if LOSS_NAME_RE.search(outer.rsplit(".", 1)[-1]):
+            continue
+        out.append(t)
+    return out
 
 
 def callees(world, ref: str) -> list[str]:

@@ -314,6 +314,11 @@ def smooth_at(expr: _Expr, where: ast.AST, zero: ast.AST, seed: int, fixed: dict
         if x0 is None:
             return False
         h = _H * max(1.0, abs(x0))
+        wide = 1e3 * h
+        if g(x0 - wide) == 0.0 and g(x0 + wide) == 0.0:
+            # the two sides tie on a whole interval (PPO's `minimum(r * a, clip(r, lo, hi) * a)`
+            # inside the clip range): smooth inside, the kink is where the tie ends
+            return False
 
         def w(x: float, s: str = s) -> float:
             return expr.value(where, {**env, s: x})

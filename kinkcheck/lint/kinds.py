@@ -46,6 +46,7 @@ from kinkcheck.lint.resolve import (
     name_kind,
     parameter_free_layer,
 )
+from kinkcheck.lint.argflow import FREE
 from kinkcheck.lint.kinds_params import config_namespace, parameter_kind
 from kinkcheck.lint.narrowing import _isinstance_kind, _observation, _own_class_method, _reference
 from kinkcheck.lint.truth import CASTS, truth_operand, truth_value
@@ -103,7 +104,10 @@ def _node_kind(ctx: "Context", node: ast.AST) -> str:
     if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
         # `torch.stack([loss_dx, loss_dy])`: a list holds what its elements hold
         return join(*(k(e) for e in node.elts)) if node.elts else PLAIN
-    if isinstance(node, (ast.JoinedStr, ast.Dict, ast.Lambda, ast.DictComp)):
+    if isinstance(node, ast.Dict):
+        # `{"params": params, "batch_stats": stats}` handed to `apply`: it holds what its values hold
+        return join(*(k(v) for v in node.values)) if node.values else PLAIN
+    if isinstance(node, (ast.JoinedStr, ast.Lambda, ast.DictComp)):
         return PLAIN
     if isinstance(node, (ast.GeneratorExp, ast.ListComp, ast.SetComp)):
         return k(node.elt)  # `torch.stack([sim(q, o) for o in others])`: what each element holds
@@ -193,6 +197,10 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
     if isinstance(node.func, ast.Attribute) and node.func.attr.removeprefix("_") in ASSIGNERS \
             and not ctx.is_module_ref(node.func.value):
         return DATA
+    if FREE in ctx.data_params and _constant_call(ctx, node):
+        # a differentiated closure computes gradient only from the arguments the transform
+        # differentiates: `self.vmap_critic(ts.critic_params, mb.obs)` reads none of them
+        return DATA
     q = ctx.qualify(node.func)
     how = ctx.how
     if q in PARAMETERS or (isinstance(node.func, ast.Attribute) and node.func.attr == "param"
@@ -280,6 +288,10 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
             return join(_CYCLE, *(a for a in (k(x) for x in node.args) if a != PLAIN))
         if meth in DATA_FUNCS or ((meth in STEP_FUNCS or meth in INT_CASTS) and not _own_class_method(ctx, node.func)):
             return DATA if recv != PLAIN else PLAIN
+        if recv == PLAIN and meth in _APPLY_METHODS:
+            # `self.actor.apply(params, obs)`: a flax/haiku module definition is a static value,
+            # what it computes from the parameters it is handed is not
+            return join(PLAIN, *(k(a) for a in (*node.args, *_operand_keywords(node))))
         if recv == PLAIN:
             return PLAIN
         if meth in ("float", "double", "half", "bfloat16", "to", "type", "type_as", "contiguous",
@@ -290,6 +302,10 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
             return join(DATA, *(k(a) for a in (*node.args, *_operand_keywords(node))))
         return TENSOR if recv == TENSOR else UNKNOWN
     return UNKNOWN
+
+
+#: how flax and haiku run a module on the parameters handed to it (``model.apply(params, x)``)
+_APPLY_METHODS = frozenset({"apply", "apply_fn"})
 
 
 #: where the layer classes live (their instances hold parameters)
@@ -431,7 +447,10 @@ def _variable_kind(ctx: "Context", name: str) -> str:
     # enclosing scopes / module level
     outer = binding_scope(name, ctx)
     if outer is not None:
-        return outer.name_kind(name)  # a closure reads the nearest enclosing function's value
+        kind = outer.name_kind(name)  # a closure reads the nearest enclosing function's value
+        if kind != PLAIN and name not in ("self", "cls") and FREE in ctx.data_params:
+            return DATA  # `jax.grad(actor_loss_fn)`: what the closure reads from outside is constant
+        return kind
     mk = ctx.fa.module_kind(name)
     if mk is not None:
         return mk
@@ -454,6 +473,27 @@ def _enclosing(ctx: "Context") -> "Context | None":
             outer = type(ctx)(ctx.fa, outer_q, *entry)
         memo[outer_q] = outer
     return memo[outer_q]
+
+
+def _constant_call(ctx: "Context", node: ast.Call) -> bool:
+    """Every value the call is handed (the object it is called on, its arguments) is data or a
+    setting: in a pure function that is all its result depends on."""
+    func = node.func
+    receivers = []
+    while isinstance(func, ast.Attribute):
+        receivers.append(func.value)
+        func = func.value
+    values = [*node.args, *(kw.value for kw in node.keywords)]
+    if any(isinstance(v, (ast.Starred, ast.Lambda)) for v in values):
+        return False
+    inputs = [r for r in receivers[:1] if not ctx.is_module_ref(r)
+              and not (isinstance(r, ast.Name) and r.id in ("self", "cls"))]
+    if not isinstance(func, ast.Name) or func is not node.func:
+        # `jax.vmap(lambda s: net.apply(params, s))(states)`: the function called reads names too
+        local = {a.arg for n in ast.walk(node.func) if isinstance(n, ast.Lambda) for a in n.args.args}
+        inputs += [n for n in ast.walk(node.func) if isinstance(n, ast.Name) and n.id not in local
+                   and n.id not in ("self", "cls") and not ctx.is_module_ref(n)]
+    return all(ctx.kind(v) in (DATA, PLAIN) for v in (*inputs, *values))
 
 
 def binding_scope(name: str, ctx: "Context") -> "Context | None":
