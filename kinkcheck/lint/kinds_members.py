@@ -128,6 +128,10 @@ _DISTRIBUTION_PARAMETER_RE = re.compile(
     r"std|stddev|var|variance|cov\w*|precision\w*|df)$")
 
 
+#: classes whose constructor arguments are the values a model predicts, not settings
+_PARAMETRIC_FAMILY_RE = re.compile(r"Distribution|Transform|Bijector|Bijection|Flow|Kernel|Likelihood")
+
+
 def constructor_setting(node: ast.AST, ctx: "Context", depth: int = 4) -> bool:
     """``node`` is built only from what the object was constructed with: literals and
     ``self.<attr>`` that only ``__init__`` sets, straight from its own parameters
@@ -157,6 +161,9 @@ def constructor_setting(node: ast.AST, ctx: "Context", depth: int = 4) -> bool:
             return False  # `Normal(loc, scale)`: a distribution's parameters are what a model predicts
         from kinkcheck.lint.ranges_names import related_classes
 
+        if any(_PARAMETRIC_FAMILY_RE.search(name) for c in related_classes(ctx.fa, ctx.cls_qual)
+               for name in (c, *ctx.fa.ix.classes.get(c, ()))):
+            return False  # a distribution, transform or kernel is built from what a model predicts
         assigned = [a for c in related_classes(ctx.fa, ctx.cls_qual) for a in self_assignments(ctx.fa, c, node.attr)]
         return bool(assigned) and all(
             qual.endswith(".__init__") and _own_parameter(fn, value) for qual, fn, _, value in assigned)
