@@ -1,6 +1,7 @@
 """Array namespaces reached through a backend: ``xp = array_namespace(x)`` (the array API
 standard, as in scikit-learn and scipy), ``nx = get_backend(x, y)`` (POT), ``from . import
-backend as bkd`` (deepxde) and ``from keras import backend as K``. Their functions carry
+backend as bkd`` (deepxde), ``from keras import backend as K`` and a ``numpy`` the package
+wraps itself (``from trax.fastmath import numpy as jnp``). Their functions carry
 numpy's names over whatever framework holds the arrays, so ``xp.sqrt(v)`` is read as
 ``numpy.sqrt(v)``: the catalog's numpy entries match it, and the file computes on arrays.
 Nothing is imported: the backend is recognised by how the code spells it.
@@ -38,11 +39,14 @@ def factory_call(value: ast.AST | None) -> bool:
 
 def backend_module(qname: str, package: str) -> str | None:
     """``deepxde.backend.abs`` (a ``backend`` module of the checked package itself, or
-    keras') read as ``numpy.abs``; a TensorFlow-style path on such a backend by its last
+    keras') and ``trax.fastmath.numpy.log`` (a ``numpy`` the package wraps) read as
+    ``numpy.abs``, ``numpy.log``; a TensorFlow-style path on such a backend by its last
     name (TFP's JAX substrate spells ``tf.math.pow`` for ``...backend.jax.compat.v2.math.pow``:
     ``numpy.power``); ``numpy`` for the module itself; None for anything else
     (``torch.backends``, another package's ``backend`` helpers)."""
     parts = qname.split(".")
+    if parts[0] == package and "numpy" in parts[1:]:
+        return as_numpy(".".join(parts[parts.index("numpy", 1) + 1:]))  # trax's `fastmath.numpy`
     if "backend" not in parts[1:] or (parts[0] != package and parts[0] not in _BACKEND_PACKAGES):
         return None
     rest = parts[parts.index("backend", 1) + 1:]

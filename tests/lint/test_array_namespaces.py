@@ -40,6 +40,34 @@ def test_the_packages_own_backend_module_is_numpy(tmp_path):
     assert got == {("losses.py", 6, "KC101"), ("losses.py", 10, "KC203"), ("losses.py", 10, "KC205")}
 
 
+def test_a_numpy_the_package_wraps_is_numpy(tmp_path):
+    # trax's `from trax.fastmath import numpy as jnp`: an object forwarding to the chosen backend
+    got = _findings(tmp_path, {
+        "pinn/__init__.py": "",
+        "pinn/fastmath/__init__.py": "from pinn.fastmath.ops import numpy\n",
+        "pinn/fastmath/ops.py": """
+            class NumpyBackend:
+                def __getattr__(self, attr):
+                    return getattr(backend()["np"], attr)
+
+
+            numpy = NumpyBackend()
+            """,
+        "pinn/losses.py": """
+            from pinn.fastmath import numpy as jnp
+
+
+            def hinge_loss(scores, labels):
+                return jnp.mean(jnp.maximum(0.0, 1.0 - scores * labels))
+
+
+            def log_loss(probs):
+                return -jnp.mean(jnp.log(probs))
+            """,
+    })
+    assert got == {("losses.py", 6, "KC104"), ("losses.py", 10, "KC204")}
+
+
 def test_what_a_backend_path_stands_for():
     assert backend_module("pinn.backend.abs", "pinn") == "numpy.abs"
     assert backend_module("pinn.backend.norm", "pinn") == "numpy.linalg.norm"
@@ -48,6 +76,8 @@ def test_what_a_backend_path_stands_for():
     assert backend_module("tensorflow_probability.python.internal.backend.jax.compat.v2.math.pow",
                           "tensorflow_probability") == "numpy.power"
     assert backend_module("pinn.backend", "pinn") == "numpy"
+    assert backend_module("trax.fastmath.numpy.log", "trax") == "numpy.log"
+    assert backend_module("trax.fastmath.numpy", "trax") == "numpy"
     # another package's backend helpers, and backends that are not array namespaces
     assert backend_module("joblib.parallel.backend.abs", "mine") is None
     assert backend_module("torch.backends.cudnn", "mine") is None
