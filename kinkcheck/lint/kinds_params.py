@@ -45,6 +45,8 @@ def parameter_kind(ctx: "Context", name: str) -> str:
     if name in ctx.data_params and not _setting(ctx, name):
         # every call from loss code hands in data, across files (`argflow`)
         return join(DATA, *_assigned_kinds(ctx, name)) if name in ctx.assignments() else DATA
+    if _paired_reference(ctx, name):
+        return DATA  # `(ref_forces, pred_forces)`: the reference the prediction is scored against
     ann, default = ctx.params[name]
     ak = annotation_kind(ann)
     if ak == TENSOR and ctx.fa.framework and _numpy_annotation(ann):
@@ -104,6 +106,22 @@ def config_namespace(ctx: "Context", node: ast.AST) -> bool:
     ann = ctx.params[node.id][0]
     typed = ann is not None and bool(_CONFIG_TYPE_RE.search(ast.unparse(ann)))
     return typed or getattr(ctx.fn, "name", "") == "__init__"
+
+
+#: the word that makes a parameter the reference side of a (reference, prediction) pair
+_REFERENCE_WORD_RE = re.compile(r"(^|_)(ref|reference)(_|$)")
+_PREDICTED_WORD_RE = re.compile(r"(^|_)(pred|preds|predicted|prediction|predictions|hat|est|estimated)(_|$)")
+
+
+def _paired_reference(ctx: "Context", name: str) -> bool:
+    """``ref_forces`` beside ``pred_forces``, ``ref_energy`` beside ``energy_pred``: the same
+    quantity twice, one side named the prediction, so the other is what it is scored against
+    (a lone ``y_ref`` may be the model's own output, as in SURE)."""
+    if not _REFERENCE_WORD_RE.search(name):
+        return False
+    quantity = _REFERENCE_WORD_RE.sub("_", name).strip("_")
+    return any(other != name and _PREDICTED_WORD_RE.search(other)
+               and _PREDICTED_WORD_RE.sub("_", other).strip("_") == quantity for other in ctx.params)
 
 
 def _helper(ctx: "Context") -> bool:
