@@ -71,7 +71,8 @@ STEP_FUNCS = frozenset({"floor", "ceil", "round", "trunc", "fix", "rint", "sign"
 INT_CASTS = frozenset({"long", "int", "bool", "short", "byte", "char"})
 #: calls that answer a question about the run, not about a value
 PLAIN_CALLS = frozenset({"world_size", "get_world_size", "get_rank", "rank", "local_rank", "device_count",
-                         "is_initialized", "is_available", "numel", "dim", "ndimension"})
+                         "local_device_count", "global_device_count", "process_count", "process_index", "host_count",
+                         "host_id", "is_initialized", "is_available", "numel", "dim", "ndimension"})
 #: what makes a learnable parameter: it carries gradient whatever its initial value is made of
 PARAMETERS = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter", "torch.nn.UninitializedParameter",
                         "haiku.get_parameter"})
@@ -288,6 +289,8 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
             return join(_CYCLE, *(a for a in (k(x) for x in node.args) if a != PLAIN))
         if meth in DATA_FUNCS or ((meth in STEP_FUNCS or meth in INT_CASTS) and not _own_class_method(ctx, node.func)):
             return DATA if recv != PLAIN else PLAIN
+        if meth in ("to", "type", "astype") and _integer_dtype(node):
+            return DATA if recv != PLAIN else PLAIN  # `z.to(torch.int64)`: integers carry no gradient
         if recv == PLAIN and meth in _APPLY_METHODS:
             # `self.actor.apply(params, obs)`: a flax/haiku module definition is a static value,
             # what it computes from the parameters it is handed is not
@@ -473,6 +476,21 @@ def _enclosing(ctx: "Context") -> "Context | None":
             outer = type(ctx)(ctx.fa, outer_q, *entry)
         memo[outer_q] = outer
     return memo[outer_q]
+
+
+#: integer and truth-value dtypes, by their last name (``torch.int64``, ``jnp.int32``, ``"long"``)
+_INTEGER_DTYPES = frozenset({"int", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "long",
+                             "short", "bool", "bool_", "LongTensor", "IntTensor", "BoolTensor"})
+
+
+def _integer_dtype(call: ast.Call) -> bool:
+    """The dtype a ``.to``/``.type``/``.astype`` call converts to is an integer or bool type."""
+    dtypes = [kw.value for kw in call.keywords if kw.arg == "dtype"] or call.args[:1]
+    for d in dtypes:
+        name = d.value if isinstance(d, ast.Constant) and isinstance(d.value, str) else dotted(d) or ""
+        if name.rsplit(".", 1)[-1] in _INTEGER_DTYPES:
+            return True
+    return False
 
 
 def _constant_call(ctx: "Context", node: ast.Call) -> bool:

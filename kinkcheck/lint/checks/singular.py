@@ -97,7 +97,7 @@ _TOTAL_WORDS = re.compile(r"(^|_)(lens|lengths|count|counts|num|total)($|_)|_sum
 _MASK_WORDS = re.compile(r"(^|_)(mask|masks|weight|weights|sw|events|event|valid|indicator|observed|support)($|_)",
                          re.IGNORECASE)
 #: reductions that count or total what they are handed
-_TOTALS = frozenset({"sum", "nansum", "count_nonzero", "numel", "mean"})
+_TOTALS = frozenset({"sum", "nansum", "count_nonzero", "numel", "mean", "psum", "pmean"})
 #: methods that only reshape or retype
 _SAME = frozenset({"float", "double", "half", "to", "type", "type_as", "view", "reshape", "unsqueeze", "squeeze",
                    "flatten", "clone", "detach"})
