@@ -58,6 +58,8 @@ if TYPE_CHECKING:
 _CYCLE = "cycle"
 #: the data batch a loss is handed (``loss(preds, batch)``): its fields are data
 BATCH_NAME_RE = re.compile(r"^(batch|batch_data|data_batch|data_samples?|batch_data_samples|sample|samples)$")
+#: batches of recorded transitions (observations, actions, rewards, behaviour log-probs)
+TRANSITIONS_RE = re.compile(r"^((transition|rollout|replay|experience)_?(batch|batches|data)|minibatch|mini_batch)$")
 #: methods that return pieces of their receiver (``jax.random.split`` is data; ``x.split(1, -1)`` is x)
 VIEW_METHODS = frozenset({"split", "chunk", "unbind", "tensor_split", "hsplit", "vsplit"})
 #: methods that only an array has: a name they are called on holds an array
@@ -142,6 +144,8 @@ def _node_kind(ctx: "Context", node: ast.AST) -> str:
         base = k(node.value)
         if base in (PLAIN, DATA, _CYCLE):
             return base
+        if isinstance(node.value, ast.Name) and TRANSITIONS_RE.match(node.value.id):
+            return DATA  # `transition_batch.W`, `minibatch.rewards`: what the buffer recorded
         return name_kind(node.attr) or UNKNOWN
     if isinstance(node, ast.Subscript):
         if isinstance(node.value, ast.Name) and BATCH_NAME_RE.match(node.value.id) and \
