@@ -8,6 +8,7 @@ function, a detached statistic) leaves the loss there: ``ASIDE``.
 from __future__ import annotations
 
 import ast
+import re
 
 from kinkcheck.lint import flow, sinks
 
@@ -34,6 +35,10 @@ def returned_sink(node: ast.AST, ctx, depth: int = 0) -> ast.AST | None:
             # `where(isfinite(x), stable_formula, inf)`: on the lanes it selects the branch is the
             # value, and a finiteness test never switches at a finite kink
             return child if returned_sink(parent, ctx, depth) is not None else None
+        if isinstance(parent, ast.Call) and parent.args and parent.args[0] is child \
+                and _REDUCER_RE.search(callee_tail(parent.func) or "") \
+                and returned_sink(parent, ctx, depth) is parent:
+            return child  # `return _mean_with_weights(loss, w)`: a weighted mean is linear in the loss
         if isinstance(parent, (ast.BinOp, ast.UnaryOp, ast.Call, ast.Attribute, ast.keyword)):
             child, parent = parent, ctx.parent(parent)
             continue
@@ -47,6 +52,9 @@ def returned_sink(node: ast.AST, ctx, depth: int = 0) -> ast.AST | None:
         return None
     return None
 
+
+#: helpers named for a (weighted) reduction: linear in the values they are handed first
+_REDUCER_RE = re.compile(r"(^|_)(mean|sum|average|reduce|reduction)(_|$)", re.IGNORECASE)
 
 #: what ``returned_sink`` says of a value only returned beside the loss
 ASIDE = ast.Constant(value=None)
