@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 def _call_index(fa) -> dict:
     """key -> [(caller qualname, call)] for every call in the file: ``("name", f)`` for
-    ``f(...)``, ``("self", cls, m)`` for ``self.m(...)``, ``("ctor", C)`` for
+    ``f(...)``, ``("self", cls, m)`` for ``self.m(...)``, ``("static", cls, m)`` for
+    ``C.m(...)`` and ``cls.m(...)``, ``("ctor", C)`` for
     ``self.x(...)`` where ``self.x = C(...)`` (the instance's forward/__call__ runs)."""
     cached = getattr(fa, "_flow_calls", None)
     if cached is not None:
@@ -41,6 +42,11 @@ def _call_index(fa) -> dict:
             f = node.func
             if isinstance(f, ast.Name):
                 out.setdefault(("name", f.id), []).append((qual, node))
+            elif isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and (
+                    f.value.id == "cls" and cls or f"{fa.module}.{f.value.id}" in fa.ix.classes):
+                # `Entmoid15._forward(x)`, `cls._threshold(x)`: a static or class method
+                owner = cls if f.value.id == "cls" else f"{fa.module}.{f.value.id}"
+                out.setdefault(("static", owner, f.attr), []).append((qual, node))
             elif isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "self":
                 out.setdefault(("self", cls, f.attr), []).append((qual, node))
                 for c in ctors.get(f.attr, ()):
@@ -158,6 +164,8 @@ def call_sites(ctx, limit: int = 8) -> "list[tuple[Context, ast.Call]] | None":
     index = _call_index(ctx.fa)
     name = fn.name
     keys: list[tuple] = [("name", name)] if not method else [("self", ctx.cls_qual, name)]
+    if ctx.cls_qual:
+        keys.append(("static", ctx.cls_qual, name))  # `Entmoid15._forward(x)` in the class's forward
     if method:
         # an override: the base class's own `self.m(...)` runs it on this class's instances
         keys += [("self", b, name) for b in bases_in_file(ctx.fa, ctx.cls_qual)]

@@ -24,7 +24,21 @@ def autograd_rule(fa: FileAnalysis, qualname: str, cls_qual: str | None) -> bool
     ``f.defvjp(fwd, bwd)``."""
     if cls_qual is not None and qualname.rsplit(".", 1)[-1] in AUTOGRAD_METHODS and _autograd_function(fa, cls_qual):
         return True
-    return _jax_rules(fa).get(qualname.rsplit(".", 1)[-1]) == "rule"
+    if _jax_rules(fa).get(qualname.rsplit(".", 1)[-1]) == "rule":
+        return True
+    return cls_qual is not None and _autograd_function(fa, cls_qual) and _only_called_from_rules(fa, qualname)
+
+
+def _only_called_from_rules(fa: FileAnalysis, qualname: str) -> bool:
+    """A helper of an autograd Function that only its ``backward`` calls
+    (``Entmoid15._backward(output, grad)``): part of the hand-written gradient."""
+    entry = fa.ix.scopes.get(qualname)
+    if entry is None:
+        return False
+    sites = call_sites.call_sites(call_sites.caller_context(fa, qualname, entry))
+    return bool(sites) and all(
+        caller.cls_qual is not None and caller.qualname.rsplit(".", 1)[-1] in AUTOGRAD_METHODS
+        and _autograd_function(fa, caller.cls_qual) for caller, _ in sites)
 
 
 def _jax_rules(fa: FileAnalysis) -> dict[str, str]:
