@@ -35,7 +35,7 @@ def _only_called_from_rules(fa: FileAnalysis, qualname: str) -> bool:
     entry = fa.ix.scopes.get(qualname)
     if entry is None:
         return False
-    sites = call_sites.call_sites(call_sites.caller_context(fa, qualname, entry))
+    sites = call_sites.call_sites(call_sites.caller_context(fa, qualname, entry)) or []
     return bool(sites) and all(
         caller.cls_qual is not None and caller.qualname.rsplit(".", 1)[-1] in AUTOGRAD_METHODS
         and _autograd_function(fa, caller.cls_qual) for caller, _ in sites)
