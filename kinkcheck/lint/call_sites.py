@@ -164,8 +164,11 @@ def call_sites(ctx, limit: int = 8) -> "list[tuple[Context, ast.Call]] | None":
     index = _call_index(ctx.fa)
     name = fn.name
     keys: list[tuple] = [("name", name)] if not method else [("self", ctx.cls_qual, name)]
-    if ctx.cls_qual:
-        keys.append(("static", ctx.cls_qual, name))  # `Entmoid15._forward(x)` in the class's forward
+    args = fn.args
+    if ctx.cls_qual and [a.arg for a in (*args.posonlyargs, *args.args)][:1] != ["self"]:
+        # `Entmoid15._forward(x)` in the class's forward, `cls.build(...)`; an instance method
+        # called through its class (`Base.__init__(new, ...)`) is not all its calls
+        keys.append(("static", ctx.cls_qual, name))
     if method:
         # an override: the base class's own `self.m(...)` runs it on this class's instances
         keys += [("self", b, name) for b in bases_in_file(ctx.fa, ctx.cls_qual)]
