@@ -250,6 +250,9 @@ def bindings(ctx) -> dict[str, list[Binding]]:
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             for alias in node.names:
                 bind(ast.Name(id=(alias.asname or alias.name).split(".")[0]), None, node)
+        elif isinstance(node, ast.Call) and (rebound := _inplace(node, ctx)) is not None:
+            # `x.clamp_(min=eps)`, `torch.clamp_min_(x, eps)`: after it, x holds `x.clamp(min=eps)`
+            bind(rebound[0], rebound[1], enclosing_statement(node, ctx) or node)
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
                 isinstance(node.func.value, ast.Name) and node.func.attr in MUTATORS:
             # `z.scatter_(-1, idx, vals)`: after it, z holds values nothing here describes
@@ -283,6 +286,38 @@ def bindings(ctx) -> dict[str, list[Binding]]:
         bind(base, either, node)
     ctx._flow_bindings = out
     return out
+
+
+#: in-place tensor methods whose result is their out-of-place twin's (``x.clamp_`` -> ``x.clamp``)
+ELEMENTWISE_INPLACE = frozenset({"clamp_", "clamp_min_", "clamp_max_", "clip_", "add_", "sub_", "mul_", "div_",
+                                 "abs_", "sqrt_", "exp_", "log_", "pow_", "relu_", "neg_", "sigmoid_", "tanh_",
+                                 "square_", "reciprocal_", "nan_to_num_"})
+
+
+def _inplace(call: ast.Call, ctx) -> tuple[ast.Name, ast.expr] | None:
+    """``(x, x.clamp(min=eps))`` for ``x.clamp_(min=eps)`` and ``torch.clamp_min_(x, eps)``:
+    the name an in-place op rewrites and the value it holds afterwards, the old value read
+    where the call runs; None for anything else."""
+    func = call.func
+    if not isinstance(func, ast.Attribute) or func.attr not in ELEMENTWISE_INPLACE:
+        return None
+    module = ctx.is_module_ref(func.value) if hasattr(ctx, "is_module_ref") else False
+    target = (call.args[0] if call.args else None) if module else func.value
+    if not isinstance(target, ast.Name) or any(isinstance(a, ast.Starred) for a in call.args):
+        return None
+    stmt = enclosing_statement(call, ctx) or call
+    me = ast.copy_location(ast.Name(id=target.id, ctx=ast.Load()), call)
+    twin = func.attr[:-1]
+    if module:
+        f = ast.copy_location(ast.Attribute(value=func.value, attr=twin, ctx=ast.Load()), call)
+        value = ast.copy_location(ast.Call(func=f, args=[me, *call.args[1:]], keywords=call.keywords), call)
+    else:
+        f = ast.copy_location(ast.Attribute(value=me, attr=twin, ctx=ast.Load()), call)
+        value = ast.copy_location(ast.Call(func=f, args=list(call.args), keywords=call.keywords), call)
+    ctx.parents[id(value)] = stmt
+    ctx.parents[id(f)] = value
+    ctx.parents[id(me)] = value if module else f
+    return target, value
 
 
 #: item stores into one name that are read as bindings of it; past this many it is a table
