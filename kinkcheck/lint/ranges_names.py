@@ -11,6 +11,7 @@ from kinkcheck.lint.ranges import (
     ANY,
     COUNTS,
     GE1,
+    KEEP,
     POS,
     _config_name,
     _param,
@@ -106,6 +107,8 @@ def _opaque_temperature(name: str, value: ast.AST, r: str, ctx) -> str:
     handed in as a setting is; a count from a helper may be 0, so only temperatures."""
     if r != ANY or not isinstance(value, ast.Call) or not _TEMPERATURE.search(name):
         return r
+    if isinstance(value.func, ast.Attribute) and value.func.attr in KEEP:
+        return r  # `self.temperature.expand(n, c).to(device)`: a view of what it is called on decides
     q = ctx.qualify(value.func) if hasattr(ctx, "qualify") else None
     if q is not None and q.split(".")[0] in ARRAY_ROOTS:
         return r  # `tau = x.min()`, `jnp.log(t)`: what the array function computes decides
