@@ -127,11 +127,12 @@ def _metrics_dict(node: ast.AST, ctx) -> bool:
 
 
 #: methods whose result is out of the graph: a detached copy, a Python number or list
-_CUTTING = frozenset({"detach", "item", "tolist"})
+_CUTTING = frozenset({"detach", "item", "tolist", "numpy"})
 
 
 def _cut_output(node: ast.AST, ctx) -> bool:
-    """``x.detach()``, ``x.detach().cpu()``, ``x.item()``, ``float(x)``, ``torch.exp(l.detach())``,
+    """``x.detach()``, ``x.detach().cpu()``, ``x.item()``, ``x.data.cpu().numpy()``, ``float(x)``,
+    ``torch.exp(l.detach())``,
     and a name computed only under ``no_grad`` (``with torch.no_grad(): frac = ...`` then
     ``return loss, frac``: a statistic reported beside the loss)."""
     if isinstance(node, ast.Name):
@@ -144,6 +145,8 @@ def _cut_output(node: ast.AST, ctx) -> bool:
             args = [a for a in (*node.args, *(k.value for k in node.keywords)) if not isinstance(a, ast.Constant)]
             return bool(args) and all(_cut_output(a, ctx) for a in args)
         node = node.func.value  # `.cpu()`, `.float()`, `.mean(1)`: look at what they convert
+    if isinstance(node, ast.Attribute) and node.attr == "data" and not ctx.is_module_ref(node.value):
+        return True  # `(losses + 1e-5).data.cpu()`: PER priorities handed back beside the loss
     return scalar_cast_of(node) is not None
 
 
