@@ -154,6 +154,18 @@ def bases_in_file(fa, cls_qual: str, depth: int = 4) -> list[str]:
     return out
 
 
+def related_classes(fa, cls_qual: str) -> list[str]:
+    """``cls_qual``, its bases and its subclasses in the file: the classes whose methods may
+    set what ``self.<attr>`` holds in a method of ``cls_qual`` (memoized per file)."""
+    cache = fa.__dict__.setdefault("_related_classes", {})
+    related = cache.get(cls_qual)
+    if related is None:
+        related = {cls_qual, *bases_in_file(fa, cls_qual)}
+        related |= {c for c in fa.ix.classes if cls_qual in bases_in_file(fa, c)}
+        cache[cls_qual] = related
+    return sorted(related)
+
+
 def call_sites(ctx, limit: int = 8) -> "list[tuple[Context, ast.Call]] | None":
     """Every call of the function ``ctx`` describes in this file, with a Context of its
     caller; None when there is none, too many, or one in code no Context describes."""

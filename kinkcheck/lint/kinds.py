@@ -34,6 +34,7 @@ from kinkcheck.lint.resolve import (
     ARRAY_ROOTS,
     DATA,
     DATA_FUNCS,
+    INTEGER_DTYPES,
     JOIN_BUILTINS,
     PLAIN,
     PLAIN_ATTRS,
@@ -482,9 +483,9 @@ def _enclosing(ctx: "Context") -> "Context | None":
     return memo[outer_q]
 
 
-#: integer and truth-value dtypes, by their last name (``torch.int64``, ``jnp.int32``, ``"long"``)
-_INTEGER_DTYPES = frozenset({"int", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "long",
-                             "short", "bool", "bool_", "LongTensor", "IntTensor", "BoolTensor"})
+#: integer and truth-value dtypes a cast names, by their last name (``torch.int64``,
+#: ``jnp.int32``, ``"long"``, ``.type(torch.LongTensor)``)
+_INTEGER_DTYPES = INTEGER_DTYPES | {"uint16", "uint32", "uint64", "bool_", "LongTensor", "IntTensor", "BoolTensor"}
 
 
 def _integer_dtype(call: ast.Call) -> bool:
@@ -500,17 +501,15 @@ def _integer_dtype(call: ast.Call) -> bool:
 def _constant_call(ctx: "Context", node: ast.Call) -> bool:
     """Every value the call is handed (the object it is called on, its arguments) is data or a
     setting: in a pure function that is all its result depends on."""
-    func = node.func
-    receivers = []
-    while isinstance(func, ast.Attribute):
-        receivers.append(func.value)
-        func = func.value
     values = [*node.args, *(kw.value for kw in node.keywords)]
     if any(isinstance(v, (ast.Starred, ast.Lambda)) for v in values):
         return False
-    inputs = [r for r in receivers[:1] if not ctx.is_module_ref(r)
-              and not (isinstance(r, ast.Name) and r.id in ("self", "cls"))]
-    if not isinstance(func, ast.Name) or func is not node.func:
+    inputs: list[ast.AST] = []
+    if isinstance(node.func, ast.Attribute):
+        recv = node.func.value  # the object called on (a module or `self` hands in nothing)
+        if not ctx.is_module_ref(recv) and not (isinstance(recv, ast.Name) and recv.id in ("self", "cls")):
+            inputs.append(recv)
+    if not isinstance(node.func, ast.Name):
         # `jax.vmap(lambda s: net.apply(params, s))(states)`: the function called reads names too
         local = {a.arg for n in ast.walk(node.func) if isinstance(n, ast.Lambda) for a in n.args.args}
         inputs += [n for n in ast.walk(node.func) if isinstance(n, ast.Name) and n.id not in local

@@ -159,7 +159,7 @@ def constructor_setting(node: ast.AST, ctx: "Context", depth: int = 4) -> bool:
         if not (isinstance(holder, ast.Name) and holder.id == "self" and ctx.cls_qual) \
                 or _DISTRIBUTION_PARAMETER_RE.match(node.attr):
             return False  # `Normal(loc, scale)`: a distribution's parameters are what a model predicts
-        from kinkcheck.lint.ranges_names import related_classes
+        from kinkcheck.lint.call_sites import related_classes
 
         if any(_PARAMETRIC_FAMILY_RE.search(name) for c in related_classes(ctx.fa, ctx.cls_qual)
                for name in (c, *ctx.fa.ix.classes.get(c, ()))):

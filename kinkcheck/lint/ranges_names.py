@@ -212,25 +212,12 @@ def _class_values(fa, cls_qual: str | None, attr: str) -> list[ast.AST]:
     attribute); every assignment in the file when they assign none (a mixin, ``setattr``)."""
     if cls_qual:
         from kinkcheck.lint.bindings import self_assignments
+        from kinkcheck.lint.call_sites import related_classes
 
         own = [v for c in related_classes(fa, cls_qual) for *_, v in self_assignments(fa, c, attr)]
         if own:
             return own
     return fa.self_assigns().get(attr, [])
-
-
-def related_classes(fa, cls_qual: str) -> list[str]:
-    """``cls_qual``, its bases and its subclasses in the file: the classes whose methods may
-    set what ``self.<attr>`` holds in a method of ``cls_qual`` (memoized per file)."""
-    from kinkcheck.lint.call_sites import bases_in_file
-
-    cache = fa.__dict__.setdefault("_related_classes", {})
-    related = cache.get(cls_qual)
-    if related is None:
-        related = {cls_qual, *bases_in_file(fa, cls_qual)}
-        related |= {c for c in fa.ix.classes if cls_qual in bases_in_file(fa, c)}
-        cache[cls_qual] = related
-    return sorted(related)
 
 
 def _range_outside(value: ast.AST, depth: int, fa=None) -> str:

@@ -273,6 +273,8 @@ DATA_NAME_RE = re.compile(
     # outputs are the student's targets (`teacher_logits`, `teacher_outputs`)
     r"teacher|teachers)($|_)"
 )
+#: dtypes whose tensors cannot require grad (``torch.tensor(idx, dtype=torch.long)``)
+INTEGER_DTYPES = frozenset({"long", "int", "int64", "int32", "int16", "int8", "uint8", "bool", "short"})
 EPS_RE = re.compile(r"(^|_)(eps|epsilon|tiny|smooth|smoothing|stabilizer|min_value|floor)($|_|\d)", re.IGNORECASE)
 
 PLAIN_TYPES = {

@@ -311,9 +311,7 @@ def _clamped_at_zero(call: ast.AST, ctx) -> bool:
     if not isinstance(call, ast.Call):
         return False
     tail = _callee(call)
-    if tail in ("clamp_max", "clamp_max_"):
-        return False
-    low = _lower_bound(call, tail, ctx)
+    low = _lower_bound(call, tail, ctx)  # None for clamp_max
     return low is not None and _zero(low, ctx) and _upper_bound(call, tail, ctx) is None
 
 

@@ -7,7 +7,7 @@ import ast
 from typing import TYPE_CHECKING
 
 from kinkcheck.lint.checks import Site, node_check, refine
-from kinkcheck.lint.resolve import ARRAY_LIBRARIES, DATA, PLAIN, TENSOR, UNKNOWN
+from kinkcheck.lint.resolve import ARRAY_LIBRARIES, DATA, INTEGER_DTYPES, PLAIN, TENSOR, UNKNOWN
 from kinkcheck.syntax import SCALAR_CASTS, dotted
 
 if TYPE_CHECKING:
@@ -174,6 +174,3 @@ def tensor_copy(site: Site, ctx: Context):
         return None  # `torch.tensor(idx, dtype=torch.long)`: an integer tensor carries no gradient anyway
     return site
 
-
-#: dtypes whose tensors cannot require grad
-INTEGER_DTYPES = frozenset({"long", "int", "int64", "int32", "int16", "int8", "uint8", "bool", "short"})

@@ -198,13 +198,20 @@ def _kept_indices(call: ast.AST, parent: ast.AST | None, ctx: Context) -> str | 
 _PICKS = frozenset({"gather", "take_along_dim", "take_along_axis", "index_select", "take"})
 
 
+def _first_operand(call: ast.Call, ctx: Context) -> ast.AST | None:
+    """What a call works on: the object of ``x.topk(k)``, the first argument of ``torch.topk(x, k)``."""
+    func = call.func
+    if isinstance(func, ast.Attribute) and not ctx.is_module_ref(func.value):
+        return func.value
+    return call.args[0] if call.args else None
+
+
 def _regathered(call: ast.AST, indices: str, ctx: Context) -> bool:
     """The positions ``indices`` index the very value ``call`` ranked (``x[idx]``,
     ``x.gather(1, idx)``, ``torch.gather(x, 0, idx)``)."""
     if not indices or not isinstance(call, ast.Call):
         return False
-    ranked = call.func.value if isinstance(call.func, ast.Attribute) and not ctx.is_module_ref(call.func.value) \
-        else (call.args[0] if call.args else None)
+    ranked = _first_operand(call, ctx)
     if ranked is None:
         return False
     same = ast.dump(ranked)
@@ -222,18 +229,12 @@ def _regathered(call: ast.AST, indices: str, ctx: Context) -> bool:
                 if isinstance(target, ast.Subscript) and ast.dump(target.value) == same:
                     return True
             if isinstance(holder, ast.Call) and _call_tail(holder) in _PICKS:
-                func = holder.func
-                picked = func.value if isinstance(func, ast.Attribute) and not ctx.is_module_ref(func.value) \
-                    else (holder.args[0] if holder.args else None)
+                picked = _first_operand(holder, ctx)
                 return picked is not None and ast.dump(picked) == same
             if not isinstance(holder, (ast.Subscript, ast.Slice, ast.Tuple)):
                 break
             child, holder = holder, ctx.parent(holder)
     return False
-
-
-def _contains(tree: ast.AST, node: ast.AST) -> bool:
-    return any(n is node for n in ast.walk(tree))
 
 
 #: what a probability is clipped into (0, 1) for
