@@ -38,6 +38,10 @@ GUARDS: Mapping[str, str] = {
     "odd-extension": "a sign times a magnitude that is 0 at 0: `sign(x) * log1p(|x|)` (symlog), "
                      "`sign(x) * (sqrt(|x| + 1) - 1)`: the sign's jump multiplies 0 and the slope is g'(|x|) "
                      "on both sides, so neither the jump nor the abs's corner shows",
+    "eps-scaled": "the kink sits in a term an eps multiplies, `tiny * (1.0 + |b|)`: a stabilizer sized to the "
+                  "values around it, whose slope jumps by eps at most",
+    "log-of-abs": "the abs is what a log reads: `log(|x|)`, `x.abs().log()`: log|x| is even and smooth on "
+                  "both sides of 0, and at 0 the log's own singularity is the finding (log1p(|x|) keeps the corner)",
     "periodic-wrap": "an angle wrapped by whole periods of the sine or cosine that reads it: "
                      "`cos((v - loc) % (2 * pi))`, `sin(2 * (d - round(d / pi) * pi))`: the wrap jumps by a "
                      "multiple of the period, so neither the value nor the slope of what is returned jumps",

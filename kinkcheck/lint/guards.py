@@ -501,8 +501,46 @@ def rounding(node: ast.AST, ctx: Context, site=None) -> bool:
     return low is not None and const_value(low) == 0 and nonneg(node)
 
 
+@guard("eps-scaled")
+def eps_scaled(node: ast.AST, ctx: Context, site=None) -> bool:
+    """The kink sits in a term an eps multiplies, ``tiny * (1.0 + |b| + |c|)``: a stabilizer
+    sized to the values around it, whose slope jumps by eps at most."""
+    child = getattr(site, "call", None)
+    if child is None:
+        return False
+    parent = ctx.parent(child)
+    for _ in range(6):
+        if isinstance(parent, ast.BinOp) and isinstance(parent.op, (ast.Add, ast.Sub)):
+            child, parent = parent, ctx.parent(parent)
+            continue
+        if isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Mult):
+            other = parent.right if parent.left is child else parent.left
+            return is_eps_like(other) and not ranges.known_zero(other, ctx)
+        return False
+    return False
+
+
+#: logarithms whose singularity at 0 is where an abs inside them has its corner (not log1p)
+_LOG_TAILS = frozenset({"log", "log2", "log10"})
+
+
+@guard("log-of-abs")
+def log_of_abs(node: ast.AST, ctx: Context, site=None) -> bool:
+    """KC101: the abs is what a log reads, ``log(|x|)`` / ``x.abs().log()``: log|x| is even and
+    smooth on both sides of 0, and at 0 the log's singularity (its own finding) is the point."""
+    call = getattr(site, "call", None)
+    if not isinstance(call, ast.Call) or getattr(site, "code", None) != "KC101":
+        return False
+    parent = ctx.parent(call)
+    if isinstance(parent, ast.Attribute) and parent.value is call:  # `x.abs().log()`
+        outer = ctx.parent(parent)
+        return isinstance(outer, ast.Call) and outer.func is parent and parent.attr in _LOG_TAILS and not outer.args
+    return isinstance(parent, ast.Call) and (_callee_tail(parent, ctx) or "") in _LOG_TAILS \
+        and call_operand(parent, ctx) is call
+
+
 SITE_AWARE = ("double-where", "detached-target", "range", "rounding", "dead-zone", "odd-extension", "selected-branch",
-              "max-shift", "floored-after", "periodic-wrap")
+              "max-shift", "floored-after", "periodic-wrap", "log-of-abs", "eps-scaled")
 
 
 def accepts(guard_ids, operand: ast.AST | None, ctx: Context, site=None) -> str | None:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from kinkcheck.lint.checks import Site, refine
 from kinkcheck.lint.checks.branch import _call_tail
+from kinkcheck.lint import ranges
 from kinkcheck.lint.ranges_calls import JOINED
 from kinkcheck.lint.guards import _inside_unit, _lower_bound, _positive_number, _reaching_value, _upper_bound
 from kinkcheck.lint.resolve import PLAIN, TENSOR, const_value, is_eps_like
@@ -150,10 +151,22 @@ def _machine(node: ast.AST, ctx: Context, at: int, depth: int = 2) -> bool:
 
 
 def _positive_floor(node: ast.AST, ctx: Context) -> bool:
-    """A literal or eps-like floor > 0 (``1``, ``1e-6``, ``self.eps``, ``torch.tensor(1)``)."""
+    """A literal or eps-like floor > 0 (``1``, ``1e-6``, ``self.eps``, ``torch.tensor(1)``), or
+    an eps scaled to the values around it (``lb = tiny * (1.0 + jnp.abs(b))``)."""
     if isinstance(node, ast.Call) and len(node.args) == 1 and getattr(node.func, "attr", None) in ("tensor", "as_tensor"):
         node = node.args[0]
-    return is_eps_like(node) or _positive_number(node, ctx) and const_value(node) is not None
+    if isinstance(node, ast.Name) and not is_eps_like(node):
+        value = _reaching_value(node, ctx)
+        if value is not None and _eps_scaled(value, ctx):
+            return True
+    return _eps_scaled(node, ctx) or is_eps_like(node) or _positive_number(node, ctx) and const_value(node) is not None
+
+
+def _eps_scaled(node: ast.AST, ctx: Context) -> bool:
+    """``tiny * (1.0 + jnp.abs(b))``: an eps times a positive magnitude."""
+    return isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult) and any(
+        is_eps_like(a) and ranges.is_positive(ranges.range_of(b, ctx))
+        for a, b in ((node.left, node.right), (node.right, node.left)))
 
 
 def values_discarded(call: ast.AST, ctx: Context) -> bool:
