@@ -99,13 +99,15 @@ def _spec_kind(test: ast.Call) -> str | None:
 #: is an observation (its support masks and floors are data); the gradient flows through the
 #: distribution's parameters
 OBSERVATION_METHODS = frozenset({"log_prob", "prob", "cdf", "log_cdf", "survival_function",
-                                 "log_survival_function", "sf", "logsf", "log_sf"})
+                                 "log_survival_function", "sf", "logsf", "log_sf", "log_probability",
+                                 "probability", "logpdf", "logpmf", "pdf", "pmf", "log_density", "density"})
 
 
 def _observation(ctx: "Context", name: str) -> bool:
-    """``value`` of ``log_prob(self, value)`` in a distribution class, unless the file draws
-    reparameterized samples (``d.log_prob(d.rsample())``: the point then carries gradient)."""
-    if ctx.cls_qual is None or name != "value" or not _distribution_class(ctx.fa, ctx.cls_qual):
+    """``value`` of ``log_prob(self, value)`` (``X`` of pomegranate's ``log_probability(self,
+    X)``, ``x`` of a ``logpdf``) in a distribution class, unless the file draws reparameterized
+    samples (``d.log_prob(d.rsample())``: the point then carries gradient)."""
+    if ctx.cls_qual is None or not _distribution_class(ctx.fa, ctx.cls_qual):
         return False
     method = ctx.qualname.rsplit(".", 1)[-1].lstrip("_")
     if method not in OBSERVATION_METHODS or not isinstance(ctx.fn, (ast.FunctionDef, ast.AsyncFunctionDef)):

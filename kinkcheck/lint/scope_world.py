@@ -28,10 +28,19 @@ DENSITY_PACKAGES = ("torch.distributions.", "pyro.distributions.", "numpyro.dist
                     "tensorflow_probability.")
 DENSITY_BASES = frozenset({"Distribution", "TorchDistribution", "ExponentialFamily", "TransformedDistribution",
                            "Transform", "Bijector", "TransformModule"})
+#: a base of any package (its own framework: flowjax's ``AbstractBijection``, TFP's
+#: ``AutoCompositeTensorBijector``) named as what a density is built from
+DENSITY_BASE_RE = re.compile(r"(?:Bijection|Bijector|Distribution)$")
 #: the methods of a distribution or bijector that training differentiates: the log-density,
-#: the reparameterized draw, and a transform's maps and log-Jacobian
-DENSITY_METHODS = frozenset({"log_prob", "rsample", "_call", "_inverse", "log_abs_det_jacobian", "call_and_ladj",
-                             "forward_and_log_det", "inverse_and_log_det"})
+#: the reparameterized draw, and a transform's maps and log-Jacobian, as the flow libraries
+#: name them (torch's ``_call``, TFP's ``_forward``, flowjax's ``transform_and_log_det``, nflows'
+#: ``forward``/``inverse``, ``fwd``/``rev`` with ``log_jac``; pomegranate's ``log_probability``,
+#: scipy's ``logpdf``)
+DENSITY_METHODS = frozenset({"log_prob", "_log_prob", "log_density", "log_probability", "logpdf", "logpmf", "rsample", "_call", "_inverse",
+                             "log_abs_det_jacobian", "call_and_ladj", "forward_and_log_det", "inverse_and_log_det",
+                             "transform_and_log_det", "_forward", "_forward_log_det_jacobian",
+                             "_inverse_log_det_jacobian", "forward", "inverse", "reverse", "fwd", "rev", "log_jac",
+                             "log_jacobian", "log_det"})
 
 #: the references followed from one value to what it holds
 MAX_HOPS = 24
@@ -300,10 +309,11 @@ class _World:
         return got
 
     def is_density(self, cls: str) -> bool:
-        """A distribution or a bijective transform of a probabilistic-programming library (or
-        of the checked tree deriving from one): training differentiates its log-density."""
+        """A distribution or a bijective transform of a probabilistic-programming library, of
+        the checked tree deriving from one, or of a package's own framework (a base named
+        ``*Bijection``, ``*Bijector``, ``*Distribution``): training differentiates its log-density."""
         return any(b.startswith(DENSITY_PACKAGES) and b.rsplit(".", 1)[-1] in DENSITY_BASES
-                   for b in self.bases(cls))
+                   or DENSITY_BASE_RE.search(b) for b in self.bases(cls))
 
     def is_loss_class(self, cls: str) -> bool:
         """Named like a loss (``*Loss``, a loss-named module), a module kept with the losses, a
