@@ -50,6 +50,7 @@ from kinkcheck.lint.resolve import (
 from kinkcheck.lint.argflow import FREE
 from kinkcheck.lint.kinds_params import config_namespace, parameter_kind
 from kinkcheck.lint.narrowing import _isinstance_kind, _observation, _own_class_method, _reference
+from kinkcheck.lint.roots import creates_graph
 from kinkcheck.lint.truth import CASTS, truth_operand, truth_value
 
 if TYPE_CHECKING:
@@ -234,6 +235,8 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
             return DATA  # numpy inside torch/jax code computes on data (KC505 flags the call)
         if q.startswith("jax.random.") and tail not in REPARAMETERIZED:
             return DATA  # a draw (`jax.random.laplace(key, shape)`) carries no gradient
+        if q == "torch.autograd.grad" and not creates_graph(node):
+            return DATA  # the gradients, made without a graph (an attack's step, a saliency map)
         if root in ARRAY_ROOTS:
             if q.startswith("torch.nn.init."):
                 return DATA  # initializers run without gradient (and `_calculate_fan_in_and_fan_out` counts)

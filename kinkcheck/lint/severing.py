@@ -16,7 +16,7 @@ import ast
 from kinkcheck.lint.bindings import mutated_names
 from kinkcheck.lint.flow import _inside, _returns, in_condition, reaches_loss
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, DATA, PLAIN, TENSOR
-from kinkcheck.lint.sinks import _callee, every_bound_use, uses_of
+from kinkcheck.lint.sinks import _callee, every_bound_use, reads, uses_of
 from kinkcheck.lint.walk import walk_local
 from kinkcheck.syntax import scalar_cast_of
 
@@ -68,7 +68,8 @@ def severs_gradient(site, ctx) -> bool:
     node = site.call if site.call is not None else site.node
     if not ctx.imports_framework():
         return False  # numpy alone differentiates nothing: a float() or an .item() cuts no graph
-    if _new_leaf(node, ctx) or _reported(node, ctx) or _after_backward(node, ctx):
+    number = isinstance(node, ast.Call) and _callee(node) in ("item", "tolist") or scalar_cast_of(node) is not None
+    if _new_leaf(node, ctx) or _reported(node, ctx, number=number) or _after_backward(node, ctx):
         return False
     if site.code in DELIBERATE:
         if any(_inside(node, d) for d in getattr(ctx.fn, "decorator_list", ())):
@@ -77,9 +78,11 @@ def severs_gradient(site, ctx) -> bool:
             # loudly at ``.backward()``, it is not silently wrong
             return False
         info = ctx.fa.ix.functions.get(ctx.qualname)
-        if info is not None and info.root in (None, "module"):
+        if info is not None and info.root in (None, "module", "backward"):
             # a helper that builds a target (sinkhorn codes, k-means, matching weights) on
-            # purpose, also one kept beside the losses (importance weights in `losses/`)
+            # purpose, also one kept beside the losses (importance weights in `losses/`); a
+            # step that differentiates its own loss (`torch.autograd.grad(cost, x)`) returns
+            # what it updated (a model, an attack's images), not the loss
             return False
         return not loss_keeps_gradient(ctx) and reaches_loss(node, ctx)
     if site.operand is not None and ctx.kind(_undetached(site.operand, ctx)) in (PLAIN, DATA):
@@ -130,12 +133,14 @@ def only_positions(node: ast.AST, ctx, depth: int = 6) -> bool:
     return depth > 0 and every_bound_use(child, ctx, lambda u: only_positions(u, ctx, depth - 1))
 
 
-def _reported(node: ast.AST, ctx, depth: int = 2) -> bool:
+def _reported(node: ast.AST, ctx, depth: int = 2, number: bool = False) -> bool:
     """``{"scale": self.logit_scale.exp().item()}``, ``{"logits": logits.detach()}``,
     ``f"{loss.item():.3f}"``, ``return loss, clip_frac.item()``: a copy put straight into a
     dict display, a formatted string, a logging call or beside the loss in a returned tuple is
     for a log, a config or an output record; no loss arithmetic reads it. A name bound to such
-    a copy is followed (``frac = ....item(); return loss, frac``)."""
+    a copy is followed (``frac = ....item(); return loss, frac``). A Python ``number`` appended
+    to a list the function only appends to, returns or logs is a history
+    (``losses.append(loss.item())``)."""
     child, parent = node, ctx.parent(node)
     while isinstance(parent, ast.Call) and child in parent.args and isinstance(parent.func, ast.Name) \
             and parent.func.id in _NUMBER_WRAPPERS:
@@ -144,9 +149,23 @@ def _reported(node: ast.AST, ctx, depth: int = 2) -> bool:
         return any(v is child for v in parent.values)
     if isinstance(parent, ast.FormattedValue) or _logged(child, parent, ctx):
         return True
+    if number and isinstance(parent, ast.Call) and parent.args == [child] and _history(parent.func, ctx):
+        return True
     if isinstance(parent, ast.Tuple) and isinstance(ctx.parent(parent), ast.Return):
         return any(e is not child and _the_loss(e, ctx) for e in parent.elts)  # `return loss, stats...`
-    return depth > 0 and every_bound_use(child, ctx, lambda u: _reported(u, ctx, depth - 1))
+    return depth > 0 and every_bound_use(child, ctx, lambda u: _reported(u, ctx, depth - 1, number))
+
+
+def _history(func: ast.AST, ctx) -> bool:
+    """``history.append`` where the function only appends to ``history``, returns it or logs it."""
+    if not (isinstance(func, ast.Attribute) and func.attr == "append" and isinstance(func.value, ast.Name)):
+        return False
+    for use in reads(func.value.id, ctx):
+        parent = ctx.parent(use)
+        if not (isinstance(parent, ast.Attribute) and parent.attr == "append" or isinstance(parent, ast.Return)
+                or _logged(use, parent, ctx)):
+            return False
+    return True
 
 
 def reported_statistic(node: ast.AST, ctx) -> bool:
@@ -162,11 +181,11 @@ def reported_statistic(node: ast.AST, ctx) -> bool:
             if method is None:
                 return False
             if parent.attr in ("item", "tolist"):
-                return _reported(method[1], ctx)
+                return _reported(method[1], ctx, number=True)
             child, parent = method[1], ctx.parent(method[1])
             continue
         if scalar_cast_of(parent) is child:
-            return _reported(parent, ctx)
+            return _reported(parent, ctx, number=True)
         if isinstance(parent, (ast.BinOp, ast.UnaryOp, ast.Call)):
             child, parent = parent, ctx.parent(parent)
             continue
@@ -203,11 +222,31 @@ def _logged(child: ast.AST, parent: ast.AST | None, ctx) -> bool:
 
 def _new_leaf(node: ast.AST, ctx) -> bool:
     """``x.detach().requires_grad_()``: a new leaf made on purpose (GradCache, a hand-written
-    checkpoint): its gradient is read from ``.grad`` and replayed, not silently lost."""
+    checkpoint, the variable of an attack or of an inner optimisation): its gradient is read
+    from ``.grad`` and replayed, not silently lost. The leaf may be named first and marked
+    after (``w = f(x).detach(); w.requires_grad = True``)."""
     attr = ctx.parent(node)
     call = ctx.parent(attr) if isinstance(attr, ast.Attribute) and attr.value is node else None
-    return isinstance(call, ast.Call) and isinstance(attr, ast.Attribute) and attr.attr == "requires_grad_" \
-        and all(isinstance(a, ast.Constant) and a.value is True for a in (*call.args, *(k.value for k in call.keywords)))
+    if isinstance(call, ast.Call) and isinstance(attr, ast.Attribute) and attr.attr == "requires_grad_":
+        return all(isinstance(a, ast.Constant) and a.value is True for a in (*call.args, *(k.value for k in call.keywords)))
+    stmt = attr
+    if not (isinstance(stmt, ast.Assign) and stmt.value is node and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], ast.Name)):
+        return False
+    name = stmt.targets[0].id
+    return any(_marks_leaf(use, ctx) for use in uses_of(name, stmt, ctx))
+
+
+def _marks_leaf(use: ast.Name, ctx) -> bool:
+    """``use.requires_grad = True`` or ``use.requires_grad_()``."""
+    attr = ctx.parent(use)
+    if not (isinstance(attr, ast.Attribute) and attr.value is use):
+        return False
+    up = ctx.parent(attr)
+    if attr.attr == "requires_grad" and isinstance(up, ast.Assign) and up.targets == [attr]:
+        return isinstance(up.value, ast.Constant) and up.value.value is True
+    return attr.attr == "requires_grad_" and isinstance(up, ast.Call) and up.func is attr \
+        and all(isinstance(a, ast.Constant) and a.value is True for a in up.args)
 
 
 def _after_backward(node: ast.AST, ctx) -> bool:
