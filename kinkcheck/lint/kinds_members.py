@@ -67,6 +67,8 @@ def attr_kind(fa: "FileAnalysis", cls_qual: str, attr: str) -> str:
         base = next((b for b in bases_in_file(fa, cls_qual) if _defines(fa, b, attr)), None)
         if base is not None:
             kinds.append(attr_kind(fa, base, attr))
+    if not kinds and not assigned and _flax_module(fa, cls_qual, 4) and _declared_plain(fa, cls_qual, attr, 4):
+        kinds.append(PLAIN)  # a flax module's field, `alpha: float | int = 1`
     kind = join(*kinds) if kinds else (name_kind(attr) or UNKNOWN)
     named = name_kind(attr)
     if kinds and UNKNOWN in kinds and named:
@@ -75,6 +77,26 @@ def attr_kind(fa: "FileAnalysis", cls_qual: str, attr: str) -> str:
         kind = DATA  # `self.register_buffer("ref", ...)`: state, not a parameter
     fa._attr_kinds[key] = kind
     return kind
+
+
+def _flax_module(fa: "FileAnalysis", cls_qual: str, depth: int) -> bool:
+    """The class derives from ``flax.linen.Module`` (directly or through in-file bases)."""
+    bases = fa.ix.classes.get(cls_qual, ())
+    return any(b.startswith("flax.linen.") for b in bases) or depth > 0 and any(
+        b != cls_qual and _flax_module(fa, b, depth - 1) for b in bases)
+
+
+def _declared_plain(fa: "FileAnalysis", cls_qual: str, attr: str, depth: int) -> bool:
+    """The class body (or an in-file base's) declares ``attr: float`` / ``int | float`` /
+    ``bool``. In a flax module that is configuration: its parameters come from ``self.param``
+    (an equinox module's fields are pytree leaves whatever their annotation says)."""
+    node = fa.class_node(cls_qual)
+    if node is None or depth < 0:
+        return False
+    for stmt in node.body:
+        if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.target.id == attr:
+            return annotation_kind(stmt.annotation) == PLAIN
+    return any(b != cls_qual and _declared_plain(fa, b, attr, depth - 1) for b in fa.ix.classes.get(cls_qual, ()))
 
 
 def _defines(fa: "FileAnalysis", cls_qual: str, attr: str) -> bool:
