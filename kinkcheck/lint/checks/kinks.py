@@ -163,9 +163,10 @@ def _positive_floor(node: ast.AST, ctx: Context) -> bool:
 
 
 def _eps_scaled(node: ast.AST, ctx: Context) -> bool:
-    """``tiny * (1.0 + jnp.abs(b))``: an eps times a positive magnitude."""
+    """``tiny * (1.0 + jnp.abs(b))``: an eps times a positive magnitude of the values around
+    it (an eps times ones, ``3e-4 * torch.ones_like(g)``, is a modelled floor like any other)."""
     return isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult) and any(
-        is_eps_like(a) and ranges.is_positive(ranges.range_of(b, ctx))
+        is_eps_like(a) and isinstance(b, ast.BinOp) and ranges.is_positive(ranges.range_of(b, ctx))
         for a, b in ((node.left, node.right), (node.right, node.left)))
 
 
