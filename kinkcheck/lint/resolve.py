@@ -271,7 +271,10 @@ DATA_NAME_RE = re.compile(
     r"idx|event|events|duration|durations|censor|censored|censoring|strata|stratum|"
     # a distillation loss's teacher side: a frozen network (or an EMA of the student) whose
     # outputs are the student's targets (`teacher_logits`, `teacher_outputs`)
-    r"teacher|teachers)($|_)"
+    r"teacher|teachers|"
+    # a molecule's atom types: integer indices into per-element tables (torchani's, jax-md's
+    # `species`), never differentiated; the coordinates are
+    r"species|atom_types?|atomic_numbers?)($|_)"
 )
 #: dtypes whose tensors cannot require grad (``torch.tensor(idx, dtype=torch.long)``)
 INTEGER_DTYPES = frozenset({"long", "int", "int64", "int32", "int16", "int8", "uint8", "bool", "short"})
