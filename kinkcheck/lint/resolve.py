@@ -416,6 +416,8 @@ def is_eps_like(node: ast.AST) -> bool:
         return bool(EPS_RE.search(node.id))
     if isinstance(node, ast.Attribute):
         return bool(EPS_RE.search(node.attr)) or node.attr == "tiny"
+    if isinstance(node, ast.Subscript):
+        return is_eps_like(node.value)  # a table of eps by dtype: `EPS[x.dtype]`
     if isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute)):
         func = node.func
         tail = func.id if isinstance(func, ast.Name) else func.attr
