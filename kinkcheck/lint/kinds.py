@@ -76,9 +76,7 @@ INT_CASTS = frozenset({"long", "int", "bool", "short", "byte", "char"})
 #: calls that answer a question about the run, not about a value
 PLAIN_CALLS = frozenset({"world_size", "get_world_size", "get_rank", "rank", "local_rank", "device_count",
                          "local_device_count", "global_device_count", "process_count", "process_index", "host_count",
-                         "host_id", "is_initialized", "is_available", "numel", "dim", "ndimension",
-                         # torch's and numpy's whole-array comparisons answer with a Python bool
-                         "allclose", "equal", "array_equal", "array_equiv"})
+                         "host_id", "is_initialized", "is_available", "numel", "dim", "ndimension"})
 #: what makes a learnable parameter: it carries gradient whatever its initial value is made of
 PARAMETERS = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter", "torch.nn.UninitializedParameter",
                         "haiku.get_parameter"})

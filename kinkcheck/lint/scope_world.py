@@ -31,8 +31,8 @@ DENSITY_BASES = frozenset({"Distribution", "TorchDistribution", "ExponentialFami
 #: a base of any package (its own framework: flowjax's ``AbstractBijection``, TFP's
 #: ``AutoCompositeTensorBijector``) named as what a density is built from
 DENSITY_BASE_RE = re.compile(r"(?:Bijection|Bijector|Distribution)$")
-#: the methods of a distribution or bijector that training differentiates: the log-density,
-#: the reparameterized draw, and a transform's maps and log-Jacobian, as the flow libraries
+#: the methods of a distribution or bijector that training differentiates: the log-density, its
+#: CDF, entropy and KL, the reparameterized draw, and a transform's maps and log-Jacobian, as the flow libraries
 #: name them (torch's ``_call``, TFP's ``_forward``, flowjax's ``transform_and_log_det``, nflows'
 #: ``forward``/``inverse``, ``fwd``/``rev`` with ``log_jac``; pomegranate's ``log_probability``,
 #: scipy's ``logpdf``)
@@ -40,7 +40,10 @@ DENSITY_METHODS = frozenset({"log_prob", "_log_prob", "log_density", "log_probab
                              "log_abs_det_jacobian", "call_and_ladj", "forward_and_log_det", "inverse_and_log_det",
                              "transform_and_log_det", "_forward", "_forward_log_det_jacobian",
                              "_inverse_log_det_jacobian", "forward", "inverse", "reverse", "fwd", "rev", "log_jac",
-                             "log_jacobian", "log_det"})
+                             "log_jacobian", "log_det",
+                             # what censored likelihoods, ELBOs and entropy bonuses differentiate
+                             "cdf", "log_cdf", "survival_function", "log_survival_function", "entropy",
+                             "kl_divergence", "_kl_divergence"})
 
 #: the references followed from one value to what it holds
 MAX_HOPS = 24
