@@ -99,7 +99,9 @@ class Context:
             return False
         head = d.split(".")[0]
         if head in self.bound or head == "self":
-            return False
+            # ... unless it holds an array namespace: `nx = get_backend(x)`, `xnp = A.xnp`
+            q = self.fa.ix.resolve(node, self.env)
+            return q is not None and q.split(".")[0] == namespaces.NUMPY and self.fa.ix.how == "import"
         q = self.fa.ix.resolve(node, self.env)
         return q is not None and self.fa.ix.how in ("import", "star")
 

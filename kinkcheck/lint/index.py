@@ -20,6 +20,7 @@ from kinkcheck.lint.callables import ours, param_defaults, param_names
 from kinkcheck.lint.env import _Env
 # the records the index produces (scope, the cache and the driver read them from here too)
 from kinkcheck.lint.index_records import APPLIES_GRADIENTS, INDEX_VERSION, MODULE_CODE, FileIndex, FunctionInfo
+from kinkcheck.lint.namespaces import NAMESPACE_ATTRS, NUMPY
 from kinkcheck.lint.pinned import Setting, call_settings
 from kinkcheck.lint.resolve import (
     ARRAY_LIBRARIES,
@@ -212,6 +213,11 @@ class _Indexer:
         if d is None:
             return None
         head, _, rest = d.partition(".")
+        parts = d.split(".")
+        at = next((i for i, p in enumerate(parts) if i and p in NAMESPACE_ATTRS), None)
+        if at is not None:
+            self.how = "import"  # `A.xnp.norm(v)`: the array namespace an operator carries
+            return ".".join((NUMPY, *parts[at + 1:]))
         base = env.lookup(head, self)
         if base is None:
             self.how = None  # the lookup may have resolved something else on the way

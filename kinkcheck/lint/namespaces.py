@@ -1,7 +1,8 @@
 """Array namespaces reached through a backend: ``xp = array_namespace(x)`` (the array API
 standard, as in scikit-learn and scipy), ``nx = get_backend(x, y)`` (POT), ``from . import
 backend as bkd`` (deepxde), ``from keras import backend as K`` and a ``numpy`` the package
-wraps itself (``from trax.fastmath import numpy as jnp``). Their functions carry
+wraps itself (``from trax.fastmath import numpy as jnp``), or one an object carries
+(``xnp = A.xnp``, CoLA's linear operators). Their functions carry
 numpy's names over whatever framework holds the arrays, so ``xp.sqrt(v)`` is read as
 ``numpy.sqrt(v)``: the catalog's numpy entries match it, and the file computes on arrays.
 Nothing is imported: the backend is recognised by how the code spells it.
@@ -17,6 +18,8 @@ FACTORIES = frozenset({"array_namespace", "get_namespace", "get_namespace_and_de
                        "get_array_module"})
 #: the module a backend namespace stands for
 NUMPY = "numpy"
+#: attributes that hold an array namespace: ``A.xnp`` (CoLA's operators), ``self.xp``
+NAMESPACE_ATTRS = frozenset({"xnp", "xp"})
 #: packages whose ``backend`` module is an array namespace wherever it is imported from
 _BACKEND_PACKAGES = frozenset({"keras", "tf_keras"})
 #: numpy spells these in a submodule: ``nx.norm`` is ``numpy.linalg.norm``
