@@ -42,7 +42,7 @@ DENSITY_METHODS = frozenset({"log_prob", "_log_prob", "log_density", "log_probab
                              "_inverse_log_det_jacobian", "forward", "inverse", "reverse", "fwd", "rev", "log_jac",
                              "log_jacobian", "log_det",
                              # what censored likelihoods, ELBOs and entropy bonuses differentiate
-                             "cdf", "log_cdf", "survival_function", "log_survival_function", "entropy",
+                             "log_cdf", "log_survival_function", "entropy",
                              "kl_divergence", "_kl_divergence"})
 
 #: the references followed from one value to what it holds
