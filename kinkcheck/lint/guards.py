@@ -62,9 +62,15 @@ def _values(node: ast.AST, ctx: Context, depth: int = 2):
 
 def _reaching_value(use: ast.Name, ctx: Context) -> ast.AST | None:
     """The value of the one assignment that reaches ``use`` of a rebound name:
-    ``cos = cos.clamp(-1 + eps, 1 - eps); torch.acos(cos)``."""
+    ``cos = cos.clamp(-1 + eps, 1 - eps); torch.acos(cos)``; of a name a nested function
+    reads from the one it is defined in, that function's one binding of it
+    (``minval = 100.0 * jnp.finfo(dtype).tiny; def log_cdf(x): ... clip(F(x), minval, 1.0)``)."""
     from kinkcheck.lint import flow
+    from kinkcheck.lint.kinds import _enclosing
 
+    if use.id not in ctx.bound:
+        outer = _enclosing(ctx)
+        return outer.definition(use.id) if outer is not None else None
     reached, from_before = flow.reaching(use.id, use, ctx)
     if from_before or len(reached) != 1:
         return None
