@@ -194,12 +194,19 @@ def _container(node: ast.AST, ctx: Context) -> bool:
 _CONTAINER_SHAPES = (ast.List, ast.Tuple, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp)
 
 
+#: torch's module containers: ``if self.constraints:`` asks whether a ModuleList is empty
+_MODULE_CONTAINERS = frozenset({"ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "Sequential"})
+
+
 def _container_value(value: object) -> bool:
-    """``[...]``, ``list(xs)``, ``sorted(xs)``, ``list(xs) if xs else []``: a collection."""
+    """``[...]``, ``list(xs)``, ``sorted(xs)``, ``list(xs) if xs else []``, ``nn.ModuleList(cs)``:
+    a collection."""
     if isinstance(value, ast.IfExp):
         return _container_value(value.body) and _container_value(value.orelse)
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in _MODULE_CONTAINERS:
+        return True
     return isinstance(value, _CONTAINER_SHAPES) or isinstance(value, ast.Call) and isinstance(value.func, ast.Name) \
-        and value.func.id in ("list", "dict", "tuple", "set", "sorted", "frozenset")
+        and value.func.id in ("list", "dict", "tuple", "set", "sorted", "frozenset", *_MODULE_CONTAINERS)
 
 
 #: annotations of a collection: ``if xs:`` asks whether it is empty, whatever it holds
