@@ -146,7 +146,9 @@ def called_only_without_grad(ctx: Context, depth: int = 4) -> bool:
         memo[ctx.qualname] = True
         return True
     sites = call_sites.call_sites(ctx) if depth > 0 else None  # None too when it is handed on as a value
-    if sites is None and depth > 0 and call_sites.used_as_value(ctx):
+    if sites is None and depth > 0 and (call_sites.used_as_value(ctx) or call_sites.is_method(ctx)):
+        # handed on as a value, or a method whose callers this file does not resolve (`hess =
+        # L_BFGS(x) if low_mem else BFGS(x)`; `hess.update(s, y)`): judged by every mention
         memo[ctx.qualname] = found = _named_only_without_grad(ctx)
         return found
     found = bool(sites) and all(
