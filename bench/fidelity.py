@@ -28,7 +28,7 @@ SCOPES = {"default": [], "all": ["--all"]}
 JAX_PACKAGES = ("ott-jax", "ott_jax", "distrax", "numpyro", "rlax", "dopamine-rl", "jax-md", "brax", "sbx-rl", "kfac-jax",
                 "diffrax", "jraph", "jaxlie", "gpjax", "equinox", "dm-pix", "flowjax", "e3nn-jax", "dynamax", "objax", "tinygp", "tensorflow-probability", "interpax", "neural-tangents",
                 "neural_tangents", "blackjax", "jaxley", "flowmc", "rejax", "trax", "coax", "jumanji",
-                "netket", "sbijax", "bijx", "levanter", "dynamiqs", "distreqx", "cola")
+                "netket", "sbijax", "bijx", "levanter", "dynamiqs", "distreqx", "cola", "mjx")
 
 
 def find_scorer(explicit: str | None) -> Path:
