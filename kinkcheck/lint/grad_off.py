@@ -14,7 +14,13 @@ from typing import Iterable
 from kinkcheck.lint import call_sites
 from kinkcheck.lint.context import Context, FileAnalysis, initializer_lambdas
 from kinkcheck.lint.kinds_members import module_context
-from kinkcheck.lint.roots import AUTOGRAD_BASES, AUTOGRAD_METHODS, AUTOGRAD_UNDIFFERENTIATED, DERIVATIVE_RULES
+from kinkcheck.lint.roots import (
+    AUTOGRAD_BASES,
+    AUTOGRAD_METHODS,
+    AUTOGRAD_UNDIFFERENTIATED,
+    DERIVATIVE_RULES,
+    FORWARD_NAMES,
+)
 from kinkcheck.lint.walk import walk_local
 
 
@@ -146,7 +152,7 @@ def called_only_without_grad(ctx: Context, depth: int = 4) -> bool:
         memo[ctx.qualname] = True
         return True
     sites = call_sites.call_sites(ctx) if depth > 0 else None  # None too when it is handed on as a value
-    if sites is None and depth > 0 and (call_sites.used_as_value(ctx) or call_sites.is_method(ctx)):
+    if sites is None and depth > 0 and (call_sites.used_as_value(ctx) or _called_by_name(ctx)):
         # handed on as a value, or a method whose callers this file does not resolve (`hess =
         # L_BFGS(x) if low_mem else BFGS(x)`; `hess.update(s, y)`): judged by every mention
         memo[ctx.qualname] = found = _named_only_without_grad(ctx)
@@ -161,6 +167,13 @@ def called_only_without_grad(ctx: Context, depth: int = 4) -> bool:
         for caller, call in sites or ())
     memo[ctx.qualname] = found
     return found
+
+
+def _called_by_name(ctx: Context) -> bool:
+    """A method code calls by its name (``hess.update(s, y)``), not a network's ``forward``
+    or a dunder that Python calls for it."""
+    name = getattr(ctx.fn, "name", "")
+    return call_sites.is_method(ctx) and name not in FORWARD_NAMES and not name.startswith("__")
 
 
 def _named_only_without_grad(ctx: Context) -> bool:
