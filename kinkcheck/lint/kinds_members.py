@@ -67,7 +67,7 @@ def attr_kind(fa: "FileAnalysis", cls_qual: str, attr: str) -> str:
         base = next((b for b in bases_in_file(fa, cls_qual) if _defines(fa, b, attr)), None)
         if base is not None:
             kinds.append(attr_kind(fa, base, attr))
-    if not kinds and not assigned and _flax_module(fa, cls_qual, 4) and _declared_plain(fa, cls_qual, attr, 4):
+    if not kinds and not assigned and _flax_module(fa, cls_qual) and _declared_plain(fa, cls_qual, attr):
         kinds.append(PLAIN)  # a flax module's field, `alpha: float | int = 1`
     kind = join(*kinds) if kinds else (name_kind(attr) or UNKNOWN)
     named = name_kind(attr)
@@ -79,24 +79,26 @@ def attr_kind(fa: "FileAnalysis", cls_qual: str, attr: str) -> str:
     return kind
 
 
-def _flax_module(fa: "FileAnalysis", cls_qual: str, depth: int) -> bool:
+def _flax_module(fa: "FileAnalysis", cls_qual: str) -> bool:
     """The class derives from ``flax.linen.Module`` (directly or through in-file bases)."""
-    bases = fa.ix.classes.get(cls_qual, ())
-    return any(b.startswith("flax.linen.") for b in bases) or depth > 0 and any(
-        b != cls_qual and _flax_module(fa, b, depth - 1) for b in bases)
+    from kinkcheck.lint.call_sites import bases_in_file
+
+    return any(b.startswith("flax.linen.") for c in (cls_qual, *bases_in_file(fa, cls_qual))
+               for b in fa.ix.classes.get(c, ()))
 
 
-def _declared_plain(fa: "FileAnalysis", cls_qual: str, attr: str, depth: int) -> bool:
-    """The class body (or an in-file base's) declares ``attr: float`` / ``int | float`` /
-    ``bool``. In a flax module that is configuration: its parameters come from ``self.param``
-    (an equinox module's fields are pytree leaves whatever their annotation says)."""
-    node = fa.class_node(cls_qual)
-    if node is None or depth < 0:
-        return False
-    for stmt in node.body:
-        if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.target.id == attr:
-            return annotation_kind(stmt.annotation) == PLAIN
-    return any(b != cls_qual and _declared_plain(fa, b, attr, depth - 1) for b in fa.ix.classes.get(cls_qual, ()))
+def _declared_plain(fa: "FileAnalysis", cls_qual: str, attr: str) -> bool:
+    """The class body (or the nearest in-file base's that declares it) declares ``attr: float``
+    / ``int | float`` / ``bool``. In a flax module that is configuration: its parameters come
+    from ``self.param`` (an equinox module's fields are pytree leaves whatever their annotation says)."""
+    from kinkcheck.lint.call_sites import bases_in_file
+
+    for c in (cls_qual, *bases_in_file(fa, cls_qual)):
+        node = fa.class_node(c)
+        for stmt in node.body if node is not None else ():
+            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.target.id == attr:
+                return annotation_kind(stmt.annotation) == PLAIN
+    return False
 
 
 def _defines(fa: "FileAnalysis", cls_qual: str, attr: str) -> bool:
@@ -183,10 +185,10 @@ def constructor_setting(node: ast.AST, ctx: "Context", depth: int = 4) -> bool:
             return False  # `Normal(loc, scale)`: a distribution's parameters are what a model predicts
         from kinkcheck.lint.call_sites import related_classes
 
-        if any(_PARAMETRIC_FAMILY_RE.search(name) for c in related_classes(ctx.fa, ctx.cls_qual)
-               for name in (c, *ctx.fa.ix.classes.get(c, ()))):
+        related = related_classes(ctx.fa, ctx.cls_qual)
+        if any(_PARAMETRIC_FAMILY_RE.search(name) for c in related for name in (c, *ctx.fa.ix.classes.get(c, ()))):
             return False  # a distribution, transform or kernel is built from what a model predicts
-        assigned = [a for c in related_classes(ctx.fa, ctx.cls_qual) for a in self_assignments(ctx.fa, c, node.attr)]
+        assigned = [a for c in related for a in self_assignments(ctx.fa, c, node.attr)]
         return bool(assigned) and all(
             qual.endswith(".__init__") and _own_parameter(fn, value) for qual, fn, _, value in assigned)
     return False

@@ -105,13 +105,11 @@ def gradient_dead(node: ast.AST, ctx, depth: int = 0, *, value_matters: bool = F
                 return False
             target = targets[0]
             if isinstance(target, ast.Tuple) and target.elts and _callee(child) in _VALUES_INDICES:
-                target = target.elts[0]  # `values, idx = x.topk(k)`: only the values carry the kink
-                if isinstance(target, ast.Name) and not is_read(target.id, ctx):
-                    from kinkcheck.lint.checks.kinks import regathers
+                from kinkcheck.lint.checks.kinks import values_discarded
 
-                    # `_, idx = torch.min(v, 0)`: the values are thrown away, the positions are
-                    # KC303's (unless they pick v back out)
-                    return not regathers(child, ctx)
+                if values_discarded(child, ctx):
+                    return True  # `_, idx = torch.min(v, 0)`: only positions are kept (KC303's)
+                target = target.elts[0]  # `values, idx = x.topk(k)`: only the values carry the kink
             if not isinstance(target, ast.Name):
                 return False
             return _uses_dead(target.id, parent, ctx, depth, value_matters)

@@ -203,10 +203,10 @@ def _container_value(value: object) -> bool:
     a collection."""
     if isinstance(value, ast.IfExp):
         return _container_value(value.body) and _container_value(value.orelse)
-    if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in _MODULE_CONTAINERS:
-        return True
+    if isinstance(value, ast.Call) and (_call_tail(value) or "") in _MODULE_CONTAINERS:
+        return True  # `nn.ModuleList(cs)`, `ModuleList(cs)`
     return isinstance(value, _CONTAINER_SHAPES) or isinstance(value, ast.Call) and isinstance(value.func, ast.Name) \
-        and value.func.id in ("list", "dict", "tuple", "set", "sorted", "frozenset", *_MODULE_CONTAINERS)
+        and value.func.id in ("list", "dict", "tuple", "set", "sorted", "frozenset")
 
 
 #: annotations of a collection: ``if xs:`` asks whether it is empty, whatever it holds

@@ -9,7 +9,14 @@ from kinkcheck.lint.checks import Site, refine
 from kinkcheck.lint.checks.branch import _call_tail
 from kinkcheck.lint import ranges
 from kinkcheck.lint.ranges_calls import JOINED
-from kinkcheck.lint.guards import _inside_unit, _lower_bound, _positive_number, _reaching_value, _upper_bound
+from kinkcheck.lint.guards import (
+    _inside_unit,
+    _lower_bound,
+    _positive_number,
+    _reaching_value,
+    _upper_bound,
+    call_operand,
+)
 from kinkcheck.lint.resolve import PLAIN, TENSOR, const_value, is_eps_like
 from kinkcheck.syntax import binary_operands
 
@@ -212,20 +219,12 @@ def _kept_indices(call: ast.AST, parent: ast.AST | None, ctx: Context) -> str | 
 _PICKS = frozenset({"gather", "take_along_dim", "take_along_axis", "index_select", "take"})
 
 
-def _first_operand(call: ast.Call, ctx: Context) -> ast.AST | None:
-    """What a call works on: the object of ``x.topk(k)``, the first argument of ``torch.topk(x, k)``."""
-    func = call.func
-    if isinstance(func, ast.Attribute) and not ctx.is_module_ref(func.value):
-        return func.value
-    return call.args[0] if call.args else None
-
-
 def _regathered(call: ast.AST, indices: str, ctx: Context) -> bool:
     """The positions ``indices`` index the very value ``call`` ranked (``x[idx]``,
     ``x.gather(1, idx)``, ``torch.gather(x, 0, idx)``)."""
     if not indices or not isinstance(call, ast.Call):
         return False
-    ranked = _first_operand(call, ctx)
+    ranked = call_operand(call, ctx)
     if ranked is None:
         return False
     same = ast.dump(ranked)
@@ -243,7 +242,7 @@ def _regathered(call: ast.AST, indices: str, ctx: Context) -> bool:
                 if isinstance(target, ast.Subscript) and ast.dump(target.value) == same:
                     return True
             if isinstance(holder, ast.Call) and _call_tail(holder) in _PICKS:
-                picked = _first_operand(holder, ctx)
+                picked = call_operand(holder, ctx)
                 return picked is not None and ast.dump(picked) == same
             if not isinstance(holder, (ast.Subscript, ast.Slice, ast.Tuple)):
                 break
