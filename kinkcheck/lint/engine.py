@@ -215,7 +215,7 @@ def _analyze_function(fa: FileAnalysis, tables: Tables, catalog, codes: frozense
     # ... except a division by zero or a step in a `with torch.no_grad():` block whose value
     # reaches the loss: the inf/nan, or the jump, is a number the loss then carries
     # (`alpha = (iou > 0.5).float() * v / (1 - iou + v)`, then `iou - alpha * v`)
-    whole = bool(quiet) and any(id(n) in quiet for n in body[:1])
+    whole = bool(quiet) and _all_quiet(body, quiet)
     if grad_off.undifferentiated_forward(fa, qualname, cls_qual) or grad_off.called_only_without_grad(ctx) \
             or grad_off.in_while_loop(fa, qualname):
         quiet, whole = {id(n) for n in nodes}, True
@@ -236,6 +236,16 @@ def _analyze_function(fa: FileAnalysis, tables: Tables, catalog, codes: frozense
             found = [f for f in found if f.code == "KC506" or (
                 (f.code in VALUE_SINGULAR or f.category == "step") and not whole and flow.reaches_loss(node, ctx))]
         yield from found
+
+
+def _all_quiet(body: list[ast.AST], quiet: set[int]) -> bool:
+    """Every statement of the body runs with gradients off: the function is decorated
+    ``@torch.no_grad()``, or all it does (after its docstring) is inside ``with torch.no_grad():``."""
+    statements = [s for s in body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant)
+                                          and isinstance(s.value.value, str))]
+    return bool(statements) and all(
+        id(s) in quiet or (isinstance(s, (ast.With, ast.AsyncWith)) and all(id(b) in quiet for b in s.body))
+        for s in statements)
 
 
 #: kinks whose value itself is inf/nan, not only their slope: harmful even without gradient
