@@ -1,7 +1,7 @@
 """Algebraic forms whose sign the range fact knows without the lattice: a squared distance or a
 variance written expanded (``|a|^2 - 2 a.b + |b|^2``, ``E[x^2] - E[x]^2``, SSIM's local
-variance), a value clamped strictly below a bound (``clip(p, eps, 1 - eps)``), and
-``-c * exp(u)`` inside (-1, 0) for log1p. ``ranges`` folds expressions; these are the shapes it
+variance), a value clamped strictly below a bound (``clip(p, eps, 1 - eps)``),
+``-c * exp(u)`` inside (-1, 0) for log1p, and the extent of an enclosing box. ``ranges`` folds expressions; these are the shapes it
 recognises whole."""
 
 from __future__ import annotations
@@ -204,3 +204,47 @@ def _diag(node: ast.AST, ctx) -> bool:
         else:
             break
     return _tail(node) in ("diag", "diagonal")
+
+
+_UPPER = frozenset({"max", "maximum", "fmax", "amax"})
+_LOWER = frozenset({"min", "minimum", "fmin", "amin"})
+
+
+def enclosing_extent(node: ast.BinOp, ctx) -> bool:
+    """``max(a_hi, b_hi) - min(a_lo, b_lo)``: the width (height, diagonal offset) of the box
+    enclosing boxes ``a`` and ``b``, read from the same two tensors on both sides. It is at least
+    the width of either box, so >= 0 whenever one of them is a valid box (the target): a
+    ``clamp(min=0)`` on it only removes rounding error (GIoU's enclosing area). The intersection,
+    ``min(a_hi, b_hi) - max(a_lo, b_lo)``, is no such form: it is negative for disjoint boxes."""
+    if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Sub)):
+        return False
+    hi, lo = _pair(node.left, _UPPER, ctx), _pair(node.right, _LOWER, ctx)
+    if hi is None or lo is None:
+        return False
+    hi_boxes, lo_boxes = [_box(e, ctx) or "" for e in hi], [_box(e, ctx) or "" for e in lo]
+    if "" in hi_boxes or "" in lo_boxes or hi_boxes[0] == hi_boxes[1]:
+        return False
+    return sorted(hi_boxes) == sorted(lo_boxes)
+
+
+def _pair(node: ast.AST, tails: frozenset[str], ctx) -> tuple[ast.AST, ast.AST] | None:
+    """The two operands of an elementwise ``max``/``min`` (of a name bound once to one)."""
+    node = _defined(node, ctx) or node
+    if not isinstance(node, ast.Call) or _tail(node) not in tails or node.keywords:
+        return None
+    args = list(node.args)
+    if isinstance(node.func, ast.Attribute) and len(args) == 1:
+        args = [node.func.value, *args]  # `a.maximum(b)`
+    return (args[0], args[1]) if len(args) == 2 else None
+
+
+def _box(node: ast.AST, ctx, hops: int = 3) -> str | None:
+    """The tensor a coordinate is read from: ``pred`` of ``pred[:, 2:]``, of ``x2 = pred[..., 2]``."""
+    for _ in range(hops):
+        if isinstance(node, ast.Subscript):
+            node = node.value
+        elif isinstance(node, ast.Name) and (value := _defined(node, ctx)) is not None:
+            node = value
+        else:
+            break
+    return ast.dump(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
