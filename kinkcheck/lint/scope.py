@@ -27,7 +27,7 @@ import fnmatch
 import re
 from collections import deque
 
-from kinkcheck.lint import return_range
+from kinkcheck.lint import namespaces, return_range
 from kinkcheck.lint.argflow import data_params
 from kinkcheck.lint.index import MODULE_CODE, FileIndex, FunctionInfo
 from kinkcheck.lint.pinned import pins
@@ -102,8 +102,14 @@ _NO_AUTODIFF = frozenset({"numpy", "scipy", "cupy"})
 
 
 def _numpy_only(ix: FileIndex) -> bool:
-    """The module imports NumPy or SciPy and no library that differentiates."""
+    """The module imports NumPy or SciPy and no library that differentiates, and takes no
+    array namespace from its caller's arrays: ``nx = get_backend(x, y)`` (POT) computes in
+    torch or JAX when handed their tensors, so it is differentiated code, unless the package
+    is itself a host library (scikit-learn's array API support is for evaluation, not gradients)."""
     roots = {q.split(".")[0] for q in ix.imports.values()}
+    if any(q.rsplit(".", 1)[-1] in namespaces.FACTORIES for q in ix.imports.values()) \
+            and ix.module.split(".")[0] not in _HOST_ROOTS:
+        return False
     return bool(roots & _NO_AUTODIFF) and not (roots & (ARRAY_LIBRARIES - _NO_AUTODIFF))
 
 

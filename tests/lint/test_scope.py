@@ -796,6 +796,33 @@ def test_all_scope_checks_a_numpy_only_module_where_it_is_differentiated():
     assert "net.mae" in got["net.py"]
 
 
+def test_all_scope_checks_a_numpy_module_that_takes_its_namespace_from_the_arrays_whole():
+    # POT's `nx = get_backend(x, y)` computes in torch or JAX when handed their tensors, and
+    # users differentiate through it (a 1-D Wasserstein loss): every function is checked. A
+    # host library's array API support (scikit-learn's get_namespace) is still numpy code.
+    indexes = [index_source(textwrap.dedent(src), f"{module.replace('.', '/')}.py", module)
+               for module, src in {
+        "ot.lp.solver_1d": """
+            import numpy as np
+            from ..backend import get_backend
+
+            def wasserstein_1d(u, v):
+                nx = get_backend(u, v)
+                return nx.sum(nx.abs(nx.sort(u, 0) - nx.sort(v, 0)), axis=0)
+            """,
+        "sklearn.metrics.regression": """
+            import numpy as np
+            from ..utils._array_api import get_namespace
+
+            def mean_absolute_error(y, y_hat):
+                xp, _ = get_namespace(y, y_hat)
+                return xp.mean(xp.abs(y - y_hat))
+            """}.items()]
+    got = loss_scope(indexes, scope="all")
+    assert "ot.lp.solver_1d.wasserstein_1d" in got["ot/lp/solver_1d.py"]
+    assert "sklearn.metrics.regression.mean_absolute_error" not in got["sklearn/metrics/regression.py"]
+
+
 def test_all_scope_leaves_out_the_rest_of_a_jax_training_step():
     """A JAX step that hands a closure to jax.grad & co. and applies the gradient computes the rest
     (the TD target from the target network, logging) as constants of that gradient: ``--all``
