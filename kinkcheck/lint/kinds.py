@@ -29,6 +29,7 @@ import ast
 import re
 from typing import TYPE_CHECKING
 
+from kinkcheck.lint import namespaces
 from kinkcheck.lint.bindings import IterItem, Opaque, mutated_names
 from kinkcheck.lint.resolve import (
     ARRAY_ROOTS,
@@ -231,7 +232,7 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
             return PLAIN
         if root == "math" or root in PLAIN_PACKAGES or q in ("torch.is_tensor", "torch.numel", "numpy.ndim", "numpy.shape", "numpy.size", "torch.Size", "jax.numpy.ndim", "jax.numpy.shape", "jax.numpy.size"):
             return PLAIN
-        if root in ("numpy", "scipy") and ctx.fa.framework:
+        if root in ("numpy", "scipy") and ctx.fa.framework and not namespaces.through_backend(ctx, node.func):
             return DATA  # numpy inside torch/jax code computes on data (KC505 flags the call)
         if q.startswith("jax.random.") and tail not in REPARAMETERIZED:
             return DATA  # a draw (`jax.random.laplace(key, shape)`) carries no gradient

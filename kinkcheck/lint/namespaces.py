@@ -11,6 +11,12 @@ Nothing is imported: the backend is recognised by how the code spells it.
 from __future__ import annotations
 
 import ast
+from typing import TYPE_CHECKING
+
+from kinkcheck.syntax import dotted
+
+if TYPE_CHECKING:
+    from kinkcheck.lint.context import Context
 
 #: calls that hand back an array namespace (the first item where they return a pair:
 #: ``xp, is_array_api = get_namespace(X)``)
@@ -64,3 +70,15 @@ def as_numpy(attrs: str) -> str:
     if attrs in _LINALG:
         return f"{NUMPY}.linalg.{attrs}"
     return f"{NUMPY}.{attrs}"
+
+
+def through_backend(ctx: Context, func: ast.AST) -> bool:
+    """``nx.take_along_axis`` of ``nx = get_backend(x, y)``, ``self.xp.sum``, ``bkd.abs`` of a
+    package's backend module: a function that :meth:`Context.qualify` reads as numpy's but
+    that runs in whichever framework holds the arrays, so its result is that framework's
+    array (gradient included) and autodiff sees through it: not host NumPy."""
+    head = (dotted(func) or "").split(".")[0]
+    if head in ctx.bound or head == "self":
+        return True
+    raw = ctx.fa.ix.resolve(func, ctx.env)
+    return raw is not None and backend_module(raw, ctx.fa.module.split(".")[0]) is not None

@@ -6,8 +6,16 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING
 
+from kinkcheck.lint import namespaces
 from kinkcheck.lint.checks import Site, node_check, refine
-from kinkcheck.lint.resolve import ARRAY_LIBRARIES, DATA, INTEGER_DTYPES, PLAIN, TENSOR, UNKNOWN
+from kinkcheck.lint.resolve import (
+    ARRAY_LIBRARIES,
+    DATA,
+    INTEGER_DTYPES,
+    PLAIN,
+    TENSOR,
+    UNKNOWN,
+)
 from kinkcheck.syntax import SCALAR_CASTS, dotted
 
 if TYPE_CHECKING:
@@ -101,6 +109,8 @@ def foreign_array_library(node: ast.Call, ctx: Context):
     if q is None or not _foreign(q) or ctx.how not in ("import", "star") \
             or (q.startswith("numpy.") and q.rsplit(".", 1)[-1] in GRADIENT_FREE):
         return
+    if namespaces.through_backend(ctx, node.func):
+        return  # `nx.sum(p)` of `nx = get_backend(p)`: the framework's own function
     catalog = getattr(ctx.fa, "catalog", None)
     conversion = catalog.get("KC502") if catalog is not None else None
     if conversion is not None and q in conversion.match.callables:
