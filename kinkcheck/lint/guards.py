@@ -111,7 +111,24 @@ def _positive_number(node: ast.AST, ctx: Context) -> bool:
         if default is not None:
             dv = const_value(default)
             return dv is not None and dv > 0
+    if isinstance(node, ast.Call):
+        return _constant_helper(node, ctx)
     return False
+
+
+def _constant_helper(call: ast.Call, ctx: Context) -> bool:
+    """A call of a function of this file that only ever returns positive constants (or
+    raises): allennlp's ``tiny_value_of_dtype(x.dtype)`` returns 1e-13 or 1e-4, an eps chosen
+    per dtype."""
+    from kinkcheck.lint.ranges_calls import own_function
+    from kinkcheck.lint.walk import walk_local
+
+    q = own_function(call, ctx)
+    entry = ctx.fa.ix.scopes.get(q) if q else None
+    if entry is None:
+        return False
+    values = [n.value for n in walk_local(entry[0]) if isinstance(n, ast.Return)]
+    return bool(values) and all((const_value(v) or 0) > 0 for v in values)
 
 
 def _add_terms(node: ast.AST) -> list[ast.AST] | None:
