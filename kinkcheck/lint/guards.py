@@ -483,6 +483,8 @@ def positive_range(node: ast.AST, ctx: Context, site=None) -> bool:
     at = getattr(site, "call", None) or getattr(site, "node", None) or node
     if code == "KC205":
         return ranges.is_nonzero(r) or paths.excludes_zero(node, at, ctx)
+    if code == "KC101":
+        return ranges.is_nonzero(r)  # |x| has its kink at x == 0 only
     if code == "KC204" and tail in ("log1p", "log1p_"):
         return ranges.is_nonnegative(r) or ranges_forms.above_minus_one(node, ctx)
     return ranges.is_positive(r) or paths.positive(node, at, ctx)

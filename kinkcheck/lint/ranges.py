@@ -139,11 +139,11 @@ def _selected(node: ast.Subscript, base: str, ctx) -> str:
     a floor ``c > 0``; above 0 only where the values are > 0 already and only rounding made
     zeros (``p[p > 0]`` of a softmax). Leaving out exactly 0 of any other value is no floor:
     what is kept can be as small as it likes (as ``where(x != 0, x, 1)`` guards nothing)."""
-    from kinkcheck.lint.ranges_select import selected_bound
+    from kinkcheck.lint.ranges_select import kept_by_mask, selected_bound
 
     bound = selected_bound(node, ctx)
     if bound is None:
-        return ANY
+        return kept_by_mask(node, ctx)  # `d[~(d.abs() < beta)]`: the elements with |d| >= beta
     c, strict = bound
     if c >= 1:
         return GE1

@@ -122,6 +122,15 @@ _NEGATED = {ast.Lt: ast.GtE, ast.LtE: ast.Gt, ast.Gt: ast.LtE, ast.GtE: ast.Lt}
 _FLIPPED = {ast.Lt: ast.Gt, ast.LtE: ast.GtE, ast.Gt: ast.Lt, ast.GtE: ast.LtE}
 
 
+def kept_by_mask(node: ast.Subscript, ctx) -> str:
+    """``d[~inside]`` after ``inside = d.abs() < beta`` (``beta > 0``): a boolean selection keeps
+    the elements where its mask holds, so what the mask's comparisons say of them bounds them
+    as it does a ``where``'s branch: != 0 here (smooth-L1's linear piece), > 0 for ``x[x >= t]``."""
+    from kinkcheck.lint.ranges import MAX_DEPTH
+
+    return _kept(node.slice, node.value, True, ctx, MAX_DEPTH - 2)
+
+
 def _kept(cond: ast.AST, value: ast.AST, holds: bool, ctx, depth: int) -> str:
     """The range ``value`` has where ``cond`` is ``holds``, from the comparisons in ``cond``
     that bound it from below by a positive floor (ANY when none does)."""
