@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 
+from kinkcheck.lint import namespaces
 from kinkcheck.lint.bindings import mutated_names
 from kinkcheck.lint.flow import _inside, _returns, in_condition, reaches_loss
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, DATA, PLAIN, TENSOR
@@ -89,7 +90,37 @@ def severs_gradient(site, ctx) -> bool:
         return False
     if in_condition(node, ctx) or only_divides(node, ctx) or only_positions(node, ctx):
         return False
+    if _returns_host_values(ctx):
+        return False  # `test()` scoring `pred.detach().numpy()` with sklearn: nothing differentiable leaves
     return reaches_loss(node, ctx)
+
+
+#: libraries that compute on the host, outside every autodiff graph
+_HOST_LIBRARIES = frozenset({"numpy", "scipy", "sklearn", "pandas"})
+
+
+def _returns_host_values(ctx) -> bool:
+    """Every value the function returns is computed by a host library (``return
+    roc_auc_score(y, pred)``, ``return np.vstack(results)``, ``return clf.score(x, y)``): a
+    caller cannot differentiate it, so a conversion to NumPy on the way loses no gradient
+    silently (a torch loss written so fails loudly at ``.backward()``)."""
+    returns = _returns(ctx)
+    return bool(returns) and all(_host_call(v, ctx) for r in returns if r.value is not None
+                                 for v in _returned_values(r.value, ctx))
+
+
+def _host_call(value: ast.AST | None, ctx, depth: int = 3) -> bool:
+    """A call of a host library's function, or a method of an object one built
+    (``clf = LogisticRegression().fit(x, y)``, then ``clf.score(...)``)."""
+    if not isinstance(value, ast.Call) or depth < 0:
+        return False
+    q = ctx.qualify(value.func)
+    if q is not None:  # (`nx.sum` of a backend namespace computes in the framework)
+        return q.split(".")[0] in _HOST_LIBRARIES and not namespaces.through_backend(ctx, value.func)
+    receiver = value.func.value if isinstance(value.func, ast.Attribute) else None
+    if isinstance(receiver, ast.Name):
+        receiver = ctx.definition(receiver.id)
+    return _host_call(receiver, ctx, depth - 1)
 
 
 #: calls whose arguments are sizes or positions: an integer there carries no gradient to cut
