@@ -302,6 +302,8 @@ class FileAnalysis:
         root = qname.split(".")[0]
         if root == namespaces.NUMPY:
             return namespaces.as_numpy(qname[len(root) + 1:])  # `nx.norm` of a backend namespace
+        if root == "flax":
+            return namespaces.reexported(qname) or qname  # `nn.relu` of flax.linen is jax.nn.relu
         if root in ARRAY_ROOTS or root in ("builtins", "math", "operator"):
             return qname
         return namespaces.backend_module(qname, self.module.split(".")[0]) or self.reexports.follow(qname)

@@ -46,6 +46,7 @@ from kinkcheck.lint.resolve import (
     dotted,
     join,
     name_kind,
+    PARAMETER_FREE_LAYER_RE,
     parameter_free_layer,
 )
 from kinkcheck.lint.argflow import FREE
@@ -209,6 +210,13 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
         # a differentiated closure computes gradient only from the arguments the transform
         # differentiates: `self.vmap_critic(ts.critic_params, mb.obs)` reads none of them
         return DATA
+    layer = _inline_layer(ctx, node.func) if isinstance(node.func, ast.Call) else None
+    if layer is not None:
+        # `nn.Dense(64)(x)`: a layer built and applied in place holds parameters, whatever x
+        # is; `nn.Dropout(0.1)(x)` holds none, and computes on x alone
+        if not PARAMETER_FREE_LAYER_RE.match(layer.rsplit(".", 1)[-1]):
+            return TENSOR
+        return join(*(ctx.kind(a) for a in node.args)) if node.args else UNKNOWN
     q = ctx.qualify(node.func)
     how = ctx.how
     if q in PARAMETERS or (isinstance(node.func, ast.Attribute) and node.func.attr == "param"
@@ -326,6 +334,14 @@ _LAYER_PACKAGES = ("torch.nn.", "flax.linen.", "haiku.", "equinox.nn.")
 
 #: torch.nn layers without parameters: calling one computes a function of what it is handed
 #: (`self.sim = nn.CosineSimilarity()` on two frozen embeddings is data); PReLU learns its slope
+def _inline_layer(ctx: "Context", built: ast.Call) -> str | None:
+    """The layer class of ``nn.Dense(features)(x)`` (flax; haiku's ``hk.Linear(n)(x)``), else None."""
+    q = ctx.qualify(built.func)
+    if q is None or ctx.how != "import" or not _module_class(q, q.rsplit(".", 1)[-1]):
+        return None
+    return q
+
+
 def _module_class(q: str, tail: str) -> bool:
     """``torch.nn.Linear``, ``flax.linen.Dense``: a layer class, not a loss."""
     return q.startswith(_LAYER_PACKAGES) and tail[:1].isupper() and not tail.endswith("Loss") \

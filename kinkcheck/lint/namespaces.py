@@ -36,6 +36,29 @@ _TF_NAMES = {"pow": "power", "reduce_max": "max", "reduce_min": "min", "reduce_s
              "clip_by_value": "clip", "truediv": "true_divide"}
 
 
+#: jax.nn's activations, re-exported under the same names by flax's module libraries
+#: (``flax/linen/activation.py``: ``from jax.nn import relu``; ``flax.nnx`` likewise):
+#: ``nn.relu(h)`` in a flax model is ``jax.nn.relu``
+_JAX_NN_REEXPORTS = frozenset({"celu", "elu", "gelu", "glu", "leaky_relu", "log_sigmoid", "log_softmax", "logsumexp",
+                               "normalize", "one_hot", "relu", "relu6", "selu", "sigmoid", "silu", "soft_sign",
+                               "softmax", "softplus", "standardize", "swish", "hard_sigmoid", "hard_silu",
+                               "hard_swish", "hard_tanh"})
+_JAX_NN_PACKAGES = ("flax.linen.", "flax.linen.activation.", "flax.nnx.")
+
+
+def reexported(qname: str) -> str | None:
+    """``flax.linen.relu`` -> ``jax.nn.relu`` (``flax.linen.tanh`` -> ``jax.numpy.tanh``): the
+    function a module library re-exports from jax under its own name; None for anything else."""
+    for package in _JAX_NN_PACKAGES:
+        if qname.startswith(package):
+            name = qname[len(package):]
+            if name in _JAX_NN_REEXPORTS:
+                return f"jax.nn.{name}"
+            if name == "tanh":
+                return "jax.numpy.tanh"
+    return None
+
+
 def factory_call(value: ast.AST | None) -> bool:
     """``get_backend(x, y)``, ``sklearn.utils._array_api.get_namespace(X)``: a call that
     returns an array namespace, named by its last part."""
