@@ -24,6 +24,7 @@ from kinkcheck.lint.namespaces import NAMESPACE_ATTRS, NUMPY
 from kinkcheck.lint.pinned import Setting, call_settings
 from kinkcheck.lint.resolve import (
     ARRAY_LIBRARIES,
+    FRAMEWORK_ROOTS,
     ImportTable,
     _module_level,
     dotted,
@@ -145,6 +146,9 @@ class _Indexer:
         #: hand-written derivatives are roots in array code only
         self.array_code = any(v.partition(".")[0] in ARRAY_LIBRARIES
                               for v in (*self.table.names.values(), *self.table.stars))
+        #: ... and metrics are losses by name only where a framework differentiates them
+        self.framework_code = any(v.partition(".")[0] in FRAMEWORK_ROOTS
+                                  for v in (*self.table.names.values(), *self.table.stars))
 
     def qual(self, name: str) -> str:
         return _qual(self.module, name)

@@ -131,6 +131,13 @@ LOSS_FAMILY_RE = re.compile(
     r"(_(score|coeff|coefficient|flat|fn|func|term|with_logits|fast|distance))?$"
     # the Lovasz extension is only ever a loss, whatever follows it (``lovasz_softmax_flat``)
     r"|(^|_)lovasz(_|$)", re.IGNORECASE)
+#: the regression and image-quality metrics used as losses (``psnr(pred, target)``, dm-pix's
+#: ``mae``, objax's ``mean_absolute_error``): a function of the module computing one is loss
+#: code by name, as a loss-named one is, in a module that imports torch or JAX (a metric class's
+#: method is evaluation code, and NumPy differentiates nothing)
+METRIC_NAME_RE = re.compile(
+    r"(^|_)(mae|mse|rmse|msle|rmsle|mape|smape|psnr|ssim|ms_?ssim|(root_)?mean_(absolute|squared|squared_log)_error)$",
+    re.IGNORECASE)
 #: "Loss" as a word of a CamelCase class name (``LossWrapper``, ``DiceLossV2``; not ``YolosSelfAttention``)
 LOSS_WORD_RE = re.compile(r"(^|(?<=[a-z0-9_]))(Loss|Criterion|Objective)(?=[A-Z0-9_]|$)|^loss")
 #: loss classes by name; a regularizer is a term of the loss (a ``*Penalty`` is often not:
@@ -208,6 +215,9 @@ def function_root(ix: "_Indexer", fn: ast.AST, name: str, cls_qual: str | None, 
         elif class_is(ix.classes, cls_qual, MODEL_BASES, loss=False):
             model_forward = True
     if root is None and plain and (LOSS_NAME_RE.search(name) or LOSS_FAMILY_RE.search(name.lstrip("_"))):
+        root = "name"
+    if root is None and plain and not is_lambda and cls_qual is None and ix.framework_code \
+            and METRIC_NAME_RE.search(name):
         root = "name"
     if root is None and plain and ix.array_code and is_gradient_name(name):
         root = "gradient"
