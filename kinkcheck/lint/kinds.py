@@ -261,6 +261,12 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
             if tail in FUNCTION_TRANSFORMS and node.args and not isinstance(node.args[0], ast.Lambda):
                 return UNKNOWN  # `torch.func.jvp(velocity, (x, t), ...)`: what the function handed in computes
             arg_kinds = [k(a) for a in (*node.args, *_operand_keywords(node))]
+            if how in ("instance", "attribute-of-instance") and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr == tail and q.rsplit(".", 2)[-2][:1].isupper():
+                # `Normal(loc, scale).rsample((n,))`: a method computes from its object too
+                if tail == "sample" and q.startswith("torch.distributions."):
+                    return DATA  # drawn under no_grad (`rsample()` is the reparameterized draw)
+                arg_kinds.append(k(node.func.value))
             if arg_kinds and all(a in (PLAIN, DATA, _CYCLE) for a in arg_kinds):
                 # torch.abs(mask.float() - 1), torch.bincount(idx): a function of data is data
                 # (`valid = torch.gather(valid, 1, idx)`: the name's own earlier value is neutral)
@@ -308,6 +314,12 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
             return DATA if recv != PLAIN else PLAIN
         if meth in ("to", "type", "astype") and _integer_dtype(node):
             return DATA if recv != PLAIN else PLAIN  # `z.to(torch.int64)`: integers carry no gradient
+        if meth == "sample" and ctx.fa.torch and not ctx.fa.jax \
+                and not _own_class_method(ctx, node.func) and not any(kw.arg == "seed" for kw in node.keywords):
+            # torch.distributions' `sample()` draws under no_grad (`rsample()` is the
+            # reparameterized draw): the samples are data (a JAX distribution's
+            # `sample(seed=key)` is reparameterized, and differentiable)
+            return DATA
         if recv == PLAIN and meth in _APPLY_METHODS:
             # `self.actor.apply(params, obs)`: a flax/haiku module definition is a static value,
             # what it computes from the parameters it is handed is not
