@@ -37,6 +37,7 @@ from kinkcheck.lint.resolve import (
     DATA_FUNCS,
     INTEGER_DTYPES,
     JOIN_BUILTINS,
+    PARAMETER_FREE_LAYER_RE,
     PLAIN,
     PLAIN_ATTRS,
     PLAIN_BUILTINS,
@@ -46,7 +47,6 @@ from kinkcheck.lint.resolve import (
     dotted,
     join,
     name_kind,
-    PARAMETER_FREE_LAYER_RE,
     parameter_free_layer,
 )
 from kinkcheck.lint.argflow import FREE
@@ -346,18 +346,18 @@ _LAYER_PACKAGES = ("torch.nn.", "flax.linen.", "haiku.", "equinox.nn.")
 
 #: torch.nn layers without parameters: calling one computes a function of what it is handed
 #: (`self.sim = nn.CosineSimilarity()` on two frozen embeddings is data); PReLU learns its slope
+def _module_class(q: str, tail: str) -> bool:
+    """``torch.nn.Linear``, ``flax.linen.Dense``: a layer class, not a loss."""
+    return q.startswith(_LAYER_PACKAGES) and tail[:1].isupper() and not tail.endswith("Loss") \
+        and ".functional." not in q  # (`F.Tensor` names a type there; `torch.nn.init` is data, above)
+
+
 def _inline_layer(ctx: "Context", built: ast.Call) -> str | None:
     """The layer class of ``nn.Dense(features)(x)`` (flax; haiku's ``hk.Linear(n)(x)``), else None."""
     q = ctx.qualify(built.func)
     if q is None or ctx.how != "import" or not _module_class(q, q.rsplit(".", 1)[-1]):
         return None
     return q
-
-
-def _module_class(q: str, tail: str) -> bool:
-    """``torch.nn.Linear``, ``flax.linen.Dense``: a layer class, not a loss."""
-    return q.startswith(_LAYER_PACKAGES) and tail[:1].isupper() and not tail.endswith("Loss") \
-        and ".functional." not in q  # (`F.Tensor` names a type there; `torch.nn.init` is data, above)
 
 
 #: keywords through which array functions take the values they compute with (not settings

@@ -1,8 +1,8 @@
 """Algebraic forms whose sign the range fact knows without the lattice: a squared distance or a
 variance written expanded (``|a|^2 - 2 a.b + |b|^2``, ``E[x^2] - E[x]^2``, SSIM's local
 variance), a value clamped strictly below a bound (``clip(p, eps, 1 - eps)``),
-``-c * exp(u)`` inside (-1, 0) for log1p, and the extent of an enclosing box. ``ranges`` folds expressions; these are the shapes it
-recognises whole."""
+``-c * exp(u)`` inside (-1, 0) for log1p, and the extent of a box enclosing two boxes.
+``ranges`` folds expressions; these are the shapes it recognises whole."""
 
 from __future__ import annotations
 
