@@ -314,11 +314,12 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
             return DATA if recv != PLAIN else PLAIN
         if meth in ("to", "type", "astype") and _integer_dtype(node):
             return DATA if recv != PLAIN else PLAIN  # `z.to(torch.int64)`: integers carry no gradient
-        if meth == "sample" and ctx.fa.torch and not ctx.fa.jax \
-                and not _own_class_method(ctx, node.func) and not any(kw.arg == "seed" for kw in node.keywords):
-            # torch.distributions' `sample()` draws under no_grad (`rsample()` is the
-            # reparameterized draw): the samples are data (a JAX distribution's
-            # `sample(seed=key)` is reparameterized, and differentiable)
+        if meth == "sample" and ctx.fa.torch and not ctx.fa.jax and DISTRIBUTION_NAME_RE.search(
+                _last_name(node.func.value)) and not _own_class_method(ctx, node.func):
+            # `distr.sample(...)` of a torch distribution draws under no_grad (`rsample()` is the
+            # reparameterized draw): the samples are data. Only what is named a distribution:
+            # a policy's own `self.actor.sample(obs)` (SAC) draws with rsample, and a JAX
+            # distribution's `sample(seed=key)` is reparameterized
             return DATA
         if recv == PLAIN and meth in _APPLY_METHODS:
             # `self.actor.apply(params, obs)`: a flax/haiku module definition is a static value,
@@ -376,6 +377,11 @@ TENSORDICT_RE = re.compile(r"(^|_)(td|tensordict|tensordicts)($|_)")
 
 #: mappings of networks by role (skrl's ``self.models``, a ``nn.ModuleDict`` called ``nets``)
 _MODEL_MAPPING_RE = re.compile(r"(^|_)(models|nets|networks|modules|policies|critics|actors)$")
+
+
+#: names of a distribution object (``distr = self.get_distribution(...)``, ``self.base``)
+DISTRIBUTION_NAME_RE = re.compile(r"(^|_)(distr|dist|distrib|distribution|base_dist|base|prior|posterior)s?$",
+                                  re.IGNORECASE)
 
 
 def _last_name(node: ast.AST) -> str:
