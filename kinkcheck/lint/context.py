@@ -24,7 +24,6 @@ from kinkcheck.lint.kinds import ARRAY_METHODS
 from kinkcheck.lint.resolve import (
     ARRAY_LIBRARIES,
     ARRAY_ROOTS,
-    FRAMEWORK_ROOTS,
     Reexports,
     dotted,
 )
@@ -223,7 +222,7 @@ class FileAnalysis:
         self.reexports = Reexports(path, module)
         names = [*self.ix.table.names.values(), *self.ix.table.stars]
         roots = {q.split(".")[0] for q in names}
-        self.framework = bool(roots & FRAMEWORK_ROOTS)
+        self.framework = self.ix.framework_code
         self.jax = "jax" in roots
         self.torch = "torch" in roots
         self.numpy = "numpy" in roots

@@ -31,7 +31,7 @@ from kinkcheck.lint import namespaces, return_range
 from kinkcheck.lint.argflow import data_params
 from kinkcheck.lint.index import MODULE_CODE, FileIndex, FunctionInfo
 from kinkcheck.lint.pinned import pins
-from kinkcheck.lint.resolve import ARRAY_LIBRARIES, FRAMEWORK_ROOTS
+from kinkcheck.lint.resolve import ARRAY_LIBRARIES, FRAMEWORK_ROOTS, HOST_ROOTS
 from kinkcheck.lint.roots import (
     AUTOGRAD_METHODS,
     LOSS_NAME_RE,
@@ -108,7 +108,7 @@ def _numpy_only(ix: FileIndex) -> bool:
     is itself a host library (scikit-learn's array API support is for evaluation, not gradients)."""
     roots = {q.split(".")[0] for q in ix.imports.values()}
     if any(q.rsplit(".", 1)[-1] in namespaces.FACTORIES for q in ix.imports.values()) \
-            and ix.module.split(".")[0] not in _HOST_ROOTS:
+            and ix.module.split(".")[0] not in HOST_ROOTS:
         return False
     return bool(roots & _NO_AUTODIFF) and not (roots & (ARRAY_LIBRARIES - _NO_AUTODIFF))
 
@@ -248,20 +248,17 @@ def _reached(world: _World, indexes: list[FileIndex], scope: str, loss_functions
 
 #: roots a name or a place implies; an explicit mark or a gradient taken is a root anywhere
 IMPLIED_ROOTS = frozenset({"name", "module", "loss-class"})
-#: what a module imports that makes it array code on the host: numpy, never differentiated
-#: inside a package whose other modules differentiate with a framework
-_HOST_ROOTS = frozenset({"numpy", "scipy", "pandas", "sklearn"})
 
 
 def _host_modules(indexes: list[FileIndex]) -> set[str]:
-    """Modules that compute with numpy only, in a package whose other checked modules import
-    torch or jax: a ``losses/numpy.py`` of evaluation metrics beside ``losses/pytorch.py``
+    """Modules that compute with host libraries only (``HOST_ROOTS``: numpy, never
+    differentiated), in a package whose other checked modules import torch or jax: a ``losses/numpy.py`` of evaluation metrics beside ``losses/pytorch.py``
     training losses. Training differentiates through the framework, so a metric named like a
     loss there is evaluation code; it is still checked where loss code calls it."""
     imported = {ix.module: {t.split(".")[0] for t in ix.imports.values()} for ix in indexes}
     framework = {m.split(".")[0] for m, roots in imported.items() if roots & FRAMEWORK_ROOTS}
     return {m for m, roots in imported.items()
-            if m.split(".")[0] in framework and roots & _HOST_ROOTS and not roots & FRAMEWORK_ROOTS}
+            if m.split(".")[0] in framework and roots & HOST_ROOTS and not roots & FRAMEWORK_ROOTS}
 
 
 def _setup_helpers(world: _World) -> set[str]:

@@ -16,7 +16,7 @@ import ast
 from kinkcheck.lint import namespaces
 from kinkcheck.lint.bindings import mutated_names
 from kinkcheck.lint.flow import _inside, _returns, in_condition, reaches_loss
-from kinkcheck.lint.resolve import ARRAY_LIBRARIES, DATA, PLAIN, TENSOR
+from kinkcheck.lint.resolve import ARRAY_LIBRARIES, DATA, HOST_ROOTS, PLAIN, TENSOR
 from kinkcheck.lint.sinks import _callee, every_bound_use, reads, uses_of
 from kinkcheck.lint.walk import walk_local
 from kinkcheck.syntax import scalar_cast_of
@@ -95,10 +95,6 @@ def severs_gradient(site, ctx) -> bool:
     return reaches_loss(node, ctx)
 
 
-#: libraries that compute on the host, outside every autodiff graph
-_HOST_LIBRARIES = frozenset({"numpy", "scipy", "sklearn", "pandas"})
-
-
 def _returns_host_values(ctx) -> bool:
     """Every value the function returns is computed by a host library (``return
     roc_auc_score(y, pred)``, ``return np.vstack(results)``, ``return clf.score(x, y)``): a
@@ -116,7 +112,7 @@ def _host_call(value: ast.AST | None, ctx, depth: int = 3) -> bool:
         return False
     q = ctx.qualify(value.func)
     if q is not None:  # (`nx.sum` of a backend namespace computes in the framework)
-        return q.split(".")[0] in _HOST_LIBRARIES and not namespaces.through_backend(ctx, value.func)
+        return q.split(".")[0] in HOST_ROOTS and not namespaces.through_backend(ctx, value.func)
     receiver = value.func.value if isinstance(value.func, ast.Attribute) else None
     if isinstance(receiver, ast.Name):
         receiver = ctx.definition(receiver.id)
