@@ -31,12 +31,14 @@ from kinkcheck.lint.resolve import (
     module_exports,
 )
 from kinkcheck.lint.roots import (
+    FORWARD_NAMES,
     GRAD_OF_EXPR,
     GRAD_TRANSFORMS,
     backward_operand,
     creates_graph,
     differentiated_expr,
     function_root,
+    returned_losses,
     returns_the_loss,
     transform_argnums,
 )
@@ -432,6 +434,8 @@ class _Indexer:
             root = root or "double-backward"  # a gradient penalty: what follows the grad is differentiated too
         if not is_lambda and returns_the_loss(self.classes, name, cls_qual):
             backward_exprs.extend(returned)  # Lightning's `training_step`: its trainer differentiates the return
+        elif not is_lambda and cls_qual is not None and name in FORWARD_NAMES and not root and not backward_exprs:
+            backward_exprs.extend(returned_losses(returned))  # a module's forward that returns its `loss`
         slice_calls: tuple[str, ...] = ()
         if backward_exprs:
             root = root or "backward"

@@ -260,6 +260,23 @@ def returns_the_loss(classes: dict[str, tuple[str, ...]], name: str, cls_qual: s
     return name in TRAINING_STEPS and cls_qual is not None and class_is(classes, cls_qual, LIGHTNING_BASES, loss=False)
 
 
+#: a value named as the loss a function computes (``loss``, ``total_loss``, ``losses``)
+_RETURNED_LOSS_RE = re.compile(r"(^|_)loss(es)?$", re.IGNORECASE)
+
+
+def returned_losses(returned: list[ast.AST]) -> list[ast.AST]:
+    """The loss-named values a function returns (``return loss, value, penalty``): a module
+    whose ``forward`` computes ``loss = torch.mean(penalty)`` and returns it is what its caller
+    differentiates, whatever the module is called, so the statements computing it are a
+    backward slice."""
+    out: list[ast.AST] = []
+    for value in returned:
+        for item in value.elts if isinstance(value, ast.Tuple) else [value]:
+            if isinstance(item, ast.Name) and _RETURNED_LOSS_RE.search(item.id):
+                out.append(item)
+    return out
+
+
 #: methods that differentiate the loss they are handed: Accelerate's, Lightning Fabric's and
 #: DeepSpeed's ``backward(loss)``, Lightning's ``manual_backward(loss)``, an optimizer wrapper's
 #: ``step(loss)`` (tianshou)

@@ -580,6 +580,42 @@ def test_plain_classes_are_not_loss_classes():
     assert got == set()
 
 
+def test_a_module_whose_forward_returns_its_loss():
+    """A constraint module's ``forward`` computes ``loss = torch.mean(penalty)`` and returns
+    it with the values it came from: what computes them is a backward slice (the ``print`` is
+    not), whatever the class is called; a forward that returns no loss-named value, a
+    ``loss`` history of a training loop and a loss inside an output object stay out."""
+    got = scoped({"m": """
+        import torch
+        import torch.nn.functional as F
+
+        class LT(torch.nn.Module):
+            def forward(self, left, right):
+                value = left - right
+                penalty = F.relu(value)
+                print(value.max().item())
+                loss = torch.mean(penalty)
+                return loss, value, penalty
+
+        class Head(torch.nn.Module):
+            def forward(self, x):
+                return F.relu(x)
+
+        def fit(model, batches):
+            losses = []
+            for x in batches:
+                losses.append(model(x).item())
+            return losses
+
+        class LM(torch.nn.Module):
+            def forward(self, x, labels):
+                logits = self.head(x)
+                loss = F.cross_entropy(logits, labels)
+                return Output(loss=loss, logits=logits)
+        """})
+    assert got == {"m.LT.forward" + SLICE}
+
+
 # -- helpers in other modules ---------------------------------------------------------------
 
 
