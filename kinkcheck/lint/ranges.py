@@ -331,6 +331,8 @@ def _range(node: ast.AST, ctx, depth: int) -> str:
                 return POS  # `1 - p` after `p = clip(p, eps, 1 - eps)`
             if _expanded_square(node, ctx, sub) or enclosing_extent(node, ctx):
                 return NONNEG
+            if quantile_weight(node, ctx):
+                return NONZERO
         return ANY
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
         return NONZERO if is_nonzero(_range_of(node.operand, ctx, sub)) else ANY
@@ -427,7 +429,7 @@ def _config_name(name: str) -> str:
 
 
 # forms whose sign is known: expanded squares and variances, values capped below a bound
-from kinkcheck.lint.ranges_forms import _capped_below, _expanded_square, enclosing_extent  # noqa: E402
+from kinkcheck.lint.ranges_forms import _capped_below, _expanded_square, enclosing_extent, quantile_weight  # noqa: E402
 # what calls evaluate to (their own module: the table of callees is long)
 from kinkcheck.lint.ranges_calls import _call  # noqa: E402
 # what names and attributes stand for: their bindings, loop counters, ``self.<attr>``

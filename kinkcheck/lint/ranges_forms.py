@@ -1,12 +1,14 @@
 """Algebraic forms whose sign the range fact knows without the lattice: a squared distance or a
 variance written expanded (``|a|^2 - 2 a.b + |b|^2``, ``E[x^2] - E[x]^2``, SSIM's local
 variance), a value clamped strictly below a bound (``clip(p, eps, 1 - eps)``),
-``-c * exp(u)`` inside (-1, 0) for log1p, and the extent of a box enclosing two boxes.
+``-c * exp(u)`` inside (-1, 0) for log1p, the extent of a box enclosing two boxes, and a
+quantile loss's weight ``tau - 1{u < 0}``.
 ``ranges`` folds expressions; these are the shapes it recognises whole."""
 
 from __future__ import annotations
 
 import ast
+import re
 
 from kinkcheck.lint.ranges import (
     _range_of,
@@ -248,3 +250,61 @@ def _box(node: ast.AST, ctx, hops: int = 3) -> str | None:
         else:
             break
     return ast.dump(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
+
+
+#: the levels of a quantile loss, fixed or sampled: IQN's ``taus``, QR-DQN's ``quantiles``,
+#: FQF's ``tau_hats``, rlax's ``tau_src``
+_LEVEL_RE = re.compile(r"^(tau|taus|tau_hats?|tau_src|quantiles?|quantile_levels?|quantile_fractions?)$")
+#: what keeps an indicator an indicator: casts, detaching, views
+_SAME_INDICATOR = frozenset({"float", "double", "half", "to", "type", "type_as", "astype", "detach", "stop_gradient",
+                             "unsqueeze", "expand", "expand_as", "reshape", "view"})
+
+
+def quantile_weight(node: ast.AST, ctx) -> bool:
+    """``tau - 1{u < 0}``: the weight ``|tau - 1{u < 0}|`` of a quantile (pinball, quantile
+    Huber) loss, a level inside (0, 1) less an indicator that is 0 or 1, is never 0, so its abs
+    has no corner the loss meets (and neither side carries the prediction's slope)."""
+    if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Sub)):
+        return False
+    return (_level(node.left) and _indicator(node.right, ctx)) or (_level(node.right) and _indicator(node.left, ctx))
+
+
+def _level(node: ast.AST) -> bool:
+    """A value named as a quantile level (``taus.unsqueeze(2)``, ``tau_src[:, None]``)."""
+    for _ in range(4):
+        if isinstance(node, ast.Subscript):
+            node = node.value
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _SAME_INDICATOR:
+            node = node.func.value
+        else:
+            break
+    name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
+    return bool(_LEVEL_RE.match(name))
+
+
+def _indicator(node: ast.AST, ctx, hops: int = 8) -> bool:
+    """A truth value used as 0/1, through casts, ``stop_gradient``/``detach``, names bound to
+    one and a ``select``/``where`` between two of them (rlax's ``stop_target_gradients``)."""
+    from kinkcheck.lint.truth import truth_value
+
+    if hops < 0:
+        return False
+    if truth_value(node):
+        return True
+    if isinstance(node, ast.Name):
+        from kinkcheck.lint import flow
+
+        if not (hasattr(ctx, "parents") and ctx.parent(node) is not None):
+            return False
+        defs, entry = flow.reaching(node.id, node, ctx)
+        return bool(defs) and not entry and all(v is not None and _indicator(v, ctx, hops - 1) for _, v in defs)
+    if not isinstance(node, ast.Call):
+        return False
+    tail = _tail(node)
+    if tail in ("select", "where") and len(node.args) == 3:
+        return all(_indicator(a, ctx, hops - 1) for a in node.args[1:])
+    if tail in _SAME_INDICATOR:
+        inner = node.func.value if isinstance(node.func, ast.Attribute) and tail != "stop_gradient" \
+            else node.args[0] if node.args else None
+        return inner is not None and _indicator(inner, ctx, hops - 1)
+    return False
