@@ -198,13 +198,30 @@ def _is_int(annotation: ast.AST | None) -> bool:
         isinstance(annotation, ast.Constant) and annotation.value == "int")
 
 
-def integer_setting(node: ast.AST, ctx) -> bool:
-    """``node`` is a setting declared ``int``: a parameter ``n: int`` of this function, or
-    ``self.n`` assigned only from parameters declared ``int`` (``def __init__(self, n: int)``).
-    An integer power has no fractional exponent, whatever its value."""
+def integer_setting(node: ast.AST, ctx, depth: int = 3) -> bool:
+    """``node`` is a whole number the code states: a parameter ``n: int`` of this function or of
+    the one it is defined in (``def Monomial(degree: int): def fn(x): return x ** degree``),
+    ``self.n`` assigned only from parameters declared ``int`` (``def __init__(self, n: int)``),
+    the counter of a ``for l in range(...)`` loop, or a sum, difference or product of such and
+    integer literals (``2 * degree + 1``, ``l - 1``). An integer power has no fractional
+    exponent, whatever its value."""
     fn = getattr(ctx, "fn", None)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv)) and depth > 0:
+        return all(type(const_value(side)) is int or integer_setting(side, ctx, depth - 1)
+                   for side in (node.left, node.right))
     if isinstance(node, ast.Name):
-        return fn is not None and _is_int(_own_annotation(fn, node.id)) and node.id not in _rebound(fn)
+        if fn is None:
+            return False
+        if node.id in _range_counters(fn):
+            return True
+        if node.id in _rebound(fn):
+            return False
+        if _own_annotation(fn, node.id) is None and node.id not in _param_names(fn) and depth > 0:
+            from kinkcheck.lint.kinds import _enclosing
+
+            outer = _enclosing(ctx) if hasattr(ctx, "qualname") else None
+            return outer is not None and integer_setting(node, outer, depth - 1)  # a closure's setting
+        return _is_int(_own_annotation(fn, node.id))
     if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
         fa = getattr(ctx, "fa", None)
         return fa is not None and node.attr in _int_attributes(fa)
@@ -241,6 +258,28 @@ def _int_attributes(fa) -> set[str]:
         except AttributeError:
             pass
     return cache
+
+
+def _param_names(fn: ast.AST) -> set[str]:
+    args = getattr(fn, "args", None)
+    if not isinstance(args, ast.arguments):
+        return set()
+    return {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)} | {
+        a.arg for a in (args.vararg, args.kwarg) if a is not None}
+
+
+def _range_counters(fn: ast.AST) -> set[str]:
+    """Names bound only as the counter of a ``for ... in range(...)`` loop of ``fn``."""
+    counters: set[str] = set()
+    for n in ast.walk(fn):
+        if isinstance(n, (ast.For, ast.AsyncFor)) and isinstance(n.target, ast.Name) and isinstance(n.iter, ast.Call) \
+                and isinstance(n.iter.func, ast.Name) and n.iter.func.id == "range":
+            counters.add(n.target.id)
+    other = {t.id for n in ast.walk(fn) if isinstance(n, (ast.For, ast.AsyncFor, ast.comprehension))
+             and not (isinstance(n, (ast.For, ast.AsyncFor)) and isinstance(n.iter, ast.Call)
+                      and isinstance(n.iter.func, ast.Name) and n.iter.func.id == "range")
+             for t in ast.walk(n.target) if isinstance(t, ast.Name)}
+    return counters - other - _rebound(fn) - _param_names(fn)
 
 
 def _rebound(fn: ast.AST) -> set[str]:
