@@ -127,8 +127,10 @@ def _while_loop_functions(fa: FileAnalysis) -> set[str]:
     return handed
 
 
-#: why a function is a root when its own name, class, decorator or comment says it is a loss
-_DECLARED_LOSS = frozenset({"name", "loss-class", "decorator", "comment"})
+#: why a function is a root when its own name, class, decorator or comment says it is a loss,
+#: or that it is a hand-written derivative (its value is a gradient: an optimizer that rounds
+#: or compares it still steps by it)
+_DECLARED_LOSS = frozenset({"name", "loss-class", "decorator", "comment", "gradient"})
 
 
 def called_only_without_grad(ctx: Context, depth: int = 4) -> bool:

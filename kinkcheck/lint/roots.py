@@ -151,11 +151,12 @@ FORWARD_NAMES = ("forward", "__call__")
 #: Hand-written derivatives: a kink there is a kink of the gradient itself ...
 _GRAD_NAME_RE = re.compile(r"^(grad|gradient|jacobian|hessian|backward)$|^grad_|_(grad|gradient|jacobian|hessian)$")
 #: ... but not the functions that switch, clear, sync or scale gradients someone else
-#: computed (``zero_grad``, ``no_grad``, ``clip_grad``, ``average_gradients``, ``apply_if_grad``)
+#: computed (``zero_grad``, ``no_grad``, ``clip_grad``, ``average_gradients``, ``apply_if_grad``),
+#: nor the conjugate gradient method (a linear solver)
 _GRAD_NAME_SKIP_RE = re.compile(
     r"^_*(zero|no|enable|disable|set|requires?|clip|is|has|reset|toggle)_|(^|_)(zero|no|enable|disable|set|requires?|"
     r"clip|is|has|reset|toggle|if|with|without|keep|stop|accumulate|average|sync|all_?reduce|reduce|scale|unscale|"
-    r"log|check|register|apply|sq)_grad", re.IGNORECASE)
+    r"log|check|register|apply|sq|conjugate)_grad", re.IGNORECASE)
 #: parameters named like a function (handed on down a call chain before one calls it)
 FUNCTION_PARAM_RE = re.compile(r"(^|_)(fn|fns|func|funcs|function|callable|loss|losses|criterion|metric|metrics|"
                                r"objective|callback|hook|cost|dist|distance|kernel|f|g|op|nll|elbo)(_|$)", re.IGNORECASE)

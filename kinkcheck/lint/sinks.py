@@ -22,7 +22,10 @@ _PASS_THROUGH = (ast.BinOp, ast.UnaryOp, ast.Subscript, ast.Starred, ast.Tuple, 
 _SEVERING = frozenset({"detach", "detach_", "stop_gradient", "argmax", "argmin", "argsort", "argwhere", "nonzero",
                        "isnan", "isinf", "isfinite", "sign", "signbit", "floor_divide", "bucketize", "searchsorted",
                        # a Python number: KC501 reports the cut where the number reaches the loss
-                       "item", "tolist"})
+                       "item", "tolist",
+                       # steps: piecewise constant, slope 0 wherever it exists (KC302 reports one
+                       # that reaches the loss), so no slope of what they read gets through
+                       "floor", "floor_", "ceil", "ceil_", "round", "round_", "trunc", "trunc_", "rint", "fix"})
 #: attributes that hold no gradient: ``x.data``, ``x.topk(k).indices``
 _SEVERING_ATTRS = frozenset({"data", "indices", "shape", "dtype", "device"})
 #: how many assignments a value is followed through
