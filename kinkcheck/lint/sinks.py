@@ -51,6 +51,18 @@ def _concatenator(node: ast.AST) -> bool:
         or isinstance(node, ast.Name) and node.id in ("c_", "r_")
 
 
+#: methods that turn a tensor into integers (or truth values), which hold no gradient
+_INTEGER_METHODS = frozenset({"long", "int", "short", "byte", "char", "bool"})
+
+
+def _integer_cast(call: ast.Call) -> bool:
+    """``x.long()``, ``x.to(torch.int64)``, ``x.astype(jnp.int32)``: integers hold no gradient."""
+    from kinkcheck.lint.kinds import _integer_dtype
+
+    tail = _callee(call)
+    return tail in _INTEGER_METHODS and not call.args or tail in ("to", "type", "astype") and _integer_dtype(call)
+
+
 def gradient_dead(node: ast.AST, ctx, depth: int = 0, *, value_matters: bool = False) -> bool:
     """Every path the value at ``node`` takes ends in a comparison or a stop-gradient, or is
     read only under ``torch.no_grad()`` (SoftAdapt's max-shift of the loss ratios, used only to
@@ -74,7 +86,7 @@ def gradient_dead(node: ast.AST, ctx, depth: int = 0, *, value_matters: bool = F
                 continue
             method = ctx.method_call(child)
             if method is not None:
-                if parent.attr in _SEVERING or parent.attr in COMPARISON_CALLS:
+                if parent.attr in _SEVERING or parent.attr in COMPARISON_CALLS or _integer_cast(method[1]):
                     return True
                 child, parent = method[1], ctx.parent(method[1])  # `x.abs().sum()`: passes the value on
                 continue
