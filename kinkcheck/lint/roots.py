@@ -138,6 +138,13 @@ LOSS_FAMILY_RE = re.compile(
 METRIC_NAME_RE = re.compile(
     r"(^|_)(mae|mse|rmse|msle|rmsle|mape|smape|psnr|ssim|ms_?ssim|(root_)?mean_(absolute|squared|squared_log)_error)$",
     re.IGNORECASE)
+#: classification scores, whose slope is 0 wherever it exists (an argmax, a threshold, a
+#: count): evaluation code, never trained on (``accuracy``, ``top5_accuracy``, ``f1_score``,
+#: ``recall_at_k``, ``roc_auc``); a precision is not among them (a precision matrix)
+EVALUATION_SCORE_RE = re.compile(r"(^|_)(top_?\d*_)?(accuracy|accuracies|f1|f1_score|fscore|f_score|fbeta|fbeta_score|"
+                                 r"recall|auc|auroc|roc_auc|confusion_matrix)(_|$)", re.IGNORECASE)
+#: ... and classes named after one (``CategoryAccuracy``, ``WeightedFScore``, ``BinaryAUROC``)
+EVALUATION_CLASS_RE = re.compile(r"(Accuracy|FScore|F1Score|F1|FBeta|Recall|AUC|AUROC|ConfusionMatrix)(?=[A-Z0-9_]|$)")
 #: "Loss" as a word of a CamelCase class name (``LossWrapper``, ``DiceLossV2``; not ``YolosSelfAttention``)
 LOSS_WORD_RE = re.compile(r"(^|(?<=[a-z0-9_]))(Loss|Criterion|Objective)(?=[A-Z0-9_]|$)|^loss")
 #: loss classes by name; a regularizer is a term of the loss (a ``*Penalty`` is often not:

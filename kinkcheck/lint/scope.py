@@ -34,6 +34,9 @@ from kinkcheck.lint.pinned import pins
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, FRAMEWORK_ROOTS, HOST_ROOTS
 from kinkcheck.lint.roots import (
     AUTOGRAD_METHODS,
+    EVALUATION_CLASS_RE,
+    EVALUATION_SCORE_RE,
+    LOSS_CLASS_RE,
     LOSS_NAME_RE,
     MODEL_BASES,
 )
@@ -161,11 +164,14 @@ def loss_scope(
         # step, its logging) as constants of that gradient; only the closure is differentiated,
         # unless loss code calls the function itself (a meta-gradient through an inner update)
         outer = {ix.path: _local_differentiators(ix) for ix in indexes if ix.functions}
-        if numpy_only or any(outer.values()):
+        # an accuracy, F-score, recall or AUC has slope 0 wherever it has one: no one trains on
+        # it, so its argmax and thresholds are evaluation code unless loss code calls it
+        scores = {ix.path: _evaluation_scores(ix) for ix in indexes if ix.functions}
+        if numpy_only or any(outer.values()) or any(scores.values()):
             loss = _reached(world, indexes, "loss", loss_functions, max_depth)
             for path in numpy_only:
                 every[path] = loss.get(path, set())
-            for path, fns in outer.items():
+            for path, fns in [*outer.items(), *scores.items()]:
                 reached = loss.get(path, set())
                 every[path] -= {q for q in fns if q not in reached and q + SLICE not in reached}
         scoped = every
@@ -275,6 +281,25 @@ def _setup_helpers(world: _World) -> set[str]:
             stored.update(world.targets(ref))
     return {q for q, by in callers.items()
             if q not in stored and all(c.rsplit(".", 1)[-1] == "__init__" for c in by)}
+
+
+def _evaluation_scores(ix: FileIndex) -> set[str]:
+    """The functions of ``ix`` that compute a classification score (``accuracy``,
+    ``top_k_accuracy``, ``f1_score``, ``recall``, ``roc_auc``), and every method of a class
+    named after one (``CategoryAccuracy``, ``WeightedFScore``); not a loss-named one
+    (``soft_f1_loss``), nor a precision (a precision matrix is no score)."""
+    out = set()
+    for q, f in ix.functions.items():
+        if f.root is not None:
+            continue
+        # the function, its class, or a function it is defined in (trax's metric layers
+        # return a closure: ``def CategoryAccuracy(): def f(...): ...``)
+        parts = q[len(ix.module) + 1:].split(".") if q.startswith(ix.module + ".") else [f.name]
+        if any(LOSS_NAME_RE.search(p) or LOSS_CLASS_RE.search(p) for p in parts):
+            continue
+        if any(EVALUATION_SCORE_RE.search(p.lstrip("_")) or EVALUATION_CLASS_RE.search(p) for p in parts):
+            out.add(q)
+    return out
 
 
 def _step(world: _World, caller: FunctionInfo, target: str, depth: int) -> int:

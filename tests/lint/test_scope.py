@@ -924,6 +924,45 @@ def test_all_scope_leaves_out_the_rest_of_a_jax_training_step():
     assert "torch_step.step" in got["torch_step.py"]
 
 
+def test_all_scope_leaves_out_classification_scores_no_loss_calls():
+    """An accuracy, F-score, recall or AUC has slope 0 wherever it has one: ``--all`` leaves its
+    argmax and thresholds out (and the methods of a class named after one, and the closure a
+    metric layer returns), unless loss code calls it. A soft F1 loss is a loss; a precision
+    matrix is no score."""
+    got = scoped({"m": """
+        import jax.numpy as jnp
+        import torch
+
+        def accuracy(logits, labels):
+            return (logits.argmax(-1) == labels).float().mean()
+
+        def top5_accuracy(logits, labels):
+            return (logits.topk(5).indices == labels[:, None]).any(-1).float().mean()
+
+        def CategoryAccuracy():
+            def f(model_output, targets):
+                return jnp.equal(jnp.argmax(model_output, axis=-1), targets)
+            return f
+
+        class BinaryRecall:
+            def __call__(self, pred, target):
+                return ((pred.round() == 1) & (target == 1)).sum() / (target == 1).sum()
+
+        def gated_loss(logits, labels):
+            ok = accuracy(logits, labels) > 0.5
+            return torch.nn.functional.cross_entropy(logits, labels) * ok
+
+        def soft_f1_loss(probs, target):
+            tp = (probs * target).sum()
+            return 1 - 2 * tp / (probs.sum() + target.sum())
+
+        def posterior_precision(cov):
+            return torch.linalg.inv(cov)
+        """}, scope="all")
+    assert {"m.top5_accuracy", "m.CategoryAccuracy", "m.CategoryAccuracy.f", "m.BinaryRecall.__call__"}.isdisjoint(got)
+    assert {"m.accuracy", "m.gated_loss", "m.soft_f1_loss", "m.posterior_precision"} <= got
+
+
 def test_a_cycle_of_values_terminates():
     got = scoped({"m": """
         def loss(p):
