@@ -45,8 +45,10 @@ def parameter_kind(ctx: "Context", name: str) -> str:
     if name in ctx.data_params and not _setting(ctx, name):
         # every call from loss code hands in data, across files (`argflow`)
         return join(DATA, *_assigned_kinds(ctx, name)) if name in ctx.assignments() else DATA
-    if _paired_reference(ctx, name):
-        return DATA  # `(ref_forces, pred_forces)`: the reference the prediction is scored against
+    if _paired_reference(ctx, name) or _survival_time(ctx, name):
+        # `(ref_forces, pred_forces)`: the reference the prediction is scored against;
+        # `(log_hz, event, time)`: when each event or censoring was observed
+        return DATA
     ann, default = ctx.params[name]
     ak = annotation_kind(ann)
     if ak == TENSOR and ctx.fa.framework and _numpy_annotation(ann):
@@ -122,6 +124,18 @@ def _paired_reference(ctx: "Context", name: str) -> bool:
     quantity = _REFERENCE_WORD_RE.sub("_", name).strip("_")
     return any(other != name and _PREDICTED_WORD_RE.search(other)
                and _PREDICTED_WORD_RE.sub("_", other).strip("_") == quantity for other in ctx.params)
+
+
+#: the follow-up times of a survival loss, and the event indicators they come with
+_TIME_RE = re.compile(r"^(\w+_)?times?$")
+_EVENT_RE = re.compile(r"^(event|events|event_indicators?|censor|censored|censoring|status)$")
+
+
+def _survival_time(ctx: "Context", name: str) -> bool:
+    """``time`` beside ``event`` (torchsurv's ``neg_partial_log_likelihood(log_hz, event,
+    time)``): the observed follow-up times, which are sorted and searched as data. A lone
+    ``time`` may be predicted (a grounding model's start and end times)."""
+    return bool(_TIME_RE.match(name)) and any(_EVENT_RE.match(other) for other in ctx.params if other != name)
 
 
 def _helper(ctx: "Context") -> bool:
