@@ -119,6 +119,8 @@ def gradient_dead(node: ast.AST, ctx, depth: int = 0, *, value_matters: bool = F
             if len(targets) != 1:
                 return False
             target = targets[0]
+            if _data_store(target):
+                return True  # `self.grid.data = grid`, `y.data[i] = v`: written past autograd
             if isinstance(target, ast.Tuple) and target.elts and _callee(child) in _VALUES_INDICES:
                 from kinkcheck.lint.checks.kinks import values_discarded
 
@@ -130,6 +132,14 @@ def gradient_dead(node: ast.AST, ctx, depth: int = 0, *, value_matters: bool = F
             return _uses_dead(target.id, parent, ctx, depth, value_matters)
         return False
     return False
+
+
+def _data_store(target: ast.AST) -> bool:
+    """``x.data`` (or an element of it) as an assignment target: the value is written into the
+    tensor's storage, outside the graph (an optimizer's or an attack's in-place update)."""
+    while isinstance(target, ast.Subscript):
+        target = target.value
+    return isinstance(target, ast.Attribute) and target.attr == "data"
 
 
 def _uses_dead(name: str, binding: ast.AST, ctx, depth: int, value_matters: bool = False) -> bool:
