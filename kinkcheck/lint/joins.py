@@ -50,6 +50,8 @@ _NON_SMOOTH = frozenset({"abs", "absolute", "fabs", "relu", "where", "maximum", 
                          "clip", "clamp_min", "clamp_max", "sqrt", *_CALL_CMP})
 _TRIALS = 3
 _H = 1e-6
+#: how far from 0 a switch point is looked for, nearest first
+_SPANS = (8.0, 64.0, 512.0)
 
 
 class _Unknown(Exception):
@@ -310,7 +312,9 @@ def smooth_at(expr: _Expr, where: ast.AST, zero: ast.AST, seed: int, fixed: dict
         def g(x: float, s: str = s) -> float:
             return expr.value(zero, {**env, s: x})
 
-        x0 = _root(g, -8.0, 8.0)
+        # near the other symbols first; then farther out, where a numerically stable form
+        # switches (softplus to log1p(exp(x)) at -9, log1p(exp(x)) to x + exp(-x) at 18)
+        x0 = next((r for span in _SPANS if (r := _root(g, -span, span)) is not None), None)
         if x0 is None:
             return False
         h = _H * max(1.0, abs(x0))
