@@ -21,7 +21,8 @@ GUARDS: Mapping[str, str] = {
     "clamp-floor": "the operand is clamped to a positive floor: `x.clamp_min(eps)`, `clamp(x, min=eps)`",
     "nonzero-constant": "the operand is a non-zero numeric constant: `x / 2.0`",
     "positive-expr": "the operand is positive by construction: `exp(...)`, `softplus(...)`, `sigmoid(...)`",
-    "integer-power": "the exponent is an integer >= 1: `x ** 2`",
+    "integer-power": "the exponent is an integer >= 1 (`x ** 2`), or a whole number the code states: a "
+                     "setting declared `int`, a `range()` counter, `2 * degree + 1`",
     "unit-clamp": "the operand is clamped strictly inside (-1, 1): `x.clamp(-1 + eps, 1 - eps)`",
     "double-where": "the op sits in the safe branch of the double-where pattern, its operand filled with a "
                     "value away from the kink where the condition masks it (`where(ok, x, 1.0)`; a fill of 0 "
