@@ -5,7 +5,7 @@ the division is only reached where its denominator is not 0. ``facts(node, ctx)`
 the (test, holds) pairs that dominate ``node`` in its function: the tests of the ``if``,
 ``while`` and conditional expressions it sits in (true in the body, false in the ``else``),
 and the tests of earlier ``if T: return/raise/continue/break`` statements of the blocks
-around it (false after them). ``excludes_zero`` / ``positive`` read them for one operand.
+around it (false after them) and of earlier ``assert T`` statements (true after them). ``excludes_zero`` / ``positive`` read them for one operand.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ def facts(node: ast.AST, ctx) -> list[tuple[ast.AST, bool]]:
                 for stmt in stmts[: stmts.index(child)]:
                     if isinstance(stmt, ast.If) and stmt.body and isinstance(stmt.body[-1], _EXITS) and not stmt.orelse:
                         out.append((stmt.test, False))
+                    elif isinstance(stmt, ast.Assert):
+                        out.append((stmt.test, True))  # `assert n > 0`: past it, the test holds
         child, parent = parent, ctx.parent(parent)
     return out
 
