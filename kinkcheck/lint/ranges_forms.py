@@ -18,6 +18,7 @@ from kinkcheck.lint.ranges import (
     range_of,
 )
 from kinkcheck.lint.resolve import const_value, is_eps_like
+from kinkcheck.lint.truth import CASTS, truth_value
 
 
 def above_minus_one(node: ast.AST, ctx) -> bool:
@@ -255,9 +256,8 @@ def _box(node: ast.AST, ctx, hops: int = 3) -> str | None:
 #: the levels of a quantile loss, fixed or sampled: IQN's ``taus``, QR-DQN's ``quantiles``,
 #: FQF's ``tau_hats``, rlax's ``tau_src``
 _LEVEL_RE = re.compile(r"^(tau|taus|tau_hats?|tau_src|quantiles?|quantile_levels?|quantile_fractions?)$")
-#: what keeps an indicator an indicator: casts, detaching, views
-_SAME_INDICATOR = frozenset({"float", "double", "half", "to", "type", "type_as", "astype", "detach", "stop_gradient",
-                             "unsqueeze", "expand", "expand_as", "reshape", "view"})
+#: what keeps an indicator an indicator: the casts of a truth value to numbers, detaching, views
+_SAME_INDICATOR = CASTS | {"detach", "stop_gradient", "unsqueeze", "expand", "expand_as", "reshape", "view"}
 
 
 def quantile_weight(node: ast.AST, ctx) -> bool:
@@ -285,8 +285,6 @@ def _level(node: ast.AST) -> bool:
 def _indicator(node: ast.AST, ctx, hops: int = 8) -> bool:
     """A truth value used as 0/1, through casts, ``stop_gradient``/``detach``, names bound to
     one and a ``select``/``where`` between two of them (rlax's ``stop_target_gradients``)."""
-    from kinkcheck.lint.truth import truth_value
-
     if hops < 0:
         return False
     if truth_value(node):

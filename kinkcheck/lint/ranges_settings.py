@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 
+from kinkcheck.lint.bindings import parameters
 from kinkcheck.lint.ranges import ANY, POS, _config_name, _const, join
 from kinkcheck.lint.resolve import const_value, is_eps_like
 
@@ -172,7 +173,7 @@ def _own_settings(fa, cls_qual: str | None, attr: str) -> list | None:
     None when none of them assigns it."""
     if not cls_qual:
         return None
-    from kinkcheck.lint.bindings import parameters, self_assignments
+    from kinkcheck.lint.bindings import self_assignments
     from kinkcheck.lint.call_sites import bases_in_file
 
     for cls in (cls_qual, *bases_in_file(fa, cls_qual)):
@@ -216,7 +217,7 @@ def integer_setting(node: ast.AST, ctx, depth: int = 3) -> bool:
             return True
         if node.id in _rebound(fn):
             return False
-        if _own_annotation(fn, node.id) is None and node.id not in _param_names(fn) and depth > 0:
+        if node.id not in parameters(fn) and depth > 0:
             from kinkcheck.lint.kinds import _enclosing
 
             outer = _enclosing(ctx) if hasattr(ctx, "qualname") else None
@@ -260,14 +261,6 @@ def _int_attributes(fa) -> set[str]:
     return cache
 
 
-def _param_names(fn: ast.AST) -> set[str]:
-    args = getattr(fn, "args", None)
-    if not isinstance(args, ast.arguments):
-        return set()
-    return {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)} | {
-        a.arg for a in (args.vararg, args.kwarg) if a is not None}
-
-
 def _range_counters(fn: ast.AST) -> set[str]:
     """Names bound only as the counter of a ``for ... in range(...)`` loop of ``fn``."""
     counters: set[str] = set()
@@ -279,7 +272,7 @@ def _range_counters(fn: ast.AST) -> set[str]:
              and not (isinstance(n, (ast.For, ast.AsyncFor)) and isinstance(n.iter, ast.Call)
                       and isinstance(n.iter.func, ast.Name) and n.iter.func.id == "range")
              for t in ast.walk(n.target) if isinstance(t, ast.Name)}
-    return counters - other - _rebound(fn) - _param_names(fn)
+    return counters - other - _rebound(fn) - set(parameters(fn))
 
 
 def _rebound(fn: ast.AST) -> set[str]:

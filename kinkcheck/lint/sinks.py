@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 
 from kinkcheck.lint import flow
+from kinkcheck.lint.kinds import INT_CASTS, STEP_FUNCS, _integer_dtype
 from kinkcheck.lint.resolve import COMPARISON_CALLS, const_value
 from kinkcheck.syntax import scalar_cast_of
 
@@ -20,12 +21,13 @@ from kinkcheck.syntax import scalar_cast_of
 _PASS_THROUGH = (ast.BinOp, ast.UnaryOp, ast.Subscript, ast.Starred, ast.Tuple, ast.List)
 #: methods and functions whose result carries no gradient of their receiver / argument
 _SEVERING = frozenset({"detach", "detach_", "stop_gradient", "argmax", "argmin", "argsort", "argwhere", "nonzero",
-                       "isnan", "isinf", "isfinite", "sign", "signbit", "floor_divide", "bucketize", "searchsorted",
+                       "isnan", "isinf", "isfinite", "bucketize", "searchsorted",
                        # a Python number: KC501 reports the cut where the number reaches the loss
                        "item", "tolist",
-                       # steps: piecewise constant, slope 0 wherever it exists (KC302 reports one
-                       # that reaches the loss), so no slope of what they read gets through
-                       "floor", "floor_", "ceil", "ceil_", "round", "round_", "trunc", "trunc_", "rint", "fix"})
+                       # steps (floor, round, sign, ...): piecewise constant, slope 0 wherever it
+                       # exists (KC302 reports one that reaches the loss), so no slope of what
+                       # they read gets through; in place too
+                       *STEP_FUNCS, *(f"{f}_" for f in STEP_FUNCS)})
 #: attributes that hold no gradient: ``x.data``, ``x.topk(k).indices``
 _SEVERING_ATTRS = frozenset({"data", "indices", "shape", "dtype", "device"})
 #: how many assignments a value is followed through
@@ -51,16 +53,11 @@ def _concatenator(node: ast.AST) -> bool:
         or isinstance(node, ast.Name) and node.id in ("c_", "r_")
 
 
-#: methods that turn a tensor into integers (or truth values), which hold no gradient
-_INTEGER_METHODS = frozenset({"long", "int", "short", "byte", "char", "bool"})
-
-
 def _integer_cast(call: ast.Call) -> bool:
-    """``x.long()``, ``x.to(torch.int64)``, ``x.astype(jnp.int32)``: integers hold no gradient."""
-    from kinkcheck.lint.kinds import _integer_dtype
-
+    """``x.long()``, ``x.to(torch.int64)``, ``x.astype(jnp.int32)``: integers hold no gradient
+    (the casts ``kinds`` reads as data)."""
     tail = _callee(call)
-    return tail in _INTEGER_METHODS and not call.args or tail in ("to", "type", "astype") and _integer_dtype(call)
+    return tail in INT_CASTS and not call.args or tail in ("to", "type", "astype") and _integer_dtype(call)
 
 
 def gradient_dead(node: ast.AST, ctx, depth: int = 0, *, value_matters: bool = False) -> bool:
