@@ -48,8 +48,16 @@ def _in(child: ast.AST, stmts: list) -> bool:
     return any(s is child for s in stmts)
 
 
+#: elementwise comparisons spelled as methods (``x.gt(0)``, ``torch.gt(x, 0)``)
+_COMPARE_METHODS = {"gt": ast.Gt, "ge": ast.GtE, "lt": ast.Lt, "le": ast.LtE, "ne": ast.NotEq, "eq": ast.Eq,
+                    "greater": ast.Gt, "greater_equal": ast.GtE, "less": ast.Lt, "less_equal": ast.LtE,
+                    "not_equal": ast.NotEq, "equal": ast.Eq}
+
+
 def _atoms(test: ast.AST, holds: bool):
-    """(atom, holds) for the conjuncts a test establishes."""
+    """(atom, holds) for the conjuncts a test establishes: ``0 < x < 1`` is ``0 < x`` and
+    ``x < 1``; ``(x > 0).all()`` holding and ``(x <= 0).any()`` failing say it of every element;
+    ``x.gt(0)`` is ``x > 0``."""
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
         yield from _atoms(test.operand, not holds)
     elif isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And) and holds:
@@ -58,8 +66,46 @@ def _atoms(test: ast.AST, holds: bool):
     elif isinstance(test, ast.BoolOp) and isinstance(test.op, ast.Or) and not holds:
         for v in test.values:
             yield from _atoms(v, False)
+    elif isinstance(test, ast.Compare) and len(test.ops) > 1 and holds:
+        operands = [test.left, *test.comparators]
+        for op, left, right in zip(test.ops, operands, operands[1:]):
+            yield ast.Compare(left=left, ops=[op], comparators=[right]), True
+    elif (inner := _quantified(test, "all" if holds else "any")) is not None:
+        yield from _atoms(inner, holds)
+    elif (compare := _method_compare(test)) is not None:
+        yield compare, holds
     else:
         yield test, holds
+
+
+def _quantified(test: ast.AST, quantifier: str) -> ast.AST | None:
+    """``T`` of ``T.all()``, ``all(T)``, ``torch.all(T)``, ``np.all(T)`` (or of ``any``)."""
+    if not isinstance(test, ast.Call) or test.keywords:
+        return None
+    f = test.func
+    if isinstance(f, ast.Attribute) and f.attr == quantifier:
+        if not test.args:
+            return f.value
+        return test.args[0] if len(test.args) == 1 and isinstance(f.value, ast.Name) else None
+    if isinstance(f, ast.Name) and f.id == quantifier and len(test.args) == 1:
+        return test.args[0]
+    return None
+
+
+def _method_compare(test: ast.AST) -> ast.Compare | None:
+    """``x.gt(c)`` / ``torch.gt(x, c)`` / ``jnp.greater(x, c)`` as ``x > c``."""
+    if not (isinstance(test, ast.Call) and isinstance(test.func, ast.Attribute) and not test.keywords):
+        return None
+    op = _COMPARE_METHODS.get(test.func.attr)
+    if op is None:
+        return None
+    if len(test.args) == 1:
+        left, right = test.func.value, test.args[0]
+    elif len(test.args) == 2 and isinstance(test.func.value, ast.Name):
+        left, right = test.args
+    else:
+        return None
+    return ast.Compare(left=left, ops=[op()], comparators=[right])
 
 
 def _core(node: ast.AST) -> ast.AST:

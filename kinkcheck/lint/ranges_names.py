@@ -157,13 +157,16 @@ def _attribute(node: ast.Attribute, ctx, depth: int) -> str:
         prop = property_range(node, ctx)
         if prop is not None:
             return prop
-        values = _class_values(fa, getattr(ctx, "cls_qual", None), attr) if fa is not None else []
+        assigned = _class_assignments(fa, getattr(ctx, "cls_qual", None), attr) if fa is not None else []
         rs = []
-        for value in values:
+        for fn, value in assigned:
             if isinstance(value, ast.Name):
                 from kinkcheck.lint.ranges_settings import _init_param
+                from kinkcheck.lint.validated import validated_range
 
-                rs.append(_init_param(value.id, fa))
+                # `self.exponent = exponent` where the method rejects `exponent <= 0`
+                checked = validated_range(value.id, fn) if fn is not None else None
+                rs.append(checked or _init_param(value.id, fa))
             else:
                 rs.append(_range_outside(value, depth, fa))
         if rs:
@@ -206,18 +209,19 @@ def _declared_range(fa, cls_qual: str | None, attr: str) -> str | None:
     return None
 
 
-def _class_values(fa, cls_qual: str | None, attr: str) -> list[ast.AST]:
-    """What ``self.<attr>`` may hold in a method of ``cls_qual``: the values its class, its
-    bases and its subclasses in the file assign (another class's ``self.scale`` is another
-    attribute); every assignment in the file when they assign none (a mixin, ``setattr``)."""
+def _class_assignments(fa, cls_qual: str | None, attr: str) -> list[tuple[ast.AST | None, ast.AST]]:
+    """What ``self.<attr>`` may hold in a method of ``cls_qual``, with the method that assigns
+    it: the values its class, its bases and its subclasses in the file assign (another class's
+    ``self.scale`` is another attribute); every assignment in the file when they assign none
+    (a mixin, ``setattr``; no method known)."""
     if cls_qual:
         from kinkcheck.lint.bindings import self_assignments
         from kinkcheck.lint.call_sites import related_classes
 
-        own = [v for c in related_classes(fa, cls_qual) for *_, v in self_assignments(fa, c, attr)]
+        own = [(fn, v) for c in related_classes(fa, cls_qual) for _, fn, _, v in self_assignments(fa, c, attr)]
         if own:
             return own
-    return fa.self_assigns().get(attr, [])
+    return [(None, v) for v in fa.self_assigns().get(attr, [])]
 
 
 def _range_outside(value: ast.AST, depth: int, fa=None) -> str:
