@@ -131,12 +131,15 @@ LOSS_FAMILY_RE = re.compile(
     r"(_(score|coeff|coefficient|flat|fn|func|term|with_logits|fast|distance))?$"
     # the Lovasz extension is only ever a loss, whatever follows it (``lovasz_softmax_flat``)
     r"|(^|_)lovasz(_|$)", re.IGNORECASE)
-#: the regression and image-quality metrics used as losses (``psnr(pred, target)``, dm-pix's
-#: ``mae``, objax's ``mean_absolute_error``): a function of the module computing one is loss
-#: code by name, as a loss-named one is, in a module that imports torch or JAX (a metric class's
-#: method is evaluation code, and NumPy differentiates nothing)
+#: the regression, image-quality and audio metrics used as losses (``psnr(pred, target)``,
+#: dm-pix's ``mae`` and scale-invariant ``simse``, objax's ``mean_absolute_error``, speech
+#: separation's ``si_sdr``): a function of the module computing one is loss code by name, as a
+#: loss-named one is, in a module that imports torch or JAX (a metric class's method is
+#: evaluation code, and NumPy differentiates nothing). A bare ``snr`` is not one: a diffusion
+#: schedule's ``compute_snr`` weights a loss and carries no gradient
 METRIC_NAME_RE = re.compile(
-    r"(^|_)(mae|mse|rmse|msle|rmsle|mape|smape|psnr|ssim|ms_?ssim|(root_)?mean_(absolute|squared|squared_log)_error)$",
+    r"(^|_)(mae|mse|rmse|msle|rmsle|mape|smape|nmse|nrmse|simse|psnr|ssim|ms_?ssim|si_?sdr|si_?snr|sd_?sdr|"
+    r"(root_)?mean_(absolute|squared|squared_log)_error)$",
     re.IGNORECASE)
 #: classification scores, whose slope is 0 wherever it exists (an argmax, a threshold, a
 #: count): evaluation code, never trained on (``accuracy``, ``top5_accuracy``, ``f1_score``,
