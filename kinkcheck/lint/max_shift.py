@@ -192,19 +192,41 @@ def _log_sum_exp_of(node: ast.AST, read: ast.AST, ctx: Context) -> bool:
 
 def _normalised(read: ast.AST, name: str, ctx: Context) -> bool:
     """``e / e.sum(...)`` or ``e.sum(...)`` as that very denominator (``e /= e.sum(...)``
-    too; the sum broadcast back with ``[:, None]`` or not)."""
+    too; the sum broadcast back with ``[:, None]`` or not), or the sum written out through a
+    name: ``s = torch.sum(e, 1, keepdim=True); e / s`` (each read of ``s`` divides ``e``)."""
     parent = ctx.parent(read)
     if isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Div) and parent.left is read:
-        return _sum_of(parent.right, name)
-    if isinstance(parent, ast.Attribute) and parent.attr in _SUMS:
-        call = ctx.parent(parent)
-        total = _broadcast(call, ctx) if call is not None else None
-        div = ctx.parent(total) if total is not None else None
-        if isinstance(div, ast.AugAssign):
-            return isinstance(div.op, ast.Div) and div.value is total and isinstance(div.target, ast.Name) \
-                and div.target.id == name
-        return isinstance(div, ast.BinOp) and isinstance(div.op, ast.Div) and div.right is total
-    return False
+        return _sum_of(parent.right, name) or _bound_sum_of(parent.right, name, ctx)
+    total = _summing(read, ctx)
+    if total is None:
+        return False
+    total = _broadcast(total, ctx)
+    div = ctx.parent(total)
+    if isinstance(div, ast.AugAssign):
+        return isinstance(div.op, ast.Div) and div.value is total and isinstance(div.target, ast.Name) \
+            and div.target.id == name
+    if isinstance(div, ast.BinOp) and isinstance(div.op, ast.Div) and div.right is total:
+        return True
+    reads = bound_uses(total, ctx)  # the sum bound to a name: every read of it divides `e`
+    return bool(reads) and all(_divides(r, name, ctx) for r in reads)
+
+
+def _bound_sum_of(node: ast.AST, name: str, ctx: Context) -> bool:
+    """``s`` in ``e / s`` where ``s = e.sum(...)`` / ``s = torch.sum(e, ...)``."""
+    if not isinstance(node, ast.Name):
+        return False
+    value = ctx.definition(node.id)
+    if value is None:
+        return False
+    summed = _summed(value, ctx)
+    return _sum_of(value, name) or isinstance(summed, ast.Name) and summed.id == name
+
+
+def _divides(read: ast.AST, name: str, ctx: Context) -> bool:
+    """``read`` is the denominator of ``<name> / read``."""
+    parent = ctx.parent(read)
+    return isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Div) and parent.right is read \
+        and isinstance(parent.left, ast.Name) and parent.left.id == name
 
 
 def _sum_of(node: ast.AST, name: str) -> bool:
