@@ -159,6 +159,9 @@ def called_only_without_grad(ctx: Context, depth: int = 4) -> bool:
         # L_BFGS(x) if low_mem else BFGS(x)`; `hess.update(s, y)`): judged by every mention
         memo[ctx.qualname] = found = _named_only_without_grad(ctx)
         return found
+    # a call of the function in its own body (entmax's threshold search retrying with a larger
+    # k) runs within one of its other calls: it adds no way in
+    sites = [(caller, call) for caller, call in sites or () if caller.qualname != ctx.qualname]
     found = bool(sites) and all(
         isinstance(caller, Context) and (
             id(call) in caller.no_grad_ids()
