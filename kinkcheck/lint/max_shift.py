@@ -208,7 +208,7 @@ def _normalised(read: ast.AST, name: str, ctx: Context) -> bool:
     if isinstance(div, ast.BinOp) and isinstance(div.op, ast.Div) and div.right is total:
         return True
     reads = bound_uses(total, ctx)  # the sum bound to a name: every read of it divides `e`
-    return bool(reads) and all(_divides(r, name, ctx) for r in reads)
+    return bool(reads) and all(_divides(r, name, ctx) for r in reads or ())
 
 
 def _bound_sum_of(node: ast.AST, name: str, ctx: Context) -> bool:
