@@ -52,7 +52,7 @@ NONNEGATIVE = frozenset({"abs", "absolute", "fabs", "relu", "relu_", "relu6", "s
 KEEP = frozenset({"sum", "nansum", "mean", "nanmean", "cumsum", "segment_sum", "amax", "amin", "float", "double", "half",
                   "bfloat16", "to", "type", "type_as", "detach", "clone", "contiguous", "view", "reshape", "squeeze",
                   "unsqueeze", "flatten", "expand", "expand_as", "permute", "transpose", "t", "repeat",
-                  "tensor", "as_tensor", "asarray", "array", "stop_gradient", "broadcast_to", "diag",
+                  "tensor", "as_tensor", "asarray", "array", "convert_to_tensor", "stop_gradient", "broadcast_to", "diag",
                   "diagonal", "trace", "prod", "cpu", "cuda", "max", "min", "median", "values", "item", "tolist", "to_dense",
                   # the same elements, reordered or picked out
                   "flip", "fliplr", "flipud", "roll", "gather", "index_select", "take", "take_along_dim",

@@ -18,9 +18,10 @@ from kinkcheck.lint.ranges import (
     GE1,
     KEEP,
     MAX_DEPTH,
-    NONNEG,
     NO_UNDERFLOW,
+    NONNEG,
     NONNEGATIVE,
+    NONZERO,
     POS,
     POSITIVE,
     POSU,
@@ -104,6 +105,11 @@ def _mapped_function(func: ast.AST) -> str | None:
     return None
 
 
+#: odd, strictly increasing functions that never round a nonzero float to 0: the sign of their
+#: argument is theirs (``sinh``, ``asinh``, ``tanh`` and ``atanh`` near 0 are the identity)
+_SIGN_KEEPING = frozenset({"sinh", "asinh", "arcsinh", "tanh", "atanh", "arctanh", "sinh_", "tanh_"})
+
+
 def _call(node: ast.Call, ctx, depth: int) -> str:
     tail, method = _call_tail(node, ctx)
     if tail is None:
@@ -131,6 +137,10 @@ def _call(node: ast.Call, ctx, depth: int) -> str:
         return NONNEG
     if tail in COUNTS:
         return GE1
+    if tail in _SIGN_KEEPING and first is not None:
+        # odd increasing functions keep their argument's sign: `2 / sinh(asinh(2) * tailweight)`
+        r = _range_of(first, ctx, depth)
+        return POS if is_positive(r) else r if r in (NONNEG, NONZERO) else ANY
     if tail in ("sqrt", "rsqrt"):
         return POS if is_positive(_range_of(first, ctx, depth)) else NONNEG
     if tail in ("pow", "float_power", "power"):

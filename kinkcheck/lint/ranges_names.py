@@ -206,6 +206,34 @@ def _declared_range(fa, cls_qual: str | None, attr: str) -> str | None:
                         return None
                     tail = spelled.rsplit(".", 1)[-1]
                     return (GE1 if tail == "positive_integer" else POS) if tail in _POSITIVE_CONSTRAINTS else None
+        constrained = _constraining_bijector(node, attr.lstrip("_")) if node is not None else None
+        if constrained is not None:
+            return POS if constrained in _POSITIVE_BIJECTORS else None
+    return None
+
+
+#: bijectors onto positive values, as TensorFlow Probability's parameter properties name them
+_POSITIVE_BIJECTORS = frozenset({"Softplus", "Exp", "Sigmoid"})
+
+
+def _constraining_bijector(cls_node: ast.ClassDef, param: str) -> str | None:
+    """The bijector a TensorFlow Probability class's ``_parameter_properties`` constrains
+    ``param`` with (``tailweight=ParameterProperties(default_constraining_bijector_fn=lambda:
+    softplus_bijector.Softplus(low=eps))``): the class's declared contract, as ``arg_constraints``
+    is torch's. None where it declares none."""
+    for fn in cls_node.body:
+        if not (isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and fn.name == "_parameter_properties"):
+            continue
+        for kw in (n for n in ast.walk(fn) if isinstance(n, ast.keyword) and n.arg == param):
+            if not isinstance(kw.value, ast.Call):
+                continue
+            bijector = next((k.value for k in kw.value.keywords if k.arg == "default_constraining_bijector_fn"), None)
+            if isinstance(bijector, ast.Lambda):
+                bijector = bijector.body
+            if isinstance(bijector, ast.Call):
+                bijector = bijector.func
+            spelled = dotted(bijector) if bijector is not None else None
+            return spelled.rsplit(".", 1)[-1] if spelled else None
     return None
 
 
