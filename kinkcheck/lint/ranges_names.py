@@ -246,10 +246,38 @@ def _class_assignments(fa, cls_qual: str | None, attr: str) -> list[tuple[ast.AS
         from kinkcheck.lint.bindings import self_assignments
         from kinkcheck.lint.call_sites import related_classes
 
-        own = [(fn, v) for c in related_classes(fa, cls_qual) for _, fn, _, v in self_assignments(fa, c, attr)]
+        related = related_classes(fa, cls_qual)
+        own = [(fn, v) for c in related for _, fn, _, v in self_assignments(fa, c, attr)]
         if own:
             return own
+        fields: list[tuple[ast.AST | None, ast.AST]] = [
+            (None, v) for c in related for v in _field_defaults(fa.class_node(c), attr)]
+        if fields:
+            return fields
     return [(None, v) for v in fa.self_assigns().get(attr, [])]
+
+
+#: dataclass field makers whose ``default=`` is the field's value (flax ``struct.field``,
+#: ``dataclasses.field``, equinox ``eqx.field``, attrs ``attr.ib``)
+_FIELD_MAKERS = frozenset({"field", "ib", "attrib"})
+
+
+def _field_defaults(cls_node: ast.ClassDef | None, attr: str) -> list[ast.AST]:
+    """The default a dataclass-style class body gives the field ``attr`` (``kappa: float =
+    1.0``, ``kappa: chex.Scalar = struct.field(pytree_node=True, default=1.0)``)."""
+    out: list[ast.AST] = []
+    for stmt in cls_node.body if cls_node is not None else ():
+        if not (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.target.id == attr
+                and stmt.value is not None):
+            continue
+        value = stmt.value
+        if isinstance(value, ast.Call) and (dotted(value.func) or "").rsplit(".", 1)[-1] in _FIELD_MAKERS:
+            default = next((k.value for k in value.keywords if k.arg == "default"), None)
+            if default is None:
+                return []  # `field(default_factory=...)` or none: not known
+            value = default
+        out.append(value)
+    return out
 
 
 def _range_outside(value: ast.AST, depth: int, fa=None) -> str:
