@@ -593,20 +593,34 @@ def _continuous_array_op(value: object) -> bool:
         value.func.attr in _CONTINUOUS_METHODS
 
 
+def _listed_zip(iterable: ast.AST, ctx: "Context") -> ast.AST:
+    """The ``zip(...)`` a loop iterates through a name bound to it once (``qs =
+    list(zip(critics, params)); for q, p in qs:``): each item still comes from its own
+    iterable. Anything else as it is."""
+    if isinstance(iterable, ast.Name):
+        bound = ctx.definition(iterable.id)
+        if isinstance(bound, ast.Call) and (dotted(bound.func) or "") in ("list", "tuple") and len(bound.args) == 1:
+            bound = bound.args[0]
+        if isinstance(bound, ast.Call) and (dotted(bound.func) or "") == "zip":
+            return bound
+    return iterable
+
+
 def _assigned_kinds(ctx: "Context", name: str) -> list[str]:
     out = []
     for value in ctx.assignments().get(name, ()):
         if isinstance(value, IterItem):
             it = ctx.kind(value.iterable)
-            if isinstance(value.iterable, ast.Call) and (dotted(value.iterable.func) or "") in ("range", "enumerate", "zip"):
-                func = dotted(value.iterable.func)
+            iterable = _listed_zip(value.iterable, ctx)
+            if isinstance(iterable, ast.Call) and (dotted(iterable.func) or "") in ("range", "enumerate", "zip"):
+                func = dotted(iterable.func)
                 if func == "range":
                     it = PLAIN
                 elif func == "enumerate":
-                    it = PLAIN if value.index == 0 else (ctx.kind(value.iterable.args[0]) if value.iterable.args else UNKNOWN)
+                    it = PLAIN if value.index == 0 else (ctx.kind(iterable.args[0]) if iterable.args else UNKNOWN)
                 else:
                     # `for a, b in zip(sizes[:-1], sizes[1:])`: each item comes from its own iterable
-                    args = value.iterable.args
+                    args = iterable.args
                     it = ctx.kind(args[value.index]) if value.index is not None and value.index < len(args) \
                         and not any(isinstance(a, ast.Starred) for a in args) else UNKNOWN
             out.append(PLAIN if it == PLAIN else (UNKNOWN if it == UNKNOWN else it))
