@@ -21,7 +21,14 @@ import random
 from typing import Callable
 
 from kinkcheck.lint import flow
-from kinkcheck.lint.sink_paths import ASIDE, callee_tail, finite_guarded, flows_only_into, returned_sink
+from kinkcheck.lint.sink_paths import (
+    ASIDE,
+    NAME_HOPS,
+    callee_tail,
+    finite_guarded,
+    flows_only_into,
+    returned_sink,
+)
 
 #: elementwise functions the evaluator knows, by the last part of their name
 _UNARY: dict[str, Callable[[float], float]] = {
@@ -45,6 +52,9 @@ _CALL_CMP: dict[str, type[ast.cmpop]] = {
     "greater_equal": ast.GtE, "ge": ast.GtE}
 _KNOWN = frozenset({*_UNARY, *_SAME, *_CALL_CMP, "where", "pow", "power", "maximum", "fmax", "minimum", "fmin",
                     "clamp", "clip", "clamp_min", "clamp_max"})
+#: calls whose later arguments bound the first, and calls selecting between their operands
+_BOUNDED = frozenset({"clamp", "clip", "clamp_min", "clamp_max"})
+_SELECTING = frozenset({"maximum", "fmax", "minimum", "fmin"})
 #: known calls with a kink or a jump of their own
 _NON_SMOOTH = frozenset({"abs", "absolute", "fabs", "relu", "where", "maximum", "fmax", "minimum", "fmin", "clamp",
                          "clip", "clamp_min", "clamp_max", "sqrt", *_CALL_CMP})
@@ -85,7 +95,7 @@ def _closure_binding(name: str, ctx) -> tuple[list, object]:
 class _Expr:
     """An expression with its names replaced by the single value reaching each (``expand``)."""
 
-    def __init__(self, node: ast.AST, ctx, depth: int = 4, held: ast.Name | None = None):
+    def __init__(self, node: ast.AST, ctx, depth: int = NAME_HOPS + 1, held: ast.Name | None = None):
         self.ctx = ctx
         self.subst: dict[int, ast.AST] = {}
         self.node = node
@@ -124,11 +134,29 @@ class _Expr:
         self._symbols(self.node if node is None else node, out)
         return out
 
-    def kinked_symbols(self, node: ast.AST) -> set[str]:
-        """The symbols read inside a non-smooth call or a comparison: they may move a kink."""
-        out: dict[str, ast.AST] = {}
-        self._kinked(node, out, False)
-        return set(out)
+    def bound_symbols(self, node: ast.AST) -> tuple[set[str], set[str]]:
+        """The symbols that place a kink: (those bounding a clip from both sides, those of a
+        one-sided clamp's bound or a minimum's or maximum's operands). Random values may cross a
+        two-sided clip's bounds (``clip(i + m, 1, n - 1)`` is flat for n < 2, smooth for
+        nothing), and the sign of a one-sided bound decides (``minimum(maximum(x, lo), hi)``)."""
+        both: dict[str, ast.AST] = {}
+        one: dict[str, ast.AST] = {}
+        for n in self.walk(node):
+            if not isinstance(n, ast.Call):
+                continue
+            tail = callee_tail(n.func)
+            receiver = isinstance(n.func, ast.Attribute) and not _is_module(n.func.value)
+            if tail in _BOUNDED:
+                bounds = [*n.args[0 if receiver else 1:], *(k.value for k in n.keywords)]
+            elif tail in _SELECTING:
+                bounds = [*n.args, *(k.value for k in n.keywords)]
+                if isinstance(n.func, ast.Attribute) and receiver:
+                    bounds.append(n.func.value)
+            else:
+                continue
+            for bound in bounds:
+                self._symbols(bound, both if tail in _BOUNDED and len(bounds) >= 2 else one)
+        return set(both), set(one)
 
     def walk(self, node: ast.AST):
         """The nodes under ``node``, names replaced by the value reaching them."""
@@ -167,20 +195,6 @@ class _Expr:
                     if isinstance(side, (ast.Name, ast.Attribute)) and ranges.is_nonnegative(ranges.range_of(other, ctx)):
                         out.add(ast.unparse(side))
         return out
-
-    def _kinked(self, node: ast.AST, out: dict[str, ast.AST], inside: bool) -> None:
-        if id(node) in self.subst:
-            return self._kinked(self.subst[id(node)], out, inside)
-        if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript)) or \
-                isinstance(node, ast.Call) and callee_tail(node.func) not in _KNOWN:
-            if inside:
-                out.setdefault(ast.unparse(node), node)
-            return
-        if isinstance(node, ast.Call) and callee_tail(node.func) in _NON_SMOOTH or isinstance(node, (ast.Compare, ast.IfExp)):
-            self._symbols(node, out)
-            return
-        for child in ast.iter_child_nodes(node):
-            self._kinked(child, out, inside)
 
     def _symbols(self, node: ast.AST, out: dict[str, ast.AST]) -> None:
         if id(node) in self.subst:
@@ -457,35 +471,47 @@ def _equality_mask(expr: _Expr, sink: ast.AST) -> bool:
                for n in expr.walk(sink))
 
 
+def _default_number(node: ast.AST, ctx) -> float | None:
+    """The numeric default of the parameter ``node`` names (Huber's ``delta=1.0``), else None."""
+    from kinkcheck.lint.resolve import const_value
+
+    default = ctx.param_default(node.id) if isinstance(node, ast.Name) and hasattr(ctx, "param_default") else None
+    v = const_value(default) if default is not None else None
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
 def _settings(expr: _Expr, sink: ast.AST, zero: ast.AST, ctx) -> tuple[dict[str, float], set[str]] | None:
     """Values for the symbols that do not move the kink: a parameter's numeric default (Huber's
     ``delta=1.0``; ``eps=0.0`` stays 0), else a random positive value where the range analysis
     proves the symbol > 0, a log reads it (``log(scale)``) or it is the threshold of a value that
     is never negative (``|u| <= kappa``), else, for a symbol read only by
     smooth operations (the label ``y`` of a stable BCE, ``relu(x) - x * y + log1p(exp(-|x|))``),
-    a random value of either sign (the second set). None when a symbol of unknown sign sits
-    inside a kinked call:
-    ``relu(|x| - t)`` is smooth only for t > 0, ``minimum(maximum(x, lo), hi)`` only for hi < lo."""
+    a random value of either sign (the second set), also for one inside a kinked call, where
+    both signs must then pass: ``relu(|x| - t)`` is smooth only for t > 0 and stays a finding.
+    None when a symbol of unknown sign bounds a clip or a minimum (``minimum(maximum(x, lo),
+    hi)`` is flat, so smooth, for hi < lo)."""
     from kinkcheck.lint import ranges
-    from kinkcheck.lint.resolve import const_value
 
     movable = expr.symbols(zero)
-    kinked = expr.kinked_symbols(sink)
     logged = expr.logged_symbols(sink)
+    crossable, bounding = expr.bound_symbols(sink)
     fixed: dict[str, float] = {}
     signed: set[str] = set()
     thresholds = expr.threshold_symbols(sink, ctx)
     for text, node in expr.symbol_nodes(sink).items():
         if text in movable:
             continue
-        default = ctx.param_default(node.id) if isinstance(node, ast.Name) and hasattr(ctx, "param_default") else None
-        v = const_value(default) if default is not None else None
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            fixed[text] = float(v)
+        number = _default_number(node, ctx)
+        if number is not None:
+            fixed[text] = number
+        elif text in crossable:
+            return None  # random values may cross the bounds of a clip: flat, smooth for nothing
         elif text not in logged and not ranges.is_nonnegative(ranges.range_of(node, ctx)) \
                 and text not in thresholds:
-            if text in kinked:
-                return None  # `relu(|x| - t)`, `minimum(maximum(x, lo), hi)`: the sign decides
+            if text in bounding:
+                return None  # `minimum(maximum(x, lo), hi)` is smooth for hi < lo: the sign decides
+            # either sign is tried: the value must be smooth for both (`relu(|x| - t)` is not for
+            # t < 0; IQN's quantile weight `abs(tau - (u < 0))` times a Huber loss is for any tau)
             signed.add(text)
     return fixed, signed
 

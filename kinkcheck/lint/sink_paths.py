@@ -18,6 +18,11 @@ def callee_tail(func: ast.AST) -> str:
     return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
 
 
+#: how many names a value is followed through on its way to the return (``huber = a + b``,
+#: ``weighted = w * huber``, ``loss = weighted.sum(2)``, ``loss = loss.mean(1)``)
+NAME_HOPS = 6
+
+
 def returned_sink(node: ast.AST, ctx, depth: int = 0) -> ast.AST | None:
     """The returned expression every path of the value at ``node`` ends in (through arithmetic
     and names assigned once), or None."""
@@ -42,7 +47,7 @@ def returned_sink(node: ast.AST, ctx, depth: int = 0) -> ast.AST | None:
         if isinstance(parent, (ast.BinOp, ast.UnaryOp, ast.Call, ast.Attribute, ast.keyword)):
             child, parent = parent, ctx.parent(parent)
             continue
-        if isinstance(parent, ast.Assign) and parent.value is child and depth < 3 and len(parent.targets) == 1 \
+        if isinstance(parent, ast.Assign) and parent.value is child and depth < NAME_HOPS and len(parent.targets) == 1 \
                 and isinstance(parent.targets[0], ast.Name):
             uses = sinks.uses_of(parent.targets[0].id, parent, ctx)
             found = [f for f in (returned_sink(u, ctx, depth + 1) for u in uses) if f is not ASIDE]
@@ -100,7 +105,7 @@ def flows_only_into(node: ast.AST, sink: ast.AST, ctx, depth: int = 0) -> bool:
         if isinstance(parent, (ast.BinOp, ast.UnaryOp, ast.Compare, ast.Call, ast.Attribute, ast.keyword)):
             child, parent = parent, ctx.parent(parent)
             continue
-        if isinstance(parent, ast.Assign) and parent.value is child and depth < 3 and len(parent.targets) == 1 \
+        if isinstance(parent, ast.Assign) and parent.value is child and depth < NAME_HOPS and len(parent.targets) == 1 \
                 and isinstance(parent.targets[0], ast.Name):
             uses = sinks.uses_of(parent.targets[0].id, parent, ctx)
             return bool(uses) and all(flows_only_into(u, sink, ctx, depth + 1) for u in uses)
