@@ -339,10 +339,14 @@ def _summary(q: str, entry, ctx) -> str:
 
 def own_function(call: ast.Call, ctx) -> str | None:
     """The qualified name of the function or method of this file ``call`` calls:
-    ``helper(...)``, or ``self.stft(x)`` of this class (or a base class in the file); None
-    otherwise."""
+    ``helper(...)``, ``self.stft(x)`` of this class (or a base class in the file), or the
+    class's own ``__call__`` (``forward``) for ``self(x)``; None otherwise."""
     if isinstance(call.func, ast.Attribute):
         q = _own_method(call.func, ctx)
+    elif isinstance(call.func, ast.Name) and call.func.id == "self":
+        # `self(x)` calls the instance: its `__call__` (a module's `forward`)
+        q = next((m for m in (_own_method(ast.Attribute(value=call.func, attr=a, ctx=ast.Load()), ctx)
+                              for a in ("__call__", "forward")) if m), None)
     else:
         q = ctx.qualify(call.func)
         q = q if q and ctx.how == "def" else None
