@@ -71,7 +71,9 @@ FLOORED = frozenset({"clamp", "clamp_", "clip", "clip_", "clamp_min", "clamp_min
 COUNTS = frozenset({"numel", "size", "len", "nelement", "dim", "ndim"})
 #: config names that are positive by convention when nothing says otherwise
 POSITIVE_NAME = re.compile(r"(^|_)(temperature|temp|tau|num|count|counts|size|length|lengths|dim|stride|strides|imgsz|"
-                           r"img_size|image_size|avg_factor|normalizer|dof|degrees_of_freedom)($|_)", re.IGNORECASE)
+                           r"img_size|image_size|avg_factor|normalizer|dof|degrees_of_freedom|"
+                           # the largest norm a clip allows: a norm bound of 0 would zero every update
+                           r"max_norm|clip_norm|max_grad_norm)($|_)", re.IGNORECASE)
 #: ... and among them the counts (>= 1): a loss's ``avg_factor``/``normalizer`` is the number
 #: of positives its caller clamps to 1 (OpenMMLab's and torchvision's detection losses)
 _COUNT_NAME = re.compile(r"(^|_)(num|count|counts|size|length|lengths|dim|imgsz|img_size|image_size|avg_factor|normalizer)"
