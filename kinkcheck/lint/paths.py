@@ -48,30 +48,34 @@ def _in(child: ast.AST, stmts: list) -> bool:
     return any(s is child for s in stmts)
 
 
+#: ``c <op> x`` read as ``x <op'> c``
+FLIPPED: dict[type[ast.cmpop], type[ast.cmpop]] = {
+    ast.Lt: ast.Gt, ast.Gt: ast.Lt, ast.LtE: ast.GtE, ast.GtE: ast.LtE, ast.Eq: ast.Eq, ast.NotEq: ast.NotEq,
+    ast.Is: ast.Is, ast.IsNot: ast.IsNot, ast.In: ast.In, ast.NotIn: ast.NotIn}
 #: elementwise comparisons spelled as methods (``x.gt(0)``, ``torch.gt(x, 0)``)
 _COMPARE_METHODS = {"gt": ast.Gt, "ge": ast.GtE, "lt": ast.Lt, "le": ast.LtE, "ne": ast.NotEq, "eq": ast.Eq,
                     "greater": ast.Gt, "greater_equal": ast.GtE, "less": ast.Lt, "less_equal": ast.LtE,
                     "not_equal": ast.NotEq, "equal": ast.Eq}
 
 
-def _atoms(test: ast.AST, holds: bool):
+def atoms(test: ast.AST, holds: bool):
     """(atom, holds) for the conjuncts a test establishes: ``0 < x < 1`` is ``0 < x`` and
     ``x < 1``; ``(x > 0).all()`` holding and ``(x <= 0).any()`` failing say it of every element;
     ``x.gt(0)`` is ``x > 0``."""
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
-        yield from _atoms(test.operand, not holds)
+        yield from atoms(test.operand, not holds)
     elif isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And) and holds:
         for v in test.values:
-            yield from _atoms(v, True)
+            yield from atoms(v, True)
     elif isinstance(test, ast.BoolOp) and isinstance(test.op, ast.Or) and not holds:
         for v in test.values:
-            yield from _atoms(v, False)
+            yield from atoms(v, False)
     elif isinstance(test, ast.Compare) and len(test.ops) > 1 and holds:
         operands = [test.left, *test.comparators]
         for op, left, right in zip(test.ops, operands, operands[1:]):
             yield ast.Compare(left=left, ops=[op], comparators=[right]), True
     elif (inner := _quantified(test, "all" if holds else "any")) is not None:
-        yield from _atoms(inner, holds)
+        yield from atoms(inner, holds)
     elif (compare := _method_compare(test)) is not None:
         yield compare, holds
     else:
@@ -108,7 +112,7 @@ def _method_compare(test: ast.AST) -> ast.Compare | None:
     return ast.Compare(left=left, ops=[op()], comparators=[right])
 
 
-def _core(node: ast.AST) -> ast.AST:
+def core(node: ast.AST) -> ast.AST:
     for _ in range(6):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _SAME:
             node = node.func.value
@@ -120,20 +124,20 @@ def _core(node: ast.AST) -> ast.AST:
 
 
 def _same(a: ast.AST, b: ast.AST, ctx) -> bool:
-    a, b = _core(a), _core(b)
+    a, b = core(a), core(b)
     if ast.dump(a) == ast.dump(b):
         return True
     for x, y in ((a, b), (b, a)):
         if isinstance(x, ast.Name):
             value = ctx.definition(x.id)
-            if value is not None and ast.dump(_core(value)) == ast.dump(y):
+            if value is not None and ast.dump(core(value)) == ast.dump(y):
                 return True
     return False
 
 
 def _count_of(test_value: ast.AST, operand: ast.AST, ctx) -> bool:
     """``mask.any()`` is true exactly where ``mask.sum()`` (a count) is >= 1."""
-    t, o = _core(test_value), _core(operand)
+    t, o = core(test_value), core(operand)
     if not (isinstance(t, ast.Call) and isinstance(t.func, ast.Attribute) and t.func.attr == "any" and not t.args):
         return False
     if not (isinstance(o, ast.Call) and isinstance(o.func, ast.Attribute) and o.func.attr in ("sum", "count_nonzero")
@@ -154,8 +158,7 @@ def _says(atom: ast.AST, holds: bool, operand: ast.AST, ctx, *, strict: bool) ->
         return False
     op, left, right = atom.ops[0], atom.left, atom.comparators[0]
     if const_value(left) is not None and const_value(right) is None:  # `0 < n` -> `n > 0`
-        flip = {ast.Lt: ast.Gt, ast.Gt: ast.Lt, ast.LtE: ast.GtE, ast.GtE: ast.LtE, ast.Eq: ast.Eq, ast.NotEq: ast.NotEq}
-        op, left, right = flip.get(type(op), type(op))(), right, left
+        op, left, right = FLIPPED[type(op)](), right, left
     c = const_value(right)
     if c is None or not (_same(left, operand, ctx) or _count_of(left, operand, ctx) and c == 0 and
                          isinstance(op, (ast.Eq, ast.NotEq))):
@@ -188,7 +191,7 @@ def positive(operand: ast.AST, at: ast.AST, ctx) -> bool:
 
 
 def _guarded(operand: ast.AST, at: ast.AST, ctx, *, strict: bool, callers: int = 1) -> bool:
-    if any(_says(a, h, operand, ctx, strict=strict) for test, holds in facts(at, ctx) for a, h in _atoms(test, holds)):
+    if any(_says(a, h, operand, ctx, strict=strict) for test, holds in facts(at, ctx) for a, h in atoms(test, holds)):
         return True
     # `return loss / fg_mask.sum()` in a helper whose every caller in the file calls it
     # under `if fg_mask.sum():`: the operand, written in each caller's terms, is guarded there

@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import ast
 
-from kinkcheck.lint.paths import _atoms, _core
+from kinkcheck.lint.paths import FLIPPED, atoms, core
 from kinkcheck.lint.ranges import GE1, NONNEG, NONZERO, POS
 from kinkcheck.lint.resolve import const_value
 from kinkcheck.lint.walk import walk_local
 
 #: the comparison that holds where ``left <op> right`` fails
 _NEGATED = {ast.Gt: ast.LtE, ast.GtE: ast.Lt, ast.Lt: ast.GtE, ast.LtE: ast.Gt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq}
-#: ``c <op> x`` read as ``x <op'> c``
-_FLIPPED = {ast.Gt: ast.Lt, ast.GtE: ast.LtE, ast.Lt: ast.Gt, ast.LtE: ast.GtE, ast.Eq: ast.Eq, ast.NotEq: ast.NotEq}
 
 
 def checks(fn: ast.AST):
@@ -30,7 +28,7 @@ def checks(fn: ast.AST):
 
 def validated_range(name: str, fn: ast.AST) -> str | None:
     """The sign the checks in ``fn`` demand of the name ``name`` (None: they demand none)."""
-    signs = {s for test, holds in checks(fn) for atom, h in _atoms(test, holds)
+    signs = {s for test, holds in checks(fn) for atom, h in atoms(test, holds)
              if (s := _sign(atom, h, name)) is not None}
     if GE1 in signs:
         return GE1
@@ -42,15 +40,15 @@ def validated_range(name: str, fn: ast.AST) -> str | None:
 def _sign(atom: ast.AST, holds: bool, name: str) -> str | None:
     if not (isinstance(atom, ast.Compare) and len(atom.ops) == 1):
         return None
-    op, left, right = type(atom.ops[0]), _core(atom.left), _core(atom.comparators[0])
+    op, left, right = type(atom.ops[0]), core(atom.left), core(atom.comparators[0])
     if const_value(left) is not None:
-        op, left, right = _FLIPPED[op], right, left
+        op, left, right = FLIPPED[op], right, left
     c = const_value(right)
     if not (isinstance(left, ast.Name) and left.id == name) or isinstance(c, bool) \
             or not isinstance(c, (int, float)):
         return None
     if not holds:
-        op = _NEGATED[op]
+        op = _NEGATED.get(op, ast.Is)  # `is`/`in` say nothing of a sign
     if op is ast.Gt and c >= 0 or op is ast.GtE and c > 0:
         return GE1 if c >= 1 else POS
     if op is ast.GtE and c == 0:
