@@ -160,9 +160,6 @@ def _says(atom: ast.AST, holds: bool, operand: ast.AST, ctx, *, strict: bool) ->
     if const_value(left) is not None and const_value(right) is None:  # `0 < n` -> `n > 0`
         op, left, right = FLIPPED[type(op)](), right, left
     c = const_value(right)
-    if c is not None and not strict and _differs(left, c, operand, ctx) \
-            and (isinstance(op, ast.NotEq) and holds or isinstance(op, ast.Eq) and not holds):
-        return True  # past `if t == 1: return log(u)`, `1 - t` (and `t - 1`) is not 0
     if c is None or not (_same(left, operand, ctx) or _count_of(left, operand, ctx) and c == 0 and
                          isinstance(op, (ast.Eq, ast.NotEq))):
         return False
@@ -182,18 +179,6 @@ def _says(atom: ast.AST, holds: bool, operand: ast.AST, ctx, *, strict: bool) ->
         return c > 0
     if isinstance(op, ast.Eq):
         return c == 0 and not strict
-    return False
-
-
-def _differs(value: ast.AST, c: object, operand: ast.AST, ctx) -> bool:
-    """``operand`` is ``c - value`` or ``value - c``: 0 exactly where ``value == c``."""
-    operand = core(operand)
-    if not (isinstance(operand, ast.BinOp) and isinstance(operand.op, ast.Sub)) or isinstance(c, bool) \
-            or not isinstance(c, (int, float)) or c == 0:
-        return False
-    for mine, other in ((operand.right, operand.left), (operand.left, operand.right)):
-        if const_value(other) == c and _same(value, mine, ctx):
-            return True
     return False
 
 
