@@ -37,6 +37,23 @@ def binary_operands(call: ast.Call, method: bool) -> list[ast.expr]:
     return list(call.args[:2])
 
 
+#: comparisons written as calls: ``jnp.less_equal(z, 0.0)``, ``d.lt(beta)``, ``x.ne(0)``
+COMPARISON_OPS: dict[str, type[ast.cmpop]] = {
+    "less": ast.Lt, "lt": ast.Lt, "less_equal": ast.LtE, "le": ast.LtE, "greater": ast.Gt, "gt": ast.Gt,
+    "greater_equal": ast.GtE, "ge": ast.GtE, "equal": ast.Eq, "eq": ast.Eq, "not_equal": ast.NotEq, "ne": ast.NotEq}
+
+
+def call_comparison(call: ast.Call, method: bool) -> ast.Compare | None:
+    """``a.lt(b)`` / ``jnp.less(a, b)`` as the comparison ``a < b`` it computes; None for any
+    other call, or one without two operands."""
+    func = call.func
+    op = COMPARISON_OPS.get(func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", ""))
+    operands = binary_operands(call, method)
+    if op is None or len(operands) != 2:
+        return None
+    return ast.copy_location(ast.Compare(left=operands[0], ops=[op()], comparators=[operands[1]]), call)
+
+
 def new_axes(index: ast.AST) -> int | None:
     """How many axes an index adds when it keeps every element (``[:, None]``,
     ``[..., np.newaxis]``, ``[...]``); None when it picks elements (``[0]``, ``[mask]``)."""

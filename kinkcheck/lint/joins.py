@@ -29,6 +29,7 @@ from kinkcheck.lint.sink_paths import (
     flows_only_into,
     returned_sink,
 )
+from kinkcheck.syntax import COMPARISON_OPS, call_comparison
 
 #: elementwise functions the evaluator knows, by the last part of their name
 _UNARY: dict[str, Callable[[float], float]] = {
@@ -46,10 +47,10 @@ _BIN = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lamb
         ast.Div: lambda a, b: a / b, ast.Pow: lambda a, b: a ** b}
 _CMP = {ast.Lt: lambda a, b: a < b, ast.LtE: lambda a, b: a <= b, ast.Gt: lambda a, b: a > b,
         ast.GtE: lambda a, b: a >= b, ast.Eq: lambda a, b: a == b, ast.NotEq: lambda a, b: a != b}
-#: comparisons written as calls: ``jnp.less_equal(z, 0.0)``, ``d.lt(beta)``
+#: order comparisons written as calls (``jnp.less_equal(z, 0.0)``, ``d.lt(beta)``); an equality
+#: switches at one point, which one-sided slopes cannot see
 _CALL_CMP: dict[str, type[ast.cmpop]] = {
-    "less": ast.Lt, "lt": ast.Lt, "less_equal": ast.LtE, "le": ast.LtE, "greater": ast.Gt, "gt": ast.Gt,
-    "greater_equal": ast.GtE, "ge": ast.GtE}
+    name: op for name, op in COMPARISON_OPS.items() if op not in (ast.Eq, ast.NotEq)}
 _KNOWN = frozenset({*_UNARY, *_SAME, *_CALL_CMP, "where", "pow", "power", "maximum", "fmax", "minimum", "fmin",
                     "clamp", "clip", "clamp_min", "clamp_max"})
 #: calls whose later arguments bound the first, and calls selecting between their operands
@@ -416,14 +417,8 @@ def _as_compare(test: ast.AST, ctx) -> ast.AST:
     """``jnp.less_equal(a, b)`` / ``a.le(b)`` as the comparison ``a <= b`` (else ``test``)."""
     if not (isinstance(test, ast.Call) and callee_tail(test.func) in _CALL_CMP):
         return test
-    from kinkcheck.syntax import binary_operands
-
     method = isinstance(test.func, ast.Attribute) and not _is_module(test.func.value)
-    operands = binary_operands(test, method)
-    if len(operands) != 2:
-        return test
-    compare = ast.Compare(left=operands[0], ops=[_CALL_CMP[callee_tail(test.func)]()], comparators=[operands[1]])
-    return ast.copy_location(compare, test)
+    return call_comparison(test, method) or test
 
 
 def kink_smoothed(site_node: ast.AST, argument: ast.AST | None, ctx) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 
 from kinkcheck.lint.resolve import const_value
-from kinkcheck.syntax import scalar_cast_of
+from kinkcheck.syntax import call_comparison, scalar_cast_of
 
 #: wrappers that keep a value (and so what a test says about it)
 _SAME = frozenset({"item", "float", "double", "detach", "to", "long", "int", "clone", "cpu"})
@@ -52,10 +52,6 @@ def _in(child: ast.AST, stmts: list) -> bool:
 FLIPPED: dict[type[ast.cmpop], type[ast.cmpop]] = {
     ast.Lt: ast.Gt, ast.Gt: ast.Lt, ast.LtE: ast.GtE, ast.GtE: ast.LtE, ast.Eq: ast.Eq, ast.NotEq: ast.NotEq,
     ast.Is: ast.Is, ast.IsNot: ast.IsNot, ast.In: ast.In, ast.NotIn: ast.NotIn}
-#: elementwise comparisons spelled as methods (``x.gt(0)``, ``torch.gt(x, 0)``)
-_COMPARE_METHODS = {"gt": ast.Gt, "ge": ast.GtE, "lt": ast.Lt, "le": ast.LtE, "ne": ast.NotEq, "eq": ast.Eq,
-                    "greater": ast.Gt, "greater_equal": ast.GtE, "less": ast.Lt, "less_equal": ast.LtE,
-                    "not_equal": ast.NotEq, "equal": ast.Eq}
 
 
 def atoms(test: ast.AST, holds: bool):
@@ -97,19 +93,14 @@ def _quantified(test: ast.AST, quantifier: str) -> ast.AST | None:
 
 
 def _method_compare(test: ast.AST) -> ast.Compare | None:
-    """``x.gt(c)`` / ``torch.gt(x, c)`` / ``jnp.greater(x, c)`` as ``x > c``."""
+    """``x.gt(c)`` / ``torch.gt(x, c)`` / ``jnp.greater(x, c)`` as ``x > c``: one argument is
+    the method's, two the module function's."""
     if not (isinstance(test, ast.Call) and isinstance(test.func, ast.Attribute) and not test.keywords):
         return None
-    op = _COMPARE_METHODS.get(test.func.attr)
-    if op is None:
+    method = len(test.args) == 1
+    if not method and not (len(test.args) == 2 and isinstance(test.func.value, ast.Name)):
         return None
-    if len(test.args) == 1:
-        left, right = test.func.value, test.args[0]
-    elif len(test.args) == 2 and isinstance(test.func.value, ast.Name):
-        left, right = test.args
-    else:
-        return None
-    return ast.Compare(left=left, ops=[op()], comparators=[right])
+    return call_comparison(test, method)
 
 
 def core(node: ast.AST) -> ast.AST:

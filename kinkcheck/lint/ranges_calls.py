@@ -345,8 +345,7 @@ def own_function(call: ast.Call, ctx) -> str | None:
         q = _own_method(call.func, ctx)
     elif isinstance(call.func, ast.Name) and call.func.id == "self":
         # `self(x)` calls the instance: its `__call__` (a module's `forward`)
-        q = next((m for m in (_own_method(ast.Attribute(value=call.func, attr=a, ctx=ast.Load()), ctx)
-                              for a in ("__call__", "forward")) if m), None)
+        q = _self_method("__call__", ctx) or _self_method("forward", ctx)
     else:
         q = ctx.qualify(call.func)
         q = q if q and ctx.how == "def" else None
@@ -371,15 +370,21 @@ def _own_method(func: ast.Attribute, ctx) -> str | None:
     None when a class of the file that derives from this one overrides it (``self`` may be one)."""
     if not (isinstance(func.value, ast.Name) and func.value.id == "self"):
         return None
+    return _self_method(func.attr, ctx)
+
+
+def _self_method(name: str, ctx) -> str | None:
+    """The qualified name of the method ``name`` of ``ctx``'s class or a base class in this
+    file, as ``self.<name>`` reaches it (``_own_method``)."""
     cls = getattr(ctx, "cls_qual", None)
-    if cls and any(f"{sub}.{func.attr}" in ctx.fa.ix.scopes for sub, bases in ctx.fa.ix.classes.items()
+    if cls and any(f"{sub}.{name}" in ctx.fa.ix.scopes for sub, bases in ctx.fa.ix.classes.items()
                    if sub != cls and any(b.rsplit(".", 1)[-1] == cls.rsplit(".", 1)[-1] for b in bases)):
         return None
     seen: set[str] = set()
     while cls and cls not in seen:
         seen.add(cls)
-        if f"{cls}.{func.attr}" in ctx.fa.ix.scopes:
-            return f"{cls}.{func.attr}"
+        if f"{cls}.{name}" in ctx.fa.ix.scopes:
+            return f"{cls}.{name}"
         module = cls.rsplit(".", 1)[0] if "." in cls else ""
         bases = [b for b in ctx.fa.ix.classes.get(cls, ()) if f"{module}.{b.rsplit('.', 1)[-1]}" in ctx.fa.ix.classes]
         cls = f"{module}.{bases[0].rsplit('.', 1)[-1]}" if bases else None

@@ -264,14 +264,16 @@ def _int_attributes(fa) -> set[str]:
 def _range_counters(fn: ast.AST) -> set[str]:
     """Names bound only as the counter of a ``for ... in range(...)`` loop of ``fn``."""
     counters: set[str] = set()
+    other: set[str] = set()  # names any other loop or comprehension binds
     for n in ast.walk(fn):
-        if isinstance(n, (ast.For, ast.AsyncFor)) and isinstance(n.target, ast.Name) and isinstance(n.iter, ast.Call) \
+        if not isinstance(n, (ast.For, ast.AsyncFor, ast.comprehension)):
+            continue
+        if isinstance(n, (ast.For, ast.AsyncFor)) and isinstance(n.iter, ast.Call) \
                 and isinstance(n.iter.func, ast.Name) and n.iter.func.id == "range":
-            counters.add(n.target.id)
-    other = {t.id for n in ast.walk(fn) if isinstance(n, (ast.For, ast.AsyncFor, ast.comprehension))
-             and not (isinstance(n, (ast.For, ast.AsyncFor)) and isinstance(n.iter, ast.Call)
-                      and isinstance(n.iter.func, ast.Name) and n.iter.func.id == "range")
-             for t in ast.walk(n.target) if isinstance(t, ast.Name)}
+            if isinstance(n.target, ast.Name):
+                counters.add(n.target.id)
+        else:
+            other.update(t.id for t in ast.walk(n.target) if isinstance(t, ast.Name))
     return counters - other - _rebound(fn) - set(parameters(fn))
 
 

@@ -17,7 +17,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from kinkcheck.syntax import dotted
+from kinkcheck.syntax import COMPARISON_OPS, dotted
 
 BUILTIN_NAMES = frozenset(dir(builtins))
 
@@ -297,8 +297,7 @@ PLAIN_ATTRS = frozenset(
 #: methods whose result is metadata / a Python value
 #: comparisons written as calls (``torch.gt(d, m)``, ``d.lt(m)``, ``jnp.isclose(p, q)``): their
 #: results are booleans, so no operand's slope passes through them
-COMPARISON_CALLS = frozenset({"gt", "lt", "ge", "le", "greater", "less", "greater_equal", "less_equal", "eq", "ne",
-                              "equal", "not_equal", "isclose", "allclose"})
+COMPARISON_CALLS = frozenset({*COMPARISON_OPS, "isclose", "allclose"})
 PLAIN_METHODS = frozenset(
     {"size", "dim", "ndimension", "numel", "nelement", "item", "tolist", "stride", "data_ptr",
      "get_device", "is_contiguous", "is_floating_point", "is_complex", "element_size", "keys",
