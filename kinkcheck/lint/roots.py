@@ -129,8 +129,11 @@ LOSS_FAMILY_RE = re.compile(
     r"(^|_)(hinge|lovasz|dice|focal|tversky|jaccard|triplet|contrastive|huber|charbonnier|chamfer|"
     r"info_?nce|nt_?xent|cross_?entropy|xent|smooth_?l1)"
     r"(_(score|coeff|coefficient|flat|fn|func|term|with_logits|fast|distance))?$"
-    # the Lovasz extension is only ever a loss, whatever follows it (``lovasz_softmax_flat``)
-    r"|(^|_)lovasz(_|$)", re.IGNORECASE)
+    # the Lovasz extension is only ever a loss, whatever follows it (``lovasz_softmax_flat``), and
+    # so are the distances between distributions that generative models and domain adaptation
+    # train on (``sliced_wasserstein_distance``, ``wasserstein_1d``, ``unbiased_mmd_squared``,
+    # ``sinkhorn_divergence``, ``class SlicedWasserstein(nn.Module)``)
+    r"|(^|_)(lovasz|wasserstein|mmd|sinkhorn_divergence|energy_distance)(_|$)", re.IGNORECASE)
 #: the regression, image-quality and audio metrics used as losses (``psnr(pred, target)``,
 #: dm-pix's ``mae`` and scale-invariant ``simse``, objax's ``mean_absolute_error``, speech
 #: separation's ``si_sdr``): a function of the module computing one is loss code by name, as a
