@@ -194,10 +194,21 @@ def constructor_setting(node: ast.AST, ctx: "Context", depth: int = 4) -> bool:
     return False
 
 
-def _own_parameter(fn: ast.AST, value: ast.AST) -> bool:
-    """``value`` is a literal number or a plain parameter of ``fn`` (not ``*args``/``**kw``)."""
+def _own_parameter(fn: ast.AST, value: ast.AST, depth: int = 4) -> bool:
+    """``value`` is a literal number or a plain parameter of ``fn`` (not ``*args``/``**kw``),
+    or arithmetic of those, or a choice between them on a test of them (``self.eps = blur ** p``,
+    ``self.rho = None if reach is None else reach ** p``, geomloss's scales): a setting still."""
     if isinstance(value, ast.Constant):
-        return isinstance(value.value, (int, float)) and not isinstance(value.value, bool)
+        return isinstance(value.value, (int, float)) and not isinstance(value.value, bool) or value.value is None
+    if depth <= 0:
+        return False
+    if isinstance(value, ast.BinOp) and isinstance(value.op, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow)):
+        return _own_parameter(fn, value.left, depth - 1) and _own_parameter(fn, value.right, depth - 1)
+    if isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.USub):
+        return _own_parameter(fn, value.operand, depth - 1)
+    if isinstance(value, ast.IfExp):
+        return _own_parameter(fn, value.body, depth - 1) and _own_parameter(fn, value.orelse, depth - 1) \
+            and all(_own_parameter(fn, n, depth - 1) for n in ast.walk(value.test) if isinstance(n, ast.Name))
     a = getattr(fn, "args", None)
     if not isinstance(value, ast.Name) or not isinstance(a, ast.arguments):
         return False
