@@ -124,6 +124,13 @@ def _count_of_data(node: ast.AST | None, ctx: Context, depth: int = 4, reduced: 
     if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
         return _count_of_data(node.left, ctx, depth - 1, reduced) and (
             const_value(node.right) is not None or _count_of_data(node.right, ctx, depth - 1, reduced))
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+        # a count shared out over devices (`psum(n, "batch") / n_devices`) is 0 only where the count is
+        return _count_of_data(node.left, ctx, depth - 1, reduced) and _static(node.right, ctx, depth - 1)
+    if isinstance(node, ast.Call) and (own := _own_function(node, ctx)) is not None \
+            and _counting_function(ctx, own, depth - 1):
+        # `_n_weights_per_core(weights)`: a helper of the file that returns a count of what it is handed
+        return all(_count_of_data(a, ctx, depth - 1, True) or ctx.kind(a) in (PLAIN, DATA) for a in node.args)
     if isinstance(node, ast.Call) and isinstance(node.func, (ast.Attribute, ast.Name)):
         func = node.func
         tail = func.attr if isinstance(func, ast.Attribute) else func.id
@@ -135,6 +142,22 @@ def _count_of_data(node: ast.AST | None, ctx: Context, depth: int = 4, reduced: 
         if tail in _TOTALS:
             return _count_of_data(inner, ctx, depth - 1, True)
     return False
+
+
+def _counting_function(ctx: Context, qual: str, depth: int) -> bool:
+    """Every value the function ``qual`` returns is a count or total of data
+    (:func:`_count_of_data`, read in the function itself); memoized per file."""
+    from kinkcheck.lint import call_sites
+    from kinkcheck.lint.walk import walk_local
+
+    memo = ctx.fa.__dict__.setdefault("_counting_functions", {})
+    if qual not in memo:
+        memo[qual] = False  # a recursive helper counts nothing
+        entry = ctx.fa.ix.scopes[qual]
+        callee = call_sites.linked_context(ctx.fa, qual, entry)
+        values = [n.value for n in walk_local(entry[0]) if isinstance(n, ast.Return)]
+        memo[qual] = bool(values) and all(_count_of_data(v, callee, max(depth, 2)) for v in values)
+    return memo[qual]
 
 
 #: keywords of an array constructor that say how, not what (``torch.tensor(d, dtype=...)``)
