@@ -197,13 +197,19 @@ def mutated_names(ctx: "Context", item_stores: bool = True) -> set[str]:
 
 def self_assignments(fa: FileAnalysis, cls_qual: str, attr: str):
     """``(qualname, function, env, value)`` for each ``self.<attr> = value`` in the methods of
-    ``cls_qual`` (tuple targets unpacked, nested functions as their own scopes)."""
+    ``cls_qual`` (tuple targets unpacked, nested functions as their own scopes), and for each
+    ``self.register_buffer("<attr>", value)``, which binds the attribute too."""
     from kinkcheck.syntax import assigned_pairs
 
     for qual, (fn, env, c) in fa.ix.scopes.items():
         if c != cls_qual or fn is fa.tree:
             continue
         for node in walk_local(fn):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr == "register_buffer" and isinstance(node.func.value, ast.Name) \
+                    and node.func.value.id == "self" and len(node.args) >= 2 \
+                    and isinstance(node.args[0], ast.Constant) and node.args[0].value == attr:
+                yield qual, fn, env, node.args[1]
             if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
                 for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
                     for t, value in assigned_pairs(target, node.value):

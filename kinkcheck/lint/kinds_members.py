@@ -194,6 +194,23 @@ def constructor_setting(node: ast.AST, ctx: "Context", depth: int = 4) -> bool:
     return False
 
 
+#: calls that only turn a setting into an array (``torch.as_tensor(p)``, ``float(p)``, pomegranate's
+#: ``_cast_as_tensor(p)``); ``nn.Parameter(p)`` makes it learnable and is none of them
+_CAST_RE = re.compile(r"^(tensor|as_tensor|asarray|array|float|int|_?cast_as_tensor|to_tensor)$")
+
+
+def _callee_name(func: ast.AST) -> str:
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+
+
+def uncast(value: ast.AST) -> ast.AST:
+    """``dofs`` of ``torch.as_tensor(dofs)``: the value a cast to an array holds."""
+    while isinstance(value, ast.Call) and len(value.args) == 1 and not value.keywords \
+            and _CAST_RE.search(_callee_name(value.func)):
+        value = value.args[0]
+    return value
+
+
 def _own_parameter(fn: ast.AST, value: ast.AST, depth: int = 4) -> bool:
     """``value`` is a literal number or a plain parameter of ``fn`` (not ``*args``/``**kw``),
     or arithmetic of those, or a choice between them on a test of them (``self.eps = blur ** p``,
@@ -209,6 +226,9 @@ def _own_parameter(fn: ast.AST, value: ast.AST, depth: int = 4) -> bool:
     if isinstance(value, ast.IfExp):
         return _own_parameter(fn, value.body, depth - 1) and _own_parameter(fn, value.orelse, depth - 1) \
             and all(_own_parameter(fn, n, depth - 1) for n in ast.walk(value.test) if isinstance(n, ast.Name))
+    if uncast(value) is not value:
+        # `self.register_buffer("dofs", torch.as_tensor(dofs))`: the setting, as a tensor
+        return _own_parameter(fn, uncast(value), depth - 1)
     a = getattr(fn, "args", None)
     if not isinstance(value, ast.Name) or not isinstance(a, ast.arguments):
         return False
