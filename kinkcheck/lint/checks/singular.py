@@ -113,13 +113,20 @@ def _count_of_data(node: ast.AST | None, ctx: Context, depth: int = 4, reduced: 
 
     if node is None or depth < 0:
         return False
-    if truth_value(node):
+    if truth_value(node) or _one_hot(node):
         return reduced  # `(d > 0).sum()`: the count; `x / (d > 0)` divides by the mask itself
     name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
     if name is not None and (_TOTAL_WORDS.search(name) or reduced and _MASK_WORDS.search(name)):
         return True
     if isinstance(node, ast.Name):
         value = ctx.definition(node.id)
+        if value is None and ctx.parent(node) is not None:
+            # rebound (`targets = F.one_hot(targets.long(), n).float()`): what reaches this use
+            from kinkcheck.lint import flow
+
+            found, entry = flow.reaching(node.id, node, ctx)
+            return bool(found) and not entry and all(
+                v is not None and _count_of_data(v, ctx, depth - 1, reduced) for _, v in found)
         return value is not None and _count_of_data(value, ctx, depth - 1, reduced)
     if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
         return _count_of_data(node.left, ctx, depth - 1, reduced) and (
@@ -142,6 +149,12 @@ def _count_of_data(node: ast.AST | None, ctx: Context, depth: int = 4, reduced: 
         if tail in _TOTALS:
             return _count_of_data(inner, ctx, depth - 1, True)
     return False
+
+
+def _one_hot(node: ast.AST) -> bool:
+    """``F.one_hot(labels, n)``: an indicator of the labels, whose total is a count."""
+    return isinstance(node, ast.Call) and isinstance(node.func, (ast.Attribute, ast.Name)) \
+        and (node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id) == "one_hot"
 
 
 def _counting_function(ctx: Context, qual: str, depth: int) -> bool:
