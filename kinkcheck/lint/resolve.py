@@ -253,7 +253,7 @@ PLAIN_NAME_RE = re.compile(
     r"config|cfg|conf|hparams|hyperparams|hyp|\w+_config|\w+_cfg)$"
 )
 DATA_NAME_RE = re.compile(
-    r"(^|_)(target|targets|label|labels|y_true|gt|ground_truth|mask|masks|attention_mask|ids|"
+    r"(^|_)(target|targets|tgt|tgts|label|labels|y_true|gt|ground_truth|mask|masks|attention_mask|ids|"
     r"indices|index|inds|idxs|sorter|perm|permutation|lengths|lens|counts|weights_mask|onehot|one_hot|imgsz|img_size|image_size|stride|strides|"
     r"anchor_points|anchors|grid|grids|valid|validity|timestep|timesteps|"
     # observations of a forecasting window: `past_observed_values`, `observed_indicator`
