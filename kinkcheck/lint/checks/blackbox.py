@@ -81,6 +81,10 @@ GRADIENT_FREE = frozenset({
     "isneginf", "isclose", "allclose", "array_equal", "array_equiv", "equal", "not_equal", "greater",
     "greater_equal", "less", "less_equal", "any", "all", "argmax", "argmin", "argsort", "argwhere", "nonzero",
     "flatnonzero", "count_nonzero", "searchsorted", "digitize", "bincount", "isin", "in1d", "signbit",
+    # constants of a shape, grids and a dtype's facts: built from sizes, never from values
+    # (`np.ones_like(ids)`, `np.arange(n)`, `np.finfo(dtype).eps`)
+    "zeros", "ones", "empty", "zeros_like", "ones_like", "empty_like", "arange", "linspace", "logspace", "eye",
+    "identity", "finfo", "iinfo", "dtype", "shape", "ndim", "size", "result_type", "promote_types",
 })
 
 
