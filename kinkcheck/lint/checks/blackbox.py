@@ -85,7 +85,11 @@ GRADIENT_FREE = frozenset({
     # (`np.ones_like(ids)`, `np.arange(n)`, `np.finfo(dtype).eps`)
     "zeros", "ones", "empty", "zeros_like", "ones_like", "empty_like", "arange", "linspace", "logspace", "eye",
     "identity", "finfo", "iinfo", "dtype", "shape", "ndim", "size", "result_type", "promote_types",
+    # what is read from files (weights, fixtures)
+    "load", "loadtxt", "genfromtxt", "fromfile", "frombuffer", "save", "savez", "savetxt",
 })
+#: numpy modules whose functions take no array value in: draws and seeding
+_GRADIENT_FREE_MODULES = ("numpy.random.",)
 
 
 def jax_raises(ctx: Context) -> bool:
@@ -111,7 +115,8 @@ def foreign_array_library(node: ast.Call, ctx: Context):
         return
     q = ctx.qualify(node.func)
     if q is None or not _foreign(q) or ctx.how not in ("import", "star") \
-            or (q.startswith("numpy.") and q.rsplit(".", 1)[-1] in GRADIENT_FREE):
+            or (q.startswith("numpy.") and q.rsplit(".", 1)[-1] in GRADIENT_FREE) \
+            or q.startswith(_GRADIENT_FREE_MODULES):
         return
     if namespaces.through_backend(ctx, node.func):
         return  # `nx.sum(p)` of `nx = get_backend(p)`: the framework's own function
