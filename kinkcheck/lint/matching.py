@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from kinkcheck.lint.checks import Site
 from kinkcheck.lint.bindings import IterItem, Opaque
 from kinkcheck.lint.kinds import PARAMETERS
-from kinkcheck.lint.resolve import DATA, PLAIN, TENSOR, dotted
+from kinkcheck.lint.resolve import ARRAY_ROOTS, DATA, PLAIN, TENSOR, dotted
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context, FileAnalysis
@@ -169,6 +169,8 @@ def match_call(node: ast.Call, ctx: "Context", tables: Tables) -> list[Site]:
             q = None  # constructing nn.ReLU() evaluates nothing; calling the instance does
         elif not is_class and instance_call:
             q = None
+    if q is not None and q in tables.callables and _own_package(q, ctx):
+        return out  # torchvision's `box_iou` called inside torchvision: its body is checked, not the call
     if q is not None and q in tables.callables:
         if _smooth_metric(node, q):
             return out
@@ -200,6 +202,14 @@ def match_call(node: ast.Call, ctx: "Context", tables: Tables) -> list[Site]:
     if _wants_inference(node, ctx, q, how):
         out.extend(_match_inferred(node, ctx, tables))
     return out
+
+
+def _own_package(q: str, ctx: "Context") -> bool:
+    """A catalog callable of a library that is not an array framework, called from inside that
+    library: it is a helper of the checked package, whose primitives are the sites (LABELS.md
+    rule 1), not a primitive itself."""
+    root = q.split(".", 1)[0]
+    return root not in ARRAY_ROOTS and ctx.fa.module.split(".", 1)[0] == root
 
 
 #: scipy distances and the position of their ``metric`` argument: with a squared metric
