@@ -135,6 +135,22 @@ def numeric_value(node: ast.AST | None, ctx, depth: int = 4):
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         v = numeric_value(node.operand, ctx, depth - 1)  # `x ** (-p)` with `p = 4` above
         return None if v is None or isinstance(v, bool) else (-v if isinstance(node.op, ast.USub) else v)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+        a, b = numeric_value(node.left, ctx, depth - 1), numeric_value(node.right, ctx, depth - 1)
+        if a is None or b is None or isinstance(a, bool) or isinstance(b, bool) or (a <= 0 and not float(b).is_integer()):
+            return None
+        try:
+            return float(a) ** b  # `eps ** 0.5` with `eps=1e-8`
+        except (OverflowError, ZeroDivisionError):
+            return None
+    if isinstance(node, ast.Call) and len(node.args) == 1 and not isinstance(node.args[0], ast.Starred):
+        # a number made a tensor, or its root (`torch.tensor(eps)`, `math.sqrt(eps)`)
+        tail = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        if tail in ("tensor", "as_tensor", "float", "sqrt"):
+            v = numeric_value(node.args[0], ctx, depth - 1)
+            if v is None or isinstance(v, bool) or (tail == "sqrt" and v < 0):
+                return None
+            return float(v) ** 0.5 if tail == "sqrt" else v
     return None
 
 

@@ -9,6 +9,7 @@ from kinkcheck.lint.checks import Site, refine
 from kinkcheck.lint.checks.branch import _call_tail
 from kinkcheck.lint import ranges
 from kinkcheck.lint.ranges_calls import JOINED
+from kinkcheck.lint.ranges_settings import numeric_value
 from kinkcheck.lint.guards import (
     _inside_unit,
     _lower_bound,
@@ -157,6 +158,10 @@ def _machine(node: ast.AST, ctx: Context, at: int, depth: int = 2) -> bool:
     return isinstance(holder, ast.Call) and _call_tail(holder) in ("finfo", "iinfo")
 
 
+#: a floor at most this large only keeps a value off 0 (the runtime's guard threshold too)
+TINY_FLOOR = 1e-2
+
+
 def _positive_floor(node: ast.AST, ctx: Context) -> bool:
     """A literal or eps-like floor > 0 (``1``, ``1e-6``, ``self.eps``, ``torch.tensor(1)``), or
     an eps scaled to the values around it (``lb = tiny * (1.0 + jnp.abs(b))``)."""
@@ -166,7 +171,12 @@ def _positive_floor(node: ast.AST, ctx: Context) -> bool:
         value = _reaching_value(node, ctx)
         if value is not None and _eps_scaled(value, ctx):
             return True
-    return _eps_scaled(node, ctx) or is_eps_like(node) or _positive_number(node, ctx) and const_value(node) is not None
+    if _eps_scaled(node, ctx) or is_eps_like(node) or _positive_number(node, ctx) and const_value(node) is not None:
+        return True
+    # a tiny number worked out from settings (`torch.tensor(eps) ** 0.5` with `eps=1e-8`) is a
+    # numerical floor; a larger one (free nats, `clamp_min(self.free_nats)`) is reached on purpose
+    value = numeric_value(node, ctx)
+    return value is not None and not isinstance(value, bool) and 0 < value <= TINY_FLOOR
 
 
 def _eps_scaled(node: ast.AST, ctx: Context) -> bool:
