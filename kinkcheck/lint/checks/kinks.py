@@ -158,8 +158,9 @@ def _machine(node: ast.AST, ctx: Context, at: int, depth: int = 2) -> bool:
     return isinstance(holder, ast.Call) and _call_tail(holder) in ("finfo", "iinfo")
 
 
-#: a floor at most this large only keeps a value off 0 (the runtime's guard threshold too)
-TINY_FLOOR = 1e-2
+#: a floor worked out from settings at most this large only keeps a value off 0 (CIELAB's
+#: threshold (6/29) ** 3 ~ 0.0089 is a modelled kink)
+TINY_FLOOR = 1e-3
 
 
 def _positive_floor(node: ast.AST, ctx: Context) -> bool:
