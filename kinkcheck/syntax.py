@@ -37,6 +37,11 @@ def binary_operands(call: ast.Call, method: bool) -> list[ast.expr]:
     return list(call.args[:2])
 
 
+def callee_tail(func: ast.AST) -> str:
+    """The last name of a callee: ``where`` of ``jnp.where``, ``isfinite`` of ``isfinite``."""
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+
+
 #: comparisons written as calls: ``jnp.less_equal(z, 0.0)``, ``d.lt(beta)``, ``x.ne(0)``
 COMPARISON_OPS: dict[str, type[ast.cmpop]] = {
     "less": ast.Lt, "lt": ast.Lt, "less_equal": ast.LtE, "le": ast.LtE, "greater": ast.Gt, "gt": ast.Gt,
@@ -46,8 +51,7 @@ COMPARISON_OPS: dict[str, type[ast.cmpop]] = {
 def call_comparison(call: ast.Call, method: bool) -> ast.Compare | None:
     """``a.lt(b)`` / ``jnp.less(a, b)`` as the comparison ``a < b`` it computes; None for any
     other call, or one without two operands."""
-    func = call.func
-    op = COMPARISON_OPS.get(func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", ""))
+    op = COMPARISON_OPS.get(callee_tail(call.func))
     operands = binary_operands(call, method)
     if op is None or len(operands) != 2:
         return None

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from kinkcheck.lint.resolve import PLAIN, annotation_kind
 from kinkcheck.lint.walk import MUTATORS, walk_local
+from kinkcheck.syntax import dotted
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context, FileAnalysis
@@ -195,6 +196,14 @@ def mutated_names(ctx: "Context", item_stores: bool = True) -> set[str]:
     return got
 
 
+def registered_buffer(node: ast.AST) -> tuple[str, ast.expr | None] | None:
+    """``x.register_buffer("name", value)``: the buffer's name and value (None when not given)."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "register_buffer" \
+            and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+        return node.args[0].value, node.args[1] if len(node.args) > 1 else None
+    return None
+
+
 def self_assignments(fa: FileAnalysis, cls_qual: str, attr: str):
     """``(qualname, function, env, value)`` for each ``self.<attr> = value`` in the methods of
     ``cls_qual`` (tuple targets unpacked, nested functions as their own scopes), and for each
@@ -205,11 +214,9 @@ def self_assignments(fa: FileAnalysis, cls_qual: str, attr: str):
         if c != cls_qual or fn is fa.tree:
             continue
         for node in walk_local(fn):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-                    and node.func.attr == "register_buffer" and isinstance(node.func.value, ast.Name) \
-                    and node.func.value.id == "self" and len(node.args) >= 2 \
-                    and isinstance(node.args[0], ast.Constant) and node.args[0].value == attr:
-                yield qual, fn, env, node.args[1]
+            if isinstance(node, ast.Call) and dotted(node.func) == "self.register_buffer" \
+                    and (buffer := registered_buffer(node)) is not None and buffer[0] == attr and buffer[1] is not None:
+                yield qual, fn, env, buffer[1]
             if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
                 for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
                     for t, value in assigned_pairs(target, node.value):

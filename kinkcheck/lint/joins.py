@@ -24,12 +24,11 @@ from kinkcheck.lint import flow
 from kinkcheck.lint.sink_paths import (
     ASIDE,
     NAME_HOPS,
-    callee_tail,
     finite_guarded,
     flows_only_into,
     returned_sink,
 )
-from kinkcheck.syntax import COMPARISON_OPS, call_comparison
+from kinkcheck.syntax import COMPARISON_OPS, call_comparison, callee_tail
 
 #: elementwise functions the evaluator knows, by the last part of their name
 _UNARY: dict[str, Callable[[float], float]] = {

@@ -8,12 +8,13 @@ import ast
 import re
 from typing import TYPE_CHECKING
 
-from kinkcheck.lint.bindings import self_assignments
+from kinkcheck.lint.bindings import registered_buffer, self_assignments
 from kinkcheck.lint.index import MODULE_CODE, _qual
 from kinkcheck.lint.kinds import _CYCLE
 from kinkcheck.lint.pytree import static_fields
 from kinkcheck.lint.resolve import DATA, PLAIN, UNKNOWN, annotation_kind, dotted, join, name_kind
 from kinkcheck.lint.walk import walk_local
+from kinkcheck.syntax import callee_tail
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context, FileAnalysis
@@ -139,10 +140,7 @@ def _property_kind(fa: "FileAnalysis", cls_qual: str, attr: str) -> str | None:
 def buffers(fa: "FileAnalysis") -> set[str]:
     """Names registered with ``self.register_buffer("name", ...)`` anywhere in the file."""
     if fa._buffers is None:
-        fa._buffers = {
-            n.args[0].value for n in ast.walk(fa.tree)
-            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "register_buffer"
-            and n.args and isinstance(n.args[0], ast.Constant) and isinstance(n.args[0].value, str)}
+        fa._buffers = {buffer[0] for n in ast.walk(fa.tree) if (buffer := registered_buffer(n)) is not None}
     return fa._buffers
 
 
@@ -199,14 +197,10 @@ def constructor_setting(node: ast.AST, ctx: "Context", depth: int = 4) -> bool:
 _CAST_RE = re.compile(r"^(tensor|as_tensor|asarray|array|float|int|_?cast_as_tensor|to_tensor)$")
 
 
-def _callee_name(func: ast.AST) -> str:
-    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-
-
 def uncast(value: ast.AST) -> ast.AST:
     """``dofs`` of ``torch.as_tensor(dofs)``: the value a cast to an array holds."""
     while isinstance(value, ast.Call) and len(value.args) == 1 and not value.keywords \
-            and _CAST_RE.search(_callee_name(value.func)):
+            and _CAST_RE.search(callee_tail(value.func)):
         value = value.args[0]
     return value
 
@@ -226,9 +220,9 @@ def _own_parameter(fn: ast.AST, value: ast.AST, depth: int = 4) -> bool:
     if isinstance(value, ast.IfExp):
         return _own_parameter(fn, value.body, depth - 1) and _own_parameter(fn, value.orelse, depth - 1) \
             and all(_own_parameter(fn, n, depth - 1) for n in ast.walk(value.test) if isinstance(n, ast.Name))
-    if uncast(value) is not value:
+    if (held := uncast(value)) is not value:
         # `self.register_buffer("dofs", torch.as_tensor(dofs))`: the setting, as a tensor
-        return _own_parameter(fn, uncast(value), depth - 1)
+        return _own_parameter(fn, held, depth - 1)
     a = getattr(fn, "args", None)
     if not isinstance(value, ast.Name) or not isinstance(a, ast.arguments):
         return False

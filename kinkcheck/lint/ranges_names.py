@@ -159,9 +159,9 @@ def _attribute(node: ast.Attribute, ctx, depth: int) -> str:
             return prop
         assigned = _class_assignments(fa, getattr(ctx, "cls_qual", None), attr) if fa is not None else []
         rs = []
-        for fn, value in assigned:
-            from kinkcheck.lint.kinds_members import uncast
+        from kinkcheck.lint.kinds_members import uncast
 
+        for fn, value in assigned:
             value = uncast(value)  # `register_buffer("dofs", torch.as_tensor(dofs))`
             if isinstance(value, ast.Name):
                 from kinkcheck.lint.ranges_settings import _init_param

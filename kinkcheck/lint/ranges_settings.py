@@ -9,6 +9,7 @@ import ast
 from kinkcheck.lint.bindings import parameters
 from kinkcheck.lint.ranges import ANY, POS, _config_name, _const, join
 from kinkcheck.lint.resolve import const_value, is_eps_like
+from kinkcheck.syntax import callee_tail
 
 
 def known_zero(node: ast.AST, ctx) -> bool:
@@ -145,7 +146,7 @@ def numeric_value(node: ast.AST | None, ctx, depth: int = 4):
             return None
     if isinstance(node, ast.Call) and len(node.args) == 1 and not isinstance(node.args[0], ast.Starred):
         # a number made a tensor, or its root (`torch.tensor(eps)`, `math.sqrt(eps)`)
-        tail = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        tail = callee_tail(node.func)
         if tail in ("tensor", "as_tensor", "float", "sqrt"):
             v = numeric_value(node.args[0], ctx, depth - 1)
             if v is None or isinstance(v, bool) or (tail == "sqrt" and v < 0):

@@ -11,12 +11,7 @@ import ast
 import re
 
 from kinkcheck.lint import flow, sinks
-
-
-def callee_tail(func: ast.AST) -> str:
-    """The last name of a callee: ``where`` of ``jnp.where``, ``isfinite`` of ``isfinite``."""
-    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-
+from kinkcheck.syntax import callee_tail
 
 #: how many names a value is followed through on its way to the return (``huber = a + b``,
 #: ``weighted = w * huber``, ``loss = weighted.sum(2)``, ``loss = loss.mean(1)``)

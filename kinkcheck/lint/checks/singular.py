@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from kinkcheck.lint.checks import Site, refine
 from kinkcheck.lint.ranges_settings import numeric_value
 from kinkcheck.lint.resolve import ARRAY_ROOTS, DATA, PLAIN, const_value
+from kinkcheck.syntax import callee_tail
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -134,8 +136,7 @@ def _count_of_data(node: ast.AST | None, ctx: Context, depth: int = 4, reduced: 
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
         # a count shared out over devices (`psum(n, "batch") / n_devices`) is 0 only where the count is
         return _count_of_data(node.left, ctx, depth - 1, reduced) and _static(node.right, ctx, depth - 1)
-    if isinstance(node, ast.Call) and (own := _own_function(node, ctx)) is not None \
-            and _counting_function(ctx, own, depth - 1):
+    if isinstance(node, ast.Call) and (own := _own_function(node, ctx)) is not None and _counting_function(ctx, own):
         # `_n_weights_per_core(weights)`: a helper of the file that returns a count of what it is handed
         return all(_count_of_data(a, ctx, depth - 1, True) or ctx.kind(a) in (PLAIN, DATA) for a in node.args)
     if isinstance(node, ast.Call) and isinstance(node.func, (ast.Attribute, ast.Name)):
@@ -153,24 +154,14 @@ def _count_of_data(node: ast.AST | None, ctx: Context, depth: int = 4, reduced: 
 
 def _one_hot(node: ast.AST) -> bool:
     """``F.one_hot(labels, n)``: an indicator of the labels, whose total is a count."""
-    return isinstance(node, ast.Call) and isinstance(node.func, (ast.Attribute, ast.Name)) \
-        and (node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id) == "one_hot"
+    return isinstance(node, ast.Call) and callee_tail(node.func) == "one_hot"
 
 
-def _counting_function(ctx: Context, qual: str, depth: int) -> bool:
+def _counting_function(ctx: Context, qual: str) -> bool:
     """Every value the function ``qual`` returns is a count or total of data
-    (:func:`_count_of_data`, read in the function itself); memoized per file."""
-    from kinkcheck.lint import call_sites
-    from kinkcheck.lint.walk import walk_local
-
-    memo = ctx.fa.__dict__.setdefault("_counting_functions", {})
-    if qual not in memo:
-        memo[qual] = False  # a recursive helper counts nothing
-        entry = ctx.fa.ix.scopes[qual]
-        callee = call_sites.linked_context(ctx.fa, qual, entry)
-        values = [n.value for n in walk_local(entry[0]) if isinstance(n, ast.Return)]
-        memo[qual] = bool(values) and all(_count_of_data(v, callee, max(depth, 2)) for v in values)
-    return memo[qual]
+    (:func:`_count_of_data`, read in the function itself)."""
+    return _every_return(ctx, qual, "_counting_functions",
+                         lambda callee, v: _count_of_data(v, callee, _HOP_DEPTH - 1))
 
 
 #: keywords of an array constructor that say how, not what (``torch.tensor(d, dtype=...)``)
@@ -267,19 +258,29 @@ def _own_function(call: ast.Call, ctx: Context) -> str | None:
 
 def _static_function(ctx: Context, qual: str) -> bool:
     """Every value the function ``qual`` returns is :func:`_static` when its parameters are
-    (the call hands it settings); memoized per file, a recursive call is not static."""
+    (the call hands it settings)."""
+
+    def static(callee: Context, value: ast.AST) -> bool:
+        callee.__dict__["_static_params"] = frozenset(callee.params)
+        return _static(value, callee, _HOP_DEPTH)
+
+    return _every_return(ctx, qual, "_static_functions", static)
+
+
+def _every_return(ctx: Context, qual: str, memo_name: str, holds: Callable[[Context, ast.AST], bool]) -> bool:
+    """``holds(callee, value)`` for every value the function ``qual`` returns (a bare
+    ``return`` holds nothing), read in the function's own linked context; memoized per file
+    under ``memo_name``, and a recursive call holds nothing."""
     from kinkcheck.lint import call_sites
     from kinkcheck.lint.walk import walk_local
 
-    memo = ctx.fa.__dict__.setdefault("_static_functions", {})
-    if qual in memo:
-        return memo[qual]
-    memo[qual] = False
-    entry = ctx.fa.ix.scopes[qual]
-    callee = call_sites.linked_context(ctx.fa, qual, entry)
-    callee.__dict__["_static_params"] = frozenset(callee.params)
-    values = [n.value for n in walk_local(entry[0]) if isinstance(n, ast.Return)]
-    memo[qual] = bool(values) and all(v is not None and _static(v, callee, _HOP_DEPTH) for v in values)
+    memo = ctx.fa.__dict__.setdefault(memo_name, {})
+    if qual not in memo:
+        memo[qual] = False
+        entry = ctx.fa.ix.scopes[qual]
+        callee = call_sites.linked_context(ctx.fa, qual, entry)
+        values = [n.value for n in walk_local(entry[0]) if isinstance(n, ast.Return)]
+        memo[qual] = bool(values) and all(v is not None and holds(callee, v) for v in values)
     return memo[qual]
 
 
