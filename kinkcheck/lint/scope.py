@@ -167,13 +167,14 @@ def loss_scope(
         # an accuracy, F-score, recall or AUC has slope 0 wherever it has one: no one trains on
         # it, so its argmax and thresholds are evaluation code unless loss code calls it
         scores = {ix.path: _evaluation_scores(ix) for ix in indexes if ix.functions}
-        if numpy_only or any(outer.values()) or any(scores.values()):
-            loss = _reached(world, indexes, "loss", loss_functions, max_depth)
-            for path in numpy_only:
-                every[path] = loss.get(path, set())
-            for path, fns in [*outer.items(), *scores.items()]:
-                reached = loss.get(path, set())
-                every[path] -= {q for q in fns if q not in reached and q + SLICE not in reached}
+        roots = _roots(world, indexes, "loss", loss_functions)
+        loss = _reached(world, indexes, "loss", loss_functions, max_depth, roots)
+        for path in numpy_only:
+            every[path] = loss.get(path, set())
+        for path, fns in [*outer.items(), *scores.items()]:
+            reached = loss.get(path, set())
+            every[path] -= {q for q in fns if q not in reached and q + SLICE not in reached}
+        _call_facts(world, every, loss, set(roots[0]), numpy_only)
         scoped = every
     else:
         scoped = _reached(world, indexes, scope, loss_functions, max_depth)
@@ -182,12 +183,11 @@ def loss_scope(
 
 
 def _reached(world: _World, indexes: list[FileIndex], scope: str, loss_functions: tuple[str, ...],
-             max_depth: int) -> dict[str, set[str]]:
+             max_depth: int, found: tuple[list[str], set[str]] | None = None) -> dict[str, set[str]]:
     """path -> what loss (or model) scope reaches from its roots, with the settings and data
     parameters every call from there pins (:mod:`pinned`, :mod:`argflow`)."""
     whole: dict[str, int] = {}  # qualname -> depth reached
     rooted: set[str] = set()
-    sliced: set[str] = set()
     queue: deque[tuple[str, int]] = deque()
 
     def add(q: str, depth: int, root: bool = False, owned: bool = False) -> None:
@@ -201,19 +201,8 @@ def _reached(world: _World, indexes: list[FileIndex], scope: str, loss_functions
             rooted.add(q)
         queue.append((q, depth))
 
-    host = _host_modules(indexes)
-    setup = _setup_helpers(world) if any(f.root == "module" for _, f in world.functions.values()) else set()
-    for q, (ix, f) in world.functions.items():
-        if f.root == "backward" and not _configured(f, loss_functions):
-            sliced.add(q)
-        elif _configured(f, loss_functions) or (f.root and not (ix.module in host and f.root in IMPLIED_ROOTS)
-                                                 and not (f.root == "module" and q in setup)) \
-                or (scope == "model" and f.model_forward):
-            add(q, 0, root=True)
-    for q in _class_roots(world):
-        if world.functions[q][0].module not in host:
-            add(q, 0, root=True)
-    for q in _value_roots(world, indexes):
+    roots, sliced = found or _roots(world, indexes, scope, loss_functions)
+    for q in roots:
         add(q, 0, root=True)
     for q in sliced:
         if q in whole:
@@ -250,6 +239,44 @@ def _reached(world: _World, indexes: list[FileIndex], scope: str, loss_functions
         if q in whole:
             out[world.functions[q][0].path].add(entry)
     return out
+
+
+def _roots(world: _World, indexes: list[FileIndex], scope: str,
+           loss_functions: tuple[str, ...]) -> tuple[list[str], set[str]]:
+    """(the roots, in order; the functions of which only the statements a ``.backward()``
+    differentiates are loss code)."""
+    roots: list[str] = []
+    sliced: set[str] = set()
+    host = _host_modules(indexes)
+    setup = _setup_helpers(world) if any(f.root == "module" for _, f in world.functions.values()) else set()
+    for q, (ix, f) in world.functions.items():
+        if f.root == "backward" and not _configured(f, loss_functions):
+            sliced.add(q)
+        elif _configured(f, loss_functions) or (f.root and not (ix.module in host and f.root in IMPLIED_ROOTS)
+                                                 and not (f.root == "module" and q in setup)) \
+                or (scope == "model" and f.model_forward):
+            roots.append(q)
+    roots.extend(q for q in _class_roots(world) if world.functions[q][0].module not in host)
+    roots.extend(_value_roots(world, indexes))
+    return roots, sliced
+
+
+def _call_facts(world: _World, every: dict[str, set[str]], loss: dict[str, set[str]], rooted: set[str],
+                skip: set[str]) -> None:
+    """Add to ``every`` (the --all scope) the facts loss scope knows of the loss code in it
+    (``loss``): the settings every call passes and the parameters every call hands only data
+    (the constants of a gradient transform, ``jax.grad(loss)(params, batch)``'s ``batch``, and
+    the free names of a differentiated closure among them), here with every function of the
+    tree a caller, since with --all a model's forward calling a helper is differentiated too.
+    Nothing is concluded for the rest: a library's own calls of its helpers (tests, random
+    draws, initialisation) say nothing of its users' calls. Files in ``skip`` keep the facts
+    loss scope gave them."""
+    callers = list(world.functions)
+    for entry in [*pins(world, callers, rooted), *data_params(world, callers, rooted)]:
+        q = entry.partition("#")[0]
+        path = world.functions[q][0].path
+        if path not in skip and q in every.get(path, ()) and q in loss.get(path, ()):
+            every[path].add(entry)
 
 
 #: roots a name or a place implies; an explicit mark or a gradient taken is a root anywhere

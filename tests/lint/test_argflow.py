@@ -118,7 +118,39 @@ def test_a_public_helper_a_root_or_a_value_is_never_judged_by_its_callers():
         STATS = {"robust": _stats}
     """})
     assert not any(q.startswith("pkg._private._stats") for q in data_params(handed))
-    assert data_params(modules, scope="all") == set()
+
+
+def test_all_scope_judges_loss_code_by_every_call_in_the_tree():
+    """--all checks a model's forward too: a helper the loss hands only data, but the forward
+    hands its features, may carry gradient; one only loss code calls keeps what loss scope
+    concludes, and code loss scope does not reach is concluded nothing of."""
+    modules = {"pkg._private": STATS.replace("robust_stats", "_stats"), "pkg.losses": """
+        from pkg._private import _stats
+
+        def data_loss(pred, batch):
+            return (pred - _stats(batch["x"], batch["m"])[0]).mean()
+    """}
+    want = {"pkg._private._stats#data x", "pkg._private._stats#data mask", "pkg._private._stats#data eps"}
+    assert data_params(modules) == data_params(modules, scope="all") == want
+    forward = dict(modules, **{"pkg.model": """
+        from torch import nn
+        from pkg._private import _stats
+
+        class Net(nn.Module):
+            def forward(self, x):
+                h = self.body(x)
+                return _stats(h, None)[1]
+    """})
+    assert data_params(forward) == want  # the forward is not loss code
+    assert data_params(forward, scope="all") == {"pkg._private._stats#data mask", "pkg._private._stats#data eps"}
+    unreached = {"pkg._private": STATS.replace("robust_stats", "_stats"), "pkg.demo": """
+        import torch
+        from pkg._private import _stats
+
+        def _demo():
+            return _stats(torch.randn(3), None)
+    """}
+    assert data_params(unreached, scope="all") == set()
 
 
 def test_a_value_rebuilt_from_itself_is_still_data():

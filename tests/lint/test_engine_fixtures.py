@@ -45,10 +45,10 @@ def _tree():
     files = sorted(FIXTURES.glob("*.py"))
     sources = {p: p.read_text() for p in files}
     indexes = [index_source(src, str(p), p.stem) for p, src in sources.items()]
-    return sources, loss_scope(indexes)
+    return sources, loss_scope(indexes), loss_scope(indexes, scope="all")
 
 
-SOURCES, SCOPE = _tree()
+SOURCES, SCOPE, SCOPE_ALL = _tree()
 
 
 KNOWN_GAPS = "known_gaps"
@@ -59,8 +59,9 @@ ALL_SCOPE = "# scope: --all"
 
 
 def findings_of(path: Path) -> set[tuple[int, int, str]]:
-    functions = None if ALL_SCOPE in SOURCES[path].splitlines() else SCOPE.get(str(path), frozenset())
-    if functions is not None and not functions:
+    scope = SCOPE_ALL if ALL_SCOPE in SOURCES[path].splitlines() else SCOPE
+    functions = scope.get(str(path), frozenset())
+    if not functions:
         return set()
     findings = analyze_file(SOURCES[path], str(path), path.stem, functions, codes=CODES, catalog=CATALOG)
     return {(f.line, f.col, f.code) for f in findings}
