@@ -47,7 +47,7 @@ NO_UNDERFLOW = frozenset({"ones", "ones_like", "new_ones", "cosh", "i0", "i0e", 
 NONNEGATIVE = frozenset({"abs", "absolute", "fabs", "relu", "relu_", "relu6", "square", "norm", "vector_norm",
                          "matrix_norm", "cdist", "pdist", "dist", "var", "std", "std_mean", "var_mean",
                          "zeros", "zeros_like", "new_zeros", "count_nonzero", "softmin", "hardsigmoid", "erfc",
-                         "histc", "bincount"})
+                         "histc", "bincount", "one_hot", "eye"})
 #: callees that keep their (first) operand's range: reductions of same-signed values, casts, views
 KEEP = frozenset({"sum", "nansum", "mean", "nanmean", "cumsum", "segment_sum", "amax", "amin", "float", "double", "half",
                   "bfloat16", "to", "type", "type_as", "detach", "clone", "contiguous", "view", "reshape", "squeeze",
@@ -81,6 +81,9 @@ _COUNT_NAME = re.compile(r"(^|_)(num|count|counts|size|length|lengths|dim|imgsz|
 #: thresholds a caller turns on (a ``None`` default): a loss that divides by one rescales the
 #: region below it (``(1 - pt) / reduced_threshold``); a ``scale`` or ``sigma`` may be learnt
 _POSITIVE_SETTING = re.compile(r"(^|_)(threshold|thresh)$", re.IGNORECASE)
+#: inputs named as masks or one-hot encodings: 0/1 (or booleans), so >= 0 (a Dice loss's
+#: ``(p + target_onehot).sum()`` of softmax probabilities is > 0)
+_MASK_NAME = re.compile(r"(^|_)(mask|masks|onehot|one_hot)$", re.IGNORECASE)
 MAX_DEPTH = 8
 _UNDERFLOW: contextvars.ContextVar[bool] = contextvars.ContextVar("kinkcheck_range_underflow", default=False)
 #: how many function summaries are being worked out around the current one
@@ -409,6 +412,8 @@ def _param(name: str, ctx, depth: int) -> str:
     # handed to ``self.bbox_loss(...)``), else anything, unless its name says size or temperature
     if POSITIVE_NAME.search(name):
         return _config_name(name)
+    if _MASK_NAME.search(name):
+        return NONNEG
     from kinkcheck.lint.ranges_loops import carry_range
 
     carried = carry_range(name, ctx, depth)
