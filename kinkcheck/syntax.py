@@ -42,6 +42,12 @@ def callee_tail(func: ast.AST) -> str:
     return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
 
 
+def call_tail(node: ast.AST) -> str:
+    """The last name of what ``node`` calls (``abs`` of ``x.abs()``); "" for a node that is no
+    call, or one that calls what has no name (``table[k](x)``)."""
+    return callee_tail(node.func) if isinstance(node, ast.Call) else ""
+
+
 #: comparisons written as calls: ``jnp.less_equal(z, 0.0)``, ``d.lt(beta)``, ``x.ne(0)``
 COMPARISON_OPS: dict[str, type[ast.cmpop]] = {
     "less": ast.Lt, "lt": ast.Lt, "less_equal": ast.LtE, "le": ast.LtE, "greater": ast.Gt, "gt": ast.Gt,

@@ -29,6 +29,7 @@ from kinkcheck.lint.callables import ours
 from kinkcheck.lint.pinned import unwritten
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, DATA, PLAIN, name_kind, parameter_free_layer
 from kinkcheck.lint.roots import FORWARD_NAMES
+from kinkcheck.syntax import callee_tail
 
 DATA_PARAM = "#data "
 #: the entry for the free names of a differentiated closure (no parameter is named so)
@@ -263,7 +264,7 @@ class Summariser:
         if id(node) in self.quiet:
             return frozenset()  # built with gradients off
         func = node.func
-        last = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+        last = callee_tail(func)
         if last in _CUT:
             return frozenset()
         target, how = self.targets.get(id(node), (None, None))

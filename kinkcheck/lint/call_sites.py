@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from kinkcheck.lint.bindings import init_parameters
 from kinkcheck.lint.callables import SAME_MODULE
+from kinkcheck.syntax import callee_tail
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -66,7 +67,7 @@ def _classes_of(value: ast.AST, fa, depth: int = 0) -> set[str]:
             and v.func.attr in SAME_MODULE:
         v = v.func.value  # `BboxLoss(m.reg_max).to(device)`: still a BboxLoss
     if isinstance(v, ast.Call):
-        name = v.func.attr if isinstance(v.func, ast.Attribute) else getattr(v.func, "id", None)
+        name = callee_tail(v.func)
         return {name} if name and name[:1].isupper() else set()
     if isinstance(v, ast.BoolOp):
         return {c for x in v.values for c in _classes_of(x, fa, depth)}

@@ -51,6 +51,7 @@ from kinkcheck.lint.walk import (
     walk_local,
 )
 from kinkcheck.source import lines as source_lines
+from kinkcheck.syntax import callee_tail
 
 
 @functools.lru_cache(maxsize=1)
@@ -388,7 +389,7 @@ class _Indexer:
                 operand = backward_operand(node, lambda: (target, how))
                 if operand is not None:
                     backward_exprs.append(operand)  # `loss.backward()`, `accelerator.backward(loss)`
-                last = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+                last = callee_tail(node.func)
                 applies_gradients = applies_gradients or last in APPLIES_GRADIENTS
                 if last in self.cands or last == "getattr" or (target and target.rsplit(".", 1)[-1] in self.cands):
                     has_cands = True

@@ -26,6 +26,7 @@ from kinkcheck.lint.checks import Site
 from kinkcheck.lint.bindings import IterItem, Opaque
 from kinkcheck.lint.kinds import PARAMETERS
 from kinkcheck.lint.resolve import ARRAY_ROOTS, DATA, PLAIN, TENSOR, dotted
+from kinkcheck.syntax import callee_tail
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context, FileAnalysis
@@ -353,7 +354,7 @@ def _constructs_object(value: ast.AST, ctx: "Context") -> bool:
     (not a tensor made by a class: ``nn.Parameter(...)``, ``torch.Tensor(...)``)."""
     if not isinstance(value, ast.Call):
         return False
-    name = value.func.attr if isinstance(value.func, ast.Attribute) else getattr(value.func, "id", "")
+    name = callee_tail(value.func)
     return name[:1].isupper() and ctx.qualify(value.func) not in TENSOR_CLASSES
 
 

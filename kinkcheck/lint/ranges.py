@@ -25,6 +25,7 @@ import contextvars
 import re
 
 from kinkcheck.lint.resolve import const_value, dotted, is_eps_like
+from kinkcheck.syntax import call_tail
 
 GE1, POS, NONNEG, NONZERO, ANY = "ge1", "pos", "nonneg", "nonzero", "any"
 #: > 0 in exact arithmetic, but one element may round to 0 (``softmax``, ``exp`` of a very
@@ -377,24 +378,17 @@ def _exp_of(node: ast.AST) -> bool:
     """``node`` adds or multiplies in an ``exp`` (``1 + exp(-z)``, ``exp(a) + exp(b)``)."""
     if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
         return _exp_of(node.left) or _exp_of(node.right)
-    return _tail(node) in _OVERFLOWING
+    return call_tail(node) in _OVERFLOWING
 
 
 def _unconjugated(node: ast.AST) -> ast.AST:
     """``z`` of ``jnp.conj(z)`` / ``z.conj()``; anything else as it is."""
-    if isinstance(node, ast.Call) and _tail(node) in ("conj", "conjugate"):
+    if isinstance(node, ast.Call) and call_tail(node) in ("conj", "conjugate"):
         if len(node.args) == 1:
             return node.args[0]
         if isinstance(node.func, ast.Attribute) and not node.args:
             return node.func.value
     return node
-
-
-def _tail(node: ast.AST) -> str | None:
-    if isinstance(node, ast.Call):
-        f = node.func
-        return f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)
-    return None
 
 
 def _param(name: str, ctx, depth: int) -> str:

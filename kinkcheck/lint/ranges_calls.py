@@ -38,7 +38,7 @@ from kinkcheck.lint.ranges import (
 )
 from kinkcheck.lint.ranges_forms import _defined, _signed_terms
 from kinkcheck.lint.resolve import PLAIN, annotation_kind, const_value, dotted
-from kinkcheck.syntax import binary_operands
+from kinkcheck.syntax import binary_operands, callee_tail
 
 
 def _call_tail(node: ast.Call, ctx) -> tuple[str | None, bool]:
@@ -96,7 +96,7 @@ def _mapped_function(func: ast.AST) -> str | None:
     for _ in range(4):
         if not (isinstance(func, ast.Call) and func.args):
             return None
-        name = func.func.attr if isinstance(func.func, ast.Attribute) else getattr(func.func, "id", None)
+        name = callee_tail(func.func)
         if name not in _MAPPERS:
             return None
         func = func.args[0]

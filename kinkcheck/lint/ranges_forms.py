@@ -12,13 +12,13 @@ import re
 
 from kinkcheck.lint.ranges import (
     _range_of,
-    _tail,
     is_nonnegative,
     is_positive,
     range_of,
 )
 from kinkcheck.lint.resolve import const_value, is_eps_like
 from kinkcheck.lint.truth import CASTS, truth_value
+from kinkcheck.syntax import call_tail
 
 
 def above_minus_one(node: ast.AST, ctx) -> bool:
@@ -39,7 +39,7 @@ def above_minus_one(node: ast.AST, ctx) -> bool:
         e = ctx.definition(e.id) or e  # `exp_neg = jnp.exp(-jnp.abs(z)); log1p(-0.5 * exp_neg)`
     if 0 < c <= 1 and _capped_below_one(e, ctx):
         return True  # `F = clip(F, tiny, 1 - eps); log1p(-F)`
-    if not (_tail(e) in ("exp",) and isinstance(e, ast.Call) and e.args) or not 0 < c <= 1:
+    if not (call_tail(e) in ("exp",) and isinstance(e, ast.Call) and e.args) or not 0 < c <= 1:
         return False
     return _sign_below(e.args[0], ctx, strict=c == 1)
 
@@ -48,7 +48,7 @@ def _capped_below_one(e: ast.AST, ctx) -> bool:
     """A clamp whose upper bound is below 1 (``1 - eps``, ``0.999``)."""
     from kinkcheck.lint.guards import _inside_unit, _upper_bound
 
-    tail = _tail(e)
+    tail = call_tail(e)
     if not isinstance(e, ast.Call) or tail not in ("clamp", "clamp_", "clip", "clip_", "clamp_max", "clamp_max_"):
         return False
     return _inside_unit(_upper_bound(e, tail, ctx), 1)
@@ -84,7 +84,7 @@ def _squared(node: ast.AST) -> ast.AST | None:
         if isinstance(node.op, ast.Mult) and ast.dump(node.left) == ast.dump(node.right):
             return node.left
     if isinstance(node, ast.Call):
-        tail = _tail(node)
+        tail = call_tail(node)
         if tail == "pow" and isinstance(node.func, ast.Attribute) and node.args and const_value(node.args[0]) == 2:
             return node.func.value
         if tail == "square" and node.args:
@@ -110,9 +110,9 @@ def _expanded_square(node: ast.BinOp, ctx, depth: int) -> bool:
         return all(_diag(t, ctx) or is_nonnegative(_range_of(t, ctx, depth)) for t in pos)
     base = _squared(n)
     base = _defined(base, ctx) or base  # `mu = x.mean()`, then `(x * x).mean() - mu ** 2`
-    if len(pos) == 1 and base is not None and _tail(base) in ("mean", "nanmean"):
+    if len(pos) == 1 and base is not None and call_tail(base) in ("mean", "nanmean"):
         (p,) = pos
-        return _tail(p) in ("mean", "nanmean") and is_nonnegative(_range_of(p, ctx, depth))
+        return call_tail(p) in ("mean", "nanmean") and is_nonnegative(_range_of(p, ctx, depth))
     if len(pos) == 1 and base is not None:
         # `ex2 = conv2d(x * x, w)`, then `ex2 - mu ** 2`
         return _local_variance(_defined(pos[0], ctx) or pos[0], base, ctx)
@@ -142,8 +142,8 @@ def _local_variance(p: ast.AST, base: ast.AST, ctx) -> bool:
     """``conv2d(x * x, w) - mu ** 2`` with ``mu = conv2d(x, w)``: SSIM's local variance, the
     same window applied to the square and to the value, is >= 0 in exact arithmetic (a
     window of non-negative weights summing to 1 is a mean)."""
-    if not (isinstance(p, ast.Call) and isinstance(base, ast.Call)) or _tail(p) not in _WINDOW_MEANS \
-            or _tail(p) != _tail(base) or not p.args or not base.args:
+    if not (isinstance(p, ast.Call) and isinstance(base, ast.Call)) or call_tail(p) not in _WINDOW_MEANS \
+            or call_tail(p) != call_tail(base) or not p.args or not base.args:
         return False
     inner = _squared(p.args[0])
     same_window = [ast.dump(a) for a in p.args[1:]] == [ast.dump(a) for a in base.args[1:]] and \
@@ -199,14 +199,14 @@ def _diag(node: ast.AST, ctx) -> bool:
     """The diagonal of the Gram matrix whose off-diagonal the distance subtracts is a
     squared norm: ``diag(x @ x.T)``, its views, a name bound to it."""
     for _ in range(4):
-        if isinstance(node, ast.Call) and _tail(node) in ("unsqueeze", "view", "reshape", "float", "to") and \
+        if isinstance(node, ast.Call) and call_tail(node) in ("unsqueeze", "view", "reshape", "float", "to") and \
                 isinstance(node.func, ast.Attribute):
             node = node.func.value
         elif isinstance(node, ast.Name) and hasattr(ctx, "definition") and ctx.definition(node.id) is not None:
             node = ctx.definition(node.id)
         else:
             break
-    return _tail(node) in ("diag", "diagonal")
+    return call_tail(node) in ("diag", "diagonal")
 
 
 _UPPER = frozenset({"max", "maximum", "fmax", "amax"})
@@ -233,7 +233,7 @@ def enclosing_extent(node: ast.BinOp, ctx) -> bool:
 def _pair(node: ast.AST, tails: frozenset[str], ctx) -> tuple[ast.AST, ast.AST] | None:
     """The two operands of an elementwise ``max``/``min`` (of a name bound once to one)."""
     node = _defined(node, ctx) or node
-    if not isinstance(node, ast.Call) or _tail(node) not in tails or node.keywords:
+    if not isinstance(node, ast.Call) or call_tail(node) not in tails or node.keywords:
         return None
     args = list(node.args)
     if isinstance(node.func, ast.Attribute) and len(args) == 1:
@@ -298,7 +298,7 @@ def _indicator(node: ast.AST, ctx, hops: int = 8) -> bool:
         return bool(defs) and not entry and all(v is not None and _indicator(v, ctx, hops - 1) for _, v in defs)
     if not isinstance(node, ast.Call):
         return False
-    tail = _tail(node)
+    tail = call_tail(node)
     if tail in ("select", "where") and len(node.args) == 3:
         return all(_indicator(a, ctx, hops - 1) for a in node.args[1:])
     if tail in _SAME_INDICATOR:

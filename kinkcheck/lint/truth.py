@@ -8,6 +8,7 @@ import ast
 from typing import TYPE_CHECKING
 
 from kinkcheck.lint.resolve import COMPARISON_CALLS
+from kinkcheck.syntax import callee_tail
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -31,7 +32,7 @@ def truth_value(node: ast.AST) -> bool:
     if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.BitAnd, ast.BitOr, ast.BitXor)):
         return truth_value(node.left) and truth_value(node.right)
     if isinstance(node, ast.Call):
-        tail = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+        tail = callee_tail(node.func)
         return tail in _TRUTH_CALLS
     return False
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from kinkcheck.lint.checks import Site, node_check, refine
 from kinkcheck.lint.joins import names_in, selects_between_others
 from kinkcheck.lint.resolve import COMPARISON_CALLS, DATA, PLAIN, TENSOR, UNKNOWN, const_value
-from kinkcheck.syntax import binary_operands, scalar_cast_of
+from kinkcheck.syntax import binary_operands, call_tail, scalar_cast_of
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -56,13 +56,6 @@ def _float_literal(node: ast.AST) -> bool:
     return isinstance(v, float)
 
 
-def _call_tail(node: ast.AST) -> str | None:
-    if isinstance(node, ast.Call):
-        f = node.func
-        return f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)
-    return None
-
-
 def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2) -> str | None:
     """TENSOR/UNKNOWN when ``node`` compares differentiable values (``x > 0``,
     ``x.gt(y)``, ``(d < 1).any()``), else None (a comparison of strings, None, shapes,
@@ -90,12 +83,12 @@ def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2) -> str | N
         if any(k == TENSOR for k in kinds) and not all(k in (TENSOR, PLAIN) and (k == PLAIN or _is_data(o, ctx)) for k, o in zip(kinds, operands)):
             return TENSOR
         return UNKNOWN
-    if isinstance(node, (ast.BoolOp, ast.BinOp, ast.UnaryOp)) or _call_tail(node) in LOGICAL:
+    if isinstance(node, (ast.BoolOp, ast.BinOp, ast.UnaryOp)) or call_tail(node) in LOGICAL:
         # `(a.sum() == 0) & (b.sum() == 0)`: the worst of the comparisons it combines
         parts = [value_comparison(atom, ctx, follow=follow) for atom in _condition_atoms(node, ctx, follow=0)
                  if atom is not node]
         return TENSOR if TENSOR in parts else UNKNOWN if UNKNOWN in parts else None
-    tail = _call_tail(node)
+    tail = call_tail(node)
     if tail in SAFE_PREDICATES:
         return None
     if tail in COMPARE_FUNCS and isinstance(node, ast.Call):
@@ -122,7 +115,7 @@ def _masks_other(node: ast.Compare, ctx: Context) -> bool:
     parent = ctx.parent(node) if hasattr(ctx, "parents") else None
     if isinstance(parent, ast.Subscript) and parent.slice is node and isinstance(parent.value, ast.Name):
         apart = parent.value.id not in names_in(node)
-    elif isinstance(parent, ast.Call) and _call_tail(parent) == "where" and len(parent.args) == 3 \
+    elif isinstance(parent, ast.Call) and call_tail(parent) == "where" and len(parent.args) == 3 \
             and parent.args[0] is node:
         apart = selects_between_others(node, parent.args[1:])
     else:
@@ -203,7 +196,7 @@ def _container_value(value: object) -> bool:
     a collection."""
     if isinstance(value, ast.IfExp):
         return _container_value(value.body) and _container_value(value.orelse)
-    if isinstance(value, ast.Call) and (_call_tail(value) or "") in _MODULE_CONTAINERS:
+    if isinstance(value, ast.Call) and call_tail(value) in _MODULE_CONTAINERS:
         return True  # `nn.ModuleList(cs)`, `ModuleList(cs)`
     return isinstance(value, _CONTAINER_SHAPES) or isinstance(value, ast.Call) and isinstance(value.func, ast.Name) \
         and value.func.id in ("list", "dict", "tuple", "set", "sorted", "frozenset")
@@ -293,7 +286,7 @@ def where_on_comparison(site: Site, ctx: Context):
     found = []
     for atom in _condition_atoms(cond, ctx):
         ka = value_comparison(atom, ctx, follow=0)
-        if ka is not None and (isinstance(atom, ast.Compare) or _call_tail(atom) in COMPARE_FUNCS):
+        if ka is not None and (isinstance(atom, ast.Compare) or call_tail(atom) in COMPARE_FUNCS):
             found.append(site.with_(node=atom, operand=cond, confidence="medium" if ka == TENSOR else "low"))
     return found or site.with_(operand=cond, confidence="medium" if k == TENSOR else "low")
 
@@ -317,7 +310,7 @@ def _condition_atoms(cond: ast.AST, ctx: Context, follow: int = 1):
         yield from _condition_atoms(cond.right, ctx, follow)
     elif isinstance(cond, ast.UnaryOp) and isinstance(cond.op, (ast.Not, ast.Invert)):
         yield from _condition_atoms(cond.operand, ctx, follow)
-    elif isinstance(cond, ast.Call) and _call_tail(cond) in LOGICAL:
+    elif isinstance(cond, ast.Call) and call_tail(cond) in LOGICAL:
         for a in cond.args:
             yield from _condition_atoms(a, ctx, follow)
     else:

@@ -6,7 +6,6 @@ import ast
 from typing import TYPE_CHECKING
 
 from kinkcheck.lint.checks import Site, refine
-from kinkcheck.lint.checks.branch import _call_tail
 from kinkcheck.lint import ranges
 from kinkcheck.lint.ranges_calls import JOINED
 from kinkcheck.lint.ranges_settings import numeric_value
@@ -19,7 +18,7 @@ from kinkcheck.lint.guards import (
     call_operand,
 )
 from kinkcheck.lint.resolve import PLAIN, TENSOR, const_value, is_eps_like
-from kinkcheck.syntax import binary_operands
+from kinkcheck.syntax import binary_operands, call_tail
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -155,7 +154,7 @@ def _machine(node: ast.AST, ctx: Context, at: int, depth: int = 2) -> bool:
     holder: ast.AST = node.value
     if isinstance(holder, ast.Name) and depth:
         holder = _reaching_value(holder, ctx) or holder
-    return isinstance(holder, ast.Call) and _call_tail(holder) in ("finfo", "iinfo")
+    return isinstance(holder, ast.Call) and call_tail(holder) in ("finfo", "iinfo")
 
 
 #: a floor worked out from settings at most this large only keeps a value off 0 (CIELAB's
@@ -252,7 +251,7 @@ def _regathered(call: ast.AST, indices: str, ctx: Context) -> bool:
                 target = holder if isinstance(holder, ast.Subscript) else ctx.parent(holder)
                 if isinstance(target, ast.Subscript) and ast.dump(target.value) == same:
                     return True
-            if isinstance(holder, ast.Call) and _call_tail(holder) in _PICKS:
+            if isinstance(holder, ast.Call) and call_tail(holder) in _PICKS:
                 picked = call_operand(holder, ctx)
                 return picked is not None and ast.dump(picked) == same
             if not isinstance(holder, (ast.Subscript, ast.Slice, ast.Tuple)):
@@ -283,9 +282,9 @@ def _feeds(value: ast.AST, ctx: Context, depth: int = 3, into: frozenset[str] = 
     if isinstance(parent, (ast.List, ast.Tuple)):
         child, parent = parent, ctx.parent(parent)  # `cat([1 - p, p])`
     if isinstance(parent, ast.Call) and any(a is child for a in parent.args):
-        if depth and _call_tail(parent) in JOINED:
+        if depth and call_tail(parent) in JOINED:
             return _feeds(parent, ctx, depth - 1, into)  # `log(np.append(1 - p, p, axis=1))`
-        return _call_tail(parent) in into
+        return call_tail(parent) in into
     if depth and isinstance(parent, ast.Assign) and parent.value is child and len(parent.targets) == 1 \
             and isinstance(parent.targets[0], ast.Name):
         return any(_feeds(u, ctx, depth - 1, into) for u in sinks.uses_of(parent.targets[0].id, parent, ctx))

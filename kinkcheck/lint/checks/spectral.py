@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from kinkcheck.lint.checks import Site, node_check, refine
 from kinkcheck.lint.resolve import DATA, PLAIN, const_value, is_eps_like
+from kinkcheck.syntax import callee_tail
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -131,9 +132,7 @@ def _is_squared(value: ast.AST, ctx: Context) -> bool:
         attr, call = method
         return attr.attr == "square" or (attr.attr == "pow" and len(call.args) == 1 and const_value(call.args[0]) == 2)
     if isinstance(parent, ast.Call) and parent.args and parent.args[0] is value:
-        f = parent.func
-        name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)
-        return name == "square"
+        return callee_tail(parent.func) == "square"
     return False
 
 
@@ -180,9 +179,7 @@ def _identity(node: ast.AST, ctx: Context) -> bool:
         node = node.func.value  # torch.eye(d).type(f_cov.type())
     if not isinstance(node, ast.Call):
         return False
-    f = node.func
-    name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)
-    return name in ("eye", "identity")
+    return callee_tail(node.func) in ("eye", "identity")
 
 
 @node_check("KC208", ast.Call, names=("matrix_norm", "norm"))

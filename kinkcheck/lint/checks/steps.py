@@ -6,9 +6,9 @@ import ast
 from typing import TYPE_CHECKING
 
 from kinkcheck.lint.checks import Site, node_check, refine
-from kinkcheck.lint.checks.branch import _call_tail, value_comparison
+from kinkcheck.lint.checks.branch import value_comparison
 from kinkcheck.lint.resolve import PLAIN, TENSOR, const_value
-from kinkcheck.syntax import binary_operands
+from kinkcheck.syntax import binary_operands, call_tail, callee_tail
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -152,7 +152,7 @@ def _mask_call(call: ast.Call, ctx: Context) -> bool:
     (as for ``==``: ``labels.eq(1)`` compares ids)."""
     f = call.func
     method = isinstance(f, ast.Attribute) and not ctx.is_module_ref(f.value)
-    tail = _call_tail(call)
+    tail = call_tail(call)
     if tail not in MASK_CALLS or (not method and ctx.qualify(f) is None):
         return False
     operands = binary_operands(call, method)
@@ -170,7 +170,7 @@ def _used_as_number(node: ast.AST, ctx: Context, follow: int) -> bool:
         if isinstance(parent, ast.BinOp) and isinstance(parent.op, (ast.BitAnd, ast.BitOr, ast.BitXor)) or (
                 isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.Invert)):
             child, parent = parent, ctx.parent(parent)  # (a > 0) & (b > 0): still a mask
-        elif isinstance(parent, ast.Call) and child in parent.args and _call_tail(parent) in _STILL_A_MASK:
+        elif isinstance(parent, ast.Call) and child in parent.args and call_tail(parent) in _STILL_A_MASK:
             child, parent = parent, ctx.parent(parent)  # jnp.all(x == y)
         elif (method := ctx.method_call(child)) is not None and method[0].attr in _STILL_A_MASK:
             child, parent = method[1], ctx.parent(method[1])  # (x == y).all()
@@ -183,8 +183,7 @@ def _used_as_number(node: ast.AST, ctx: Context, follow: int) -> bool:
     if isinstance(parent, ast.Attribute) and parent.attr in AS_NUMBER_METHODS and isinstance(ctx.parent(parent), ast.Call):
         return True
     if isinstance(parent, ast.Call) and child in parent.args:
-        f = parent.func
-        name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)
+        name = callee_tail(parent.func)
         if name in AS_NUMBER_FUNCS or name == "float":
             return True
     if isinstance(parent, ast.Subscript) and parent.slice is child:
