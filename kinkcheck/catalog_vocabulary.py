@@ -17,7 +17,7 @@ SEVERITIES = ("error", "warning", "note")
 #: Guards a rule may accept. Each id names a syntactic pattern that keeps the operand
 #: away from the kink; the static analyzer implements every one of them.
 GUARDS: Mapping[str, str] = {
-    "offset": "the operand adds a positive constant or an eps-like name: `x + eps`, `1 + x**2`",
+    "offset": "the operand adds a positive constant or an eps-like name: `x + eps`, `1 + x**2`, `v - iou + (1 + eps)`",
     "clamp-floor": "the operand is clamped to a positive floor: `x.clamp_min(eps)`, `clamp(x, min=eps)`",
     "nonzero-constant": "the operand is a non-zero numeric constant: `x / 2.0`",
     "positive-expr": "the operand is positive by construction: `exp(...)`, `softplus(...)`, `sigmoid(...)`",

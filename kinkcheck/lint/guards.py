@@ -141,6 +141,15 @@ def _add_terms(node: ast.AST) -> list[ast.AST] | None:
     return [node]
 
 
+def _explicit_eps(side: ast.AST, ctx: Context) -> bool:
+    """``eps``, or a positive constant an eps is part of (``(1 + eps)``, ``2 * eps``)."""
+    if is_eps_like(side):
+        return not ranges.known_zero(side, ctx)
+    return isinstance(side, ast.BinOp) and isinstance(side.op, (ast.Add, ast.Mult)) \
+        and all(_positive_number(t, ctx) for t in (side.left, side.right)) \
+        and any(_explicit_eps(t, ctx) for t in (side.left, side.right))
+
+
 @guard("offset")
 def offset(node: ast.AST, ctx: Context) -> bool:
     """``x + eps``, ``1 + x ** 2``, ``torch.add(x, eps)``, ``x.add(1e-8)``."""
@@ -149,8 +158,8 @@ def offset(node: ast.AST, ctx: Context) -> bool:
         if len(terms) > 1 and any(_positive_number(t, ctx) for t in terms):
             return True
         if isinstance(value, ast.BinOp) and isinstance(value.op, ast.Add) and any(
-                is_eps_like(side) and not ranges.known_zero(side, ctx) for side in (value.left, value.right)):
-            return True  # `a + b - overlap + eps`: an explicit eps is the author's guard
+                _explicit_eps(side, ctx) for side in (value.left, value.right)):
+            return True  # `a + b - overlap + eps`, `v - iou + (1 + eps)`: an explicit eps is the author's guard
         if isinstance(value, ast.Call) and _callee_tail(value, ctx) in ("add", "add_"):
             operands = list(value.args)
             if isinstance(value.func, ast.Attribute) and not ctx.is_module_ref(value.func.value):
