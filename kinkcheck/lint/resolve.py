@@ -426,9 +426,21 @@ def is_eps_like(node: ast.AST) -> bool:
             return True  # self.eps.to(x), eps.float()
         if not node.args and not node.keywords and tail in ("epsilon", "eps"):
             return True  # keras' `K.epsilon()`: the backend's fuzz factor (1e-7)
+        if _EPS_OF_DTYPE_RE.search(tail) and node.args and not node.keywords and all(_dtype(a) for a in node.args):
+            return True  # allennlp's `tiny_value_of_dtype(x.dtype)`: the eps chosen per dtype
         # float(eps), torch.tensor(eps): a constructor, not `x.subtract(eps)` (a value minus eps)
         return tail in _EPS_CONSTRUCTORS and len(node.args) == 1 and is_eps_like(node.args[0])
     return False
+
+
+#: helpers named for the eps of a dtype (not ``min_value_of_dtype``, the most negative number)
+_EPS_OF_DTYPE_RE = re.compile(r"(^|_)(eps|epsilon|tiny)(_|$)", re.IGNORECASE)
+
+
+def _dtype(node: ast.AST) -> bool:
+    """``x.dtype``, ``dtype``, ``torch.float32``-like names: what an eps-of-dtype helper takes."""
+    name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else ""
+    return name == "dtype" or name.endswith("_dtype") or bool(re.fullmatch(r"(b?float|half|double)\d*", name))
 
 
 #: calls that make a number or a 0-d array out of their one argument
