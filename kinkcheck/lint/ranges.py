@@ -339,6 +339,9 @@ def _range(node: ast.AST, ctx, depth: int) -> str:
                 return NONNEG
             if quantile_weight(node, ctx):
                 return NONZERO
+            nv = numeric_value(node, ctx)
+            if nv is not None:
+                return _const(nv)  # `1 - bias` with `bias=0.2`: the settings fix the number
         return ANY
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
         return NONZERO if is_nonzero(_range_of(node.operand, ctx, sub)) else ANY
