@@ -76,6 +76,17 @@ def _signed_terms(node: ast.AST, sign: int = 1) -> list[tuple[int, ast.AST]]:
     return [(sign, node)]
 
 
+def sine_of_clamped_cosine(node: ast.AST, ctx) -> bool:
+    """``1 - cos ** 2`` after ``cos = clamp(cos, -1 + eps, 1 - eps)`` (ArcFace's sine): the
+    square stays below 1, so the difference stays > 0."""
+    from kinkcheck.lint.guards import unit_clamp
+
+    if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Sub)):
+        return False
+    c, base = const_value(node.left), _squared(node.right)
+    return c is not None and c >= 1 and base is not None and unit_clamp(base, ctx)
+
+
 def _squared(node: ast.AST) -> ast.AST | None:
     """``b`` of ``b ** 2``, ``b * b``, ``b.pow(2)``, ``torch.square(b)``."""
     if isinstance(node, ast.BinOp):
@@ -87,6 +98,8 @@ def _squared(node: ast.AST) -> ast.AST | None:
         tail = call_tail(node)
         if tail == "pow" and isinstance(node.func, ast.Attribute) and node.args and const_value(node.args[0]) == 2:
             return node.func.value
+        if tail in ("pow", "power") and len(node.args) == 2 and const_value(node.args[1]) == 2:
+            return node.args[0]  # `torch.pow(b, 2)`, `jnp.power(b, 2)`
         if tail == "square" and node.args:
             return node.args[0]
     return None
