@@ -224,7 +224,7 @@ def bindings(ctx) -> dict[str, list[Binding]]:
             sizes = _is_shape(value)
             for i, elt in enumerate(target.elts):
                 if sizes:
-                    bind(elt, ast.copy_location(ast.Constant(value=1), stmt), stmt)  # `h, w = x.shape[-2:]`: sizes >= 1
+                    bind(elt, size_stand_in(stmt), stmt)  # `h, w = x.shape[-2:]`: sizes >= 1
                 else:
                     bind(elt, value.elts[i] if same else None, stmt)  # type: ignore[union-attr]  # `same`: a Tuple/List
         elif isinstance(target, ast.Starred):
@@ -331,6 +331,18 @@ def _keyed(target: ast.AST) -> bool:
     """``d["key"] = v``: an entry of a mapping, not elements of an array."""
     return isinstance(target, ast.Subscript) and isinstance(target.slice, ast.Constant) \
         and isinstance(target.slice.value, str)
+
+
+def size_stand_in(stmt: ast.AST) -> ast.Constant:
+    """What a size unpacked from a shape stands for where its range is asked: a 1 (a size is
+    >= 1), marked so that no one reads it as the number 1 (``w * scale - scale / 2``)."""
+    node = ast.copy_location(ast.Constant(value=1), stmt)
+    node.kinkcheck_size = True  # type: ignore[attr-defined]
+    return node
+
+
+def is_size_stand_in(node: ast.AST | None) -> bool:
+    return getattr(node, "kinkcheck_size", False)
 
 
 def _is_shape(value: ast.AST | None) -> bool:

@@ -24,7 +24,7 @@ import ast
 import contextvars
 import re
 
-from kinkcheck.lint.resolve import const_value, dotted, is_eps_like
+from kinkcheck.lint.resolve import PREDICTION_WORD_RE, const_value, dotted, is_eps_like
 from kinkcheck.syntax import call_tail
 
 GE1, POS, NONNEG, NONZERO, ANY = "ge1", "pos", "nonneg", "nonzero", "any"
@@ -409,8 +409,8 @@ def _param(name: str, ctx, depth: int) -> str:
     # handed to ``self.bbox_loss(...)``), else anything, unless its name says size or temperature
     if POSITIVE_NAME.search(name):
         return _config_name(name)
-    if _MASK_NAME.search(name):
-        return NONNEG
+    if _MASK_NAME.search(name) and not PREDICTION_WORD_RE.search(name):
+        return NONNEG  # not `pred_masks`: mask logits of a segmentation head
     from kinkcheck.lint.ranges_loops import carry_range
 
     carried = carry_range(name, ctx, depth)

@@ -103,7 +103,8 @@ def numeric_value(node: ast.AST | None, ctx, depth: int = 4):
             from kinkcheck.lint import flow
 
             found, entry = flow.reaching(node.id, node, ctx)
-            values = [numeric_value(val, ctx, depth - 1) if val is not None else None for _, val in found]
+            values = [numeric_value(val, ctx, depth - 1) if val is not None and not flow.is_size_stand_in(val) else None
+                      for _, val in found]
             if entry:
                 default = ctx.param_default(node.id) if hasattr(ctx, "param_default") else None
                 values.append(numeric_value(default, ctx, depth - 1) if default is not None else None)
