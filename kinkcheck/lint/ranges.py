@@ -333,7 +333,7 @@ def _range(node: ast.AST, ctx, depth: int) -> str:
             if bv is not None and bv <= 0:
                 return _add(a, _const(-bv))
             av = const_value(node.left)
-            if av is not None and (_capped_below(node.right, av, ctx) or sine_of_clamped_cosine(node, ctx)):
+            if av is not None and _capped_below(node.right, av, ctx):
                 return POS  # `1 - p` after `p = clip(p, eps, 1 - eps)`; `1 - cos ** 2` of a clamped cosine
             if _expanded_square(node, ctx, sub) or enclosing_extent(node, ctx):
                 return NONNEG
@@ -433,13 +433,7 @@ def _config_name(name: str) -> str:
 
 
 # forms whose sign is known: expanded squares and variances, values capped below a bound
-from kinkcheck.lint.ranges_forms import (  # noqa: E402
-    _capped_below,
-    _expanded_square,
-    enclosing_extent,
-    quantile_weight,
-    sine_of_clamped_cosine,
-)
+from kinkcheck.lint.ranges_forms import _capped_below, _expanded_square, enclosing_extent, quantile_weight  # noqa: E402
 # what calls evaluate to (their own module: the table of callees is long)
 from kinkcheck.lint.ranges_calls import _call  # noqa: E402
 # what names and attributes stand for: their bindings, loop counters, ``self.<attr>``

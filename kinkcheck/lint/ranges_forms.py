@@ -76,17 +76,6 @@ def _signed_terms(node: ast.AST, sign: int = 1) -> list[tuple[int, ast.AST]]:
     return [(sign, node)]
 
 
-def sine_of_clamped_cosine(node: ast.AST, ctx) -> bool:
-    """``1 - cos ** 2`` after ``cos = clamp(cos, -1 + eps, 1 - eps)`` (ArcFace's sine): the
-    square stays below 1, so the difference stays > 0."""
-    from kinkcheck.lint.guards import unit_clamp
-
-    if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Sub)):
-        return False
-    c, base = const_value(node.left), _squared(node.right)
-    return c is not None and c >= 1 and base is not None and unit_clamp(base, ctx)
-
-
 def _squared(node: ast.AST) -> ast.AST | None:
     """``b`` of ``b ** 2``, ``b * b``, ``b.pow(2)``, ``torch.square(b)``."""
     if isinstance(node, ast.BinOp):
@@ -166,9 +155,13 @@ def _local_variance(p: ast.AST, base: ast.AST, ctx) -> bool:
 
 def _capped_below(node: ast.AST, c: float, ctx) -> bool:
     """``node`` is clamped from above strictly below ``c``: ``clip(p, eps, 1 - eps)``,
-    ``p.clamp(max=0.999)``, ``minimum(p, 1 - eps)`` (or a name bound once to that)."""
-    from kinkcheck.lint.guards import CLAMP_FUNCS, _upper_bound
+    ``p.clamp(max=0.999)``, ``minimum(p, 1 - eps)`` (or a name bound once to that); or it is
+    the square of a value clamped inside (-1, 1) and ``c >= 1`` (ArcFace's ``1 - cos ** 2``)."""
+    from kinkcheck.lint.guards import CLAMP_FUNCS, _upper_bound, unit_clamp
 
+    base = _squared(node)
+    if base is not None:
+        return c >= 1 and unit_clamp(base, ctx)
     if isinstance(node, ast.Name):
         from kinkcheck.lint.guards import _reaching_value
 
