@@ -104,6 +104,16 @@ class Context:
         q = self.fa.ix.resolve(node, self.env)
         return q is not None and self.fa.ix.how in ("import", "star")
 
+    def self_class(self) -> str | None:
+        """The class whose ``self`` this function reads: its own for a method, the enclosing
+        method's for a closure inside it (``def loss_fn(params): ... self.kappa``)."""
+        if self.cls_qual is not None or "self" in self.params:
+            return self.cls_qual
+        from kinkcheck.lint.kinds import _enclosing
+
+        outer = _enclosing(self)
+        return outer.self_class() if outer is not None else None
+
     def definition(self, name: str) -> ast.AST | None:
         return self.values.get(name)
 

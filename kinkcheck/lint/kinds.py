@@ -128,7 +128,7 @@ def _node_kind(ctx: "Context", node: ast.AST) -> str:
             base = k(node.value)
             return DATA if node.attr == "data" and base != PLAIN else base
         if self_attr:
-            cls = ctx.cls_qual or getattr(_enclosing(ctx), "cls_qual", None)  # a closure in a method
+            cls = ctx.self_class()  # a closure in a method
             if cls:
                 return ctx.fa.attr_kind(cls, node.attr)
         if ctx.is_module_ref(node):
@@ -413,7 +413,7 @@ def _assigned_kinds(ctx: "Context", name: str) -> list[str]:
     return [k for k in out if k != _CYCLE]
 
 
-from kinkcheck.lint.kinds_calls import (  # noqa: E402  (kinds_calls reads _CYCLE and _enclosing from here)
+from kinkcheck.lint.kinds_calls import (  # noqa: E402  (kinds_calls reads _CYCLE from here)
     returned_item_kind,
 )
 from kinkcheck.lint.kinds_library import _call_kind  # noqa: E402  (kinds_library reads the tables above)

@@ -11,7 +11,7 @@ import contextvars
 from typing import TYPE_CHECKING
 
 from kinkcheck.lint.bindings import init_parameters
-from kinkcheck.lint.kinds import _CYCLE, _enclosing
+from kinkcheck.lint.kinds import _CYCLE
 from kinkcheck.lint.resolve import ARRAY_ROOTS, DATA, PLAIN, TENSOR, UNKNOWN, annotation_kind, dotted, join
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ def _method_kind(ctx: "Context", name: str, call: ast.Call | None = None) -> str
     """DATA or PLAIN when every value the method ``self.<name>`` of this class returns is
     data or a plain value, given what ``call`` hands it where that is data or plain
     (memoized per file and argument kinds); None otherwise."""
-    cls = ctx.cls_qual or getattr(_enclosing(ctx), "cls_qual", None)
+    cls = ctx.self_class()
     return _static_kind(ctx, cls, name, call) if cls is not None else None
 
 
@@ -47,7 +47,7 @@ def class_call_kind(ctx: "Context", call: ast.Call) -> str | None:
     if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
         return None
     if func.value.id == "cls" and "cls" in ctx.params:
-        cls = ctx.cls_qual or getattr(_enclosing(ctx), "cls_qual", None)
+        cls = ctx.self_class()
     else:
         q = ctx.qualify(func.value)
         cls = q if q is not None and ctx.how == "def" and q in ctx.fa.ix.classes else None
@@ -79,7 +79,7 @@ def returned_item_kind(ctx: "Context", call: ast.Call, item: int) -> str | None:
     file returns is (``B, N, M, D, x = self.check_shapes(x, y)``: the sizes are numbers)."""
     func = call.func
     if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self":
-        cls = ctx.cls_qual or getattr(_enclosing(ctx), "cls_qual", None)
+        cls = ctx.self_class()
         qual = f"{cls}.{func.attr}" if cls else None
     elif isinstance(func, ast.Name) and ctx.imports_framework():
         qual = ctx.qualify(func)

@@ -425,6 +425,13 @@ def _param(name: str, ctx, depth: int) -> str:
     return ANY
 
 
+def class_of_self(ctx) -> str | None:
+    """The class whose ``self.<attr>`` a range reads: :meth:`Context.self_class` (a closure
+    inside a method sees the method's ``self``); a bare context knows none."""
+    method = getattr(ctx, "self_class", None)
+    return method() if method is not None else getattr(ctx, "cls_qual", None)
+
+
 def _config_name(name: str) -> str:
     """A name nothing in the function defines: positive when it reads like positive config."""
     if POSITIVE_NAME.search(name) and not name.startswith(("d_", "delta")):

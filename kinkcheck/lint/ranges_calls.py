@@ -31,6 +31,7 @@ from kinkcheck.lint.ranges import (
     _mul,
     _pow,
     _range_of,
+    class_of_self,
     is_nonnegative,
     is_nonzero,
     is_positive,
@@ -376,7 +377,7 @@ def _own_method(func: ast.Attribute, ctx) -> str | None:
 def _self_method(name: str, ctx) -> str | None:
     """The qualified name of the method ``name`` of ``ctx``'s class or a base class in this
     file, as ``self.<name>`` reaches it (``_own_method``)."""
-    cls = getattr(ctx, "cls_qual", None)
+    cls = class_of_self(ctx)
     if cls and any(f"{sub}.{name}" in ctx.fa.ix.scopes for sub, bases in ctx.fa.ix.classes.items()
                    if sub != cls and any(b.rsplit(".", 1)[-1] == cls.rsplit(".", 1)[-1] for b in bases)):
         return None

@@ -16,6 +16,7 @@ from kinkcheck.lint.ranges import (
     _config_name,
     _param,
     _range_of,
+    class_of_self,
     join,
 )
 from kinkcheck.lint.resolve import ARRAY_ROOTS, const_value, dotted
@@ -149,7 +150,7 @@ def _attribute(node: ast.Attribute, ctx, depth: int) -> str:
         return _range_of(node.value, ctx, depth)
     if isinstance(node.value, ast.Name) and node.value.id == "self":
         fa = getattr(ctx, "fa", None)
-        declared = _declared_range(fa, getattr(ctx, "cls_qual", None), attr) if fa is not None else None
+        declared = _declared_range(fa, class_of_self(ctx), attr) if fa is not None else None
         if declared is not None:
             return declared
         from kinkcheck.lint.ranges_calls import property_range
@@ -157,7 +158,7 @@ def _attribute(node: ast.Attribute, ctx, depth: int) -> str:
         prop = property_range(node, ctx)
         if prop is not None:
             return prop
-        assigned = _class_assignments(fa, getattr(ctx, "cls_qual", None), attr) if fa is not None else []
+        assigned = _class_assignments(fa, class_of_self(ctx), attr) if fa is not None else []
         rs = []
         from kinkcheck.lint.kinds_members import uncast
 

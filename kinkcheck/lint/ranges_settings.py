@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 
 from kinkcheck.lint.bindings import parameters
-from kinkcheck.lint.ranges import ANY, POS, _config_name, _const, join
+from kinkcheck.lint.ranges import ANY, POS, _config_name, _const, class_of_self, join
 from kinkcheck.lint.resolve import const_value, is_eps_like
 from kinkcheck.syntax import callee_tail
 
@@ -113,7 +113,7 @@ def numeric_value(node: ast.AST | None, ctx, depth: int = 4):
         return None
     if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
         fa = getattr(ctx, "fa", None)
-        own = _own_settings(fa, getattr(ctx, "cls_qual", None), node.attr) if fa is not None else None
+        own = _own_settings(fa, class_of_self(ctx), node.attr) if fa is not None else None
         values = fa.self_assigns().get(node.attr, []) if fa is not None and own is None else []
         nums: list = [] if own is None else own
         for value in values:
