@@ -37,12 +37,16 @@ def _call_index(fa) -> dict:
                 stored.setdefault(attr, set()).add(v.id)
     out: dict = {}
     for qual, (fn, _env, cls) in fa.ix.scopes.items():
+        wrapped = _wrapped_names(fn) if fn is not fa.tree else {}
         for node in walk_local(fn):
             if not isinstance(node, ast.Call):
                 continue
             f = node.func
-            if isinstance(f, ast.Name):
-                out.setdefault(("name", f.id), []).append((qual, node))
+            inner = _compiled(f)
+            if inner is not None:  # `jax.vmap(_pair_loss)(pred, target)`
+                out.setdefault(("name", inner.id), []).append((qual, node))
+            elif isinstance(f, ast.Name):
+                out.setdefault(("name", wrapped.get(f.id, f.id)), []).append((qual, node))
             elif isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and (
                     f.value.id == "cls" and cls or f"{fa.module}.{f.value.id}" in fa.ix.classes):
                 # `Entmoid15._forward(x)`, `cls._threshold(x)`: a static or class method
@@ -101,18 +105,63 @@ def argument_values(param: str, ctx, limit: int = 8) -> "list[tuple[Context, ast
     return out
 
 
-#: wrappers that return the same function, compiled: calls through them are calls of it
-_COMPILERS = frozenset({"compile", "jit", "script", "pjit"})
+#: wrappers whose result takes the wrapped function's arguments in the same places (compiled,
+#: mapped over a batch axis, rematerialised): calls through them are calls of it
+_SAME_ARGUMENTS = frozenset({"compile", "jit", "script", "pjit", "vmap", "pmap", "vectorize", "checkpoint", "remat"})
 
 
 def _compiled(value: ast.AST) -> ast.Name | None:
-    """``f`` of ``torch.compile(f, ...)``, ``jax.jit(f)``, ``torch.jit.script(f)``."""
+    """``f`` of ``torch.compile(f, ...)``, ``jax.jit(f)``, ``torch.jit.script(f)``,
+    ``jax.vmap(f)``, ``jnp.vectorize(f, signature=...)``."""
     if isinstance(value, ast.Call) and value.args and isinstance(value.args[0], ast.Name):
         f = value.func
         tail = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else None
-        if tail in _COMPILERS:
+        if tail in _SAME_ARGUMENTS:
             return value.args[0]
     return None
+
+
+def _wrapped_names(fn: ast.AST) -> dict[str, str]:
+    """Local names of ``fn`` bound once to a wrapped function of the file and only ever
+    called (``fn = jnp.vectorize(_spline_fwd, signature=...)`` then ``fn(x, knots)``):
+    local name -> the function's name."""
+    from kinkcheck.lint.walk import walk_local
+
+    bound: dict[str, list[ast.AST]] = {}
+    called: set[int] = set()
+    for node in walk_local(fn):
+        if isinstance(node, ast.Assign):
+            for t in node.targets:
+                if isinstance(t, ast.Name):
+                    bound.setdefault(t.id, []).append(node.value)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            called.add(id(node.func))
+    out: dict[str, str] = {}
+    for name, values in bound.items():
+        inner = _compiled(values[0]) if len(values) == 1 else None
+        if inner is None:
+            continue
+        uses = [n for n in walk_local(fn) if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)]
+        if uses and all(id(n) in called for n in uses):
+            out[name] = inner.id
+    return out
+
+
+def _wrapped_uses(fa) -> set[int]:
+    """ids of the function names wrapped where :func:`_wrapped_names` finds a local name
+    for the wrapper (``_spline_fwd`` in ``fn = jnp.vectorize(_spline_fwd, ...)``)."""
+    out: set[int] = set()
+    for fn, _env, _cls in fa.ix.scopes.values():
+        if fn is fa.tree:
+            continue
+        names = _wrapped_names(fn)
+        for node in ast.walk(fn) if names else ():
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
+                    and node.targets[0].id in names:
+                inner = _compiled(node.value)
+                if inner is not None:
+                    out.add(id(inner))
+    return out
 
 
 def used_as_value(ctx) -> bool:
@@ -131,6 +180,10 @@ def used_as_value(ctx) -> bool:
         # `self.crit = f` and `self.step = torch.compile(f)`: calls of the attribute are indexed
         stored = [_compiled(v) or v for vs in ctx.fa.self_assigns().values() for v in vs]
         callees |= {id(v) for v in stored if isinstance(v, ast.Name)}
+        # `jax.vmap(f)(x)`, and `fn = jnp.vectorize(f)` only ever called: the call index has them
+        callees |= {id(inner) for n in ast.walk(ctx.fa.tree) if isinstance(n, ast.Call)
+                    for inner in (_compiled(n.func),) if inner is not None}
+        callees |= _wrapped_uses(ctx.fa)
         for n in ast.walk(ctx.fa.tree):
             if id(n) in callees or not isinstance(getattr(n, "ctx", None), ast.Load):
                 continue

@@ -301,6 +301,30 @@ def _returned(node: ast.Call, ctx, depth: int) -> str:
     return _summary(q, entry, ctx)
 
 
+def returned_item(node: ast.Call, item: int, size: int, ctx) -> str:
+    """``x_pos, y_pos, knot_slopes = self.get_params(c)``: the join of the ``item``-th value
+    of the tuples a function of this file returns (every return a tuple of ``size`` values)."""
+    if _NESTED.get() >= 2 or not hasattr(ctx, "fa"):
+        return ANY
+    from kinkcheck.lint import call_sites
+    from kinkcheck.lint.walk import walk_local
+
+    q = own_function(node, ctx)
+    entry = ctx.fa.ix.scopes.get(q) if q else None
+    if q is None or entry is None:
+        return ANY
+    values = [n.value for n in walk_local(entry[0]) if isinstance(n, ast.Return)]
+    if not values or not all(isinstance(v, ast.Tuple) and len(v.elts) == size
+                             and not any(isinstance(e, ast.Starred) for e in v.elts) for v in values):
+        return ANY
+    callee = call_sites.caller_context(ctx.fa, q, entry)
+    token = _NESTED.set(_NESTED.get() + 1)
+    try:
+        return join(*(_range_of(v.elts[item], callee, MAX_DEPTH - 2) for v in values))  # type: ignore[union-attr]
+    finally:
+        _NESTED.reset(token)
+
+
 #: decorators that make a method read as an attribute (``self.left_scale``)
 _PROPERTIES = frozenset({"property", "cached_property", "lazy_property", "lazy_attribute", "reify"})
 
@@ -308,18 +332,27 @@ _PROPERTIES = frozenset({"property", "cached_property", "lazy_property", "lazy_a
 def property_range(node: ast.Attribute, ctx) -> str | None:
     """``self.left_scale`` where the class (or a base in the file) defines ``left_scale`` as a
     property: what the method returns (pyro's ``@lazy_property def left_scale(self): return
-    self.scale * self.asymmetry``); None when it is no property of this file."""
-    if _NESTED.get() >= 2 or not hasattr(ctx, "fa"):
+    self.scale * self.asymmetry``); None when it is no property of this file. An accessor
+    (a property that only returns) is read one call deeper than a summary is."""
+    if _NESTED.get() >= 3 or not hasattr(ctx, "fa"):
         return None
     q = _own_method(node, ctx)
     entry = ctx.fa.ix.scopes.get(q) if q else None
     if q is None or entry is None or not isinstance(entry[0], (ast.FunctionDef, ast.AsyncFunctionDef)) or not any(
             (dotted(d) or "").rsplit(".", 1)[-1] in _PROPERTIES for d in entry[0].decorator_list):
         return None
+    if _NESTED.get() >= 2 and not _accessor(entry[0]):
+        return None
     r = _summary(q, entry, ctx)
     if r == ANY and annotation_kind(entry[0].returns) == PLAIN:
         return None  # `def frame_size(self) -> int` of a config: what its name says still counts
     return r
+
+
+def _accessor(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """A method whose body (after its docstring) is one ``return`` (``return self._x``)."""
+    body = [s for s in fn.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+    return len(body) == 1 and isinstance(body[0], ast.Return)
 
 
 def _summary(q: str, entry, ctx) -> str:

@@ -26,18 +26,32 @@ def _name(name: str, ctx, depth: int) -> str:
     """Join over every binding of ``name`` in the function (a use with no known position)."""
     from kinkcheck.lint import flow
 
-    assigns = [value for _, value in flow.bindings(ctx).get(name, ())] if hasattr(ctx, "fn") else []
+    assigns = list(flow.bindings(ctx).get(name, ())) if hasattr(ctx, "fn") else []
     params = getattr(ctx, "params", {}) or {}
     if assigns:
-        if all(v is not None for v in assigns):
-            rs = [_range_of(v, ctx, depth) for v in assigns]
-            if name in params:
-                rs.append(_param(name, ctx, depth))
-            return join(*rs)
-        return ANY
+        rs = [_bound(stmt, v, name, ctx, depth) for stmt, v in assigns]
+        if name in params:
+            rs.append(_param(name, ctx, depth))
+        return join(*rs)
     if name in params:
         return _param(name, ctx, depth)
     return _free(name, ctx, depth)
+
+
+def _bound(stmt: ast.AST, value: ast.AST | None, name: str, ctx, depth: int) -> str:
+    """The range a binding gives ``name``: its value's, or for ``x_pos, y_pos, slopes =
+    self.get_params(c)`` that item of the tuples the function of this file returns."""
+    if value is not None:
+        return _range_of(value, ctx, depth)
+    if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call) and len(stmt.targets) == 1:
+        target = stmt.targets[0]
+        if isinstance(target, (ast.Tuple, ast.List)) and not any(isinstance(e, ast.Starred) for e in target.elts):
+            at = [i for i, e in enumerate(target.elts) if isinstance(e, ast.Name) and e.id == name]
+            if len(at) == 1:
+                from kinkcheck.lint.ranges_calls import returned_item
+
+                return returned_item(stmt.value, at[0], len(target.elts), ctx)
+    return ANY
 
 
 def _free(name: str, ctx, depth: int) -> str:
@@ -52,7 +66,7 @@ def _free(name: str, ctx, depth: int) -> str:
         if outer is not None:
             # the bindings that reach the nested `def` (the value the closure is made with)
             found, entry = flow.reaching(name, ctx.fn, call_sites.linked_once(outer))
-            rs = [_range_of(value, outer, depth - 1) if value is not None else ANY for _, value in found]
+            rs = [_bound(stmt, value, name, outer, depth - 1) for stmt, value in found]
             if entry:
                 rs.append(_param(name, outer, depth - 1) if name in outer.params else _config_name(name))
             return join(*rs)
@@ -90,8 +104,8 @@ def _reaching_name(node: ast.Name, ctx, depth: int) -> str:
     found, entry = flow.reaching(node.id, node, ctx)
     if not entry and _loop_count(node, found, ctx):
         return GE1
-    rs = [_opaque_temperature(node.id, value, _range_of(value, ctx, depth), ctx) if value is not None else ANY
-          for _, value in found]
+    rs = [_opaque_temperature(node.id, value, _range_of(value, ctx, depth), ctx) if value is not None
+          else _bound(stmt, value, node.id, ctx, depth) for stmt, value in found]
     if entry:
         params = getattr(ctx, "params", {}) or {}
         rs.append(_param(node.id, ctx, depth) if node.id in params else _free(node.id, ctx, depth))
@@ -170,9 +184,10 @@ def _attribute(node: ast.Attribute, ctx, depth: int) -> str:
 
                 # `self.exponent = exponent` where the method rejects `exponent <= 0`
                 checked = validated_range(value.id, fn) if fn is not None else None
-                rs.append(checked or _init_param(value.id, fa))
+                r = checked or _init_param(value.id, fa)
             else:
-                rs.append(_range_outside(value, depth, fa))
+                r = _range_outside(value, depth, fa)
+            rs.append(_in_method(value, fn, fa, depth) if r == ANY and fn is not None else r)
         if rs:
             return join(*rs)
         return _config_name(attr)
@@ -282,6 +297,28 @@ def _field_defaults(cls_node: ast.ClassDef | None, attr: str) -> list[ast.AST]:
             value = default
         out.append(value)
     return out
+
+
+def _in_method(value: ast.AST, fn: ast.AST, fa, depth: int) -> str:
+    """The range of ``value`` where the method ``fn`` assigns it to ``self.<attr>``, read
+    with that method's own names (``knot_slopes = _normalize(raw, min_slope)`` then
+    ``self._knot_slopes = jnp.concatenate([ones, knot_slopes[..., 1:]])``). Worked out as a
+    call's summary is: with a fresh depth, two methods or calls deep at most."""
+    from kinkcheck.lint.ranges import _NESTED, MAX_DEPTH
+
+    if depth <= 1 or _NESTED.get() >= 2:
+        return ANY
+    qual = next((q for q, entry in fa.ix.scopes.items() if entry[0] is fn), None)
+    if qual is None:
+        return ANY
+    from kinkcheck.lint.call_sites import caller_context
+
+    method = caller_context(fa, qual, fa.ix.scopes[qual])
+    token = _NESTED.set(_NESTED.get() + 1)
+    try:
+        return _range_of(value, method, MAX_DEPTH - 2)
+    finally:
+        _NESTED.reset(token)
 
 
 def _range_outside(value: ast.AST, depth: int, fa=None) -> str:
