@@ -436,7 +436,7 @@ class _Indexer:
         if not is_lambda and returns_the_loss(self.classes, name, cls_qual):
             backward_exprs.extend(returned)  # Lightning's `training_step`: its trainer differentiates the return
         elif not is_lambda and cls_qual is not None and name in FORWARD_NAMES and not root and not backward_exprs:
-            backward_exprs.extend(returned_losses(returned))  # a module's forward that returns its `loss`
+            backward_exprs.extend(returned_losses(returned, cls_qual.rsplit(".", 1)[-1]))  # a module's forward that returns its `loss`
         slice_calls: tuple[str, ...] = ()
         if backward_exprs:
             root = root or "backward"

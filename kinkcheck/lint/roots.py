@@ -278,17 +278,48 @@ def returns_the_loss(classes: dict[str, tuple[str, ...]], name: str, cls_qual: s
 _RETURNED_LOSS_RE = re.compile(r"(^|_)loss(es)?$", re.IGNORECASE)
 
 
-def returned_losses(returned: list[ast.AST]) -> list[ast.AST]:
+def returned_losses(returned: list[ast.AST], cls_name: str = "") -> list[ast.AST]:
     """The loss-named values a function returns (``return loss, value, penalty``): a module
     whose ``forward`` computes ``loss = torch.mean(penalty)`` and returns it is what its caller
     differentiates, whatever the module is called, so the statements computing it are a
-    backward slice."""
+    backward slice. So is a module whose every return is a whole reduction to one number
+    (``return torch.mean((norm - radius) ** 2)``): a network returns a value per sample, a
+    loss (or an energy) one number; not an evaluation score's (``Accuracy``)."""
     out: list[ast.AST] = []
     for value in returned:
         for item in value.elts if isinstance(value, ast.Tuple) else [value]:
             if isinstance(item, ast.Name) and _RETURNED_LOSS_RE.search(item.id):
                 out.append(item)
+    if not out and returned and not EVALUATION_CLASS_RE.search(cls_name) and all(_whole_reduction(v) for v in returned):
+        out.extend(returned)
     return out
+
+
+def _scalar(node: ast.AST) -> bool:
+    """A number or a setting: ``2``, ``self.weight``."""
+    return isinstance(node, ast.Constant) or isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+        and node.value.id == "self"
+
+
+#: reductions that, with no axis given, reduce a whole array to one number
+_WHOLE_REDUCTIONS = frozenset({"mean", "sum", "nanmean", "nansum"})
+#: modules whose ``mean``/``sum`` take the array first (the others are methods of the array)
+_REDUCING_MODULES = frozenset({"torch", "jnp", "np", "numpy"})
+
+
+def _whole_reduction(node: ast.AST) -> bool:
+    """``torch.mean(e)``, ``e.mean()``, ``self.weight * e.sum() / 2``: one number, no
+    ``dim``/``axis`` (``x - y.mean()`` is an array)."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div)):
+        sides = (node.left, node.right)
+        return any(_whole_reduction(s) for s in sides) and all(_whole_reduction(s) or _scalar(s) for s in sides)
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _WHOLE_REDUCTIONS):
+        return False
+    if any(k.arg in ("dim", "axis") for k in node.keywords):
+        return False
+    receiver = node.func.value
+    function = isinstance(receiver, ast.Name) and receiver.id in _REDUCING_MODULES
+    return len(node.args) == (1 if function else 0)
 
 
 #: methods that differentiate the loss they are handed: Accelerate's, Lightning Fabric's and

@@ -616,6 +616,38 @@ def test_a_module_whose_forward_returns_its_loss():
     assert got == {"m.LT.forward" + SLICE}
 
 
+def test_a_module_whose_forward_reduces_to_one_number():
+    """A module whose every return is a whole reduction (``torch.mean(...)``, ``x.sum() / 2``)
+    computes one number from its inputs, as a loss does (AFN's feature-norm loss is a plain
+    ``nn.Module``): its statements are a backward slice. A reduction over an axis, one
+    number broadcast against an array and an evaluation score's mean stay out."""
+    got = scoped({"m": """
+        import torch
+
+        class AdaptiveFeatureNorm(torch.nn.Module):
+            def forward(self, x):
+                norm = x.norm(p=2, dim=1)
+                return torch.mean((norm - norm.detach() - 1.0) ** 2)
+
+        class Energy(torch.nn.Module):
+            def forward(self, r):
+                return self.scale * (1.0 / r).sum() / 2
+
+        class Pool(torch.nn.Module):
+            def forward(self, x):
+                return x.mean(dim=(2, 3))
+
+        class Centre(torch.nn.Module):
+            def forward(self, x):
+                return x - x.mean()
+
+        class TopAccuracy(torch.nn.Module):
+            def forward(self, logits, y):
+                return (logits.argmax(1) == y).float().mean()
+        """})
+    assert got == {"m.AdaptiveFeatureNorm.forward" + SLICE, "m.Energy.forward" + SLICE}
+
+
 # -- helpers in other modules ---------------------------------------------------------------
 
 
