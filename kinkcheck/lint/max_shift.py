@@ -115,7 +115,10 @@ def _shift_role(shifted: ast.AST, ctx: Context, depth: int = 2) -> str | None:
         if "sum-exp" in roles and "log-softmax" not in roles:
             return "sum-exp"
         return "softmax"
-    if not isinstance(parent, ast.Call):
+    method = ctx.method_call(shifted)
+    if method is not None:  # `(z - m).exp()`, `(z - m).softmax(-1)`: the shift is the receiver
+        parent = method[1]
+    elif not isinstance(parent, ast.Call):
         return None
     tail = _callee_tail(parent, ctx) or ""
     if tail in _SHIFT_INVARIANT:
@@ -182,12 +185,16 @@ def _exp_of_same(node: ast.AST, exp_call: ast.Call, ctx: Context) -> bool:
 
 
 def _log_sum_exp_of(node: ast.AST, read: ast.AST, ctx: Context) -> bool:
-    """``log(exp(z).sum(...))`` / ``log(sum(exp(z)))`` of the name ``read`` reads."""
-    if not (isinstance(node, ast.Call) and (_callee_tail(node, ctx) or "") == "log" and node.args):
+    """``log(exp(z).sum(...))`` / ``log(sum(exp(z)))`` / ``z.exp().sum(-1).log()`` of the
+    name ``read`` reads."""
+    if not (isinstance(node, ast.Call) and (_callee_tail(node, ctx) or "") == "log"):
         return False
-    inner = _summed(node.args[0], ctx)
-    return isinstance(inner, ast.Call) and (_callee_tail(inner, ctx) or "") in _EXP and bool(inner.args) \
-        and ast.dump(inner.args[0]) == ast.dump(read)
+    logged = call_operand(node, ctx)
+    inner = _summed(logged, ctx) if logged is not None else None
+    if not (isinstance(inner, ast.Call) and (_callee_tail(inner, ctx) or "") in _EXP):
+        return False
+    exponent = call_operand(inner, ctx)
+    return exponent is not None and ast.dump(exponent) == ast.dump(read)
 
 
 def _normalised(read: ast.AST, name: str, ctx: Context) -> bool:
@@ -244,10 +251,19 @@ def _log_sum_exp_of_shift(node: ast.AST, uses: list[ast.AST], ctx: Context) -> b
     inner = node.func.value if method and isinstance(node.func, ast.Attribute) else (node.args[0] if node.args else None)
     if inner is None:
         return False
-    # the shift inline, or through the name it is bound to (`z = x - m; m + log(exp(z).sum())`)
-    shifts = [inner, *(d for n in ast.walk(inner) if isinstance(n, ast.Name)
-                       for d in [ctx.definition(n.id)] if d is not None)]
-    return any(_within(u, s) for u in uses for s in shifts)
+    # the shift inline, or through the name it is bound to (`z = x - m; m + log(exp(z).sum())`,
+    # bound on each branch of an `if`)
+    from kinkcheck.lint import flow
+
+    if any(_within(u, inner) for u in uses):
+        return True
+    for n in ast.walk(inner):
+        if isinstance(n, ast.Name):
+            values = [v for _, v in flow.reaching(n.id, n, ctx)[0]]
+            shifted = [v is not None and any(_within(u, v) for u in uses) for v in values]
+            if any(shifted):
+                return all(shifted)  # every binding that reaches the log is the shift
+    return False
 
 
 def _within(node: ast.AST, tree: ast.AST) -> bool:
