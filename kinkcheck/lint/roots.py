@@ -132,8 +132,9 @@ LOSS_FAMILY_RE = re.compile(
     # the Lovasz extension is only ever a loss, whatever follows it (``lovasz_softmax_flat``), and
     # so are the distances between distributions that generative models and domain adaptation
     # train on (``sliced_wasserstein_distance``, ``wasserstein_1d``, ``unbiased_mmd_squared``,
-    # ``sinkhorn_divergence``, ``class SlicedWasserstein(nn.Module)``)
-    r"|(^|_)(lovasz|wasserstein|mmd|sinkhorn_divergence|energy_distance)(_|$)", re.IGNORECASE)
+    # ``sinkhorn_divergence``, ``class SlicedWasserstein(nn.Module)``), and the total variation an
+    # image model is regularised with
+    r"|(^|_)(lovasz|wasserstein|mmd|sinkhorn_divergence|energy_distance|total_variation)(_|$)", re.IGNORECASE)
 #: the regression, image-quality and audio metrics used as losses (``psnr(pred, target)``,
 #: dm-pix's ``mae`` and scale-invariant ``simse``, objax's ``mean_absolute_error``, speech
 #: separation's ``si_sdr``): a function of the module computing one is loss code by name, as a
