@@ -449,8 +449,25 @@ def _floored(tail: str, first: ast.AST | None, ctx) -> bool:
     above a floor does not round to 0 (``ranges_select``)."""
     from kinkcheck.lint.ranges_select import ELEMENTWISE_EXP, UNDERFLOW_FLOOR, floor_of
 
+    if tail in ("softmax", "softmax_"):
+        return _bounded_logits(first, ctx, UNDERFLOW_FLOOR)
     if tail not in ELEMENTWISE_EXP:
         return False
     floor = floor_of(first, ctx)
     return floor is not None and floor >= UNDERFLOW_FLOOR
+
+
+def _bounded_logits(node: ast.AST | None, ctx, underflow_floor: float, depth: int = 3) -> bool:
+    """``softmax(cos / t)``: logits of cosine similarities over a temperature lie in
+    [-1/t, 1/t], so the smallest probability is at least exp(-2/t) / n, which does not round
+    to 0 while 2/t stays above ``underflow_floor`` (MSN's and SwAV's prototype scores at
+    t = 0.1)."""
+    from kinkcheck.lint.ranges_similarity import definition, similarity_floor, temperature
+
+    if isinstance(node, ast.Name) and depth > 0:
+        return _bounded_logits(definition(node, ctx), ctx, underflow_floor, depth - 1)
+    if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div)):
+        return False
+    cosine, t = similarity_floor(node.left, ctx), temperature(node.right, ctx)
+    return cosine is not None and t is not None and 2 * cosine / t >= underflow_floor
 

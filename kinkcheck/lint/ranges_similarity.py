@@ -61,7 +61,7 @@ def similarity_floor(node: ast.AST | None, ctx, depth: int = _DEPTH) -> float | 
     return None
 
 
-def temperature(node: ast.AST | None, ctx) -> float | None:
+def temperature(node: ast.AST | None, ctx, depth: int = 2) -> float | None:
     """The smallest value the divisor ``node`` has when it is a positive setting: its value
     when the code fixes it, :data:`TEMPERATURE_FLOOR` for a setting named like a temperature."""
     from kinkcheck.lint.ranges_settings import numeric_value
@@ -84,6 +84,15 @@ def temperature(node: ast.AST | None, ctx) -> float | None:
     v = numeric_value(node, ctx)
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         return float(v) if v > 0 else None
+    if isinstance(node, ast.Name) and node.id in (getattr(ctx, "params", None) or {}) and hasattr(ctx, "fa") \
+            and ctx.param_default(node.id) is None and depth > 0:
+        # a parameter: the smallest temperature the callers in the file hand it
+        from kinkcheck.lint.call_sites import argument_values
+
+        passed = argument_values(node.id, ctx)
+        found = [temperature(value, caller, depth - 1) for caller, value in passed or ()]
+        if found and all(t is not None for t in found):
+            return min(t for t in found if t is not None)
     name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else None
     kind = getattr(ctx, "kind", None)
     if name and TEMPERATURE_RE.search(name) and kind is not None and kind(node) == PLAIN:
@@ -109,7 +118,15 @@ def _unit(node: ast.AST | None, ctx, depth: int) -> bool:
     if node is None or depth < 0:
         return False
     if isinstance(node, ast.Name):
-        return _unit(definition(node, ctx), ctx, depth - 1)
+        value = definition(node, ctx)
+        if value is None and node.id in (getattr(ctx, "params", None) or {}) and hasattr(ctx, "fa"):
+            # a parameter: what every caller in the file hands it (`prototype_probabilities(
+            # F.normalize(anchors), F.normalize(prototypes), t)`)
+            from kinkcheck.lint.call_sites import argument_values
+
+            passed = argument_values(node.id, ctx) if depth > 1 else None
+            return bool(passed) and all(_unit(v, caller, depth - 2) for caller, v in passed or ())
+        return _unit(value, ctx, depth - 1)
     if isinstance(node, ast.Attribute) and node.attr in ("T", "mT"):
         return _unit(node.value, ctx, depth - 1)
     if isinstance(node, ast.Subscript):
