@@ -116,15 +116,17 @@ def _compiled(value: ast.AST) -> ast.Name | None:
     if isinstance(value, ast.Call) and value.args and isinstance(value.args[0], ast.Name):
         f = value.func
         tail = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else None
-        if tail in _SAME_ARGUMENTS:
+        # torch's `checkpoint(f, *args)` calls f there and then; jax's `checkpoint(f)` wraps it
+        if tail in _SAME_ARGUMENTS and not (tail in ("checkpoint", "remat") and len(value.args) > 1):
             return value.args[0]
     return None
 
 
 def _wrapped_names(fn: ast.AST) -> dict[str, str]:
-    """Local names of ``fn`` bound once to a wrapped function of the file and only ever
-    called (``fn = jnp.vectorize(_spline_fwd, signature=...)`` then ``fn(x, knots)``):
-    local name -> the function's name."""
+    """Local names of ``fn`` assigned once to a wrapped function and only ever called
+    (``fn = jnp.vectorize(_spline_fwd, signature=...)`` then ``fn(x, knots)``): local name ->
+    the wrapped name (the call index keys calls by name, so only a function of the file
+    so named is looked up under it)."""
     from kinkcheck.lint.walk import walk_local
 
     bound: dict[str, list[ast.AST]] = {}
@@ -150,12 +152,14 @@ def _wrapped_names(fn: ast.AST) -> dict[str, str]:
 def _wrapped_uses(fa) -> set[int]:
     """ids of the function names wrapped where :func:`_wrapped_names` finds a local name
     for the wrapper (``_spline_fwd`` in ``fn = jnp.vectorize(_spline_fwd, ...)``)."""
+    from kinkcheck.lint.walk import walk_local
+
     out: set[int] = set()
     for fn, _env, _cls in fa.ix.scopes.values():
         if fn is fa.tree:
             continue
         names = _wrapped_names(fn)
-        for node in ast.walk(fn) if names else ():
+        for node in walk_local(fn) if names else ():
             if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
                     and node.targets[0].id in names:
                 inner = _compiled(node.value)

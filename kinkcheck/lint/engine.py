@@ -254,6 +254,8 @@ VALUE_SINGULAR = frozenset({"KC205"})
 #: singular points of the slope only, the value there finite and continuous (sqrt and norm at
 #: 0, acos/asin at +-1): harmless in code that is evaluated, not differentiated
 SLOPE_SINGULAR = frozenset({"KC201", "KC203", "KC206"})
+#: findings about a slope alone (an infinite or undefined derivative, a finite value)
+SLOPE_ONLY = SLOPE_SINGULAR | {"KC202"}
 
 
 def _node_findings(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[str], ctx: Context, node: ast.AST,
@@ -312,10 +314,11 @@ def _node_findings(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[s
             continue  # Huber written with masks: `(|u| <= k) * u**2 / 2 + (|u| > k) * k * (|u| - k / 2)`
         kept.append((rule, site))
     # `np.sqrt(t)` in torch code: no gradient flows through the call (KC505), so the slope
-    # of its kink never shows; one site, one finding
+    # of its kink never shows; one site, one finding. A pole (`np.log(t)` at 0) is in the
+    # value, gradient or not: it stays
     outside = {id(site.call) for _, site in kept if site.code == "KC505"}
     for rule, site in kept:
-        if site.code != "KC505" and id(site.call) in outside and rule.category != "blackbox":
+        if id(site.call) in outside and (rule.category == "kink" or site.code in SLOPE_ONLY):
             continue
         yield site_finding(fa, rule, site, function)
 

@@ -259,10 +259,11 @@ def _log_sum_exp_of_shift(node: ast.AST, uses: list[ast.AST], ctx: Context) -> b
         return True
     for n in ast.walk(inner):
         if isinstance(n, ast.Name):
-            values = [v for _, v in flow.reaching(n.id, n, ctx)[0]]
-            shifted = [v is not None and any(_within(u, v) for u in uses) for v in values]
+            found, entry = flow.reaching(n.id, n, ctx)
+            shifted = [v is not None and any(_within(u, v) for u in uses) for _, v in found]
             if any(shifted):
-                return all(shifted)  # every binding that reaches the log is the shift
+                # every binding that reaches the log is the shift (not the parameter unshifted)
+                return all(shifted) and not entry
     return False
 
 

@@ -48,12 +48,15 @@ NO_UNDERFLOW = frozenset({"ones", "ones_like", "new_ones", "cosh", "i0", "i0e", 
 NONNEGATIVE = frozenset({"abs", "absolute", "fabs", "relu", "relu_", "relu6", "square", "norm", "vector_norm",
                          "matrix_norm", "cdist", "pdist", "dist", "var", "std", "std_mean", "var_mean",
                          "zeros", "zeros_like", "new_zeros", "count_nonzero", "softmin", "hardsigmoid", "erfc",
-                         "histc", "bincount", "one_hot", "eye",
-                         # losses that are distances or cross-entropies of probabilities: PSNR's
-                         # ``log10(max_val ** 2 / mse_loss(x, y))`` meets no pole of its own
-                         "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "squared_error", "l2_loss",
-                         "pairwise_distance", "cross_entropy", "binary_cross_entropy",
-                         "binary_cross_entropy_with_logits", "softmax_cross_entropy", "sigmoid_binary_cross_entropy"})
+                         "histc", "bincount", "one_hot", "eye"})
+#: a library's losses that are distances or cross-entropies of probabilities, >= 0: PSNR's
+#: ``log10(max_val ** 2 / F.mse_loss(x, y))`` meets no pole of its own (only where the name
+#: resolves into the library: a file's own ``l1_loss`` may return anything)
+NONNEGATIVE_LOSSES = frozenset({"mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "squared_error", "l2_loss",
+                                "pairwise_distance", "cross_entropy", "binary_cross_entropy",
+                                "binary_cross_entropy_with_logits", "softmax_cross_entropy",
+                                "sigmoid_binary_cross_entropy"})
+_LOSS_LIBRARIES = ("torch.nn.functional.", "torch.nn.modules.", "optax.", "optax._src.")
 #: callees that keep their (first) operand's range: reductions of same-signed values, casts, views
 KEEP = frozenset({"sum", "nansum", "mean", "nanmean", "cumsum", "segment_sum", "amax", "amin", "float", "double", "half",
                   "bfloat16", "to", "type", "type_as", "detach", "clone", "contiguous", "view", "reshape", "squeeze",

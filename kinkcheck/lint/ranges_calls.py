@@ -10,6 +10,7 @@ from typing import Any
 
 from kinkcheck.lint.ranges import (
     _NESTED,
+    _LOSS_LIBRARIES,
     _UNDERFLOW,
     ANY,
     BOTTOM,
@@ -21,6 +22,7 @@ from kinkcheck.lint.ranges import (
     NO_UNDERFLOW,
     NONNEG,
     NONNEGATIVE,
+    NONNEGATIVE_LOSSES,
     NONZERO,
     POS,
     POSITIVE,
@@ -135,6 +137,8 @@ def _call(node: ast.Call, ctx, depth: int) -> str:
     if tail in ("abs", "absolute", "fabs") and first is not None and is_nonzero(_range_of(first, ctx, depth)):
         return POS  # `log(abs(scale))` of a scale kept > 0
     if tail in NONNEGATIVE:
+        return NONNEG
+    if tail in NONNEGATIVE_LOSSES and (ctx.qualify(node.func) or "").startswith(_LOSS_LIBRARIES):
         return NONNEG
     if tail in COUNTS:
         return GE1
@@ -350,7 +354,8 @@ def property_range(node: ast.Attribute, ctx) -> str | None:
 
 
 def _accessor(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-    """A method whose body (after its docstring) is one ``return`` (``return self._x``)."""
+    """A method whose body (after its docstring) is one ``return`` (``return self._x``,
+    ``return jax.lax.stop_gradient(self._min_slope)``)."""
     body = [s for s in fn.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
     return len(body) == 1 and isinstance(body[0], ast.Return)
 
@@ -460,8 +465,8 @@ def _floored(tail: str, first: ast.AST | None, ctx) -> bool:
 def _bounded_logits(node: ast.AST | None, ctx, underflow_floor: float, depth: int = 3) -> bool:
     """``softmax(cos / t)``: logits of cosine similarities over a temperature lie in
     [-1/t, 1/t], so the smallest probability is at least exp(-2/t) / n, which does not round
-    to 0 while 2/t stays above ``underflow_floor`` (MSN's and SwAV's prototype scores at
-    t = 0.1)."""
+    to 0 while -2/t stays above ``underflow_floor`` (MSN's and SwAV's prototype scores at
+    t = 0.1; the 1/n of a few thousand classes is far from float32's smallest number)."""
     from kinkcheck.lint.ranges_similarity import definition, similarity_floor, temperature
 
     if isinstance(node, ast.Name) and depth > 0:

@@ -63,7 +63,8 @@ def similarity_floor(node: ast.AST | None, ctx, depth: int = _DEPTH) -> float | 
 
 def temperature(node: ast.AST | None, ctx, depth: int = 2) -> float | None:
     """The smallest value the divisor ``node`` has when it is a positive setting: its value
-    when the code fixes it, :data:`TEMPERATURE_FLOOR` for a setting named like a temperature."""
+    when the code fixes it, the smallest one the callers in the file hand a parameter without
+    a default, :data:`TEMPERATURE_FLOOR` for a setting named like a temperature."""
     from kinkcheck.lint.ranges_settings import numeric_value
 
     for _ in range(3):

@@ -297,7 +297,7 @@ def returned_losses(returned: list[ast.AST], cls_name: str = "") -> list[ast.AST
 
 
 def _scalar(node: ast.AST) -> bool:
-    """A number or a setting: ``2``, ``self.weight``."""
+    """A number, or a module's attribute (``2``, ``self.weight``): one value for the batch."""
     return isinstance(node, ast.Constant) or isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
         and node.value.id == "self"
 

@@ -12,7 +12,9 @@ from kinkcheck.lint.resolve import (
     ARRAY_LIBRARIES,
     DATA,
     INTEGER_DTYPES,
+    JOIN_BUILTINS,
     PLAIN,
+    PLAIN_BUILTINS,
     TENSOR,
     UNKNOWN,
 )
@@ -111,7 +113,7 @@ def foreign_array_library(node: ast.Call, ctx: Context):
     """A numpy/scipy call on a tensor-ish value in code that uses torch or jax: autodiff
     cannot see through it. Calls on Python numbers (``np.log(2)``) are not flagged, nor any
     in JAX-only code (see ``jax_raises``)."""
-    if not ctx.imports_framework() or jax_raises(ctx) or _numpy_function(ctx):
+    if not ctx.imports_framework() or jax_raises(ctx):
         return
     q = ctx.qualify(node.func)
     if q is None or not _foreign(q) or ctx.how not in ("import", "star") \
@@ -130,6 +132,8 @@ def foreign_array_library(node: ast.Call, ctx: Context):
     kinds = [UNKNOWN if k == DATA and _numpy_value(a, ctx) else k for a, k in ((a, ctx.kind(a)) for a in args)]
     if not kinds or all(k not in (TENSOR, UNKNOWN) for k in kinds):
         return
+    if TENSOR not in kinds and _numpy_function(ctx):
+        return  # a NumPy twin of a loss: handed arrays
     conf = "high" if TENSOR in kinds else "medium"
     yield Site("KC505", node, ctx.source(node.func), args[kinds.index(TENSOR) if TENSOR in kinds else kinds.index(UNKNOWN)], q, conf, node, "node")
 
@@ -137,10 +141,9 @@ def foreign_array_library(node: ast.Call, ctx: Context):
 #: methods of a NumPy array (a tensor has them too): calling them says nothing about which
 _ARRAY_METHODS = frozenset({"sum", "mean", "std", "var", "max", "min", "prod", "reshape", "astype", "copy", "ravel",
                             "flatten", "transpose", "dot", "clip", "round", "any", "all", "argmax", "argmin", "squeeze",
-                            "cumsum", "tolist", "item", "nonzero", "fill", "sort", "argsort"})
+                            "cumsum", "nonzero", "fill", "sort", "argsort"})
 #: the builtins a numeric function calls
-_PLAIN_CALLS = frozenset({"len", "range", "float", "int", "bool", "abs", "min", "max", "sum", "zip", "enumerate",
-                          "isinstance", "list", "tuple", "dict", "sorted", "round", "print"})
+_PLAIN_CALLS = PLAIN_BUILTINS | JOIN_BUILTINS
 
 
 def _numpy_function(ctx: Context) -> bool:
