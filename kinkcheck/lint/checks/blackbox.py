@@ -12,9 +12,7 @@ from kinkcheck.lint.resolve import (
     ARRAY_LIBRARIES,
     DATA,
     INTEGER_DTYPES,
-    JOIN_BUILTINS,
     PLAIN,
-    PLAIN_BUILTINS,
     TENSOR,
     UNKNOWN,
 )
@@ -132,46 +130,8 @@ def foreign_array_library(node: ast.Call, ctx: Context):
     kinds = [UNKNOWN if k == DATA and _numpy_value(a, ctx) else k for a, k in ((a, ctx.kind(a)) for a in args)]
     if not kinds or all(k not in (TENSOR, UNKNOWN) for k in kinds):
         return
-    if TENSOR not in kinds and _numpy_function(ctx):
-        return  # a NumPy twin of a loss: handed arrays
     conf = "high" if TENSOR in kinds else "medium"
     yield Site("KC505", node, ctx.source(node.func), args[kinds.index(TENSOR) if TENSOR in kinds else kinds.index(UNKNOWN)], q, conf, node, "node")
-
-
-#: methods of a NumPy array (a tensor has them too): calling them says nothing about which
-_ARRAY_METHODS = frozenset({"sum", "mean", "std", "var", "max", "min", "prod", "reshape", "astype", "copy", "ravel",
-                            "flatten", "transpose", "dot", "clip", "round", "any", "all", "argmax", "argmin", "squeeze",
-                            "cumsum", "nonzero", "fill", "sort", "argsort"})
-#: the builtins a numeric function calls
-_PLAIN_CALLS = PLAIN_BUILTINS | JOIN_BUILTINS
-
-
-def _numpy_function(ctx: Context) -> bool:
-    """A function of a torch/JAX module that computes with NumPy alone (pytorch-tabnet's
-    ``UnsupervisedLossNumpy``: ``np.multiply``, ``np.std`` and nothing of torch): what it is
-    handed is a NumPy array (a tensor that carries gradient makes NumPy raise), so its NumPy
-    calls cut no gradient. Every call must be NumPy's or SciPy's, a builtin, or an array
-    method both libraries have."""
-    memo = ctx.__dict__.get("_numpy_function")
-    if memo is None:
-        from kinkcheck.lint.walk import walk_local
-
-        memo = ctx.fn is not ctx.fa.tree
-        seen = False
-        for n in walk_local(ctx.fn) if memo else ():
-            if not isinstance(n, ast.Call):
-                continue
-            q = ctx.qualify(n.func) or ""
-            if q.split(".")[0] in ("numpy", "scipy"):
-                seen = True
-            elif not (isinstance(n.func, ast.Name) and n.func.id in _PLAIN_CALLS and q in ("", f"builtins.{n.func.id}")
-                      or isinstance(n.func, ast.Attribute) and n.func.attr in _ARRAY_METHODS
-                      and not ctx.is_module_ref(n.func.value)):
-                memo = False
-                break
-        memo = memo and seen
-        ctx.__dict__["_numpy_function"] = memo
-    return memo
 
 
 @refine("KC506")
