@@ -37,7 +37,7 @@ def _call_index(fa) -> dict:
                 stored.setdefault(attr, set()).add(v.id)
     out: dict = {}
     for qual, (fn, _env, cls) in fa.ix.scopes.items():
-        wrapped = _wrapped_names(fn) if fn is not fa.tree else {}
+        wrapped = {k: v.id for k, v in _wrapped_names(fa, qual, fn).items()} if fn is not fa.tree else {}
         for node in walk_local(fn):
             if not isinstance(node, ast.Call):
                 continue
@@ -114,57 +114,43 @@ def _compiled(value: ast.AST) -> ast.Name | None:
     """``f`` of ``torch.compile(f, ...)``, ``jax.jit(f)``, ``torch.jit.script(f)``,
     ``jax.vmap(f)``, ``jnp.vectorize(f, signature=...)``."""
     if isinstance(value, ast.Call) and value.args and isinstance(value.args[0], ast.Name):
-        f = value.func
-        tail = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else None
+        tail = callee_tail(value.func)
         # torch's `checkpoint(f, *args)` calls f there and then; jax's `checkpoint(f)` wraps it
         if tail in _SAME_ARGUMENTS and not (tail in ("checkpoint", "remat") and len(value.args) > 1):
             return value.args[0]
     return None
 
 
-def _wrapped_names(fn: ast.AST) -> dict[str, str]:
+def _wrapped_names(fa, qual: str, fn: ast.AST) -> dict[str, ast.Name]:
     """Local names of ``fn`` assigned once to a wrapped function and only ever called
     (``fn = jnp.vectorize(_spline_fwd, signature=...)`` then ``fn(x, knots)``): local name ->
-    the wrapped name (the call index keys calls by name, so only a function of the file
-    so named is looked up under it)."""
+    the wrapped name's node (the call index keys calls by name, so only a function of the
+    file so named is looked up under it). Memoized per file."""
+    memo = fa.__dict__.setdefault("_wrapped_names", {})
+    if qual in memo:
+        return memo[qual]
     from kinkcheck.lint.walk import walk_local
 
-    bound: dict[str, list[ast.AST]] = {}
+    bound: dict[str, list[ast.AST | None]] = {}
     called: set[int] = set()
+    loads: dict[str, list[ast.Name]] = {}
     for node in walk_local(fn):
         if isinstance(node, ast.Assign):
             for t in node.targets:
                 if isinstance(t, ast.Name):
-                    bound.setdefault(t.id, []).append(node.value)
+                    # `a = b = vmap(f)` binds the wrapper twice: not one local name for it
+                    bound.setdefault(t.id, []).append(node.value if len(node.targets) == 1 else None)
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             called.add(id(node.func))
-    out: dict[str, str] = {}
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            loads.setdefault(node.id, []).append(node)
+    out: dict[str, ast.Name] = {}
     for name, values in bound.items():
-        inner = _compiled(values[0]) if len(values) == 1 else None
-        if inner is None:
-            continue
-        uses = [n for n in walk_local(fn) if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)]
-        if uses and all(id(n) in called for n in uses):
-            out[name] = inner.id
-    return out
-
-
-def _wrapped_uses(fa) -> set[int]:
-    """ids of the function names wrapped where :func:`_wrapped_names` finds a local name
-    for the wrapper (``_spline_fwd`` in ``fn = jnp.vectorize(_spline_fwd, ...)``)."""
-    from kinkcheck.lint.walk import walk_local
-
-    out: set[int] = set()
-    for fn, _env, _cls in fa.ix.scopes.values():
-        if fn is fa.tree:
-            continue
-        names = _wrapped_names(fn)
-        for node in walk_local(fn) if names else ():
-            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
-                    and node.targets[0].id in names:
-                inner = _compiled(node.value)
-                if inner is not None:
-                    out.add(id(inner))
+        inner = _compiled(values[0]) if len(values) == 1 and values[0] is not None else None
+        uses = loads.get(name, [])
+        if inner is not None and uses and all(id(n) in called for n in uses):
+            out[name] = inner
+    memo[qual] = out
     return out
 
 
@@ -180,14 +166,15 @@ def used_as_value(ctx) -> bool:
     if refs is None:
         names: set[str] = set()
         attrs: set[str] = set()
-        callees = {id(n.func) for n in ast.walk(ctx.fa.tree) if isinstance(n, ast.Call)}
+        calls = [n for n in ast.walk(ctx.fa.tree) if isinstance(n, ast.Call)]
+        callees = {id(n.func) for n in calls}
         # `self.crit = f` and `self.step = torch.compile(f)`: calls of the attribute are indexed
         stored = [_compiled(v) or v for vs in ctx.fa.self_assigns().values() for v in vs]
         callees |= {id(v) for v in stored if isinstance(v, ast.Name)}
         # `jax.vmap(f)(x)`, and `fn = jnp.vectorize(f)` only ever called: the call index has them
-        callees |= {id(inner) for n in ast.walk(ctx.fa.tree) if isinstance(n, ast.Call)
-                    for inner in (_compiled(n.func),) if inner is not None}
-        callees |= _wrapped_uses(ctx.fa)
+        callees |= {id(inner) for n in calls for inner in (_compiled(n.func),) if inner is not None}
+        callees |= {id(inner) for q, (f, _env, _cls) in ctx.fa.ix.scopes.items() if f is not ctx.fa.tree
+                    for inner in _wrapped_names(ctx.fa, q, f).values()}
         for n in ast.walk(ctx.fa.tree):
             if id(n) in callees or not isinstance(getattr(n, "ctx", None), ast.Load):
                 continue

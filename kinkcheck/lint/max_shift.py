@@ -247,8 +247,7 @@ def _log_sum_exp_of_shift(node: ast.AST, uses: list[ast.AST], ctx: Context) -> b
     """``log(<exp(z - m)>.sum(...))`` where the shift is one of the maximum's own uses."""
     if not (isinstance(node, ast.Call) and (_callee_tail(node, ctx) or "") == "log"):
         return False
-    method = isinstance(node.func, ast.Attribute) and not ctx.is_module_ref(node.func.value)
-    inner = node.func.value if method and isinstance(node.func, ast.Attribute) else (node.args[0] if node.args else None)
+    inner = call_operand(node, ctx)
     if inner is None:
         return False
     # the shift inline, or through the name it is bound to (`z = x - m; m + log(exp(z).sum())`,

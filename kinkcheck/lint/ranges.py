@@ -433,6 +433,17 @@ def _param(name: str, ctx, depth: int) -> str:
     return ANY
 
 
+def nested_join(values: list, ctx) -> str:
+    """The join of the ranges of ``values`` read in ``ctx``, another function of the file (a
+    callee's returns, a method's assignment): with a fresh depth, one call deeper
+    (``_NESTED``), so a chain of helpers costs a bounded amount of work."""
+    token = _NESTED.set(_NESTED.get() + 1)
+    try:
+        return join(*(_range_of(v, ctx, MAX_DEPTH - 2) for v in values))
+    finally:
+        _NESTED.reset(token)
+
+
 def class_of_self(ctx) -> str | None:
     """The class whose ``self.<attr>`` a range reads: :meth:`Context.self_class` (a closure
     inside a method sees the method's ``self``); a bare context knows none."""

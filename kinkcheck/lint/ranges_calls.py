@@ -6,6 +6,7 @@ method of the checked file, the join of what it returns (its summary). ``ranges.
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from typing import Any
 
 from kinkcheck.lint.ranges import (
@@ -18,7 +19,6 @@ from kinkcheck.lint.ranges import (
     FLOORED,
     GE1,
     KEEP,
-    MAX_DEPTH,
     NO_UNDERFLOW,
     NONNEG,
     NONNEGATIVE,
@@ -38,6 +38,7 @@ from kinkcheck.lint.ranges import (
     is_nonzero,
     is_positive,
     join,
+    nested_join,
 )
 from kinkcheck.lint.ranges_forms import _defined, _signed_terms
 from kinkcheck.lint.resolve import PLAIN, annotation_kind, const_value, dotted
@@ -310,23 +311,18 @@ def returned_item(node: ast.Call, item: int, size: int, ctx) -> str:
     of the tuples a function of this file returns (every return a tuple of ``size`` values)."""
     if _NESTED.get() >= 2 or not hasattr(ctx, "fa"):
         return ANY
-    from kinkcheck.lint import call_sites
-    from kinkcheck.lint.walk import walk_local
-
     q = own_function(node, ctx)
     entry = ctx.fa.ix.scopes.get(q) if q else None
     if q is None or entry is None:
         return ANY
-    values = [n.value for n in walk_local(entry[0]) if isinstance(n, ast.Return)]
-    if not values or not all(isinstance(v, ast.Tuple) and len(v.elts) == size
-                             and not any(isinstance(e, ast.Starred) for e in v.elts) for v in values):
-        return ANY
-    callee = call_sites.caller_context(ctx.fa, q, entry)
-    token = _NESTED.set(_NESTED.get() + 1)
-    try:
-        return join(*(_range_of(v.elts[item], callee, MAX_DEPTH - 2) for v in values))  # type: ignore[union-attr]
-    finally:
-        _NESTED.reset(token)
+
+    def picked(value: ast.expr) -> ast.expr | None:
+        if isinstance(value, ast.Tuple) and len(value.elts) == size \
+                and not any(isinstance(e, ast.Starred) for e in value.elts):
+            return value.elts[item]
+        return None
+
+    return _summary(q, entry, ctx, picked)
 
 
 #: decorators that make a method read as an attribute (``self.left_scale``)
@@ -360,20 +356,18 @@ def _accessor(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     return len(body) == 1 and isinstance(body[0], ast.Return)
 
 
-def _summary(q: str, entry, ctx) -> str:
-    """The join of the ranges a function of this file returns, worked out in its own context."""
+def _summary(q: str, entry, ctx, pick: Callable[[ast.expr], ast.expr | None] | None = None) -> str:
+    """The join of the ranges a function of this file returns (or of what ``pick`` takes
+    from each return: an item of a returned tuple), worked out in its own context."""
     from kinkcheck.lint import call_sites
     from kinkcheck.lint.walk import walk_local
 
-    callee = call_sites.caller_context(ctx.fa, q, entry)
     values = [n.value for n in walk_local(entry[0]) if isinstance(n, ast.Return)]
+    if pick is not None:
+        values = [pick(v) if v is not None else None for v in values]
     if not values or any(v is None for v in values):
         return ANY
-    token = _NESTED.set(_NESTED.get() + 1)
-    try:  # a summary is worked out with a fresh depth, two calls deep at most
-        return join(*(_range_of(v, callee, MAX_DEPTH - 2) for v in values))
-    finally:
-        _NESTED.reset(token)
+    return nested_join(values, call_sites.caller_context(ctx.fa, q, entry))
 
 
 def own_function(call: ast.Call, ctx) -> str | None:
@@ -467,12 +461,12 @@ def _bounded_logits(node: ast.AST | None, ctx, underflow_floor: float, depth: in
     [-1/t, 1/t], so the smallest probability is at least exp(-2/t) / n, which does not round
     to 0 while -2/t stays above ``underflow_floor`` (MSN's and SwAV's prototype scores at
     t = 0.1; the 1/n of a few thousand classes is far from float32's smallest number)."""
-    from kinkcheck.lint.ranges_similarity import definition, similarity_floor, temperature
+    from kinkcheck.lint.ranges_select import logit_floor
+    from kinkcheck.lint.ranges_similarity import definition
 
     if isinstance(node, ast.Name) and depth > 0:
         return _bounded_logits(definition(node, ctx), ctx, underflow_floor, depth - 1)
     if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div)):
         return False
-    cosine, t = similarity_floor(node.left, ctx), temperature(node.right, ctx)
-    return cosine is not None and t is not None and 2 * cosine / t >= underflow_floor
-
+    floor = logit_floor(node, ctx)
+    return floor is not None and 2 * floor >= underflow_floor

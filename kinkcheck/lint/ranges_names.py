@@ -176,7 +176,7 @@ def _attribute(node: ast.Attribute, ctx, depth: int) -> str:
         rs = []
         from kinkcheck.lint.kinds_members import uncast
 
-        for fn, value in assigned:
+        for qual, fn, value in assigned:
             value = uncast(value)  # `register_buffer("dofs", torch.as_tensor(dofs))`
             if isinstance(value, ast.Name):
                 from kinkcheck.lint.ranges_settings import _init_param
@@ -187,7 +187,7 @@ def _attribute(node: ast.Attribute, ctx, depth: int) -> str:
                 r = checked or _init_param(value.id, fa)
             else:
                 r = _range_outside(value, depth, fa)
-            rs.append(_in_method(value, fn, fa, depth) if r == ANY and fn is not None else r)
+            rs.append(_in_method(value, qual, fa, depth) if r == ANY and qual is not None else r)
         if rs:
             return join(*rs)
         return _config_name(attr)
@@ -256,24 +256,24 @@ def _constraining_bijector(cls_node: ast.ClassDef, param: str) -> str | None:
     return None
 
 
-def _class_assignments(fa, cls_qual: str | None, attr: str) -> list[tuple[ast.AST | None, ast.AST]]:
+def _class_assignments(fa, cls_qual: str | None, attr: str) -> list[tuple[str | None, ast.AST | None, ast.AST]]:
     """What ``self.<attr>`` may hold in a method of ``cls_qual``, with the method that assigns
-    it: the values its class, its bases and its subclasses in the file assign (another class's
-    ``self.scale`` is another attribute); every assignment in the file when they assign none
-    (a mixin, ``setattr``; no method known)."""
+    it (its qualified name and node): the values its class, its bases and its subclasses in
+    the file assign (another class's ``self.scale`` is another attribute); every assignment in
+    the file when they assign none (a mixin, ``setattr``; no method known)."""
     if cls_qual:
         from kinkcheck.lint.bindings import self_assignments
         from kinkcheck.lint.call_sites import related_classes
 
         related = related_classes(fa, cls_qual)
-        own = [(fn, v) for c in related for _, fn, _, v in self_assignments(fa, c, attr)]
+        own = [(q, fn, v) for c in related for q, fn, _, v in self_assignments(fa, c, attr)]
         if own:
             return own
-        fields: list[tuple[ast.AST | None, ast.AST]] = [
-            (None, v) for c in related for v in _field_defaults(fa.class_node(c), attr)]
+        fields: list[tuple[str | None, ast.AST | None, ast.AST]] = [
+            (None, None, v) for c in related for v in _field_defaults(fa.class_node(c), attr)]
         if fields:
             return fields
-    return [(None, v) for v in fa.self_assigns().get(attr, [])]
+    return [(None, None, v) for v in fa.self_assigns().get(attr, [])]
 
 
 #: dataclass field makers whose ``default=`` is the field's value (flax ``struct.field``,
@@ -299,26 +299,17 @@ def _field_defaults(cls_node: ast.ClassDef | None, attr: str) -> list[ast.AST]:
     return out
 
 
-def _in_method(value: ast.AST, fn: ast.AST, fa, depth: int) -> str:
-    """The range of ``value`` where the method ``fn`` assigns it to ``self.<attr>``, read
+def _in_method(value: ast.AST, qual: str, fa, depth: int) -> str:
+    """The range of ``value`` where the method ``qual`` assigns it to ``self.<attr>``, read
     with that method's own names (``knot_slopes = _normalize(raw, min_slope)`` then
     ``self._knot_slopes = jnp.concatenate([ones, knot_slopes[..., 1:]])``). Worked out as a
     call's summary is: with a fresh depth, two methods or calls deep at most."""
-    from kinkcheck.lint.ranges import _NESTED, MAX_DEPTH
+    from kinkcheck.lint.call_sites import caller_context
+    from kinkcheck.lint.ranges import _NESTED, nested_join
 
     if depth <= 1 or _NESTED.get() >= 2:
         return ANY
-    qual = next((q for q, entry in fa.ix.scopes.items() if entry[0] is fn), None)
-    if qual is None:
-        return ANY
-    from kinkcheck.lint.call_sites import caller_context
-
-    method = caller_context(fa, qual, fa.ix.scopes[qual])
-    token = _NESTED.set(_NESTED.get() + 1)
-    try:
-        return _range_of(value, method, MAX_DEPTH - 2)
-    finally:
-        _NESTED.reset(token)
+    return nested_join([value], caller_context(fa, qual, fa.ix.scopes[qual]))
 
 
 def _range_outside(value: ast.AST, depth: int, fa=None) -> str:

@@ -38,14 +38,13 @@ def selected_bound(node: ast.Subscript, ctx) -> tuple[float, bool] | None:
 def floor_of(node: ast.AST | None, ctx, depth: int = 3) -> float | None:
     """A constant every element of ``node`` is at least: a selection above it, a clamp to it,
     or a cosine similarity over a temperature (``ranges_similarity``)."""
-    from kinkcheck.lint.ranges_similarity import definition, similarity_floor, temperature
+    from kinkcheck.lint.ranges_similarity import definition, similarity_floor
 
     if isinstance(node, ast.Name) and depth > 0:
         value = definition(node, ctx)  # `logits = sim / tau` above `exp(logits)`
         return floor_of(value, ctx, depth - 1) if value is not None else None
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
-        cosine, t = similarity_floor(node.left, ctx), temperature(node.right, ctx)
-        return cosine / t if cosine is not None and t is not None else None
+        return logit_floor(node, ctx)
     if isinstance(node, ast.Subscript):
         bound = selected_bound(node, ctx)
         return bound[0] if bound is not None else None
@@ -57,6 +56,15 @@ def floor_of(node: ast.AST | None, ctx, depth: int = 3) -> float | None:
             low = _lower_bound(node, tail, ctx)
             return _number(low, ctx) if low is not None else None
     return similarity_floor(node, ctx)
+
+
+def logit_floor(node: ast.BinOp, ctx) -> float | None:
+    """-1/t for ``cos / t``, a cosine similarity over a temperature (whose logits also stay
+    below 1/t); None for any other quotient."""
+    from kinkcheck.lint.ranges_similarity import similarity_floor, temperature
+
+    cosine, t = similarity_floor(node.left, ctx), temperature(node.right, ctx)
+    return cosine / t if cosine is not None and t is not None else None
 
 
 def _conjuncts(mask: ast.AST | None):
