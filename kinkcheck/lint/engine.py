@@ -288,7 +288,7 @@ def _node_findings(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[s
         rule = catalog[site.code]
         if site.via != "node" and site.operand is not None and _all_plain(site, ctx):
             continue
-        if accepts(rule.guards, site.operand, ctx, site):
+        if accepts(rule.guards if site.guards is None else site.guards, site.operand, ctx, site):
             continue
         if rule.category == "blackbox" and not severing.severs_gradient(site, ctx):
             continue

@@ -37,6 +37,7 @@ class Site:
     call: Any = None  # the Call / BinOp / Compare that was matched (checks narrow it)
     via: str = "call"  # call | method | operator | instance | node
     category: str | None = None  # the kind of point, where not the rule's (an L1 norm is a kink)
+    guards: tuple[str, ...] | None = None  # the guards that can hold here, where not the rule's
 
     def with_(self, **kw) -> "Site":
         return replace(self, **kw)

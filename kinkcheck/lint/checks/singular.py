@@ -64,6 +64,19 @@ def fractional_power(site: Site, ctx: Context):
     return site.with_(operand=base)
 
 
+#: reductions that are the square root of a variance
+SPREADS = frozenset({"std", "std_mean"})
+
+
+@refine("KC201")
+def spread(site: Site, ctx: Context):
+    """``std(x)`` is ``sqrt(var(x))``: it is 0 where a slice of ``x`` is constant, whatever
+    the sign, floor or offset of the values (``x.exp().std()``, ``(p + eps).std(0)`` meet it
+    as well), so of the guards only a detached or data argument holds."""
+    tail = (site.qname or site.callee).strip(".()").rsplit(".", 1)[-1]
+    return site.with_(guards=("detached-target",)) if tail in SPREADS else site
+
+
 RECIPROCAL = ("reciprocal", "reciprocal_", "__rtruediv__")
 
 
