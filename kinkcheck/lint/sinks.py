@@ -61,14 +61,14 @@ def _integer_cast(call: ast.Call) -> bool:
 
 
 def gradient_dead(node: ast.AST, ctx, depth: int = 0, *, value_matters: bool = False) -> bool:
-    """Every path the value at ``node`` takes ends in a comparison or a stop-gradient, or is
-    read only under ``torch.no_grad()`` (SoftAdapt's max-shift of the loss ratios, used only to
-    weigh the losses without gradient), unless ``value_matters``: an inf there still reaches
-    the weights the loss is multiplied by."""
+    """Every path the value at ``node`` takes ends in a comparison, an assertion, text or a
+    stop-gradient, or is read only under ``torch.no_grad()`` (SoftAdapt's max-shift of the
+    loss ratios, used only to weigh the losses without gradient), unless ``value_matters``:
+    an inf there still reaches the weights the loss is multiplied by."""
     child, parent = node, ctx.parent(node)
     for _ in range(50):
-        if isinstance(parent, ast.Compare):
-            return True
+        if isinstance(parent, (ast.Compare, ast.FormattedValue, ast.Assert)):
+            return True  # compared, formatted into text (`f"{x.max()}"`) or only asserted
         if depth == 0 and _callee(child) in _VALUES_INDICES and (
                 isinstance(parent, ast.Subscript) and parent.value is child and const_value(parent.slice) == 1
                 or isinstance(parent, ast.Attribute) and parent.attr == "indices"):
