@@ -30,6 +30,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 CALL = "()"
 PARAM = "#"
+#: the methods of a class whose names fit a glob: ``pkg.mod.Cls.~*_reduction``
+MATCH = "~"
 
 #: wrappers whose result calls their first argument
 WRAPPERS = frozenset(
@@ -174,8 +176,10 @@ class Refs:
             return []
         return [q]
 
-    def _call(self, node: ast.Call, env: "_Env", name: str | None, hops: int) -> list[str]:
+    def _call(self, node: ast.Call, env: _Env, name: str | None, hops: int) -> list[str]:
         func = node.func
+        if isinstance(func, ast.Name) and func.id == "getattr" and len(node.args) >= 2:
+            return self._dispatch(node, env)
         if isinstance(func, ast.Attribute) and func.attr in SAME_MODULE and isinstance(func.value, ast.Call):
             return self.of(func.value, env, name, hops + 1)  # `FeatureNet().eval()`: still that network
         if isinstance(func, ast.Attribute) and not on_self(func):
@@ -197,6 +201,20 @@ class Refs:
             if not ours(fq):
                 return []
         return [r + CALL for r in self.called(func, env, hops + 1) if not r.endswith(CALL)]
+
+    def _dispatch(self, node: ast.Call, env: "_Env") -> list[str]:
+        """``getattr(self, "{}_reduction".format(kind))``: a method of the class picked by a
+        name the code computes, as a ref to every method whose name the template can spell
+        (:data:`MATCH`); ``getattr(self, "name")`` is that attribute."""
+        holder, name = node.args[0], node.args[1]
+        if not (isinstance(holder, ast.Name) and holder.id == "self") \
+                or self.ix.resolve(node.func, env) != "builtins.getattr":
+            return []
+        owner = env.lookup("self", self.ix)
+        pattern = name_pattern(name)
+        if not (owner and owner.startswith("self:") and pattern):
+            return []
+        return [f"{owner[5:]}.{pattern if '*' not in pattern else MATCH + pattern}"]
 
     def annotation(self, ann: ast.AST, env: "_Env") -> list[str]:
         """The checked classes a parameter annotation names (``metric: Distance``,
@@ -257,6 +275,38 @@ class Refs:
         parameter, a local or module-level variable, ``self.attr``, ``table[key]``,
         ``factory()``, ``partial(f)``."""
         return self.of(func, env, None, hops)
+
+
+#: the fields of a template: ``{}``, ``{kind}``, ``%s``
+_FIELD_RE = re.compile(r"\{[^{}]*\}|%[-#0 +]*\d*(?:\.\d+)?[sdrif]")
+_NAME_GLOB_RE = re.compile(r"[A-Za-z_*][A-Za-z0-9_*]*")
+
+
+def name_pattern(node: ast.AST) -> str | None:
+    """The attribute names a computed name can take, as a glob: ``*_reduction`` of
+    ``"{}_reduction".format(t)``, ``f"{t}_reduction"``, ``"%s_reduction" % t`` or
+    ``t + "_reduction"``, the name itself of a constant. None where fewer than three of its
+    characters are fixed (``getattr(self, name)`` could be any attribute)."""
+    glob = re.sub(r"\*+", "*", _glob(node, 4))
+    fixed = len(glob.replace("*", ""))
+    return glob if _NAME_GLOB_RE.fullmatch(glob) and fixed >= 3 else None
+
+
+def _glob(node: ast.AST, depth: int) -> str:
+    if isinstance(node, ast.Constant):
+        return node.value if isinstance(node.value, str) else "*"
+    if isinstance(node, ast.JoinedStr):
+        return "".join(v.value if isinstance(v, ast.Constant) and isinstance(v.value, str) else "*"
+                       for v in node.values)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format" \
+            and isinstance(node.func.value, ast.Constant) and isinstance(node.func.value.value, str):
+        return _FIELD_RE.sub("*", node.func.value.value)
+    if isinstance(node, ast.BinOp) and isinstance(node.left, ast.Constant) and isinstance(node.left.value, str) \
+            and isinstance(node.op, ast.Mod):
+        return _FIELD_RE.sub("*", node.left.value)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add) and depth > 0:
+        return _glob(node.left, depth - 1) + _glob(node.right, depth - 1)
+    return "*"
 
 
 _FUNCTION_SHAPES = (ast.Lambda, ast.Name, ast.Attribute, ast.Dict, ast.List, ast.Tuple, ast.Set, ast.IfExp,

@@ -7,8 +7,9 @@ roots and walks the calls; this module answers its questions about the code."""
 from __future__ import annotations
 
 import re
+from fnmatch import fnmatchcase
 
-from kinkcheck.lint.callables import CALL, PARAM
+from kinkcheck.lint.callables import CALL, MATCH, PARAM
 from kinkcheck.lint.index import FileIndex, FunctionInfo
 from kinkcheck.lint.roots import (
     AUTOGRAD_BASES,
@@ -168,6 +169,8 @@ class _World:
     def _member(self, cls: str, attr: str, seen: set[str]) -> set[tuple[str, str]]:
         """An attribute of a class or of its instances: a method, a stored value, or
         ``apply`` of an autograd Function (which runs its forward and backward)."""
+        if attr.startswith(MATCH):
+            return self._matching(cls, attr[len(MATCH):], seen)
         for c in self.mro(cls):
             q = f"{c}.{attr}"
             if q in self.functions or q in self.bindings:
@@ -176,6 +179,16 @@ class _World:
             return {("def", m) for c in self.mro(cls) for m in self.methods.get(c, ())
                     if m.rsplit(".", 1)[-1] in AUTOGRAD_METHODS}
         return set()
+
+    def _matching(self, cls: str, pattern: str, seen: set[str]) -> set[tuple[str, str]]:
+        """The methods whose names fit ``pattern``, of the class, its ancestors and its
+        subclasses (``self`` in ``getattr(self, f"{kind}_reduction")`` may be any of them)."""
+        out: set[tuple[str, str]] = set()
+        for c in (*self.mro(cls), *self.subclasses(cls)):
+            for q in self.methods.get(c, ()):
+                if fnmatchcase(q.rpartition(".")[2], pattern):
+                    out |= self.values(q, set(seen))
+        return out
 
     def targets(self, ref: str) -> list[str]:
         """The functions that calling ``ref`` may run: the function itself, a class's (or

@@ -88,6 +88,54 @@ def test_a_factory_method_or_function_runs_what_it_returns():
     assert {"m.L1.__call__", "m.L2.__call__", "m.L2.pairwise", "m.Cos.__call__"} <= got
 
 
+def test_a_method_picked_by_a_computed_name_runs_every_method_the_name_can_spell():
+    # `getattr(self, "{}_reduction".format(kind))`: a reducer dispatches on the kind of loss
+    # it is handed; `self` may be a subclass, whose overrides then run. A name with too
+    # little fixed (`getattr(self, name)`) picks nothing
+    got = scoped({"reducers": """
+        import torch
+
+        class BaseReducer(torch.nn.Module):
+            def forward(self, losses, kind):
+                reduction_func = self.get_reduction_func(kind)
+                return reduction_func(losses) + getattr(self, f"_{kind}_penalty")(losses) + getattr(self, kind)(losses)
+
+            def get_reduction_func(self, kind):
+                return getattr(self, "{}_reduction".format(kind))
+
+            def element_reduction(self, losses):
+                raise NotImplementedError
+
+            def triplet_reduction(self, losses):
+                return self.element_reduction(losses)
+
+            def _norm_penalty(self, losses):
+                return losses.norm()
+
+            def unrelated(self, losses):
+                return losses.abs()
+
+        class AvgNonZeroReducer(BaseReducer):
+            def element_reduction(self, losses):
+                keep = losses > 0
+                return losses[keep].sum() / keep.sum()
+        """, "losses": """
+        import torch
+        from reducers import AvgNonZeroReducer
+
+        class TripletLoss(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.reducer = AvgNonZeroReducer()
+
+            def forward(self, d_ap, d_an):
+                return self.reducer(torch.relu(d_ap - d_an + 0.2), "triplet")
+        """})
+    assert {"reducers.BaseReducer.triplet_reduction", "reducers.AvgNonZeroReducer.element_reduction",
+            "reducers.BaseReducer._norm_penalty"} <= got
+    assert "reducers.BaseReducer.unrelated" not in got
+
+
 def test_a_local_from_a_factory_and_an_annotated_parameter():
     got = scoped({"m": """
         class Dist:
