@@ -40,12 +40,16 @@ def comparison_as_mask(node: ast.Compare | ast.Call, ctx: Context):
     k = value_comparison(node, ctx, follow=0)
     if k is None:
         return
-    if not _used_as_number(node, ctx, follow=2):
+    if not _used_as_number(node, ctx, follow=_NAME_HOPS):
         return
     if _gates_a_flat_factor(node, ctx) or _smooth_piecewise_assignment(node, ctx):
         return
     yield Site("KC304", node, "comparison", node, None, "medium" if k == TENSOR else "low", node, "node")
 
+
+#: how many names a mask is followed through (``low = d > a``, ``keep = low & high``, then
+#: ``d[keep]``)
+_NAME_HOPS = 3
 
 #: casts that keep a mask's 0/1 values
 _MASK_CASTS = frozenset({"float", "double", "half", "bfloat16", "to", "type", "type_as"})
@@ -174,6 +178,8 @@ def _used_as_number(node: ast.AST, ctx: Context, follow: int) -> bool:
             child, parent = parent, ctx.parent(parent)  # jnp.all(x == y)
         elif (method := ctx.method_call(child)) is not None and method[0].attr in _STILL_A_MASK:
             child, parent = method[1], ctx.parent(method[1])  # (x == y).all()
+        elif isinstance(parent, ast.IfExp) and child is not parent.test:
+            child, parent = parent, ctx.parent(parent)  # `d > low if low is not None else True`
         else:
             break
     if isinstance(parent, ast.BinOp) and isinstance(parent.op, (ast.Mult, ast.Add, ast.Sub, ast.Div, ast.MatMult)):
