@@ -353,7 +353,8 @@ def detached_target(node: ast.AST, ctx: Context, site=None) -> bool:
         inputs = [*call.args, *(k.value for k in call.keywords if k.arg in (None, "input", "other", "x", "y"))]
         if site.via == "method" and isinstance(call.func, ast.Attribute):
             inputs.append(call.func.value)
-        inputs = [i for i in inputs if not isinstance(i, ast.Starred)] or [node]
+        # `torch.min(*args)`: the tuple handed on is the input
+        inputs = [i.value if isinstance(i, ast.Starred) else i for i in inputs] or [node]
     elif isinstance(node, ast.Compare):
         from kinkcheck.lint.checks.branch import _scalar_source
 

@@ -50,6 +50,8 @@ def parameter_kind(ctx: "Context", name: str) -> str:
         # `(log_hz, event, time)`: when each event or censoring was observed
         return DATA
     ann, default = ctx.params[name]
+    if _spread_into_arrays(ctx, name):
+        return UNKNOWN  # `torch.min(*args)`: the star holds what the array function takes
     ak = annotation_kind(ann)
     if ak == TENSOR and ctx.fa.framework and _numpy_annotation(ann):
         return DATA  # an np.ndarray handed to torch/jax code is data
@@ -89,6 +91,21 @@ def parameter_kind(ctx: "Context", name: str) -> str:
         if passed is not None:
             return passed  # every caller in the file hands in data (a buffer, the targets)
     return join(hk or UNKNOWN, *assigned) if assigned else (hk or UNKNOWN)
+
+
+def _spread_into_arrays(ctx: "Context", name: str) -> bool:
+    """An unannotated ``*name`` handed whole to an array function (metric learning's
+    ``smallest_dist(self, *args)`` returning ``torch.min(*args)``): it holds that function's
+    arrays, not the tuple of settings an unannotated star is otherwise read as."""
+    from kinkcheck.lint.resolve import ARRAY_ROOTS
+    from kinkcheck.lint.walk import walk_local
+
+    star = getattr(getattr(ctx.fn, "args", None), "vararg", None)
+    if star is None or star.arg != name or star.annotation is not None:
+        return False
+    return any(isinstance(n, ast.Call) and any(isinstance(a, ast.Starred) and isinstance(a.value, ast.Name)
+                                               and a.value.id == name for a in n.args)
+               and (ctx.qualify(n.func) or "").split(".")[0] in ARRAY_ROOTS for n in walk_local(ctx.fn))
 
 
 #: parameters that hold a run's parsed settings (argparse's namespace, a TrainingArguments)
