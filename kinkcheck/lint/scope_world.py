@@ -6,6 +6,7 @@ roots and walks the calls; this module answers its questions about the code."""
 
 from __future__ import annotations
 
+import os
 import re
 from fnmatch import fnmatchcase
 
@@ -75,6 +76,8 @@ class _World:
                     self.methods.setdefault(f.class_qualname, []).append(q)
             for k, refs in getattr(ix, "bindings", {}).items():
                 self.bindings.setdefault(k, []).extend(refs)
+        #: the dotted names a module outside packages is imported by, from its path
+        self.aliases = _path_aliases(indexes, self.modules)
         #: class -> refs of what its attributes hold
         self.held: dict[str, list[str]] = {}
         for key, refs in self.bindings.items():
@@ -247,6 +250,9 @@ class _World:
         for cut in range(len(parts) - 1, 0, -1):
             ix = self.modules.get(".".join(parts[:cut]))
             if ix is None:
+                alias = self.aliases.get(".".join(parts[:cut]))
+                if alias is not None:
+                    return ".".join([alias, *parts[cut:]])  # `losses.dice.Dice` of dice.py
                 continue
             target = ix.exports.get(parts[cut])
             if target and target != ".".join(parts[: cut + 1]):
@@ -360,6 +366,29 @@ class _World:
             if f.name in FORWARD_NAMES and f.root in ("decorator", "comment", "loss-class", "grad-transform"):
                 return True
         return False
+
+
+def _path_aliases(indexes: list[FileIndex], modules: dict[str, FileIndex]) -> dict[str, str]:
+    """``losses.dice`` -> ``dice`` for ``losses/dice.py`` in a folder without ``__init__.py``:
+    a research repository imports its namespace folders by their path from where it runs,
+    while the module name stops at the first folder that is no package. Each longer dotted
+    suffix of the file's path names it, unless it names a checked module or two files."""
+    seen: dict[str, str | None] = {}
+    for ix in indexes:
+        parts = [p for p in os.path.abspath(ix.path).replace("\\", "/").split("/") if p]
+        if not parts or not parts[-1].endswith(".py"):
+            continue
+        parts[-1] = parts[-1][:-3]
+        if parts[-1] == "__init__":
+            parts.pop()
+        own = len(ix.module.split("."))
+        for start in range(len(parts) - own - 1, -1, -1):
+            if not parts[start].isidentifier():
+                break
+            alias = ".".join(parts[start:])
+            if alias not in modules:
+                seen[alias] = ix.module if seen.get(alias, ix.module) == ix.module else None
+    return {alias: module for alias, module in seen.items() if module is not None}
 
 
 def _loss_module_class(module: str) -> bool:

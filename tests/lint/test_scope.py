@@ -136,6 +136,36 @@ def test_a_method_picked_by_a_computed_name_runs_every_method_the_name_can_spell
     assert "reducers.BaseReducer.unrelated" not in got
 
 
+def test_folders_without_init_are_imported_by_their_path():
+    # a research repository without __init__.py files runs from its root: `from
+    # losses.distances import Euclid` names losses/distances.py, whose module name is only
+    # `distances` (the first folder that is no package ends the name)
+    files = {"repo/losses/distances.py": """
+        import torch
+
+        class Euclid(torch.nn.Module):
+            def forward(self, a, b):
+                return torch.cdist(a, b)
+        """, "repo/losses/triplet.py": """
+        import torch
+        from losses.distances import Euclid
+
+        class TripletLoss(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.distance = Euclid()
+
+            def forward(self, a, p, n):
+                return torch.relu(self.distance(a, p) - self.distance(a, n) + 0.2).mean()
+        """, "repo/other/distances.py": """
+        def unrelated(x):
+            return abs(x)
+        """}
+    indexes = [index_source(textwrap.dedent(src), path, path.rsplit("/", 1)[1][:-3]) for path, src in files.items()]
+    got = {q for qs in loss_scope(indexes).values() for q in qs}
+    assert "distances.Euclid.forward" in got and "distances.unrelated" not in got
+
+
 def test_a_local_from_a_factory_and_an_annotated_parameter():
     got = scoped({"m": """
         class Dist:
