@@ -21,6 +21,7 @@ import random
 from typing import Callable
 
 from kinkcheck.lint import flow
+from kinkcheck.lint.resolve import const_value
 from kinkcheck.lint.sink_paths import (
     ASIDE,
     NAME_HOPS,
@@ -55,13 +56,22 @@ _KNOWN = frozenset({*_UNARY, *_SAME, *_CALL_CMP, "where", "pow", "power", "maxim
 #: calls whose later arguments bound the first, and calls selecting between their operands
 _BOUNDED = frozenset({"clamp", "clip", "clamp_min", "clamp_max"})
 _SELECTING = frozenset({"maximum", "fmax", "minimum", "fmin"})
-#: known calls with a kink or a jump of their own
-_NON_SMOOTH = frozenset({"abs", "absolute", "fabs", "relu", "where", "maximum", "fmax", "minimum", "fmin", "clamp",
-                         "clip", "clamp_min", "clamp_max", "sqrt", *_CALL_CMP})
 _TRIALS = 3
 _H = 1e-6
 #: how far from 0 a switch point is looked for, nearest first
 _SPANS = (8.0, 64.0, 512.0)
+
+
+def _tail(call: ast.Call) -> str:
+    """The evaluator's name for what ``call`` does: two-operand ``torch.max(a, b)`` and builtin
+    ``max(a, b)`` are ``maximum`` (``torch.max(x, 1)`` and ``x.max()`` reduce: they keep their
+    name, opaque to the evaluator), ``min`` likewise."""
+    tail = callee_tail(call.func)
+    if tail in ("max", "min") and len(call.args) == 2 and not call.keywords \
+            and not (isinstance(call.func, ast.Attribute) and not _is_module(call.func.value)) \
+            and not isinstance(const_value(call.args[1]), int):
+        return "maximum" if tail == "max" else "minimum"
+    return tail
 
 
 class _Unknown(Exception):
@@ -144,7 +154,7 @@ class _Expr:
         for n in self.walk(node):
             if not isinstance(n, ast.Call):
                 continue
-            tail = callee_tail(n.func)
+            tail = _tail(n)
             receiver = isinstance(n.func, ast.Attribute) and not _is_module(n.func.value)
             if tail in _BOUNDED:
                 bounds = [*n.args[0 if receiver else 1:], *(k.value for k in n.keywords)]
@@ -204,14 +214,14 @@ class _Expr:
             return
         if isinstance(node, ast.Call):
             func = node.func
-            if callee_tail(func) not in _KNOWN:
+            if _tail(node) not in _KNOWN:
                 out.setdefault(ast.unparse(node), node)  # `predict(params, x)`: some number the loss is given
                 return
             receiver = isinstance(func, ast.Attribute) and not _is_module(func.value)
             if isinstance(func, ast.Attribute) and receiver:
                 self._symbols(func.value, out)  # `x.abs()`: the receiver
             args = [*node.args, *(k.value for k in node.keywords)]
-            if callee_tail(func) in _SAME:
+            if _tail(node) in _SAME:
                 args = [] if receiver else node.args[:1]  # `m.astype(jnp.float32)`: a dtype is no number
             for a in args:
                 self._symbols(a, out)
@@ -241,7 +251,7 @@ class _Expr:
         raise _Unknown(type(node).__name__)
 
     def _call(self, node: ast.Call, env: dict[str, float]) -> float:
-        name = callee_tail(node.func)
+        name = _tail(node)
         if name not in _KNOWN:
             key = ast.unparse(node)
             if key not in env:
@@ -523,7 +533,7 @@ def _evaluated(expr: _Expr, root: ast.AST, target: ast.AST, linear: bool = True)
     ``a`` and the difference as 0, smooth whatever ``a`` does."""
     if id(root) in expr.subst:
         return _evaluated(expr, expr.subst[id(root)], target, linear)
-    tail = callee_tail(root.func) if isinstance(root, ast.Call) else ""
+    tail = _tail(root) if isinstance(root, ast.Call) else ""
     if isinstance(root, ast.Call) and (tail not in _KNOWN or (tail in _REDUCTIONS and not linear)):
         return False
     if root is target:
@@ -535,7 +545,7 @@ def _evaluated(expr: _Expr, root: ast.AST, target: ast.AST, linear: bool = True)
         parts = [*root.args, *(k.value for k in root.keywords)]
         if isinstance(func, ast.Attribute) and not _is_module(func.value):
             parts.insert(0, func.value)
-        keeps = callee_tail(func) in _SAME  # casts, views and the reductions themselves are linear
+        keeps = _tail(root) in _SAME  # casts, views and the reductions themselves are linear
         return _every_path(expr, [(p, linear and keeps) for p in parts], target)
     if isinstance(root, ast.BinOp):
         if isinstance(root.op, (ast.Add, ast.Sub)):

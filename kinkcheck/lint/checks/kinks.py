@@ -162,11 +162,17 @@ def _machine(node: ast.AST, ctx: Context, at: int, depth: int = 2) -> bool:
 TINY_FLOOR = 1e-3
 
 
+#: arrays filled with one value: ``full(shape, v)``, ``full_like(x, v)``, ``x.new_full(shape, v)``
+_FILLED = frozenset({"full", "full_like", "new_full"})
+
+
 def _positive_floor(node: ast.AST, ctx: Context) -> bool:
     """A literal or eps-like floor > 0 (``1``, ``1e-6``, ``self.eps``, ``torch.tensor(1)``), or
     an eps scaled to the values around it (``lb = tiny * (1.0 + jnp.abs(b))``)."""
     if isinstance(node, ast.Call) and len(node.args) == 1 and getattr(node.func, "attr", None) in ("tensor", "as_tensor"):
         node = node.args[0]
+    elif isinstance(node, ast.Call) and len(node.args) == 2 and call_tail(node) in _FILLED:
+        node = node.args[1]  # `torch.full_like(x, eps)`: eps everywhere
     if isinstance(node, ast.Name) and not is_eps_like(node):
         value = _reaching_value(node, ctx)
         if value is not None and _eps_scaled(value, ctx):
