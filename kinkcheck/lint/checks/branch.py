@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from kinkcheck.lint.checks import Site, node_check, refine
 from kinkcheck.lint.joins import names_in, selects_between_others
 from kinkcheck.lint.resolve import COMPARISON_CALLS, DATA, PLAIN, TENSOR, UNKNOWN, const_value
-from kinkcheck.syntax import binary_operands, call_tail, scalar_cast_of
+from kinkcheck.syntax import COMPARISON_OPS, binary_operands, call_tail, scalar_cast_of
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -214,18 +214,34 @@ def _container_annotation(ann: ast.AST) -> bool:
     return name in _CONTAINER_TYPES
 
 
-@node_check("KC401", ast.If, ast.While, ast.IfExp, ast.Assert)
+#: JAX's traced conditionals: ``lax.cond(pred, true_fun, false_fun, *operands)`` runs one branch
+TRACED_CONDS = frozenset({"jax.lax.cond"})
+
+
+@node_check("KC401", ast.If, ast.While, ast.IfExp, ast.Assert, ast.Call, names=("cond",))
 def float_branch(node: ast.AST, ctx: Context):
-    """``if loss > 0:`` / ``x if x > 0 else -x`` / ``while err > tol``: the taken path
-    depends on a float value, and the gradient of the other path is lost."""
+    """``if loss > 0:`` / ``x if x > 0 else -x`` / ``while err > tol`` / ``lax.cond(n <= r,
+    ...)``: the taken path depends on a float value, and the gradient of the other path is
+    lost."""
     if isinstance(node, ast.Assert):
         return  # an assert does not choose a path
     if isinstance(node, ast.If) and not node.orelse and all(isinstance(b, ast.Raise) for b in node.body):
         return  # `if bad: raise ...`: a check, like an assert
-    assert isinstance(node, (ast.If, ast.While, ast.IfExp))
-    test = node.test
+    traced = isinstance(node, ast.Call)
+    test: ast.AST | None
+    if isinstance(node, ast.Call):
+        if call_tail(node) != "cond" or (ctx.qualify(node.func) or "") not in TRACED_CONDS:
+            return
+        test = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "pred"), None)
+        if test is None:
+            return
+    else:
+        assert isinstance(node, (ast.If, ast.While, ast.IfExp))
+        test = node.test
     worst = None
     for atom in _atoms(test):
+        if traced and not _ordering(atom):
+            continue  # a traced flag (`do_accept`) or an equality picks a case, it crosses no threshold
         k = value_comparison(atom, ctx, follow=0)
         if k is None and not isinstance(atom, (ast.Compare, ast.Call, ast.BoolOp)):
             # bare truthiness: only a known differentiable tensor counts (`if mask:` is data,
@@ -234,10 +250,18 @@ def float_branch(node: ast.AST, ctx: Context):
                 k = TENSOR
         if k == TENSOR or (k == UNKNOWN and worst is None):
             worst = k
-    if worst is None or worst == UNKNOWN and _jax_configuration(test, ctx):
-        return
+    if worst is None or worst == UNKNOWN and not traced and _jax_configuration(test, ctx):
+        return  # a Python `if` in JAX code reads static configuration; `lax.cond` is traced
     conf = "medium" if worst == TENSOR else "low"
-    yield Site("KC401", test, "if" if not isinstance(node, ast.While) else "while", test, None, conf, node, "node")
+    keyword = "while" if isinstance(node, ast.While) else "lax.cond" if traced else "if"
+    yield Site("KC401", test, keyword, test, None, conf, node, "node")
+
+
+def _ordering(atom: ast.AST) -> bool:
+    """``a <= b``, ``jnp.greater(a, b)``: an order comparison, whose threshold a value crosses."""
+    if isinstance(atom, ast.Compare):
+        return all(isinstance(op, (ast.Lt, ast.LtE, ast.Gt, ast.GtE)) for op in atom.ops)
+    return isinstance(atom, ast.Call) and COMPARISON_OPS.get(call_tail(atom)) in (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
 
 
 def _jax_configuration(test: ast.AST, ctx: Context) -> bool:
