@@ -178,8 +178,10 @@ class Refs:
 
     def _call(self, node: ast.Call, env: _Env, name: str | None, hops: int) -> list[str]:
         func = node.func
-        if isinstance(func, ast.Name) and func.id == "getattr" and len(node.args) >= 2:
-            return self._dispatch(node, env)
+        if isinstance(func, ast.Name) and func.id == "getattr" and len(node.args) >= 2 \
+                and self.ix.resolve(func, env) == "builtins.getattr":
+            default = self.of(node.args[2], env, name, hops + 1) if len(node.args) > 2 else []
+            return self._dispatch(node, env) + default
         if isinstance(func, ast.Attribute) and func.attr in SAME_MODULE and isinstance(func.value, ast.Call):
             return self.of(func.value, env, name, hops + 1)  # `FeatureNet().eval()`: still that network
         if isinstance(func, ast.Attribute) and not on_self(func):
@@ -205,10 +207,10 @@ class Refs:
     def _dispatch(self, node: ast.Call, env: "_Env") -> list[str]:
         """``getattr(self, "{}_reduction".format(kind))``: a method of the class picked by a
         name the code computes, as a ref to every method whose name the template can spell
-        (:data:`MATCH`); ``getattr(self, "name")`` is that attribute."""
+        (:data:`MATCH`); ``getattr(self, "name")`` is that attribute (a name of three
+        characters or more: shorter ones, and names with less fixed, pick nothing)."""
         holder, name = node.args[0], node.args[1]
-        if not (isinstance(holder, ast.Name) and holder.id == "self") \
-                or self.ix.resolve(node.func, env) != "builtins.getattr":
+        if not (isinstance(holder, ast.Name) and holder.id == "self"):
             return []
         owner = env.lookup("self", self.ix)
         pattern = name_pattern(name)

@@ -21,7 +21,7 @@ import random
 from typing import Callable
 
 from kinkcheck.lint import flow
-from kinkcheck.lint.resolve import const_value
+from kinkcheck.lint.resolve import PLAIN, const_value, is_eps_like
 from kinkcheck.lint.sink_paths import (
     ASIDE,
     NAME_HOPS,
@@ -62,16 +62,29 @@ _H = 1e-6
 _SPANS = (8.0, 64.0, 512.0)
 
 
-def _tail(call: ast.Call) -> str:
-    """The evaluator's name for what ``call`` does: two-operand ``torch.max(a, b)`` and builtin
-    ``max(a, b)`` are ``maximum`` (``torch.max(x, 1)`` and ``x.max()`` reduce: they keep their
-    name, opaque to the evaluator), ``min`` likewise."""
+#: two-operand max/min that are elementwise (numpy's and jax's ``max(a, axis)`` always reduce)
+_PAIRWISE = frozenset({"torch.max", "torch.min", "builtins.max", "builtins.min"})
+
+
+def _tail(call: ast.Call, ctx) -> str:
+    """The evaluator's name for what ``call`` does: builtin ``max(a, b)`` and two-operand
+    ``torch.max(a, b)`` are ``maximum`` (``min`` likewise); ``torch.max(x, 1)`` or ``(x, dim)``,
+    ``x.max()`` and numpy's and jax's ``max(x, axis)`` reduce, and keep their name, opaque to
+    the evaluator."""
     tail = callee_tail(call.func)
-    if tail in ("max", "min") and len(call.args) == 2 and not call.keywords \
-            and not (isinstance(call.func, ast.Attribute) and not _is_module(call.func.value)) \
-            and not isinstance(const_value(call.args[1]), int):
-        return "maximum" if tail == "max" else "minimum"
+    if tail in ("max", "min") and len(call.args) == 2 and not call.keywords:
+        q = ctx.qualify(call.func) or ""
+        if q in _PAIRWISE and (q.startswith("builtins.") or not _dimension(call.args[1], ctx)):
+            return "maximum" if tail == "max" else "minimum"
     return tail
+
+
+def _dimension(node: ast.AST, ctx) -> bool:
+    """``torch.max(x, 1)`` / ``torch.max(x, dim)``: an integer or a plain setting that is no eps."""
+    v = const_value(node)
+    if v is not None:
+        return isinstance(v, int) and not isinstance(v, bool)
+    return ctx.kind(node) == PLAIN and not is_eps_like(node)
 
 
 class _Unknown(Exception):
@@ -154,7 +167,7 @@ class _Expr:
         for n in self.walk(node):
             if not isinstance(n, ast.Call):
                 continue
-            tail = _tail(n)
+            tail = _tail(n, self.ctx)
             receiver = isinstance(n.func, ast.Attribute) and not _is_module(n.func.value)
             if tail in _BOUNDED:
                 bounds = [*n.args[0 if receiver else 1:], *(k.value for k in n.keywords)]
@@ -214,14 +227,14 @@ class _Expr:
             return
         if isinstance(node, ast.Call):
             func = node.func
-            if _tail(node) not in _KNOWN:
+            if _tail(node, self.ctx) not in _KNOWN:
                 out.setdefault(ast.unparse(node), node)  # `predict(params, x)`: some number the loss is given
                 return
             receiver = isinstance(func, ast.Attribute) and not _is_module(func.value)
             if isinstance(func, ast.Attribute) and receiver:
                 self._symbols(func.value, out)  # `x.abs()`: the receiver
             args = [*node.args, *(k.value for k in node.keywords)]
-            if _tail(node) in _SAME:
+            if _tail(node, self.ctx) in _SAME:
                 args = [] if receiver else node.args[:1]  # `m.astype(jnp.float32)`: a dtype is no number
             for a in args:
                 self._symbols(a, out)
@@ -251,7 +264,7 @@ class _Expr:
         raise _Unknown(type(node).__name__)
 
     def _call(self, node: ast.Call, env: dict[str, float]) -> float:
-        name = _tail(node)
+        name = _tail(node, self.ctx)
         if name not in _KNOWN:
             key = ast.unparse(node)
             if key not in env:
@@ -533,7 +546,7 @@ def _evaluated(expr: _Expr, root: ast.AST, target: ast.AST, linear: bool = True)
     ``a`` and the difference as 0, smooth whatever ``a`` does."""
     if id(root) in expr.subst:
         return _evaluated(expr, expr.subst[id(root)], target, linear)
-    tail = _tail(root) if isinstance(root, ast.Call) else ""
+    tail = _tail(root, expr.ctx) if isinstance(root, ast.Call) else ""
     if isinstance(root, ast.Call) and (tail not in _KNOWN or (tail in _REDUCTIONS and not linear)):
         return False
     if root is target:
@@ -545,7 +558,7 @@ def _evaluated(expr: _Expr, root: ast.AST, target: ast.AST, linear: bool = True)
         parts = [*root.args, *(k.value for k in root.keywords)]
         if isinstance(func, ast.Attribute) and not _is_module(func.value):
             parts.insert(0, func.value)
-        keeps = _tail(root) in _SAME  # casts, views and the reductions themselves are linear
+        keeps = _tail(root, expr.ctx) in _SAME  # casts, views and the reductions themselves are linear
         return _every_path(expr, [(p, linear and keeps) for p in parts], target)
     if isinstance(root, ast.BinOp):
         if isinstance(root.op, (ast.Add, ast.Sub)):

@@ -94,9 +94,10 @@ def parameter_kind(ctx: "Context", name: str) -> str:
 
 
 def _spread_into_arrays(ctx: "Context", name: str) -> bool:
-    """An unannotated ``*name`` handed whole to an array function (metric learning's
-    ``smallest_dist(self, *args)`` returning ``torch.min(*args)``): it holds that function's
-    arrays, not the tuple of settings an unannotated star is otherwise read as."""
+    """An unannotated ``*name`` handed whole to an array function that takes arrays (metric
+    learning's ``smallest_dist(self, *args)`` returning ``torch.min(*args)``): it holds that
+    function's arrays, not the tuple of settings an unannotated star is otherwise read as
+    (a shape handed to ``torch.randn(*size)`` stays one)."""
     from kinkcheck.lint.resolve import ARRAY_ROOTS
     from kinkcheck.lint.walk import walk_local
 
@@ -105,7 +106,15 @@ def _spread_into_arrays(ctx: "Context", name: str) -> bool:
         return False
     return any(isinstance(n, ast.Call) and any(isinstance(a, ast.Starred) and isinstance(a.value, ast.Name)
                                                and a.value.id == name for a in n.args)
-               and (ctx.qualify(n.func) or "").split(".")[0] in ARRAY_ROOTS for n in walk_local(ctx.fn))
+               and (q := ctx.qualify(n.func) or "").split(".")[0] in ARRAY_ROOTS
+               and q.rsplit(".", 1)[-1] not in _SHAPED for n in walk_local(ctx.fn))
+
+
+#: array functions a star hands sizes to, not arrays (``torch.randn(*size)``, ``x.view(*shape)``)
+_SHAPED = frozenset({"zeros", "ones", "empty", "full", "rand", "randn", "randint", "randperm", "normal", "uniform",
+                     "eye", "arange", "linspace", "logspace", "tensor", "as_tensor", "array", "asarray", "reshape",
+                     "view", "permute", "transpose", "tile", "broadcast_to", "expand", "repeat", "Size", "unravel_index",
+                     "ravel_multi_index", "ndindex", "indices"})
 
 
 #: parameters that hold a run's parsed settings (argparse's namespace, a TrainingArguments)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from fnmatch import fnmatchcase
 
 from kinkcheck.lint.callables import CALL, MATCH, PARAM
@@ -372,9 +373,13 @@ def _path_aliases(indexes: list[FileIndex], modules: dict[str, FileIndex]) -> di
     """``losses.dice`` -> ``dice`` for ``losses/dice.py`` in a folder without ``__init__.py``:
     a research repository imports its namespace folders by their path from where it runs,
     while the module name stops at the first folder that is no package. Each longer dotted
-    suffix of the file's path names it, unless it names a checked module or two files."""
+    suffix of the file's path names it, unless it names a checked module or two files, or the
+    file shares its module name with another (whose functions then share qualified names)."""
     seen: dict[str, str | None] = {}
+    shared = Counter(ix.module for ix in indexes)
     for ix in indexes:
+        if shared[ix.module] > 1:
+            continue  # `losses/utils.py` and `models/utils.py` are both `utils`: no alias tells them apart
         parts = [p for p in os.path.abspath(ix.path).replace("\\", "/").split("/") if p]
         if not parts or not parts[-1].endswith(".py"):
             continue

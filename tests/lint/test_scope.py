@@ -98,7 +98,11 @@ def test_a_method_picked_by_a_computed_name_runs_every_method_the_name_can_spell
         class BaseReducer(torch.nn.Module):
             def forward(self, losses, kind):
                 reduction_func = self.get_reduction_func(kind)
-                return reduction_func(losses) + getattr(self, f"_{kind}_penalty")(losses) + getattr(self, kind)(losses)
+                penalty = getattr(self, f"_{kind}_penalty", self._no_penalty)
+                return reduction_func(losses) + penalty(losses) + getattr(self, kind)(losses)
+
+            def _no_penalty(self, losses):
+                return losses.sum() * 0
 
             def get_reduction_func(self, kind):
                 return getattr(self, "{}_reduction".format(kind))
@@ -132,7 +136,7 @@ def test_a_method_picked_by_a_computed_name_runs_every_method_the_name_can_spell
                 return self.reducer(torch.relu(d_ap - d_an + 0.2), "triplet")
         """})
     assert {"reducers.BaseReducer.triplet_reduction", "reducers.AvgNonZeroReducer.element_reduction",
-            "reducers.BaseReducer._norm_penalty"} <= got
+            "reducers.BaseReducer._norm_penalty", "reducers.BaseReducer._no_penalty"} <= got
     assert "reducers.BaseReducer.unrelated" not in got
 
 
@@ -157,13 +161,37 @@ def test_folders_without_init_are_imported_by_their_path():
 
             def forward(self, a, p, n):
                 return torch.relu(self.distance(a, p) - self.distance(a, n) + 0.2).mean()
-        """, "repo/other/distances.py": """
+        """, "repo/other/metrics.py": """
         def unrelated(x):
             return abs(x)
         """}
     indexes = [index_source(textwrap.dedent(src), path, path.rsplit("/", 1)[1][:-3]) for path, src in files.items()]
     got = {q for qs in loss_scope(indexes).values() for q in qs}
-    assert "distances.Euclid.forward" in got and "distances.unrelated" not in got
+    assert "distances.Euclid.forward" in got and "metrics.unrelated" not in got
+
+
+def test_a_path_alias_never_picks_one_of_two_files_sharing_a_module_name():
+    # losses/utils.py and models/utils.py outside packages are both module `utils`, and share
+    # qualified names: `from losses.utils import reduce` must not pull the model's into scope
+    files = {"repo/losses/utils.py": """
+        def reduce(x):
+            return x.mean()
+        """, "repo/models/utils.py": """
+        import torch
+
+        def reduce(x):
+            return torch.relu(x).sum()
+        """, "repo/losses/triplet.py": """
+        import torch
+        from losses.utils import reduce
+
+        class TripletLoss(torch.nn.Module):
+            def forward(self, a, p):
+                return reduce((a - p) ** 2)
+        """}
+    indexes = [index_source(textwrap.dedent(src), path, path.rsplit("/", 1)[1][:-3]) for path, src in files.items()]
+    got = {q for qs in loss_scope(indexes).values() for q in qs}
+    assert "utils.reduce" not in got
 
 
 def test_a_local_from_a_factory_and_an_annotated_parameter():
