@@ -21,7 +21,7 @@ import random
 from typing import Callable
 
 from kinkcheck.lint import flow
-from kinkcheck.lint.resolve import PLAIN, const_value, is_eps_like
+from kinkcheck.lint.resolve import dimension_argument
 from kinkcheck.lint.sink_paths import (
     ASIDE,
     NAME_HOPS,
@@ -74,17 +74,9 @@ def _tail(call: ast.Call, ctx) -> str:
     tail = callee_tail(call.func)
     if tail in ("max", "min") and len(call.args) == 2 and not call.keywords:
         q = ctx.qualify(call.func) or ""
-        if q in _PAIRWISE and (q.startswith("builtins.") or not _dimension(call.args[1], ctx)):
+        if q in _PAIRWISE and (q.startswith("builtins.") or not dimension_argument(call.args[1], ctx)):
             return "maximum" if tail == "max" else "minimum"
     return tail
-
-
-def _dimension(node: ast.AST, ctx) -> bool:
-    """``torch.max(x, 1)`` / ``torch.max(x, dim)``: an integer or a plain setting that is no eps."""
-    v = const_value(node)
-    if v is not None:
-        return isinstance(v, int) and not isinstance(v, bool)
-    return ctx.kind(node) == PLAIN and not is_eps_like(node)
 
 
 class _Unknown(Exception):
@@ -227,14 +219,15 @@ class _Expr:
             return
         if isinstance(node, ast.Call):
             func = node.func
-            if _tail(node, self.ctx) not in _KNOWN:
+            tail = _tail(node, self.ctx)
+            if tail not in _KNOWN:
                 out.setdefault(ast.unparse(node), node)  # `predict(params, x)`: some number the loss is given
                 return
             receiver = isinstance(func, ast.Attribute) and not _is_module(func.value)
             if isinstance(func, ast.Attribute) and receiver:
                 self._symbols(func.value, out)  # `x.abs()`: the receiver
             args = [*node.args, *(k.value for k in node.keywords)]
-            if _tail(node, self.ctx) in _SAME:
+            if tail in _SAME:
                 args = [] if receiver else node.args[:1]  # `m.astype(jnp.float32)`: a dtype is no number
             for a in args:
                 self._symbols(a, out)

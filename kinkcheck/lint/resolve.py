@@ -408,6 +408,15 @@ def name_kind(name: str) -> str | None:
     return None
 
 
+def dimension_argument(node: ast.AST, ctx) -> bool:
+    """``torch.max(x, 1)`` / ``torch.max(x, dim)``: the second argument is an axis (an integer,
+    or a plain setting that is no eps: ``torch.max(union, eps)`` is a floor)."""
+    v = const_value(node)
+    if v is not None:
+        return isinstance(v, int)
+    return ctx.kind(node) == PLAIN and not is_eps_like(node)
+
+
 def is_eps_like(node: ast.AST) -> bool:
     """``eps``, ``self.eps``, ``EPS``, ``cfg.epsilon``, ``1e-8``, ``torch.finfo(x).eps``,
     ``K.epsilon()``."""

@@ -17,7 +17,7 @@ from kinkcheck.lint.guards import (
     _upper_bound,
     call_operand,
 )
-from kinkcheck.lint.resolve import PLAIN, TENSOR, const_value, is_eps_like
+from kinkcheck.lint.resolve import PLAIN, TENSOR, const_value, dimension_argument, is_eps_like
 from kinkcheck.syntax import binary_operands, call_tail
 
 if TYPE_CHECKING:
@@ -30,14 +30,6 @@ def _tail(site: Site) -> str:
     if site.qname:
         return site.qname.rsplit(".", 1)[-1]
     return site.callee.strip(".()")
-
-
-def _is_dim(node: ast.AST, ctx: Context) -> bool:
-    """``torch.max(x, 1)`` / ``torch.max(x, dim)``: the second argument is an axis."""
-    v = const_value(node)
-    if v is not None:
-        return isinstance(v, int)
-    return ctx.kind(node) == PLAIN and not is_eps_like(node)  # torch.max(union, eps): a floor
 
 
 def two_operand(site: Site, ctx: Context) -> bool:
@@ -54,10 +46,10 @@ def two_operand(site: Site, ctx: Context) -> bool:
     if tail not in ("max", "min"):
         return False
     if site.via == "method":
-        return bool(call.args) and not _is_dim(call.args[0], ctx)
+        return bool(call.args) and not dimension_argument(call.args[0], ctx)
     if (site.qname or "").startswith("builtins."):
         return len(call.args) >= 2
-    return len(call.args) >= 2 and not _is_dim(call.args[1], ctx) or "other" in kws
+    return len(call.args) >= 2 and not dimension_argument(call.args[1], ctx) or "other" in kws
 
 
 @refine("KC104")
