@@ -148,6 +148,39 @@ def _function_of_data(ctx: "Context", call: ast.Call, *, cycle: bool) -> str | N
     return None
 
 
+#: wrappers that call the function handed to them on the arguments of the call they return
+#: (``jax.vmap(norm)(targets)``, ``f = jnp.vectorize(norm, signature=...)``); ``partial`` binds
+#: some of them first
+_CALLS_THROUGH = frozenset({"jax.vmap", "jax.jit", "jax.pmap", "jax.checkpoint", "jax.remat", "torch.vmap",
+                            "torch.func.vmap", "torch.compile", "jax.numpy.vectorize", "numpy.vectorize",
+                            "equinox.filter_jit", "equinox.filter_vmap", "functools.partial"})
+
+
+def wrapped_function_kind(ctx: Context, call: ast.Call) -> str | None:
+    """DATA when ``call`` runs a plain function through a wrapper (``jax.vmap(safe_norm)(t)``,
+    or ``f = functools.partial(safe_norm, eps=0.0)`` then ``f(t)``) and hands it data and plain
+    values only: the wrapper maps, compiles or binds; what goes in decides, as for a direct call."""
+    func: ast.AST = call.func
+    if isinstance(func, ast.Name) and func.id not in ctx.params:
+        values = ctx.assignments().get(func.id, [])
+        func = values[0] if len(values) == 1 else func  # bound once in this function
+    inputs: list[ast.expr] = list(call.args)
+    for _ in range(3):  # `jax.jit(jax.vmap(f))`
+        if not (isinstance(func, ast.Call) and func.args and ctx.qualify(func.func) in _CALLS_THROUGH):
+            return None
+        if ctx.qualify(func.func) == "functools.partial":
+            inputs += [*func.args[1:], *(kw.value for kw in func.keywords)]
+        func = func.args[0]
+        if isinstance(func, (ast.Name, ast.Attribute)):
+            q = ctx.qualify(func)
+            if q is None or ctx.how not in ("import", "def") or not _plain_function(ctx, q, ctx.how) \
+                    or closure(ctx, q):
+                return None
+            kinds = {ctx.kind(a) for a in inputs}
+            return DATA if inputs and kinds <= {PLAIN, DATA} and DATA in kinds else None
+    return None
+
+
 def _stored_function(ctx: "Context", attr: str) -> bool:
     """``self.<attr>`` holds a plain function: ``self.fn = util.cos_sim``, a lambda, or an
     ``__init__`` parameter whose default is one (a module built from a call has parameters)."""
@@ -184,6 +217,12 @@ def _plain_function(ctx: "Context", q: str, how: str | None) -> bool:
     if how == "def":
         return q in ctx.fa.ix.functions
     return q.rsplit(".", 1)[-1][:1].islower() and q.split(".")[0] not in ARRAY_ROOTS
+
+
+def closure(ctx: Context, q: str) -> bool:
+    """``q`` is defined inside a function: ``def apply(x): return x @ params`` computes with
+    what it reads there too, not only with what it is handed."""
+    return q in ctx.fa.ix.functions and q.rsplit(".", 1)[0] in ctx.fa.ix.functions
 
 
 def _passed_kind(ctx: "Context", name: str) -> str | None:

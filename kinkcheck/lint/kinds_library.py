@@ -30,6 +30,7 @@ from kinkcheck.lint.kinds_calls import (
     _stored_function,
     class_call_kind,
     function_kind,
+    wrapped_function_kind,
 )
 from kinkcheck.lint.narrowing import _own_class_method
 from kinkcheck.lint.resolve import (
@@ -74,6 +75,9 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
         # a differentiated closure computes gradient only from the arguments the transform
         # differentiates: `self.vmap_critic(ts.critic_params, mb.obs)` reads none of them
         return DATA
+    through = wrapped_function_kind(ctx, node)
+    if through is not None:
+        return through  # `jax.vmap(safe_norm)(targets)`: a function of data, mapped
     layer = _inline_layer(ctx, node.func) if isinstance(node.func, ast.Call) else None
     if layer is not None:
         # `nn.Dense(64)(x)`: a layer built and applied in place holds parameters, whatever x
