@@ -45,6 +45,8 @@ _SAME = frozenset({"float", "double", "half", "to", "astype", "detach", "clone",
                    "array", "tensor", "as_tensor"})
 _BIN = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
         ast.Div: lambda a, b: a / b, ast.Pow: lambda a, b: a ** b}
+#: ``&`` and ``|`` of two 0/1 masks
+_LOGICAL = {ast.BitAnd: min, ast.BitOr: max}
 _CMP = {ast.Lt: lambda a, b: a < b, ast.LtE: lambda a, b: a <= b, ast.Gt: lambda a, b: a > b,
         ast.GtE: lambda a, b: a >= b, ast.Eq: lambda a, b: a == b, ast.NotEq: lambda a, b: a != b}
 #: order comparisons written as calls (``jnp.less_equal(z, 0.0)``, ``d.lt(beta)``); an equality
@@ -52,7 +54,7 @@ _CMP = {ast.Lt: lambda a, b: a < b, ast.LtE: lambda a, b: a <= b, ast.Gt: lambda
 _CALL_CMP: dict[str, type[ast.cmpop]] = {
     name: op for name, op in COMPARISON_OPS.items() if op not in (ast.Eq, ast.NotEq)}
 _KNOWN = frozenset({*_UNARY, *_SAME, *_CALL_CMP, "where", "pow", "power", "maximum", "fmax", "minimum", "fmin",
-                    "clamp", "clip", "clamp_min", "clamp_max"})
+                    "clamp", "clip", "clamp_min", "clamp_max", "logical_not", "logical_and", "logical_or"})
 #: calls whose later arguments bound the first, and calls selecting between their operands
 _BOUNDED = frozenset({"clamp", "clip", "clamp_min", "clamp_max"})
 _SELECTING = frozenset({"maximum", "fmax", "minimum", "fmin"})
@@ -250,6 +252,10 @@ class _Expr:
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             v = self.value(node.operand, env)
             return -v if isinstance(node.op, ast.USub) else v
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Invert, ast.Not)):
+            return 1.0 - _truth(self.value(node.operand, env))  # `~mask`: the complement of a 0/1 mask
+        if isinstance(node, ast.BinOp) and type(node.op) in _LOGICAL:
+            return _LOGICAL[type(node.op)](_truth(self.value(node.left, env)), _truth(self.value(node.right, env)))
         if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _CMP:
             return float(_CMP[type(node.ops[0])](self.value(node.left, env), self.value(node.comparators[0], env)))
         if isinstance(node, ast.Call):
@@ -273,6 +279,11 @@ class _Expr:
             return float(_CMP[_CALL_CMP[name]](self.value(args[0], env), self.value(args[1], env)))
         if name in _SAME and len(args) >= 1:
             return self.value(args[0], env)
+        if name == "logical_not" and len(args) == 1:
+            return 1.0 - _truth(self.value(args[0], env))
+        if name in ("logical_and", "logical_or") and len(args) == 2:
+            op = _LOGICAL[ast.BitAnd if name == "logical_and" else ast.BitOr]
+            return op(_truth(self.value(args[0], env)), _truth(self.value(args[1], env)))
         if name in _UNARY and len(args) == 1:
             return float(_UNARY[name](self.value(args[0], env)))
         if name in ("pow", "power") and len(args) == 2:
@@ -290,6 +301,13 @@ class _Expr:
                 v = min(v, self.value(hi, env))
             return v
         raise _Unknown(name)
+
+
+def _truth(v: float) -> float:
+    """``v`` as a mask's 0 or 1; anything else (``~n`` of an integer) is not modelled."""
+    if v not in (0.0, 1.0):
+        raise _Unknown("not a truth value")
+    return v
 
 
 def _is_module(node: ast.AST) -> bool:

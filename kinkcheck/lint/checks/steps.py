@@ -82,9 +82,10 @@ def _gates_a_flat_factor(node: ast.AST, ctx: Context) -> bool:
 
 def _smooth_piecewise_assignment(node: ast.AST, ctx: Context) -> bool:
     """Smooth L1 written with boolean-index assignments: ``mask = d.abs() < beta``,
-    ``d[mask] = d[mask] ** 2 / (2 * beta)``, ``d[~mask] = d[~mask].abs() - beta / 2``. The two
-    pieces are read as ``where(mask, f(d), g(d))`` and judged as a where is: they meet with the
-    same value and slope where the comparison flips."""
+    ``d[mask] = d[mask] ** 2 / (2 * beta)``, ``d[~mask] = d[~mask].abs() - beta / 2``, or with
+    the two selections joined (``torch.cat([0.5 * d[mask] ** 2, delta * (a[~mask] - delta / 2)])``).
+    The two pieces are read as ``where(mask, f(d), g(d))`` and judged as a where is: they meet
+    with the same value and slope where the comparison flips."""
     import copy
 
     from kinkcheck.lint.joins import where_is_smooth
@@ -110,21 +111,60 @@ def _smooth_piecewise_assignment(node: ast.AST, ctx: Context) -> bool:
                 if selects(target.slice, negated) and negated not in pieces:
                     pieces[negated] = (target.value.id, stmt.value)  # type: ignore[attr-defined]
     if len(pieces) != 2 or pieces[False][0] != pieces[True][0]:
-        return False
+        joined = _joined_selections(selects, ctx)
+        if joined is None:
+            return False
+        pieces = {negated: ("", value) for negated, value in joined.items()}
     array = pieces[False][0]
 
-    class _Whole(ast.NodeTransformer):
-        def visit_Subscript(self, sub: ast.Subscript) -> ast.AST:
-            if isinstance(sub.value, ast.Name) and sub.value.id == array and (
-                    selects(sub.slice, False) or selects(sub.slice, True)):
-                return ast.Name(id=array, ctx=ast.Load())
-            return self.generic_visit(sub)
+    def whole(n: ast.AST) -> ast.AST:
+        """``n`` with ``d[mask]`` and ``d[~mask]`` read as ``d``: a new tree around the names
+        read (the same nodes, so what reaches them is still known)."""
+        if isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name) and n.value.id == (array or n.value.id) \
+                and (selects(n.slice, False) or selects(n.slice, True)):
+            return n.value
+        if isinstance(n, (ast.Name, ast.Constant)):
+            return n
+        out = copy.copy(n)
+        for field, value in ast.iter_fields(n):
+            if isinstance(value, list):
+                setattr(out, field, [whole(v) if isinstance(v, ast.AST) else v for v in value])
+            elif isinstance(value, ast.AST):
+                setattr(out, field, whole(value))
+        return out
 
-    inside, outside = (_Whole().visit(copy.deepcopy(pieces[k][1])) for k in (False, True))
-    test = copy.deepcopy(node)
-    assert isinstance(test, ast.expr)
+    # an array assigned piece by piece is one symbol throughout (copies: no binding reaches
+    # them); the elements of a join keep the names they read, and what reaches those
+    keep = copy.deepcopy if array else (lambda n: n)
+    test = keep(node)
+    inside, outside = (whole(keep(pieces[k][1])) for k in (False, True))
+    assert isinstance(test, ast.expr) and isinstance(inside, ast.expr) and isinstance(outside, ast.expr)
     fake = ast.Call(func=ast.Name(id="where", ctx=ast.Load()), args=[test, inside, outside], keywords=[])
     return where_is_smooth(fake, test, ctx)
+
+
+#: calls that join arrays end to end
+_JOINS = frozenset({"cat", "concat", "concatenate", "hstack"})
+
+
+def _joined_selections(selects, ctx: Context) -> dict[bool, ast.expr] | None:
+    """The two elements of a ``cat([f(d[mask]), g(d[~mask])])`` in the function, keyed by
+    whether the element selects with the complement; None where there is no such join."""
+    from kinkcheck.lint.walk import walk_local
+
+    for call in walk_local(ctx.fn):
+        if not (isinstance(call, ast.Call) and callee_tail(call.func) in _JOINS and call.args
+                and isinstance(call.args[0], (ast.List, ast.Tuple)) and len(call.args[0].elts) == 2):
+            continue
+        sides: dict[bool, ast.expr] = {}
+        for element in call.args[0].elts:
+            found = {negated for sub in ast.walk(element) if isinstance(sub, ast.Subscript)
+                     for negated in (False, True) if selects(sub.slice, negated)}
+            if len(found) == 1:
+                sides[found.pop()] = element
+        if len(sides) == 2:
+            return sides
+    return None
 
 
 def _crossings(a: ast.expr, b: ast.expr) -> list[ast.expr]:
