@@ -51,7 +51,8 @@ GUARDS: Mapping[str, str] = {
                  "depend on the shift, so a tie in the maximum never reaches the gradient",
     "selected-branch": "the kink sits in the branch of a `where` whose condition keeps its argument off it: "
                        "a one-sided clamp already inside its bound (`where(t > b, t.clamp(min=b) ** (1 / 3), t / c)`), "
-                       "an abs or sign where |x| > d >= 0 (`where(abs(r) <= d, r, d * sign(r))`)",
+                       "an abs or sign where |x| > d >= 0 (`where(abs(r) <= d, r, d * sign(r))`), or an abs read only "
+                       "by its mask and by the elements a boolean selection keeps off 0 (`a[~(a < d)]`, d > 0)",
     "range": "the range analysis proves the operand stays off the kink: > 0 (sqrt, log, powers) or != 0 "
              "(a denominator) from eps-like terms, positive config and defaults, squares, norms and variances "
              "written expanded (E[x^2] - E[x]^2, SSIM's windowed sigma) plus a positive term, "

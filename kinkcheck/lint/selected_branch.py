@@ -118,9 +118,12 @@ def _side_of(cond: ast.AST, value: ast.AST, bound: ast.AST) -> str | None:
 
 def _off_zero(call: ast.Call, value: ast.AST, ctx: Context) -> bool:
     """The where branch holding ``call`` is taken only where ``|value| > d`` with ``d >= 0``
-    (or ``>= d`` with ``d > 0``): ``value`` is never 0 there."""
+    (or ``>= d`` with ``d > 0``): ``value`` is never 0 there. Or ``call`` is bound to a name
+    read only by masks and by selections that keep it off 0 (:func:`_selected_off_zero`)."""
     from kinkcheck.lint import ranges
 
+    if _selected_off_zero(call, ctx):
+        return True
     found = next(((w, i) for w, i in where_branches(call, ctx) if (_callee_tail(w, ctx) or "") == "where"), None)
     if found is None or not found[0].args:
         return False
@@ -147,6 +150,25 @@ def _off_zero(call: ast.Call, value: ast.AST, ctx: Context) -> bool:
         return False
     r = ranges.range_of(right, ctx)
     return ranges.is_nonnegative(r) if strict else ranges.is_positive(r)
+
+
+def _selected_off_zero(call: ast.Call, ctx: Context) -> bool:
+    """``a = abs(d)`` read only by comparisons (its masks) and by boolean selections that keep
+    its elements off 0 (``a[~near]`` after ``near = a < k``, ``k > 0``): Huber written with
+    selections (``cat([0.5 * d[near] ** 2, k * (a[~near] - k / 2)])``) never takes the abs's
+    slope at 0."""
+    from kinkcheck.lint.ranges import GE1, NONZERO, POS
+    from kinkcheck.lint.ranges_select import kept_by_mask
+
+    uses = sinks.bound_uses(call, ctx)
+    selected = False
+    for use in uses or ():
+        parent = ctx.parent(use)
+        if isinstance(parent, ast.Subscript) and parent.value is use and kept_by_mask(parent, ctx) in (NONZERO, POS, GE1):
+            selected = True
+        elif not sinks.gradient_dead(use, ctx):
+            return False
+    return selected
 
 
 def _abs_of(node: ast.AST, value: ast.AST, ctx: Context) -> bool:
