@@ -411,6 +411,8 @@ def where_is_smooth(call: ast.Call, cond: ast.AST, ctx) -> bool:
         # `where(out != 0, g - v, g)`: an equality switches at one point, where both one-sided
         # slopes see the same branch; only a branch that holds the compared value can join it
         return False
+    if _logical(expr, call) and len(_switches(expr, call)) > 1:
+        return False  # a mask combined with another comparison: see `_switches`
     switch = ast.BinOp(left=test.left, op=ast.Sub(), right=test.comparators[0])
     if _guarded(lambda: all(smooth_at(expr, call, switch, seed) for seed in (1, 2))):
         return True
@@ -467,6 +469,8 @@ def kink_smoothed(site_node: ast.AST, argument: ast.AST | None, ctx) -> bool:
             continue
         if not flows_only_into(site_node, call, ctx) or not _evaluated(expr, call, site_node):
             return False  # `where(m > 0, x.abs().amax(), 1)`: an opaque call hides the abs from the test
+        if _logical(expr, call) and len(_switches(expr, call)) > 1:
+            return False  # `where((n < b) & (t.abs() > 1e-3), ...)`: see `_switches`
         return _guarded(lambda: all(smooth_at(expr, call, argument, seed) for seed in (1, 2)))
     return False
 
@@ -484,11 +488,51 @@ def returned_smooth(site_node: ast.AST, zero: ast.AST | None, ctx) -> bool:
     expr = _Expr(sink, ctx)
     if not _evaluated(expr, sink, site_node) or _equality_mask(expr, sink):
         return False
+    if _logical(expr, sink) and len(_switches(expr, sink)) > 1:
+        return False  # a mask combined with another comparison: see `_switches`
     settings = _settings(expr, sink, zero, ctx)
     if settings is None:
         return False
     fixed, signed = settings
     return _guarded(lambda: all(smooth_at(expr, sink, zero, seed, fixed, signed) for seed in (1, 2)))
+
+
+def _switches(expr: _Expr, root: ast.AST) -> set[frozenset[str]]:
+    """The operand pairs of the order comparisons ``root`` computes (names followed; an
+    equality, ``(x == 0) & (z == 0)``, switches at one point and is judged apart). Random draws of
+    the symbols flip a comparison only where its threshold is in their range: with a second
+    switch combined with the one judged (a data mask ``target.abs() > 1e-3`` joined by ``&``)
+    a piece that one never selects in the draws goes unseen, so masks combined or negated
+    across more than one switch are not judged smooth. ``|u| <= k`` and ``|u| > k`` are one
+    switch."""
+    out: set[frozenset[str]] = set()
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if id(node) in expr.subst:
+            stack.append(expr.subst[id(node)])
+            continue
+        test = _as_compare(node, expr.ctx) if isinstance(node, ast.Call) else node
+        if isinstance(test, ast.Compare) and len(test.ops) == 1 and not isinstance(test.ops[0], (ast.Eq, ast.NotEq)):
+            out.add(frozenset((ast.dump(test.left), ast.dump(test.comparators[0]))))
+        stack.extend(ast.iter_child_nodes(node))
+    return out
+
+
+def _logical(expr: _Expr, root: ast.AST) -> bool:
+    """``root`` combines or negates masks (``&``, ``|``, ``~``, ``logical_and``), names followed."""
+    for node in ast.walk(root):
+        if isinstance(node, ast.BinOp) and type(node.op) in _LOGICAL \
+                or isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Invert, ast.Not)) \
+                or isinstance(node, ast.Call) and callee_tail(node.func) in ("logical_and", "logical_or", "logical_not"):
+            return True
+        if id(node) in expr.subst and _logical(expr, expr.subst[id(node)]):
+            return True
+    return False
 
 
 def _equality_mask(expr: _Expr, sink: ast.AST) -> bool:

@@ -164,14 +164,14 @@ def wrapped_function_kind(ctx: Context, call: ast.Call) -> str | None:
     if isinstance(func, ast.Name) and func.id not in ctx.params:
         values = ctx.assignments().get(func.id, [])
         func = values[0] if len(values) == 1 else func  # bound once in this function
-    inputs: list[ast.expr] = list(call.args)
+    inputs: list[ast.expr] = [*call.args, *(kw.value for kw in call.keywords)]
     for _ in range(3):  # `jax.jit(jax.vmap(f))`
         if not (isinstance(func, ast.Call) and func.args and ctx.qualify(func.func) in _CALLS_THROUGH):
             return None
         if ctx.qualify(func.func) == "functools.partial":
             inputs += [*func.args[1:], *(kw.value for kw in func.keywords)]
         func = func.args[0]
-        if isinstance(func, (ast.Name, ast.Attribute)):
+        if isinstance(func, ast.Name):  # (`nets.encoder` may be a network, as called directly)
             q = ctx.qualify(func)
             if q is None or ctx.how not in ("import", "def") or not _plain_function(ctx, q, ctx.how) \
                     or closure(ctx, q):

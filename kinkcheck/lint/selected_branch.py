@@ -161,14 +161,33 @@ def _selected_off_zero(call: ast.Call, ctx: Context) -> bool:
     from kinkcheck.lint.ranges_select import kept_by_mask
 
     uses = sinks.bound_uses(call, ctx)
+    binding = ctx.parent(call)
     selected = False
     for use in uses or ():
         parent = ctx.parent(use)
-        if isinstance(parent, ast.Subscript) and parent.value is use and kept_by_mask(parent, ctx) in (NONZERO, POS, GE1):
+        if isinstance(parent, ast.Subscript) and parent.value is use and _reads_binding(parent.slice, use.id, binding, ctx) \
+                and kept_by_mask(parent, ctx) in (NONZERO, POS, GE1):
             selected = True
         elif not sinks.gradient_dead(use, ctx):
             return False
     return selected
+
+
+def _reads_binding(mask: ast.AST, name: str, binding: ast.AST | None, ctx: Context) -> bool:
+    """The mask (``~near``, or the name ``near`` bound once to a comparison) reads ``name``
+    where ``binding`` alone reaches it: a mask made from an earlier value of the name says
+    nothing of this one."""
+    while isinstance(mask, ast.UnaryOp) and isinstance(mask.op, (ast.Invert, ast.Not)):
+        mask = mask.operand
+    if isinstance(mask, ast.Name):
+        defs, before = flow.reaching(mask.id, mask, ctx)
+        if before or len(defs) != 1 or defs[0][1] is None:
+            return False
+        mask = defs[0][1]
+    reads = [n for n in ast.walk(mask) if isinstance(n, ast.Name) and n.id == name]
+    return bool(reads) and all(
+        (found := flow.reaching(name, n, ctx)) and not found[1] and [d[0] for d in found[0]] == [binding]
+        for n in reads)
 
 
 def _abs_of(node: ast.AST, value: ast.AST, ctx: Context) -> bool:

@@ -39,8 +39,7 @@ def returned_sink(node: ast.AST, ctx, depth: int = 0) -> ast.AST | None:
                 and _REDUCER_RE.search(callee_tail(parent.func) or "") \
                 and returned_sink(parent, ctx, depth) is parent:
             return child  # `return _mean_with_weights(loss, w)`: a weighted mean is linear in the loss
-        if isinstance(parent, (ast.BinOp, ast.UnaryOp, ast.Call, ast.Attribute, ast.keyword, ast.Compare)):
-            # (a compared value reaches the loss through its mask: `(|d| < k).float() * d ** 2`)
+        if isinstance(parent, (ast.BinOp, ast.UnaryOp, ast.Call, ast.Attribute, ast.keyword)):
             child, parent = parent, ctx.parent(parent)
             continue
         if isinstance(parent, ast.Assign) and parent.value is child and depth < NAME_HOPS and len(parent.targets) == 1 \

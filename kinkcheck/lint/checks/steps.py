@@ -111,7 +111,7 @@ def _smooth_piecewise_assignment(node: ast.AST, ctx: Context) -> bool:
                 if selects(target.slice, negated) and negated not in pieces:
                     pieces[negated] = (target.value.id, stmt.value)  # type: ignore[attr-defined]
     if len(pieces) != 2 or pieces[False][0] != pieces[True][0]:
-        joined = _joined_selections(selects, ctx)
+        joined = _joined_selections(selects, node if mask is None or parent is None else parent, mask, ctx)
         if joined is None:
             return False
         pieces = {negated: ("", value) for negated, value in joined.items()}
@@ -147,9 +147,13 @@ def _smooth_piecewise_assignment(node: ast.AST, ctx: Context) -> bool:
 _JOINS = frozenset({"cat", "concat", "concatenate", "hstack"})
 
 
-def _joined_selections(selects, ctx: Context) -> dict[bool, ast.expr] | None:
+def _joined_selections(selects, made: ast.AST, mask: str | None, ctx: Context) -> dict[bool, ast.expr] | None:
     """The two elements of a ``cat([f(d[mask]), g(d[~mask])])`` in the function, keyed by
-    whether the element selects with the complement; None where there is no such join."""
+    whether the element selects with the complement; None where there is no such join, where
+    the mask (made at ``made``) is also read outside it (a count of it, another join: those
+    are judged on their own), or where a piece mixes elements (a mean of the selection jumps
+    as elements change sides)."""
+    from kinkcheck.lint import sinks
     from kinkcheck.lint.walk import walk_local
 
     for call in walk_local(ctx.fn):
@@ -162,9 +166,22 @@ def _joined_selections(selects, ctx: Context) -> dict[bool, ast.expr] | None:
                      for negated in (False, True) if selects(sub.slice, negated)}
             if len(found) == 1:
                 sides[found.pop()] = element
-        if len(sides) == 2:
-            return sides
+        if len(sides) != 2:
+            continue
+        inside = {id(n) for n in ast.walk(call)}
+        uses = sinks.uses_of(mask, made, ctx) if mask is not None else [made]
+        if any(id(u) not in inside for u in uses):
+            return None
+        if any(isinstance(n, ast.Call) and callee_tail(n.func) in _MIXING for e in sides.values() for n in ast.walk(e)):
+            return None
+        return sides
     return None
+
+
+#: calls that combine elements (a piece computed with one is no elementwise function of ``d``)
+_MIXING = frozenset({"sum", "mean", "nansum", "nanmean", "prod", "max", "min", "amax", "amin", "norm", "logsumexp",
+                     "std", "var", "median", "cumsum", "cumprod", "sort", "topk", "softmax", "log_softmax", "matmul",
+                     "mm", "bmm", "einsum", "dot", "cat", "concatenate", "stack"})
 
 
 def _crossings(a: ast.expr, b: ast.expr) -> list[ast.expr]:
