@@ -122,10 +122,29 @@ _CONFIG_NAMESPACES = frozenset({"args", "training_args", "options"})
 _CONFIG_TYPE_RE = re.compile(r"(Config|Arguments|Args|Namespace|Options)\b")
 
 
+def _unassigned_in_class(ctx: "Context", attr: str) -> bool:
+    """The class of the method ``ctx`` checks is in the file and assigns ``self.<attr>`` nowhere."""
+    cls = ctx.self_class()
+    memo = ctx.fa.__dict__.setdefault("_unassigned_in_class", {})
+    if (cls, attr) not in memo:
+        name = cls.rsplit(".", 1)[-1] if cls else None
+        bodies = [n for n in ast.walk(ctx.fa.tree) if isinstance(n, ast.ClassDef) and n.name == name]
+        memo[cls, attr] = bool(bodies) and not any(
+            isinstance(t, ast.Attribute) and t.attr == attr and isinstance(t.value, ast.Name) and t.value.id == "self"
+            for body in bodies for n in ast.walk(body) if isinstance(n, (ast.Assign, ast.AnnAssign, ast.AugAssign))
+            for t in (n.targets if isinstance(n, ast.Assign) else [n.target]))
+    return memo[cls, attr]
+
+
 def config_namespace(ctx: "Context", node: ast.AST) -> bool:
     """``args`` in ``args.beta``: a parameter named for a run's settings that is neither a star
     nor a scan's ``(carry, args)``: the constructor reads it (``__init__(self, model, args)``)
-    or its annotation names a config type (``args: DPOConfig``)."""
+    or its annotation names a config type (``args: DPOConfig``). Or ``self.args`` in a class
+    that never assigns it in the checked file: a base class out of it did (a ``Trainer``
+    subclass's ``self.args.tau`` is its TrainingArguments)."""
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self" \
+            and node.attr in _CONFIG_NAMESPACES:
+        return _unassigned_in_class(ctx, node.attr)
     if not (isinstance(node, ast.Name) and node.id in _CONFIG_NAMESPACES and node.id in ctx.params):
         return False
     a = getattr(ctx.fn, "args", None)
