@@ -166,9 +166,11 @@ def wrapped_function_kind(ctx: Context, call: ast.Call) -> str | None:
         func = values[0] if len(values) == 1 else func  # bound once in this function
     inputs: list[ast.expr] = [*call.args, *(kw.value for kw in call.keywords)]
     for _ in range(3):  # `jax.jit(jax.vmap(f))`
-        if not (isinstance(func, ast.Call) and func.args and ctx.qualify(func.func) in _CALLS_THROUGH):
+        wrapper = ctx.qualify(func.func) if isinstance(func, ast.Call) and func.args else None
+        if wrapper not in _CALLS_THROUGH:
             return None
-        if ctx.qualify(func.func) == "functools.partial":
+        assert isinstance(func, ast.Call)
+        if wrapper == "functools.partial":
             inputs += [*func.args[1:], *(kw.value for kw in func.keywords)]
         func = func.args[0]
         if isinstance(func, ast.Name):  # (`nets.encoder` may be a network, as called directly)

@@ -123,16 +123,16 @@ _CONFIG_TYPE_RE = re.compile(r"(Config|Arguments|Args|Namespace|Options)\b")
 
 
 def _unassigned_in_class(ctx: "Context", attr: str) -> bool:
-    """The class of the method ``ctx`` checks is in the file and assigns ``self.<attr>`` nowhere."""
+    """The class of the method ``ctx`` checks is in the file, and neither it nor a base class
+    of the file assigns ``self.<attr>`` (``kinds_members._defines``; memoized per file)."""
+    from kinkcheck.lint.call_sites import bases_in_file
+    from kinkcheck.lint.kinds_members import _defines
+
     cls = ctx.self_class()
     memo = ctx.fa.__dict__.setdefault("_unassigned_in_class", {})
     if (cls, attr) not in memo:
-        name = cls.rsplit(".", 1)[-1] if cls else None
-        bodies = [n for n in ast.walk(ctx.fa.tree) if isinstance(n, ast.ClassDef) and n.name == name]
-        memo[cls, attr] = bool(bodies) and not any(
-            isinstance(t, ast.Attribute) and t.attr == attr and isinstance(t.value, ast.Name) and t.value.id == "self"
-            for body in bodies for n in ast.walk(body) if isinstance(n, (ast.Assign, ast.AnnAssign, ast.AugAssign))
-            for t in (n.targets if isinstance(n, ast.Assign) else [n.target]))
+        memo[cls, attr] = cls is not None and ctx.fa.class_node(cls) is not None and not any(
+            _defines(ctx.fa, c, attr) for c in (cls, *bases_in_file(ctx.fa, cls)))
     return memo[cls, attr]
 
 
