@@ -23,20 +23,26 @@ from __future__ import annotations
 
 import ast
 import functools
+import re
 from collections.abc import Callable, Iterable
 
 from kinkcheck.lint.callables import ours
 from kinkcheck.lint.pinned import unwritten
-from kinkcheck.lint.resolve import ARRAY_LIBRARIES, DATA, PLAIN, name_kind, parameter_free_layer
+from kinkcheck.lint.resolve import ARRAY_LIBRARIES, DATA, EPS_RE, PLAIN, name_kind, parameter_free_layer
 from kinkcheck.lint.roots import FORWARD_NAMES
 from kinkcheck.syntax import callee_tail
 
 DATA_PARAM = "#data "
+#: the scope entry of a parameter every call hands a setting (a literal, a setting parameter)
+SETTING_PARAM = "#setting "
 #: the entry for the free names of a differentiated closure (no parameter is named so)
 FREE = "*free"
 #: the suffix of a call's target that calls an object the caller built (its forward/__call__)
 INSTANCE = "#instance"
 ANY = "*"
+#: a value that carries no gradient but is no setting either (a target, a mask, a detached
+#: prediction): free where data is asked for, not where a setting is
+DATA_ATOM = "d"
 #: calls and parameters followed from one argument (a budget of work, not of time)
 MAX_DEPTH = 24
 #: passes over a function's bindings before its names are given up as "anything"
@@ -81,10 +87,34 @@ _INTERESTING = frozenset({ast.Call, ast.Assign, ast.AnnAssign, ast.AugAssign, as
                           ast.comprehension, ast.withitem, ast.Yield, ast.YieldFrom})
 
 
+_NOTHING: frozenset[str] = frozenset()
+_DATA = frozenset({DATA_ATOM})
+#: what a shape, a length or a count of elements is made of, whatever array it reads
+_SHAPE_CUTS = frozenset({"size", "dim", "numel"})
+#: cuts that build an array (a grid, a draw, a list of values): data, even of settings
+_ARRAY_CUTS = frozenset({"tolist", "numpy", "nonzero", "zeros_like", "ones_like", "empty_like", "new_zeros", "new_ones",
+                         "new_empty", "new_full", "full_like", "randperm", "randint", "arange"})
+#: builtins whose result is a setting, whatever they read
+_SETTING_BUILTINS = frozenset({"len", "isinstance", "str", "type", "hasattr", "print", "id", "repr", "format",
+                               "callable", "issubclass"})
+
+
+#: plain names that hold a setting; the others (``batch``, ``num_pos``, ``lengths``) hold
+#: values of the data that carry no gradient but may well be 0
+_SETTING_NAME_RE = re.compile(
+    r"^_*(dim|dims|axis|ndim|reduction|mode|training|verbose|debug|name|kind|p_drop|dropout|\w+_mode|\w+_type|"
+    r"is_\w+|use_\w+|has_\w+|config|cfg|conf|hparams|hyperparams|hyp|\w+_config|\w+_cfg)$")
+
+
 @functools.lru_cache(maxsize=4096)
-def _carries_nothing(name: str) -> bool:
-    """Named as data or as a setting, or a CONSTANT: adds no atom."""
-    return _kind(name) in (DATA, PLAIN) or name.isupper()
+def _named(name: str) -> frozenset[str] | None:
+    """A name's atoms when its name says what it holds: a setting (``eps``, ``config``) or a
+    CONSTANT adds no atom, data (``target``, ``batch``) the data atom; None when the name
+    says nothing."""
+    kind = _kind(name)
+    if name.isupper() or kind == PLAIN and (_SETTING_NAME_RE.match(name) or EPS_RE.search(name)):
+        return _NOTHING
+    return _DATA if kind in (DATA, PLAIN) else None
 
 
 _kind = functools.lru_cache(maxsize=4096)(name_kind)
@@ -95,13 +125,16 @@ class Summariser:
 
     def __init__(self, params: tuple[str, ...], nodes: list[ast.AST], targets: dict[int, tuple[str | None, str | None]],
                  quiet: set[int], resolve: Callable[[ast.AST], str | None] = lambda node: None,
-                 settings: frozenset[str] = frozenset(), instances: dict[int, tuple[str, ...]] | None = None):
+                 settings: frozenset[str] = frozenset(), instances: dict[int, tuple[str, ...]] | None = None,
+                 own_settings: frozenset[str] = frozenset()):
         self.params = frozenset(params)
         #: every class a `self.<attr>` called as an instance may have been built from
         self.instances = instances or {}
         #: parameters with a literal default (`p=2`, `blur=0.05`): settings, as the function
         #: itself reads them (``kinds_params``), so handing one on adds no atom
         self.settings = settings
+        #: attributes its class only fills with settings (``self.blur = blur``, ``blur=0.05``)
+        self.own_settings = own_settings
         self.resolve = resolve
         self.targets = targets  # id(call) -> (resolved callee, how it was found)
         self.quiet = quiet
@@ -193,26 +226,31 @@ class Summariser:
 
     def atoms(self, node: ast.AST) -> frozenset[str]:
         kind = node.__class__
-        if kind is ast.Constant or kind is ast.JoinedStr or kind is ast.Compare:
-            return frozenset()
+        if kind is ast.Constant or kind is ast.JoinedStr:
+            return _NOTHING
+        if kind is ast.Compare:  # a truth value: data, unless it compares settings
+            return _data_if(self.atoms(node.left), *(self.atoms(c) for c in node.comparators))  # type: ignore[attr-defined]
         if kind is ast.Name:
             return self._name(node.id)  # type: ignore[attr-defined]
         if kind is ast.Attribute:
             attr = node.attr  # type: ignore[attr-defined]
             base = node.value  # type: ignore[attr-defined]
             own = isinstance(base, ast.Name) and base.id in ("self", "cls")
-            if attr in _PLAIN_ATTRS or _kind(attr) == DATA or (_kind(attr) == PLAIN and not (
+            if attr in _PLAIN_ATTRS:
+                return _NOTHING
+            if _kind(attr) == DATA or (_kind(attr) == PLAIN and not (
                     own and (self.resolve(node) or "").endswith("Parameter"))):
-                return frozenset()  # `self.temperature = nn.Parameter(...)` is learnt, whatever its name
-            if own:
-                return frozenset({ANY})  # module state: parameters, buffers, settings alike
+                return _named(attr) or _DATA  # `self.temperature = nn.Parameter(...)` is learnt, whatever its name
+            if own:  # module state: parameters and buffers, unless the class only stores settings there
+                return frozenset() if attr in self.own_settings else frozenset({ANY})
             return self.atoms(base)
         if kind is ast.Subscript or kind is ast.Starred:
             return self.atoms(node.value)  # type: ignore[attr-defined]
         if kind is ast.BinOp:
             return self.atoms(node.left) | self.atoms(node.right)  # type: ignore[attr-defined]
         if kind is ast.UnaryOp:
-            return frozenset() if isinstance(node.op, ast.Not) else self.atoms(node.operand)  # type: ignore[attr-defined]
+            operand = self.atoms(node.operand)  # type: ignore[attr-defined]
+            return _data_if(operand) if isinstance(node.op, ast.Not) else operand  # type: ignore[attr-defined]
         if kind is ast.BoolOp:
             return frozenset().union(*(self.atoms(v) for v in node.values))  # type: ignore[attr-defined]
         if kind is ast.IfExp:
@@ -231,8 +269,9 @@ class Summariser:
         got = self._names.get(name)
         if got is not None:
             return got
-        if _carries_nothing(name) or name in self.settings:
-            out: frozenset[str] = frozenset()
+        named = _named(name)
+        if named is not None or name in self.settings:
+            out: frozenset[str] = named or _NOTHING
         elif name in self.params:
             out = frozenset({f"p:{name}"})
         else:  # a library's constant (`torch.inf`, `math.pi`), or a global or a closure's value
@@ -245,7 +284,7 @@ class Summariser:
         """The atoms of every local name: each binding adds what its value is made of, until
         nothing changes (a loop's `h = h * 2` adds nothing new the second time round)."""
         names = {n: vs for n, vs in sorted(self.bound.items(), key=lambda item: min(_line(v) for v in item[1]))
-                 if not _carries_nothing(n)}  # in source order: most settle in one pass
+                 if _named(n) is None}  # in source order: most settle in one pass
         for n in names:
             self._names[n] = frozenset({f"p:{n}"}) if n in self.params and n not in self.settings else frozenset()
         for _ in range(MAX_ROUNDS):
@@ -262,13 +301,17 @@ class Summariser:
 
     def _call(self, node: ast.Call) -> frozenset[str]:
         if id(node) in self.quiet:
-            return frozenset()  # built with gradients off
+            return _DATA  # built with gradients off
         func = node.func
         last = callee_tail(func)
-        if last in _CUT:
-            return frozenset()
-        target, how = self.targets.get(id(node), (None, None))
         args = [*node.args, *(k.value for k in node.keywords if k.arg not in _CONFIG_KEYWORDS)]
+        if last in _SHAPE_CUTS:
+            return _NOTHING
+        if last in _ARRAY_CUTS:
+            return _DATA
+        if last in _CUT:  # `target.argmax(1)`, `p.detach()`: data; `int(self.num_bins)`: a setting
+            return _data_if(self.atoms(func.value) if isinstance(func, ast.Attribute) else _NOTHING, self._args(args))
+        target, how = self.targets.get(id(node), (None, None))
         if target is not None and how == "instance":
             built = self._built(node, target)
             if built:
@@ -279,7 +322,9 @@ class Summariser:
         if target is not None:
             root = target.partition(".")[0]
             if root == "builtins":
-                return frozenset() if target[9:] in _PLAIN_BUILTINS else self._args(args)
+                if target[9:] in _SETTING_BUILTINS:
+                    return _NOTHING
+                return _data_if(self._args(args)) if target[9:] in _PLAIN_BUILTINS else self._args(args)
             if root in _LIBRARIES:
                 return self._args(args)
             return frozenset({ANY})
@@ -298,6 +343,12 @@ class Summariser:
         return frozenset().union(*(self.atoms(a) for a in args))
 
 
+def _data_if(*atoms: frozenset[str]) -> frozenset[str]:
+    """What a value computed from ``atoms`` without gradient is made of (a comparison, a
+    cast): a setting when they are all settings, data otherwise."""
+    return _DATA if any(atoms) else _NOTHING
+
+
 def _line(node: ast.AST) -> tuple[int, int]:
     return getattr(node, "lineno", 0), getattr(node, "col_offset", 0)
 
@@ -306,11 +357,12 @@ def summarise(params: tuple[str, ...], nodes: list[ast.AST],
               targets: dict[int, tuple[str | None, str | None]], returned: list[ast.AST],
               quiet: set[int], resolve: Callable[[ast.AST], str | None],
               settings: frozenset[str] = frozenset(),
-              instances: dict[int, tuple[str, ...]] | None = None) -> Summary | None:
+              instances: dict[int, tuple[str, ...]] | None = None,
+              own_settings: frozenset[str] = frozenset()) -> Summary | None:
     """A function's summary: every call it makes into checked code (outside ``no_grad``) with
     its arguments' atoms, and the atoms of what it returns."""
     try:
-        s = Summariser(params, nodes, targets, quiet, resolve, settings, instances)
+        s = Summariser(params, nodes, targets, quiet, resolve, settings, instances, own_settings)
         if s.generator:
             params, calls, _ = s.summary(params, [])
             return params, calls, (ANY,)  # a generator: what it yields is not written down
@@ -351,19 +403,30 @@ def data_params(world, in_scope: Iterable[str], rooted: set[str]) -> list[str]:
     data -= differentiated
     data.update((t, FREE) for t in _differentiated_closures(world, {c[0] for c in constants | differentiated})
                 if t in scoped and t not in incoming)
-    solver = _Solver(world, data)
-    changed = True
     try:
-        while changed:
-            changed = False
-            for t, p in sorted(data):
-                if not all(solver.passes_data(q, call, t, p) for q, call in incoming.get(t, ())):
-                    data.discard((t, p))
-                    solver.memo.clear()
-                    changed = True
+        _settle(_Solver(world, data), incoming)
+        # of those, the ones every call hands a setting (`self.blur` of a loss built with
+        # `blur=0.05`): the callee reads them as settings, not as arrays of data
+        settings = _settle(_Solver(world, {c for c in data if c[0] in incoming}, settings=True), incoming)
     except _OutOfBudget:
         return []  # a tree too tangled to settle: conclude nothing rather than something
-    return [f"{t}{DATA_PARAM}{p}" for t, p in sorted(data)]
+    return [*(f"{t}{DATA_PARAM}{p}" for t, p in sorted(data - settings)),
+            *(f"{t}{SETTING_PARAM}{p}" for t, p in sorted(settings))]
+
+
+def _settle(solver: _Solver, incoming: dict[str, list[tuple[str, CallFlow]]]) -> set[tuple[str, str]]:
+    """The greatest subset of ``solver.data`` whose every incoming call passes what the
+    solver asks for (data, or settings), given the rest of the subset."""
+    data = solver.data
+    changed = True
+    while changed:
+        changed = False
+        for t, p in sorted(data):
+            if not all(solver.passes_data(q, call, t, p) for q, call in incoming.get(t, ())):
+                data.discard((t, p))
+                solver.memo.clear()
+                changed = True
+    return data
 
 
 def transform_params(world) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
@@ -434,9 +497,11 @@ class _OutOfBudget(Exception):
 
 
 class _Solver:
-    def __init__(self, world, data: set[tuple[str, str]]):
+    def __init__(self, world, data: set[tuple[str, str]], settings: bool = False):
         self.world = world
         self.data = data
+        #: asking for settings: data (a target, a mask) is not free then
+        self.settings = settings
         self.memo: dict[tuple, bool] = {}
         self.steps = 0
 
@@ -454,6 +519,10 @@ class _Solver:
         for atom in atoms:
             if atom == ANY or depth > MAX_DEPTH:
                 return False
+            if atom == DATA_ATOM:
+                if self.settings:
+                    return False
+                continue
             tag, _, rest = atom.partition(":")
             if tag == "p":
                 if binding is None:
@@ -515,11 +584,12 @@ def _argument(world, call: CallFlow, target: str, param: str) -> Atoms | None:
     return () if param in own else None
 
 
-def parse(functions: Iterable[str]) -> dict[str, frozenset[str]]:
-    """qualname -> its parameters that receive only data, from scope entries."""
+def parse(functions: Iterable[str], marker: str = DATA_PARAM) -> dict[str, frozenset[str]]:
+    """qualname -> its parameters that receive only data (``marker``: only settings), from
+    scope entries."""
     out: dict[str, set[str]] = {}
     for entry in functions:
-        q, sep, param = entry.partition(DATA_PARAM)
+        q, sep, param = entry.partition(marker)
         if sep:
             out.setdefault(q, set()).add(param)
     return {q: frozenset(ps) for q, ps in out.items()}

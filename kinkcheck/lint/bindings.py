@@ -146,6 +146,43 @@ def setting_params(fn: ast.AST) -> frozenset[str]:
                      and annotation_kind(ann) != TENSOR)
 
 
+
+def setting_attributes(methods: list[tuple[ast.AST, list[ast.AST]]]) -> frozenset[str]:
+    """The attributes a class only ever fills with settings (``self.blur = blur`` in an
+    ``__init__(self, blur=0.05)``, ``self.p = 2``), read off ``(method, its nodes)``: every
+    store to ``self.<attribute>`` (augmented ones included) is a literal, a setting parameter
+    of that method, or arithmetic of those. One other store (a tensor, ``nn.Parameter``, a
+    parameter without a literal default) and the attribute is state like any other."""
+    ok: dict[str, bool] = {}
+    for fn, nodes in methods:
+        settings = setting_params(fn)
+        for n in nodes:
+            if isinstance(n, ast.Assign):
+                targets, value = n.targets, n.value
+            elif isinstance(n, (ast.AnnAssign, ast.AugAssign)) and n.value is not None:
+                targets, value = [n.target], n.value
+            else:
+                continue
+            for t in targets:
+                for a in (t.elts if isinstance(t, (ast.Tuple, ast.List)) else [t]):
+                    if isinstance(a, ast.Attribute) and isinstance(a.value, ast.Name) and a.value.id == "self":
+                        plain = not isinstance(t, (ast.Tuple, ast.List)) and _settings_only(value, settings)
+                        ok[a.attr] = ok.get(a.attr, True) and plain
+    return frozenset(a for a, plain in ok.items() if plain)
+
+
+def _settings_only(value: ast.AST, settings: frozenset[str]) -> bool:
+    if isinstance(value, ast.Constant):
+        return value.value is not None and not isinstance(value.value, bytes)
+    if isinstance(value, ast.Name):
+        return value.id in settings
+    if isinstance(value, ast.UnaryOp):
+        return _settings_only(value.operand, settings)
+    if isinstance(value, ast.BinOp):
+        return _settings_only(value.left, settings) and _settings_only(value.right, settings)
+    return False
+
+
 #: names of a star parameter that holds arrays
 _ARRAYS_NAME = re.compile(r"(^|_)(embeddings|embs|tensors|arrays|inputs|xs|preds|predictions|outputs|features|"
                           r"feats|logits|scores|losses|terms)$")

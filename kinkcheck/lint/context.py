@@ -64,6 +64,7 @@ class Context:
         self.bound, self.values = (local_bindings(fn) if fn is not fa.tree else local_bindings(fa.tree))
         self.params = parameters(fn)
         self.data_params = fa.data_params.get(qualname, frozenset())
+        self.setting_params = fa.setting_params.get(qualname, frozenset())
         self.parents: dict[int, ast.AST] = {}
         self._kinds: dict[str, str] = {}
         self._busy: set[str] = set()
@@ -227,6 +228,8 @@ class FileAnalysis:
         self.ix = ix
         #: qualname -> parameters every call from loss code hands only data (``argflow``)
         self.data_params: dict[str, frozenset[str]] = {}
+        #: qualname -> parameters every call from loss code hands a setting (``argflow``)
+        self.setting_params: dict[str, frozenset[str]] = {}
         #: qualname -> the range a helper of another checked file always returns (``return_range``)
         self.return_ranges: dict[str, str] = {}
         self.reexports = Reexports(path, module)

@@ -15,7 +15,7 @@ import functools
 
 from kinkcheck.lint import return_range
 from kinkcheck.lint.argflow import summarise
-from kinkcheck.lint.bindings import parameters, setting_params
+from kinkcheck.lint.bindings import parameters, setting_attributes, setting_params
 from kinkcheck.lint.callables import ours, param_defaults, param_names
 from kinkcheck.lint.env import _Env
 # the records the index produces (scope, the cache and the driver read them from here too)
@@ -135,6 +135,8 @@ class _Indexer:
         self.class_attrs: dict[str, dict[str, str]] = {}
         #: class -> attribute -> every class its methods build it from (`self.scaler = A()` or `B()`)
         self.class_ctors: dict[str, dict[str, tuple[str, ...]]] = {}
+        #: class -> the attributes its methods only ever fill with settings (argflow)
+        self.class_settings: dict[str, frozenset[str]] = {}
         self.grad_targets: list[str] = []
         self.grad_argnums: list[tuple[str, tuple[int, ...] | None]] = []
         self.cands = candidate_names()
@@ -310,6 +312,8 @@ class _Indexer:
                                 attrs[t.attr] = ctor
                 self.class_attrs[q] = attrs
                 self.class_ctors[q] = attribute_ctors(inside, lambda func: self.resolve(func, env))
+                self.class_settings[q] = setting_attributes(
+                    [(d, self._nodes.get(id(d), [])) for d in self._class_defs.get(id(stmt), ())])
                 self._collect_classes(stmt.body, q, q)
 
     def _defs(self, body, prefix: str, env: "_Env", cls_qual: str | None) -> None:
@@ -454,7 +458,7 @@ class _Indexer:
         flow = None  # what its calls' arguments and its returns are made of (argflow)
         if fn is not self.tree and not is_lambda:
             flow = summarise(params, nodes, hows, returned, quiet, lambda node: self.resolve(node, env),
-                             setting_params(fn), instances)
+                             setting_params(fn), instances, self.class_settings.get(cls_qual or "", frozenset()))
         ret_range = None
         if fn is not self.tree and not is_lambda and returned:
             ret_range = return_range.summarise(fn, parameters(fn), lambda node: (self.resolve(node, env), self.how))

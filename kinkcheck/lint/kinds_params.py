@@ -42,6 +42,9 @@ def parameter_kind(ctx: "Context", name: str) -> str:
     from kinkcheck.lint.kinds import _assigned_kinds
     from kinkcheck.lint.kinds_calls import _internal, _passed_kind
 
+    if name in ctx.setting_params and annotation_kind(ctx.params[name][0]) != TENSOR \
+            and name not in ctx.assignments():
+        return PLAIN  # every call hands a setting (`self.blur` of a loss built with `blur=0.05`), across files
     if name in ctx.data_params and not _setting(ctx, name):
         # every call from loss code hands in data, across files (`argflow`)
         return join(DATA, *_assigned_kinds(ctx, name)) if name in ctx.assignments() else DATA

@@ -6,14 +6,24 @@ import textwrap
 
 import pytest
 
-from kinkcheck.lint.argflow import ANY, DATA_PARAM
+from kinkcheck.lint.argflow import ANY, DATA_ATOM, DATA_PARAM, SETTING_PARAM
 from kinkcheck.lint.index import index_source
 from kinkcheck.lint.scope import loss_scope
 
 
-def data_params(modules: dict[str, str], **kw) -> set[str]:
+def scope_entries(modules: dict[str, str], **kw) -> set[str]:
     indexes = [index_source(textwrap.dedent(src), f"{name.replace('.', '/')}.py", name) for name, src in modules.items()]
-    return {q for qs in loss_scope(indexes, **kw).values() for q in qs if DATA_PARAM in q}
+    return {q for qs in loss_scope(indexes, **kw).values() for q in qs}
+
+
+def data_params(modules: dict[str, str], **kw) -> set[str]:
+    """The parameters that carry no gradient: handed only data, or only settings."""
+    return {q.replace(SETTING_PARAM, DATA_PARAM) for q in scope_entries(modules, **kw)
+            if DATA_PARAM in q or SETTING_PARAM in q}
+
+
+def setting_params(modules: dict[str, str], **kw) -> set[str]:
+    return {q for q in scope_entries(modules, **kw) if SETTING_PARAM in q}
 
 
 def summary(src: str, name: str):
@@ -192,7 +202,9 @@ def test_the_summary_keeps_parameters_calls_and_what_returns_are_made_of():
     params, calls, ret = flow
     assert params == ("x", "y", "labels", "n")
     assert calls == (("m.helper", 1, (("p:y",),), ()),)  # the call under no_grad is not one
-    assert ret == ("c:0", "p:x")
+    # the labels, a detached value, one built under no_grad and a comparison carry no
+    # gradient but are data (DATA_ATOM), not settings; a shape and constants add nothing
+    assert ret == ("c:0", DATA_ATOM, "p:x")
     assert summary("def g(a):\n    return self_net(a)\n", "g")[2] == (ANY,)  # an unknown global callable
 
 
@@ -282,3 +294,31 @@ def test_a_module_built_as_one_of_several_classes_is_followed_into_each(passed, 
     """})
     expected = {f"pkg._scalers.{c}.__call__#data {p}" for c in ("MeanScaler", "NOPScaler") for p in ("data", "weights")}
     assert got == (expected if data else {e for e in expected if e.endswith("weights")})
+
+
+def test_a_setting_the_loss_was_built_with_is_a_setting_in_its_helpers():
+    """``self.blur`` of a loss built with ``blur=0.05`` is a setting, handed on or not; a total
+    of the target carries no gradient but is data (it may be 0); an attribute the class also
+    fills from the data is state like any other."""
+    modules = {"pkg._ops": """
+        def _scaled(x, blur, total, rate):
+            return x * blur ** 2 / total / rate
+    """, "pkg.losses": """
+        import torch
+        from torch import nn
+        from pkg._ops import _scaled
+
+        class BlurLoss(nn.Module):
+            def __init__(self, blur=0.05, rate=0.1):
+                super().__init__()
+                self.blur = blur
+                self.rate = rate
+
+            def forward(self, pred, target):
+                return _scaled(pred, self.blur, target.sum(), self.rate).mean()
+
+            def adapt(self, target):
+                self.rate = target.std()
+    """}
+    assert setting_params(modules) == {"pkg._ops._scaled#setting blur"}
+    assert data_params(modules) == {"pkg._ops._scaled#data blur", "pkg._ops._scaled#data total"}
