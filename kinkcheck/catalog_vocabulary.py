@@ -54,7 +54,8 @@ GUARDS: Mapping[str, str] = {
                        "an abs or sign where |x| > d >= 0 (`where(abs(r) <= d, r, d * sign(r))`), or an abs read only "
                        "by its mask and by the elements a boolean selection keeps off 0 (`a[~(a < d)]`, d > 0)",
     "range": "the range analysis proves the operand stays off the kink: > 0 (sqrt, log, powers) or != 0 "
-             "(a denominator) from eps-like terms, positive config and defaults, squares, norms and variances "
+             "(a denominator) from eps-like terms, positive config (temperatures, tolerances, norm bounds) and "
+             "defaults, squares, norms and variances "
              "written expanded (E[x^2] - E[x]^2, SSIM's windowed sigma) plus a positive term, "
              "exp/softplus/sigmoid (of values kept above -80, or of a cosine similarity over a temperature: no "
              "underflow), clamps to a positive floor, "

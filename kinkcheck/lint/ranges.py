@@ -83,6 +83,9 @@ POSITIVE_NAME = re.compile(r"(^|_)(temperature|temp|tau|num|count|counts|size|le
                            r"img_size|image_size|avg_factor|normalizer|dof|degrees_of_freedom|"
                            # the largest norm a clip allows: a norm bound of 0 would zero every update
                            r"max_norm|clip_norm|max_grad_norm)($|_)", re.IGNORECASE)
+#: a solver's tolerances, positive too (its error is measured in units of atol + rtol * |y|);
+#: the whole name, so that a mask (``within_tol``, ``tol_mask``) is none
+TOLERANCE_NAME = re.compile(r"^_*(a|r|abs_|rel_|err_|error_|step_|x|f|g)?(tol|tolerance)$", re.IGNORECASE)
 #: ... and among them the counts (>= 1): a loss's ``avg_factor``/``normalizer`` is the number
 #: of positives its caller clamps to 1 (OpenMMLab's and torchvision's detection losses)
 _COUNT_NAME = re.compile(r"(^|_)(num|count|counts|size|length|lengths|dim|imgsz|img_size|image_size|avg_factor|normalizer)"
@@ -417,6 +420,11 @@ def _param(name: str, ctx, depth: int) -> str:
     # handed to ``self.bbox_loss(...)``), else anything, unless its name says size or temperature
     if POSITIVE_NAME.search(name):
         return _config_name(name)
+    if TOLERANCE_NAME.match(name):
+        # a tolerance the callers in this file hand it (`tol=0.1 * pred.abs()` is no setting),
+        # else positive by its name
+        passed = _passed_range(name, ctx, depth)
+        return passed if passed is not None and passed != ANY else POS
     if _MASK_NAME.search(name) and not PREDICTION_WORD_RE.search(name):
         return NONNEG  # not `pred_masks`: mask logits of a segmentation head
     from kinkcheck.lint.ranges_loops import carry_range
@@ -424,13 +432,20 @@ def _param(name: str, ctx, depth: int) -> str:
     carried = carry_range(name, ctx, depth)
     if carried is not None:
         return carried
+    passed = _passed_range(name, ctx, depth)
+    return ANY if passed is None else passed
+
+
+def _passed_range(name: str, ctx, depth: int) -> str | None:
+    """The join of what the calls of this function in its file pass for ``name``; None when
+    there are none to read."""
     if depth > 2 and hasattr(ctx, "fa"):
         from kinkcheck.lint import call_sites
 
         passed = call_sites.argument_values(name, ctx)
         if passed:
             return join(*(_range_of(value, caller, depth - 2) for caller, value in passed))
-    return ANY
+    return None
 
 
 def nested_join(values: list, ctx) -> str:
@@ -455,6 +470,8 @@ def _config_name(name: str) -> str:
     """A name nothing in the function defines: positive when it reads like positive config."""
     if POSITIVE_NAME.search(name) and not name.startswith(("d_", "delta")):
         return GE1 if _COUNT_NAME.search(name) else POS
+    if TOLERANCE_NAME.match(name):
+        return POS
     return ANY
 
 
