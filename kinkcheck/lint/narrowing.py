@@ -1,5 +1,6 @@
 """Facts a test or a class states about a value, that its expression alone does not: inside
-``if isinstance(x, list):`` (or after ``isinstance(x, list) and``) ``x`` is a Python value; the
+``if isinstance(x, list):`` (or after ``isinstance(x, list) and``, or ``not isinstance(x, list)
+or``) ``x`` is a Python value; the
 point a distribution is evaluated at (``log_prob(self, value)``) is an observation; ``y`` of
 ``loss(y, y_hat)`` is the reference the prediction is compared with; ``q.round(y)``
 on a class of the checked files is that class's method, not a step function.
@@ -37,6 +38,14 @@ def _isinstance_kind(ctx: "Context", use: ast.Name) -> str | None:
             # `isinstance(x, list) and x`: the conjuncts after the test see what it says
             earlier = parent.values[:next((i for i, v in enumerate(parent.values) if v is child), 0)]
             narrowed = _isinstance_test(earlier, use)
+            if narrowed is not None:
+                return narrowed
+        if isinstance(parent, ast.BoolOp) and isinstance(parent.op, ast.Or):
+            # `not isinstance(p, float) or p != 1`: the disjuncts after the negated test run
+            # only where it is false, where `p` is what the test names
+            earlier = parent.values[:next((i for i, v in enumerate(parent.values) if v is child), 0)]
+            narrowed = _isinstance_test([t.operand for t in earlier
+                                         if isinstance(t, ast.UnaryOp) and isinstance(t.op, ast.Not)], use)
             if narrowed is not None:
                 return narrowed
         if isinstance(parent, ast.If) and any(c is child for c in parent.body):
