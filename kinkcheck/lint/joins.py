@@ -53,8 +53,14 @@ _CMP = {ast.Lt: lambda a, b: a < b, ast.LtE: lambda a, b: a <= b, ast.Gt: lambda
 #: switches at one point, which one-sided slopes cannot see
 _CALL_CMP: dict[str, type[ast.cmpop]] = {
     name: op for name, op in COMPARISON_OPS.items() if op not in (ast.Eq, ast.NotEq)}
-_KNOWN = frozenset({*_UNARY, *_SAME, *_CALL_CMP, "where", "pow", "power", "maximum", "fmax", "minimum", "fmin",
-                    "clamp", "clip", "clamp_min", "clamp_max", "logical_not", "logical_and", "logical_or"})
+#: arrays of one value shaped like another (``zeros_like(w)`` as a ``where``'s other branch)
+_FILLED: dict[str, float | None] = {"zeros_like": 0.0, "ones_like": 1.0, "new_zeros": 0.0, "new_ones": 1.0,
+                                    "full_like": None, "new_full": None}
+#: the libraries' numbers (``math.pi``, ``jnp.pi``, ``from numpy import e``)
+_CONSTANTS = {"pi": math.pi, "e": math.e, "inf": math.inf}
+_CONSTANT_ROOTS = frozenset({"math", "numpy", "jax", "torch", "cmath"})
+_KNOWN = frozenset({*_UNARY, *_SAME, *_CALL_CMP, *_FILLED, "where", "pow", "power", "maximum", "fmax", "minimum",
+                    "fmin", "clamp", "clip", "clamp_min", "clamp_max", "logical_not", "logical_and", "logical_or"})
 #: calls whose later arguments bound the first, and calls selecting between their operands
 _BOUNDED = frozenset({"clamp", "clip", "clamp_min", "clamp_max"})
 _SELECTING = frozenset({"maximum", "fmax", "minimum", "fmin"})
@@ -83,6 +89,31 @@ def _tail(call: ast.Call, ctx) -> str:
 
 class _Unknown(Exception):
     """An expression the evaluator does not model."""
+
+
+def _library_constant(node: ast.AST, ctx) -> float | None:
+    """The value of ``math.pi``, ``np.e``, ``torch.pi`` (a name or an attribute), else None."""
+    if not isinstance(node, (ast.Name, ast.Attribute)):
+        return None
+    last = node.attr if isinstance(node, ast.Attribute) else node.id
+    if last not in _CONSTANTS:
+        return None
+    q = ctx.qualify(node) or ""
+    return _CONSTANTS[last] if q.partition(".")[0] in _CONSTANT_ROOTS and q.rsplit(".", 1)[-1] == last else None
+
+
+def _fill(node: ast.Call, name: str, receiver: bool) -> ast.AST | float:
+    """What an array of one value (``zeros_like(w)``, ``w.new_full(size, v)``) holds: a
+    number, or the node of its fill value."""
+    value = _FILLED[name]
+    if value is not None:
+        return value
+    fill = next((k.value for k in node.keywords if k.arg == "fill_value"), None)
+    if fill is None and len(node.args) >= 2:
+        fill = node.args[1]  # `full_like(w, v)` and `w.new_full(size, v)` alike
+    if fill is None:
+        raise _Unknown(name)
+    return fill
 
 
 def _binding_ids(name: ast.Name, ctx) -> tuple[tuple[int, ...], bool]:
@@ -217,7 +248,8 @@ class _Expr:
         if id(node) in self.subst:
             return self._symbols(self.subst[id(node)], out)
         if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript)):
-            out.setdefault(ast.unparse(node), node)
+            if _library_constant(node, self.ctx) is None:
+                out.setdefault(ast.unparse(node), node)
             return
         if isinstance(node, ast.Call):
             func = node.func
@@ -226,6 +258,12 @@ class _Expr:
                 out.setdefault(ast.unparse(node), node)  # `predict(params, x)`: some number the loss is given
                 return
             receiver = isinstance(func, ast.Attribute) and not _is_module(func.value)
+            if tail in _FILLED:  # `zeros_like(w)`: only the fill is a number; `w` gives the shape
+                fill = _fill(node, tail, receiver) if _FILLED[tail] is None and len(
+                    [*node.args, *node.keywords]) >= 2 else None
+                if isinstance(fill, ast.AST):
+                    self._symbols(fill, out)
+                return
             if isinstance(func, ast.Attribute) and receiver:
                 self._symbols(func.value, out)  # `x.abs()`: the receiver
             args = [*node.args, *(k.value for k in node.keywords)]
@@ -243,6 +281,9 @@ class _Expr:
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
             return float(node.value)
         if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript)):
+            constant = _library_constant(node, self.ctx)
+            if constant is not None:
+                return constant
             key = ast.unparse(node)
             if key not in env:
                 raise _Unknown(key)
@@ -275,6 +316,9 @@ class _Expr:
         kw = {k.arg: k.value for k in node.keywords if k.arg}
         if name == "where" and len(args) == 3:
             return self.value(args[1] if self.value(args[0], env) else args[2], env)
+        if name in _FILLED:
+            fill = _fill(node, name, bool(receiver))
+            return fill if isinstance(fill, float) else self.value(fill, env)
         if name in _CALL_CMP and len(args) == 2:
             return float(_CMP[_CALL_CMP[name]](self.value(args[0], env), self.value(args[1], env)))
         if name in _SAME and len(args) >= 1:
@@ -318,15 +362,26 @@ def _is_module(node: ast.AST) -> bool:
 
 
 def _root(f, lo: float, hi: float) -> float | None:
-    """A zero of ``f`` in [lo, hi] found by scanning for a sign change, then bisection."""
+    """A zero of ``f`` in [lo, hi] found by scanning for a sign change, then bisection. Where
+    ``f`` is undefined at a point scanned (a symbol that divides, scanned through 0) the scan
+    reads just short of it; a sign change across the pole itself is no root."""
+    def at(x: float) -> float | None:
+        try:
+            return f(x)
+        except (ArithmeticError, ValueError):
+            return None
+
     steps = 64
-    prev_x, prev = lo, f(lo)
+    prev_x, prev = lo, at(lo)
     for i in range(1, steps + 1):
         x = lo + (hi - lo) * i / steps
-        cur = f(x)
+        cur = at(x)
+        if cur is None:
+            x -= (hi - lo) / steps * 1e-3
+            cur = at(x)
         if prev == 0:
             return prev_x
-        if (prev < 0) != (cur < 0):
+        if prev is not None and cur is not None and (prev < 0) != (cur < 0):
             a, b, fa = prev_x, x, prev
             for _ in range(80):
                 m = 0.5 * (a + b)
@@ -345,17 +400,23 @@ def smooth_at(expr: _Expr, where: ast.AST, zero: ast.AST, seed: int, fixed: dict
     """``where`` (an expanded expression) has the same one-sided slopes on both sides of the
     points where ``zero`` crosses 0, along each symbol ``zero`` depends on, for random values
     of the other symbols (``fixed`` ones keep the value given; ``signed`` ones are negative
-    on every other trial)."""
+    on every other trial). A draw where ``where`` is 0 around the switch (another mask
+    factor is 0 there) says nothing and is drawn again; an infinite value on either side is
+    no smooth join."""
     rng = random.Random(seed)
     symbols = sorted(expr.symbols(where) | expr.symbols(zero))
     movable = sorted(expr.symbols(zero))
     if not movable or len(symbols) > 12:
         return False
-    for trial in range(_TRIALS):
+    trial = draws = 0
+    while trial < _TRIALS:
+        draws += 1
+        if draws > 4 * _TRIALS:
+            return False  # 0 in every draw: nothing seen of the switch
         env = {s: rng.uniform(0.3, 2.0) for s in symbols}
         env.update({s: -env[s] for s in signed or () if s in env and trial % 2 == (seed % 2)})
         env.update(fixed or {})
-        s = movable[trial % len(movable)]
+        s = movable[draws % len(movable)] if draws > _TRIALS else movable[trial % len(movable)]
 
         def g(x: float, s: str = s) -> float:
             return expr.value(zero, {**env, s: x})
@@ -379,14 +440,25 @@ def smooth_at(expr: _Expr, where: ast.AST, zero: ast.AST, seed: int, fixed: dict
         # are rounded (Lab's 7.787 and 0.008856), so the branches may meet with a jump of
         # 1e-7 that a quotient over the switch would read as a slope; the jump itself is
         # judged by the value test below
-        left = (w(x0 - h) - w(x0 - 2 * h)) / h
-        right = (w(x0 + 2 * h) - w(x0 + h)) / h
+        at = {k: w(x0 + k * h) for k in (-3, -2, -1, 0, 1, 2, 3)}
+        sides = {v for k, v in at.items() if k}  # the switch point itself may hold a third value
+        if not all(math.isfinite(v) for v in sides):
+            if len(sides) == 1 and not math.isnan(at[1]):
+                trial += 1  # -inf on both sides: flat (`where(value == v, 0, -inf)` off the point)
+                continue
+            return False  # `where(p > 0, log_p - z, -inf)`: a jump to infinity
+        if sides == {0.0} and w(x0 - wide) == w(x0 + wide) == 0.0:
+            continue  # 0 on both sides in this draw (another mask factor is 0): draw again
+        if not math.isfinite(at[0]):
+            at[0] = at[1]
+        trial += 1
+        left = (at[-1] - at[-2]) / h
+        right = (at[2] - at[1]) / h
         # one-sided quotients differ by about 1.5 h w'' on a smooth join (relu(x) ** 2 at 0),
         # by the jump of the slope at a kink however small its coefficient (1e-4 * |w|)
-        curvature = max(abs(w(x0 + 3 * h) - 2 * w(x0 + 2 * h) + w(x0 + h)),
-                        abs(w(x0 - 3 * h) - 2 * w(x0 - 2 * h) + w(x0 - h))) / (h * h)
-        tolerance = 1e-3 * (abs(left) + abs(right)) + 4 * h * curvature + 1e-12 * (1.0 + abs(w(x0))) / h
-        if abs(w(x0 + h) - w(x0 - h)) > 1e-3 * (1.0 + abs(w(x0))) or abs(left - right) > tolerance:
+        curvature = max(abs(at[3] - 2 * at[2] + at[1]), abs(at[-3] - 2 * at[-2] + at[-1])) / (h * h)
+        tolerance = 1e-3 * (abs(left) + abs(right)) + 4 * h * curvature + 1e-12 * (1.0 + abs(at[0])) / h
+        if abs(at[1] - at[-1]) > 1e-3 * (1.0 + abs(at[0])) or abs(left - right) > tolerance:
             return False
     return True
 

@@ -42,9 +42,9 @@ def returned_sink(node: ast.AST, ctx, depth: int = 0) -> ast.AST | None:
         if isinstance(parent, (ast.BinOp, ast.UnaryOp, ast.Call, ast.Attribute, ast.keyword)):
             child, parent = parent, ctx.parent(parent)
             continue
-        if isinstance(parent, ast.Assign) and parent.value is child and depth < NAME_HOPS and len(parent.targets) == 1 \
-                and isinstance(parent.targets[0], ast.Name):
-            uses = sinks.uses_of(parent.targets[0].id, parent, ctx)
+        target = _assigned_name(parent, child) if depth < NAME_HOPS else None
+        if target is not None:
+            uses = sinks.uses_of(target, parent, ctx)
             found = [f for f in (returned_sink(u, ctx, depth + 1) for u in uses) if f is not ASIDE]
             if not found or any(f is None for f in found) or len({id(f) for f in found}) != 1:
                 return None
@@ -87,6 +87,17 @@ def _finite_test(node: ast.AST, ctx=None, depth: int = 2) -> bool:
     return isinstance(node, ast.Call) and callee_tail(node.func) in ("isfinite", "isnan", "isinf", "isposinf", "isneginf")
 
 
+def _assigned_name(stmt: ast.AST, child: ast.AST) -> str | None:
+    """The one name ``child`` is assigned to by ``stmt``: ``x = child``, or ``x *= child``
+    (which binds ``x * child``)."""
+    if isinstance(stmt, ast.Assign) and stmt.value is child and len(stmt.targets) == 1 \
+            and isinstance(stmt.targets[0], ast.Name):
+        return stmt.targets[0].id
+    if isinstance(stmt, ast.AugAssign) and stmt.value is child and isinstance(stmt.target, ast.Name):
+        return stmt.target.id
+    return None
+
+
 def flows_only_into(node: ast.AST, sink: ast.AST, ctx, depth: int = 0) -> bool:
     """Every path the value at ``node`` takes (through arithmetic and names) enters ``sink``."""
     if node is sink:
@@ -100,9 +111,9 @@ def flows_only_into(node: ast.AST, sink: ast.AST, ctx, depth: int = 0) -> bool:
         if isinstance(parent, (ast.BinOp, ast.UnaryOp, ast.Compare, ast.Call, ast.Attribute, ast.keyword)):
             child, parent = parent, ctx.parent(parent)
             continue
-        if isinstance(parent, ast.Assign) and parent.value is child and depth < NAME_HOPS and len(parent.targets) == 1 \
-                and isinstance(parent.targets[0], ast.Name):
-            uses = sinks.uses_of(parent.targets[0].id, parent, ctx)
+        target = _assigned_name(parent, child) if depth < NAME_HOPS else None
+        if target is not None:
+            uses = sinks.uses_of(target, parent, ctx)
             return bool(uses) and all(flows_only_into(u, sink, ctx, depth + 1) for u in uses)
         return False
     return False
