@@ -52,15 +52,17 @@ def selected_branch(node: ast.AST, ctx: Context, site=None) -> bool:
         return False
     low, high = _lower_bound(call, tail, ctx), _upper_bound(call, tail, ctx)
     low, high = (None if _none_literal(b) else b for b in (low, high))
-    if (low is None) == (high is None):
-        return False  # a two-sided clamp: one comparison cannot put the value inside both bounds
+    if low is None and high is None:
+        return False
+    if low is not None and high is not None:
+        return _inside_both(call, node, low, high, ctx)
     bound = low if low is not None else high
     wanted = "above" if low is not None else "below"
     selections = _selecting_wheres(call, ctx, _DEPTH)
     if not selections or bound is None:
         return False
     for where, branch in selections:
-        side = _side_of(where.args[0], node, bound)
+        side = _side_of(where.args[0], node, bound) if _same_values(where.args[0], [node, bound], ctx) else None
         # branch 1 is taken where the condition holds, branch 2 where it does not
         if side is None or (side == wanted) != (branch == 1):
             return False
@@ -69,31 +71,133 @@ def selected_branch(node: ast.AST, ctx: Context, site=None) -> bool:
 
 #: names followed from the clamp to the ``where`` (``power`` -> ``f_lab``)
 _DEPTH = 2
-
-
-def _first_where(node: ast.AST, ctx: Context) -> tuple[ast.Call, int] | None:
-    return next(((w, i) for w, i in where_branches(node, ctx) if (_callee_tail(w, ctx) or "") == "where"), None)
+#: ... for a two-sided clamp, whose value usually feeds a longer formula first (a spline's
+#: ``xi`` -> ``num`` -> ``y``); every use on the way must still end in a selected branch
+_DEPTH_TWO_SIDED = 4
 
 
 def _selecting_wheres(node: ast.AST, ctx: Context, depth: int) -> list[tuple[ast.Call, int]] | None:
-    """The ``(where, branch)`` that holds ``node`` in its statement; failing that, the ones
-    holding every use of the name ``node``'s statement assigns (followed through ``depth``
-    names). None when some use is not in a ``where`` branch."""
-    found = _first_where(node, ctx)
-    if found is not None:
-        return [found]
+    """The innermost ``(where, branch)`` holding ``node``, or each use of the name it is
+    assigned to (:func:`_selecting_chains`)."""
+    chains = _selecting_chains(node, ctx, depth)
+    return [chain[0] for chain in chains] if chains else None
+
+
+def _selecting_chains(node: ast.AST, ctx: Context, depth: int) -> list[list[tuple[ast.Call, int]]] | None:
+    """The ``(where, branch)`` pairs that hold ``node`` in its statement, innermost first;
+    failing that, those holding every use of the name ``node``'s statement assigns (``x = ...``
+    or ``x -= ...``, followed through ``depth`` names), one list per use. None when some use
+    is not in a ``where`` branch."""
+    chain = [(w, i) for w, i in where_branches(node, ctx) if (_callee_tail(w, ctx) or "") == "where"]
+    if chain:
+        return None if _reduced(node, chain[0][0], ctx) else [chain]
     stmt = flow.enclosing_statement(node, ctx)
-    if depth <= 0 or not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
-                          and isinstance(stmt.targets[0], ast.Name)):
+    if _reduced(node, stmt, ctx):
+        return None  # `(clip(x) * w).sum()`: the sum mixes in the lanes no where selects
+    if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+        name = stmt.targets[0].id
+    elif isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name):
+        name = stmt.target.id  # `log_p -= log_det(clipped)`: what log_p holds from here on
+    else:
         return None
-    uses = sinks.uses_of(stmt.targets[0].id, stmt, ctx)
-    selections: list[tuple[ast.Call, int]] = []
-    for use in uses:
-        found_for_use = _selecting_wheres(use, ctx, depth - 1)
-        if not found_for_use:
+    if depth <= 0:
+        return None
+    chains: list[list[tuple[ast.Call, int]]] = []
+    for use in _reads_of(name, stmt, ctx):
+        found = _selecting_chains(use, ctx, depth - 1)
+        if not found:
             return None
-        selections.extend(found_for_use)
-    return selections or None
+        chains.extend(found)
+    return chains or None
+
+
+#: calls that mix the elements of what they are handed (a lane outside the bounds reaches the rest)
+_REDUCTIONS = frozenset({"sum", "mean", "nansum", "nanmean", "prod", "max", "min", "amax", "amin", "norm", "std",
+                         "var", "logsumexp", "cumsum", "cumprod", "median", "matmul", "mm", "bmm", "dot", "einsum",
+                         "inner", "tensordot", "softmax", "log_softmax", "sort", "topk"})
+
+
+def _reduced(node: ast.AST, stop: ast.AST | None, ctx: Context) -> bool:
+    """A reduction sits between ``node`` and ``stop`` (or the end of its statement)."""
+    child, parent = node, ctx.parent(node)
+    while parent is not None and parent is not stop and not isinstance(parent, ast.stmt):
+        if isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.MatMult):
+            return True
+        if isinstance(parent, ast.Call) and (_callee_tail(parent, ctx) or "") in _REDUCTIONS:
+            return True
+        child, parent = parent, ctx.parent(parent)
+    return False
+
+
+def _same_values(test: ast.AST, nodes: list[ast.AST], ctx: Context) -> bool:
+    """Every name ``test`` shares with ``nodes`` (the clamped value, its bounds) holds the same
+    binding at both: ``in_bounds = x <= hi`` says nothing of ``x`` once ``x = x * w``."""
+    names = {n.id: n for node in nodes for n in ast.walk(node) if isinstance(n, ast.Name)}
+    for n in ast.walk(test):
+        if not isinstance(n, ast.Name):
+            continue
+        other = names.get(n.id)
+        if other is not None and other is not n:
+            here, there = flow.reaching(n.id, n, ctx), flow.reaching(n.id, other, ctx)
+            if [id(d[0]) for d in here[0]] != [id(d[0]) for d in there[0]] or here[1] != there[1]:
+                return False
+    return True
+
+
+def _reads_of(name: str, binding: ast.AST, ctx: Context) -> list[ast.Name]:
+    """The reads of ``name`` that ``binding`` reaches, the one a later ``name -= v`` makes
+    included (flow binds it as ``name - v``)."""
+    reads = list(sinks.uses_of(name, binding, ctx))
+    for stmt, value in flow.bindings(ctx).get(name, ()):
+        if isinstance(stmt, ast.AugAssign) and isinstance(value, ast.BinOp) and isinstance(value.left, ast.Name) \
+                and any(d is binding for d, _ in flow.reaching(name, value.left, ctx)[0]):
+            reads.append(value.left)
+    return reads
+
+
+def _inside_both(call: ast.Call, value: ast.AST, low: ast.AST, high: ast.AST, ctx: Context) -> bool:
+    """A two-sided clamp (``clip(x, lo, hi)``) whose result reaches the loss only in branches
+    selected where ``lo <= x <= hi`` already holds: ``where(in_bounds, f(clip(x, lo, hi)), x)``
+    with ``in_bounds = (x >= lo) & (x <= hi)``, or the tails taken apart by nested wheres,
+    ``where(x <= lo, left, where(x >= hi, right, f(clip(x, lo, hi))))``. The clamp only keeps
+    the lanes the wheres discard finite."""
+    chains = _selecting_chains(call, ctx, _DEPTH_TWO_SIDED)
+    if not chains:
+        return False
+    for chain in chains:
+        sides: set[str] = set()
+        for where, branch in chain:
+            for test in _conditions(where.args[0], branch, ctx):
+                if not _same_values(test, [value, low, high], ctx):
+                    continue
+                if _side_of(test, value, low) == "above":
+                    sides.add("above")
+                if _side_of(test, value, high) == "below":
+                    sides.add("below")
+        if sides != {"above", "below"}:
+            return False
+    return True
+
+
+def _conditions(cond: ast.AST, branch: int, ctx: Context) -> list[ast.AST]:
+    """Comparisons that hold where ``branch`` of a ``where`` on ``cond`` is taken: each
+    conjunct of ``cond`` (``&``, ``logical_and``, a name bound once to them) in the first
+    branch, the negated comparison in the second."""
+    if isinstance(cond, ast.Name):
+        defs, before = flow.reaching(cond.id, cond, ctx)
+        if before or len(defs) != 1 or defs[0][1] is None:
+            return []
+        cond = defs[0][1]
+    if branch == 2:
+        if not (isinstance(cond, ast.Compare) and len(cond.ops) == 1 and isinstance(cond.ops[0], (*_ABOVE, *_BELOW))):
+            return []
+        negated = {ast.Gt: ast.LtE, ast.GtE: ast.Lt, ast.Lt: ast.GtE, ast.LtE: ast.Gt}[type(cond.ops[0])]()
+        return [ast.Compare(left=cond.left, ops=[negated], comparators=cond.comparators)]
+    if isinstance(cond, ast.BinOp) and isinstance(cond.op, ast.BitAnd):
+        return [*_conditions(cond.left, 1, ctx), *_conditions(cond.right, 1, ctx)]
+    if isinstance(cond, ast.Call) and (_callee_tail(cond, ctx) or "") == "logical_and" and len(cond.args) == 2:
+        return [*_conditions(cond.args[0], 1, ctx), *_conditions(cond.args[1], 1, ctx)]
+    return [cond]
 
 
 def _side_of(cond: ast.AST, value: ast.AST, bound: ast.AST) -> str | None:
@@ -101,8 +205,8 @@ def _side_of(cond: ast.AST, value: ast.AST, bound: ast.AST) -> str | None:
     means below; None when ``cond`` does not compare the two."""
     if not (isinstance(cond, ast.Compare) and len(cond.ops) == 1):
         return None
-    left, op, right = cond.left, cond.ops[0], cond.comparators[0]
-    v, b = ast.dump(value), ast.dump(bound)
+    left, op, right = _bare(cond.left), cond.ops[0], _bare(cond.comparators[0])
+    v, b = ast.dump(_bare(value)), ast.dump(_bare(bound))
     if (ast.dump(left), ast.dump(right)) == (v, b):
         flipped = False
     elif (ast.dump(left), ast.dump(right)) == (b, v):
@@ -114,6 +218,14 @@ def _side_of(cond: ast.AST, value: ast.AST, bound: ast.AST) -> str | None:
     if isinstance(op, _BELOW):
         return "above" if flipped else "below"
     return None
+
+
+def _bare(node: ast.AST) -> ast.AST:
+    """``node`` without an array wrapper of one argument: ``jnp.array(b)`` compares as ``b``."""
+    while isinstance(node, ast.Call) and len(node.args) == 1 and not node.keywords \
+            and isinstance(node.func, ast.Attribute) and node.func.attr in ("array", "asarray", "tensor", "as_tensor"):
+        node = node.args[0]
+    return node
 
 
 def _off_zero(call: ast.Call, value: ast.AST, ctx: Context) -> bool:
