@@ -47,7 +47,9 @@ GUARDS: Mapping[str, str] = {
                      "`cos((v - loc) % (2 * pi))`, `sin(2 * (d - round(d / pi) * pi))`: the wrap jumps by a "
                      "multiple of the period, so neither the value nor the slope of what is returned jumps",
     "max-shift": "a maximum subtracted for stability and cancelled again: `softmax(z - z.max())`, "
-                 "`e = exp(z - m); e / e.sum()` (or `s = torch.sum(e); e / s`), `m + log(exp(z - m).sum())`: the result does not "
+                 "`e = exp(z - m); e / e.sum()` (or `s = torch.sum(e); e / s`), `m + log(exp(z - m).sum())`, or a returned "
+                 "value that evaluates the same at other values of the maximum (a log-softmax written out, "
+                 "`(p - m) - log(exp(p - m) + exp(n - m).sum())`): the result does not "
                  "depend on the shift, so a tie in the maximum never reaches the gradient",
     "selected-branch": "the kink sits in the branch of a `where` whose condition keeps its argument off it: "
                        "a one-sided clamp already inside its bound (`where(t > b, t.clamp(min=b) ** (1 / 3), t / c)`), "

@@ -4,7 +4,9 @@
 ``m + log(exp(z - m).sum(-1))`` compute the same values for any shift ``m``: their
 derivative with respect to ``m`` is exactly 0, so which of two tied maxima ``m`` picks
 never reaches the gradient. An ``exp(z - m)`` that is not normalised again keeps ``m`` in
-its value, and its tie is a real kink. Registered in ``guards.GUARDS`` as ``max-shift``.
+its value, and its tie is a real kink. Forms written out otherwise are judged by evaluating
+the returned expression at two values of the maximum (:func:`_cancels`). Registered in
+``guards.GUARDS`` as ``max-shift``.
 """
 
 from __future__ import annotations
@@ -40,9 +42,88 @@ def max_shift(node: ast.AST, ctx: Context, site=None) -> bool:
     uses = _uses(_value(call, ctx), ctx)
     roles = [_role(u, operand, uses, ctx) for u in uses]
     if not roles or None in roles:
-        return False
+        return _cancels(call, ctx)
     # `log(exp(z - m).sum())` alone is lse(z) - m: it cancels only once m is added back
     return "sum-exp" not in roles or "add-back" in roles
+
+
+#: shifts of the maximum's value tried, and how little the result may move for each
+_SHIFTS = (0.37, -1.3)
+_SAME_VALUE = 1e-9
+
+
+def _cancels(call: ast.Call, ctx: Context) -> bool:
+    """The maximum reaches the loss only through one returned expression whose value does not
+    move when the maximum's does (a log-softmax written out, ``(p - m) - log(exp(p - m) +
+    exp(n - m).sum())``; a shift scaled, ``log(exp(2 * (z - m)).sum()) + 2 * m``), judged by
+    evaluating it with the other values drawn at random: a shift that cancels cancels for any
+    of them. Sums of one element stand for sums of many, each shifted alike."""
+    import random
+
+    from kinkcheck.lint.joins import _Expr, _guarded
+    from kinkcheck.lint.sink_paths import ASIDE, flows_only_into, returned_sink
+
+    value = _value(call, ctx)
+    sink = returned_sink(value, ctx)
+    if sink is None or sink is ASIDE or not flows_only_into(value, sink, ctx):
+        return False
+    expr = _Expr(sink, ctx)
+    key = ast.unparse(value)
+    symbols = sorted(expr.symbols())
+    if key not in symbols or len(symbols) > 12 or not _smooth_in_shift(expr, sink, key):
+        return False
+
+    def same(seed: int) -> bool:
+        rng = random.Random(seed)
+        env = {s: rng.uniform(0.3, 2.0) for s in symbols}  # masks and weights are >= 0
+        base = expr.value(sink, env)
+        return all(abs(expr.value(sink, {**env, key: env[key] + d}) - base) <= _SAME_VALUE * (1.0 + abs(base))
+                   for d in _SHIFTS)
+
+    return _guarded(lambda: same(1) and same(2))
+
+
+#: what the evaluated expression may apply around the maximum: arithmetic, exp and log, sums
+#: and means, casts and reshapes. A kink or a comparison of its own (`relu(m - 10)`) may sit
+#: outside the values tried; an opaque call (`sigmoid(z - m)` in a library loss) is not seen
+_SHIFT_SAFE = frozenset({"exp", "log", "log1p", "sum", "nansum", "mean", "nanmean", "float", "double", "half", "to",
+                         "squeeze", "unsqueeze", "view", "reshape", "flatten", "detach", "clone", "contiguous",
+                         "type_as", "stop_gradient", "asarray", "array", "tensor", "as_tensor"})
+
+
+def _smooth_in_shift(expr, sink: ast.AST, key: str) -> bool:
+    """The expression applies only :data:`_SHIFT_SAFE` operations to what it reads, none of
+    them opaque around the maximum, and a sum (over elements of any number) reads the maximum
+    only inside an exp: ``(z - m).sum()`` is ``z.sum() - n * m``, which one element hides."""
+    for node in expr.walk(sink):
+        if isinstance(node, (ast.Compare, ast.IfExp, ast.BoolOp)):
+            return False
+        if not isinstance(node, ast.Call) or ast.unparse(node) == key:
+            continue
+        tail = _callee_tail(node, expr.ctx) or ""
+        if tail not in _SHIFT_SAFE:
+            if any(ast.unparse(n) == key for n in expr.walk(node)):
+                return False  # the maximum inside a call the evaluator reads as one opaque number
+            continue
+        if tail in ("sum", "nansum") and _outside_exp(expr, node, key):
+            return False
+    return True
+
+
+def _outside_exp(expr, node: ast.AST, key: str) -> bool:
+    """``key`` is read under ``node`` somewhere not inside an ``exp``."""
+    todo = [node]
+    while todo:
+        n = todo.pop()
+        if id(n) in expr.subst:
+            todo.append(expr.subst[id(n)])
+            continue
+        if ast.unparse(n) == key:
+            return True
+        if n is not node and isinstance(n, ast.Call) and (_callee_tail(n, expr.ctx) or "") in ("exp", "exp_"):
+            continue
+        todo.extend(ast.iter_child_nodes(n))
+    return False
 
 
 def _value(call: ast.Call, ctx: Context) -> ast.AST:
