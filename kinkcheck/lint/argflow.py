@@ -89,13 +89,16 @@ _INTERESTING = frozenset({ast.Call, ast.Assign, ast.AnnAssign, ast.AugAssign, as
 
 _NOTHING: frozenset[str] = frozenset()
 _DATA = frozenset({DATA_ATOM})
-#: what a shape, a length or a count of elements is made of, whatever array it reads
+#: a shape, a length or a count of elements: no gradient, but a count of a selection may be 0,
+#: so data rather than a setting
 _SHAPE_CUTS = frozenset({"size", "dim", "numel"})
+#: attributes of an array that are settings (its type, where it lives); ``shape`` is a size
+_SETTING_ATTRS = frozenset({"dtype", "device", "ndim", "requires_grad", "is_cuda", "layout"})
 #: cuts that build an array (a grid, a draw, a list of values): data, even of settings
 _ARRAY_CUTS = frozenset({"tolist", "numpy", "nonzero", "zeros_like", "ones_like", "empty_like", "new_zeros", "new_ones",
                          "new_empty", "new_full", "full_like", "randperm", "randint", "arange"})
 #: builtins whose result is a setting, whatever they read
-_SETTING_BUILTINS = frozenset({"len", "isinstance", "str", "type", "hasattr", "print", "id", "repr", "format",
+_SETTING_BUILTINS = frozenset({"isinstance", "str", "type", "hasattr", "print", "id", "repr", "format",
                                "callable", "issubclass"})
 
 
@@ -103,7 +106,7 @@ _SETTING_BUILTINS = frozenset({"len", "isinstance", "str", "type", "hasattr", "p
 #: values of the data that carry no gradient but may well be 0
 _SETTING_NAME_RE = re.compile(
     r"^_*(dim|dims|axis|ndim|reduction|mode|training|verbose|debug|name|kind|p_drop|dropout|\w+_mode|\w+_type|"
-    r"is_\w+|use_\w+|has_\w+|config|cfg|conf|hparams|hyperparams|hyp|\w+_config|\w+_cfg)$")
+    r"config|cfg|conf|hparams|hyperparams|hyp|\w+_config|\w+_cfg)$")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -237,7 +240,7 @@ class Summariser:
             base = node.value  # type: ignore[attr-defined]
             own = isinstance(base, ast.Name) and base.id in ("self", "cls")
             if attr in _PLAIN_ATTRS:
-                return _NOTHING
+                return _NOTHING if attr in _SETTING_ATTRS else _DATA
             if _kind(attr) == DATA or (_kind(attr) == PLAIN and not (
                     own and (self.resolve(node) or "").endswith("Parameter"))):
                 return _named(attr) or _DATA  # `self.temperature = nn.Parameter(...)` is learnt, whatever its name
@@ -270,8 +273,10 @@ class Summariser:
         if got is not None:
             return got
         named = _named(name)
-        if named is not None or name in self.settings:
-            out: frozenset[str] = named or _NOTHING
+        if named == _NOTHING and name in self.bound:
+            out: frozenset[str] = _DATA  # `smooth = pred.abs()`: named like a setting, bound to whatever
+        elif named is not None or name in self.settings:
+            out = named or _NOTHING
         elif name in self.params:
             out = frozenset({f"p:{name}"})
         else:  # a library's constant (`torch.inf`, `math.pi`), or a global or a closure's value
@@ -306,7 +311,7 @@ class Summariser:
         last = callee_tail(func)
         args = [*node.args, *(k.value for k in node.keywords if k.arg not in _CONFIG_KEYWORDS)]
         if last in _SHAPE_CUTS:
-            return _NOTHING
+            return _DATA
         if last in _ARRAY_CUTS:
             return _DATA
         if last in _CUT:  # `target.argmax(1)`, `p.detach()`: data; `int(self.num_bins)`: a setting

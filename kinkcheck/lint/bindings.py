@@ -147,16 +147,24 @@ def setting_params(fn: ast.AST) -> frozenset[str]:
 
 
 
-def setting_attributes(methods: list[tuple[ast.AST, list[ast.AST]]]) -> frozenset[str]:
-    """The attributes a class only ever fills with settings (``self.blur = blur`` in an
-    ``__init__(self, blur=0.05)``, ``self.p = 2``), read off ``(method, its nodes)``: every
-    store to ``self.<attribute>`` (augmented ones included) is a literal, a setting parameter
-    of that method, or arithmetic of those. One other store (a tensor, ``nn.Parameter``, a
-    parameter without a literal default) and the attribute is state like any other."""
+def setting_attributes(methods: list[tuple[ast.AST, list[ast.AST]]]) -> tuple[frozenset[str], frozenset[str]]:
+    """(the attributes a class only ever fills with settings, the others it stores), read off
+    ``(method, its nodes)``: ``self.blur = blur`` in an ``__init__(self, blur=0.05)`` or
+    ``self.p = 2`` is a setting when every store to ``self.<attribute>`` (augmented ones
+    included) is a literal, a setting parameter of that method, or arithmetic of those. One
+    other store (a tensor, ``nn.Parameter``, a parameter without a literal default,
+    ``setattr(self, "p", ...)``, ``self.register_buffer("p", ...)``) and the attribute is state
+    like any other. Stores by other classes (a subclass in another file, a caller's
+    ``loss.p = t``) are not seen here: the index asks the classes of its own file."""
     ok: dict[str, bool] = {}
     for fn, nodes in methods:
         settings = setting_params(fn)
         for n in nodes:
+            if isinstance(n, ast.Call):
+                stored = _stored_by_name(n)
+                if stored is not None:
+                    ok[stored] = False
+                continue
             if isinstance(n, ast.Assign):
                 targets, value = n.targets, n.value
             elif isinstance(n, (ast.AnnAssign, ast.AugAssign)) and n.value is not None:
@@ -168,7 +176,22 @@ def setting_attributes(methods: list[tuple[ast.AST, list[ast.AST]]]) -> frozense
                     if isinstance(a, ast.Attribute) and isinstance(a.value, ast.Name) and a.value.id == "self":
                         plain = not isinstance(t, (ast.Tuple, ast.List)) and _settings_only(value, settings)
                         ok[a.attr] = ok.get(a.attr, True) and plain
-    return frozenset(a for a, plain in ok.items() if plain)
+    return frozenset(a for a, plain in ok.items() if plain), frozenset(a for a, plain in ok.items() if not plain)
+
+
+def _stored_by_name(call: ast.Call) -> str | None:
+    """The attribute ``setattr(self, "p", v)``, ``self.register_parameter("p", ...)`` or
+    ``self.register_buffer("p", ...)`` stores, else None."""
+    func, args = call.func, call.args
+    if isinstance(func, ast.Name) and func.id == "setattr" and len(args) >= 2 \
+            and isinstance(args[0], ast.Name) and args[0].id == "self":
+        name = args[1]
+    elif isinstance(func, ast.Attribute) and func.attr in ("register_parameter", "register_buffer") \
+            and isinstance(func.value, ast.Name) and func.value.id == "self" and args:
+        name = args[0]
+    else:
+        return None
+    return name.value if isinstance(name, ast.Constant) and isinstance(name.value, str) else None
 
 
 def _settings_only(value: ast.AST, settings: frozenset[str]) -> bool:

@@ -135,8 +135,10 @@ class _Indexer:
         self.class_attrs: dict[str, dict[str, str]] = {}
         #: class -> attribute -> every class its methods build it from (`self.scaler = A()` or `B()`)
         self.class_ctors: dict[str, dict[str, tuple[str, ...]]] = {}
-        #: class -> the attributes its methods only ever fill with settings (argflow)
+        #: class -> the attributes its methods only ever fill with settings (argflow), less those
+        #: a base or a subclass of the file stores something else in
         self.class_settings: dict[str, frozenset[str]] = {}
+        self._class_state: dict[str, frozenset[str]] = {}
         self.grad_targets: list[str] = []
         self.grad_argnums: list[tuple[str, tuple[int, ...] | None]] = []
         self.cands = candidate_names()
@@ -258,6 +260,7 @@ class _Indexer:
     # -- walk ----------------------------------------------------------------------------
     def run(self) -> FileIndex:
         self._collect_classes(self.tree.body, self.module, None)
+        self._unsettle_related()
         module_nodes = self._nodes[id(self.tree)]
         bound, values = local_bindings(self.tree, [*module_nodes, *self._top_defs])
         bound -= set(self.exports)
@@ -312,9 +315,27 @@ class _Indexer:
                                 attrs[t.attr] = ctor
                 self.class_attrs[q] = attrs
                 self.class_ctors[q] = attribute_ctors(inside, lambda func: self.resolve(func, env))
-                self.class_settings[q] = setting_attributes(
+                self.class_settings[q], self._class_state[q] = setting_attributes(
                     [(d, self._nodes.get(id(d), [])) for d in self._class_defs.get(id(stmt), ())])
                 self._collect_classes(stmt.body, q, q)
+
+    def _unsettle_related(self) -> None:
+        """A setting attribute of a class is state once a base or a subclass in the file stores
+        a tensor there (``self.scale = pred.abs().mean()`` in a subclass's forward)."""
+        ancestors: dict[str, set[str]] = {}
+        for q in self.classes:
+            seen: set[str] = set()
+            todo = [b for b in self.classes[q] if b in self.classes]
+            while todo:
+                b = todo.pop()
+                if b not in seen:
+                    seen.add(b)
+                    todo.extend(x for x in self.classes[b] if x in self.classes)
+            ancestors[q] = seen
+        for q in self.class_settings:
+            related = ancestors.get(q, set()) | {d for d, up in ancestors.items() if q in up}
+            state = frozenset().union(*(self._class_state.get(r, frozenset()) for r in related))
+            self.class_settings[q] = self.class_settings[q] - state
 
     def _defs(self, body, prefix: str, env: "_Env", cls_qual: str | None) -> None:
         for stmt in body:
