@@ -206,13 +206,16 @@ class _Expr:
                 self._symbols(bound, both if tail in _BOUNDED and len(bounds) >= 2 else one)
         return set(both), set(one)
 
-    def walk(self, node: ast.AST):
-        """The nodes under ``node``, names replaced by the value reaching them."""
+    def walk(self, node: ast.AST, prune: Callable[[ast.AST], bool] | None = None):
+        """The nodes under ``node``, names replaced by the value reaching them; none under a
+        node below ``node`` that ``prune`` picks (nor that node)."""
         todo = [node]
         while todo:
             n = todo.pop()
             if id(n) in self.subst:
                 todo.append(self.subst[id(n)])
+                continue
+            if prune is not None and n is not node and prune(n):
                 continue
             yield n
             todo.extend(ast.iter_child_nodes(n))

@@ -112,18 +112,10 @@ def _smooth_in_shift(expr, sink: ast.AST, key: str) -> bool:
 
 def _outside_exp(expr, node: ast.AST, key: str) -> bool:
     """``key`` is read under ``node`` somewhere not inside an ``exp``."""
-    todo = [node]
-    while todo:
-        n = todo.pop()
-        if id(n) in expr.subst:
-            todo.append(expr.subst[id(n)])
-            continue
-        if ast.unparse(n) == key:
-            return True
-        if n is not node and isinstance(n, ast.Call) and (_callee_tail(n, expr.ctx) or "") in ("exp", "exp_"):
-            continue
-        todo.extend(ast.iter_child_nodes(n))
-    return False
+    def exp(n: ast.AST) -> bool:
+        return isinstance(n, ast.Call) and (_callee_tail(n, expr.ctx) or "") in ("exp", "exp_")
+
+    return any(ast.unparse(n) == key for n in expr.walk(node, prune=exp))
 
 
 def _value(call: ast.Call, ctx: Context) -> ast.AST:
