@@ -8,11 +8,15 @@ gradient reaches those sites, yet each function on its own only sees a parameter
 
 The index summarises, for each function, where the arguments of its calls into checked
 code and its return values come from, as sets of *atoms*: ``"p:<param>"`` (one of its own
-parameters), ``"c:<i>"`` (the value its ``i``-th recorded call returns) and ``"*"`` (anything
-that may carry gradient: module state, a network's output, an unknown call). Data-named
-values, literals, shapes, comparisons and values built under ``no_grad`` or detached add
-no atom. Scope analysis then finds, as a greatest fixpoint over the functions in scope,
-the parameters every in-scope call passes only data; the engine reads them as data.
+parameters), ``"c:<i>"`` (the value its ``i``-th recorded call returns), ``"*"`` (anything
+that may carry gradient: module state, a network's output, an unknown call) and ``"d"``
+(data: data-named values, sizes and counts, comparisons and values built under ``no_grad``
+or detached). Settings add no atom: literals, parameters with a literal default, names like
+``eps`` or ``config``, and ``self.<attr>`` of a class whose methods (and those of its bases
+and subclasses in the file) only ever store settings there. Scope analysis then finds, as a
+greatest fixpoint over the functions in scope, the parameters every in-scope call passes
+only data, and among them those it passes only settings; the engine reads them as data, or
+as settings (a division by one is no pole).
 
 Nothing is concluded for a root (users call a loss with anything), for a public function of
 a public module (users' code calls it too), for a function handed around as a value, or for
