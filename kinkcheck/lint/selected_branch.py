@@ -90,7 +90,10 @@ def _selecting_chains(node: ast.AST, ctx: Context, depth: int) -> list[list[tupl
     is not in a ``where`` branch."""
     chain = [(w, i) for w, i in where_branches(node, ctx) if (_callee_tail(w, ctx) or "") == "where"]
     if chain:
-        return None if _reduced(node, chain[0][0], ctx) else [chain]
+        # a where past a reduction selects among mixed lanes: only those before it count
+        kept = [(w, i) for k, (w, i) in enumerate(chain) if not _reduced(node, w, ctx)
+                and all(not _reduced(node, v, ctx) for v, _ in chain[:k])]
+        return [kept] if kept else None
     stmt = flow.enclosing_statement(node, ctx)
     if _reduced(node, stmt, ctx):
         return None  # `(clip(x) * w).sum()`: the sum mixes in the lanes no where selects
@@ -119,13 +122,13 @@ _REDUCTIONS = frozenset({"sum", "mean", "nansum", "nanmean", "prod", "max", "min
 
 def _reduced(node: ast.AST, stop: ast.AST | None, ctx: Context) -> bool:
     """A reduction sits between ``node`` and ``stop`` (or the end of its statement)."""
-    child, parent = node, ctx.parent(node)
+    parent = ctx.parent(node)
     while parent is not None and parent is not stop and not isinstance(parent, ast.stmt):
         if isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.MatMult):
             return True
         if isinstance(parent, ast.Call) and (_callee_tail(parent, ctx) or "") in _REDUCTIONS:
             return True
-        child, parent = parent, ctx.parent(parent)
+        parent = ctx.parent(parent)
     return False
 
 
