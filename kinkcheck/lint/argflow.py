@@ -593,12 +593,13 @@ def _argument(world, call: CallFlow, target: str, param: str) -> Atoms | None:
     return () if param in own else None
 
 
-def parse(functions: Iterable[str], marker: str = DATA_PARAM) -> dict[str, frozenset[str]]:
-    """qualname -> its parameters that receive only data (``marker``: only settings), from
-    scope entries."""
+def parse(functions: Iterable[str], *markers: str) -> dict[str, frozenset[str]]:
+    """qualname -> its parameters that scope entries mark with one of ``markers``: those that
+    receive only data (``DATA_PARAM``), only settings (``SETTING_PARAM``), or either."""
     out: dict[str, set[str]] = {}
     for entry in functions:
-        q, sep, param = entry.partition(marker)
-        if sep:
-            out.setdefault(q, set()).add(param)
+        for marker in markers:
+            q, sep, param = entry.partition(marker)
+            if sep:
+                out.setdefault(q, set()).add(param)
     return {q: frozenset(ps) for q, ps in out.items()}

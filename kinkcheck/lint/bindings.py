@@ -146,7 +146,6 @@ def setting_params(fn: ast.AST) -> frozenset[str]:
                      and annotation_kind(ann) != TENSOR)
 
 
-
 def setting_attributes(methods: list[tuple[ast.AST, list[ast.AST]]]) -> tuple[frozenset[str], frozenset[str]]:
     """(the attributes a class only ever fills with settings, the others it stores), read off
     ``(method, its nodes)``: ``self.blur = blur`` in an ``__init__(self, blur=0.05)`` or

@@ -136,9 +136,8 @@ def _analyze_scopes(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[
     seen: set[tuple] = set()
     settings = pinned.parse(functions) if functions else {}
     fa.setting_params = argflow.parse(functions, argflow.SETTING_PARAM) if functions else {}
-    fa.data_params = argflow.parse(functions) if functions else {}
-    for q, ps in fa.setting_params.items():  # a setting carries no gradient either
-        fa.data_params[q] = fa.data_params.get(q, frozenset()) | ps
+    # a setting carries no gradient either
+    fa.data_params = argflow.parse(functions, argflow.DATA_PARAM, argflow.SETTING_PARAM) if functions else {}
     fa.return_ranges = return_range.parse(functions) if functions else {}
     for qualname, (fn, env, cls_qual) in _definitions(fa):
         if cls_qual and qualname.rsplit(".", 1)[-1] in OBJECT_PLUMBING:

@@ -102,7 +102,7 @@ def _library_constant(node: ast.AST, ctx) -> float | None:
     return _CONSTANTS[last] if q.partition(".")[0] in _CONSTANT_ROOTS and q.rsplit(".", 1)[-1] == last else None
 
 
-def _fill(node: ast.Call, name: str, receiver: bool) -> ast.AST | float:
+def _fill(node: ast.Call, name: str) -> ast.AST | float:
     """What an array of one value (``zeros_like(w)``, ``w.new_full(size, v)``) holds: a
     number, or the node of its fill value."""
     value = _FILLED[name]
@@ -262,9 +262,8 @@ class _Expr:
                 return
             receiver = isinstance(func, ast.Attribute) and not _is_module(func.value)
             if tail in _FILLED:  # `zeros_like(w)`: only the fill is a number; `w` gives the shape
-                fill = _fill(node, tail, receiver) if _FILLED[tail] is None and len(
-                    [*node.args, *node.keywords]) >= 2 else None
-                if isinstance(fill, ast.AST):
+                fill = _fill(node, tail) if len(node.args) + len(node.keywords) >= 2 else None
+                if isinstance(fill, ast.AST):  # `full_like(w, v)`: v is a number of its own
                     self._symbols(fill, out)
                 return
             if isinstance(func, ast.Attribute) and receiver:
@@ -320,7 +319,7 @@ class _Expr:
         if name == "where" and len(args) == 3:
             return self.value(args[1] if self.value(args[0], env) else args[2], env)
         if name in _FILLED:
-            fill = _fill(node, name, bool(receiver))
+            fill = _fill(node, name)
             return fill if isinstance(fill, float) else self.value(fill, env)
         if name in _CALL_CMP and len(args) == 2:
             return float(_CMP[_CALL_CMP[name]](self.value(args[0], env), self.value(args[1], env)))
@@ -581,33 +580,19 @@ def _switches(expr: _Expr, root: ast.AST) -> set[frozenset[str]]:
     across more than one switch are not judged smooth. ``|u| <= k`` and ``|u| > k`` are one
     switch."""
     out: set[frozenset[str]] = set()
-    seen: set[int] = set()
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if id(node) in expr.subst:
-            stack.append(expr.subst[id(node)])
-            continue
+    for node in expr.walk(root):
         test = _as_compare(node, expr.ctx) if isinstance(node, ast.Call) else node
         if isinstance(test, ast.Compare) and len(test.ops) == 1 and not isinstance(test.ops[0], (ast.Eq, ast.NotEq)):
             out.add(frozenset((ast.dump(test.left), ast.dump(test.comparators[0]))))
-        stack.extend(ast.iter_child_nodes(node))
     return out
 
 
 def _logical(expr: _Expr, root: ast.AST) -> bool:
     """``root`` combines or negates masks (``&``, ``|``, ``~``, ``logical_and``), names followed."""
-    for node in ast.walk(root):
-        if isinstance(node, ast.BinOp) and type(node.op) in _LOGICAL \
-                or isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Invert, ast.Not)) \
-                or isinstance(node, ast.Call) and callee_tail(node.func) in ("logical_and", "logical_or", "logical_not"):
-            return True
-        if id(node) in expr.subst and _logical(expr, expr.subst[id(node)]):
-            return True
-    return False
+    return any(isinstance(node, ast.BinOp) and type(node.op) in _LOGICAL
+               or isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Invert, ast.Not))
+               or isinstance(node, ast.Call) and callee_tail(node.func) in ("logical_and", "logical_or", "logical_not")
+               for node in expr.walk(root))
 
 
 def _equality_mask(expr: _Expr, sink: ast.AST) -> bool:

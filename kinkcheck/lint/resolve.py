@@ -289,6 +289,12 @@ PLAIN_TYPES = {
 }
 TENSOR_TYPE_RE = re.compile(r"Tensor|Array|ndarray|Parameter|ArrayLike|jnp|Float\[|Float32")
 
+#: calls that combine the elements of what they are handed: a value computed with one is no
+#: elementwise function of its input (a piece of a join, a branch a mask selects lane by lane)
+MIXING = frozenset({"sum", "mean", "nansum", "nanmean", "prod", "max", "min", "amax", "amin", "norm", "logsumexp",
+                    "std", "var", "median", "cumsum", "cumprod", "sort", "topk", "softmax", "log_softmax", "matmul",
+                    "mm", "bmm", "einsum", "dot", "inner", "tensordot", "cat", "concatenate", "stack"})
+
 #: attributes that are metadata, never differentiable
 PLAIN_ATTRS = frozenset(
     {"shape", "dtype", "device", "ndim", "training", "requires_grad", "is_cuda", "is_leaf",

@@ -13,6 +13,7 @@ name must sit in such a branch. Registered in ``guards.GUARDS`` as ``selected-br
 from __future__ import annotations
 
 import ast
+import itertools
 from typing import TYPE_CHECKING
 
 from kinkcheck.lint import flow, sinks
@@ -26,6 +27,7 @@ from kinkcheck.lint.guards import (
     call_operand,
     guard,
 )
+from kinkcheck.lint.resolve import MIXING
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -90,9 +92,9 @@ def _selecting_chains(node: ast.AST, ctx: Context, depth: int) -> list[list[tupl
     is not in a ``where`` branch."""
     chain = [(w, i) for w, i in where_branches(node, ctx) if (_callee_tail(w, ctx) or "") == "where"]
     if chain:
-        # a where past a reduction selects among mixed lanes: only those before it count
-        kept = [(w, i) for k, (w, i) in enumerate(chain) if not _reduced(node, w, ctx)
-                and all(not _reduced(node, v, ctx) for v, _ in chain[:k])]
+        # a where past a reduction selects among mixed lanes: only those before it count (the
+        # path to an outer where runs through the inner ones)
+        kept = list(itertools.takewhile(lambda pair: not _reduced(node, pair[0], ctx), chain))
         return [kept] if kept else None
     stmt = flow.enclosing_statement(node, ctx)
     if _reduced(node, stmt, ctx):
@@ -114,19 +116,14 @@ def _selecting_chains(node: ast.AST, ctx: Context, depth: int) -> list[list[tupl
     return chains or None
 
 
-#: calls that mix the elements of what they are handed (a lane outside the bounds reaches the rest)
-_REDUCTIONS = frozenset({"sum", "mean", "nansum", "nanmean", "prod", "max", "min", "amax", "amin", "norm", "std",
-                         "var", "logsumexp", "cumsum", "cumprod", "median", "matmul", "mm", "bmm", "dot", "einsum",
-                         "inner", "tensordot", "softmax", "log_softmax", "sort", "topk"})
-
-
 def _reduced(node: ast.AST, stop: ast.AST | None, ctx: Context) -> bool:
-    """A reduction sits between ``node`` and ``stop`` (or the end of its statement)."""
+    """A call that mixes elements (``MIXING``: a sum, a matmul) sits between ``node`` and
+    ``stop`` (or the end of its statement)."""
     parent = ctx.parent(node)
     while parent is not None and parent is not stop and not isinstance(parent, ast.stmt):
         if isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.MatMult):
             return True
-        if isinstance(parent, ast.Call) and (_callee_tail(parent, ctx) or "") in _REDUCTIONS:
+        if isinstance(parent, ast.Call) and (_callee_tail(parent, ctx) or "") in MIXING:
             return True
         parent = ctx.parent(parent)
     return False

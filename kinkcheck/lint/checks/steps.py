@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from kinkcheck.lint.checks import Site, node_check, refine
 from kinkcheck.lint.checks.branch import value_comparison
-from kinkcheck.lint.resolve import PLAIN, TENSOR, const_value
+from kinkcheck.lint.resolve import MIXING, PLAIN, TENSOR, const_value
 from kinkcheck.syntax import binary_operands, call_tail, callee_tail
 
 if TYPE_CHECKING:
@@ -172,16 +172,10 @@ def _joined_selections(selects, made: ast.AST, mask: str | None, ctx: Context) -
         uses = sinks.uses_of(mask, made, ctx) if mask is not None else [made]
         if any(id(u) not in inside for u in uses):
             return None
-        if any(isinstance(n, ast.Call) and callee_tail(n.func) in _MIXING for e in sides.values() for n in ast.walk(e)):
+        if any(isinstance(n, ast.Call) and callee_tail(n.func) in MIXING for e in sides.values() for n in ast.walk(e)):
             return None
         return sides
     return None
-
-
-#: calls that combine elements (a piece computed with one is no elementwise function of ``d``)
-_MIXING = frozenset({"sum", "mean", "nansum", "nanmean", "prod", "max", "min", "amax", "amin", "norm", "logsumexp",
-                     "std", "var", "median", "cumsum", "cumprod", "sort", "topk", "softmax", "log_softmax", "matmul",
-                     "mm", "bmm", "einsum", "dot", "cat", "concatenate", "stack"})
 
 
 def _crossings(a: ast.expr, b: ast.expr) -> list[ast.expr]:
