@@ -14,6 +14,7 @@ from typing import Iterable
 from kinkcheck.lint import call_sites
 from kinkcheck.lint.context import Context, FileAnalysis, initializer_lambdas
 from kinkcheck.lint.kinds_members import module_context
+from kinkcheck.lint.resolve import dotted
 from kinkcheck.lint.roots import (
     AUTOGRAD_BASES,
     AUTOGRAD_METHODS,
@@ -76,7 +77,8 @@ def undifferentiated_forward(fa: FileAnalysis, qualname: str, cls_qual: str | No
     backward supplies the gradient), or the primal of a ``jax.custom_jvp``/``custom_vjp``
     function and what is nested in it (its rule supplies the derivative): nothing they
     compute is differentiated."""
-    if any(_custom_derivative(d) for fn in _self_and_enclosing(fa, qualname) for d in getattr(fn, "decorator_list", ())):
+    if any(_custom_derivative(d) or _autograd_primitive(fa, d)
+           for fn in _self_and_enclosing(fa, qualname) for d in getattr(fn, "decorator_list", ())):
         return True
     if _jax_rules(fa).get(qualname.rsplit(".", 1)[-1]) == "fwd":
         return True
@@ -269,6 +271,19 @@ def _result_cut(call: ast.AST, caller: Context) -> bool:
     from kinkcheck.lint.sinks import gradient_dead
 
     return gradient_dead(call, caller)  # (a caller from ``call_sites`` has its parent links)
+
+
+#: HIPS autograd's decorator for a function whose gradient ``defvjp`` supplies
+_AUTOGRAD_PRIMITIVES = frozenset({"autograd.extend.primitive", "autograd.primitive", "autograd.core.primitive"})
+
+
+def _autograd_primitive(fa: FileAnalysis, decorator: ast.AST) -> bool:
+    """``@primitive`` from ``autograd.extend`` (lifelines' ``safe_exp``): autograd never
+    differentiates the body, it calls the vjp registered with ``defvjp``."""
+    name = dotted(decorator) or ""
+    head, _, rest = name.partition(".")
+    q = fa.ix.table.names.get(head)
+    return (f"{q}.{rest}" if q and rest else q or name) in _AUTOGRAD_PRIMITIVES
 
 
 def _custom_derivative(decorator: ast.AST) -> bool:

@@ -75,7 +75,12 @@ def _reaching_value(use: ast.Name, ctx: Context) -> ast.AST | None:
 
 
 def _callee_tail(node: ast.AST, ctx: Context) -> str | None:
+    """The library function a call stands for (``exp`` of ``torch.exp(x)`` or ``x.exp()``);
+    None for a method of this class or a function of this file (``self.clamp(d)``, a helper
+    named ``softplus``): what that code does decides, not the name it shares."""
     if not isinstance(node, ast.Call):
+        return None
+    if _own_code(node, ctx):
         return None
     q = ctx.qualify(node.func)
     if q:
@@ -83,6 +88,16 @@ def _callee_tail(node: ast.AST, ctx: Context) -> str | None:
     if isinstance(node.func, ast.Attribute):
         return node.func.attr
     return None
+
+
+def _own_code(node: ast.Call, ctx: Context) -> bool:
+    func = node.func
+    if not (isinstance(func, ast.Name) or isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+            and func.value.id == "self") or not hasattr(ctx, "fa"):
+        return False
+    from kinkcheck.lint.ranges_calls import own_function
+
+    return own_function(node, ctx) is not None
 
 
 #: the absolute value's spellings (``torch.abs``, ``np.absolute``, ``math.fabs``)

@@ -121,6 +121,15 @@ def _call(node: ast.Call, ctx, depth: int) -> str:
         if mapped in NONNEGATIVE:
             return NONNEG  # `jax.vmap(partial(jnp.var, keepdims=True))(y)`: a variance per row
         return POS if mapped in POSITIVE and mapped in NO_UNDERFLOW else ANY
+    own = own_function(node, ctx) if hasattr(ctx, "fa") else None
+    if own is not None:
+        # `self.clamp(d)` of a class that defines `clamp`, a helper named `softplus`: what the
+        # code it calls returns, read with its defaults, so only where the call sets none of
+        # them. A thin wrapper (`def segment_sum(data, ids): return jax.ops.segment_sum(data,
+        # ids)`) is the library function: its summary knows nothing of the arguments
+        entry = ctx.fa.ix.scopes[own][0]
+        if not _wrapper_of(entry, own.rsplit(".", 1)[-1]):
+            return _returned(node, ctx, depth) if not _sets_defaults(node, entry) else ANY
     args = list(node.args)
     kw = {k.arg: k.value for k in node.keywords if k.arg}
     func: Any = node.func  # an Attribute when `method`
@@ -199,6 +208,8 @@ def _call(node: ast.Call, ctx, depth: int) -> str:
         return r if is_nonnegative(r) else ANY
     if tail in SCATTERED:
         return _scattered(node, tail, method, first, ctx, depth)
+    if tail in ("diag", "diagonal") and _cholesky_diagonal(node, first, rest, kw, ctx):
+        return POS
     if tail in KEEP:
         if tail in ("max", "min", "amax", "amin", "median") and len(args) >= 2 and not method:
             return ANY  # elementwise max/min of two values: handled above for max
@@ -228,6 +239,83 @@ def _call(node: ast.Call, ctx, depth: int) -> str:
     if cast is not None:
         return _range_of(cast, ctx, depth)  # `typing.cast(jax.Array, x)` is x
     return _returned(node, ctx, depth)
+
+
+def _wrapper_of(fn: ast.AST, name: str) -> bool:
+    """``fn`` only hands its parameters on, unchanged, to a function of the same last name
+    (another module's: ``return jax.ops.segment_sum(data=data, segment_ids=segment_ids)``)."""
+    body = [st for st in getattr(fn, "body", ()) if not (isinstance(st, ast.Expr) and isinstance(st.value, ast.Constant))]
+    call = body[0].value if len(body) == 1 and isinstance(body[0], ast.Return) else None
+    if not isinstance(call, ast.Call) or callee_tail(call.func) != name:
+        return False
+    signature = getattr(fn, "args", None)
+    params = {a.arg for a in ast.walk(signature) if isinstance(a, ast.arg)} if isinstance(signature, ast.arguments) else set()
+    receiver = call.func.value if isinstance(call.func, ast.Attribute) else None
+    return not (isinstance(receiver, ast.Name) and (receiver.id in params or receiver.id in ("self", "cls"))) \
+        and all(isinstance(v, ast.Name) and v.id in params for v in (*call.args, *(k.value for k in call.keywords)))
+
+
+def _sets_defaults(call: ast.Call, fn: ast.AST) -> bool:
+    """The call hands a number to a parameter whose default is a number or None (``clamp(d,
+    0.0)`` of ``def clamp(x, lo=1e-6)``): a summary read with the defaults does not describe
+    it. Flags and axes (``keepdim=True``, ``dim=-1``) leave the range as it is."""
+    args = getattr(fn, "args", None)
+    if not isinstance(args, ast.arguments):
+        return True
+    if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+        return True
+    positional = [*args.posonlyargs, *args.args]
+    if positional and positional[0].arg in ("self", "cls") and isinstance(call.func, ast.Attribute):
+        positional = positional[1:]
+    defaults = dict(zip((a.arg for a in positional[len(positional) - len(args.defaults):]), args.defaults))
+    defaults.update((a.arg, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None)
+    handed: list[tuple[str | None, ast.AST]] = [(positional[i].arg, v) for i, v in enumerate(call.args) if i < len(positional)]
+    handed += [(k.arg, k.value) for k in call.keywords]
+    return any(name in defaults and _numeric_setting(defaults[name]) and not _flag(value) for name, value in handed)
+
+
+def _numeric_setting(default: ast.AST) -> bool:
+    v = const_value(default)
+    return isinstance(default, ast.Constant) and default.value is None or isinstance(v, float)
+
+
+def _flag(value: ast.AST) -> bool:
+    return isinstance(value, ast.Constant) and isinstance(value.value, (bool, str))
+
+
+def _cholesky_diagonal(node: ast.Call, first: ast.AST | None, rest: list, kw: dict, ctx) -> bool:
+    """The main diagonal of a Cholesky factor (``diag(L)`` after ``L = cholesky(cov)``,
+    ``diagonal(L, dim1=-2, dim2=-1)`` of a batch) is > 0 wherever the factor exists (a matrix
+    that is not positive definite has none: KC208 says so at the ``cholesky``), so
+    ``log(diag(L))`` of a log-determinant has no pole. A ``diagonal`` over other axes (its
+    default is the first two) and a factor changed in place hold its zeros."""
+    offset = rest[0] if rest else kw.get("offset", kw.get("diagonal", kw.get("k")))
+    if first is None or offset is not None and const_value(offset) != 0:
+        return False  # an offset diagonal holds entries off the main one
+    if callee_tail(node.func) == "diagonal":
+        axes = [rest[i] if len(rest) > i else kw.get(a, kw.get(b)) for i, a, b in ((1, "dim1", "axis1"), (2, "dim2", "axis2"))]
+        if sorted(const_value(a) if a is not None else 0 for a in axes) != [-2, -1]:
+            return False
+    if isinstance(first, ast.Name) and hasattr(ctx, "definition"):
+        if _changed_in_place(first.id, ctx):
+            return False
+        first = ctx.definition(first.id) or first
+    return isinstance(first, ast.Call) and callee_tail(first.func) == "cholesky" and own_function(first, ctx) is None
+
+
+def _changed_in_place(name: str, ctx) -> bool:
+    """``L.mul_(keep)``, ``L[..., 0] = 0``: the function writes into ``name``'s values."""
+    from kinkcheck.lint.walk import walk_local
+
+    for n in walk_local(ctx.fn) if getattr(ctx, "fn", None) is not None else ():
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name) \
+                and n.func.value.id == name and n.func.attr.endswith("_") and not n.func.attr.endswith("__"):
+            return True
+        if isinstance(n, (ast.Assign, ast.AugAssign)):
+            for t in n.targets if isinstance(n, ast.Assign) else [n.target]:
+                if isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name) and t.value.id == name:
+                    return True
+    return False
 
 
 #: calls that lay the entries of their arguments side by side

@@ -247,6 +247,29 @@ def integer_setting(node: ast.AST, ctx, depth: int = 3) -> bool:
     return False
 
 
+def whole_grid(call: ast.AST, ctx, depth: int = 3) -> bool:
+    """``arange(stop)`` or ``arange(start, stop[, step])`` of whole numbers with a start and a
+    step that are literals >= 0 and > 0, and no dtype: the integers from 0 (or the start) up,
+    as an exponent a polynomial basis (``x ** 0`` has slope 0 in torch and jax). Only the grid
+    itself: ``-1 - arange(n)`` holds poles."""
+    if not isinstance(call, ast.Call):
+        return False
+    func = call.func
+    if callee_tail(func) != "arange" or call.keywords or isinstance(func, ast.Attribute) and not (
+            hasattr(ctx, "is_module_ref") and ctx.is_module_ref(func.value)):
+        return False
+    args = call.args
+    if not 1 <= len(args) <= 3 or any(isinstance(a, ast.Starred) for a in args):
+        return False
+    start, step = (args[0] if len(args) > 1 else None), (args[2] if len(args) > 2 else None)
+    if start is not None and not (type(const_value(start)) is int and const_value(start) >= 0):
+        return False
+    if step is not None and not (type(const_value(step)) is int and const_value(step) > 0):
+        return False
+    stop = args[1] if len(args) > 1 else args[0]
+    return type(const_value(stop)) is int or integer_setting(stop, ctx, depth)
+
+
 def _own_annotation(fn: ast.AST, name: str) -> ast.AST | None:
     args = getattr(fn, "args", None)
     if not isinstance(args, ast.arguments):

@@ -38,14 +38,14 @@ def fractional_power(site: Site, ctx: Context):
     exponent nothing bounds (a tensor of weights, ``order / rho`` of unknowns) is flagged at
     low confidence. A configurable exponent whose value is an integer >= 1 is smooth."""
     from kinkcheck.lint.ranges import numeric_value
-    from kinkcheck.lint.ranges_settings import integer_setting
+    from kinkcheck.lint.ranges_settings import integer_setting, whole_grid
 
     p = exponent_of(site)
     if p is None:
         return None
     v = numeric_value(p, ctx)
-    if v is None and integer_setting(p, ctx):
-        return None  # `x ** self.n` with `n: int`: an integer power, never in (0, 1)
+    if v is None and (integer_setting(p, ctx) or whole_grid(p, ctx)):
+        return None  # `x ** self.n` with `n: int`, `x ** arange(5)`: integer powers, never in (0, 1)
     if v is None:
         if ctx.kind(p) == PLAIN and const_value(p) is None and not isinstance(p, (ast.Name, ast.Attribute, ast.BinOp)):
             return None
