@@ -278,6 +278,9 @@ DATA_NAME_RE = re.compile(
     # `species`), never differentiated; the coordinates are
     r"species|atom_types?|atomic_numbers?)($|_)"
 )
+#: the training data itself (`dataset`, `train_dataset`; not a discriminator's `dataset_logits`),
+#: and what is read off it (`dataset.history_value_matrix().max()`)
+DATASET_NAME_RE = re.compile(r"(^|_)datasets?$", re.IGNORECASE)
 #: dtypes whose tensors cannot require grad (``torch.tensor(idx, dtype=torch.long)``)
 INTEGER_DTYPES = frozenset({"long", "int", "int64", "int32", "int16", "int8", "uint8", "bool", "short"})
 EPS_RE = re.compile(r"(^|_)(eps|epsilon|tiny|smooth|smoothing|stabilizer|min_value|floor)($|_|\d)", re.IGNORECASE)
@@ -401,6 +404,8 @@ def name_kind(name: str) -> str | None:
     head, of, _ = name.partition("_of_")
     if of and head:
         return name_kind(head)  # `cosine_of_target_classes` is a cosine, `mask_of_targets` a mask
+    if DATASET_NAME_RE.search(name):
+        return DATA
     if DATA_NAME_RE.search(name):
         if PREDICTED_MASK_RE.search(name) and PREDICTION_WORD_RE.search(name) \
                 and not DATA_NAME_RE.search(PREDICTED_MASK_RE.sub("_", name)):

@@ -234,15 +234,16 @@ def _used_as_number(node: ast.AST, ctx: Context, follow: int) -> bool:
         else:
             break
     if isinstance(parent, ast.BinOp) and isinstance(parent.op, (ast.Mult, ast.Add, ast.Sub, ast.Div, ast.MatMult)):
-        return True
+        return _reaches_gradient(parent, ctx)
     if isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.USub):
-        return True
-    if isinstance(parent, ast.Attribute) and parent.attr in AS_NUMBER_METHODS and isinstance(ctx.parent(parent), ast.Call):
-        return True
+        return _reaches_gradient(parent, ctx)
+    if isinstance(parent, ast.Attribute) and parent.attr in AS_NUMBER_METHODS \
+            and isinstance(cast := ctx.parent(parent), ast.Call):
+        return _reaches_gradient(cast, ctx)
     if isinstance(parent, ast.Call) and child in parent.args:
         name = callee_tail(parent.func)
         if name in AS_NUMBER_FUNCS or name == "float":
-            return True
+            return _reaches_gradient(parent, ctx)
     if isinstance(parent, ast.Subscript) and parent.slice is child:
         # boolean indexing selects by the comparison: a piecewise definition, unless what
         # is selected is data itself (`masks[batch_idx == i]`)
@@ -256,6 +257,34 @@ def _used_as_number(node: ast.AST, ctx: Context, follow: int) -> bool:
                 if _used_as_number(use, ctx, follow - 1):
                     return True
     return False
+
+
+def _reaches_gradient(number: ast.AST, ctx: Context) -> bool:
+    """The mask made a number at ``number`` goes on to what is differentiated: not when it
+    only weighs a random draw (``torch.multinomial(valid.float().T, 1)`` samples positives
+    by the mask; a draw has no gradient to its weights)."""
+    child, parent = number, ctx.parent(number)
+    for _ in range(8):
+        if isinstance(parent, ast.Attribute) and parent.value is child and parent.attr in ("T", "mT"):
+            child, parent = parent, ctx.parent(parent)
+        elif (method := ctx.method_call(child)) is not None and method[0].attr in _RESHAPES:
+            child, parent = method[1], ctx.parent(method[1])
+        else:
+            break
+    if isinstance(parent, ast.Attribute) and parent.value is child and parent.attr in _SAMPLERS:
+        return False  # `valid.float().T.multinomial(1)`: the tensor's own draw
+    if isinstance(parent, ast.keyword):
+        child, parent = parent, ctx.parent(parent)  # `torch.multinomial(input=mask.float(), ...)`
+    if isinstance(parent, ast.Call) and (child in parent.args or child in parent.keywords):
+        q = ctx.qualify(parent.func) or ""
+        return not (q.rsplit(".", 1)[-1] in _SAMPLERS and q.split(".")[0] in ("torch", "jax", "numpy"))
+    return True
+
+
+#: random draws of indices or counts (the library's: an own ``bernoulli`` log-likelihood is
+#: none), and what only rearranges their weights on the way there
+_SAMPLERS = frozenset({"multinomial", "bernoulli", "categorical", "poisson"})
+_RESHAPES = frozenset({*_MASK_CASTS, "t", "transpose", "reshape", "view", "squeeze", "unsqueeze", "flatten"})
 
 
 def _loads_after(assign: ast.Assign, names: set[str], ctx: Context):
