@@ -413,6 +413,10 @@ def _param(name: str, ctx, depth: int) -> str:
             return _const(v)
         if is_eps_like(default):
             return POS
+        if isinstance(default, (ast.Tuple, ast.List)) and default.elts and all(
+                (const_value(e) or 0) >= 0 and const_value(e) is not None for e in default.elts):
+            # `quantiles=(0.1, 0.5, 0.9)`: each level's sign (mixed signs may sum to 0)
+            return join(*(_const(const_value(e)) for e in default.elts))
         if isinstance(default, ast.Constant) and default.value is None and _POSITIVE_SETTING.search(name):
             return POS  # ``reduced_threshold=None``: a threshold the caller switches on
         return _config_name(name)  # a setting with a default (``temp=None``): judged by its name
