@@ -162,6 +162,10 @@ def _attribute(node: ast.Attribute, ctx, depth: int) -> str:
         return GE1
     if attr in ("T", "mT", "data", "real"):
         return _range_of(node.value, ctx, depth)
+    if isinstance(node.value, ast.Name) and node.value.id != "self":
+        stored = _stored_on_ctx(node, ctx, depth)
+        if stored is not None:
+            return stored
     if isinstance(node.value, ast.Name) and node.value.id == "self":
         fa = getattr(ctx, "fa", None)
         declared = _declared_range(fa, class_of_self(ctx), attr) if fa is not None else None
@@ -196,6 +200,44 @@ def _attribute(node: ast.Attribute, ctx, depth: int) -> str:
              "numpy.inf"):
         return GE1
     return ANY
+
+
+def _stored_on_ctx(node: ast.Attribute, ctx, depth: int) -> str | None:
+    """``ctx.slope`` in a static method of a ``torch.autograd.Function`` (its ``backward``):
+    what the class's static methods store there. A parameter stored as it came
+    (``ctx.slope = slope`` in ``forward(ctx, u, slope=25.0)``) is read as ``self.<attr>`` set
+    in ``__init__`` is; any other value where that method computes it; None where ``node``
+    reads no such ctx."""
+    from kinkcheck.lint.bindings import parameters
+    from kinkcheck.lint.grad_off import _autograd_function
+    from kinkcheck.lint.ranges_settings import _init_param
+
+    fa, cls, fn = getattr(ctx, "fa", None), getattr(ctx, "cls_qual", None), getattr(ctx, "fn", None)
+    if fa is None or cls is None or not _static_first(fn, getattr(node.value, "id", None)) or not _autograd_function(fa, cls):
+        return None
+    rs = []
+    for method in getattr(fa.class_node(cls), "body", ()):
+        if not _static_first(method, None):
+            continue
+        first = method.args.args[0].arg
+        rebound = {t.id for st in ast.walk(method) if isinstance(st, (ast.Assign, ast.AugAssign, ast.AnnAssign))
+                   for t in (st.targets if isinstance(st, ast.Assign) else [st.target]) if isinstance(t, ast.Name)}
+        for stmt in ast.walk(method):
+            if isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Attribute) and t.attr == node.attr and isinstance(
+                    t.value, ast.Name) and t.value.id == first for t in stmt.targets):
+                value, qual = stmt.value, f"{cls}.{method.name}"
+                if isinstance(value, ast.Name) and value.id in parameters(method) and value.id not in rebound:
+                    rs.append(_init_param(value.id, fa))
+                else:
+                    rs.append(_in_method(value, qual, fa, depth) if qual in fa.ix.scopes else ANY)
+    return join(*rs) if rs else None
+
+
+def _static_first(fn: ast.AST | None, name: str | None) -> bool:
+    """``fn`` is a static method whose first parameter is ``name`` (any name when None)."""
+    args = getattr(getattr(fn, "args", None), "args", None) or []
+    return bool(args) and (name is None or args[0].arg == name) and any(
+        (dotted(d) or "").rsplit(".", 1)[-1] == "staticmethod" for d in getattr(fn, "decorator_list", ()))
 
 
 #: the constraints a distribution declares for a parameter that keep it above 0
