@@ -39,10 +39,11 @@ _UNARY: dict[str, Callable[[float], float]] = {
     "atan": math.atan, "arctan": math.atan, "softplus": lambda v: math.log1p(math.exp(v)),
     "neg": lambda v: -v, "negative": lambda v: -v,
 }
-#: methods and functions that keep a scalar's value (casts, reductions of one element, views)
+#: methods and functions that keep a scalar's value (casts, reductions of one element, views,
+#: the real part: the values drawn are real)
 _SAME = frozenset({"float", "double", "half", "to", "astype", "detach", "clone", "contiguous", "sum", "mean",
                    "squeeze", "unsqueeze", "view", "reshape", "flatten", "type_as", "stop_gradient", "asarray",
-                   "array", "tensor", "as_tensor"})
+                   "array", "tensor", "as_tensor", "real"})
 _BIN = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
         ast.Div: lambda a, b: a / b, ast.Pow: lambda a, b: a ** b}
 #: ``&`` and ``|`` of two 0/1 masks

@@ -88,7 +88,7 @@ def _cancels(call: ast.Call, ctx: Context) -> bool:
 #: outside the values tried; an opaque call (`sigmoid(z - m)` in a library loss) is not seen
 _SHIFT_SAFE = frozenset({"exp", "log", "log1p", "sum", "nansum", "mean", "nanmean", "float", "double", "half", "to",
                          "squeeze", "unsqueeze", "view", "reshape", "flatten", "detach", "clone", "contiguous",
-                         "type_as", "stop_gradient", "asarray", "array", "tensor", "as_tensor"})
+                         "type_as", "stop_gradient", "asarray", "array", "tensor", "as_tensor", "real"})
 
 
 def _smooth_in_shift(expr, sink: ast.AST, key: str) -> bool:
