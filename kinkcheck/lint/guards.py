@@ -91,6 +91,7 @@ def _callee_tail(node: ast.AST, ctx: Context) -> str | None:
 
 
 def _own_code(node: ast.Call, ctx: Context) -> bool:
+    """``node`` calls a function of this file or a method of this class (``self.<name>``)."""
     func = node.func
     if not (isinstance(func, ast.Name) or isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
             and func.value.id == "self") or not hasattr(ctx, "fa"):

@@ -414,7 +414,7 @@ def _param(name: str, ctx, depth: int) -> str:
         if is_eps_like(default):
             return POS
         if isinstance(default, (ast.Tuple, ast.List)) and default.elts and all(
-                (const_value(e) or 0) >= 0 and const_value(e) is not None for e in default.elts):
+                isinstance(v := const_value(e), (int, float)) and v >= 0 for e in default.elts):
             # `quantiles=(0.1, 0.5, 0.9)`: each level's sign (mixed signs may sum to 0)
             return join(*(_const(const_value(e)) for e in default.elts))
         if isinstance(default, ast.Constant) and default.value is None and _POSITIVE_SETTING.search(name):
