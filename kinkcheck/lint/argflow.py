@@ -314,9 +314,7 @@ class Summariser:
         func = node.func
         last = callee_tail(func)
         args = [*node.args, *(k.value for k in node.keywords if k.arg not in _CONFIG_KEYWORDS)]
-        if last in _SHAPE_CUTS:
-            return _DATA
-        if last in _ARRAY_CUTS:
+        if last in _SHAPE_CUTS or last in _ARRAY_CUTS:
             return _DATA
         if last in _CUT:  # `target.argmax(1)`, `p.detach()`: data; `int(self.num_bins)`: a setting
             return _data_if(self.atoms(func.value) if isinstance(func, ast.Attribute) else _NOTHING, self._args(args))

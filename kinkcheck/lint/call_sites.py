@@ -189,13 +189,19 @@ def used_as_value(ctx) -> bool:
 
 def bases_in_file(fa, cls_qual: str, depth: int = 4) -> list[str]:
     """The classes of this file that ``cls_qual`` derives from, nearest first."""
+    return bases_among(fa.ix.classes, cls_qual, depth)
+
+
+def bases_among(classes: dict[str, tuple[str, ...]], cls_qual: str, depth: int) -> list[str]:
+    """The classes of ``classes`` (class -> its bases) that ``cls_qual`` derives from, nearest
+    first, at most ``depth`` of them."""
     out: list[str] = []
-    todo = list(fa.ix.classes.get(cls_qual, ()))
+    todo = list(classes.get(cls_qual, ()))
     while todo and len(out) < depth:
         b = todo.pop(0)
-        if b in fa.ix.classes and b not in out and b != cls_qual:
+        if b in classes and b not in out and b != cls_qual:
             out.append(b)
-            todo += list(fa.ix.classes.get(b, ()))
+            todo += list(classes.get(b, ()))
     return out
 
 

@@ -16,6 +16,7 @@ import functools
 from kinkcheck.lint import return_range
 from kinkcheck.lint.argflow import summarise
 from kinkcheck.lint.bindings import parameters, setting_attributes, setting_params
+from kinkcheck.lint.call_sites import bases_among
 from kinkcheck.lint.callables import ours, param_defaults, param_names
 from kinkcheck.lint.env import _Env
 # the records the index produces (scope, the cache and the driver read them from here too)
@@ -322,16 +323,7 @@ class _Indexer:
     def _unsettle_related(self) -> None:
         """A setting attribute of a class is state once a base or a subclass in the file stores
         a tensor there (``self.scale = pred.abs().mean()`` in a subclass's forward)."""
-        ancestors: dict[str, set[str]] = {}
-        for q in self.classes:
-            seen: set[str] = set()
-            todo = [b for b in self.classes[q] if b in self.classes]
-            while todo:
-                b = todo.pop()
-                if b not in seen:
-                    seen.add(b)
-                    todo.extend(x for x in self.classes[b] if x in self.classes)
-            ancestors[q] = seen
+        ancestors = {q: set(bases_among(self.classes, q, len(self.classes))) for q in self.classes}
         for q in self.class_settings:
             related = ancestors.get(q, set()) | {d for d, up in ancestors.items() if q in up}
             state = frozenset().union(*(self._class_state.get(r, frozenset()) for r in related))

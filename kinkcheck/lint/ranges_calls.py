@@ -304,18 +304,18 @@ def _cholesky_diagonal(node: ast.Call, first: ast.AST | None, rest: list, kw: di
 
 
 def _changed_in_place(name: str, ctx) -> bool:
-    """``L.mul_(keep)``, ``L[..., 0] = 0``: the function writes into ``name``'s values."""
+    """``L[..., 0] = 0``, ``L.mul_(keep)``, ``L.masked_fill_(m, 0)``: the function writes into
+    ``name``'s values (an item store or a mutator, as :func:`bindings.mutated_names` finds
+    them, or any other in-place method)."""
+    from kinkcheck.lint.bindings import mutated_names
     from kinkcheck.lint.walk import walk_local
 
-    for n in walk_local(ctx.fn) if getattr(ctx, "fn", None) is not None else ():
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name) \
-                and n.func.value.id == name and n.func.attr.endswith("_") and not n.func.attr.endswith("__"):
-            return True
-        if isinstance(n, (ast.Assign, ast.AugAssign)):
-            for t in n.targets if isinstance(n, ast.Assign) else [n.target]:
-                if isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name) and t.value.id == name:
-                    return True
-    return False
+    if getattr(ctx, "fn", None) is None:
+        return False
+    return name in mutated_names(ctx) or any(
+        isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)
+        and n.func.value.id == name and n.func.attr.endswith("_") and not n.func.attr.endswith("__")
+        for n in walk_local(ctx.fn))
 
 
 #: calls that lay the entries of their arguments side by side
