@@ -111,6 +111,9 @@ def gradient_dead(node: ast.AST, ctx, depth: int = 0, *, value_matters: bool = F
                 and ctx.is_module_ref(parent.func.value):
             child, parent = parent, ctx.parent(parent)  # `jnp.sum(jnp.abs(x))`: passes the value on
             continue
+        call = ctx.parent(parent) if isinstance(parent, ast.keyword) else parent
+        if isinstance(call, ast.Call) and (child in call.args or parent is not call) and depth < _NAME_DEPTH:
+            return _dead_in_callee(call, child, ctx, depth, value_matters)
         if isinstance(parent, (ast.Assign, ast.AnnAssign)) and parent.value is child and depth < _NAME_DEPTH:
             targets = parent.targets if isinstance(parent, ast.Assign) else [parent.target]
             if len(targets) != 1:
@@ -129,6 +132,33 @@ def gradient_dead(node: ast.AST, ctx, depth: int = 0, *, value_matters: bool = F
             return _uses_dead(target.id, parent, ctx, depth, value_matters)
         return False
     return False
+
+
+def _dead_in_callee(call: ast.Call, arg: ast.AST, ctx, depth: int, value_matters: bool) -> bool:
+    """``nearest(feats, distances, k)``, where ``nearest`` is a function of this file that
+    only ranks, compares or detaches the parameter ``arg`` lands in: the value dies there as
+    it would inline (``distances.topk(k).indices``). A parameter the callee returns, or
+    hands on to code that is not this file's, keeps its gradient."""
+    from kinkcheck.lint import call_sites
+    from kinkcheck.lint.ranges_calls import own_function
+
+    qual = own_function(call, ctx)
+    if qual is None or any(isinstance(a, ast.Starred) for a in call.args):
+        return False
+    entry = ctx.fa.ix.scopes[qual]
+    callee = call_sites.caller_context(ctx.fa, qual, entry)
+    param = next((p for p in callee.params if call_sites.passed(p, call, callee) is arg), None)
+    if param is None:
+        return False
+    memo = ctx.fa.__dict__.setdefault("_dead_parameters", {})
+    key = (qual, param, value_matters)
+    if key not in memo:
+        memo[key] = False  # a recursive call keeps the gradient
+        uses = [u for u in reads(param, callee) if flow.reaching(param, u, callee)[1]]
+        off = set() if value_matters else callee.no_grad_ids()
+        memo[key] = bool(uses) and all(
+            id(u) in off or gradient_dead(u, callee, depth + 1, value_matters=value_matters) for u in uses)
+    return memo[key]
 
 
 def _data_store(target: ast.AST) -> bool:
