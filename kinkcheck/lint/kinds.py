@@ -45,6 +45,7 @@ from kinkcheck.lint.resolve import (
 from kinkcheck.lint.argflow import FREE
 from kinkcheck.lint.kinds_params import config_namespace, parameter_kind
 from kinkcheck.lint.narrowing import _isinstance_kind, _observation, _reference
+from kinkcheck.lint.records import record_setting
 from kinkcheck.lint.truth import truth_operand
 
 if TYPE_CHECKING:
@@ -135,8 +136,10 @@ def _node_kind(ctx: "Context", node: ast.AST) -> str:
             return PLAIN  # math.pi, torch.float32, np.inf
         if node.attr in ("values",):
             return k(node.value)
-        if config_namespace(ctx, node.value):
-            return PLAIN  # `self.beta = args.beta` in `__init__(self, model, args: DPOConfig)`
+        if config_namespace(ctx, node.value) or record_setting(ctx, node):
+            # `self.beta = args.beta` in `__init__(self, model, args: DPOConfig)`; `cfg.margin`
+            # of `cfg: LossConfig`, a dataclass of the file with `margin: float = 1.0`
+            return PLAIN
         base = k(node.value)
         if base in (PLAIN, DATA, _CYCLE):
             return base
