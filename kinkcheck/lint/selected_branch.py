@@ -8,6 +8,11 @@ condition must compare the clamped value itself with the clamp's own bound (text
 the side that keeps it inside. The clamped value may reach the ``where`` through names
 (``power = t.clamp(min=b) ** (1 / 3)``, then ``where(t > b, power, ...)``): every use of the
 name must sit in such a branch. Registered in ``guards.GUARDS`` as ``selected-branch``.
+
+The branch may be taken in a helper of the file: a spline's ``_derivative(xi, in_bounds)``
+returns ``where(in_bounds, f(xi), 1.0)``, so the clipped ``xi`` it is handed is again read
+only on the lanes the caller's mask selects. A read that carries no gradient (a bin search
+on the clipped value) needs no branch.
 """
 
 from __future__ import annotations
@@ -63,8 +68,8 @@ def selected_branch(node: ast.AST, ctx: Context, site=None) -> bool:
     selections = _selecting_wheres(call, ctx, _DEPTH)
     if not selections or bound is None:
         return False
-    for where, branch in selections:
-        side = _side_of(where.args[0], node, bound) if _same_values(where.args[0], [node, bound], ctx) else None
+    for cond, branch in selections:
+        side = _side_of(cond, node, bound) if _same_values(cond, [node, bound], ctx) else None
         # branch 1 is taken where the condition holds, branch 2 where it does not
         if side is None or (side == wanted) != (branch == 1):
             return False
@@ -74,28 +79,40 @@ def selected_branch(node: ast.AST, ctx: Context, site=None) -> bool:
 #: names followed from the clamp to the ``where`` (``power`` -> ``f_lab``)
 _DEPTH = 2
 #: ... for a two-sided clamp, whose value usually feeds a longer formula first (a spline's
-#: ``xi`` -> ``num`` -> ``y``); every use on the way must still end in a selected branch
-_DEPTH_TWO_SIDED = 4
+#: ``xi`` -> ``num`` -> ``y`` -> the root of its inverse); every use on the way must still
+#: end in a selected branch
+_DEPTH_TWO_SIDED = 16
+
+#: ``(condition, branch)``: a ``where`` on ``condition`` whose ``branch`` (1: taken where it
+#: holds, 2: where it does not) holds the value; the condition as the analysed function reads it
+Selection = tuple[ast.AST, int]
 
 
-def _selecting_wheres(node: ast.AST, ctx: Context, depth: int) -> list[tuple[ast.Call, int]] | None:
-    """The innermost ``(where, branch)`` holding ``node``, or each use of the name it is
-    assigned to (:func:`_selecting_chains`)."""
+def _selecting_wheres(node: ast.AST, ctx: Context, depth: int) -> list[Selection] | None:
+    """The innermost selection holding ``node``, or each use of the name it is assigned to
+    (:func:`_selecting_chains`)."""
     chains = _selecting_chains(node, ctx, depth)
     return [chain[0] for chain in chains] if chains else None
 
 
-def _selecting_chains(node: ast.AST, ctx: Context, depth: int) -> list[list[tuple[ast.Call, int]]] | None:
-    """The ``(where, branch)`` pairs that hold ``node`` in its statement, innermost first;
-    failing that, those holding every use of the name ``node``'s statement assigns (``x = ...``
-    or ``x -= ...``, followed through ``depth`` names), one list per use. None when some use
-    is not in a ``where`` branch."""
-    chain = [(w, i) for w, i in where_branches(node, ctx) if (_callee_tail(w, ctx) or "") == "where"]
-    if chain:
+def _selecting_chains(node: ast.AST, ctx: Context, depth: int,
+                      memo: dict[tuple[int, int], list[list[Selection]] | None] | None = None) -> list[list[Selection]] | None:
+    """The selections that hold ``node`` in its statement, innermost first; failing that,
+    those holding every use of the name ``node``'s statement assigns (``x = ...`` or ``x -=
+    ...``, followed through ``depth`` names) or of the parameter of a helper of the file it is
+    passed to, one list per use. None when some use that carries gradient is in no ``where``
+    branch. ``memo`` keeps a formula that reads a name many times from being walked again."""
+    wheres = [(w, i) for w, i in where_branches(node, ctx) if (_callee_tail(w, ctx) or "") == "where"]
+    if wheres:
         # a where past a reduction selects among mixed lanes: only those before it count (the
         # path to an outer where runs through the inner ones)
-        kept = list(itertools.takewhile(lambda pair: not _reduced(node, pair[0], ctx), chain))
-        return [kept] if kept else None
+        kept = list(itertools.takewhile(lambda pair: not _reduced(node, pair[0], ctx), wheres))
+        return [[(w.args[0], i) for w, i in kept]] if kept else None
+    if depth <= 0:
+        return None
+    helper = _helper_call(node, ctx)
+    if helper is not None:
+        return _helper_chains(node, helper, ctx, depth - 1)
     stmt = flow.enclosing_statement(node, ctx)
     if _reduced(node, stmt, ctx):
         return None  # `(clip(x) * w).sum()`: the sum mixes in the lanes no where selects
@@ -105,15 +122,89 @@ def _selecting_chains(node: ast.AST, ctx: Context, depth: int) -> list[list[tupl
         name = stmt.target.id  # `log_p -= log_det(clipped)`: what log_p holds from here on
     else:
         return None
-    if depth <= 0:
-        return None
-    chains: list[list[tuple[ast.Call, int]]] = []
-    for use in _reads_of(name, stmt, ctx):
-        found = _selecting_chains(use, ctx, depth - 1)
+    memo = {} if memo is None else memo
+    key = (id(stmt), depth)
+    if key not in memo:
+        memo[key] = _uses_selected(_reads_of(name, stmt, ctx), ctx, depth - 1, memo)
+    return memo[key]
+
+
+def _uses_selected(uses: list[ast.Name], ctx: Context, depth: int,
+                   memo: dict[tuple[int, int], list[list[Selection]] | None]) -> list[list[Selection]] | None:
+    """The selecting chains of every use in ``uses`` that carries gradient (a bin search, a
+    comparison or an index reads none); None when one of them has none, or none is left."""
+    chains: dict[tuple[tuple[int, int], ...], list[Selection]] = {}
+    for use in uses:
+        if sinks.gradient_dead(use, ctx):
+            continue
+        found = _selecting_chains(use, ctx, depth, memo)
         if not found:
             return None
-        chains.extend(found)
-    return chains or None
+        # a formula reaches the same where along many paths: one chain per distinct selection
+        chains.update(((tuple((id(cond), branch) for cond, branch in chain), chain) for chain in found))
+    return list(chains.values()) or None
+
+
+def _helper_call(node: ast.AST, ctx: Context) -> ast.Call | None:
+    """The call of a function of this file that takes ``node`` itself as an argument
+    (positional or by keyword)."""
+    from kinkcheck.lint.ranges_calls import own_function
+
+    parent = ctx.parent(node)
+    call = ctx.parent(parent) if isinstance(parent, ast.keyword) else parent
+    if not isinstance(call, ast.Call) or node is call.func or own_function(call, ctx) is None:
+        return None
+    return call
+
+
+def _helper_chains(arg: ast.AST, call: ast.Call, ctx: Context, depth: int) -> list[list[Selection]] | None:
+    """The selecting chains of ``arg`` inside the helper ``call`` calls: those of every read
+    of the parameter it fills, their conditions read back as the arguments the call passes
+    (``where(in_bounds, ...)`` on the helper's parameter ``in_bounds`` selects by the mask the
+    caller hands it). A selection on anything else the helper computes is dropped."""
+    from kinkcheck.lint import call_sites
+    from kinkcheck.lint.ranges_calls import own_function
+
+    qual = own_function(call, ctx)
+    entry = ctx.fa.ix.scopes.get(qual) if qual else None
+    if qual is None or entry is None:
+        return None
+    callee = call_sites.caller_context(ctx.fa, qual, entry)
+    param = next((p for p in _parameters(callee) if call_sites.passed(p, call, callee) is arg), None)
+    if param is None or param in flow.bindings(callee):
+        return None  # handed to `*args`, or rebound before it is read
+    reads = sinks.reads(param, callee)
+    if len(reads) != sum(isinstance(n, ast.Name) and n.id == param for n in ast.walk(callee.fn)):
+        return None  # a nested function reads it too, out of sight of its selections
+    inner = _uses_selected(list(reads), callee, depth, {})
+    if not inner:
+        return None
+    chains = []
+    for chain in inner:
+        outer = [(passed, branch) for cond, branch in chain
+                 if (passed := _passed_mask(cond, call, callee)) is not None]
+        if not outer:
+            return None
+        chains.append(outer)
+    return chains
+
+
+def _parameters(ctx: Context) -> list[str]:
+    """The names of the parameters of the function ``ctx`` analyses, ``self`` included."""
+    fn = ctx.fn
+    if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        return []
+    args = fn.args
+    return [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)]
+
+
+def _passed_mask(cond: ast.AST, call: ast.Call, callee: Context) -> ast.AST | None:
+    """What ``call`` passes for the parameter ``cond`` names, when the helper never rebinds it."""
+    from kinkcheck.lint import call_sites
+
+    if not isinstance(cond, ast.Name) or cond.id not in _parameters(callee) or cond.id in flow.bindings(callee):
+        return None
+    return call_sites.passed(cond.id, call, callee)
 
 
 def _reduced(node: ast.AST, stop: ast.AST | None, ctx: Context) -> bool:
@@ -166,8 +257,8 @@ def _inside_both(call: ast.Call, value: ast.AST, low: ast.AST, high: ast.AST, ct
         return False
     for chain in chains:
         sides: set[str] = set()
-        for where, branch in chain:
-            for test in _conditions(where.args[0], branch, ctx):
+        for cond, branch in chain:
+            for test in _conditions(cond, branch, ctx):
                 if not _same_values(test, [value, low, high], ctx):
                     continue
                 if _side_of(test, value, low) == "above":
@@ -220,48 +311,48 @@ def _side_of(cond: ast.AST, value: ast.AST, bound: ast.AST) -> str | None:
     return None
 
 
+#: calls of one argument that hold the same number: an array of it, or the float itself
+_WRAPPERS = frozenset({"array", "asarray", "tensor", "as_tensor", "float"})
+
+
 def _bare(node: ast.AST) -> ast.AST:
-    """``node`` without an array wrapper of one argument: ``jnp.array(b)`` compares as ``b``."""
+    """``node`` without a wrapper of one argument: ``jnp.array(b)`` and ``float(b)`` compare as ``b``."""
     while isinstance(node, ast.Call) and len(node.args) == 1 and not node.keywords \
-            and isinstance(node.func, ast.Attribute) and node.func.attr in ("array", "asarray", "tensor", "as_tensor"):
+            and (node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)) in _WRAPPERS:
         node = node.args[0]
     return node
 
 
 def _off_zero(call: ast.Call, value: ast.AST, ctx: Context) -> bool:
-    """The where branch holding ``call`` is taken only where ``|value| > d`` with ``d >= 0``
-    (or ``>= d`` with ``d > 0``): ``value`` is never 0 there. Or ``call`` is bound to a name
-    read only by masks and by selections that keep it off 0 (:func:`_selected_off_zero`)."""
-    from kinkcheck.lint import ranges
-
+    """Every lane that reads ``call`` is selected by a ``where`` taken only where ``|value| >
+    d`` with ``d >= 0`` (or ``>= d`` with ``d > 0``): ``value`` is never 0 there. The
+    condition may be a name bound to it (``is_linear = abs(x) >= max_val``) and ``call`` may
+    reach the ``where`` through names. Or ``call`` is bound to a name read only by masks and
+    by selections that keep it off 0 (:func:`_selected_off_zero`)."""
     if _selected_off_zero(call, ctx):
         return True
-    found = next(((w, i) for w, i in where_branches(call, ctx) if (_callee_tail(w, ctx) or "") == "where"), None)
-    if found is None or not found[0].args:
+    chains = _selecting_chains(call, ctx, _DEPTH)
+    if not chains:
         return False
-    where, branch = found
-    cond = where.args[0]
-    if not (isinstance(cond, ast.Compare) and len(cond.ops) == 1):
+    return all(any(_keeps_off_zero(test, value, ctx) for cond, branch in chain for test in _conditions(cond, branch, ctx))
+               for chain in chains)
+
+
+def _keeps_off_zero(test: ast.AST, value: ast.AST, ctx: Context) -> bool:
+    """``test`` holding puts ``|value|`` above a ``d >= 0`` (``|value| > d``, ``d < |value|``)
+    or at least a ``d > 0`` (``>=``), and reads the ``value`` that reaches the kink."""
+    from kinkcheck.lint import ranges
+
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1):
         return False
-    left, op, right = cond.left, cond.ops[0], cond.comparators[0]
+    left, op, right = test.left, test.ops[0], test.comparators[0]
     if _abs_of(right, value, ctx):
         left, right = right, left
         op = {ast.Lt: ast.Gt(), ast.LtE: ast.GtE(), ast.Gt: ast.Lt(), ast.GtE: ast.LtE()}.get(type(op), op)
-    if not _abs_of(left, value, ctx):
-        return False
-    # the branch taken where |value| is above d: the false one of `<`/`<=`, the true one of `>`/`>=`
-    if isinstance(op, (ast.Lt, ast.LtE)):
-        if branch != 2:
-            return False
-        strict = isinstance(op, ast.LtE)
-    elif isinstance(op, (ast.Gt, ast.GtE)):
-        if branch != 1:
-            return False
-        strict = isinstance(op, ast.Gt)
-    else:
+    if not _abs_of(left, value, ctx) or not isinstance(op, _ABOVE) or not _same_values(test, [value], ctx):
         return False
     r = ranges.range_of(right, ctx)
-    return ranges.is_nonnegative(r) if strict else ranges.is_positive(r)
+    return ranges.is_nonnegative(r) if isinstance(op, ast.Gt) else ranges.is_positive(r)
 
 
 def _selected_off_zero(call: ast.Call, ctx: Context) -> bool:
