@@ -27,6 +27,9 @@ GUARDS: Mapping[str, str] = {
     "double-where": "the op sits in the safe branch of the double-where pattern, its operand filled with a "
                     "value away from the kink where the condition masks it (`where(ok, x, 1.0)`; a fill of 0 "
                     "is no guard)",
+    "zero-patch": "the comparison `den == 0` only patches the exact zero of a divisor: `num / (den + eps * "
+                  "(den == 0))`, `den = where(den == 0, 1.0, den); num / den`: it flips at the one point where "
+                  "the division has its pole (the division stays a finding)",
     "detached-target": "the operand does not carry a gradient (a constant, a detached target)",
     "rounding": "a clamp, relu or maximum at 0 of a value that is >= 0 in exact arithmetic (a squared distance "
                 "or a variance written expanded, an abs, a norm): it only removes rounding error",
