@@ -371,9 +371,14 @@ def _arithmetic(value: object) -> bool:
 
 
 def _continuous_array_op(value: object) -> bool:
-    """``z.norm(dim=1)``, ``d.sqrt()``: a value computed from an array by a continuous op."""
-    return isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and \
-        value.func.attr in _CONTINUOUS_METHODS
+    """``z.norm(dim=1)``, ``d.sqrt()``: a value computed from an array by a continuous op; so
+    is what a function named for one returns (``norm(x)``, ``safe_norm(x)``: a helper of the
+    file, or one imported by name)."""
+    if not isinstance(value, ast.Call):
+        return False
+    if isinstance(value.func, ast.Attribute):
+        return value.func.attr in _CONTINUOUS_METHODS
+    return isinstance(value.func, ast.Name) and value.func.id.rsplit("_", 1)[-1] in _CONTINUOUS_METHODS
 
 
 def _listed_zip(iterable: ast.AST, ctx: "Context") -> ast.AST:
