@@ -43,6 +43,7 @@ from kinkcheck.lint.resolve import (
     name_kind,
 )
 from kinkcheck.lint.argflow import FREE
+from kinkcheck.lint.kinds_integer import class_index_target, indexes_an_array
 from kinkcheck.lint.kinds_params import config_namespace, parameter_kind
 from kinkcheck.lint.narrowing import _isinstance_kind, _observation, _reference
 from kinkcheck.lint.records import record_setting
@@ -235,7 +236,7 @@ def variable_kind(ctx: "Context", name: str) -> str:
     ctx._cycle_met = False
     ctx._busy.add(name)
     try:
-        kind = _variable_kind(ctx, name)
+        kind = _integer_by_use(ctx, name, _variable_kind(ctx, name))
     finally:
         ctx._busy.discard(name)
         met = ctx._cycle_met
@@ -247,6 +248,18 @@ def variable_kind(ctx: "Context", name: str) -> str:
         return UNKNOWN
     ctx._kinds[name] = kind
     return kind
+
+
+def _integer_by_use(ctx: "Context", name: str, found: str) -> str:
+    """DATA where the kind ``found`` for ``name`` says it may carry gradient but how the
+    function uses it proves it holds integers (``a[i_x]``; the targets of
+    ``cross_entropy(..., ignore_index=n)``): an integer array carries none. A Python value
+    stays one (``l: int`` indexing ``z[l]`` is a number, not an array)."""
+    if found not in (TENSOR, UNKNOWN):
+        return found
+    if indexes_an_array(ctx, name) or (name in ctx.params and class_index_target(ctx, name)):
+        return DATA
+    return found
 
 
 def _variable_kind(ctx: "Context", name: str) -> str:

@@ -20,6 +20,7 @@ from kinkcheck.lint.kinds import (
     REPARAMETERIZED,
     STEP_FUNCS,
     VIEW_METHODS,
+    _INTEGER_DTYPES,
     _constant_call,
     _integer_dtype,
 )
@@ -122,6 +123,8 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
             if how == "instance" and q.startswith("torch.nn.") and _module_class(q, tail) \
                     and not parameter_free_layer(q):
                 return TENSOR  # `self.embed(ids)`: a layer's weights enter its output, data in or not
+            if tail in _INTEGER_DTYPES:
+                return DATA  # `jnp.int32(x)`: a cast to integers, which carry no gradient
             if tail in DATA_FUNCS or tail in STEP_FUNCS or tail.startswith(("is", "get_", "set_")):
                 return DATA if not tail.startswith(("is_", "get_", "set_")) else PLAIN
             if tail.endswith("_like") or tail in ("tensor", "as_tensor", "asarray", "array"):
