@@ -56,12 +56,21 @@ def indexes_an_array(ctx: "Context", name: str) -> bool:
 
 
 def _returned(value: object) -> bool:
-    """What a call returns, or an item or attribute of it, and no truth value
-    (``logical_and(a, b)`` is a mask of what it compares)."""
+    """What a call returns, or an item or attribute of it, and no truth value nor a method of
+    one (``logical_and(a, b)``, ``(J != 0).any(1)``: masks of what they compare)."""
     node = value
     while isinstance(node, (ast.Subscript, ast.Attribute)):
         node = node.value
-    return isinstance(node, ast.Call) and not truth_value(node)
+    if not isinstance(node, ast.Call):
+        return False
+    while not truth_value(node):
+        if isinstance(node, ast.Call):
+            node = node.func
+        elif isinstance(node, (ast.Attribute, ast.Subscript)):
+            node = node.value
+        else:
+            return True
+    return False
 
 
 def class_index_target(ctx: "Context", name: str) -> bool:
