@@ -275,6 +275,20 @@ def passed(param: str, call: ast.Call, ctx) -> ast.AST | None:
     return value
 
 
+def handed_to(call: ast.Call, arg: ast.AST, ctx) -> "tuple[Context, str] | None":
+    """The function or method of this file ``call`` calls (a linked Context of it) and its
+    parameter that receives ``arg`` (by position or keyword); None when the callee is not
+    this file's, or ``arg`` lands behind ``*args``."""
+    from kinkcheck.lint.ranges_calls import own_function
+
+    qual = own_function(call, ctx)
+    if qual is None or any(isinstance(a, ast.Starred) for a in call.args):
+        return None
+    callee = caller_context(ctx.fa, qual, ctx.fa.ix.scopes[qual])
+    param = next((p for p in callee.params if passed(p, call, callee) is arg), None)
+    return (callee, param) if param is not None else None
+
+
 def caller_context(fa, qual: str, caller) -> "Context":
     """A Context of a calling function with its parent links, so what reaches the call
     is read flow-sensitively (``s = s.clamp_min(tiny)`` before ``loss(s)``); memoized."""

@@ -162,17 +162,14 @@ def _helper_chains(arg: ast.AST, call: ast.Call, ctx: Context, depth: int) -> li
     of the parameter it fills, their conditions read back as the arguments the call passes
     (``where(in_bounds, ...)`` on the helper's parameter ``in_bounds`` selects by the mask the
     caller hands it). A selection on anything else the helper computes is dropped."""
-    from kinkcheck.lint import call_sites
-    from kinkcheck.lint.ranges_calls import own_function
+    from kinkcheck.lint.call_sites import handed_to
 
-    qual = own_function(call, ctx)
-    entry = ctx.fa.ix.scopes.get(qual) if qual else None
-    if qual is None or entry is None:
+    handed = handed_to(call, arg, ctx)
+    if handed is None:
         return None
-    callee = call_sites.caller_context(ctx.fa, qual, entry)
-    param = next((p for p in _parameters(callee) if call_sites.passed(p, call, callee) is arg), None)
-    if param is None or param in flow.bindings(callee):
-        return None  # handed to `*args`, or rebound before it is read
+    callee, param = handed
+    if param in flow.bindings(callee):
+        return None  # rebound before it is read
     reads = sinks.reads(param, callee)
     if len(reads) != sum(isinstance(n, ast.Name) and n.id == param for n in ast.walk(callee.fn)):
         return None  # a nested function reads it too, out of sight of its selections
@@ -189,20 +186,11 @@ def _helper_chains(arg: ast.AST, call: ast.Call, ctx: Context, depth: int) -> li
     return chains
 
 
-def _parameters(ctx: Context) -> list[str]:
-    """The names of the parameters of the function ``ctx`` analyses, ``self`` included."""
-    fn = ctx.fn
-    if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-        return []
-    args = fn.args
-    return [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)]
-
-
 def _passed_mask(cond: ast.AST, call: ast.Call, callee: Context) -> ast.AST | None:
     """What ``call`` passes for the parameter ``cond`` names, when the helper never rebinds it."""
     from kinkcheck.lint import call_sites
 
-    if not isinstance(cond, ast.Name) or cond.id not in _parameters(callee) or cond.id in flow.bindings(callee):
+    if not isinstance(cond, ast.Name) or cond.id not in callee.params or cond.id in flow.bindings(callee):
         return None
     return call_sites.passed(cond.id, call, callee)
 

@@ -139,19 +139,14 @@ def _dead_in_callee(call: ast.Call, arg: ast.AST, ctx, depth: int, value_matters
     only ranks, compares or detaches the parameter ``arg`` lands in: the value dies there as
     it would inline (``distances.topk(k).indices``). A parameter the callee returns, or
     hands on to code that is not this file's, keeps its gradient."""
-    from kinkcheck.lint import call_sites
-    from kinkcheck.lint.ranges_calls import own_function
+    from kinkcheck.lint.call_sites import handed_to
 
-    qual = own_function(call, ctx)
-    if qual is None or any(isinstance(a, ast.Starred) for a in call.args):
+    handed = handed_to(call, arg, ctx)
+    if handed is None:
         return False
-    entry = ctx.fa.ix.scopes[qual]
-    callee = call_sites.caller_context(ctx.fa, qual, entry)
-    param = next((p for p in callee.params if call_sites.passed(p, call, callee) is arg), None)
-    if param is None:
-        return False
+    callee, param = handed
     memo = ctx.fa.__dict__.setdefault("_dead_parameters", {})
-    key = (qual, param, value_matters)
+    key = (callee.qualname, param, value_matters)
     if key not in memo:
         memo[key] = False  # a recursive call keeps the gradient
         uses = [u for u in reads(param, callee) if flow.reaching(param, u, callee)[1]]
