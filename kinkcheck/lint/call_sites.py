@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from kinkcheck.lint.bindings import init_parameters
 from kinkcheck.lint.callables import SAME_MODULE
+from kinkcheck.lint.resolve import dotted
 from kinkcheck.syntax import callee_tail
 
 if TYPE_CHECKING:
@@ -275,18 +276,46 @@ def passed(param: str, call: ast.Call, ctx) -> ast.AST | None:
     return value
 
 
+#: decorators that leave a method's body the code that runs and is differentiated
+_PLAIN_METHOD_DECORATORS = frozenset({"staticmethod", "classmethod"})
+
+
 def handed_to(call: ast.Call, arg: ast.AST, ctx) -> "tuple[Context, str] | None":
     """The function or method of this file ``call`` calls (a linked Context of it) and its
-    parameter that receives ``arg`` (by position or keyword); None when the callee is not
-    this file's, or ``arg`` lands behind ``*args``."""
+    parameter that receives ``arg`` (by position or keyword), where that parameter is all the
+    callee sees of the value: None when the callee is not this file's, ``arg`` lands behind
+    ``*args``, the callee is decorated (``jax.custom_jvp`` replaces its derivative), is
+    nested in a function (it may read the caller's names directly), or a function nested
+    in it reads the parameter (out of sight of a walk of the callee's own body)."""
     from kinkcheck.lint.ranges_calls import own_function
+    from kinkcheck.lint.walk import walk_local
 
     qual = own_function(call, ctx)
     if qual is None or any(isinstance(a, ast.Starred) for a in call.args):
         return None
-    callee = caller_context(ctx.fa, qual, ctx.fa.ix.scopes[qual])
+    entry = ctx.fa.ix.scopes[qual]
+    fn = entry[0]
+    if any((dotted(d) or "") not in _PLAIN_METHOD_DECORATORS for d in getattr(fn, "decorator_list", ())) \
+            or _nested_in_function(ctx.fa, qual):
+        return None
+    callee = caller_context(ctx.fa, qual, entry)
     param = next((p for p in callee.params if passed(p, call, callee) is arg), None)
-    return (callee, param) if param is not None else None
+    if param is None:
+        return None
+    local_reads = sum(isinstance(n, ast.Name) and n.id == param for n in walk_local(fn))
+    all_reads = sum(isinstance(n, ast.Name) and n.id == param for n in ast.walk(fn))
+    return (callee, param) if local_reads == all_reads else None
+
+
+def _nested_in_function(fa, qual: str) -> bool:
+    """``qual`` is defined inside a function (a closure), not at module or class level."""
+    outer = qual.rpartition(".")[0]
+    while outer:
+        entry = fa.ix.scopes.get(outer)
+        if entry is not None and isinstance(entry[0], (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            return True
+        outer = outer.rpartition(".")[0]
+    return False
 
 
 def caller_context(fa, qual: str, caller) -> "Context":

@@ -391,7 +391,12 @@ def _continuous_array_op(value: object) -> bool:
         return False
     if isinstance(value.func, ast.Attribute):
         return value.func.attr in _CONTINUOUS_METHODS
-    return isinstance(value.func, ast.Name) and value.func.id.rsplit("_", 1)[-1] in _CONTINUOUS_METHODS
+    return isinstance(value.func, ast.Name) and value.func.id not in _BUILTIN_NUMBERS \
+        and value.func.id.rsplit("_", 1)[-1] in _CONTINUOUS_METHODS
+
+
+#: Python's own functions of numbers: ``abs(shift)`` of a setting is a number
+_BUILTIN_NUMBERS = frozenset({"abs", "pow"})
 
 
 def _listed_zip(iterable: ast.AST, ctx: "Context") -> ast.AST:

@@ -35,6 +35,8 @@ _MAPPING_TYPE_RE = re.compile(r"\b(Dict|dict|Mapping|MutableMapping|OrderedDict|
 #: methods that keep an array's dtype: a name rebound through them holds the same kind of numbers
 _SAME_DTYPE_METHODS = frozenset({"squeeze", "unsqueeze", "view", "reshape", "flatten", "contiguous", "clone",
                                  "detach", "clamp", "clip", "cpu", "cuda"})
+#: what tells an array's dtype: a function reading it serves integers and floats both
+_DTYPE_TESTS = frozenset({"dtype", "is_floating_point", "is_complex"})
 #: class-index losses (their target is class indices, or, without ``ignore_index``, probabilities)
 _CLASS_INDEX_LOSSES = frozenset({"torch.nn.functional.cross_entropy", "torch.nn.functional.nll_loss"})
 _CLASS_INDEX_MODULES = frozenset({"torch.nn.CrossEntropyLoss", "torch.nn.NLLLoss",
@@ -90,12 +92,13 @@ def _index_uses(ctx: "Context") -> dict[str, list[ast.Subscript]]:
         return memo
     uses: dict[str, list[ast.Subscript]] = {}
     inner: set[str] = set()
+    branched = _in_branches(ctx)
     for node in walk_local(ctx.fn):
         if isinstance(node, ast.Lambda):
             inner |= {a.arg for a in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs)}
         elif isinstance(node, ast.comprehension):
             inner |= {n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)}
-        elif isinstance(node, ast.Subscript):
+        elif isinstance(node, ast.Subscript) and id(node) not in branched:
             items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
             for item in items:
                 if isinstance(item, ast.Name):
@@ -105,13 +108,29 @@ def _index_uses(ctx: "Context") -> dict[str, list[ast.Subscript]]:
     return memo
 
 
+def _in_branches(ctx: "Context") -> set[int]:
+    """The nodes the function runs only on one side of an ``if`` or a conditional expression:
+    an index there says what the name holds on that side (``table[t]`` when ``discrete``),
+    not on the other, where it may be a float time that is floored and compared."""
+    inside: set[int] = set()
+    for node in walk_local(ctx.fn):
+        if isinstance(node, ast.If):
+            inside |= {id(n) for st in (*node.body, *node.orelse) for n in ast.walk(st)}
+        elif isinstance(node, ast.IfExp):
+            inside |= {id(n) for side in (node.body, node.orelse) for n in ast.walk(side)}
+    return inside
+
+
 def _dtype_tested(ctx: "Context") -> set[str]:
     """Names whose dtype the function reads (``x.dtype``, ``x.is_floating_point()``): it
     handles integer and float inputs both, and may index with the one and compute with the other."""
     memo: set[str] | None = ctx.__dict__.get("_dtype_tested")
     if memo is None:
         memo = {n.value.id for n in walk_local(ctx.fn) if isinstance(n, ast.Attribute)
-                and n.attr in ("dtype", "is_floating_point") and isinstance(n.value, ast.Name)}
+                and n.attr in _DTYPE_TESTS and isinstance(n.value, ast.Name)}
+        # the function forms: `torch.is_floating_point(t)`, `jnp.issubdtype(t.dtype, ...)`
+        memo |= {n.args[0].id for n in walk_local(ctx.fn) if isinstance(n, ast.Call) and n.args
+                 and isinstance(n.args[0], ast.Name) and (dotted(n.func) or "").rsplit(".", 1)[-1] in _DTYPE_TESTS}
         ctx.__dict__["_dtype_tested"] = memo
     return memo
 

@@ -5,9 +5,11 @@ setting, so ``if cfg.margin > 0:`` is no branch on the loss and ``sim / cfg.temp
 pole. ``kinds`` asks this for an attribute of a parameter annotated with such a class.
 
 Only plain records count. A pytree (``flax.struct.dataclass``, ``chex.dataclass``, an
-equinox module, a class handed to ``jax.tree_util.register_*``, a NamedTuple in JAX code) is
-traced leaf by leaf under ``jax.grad``, whatever its annotations say, and a class with other
-bases may hold anything.
+equinox module, a class handed to ``jax.tree_util.register_*``, a NamedTuple in JAX or
+``torch.func`` code) is traced leaf by leaf under ``jax.grad``, whatever its annotations say,
+and a class with other bases may hold anything. The annotation is taken at its word: a field
+declared ``float`` that holds a learnable tensor is the author's error, as it is for a
+parameter annotated so.
 """
 
 from __future__ import annotations
@@ -109,9 +111,18 @@ def _record_shape(fa: "FileAnalysis", cls: str, node: ast.ClassDef) -> bool:
     decorators = [module.qualify(d.func if isinstance(d, ast.Call) else d) or "" for d in node.decorator_list]
     bases = fa.ix.classes.get(cls, ())
     by_decorator = bool(decorators) and all(d in _RECORD_DECORATORS for d in decorators) and not bases
-    # a NamedTuple is a tuple, a pytree to JAX: under `jax.grad` its fields are traced
-    by_base = not decorators and bool(bases) and all(b in _RECORD_BASES for b in bases) and not fa.jax
+    # a NamedTuple is a tuple, a pytree to JAX and to torch.func: under `jax.grad` or
+    # `torch.func.grad` its fields are traced
+    by_base = not decorators and bool(bases) and all(b in _RECORD_BASES for b in bases) \
+        and not fa.jax and not _transforms_pytrees(fa)
     return by_decorator or by_base
+
+
+def _transforms_pytrees(fa: "FileAnalysis") -> bool:
+    """The file imports torch's function transforms (``torch.func``, ``functorch``), which
+    differentiate tuples leaf by leaf."""
+    names = [*fa.ix.table.names.values(), *fa.ix.table.stars]
+    return any(q.startswith(("torch.func", "functorch")) for q in names)
 
 
 def _registered(fa: "FileAnalysis", name: str) -> bool:

@@ -170,10 +170,12 @@ def _helper_chains(arg: ast.AST, call: ast.Call, ctx: Context, depth: int) -> li
     callee, param = handed
     if param in flow.bindings(callee):
         return None  # rebound before it is read
-    reads = sinks.reads(param, callee)
-    if len(reads) != sum(isinstance(n, ast.Name) and n.id == param for n in ast.walk(callee.fn)):
-        return None  # a nested function reads it too, out of sight of its selections
-    inner = _uses_selected(list(reads), callee, depth, {})
+    # what the helper does with its parameter is the same from every call: worked out once
+    # per depth (a helper calling the next one several times would otherwise fan out)
+    memo = callee.__dict__.setdefault("_selected_parameters", {})
+    if (param, depth) not in memo:
+        memo[param, depth] = _uses_selected(list(sinks.reads(param, callee)), callee, depth, {})
+    inner = memo[param, depth]
     if not inner:
         return None
     chains = []
