@@ -13,6 +13,7 @@ from kinkcheck.lint import namespaces
 from kinkcheck.lint.argflow import FREE
 from kinkcheck.lint.kinds import (
     _CYCLE,
+    _INTEGER_DTYPES,
     INT_CASTS,
     PARAMETERS,
     PLAIN_CALLS,
@@ -20,7 +21,6 @@ from kinkcheck.lint.kinds import (
     REPARAMETERIZED,
     STEP_FUNCS,
     VIEW_METHODS,
-    _INTEGER_DTYPES,
     _constant_call,
     _integer_dtype,
 )

@@ -141,7 +141,7 @@ def _uses_selected(uses: list[ast.Name], ctx: Context, depth: int,
         if not found:
             return None
         # a formula reaches the same where along many paths: one chain per distinct selection
-        chains.update(((tuple((id(cond), branch) for cond, branch in chain), chain) for chain in found))
+        chains.update((tuple((id(cond), branch) for cond, branch in chain), chain) for chain in found)
     return list(chains.values()) or None
 
 
