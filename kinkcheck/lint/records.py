@@ -69,7 +69,9 @@ def _annotated_classes(ctx: "Context", ann: ast.AST | None, depth: int) -> list[
     q = ctx.qualify(ann)
     if q in ctx.fa.ix.classes:
         return [q]
-    alias = _module_alias(ctx.fa, ann.id)
+    from kinkcheck.lint.kinds_members import module_context
+
+    alias = module_context(ctx.fa).definition(ann.id)  # `Objective = KL | RenyiAlpha`, bound once
     return _annotated_classes(ctx, alias, depth - 1) if alias is not None else None
 
 
@@ -81,13 +83,6 @@ def _union(ctx: "Context", members: list[ast.expr], depth: int) -> list[str] | N
             return None
         out += got
     return out
-
-
-def _module_alias(fa: "FileAnalysis", name: str) -> ast.expr | None:
-    """``Objective = KL | RenyiAlpha`` at module level, bound once: the union it stands for."""
-    values = [st.value for st in fa.tree.body if isinstance(st, ast.Assign)
-              and any(isinstance(t, ast.Name) and t.id == name for t in st.targets)]
-    return values[0] if len(values) == 1 else None
 
 
 def _plain_record(fa: "FileAnalysis", cls: str) -> bool:

@@ -101,14 +101,7 @@ def _or_ed_into(test: ast.AST, cond: ast.AST, ctx: Context) -> bool:
 
 def _only_divides(value: ast.AST, ctx: Context) -> bool:
     """``value`` is a divisor (``num / value``), or the value of a name read only as one."""
-    if _divisor(value, ctx):
-        return True
-    stmt = ctx.parent(value)
-    if not (isinstance(stmt, ast.Assign) and stmt.value is value and len(stmt.targets) == 1
-            and isinstance(stmt.targets[0], ast.Name)):
-        return False
-    uses = sinks.uses_of(stmt.targets[0].id, stmt, ctx)
-    return bool(uses) and all(_divisor(use, ctx) for use in uses)
+    return _divisor(value, ctx) or sinks.every_bound_use(value, ctx, lambda use: _divisor(use, ctx))
 
 
 def _divisor(node: ast.AST, ctx: Context) -> bool:
