@@ -10,6 +10,7 @@ import ast
 import re
 from typing import TYPE_CHECKING
 
+from kinkcheck.lint.param_docs import documented_data
 from kinkcheck.lint.resolve import (
     DATA,
     PLAIN,
@@ -59,7 +60,7 @@ def parameter_kind(ctx: "Context", name: str) -> str:
     if ak == TENSOR and ctx.fa.framework and _numpy_annotation(ann):
         return DATA  # an np.ndarray handed to torch/jax code is data
     if ak == TENSOR and (name_kind(name) == DATA or PARAM_DATA_RE.search(name) or SIZES_RE.search(name)
-                         or _integer_tensor(ann)):
+                         or _integer_tensor(ann) or documented_data(ctx, name)):
         # `target: Tensor`, `image_sizes: Tensor`: the annotation says array, the name says
         # which; `counts: torch.LongTensor`: integers carry no gradient
         return DATA
@@ -81,6 +82,8 @@ def parameter_kind(ctx: "Context", name: str) -> str:
         # `eps = union.new_tensor([eps])`: a setting rebound to an array is an array
         return join(PLAIN, *_assigned_kinds(ctx, name)) if name in ctx.bound else PLAIN
     hk = name_kind(name)
+    if hk is None and documented_data(ctx, name):
+        hk = DATA  # `y : torch.Tensor` / `targets` in the docstring: what the name would have said
     if hk == PLAIN and name in ctx.array_receivers():
         hk = None  # `m.mean()`, `k.abs()`: used as an array whatever the name suggests
     assigned = _assigned_kinds(ctx, name)
