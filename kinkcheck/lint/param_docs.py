@@ -18,36 +18,47 @@ if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
 
 #: words that may precede the noun of a description: articles, shapes, adjectives of data
+#: (each alternative consumes its characters one way only: no backtracking blow-up on long
+#: numbers, `[^\s\d]*\d\S*`)
 _LEAD = (r"(?:(?:a|an|the|of|value|values|tensor|tensors|array|arrays|batch|batched|sorted|training|true|"
          r"patched|corresponding|one-hot|binary|integer|class|node|dense|sparse|float|normalized|"
-         r"\S*\d\S*|\([^)]*\)|\[[^]]*\]|`[^`]*`)\s+)*")
+         r"[^\s\d]*\d\S*|\([^)]*\)|\[[^]]*\]|`[^`]*`)\s+)*")
+#: what may follow the noun: nothing, punctuation, a preposition, or a noun of data. "target"
+#: and "label" are adjectives too ("target features" of domain adaptation, "target sequence"
+#: of a decoder, "label embeddings" that are learnt): then the noun after them decides
+_DATA_TAIL = (r"(?:$|[.,;:()\[]|\s+(?:of|for|with|in|on|from|per|as|and|or|tensors?|arrays?|values?|maps?|"
+              r"images?|masks?|box(?:es)?|labels?|indices|ids|data|signals?|waveforms?|spectrograms?|"
+              r"heatmaps?|keypoints|depths?|classes|class (?:indices|ids|labels))\b)")
 #: a description whose noun is what the loss scores against: targets, the ground truth, labels,
-#: reference data (not a "target device", a "target distribution" or a "target network")
+#: reference data
 _DATA_HEAD_RE = re.compile(
-    rf"^{_LEAD}(targets?|ground[- ]?truths?|gt|labels?|"
-    r"reference (?:data|images?|signals?|tensors?|values?|samples?|audio|waveforms?|spectr\w*))\b"
-    r"(?![ -](?:device|devices|vocab\w*|functions?|value for|precision|class|classes|dataset|datasets|module|"
-    r"distributions?|size|sizes|dim\w*|frequency|network|networks|model|models|domain|index|indices)\b)",
+    rf"^{_LEAD}(?:targets?|ground[- ]?truths?|gt|labels?|"
+    r"reference (?:data|images?|signals?|tensors?|values?|samples?|audio|waveforms?|spectr\w*))"
+    rf"{_DATA_TAIL}",
     re.IGNORECASE)
 #: a description that speaks of what the model computes is no target, whatever else it says
-_PREDICTED_RE = re.compile(r"\b(pred\w*|outputs?|logits?|estimat\w*|inputs?|generated|reconstruct\w*|fake)\b",
+_PREDICTED_RE = re.compile(r"\b(pred\w*|outputs?|logits?|estimat\w*|inputs?|generated|reconstruct\w*|fake|"
+                           r"network|model|learn\w*|embeddings?|features?|parameters?|hidden)\b",
                            re.IGNORECASE)
+#: a bare type where numpydoc puts it (``y: torch.Tensor`` then the description, indented)
+_TYPE_ONLY_RE = re.compile(r"^(?:[\w.]+\.)?(?:Tensor|ndarray|Array|ArrayLike|float|int|bool|str|list|tuple|dict|"
+                           r"Sequence|Optional\[.*\]|Union\[.*\])$")
 _SECTION_RE = re.compile(r"^(Args|Arguments|Parameters|Params|Inputs)\s*:?\s*$", re.IGNORECASE)
 _OTHER_SECTION_RE = re.compile(r"^(Returns?|Yields?|Raises|Examples?|Notes?|Shapes?|References?|See Also|Attributes|"
                                r"Outputs?)\s*:?\s*$", re.IGNORECASE)
 
 
 def documented_data(ctx: "Context", name: str) -> bool:
-    """The docstring of the loss ``ctx`` checks (or, for ``forward``/``__call__``, of its
-    class) describes parameter ``name`` as targets, ground truth, labels or reference data.
+    """The docstring of the loss ``ctx`` checks (or, for a loss class's ``forward``/``__call__``,
+    of its class) describes parameter ``name`` as targets, ground truth, labels or reference data.
 
-    Only a loss's own docstring counts (a function named for a loss, a module's forward):
-    that is the contract with its users, who call it. A helper's callers in the checked code
-    are better evidence than its docstring, and may disagree with it (ultralytics' ``probiou``
-    documents ``obb1`` as the ground truth; its rotated-box loss hands it the prediction)."""
-    from kinkcheck.lint.kinds_params import _helper
-
-    if _helper(ctx):
+    Only a declared loss's own docstring counts (a function named for a loss, a loss class's
+    forward): that is the contract with its users, who call it. A helper's callers in the
+    checked code are better evidence than its docstring, and may disagree with it (ultralytics'
+    ``probiou`` documents ``obb1`` as the ground truth; its rotated-box loss hands it the
+    prediction); a network's forward documents its own inputs ("target sequence" of a decoder)."""
+    info = ctx.fa.ix.functions.get(ctx.qualname)
+    if info is None or info.root not in ("name", "loss-class"):
         return False
     memo = ctx.fa.__dict__.setdefault("_documented_data", {})
     key = ctx.qualname
@@ -94,12 +105,14 @@ def _descriptions(doc: str, names: set[str]) -> dict[str, str]:
             continue
         numpy = re.match(r"^(\*{0,2}\w+(?:\s*,\s*\*{0,2}\w+)*)\s+:(?:\s+\S.*)?$", line)
         if numpy and section != "other" and i + 1 < len(lines) and _indent(lines[i + 1]) > _indent(raw):
-            _add(out, names, [n.strip("* ") for n in numpy.group(1).split(",")], "", lines, i)
+            params = [n.strip("* ") for n in numpy.group(1).split(",")]
+            if len(params) == 1:  # `gt, y : Tensor` shares one description: it says which is which
+                _add(out, names, params, "", lines, i)
             continue
         google = re.match(r"^\*{0,2}(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$", line)
         if google and section == "args":
             text = google.group(2)
-            if len(text.split()) == 1 and i + 1 < len(lines) and _indent(lines[i + 1]) > _indent(raw):
+            if _TYPE_ONLY_RE.match(text.strip()) and i + 1 < len(lines) and _indent(lines[i + 1]) > _indent(raw):
                 text = ""  # `y: torch.Tensor` then the description, indented, numpydoc-like
             _add(out, names, [google.group(1)], text, lines, i)
     return out
