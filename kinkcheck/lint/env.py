@@ -54,6 +54,11 @@ class _Env:
                         return NUMPY  # `nx = get_backend(x, y)`: an array namespace
                     if isinstance(value, ast.Call):
                         ctor = ix.resolve(value.func, self)
+                        if ix.how in ("instance", "attribute-of-instance"):
+                            # `loss = criterion(out, y)` with `criterion = MyLoss()`: what calling
+                            # an object returns (its forward's value), not another instance
+                            ix.how = None
+                            return None
                         if ctor and ctor.rsplit(".", 1)[-1][:1].isupper():
                             ix.how = "instance"
                             return ctor  # an instance: calling it calls the class

@@ -575,6 +575,42 @@ def test_backward_of_a_name_bound_to_an_imported_loss_call():
     assert f"m.DQN.train{SLICE}" in got
 
 
+def test_backward_of_what_a_criterion_object_returns():
+    # `loss = criterion(out, y)` holds what the criterion's forward returns, not another
+    # criterion: `loss.backward()` is a tensor's backward, not a method of the loss class
+    got = scoped({"m": """
+        import torch
+        from torch import nn
+
+        class MyLoss(nn.Module):
+            def forward(self, x, y):
+                return (x - y).abs().mean()
+
+        def train(model, x, y):
+            criterion = MyLoss()
+            loss = criterion(torch.relu(model(x)), y)
+            loss.backward()
+
+        class Trainer:
+            def __init__(self):
+                self.criterion = MyLoss()
+
+            def step(self, model, x, y):
+                loss = self.criterion(model(x), y)
+                loss.backward()
+
+        class Tensorish:
+            def backward(self):
+                return None
+
+        def not_a_tensor():
+            obj = Tensorish()
+            obj.backward()
+        """})
+    assert {f"m.train{SLICE}", f"m.Trainer.step{SLICE}", "m.MyLoss.forward"} <= got
+    assert f"m.not_a_tensor{SLICE}" not in got
+
+
 def test_a_passed_model_is_not_loss_code():
     got = scoped({"m": """
         from torch import nn
