@@ -183,19 +183,23 @@ def sibling_exports(root: str | None, module: str) -> dict[str, str] | None:
 
 class Reexports:
     """Follows ``pkg.ops.my_abs`` to ``torch.abs`` when ``pkg/ops.py`` re-exports it,
-    within a hop budget (each hop reads at most one sibling file with ``ast``)."""
+    within a hop budget: each module the file asks about costs one hop, once (it reads at
+    most one sibling file with ``ast``). Asking again is free: a file whose names all come
+    through ``from .imports import *`` spends one hop on that module, not one per name, so
+    the functions checked first do not use up what the later ones resolve."""
 
     def __init__(self, path: str, module: str, hops: int = 64):
         self.root = source_root(path, module)
         self.hops = hops
         self._memo: dict[str, str] = {}
+        self._asked: set[str] = set()
 
     def follow(self, qname: str, depth: int = 4) -> str:
         if qname in self._memo:
             return self._memo[qname]
         result = qname
         for _ in range(depth):
-            if self.hops <= 0 or self.root is None:
+            if self.root is None:
                 break
             nxt = self._step(result)
             if nxt is None or nxt == result:
@@ -211,11 +215,13 @@ class Reexports:
         # try the longest module prefix that is a sibling file
         for cut in range(len(parts) - 1, 0, -1):
             mod = ".".join(parts[:cut])
-            self.hops -= 1
-            exports = sibling_exports(self.root, mod)
-            if exports is None:
+            if mod not in self._asked:
                 if self.hops <= 0:
                     return None
+                self._asked.add(mod)
+                self.hops -= 1
+            exports = sibling_exports(self.root, mod)
+            if exports is None:
                 continue
             target = exports.get(parts[cut])
             if target is None or target == ".".join(parts[: cut + 1]):
