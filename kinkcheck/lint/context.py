@@ -184,9 +184,11 @@ class Context:
     def no_grad_ids(self) -> set[int]:
         """ids of the nodes that run under ``torch.no_grad()`` in this function."""
         if self._no_grad is None:
-            self._no_grad = set()
             if self.fn is not self.fa.tree:
                 self._no_grad = no_grad_nodes(self.fn, list(getattr(self.fn, "body", [])), self)
+            else:  # module code: a `with torch.no_grad():` in a `__main__` block
+                self._no_grad = no_grad_nodes(None, [s for s in self.fa.tree.body if not isinstance(
+                    s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))], self)
         return self._no_grad
 
     def where_calls(self) -> list[ast.Call]:

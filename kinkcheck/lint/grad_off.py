@@ -163,6 +163,7 @@ def called_only_without_grad(ctx: Context, depth: int = 4) -> bool:
         return found
     # a call of the function in its own body (entmax's threshold search retrying with a larger
     # k) runs within one of its other calls: it adds no way in
+    resolved = {id(call.func) for _, call in sites or ()}
     sites = [(caller, call) for caller, call in sites or () if caller.qualname != ctx.qualname]
     found = bool(sites) and all(
         isinstance(caller, Context) and (
@@ -172,6 +173,11 @@ def called_only_without_grad(ctx: Context, depth: int = 4) -> bool:
             or undifferentiated_forward(ctx.fa, caller.qualname, caller.cls_qual)
             or called_only_without_grad(caller, depth - 1))
         for caller, call in sites or ())
+    if found and _called_by_name(ctx):
+        # `self.temperature_scale(x)` resolved, but `self.model.temperature_scale(x)` in a
+        # training closure not: every mention the resolved calls do not account for must run
+        # with gradients off too
+        found = _named_only_without_grad(ctx, skip=resolved, depth=depth)
     memo[ctx.qualname] = found
     return found
 
@@ -183,41 +189,86 @@ def _called_by_name(ctx: Context) -> bool:
     return call_sites.is_method(ctx) and name not in FORWARD_NAMES and not name.startswith("__")
 
 
-def _named_only_without_grad(ctx: Context) -> bool:
+def _named_only_without_grad(ctx: Context, skip: set[int] | None = None, depth: int = 4) -> bool:
     """Every mention of the function in the file (``self.uncertainty`` for a method) runs with
     gradients off: called, or handed as an argument to a call (``sample_points(logits,
     self.uncertainty)``), under ``torch.no_grad()``. Stored (``self.hook = self.f``) or named
-    anywhere else, it may run with gradients on."""
+    anywhere else, it may run with gradients on. ``skip``: mentions already judged (the
+    callee of a call the file resolves); with nothing left, every mention is accounted for.
+    A subclass's override calling it through ``super()`` runs it as the override itself runs."""
     fn, fa = ctx.fn, ctx.fa
     if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) or fn.name.startswith("<"):
         return False  # module code, a lambda: not named
     name = fn.name
     method = call_sites.is_method(ctx)
+    skip = skip or set()
 
     def mentions(n: ast.AST) -> bool:
+        if id(n) in skip:
+            return False
         if isinstance(n, ast.Attribute):
             return n.attr == name  # `self.f`, `other.f`, `module.f`: any of them may be this one
         return not method and isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)
 
+    related = set(call_sites.related_classes(fa, ctx.cls_qual)) if method and ctx.cls_qual else None
+
     total = sum(1 for n in ast.walk(fa.tree) if mentions(n))
-    if not total:
-        return False
     quiet = 0
     for qual, entry in fa.ix.scopes.items():
-        if entry[0] is fa.tree or qual.rpartition(".")[2].startswith("<lambda"):
-            continue  # module code is not a function; a lambda's nodes are its enclosing function's
+        if qual.rpartition(".")[2].startswith("<lambda"):
+            continue  # a lambda's nodes are its enclosing function's
         found = [n for n in walk_local(entry[0]) if mentions(n)]
         if not found:
             continue
-        caller = call_sites.caller_context(fa, qual, entry)
+        caller = call_sites.caller_context(fa, qual, entry)  # module code too (a `__main__` block)
+        if skip and qual == ctx.qualname:
+            total -= len(found)  # its own body runs within one of its calls: no way in
+            continue
+        # not mentions of it: another class's or module's `f`, a `super().f` naming a base's
+        other = [n for n in found if _names_another(n, caller, entry[2], ctx, related)]
+        total -= len(other)
+        found = [n for n in found if n not in other]
         for n in found:
             holder = caller.parent(n)
             if isinstance(holder, ast.keyword):
                 holder = caller.parent(holder)
-            if not (isinstance(holder, ast.Call) and id(holder) in caller.no_grad_ids()):
+            if not (isinstance(holder, ast.Call) and id(holder) in caller.no_grad_ids()) \
+                    and not (_super_of_override(n, caller, name) and called_only_without_grad(caller, depth - 1)):
                 return False
             quiet += 1
-    return quiet == total
+    # no mention left: quiet only if the resolved calls (``skip``) were, never for want of evidence
+    return quiet == total if total else bool(skip)
+
+
+def _names_another(mention: ast.AST, caller: Context, cls: str | None, ctx: Context,
+                   related: set[str] | None) -> bool:
+    """``mention`` (``<holder>.f``) cannot name the method of ``ctx``: ``F.normalize`` of a
+    module, a library object's method (``optimizer.step``), ``self.f`` or ``cls.f`` in a class
+    that is neither the method's class, a base nor a subclass of it (that class's own ``f``), or
+    ``super().f`` in a class the method's class is no base of (``super()`` names a base's ``f``)."""
+    holder = getattr(mention, "value", None)
+    if holder is None:
+        return False
+    if isinstance(holder, ast.Call) and isinstance(holder.func, ast.Name) and holder.func.id == "super":
+        from kinkcheck.lint.call_sites import bases_in_file
+
+        return cls is None or ctx.cls_qual is None or ctx.cls_qual not in bases_in_file(caller.fa, cls)
+    if isinstance(holder, ast.Name) and holder.id in ("self", "cls"):
+        return related is not None and cls is not None and cls not in related
+    if caller.is_module_ref(holder):
+        return True
+    q = caller.qualify(holder)
+    if q is not None and caller.how in ("instance", "attribute-of-instance"):
+        return related is None or q not in related  # an object of another class
+    return False
+
+
+def _super_of_override(mention: ast.AST, caller: Context, name: str) -> bool:
+    """``super().get_box_metrics(...)`` in a subclass's own ``get_box_metrics``: the override
+    runs wherever the method is called, so it runs the base's with gradients as it runs."""
+    value = getattr(mention, "value", None)
+    return isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "super" \
+        and getattr(caller.fn, "name", None) == name
 
 
 def _lambda_handed_without_grad(caller: Context) -> bool:
