@@ -249,10 +249,8 @@ def _names_another(mention: ast.AST, caller: Context, cls: str | None, ctx: Cont
     holder = getattr(mention, "value", None)
     if holder is None:
         return False
-    if isinstance(holder, ast.Call) and isinstance(holder.func, ast.Name) and holder.func.id == "super":
-        from kinkcheck.lint.call_sites import bases_in_file
-
-        return cls is None or ctx.cls_qual is None or ctx.cls_qual not in bases_in_file(caller.fa, cls)
+    if _is_super(holder):
+        return cls is None or ctx.cls_qual is None or ctx.cls_qual not in call_sites.bases_in_file(caller.fa, cls)
     if isinstance(holder, ast.Name) and holder.id in ("self", "cls"):
         return related is not None and cls is not None and cls not in related
     if caller.is_module_ref(holder):
@@ -266,9 +264,12 @@ def _names_another(mention: ast.AST, caller: Context, cls: str | None, ctx: Cont
 def _super_of_override(mention: ast.AST, caller: Context, name: str) -> bool:
     """``super().get_box_metrics(...)`` in a subclass's own ``get_box_metrics``: the override
     runs wherever the method is called, so it runs the base's with gradients as it runs."""
-    value = getattr(mention, "value", None)
-    return isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "super" \
-        and getattr(caller.fn, "name", None) == name
+    return _is_super(getattr(mention, "value", None)) and getattr(caller.fn, "name", None) == name
+
+
+def _is_super(node: ast.AST | None) -> bool:
+    """``super()``: the holder of a base class's method."""
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "super"
 
 
 def _lambda_handed_without_grad(caller: Context) -> bool:
