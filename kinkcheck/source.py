@@ -11,14 +11,15 @@ would shift every later line by one.
 from __future__ import annotations
 
 import io
-import re
 import tokenize
+
+from kinkcheck.lazyre import lazy_pattern
 
 __all__ = ["SourceError", "decode", "encoding", "lines", "raw_lines", "read"]
 
 #: a line with its ending, as the parser splits (``ast._splitlines_no_ff``, at C speed)
-_RAW_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
-_NEWLINE = re.compile(r"\r\n|\r|\n")
+_RAW_LINE = lazy_pattern(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+_NEWLINE = lazy_pattern(r"\r\n|\r|\n")
 
 
 class SourceError(ValueError):

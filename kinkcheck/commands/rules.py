@@ -8,12 +8,12 @@ plain text that pipes cleanly into a pager or a file.
 from __future__ import annotations
 
 import json
-import re
 import sys
 
 import click
 
 from kinkcheck import catalog as _catalog
+from kinkcheck.lazyre import lazy_pattern
 
 _FORMATS = click.Choice(["text", "json"])
 
@@ -133,7 +133,7 @@ def _unbold(line: str) -> str:
     return "`".join(_BOLD.sub(r"\1", p) if i % 2 == 0 else p for i, p in enumerate(parts))
 
 
-_BOLD = re.compile(r"\*\*(\S(?:.*?\S)?)\*\*")
+_BOLD = lazy_pattern(r"\*\*(\S(?:.*?\S)?)\*\*")
 
 
 def _is_terminal() -> bool:

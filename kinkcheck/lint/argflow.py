@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import ast
 import functools
-import re
 from collections.abc import Callable, Iterable
 
+from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.lint.callables import ours
 from kinkcheck.lint.pinned import unwritten
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, DATA, EPS_RE, PLAIN, name_kind, parameter_free_layer
@@ -108,7 +108,7 @@ _SETTING_BUILTINS = frozenset({"isinstance", "str", "type", "hasattr", "print", 
 
 #: plain names that hold a setting; the others (``batch``, ``num_pos``, ``lengths``) hold
 #: values of the data that carry no gradient but may well be 0
-_SETTING_NAME_RE = re.compile(
+_SETTING_NAME_RE = lazy_pattern(
     r"^_*(dim|dims|axis|ndim|reduction|mode|training|verbose|debug|name|kind|p_drop|dropout|\w+_mode|\w+_type|"
     r"config|cfg|conf|hparams|hyperparams|hyp|\w+_config|\w+_cfg)$")
 

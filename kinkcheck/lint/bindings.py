@@ -7,9 +7,9 @@ The kind and range analyses (``kinds.py``, ``ranges.py``) judge those values.
 from __future__ import annotations
 
 import ast
-import re
 from typing import TYPE_CHECKING
 
+from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.lint.resolve import PLAIN, annotation_kind
 from kinkcheck.lint.walk import MUTATORS, walk_local
 from kinkcheck.syntax import dotted
@@ -206,8 +206,8 @@ def _settings_only(value: ast.AST, settings: frozenset[str]) -> bool:
 
 
 #: names of a star parameter that holds arrays
-_ARRAYS_NAME = re.compile(r"(^|_)(embeddings|embs|tensors|arrays|inputs|xs|preds|predictions|outputs|features|"
-                          r"feats|logits|scores|losses|terms)$")
+_ARRAYS_NAME = lazy_pattern(r"(^|_)(embeddings|embs|tensors|arrays|inputs|xs|preds|predictions|outputs|features|"
+                            r"feats|logits|scores|losses|terms)$")
 
 
 def init_parameters(fa: "FileAnalysis", name: str) -> list[tuple[ast.AST | None, ast.AST | None]]:

@@ -22,6 +22,7 @@ import ast
 import re
 from typing import TYPE_CHECKING
 
+from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, dotted
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -49,7 +50,7 @@ OPAQUE = frozenset(
 ELEMENT_METHODS = frozenset({"get", "items", "values", "pop", "setdefault", "__getitem__"})
 MAX_HOPS = 6
 #: callees that hand out a callable or an object to call methods on
-FACTORY_RE = re.compile(r"(^|_)(get|make|build|create|load|new|default|from)(_|$)|factory|registry", re.IGNORECASE)
+FACTORY_RE = lazy_pattern(r"(^|_)(get|make|build|create|load|new|default|from)(_|$)|factory|registry", re.IGNORECASE)
 #: calls into these never run checked code through a parameter, and values from them
 #: are never checked code (the differentiated-argument table and loss-like keywords
 #: still see what is handed to them)
@@ -280,8 +281,8 @@ class Refs:
 
 
 #: the fields of a template: ``{}``, ``{kind}``, ``%s``
-_FIELD_RE = re.compile(r"\{[^{}]*\}|%[-#0 +]*\d*(?:\.\d+)?[sdrif]")
-_NAME_GLOB_RE = re.compile(r"[A-Za-z_*][A-Za-z0-9_*]*")
+_FIELD_RE = lazy_pattern(r"\{[^{}]*\}|%[-#0 +]*\d*(?:\.\d+)?[sdrif]")
+_NAME_GLOB_RE = lazy_pattern(r"[A-Za-z_*][A-Za-z0-9_*]*")
 
 
 def name_pattern(node: ast.AST) -> str | None:

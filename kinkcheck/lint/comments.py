@@ -22,18 +22,19 @@ from dataclasses import dataclass, replace
 from typing import Iterable, Sequence
 
 from kinkcheck.findings import Finding
+from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.lint.make_finding import make_finding
 
 #: quick test before tokenizing: could this file hold a directive at all?
-_CANDIDATE = re.compile(r"#[^\n]*?(?:kink\s*[\[:]|noqa)", re.IGNORECASE)
+_CANDIDATE = lazy_pattern(r"#[^\n]*?(?:kink\s*[\[:]|noqa)", re.IGNORECASE)
 #: a directive starts the comment or follows whitespace (after a ``type: ignore`` comment, say);
 #: a ``"# kink: ..."`` quoted inside a comment is prose, not a directive
-_KINK = re.compile(r"(?:^|(?<=\s))#\s*kink\s*(?:\[(?P<codes>[^\]]*)\])?\s*:(?P<reason>.*)", re.IGNORECASE)
-_NOQA = re.compile(
+_KINK = lazy_pattern(r"(?:^|(?<=\s))#\s*kink\s*(?:\[(?P<codes>[^\]]*)\])?\s*:(?P<reason>.*)", re.IGNORECASE)
+_NOQA = lazy_pattern(
     r"#\s*noqa(?::[\s]?(?P<codes>[A-Za-z]+[0-9]+(?:[,\s]+[A-Za-z]+[0-9]+)*))?", re.IGNORECASE
 )
-_LEADING_CODES = re.compile(r"^\s*(?P<codes>KC\d{3}(?:\s*,\s*KC\d{3})*)\b[\s,:;-]*", re.IGNORECASE)
-_NOQA_TAIL = re.compile(r"\s*#\s*noqa\b.*$", re.IGNORECASE)
+_LEADING_CODES = lazy_pattern(r"^\s*(?P<codes>KC\d{3}(?:\s*,\s*KC\d{3})*)\b[\s,:;-]*", re.IGNORECASE)
+_NOQA_TAIL = lazy_pattern(r"\s*#\s*noqa\b.*$", re.IGNORECASE)
 
 META_NAMES = {
     "KC001": "parse-error",
@@ -56,7 +57,7 @@ class Directive:
     text: str = ""
 
 
-_CHECKED = re.compile(r"#[^\n]*?(?:kink\s*[\[:]|noqa\s*:[^\n]*?KC)", re.IGNORECASE)
+_CHECKED = lazy_pattern(r"#[^\n]*?(?:kink\s*[\[:]|noqa\s*:[^\n]*?KC)", re.IGNORECASE)
 
 
 def has_candidates(source: str) -> bool:
@@ -89,7 +90,7 @@ def parse(source: str, catalog=None) -> list[Directive]:
 #: is inside a string. One regex pass at C speed gives what :mod:`tokenize` gives on valid
 #: Python (3.11 grammar: no ``#`` inside f-string expressions), ten times faster.
 _SQ3, _DQ3 = "'" * 3, '"' * 3
-_STRINGS_AND_COMMENTS = re.compile(
+_STRINGS_AND_COMMENTS = lazy_pattern(
     "|".join([
         r"(?P<comment>#[^\r\n]*)",
         _SQ3 + r"(?:[^'\\]|\\.|'(?!''))*(?:" + _SQ3 + r"|\Z)",

@@ -11,10 +11,10 @@ A check receives ``ctx: Context`` and asks it about names (``ctx.qualify(node)``
 from __future__ import annotations
 
 import ast
-import re
 import sys
 from typing import Any
 
+from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.lint import kinds, kinds_members, namespaces
 from kinkcheck.lint.env import _Env
 from kinkcheck.lint.index import NO_GRAD, _Indexer
@@ -359,7 +359,7 @@ class FileAnalysis:
 #: calls that create a parameter or a state variable from an initializer they are handed
 _CREATORS = frozenset({"param", "variable", "get_parameter", "get_state", "create_parameter"})
 #: keywords an initializer is handed by (flax's `kernel_init=`, haiku's `w_init=`, `init_fn=`)
-_INIT_KEYWORD = re.compile(r"^(init|init_fn|initializer|\w+_init)$")
+_INIT_KEYWORD = lazy_pattern(r"^(init|init_fn|initializer|\w+_init)$")
 
 
 def initializer_lambdas(call: ast.Call) -> list[ast.Lambda]:

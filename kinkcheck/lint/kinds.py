@@ -27,9 +27,9 @@ spends the file's work budget and turns a RecursionError into UNKNOWN.
 from __future__ import annotations
 
 import ast
-import re
 from typing import TYPE_CHECKING
 
+from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.lint.bindings import IterItem, Opaque, mutated_names
 from kinkcheck.lint.resolve import (
     DATA,
@@ -55,9 +55,9 @@ if TYPE_CHECKING:
 #: a name met again while its own kind is being worked out (``h = h // 2``)
 _CYCLE = "cycle"
 #: the data batch a loss is handed (``loss(preds, batch)``): its fields are data
-BATCH_NAME_RE = re.compile(r"^(batch|batch_data|data_batch|data_samples?|batch_data_samples|sample|samples)$")
+BATCH_NAME_RE = lazy_pattern(r"^(batch|batch_data|data_batch|data_samples?|batch_data_samples|sample|samples)$")
 #: batches of recorded transitions (observations, actions, rewards, behaviour log-probs)
-TRANSITIONS_RE = re.compile(r"^((transition|rollout|replay|experience)_?(batch|batches|data)|minibatch|mini_batch)$")
+TRANSITIONS_RE = lazy_pattern(r"^((transition|rollout|replay|experience)_?(batch|batches|data)|minibatch|mini_batch)$")
 #: methods that return pieces of their receiver (``jax.random.split`` is data; ``x.split(1, -1)`` is x)
 VIEW_METHODS = frozenset({"split", "chunk", "unbind", "tensor_split", "hsplit", "vsplit"})
 #: methods that only an array has: a name they are called on holds an array

@@ -18,9 +18,9 @@ What a call returns (``argmax``, ``.long()``, ``jnp.int32(x)``) is :mod:`kinkche
 from __future__ import annotations
 
 import ast
-import re
 from typing import TYPE_CHECKING
 
+from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.lint.resolve import DATA, TENSOR, UNKNOWN, dotted
 from kinkcheck.lint.truth import truth_value
 from kinkcheck.lint.walk import walk_local
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 #: calls that build a mapping, whose subscripts are keys of any type
 _MAPPING_BUILDERS = frozenset({"dict", "defaultdict", "OrderedDict", "Counter", "ChainMap", "TensorDict"})
 #: annotations of a mapping
-_MAPPING_TYPE_RE = re.compile(r"\b(Dict|dict|Mapping|MutableMapping|OrderedDict|DefaultDict|TensorDict|FrozenDict)\b")
+_MAPPING_TYPE_RE = lazy_pattern(r"\b(Dict|dict|Mapping|MutableMapping|OrderedDict|DefaultDict|TensorDict|FrozenDict)\b")
 #: methods that keep an array's dtype: a name rebound through them holds the same kind of numbers
 _SAME_DTYPE_METHODS = frozenset({"squeeze", "unsqueeze", "view", "reshape", "flatten", "contiguous", "clone",
                                  "detach", "clamp", "clip", "cpu", "cuda"})

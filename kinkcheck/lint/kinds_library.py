@@ -9,6 +9,7 @@ import ast
 import re
 from typing import TYPE_CHECKING
 
+from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.lint import namespaces
 from kinkcheck.lint.argflow import FREE
 from kinkcheck.lint.kinds import (
@@ -243,16 +244,16 @@ def _operand_keywords(call: ast.Call) -> list[ast.expr]:
 
 
 #: names a TensorDict goes by (torchrl, tensordict): a mapping of arrays, not of settings
-TENSORDICT_RE = re.compile(r"(^|_)(td|tensordict|tensordicts)($|_)")
+TENSORDICT_RE = lazy_pattern(r"(^|_)(td|tensordict|tensordicts)($|_)")
 
 
 #: mappings of networks by role (skrl's ``self.models``, a ``nn.ModuleDict`` called ``nets``)
-_MODEL_MAPPING_RE = re.compile(r"(^|_)(models|nets|networks|modules|policies|critics|actors)$")
+_MODEL_MAPPING_RE = lazy_pattern(r"(^|_)(models|nets|networks|modules|policies|critics|actors)$")
 
 
 #: names of a distribution object (``distr = self.get_distribution(...)``, ``self.base``)
-DISTRIBUTION_NAME_RE = re.compile(r"(^|_)(distr|dist|distrib|distribution|base_dist|base|prior|posterior)s?$",
-                                  re.IGNORECASE)
+DISTRIBUTION_NAME_RE = lazy_pattern(r"(^|_)(distr|dist|distrib|distribution|base_dist|base|prior|posterior)s?$",
+                                    re.IGNORECASE)
 
 
 def _last_name(node: ast.AST) -> str:

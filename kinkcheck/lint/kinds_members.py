@@ -5,9 +5,9 @@ module-level names, ``self.<attr>`` (the join of what the class's methods assign
 from __future__ import annotations
 
 import ast
-import re
 from typing import TYPE_CHECKING
 
+from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.lint.bindings import registered_buffer, self_assignments
 from kinkcheck.lint.index import MODULE_CODE, _qual
 from kinkcheck.lint.kinds import _CYCLE
@@ -145,13 +145,13 @@ def buffers(fa: "FileAnalysis") -> set[str]:
 
 
 #: what a distribution, transform or bijector is built with when a model predicts it
-_DISTRIBUTION_PARAMETER_RE = re.compile(
+_DISTRIBUTION_PARAMETER_RE = lazy_pattern(
     r"_?(loc|locs|scale|scales|scale_\w+|\w+_scale|rate|rates|probs|logits|concentration\w*|mean|means|mu|sigma|"
     r"std|stddev|var|variance|cov\w*|precision\w*|df)$")
 
 
 #: classes whose constructor arguments are the values a model predicts, not settings
-_PARAMETRIC_FAMILY_RE = re.compile(r"Distribution|Transform|Bijector|Bijection|Flow|Kernel|Likelihood")
+_PARAMETRIC_FAMILY_RE = lazy_pattern(r"Distribution|Transform|Bijector|Bijection|Flow|Kernel|Likelihood")
 
 
 def constructor_setting(node: ast.AST, ctx: "Context", depth: int = 4) -> bool:
@@ -194,7 +194,7 @@ def constructor_setting(node: ast.AST, ctx: "Context", depth: int = 4) -> bool:
 
 #: calls that only turn a setting into an array (``torch.as_tensor(p)``, ``float(p)``, pomegranate's
 #: ``_cast_as_tensor(p)``); ``nn.Parameter(p)`` makes it learnable and is none of them
-_CAST_RE = re.compile(r"^(tensor|as_tensor|asarray|array|float|int|_?cast_as_tensor|to_tensor)$")
+_CAST_RE = lazy_pattern(r"^(tensor|as_tensor|asarray|array|float|int|_?cast_as_tensor|to_tensor)$")
 
 
 def uncast(value: ast.AST) -> ast.AST:

@@ -7,9 +7,9 @@ under ``jax.grad`` may be a tracer), so both are read here, in one place."""
 from __future__ import annotations
 
 import ast
-import re
 from typing import TYPE_CHECKING
 
+from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.lint.param_docs import documented_data
 from kinkcheck.lint.resolve import (
     DATA,
@@ -28,14 +28,14 @@ if TYPE_CHECKING:
 
 #: parameters of a loss that carry no gradient by the conventions of loss APIs
 #: (torch's ``weight=``, mmdet's ``avg_factor``); learnable weights are ``self.weight``
-PARAM_DATA_RE = re.compile(r"^(weight|weights|sample_weight|sample_weights|class_weight|class_weights|"
-                           r"pos_weight|avg_factor|loss_weight|reduction_override|ignore_index)$")
+PARAM_DATA_RE = lazy_pattern(r"^(weight|weights|sample_weight|sample_weights|class_weight|class_weights|"
+                             r"pos_weight|avg_factor|loss_weight|reduction_override|ignore_index)$")
 #: sizes and shapes held in an array (``target_sizes: Tensor`` of (height, width) rows): data;
 #: so is a batch (the data batch, or a graph batch's vector of graph ids)
-SIZES_RE = re.compile(r"(^|_)(sizes|shapes)$|^batch$")
+SIZES_RE = lazy_pattern(r"(^|_)(sizes|shapes)$|^batch$")
 #: tensor types of integers and truth values: no gradient flows through them
-_INTEGER_TENSOR_RE = re.compile(r"\b(LongTensor|IntTensor|ShortTensor|ByteTensor|CharTensor|BoolTensor)\b")
-_FLOAT_TENSOR_RE = re.compile(r"\b(Tensor|FloatTensor|DoubleTensor|HalfTensor|BFloat16Tensor|Array|ndarray)\b")
+_INTEGER_TENSOR_RE = lazy_pattern(r"\b(LongTensor|IntTensor|ShortTensor|ByteTensor|CharTensor|BoolTensor)\b")
+_FLOAT_TENSOR_RE = lazy_pattern(r"\b(Tensor|FloatTensor|DoubleTensor|HalfTensor|BFloat16Tensor|Array|ndarray)\b")
 
 
 def parameter_kind(ctx: "Context", name: str) -> str:
@@ -125,7 +125,7 @@ _SHAPED = frozenset({"zeros", "ones", "empty", "full", "rand", "randn", "randint
 
 #: parameters that hold a run's parsed settings (argparse's namespace, a TrainingArguments)
 _CONFIG_NAMESPACES = frozenset({"args", "training_args", "options"})
-_CONFIG_TYPE_RE = re.compile(r"(Config|Arguments|Args|Namespace|Options)\b")
+_CONFIG_TYPE_RE = lazy_pattern(r"(Config|Arguments|Args|Namespace|Options)\b")
 
 
 def _unassigned_in_class(ctx: "Context", attr: str) -> bool:
@@ -162,8 +162,8 @@ def config_namespace(ctx: "Context", node: ast.AST) -> bool:
 
 
 #: the word that makes a parameter the reference side of a (reference, prediction) pair
-_REFERENCE_WORD_RE = re.compile(r"(^|_)(ref|reference)(_|$)")
-_PREDICTED_WORD_RE = re.compile(r"(^|_)(pred|preds|predicted|prediction|predictions|hat|est|estimated)(_|$)")
+_REFERENCE_WORD_RE = lazy_pattern(r"(^|_)(ref|reference)(_|$)")
+_PREDICTED_WORD_RE = lazy_pattern(r"(^|_)(pred|preds|predicted|prediction|predictions|hat|est|estimated)(_|$)")
 
 
 def _paired_reference(ctx: "Context", name: str) -> bool:
@@ -178,8 +178,8 @@ def _paired_reference(ctx: "Context", name: str) -> bool:
 
 
 #: the follow-up times of a survival loss, and the event indicators they come with
-_TIME_RE = re.compile(r"^(\w+_)?times?$")
-_EVENT_RE = re.compile(r"^(event|events|event_indicators?|censor|censored|censoring|status)$")
+_TIME_RE = lazy_pattern(r"^(\w+_)?times?$")
+_EVENT_RE = lazy_pattern(r"^(event|events|event_indicators?|censor|censored|censoring|status)$")
 
 
 def _survival_time(ctx: "Context", name: str) -> bool:

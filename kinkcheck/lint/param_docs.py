@@ -14,6 +14,8 @@ import ast
 import re
 from typing import TYPE_CHECKING
 
+from kinkcheck.lazyre import lazy_pattern
+
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
 
@@ -31,21 +33,21 @@ _DATA_TAIL = (r"(?:$|[.,;:()\[]|\s+(?:of|for|with|in|on|from|per|as|and|or|tenso
               r"heatmaps?|keypoints|depths?|classes|class (?:indices|ids|labels))\b)")
 #: a description whose noun is what the loss scores against: targets, the ground truth, labels,
 #: reference data
-_DATA_HEAD_RE = re.compile(
+_DATA_HEAD_RE = lazy_pattern(
     rf"^{_LEAD}(?:targets?|ground[- ]?truths?|gt|labels?|"
     r"reference (?:data|images?|signals?|tensors?|values?|samples?|audio|waveforms?|spectr\w*))"
     rf"{_DATA_TAIL}",
     re.IGNORECASE)
 #: a description that speaks of what the model computes is no target, whatever else it says
-_PREDICTED_RE = re.compile(r"\b(pred\w*|outputs?|logits?|estimat\w*|inputs?|generated|reconstruct\w*|fake|"
-                           r"network|model|learn\w*|embeddings?|features?|parameters?|hidden)\b",
-                           re.IGNORECASE)
+_PREDICTED_RE = lazy_pattern(r"\b(pred\w*|outputs?|logits?|estimat\w*|inputs?|generated|reconstruct\w*|fake|"
+                             r"network|model|learn\w*|embeddings?|features?|parameters?|hidden)\b",
+                             re.IGNORECASE)
 #: a bare type where numpydoc puts it (``y: torch.Tensor`` then the description, indented)
-_TYPE_ONLY_RE = re.compile(r"^(?:[\w.]+\.)?(?:Tensor|ndarray|Array|ArrayLike|float|int|bool|str|list|tuple|dict|"
-                           r"Sequence|Optional\[.*\]|Union\[.*\])$")
-_SECTION_RE = re.compile(r"^(Args|Arguments|Parameters|Params|Inputs)\s*:?\s*$", re.IGNORECASE)
-_OTHER_SECTION_RE = re.compile(r"^(Returns?|Yields?|Raises|Examples?|Notes?|Shapes?|References?|See Also|Attributes|"
-                               r"Outputs?)\s*:?\s*$", re.IGNORECASE)
+_TYPE_ONLY_RE = lazy_pattern(r"^(?:[\w.]+\.)?(?:Tensor|ndarray|Array|ArrayLike|float|int|bool|str|list|tuple|dict|"
+                             r"Sequence|Optional\[.*\]|Union\[.*\])$")
+_SECTION_RE = lazy_pattern(r"^(Args|Arguments|Parameters|Params|Inputs)\s*:?\s*$", re.IGNORECASE)
+_OTHER_SECTION_RE = lazy_pattern(r"^(Returns?|Yields?|Raises|Examples?|Notes?|Shapes?|References?|See Also|Attributes|"
+                                 r"Outputs?)\s*:?\s*$", re.IGNORECASE)
 
 
 def documented_data(ctx: "Context", name: str) -> bool:

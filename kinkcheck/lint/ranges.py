@@ -24,6 +24,7 @@ import ast
 import contextvars
 import re
 
+from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.lint.resolve import PREDICTION_WORD_RE, const_value, dotted, is_eps_like
 from kinkcheck.syntax import call_tail
 
@@ -79,23 +80,23 @@ FLOORED = frozenset({"clamp", "clamp_", "clip", "clip_", "clamp_min", "clamp_min
 #: counts of existing things: shapes, sizes, lengths (a batch is never empty where a loss runs)
 COUNTS = frozenset({"numel", "size", "len", "nelement", "dim", "ndim"})
 #: config names that are positive by convention when nothing says otherwise
-POSITIVE_NAME = re.compile(r"(^|_)(temperature|temp|tau|num|count|counts|size|length|lengths|dim|stride|strides|imgsz|"
-                           r"img_size|image_size|avg_factor|normalizer|dof|degrees_of_freedom|"
-                           # the largest norm a clip allows: a norm bound of 0 would zero every update
-                           r"max_norm|clip_norm|max_grad_norm)($|_)", re.IGNORECASE)
+POSITIVE_NAME = lazy_pattern(r"(^|_)(temperature|temp|tau|num|count|counts|size|length|lengths|dim|stride|strides|imgsz|"
+                             r"img_size|image_size|avg_factor|normalizer|dof|degrees_of_freedom|"
+                             # the largest norm a clip allows: a norm bound of 0 would zero every update
+                             r"max_norm|clip_norm|max_grad_norm)($|_)", re.IGNORECASE)
 #: a solver's tolerances, positive too (its error is measured in units of atol + rtol * |y|);
 #: the whole name, so that a mask (``within_tol``, ``tol_mask``) is none
-TOLERANCE_NAME = re.compile(r"^_*(a|r|abs_|rel_|err_|error_|step_|x|f|g)?(tol|tolerance)$", re.IGNORECASE)
+TOLERANCE_NAME = lazy_pattern(r"^_*(a|r|abs_|rel_|err_|error_|step_|x|f|g)?(tol|tolerance)$", re.IGNORECASE)
 #: ... and among them the counts (>= 1): a loss's ``avg_factor``/``normalizer`` is the number
 #: of positives its caller clamps to 1 (OpenMMLab's and torchvision's detection losses)
-_COUNT_NAME = re.compile(r"(^|_)(num|count|counts|size|length|lengths|dim|imgsz|img_size|image_size|avg_factor|normalizer)"
-                         r"($|_)", re.IGNORECASE)
+_COUNT_NAME = lazy_pattern(r"(^|_)(num|count|counts|size|length|lengths|dim|imgsz|img_size|image_size|avg_factor|normalizer)"
+                           r"($|_)", re.IGNORECASE)
 #: thresholds a caller turns on (a ``None`` default): a loss that divides by one rescales the
 #: region below it (``(1 - pt) / reduced_threshold``); a ``scale`` or ``sigma`` may be learnt
-_POSITIVE_SETTING = re.compile(r"(^|_)(threshold|thresh)$", re.IGNORECASE)
+_POSITIVE_SETTING = lazy_pattern(r"(^|_)(threshold|thresh)$", re.IGNORECASE)
 #: inputs named as masks or one-hot encodings: 0/1 (or booleans), so >= 0 (a Dice loss's
 #: ``(p + target_onehot).sum()`` of softmax probabilities is > 0)
-_MASK_NAME = re.compile(r"(^|_)(mask|masks|onehot|one_hot)$", re.IGNORECASE)
+_MASK_NAME = lazy_pattern(r"(^|_)(mask|masks|onehot|one_hot)$", re.IGNORECASE)
 MAX_DEPTH = 8
 _UNDERFLOW: contextvars.ContextVar[bool] = contextvars.ContextVar("kinkcheck_range_underflow", default=False)
 #: how many function summaries are being worked out around the current one

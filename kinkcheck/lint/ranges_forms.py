@@ -8,8 +8,8 @@ quantile loss's weight ``tau - 1{u < 0}``.
 from __future__ import annotations
 
 import ast
-import re
 
+from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.lint.ranges import (
     _range_of,
     is_nonnegative,
@@ -261,7 +261,7 @@ def _box(node: ast.AST, ctx, hops: int = 3) -> str | None:
 
 #: the levels of a quantile loss, fixed or sampled: IQN's ``taus``, QR-DQN's ``quantiles``,
 #: FQF's ``tau_hats``, rlax's ``tau_src``
-_LEVEL_RE = re.compile(r"^(tau|taus|tau_hats?|tau_src|quantiles?|quantile_levels?|quantile_fractions?)$")
+_LEVEL_RE = lazy_pattern(r"^(tau|taus|tau_hats?|tau_src|quantiles?|quantile_levels?|quantile_fractions?)$")
 #: what keeps an indicator an indicator: the casts of a truth value to numbers, detaching, views
 _SAME_INDICATOR = CASTS | {"detach", "stop_gradient", "unsqueeze", "expand", "expand_as", "reshape", "view"}
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import re
 
+from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.lint.ranges import (
     ANY,
     COUNTS,
@@ -113,7 +114,7 @@ def _reaching_name(node: ast.Name, ctx, depth: int) -> str:
 
 
 #: names of a softmax temperature, positive by what they are
-_TEMPERATURE = re.compile(r"(^|_)(temperature|temp|tau)$", re.IGNORECASE)
+_TEMPERATURE = lazy_pattern(r"(^|_)(temperature|temp|tau)$", re.IGNORECASE)
 
 
 def _opaque_temperature(name: str, value: ast.AST, r: str, ctx) -> str:

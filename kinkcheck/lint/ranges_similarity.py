@@ -15,12 +15,13 @@ from __future__ import annotations
 import ast
 import re
 
+from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.lint.resolve import PLAIN
 
 #: the smallest temperature a setting named like one is taken to have (contrastive losses use
 #: 0.05 to 1; exp(-1/t) underflows float32 only below t ~ 0.0115)
 TEMPERATURE_FLOOR = 0.02
-TEMPERATURE_RE = re.compile(r"(^|_)(tau|temp|temperature|temperatures|t)$", re.IGNORECASE)
+TEMPERATURE_RE = lazy_pattern(r"(^|_)(tau|temp|temperature|temperatures|t)$", re.IGNORECASE)
 #: calls whose result is the similarity of their arguments, in [-1, 1]
 _COSINES = frozenset({"cosine_similarity"})
 #: calls that pick or lay side by side elements of their first argument (or list of arguments)

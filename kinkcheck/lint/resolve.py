@@ -17,6 +17,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.syntax import COMPARISON_OPS, dotted
 
 BUILTIN_NAMES = frozenset(dir(builtins))
@@ -251,14 +252,14 @@ class Reexports:
 
 PLAIN, DATA, TENSOR, UNKNOWN = "plain", "data", "tensor", "unknown"
 
-PLAIN_NAME_RE = re.compile(
+PLAIN_NAME_RE = lazy_pattern(
     r"^(n|m|k|i|j|t_?step|idx|step|steps|epoch|epochs|dim|dims|axis|ndim|rank|size|sizes|count|length|"
     r"num_\w+|n_\w+|shape|shapes|\w+_shape|\w+_shapes|\w+_size|\w+_sizes|\w+_dim|\w+_dims|\w+_count|\w+_len|\w+_length|len_\w+|\w+_steps|"
     r"reduction|mode|training|verbose|debug|name|kind|p_drop|dropout|world_size|"
     r"batch|nb_\w+|\w+_idx|\w+_index|\w+_step|\w+_epoch|\w+_mode|\w+_type|is_\w+|use_\w+|has_\w+|"
     r"config|cfg|conf|hparams|hyperparams|hyp|\w+_config|\w+_cfg)$"
 )
-DATA_NAME_RE = re.compile(
+DATA_NAME_RE = lazy_pattern(
     r"(^|_)(target|targets|tgt|tgts|label|labels|y_true|gt|ground_truth|mask|masks|attention_mask|ids|"
     r"indices|index|inds|idxs|sorter|perm|permutation|lengths|lens|counts|weights_mask|onehot|one_hot|imgsz|img_size|image_size|stride|strides|"
     r"anchor_points|anchors|grid|grids|valid|validity|timestep|timesteps|"
@@ -286,17 +287,17 @@ DATA_NAME_RE = re.compile(
 )
 #: the training data itself (`dataset`, `train_dataset`; not a discriminator's `dataset_logits`),
 #: and what is read off it (`dataset.history_value_matrix().max()`)
-DATASET_NAME_RE = re.compile(r"(^|_)datasets?$", re.IGNORECASE)
+DATASET_NAME_RE = lazy_pattern(r"(^|_)datasets?$", re.IGNORECASE)
 #: dtypes whose tensors cannot require grad (``torch.tensor(idx, dtype=torch.long)``)
 INTEGER_DTYPES = frozenset({"long", "int", "int64", "int32", "int16", "int8", "uint8", "bool", "short"})
-EPS_RE = re.compile(r"(^|_)(eps|epsilon|tiny|smooth|smoothing|stabilizer|min_value|floor)($|_|\d)", re.IGNORECASE)
+EPS_RE = lazy_pattern(r"(^|_)(eps|epsilon|tiny|smooth|smoothing|stabilizer|min_value|floor)($|_|\d)", re.IGNORECASE)
 
 PLAIN_TYPES = {
     "int", "float", "bool", "str", "bytes", "list", "tuple", "dict", "set", "frozenset", "None",
     "Sequence", "List", "Tuple", "Dict", "Mapping", "Iterable", "Optional", "Union", "Literal",
     "complex", "Callable", "Size", "Number", "Real",
 }
-TENSOR_TYPE_RE = re.compile(r"Tensor|Array|ndarray|Parameter|ArrayLike|jnp|Float\[|Float32")
+TENSOR_TYPE_RE = lazy_pattern(r"Tensor|Array|ndarray|Parameter|ArrayLike|jnp|Float\[|Float32")
 
 #: calls that combine the elements of what they are handed: a value computed with one is no
 #: elementwise function of its input (a piece of a join, a branch a mask selects lane by lane)
@@ -379,7 +380,7 @@ def annotation_kind(ann: ast.AST | None) -> str | None:
 #: a predicted mask is no mask of the data: ``pred_masks``, ``mask_logits``, ``masks_queries_logits``
 #: ``torch.nn`` layer classes that hold no parameters: calling one is the function it wraps
 #: (``self.act = nn.ReLU()``), so what it returns carries gradient only when its input does
-PARAMETER_FREE_LAYER_RE = re.compile(
+PARAMETER_FREE_LAYER_RE = lazy_pattern(
     r"^(?!PReLU)\w*(ReLU|ReLU6|LU|Sigmoid|sigmoid|Tanh|tanh|Softmax|Softmax2d|Softmin|Softplus|Softsign|"
     r"shrink|Threshold|GLU|Mish|Hardswish|Dropout\w*|Identity|Flatten|Unflatten|Pool\w*|"
     r"Pad\w*|Upsample\w*|Shuffle|Unshuffle|CosineSimilarity|PairwiseDistance|Fold|Unfold)$")
@@ -391,14 +392,14 @@ def parameter_free_layer(qname: str) -> bool:
     return qname.startswith("torch.nn.") and bool(PARAMETER_FREE_LAYER_RE.match(qname.rsplit(".", 1)[-1]))
 
 
-PREDICTED_MASK_RE = re.compile(r"(^|_)masks?(_|$)", re.IGNORECASE)
-PREDICTION_WORD_RE = re.compile(r"(^|_)(pred|preds|predicted|prediction|predictions|logit|logits)(_|$)", re.IGNORECASE)
+PREDICTED_MASK_RE = lazy_pattern(r"(^|_)masks?(_|$)", re.IGNORECASE)
+PREDICTION_WORD_RE = lazy_pattern(r"(^|_)(pred|preds|predicted|prediction|predictions|logit|logits)(_|$)", re.IGNORECASE)
 
 
 #: words that make a target-named value an estimate of it (asteroid's ``est_targets``)
-ESTIMATE_RE = re.compile(r"(^|_)(est|estimate|estimated|pred|preds|predicted|prediction|hat|recon|reconstructed|"
-                         r"fake|generated)(_|$)", re.IGNORECASE)
-_TARGETS_RE = re.compile(r"(^|_)targets?(_|$)", re.IGNORECASE)
+ESTIMATE_RE = lazy_pattern(r"(^|_)(est|estimate|estimated|pred|preds|predicted|prediction|hat|recon|reconstructed|"
+                           r"fake|generated)(_|$)", re.IGNORECASE)
+_TARGETS_RE = lazy_pattern(r"(^|_)targets?(_|$)", re.IGNORECASE)
 
 
 def name_kind(name: str) -> str | None:
@@ -460,7 +461,7 @@ def is_eps_like(node: ast.AST) -> bool:
 
 
 #: helpers named for the eps of a dtype (not ``min_value_of_dtype``, the most negative number)
-_EPS_OF_DTYPE_RE = re.compile(r"(^|_)(eps|epsilon|tiny)(_|$)", re.IGNORECASE)
+_EPS_OF_DTYPE_RE = lazy_pattern(r"(^|_)(eps|epsilon|tiny)(_|$)", re.IGNORECASE)
 
 
 def _dtype(node: ast.AST) -> bool:

@@ -11,6 +11,8 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from kinkcheck.lazyre import lazy_pattern
+
 if TYPE_CHECKING:  # pragma: no cover
     from kinkcheck.lint.index import _Indexer
 
@@ -119,13 +121,13 @@ AUTOGRAD_UNDIFFERENTIATED = ("forward", "setup_context")
 #: loss code by name: a loss, objective or criterion, an NLL or ELBO, and the objectives of maximum
 #: likelihood (``_negative_log_likelihood_right_censoring``, ``log_marginal_likelihood``,
 #: ``loglik``): what a fitter hands to its optimizer's gradient
-LOSS_NAME_RE = re.compile(r"loss|objective|criterion|(^|_)(nll|elbo)(_|$)|"
-                          r"(^|_)log_?(marginal_?)?lik(elihood)?s?(_|$)|(^|_)marginal_log_lik", re.IGNORECASE)
+LOSS_NAME_RE = lazy_pattern(r"loss|objective|criterion|(^|_)(nll|elbo)(_|$)|"
+                            r"(^|_)log_?(marginal_?)?lik(elihood)?s?(_|$)|(^|_)marginal_log_lik", re.IGNORECASE)
 #: functions named after a loss they compute without saying "loss" (``lovasz_hinge``,
 #: ``sigmoid_focal``, ``soft_dice_score``, ``nt_xent``): loss code by name when the loss is the
 #: name's last word, before a known suffix (``focal_length``, ``jaccard_index`` and
 #: ``get_contrastive_denoising_group`` are not losses)
-LOSS_FAMILY_RE = re.compile(
+LOSS_FAMILY_RE = lazy_pattern(
     r"(^|_)(hinge|lovasz|dice|focal|tversky|jaccard|triplet|contrastive|huber|charbonnier|chamfer|"
     r"info_?nce|nt_?xent|cross_?entropy|xent|smooth_?l1)"
     r"(_(score|coeff|coefficient|flat|fn|func|term|with_logits|fast|distance))?$"
@@ -141,39 +143,39 @@ LOSS_FAMILY_RE = re.compile(
 #: loss-named one is, in a module that imports torch or JAX (a metric class's method is
 #: evaluation code, and NumPy differentiates nothing). A bare ``snr`` is not one: a diffusion
 #: schedule's ``compute_snr`` weights a loss and carries no gradient
-METRIC_NAME_RE = re.compile(
+METRIC_NAME_RE = lazy_pattern(
     r"(^|_)(mae|mse|rmse|msle|rmsle|mape|smape|nmse|nrmse|simse|psnr|ssim|ms_?ssim|si_?sdr|si_?snr|sd_?sdr|"
     r"(root_)?mean_(absolute|squared|squared_log)_error)$",
     re.IGNORECASE)
 #: classification scores, whose slope is 0 wherever it exists (an argmax, a threshold, a
 #: count): evaluation code, never trained on (``accuracy``, ``top5_accuracy``, ``f1_score``,
 #: ``recall_at_k``, ``roc_auc``); a precision is not among them (a precision matrix)
-EVALUATION_SCORE_RE = re.compile(r"(^|_)(top_?\d*_)?(accuracy|accuracies|f1|f1_score|fscore|f_score|fbeta|fbeta_score|"
-                                 r"recall|auc|auroc|roc_auc|confusion_matrix)(_|$)", re.IGNORECASE)
+EVALUATION_SCORE_RE = lazy_pattern(r"(^|_)(top_?\d*_)?(accuracy|accuracies|f1|f1_score|fscore|f_score|fbeta|fbeta_score|"
+                                   r"recall|auc|auroc|roc_auc|confusion_matrix)(_|$)", re.IGNORECASE)
 #: ... and classes named after one (``CategoryAccuracy``, ``WeightedFScore``, ``BinaryAUROC``)
-EVALUATION_CLASS_RE = re.compile(r"(Accuracy|FScore|F1Score|F1|FBeta|Recall|AUC|AUROC|ConfusionMatrix)(?=[A-Z0-9_]|$)")
+EVALUATION_CLASS_RE = lazy_pattern(r"(Accuracy|FScore|F1Score|F1|FBeta|Recall|AUC|AUROC|ConfusionMatrix)(?=[A-Z0-9_]|$)")
 #: "Loss" as a word of a CamelCase class name (``LossWrapper``, ``DiceLossV2``; not ``YolosSelfAttention``)
-LOSS_WORD_RE = re.compile(r"(^|(?<=[a-z0-9_]))(Loss|Criterion|Objective)(?=[A-Z0-9_]|$)|^loss")
+LOSS_WORD_RE = lazy_pattern(r"(^|(?<=[a-z0-9_]))(Loss|Criterion|Objective)(?=[A-Z0-9_]|$)|^loss")
 #: loss classes by name; a regularizer is a term of the loss (a ``*Penalty`` is often not:
 #: generation's length and repetition penalties are never differentiated)
-LOSS_CLASS_RE = re.compile(r"(Loss|Criterion|Objective|Regularizer|Regularization)(V?\d+)?$")
-MARK_RE = re.compile(r"#\s*kinkcheck:\s*loss\b")
+LOSS_CLASS_RE = lazy_pattern(r"(Loss|Criterion|Objective|Regularizer|Regularization)(V?\d+)?$")
+MARK_RE = lazy_pattern(r"#\s*kinkcheck:\s*loss\b")
 #: package or module names that hold losses
-LOSS_MODULE_RE = re.compile(r"^_?(loss|losses)$", re.IGNORECASE)
+LOSS_MODULE_RE = lazy_pattern(r"^_?(loss|losses)$", re.IGNORECASE)
 FORWARD_NAMES = ("forward", "__call__")
 
 #: Hand-written derivatives: a kink there is a kink of the gradient itself ...
-_GRAD_NAME_RE = re.compile(r"^(grad|gradient|jacobian|hessian|backward)$|^grad_|_(grad|gradient|jacobian|hessian)$")
+_GRAD_NAME_RE = lazy_pattern(r"^(grad|gradient|jacobian|hessian|backward)$|^grad_|_(grad|gradient|jacobian|hessian)$")
 #: ... but not the functions that switch, clear, sync or scale gradients someone else
 #: computed (``zero_grad``, ``no_grad``, ``clip_grad``, ``average_gradients``, ``apply_if_grad``),
 #: nor the conjugate gradient method (a linear solver)
-_GRAD_NAME_SKIP_RE = re.compile(
+_GRAD_NAME_SKIP_RE = lazy_pattern(
     r"^_*(zero|no|enable|disable|set|requires?|clip|is|has|reset|toggle)_|(^|_)(zero|no|enable|disable|set|requires?|"
     r"clip|is|has|reset|toggle|if|with|without|keep|stop|accumulate|average|sync|all_?reduce|reduce|scale|unscale|"
     r"log|check|register|apply|sq|conjugate)_grad", re.IGNORECASE)
 #: parameters named like a function (handed on down a call chain before one calls it)
-FUNCTION_PARAM_RE = re.compile(r"(^|_)(fn|fns|func|funcs|function|callable|loss|losses|criterion|metric|metrics|"
-                               r"objective|callback|hook|cost|dist|distance|kernel|f|g|op|nll|elbo)(_|$)", re.IGNORECASE)
+FUNCTION_PARAM_RE = lazy_pattern(r"(^|_)(fn|fns|func|funcs|function|callable|loss|losses|criterion|metric|metrics|"
+                                 r"objective|callback|hook|cost|dist|distance|kernel|f|g|op|nll|elbo)(_|$)", re.IGNORECASE)
 
 _LAYER_PACKAGES = ("torch.nn.", "flax.linen.", "flax.nnx.", "equinox.nn.", "haiku.")
 _NETWORK_FACTORIES = ("torchvision.models.", "timm.", "transformers.")
@@ -276,7 +278,7 @@ def returns_the_loss(classes: dict[str, tuple[str, ...]], name: str, cls_qual: s
 
 
 #: a value named as the loss a function computes (``loss``, ``total_loss``, ``losses``)
-_RETURNED_LOSS_RE = re.compile(r"(^|_)loss(es)?$", re.IGNORECASE)
+_RETURNED_LOSS_RE = lazy_pattern(r"(^|_)loss(es)?$", re.IGNORECASE)
 
 
 def returned_losses(returned: list[ast.AST], cls_name: str = "") -> list[ast.AST]:

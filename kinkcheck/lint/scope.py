@@ -24,9 +24,9 @@ is not.
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections import deque
 
+from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.lint import namespaces, return_range
 from kinkcheck.lint.argflow import data_params
 from kinkcheck.lint.index import MODULE_CODE, FileIndex, FunctionInfo
@@ -84,7 +84,7 @@ def _class_roots(world: _World) -> list[str]:
 #: labels for output (``to_prediction``, ``to_quantiles``, ``sample``, ``predict``, fastai's
 #: ``decodes``): loss code only where the loss itself calls them (a point metric's ``loss``
 #: calling ``to_prediction`` is followed there)
-OUTPUT_METHOD_RE = re.compile(r"^(predict\w*|to_prediction|to_quantiles|sample|sample_n|plot\w*|decodes?)$")
+OUTPUT_METHOD_RE = lazy_pattern(r"^(predict\w*|to_prediction|to_quantiles|sample|sample_n|plot\w*|decodes?)$")
 
 
 def _value_roots(world: _World, indexes: list[FileIndex]) -> list[str]:

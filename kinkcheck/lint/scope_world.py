@@ -11,6 +11,7 @@ import re
 from collections import Counter
 from fnmatch import fnmatchcase
 
+from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.lint.callables import CALL, MATCH, PARAM
 from kinkcheck.lint.index import FileIndex, FunctionInfo
 from kinkcheck.lint.roots import (
@@ -33,7 +34,7 @@ DENSITY_BASES = frozenset({"Distribution", "TorchDistribution", "ExponentialFami
                            "Transform", "Bijector", "TransformModule"})
 #: a base of any package (its own framework: flowjax's ``AbstractBijection``, TFP's
 #: ``AutoCompositeTensorBijector``) named as what a density is built from
-DENSITY_BASE_RE = re.compile(r"(?:Bijection|Bijector|Distribution)$")
+DENSITY_BASE_RE = lazy_pattern(r"(?:Bijection|Bijector|Distribution)$")
 #: the methods of a distribution or bijector that training differentiates: the log-density, its
 #: CDF, entropy and KL, the reparameterized draw, and a transform's maps and log-Jacobian, as the flow libraries
 #: name them (torch's ``_call``, TFP's ``_forward``, flowjax's ``transform_and_log_det``, nflows'

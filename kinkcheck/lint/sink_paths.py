@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import re
 
+from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.lint import flow, sinks
 from kinkcheck.syntax import callee_tail
 
@@ -54,7 +55,7 @@ def returned_sink(node: ast.AST, ctx, depth: int = 0) -> ast.AST | None:
 
 
 #: helpers named for a (weighted) reduction: linear in the values they are handed first
-_REDUCER_RE = re.compile(r"(^|_)(mean|sum|average|reduce|reduction)(_|$)", re.IGNORECASE)
+_REDUCER_RE = lazy_pattern(r"(^|_)(mean|sum|average|reduce|reduction)(_|$)", re.IGNORECASE)
 
 #: what ``returned_sink`` says of a value only returned beside the loss
 ASIDE = ast.Constant(value=None)

@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import re
 
+from kinkcheck.lazyre import lazy_pattern
+
 #: C0 and C1 controls (tab excepted), DEL, and the Unicode line and paragraph separators.
-_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL = lazy_pattern("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\x1b": "\\x1b"}
 #: GitHub's command prefixes (``::`` at a line start, ``##[`` anywhere) and Azure's.
 #: (.NET's TrimStart, which the runner applies, strips any Unicode space, NBSP included.)
-_COMMAND = re.compile(r"(?:^|(?<=\r))([^\S\r\n]*):(?=:)|#(?=#\[)|#(?=#vso\[)", re.MULTILINE)
-_HASHES = re.compile(r"#(?=#\[|#vso\[)")
+_COMMAND = lazy_pattern(r"(?:^|(?<=\r))([^\S\r\n]*):(?=:)|#(?=#\[)|#(?=#vso\[)", re.MULTILINE)
+_HASHES = lazy_pattern(r"#(?=#\[|#vso\[)")
 ZWSP = "\u200b"
 
 

@@ -15,6 +15,8 @@ import copy
 import re
 from dataclasses import dataclass, field
 
+from kinkcheck.lazyre import lazy_pattern
+
 #: the node a remedy template stands for is the whole matched call: ``{call}``
 CALL = "call"
 
@@ -255,7 +257,7 @@ def _is_eps(node: ast.AST) -> bool:
 
 
 #: names that read as a count, a size or a norm: never negative
-_NONNEG_NAME = re.compile(r"(count|num|total|norm|length|size|numel|mask|weight|^n_|_n$|^n$)", re.I)
+_NONNEG_NAME = lazy_pattern(r"(count|num|total|norm|length|size|numel|mask|weight|^n_|_n$|^n$)", re.I)
 #: calls whose value is never negative
 _NONNEG_CALLS = frozenset({"abs", "absolute", "fabs", "norm", "vector_norm", "matrix_norm", "sqrt", "exp", "softplus",
                            "sigmoid", "softmax", "relu", "numel", "count_nonzero", "square", "var", "std", "len",

@@ -18,12 +18,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.remedy.bindings import Bindings, with_operand
 from kinkcheck.remedy.frameworks import Spelling, Untranslatable, respell, translate
 
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_]\w*)\}")
+_PLACEHOLDER = lazy_pattern(r"\{([A-Za-z_]\w*)\}")
 _MARK = "__kc_{}__"
-_UNMARK = re.compile(r"^__kc_(\w+?)__$")
+_UNMARK = lazy_pattern(r"^__kc_(\w+?)__$")
 #: bindings that drop their argument when the site has none (a full reduction)
 _OPTIONAL = frozenset({"dim", "keepdim"})
 #: short names for expressions bound with ``:=`` (``_x`` unless the file uses it)

@@ -8,13 +8,13 @@ more than ``text.MAX_SITES["markdown"]`` sites are written out).
 from __future__ import annotations
 
 import html
-import re
 
+from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.output.safe import guard, one_line
 from kinkcheck.report import text as tx
 from kinkcheck.report.model import STATUS_HELP, STATUS_LABELS, Report, Site
 
-_CODE_SPAN = re.compile(r"(`+[^`]*`+)")
+_CODE_SPAN = lazy_pattern(r"(`+[^`]*`+)")
 
 #: Stay safely under GitHub's 1 MiB (1,048,576 bytes) step-summary limit.
 MAX_BYTES = 1_000_000

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import bisect
 import os
-import re
 import subprocess
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO
 
 from kinkcheck.findings import Finding
+from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.workflow.errors import WorkflowError
 
 #: Marks a file that is new as a whole (untracked): every line counts as changed.
@@ -30,14 +30,14 @@ WHOLE_FILE = None
 
 Changes = Mapping[Path, "LineSpans | None"]
 
-_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+_HUNK = lazy_pattern(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 #: Findings about a whole file (a parse error) are kept when the file changed at all.
 _FILE_LEVEL_CODES = frozenset({"KC001"})
 #: larger line numbers and counts in a hunk header are read as this (no file is that long)
 _MAX_LINE = 10**15
 #: git's C-quoting escapes (``quote_c_style``); ``\ooo`` octal bytes are handled apart
 _ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
-_OCTAL = re.compile(r"[0-3][0-7][0-7]")
+_OCTAL = lazy_pattern(r"[0-3][0-7][0-7]")
 
 
 class LineSpans:

@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.lint.checks import Site, refine
 from kinkcheck.lint.ranges_settings import numeric_value
 from kinkcheck.lint.resolve import ARRAY_ROOTS, DATA, PLAIN, const_value
@@ -107,10 +108,10 @@ def division(site: Site, ctx: Context):
 
 
 #: names of counts and totals (a loss count, summed lengths, a weight sum)
-_TOTAL_WORDS = re.compile(r"(^|_)(lens|lengths|count|counts|num|total)($|_)|_sum$", re.IGNORECASE)
+_TOTAL_WORDS = lazy_pattern(r"(^|_)(lens|lengths|count|counts|num|total)($|_)|_sum$", re.IGNORECASE)
 #: names of masks and weights: what a masked or weighted mean totals, then divides by
-_MASK_WORDS = re.compile(r"(^|_)(mask|masks|weight|weights|sw|events|event|valid|indicator|observed|support)($|_)",
-                         re.IGNORECASE)
+_MASK_WORDS = lazy_pattern(r"(^|_)(mask|masks|weight|weights|sw|events|event|valid|indicator|observed|support)($|_)",
+                           re.IGNORECASE)
 #: reductions that count or total what they are handed
 _TOTALS = frozenset({"sum", "nansum", "count_nonzero", "numel", "mean", "psum", "pmean"})
 #: methods that only reshape or retype
