@@ -132,7 +132,7 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
                 return DATA if all(k(a) in (PLAIN, DATA) for a in node.args) else TENSOR
             if tail in FUNCTION_TRANSFORMS and node.args and not isinstance(node.args[0], ast.Lambda):
                 return UNKNOWN  # `torch.func.jvp(velocity, (x, t), ...)`: what the function handed in computes
-            arg_kinds = [k(a) for a in (*node.args, *_operand_keywords(node))]
+            arg_kinds = [k(a) for a in (*_chosen(q, node.args), *_operand_keywords(node))]
             if how in ("instance", "attribute-of-instance") and isinstance(node.func, ast.Attribute) \
                     and node.func.attr == tail and q.rsplit(".", 2)[-2][:1].isupper():
                 # `Normal(loc, scale).rsample((n,))`: a method computes from its object too
@@ -204,7 +204,9 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
                     "expand_as", "clone", "cpu", "cuda", "sum", "mean", "abs", "clamp"):
             return recv
         if recv == DATA:  # mask.sum(), labels.max(): data, unless a tensor goes in (`zeros.scatter_reduce(src=x)`)
-            return join(DATA, *(k(a) for a in (*node.args, *_operand_keywords(node))))
+            # (`labels.masked_fill(mask, 0)` is data whatever the mask: a mask only chooses)
+            args = node.args[1:] if meth in _CHOOSING_METHODS else node.args
+            return join(DATA, *(k(a) for a in (*args, *_operand_keywords(node))))
         return TENSOR if recv == TENSOR else UNKNOWN
     return UNKNOWN
 
@@ -237,6 +239,25 @@ def _inline_layer(ctx: "Context", built: ast.Call) -> str | None:
 #: such as ``dim=`` or ``offset=``): ``zeros.scatter_reduce(0, idx, src=x)``, ``torch.add(a, other=b)``
 OPERAND_KEYWORDS = frozenset({"input", "other", "src", "source", "value", "values", "tensor", "tensors", "mat2",
                               "vec", "vec2", "weight", "end", "exponent"})
+
+
+#: the argument that only chooses among a call's operands: the condition of ``where(cond, a, b)``
+#: and of ``lax.select(pred, a, b)``, the mask of ``masked_fill(x, mask, v)``. No gradient flows
+#: from a condition into what is chosen (the choice is a step, which KC402/KC304 report where
+#: the condition reads a differentiated value), so ``where(valid, labels, 0.0)`` is data
+_CHOOSING_ARG = {"torch.where": 0, "jax.numpy.where": 0, "numpy.where": 0, "jax.lax.select": 0,
+                 "jax.lax.select_n": 0, "jax.numpy.select": 0, "numpy.select": 0, "torch.masked_fill": 1}
+#: ... and of the same as tensor methods (``x.where(cond, y)``, ``labels.masked_fill(mask, 0)``)
+_CHOOSING_METHODS = frozenset({"where", "masked_fill", "masked_fill_"})
+
+
+def _chosen(q: str, args: list[ast.expr]) -> list[ast.expr]:
+    """``args`` less the one that only chooses (a one-argument ``where(cond)`` returns the
+    condition's indices: kept)."""
+    pos = _CHOOSING_ARG.get(q)
+    if pos is None or len(args) < 2 or pos >= len(args):
+        return args
+    return args[:pos] + args[pos + 1:]
 
 
 def _operand_keywords(call: ast.Call) -> list[ast.expr]:
