@@ -5,7 +5,9 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING
 
+from kinkcheck.lint import ranges
 from kinkcheck.lint.checks import Site, node_check, refine
+from kinkcheck.lint.checks.kinks import positive_floor
 from kinkcheck.lint.joins import names_in, selects_between_others
 from kinkcheck.lint.resolve import COMPARISON_CALLS, DATA, PLAIN, TENSOR, UNKNOWN, const_value
 from kinkcheck.syntax import COMPARISON_OPS, binary_operands, call_tail, scalar_cast_of
@@ -302,7 +304,7 @@ def where_on_comparison(site: Site, ctx: Context):
     if cond is None:
         return None
     k = value_comparison(cond, ctx)
-    if k is None:
+    if k is None or _floor_written_as_where(call, cond, site, ctx):
         return None
     # the step sits at each comparison that decides the selection (`where(a > 1 & b > 1, ...)`
     # has two; `jnp.equal(v, lo)` is one), so a finding points at the comparison, inline or
@@ -313,6 +315,51 @@ def where_on_comparison(site: Site, ctx: Context):
         if ka is not None and (isinstance(atom, ast.Compare) or call_tail(atom) in COMPARE_FUNCS):
             found.append(site.with_(node=atom, operand=cond, confidence="medium" if ka == TENSOR else "low"))
     return found or site.with_(operand=cond, confidence="medium" if k == TENSOR else "low")
+
+
+def _floor_written_as_where(call: ast.Call, cond: ast.AST, site: Site, ctx: Context) -> bool:
+    """``where(n > eps, n, eps)``, ``where(u < eps, eps, u)``, ``d.masked_fill(d < 0, 0)``: a
+    selection between the two values it compares is their maximum (or minimum), continuous at
+    the threshold, and a maximum with an eps floor, or with 0 of a value >= 0 in exact
+    arithmetic, is the guard ``maximum(n, eps)`` is (KC104 leaves both alone)."""
+    if not (isinstance(cond, ast.Compare) and len(cond.ops) == 1
+            and isinstance(cond.ops[0], (ast.Lt, ast.LtE, ast.Gt, ast.GtE))):
+        return False
+    if site.via in ("method", "instance"):
+        tail = call_tail(call)
+        if not (tail.startswith("masked_fill") and len(call.args) == 2 and isinstance(call.func, ast.Attribute)):
+            return False
+        chosen, other = call.args[1], call.func.value  # x.masked_fill(c, v) == where(c, v, x)
+    elif len(call.args) == 3:
+        chosen, other = call.args[1], call.args[2]
+    else:
+        return False
+    left, right = cond.left, cond.comparators[0]
+    if _same_value(chosen, left) and _same_value(other, right):
+        larger_when_true = isinstance(cond.ops[0], (ast.Gt, ast.GtE))  # where(l > r, l, r) = max
+    elif _same_value(chosen, right) and _same_value(other, left):
+        larger_when_true = isinstance(cond.ops[0], (ast.Lt, ast.LtE))  # where(l < r, r, l) = max
+    else:
+        return False
+    if not larger_when_true:
+        return False  # a minimum: a cap, which ties like minimum(x, cap)
+    for floor, value in ((left, right), (right, left)):
+        if positive_floor(floor, ctx):
+            return True
+        if const_value(floor) == 0 and ranges.is_nonnegative(ranges.range_of(value, ctx)):
+            return True  # only rounding error is below 0
+    return False
+
+
+def _same_value(a: ast.AST, b: ast.AST) -> bool:
+    """The same expression, or a tensor filled with it (``full_like(n, eps)``)."""
+    if isinstance(a, ast.Call) and call_tail(a) in ("full_like", "full") and len(a.args) == 2:
+        a = a.args[1]
+    if isinstance(b, ast.Call) and call_tail(b) in ("full_like", "full") and len(b.args) == 2:
+        b = b.args[1]
+    if const_value(a) is not None and const_value(b) is not None:
+        return const_value(a) == const_value(b)
+    return ast.dump(a) == ast.dump(b)
 
 
 LOGICAL = ("logical_and", "logical_or", "logical_not", "logical_xor")
