@@ -288,6 +288,11 @@ DATA_NAME_RE = lazy_pattern(
 #: the training data itself (`dataset`, `train_dataset`; not a discriminator's `dataset_logits`),
 #: and what is read off it (`dataset.history_value_matrix().max()`)
 DATASET_NAME_RE = lazy_pattern(r"(^|_)datasets?$", re.IGNORECASE)
+#: a schedule object (a diffusion model's `noise_scheduler`, a learning-rate `lr_scheduler`):
+#: fixed schedules and step counters, never a differentiated value, so `compute_snr(noise_scheduler,
+#: timesteps)` is data; what its methods compute from a prediction (`scheduler.step(noise_pred, t,
+#: x)`) still carries the prediction's gradient
+SCHEDULER_NAME_RE = lazy_pattern(r"(^|_)schedulers?$", re.IGNORECASE)
 #: dtypes whose tensors cannot require grad (``torch.tensor(idx, dtype=torch.long)``)
 INTEGER_DTYPES = frozenset({"long", "int", "int64", "int32", "int16", "int8", "uint8", "bool", "short"})
 EPS_RE = lazy_pattern(r"(^|_)(eps|epsilon|tiny|smooth|smoothing|stabilizer|min_value|floor)($|_|\d)", re.IGNORECASE)
@@ -411,7 +416,7 @@ def name_kind(name: str) -> str | None:
     head, of, _ = name.partition("_of_")
     if of and head:
         return name_kind(head)  # `cosine_of_target_classes` is a cosine, `mask_of_targets` a mask
-    if DATASET_NAME_RE.search(name):
+    if DATASET_NAME_RE.search(name) or SCHEDULER_NAME_RE.search(name):
         return DATA
     if DATA_NAME_RE.search(name):
         if PREDICTED_MASK_RE.search(name) and PREDICTION_WORD_RE.search(name) \
