@@ -132,7 +132,12 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
                 return DATA if all(k(a) in (PLAIN, DATA) for a in node.args) else TENSOR
             if tail in FUNCTION_TRANSFORMS and node.args and not isinstance(node.args[0], ast.Lambda):
                 return UNKNOWN  # `torch.func.jvp(velocity, (x, t), ...)`: what the function handed in computes
-            arg_kinds = [k(a) for a in (*_chosen(q, node.args), *_operand_keywords(node))]
+            chosen = _chosen(q, node.args)
+            arg_kinds = [k(a) for a in (*chosen, *_operand_keywords(node))]
+            if chosen is not node.args and not {DATA, _CYCLE} & set(arg_kinds):
+                # between constants (`where(pred > 0.5, 1.0, 0.0)`) what is picked says nothing:
+                # the condition's kind stays, as for any other argument
+                arg_kinds.extend(k(a) for a in node.args if not any(a is c for c in chosen))
             if how in ("instance", "attribute-of-instance") and isinstance(node.func, ast.Attribute) \
                     and node.func.attr == tail and q.rsplit(".", 2)[-2][:1].isupper():
                 # `Normal(loc, scale).rsample((n,))`: a method computes from its object too
@@ -205,7 +210,8 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
             return recv
         if recv == DATA:  # mask.sum(), labels.max(): data, unless a tensor goes in (`zeros.scatter_reduce(src=x)`)
             # (`labels.masked_fill(mask, 0)` is data whatever the mask: a mask only chooses)
-            args = node.args[1:] if meth in _CHOOSING_METHODS else node.args
+            args = node.args[1:] if meth in _CHOOSING_METHODS and node.args \
+                and not isinstance(node.args[0], ast.Starred) else node.args
             return join(DATA, *(k(a) for a in (*args, *_operand_keywords(node))))
         return TENSOR if recv == TENSOR else UNKNOWN
     return UNKNOWN
@@ -255,8 +261,8 @@ def _chosen(q: str, args: list[ast.expr]) -> list[ast.expr]:
     """``args`` less the one that only chooses (a one-argument ``where(cond)`` returns the
     condition's indices: kept)."""
     pos = _CHOOSING_ARG.get(q)
-    if pos is None or len(args) < 2 or pos >= len(args):
-        return args
+    if pos is None or len(args) < 2 or pos >= len(args) or any(isinstance(a, ast.Starred) for a in args[:pos + 1]):
+        return args  # `where(*sel, 0.0)`: which argument is the condition is not known
     return args[:pos] + args[pos + 1:]
 
 

@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING
 
 from kinkcheck.lint import ranges
 from kinkcheck.lint.checks import Site, node_check, refine
-from kinkcheck.lint.checks.kinks import positive_floor
 from kinkcheck.lint.joins import names_in, selects_between_others
-from kinkcheck.lint.resolve import COMPARISON_CALLS, DATA, PLAIN, TENSOR, UNKNOWN, const_value
+from kinkcheck.lint.resolve import COMPARISON_CALLS, DATA, PLAIN, TENSOR, UNKNOWN, const_value, is_eps_like
 from kinkcheck.syntax import COMPARISON_OPS, binary_operands, call_tail, scalar_cast_of
 
 if TYPE_CHECKING:
@@ -318,20 +317,25 @@ def where_on_comparison(site: Site, ctx: Context):
 
 
 def _floor_written_as_where(call: ast.Call, cond: ast.AST, site: Site, ctx: Context) -> bool:
-    """``where(n > eps, n, eps)``, ``where(u < eps, eps, u)``, ``d.masked_fill(d < 0, 0)``: a
+    """``where(n > eps, n, eps)``, ``where(d < 0, 0, d)``, ``d.masked_fill(d < 1e-6, 1e-6)``: a
     selection between the two values it compares is their maximum (or minimum), continuous at
-    the threshold, and a maximum with an eps floor, or with 0 of a value >= 0 in exact
-    arithmetic, is the guard ``maximum(n, eps)`` is (KC104 leaves both alone)."""
+    the threshold. The maximum of a value >= 0 in exact arithmetic (a norm, a sum of squares, a
+    variance) with 0 or an eps only keeps rounding error and underflow off the pole: a guard.
+    With a modelled bound (``where(ratio < 0.8, 0.8, ratio)``) or a signed value (a hinge,
+    ``where(v > 1e-6, v, 1e-6)``) it is a kink the loss reaches on purpose."""
     if not (isinstance(cond, ast.Compare) and len(cond.ops) == 1
             and isinstance(cond.ops[0], (ast.Lt, ast.LtE, ast.Gt, ast.GtE))):
         return False
+    tail = call_tail(call)
+    if any(isinstance(a, ast.Starred) for a in call.args):
+        return False
     if site.via in ("method", "instance"):
-        tail = call_tail(call)
         if not (tail.startswith("masked_fill") and len(call.args) == 2 and isinstance(call.func, ast.Attribute)):
             return False
         chosen, other = call.args[1], call.func.value  # x.masked_fill(c, v) == where(c, v, x)
     elif len(call.args) == 3:
-        chosen, other = call.args[1], call.args[2]
+        # torch.masked_fill(x, c, v) == where(c, v, x)
+        chosen, other = (call.args[2], call.args[0]) if tail.startswith("masked_fill") else (call.args[1], call.args[2])
     else:
         return False
     left, right = cond.left, cond.comparators[0]
@@ -344,10 +348,8 @@ def _floor_written_as_where(call: ast.Call, cond: ast.AST, site: Site, ctx: Cont
     if not larger_when_true:
         return False  # a minimum: a cap, which ties like minimum(x, cap)
     for floor, value in ((left, right), (right, left)):
-        if positive_floor(floor, ctx):
+        if (const_value(floor) == 0 or is_eps_like(floor)) and ranges.is_nonnegative(ranges.range_of(value, ctx)):
             return True
-        if const_value(floor) == 0 and ranges.is_nonnegative(ranges.range_of(value, ctx)):
-            return True  # only rounding error is below 0
     return False
 
 

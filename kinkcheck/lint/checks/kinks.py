@@ -62,7 +62,7 @@ def max_min_tie(site: Site, ctx: Context):
     kinds = [ctx.kind(o) for o in operands]
     if all(k == PLAIN for k in kinds):
         return None
-    if _tail(site) in ("max", "maximum", "fmax") and any(positive_floor(o, ctx) for o in operands):
+    if _tail(site) in ("max", "maximum", "fmax") and any(_positive_floor(o, ctx) for o in operands):
         return None  # maximum(count, 1), maximum(area, eps): a floor guard (KC901's), not a tie
     if _tail(site) in ("min", "minimum", "fmin") and any((const_value(o) or 0) >= OVERFLOW_BOUND for o in operands):
         return None  # minimum(x, 1e8): an overflow guard (minimum(1.0, r / n) caps on purpose: a tie)
@@ -106,9 +106,9 @@ def eps_clamp(call: ast.AST, tail: str, ctx: Context) -> bool:
     bounds = [const_value(b) for b in (low, high) if b is not None]
     if bounds and all(v is not None and abs(v) >= OVERFLOW_BOUND for v in bounds):
         return True
-    if low is not None and high is None and (is_eps_like(low) or positive_floor(low, ctx)):
+    if low is not None and high is None and (is_eps_like(low) or _positive_floor(low, ctx)):
         return True
-    if low is not None and high is not None and (is_eps_like(low) or positive_floor(low, ctx) or _machine(low, ctx, 0)) \
+    if low is not None and high is not None and (is_eps_like(low) or _positive_floor(low, ctx) or _machine(low, ctx, 0)) \
             and (_inside_unit(high, 1) or const_value(high) == 1) \
             and (const_value(low) or 0) < 0.01 and (const_value(high) or 1) >= 0.99 and _feeds(call, ctx):
         return True  # a probability kept inside (0, 1) before a log: `clip(p, eps, 1 - eps)`
@@ -158,7 +158,7 @@ TINY_FLOOR = 1e-3
 _FILLED = frozenset({"full", "full_like", "new_full"})
 
 
-def positive_floor(node: ast.AST, ctx: Context) -> bool:
+def _positive_floor(node: ast.AST, ctx: Context) -> bool:
     """A literal or eps-like floor > 0 (``1``, ``1e-6``, ``self.eps``, ``torch.tensor(1)``), or
     an eps scaled to the values around it (``lb = tiny * (1.0 + jnp.abs(b))``)."""
     if isinstance(node, ast.Call) and len(node.args) == 1 and getattr(node.func, "attr", None) in ("tensor", "as_tensor"):
