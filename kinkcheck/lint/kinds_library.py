@@ -132,12 +132,12 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
                 return DATA if all(k(a) in (PLAIN, DATA) for a in node.args) else TENSOR
             if tail in FUNCTION_TRANSFORMS and node.args and not isinstance(node.args[0], ast.Lambda):
                 return UNKNOWN  # `torch.func.jvp(velocity, (x, t), ...)`: what the function handed in computes
-            chosen = _chosen(q, node.args)
+            chosen, condition = _chosen(q, node.args)
             arg_kinds = [k(a) for a in (*chosen, *_operand_keywords(node))]
-            if chosen is not node.args and not {DATA, _CYCLE} & set(arg_kinds):
+            if condition is not None and not {DATA, _CYCLE} & set(arg_kinds):
                 # between constants (`where(pred > 0.5, 1.0, 0.0)`) what is picked says nothing:
                 # the condition's kind stays, as for any other argument
-                arg_kinds.extend(k(a) for a in node.args if not any(a is c for c in chosen))
+                arg_kinds.append(k(condition))
             if how in ("instance", "attribute-of-instance") and isinstance(node.func, ast.Attribute) \
                     and node.func.attr == tail and q.rsplit(".", 2)[-2][:1].isupper():
                 # `Normal(loc, scale).rsample((n,))`: a method computes from its object too
@@ -257,13 +257,13 @@ _CHOOSING_ARG = {"torch.where": 0, "jax.numpy.where": 0, "numpy.where": 0, "jax.
 _CHOOSING_METHODS = frozenset({"where", "masked_fill", "masked_fill_"})
 
 
-def _chosen(q: str, args: list[ast.expr]) -> list[ast.expr]:
-    """``args`` less the one that only chooses (a one-argument ``where(cond)`` returns the
-    condition's indices: kept)."""
+def _chosen(q: str, args: list[ast.expr]) -> tuple[list[ast.expr], ast.expr | None]:
+    """(``args`` less the one that only chooses, that one), or (``args``, None) when no
+    argument only chooses (a one-argument ``where(cond)`` returns the condition's indices)."""
     pos = _CHOOSING_ARG.get(q)
     if pos is None or len(args) < 2 or pos >= len(args) or any(isinstance(a, ast.Starred) for a in args[:pos + 1]):
-        return args  # `where(*sel, 0.0)`: which argument is the condition is not known
-    return args[:pos] + args[pos + 1:]
+        return args, None  # `where(*sel, 0.0)`: which argument is the condition is not known
+    return args[:pos] + args[pos + 1:], args[pos]
 
 
 def _operand_keywords(call: ast.Call) -> list[ast.expr]:
