@@ -234,8 +234,10 @@ class _Expr:
 
     def threshold_symbols(self, node: ast.AST, ctx) -> set[str]:
         """Symbols compared with a value that is never negative (``|u| <= kappa``): a threshold
-        below 0 would make the comparison constant, so the code means it positive."""
+        below 0 would make the comparison constant, so the code means it positive. A constant is
+        no such value: in ``y > 0`` the symbol is what is compared, of either sign."""
         from kinkcheck.lint import ranges
+        from kinkcheck.lint.resolve import const_value
 
         out: set[str] = set()
         for n in self.walk(node):
@@ -244,7 +246,8 @@ class _Expr:
                 for side, other in pairs:
                     while id(side) in self.subst:
                         side = self.subst[id(side)]
-                    if isinstance(side, (ast.Name, ast.Attribute)) and ranges.is_nonnegative(ranges.range_of(other, ctx)):
+                    if isinstance(side, (ast.Name, ast.Attribute)) and const_value(other) is None \
+                            and ranges.is_nonnegative(ranges.range_of(other, ctx)):
                         out.add(ast.unparse(side))
         return out
 
@@ -546,7 +549,14 @@ def kink_smoothed(site_node: ast.AST, argument: ast.AST | None, ctx) -> bool:
             return False  # `where(m > 0, x.abs().amax(), 1)`: an opaque call hides the abs from the test
         if _logical(expr, call) and len(_switches(expr, call)) > 1:
             return False  # `where((n < b) & (t.abs() > 1e-3), ...)`: see `_switches`
-        return _guarded(lambda: all(smooth_at(expr, call, argument, seed) for seed in (1, 2)))
+        # the other symbols take both signs where theirs is unknown: in the cosine embedding
+        # loss, `where(y > 0, 1 - cos, relu(cos - margin))`, a label drawn > 0 every time would
+        # never select the relu, and its kink would read as smoothed away
+        settings = _settings(expr, call, argument, ctx)
+        if settings is None:
+            return False
+        fixed, signed = settings
+        return _guarded(lambda: all(smooth_at(expr, call, argument, seed, fixed, signed) for seed in (1, 2)))
     return False
 
 
