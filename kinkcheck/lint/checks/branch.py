@@ -140,7 +140,35 @@ def _exact_zero_test(node: ast.Compare, ctx: Context) -> bool:
         return False
     from kinkcheck.lint import ranges
 
-    return const_value(value) is None and ranges.is_nonnegative(ranges.range_of(value, ctx))
+    return const_value(value) is None and not _rectified(value, ctx) \
+        and ranges.is_nonnegative(ranges.range_of(value, ctx))
+
+
+#: clamps whose lower bound, when 0, rectifies their argument
+_CLAMPS = frozenset({"clamp", "clamp_", "clip", "clip_", "clamp_min", "clamp_min_"})
+
+
+def _rectified(value: ast.AST, ctx: Context, depth: int = 3) -> bool:
+    """``relu(x)``, ``x.clamp(min=0)``, ``maximum(x, 0)`` (names followed): >= 0 because a
+    whole region of ``x`` is cut to 0, so ``value > 0`` tells that region apart (the active
+    hinges of a triplet loss, counted as the divisor of its mean), not one point."""
+    if isinstance(value, ast.Name):
+        definition = ctx.definition(value.id) if depth else None
+        return definition is not None and _rectified(definition, ctx, depth - 1)
+    if not isinstance(value, ast.Call):
+        return False
+    tail = call_tail(value)
+    method = isinstance(value.func, ast.Attribute) and not ctx.is_module_ref(value.func.value)
+    if tail in ("relu", "relu_", "relu6"):
+        return True
+    if tail in _CLAMPS:
+        kw = {k.arg: k.value for k in value.keywords if k.arg}
+        args = value.args if method else value.args[1:]
+        low = next((kw[k] for k in ("min", "a_min", "lower") if k in kw), args[0] if args else None)
+        return low is not None and const_value(low) == 0
+    if tail in ("maximum", "fmax") or tail == "max" and len(value.args) + method >= 2:
+        return any(const_value(o) == 0 for o in binary_operands(value, method))
+    return False
 
 
 #: reductions whose result is a float of the array (``p.sum() == 0``: an exact-zero test of
