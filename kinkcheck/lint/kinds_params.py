@@ -103,17 +103,49 @@ def _spread_into_arrays(ctx: "Context", name: str) -> bool:
     """An unannotated ``*name`` handed whole to an array function that takes arrays (metric
     learning's ``smallest_dist(self, *args)`` returning ``torch.min(*args)``): it holds that
     function's arrays, not the tuple of settings an unannotated star is otherwise read as
-    (a shape handed to ``torch.randn(*size)`` stays one)."""
+    (a shape handed to ``torch.randn(*size)`` stays one). Handed as the tuple it is to a function
+    of a sequence of arrays (``torch.stack(dists)``) it holds arrays too."""
     from kinkcheck.lint.resolve import ARRAY_ROOTS
     from kinkcheck.lint.walk import walk_local
 
     star = getattr(getattr(ctx.fn, "args", None), "vararg", None)
     if star is None or star.arg != name or star.annotation is not None:
         return False
-    return any(isinstance(n, ast.Call) and any(isinstance(a, ast.Starred) and isinstance(a.value, ast.Name)
-                                               and a.value.id == name for a in n.args)
-               and (q := ctx.qualify(n.func) or "").split(".")[0] in ARRAY_ROOTS
-               and q.rsplit(".", 1)[-1] not in _SHAPED for n in walk_local(ctx.fn))
+
+    def hands_over(call: ast.Call, tail: str) -> bool:
+        return any(isinstance(a, ast.Starred) and isinstance(a.value, ast.Name) and a.value.id == name
+                   for a in call.args) or (
+            tail in _SEQUENCE_OF_ARRAYS and bool(call.args) and isinstance(call.args[0], ast.Name)
+            and call.args[0].id == name)  # `torch.stack(dists)`: the tuple itself, as a sequence
+
+    handed = [q for n in walk_local(ctx.fn) if isinstance(n, ast.Call)
+              and (q := ctx.qualify(n.func) or "").split(".")[0] in ARRAY_ROOTS
+              and q.rsplit(".", 1)[-1] not in _SHAPED and hands_over(n, q.rsplit(".", 1)[-1])]
+    # `torch.cat(ls)` in one branch, `np.concatenate(ls)` in another: a utility over any
+    # container (fastai's `concat(*ls)`), not a function of the differentiated arrays
+    return bool(handed) and not _type_tested(ctx, name)
+
+
+def _type_tested(ctx: "Context", name: str) -> bool:
+    """The function asks what ``*name`` holds (``isinstance(ls[0], torch.Tensor)``, or of a
+    name bound to its items): a utility over any container (fastai's ``concat(*ls)``
+    concatenates tensors, arrays or lists), not a function of the differentiated arrays."""
+    from kinkcheck.lint.walk import walk_local
+
+    def mentions(node: ast.AST, depth: int = 2) -> bool:
+        for n in ast.walk(node):
+            if isinstance(n, ast.Name) and (n.id == name or depth and (d := ctx.definition(n.id)) is not None
+                                            and d is not node and mentions(d, depth - 1)):
+                return True
+        return False
+
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "isinstance" and n.args
+               and mentions(n.args[0]) for n in walk_local(ctx.fn))
+
+
+#: array functions that take one sequence of arrays (``torch.stack(dists, dim=0)``)
+_SEQUENCE_OF_ARRAYS = frozenset({"stack", "cat", "concat", "concatenate", "vstack", "hstack", "dstack", "row_stack",
+                                 "column_stack", "block_diag", "broadcast_tensors", "broadcast_arrays"})
 
 
 #: array functions a star hands sizes to, not arrays (``torch.randn(*size)``, ``x.view(*shape)``)
