@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 from kinkcheck.lint.checks import Site, node_check, refine
 from kinkcheck.lint.checks.branch import value_comparison
-from kinkcheck.lint.resolve import MIXING, PLAIN, TENSOR, const_value
+from kinkcheck.lint import cut_steps
+from kinkcheck.lint.resolve import DATA, MIXING, PLAIN, TENSOR, const_value
 from kinkcheck.syntax import binary_operands, call_tail, callee_tail
 
 if TYPE_CHECKING:
@@ -39,12 +40,37 @@ def comparison_as_mask(node: ast.Compare | ast.Call, ctx: Context):
         return
     k = value_comparison(node, ctx, follow=0)
     if k is None:
+        yield from _cut_prediction_step(node, ctx)
         return
     if not _used_as_number(node, ctx, follow=_NAME_HOPS):
         return
     if _gates_a_flat_factor(node, ctx) or _smooth_piecewise_assignment(node, ctx):
         return
     yield Site("KC304", node, "comparison", node, None, "medium" if k == TENSOR else "low", node, "node")
+
+
+def _cut_prediction_step(node: ast.Compare | ast.Call, ctx: Context):
+    """A threshold on a prediction whose gradient was cut, selecting what a differentiated
+    value contributes (``cut_steps``): no gradient reaches the comparison, so the
+    detached-target guard, which asks exactly that, does not apply."""
+    if isinstance(node, ast.Compare):
+        if len(node.ops) != 1 or isinstance(node.ops[0], (ast.Is, ast.IsNot, ast.In, ast.NotIn, ast.Eq, ast.NotEq)):
+            return
+        operands = [node.left, *node.comparators]
+    else:
+        method = isinstance(node.func, ast.Attribute) and not ctx.is_module_ref(node.func.value)
+        if callee_tail(node.func) in ("eq", "ne", "equal", "not_equal", "isclose"):
+            return
+        operands = [*binary_operands(node, method)]
+    if not any(cut_steps.cut_prediction(o, ctx) for o in operands) or not cut_steps.weighs_gradient(node, ctx):
+        return
+    if _gates_a_flat_factor(node, ctx) or _smooth_piecewise_assignment(node, ctx):
+        return
+    yield Site("KC304", node, "comparison", node, None, "low", node, "node", guards=_CUT_GUARDS)
+
+
+#: the guards of KC304 but the detached-target one (a cut prediction is what makes this site)
+_CUT_GUARDS = ("rounding", "zero-patch")
 
 
 #: how many names a mask is followed through (``low = d > a``, ``keep = low & high``, then
@@ -297,6 +323,18 @@ def _loads_after(assign: ast.Assign, names: set[str], ctx: Context):
         if isinstance(n, ast.Name) and n.id in names and isinstance(n.ctx, ast.Load) and (n.lineno, n.col_offset) > start:
             if ctx.parent(n) is not None:
                 yield n
+
+
+@refine("KC303")
+def cut_prediction_index(site: Site, ctx: Context):
+    """``pseudo = weak_prob.argmax(1)`` under ``no_grad``, the targets of the strong view's cross
+    entropy: the indices of a prediction whose gradient was cut still jump with it, so where
+    they select what a differentiated value contributes the detached-target guard (no gradient
+    reaches the argmax) does not excuse them (``cut_steps``)."""
+    if site.operand is not None and ctx.kind(site.operand) in (PLAIN, DATA) \
+            and cut_steps.cut_prediction(site.operand, ctx) and cut_steps.weighs_gradient(site.call or site.node, ctx):
+        return site.with_(guards=())
+    return site
 
 
 @refine("KC302")
