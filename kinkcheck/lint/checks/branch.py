@@ -153,8 +153,18 @@ def _rectified(value: ast.AST, ctx: Context, depth: int = 3) -> bool:
     whole region of ``x`` is cut to 0, so ``value > 0`` tells that region apart (the active
     hinges of a triplet loss, counted as the divisor of its mean), not one point."""
     if isinstance(value, ast.Name):
-        definition = ctx.definition(value.id) if depth else None
-        return definition is not None and _rectified(definition, ctx, depth - 1)
+        if not depth:
+            return False
+        definition = ctx.definition(value.id)
+        if definition is not None:
+            return _rectified(definition, ctx, depth - 1)
+        if value.id in ctx.params:
+            # a reducer's `losses` handed the hinges by a caller in the file (`reduce(relu(v))`)
+            from kinkcheck.lint import call_sites
+
+            return any(_rectified(passed, caller, depth - 1)
+                       for caller, passed in call_sites.argument_values(value.id, ctx) or ())
+        return False
     if not isinstance(value, ast.Call):
         return False
     tail = call_tail(value)
