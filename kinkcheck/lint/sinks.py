@@ -192,13 +192,23 @@ def every_bound_use(value: ast.AST, ctx, test) -> bool:
 
 def uses_of(name: str, binding: ast.AST, ctx) -> list[ast.Name]:
     """The places the function reads ``name`` where the assignment ``binding`` may reach."""
-    uses = []
-    for node in _loads(ctx).get(name, ()):
-        ctx.fa.spend()
-        defs, _ = flow.reaching(name, node, ctx)
-        if any(stmt is binding for stmt, _ in defs):
-            uses.append(node)
-    return uses
+    return list(_uses_by_binding(name, ctx).get(id(binding), ()))
+
+
+def _uses_by_binding(name: str, ctx) -> dict[int, list[ast.Name]]:
+    """id of each binding of ``name`` -> the reads it reaches, worked out once per function
+    and name: the reaching definitions of every read at once, so a chain of rebindings
+    (``t = f0(t); t = f1(t); ...``) costs one pass, not one per binding asked about."""
+    memo = ctx.__dict__.setdefault("_sink_uses", {})
+    if name not in memo:
+        by_binding: dict[int, list[ast.Name]] = {}
+        for node in _loads(ctx).get(name, ()):
+            ctx.fa.spend()
+            defs, _ = flow.reaching(name, node, ctx)
+            for stmt in {id(stmt): stmt for stmt, _ in defs}.values():
+                by_binding.setdefault(id(stmt), []).append(node)
+        memo[name] = by_binding
+    return memo[name]
 
 
 def is_read(name: str, ctx) -> bool:
