@@ -435,8 +435,8 @@ def positive_range(node: ast.AST, ctx: Context, site=None) -> bool:
 def rounding(node: ast.AST, ctx: Context, site=None) -> bool:
     """The clamp, relu, maximum, abs or ``d[d < 0] = 0`` only removes rounding error: its bound is 0
     and the operand is >= 0 in exact arithmetic (a squared distance ``|a|^2 - 2 a.b + |b|^2``
-    or a variance ``E[x^2] - E[x]^2`` written expanded, an abs, a norm), so on the values the
-    code means it is the identity and has no kink."""
+    or a variance ``E[x^2] - E[x]^2`` written expanded, an abs, a norm), or it clamps a cosine of
+    unit vectors to [-1, 1], so on the values the code means it is the identity and has no kink."""
 
     def nonneg(value: ast.AST) -> bool:
         return ranges.is_nonnegative(ranges.range_of(value, ctx))
@@ -463,7 +463,11 @@ def rounding(node: ast.AST, ctx: Context, site=None) -> bool:
         return False
     low, high = _lower_bound(call, tail, ctx), _upper_bound(call, tail, ctx)
     if high is not None and not (isinstance(high, ast.Constant) and high.value is None):
-        return False
+        # `(x @ w).clamp(-1, 1)` of unit rows and columns: a cosine, inside [-1, 1] already
+        from kinkcheck.lint.ranges_similarity import similarity_floor
+
+        return low is not None and const_value(low) == -1 and const_value(high) == 1 \
+            and similarity_floor(node, ctx) is not None
     return low is not None and const_value(low) == 0 and nonneg(node)
 
 

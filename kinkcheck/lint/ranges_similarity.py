@@ -133,6 +133,8 @@ def _unit(node: ast.AST | None, ctx, depth: int) -> bool:
         return _unit(node.value, ctx, depth - 1)
     if isinstance(node, ast.Subscript):
         return _unit(node.value, ctx, depth - 1)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+        return _own_norm(node.right, node.left, ctx)  # `W / W.norm(dim=0, keepdim=True)`
     if isinstance(node, ast.Call):
         tail, receiver, args = _call_parts(node, ctx)
         if tail == "normalize":
@@ -141,6 +143,34 @@ def _unit(node: ast.AST | None, ctx, depth: int) -> bool:
         if tail in ("t", "transpose", "unsqueeze", "to", "float", "detach") and receiver is not None:
             return _unit(receiver, ctx, depth - 1)
     return False
+
+
+#: what keeps a norm from 0 without moving it much (``n.clamp_min(eps)``, ``n + eps``)
+_FLOORS = frozenset({"clamp_min", "clamp", "clip", "maximum", "fmax", "max"})
+
+
+def _own_norm(den: ast.AST, num: ast.AST, ctx, depth: int = 2) -> bool:
+    """``den`` is the Euclidean norm of ``num`` (the same expression), perhaps floored at an eps
+    or shifted by one: F.normalize written out, whose rows have norm 1 (at most 1 with the eps)."""
+    if isinstance(den, ast.Name) and depth:
+        value = definition(den, ctx)
+        return value is not None and _own_norm(value, num, ctx, depth - 1)
+    if isinstance(den, ast.BinOp) and isinstance(den.op, ast.Add) and depth:
+        return _own_norm(den.left, num, ctx, depth - 1)  # `v / (v.norm(dim=1, keepdim=True) + eps)`
+    if not isinstance(den, ast.Call):
+        return False
+    tail, receiver, args = _call_parts(den, ctx)
+    if tail in _FLOORS and depth:
+        inner = receiver if receiver is not None else (args[0] if args else None)
+        return inner is not None and _own_norm(inner, num, ctx, depth - 1)
+    if tail not in ("norm", "vector_norm"):
+        return False
+    of = receiver if receiver is not None else (args[0] if args else None)
+    order = next((kw.value for kw in den.keywords if kw.arg in ("p", "ord")), None)
+    if order is None and receiver is not None and args:
+        order = args[0]  # `v.norm(2, dim=1)`
+    two = order is None or isinstance(order, ast.Constant) and order.value in (2, 2.0)
+    return two and of is not None and ast.dump(of) == ast.dump(num)
 
 
 def _call_parts(node: ast.Call, ctx) -> tuple[str, ast.AST | None, list[ast.expr]]:
