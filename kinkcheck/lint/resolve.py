@@ -281,6 +281,8 @@ DATA_NAME_RE = lazy_pattern(
     # a distillation loss's teacher side: a frozen network (or an EMA of the student) whose
     # outputs are the student's targets (`teacher_logits`, `teacher_outputs`)
     r"teacher|teachers|"
+    # a ranking loss's graded labels (`relevance`, `relevances`): what the scores are ranked by
+    r"relevance|relevances|"
     # a molecule's atom types: integer indices into per-element tables (torchani's, jax-md's
     # `species`), never differentiated; the coordinates are
     r"species|atom_types?|atomic_numbers?)($|_)"
