@@ -11,9 +11,11 @@ network's outputs (a teacher's) read as data already and are not this.
 from __future__ import annotations
 
 import ast
+import re
 from typing import TYPE_CHECKING
 
-from kinkcheck.lint.resolve import DATA, PREDICTION_WORD_RE, TENSOR, UNKNOWN
+from kinkcheck.lazyre import lazy_pattern
+from kinkcheck.lint.resolve import ARRAY_ROOTS, DATA, PREDICTION_WORD_RE, TENSOR, UNKNOWN
 from kinkcheck.syntax import callee_tail
 
 if TYPE_CHECKING:
@@ -23,32 +25,77 @@ if TYPE_CHECKING:
 _CUTS = frozenset({"detach", "stop_gradient"})
 #: how many names a cut value, and then the comparison's result, is followed through
 _HOPS = 3
-#: calls a mask passes through on its way to the loss that only record it
+#: calls a mask passes through on its way to the loss that only record it, or pack it beside
+#: the loss in a container of outputs (`dict(loss=loss, pos_rate=...)`)
 _RECORDING = frozenset({"append", "extend", "add_scalar", "log", "info", "debug", "warning", "print", "format",
-                        "any", "all", "item", "tolist"})
+                        "any", "all", "item", "tolist", "dict", "tuple", "list", "set", "SimpleNamespace",
+                        "namedtuple", "update"})
+#: a network other than the one trained: an EMA or momentum copy, a frozen reference, a teacher,
+#: an earlier snapshot; its outputs are the targets of this one, fixed as its parameters move
+OTHER_NETWORK_RE = lazy_pattern(r"(^|_)(ema|momentum|mom|ref|reference|old|prev|previous|frozen|teacher|tea|t|"
+                                r"target|tgt)(_|$)", re.IGNORECASE)
 
 
 def cut_prediction(node: ast.AST, ctx: Context, depth: int = _HOPS) -> bool:
-    """``node`` is computed from a value that carries gradient, with the gradient cut: a
-    ``.detach()`` or ``stop_gradient`` of one, or a name bound to one under ``no_grad``."""
-    for n in ast.walk(node):
+    """``node`` is computed from this model's prediction (a parameter named like one) with its
+    gradient cut: a ``.detach()`` or ``stop_gradient`` of it, or a name bound to it under
+    ``no_grad``. Only the chain that computes the value is followed: an input detached on its
+    way into another network (``self.teacher(x.detach())``) is none of it."""
+    for n in _chain(node, ctx):
         if isinstance(n, ast.Call) and callee_tail(n.func) in _CUTS:
             inner = n.func.value if isinstance(n.func, ast.Attribute) and callee_tail(n.func) == "detach" \
                 and not ctx.is_module_ref(n.func.value) else (n.args[0] if n.args else None)
-            if inner is not None and _differentiated(inner, ctx):
+            if inner is not None and _prediction(inner, ctx, depth):
                 return True
         elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and depth:
+            if OTHER_NETWORK_RE.search(n.id):
+                return False
             value = ctx.definition(n.id)
             if value is None or ctx.kind(n) != DATA:
                 continue
-            if id(value) in ctx.no_grad_ids() and _differentiated(value, ctx) or cut_prediction(value, ctx, depth - 1):
+            if id(value) in ctx.no_grad_ids() and _prediction(value, ctx, depth - 1) \
+                    or cut_prediction(value, ctx, depth - 1):
                 return True
     return False
 
 
+def _chain(node: ast.AST, ctx: Context):
+    """The nodes that compute ``node``'s value: through operators, subscripts and the array
+    library's functions and methods, not into the arguments of other calls (a network, a
+    helper: what they return is theirs)."""
+    todo = [node]
+    while todo:
+        n = todo.pop()
+        yield n
+        if isinstance(n, ast.Call):
+            func = n.func
+            if isinstance(func, ast.Attribute) and not ctx.is_module_ref(func.value):
+                todo.append(func.value)  # `prob.gather(1, idx)`, `logits.softmax(1)`: the receiver
+            elif (ctx.qualify(func) or "").split(".")[0] in ARRAY_ROOTS:
+                todo.extend(n.args)  # `torch.sigmoid(logits)`
+        elif isinstance(n, (ast.BinOp, ast.UnaryOp, ast.Subscript, ast.Compare, ast.IfExp, ast.Attribute)):
+            todo.extend(c for c in ast.iter_child_nodes(n) if isinstance(c, ast.expr))
+
+
+def _prediction(node: ast.AST, ctx: Context, depth: int) -> bool:
+    """``node`` is computed from a parameter named for a prediction (``logits``,
+    ``weak_logits``, ``pred``), through its chain and names, and from no other network."""
+    for n in _chain(node, ctx):
+        if not isinstance(n, ast.Name):
+            continue
+        if OTHER_NETWORK_RE.search(n.id):
+            return False
+        if n.id in ctx.params and PREDICTION_WORD_RE.search(n.id) and ctx.kind(n) != DATA:
+            return True
+        value = ctx.definition(n.id) if depth else None
+        if value is not None and _prediction(value, ctx, depth - 1):
+            return True
+    return False
+
+
 def _differentiated(node: ast.AST, ctx: Context) -> bool:
-    """``node`` carries gradient where it is not cut: a tensor, or a value of unknown kind
-    computed from a parameter named for a prediction (``weak_logits.softmax(1)``)."""
+    """``node`` carries gradient: a tensor, or a value of unknown kind computed from a
+    parameter named for a prediction."""
     k = ctx.kind(node)
     if k == TENSOR:
         return True

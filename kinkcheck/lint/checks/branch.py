@@ -175,10 +175,22 @@ def _rectified(value: ast.AST, ctx: Context, depth: int = 3) -> bool:
         kw = {k.arg: k.value for k in value.keywords if k.arg}
         args = value.args if method else value.args[1:]
         low = next((kw[k] for k in ("min", "a_min", "lower") if k in kw), args[0] if args else None)
-        return low is not None and const_value(low) == 0
-    if tail in ("maximum", "fmax") or tail == "max" and len(value.args) + method >= 2:
-        return any(const_value(o) == 0 for o in binary_operands(value, method))
+        func = value.func
+        cut = func.value if method and isinstance(func, ast.Attribute) else (value.args[0] if value.args else None)
+        # `d2.clamp(min=0)` of a squared distance written expanded only removes rounding error
+        return low is not None and const_value(low) == 0 and not _nonnegative_exactly(cut, ctx)
+    builtin = tail == "max" and isinstance(value.func, ast.Name) and len(value.args) == 2
+    if tail in ("maximum", "fmax") or builtin:  # not `x.max(0)`, `torch.max(x, 0)`: reductions
+        operands = [*binary_operands(value, method)]
+        return any(const_value(o) == 0 for o in operands) and not any(
+            const_value(o) is None and _nonnegative_exactly(o, ctx) for o in operands)
     return False
+
+
+def _nonnegative_exactly(node: ast.AST | None, ctx: Context) -> bool:
+    from kinkcheck.lint import ranges
+
+    return node is not None and ranges.is_nonnegative(ranges.range_of(node, ctx))
 
 
 #: reductions whose result is a float of the array (``p.sum() == 0``: an exact-zero test of

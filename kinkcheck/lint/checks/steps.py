@@ -64,9 +64,24 @@ def _cut_prediction_step(node: ast.Compare | ast.Call, ctx: Context):
         operands = [*binary_operands(node, method)]
     if not any(cut_steps.cut_prediction(o, ctx) for o in operands) or not cut_steps.weighs_gradient(node, ctx):
         return
+    if isinstance(node, ast.Compare) and _constant_test(node, ctx):
+        return
     if _gates_a_flat_factor(node, ctx) or _smooth_piecewise_assignment(node, ctx):
         return
     yield Site("KC304", node, "comparison", node, None, "low", node, "node", guards=_CUT_GUARDS)
+
+
+def _constant_test(node: ast.Compare, ctx: Context) -> bool:
+    """``p >= 0`` (``p < 0``) of a value that is never negative (a sigmoid, a norm): always
+    true (false), no threshold a prediction crosses."""
+    from kinkcheck.lint import ranges
+
+    op, left, right = node.ops[0], node.left, node.comparators[0]
+    if const_value(right) == 0 and isinstance(op, (ast.GtE, ast.Lt)):
+        return ranges.is_nonnegative(ranges.range_of(left, ctx))
+    if const_value(left) == 0 and isinstance(op, (ast.LtE, ast.Gt)):
+        return ranges.is_nonnegative(ranges.range_of(right, ctx))
+    return False
 
 
 #: the guards of KC304 but the detached-target one (a cut prediction is what makes this site)
@@ -331,6 +346,9 @@ def cut_prediction_index(site: Site, ctx: Context):
     entropy: the indices of a prediction whose gradient was cut still jump with it, so where
     they select what a differentiated value contributes the detached-target guard (no gradient
     reaches the argmax) does not excuse them (``cut_steps``)."""
+    call = site.call if isinstance(site.call, ast.Call) else None
+    if call is not None and callee_tail(call.func) in ("argsort", "argpartition"):
+        return site  # a permutation that sorts by a detached copy (`x.gather(0, x.detach().argsort(0))`) is a sort
     if site.operand is not None and ctx.kind(site.operand) in (PLAIN, DATA) \
             and cut_steps.cut_prediction(site.operand, ctx) and cut_steps.weighs_gradient(site.call or site.node, ctx):
         return site.with_(guards=())
