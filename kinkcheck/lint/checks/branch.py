@@ -179,8 +179,9 @@ def _rectified(value: ast.AST, ctx: Context, depth: int = 3) -> bool:
         cut = func.value if method and isinstance(func, ast.Attribute) else (value.args[0] if value.args else None)
         # `d2.clamp(min=0)` of a squared distance written expanded only removes rounding error
         return low is not None and const_value(low) == 0 and not _nonnegative_exactly(cut, ctx)
-    builtin = tail == "max" and isinstance(value.func, ast.Name) and len(value.args) == 2
-    if tail in ("maximum", "fmax") or builtin:  # not `x.max(0)`, `torch.max(x, 0)`: reductions
+    # not `x.max(0)`, `torch.max(x, 0)` (reductions), nor the builtin `max(0, n - size)` of
+    # Python numbers (a shortfall of a shape): hinges on arrays are written with these
+    if tail in ("maximum", "fmax"):
         operands = [*binary_operands(value, method)]
         return any(const_value(o) == 0 for o in operands) and not any(
             const_value(o) is None and _nonnegative_exactly(o, ctx) for o in operands)
