@@ -118,12 +118,8 @@ def _spread_into_arrays(ctx: "Context", name: str) -> bool:
             tail in _SEQUENCE_OF_ARRAYS and bool(call.args) and isinstance(call.args[0], ast.Name)
             and call.args[0].id == name and not _type_tested(ctx, name))  # `torch.stack(dists)`: the tuple
 
-    handed = [q for n in walk_local(ctx.fn) if isinstance(n, ast.Call)
-              and (q := ctx.qualify(n.func) or "").split(".")[0] in ARRAY_ROOTS
-              and q.rsplit(".", 1)[-1] not in _SHAPED and hands_over(n, q.rsplit(".", 1)[-1])]
-    # `torch.cat(ls)` in one branch, `np.concatenate(ls)` in another: a utility over any
-    # container (fastai's `concat(*ls)`), not a function of the differentiated arrays
-    return bool(handed)
+    return any(isinstance(n, ast.Call) and (q := ctx.qualify(n.func) or "").split(".")[0] in ARRAY_ROOTS
+               and (tail := q.rsplit(".", 1)[-1]) not in _SHAPED and hands_over(n, tail) for n in walk_local(ctx.fn))
 
 
 def _type_tested(ctx: "Context", name: str) -> bool:
