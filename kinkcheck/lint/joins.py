@@ -552,11 +552,7 @@ def kink_smoothed(site_node: ast.AST, argument: ast.AST | None, ctx) -> bool:
         # the other symbols take both signs where theirs is unknown: in the cosine embedding
         # loss, `where(y > 0, 1 - cos, relu(cos - margin))`, a label drawn > 0 every time would
         # never select the relu, and its kink would read as smoothed away
-        settings = _settings(expr, call, argument, ctx)
-        if settings is None:
-            return False
-        fixed, signed = settings
-        return _guarded(lambda: all(smooth_at(expr, call, argument, seed, fixed, signed) for seed in (1, 2)))
+        return _smooth_for_settings(expr, call, argument, ctx)
     return False
 
 
@@ -575,11 +571,18 @@ def returned_smooth(site_node: ast.AST, zero: ast.AST | None, ctx) -> bool:
         return False
     if _logical(expr, sink) and len(_switches(expr, sink)) > 1:
         return False  # a mask combined with another comparison: see `_switches`
-    settings = _settings(expr, sink, zero, ctx)
+    return _smooth_for_settings(expr, sink, zero, ctx)
+
+
+def _smooth_for_settings(expr: _Expr, root: ast.AST, zero: ast.AST, ctx) -> bool:
+    """``root`` is smooth where ``zero`` crosses 0 for the other symbols' settings (defaults
+    fixed, unknown signs tried both ways: ``_settings``), on two seeds; not when no settings
+    can be made."""
+    settings = _settings(expr, root, zero, ctx)
     if settings is None:
         return False
     fixed, signed = settings
-    return _guarded(lambda: all(smooth_at(expr, sink, zero, seed, fixed, signed) for seed in (1, 2)))
+    return _guarded(lambda: all(smooth_at(expr, root, zero, seed, fixed, signed) for seed in (1, 2)))
 
 
 def _switches(expr: _Expr, root: ast.AST) -> set[frozenset[str]]:
