@@ -15,6 +15,7 @@ import re
 from typing import TYPE_CHECKING
 
 from kinkcheck.lazyre import lazy_pattern
+from kinkcheck.lint import sinks
 from kinkcheck.lint.resolve import ARRAY_ROOTS, DATA, PREDICTION_WORD_RE, TENSOR, UNKNOWN
 from kinkcheck.syntax import callee_tail
 
@@ -129,7 +130,7 @@ def weighs_gradient(node: ast.AST, ctx: Context, follow: int = _HOPS) -> bool:
                 return True
         elif isinstance(parent, ast.Assign) and parent.value is child and follow:
             names = {t.id for t in parent.targets if isinstance(t, ast.Name)}
-            return any(weighs_gradient(use, ctx, follow - 1) for use in _loads_after(parent, names, ctx))
+            return any(weighs_gradient(use, ctx, follow - 1) for use in sinks.reads_after(parent, names, ctx))
         elif not isinstance(parent, _PASSED_THROUGH) or isinstance(parent, ast.IfExp) and parent.test is child:
             return False  # a condition, a statement, a comparison: it goes no further as a value
         child, parent = parent, ctx.parent(parent)
@@ -138,9 +139,3 @@ def weighs_gradient(node: ast.AST, ctx: Context, follow: int = _HOPS) -> bool:
 
 #: what hands a value on unchanged in kind (a method of the mask: its call comes next)
 _PASSED_THROUGH = (ast.Attribute, ast.keyword, ast.UnaryOp, ast.Tuple, ast.List, ast.IfExp)
-
-
-def _loads_after(assign: ast.Assign, names: set[str], ctx: Context):
-    from kinkcheck.lint.checks.steps import _loads_after as loads
-
-    return loads(assign, names, ctx)

@@ -222,6 +222,13 @@ def reads(name: str, ctx) -> list[ast.Name]:
     return _loads(ctx).get(name, [])
 
 
+def reads_after(stmt: ast.stmt, names: set[str], ctx) -> list[ast.Name]:
+    """The reads of ``names`` placed after ``stmt`` in the function (by position: a mask
+    assigned and then used)."""
+    start = (stmt.lineno, stmt.col_offset)
+    return [n for name in names for n in reads(name, ctx) if (n.lineno, n.col_offset) > start]
+
+
 def _loads(ctx) -> dict[str, list[ast.Name]]:
     """name -> the places the function reads it (memoized per function)."""
     cached = getattr(ctx, "_sink_loads", None)

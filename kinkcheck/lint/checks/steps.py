@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from kinkcheck.lint.checks import Site, node_check, refine
 from kinkcheck.lint.checks.branch import value_comparison
-from kinkcheck.lint import cut_steps
+from kinkcheck.lint import cut_steps, sinks
 from kinkcheck.lint.resolve import DATA, MIXING, PLAIN, TENSOR, const_value
 from kinkcheck.syntax import binary_operands, call_tail, callee_tail
 
@@ -194,7 +194,6 @@ def _joined_selections(selects, made: ast.AST, mask: str | None, ctx: Context) -
     the mask (made at ``made``) is also read outside it (a count of it, another join: those
     are judged on their own), or where a piece mixes elements (a mean of the selection jumps
     as elements change sides)."""
-    from kinkcheck.lint import sinks
     from kinkcheck.lint.walk import walk_local
 
     for call in walk_local(ctx.fn):
@@ -237,9 +236,7 @@ def _crossings(a: ast.expr, b: ast.expr) -> list[ast.expr]:
 def _flat_at(factor: ast.AST, crossing: ast.expr, ctx: Context) -> bool:
     """``factor`` is ``crossing ** k`` (``.pow(k)``, ``square``) with k >= 2: zero with a zero
     slope where ``crossing`` is 0."""
-    from kinkcheck.lint.sinks import power_of
-
-    k = power_of(factor, crossing, ctx)
+    k = sinks.power_of(factor, crossing, ctx)
     return k is not None and k >= 2
 
 
@@ -294,7 +291,7 @@ def _used_as_number(node: ast.AST, ctx: Context, follow: int) -> bool:
     if follow and isinstance(parent, ast.Assign) and parent.value is child:
         names = {t.id for t in parent.targets if isinstance(t, ast.Name)}
         if names:
-            for use in _loads_after(parent, names, ctx):
+            for use in sinks.reads_after(parent, names, ctx):
                 if _used_as_number(use, ctx, follow - 1):
                     return True
     return False
@@ -326,18 +323,6 @@ def _reaches_gradient(number: ast.AST, ctx: Context) -> bool:
 #: none), and what only rearranges their weights on the way there
 _SAMPLERS = frozenset({"multinomial", "bernoulli", "categorical", "poisson"})
 _RESHAPES = frozenset({*_MASK_CASTS, "t", "transpose", "reshape", "view", "squeeze", "unsqueeze", "flatten"})
-
-
-def _loads_after(assign: ast.Assign, names: set[str], ctx: Context):
-    """Loads of ``names`` in the function after ``assign``."""
-    from kinkcheck.lint.walk import walk_local
-
-    fn = ctx.fn
-    start = (assign.lineno, assign.col_offset)
-    for n in walk_local(fn):
-        if isinstance(n, ast.Name) and n.id in names and isinstance(n.ctx, ast.Load) and (n.lineno, n.col_offset) > start:
-            if ctx.parent(n) is not None:
-                yield n
 
 
 @refine("KC303")
