@@ -138,10 +138,7 @@ def _exact_zero_test(node: ast.Compare, ctx: Context) -> bool:
         value = right
     else:
         return False
-    from kinkcheck.lint import ranges
-
-    return const_value(value) is None and not _rectified(value, ctx) \
-        and ranges.is_nonnegative(ranges.range_of(value, ctx))
+    return const_value(value) is None and not _rectified(value, ctx) and _nonnegative_exactly(value, ctx)
 
 
 #: clamps whose lower bound, when 0, rectifies their argument
@@ -189,8 +186,6 @@ def _rectified(value: ast.AST, ctx: Context, depth: int = 3) -> bool:
 
 
 def _nonnegative_exactly(node: ast.AST | None, ctx: Context) -> bool:
-    from kinkcheck.lint import ranges
-
     return node is not None and ranges.is_nonnegative(ranges.range_of(node, ctx))
 
 
