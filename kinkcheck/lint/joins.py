@@ -21,6 +21,7 @@ import random
 from typing import Callable
 
 from kinkcheck.lint import flow
+from kinkcheck.lint.huber_calls import HuberCall, elementwise_huber, huber_value
 from kinkcheck.lint.resolve import dimension_argument
 from kinkcheck.lint.sink_paths import (
     ASIDE,
@@ -60,7 +61,9 @@ _FILLED: dict[str, float | None] = {"zeros_like": 0.0, "ones_like": 1.0, "new_ze
 #: the libraries' numbers (``math.pi``, ``jnp.pi``, ``from numpy import e``)
 _CONSTANTS = {"pi": math.pi, "e": math.e, "inf": math.inf}
 _CONSTANT_ROOTS = frozenset({"math", "numpy", "jax", "torch", "cmath"})
-_KNOWN = frozenset({*_UNARY, *_SAME, *_CALL_CMP, *_FILLED, "where", "pow", "power", "maximum", "fmax", "minimum",
+#: the evaluator's name for an elementwise library Huber term (``huber_calls``)
+_HUBER = "<huber>"
+_KNOWN = frozenset({*_UNARY, *_SAME, *_CALL_CMP, *_FILLED, _HUBER, "where", "pow", "power", "maximum", "fmax", "minimum",
                     "fmin", "clamp", "clip", "clamp_min", "clamp_max", "logical_not", "logical_and", "logical_or"})
 #: calls whose later arguments bound the first, and calls selecting between their operands
 _BOUNDED = frozenset({"clamp", "clip", "clamp_min", "clamp_max"})
@@ -81,11 +84,20 @@ def _tail(call: ast.Call, ctx) -> str:
     ``x.max()`` and numpy's and jax's ``max(x, axis)`` reduce, and keep their name, opaque to
     the evaluator."""
     tail = callee_tail(call.func)
+    if tail in ("huber_loss", "smooth_l1_loss") and elementwise_huber(call, ctx) is not None:
+        return _HUBER
     if tail in ("max", "min") and len(call.args) == 2 and not call.keywords:
         q = ctx.qualify(call.func) or ""
         if q in _PAIRWISE and (q.startswith("builtins.") or not dimension_argument(call.args[1], ctx)):
             return "maximum" if tail == "max" else "minimum"
     return tail
+
+
+def _huber(call: ast.Call, ctx) -> HuberCall:
+    term = elementwise_huber(call, ctx)
+    if term is None:
+        raise _Unknown(callee_tail(call.func))
+    return term
 
 
 class _Unknown(Exception):
@@ -265,6 +277,10 @@ class _Expr:
                 out.setdefault(ast.unparse(node), node)  # `predict(params, x)`: some number the loss is given
                 return
             receiver = isinstance(func, ast.Attribute) and not _is_module(func.value)
+            if tail == _HUBER:  # `reduction="none"` is no number
+                for operand in _huber(node, self.ctx).operands():
+                    self._symbols(operand, out)
+                return
             if tail in _FILLED:  # `zeros_like(w)`: only the fill is a number; `w` gives the shape
                 fill = _fill(node, tail) if len(node.args) + len(node.keywords) >= 2 else None
                 if isinstance(fill, ast.AST):  # `full_like(w, v)`: v is a number of its own
@@ -322,6 +338,10 @@ class _Expr:
         kw = {k.arg: k.value for k in node.keywords if k.arg}
         if name == "where" and len(args) == 3:
             return self.value(args[1] if self.value(args[0], env) else args[2], env)
+        if name == _HUBER:
+            term = _huber(node, self.ctx)
+            residual = self.value(term.prediction, env) - (0.0 if term.target is None else self.value(term.target, env))
+            return huber_value(residual, 1.0 if term.scale is None else self.value(term.scale, env), term.smooth_l1)
         if name in _FILLED:
             fill = _fill(node, name)
             return fill if isinstance(fill, float) else self.value(fill, env)
