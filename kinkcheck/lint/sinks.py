@@ -72,9 +72,10 @@ def gradient_dead(node: ast.AST, ctx, depth: int = 0, *, value_matters: bool = F
         if depth == 0 and _callee(child) in _VALUES_INDICES and (
                 isinstance(parent, ast.Subscript) and parent.value is child and const_value(parent.slice) == 1
                 or isinstance(parent, ast.Attribute) and parent.attr == "indices"):
-            from kinkcheck.lint.checks.kinks import regathers
+            from kinkcheck.lint.checks.kinks import regathers, returns_positions
 
-            return not regathers(child, ctx)  # `x.sort()[1]`: positions, unless they pick x back out
+            if returns_positions(child, ctx):  # `jnp.max(x, 1)[1]` is a row of maxima
+                return not regathers(child, ctx)  # `x.sort()[1]`: positions, unless they pick x back out
         if isinstance(parent, ast.Attribute) and parent.value is child:
             if parent.attr in _SEVERING_ATTRS:
                 return True

@@ -18,7 +18,7 @@ from kinkcheck.lint.guards import (
     call_operand,
 )
 from kinkcheck.lint.resolve import PLAIN, TENSOR, const_value, dimension_argument, is_eps_like
-from kinkcheck.syntax import binary_operands, call_tail
+from kinkcheck.syntax import binary_operands, call_tail, callee_tail
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -191,8 +191,59 @@ def values_discarded(call: ast.AST, ctx: Context) -> bool:
     positions are kept. Positions that pick the ranked value itself back out
     (``_, idx = loss.topk(k); gather(loss, 0, idx)``: online hard example mining) are its
     values after all."""
-    kept = _kept_indices(call, ctx.parent(call), ctx)
+    kept = _kept_indices(call, ctx.parent(call), ctx) if returns_positions(call, ctx) else None
     return kept is not None and not _regathered(call, kept, ctx)
+
+
+def returns_positions(call: ast.AST, ctx: Context) -> bool:
+    """``call`` returns values and their positions: torch's selections (``x.topk(k)``,
+    ``torch.max(x, 1)``) and ``jax.lax.top_k``. NumPy's and JAX's ``max``/``sort`` return the
+    values alone: ``jnp.max(x, 1)[1]`` is a row of maxima."""
+    if not isinstance(call, ast.Call):
+        return False
+    func = call.func
+    if isinstance(func, ast.Attribute) and not ctx.is_module_ref(func.value):
+        # torch's methods where the file uses torch (`topk` and `kthvalue` are torch's alone;
+        # NumPy and JAX reduce over an `axis`)
+        return ctx.fa.torch and not any(k.arg == "axis" for k in call.keywords)
+    q = ctx.qualify(func) or ""
+    return q.startswith("torch.") or q == "jax.lax.top_k"
+
+
+def positions_as_numbers(call: ast.AST, ctx: Context) -> bool:
+    """The kept positions of ``call`` become numbers the loss computes with: a one-hot of
+    them, a cast, arithmetic (``F.one_hot(experts, n).float().mean(0)``, a rank turned into
+    a weight), as an argmax's are when KC303 reports it. Positions that only pick elements
+    (``x[idx]``, ``gather(..., idx)``) or whose count or layout alone is read are not."""
+    kept = _kept_indices(call, ctx.parent(call), ctx)
+    if kept is None:
+        return False
+    if kept == "":
+        holder = ctx.parent(call)
+        return _as_number(holder if isinstance(holder, (ast.Attribute, ast.Subscript)) else call, ctx)
+    from kinkcheck.lint import sinks
+
+    return any(_as_number(use, ctx) for use in sinks.reads(kept, ctx))
+
+
+#: calls and methods that turn integer positions into numbers
+_NUMBERING = frozenset({"one_hot", "float", "double", "half", "to", "type", "type_as", "bfloat16"})
+
+
+def _as_number(node: ast.AST, ctx: Context) -> bool:
+    parent = ctx.parent(node)
+    if isinstance(parent, ast.Subscript) and parent.value is node and not isinstance(parent.slice, ast.Constant):
+        return _as_number(parent, ctx)  # `idx[:, 0]`: still positions
+    if isinstance(parent, ast.Attribute) and parent.value is node and parent.attr in _NUMBERING:
+        return True
+    if isinstance(parent, ast.Call) and node in parent.args and callee_tail(parent.func) in _NUMBERING:
+        return True
+    if not isinstance(parent, ast.BinOp) or isinstance(ctx.parent(parent), ast.Subscript):
+        return False
+    # a true division, or arithmetic with a float, makes a number; `hat + 1` is a position still
+    other = parent.right if parent.left is node else parent.left
+    return isinstance(parent.op, ast.Div) or isinstance(parent.op, (ast.Add, ast.Sub, ast.Mult)) \
+        and isinstance(const_value(other), float)
 
 
 def regathers(call: ast.AST, ctx: Context) -> bool:

@@ -325,6 +325,20 @@ _SAMPLERS = frozenset({"multinomial", "bernoulli", "categorical", "poisson"})
 _RESHAPES = frozenset({*_MASK_CASTS, "t", "transpose", "reshape", "view", "squeeze", "unsqueeze", "flatten"})
 
 
+#: selections that return values and positions: only their positions are a step
+SELECTIONS = frozenset({"topk", "top_k", "max", "min", "sort", "kthvalue"})
+
+
+def _positions_only(site: Site, call: ast.Call, ctx: Context) -> bool:
+    """``_, idx = x.topk(k)``, ``x.max(1)[1]``, ``torch.sort(x).indices``: a torch (or
+    ``lax.top_k``) selection of which only the positions are kept (``values_discarded``) and
+    made numbers the loss computes with (``positions_as_numbers``), as KC303 reports an
+    argmax; a builtin or two-tensor ``max`` keeps no positions."""
+    from kinkcheck.lint.checks.kinks import positions_as_numbers, two_operand, values_discarded
+
+    return not two_operand(site, ctx) and values_discarded(call, ctx) and positions_as_numbers(call, ctx)
+
+
 @refine("KC303")
 def cut_prediction_index(site: Site, ctx: Context):
     """``pseudo = weak_prob.argmax(1)`` under ``no_grad``, the targets of the strong view's cross
@@ -332,6 +346,8 @@ def cut_prediction_index(site: Site, ctx: Context):
     they select what a differentiated value contributes the detached-target guard (no gradient
     reaches the argmax) does not excuse them (``cut_steps``)."""
     call = site.call if isinstance(site.call, ast.Call) else None
+    if call is not None and callee_tail(call.func) in SELECTIONS and not _positions_only(site, call, ctx):
+        return None  # the selected values are kept: a kink of them (KC105's), or elementwise (KC104's)
     if call is not None and callee_tail(call.func) in ("argsort", "argpartition"):
         return site  # a permutation that sorts by a detached copy (`x.gather(0, x.detach().argsort(0))`) is a sort
     if site.operand is not None and ctx.kind(site.operand) in (PLAIN, DATA) \
