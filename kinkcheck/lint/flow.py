@@ -459,6 +459,13 @@ def _covered(chains: list[list], k: int) -> bool:
     return False
 
 
+def exclusive(stmt: ast.AST, node: ast.AST, ctx) -> bool:
+    """``stmt`` and the statement holding ``node`` lie in different arms of one ``if`` (or
+    try/except): no run executes both."""
+    other = enclosing_statement(node, ctx)
+    return other is not None and _exclusive(_chain(stmt, ctx), _chain(other, ctx))
+
+
 def _exclusive(a: list, b: list) -> bool:
     """Two statements in different branches of the same ``if`` (or try/except arms)."""
     for x, y in zip(a, b):

@@ -16,12 +16,14 @@ fixed table of elementwise functions are evaluated; anything else makes the chec
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import random
 from typing import Callable
 
 from kinkcheck.lint import flow
 from kinkcheck.lint.huber_calls import HuberCall, elementwise_huber, huber_value
+from kinkcheck.lint.inline_calls import inlined
 from kinkcheck.lint.resolve import dimension_argument
 from kinkcheck.lint.sink_paths import (
     ASIDE,
@@ -156,10 +158,14 @@ def _closure_binding(name: str, ctx) -> tuple[list, object]:
 class _Expr:
     """An expression with its names replaced by the single value reaching each (``expand``)."""
 
-    def __init__(self, node: ast.AST, ctx, depth: int = NAME_HOPS + 1, held: ast.Name | None = None):
+    def __init__(self, node: ast.AST, ctx, depth: int = NAME_HOPS + 1, held: ast.Name | None = None,
+                 along: ast.AST | None = None):
         self.ctx = ctx
         self.subst: dict[int, ast.AST] = {}
         self.node = node
+        #: the site judged: a name bound in both arms of a branch (`if kappa > 0: loss = ...
+        #: else: loss = ...`) is read as the binding in the arm the site is in, its path
+        self._along = along
         #: a name kept as a symbol wherever the same binding reaches it (the compared value of a
         #: ``where``: smoothness in it is what matters, however it was computed)
         self._held = (held.id, _binding_ids(held, ctx)) if held is not None else None
@@ -168,6 +174,11 @@ class _Expr:
     def _expand(self, node: ast.AST, depth: int, ctx=None) -> None:
         ctx = ctx or self.ctx
         for n in ast.walk(node):
+            if isinstance(n, ast.Call) and depth > 0 and id(n) not in self.subst:
+                body = inlined(n, ctx)  # `huber(u, kappa)` of this file: the expression it returns
+                if body is not None:
+                    self.subst[id(n)] = body
+                continue
             if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and depth > 0 and id(n) not in self.subst:
                 if self._held is not None and n.id == self._held[0] and _binding_ids(n, ctx) == self._held[1]:
                     continue
@@ -180,6 +191,8 @@ class _Expr:
                 # the evaluator cannot make; the name stays a symbol
                 # `safe_x = where(isfinite(x), x, 0)`: x itself wherever it is finite; the name
                 # stays a symbol
+                if len(defs) > 1 and not before and self._along is not None:
+                    defs = [d for d in defs if not flow.exclusive(d[0], self._along, ctx)]
                 if len(defs) == 1 and not before and defs[0][1] is not None and not isinstance(defs[0][1], ast.IfExp) \
                         and not finite_guarded(defs[0][1], where):
                     value = defs[0][1]
@@ -422,13 +435,13 @@ def _root(f, lo: float, hi: float) -> float | None:
 
 
 def smooth_at(expr: _Expr, where: ast.AST, zero: ast.AST, seed: int, fixed: dict[str, float] | None = None,
-              signed: set[str] | None = None) -> bool:
+              signed: set[str] | None = None, poles: bool = True) -> bool:
     """``where`` (an expanded expression) has the same one-sided slopes on both sides of the
     points where ``zero`` crosses 0, along each symbol ``zero`` depends on, for random values
     of the other symbols (``fixed`` ones keep the value given; ``signed`` ones are negative
     on every other trial). A draw where ``where`` is 0 around the switch (another mask
     factor is 0 there) says nothing and is drawn again; an infinite value on either side is
-    no smooth join."""
+    no smooth join, nor is a pole there (unless ``poles`` is False: the switch patches it)."""
     rng = random.Random(seed)
     symbols = sorted(expr.symbols(where) | expr.symbols(zero))
     movable = sorted(expr.symbols(zero))
@@ -475,6 +488,9 @@ def smooth_at(expr: _Expr, where: ast.AST, zero: ast.AST, seed: int, fixed: dict
             return False  # `where(p > 0, log_p - z, -inf)`: a jump to infinity
         if sides == {0.0} and w(x0 - wide) == w(x0 + wide) == 0.0:
             continue  # 0 on both sides in this draw (another mask factor is 0): draw again
+        if poles and any(_pole(at, side, w(x0 + side * wide), functools.partial(w, x0 + side * h * 1e-3))
+                         for side in (-1, 1)):
+            return False  # `(e / (0.1 * |p|)) ** 2`: the abs is squared away, not the pole at 0
         if not math.isfinite(at[0]):
             at[0] = at[1]
         trial += 1
@@ -487,6 +503,19 @@ def smooth_at(expr: _Expr, where: ast.AST, zero: ast.AST, seed: int, fixed: dict
         if abs(at[1] - at[-1]) > 1e-3 * (1.0 + abs(at[0])) or abs(left - right) > tolerance:
             return False
     return True
+
+
+def _pole(at: dict[int, float], side: int, far: float, closer: Callable[[], float]) -> bool:
+    """The values grow without bound towards the switch on one side (1/x, 1/x**2, x**-0.5):
+    finite differences there read any two blow-ups as matching slopes. A floor below the
+    probe's step (``max(eps, |a - 2|)`` divided by) stops growing a thousand times closer in."""
+    near, mid, out = (abs(at[k * side]) for k in (1, 2, 3))
+    if not (near > 1.25 * mid > 1.25 ** 2 * out and near > 10.0 * (1.0 + abs(far))):
+        return False
+    try:
+        return not abs(closer()) < 10.0 * near
+    except ArithmeticError:
+        return True
 
 
 def _guarded(check) -> bool:
@@ -512,7 +541,10 @@ def where_is_smooth(call: ast.Call, cond: ast.AST, ctx) -> bool:
     if _logical(expr, call) and len(_switches(expr, call)) > 1:
         return False  # a mask combined with another comparison: see `_switches`
     switch = ast.BinOp(left=test.left, op=ast.Sub(), right=test.comparators[0])
-    if _guarded(lambda: all(smooth_at(expr, call, switch, seed) for seed in (1, 2))):
+    # an equality patches one point (`where(z == 0, 1.0, w / ((1 + w) * z))`): a pole of the
+    # other branch there is what the patch is for, the division's own finding (KC205)
+    poles = not isinstance(test.ops[0], (ast.Eq, ast.NotEq))
+    if _guarded(lambda: all(smooth_at(expr, call, switch, seed, poles=poles) for seed in (1, 2))):
         return True
     # ``f = where(xyz > 0.008856, xyz ** (1/3), 7.787 * xyz + 4/29)`` over an ``xyz`` the
     # evaluator cannot follow to the inputs (an einsum, a tensor of constants): judge the
@@ -523,7 +555,7 @@ def where_is_smooth(call: ast.Call, cond: ast.AST, ctx) -> bool:
     local = _Expr(call, ctx, held=held)
     if isinstance(cond, ast.Name) and id(cond) in local.subst:
         local.subst[id(cond)] = test
-    return _guarded(lambda: all(smooth_at(local, call, switch, seed) for seed in (1, 2)))
+    return _guarded(lambda: all(smooth_at(local, call, switch, seed, poles=poles) for seed in (1, 2)))
 
 
 def names_in(*nodes: ast.AST) -> set[str]:
@@ -586,7 +618,7 @@ def returned_smooth(site_node: ast.AST, zero: ast.AST | None, ctx) -> bool:
     sink = returned_sink(site_node, ctx)
     if sink is None or sink is ASIDE or not flows_only_into(site_node, sink, ctx):
         return False
-    expr = _Expr(sink, ctx)
+    expr = _Expr(sink, ctx, along=site_node)
     if not _evaluated(expr, sink, site_node) or _equality_mask(expr, sink):
         return False
     if _logical(expr, sink) and len(_switches(expr, sink)) > 1:
