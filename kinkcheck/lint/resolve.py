@@ -413,6 +413,9 @@ def name_kind(name: str) -> str | None:
     """Name heuristics for values the code does not describe: low confidence by design. A
     leading underscore only marks a name private (``self._n_updates``)."""
     name = name.lstrip("_") or name
+    head, per, _ = name.partition("_per_")
+    if per and head:
+        return name_kind(head)  # `kl_per_dim`, `tokens_per_expert` are values; `steps_per_epoch` a count
     if PLAIN_NAME_RE.match(name):
         return PLAIN
     head, of, _ = name.partition("_of_")

@@ -296,6 +296,13 @@ def _flat_at_zero(node: ast.AST, ctx, depth: int, crossing: ast.AST | None = Non
         return _flat_at_zero(parent, ctx, depth, crossing)  # `(|e| / scale) ** 2` is `e**2 / scale**2`
     if isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.USub):
         return _flat_at_zero(parent, ctx, depth, crossing)
+    if isinstance(parent, ast.IfExp) and node is not parent.test:
+        # `relu(v) if inequality else v`, then squared: the arm chosen is squared either way
+        return _flat_at_zero(parent, ctx, depth, crossing)
+    if isinstance(parent, ast.Attribute) and parent.value is node and parent.attr == "detach" \
+            or isinstance(parent, ast.Call) and parent.args and parent.args[0] is node \
+            and _callee(parent) == "stop_gradient":
+        return True  # self-imitation's `clipped.detach()` weight: no slope of it is read
     power: ast.AST | None = parent  # the expression that raises the value to `exponent`
     if isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Pow) and parent.left is node:
         exponent = parent.right

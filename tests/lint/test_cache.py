@@ -89,8 +89,8 @@ def test_an_unchanged_file_is_rechecked_when_its_scope_changes(write_tree, monke
     """helpers.py does not change; whether its abs is loss code depends on train.py."""
     root = write_tree({
         "pyproject.toml": "[tool.kinkcheck]\n",
-        "helpers.py": "import torch\n\ndef penalty(x):\n    return torch.abs(x).sum()\n",
-        "train.py": "from helpers import penalty\n\ndef loss(x):\n    return penalty(x)\n",
+        "helpers.py": "import torch\n\ndef magnitude(x):\n    return torch.abs(x).sum()\n",
+        "train.py": "from helpers import magnitude\n\ndef loss(x):\n    return magnitude(x)\n",
     })
     monkeypatch.chdir(root)
 
@@ -98,9 +98,9 @@ def test_an_unchanged_file_is_rechecked_when_its_scope_changes(write_tree, monke
         return check_paths([root], load_config(root, {}), jobs=1)
 
     assert [(f.path, f.code) for f in run_all().findings] == [("helpers.py", "KC101")]
-    (root / "train.py").write_text("from helpers import penalty\n\ndef loss(x):\n    return x.sum()\n")
+    (root / "train.py").write_text("from helpers import magnitude\n\ndef loss(x):\n    return x.sum()\n")
     assert run_all().findings == []
-    (root / "train.py").write_text("from helpers import penalty\n\ndef loss(x):\n    return penalty(x)\n")
+    (root / "train.py").write_text("from helpers import magnitude\n\ndef loss(x):\n    return magnitude(x)\n")
     again = run_all()
     assert [(f.path, f.code) for f in again.findings] == [("helpers.py", "KC101")]
     assert again.analyzed == 0, "both files' results for this scope are still cached"
@@ -109,17 +109,17 @@ def test_an_unchanged_file_is_rechecked_when_its_scope_changes(write_tree, monke
 def test_an_unchanged_file_is_rechecked_when_a_caller_changes_a_setting(write_tree, monkeypatch):
     """helpers.py does not change; which of its branches is loss code depends on the setting
     train.py passes (lint/pinned.py)."""
-    helpers = ("import torch\n\ndef penalty(x, l1=False):\n    if l1:\n        return torch.abs(x).sum()\n"
+    helpers = ("import torch\n\ndef magnitude(x, l1=False):\n    if l1:\n        return torch.abs(x).sum()\n"
                "    return (x * x).sum()\n")
     root = write_tree({"pyproject.toml": "[tool.kinkcheck]\n", "helpers.py": helpers,
-                       "train.py": "from helpers import penalty\n\ndef loss(x):\n    return penalty(x, l1=False)\n"})
+                       "train.py": "from helpers import magnitude\n\ndef loss(x):\n    return magnitude(x, l1=False)\n"})
     monkeypatch.chdir(root)
 
     def run_all():
         return [(f.path, f.code) for f in check_paths([root], load_config(root, {}), jobs=1).findings]
 
     assert run_all() == []
-    (root / "train.py").write_text("from helpers import penalty\n\ndef loss(x):\n    return penalty(x, l1=True)\n")
+    (root / "train.py").write_text("from helpers import magnitude\n\ndef loss(x):\n    return magnitude(x, l1=True)\n")
     assert run_all() == [("helpers.py", "KC101")]
 
 

@@ -158,9 +158,15 @@ TINY_FLOOR = 1e-3
 _FILLED = frozenset({"full", "full_like", "new_full"})
 
 
-def _positive_floor(node: ast.AST, ctx: Context) -> bool:
+def _positive_floor(node: ast.AST, ctx: Context, depth: int = 0) -> bool:
     """A literal or eps-like floor > 0 (``1``, ``1e-6``, ``self.eps``, ``torch.tensor(1)``), or
-    an eps scaled to the values around it (``lb = tiny * (1.0 + jnp.abs(b))``)."""
+    an eps scaled to the values around it (``lb = tiny * (1.0 + jnp.abs(b))``). A local name is
+    judged by what it is bound to: ``floor = torch.tensor(free_nats)`` with ``free_nats=1.0``
+    is a floor reached on purpose, whatever it is called."""
+    if isinstance(node, ast.Name) and depth < 3:
+        bound = _reaching_value(node, ctx)
+        if isinstance(bound, ast.Call) and call_tail(bound) in ("tensor", "as_tensor", *_FILLED):
+            return _positive_floor(bound, ctx, depth + 1)
     if isinstance(node, ast.Call) and len(node.args) == 1 and getattr(node.func, "attr", None) in ("tensor", "as_tensor"):
         node = node.args[0]
     elif isinstance(node, ast.Call) and len(node.args) == 2 and call_tail(node) in _FILLED:
