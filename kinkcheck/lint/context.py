@@ -11,6 +11,7 @@ A check receives ``ctx: Context`` and asks it about names (``ctx.qualify(node)``
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from typing import Any
 
@@ -37,6 +38,10 @@ BUILTIN_ROOTS = frozenset(sys.stdlib_module_names) | {"__future__", "kinkcheck"}
 
 class Budget(Exception):
     """The per-file work budget ran out: the rest of the file is not analyzed."""
+
+
+#: a loss by its name's last word (``loss``, ``dloss``, ``hinge_loss``, ``objective``)
+_SCALAR_LOSS_RE = lazy_pattern(r"(^|_)(d?loss|objective|criterion|nll)$", re.IGNORECASE)
 
 
 class Context:
@@ -201,6 +206,23 @@ class Context:
 
     def imports_framework(self) -> bool:
         return self.fa.framework
+
+    @property
+    def scalar_loss(self) -> bool:
+        """A loss or a hand-written derivative of one, named for it by its last word, in a file
+        that imports no array library (``def dloss(self, p, y): if p * y < 1: ...``, river's
+        and scikit-learn's per-sample losses): its parameters are the floats the loss is
+        computed on, so a value of unknown kind there is one of them, not a Python setting.
+        Tooling that only mentions a loss (``loss_scope``, ``criterion_stats``) is not one."""
+        got = self.__dict__.get("_scalar_loss")
+        if got is None:
+            from kinkcheck.lint.roots import LOSS_FAMILY_RE, is_gradient_name
+
+            name = getattr(self.fn, "name", "").lstrip("_")
+            got = self.__dict__["_scalar_loss"] = not self.fa.arrays and isinstance(
+                self.fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and bool(
+                _SCALAR_LOSS_RE.search(name) or LOSS_FAMILY_RE.search(name) or is_gradient_name(name))
+        return got
 
     # -- value kinds (kinkcheck.lint.kinds) ----------------------------------------------
     #: the kind of a node's value: TENSOR, DATA, PLAIN or UNKNOWN

@@ -29,7 +29,7 @@ from typing import Iterable
 from kinkcheck.catalog import Rule
 from kinkcheck.findings import Finding
 from kinkcheck.lint import checks as registry
-from kinkcheck.lint import argflow, flow, grad_off, joins, pinned, return_range, severing, sinks
+from kinkcheck.lint import argflow, flow, grad_off, joins, pinned, return_range, severing, sinks, smooth_ifs
 from kinkcheck.lint.checks import Site
 from kinkcheck.lint.context import Budget, Context, FileAnalysis, no_grad_nodes
 from kinkcheck.lint.guards import accepts
@@ -309,6 +309,8 @@ def _node_findings(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[s
             continue  # smooth-L1: near 0 only the quadratic branch of the `where` sees the abs
         if site.code == "KC402" and _smooth_where(site, ctx):
             continue  # the branches meet with the same value and slope (Huber, smooth-L1)
+        if site.code == "KC401" and smooth_ifs.if_is_smooth(site.call, ctx):
+            continue  # `if z >= 1: return 0.0` then `return (1 - z) ** 2`: a C1 join, as a where's
         if site.code in RETURNED_SMOOTH and site.via != "node" and joins.returned_smooth(
                 site.call or site.node, _kink_zero(site, ctx), ctx):
             continue  # Huber with a minimum: the returned value is C1 across the tie

@@ -93,7 +93,7 @@ def kind(ctx: "Context", node: ast.AST | None) -> str:
         k = _node_kind(ctx, node)
     except RecursionError:
         k = UNKNOWN
-    if k == UNKNOWN and not ctx.fa.arrays:
+    if k == UNKNOWN and not ctx.fa.arrays and not ctx.scalar_loss:
         return PLAIN  # a file that imports no array library computes on Python values
     return k
 
