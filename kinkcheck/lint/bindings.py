@@ -255,6 +255,20 @@ def mutated_names(ctx: "Context", item_stores: bool = True) -> set[str]:
     return got
 
 
+def mutations_of(ctx: "Context", name: str) -> list[ast.Call]:
+    """The calls of a mutating method on ``name`` (``costs.append(v)``) in the function."""
+    key = "_mutation_calls"
+    got = ctx.__dict__.get(key)
+    if got is None:
+        got = {}
+        for node in walk_local(ctx.fn):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MUTATORS \
+                    and isinstance(node.func.value, ast.Name):
+                got.setdefault(node.func.value.id, []).append(node)
+        ctx.__dict__[key] = got
+    return got.get(name, [])
+
+
 def registered_buffer(node: ast.AST) -> tuple[str, ast.expr | None] | None:
     """``x.register_buffer("name", value)``: the buffer's name and value (None when not given)."""
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "register_buffer" \

@@ -197,10 +197,10 @@ def _reaching_kind(ctx: "Context", use: ast.Name) -> str | None:
         return memo[key] if memo[key] != _CYCLE else None
     memo[key] = _CYCLE
     found: str | None = None
-    if use.id in mutated_names(ctx, item_stores=False):
+    defs, before = flow.reaching(use.id, use, ctx)
+    if use.id in mutated_names(ctx, item_stores=False) and not _rebound_after_mutations(ctx, use.id, defs):
         memo[key] = None  # `terms = []; terms.append(box_loss)`: what was appended counts too
         return None
-    defs, before = flow.reaching(use.id, use, ctx)
     outer_met, ctx._cycle_met = ctx._cycle_met, False
     try:
         if defs and not before and all(value is not None for _, value in defs):
@@ -215,6 +215,28 @@ def _reaching_kind(ctx: "Context", use: ast.Name) -> str | None:
     else:
         memo[key] = found
     return found
+
+
+def _rebound_after_mutations(ctx: "Context", name: str, defs) -> bool:
+    """Every binding that reaches the use comes after every in-place change of the name, outside
+    any loop that changes it (``costs = []; costs.append(bleu); costs = torch.tensor(costs)``:
+    the appends filled the list, the tensor built from it is what is read)."""
+    from kinkcheck.lint.bindings import mutations_of
+
+    changes = mutations_of(ctx, name)
+    if not defs or not changes:
+        return False
+    last = max((c.lineno, c.col_offset) for c in changes)
+    for stmt, _ in defs:
+        if (stmt.lineno, stmt.col_offset) <= last:
+            return False
+        node = ctx.parent(stmt)
+        while node is not None and node is not ctx.fn:
+            if isinstance(node, (ast.For, ast.AsyncFor, ast.While)) and any(
+                    c.lineno >= node.lineno and c.lineno <= (node.end_lineno or node.lineno) for c in changes):
+                return False
+            node = ctx.parent(node)
+    return True
 
 
 #: provisional kinds a function may work out again before they are kept as first found

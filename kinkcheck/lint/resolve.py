@@ -267,7 +267,8 @@ DATA_NAME_RE = lazy_pattern(
     r"observed|"
     # rollout quantities of policy-gradient losses, computed before the update: advantages,
     # returns, the behaviour policy's ``old_log_prob``
-    r"advantage|advantages|returns|old_log_probs?|old_logprobs?|old_logps?|old_values|"
+    r"advantage|advantages|returns|old_log_probs?|old_logprobs?|old_logps?|old_values|old_per_token_logps|"
+    r"old_probs?|old_action_probs?|old_logits|old_dist|"
     # what a replay buffer hands back (`self.replay_elements["reward"]`, `replay_data.rewards`);
     # not what a model computes on it (`replay_logits`, `replay_loss` of continual learning)
     r"replay_elements|replay_data|replay_batch|replay_buffer|replay_samples?|replay_memory|"

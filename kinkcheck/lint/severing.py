@@ -195,12 +195,20 @@ def _history(func: ast.AST, ctx) -> bool:
     return True
 
 
-def reported_statistic(node: ast.AST, ctx) -> bool:
+def reported_statistic(node: ast.AST, ctx, depth: int = 0) -> bool:
     """The value at ``node`` becomes a Python number (``.item()``, ``float(...)``) within its
     expression, and that number is only reported: ``frac = (ratio > 1.2).float().mean().item()``
-    returned beside the loss is a statistic, not a term of it."""
+    returned beside the loss is a statistic, not a term of it. A name it is bound to
+    (``clip_frac = (...).float().mean()`` under ``no_grad``) is followed: every read of it
+    must be such a report."""
     child, parent = node, ctx.parent(node)
     for _ in range(50):
+        if isinstance(parent, ast.Assign) and parent.value is child and depth < 2 and len(parent.targets) == 1 \
+                and isinstance(parent.targets[0], ast.Name):
+            from kinkcheck.lint import sinks
+
+            uses = sinks.reads_after(parent, {parent.targets[0].id}, ctx)
+            return bool(uses) and all(reported_statistic(u, ctx, depth + 1) for u in uses)
         if parent is None or isinstance(parent, ast.stmt):
             return False
         if isinstance(parent, ast.Attribute) and parent.value is child:
