@@ -42,6 +42,9 @@ class Budget(Exception):
 
 #: a loss by its name's last word (``loss``, ``dloss``, ``hinge_loss``, ``objective``)
 _SCALAR_LOSS_RE = lazy_pattern(r"(^|_)(d?loss|objective|criterion|nll)$", re.IGNORECASE)
+#: what a per-sample loss calls the prediction it is handed
+_SCALAR_PREDICTION_RE = lazy_pattern(r"^(p|pred|preds|y_pred|y_hat|yhat|prediction|predictions|output|outputs|"
+                                     r"score|scores|logit|logits|raw_prediction|margin|z)$")
 
 
 class Context:
@@ -213,15 +216,19 @@ class Context:
         that imports no array library (``def dloss(self, p, y): if p * y < 1: ...``, river's
         and scikit-learn's per-sample losses): its parameters are the floats the loss is
         computed on, so a value of unknown kind there is one of them, not a Python setting.
-        Tooling that only mentions a loss (``loss_scope``, ``criterion_stats``) is not one."""
+        It must take a prediction by name (``p``, ``y_pred``, ``score``) beside something else:
+        tooling that only mentions a loss (``loss_scope``, ``format_loss(value)``,
+        ``early_stopping_criterion(history)``) or an Optuna ``objective(trial)`` is not one."""
         got = self.__dict__.get("_scalar_loss")
         if got is None:
             from kinkcheck.lint.roots import LOSS_FAMILY_RE, is_gradient_name
 
             name = getattr(self.fn, "name", "").lstrip("_")
+            params = [p for p in self.params if p not in ("self", "cls")]
             got = self.__dict__["_scalar_loss"] = not self.fa.arrays and isinstance(
                 self.fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and bool(
-                _SCALAR_LOSS_RE.search(name) or LOSS_FAMILY_RE.search(name) or is_gradient_name(name))
+                _SCALAR_LOSS_RE.search(name) or LOSS_FAMILY_RE.search(name) or is_gradient_name(name)) \
+                and len(params) >= 2 and any(_SCALAR_PREDICTION_RE.match(p) for p in params)
         return got
 
     # -- value kinds (kinkcheck.lint.kinds) ----------------------------------------------

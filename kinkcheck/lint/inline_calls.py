@@ -25,7 +25,16 @@ _PLAIN_DECORATORS = frozenset({"staticmethod", "classmethod"})
 
 
 def inlined(call: ast.Call, ctx) -> ast.expr | None:
-    """The expression ``call`` returns, written in the caller's terms, else None."""
+    """The expression ``call`` returns, written in the caller's terms, else None; worked out
+    once per call of the file (the evaluator builds several expressions around one call)."""
+    memo = ctx.fa.__dict__.setdefault("_inlined_calls", {})
+    key = id(call)
+    if key not in memo:
+        memo[key] = (call, _inlined(call, ctx))  # the call is kept so its id is not reused
+    return memo[key][1]
+
+
+def _inlined(call: ast.Call, ctx) -> ast.expr | None:
     from kinkcheck.lint.call_sites import _nested_in_function, caller_context, is_method
     from kinkcheck.lint.ranges_calls import own_function
 

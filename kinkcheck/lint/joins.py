@@ -71,6 +71,8 @@ _KNOWN = frozenset({*_UNARY, *_SAME, *_CALL_CMP, *_FILLED, _HUBER, "where", "pow
 _BOUNDED = frozenset({"clamp", "clip", "clamp_min", "clamp_max"})
 _SELECTING = frozenset({"maximum", "fmax", "minimum", "fmin"})
 _TRIALS = 3
+#: the most nodes an expression may have for the evaluator to judge it (a budget of work)
+_MAX_NODES = 1500
 _H = 1e-6
 #: how far from 0 a switch point is looked for, nearest first
 _SPANS = (8.0, 64.0, 512.0)
@@ -198,6 +200,13 @@ class _Expr:
                     value = defs[0][1]
                     self.subst[id(n)] = value
                     self._expand(value, depth - 1, where)
+
+    def size(self, node: ast.AST) -> int:
+        """How many nodes the evaluator reads under ``node`` (names replaced), memoized."""
+        sizes = self.__dict__.setdefault("_sizes", {})
+        if id(node) not in sizes:
+            sizes[id(node)] = sum(1 for _ in self.walk(node))
+        return sizes[id(node)]
 
     def symbols(self, node: ast.AST | None = None) -> set[str]:
         return set(self.symbol_nodes(node))
@@ -442,6 +451,8 @@ def smooth_at(expr: _Expr, where: ast.AST, zero: ast.AST, seed: int, fixed: dict
     on every other trial). A draw where ``where`` is 0 around the switch (another mask
     factor is 0 there) says nothing and is drawn again; an infinite value on either side is
     no smooth join, nor is a pole there (unless ``poles`` is False: the switch patches it)."""
+    if expr.size(where) > _MAX_NODES:
+        return False  # dozens of helpers inlined into one expression: too much to evaluate, judged not smooth
     rng = random.Random(seed)
     symbols = sorted(expr.symbols(where) | expr.symbols(zero))
     movable = sorted(expr.symbols(zero))

@@ -131,10 +131,10 @@ LOSS_FAMILY_RE = lazy_pattern(
     r"(^|_)(hinge|lovasz|dice|focal|tversky|jaccard|triplet|contrastive|huber|charbonnier|chamfer|"
     r"info_?nce|nt_?xent|cross_?entropy|xent|bce|smooth_?l1|"
     # a penalty or regularizer of the objective (``gradient_penalty``, ``l1_regularization``,
-    # ``group_lasso_penalty``): part of what the optimizer minimises
-    r"penalty|regularizer|regularization|regulariser|regularisation|"
-    # a KL divergence trained on (``gaussian_kl``, ``free_bits_kl``, ``kl_divergence``)
-    r"kl|kld|kl_?div|kl_?divergence)"
+    # ``group_lasso_penalty``): part of what the optimizer minimises; a KL divergence trained
+    # on (``gaussian_kl``, ``free_bits_kl``, ``kl_divergence``). Their tooling is not
+    # (``apply_repetition_penalty`` at generation time, ``log_kl``, ``update_kl``: OBJECTIVE_TOOLING_RE)
+    r"penalty|regularizer|regularization|regulariser|regularisation|kl|kld|kl_?div|kl_?divergence)"
     r"(_(score|coeff|coefficient|flat|fn|func|term|with_logits|fast|distance))?$"
     # the Lovasz extension is only ever a loss, whatever follows it (``lovasz_softmax_flat``), and
     # so are the distances between distributions that generative models and domain adaptation
@@ -142,6 +142,9 @@ LOSS_FAMILY_RE = lazy_pattern(
     # ``sinkhorn_divergence``, ``class SlicedWasserstein(nn.Module)``), and the total variation an
     # image model is regularised with
     r"|(^|_)(lovasz|wasserstein|mmd|sinkhorn_divergence|energy_distance|total_variation)(_|$)", re.IGNORECASE)
+#: functions that do something with a loss term rather than compute it
+OBJECTIVE_TOOLING_RE = lazy_pattern(r"^_*(apply|log|update|print|plot|format|set|reset|init|schedule|adjust|anneal|"
+                                    r"warmup|show|report|record|write|save|load|test)_", re.IGNORECASE)
 #: the regression, image-quality and audio metrics used as losses (``psnr(pred, target)``,
 #: dm-pix's ``mae`` and scale-invariant ``simse``, objax's ``mean_absolute_error``, speech
 #: separation's ``si_sdr``): a function of the module computing one is loss code by name, as a
@@ -239,8 +242,8 @@ def function_root(ix: "_Indexer", fn: ast.AST, name: str, cls_qual: str | None, 
         elif class_is(ix.classes, cls_qual, MODEL_BASES, loss=False):
             model_forward = True
     if root is None and plain and (LOSS_NAME_RE.search(name) or LOSS_FAMILY_RE.search(name.lstrip("_"))
-                                   and not name.startswith("test_")):
-        root = "name"  # `test_accessible_kl_divergence` tests an estimator, and is none
+                                   and not OBJECTIVE_TOOLING_RE.match(name)):
+        root = "name"  # `test_accessible_kl_divergence` tests an estimator, `log_kl` logs one: none is a loss
     if root is None and plain and not is_lambda and cls_qual is None and ix.framework_code \
             and METRIC_NAME_RE.search(name):
         root = "name"

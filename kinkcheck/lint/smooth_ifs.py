@@ -63,21 +63,43 @@ def _returned(body: list[ast.stmt]) -> ast.expr | None:
 
 def _other_value(node: ast.If, ctx, depth: int) -> ast.expr | None:
     """What the function returns when the test of ``node`` is false: its ``else`` block's
-    return, an ``elif`` chain read as nested wheres, or (no ``else``) the return right after
-    the statement (``if z <= t: return t - z`` then ``return 0.0``)."""
+    return, an ``elif`` chain read as nested wheres, or (no ``else``) what the statements
+    after it return (``if z <= t: return t - z`` then ``return 0.0``; a chain of early
+    returns ``if a: return x`` / ``if b: return y`` / ``return w``)."""
     if node.orelse:
-        if len(node.orelse) == 1 and isinstance(node.orelse[0], ast.If) and depth:
-            inner = node.orelse[0]
-            taken, other = _returned(inner.body), _other_value(inner, ctx, depth - 1)
-            if taken is None or other is None:
-                return None
-            return ast.Call(func=ast.Name(id="where", ctx=ast.Load()), args=[inner.test, taken, other], keywords=[])
-        return _returned(node.orelse)
+        return _chain(node.orelse, _after(node, ctx), depth)
+    return _chain(_after(node, ctx), [], depth)
+
+
+def _after(node: ast.stmt, ctx) -> list[ast.stmt]:
+    """The statements after ``node`` in its block, and after each ``if`` it is the ``else``
+    of (an ``elif`` with no ``else`` falls through to what follows the whole chain)."""
     block = _block_of(node, ctx)
     if block is None:
-        return None
-    following = block[block.index(node) + 1:]
-    return following[0].value if following and isinstance(following[0], ast.Return) else None
+        return []
+    following = block[[id(s) for s in block].index(id(node)) + 1:]
+    holder = _holder_of(block, ctx)
+    if not following and isinstance(holder, ast.If) and holder.orelse is block:
+        return _after(holder, ctx)
+    return following
+
+
+def _chain(stmts: list[ast.stmt], rest: list[ast.stmt], depth: int) -> ast.expr | None:
+    """The value ``stmts`` return, read as nested wheres: a ``return``, or an ``if`` whose body
+    returns and whose false side (its ``else``, else what follows) does."""
+    if not stmts:
+        return _chain(rest, [], depth) if rest and depth else None
+    first = stmts[0]
+    if isinstance(first, ast.Return):
+        return first.value
+    if isinstance(first, ast.If) and depth:
+        taken = _returned(first.body)
+        other = _chain(first.orelse, [*stmts[1:], *rest], depth - 1) if first.orelse \
+            else _chain(stmts[1:], rest, depth - 1)
+        if taken is None or other is None:
+            return None
+        return ast.Call(func=ast.Name(id="where", ctx=ast.Load()), args=[first.test, taken, other], keywords=[])
+    return None
 
 
 def _block_of(node: ast.stmt, ctx) -> list[ast.stmt] | None:
@@ -87,4 +109,12 @@ def _block_of(node: ast.stmt, ctx) -> list[ast.stmt] | None:
             block = getattr(holder, field, None)
             if isinstance(block, list) and any(s is node for s in block):
                 return block
+    return None
+
+
+def _holder_of(block: list[ast.stmt], ctx) -> ast.AST | None:
+    """The statement whose field ``block`` is."""
+    for holder in ast.walk(ctx.fn):
+        if any(getattr(holder, field, None) is block for field in ("body", "orelse", "finalbody")):
+            return holder
     return None

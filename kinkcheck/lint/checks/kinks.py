@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING
 
+from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.lint.checks import Site, refine
 from kinkcheck.lint import ranges
 from kinkcheck.lint.ranges_calls import JOINED
@@ -233,23 +234,38 @@ def positions_as_numbers(call: ast.AST, ctx: Context) -> bool:
 
 
 #: calls and methods that turn integer positions into numbers
-_NUMBERING = frozenset({"one_hot", "float", "double", "half", "to", "type", "type_as", "bfloat16"})
+_NUMBERING = frozenset({"one_hot", "float", "double", "half", "type_as", "bfloat16"})
+#: casts that make numbers only to a floating dtype (``idx.to(device)`` moves positions)
+_DTYPE_CASTS = frozenset({"to", "type"})
 
 
 def _as_number(node: ast.AST, ctx: Context) -> bool:
+    from kinkcheck.lint.severing import reported_statistic
+
     parent = ctx.parent(node)
     if isinstance(parent, ast.Subscript) and parent.value is node and not isinstance(parent.slice, ast.Constant):
         return _as_number(parent, ctx)  # `idx[:, 0]`: still positions
+    if isinstance(parent, ast.Attribute) and parent.value is node and parent.attr in _DTYPE_CASTS:
+        call = ctx.parent(parent)
+        if not (isinstance(call, ast.Call) and any(
+                _FLOAT_DTYPE_RE.search(ast.unparse(a)) for a in [*call.args, *(k.value for k in call.keywords)])):
+            return _as_number(call, ctx) if isinstance(call, ast.Call) else False  # `.to(device)`: still positions
+        return not reported_statistic(call, ctx)
     if isinstance(parent, ast.Attribute) and parent.value is node and parent.attr in _NUMBERING:
-        return True
+        call = ctx.parent(parent)
+        return not reported_statistic(call if isinstance(call, ast.Call) else parent, ctx)  # a logged mean rank
     if isinstance(parent, ast.Call) and node in parent.args and callee_tail(parent.func) in _NUMBERING:
-        return True
+        return not reported_statistic(parent, ctx)
     if not isinstance(parent, ast.BinOp) or isinstance(ctx.parent(parent), ast.Subscript):
         return False
     # a true division, or arithmetic with a float, makes a number; `hat + 1` is a position still
     other = parent.right if parent.left is node else parent.left
     return isinstance(parent.op, ast.Div) or isinstance(parent.op, (ast.Add, ast.Sub, ast.Mult)) \
         and isinstance(const_value(other), float)
+
+
+#: a floating dtype named in a cast (``torch.float32``, ``dtype=scores.dtype`` is not known)
+_FLOAT_DTYPE_RE = lazy_pattern(r"float|half|double|bfloat")
 
 
 def regathers(call: ast.AST, ctx: Context) -> bool:
