@@ -410,12 +410,16 @@ ESTIMATE_RE = lazy_pattern(r"(^|_)(est|estimate|estimated|pred|preds|predicted|p
 _TARGETS_RE = lazy_pattern(r"(^|_)targets?(_|$)", re.IGNORECASE)
 
 
+#: a setting that bounds or counts (`max_symbols_per_step`, `num_tokens_per_batch`)
+_LIMIT_RE = lazy_pattern(r"^(max|min|num|n|nb|total|target)_")
+
+
 def name_kind(name: str) -> str | None:
     """Name heuristics for values the code does not describe: low confidence by design. A
     leading underscore only marks a name private (``self._n_updates``)."""
     name = name.lstrip("_") or name
     head, per, _ = name.partition("_per_")
-    if per and head:
+    if per and head and not _LIMIT_RE.match(head):
         return name_kind(head)  # `kl_per_dim`, `tokens_per_expert` are values; `steps_per_epoch` a count
     if PLAIN_NAME_RE.match(name):
         return PLAIN
