@@ -243,30 +243,32 @@ def mutated_names(ctx: "Context", item_stores: bool = True) -> set[str]:
     key = "_mutated_names" if item_stores else "_mutated_by_methods"
     got = ctx.__dict__.get(key)
     if got is None:
-        got = set()
-        for node in walk_local(ctx.fn):
-            if item_stores and isinstance(node, (ast.Assign, ast.AugAssign)):
-                for t in node.targets if isinstance(node, ast.Assign) else [node.target]:
-                    got.update(name.id for _store, name in item_targets(t))
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MUTATORS \
-                    and isinstance(node.func.value, ast.Name):
-                got.add(node.func.value.id)
+        got = set(_mutation_calls(ctx))
+        if item_stores:
+            for node in walk_local(ctx.fn):
+                if isinstance(node, (ast.Assign, ast.AugAssign)):
+                    for t in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                        got.update(name.id for _store, name in item_targets(t))
         ctx.__dict__[key] = got
     return got
 
 
 def mutations_of(ctx: "Context", name: str) -> list[ast.Call]:
     """The calls of a mutating method on ``name`` (``costs.append(v)``) in the function."""
-    key = "_mutation_calls"
-    got = ctx.__dict__.get(key)
+    return _mutation_calls(ctx).get(name, [])
+
+
+def _mutation_calls(ctx: "Context") -> dict[str, list[ast.Call]]:
+    """name -> the calls of a mutating method on it in the function (memoized per function)."""
+    got = ctx.__dict__.get("_mutation_calls")
     if got is None:
         got = {}
         for node in walk_local(ctx.fn):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MUTATORS \
                     and isinstance(node.func.value, ast.Name):
                 got.setdefault(node.func.value.id, []).append(node)
-        ctx.__dict__[key] = got
-    return got.get(name, [])
+        ctx.__dict__["_mutation_calls"] = got
+    return got
 
 
 def registered_buffer(node: ast.AST) -> tuple[str, ast.expr | None] | None:
