@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import ast
 
+from kinkcheck.syntax import callee_tail
+
 #: how many ``elif`` arms are followed into the value of the branch not taken
 _ELIF_DEPTH = 4
 
@@ -21,19 +23,20 @@ def if_is_smooth(node: ast.AST, ctx) -> bool:
     that join smoothly where its test flips."""
     from kinkcheck.lint.joins import where_is_smooth
 
-    taken: ast.expr | None
-    other: ast.expr | None
     if isinstance(node, ast.IfExp):
-        taken, other = node.body, node.orelse
+        fake: ast.expr | None = _where(node.test, node.body, node.orelse)
     elif isinstance(node, ast.If):
-        taken = _returned(node.body)
-        other = _other_value(node, ctx, _ELIF_DEPTH)
+        # the `if` read with what follows it: its `else` (an `elif` chain), else the returns after it
+        fake = _chain([node], _after(node, ctx), _ELIF_DEPTH + 1)
     else:
         return False
-    if taken is None or other is None or _reduces(taken, ctx) or _reduces(other, ctx):
+    if not isinstance(fake, ast.Call) or any(_reduces(arm, ctx) for arm in fake.args[1:]):
         return False
-    fake = ast.Call(func=ast.Name(id="where", ctx=ast.Load()), args=[node.test, taken, other], keywords=[])
     return where_is_smooth(fake, node.test, ctx)
+
+
+def _where(test: ast.expr, taken: ast.expr, other: ast.expr) -> ast.Call:
+    return ast.Call(func=ast.Name(id="where", ctx=ast.Load()), args=[test, taken, other], keywords=[])
 
 
 #: reductions, which the evaluator reads as the identity: `d.mean() if c else d.sum()` would
@@ -44,8 +47,7 @@ _REDUCTIONS = frozenset({"sum", "mean", "nansum", "nanmean", "prod", "logsumexp"
 def _reduces(value: ast.AST, ctx, depth: int = 2) -> bool:
     """``value`` (or a name it reads, bound once in the function) reduces an array."""
     for n in ast.walk(value):
-        if isinstance(n, ast.Call) and isinstance(n.func, (ast.Attribute, ast.Name)) \
-                and (n.func.attr if isinstance(n.func, ast.Attribute) else n.func.id) in _REDUCTIONS:
+        if isinstance(n, ast.Call) and callee_tail(n.func) in _REDUCTIONS:
             return True
         if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and depth:
             bound = ctx.definition(n.id)
@@ -61,24 +63,14 @@ def _returned(body: list[ast.stmt]) -> ast.expr | None:
     return None
 
 
-def _other_value(node: ast.If, ctx, depth: int) -> ast.expr | None:
-    """What the function returns when the test of ``node`` is false: its ``else`` block's
-    return, an ``elif`` chain read as nested wheres, or (no ``else``) what the statements
-    after it return (``if z <= t: return t - z`` then ``return 0.0``; a chain of early
-    returns ``if a: return x`` / ``if b: return y`` / ``return w``)."""
-    if node.orelse:
-        return _chain(node.orelse, _after(node, ctx), depth)
-    return _chain(_after(node, ctx), [], depth)
-
-
 def _after(node: ast.stmt, ctx) -> list[ast.stmt]:
     """The statements after ``node`` in its block, and after each ``if`` it is the ``else``
     of (an ``elif`` with no ``else`` falls through to what follows the whole chain)."""
-    block = _block_of(node, ctx)
-    if block is None:
+    place = _place_of(node, ctx)
+    if place is None:
         return []
+    holder, block = place
     following = block[[id(s) for s in block].index(id(node)) + 1:]
-    holder = _holder_of(block, ctx)
     if not following and isinstance(holder, ast.If) and holder.orelse is block:
         return _after(holder, ctx)
     return following
@@ -98,23 +90,15 @@ def _chain(stmts: list[ast.stmt], rest: list[ast.stmt], depth: int) -> ast.expr 
             else _chain(stmts[1:], rest, depth - 1)
         if taken is None or other is None:
             return None
-        return ast.Call(func=ast.Name(id="where", ctx=ast.Load()), args=[first.test, taken, other], keywords=[])
+        return _where(first.test, taken, other)
     return None
 
 
-def _block_of(node: ast.stmt, ctx) -> list[ast.stmt] | None:
-    """The statement list of the function that holds ``node``."""
+def _place_of(node: ast.stmt, ctx) -> tuple[ast.AST, list[ast.stmt]] | None:
+    """The statement (or function) holding ``node``, and the statement list it is in."""
     for holder in ast.walk(ctx.fn):
         for field in ("body", "orelse", "finalbody"):
             block = getattr(holder, field, None)
             if isinstance(block, list) and any(s is node for s in block):
-                return block
-    return None
-
-
-def _holder_of(block: list[ast.stmt], ctx) -> ast.AST | None:
-    """The statement whose field ``block`` is."""
-    for holder in ast.walk(ctx.fn):
-        if any(getattr(holder, field, None) is block for field in ("body", "orelse", "finalbody")):
-            return holder
+                return holder, block
     return None
