@@ -60,14 +60,15 @@ def _cancels(call: ast.Call, ctx: Context) -> bool:
     of them. Sums of one element stand for sums of many, each shifted alike."""
     import random
 
-    from kinkcheck.lint.joins import _Expr, _guarded
+    from kinkcheck.lint.joins import _guarded
+    from kinkcheck.lint.scalar_expr import Expr
     from kinkcheck.lint.sink_paths import ASIDE, flows_only_into, returned_sink
 
     value = _value(call, ctx)
     sink = returned_sink(value, ctx)
     if sink is None or sink is ASIDE or not flows_only_into(value, sink, ctx):
         return False
-    expr = _Expr(sink, ctx)
+    expr = Expr(sink, ctx)
     key = ast.unparse(value)
     symbols = sorted(expr.symbols())
     if key not in symbols or len(symbols) > 12 or not _smooth_in_shift(expr, sink, key):
