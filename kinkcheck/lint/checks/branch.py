@@ -61,6 +61,8 @@ def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2) -> str | N
     """TENSOR/UNKNOWN when ``node`` compares differentiable values (``x > 0``,
     ``x.gt(y)``, ``(d < 1).any()``), else None (a comparison of strings, None, shapes,
     ints, targets, masks; ``is``/``in``; NaN checks)."""
+    if scalar_cast_of(node) is not None:
+        return value_comparison(scalar_cast_of(node), ctx, follow=follow)  # `if bool((df > t).all()):`
     if isinstance(node, ast.Name) and follow:
         value = ctx.definition(node.id)
         if value is not None:
@@ -79,8 +81,12 @@ def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2) -> str | N
             if TENSOR not in kinds and not any(_float_literal(o) for o in operands) and \
                     not any(_float_reduction(o, k) for o, k in zip(operands, kinds)) and not _masks_other(node, ctx):
                 return None
-        if all(k in (PLAIN, DATA) for k in kinds) or _exact_zero_test(node, ctx):
+        if _exact_zero_test(node, ctx):
             return None
+        if all(k in (PLAIN, DATA) for k in kinds):
+            # `(upper < lower).float().mean() > 0.5`: a share of a prediction's mask is no
+            # gradient carrier, but it moves with the prediction, and so does the path taken
+            return TENSOR if any(predicted_mask(o, ctx) for o in operands) else None
         if any(k == TENSOR for k in kinds) and not all(k in (TENSOR, PLAIN) and (k == PLAIN or _is_data(o, ctx)) for k, o in zip(kinds, operands)):
             return TENSOR
         return UNKNOWN
@@ -103,8 +109,24 @@ def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2) -> str | N
     if tail in ("any", "all") and isinstance(node, ast.Call):
         inner = node.func.value if isinstance(node.func, ast.Attribute) and not ctx.is_module_ref(node.func.value) else (node.args[0] if node.args else None)
         if inner is not None:
-            return value_comparison(inner, ctx, follow=follow)
+            # `semi_hard = (d > p) & (d < p + m)` then `if semi_hard.any():`: whether the
+            # prediction's mask is empty
+            return value_comparison(inner, ctx, follow=max(follow, 1))
     return None
+
+
+def predicted_mask(node: ast.AST, ctx: Context, depth: int = 2) -> bool:
+    """``node`` reads a comparison of differentiable values (``(upper < lower).float()``,
+    ``mask.sum()`` of ``mask = pred > t``): a statistic of a prediction's mask."""
+    for n in ast.walk(node):
+        if isinstance(n, ast.Name) and ctx.kind(n) == DATA:
+            value = ctx.definition(n.id)
+            if depth and value is not None and predicted_mask(value, ctx, depth - 1):
+                return True
+        elif (isinstance(n, ast.Compare) or isinstance(n, ast.Call) and call_tail(n) in COMPARE_FUNCS) \
+                and n is not node and value_comparison(n, ctx, follow=0) is not None:
+            return True
+    return False
 
 
 def _masks_other(node: ast.Compare, ctx: Context) -> bool:
@@ -272,8 +294,8 @@ def float_branch(node: ast.AST, ctx: Context):
     lost."""
     if isinstance(node, ast.Assert):
         return  # an assert does not choose a path
-    if isinstance(node, ast.If) and not node.orelse and all(isinstance(b, ast.Raise) for b in node.body):
-        return  # `if bad: raise ...`: a check, like an assert
+    if isinstance(node, ast.If) and not node.orelse and all(isinstance(b, ast.Raise) or _reports(b) for b in node.body):
+        return  # `if bad: raise ...`: a check, like an assert; `if bad: warnings.warn(...)` changes nothing
     traced = isinstance(node, ast.Call)
     test: ast.AST | None
     if isinstance(node, ast.Call):
@@ -302,6 +324,16 @@ def float_branch(node: ast.AST, ctx: Context):
     conf = "medium" if worst == TENSOR else "low"
     keyword = "while" if isinstance(node, ast.While) else "lax.cond" if traced else "if"
     yield Site("KC401", test, keyword, test, None, conf, node, "node")
+
+
+#: calls that only say something: a branch around them computes nothing
+_REPORTING = frozenset({"warn", "warning", "info", "debug", "error", "exception", "critical", "print", "log"})
+
+
+def _reports(statement: ast.stmt) -> bool:
+    """``warnings.warn(...)``, ``logger.warning(...)``, ``print(...)``: a statement that only reports."""
+    return isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call) \
+        and call_tail(statement.value) in _REPORTING
 
 
 def _ordering(atom: ast.AST) -> bool:
