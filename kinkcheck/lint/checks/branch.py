@@ -61,8 +61,9 @@ def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2) -> str | N
     """TENSOR/UNKNOWN when ``node`` compares differentiable values (``x > 0``,
     ``x.gt(y)``, ``(d < 1).any()``), else None (a comparison of strings, None, shapes,
     ints, targets, masks; ``is``/``in``; NaN checks)."""
-    if scalar_cast_of(node) is not None:
-        return value_comparison(scalar_cast_of(node), ctx, follow=follow)  # `if bool((df > t).all()):`
+    inner = scalar_cast_of(node)
+    if inner is not None:
+        return value_comparison(inner, ctx, follow=follow)  # `if bool((df > t).all()):`
     if isinstance(node, ast.Name) and follow:
         value = ctx.definition(node.id)
         if value is not None:
