@@ -129,7 +129,12 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
             if tail in DATA_FUNCS or tail in STEP_FUNCS or tail.startswith(("is", "get_", "set_")):
                 return DATA if not tail.startswith(("is_", "get_", "set_")) else PLAIN
             if tail.endswith("_like") or tail in ("tensor", "as_tensor", "asarray", "array"):
-                return DATA if all(k(a) in (PLAIN, DATA) for a in node.args) else TENSOR
+                # `jnp.asarray(step, jnp.float32)`: the values are the first argument, a dtype follows
+                # (`step = jnp.asarray(step, ...)`: the name's own earlier value is neutral)
+                values = [k(a) for a in (node.args if tail.endswith("_like") else node.args[:1])]
+                if not all(v in (PLAIN, DATA, _CYCLE) for v in values):
+                    return TENSOR
+                return DATA if DATA in values or _CYCLE not in values else _CYCLE
             if tail in FUNCTION_TRANSFORMS and node.args and not isinstance(node.args[0], ast.Lambda):
                 return UNKNOWN  # `torch.func.jvp(velocity, (x, t), ...)`: what the function handed in computes
             chosen, condition = _chosen(q, node.args)

@@ -213,8 +213,10 @@ _EVENT_RE = lazy_pattern(r"^(event|events|event_indicators?|censor|censored|cens
 def _survival_time(ctx: "Context", name: str) -> bool:
     """``time`` beside ``event`` (torchsurv's ``neg_partial_log_likelihood(log_hz, event,
     time)``): the observed follow-up times, which are sorted and searched as data. A lone
-    ``time`` may be predicted (a grounding model's start and end times)."""
-    return bool(_TIME_RE.match(name)) and any(_EVENT_RE.match(other) for other in ctx.params if other != name)
+    ``time`` may be predicted (a grounding model's start and end times), and so is a time named
+    the prediction beside the events (``censored_l1(pred_time, durations, events)``)."""
+    return bool(_TIME_RE.match(name)) and not _PREDICTED_WORD_RE.search(name) \
+        and any(_EVENT_RE.match(other) for other in ctx.params if other != name)
 
 
 def _helper(ctx: "Context") -> bool:

@@ -60,7 +60,7 @@ NONNEGATIVE_LOSSES = frozenset({"mse_loss", "l1_loss", "smooth_l1_loss", "huber_
 _LOSS_LIBRARIES = ("torch.nn.functional.", "torch.nn.modules.", "optax.", "optax._src.")
 #: callees that keep their (first) operand's range: reductions of same-signed values, casts, views
 KEEP = frozenset({"sum", "nansum", "mean", "nanmean", "cumsum", "segment_sum", "amax", "amin", "float", "double", "half",
-                  "bfloat16", "to", "type", "type_as", "detach", "clone", "contiguous", "view", "reshape", "squeeze",
+                  "bfloat16", "to", "type", "type_as", "astype", "detach", "clone", "contiguous", "view", "reshape", "squeeze",
                   "unsqueeze", "flatten", "expand", "expand_as", "permute", "transpose", "t", "repeat",
                   "tensor", "as_tensor", "asarray", "array", "convert_to_tensor", "stop_gradient", "broadcast_to", "diag",
                   "diagonal", "trace", "prod", "cpu", "cuda", "max", "min", "median", "values", "item", "tolist", "to_dense",
@@ -421,8 +421,16 @@ def _param(name: str, ctx, depth: int) -> str:
         if isinstance(default, ast.Constant) and default.value is None and _POSITIVE_SETTING.search(name):
             return POS  # ``reduced_threshold=None``: a threshold the caller switches on
         return _config_name(name)  # a setting with a default (``temp=None``): judged by its name
-    # an input: what the callers in this file pass (``target_scores_sum = max(s.sum(), 1)``
-    # handed to ``self.bbox_loss(...)``), else anything, unless its name says size or temperature
+    # an input: what the function itself demands of it (``if scale.min() <= 0: raise``), what
+    # the callers in this file pass (``target_scores_sum = max(s.sum(), 1)`` handed to
+    # ``self.bbox_loss(...)``), else anything, unless its name says size or temperature
+    fn = getattr(ctx, "fn", None)
+    if fn is not None:
+        from kinkcheck.lint.validated import entry_range
+
+        checked = entry_range(name, fn)
+        if checked is not None:
+            return checked
     if POSITIVE_NAME.search(name):
         return _config_name(name)
     if TOLERANCE_NAME.match(name):

@@ -20,21 +20,68 @@ def checks(fn: ast.AST):
     """(test, holds) for each check in ``fn`` that stops the function where it fails:
     ``assert T`` (T holds past it) and ``if T: ... raise`` with no else (T fails past it)."""
     for node in walk_local(fn):
-        if isinstance(node, ast.Assert):
-            yield node.test, True
-        elif isinstance(node, ast.If) and node.body and isinstance(node.body[-1], ast.Raise) and not node.orelse:
-            yield node.test, False
+        check = _check(node)
+        if check is not None:
+            yield check
+
+
+def _check(node: ast.AST) -> tuple[ast.AST, bool] | None:
+    if isinstance(node, ast.Assert):
+        return node.test, True
+    if isinstance(node, ast.If) and node.body and isinstance(node.body[-1], ast.Raise) and not node.orelse:
+        return node.test, False
+    return None
 
 
 def validated_range(name: str, fn: ast.AST) -> str | None:
     """The sign the checks in ``fn`` demand of the name ``name`` (None: they demand none)."""
-    signs = {s for test, holds in checks(fn) for atom, h in atoms(test, holds)
-             if (s := _sign(atom, h, name)) is not None}
+    return _strongest({s for test, holds in checks(fn) for atom, h in atoms(test, holds)
+                       if (s := _sign(atom, h, name)) is not None})
+
+
+def _strongest(signs: set[str]) -> str | None:
+    """The one sign that the signs demanded together amount to."""
     if GE1 in signs:
         return GE1
     if POS in signs or {NONNEG, NONZERO} <= signs:
         return POS
     return next(iter(signs)) if signs else None
+
+
+def entry_range(name: str, fn: ast.AST) -> str | None:
+    """The sign that the checks among ``fn``'s own statements demand of its parameter ``name``
+    (``if scale.min() <= 0: raise ValueError(...)`` before ``torch.log(scale)``): only a check
+    in the body itself, which every later statement runs after, and only while nothing has
+    rebound the name."""
+    body = list(getattr(fn, "body", ()))
+    found = [(i, check) for i, statement in enumerate(body) if (check := _check(statement)) is not None]
+    if not found:
+        return None  # most functions check nothing: no walk
+    signs: set[str] = set()
+    for i, (test, holds) in found:
+        if any(isinstance(t, ast.Name) and t.id == name and isinstance(t.ctx, ast.Store)
+               for statement in body[:i] for t in ast.walk(statement)):
+            break
+        signs.update(s for atom, h in atoms(test, holds) if (s := _sign(atom, h, name)) is not None)
+    return _strongest(signs)
+
+
+#: reductions whose lower bound is every element's (``scale.min() > 0``: all of it is)
+_LOWEST = frozenset({"min", "amin"})
+
+
+def _lowest_of(node: ast.AST) -> ast.expr | None:
+    """``x`` of ``x.min()``, ``torch.min(x)``, ``x.amin()`` with no other argument."""
+    if isinstance(node, ast.Call) and not node.keywords and isinstance(node.func, ast.Attribute) \
+            and node.func.attr in _LOWEST:
+        if not node.args and isinstance(node.func.value, ast.Name) and node.func.value.id not in _MODULES:
+            return node.func.value
+        if len(node.args) == 1 and isinstance(node.func.value, ast.Name) and node.func.value.id in _MODULES:
+            return node.args[0]
+    return None
+
+
+_MODULES = frozenset({"torch", "np", "numpy", "jnp"})
 
 
 def _sign(atom: ast.AST, holds: bool, name: str) -> str | None:
@@ -44,6 +91,11 @@ def _sign(atom: ast.AST, holds: bool, name: str) -> str | None:
     if const_value(left) is not None:
         op, left, right = FLIPPED[op], right, left
     c = const_value(right)
+    lowest = _lowest_of(left)
+    if lowest is not None:
+        # a bound below the least element bounds every element; no other fact carries over
+        sign = _sign(ast.Compare(left=lowest, ops=[op()], comparators=[ast.Constant(value=c)]), holds, name)
+        return sign if sign in (POS, GE1, NONNEG) else None
     if not (isinstance(left, ast.Name) and left.id == name) or isinstance(c, bool) \
             or not isinstance(c, (int, float)):
         return None
