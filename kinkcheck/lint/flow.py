@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ast
 
-from kinkcheck.lint.bindings import MUTATORS, item_targets, written_out
+from kinkcheck.lint.bindings import MUTATORS, item_targets, mutations_of, written_out
 from kinkcheck.lint.walk import stored_into
 from kinkcheck.syntax import scalar_cast_of
 
@@ -137,6 +137,11 @@ def _cut_output(node: ast.AST, ctx) -> bool:
     ``return loss, frac``: a statistic reported beside the loss)."""
     if isinstance(node, ast.Name):
         binds = bindings(ctx).get(node.id, [])
+        made = [value for stmt, value in binds if not isinstance(stmt, ast.Call)]  # not `xs.append(v)`
+        if made and all(isinstance(value, ast.List) and not value.elts for value in made):
+            # `real_losses = []` then `real_losses.append(r_loss.item())`: a record of numbers
+            added = [a for call in mutations_of(ctx, node.id) for a in call.args]
+            return bool(added) and all(_cut_output(a, ctx) for a in added)
         return bool(binds) and all(id(stmt) in ctx.no_grad_ids() for stmt, _ in binds)
     while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
         if node.func.attr in _CUTTING:

@@ -90,9 +90,34 @@ def severs_gradient(site, ctx) -> bool:
         return False
     if in_condition(node, ctx) or only_divides(node, ctx) or only_positions(node, ctx):
         return False
+    if _only_compared(node, ctx) or every_bound_use(node, ctx, lambda use: _only_compared(use, ctx)):
+        return False  # `kth = sorted_loss[k].item()` then `keep = loss > min(kth, t)`: a threshold
     if _returns_host_values(ctx):
         return False  # `test()` scoring `pred.detach().numpy()` with sklearn: nothing differentiable leaves
     return reaches_loss(node, ctx)
+
+
+#: builtins a threshold passes through on its way to a comparison
+_THRESHOLD_BUILTINS = frozenset({"min", "max", "abs", "float", "int", "round"})
+
+
+def _only_compared(node: ast.AST, ctx) -> bool:
+    """``node``'s value is an operand of a comparison, directly or through Python arithmetic
+    on numbers (``min(kth, thresh)``): a comparison has no gradient, so a threshold cut from
+    the graph loses none."""
+    child, parent = node, ctx.parent(node)
+    for _ in range(6):
+        if isinstance(parent, ast.Compare):
+            return True
+        if isinstance(parent, ast.Call) and child in parent.args and isinstance(parent.func, ast.Name) \
+                and parent.func.id in _THRESHOLD_BUILTINS:
+            child, parent = parent, ctx.parent(parent)
+            continue
+        if isinstance(parent, (ast.BinOp, ast.UnaryOp)):
+            child, parent = parent, ctx.parent(parent)
+            continue
+        return False
+    return False
 
 
 def _returns_host_values(ctx) -> bool:
@@ -189,8 +214,8 @@ def _history(func: ast.AST, ctx) -> bool:
         return False
     for use in reads(func.value.id, ctx):
         parent = ctx.parent(use)
-        if not (isinstance(parent, ast.Attribute) and parent.attr == "append" or isinstance(parent, ast.Return)
-                or _logged(use, parent, ctx)):
+        returned = isinstance(parent, ast.Return) or isinstance(parent, ast.Tuple) and isinstance(ctx.parent(parent), ast.Return)
+        if not (isinstance(parent, ast.Attribute) and parent.attr == "append" or returned or _logged(use, parent, ctx)):
             return False
     return True
 
