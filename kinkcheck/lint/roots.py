@@ -140,8 +140,9 @@ LOSS_FAMILY_RE = lazy_pattern(
     # so are the distances between distributions that generative models and domain adaptation
     # train on (``sliced_wasserstein_distance``, ``wasserstein_1d``, ``unbiased_mmd_squared``,
     # ``sinkhorn_divergence``, ``class SlicedWasserstein(nn.Module)``), and the total variation an
-    # image model is regularised with
-    r"|(^|_)(lovasz|wasserstein|mmd|sinkhorn_divergence|energy_distance|total_variation)(_|$)", re.IGNORECASE)
+    # image model is regularised with, and the continuous ranked probability score a probabilistic
+    # forecaster trains on (``crps_gaussian``, ``crps_from_samples``)
+    r"|(^|_)(lovasz|wasserstein|mmd|sinkhorn_divergence|energy_distance|total_variation|crps)(_|$)", re.IGNORECASE)
 #: functions that do something with a loss term rather than compute it
 OBJECTIVE_TOOLING_RE = lazy_pattern(r"^_*(apply|log|update|print|plot|format|set|reset|init|schedule|adjust|anneal|"
                                     r"warmup|show|report|record|write|save|load|test)_", re.IGNORECASE)
@@ -155,11 +156,16 @@ METRIC_NAME_RE = lazy_pattern(
     r"(^|_)(mae|mse|rmse|msle|rmsle|mape|smape|nmse|nrmse|simse|psnr|ssim|ms_?ssim|si_?sdr|si_?snr|sd_?sdr|"
     r"(root_)?mean_(absolute|squared|squared_log)_error)$",
     re.IGNORECASE)
+#: the gradients an optimizer step or a clipping rule is handed (``clip_by_global_norm(grads,
+#: max_norm)``, optax's ``update_fn(updates, state, params)``): the result of differentiating,
+#: not differentiated again
+GRADIENTS_PARAM_RE = lazy_pattern(r"^(grads|gradients|updates|grad_tree|grads_tree)$")
 #: classification scores, whose slope is 0 wherever it exists (an argmax, a threshold, a
 #: count): evaluation code, never trained on (``accuracy``, ``top5_accuracy``, ``f1_score``,
-#: ``recall_at_k``, ``roc_auc``); a precision is not among them (a precision matrix)
+#: ``recall_at_k``, ``roc_auc``); a precision is not among them (a precision matrix). So are the
+#: functions that gather metrics to log (``compute_metrics``, ``rollout_metrics``)
 EVALUATION_SCORE_RE = lazy_pattern(r"(^|_)(top_?\d*_)?(accuracy|accuracies|f1|f1_score|fscore|f_score|fbeta|fbeta_score|"
-                                   r"recall|auc|auroc|roc_auc|confusion_matrix)(_|$)", re.IGNORECASE)
+                                   r"recall|auc|auroc|roc_auc|confusion_matrix|metrics)(_|$)", re.IGNORECASE)
 #: ... and classes named after one (``CategoryAccuracy``, ``WeightedFScore``, ``BinaryAUROC``)
 EVALUATION_CLASS_RE = lazy_pattern(r"(Accuracy|FScore|F1Score|F1|FBeta|Recall|AUC|AUROC|ConfusionMatrix)(?=[A-Z0-9_]|$)")
 #: "Loss" as a word of a CamelCase class name (``LossWrapper``, ``DiceLossV2``; not ``YolosSelfAttention``)
