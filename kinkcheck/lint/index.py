@@ -35,7 +35,6 @@ from kinkcheck.lint.roots import (
     FORWARD_NAMES,
     GRAD_OF_EXPR,
     GRAD_TRANSFORMS,
-    GRADIENTS_PARAM_RE,
     backward_operand,
     creates_graph,
     differentiated_expr,
@@ -496,7 +495,6 @@ class _Indexer:
             flow=flow,
             ret_range=ret_range,
             applies_gradients=applies_gradients,
-            takes_gradients=any(GRADIENTS_PARAM_RE.match(p) for p in params),
         )
 
     def _no_grad_calls(self, fn, nodes: list[ast.AST], env: "_Env") -> set[int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-INDEX_VERSION = 13
+INDEX_VERSION = 12
 
 MODULE_CODE = "<module>"
 #: how JAX optimizers apply a gradient: flax's ``TrainState.apply_gradients``, optax's ``apply_updates``
@@ -48,9 +48,6 @@ class FunctionInfo:
     ret_range: str | None = None
     #: it applies a gradient with an optimizer (flax's ``apply_gradients``, optax's ``apply_updates``)
     applies_gradients: bool = False
-    #: a parameter is named for the gradients it is handed (``clip(updates, max_norm)``): what it
-    #: computes is what an optimizer does with them (``roots.GRADIENTS_PARAM_RE``)
-    takes_gradients: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -156,10 +156,6 @@ METRIC_NAME_RE = lazy_pattern(
     r"(^|_)(mae|mse|rmse|msle|rmsle|mape|smape|nmse|nrmse|simse|psnr|ssim|ms_?ssim|si_?sdr|si_?snr|sd_?sdr|"
     r"(root_)?mean_(absolute|squared|squared_log)_error)$",
     re.IGNORECASE)
-#: the gradients an optimizer step or a clipping rule is handed (``clip_by_global_norm(grads,
-#: max_norm)``, optax's ``update_fn(updates, state, params)``): the result of differentiating,
-#: not differentiated again
-GRADIENTS_PARAM_RE = lazy_pattern(r"^(grads|gradients|updates|grad_tree|grads_tree)$")
 #: classification scores, whose slope is 0 wherever it exists (an argmax, a threshold, a
 #: count): evaluation code, never trained on (``accuracy``, ``top5_accuracy``, ``f1_score``,
 #: ``recall_at_k``, ``roc_auc``); a precision is not among them (a precision matrix). So are the

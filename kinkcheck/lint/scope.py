@@ -166,9 +166,7 @@ def loss_scope(
         outer = {ix.path: _local_differentiators(ix) for ix in indexes if ix.functions}
         # an accuracy, F-score, recall or AUC has slope 0 wherever it has one: no one trains on
         # it, so its argmax and thresholds are evaluation code unless loss code calls it
-        # ... and a function handed the gradients (a clipping rule, an optimizer's update)
-        # computes what the optimizer does with them, not differentiated again
-        scores = {ix.path: _evaluation_scores(ix) | _optimizer_side(ix) for ix in indexes if ix.functions}
+        scores = {ix.path: _evaluation_scores(ix) for ix in indexes if ix.functions}
         roots = _roots(world, indexes, "loss", loss_functions)
         loss = _reached(world, indexes, "loss", loss_functions, max_depth, roots)
         for path in numpy_only:
@@ -329,14 +327,6 @@ def _evaluation_scores(ix: FileIndex) -> set[str]:
         if any(EVALUATION_SCORE_RE.search(p.lstrip("_")) or EVALUATION_CLASS_RE.search(p) for p in parts):
             out.add(q)
     return out
-
-
-def _optimizer_side(ix: FileIndex) -> set[str]:
-    """The functions of ``ix`` with a parameter named for the gradients (``clip_updates(updates,
-    max_norm)``, ``apply(grads, state)``), and the functions nested in them (a leaf rule mapped
-    over the tree)."""
-    handed = {q for q, f in ix.functions.items() if f.root is None and f.takes_gradients}
-    return {q for q in ix.functions if any(q == h or q.startswith(h + ".") for h in handed)}
 
 
 def _step(world: _World, caller: FunctionInfo, target: str, depth: int) -> int:

@@ -57,7 +57,7 @@ def _float_literal(node: ast.AST) -> bool:
     return isinstance(v, float)
 
 
-def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2) -> str | None:
+def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2, masks: int = 2) -> str | None:
     """TENSOR/UNKNOWN when ``node`` compares differentiable values (``x > 0``,
     ``x.gt(y)``, ``(d < 1).any()``), else None (a comparison of strings, None, shapes,
     ints, targets, masks; ``is``/``in``; NaN checks)."""
@@ -87,7 +87,7 @@ def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2) -> str | N
         if all(k in (PLAIN, DATA) for k in kinds):
             # `(upper < lower).float().mean() > 0.5`: a share of a prediction's mask is no
             # gradient carrier, but it moves with the prediction, and so does the path taken
-            return TENSOR if any(predicted_mask(o, ctx) for o in operands) else None
+            return TENSOR if any(predicted_mask(o, ctx, masks) for o in operands) else None
         if any(k == TENSOR for k in kinds) and not all(k in (TENSOR, PLAIN) and (k == PLAIN or _is_data(o, ctx)) for k, o in zip(kinds, operands)):
             return TENSOR
         return UNKNOWN
@@ -118,14 +118,17 @@ def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2) -> str | N
 
 def predicted_mask(node: ast.AST, ctx: Context, depth: int = 2) -> bool:
     """``node`` reads a comparison of differentiable values (``(upper < lower).float()``,
-    ``mask.sum()`` of ``mask = pred > t``): a statistic of a prediction's mask."""
+    ``mask.sum()`` of ``mask = pred > t``): a statistic of a prediction's mask. ``depth``
+    bounds the names and the comparisons inside comparisons followed (a budget of work)."""
+    if depth <= 0:
+        return False
     for n in ast.walk(node):
         if isinstance(n, ast.Name) and ctx.kind(n) == DATA:
             value = ctx.definition(n.id)
-            if depth and value is not None and predicted_mask(value, ctx, depth - 1):
+            if value is not None and predicted_mask(value, ctx, depth - 1):
                 return True
         elif (isinstance(n, ast.Compare) or isinstance(n, ast.Call) and call_tail(n) in COMPARE_FUNCS) \
-                and n is not node and value_comparison(n, ctx, follow=0) is not None:
+                and n is not node and value_comparison(n, ctx, follow=0, masks=depth - 1) is not None:
             return True
     return False
 
