@@ -110,10 +110,20 @@ def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2, masks: int
     if tail in ("any", "all") and isinstance(node, ast.Call):
         inner = node.func.value if isinstance(node.func, ast.Attribute) and not ctx.is_module_ref(node.func.value) else (node.args[0] if node.args else None)
         if inner is not None:
-            # `semi_hard = (d > p) & (d < p + m)` then `if semi_hard.any():`: whether the
-            # prediction's mask is empty
-            return value_comparison(inner, ctx, follow=max(follow, 1))
+            if isinstance(inner, ast.Name) and not follow:
+                # `semi_hard = (d > p) & (d < p + m)` then `if semi_hard.any():`: whether a mask
+                # of the prediction is empty; of values of unknown kind, only in a loss itself
+                # (elsewhere they are as often data: `if mask.all():` in a graph utility)
+                found = value_comparison(inner, ctx, follow=1)
+                return found if found == TENSOR or found == UNKNOWN and _in_loss_root(ctx) else None
+            return value_comparison(inner, ctx, follow=follow)
     return None
+
+
+def _in_loss_root(ctx: Context) -> bool:
+    """The function checked is a root of loss scope (a loss by its name, its class, a mark)."""
+    info = ctx.fa.ix.functions.get(ctx.qualname) if ctx.fa.ix is not None else None
+    return info is not None and info.root is not None
 
 
 def predicted_mask(node: ast.AST, ctx: Context, depth: int = 2) -> bool:
