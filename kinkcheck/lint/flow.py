@@ -185,6 +185,9 @@ def reaches_loss(node: ast.AST, ctx) -> bool:
         return any(isinstance(n, ast.Name) and n.id in names for t in targets for n in ast.walk(t))
     if isinstance(stmt, (ast.With, ast.AsyncWith)):
         return any(reaches_loss(s, ctx) for s in _assignments_in(stmt.body))
+    written = _collective_output(stmt, ctx)
+    if written is not None:
+        return written in names  # `dist.all_gather(buffers, z)`, then `torch.cat(buffers)` is returned
     if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and isinstance(stmt.value.func, ast.Attribute):
         base = stmt.value.func.value
         while isinstance(base, (ast.Subscript, ast.Attribute)):
@@ -194,6 +197,16 @@ def reaches_loss(node: ast.AST, ctx) -> bool:
         return stmt.value.func.attr in MUTATORS and isinstance(base, ast.Name) and base.id != "self" \
             and base.id in names and (base is not stmt.value.func.value or stored_into(stmt.value) is not None)
     return False
+
+
+def _collective_output(stmt: ast.AST | None, ctx) -> str | None:
+    """The name a ``torch.distributed`` collective statement writes (its first argument:
+    ``dist.all_gather(buffers, z)``, ``dist.all_reduce(c)``), else None."""
+    if not (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and stmt.value.args
+            and isinstance(stmt.value.args[0], ast.Name)):
+        return None
+    q = ctx.qualify(stmt.value.func) or ""
+    return stmt.value.args[0].id if q.startswith("torch.distributed.") and q.count(".") == 2 else None
 
 
 def _assignments_in(body: list[ast.stmt]):

@@ -1,5 +1,5 @@
-"""KC503 ``.data``, KC505 numpy/scipy inside torch or jax loss code, KC506 ``no_grad``; KC502 and
-KC504 are matched from the catalog and refined here."""
+"""KC503 ``.data``, KC505 numpy/scipy inside torch or jax loss code, KC506 ``no_grad``; KC502,
+KC504, KC507 and KC508 are matched from the catalog and refined here."""
 
 from __future__ import annotations
 
@@ -193,3 +193,25 @@ def tensor_copy(site: Site, ctx: Context):
         return None  # `torch.tensor(idx, dtype=torch.long)`: an integer tensor carries no gradient anyway
     return site
 
+
+
+#: ``torch.distributed`` collectives that read their input from the second argument (the first
+#: is the output they write); the others reduce their first argument in place
+_WRITES_FIRST = frozenset({"all_gather", "all_gather_into_tensor", "reduce_scatter", "reduce_scatter_tensor"})
+
+
+@refine("KC508")
+def collective(site: Site, ctx: Context):
+    """``dist.all_gather(buffers, z)``, ``dist.all_reduce(c)``: only a tensor that may carry
+    gradient counts (``dist.all_reduce(n_valid)`` of a count cuts nothing); whether what the
+    collective writes reaches the loss is the black-box check's (``flow.reaches_loss``)."""
+    call = site.call
+    if not isinstance(call, ast.Call) or not call.args:
+        return None
+    tail = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+    index = 1 if tail in _WRITES_FIRST else 0
+    operand = call.args[index] if len(call.args) > index else next(
+        (k.value for k in call.keywords if k.arg in ("tensor", "input", "input_tensor", "input_list")), None)
+    if operand is None or ctx.kind(operand) in (PLAIN, DATA):
+        return None
+    return site.with_(operand=operand)
