@@ -259,9 +259,12 @@ def function_root(ix: "_Indexer", fn: ast.AST, name: str, cls_qual: str | None, 
 def in_loss_module(module: str) -> bool:
     """``pkg.losses.total_variation``, ``pkg.loss.chamfer``: a module of the package a library
     keeps its losses in, whose functions are losses or their helpers whatever their names
-    (``total_variation``, ``chamfer_distance``, ``mesh_laplacian_smoothing``). A lone
-    ``loss.py`` is not enough: it may hold a training script's reporting too."""
-    return any(LOSS_MODULE_RE.search(part) for part in module.split(".")[:-1])
+    (``total_variation``, ``chamfer_distance``, ``mesh_laplacian_smoothing``), and a package's
+    ``losses`` module (``selfsup.losses``). A lone ``loss.py`` is not enough: it may hold a
+    training script's reporting too."""
+    parts = module.split(".")
+    return any(LOSS_MODULE_RE.search(part) for part in parts[:-1]) \
+        or len(parts) >= 2 and parts[-1].lstrip("_").lower() == "losses"
 
 
 def class_is(classes: dict[str, tuple[str, ...]], cls_qual: str, bases: frozenset[str], *, loss: bool,

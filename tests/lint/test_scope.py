@@ -431,9 +431,10 @@ def test_the_functions_of_a_loss_package_whatever_their_names():
         """
     got = scoped({"pkg.losses.tv": tv, "pkg.loss.chamfer": tv, "pkg.losses": tv, "pkg.utils.loss": tv,
                   "pkg.metrics.tv": tv})
-    assert {"pkg.losses.tv.edge_smoothness", "pkg.loss.chamfer.edge_smoothness"} <= got
-    # a lone `loss.py`/`losses.py` may hold a script's reporting; a class is judged by its own name
-    assert not {"pkg.losses.edge_smoothness", "pkg.utils.loss.edge_smoothness", "pkg.metrics.tv.edge_smoothness",
+    # ... and so is a package's `losses` module (selfsup's `losses.py` beside its `functional.py`)
+    assert {"pkg.losses.tv.edge_smoothness", "pkg.loss.chamfer.edge_smoothness", "pkg.losses.edge_smoothness"} <= got
+    # a lone `loss.py` may hold a script's reporting; a class is judged by its own name
+    assert not {"pkg.utils.loss.edge_smoothness", "pkg.metrics.tv.edge_smoothness",
                 "pkg.losses.tv.Accuracy.__call__"} & got
     # only array code: a `losses/` package's config helpers are plain Python
     assert scoped({"pkg.losses.names": "def names(x):\n    return x\n"}) == set()
