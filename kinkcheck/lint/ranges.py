@@ -83,7 +83,10 @@ COUNTS = frozenset({"numel", "size", "len", "nelement", "dim", "ndim"})
 POSITIVE_NAME = lazy_pattern(r"(^|_)(temperature|temp|tau|num|count|counts|size|length|lengths|dim|stride|strides|imgsz|"
                              r"img_size|image_size|avg_factor|normalizer|dof|degrees_of_freedom|"
                              # the largest norm a clip allows: a norm bound of 0 would zero every update
-                             r"max_norm|clip_norm|max_grad_norm)($|_)", re.IGNORECASE)
+                             r"max_norm|clip_norm|max_grad_norm|"
+                             # a kernel's scale (an RBF's bandwidth, a GP's lengthscale, softplus-constrained)
+                             r"bandwidth|bandwidths|lengthscale|lengthscales|length_scale|length_scales)($|_)",
+                             re.IGNORECASE)
 #: a solver's tolerances, positive too (its error is measured in units of atol + rtol * |y|);
 #: the whole name, so that a mask (``within_tol``, ``tol_mask``) is none
 TOLERANCE_NAME = lazy_pattern(r"^_*(a|r|abs_|rel_|err_|error_|step_|x|f|g)?(tol|tolerance)$", re.IGNORECASE)
