@@ -79,6 +79,11 @@ def _collect_sides(value: ast.AST, pairs: list[ast.Call], ctx: Context, depth: i
     neither (it reaches the loss past the outer ``where``)."""
     value = through_cast(value, ctx)
     stmt = ctx.parent(value)
+    if not isinstance(stmt, ast.Assign) and depth == _DEPTH:
+        # `root = torch.sqrt(torch.where(ok, x, 1))`: the inner `where` inside the value bound
+        enclosing = _enclosing_assigned_value(value, ctx)
+        if enclosing is not None:
+            value, stmt = enclosing, ctx.parent(enclosing)
     if depth <= 0 or not (isinstance(stmt, ast.Assign) and stmt.value is value and len(stmt.targets) == 1
                           and isinstance(stmt.targets[0], ast.Name)):
         return None

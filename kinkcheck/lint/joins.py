@@ -19,6 +19,7 @@ import ast
 import functools
 import math
 import random
+import re
 from typing import Callable
 
 from kinkcheck.lint.scalar_expr import (
@@ -92,6 +93,9 @@ def smooth_at(expr: Expr, where: ast.AST, zero: ast.AST, seed: int, fixed: dict[
     movable = sorted(expr.symbols(zero))
     if not movable or len(symbols) > 12:
         return False
+    # calls the evaluator does not model stand for numbers of their own (`predict(params, x)`);
+    # one that reads the symbol moved (`jnp.sign(r)` as r moves) would be held still: no judgment
+    opaque = [k for k, n in {**expr.symbol_nodes(where), **expr.symbol_nodes(zero)}.items() if isinstance(n, ast.Call)]
     trial = draws = 0
     while trial < _TRIALS:
         draws += 1
@@ -101,6 +105,8 @@ def smooth_at(expr: Expr, where: ast.AST, zero: ast.AST, seed: int, fixed: dict[
         env.update({s: -env[s] for s in signed or () if s in env and trial % 2 == (seed % 2)})
         env.update(fixed or {})
         s = movable[draws % len(movable)] if draws > _TRIALS else movable[trial % len(movable)]
+        if any(re.search(rf"(?<![\w.]){re.escape(s)}(?![\w(])", k) for k in opaque):
+            return False
 
         def g(x: float, s: str = s) -> float:
             return expr.value(zero, {**env, s: x})
@@ -109,7 +115,9 @@ def smooth_at(expr: Expr, where: ast.AST, zero: ast.AST, seed: int, fixed: dict[
         # switches (softplus to log1p(exp(x)) at -9, log1p(exp(x)) to x + exp(-x) at 18)
         x0 = next((r for span in _SPANS if (r := _root(g, -span, span)) is not None), None)
         if x0 is None:
-            return False
+            # no switch along this symbol for these values (`z <= -1 / t**2` moved along t with
+            # z > 0): draw again; a join never seen in any draw is judged not smooth
+            continue
         h = _H * max(1.0, abs(x0))
         wide = 1e3 * h
         if g(x0 - wide) == 0.0 and g(x0 + wide) == 0.0:
