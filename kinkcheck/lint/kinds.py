@@ -412,11 +412,14 @@ def _continuous_array_op(value: object) -> bool:
     if not isinstance(value, ast.Call):
         return False
     if isinstance(value.func, ast.Attribute):
-        return value.func.attr in _CONTINUOUS_METHODS
+        # `conf, pred = probs.max(-1)`: the values along an axis, not a count (`lengths.max()`)
+        return value.func.attr in _CONTINUOUS_METHODS or value.func.attr in _SELECTING and bool(value.args or value.keywords)
     return isinstance(value.func, ast.Name) and value.func.id not in _BUILTIN_NUMBERS \
         and value.func.id.rsplit("_", 1)[-1] in _CONTINUOUS_METHODS
 
 
+#: selections whose values along an axis are an array's (``x.max(-1)``, ``x.topk(k, dim=1)``)
+_SELECTING = frozenset({"max", "min", "amax", "amin", "topk", "sort", "kthvalue", "median", "aminmax"})
 #: Python's own functions of numbers: ``abs(shift)`` of a setting is a number
 _BUILTIN_NUMBERS = frozenset({"abs", "pow"})
 

@@ -34,8 +34,9 @@ _UNARY: dict[str, Callable[[float], float]] = {
 SAME = frozenset({"float", "double", "half", "to", "astype", "detach", "clone", "contiguous", "sum", "mean",
                    "squeeze", "unsqueeze", "view", "reshape", "flatten", "type_as", "stop_gradient", "asarray",
                    "array", "tensor", "as_tensor", "real"})
+#: ``X @ w`` of scalars standing in for arrays is their product (a linear model's prediction)
 _BIN = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
-        ast.Div: lambda a, b: a / b, ast.Pow: lambda a, b: a ** b}
+        ast.Div: lambda a, b: a / b, ast.Pow: lambda a, b: a ** b, ast.MatMult: lambda a, b: a * b}
 #: ``&`` and ``|`` of two 0/1 masks
 LOGICAL = {ast.BitAnd: min, ast.BitOr: max}
 CMP = {ast.Lt: lambda a, b: a < b, ast.LtE: lambda a, b: a <= b, ast.Gt: lambda a, b: a > b,
