@@ -105,7 +105,7 @@ def smooth_at(expr: Expr, where: ast.AST, zero: ast.AST, seed: int, fixed: dict[
         env.update({s: -env[s] for s in signed or () if s in env and trial % 2 == (seed % 2)})
         env.update(fixed or {})
         s = movable[draws % len(movable)] if draws > _TRIALS else movable[trial % len(movable)]
-        if any(re.search(rf"(?<![\w.]){re.escape(s)}(?![\w(])", k) for k in opaque):
+        if any(k != s and re.search(rf"(?<![\w.]){re.escape(s)}(?![\w(])", k) for k in opaque):
             return False
 
         def g(x: float, s: str = s) -> float:
