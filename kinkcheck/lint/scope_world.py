@@ -40,7 +40,8 @@ DENSITY_BASE_RE = lazy_pattern(r"(?:Bijection|Bijector|Distribution)$")
 #: name them (torch's ``_call``, TFP's ``_forward``, flowjax's ``transform_and_log_det``, nflows'
 #: ``forward``/``inverse``, ``fwd``/``rev`` with ``log_jac``; pomegranate's ``log_probability``,
 #: scipy's ``logpdf``)
-DENSITY_METHODS = frozenset({"log_prob", "_log_prob", "log_density", "log_probability", "logpdf", "logpmf", "rsample", "_call", "_inverse",
+DENSITY_METHODS = frozenset({"log_prob", "_log_prob", "log_density", "log_probability", "logpdf", "logpmf", "rsample",
+                             "sample_and_log_prob", "_call", "_inverse",
                              "log_abs_det_jacobian", "call_and_ladj", "forward_and_log_det", "inverse_and_log_det",
                              "transform_and_log_det", "_forward", "_forward_log_det_jacobian",
                              "_inverse_log_det_jacobian", "forward", "inverse", "reverse", "fwd", "rev", "log_jac",
@@ -48,6 +49,9 @@ DENSITY_METHODS = frozenset({"log_prob", "_log_prob", "log_density", "log_probab
                              # what censored likelihoods, ELBOs and entropy bonuses differentiate
                              "log_cdf", "log_survival_function", "entropy",
                              "kl_divergence", "_kl_divergence"})
+
+#: what a distribution draws with, beside its ``log_prob``
+_DRAWS = frozenset({"sample", "rsample", "sample_and_log_prob", "sample_n"})
 
 #: the references followed from one value to what it holds
 MAX_HOPS = 24
@@ -335,9 +339,14 @@ class _World:
     def is_density(self, cls: str) -> bool:
         """A distribution or a bijective transform of a probabilistic-programming library, of
         the checked tree deriving from one, or of a package's own framework (a base named
-        ``*Bijection``, ``*Bijector``, ``*Distribution``): training differentiates its log-density."""
-        return any(b.startswith(DENSITY_PACKAGES) and b.rsplit(".", 1)[-1] in DENSITY_BASES
-                   or DENSITY_BASE_RE.search(b) for b in self.bases(cls))
+        ``*Bijection``, ``*Bijector``, ``*Distribution``), or a class shaped like a distribution
+        (it defines ``log_prob`` and draws: an RL library's own ``TanhNormal``): training
+        differentiates its log-density."""
+        if any(b.startswith(DENSITY_PACKAGES) and b.rsplit(".", 1)[-1] in DENSITY_BASES
+               or DENSITY_BASE_RE.search(b) for b in self.bases(cls)):
+            return True
+        own = {m.rsplit(".", 1)[-1] for m in self.methods.get(cls, ())}
+        return "log_prob" in own and bool(own & _DRAWS)
 
     def is_loss_class(self, cls: str) -> bool:
         """Named like a loss (``*Loss``, a loss-named module), a module kept with the losses, a
