@@ -137,11 +137,12 @@ def _cut_output(node: ast.AST, ctx) -> bool:
     ``return loss, frac``: a statistic reported beside the loss)."""
     if isinstance(node, ast.Name):
         binds = bindings(ctx).get(node.id, [])
-        made = [value for stmt, value in binds if not isinstance(stmt, ast.Call)]  # not `xs.append(v)`
-        if made and all(isinstance(value, ast.List) and not value.elts for value in made):
+        assigned = [value for _, value in binds if value is not None]  # `xs.append(v)` binds no value
+        if assigned and all(isinstance(value, ast.List) and not value.elts for value in assigned):
             # `real_losses = []` then `real_losses.append(r_loss.item())`: a record of numbers
             added = [a for call in mutations_of(ctx, node.id) for a in call.args]
-            return bool(added) and all(_cut_output(a, ctx) for a in added)
+            return bool(added) and all(not (isinstance(a, ast.Name) and a.id == node.id) and _cut_output(a, ctx)
+                                       for a in added)
         return bool(binds) and all(id(stmt) in ctx.no_grad_ids() for stmt, _ in binds)
     while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
         if node.func.attr in _CUTTING:
@@ -202,11 +203,19 @@ def reaches_loss(node: ast.AST, ctx) -> bool:
 def _collective_output(stmt: ast.AST | None, ctx) -> str | None:
     """The name a ``torch.distributed`` collective statement writes (its first argument:
     ``dist.all_gather(buffers, z)``, ``dist.all_reduce(c)``), else None."""
-    if not (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and stmt.value.args
-            and isinstance(stmt.value.args[0], ast.Name)):
+    if not (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call)):
         return None
-    q = ctx.qualify(stmt.value.func) or ""
-    return stmt.value.args[0].id if q.startswith("torch.distributed.") and q.count(".") == 2 else None
+    call = stmt.value
+    q = ctx.qualify(call.func) or ""
+    if not (q.startswith("torch.distributed.") and q.count(".") == 2):
+        return None
+    written = call.args[0] if call.args else next(
+        (k.value for k in call.keywords if k.arg in COLLECTIVE_OUTPUTS), None)
+    return written.id if isinstance(written, ast.Name) else None
+
+
+#: the keyword a ``torch.distributed`` collective takes what it writes by (its first parameter)
+COLLECTIVE_OUTPUTS = ("tensor_list", "output_tensor", "output", "tensor")
 
 
 def _assignments_in(body: list[ast.stmt]):

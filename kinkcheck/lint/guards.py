@@ -383,9 +383,9 @@ def detached_target(node: ast.AST, ctx: Context, site=None) -> bool:
 
         inputs = [_scalar_source(o) for o in (node.left, *node.comparators)]  # `loss.item() > 5`
         if getattr(site, "code", None) == "KC401":
-            from kinkcheck.lint.checks.branch import predicted_mask
+            from kinkcheck.lint.checks.branch import reads_predicted_mask
 
-            if any(predicted_mask(i, ctx) for i in inputs):
+            if any(reads_predicted_mask(i, ctx) for i in inputs):
                 return False  # `if (upper < lower).float().mean() > 0.5:` moves with the prediction
     elif isinstance(node, ast.Call) and getattr(site, "via", "") == "node" and call is node:
         # a check's own call (`torch.gt(d, m)`, `jnp.isclose(p, p.max())`): its operands

@@ -19,7 +19,6 @@ import ast
 import functools
 import math
 import random
-import re
 from typing import Callable
 
 from kinkcheck.lint.scalar_expr import (
@@ -84,8 +83,10 @@ def smooth_at(expr: Expr, where: ast.AST, zero: ast.AST, seed: int, fixed: dict[
     points where ``zero`` crosses 0, along each symbol ``zero`` depends on, for random values
     of the other symbols (``fixed`` ones keep the value given; ``signed`` ones are negative
     on every other trial). A draw where ``where`` is 0 around the switch (another mask
-    factor is 0 there) says nothing and is drawn again; an infinite value on either side is
-    no smooth join, nor is a pole there (unless ``poles`` is False: the switch patches it)."""
+    factor is 0 there) says nothing and is drawn again, as does one with no switch along the
+    symbol moved; an infinite value on either side is no smooth join, nor is a pole there
+    (unless ``poles`` is False: the switch patches it). A symbol read by a call the evaluator
+    does not model cannot be moved (``_held_still``): the join is judged not smooth."""
     if expr.size(where) > _MAX_NODES:
         return False  # dozens of helpers inlined into one expression: too much to evaluate, judged not smooth
     rng = random.Random(seed)
@@ -95,7 +96,7 @@ def smooth_at(expr: Expr, where: ast.AST, zero: ast.AST, seed: int, fixed: dict[
         return False
     # calls the evaluator does not model stand for numbers of their own (`predict(params, x)`);
     # one that reads the symbol moved (`jnp.sign(r)` as r moves) would be held still: no judgment
-    opaque = [k for k, n in {**expr.symbol_nodes(where), **expr.symbol_nodes(zero)}.items() if isinstance(n, ast.Call)]
+    held = _held_still(expr, where, zero, movable)
     trial = draws = 0
     while trial < _TRIALS:
         draws += 1
@@ -105,7 +106,7 @@ def smooth_at(expr: Expr, where: ast.AST, zero: ast.AST, seed: int, fixed: dict[
         env.update({s: -env[s] for s in signed or () if s in env and trial % 2 == (seed % 2)})
         env.update(fixed or {})
         s = movable[draws % len(movable)] if draws > _TRIALS else movable[trial % len(movable)]
-        if any(k != s and re.search(rf"(?<![\w.]){re.escape(s)}(?![\w(])", k) for k in opaque):
+        if s in held:
             return False
 
         def g(x: float, s: str = s) -> float:
@@ -156,6 +157,15 @@ def smooth_at(expr: Expr, where: ast.AST, zero: ast.AST, seed: int, fixed: dict[
         if abs(at[1] - at[-1]) > 1e-3 * (1.0 + abs(at[0])) or abs(left - right) > tolerance:
             return False
     return True
+
+
+def _held_still(expr: Expr, where: ast.AST, zero: ast.AST, movable: list[str]) -> set[str]:
+    """The symbols of ``movable`` that a call the evaluator does not model reads (``r`` in
+    ``jnp.sign(r)``): moving one while that call keeps its drawn value judges nothing."""
+    calls = [n for k, n in {**expr.symbol_nodes(where), **expr.symbol_nodes(zero)}.items() if isinstance(n, ast.Call)]
+    read = {ast.unparse(x) for call in calls for x in ast.walk(call) if x is not call and x is not call.func
+            and isinstance(x, (ast.Name, ast.Attribute, ast.Subscript))}
+    return {s for s in movable if s in read}
 
 
 def _pole(at: dict[int, float], side: int, far: float, closer: Callable[[], float]) -> bool:

@@ -408,7 +408,8 @@ def _arithmetic(value: object) -> bool:
 def _continuous_array_op(value: object) -> bool:
     """``z.norm(dim=1)``, ``d.sqrt()``: a value computed from an array by a continuous op; so
     is what a function named for one returns (``norm(x)``, ``safe_norm(x)``: a helper of the
-    file, or one imported by name)."""
+    file, or one imported by name), and the values of a selection along an axis
+    (``probs.max(-1)``): an array, not the count or setting a short name may suggest."""
     if not isinstance(value, ast.Call):
         return False
     if isinstance(value.func, ast.Attribute):

@@ -59,6 +59,7 @@ NONNEGATIVE_LOSSES = frozenset({"mse_loss", "l1_loss", "smooth_l1_loss", "huber_
                                 "sigmoid_binary_cross_entropy"})
 _LOSS_LIBRARIES = ("torch.nn.functional.", "torch.nn.modules.", "optax.", "optax._src.")
 #: callees that keep their (first) operand's range: reductions of same-signed values, casts, views
+#: (a cast to integers keeps >= 1 and >= 0; a positive fraction cast so may become 0, as with ``.to``)
 KEEP = frozenset({"sum", "nansum", "mean", "nanmean", "cumsum", "segment_sum", "amax", "amin", "float", "double", "half",
                   "bfloat16", "to", "type", "type_as", "astype", "detach", "clone", "contiguous", "view", "reshape", "squeeze",
                   "unsqueeze", "flatten", "expand", "expand_as", "permute", "transpose", "t", "repeat",

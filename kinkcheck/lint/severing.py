@@ -266,18 +266,24 @@ def _the_loss(node: ast.AST, ctx) -> bool:
 _NUMBER_WRAPPERS = frozenset({"round", "float", "int", "abs"})
 #: calls that only record a value: ``print``, ``logger.info``, ``self.log``, ``wandb.log``,
 #: Stable-Baselines' ``logger.record``, MLflow's ``log_metrics``, ``tf.summary.scalar``
-_LOGGING = frozenset({"print", "log", "log_dict", "info", "debug", "warning", "add_scalar", "add_scalars",
+_LOGGING = frozenset({"print", "log", "log_dict", "info", "debug", "warning", "warn", "error", "exception", "critical",
+                      "add_scalar", "add_scalars",
                       "set_postfix", "record", "record_mean", "log_metric", "log_metrics", "log_scalar",
                       "log_scalars", "scalar"})
 
 
 def _logged(child: ast.AST, parent: ast.AST | None, ctx) -> bool:
-    """``child`` is an argument of a logging call (not ``np.log``: the array libraries and
-    ``math`` compute)."""
+    """``child`` is an argument of a logging call."""
     if not (isinstance(parent, ast.Call) and (child in parent.args or any(k.value is child for k in parent.keywords))):
         return False
-    q = ctx.qualify(parent.func) or ""
-    return _callee(parent) in _LOGGING and q.split(".")[0] not in (*ARRAY_LIBRARIES, "math", "cmath")
+    return logging_call(parent, ctx)
+
+
+def logging_call(call: ast.Call, ctx) -> bool:
+    """A call that reports (``print``, ``logger.info``, ``warnings.warn``; not ``np.log``: the
+    array libraries and ``math`` compute)."""
+    q = ctx.qualify(call.func) or ""
+    return _callee(call) in _LOGGING and q.split(".")[0] not in (*ARRAY_LIBRARIES, "math", "cmath")
 
 
 def _new_leaf(node: ast.AST, ctx) -> bool:

@@ -52,14 +52,14 @@ def entry_range(name: str, fn: ast.AST) -> str | None:
     """The sign that the checks among ``fn``'s own statements demand of its parameter ``name``
     (``if scale.min() <= 0: raise ValueError(...)`` before ``torch.log(scale)``): only a check
     in the body itself, which every later statement runs after, and only while nothing has
-    rebound the name."""
+    rebound the name nor returned before it (a read before the check is read unchecked)."""
     body = list(getattr(fn, "body", ()))
     found = [(i, check) for i, statement in enumerate(body) if (check := _check(statement)) is not None]
     if not found:
         return None  # most functions check nothing: no walk
     signs: set[str] = set()
     for i, (test, holds) in found:
-        if any(isinstance(t, ast.Name) and t.id == name and isinstance(t.ctx, ast.Store)
+        if any(isinstance(t, ast.Name) and t.id == name and isinstance(t.ctx, ast.Store) or isinstance(t, ast.Return)
                for statement in body[:i] for t in ast.walk(statement)):
             break
         signs.update(s for atom, h in atoms(test, holds) if (s := _sign(atom, h, name)) is not None)

@@ -206,12 +206,13 @@ def collective(site: Site, ctx: Context):
     gradient counts (``dist.all_reduce(n_valid)`` of a count cuts nothing); whether what the
     collective writes reaches the loss is the black-box check's (``flow.reaches_loss``)."""
     call = site.call
-    if not isinstance(call, ast.Call) or not call.args:
+    if not isinstance(call, ast.Call):
         return None
-    tail = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+    tail = (site.qname or "").rsplit(".", 1)[-1]  # `from torch.distributed import all_gather as ag`
     index = 1 if tail in _WRITES_FIRST else 0
+    inputs = ("tensor", "input", "input_tensor", "input_list") if index else ("tensor",)
     operand = call.args[index] if len(call.args) > index else next(
-        (k.value for k in call.keywords if k.arg in ("tensor", "input", "input_tensor", "input_list")), None)
+        (k.value for k in call.keywords if k.arg in inputs), None)
     if operand is None or ctx.kind(operand) in (PLAIN, DATA):
         return None
     return site.with_(operand=operand)

@@ -57,17 +57,20 @@ def _float_literal(node: ast.AST) -> bool:
     return isinstance(v, float)
 
 
-def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2, masks: int = 2) -> str | None:
+def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2, mask_budget: int = 2) -> str | None:
     """TENSOR/UNKNOWN when ``node`` compares differentiable values (``x > 0``,
-    ``x.gt(y)``, ``(d < 1).any()``), else None (a comparison of strings, None, shapes,
-    ints, targets, masks; ``is``/``in``; NaN checks)."""
+    ``x.gt(y)``, ``(d < 1).any()``), or a share of a mask built from them
+    (``(upper < lower).float().mean() > 0.5``), else None (a comparison of strings, None,
+    shapes, ints, targets, masks of labels; ``is``/``in``; NaN checks). ``follow`` bounds the
+    names followed, ``mask_budget`` the masks looked into (names and comparisons inside
+    comparisons), both a budget of work shared by every recursive call."""
     inner = scalar_cast_of(node)
-    if inner is not None:
-        return value_comparison(inner, ctx, follow=follow)  # `if bool((df > t).all()):`
+    if inner is not None:  # `if bool((df > t).all()):`
+        return value_comparison(inner, ctx, follow=follow, mask_budget=mask_budget)
     if isinstance(node, ast.Name) and follow:
         value = ctx.definition(node.id)
         if value is not None:
-            return value_comparison(value, ctx, follow=follow - 1)
+            return value_comparison(value, ctx, follow=follow - 1, mask_budget=mask_budget)
         return None
     if isinstance(node, ast.Compare):
         if any(isinstance(op, (ast.Is, ast.IsNot, ast.In, ast.NotIn)) for op in node.ops):
@@ -87,15 +90,14 @@ def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2, masks: int
         if all(k in (PLAIN, DATA) for k in kinds):
             # `(upper < lower).float().mean() > 0.5`: a share of a prediction's mask is no
             # gradient carrier, but it moves with the prediction, and so does the path taken
-            return TENSOR if any(predicted_mask(o, ctx, masks) for o in operands) else None
+            return _worst(reads_predicted_mask(o, ctx, mask_budget) for o in operands)
         if any(k == TENSOR for k in kinds) and not all(k in (TENSOR, PLAIN) and (k == PLAIN or _is_data(o, ctx)) for k, o in zip(kinds, operands)):
             return TENSOR
         return UNKNOWN
     if isinstance(node, (ast.BoolOp, ast.BinOp, ast.UnaryOp)) or call_tail(node) in LOGICAL:
         # `(a.sum() == 0) & (b.sum() == 0)`: the worst of the comparisons it combines
-        parts = [value_comparison(atom, ctx, follow=follow) for atom in _condition_atoms(node, ctx, follow=0)
-                 if atom is not node]
-        return TENSOR if TENSOR in parts else UNKNOWN if UNKNOWN in parts else None
+        return _worst(value_comparison(atom, ctx, follow=follow, mask_budget=mask_budget)
+                      for atom in _condition_atoms(node, ctx, follow=0) if atom is not node)
     tail = call_tail(node)
     if tail in SAFE_PREDICATES:
         return None
@@ -110,37 +112,50 @@ def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2, masks: int
     if tail in ("any", "all") and isinstance(node, ast.Call):
         inner = node.func.value if isinstance(node.func, ast.Attribute) and not ctx.is_module_ref(node.func.value) else (node.args[0] if node.args else None)
         if inner is not None:
-            if isinstance(inner, ast.Name) and not follow:
+            if isinstance(inner, ast.Name) and not follow and mask_budget > 0:
                 # `semi_hard = (d > p) & (d < p + m)` then `if semi_hard.any():`: whether a mask
                 # of the prediction is empty; of values of unknown kind, only in a loss itself
                 # (elsewhere they are as often data: `if mask.all():` in a graph utility)
-                found = value_comparison(inner, ctx, follow=1)
-                return found if found == TENSOR or found == UNKNOWN and _in_loss_root(ctx) else None
-            return value_comparison(inner, ctx, follow=follow)
+                found = value_comparison(inner, ctx, follow=1, mask_budget=mask_budget - 1)
+                return found if found == TENSOR or found == UNKNOWN and _in_declared_loss(ctx) else None
+            return value_comparison(inner, ctx, follow=follow, mask_budget=mask_budget)
     return None
 
 
-def _in_loss_root(ctx: Context) -> bool:
-    """The function checked is a root of loss scope (a loss by its name, its class, a mark)."""
+def _worst(kinds) -> str | None:
+    """TENSOR if any is, else UNKNOWN if any is, else None."""
+    found = set(kinds)
+    return TENSOR if TENSOR in found else UNKNOWN if UNKNOWN in found else None
+
+
+def _in_declared_loss(ctx: Context) -> bool:
+    """The function checked is a loss by declaration: its name, its class, a decorator or a
+    comment (``grad_off._DECLARED_LOSS``); not a module's function nor a training step."""
+    from kinkcheck.lint.grad_off import _DECLARED_LOSS
+
     info = ctx.fa.ix.functions.get(ctx.qualname) if ctx.fa.ix is not None else None
-    return info is not None and info.root is not None
+    return info is not None and info.root in _DECLARED_LOSS
 
 
-def predicted_mask(node: ast.AST, ctx: Context, depth: int = 2) -> bool:
-    """``node`` reads a comparison of differentiable values (``(upper < lower).float()``,
-    ``mask.sum()`` of ``mask = pred > t``): a statistic of a prediction's mask. ``depth``
-    bounds the names and the comparisons inside comparisons followed (a budget of work)."""
-    if depth <= 0:
-        return False
+def reads_predicted_mask(node: ast.AST, ctx: Context, budget: int = 2) -> str | None:
+    """TENSOR (UNKNOWN) when ``node`` reads a comparison of differentiable values (of values of
+    unknown kind): ``(upper < lower).float()``, ``mask.sum()`` of ``mask = pred > t``, a
+    statistic of a prediction's mask; else None. ``budget`` bounds the names and the
+    comparisons inside comparisons followed."""
+    if budget <= 0:
+        return None
+    found: list[str | None] = []
     for n in ast.walk(node):
         if isinstance(n, ast.Name) and ctx.kind(n) == DATA:
             value = ctx.definition(n.id)
-            if value is not None and predicted_mask(value, ctx, depth - 1):
-                return True
+            if value is not None:
+                found.append(reads_predicted_mask(value, ctx, budget - 1))
         elif (isinstance(n, ast.Compare) or isinstance(n, ast.Call) and call_tail(n) in COMPARE_FUNCS) \
-                and n is not node and value_comparison(n, ctx, follow=0, masks=depth - 1) is not None:
-            return True
-    return False
+                and n is not node:
+            found.append(value_comparison(n, ctx, follow=0, mask_budget=budget - 1))
+        if TENSOR in found:
+            return TENSOR
+    return _worst(found)
 
 
 def _masks_other(node: ast.Compare, ctx: Context) -> bool:
@@ -308,7 +323,7 @@ def float_branch(node: ast.AST, ctx: Context):
     lost."""
     if isinstance(node, ast.Assert):
         return  # an assert does not choose a path
-    if isinstance(node, ast.If) and not node.orelse and all(isinstance(b, ast.Raise) or _reports(b) for b in node.body):
+    if isinstance(node, ast.If) and not node.orelse and all(isinstance(b, ast.Raise) or _reports(b, ctx) for b in node.body):
         return  # `if bad: raise ...`: a check, like an assert; `if bad: warnings.warn(...)` changes nothing
     traced = isinstance(node, ast.Call)
     test: ast.AST | None
@@ -340,14 +355,13 @@ def float_branch(node: ast.AST, ctx: Context):
     yield Site("KC401", test, keyword, test, None, conf, node, "node")
 
 
-#: calls that only say something: a branch around them computes nothing
-_REPORTING = frozenset({"warn", "warning", "info", "debug", "error", "exception", "critical", "print", "log"})
+def _reports(statement: ast.stmt, ctx: Context) -> bool:
+    """``warnings.warn(...)``, ``logger.warning(...)``, ``print(...)``: a statement that only
+    reports (``severing.logging_call``; not ``np.log(x, out=y)``)."""
+    from kinkcheck.lint.severing import logging_call
 
-
-def _reports(statement: ast.stmt) -> bool:
-    """``warnings.warn(...)``, ``logger.warning(...)``, ``print(...)``: a statement that only reports."""
     return isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call) \
-        and call_tail(statement.value) in _REPORTING
+        and logging_call(statement.value, ctx)
 
 
 def _ordering(atom: ast.AST) -> bool:
