@@ -40,8 +40,7 @@ DENSITY_BASE_RE = lazy_pattern(r"(?:Bijection|Bijector|Distribution)$")
 #: name them (torch's ``_call``, TFP's ``_forward``, flowjax's ``transform_and_log_det``, nflows'
 #: ``forward``/``inverse``, ``fwd``/``rev`` with ``log_jac``; pomegranate's ``log_probability``,
 #: scipy's ``logpdf``)
-DENSITY_METHODS = frozenset({"log_prob", "_log_prob", "log_density", "log_probability", "logpdf", "logpmf", "rsample",
-                             "sample_and_log_prob", "_call", "_inverse",
+DENSITY_METHODS = frozenset({"log_prob", "_log_prob", "log_density", "log_probability", "logpdf", "logpmf", "rsample", "_call", "_inverse",
                              "log_abs_det_jacobian", "call_and_ladj", "forward_and_log_det", "inverse_and_log_det",
                              "transform_and_log_det", "_forward", "_forward_log_det_jacobian",
                              "_inverse_log_det_jacobian", "forward", "inverse", "reverse", "fwd", "rev", "log_jac",
@@ -339,12 +338,14 @@ class _World:
     def is_density(self, cls: str) -> bool:
         """A distribution or a bijective transform of a probabilistic-programming library, of
         the checked tree deriving from one, or of a package's own framework (a base named
-        ``*Bijection``, ``*Bijector``, ``*Distribution``), or a class shaped like a distribution
-        (it defines ``log_prob`` and draws: an RL library's own ``TanhNormal``): training
-        differentiates its log-density."""
+        ``*Bijection``, ``*Bijector``, ``*Distribution``), or a class of no base shaped like a
+        distribution (it defines ``log_prob`` and draws: an RL library's own ``TanhNormal``):
+        training differentiates its log-density."""
         if any(b.startswith(DENSITY_PACKAGES) and b.rsplit(".", 1)[-1] in DENSITY_BASES
                or DENSITY_BASE_RE.search(b) for b in self.bases(cls)):
             return True
+        if any(b not in ("object", "builtins.object") for b in self.classes.get(cls, ())):
+            return False  # a library's own hierarchy says what is a distribution (its bases above)
         own = {m.rsplit(".", 1)[-1] for m in self.methods.get(cls, ())}
         return "log_prob" in own and bool(own & _DRAWS)
 
