@@ -344,8 +344,11 @@ class _World:
         if any(b.startswith(DENSITY_PACKAGES) and b.rsplit(".", 1)[-1] in DENSITY_BASES
                or DENSITY_BASE_RE.search(b) for b in self.bases(cls)):
             return True
-        if any(b not in ("object", "builtins.object") for b in self.classes.get(cls, ())):
-            return False  # a library's own hierarchy says what is a distribution (its bases above)
+        if any(b not in ("object", "builtins.object") for b in self.classes.get(cls, ())) \
+                or cls.startswith(DENSITY_PACKAGES) or DENSITY_BASE_RE.search(cls):
+            # a library's own hierarchy says what is a distribution (its bases above); its root
+            # class (numpyro's `Distribution`) holds the generic methods every subclass overrides
+            return False
         own = {m.rsplit(".", 1)[-1] for m in self.methods.get(cls, ())}
         return "log_prob" in own and bool(own & _DRAWS)
 
