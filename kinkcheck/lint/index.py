@@ -319,6 +319,13 @@ class _Indexer:
                 self.class_settings[q], self._class_state[q] = setting_attributes(
                     [(d, self._nodes.get(id(d), [])) for d in self._class_defs.get(id(stmt), ())])
                 self._collect_classes(stmt.body, q, q)
+            elif isinstance(stmt, (ast.If, ast.Try, ast.With)):
+                # `if is_torch_distributed_available(): class _AllReduce(torch.autograd.Function)`:
+                # a class defined under a guard is the module's, as `_defs` reads its methods
+                for sub in ("body", "orelse", "finalbody"):
+                    self._collect_classes(getattr(stmt, sub, ()) or (), prefix, cls_qual)
+                for handler in getattr(stmt, "handlers", ()) or ():
+                    self._collect_classes(handler.body, prefix, cls_qual)
 
     def _unsettle_related(self) -> None:
         """A setting attribute of a class is state once a base or a subclass in the file stores
