@@ -26,6 +26,7 @@ def checks(fn: ast.AST):
 
 
 def _check(node: ast.AST) -> tuple[ast.AST, bool] | None:
+    """``(test, holds)`` of ``node`` when it is a check (see :func:`checks`), else None."""
     if isinstance(node, ast.Assert):
         return node.test, True
     if isinstance(node, ast.If) and node.body and isinstance(node.body[-1], ast.Raise) and not node.orelse:
@@ -81,6 +82,8 @@ def _lowest_of(node: ast.AST) -> ast.expr | None:
     return None
 
 
+#: the array libraries' usual names, whose ``min(x)`` reduces ``x`` (an alias a file chooses is
+#: not read: the check then gives no sign, as before)
 _MODULES = frozenset({"torch", "np", "numpy", "jnp"})
 
 
