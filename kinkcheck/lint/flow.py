@@ -201,21 +201,37 @@ def reaches_loss(node: ast.AST, ctx) -> bool:
 
 
 def _collective_output(stmt: ast.AST | None, ctx) -> str | None:
-    """The name a ``torch.distributed`` collective statement writes (its first argument:
-    ``dist.all_gather(buffers, z)``, ``dist.all_reduce(c)``), else None."""
+    """The name a ``torch.distributed`` collective statement writes (``buffers`` of
+    ``dist.all_gather(buffers, z)``, ``c`` of ``dist.all_reduce(c)``), else None."""
     if not (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call)):
         return None
-    call = stmt.value
-    q = ctx.qualify(call.func) or ""
+    q = ctx.qualify(stmt.value.func) or ""
     if not (q.startswith("torch.distributed.") and q.count(".") == 2):
         return None
-    written = call.args[0] if call.args else next(
-        (k.value for k in call.keywords if k.arg in COLLECTIVE_OUTPUTS), None)
+    written, _ = collective_arguments(stmt.value, q.rsplit(".", 1)[-1])
     return written.id if isinstance(written, ast.Name) else None
 
 
-#: the keyword a ``torch.distributed`` collective takes what it writes by (its first parameter)
-COLLECTIVE_OUTPUTS = ("tensor_list", "output_tensor", "output", "tensor")
+#: ``torch.distributed`` collectives that write their first argument and read their second;
+#: the others reduce their first argument in place
+_WRITES_FIRST = frozenset({"all_gather", "all_gather_into_tensor", "reduce_scatter", "reduce_scatter_tensor"})
+#: their parameters by keyword: what they write, and what they are handed
+_OUTPUT_KEYWORDS = ("tensor_list", "output_tensor", "output")
+_INPUT_KEYWORDS = ("tensor", "input", "input_tensor", "input_list")
+
+
+def collective_arguments(call: ast.Call, tail: str) -> tuple[ast.expr | None, ast.expr | None]:
+    """(what the collective ``tail`` called by ``call`` writes, what it is handed), positional
+    or by keyword; an in-place reduce (``all_reduce(c)``) writes what it is handed."""
+    def argument(index: int, keywords: tuple[str, ...]) -> ast.expr | None:
+        if len(call.args) > index:
+            return call.args[index]
+        return next((k.value for k in call.keywords if k.arg in keywords), None)
+
+    if tail in _WRITES_FIRST:
+        return argument(0, _OUTPUT_KEYWORDS), argument(1, _INPUT_KEYWORDS)
+    handed = argument(0, ("tensor",))
+    return handed, handed
 
 
 def _assignments_in(body: list[ast.stmt]):

@@ -361,11 +361,12 @@ def detached_target(node: ast.AST, ctx: Context, site=None) -> bool:
         return False  # no array library: every unknown reads as plain (``_all_plain`` decides)
     inputs = [node]
     call = getattr(site, "call", None)
-    if getattr(site, "code", None) == "KC401" and isinstance(node, (ast.BoolOp, ast.UnaryOp, ast.Call)):
+    if getattr(site, "code", None) == "KC401" and isinstance(node, (ast.BoolOp, ast.UnaryOp, ast.Call, ast.Compare)):
         from kinkcheck.lint.checks.branch import value_comparison
 
         # `if cap is not None and bool((df > cap).all()):`: the test is a Python bool, its
-        # comparison is of a prediction
+        # comparison is of a prediction; `if (upper < lower).float().mean() > 0.5:` compares
+        # no gradient carrier, but a share of a prediction's mask moves with the prediction
         if value_comparison(node, ctx, follow=0) is not None:
             return False
     if isinstance(call, ast.BinOp):
@@ -382,11 +383,6 @@ def detached_target(node: ast.AST, ctx: Context, site=None) -> bool:
         from kinkcheck.lint.checks.branch import _scalar_source
 
         inputs = [_scalar_source(o) for o in (node.left, *node.comparators)]  # `loss.item() > 5`
-        if getattr(site, "code", None) == "KC401":
-            from kinkcheck.lint.checks.branch import reads_predicted_mask
-
-            if any(reads_predicted_mask(i, ctx) for i in inputs):
-                return False  # `if (upper < lower).float().mean() > 0.5:` moves with the prediction
     elif isinstance(node, ast.Call) and getattr(site, "via", "") == "node" and call is node:
         # a check's own call (`torch.gt(d, m)`, `jnp.isclose(p, p.max())`): its operands
         method = isinstance(node.func, ast.Attribute) and not ctx.is_module_ref(node.func.value)

@@ -112,6 +112,13 @@ def recall(source: str, path: str, module: str) -> "tuple[ast.Module, _Indexer] 
     return None
 
 
+def _blocks(stmt: ast.stmt) -> list[list[ast.stmt]]:
+    """The statement lists a compound statement holds: its body, ``else``, ``finally`` and
+    ``except`` blocks."""
+    blocks = [getattr(stmt, sub, None) or [] for sub in ("body", "orelse", "finalbody")]
+    return blocks + [h.body for h in getattr(stmt, "handlers", None) or ()]
+
+
 def _qual(module: str, name: str) -> str:
     return f"{module}.{name}" if module else name
 
@@ -322,10 +329,8 @@ class _Indexer:
             elif isinstance(stmt, (ast.If, ast.Try, ast.With)):
                 # `if is_torch_distributed_available(): class _AllReduce(torch.autograd.Function)`:
                 # a class defined under a guard is the module's, as `_defs` reads its methods
-                for sub in ("body", "orelse", "finalbody"):
-                    self._collect_classes(getattr(stmt, sub, ()) or (), prefix, cls_qual)
-                for handler in getattr(stmt, "handlers", ()) or ():
-                    self._collect_classes(handler.body, prefix, cls_qual)
+                for block in _blocks(stmt):
+                    self._collect_classes(block, prefix, cls_qual)
 
     def _unsettle_related(self) -> None:
         """A setting attribute of a class is state once a base or a subclass in the file stores
@@ -351,10 +356,8 @@ class _Indexer:
                 q = _qual(prefix, stmt.name)
                 self._defs(stmt.body, q, env, q)
             elif isinstance(stmt, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
-                for sub in ("body", "orelse", "finalbody"):
-                    self._defs(getattr(stmt, sub, ()) or (), prefix, env, cls_qual)
-                for handler in getattr(stmt, "handlers", ()) or ():
-                    self._defs(handler.body, prefix, env, cls_qual)
+                for block in _blocks(stmt):
+                    self._defs(block, prefix, env, cls_qual)
 
     @staticmethod
     def _nested(nodes, q: str) -> dict[str, str]:

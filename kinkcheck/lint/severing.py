@@ -97,8 +97,7 @@ def severs_gradient(site, ctx) -> bool:
     return reaches_loss(node, ctx)
 
 
-#: builtins a threshold passes through on its way to a comparison
-_THRESHOLD_BUILTINS = frozenset({"min", "max", "abs", "float", "int", "round"})
+
 
 
 def _only_compared(node: ast.AST, ctx) -> bool:
@@ -264,6 +263,8 @@ def _the_loss(node: ast.AST, ctx) -> bool:
 
 #: builtins that keep a Python number a number
 _NUMBER_WRAPPERS = frozenset({"round", "float", "int", "abs"})
+#: ... and the builtins a threshold passes through on its way to a comparison (``min(kth, t)``)
+_THRESHOLD_BUILTINS = _NUMBER_WRAPPERS | {"min", "max"}
 #: calls that only record a value: ``print``, ``logger.info``, ``self.log``, ``wandb.log``,
 #: Stable-Baselines' ``logger.record``, MLflow's ``log_metrics``, ``tf.summary.scalar``
 _LOGGING = frozenset({"print", "log", "log_dict", "info", "debug", "warning", "warn", "error", "exception", "critical",

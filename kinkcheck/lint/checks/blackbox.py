@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from kinkcheck.lint import namespaces
 from kinkcheck.lint.checks import Site, node_check, refine
+from kinkcheck.lint.flow import collective_arguments
 from kinkcheck.lint.resolve import (
     ARRAY_LIBRARIES,
     DATA,
@@ -194,12 +195,6 @@ def tensor_copy(site: Site, ctx: Context):
     return site
 
 
-
-#: ``torch.distributed`` collectives that read their input from the second argument (the first
-#: is the output they write); the others reduce their first argument in place
-_WRITES_FIRST = frozenset({"all_gather", "all_gather_into_tensor", "reduce_scatter", "reduce_scatter_tensor"})
-
-
 @refine("KC508")
 def collective(site: Site, ctx: Context):
     """``dist.all_gather(buffers, z)``, ``dist.all_reduce(c)``: only a tensor that may carry
@@ -208,11 +203,8 @@ def collective(site: Site, ctx: Context):
     call = site.call
     if not isinstance(call, ast.Call):
         return None
-    tail = (site.qname or "").rsplit(".", 1)[-1]  # `from torch.distributed import all_gather as ag`
-    index = 1 if tail in _WRITES_FIRST else 0
-    inputs = ("tensor", "input", "input_tensor", "input_list") if index else ("tensor",)
-    operand = call.args[index] if len(call.args) > index else next(
-        (k.value for k in call.keywords if k.arg in inputs), None)
+    # `from torch.distributed import all_gather as ag`: the matched name says which it is
+    _, operand = collective_arguments(call, (site.qname or "").rsplit(".", 1)[-1])
     if operand is None or ctx.kind(operand) in (PLAIN, DATA):
         return None
     return site.with_(operand=operand)

@@ -90,7 +90,7 @@ def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2, mask_budge
         if all(k in (PLAIN, DATA) for k in kinds):
             # `(upper < lower).float().mean() > 0.5`: a share of a prediction's mask is no
             # gradient carrier, but it moves with the prediction, and so does the path taken
-            return _worst(reads_predicted_mask(o, ctx, mask_budget) for o in operands)
+            return _worst(_reads_predicted_mask(o, ctx, mask_budget) for o in operands)
         if any(k == TENSOR for k in kinds) and not all(k in (TENSOR, PLAIN) and (k == PLAIN or _is_data(o, ctx)) for k, o in zip(kinds, operands)):
             return TENSOR
         return UNKNOWN
@@ -137,7 +137,7 @@ def _in_declared_loss(ctx: Context) -> bool:
     return info is not None and info.root in _DECLARED_LOSS
 
 
-def reads_predicted_mask(node: ast.AST, ctx: Context, budget: int = 2) -> str | None:
+def _reads_predicted_mask(node: ast.AST, ctx: Context, budget: int = 2) -> str | None:
     """TENSOR (UNKNOWN) when ``node`` reads a comparison of differentiable values (of values of
     unknown kind): ``(upper < lower).float()``, ``mask.sum()`` of ``mask = pred > t``, a
     statistic of a prediction's mask; else None. ``budget`` bounds the names and the
@@ -149,7 +149,7 @@ def reads_predicted_mask(node: ast.AST, ctx: Context, budget: int = 2) -> str | 
         if isinstance(n, ast.Name) and ctx.kind(n) == DATA:
             value = ctx.definition(n.id)
             if value is not None:
-                found.append(reads_predicted_mask(value, ctx, budget - 1))
+                found.append(_reads_predicted_mask(value, ctx, budget - 1))
         elif (isinstance(n, ast.Compare) or isinstance(n, ast.Call) and call_tail(n) in COMPARE_FUNCS) \
                 and n is not node:
             found.append(value_comparison(n, ctx, follow=0, mask_budget=budget - 1))
