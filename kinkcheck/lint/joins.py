@@ -78,7 +78,7 @@ def _root(f, lo: float, hi: float) -> float | None:
 
 
 def smooth_at(expr: Expr, where: ast.AST, zero: ast.AST, seed: int, fixed: dict[str, float] | None = None,
-              signed: set[str] | None = None, poles: bool = True) -> bool:
+              signed: set[str] | None = None, poles: bool = True, nonnegative: frozenset[str] = frozenset()) -> bool:
     """``where`` (an expanded expression) has the same one-sided slopes on both sides of the
     points where ``zero`` crosses 0, along each symbol ``zero`` depends on, for random values
     of the other symbols (``fixed`` ones keep the value given; ``signed`` ones are negative
@@ -86,7 +86,10 @@ def smooth_at(expr: Expr, where: ast.AST, zero: ast.AST, seed: int, fixed: dict[
     factor is 0 there) says nothing and is drawn again, as does one with no switch along the
     symbol moved; an infinite value on either side is no smooth join, nor is a pole there
     (unless ``poles`` is False: the switch patches it). A symbol read by a call the evaluator
-    does not model cannot be moved (``_held_still``): the join is judged not smooth."""
+    does not model cannot be moved (``_held_still``): the join is judged not smooth. A symbol
+    in ``nonnegative`` (the range analysis proves it >= 0) is only moved through values >= 0:
+    ``where(sq > eps * eps, sqrt(sq), sq / (2 * eps) + eps / 2)`` joins at eps = sqrt(sq), and
+    its jump at eps = -sqrt(sq) is never reached."""
     if expr.size(where) > _MAX_NODES:
         return False  # dozens of helpers inlined into one expression: too much to evaluate, judged not smooth
     rng = random.Random(seed)
@@ -114,7 +117,7 @@ def smooth_at(expr: Expr, where: ast.AST, zero: ast.AST, seed: int, fixed: dict[
 
         # near the other symbols first; then farther out, where a numerically stable form
         # switches (softplus to log1p(exp(x)) at -9, log1p(exp(x)) to x + exp(-x) at 18)
-        x0 = next((r for span in _SPANS if (r := _root(g, -span, span)) is not None), None)
+        x0 = next((r for span in _SPANS if (r := _root(g, 0.0 if s in nonnegative else -span, span)) is not None), None)
         if x0 is None:
             # no switch along this symbol for these values (`z <= -1 / t**2` moved along t with
             # z > 0): draw again; a join never seen in any draw is judged not smooth
@@ -207,7 +210,8 @@ def where_is_smooth(call: ast.Call, cond: ast.AST, ctx) -> bool:
     # an equality patches one point (`where(z == 0, 1.0, w / ((1 + w) * z))`): a pole of the
     # other branch there is what the patch is for, the division's own finding (KC205)
     poles = not isinstance(test.ops[0], (ast.Eq, ast.NotEq))
-    if _guarded(lambda: all(smooth_at(expr, call, switch, seed, poles=poles) for seed in (1, 2))):
+    nonnegative = _nonnegative_symbols(expr, switch, ctx)
+    if _guarded(lambda: all(smooth_at(expr, call, switch, seed, poles=poles, nonnegative=nonnegative) for seed in (1, 2))):
         return True
     # ``f = where(xyz > 0.008856, xyz ** (1/3), 7.787 * xyz + 4/29)`` over an ``xyz`` the
     # evaluator cannot follow to the inputs (an einsum, a tensor of constants): judge the
@@ -218,7 +222,16 @@ def where_is_smooth(call: ast.Call, cond: ast.AST, ctx) -> bool:
     local = Expr(call, ctx, held=held)
     if isinstance(cond, ast.Name) and id(cond) in local.subst:
         local.subst[id(cond)] = test
-    return _guarded(lambda: all(smooth_at(local, call, switch, seed, poles=poles) for seed in (1, 2)))
+    nonnegative = _nonnegative_symbols(local, switch, ctx)
+    return _guarded(lambda: all(smooth_at(local, call, switch, seed, poles=poles, nonnegative=nonnegative) for seed in (1, 2)))
+
+
+def _nonnegative_symbols(expr: Expr, zero: ast.AST, ctx) -> frozenset[str]:
+    """The symbols of ``zero`` the range analysis proves >= 0 (``eps``, a sum of squares)."""
+    from kinkcheck.lint import ranges
+
+    return frozenset(text for text, node in expr.symbol_nodes(zero).items()
+                     if ranges.is_nonnegative(ranges.range_of(node, ctx)))
 
 
 def names_in(*nodes: ast.AST) -> set[str]:
