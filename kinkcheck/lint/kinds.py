@@ -36,6 +36,7 @@ from kinkcheck.lint.resolve import (
     INTEGER_DTYPES,
     PLAIN,
     PLAIN_ATTRS,
+    PREDICTION_WORD_RE,
     TENSOR,
     UNKNOWN,
     dotted,
@@ -304,6 +305,8 @@ def _variable_kind(ctx: "Context", name: str) -> str:
                     hk = None  # `n = z.norm(dim=1)`: a norm, whatever a name like `n` suggests
                 if hk == DATA and any(_arithmetic(v) and _differentiable_operand(ctx, v, name) for v in values):
                     hk = None  # `policy_advantages = -policy_t * adv`: made of what it multiplies
+                if hk and any(_project_helper(ctx, v) and _helper_of_prediction(ctx, v, name, hk) for v in values):
+                    hk = None  # `pred_len = limb_lengths(pred, pairs)`: what the project's helper computes
                 if hk:
                     return hk
             return join(*assigned)
@@ -395,6 +398,34 @@ def _differentiable_operand(ctx: "Context", value: ast.AST, name: str) -> bool:
             if name_kind(node.id) not in (DATA, PLAIN) and ctx.kind(node) in (TENSOR, UNKNOWN):
                 return True
     return False
+
+
+#: data words that name a measurement, which a helper may compute from a prediction (a limb's
+#: ``lengths``, predicted ``durations``); indices, ids and masks stay data whoever computes them
+_MEASURE_RE = lazy_pattern(r"(^|_)(lengths|lens|durations?|counts)($|_)")
+
+
+def _helper_of_prediction(ctx: "Context", call: ast.Call, name: str, named: str) -> bool:
+    """The helper ``call`` reads a prediction (``logits``, ``pred``), or a value known to carry
+    gradient; for a measurement (a limb's ``lengths``), any value that may. A count stays one
+    (``dim = pytree_size(state.position)``)."""
+    if named == DATA and _MEASURE_RE.search(name):
+        return _differentiable_operand(ctx, call, name)
+    return any(isinstance(n, ast.Name) and n.id != name and name_kind(n.id) not in (DATA, PLAIN)
+               and (PREDICTION_WORD_RE.search(n.id) or ctx.kind(n) == TENSOR) for n in ast.walk(call))
+
+
+def _project_helper(ctx: "Context", value: object) -> bool:
+    """A call by name of a function the checked package defines (this module's, or one imported
+    from a module of the same top-level package): its value is what it computes from its
+    arguments, which a name for a count or for data (``pred_len``, ``lengths``) cannot tell."""
+    if not (isinstance(value, ast.Call) and isinstance(value.func, ast.Name)):
+        return False
+    qual = ctx.qualify(value.func)
+    if qual is None or ctx.how not in ("def", "import"):
+        return False
+    package = ctx.fa.module.split(".")[0]
+    return ctx.how == "def" or qual.split(".")[0] == package and "." in ctx.fa.module
 
 
 def _arithmetic(value: object) -> bool:
