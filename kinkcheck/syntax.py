@@ -90,3 +90,16 @@ def scalar_cast_of(node: ast.AST) -> ast.AST | None:
         return node.args[0]
     return None
 
+
+
+def scalar_source(node: ast.AST) -> ast.AST:
+    """``t`` of ``t.item()`` / ``t.tolist()`` / ``float(t)``: the tensor a Python number is read
+    off (the node itself when it is no such read)."""
+    if isinstance(node, ast.Call) and not node.keywords:
+        f = node.func
+        if isinstance(f, ast.Attribute) and f.attr in ("item", "tolist") and not node.args:
+            return f.value
+        inner = scalar_cast_of(node)
+        if inner is not None:
+            return inner
+    return node

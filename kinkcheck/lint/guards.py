@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Callable
 
 from kinkcheck.lint import ranges, ranges_forms
 from kinkcheck.lint.resolve import DATA, PLAIN, TENSOR, const_value, is_eps_like
-from kinkcheck.syntax import binary_operands
+from kinkcheck.syntax import binary_operands, scalar_source
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -380,9 +380,8 @@ def detached_target(node: ast.AST, ctx: Context, site=None) -> bool:
         # `torch.min(*args)`: the tuple handed on is the input
         inputs = [i.value if isinstance(i, ast.Starred) else i for i in inputs] or [node]
     elif isinstance(node, ast.Compare):
-        from kinkcheck.lint.checks.branch import _scalar_source
 
-        inputs = [_scalar_source(o) for o in (node.left, *node.comparators)]  # `loss.item() > 5`
+        inputs = [scalar_source(o) for o in (node.left, *node.comparators)]  # `loss.item() > 5`
     elif isinstance(node, ast.Call) and getattr(site, "via", "") == "node" and call is node:
         # a check's own call (`torch.gt(d, m)`, `jnp.isclose(p, p.max())`): its operands
         method = isinstance(node.func, ast.Attribute) and not ctx.is_module_ref(node.func.value)

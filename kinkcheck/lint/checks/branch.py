@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 
 from kinkcheck.lint import ranges
 from kinkcheck.lint.checks import Site, node_check, refine
+from kinkcheck.lint.branch_effects import records_only, reports
 from kinkcheck.lint.joins import names_in, selects_between_others
 from kinkcheck.lint.resolve import COMPARISON_CALLS, DATA, PLAIN, TENSOR, UNKNOWN, const_value, is_eps_like
-from kinkcheck.syntax import COMPARISON_OPS, binary_operands, call_tail, scalar_cast_of
+from kinkcheck.syntax import COMPARISON_OPS, binary_operands, call_tail, scalar_cast_of, scalar_source
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -75,7 +76,7 @@ def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2, mask_budge
     if isinstance(node, ast.Compare):
         if any(isinstance(op, (ast.Is, ast.IsNot, ast.In, ast.NotIn)) for op in node.ops):
             return None
-        operands = [_scalar_source(o) for o in (node.left, *node.comparators)]
+        operands = [s for o in (node.left, *node.comparators) for s in _scalar_sources(o, ctx)]
         if any(_string_or_none(o) or _infinity(o) for o in operands):
             return None
         kinds = [ctx.kind(o) for o in operands]
@@ -252,16 +253,29 @@ def _float_reduction(node: ast.AST, kind: str) -> bool:
         and node.func.attr in _FLOAT_REDUCTIONS
 
 
-def _scalar_source(node: ast.AST) -> ast.AST:
-    """``loss.item()``, ``float(l)``: the branch reads the tensor's value, so judge the tensor."""
-    if isinstance(node, ast.Call) and not node.keywords:
-        f = node.func
-        if isinstance(f, ast.Attribute) and f.attr in ("item", "tolist") and not node.args:
-            return f.value
-        inner = scalar_cast_of(node)
-        if inner is not None:
-            return inner
-    return node
+def _scalar_sources(node: ast.AST, ctx: Context) -> list[ast.AST]:
+    """:func:`~kinkcheck.syntax.scalar_source` of each operand, also through a name bound once to Python
+    arithmetic on a tensor's number (``scale = (lengths * vis).sum().item() / max(n, 1.0)``
+    then ``if scale < eps:``): the branch reads the tensors the number came from. Not one
+    computed under ``no_grad`` (an NLL before and after a fit, compared to log it), and only in
+    a loss itself: a trainer's step reads numbers it gathered across ranks to log them or to
+    set next step's coefficients."""
+    if isinstance(node, ast.Name) and node.id not in ctx.params and len(ctx.assignments().get(node.id, ())) == 1 \
+            and _in_declared_loss(ctx):
+        value = ctx.definition(node.id)
+        if value is not None and id(value) not in ctx.no_grad_ids() \
+                and any(scalar_source(n) is not n for n in ast.walk(value)):
+            return [s for n in _numbers_of(value) for s in [scalar_source(n)]]
+    return [scalar_source(node)]
+
+
+def _numbers_of(value: ast.AST) -> list[ast.AST]:
+    """The operands Python arithmetic combines in ``value`` (``a.item() / max(b.item(), 1)``)."""
+    if isinstance(value, ast.BinOp):
+        return _numbers_of(value.left) + _numbers_of(value.right)
+    if isinstance(value, ast.UnaryOp):
+        return _numbers_of(value.operand)
+    return [value]
 
 
 def _is_data(node, ctx: Context) -> bool:
@@ -323,8 +337,10 @@ def float_branch(node: ast.AST, ctx: Context):
     lost."""
     if isinstance(node, ast.Assert):
         return  # an assert does not choose a path
-    if isinstance(node, ast.If) and not node.orelse and all(isinstance(b, ast.Raise) or _reports(b, ctx) for b in node.body):
+    if isinstance(node, ast.If) and not node.orelse and all(isinstance(b, ast.Raise) or reports(b, ctx) for b in node.body):
         return  # `if bad: raise ...`: a check, like an assert; `if bad: warnings.warn(...)` changes nothing
+    if isinstance(node, ast.If) and records_only(node, ctx):
+        return  # `if n > 0: self._metrics["acc"].append(...)`: what this call returns is the same
     traced = isinstance(node, ast.Call)
     test: ast.AST | None
     if isinstance(node, ast.Call):
@@ -353,15 +369,6 @@ def float_branch(node: ast.AST, ctx: Context):
     conf = "medium" if worst == TENSOR else "low"
     keyword = "while" if isinstance(node, ast.While) else "lax.cond" if traced else "if"
     yield Site("KC401", test, keyword, test, None, conf, node, "node")
-
-
-def _reports(statement: ast.stmt, ctx: Context) -> bool:
-    """``warnings.warn(...)``, ``logger.warning(...)``, ``print(...)``: a statement that only
-    reports (``severing.logging_call``; not ``np.log(x, out=y)``)."""
-    from kinkcheck.lint.severing import logging_call
-
-    return isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call) \
-        and logging_call(statement.value, ctx)
 
 
 def _ordering(atom: ast.AST) -> bool:

@@ -1,0 +1,64 @@
+"""What the statements under a branch change: a branch that only reports (a warning, a log
+line) or only records on ``self`` (metrics, next step's coefficient) leaves the value the
+function computes the same whichever path is taken, so it is no branch point of the loss."""
+
+from __future__ import annotations
+
+import ast
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kinkcheck.lint.context import Context
+
+
+def reports(statement: ast.stmt, ctx: "Context") -> bool:
+    """``warnings.warn(...)``, ``logger.warning(...)``, ``print(...)``: a statement that only
+    reports (``severing.logging_call``; not ``np.log(x, out=y)``)."""
+    from kinkcheck.lint.severing import logging_call
+
+    return isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call) \
+        and logging_call(statement.value, ctx)
+
+
+def records_only(node: ast.If, ctx: "Context") -> bool:
+    """Every statement of the branch (and of its ``else``) reports, or records on ``self``
+    what the function reads again only to record more (``self._metrics[mode]["rewards"].append(r
+    / n)``; ``self.entropy_coef = ...`` for the next step): what this call computes is the same
+    whichever path is taken."""
+    written: set[str] = set()
+    for stmt in (*node.body, *node.orelse):
+        if reports(stmt, ctx):
+            continue
+        attr = _recorded(stmt)
+        if attr is None:
+            return False
+        written.add(attr)
+    end = getattr(node, "end_lineno", 0) or 0
+    for n in ast.walk(ctx.fn):
+        if isinstance(n, ast.Attribute) and n.attr in written and isinstance(n.ctx, ast.Load) \
+                and isinstance(n.value, ast.Name) and n.value.id == "self" and (getattr(n, "lineno", 0) or 0) > end:
+            reader = ctx.parent(n)
+            while reader is not None and not isinstance(reader, ast.stmt):
+                reader = ctx.parent(reader)
+            if reader is None or _recorded(reader) is None:
+                return False
+    return True
+
+
+def _recorded(stmt: ast.AST) -> str | None:
+    """The attribute of ``self`` that ``stmt`` only records into (``self.m[k].append(v)``,
+    ``self.coef = v``), else None."""
+    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and isinstance(stmt.value.func, ast.Attribute) \
+            and stmt.value.func.attr in ("append", "extend", "update", "add"):
+        target: ast.AST = stmt.value.func.value
+    elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+        target = stmt.targets[0]
+    elif isinstance(stmt, ast.AugAssign):
+        target = stmt.target
+    else:
+        return None
+    while isinstance(target, ast.Subscript):
+        target = target.value
+    if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self":
+        return target.attr
+    return None
