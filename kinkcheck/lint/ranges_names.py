@@ -19,6 +19,7 @@ from kinkcheck.lint.ranges import (
     _range_of,
     class_of_self,
     join,
+    meet,
 )
 from kinkcheck.lint.resolve import ARRAY_ROOTS, const_value, dotted
 
@@ -110,7 +111,11 @@ def _reaching_name(node: ast.Name, ctx, depth: int) -> str:
     if entry:
         params = getattr(ctx, "params", {}) or {}
         rs.append(_param(node.id, ctx, depth) if node.id in params else _free(node.id, ctx, depth))
-    return join(*rs)
+    from kinkcheck.lint import validated
+
+    fn = getattr(ctx, "fn", None)
+    exits = validated.exit_range(node, fn) if found and fn is not None else None
+    return meet(join(*rs), exits) if exits is not None else join(*rs)
 
 
 #: names of a softmax temperature, positive by what they are

@@ -9,9 +9,11 @@ import ast
 
 from kinkcheck.lint.paths import FLIPPED, atoms, core
 from kinkcheck.lint.ranges import GE1, NONNEG, NONZERO, POS
-from kinkcheck.lint.resolve import const_value
+from kinkcheck.lint.resolve import const_value, is_eps_like
 from kinkcheck.lint.walk import walk_local
 
+#: what an eps-like bound (``self.eps``, ``1e-8``) stands for: some number in (0, 1)
+_EPS = 1e-12
 #: the comparison that holds where ``left <op> right`` fails
 _NEGATED = {ast.Gt: ast.LtE, ast.GtE: ast.Lt, ast.Lt: ast.GtE, ast.LtE: ast.Gt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq}
 
@@ -67,6 +69,31 @@ def entry_range(name: str, fn: ast.AST) -> str | None:
     return _strongest(signs)
 
 
+def exit_range(use: ast.Name, fn: ast.AST) -> str | None:
+    """The sign that early exits among ``fn``'s own statements demand of the name read at
+    ``use`` (``if scale < eps: return x.new_zeros(())`` before ``pred_len / scale``): exits
+    that run between the name's last binding before ``use`` and ``use`` itself."""
+    line = getattr(use, "lineno", 0) or 0
+    signs: set[str] = set()
+    for statement in getattr(fn, "body", ()):
+        if (getattr(statement, "end_lineno", None) or line) >= line:
+            break
+        if any(isinstance(t, ast.Name) and t.id == use.id and isinstance(t.ctx, ast.Store) for t in ast.walk(statement)):
+            signs.clear()  # rebound: earlier exits judged another value
+            continue
+        check = _exit(statement)
+        if check is not None:
+            signs.update(s for atom, h in atoms(check[0], check[1]) if (s := _sign(atom, h, use.id)) is not None)
+    return _strongest(signs)
+
+
+def _exit(node: ast.AST) -> tuple[ast.AST, bool] | None:
+    """:func:`_check`, and ``if T: ... return`` with no else (T fails past it)."""
+    if isinstance(node, ast.If) and node.body and isinstance(node.body[-1], ast.Return) and not node.orelse:
+        return node.test, False
+    return _check(node)
+
+
 #: reductions whose lower bound is every element's (``scale.min() > 0``: all of it is)
 _LOWEST = frozenset({"min", "amin"})
 
@@ -94,6 +121,8 @@ def _sign(atom: ast.AST, holds: bool, name: str) -> str | None:
     if const_value(left) is not None:
         op, left, right = FLIPPED[op], right, left
     c = const_value(right)
+    if c is None and is_eps_like(right):
+        c = _EPS  # `if scale < self.eps: return ...`: past it, scale >= eps > 0
     lowest = _lowest_of(left)
     if lowest is not None:
         # a bound below the least element bounds every element; no other fact carries over

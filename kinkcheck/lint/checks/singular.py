@@ -12,7 +12,7 @@ from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.lint.checks import Site, refine
 from kinkcheck.lint.ranges_settings import numeric_value
 from kinkcheck.lint.resolve import ARRAY_ROOTS, DATA, PLAIN, const_value
-from kinkcheck.syntax import callee_tail
+from kinkcheck.syntax import callee_tail, scalar_source
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -84,7 +84,8 @@ RECIPROCAL = ("reciprocal", "reciprocal_", "__rtruediv__")
 @refine("KC205")
 def division(site: Site, ctx: Context):
     """The denominator is the operand: ``a / b`` -> b, ``torch.div(a, b)`` -> b,
-    ``a.div(b)`` -> b, ``x.reciprocal()`` -> x. Division by a Python number is smooth."""
+    ``a.div(b)`` -> b, ``x.reciprocal()`` -> x. Division by a Python number is smooth,
+    unless the number is read off a value that may carry gradient (``_number_of_value``)."""
     call = site.call
     tail = (site.qname or site.callee).strip(".()").rsplit(".", 1)[-1]
     denom: ast.AST | None
@@ -96,7 +97,11 @@ def division(site: Site, ctx: Context):
         denom = call.args[0] if call.args else None
     else:
         denom = site.operand
-    if denom is None or ctx.kind(denom) == PLAIN or _static(denom, ctx, 5):
+    if denom is None:
+        return None
+    if ctx.kind(denom) == PLAIN:
+        return site.with_(operand=denom) if _number_of_value(denom, ctx) else None
+    if _static(denom, ctx, 5):
         return None
     if ctx.kind(denom) == DATA and _count_of_data(denom, ctx):
         return None  # `(loss * mask).sum() / mask.sum()`: a zero is an empty batch, not a point
@@ -105,6 +110,22 @@ def division(site: Site, ctx: Context):
     if constructor_setting(denom, ctx):
         return None  # `err / (1 - self.alpha)`: a hyperparameter the loss was built with
     return site.with_(operand=denom)
+
+
+def _number_of_value(node: ast.AST, ctx: Context) -> bool:
+    """``2 * c`` with ``c = threshold * diff.max().item()``: a Python number read off a tensor
+    that may carry gradient, in the expression or through a name bound to it once. It moves
+    with the prediction and can be 0 (a batch with no error); the numerator's gradient is
+    divided by it all the same."""
+    def reads(expr: ast.AST) -> bool:
+        return any((src := scalar_source(n)) is not n and ctx.kind(src) not in (PLAIN, DATA) for n in ast.walk(expr))
+
+    for n in ast.walk(node):
+        if isinstance(n, ast.Name) and n.id not in ctx.params and len(ctx.assignments().get(n.id, ())) == 1:
+            value = ctx.definition(n.id)
+            if value is not None and reads(value):
+                return True
+    return reads(node)
 
 
 #: names of counts and totals (a loss count, summed lengths, a weight sum)
