@@ -49,9 +49,10 @@ def parameter_kind(ctx: "Context", name: str) -> str:
     if name in ctx.data_params and not _setting(ctx, name):
         # every call from loss code hands in data, across files (`argflow`)
         return join(DATA, *_assigned_kinds(ctx, name)) if name in ctx.assignments() else DATA
-    if _paired_reference(ctx, name) or _survival_time(ctx, name):
+    if _paired_reference(ctx, name) or _survival_time(ctx, name) or _fitted_on(ctx, name):
         # `(ref_forces, pred_forces)`: the reference the prediction is scored against;
-        # `(log_hz, event, time)`: when each event or censoring was observed
+        # `(log_hz, event, time)`: when each event or censoring was observed; `(w, X, y)`:
+        # the samples and targets an objective of the weights is fitted on
         return DATA
     ann, default = ctx.params[name]
     if _spread_into_arrays(ctx, name):
@@ -217,6 +218,23 @@ def _survival_time(ctx: "Context", name: str) -> bool:
     the prediction beside the events (``censored_l1(pred_time, durations, events)``)."""
     return bool(_TIME_RE.match(name)) and not _PREDICTED_WORD_RE.search(name) \
         and any(_EVENT_RE.match(other) for other in ctx.params if other != name)
+
+
+#: the fitted parameters an objective written ``f(w, X, y)`` takes first (scipy.optimize's and
+#: sklearn's convention; ``jax.grad`` differentiates the first argument too)
+_FITTED_RE = lazy_pattern(r"^(w|W|coef|coefs|theta|params|beta|weights)$")
+_DESIGN_RE = lazy_pattern(r"^[Xx]$")
+_RESPONSE_RE = lazy_pattern(r"^[yY](_?(true|01|bin|binary|obs|train|pm|sign|signs|labels?))?$")
+
+
+def _fitted_on(ctx: "Context", name: str) -> bool:
+    """``X`` or ``y`` of ``def poisson_deviance(w, X, y)``: the first parameter is the weights
+    fitted, the design matrix and the response beside it are the data they are fitted on."""
+    if not (_DESIGN_RE.match(name) or _RESPONSE_RE.match(name)):
+        return False
+    params = [p for p in ctx.params if p not in ("self", "cls")]
+    return len(params) >= 3 and bool(_FITTED_RE.match(params[0])) and any(_DESIGN_RE.match(p) for p in params[1:]) \
+        and any(_RESPONSE_RE.match(p) for p in params[1:])
 
 
 def _helper(ctx: "Context") -> bool:

@@ -39,12 +39,12 @@ BOTTOM = "bottom"
 #: callees whose value is > 0 whatever their argument
 POSITIVE = frozenset({"exp", "exp_", "exp2", "softplus", "sigmoid", "sigmoid_", "softmax", "cosh", "logistic",
                       "expit", "gumbel_softmax", "ones", "ones_like", "new_ones", "elu_plus_one", "logsumexp_pos", "i0", "i0e",
-                      "erfcx"})
-#: ... and whose value never rounds to 0 in practice: cosh >= 1, i0 >= 1, i0e(x) ~ 1/sqrt(2 pi |x|)
+                      "erfcx", "rankdata"})
+#: ... and whose value never rounds to 0 in practice: cosh >= 1, scipy's ranks >= 1, i0 >= 1, i0e(x) ~ 1/sqrt(2 pi |x|)
 #: and erfcx(x) ~ 1/(x sqrt(pi)) fall off too slowly to underflow; softplus is the positivity
 #: transform of scales and rates, 0 only below an argument of about -100 (a probability from exp,
 #: sigmoid or softmax reaches that with one confident logit)
-NO_UNDERFLOW = frozenset({"ones", "ones_like", "new_ones", "cosh", "i0", "i0e", "erfcx", "softplus"})
+NO_UNDERFLOW = frozenset({"ones", "ones_like", "new_ones", "cosh", "i0", "i0e", "erfcx", "softplus", "rankdata"})
 #: callees whose value is >= 0 whatever their argument
 NONNEGATIVE = frozenset({"abs", "absolute", "fabs", "relu", "relu_", "relu6", "square", "norm", "vector_norm",
                          "matrix_norm", "cdist", "pdist", "dist", "var", "std", "std_mean", "var_mean",

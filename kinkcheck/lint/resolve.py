@@ -337,7 +337,7 @@ DATA_FUNCS = frozenset(
      "randint_like", "randperm", "tensor", "as_tensor", "from_numpy", "bernoulli", "multinomial",
      "stop_gradient", "searchsorted", "bucketize", "one_hot", "tril_indices", "triu_indices",
      "PRNGKey", "key", "normal", "uniform", "new_ones", "new_zeros", "new_full", "new_empty",
-     "new_tensor"}
+     "new_tensor", "rankdata"}
 )
 PLAIN_BUILTINS = frozenset(
     {"len", "int", "float", "bool", "str", "range", "isinstance", "issubclass", "hasattr", "callable",

@@ -284,10 +284,12 @@ def _used_as_number(node: ast.AST, ctx: Context, follow: int) -> bool:
             return _reaches_gradient(parent, ctx)
     if isinstance(parent, ast.Subscript) and parent.slice is child:
         # boolean indexing selects by the comparison: a piecewise definition, unless what
-        # is selected is data itself (`masks[batch_idx == i]`)
+        # is selected is data itself (`masks[batch_idx == i]`). In NumPy code, which only
+        # hand-writes objectives and gradients, the samples a mask of the weights selects
+        # (`X[margin < 1].T @ y[margin < 1]`, a hinge's subgradient) are its active set
         from kinkcheck.lint.resolve import DATA, PLAIN
 
-        return ctx.kind(parent.value) not in (PLAIN, DATA)
+        return ctx.kind(parent.value) not in (PLAIN, DATA) or not ctx.imports_framework()
     if follow and isinstance(parent, ast.Assign) and parent.value is child:
         names = {t.id for t in parent.targets if isinstance(t, ast.Name)}
         if names:
