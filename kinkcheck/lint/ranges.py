@@ -86,7 +86,9 @@ POSITIVE_NAME = lazy_pattern(r"(^|_)(temperature|temp|tau|num|count|counts|size|
                              # the largest norm a clip allows: a norm bound of 0 would zero every update
                              r"max_norm|clip_norm|max_grad_norm|"
                              # a kernel's scale (an RBF's bandwidth, a GP's lengthscale, softplus-constrained)
-                             r"bandwidth|bandwidths|lengthscale|lengthscales|length_scale|length_scales)($|_)",
+                             r"bandwidth|bandwidths|lengthscale|lengthscales|length_scale|length_scales|"
+                             # Huber's and pseudo-Huber's transition point (diffusers' `huber_c`)
+                             r"huber_delta|huber_c|huber_beta)($|_)",
                              re.IGNORECASE)
 #: a solver's tolerances, positive too (its error is measured in units of atol + rtol * |y|);
 #: the whole name, so that a mask (``within_tol``, ``tol_mask``) is none

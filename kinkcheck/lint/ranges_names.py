@@ -21,7 +21,7 @@ from kinkcheck.lint.ranges import (
     join,
     meet,
 )
-from kinkcheck.lint.resolve import ARRAY_ROOTS, const_value, dotted
+from kinkcheck.lint.resolve import ARRAY_ROOTS, PLAIN, const_value, dotted
 
 
 def _name(name: str, ctx, depth: int) -> str:
@@ -202,6 +202,8 @@ def _attribute(node: ast.Attribute, ctx, depth: int) -> str:
             return join(*rs)
         return _config_name(attr)
     q = ctx.qualify(node) if hasattr(ctx, "qualify") else None
+    if isinstance(node.value, ast.Name) and q is None and hasattr(ctx, "kind") and ctx.kind(node) == PLAIN:
+        return _config_name(attr)  # `config.huber_delta`, `cfg.temperature`: a setting, judged by its name
     if q in ("math.pi", "math.e", "math.tau", "numpy.pi", "numpy.e", "torch.pi", "jax.numpy.pi", "math.inf",
              "numpy.inf"):
         return GE1
