@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING
 
+from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.lint.checks import Site, node_check, refine
 from kinkcheck.lint.checks.branch import value_comparison
 from kinkcheck.lint import cut_steps, sinks
@@ -22,6 +23,10 @@ AS_NUMBER_FUNCS = frozenset({"sum", "mean", "nansum", "nanmean", "prod", "cumsum
                              # a count or the positions of the mask: a selection set, a divisor, an index
                              "count_nonzero", "nonzero", "flatnonzero", "argwhere", "masked_select", "argmax"})
 
+
+#: a mask handed to a masked reduction (trl's and torchrl's ``masked_mean(values, mask)``,
+#: ``masked_whiten``): it weighs the values it averages, as a mask multiplied in does
+_MASKED_REDUCTION = lazy_pattern(r"^_?masked_(mean|sum|avg|average|var|std|whiten|normalize|reduce)$")
 
 #: elementwise comparisons written as calls (``d.lt(m)``, ``torch.gt(d, m)``, ``jnp.greater(d, m)``)
 MASK_CALLS = frozenset({"gt", "lt", "ge", "le", "greater", "less", "greater_equal", "less_equal", "eq", "ne",
@@ -280,7 +285,7 @@ def _used_as_number(node: ast.AST, ctx: Context, follow: int) -> bool:
         return _reaches_gradient(cast, ctx)
     if isinstance(parent, ast.Call) and child in parent.args:
         name = callee_tail(parent.func)
-        if name in AS_NUMBER_FUNCS or name == "float":
+        if name in AS_NUMBER_FUNCS or name == "float" or _MASKED_REDUCTION.match(name or ""):
             return _reaches_gradient(parent, ctx)
     if isinstance(parent, ast.Subscript) and parent.slice is child:
         # boolean indexing selects by the comparison: a piecewise definition, unless what
