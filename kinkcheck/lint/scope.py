@@ -24,6 +24,7 @@ is not.
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections import deque
 
 from kinkcheck.lazyre import lazy_pattern
@@ -182,6 +183,11 @@ def loss_scope(
     return {path: frozenset(qs) for path, qs in scoped.items()}
 
 
+#: functions that build what a loss is scored against (``centerness_target``, ``get_targets``,
+#: ``compute_target`` of a TD loss): called from loss code, they are not loss code themselves
+TARGET_BUILDER_RE = lazy_pattern(r"(^|_)targets?$", re.IGNORECASE)
+
+
 def _reached(world: _World, indexes: list[FileIndex], scope: str, loss_functions: tuple[str, ...],
              max_depth: int, found: tuple[list[str], set[str]] | None = None) -> dict[str, set[str]]:
     """path -> what loss (or model) scope reaches from its roots, with the settings and data
@@ -196,6 +202,8 @@ def _reached(world: _World, indexes: list[FileIndex], scope: str, loss_functions
         f = world.functions[q][1]
         if not root and not owned and scope == "loss" and f.model_forward and world.is_network(f.class_qualname):
             return  # calling the network inside the loss does not make its forward loss code
+        if not root and scope == "loss" and TARGET_BUILDER_RE.search(f.name) and not LOSS_NAME_RE.search(f.name):
+            return  # `centerness_target(ltrb)`, `get_targets(...)`: what the loss is scored against
         whole[q] = depth
         if root:
             rooted.add(q)
