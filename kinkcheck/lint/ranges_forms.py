@@ -144,6 +144,10 @@ def _local_variance(p: ast.AST, base: ast.AST, ctx) -> bool:
     """``conv2d(x * x, w) - mu ** 2`` with ``mu = conv2d(x, w)``: SSIM's local variance, the
     same window applied to the square and to the value, is >= 0 in exact arithmetic (a
     window of non-negative weights summing to 1 is a mean)."""
+    if isinstance(p, ast.Call) and isinstance(base, ast.Call) and len(p.args) == len(base.args) == 1 \
+            and ast.dump(p.func) == ast.dump(base.func) and _window_module(p, ctx):
+        inner = _squared(p.args[0])  # `self.pool(x ** 2) - mu ** 2` with `mu = self.pool(x)`
+        return inner is not None and ast.dump(inner) == ast.dump(base.args[0])
     if not (isinstance(p, ast.Call) and isinstance(base, ast.Call)) or call_tail(p) not in _WINDOW_MEANS \
             or call_tail(p) != call_tail(base) or not p.args or not base.args:
         return False
@@ -151,6 +155,24 @@ def _local_variance(p: ast.AST, base: ast.AST, ctx) -> bool:
     same_window = [ast.dump(a) for a in p.args[1:]] == [ast.dump(a) for a in base.args[1:]] and \
         sorted(ast.dump(k) for k in p.keywords) == sorted(ast.dump(k) for k in base.keywords)
     return inner is not None and ast.dump(inner) == ast.dump(base.args[0]) and same_window
+
+
+#: window-mean layers a module may hold (Monodepth2's SSIM keeps ``self.pool = nn.AvgPool2d(3, 1)``)
+_WINDOW_LAYERS = frozenset({"AvgPool1d", "AvgPool2d", "AvgPool3d"})
+
+
+def _window_module(call: ast.Call, ctx) -> bool:
+    """``self.pool(...)`` where every method of the class that binds ``self.pool`` builds an
+    average-pooling layer."""
+    from kinkcheck.lint.bindings import self_assignments
+
+    func = call.func
+    cls = getattr(ctx, "cls_qual", None)
+    if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self") \
+            or cls is None or not hasattr(ctx, "fa"):
+        return False
+    built = [value for _, _, _, value in self_assignments(ctx.fa, cls, func.attr)]
+    return bool(built) and all(isinstance(v, ast.Call) and call_tail(v) in _WINDOW_LAYERS for v in built)
 
 
 def _capped_below(node: ast.AST, c: float, ctx) -> bool:
