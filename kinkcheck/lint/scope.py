@@ -186,6 +186,9 @@ def loss_scope(
 #: functions that build what a loss is scored against (``centerness_target``, ``get_targets``,
 #: ``compute_target`` of a TD loss): called from loss code, they are not loss code themselves
 TARGET_BUILDER_RE = lazy_pattern(r"(^|_)targets?$", re.IGNORECASE)
+#: ... unless the name says it scores something against them (``cross_entropy_with_oh_targets``)
+_SCORED_RE = lazy_pattern(r"loss|objective|criterion|entropy|xent|bce|nll|likelihood|divergence|error|_with_",
+                          re.IGNORECASE)
 
 
 def _reached(world: _World, indexes: list[FileIndex], scope: str, loss_functions: tuple[str, ...],
@@ -202,7 +205,7 @@ def _reached(world: _World, indexes: list[FileIndex], scope: str, loss_functions
         f = world.functions[q][1]
         if not root and not owned and scope == "loss" and f.model_forward and world.is_network(f.class_qualname):
             return  # calling the network inside the loss does not make its forward loss code
-        if not root and scope == "loss" and TARGET_BUILDER_RE.search(f.name) and not LOSS_NAME_RE.search(f.name):
+        if not root and scope == "loss" and TARGET_BUILDER_RE.search(f.name) and not _SCORED_RE.search(f.name):
             return  # `centerness_target(ltrb)`, `get_targets(...)`: what the loss is scored against
         whole[q] = depth
         if root:
