@@ -314,6 +314,41 @@ def returned_losses(returned: list[ast.AST], cls_name: str = "") -> list[ast.AST
     return out
 
 
+#: a library's losses (``torch.nn.functional``'s, optax's): a module whose forward returns
+#: one of them, alone or combined with terms of its own, is a loss whatever it is called
+_LIBRARY_LOSSES = frozenset({"cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+                             "kl_div", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "soft_margin_loss",
+                             "multilabel_soft_margin_loss", "poisson_nll_loss", "gaussian_nll_loss", "ctc_loss",
+                             "softmax_cross_entropy", "softmax_cross_entropy_with_integer_labels",
+                             "sigmoid_binary_cross_entropy"})
+_LOSS_LIBRARIES = ("torch.nn.functional.", "optax.", "optax.losses.")
+
+
+def returns_library_loss(returned: list[ast.AST], fn: ast.AST, resolve) -> bool:
+    """Every value ``fn`` returns is one number computed from a library loss (``return ce +
+    self.alpha * (penalty * valid).sum() / denom`` with ``ce = F.cross_entropy(logits,
+    target)``): MbLS, label smoothing and other losses named for their method. A tuple, a dict
+    or an output record (a model's forward returning its logits and loss) is none."""
+    if not returned:
+        return False
+    bound: dict[str, ast.AST] = {}
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            bound[node.targets[0].id] = node.value if node.targets[0].id not in bound else ast.Constant(value=None)
+
+    def is_loss(node: ast.AST, hops: int = 2) -> bool:
+        if isinstance(node, ast.Name) and hops and node.id in bound:
+            return is_loss(bound[node.id], hops - 1)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div)):
+            return is_loss(node.left, hops) or is_loss(node.right, hops)
+        if isinstance(node, ast.Call):
+            q = resolve(node.func) or ""
+            return q.startswith(_LOSS_LIBRARIES) and q.rsplit(".", 1)[-1] in _LIBRARY_LOSSES
+        return False
+
+    return all(is_loss(v) for v in returned)
+
+
 def _scalar(node: ast.AST) -> bool:
     """A number, or a module's attribute (``2``, ``self.weight``): one value for the batch."""
     return isinstance(node, ast.Constant) or isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
