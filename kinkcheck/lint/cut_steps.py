@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.lint import sinks
-from kinkcheck.lint.resolve import ARRAY_ROOTS, DATA, PREDICTION_WORD_RE, TENSOR, UNKNOWN
+from kinkcheck.lint.resolve import ARRAY_ROOTS, DATA, PLAIN, PREDICTION_WORD_RE, TENSOR, UNKNOWN
 from kinkcheck.syntax import callee_tail
 
 if TYPE_CHECKING:
@@ -57,6 +57,43 @@ def cut_prediction(node: ast.AST, ctx: Context, depth: int = _HOPS) -> bool:
             if id(value) in ctx.no_grad_ids() and _prediction(value, ctx, depth - 1) \
                     or cut_prediction(value, ctx, depth - 1):
                 return True
+    return False
+
+
+def cut_input(node: ast.AST, ctx: Context, depth: int = _HOPS) -> bool:
+    """``node`` is computed, with its gradient cut, from an input of the loss that may carry
+    gradient: ``align.detach()`` with ``align = align_loss(x, y)``, ``F.normalize(z1.detach())
+    .std(0).mean()``, a name bound under ``no_grad`` to a function of them. Wider than
+    :func:`cut_prediction` (any parameter not of data kind, through any call): for a branch of
+    a loss, where only what the test reads decides it."""
+    for n in _chain(node, ctx):
+        if isinstance(n, ast.Call) and callee_tail(n.func) in _CUTS:
+            inner = n.func.value if isinstance(n.func, ast.Attribute) and callee_tail(n.func) == "detach" \
+                and not ctx.is_module_ref(n.func.value) else (n.args[0] if n.args else None)
+            if inner is not None and _reads_input(inner, ctx, depth):
+                return True
+        elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and depth and not OTHER_NETWORK_RE.search(n.id):
+            value = ctx.definition(n.id)
+            if value is None or ctx.kind(n) != DATA:
+                continue
+            if id(value) in ctx.no_grad_ids() and _reads_input(value, ctx, depth - 1) or cut_input(value, ctx, depth - 1):
+                return True
+    return False
+
+
+def _reads_input(node: ast.AST, ctx: Context, depth: int) -> bool:
+    """``node`` reads a parameter of the function that may carry gradient, directly or through
+    names bound in it, and no other network."""
+    for n in ast.walk(node):
+        if not isinstance(n, ast.Name) or n.id in ("self", "cls"):
+            continue
+        if OTHER_NETWORK_RE.search(n.id):
+            return False
+        if n.id in ctx.params and ctx.kind(n) not in (DATA, PLAIN):
+            return True
+        value = ctx.definition(n.id) if depth and n.id not in ctx.params else None
+        if value is not None and _reads_input(value, ctx, depth - 1):
+            return True
     return False
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING
 
-from kinkcheck.lint import ranges
+from kinkcheck.lint import cut_steps, ranges
 from kinkcheck.lint.checks import Site, node_check, refine
 from kinkcheck.lint.branch_effects import records_only, reports
 from kinkcheck.lint.joins import names_in, selects_between_others
@@ -364,10 +364,18 @@ def float_branch(node: ast.AST, ctx: Context):
                 k = TENSOR
         if k == TENSOR or (k == UNKNOWN and worst is None):
             worst = k
+    keyword = "while" if isinstance(node, ast.While) else "lax.cond" if traced else "if"
+    if worst is None and not traced and _in_declared_loss(ctx) and any(
+            cut_steps.cut_input(o, ctx) for atom in _atoms(test) if isinstance(atom, ast.Compare)
+            for o in (atom.left, *atom.comparators)):
+        # `if align.detach() > threshold: return align`: no gradient reaches the test, yet
+        # which terms the loss holds moves with the inputs; the detached-target guard, which
+        # asks whether a gradient reaches it, does not apply
+        yield Site("KC401", test, keyword, test, None, "low", node, "node", guards=())
+        return
     if worst is None or worst == UNKNOWN and not traced and _jax_configuration(test, ctx):
         return  # a Python `if` in JAX code reads static configuration; `lax.cond` is traced
     conf = "medium" if worst == TENSOR else "low"
-    keyword = "while" if isinstance(node, ast.While) else "lax.cond" if traced else "if"
     yield Site("KC401", test, keyword, test, None, conf, node, "node")
 
 
