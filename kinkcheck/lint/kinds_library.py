@@ -169,6 +169,13 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
             of_data = _function_of_data(ctx, node, cycle=False)  # `self.similarity_fct(guide_a, guide_b)`
             if of_data is not None:
                 return of_data
+    if ctx.fa.jax and (isinstance(node.func, ast.Name) and node.func.id in ctx.params
+                       or isinstance(node.func, ast.Attribute) and node.func.attr in ("apply", "apply_fn")):
+        # `critic_fn(target_critic_params, obs, actions)`, `model.apply(target_params, x)`: in
+        # JAX a network's parameters are its first argument, so a call handed data only is data
+        of_data = _function_of_data(ctx, node, cycle=False)
+        if of_data is not None:
+            return of_data
     through_class = class_call_kind(ctx, node)
     if through_class is not None:
         return through_class  # `MixITLoss.loss_set(est, targets)`: not the class name's kind
