@@ -12,7 +12,7 @@ from kinkcheck.lint.bindings import registered_buffer, self_assignments
 from kinkcheck.lint.index import MODULE_CODE, _qual
 from kinkcheck.lint.kinds import _CYCLE
 from kinkcheck.lint.pytree import static_fields
-from kinkcheck.lint.resolve import DATA, PLAIN, TENSOR, UNKNOWN, annotation_kind, dotted, join, name_kind
+from kinkcheck.lint.resolve import DATA, PLAIN, UNKNOWN, annotation_kind, dotted, join, name_kind
 from kinkcheck.lint.walk import walk_local
 from kinkcheck.syntax import callee_tail
 
@@ -74,7 +74,8 @@ def attr_kind(fa: "FileAnalysis", cls_qual: str, attr: str) -> str:
     named = name_kind(attr)
     if kinds and UNKNOWN in kinds and named:
         kind = named
-    if attr in fa.buffers() and TENSOR not in kinds:
+    if attr in fa.buffers() and not any(isinstance(v, ast.Call) and (dotted(v.func) or "").rsplit(".", 1)[-1] == "Parameter"
+                                        for _, _, _, v in self_assignments(fa, cls_qual, attr)):
         # `self.register_buffer("ref", ...)`: state, not a parameter; unless another path
         # makes it one (`if learn: self.log_scale = nn.Parameter(init) else: register_buffer`)
         kind = DATA
