@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from kinkcheck.lazyre import lazy_pattern
@@ -42,22 +43,7 @@ def cut_prediction(node: ast.AST, ctx: Context, depth: int = _HOPS) -> bool:
     gradient cut: a ``.detach()`` or ``stop_gradient`` of it, or a name bound to it under
     ``no_grad``. Only the chain that computes the value is followed: an input detached on its
     way into another network (``self.teacher(x.detach())``) is none of it."""
-    for n in _chain(node, ctx):
-        if isinstance(n, ast.Call) and callee_tail(n.func) in _CUTS:
-            inner = n.func.value if isinstance(n.func, ast.Attribute) and callee_tail(n.func) == "detach" \
-                and not ctx.is_module_ref(n.func.value) else (n.args[0] if n.args else None)
-            if inner is not None and _prediction(inner, ctx, depth):
-                return True
-        elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and depth:
-            if OTHER_NETWORK_RE.search(n.id):
-                return False
-            value = ctx.definition(n.id)
-            if value is None or ctx.kind(n) != DATA:
-                continue
-            if id(value) in ctx.no_grad_ids() and _prediction(value, ctx, depth - 1) \
-                    or cut_prediction(value, ctx, depth - 1):
-                return True
-    return False
+    return _cut_from(node, ctx, depth, _prediction)
 
 
 def cut_input(node: ast.AST, ctx: Context, depth: int = _HOPS) -> bool:
@@ -66,17 +52,26 @@ def cut_input(node: ast.AST, ctx: Context, depth: int = _HOPS) -> bool:
     .std(0).mean()``, a name bound under ``no_grad`` to a function of them. Wider than
     :func:`cut_prediction` (any parameter not of data kind, through any call): for a branch of
     a loss, where only what the test reads decides it."""
+    return _cut_from(node, ctx, depth, _reads_input)
+
+
+def _cut_from(node: ast.AST, ctx: Context, depth: int, source: Callable[[ast.AST, Context, int], bool]) -> bool:
+    """A cut (``detach``, ``stop_gradient``, a name bound under ``no_grad``) in the chain that
+    computes ``node``, of a value ``source`` accepts."""
     for n in _chain(node, ctx):
         if isinstance(n, ast.Call) and callee_tail(n.func) in _CUTS:
             inner = n.func.value if isinstance(n.func, ast.Attribute) and callee_tail(n.func) == "detach" \
                 and not ctx.is_module_ref(n.func.value) else (n.args[0] if n.args else None)
-            if inner is not None and _reads_input(inner, ctx, depth):
+            if inner is not None and source(inner, ctx, depth):
                 return True
-        elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and depth and not OTHER_NETWORK_RE.search(n.id):
+        elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and depth:
+            if OTHER_NETWORK_RE.search(n.id):
+                return False
             value = ctx.definition(n.id)
             if value is None or ctx.kind(n) != DATA:
                 continue
-            if id(value) in ctx.no_grad_ids() and _reads_input(value, ctx, depth - 1) or cut_input(value, ctx, depth - 1):
+            if id(value) in ctx.no_grad_ids() and source(value, ctx, depth - 1) \
+                    or _cut_from(value, ctx, depth - 1, source):
                 return True
     return False
 
