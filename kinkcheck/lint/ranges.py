@@ -88,14 +88,17 @@ POSITIVE_NAME = lazy_pattern(r"(^|_)(temperature|temp|tau|num|count|counts|size|
                              # a kernel's scale (an RBF's bandwidth, a GP's lengthscale, softplus-constrained)
                              r"bandwidth|bandwidths|lengthscale|lengthscales|length_scale|length_scales|"
                              # Huber's and pseudo-Huber's transition point (diffusers' `huber_c`)
-                             r"huber_delta|huber_c|huber_beta)($|_)",
+                             r"huber_delta|huber_c|huber_beta|"
+                             # a nucleus' charge Z: hydrogen's is 1
+                             r"atomic_number|atomic_numbers)($|_)",
                              re.IGNORECASE)
 #: a solver's tolerances, positive too (its error is measured in units of atol + rtol * |y|);
 #: the whole name, so that a mask (``within_tol``, ``tol_mask``) is none
 TOLERANCE_NAME = lazy_pattern(r"^_*(a|r|abs_|rel_|err_|error_|step_|x|f|g)?(tol|tolerance)$", re.IGNORECASE)
 #: ... and among them the counts (>= 1): a loss's ``avg_factor``/``normalizer`` is the number
 #: of positives its caller clamps to 1 (OpenMMLab's and torchvision's detection losses)
-_COUNT_NAME = lazy_pattern(r"(^|_)(num|count|counts|size|length|lengths|dim|imgsz|img_size|image_size|avg_factor|normalizer)"
+_COUNT_NAME = lazy_pattern(r"(^|_)(num|count|counts|size|length|lengths|dim|imgsz|img_size|image_size|avg_factor|normalizer|"
+                           r"atomic_number|atomic_numbers)"
                            r"($|_)", re.IGNORECASE)
 #: thresholds a caller turns on (a ``None`` default): a loss that divides by one rescales the
 #: region below it (``(1 - pt) / reduced_threshold``); a ``scale`` or ``sigma`` may be learnt
