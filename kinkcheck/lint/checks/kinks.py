@@ -53,6 +53,21 @@ def two_operand(site: Site, ctx: Context) -> bool:
     return len(call.args) >= 2 and not dimension_argument(call.args[1], ctx) or "other" in kws
 
 
+@refine("KC101")
+def abs_at_zero(site: Site, ctx: Context):
+    """``F.l1_loss(input, target)`` and an ``nn.L1Loss`` module: the value whose absolute
+    value is taken is the difference of the two, not the first (``l1_loss(x_mag, y_mag)`` of
+    magnitudes floored at eps is still a kink where they meet)."""
+    call = site.call
+    if _tail(site) not in ("l1_loss", "L1Loss") or not isinstance(call, ast.Call):
+        return site
+    given = {k.arg: k.value for k in call.keywords}
+    both = [*call.args[:2], *(given[k] for k in ("input", "target") if k in given)]
+    if len(both) != 2:
+        return site
+    return site.with_(operand=ast.copy_location(ast.BinOp(left=both[0], op=ast.Sub(), right=both[1]), call))
+
+
 @refine("KC104")
 def max_min_tie(site: Site, ctx: Context):
     """Only the two-operand form; ``max(x, 0)`` on a tensor is a relu (still a tie at 0)."""
