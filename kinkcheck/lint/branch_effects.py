@@ -33,7 +33,19 @@ def records_only(node: ast.If, ctx: "Context") -> bool:
         if attr is None:
             return False
         written.add(attr)
-    end = getattr(node, "end_lineno", 0) or 0
+    return not _read_again(written, getattr(node, "end_lineno", 0) or 0, ctx)
+
+
+def records_on_self(stmt: ast.AST, ctx: "Context") -> bool:
+    """``stmt`` records on ``self`` what the function reads again only to record more
+    (``self.last_loss = loss.detach().item()``)."""
+    attr = _recorded(stmt)
+    return attr is not None and not _read_again({attr}, getattr(stmt, "end_lineno", 0) or 0, ctx)
+
+
+def _read_again(written: set[str], end: int, ctx: "Context") -> bool:
+    """Some attribute of ``self`` in ``written`` is read after line ``end`` other than to
+    record more."""
     for n in ast.walk(ctx.fn):
         if isinstance(n, ast.Attribute) and n.attr in written and isinstance(n.ctx, ast.Load) \
                 and isinstance(n.value, ast.Name) and n.value.id == "self" and (getattr(n, "lineno", 0) or 0) > end:
@@ -41,8 +53,8 @@ def records_only(node: ast.If, ctx: "Context") -> bool:
             while reader is not None and not isinstance(reader, ast.stmt):
                 reader = ctx.parent(reader)
             if reader is None or _recorded(reader) is None:
-                return False
-    return True
+                return True
+    return False
 
 
 def _recorded(stmt: ast.AST) -> str | None:

@@ -187,8 +187,9 @@ def only_positions(node: ast.AST, ctx, depth: int = 6) -> bool:
 def _reported(node: ast.AST, ctx, depth: int = 2, number: bool = False) -> bool:
     """``{"scale": self.logit_scale.exp().item()}``, ``{"logits": logits.detach()}``,
     ``f"{loss.item():.3f}"``, ``return loss, clip_frac.item()``: a copy put straight into a
-    dict display, a formatted string, a logging call or beside the loss in a returned tuple is
-    for a log, a config or an output record; no loss arithmetic reads it. A name bound to such
+    dict display, a formatted string, a logging call, beside the loss in a returned tuple or
+    into an attribute of ``self`` the function does not read again is for a log, a config or
+    an output record; no loss arithmetic reads it. A name bound to such
     a copy is followed (``frac = ....item(); return loss, frac``). A Python ``number`` appended
     to a list the function only appends to, returns or logs is a history
     (``losses.append(loss.item())``)."""
@@ -204,6 +205,11 @@ def _reported(node: ast.AST, ctx, depth: int = 2, number: bool = False) -> bool:
         return True
     if isinstance(parent, ast.Tuple) and isinstance(ctx.parent(parent), ast.Return):
         return any(e is not child and _the_loss(e, ctx) for e in parent.elts)  # `return loss, stats...`
+    if isinstance(parent, ast.Assign) and parent.value is child:
+        from kinkcheck.lint.branch_effects import records_on_self
+
+        if records_on_self(parent, ctx):
+            return True  # `self.last_loss = loss.detach().item()`: kept to be read by others
     return depth > 0 and every_bound_use(child, ctx, lambda u: _reported(u, ctx, depth - 1, number))
 
 
