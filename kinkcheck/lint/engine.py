@@ -196,11 +196,18 @@ def _analyze_function(fa: FileAnalysis, tables: Tables, catalog, codes: frozense
     else:
         roots = list(getattr(fn, "body", []))
     body = roots  # the `with torch.no_grad():` around a sliced statement is not in the slice
+    branches: dict[int, ast.AST] = {}
     if sliced:
         exprs = _backward_exprs(fa, ctx, roots)
         roots = backward_slice(roots, exprs) if exprs else roots
+        # a branch whose test the slice holds is checked as a branch (KC401), its body only
+        # where the slice holds it
+        branches = {id(n.test): n for n in walk_local(body) if isinstance(n, (ast.If, ast.While))}
     nodes: list[ast.AST] = []
     for r in roots:
+        if id(r) in branches:
+            nodes.append(branches[id(r)])
+            ctx.parents[id(r)] = branches[id(r)]
         for node in walk_local([r]):
             if id(node) in dead:
                 continue

@@ -66,6 +66,9 @@ FUNCTION_TRANSFORMS = frozenset({"jvp", "vjp", "vmap", "grad", "grad_and_value",
 #: targets)``): which prediction goes with which target, and its alignment scores: training
 #: targets, never a differentiated value
 ASSIGNERS = frozenset({"assign", "assigner", "matcher", "match"})
+#: the parameters a JAX network is applied with (``params``, ``target_critic_params``,
+#: ``state.params``, ``variables``)
+_PARAMS_RE = lazy_pattern(r"(^|_)(params|parameters|variables|weights)$")
 
 
 def _call_kind(ctx: "Context", node: ast.Call) -> str:
@@ -169,10 +172,12 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
             of_data = _function_of_data(ctx, node, cycle=False)  # `self.similarity_fct(guide_a, guide_b)`
             if of_data is not None:
                 return of_data
-    if ctx.fa.jax and (isinstance(node.func, ast.Name) and node.func.id in ctx.params
-                       or isinstance(node.func, ast.Attribute) and node.func.attr in ("apply", "apply_fn")):
+    if ctx.fa.jax and node.args and _PARAMS_RE.search(_last_name(node.args[0])) and (
+            isinstance(node.func, ast.Name) and node.func.id in ctx.params
+            or isinstance(node.func, ast.Attribute) and node.func.attr in ("apply", "apply_fn")):
         # `critic_fn(target_critic_params, obs, actions)`, `model.apply(target_params, x)`: in
         # JAX a network's parameters are its first argument, so a call handed data only is data
+        # (a torch model called on a batch holds its parameters: not this)
         of_data = _function_of_data(ctx, node, cycle=False)
         if of_data is not None:
             return of_data

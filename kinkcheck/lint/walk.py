@@ -126,9 +126,20 @@ def backward_slice(body: "Sequence[ast.AST]", exprs: "Sequence[ast.AST]") -> lis
     closures = [n for n in local if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
     chosen: list[ast.AST] = list(exprs)
     seen: set[int] = set()
+    # the branches an assignment is made under decide which value is differentiated
+    # (`if losses["ic"].item() > t: total = bc + ic` / `else: total = sum(...)`): their tests
+    # are computed for it too
+    guarding = _guarding_tests(body)
     changed = True
     while changed:
         changed = False
+        for a in list(chosen):
+            for test in guarding.get(id(a), ()):
+                if id(test) not in seen:
+                    seen.add(id(test))
+                    chosen.append(test)
+                    needed |= _loads(test)
+                    changed = True
         for fn in closures:
             if fn.name in needed and id(fn) not in seen:
                 seen.add(id(fn))
@@ -153,6 +164,29 @@ def backward_slice(body: "Sequence[ast.AST]", exprs: "Sequence[ast.AST]") -> lis
                 needed |= _loads(e.value)
                 changed = True
     return chosen
+
+
+def _guarding_tests(body: "Sequence[ast.AST]") -> dict[int, list[ast.expr]]:
+    """id of each statement -> the tests of the ``if``/``while`` statements it is nested in,
+    within this function's own statements."""
+    out: dict[int, list[ast.expr]] = {}
+
+    def visit(stmts, tests: list[ast.expr]) -> None:
+        for stmt in stmts:
+            if tests:
+                out[id(stmt)] = tests
+            if isinstance(stmt, (ast.If, ast.While)):
+                inner = [*tests, stmt.test]
+                visit(stmt.body, inner)
+                visit(stmt.orelse, inner)
+            elif isinstance(stmt, (ast.For, ast.AsyncFor, ast.With, ast.AsyncWith, ast.Try)):
+                for block in ("body", "orelse", "finalbody"):
+                    visit(getattr(stmt, block, []), tests)
+                for handler in getattr(stmt, "handlers", []):
+                    visit(handler.body, tests)
+
+    visit(body, [])
+    return out
 
 
 def stored_into(call: ast.AST) -> str | None:
