@@ -52,7 +52,7 @@ def cut_input(node: ast.AST, ctx: Context, depth: int = _HOPS) -> bool:
     .std(0).mean()``, a name bound under ``no_grad`` to a function of them. Wider than
     :func:`cut_prediction` (any parameter not of data kind, through any call): for a branch of
     a loss, where only what the test reads decides it."""
-    return _cut_from(node, ctx, depth, _reads_input)
+    return _cut_from(node, ctx, depth, lambda n, c, d: _reads_input(n, c, d + 1))
 
 
 def _cut_from(node: ast.AST, ctx: Context, depth: int, source: Callable[[ast.AST, Context, int], bool]) -> bool:
@@ -86,10 +86,21 @@ def _reads_input(node: ast.AST, ctx: Context, depth: int) -> bool:
             return False
         if n.id in ctx.params and ctx.kind(n) not in (DATA, PLAIN):
             return True
-        value = ctx.definition(n.id) if depth and n.id not in ctx.params else None
-        if value is not None and _reads_input(value, ctx, depth - 1):
+        if depth and n.id not in ctx.params and any(_reads_input(v, ctx, depth - 1) for v in _values_of(n, ctx)):
             return True
     return False
+
+
+def _values_of(name: ast.Name, ctx: Context) -> list[ast.AST]:
+    """What is bound to ``name`` where it is read (every assignment that reaches the read, for a
+    name rebound later: ``err = f(x)``, ``scale = err.detach().median()``, ``err = err / scale``)."""
+    if ctx.parent(name) is not None:
+        from kinkcheck.lint import flow
+
+        found, _ = flow.reaching(name.id, name, ctx)
+        return [v for _, v in found if v is not None]
+    value = ctx.definition(name.id)
+    return [value] if value is not None else []
 
 
 def _chain(node: ast.AST, ctx: Context):

@@ -167,8 +167,9 @@ EVALUATION_CLASS_RE = lazy_pattern(r"(Accuracy|FScore|F1Score|F1|FBeta|Recall|AU
 #: "Loss" as a word of a CamelCase class name (``LossWrapper``, ``DiceLossV2``; not ``YolosSelfAttention``)
 LOSS_WORD_RE = lazy_pattern(r"(^|(?<=[a-z0-9_]))(Loss|Criterion|Objective)(?=[A-Z0-9_]|$)|^loss")
 #: loss classes by name; a regularizer is a term of the loss (a ``*Penalty`` is often not:
-#: generation's length and repetition penalties are never differentiated)
-LOSS_CLASS_RE = lazy_pattern(r"(Loss|Criterion|Objective|Regularizer|Regularization)(V?\d+)?$")
+#: generation's length and repetition penalties are never differentiated), and so is a
+#: cross-entropy or a negative log-likelihood named for itself (timm's ``SoftTargetCrossEntropy``)
+LOSS_CLASS_RE = lazy_pattern(r"(Loss|Criterion|Objective|Regularizer|Regularization|CrossEntropy|NLL)(V?\d+)?$")
 MARK_RE = lazy_pattern(r"#\s*kinkcheck:\s*loss\b")
 #: package or module names that hold losses
 LOSS_MODULE_RE = lazy_pattern(r"^_?(loss|losses)$", re.IGNORECASE)
