@@ -126,16 +126,26 @@ def backward_slice(body: "Sequence[ast.AST]", exprs: "Sequence[ast.AST]") -> lis
     closures = [n for n in local if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
     chosen: list[ast.AST] = list(exprs)
     seen: set[int] = set()
-    # the branches an assignment is made under decide which value is differentiated
-    # (`if losses["ic"].item() > t: total = bc + ic` / `else: total = sum(...)`): their tests
-    # are computed for it too
+    # the branches an assignment of the differentiated value itself is made under decide which
+    # value it is (`if losses["ic"].item() > t: total = bc + ic` / `else: total = sum(...)`):
+    # their tests are computed for it too (not the branches of a loop that only pick what a
+    # later pass reads: early stopping on the last loss)
+    direct = set(needed)
     guarding = _guarding_tests(body)
+    # a branch around the differentiation too (`if counter > 0: ... loss.backward()`) decides
+    # whether anything is differentiated, not which value is
+    inside = {id(n) for e in exprs for n in ast.walk(e) if isinstance(n, ast.expr)}  # (Load() is shared)
+    first = min((getattr(e, "lineno", 0) or 0 for e in exprs), default=0)
+    shared = {id(t) for stmt_id, tests in guarding.items() if stmt_id in _containing(body, inside) for t in tests}
     changed = True
     while changed:
         changed = False
         for a in list(chosen):
+            if not isinstance(a, (ast.Assign, ast.AugAssign, ast.AnnAssign)) or not _targets(a) & direct \
+                    or a.lineno > first:
+                continue  # (an assignment after the differentiation is for a later pass of a loop)
             for test in guarding.get(id(a), ()):
-                if id(test) not in seen:
+                if id(test) not in seen and id(test) not in shared:
                     seen.add(id(test))
                     chosen.append(test)
                     needed |= _loads(test)
@@ -148,8 +158,7 @@ def backward_slice(body: "Sequence[ast.AST]", exprs: "Sequence[ast.AST]") -> lis
         for a in assigns:
             if id(a) in seen:
                 continue
-            targets = a.targets if isinstance(a, ast.Assign) else [a.target]
-            names = {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+            names = _targets(a)
             if names & needed and getattr(a, "value", None) is not None:
                 seen.add(id(a))
                 chosen.append(a)
@@ -164,6 +173,23 @@ def backward_slice(body: "Sequence[ast.AST]", exprs: "Sequence[ast.AST]") -> lis
                 needed |= _loads(e.value)
                 changed = True
     return chosen
+
+
+def _containing(body: "Sequence[ast.AST]", inside: set[int]) -> set[int]:
+    """ids of the simple statements of ``body`` (at any depth) that hold a node of ``inside``."""
+    out: set[int] = set()
+    for stmt in walk_local(list(body)):
+        if isinstance(stmt, ast.stmt) and not isinstance(stmt, (ast.If, ast.While, ast.For, ast.AsyncFor, ast.With,
+                                                                ast.AsyncWith, ast.Try)) \
+                and any(id(n) in inside for n in ast.walk(stmt)):
+            out.add(id(stmt))
+    return out
+
+
+def _targets(a: ast.AST) -> set[str]:
+    """The names an assignment binds."""
+    targets = a.targets if isinstance(a, ast.Assign) else [a.target]  # type: ignore[attr-defined]
+    return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
 
 
 def _guarding_tests(body: "Sequence[ast.AST]") -> dict[int, list[ast.expr]]:
