@@ -39,6 +39,7 @@ from kinkcheck.lint.roots import (
     creates_graph,
     differentiated_expr,
     function_root,
+    library_loss,
     returns_library_loss,
     returned_losses,
     returns_the_loss,
@@ -465,7 +466,8 @@ class _Indexer:
             backward_exprs.extend(returned)  # Lightning's `training_step`: its trainer differentiates the return
         elif not is_lambda and cls_qual is not None and name in FORWARD_NAMES and not root and not backward_exprs:
             backward_exprs.extend(returned_losses(returned, cls_qual.rsplit(".", 1)[-1]))  # a module's forward that returns its `loss`
-            if not backward_exprs and returns_library_loss(returned, fn, lambda f: self.resolve(f, env)):
+            if not backward_exprs and any(map(library_loss, calls)) \
+                    and returns_library_loss(returned, fn, lambda f: self.resolve(f, env)):
                 backward_exprs.extend(returned)  # `return ce + self.alpha * penalty` with `ce = F.cross_entropy(...)`
         slice_calls: tuple[str, ...] = ()
         if backward_exprs:

@@ -343,11 +343,15 @@ def returns_library_loss(returned: list[ast.AST], fn: ast.AST, resolve) -> bool:
         if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div)):
             return is_loss(node.left, hops) or is_loss(node.right, hops)
         if isinstance(node, ast.Call):
-            q = resolve(node.func) or ""
-            return q.startswith(_LOSS_LIBRARIES) and q.rsplit(".", 1)[-1] in _LIBRARY_LOSSES
+            return library_loss(resolve(node.func) or "")
         return False
 
     return all(is_loss(v) for v in returned)
+
+
+def library_loss(qname: str) -> bool:
+    """``torch.nn.functional.cross_entropy``, ``optax.softmax_cross_entropy``: a library's loss."""
+    return qname.startswith(_LOSS_LIBRARIES) and qname.rsplit(".", 1)[-1] in _LIBRARY_LOSSES
 
 
 def _scalar(node: ast.AST) -> bool:
