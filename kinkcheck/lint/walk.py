@@ -134,9 +134,8 @@ def backward_slice(body: "Sequence[ast.AST]", exprs: "Sequence[ast.AST]") -> lis
     guarding = _guarding_tests(body)
     # a branch around the differentiation too (`if counter > 0: ... loss.backward()`) decides
     # whether anything is differentiated, not which value is
-    inside = {id(n) for e in exprs for n in ast.walk(e) if isinstance(n, ast.expr)}  # (Load() is shared)
     first = min((getattr(e, "lineno", 0) or 0 for e in exprs), default=0)
-    shared = {id(t) for stmt_id, tests in guarding.items() if stmt_id in _containing(body, inside) for t in tests}
+    shared: set[int] | None = None  # worked out only where a branch is met (a walk of the body)
     changed = True
     while changed:
         changed = False
@@ -144,8 +143,13 @@ def backward_slice(body: "Sequence[ast.AST]", exprs: "Sequence[ast.AST]") -> lis
             if not isinstance(a, (ast.Assign, ast.AugAssign, ast.AnnAssign)) or not _targets(a) & direct \
                     or a.lineno > first:
                 continue  # (an assignment after the differentiation is for a later pass of a loop)
-            for test in guarding.get(id(a), ()):
-                if id(test) not in seen and id(test) not in shared:
+            tests = guarding.get(id(a), ())
+            if tests and shared is None:
+                inside = {id(n) for e in exprs for n in ast.walk(e) if isinstance(n, ast.expr)}  # (Load() is shared)
+                held = _containing(body, inside)
+                shared = {id(t) for stmt_id, ts in guarding.items() if stmt_id in held for t in ts}
+            for test in tests:
+                if id(test) not in seen and id(test) not in (shared or ()):
                     seen.add(id(test))
                     chosen.append(test)
                     needed |= _loads(test)
