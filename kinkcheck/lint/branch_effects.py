@@ -44,17 +44,41 @@ def records_on_self(stmt: ast.AST, ctx: "Context") -> bool:
 
 
 def _read_again(written: set[str], end: int, ctx: "Context") -> bool:
-    """Some attribute of ``self`` in ``written`` is read after line ``end`` other than to
-    record more."""
+    """Some attribute of ``self`` in ``written`` may be read again in this call other than to
+    record more: loaded after line ``end``, or anywhere in a loop around it (the next pass
+    reads it), or by a method of ``self`` called after it (``return self._hinge(p, n)``)."""
+    loop = _enclosing_loop(end, ctx)
+    start = getattr(loop, "lineno", end + 1) if loop is not None else end + 1
     for n in ast.walk(ctx.fn):
+        line = getattr(n, "lineno", 0) or 0
+        if line < start or loop is None and line <= end:
+            continue
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name) \
+                and n.func.value.id == "self" and line > end and n.func.attr not in _REPORTING_METHODS:
+            return True  # a method of the object may read what was recorded
         if isinstance(n, ast.Attribute) and n.attr in written and isinstance(n.ctx, ast.Load) \
-                and isinstance(n.value, ast.Name) and n.value.id == "self" and (getattr(n, "lineno", 0) or 0) > end:
+                and isinstance(n.value, ast.Name) and n.value.id == "self":
             reader = ctx.parent(n)
             while reader is not None and not isinstance(reader, ast.stmt):
                 reader = ctx.parent(reader)
             if reader is None or _recorded(reader) is None:
                 return True
     return False
+
+
+#: methods of a module that only report (Lightning's ``self.log``)
+_REPORTING_METHODS = frozenset({"log", "log_dict", "print"})
+
+
+def _enclosing_loop(line: int, ctx: "Context") -> ast.AST | None:
+    """The innermost ``for``/``while`` of the function whose body spans ``line``."""
+    found = None
+    for n in ast.walk(ctx.fn):
+        if isinstance(n, (ast.For, ast.AsyncFor, ast.While)) and n is not ctx.fn \
+                and n.lineno <= line <= (getattr(n, "end_lineno", 0) or 0):
+            if found is None or n.lineno >= found.lineno:
+                found = n
+    return found
 
 
 def _recorded(stmt: ast.AST) -> str | None:

@@ -78,12 +78,13 @@ def _cut_from(node: ast.AST, ctx: Context, depth: int, source: Callable[[ast.AST
 
 def _reads_input(node: ast.AST, ctx: Context, depth: int) -> bool:
     """``node`` reads a parameter of the function that may carry gradient, directly or through
-    names bound in it, and no other network."""
-    for n in ast.walk(node):
-        if not isinstance(n, ast.Name) or n.id in ("self", "cls"):
-            continue
-        if OTHER_NETWORK_RE.search(n.id):
-            return False
+    names bound in it; another network's output (a teacher's, a target network's: ``target``,
+    ``teacher_out``) is no such input, whatever else is read beside it. Names called
+    (``weight_fn(target)``) are not read."""
+    called = {id(n.func) for n in ast.walk(node) if isinstance(n, ast.Call)}
+    names = [n for n in ast.walk(node) if isinstance(n, ast.Name) and n.id not in ("self", "cls")
+             and id(n) not in called and not OTHER_NETWORK_RE.search(n.id)]
+    for n in names:
         if n.id in ctx.params and ctx.kind(n) not in (DATA, PLAIN):
             return True
         if depth and n.id not in ctx.params and any(_reads_input(v, ctx, depth - 1) for v in _values_of(n, ctx)):

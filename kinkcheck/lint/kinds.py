@@ -403,6 +403,8 @@ def _differentiable_operand(ctx: "Context", value: ast.AST, name: str) -> bool:
 #: data words that name a measurement, which a helper may compute from a prediction (a limb's
 #: ``lengths``, predicted ``durations``); indices, ids and masks stay data whoever computes them
 _MEASURE_RE = lazy_pattern(r"(^|_)(lengths|lens|durations?|counts)($|_)")
+#: data words that name positions or selections: data whoever computes them
+_POSITIONS_RE = lazy_pattern(r"(^|_)(idx|idxs|index|indices|inds|ids|mask|masks|valid|perm|permutation|sorter)($|_)")
 
 
 def _helper_of_prediction(ctx: "Context", call: ast.Call, name: str, named: str) -> bool:
@@ -411,8 +413,11 @@ def _helper_of_prediction(ctx: "Context", call: ast.Call, name: str, named: str)
     (``dim = pytree_size(state.position)``)."""
     if named == DATA and _MEASURE_RE.search(name):
         return _differentiable_operand(ctx, call, name)
+    if named == DATA and _POSITIONS_RE.search(name):
+        return False  # `idxs = pick(pred, k)`: positions stay data whoever computes them
+    handed = [*call.args, *(k.value for k in call.keywords)]
     return any(isinstance(n, ast.Name) and n.id != name and name_kind(n.id) not in (DATA, PLAIN)
-               and (PREDICTION_WORD_RE.search(n.id) or ctx.kind(n) == TENSOR) for n in ast.walk(call))
+               and (PREDICTION_WORD_RE.search(n.id) or ctx.kind(n) == TENSOR) for a in handed for n in ast.walk(a))
 
 
 def _project_helper(ctx: "Context", value: object) -> bool:

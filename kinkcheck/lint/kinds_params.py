@@ -222,7 +222,7 @@ def _survival_time(ctx: "Context", name: str) -> bool:
 
 #: the fitted parameters an objective written ``f(w, X, y)`` takes first (scipy.optimize's and
 #: sklearn's convention; ``jax.grad`` differentiates the first argument too)
-_FITTED_RE = lazy_pattern(r"^(w|W|coef|coefs|theta|params|beta|weights)$")
+_FITTED_RE = lazy_pattern(r"^(w|W|coef|coefs|theta|params|beta)$")
 _DESIGN_RE = lazy_pattern(r"^[Xx]$")
 _RESPONSE_RE = lazy_pattern(r"^[yY](_?(true|01|bin|binary|obs|train|pm|sign|signs|labels?))?$")
 
@@ -233,8 +233,12 @@ def _fitted_on(ctx: "Context", name: str) -> bool:
     if not (_DESIGN_RE.match(name) or _RESPONSE_RE.match(name)):
         return False
     params = [p for p in ctx.params if p not in ("self", "cls")]
-    return len(params) >= 3 and bool(_FITTED_RE.match(params[0])) and any(_DESIGN_RE.match(p) for p in params[1:]) \
-        and any(_RESPONSE_RE.match(p) for p in params[1:])
+    # a lowercase `x` beside `w` is a design matrix in NumPy code; in a torch or JAX loss
+    # (`weighted_l1(w, x, y)`) it may be the prediction: there only a capital `X` says so
+    design = "X" if ctx.imports_framework() else None
+    return len(params) >= 3 and bool(_FITTED_RE.match(params[0])) \
+        and any(_DESIGN_RE.match(p) and (design is None or p == design) for p in params[1:]) \
+        and any(_RESPONSE_RE.match(p) for p in params[1:]) and (design is None or name != "x")
 
 
 def _helper(ctx: "Context") -> bool:

@@ -186,9 +186,10 @@ def loss_scope(
 #: functions that build what a loss is scored against (``centerness_target``, ``get_targets``,
 #: ``compute_target`` of a TD loss): called from loss code, they are not loss code themselves
 TARGET_BUILDER_RE = lazy_pattern(r"(^|_)targets?$", re.IGNORECASE)
-#: ... unless the name says it scores something against them (``cross_entropy_with_oh_targets``)
-_SCORED_RE = lazy_pattern(r"loss|objective|criterion|entropy|xent|bce|nll|likelihood|divergence|error|_with_",
-                          re.IGNORECASE)
+#: ... unless the name says it scores something against them (``cross_entropy_with_oh_targets``,
+#: ``distance_to_target``)
+_SCORED_RE = lazy_pattern(r"loss|objective|criterion|entropy|xent|bce|nll|likelihood|divergence|error|dist|diff|"
+                          r"sim|_with_|_to_|_from_|_vs_|_between_", re.IGNORECASE)
 
 
 def _reached(world: _World, indexes: list[FileIndex], scope: str, loss_functions: tuple[str, ...],
