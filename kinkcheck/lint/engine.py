@@ -237,7 +237,11 @@ def _analyze_function(fa: FileAnalysis, tables: Tables, catalog, codes: frozense
     # branch (`if ctx.scale > 1:`) picks a gradient formula, it is no jump of a differentiated
     # value. Its masks stay: `grad * (y > 0)` is the Jacobian of the kink its forward hides
     opaque_ok = grad_off.autograd_rule(fa, qualname, cls_qual)
-    findings: list[Finding] = []
+    # a comparison that a `where`/`masked_fill` selects on and that is also used as a number
+    # (`masked_mean(loss, semi_hard)`): one comparison, one finding (the selection's); the
+    # masks are held back until every selection of the function is known
+    masks: list[Finding] = []
+    selected: set[tuple[int, int, int, int]] = set()
     for node in nodes:
         fa.spend()
         found = list(_node_findings(fa, tables, catalog, codes, ctx, node, node_checks, function))
@@ -246,11 +250,10 @@ def _analyze_function(fa: FileAnalysis, tables: Tables, catalog, codes: frozense
         if quiet and id(node) in quiet:
             found = [f for f in found if f.code == "KC506" or (
                 (f.code in VALUE_SINGULAR or f.category == "step") and not whole and flow.reaches_loss(node, ctx))]
-        findings.extend(found)
-    # a comparison that a `where`/`masked_fill` selects on and that is also used as a number
-    # (`masked_mean(loss, semi_hard)`): one comparison, one finding (the selection's)
-    selected = {(f.line, f.col) for f in findings if f.code == "KC402"}
-    yield from (f for f in findings if not (f.code == "KC304" and (f.line, f.col) in selected))
+        selected.update((f.line, f.col, f.end_line, f.end_col) for f in found if f.code == "KC402")
+        masks.extend(f for f in found if f.code == "KC304")
+        yield from (f for f in found if f.code != "KC304")
+    yield from (f for f in masks if (f.line, f.col, f.end_line, f.end_col) not in selected)
 
 
 def _all_quiet(body: list[ast.AST], quiet: set[int]) -> bool:

@@ -25,7 +25,7 @@ import contextvars
 import re
 
 from kinkcheck.lazyre import lazy_pattern
-from kinkcheck.lint.resolve import PREDICTION_WORD_RE, const_value, dotted, is_eps_like
+from kinkcheck.lint.resolve import LOSS_LIBRARIES, PREDICTION_WORD_RE, const_value, dotted, is_eps_like
 from kinkcheck.syntax import call_tail
 
 GE1, POS, NONNEG, NONZERO, ANY = "ge1", "pos", "nonneg", "nonzero", "any"
@@ -57,7 +57,7 @@ NONNEGATIVE_LOSSES = frozenset({"mse_loss", "l1_loss", "smooth_l1_loss", "huber_
                                 "pairwise_distance", "cross_entropy", "binary_cross_entropy",
                                 "binary_cross_entropy_with_logits", "softmax_cross_entropy",
                                 "sigmoid_binary_cross_entropy"})
-_LOSS_LIBRARIES = ("torch.nn.functional.", "torch.nn.modules.", "optax.", "optax._src.")
+_LOSS_LIBRARIES = LOSS_LIBRARIES
 #: callees that keep their (first) operand's range: reductions of same-signed values, casts, views
 #: (a cast to integers keeps >= 1 and >= 0; a positive fraction cast so may become 0, as with ``.to``)
 KEEP = frozenset({"sum", "nansum", "mean", "nanmean", "cumsum", "segment_sum", "amax", "amin", "float", "double", "half",

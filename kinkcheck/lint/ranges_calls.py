@@ -41,7 +41,7 @@ from kinkcheck.lint.ranges import (
     nested_join,
 )
 from kinkcheck.lint.ranges_forms import _defined, _signed_terms
-from kinkcheck.lint.resolve import PLAIN, annotation_kind, const_value, dotted
+from kinkcheck.lint.resolve import PLAIN, annotation_kind, const_value, dotted, is_eps_like
 from kinkcheck.syntax import binary_operands, callee_tail
 
 
@@ -129,7 +129,7 @@ def _call(node: ast.Call, ctx, depth: int) -> str:
         # ids)`) is the library function: its summary knows nothing of the arguments
         entry = ctx.fa.ix.scopes[own][0]
         if not _wrapper_of(entry, own.rsplit(".", 1)[-1]):
-            return _returned(node, ctx, depth) if not _sets_defaults(node, entry, ctx, depth) else ANY
+            return _returned(node, ctx, depth) if not _sets_defaults(node, entry) else ANY
     args = list(node.args)
     kw = {k.arg: k.value for k in node.keywords if k.arg}
     func: Any = node.func  # an Attribute when `method`
@@ -255,7 +255,7 @@ def _wrapper_of(fn: ast.AST, name: str) -> bool:
         and all(isinstance(v, ast.Name) and v.id in params for v in (*call.args, *(k.value for k in call.keywords)))
 
 
-def _sets_defaults(call: ast.Call, fn: ast.AST, ctx=None, depth: int = 0) -> bool:
+def _sets_defaults(call: ast.Call, fn: ast.AST) -> bool:
     """The call hands a number to a parameter whose default is a number or None (``clamp(d,
     0.0)`` of ``def clamp(x, lo=1e-6)``): a summary read with the defaults does not describe
     it. Flags and axes (``keepdim=True``, ``dim=-1``) leave the range as it is, and so does a
@@ -274,13 +274,12 @@ def _sets_defaults(call: ast.Call, fn: ast.AST, ctx=None, depth: int = 0) -> boo
     handed: list[tuple[str | None, ast.AST]] = [(positional[i].arg, v) for i, v in enumerate(call.args) if i < len(positional)]
     handed += [(k.arg, k.value) for k in call.keywords]
     return any(name in defaults and _numeric_setting(defaults[name]) and not _flag(value)
-               and not _same_sign(value, defaults[name], ctx, depth) for name, value in handed)
+               and not _eps_for_eps(value, defaults[name]) for name, value in handed)
 
 
-def _same_sign(value: ast.AST, default: ast.AST, ctx, depth: int) -> bool:
-    """``value`` (read in the caller's ``ctx``) is known > 0 as the positive number ``default`` is."""
-    v = const_value(default)
-    return ctx is not None and isinstance(v, float) and 0 < v < 1 and _range_of(value, ctx, depth - 1) == POS
+def _eps_for_eps(value: ast.AST, default: ast.AST) -> bool:
+    """An eps-like ``value`` (``self.eps``, ``1e-6``) handed for an eps-like default."""
+    return is_eps_like(default) and is_eps_like(value)
 
 
 def _numeric_setting(default: ast.AST) -> bool:

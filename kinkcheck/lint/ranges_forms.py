@@ -145,7 +145,7 @@ def _local_variance(p: ast.AST, base: ast.AST, ctx) -> bool:
     same window applied to the square and to the value, is >= 0 in exact arithmetic (a
     window of non-negative weights summing to 1 is a mean)."""
     if isinstance(p, ast.Call) and isinstance(base, ast.Call) and len(p.args) == len(base.args) == 1 \
-            and ast.dump(p.func) == ast.dump(base.func) and _window_module(p, ctx):
+            and (window := _window_module(p, ctx)) is not None and window == _window_module(base, ctx):
         inner = _squared(p.args[0])  # `self.pool(x ** 2) - mu ** 2` with `mu = self.pool(x)`
         return inner is not None and ast.dump(inner) == ast.dump(base.args[0])
     if not (isinstance(p, ast.Call) and isinstance(base, ast.Call)) or call_tail(p) not in _WINDOW_MEANS \
@@ -161,18 +161,20 @@ def _local_variance(p: ast.AST, base: ast.AST, ctx) -> bool:
 _WINDOW_LAYERS = frozenset({"AvgPool1d", "AvgPool2d", "AvgPool3d"})
 
 
-def _window_module(call: ast.Call, ctx) -> bool:
-    """``self.pool(...)`` where every method of the class that binds ``self.pool`` builds an
-    average-pooling layer."""
+def _window_module(call: ast.Call, ctx) -> str | None:
+    """``self.pool(...)`` where every method of the class that binds ``self.pool`` builds the
+    same average-pooling layer: that layer's constructor (so ``self.mu_x_pool`` and
+    ``self.sig_x_pool``, both ``nn.AvgPool2d(3, 1)``, are one window); None otherwise."""
     from kinkcheck.lint.bindings import self_assignments
 
     func = call.func
     cls = getattr(ctx, "cls_qual", None)
     if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self") \
             or cls is None or not hasattr(ctx, "fa"):
-        return False
-    built = [value for _, _, _, value in self_assignments(ctx.fa, cls, func.attr)]
-    return bool(built) and all(isinstance(v, ast.Call) and call_tail(v) in _WINDOW_LAYERS for v in built)
+        return None
+    built = {ast.dump(v) if isinstance(v, ast.Call) and call_tail(v) in _WINDOW_LAYERS else ""
+             for _, _, _, v in self_assignments(ctx.fa, cls, func.attr)}
+    return built.pop() or None if len(built) == 1 else None
 
 
 def _capped_below(node: ast.AST, c: float, ctx) -> bool:

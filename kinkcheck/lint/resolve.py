@@ -26,6 +26,8 @@ BUILTIN_NAMES = frozenset(dir(builtins))
 ARRAY_ROOTS = ("torch", "jax", "numpy", "scipy", "flax", "optax", "tensorflow", "autograd", "cupy")
 #: imports of an automatic-differentiation framework (HIPS ``autograd`` differentiates numpy code)
 FRAMEWORK_ROOTS = frozenset({"torch", "jax", "flax", "optax", "equinox", "functorch", "haiku", "autograd"})
+#: where a library keeps its losses (``torch.nn.functional.cross_entropy``, ``optax.huber_loss``)
+LOSS_LIBRARIES = ("torch.nn.functional.", "torch.nn.modules.", "optax.")
 #: libraries that compute on the host, outside every autodiff graph
 HOST_ROOTS = frozenset({"numpy", "scipy", "pandas", "sklearn"})
 #: Imports that make a file an "array file": only there can a value of unknown kind be a

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from kinkcheck.lazyre import lazy_pattern
+from kinkcheck.lint.resolve import LOSS_LIBRARIES
 
 if TYPE_CHECKING:  # pragma: no cover
     from kinkcheck.lint.index import _Indexer
@@ -322,7 +323,6 @@ _LIBRARY_LOSSES = frozenset({"cross_entropy", "nll_loss", "binary_cross_entropy"
                              "multilabel_soft_margin_loss", "poisson_nll_loss", "gaussian_nll_loss", "ctc_loss",
                              "softmax_cross_entropy", "softmax_cross_entropy_with_integer_labels",
                              "sigmoid_binary_cross_entropy"})
-_LOSS_LIBRARIES = ("torch.nn.functional.", "optax.", "optax.losses.")
 
 
 def returns_library_loss(returned: list[ast.AST], fn: ast.AST, resolve) -> bool:
@@ -351,7 +351,7 @@ def returns_library_loss(returned: list[ast.AST], fn: ast.AST, resolve) -> bool:
 
 def library_loss(qname: str) -> bool:
     """``torch.nn.functional.cross_entropy``, ``optax.softmax_cross_entropy``: a library's loss."""
-    return qname.startswith(_LOSS_LIBRARIES) and qname.rsplit(".", 1)[-1] in _LIBRARY_LOSSES
+    return qname.startswith(LOSS_LIBRARIES) and qname.rsplit(".", 1)[-1] in _LIBRARY_LOSSES
 
 
 def _scalar(node: ast.AST) -> bool:

@@ -118,8 +118,8 @@ def _sign(atom: ast.AST, holds: bool, name: str) -> str | None:
     if not (isinstance(atom, ast.Compare) and len(atom.ops) == 1):
         return None
     op, left, right = type(atom.ops[0]), core(atom.left), core(atom.comparators[0])
-    if const_value(left) is not None:
-        op, left, right = FLIPPED[op], right, left
+    if const_value(left) is not None or is_eps_like(left) and const_value(right) is None and not is_eps_like(right):
+        op, left, right = FLIPPED[op], right, left  # `0 < x`, `eps > scale`
     c = const_value(right)
     if c is None and is_eps_like(right):
         c = _EPS  # `if scale < self.eps: return ...`: past it, scale >= eps > 0

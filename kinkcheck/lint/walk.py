@@ -134,14 +134,14 @@ def backward_slice(body: "Sequence[ast.AST]", exprs: "Sequence[ast.AST]") -> lis
     guarding = _guarding_tests(body)
     # a branch around the differentiation too (`if counter > 0: ... loss.backward()`) decides
     # whether anything is differentiated, not which value is
-    first = min((getattr(e, "lineno", 0) or 0 for e in exprs), default=0)
+    last = max((getattr(e, "lineno", 0) or 0 for e in exprs), default=0)
     shared: set[int] | None = None  # worked out only where a branch is met (a walk of the body)
     changed = True
     while changed:
         changed = False
         for a in list(chosen):
             if not isinstance(a, (ast.Assign, ast.AugAssign, ast.AnnAssign)) or not _targets(a) & direct \
-                    or a.lineno > first:
+                    or a.lineno > last:
                 continue  # (an assignment after the differentiation is for a later pass of a loop)
             tests = guarding.get(id(a), ())
             if tests and shared is None:
@@ -196,6 +196,10 @@ def _targets(a: ast.AST) -> set[str]:
     return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
 
 
+#: ``try: ... except* E:`` (Python 3.11; a plain ``try`` before)
+_TRY_STAR = getattr(ast, "TryStar", ast.Try)
+
+
 def _guarding_tests(body: "Sequence[ast.AST]") -> dict[int, list[ast.expr]]:
     """id of each statement -> the tests of the ``if``/``while`` statements it is nested in,
     within this function's own statements."""
@@ -209,7 +213,10 @@ def _guarding_tests(body: "Sequence[ast.AST]") -> dict[int, list[ast.expr]]:
                 inner = [*tests, stmt.test]
                 visit(stmt.body, inner)
                 visit(stmt.orelse, inner)
-            elif isinstance(stmt, (ast.For, ast.AsyncFor, ast.With, ast.AsyncWith, ast.Try)):
+            elif isinstance(stmt, ast.Match):
+                for case in stmt.cases:
+                    visit(case.body, [*tests, stmt.subject])
+            elif isinstance(stmt, (ast.For, ast.AsyncFor, ast.With, ast.AsyncWith, ast.Try, _TRY_STAR)):
                 for block in ("body", "orelse", "finalbody"):
                     visit(getattr(stmt, block, []), tests)
                 for handler in getattr(stmt, "handlers", []):

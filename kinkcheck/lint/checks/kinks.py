@@ -63,9 +63,11 @@ def abs_at_zero(site: Site, ctx: Context):
         return site
     given = {k.arg: k.value for k in call.keywords}
     both = [*call.args[:2], *(given[k] for k in ("input", "target") if k in given)]
-    if len(both) != 2:
+    if len(both) != 2 or any(isinstance(a, ast.Starred) for a in both):
         return site
-    return site.with_(operand=ast.copy_location(ast.BinOp(left=both[0], op=ast.Sub(), right=both[1]), call))
+    difference = ast.copy_location(ast.BinOp(left=both[0], op=ast.Sub(), right=both[1]), call)
+    ctx.parents[id(difference)] = call
+    return site.with_(operand=difference)
 
 
 @refine("KC104")
