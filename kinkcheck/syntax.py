@@ -91,7 +91,6 @@ def scalar_cast_of(node: ast.AST) -> ast.AST | None:
     return None
 
 
-
 def scalar_source(node: ast.AST) -> ast.AST:
     """``t`` of ``t.item()`` / ``t.tolist()`` / ``float(t)``: the tensor a Python number is read
     off (the node itself when it is no such read)."""
@@ -103,3 +102,8 @@ def scalar_source(node: ast.AST) -> ast.AST:
         if inner is not None:
             return inner
     return node
+
+
+def number_reads(expr: ast.AST) -> list[ast.AST]:
+    """The tensors ``expr`` reads Python numbers off (``diff`` of ``t * diff.max().item()``)."""
+    return [src for n in ast.walk(expr) if (src := scalar_source(n)) is not n]

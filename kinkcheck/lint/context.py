@@ -126,6 +126,12 @@ class Context:
     def definition(self, name: str) -> ast.AST | None:
         return self.values.get(name)
 
+    def bound_once(self, name: str) -> ast.AST | None:
+        """The value a local name (no parameter) gets from its one assignment, else None."""
+        if name in self.params or len(self.assignments().get(name, ())) != 1:
+            return None
+        return self.definition(name)
+
     def param_default(self, name: str) -> ast.AST | None:
         p = self.params.get(name)
         return p[1] if p else None

@@ -10,7 +10,7 @@ from kinkcheck.lint.checks import Site, node_check, refine
 from kinkcheck.lint.branch_effects import records_only, reports
 from kinkcheck.lint.joins import names_in, selects_between_others
 from kinkcheck.lint.resolve import COMPARISON_CALLS, DATA, PLAIN, TENSOR, UNKNOWN, const_value, is_eps_like
-from kinkcheck.syntax import COMPARISON_OPS, binary_operands, call_tail, scalar_cast_of, scalar_source
+from kinkcheck.syntax import COMPARISON_OPS, binary_operands, call_tail, number_reads, scalar_cast_of, scalar_source
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -260,12 +260,9 @@ def _scalar_sources(node: ast.AST, ctx: Context) -> list[ast.AST]:
     computed under ``no_grad`` (an NLL before and after a fit, compared to log it), and only in
     a loss itself: a trainer's step reads numbers it gathered across ranks to log them or to
     set next step's coefficients."""
-    if isinstance(node, ast.Name) and node.id not in ctx.params and len(ctx.assignments().get(node.id, ())) == 1 \
-            and _in_declared_loss(ctx):
-        value = ctx.definition(node.id)
-        if value is not None and id(value) not in ctx.no_grad_ids() \
-                and any(scalar_source(n) is not n for n in ast.walk(value)):
-            return [s for n in _numbers_of(value) for s in [scalar_source(n)]]
+    if isinstance(node, ast.Name) and (value := ctx.bound_once(node.id)) is not None and _in_declared_loss(ctx) \
+            and id(value) not in ctx.no_grad_ids() and number_reads(value):
+        return [scalar_source(n) for n in _numbers_of(value)]
     return [scalar_source(node)]
 
 

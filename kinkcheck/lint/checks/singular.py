@@ -12,7 +12,7 @@ from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.lint.checks import Site, refine
 from kinkcheck.lint.ranges_settings import numeric_value
 from kinkcheck.lint.resolve import ARRAY_ROOTS, DATA, PLAIN, const_value
-from kinkcheck.syntax import callee_tail, scalar_source
+from kinkcheck.syntax import callee_tail, number_reads
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -118,14 +118,10 @@ def _number_of_value(node: ast.AST, ctx: Context) -> bool:
     with the prediction and can be 0 (a batch with no error); the numerator's gradient is
     divided by it all the same."""
     def reads(expr: ast.AST) -> bool:
-        return any((src := scalar_source(n)) is not n and ctx.kind(src) not in (PLAIN, DATA) for n in ast.walk(expr))
+        return any(ctx.kind(src) not in (PLAIN, DATA) for src in number_reads(expr))
 
-    for n in ast.walk(node):
-        if isinstance(n, ast.Name) and n.id not in ctx.params and len(ctx.assignments().get(n.id, ())) == 1:
-            value = ctx.definition(n.id)
-            if value is not None and reads(value):
-                return True
-    return reads(node)
+    return reads(node) or any(isinstance(n, ast.Name) and (value := ctx.bound_once(n.id)) is not None and reads(value)
+                              for n in ast.walk(node))
 
 
 #: names of counts and totals (a loss count, summed lengths, a weight sum)
