@@ -106,6 +106,15 @@ _POSITIVE_SETTING = lazy_pattern(r"(^|_)(threshold|thresh)$", re.IGNORECASE)
 #: inputs named as masks or one-hot encodings: 0/1 (or booleans), so >= 0 (a Dice loss's
 #: ``(p + target_onehot).sum()`` of softmax probabilities is > 0)
 _MASK_NAME = lazy_pattern(r"(^|_)(mask|masks|onehot|one_hot)$", re.IGNORECASE)
+#: inputs named as a distribution's scale beside its location (``gaussian_nll(loc, scale,
+#: target)``, ``student_t_nll(df, loc, scale, y)``, ``mean, variance = pred``): positive by the
+#: likelihood's contract, the head that makes them (a softplus or an exp) sits with the
+#: caller; not ``log_scale`` or ``raw_sigma``, nor a lone ``scale`` an objective optimises
+_SCALE_INPUT_NAME = lazy_pattern(r"^(?!(log|raw|logit|unconstrained|pre|delta|d|diff|grad|neg)_)([a-z0-9]+_)?"
+                                 r"(scale|scales|sigma|sigmas|std|stds|stddev|var|variance|variances|"
+                                 r"df|dispersion)$", re.IGNORECASE)
+_LOCATION_NAME = lazy_pattern(r"^([a-z0-9]+_)?(loc|locs|location|mean|means|mu|mus|median|center|centers)$",
+                              re.IGNORECASE)
 MAX_DEPTH = 8
 _UNDERFLOW: contextvars.ContextVar[bool] = contextvars.ContextVar("kinkcheck_range_underflow", default=False)
 #: how many function summaries are being worked out around the current one
@@ -455,7 +464,15 @@ def _param(name: str, ctx, depth: int) -> str:
     if carried is not None:
         return carried
     passed = _passed_range(name, ctx, depth)
+    if passed is None and scale_beside_location(name, getattr(ctx, "params", None) or ()):
+        return POS  # no caller in this file says otherwise
     return ANY if passed is None else passed
+
+
+def scale_beside_location(name: str, siblings) -> bool:
+    """``name`` is a distribution's scale and one of ``siblings`` (the other parameters, or
+    the other names a tuple is unpacked into) its location."""
+    return bool(_SCALE_INPUT_NAME.match(name)) and any(_LOCATION_NAME.match(s) for s in siblings if s != name)
 
 
 def _passed_range(name: str, ctx, depth: int) -> str | None:

@@ -20,6 +20,7 @@ from kinkcheck.lint.ranges import (
     class_of_self,
     join,
     meet,
+    scale_beside_location,
 )
 from kinkcheck.lint.resolve import ARRAY_ROOTS, PLAIN, const_value, dotted
 
@@ -53,6 +54,10 @@ def _bound(stmt: ast.AST, value: ast.AST | None, name: str, ctx, depth: int) -> 
                 from kinkcheck.lint.ranges_calls import returned_item
 
                 return returned_item(stmt.value, at[0], len(target.elts), ctx)
+    if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Tuple) \
+            and isinstance(stmt.value, ast.Name) and stmt.value.id in (getattr(ctx, "params", None) or {}) \
+            and scale_beside_location(name, [e.id for e in stmt.targets[0].elts if isinstance(e, ast.Name)]):
+        return POS  # `mean, variance = pred`: items of an input, a distribution's location and scale
     return ANY
 
 
