@@ -49,10 +49,12 @@ def parameter_kind(ctx: "Context", name: str) -> str:
     if name in ctx.data_params and not _setting(ctx, name):
         # every call from loss code hands in data, across files (`argflow`)
         return join(DATA, *_assigned_kinds(ctx, name)) if name in ctx.assignments() else DATA
-    if _paired_reference(ctx, name) or _survival_time(ctx, name) or _fitted_on(ctx, name):
+    if _paired_reference(ctx, name) or _survival_time(ctx, name) or _fitted_on(ctx, name) \
+            or _response_of_prediction(ctx, name):
         # `(ref_forces, pred_forces)`: the reference the prediction is scored against;
         # `(log_hz, event, time)`: when each event or censoring was observed; `(w, X, y)`:
-        # the samples and targets an objective of the weights is fitted on
+        # the samples and targets an objective of the weights is fitted on; `(raw, y)`: the
+        # response a raw score is scored against
         return DATA
     ann, default = ctx.params[name]
     if _spread_into_arrays(ctx, name):
@@ -239,6 +241,18 @@ def _fitted_on(ctx: "Context", name: str) -> bool:
     return len(params) >= 3 and bool(_FITTED_RE.match(params[0])) \
         and any(_DESIGN_RE.match(p) and (design is None or p == design) for p in params[1:]) \
         and any(_RESPONSE_RE.match(p) for p in params[1:]) and (design is None or name != "x")
+
+
+#: a parameter holding what the model scored: beside it a ``y`` is the response it is scored
+#: against (a gradient-boosting objective's ``(raw, y)``, xgboost's ``(predt, dtrain)``)
+_SCORED_PARAM_RE = lazy_pattern(r"^(raw|raw_scores?|raw_preds?|preds?|predt|y_?pred|y_?hat|logits?|scores?|margins?)$")
+
+
+def _response_of_prediction(ctx: "Context", name: str) -> bool:
+    """``y`` of ``logistic_grad_hess(raw, y)`` or ``logloss(y, raw)``: another parameter is
+    the prediction, so the response beside it is the data it is scored against."""
+    return bool(_RESPONSE_RE.match(name)) and any(
+        p != name and _SCORED_PARAM_RE.match(p) for p in ctx.params)
 
 
 def _helper(ctx: "Context") -> bool:
