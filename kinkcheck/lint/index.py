@@ -23,6 +23,7 @@ from kinkcheck.lint.env import _Env
 from kinkcheck.lint.index_records import APPLIES_GRADIENTS, INDEX_VERSION, MODULE_CODE, FileIndex, FunctionInfo
 from kinkcheck.lint.namespaces import NAMESPACE_ATTRS, NUMPY
 from kinkcheck.lint.pinned import Setting, call_settings
+from kinkcheck.lint.reported_calls import reported_targets
 from kinkcheck.lint.resolve import (
     ARRAY_LIBRARIES,
     FRAMEWORK_ROOTS,
@@ -35,6 +36,7 @@ from kinkcheck.lint.roots import (
     FORWARD_NAMES,
     GRAD_OF_EXPR,
     GRAD_TRANSFORMS,
+    METRIC_NAME_RE,
     backward_operand,
     creates_graph,
     differentiated_expr,
@@ -487,6 +489,9 @@ class _Indexer:
         if fn is not self.tree and not is_lambda:
             flow = summarise(params, nodes, hows, returned, quiet, lambda node: self.resolve(node, env),
                              setting_params(fn), instances, self.class_settings.get(cls_qual or "", frozenset()))
+        metric_calls = {id(node): target for node, target in call_nodes
+                        if target is not None and METRIC_NAME_RE.search(target.rsplit(".", 1)[-1])}
+        reported = reported_targets(fn, name, nodes, metric_calls, quiet) if metric_calls else ()
         ret_range = None
         if fn is not self.tree and not is_lambda and returned:
             ret_range = return_range.summarise(fn, parameters(fn), lambda node: (self.resolve(node, env), self.how))
@@ -510,6 +515,7 @@ class _Indexer:
             flow=flow,
             ret_range=ret_range,
             applies_gradients=applies_gradients,
+            reported=reported,
         )
 
     def _no_grad_calls(self, fn, nodes: list[ast.AST], env: "_Env") -> set[int]:

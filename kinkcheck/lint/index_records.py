@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-INDEX_VERSION = 15
+INDEX_VERSION = 16
 
 MODULE_CODE = "<module>"
 #: how JAX optimizers apply a gradient: flax's ``TrainState.apply_gradients``, optax's ``apply_updates``
@@ -48,6 +48,9 @@ class FunctionInfo:
     ret_range: str | None = None
     #: it applies a gradient with an optimizer (flax's ``apply_gradients``, optax's ``apply_updates``)
     applies_gradients: bool = False
+    #: the metric-named callees every call of which here only reports (``float(mae(p, y))``);
+    #: see ``reported_calls``
+    reported: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,9 @@ from kinkcheck.lint.roots import (
     EVALUATION_CLASS_RE,
     EVALUATION_SCORE_RE,
     LOSS_CLASS_RE,
+    LOSS_FAMILY_RE,
     LOSS_NAME_RE,
+    METRIC_NAME_RE,
     MODEL_BASES,
 )
 from kinkcheck.lint.scope_world import DENSITY_METHODS, _World
@@ -229,7 +231,8 @@ def _reached(world: _World, indexes: list[FileIndex], scope: str, loss_functions
             continue  # reached again at a smaller depth since
         _, f = world.functions[q]
         owner = f.class_qualname if f.class_qualname and world.is_loss_class(f.class_qualname) else None
-        for ref in (*f.calls, *f.refs):
+        logged = set(f.reported)  # `float(mae(pred, y))`: a metric reported, not a term of the loss
+        for ref in (*(c for c in f.calls if c not in logged), *f.refs):
             # a network the loss builds and holds (a perceptual loss's feature extractor) is
             # part of the loss; a model it is handed is not
             owned = owner is not None and world.builds(owner, ref)
@@ -261,11 +264,12 @@ def _roots(world: _World, indexes: list[FileIndex], scope: str,
     sliced: set[str] = set()
     host = _host_modules(indexes)
     setup = _setup_helpers(world) if any(f.root == "module" for _, f in world.functions.values()) else set()
+    logged = _logged_metrics(world)
     for q, (ix, f) in world.functions.items():
         if f.root == "backward" and not _configured(f, loss_functions):
             sliced.add(q)
         elif _configured(f, loss_functions) or (f.root and not (ix.module in host and f.root in IMPLIED_ROOTS)
-                                                 and not (f.root == "module" and q in setup)) \
+                                                 and not (f.root == "module" and q in setup) and q not in logged) \
                 or (scope == "model" and f.model_forward):
             roots.append(q)
     roots.extend(q for q in _class_roots(world) if world.functions[q][0].module not in host)
@@ -320,6 +324,27 @@ def _setup_helpers(world: _World) -> set[str]:
             stored.update(world.targets(ref))
     return {q for q, by in callers.items()
             if q not in stored and all(c.rsplit(".", 1)[-1] == "__init__" for c in by)}
+
+
+def _logged_metrics(world: _World) -> set[str]:
+    """Functions loss code by a metric's name only (``mae``, ``psnr``) that the checked tree
+    calls, every time only to report (``float(mae(pred, y))``, ``metrics = {"mae": ...}``, in
+    an evaluation function; ``reported_calls``) and never hands on as a value: the evaluation
+    its callers log, not a term anyone trains on."""
+    named = {q for q, (_, f) in world.functions.items() if f.root == "name" and f.class_qualname is None
+             and METRIC_NAME_RE.search(f.name) and not LOSS_NAME_RE.search(f.name)
+             and not LOSS_FAMILY_RE.search(f.name.lstrip("_"))}
+    if not named:
+        return set()
+    reported: set[str] = set()
+    used: set[str] = set()
+    for _, f in world.functions.values():
+        quiet = set(f.reported)
+        for ref in (*f.calls, *f.reported, *f.refs):
+            hit = named.intersection(world.targets(ref))
+            if hit:
+                (reported if ref in quiet and ref not in f.refs else used).update(hit)
+    return reported - used
 
 
 def _evaluation_scores(ix: FileIndex) -> set[str]:
