@@ -174,6 +174,9 @@ LOSS_CLASS_RE = lazy_pattern(r"(Loss|Criterion|Objective|Regularizer|Regularizat
 MARK_RE = lazy_pattern(r"#\s*kinkcheck:\s*loss\b")
 #: package or module names that hold losses
 LOSS_MODULE_RE = lazy_pattern(r"^_?(loss|losses)$", re.IGNORECASE)
+#: a package's module of losses, or of the costs a planner or a transport problem minimises
+#: (``diffmpc.costs``, ``ott.geometry.costs``): what is optimised, whatever each is called
+_OBJECTIVE_MODULES = ("losses", "costs")
 FORWARD_NAMES = ("forward", "__call__")
 
 #: Hand-written derivatives: a kink there is a kink of the gradient itself ...
@@ -262,11 +265,11 @@ def in_loss_module(module: str) -> bool:
     """``pkg.losses.total_variation``, ``pkg.loss.chamfer``: a module of the package a library
     keeps its losses in, whose functions are losses or their helpers whatever their names
     (``total_variation``, ``chamfer_distance``, ``mesh_laplacian_smoothing``), and a package's
-    ``losses`` module (``selfsup.losses``). A lone ``loss.py`` is not enough: it may hold a
-    training script's reporting too."""
+    ``losses`` or ``costs`` module (``selfsup.losses``, ``diffmpc.costs``). A lone ``loss.py``
+    is not enough: it may hold a training script's reporting too."""
     parts = module.split(".")
     return any(LOSS_MODULE_RE.search(part) for part in parts[:-1]) \
-        or len(parts) >= 2 and parts[-1].lstrip("_").lower() == "losses"
+        or len(parts) >= 2 and parts[-1].lstrip("_").lower() in _OBJECTIVE_MODULES
 
 
 def class_is(classes: dict[str, tuple[str, ...]], cls_qual: str, bases: frozenset[str], *, loss: bool,

@@ -468,6 +468,21 @@ def test_the_modules_of_a_loss_package_whatever_their_names():
                 "pkg.nnet.losses.Tally.update"} & got
 
 
+def test_the_costs_module_of_a_planner_or_a_transport_problem():
+    # diffmpc's `costs.py`: the stage, barrier and terminal costs a solver differentiates are
+    # handed to it by its users, so no call in the package reaches them; the module says what
+    # they are, as a `losses.py` does. A lone `cost.py` (botorch's cost models) does not
+    costs = """
+        import jax.numpy as jnp
+
+        def obstacle_cost(x, center, radius):
+            return jnp.maximum(radius - jnp.linalg.norm(x - center), 0.0)
+        """
+    got = scoped({"pkg.costs": costs, "pkg.models.cost": costs, "pkg.geometry.costs": costs})
+    assert {"pkg.costs.obstacle_cost", "pkg.geometry.costs.obstacle_cost"} <= got
+    assert "pkg.models.cost.obstacle_cost" not in got
+
+
 def test_the_log_density_of_a_distribution_or_a_bijector():
     # training differentiates `-dist.log_prob(y).mean()` and reparameterized draws, and a flow's
     # transforms and log-Jacobians; a distribution's summaries, and a log_prob of a class that
