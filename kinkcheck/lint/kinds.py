@@ -45,6 +45,7 @@ from kinkcheck.lint.resolve import (
 )
 from kinkcheck.lint.argflow import FREE
 from kinkcheck.lint.kinds_integer import class_index_target, indexes_an_array
+from kinkcheck.lint.layer_walks import LAYER_PARAMETERS, layer_of_walk
 from kinkcheck.lint.kinds_params import config_namespace, parameter_kind
 from kinkcheck.lint.narrowing import _isinstance_kind, _observation, _reference
 from kinkcheck.lint.records import record_setting
@@ -143,6 +144,8 @@ def _node_kind(ctx: "Context", node: ast.AST) -> str:
             # of `cfg: LossConfig`, a dataclass of the file with `margin: float = 1.0`
             return PLAIN
         base = k(node.value)
+        if base == PLAIN and node.attr in LAYER_PARAMETERS and layer_of_walk(node.value, ctx.fn):
+            return TENSOR  # `m.weight` of `for m in model.modules()`: a learnable parameter
         if base in (PLAIN, DATA, _CYCLE):
             return base
         if isinstance(node.value, ast.Name) and TRANSITIONS_RE.match(node.value.id):
