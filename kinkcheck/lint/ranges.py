@@ -106,15 +106,19 @@ _POSITIVE_SETTING = lazy_pattern(r"(^|_)(threshold|thresh)$", re.IGNORECASE)
 #: inputs named as masks or one-hot encodings: 0/1 (or booleans), so >= 0 (a Dice loss's
 #: ``(p + target_onehot).sum()`` of softmax probabilities is > 0)
 _MASK_NAME = lazy_pattern(r"(^|_)(mask|masks|onehot|one_hot)$", re.IGNORECASE)
-#: inputs named as a distribution's scale beside its location (``gaussian_nll(loc, scale,
-#: target)``, ``student_t_nll(df, loc, scale, y)``, ``mean, variance = pred``): positive by the
-#: likelihood's contract, the head that makes them (a softplus or an exp) sits with the
-#: caller; not ``log_scale`` or ``raw_sigma``, nor a lone ``scale`` an objective optimises
+#: inputs named as a distribution's scale beside another of its parameters (``gaussian_nll(loc,
+#: scale, target)``, ``student_t_nll(df, loc, scale, y)``, ``weibull_nll(scale, shape, t, e)``,
+#: ``mean, variance = pred``): positive by the likelihood's contract, the head that makes them
+#: (a softplus or an exp) sits with the caller; not ``log_scale`` or ``raw_sigma``, nor a lone
+#: ``scale`` an objective optimises, nor a concentration vector
 _SCALE_INPUT_NAME = lazy_pattern(r"^(?!(log|raw|logit|unconstrained|pre|delta|d|diff|grad|neg)_)([a-z0-9]+_)?"
                                  r"(scale|scales|sigma|sigmas|std|stds|stddev|var|variance|variances|"
-                                 r"df|dispersion)$", re.IGNORECASE)
-_LOCATION_NAME = lazy_pattern(r"^([a-z0-9]+_)?(loc|locs|location|mean|means|mu|mus|median|center|centers)$",
-                              re.IGNORECASE)
+                                 r"df|dispersion|shape|shapes|rate|rates)$", re.IGNORECASE)
+#: ... the location beside it, or the scale beside a shape (Weibull's, Gamma's)
+_PARTNER_NAME = lazy_pattern(r"^([a-z0-9]+_)?(loc|locs|location|mean|means|mu|mus|median|center|centers|"
+                             r"scale|scales|shape|shapes|rate|rates)$", re.IGNORECASE)
+#: the names that are positive only beside a scale (a lone ``shape`` is a tensor's)
+_SHAPE_NAME = lazy_pattern(r"^([a-z0-9]+_)?(shape|shapes|rate|rates)$", re.IGNORECASE)
 MAX_DEPTH = 8
 _UNDERFLOW: contextvars.ContextVar[bool] = contextvars.ContextVar("kinkcheck_range_underflow", default=False)
 #: how many function summaries are being worked out around the current one
@@ -471,8 +475,14 @@ def _param(name: str, ctx, depth: int) -> str:
 
 def scale_beside_location(name: str, siblings) -> bool:
     """``name`` is a distribution's scale and one of ``siblings`` (the other parameters, or
-    the other names a tuple is unpacked into) its location."""
-    return bool(_SCALE_INPUT_NAME.match(name)) and any(_LOCATION_NAME.match(s) for s in siblings if s != name)
+    the other names a tuple is unpacked into) its location or its shape."""
+    if not _SCALE_INPUT_NAME.match(name):
+        return False
+    partners = [s for s in siblings if s != name and _PARTNER_NAME.match(s)]
+    if _SHAPE_NAME.match(name):
+        # a shape or a rate is a distribution's beside a scale (`weibull_nll(scale, shape, ...)`)
+        return any(_SCALE_INPUT_NAME.match(s) and not _SHAPE_NAME.match(s) for s in partners)
+    return bool(partners)
 
 
 def _passed_range(name: str, ctx, depth: int) -> str | None:
