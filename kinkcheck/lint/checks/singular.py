@@ -99,6 +99,8 @@ def division(site: Site, ctx: Context):
         denom = site.operand
     if denom is None:
         return None
+    if isinstance(call, ast.BinOp) and _count_of_selection(call.left, denom):
+        return None  # `dp[mask] / mask.sum()`: an empty selection divides nothing
     if ctx.kind(denom) == PLAIN:
         return site.with_(operand=denom) if _number_of_value(denom, ctx) else None
     if _static(denom, ctx, 5):
@@ -122,6 +124,42 @@ def _number_of_value(node: ast.AST, ctx: Context) -> bool:
 
     return reads(node) or any(isinstance(n, ast.Name) and (value := ctx.bound_once(n.id)) is not None and reads(value)
                               for n in ast.walk(node))
+
+
+def _count_of_selection(numerator: ast.AST, denom: ast.AST) -> bool:
+    """``g[m] = dp[m] / m.sum()``, ``lam * sgn * dp[m] / np.sum(m)``: the numerator is the
+    elements a mask selects (not reduced: ``x[m].sum() / m.sum()`` is 0 / 0 for an empty mask)
+    and the denominator counts that mask, so it is >= 1 wherever there is anything to divide."""
+    mask = _counted(denom)
+    if mask is None:
+        return False
+    key = ast.dump(mask)
+    stack = [numerator]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Subscript) and ast.dump(node.slice) == key:
+            return True
+        if isinstance(node, ast.BinOp):
+            stack.extend((node.left, node.right))
+        elif isinstance(node, ast.UnaryOp):
+            stack.append(node.operand)
+    return False
+
+
+def _counted(denom: ast.AST) -> ast.AST | None:
+    """``m`` of ``m.sum()``, ``m.float().sum()``, ``np.sum(m)``, ``np.count_nonzero(m)``."""
+    if not isinstance(denom, ast.Call) or denom.keywords or not isinstance(denom.func, ast.Attribute) \
+            or denom.func.attr not in ("sum", "count_nonzero"):
+        return None
+    owner = denom.func.value
+    if isinstance(owner, ast.Name) and owner.id in ("np", "numpy", "torch", "jnp"):
+        return denom.args[0] if len(denom.args) == 1 else None  # `np.sum(m)`
+    if denom.args:
+        return None  # `m.sum(0)`: a count per column, some of them 0
+    while isinstance(owner, ast.Call) and isinstance(owner.func, ast.Attribute) and owner.func.attr in _SAME \
+            and not owner.args:
+        owner = owner.func.value  # `m.float().sum()`
+    return owner
 
 
 #: names of counts and totals (a loss count, summed lengths, a weight sum)
