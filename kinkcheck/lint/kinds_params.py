@@ -50,11 +50,11 @@ def parameter_kind(ctx: "Context", name: str) -> str:
         # every call from loss code hands in data, across files (`argflow`)
         return join(DATA, *_assigned_kinds(ctx, name)) if name in ctx.assignments() else DATA
     if _paired_reference(ctx, name) or _survival_time(ctx, name) or _fitted_on(ctx, name) \
-            or _response_of_prediction(ctx, name):
+            or _response_of_prediction(ctx, name) or _clean_sample(ctx, name):
         # `(ref_forces, pred_forces)`: the reference the prediction is scored against;
         # `(log_hz, event, time)`: when each event or censoring was observed; `(w, X, y)`:
         # the samples and targets an objective of the weights is fitted on; `(raw, y)`: the
-        # response a raw score is scored against
+        # response a raw score is scored against; `(x_start, x_t, t)`: a diffusion's clean sample
         return DATA
     ann, default = ctx.params[name]
     if _spread_into_arrays(ctx, name):
@@ -253,6 +253,18 @@ def _response_of_prediction(ctx: "Context", name: str) -> bool:
     the prediction, so the response beside it is the data it is scored against."""
     return bool(_RESPONSE_RE.match(name)) and any(
         p != name and _SCORED_PARAM_RE.match(p) for p in ctx.params)
+
+
+#: a diffusion model's clean sample, and the names of the noised one and its timestep beside it
+_CLEAN_SAMPLE_RE = lazy_pattern(r"^(x_start|x0|x_0)$")
+_NOISED_RE = lazy_pattern(r"^(x_t|xt|x_noisy|noisy|t|timesteps?)$")
+
+
+def _clean_sample(ctx: "Context", name: str) -> bool:
+    """``x_start`` of a diffusion loss (``q_sample(x_start, t)``, ``vlb(x0, x_t, t, pred)``):
+    the data the model learns to denoise, beside the noised sample or the timestep."""
+    return bool(_CLEAN_SAMPLE_RE.match(name)) and (name == "x_start" or any(
+        _NOISED_RE.match(p) for p in ctx.params if p != name))
 
 
 def _helper(ctx: "Context") -> bool:
