@@ -145,7 +145,8 @@ def _local_variance(p: ast.AST, base: ast.AST, ctx) -> bool:
     same window applied to the square and to the value, is >= 0 in exact arithmetic (a
     window of non-negative weights summing to 1 is a mean)."""
     if isinstance(p, ast.Call) and isinstance(base, ast.Call) and len(p.args) == len(base.args) == 1 \
-            and (window := _window_module(p, ctx)) is not None and window == _window_module(base, ctx):
+            and (window := _window_module(p, ctx) or _window_function(p, ctx)) is not None \
+            and window == (_window_module(base, ctx) or _window_function(base, ctx)):
         inner = _squared(p.args[0])  # `self.pool(x ** 2) - mu ** 2` with `mu = self.pool(x)`
         return inner is not None and ast.dump(inner) == ast.dump(base.args[0])
     if not (isinstance(p, ast.Call) and isinstance(base, ast.Call)) or call_tail(p) not in _WINDOW_MEANS \
@@ -175,6 +176,23 @@ def _window_module(call: ast.Call, ctx) -> str | None:
     built = {ast.dump(v) if isinstance(v, ast.Call) and call_tail(v) in _WINDOW_LAYERS else ""
              for _, _, _, v in self_assignments(ctx.fa, cls, func.attr)}
     return built.pop() or None if len(built) == 1 else None
+
+
+def _window_function(call: ast.Call, ctx) -> str | None:
+    """``filt(x)`` with ``def filt(x): return F.conv2d(x, window, padding=pad, groups=c)``
+    written in the function: a window mean applied to what it is handed; that def (so two
+    calls of it are one window), None otherwise."""
+    fn = getattr(ctx, "fn", None)
+    if not isinstance(call.func, ast.Name) or fn is None:
+        return None
+    for node in ast.walk(fn):
+        if isinstance(node, ast.FunctionDef) and node is not fn and node.name == call.func.id \
+                and node.args.args and len(node.body) == 1 and isinstance(node.body[0], ast.Return):
+            value = node.body[0].value
+            if isinstance(value, ast.Call) and call_tail(value) in _WINDOW_MEANS and value.args \
+                    and isinstance(value.args[0], ast.Name) and value.args[0].id == node.args.args[0].arg:
+                return ast.dump(node)
+    return None
 
 
 def _capped_below(node: ast.AST, c: float, ctx) -> bool:
