@@ -137,6 +137,8 @@ def _unit(node: ast.AST | None, ctx, depth: int) -> bool:
         return _own_norm(node.right, node.left, ctx)  # `W / W.norm(dim=0, keepdim=True)`
     if isinstance(node, ast.Call):
         tail, receiver, args = _call_parts(node, ctx)
+        if tail in _L2_NORMALIZERS:
+            return True  # a project's `l2_normalize(q)`: named for what it returns
         if tail == "normalize":
             p = next((kw.value for kw in node.keywords if kw.arg == "p"), args[1] if len(args) > 1 else None)
             return p is None or (isinstance(p, ast.Constant) and p.value == 2)
@@ -145,6 +147,8 @@ def _unit(node: ast.AST | None, ctx, depth: int) -> bool:
     return False
 
 
+#: helpers named for rows of Euclidean norm 1 (no order to read: the name says it)
+_L2_NORMALIZERS = frozenset({"l2_normalize", "l2normalize", "normalize_l2", "l2_norm_rows", "unit_normalize"})
 #: what keeps a norm from 0 without moving it much (``n.clamp_min(eps)``, ``n + eps``)
 _FLOORS = frozenset({"clamp_min", "clamp", "clip", "maximum", "fmax", "max"})
 
