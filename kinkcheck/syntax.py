@@ -78,6 +78,12 @@ def new_axes(index: ast.AST) -> int | None:
     return added
 
 
+#: calls that only record a value: ``print``, ``logger.info``, ``self.log``, ``wandb.log``,
+#: Stable-Baselines' ``logger.record``, MLflow's ``log_metrics``, ``tf.summary.scalar``
+#: (``np.log`` shares a name: callers rule out the array libraries)
+LOGGING_CALLS = frozenset({"print", "log", "log_dict", "info", "debug", "warning", "warn", "error", "exception",
+                           "critical", "add_scalar", "add_scalars", "set_postfix", "record", "record_mean",
+                           "log_metric", "log_metrics", "log_scalar", "log_scalars", "scalar"})
 #: Python's number casts: ``float(t)``, ``int(t)`` and ``bool(t)`` of a tensor read its value
 #: on the host (a cut of the gradient, as ``.item()`` is)
 SCALAR_CASTS = frozenset({"float", "int", "bool"})

@@ -9,13 +9,12 @@ from __future__ import annotations
 import ast
 
 from kinkcheck.lazyre import lazy_pattern
-from kinkcheck.syntax import callee_tail
+from kinkcheck.syntax import LOGGING_CALLS, callee_tail
 
 #: builtins and methods that turn a value into a Python number or a host array
 _TO_HOST = frozenset({"float", "int", "round", "str", "item", "tolist", "numpy", "device_get", "to_host", "asarray"})
-#: calls that report what they are handed
-_LOGGING = frozenset({"print", "log", "log_dict", "info", "debug", "warning", "add_scalar", "add_scalars",
-                      "set_postfix", "log_metric", "log_metrics", "log_scalar", "log_scalars", "format"})
+#: the array modules by their usual names: their ``log`` computes, it does not report
+_ARRAY_MODULES = frozenset({"np", "numpy", "jnp", "torch", "math", "tf"})
 #: containers of reported values (``metrics["mae"] = ...``, ``logs = {...}``, ``sums[k] += ...``)
 _RECORD_NAME = lazy_pattern(
     r"(^|_)(metric|metrics|log|logs|logging|stat|stats|info|infos|summary|summaries|result|results|scalar|scalars|"
@@ -24,10 +23,10 @@ _RECORD_NAME = lazy_pattern(
 _EVALUATION_FN = lazy_pattern(r"^_*(eval|evaluate|evaluation|validate|validation|val|test|report|log)(_|$)")
 
 
-def reported_targets(fn: ast.AST, name: str, nodes: list[ast.AST], targets: dict[int, str],
-                     quiet: set[int]) -> tuple[str, ...]:
-    """The callees of ``fn`` (by their resolved ``targets``) every call of which is made with
-    gradients off (``quiet``) or only reported."""
+def reported_targets(name: str, nodes: list[ast.AST], targets: dict[int, str], quiet: set[int]) -> tuple[str, ...]:
+    """The callees (by the resolved ``targets`` of the calls among ``nodes``, the body of the
+    function ``name``) every call of which is made with gradients off (``quiet``) or only
+    reported."""
     if not targets:
         return ()
     everything = bool(_EVALUATION_FN.match(name))
@@ -62,10 +61,7 @@ def _reported(call: ast.Call, parents: dict[int, ast.AST]) -> bool:
             if child is parent.func:
                 child = parent
                 continue
-            tail = callee_tail(parent.func)
-            if tail in _TO_HOST or tail in _LOGGING:
-                return True  # `float(mae(...))`, `logger.info(rmse(...))`
-            return False  # handed to another computation
+            return _reporting_call(parent)  # `float(mae(...))`, `logger.info(rmse(...))`, not `np.log(...)`
         if isinstance(parent, ast.FormattedValue):
             return True
         if isinstance(parent, ast.Dict) and any(v is child for v in parent.values):
@@ -82,10 +78,16 @@ def _recorded_dict(node: ast.Dict, parents: dict[int, ast.AST]) -> bool:
     parent = parents.get(id(node))
     if isinstance(parent, ast.Assign) and parent.value is node:
         return all(_record_target(t) for t in parent.targets)
-    if isinstance(parent, ast.Call) and node in parent.args:
-        tail = callee_tail(parent.func)
-        return tail in _TO_HOST or tail in _LOGGING
-    return False
+    return isinstance(parent, ast.Call) and node in parent.args and _reporting_call(parent)
+
+
+def _reporting_call(call: ast.Call) -> bool:
+    """``float(...)``, ``jax.device_get(...)``, ``logger.info(...)``; not ``np.log(...)``."""
+    func = call.func
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in _ARRAY_MODULES:
+        return func.attr in ("asarray", "array")  # `np.asarray(rmse(...))`: to the host
+    tail = callee_tail(func)
+    return tail in _TO_HOST or tail in LOGGING_CALLS
 
 
 def _record_target(target: ast.AST) -> bool:

@@ -19,7 +19,7 @@ from kinkcheck.lint.flow import _inside, _returns, in_condition, reaches_loss
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, DATA, HOST_ROOTS, PLAIN, TENSOR
 from kinkcheck.lint.sinks import _callee, every_bound_use, reads, uses_of
 from kinkcheck.lint.walk import walk_local
-from kinkcheck.syntax import scalar_cast_of
+from kinkcheck.syntax import LOGGING_CALLS, scalar_cast_of
 
 #: black boxes that cut a value out of the graph on purpose when the loss keeps a gradient
 DELIBERATE = frozenset({"KC503", "KC506"})
@@ -271,14 +271,6 @@ def _the_loss(node: ast.AST, ctx) -> bool:
 _NUMBER_WRAPPERS = frozenset({"round", "float", "int", "abs"})
 #: ... and the builtins a threshold passes through on its way to a comparison (``min(kth, t)``)
 _THRESHOLD_BUILTINS = _NUMBER_WRAPPERS | {"min", "max"}
-#: calls that only record a value: ``print``, ``logger.info``, ``self.log``, ``wandb.log``,
-#: Stable-Baselines' ``logger.record``, MLflow's ``log_metrics``, ``tf.summary.scalar``
-_LOGGING = frozenset({"print", "log", "log_dict", "info", "debug", "warning", "warn", "error", "exception", "critical",
-                      "add_scalar", "add_scalars",
-                      "set_postfix", "record", "record_mean", "log_metric", "log_metrics", "log_scalar",
-                      "log_scalars", "scalar"})
-
-
 def _logged(child: ast.AST, parent: ast.AST | None, ctx) -> bool:
     """``child`` is an argument of a logging call."""
     if not (isinstance(parent, ast.Call) and (child in parent.args or any(k.value is child for k in parent.keywords))):
@@ -290,7 +282,7 @@ def logging_call(call: ast.Call, ctx) -> bool:
     """A call that reports (``print``, ``logger.info``, ``warnings.warn``; not ``np.log``: the
     array libraries and ``math`` compute)."""
     q = ctx.qualify(call.func) or ""
-    return _callee(call) in _LOGGING and q.split(".")[0] not in (*ARRAY_LIBRARIES, "math", "cmath")
+    return _callee(call) in LOGGING_CALLS and q.split(".")[0] not in (*ARRAY_LIBRARIES, "math", "cmath")
 
 
 def _new_leaf(node: ast.AST, ctx) -> bool:
