@@ -253,15 +253,23 @@ def _float_reduction(node: ast.AST, kind: str) -> bool:
         and node.func.attr in _FLOAT_REDUCTIONS
 
 
+def _sliced(ctx: Context) -> bool:
+    """Only the backward slice of the function is checked (a training step): the branches
+    met there decide which value is differentiated (``if loss_val > cfg.max_loss: loss =
+    loss * (cfg.max_loss / loss_val)``), so a number they read off it moves with it."""
+    info = ctx.fa.ix.functions.get(ctx.qualname) if ctx.fa.ix is not None else None
+    return info is not None and info.root == "backward"
+
+
 def _scalar_sources(node: ast.AST, ctx: Context) -> list[ast.AST]:
     """:func:`~kinkcheck.syntax.scalar_source` of each operand, also through a name bound once to Python
     arithmetic on a tensor's number (``scale = (lengths * vis).sum().item() / max(n, 1.0)``
     then ``if scale < eps:``): the branch reads the tensors the number came from. Not one
     computed under ``no_grad`` (an NLL before and after a fit, compared to log it), and only in
-    a loss itself: a trainer's step reads numbers it gathered across ranks to log them or to
-    set next step's coefficients."""
-    if isinstance(node, ast.Name) and (value := ctx.bound_once(node.id)) is not None and _in_declared_loss(ctx) \
-            and id(value) not in ctx.no_grad_ids() and number_reads(value):
+    a loss itself or in the backward slice of a step: elsewhere a trainer's step reads numbers it
+    gathered across ranks to log them or to set next step's coefficients."""
+    if isinstance(node, ast.Name) and (value := ctx.bound_once(node.id)) is not None \
+            and (_in_declared_loss(ctx) or _sliced(ctx)) and id(value) not in ctx.no_grad_ids() and number_reads(value):
         return [scalar_source(n) for n in _numbers_of(value)]
     return [scalar_source(node)]
 
