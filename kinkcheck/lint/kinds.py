@@ -144,7 +144,7 @@ def _node_kind(ctx: "Context", node: ast.AST) -> str:
             # of `cfg: LossConfig`, a dataclass of the file with `margin: float = 1.0`
             return PLAIN
         base = k(node.value)
-        if base == PLAIN and node.attr in LAYER_PARAMETERS and layer_of_walk(node.value, ctx.fn):
+        if base == PLAIN and node.attr in LAYER_PARAMETERS and layer_of_walk(node.value, ctx):
             return TENSOR  # `m.weight` of `for m in model.modules()`: a learnable parameter
         if base in (PLAIN, DATA, _CYCLE):
             return base

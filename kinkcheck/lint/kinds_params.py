@@ -249,22 +249,23 @@ _SCORED_PARAM_RE = lazy_pattern(r"^(raw|raw_scores?|raw_preds?|preds?|predt|y_?p
 
 
 def _response_of_prediction(ctx: "Context", name: str) -> bool:
-    """``y`` of ``logistic_grad_hess(raw, y)`` or ``logloss(y, raw)``: another parameter is
-    the prediction, so the response beside it is the data it is scored against."""
+    """``y`` of ``logistic_grad_hess(raw, y)`` or ``logloss(y, raw)``: another parameter, one
+    without a default (not ``margin=1.0``), is the prediction, so the response beside it is
+    the data it is scored against."""
     return bool(_RESPONSE_RE.match(name)) and any(
-        p != name and _SCORED_PARAM_RE.match(p) for p in ctx.params)
+        p != name and _SCORED_PARAM_RE.match(p) and ctx.params[p][1] is None for p in ctx.params)
 
 
 #: a diffusion model's clean sample, and the names of the noised one and its timestep beside it
 _CLEAN_SAMPLE_RE = lazy_pattern(r"^(x_start|x0|x_0)$")
-_NOISED_RE = lazy_pattern(r"^(x_t|xt|x_noisy|noisy|t|timesteps?)$")
+_NOISED_RE = lazy_pattern(r"^(x_t|xt|x_noisy|noisy_x|noise|timesteps?)$")
 
 
 def _clean_sample(ctx: "Context", name: str) -> bool:
-    """``x_start`` of a diffusion loss (``q_sample(x_start, t)``, ``vlb(x0, x_t, t, pred)``):
-    the data the model learns to denoise, beside the noised sample or the timestep."""
-    return bool(_CLEAN_SAMPLE_RE.match(name)) and (name == "x_start" or any(
-        _NOISED_RE.match(p) for p in ctx.params if p != name))
+    """``x_start`` of a diffusion loss (``q_sample(x_start, timesteps, noise)``, ``vlb(x0,
+    x_t, t, pred)``): the data the model learns to denoise, beside the noised sample, the
+    noise or the timesteps (not a bare ``t``: a shooting loss's ``(x0, t)`` is its state)."""
+    return bool(_CLEAN_SAMPLE_RE.match(name)) and any(_NOISED_RE.match(p) for p in ctx.params if p != name)
 
 
 def _helper(ctx: "Context") -> bool:

@@ -13,30 +13,44 @@ LAYER_PARAMETERS = frozenset({"weight", "bias"})
 _LAYER_WALKS = frozenset({"modules", "children", "named_modules", "named_children"})
 
 
-def layer_of_walk(node: ast.AST, fn: ast.AST | None) -> bool:
-    """``m`` of ``for m in model.modules()`` (or of a comprehension over it), or ``first =
-    next(m for m in model.modules() if ...)``: a layer of a network, whose ``weight`` and
-    ``bias`` are learnable (a penalty on them is a term of the loss)."""
+def layer_of_walk(node: ast.AST, ctx) -> bool:
+    """``m`` of ``for m in model.modules()`` (or of a comprehension over it, or of ``for i,
+    (name, m) in enumerate(model.named_modules())``), or ``first = next(m for m in
+    model.modules() if ...)``: a layer of a network, whose ``weight`` and ``bias`` are
+    learnable (a penalty on them is a term of the loss)."""
+    fn = getattr(ctx, "fn", None)
     if not isinstance(node, ast.Name) or fn is None:
         return False
+    memo = ctx.__dict__.setdefault("_layer_walk_names", {})
+    if id(fn) not in memo:
+        memo[id(fn)] = _walked_layers(fn)
+    return node.id in memo[id(fn)]
 
-    def walks(iterable: ast.AST) -> bool:
-        if isinstance(iterable, ast.Call) and isinstance(iterable.func, ast.Attribute) \
-                and iterable.func.attr in _LAYER_WALKS:
-            return True
-        return isinstance(iterable, ast.Call) and isinstance(iterable.func, ast.Name) \
-            and iterable.func.id in ("list", "reversed", "enumerate") and bool(iterable.args) and walks(iterable.args[0])
 
-    def binds(target: ast.AST) -> bool:
-        return isinstance(target, ast.Name) and target.id == node.id or isinstance(target, ast.Tuple) and any(
-            isinstance(e, ast.Name) and e.id == node.id for e in target.elts)
-
+def _walked_layers(fn: ast.AST) -> frozenset[str]:
+    """The names ``fn`` binds to the layers of a network it walks (one pass over its body)."""
+    out: set[str] = set()
     for n in ast.walk(fn):
-        if isinstance(n, (ast.For, ast.AsyncFor, ast.comprehension)) and binds(n.target) and walks(n.iter):
-            return True
-        if isinstance(n, ast.Assign) and any(binds(t) for t in n.targets) and isinstance(n.value, ast.Call) \
-                and isinstance(n.value.func, ast.Name) and n.value.func.id == "next" and n.value.args \
-                and isinstance(n.value.args[0], ast.GeneratorExp) \
-                and any(walks(g.iter) for g in n.value.args[0].generators):
-            return True
-    return False
+        if isinstance(n, (ast.For, ast.AsyncFor, ast.comprehension)) and _walks(n.iter):
+            out.update(_names(n.target))
+        elif isinstance(n, ast.Assign) and isinstance(n.value, ast.Call) and isinstance(n.value.func, ast.Name) \
+                and n.value.func.id == "next" and n.value.args and isinstance(n.value.args[0], ast.GeneratorExp) \
+                and any(_walks(g.iter) for g in n.value.args[0].generators):
+            for t in n.targets:
+                out.update(_names(t))
+    return frozenset(out)
+
+
+def _walks(iterable: ast.AST) -> bool:
+    """``model.modules()``, ``list(model.children())``, ``enumerate(model.named_modules())``."""
+    if not isinstance(iterable, ast.Call):
+        return False
+    if isinstance(iterable.func, ast.Attribute):
+        return iterable.func.attr in _LAYER_WALKS
+    return isinstance(iterable.func, ast.Name) and iterable.func.id in ("list", "reversed", "enumerate", "tuple") \
+        and bool(iterable.args) and _walks(iterable.args[0])
+
+
+def _names(target: ast.AST) -> set[str]:
+    """The names a target binds, at any depth of nesting (``i, (name, m)``)."""
+    return {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}

@@ -185,8 +185,8 @@ def _window_function(call: ast.Call, ctx) -> str | None:
     fn = getattr(ctx, "fn", None)
     if not isinstance(call.func, ast.Name) or fn is None:
         return None
-    for node in ast.walk(fn):
-        if isinstance(node, ast.FunctionDef) and node is not fn and node.name == call.func.id \
+    for node in getattr(fn, "body", ()):  # a def of the function's own body, the one in scope here
+        if isinstance(node, ast.FunctionDef) and node.name == call.func.id \
                 and node.args.args and len(node.body) == 1 and isinstance(node.body[0], ast.Return):
             value = node.body[0].value
             if isinstance(value, ast.Call) and call_tail(value) in _WINDOW_MEANS and value.args \

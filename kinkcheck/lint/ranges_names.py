@@ -16,6 +16,7 @@ from kinkcheck.lint.ranges import (
     POS,
     _config_name,
     _param,
+    _passed_range,
     _range_of,
     class_of_self,
     join,
@@ -54,10 +55,14 @@ def _bound(stmt: ast.AST, value: ast.AST | None, name: str, ctx, depth: int) -> 
                 from kinkcheck.lint.ranges_calls import returned_item
 
                 return returned_item(stmt.value, at[0], len(target.elts), ctx)
-    if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Tuple) \
+    if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], (ast.Tuple, ast.List)) \
+            and not any(isinstance(e, ast.Starred) for e in stmt.targets[0].elts) \
             and isinstance(stmt.value, ast.Name) and stmt.value.id in (getattr(ctx, "params", None) or {}) \
-            and scale_beside_location(name, [e.id for e in stmt.targets[0].elts if isinstance(e, ast.Name)]):
-        return POS  # `mean, variance = pred`: items of an input, a distribution's location and scale
+            and scale_beside_location(name, [e.id for e in stmt.targets[0].elts if isinstance(e, ast.Name)], ctx) \
+            and depth > 2 and _passed_range(stmt.value.id, ctx, depth) is None:
+        # `mean, variance = pred` of a likelihood no caller in the file hands a prediction:
+        # items of an input, a distribution's location and scale
+        return POS
     return ANY
 
 

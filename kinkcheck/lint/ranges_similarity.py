@@ -148,7 +148,7 @@ def _unit(node: ast.AST | None, ctx, depth: int) -> bool:
 
 
 #: helpers named for rows of Euclidean norm 1 (no order to read: the name says it)
-_L2_NORMALIZERS = frozenset({"l2_normalize", "l2normalize", "normalize_l2", "l2_norm_rows", "unit_normalize"})
+_L2_NORMALIZERS = frozenset({"l2_normalize", "l2normalize", "normalize_l2", "unit_normalize"})
 #: what keeps a norm from 0 without moving it much (``n.clamp_min(eps)``, ``n + eps``)
 _FLOORS = frozenset({"clamp_min", "clamp", "clip", "maximum", "fmax", "max"})
 

@@ -9,27 +9,30 @@ from __future__ import annotations
 import ast
 
 from kinkcheck.lazyre import lazy_pattern
+from kinkcheck.lint.resolve import ARRAY_LIBRARIES
+from kinkcheck.lint.roots import LOSS_NAME_RE
 from kinkcheck.syntax import LOGGING_CALLS, callee_tail
 
 #: builtins and methods that turn a value into a Python number or a host array
-_TO_HOST = frozenset({"float", "int", "round", "str", "item", "tolist", "numpy", "device_get", "to_host", "asarray"})
-#: the array modules by their usual names: their ``log`` computes, it does not report
-_ARRAY_MODULES = frozenset({"np", "numpy", "jnp", "torch", "math", "tf"})
+_TO_HOST = frozenset({"float", "int", "round", "str", "item", "tolist", "numpy", "device_get", "to_host"})
+#: ... and the NumPy calls that bring a value to the host (``np.asarray(rmse(...))``)
+_NUMPY_TO_HOST = frozenset({"numpy.asarray", "numpy.array"})
 #: containers of reported values (``metrics["mae"] = ...``, ``logs = {...}``, ``sums[k] += ...``)
 _RECORD_NAME = lazy_pattern(
     r"(^|_)(metric|metrics|log|logs|logging|stat|stats|info|infos|summary|summaries|result|results|scalar|scalars|"
     r"record|records|history|sums|meter|meters|report|eval|evals)$")
-#: functions whose every computation is evaluation
-_EVALUATION_FN = lazy_pattern(r"^_*(eval|evaluate|evaluation|validate|validation|val|test|report|log)(_|$)")
+#: functions whose every computation is evaluation (not ``log_likelihood``: a loss by its name)
+_EVALUATION_FN = lazy_pattern(r"^_*(eval|evaluate|evaluation|validate|validation|test)(_|$)")
 
 
-def reported_targets(name: str, nodes: list[ast.AST], targets: dict[int, str], quiet: set[int]) -> tuple[str, ...]:
-    """The callees (by the resolved ``targets`` of the calls among ``nodes``, the body of the
-    function ``name``) every call of which is made with gradients off (``quiet``) or only
-    reported."""
+def reported_targets(name: str, nodes: list[ast.AST], targets: dict[int, str],
+                     resolved: dict[int, str | None], quiet: set[int]) -> tuple[str, ...]:
+    """The callees (by the resolved ``targets`` of the metric calls among ``nodes``, the body
+    of the function ``name``; ``resolved`` holds what every call there resolves to) every
+    call of which is made with gradients off (``quiet``) or only reported."""
     if not targets:
         return ()
-    everything = bool(_EVALUATION_FN.match(name))
+    everything = bool(_EVALUATION_FN.match(name)) and not LOSS_NAME_RE.search(name)
     parents: dict[int, ast.AST] = {}
     for node in nodes:
         for child in ast.iter_child_nodes(node):
@@ -41,12 +44,14 @@ def reported_targets(name: str, nodes: list[ast.AST], targets: dict[int, str], q
         target = targets.get(id(node))
         if target is None:
             continue  # a callee not named as a metric
-        only = everything or id(node) in quiet or _reported(node, parents)
+        only = everything or id(node) in quiet or _reported(node, parents, resolved)
         verdict[target] = verdict.get(target, True) and only
     return tuple(t for t, only in verdict.items() if only)
 
 
-def _reported(call: ast.Call, parents: dict[int, ast.AST]) -> bool:
+def _reported(call: ast.Call, parents: dict[int, ast.AST], resolved: dict[int, str | None]) -> bool:
+    """``call``'s value only reaches a report: a number or host array, a logging call, an
+    f-string, or a record (``metrics["mae"] = ...``, a dict literal kept as a record)."""
     child: ast.AST = call
     for _ in range(8):
         parent = parents.get(id(child))
@@ -61,32 +66,35 @@ def _reported(call: ast.Call, parents: dict[int, ast.AST]) -> bool:
             if child is parent.func:
                 child = parent
                 continue
-            return _reporting_call(parent)  # `float(mae(...))`, `logger.info(rmse(...))`, not `np.log(...)`
+            return _reporting_call(parent, resolved)  # `float(mae(...))`, `logger.info(rmse(...))`
         if isinstance(parent, ast.FormattedValue):
             return True
         if isinstance(parent, ast.Dict) and any(v is child for v in parent.values):
-            return _recorded_dict(parent, parents)
+            return _recorded_dict(parent, parents, resolved)
         if isinstance(parent, (ast.Assign, ast.AugAssign)) and parent.value is child:
+            # an entry of a record (`sums["e_mae"] += ...`); a plain name (`result = rmse(p, y)`)
+            # may be returned or trained on
             targets = parent.targets if isinstance(parent, ast.Assign) else [parent.target]
-            return all(_record_target(t) for t in targets)
+            return all(isinstance(t, ast.Subscript) and _record_target(t) for t in targets)
         return False
     return False
 
 
-def _recorded_dict(node: ast.Dict, parents: dict[int, ast.AST]) -> bool:
+def _recorded_dict(node: ast.Dict, parents: dict[int, ast.AST], resolved: dict[int, str | None]) -> bool:
     """A dict literal assigned to a record (``metrics = {...}``) or handed to a reporting call."""
     parent = parents.get(id(node))
     if isinstance(parent, ast.Assign) and parent.value is node:
         return all(_record_target(t) for t in parent.targets)
-    return isinstance(parent, ast.Call) and node in parent.args and _reporting_call(parent)
+    return isinstance(parent, ast.Call) and node in parent.args and _reporting_call(parent, resolved)
 
 
-def _reporting_call(call: ast.Call) -> bool:
-    """``float(...)``, ``jax.device_get(...)``, ``logger.info(...)``; not ``np.log(...)``."""
-    func = call.func
-    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in _ARRAY_MODULES:
-        return func.attr in ("asarray", "array")  # `np.asarray(rmse(...))`: to the host
-    tail = callee_tail(func)
+def _reporting_call(call: ast.Call, resolved: dict[int, str | None]) -> bool:
+    """``float(...)``, ``jax.device_get(...)``, ``logger.info(...)``, ``np.asarray(...)``; not
+    ``np.log(...)``, ``jax.numpy.log(...)`` nor ``jnp.asarray(...)``, which compute."""
+    q = resolved.get(id(call))
+    if q is not None and q.split(".")[0] in (*ARRAY_LIBRARIES, "math", "cmath"):
+        return q in _NUMPY_TO_HOST or q == "jax.device_get"
+    tail = callee_tail(call.func)
     return tail in _TO_HOST or tail in LOGGING_CALLS
 
 

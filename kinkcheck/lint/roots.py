@@ -174,9 +174,6 @@ LOSS_CLASS_RE = lazy_pattern(r"(Loss|Criterion|Objective|Regularizer|Regularizat
 MARK_RE = lazy_pattern(r"#\s*kinkcheck:\s*loss\b")
 #: package or module names that hold losses
 LOSS_MODULE_RE = lazy_pattern(r"^_?(loss|losses)$", re.IGNORECASE)
-#: a package's module of losses, or of the costs a planner or a transport problem minimises
-#: (``diffmpc.costs``, ``ott.geometry.costs``): what is optimised, whatever each is called
-_OBJECTIVE_MODULES = ("losses", "costs")
 FORWARD_NAMES = ("forward", "__call__")
 
 #: Hand-written derivatives: a kink there is a kink of the gradient itself ...
@@ -256,20 +253,23 @@ def function_root(ix: "_Indexer", fn: ast.AST, name: str, cls_qual: str | None, 
         root = "name"
     if root is None and plain and ix.array_code and is_gradient_name(name):
         root = "gradient"
-    if root is None and plain and not is_lambda and cls_qual is None and ix.array_code and in_loss_module(ix.module):
+    if root is None and plain and not is_lambda and cls_qual is None and ix.array_code \
+            and in_loss_module(ix.module, framework=ix.framework_code):
         root = "module"
     return root, model_forward
 
 
-def in_loss_module(module: str) -> bool:
+def in_loss_module(module: str, framework: bool = True) -> bool:
     """``pkg.losses.total_variation``, ``pkg.loss.chamfer``: a module of the package a library
     keeps its losses in, whose functions are losses or their helpers whatever their names
     (``total_variation``, ``chamfer_distance``, ``mesh_laplacian_smoothing``), and a package's
-    ``losses`` or ``costs`` module (``selfsup.losses``, ``diffmpc.costs``). A lone ``loss.py``
-    is not enough: it may hold a training script's reporting too."""
+    ``losses`` module (``selfsup.losses``), or its ``costs`` module where it differentiates with
+    a ``framework`` (``diffmpc.costs``; a NumPy service's latency costs are no objective). A lone
+    ``loss.py`` is not enough: it may hold a training script's reporting too."""
     parts = module.split(".")
+    last = parts[-1].lstrip("_").lower()
     return any(LOSS_MODULE_RE.search(part) for part in parts[:-1]) \
-        or len(parts) >= 2 and parts[-1].lstrip("_").lower() in _OBJECTIVE_MODULES
+        or len(parts) >= 2 and (last == "losses" or last == "costs" and framework)
 
 
 def class_is(classes: dict[str, tuple[str, ...]], cls_qual: str, bases: frozenset[str], *, loss: bool,

@@ -326,6 +326,10 @@ def _setup_helpers(world: _World) -> set[str]:
             if q not in stored and all(c.rsplit(".", 1)[-1] == "__init__" for c in by)}
 
 
+#: the folders of a package's demonstrations and tests, whose calls are no use of the package
+_DEMO_PATH_RE = lazy_pattern(r"(^|/)(examples?|tests?|benchmarks?|docs?)/")
+
+
 def _logged_metrics(world: _World) -> set[str]:
     """Functions loss code by a metric's name only (``mae``, ``psnr``) that the checked tree
     calls, every time only to report (``float(mae(pred, y))``, ``metrics = {"mae": ...}``, in
@@ -336,12 +340,15 @@ def _logged_metrics(world: _World) -> set[str]:
              and not LOSS_FAMILY_RE.search(f.name.lstrip("_"))}
     if not named:
         return set()
+    demo = {q for q in named if _DEMO_PATH_RE.search(world.functions[q][0].path)}
     reported: set[str] = set()
     used: set[str] = set()
-    for _, f in world.functions.values():
+    for ix, f in world.functions.values():
+        # `print(rmse(a, b))` in a library's examples or tests says nothing of its users
+        shown = _DEMO_PATH_RE.search(ix.path) is not None
         quiet = set(f.reported)
         for ref in (*f.calls, *f.reported, *f.refs):
-            hit = named.intersection(world.targets(ref))
+            hit = {q for q in named.intersection(world.targets(ref)) if not shown or q in demo}
             if hit:
                 (reported if ref in quiet and ref not in f.refs else used).update(hit)
     return reported - used

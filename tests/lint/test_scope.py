@@ -478,9 +478,16 @@ def test_the_costs_module_of_a_planner_or_a_transport_problem():
         def obstacle_cost(x, center, radius):
             return jnp.maximum(radius - jnp.linalg.norm(x - center), 0.0)
         """
-    got = scoped({"pkg.costs": costs, "pkg.models.cost": costs, "pkg.geometry.costs": costs})
+    # a NumPy service's `costs.py` (latency, money) differentiates nothing
+    serving = """
+        import numpy as np
+
+        def latency_cost(t, budget):
+            return np.maximum(t - budget, 0.0)
+        """
+    got = scoped({"pkg.costs": costs, "pkg.models.cost": costs, "pkg.geometry.costs": costs, "svc.costs": serving})
     assert {"pkg.costs.obstacle_cost", "pkg.geometry.costs.obstacle_cost"} <= got
-    assert "pkg.models.cost.obstacle_cost" not in got
+    assert not {"pkg.models.cost.obstacle_cost", "svc.costs.latency_cost"} & got
 
 
 def test_the_log_density_of_a_distribution_or_a_bijector():

@@ -139,11 +139,15 @@ def _count_of_selection(numerator: ast.AST, denom: ast.AST) -> bool:
         node = stack.pop()
         if isinstance(node, ast.Subscript) and ast.dump(node.slice) == key:
             return True
-        if isinstance(node, ast.BinOp):
-            stack.extend((node.left, node.right))
+        if isinstance(node, ast.BinOp) and isinstance(node.op, _ELEMENTWISE):
+            stack.extend((node.left, node.right))  # not `x[m].T @ x[m]`: a product sums over the selection
         elif isinstance(node, ast.UnaryOp):
             stack.append(node.operand)
     return False
+
+
+#: the operators that keep the shape of the elements they combine
+_ELEMENTWISE = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.Mod, ast.FloorDiv)
 
 
 def _counted(denom: ast.AST) -> ast.AST | None:
