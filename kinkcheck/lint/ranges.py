@@ -370,6 +370,9 @@ def _range(node: ast.AST, ctx, depth: int) -> str:
             bv = const_value(node.right)
             if bv is not None and bv <= 0:
                 return _add(a, _const(-bv))
+            lb = _lower_bound(node.left, a)
+            if bv is not None and lb is not None and lb >= bv:
+                return POS if lb > bv else NONNEG  # `2 * n - 2` of a batch size n: >= 0 (0 for one sample)
             av = const_value(node.left)
             if av is not None and _capped_below(node.right, av, ctx):
                 return POS  # `1 - p` after `p = clip(p, eps, 1 - eps)`; `1 - cos ** 2` of a clamped cosine
@@ -396,6 +399,18 @@ def _range(node: ast.AST, ctx, depth: int) -> str:
     if isinstance(node, (ast.ListComp, ast.GeneratorExp)):
         return _range_of(node.elt, ctx, sub)  # `torch.tensor([max(len(t), 1) for t in a])`
     return ANY
+
+
+def _lower_bound(node: ast.AST, r: str) -> float | None:
+    """A number ``node`` (of range ``r``) is at least: 1 for a value >= 1 (a count), ``c`` for
+    ``c * n`` or ``n * c`` with a count ``n`` and a number ``c > 0``; None where unknown."""
+    if r != GE1:
+        return None
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        for c in (const_value(node.left), const_value(node.right)):
+            if isinstance(c, (int, float)) and c > 0:
+                return float(c)  # (the other factor is >= 1: the product is GE1 only so)
+    return 1.0
 
 
 def _boolean(node: ast.AST) -> bool:
