@@ -163,20 +163,29 @@ def _smooth_piecewise_assignment(node: ast.AST, ctx: Context) -> bool:
         pieces = {negated: ("", value) for negated, value in joined.items()}
     array = pieces[False][0]
 
-    def whole(n: ast.AST) -> ast.AST:
-        """``n`` with ``d[mask]`` and ``d[~mask]`` read as ``d``: a new tree around the names
-        read (the same nodes, so what reaches them is still known)."""
-        if isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name) and n.value.id == (array or n.value.id) \
-                and (selects(n.slice, False) or selects(n.slice, True)):
-            return n.value
+    def selected(n: ast.AST) -> bool:
+        return isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name) \
+            and (selects(n.slice, False) or selects(n.slice, True))
+
+    def whole(n: ast.AST, depth: int = 2) -> ast.AST:
+        """``n`` with ``d[mask]`` and ``d[~mask]`` read as ``d`` (``out[pos] = 1 / (1 +
+        exp(-z[pos]))`` reads ``z``), and a name bound once to such a selection read as its
+        value (``ez = exp(z[~pos])``): a new tree around the names read (the same nodes, so
+        what reaches them is still known)."""
+        if selected(n):
+            return n.value  # type: ignore[attr-defined]
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and depth and n.id != array:
+            bound = ctx.bound_once(n.id)
+            if bound is not None and any(selected(m) for m in ast.walk(bound)):
+                return whole(bound, depth - 1)
         if isinstance(n, (ast.Name, ast.Constant)):
             return n
         out = copy.copy(n)
         for field, value in ast.iter_fields(n):
             if isinstance(value, list):
-                setattr(out, field, [whole(v) if isinstance(v, ast.AST) else v for v in value])
+                setattr(out, field, [whole(v, depth) if isinstance(v, ast.AST) else v for v in value])
             elif isinstance(value, ast.AST):
-                setattr(out, field, whole(value))
+                setattr(out, field, whole(value, depth))
         return out
 
     # an array assigned piece by piece is one symbol throughout (copies: no binding reaches
