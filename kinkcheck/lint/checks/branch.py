@@ -429,7 +429,7 @@ def where_on_comparison(site: Site, ctx: Context):
     if cond is None:
         return None
     k = value_comparison(cond, ctx)
-    if k is None or _floor_written_as_where(call, cond, site, ctx):
+    if k is None or _floor_written_as_where(call, cond, site, ctx) or _constant_weights_of_flat(call, cond, ctx):
         return None
     # the step sits at each comparison that decides the selection (`where(a > 1 & b > 1, ...)`
     # has two; `jnp.equal(v, lo)` is one), so a finding points at the comparison, inline or
@@ -440,6 +440,27 @@ def where_on_comparison(site: Site, ctx: Context):
         if ka is not None and (isinstance(atom, ast.Compare) or call_tail(atom) in COMPARE_FUNCS):
             found.append(site.with_(node=atom, operand=cond, confidence="medium" if ka == TENSOR else "low"))
     return found or site.with_(operand=cond, confidence="medium" if k == TENSOR else "low")
+
+
+def _constant_weights_of_flat(call: ast.Call, cond: ast.AST, ctx: Context) -> bool:
+    """``where(r > 0, 1 - tau, tau)`` between two weights no gradient flows through, times
+    ``r ** 2`` (an expectile loss): continuous with a continuous slope where ``r`` crosses 0."""
+    from kinkcheck.lint.checks.steps import weights_a_flat_factor
+
+    if len(call.args) != 3 or not isinstance(cond, ast.Compare) or len(cond.ops) != 1:
+        return False
+    return all(_constant_weight(a, ctx) for a in call.args[1:]) and weights_a_flat_factor(call, cond, ctx)
+
+
+def _constant_weight(node: ast.AST, ctx: Context) -> bool:
+    """A number or data (``tau``, ``1 - expectile``), or an array filled with one
+    (``torch.full_like(d, over)``)."""
+    if ctx.kind(node) in (PLAIN, DATA):
+        return True
+    if isinstance(node, ast.Call) and call_tail(node) in ("full_like", "ones_like", "zeros_like"):
+        fills = node.args[1:] + [k.value for k in node.keywords if k.arg == "fill_value"]
+        return all(ctx.kind(f) in (PLAIN, DATA) for f in fills)
+    return False
 
 
 def _floor_written_as_where(call: ast.Call, cond: ast.AST, site: Site, ctx: Context) -> bool:

@@ -247,6 +247,38 @@ def _crossings(a: ast.expr, b: ast.expr) -> list[ast.expr]:
     return out
 
 
+def weights_a_flat_factor(node: ast.AST, test: ast.Compare, ctx: Context, follow: int = 1) -> bool:
+    """``node`` (a selection between two constant weights on ``test``) multiplies a factor that
+    vanishes to second order where ``test`` flips: the expectile loss ``where(r > 0, 1 - tau,
+    tau) * r * r``, or ``w = where(d > 0, over, under)`` then ``(w * d ** 2).mean()``. The
+    weight jumps where the squared error is 0 with slope 0, so the product is C1. Every use of
+    a name bound to it must be such a product."""
+    crossings = _crossings(test.left, test.comparators[0])
+    parent = ctx.parent(node)
+    if follow and isinstance(parent, ast.Assign) and parent.value is node and len(parent.targets) == 1 \
+            and isinstance(parent.targets[0], ast.Name):
+        uses = sinks.reads_after(parent, {parent.targets[0].id}, ctx)
+        return bool(uses) and all(weights_a_flat_factor(u, test, ctx, follow - 1) for u in uses)
+    factors: list[ast.AST] = []
+    child: ast.AST = node
+    while isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Mult):
+        factors.append(parent.right if parent.left is child else parent.left)
+        child, parent = parent, ctx.parent(parent)
+    if len(factors) == 1 and isinstance(factors[0], ast.BinOp) and isinstance(factors[0].op, ast.Mult):
+        factors = [factors[0].left, factors[0].right]  # `w * (r * r)`
+    order = 0.0
+    for f in factors:
+        for c in crossings:
+            if ast.dump(f) == ast.dump(c):
+                order += 1
+                break
+            k = sinks.power_of(f, c, ctx)
+            if k is not None:
+                order += k
+                break
+    return order >= 2
+
+
 def _flat_at(factor: ast.AST, crossing: ast.expr, ctx: Context) -> bool:
     """``factor`` is ``crossing ** k`` (``.pow(k)``, ``square``) with k >= 2: zero with a zero
     slope where ``crossing`` is 0."""
