@@ -29,7 +29,7 @@ from typing import Iterable
 from kinkcheck.catalog import Rule
 from kinkcheck.findings import Finding
 from kinkcheck.lint import checks as registry
-from kinkcheck.lint import argflow, flow, grad_off, joins, pinned, return_range, severing, sinks, smooth_ifs
+from kinkcheck.lint import argflow, flow, grad_off, joins, pinned, return_range, severing, sink_paths, sinks, smooth_ifs
 from kinkcheck.lint.checks import Site
 from kinkcheck.lint.context import Budget, Context, FileAnalysis, no_grad_nodes
 from kinkcheck.lint.guards import accepts
@@ -315,7 +315,8 @@ def _node_findings(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[s
         reaching = rule.category in REACHING or rule.category in ("kink", "singular") and flow.returns_aux(ctx) \
             or rule.category == "branch" and isinstance(site.call, ast.IfExp)  # a choice between values
         if reaching and (not flow.reaches_loss(site.call or site.node, ctx)
-                         or severing.reported_statistic(site.call or site.node, ctx)):
+                         or severing.reported_statistic(site.call or site.node, ctx)
+                         or rule.category == "step" and sink_paths.detached_only(site.call or site.node, ctx)):
             continue  # `print((p > 0.5).float().mean())`: a logged statistic is not the loss; nor
             # is the max of a policy's scale in the metrics dict beside a JAX loss
         if (site.code in SQUARED_AWAY or site.code in ("KC103", "KC104", "KC203")) and sinks.squared_away(site, ctx):

@@ -118,3 +118,33 @@ def flows_only_into(node: ast.AST, sink: ast.AST, ctx, depth: int = 0) -> bool:
             return bool(uses) and all(flows_only_into(u, sink, ctx, depth + 1) for u in uses)
         return False
     return False
+
+
+#: what takes a value out of the graph where it is used
+_DETACHING = frozenset({"stop_gradient", "detach", "detach_"})
+
+
+def detached_only(node: ast.AST, ctx, depth: int = 0) -> bool:
+    """Every path the value at ``node`` takes (through arithmetic, indexing and names) enters a
+    ``stop_gradient``/``.detach()``: it builds a target on purpose (double DQN's ``next_actions
+    = argmax(q(params, s'))`` picking the target's values, then ``q_taken -
+    stop_gradient(target)``), so a step of it is no step of the loss. (An index computed under
+    ``no_grad`` and then used to gather from the prediction still selects what is trained.)"""
+    child, parent = node, ctx.parent(node)
+    for _ in range(60):
+        if parent is None:
+            return False
+        if isinstance(parent, ast.Call) and child in parent.args and callee_tail(parent.func) in _DETACHING:
+            return True  # `jax.lax.stop_gradient(target)`
+        if isinstance(parent, ast.Attribute) and parent.value is child and parent.attr in _DETACHING:
+            return True  # `target.detach()`
+        if isinstance(parent, (ast.BinOp, ast.UnaryOp, ast.Call, ast.Attribute, ast.keyword, ast.Subscript, ast.Slice,
+                               ast.Tuple)) and not isinstance(ctx.parent(parent), ast.Return):
+            child, parent = parent, ctx.parent(parent)
+            continue
+        target = _assigned_name(parent, child) if depth < NAME_HOPS else None
+        if target is not None:
+            uses = sinks.uses_of(target, parent, ctx)
+            return bool(uses) and all(detached_only(u, ctx, depth + 1) for u in uses)
+        return False
+    return False
