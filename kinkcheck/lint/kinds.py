@@ -308,8 +308,11 @@ def _variable_kind(ctx: "Context", name: str) -> str:
                     hk = None  # `n = z.norm(dim=1)`: a norm, whatever a name like `n` suggests
                 if hk == DATA and any(_arithmetic(v) and _differentiable_operand(ctx, v, name) for v in values):
                     hk = None  # `policy_advantages = -policy_t * adv`: made of what it multiplies
-                if hk and any(_project_helper(ctx, v) and _helper_of_prediction(ctx, v, name, hk) for v in values):
-                    hk = None  # `pred_len = limb_lengths(pred, pairs)`: what the project's helper computes
+                if hk and any(isinstance(c := _unpacked(v, hk), ast.Call) and _project_helper(ctx, c)
+                              and _helper_of_prediction(ctx, c, name, hk) for v in values):
+                    # `pred_len = limb_lengths(pred, pairs)`, `d_gt, _ = nearest_neighbor(gt, pred)`:
+                    # what the project's helper computes
+                    hk = None
                 if hk:
                     return hk
             return join(*assigned)
@@ -421,6 +424,16 @@ def _helper_of_prediction(ctx: "Context", call: ast.Call, name: str, named: str)
     handed = [*call.args, *(k.value for k in call.keywords)]
     return any(isinstance(n, ast.Name) and n.id != name and name_kind(n.id) not in (DATA, PLAIN)
                and (PREDICTION_WORD_RE.search(n.id) or ctx.kind(n) == TENSOR) for a in handed for n in ast.walk(a))
+
+
+def _unpacked(value: object, named: str) -> object:
+    """The call of ``call[i]``, the item a tuple target takes, for a name that says data
+    (``d_gt, idx = nearest(gt, pred)``: a distance to the targets); a count unpacked beside
+    other values (``n_tokens, logps = seq_logps(logits, labels)``) stays one."""
+    if named == DATA and isinstance(value, ast.Subscript) and isinstance(value.value, ast.Call) \
+            and isinstance(value.slice, ast.Constant) and type(value.slice.value) is int:
+        return value.value
+    return value
 
 
 def _project_helper(ctx: "Context", value: object) -> bool:
