@@ -416,6 +416,10 @@ _TARGETS_RE = lazy_pattern(r"(^|_)targets?(_|$)", re.IGNORECASE)
 _LIMIT_RE = lazy_pattern(r"^(max|min|num|n|nb|total|target)_")
 
 
+#: names whose last word says they hold a loss (``perm_losses``, the loss of each permutation)
+_LOSS_VALUE_RE = lazy_pattern(r"(^|_)(loss|losses)$", re.IGNORECASE)
+
+
 def name_kind(name: str) -> str | None:
     """Name heuristics for values the code does not describe: low confidence by design. A
     leading underscore only marks a name private (``self._n_updates``)."""
@@ -430,6 +434,8 @@ def name_kind(name: str) -> str | None:
         return name_kind(head)  # `cosine_of_target_classes` is a cosine, `mask_of_targets` a mask
     if DATASET_NAME_RE.search(name) or SCHEDULER_NAME_RE.search(name):
         return DATA
+    if _LOSS_VALUE_RE.search(name):
+        return None  # `perm_losses`, `mask_loss`: a loss, whatever it is a loss of
     if DATA_NAME_RE.search(name):
         if PREDICTED_MASK_RE.search(name) and PREDICTION_WORD_RE.search(name) \
                 and not DATA_NAME_RE.search(PREDICTED_MASK_RE.sub("_", name)):
