@@ -172,8 +172,11 @@ def loss_scope(
         scores = {ix.path: _evaluation_scores(ix) for ix in indexes if ix.functions}
         roots = _roots(world, indexes, "loss", loss_functions)
         loss = _reached(world, indexes, "loss", loss_functions, max_depth, roots)
+        proximal = _proximal_operators(world, numpy_only)
         for path in numpy_only:
-            every[path] = loss.get(path, set())
+            # ... and where it solves a nonsmooth problem by hand: its proximal operators and
+            # projections hold the objective's kinks (`soft_threshold`, `project_simplex`, `svt`)
+            every[path] = loss.get(path, set()) | proximal.get(path, set())
         for path, fns in [*outer.items(), *scores.items()]:
             reached = loss.get(path, set())
             every[path] -= {q for q in fns if q not in reached and q + SLICE not in reached}
@@ -183,6 +186,22 @@ def loss_scope(
         scoped = _reached(world, indexes, scope, loss_functions, max_depth)
     return_range.add_entries(world, scoped)
     return {path: frozenset(qs) for path, qs in scoped.items()}
+
+
+#: proximal operators and projections by name (``prox_l1``, ``soft_threshold``,
+#: ``project_simplex``, ``svt``): the kinks of a nonsmooth objective a solver steps through
+_PROXIMAL_RE = lazy_pattern(r"(^|_)(prox|proximal|proj|project|projection|soft_?thresh(old)?|hard_?thresh(old)?|"
+                            r"shrink|shrinkage|svt)($|_)", re.IGNORECASE)
+
+
+def _proximal_operators(world: _World, paths: set[str]) -> dict[str, set[str]]:
+    """path -> the module-level functions of that file (one of ``paths``) named as a proximal
+    operator or a projection."""
+    out: dict[str, set[str]] = {}
+    for q, (ix, f) in world.functions.items():
+        if ix.path in paths and f.class_qualname is None and not f.is_lambda and _PROXIMAL_RE.search(f.name):
+            out.setdefault(ix.path, set()).add(q)
+    return out
 
 
 #: functions that build what a loss is scored against (``centerness_target``, ``get_targets``,

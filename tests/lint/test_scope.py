@@ -1018,6 +1018,16 @@ def test_all_scope_checks_a_numpy_only_module_where_it_is_differentiated():
 
             def fit(w0):
                 return minimize(objective, w0)
+
+            def soft_threshold(x, t):
+                return np.sign(x) * np.maximum(np.abs(x) - t, 0.0)
+
+            def project_simplex(v):
+                u = np.sort(v)[::-1]
+                return np.maximum(v - (np.cumsum(u) - 1).max() / len(v), 0.0)
+
+            def projected_area(polygon):
+                return 0.5 * np.abs(np.cross(polygon[:-1], polygon[1:]).sum())
             """,
         "net": """
             import torch
@@ -1026,8 +1036,10 @@ def test_all_scope_checks_a_numpy_only_module_where_it_is_differentiated():
                 return (y - y_hat).abs().mean()
             """}.items()]
     got = loss_scope(indexes, scope="all")
-    assert "metrics.mae" not in got["metrics.py"]
-    assert {"metrics.hinge_grad", "metrics.objective"} <= got["metrics.py"]
+    assert not {"metrics.mae", "metrics.projected_area"} & got["metrics.py"]
+    # a proximal operator or a projection steps through the kinks of a nonsmooth objective
+    assert {"metrics.hinge_grad", "metrics.objective", "metrics.soft_threshold",
+            "metrics.project_simplex"} <= got["metrics.py"]
     assert "net.mae" in got["net.py"]
 
 
