@@ -122,7 +122,12 @@ _PARTNER_NAME = lazy_pattern(r"^([a-z0-9]+_)?(loc|locs|location|mean|means|mu|mu
 _SHAPE_NAME = lazy_pattern(r"^(shape|shapes|rate|rates)$", re.IGNORECASE)
 #: where that contract holds: a likelihood, a log-density, or a distribution's own code
 _LIKELIHOOD_RE = lazy_pattern(r"nll|likelihood|loglik|log_?prob|logpdf|log_?density|elbo|crps|distribution|normal|"
-                              r"gaussian|laplace|cauchy|student|weibull|gamma|logistic|gumbel", re.IGNORECASE)
+                              r"gaussian|laplace|cauchy|student|weibull|gamma|logistic|gumbel|(^|_|\.)kl(_|$)",
+                              re.IGNORECASE)
+#: ... and a function that is a log-density by its own name, where a scale alone is the
+#: distribution's (``half_cauchy_logpdf(x, scale)``)
+_DENSITY_FUNCTION_RE = lazy_pattern(r"(^|_)(nll|logpdf|log_?prob|log_?density|log_?likelihood|loglik)(_|$)",
+                                    re.IGNORECASE)
 MAX_DEPTH = 8
 _UNDERFLOW: contextvars.ContextVar[bool] = contextvars.ContextVar("kinkcheck_range_underflow", default=False)
 #: how many function summaries are being worked out around the current one
@@ -502,7 +507,8 @@ def scale_beside_location(name: str, siblings, ctx) -> bool:
     if _SHAPE_NAME.match(name):
         # a shape or a rate is a distribution's beside a scale (`weibull_nll(scale, shape, ...)`)
         return any(not _SHAPE_NAME.match(s) and _SCALE_INPUT_NAME.match(s) for s in partners)
-    return bool(partners)
+    own = (getattr(ctx, "qualname", "") or "").rsplit(".", 1)[-1]
+    return bool(partners) or bool(_DENSITY_FUNCTION_RE.search(own))
 
 
 def _passed_range(name: str, ctx, depth: int) -> str | None:
