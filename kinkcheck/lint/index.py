@@ -472,9 +472,11 @@ class _Indexer:
                     and returns_library_loss(returned, fn, lambda f: self.resolve(f, env)):
                 backward_exprs.extend(returned)  # `return ce + self.alpha * penalty` with `ce = F.cross_entropy(...)`
         elif not is_lambda and cls_qual is None and fn is not self.tree and not root and not backward_exprs \
-                and any(map(library_loss, calls)) and returns_library_loss(returned, fn, lambda f: self.resolve(f, env)):
-            # `def waveform_l1(y_hat, y): return F.l1_loss(y_hat, y)`: a function returning a
-            # library's loss is a loss, whatever it is called (what computes it is checked)
+                and not METRIC_NAME_RE.search(name) and any(map(library_loss, calls)) \
+                and returns_library_loss(returned, fn, lambda f: self.resolve(f, env)):
+            # `def waveform_l1(y_hat, y): return F.l1_loss(y_hat, y)`, or an optimizer's closure
+            # doing the same: a function (not a method) returning a library's loss is a loss,
+            # whatever it is called (what computes it is checked); a metric is not by this alone
             backward_exprs.extend(returned)
         slice_calls: tuple[str, ...] = ()
         if backward_exprs:

@@ -122,11 +122,10 @@ _PARTNER_NAME = lazy_pattern(r"^([a-z0-9]+_)?(loc|locs|location|mean|means|mu|mu
 _SHAPE_NAME = lazy_pattern(r"^(shape|shapes|rate|rates)$", re.IGNORECASE)
 #: where that contract holds: a likelihood, a log-density, or a distribution's own code
 _LIKELIHOOD_RE = lazy_pattern(r"nll|likelihood|loglik|log_?prob|logpdf|log_?density|elbo|crps|distribution|normal|"
-                              r"gaussian|laplace|cauchy|student|weibull|gamma|logistic|gumbel|(^|_|\.)kl(_|$)",
-                              re.IGNORECASE)
+                              r"gaussian|laplace|cauchy|student|weibull|gamma|logistic|gumbel", re.IGNORECASE)
 #: ... and a function that is a log-density by its own name, where a scale alone is the
-#: distribution's (``half_cauchy_logpdf(x, scale)``)
-_DENSITY_FUNCTION_RE = lazy_pattern(r"(^|_)(nll|logpdf|log_?prob|log_?density|log_?likelihood|loglik)(_|$)",
+#: distribution's (``half_cauchy_logpdf(x, scale)``; not any ``*_nll`` handed a scale to divide by)
+_DENSITY_FUNCTION_RE = lazy_pattern(r"(^|_)(logpdf|log_?prob|log_?density|log_?likelihood|loglik)(_|$)",
                                     re.IGNORECASE)
 MAX_DEPTH = 8
 _UNDERFLOW: contextvars.ContextVar[bool] = contextvars.ContextVar("kinkcheck_range_underflow", default=False)
@@ -375,7 +374,7 @@ def _range(node: ast.AST, ctx, depth: int) -> str:
             bv = const_value(node.right)
             if bv is not None and bv <= 0:
                 return _add(a, _const(-bv))
-            lb = _lower_bound(node.left, a)
+            lb = _lower_bound(node.left, a, ctx)
             if bv is not None and lb is not None and lb >= bv:
                 return POS if lb > bv else NONNEG  # `2 * n - 2` of a batch size n: >= 0 (0 for one sample)
             av = const_value(node.left)
@@ -406,16 +405,26 @@ def _range(node: ast.AST, ctx, depth: int) -> str:
     return ANY
 
 
-def _lower_bound(node: ast.AST, r: str) -> float | None:
-    """A number ``node`` (of range ``r``) is at least: 1 for a value >= 1 (a count), ``c`` for
-    ``c * n`` or ``n * c`` with a count ``n`` and a number ``c > 0``; None where unknown."""
+def _lower_bound(node: ast.AST, r: str, ctx, depth: int = 2) -> float | None:
+    """A number a count ``node`` (of range ``r``) is at least: 1 for the size of something
+    (``x.shape[0]``, ``len(x)``, ``x.numel()``, or a name bound once to one), ``c`` for ``c *
+    n`` or ``n * c`` with such a count ``n`` and a number ``c > 0``; None where unknown (a
+    setting named like a count, ``length_scale``, may be any positive number)."""
     if r != GE1:
         return None
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
-        for c in (const_value(node.left), const_value(node.right)):
-            if isinstance(c, (int, float)) and c > 0:
-                return float(c)  # (the other factor is >= 1: the product is GE1 only so)
-    return 1.0
+        for c, n in ((const_value(node.left), node.right), (const_value(node.right), node.left)):
+            if isinstance(c, (int, float)) and c > 0 and _lower_bound(n, GE1, ctx, depth) is not None:
+                return float(c)
+        return None
+    if isinstance(node, ast.Name) and depth and hasattr(ctx, "bound_once"):
+        value = ctx.bound_once(node.id)
+        return _lower_bound(value, GE1, ctx, depth - 1) if value is not None else None
+    if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute) and node.value.attr == "shape":
+        return 1.0  # `x.shape[0]`: a batch is never empty where a loss runs
+    if isinstance(node, ast.Call) and call_tail(node) in COUNTS:
+        return 1.0  # `len(x)`, `x.numel()`, `x.size(0)`
+    return None
 
 
 def _boolean(node: ast.AST) -> bool:
@@ -500,7 +509,7 @@ def _param(name: str, ctx, depth: int) -> str:
 def scale_beside_location(name: str, siblings, ctx) -> bool:
     """``name`` is a distribution's scale in a likelihood (``ctx`` is one by its name), and
     one of ``siblings`` (the other parameters, or the other names a tuple is unpacked into)
-    its location or its shape."""
+    its location or its shape, or ``ctx`` is a log-density by its own name (a scale alone)."""
     if not _SCALE_INPUT_NAME.match(name) or not _LIKELIHOOD_RE.search(getattr(ctx, "qualname", "") or ""):
         return False
     partners = [s for s in siblings if s != name and _PARTNER_NAME.match(s)]

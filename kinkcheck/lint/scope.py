@@ -172,7 +172,7 @@ def loss_scope(
         scores = {ix.path: _evaluation_scores(ix) for ix in indexes if ix.functions}
         roots = _roots(world, indexes, "loss", loss_functions)
         loss = _reached(world, indexes, "loss", loss_functions, max_depth, roots)
-        proximal = _proximal_operators(world, numpy_only)
+        proximal = _proximal_operators(world, numpy_only, loss)
         for path in numpy_only:
             # ... and where it solves a nonsmooth problem by hand: its proximal operators and
             # projections hold the objective's kinks (`soft_threshold`, `project_simplex`, `svt`)
@@ -190,16 +190,20 @@ def loss_scope(
 
 #: proximal operators and projections by name (``prox_l1``, ``soft_threshold``,
 #: ``project_simplex``, ``svt``): the kinks of a nonsmooth objective a solver steps through
-_PROXIMAL_RE = lazy_pattern(r"(^|_)(prox|proximal|proj|project|projection|soft_?thresh(old)?|hard_?thresh(old)?|"
-                            r"shrink|shrinkage|svt)($|_)", re.IGNORECASE)
+_PROXIMAL_RE = lazy_pattern(r"(^|_)(prox|proximal|soft_?thresh(old)?|svt)($|_)|"
+                            r"(^|_)proj(ect(ion)?)?_(onto_)?(simplex|l1|l2|linf|ball|box|psd|nonneg|nonnegative|sphere|"
+                            r"unit|columns?|rows?|constraints?|feasible)", re.IGNORECASE)
 
 
-def _proximal_operators(world: _World, paths: set[str]) -> dict[str, set[str]]:
+def _proximal_operators(world: _World, paths: set[str], loss: dict[str, set[str]]) -> dict[str, set[str]]:
     """path -> the module-level functions of that file (one of ``paths``) named as a proximal
-    operator or a projection."""
+    operator or a projection onto a constraint set, in a package whose NumPy code computes an
+    objective or a gradient (``loss``): a camera's ``project_points`` is no solver's."""
+    solving = {ix.module.split(".")[0] for ix, _ in world.functions.values() if ix.path in paths and loss.get(ix.path)}
     out: dict[str, set[str]] = {}
     for q, (ix, f) in world.functions.items():
-        if ix.path in paths and f.class_qualname is None and not f.is_lambda and _PROXIMAL_RE.search(f.name):
+        if ix.path in paths and ix.module.split(".")[0] in solving and f.class_qualname is None and not f.is_lambda \
+                and _PROXIMAL_RE.search(f.name):
             out.setdefault(ix.path, set()).add(q)
     return out
 

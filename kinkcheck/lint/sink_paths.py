@@ -124,20 +124,28 @@ def flows_only_into(node: ast.AST, sink: ast.AST, ctx, depth: int = 0) -> bool:
 _DETACHING = frozenset({"stop_gradient", "detach", "detach_"})
 
 
-def detached_only(node: ast.AST, ctx, depth: int = 0) -> bool:
-    """Every path the value at ``node`` takes (through arithmetic, indexing and names) enters a
-    ``stop_gradient``/``.detach()``: it builds a target on purpose (double DQN's ``next_actions
-    = argmax(q(params, s'))`` picking the target's values, then ``q_taken -
-    stop_gradient(target)``), so a step of it is no step of the loss. (An index computed under
-    ``no_grad`` and then used to gather from the prediction still selects what is trained.)"""
+def detached_only(node: ast.AST, ctx, depth: int = 0, chosen: bool = False) -> bool:
+    """Every path the value at ``node`` takes picks or weighs another value (an index into it,
+    a ``take_along_axis``/``gather``, arithmetic with it) and then enters a ``stop_gradient``/
+    ``.detach()``: it builds a target on purpose (double DQN's ``next_actions = argmax(q(params,
+    s'))`` picking the target network's values, then ``q_taken - stop_gradient(target)``), so a
+    step of it is no step of the loss. A mask or an index detached itself (``keep = (ce >
+    t).float().detach()``, ``pseudo = logits.argmax(1).detach()``) still selects or weighs what
+    is trained, and so does an index computed under ``no_grad``."""
     child, parent = node, ctx.parent(node)
     for _ in range(60):
         if parent is None:
             return False
-        if isinstance(parent, ast.Call) and child in parent.args and callee_tail(parent.func) in _DETACHING:
-            return True  # `jax.lax.stop_gradient(target)`
-        if isinstance(parent, ast.Attribute) and parent.value is child and parent.attr in _DETACHING:
-            return True  # `target.detach()`
+        detaching = isinstance(parent, ast.Call) and child in parent.args and callee_tail(parent.func) in _DETACHING \
+            or isinstance(parent, ast.Attribute) and parent.value is child and parent.attr in _DETACHING
+        if detaching:
+            return chosen  # `jax.lax.stop_gradient(target)`
+        if isinstance(parent, ast.Subscript) and parent.slice is child \
+                or isinstance(parent, ast.Call) and callee_tail(parent.func) in _PICKING and child is not parent.func \
+                and parent.args and child is not parent.args[0] \
+                or isinstance(parent, ast.BinOp) and not isinstance(parent.left if parent.right is child else parent.right,
+                                                                    ast.Constant):
+            chosen = True  # `q_target[idx]`, `take_along_axis(q_target, idx, -1)`, `r + gamma * v`
         if isinstance(parent, (ast.BinOp, ast.UnaryOp, ast.Call, ast.Attribute, ast.keyword, ast.Subscript, ast.Slice,
                                ast.Tuple)) and not isinstance(ctx.parent(parent), ast.Return):
             child, parent = parent, ctx.parent(parent)
@@ -145,6 +153,10 @@ def detached_only(node: ast.AST, ctx, depth: int = 0) -> bool:
         target = _assigned_name(parent, child) if depth < NAME_HOPS else None
         if target is not None:
             uses = sinks.uses_of(target, parent, ctx)
-            return bool(uses) and all(detached_only(u, ctx, depth + 1) for u in uses)
+            return bool(uses) and all(detached_only(u, ctx, depth + 1, chosen) for u in uses)
         return False
     return False
+
+
+#: calls that pick elements of their first argument at the positions they are handed
+_PICKING = frozenset({"take_along_axis", "take", "gather", "index_select"})

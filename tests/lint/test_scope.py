@@ -1028,6 +1028,10 @@ def test_all_scope_checks_a_numpy_only_module_where_it_is_differentiated():
 
             def projected_area(polygon):
                 return 0.5 * np.abs(np.cross(polygon[:-1], polygon[1:]).sum())
+
+            def project_points(points, k):
+                x = points @ k.T
+                return x[:, :2] / x[:, 2:3]
             """,
         "net": """
             import torch
@@ -1036,7 +1040,7 @@ def test_all_scope_checks_a_numpy_only_module_where_it_is_differentiated():
                 return (y - y_hat).abs().mean()
             """}.items()]
     got = loss_scope(indexes, scope="all")
-    assert not {"metrics.mae", "metrics.projected_area"} & got["metrics.py"]
+    assert not {"metrics.mae", "metrics.projected_area", "metrics.project_points"} & got["metrics.py"]
     # a proximal operator or a projection steps through the kinks of a nonsmooth objective
     assert {"metrics.hinge_grad", "metrics.objective", "metrics.soft_threshold",
             "metrics.project_simplex"} <= got["metrics.py"]

@@ -194,6 +194,8 @@ def _smooth_piecewise_assignment(node: ast.AST, ctx: Context) -> bool:
     test = keep(node)
     inside, outside = (whole(keep(pieces[k][1])) for k in (False, True))
     assert isinstance(test, ast.expr) and isinstance(inside, ast.expr) and isinstance(outside, ast.expr)
+    if any(isinstance(n, ast.Call) and callee_tail(n.func) in MIXING for e in (inside, outside) for n in ast.walk(e)):
+        return False  # `s = z[pos].sum(); out[pos] = z[pos] / s`: a group's total jumps as elements change sides
     fake = ast.Call(func=ast.Name(id="where", ctx=ast.Load()), args=[test, inside, outside], keywords=[])
     return where_is_smooth(fake, test, ctx)
 
