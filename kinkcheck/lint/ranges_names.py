@@ -21,8 +21,8 @@ from kinkcheck.lint.ranges import (
     class_of_self,
     join,
     meet,
-    scale_beside_location,
 )
+from kinkcheck.lint.scale_contract import scale_beside_location
 from kinkcheck.lint.resolve import ARRAY_ROOTS, PLAIN, const_value, dotted
 
 
