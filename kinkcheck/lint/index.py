@@ -498,8 +498,7 @@ class _Indexer:
                              setting_params(fn), instances, self.class_settings.get(cls_qual or "", frozenset()))
         metric_calls = {id(node): target for node, target in call_nodes
                         if target is not None and METRIC_NAME_RE.search(target.rsplit(".", 1)[-1])}
-        reported = reported_targets(name, nodes, metric_calls, {id(node): target for node, target in call_nodes},
-                                    quiet) if metric_calls else ()
+        reported = reported_targets(name, nodes, metric_calls, hows, quiet) if metric_calls else ()
         ret_range = None
         if fn is not self.tree and not is_lambda and returned:
             ret_range = return_range.summarise(fn, parameters(fn), lambda node: (self.resolve(node, env), self.how))

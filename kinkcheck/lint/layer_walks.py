@@ -21,10 +21,10 @@ def layer_of_walk(node: ast.AST, ctx) -> bool:
     fn = getattr(ctx, "fn", None)
     if not isinstance(node, ast.Name) or fn is None:
         return False
-    memo = ctx.__dict__.setdefault("_layer_walk_names", {})
-    if id(fn) not in memo:
-        memo[id(fn)] = _walked_layers(fn)
-    return node.id in memo[id(fn)]
+    walked = ctx.__dict__.get("_layer_walk_names")
+    if walked is None:  # one pass over the function a Context checks, on its first `.weight`
+        walked = ctx.__dict__["_layer_walk_names"] = _walked_layers(fn)
+    return node.id in walked
 
 
 def _walked_layers(fn: ast.AST) -> frozenset[str]:

@@ -25,8 +25,8 @@ import contextvars
 import re
 
 from kinkcheck.lazyre import lazy_pattern
-from kinkcheck.lint.scale_contract import scale_beside_location
 from kinkcheck.lint.resolve import LOSS_LIBRARIES, PREDICTION_WORD_RE, const_value, dotted, is_eps_like
+from kinkcheck.lint.scale_contract import scale_beside_location
 from kinkcheck.syntax import call_tail
 
 GE1, POS, NONNEG, NONZERO, ANY = "ge1", "pos", "nonneg", "nonzero", "any"

@@ -22,8 +22,8 @@ from kinkcheck.lint.ranges import (
     join,
     meet,
 )
-from kinkcheck.lint.scale_contract import scale_beside_location
 from kinkcheck.lint.resolve import ARRAY_ROOTS, PLAIN, const_value, dotted
+from kinkcheck.lint.scale_contract import scale_beside_location
 
 
 def _name(name: str, ctx, depth: int) -> str:

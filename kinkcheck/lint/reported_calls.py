@@ -21,15 +21,18 @@ _NUMPY_TO_HOST = frozenset({"numpy.asarray", "numpy.array"})
 _RECORD_NAME = lazy_pattern(
     r"(^|_)(metric|metrics|log|logs|logging|stat|stats|info|infos|summary|summaries|result|results|scalar|scalars|"
     r"record|records|history|sums|meter|meters|report|eval|evals)$")
+#: call id -> (what the callee resolves to, how), as the indexer records every call
+Resolved = dict[int, tuple[str | None, str | None]]
 #: functions whose every computation is evaluation (not ``log_likelihood``: a loss by its name)
 _EVALUATION_FN = lazy_pattern(r"^_*(eval|evaluate|evaluation|validate|validation|test)(_|$)")
 
 
-def reported_targets(name: str, nodes: list[ast.AST], targets: dict[int, str],
-                     resolved: dict[int, str | None], quiet: set[int]) -> tuple[str, ...]:
+def reported_targets(name: str, nodes: list[ast.AST], targets: dict[int, str], resolved: Resolved,
+                     quiet: set[int]) -> tuple[str, ...]:
     """The callees (by the resolved ``targets`` of the metric calls among ``nodes``, the body
-    of the function ``name``; ``resolved`` holds what every call there resolves to) every
-    call of which is made with gradients off (``quiet``) or only reported."""
+    of the function ``name``; ``resolved`` holds what every call there resolves to, and how,
+    as the indexer keeps it) every call of which is made with gradients off (``quiet``) or only
+    reported."""
     if not targets:
         return ()
     everything = bool(_EVALUATION_FN.match(name)) and not LOSS_NAME_RE.search(name)
@@ -49,7 +52,7 @@ def reported_targets(name: str, nodes: list[ast.AST], targets: dict[int, str],
     return tuple(t for t, only in verdict.items() if only)
 
 
-def _reported(call: ast.Call, parents: dict[int, ast.AST], resolved: dict[int, str | None]) -> bool:
+def _reported(call: ast.Call, parents: dict[int, ast.AST], resolved: Resolved) -> bool:
     """``call``'s value only reaches a report: a number or host array, a logging call, an
     f-string, or a record (``metrics["mae"] = ...``, a dict literal kept as a record)."""
     child: ast.AST = call
@@ -80,7 +83,7 @@ def _reported(call: ast.Call, parents: dict[int, ast.AST], resolved: dict[int, s
     return False
 
 
-def _recorded_dict(node: ast.Dict, parents: dict[int, ast.AST], resolved: dict[int, str | None]) -> bool:
+def _recorded_dict(node: ast.Dict, parents: dict[int, ast.AST], resolved: Resolved) -> bool:
     """A dict literal assigned to a record (``metrics = {...}``) or handed to a reporting call."""
     parent = parents.get(id(node))
     if isinstance(parent, ast.Assign) and parent.value is node:
@@ -88,10 +91,10 @@ def _recorded_dict(node: ast.Dict, parents: dict[int, ast.AST], resolved: dict[i
     return isinstance(parent, ast.Call) and node in parent.args and _reporting_call(parent, resolved)
 
 
-def _reporting_call(call: ast.Call, resolved: dict[int, str | None]) -> bool:
+def _reporting_call(call: ast.Call, resolved: Resolved) -> bool:
     """``float(...)``, ``jax.device_get(...)``, ``logger.info(...)``, ``np.asarray(...)``; not
     ``np.log(...)``, ``jax.numpy.log(...)`` nor ``jnp.asarray(...)``, which compute."""
-    q = resolved.get(id(call))
+    q = resolved.get(id(call), (None, None))[0]
     if q is not None and q.split(".")[0] in (*ARRAY_LIBRARIES, "math", "cmath"):
         return q in _NUMPY_TO_HOST or q == "jax.device_get"
     tail = callee_tail(call.func)

@@ -134,8 +134,13 @@ def _in_declared_loss(ctx: Context) -> bool:
     comment (``grad_off._DECLARED_LOSS``); not a module's function nor a training step."""
     from kinkcheck.lint.grad_off import _DECLARED_LOSS
 
+    return _root(ctx) in _DECLARED_LOSS
+
+
+def _root(ctx: Context) -> str | None:
+    """Why the index made the checked function loss code (``roots``), None where it did not."""
     info = ctx.fa.ix.functions.get(ctx.qualname) if ctx.fa.ix is not None else None
-    return info is not None and info.root in _DECLARED_LOSS
+    return info.root if info is not None else None
 
 
 def _reads_predicted_mask(node: ast.AST, ctx: Context, budget: int = 2) -> str | None:
@@ -257,8 +262,7 @@ def _sliced(ctx: Context) -> bool:
     """Only the backward slice of the function is checked (a training step): the branches
     met there decide which value is differentiated (``if loss_val > cfg.max_loss: loss =
     loss * (cfg.max_loss / loss_val)``), so a number they read off it moves with it."""
-    info = ctx.fa.ix.functions.get(ctx.qualname) if ctx.fa.ix is not None else None
-    return info is not None and info.root == "backward"
+    return _root(ctx) == "backward"
 
 
 def _scalar_sources(node: ast.AST, ctx: Context) -> list[ast.AST]:
