@@ -132,20 +132,56 @@ def _prediction(node: ast.AST, ctx: Context, depth: int) -> bool:
             return False
         if n.id in ctx.params and PREDICTION_WORD_RE.search(n.id) and ctx.kind(n) != DATA:
             return True
-        value = ctx.definition(n.id) if depth else None
+        value = _bound_value(n.id, ctx) if depth else None
         if value is not None and _prediction(value, ctx, depth - 1):
             return True
     return False
 
 
+def _bound_value(name: str, ctx: Context) -> ast.AST | None:
+    """The value of a name assigned once, also as an item of an unpacking (``conf, pred =
+    probs.max(1)``: the values, then the positions)."""
+    value = ctx.definition(name)
+    if value is None:
+        values = ctx.assignments().get(name, ())
+        if len(values) == 1 and isinstance(values[0], ast.AST):
+            value = values[0]
+    return value
+
+
 def _differentiated(node: ast.AST, ctx: Context) -> bool:
     """``node`` carries gradient: a tensor, or a value of unknown kind computed from a
-    parameter named for a prediction."""
+    parameter named for a prediction (``conf`` of ``conf, pred = logits.softmax(1).max(1)``)."""
     k = ctx.kind(node)
     if k == TENSOR:
         return True
-    return k == UNKNOWN and any(isinstance(n, ast.Name) and n.id in ctx.params and PREDICTION_WORD_RE.search(n.id)
-                                for n in ast.walk(node))
+    return k == UNKNOWN and _prediction(node, ctx, _HOPS)
+
+
+#: calls whose value is piecewise constant in their operand: an index, a sign, a bin
+_PIECEWISE = frozenset({"argmax", "argmin", "sign", "round", "floor", "ceil", "trunc", "long", "int",
+                        "bucketize", "searchsorted", "digitize"})
+
+
+def stepped_prediction(node: ast.AST, ctx: Context, depth: int = _HOPS) -> bool:
+    """``node`` reads a name bound to a piecewise-constant function of a value that carries
+    gradient: an argmax (also the positions of ``conf, pred = probs.max(1)``), a sign, a
+    rounding or integer cast, a bin index. A comparison of it (``pred == target``, ``bin_idx ==
+    b``) is a mask that moves with the prediction although no gradient reaches it. Written
+    inline (``logits.argmax(1) != y``) the step is reported where it is made, at the same
+    place, and is not this."""
+    for n in _chain(node, ctx):
+        if isinstance(n, ast.Call) and callee_tail(n.func) in _PIECEWISE and depth < _HOPS:
+            func = n.func
+            inner = func.value if isinstance(func, ast.Attribute) and not ctx.is_module_ref(func.value) \
+                else (n.args[0] if n.args else None)
+            if inner is not None and ctx.kind(inner) not in (DATA, PLAIN):
+                return True
+        elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and depth:
+            value = _bound_value(n.id, ctx)
+            if value is not None and stepped_prediction(value, ctx, depth - 1):
+                return True
+    return False
 
 
 def weighs_gradient(node: ast.AST, ctx: Context, follow: int = _HOPS) -> bool:

@@ -461,7 +461,13 @@ def _continuous_array_op(value: object) -> bool:
     """``z.norm(dim=1)``, ``d.sqrt()``: a value computed from an array by a continuous op; so
     is what a function named for one returns (``norm(x)``, ``safe_norm(x)``: a helper of the
     file, or one imported by name), and the values of a selection along an axis
-    (``probs.max(-1)``): an array, not the count or setting a short name may suggest."""
+    (``probs.max(-1)``, ``.values`` or ``[0]`` of it): an array, not the count or setting a short
+    name may suggest."""
+    if isinstance(value, ast.Attribute) and value.attr == "values" or isinstance(value, ast.Subscript) \
+            and isinstance(value.slice, ast.Constant) and value.slice.value == 0:
+        value = value.value
+        return isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) \
+            and value.func.attr in _SELECTING and bool(value.args or value.keywords)
     if not isinstance(value, ast.Call):
         return False
     if isinstance(value.func, ast.Attribute):

@@ -42,6 +42,9 @@ def comparison_as_mask(node: ast.Compare | ast.Call, ctx: Context):
     with ``&``/``|``, or a mask assigned to a name that is then used so. The call spellings
     (``d.lt(m).float()``, ``torch.gt(d, m)``) are the same comparisons."""
     if isinstance(node, ast.Call) and not _mask_call(node, ctx):
+        if call_tail(node) in ("eq", "ne", "equal", "not_equal") and (
+                isinstance(node.func, ast.Attribute) or ctx.qualify(node.func) is not None):
+            yield from _cut_prediction_step(node, ctx)  # `pred.eq(targets)` of an argmax
         return
     k = value_comparison(node, ctx, follow=0)
     if k is None:
@@ -55,19 +58,23 @@ def comparison_as_mask(node: ast.Compare | ast.Call, ctx: Context):
 
 
 def _cut_prediction_step(node: ast.Compare | ast.Call, ctx: Context):
-    """A threshold on a prediction whose gradient was cut, selecting what a differentiated
-    value contributes (``cut_steps``): no gradient reaches the comparison, so the
+    """A threshold on a prediction whose gradient was cut, or a comparison of a prediction made
+    piecewise constant (``pred == target`` of an argmax, a bin index), selecting what a
+    differentiated value contributes (``cut_steps``): no gradient reaches the comparison, so the
     detached-target guard, which asks exactly that, does not apply."""
     if isinstance(node, ast.Compare):
-        if len(node.ops) != 1 or isinstance(node.ops[0], (ast.Is, ast.IsNot, ast.In, ast.NotIn, ast.Eq, ast.NotEq)):
+        if len(node.ops) != 1 or isinstance(node.ops[0], (ast.Is, ast.IsNot, ast.In, ast.NotIn)):
             return
+        equality = isinstance(node.ops[0], (ast.Eq, ast.NotEq))
         operands = [node.left, *node.comparators]
     else:
         method = isinstance(node.func, ast.Attribute) and not ctx.is_module_ref(node.func.value)
-        if callee_tail(node.func) in ("eq", "ne", "equal", "not_equal", "isclose"):
-            return
+        equality = callee_tail(node.func) in ("eq", "ne", "equal", "not_equal", "isclose")
         operands = [*binary_operands(node, method)]
-    if not any(cut_steps.cut_prediction(o, ctx) for o in operands) or not cut_steps.weighs_gradient(node, ctx):
+    # an equality of a cut prediction is a test of ids (`pred == target`) only where the
+    # prediction was made piecewise constant first (an argmax, a bin index)
+    if not any(cut_steps.stepped_prediction(o, ctx) or not equality and cut_steps.cut_prediction(o, ctx)
+               for o in operands) or not cut_steps.weighs_gradient(node, ctx):
         return
     if isinstance(node, ast.Compare) and _constant_test(node, ctx):
         return
@@ -337,6 +344,10 @@ def _used_as_number(node: ast.AST, ctx: Context, follow: int) -> bool:
         # (`X[margin < 1].T @ y[margin < 1]`, a hinge's subgradient) are its active set
         from kinkcheck.lint.resolve import DATA, PLAIN
 
+        if ctx.kind(parent.value) in (PLAIN, DATA) and isinstance(parent.ctx, ast.Store) \
+                and isinstance(parent.value, ast.Name) and isinstance(stmt := ctx.parent(parent), ast.Assign):
+            # `weights[p_true < 0.5] = boost`: the weights written by the mask then weigh the loss
+            return any(cut_steps.weighs_gradient(use, ctx) for use in sinks.reads_after(stmt, {parent.value.id}, ctx))
         return ctx.kind(parent.value) not in (PLAIN, DATA) or not ctx.imports_framework()
     if follow and isinstance(parent, ast.Assign) and parent.value is child:
         names = {t.id for t in parent.targets if isinstance(t, ast.Name)}
