@@ -6,20 +6,21 @@ loss as a value (a condition is a branch, KC401's business; a logged or reported
 reaches nothing). ``.detach()``, ``.data``, ``stop_gradient`` and ``no_grad`` are deliberate
 stop-gradients (a teacher, a target, a weight, running statistics): they matter only when
 they leave the loss with no gradient at all, i.e. every returned value is plain or data
-although the function differentiates something.
+although the function differentiates something, or when they cut the scale of the very value
+divided by it (``partial_cuts``).
 """
 
 from __future__ import annotations
 
 import ast
 
-from kinkcheck.lint import namespaces
+from kinkcheck.lint import namespaces, partial_cuts
 from kinkcheck.lint.bindings import mutated_names
 from kinkcheck.lint.flow import _inside, _returns, in_condition, reaches_loss
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, DATA, HOST_ROOTS, PLAIN, TENSOR
 from kinkcheck.lint.sinks import _callee, every_bound_use, reads, uses_of
 from kinkcheck.lint.walk import walk_local
-from kinkcheck.syntax import LOGGING_CALLS, scalar_cast_of
+from kinkcheck.syntax import LOGGING_CALLS, callee_tail, scalar_cast_of
 
 #: black boxes that cut a value out of the graph on purpose when the loss keeps a gradient
 DELIBERATE = frozenset({"KC503", "KC506"})
@@ -78,6 +79,9 @@ def severs_gradient(site, ctx) -> bool:
             # ``loss_cardinality``, "for logging only"); a training loss written so fails
             # loudly at ``.backward()``, it is not silently wrong
             return False
+        if (partial_cuts.cut_own_scale(node, ctx) or partial_cuts.data_computed_with(node, ctx)) \
+                and loss_keeps_gradient(ctx):
+            return reaches_loss(node, ctx)  # the loss trains, on a gradient not its own
         info = ctx.fa.ix.functions.get(ctx.qualname)
         if info is not None and info.root in (None, "module", "backward"):
             # a helper that builds a target (sinkhorn codes, k-means, matching weights) on
@@ -88,7 +92,8 @@ def severs_gradient(site, ctx) -> bool:
         return not loss_keeps_gradient(ctx) and reaches_loss(node, ctx)
     if site.operand is not None and ctx.kind(_undetached(site.operand, ctx)) in (PLAIN, DATA):
         return False
-    if in_condition(node, ctx) or only_divides(node, ctx) or only_positions(node, ctx):
+    if in_condition(node, ctx) or not _learned_attribute(site.operand, ctx) and (
+            only_divides(node, ctx) or only_positions(node, ctx)):
         return False
     if _only_compared(node, ctx) or every_bound_use(node, ctx, lambda use: _only_compared(use, ctx)):
         return False  # `kth = sorted_loss[k].item()` then `keep = loss > min(kth, t)`: a threshold
@@ -98,6 +103,18 @@ def severs_gradient(site, ctx) -> bool:
 
 
 
+
+
+def _learned_attribute(node: ast.AST | None, ctx) -> bool:
+    """``node`` reads an attribute the class makes an ``nn.Parameter`` (``self.log_tau.exp()``):
+    converted to a number it is no normaliser by a count but the parameter's only way into
+    the loss, cut (``sim / self.log_tau.exp().item()`` trains no temperature)."""
+    if node is None:
+        return False
+    assigns = ctx.fa.self_assigns()
+    return any(isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "self"
+               and any(isinstance(v, ast.Call) and callee_tail(v.func) == "Parameter" for v in assigns.get(n.attr, ()))
+               for n in ast.walk(node))
 
 
 def _only_compared(node: ast.AST, ctx) -> bool:
