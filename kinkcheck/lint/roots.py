@@ -130,7 +130,7 @@ LOSS_NAME_RE = lazy_pattern(r"loss|objective|criterion|(^|_)(nll|elbo)(_|$)|"
 #: ``get_contrastive_denoising_group`` are not losses)
 LOSS_FAMILY_RE = lazy_pattern(
     r"(^|_)(hinge|lovasz|dice|focal|tversky|jaccard|triplet|contrastive|huber|charbonnier|chamfer|"
-    r"info_?nce|nt_?xent|cross_?entropy|xent|bce|smooth_?l1|"
+    r"info_?nce|nt_?xent|cross_?entropy|xent|bce|ce|smooth_?l1|"
     # a penalty or regularizer of the objective (``gradient_penalty``, ``l1_regularization``,
     # ``group_lasso_penalty``): part of what the optimizer minimises; a KL divergence trained
     # on (``gaussian_kl``, ``free_bits_kl``, ``kl_divergence``). Their tooling is not
