@@ -199,8 +199,11 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
             # call returns (`list_mode_options().get(...)`) is a setting
             if recv == DATA:
                 return DATA
-            if _MODEL_MAPPING_RE.search(_last_name(node.func.value)):
-                return UNKNOWN  # `self.models.get("critic_1")`: a network, whose outputs carry gradient
+            if _MODEL_MAPPING_RE.search(_last_name(node.func.value)) or _OUTPUT_MAPPING_RE.search(_last_name(node.func.value)):
+                # `self.models.get("critic_1")`: a network, whose outputs carry gradient; and
+                # `losses.get("ctc_per_sample")`, `outputs.get("pred_boxes")`: what a loss or a
+                # network returned, keyed
+                return UNKNOWN
             return recv if _tensordict(node.func.value) and recv in (TENSOR, UNKNOWN) else PLAIN
         if recv == _CYCLE:  # `s = s / s.norm(dim=0)`: the name's own earlier value decides
             return join(_CYCLE, *(a for a in (k(x) for x in node.args) if a != PLAIN))
@@ -293,6 +296,8 @@ TENSORDICT_RE = lazy_pattern(r"(^|_)(td|tensordict|tensordicts)($|_)")
 
 #: mappings of networks by role (skrl's ``self.models``, a ``nn.ModuleDict`` called ``nets``)
 _MODEL_MAPPING_RE = lazy_pattern(r"(^|_)(models|nets|networks|modules|policies|critics|actors)$")
+#: mappings of what losses and networks return
+_OUTPUT_MAPPING_RE = lazy_pattern(r"(^|_)(losses|loss_dict|outputs|preds|predictions)$")
 
 
 #: names of a distribution object (``distr = self.get_distribution(...)``, ``self.base``)
