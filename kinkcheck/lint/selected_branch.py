@@ -32,7 +32,7 @@ from kinkcheck.lint.guards import (
     call_operand,
     guard,
 )
-from kinkcheck.lint.resolve import MIXING
+from kinkcheck.lint.resolve import MIXING, const_value
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -288,6 +288,11 @@ def _side_of(cond: ast.AST, value: ast.AST, bound: ast.AST) -> str | None:
         return None
     left, op, right = _bare(cond.left), cond.ops[0], _bare(cond.comparators[0])
     v, b = ast.dump(_bare(value)), ast.dump(_bare(bound))
+    value = _bare(value)
+    if (ast.dump(left), ast.dump(right)) not in ((v, b), (b, v)) and isinstance(value, ast.BinOp) \
+            and isinstance(value.op, ast.Sub) and const_value(_bare(bound)) == 0:
+        # `(loss - cap).clamp_min(0)` under `where(loss > cap, ...)`: a - c > 0 is a > c
+        v, b = ast.dump(value.left), ast.dump(value.right)
     if (ast.dump(left), ast.dump(right)) == (v, b):
         flipped = False
     elif (ast.dump(left), ast.dump(right)) == (b, v):
