@@ -324,6 +324,8 @@ def _used_as_number(node: ast.AST, ctx: Context, follow: int) -> bool:
             child, parent = method[1], ctx.parent(method[1])  # (x == y).all()
         elif isinstance(parent, ast.IfExp) and child is not parent.test:
             child, parent = parent, ctx.parent(parent)  # `d > low if low is not None else True`
+        elif isinstance(parent, ast.Subscript) and parent.value is child and isinstance(parent.ctx, ast.Load):
+            child, parent = parent, ctx.parent(parent)  # `(area > 0)[..., None]`: the mask, reshaped
         else:
             break
     if isinstance(parent, ast.BinOp) and isinstance(parent.op, (ast.Mult, ast.Add, ast.Sub, ast.Div, ast.MatMult)):
