@@ -537,5 +537,11 @@ def _condition_atoms(cond: ast.AST, ctx: Context, follow: int = 1):
     elif isinstance(cond, ast.Call) and call_tail(cond) in LOGICAL:
         for a in cond.args:
             yield from _condition_atoms(a, ctx, follow)
+    elif isinstance(cond, ast.Call) and call_tail(cond) in ("all", "any") and (cond.keywords or len(cond.args) > (
+            0 if isinstance(cond.func, ast.Attribute) and not ctx.is_module_ref(cond.func.value) else 1)):
+        # `inside = (bary >= 0).all(dim=-1)`: along an axis, still a mask of the comparison
+        func = cond.func
+        method = isinstance(func, ast.Attribute) and not ctx.is_module_ref(func.value)
+        yield from _condition_atoms(func.value if isinstance(func, ast.Attribute) and method else cond.args[0], ctx, follow)
     else:
         yield cond
