@@ -67,6 +67,9 @@ def _cut_from(node: ast.AST, ctx: Context, depth: int, source: Callable[[ast.AST
         elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and depth:
             if OTHER_NETWORK_RE.search(n.id):
                 return False
+            listed = _listed_from(n, ctx)
+            if listed is not None and source(listed, ctx, depth - 1):
+                return True  # `for p in pt.tolist(): if p >= 0.5:`: the numbers of a tensor, cut
             value = ctx.definition(n.id)
             if value is None or ctx.kind(n) != DATA:
                 continue
@@ -74,6 +77,25 @@ def _cut_from(node: ast.AST, ctx: Context, depth: int, source: Callable[[ast.AST
                     or _cut_from(value, ctx, depth - 1, source):
                 return True
     return False
+
+
+def _listed_from(name: ast.Name, ctx: Context) -> ast.AST | None:
+    """The tensor a loop variable takes its Python numbers from: ``pt`` of ``for p in
+    pt.tolist():`` (also through ``zip`` and ``enumerate``), for a loop enclosing ``name``."""
+    node = ctx.parent(name)
+    while node is not None and not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        if isinstance(node, (ast.For, ast.comprehension)) and any(
+                isinstance(t, ast.Name) and t.id == name.id for t in ast.walk(node.target)):
+            iters = [node.iter]
+            while iters and isinstance(iters[-1], ast.Call) and callee_tail(iters[-1].func) in ("zip", "enumerate"):
+                iters = [*iters[:-1], *iters[-1].args]
+            for it in iters:
+                if isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr == "tolist" \
+                        and not it.args:
+                    return it.func.value
+            return None
+        node = ctx.parent(node)
+    return None
 
 
 def _reads_input(node: ast.AST, ctx: Context, depth: int) -> bool:

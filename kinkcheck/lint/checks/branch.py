@@ -130,11 +130,17 @@ def _worst(kinds) -> str | None:
 
 
 def _in_declared_loss(ctx: Context) -> bool:
-    """The function checked is a loss by declaration: its name, its class, a decorator or a
-    comment (``grad_off._DECLARED_LOSS``); not a module's function nor a training step."""
+    """The function checked is a loss by declaration: its name, its class (also a helper
+    method of a loss class), a decorator or a comment (``grad_off._DECLARED_LOSS``); not a
+    module's function nor a training step."""
     from kinkcheck.lint.grad_off import _DECLARED_LOSS
+    from kinkcheck.lint.roots import LOSS_BASES, class_is
 
-    return _root(ctx) in _DECLARED_LOSS
+    if _root(ctx) in _DECLARED_LOSS:
+        return True
+    ix = ctx.fa.ix
+    # a helper method of a loss class (`AdaptiveFocalLoss._gammas`) is the loss's code too
+    return ctx.cls_qual is not None and ix is not None and class_is(ix.classes, ctx.cls_qual, LOSS_BASES, loss=True)
 
 
 def _root(ctx: Context) -> str | None:
