@@ -319,8 +319,10 @@ def _node_findings(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[s
                          or rule.category == "step" and sink_paths.detached_only(site.call or site.node, ctx)):
             continue  # `print((p > 0.5).float().mean())`: a logged statistic is not the loss; nor
             # is the max of a policy's scale in the metrics dict beside a JAX loss
-        if (site.code in SQUARED_AWAY or site.code in ("KC103", "KC104", "KC203")) and sinks.squared_away(site, ctx):
-            continue  # `abs(e) ** 2`, `torch.norm(v) ** 2`: a power above 1 is flat where the kink is
+        if (site.code in SQUARED_AWAY or site.code in ("KC103", "KC104", "KC203")) and sinks.squared_away(site, ctx) \
+                or sinks.tie_cancelled(site, ctx):
+            continue  # `abs(e) ** 2`, `torch.norm(v) ** 2`: a power above 1 is flat where the kink is;
+            # `|a - b| / max(a, b)`: the numerator is 0 where the max ties
         if site.code in SQUARED_AWAY and site.via != "node" and joins.kink_smoothed(site.call or site.node, site.operand, ctx):
             continue  # smooth-L1: near 0 only the quadratic branch of the `where` sees the abs
         if site.code == "KC402" and _smooth_where(site, ctx):

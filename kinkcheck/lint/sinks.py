@@ -370,6 +370,49 @@ def power_of(factor: ast.AST, base: ast.AST, ctx) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
+#: two-operand extremes whose tie is a kink
+_EXTREMES = frozenset({"max", "min", "maximum", "minimum", "fmax", "fmin"})
+
+
+def tie_cancelled(site, ctx) -> bool:
+    """``|w1 - w2| / max(w1, w2)`` (SIoU's shape cost, a relative difference): the max ties
+    where ``w1 == w2``, exactly where the numerator vanishes, so the quotient's slope jump
+    there, ``num * (m'+ - m'-) / m ** 2``, is 0. The tie leaves no kink of its own (the abs's
+    is judged on its own)."""
+    call = site.call
+    if site.code != "KC104" or not isinstance(call, ast.Call) or _callee(call) not in _EXTREMES:
+        return False
+    func = call.func
+    operands = [func.value, *call.args] if isinstance(func, ast.Attribute) and not ctx.is_module_ref(func.value) \
+        else list(call.args)
+    parent = ctx.parent(call)
+    if len(operands) != 2 or not (isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Div) and parent.right is call):
+        return False
+    pair = {ast.dump(o) for o in operands}
+    return any(_difference_of(f, pair, ctx) for f in _factors(parent.left))
+
+
+def _factors(node: ast.AST) -> list[ast.AST]:
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        return _factors(node.left) + _factors(node.right)
+    return [node]
+
+
+def _difference_of(factor: ast.AST, pair: set[str], ctx) -> bool:
+    """``factor`` is ``a - b`` of the pair, its abs, or a power of either."""
+    if isinstance(factor, ast.Call) and _callee(factor) in ("abs", "fabs", "absolute") and len(factor.args) == 1:
+        factor = factor.args[0]
+    elif isinstance(factor, ast.BinOp) and isinstance(factor.op, ast.Pow):
+        from kinkcheck.lint.ranges import numeric_value
+
+        k = numeric_value(factor.right, ctx)
+        if not (isinstance(k, (int, float)) and k >= 1):
+            return False
+        return _difference_of(factor.left, pair, ctx)
+    return isinstance(factor, ast.BinOp) and isinstance(factor.op, ast.Sub) \
+        and {ast.dump(factor.left), ast.dump(factor.right)} == pair
+
+
 def _against_zero(call: ast.AST, ctx) -> bool:
     """``maximum(e, 0)``, ``torch.max(e, torch.zeros_like(e))``: a two-operand max/min with a zero."""
     if not isinstance(call, ast.Call):
