@@ -81,20 +81,27 @@ def _cut_from(node: ast.AST, ctx: Context, depth: int, source: Callable[[ast.AST
 
 def _listed_from(name: ast.Name, ctx: Context) -> ast.AST | None:
     """The tensor a loop variable takes its Python numbers from: ``pt`` of ``for p in
-    pt.tolist():`` (also through ``zip`` and ``enumerate``), for a loop enclosing ``name``."""
-    node = ctx.parent(name)
-    while node is not None and not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-        if isinstance(node, (ast.For, ast.comprehension)) and any(
-                isinstance(t, ast.Name) and t.id == name.id for t in ast.walk(node.target)):
-            iters = [node.iter]
-            while iters and isinstance(iters[-1], ast.Call) and callee_tail(iters[-1].func) in ("zip", "enumerate"):
-                iters = [*iters[:-1], *iters[-1].args]
-            for it in iters:
-                if isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr == "tolist" \
-                        and not it.args:
-                    return it.func.value
+    pt.tolist():``, of ``for i, p in enumerate(pt.tolist())`` (``p``, not the counter ``i``),
+    of ``for c, p in zip(classes, pt.tolist())`` (``p``, not ``c``)."""
+    from kinkcheck.lint.bindings import IterItem
+
+    values = ctx.assignments().get(name.id, ())
+    if len(values) != 1 or not isinstance(item := values[0], IterItem):
+        return None
+    iterable = item.iterable
+    if isinstance(iterable, ast.Call) and callee_tail(iterable.func) in ("enumerate", "zip") \
+            and not any(isinstance(a, ast.Starred) for a in iterable.args):
+        if item.index is None:
+            return None  # the whole tuple of a zip, or the pair of an enumerate
+        at = item.index - 1 if callee_tail(iterable.func) == "enumerate" else item.index
+        if not 0 <= at < len(iterable.args) or callee_tail(iterable.func) == "enumerate" and at != 0:
             return None
-        node = ctx.parent(node)
+        iterable = iterable.args[at]
+    elif item.index is not None:
+        return None
+    if isinstance(iterable, ast.Call) and isinstance(iterable.func, ast.Attribute) and iterable.func.attr == "tolist" \
+            and not iterable.args:
+        return iterable.func.value
     return None
 
 
@@ -160,15 +167,20 @@ def _prediction(node: ast.AST, ctx: Context, depth: int) -> bool:
     return False
 
 
+def _declared_loss(ctx: Context) -> bool:
+    """The function is a loss by its name, class, decorator or comment: what it is handed
+    (``scores``, ``outputs``) is the prediction unless it says otherwise."""
+    from kinkcheck.lint.grad_off import _DECLARED_LOSS
+
+    info = ctx.fa.ix.functions.get(ctx.qualname) if ctx.fa.ix is not None else None
+    return info is not None and info.root in _DECLARED_LOSS
+
+
 def _bound_value(name: str, ctx: Context) -> ast.AST | None:
     """The value of a name assigned once, also as an item of an unpacking (``conf, pred =
     probs.max(1)``: the values, then the positions)."""
-    value = ctx.definition(name)
-    if value is None:
-        values = ctx.assignments().get(name, ())
-        if len(values) == 1 and isinstance(values[0], ast.AST):
-            value = values[0]
-    return value
+    values = ctx.assignments().get(name, ())
+    return values[0] if len(values) == 1 and isinstance(values[0], ast.AST) else None
 
 
 def _differentiated(node: ast.AST, ctx: Context) -> bool:
@@ -177,7 +189,8 @@ def _differentiated(node: ast.AST, ctx: Context) -> bool:
     k = ctx.kind(node)
     if k == TENSOR:
         return True
-    return k == UNKNOWN and _prediction(node, ctx, _HOPS)
+    return k == UNKNOWN and (any(isinstance(n, ast.Name) and n.id in ctx.params and PREDICTION_WORD_RE.search(n.id)
+                                 for n in ast.walk(node)) or _prediction(node, ctx, _HOPS))
 
 
 #: calls whose value is piecewise constant in their operand: an index, a sign, a bin
@@ -197,8 +210,9 @@ def stepped_prediction(node: ast.AST, ctx: Context, depth: int = _HOPS) -> bool:
             func = n.func
             inner = func.value if isinstance(func, ast.Attribute) and not ctx.is_module_ref(func.value) \
                 else (n.args[0] if n.args else None)
-            if inner is not None and ctx.kind(inner) not in (DATA, PLAIN):
-                return True
+            if inner is not None and (_differentiated(inner, ctx) or ctx.kind(inner) == UNKNOWN and _declared_loss(ctx)) \
+                    and not any(isinstance(m, ast.Name) and OTHER_NETWORK_RE.search(m.id) for m in ast.walk(inner)):
+                return True  # (an EMA copy's or a teacher's argmax is a target: not this)
         elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and depth:
             value = _bound_value(n.id, ctx)
             if value is not None and stepped_prediction(value, ctx, depth - 1):

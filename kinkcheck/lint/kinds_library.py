@@ -46,6 +46,7 @@ from kinkcheck.lint.resolve import (
     PLAIN_METHODS,
     TENSOR,
     UNKNOWN,
+    const_value,
     join,
     parameter_free_layer,
 )
@@ -199,7 +200,9 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
             # call returns (`list_mode_options().get(...)`) is a setting
             if recv == DATA:
                 return DATA
-            if _MODEL_MAPPING_RE.search(_last_name(node.func.value)) or _OUTPUT_MAPPING_RE.search(_last_name(node.func.value)):
+            if _MODEL_MAPPING_RE.search(_last_name(node.func.value)) or _OUTPUT_MAPPING_RE.search(
+                    _last_name(node.func.value)) and not (len(node.args) > 1 and const_value(node.args[1]) is not None):
+                # (`self.losses.get("dice", 0.0)` with a number to fall back on is a weight)
                 # `self.models.get("critic_1")`: a network, whose outputs carry gradient; and
                 # `losses.get("ctc_per_sample")`, `outputs.get("pred_boxes")`: what a loss or a
                 # network returned, keyed

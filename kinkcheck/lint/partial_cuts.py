@@ -9,10 +9,12 @@ A detached target, teacher or weight is deliberate and the loss keeps its gradie
   normalisation's Jacobian), so the loss is trained on a gradient that is not its own. A scale
   of another value (a reference cost fixed for the run) or a kernel bandwidth from a median
   heuristic is a setting, not this;
-- a ``.data`` read computed with (``pt = logpt.data.exp()`` weighing a focal loss,
-  ``exp(-s.data) * loss + s``): ``.data`` is the pre-``detach`` spelling of a cut that hides the
-  term from autograd, and from its version checks. Written to (``p.data.mul_(d)``, an EMA, a
-  projection), handed on as a state or returned beside the loss it is none of this.
+- a ``.data`` read computed with, of a value the loss also reads whole (``pt = logpt.data.exp()``
+  weighing a focal loss of ``logpt``, ``exp(-s.data) * loss + s``) or of the module's own
+  parameter: ``.data`` is the pre-``detach`` spelling of a cut that hides part of the term from
+  autograd, and from its version checks. A target cut whole (``q_next.data``, a teacher's
+  ``t_logits.data``), a value written to (``p.data.mul_(d)``, an EMA, a projection), handed on
+  as a state or returned beside the loss is none of this.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from kinkcheck.lint.resolve import ARRAY_ROOTS, DATA, PLAIN
 from kinkcheck.lint.sinks import reads_after
+from kinkcheck.lint.walk import walk_local
 from kinkcheck.syntax import callee_tail
 
 if TYPE_CHECKING:
@@ -141,7 +144,24 @@ def data_computed_with(node: ast.AST, ctx: Context) -> bool:
         return False
     if ctx.kind(node.value) in (DATA, PLAIN):
         return False
+    if not (learned_attribute(node.value, ctx) or _read_uncut(node.value, ctx)):
+        return False  # `q_next.data`, `t_logits.data / T`: a target cut whole, the old `detach`
     return _in_arithmetic(node, ctx, _HOPS)
+
+
+def _read_uncut(value: ast.AST, ctx: Context) -> bool:
+    """``value`` is also read with its gradient elsewhere in the function (``logpt`` beside
+    ``logpt.data.exp()`` in a focal loss): the cut takes only part of its gradient away."""
+    shape = ast.dump(value)
+    for n in walk_local(ctx.fn):
+        if n is value or not isinstance(n, (ast.Name, ast.Attribute, ast.Subscript)) or ast.dump(n) != shape:
+            continue
+        parent = ctx.parent(n)
+        if isinstance(parent, ast.Attribute) and parent.attr in ("data", "detach", "detach_"):
+            continue
+        if isinstance(getattr(n, "ctx", None), ast.Load):
+            return True
+    return False
 
 
 def _in_arithmetic(node: ast.AST, ctx: Context, hops: int) -> bool:
@@ -151,10 +171,11 @@ def _in_arithmetic(node: ast.AST, ctx: Context, hops: int) -> bool:
             return True
         if isinstance(parent, ast.Attribute) and parent.value is child:
             call = ctx.parent(parent)
-            if parent.attr.endswith("_") or parent.attr in _CONVERSIONS \
+            if parent.attr.endswith("_") or parent.attr in _CONVERSIONS or parent.attr.startswith("new_") \
                     or not (isinstance(call, ast.Call) and call.func is parent):
-                # written to in place (`p.data.mul_(d)`), an attribute of it, or converted to
-                # a host value (`.data.cpu().numpy()`: one site, KC502's)
+                # written to in place (`p.data.mul_(d)`), an attribute of it, converted to a
+                # host value (`.data.cpu().numpy()`: one site, KC502's), or only the template
+                # of a new array (`x.data.new_ones(n, d)`: its shape and dtype)
                 return False
             child, parent = call, ctx.parent(call)
         elif isinstance(parent, ast.Call) and child in parent.args \
@@ -166,3 +187,15 @@ def _in_arithmetic(node: ast.AST, ctx: Context, hops: int) -> bool:
         else:
             return False
     return False
+
+
+def learned_attribute(node: ast.AST | None, ctx) -> bool:
+    """``node`` reads an attribute the class makes an ``nn.Parameter`` (``self.log_tau.exp()``):
+    converted to a number it is no normaliser by a count but the parameter's only way into
+    the loss, cut (``sim / self.log_tau.exp().item()`` trains no temperature)."""
+    if node is None:
+        return False
+    assigns = ctx.fa.self_assigns()
+    return any(isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "self"
+               and any(isinstance(v, ast.Call) and callee_tail(v.func) == "Parameter" for v in assigns.get(n.attr, ()))
+               for n in ast.walk(node))

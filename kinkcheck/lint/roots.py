@@ -146,7 +146,8 @@ LOSS_FAMILY_RE = lazy_pattern(
     r"|(^|_)(lovasz|wasserstein|mmd|sinkhorn_divergence|energy_distance|total_variation|crps)(_|$)", re.IGNORECASE)
 #: functions that do something with a loss term rather than compute it
 OBJECTIVE_TOOLING_RE = lazy_pattern(r"^_*(apply|log|update|print|plot|format|set|reset|init|schedule|adjust|anneal|"
-                                    r"warmup|show|report|record|write|save|load|test)_", re.IGNORECASE)
+                                    r"warmup|show|report|record|write|save|load|test|eval|evaluate|validate|val)_",
+                                    re.IGNORECASE)
 #: the regression, image-quality and audio metrics used as losses (``psnr(pred, target)``,
 #: dm-pix's ``mae`` and scale-invariant ``simse``, objax's ``mean_absolute_error``, speech
 #: separation's ``si_sdr``): a function of the module computing one is loss code by name, as a

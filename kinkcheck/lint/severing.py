@@ -20,7 +20,7 @@ from kinkcheck.lint.flow import _inside, _returns, in_condition, reaches_loss
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, DATA, HOST_ROOTS, PLAIN, TENSOR
 from kinkcheck.lint.sinks import _callee, every_bound_use, reads, uses_of
 from kinkcheck.lint.walk import walk_local
-from kinkcheck.syntax import LOGGING_CALLS, callee_tail, scalar_cast_of
+from kinkcheck.syntax import LOGGING_CALLS, scalar_cast_of
 
 #: black boxes that cut a value out of the graph on purpose when the loss keeps a gradient
 DELIBERATE = frozenset({"KC503", "KC506"})
@@ -80,7 +80,7 @@ def severs_gradient(site, ctx) -> bool:
             # loudly at ``.backward()``, it is not silently wrong
             return False
         if (partial_cuts.cut_own_scale(node, ctx) or partial_cuts.data_computed_with(node, ctx)) \
-                and loss_keeps_gradient(ctx):
+                and _returns(ctx) and loss_keeps_gradient(ctx):
             return reaches_loss(node, ctx)  # the loss trains, on a gradient not its own
         info = ctx.fa.ix.functions.get(ctx.qualname)
         if info is not None and info.root in (None, "module", "backward"):
@@ -92,7 +92,7 @@ def severs_gradient(site, ctx) -> bool:
         return not loss_keeps_gradient(ctx) and reaches_loss(node, ctx)
     if site.operand is not None and ctx.kind(_undetached(site.operand, ctx)) in (PLAIN, DATA):
         return False
-    if in_condition(node, ctx) or not _learned_attribute(site.operand, ctx) and (
+    if in_condition(node, ctx) or not partial_cuts.learned_attribute(site.operand, ctx) and (
             only_divides(node, ctx) or only_positions(node, ctx)):
         return False
     if _only_compared(node, ctx) or every_bound_use(node, ctx, lambda use: _only_compared(use, ctx)):
@@ -103,18 +103,6 @@ def severs_gradient(site, ctx) -> bool:
 
 
 
-
-
-def _learned_attribute(node: ast.AST | None, ctx) -> bool:
-    """``node`` reads an attribute the class makes an ``nn.Parameter`` (``self.log_tau.exp()``):
-    converted to a number it is no normaliser by a count but the parameter's only way into
-    the loss, cut (``sim / self.log_tau.exp().item()`` trains no temperature)."""
-    if node is None:
-        return False
-    assigns = ctx.fa.self_assigns()
-    return any(isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "self"
-               and any(isinstance(v, ast.Call) and callee_tail(v.func) == "Parameter" for v in assigns.get(n.attr, ()))
-               for n in ast.walk(node))
 
 
 def _only_compared(node: ast.AST, ctx) -> bool:

@@ -13,7 +13,7 @@ import ast
 
 from kinkcheck.lint import flow
 from kinkcheck.lint.kinds import INT_CASTS, STEP_FUNCS, _integer_dtype
-from kinkcheck.lint.resolve import COMPARISON_CALLS, const_value
+from kinkcheck.lint.resolve import COMPARISON_CALLS, PLAIN, const_value
 from kinkcheck.syntax import scalar_cast_of
 
 #: arithmetic that passes a value on (its kink with it) within one expression, and the
@@ -385,8 +385,20 @@ def tie_cancelled(site, ctx) -> bool:
     func = call.func
     operands = [func.value, *call.args] if isinstance(func, ast.Attribute) and not ctx.is_module_ref(func.value) \
         else list(call.args)
+    if len(operands) != 2:
+        return False
+    child: ast.AST = call
     parent = ctx.parent(call)
-    if len(operands) != 2 or not (isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Div) and parent.right is call):
+    for _ in range(4):  # through a floor: `max(a, b) + eps`, `max(a, b).clamp(min=eps)`
+        if isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Add) \
+                and ctx.kind(parent.right if parent.left is child else parent.left) == PLAIN:
+            child, parent = parent, ctx.parent(parent)
+        elif isinstance(parent, ast.Attribute) and parent.attr in ("clamp", "clamp_min", "clip") \
+                and isinstance(floor := ctx.parent(parent), ast.Call):
+            child, parent = floor, ctx.parent(floor)
+        else:
+            break
+    if not (isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Div) and parent.right is child):
         return False
     pair = {ast.dump(o) for o in operands}
     return any(_difference_of(f, pair, ctx) for f in _factors(parent.left))
@@ -400,8 +412,12 @@ def _factors(node: ast.AST) -> list[ast.AST]:
 
 def _difference_of(factor: ast.AST, pair: set[str], ctx) -> bool:
     """``factor`` is ``a - b`` of the pair, its abs, or a power of either."""
-    if isinstance(factor, ast.Call) and _callee(factor) in ("abs", "fabs", "absolute") and len(factor.args) == 1:
-        factor = factor.args[0]
+    if isinstance(factor, ast.Call) and _callee(factor) in ("abs", "fabs", "absolute"):
+        func = factor.func
+        if isinstance(func, ast.Attribute) and not factor.args and not ctx.is_module_ref(func.value):
+            factor = func.value  # `(a - b).abs()`
+        elif len(factor.args) == 1:
+            factor = factor.args[0]
     elif isinstance(factor, ast.BinOp) and isinstance(factor.op, ast.Pow):
         from kinkcheck.lint.ranges import numeric_value
 

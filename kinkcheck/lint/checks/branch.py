@@ -543,11 +543,19 @@ def _condition_atoms(cond: ast.AST, ctx: Context, follow: int = 1):
     elif isinstance(cond, ast.Call) and call_tail(cond) in LOGICAL:
         for a in cond.args:
             yield from _condition_atoms(a, ctx, follow)
-    elif isinstance(cond, ast.Call) and call_tail(cond) in ("all", "any") and (cond.keywords or len(cond.args) > (
-            0 if isinstance(cond.func, ast.Attribute) and not ctx.is_module_ref(cond.func.value) else 1)):
-        # `inside = (bary >= 0).all(dim=-1)`: along an axis, still a mask of the comparison
-        func = cond.func
-        method = isinstance(func, ast.Attribute) and not ctx.is_module_ref(func.value)
-        yield from _condition_atoms(func.value if isinstance(func, ast.Attribute) and method else cond.args[0], ctx, follow)
+    elif isinstance(cond, ast.Call) and call_tail(cond) in ("all", "any") and (mask := _reduced_mask(cond, ctx)) is not None:
+        yield from _condition_atoms(mask, ctx, follow)  # `inside = (bary >= 0).all(dim=-1)`
     else:
         yield cond
+
+
+def _reduced_mask(call: ast.Call, ctx: Context) -> ast.AST | None:
+    """The mask an ``all``/``any`` along an axis reduces (``(bary >= 0).all(dim=-1)``,
+    ``jnp.all(m, axis=1)``, ``torch.all(input=m, dim=-1)``): per element still a mask of its
+    comparison. None for a reduction to one truth value, or one whose mask is not given."""
+    func = call.func
+    if isinstance(func, ast.Attribute) and not ctx.is_module_ref(func.value):
+        return func.value if call.args or call.keywords else None
+    mask = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg in ("input", "a", "x")), None)
+    along = len(call.args) > 1 or any(k.arg in ("dim", "axis") for k in call.keywords)
+    return mask if along else None

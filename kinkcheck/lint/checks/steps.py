@@ -31,6 +31,8 @@ _MASKED_REDUCTION = lazy_pattern(r"^_?masked_(mean|sum|avg|average|var|std|white
 #: elementwise comparisons written as calls (``d.lt(m)``, ``torch.gt(d, m)``, ``jnp.greater(d, m)``)
 MASK_CALLS = frozenset({"gt", "lt", "ge", "le", "greater", "less", "greater_equal", "less_equal", "eq", "ne",
                         "equal", "not_equal", "isclose"})
+#: order comparisons, whose threshold a value crosses
+_ORDERS = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
 #: what keeps a mask a mask: its reductions to truth values
 _STILL_A_MASK = frozenset({"all", "any"})
 
@@ -72,8 +74,9 @@ def _cut_prediction_step(node: ast.Compare | ast.Call, ctx: Context):
         equality = callee_tail(node.func) in ("eq", "ne", "equal", "not_equal", "isclose")
         operands = [*binary_operands(node, method)]
     # an equality of a cut prediction is a test of ids (`pred == target`) only where the
-    # prediction was made piecewise constant first (an argmax, a bin index)
-    if not any(cut_steps.stepped_prediction(o, ctx) or not equality and cut_steps.cut_prediction(o, ctx)
+    # prediction was made piecewise constant first (an argmax, a bin index); an order of such
+    # positions is a top-k selection by rank (`ranks < k`), continuous in what it selects
+    if not any(cut_steps.stepped_prediction(o, ctx) if equality else cut_steps.cut_prediction(o, ctx)
                for o in operands) or not cut_steps.weighs_gradient(node, ctx):
         return
     if isinstance(node, ast.Compare) and _constant_test(node, ctx):
@@ -324,8 +327,11 @@ def _used_as_number(node: ast.AST, ctx: Context, follow: int) -> bool:
             child, parent = method[1], ctx.parent(method[1])  # (x == y).all()
         elif isinstance(parent, ast.IfExp) and child is not parent.test:
             child, parent = parent, ctx.parent(parent)  # `d > low if low is not None else True`
-        elif isinstance(parent, ast.Subscript) and parent.value is child and isinstance(parent.ctx, ast.Load):
-            child, parent = parent, ctx.parent(parent)  # `(area > 0)[..., None]`: the mask, reshaped
+        elif isinstance(parent, ast.Subscript) and parent.value is child and isinstance(parent.ctx, ast.Load) \
+                and isinstance(node, ast.Compare) and all(isinstance(op, _ORDERS) for op in node.ops):
+            # `(area > 0)[..., None]`: the mask, reshaped (an equality so indexed is a one-hot
+            # of ids: `(z[:, None] == arange(k))[..., None]`)
+            child, parent = parent, ctx.parent(parent)
         else:
             break
     if isinstance(parent, ast.BinOp) and isinstance(parent.op, (ast.Mult, ast.Add, ast.Sub, ast.Div, ast.MatMult)):
