@@ -300,7 +300,7 @@ DATASET_NAME_RE = lazy_pattern(r"(^|_)datasets?$", re.IGNORECASE)
 SCHEDULER_NAME_RE = lazy_pattern(r"(^|_)schedulers?$", re.IGNORECASE)
 #: dtypes whose tensors cannot require grad (``torch.tensor(idx, dtype=torch.long)``)
 INTEGER_DTYPES = frozenset({"long", "int", "int64", "int32", "int16", "int8", "uint8", "bool", "short"})
-EPS_RE = lazy_pattern(r"(^|_)(eps|epsilon|tiny|smooth|smoothing|stabilizer|min_value|floor)($|_|\d)", re.IGNORECASE)
+EPS_RE = lazy_pattern(r"(^|_)(eps|epsilon|tiny|smooth|smoothing|stabilizer|min_value|floor|jitter)($|_|\d)", re.IGNORECASE)
 
 PLAIN_TYPES = {
     "int", "float", "bool", "str", "bytes", "list", "tuple", "dict", "set", "frozenset", "None",

@@ -148,19 +148,45 @@ def _jittered(operand: ast.AST, ctx: Context) -> bool:
         if value is None:
             break
         node = value
-    terms = _sum_terms(node)
+    helper = _helper_sum(node, ctx)
+    terms = _sum_terms(helper[0] if helper else node)
     if len(terms) < 2:
         return False
     for term in terms:
         if not (isinstance(term, ast.BinOp) and isinstance(term.op, ast.Mult)):
             continue
-        for scale, other in ((term.left, term.right), (term.right, term.left)):
+        pairs: tuple[tuple[ast.AST, ast.AST], ...] = ((term.left, term.right), (term.right, term.left))
+        for scale, other in pairs:
             if not _identity(other, ctx):
                 continue
+            if helper is not None and isinstance(scale, ast.Name):
+                if scale.id not in helper[1]:
+                    continue
+                scale = helper[1][scale.id]  # the helper's jitter parameter: what this call hands it
             v = numeric_value(scale, ctx)
             if v is not None and v > 0 or v is None and (is_eps_like(scale) or is_positive(range_of(scale, ctx))):
                 return True
     return False
+
+
+def _helper_sum(node: ast.AST, ctx: Context) -> tuple[ast.expr, dict[str, ast.expr]] | None:
+    """``_add_jitter(K, jitter)`` of a one-line helper of this file (``return K + jitter *
+    jnp.eye(n)``): its returned sum, and what the call hands each of its parameters."""
+    from kinkcheck.lint.ranges_calls import own_function
+
+    if not isinstance(node, ast.Call) or (q := own_function(node, ctx)) is None:
+        return None
+    fn = ctx.fa.ix.scopes[q][0]
+    if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return None
+    body = [b for b in fn.body if not (isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant))]
+    if len(body) != 1 or not isinstance(body[0], ast.Return) or body[0].value is None \
+            or any(isinstance(a, ast.Starred) for a in node.args):
+        return None
+    names = [a.arg for a in (*fn.args.posonlyargs, *fn.args.args)]
+    handed: dict[str, ast.expr] = dict(zip(names, node.args))
+    handed.update((k.arg, k.value) for k in node.keywords if k.arg)
+    return body[0].value, handed
 
 
 def _sum_terms(node: ast.AST) -> list[ast.AST]:
