@@ -183,7 +183,7 @@ def _bound_value(name: str, ctx: Context) -> ast.AST | None:
     return values[0] if len(values) == 1 and isinstance(values[0], ast.AST) else None
 
 
-def _differentiated(node: ast.AST, ctx: Context) -> bool:
+def differentiated(node: ast.AST, ctx: Context) -> bool:
     """``node`` carries gradient: a tensor, or a value of unknown kind computed from a
     parameter named for a prediction (``conf`` of ``conf, pred = logits.softmax(1).max(1)``)."""
     k = ctx.kind(node)
@@ -210,7 +210,7 @@ def stepped_prediction(node: ast.AST, ctx: Context, depth: int = _HOPS) -> bool:
             func = n.func
             inner = func.value if isinstance(func, ast.Attribute) and not ctx.is_module_ref(func.value) \
                 else (n.args[0] if n.args else None)
-            if inner is not None and (_differentiated(inner, ctx) or ctx.kind(inner) == UNKNOWN and _declared_loss(ctx)) \
+            if inner is not None and (differentiated(inner, ctx) or ctx.kind(inner) == UNKNOWN and _declared_loss(ctx)) \
                     and not any(isinstance(m, ast.Name) and OTHER_NETWORK_RE.search(m.id) for m in ast.walk(inner)):
                 return True  # (an EMA copy's or a teacher's argmax is a target: not this)
         elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and depth:
@@ -231,18 +231,18 @@ def weighs_gradient(node: ast.AST, ctx: Context, follow: int = _HOPS) -> bool:
             return False
         if isinstance(parent, ast.BinOp):
             other = parent.right if parent.left is child else parent.left
-            if isinstance(parent.op, (ast.Mult, ast.Div, ast.Add, ast.Sub, ast.MatMult)) and _differentiated(other, ctx):
+            if isinstance(parent.op, (ast.Mult, ast.Div, ast.Add, ast.Sub, ast.MatMult)) and differentiated(other, ctx):
                 return True
         elif isinstance(parent, ast.Subscript):
             if parent.slice is child:
-                return _differentiated(parent.value, ctx)
+                return differentiated(parent.value, ctx)
         elif isinstance(parent, ast.Call):
             if callee_tail(parent.func) in _RECORDING:
                 return False
             others = [*parent.args, *(k.value for k in parent.keywords)]
             if isinstance(parent.func, ast.Attribute) and parent.func is not child and not ctx.is_module_ref(parent.func.value):
                 others.append(parent.func.value)
-            if any(o is not child and _differentiated(o, ctx) for o in others):
+            if any(o is not child and differentiated(o, ctx) for o in others):
                 return True
         elif isinstance(parent, ast.Assign) and parent.value is child and follow:
             names = {t.id for t in parent.targets if isinstance(t, ast.Name)}

@@ -35,8 +35,10 @@ _SCALE_STATISTICS = frozenset({"norm", "vector_norm", "std", "var", "rms"})
 #: what a normaliser passes through on its way to the division (a floor, a reshape, ``+ eps``)
 _KEPT_BY = frozenset({"clamp", "clamp_min", "clip", "maximum", "fmax", "unsqueeze", "expand_as", "view", "reshape",
                       "to", "type_as", "squeeze", "sqrt"})
-#: conversions to host values, reported as such
-_CONVERSIONS = frozenset({"numpy", "tolist", "item", "cpu"})
+#: conversions to host values, reported as such; a second cut (``.data.detach()``); and the
+#: statistics a running estimate reads off (``x.data.min()`` of a quantizer's observer)
+_CONVERSIONS = frozenset({"numpy", "tolist", "item", "cpu", "detach", "min", "max", "amin", "amax", "aminmax", "mean",
+                          "std", "var", "median", "quantile", "norm", "sum"})
 #: how many names a normaliser is followed through before it divides
 _HOPS = 2
 

@@ -107,8 +107,8 @@ def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2, mask_budge
         method = isinstance(call.func, ast.Attribute) and not ctx.is_module_ref(call.func.value)
         operands = [*binary_operands(call, method)]
         kinds = [ctx.kind(o) for o in operands]
-        if all(k in (PLAIN, DATA) for k in kinds) or any(_infinity(o) for o in operands):
-            return None
+        if all(k in (PLAIN, DATA) for k in kinds) or any(_infinity(o) or _string_or_none(o) for o in operands):
+            return None  # (`mask.ne(True)` negates a mask: no threshold)
         return TENSOR if TENSOR in kinds else UNKNOWN
     if tail in ("any", "all") and isinstance(node, ast.Call):
         inner = node.func.value if isinstance(node.func, ast.Attribute) and not ctx.is_module_ref(node.func.value) else (node.args[0] if node.args else None)

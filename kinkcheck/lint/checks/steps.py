@@ -354,8 +354,11 @@ def _used_as_number(node: ast.AST, ctx: Context, follow: int) -> bool:
 
         if ctx.kind(parent.value) in (PLAIN, DATA) and isinstance(parent.ctx, ast.Store) \
                 and isinstance(parent.value, ast.Name) and isinstance(stmt := ctx.parent(parent), ast.Assign):
-            # `weights[p_true < 0.5] = boost`: the weights written by the mask then weigh the loss
-            return any(cut_steps.weighs_gradient(use, ctx) for use in sinks.reads_after(stmt, {parent.value.id}, ctx))
+            # `weights[p_true < 0.5] = boost`: the weights written by a mask of a differentiated
+            # value then weigh the loss (labels edited by a mask of unknown kind are not this)
+            compared = [node.left, *node.comparators] if isinstance(node, ast.Compare) else []
+            return any(cut_steps.differentiated(o, ctx) for o in compared) and any(
+                cut_steps.weighs_gradient(use, ctx) for use in sinks.reads_after(stmt, {parent.value.id}, ctx))
         return ctx.kind(parent.value) not in (PLAIN, DATA) or not ctx.imports_framework()
     if follow and isinstance(parent, ast.Assign) and parent.value is child:
         names = {t.id for t in parent.targets if isinstance(t, ast.Name)}
