@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.lint import sinks
+from kinkcheck.lint.grad_off import declared_loss
 from kinkcheck.lint.resolve import ARRAY_ROOTS, DATA, PLAIN, PREDICTION_WORD_RE, TENSOR, UNKNOWN
 from kinkcheck.syntax import callee_tail
 
@@ -167,15 +168,6 @@ def _prediction(node: ast.AST, ctx: Context, depth: int) -> bool:
     return False
 
 
-def _declared_loss(ctx: Context) -> bool:
-    """The function is a loss by its name, class, decorator or comment: what it is handed
-    (``scores``, ``outputs``) is the prediction unless it says otherwise."""
-    from kinkcheck.lint.grad_off import _DECLARED_LOSS
-
-    info = ctx.fa.ix.functions.get(ctx.qualname) if ctx.fa.ix is not None else None
-    return info is not None and info.root in _DECLARED_LOSS
-
-
 def _bound_value(name: str, ctx: Context) -> ast.AST | None:
     """The value of a name assigned once, also as an item of an unpacking (``conf, pred =
     probs.max(1)``: the values, then the positions)."""
@@ -210,9 +202,11 @@ def stepped_prediction(node: ast.AST, ctx: Context, depth: int = _HOPS) -> bool:
             func = n.func
             inner = func.value if isinstance(func, ast.Attribute) and not ctx.is_module_ref(func.value) \
                 else (n.args[0] if n.args else None)
-            if inner is not None and (differentiated(inner, ctx) or ctx.kind(inner) == UNKNOWN and _declared_loss(ctx)) \
+            # in a loss by declaration what it is handed (`scores`) is the prediction unless it
+            # says otherwise; an EMA copy's or a teacher's argmax is a target
+            if inner is not None and (differentiated(inner, ctx) or ctx.kind(inner) == UNKNOWN and declared_loss(ctx)) \
                     and not any(isinstance(m, ast.Name) and OTHER_NETWORK_RE.search(m.id) for m in ast.walk(inner)):
-                return True  # (an EMA copy's or a teacher's argmax is a target: not this)
+                return True
         elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and depth:
             value = _bound_value(n.id, ctx)
             if value is not None and stepped_prediction(value, ctx, depth - 1):

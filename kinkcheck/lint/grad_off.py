@@ -135,6 +135,12 @@ def _while_loop_functions(fa: FileAnalysis) -> set[str]:
 _DECLARED_LOSS = frozenset({"name", "loss-class", "decorator", "comment", "gradient"})
 
 
+def declared_loss(ctx: Context) -> bool:
+    """The index made the checked function loss code for one of ``_DECLARED_LOSS``."""
+    info = ctx.fa.ix.functions.get(ctx.qualname) if ctx.fa.ix is not None else None
+    return info is not None and info.root in _DECLARED_LOSS
+
+
 def called_only_without_grad(ctx: Context, depth: int = 4) -> bool:
     """Every call of the function in this file runs with gradients off: under
     ``torch.no_grad()`` (an ``@torch.no_grad()`` assigner's ``forward`` calling its helpers,
@@ -145,8 +151,7 @@ def called_only_without_grad(ctx: Context, depth: int = 4) -> bool:
     memo = ctx.fa.__dict__.setdefault("_called_without_grad", {})
     if ctx.qualname in memo:
         return memo[ctx.qualname]
-    info = ctx.fa.ix.functions.get(ctx.qualname)
-    if info is not None and info.root in _DECLARED_LOSS:
+    if declared_loss(ctx):
         # `total += hinge_loss(model(x), y).item()` in an evaluation loop: a loss is
         # differentiated where it trains (often another file), whatever this file's calls do
         memo[ctx.qualname] = False

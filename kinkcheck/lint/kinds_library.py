@@ -200,12 +200,13 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
             # call returns (`list_mode_options().get(...)`) is a setting
             if recv == DATA:
                 return DATA
-            if _MODEL_MAPPING_RE.search(_last_name(node.func.value)) or _OUTPUT_MAPPING_RE.search(
-                    _last_name(node.func.value)) and not (len(node.args) > 1 and const_value(node.args[1]) is not None):
-                # (`self.losses.get("dice", 0.0)` with a number to fall back on is a weight)
-                # `self.models.get("critic_1")`: a network, whose outputs carry gradient; and
+            held = _last_name(node.func.value)
+            if _MODEL_MAPPING_RE.search(held):
+                return UNKNOWN  # `self.models.get("critic_1")`: a network, whose outputs carry gradient
+            if _OUTPUT_MAPPING_RE.search(held) and not (len(node.args) > 1 and const_value(node.args[1]) is not None):
                 # `losses.get("ctc_per_sample")`, `outputs.get("pred_boxes")`: what a loss or a
-                # network returned, keyed
+                # network returned, keyed (`self.losses.get("dice", 0.0)`, with a number to fall
+                # back on, is a weight)
                 return UNKNOWN
             return recv if _tensordict(node.func.value) and recv in (TENSOR, UNKNOWN) else PLAIN
         if recv == _CYCLE:  # `s = s / s.norm(dim=0)`: the name's own earlier value decides

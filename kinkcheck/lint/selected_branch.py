@@ -287,8 +287,8 @@ def _side_of(cond: ast.AST, value: ast.AST, bound: ast.AST) -> str | None:
     if not (isinstance(cond, ast.Compare) and len(cond.ops) == 1):
         return None
     left, op, right = _bare(cond.left), cond.ops[0], _bare(cond.comparators[0])
-    v, b = ast.dump(_bare(value)), ast.dump(_bare(bound))
     value = _bare(value)
+    v, b = ast.dump(value), ast.dump(_bare(bound))
     if (ast.dump(left), ast.dump(right)) not in ((v, b), (b, v)) and isinstance(value, ast.BinOp) \
             and isinstance(value.op, ast.Sub) and const_value(_bare(bound)) == 0:
         # `(loss - cap).clamp_min(0)` under `where(loss > cap, ...)`: a - c > 0 is a > c

@@ -276,6 +276,8 @@ def _the_loss(node: ast.AST, ctx) -> bool:
 _NUMBER_WRAPPERS = frozenset({"round", "float", "int", "abs"})
 #: ... and the builtins a threshold passes through on its way to a comparison (``min(kth, t)``)
 _THRESHOLD_BUILTINS = _NUMBER_WRAPPERS | {"min", "max"}
+
+
 def _logged(child: ast.AST, parent: ast.AST | None, ctx) -> bool:
     """``child`` is an argument of a logging call."""
     if not (isinstance(parent, ast.Call) and (child in parent.args or any(k.value is child for k in parent.keywords))):

@@ -133,10 +133,10 @@ def _in_declared_loss(ctx: Context) -> bool:
     """The function checked is a loss by declaration: its name, its class (also a helper
     method of a loss class), a decorator or a comment (``grad_off._DECLARED_LOSS``); not a
     module's function nor a training step."""
-    from kinkcheck.lint.grad_off import _DECLARED_LOSS
+    from kinkcheck.lint.grad_off import declared_loss
     from kinkcheck.lint.roots import LOSS_BASES, class_is
 
-    if _root(ctx) in _DECLARED_LOSS:
+    if declared_loss(ctx):
         return True
     ix = ctx.fa.ix
     # a helper method of a loss class (`AdaptiveFocalLoss._gammas`) is the loss's code too

@@ -31,6 +31,8 @@ _MASKED_REDUCTION = lazy_pattern(r"^_?masked_(mean|sum|avg|average|var|std|white
 #: elementwise comparisons written as calls (``d.lt(m)``, ``torch.gt(d, m)``, ``jnp.greater(d, m)``)
 MASK_CALLS = frozenset({"gt", "lt", "ge", "le", "greater", "less", "greater_equal", "less_equal", "eq", "ne",
                         "equal", "not_equal", "isclose"})
+#: equalities written as calls (``pred.eq(target)``)
+_EQUALITY_CALLS = frozenset({"eq", "ne", "equal", "not_equal"})
 #: order comparisons, whose threshold a value crosses
 _ORDERS = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
 #: what keeps a mask a mask: its reductions to truth values
@@ -44,7 +46,7 @@ def comparison_as_mask(node: ast.Compare | ast.Call, ctx: Context):
     with ``&``/``|``, or a mask assigned to a name that is then used so. The call spellings
     (``d.lt(m).float()``, ``torch.gt(d, m)``) are the same comparisons."""
     if isinstance(node, ast.Call) and not _mask_call(node, ctx):
-        if call_tail(node) in ("eq", "ne", "equal", "not_equal") and (
+        if call_tail(node) in _EQUALITY_CALLS and (
                 isinstance(node.func, ast.Attribute) or ctx.qualify(node.func) is not None):
             yield from _cut_prediction_step(node, ctx)  # `pred.eq(targets)` of an argmax
         return
@@ -71,7 +73,7 @@ def _cut_prediction_step(node: ast.Compare | ast.Call, ctx: Context):
         operands = [node.left, *node.comparators]
     else:
         method = isinstance(node.func, ast.Attribute) and not ctx.is_module_ref(node.func.value)
-        equality = callee_tail(node.func) in ("eq", "ne", "equal", "not_equal", "isclose")
+        equality = callee_tail(node.func) in _EQUALITY_CALLS or callee_tail(node.func) == "isclose"
         operands = [*binary_operands(node, method)]
     # an equality of a cut prediction is a test of ids (`pred == target`) only where the
     # prediction was made piecewise constant first (an argmax, a bin index); an order of such
@@ -309,7 +311,7 @@ def _mask_call(call: ast.Call, ctx: Context) -> bool:
     operands = binary_operands(call, method)
     if len(operands) != 2:
         return False
-    if tail in ("eq", "ne", "equal", "not_equal"):
+    if tail in _EQUALITY_CALLS:
         return any(ctx.kind(o) == TENSOR or isinstance(const_value(o), float) for o in operands)
     return True
 
