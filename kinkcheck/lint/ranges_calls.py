@@ -490,7 +490,9 @@ def _other_file(node: ast.Call, ctx) -> str:
     if not ranges_of or isinstance(func, ast.Attribute) and not ctx.is_module_ref(func.value):
         return ANY  # a method of a value: not a function of another file
     q = ctx.qualify(func)
-    r = ranges_of.get(q, ANY) if q else ANY
+    from kinkcheck.lint.return_range import holds_for
+
+    r = holds_for(ranges_of[q], node) if q in ranges_of else ANY
     return POS if r == POSU and not _UNDERFLOW.get() else r
 
 

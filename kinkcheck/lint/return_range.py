@@ -19,6 +19,9 @@ from kinkcheck.lint import ranges
 from kinkcheck.lint.walk import walk_local
 
 RANGE_ENTRY = "#range "
+#: between a summary's range and the parameters whose defaults it holds for
+#: (``"pos@min_noise:1"``: positive where a call passes no ``min_noise``, second positional)
+_DEFAULTS = "@"
 #: statements a summarised helper may have: a guard helper is a line or three
 MAX_STATEMENTS = 6
 #: what a summary may say (anything else says nothing a caller can use)
@@ -33,6 +36,14 @@ class _IndexView:
         self.fn = fn
         self.params = params
         self._resolve = resolve
+        #: the parameters whose defaults the summary read: it holds where a call leaves them out
+        self.defaults_read: set[str] = set()
+
+    def param_default(self, name: str) -> ast.AST | None:
+        default = self.params.get(name, (None, None))[1]
+        if default is not None:
+            self.defaults_read.add(name)
+        return default
 
     def qualify(self, node: ast.AST) -> str | None:
         return self._resolve(node)[0]
@@ -44,7 +55,9 @@ class _IndexView:
 
 def summarise(fn: ast.AST, params: dict, resolve: Callable[[ast.AST], tuple[str | None, str | None]]) -> str | None:
     """The range every return of ``fn`` has (exp-like values counted as able to underflow to
-    0), or None when it says nothing useful, the function is not small, or it yields."""
+    0), or None when it says nothing useful, the function is not small, or it yields. Where
+    it rests on parameter defaults (``jnp.clip(v, min_noise, max_noise)`` of
+    ``min_noise=1e-6``), the summary names them: it holds for calls that leave them out."""
     body = getattr(fn, "body", None)
     if not isinstance(body, list) or len(body) > MAX_STATEMENTS:
         return None
@@ -63,7 +76,29 @@ def summarise(fn: ast.AST, params: dict, resolve: Callable[[ast.AST], tuple[str 
         r = ranges.join(*(ranges.range_of(v, view, underflow=True) for v in values))
     except (AttributeError, TypeError, RecursionError):
         return None  # a part of ranges that needs the file analysis: no summary
-    return r if r in _USEFUL else None
+    if r not in _USEFUL:
+        return None
+    if not view.defaults_read:
+        return r
+    positional = list(params)
+    return r + _DEFAULTS + ",".join(f"{p}:{positional.index(p)}" for p in sorted(view.defaults_read))
+
+
+def holds_for(summary: str, call: ast.Call) -> str:
+    """The range a summary gives ``call``: its range where the call leaves out every
+    parameter whose default it rests on (and hides none behind ``*args``/``**kwargs``),
+    else anything."""
+    r, sep, rest = summary.partition(_DEFAULTS)
+    if not sep:
+        return r
+    if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+        return ranges.ANY
+    keywords = {k.arg for k in call.keywords}
+    for spec in rest.split(","):
+        name, _, index = spec.partition(":")
+        if name in keywords or int(index) < len(call.args):
+            return ranges.ANY
+    return r
 
 
 def add_entries(world, scoped: dict[str, set[str]]) -> None:

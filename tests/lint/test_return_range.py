@@ -3,9 +3,12 @@ holds for every argument, or nothing."""
 
 from __future__ import annotations
 
+import ast
+
 import pytest
 
 from kinkcheck.lint.index import index_source
+from kinkcheck.lint.return_range import holds_for
 
 HELPERS = '''
 import torch
@@ -45,6 +48,14 @@ def draws(xs):
 
 def nothing(x):
     x.clamp_(min=1.0)
+
+
+def constrain_noise(raw, min_noise: float = 1e-6, max_noise: float = 10.0):
+    return torch.clip(torch.nn.functional.softplus(raw), min_noise, max_noise)
+
+
+def floored(x, lo=None):
+    return x.clamp(min=lo)
 '''
 
 
@@ -62,6 +73,9 @@ def functions():
     ("counted", "ge1"),
     ("draws", None),  # a generator
     ("nothing", None),  # returns None
+    # positive with its default floor: holds where a call leaves the floor (the 2nd parameter) out
+    ("constrain_noise", "pos@min_noise:1"),
+    ("floored", None),  # a floor of None is none
 ])
 def test_the_range_every_return_has(functions, name, expected):
     assert functions[f"utils.{name}"].ret_range == expected
@@ -71,3 +85,34 @@ def test_a_long_function_is_not_summarised():
     body = "".join(f"    y{i} = x * {i}\n" for i in range(10))
     ix = index_source(f"import torch\n\ndef long(x):\n{body}    return x.clamp(min=1.0)\n", "m.py", "m")
     assert ix.functions["m.long"].ret_range is None
+
+
+@pytest.mark.parametrize(("call", "expected"), [
+    ("constrain_noise(raw)", "pos"),
+    ("constrain_noise(raw, max_noise=5.0)", "pos"),
+    ("constrain_noise(raw, 0.0)", "any"),  # the caller's floor, not the default
+    ("constrain_noise(raw, min_noise=lo)", "any"),
+    ("constrain_noise(*args)", "any"),
+    ("constrain_noise(raw, **options)", "any"),
+])
+def test_a_summary_resting_on_a_default_holds_where_the_call_leaves_it_out(functions, call, expected):
+    node = ast.parse(call, mode="eval").body
+    assert holds_for(functions["utils.constrain_noise"].ret_range, node) == expected
+
+
+@pytest.mark.parametrize(("call", "expected"), [
+    ("constrain(p)", []),  # the helper's default floor of 1e-6 holds
+    ("constrain(p, 0.0)", [("train.py", "KC204")]),  # a floor of 0 reaches the pole
+])
+def test_a_caller_in_another_file_reads_the_helpers_default_floor(write_tree, monkeypatch, call, expected):
+    from kinkcheck.config import load_config
+    from kinkcheck.lint.api import check_paths
+
+    root = write_tree({"pyproject.toml": "[tool.kinkcheck]\n",
+                       "utils.py": "import torch\n\ndef constrain(raw, lo: float = 1e-6):\n"
+                                   "    return torch.clamp(torch.nn.functional.softplus(raw), min=lo)\n",
+                       "train.py": f"import torch\nfrom utils import constrain\n\ndef loss(p):\n"
+                                   f"    return -torch.log({call}).mean()\n"})
+    monkeypatch.chdir(root)
+    found = [(f.path, f.code) for f in check_paths([root], load_config(root, {}), jobs=1).findings]
+    assert [f for f in found if f[0] == "train.py"] == expected
