@@ -128,8 +128,12 @@ def eps_clamp(call: ast.AST, tail: str, ctx: Context) -> bool:
         return True
     if low is not None and high is not None and (is_eps_like(low) or _positive_floor(low, ctx) or _machine(low, ctx, 0)) \
             and (_inside_unit(high, 1) or const_value(high) == 1) \
-            and (const_value(low) or 0) < 0.01 and (const_value(high) or 1) >= 0.99 and _feeds(call, ctx):
-        return True  # a probability kept inside (0, 1) before a log: `clip(p, eps, 1 - eps)`
+            and (const_value(low) or 0) < 0.01 and (const_value(high) or 1) >= 0.99 \
+            and (_feeds(call, ctx) or _eps_from_one(high) and is_eps_like(low) and _in_unit_interval(call, tail, ctx)):
+        # a probability kept inside (0, 1) before a log: `clip(p, eps, 1 - eps)`; a sigmoid or
+        # softmax clipped an eps off both ends reaches the bounds by rounding only, wherever it
+        # goes next (a `where` that picks p or 1 - p, an inverse CDF, a helper's log)
+        return True
     if low is not None and high is not None and _machine(low, ctx, 0) and _machine(high, ctx, 1):
         return True  # `clip(probs, finfo.tiny, 1 - finfo.eps)`: bounds no model picks, only rounding does
     if const_value(low) == -1 and const_value(high) == 1 and _feeds(call, ctx, into=ARC_COSINES):
@@ -138,6 +142,27 @@ def eps_clamp(call: ast.AST, tail: str, ctx: Context) -> bool:
         lv, hv = const_value(low), const_value(high)
         return not (lv is not None and hv is not None and (hv < 0.99 or lv > -0.99))
     return False
+
+
+#: callees whose values lie in (0, 1) (or on its ends by rounding)
+_UNIT_INTERVAL = frozenset({"sigmoid", "sigmoid_", "expit", "logistic", "softmax", "softmax_"})
+
+
+def _in_unit_interval(call: ast.Call, tail: str, ctx: Context) -> bool:
+    """The clamped value is a sigmoid or softmax (``clip(jax.nn.sigmoid(logits), ...)``,
+    ``probs.clamp(...)`` of ``probs = logits.softmax(-1)``), not a raw output capped."""
+    value = call.func.value if isinstance(call.func, ast.Attribute) and not ctx.is_module_ref(call.func.value) \
+        else (call.args[0] if call.args else None)
+    if isinstance(value, ast.Name):
+        value = _reaching_value(value, ctx)
+    return isinstance(value, ast.Call) and call_tail(value) in _UNIT_INTERVAL
+
+
+def _eps_from_one(bound: ast.AST) -> bool:
+    """``1 - eps``, ``1.0 - self.epsilon``, ``1 - 1e-6``: one less an eps (not a literal 0.999,
+    which a model may pick)."""
+    return isinstance(bound, ast.BinOp) and isinstance(bound.op, ast.Sub) and const_value(bound.left) == 1 \
+        and is_eps_like(bound.right)
 
 
 #: attributes of ``finfo(dtype)``: the precision of the float type, not a modelling choice
