@@ -269,6 +269,9 @@ class FileAnalysis:
         self.setting_params: dict[str, frozenset[str]] = {}
         #: qualname -> the range a helper of another checked file always returns (``return_range``)
         self.return_ranges: dict[str, str] = {}
+        #: qualname -> the parameters a helper of another checked file that returns data given
+        #: data reads (``return_data``)
+        self.data_returns: dict[str, tuple[tuple[str, int], ...]] = {}
         self.reexports = Reexports(path, module)
         names = [*self.ix.table.names.values(), *self.ix.table.stars]
         roots = {q.split(".")[0] for q in names}

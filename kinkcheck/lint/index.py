@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 import functools
 
-from kinkcheck.lint import return_range
+from kinkcheck.lint import return_data, return_range
 from kinkcheck.lint.argflow import summarise
 from kinkcheck.lint.bindings import parameters, setting_attributes, setting_params
 from kinkcheck.lint.call_sites import bases_among
@@ -227,6 +227,12 @@ class _Indexer:
         return table
 
     # -- resolution -------------------------------------------------------------------
+    def _library_name(self, node: ast.AST, env: "_Env") -> str | None:
+        """The qualified name of an imported module's attribute (``torch.rand``); None for
+        anything else (a local value, a method of one, a function of this file)."""
+        q = self.resolve(node, env)
+        return q if self.how in ("import", "star", "builtin") else None
+
     def resolve(self, node: ast.AST, env: "_Env") -> str | None:
         """Qualified name of a Name/Attribute chain; sets ``self.how`` to how it was found:
         "import", "def", "builtin", "star", "instance" (a value built by calling a class,
@@ -502,6 +508,9 @@ class _Indexer:
         ret_range = None
         if fn is not self.tree and not is_lambda and returned:
             ret_range = return_range.summarise(fn, parameters(fn), lambda node: (self.resolve(node, env), self.how))
+        data_return = None
+        if fn is not self.tree and not is_lambda and returned and cls_qual is None:
+            data_return = return_data.summarise(fn, params, lambda node: self._library_name(node, env))
         end = getattr(fn, "end_lineno", None) or len(self.lines) or 1
         self.functions[qualname] = FunctionInfo(
             qualname=qualname,
@@ -521,6 +530,7 @@ class _Indexer:
             settings=tuple(settings),
             flow=flow,
             ret_range=ret_range,
+            data_return=data_return,
             applies_gradients=applies_gradients,
             reported=reported,
         )

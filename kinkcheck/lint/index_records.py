@@ -46,6 +46,9 @@ class FunctionInfo:
     flow: "tuple | None" = None
     #: the range every return value has, for callers in other files (``return_range``)
     ret_range: str | None = None
+    #: the parameters ("name:position") a module-level function's returns are made of when
+    #: nothing else in them can carry gradient, for callers in other files (``return_data``)
+    data_return: tuple[str, ...] | None = None
     #: it applies a gradient with an optimizer (flax's ``apply_gradients``, optax's ``apply_updates``)
     applies_gradients: bool = False
     #: the metric-named callees every call of which here only reports (``float(mae(p, y))``);

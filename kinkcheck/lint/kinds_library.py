@@ -10,7 +10,7 @@ import re
 from typing import TYPE_CHECKING
 
 from kinkcheck.lazyre import lazy_pattern
-from kinkcheck.lint import namespaces
+from kinkcheck.lint import namespaces, return_data
 from kinkcheck.lint.argflow import FREE
 from kinkcheck.lint.kinds import (
     _CYCLE,
@@ -158,6 +158,14 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
                 # (`valid = torch.gather(valid, 1, idx)`: the name's own earlier value is neutral)
                 return DATA if DATA in arg_kinds or _CYCLE not in arg_kinds else _CYCLE
             return TENSOR
+    if q is not None and how in ("import", "star") and ctx.fa.framework and q in ctx.fa.data_returns and (
+            isinstance(node.func, ast.Name) or isinstance(node.func, ast.Attribute) and ctx.is_module_ref(node.func.value)):
+        # `sample_continuous_t(n, device=d)` of the package's schedules: a helper of another
+        # file whose returns hold data and parameters is data where those are (in torch or
+        # JAX code: NumPy arrays are what a hand-written gradient computes with)
+        handed = return_data.passed(node, ctx.fa.data_returns[q])
+        if handed is not None and all(k(a) in (PLAIN, DATA) for a in handed):
+            return DATA
     if q is not None and how in ("import", "def") and isinstance(node.func, ast.Name) and _plain_function(ctx, q, how):
         of_data = _function_of_data(ctx, node, cycle=True)  # `all_gather(guide_embeddings)`
         if of_data is not None:

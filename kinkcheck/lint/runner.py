@@ -29,6 +29,7 @@ from kinkcheck.findings import Finding, sort_key
 from kinkcheck.record import record
 from kinkcheck.lint import comments
 from kinkcheck.lint.make_finding import make_finding
+from kinkcheck.lint.return_data import DATA_ENTRY
 from kinkcheck.lint.return_range import RANGE_ENTRY
 from kinkcheck.lint.cache import Cache, CacheDirError, check_cache_dir, content_hash, functions_key
 from kinkcheck.lint.discover import SourceFile
@@ -304,8 +305,9 @@ def run(files: Sequence[SourceFile], config, *, scope: str | None = None, use_ca
         except RecursionError:
             scoped = {}
             result.errors.append("internal error: scope analysis recursed too deeply")
-        # a "#range" entry names a helper of another file the file calls, not one of its own
-        result.functions = sum(len({q.split("#", 1)[0] for q in qs if RANGE_ENTRY not in q}) for qs in scoped.values())
+        # a "#range" or "#returns-data" entry names a helper of another file the file calls
+        result.functions = sum(len({q.split("#", 1)[0] for q in qs if RANGE_ENTRY not in q and DATA_ENTRY not in q})
+                               for qs in scoped.values())
 
         # 3. analyze what is in scope (or cached)
         tasks: list[tuple[Prepared, Task, tuple]] = []

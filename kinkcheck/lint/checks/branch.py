@@ -95,7 +95,7 @@ def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2, mask_budge
         if any(k == TENSOR for k in kinds) and not all(k in (TENSOR, PLAIN) and (k == PLAIN or _is_data(o, ctx)) for k, o in zip(kinds, operands)):
             return TENSOR
         return UNKNOWN
-    if isinstance(node, (ast.BoolOp, ast.BinOp, ast.UnaryOp)) or call_tail(node) in LOGICAL:
+    if isinstance(node, (ast.BoolOp, ast.BinOp, ast.UnaryOp)) or call_tail(node) in LOGICAL or _boolean_where(node):
         # `(a.sum() == 0) & (b.sum() == 0)`: the worst of the comparisons it combines
         return _worst(value_comparison(atom, ctx, follow=follow, mask_budget=mask_budget)
                       for atom in _condition_atoms(node, ctx, follow=0) if atom is not node)
@@ -543,10 +543,22 @@ def _condition_atoms(cond: ast.AST, ctx: Context, follow: int = 1):
     elif isinstance(cond, ast.Call) and call_tail(cond) in LOGICAL:
         for a in cond.args:
             yield from _condition_atoms(a, ctx, follow)
+    elif isinstance(cond, ast.Call) and _boolean_where(cond):
+        for a in cond.args:  # `where(adv >= 0, ratio > 1 + eps, ratio < 1 - eps)`: each decides
+            yield from _condition_atoms(a, ctx, follow)
     elif isinstance(cond, ast.Call) and call_tail(cond) in ("all", "any") and (mask := _reduced_mask(cond, ctx)) is not None:
         yield from _condition_atoms(mask, ctx, follow)  # `inside = (bary >= 0).all(dim=-1)`
     else:
         yield cond
+
+
+def _boolean_where(node: ast.AST) -> bool:
+    """``where(c, a > t, a < -t)``: a selection between two masks, itself a mask built from
+    the comparisons it selects between as much as from its condition."""
+    if not (isinstance(node, ast.Call) and call_tail(node) == "where" and len(node.args) == 3 and not node.keywords):
+        return False
+    return all(isinstance(a, ast.Compare) and not any(isinstance(op, (ast.Is, ast.IsNot, ast.In, ast.NotIn)) for op in a.ops)
+               or call_tail(a) in COMPARE_FUNCS or call_tail(a) in LOGICAL for a in node.args[1:])
 
 
 def _reduced_mask(call: ast.Call, ctx: Context) -> ast.AST | None:

@@ -129,7 +129,7 @@ def eps_clamp(call: ast.AST, tail: str, ctx: Context) -> bool:
     if low is not None and high is not None and (is_eps_like(low) or _positive_floor(low, ctx) or _machine(low, ctx, 0)) \
             and (_inside_unit(high, 1) or const_value(high) == 1) \
             and (const_value(low) or 0) < 0.01 and (const_value(high) or 1) >= 0.99 \
-            and (_feeds(call, ctx) or _eps_from_one(high) and is_eps_like(low) and _in_unit_interval(call, tail, ctx)):
+            and (_feeds(call, ctx) or _eps_from_one(high) and is_eps_like(low) and _in_unit_interval(call, ctx)):
         # a probability kept inside (0, 1) before a log: `clip(p, eps, 1 - eps)`; a sigmoid or
         # softmax clipped an eps off both ends reaches the bounds by rounding only, wherever it
         # goes next (a `where` that picks p or 1 - p, an inverse CDF, a helper's log)
@@ -148,11 +148,11 @@ def eps_clamp(call: ast.AST, tail: str, ctx: Context) -> bool:
 _UNIT_INTERVAL = frozenset({"sigmoid", "sigmoid_", "expit", "logistic", "softmax", "softmax_"})
 
 
-def _in_unit_interval(call: ast.Call, tail: str, ctx: Context) -> bool:
+def _in_unit_interval(call: ast.Call, ctx: Context) -> bool:
     """The clamped value is a sigmoid or softmax (``clip(jax.nn.sigmoid(logits), ...)``,
     ``probs.clamp(...)`` of ``probs = logits.softmax(-1)``), not a raw output capped."""
-    value = call.func.value if isinstance(call.func, ast.Attribute) and not ctx.is_module_ref(call.func.value) \
-        else (call.args[0] if call.args else None)
+    value: ast.AST | None = call.func.value if isinstance(call.func, ast.Attribute) \
+        and not ctx.is_module_ref(call.func.value) else (call.args[0] if call.args else None)
     if isinstance(value, ast.Name):
         value = _reaching_value(value, ctx)
     return isinstance(value, ast.Call) and call_tail(value) in _UNIT_INTERVAL
