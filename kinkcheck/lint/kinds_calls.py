@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from kinkcheck.lint.bindings import init_parameters
 from kinkcheck.lint.kinds import _CYCLE
-from kinkcheck.lint.resolve import ARRAY_ROOTS, DATA, PLAIN, TENSOR, UNKNOWN, annotation_kind, dotted, join
+from kinkcheck.lint.resolve import ARRAY_ROOTS, DATA, PLAIN, TENSOR, UNKNOWN, annotation_kind, callable_annotation, dotted, join
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -141,11 +141,26 @@ def _function_of_data(ctx: "Context", call: ast.Call, *, cycle: bool) -> str | N
     """DATA when a function (not a module: that has parameters) is handed data and plain
     values only, at least one of them data; with ``cycle`` a name's own earlier value
     (``g = _gather(g)``) is neutral (_CYCLE when nothing else goes in)."""
-    inputs = {ctx.kind(a) for a in (*call.args, *(kw.value for kw in call.keywords))}
+    handed = [*call.args, *(kw.value for kw in call.keywords)]
+    if any(_function_value(ctx, a) for a in handed):
+        return None  # `sdf_value_and_gradient(sdf_fn, x)`: what the function closes over goes in too
+    inputs = {ctx.kind(a) for a in handed}
     neutral = {_CYCLE} if cycle else set()
     if inputs - neutral <= {PLAIN, DATA} and inputs & ({DATA} | neutral):
         return DATA if DATA in inputs else _CYCLE
     return None
+
+
+def _function_value(ctx: "Context", node: ast.AST) -> bool:
+    """A function handed on: a lambda, or a parameter annotated ``Callable`` (JAX code hands
+    around ``lambda p: net.apply(params, p)``, which carries the parameters it closes over)."""
+    if isinstance(node, ast.Lambda):
+        return True
+    if not (isinstance(node, ast.Name) and isinstance(ctx.fn, (ast.FunctionDef, ast.AsyncFunctionDef))):
+        return False
+    args = ctx.fn.args
+    return any(a.arg == node.id and callable_annotation(a.annotation)
+               for a in (*args.posonlyargs, *args.args, *args.kwonlyargs))
 
 
 #: wrappers that call the function handed to them on the arguments of the call they return

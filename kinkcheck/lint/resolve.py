@@ -367,16 +367,29 @@ def join(*kinds: str) -> str:
     return UNKNOWN
 
 
+def _annotation_text(ann: ast.AST) -> str | None:
+    if isinstance(ann, ast.Constant) and isinstance(ann.value, str):
+        return ann.value  # a string annotation: `"Optional[Callable[..., Tensor]]"`
+    try:
+        return ast.unparse(ann)
+    except Exception:  # pragma: no cover - unparse handles every expression node
+        return None
+
+
+def callable_annotation(ann: ast.AST | None) -> bool:
+    """``Callable[[Tensor], Tensor]``, ``Optional[Callable]``: the parameter holds a function."""
+    text = _annotation_text(ann) if ann is not None else None
+    return text is not None and re.match(
+        r"^(typing\.|t\.)?(Optional\[)?(typing\.|t\.|collections\.abc\.)?Callable\b", text) is not None
+
+
 def annotation_kind(ann: ast.AST | None) -> str | None:
     if ann is None:
         return None
-    try:
-        text = ast.unparse(ann)
-    except Exception:  # pragma: no cover - unparse handles every expression node
+    text = _annotation_text(ann)
+    if text is None:
         return None
-    if isinstance(ann, ast.Constant) and isinstance(ann.value, str):
-        text = ann.value  # a string annotation: `"Optional[Callable[..., Tensor]]"`
-    if re.match(r"^(typing\.|t\.)?(Optional\[)?(typing\.|t\.|collections\.abc\.)?Callable\b", text):
+    if callable_annotation(ann):
         return PLAIN  # `Optional[Callable[[Tensor], Tensor]]`: a function, not a tensor
     if TENSOR_TYPE_RE.search(text):
         return TENSOR
