@@ -224,6 +224,8 @@ def call_sites(ctx, limit: int = 8) -> "list[tuple[Context, ast.Call]] | None":
     fn = ctx.fn
     if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) or used_as_value(ctx):
         return None  # handed on as a value, it is called from places the index cannot see
+    if ctx.qualname in ctx.fa.outside_calls:
+        return None  # loss code in other files calls it too, with what this file cannot see
     method = is_method(ctx)
     index = _call_index(ctx.fa)
     name = fn.name

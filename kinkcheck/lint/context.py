@@ -272,6 +272,8 @@ class FileAnalysis:
         #: qualname -> the parameters a helper of another checked file that returns data given
         #: data reads (``return_data``)
         self.data_returns: dict[str, tuple[tuple[str, int], ...]] = {}
+        #: qualnames of this file's functions that other files' loss code calls (``outside_calls``)
+        self.outside_calls: frozenset[str] = frozenset()
         self.reexports = Reexports(path, module)
         names = [*self.ix.table.names.values(), *self.ix.table.stars]
         roots = {q.split(".")[0] for q in names}

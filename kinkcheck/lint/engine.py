@@ -29,7 +29,7 @@ from typing import Iterable
 from kinkcheck.catalog import Rule
 from kinkcheck.findings import Finding
 from kinkcheck.lint import checks as registry
-from kinkcheck.lint import argflow, flow, grad_off, joins, pinned, return_data, return_range, severing, sink_paths, sinks, smooth_ifs
+from kinkcheck.lint import argflow, flow, grad_off, joins, outside_calls, pinned, return_data, return_range, severing, sink_paths, sinks, smooth_ifs
 from kinkcheck.lint.checks import Site
 from kinkcheck.lint.context import Budget, Context, FileAnalysis, no_grad_nodes
 from kinkcheck.lint.guards import accepts
@@ -140,6 +140,7 @@ def _analyze_scopes(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[
     fa.data_params = argflow.parse(functions, argflow.DATA_PARAM, argflow.SETTING_PARAM) if functions else {}
     fa.return_ranges = return_range.parse(functions) if functions else {}
     fa.data_returns = return_data.parse(functions) if functions else {}
+    fa.outside_calls = outside_calls.parse(functions) if functions else frozenset()
     for qualname, (fn, env, cls_qual) in _definitions(fa):
         if cls_qual and qualname.rsplit(".", 1)[-1] in OBJECT_PLUMBING:
             continue

@@ -28,7 +28,7 @@ import re
 from collections import deque
 
 from kinkcheck.lazyre import lazy_pattern
-from kinkcheck.lint import namespaces, return_data, return_range
+from kinkcheck.lint import namespaces, outside_calls, return_data, return_range
 from kinkcheck.lint.argflow import data_params
 from kinkcheck.lint.index import MODULE_CODE, FileIndex, FunctionInfo
 from kinkcheck.lint.pinned import pins
@@ -186,6 +186,7 @@ def loss_scope(
         scoped = _reached(world, indexes, scope, loss_functions, max_depth)
     return_range.add_entries(world, scoped)
     return_data.add_entries(world, scoped)
+    outside_calls.add_entries(world, scoped)
     return {path: frozenset(qs) for path, qs in scoped.items()}
 
 
