@@ -84,6 +84,12 @@ def parameter_kind(ctx: "Context", name: str) -> str:
     if default is not None and isinstance(default, ast.Constant) and default.value is not None:
         # `eps = union.new_tensor([eps])`: a setting rebound to an array is an array
         return join(PLAIN, *_assigned_kinds(ctx, name)) if name in ctx.bound else PLAIN
+    if isinstance(default, ast.Constant) and default.value is None and name in ctx.assignments():
+        fills = _none_fills(ctx, name)
+        if fills and all(ctx.kind(v) == DATA for v in fills):
+            # `if t is None: t = torch.randint(...)`: what a caller may hand in instead is the
+            # same thing the function draws or builds itself (timesteps, noise, a mask)
+            return DATA
     hk = name_kind(name)
     if hk is None and documented_data(ctx, name):
         hk = DATA  # `y : torch.Tensor` / `targets` in the docstring: what the name would have said
@@ -100,6 +106,39 @@ def parameter_kind(ctx: "Context", name: str) -> str:
         if passed is not None:
             return passed  # every caller in the file hands in data (a buffer, the targets)
     return join(hk or UNKNOWN, *assigned) if assigned else (hk or UNKNOWN)
+
+
+def _none_fills(ctx: "Context", name: str) -> list[ast.AST] | None:
+    """The values an optional parameter is given where it is None (``if noise is None: noise =
+    torch.randn_like(x0)``, ``t = t if t is not None else torch.rand(n)``); None when it is
+    rebound anywhere else too."""
+    out: list[ast.AST] = []
+    for value in ctx.assignments().get(name, ()):
+        stmt = ctx.parent(value) if isinstance(value, ast.AST) else None
+        if not isinstance(stmt, (ast.Assign, ast.AnnAssign)) or stmt.value is not value:
+            return None
+        if isinstance(value, ast.IfExp) and _none_test(value.test, name) is not None:
+            kept = value.orelse if _none_test(value.test, name) else value.body
+            fill = value.body if kept is value.orelse else value.orelse
+            if not (isinstance(kept, ast.Name) and kept.id == name):
+                return None
+            out.append(fill)
+            continue
+        holder = ctx.parent(stmt)
+        if not (isinstance(holder, ast.If) and stmt in holder.body and _none_test(holder.test, name)) \
+                or stmt.value is None:
+            return None
+        out.append(stmt.value)
+    return out
+
+
+def _none_test(test: ast.AST, name: str) -> bool | None:
+    """True for ``name is None``, False for ``name is not None``, None for any other test."""
+    if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.left, ast.Name) \
+            and test.left.id == name and isinstance(test.comparators[0], ast.Constant) \
+            and test.comparators[0].value is None and isinstance(test.ops[0], (ast.Is, ast.IsNot)):
+        return isinstance(test.ops[0], ast.Is)
+    return None
 
 
 def _spread_into_arrays(ctx: "Context", name: str) -> bool:
