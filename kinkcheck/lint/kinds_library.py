@@ -72,6 +72,12 @@ ASSIGNERS = frozenset({"assign", "assigner", "matcher", "match"})
 _PARAMS_RE = lazy_pattern(r"(^|_)(params|parameters|variables|weights)$")
 
 
+def _own_parameter(ctx: "Context", node: ast.AST) -> bool:
+    """A parameter of the function itself: read as a setting by its default
+    (``Uniform(low=0.0)``), it may still be handed an array that carries gradient."""
+    return isinstance(node, ast.Name) and node.id in ctx.params
+
+
 def _call_kind(ctx: "Context", node: ast.Call) -> str:
     k = ctx.kind
     if isinstance(node.func, ast.Attribute) and node.func.attr.removeprefix("_") in ASSIGNERS \
@@ -164,7 +170,7 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
         # file whose returns hold data and parameters is data where those are (in torch or
         # JAX code: NumPy arrays are what a hand-written gradient computes with)
         handed = return_data.passed(node, ctx.fa.data_returns[q])
-        if handed is not None and all(k(a) in (PLAIN, DATA) for a in handed):
+        if handed is not None and all(k(a) == DATA or k(a) == PLAIN and not _own_parameter(ctx, a) for a in handed):
             return DATA
     if q is not None and how in ("import", "def") and isinstance(node.func, ast.Name) and _plain_function(ctx, q, how):
         of_data = _function_of_data(ctx, node, cycle=True)  # `all_gather(guide_embeddings)`

@@ -136,3 +136,42 @@ def test_a_loss_reads_the_helpers_draws_as_data(write_tree, monkeypatch):
     # the drawn timesteps, the schedule built from them and the drawn noise level carry no
     # gradient; a schedule of a learnt gamma does, and its square root is a finding
     assert found == [(24, "KC201")]
+
+
+CONVERSION = """
+import jax.numpy as jnp
+
+
+def as_float_array(x):
+    x = jnp.asarray(x)
+    return x.astype(float)
+"""
+
+UNIFORM = """
+import jax.numpy as jnp
+from pkg import conversion
+
+
+class Uniform:
+    def __init__(self, low=0.0, high=1.0):
+        self._low = conversion.as_float_array(low)
+        self._high = conversion.as_float_array(high)
+
+    def prob(self, value):
+        return jnp.where(jnp.logical_or(value < self._low, value > self._high),
+                         jnp.zeros_like(value), jnp.ones_like(value) / (self._high - self._low))
+"""
+
+
+def test_a_parameter_read_as_a_setting_may_still_be_an_array(write_tree, monkeypatch):
+    """``low=0.0`` reads as a setting, but a caller may hand a learnt bound: the helper's
+    copy of it is no constant of the density (the support's bounds are steps of it)."""
+    from kinkcheck.config import load_config
+    from kinkcheck.lint.api import check_paths
+
+    root = write_tree({"pyproject.toml": "[tool.kinkcheck]\n", "pkg/__init__.py": "",
+                       "pkg/conversion.py": CONVERSION, "pkg/uniform.py": UNIFORM})
+    monkeypatch.chdir(root)
+    found = [(f.line, f.code) for f in check_paths([root], load_config(root, {}), scope="all", jobs=1).findings
+             if f.path.endswith("uniform.py")]
+    assert found == [(11, "KC402"), (11, "KC402"), (12, "KC205")]  # the width high - low may be 0
