@@ -13,8 +13,8 @@ OUTSIDE_ENTRY = "#outside-calls"
 
 
 def add_entries(world, scoped: dict[str, set[str]]) -> None:
-    """Mark, in each file's scope set, its functions that a function in scope of another
-    module calls (``world`` is scope's view of every index)."""
+    """Mark, in each file's scope set, its module-level functions that a function in scope of
+    another module calls (``world`` is scope's view of every index)."""
     marked: dict[str, set[str]] = {}
     for qs in scoped.values():
         for q in qs:
@@ -23,8 +23,10 @@ def add_entries(world, scoped: dict[str, set[str]]) -> None:
             ix, f = world.functions[q]
             for ref in f.calls:
                 for t in world.targets(ref):
-                    tix, _tf = world.functions[t]
-                    if tix.module != ix.module:
+                    tix, tf = world.functions[t]
+                    # a function called by name; a method is reached through objects, and
+                    # which override another module's `self.loss(...)` runs is a guess
+                    if tix.module != ix.module and tf.class_qualname is None:
                         marked.setdefault(tix.path, set()).add(t + OUTSIDE_ENTRY)
     for path, entries in marked.items():
         if path in scoped:

@@ -91,7 +91,9 @@ POSITIVE_NAME = lazy_pattern(r"(^|_)(temperature|temp|tau|num|count|counts|size|
                              # Huber's and pseudo-Huber's transition point (diffusers' `huber_c`)
                              r"huber_delta|huber_c|huber_beta|"
                              # a nucleus' charge Z: hydrogen's is 1
-                             r"atomic_number|atomic_numbers)($|_)",
+                             r"atomic_number|atomic_numbers|"
+                             # the span of an image's values an SSIM or PSNR is measured on
+                             r"data_range|dynamic_range)($|_)",
                              re.IGNORECASE)
 #: a solver's tolerances, positive too (its error is measured in units of atol + rtol * |y|);
 #: the whole name, so that a mask (``within_tol``, ``tol_mask``) is none

@@ -55,6 +55,9 @@ def _bound(stmt: ast.AST, value: ast.AST | None, name: str, ctx, depth: int) -> 
                 from kinkcheck.lint.ranges_calls import returned_item
 
                 return returned_item(stmt.value, at[0], len(target.elts), ctx)
+    item = _unpacked_constant(stmt, name, ctx)
+    if item is not None:
+        return _range_of(item, ctx, depth)
     if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], (ast.Tuple, ast.List)) \
             and not any(isinstance(e, ast.Starred) for e in stmt.targets[0].elts) \
             and isinstance(stmt.value, ast.Name) and stmt.value.id in (getattr(ctx, "params", None) or {}) \
@@ -64,6 +67,26 @@ def _bound(stmt: ast.AST, value: ast.AST | None, name: str, ctx, depth: int) -> 
         # items of an input, a distribution's location and scale
         return POS
     return ANY
+
+
+def _unpacked_constant(stmt: ast.AST, name: str, ctx) -> ast.expr | None:
+    """The number ``name`` is unpacked from: ``K1`` of ``K1, K2 = K`` where ``K=(0.01, 0.03)``
+    is a parameter's default (as ``_param`` reads defaults), or of ``K1, K2 = 0.01, 0.03``."""
+    if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], (ast.Tuple, ast.List))):
+        return None
+    elts = stmt.targets[0].elts
+    at = [i for i, e in enumerate(elts) if isinstance(e, ast.Name) and e.id == name]
+    if len(at) != 1 or any(isinstance(e, ast.Starred) for e in elts):
+        return None
+    value: ast.AST | None = stmt.value
+    assignments = getattr(ctx, "assignments", None)
+    if isinstance(value, ast.Name) and value.id in (getattr(ctx, "params", None) or {}) \
+            and assignments is not None and value.id not in assignments() and hasattr(ctx, "param_default"):
+        value = ctx.param_default(value.id)
+    if isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(elts) \
+            and isinstance(value.elts[at[0]], ast.Constant):
+        return value.elts[at[0]]
+    return None
 
 
 def _free(name: str, ctx, depth: int) -> str:
