@@ -9,20 +9,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from kinkcheck.lint.argflow import DATA_ATOM
+
 OUTSIDE_ENTRY = "#outside-calls"
 
 
 def add_entries(world, scoped: dict[str, set[str]]) -> None:
     """Mark, in each file's scope set, its module-level functions that a function in scope of
-    another module calls (``world`` is scope's view of every index)."""
+    another module calls with something that may carry gradient (``world`` is scope's view of
+    every index; a test handing ``torch.randn(8)`` hands data, as the file's own calls may)."""
     marked: dict[str, set[str]] = {}
     for qs in scoped.values():
         for q in qs:
             if "#" in q or q not in world.functions:
                 continue  # an entry, or statements sliced out of a function
             ix, f = world.functions[q]
-            for ref in f.calls:
-                for t in world.targets(ref):
+            if _test_code(ix.module, f.name):
+                continue  # a test hands a helper whatever it checks it with
+            calls = [(c[0], _may_carry(c)) for c in f.flow[1]] if f.flow else [(r, True) for r in f.calls]
+            for ref, carries in calls:
+                for t in world.targets(ref) if carries else ():
                     tix, tf = world.functions[t]
                     # a function called by name; a method is reached through objects, and
                     # which override another module's `self.loss(...)` runs is a guess
@@ -31,6 +37,20 @@ def add_entries(world, scoped: dict[str, set[str]]) -> None:
     for path, entries in marked.items():
         if path in scoped:
             scoped[path].update(entries)
+
+
+def _test_code(module: str, name: str) -> bool:
+    """A test function, or any function of a test module (``tests/``, ``test_*.py``, ``*_test.py``)."""
+    parts = module.split(".")
+    return name.startswith("test") or any(p in ("test", "tests") for p in parts[:-1]) \
+        or parts[-1].startswith("test_") or parts[-1].endswith("_test")
+
+
+def _may_carry(call) -> bool:
+    """A recorded call (``argflow.CallFlow``) hands on something other than data and settings,
+    or hides its arguments behind ``*args``/``**kwargs``."""
+    _target, npos, positional, keywords = call
+    return npos < 0 or any(atom != DATA_ATOM for atoms in (*positional, *(a for _, a in keywords)) for atom in atoms)
 
 
 def parse(functions: Iterable[str]) -> frozenset[str]:
