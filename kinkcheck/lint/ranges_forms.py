@@ -144,7 +144,8 @@ def _local_variance(p: ast.AST, base: ast.AST, ctx) -> bool:
     """``conv2d(x * x, w) - mu ** 2`` with ``mu = conv2d(x, w)``: SSIM's local variance, the
     same window applied to the square and to the value, is >= 0 in exact arithmetic (a
     window of non-negative weights summing to 1 is a mean)."""
-    if isinstance(p, ast.Call) and isinstance(base, ast.Call) and len(p.args) == len(base.args) == 1 \
+    if isinstance(p, ast.Call) and isinstance(base, ast.Call) and len(p.args) == len(base.args) >= 1 \
+            and _same_arguments(p, base) \
             and (window := _window_module(p, ctx) or _window_function(p, ctx)) is not None \
             and window == (_window_module(base, ctx) or _window_function(base, ctx)):
         inner = _squared(p.args[0])  # `self.pool(x ** 2) - mu ** 2` with `mu = self.pool(x)`
@@ -178,21 +179,58 @@ def _window_module(call: ast.Call, ctx) -> str | None:
     return built.pop() or None if len(built) == 1 else None
 
 
+def _same_arguments(a: ast.Call, b: ast.Call) -> bool:
+    """The same arguments after the first (the window, its padding)."""
+    return [ast.dump(x) for x in a.args[1:]] == [ast.dump(x) for x in b.args[1:]] \
+        and sorted(ast.dump(k) for k in a.keywords) == sorted(ast.dump(k) for k in b.keywords)
+
+
 def _window_function(call: ast.Call, ctx) -> str | None:
     """``filt(x)`` with ``def filt(x): return F.conv2d(x, window, padding=pad, groups=c)``
-    written in the function: a window mean applied to what it is handed; that def (so two
-    calls of it are one window), None otherwise."""
+    written in the function, or ``_gaussian_filter(x, win)`` of the file applying window
+    means one after another to its first parameter: a window mean applied to what it is
+    handed; that def (so two calls of it are one window), None otherwise."""
     fn = getattr(ctx, "fn", None)
     if not isinstance(call.func, ast.Name) or fn is None:
         return None
     for node in getattr(fn, "body", ()):  # a def of the function's own body, the one in scope here
-        if isinstance(node, ast.FunctionDef) and node.name == call.func.id \
-                and node.args.args and len(node.body) == 1 and isinstance(node.body[0], ast.Return):
-            value = node.body[0].value
-            if isinstance(value, ast.Call) and call_tail(value) in _WINDOW_MEANS and value.args \
-                    and isinstance(value.args[0], ast.Name) and value.args[0].id == node.args.args[0].arg:
-                return ast.dump(node)
+        if isinstance(node, ast.FunctionDef) and node.name == call.func.id:
+            return ast.dump(node) if _windows_first_parameter(node) else None
+    q = ctx.qualify(call.func) if hasattr(ctx, "qualify") and hasattr(ctx, "fa") else None
+    entry = ctx.fa.ix.scopes.get(q) if q and ctx.how == "def" else None
+    if entry is not None and isinstance(entry[0], ast.FunctionDef) and _windows_first_parameter(entry[0]):
+        return q
     return None
+
+
+def _windows_first_parameter(fn: ast.FunctionDef) -> bool:
+    """Every value ``fn`` returns is window means applied one after another to its first
+    parameter (``out = conv2d(x, w); return conv2d(out, w.transpose(2, 3))``)."""
+    if not fn.args.args:
+        return False
+    param = fn.args.args[0].arg
+    assigned: dict[str, list[ast.expr]] = {}
+    returns = []
+    for stmt in fn.body:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            assigned.setdefault(stmt.targets[0].id, []).append(stmt.value)
+        elif isinstance(stmt, ast.Return) and stmt.value is not None:
+            returns.append(stmt.value)
+        elif not isinstance(stmt, ast.Expr):
+            return False  # a branch or a loop: not one chain of windows
+    if len(returns) != 1 or param in assigned:
+        return False
+    value: ast.expr = returns[0]
+    for _ in range(4):
+        if not (isinstance(value, ast.Call) and call_tail(value) in _WINDOW_MEANS and value.args):
+            return False
+        first = value.args[0]
+        if isinstance(first, ast.Name) and first.id == param:
+            return True
+        if not (isinstance(first, ast.Name) and len(assigned.get(first.id, ())) == 1):
+            return False
+        value = assigned[first.id][0]
+    return False
 
 
 def _capped_below(node: ast.AST, c: float, ctx) -> bool:
