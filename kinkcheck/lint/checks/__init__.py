@@ -75,7 +75,7 @@ def node_check(code: str, *types: type, names: Iterable[str] = ()):
 
 
 def _load_all() -> None:
-    from kinkcheck.lint.checks import blackbox, branch, kinks, singular, spectral, steps  # noqa: F401
+    from kinkcheck.lint.checks import blackbox, branch, kinks, singular, spectral, steps, where  # noqa: F401
 
 
 def extra_candidate_names() -> frozenset[str]:

@@ -1,22 +1,41 @@
-"""KC401 (a branch on a float/tensor value) and KC402 (``where`` selecting on a comparison)."""
+"""KC401: a branch on a float or tensor value (``if loss > 0:``, a ternary, ``while``, ``lax.cond``);
+``value_comparison`` says whether a condition compares differentiated values (KC402 asks it too)."""
 
 from __future__ import annotations
 
 import ast
 from typing import TYPE_CHECKING
 
+from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.lint import cut_steps, ranges
-from kinkcheck.lint.checks import Site, node_check, refine
 from kinkcheck.lint.branch_effects import records_only, reports
+from kinkcheck.lint.checks import Site, node_check
+from kinkcheck.lint.conditions import (
+    COMPARE_FUNCS,
+    LOGICAL,
+    boolean_where,
+    condition_atoms,
+)
 from kinkcheck.lint.joins import names_in, selects_between_others
-from kinkcheck.lint.resolve import COMPARISON_CALLS, DATA, PLAIN, TENSOR, UNKNOWN, const_value, is_eps_like
-from kinkcheck.syntax import COMPARISON_OPS, binary_operands, call_tail, number_reads, scalar_cast_of, scalar_source
+from kinkcheck.lint.resolve import (
+    DATA,
+    PLAIN,
+    TENSOR,
+    UNKNOWN,
+    const_value,
+)
+from kinkcheck.syntax import (
+    COMPARISON_OPS,
+    binary_operands,
+    call_tail,
+    number_reads,
+    scalar_cast_of,
+    scalar_source,
+)
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
 
-#: method / function names that compare values
-COMPARE_FUNCS = COMPARISON_CALLS | {"logical_and", "logical_or", "logical_not"}
 #: predicates that are not value branches in the gradient sense (NaN checks, metadata)
 SAFE_PREDICATES = frozenset({"isnan", "isinf", "isfinite", "isneginf", "isposinf", "is_tensor", "is_floating_point",
                              "is_complex", "isinstance", "hasattr", "callable", "is_grad_enabled", "is_available",
@@ -95,10 +114,10 @@ def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2, mask_budge
         if any(k == TENSOR for k in kinds) and not all(k in (TENSOR, PLAIN) and (k == PLAIN or _is_data(o, ctx)) for k, o in zip(kinds, operands)):
             return TENSOR
         return UNKNOWN
-    if isinstance(node, (ast.BoolOp, ast.BinOp, ast.UnaryOp)) or call_tail(node) in LOGICAL or _boolean_where(node):
+    if isinstance(node, (ast.BoolOp, ast.BinOp, ast.UnaryOp)) or call_tail(node) in LOGICAL or boolean_where(node):
         # `(a.sum() == 0) & (b.sum() == 0)`: the worst of the comparisons it combines
         return _worst(value_comparison(atom, ctx, follow=follow, mask_budget=mask_budget)
-                      for atom in _condition_atoms(node, ctx, follow=0) if atom is not node)
+                      for atom in condition_atoms(node, ctx, follow=0) if atom is not node)
     tail = call_tail(node)
     if tail in SAFE_PREDICATES:
         return None
@@ -371,6 +390,8 @@ def float_branch(node: ast.AST, ctx: Context):
     for atom in _atoms(test):
         if traced and not _ordering(atom):
             continue  # a traced flag (`do_accept`) or an equality picks a case, it crosses no threshold
+        if _of_checked_numbers(test, atom):
+            continue  # `isinstance(scalar, SCALAR_TYPES) and scalar == 1.0`: a Python number
         k = value_comparison(atom, ctx, follow=0)
         if k is None and not isinstance(atom, (ast.Compare, ast.Call, ast.BoolOp)):
             # bare truthiness: only a known differentiable tensor counts (`if mask:` is data,
@@ -394,6 +415,27 @@ def float_branch(node: ast.AST, ctx: Context):
     yield Site("KC401", test, keyword, test, None, conf, node, "node")
 
 
+def _of_checked_numbers(test: ast.AST, atom: ast.AST) -> bool:
+    """``atom`` compares only constants and names an earlier conjunct of the ``and`` chain
+    checks to be of a type other than an array (``isinstance(scalar, (int, float)) and
+    scalar == 1.0``): Python values by the time it runs."""
+    if not (isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And) and isinstance(atom, ast.Compare)):
+        return False
+    checked: set[str] = set()
+    for v in test.values:
+        if v is atom:
+            return all(isinstance(o, ast.Constant) or isinstance(o, ast.Name) and o.id in checked
+                       for o in (atom.left, *atom.comparators))
+        if isinstance(v, ast.Call) and call_tail(v) == "isinstance" and len(v.args) == 2 \
+                and isinstance(v.args[0], ast.Name) and not _ARRAY_TYPE_RE.search(ast.unparse(v.args[1])):
+            checked.add(v.args[0].id)
+    return False
+
+
+#: type names of arrays (an ``isinstance`` check against one says array, not number)
+_ARRAY_TYPE_RE = lazy_pattern(r"Tensor|ndarray|Array|Tracer|Variable|Parameter")
+
+
 def _ordering(atom: ast.AST) -> bool:
     """``a <= b``, ``jnp.greater(a, b)``: an order comparison, whose threshold a value crosses."""
     if isinstance(atom, ast.Compare):
@@ -412,162 +454,3 @@ def _jax_configuration(test: ast.AST, ctx: Context) -> bool:
                 and ctx.kind(node) not in (PLAIN, DATA) and not ctx.is_module_ref(node):
             return False
     return True
-
-
-@refine("KC402")
-def where_on_comparison(site: Site, ctx: Context):
-    """``torch.where(x > 0, a, b)``, ``x.masked_fill(x < t, 0)``: the selection is a step
-    in the compared value. A one-argument ``where`` (indices) or a condition on data
-    (masks, labels) is not."""
-    call = site.call
-    if not isinstance(call, ast.Call):
-        return None
-    tail = (site.qname or site.callee).strip(".()").rsplit(".", 1)[-1]
-    cond = None
-    for kw in call.keywords:
-        if kw.arg in ("condition", "mask", "pred"):
-            cond = kw.value
-    if cond is None:
-        if site.via == "method" or site.via == "instance":
-            cond = call.args[0] if call.args else None
-        else:
-            if tail == "where" and len(call.args) < 3 and not call.keywords:
-                return None
-            # torch.masked_fill(input, mask, value): the mask is the second argument
-            at = 1 if tail.startswith("masked_fill") else 0
-            cond = call.args[at] if len(call.args) > at else None
-    if cond is None:
-        return None
-    k = value_comparison(cond, ctx)
-    if k is None or _floor_written_as_where(call, cond, site, ctx) or _constant_weights_of_flat(call, cond, ctx):
-        return None
-    # the step sits at each comparison that decides the selection (`where(a > 1 & b > 1, ...)`
-    # has two; `jnp.equal(v, lo)` is one), so a finding points at the comparison, inline or
-    # where the mask was built
-    found = []
-    for atom in _condition_atoms(cond, ctx):
-        ka = value_comparison(atom, ctx, follow=0)
-        if ka is not None and (isinstance(atom, ast.Compare) or call_tail(atom) in COMPARE_FUNCS):
-            found.append(site.with_(node=atom, operand=cond, confidence="medium" if ka == TENSOR else "low"))
-    return found or site.with_(operand=cond, confidence="medium" if k == TENSOR else "low")
-
-
-def _constant_weights_of_flat(call: ast.Call, cond: ast.AST, ctx: Context) -> bool:
-    """``where(r > 0, 1 - tau, tau)`` between two weights no gradient flows through, times
-    ``r ** 2`` (an expectile loss): continuous with a continuous slope where ``r`` crosses 0."""
-    from kinkcheck.lint.checks.steps import weights_a_flat_factor
-
-    if len(call.args) != 3 or not isinstance(cond, ast.Compare) or len(cond.ops) != 1:
-        return False
-    return all(_constant_weight(a, ctx) for a in call.args[1:]) and weights_a_flat_factor(call, cond, ctx)
-
-
-def _constant_weight(node: ast.AST, ctx: Context) -> bool:
-    """A number or data (``tau``, ``1 - expectile``), or an array filled with one
-    (``torch.full_like(d, over)``)."""
-    if ctx.kind(node) in (PLAIN, DATA):
-        return True
-    if isinstance(node, ast.Call) and call_tail(node) in ("full_like", "ones_like", "zeros_like"):
-        fills = node.args[1:] + [k.value for k in node.keywords if k.arg == "fill_value"]
-        return all(ctx.kind(f) in (PLAIN, DATA) for f in fills)
-    return False
-
-
-def _floor_written_as_where(call: ast.Call, cond: ast.AST, site: Site, ctx: Context) -> bool:
-    """``where(n > eps, n, eps)``, ``where(d < 0, 0, d)``, ``d.masked_fill(d < 1e-6, 1e-6)``: a
-    selection between the two values it compares is their maximum (or minimum), continuous at
-    the threshold. The maximum of a value >= 0 in exact arithmetic (a norm, a sum of squares, a
-    variance) with 0 or an eps only keeps rounding error and underflow off the pole: a guard.
-    With a modelled bound (``where(ratio < 0.8, 0.8, ratio)``) or a signed value (a hinge,
-    ``where(v > 1e-6, v, 1e-6)``) it is a kink the loss reaches on purpose."""
-    if not (isinstance(cond, ast.Compare) and len(cond.ops) == 1
-            and isinstance(cond.ops[0], (ast.Lt, ast.LtE, ast.Gt, ast.GtE))):
-        return False
-    tail = call_tail(call)
-    if any(isinstance(a, ast.Starred) for a in call.args):
-        return False
-    if site.via in ("method", "instance"):
-        if not (tail.startswith("masked_fill") and len(call.args) == 2 and isinstance(call.func, ast.Attribute)):
-            return False
-        chosen, other = call.args[1], call.func.value  # x.masked_fill(c, v) == where(c, v, x)
-    elif len(call.args) == 3:
-        # torch.masked_fill(x, c, v) == where(c, v, x)
-        chosen, other = (call.args[2], call.args[0]) if tail.startswith("masked_fill") else (call.args[1], call.args[2])
-    else:
-        return False
-    left, right = cond.left, cond.comparators[0]
-    if _same_value(chosen, left) and _same_value(other, right):
-        larger_when_true = isinstance(cond.ops[0], (ast.Gt, ast.GtE))  # where(l > r, l, r) = max
-    elif _same_value(chosen, right) and _same_value(other, left):
-        larger_when_true = isinstance(cond.ops[0], (ast.Lt, ast.LtE))  # where(l < r, r, l) = max
-    else:
-        return False
-    if not larger_when_true:
-        return False  # a minimum: a cap, which ties like minimum(x, cap)
-    for floor, value in ((left, right), (right, left)):
-        if (const_value(floor) == 0 or is_eps_like(floor)) and ranges.is_nonnegative(ranges.range_of(value, ctx)):
-            return True
-    return False
-
-
-def _same_value(a: ast.AST, b: ast.AST) -> bool:
-    """The same expression, or a tensor filled with it (``full_like(n, eps)``)."""
-    if isinstance(a, ast.Call) and call_tail(a) in ("full_like", "full") and len(a.args) == 2:
-        a = a.args[1]
-    if isinstance(b, ast.Call) and call_tail(b) in ("full_like", "full") and len(b.args) == 2:
-        b = b.args[1]
-    if const_value(a) is not None and const_value(b) is not None:
-        return const_value(a) == const_value(b)
-    return ast.dump(a) == ast.dump(b)
-
-
-LOGICAL = ("logical_and", "logical_or", "logical_not", "logical_xor")
-
-
-def _condition_atoms(cond: ast.AST, ctx: Context, follow: int = 1):
-    """The comparisons a selection condition is built from: through ``&``, ``|``, ``~``,
-    ``and``/``or``/``not``, ``logical_*`` calls and one name defined earlier."""
-    if isinstance(cond, ast.Name) and follow:
-        value = ctx.definition(cond.id)
-        if value is not None:
-            yield from _condition_atoms(value, ctx, follow - 1)
-        return
-    if isinstance(cond, ast.BoolOp):
-        for v in cond.values:
-            yield from _condition_atoms(v, ctx, follow)
-    elif isinstance(cond, ast.BinOp) and isinstance(cond.op, (ast.BitAnd, ast.BitOr, ast.BitXor)):
-        yield from _condition_atoms(cond.left, ctx, follow)
-        yield from _condition_atoms(cond.right, ctx, follow)
-    elif isinstance(cond, ast.UnaryOp) and isinstance(cond.op, (ast.Not, ast.Invert)):
-        yield from _condition_atoms(cond.operand, ctx, follow)
-    elif isinstance(cond, ast.Call) and call_tail(cond) in LOGICAL:
-        for a in cond.args:
-            yield from _condition_atoms(a, ctx, follow)
-    elif isinstance(cond, ast.Call) and _boolean_where(cond):
-        for a in cond.args:  # `where(adv >= 0, ratio > 1 + eps, ratio < 1 - eps)`: each decides
-            yield from _condition_atoms(a, ctx, follow)
-    elif isinstance(cond, ast.Call) and call_tail(cond) in ("all", "any") and (mask := _reduced_mask(cond, ctx)) is not None:
-        yield from _condition_atoms(mask, ctx, follow)  # `inside = (bary >= 0).all(dim=-1)`
-    else:
-        yield cond
-
-
-def _boolean_where(node: ast.AST) -> bool:
-    """``where(c, a > t, a < -t)``: a selection between two masks, itself a mask built from
-    the comparisons it selects between as much as from its condition."""
-    if not (isinstance(node, ast.Call) and call_tail(node) == "where" and len(node.args) == 3 and not node.keywords):
-        return False
-    return all(isinstance(a, ast.Compare) and not any(isinstance(op, (ast.Is, ast.IsNot, ast.In, ast.NotIn)) for op in a.ops)
-               or call_tail(a) in COMPARE_FUNCS or call_tail(a) in LOGICAL for a in node.args[1:])
-
-
-def _reduced_mask(call: ast.Call, ctx: Context) -> ast.AST | None:
-    """The mask an ``all``/``any`` along an axis reduces (``(bary >= 0).all(dim=-1)``,
-    ``jnp.all(m, axis=1)``, ``torch.all(input=m, dim=-1)``): per element still a mask of its
-    comparison. None for a reduction to one truth value, or one whose mask is not given."""
-    func = call.func
-    if isinstance(func, ast.Attribute) and not ctx.is_module_ref(func.value):
-        return func.value if call.args or call.keywords else None
-    mask = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg in ("input", "a", "x")), None)
-    along = len(call.args) > 1 or any(k.arg in ("dim", "axis") for k in call.keywords)
-    return mask if along else None
