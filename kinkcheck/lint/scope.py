@@ -183,10 +183,10 @@ def loss_scope(
         _call_facts(world, every, loss, set(roots[0]), numpy_only)
         scoped = every
     else:
-        scoped = _reached(world, indexes, scope, loss_functions, max_depth)
+        scoped = loss = _reached(world, indexes, scope, loss_functions, max_depth)
     return_range.add_entries(world, scoped)
     return_data.add_entries(world, scoped)
-    outside_calls.add_entries(world, scoped)
+    outside_calls.add_entries(world, scoped, loss)
     return {path: frozenset(qs) for path, qs in scoped.items()}
 
 
