@@ -20,6 +20,7 @@ import ast
 from collections.abc import Callable, Iterable
 
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, DATA_FUNCS
+from kinkcheck.lint.return_range import other_module_callees
 from kinkcheck.lint.walk import walk_local
 from kinkcheck.syntax import callee_tail
 
@@ -73,14 +74,8 @@ def summarise(fn: ast.AST, params: Iterable[str],
                 bound.setdefault(n, []).append(node.context_expr)
     if not returned:
         return None
-    reader = _Reader(positions, bound, resolve)
-    out: set[str] = set()
-    for value in returned:
-        got = reader.depends(value)
-        if got is None:
-            return None
-        out |= got
-    return tuple(sorted(f"{p}:{positions[p]}" for p in out))
+    depends = _Reader(positions, bound, resolve).all_of(*returned)
+    return None if depends is None else tuple(sorted(f"{p}:{positions[p]}" for p in depends))
 
 
 def _base_name(node: ast.AST) -> str | None:
@@ -129,20 +124,20 @@ class _Reader:
         if isinstance(node, ast.Subscript):
             return self.depends(node.value)
         if isinstance(node, ast.BinOp):
-            return self._all(node.left, node.right)
+            return self.all_of(node.left, node.right)
         if isinstance(node, ast.UnaryOp):
             return frozenset() if isinstance(node.op, ast.Not) else self.depends(node.operand)
         if isinstance(node, ast.BoolOp):
-            return self._all(*node.values)
+            return self.all_of(*node.values)
         if isinstance(node, ast.IfExp):
-            return self._all(node.body, node.orelse)
+            return self.all_of(node.body, node.orelse)
         if isinstance(node, (ast.Tuple, ast.List)):
-            return self._all(*node.elts)
+            return self.all_of(*node.elts)
         if isinstance(node, ast.Call):
             return self._call(node)
         return None
 
-    def _all(self, *nodes: ast.AST) -> frozenset[str] | None:
+    def all_of(self, *nodes: ast.AST) -> frozenset[str] | None:
         out: frozenset[str] = frozenset()
         for n in nodes:
             got = self.depends(n)
@@ -185,27 +180,20 @@ class _Reader:
                 return frozenset()  # a draw, a grid, an array built without gradient
             if tail[:1].isupper():
                 return None  # a class: a layer holds parameters
-            return self._all(*args)
+            return self.all_of(*args)
         if isinstance(node.func, ast.Attribute) and q is None:
             if tail in _CUT_METHODS or tail in DATA_FUNCS:
                 return frozenset()
-            return self._all(node.func.value, *args)  # a method of an array
+            return self.all_of(node.func.value, *args)  # a method of an array
         return None  # a function of the checked code, or one nothing is known of
+
+
 def add_entries(world, scoped: dict[str, set[str]]) -> None:
     """Add to each file's scope set the entries of the functions of other modules its functions
     in scope call that return data given data (``world`` is scope's view of every index)."""
-    for path, qs in scoped.items():
-        found: set[str] = set()
-        for q in qs:
-            if "#" in q or q not in world.functions:
-                continue  # an entry, or statements sliced out of a function
-            ix, f = world.functions[q]
-            for ref in f.calls:
-                for t in world.targets(ref):
-                    tix, tf = world.functions[t]
-                    if tix.module != ix.module and tf.data_return is not None:
-                        found.add(f"{t}{DATA_ENTRY}{','.join(tf.data_return)}")
-        qs.update(found)
+    for qs in scoped.values():
+        qs.update({f"{t}{DATA_ENTRY}{','.join(tf.data_return)}" for t, tf in other_module_callees(world, qs)
+                   if tf.data_return is not None})
 
 
 def parse(functions: Iterable[str]) -> dict[str, tuple[tuple[str, int], ...]]:

@@ -13,9 +13,10 @@ one file are summarised by ``ranges_calls`` directly.
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from kinkcheck.lint import ranges
+from kinkcheck.lint.index_records import FunctionInfo
 from kinkcheck.lint.walk import walk_local
 
 RANGE_ENTRY = "#range "
@@ -105,18 +106,23 @@ def add_entries(world, scoped: dict[str, set[str]]) -> None:
     """Add to each file's scope set the entries ``"<callee>#range <range>"`` of the summarised
     functions of other modules that its functions in scope call (``world`` is scope's view
     of every index)."""
-    for path, qs in scoped.items():
-        found: set[str] = set()
-        for q in qs:
-            if "#" in q or q not in world.functions:
-                continue  # an entry, or statements sliced out of a function
-            ix, f = world.functions[q]
-            for ref in f.calls:
-                for t in world.targets(ref):
-                    tix, tf = world.functions[t]
-                    if tf.ret_range is not None and tix.module != ix.module:
-                        found.add(f"{t}{RANGE_ENTRY}{tf.ret_range}")
-        qs.update(found)
+    for qs in scoped.values():
+        qs.update({f"{t}{RANGE_ENTRY}{tf.ret_range}" for t, tf in other_module_callees(world, qs)
+                   if tf.ret_range is not None})
+
+
+def other_module_callees(world, qs: Iterable[str]) -> Iterator[tuple[str, FunctionInfo]]:
+    """(qualname, FunctionInfo) of each function of another module that a function of ``qs``
+    (one file's scope set) calls."""
+    for q in list(qs):
+        if "#" in q or q not in world.functions:
+            continue  # an entry, or statements sliced out of a function
+        ix, f = world.functions[q]
+        for ref in f.calls:
+            for t in world.targets(ref):
+                tix, tf = world.functions[t]
+                if tix.module != ix.module:
+                    yield t, tf
 
 
 def parse(functions: Iterable[str]) -> dict[str, str]:
