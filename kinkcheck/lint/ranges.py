@@ -106,6 +106,8 @@ _COUNT_NAME = lazy_pattern(r"(^|_)(num|count|counts|size|length|lengths|dim|imgs
 #: thresholds a caller turns on (a ``None`` default): a loss that divides by one rescales the
 #: region below it (``(1 - pt) / reduced_threshold``); a ``scale`` or ``sigma`` may be learnt
 _POSITIVE_SETTING = lazy_pattern(r"(^|_)(threshold|thresh)$", re.IGNORECASE)
+#: inputs named as variances (a Kalman state's ``prev_var``, ``sigma2``): >= 0
+_VARIANCE_NAME = lazy_pattern(r"(^|_)(var|vars|variance|variances|sigma2|sigma_sq|sigmasq)$", re.IGNORECASE)
 #: inputs named as masks or one-hot encodings: 0/1 (or booleans), so >= 0 (a Dice loss's
 #: ``(p + target_onehot).sum()`` of softmax probabilities is > 0)
 _MASK_NAME = lazy_pattern(r"(^|_)(mask|masks|onehot|one_hot)$", re.IGNORECASE)
@@ -485,6 +487,10 @@ def _param(name: str, ctx, depth: int) -> str:
     passed = _passed_range(name, ctx, depth)
     if passed is None and depth > 2 and scale_beside_location(name, getattr(ctx, "params", None) or (), ctx):
         return POS  # no caller in this file says otherwise (and they were looked for)
+    if _VARIANCE_NAME.search(name) and (passed is None or not is_nonnegative(passed)):
+        # `prev_var + self.process_noise`: a variance is >= 0 (it may still be 0: its log and
+        # a division by it stay findings)
+        return NONNEG
     return ANY if passed is None else passed
 
 
