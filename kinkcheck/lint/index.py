@@ -508,8 +508,10 @@ class _Indexer:
         ret_range = None
         if fn is not self.tree and not is_lambda and returned:
             ret_range = return_range.summarise(fn, parameters(fn), lambda node: (self.resolve(node, env), self.how))
+        if qualname in self.shadowed:
+            ret_range = None  # defined more than once (`if ...: def f ... else: def f ...`)
         data_return = None
-        if fn is not self.tree and not is_lambda and returned and cls_qual is None:
+        if fn is not self.tree and not is_lambda and returned and cls_qual is None and qualname not in self.shadowed:
             data_return = return_data.summarise(fn, params, lambda node: self._library_name(node, env))
         end = getattr(fn, "end_lineno", None) or len(self.lines) or 1
         self.functions[qualname] = FunctionInfo(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from kinkcheck.lint.bindings import init_parameters
 from kinkcheck.lint.kinds import _CYCLE
 from kinkcheck.lint.resolve import ARRAY_ROOTS, DATA, PLAIN, TENSOR, UNKNOWN, annotation_kind, callable_annotation, dotted, join
+from kinkcheck.syntax import call_tail
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -142,7 +143,7 @@ def _function_of_data(ctx: "Context", call: ast.Call, *, cycle: bool) -> str | N
     values only, at least one of them data; with ``cycle`` a name's own earlier value
     (``g = _gather(g)``) is neutral (_CYCLE when nothing else goes in)."""
     handed = [*call.args, *(kw.value for kw in call.keywords)]
-    if any(_function_value(ctx, a) for a in handed):
+    if any(function_value(ctx, a) for a in handed):
         return None  # `sdf_value_and_gradient(sdf_fn, x)`: what the function closes over goes in too
     inputs = {ctx.kind(a) for a in handed}
     neutral = {_CYCLE} if cycle else set()
@@ -151,12 +152,22 @@ def _function_of_data(ctx: "Context", call: ast.Call, *, cycle: bool) -> str | N
     return None
 
 
-def _function_value(ctx: "Context", node: ast.AST) -> bool:
+def function_value(ctx: "Context", node: ast.AST, *, named: bool = False) -> bool:
     """A function handed on: a lambda, or a parameter annotated ``Callable`` (JAX code hands
-    around ``lambda p: net.apply(params, p)``, which carries the parameters it closes over)."""
+    around ``lambda p: net.apply(params, p)``, which carries the parameters it closes over);
+    with ``named``, also a function named by its ``def`` or import (``jac(net_fn, x)``) and a
+    ``partial(...)`` of one."""
     if isinstance(node, ast.Lambda):
         return True
-    if not (isinstance(node, ast.Name) and isinstance(ctx.fn, (ast.FunctionDef, ast.AsyncFunctionDef))):
+    if named and isinstance(node, ast.Call) and call_tail(node) == "partial":
+        return True
+    if not isinstance(node, ast.Name):
+        return False
+    if named and node.id not in ctx.params:
+        q = ctx.qualify(node)
+        if q is not None and ctx.how in ("def", "import") and q.rsplit(".", 1)[-1][:1].islower():
+            return True
+    if not isinstance(ctx.fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return False
     args = ctx.fn.args
     return any(a.arg == node.id and callable_annotation(a.annotation)

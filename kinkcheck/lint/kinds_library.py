@@ -32,6 +32,7 @@ from kinkcheck.lint.kinds_calls import (
     _stored_function,
     class_call_kind,
     function_kind,
+    function_value,
     wrapped_function_kind,
 )
 from kinkcheck.lint.narrowing import _own_class_method
@@ -170,7 +171,8 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
         # file whose returns hold data and parameters is data where those are (in torch or
         # JAX code: NumPy arrays are what a hand-written gradient computes with)
         handed = return_data.passed(node, ctx.fa.data_returns[q])
-        if handed is not None and all(k(a) == DATA or k(a) == PLAIN and not _own_parameter(ctx, a) for a in handed):
+        if handed is not None and not any(function_value(ctx, a, named=True) for a in (*node.args, *(kw.value for kw in node.keywords))) \
+                and all(k(a) == DATA or k(a) == PLAIN and not _own_parameter(ctx, a) for a in handed):
             return DATA
     if q is not None and how in ("import", "def") and isinstance(node.func, ast.Name) and _plain_function(ctx, q, how):
         of_data = _function_of_data(ctx, node, cycle=True)  # `all_gather(guide_embeddings)`

@@ -22,6 +22,7 @@ from kinkcheck.lint.resolve import (
     join,
     name_kind,
 )
+from kinkcheck.syntax import call_tail
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -86,9 +87,10 @@ def parameter_kind(ctx: "Context", name: str) -> str:
         return join(PLAIN, *_assigned_kinds(ctx, name)) if name in ctx.bound else PLAIN
     if isinstance(default, ast.Constant) and default.value is None and name in ctx.assignments():
         fills = _none_fills(ctx, name)
-        if fills and all(ctx.kind(v) == DATA for v in fills):
+        if fills and all(_draw(v) and ctx.kind(v) == DATA for v in fills) and not _handed_gradient(ctx, name):
             # `if t is None: t = torch.randint(...)`: what a caller may hand in instead is the
-            # same thing the function draws or builds itself (timesteps, noise, a mask)
+            # same thing the function draws itself (timesteps, noise), unless a caller in the
+            # file hands in more (a scale filled with ones may be the network's)
             return DATA
     hk = name_kind(name)
     if hk is None and documented_data(ctx, name):
@@ -130,6 +132,25 @@ def _none_fills(ctx: "Context", name: str) -> list[ast.AST] | None:
             return None
         out.append(stmt.value)
     return out
+
+
+#: draws: what a function fills an optional timestep or noise argument with
+_DRAWS = frozenset({"rand", "randn", "randint", "rand_like", "randn_like", "randint_like", "randperm", "normal",
+                    "uniform", "bernoulli", "multinomial", "poisson", "categorical", "truncated_normal"})
+
+
+def _draw(value: ast.AST) -> bool:
+    """``value`` is (arithmetic on) a random draw: ``torch.randint(0, T, (n,))``,
+    ``torch.randn_like(x0) * sigma``."""
+    return any(isinstance(n, ast.Call) and call_tail(n) in _DRAWS for n in ast.walk(value))
+
+
+def _handed_gradient(ctx: "Context", name: str) -> bool:
+    """A call of the function in its file hands ``name`` something that may carry gradient."""
+    from kinkcheck.lint import call_sites
+
+    passed = call_sites.argument_values(name, ctx) or []
+    return any(caller.kind(value) not in (PLAIN, DATA) for caller, value in passed)
 
 
 def _none_test(test: ast.AST, name: str) -> bool | None:

@@ -91,9 +91,7 @@ POSITIVE_NAME = lazy_pattern(r"(^|_)(temperature|temp|tau|num|count|counts|size|
                              # Huber's and pseudo-Huber's transition point (diffusers' `huber_c`)
                              r"huber_delta|huber_c|huber_beta|"
                              # a nucleus' charge Z: hydrogen's is 1
-                             r"atomic_number|atomic_numbers|"
-                             # the span of an image's values an SSIM or PSNR is measured on
-                             r"data_range|dynamic_range)($|_)",
+                             r"atomic_number|atomic_numbers)($|_)",
                              re.IGNORECASE)
 #: a solver's tolerances, positive too (its error is measured in units of atol + rtol * |y|);
 #: the whole name, so that a mask (``within_tol``, ``tol_mask``) is none
@@ -106,6 +104,9 @@ _COUNT_NAME = lazy_pattern(r"(^|_)(num|count|counts|size|length|lengths|dim|imgs
 #: thresholds a caller turns on (a ``None`` default): a loss that divides by one rescales the
 #: region below it (``(1 - pt) / reduced_threshold``); a ``scale`` or ``sigma`` may be learnt
 _POSITIVE_SETTING = lazy_pattern(r"(^|_)(threshold|thresh)$", re.IGNORECASE)
+#: the span of the values an SSIM or PSNR is measured on: positive, unless a caller in the
+#: file hands it a span of data that may be 0 (``target.max() - target.min()``)
+_SPAN_NAME = lazy_pattern(r"^(data_range|dynamic_range)$", re.IGNORECASE)
 #: inputs named as variances (a Kalman state's ``prev_var``, ``sigma2``): >= 0
 _VARIANCE_NAME = lazy_pattern(r"(^|_)(var|vars|variance|variances|sigma2|sigma_sq|sigmasq)$", re.IGNORECASE)
 #: inputs named as masks or one-hot encodings: 0/1 (or booleans), so >= 0 (a Dice loss's
@@ -477,6 +478,9 @@ def _param(name: str, ctx, depth: int) -> str:
         # else positive by its name
         passed = _passed_range(name, ctx, depth)
         return passed if passed is not None and passed != ANY else POS
+    if _SPAN_NAME.match(name):
+        passed = _passed_range(name, ctx, depth)
+        return passed if passed is not None else POS
     if _MASK_NAME.search(name) and not PREDICTION_WORD_RE.search(name):
         return NONNEG  # not `pred_masks`: mask logits of a segmentation head
     from kinkcheck.lint.ranges_loops import carry_range

@@ -29,7 +29,9 @@ DATA_ENTRY = "#returns-data "
 _NUMBER_ATTRS = frozenset({"shape", "dtype", "device", "ndim", "size", "is_cuda", "layout", "requires_grad"})
 #: keywords of array functions that say how, not what
 _HOW_KEYWORDS = frozenset({"dim", "axis", "keepdim", "keepdims", "dtype", "device", "out", "layout",
-                           "requires_grad", "generator", "key"})
+                           "generator", "key"})
+#: library modules whose lowercase functions build networks, not arrays
+_NETWORK_FACTORIES = ("torch.hub.", "torchvision.models.", "timm.", "transformers.")
 #: array methods whose result carries none of the receiver's gradient
 _CUT_METHODS = frozenset({"detach", "argmax", "argmin", "argsort", "long", "int", "bool", "nonzero", "floor",
                           "ceil", "round", "sign", "isnan", "isinf", "isfinite", "size", "dim", "numel",
@@ -172,10 +174,16 @@ class _Reader:
     def _call(self, node: ast.Call) -> frozenset[str] | None:
         if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
             return None
+        if callee_tail(node.func) == "requires_grad_" or any(
+                k.arg == "requires_grad" and not (isinstance(k.value, ast.Constant) and k.value.value is False)
+                for k in node.keywords):
+            return None  # `torch.randn(n, d, requires_grad=True)`: a leaf that is learnt
         args = [*node.args, *(k.value for k in node.keywords if k.arg not in _HOW_KEYWORDS)]
         tail = callee_tail(node.func)
         q = self.resolve(node.func)
         if q is not None and q.partition(".")[0] in _LIBRARIES:
+            if q.startswith(_NETWORK_FACTORIES):
+                return None  # `torch.hub.load(...)`, `resnet18()`: a network
             if tail in DATA_FUNCS:
                 return frozenset()  # a draw, a grid, an array built without gradient
             if tail[:1].isupper():

@@ -42,6 +42,8 @@ class _IndexView:
 
     def param_default(self, name: str) -> ast.AST | None:
         default = self.params.get(name, (None, None))[1]
+        if isinstance(default, ast.Constant) and default.value is None:
+            return None  # `threshold=None`: left out, the floor is off, not one the summary can rest on
         if default is not None:
             self.defaults_read.add(name)
         return default
@@ -81,8 +83,8 @@ def summarise(fn: ast.AST, params: dict, resolve: Callable[[ast.AST], tuple[str 
         return None
     if not view.defaults_read:
         return r
-    positional = list(params)
-    return r + _DEFAULTS + ",".join(f"{p}:{positional.index(p)}" for p in sorted(view.defaults_read))
+    order = list(params)  # a keyword-only parameter's index is past every positional one
+    return r + _DEFAULTS + ",".join(f"{p}:{order.index(p)}" for p in sorted(view.defaults_read))
 
 
 def holds_for(summary: str, call: ast.Call) -> str:

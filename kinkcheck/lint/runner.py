@@ -29,8 +29,6 @@ from kinkcheck.findings import Finding, sort_key
 from kinkcheck.record import record
 from kinkcheck.lint import comments
 from kinkcheck.lint.make_finding import make_finding
-from kinkcheck.lint.return_data import DATA_ENTRY
-from kinkcheck.lint.return_range import RANGE_ENTRY
 from kinkcheck.lint.cache import Cache, CacheDirError, check_cache_dir, content_hash, functions_key
 from kinkcheck.lint.discover import SourceFile
 from kinkcheck.source import SourceError
@@ -297,7 +295,7 @@ def run(files: Sequence[SourceFile], config, *, scope: str | None = None, use_ca
 
         # 2. scope over all indexes together
         indexes = [p.index for p in prepared if p.index is not None]
-        from kinkcheck.lint.scope import loss_scope
+        from kinkcheck.lint.scope import SLICE, loss_scope
 
         try:
             scoped = loss_scope(indexes, scope=scope, loss_functions=tuple(config.loss_functions),
@@ -305,8 +303,9 @@ def run(files: Sequence[SourceFile], config, *, scope: str | None = None, use_ca
         except RecursionError:
             scoped = {}
             result.errors.append("internal error: scope analysis recursed too deeply")
-        # a "#range" or "#returns-data" entry names a helper of another file the file calls
-        result.functions = sum(len({q.split("#", 1)[0] for q in qs if RANGE_ENTRY not in q and DATA_ENTRY not in q})
+        # a function in scope, whole or sliced; the other entries are facts about functions
+        # (of this file or of the helpers it calls in others), not functions of their own
+        result.functions = sum(len({q.removesuffix(SLICE) for q in qs if "#" not in q or q.endswith(SLICE)})
                                for qs in scoped.values())
 
         # 3. analyze what is in scope (or cached)

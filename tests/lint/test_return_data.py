@@ -59,6 +59,26 @@ def draws():
 
 def detached(x):
     return x.detach() * 2
+
+
+def codes(n, d):
+    return torch.randn(n, d, requires_grad=True)
+
+
+def codes_(n):
+    return torch.randn(n).requires_grad_()
+
+
+def pretrained():
+    return torch.hub.load("owner/repo", "model")
+
+
+if TABLE:
+    def perturb(x):
+        return x + 0.1 * torch.randn_like(x)
+else:
+    def perturb(x):
+        return torch.randn_like(x)
 '''
 
 
@@ -77,6 +97,10 @@ def functions():
     ("layer", None),  # a layer holds parameters
     ("draws", None),  # a generator
     ("detached", ()),  # cut from whatever it was handed
+    ("codes", None),  # a leaf that is learnt
+    ("codes_", None),
+    ("pretrained", None),  # a network
+    ("perturb", None),  # defined twice: which one runs is not known
 ])
 def test_what_a_return_is_made_of(functions, name, expected):
     assert functions[f"pkg.schedules.{name}"].data_return == expected

@@ -56,6 +56,10 @@ def constrain_noise(raw, min_noise: float = 1e-6, max_noise: float = 10.0):
 
 def floored(x, lo=None):
     return x.clamp(min=lo)
+
+
+def floored_by(raw, threshold=None):
+    return raw.clamp(min=threshold)
 '''
 
 
@@ -76,6 +80,7 @@ def functions():
     # positive with its default floor: holds where a call leaves the floor (the 2nd parameter) out
     ("constrain_noise", "pos@min_noise:1"),
     ("floored", None),  # a floor of None is none
+    ("floored_by", None),  # left out, the floor is off: nothing to rest on
 ])
 def test_the_range_every_return_has(functions, name, expected):
     assert functions[f"utils.{name}"].ret_range == expected

@@ -129,7 +129,8 @@ def eps_clamp(call: ast.AST, tail: str, ctx: Context) -> bool:
     if low is not None and high is not None and (is_eps_like(low) or _positive_floor(low, ctx) or _machine(low, ctx, 0)) \
             and (_inside_unit(high, 1) or const_value(high) == 1) \
             and (const_value(low) or 0) < 0.01 and (const_value(high) or 1) >= 0.99 \
-            and (_feeds(call, ctx) or _eps_from_one(high) and is_eps_like(low) and _in_unit_interval(call, ctx)):
+            and (_feeds(call, ctx) or _eps_from_one(high) and is_eps_like(low) and _tiny(low, ctx)
+                 and _in_unit_interval(call, ctx)):
         # a probability kept inside (0, 1) before a log: `clip(p, eps, 1 - eps)`; a sigmoid or
         # softmax clipped an eps off both ends reaches the bounds by rounding only, wherever it
         # goes next (a `where` that picks p or 1 - p, an inverse CDF, a helper's log)
@@ -146,6 +147,13 @@ def eps_clamp(call: ast.AST, tail: str, ctx: Context) -> bool:
 
 #: callees whose values lie in (0, 1) (or on its ends by rounding)
 _UNIT_INTERVAL = frozenset({"sigmoid", "sigmoid_", "expit", "logistic", "softmax", "softmax_"})
+
+
+def _tiny(bound: ast.AST, ctx: Context) -> bool:
+    """An eps-like bound whose value, where it is known, keeps rounding off (``eps=1e-7``),
+    not a saturation reached on purpose (``eps=0.25``)."""
+    value = numeric_value(bound, ctx)
+    return value is None or isinstance(value, (int, float)) and 0 <= value <= TINY_FLOOR
 
 
 def _in_unit_interval(call: ast.Call, ctx: Context) -> bool:
