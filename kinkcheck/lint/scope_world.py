@@ -380,7 +380,22 @@ class _World:
             f = self.functions[m][1]
             if f.name in FORWARD_NAMES and f.root in ("decorator", "comment", "loss-class", "grad-transform"):
                 return True
+            if f.name in FORWARD_NAMES and f.model_forward and f.flow and _TARGET_PARAM_RE.match(" ".join(f.flow[0])) \
+                    and not self.is_network(c) and not self._calls_held(c, f):
+                # `ArcFace.forward(features, targets)` holding only its weight: a head that puts
+                # the labels' margins into the logits computes the training objective
+                return True
         return False
+
+    def _calls_held(self, c: str, f) -> bool:
+        """``f`` (a method of ``c``) calls something ``c`` holds, not a method of its own
+        (``self.head(x)``: a module whose layers are built elsewhere)."""
+        own = {m.rsplit(".", 1)[-1] for k in self.mro(c) for m in self.methods.get(k, ())}
+        return any(r.startswith(c + ".") and r[len(c) + 1:] not in own for r in f.calls)
+
+
+#: the parameters of a forward that takes the labels (``forward(self, x, target=None)``)
+_TARGET_PARAM_RE = lazy_pattern(r".*\b(target|targets|label|labels|gt_labels|y_true)\b")
 
 
 def _path_aliases(indexes: list[FileIndex], modules: dict[str, FileIndex]) -> dict[str, str]:
