@@ -381,7 +381,7 @@ class _World:
             if f.name in FORWARD_NAMES and f.root in ("decorator", "comment", "loss-class", "grad-transform"):
                 return True
             if f.name in FORWARD_NAMES and f.model_forward and f.flow and _TARGET_PARAM_RE.match(" ".join(f.flow[0])) \
-                    and not self.is_network(c) and not self._calls_held(c, f):
+                    and not self.is_network(c) and not self._calls_held(c, f) and not _SCORE_CLASS_RE.search(name):
                 # `ArcFace.forward(features, targets)` holding only its weight: a head that puts
                 # the labels' margins into the logits computes the training objective
                 return True
@@ -394,6 +394,8 @@ class _World:
         return any(r.startswith(c + ".") and r[len(c) + 1:] not in own for r in f.calls)
 
 
+#: a module that measures (``SilhouetteScore``, ``AccuracyMetric``): evaluation, not an objective
+_SCORE_CLASS_RE = lazy_pattern(r"(Score|Metric|Metrics|Accuracy|Evaluator|Evaluation)$")
 #: the parameters of a forward that takes the labels (``forward(self, x, target=None)``)
 _TARGET_PARAM_RE = lazy_pattern(r".*\b(target|targets|label|labels|gt_labels|y_true)\b")
 
