@@ -39,6 +39,9 @@ _CUT_METHODS = frozenset({"detach", "argmax", "argmin", "argsort", "long", "int"
 _LIBRARIES = ARRAY_LIBRARIES | {"math", "builtins"}
 #: names followed through their bindings before a summary gives up (a budget of work)
 _MAX_NAMES = 32
+#: how deep an expression is read before a summary gives up (a 60,000-term sum is one
+#: expression 60,000 levels deep)
+_MAX_DEPTH = 64
 
 
 def summarise(fn: ast.AST, params: Iterable[str],
@@ -105,10 +108,20 @@ class _Reader:
         self.bound = bound
         self.resolve = resolve
         self.names: dict[str, frozenset[str] | None] = {}
+        self.depth = 0
 
     def depends(self, node: ast.AST) -> frozenset[str] | None:
         """The parameters ``node``'s value is made of; None when something else in it may
-        carry gradient."""
+        carry gradient, or it is too deep to read."""
+        if self.depth >= _MAX_DEPTH:
+            return None
+        self.depth += 1
+        try:
+            return self._depends(node)
+        finally:
+            self.depth -= 1
+
+    def _depends(self, node: ast.AST) -> frozenset[str] | None:
         if isinstance(node, ast.Constant):
             return frozenset()
         if isinstance(node, ast.Compare):
