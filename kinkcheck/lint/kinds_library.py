@@ -10,7 +10,7 @@ import re
 from typing import TYPE_CHECKING
 
 from kinkcheck.lazyre import lazy_pattern
-from kinkcheck.lint import namespaces, return_data
+from kinkcheck.lint import namespaces
 from kinkcheck.lint.argflow import FREE
 from kinkcheck.lint.kinds import (
     _CYCLE,
@@ -51,6 +51,7 @@ from kinkcheck.lint.resolve import (
     join,
     parameter_free_layer,
 )
+from kinkcheck.lint.return_range import arguments_for
 from kinkcheck.lint.roots import creates_graph
 from kinkcheck.lint.truth import CASTS, truth_value
 
@@ -170,7 +171,7 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
         # `sample_continuous_t(n, device=d)` of the package's schedules: a helper of another
         # file whose returns hold data and parameters is data where those are (in torch or
         # JAX code: NumPy arrays are what a hand-written gradient computes with)
-        handed = return_data.passed(node, ctx.fa.data_returns[q])
+        handed = arguments_for(node, ctx.fa.data_returns[q])
         if handed is not None and not any(function_value(ctx, a, named=True) for a in (*node.args, *(kw.value for kw in node.keywords))) \
                 and all(k(a) == DATA or k(a) == PLAIN and not _own_parameter(ctx, a) for a in handed):
             return DATA

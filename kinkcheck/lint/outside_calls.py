@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from kinkcheck.lint import argflow
 from kinkcheck.lint.argflow import DATA_ATOM, DATA_PARAM, SETTING_PARAM
 
 OUTSIDE_ENTRY = "#outside-calls"
@@ -21,16 +22,16 @@ def add_entries(world, scoped: dict[str, set[str]], loss: dict[str, set[str]] | 
     hands data, as the file's own calls may)."""
     marked: dict[str, set[str]] = {}
     for path, qs in (loss if loss is not None else scoped).items():
-        # the caller's parameters that every call from loss code hands data or settings
-        data = {e.replace(DATA_PARAM, " ").replace(SETTING_PARAM, " ")
-                for e in scoped.get(path, ()) if DATA_PARAM in e or SETTING_PARAM in e}
+        # the callers' parameters that every call from loss code hands data or settings
+        data = argflow.parse(scoped.get(path, ()), DATA_PARAM, SETTING_PARAM)
         for q in qs:
             if "#" in q or q not in world.functions:
                 continue  # an entry, or statements sliced out of a function
             ix, f = world.functions[q]
             if _test_code(ix.module, f.name):
                 continue  # a test hands a helper whatever it checks it with
-            calls = [(c[0], _may_carry(c, q, data)) for c in f.flow[1]] if f.flow else [(r, True) for r in f.calls]
+            calls = [(c[0], _may_carry(c, data.get(q, frozenset()))) for c in f.flow[1]] if f.flow \
+                else [(r, True) for r in f.calls]
             for ref, carries in calls:
                 for t in world.targets(ref) if carries else ():
                     tix, tf = world.functions[t]
@@ -50,13 +51,19 @@ def _test_code(module: str, name: str) -> bool:
         or parts[-1].startswith("test_") or parts[-1].endswith("_test")
 
 
-def _may_carry(call, caller: str, data: set[str]) -> bool:
-    """A recorded call (``argflow.CallFlow``) of ``caller`` hands on something other than data,
-    settings and the caller's own parameters that only ever receive data (``data`` holds
-    ``"<caller> <param>"``), or hides its arguments behind ``*args``/``**kwargs``."""
+def _may_carry(call, data: frozenset[str]) -> bool:
+    """A recorded call (``argflow.CallFlow``) hands on something other than data, settings and
+    the caller's own parameters that only ever receive data (``data``), or hides its
+    arguments behind ``*args``/``**kwargs``."""
     _target, npos, positional, keywords = call
-    return npos < 0 or any(atom != DATA_ATOM and f"{caller} {atom[2:]}" not in data if atom.startswith("p:") else atom != DATA_ATOM
-                           for atoms in (*positional, *(a for _, a in keywords)) for atom in atoms)
+    if npos < 0:
+        return True
+    for atoms in (*positional, *(a for _, a in keywords)):
+        for atom in atoms:
+            tag, _, param = atom.partition(":")
+            if atom != DATA_ATOM and not (tag == "p" and param in data):
+                return True
+    return False
 
 
 def parse(functions: Iterable[str]) -> frozenset[str]:

@@ -376,11 +376,14 @@ def _annotation_text(ann: ast.AST) -> str | None:
         return None
 
 
+#: ``Callable[[Tensor], Tensor]``, ``Optional[Callable]``: an annotation of a function
+_CALLABLE_RE = lazy_pattern(r"^(typing\.|t\.)?(Optional\[)?(typing\.|t\.|collections\.abc\.)?Callable\b")
+
+
 def callable_annotation(ann: ast.AST | None) -> bool:
-    """``Callable[[Tensor], Tensor]``, ``Optional[Callable]``: the parameter holds a function."""
+    """The parameter holds a function (``_CALLABLE_RE``)."""
     text = _annotation_text(ann) if ann is not None else None
-    return text is not None and re.match(
-        r"^(typing\.|t\.)?(Optional\[)?(typing\.|t\.|collections\.abc\.)?Callable\b", text) is not None
+    return text is not None and _CALLABLE_RE.match(text) is not None
 
 
 def annotation_kind(ann: ast.AST | None) -> str | None:
@@ -389,7 +392,7 @@ def annotation_kind(ann: ast.AST | None) -> str | None:
     text = _annotation_text(ann)
     if text is None:
         return None
-    if callable_annotation(ann):
+    if _CALLABLE_RE.match(text):
         return PLAIN  # `Optional[Callable[[Tensor], Tensor]]`: a function, not a tensor
     if TENSOR_TYPE_RE.search(text):
         return TENSOR

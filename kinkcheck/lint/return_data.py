@@ -20,7 +20,7 @@ import ast
 from collections.abc import Callable, Iterable
 
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, DATA_FUNCS
-from kinkcheck.lint.return_range import other_module_callees
+from kinkcheck.lint.return_range import other_module_callees, parameter_specs
 from kinkcheck.lint.walk import walk_local
 from kinkcheck.syntax import callee_tail
 
@@ -223,21 +223,5 @@ def parse(functions: Iterable[str]) -> dict[str, tuple[tuple[str, int], ...]]:
     for entry in functions:
         q, sep, rest = entry.partition(DATA_ENTRY)
         if sep:
-            pairs = [p.partition(":") for p in rest.split(",") if p]
-            out[q] = tuple((name, int(index)) for name, _, index in pairs)
-    return out
-
-
-def passed(call: ast.Call, depends: tuple[tuple[str, int], ...]) -> list[ast.AST] | None:
-    """The arguments ``call`` passes for the parameters a data-only return depends on (those it
-    leaves to their defaults pass nothing); None when ``*args``/``**kwargs`` hide them."""
-    if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
-        return None
-    keywords = {k.arg: k.value for k in call.keywords}
-    out: list[ast.AST] = []
-    for name, index in depends:
-        if name in keywords:
-            out.append(keywords[name])
-        elif index < len(call.args):
-            out.append(call.args[index])
+            out[q] = parameter_specs(rest)
     return out

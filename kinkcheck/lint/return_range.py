@@ -94,14 +94,29 @@ def holds_for(summary: str, call: ast.Call) -> str:
     r, sep, rest = summary.partition(_DEFAULTS)
     if not sep:
         return r
+    return r if arguments_for(call, parameter_specs(rest)) == [] else ranges.ANY
+
+
+def parameter_specs(text: str) -> tuple[tuple[str, int], ...]:
+    """``"min_noise:1,max_noise:2"`` -> ``(("min_noise", 1), ("max_noise", 2))``: parameters
+    with their positions, as summaries name them."""
+    pairs = [spec.partition(":") for spec in text.split(",") if spec]
+    return tuple((name, int(index)) for name, _, index in pairs)
+
+
+def arguments_for(call: ast.Call, specs: tuple[tuple[str, int], ...]) -> list[ast.AST] | None:
+    """The arguments ``call`` passes for the parameters ``specs`` name (those it leaves to
+    their defaults pass nothing); None when ``*args``/``**kwargs`` hide them."""
     if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
-        return ranges.ANY
-    keywords = {k.arg for k in call.keywords}
-    for spec in rest.split(","):
-        name, _, index = spec.partition(":")
-        if name in keywords or int(index) < len(call.args):
-            return ranges.ANY
-    return r
+        return None
+    keywords = {k.arg: k.value for k in call.keywords}
+    out: list[ast.AST] = []
+    for name, index in specs:
+        if name in keywords:
+            out.append(keywords[name])
+        elif index < len(call.args):
+            out.append(call.args[index])
+    return out
 
 
 def add_entries(world, scoped: dict[str, set[str]]) -> None:

@@ -8,7 +8,7 @@ import ast
 import pytest
 
 from kinkcheck.lint.index import index_source
-from kinkcheck.lint.return_data import passed
+from kinkcheck.lint.return_range import arguments_for
 
 SCHEDULES = '''
 import math
@@ -114,7 +114,7 @@ def test_what_a_return_is_made_of(functions, name, expected):
 ])
 def test_the_arguments_a_call_passes_for_what_the_return_reads(call, expected):
     node = ast.parse(call, mode="eval").body
-    got = passed(node, (("p_mean", 1), ("p_std", 2)))
+    got = arguments_for(node, (("p_mean", 1), ("p_std", 2)))
     assert (None if got is None else [ast.unparse(a) for a in got]) == expected
 
 
