@@ -185,6 +185,21 @@ def _definitions(fa: FileAnalysis) -> list[tuple[str, tuple]]:
     return out
 
 
+def _managers_around(body: list[ast.AST], kept: list[ast.AST], ctx: Context) -> list[ast.AST]:
+    """The context managers of the ``with`` blocks that hold a statement of the backward slice
+    (``with torch.no_grad(): drift = ...`` then ``loss = loss + mu * drift``): what runs the
+    kept statement without gradient is part of computing the loss (KC506 judges it)."""
+    ids = {id(k) for k in kept}
+    found: list[ast.AST] = []
+    for stmt in walk_local(body):
+        if isinstance(stmt, (ast.With, ast.AsyncWith)) and id(stmt) not in ids \
+                and any(id(s) in ids for s in walk_local(stmt.body)):
+            for item in stmt.items:
+                ctx.parents[id(item.context_expr)] = stmt
+                found.append(item.context_expr)
+    return found
+
+
 def _analyze_function(fa: FileAnalysis, tables: Tables, catalog, codes: frozenset[str], qualname: str, fn: ast.AST,
                       env, cls_qual: str | None, sliced: bool,
                       settings: list[tuple[str, int, str]] | None = None) -> Iterable[Finding]:
@@ -205,6 +220,7 @@ def _analyze_function(fa: FileAnalysis, tables: Tables, catalog, codes: frozense
         # a branch whose test the slice holds is checked as a branch (KC401), its body only
         # where the slice holds it
         branches = {id(n.test): n for n in walk_local(body) if isinstance(n, (ast.If, ast.While))}
+        roots += _managers_around(body, roots, ctx)
     nodes: list[ast.AST] = []
     for r in roots:
         if id(r) in branches:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ast
 
-from kinkcheck.lint import namespaces, partial_cuts
+from kinkcheck.lint import dead_terms, namespaces, partial_cuts
 from kinkcheck.lint.bindings import mutated_names
 from kinkcheck.lint.flow import _inside, _returns, in_condition, reaches_loss
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, DATA, HOST_ROOTS, PLAIN, TENSOR
@@ -79,6 +79,8 @@ def severs_gradient(site, ctx) -> bool:
             # ``loss_cardinality``, "for logging only"); a training loss written so fails
             # loudly at ``.backward()``, it is not silently wrong
             return False
+        if dead_terms.in_dead_term(node, ctx):
+            return True  # `pg - c * entropy` with the entropy computed under no_grad: a term that trains nothing
         if (partial_cuts.cut_own_scale(node, ctx) or partial_cuts.data_computed_with(node, ctx)) \
                 and _returns(ctx) and loss_keeps_gradient(ctx):
             return reaches_loss(node, ctx)  # the loss trains, on a gradient not its own
