@@ -416,6 +416,8 @@ def _evaluated(expr: Expr, root: ast.AST, target: ast.AST, linear: bool = True) 
         if isinstance(func, ast.Attribute) and not is_module(func.value):
             parts.insert(0, func.value)
         keeps = evaluator_name(root, expr.ctx) in SAME  # casts, views and the reductions themselves are linear
+        if tail == "where" and len(root.args) == 3 and _untaken(expr, root, target):
+            return False
         return _every_path(expr, [(p, linear and keeps) for p in parts], target)
     if isinstance(root, ast.BinOp):
         if isinstance(root.op, (ast.Add, ast.Sub)):
@@ -428,6 +430,17 @@ def _evaluated(expr: Expr, root: ast.AST, target: ast.AST, linear: bool = True) 
     if isinstance(root, ast.UnaryOp):
         return _evaluated(expr, root.operand, target, linear)
     return _every_path(expr, [(c, False) for c in ast.iter_child_nodes(root)], target)
+
+
+def _untaken(expr: Expr, call: ast.Call, target: ast.AST) -> bool:
+    """``where(is_label, pos, neg)`` with ``target`` in ``neg``: a mask that compares nothing is a
+    symbol the evaluator draws true, so it only ever computes the first branch."""
+    cond = call.args[0]
+    compares = any(isinstance(n, ast.Compare) or isinstance(n, ast.Call) and evaluator_name(n, expr.ctx) in CALL_CMP
+                   for n in expr.walk(cond))
+    negated = isinstance(cond, ast.UnaryOp) and isinstance(cond.op, (ast.Not, ast.Invert)) \
+        or isinstance(cond, ast.Call) and evaluator_name(cond, expr.ctx) == "logical_not"
+    return not compares and not _contains(expr, call.args[2 if negated else 1], target)
 
 
 def _every_path(expr: Expr, parts: list[tuple[ast.AST, bool]], target: ast.AST) -> bool:
