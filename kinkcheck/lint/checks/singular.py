@@ -369,7 +369,11 @@ def norm_order(site: Site, ctx: "Context"):
     if not isinstance(call, ast.Call):
         return site
     tail = (site.qname or site.callee or "").strip(".()").rsplit(".", 1)[-1]
-    at = 2 if tail == "pairwise_distance" else 0 if site.via == "method" else 1
+    if tail == "dist" and site.via == "method" and len(call.args) >= 2 and ctx.kind(call.args[1]) != PLAIN:
+        # `self.manifold.dist(x, y)`: a tensor's `.dist` takes one other tensor and an order;
+        # this is the package's own distance, whose norm is checked where it is computed
+        return None
+    at = 2 if tail == "pairwise_distance" else (1 if tail == "dist" else 0) if site.via == "method" else 1
     p = next((kw.value for kw in call.keywords if kw.arg in ("p", "ord")), call.args[at] if len(call.args) > at else None)
     if isinstance(p, ast.Constant) and p.value == "nuc":
         return None  # a nuclear norm is a sum of singular values: KC208's site
