@@ -126,6 +126,8 @@ def eps_clamp(call: ast.AST, tail: str, ctx: Context) -> bool:
         return True
     if low is not None and high is None and (is_eps_like(low) or _positive_floor(low, ctx)):
         return True
+    if low is None and isinstance(high, ast.BinOp) and _eps_from_one(high) and _tiny(high.right, ctx) and _feeds(call, ctx):
+        return True  # `log1p(-z2.clamp(max=1 - eps))`: kept below 1 for the log of 1 - z
     if low is not None and high is not None and (is_eps_like(low) or _positive_floor(low, ctx) or _machine(low, ctx, 0)) \
             and (_inside_unit(high, 1) or const_value(high) == 1) \
             and (const_value(low) or 0) < 0.01 and (const_value(high) or 1) >= 0.99 \
@@ -390,14 +392,15 @@ ARC_COSINES = frozenset({"acos", "asin", "arccos", "arcsin"})
 
 
 def _feeds(value: ast.AST, ctx: Context, depth: int = 3, into: frozenset[str] = LOGS) -> bool:
-    """``value`` reaches a log (or another of ``into``: directly, as ``1 - value``, or through
-    a name assigned it)."""
+    """``value`` reaches a log (or another of ``into``: directly, as ``1 - value`` or as the
+    divisor of a ratio, or through a name assigned it)."""
     from kinkcheck.lint import sinks
 
     child, parent = value, ctx.parent(value)
-    while isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Sub) or \
+    while isinstance(parent, ast.BinOp) and (isinstance(parent.op, ast.Sub) or isinstance(parent.op, ast.Div)
+                                             and parent.right is child) or \
             isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.USub):
-        child, parent = parent, ctx.parent(parent)  # `log(1 - p)`, `log1p(-p)`
+        child, parent = parent, ctx.parent(parent)  # `log(1 - p)`, `log1p(-p)`, `log(rho / p)`
     if isinstance(parent, ast.Attribute) and parent.value is child and parent.attr in into:
         return True  # `p.log()`
     if isinstance(parent, (ast.List, ast.Tuple)):
