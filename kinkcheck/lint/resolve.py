@@ -423,9 +423,9 @@ PREDICTION_WORD_RE = lazy_pattern(r"(^|_)(pred|preds|predicted|prediction|predic
 
 
 #: words that make a target-named value an estimate of it (asteroid's ``est_targets``)
-ESTIMATE_RE = lazy_pattern(r"(^|_)(est|estimate|estimated|pred|preds|predicted|prediction|hat|recon|reconstructed|"
+ESTIMATE_RE = lazy_pattern(r"(^|_)(est|estimate|estimated|pred|preds|predicted|prediction|hat|recon|reconstructed|student|"
                            r"fake|generated)(_|$)", re.IGNORECASE)
-_TARGETS_RE = lazy_pattern(r"(^|_)targets?(_|$)", re.IGNORECASE)
+_TARGETS_RE = lazy_pattern(r"(^|_)(targets?|counts)(_|$)", re.IGNORECASE)
 
 
 #: a setting that bounds or counts (`max_symbols_per_step`, `num_tokens_per_batch`)
@@ -458,7 +458,7 @@ def name_kind(name: str) -> str | None:
             return None  # `pred_masks`, `mask_logits`: a segmentation head's output
         if ESTIMATE_RE.search(name) and _TARGETS_RE.search(name) \
                 and not DATA_NAME_RE.search(_TARGETS_RE.sub("_", name)):
-            return None  # `est_targets`, `target_hat`: the estimate of a target is a prediction
+            return None  # `est_targets`, `target_hat`, `student_counts`: an estimate is a prediction
         return DATA
     if EPS_RE.search(name):
         return PLAIN

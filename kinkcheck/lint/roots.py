@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.lint.resolve import LOSS_LIBRARIES
+from kinkcheck.lint.walk import walk_local
 
 if TYPE_CHECKING:  # pragma: no cover
     from kinkcheck.lint.index import _Indexer
@@ -123,7 +124,11 @@ AUTOGRAD_UNDIFFERENTIATED = ("forward", "setup_context")
 #: likelihood (``_negative_log_likelihood_right_censoring``, ``log_marginal_likelihood``,
 #: ``loglik``): what a fitter hands to its optimizer's gradient
 LOSS_NAME_RE = lazy_pattern(r"loss|objective|criterion|(^|_)(nll|elbo)(_|$)|"
-                            r"(^|_)log_?(marginal_?)?lik(elihood)?s?(_|$)|(^|_)marginal_log_lik", re.IGNORECASE)
+                            r"(^|_)log_?(marginal_?)?lik(elihood)?s?(_|$)|(^|_)marginal_log_lik|"
+                            # a negative log-density minimised (``neg_log_density``, ``negative_log_prob``;
+                            # not ``neg_logits``, the logits of negative samples)
+                            r"(^|_)neg(ative)?_log_(density|densities|prob|probs|probability|pdf|posterior|"
+                            r"evidence|joint|lik|likelihood)(_|$)", re.IGNORECASE)
 #: functions named after a loss they compute without saying "loss" (``lovasz_hinge``,
 #: ``sigmoid_focal``, ``soft_dice_score``, ``nt_xent``): loss code by name when the loss is the
 #: name's last word, before a known suffix (``focal_length``, ``jaccard_index`` and
@@ -252,12 +257,40 @@ def function_root(ix: "_Indexer", fn: ast.AST, name: str, cls_qual: str | None, 
     if root is None and plain and not is_lambda and cls_qual is None and ix.framework_code \
             and METRIC_NAME_RE.search(name):
         root = "name"
-    if root is None and plain and ix.array_code and is_gradient_name(name):
+    if root is None and plain and ix.array_code and is_gradient_name(name) and not _reads_gradients(fn):
         root = "gradient"
+    if root is None and plain and not is_lambda and ix.array_code and not ix.framework_code \
+            and _returns_value_and_gradient(fn):
+        root = "gradient"  # `return value, grad`: scipy's `jac=True` objective, whatever its name
     if root is None and plain and not is_lambda and cls_qual is None and ix.array_code \
             and in_loss_module(ix.module, framework=ix.framework_code):
         root = "module"
     return root, model_forward
+
+
+#: the second item of ``return value, grad`` (an objective with its gradient, scipy's ``jac=True``)
+_RETURNED_GRADIENT_RE = lazy_pattern(r"^(grad|grads|gradient|gradients|jac|jacobian|dloss|dtheta|d_theta)$|_grad$|^grad_")
+
+
+def _returns_value_and_gradient(fn: ast.AST) -> bool:
+    """Some ``return`` hands back ``(value, grad)`` (``return -float(a), -grad``): the function
+    is an objective and its hand-written gradient."""
+    for n in walk_local(fn):
+        if isinstance(n, ast.Return) and isinstance(n.value, ast.Tuple) and len(n.value.elts) == 2:
+            second = n.value.elts[1]
+            if isinstance(second, ast.UnaryOp) and isinstance(second.op, ast.USub):
+                second = second.operand
+            if isinstance(second, ast.Name) and _RETURNED_GRADIENT_RE.search(second.id):
+                return True
+    return False
+
+
+def _reads_gradients(fn: ast.AST) -> bool:
+    """``p.grad`` is read: the function handles gradients autograd computed (``grad_norm`` for a
+    log, a clipping or sync helper), it does not write one by hand."""
+    called = {id(n.func) for n in ast.walk(fn) if isinstance(n, ast.Call)}  # `torch.autograd.grad(...)` computes one
+    return any(isinstance(n, ast.Attribute) and n.attr == "grad" and isinstance(n.ctx, ast.Load) and id(n) not in called
+               for n in ast.walk(fn))
 
 
 def in_loss_module(module: str, framework: bool = True) -> bool:
