@@ -255,6 +255,9 @@ def _analyze_function(fa: FileAnalysis, tables: Tables, catalog, codes: frozense
     # branch (`if ctx.scale > 1:`) picks a gradient formula, it is no jump of a differentiated
     # value. Its masks stay: `grad * (y > 0)` is the Jacobian of the kink its forward hides
     opaque_ok = grad_off.autograd_rule(fa, qualname, cls_qual)
+    # ... and where its forward is a step, the backward is a surrogate chosen on purpose: only
+    # an infinite value (a division by a spread that may be 0) is a hazard of it
+    surrogate = opaque_ok and grad_off.surrogate_rule(fa, qualname, cls_qual)
     # a comparison that a `where`/`masked_fill` selects on and that is also used as a number
     # (`masked_mean(loss, semi_hard)`): one comparison, one finding (the selection's); the
     # masks are held back until every selection of the function is known
@@ -264,7 +267,8 @@ def _analyze_function(fa: FileAnalysis, tables: Tables, catalog, codes: frozense
         fa.spend()
         found = list(_node_findings(fa, tables, catalog, codes, ctx, node, node_checks, function))
         if opaque_ok:
-            found = [f for f in found if f.category not in ("blackbox", "branch") and f.code not in SLOPE_SINGULAR]
+            found = [f for f in found if f.category not in ("blackbox", "branch") and f.code not in SLOPE_SINGULAR
+                     and (f.category == "singular" or not surrogate)]
         if quiet and id(node) in quiet:
             found = [f for f in found if f.code == "KC506" or (
                 (f.code in VALUE_SINGULAR or f.category == "step") and not whole and flow.reaches_loss(node, ctx))]
