@@ -209,8 +209,8 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
         recv = k(node.func.value)
         if meth in VIEW_METHODS and (recv in (TENSOR, DATA) or (recv == UNKNOWN and _array_split(node))):
             return recv  # `obb[..., 2:4].split(1, dim=-1)`: pieces of an array (not str.split)
-        if meth in PLAIN_METHODS:
-            return PLAIN
+        if meth in PLAIN_METHODS and not _own_method(ctx, node.func):
+            return PLAIN  # (`self.split(x)` of a class that defines `split` is that method's value)
         if meth == "get":
             # `td_out.get("action")` of a TensorDict is one of its arrays, `batch.get("labels")`
             # of a data mapping is data; `kwargs.get("eps")`, `cfg.get(...)`, and whatever a
@@ -332,6 +332,23 @@ def _last_name(node: ast.AST) -> str:
 
 def _tensordict(node: ast.AST) -> bool:
     return bool(TENSORDICT_RE.search(_last_name(node)))
+
+
+def _own_method(ctx: "Context", func: ast.Attribute) -> bool:
+    """``self.split(x)``: a method the class of ``self`` (or a base in the file) defines."""
+    if not (isinstance(func.value, ast.Name) and func.value.id in ("self", "cls")):
+        return False
+    from kinkcheck.lint.call_sites import bases_in_file
+
+    cls = ctx.self_class()
+    if cls is None:
+        return False
+    for c in (cls, *bases_in_file(ctx.fa, cls)):
+        node = ctx.fa.class_node(c)
+        if node is not None and any(isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) and s.name == func.attr
+                                    for s in node.body):
+            return True
+    return False
 
 
 def _array_split(call: ast.Call) -> bool:
