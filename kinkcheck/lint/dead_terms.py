@@ -13,12 +13,14 @@ that is never minimised. A cut value that a live term also reads is a shift, not
 from __future__ import annotations
 
 import ast
+import itertools
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.lint.flow import _inside, _returns, bindings, enclosing_statement, loss_values
 from kinkcheck.lint.resolve import DATA, PLAIN
+from kinkcheck.lint.roots import handed_loss
 from kinkcheck.lint.walk import walk_local
 from kinkcheck.syntax import scalar_cast_of
 
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
 
 #: how many assignments a loss or a term is followed through
 _HOPS = 4
+#: the most terms one loss is split into (a budget of work, not a limit of meaning)
+_MAX_TERMS = 64
 #: why a function is loss code when what it returns is the loss itself (not a helper's value
 #: that the loss transforms further, nor a hand-written gradient)
 _RETURNS_LOSS = frozenset({"name", "loss-class", "decorator", "comment", "grad-transform", "module"})
@@ -42,7 +46,10 @@ def in_dead_term(cut: ast.AST, ctx: Context) -> bool:
     block = _with_block(cut, ctx)
     for loss in _losses(ctx):
         expanded: set[str] = set()
-        terms = list(_summands(loss, ctx, _HOPS, frozenset(), expanded, getattr(loss, "lineno", 0)))
+        terms = list(itertools.islice(_summands(loss, ctx, _HOPS, frozenset(), expanded, getattr(loss, "lineno", 0)),
+                                      _MAX_TERMS + 1))
+        if len(terms) > _MAX_TERMS or _value_shift(terms, expanded):
+            continue  # too many to judge; or `s - s.detach() - v.detach()`: the value is set on purpose
         live = [t for t in terms if ctx.kind(t) not in (PLAIN, DATA)]
         if not live:
             continue  # a loss cut whole is `severing.loss_keeps_gradient`'s to judge
@@ -96,7 +103,27 @@ def _values_read(term: ast.AST, ctx: Context) -> set[str]:
     settings (``self`` of ``self.cfg.coef``, ``cfg`` of ``cfg.beta``)."""
     holders = {id(n.value) for n in ast.walk(term) if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
                and (n.value.id == "self" or _SETTINGS_RE.match(n.value.id))}
-    return {n.id for n in ast.walk(term) if isinstance(n, ast.Name) and id(n) not in holders and ctx.kind(n) != PLAIN}
+    cut = {id(n) for c in ast.walk(term) if _is_cut(c) for n in ast.walk(c)}  # `penalty(flow.detach())` reads no flow
+    return {n.id for n in ast.walk(term) if isinstance(n, ast.Name) and id(n) not in holders and id(n) not in cut
+            and ctx.kind(n) != PLAIN}
+
+
+def _is_cut(node: ast.AST) -> bool:
+    """``x.detach()``, ``stop_gradient(x)``, ``x.data``."""
+    if isinstance(node, ast.Attribute):
+        return node.attr == "data"
+    if isinstance(node, ast.Call):
+        func = node.func
+        return (func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")) in ("detach", "stop_gradient")
+    return False
+
+
+def _value_shift(terms: list[ast.AST], expanded: set[str]) -> bool:
+    """``s - s.detach()`` among the terms: a zero that carries the gradient, written so that
+    the loss's value can be set by the other terms (DiCE's magic box, a reported value)."""
+    texts = {ast.unparse(t) for t in terms if not _is_cut(t)} | expanded
+    return any(_is_cut(t) and isinstance(t, ast.Call) and isinstance(t.func, ast.Attribute)
+               and ast.unparse(t.func.value) in texts for t in terms)
 
 
 #: calls that fill zeros (an accumulator's start, ``loss = w.new_zeros(())``)
@@ -159,13 +186,35 @@ def _with_block(cut: ast.AST, ctx: Context) -> ast.AST | None:
 def _losses(ctx: Context) -> list[ast.expr]:
     """What a training step calls ``.backward()`` on, else what a loss function returns as its
     loss."""
-    differentiated = [n.func.value for n in walk_local(ctx.fn) if isinstance(n, ast.Call)
-                      and isinstance(n.func, ast.Attribute) and n.func.attr == "backward" and not n.args]
+    differentiated = []
+    for n in walk_local(ctx.fn):
+        if not (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)):
+            continue
+        if n.func.attr == "backward" and not n.args:
+            differentiated.append(_unscaled(n.func.value, ctx))
+        elif (handed := handed_loss(n)) is not None and isinstance(handed, ast.expr):
+            differentiated.append(_unscaled(handed, ctx))  # `accelerator.backward(loss)`
     if differentiated or not _returns(ctx):
         return differentiated
     info = ctx.fa.ix.functions.get(ctx.qualname)
     return [v for v in loss_values(ctx) if isinstance(v, ast.expr)] if info is not None \
         and info.root in _RETURNS_LOSS else []
+
+
+def _unscaled(node: ast.expr, ctx: Context) -> ast.expr:
+    """``(loss / accum_steps)`` -> ``loss``, ``scaler.scale(loss)`` -> ``loss``: what a backward
+    call differentiates, less a scale that changes no term's share of it."""
+    for _ in range(4):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Div, ast.Mult)) and _setting(node.right, ctx):
+            node = node.left
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult) and _setting(node.left, ctx):
+            node = node.right
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "scale" \
+                and len(node.args) == 1:
+            node = node.args[0]  # AMP's `scaler.scale(loss)`
+        else:
+            break
+    return node
 
 
 def _summands(node: ast.AST, ctx: Context, hops: int, seen: frozenset[str], expanded: set[str],
@@ -180,11 +229,11 @@ def _summands(node: ast.AST, ctx: Context, hops: int, seen: frozenset[str], expa
         yield from _summands(node.operand, ctx, hops, seen, expanded, until)
     elif isinstance(node, ast.Name) and node.id in seen:
         return  # `loss = loss + reg`: the earlier value's terms are its other bindings'
-    elif isinstance(node, ast.Name) and hops:
+    elif isinstance(node, ast.Name) and hops and node.id not in expanded:
         bound = [value for stmt, value in bindings(ctx).get(node.id, []) if getattr(stmt, "lineno", 0) <= until]
         values = [value for value in bound if value is not None]
-        if not values or len(values) < len(bound):
-            yield node
+        if not values or len(values) < len(bound) or not any(_sum(v) for v in values):
+            yield node  # (a name bound to no sum is one term: `m` of `m = x.max().detach()`)
             return
         expanded.add(node.id)
         # `loss = loss + reg` adds to what came before; `loss = reduce(loss)` replaces it
@@ -195,6 +244,11 @@ def _summands(node: ast.AST, ctx: Context, hops: int, seen: frozenset[str], expa
                 yield from _summands(value, ctx, hops - 1, seen | {node.id}, expanded, until)
     else:
         yield node
+
+
+def _sum(node: ast.AST) -> bool:
+    return isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)) \
+        or isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd))
 
 
 def _adds_to(value: ast.AST, name: str) -> bool:
@@ -212,17 +266,20 @@ def _adds_to(value: ast.AST, name: str) -> bool:
     return True
 
 
-def _holds(term: ast.AST, cut: ast.AST, block: ast.AST | None, ctx: Context, hops: int) -> bool:
+def _holds(term: ast.AST, cut: ast.AST, block: ast.AST | None, ctx: Context, hops: int,
+           seen: set[str] | None = None) -> bool:
     """``term`` holds the cut's value: the cut is inside it, or it reads a name bound from one
-    that does (or, for ``no_grad``, bound inside its block)."""
+    that does (or, for ``no_grad``, bound inside its block). Each name is followed once."""
     if _inside(cut, term):
         return True
     if not hops:
         return False
-    for name in {n.id for n in ast.walk(term) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}:
+    seen = set() if seen is None else seen
+    for name in {n.id for n in ast.walk(term) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} - seen:
+        seen.add(name)
         for stmt, value in bindings(ctx).get(name, []):
             if block is not None and _inside(stmt, block):
                 return True
-            if value is not None and _holds(value, cut, block, ctx, hops - 1):
+            if value is not None and _holds(value, cut, block, ctx, hops - 1, seen):
                 return True
     return False

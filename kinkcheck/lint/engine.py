@@ -214,13 +214,15 @@ def _analyze_function(fa: FileAnalysis, tables: Tables, catalog, codes: frozense
         roots = list(getattr(fn, "body", []))
     body = roots  # the `with torch.no_grad():` around a sliced statement is not in the slice
     branches: dict[int, ast.AST] = {}
+    managers: list[ast.AST] = []
     if sliced:
         exprs = _backward_exprs(fa, ctx, roots)
         roots = backward_slice(roots, exprs) if exprs else roots
         # a branch whose test the slice holds is checked as a branch (KC401), its body only
         # where the slice holds it
         branches = {id(n.test): n for n in walk_local(body) if isinstance(n, (ast.If, ast.While))}
-        roots += _managers_around(body, roots, ctx)
+        managers = _managers_around(body, roots, ctx)
+        roots += managers
     nodes: list[ast.AST] = []
     for r in roots:
         if id(r) in branches:
@@ -237,6 +239,7 @@ def _analyze_function(fa: FileAnalysis, tables: Tables, catalog, codes: frozense
         for node in ast.walk(dec):
             nodes.append(node)
     nodes.sort(key=lambda n: (getattr(n, "lineno", 0), getattr(n, "col_offset", 0)))
+    managed = {id(n) for m in managers for n in ast.walk(m)}
     # nothing under torch.no_grad() / inference_mode() carries a gradient: only the
     # no_grad itself (KC506) is reported there
     quiet = no_grad_nodes(fn if fn is not fa.tree else None, body, ctx)
@@ -255,9 +258,6 @@ def _analyze_function(fa: FileAnalysis, tables: Tables, catalog, codes: frozense
     # branch (`if ctx.scale > 1:`) picks a gradient formula, it is no jump of a differentiated
     # value. Its masks stay: `grad * (y > 0)` is the Jacobian of the kink its forward hides
     opaque_ok = grad_off.autograd_rule(fa, qualname, cls_qual)
-    # ... and where its forward is a step, the backward is a surrogate chosen on purpose: only
-    # an infinite value (a division by a spread that may be 0) is a hazard of it
-    surrogate = opaque_ok and grad_off.surrogate_rule(fa, qualname, cls_qual)
     # a comparison that a `where`/`masked_fill` selects on and that is also used as a number
     # (`masked_mean(loss, semi_hard)`): one comparison, one finding (the selection's); the
     # masks are held back until every selection of the function is known
@@ -266,9 +266,10 @@ def _analyze_function(fa: FileAnalysis, tables: Tables, catalog, codes: frozense
     for node in nodes:
         fa.spend()
         found = list(_node_findings(fa, tables, catalog, codes, ctx, node, node_checks, function))
+        if managed and id(node) in managed:
+            found = [f for f in found if f.code == "KC506"]  # a grad mode or a precision chosen, no branch of the loss
         if opaque_ok:
-            found = [f for f in found if f.category not in ("blackbox", "branch") and f.code not in SLOPE_SINGULAR
-                     and (f.category == "singular" or not surrogate)]
+            found = [f for f in found if f.category not in ("blackbox", "branch") and f.code not in SLOPE_SINGULAR]
         if quiet and id(node) in quiet:
             found = [f for f in found if f.code == "KC506" or (
                 (f.code in VALUE_SINGULAR or f.category == "step") and not whole and flow.reaches_loss(node, ctx))]

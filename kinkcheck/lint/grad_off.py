@@ -36,37 +36,6 @@ def autograd_rule(fa: FileAnalysis, qualname: str, cls_qual: str | None) -> bool
     return cls_qual is not None and _autograd_function(fa, cls_qual) and _only_called_from_rules(fa, qualname)
 
 
-def surrogate_rule(fa: FileAnalysis, qualname: str, cls_qual: str | None) -> bool:
-    """The ``backward`` of an autograd Function whose ``forward`` returns a step (a spike
-    ``(v > 0).float()``, a sign, a rounding): a surrogate or straight-through gradient, chosen
-    on purpose where the true one is 0. Its boxcars and kinks shape that choice, they are no
-    kinks of the loss."""
-    if cls_qual is None or qualname.rsplit(".", 1)[-1] not in AUTOGRAD_METHODS or not _autograd_function(fa, cls_qual):
-        return False
-    forward = fa.ix.scopes.get(cls_qual + ".forward")
-    if forward is None:
-        return False
-    returned = [n.value for n in walk_local(forward[0]) if isinstance(n, ast.Return) and n.value is not None]
-    return bool(returned) and all(_step_value(v) for v in returned)
-
-
-#: what turns a value into a step: rounding and the sign
-_STEPS = frozenset({"sign", "round", "floor", "ceil", "heaviside", "gt", "ge", "lt", "le", "eq", "ne", "greater",
-                    "greater_equal", "less", "less_equal"})
-#: casts a step passes through on its way out
-_CASTS = frozenset({"float", "to", "type", "type_as", "double", "half", "bfloat16", "int", "long"})
-
-
-def _step_value(node: ast.AST) -> bool:
-    """``(v > 0).to(v.dtype)``, ``torch.sign(x)``, ``x.ge(0).float()``, ``torch.heaviside(x, h)``."""
-    while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _CASTS:
-        node = node.func.value
-    if isinstance(node, ast.Compare):
-        return True
-    return isinstance(node, ast.Call) and (node.func.attr if isinstance(node.func, ast.Attribute)
-                                           else getattr(node.func, "id", "")) in _STEPS
-
-
 def _only_called_from_rules(fa: FileAnalysis, qualname: str) -> bool:
     """A helper of an autograd Function that only its ``backward`` calls
     (``Entmoid15._backward(output, grad)``): part of the hand-written gradient."""

@@ -434,8 +434,15 @@ def _evaluated(expr: Expr, root: ast.AST, target: ast.AST, linear: bool = True) 
 
 def _untaken(expr: Expr, call: ast.Call, target: ast.AST) -> bool:
     """``where(is_label, pos, neg)`` with ``target`` in ``neg``: a mask that compares nothing is a
-    symbol the evaluator draws true, so it only ever computes the first branch."""
-    cond = call.args[0]
+    symbol the evaluator draws true, so it only ever computes the first branch (an equality,
+    the second)."""
+    cond: ast.AST = call.args[0]
+    if id(cond) in expr.subst:
+        cond = expr.subst[id(cond)]
+    if isinstance(cond, ast.Compare) and len(cond.ops) == 1 and isinstance(cond.ops[0], (ast.Eq, ast.NotEq)):
+        # `where(one_hot(t) == 1, pos, neg)`: random draws are never equal, so only the
+        # branch of "not equal" is ever computed
+        return not _contains(expr, call.args[2 if isinstance(cond.ops[0], ast.Eq) else 1], target)
     compares = any(isinstance(n, ast.Compare) or isinstance(n, ast.Call) and evaluator_name(n, expr.ctx) in CALL_CMP
                    for n in expr.walk(cond))
     negated = isinstance(cond, ast.UnaryOp) and isinstance(cond.op, (ast.Not, ast.Invert)) \

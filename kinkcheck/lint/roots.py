@@ -269,7 +269,7 @@ def function_root(ix: "_Indexer", fn: ast.AST, name: str, cls_qual: str | None, 
 
 
 #: the second item of ``return value, grad`` (an objective with its gradient, scipy's ``jac=True``)
-_RETURNED_GRADIENT_RE = lazy_pattern(r"^(grad|grads|gradient|gradients|jac|jacobian|dloss|dtheta|d_theta)$|_grad$|^grad_")
+_RETURNED_GRADIENT_RE = lazy_pattern(r"^(grad|grads|gradient|gradients|jac|jacobian|dloss|dtheta|d_theta)$")
 
 
 def _returns_value_and_gradient(fn: ast.AST) -> bool:
@@ -288,9 +288,10 @@ def _returns_value_and_gradient(fn: ast.AST) -> bool:
 def _reads_gradients(fn: ast.AST) -> bool:
     """``p.grad`` is read: the function handles gradients autograd computed (``grad_norm`` for a
     log, a clipping or sync helper), it does not write one by hand."""
-    called = {id(n.func) for n in ast.walk(fn) if isinstance(n, ast.Call)}  # `torch.autograd.grad(...)` computes one
+    nodes = list(walk_local(fn))
+    called = {id(n.func) for n in nodes if isinstance(n, ast.Call)}  # `torch.autograd.grad(...)` computes one
     return any(isinstance(n, ast.Attribute) and n.attr == "grad" and isinstance(n.ctx, ast.Load) and id(n) not in called
-               for n in ast.walk(fn))
+               for n in nodes)
 
 
 def in_loss_module(module: str, framework: bool = True) -> bool:

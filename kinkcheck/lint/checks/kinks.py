@@ -126,7 +126,8 @@ def eps_clamp(call: ast.AST, tail: str, ctx: Context) -> bool:
         return True
     if low is not None and high is None and (is_eps_like(low) or _positive_floor(low, ctx)):
         return True
-    if low is None and isinstance(high, ast.BinOp) and _eps_from_one(high) and _tiny(high.right, ctx) and _feeds(call, ctx):
+    if low is None and isinstance(high, ast.BinOp) and _eps_from_one(high) and _tiny(high.right, ctx) \
+            and _complemented(call, ctx) and _feeds(call, ctx):
         return True  # `log1p(-z2.clamp(max=1 - eps))`: kept below 1 for the log of 1 - z
     if low is not None and high is not None and (is_eps_like(low) or _positive_floor(low, ctx) or _machine(low, ctx, 0)) \
             and (_inside_unit(high, 1) or const_value(high) == 1) \
@@ -166,6 +167,19 @@ def _in_unit_interval(call: ast.Call, ctx: Context) -> bool:
     if isinstance(value, ast.Name):
         value = _reaching_value(value, ctx)
     return isinstance(value, ast.Call) and call_tail(value) in _UNIT_INTERVAL
+
+
+def _complemented(call: ast.AST, ctx: Context) -> bool:
+    """The clamped value is negated or taken from one (``log1p(-x)``, ``log(1 - x)``), directly
+    or through the name it is bound to: what the log sees is kept above 0."""
+    parents = [ctx.parent(call)]
+    stmt = parents[0]
+    if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+        from kinkcheck.lint import sinks
+
+        parents = [ctx.parent(u) for u in sinks.uses_of(stmt.targets[0].id, stmt, ctx)]
+    return bool(parents) and all(isinstance(p, ast.UnaryOp) and isinstance(p.op, ast.USub)
+                                 or isinstance(p, ast.BinOp) and isinstance(p.op, ast.Sub) for p in parents)
 
 
 def _eps_from_one(bound: ast.AST) -> bool:

@@ -357,6 +357,16 @@ def _every_return(ctx: Context, qual: str, memo_name: str, holds: Callable[[Cont
     return memo[qual]
 
 
+#: names an order of a norm goes by (``x.dist(y, order)``)
+_ORDER_NAME_RE = lazy_pattern(r"^_*(p|ord|order|norm|norm_type|p_norm|norm_order|power|degree)$")
+
+
+def _order_like(node: ast.AST, ctx: "Context") -> bool:
+    """A number, or a name an order goes by: what ``Tensor.dist(other, p)`` takes second."""
+    name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
+    return isinstance(node, ast.Constant) or ctx.kind(node) == PLAIN or name is not None and bool(_ORDER_NAME_RE.match(name))
+
+
 @refine("KC203")
 def norm_order(site: Site, ctx: "Context"):
     """The order decides what a norm's point at 0 is. A 2-norm is singular there (its slope
@@ -369,7 +379,7 @@ def norm_order(site: Site, ctx: "Context"):
     if not isinstance(call, ast.Call):
         return site
     tail = (site.qname or site.callee or "").strip(".()").rsplit(".", 1)[-1]
-    if tail == "dist" and site.via == "method" and len(call.args) >= 2 and ctx.kind(call.args[1]) != PLAIN:
+    if tail == "dist" and site.via == "method" and len(call.args) >= 2 and not _order_like(call.args[1], ctx):
         # `self.manifold.dist(x, y)`: a tensor's `.dist` takes one other tensor and an order;
         # this is the package's own distance, whose norm is checked where it is computed
         return None
