@@ -18,11 +18,18 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from kinkcheck.lazyre import lazy_pattern
-from kinkcheck.lint.flow import _inside, _returns, bindings, enclosing_statement, loss_values
+from kinkcheck.lint.flow import (
+    _inside,
+    _returns,
+    bindings,
+    enclosing_statement,
+    loss_values,
+)
+from kinkcheck.lint.partial_cuts import cut_operand
 from kinkcheck.lint.resolve import DATA, PLAIN
 from kinkcheck.lint.roots import handed_loss
 from kinkcheck.lint.walk import walk_local
-from kinkcheck.syntax import scalar_cast_of
+from kinkcheck.syntax import call_tail, scalar_cast_of
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -48,7 +55,7 @@ def in_dead_term(cut: ast.AST, ctx: Context) -> bool:
         expanded: set[str] = set()
         terms = list(itertools.islice(_summands(loss, ctx, _HOPS, frozenset(), expanded, getattr(loss, "lineno", 0)),
                                       _MAX_TERMS + 1))
-        if len(terms) > _MAX_TERMS or _value_shift(terms, expanded):
+        if len(terms) > _MAX_TERMS or _value_shift(terms, expanded, ctx):
             continue  # too many to judge; or `s - s.detach() - v.detach()`: the value is set on purpose
         live = [t for t in terms if ctx.kind(t) not in (PLAIN, DATA)]
         if not live:
@@ -103,27 +110,21 @@ def _values_read(term: ast.AST, ctx: Context) -> set[str]:
     settings (``self`` of ``self.cfg.coef``, ``cfg`` of ``cfg.beta``)."""
     holders = {id(n.value) for n in ast.walk(term) if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
                and (n.value.id == "self" or _SETTINGS_RE.match(n.value.id))}
-    cut = {id(n) for c in ast.walk(term) if _is_cut(c) for n in ast.walk(c)}  # `penalty(flow.detach())` reads no flow
+    cut = {id(n) for c in ast.walk(term) if cut_operand(c, ctx) is not None for n in ast.walk(c)}  # `penalty(flow.detach())` reads no flow
     return {n.id for n in ast.walk(term) if isinstance(n, ast.Name) and id(n) not in holders and id(n) not in cut
             and ctx.kind(n) != PLAIN}
 
 
-def _is_cut(node: ast.AST) -> bool:
-    """``x.detach()``, ``stop_gradient(x)``, ``x.data``."""
-    if isinstance(node, ast.Attribute):
-        return node.attr == "data"
-    if isinstance(node, ast.Call):
-        func = node.func
-        return (func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")) in ("detach", "stop_gradient")
-    return False
 
 
-def _value_shift(terms: list[ast.AST], expanded: set[str]) -> bool:
+def _value_shift(terms: list[ast.AST], expanded: set[str], ctx: Context) -> bool:
     """``s - s.detach()`` among the terms: a zero that carries the gradient, written so that
     the loss's value can be set by the other terms (DiCE's magic box, a reported value)."""
-    texts = {ast.unparse(t) for t in terms if not _is_cut(t)} | expanded
-    return any(_is_cut(t) and isinstance(t, ast.Call) and isinstance(t.func, ast.Attribute)
-               and ast.unparse(t.func.value) in texts for t in terms)
+    operands = [(t, cut_operand(t, ctx)) for t in terms]
+    texts = {ast.unparse(t) for t, operand in operands if operand is None} | expanded
+    # (the method `s.detach()`: its receiver is what it cuts)
+    return any(isinstance(t, ast.Call) and isinstance(t.func, ast.Attribute) and operand is t.func.value
+               and ast.unparse(operand) in texts for t, operand in operands)
 
 
 #: calls that fill zeros (an accumulator's start, ``loss = w.new_zeros(())``)
@@ -134,8 +135,7 @@ def _zero(term: ast.AST) -> bool:
     """A term that adds nothing to the value either: an accumulator's zero start, or ``0.0 *
     stop_gradient(floor)`` (a statistic kept in the graph on purpose)."""
     if isinstance(term, ast.Call):
-        func = term.func
-        return (func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)) in _ZERO_FILLS
+        return call_tail(term) in _ZERO_FILLS
     return isinstance(term, ast.BinOp) and isinstance(term.op, ast.Mult) and any(
         isinstance(side, ast.Constant) and side.value == 0 for side in (term.left, term.right))
 
@@ -170,7 +170,7 @@ def _marks_leaves(ctx: Context) -> bool:
         if isinstance(n, ast.Attribute) and n.attr in ("requires_grad", "requires_grad_") \
                 and (n.attr == "requires_grad_" or isinstance(n.ctx, ast.Store)):
             return True
-        if isinstance(n, ast.Call) and (n.func.attr if isinstance(n.func, ast.Attribute) else getattr(n.func, "id", "")) == "Parameter":
+        if call_tail(n) == "Parameter":
             return True  # `y_k = nn.Parameter(images)`
     return False
 
@@ -222,17 +222,16 @@ def _summands(node: ast.AST, ctx: Context, hops: int, seen: frozenset[str], expa
     """The terms ``node`` adds up (``a - c * b`` -> ``a``, ``c * b``), through the assignments of
     a name made up to line ``until`` (``loss = ce; loss = loss + reg``: ``ce``, ``reg``); the
     names followed go to ``expanded``."""
-    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
-        yield from _summands(node.left, ctx, hops, seen, expanded, until)
-        yield from _summands(node.right, ctx, hops, seen, expanded, until)
-    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        yield from _summands(node.operand, ctx, hops, seen, expanded, until)
+    parts = _sum_parts(node)
+    if parts is not None:
+        for part in parts:
+            yield from _summands(part, ctx, hops, seen, expanded, until)
     elif isinstance(node, ast.Name) and node.id in seen:
         return  # `loss = loss + reg`: the earlier value's terms are its other bindings'
     elif isinstance(node, ast.Name) and hops and node.id not in expanded:
         bound = [value for stmt, value in bindings(ctx).get(node.id, []) if getattr(stmt, "lineno", 0) <= until]
         values = [value for value in bound if value is not None]
-        if not values or len(values) < len(bound) or not any(_sum(v) for v in values):
+        if not values or len(values) < len(bound) or all(_sum_parts(v) is None for v in values):
             yield node  # (a name bound to no sum is one term: `m` of `m = x.max().detach()`)
             return
         expanded.add(node.id)
@@ -246,9 +245,13 @@ def _summands(node: ast.AST, ctx: Context, hops: int, seen: frozenset[str], expa
         yield node
 
 
-def _sum(node: ast.AST) -> bool:
-    return isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)) \
-        or isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd))
+def _sum_parts(node: ast.AST) -> list[ast.expr] | None:
+    """What ``node`` adds or subtracts (``a - b`` -> ``a``, ``b``; ``-a`` -> ``a``); None for no sum."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
+        return [node.left, node.right]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        return [node.operand]
+    return None
 
 
 def _adds_to(value: ast.AST, name: str) -> bool:
@@ -256,10 +259,9 @@ def _adds_to(value: ast.AST, name: str) -> bool:
     terms = [value]
     while terms:
         t = terms.pop()
-        if isinstance(t, ast.BinOp) and isinstance(t.op, (ast.Add, ast.Sub)):
-            terms += [t.left, t.right]
-        elif isinstance(t, ast.UnaryOp) and isinstance(t.op, (ast.USub, ast.UAdd)):
-            terms.append(t.operand)
+        parts = _sum_parts(t)
+        if parts is not None:
+            terms += parts
         elif not (isinstance(t, ast.Name) and t.id == name) and any(
                 isinstance(n, ast.Name) and n.id == name for n in ast.walk(t)):
             return False

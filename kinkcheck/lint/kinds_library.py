@@ -336,19 +336,10 @@ def _tensordict(node: ast.AST) -> bool:
 
 def _own_method(ctx: "Context", func: ast.Attribute) -> bool:
     """``self.split(x)``: a method the class of ``self`` (or a base in the file) defines."""
-    if not (isinstance(func.value, ast.Name) and func.value.id in ("self", "cls")):
-        return False
-    from kinkcheck.lint.call_sites import bases_in_file
+    from kinkcheck.lint.ranges_calls import defined_on_self
 
-    cls = ctx.self_class()
-    if cls is None:
-        return False
-    for c in (cls, *bases_in_file(ctx.fa, cls)):
-        node = ctx.fa.class_node(c)
-        if node is not None and any(isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) and s.name == func.attr
-                                    for s in node.body):
-            return True
-    return False
+    return isinstance(func.value, ast.Name) and func.value.id in ("self", "cls") \
+        and defined_on_self(func.attr, ctx) is not None
 
 
 def _array_split(call: ast.Call) -> bool:

@@ -56,7 +56,7 @@ def cut_own_scale(cut: ast.AST, ctx: Context) -> bool:
     return _divides_reader_of(result, base.id, ctx, _HOPS)
 
 
-def _cut_operand(cut: ast.AST, ctx: Context) -> ast.AST | None:
+def cut_operand(cut: ast.AST, ctx: Context) -> ast.AST | None:
     if isinstance(cut, ast.Attribute) and cut.attr == "data":
         return cut.value
     if isinstance(cut, ast.Call):
@@ -82,7 +82,7 @@ def _statistic(cut: ast.AST, ctx: Context) -> tuple[ast.Name, ast.AST] | None:
     """(the normalised name, the expression holding its cut scale) for ``z.norm().detach()``,
     ``stop_gradient(var(pred))``, ``norm.detach()`` of ``norm = x.norm()``, and
     ``r.detach().std()`` (cut first, then measured)."""
-    operand = _cut_operand(cut, ctx)
+    operand = cut_operand(cut, ctx)
     if operand is None:
         return None
     base = _scale_of(operand, ctx)

@@ -511,6 +511,13 @@ def _self_method(name: str, ctx) -> str | None:
     if cls and any(f"{sub}.{name}" in ctx.fa.ix.scopes for sub, bases in ctx.fa.ix.classes.items()
                    if sub != cls and any(b.rsplit(".", 1)[-1] == cls.rsplit(".", 1)[-1] for b in bases)):
         return None
+    return defined_on_self(name, ctx)
+
+
+def defined_on_self(name: str, ctx) -> str | None:
+    """The qualified name of the method ``name`` that ``ctx``'s class or a base class in this
+    file defines, overridden or not (``self.split(x)`` is a method, not ``str.split``)."""
+    cls = class_of_self(ctx)
     seen: set[str] = set()
     while cls and cls not in seen:
         seen.add(cls)
