@@ -304,11 +304,75 @@ def _cholesky_diagonal(node: ast.Call, first: ast.AST | None, rest: list, kw: di
         axes = [rest[i] if len(rest) > i else kw.get(a, kw.get(b)) for i, a, b in ((1, "dim1", "axis1"), (2, "dim2", "axis2"))]
         if sorted(const_value(a) if a is not None else 0 for a in axes) != [-2, -1]:
             return False
-    if isinstance(first, ast.Name) and hasattr(ctx, "definition"):
-        if _changed_in_place(first.id, ctx):
-            return False
-        first = ctx.definition(first.id) or first
-    return isinstance(first, ast.Call) and callee_tail(first.func) == "cholesky" and own_function(first, ctx) is None
+    return _cholesky_factor(first, None, ctx, 6)
+
+
+#: library calls whose value (or first item: ``L, info = cholesky_ex(A)``, scipy's
+#: ``c, lower = cho_factor(A)``) holds a Cholesky factor on its main diagonal
+_CHOLESKY = frozenset({"cholesky", "cholesky_ex", "cho_factor"})
+
+
+def _cholesky_factor(expr: ast.AST, item: int | None, ctx, depth: int) -> bool:
+    """``expr`` (its ``item``-th value, where it is a tuple) is a Cholesky factor: a library's
+    ``cholesky`` call; a local name bound once to one (``L, _ = jitter_cholesky(K)``, the
+    factor changed in place is not); ``self.<attr>`` that every method assigns one (tinygp's
+    ``self.scale_tril = linalg.cholesky(cov)``); a call of a function of this file every
+    return of which is one (a retry with growing jitter). ``depth`` bounds the hops."""
+    if depth <= 0 or not hasattr(ctx, "fa"):
+        return False
+    if isinstance(expr, ast.Name) and item is None:
+        bound = _bindings(expr.id, ctx)
+        return bool(bound) and not _changed_in_place(expr.id, ctx) \
+            and all(_cholesky_factor(value, at, ctx, depth - 1) for value, at in bound)
+    if isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name) and expr.value.id == "self" and item is None:
+        from kinkcheck.lint import call_sites
+        from kinkcheck.lint.ranges_names import _class_assignments
+
+        assigned = _class_assignments(ctx.fa, class_of_self(ctx), expr.attr)
+        return bool(assigned) and all(
+            qual is not None and qual in ctx.fa.ix.scopes and _cholesky_factor(
+                value, None, call_sites.caller_context(ctx.fa, qual, ctx.fa.ix.scopes[qual]), depth - 1)
+            for qual, _, value in assigned)
+    if not isinstance(expr, ast.Call):
+        return False
+    q = own_function(expr, ctx)
+    if q is None:
+        tail = callee_tail(expr.func)
+        return tail == "cholesky" and item is None or tail in _CHOLESKY and tail != "cholesky" and item == 0
+    from kinkcheck.lint import call_sites
+    from kinkcheck.lint.walk import walk_local
+
+    entry = ctx.fa.ix.scopes[q]
+    values = [n.value for n in walk_local(entry[0]) if isinstance(n, ast.Return)]
+    if item is not None:
+        values = [v.elts[item] if isinstance(v, ast.Tuple) and len(v.elts) > item else None for v in values]
+    inner = call_sites.caller_context(ctx.fa, q, entry)
+    return bool(values) and all(v is not None and _cholesky_factor(v, None, inner, depth - 1) for v in values)
+
+
+def _bindings(name: str, ctx) -> list[tuple[ast.AST, int | None]]:
+    """The values a local name is assigned and, for a tuple target (``L, info = f(K)``), the
+    position of the name in it; none for a parameter, a loop variable, an augmented or a
+    walrus binding."""
+    from kinkcheck.lint.walk import walk_local
+
+    if name in getattr(ctx, "params", {}):
+        return []
+    found: list[tuple[ast.AST, int | None]] = []
+    for node in walk_local(ctx.fn):
+        targets = [i.optional_vars for i in node.items if i.optional_vars is not None] \
+            if isinstance(node, (ast.With, ast.AsyncWith)) else [node.target] \
+            if isinstance(node, (ast.For, ast.AsyncFor, ast.NamedExpr, ast.AugAssign, ast.AnnAssign)) else []
+        if any(isinstance(n, ast.Name) and n.id == name for t in targets for n in ast.walk(t)):
+            return []  # a loop variable, an augmented or walrus binding: not a plain value
+        if not isinstance(node, ast.Assign):
+            continue
+        for target in node.targets:
+            if isinstance(target, ast.Name) and target.id == name:
+                found.append((node.value, None))
+            elif isinstance(target, (ast.Tuple, ast.List)):
+                found.extend((node.value, i) for i, t in enumerate(target.elts) if isinstance(t, ast.Name) and t.id == name)
+    return found
 
 
 def _changed_in_place(name: str, ctx) -> bool:
