@@ -124,7 +124,7 @@ def backward_slice(body: "Sequence[ast.AST]", exprs: "Sequence[ast.AST]") -> lis
     # a nested function that the needed values call reads the enclosing names it closes over
     # (`def _f(hue): return where(hue < 1/6, m1, m2)` then `return stack([_f(h), ...])`)
     closures = [n for n in local if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
-    chosen: list[ast.AST] = list(exprs)
+    chosen: list[ast.AST] = list(exprs) + gating_tests(body, exprs, needed)
     seen: set[int] = set()
     # the branches an assignment of the differentiated value itself is made under decide which
     # value it is (`if losses["ic"].item() > t: total = bc + ic` / `else: total = sum(...)`):
@@ -177,6 +177,37 @@ def backward_slice(body: "Sequence[ast.AST]", exprs: "Sequence[ast.AST]") -> lis
                 needed |= _loads(e.value)
                 changed = True
     return chosen
+
+
+def gating_tests(body: "Sequence[ast.AST]", exprs: "Sequence[ast.AST]", names: set[str]) -> list[ast.expr]:
+    """The tests of the ``if`` statements that decide whether the step differentiates at all,
+    read off the value differentiated (``names``, or a number taken from it before:
+    ``loss_val = loss.item()``): an ``if`` that holds the ``.backward()``, or one met before it
+    whose body leaves the step (``return``, ``continue``: a batch skipped on a loss spike). The
+    update then jumps where the loss crosses the threshold. An ``if`` that breaks out of the
+    loop (a stopping rule) and one on a counter (gradient accumulation) are no such test."""
+    inside = {id(n) for e in exprs for n in ast.walk(e) if isinstance(n, ast.expr)}  # (Load() is shared)
+    first = min((getattr(e, "lineno", 0) or 0 for e in exprs), default=0)
+    derived = set(names)
+    local = list(walk_local(list(body)))
+    for _ in range(2):  # `scaled = loss / accum; scaled.backward()`: the loss is scaled arithmetic away
+        for a in local:
+            if isinstance(a, ast.Assign) and a.lineno < first and isinstance(a.value, (ast.BinOp, ast.UnaryOp)) \
+                    and _targets(a) & derived:
+                derived |= _loads(a.value)
+    for _ in range(3):  # `loss_val = loss.item()`, then `spike = loss_val / running`
+        for a in local:
+            if isinstance(a, ast.Assign) and a.lineno < first and _loads(a.value) & derived:
+                derived |= _targets(a)
+    out: list[ast.expr] = []
+    for node in local:
+        if not isinstance(node, ast.If) or not _loads(node.test) & derived:
+            continue
+        holds = any(id(n) in inside for n in ast.walk(node))
+        leaves = node.lineno < first and bool(node.body) and isinstance(node.body[-1], (ast.Return, ast.Continue))
+        if holds or leaves:
+            out.append(node.test)
+    return out
 
 
 def _containing(body: "Sequence[ast.AST]", inside: set[int]) -> set[int]:
