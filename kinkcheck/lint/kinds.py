@@ -50,6 +50,7 @@ from kinkcheck.lint.kinds_params import config_namespace, parameter_kind
 from kinkcheck.lint.narrowing import _isinstance_kind, _observation, _reference
 from kinkcheck.lint.records import record_setting
 from kinkcheck.lint.truth import truth_operand
+from kinkcheck.syntax import call_tail
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -462,7 +463,11 @@ def _continuous_array_op(value: object) -> bool:
     is what a function named for one returns (``norm(x)``, ``safe_norm(x)``: a helper of the
     file, or one imported by name), and the values of a selection along an axis
     (``probs.max(-1)``, ``.values`` or ``[0]`` of it): an array, not the count or setting a short
-    name may suggest."""
+    name may suggest. So are the elements one per row picks out (``p[np.arange(n), pred]``: a
+    confidence named ``conf``, not a config)."""
+    if isinstance(value, ast.Subscript) and isinstance(value.slice, ast.Tuple) and any(
+            isinstance(e, ast.Call) and call_tail(e) in ("arange", "range") for e in value.slice.elts):
+        return True
     if isinstance(value, ast.Attribute) and value.attr == "values" or isinstance(value, ast.Subscript) \
             and isinstance(value.slice, ast.Constant) and value.slice.value == 0:
         value = value.value
