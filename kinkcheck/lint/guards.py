@@ -338,14 +338,56 @@ def _inside_unit(bound: ast.AST | None, sign: int) -> bool:
     return False
 
 
+def above_one(bound: ast.AST | None) -> bool:
+    """``1 + eps``, ``1.0 + self.eps``, ``1 + 1e-7``: one plus an eps, the floor that keeps an
+    arcosh argument (a hyperbolic distance's ``-<x, y>_L``, >= 1 in exact arithmetic) off its pole."""
+    return isinstance(bound, ast.BinOp) and isinstance(bound.op, ast.Add) and any(
+        const_value(a) == 1 and (is_eps_like(b) or 0 < (const_value(b) or 0) <= 1e-3)
+        for a, b in ((bound.left, bound.right), (bound.right, bound.left)))
+
+
+#: methods that pick elements out of an array (or lay them out anew) without changing them
+_PICKS = frozenset({"diagonal", "diag", "flatten", "ravel", "view", "reshape", "squeeze", "unsqueeze", "gather",
+                    "index_select", "masked_select", "take_along_dim", "t", "transpose"})
+
+
+def _picked_from(node: ast.AST, ctx: Context, hops: int = 4):
+    """``node`` and the arrays its elements are picked from: ``pos_cos`` of ``pos_cos =
+    cos.diagonal()``, ``cos`` of ``cos[idx, labels]``; a bound holds for every element picked."""
+    yield node
+    for _ in range(hops):
+        if isinstance(node, ast.Name):
+            value = ctx.definition(node.id)
+            if value is None and ctx.parent(node) is not None:
+                value = _reaching_value(node, ctx)
+            if value is None:
+                return
+            node = value
+        elif isinstance(node, ast.Subscript):
+            node = node.value
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _PICKS \
+                and not ctx.is_module_ref(node.func.value):
+            node = node.func.value
+        else:
+            return
+        yield node
+
+
 @guard("unit-clamp")
 def unit_clamp(node: ast.AST, ctx: Context) -> bool:
-    """``x.clamp(-1 + eps, 1 - eps)``, ``clip(x, -0.999, 0.999)``, ``x * (1 - eps)``."""
-    for value in _values(node, ctx):
+    """``x.clamp(-1 + eps, 1 - eps)``, ``clip(x, -0.999, 0.999)``, ``x * (1 - eps)``; for arcosh
+    (whose pole is at 1 only) ``x.clamp_min(1 + eps)``: acos of such a value is nan everywhere,
+    so the floor is written for arcosh alone. Elements picked out of a clamped array keep its
+    bounds (``cos = cos.clamp(-1 + eps, 1 - eps); torch.acos(cos.diagonal())``)."""
+    for value in (v for start in _picked_from(node, ctx) for v in _values(start, ctx)):
         tail = _callee_tail(value, ctx)
         if tail in ("clamp", "clamp_", "clip", "clip_"):
             if _inside_unit(_lower_bound(value, tail, ctx), -1) and _inside_unit(_upper_bound(value, tail, ctx), 1):
                 return True
+        if tail in ("clamp", "clamp_", "clip", "clip_", "clamp_min", "clamp_min_", "maximum", "fmax") \
+                and above_one(_lower_bound(value, tail, ctx)) and (
+                    tail in ("clamp_min", "clamp_min_", "maximum", "fmax") or _upper_bound(value, tail, ctx) is None):
+            return True
         if isinstance(value, ast.BinOp) and isinstance(value.op, ast.Mult):
             if _inside_unit(value.left, 1) or _inside_unit(value.right, 1):
                 return True

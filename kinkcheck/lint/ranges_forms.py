@@ -269,9 +269,19 @@ def _capped_below(node: ast.AST, c: float, ctx) -> bool:
         if v is not None and v < c:
             return True
         if isinstance(b, ast.BinOp) and isinstance(b.op, ast.Sub) and const_value(b.left) == c and (
-                is_eps_like(b.right) or (const_value(b.right) or 0) > 0):
-            return True
+                is_eps_like(b.right) or (const_value(b.right) or 0) > 0 or _positive_setting(b.right, ctx)):
+            return True  # `1 - eps`, `1 - 1e-6`, `1.0 - clip` with `clip: float = 0.01`
     return False
+
+
+def _positive_setting(node: ast.AST, ctx) -> bool:
+    """A parameter whose default is a positive number (``clip: float = 0.01``): a propensity
+    trimmed to ``[clip, 1 - clip]`` keeps ``1 - e`` above 0 as an eps does."""
+    if not (isinstance(node, ast.Name) and hasattr(ctx, "param_default")):
+        return False
+    default = ctx.param_default(node.id)
+    v = const_value(default) if default is not None else None
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
 
 
 def _factors(node: ast.AST) -> list[ast.AST]:

@@ -12,6 +12,7 @@ from kinkcheck.lint.ranges_calls import JOINED
 from kinkcheck.lint.ranges_settings import numeric_value
 from kinkcheck.lint.guards import (
     _inside_unit,
+    above_one,
     _lower_bound,
     _positive_number,
     _reaching_value,
@@ -132,14 +133,17 @@ def eps_clamp(call: ast.AST, tail: str, ctx: Context) -> bool:
     if low is not None and high is not None and (is_eps_like(low) or _positive_floor(low, ctx) or _machine(low, ctx, 0)) \
             and (_inside_unit(high, 1) or const_value(high) == 1) \
             and (const_value(low) or 0) < 0.01 and (const_value(high) or 1) >= 0.99 \
-            and (_feeds(call, ctx) or _eps_from_one(high) and is_eps_like(low) and _tiny(low, ctx)
-                 and _in_unit_interval(call, ctx)):
-        # a probability kept inside (0, 1) before a log: `clip(p, eps, 1 - eps)`; a sigmoid or
+            and (_feeds(call, ctx, divisor=_eps_from_one(high) and is_eps_like(low) and _tiny(low, ctx))
+                 or _eps_from_one(high) and is_eps_like(low) and _tiny(low, ctx) and _in_unit_interval(call, ctx)):
+        # a probability kept inside (0, 1) before a log: `clip(p, eps, 1 - eps)`, or, by a
+        # tiny eps, before dividing by p or 1 - p (inverse-propensity weights); a sigmoid or
         # softmax clipped an eps off both ends reaches the bounds by rounding only, wherever it
         # goes next (a `where` that picks p or 1 - p, an inverse CDF, a helper's log)
         return True
     if low is not None and high is not None and _machine(low, ctx, 0) and _machine(high, ctx, 1):
         return True  # `clip(probs, finfo.tiny, 1 - finfo.eps)`: bounds no model picks, only rounding does
+    if high is None and above_one(low) and _feeds(call, ctx, into=ARC_COSH):
+        return True  # `arccosh(x.clamp_min(1 + eps))`: a hyperbolic distance kept off its pole at 1
     if const_value(low) == -1 and const_value(high) == 1 and _feeds(call, ctx, into=ARC_COSINES):
         return True  # `arccos(clip((trace - 1) / 2, -1, 1))`: a cosine kept in the domain against rounding
     if low is not None and high is not None and _inside_unit(low, -1) and _inside_unit(high, 1):
@@ -403,17 +407,22 @@ LOGS = frozenset({"log", "log_", "log1p", "log2", "log10", "xlogy", "logit", "bi
 
 #: functions defined on [-1, 1] only: a value clipped to it before them is meant as a cosine
 ARC_COSINES = frozenset({"acos", "asin", "arccos", "arcsin"})
+#: the inverse hyperbolic cosine, defined on [1, inf)
+ARC_COSH = frozenset({"acosh", "arccosh", "acosh_", "arccosh_"})
 
 
-def _feeds(value: ast.AST, ctx: Context, depth: int = 3, into: frozenset[str] = LOGS) -> bool:
+def _feeds(value: ast.AST, ctx: Context, depth: int = 3, into: frozenset[str] = LOGS, divisor: bool = False) -> bool:
     """``value`` reaches a log (or another of ``into``: directly, as ``1 - value`` or as the
-    divisor of a ratio, or through a name assigned it)."""
+    divisor of a ratio, or through a name assigned it); with ``divisor``, a division by it
+    counts too (``t / e + (1 - t) / (1 - e)``: inverse-propensity weights)."""
     from kinkcheck.lint import sinks
 
     child, parent = value, ctx.parent(value)
     while isinstance(parent, ast.BinOp) and (isinstance(parent.op, ast.Sub) or isinstance(parent.op, ast.Div)
                                              and parent.right is child) or \
             isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.USub):
+        if divisor and isinstance(parent.op, ast.Div):
+            return True
         child, parent = parent, ctx.parent(parent)  # `log(1 - p)`, `log1p(-p)`, `log(rho / p)`
     if isinstance(parent, ast.Attribute) and parent.value is child and parent.attr in into:
         return True  # `p.log()`
@@ -421,11 +430,11 @@ def _feeds(value: ast.AST, ctx: Context, depth: int = 3, into: frozenset[str] = 
         child, parent = parent, ctx.parent(parent)  # `cat([1 - p, p])`
     if isinstance(parent, ast.Call) and any(a is child for a in parent.args):
         if depth and call_tail(parent) in JOINED:
-            return _feeds(parent, ctx, depth - 1, into)  # `log(np.append(1 - p, p, axis=1))`
+            return _feeds(parent, ctx, depth - 1, into, divisor)  # `log(np.append(1 - p, p, axis=1))`
         return call_tail(parent) in into
     if depth and isinstance(parent, ast.Assign) and parent.value is child and len(parent.targets) == 1 \
             and isinstance(parent.targets[0], ast.Name):
-        return any(_feeds(u, ctx, depth - 1, into) for u in sinks.uses_of(parent.targets[0].id, parent, ctx))
+        return any(_feeds(u, ctx, depth - 1, into, divisor) for u in sinks.uses_of(parent.targets[0].id, parent, ctx))
     return False
 
 
