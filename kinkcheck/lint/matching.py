@@ -191,7 +191,7 @@ def match_call(node: ast.Call, ctx: "Context", tables: Tables) -> list[Site]:
     if isinstance(func, ast.Attribute) and func.attr in tables.methods and not ctx.is_module_ref(func.value):
         recv_kind = ctx.kind(func.value)
         if recv_kind == PLAIN or _object_receiver(func.value, ctx) \
-                or _not_an_array_method(node, func.attr, ctx):
+                or _not_an_array_method(node, func.attr, ctx) or _logging_call(node, func.attr):
             return out
         for code in tables.methods[func.attr]:
             rule = _rule(ctx, code)
@@ -330,6 +330,22 @@ def _not_an_array_method(call: ast.Call, attr: str, ctx) -> bool:
     arguments it may be an array namespace's function (``xp.log1p(x)``, ``xp.where(c, a, b)``)."""
     fa = ctx.fa
     return not fa.torch and (fa.jax or fa.numpy) and attr not in ARRAY_METHODS and not call.args
+
+
+#: the keywords an array namespace's log takes (NumPy's ufunc keywords)
+_UFUNC_KEYWORDS = frozenset({"out", "where", "dtype", "casting", "order", "subok"})
+
+
+def _logging_call(call: ast.Call, attr: str) -> bool:
+    """``metrics.log(step, loss=float(loss))``, ``run.log({"loss": loss})``, ``logger.log("loss",
+    loss)``: a logger's ``log``, not the logarithm. A tensor's ``.log()`` takes no argument and an
+    array namespace's (``xp.log(x)``) no metric keyword, no name and no record of values."""
+    if attr != "log":
+        return False
+    if any(k.arg is None or k.arg not in _UFUNC_KEYWORDS for k in call.keywords):
+        return True
+    first = call.args[0] if call.args else None
+    return isinstance(first, (ast.Dict, ast.JoinedStr)) or isinstance(first, ast.Constant) and isinstance(first.value, str)
 
 
 def _object_receiver(recv: ast.AST, ctx: "Context") -> bool:
