@@ -54,7 +54,14 @@ REACHING = frozenset({"step"})
 def _nan_norm(site: Site) -> bool:
     """JAX's norm'(0) is nan, and ``2 * 0 * nan`` is still nan: ``jnp.linalg.norm(v) ** 2`` has a
     nan gradient at v == 0, where torch's masked norm'(0) = 0 gives the square its true slope."""
-    return bool(site.qname) and site.qname.split(".")[0] == "jax"
+    if not (site.qname and site.qname.split(".")[0] == "jax"):
+        return False
+    call = site.call
+    order = None
+    if isinstance(call, ast.Call):
+        order = call.args[1] if len(call.args) > 1 else next((k.value for k in call.keywords if k.arg == "ord"), None)
+    # the 2-norm and Frobenius norm divide by themselves; the 1- and inf-norms' slopes are finite
+    return order is None or isinstance(order, ast.Constant) and order.value in (None, 2, 2.0, "fro")
 
 
 class _ArraysAfterAll(Exception):
@@ -223,7 +230,7 @@ def _analyze_function(fa: FileAnalysis, tables: Tables, catalog, codes: frozense
     managers: list[ast.AST] = []
     if sliced:
         exprs = _backward_exprs(fa, ctx, roots)
-        roots = backward_slice(roots, exprs) if exprs else roots
+        roots = backward_slice(roots, exprs, gate=True) if exprs else roots
         # a branch whose test the slice holds is checked as a branch (KC401), its body only
         # where the slice holds it
         branches = {id(n.test): n for n in walk_local(body) if isinstance(n, (ast.If, ast.While))}

@@ -347,15 +347,22 @@ def above_one(bound: ast.AST | None) -> bool:
 
 
 #: methods that pick elements out of an array (or lay them out anew) without changing them
-_PICKS = frozenset({"diagonal", "diag", "flatten", "ravel", "view", "reshape", "squeeze", "unsqueeze", "gather",
+_PICKS = frozenset({"diagonal", "flatten", "ravel", "view", "reshape", "squeeze", "unsqueeze", "gather",
                     "index_select", "masked_select", "take_along_dim", "t", "transpose"})
 
 
 def _picked_from(node: ast.AST, ctx: Context, hops: int = 4):
     """``node`` and the arrays its elements are picked from: ``pos_cos`` of ``pos_cos =
     cos.diagonal()``, ``cos`` of ``cos[idx, labels]``; a bound holds for every element picked."""
+    from kinkcheck.lint.ranges_calls import _changed_in_place
+
+    def written(n: ast.AST) -> bool:  # `t = cos.t(); t[0] = 1.0`, `cos.fill_diagonal_(1.0)`
+        return isinstance(n, ast.Name) and _changed_in_place(n.id, ctx)
+
     yield node
     for _ in range(hops):
+        if written(node):
+            return
         if isinstance(node, ast.Name):
             value = ctx.definition(node.id)
             if value is None and ctx.parent(node) is not None:
@@ -370,11 +377,28 @@ def _picked_from(node: ast.AST, ctx: Context, hops: int = 4):
             node = node.func.value
         else:
             return
+        if written(node):
+            return
         yield node
 
 
+def _nonnegative_operand(call: ast.Call, ctx: Context) -> bool:
+    """What ``call`` clamps is >= 0 (an absolute value, a norm): -1 is out of its reach."""
+    operand = call_operand(call, ctx)
+    return operand is not None and ranges.is_nonnegative(ranges.range_of(operand, ctx))
+
+
+#: the inverse hyperbolic cosine's spellings, defined on [1, inf)
+ARC_COSH = frozenset({"acosh", "arccosh", "acosh_", "arccosh_"})
+
+
+def _arcosh_site(site) -> bool:
+    name = (getattr(site, "qname", None) or getattr(site, "callee", None) or "").rstrip("()")
+    return name.rsplit(".", 1)[-1] in ARC_COSH
+
+
 @guard("unit-clamp")
-def unit_clamp(node: ast.AST, ctx: Context) -> bool:
+def unit_clamp(node: ast.AST, ctx: Context, site=None) -> bool:
     """``x.clamp(-1 + eps, 1 - eps)``, ``clip(x, -0.999, 0.999)``, ``x * (1 - eps)``; for arcosh
     (whose pole is at 1 only) ``x.clamp_min(1 + eps)``: acos of such a value is nan everywhere,
     so the floor is written for arcosh alone. Elements picked out of a clamped array keep its
@@ -384,7 +408,11 @@ def unit_clamp(node: ast.AST, ctx: Context) -> bool:
         if tail in ("clamp", "clamp_", "clip", "clip_"):
             if _inside_unit(_lower_bound(value, tail, ctx), -1) and _inside_unit(_upper_bound(value, tail, ctx), 1):
                 return True
-        if tail in ("clamp", "clamp_", "clip", "clip_", "clamp_min", "clamp_min_", "maximum", "fmax") \
+        if tail in ("clamp", "clamp_", "clip", "clip_", "clamp_max", "clamp_max_") \
+                and _lower_bound(value, tail, ctx) is None and _inside_unit(_upper_bound(value, tail, ctx), 1) \
+                and _nonnegative_operand(value, ctx):
+            return True  # `acos(|<q1, q2>|.clamp(max=1 - eps))`: a cosine >= 0 kept below 1
+        if _arcosh_site(site) and tail in ("clamp", "clamp_", "clip", "clip_", "clamp_min", "clamp_min_", "maximum", "fmax") \
                 and above_one(_lower_bound(value, tail, ctx)) and (
                     tail in ("clamp_min", "clamp_min_", "maximum", "fmax") or _upper_bound(value, tail, ctx) is None):
             return True
@@ -558,7 +586,7 @@ def log_of_abs(node: ast.AST, ctx: Context, site=None) -> bool:
         and call_operand(parent, ctx) is call
 
 
-SITE_AWARE = ("double-where", "detached-target", "range", "rounding", "dead-zone", "odd-extension", "selected-branch",
+SITE_AWARE = ("unit-clamp", "double-where", "detached-target", "range", "rounding", "dead-zone", "odd-extension", "selected-branch",
               "max-shift", "floored-after", "periodic-wrap", "log-of-abs", "eps-scaled", "zero-patch")
 
 

@@ -488,7 +488,7 @@ class _Indexer:
         if backward_exprs:
             root = root or "backward"
             body = fn.body
-            sliced = backward_slice(body, backward_exprs)
+            sliced = backward_slice(body, backward_exprs, gate=True)
             sc = []
             for stmt_or_expr in sliced:
                 for node in ast.walk(stmt_or_expr):

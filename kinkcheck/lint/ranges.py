@@ -365,6 +365,8 @@ def _range(node: ast.AST, ctx, depth: int) -> str:
             av = const_value(node.left)
             if av is not None and _capped_below(node.right, av, ctx):
                 return POS  # `1 - p` after `p = clip(p, eps, 1 - eps)`; `1 - cos ** 2` of a clamped cosine
+            if bv == 1 and floored_above_one(node.left, ctx):
+                return POS  # `x * x - 1` after `x = x.clamp_min(1 + eps)`: an arcosh written out
             if _expanded_square(node, ctx, sub) or enclosing_extent(node, ctx):
                 return NONNEG
             if quantile_weight(node, ctx):
@@ -538,7 +540,9 @@ def _config_name(name: str) -> str:
 
 
 # forms whose sign is known: expanded squares and variances, values capped below a bound
-from kinkcheck.lint.ranges_forms import _capped_below, _expanded_square, enclosing_extent, quantile_weight  # noqa: E402
+from kinkcheck.lint.ranges_forms import (  # noqa: E402
+    _capped_below, _expanded_square, enclosing_extent, floored_above_one, quantile_weight,
+)
 # what calls evaluate to (their own module: the table of callees is long)
 from kinkcheck.lint.ranges_calls import _call  # noqa: E402
 # what names and attributes stand for: their bindings, loop counters, ``self.<attr>``

@@ -329,7 +329,7 @@ def _cholesky_factor(expr: ast.AST, item: int | None, ctx, depth: int) -> bool:
         from kinkcheck.lint.ranges_names import _class_assignments
 
         assigned = _class_assignments(ctx.fa, class_of_self(ctx), expr.attr)
-        return bool(assigned) and all(
+        return bool(assigned) and not _written_into(ctx.fa, class_of_self(ctx), expr.attr) and all(
             qual is not None and qual in ctx.fa.ix.scopes and _cholesky_factor(
                 value, None, call_sites.caller_context(ctx.fa, qual, ctx.fa.ix.scopes[qual]), depth - 1)
             for qual, _, value in assigned)
@@ -371,8 +371,35 @@ def _bindings(name: str, ctx) -> list[tuple[ast.AST, int | None]]:
             if isinstance(target, ast.Name) and target.id == name:
                 found.append((node.value, None))
             elif isinstance(target, (ast.Tuple, ast.List)):
+                if any(isinstance(t, ast.Starred) for t in target.elts) \
+                        and any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(target)):
+                    return []  # `*rest, L = f(K)`: which item is L's depends on the length
                 found.extend((node.value, i) for i, t in enumerate(target.elts) if isinstance(t, ast.Name) and t.id == name)
     return found
+
+
+def _written_into(fa, cls_qual: str | None, attr: str) -> bool:
+    """Some method of the class (its bases and subclasses in the file) writes into
+    ``self.<attr>``: ``self.L[..., 0] = 0``, ``self.L += d``, ``self.L.zero_()`` (a factor
+    changed after it was computed); with no class known, any code of the file."""
+    from kinkcheck.lint.call_sites import related_classes
+
+    trees = [n for c in related_classes(fa, cls_qual) if (n := fa.class_node(c)) is not None] if cls_qual else [fa.tree]
+
+    def own(node: ast.AST) -> bool:
+        return isinstance(node, ast.Attribute) and node.attr == attr and isinstance(node.value, ast.Name) \
+            and node.value.id == "self"
+
+    for node in (n for tree in trees for n in ast.walk(tree)):
+        if isinstance(node, ast.AugAssign) and (own(node.target) or isinstance(node.target, ast.Subscript)
+                                                and own(node.target.value)):
+            return True
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Subscript) and own(t.value) for t in node.targets):
+            return True
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and own(node.func.value) \
+                and node.func.attr.endswith("_") and not node.func.attr.startswith("_"):
+            return True
+    return False
 
 
 def _changed_in_place(name: str, ctx) -> bool:

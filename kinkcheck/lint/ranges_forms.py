@@ -274,14 +274,47 @@ def _capped_below(node: ast.AST, c: float, ctx) -> bool:
     return False
 
 
+def floored_above_one(node: ast.AST, ctx) -> bool:
+    """``node`` is ``x``, ``x * x`` or ``x ** 2`` of a value floored strictly above 1
+    (``x = x.clamp_min(1 + eps)``): ``node - 1`` is > 0, the ``sqrt(x * x - 1)`` of an arcosh
+    written out (``log(x + sqrt(x * x - 1))``) meets no pole."""
+    from kinkcheck.lint.guards import _lower_bound, above_one
+
+    base = node
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult) and ast.dump(node.left) == ast.dump(node.right):
+        base = node.left
+    elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow) and const_value(node.right) == 2:
+        base = node.left
+    if isinstance(base, ast.Name):
+        from kinkcheck.lint.guards import _reaching_value
+
+        value = (_reaching_value(base, ctx) if hasattr(ctx, "parents") and ctx.parent(base) is not None else None) \
+            or _defined(base, ctx)
+        base = value if value is not None else base
+    if not isinstance(base, ast.Call):
+        return False
+    tail = call_tail(base)
+    return tail in ("clamp", "clamp_", "clip", "clip_", "clamp_min", "clamp_min_", "maximum", "fmax") \
+        and above_one(_lower_bound(base, tail, ctx))
+
+
 def _positive_setting(node: ast.AST, ctx) -> bool:
     """A parameter whose default is a positive number (``clip: float = 0.01``): a propensity
     trimmed to ``[clip, 1 - clip]`` keeps ``1 - e`` above 0 as an eps does."""
-    if not (isinstance(node, ast.Name) and hasattr(ctx, "param_default")):
+    if not (isinstance(node, ast.Name) and hasattr(ctx, "param_default") and hasattr(ctx, "fa")):
         return False
-    default = ctx.param_default(node.id)
-    v = const_value(default) if default is not None else None
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+
+    def positive(value: ast.AST | None) -> bool:
+        v = const_value(value) if value is not None else None
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+
+    if not positive(ctx.param_default(node.id)) or ctx.assignments().get(node.id):
+        return False  # (`clip = 0.0` rebound in the body: the default says nothing)
+    from kinkcheck.lint import call_sites
+
+    sites = call_sites.call_sites(ctx)  # a caller of this file passing `clip=0.0` keeps the pole
+    return sites is None or all(
+        (given := call_sites.passed(node.id, call, ctx)) is None or positive(given) for _, call in sites)
 
 
 def _factors(node: ast.AST) -> list[ast.AST]:

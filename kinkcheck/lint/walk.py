@@ -110,9 +110,11 @@ def _module_nodes(tree: ast.Module):
         yield from walk_local([stmt])
 
 
-def backward_slice(body: "Sequence[ast.AST]", exprs: "Sequence[ast.AST]") -> list[ast.AST]:
+def backward_slice(body: "Sequence[ast.AST]", exprs: "Sequence[ast.AST]", gate: bool = False) -> list[ast.AST]:
     """The statements (and expressions) that compute what is differentiated: the
-    ``.backward()`` receivers plus every assignment their names depend on, transitively."""
+    ``.backward()`` receivers plus every assignment their names depend on, transitively; with
+    ``gate`` (a training step), the tests that decide whether it is differentiated at all
+    (:func:`gating_tests`)."""
     needed: set[str] = set()
     for e in exprs:
         needed |= _loads(e)
@@ -124,7 +126,7 @@ def backward_slice(body: "Sequence[ast.AST]", exprs: "Sequence[ast.AST]") -> lis
     # a nested function that the needed values call reads the enclosing names it closes over
     # (`def _f(hue): return where(hue < 1/6, m1, m2)` then `return stack([_f(h), ...])`)
     closures = [n for n in local if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
-    chosen: list[ast.AST] = list(exprs) + gating_tests(body, exprs, needed)
+    chosen: list[ast.AST] = [*exprs, *(gating_tests(body, exprs, needed) if gate else ())]
     seen: set[int] = set()
     # the branches an assignment of the differentiated value itself is made under decide which
     # value it is (`if losses["ic"].item() > t: total = bc + ic` / `else: total = sum(...)`):
@@ -190,11 +192,13 @@ def gating_tests(body: "Sequence[ast.AST]", exprs: "Sequence[ast.AST]", names: s
     first = min((getattr(e, "lineno", 0) or 0 for e in exprs), default=0)
     derived = set(names)
     local = list(walk_local(list(body)))
-    for _ in range(2):  # `scaled = loss / accum; scaled.backward()`: the loss is scaled arithmetic away
+    for _ in range(2):  # `scaled = loss / accum; scaled.backward()`: the loss divided on its way
         for a in local:
-            if isinstance(a, ast.Assign) and a.lineno < first and isinstance(a.value, (ast.BinOp, ast.UnaryOp)) \
-                    and _targets(a) & derived:
-                derived |= _loads(a.value)
+            if isinstance(a, ast.Assign) and a.lineno < first and _targets(a) & derived:
+                if isinstance(a.value, ast.BinOp) and isinstance(a.value.op, ast.Div):
+                    derived |= _loads(a.value.left)  # (not the divisor: a setting, a count)
+                elif isinstance(a.value, ast.UnaryOp):
+                    derived |= _loads(a.value.operand)
     for _ in range(3):  # `loss_val = loss.item()`, then `spike = loss_val / running`
         for a in local:
             if isinstance(a, ast.Assign) and a.lineno < first and _loads(a.value) & derived:

@@ -11,7 +11,9 @@ from kinkcheck.lint import ranges
 from kinkcheck.lint.ranges_calls import JOINED
 from kinkcheck.lint.ranges_settings import numeric_value
 from kinkcheck.lint.guards import (
+    ARC_COSH,
     _inside_unit,
+    _nonnegative_operand,
     above_one,
     _lower_bound,
     _positive_number,
@@ -130,6 +132,9 @@ def eps_clamp(call: ast.AST, tail: str, ctx: Context) -> bool:
     if low is None and isinstance(high, ast.BinOp) and _eps_from_one(high) and _tiny(high.right, ctx) \
             and _complemented(call, ctx) and _feeds(call, ctx):
         return True  # `log1p(-z2.clamp(max=1 - eps))`: kept below 1 for the log of 1 - z
+    if low is None and isinstance(high, ast.BinOp) and _eps_from_one(high) and _tiny(high.right, ctx) \
+            and isinstance(call, ast.Call) and _nonnegative_operand(call, ctx) and _feeds(call, ctx, into=ARC_COSINES):
+        return True  # `acos(|<q1, q2>|.clamp(max=1 - eps))`: a cosine >= 0 kept below 1 against rounding
     if low is not None and high is not None and (is_eps_like(low) or _positive_floor(low, ctx) or _machine(low, ctx, 0)) \
             and (_inside_unit(high, 1) or const_value(high) == 1) \
             and (const_value(low) or 0) < 0.01 and (const_value(high) or 1) >= 0.99 \
@@ -142,7 +147,7 @@ def eps_clamp(call: ast.AST, tail: str, ctx: Context) -> bool:
         return True
     if low is not None and high is not None and _machine(low, ctx, 0) and _machine(high, ctx, 1):
         return True  # `clip(probs, finfo.tiny, 1 - finfo.eps)`: bounds no model picks, only rounding does
-    if high is None and above_one(low) and _feeds(call, ctx, into=ARC_COSH):
+    if high is None and above_one(low) and (_feeds(call, ctx, into=ARC_COSH) or _arcosh_written_out(call, ctx)):
         return True  # `arccosh(x.clamp_min(1 + eps))`: a hyperbolic distance kept off its pole at 1
     if const_value(low) == -1 and const_value(high) == 1 and _feeds(call, ctx, into=ARC_COSINES):
         return True  # `arccos(clip((trace - 1) / 2, -1, 1))`: a cosine kept in the domain against rounding
@@ -171,6 +176,29 @@ def _in_unit_interval(call: ast.Call, ctx: Context) -> bool:
     if isinstance(value, ast.Name):
         value = _reaching_value(value, ctx)
     return isinstance(value, ast.Call) and call_tail(value) in _UNIT_INTERVAL
+
+
+def _arcosh_written_out(call: ast.AST, ctx: Context) -> bool:
+    """The clamped value is bound to a name read as ``sqrt(x * x - 1)`` or ``sqrt(x ** 2 - 1)``:
+    arcosh written out (``log(x + sqrt(x * x - 1))``), whose pole the floor keeps away."""
+    from kinkcheck.lint import sinks
+
+    parent = ctx.parent(call)
+    if not (isinstance(parent, ast.Assign) and parent.value is call and len(parent.targets) == 1
+            and isinstance(parent.targets[0], ast.Name)):
+        return False
+    for use in sinks.uses_of(parent.targets[0].id, parent, ctx):
+        square = ctx.parent(use)
+        if not (isinstance(square, ast.BinOp) and (isinstance(square.op, ast.Mult) and ast.dump(square.left)
+                                                   == ast.dump(square.right) or isinstance(square.op, ast.Pow)
+                                                   and const_value(square.right) == 2)):
+            continue
+        minus = ctx.parent(square)
+        root = ctx.parent(minus) if minus is not None else None
+        if isinstance(minus, ast.BinOp) and isinstance(minus.op, ast.Sub) and minus.left is square \
+                and const_value(minus.right) == 1 and isinstance(root, ast.Call) and call_tail(root) == "sqrt":
+            return True
+    return False
 
 
 def _complemented(call: ast.AST, ctx: Context) -> bool:
@@ -407,8 +435,6 @@ LOGS = frozenset({"log", "log_", "log1p", "log2", "log10", "xlogy", "logit", "bi
 
 #: functions defined on [-1, 1] only: a value clipped to it before them is meant as a cosine
 ARC_COSINES = frozenset({"acos", "asin", "arccos", "arcsin"})
-#: the inverse hyperbolic cosine, defined on [1, inf)
-ARC_COSH = frozenset({"acosh", "arccosh", "acosh_", "arccosh_"})
 
 
 def _feeds(value: ast.AST, ctx: Context, depth: int = 3, into: frozenset[str] = LOGS, divisor: bool = False) -> bool:
@@ -418,11 +444,14 @@ def _feeds(value: ast.AST, ctx: Context, depth: int = 3, into: frozenset[str] = 
     from kinkcheck.lint import sinks
 
     child, parent = value, ctx.parent(value)
+    complement = True  # what divides is p itself, -p or 1 - p (not `p - 0.5`: a pole of its own)
     while isinstance(parent, ast.BinOp) and (isinstance(parent.op, ast.Sub) or isinstance(parent.op, ast.Div)
                                              and parent.right is child) or \
             isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.USub):
         if divisor and isinstance(parent.op, ast.Div):
-            return True
+            return complement
+        if isinstance(parent.op, ast.Sub) and not (parent.right is child and const_value(parent.left) in (0, 1)):
+            complement = False
         child, parent = parent, ctx.parent(parent)  # `log(1 - p)`, `log1p(-p)`, `log(rho / p)`
     if isinstance(parent, ast.Attribute) and parent.value is child and parent.attr in into:
         return True  # `p.log()`
