@@ -60,8 +60,9 @@ def _nan_norm(site: Site) -> bool:
     order = None
     if isinstance(call, ast.Call):
         order = call.args[1] if len(call.args) > 1 else next((k.value for k in call.keywords if k.arg == "ord"), None)
-    # the 2-norm and Frobenius norm divide by themselves; the 1- and inf-norms' slopes are finite
-    return order is None or isinstance(order, ast.Constant) and order.value in (None, 2, 2.0, "fro")
+    # the 2-norm and Frobenius norm divide by themselves; the 1- and inf-norms' slopes are
+    # finite (an order held in a name may be either)
+    return not (isinstance(order, ast.Constant) and order.value not in (None, 2, 2.0, "fro"))
 
 
 class _ArraysAfterAll(Exception):

@@ -50,11 +50,19 @@ def _values(node: ast.AST, ctx: Context, depth: int = 2):
     if cast is not None:
         yield from _values(cast, ctx, depth)  # `cast(jax.Array, jnp.where(...))` is its value
     if depth and isinstance(node, ast.Name):
-        value = ctx.definition(node.id)
-        if value is None and ctx.parent(node) is not None:
-            value = _reaching_value(node, ctx)
+        value = _stands_for(node, ctx)
         if value is not None:
             yield from _values(value, ctx, depth - 1)
+
+
+def _stands_for(node: ast.Name, ctx: Context) -> ast.AST | None:
+    """The value a name stands for: its definition, or the one assignment that reaches this
+    use. A parameter's one assignment may sit on a branch (``if flag: c = c.clamp(...)``): only
+    what reaches the use stands for it."""
+    value = ctx.definition(node.id) if node.id not in ctx.params else None
+    if value is None and ctx.parent(node) is not None:
+        value = _reaching_value(node, ctx)
+    return value
 
 
 def _reaching_value(use: ast.Name, ctx: Context) -> ast.AST | None:
@@ -338,12 +346,20 @@ def _inside_unit(bound: ast.AST | None, sign: int) -> bool:
     return False
 
 
-def above_one(bound: ast.AST | None) -> bool:
+def above_one(bound: ast.AST | None, ctx: Context) -> bool:
     """``1 + eps``, ``1.0 + self.eps``, ``1 + 1e-7``: one plus an eps, the floor that keeps an
-    arcosh argument (a hyperbolic distance's ``-<x, y>_L``, >= 1 in exact arithmetic) off its pole."""
+    arcosh argument (a hyperbolic distance's ``-<x, y>_L``, >= 1 in exact arithmetic) off its
+    pole; an eps whose default is not > 0 (``eps=-1e-3``) is no such floor."""
+    def tiny(b: ast.AST) -> bool:
+        v = const_value(b)
+        if v is not None:
+            return 0 < v <= 1e-3
+        default = ctx.param_default(b.id) if isinstance(b, ast.Name) and hasattr(ctx, "param_default") else None
+        dv = const_value(default) if default is not None else None
+        return is_eps_like(b) and (dv is None or isinstance(dv, (int, float)) and dv > 0)
+
     return isinstance(bound, ast.BinOp) and isinstance(bound.op, ast.Add) and any(
-        const_value(a) == 1 and (is_eps_like(b) or 0 < (const_value(b) or 0) <= 1e-3)
-        for a, b in ((bound.left, bound.right), (bound.right, bound.left)))
+        const_value(a) == 1 and tiny(b) for a, b in ((bound.left, bound.right), (bound.right, bound.left)))
 
 
 #: methods that pick elements out of an array (or lay them out anew) without changing them
@@ -364,9 +380,7 @@ def _picked_from(node: ast.AST, ctx: Context, hops: int = 4):
         if written(node):
             return
         if isinstance(node, ast.Name):
-            value = ctx.definition(node.id)
-            if value is None and ctx.parent(node) is not None:
-                value = _reaching_value(node, ctx)
+            value = _stands_for(node, ctx)
             if value is None:
                 return
             node = value
@@ -380,6 +394,30 @@ def _picked_from(node: ast.AST, ctx: Context, hops: int = 4):
         if written(node):
             return
         yield node
+
+
+#: in-place clamps: a write that keeps the bounds it is checked for
+_INPLACE_CLAMPS = frozenset({"clamp_", "clamp_min_", "clamp_max_", "clip_"})
+
+
+def _written_after(node: ast.AST, ctx: Context) -> bool:
+    """``node`` is a name the function writes into otherwise than by an in-place clamp (an
+    item store ``c[0] = -1.0``, ``c.sub_(1.0)``, ``c.fill_diagonal_(1.0)``)."""
+    from kinkcheck.lint.bindings import item_targets
+    from kinkcheck.lint.walk import walk_local
+
+    if not isinstance(node, ast.Name) or getattr(ctx, "fn", None) is None:
+        return False
+    for n in walk_local(ctx.fn):
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name) \
+                and n.func.value.id == node.id and n.func.attr.endswith("_") and not n.func.attr.endswith("__") \
+                and n.func.attr not in _INPLACE_CLAMPS:
+            return True
+        if isinstance(n, (ast.Assign, ast.AugAssign)) and any(
+                name.id == node.id for t in (n.targets if isinstance(n, ast.Assign) else [n.target])
+                for _store, name in item_targets(t)):
+            return True
+    return False
 
 
 def _nonnegative_operand(call: ast.Call, ctx: Context) -> bool:
@@ -403,6 +441,8 @@ def unit_clamp(node: ast.AST, ctx: Context, site=None) -> bool:
     (whose pole is at 1 only) ``x.clamp_min(1 + eps)``: acos of such a value is nan everywhere,
     so the floor is written for arcosh alone. Elements picked out of a clamped array keep its
     bounds (``cos = cos.clamp(-1 + eps, 1 - eps); torch.acos(cos.diagonal())``)."""
+    if _written_after(node, ctx):
+        return False  # `c = c.clamp(-1 + eps, 1 - eps); c[0] = -1.0`: the bounds no longer hold
     for value in (v for start in _picked_from(node, ctx) for v in _values(start, ctx)):
         tail = _callee_tail(value, ctx)
         if tail in ("clamp", "clamp_", "clip", "clip_"):
@@ -413,9 +453,8 @@ def unit_clamp(node: ast.AST, ctx: Context, site=None) -> bool:
                 and _nonnegative_operand(value, ctx):
             return True  # `acos(|<q1, q2>|.clamp(max=1 - eps))`: a cosine >= 0 kept below 1
         if _arcosh_site(site) and tail in ("clamp", "clamp_", "clip", "clip_", "clamp_min", "clamp_min_", "maximum", "fmax") \
-                and above_one(_lower_bound(value, tail, ctx)) and (
-                    tail in ("clamp_min", "clamp_min_", "maximum", "fmax") or _upper_bound(value, tail, ctx) is None):
-            return True
+                and above_one(_lower_bound(value, tail, ctx), ctx):
+            return True  # (an upper bound as well keeps the value off the pole all the same)
         if isinstance(value, ast.BinOp) and isinstance(value.op, ast.Mult):
             if _inside_unit(value.left, 1) or _inside_unit(value.right, 1):
                 return True

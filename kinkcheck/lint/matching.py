@@ -191,7 +191,7 @@ def match_call(node: ast.Call, ctx: "Context", tables: Tables) -> list[Site]:
     if isinstance(func, ast.Attribute) and func.attr in tables.methods and not ctx.is_module_ref(func.value):
         recv_kind = ctx.kind(func.value)
         if recv_kind == PLAIN or _object_receiver(func.value, ctx) \
-                or _not_an_array_method(node, func.attr, ctx) or _logging_call(node, func.attr):
+                or _not_an_array_method(node, func.attr, ctx) or _logging_call(node, func.attr, ctx):
             return out
         for code in tables.methods[func.attr]:
             rule = _rule(ctx, code)
@@ -336,16 +336,21 @@ def _not_an_array_method(call: ast.Call, attr: str, ctx) -> bool:
 _UFUNC_KEYWORDS = frozenset({"out", "where", "dtype", "casting", "order", "subok"})
 
 
-def _logging_call(call: ast.Call, attr: str) -> bool:
+def _logging_call(call: ast.Call, attr: str, ctx: "Context") -> bool:
     """``metrics.log(step, loss=float(loss))``, ``run.log({"loss": loss})``, ``logger.log("loss",
-    loss)``: a logger's ``log``, not the logarithm. A tensor's ``.log()`` takes no argument and an
-    array namespace's (``xp.log(x)``) no metric keyword, no name and no record of values."""
-    if attr != "log":
+    loss)``, ``log.log(logging.INFO, "loss %s", loss)``: a logger's ``log``, not the logarithm. A
+    tensor's ``.log()`` takes no argument; an array namespace's (``xp.log(x)``) takes no metric
+    keyword, no name and no record of values, and a logarithm whose value is thrown away is
+    computed for nothing."""
+    if attr != "log" or not (call.args or call.keywords):
         return False
-    if any(k.arg is None or k.arg not in _UFUNC_KEYWORDS for k in call.keywords):
+    if any(k.arg is not None and k.arg not in _UFUNC_KEYWORDS for k in call.keywords):
         return True
+    if isinstance(ctx.parent(call), ast.Expr):
+        return True  # a statement of its own: what it returns is not used
     first = call.args[0] if call.args else None
-    return isinstance(first, (ast.Dict, ast.JoinedStr)) or isinstance(first, ast.Constant) and isinstance(first.value, str)
+    return isinstance(first, (ast.Dict, ast.JoinedStr)) or isinstance(first, ast.Constant) and isinstance(first.value, str) \
+        or isinstance(first, ast.Call) and isinstance(first.func, ast.Name) and first.func.id == "dict"
 
 
 def _object_receiver(recv: ast.AST, ctx: "Context") -> bool:

@@ -386,7 +386,9 @@ def _written_into(fa, cls_qual: str | None, attr: str) -> bool:
 
     trees = [n for c in related_classes(fa, cls_qual) if (n := fa.class_node(c)) is not None] if cls_qual else [fa.tree]
 
-    def own(node: ast.AST) -> bool:
+    def own(node: ast.AST) -> bool:  # `self.L`, also read through `.data`
+        if isinstance(node, ast.Attribute) and node.attr == "data":
+            node = node.value
         return isinstance(node, ast.Attribute) and node.attr == attr and isinstance(node.value, ast.Name) \
             and node.value.id == "self"
 
@@ -399,6 +401,9 @@ def _written_into(fa, cls_qual: str | None, attr: str) -> bool:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and own(node.func.value) \
                 and node.func.attr.endswith("_") and not node.func.attr.startswith("_"):
             return True
+        if isinstance(node, ast.Call) and node.args and own(node.args[0]) and callee_tail(node.func).endswith("_") \
+                and not callee_tail(node.func).endswith("__"):
+            return True  # `torch.nn.init.zeros_(self.L)`
     return False
 
 

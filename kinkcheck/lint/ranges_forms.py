@@ -233,6 +233,19 @@ def _windows_first_parameter(fn: ast.FunctionDef) -> bool:
     return False
 
 
+def _reached(node: ast.AST, ctx) -> ast.AST:
+    """The one value that reaches this use of a name (``p`` of ``1 - p`` after ``p = clip(p,
+    eps, 1 - eps)``, however often ``p`` is rebound elsewhere), else the value a name bound
+    once stands for, else ``node`` itself."""
+    if not isinstance(node, ast.Name):
+        return node
+    from kinkcheck.lint.guards import _reaching_value
+
+    value = (_reaching_value(node, ctx) if hasattr(ctx, "parents") and ctx.parent(node) is not None else None) \
+        or _defined(node, ctx)
+    return value if value is not None else node
+
+
 def _capped_below(node: ast.AST, c: float, ctx) -> bool:
     """``node`` is clamped from above strictly below ``c``: ``clip(p, eps, 1 - eps)``,
     ``p.clamp(max=0.999)``, ``minimum(p, 1 - eps)`` (or a name bound once to that); or it is
@@ -242,14 +255,7 @@ def _capped_below(node: ast.AST, c: float, ctx) -> bool:
     base = _squared(node)
     if base is not None:
         return c >= 1 and unit_clamp(base, ctx)
-    if isinstance(node, ast.Name):
-        from kinkcheck.lint.guards import _reaching_value
-
-        # the one value that reaches this use (`p` of `1 - p` after `p = clip(p, eps, 1 - eps)`,
-        # however often `p` is rebound elsewhere), else the value a name bound once stands for
-        value = (_reaching_value(node, ctx) if hasattr(ctx, "parents") and ctx.parent(node) is not None else None) \
-            or _defined(node, ctx)
-        node = value if value is not None else node
+    node = _reached(node, ctx)
     if not isinstance(node, ast.Call):
         return False
     from kinkcheck.lint.ranges_calls import _call_tail
@@ -280,22 +286,33 @@ def floored_above_one(node: ast.AST, ctx) -> bool:
     written out (``log(x + sqrt(x * x - 1))``) meets no pole."""
     from kinkcheck.lint.guards import _lower_bound, above_one
 
-    base = node
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult) and ast.dump(node.left) == ast.dump(node.right):
-        base = node.left
-    elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow) and const_value(node.right) == 2:
-        base = node.left
+    base = _squared(node) or node
+    if isinstance(base, ast.Name) and _lambda_parameter(base, ctx):
+        return False  # `lambda y: sqrt(y * y - 1)`: the lambda's own y, whatever the function's is
     if isinstance(base, ast.Name):
         from kinkcheck.lint.guards import _reaching_value
 
+        # only what reaches this read, or a local bound once: a parameter floored on one branch
+        # (`if flag: y = x.clamp_min(1 + eps)`) may arrive unfloored
         value = (_reaching_value(base, ctx) if hasattr(ctx, "parents") and ctx.parent(base) is not None else None) \
-            or _defined(base, ctx)
+            or (ctx.bound_once(base.id) if hasattr(ctx, "bound_once") else None)
         base = value if value is not None else base
     if not isinstance(base, ast.Call):
         return False
     tail = call_tail(base)
     return tail in ("clamp", "clamp_", "clip", "clip_", "clamp_min", "clamp_min_", "maximum", "fmax") \
-        and above_one(_lower_bound(base, tail, ctx))
+        and above_one(_lower_bound(base, tail, ctx), ctx)
+
+
+def _lambda_parameter(node: ast.Name, ctx) -> bool:
+    """``node`` reads a parameter of a lambda it sits in."""
+    parent = ctx.parent(node) if hasattr(ctx, "parents") else None
+    while parent is not None:
+        if isinstance(parent, ast.Lambda) and any(a.arg == node.id for a in (
+                *parent.args.posonlyargs, *parent.args.args, *parent.args.kwonlyargs)):
+            return True
+        parent = ctx.parent(parent)
+    return False
 
 
 def _positive_setting(node: ast.AST, ctx) -> bool:

@@ -147,7 +147,7 @@ def eps_clamp(call: ast.AST, tail: str, ctx: Context) -> bool:
         return True
     if low is not None and high is not None and _machine(low, ctx, 0) and _machine(high, ctx, 1):
         return True  # `clip(probs, finfo.tiny, 1 - finfo.eps)`: bounds no model picks, only rounding does
-    if high is None and above_one(low) and (_feeds(call, ctx, into=ARC_COSH) or _arcosh_written_out(call, ctx)):
+    if high is None and above_one(low, ctx) and (_feeds(call, ctx, into=ARC_COSH) or _arcosh_written_out(call, ctx)):
         return True  # `arccosh(x.clamp_min(1 + eps))`: a hyperbolic distance kept off its pole at 1
     if const_value(low) == -1 and const_value(high) == 1 and _feeds(call, ctx, into=ARC_COSINES):
         return True  # `arccos(clip((trace - 1) / 2, -1, 1))`: a cosine kept in the domain against rounding
@@ -184,10 +184,15 @@ def _arcosh_written_out(call: ast.AST, ctx: Context) -> bool:
     from kinkcheck.lint import sinks
 
     parent = ctx.parent(call)
-    if not (isinstance(parent, ast.Assign) and parent.value is call and len(parent.targets) == 1
-            and isinstance(parent.targets[0], ast.Name)):
+    if isinstance(parent, ast.Assign) and len(parent.targets) == 1:
+        target: ast.AST = parent.targets[0]
+    elif isinstance(parent, ast.AnnAssign):
+        target = parent.target
+    else:
         return False
-    for use in sinks.uses_of(parent.targets[0].id, parent, ctx):
+    if not (isinstance(target, ast.Name) and parent.value is call):
+        return False
+    for use in sinks.uses_of(target.id, parent, ctx):
         square = ctx.parent(use)
         if not (isinstance(square, ast.BinOp) and (isinstance(square.op, ast.Mult) and ast.dump(square.left)
                                                    == ast.dump(square.right) or isinstance(square.op, ast.Pow)
