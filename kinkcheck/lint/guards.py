@@ -403,21 +403,9 @@ _INPLACE_CLAMPS = frozenset({"clamp_", "clamp_min_", "clamp_max_", "clip_"})
 def _written_after(node: ast.AST, ctx: Context) -> bool:
     """``node`` is a name the function writes into otherwise than by an in-place clamp (an
     item store ``c[0] = -1.0``, ``c.sub_(1.0)``, ``c.fill_diagonal_(1.0)``)."""
-    from kinkcheck.lint.bindings import item_targets
-    from kinkcheck.lint.walk import walk_local
+    from kinkcheck.lint.ranges_calls import _changed_in_place
 
-    if not isinstance(node, ast.Name) or getattr(ctx, "fn", None) is None:
-        return False
-    for n in walk_local(ctx.fn):
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name) \
-                and n.func.value.id == node.id and n.func.attr.endswith("_") and not n.func.attr.endswith("__") \
-                and n.func.attr not in _INPLACE_CLAMPS:
-            return True
-        if isinstance(n, (ast.Assign, ast.AugAssign)) and any(
-                name.id == node.id for t in (n.targets if isinstance(n, ast.Assign) else [n.target])
-                for _store, name in item_targets(t)):
-            return True
-    return False
+    return isinstance(node, ast.Name) and _changed_in_place(node.id, ctx, keep=_INPLACE_CLAMPS)
 
 
 def _nonnegative_operand(call: ast.Call, ctx: Context) -> bool:

@@ -407,10 +407,10 @@ def _written_into(fa, cls_qual: str | None, attr: str) -> bool:
     return False
 
 
-def _changed_in_place(name: str, ctx) -> bool:
+def _changed_in_place(name: str, ctx, keep: frozenset[str] = frozenset()) -> bool:
     """``L[..., 0] = 0``, ``L.mul_(keep)``, ``L.masked_fill_(m, 0)``: the function writes into
     ``name``'s values (an item store or a mutator, as :func:`bindings.mutated_names` finds
-    them, or any other in-place method)."""
+    them, or any other in-place method but those in ``keep``)."""
     from kinkcheck.lint.bindings import mutated_names
     from kinkcheck.lint.walk import walk_local
 
@@ -419,7 +419,7 @@ def _changed_in_place(name: str, ctx) -> bool:
     return name in mutated_names(ctx) or any(
         isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)
         and n.func.value.id == name and n.func.attr.endswith("_") and not n.func.attr.endswith("__")
-        for n in walk_local(ctx.fn))
+        and n.func.attr not in keep for n in walk_local(ctx.fn))
 
 
 #: calls that lay the entries of their arguments side by side
