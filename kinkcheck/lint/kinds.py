@@ -317,6 +317,8 @@ def _variable_kind(ctx: "Context", name: str) -> str:
                 if hk:
                     return hk
             return join(*assigned)
+        if _only_cycles(ctx, name):
+            return _CYCLE  # `for i1, _ in zip(idx, aux)` inside `idx = [... for i1, _ in zip(idx, aux)]`
         return name_kind(name) or UNKNOWN
     # enclosing scopes / module level
     outer = binding_scope(name, ctx)
@@ -499,6 +501,22 @@ def _listed_zip(iterable: ast.AST, ctx: "Context") -> ast.AST:
         if isinstance(bound, ast.Call) and (dotted(bound.func) or "") == "zip":
             return bound
     return iterable
+
+
+def _only_cycles(ctx: "Context", name: str) -> bool:
+    """Every value of ``name`` is an item of an iterable that is itself being worked out (the
+    comprehension that rebinds a list from its own items): its kind is that list's, still open."""
+    values = ctx.assignments().get(name, ())
+    return bool(values) and all(isinstance(v, IterItem) and ctx.kind(v.iterable) == _CYCLE or isinstance(v, IterItem)
+                                and _zip_item_cycles(v, ctx) for v in values)
+
+
+def _zip_item_cycles(value: IterItem, ctx: "Context") -> bool:
+    iterable = _listed_zip(value.iterable, ctx)
+    if not (isinstance(iterable, ast.Call) and dotted(iterable.func) == "zip" and value.index is not None
+            and value.index < len(iterable.args)):
+        return False
+    return ctx.kind(iterable.args[value.index]) == _CYCLE
 
 
 def _assigned_kinds(ctx: "Context", name: str) -> list[str]:
