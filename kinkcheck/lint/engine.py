@@ -36,7 +36,7 @@ from kinkcheck.lint.guards import accepts
 from kinkcheck.lint.index import recall
 from kinkcheck.lint.walk import backward_slice, walk_local
 from kinkcheck.lint.make_finding import site_finding
-from kinkcheck.lint.matching import Tables, match_call, match_operator
+from kinkcheck.lint.matching import Tables, _operand, match_call, match_operator
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, PLAIN, TENSOR
 from kinkcheck.lint.roots import (
     GRAD_OF_EXPR, backward_operand, differentiated_expr, returns_the_loss,
@@ -56,10 +56,7 @@ def _nan_norm(site: Site) -> bool:
     nan gradient at v == 0, where torch's masked norm'(0) = 0 gives the square its true slope."""
     if not (site.qname and site.qname.split(".")[0] == "jax"):
         return False
-    call = site.call
-    order = None
-    if isinstance(call, ast.Call):
-        order = call.args[1] if len(call.args) > 1 else next((k.value for k in call.keywords if k.arg == "ord"), None)
+    order = _operand(site.call, 1, "ord") if isinstance(site.call, ast.Call) else None
     # the 2-norm and Frobenius norm divide by themselves; the 1- and inf-norms' slopes are
     # finite (an order held in a name may be either)
     return not (isinstance(order, ast.Constant) and order.value not in (None, 2, 2.0, "fro"))

@@ -507,16 +507,20 @@ def _only_cycles(ctx: "Context", name: str) -> bool:
     """Every value of ``name`` is an item of an iterable that is itself being worked out (the
     comprehension that rebinds a list from its own items): its kind is that list's, still open."""
     values = ctx.assignments().get(name, ())
-    return bool(values) and all(isinstance(v, IterItem) and ctx.kind(v.iterable) == _CYCLE or isinstance(v, IterItem)
-                                and _zip_item_cycles(v, ctx) for v in values)
+    return bool(values) and all(isinstance(v, IterItem) and _CYCLE in (
+        ctx.kind(v.iterable), ctx.kind(source) if (source := _zip_source(v, ctx)) is not None else None) for v in values)
 
 
-def _zip_item_cycles(value: IterItem, ctx: "Context") -> bool:
+def _zip_source(value: IterItem, ctx: "Context") -> ast.AST | None:
+    """The iterable an item of ``zip(a, b)`` comes from (``b`` of ``_, x in zip(a, b)``); None
+    for another iterable, or where a starred argument hides which."""
     iterable = _listed_zip(value.iterable, ctx)
-    if not (isinstance(iterable, ast.Call) and dotted(iterable.func) == "zip" and value.index is not None
-            and value.index < len(iterable.args)):
-        return False
-    return ctx.kind(iterable.args[value.index]) == _CYCLE
+    if not (isinstance(iterable, ast.Call) and dotted(iterable.func) == "zip"):
+        return None
+    args = iterable.args
+    if value.index is None or value.index >= len(args) or any(isinstance(a, ast.Starred) for a in args):
+        return None
+    return args[value.index]
 
 
 def _assigned_kinds(ctx: "Context", name: str) -> list[str]:
@@ -533,9 +537,8 @@ def _assigned_kinds(ctx: "Context", name: str) -> list[str]:
                     it = PLAIN if value.index == 0 else (ctx.kind(iterable.args[0]) if iterable.args else UNKNOWN)
                 else:
                     # `for a, b in zip(sizes[:-1], sizes[1:])`: each item comes from its own iterable
-                    args = iterable.args
-                    it = ctx.kind(args[value.index]) if value.index is not None and value.index < len(args) \
-                        and not any(isinstance(a, ast.Starred) for a in args) else UNKNOWN
+                    source = _zip_source(value, ctx)
+                    it = ctx.kind(source) if source is not None else UNKNOWN
             out.append(PLAIN if it == PLAIN else (UNKNOWN if it == UNKNOWN else it))
         elif isinstance(value, Opaque):
             out.append(UNKNOWN)

@@ -351,30 +351,27 @@ def _cholesky_factor(expr: ast.AST, item: int | None, ctx, depth: int) -> bool:
 
 
 def _bindings(name: str, ctx) -> list[tuple[ast.AST, int | None]]:
-    """The values a local name is assigned and, for a tuple target (``L, info = f(K)``), the
-    position of the name in it; none for a parameter, a loop variable, an augmented or a
-    walrus binding."""
-    from kinkcheck.lint.walk import walk_local
+    """The values a local name is assigned (``flow.bindings``) and, for a tuple target (``L,
+    info = f(K)``), the position of the name in it; none for a parameter, or where a binding is
+    no plain assignment (a loop or ``with`` target, an augmented, annotated or walrus binding, a
+    starred or nested unpacking)."""
+    from kinkcheck.lint import flow
 
     if name in getattr(ctx, "params", {}):
         return []
     found: list[tuple[ast.AST, int | None]] = []
-    for node in walk_local(ctx.fn):
-        targets = [i.optional_vars for i in node.items if i.optional_vars is not None] \
-            if isinstance(node, (ast.With, ast.AsyncWith)) else [node.target] \
-            if isinstance(node, (ast.For, ast.AsyncFor, ast.NamedExpr, ast.AugAssign, ast.AnnAssign)) else []
-        if any(isinstance(n, ast.Name) and n.id == name for t in targets for n in ast.walk(t)):
-            return []  # a loop variable, an augmented or walrus binding: not a plain value
-        if not isinstance(node, ast.Assign):
+    for stmt, _value in flow.bindings(ctx).get(name, ()):
+        if not isinstance(stmt, ast.Assign):
+            return []
+        if any(isinstance(t, ast.Name) and t.id == name for t in stmt.targets):
+            found.append((stmt.value, None))
             continue
-        for target in node.targets:
-            if isinstance(target, ast.Name) and target.id == name:
-                found.append((node.value, None))
-            elif isinstance(target, (ast.Tuple, ast.List)):
-                if any(isinstance(t, ast.Starred) for t in target.elts) \
-                        and any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(target)):
-                    return []  # `*rest, L = f(K)`: which item is L's depends on the length
-                found.extend((node.value, i) for i, t in enumerate(target.elts) if isinstance(t, ast.Name) and t.id == name)
+        at = [i for t in stmt.targets if isinstance(t, (ast.Tuple, ast.List))
+              and not any(isinstance(e, ast.Starred) for e in t.elts)
+              for i, e in enumerate(t.elts) if isinstance(e, ast.Name) and e.id == name]
+        if len(at) != 1:
+            return []  # `*rest, L = f(K)`: which item is L's depends on the length
+        found.append((stmt.value, at[0]))
     return found
 
 

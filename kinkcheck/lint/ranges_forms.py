@@ -233,16 +233,16 @@ def _windows_first_parameter(fn: ast.FunctionDef) -> bool:
     return False
 
 
-def _reached(node: ast.AST, ctx) -> ast.AST:
+def _reached(node: ast.AST, ctx, local_only: bool = False) -> ast.AST:
     """The one value that reaches this use of a name (``p`` of ``1 - p`` after ``p = clip(p,
     eps, 1 - eps)``, however often ``p`` is rebound elsewhere), else the value a name bound
-    once stands for, else ``node`` itself."""
+    once stands for (with ``local_only``, a local name, never a parameter), else ``node``."""
     if not isinstance(node, ast.Name):
         return node
     from kinkcheck.lint.guards import _reaching_value
 
     value = (_reaching_value(node, ctx) if hasattr(ctx, "parents") and ctx.parent(node) is not None else None) \
-        or _defined(node, ctx)
+        or ((ctx.bound_once(node.id) if hasattr(ctx, "bound_once") else None) if local_only else _defined(node, ctx))
     return value if value is not None else node
 
 
@@ -289,14 +289,9 @@ def floored_above_one(node: ast.AST, ctx) -> bool:
     base = _squared(node) or node
     if isinstance(base, ast.Name) and _lambda_parameter(base, ctx):
         return False  # `lambda y: sqrt(y * y - 1)`: the lambda's own y, whatever the function's is
-    if isinstance(base, ast.Name):
-        from kinkcheck.lint.guards import _reaching_value
-
-        # only what reaches this read, or a local bound once: a parameter floored on one branch
-        # (`if flag: y = x.clamp_min(1 + eps)`) may arrive unfloored
-        value = (_reaching_value(base, ctx) if hasattr(ctx, "parents") and ctx.parent(base) is not None else None) \
-            or (ctx.bound_once(base.id) if hasattr(ctx, "bound_once") else None)
-        base = value if value is not None else base
+    # only what reaches this read, or a local bound once: a parameter floored on one branch
+    # (`if flag: y = x.clamp_min(1 + eps)`) may arrive unfloored
+    base = _reached(base, ctx, local_only=True)
     if not isinstance(base, ast.Call):
         return False
     tail = call_tail(base)

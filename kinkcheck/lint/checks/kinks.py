@@ -9,6 +9,7 @@ from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.lint.checks import Site, refine
 from kinkcheck.lint import ranges
 from kinkcheck.lint.ranges_calls import JOINED
+from kinkcheck.lint.ranges_forms import _squared
 from kinkcheck.lint.ranges_settings import numeric_value
 from kinkcheck.lint.guards import (
     ARC_COSH,
@@ -135,11 +136,11 @@ def eps_clamp(call: ast.AST, tail: str, ctx: Context) -> bool:
     if low is None and isinstance(high, ast.BinOp) and _eps_from_one(high) and _tiny(high.right, ctx) \
             and isinstance(call, ast.Call) and _nonnegative_operand(call, ctx) and _feeds(call, ctx, into=ARC_COSINES):
         return True  # `acos(|<q1, q2>|.clamp(max=1 - eps))`: a cosine >= 0 kept below 1 against rounding
+    tiny_margins = low is not None and high is not None and _eps_from_one(high) and is_eps_like(low) and _tiny(low, ctx)
     if low is not None and high is not None and (is_eps_like(low) or _positive_floor(low, ctx) or _machine(low, ctx, 0)) \
             and (_inside_unit(high, 1) or const_value(high) == 1) \
             and (const_value(low) or 0) < 0.01 and (const_value(high) or 1) >= 0.99 \
-            and (_feeds(call, ctx, divisor=_eps_from_one(high) and is_eps_like(low) and _tiny(low, ctx))
-                 or _eps_from_one(high) and is_eps_like(low) and _tiny(low, ctx) and _in_unit_interval(call, ctx)):
+            and (_feeds(call, ctx, divisor=tiny_margins) or tiny_margins and _in_unit_interval(call, ctx)):
         # a probability kept inside (0, 1) before a log: `clip(p, eps, 1 - eps)`, or, by a
         # tiny eps, before dividing by p or 1 - p (inverse-propensity weights); a sigmoid or
         # softmax clipped an eps off both ends reaches the bounds by rounding only, wherever it
@@ -194,10 +195,8 @@ def _arcosh_written_out(call: ast.AST, ctx: Context) -> bool:
         return False
     for use in sinks.uses_of(target.id, parent, ctx):
         square = ctx.parent(use)
-        if not (isinstance(square, ast.BinOp) and (isinstance(square.op, ast.Mult) and ast.dump(square.left)
-                                                   == ast.dump(square.right) or isinstance(square.op, ast.Pow)
-                                                   and const_value(square.right) == 2)):
-            continue
+        if not (isinstance(square, ast.BinOp) and _squared(square) is not None):
+            continue  # `x * x`, `x ** 2`
         minus = ctx.parent(square)
         root = ctx.parent(minus) if minus is not None else None
         if isinstance(minus, ast.BinOp) and isinstance(minus.op, ast.Sub) and minus.left is square \
