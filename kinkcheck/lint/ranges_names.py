@@ -47,6 +47,8 @@ def _bound(stmt: ast.AST, value: ast.AST | None, name: str, ctx, depth: int) -> 
     self.get_params(c)`` that item of the tuples the function of this file returns."""
     if value is not None:
         return _range_of(value, ctx, depth)
+    if isinstance(stmt, (ast.For, ast.AsyncFor)):
+        return element_range(stmt.target, stmt.iter, name, ctx, depth)
     if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call) and len(stmt.targets) == 1:
         target = stmt.targets[0]
         if isinstance(target, (ast.Tuple, ast.List)) and not any(isinstance(e, ast.Starred) for e in target.elts):
@@ -136,6 +138,9 @@ def _reaching_name(node: ast.Name, ctx, depth: int) -> str:
     """Join over the assignments that reach this use (flow-sensitive)."""
     from kinkcheck.lint import flow
 
+    bound = _comprehension_binding(node, ctx)
+    if bound is not None:
+        return element_range(*bound, node.id, ctx, depth)
     found, entry = flow.reaching(node.id, node, ctx)
     if not entry and _loop_count(node, found, ctx):
         return GE1
@@ -149,6 +154,40 @@ def _reaching_name(node: ast.Name, ctx, depth: int) -> str:
     fn = getattr(ctx, "fn", None)
     exits = validated.exit_range(node, fn) if found and fn is not None else None
     return meet(join(*rs), exits) if exits is not None else join(*rs)
+
+
+#: calls whose items are those of their first argument (``sorted(scales)``)
+_SAME_ITEMS = frozenset({"sorted", "reversed", "list", "tuple"})
+
+
+def element_range(target: ast.AST, iterable: ast.AST, name: str, ctx, depth: int) -> str:
+    """The range ``name`` gets as the target of ``for <target> in <iterable>``: an item of the
+    iterable has the range the iterable's items have (``for bw in bandwidths`` with
+    ``bandwidths=(0.1, 1.0, 10.0)``, ``for s in x.shape``); a name unpacked from an item, or
+    an item of a call that makes new items (``range``, ``enumerate``, ``zip``), is unknown."""
+    while isinstance(iterable, ast.Call) and isinstance(iterable.func, ast.Name) \
+            and iterable.func.id in _SAME_ITEMS and len(iterable.args) == 1:
+        iterable = iterable.args[0]
+    if not (isinstance(target, ast.Name) and target.id == name) or isinstance(iterable, (ast.Call, ast.Dict)):
+        return ANY
+    return _range_of(iterable, ctx, depth)
+
+
+def _comprehension_binding(node: ast.Name, ctx) -> tuple[ast.AST, ast.AST] | None:
+    """(target, iterable) of the comprehension generator that binds this use of a name
+    (``bw`` in ``sum(k(bw) for bw in bandwidths)``), None where no comprehension does."""
+    child, parent = node, ctx.parent(node)
+    while parent is not None and not isinstance(parent, ast.stmt):
+        if isinstance(parent, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+            gens = parent.generators
+            inside = next((i for i, g in enumerate(gens) if g is child), len(gens))
+            if inside < len(gens) and not any(n is node for n in ast.walk(gens[inside].iter)):
+                inside += 1  # read in the generator's own `if`: its target binds there too
+            for g in reversed(gens[:inside]):  # a generator binds for those after it and the element
+                if any(isinstance(t, ast.Name) and t.id == node.id for t in ast.walk(g.target)):
+                    return g.target, g.iter
+        child, parent = parent, ctx.parent(parent)
+    return None
 
 
 #: names of a softmax temperature, positive by what they are
