@@ -217,7 +217,39 @@ def _reported(node: ast.AST, ctx, depth: int = 2, number: bool = False) -> bool:
 
         if records_on_self(parent, ctx):
             return True  # `self.last_loss = loss.detach().item()`: kept to be read by others
+        if _record_entry(parent, ctx):
+            return True  # `logs["task"] = loss.item()` in the logs returned beside the loss
     return depth > 0 and every_bound_use(child, ctx, lambda u: _reported(u, ctx, depth - 1, number))
+
+
+def _record_entry(assign: ast.Assign, ctx) -> bool:
+    """``logs["task"] = loss.item()``: an entry, under a literal key, of a local dict whose entry
+    under that key is never read back and which itself is only returned beside the loss or
+    logged. ``logs["aux"] = aux.item(); loss = loss + w * logs["aux"]`` reads it back."""
+    target = assign.targets[0] if len(assign.targets) == 1 else None
+    if not (isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name)):
+        return False
+    key = _literal_key(target)
+    if key is None:
+        return False
+    uses = reads(target.value.id, ctx)
+    for use in uses:
+        parent = ctx.parent(use)
+        if isinstance(parent, ast.Subscript) and parent.value is use:
+            if isinstance(parent.ctx, ast.Store):
+                continue  # another entry written
+            other = _literal_key(parent)
+            if other is not None and other != key:
+                continue  # another entry read
+            return False
+        if not _reported(use, ctx, depth=0):
+            return False
+    return bool(uses)
+
+
+def _literal_key(item: ast.Subscript) -> str | None:
+    key = item.slice
+    return key.value if isinstance(key, ast.Constant) and isinstance(key.value, str) else None
 
 
 def _history(func: ast.AST, ctx) -> bool:
