@@ -210,7 +210,7 @@ class ValuePass:
                 if name in e.nested:
                     break  # a nested `def` (a scan or vmap body, a local helper)
                 if name in e.bound:
-                    got = e.parent is None or any(v.__class__ in _FUNCTION_VALUES for v in e.assigns.get(name, ()))
+                    got = e.parent is None or any(_function_value(v) for v in e.assigns.get(name, ()))
                     break
                 e = e.parent
             known[name] = got
@@ -302,6 +302,14 @@ class ValuePass:
             while cls is not None and cls.cls_qual is None:
                 cls = cls.parent
             self.ix._function(fd, q, fd.name, lenv, cls.cls_qual if cls else None, nodes, is_lambda=True)
+
+
+def _function_value(value: ast.AST) -> bool:
+    """A lambda, a name or an attribute, or a choice between such (``pair_fn = neg_sisdr if
+    kind == "sisdr" else l1``)."""
+    if isinstance(value, ast.IfExp):
+        return _function_value(value.body) and _function_value(value.orelse)
+    return value.__class__ in _FUNCTION_VALUES
 
 
 def _lambda_nodes(fd: ast.FunctionDef):
