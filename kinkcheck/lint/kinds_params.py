@@ -22,6 +22,7 @@ from kinkcheck.lint.resolve import (
     join,
     name_kind,
 )
+from kinkcheck.lint.walk import walk_local
 from kinkcheck.syntax import call_tail
 
 if TYPE_CHECKING:
@@ -57,6 +58,9 @@ def parameter_kind(ctx: "Context", name: str) -> str:
         # the samples and targets an objective of the weights is fitted on; `(raw, y)`: the
         # response a raw score is scored against; `(x_start, x_t, t)`: a diffusion's clean sample
         return DATA
+    if _network_input(ctx, name):
+        # `(model, x_natural, y)`: the input the loss runs the network it is handed on
+        return join(DATA, *_assigned_kinds(ctx, name)) if name in ctx.assignments() else DATA
     ann, default = ctx.params[name]
     if _spread_into_arrays(ctx, name):
         return UNKNOWN  # `torch.min(*args)`: the star holds what the array function takes
@@ -326,6 +330,25 @@ def _clean_sample(ctx: "Context", name: str) -> bool:
     x_t, t, pred)``): the data the model learns to denoise, beside the noised sample, the
     noise or the timesteps (not a bare ``t``: a shooting loss's ``(x0, t)`` is its state)."""
     return bool(_CLEAN_SAMPLE_RE.match(name)) and any(_NOISED_RE.match(p) for p in ctx.params if p != name)
+
+
+#: the network a loss is handed (``trades_loss(model, x_natural, y)``), and the names of the
+#: input it runs it on (not ``fake`` or ``pred``: a generator's output scored by a critic)
+_NETWORK_PARAM_RE = lazy_pattern(r"^(model|net|network|classifier|clf|encoder|backbone|policy)$")
+_INPUT_RE = lazy_pattern(r"^(x|xs|x_(nat|natural|clean|orig|original|in|input|batch)|inputs?|images?|imgs?|batch_x|xb|"
+                         r"obs|observations?|states?)$")
+
+
+def _network_input(ctx: "Context", name: str) -> bool:
+    """``x_natural`` of ``trades_loss(model, x_natural, y)`` that calls ``model(x_natural)``: the
+    input of the network the loss is handed (an adversarial, consistency or gradient-alignment
+    loss), data as a batch's inputs are; the prediction is what the network returns."""
+    if not _INPUT_RE.match(name):
+        return False
+    networks = {p for p in ctx.params if p != name and _NETWORK_PARAM_RE.match(p)}
+    return bool(networks) and any(
+        isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in networks
+        and any(isinstance(a, ast.Name) and a.id == name for a in n.args) for n in walk_local(ctx.fn))
 
 
 def _helper(ctx: "Context") -> bool:

@@ -31,10 +31,10 @@ FOREIGN = textwrap.dedent(
     ACTS = {"relu": F.relu, "bert": BertModel}
 
 
-    def loss(x, model=BertModel):
+    def loss(pred, model=BertModel):
         ops = {"abs": torch.abs, "mean": np.mean}
-        attn = BertSelfAttention(x)
-        return ops["abs"](x) + ACTS["relu"](x) + model(x)(x) + attn(x) + getattr(np, "sqrt")(x)
+        attn = BertSelfAttention(pred)
+        return ops["abs"](pred) + ACTS["relu"](pred) + model(pred)(pred) + attn(pred) + getattr(np, "sqrt")(pred)
     """
 )
 
