@@ -74,6 +74,8 @@ def severs_gradient(site, ctx) -> bool:
     if _new_leaf(node, ctx) or _reported(node, ctx, number=number) or _after_backward(node, ctx):
         return False
     if site.code in DELIBERATE:
+        if dead_terms.converted(node, ctx):
+            return False  # `pred.detach().cpu().numpy()`: one site, one finding (the conversion's)
         if any(_inside(node, d) for d in getattr(ctx.fn, "decorator_list", ())):
             # ``@torch.no_grad()`` on the whole function declares it a statistic (DETR's
             # ``loss_cardinality``, "for logging only"); a training loss written so fails
@@ -107,7 +109,11 @@ def severs_gradient(site, ctx) -> bool:
 
 
 
-def _only_compared(node: ast.AST, ctx) -> bool:
+#: host reductions that make a threshold of the values handed in
+_HOST_STATISTICS = frozenset({"quantile", "percentile", "median", "nanquantile", "nanpercentile", "nanmedian"})
+
+
+def _only_compared(node: ast.AST, ctx, depth: int = 1) -> bool:
     """``node``'s value is an operand of a comparison, directly or through Python arithmetic
     on numbers (``min(kth, thresh)``): a comparison has no gradient, so a threshold cut from
     the graph loses none."""
@@ -115,13 +121,17 @@ def _only_compared(node: ast.AST, ctx) -> bool:
     for _ in range(6):
         if isinstance(parent, ast.Compare):
             return True
-        if isinstance(parent, ast.Call) and child in parent.args and isinstance(parent.func, ast.Name) \
-                and parent.func.id in _THRESHOLD_BUILTINS:
-            child, parent = parent, ctx.parent(parent)
+        if isinstance(parent, ast.Call) and child in parent.args and (
+                isinstance(parent.func, ast.Name) and parent.func.id in _THRESHOLD_BUILTINS
+                or _callee(parent) in _HOST_STATISTICS and not _on_tensor(parent, ctx)):
+            child, parent = parent, ctx.parent(parent)  # `np.quantile(loss.detach().numpy(), q)`
             continue
         if isinstance(parent, (ast.BinOp, ast.UnaryOp)):
             child, parent = parent, ctx.parent(parent)
             continue
+        if isinstance(parent, ast.Assign) and parent.value is child and child is not node and depth > 0:
+            # `thr = np.quantile(...)`, then `keep = loss >= float(thr)`
+            return every_bound_use(child, ctx, lambda use: _only_compared(use, ctx, depth - 1))
         return False
     return False
 
@@ -155,6 +165,19 @@ _POSITION_CALLS = frozenset({"range", "split", "split_with_sizes", "tensor_split
                              "zeros", "ones", "empty", "full", "new_zeros", "new_ones", "new_empty", "new_full"})
 
 
+#: host functions whose value is positions of the values handed in: their order, the place of
+#: an extreme, the bins they fall in, an assignment
+_INDEX_CALLS = frozenset({"argsort", "argmax", "argmin", "argpartition", "searchsorted", "digitize",
+                          "linear_sum_assignment"})
+
+
+def _on_tensor(call: ast.Call, ctx) -> bool:
+    """``torch.argsort(...)``: an array library's index function sorts tensors (another site's
+    concern); a host library's works on what was converted."""
+    q = ctx.qualify(call.func) or ""
+    return q.split(".")[0] in ARRAY_LIBRARIES and q.split(".")[0] not in HOST_ROOTS
+
+
 def only_positions(node: ast.AST, ctx, depth: int = 6) -> bool:
     """The converted value is only ever a position: a slice bound or an index (also of an
     element of it: ``ends = offsets.tolist(); x[ends[i - 1]:ends[i]]``), a ``range`` or a
@@ -163,13 +186,18 @@ def only_positions(node: ast.AST, ctx, depth: int = 6) -> bool:
     child, parent = node, ctx.parent(node)
     if isinstance(parent, (ast.Slice, ast.Compare)):
         return True
+    if isinstance(parent, ast.Attribute) and parent.attr in ("shape", "ndim", "dtype"):
+        return True  # `cost.shape[0]`: what it holds, not a value of it
     if isinstance(parent, ast.Subscript):
         if parent.slice is child:
             return True  # `x[i]`
         # `ends[i]`: an element of the converted list, followed on
         return parent.value is child and depth > 0 and only_positions(parent, ctx, depth - 1)
     if isinstance(parent, ast.Call) and child in parent.args:
-        return _callee(parent) in _POSITION_CALLS
+        # a size, or what an index function makes of the values: their order, the place of
+        # their maximum, a matching (`np.argsort(e.detach().numpy())` as rank weights,
+        # `linear_sum_assignment(cost)`) is piecewise constant in them, with no gradient to lose
+        return _callee(parent) in _POSITION_CALLS or _callee(parent) in _INDEX_CALLS and not _on_tensor(parent, ctx)
     if isinstance(parent, (ast.IfExp, ast.BinOp)) and child is not getattr(parent, "test", None):
         # `n if c else m`, `h * w`: arithmetic of sizes is a size
         return depth > 0 and only_positions(parent, ctx, depth - 1)
