@@ -107,12 +107,18 @@ def _setting(node: ast.AST, ctx: Context) -> bool:
 
 def _values_read(term: ast.AST, ctx: Context) -> set[str]:
     """The names whose values ``term`` reads: not Python numbers, nor the object that holds
-    settings (``self`` of ``self.cfg.coef``, ``cfg`` of ``cfg.beta``)."""
+    settings (``self`` of ``self.cfg.coef``, ``cfg`` of ``cfg.beta``), nor the data handed in."""
     holders = {id(n.value) for n in ast.walk(term) if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
                and (n.value.id == "self" or _SETTINGS_RE.match(n.value.id))}
     cut = {id(n) for c in ast.walk(term) if cut_operand(c, ctx) is not None for n in ast.walk(c)}  # `penalty(flow.detach())` reads no flow
     return {n.id for n in ast.walk(term) if isinstance(n, ast.Name) and id(n) not in holders and id(n) not in cut
-            and ctx.kind(n) != PLAIN}
+            and ctx.kind(n) != PLAIN and not _input_data(n, ctx)}
+
+
+def _input_data(name: ast.Name, ctx: Context) -> bool:
+    """A parameter that is data and is never rebound (the targets ``y``): every term may read
+    it, so reading it ties no term to another."""
+    return name.id in ctx.params and name.id not in ctx.assignments() and ctx.kind(name) == DATA
 
 
 

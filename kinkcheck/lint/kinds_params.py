@@ -308,8 +308,10 @@ def _fitted_on(ctx: "Context", name: str) -> bool:
 
 
 #: a parameter holding what the model scored: beside it a ``y`` is the response it is scored
-#: against (a gradient-boosting objective's ``(raw, y)``, xgboost's ``(predt, dtrain)``)
-_SCORED_PARAM_RE = lazy_pattern(r"^(raw|raw_scores?|raw_preds?|preds?|predt|y_?pred|y_?hat|logits?|scores?|margins?)$")
+#: against (a gradient-boosting objective's ``(raw, y)``, xgboost's ``(predt, dtrain)``, a
+#: training step's ``compute_loss(out, y)``)
+_SCORED_PARAM_RE = lazy_pattern(r"^(raw|raw_scores?|raw_preds?|preds?|predt|y_?pred|y_?hat|logits?|scores?|margins?|"
+                                r"outs?|outputs?)$")
 
 
 def _response_of_prediction(ctx: "Context", name: str) -> bool:
