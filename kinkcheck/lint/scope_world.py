@@ -186,7 +186,14 @@ class _World:
         if attr == "apply" and self.is_autograd(cls):
             return {("def", m) for c in self.mro(cls) for m in self.methods.get(c, ())
                     if m.rsplit(".", 1)[-1] in AUTOGRAD_METHODS}
-        return set()
+        # an interface that leaves the method to its subclasses (`estimator: MEstimator`, then
+        # `estimator.rho(u)`): the object is one of them, and any of their methods may run
+        out: set[tuple[str, str]] = set()
+        for c in self.subclasses(cls):
+            q = f"{c}.{attr}"
+            if q in self.functions:
+                out |= self.values(q, seen)
+        return out
 
     def _matching(self, cls: str, pattern: str, seen: set[str]) -> set[tuple[str, str]]:
         """The methods whose names fit ``pattern``, of the class, its ancestors and its
