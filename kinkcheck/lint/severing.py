@@ -297,9 +297,15 @@ def reported_statistic(node: ast.AST, ctx, depth: int = 0) -> bool:
     expression, and that number is only reported: ``frac = (ratio > 1.2).float().mean().item()``
     returned beside the loss is a statistic, not a term of it. A name it is bound to
     (``clip_frac = (...).float().mean()`` under ``no_grad``) is followed: every read of it
-    must be such a report."""
+    must be such a report. So is a value kept on ``self`` under ``no_grad`` that this call does
+    not read again."""
     child, parent = node, ctx.parent(node)
     for _ in range(50):
+        if isinstance(parent, ast.Assign) and parent.value is child and id(parent) in ctx.no_grad_ids():
+            from kinkcheck.lint.branch_effects import records_on_self
+
+            if records_on_self(parent, ctx):
+                return True  # `self.accuracy = (logits > 0).float().mean()` under no_grad: a record
         if isinstance(parent, ast.Assign) and parent.value is child and depth < 2 and len(parent.targets) == 1 \
                 and isinstance(parent.targets[0], ast.Name):
             from kinkcheck.lint import sinks
