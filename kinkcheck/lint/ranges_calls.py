@@ -488,11 +488,33 @@ def _returned(node: ast.Call, ctx, depth: int) -> str:
     ``prototype_probabilities(...)`` returns a softmax)."""
     if _NESTED.get() >= 2 or not hasattr(ctx, "fa"):
         return ANY
+    from kinkcheck.lint import return_range
+
     q = own_function(node, ctx)
     entry = ctx.fa.ix.scopes.get(q) if q else None
     if q is None or entry is None:
-        return _other_file(node, ctx)
+        passed = _other_file_argument(node, ctx)
+        return _range_of(passed, ctx, depth - 1) if passed is not None else _other_file(node, ctx)
+    through = return_range.passed_through(entry[0])
+    if through is not None and isinstance(node.func, ast.Name):
+        # `batch_view(n, g)` hands back `n` reshaped: the range of what this call passes
+        got = return_range.arguments_for(node, (through,))
+        if got:
+            return _range_of(got[0], ctx, depth - 1)
     return _summary(q, entry, ctx)
+
+
+def _other_file_argument(node: ast.Call, ctx) -> ast.AST | None:
+    """The argument a helper of another checked file hands back reshaped (its summary says
+    which: ``return_range.passed_argument``)."""
+    ranges_of: dict[str, str] = ctx.fa.return_ranges
+    func = node.func
+    if not ranges_of or isinstance(func, ast.Attribute) and not ctx.is_module_ref(func.value):
+        return None
+    q = ctx.qualify(func)
+    from kinkcheck.lint.return_range import passed_argument
+
+    return passed_argument(ranges_of[q], node) if q in ranges_of else None
 
 
 def returned_item(node: ast.Call, item: int, size: int, ctx) -> str:

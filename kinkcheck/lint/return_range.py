@@ -56,6 +56,49 @@ class _IndexView:
         return q is not None and how in ("import", "star") and not isinstance(node, ast.Call)
 
 
+#: what a summary of a function that hands back one of its arguments starts with
+#: (``"=v:0"``: the range of what the call passes for ``v``, first positional)
+PASSED = "="
+
+
+def passed_through(fn: ast.AST) -> tuple[str, int] | None:
+    """(name, position) of the parameter every return of ``fn`` hands back reshaped, moved or
+    cast (``return v.view(-1, *([1] * (like.dim() - 1)))``, ``x.to(device)``): the call's value
+    has the range of that argument. None where a return computes anything else, or the
+    parameter is rebound."""
+    args = getattr(fn, "args", None)
+    body = getattr(fn, "body", None)
+    if args is None or not isinstance(body, list) or len(body) > MAX_STATEMENTS:
+        return None
+    order = [a.arg for a in (*args.posonlyargs, *args.args)]
+    found: set[str] = set()
+    for node in walk_local(fn):
+        if isinstance(node, (ast.Yield, ast.YieldFrom)):
+            return None
+        if isinstance(node, ast.Return):
+            value = node.value
+            while isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) \
+                    and value.func.attr in _SAME_VALUES:
+                value = value.func.value
+            if not (isinstance(value, ast.Name) and value.id in order):
+                return None
+            found.add(value.id)
+    if len(found) != 1:
+        return None
+    name = found.pop()
+    if any(isinstance(t, ast.Name) and t.id == name for n in walk_local(fn)
+           if isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign))
+           for t in (n.targets if isinstance(n, ast.Assign) else [n.target])):
+        return None
+    return name, order.index(name)
+
+
+#: methods that hand back the same values, reshaped, moved or cast
+_SAME_VALUES = frozenset({"view", "reshape", "view_as", "reshape_as", "unsqueeze", "squeeze", "flatten", "expand",
+                          "expand_as", "broadcast_to", "contiguous", "to", "type", "type_as", "float", "double",
+                          "half", "cpu", "cuda", "clone", "astype", "permute", "transpose"})
+
+
 def summarise(fn: ast.AST, params: dict, resolve: Callable[[ast.AST], tuple[str | None, str | None]]) -> str | None:
     """The range every return of ``fn`` has (exp-like values counted as able to underflow to
     0), or None when it says nothing useful, the function is not small, or it yields. Where
@@ -80,17 +123,29 @@ def summarise(fn: ast.AST, params: dict, resolve: Callable[[ast.AST], tuple[str 
     except (AttributeError, TypeError, RecursionError):
         return None  # a part of ranges that needs the file analysis: no summary
     if r not in _USEFUL:
-        return None
+        through = passed_through(fn)
+        return f"{PASSED}{through[0]}:{through[1]}" if through is not None else None
     if not view.defaults_read:
         return r
     order = list(params)  # a keyword-only parameter's index is past every positional one
     return r + _DEFAULTS + ",".join(f"{p}:{order.index(p)}" for p in sorted(view.defaults_read))
 
 
+def passed_argument(summary: str, call: ast.Call) -> ast.AST | None:
+    """What ``call`` passes for the parameter a pass-through summary (``"=v:0"``) names; None
+    for other summaries, or where the call leaves it out or hides it."""
+    if not summary.startswith(PASSED):
+        return None
+    got = arguments_for(call, parameter_specs(summary[len(PASSED):]))
+    return got[0] if got else None
+
+
 def holds_for(summary: str, call: ast.Call) -> str:
     """The range a summary gives ``call``: its range where the call leaves out every
     parameter whose default it rests on (and hides none behind ``*args``/``**kwargs``),
     else anything."""
+    if summary.startswith(PASSED):
+        return ranges.ANY  # the argument's range: the caller works it out (`passed_argument`)
     r, sep, rest = summary.partition(_DEFAULTS)
     if not sep:
         return r

@@ -60,6 +60,23 @@ def floored(x, lo=None):
 
 def floored_by(raw, threshold=None):
     return raw.clamp(min=threshold)
+
+
+def batch_view(v, like):
+    return v.view(-1, *([1] * (like.dim() - 1)))
+
+
+def moved(x, device=None):
+    return x.to(device).float()
+
+
+def rebound(v, like):
+    v = v - 1
+    return v.view(-1)
+
+
+def one_or_other(a, b, first: bool = True):
+    return a if first else b
 '''
 
 
@@ -81,6 +98,11 @@ def functions():
     ("constrain_noise", "pos@min_noise:1"),
     ("floored", None),  # a floor of None is none
     ("floored_by", None),  # left out, the floor is off: nothing to rest on
+    # hands back its first argument reshaped: the call has the range of what it passes there
+    ("batch_view", "=v:0"),
+    ("moved", "=x:0"),
+    ("rebound", None),  # not the argument any more
+    ("one_or_other", None),
 ])
 def test_the_range_every_return_has(functions, name, expected):
     assert functions[f"utils.{name}"].ret_range == expected
@@ -118,6 +140,23 @@ def test_a_caller_in_another_file_reads_the_helpers_default_floor(write_tree, mo
                                    "    return torch.clamp(torch.nn.functional.softplus(raw), min=lo)\n",
                        "train.py": f"import torch\nfrom utils import constrain\n\ndef loss(p):\n"
                                    f"    return -torch.log({call}).mean()\n"})
+    monkeypatch.chdir(root)
+    found = [(f.path, f.code) for f in check_paths([root], load_config(root, {}), jobs=1).findings]
+    assert [f for f in found if f[0] == "train.py"] == expected
+
+
+@pytest.mark.parametrize(("call", "expected"), [
+    ("batch_view(n.clamp_min(1e-12), g)", []),  # the argument's floor holds through the view
+    ("batch_view(n, g)", [("train.py", "KC205")]),
+])
+def test_a_helper_that_hands_back_its_argument_keeps_the_arguments_range(write_tree, monkeypatch, call, expected):
+    from kinkcheck.config import load_config
+    from kinkcheck.lint.api import check_paths
+
+    root = write_tree({"pyproject.toml": "[tool.kinkcheck]\n",
+                       "utils.py": "def batch_view(v, like):\n    return v.view(-1, *([1] * (like.dim() - 1)))\n",
+                       "train.py": f"import torch\nfrom utils import batch_view\n\ndef loss(g, n):\n"
+                                   f"    return (g / {call}).sum()\n"})
     monkeypatch.chdir(root)
     found = [(f.path, f.code) for f in check_paths([root], load_config(root, {}), jobs=1).findings]
     assert [f for f in found if f[0] == "train.py"] == expected
