@@ -98,14 +98,14 @@ def test_of_several_fixes_only_the_one_that_would_not_parse_is_left_out(cli, tmp
     write_tree({"gen.py": '''
         import torch
 
-        def loss(model, x, y):
+        def loss(model, x, y, logits):
             total = sum(v for v in torch.abs(model(x) - y))
-            return total + torch.log(torch.softmax(x, dim=-1)).sum()
+            return total + torch.log(torch.softmax(logits, dim=-1)).sum()
     '''})
     monkeypatch.chdir(tmp_path)
     result = cli("check", "--fix", "--unsafe-fixes", "gen.py", "--no-cache")
     text = (tmp_path / "gen.py").read_text()
-    assert "torch.nn.functional.log_softmax(x, dim=-1).sum()" in text and "torch.abs(model(x) - y)" in text
+    assert "torch.nn.functional.log_softmax(logits, dim=-1).sum()" in text and "torch.abs(model(x) - y)" in text
     assert "gen.py:4:28: KC101 fix left out: the fixed text does not parse" in result.stderr
 
 
