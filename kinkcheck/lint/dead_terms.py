@@ -46,7 +46,7 @@ _RETURNS_LOSS = frozenset({"name", "loss-class", "decorator", "comment", "grad-t
 def in_dead_term(cut: ast.AST, ctx: Context) -> bool:
     """``cut`` (a ``.detach()``/``stop_gradient`` call, a ``.data`` read, the ``no_grad`` of a
     ``with``) feeds only a term of the loss that carries no gradient, beside terms that do."""
-    if converted(cut, ctx):
+    if _converted(cut, ctx):
         return False  # `p = pred.detach().numpy()`: one site, one finding (the conversion's, KC502)
     if _marks_leaves(ctx):
         return False  # `w = x.detach(); w.requires_grad = True`: what is differentiated starts from a cut
@@ -150,7 +150,7 @@ def _zero(term: ast.AST) -> bool:
 _TO_HOST = frozenset({"cpu", "numpy", "tolist", "item"})
 
 
-def converted(cut: ast.AST, ctx: Context) -> bool:
+def _converted(cut: ast.AST, ctx: Context) -> bool:
     """``cut`` (``x.detach()``) is converted to host values: ``.cpu().numpy()``, ``.item()``,
     ``np.asarray(...)``, ``float(...)``: the conversion reports it."""
     node = cut

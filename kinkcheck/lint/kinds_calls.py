@@ -253,9 +253,9 @@ def closure(ctx: Context, q: str) -> bool:
     return q in ctx.fa.ix.functions and q.rsplit(".", 1)[0] in ctx.fa.ix.functions
 
 
-def _passed_kind(ctx: "Context", name: str) -> str | None:
-    """DATA or PLAIN when every call of this function in the file passes data (or plain
-    values) for parameter ``name``; None when unknown. Followed at most two calls up."""
+def passed_kinds(ctx: "Context", name: str) -> set[str] | None:
+    """The kinds of what the calls of this function in the file pass for parameter ``name``;
+    None when no call is known (or one passes nothing for it). Followed at most two calls up."""
     if _ACROSS.get() >= 2:
         return None
     from kinkcheck.lint import call_sites
@@ -263,11 +263,17 @@ def _passed_kind(ctx: "Context", name: str) -> str | None:
     token = _ACROSS.set(_ACROSS.get() + 1)
     try:
         passed = call_sites.argument_values(name, ctx)
-        if not passed:
-            return None
-        kinds = {caller.kind(value) for caller, value in passed}
+        return {caller.kind(value) for caller, value in passed} if passed else None
     finally:
         _ACROSS.reset(token)
+
+
+def _passed_kind(ctx: "Context", name: str) -> str | None:
+    """DATA or PLAIN when every call of this function in the file passes data (or plain
+    values) for parameter ``name``; None when unknown."""
+    kinds = passed_kinds(ctx, name)
+    if not kinds:
+        return None
     if kinds <= {PLAIN}:
         return PLAIN
     if kinds <= {PLAIN, DATA}:

@@ -348,9 +348,16 @@ def _network_input(ctx: "Context", name: str) -> bool:
     if not _INPUT_RE.match(name):
         return False
     networks = {p for p in ctx.params if p != name and _NETWORK_PARAM_RE.match(p)}
-    return bool(networks) and any(
-        isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in networks
-        and any(isinstance(a, ast.Name) and a.id == name for a in n.args) for n in walk_local(ctx.fn))
+    runs = [n for n in walk_local(ctx.fn) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+            and n.func.id in networks]
+    if not any(isinstance(a, ast.Name) and a.id == name for n in runs for a in n.args):
+        return False
+    if any(isinstance(a, ast.Name) and a.id != name and a.id in ctx.params and name_kind(a.id) == DATA
+           for n in runs for a in n.args):
+        return False  # `perceptual_loss(net, x, target)`: a feature network run on the target too compares
+    from kinkcheck.lint.kinds_calls import passed_kinds
+
+    return not (passed_kinds(ctx, name) or set()) - {DATA, PLAIN}  # a caller handing in features decides
 
 
 def _helper(ctx: "Context") -> bool:

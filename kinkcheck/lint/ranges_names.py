@@ -170,7 +170,23 @@ def element_range(target: ast.AST, iterable: ast.AST, name: str, ctx, depth: int
         iterable = iterable.args[0]
     if not (isinstance(target, ast.Name) and target.id == name) or isinstance(iterable, (ast.Call, ast.Dict)):
         return ANY
+    if _joined_sequences(iterable) or isinstance(iterable, ast.Name) and any(
+            _joined_sequences(value) for _, value in _local_bindings(iterable.id, ctx)):
+        return ANY  # `[0.5, 1.0] + [median]`: `+` joins lists, it adds no numbers
     return _range_of(iterable, ctx, depth)
+
+
+def _joined_sequences(value: ast.AST | None) -> bool:
+    """``a + [b]``, ``bandwidths += [m]`` (a binding's value ``bandwidths + [m]``): lists or tuples
+    put together, whose items a range of the sum does not describe."""
+    return isinstance(value, ast.BinOp) and isinstance(value.op, ast.Add) and any(
+        isinstance(side, (ast.List, ast.Tuple, ast.ListComp)) for side in (value.left, value.right))
+
+
+def _local_bindings(name: str, ctx) -> list:
+    from kinkcheck.lint import flow
+
+    return list(flow.bindings(ctx).get(name, ())) if hasattr(ctx, "fn") else []
 
 
 def _comprehension_binding(node: ast.Name, ctx) -> tuple[ast.AST, ast.AST] | None:

@@ -149,9 +149,9 @@ LOSS_FAMILY_RE = lazy_pattern(
     # image model is regularised with, and the continuous ranked probability score a probabilistic
     # forecaster trains on (``crps_gaussian``, ``crps_from_samples``)
     r"|(^|_)(lovasz|wasserstein|mmd|sinkhorn_divergence|energy_distance|total_variation|crps)(_|$)"
-    # score matching (denoising, sliced) is an objective by its name, as is matching the features
-    # or moments of the data (``denoising_score_matching``; not ``hungarian_matching``)
-    r"|(^|_)(score|feature|moment)_matching$", re.IGNORECASE)
+    # score matching (denoising, sliced) is an objective by its name (``denoising_score_matching``;
+    # not ``feature_matching`` of keypoint descriptors, nor ``hungarian_matching``)
+    r"|(^|_)score_matching$", re.IGNORECASE)
 #: functions that do something with a loss term rather than compute it
 OBJECTIVE_TOOLING_RE = lazy_pattern(r"^_*(apply|log|update|print|plot|format|set|reset|init|schedule|adjust|anneal|"
                                     r"warmup|show|report|record|write|save|load|test|eval|evaluate|validate|val)_",

@@ -74,7 +74,7 @@ def severs_gradient(site, ctx) -> bool:
     if _new_leaf(node, ctx) or _reported(node, ctx, number=number) or _after_backward(node, ctx):
         return False
     if site.code in DELIBERATE:
-        if dead_terms.converted(node, ctx):
+        if _converted_to_host(node, ctx):
             return False  # `pred.detach().cpu().numpy()`: one site, one finding (the conversion's)
         if any(_inside(node, d) for d in getattr(ctx.fn, "decorator_list", ())):
             # ``@torch.no_grad()`` on the whole function declares it a statistic (DETR's
@@ -165,6 +165,28 @@ _POSITION_CALLS = frozenset({"range", "split", "split_with_sizes", "tensor_split
                              "zeros", "ones", "empty", "full", "new_zeros", "new_ones", "new_empty", "new_full"})
 
 
+def _converted_to_host(cut: ast.AST, ctx) -> bool:
+    """``cut`` (``x.detach()``) is taken straight to host values by a conversion KC501/KC502/
+    KC504 report (``.cpu().numpy()``, ``.item()``, ``.tolist()``, ``np.asarray(...)``,
+    ``float(...)``); not a NumPy or SciPy function computing on it (``np.exp(x.detach())``)."""
+    node = cut
+    for _ in range(3):
+        parent = ctx.parent(node)
+        if isinstance(parent, ast.Call) and node in parent.args:
+            return (ctx.qualify(parent.func) or "") in _HOST_CONVERSIONS or scalar_cast_of(parent) is not None
+        if not (isinstance(parent, ast.Attribute) and parent.attr in ("cpu", "numpy", "tolist", "item")):
+            return False
+        if parent.attr != "cpu":
+            return True
+        call = ctx.parent(parent)
+        node = call if isinstance(call, ast.Call) else parent
+    return False
+
+
+#: calls that convert an array to host values
+_HOST_CONVERSIONS = frozenset({"numpy.asarray", "numpy.array", "numpy.asanyarray", "numpy.ascontiguousarray"})
+
+
 #: host functions whose value is positions of the values handed in: their order, the place of
 #: an extreme, the bins they fall in, an assignment
 _INDEX_CALLS = frozenset({"argsort", "argmax", "argmin", "argpartition", "searchsorted", "digitize",
@@ -245,7 +267,7 @@ def _reported(node: ast.AST, ctx, depth: int = 2, number: bool = False) -> bool:
 
         if records_on_self(parent, ctx):
             return True  # `self.last_loss = loss.detach().item()`: kept to be read by others
-        if _record_entry(parent, ctx):
+        if depth > 0 and _record_entry(parent, ctx):
             return True  # `logs["task"] = loss.item()` in the logs returned beside the loss
     return depth > 0 and every_bound_use(child, ctx, lambda u: _reported(u, ctx, depth - 1, number))
 
@@ -270,8 +292,8 @@ def _record_entry(assign: ast.Assign, ctx) -> bool:
             if other is not None and other != key:
                 continue  # another entry read
             return False
-        if not _reported(use, ctx, depth=0):
-            return False
+        if isinstance(parent, ast.Dict) or not _reported(use, ctx, depth=0):
+            return False  # `{**logs, ...}`, `{"logs": logs}`: entries read from another dict later
     return bool(uses)
 
 
