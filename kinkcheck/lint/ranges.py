@@ -26,7 +26,7 @@ import re
 
 from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.lint.resolve import LOSS_LIBRARIES, PREDICTION_WORD_RE, const_value, dotted, is_eps_like
-from kinkcheck.lint.scale_contract import scale_beside_location
+from kinkcheck.lint.scale_contract import raw_scale, scale_beside_location
 from kinkcheck.syntax import call_tail
 
 GE1, POS, NONNEG, NONZERO, ANY = "ge1", "pos", "nonneg", "nonzero", "any"
@@ -491,8 +491,12 @@ def _param(name: str, ctx, depth: int) -> str:
     if carried is not None:
         return carried
     passed = _passed_range(name, ctx, depth)
-    if passed is None and depth > 2 and scale_beside_location(name, getattr(ctx, "params", None) or (), ctx):
-        return POS  # no caller in this file says otherwise (and they were looked for)
+    if (passed is None or passed == ANY) and depth > 2 and not raw_scale(name, ctx) \
+            and scale_beside_location(name, getattr(ctx, "params", None) or (), ctx):
+        # no caller in this file says otherwise (and they were looked for), or they hand in
+        # what a head made elsewhere; unless the likelihood itself makes the scale positive
+        # (`b = jnp.abs(scale)`): then it is handed a raw value
+        return POS
     if _VARIANCE_NAME.search(name) and (passed is None or not is_nonnegative(passed)):
         # `prev_var + self.process_noise`: a variance is >= 0 (it may still be 0: its log and
         # a division by it stay findings)

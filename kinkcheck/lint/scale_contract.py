@@ -5,6 +5,7 @@ unpacked from one) no caller in the file says anything of."""
 
 from __future__ import annotations
 
+import ast
 import re
 
 from kinkcheck.lazyre import lazy_pattern
@@ -24,7 +25,7 @@ _PARTNER_NAME = lazy_pattern(r"^([a-z0-9]+_)?(loc|locs|location|mean|means|mu|mu
 #: the names that are positive only beside a scale (a lone ``shape`` is a tensor's)
 _SHAPE_NAME = lazy_pattern(r"^(shape|shapes|rate|rates)$", re.IGNORECASE)
 #: where that contract holds: a likelihood, a log-density, or a distribution's own code
-_LIKELIHOOD_RE = lazy_pattern(r"nll|likelihood|loglik|log_?prob|logpdf|log_?density|elbo|crps|distribution|normal|"
+_LIKELIHOOD_RE = lazy_pattern(r"nll|nlpd|likelihood|loglik|log_?prob|logpdf|log_?density|elbo|crps|distribution|normal|"
                               r"gaussian|laplace|cauchy|student|weibull|gamma|logistic|gumbel", re.IGNORECASE)
 #: ... and a function that is a log-density by its own name, where a scale alone is the
 #: distribution's (``half_cauchy_logpdf(x, scale)``; not any ``*_nll`` handed a scale to divide by)
@@ -44,3 +45,28 @@ def scale_beside_location(name: str, siblings, ctx) -> bool:
         return any(not _SHAPE_NAME.match(s) and _SCALE_INPUT_NAME.match(s) for s in partners)
     own = (getattr(ctx, "qualname", "") or "").rsplit(".", 1)[-1]
     return bool(partners) or bool(_DENSITY_FUNCTION_RE.search(own))
+
+
+#: what a likelihood applies to a raw network output to make it a scale (or a sign-free one)
+_MAKES_SCALE = frozenset({"abs", "fabs", "relu", "clamp", "clamp_min", "clip", "maximum", "softplus", "exp", "square",
+                          "elu", "sigmoid", "abs_"})
+
+
+def raw_scale(name: str, ctx) -> bool:
+    """The function itself makes its parameter ``name`` a scale (``b = jnp.abs(scale)``,
+    ``F.softplus(sigma)``, ``scale ** 2``): what callers hand in is a raw output, not a scale
+    the contract covers."""
+    fn = getattr(ctx, "fn", None)
+    if fn is None:
+        return False
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Call):
+            func = node.func
+            tail = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+            operands = [*node.args[:1], *(func.value for _ in (0,) if isinstance(func, ast.Attribute))]
+            if tail in _MAKES_SCALE and any(isinstance(o, ast.Name) and o.id == name for o in operands):
+                return True
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow) and isinstance(node.left, ast.Name) \
+                and node.left.id == name:
+            return True
+    return False
