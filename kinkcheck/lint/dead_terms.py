@@ -46,7 +46,7 @@ _RETURNS_LOSS = frozenset({"name", "loss-class", "decorator", "comment", "grad-t
 def in_dead_term(cut: ast.AST, ctx: Context) -> bool:
     """``cut`` (a ``.detach()``/``stop_gradient`` call, a ``.data`` read, the ``no_grad`` of a
     ``with``) feeds only a term of the loss that carries no gradient, beside terms that do."""
-    if _converted(cut, ctx):
+    if converted(cut, ctx):
         return False  # `p = pred.detach().numpy()`: one site, one finding (the conversion's, KC502)
     if _marks_leaves(ctx):
         return False  # `w = x.detach(); w.requires_grad = True`: what is differentiated starts from a cut
@@ -150,15 +150,18 @@ def _zero(term: ast.AST) -> bool:
 _TO_HOST = frozenset({"cpu", "numpy", "tolist", "item"})
 
 
-def _converted(cut: ast.AST, ctx: Context) -> bool:
+def converted(cut: ast.AST, ctx: Context, any_host_call: bool = True) -> bool:
     """``cut`` (``x.detach()``) is converted to host values: ``.cpu().numpy()``, ``.item()``,
-    ``np.asarray(...)``, ``float(...)``: the conversion reports it."""
+    ``np.asarray(...)``, ``float(...)``: the conversion reports it. With ``any_host_call``, also
+    handed to any NumPy or SciPy function (``np.exp(x.detach())``): a value the host computes
+    with, no term of the loss of its own."""
     node = cut
     for _ in range(3):
         parent = ctx.parent(node)
         if isinstance(parent, ast.Call) and node in parent.args:
             q = ctx.qualify(parent.func) or ""
-            return q.split(".")[0] in ("numpy", "scipy") or scalar_cast_of(parent) is not None
+            host = q.split(".")[0] in ("numpy", "scipy") if any_host_call else q in _HOST_CONVERSIONS
+            return host or scalar_cast_of(parent) is not None
         if not (isinstance(parent, ast.Attribute) and parent.attr in _TO_HOST):
             return False
         call = ctx.parent(parent)
@@ -166,6 +169,10 @@ def _converted(cut: ast.AST, ctx: Context) -> bool:
             return True
         node = call if isinstance(call, ast.Call) else parent
     return False
+
+
+#: calls that convert an array to host values
+_HOST_CONVERSIONS = frozenset({"numpy.asarray", "numpy.array", "numpy.asanyarray", "numpy.ascontiguousarray"})
 
 
 def _marks_leaves(ctx: Context) -> bool:

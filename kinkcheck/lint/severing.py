@@ -74,8 +74,9 @@ def severs_gradient(site, ctx) -> bool:
     if _new_leaf(node, ctx) or _reported(node, ctx, number=number) or _after_backward(node, ctx):
         return False
     if site.code in DELIBERATE:
-        if _converted_to_host(node, ctx):
-            return False  # `pred.detach().cpu().numpy()`: one site, one finding (the conversion's)
+        if dead_terms.converted(node, ctx, any_host_call=False):
+            # `pred.detach().cpu().numpy()`: one site, one finding (the conversion's, KC502)
+            return False
         if any(_inside(node, d) for d in getattr(ctx.fn, "decorator_list", ())):
             # ``@torch.no_grad()`` on the whole function declares it a statistic (DETR's
             # ``loss_cardinality``, "for logging only"); a training loss written so fails
@@ -163,28 +164,6 @@ def _host_call(value: ast.AST | None, ctx, depth: int = 3) -> bool:
 #: calls whose arguments are sizes or positions: an integer there carries no gradient to cut
 _POSITION_CALLS = frozenset({"range", "split", "split_with_sizes", "tensor_split", "narrow", "len", "arange",
                              "zeros", "ones", "empty", "full", "new_zeros", "new_ones", "new_empty", "new_full"})
-
-
-def _converted_to_host(cut: ast.AST, ctx) -> bool:
-    """``cut`` (``x.detach()``) is taken straight to host values by a conversion KC501/KC502/
-    KC504 report (``.cpu().numpy()``, ``.item()``, ``.tolist()``, ``np.asarray(...)``,
-    ``float(...)``); not a NumPy or SciPy function computing on it (``np.exp(x.detach())``)."""
-    node = cut
-    for _ in range(3):
-        parent = ctx.parent(node)
-        if isinstance(parent, ast.Call) and node in parent.args:
-            return (ctx.qualify(parent.func) or "") in _HOST_CONVERSIONS or scalar_cast_of(parent) is not None
-        if not (isinstance(parent, ast.Attribute) and parent.attr in ("cpu", "numpy", "tolist", "item")):
-            return False
-        if parent.attr != "cpu":
-            return True
-        call = ctx.parent(parent)
-        node = call if isinstance(call, ast.Call) else parent
-    return False
-
-
-#: calls that convert an array to host values
-_HOST_CONVERSIONS = frozenset({"numpy.asarray", "numpy.array", "numpy.asanyarray", "numpy.ascontiguousarray"})
 
 
 #: host functions whose value is positions of the values handed in: their order, the place of
