@@ -68,9 +68,9 @@ def parameter_kind(ctx: "Context", name: str) -> str:
     if ak == TENSOR and ctx.fa.framework and _numpy_annotation(ann):
         return DATA  # an np.ndarray handed to torch/jax code is data
     if ak == TENSOR and (name_kind(name) == DATA or PARAM_DATA_RE.search(name) or SIZES_RE.search(name)
-                         or _integer_tensor(ann) or documented_data(ctx, name)):
+                         or _COUNTER_RE.match(name) or _integer_tensor(ann) or documented_data(ctx, name)):
         # `target: Tensor`, `image_sizes: Tensor`: the annotation says array, the name says
-        # which; `counts: torch.LongTensor`: integers carry no gradient
+        # which; `counts: torch.LongTensor`, `step: jnp.ndarray`: integers carry no gradient
         return DATA
     if ak == PLAIN and ctx.fa.jax and isinstance(ann, ast.Name) and ann.id in ("float", "complex") \
             and not _array_sibling(ctx):
@@ -334,6 +334,8 @@ def _clean_sample(ctx: "Context", name: str) -> bool:
     return bool(_CLEAN_SAMPLE_RE.match(name)) and any(_NOISED_RE.match(p) for p in ctx.params if p != name)
 
 
+#: a step or epoch counter held in an array (`lr_schedule(step: jnp.ndarray)`), or a count
+_COUNTER_RE = lazy_pattern(r"^(step|steps|global_step|epoch|epochs|iteration|iterations|count|\w+_count|num_\w+|n_\w+)$")
 #: the network a loss is handed (``trades_loss(model, x_natural, y)``), and the names of the
 #: input it runs it on (not ``fake`` or ``pred``: a generator's output scored by a critic)
 _NETWORK_PARAM_RE = lazy_pattern(r"^(model|net|network|classifier|clf|encoder|backbone|policy)$")
