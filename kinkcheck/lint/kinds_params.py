@@ -68,7 +68,7 @@ def parameter_kind(ctx: "Context", name: str) -> str:
     if ak == TENSOR and ctx.fa.framework and _numpy_annotation(ann):
         return DATA  # an np.ndarray handed to torch/jax code is data
     if ak == TENSOR and (name_kind(name) == DATA or PARAM_DATA_RE.search(name) or SIZES_RE.search(name)
-                         or _COUNTER_RE.match(name) or _integer_tensor(ann) or documented_data(ctx, name)):
+                         or _counter(name) or _integer_tensor(ann) or documented_data(ctx, name)):
         # `target: Tensor`, `image_sizes: Tensor`: the annotation says array, the name says
         # which; `counts: torch.LongTensor`, `step: jnp.ndarray`: integers carry no gradient
         return DATA
@@ -335,7 +335,12 @@ def _clean_sample(ctx: "Context", name: str) -> bool:
 
 
 #: a step or epoch counter held in an array (`lr_schedule(step: jnp.ndarray)`), or a count
-_COUNTER_RE = lazy_pattern(r"^(step|steps|global_step|epoch|epochs|iteration|iterations|count|\w+_count|num_\w+|n_\w+)$")
+_COUNTER_RE = lazy_pattern(r"^(step|steps|global_step|epoch|epochs|iteration|iterations|\w+_count|num_\w+|n_\w+)$")
+
+
+def _counter(name: str) -> bool:
+    """``step``, ``n_atoms``, ``num_pos``: a counter; not a count a model predicts (``pred_count``)."""
+    return bool(_COUNTER_RE.match(name)) and not PREDICTION_WORD_RE.search(name)
 #: the network a loss is handed (``trades_loss(model, x_natural, y)``), and the names of the
 #: input it runs it on (not ``fake`` or ``pred``: a generator's output scored by a critic)
 _NETWORK_PARAM_RE = lazy_pattern(r"^(model|net|network|classifier|clf|encoder|backbone|policy)$")
