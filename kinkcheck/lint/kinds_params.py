@@ -341,6 +341,8 @@ _COUNTER_RE = lazy_pattern(r"^(step|steps|global_step|epoch|epochs|iteration|ite
 def _counter(name: str) -> bool:
     """``step``, ``n_atoms``, ``num_pos``: a counter; not a count a model predicts (``pred_count``)."""
     return bool(_COUNTER_RE.match(name)) and not PREDICTION_WORD_RE.search(name)
+
+
 #: the network a loss is handed (``trades_loss(model, x_natural, y)``), and the names of the
 #: input it runs it on (not ``fake`` or ``pred``: a generator's output scored by a critic)
 _NETWORK_PARAM_RE = lazy_pattern(r"^(model|net|network|classifier|clf|encoder|backbone|policy)$")

@@ -493,8 +493,9 @@ def _returned(node: ast.Call, ctx, depth: int) -> str:
     q = own_function(node, ctx)
     entry = ctx.fa.ix.scopes.get(q) if q else None
     if q is None or entry is None:
-        passed = _other_file_argument(node, ctx)
-        return _range_of(passed, ctx, depth - 1) if passed is not None else _other_file(node, ctx)
+        summary = _other_file_summary(node, ctx)
+        passed = return_range.passed_argument(summary, node) if summary is not None else None
+        return _range_of(passed, ctx, depth - 1) if passed is not None else _other_file(summary, node)
     through = return_range.passed_through(entry[0])
     if through is not None and isinstance(node.func, ast.Name):
         # `batch_view(n, g)` hands back `n` reshaped: the range of what this call passes
@@ -502,19 +503,6 @@ def _returned(node: ast.Call, ctx, depth: int) -> str:
         if got:
             return _range_of(got[0], ctx, depth - 1)
     return _summary(q, entry, ctx)
-
-
-def _other_file_argument(node: ast.Call, ctx) -> ast.AST | None:
-    """The argument a helper of another checked file hands back reshaped (its summary says
-    which: ``return_range.passed_argument``)."""
-    ranges_of: dict[str, str] = ctx.fa.return_ranges
-    func = node.func
-    if not ranges_of or isinstance(func, ast.Attribute) and not ctx.is_module_ref(func.value):
-        return None
-    q = ctx.qualify(func)
-    from kinkcheck.lint.return_range import passed_argument
-
-    return passed_argument(ranges_of[q], node) if q in ranges_of else None
 
 
 def returned_item(node: ast.Call, item: int, size: int, ctx) -> str:
@@ -597,17 +585,22 @@ def own_function(call: ast.Call, ctx) -> str | None:
     return q if entry is not None and isinstance(entry[0], (ast.FunctionDef, ast.AsyncFunctionDef)) else None
 
 
-def _other_file(node: ast.Call, ctx) -> str:
-    """A helper of another checked file, by the summary scope handed over (``return_range``):
-    ``at_least_eps(v)`` imported from the package's utils is > 0."""
+def _other_file_summary(node: ast.Call, ctx) -> str | None:
+    """The summary scope handed over (``return_range``) of the helper of another checked file
+    that ``node`` calls; None for a method of a value or a function with none."""
     ranges_of: dict[str, str] = ctx.fa.return_ranges
     func = node.func
     if not ranges_of or isinstance(func, ast.Attribute) and not ctx.is_module_ref(func.value):
-        return ANY  # a method of a value: not a function of another file
-    q = ctx.qualify(func)
+        return None  # a method of a value: not a function of another file
+    return ranges_of.get(ctx.qualify(func) or "")
+
+
+def _other_file(summary: str | None, node: ast.Call) -> str:
+    """A helper of another checked file, by its summary: ``at_least_eps(v)`` imported from the
+    package's utils is > 0."""
     from kinkcheck.lint.return_range import holds_for
 
-    r = holds_for(ranges_of[q], node) if q in ranges_of else ANY
+    r = holds_for(summary, node) if summary is not None else ANY
     return POS if r == POSU and not _UNDERFLOW.get() else r
 
 

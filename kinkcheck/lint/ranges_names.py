@@ -28,9 +28,7 @@ from kinkcheck.lint.scale_contract import scale_beside_location
 
 def _name(name: str, ctx, depth: int) -> str:
     """Join over every binding of ``name`` in the function (a use with no known position)."""
-    from kinkcheck.lint import flow
-
-    assigns = list(flow.bindings(ctx).get(name, ())) if hasattr(ctx, "fn") else []
+    assigns = _local_bindings(name, ctx)
     params = getattr(ctx, "params", {}) or {}
     if assigns:
         rs = [_bound(stmt, v, name, ctx, depth) for stmt, v in assigns]
@@ -184,6 +182,7 @@ def _joined_sequences(value: ast.AST | None) -> bool:
 
 
 def _local_bindings(name: str, ctx) -> list:
+    """The bindings of ``name`` in the function (``flow.bindings``); none without one."""
     from kinkcheck.lint import flow
 
     return list(flow.bindings(ctx).get(name, ())) if hasattr(ctx, "fn") else []

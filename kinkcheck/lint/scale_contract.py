@@ -9,6 +9,7 @@ import ast
 import re
 
 from kinkcheck.lazyre import lazy_pattern
+from kinkcheck.syntax import callee_tail
 
 #: inputs named as a distribution's scale beside another of its parameters in a likelihood
 #: (``gaussian_nll(loc, scale, target)``, ``student_t_nll(df, loc, scale, y)``,
@@ -60,12 +61,10 @@ def raw_scale(name: str, ctx) -> bool:
     if fn is None:
         return False
     for node in ast.walk(fn):
-        if isinstance(node, ast.Call):
-            func = node.func
-            tail = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
-            operands = [*node.args[:1], *(func.value for _ in (0,) if isinstance(func, ast.Attribute))]
-            if tail in _MAKES_SCALE and any(isinstance(o, ast.Name) and o.id == name for o in operands):
-                return True
+        if isinstance(node, ast.Call) and callee_tail(node.func) in _MAKES_SCALE:
+            receiver = [node.func.value] if isinstance(node.func, ast.Attribute) else []
+            if any(isinstance(o, ast.Name) and o.id == name for o in [*node.args[:1], *receiver]):
+                return True  # `jnp.abs(scale)`, `scale.clamp(min=eps)`
         elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow) and isinstance(node.left, ast.Name) \
                 and node.left.id == name:
             return True
