@@ -47,7 +47,10 @@ def floor_of(node: ast.AST | None, ctx, depth: int = 3) -> float | None:
         return logit_floor(node, ctx)
     if isinstance(node, ast.Subscript):
         bound = selected_bound(node, ctx)
-        return bound[0] if bound is not None else None
+        if bound is not None:
+            return bound[0]
+        # an element or row of logits keeps their floor (`logits[:, 0]`)
+        return floor_of(node.value, ctx, depth - 1) if depth > 0 else None
     if isinstance(node, ast.Call):
         from kinkcheck.lint.guards import _callee_tail, _lower_bound
 
@@ -55,7 +58,25 @@ def floor_of(node: ast.AST | None, ctx, depth: int = 3) -> float | None:
         if tail in ("clamp", "clamp_", "clip", "clip_", "clamp_min", "clamp_min_"):
             low = _lower_bound(node, tail, ctx)
             return _number(low, ctx) if low is not None else None
+        picked = _picked_from(node, tail, ctx)
+        if picked is not None and depth > 0:
+            # the diagonal of the logits (`sims.diagonal().exp()`, the positive pairs) keeps their floor
+            floor = floor_of(picked, ctx, depth - 1)
+            if floor is not None:
+                return floor
     return similarity_floor(node, ctx)
+
+
+def _picked_from(node: ast.Call, tail: str, ctx) -> ast.AST | None:
+    """The array whose elements ``node`` picks out or reshapes (``torch.diag(x)``, ``x.diagonal()``)."""
+    from kinkcheck.lint.ranges_similarity import PICKS
+
+    if tail not in PICKS or tail in ("cat", "concatenate", "stack"):
+        return None
+    func = node.func
+    if isinstance(func, ast.Attribute) and not ctx.is_module_ref(func.value):
+        return func.value
+    return node.args[0] if node.args else None
 
 
 def logit_floor(node: ast.BinOp, ctx) -> float | None:

@@ -25,7 +25,7 @@ TEMPERATURE_RE = lazy_pattern(r"(^|_)(tau|temp|temperature|temperatures|t)$", re
 #: calls whose result is the similarity of their arguments, in [-1, 1]
 _COSINES = frozenset({"cosine_similarity"})
 #: calls that pick or lay side by side elements of their first argument (or list of arguments)
-_PICKS = frozenset({"diag", "diagonal", "cat", "concatenate", "stack", "unsqueeze", "squeeze", "view", "reshape",
+PICKS = frozenset({"diag", "diagonal", "cat", "concatenate", "stack", "unsqueeze", "squeeze", "view", "reshape",
                     "flatten", "to", "float", "t", "transpose", "masked_select", "gather", "take_along_dim"})
 #: products that sum what they multiply
 _MATMULS = frozenset({"matmul", "mm", "bmm", "dot", "inner"})
@@ -56,10 +56,31 @@ def similarity_floor(node: ast.AST | None, ctx, depth: int = _DEPTH) -> float | 
     if tail == "sum" and (receiver is not None or args):
         product = receiver if receiver is not None else args[0]
         return -1.0 if _unit_product(product, ctx, depth - 1) else None
-    if tail in _PICKS:
+    if tail in PICKS:
         first = receiver if receiver is not None else (args[0] if args else None)
         return similarity_floor(first, ctx, depth - 1)
-    return None
+    return _returned_similarity(node, ctx, depth - 1)
+
+
+def _returned_similarity(node: ast.Call, ctx, depth: int) -> float | None:
+    """-1.0 when ``node`` calls a function of this file that returns a similarity on every path
+    (``cosine_similarity_matrix(q, d)``, ``self.sim(z1, z2)``), read in that function's context."""
+    if depth < 2 or not hasattr(ctx, "fa"):
+        return None
+    from kinkcheck.lint import call_sites
+    from kinkcheck.lint.ranges_calls import own_function
+    from kinkcheck.lint.walk import walk_local
+
+    q = own_function(node, ctx)
+    entry = ctx.fa.ix.scopes.get(q) if q else None
+    if q is None or entry is None:
+        return None
+    values = [n.value for n in walk_local(entry[0]) if isinstance(n, ast.Return)]
+    if not values or any(v is None for v in values):
+        return None
+    callee = call_sites.caller_context(ctx.fa, q, entry)
+    floors = [similarity_floor(v, callee, depth - 2) for v in values]
+    return -1.0 if all(f is not None for f in floors) else None
 
 
 def temperature(node: ast.AST | None, ctx, depth: int = 2) -> float | None:
