@@ -49,6 +49,9 @@ GUARDS: Mapping[str, str] = {
     "periodic-wrap": "an angle wrapped by whole periods of the sine or cosine that reads it: "
                      "`cos((v - loc) % (2 * pi))`, `sin(2 * (d - round(d / pi) * pi))`: the wrap jumps by a "
                      "multiple of the period, so neither the value nor the slope of what is returned jumps",
+    "integer-data": "a cast to integers of what carries no gradient or is already whole: labels, indicators "
+                    "and mesh faces made integers (`t.long()`), or an index an earlier `floor` made "
+                    "(`(y0 * w + x0).long()`, whose step is the floor's); `(pred[:, 0] * W).long()` stays a step",
     "max-shift": "a maximum subtracted for stability and cancelled again: `softmax(z - z.max())`, "
                  "`e = exp(z - m); e / e.sum()` (or `s = torch.sum(e); e / s`), `m + log(exp(z - m).sum())`, or a returned "
                  "value that evaluates the same at other values of the maximum (a log-softmax written out, "

@@ -614,7 +614,8 @@ def log_of_abs(node: ast.AST, ctx: Context, site=None) -> bool:
 
 
 SITE_AWARE = ("unit-clamp", "double-where", "detached-target", "range", "rounding", "dead-zone", "odd-extension", "selected-branch",
-              "max-shift", "floored-after", "periodic-wrap", "log-of-abs", "eps-scaled", "zero-patch")
+              "max-shift", "floored-after", "periodic-wrap", "log-of-abs", "eps-scaled", "zero-patch",
+              "integer-data")
 
 
 def accepts(guard_ids, operand: ast.AST | None, ctx: Context, site=None) -> str | None:
@@ -639,5 +640,6 @@ from kinkcheck.lint import selected_branch  # noqa: E402,F401  (registers the se
 from kinkcheck.lint import max_shift  # noqa: E402,F401  (registers the max-shift guard)
 from kinkcheck.lint import odd_extension  # noqa: E402,F401  (registers the odd-extension guard)
 from kinkcheck.lint import periodic_wrap  # noqa: E402,F401  (registers the periodic-wrap guard)
+from kinkcheck.lint import integer_cast  # noqa: E402,F401  (registers the integer-data guard)
 from kinkcheck.lint import guards_where  # noqa: E402,F401  (registers the double-where guard)
 from kinkcheck.lint import zero_patch  # noqa: E402,F401  (registers the zero-patch guard)
