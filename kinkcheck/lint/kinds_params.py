@@ -67,7 +67,7 @@ def parameter_kind(ctx: "Context", name: str) -> str:
     ak = annotation_kind(ann)
     if ak == TENSOR and ctx.fa.framework and _numpy_annotation(ann):
         return DATA  # an np.ndarray handed to torch/jax code is data
-    if ak == TENSOR and (name_kind(name) == DATA or PARAM_DATA_RE.search(name) or SIZES_RE.search(name)
+    if ak == TENSOR and (name_kind(name) == DATA or _loss_weight(ctx, name) or SIZES_RE.search(name)
                          or _counter(name) or _integer_tensor(ann) or documented_data(ctx, name)):
         # `target: Tensor`, `image_sizes: Tensor`: the annotation says array, the name says
         # which; `counts: torch.LongTensor`, `step: jnp.ndarray`: integers carry no gradient
@@ -84,7 +84,7 @@ def parameter_kind(ctx: "Context", name: str) -> str:
         # `np.log(diameter)` in a torch/JAX helper: numpy takes no tensor that carries gradient.
         # A loss handing its prediction to numpy is KC505's finding (it cuts the gradient)
         return DATA
-    if PARAM_DATA_RE.search(name):
+    if _loss_weight(ctx, name):
         return DATA  # sample weights and normalisers handed to a loss (`weight`, `avg_factor`)
     if default is not None and isinstance(default, ast.Constant) and default.value is not None:
         # `eps = union.new_tensor([eps])`: a setting rebound to an array is an array
@@ -336,6 +336,21 @@ def _clean_sample(ctx: "Context", name: str) -> bool:
 
 #: a step or epoch counter held in an array (`lr_schedule(step: jnp.ndarray)`), or a count
 _COUNTER_RE = lazy_pattern(r"^(step|steps|global_step|epoch|epochs|iteration|iterations|\w+_count|num_\w+|n_\w+)$")
+
+
+def _loss_weight(ctx: "Context", name: str) -> bool:
+    """``weight=``, ``avg_factor``: what a loss API is handed beside the prediction. A
+    ``weight`` that comes first and has methods called on it is what the function is about: the
+    weights a penalty measures (``def l1_linf_penalty(weight)``, ``weight.flatten(1).abs()``); a config
+    of loss weights (``__init__(self, weights)``, ``weights.photometric``) is none."""
+    if not PARAM_DATA_RE.search(name):
+        return False
+    a = getattr(ctx.fn, "args", None)
+    order = [x.arg for x in (*a.posonlyargs, *a.args)] if a is not None else []
+    order = order[1:] if order[:1] in (["self"], ["cls"]) else order
+    return not (name in ("weight", "weights") and order[:1] == [name] and any(
+        isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)
+        and n.func.value.id == name for n in walk_local(ctx.fn)))
 
 
 def _counter(name: str) -> bool:

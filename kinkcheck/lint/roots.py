@@ -255,7 +255,7 @@ def function_root(ix: "_Indexer", fn: ast.AST, name: str, cls_qual: str | None, 
         elif class_is(ix.classes, cls_qual, MODEL_BASES, loss=False):
             model_forward = True
     if root is None and plain and (LOSS_NAME_RE.search(name) or LOSS_FAMILY_RE.search(name.lstrip("_"))
-                                   and not OBJECTIVE_TOOLING_RE.match(name)):
+                                   and not _objective_tooling(name, fn)):
         root = "name"  # `test_accessible_kl_divergence` tests an estimator, `log_kl` logs one: none is a loss
     if root is None and plain and not is_lambda and cls_qual is None and ix.framework_code \
             and METRIC_NAME_RE.search(name):
@@ -269,6 +269,18 @@ def function_root(ix: "_Indexer", fn: ast.AST, name: str, cls_qual: str | None, 
             and in_loss_module(ix.module, framework=ix.framework_code):
         root = "module"
     return root, model_forward
+
+
+def _objective_tooling(name: str, fn: ast.AST) -> bool:
+    """``log_kl``, ``update_kl``, ``apply_repetition_penalty``: a function that does something
+    with a loss term. A ``log_`` that computes a value is a log-domain term, not a logger
+    (``log_jacobian_penalty`` returns the penalty on log det J, ``log_sum_penalty`` a log-sum)."""
+    if not OBJECTIVE_TOOLING_RE.match(name):
+        return False
+    if not name.lstrip("_").startswith("log_") or not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return True
+    returns = [n for n in walk_local(fn) if isinstance(n, ast.Return)]
+    return not returns or any(r.value is None or isinstance(r.value, ast.Constant) for r in returns)
 
 
 #: the second item of ``return value, grad`` (an objective with its gradient, scipy's ``jac=True``)
