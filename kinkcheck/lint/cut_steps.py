@@ -58,7 +58,10 @@ def cut_input(node: ast.AST, ctx: Context, depth: int = _HOPS) -> bool:
 
 def _cut_from(node: ast.AST, ctx: Context, depth: int, source: Callable[[ast.AST, Context, int], bool]) -> bool:
     """A cut (``detach``, ``stop_gradient``, a name bound under ``no_grad``) in the chain that
-    computes ``node``, of a value ``source`` accepts."""
+    computes ``node``, of a value ``source`` accepts; or ``node`` itself computed under
+    ``no_grad`` (``weak_logits.softmax(1).max(1)`` in the block)."""
+    if id(node) in ctx.no_grad_ids() and source(node, ctx, depth):
+        return True
     for n in _chain(node, ctx):
         if isinstance(n, ast.Call) and callee_tail(n.func) in _CUTS:
             inner = n.func.value if isinstance(n.func, ast.Attribute) and callee_tail(n.func) == "detach" \
@@ -71,7 +74,7 @@ def _cut_from(node: ast.AST, ctx: Context, depth: int, source: Callable[[ast.AST
             listed = _listed_from(n, ctx)
             if listed is not None and source(listed, ctx, depth - 1):
                 return True  # `for p in pt.tolist(): if p >= 0.5:`: the numbers of a tensor, cut
-            value = ctx.definition(n.id)
+            value = ctx.definition(n.id) or _bound_value(n.id, ctx)  # `conf, pseudo = probs.max(1)`: the values
             if value is None or ctx.kind(n) != DATA:
                 continue
             if id(value) in ctx.no_grad_ids() and source(value, ctx, depth - 1) \

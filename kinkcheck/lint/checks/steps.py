@@ -421,6 +421,8 @@ def cut_prediction_index(site: Site, ctx: Context):
     reaches the argmax) does not excuse them (``cut_steps``)."""
     call = site.call if isinstance(site.call, ast.Call) else None
     if call is not None and callee_tail(call.func) in SELECTIONS and not _positions_only(site, call, ctx):
+        if _cut_positions_targeted(site, call, ctx):
+            return site.with_(guards=())  # `conf, pseudo = weak_prob.max(1)` under no_grad: pseudo-labels
         return None  # the selected values are kept: a kink of them (KC105's), or elementwise (KC104's)
     if call is not None and callee_tail(call.func) in ("argsort", "argpartition"):
         return site  # a permutation that sorts by a detached copy (`x.gather(0, x.detach().argsort(0))`) is a sort
@@ -428,6 +430,24 @@ def cut_prediction_index(site: Site, ctx: Context):
             and cut_steps.cut_prediction(site.operand, ctx) and cut_steps.weighs_gradient(site.call or site.node, ctx):
         return site.with_(guards=())
     return site
+
+
+def _cut_positions_targeted(site: Site, call: ast.Call, ctx: Context) -> bool:
+    """``max_probs, pseudo = probs.max(dim=1)`` of a prediction whose gradient was cut, with
+    ``pseudo`` the targets of a loss (FixMatch): the values carry no gradient (no kink of them
+    to report), and the positions jump with the prediction like an argmax's."""
+    from kinkcheck.lint import sinks
+    from kinkcheck.lint.checks.kinks import two_operand
+
+    parent = ctx.parent(call)
+    if two_operand(site, ctx) or site.operand is None \
+            or ctx.kind(site.operand) not in (PLAIN, DATA) and id(call) not in ctx.no_grad_ids() \
+            or not (isinstance(parent, ast.Assign) and len(parent.targets) == 1
+                    and isinstance(target := parent.targets[0], ast.Tuple) and len(target.elts) == 2
+                    and isinstance(positions := target.elts[1], ast.Name)):
+        return False
+    return cut_steps.cut_prediction(site.operand, ctx) and any(
+        cut_steps.weighs_gradient(use, ctx) for use in sinks.reads(positions.id, ctx))
 
 
 @refine("KC302")
