@@ -139,6 +139,35 @@ def _closure_binding(name: str, ctx) -> tuple[list, object]:
     return (list(defs), outer) if len(defs) == 1 else ([], ctx)
 
 
+def module_constants(fa) -> dict[str, ast.expr]:
+    """Names the module binds once, at its top level, to arithmetic of numbers and of such
+    names (``_LAB_EPS = 216.0 / 24389.0``, ``_LAB_KAPPA = 24389.0 / 27.0``): what they hold."""
+    memo = fa.__dict__.get("_module_constants")
+    if memo is not None:
+        return memo
+    counts: dict[str, int] = {}
+    values: dict[str, ast.expr] = {}
+    for node in ast.walk(fa.tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            counts[node.id] = counts.get(node.id, 0) + 1
+        elif isinstance(node, ast.Global):
+            for name in node.names:
+                counts[name] = counts.get(name, 0) + 2
+    for stmt in fa.tree.body:
+        if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            if len(targets) == 1 and isinstance(targets[0], ast.Name) and counts.get(targets[0].id) == 1:
+                values[targets[0].id] = stmt.value
+    memo = {}
+    for name, value in values.items():
+        if all(isinstance(n, (ast.Constant, ast.BinOp, ast.UnaryOp, ast.operator, ast.unaryop, ast.Load))
+               and not (isinstance(n, ast.Constant) and not isinstance(n.value, (int, float)))
+               for n in ast.walk(value)):
+            memo[name] = value
+    fa.__dict__["_module_constants"] = memo
+    return memo
+
+
 class Expr:
     """An expression with its names replaced by the single value reaching each (``expand``)."""
 
@@ -171,6 +200,9 @@ class Expr:
                 if not defs and before and n.id not in ctx.params:
                     defs, where = _closure_binding(n.id, ctx)
                     before = False
+                    if not defs and n.id in module_constants(ctx.fa):
+                        self.subst[id(n)] = module_constants(ctx.fa)[n.id]  # `_LAB_EPS = 216.0 / 24389.0`
+                        continue
                 # `errors = pred - target if target is not None else pred`: a choice by config
                 # the evaluator cannot make; the name stays a symbol
                 # `safe_x = where(isfinite(x), x, 0)`: x itself wherever it is finite; the name
