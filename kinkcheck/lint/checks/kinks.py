@@ -300,7 +300,7 @@ def values_discarded(call: ast.AST, ctx: Context) -> bool:
     positions are kept. Positions that pick the ranked value itself back out
     (``_, idx = loss.topk(k); gather(loss, 0, idx)``: online hard example mining) are its
     values after all."""
-    kept = _kept_indices(call, ctx.parent(call), ctx) if returns_positions(call, ctx) else None
+    kept = kept_indices(call, ctx.parent(call), ctx) if returns_positions(call, ctx) else None
     return kept is not None and not _regathered(call, kept, ctx)
 
 
@@ -324,7 +324,7 @@ def positions_as_numbers(call: ast.AST, ctx: Context) -> bool:
     them, a cast, arithmetic (``F.one_hot(experts, n).float().mean(0)``, a rank turned into
     a weight), as an argmax's are when KC303 reports it. Positions that only pick elements
     (``x[idx]``, ``gather(..., idx)``) or whose count or layout alone is read are not."""
-    kept = _kept_indices(call, ctx.parent(call), ctx)
+    kept = kept_indices(call, ctx.parent(call), ctx)
     if kept is None:
         return False
     if kept == "":
@@ -372,11 +372,11 @@ _FLOAT_DTYPE_RE = lazy_pattern(r"float|half|double|bfloat")
 
 def regathers(call: ast.AST, ctx: Context) -> bool:
     """Only the positions of ``call`` are kept, and they pick the ranked value back out."""
-    kept = _kept_indices(call, ctx.parent(call), ctx)
+    kept = kept_indices(call, ctx.parent(call), ctx)
     return kept is not None and _regathered(call, kept, ctx)
 
 
-def _kept_indices(call: ast.AST, parent: ast.AST | None, ctx: Context) -> str | None:
+def kept_indices(call: ast.AST, parent: ast.AST | None, ctx: Context) -> str | None:
     """The name the positions are bound to ("" when unnamed) where only they are kept, else None."""
     if isinstance(parent, ast.Attribute) and parent.attr == "indices" or \
             isinstance(parent, ast.Subscript) and const_value(parent.slice) == 1:

@@ -9,7 +9,7 @@ from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.lint.checks import Site, node_check, refine
 from kinkcheck.lint.checks.branch import value_comparison
 from kinkcheck.lint import cut_steps, sinks
-from kinkcheck.lint.resolve import DATA, MIXING, PLAIN, TENSOR, const_value
+from kinkcheck.lint.resolve import DATA, MIXING, PLAIN, TENSOR, UNKNOWN, const_value
 from kinkcheck.syntax import binary_operands, call_tail, callee_tail
 
 if TYPE_CHECKING:
@@ -405,12 +405,43 @@ SELECTIONS = frozenset({"topk", "top_k", "max", "min", "sort", "kthvalue"})
 
 def _positions_only(site: Site, call: ast.Call, ctx: Context) -> bool:
     """``_, idx = x.topk(k)``, ``x.max(1)[1]``, ``torch.sort(x).indices``: a torch (or
-    ``lax.top_k``) selection of which only the positions are kept (``values_discarded``) and
-    made numbers the loss computes with (``positions_as_numbers``), as KC303 reports an
-    argmax; a builtin or two-tensor ``max`` keeps no positions."""
+    ``lax.top_k``) selection of which only the positions are kept (``values_discarded``): those
+    of a max or min, as KC303 reports an argmax, and those of a top-k or sort where they are
+    made numbers the loss computes with (``positions_as_numbers``); a builtin or two-tensor
+    ``max`` keeps no positions."""
     from kinkcheck.lint.checks.kinks import positions_as_numbers, two_operand, values_discarded
 
-    return not two_operand(site, ctx) and values_discarded(call, ctx) and positions_as_numbers(call, ctx)
+    if two_operand(site, ctx) or not values_discarded(call, ctx):
+        return False
+    return positions_as_numbers(call, ctx) or callee_tail(call.func) in ("max", "min") and _targets_of_loss(call, ctx)
+
+
+#: calls that pick elements at positions (positions handed to them stay positions)
+_PICKING = frozenset({"gather", "take_along_dim", "take_along_axis", "index_select", "take", "scatter", "scatter_add",
+                      "index_add", "index_put", "index_fill"})
+
+
+def _targets_of_loss(call: ast.Call, ctx: Context) -> bool:
+    """The positions of a max are the class targets of a loss beside a value that carries
+    gradient (``_, pred = y_s.max(1)`` then ``cross_entropy(y_adv, pred)``): an argmax."""
+    from kinkcheck.lint import sinks
+    from kinkcheck.lint.checks.kinks import kept_indices
+
+    kept = kept_indices(call, ctx.parent(call), ctx)
+    if kept is None:
+        return False
+    holder = ctx.parent(call)
+    uses = sinks.reads(kept, ctx) if kept else [holder] if isinstance(holder, (ast.Subscript, ast.Attribute)) else []
+    for use in uses:
+        parent = ctx.parent(use)
+        if isinstance(parent, ast.keyword):
+            parent = ctx.parent(parent)
+        if not isinstance(parent, ast.Call) or use is parent.func or callee_tail(parent.func) in _PICKING:
+            continue
+        others = [a for a in (*parent.args, *(k.value for k in parent.keywords)) if a is not use]
+        if any(not isinstance(a, ast.Constant) and ctx.kind(a) in (TENSOR, UNKNOWN) for a in others):
+            return True
+    return False
 
 
 @refine("KC303")
