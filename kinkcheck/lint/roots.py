@@ -149,6 +149,9 @@ LOSS_FAMILY_RE = lazy_pattern(
     # image model is regularised with, and the continuous ranked probability score a probabilistic
     # forecaster trains on (``crps_gaussian``, ``crps_from_samples``)
     r"|(^|_)(lovasz|wasserstein|mmd|sinkhorn_divergence|energy_distance|total_variation|crps)(_|$)"
+    # a discrepancy between domains or heads is what domain adaptation minimises (``classifier_discrepancy``,
+    # ``mean_l1_discrepancy``, ``class MarginDisparityDiscrepancy``)
+    r"|(^|_)discrepancy$"
     # score matching (denoising, sliced) is an objective by its name (``denoising_score_matching``;
     # not ``feature_matching`` of keypoint descriptors, nor ``hungarian_matching``)
     r"|(^|_)score_matching$", re.IGNORECASE)
@@ -176,10 +179,10 @@ EVALUATION_SCORE_RE = lazy_pattern(r"(^|_)(top_?\d*_)?(accuracy|accuracies|f1|f1
 EVALUATION_CLASS_RE = lazy_pattern(r"(Accuracy|FScore|F1Score|F1|FBeta|Recall|AUC|AUROC|ConfusionMatrix)(?=[A-Z0-9_]|$)")
 #: "Loss" as a word of a CamelCase class name (``LossWrapper``, ``DiceLossV2``; not ``YolosSelfAttention``)
 LOSS_WORD_RE = lazy_pattern(r"(^|(?<=[a-z0-9_]))(Loss|Criterion|Objective)(?=[A-Z0-9_]|$)|^loss")
-#: loss classes by name; a regularizer is a term of the loss (a ``*Penalty`` is often not:
+#: loss classes by name; a regularizer or a discrepancy is a term of the loss (a ``*Penalty`` is often not:
 #: generation's length and repetition penalties are never differentiated), and so is a
 #: cross-entropy or a negative log-likelihood named for itself (timm's ``SoftTargetCrossEntropy``)
-LOSS_CLASS_RE = lazy_pattern(r"(Loss|Criterion|Objective|Regularizer|Regularization|CrossEntropy|NLL)(V?\d+)?$")
+LOSS_CLASS_RE = lazy_pattern(r"(Loss|Criterion|Objective|Regularizer|Regularization|CrossEntropy|NLL|Discrepancy)(V?\d+)?$")
 MARK_RE = lazy_pattern(r"#\s*kinkcheck:\s*loss\b")
 #: package or module names that hold losses
 LOSS_MODULE_RE = lazy_pattern(r"^_?(loss|losses)$", re.IGNORECASE)
