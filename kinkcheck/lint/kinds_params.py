@@ -7,6 +7,7 @@ under ``jax.grad`` may be a tracer), so both are read here, in one place."""
 from __future__ import annotations
 
 import ast
+import re
 from typing import TYPE_CHECKING
 
 from kinkcheck.lazyre import lazy_pattern
@@ -58,6 +59,8 @@ def parameter_kind(ctx: "Context", name: str) -> str:
         # the samples and targets an objective of the weights is fitted on; `(raw, y)`: the
         # response a raw score is scored against; `(x_start, x_t, t)`: a diffusion's clean sample
         return DATA
+    if _edge_guide(ctx, name):
+        return DATA  # `edge_aware_smoothness(disp, img)`: the image whose edges weigh the smoothness
     if _network_input(ctx, name):
         # `(model, x_natural, y)`: the input the loss runs the network it is handed on
         return join(DATA, *_assigned_kinds(ctx, name)) if name in ctx.assignments() else DATA
@@ -351,6 +354,23 @@ def _loss_weight(ctx: "Context", name: str) -> bool:
     return not (name in ("weight", "weights") and order[:1] == [name] and any(
         isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)
         and n.func.value.id == name for n in walk_local(ctx.fn)))
+
+
+#: losses that smooth a prediction where an image has no edges (monodepth's edge-aware
+#: smoothness, a guided total variation), and the names of that image
+_EDGE_AWARE_RE = lazy_pattern(r"(^|_)(edge_aware|smooth|smoothness|guided)(_|$)", re.IGNORECASE)
+_GUIDE_RE = lazy_pattern(r"^(img|imgs|image|images|guide|guidance|guide_img|guide_image|rgb|frame|frames)$")
+
+
+def _edge_guide(ctx: "Context", name: str) -> bool:
+    """``img`` of ``edge_aware_smoothness(disp, img)`` or ``guide`` of ``edge_aware_tv_loss(img,
+    guide)``: the input image whose gradients weigh the smoothness of the prediction (the first
+    parameter), data as an input image is."""
+    a = getattr(ctx.fn, "args", None)
+    order = [x.arg for x in (*a.posonlyargs, *a.args)] if a is not None else []
+    order = order[1:] if order[:1] in (["self"], ["cls"]) else order
+    return bool(_GUIDE_RE.match(name)) and name in order[1:] \
+        and bool(_EDGE_AWARE_RE.search(ctx.qualname.rsplit(".", 1)[-1]))
 
 
 def _counter(name: str) -> bool:
