@@ -18,7 +18,7 @@ import ast
 from typing import TYPE_CHECKING
 
 from kinkcheck.lint.guards import _callee_tail, guard
-from kinkcheck.lint.resolve import PREDICTION_WORD_RE, TENSOR, UNKNOWN
+from kinkcheck.lint.resolve import DATA, PLAIN, PREDICTION_WORD_RE
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -43,33 +43,83 @@ def integer_data(node: ast.AST, ctx: Context, site=None) -> bool:
     return _whole(operand, ctx, _DEPTH) or not _scaled_prediction(operand, ctx, _DEPTH)
 
 
+#: arithmetic written as calls (``boxes[..., 0].mul(W)``, ``torch.mul(conf, n_bins)``)
+_ARITHMETIC = frozenset({"mul", "div", "add", "sub", "multiply", "divide", "true_divide"})
+
+
 def _scaled_prediction(node: ast.AST, ctx: Context, depth: int) -> bool:
-    """``node`` is arithmetic on a value that carries gradient (``pred[:, 0] * T``), a pick of
-    one, or a name that says it is a prediction."""
+    """``node`` is arithmetic on a value that carries gradient (``pred[:, 0] * T``,
+    ``conf.mul(n_bins)``), a pick of one, or a name that says it is a prediction."""
     if isinstance(node, ast.Name):
-        if PREDICTION_WORD_RE.search(node.id) and _may_carry(node, ctx):
+        if PREDICTION_WORD_RE.search(node.id) and _carries(node, ctx):
             return True
         value = ctx.definition(node.id) if depth else None
         return value is not None and _scaled_prediction(value, ctx, depth - 1)
     if isinstance(node, ast.Subscript):
         return _scaled_prediction(node.value, ctx, depth)
     if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Div, ast.Add, ast.Sub)):
-        return any(_may_carry(side, ctx) for side in (node.left, node.right))
+        return any(_carries(side, ctx) or _scaled_prediction(side, ctx, depth) for side in (node.left, node.right))
+    if isinstance(node, ast.Call) and (_callee_tail(node, ctx) or "") in _ARITHMETIC:
+        func = node.func
+        operands = [*node.args]
+        if isinstance(func, ast.Attribute) and not ctx.is_module_ref(func.value):
+            operands.insert(0, func.value)
+        return any(_carries(o, ctx) or _scaled_prediction(o, ctx, depth) for o in operands)
     return False
 
 
-def _may_carry(node: ast.AST, ctx: Context) -> bool:
-    """``node`` is no constant and no data: a tensor, or a value the kinds cannot tell."""
-    return not isinstance(node, ast.Constant) and ctx.kind(node) in (TENSOR, UNKNOWN)
+def _carries(node: ast.AST, ctx: Context) -> bool:
+    """``node`` carries gradient by its kind, or is computed from a parameter named for a
+    prediction (``conf`` of ``logits.softmax(1).amax(1)``); a parameter of unknown kind
+    (``seg``, ``images``, ``lengths``) is no evidence."""
+    from kinkcheck.lint.cut_steps import differentiated
+
+    return not isinstance(node, ast.Constant) and differentiated(node, ctx)
 
 
 def _whole(node: ast.AST, ctx: Context, depth: int) -> bool:
-    """``node`` reads a rounding, an index or an integer range (through ``depth`` names)."""
-    for n in ast.walk(node):
-        if isinstance(n, ast.Call) and (_callee_tail(n, ctx) or "") in _WHOLE:
+    """``node`` holds whole numbers already, or numbers that carry no gradient: a rounding, an
+    index, a comparison's 0/1, an integer literal, a setting or data, and sums, products and
+    clamps of such (through ``depth`` names)."""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, (int, bool))
+    if isinstance(node, (ast.Compare, ast.BoolOp)) or isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        return True
+    if isinstance(node, ast.Name):
+        value = ctx.definition(node.id) if depth else None
+        if value is None:
+            # `w: int`: no prediction to truncate; `for dy, wy in ((0, 1 - fy), (1, fy))`: 0, then 1
+            return ctx.kind(node) in (PLAIN, DATA) or _whole_items(node.id, ctx)
+        return _whole(value, ctx, depth - 1)
+    if isinstance(node, ast.Subscript):
+        return _whole(node.value, ctx, depth)
+    if isinstance(node, ast.BinOp):
+        if isinstance(node.op, (ast.BitAnd, ast.BitOr, ast.BitXor)):
+            return True  # `(a > 0) & (b > 0)`: a mask
+        return isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv)) \
+            and _whole(node.left, ctx, depth) and _whole(node.right, ctx, depth)
+    if isinstance(node, ast.Call):
+        tail = _callee_tail(node, ctx) or ""
+        if tail in _WHOLE:
             return True
-        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and depth:
-            value = ctx.definition(n.id)
-            if value is not None and _whole(value, ctx, depth - 1):
-                return True
+        if tail in _KEEPING and isinstance(node.func, ast.Attribute) and not ctx.is_module_ref(node.func.value):
+            return _whole(node.func.value, ctx, depth)  # `x0.clamp(0, w - 1)` of a floor
     return False
+
+
+def _whole_items(name: str, ctx: Context) -> bool:
+    """``name`` is bound only as an item of a loop over a literal of tuples whose item at its
+    position is an integer literal in each (``for dx, wx in ((0, 1 - fx), (1, fx))``)."""
+    from kinkcheck.lint.bindings import IterItem
+
+    items = ctx.assignments().get(name, ())
+    if not items or not all(isinstance(i, IterItem) and isinstance(i.iterable, (ast.Tuple, ast.List))
+                            and i.index is not None for i in items):
+        return False
+    return all(isinstance(row, ast.Tuple) and i.index < len(row.elts) and isinstance(row.elts[i.index], ast.Constant)
+               and isinstance(row.elts[i.index].value, int) for i in items for row in i.iterable.elts)
+
+
+#: methods that keep whole numbers whole
+_KEEPING = frozenset({"clamp", "clamp_", "clip", "to", "float", "double", "view", "reshape", "flatten", "squeeze",
+                      "unsqueeze", "expand", "contiguous", "detach", "clone"})
