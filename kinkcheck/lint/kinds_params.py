@@ -343,23 +343,28 @@ _COUNTER_RE = lazy_pattern(r"^(step|steps|global_step|epoch|epochs|iteration|ite
 
 def _loss_weight(ctx: "Context", name: str) -> bool:
     """``weight=``, ``avg_factor``: what a loss API is handed beside the prediction. A
-    ``weight`` that comes first and has methods called on it is what the function is about: the
-    weights a penalty measures (``def l1_linf_penalty(weight)``, ``weight.flatten(1).abs()``); a config
-    of loss weights (``__init__(self, weights)``, ``weights.photometric``) is none."""
+    ``weight`` that comes first, has methods called on it and is the only array the function is
+    handed (the rest are settings) is what the function is about: the weights a penalty measures
+    (``def l1_linf_penalty(weight)``, ``def group_lasso(weight, dim=0)``); per-sample weights handed
+    beside a prediction (``weighted_l1_loss(weights, pred, target)``) and a config of loss weights
+    (``__init__(self, weights)``, ``weights.photometric``) are none."""
     if not PARAM_DATA_RE.search(name):
         return False
     a = getattr(ctx.fn, "args", None)
     order = [x.arg for x in (*a.posonlyargs, *a.args)] if a is not None else []
     order = order[1:] if order[:1] in (["self"], ["cls"]) else order
-    return not (name in ("weight", "weights") and order[:1] == [name] and any(
-        isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)
-        and n.func.value.id == name for n in walk_local(ctx.fn)))
+    return not (name in ("weight", "weights") and order[:1] == [name]
+                and all(_setting(ctx, other) for other in order[1:]) and any(
+                    isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)
+                    and n.func.value.id == name for n in walk_local(ctx.fn)))
 
 
 #: losses that smooth a prediction where an image has no edges (monodepth's edge-aware
 #: smoothness, a guided total variation), and the names of that image
-_EDGE_AWARE_RE = lazy_pattern(r"(^|_)(edge_aware|smooth|smoothness|guided)(_|$)", re.IGNORECASE)
+_EDGE_AWARE_RE = lazy_pattern(r"(^|_)(edge_aware|edge_guided|edge_weighted|guided)(_|$)", re.IGNORECASE)
 _GUIDE_RE = lazy_pattern(r"^(img|imgs|image|images|guide|guidance|guide_img|guide_image|rgb|frame|frames)$")
+#: a first parameter that is a mask or weights: what is smoothed is then the image itself
+_MASK_PARAM_RE = lazy_pattern(r"(^|_)(mask|masks|weight|weights|target|targets|gt)$")
 
 
 def _edge_guide(ctx: "Context", name: str) -> bool:
@@ -369,8 +374,8 @@ def _edge_guide(ctx: "Context", name: str) -> bool:
     a = getattr(ctx.fn, "args", None)
     order = [x.arg for x in (*a.posonlyargs, *a.args)] if a is not None else []
     order = order[1:] if order[:1] in (["self"], ["cls"]) else order
-    return bool(_GUIDE_RE.match(name)) and name in order[1:] \
-        and bool(_EDGE_AWARE_RE.search(ctx.qualname.rsplit(".", 1)[-1]))
+    return bool(_GUIDE_RE.match(name)) and name in order[1:] and name_kind(order[0]) != DATA \
+        and not _MASK_PARAM_RE.search(order[0]) and bool(_EDGE_AWARE_RE.search(ctx.qualname.rsplit(".", 1)[-1]))
 
 
 def _counter(name: str) -> bool:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.lint.resolve import LOSS_LIBRARIES
 from kinkcheck.lint.walk import walk_local
+from kinkcheck.syntax import callee_tail
 
 if TYPE_CHECKING:  # pragma: no cover
     from kinkcheck.lint.index import _Indexer
@@ -149,9 +150,6 @@ LOSS_FAMILY_RE = lazy_pattern(
     # image model is regularised with, and the continuous ranked probability score a probabilistic
     # forecaster trains on (``crps_gaussian``, ``crps_from_samples``)
     r"|(^|_)(lovasz|wasserstein|mmd|sinkhorn_divergence|energy_distance|total_variation|crps)(_|$)"
-    # a discrepancy between domains or heads is what domain adaptation minimises (``classifier_discrepancy``,
-    # ``mean_l1_discrepancy``, ``class MarginDisparityDiscrepancy``)
-    r"|(^|_)discrepancy$"
     # score matching (denoising, sliced) is an objective by its name (``denoising_score_matching``;
     # not ``feature_matching`` of keypoint descriptors, nor ``hungarian_matching``)
     r"|(^|_)score_matching$", re.IGNORECASE)
@@ -179,10 +177,10 @@ EVALUATION_SCORE_RE = lazy_pattern(r"(^|_)(top_?\d*_)?(accuracy|accuracies|f1|f1
 EVALUATION_CLASS_RE = lazy_pattern(r"(Accuracy|FScore|F1Score|F1|FBeta|Recall|AUC|AUROC|ConfusionMatrix)(?=[A-Z0-9_]|$)")
 #: "Loss" as a word of a CamelCase class name (``LossWrapper``, ``DiceLossV2``; not ``YolosSelfAttention``)
 LOSS_WORD_RE = lazy_pattern(r"(^|(?<=[a-z0-9_]))(Loss|Criterion|Objective)(?=[A-Z0-9_]|$)|^loss")
-#: loss classes by name; a regularizer or a discrepancy is a term of the loss (a ``*Penalty`` is often not:
+#: loss classes by name; a regularizer is a term of the loss (a ``*Penalty`` is often not:
 #: generation's length and repetition penalties are never differentiated), and so is a
 #: cross-entropy or a negative log-likelihood named for itself (timm's ``SoftTargetCrossEntropy``)
-LOSS_CLASS_RE = lazy_pattern(r"(Loss|Criterion|Objective|Regularizer|Regularization|CrossEntropy|NLL|Discrepancy)(V?\d+)?$")
+LOSS_CLASS_RE = lazy_pattern(r"(Loss|Criterion|Objective|Regularizer|Regularization|CrossEntropy|NLL)(V?\d+)?$")
 MARK_RE = lazy_pattern(r"#\s*kinkcheck:\s*loss\b")
 #: package or module names that hold losses
 LOSS_MODULE_RE = lazy_pattern(r"^_?(loss|losses)$", re.IGNORECASE)
@@ -276,14 +274,27 @@ def function_root(ix: "_Indexer", fn: ast.AST, name: str, cls_qual: str | None, 
 
 def _objective_tooling(name: str, fn: ast.AST) -> bool:
     """``log_kl``, ``update_kl``, ``apply_repetition_penalty``: a function that does something
-    with a loss term. A ``log_`` that computes a value is a log-domain term, not a logger
-    (``log_jacobian_penalty`` returns the penalty on log det J, ``log_sum_penalty`` a log-sum)."""
+    with a loss term. A ``log_`` that returns what it computes with a logarithm, and hands
+    nothing to a logger, is a log-domain term (``log_jacobian_penalty`` returns the penalty on
+    log det J, ``log_sum_penalty`` a log-sum)."""
     if not OBJECTIVE_TOOLING_RE.match(name):
         return False
     if not name.lstrip("_").startswith("log_") or not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return True
     returns = [n for n in walk_local(fn) if isinstance(n, ast.Return)]
-    return not returns or any(r.value is None or isinstance(r.value, ast.Constant) for r in returns)
+    if not returns or any(r.value is None or isinstance(r.value, ast.Constant) for r in returns):
+        return True
+    tails = {callee_tail(n.func) for n in walk_local(fn) if isinstance(n, ast.Call)}
+    # a log-domain term takes a logarithm and hands its value to no logger
+    return not tails & _LOGARITHMS or bool(tails & _LOGGING_CALLS)
+
+
+#: what a log-domain term computes ...
+_LOGARITHMS = frozenset({"log", "log1p", "log2", "log10", "logsumexp", "log_softmax", "logdet", "slogdet", "xlogy"})
+#: ... and what a logger calls (``writer.add_scalar``, ``logger.info``, ``wandb.log``'s ``log``
+#: is a logarithm by name, so a logger that calls it is told by the value it hands over)
+_LOGGING_CALLS = frozenset({"add_scalar", "add_scalars", "add_histogram", "add_image", "log_metrics", "log_dict",
+                            "info", "debug", "warning", "print", "write", "item", "tolist"})
 
 
 #: the second item of ``return value, grad`` (an objective with its gradient, scipy's ``jac=True``)
