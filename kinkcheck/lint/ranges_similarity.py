@@ -211,12 +211,16 @@ def _call_parts(node: ast.Call, ctx) -> tuple[str, ast.AST | None, list[ast.expr
 
 def definition(node: ast.Name, ctx) -> ast.AST | None:
     """The one value ``node`` holds where it is read: its only binding, or the one binding
-    that reaches the read (``v = (u * w).sum(1); v = torch.exp(v / tau)``)."""
+    that reaches the read (``v = (u * w).sum(1); v = torch.exp(v / tau)``); a parameter
+    rebound under a condition holds what the caller handed in too."""
     if not hasattr(ctx, "definition"):
         return None
     value = ctx.definition(node.id)
-    if value is not None or not hasattr(ctx, "parents") or ctx.parent(node) is None:
+    rebound_parameter = value is not None and node.id in (getattr(ctx, "params", None) or {})
+    if not rebound_parameter and (value is not None or not hasattr(ctx, "parents") or ctx.parent(node) is None):
         return value
+    if not hasattr(ctx, "parents") or ctx.parent(node) is None:
+        return None  # `if self.normalize: a = F.normalize(a)`: what the caller handed in may reach too
     from kinkcheck.lint import flow
 
     reached, from_before = flow.reaching(node.id, node, ctx)
