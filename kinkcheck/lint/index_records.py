@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-INDEX_VERSION = 23
+INDEX_VERSION = 24
 
 MODULE_CODE = "<module>"
 #: how JAX optimizers apply a gradient: flax's ``TrainState.apply_gradients``, optax's ``apply_updates``
