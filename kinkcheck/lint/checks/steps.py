@@ -421,6 +421,12 @@ _PICKING = frozenset({"gather", "take_along_dim", "take_along_axis", "index_sele
                       "index_add", "index_put", "index_fill"})
 
 
+def _picks(tail: str) -> bool:
+    """A call that picks elements at positions: torch's, or a helper named for it
+    (recbole's ``self.gather_indexes(output, index)``)."""
+    return tail in _PICKING or any(word in tail for word in ("gather", "index", "select", "take"))
+
+
 def _targets_of_loss(call: ast.Call, ctx: Context) -> bool:
     """The positions of a max are the class targets of a loss beside a value that carries
     gradient (``_, pred = y_s.max(1)`` then ``cross_entropy(y_adv, pred)``): an argmax."""
@@ -436,7 +442,7 @@ def _targets_of_loss(call: ast.Call, ctx: Context) -> bool:
         parent = ctx.parent(use)
         if isinstance(parent, ast.keyword):
             parent = ctx.parent(parent)
-        if not isinstance(parent, ast.Call) or use is parent.func or callee_tail(parent.func) in _PICKING:
+        if not isinstance(parent, ast.Call) or use is parent.func or _picks(callee_tail(parent.func)):
             continue
         others = [a for a in (*parent.args, *(k.value for k in parent.keywords)) if a is not use]
         if any(not isinstance(a, ast.Constant) and ctx.kind(a) in (TENSOR, UNKNOWN) for a in others):
