@@ -18,7 +18,7 @@ import ast
 from typing import TYPE_CHECKING
 
 from kinkcheck.lint.guards import _callee_tail, guard
-from kinkcheck.lint.resolve import DATA, PLAIN, PREDICTION_WORD_RE
+from kinkcheck.lint.resolve import DATA, PLAIN, PREDICTION_WORD_RE, UNKNOWN
 
 if TYPE_CHECKING:
     from kinkcheck.lint.context import Context
@@ -69,12 +69,16 @@ def _scaled_prediction(node: ast.AST, ctx: Context, depth: int) -> bool:
 
 
 def _carries(node: ast.AST, ctx: Context) -> bool:
-    """``node`` carries gradient by its kind, or is computed from a parameter named for a
-    prediction (``conf`` of ``logits.softmax(1).amax(1)``); a parameter of unknown kind
-    (``seg``, ``images``, ``lengths``) is no evidence."""
+    """``node`` carries gradient by its kind, is computed from a parameter named for a
+    prediction (``conf`` of ``logits.softmax(1).amax(1)``) or reads a name the code calls a
+    prediction (``pred_se``); a parameter of unknown kind (``seg``, ``images``, ``lengths``)
+    is no evidence."""
     from kinkcheck.lint.cut_steps import differentiated
 
-    return not isinstance(node, ast.Constant) and differentiated(node, ctx)
+    if isinstance(node, ast.Constant):
+        return False
+    return differentiated(node, ctx) or ctx.kind(node) == UNKNOWN and any(
+        isinstance(n, ast.Name) and PREDICTION_WORD_RE.search(n.id) for n in ast.walk(node))  # `pred_se[:, 0]`
 
 
 def _whole(node: ast.AST, ctx: Context, depth: int) -> bool:
