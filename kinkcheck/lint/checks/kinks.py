@@ -399,7 +399,7 @@ def kept_indices(call: ast.AST, parent: ast.AST | None, ctx: Context) -> str | N
 
 
 #: calls that pick entries of their first operand (or the object called on) at given positions
-_PICKS = frozenset({"gather", "take_along_dim", "take_along_axis", "index_select", "take"})
+POSITION_PICKS = frozenset({"gather", "take_along_dim", "take_along_axis", "index_select", "take"})
 
 
 def _regathered(call: ast.AST, indices: str, ctx: Context) -> bool:
@@ -424,7 +424,7 @@ def _regathered(call: ast.AST, indices: str, ctx: Context) -> bool:
                 target = holder if isinstance(holder, ast.Subscript) else ctx.parent(holder)
                 if isinstance(target, ast.Subscript) and ast.dump(target.value) == same:
                     return True
-            if isinstance(holder, ast.Call) and call_tail(holder) in _PICKS:
+            if isinstance(holder, ast.Call) and call_tail(holder) in POSITION_PICKS:
                 picked = call_operand(holder, ctx)
                 return picked is not None and ast.dump(picked) == same
             if not isinstance(holder, (ast.Subscript, ast.Slice, ast.Tuple)):

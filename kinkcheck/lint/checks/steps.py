@@ -416,15 +416,16 @@ def _positions_only(site: Site, call: ast.Call, ctx: Context) -> bool:
     return positions_as_numbers(call, ctx) or callee_tail(call.func) in ("max", "min") and _targets_of_loss(call, ctx)
 
 
-#: calls that pick elements at positions (positions handed to them stay positions)
-_PICKING = frozenset({"gather", "take_along_dim", "take_along_axis", "index_select", "take", "scatter", "scatter_add",
-                      "index_add", "index_put", "index_fill"})
+#: calls that write at positions, beside those that pick at them (``kinks.POSITION_PICKS``)
+_WRITES_AT = frozenset({"scatter", "scatter_add", "index_add", "index_put", "index_fill"})
 
 
 def _picks(tail: str) -> bool:
     """A call that picks elements at positions: torch's, or a helper named for it
     (recbole's ``self.gather_indexes(output, index)``)."""
-    return tail in _PICKING or any(word in tail for word in ("gather", "index", "select", "take"))
+    from kinkcheck.lint.checks.kinks import POSITION_PICKS
+
+    return tail in POSITION_PICKS or tail in _WRITES_AT or any(word in tail for word in ("gather", "index", "select", "take"))
 
 
 def _targets_of_loss(call: ast.Call, ctx: Context) -> bool:
