@@ -350,13 +350,18 @@ def _loss_weight(ctx: "Context", name: str) -> bool:
     (``__init__(self, weights)``, ``weights.photometric``) are none."""
     if not PARAM_DATA_RE.search(name):
         return False
-    a = getattr(ctx.fn, "args", None)
-    order = [x.arg for x in (*a.posonlyargs, *a.args)] if a is not None else []
-    order = order[1:] if order[:1] in (["self"], ["cls"]) else order
+    order = _positional(ctx)
     return not (name in ("weight", "weights") and order[:1] == [name]
                 and all(_setting(ctx, other) for other in order[1:]) and any(
                     isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)
                     and n.func.value.id == name for n in walk_local(ctx.fn)))
+
+
+def _positional(ctx: "Context") -> list[str]:
+    """The positional parameters of the function, without a method's ``self`` or ``cls``."""
+    a = getattr(ctx.fn, "args", None)
+    order = [x.arg for x in (*a.posonlyargs, *a.args)] if a is not None else []
+    return order[1:] if order[:1] in (["self"], ["cls"]) else order
 
 
 #: losses that smooth a prediction where an image has no edges (monodepth's edge-aware
@@ -371,9 +376,7 @@ def _edge_guide(ctx: "Context", name: str) -> bool:
     """``img`` of ``edge_aware_smoothness(disp, img)`` or ``guide`` of ``edge_aware_tv_loss(img,
     guide)``: the input image whose gradients weigh the smoothness of the prediction (the first
     parameter), data as an input image is."""
-    a = getattr(ctx.fn, "args", None)
-    order = [x.arg for x in (*a.posonlyargs, *a.args)] if a is not None else []
-    order = order[1:] if order[:1] in (["self"], ["cls"]) else order
+    order = _positional(ctx)
     return bool(_GUIDE_RE.match(name)) and name in order[1:] and name_kind(order[0]) != DATA \
         and not _MASK_PARAM_RE.search(order[0]) and bool(_EDGE_AWARE_RE.search(ctx.qualname.rsplit(".", 1)[-1]))
 

@@ -69,14 +69,12 @@ def floor_of(node: ast.AST | None, ctx, depth: int = 3) -> float | None:
 
 def _picked_from(node: ast.Call, tail: str, ctx) -> ast.AST | None:
     """The array whose elements ``node`` picks out or reshapes (``torch.diag(x)``, ``x.diagonal()``)."""
-    from kinkcheck.lint.ranges_similarity import PICKS
+    from kinkcheck.lint.ranges_similarity import PICKS, _call_parts
 
     if tail not in PICKS or tail in ("cat", "concatenate", "stack"):
         return None
-    func = node.func
-    if isinstance(func, ast.Attribute) and not ctx.is_module_ref(func.value):
-        return func.value
-    return node.args[0] if node.args else None
+    _, receiver, args = _call_parts(node, ctx)
+    return receiver if receiver is not None else (args[0] if args else None)
 
 
 def logit_floor(node: ast.BinOp, ctx) -> float | None:

@@ -291,8 +291,9 @@ def _objective_tooling(name: str, fn: ast.AST) -> bool:
 
 #: what a log-domain term computes ...
 _LOGARITHMS = frozenset({"log", "log1p", "log2", "log10", "logsumexp", "log_softmax", "logdet", "slogdet", "xlogy"})
-#: ... and what a logger calls (``writer.add_scalar``, ``logger.info``, ``wandb.log``'s ``log``
-#: is a logarithm by name, so a logger that calls it is told by the value it hands over)
+#: ... and what a logger calls (``writer.add_scalar``, ``logger.info``), or the host numbers it
+#: hands over (``.item()``, ``.tolist()``); ``wandb.log``'s ``log`` is a logarithm by name, so a
+#: logger calling only it is told apart by those
 _LOGGING_CALLS = frozenset({"add_scalar", "add_scalars", "add_histogram", "add_image", "log_metrics", "log_dict",
                             "info", "debug", "warning", "print", "write", "item", "tolist"})
 

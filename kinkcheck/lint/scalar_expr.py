@@ -140,8 +140,9 @@ def _closure_binding(name: str, ctx) -> tuple[list, object]:
 
 
 def module_constants(fa) -> dict[str, ast.expr]:
-    """Names the module binds once, at its top level, to arithmetic of numbers and of such
-    names (``_LAB_EPS = 216.0 / 24389.0``, ``_LAB_KAPPA = 24389.0 / 27.0``): what they hold."""
+    """Names the module binds once, at its top level, to arithmetic of numbers
+    (``_LAB_EPS = 216.0 / 24389.0``, ``_LAB_KAPPA = 24389.0 / 27.0``): what they hold. A name
+    bound anywhere else too, or declared ``global``, is none."""
     memo = fa.__dict__.get("_module_constants")
     if memo is not None:
         return memo
@@ -200,8 +201,9 @@ class Expr:
                 if not defs and before and n.id not in ctx.params:
                     defs, where = _closure_binding(n.id, ctx)
                     before = False
-                    if not defs and n.id in module_constants(ctx.fa):
-                        self.subst[id(n)] = module_constants(ctx.fa)[n.id]  # `_LAB_EPS = 216.0 / 24389.0`
+                    constant = None if defs else module_constants(ctx.fa).get(n.id)
+                    if constant is not None:
+                        self.subst[id(n)] = constant  # `_LAB_EPS = 216.0 / 24389.0`
                         continue
                 # `errors = pred - target if target is not None else pred`: a choice by config
                 # the evaluator cannot make; the name stays a symbol

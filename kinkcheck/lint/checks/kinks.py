@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from kinkcheck.lazyre import lazy_pattern
@@ -300,7 +301,7 @@ def values_discarded(call: ast.AST, ctx: Context) -> bool:
     positions are kept. Positions that pick the ranked value itself back out
     (``_, idx = loss.topk(k); gather(loss, 0, idx)``: online hard example mining) are its
     values after all."""
-    kept = kept_indices(call, ctx.parent(call), ctx) if returns_positions(call, ctx) else None
+    kept = _kept_indices(call, ctx.parent(call), ctx) if returns_positions(call, ctx) else None
     return kept is not None and not _regathered(call, kept, ctx)
 
 
@@ -324,15 +325,22 @@ def positions_as_numbers(call: ast.AST, ctx: Context) -> bool:
     them, a cast, arithmetic (``F.one_hot(experts, n).float().mean(0)``, a rank turned into
     a weight), as an argmax's are when KC303 reports it. Positions that only pick elements
     (``x[idx]``, ``gather(..., idx)``) or whose count or layout alone is read are not."""
-    kept = kept_indices(call, ctx.parent(call), ctx)
+    uses = position_uses(call, ctx)
+    return uses is not None and any(_as_number(use, ctx) for use in uses)
+
+
+def position_uses(call: ast.AST, ctx: Context) -> Sequence[ast.AST] | None:
+    """Where the kept positions of ``call`` are read: every read of the name they are bound
+    to, or the ``.indices``/``[1]`` that takes them unnamed; None where the values are kept."""
+    kept = _kept_indices(call, ctx.parent(call), ctx)
     if kept is None:
-        return False
+        return None
     if kept == "":
         holder = ctx.parent(call)
-        return _as_number(holder if isinstance(holder, (ast.Attribute, ast.Subscript)) else call, ctx)
+        return [holder if isinstance(holder, (ast.Attribute, ast.Subscript)) else call]
     from kinkcheck.lint import sinks
 
-    return any(_as_number(use, ctx) for use in sinks.reads(kept, ctx))
+    return sinks.reads(kept, ctx)
 
 
 #: calls and methods that turn integer positions into numbers
@@ -372,11 +380,11 @@ _FLOAT_DTYPE_RE = lazy_pattern(r"float|half|double|bfloat")
 
 def regathers(call: ast.AST, ctx: Context) -> bool:
     """Only the positions of ``call`` are kept, and they pick the ranked value back out."""
-    kept = kept_indices(call, ctx.parent(call), ctx)
+    kept = _kept_indices(call, ctx.parent(call), ctx)
     return kept is not None and _regathered(call, kept, ctx)
 
 
-def kept_indices(call: ast.AST, parent: ast.AST | None, ctx: Context) -> str | None:
+def _kept_indices(call: ast.AST, parent: ast.AST | None, ctx: Context) -> str | None:
     """The name the positions are bound to ("" when unnamed) where only they are kept, else None."""
     if isinstance(parent, ast.Attribute) and parent.attr == "indices" or \
             isinstance(parent, ast.Subscript) and const_value(parent.slice) == 1:

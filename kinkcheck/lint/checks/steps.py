@@ -431,15 +431,9 @@ def _picks(tail: str) -> bool:
 def _targets_of_loss(call: ast.Call, ctx: Context) -> bool:
     """The positions of a max are the class targets of a loss beside a value that carries
     gradient (``_, pred = y_s.max(1)`` then ``cross_entropy(y_adv, pred)``): an argmax."""
-    from kinkcheck.lint import sinks
-    from kinkcheck.lint.checks.kinks import kept_indices
+    from kinkcheck.lint.checks.kinks import position_uses
 
-    kept = kept_indices(call, ctx.parent(call), ctx)
-    if kept is None:
-        return False
-    holder = ctx.parent(call)
-    uses = sinks.reads(kept, ctx) if kept else [holder] if isinstance(holder, (ast.Subscript, ast.Attribute)) else []
-    for use in uses:
+    for use in position_uses(call, ctx) or ():
         parent = ctx.parent(use)
         if isinstance(parent, ast.keyword):
             parent = ctx.parent(parent)
