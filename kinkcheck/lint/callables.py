@@ -41,6 +41,12 @@ WRAPPERS = frozenset(
      "jax.checkpoint", "jax.remat", "torch.func.vmap", "torch.vmap", "torch.compile",
      "torch.jit.script", "equinox.filter_jit", "equinox.filter_vmap"}
 )
+#: containers built from their arguments (``nn.ModuleDict({"l1": L1Cost(), ...})``,
+#: ``nn.ModuleList([...])``, ``dict(a=f)``): they hold what they are given, and a loop over
+#: them (``for name, term in self.terms.items(): term(x)``) calls it
+CONTAINERS = frozenset({"torch.nn.ModuleDict", "torch.nn.ModuleList", "torch.nn.modules.container.ModuleDict",
+                        "torch.nn.modules.container.ModuleList", "builtins.dict", "builtins.list", "builtins.tuple",
+                        "collections.OrderedDict"})
 #: calls whose arguments are looked at, never called (types, printing, introspection)
 OPAQUE = frozenset(
     f"builtins.{n}" for n in ("isinstance", "issubclass", "type", "super", "getattr", "hasattr", "setattr",
@@ -201,6 +207,9 @@ class Refs:
         if fq is not None:
             if fq in WRAPPERS:
                 return self.of(node.args[0], env, name, hops + 1) if node.args else []
+            if fq in CONTAINERS:
+                return self._many([*node.args[:1], *(k.value for k in node.keywords if k.arg)], env, name, hops, False,
+                                  [None] * min(1, len(node.args)) + [ast.Constant(k.arg) for k in node.keywords if k.arg])
             if not ours(fq):
                 return []
         return [r + CALL for r in self.called(func, env, hops + 1) if not r.endswith(CALL)]

@@ -12,7 +12,7 @@ from collections import Counter
 from fnmatch import fnmatchcase
 
 from kinkcheck.lazyre import lazy_pattern
-from kinkcheck.lint.callables import CALL, MATCH, PARAM
+from kinkcheck.lint.callables import CALL, ELEMENT_METHODS, MATCH, PARAM
 from kinkcheck.lint.index import FileIndex, FunctionInfo
 from kinkcheck.lint.roots import (
     AUTOGRAD_BASES,
@@ -134,6 +134,9 @@ class _World:
             return set()
         seen.add(ref)
         if ref.endswith(CALL):  # what calling the value returns
+            elements = self._elements(ref[: -len(CALL)], seen)
+            if elements is not None:
+                return elements
             out: set[tuple[str, str]] = set()
             for kind, q in self.values(ref[: -len(CALL)], seen):
                 if kind == "class":
@@ -173,6 +176,18 @@ class _World:
                 if kind in ("class", "inst"):
                     out |= self._member(q, attr, seen)
         return out
+
+    def _elements(self, ref: str, seen: set[str]) -> set[tuple[str, str]] | None:
+        """``self.terms.items()`` where ``self.terms`` holds objects or functions (a
+        ``ModuleDict``, a dict of callables) and no class of them defines ``items``: what it
+        holds, each element of the loop over it. None where ``ref`` is not such a call."""
+        head, _, attr = ref.rpartition(".")
+        if attr not in ELEMENT_METHODS or not head or ref in self.functions or ref in self.bindings:
+            return None
+        held = self.values(head, set(seen))
+        if not held or any(kind != "def" and any(f"{c}.{attr}" in self.functions for c in self.mro(q)) for kind, q in held):
+            return None
+        return {(kind, q) for kind, q in held if kind in ("inst", "def")}
 
     def _member(self, cls: str, attr: str, seen: set[str]) -> set[tuple[str, str]]:
         """An attribute of a class or of its instances: a method, a stored value, or
