@@ -469,8 +469,14 @@ def _attains_extreme(node: ast.AST, axis: str | None, ctx) -> bool:
 
 def _log(arg: ast.AST, ctx, depth: int) -> str:
     """A log is > 0 above 1 and >= 0 from 1: ``log2(rank + 2.0)``, ``log(1 + n + softplus(x))``
-    (a sum of values >= 0 with a constant above 1, or with one term >= 1 and another > 0);
-    ``log(n)`` of a count is >= 0 (0 at n == 1)."""
+    (a sum of values >= 0 with a constant above 1, or with one term >= 1 and another > 0), or
+    of a value clamped above 1 (``log(n.clamp_min(2.0))``); ``log(n)`` of a count is >= 0 (0 at
+    n == 1)."""
+    from kinkcheck.lint.ranges_select import floor_of
+
+    floor = floor_of(arg, ctx)
+    if floor is not None and floor > 1:
+        return POS
     r = _range_of(arg, ctx, depth)
     if r != GE1:
         return ANY
