@@ -240,7 +240,10 @@ def _reported(node: ast.AST, ctx, depth: int = 2, number: bool = False) -> bool:
     if number and isinstance(parent, ast.Call) and parent.args == [child] and _history(parent.func, ctx):
         return True
     if isinstance(parent, ast.Tuple) and isinstance(ctx.parent(parent), ast.Return):
-        return any(e is not child and _the_loss(e, ctx) for e in parent.elts)  # `return loss, stats...`
+        # `return loss, stats...`; a dict of records (`return total, logs`) beside any value that
+        # is not data: the dict only holds what `_record_entry` lets through
+        return any(e is not child and (_the_loss(e, ctx) or _dict_of_records(child, ctx) and ctx.kind(e) not in (DATA, PLAIN))
+                   for e in parent.elts)
     if isinstance(parent, ast.Assign) and parent.value is child:
         from kinkcheck.lint.branch_effects import records_on_self
 
@@ -254,12 +257,13 @@ def _reported(node: ast.AST, ctx, depth: int = 2, number: bool = False) -> bool:
 def _record_entry(assign: ast.Assign, ctx) -> bool:
     """``logs["task"] = loss.item()``: an entry, under a literal key, of a local dict whose entry
     under that key is never read back and which itself is only returned beside the loss or
-    logged. ``logs["aux"] = aux.item(); loss = loss + w * logs["aux"]`` reads it back."""
+    logged. ``logs["aux"] = aux.item(); loss = loss + w * logs["aux"]`` reads it back. Under a
+    formatted key (``logs[f"reg/entropy{i}"]``) no entry of the dict may be read back."""
     target = assign.targets[0] if len(assign.targets) == 1 else None
     if not (isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name)):
         return False
     key = _literal_key(target)
-    if key is None:
+    if key is None and not isinstance(target.slice, ast.JoinedStr):
         return False
     uses = reads(target.value.id, ctx)
     for use in uses:
@@ -268,12 +272,23 @@ def _record_entry(assign: ast.Assign, ctx) -> bool:
             if isinstance(parent.ctx, ast.Store):
                 continue  # another entry written
             other = _literal_key(parent)
-            if other is not None and other != key:
+            if key is not None and other is not None and other != key:
                 continue  # another entry read
             return False
         if isinstance(parent, ast.Dict) or not _reported(use, ctx, depth=0):
             return False  # `{**logs, ...}`, `{"logs": logs}`: entries read from another dict later
     return bool(uses)
+
+
+def _dict_of_records(node: ast.AST, ctx) -> bool:
+    """A local name only ever bound to a new dict (``logs = {}``, ``logs: Dict[str, float] = {}``)."""
+    if not isinstance(node, ast.Name):
+        return False
+    values = [n.value for n in walk_local(ctx.fn) if isinstance(n, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.NamedExpr))
+              and any(isinstance(t, ast.Name) and t.id == node.id
+                      for t in (n.targets if isinstance(n, ast.Assign) else [n.target]))]
+    return bool(values) and all(isinstance(v, ast.Dict) or isinstance(v, ast.Call) and getattr(v.func, "id", None) == "dict"
+                                for v in values)
 
 
 def _literal_key(item: ast.Subscript) -> str | None:
