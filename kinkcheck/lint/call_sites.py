@@ -159,7 +159,8 @@ def used_as_value(ctx) -> bool:
     """The function ``ctx`` describes is named somewhere other than as the callee of a call
     (``map(f, xs)``, ``partial(f, ...)``, ``self.hook = self.f``): it may run from anywhere.
     A method is named through an attribute (``self.loss``); a local variable ``loss`` is
-    another value."""
+    another value, and so is the attribute of an object that is neither ``self``/``cls`` nor
+    an import (``cfg.fuse_trimap`` is a setting, not the function ``fuse_trimap``)."""
     fn = ctx.fn
     if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return True
@@ -167,6 +168,10 @@ def used_as_value(ctx) -> bool:
     if refs is None:
         names: set[str] = set()
         attrs: set[str] = set()
+        held: set[str] = set()  # attributes of self/cls, an import, a class, or a computed value
+        owners = {(a.asname or a.name).split(".")[0] for n in ast.walk(ctx.fa.tree)
+                  if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+        owners |= {n.name for n in ast.walk(ctx.fa.tree) if isinstance(n, ast.ClassDef)} | {"self", "cls"}
         calls = [n for n in ast.walk(ctx.fa.tree) if isinstance(n, ast.Call)]
         callees = {id(n.func) for n in calls}
         # `self.crit = f` and `self.step = torch.compile(f)`: calls of the attribute are indexed
@@ -183,9 +188,13 @@ def used_as_value(ctx) -> bool:
                 names.add(n.id)
             elif isinstance(n, ast.Attribute):
                 attrs.add(n.attr)
-        refs = ctx.fa._flow_value_refs = (names, attrs)
-    names, attrs = refs
-    return fn.name in attrs or (fn.name in names and not is_method(ctx))
+                if not isinstance(n.value, ast.Name) or n.value.id in owners:
+                    held.add(n.attr)
+        refs = ctx.fa._flow_value_refs = (names, attrs, held)
+    names, attrs, held = refs
+    if is_method(ctx):
+        return fn.name in attrs
+    return fn.name in held or fn.name in names
 
 
 def bases_in_file(fa, cls_qual: str, depth: int = 4) -> list[str]:

@@ -15,6 +15,7 @@ from kinkcheck.lint.argflow import FREE
 from kinkcheck.lint.kinds import (
     _CYCLE,
     _INTEGER_DTYPES,
+    BATCH_NAME_RE,
     INT_CASTS,
     PARAMETERS,
     PLAIN_CALLS,
@@ -215,9 +216,13 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
             # `td_out.get("action")` of a TensorDict is one of its arrays, `batch.get("labels")`
             # of a data mapping is data; `kwargs.get("eps")`, `cfg.get(...)`, and whatever a
             # call returns (`list_mode_options().get(...)`) is a setting
-            if recv == DATA:
-                return DATA
             held = _last_name(node.func.value)
+            if recv == DATA or isinstance(node.func.value, ast.Name) and BATCH_NAME_RE.match(held) \
+                    and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+                return DATA  # `batch.get("trimap")`, as `batch["trimap"]`: a field of the data batch
+            fallback = node.args[1] if len(node.args) > 1 else None
+            if fallback is not None and const_value(fallback) is None and k(fallback) not in (PLAIN, DATA):
+                return k(fallback)  # `out.get("alpha_raw", alpha)`: the prediction, or another like it
             if _MODEL_MAPPING_RE.search(held):
                 return UNKNOWN  # `self.models.get("critic_1")`: a network, whose outputs carry gradient
             if _OUTPUT_MAPPING_RE.search(held) and not (len(node.args) > 1 and const_value(node.args[1]) is not None):
