@@ -35,6 +35,25 @@ class Opaque:
     __slots__ = ()
 
 
+def _nested_source(item: IterItem) -> ast.AST:
+    """What a target nested in a loop target unpacks, where its items are a ``zip``'s:
+    ``(p, g)`` of ``for i, (p, g) in enumerate(zip(a, b))`` takes the items of ``zip(a, b)``
+    (``p`` is an item of ``a``, not the index). Other nested targets keep the outer iterable:
+    ``(mul, ir)`` of ``for i, (mul, ir) in enumerate(self.irreps)`` are items of items of a
+    value whose items are not known."""
+    it = item.iterable
+    if item.index is not None and isinstance(it, ast.Call) and isinstance(it.func, ast.Name) \
+            and not any(isinstance(a, ast.Starred) for a in it.args):
+        inner = None
+        if it.func.id == "enumerate" and item.index == 1 and it.args:
+            inner = it.args[0]
+        elif it.func.id == "zip" and item.index < len(it.args):
+            inner = it.args[item.index]
+        if isinstance(inner, ast.Call) and isinstance(inner.func, ast.Name) and inner.func.id == "zip":
+            return inner
+    return it
+
+
 def assignments_in(fn: ast.AST) -> dict[str, list]:
     """name -> assigned values (``x += v`` binds ``v``: kinds join anyway; the range
     analysis reads ``flow.bindings``, where it binds ``x + v``)."""
@@ -46,7 +65,7 @@ def assignments_in(fn: ast.AST) -> dict[str, list]:
         elif isinstance(target, (ast.Tuple, ast.List)):
             for i, elt in enumerate(target.elts):
                 if isinstance(value, IterItem):
-                    bind(elt, IterItem(value.iterable, i))
+                    bind(elt, IterItem(_nested_source(value), i))
                 elif isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts):
                     bind(elt, value.elts[i])
                 elif (isinstance(value, ast.Attribute) and value.attr in ("shape", "size")) or (
