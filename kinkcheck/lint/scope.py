@@ -399,10 +399,10 @@ def _evaluation_scores(ix: FileIndex) -> set[str]:
 
 
 def _step(world: _World, caller: FunctionInfo, target: str, depth: int) -> int:
-    """The depth of ``target`` called from ``caller`` at ``depth``: a lambda written inside
-    the caller costs nothing (its code is the caller's)."""
-    f = world.functions[target][1]
-    if f.is_lambda and target.startswith(caller.qualname + "."):
+    """The depth of ``target`` called from ``caller`` at ``depth``: a lambda or a function
+    written inside the caller costs nothing (its code is the caller's: the ``body`` a
+    simulation step hands to ``lax.scan``)."""
+    if target.startswith(caller.qualname + "."):
         return depth - 1
     return depth
 
