@@ -298,7 +298,7 @@ def handed_to(call: ast.Call, arg: ast.AST, ctx) -> "tuple[Context, str] | None"
     ``*args``, the callee is decorated (``jax.custom_jvp`` replaces its derivative), is
     nested in a function (it may read the caller's names directly), or a function nested
     in it reads the parameter (out of sight of a walk of the callee's own body)."""
-    from kinkcheck.lint.ranges_calls import own_function
+    from kinkcheck.lint.ranges_returned import own_function
     from kinkcheck.lint.walk import walk_local
 
     qual = own_function(call, ctx)

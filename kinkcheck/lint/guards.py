@@ -104,7 +104,7 @@ def _own_code(node: ast.Call, ctx: Context) -> bool:
     if not (isinstance(func, ast.Name) or isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
             and func.value.id == "self") or not hasattr(ctx, "fa"):
         return False
-    from kinkcheck.lint.ranges_calls import own_function
+    from kinkcheck.lint.ranges_returned import own_function
 
     return own_function(node, ctx) is not None
 
@@ -141,7 +141,7 @@ def _constant_helper(call: ast.Call, ctx: Context) -> bool:
     """A call of a function of this file that only ever returns positive constants (or
     raises): allennlp's ``tiny_value_of_dtype(x.dtype)`` returns 1e-13 or 1e-4, an eps chosen
     per dtype."""
-    from kinkcheck.lint.ranges_calls import own_function
+    from kinkcheck.lint.ranges_returned import own_function
     from kinkcheck.lint.walk import walk_local
 
     q = own_function(call, ctx)

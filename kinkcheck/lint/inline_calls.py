@@ -36,7 +36,7 @@ def inlined(call: ast.Call, ctx) -> ast.expr | None:
 
 def _inlined(call: ast.Call, ctx) -> ast.expr | None:
     from kinkcheck.lint.call_sites import _nested_in_function, caller_context, is_method
-    from kinkcheck.lint.ranges_calls import own_function
+    from kinkcheck.lint.ranges_returned import own_function
 
     qual = own_function(call, ctx)
     if qual is None or qual == ctx.qualname or any(isinstance(a, ast.Starred) for a in call.args) \

@@ -341,7 +341,7 @@ def _tensordict(node: ast.AST) -> bool:
 
 def _own_method(ctx: "Context", func: ast.Attribute) -> bool:
     """``self.split(x)``: a method the class of ``self`` (or a base in the file) defines."""
-    from kinkcheck.lint.ranges_calls import defined_on_self
+    from kinkcheck.lint.ranges_returned import defined_on_self
 
     return isinstance(func.value, ast.Name) and func.value.id in ("self", "cls") \
         and defined_on_self(func.attr, ctx) is not None

@@ -52,7 +52,7 @@ def _bound(stmt: ast.AST, value: ast.AST | None, name: str, ctx, depth: int) -> 
         if isinstance(target, (ast.Tuple, ast.List)) and not any(isinstance(e, ast.Starred) for e in target.elts):
             at = [i for i, e in enumerate(target.elts) if isinstance(e, ast.Name) and e.id == name]
             if len(at) == 1:
-                from kinkcheck.lint.ranges_calls import returned_item
+                from kinkcheck.lint.ranges_returned import returned_item
 
                 return returned_item(stmt.value, at[0], len(target.elts), ctx)
     item = _unpacked_constant(stmt, name, ctx)
@@ -264,7 +264,7 @@ def _attribute(node: ast.Attribute, ctx, depth: int) -> str:
         declared = _declared_range(fa, class_of_self(ctx), attr) if fa is not None else None
         if declared is not None:
             return declared
-        from kinkcheck.lint.ranges_calls import property_range
+        from kinkcheck.lint.ranges_returned import property_range
 
         prop = property_range(node, ctx)
         if prop is not None:

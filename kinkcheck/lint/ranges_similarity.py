@@ -68,7 +68,7 @@ def _returned_similarity(node: ast.Call, ctx, depth: int) -> float | None:
     if depth < 2 or not hasattr(ctx, "fa"):
         return None
     from kinkcheck.lint import call_sites
-    from kinkcheck.lint.ranges_calls import own_function
+    from kinkcheck.lint.ranges_returned import own_function
     from kinkcheck.lint.walk import walk_local
 
     q = own_function(node, ctx)

@@ -7,7 +7,7 @@ A summary holds for every argument (the callee's parameters count as what their 
 annotations and names say, never as the caller's values). Scope hands each file the ranges
 of the other files' helpers its functions call, as ``"<qualname>#range <range>"`` entries:
 part of the cache key like pins, so editing the helper re-checks its callers. Calls within
-one file are summarised by ``ranges_calls`` directly.
+one file are summarised by ``ranges_returned`` directly.
 """
 
 from __future__ import annotations

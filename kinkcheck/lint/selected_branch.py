@@ -148,7 +148,7 @@ def _uses_selected(uses: list[ast.Name], ctx: Context, depth: int,
 def _helper_call(node: ast.AST, ctx: Context) -> ast.Call | None:
     """The call of a function of this file that takes ``node`` itself as an argument
     (positional or by keyword)."""
-    from kinkcheck.lint.ranges_calls import own_function
+    from kinkcheck.lint.ranges_returned import own_function
 
     parent = ctx.parent(node)
     call = ctx.parent(parent) if isinstance(parent, ast.keyword) else parent

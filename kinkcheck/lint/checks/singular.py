@@ -322,7 +322,7 @@ def _static(node: ast.AST, ctx: Context, depth: int) -> bool:
 
 def _own_function(call: ast.Call, ctx: Context) -> str | None:
     """The undecorated function or method of this file ``call`` calls, else None."""
-    from kinkcheck.lint.ranges_calls import own_function
+    from kinkcheck.lint.ranges_returned import own_function
 
     q = own_function(call, ctx)
     fn = ctx.fa.ix.scopes[q][0] if q is not None else None

@@ -172,7 +172,7 @@ def _jittered(operand: ast.AST, ctx: Context) -> bool:
 def _helper_sum(node: ast.AST, ctx: Context) -> tuple[ast.expr, dict[str, ast.expr]] | None:
     """``_add_jitter(K, jitter)`` of a one-line helper of this file (``return K + jitter *
     jnp.eye(n)``): its returned sum, and what the call hands each of its parameters."""
-    from kinkcheck.lint.ranges_calls import own_function
+    from kinkcheck.lint.ranges_returned import own_function
 
     if not isinstance(node, ast.Call) or (q := own_function(node, ctx)) is None:
         return None
