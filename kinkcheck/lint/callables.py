@@ -41,12 +41,12 @@ WRAPPERS = frozenset(
      "jax.checkpoint", "jax.remat", "torch.func.vmap", "torch.vmap", "torch.compile",
      "torch.jit.script", "equinox.filter_jit", "equinox.filter_vmap"}
 )
-#: containers built from their arguments (``nn.ModuleDict({"l1": L1Cost(), ...})``,
-#: ``nn.ModuleList([...])``, ``dict(a=f)``): they hold what they are given, and a loop over
-#: them (``for name, term in self.terms.items(): term(x)``) calls it
+#: the module containers a loss holds its terms in (``nn.ModuleDict({"l1": L1Cost(), ...})``,
+#: ``nn.ModuleList([...])``): they hold what they are given, and a loop over them (``for
+#: name, term in self.terms.items(): term(x)``) calls it. A plain ``dict(...)`` is as often a
+#: table of evaluation metrics, called under ``no_grad``
 CONTAINERS = frozenset({"torch.nn.ModuleDict", "torch.nn.ModuleList", "torch.nn.modules.container.ModuleDict",
-                        "torch.nn.modules.container.ModuleList", "builtins.dict", "builtins.list", "builtins.tuple",
-                        "collections.OrderedDict"})
+                        "torch.nn.modules.container.ModuleList"})
 #: calls whose arguments are looked at, never called (types, printing, introspection)
 OPAQUE = frozenset(
     f"builtins.{n}" for n in ("isinstance", "issubclass", "type", "super", "getattr", "hasattr", "setattr",

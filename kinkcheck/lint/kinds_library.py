@@ -220,9 +220,6 @@ def _call_kind(ctx: "Context", node: ast.Call) -> str:
             if recv == DATA or isinstance(node.func.value, ast.Name) and BATCH_NAME_RE.match(held) \
                     and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
                 return DATA  # `batch.get("trimap")`, as `batch["trimap"]`: a field of the data batch
-            fallback = node.args[1] if len(node.args) > 1 else None
-            if fallback is not None and const_value(fallback) is None and k(fallback) not in (PLAIN, DATA):
-                return k(fallback)  # `out.get("alpha_raw", alpha)`: the prediction, or another like it
             if _MODEL_MAPPING_RE.search(held):
                 return UNKNOWN  # `self.models.get("critic_1")`: a network, whose outputs carry gradient
             if _OUTPUT_MAPPING_RE.search(held) and not (len(node.args) > 1 and const_value(node.args[1]) is not None):

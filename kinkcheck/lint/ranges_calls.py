@@ -468,15 +468,30 @@ def _attains_extreme(node: ast.AST, axis: str | None, ctx) -> bool:
     return False
 
 
+def _clamped_above_one(arg: ast.AST, ctx) -> bool:
+    """``n.clamp_min(2.0)``, or a name bound once to it and never written into after: a floor
+    written as a number clearly above 1 (a parameter's default may be overridden, and
+    ``1 + 1e-8`` rounds to 1 in float32)."""
+    from kinkcheck.lint.guards import _callee_tail, _lower_bound
+    from kinkcheck.lint.ranges_similarity import definition
+
+    call = definition(arg, ctx) if isinstance(arg, ast.Name) and not _changed_in_place(arg.id, ctx) else arg
+    if not isinstance(call, ast.Call):
+        return False
+    tail = _callee_tail(call, ctx) or ""
+    if tail not in ("clamp", "clamp_", "clip", "clip_", "clamp_min", "clamp_min_", "maximum", "fmax"):
+        return False
+    low = _lower_bound(call, tail, ctx)
+    floor = const_value(low) if low is not None else None
+    return floor is not None and floor >= 1.001
+
+
 def _log(arg: ast.AST, ctx, depth: int) -> str:
     """A log is > 0 above 1 and >= 0 from 1: ``log2(rank + 2.0)``, ``log(1 + n + softplus(x))``
     (a sum of values >= 0 with a constant above 1, or with one term >= 1 and another > 0), or
     of a value clamped above 1 (``log(n.clamp_min(2.0))``); ``log(n)`` of a count is >= 0 (0 at
     n == 1)."""
-    from kinkcheck.lint.ranges_select import floor_of
-
-    floor = floor_of(arg, ctx)
-    if floor is not None and floor > 1:
+    if _clamped_above_one(arg, ctx):
         return POS
     r = _range_of(arg, ctx, depth)
     if r != GE1:

@@ -402,8 +402,8 @@ def _step(world: _World, caller: FunctionInfo, target: str, depth: int) -> int:
     """The depth of ``target`` called from ``caller`` at ``depth``: a lambda or a function
     written inside the caller costs nothing (its code is the caller's: the ``body`` a
     simulation step hands to ``lax.scan``)."""
-    if target.startswith(caller.qualname + "."):
-        return depth - 1
+    if target.startswith(caller.qualname + ".") and world.functions[target][0] is world.functions[caller.qualname][0]:
+        return depth - 1  # (a function of a submodule named like the caller is not written inside it)
     return depth
 
 

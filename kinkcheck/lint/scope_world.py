@@ -12,7 +12,7 @@ from collections import Counter
 from fnmatch import fnmatchcase
 
 from kinkcheck.lazyre import lazy_pattern
-from kinkcheck.lint.callables import CALL, ELEMENT_METHODS, MATCH, PARAM
+from kinkcheck.lint.callables import CALL, MATCH, PARAM
 from kinkcheck.lint.index import FileIndex, FunctionInfo
 from kinkcheck.lint.roots import (
     AUTOGRAD_BASES,
@@ -57,6 +57,10 @@ MAX_HOPS = 24
 #: the overrides followed from one base-class method: a framework base class with hundreds of
 #: subclasses in the checked tree must not pull them all into scope through one call
 MAX_SUBCLASSES = 32
+
+
+#: the methods a loop over a container calls to walk what it holds
+_LOOPED = frozenset({"items", "values"})
 
 
 class _World:
@@ -178,11 +182,11 @@ class _World:
         return out
 
     def _elements(self, ref: str, seen: set[str]) -> set[tuple[str, str]] | None:
-        """``self.terms.items()`` where ``self.terms`` holds objects or functions (a
-        ``ModuleDict``, a dict of callables) and no class of them defines ``items``: what it
-        holds, each element of the loop over it. None where ``ref`` is not such a call."""
+        """``self.terms.items()`` / ``.values()`` where ``self.terms`` holds objects or functions
+        (a ``ModuleDict``, a dict of callables) and no class of them defines that method: what
+        it holds, each element of the loop over it. None where ``ref`` is not such a call."""
         head, _, attr = ref.rpartition(".")
-        if attr not in ELEMENT_METHODS or not head or ref in self.functions or ref in self.bindings:
+        if attr not in _LOOPED or not head or ref in self.functions or ref in self.bindings:
             return None
         held = self.values(head, set(seen))
         if not held or any(kind != "def" and any(f"{c}.{attr}" in self.functions for c in self.mro(q)) for kind, q in held):

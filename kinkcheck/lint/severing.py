@@ -240,10 +240,7 @@ def _reported(node: ast.AST, ctx, depth: int = 2, number: bool = False) -> bool:
     if number and isinstance(parent, ast.Call) and parent.args == [child] and _history(parent.func, ctx):
         return True
     if isinstance(parent, ast.Tuple) and isinstance(ctx.parent(parent), ast.Return):
-        # `return loss, stats...`; a dict of records (`return total, logs`) beside any value that
-        # is not data: the dict only holds what `_record_entry` lets through
-        return any(e is not child and (_the_loss(e, ctx) or _dict_of_records(child, ctx) and ctx.kind(e) not in (DATA, PLAIN))
-                   for e in parent.elts)
+        return any(e is not child and _the_loss(e, ctx) for e in parent.elts)  # `return loss, stats...`
     if isinstance(parent, ast.Assign) and parent.value is child:
         from kinkcheck.lint.branch_effects import records_on_self
 
@@ -278,17 +275,6 @@ def _record_entry(assign: ast.Assign, ctx) -> bool:
         if isinstance(parent, ast.Dict) or not _reported(use, ctx, depth=0):
             return False  # `{**logs, ...}`, `{"logs": logs}`: entries read from another dict later
     return bool(uses)
-
-
-def _dict_of_records(node: ast.AST, ctx) -> bool:
-    """A local name only ever bound to a new dict (``logs = {}``, ``logs: Dict[str, float] = {}``)."""
-    if not isinstance(node, ast.Name):
-        return False
-    values = [n.value for n in walk_local(ctx.fn) if isinstance(n, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.NamedExpr))
-              and any(isinstance(t, ast.Name) and t.id == node.id
-                      for t in (n.targets if isinstance(n, ast.Assign) else [n.target]))]
-    return bool(values) and all(isinstance(v, ast.Dict) or isinstance(v, ast.Call) and getattr(v.func, "id", None) == "dict"
-                                for v in values)
 
 
 def _literal_key(item: ast.Subscript) -> str | None:
