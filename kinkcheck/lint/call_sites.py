@@ -168,10 +168,9 @@ def used_as_value(ctx) -> bool:
     if refs is None:
         names: set[str] = set()
         attrs: set[str] = set()
-        held: set[str] = set()  # attributes of self/cls, an import, a class, or a computed value
-        owners = {(a.asname or a.name).split(".")[0] for n in ast.walk(ctx.fa.tree)
-                  if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
-        owners |= {n.name for n in ast.walk(ctx.fa.tree) if isinstance(n, ast.ClassDef)} | {"self", "cls"}
+        # the names an attribute of which may be a function of the file: self/cls, an import, a class
+        owners = {*ctx.fa.ix.table.names, "self", "cls"}
+        read_on: list[tuple[str | None, str]] = []  # (the name it is read on, if a name; attribute)
         calls = [n for n in ast.walk(ctx.fa.tree) if isinstance(n, ast.Call)]
         callees = {id(n.func) for n in calls}
         # `self.crit = f` and `self.step = torch.compile(f)`: calls of the attribute are indexed
@@ -182,14 +181,16 @@ def used_as_value(ctx) -> bool:
         callees |= {id(inner) for q, (f, _env, _cls) in ctx.fa.ix.scopes.items() if f is not ctx.fa.tree
                     for inner in _wrapped_names(ctx.fa, q, f).values()}
         for n in ast.walk(ctx.fa.tree):
+            if isinstance(n, ast.ClassDef):
+                owners.add(n.name)
             if id(n) in callees or not isinstance(getattr(n, "ctx", None), ast.Load):
                 continue
             if isinstance(n, ast.Name):
                 names.add(n.id)
             elif isinstance(n, ast.Attribute):
                 attrs.add(n.attr)
-                if not isinstance(n.value, ast.Name) or n.value.id in owners:
-                    held.add(n.attr)
+                read_on.append((n.value.id if isinstance(n.value, ast.Name) else None, n.attr))
+        held = {attr for base, attr in read_on if base is None or base in owners}
         refs = ctx.fa._flow_value_refs = (names, attrs, held)
     names, attrs, held = refs
     if is_method(ctx):
