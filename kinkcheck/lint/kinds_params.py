@@ -337,8 +337,11 @@ def _clean_sample(ctx: "Context", name: str) -> bool:
     return bool(_CLEAN_SAMPLE_RE.match(name)) and any(_NOISED_RE.match(p) for p in ctx.params if p != name)
 
 
-#: a step or epoch counter held in an array (`lr_schedule(step: jnp.ndarray)`), or a count
-_COUNTER_RE = lazy_pattern(r"^(step|steps|global_step|epoch|epochs|iteration|iterations|\w+_count|num_\w+|n_\w+)$")
+#: a step or epoch counter held in an array (`lr_schedule(step: jnp.ndarray)`), a count, or an
+#: array of indices, ids or types (`residue_index`, `edge_index`, `atom_type`: integers, which the
+#: plain-name pattern reads as scalar settings)
+_COUNTER_RE = lazy_pattern(r"^(step|steps|global_step|epoch|epochs|iteration|iterations|\w+_count|num_\w+|n_\w+|"
+                           r"\w+_(index|indices|idx|ids?|types?))$")
 
 
 def _loss_weight(ctx: "Context", name: str) -> bool:

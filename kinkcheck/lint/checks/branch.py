@@ -77,6 +77,11 @@ def _float_literal(node: ast.AST) -> bool:
     return isinstance(v, float)
 
 
+def _id_literal(node: ast.AST) -> bool:
+    v = const_value(node)
+    return isinstance(v, int) and not isinstance(v, bool) and v not in (0, 1)
+
+
 def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2, mask_budget: int = 2) -> str | None:
     """TENSOR/UNKNOWN when ``node`` compares differentiable values (``x > 0``,
     ``x.gt(y)``, ``(d < 1).any()``), or a share of a mask built from them
@@ -101,7 +106,11 @@ def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2, mask_budge
         kinds = [ctx.kind(o) for o in operands]
         if all(isinstance(op, (ast.Eq, ast.NotEq)) for op in node.ops):
             # equality is rarely a float branch (`a == b` on ids, counts, enums): only
-            # against a float literal or a value known to be a tensor
+            # against a float literal or a value known to be a tensor, and never against an
+            # integer other than 0 or 1 (`aatype == 14`, `target != -100`: a class id, an
+            # ignore marker, whatever the array's annotation says)
+            if any(_id_literal(o) for o in operands):
+                return None
             if TENSOR not in kinds and not any(_float_literal(o) for o in operands) and \
                     not any(_float_reduction(o, k) for o, k in zip(operands, kinds)) and not _masks_other(node, ctx):
                 return None
