@@ -81,7 +81,7 @@ def loss_values(ctx) -> list[ast.AST]:
             values.append(r.value.elts[0])
             ctx._flow_aux_returned = True
         elif isinstance(r.value, (ast.Tuple, ast.List)):
-            kept = [e for e in r.value.elts if not _cut_output(e, ctx)]
+            kept = [e for e in r.value.elts if not cut_output(e, ctx)]
             values.extend(kept or r.value.elts)
         else:
             values.append(r.value)
@@ -130,9 +130,9 @@ def _metrics_dict(node: ast.AST, ctx) -> bool:
 _CUTTING = frozenset({"detach", "item", "tolist", "numpy"})
 
 
-def _cut_output(node: ast.AST, ctx) -> bool:
+def cut_output(node: ast.AST, ctx) -> bool:
     """``x.detach()``, ``x.detach().cpu()``, ``x.item()``, ``x.data.cpu().numpy()``, ``float(x)``,
-    ``torch.exp(l.detach())``,
+    ``torch.exp(l.detach())``, ``jax.lax.stop_gradient(x)``,
     and a name computed only under ``no_grad`` (``with torch.no_grad(): frac = ...`` then
     ``return loss, frac``: a statistic reported beside the loss)."""
     if isinstance(node, ast.Name):
@@ -141,15 +141,17 @@ def _cut_output(node: ast.AST, ctx) -> bool:
         if assigned and all(isinstance(value, ast.List) and not value.elts for value in assigned):
             # `real_losses = []` then `real_losses.append(r_loss.item())`: a record of numbers
             added = [a for call in mutations_of(ctx, node.id) for a in call.args]
-            return bool(added) and all(not (isinstance(a, ast.Name) and a.id == node.id) and _cut_output(a, ctx)
+            return bool(added) and all(not (isinstance(a, ast.Name) and a.id == node.id) and cut_output(a, ctx)
                                        for a in added)
         return bool(binds) and all(id(stmt) in ctx.no_grad_ids() for stmt, _ in binds)
     while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
         if node.func.attr in _CUTTING:
             return True
         if ctx.is_module_ref(node.func.value):  # `torch.exp(l.detach())`: every array argument cut
+            if node.func.attr == "stop_gradient":
+                return True
             args = [a for a in (*node.args, *(k.value for k in node.keywords)) if not isinstance(a, ast.Constant)]
-            return bool(args) and all(_cut_output(a, ctx) for a in args)
+            return bool(args) and all(cut_output(a, ctx) for a in args)
         node = node.func.value  # `.cpu()`, `.float()`, `.mean(1)`: look at what they convert
     if isinstance(node, ast.Attribute) and node.attr == "data" and not ctx.is_module_ref(node.value):
         return True  # `(losses + 1e-5).data.cpu()`: PER priorities handed back beside the loss

@@ -1,7 +1,8 @@
 """Functions that run with gradients off, so that nothing they compute is a kink of a loss:
 the ``forward`` of a ``torch.autograd.Function`` and the primal of a JAX custom derivative
 (their rules supply the gradient), a function every caller in the file runs under
-``torch.no_grad()`` (targets, assignments, point sampling), and the bodies of a JAX
+``torch.no_grad()`` (targets, assignments, point sampling), one that cuts everything it
+returns (``return jax.lax.stop_gradient(projected)``: a target builder), and the bodies of a JAX
 ``while_loop`` (reverse mode cannot go through one). The engine quiets such functions.
 Derivative rules themselves (a ``backward``, a ``defjvp`` rule, a ``defvjp`` bwd) compute a
 gradient nothing differentiates: the engine keeps only their kinks and infinite values."""
@@ -84,6 +85,40 @@ def undifferentiated_forward(fa: FileAnalysis, qualname: str, cls_qual: str | No
         return True
     return cls_qual is not None and qualname.rsplit(".", 1)[-1] in AUTOGRAD_UNDIFFERENTIATED \
         and _autograd_function(fa, cls_qual)
+
+
+#: calls that differentiate inside the function itself: its values are a gradient's
+_DIFFERENTIATES = frozenset({"backward", "grad", "value_and_grad", "vjp", "jvp", "step", "minimize"})
+
+
+def returns_only_cut(ctx: Context) -> bool:
+    """Every value the function returns is cut on the way out (``return
+    jax.lax.stop_gradient(projected)``, ``return t.max(-1).values.detach()``, ``return a.detach(),
+    b.detach()``): a target builder, so no gradient runs back through anything it computes.
+    Not a declared loss (a loss that detaches its result is KC5xx's finding, and the cut is the
+    site), nor one that differentiates inside (a training step returning ``loss.item()``) or
+    writes state a later call may differentiate (``self.center = ...``, an argument written into)."""
+    from kinkcheck.lint.flow import cut_output
+    from kinkcheck.syntax import call_tail
+
+    fn = ctx.fn
+    if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) or declared_loss(ctx):
+        return False
+    returned: list[ast.AST] = []
+    params = set(ctx.params)
+    for node in walk_local(fn):
+        if isinstance(node, (ast.Yield, ast.YieldFrom)):
+            return False
+        if isinstance(node, ast.Return):
+            if node.value is None:
+                return False
+            returned.extend(node.value.elts if isinstance(node.value, ast.Tuple) else [node.value])
+        elif isinstance(node, ast.Call) and call_tail(node) in _DIFFERENTIATES:
+            return False
+        elif isinstance(node, (ast.Attribute, ast.Subscript)) and isinstance(node.ctx, ast.Store) and (
+                isinstance(node, ast.Attribute) or isinstance(node.value, ast.Name) and node.value.id in params):
+            return False
+    return bool(returned) and all(cut_output(v, ctx) for v in returned)
 
 
 def in_while_loop(fa: FileAnalysis, qualname: str) -> bool:
@@ -324,10 +359,31 @@ def _nested_in_quiet(ctx: Context, depth: int) -> bool:
 
 def _result_cut(call: ast.AST, caller: Context) -> bool:
     """What the call returns goes only into a stop-gradient or a comparison (``dt0 = f(...);
-    dt0 = lax.stop_gradient(dt0)``, ``f(x).detach()``): no gradient runs back into the callee."""
+    dt0 = lax.stop_gradient(dt0)``, ``f(x).detach()``), or only into what the caller reports
+    beside its loss (``metrics = {"ev": explained_variance(v, r)}``, then ``return loss,
+    jax.lax.stop_gradient(metrics)``): no gradient runs back into the callee."""
     from kinkcheck.lint.sinks import gradient_dead
 
-    return gradient_dead(call, caller)  # (a caller from ``call_sites`` has its parent links)
+    return gradient_dead(call, caller) or _only_reported(call, caller)  # (a caller from ``call_sites`` has its parent links)
+
+
+def _only_reported(call: ast.AST, caller: Context) -> bool:
+    """The caller returns its loss beside values no gradient reaches (``(loss, aux)``, a cut
+    record), and the call's value is bound by plain names or returned only among those."""
+    from kinkcheck.lint import flow
+
+    returned = [r.value for r in flow._returns(caller) if r.value is not None]
+    values = flow.loss_values(caller)
+    if not returned or all(any(v is r for v in values) for r in returned):
+        return False  # the loss is all the function returns
+    stmt = flow.enclosing_statement(call, caller)
+    if isinstance(stmt, ast.Assign):
+        if not all(isinstance(n, ast.Name) for t in stmt.targets
+                   for n in (t.elts if isinstance(t, ast.Tuple) else [t])):
+            return False  # `self.stats = f(x)`: state another method may read
+    elif not isinstance(stmt, ast.Return):
+        return False
+    return not flow.reaches_loss(call, caller)
 
 
 #: HIPS autograd's decorator for a function whose gradient ``defvjp`` supplies
