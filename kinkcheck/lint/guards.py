@@ -271,13 +271,20 @@ def floored_after(node: ast.AST, ctx: Context, site=None) -> bool:
     return _only_floored(call, ctx, 2)
 
 
+#: what reads only the shape, dtype and device of an array (`eps * torch.ones_like(n)`)
+_TEMPLATES = frozenset({"ones_like", "zeros_like", "full_like", "empty_like", "new_ones", "new_zeros", "new_full",
+                        "new_empty", "new_tensor"})
+
+
 def _only_floored(value: ast.AST, ctx: Context, depth: int) -> bool:
     parent = ctx.parent(value)
     if isinstance(parent, ast.Attribute) and parent.value is value:
+        if parent.attr in _TEMPLATES or parent.attr in ("shape", "dtype", "device"):
+            return True
         method = ctx.method_call(value)
         return method is not None and clamp_floor(method[1], ctx)
     if isinstance(parent, ast.Call) and parent.args and parent.args[0] is value:
-        return clamp_floor(parent, ctx)
+        return _callee_tail(parent, ctx) in _TEMPLATES or clamp_floor(parent, ctx)
     from kinkcheck.lint.sinks import every_bound_use
 
     return depth > 0 and every_bound_use(value, ctx, lambda u: _only_floored(u, ctx, depth - 1))

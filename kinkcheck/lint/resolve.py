@@ -288,7 +288,9 @@ DATA_NAME_RE = lazy_pattern(
     r"relevance|relevances|"
     # a molecule's atom types: integer indices into per-element tables (torchani's, jax-md's
     # `species`), never differentiated; the coordinates are
-    r"species|atom_types?|atomic_numbers?)($|_)"
+    r"species|atom_types?|atomic_numbers?|"
+    # which entries exist (`atom14_atom_exists`, `mask_exists`): a mask by another name
+    r"exists?)($|_)"
 )
 #: the training data itself (`dataset`, `train_dataset`; not a discriminator's `dataset_logits`),
 #: and what is read off it (`dataset.history_value_matrix().max()`)
@@ -485,9 +487,16 @@ def is_eps_like(node: ast.AST) -> bool:
         return bool(EPS_RE.search(node.attr)) or node.attr == "tiny"
     if isinstance(node, ast.Subscript):
         return is_eps_like(node.value)  # a table of eps by dtype: `EPS[x.dtype]`
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        # `eps * torch.ones_like(n)`: an array of eps
+        return any(is_eps_like(a) and _ones(b) for a, b in ((node.left, node.right), (node.right, node.left)))
     if isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute)):
         func = node.func
         tail = func.id if isinstance(func, ast.Name) else func.attr
+        if tail in _FILLS:  # `torch.full_like(n, eps)`, `n.new_full(shape, eps)`
+            fill = node.args[1] if len(node.args) > 1 else next(
+                (k.value for k in node.keywords if k.arg == "fill_value"), None)
+            return fill is not None and is_eps_like(fill)
         if isinstance(func, ast.Attribute) and tail in _EPS_CASTS and is_eps_like(func.value):
             return True  # self.eps.to(x), eps.float()
         if not node.args and not node.keywords and tail in ("epsilon", "eps"):
@@ -497,6 +506,16 @@ def is_eps_like(node: ast.AST) -> bool:
         # float(eps), torch.tensor(eps): a constructor, not `x.subtract(eps)` (a value minus eps)
         return tail in _EPS_CONSTRUCTORS and len(node.args) == 1 and is_eps_like(node.args[0])
     return False
+
+
+#: arrays filled with their second argument, and arrays of ones
+_FILLS = frozenset({"full", "full_like", "new_full"})
+_ONES = frozenset({"ones", "ones_like", "new_ones"})
+
+
+def _ones(node: ast.AST) -> bool:
+    func = node.func if isinstance(node, ast.Call) else None
+    return isinstance(func, ast.Attribute) and func.attr in _ONES or isinstance(func, ast.Name) and func.id in _ONES
 
 
 #: helpers named for the eps of a dtype (not ``min_value_of_dtype``, the most negative number)
@@ -510,7 +529,7 @@ def _dtype(node: ast.AST) -> bool:
 
 
 #: calls that make a number or a 0-d array out of their one argument
-_EPS_CONSTRUCTORS = frozenset({"float", "tensor", "as_tensor", "asarray", "array", "scalar_tensor", "float16",
+_EPS_CONSTRUCTORS = frozenset({"float", "tensor", "new_tensor", "as_tensor", "asarray", "array", "scalar_tensor", "float16",
                                "float32", "float64", "bfloat16", "Tensor", "convert_to_tensor"})
 #: methods that keep an eps an eps
 _EPS_CASTS = frozenset({"to", "type", "type_as", "float", "double", "half", "bfloat16", "astype", "item"})
