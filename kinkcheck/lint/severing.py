@@ -235,6 +235,8 @@ def _reported(node: ast.AST, ctx, depth: int = 2, number: bool = False) -> bool:
         child, parent = parent, ctx.parent(parent)  # `round(x.item(), 4)`, `float(...)`
     if isinstance(parent, ast.Dict):
         return any(v is child for v in parent.values)
+    if isinstance(parent, ast.DictComp):
+        return parent.value is child  # `{k: v.item() for k, v in terms.items()}`
     if isinstance(parent, ast.FormattedValue) or _logged(child, parent, ctx):
         return True
     if number and isinstance(parent, ast.Call) and parent.args == [child] and _history(parent.func, ctx):
@@ -272,6 +274,9 @@ def _record_entry(assign: ast.Assign, ctx) -> bool:
             if key is not None and other is not None and other != key:
                 continue  # another entry read
             return False
+        if isinstance(parent, ast.Attribute) and parent.value is use and parent.attr == "update" \
+                and isinstance(ctx.parent(ctx.parent(parent)), ast.Expr):
+            continue  # `logs.update(reg_logs)`: other entries written
         if isinstance(parent, ast.Dict) or not _reported(use, ctx, depth=0):
             return False  # `{**logs, ...}`, `{"logs": logs}`: entries read from another dict later
     return bool(uses)
