@@ -487,9 +487,6 @@ def is_eps_like(node: ast.AST) -> bool:
         return bool(EPS_RE.search(node.attr)) or node.attr == "tiny"
     if isinstance(node, ast.Subscript):
         return is_eps_like(node.value)  # a table of eps by dtype: `EPS[x.dtype]`
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
-        # `eps * torch.ones_like(n)`: an array of eps
-        return any(is_eps_like(a) and _ones(b) for a, b in ((node.left, node.right), (node.right, node.left)))
     if isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute)):
         func = node.func
         tail = func.id if isinstance(func, ast.Name) else func.attr
@@ -508,14 +505,9 @@ def is_eps_like(node: ast.AST) -> bool:
     return False
 
 
-#: arrays filled with their second argument, and arrays of ones
+#: arrays filled with their second argument (an eps times ones is a modelled floor like any
+#: other: ``checks.kinks._eps_scaled``)
 _FILLS = frozenset({"full", "full_like", "new_full"})
-_ONES = frozenset({"ones", "ones_like", "new_ones"})
-
-
-def _ones(node: ast.AST) -> bool:
-    func = node.func if isinstance(node, ast.Call) else None
-    return isinstance(func, ast.Attribute) and func.attr in _ONES or isinstance(func, ast.Name) and func.id in _ONES
 
 
 #: helpers named for the eps of a dtype (not ``min_value_of_dtype``, the most negative number)
