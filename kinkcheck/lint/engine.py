@@ -260,12 +260,13 @@ def _analyze_function(fa: FileAnalysis, tables: Tables, catalog, codes: frozense
     whole = bool(quiet) and _all_quiet(body, quiet)
     # a function that cuts everything it returns (a target builder) keeps only its cuts: one
     # of them is the site if the cut was not meant (a helper detaching what a loss needs)
-    cuts_kept = False
+    cuts_kept: set[int] = set()
     if grad_off.undifferentiated_forward(fa, qualname, cls_qual) or grad_off.called_only_without_grad(ctx) \
             or grad_off.in_while_loop(fa, qualname):
         quiet, whole = {id(n) for n in nodes}, True
     elif grad_off.returns_only_cut(ctx):
-        quiet, whole, cuts_kept = {id(n) for n in nodes}, True, True
+        cuts_kept = {id(n) for n in nodes} - quiet  # (not those a no_grad block already quiets)
+        quiet, whole = {id(n) for n in nodes}, True
     node_checks = [(code, types, check) for code, (types, check) in registry.NODE_CHECKS.items() if code in codes]
     function = qualname
     # a hand-written backward computes the gradient; nothing differentiates through it (short
@@ -287,7 +288,7 @@ def _analyze_function(fa: FileAnalysis, tables: Tables, catalog, codes: frozense
         if opaque_ok:
             found = [f for f in found if f.category not in ("blackbox", "branch") and f.code not in SLOPE_SINGULAR]
         if quiet and id(node) in quiet:
-            found = [f for f in found if f.code == "KC506" or cuts_kept and f.category == "blackbox" or (
+            found = [f for f in found if f.code == "KC506" or f.category == "blackbox" and id(node) in cuts_kept or (
                 (f.code in VALUE_SINGULAR or f.category == "step") and not whole and flow.reaches_loss(node, ctx))]
         selected.update((f.line, f.col, f.end_line, f.end_col) for f in found if f.code == "KC402")
         masks.extend(f for f in found if f.code == "KC304")
