@@ -502,9 +502,10 @@ class _Indexer:
         if fn is not self.tree and not is_lambda:
             flow = summarise(params, nodes, hows, returned, quiet, lambda node: self.resolve(node, env),
                              setting_params(fn), instances, self.class_settings.get(cls_qual or "", frozenset()))
-        metric_calls = {id(node): target for node, target in call_nodes
-                        if target is not None and METRIC_NAME_RE.search(target.rsplit(".", 1)[-1])}
-        reported = reported_targets(name, nodes, metric_calls, hows, quiet) if metric_calls else ()
+        # every call of checked code whose value is only reported (a metric, a diagnostic
+        # helper put in the logs): scope does not follow it from here
+        resolved_calls = {id(node): target for node, target in call_nodes if target is not None}
+        reported = reported_targets(name, nodes, resolved_calls, hows, quiet) if resolved_calls else ()
         ret_range = None
         if fn is not self.tree and not is_lambda and returned:
             ret_range = return_range.summarise(fn, parameters(fn), lambda node: (self.resolve(node, env), self.how))

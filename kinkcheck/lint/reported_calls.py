@@ -1,8 +1,10 @@
 """Calls whose result is only reported: ``float(mae(pred, y))``, ``psnr(a, b).item()``,
 ``metrics = {"mae": mae(pred, y)}``, ``logger.info(rmse(...))``, anything an evaluation
-function computes. A function named as a metric (``mae``, ``psnr``) is loss code by its name
-(:mod:`roots`), unless every call of it in the checked tree is such a report: then it is the
-evaluation its callers log, not a term anyone trains on (:mod:`scope`)."""
+function computes or a call made with gradients off. Scope does not follow such a call
+(``metrics = {"ev": explained_variance(v, r)}`` beside a PPO loss). A function named as a
+metric (``mae``, ``psnr``) is loss code by its name (:mod:`roots`), unless every call of it in
+the checked tree is such a report: then it is the evaluation its callers log, not a term
+anyone trains on (:mod:`scope`)."""
 
 from __future__ import annotations
 
@@ -29,10 +31,10 @@ _EVALUATION_FN = lazy_pattern(r"^_*(eval|evaluate|evaluation|validate|validation
 
 def reported_targets(name: str, nodes: list[ast.AST], targets: dict[int, str], resolved: Resolved,
                      quiet: set[int]) -> tuple[str, ...]:
-    """The callees (by the resolved ``targets`` of the metric calls among ``nodes``, the body
-    of the function ``name``; ``resolved`` holds what every call there resolves to, and how,
-    as the indexer keeps it) every call of which is made with gradients off (``quiet``) or only
-    reported."""
+    """The callees (by the resolved ``targets`` of the calls of checked code among ``nodes``,
+    the body of the function ``name``; ``resolved`` holds what every call there resolves to,
+    and how, as the indexer keeps it) every call of which is made with gradients off
+    (``quiet``) or only reported."""
     if not targets:
         return ()
     everything = bool(_EVALUATION_FN.match(name)) and not LOSS_NAME_RE.search(name)

@@ -883,6 +883,38 @@ def test_following_a_value_does_not_use_up_depth_but_each_call_does():
     assert "m.SSIM._window" not in scoped(tree, max_depth=2)
 
 
+def test_a_helper_only_reported_beside_the_loss_is_not_followed():
+    # a PPO loss puts the explained variance of its value head in the metrics it returns beside
+    # the loss; the helper lives in another module and computes no term of the loss. The same
+    # helper called for a term (here by a second loss) is loss code again
+    helpers = """
+        import jax.numpy as jnp
+
+        def explained_variance(predictions, targets):
+            return 1.0 - jnp.var(targets - predictions) / jnp.var(targets)
+
+        def masked_mean(x, mask):
+            return jnp.sum(x * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+        """
+    losses = """
+        import jax
+        from pkg.utils import explained_variance, masked_mean
+
+        def ppo_loss(values, returns, mask):
+            value_loss = masked_mean((values - returns) ** 2, mask)
+            metrics = {"value_loss": value_loss, "explained_variance": explained_variance(values, returns)}
+            return value_loss, jax.lax.stop_gradient(metrics)
+        """
+    got = scoped({"pkg.utils": helpers, "pkg.losses": losses})
+    assert {"pkg.losses.ppo_loss", "pkg.utils.masked_mean"} <= got
+    assert "pkg.utils.explained_variance" not in got
+    trained = losses + """
+        def calibration_loss(values, returns):
+            return -explained_variance(values, returns)
+        """
+    assert "pkg.utils.explained_variance" in scoped({"pkg.utils": helpers, "pkg.losses": trained})
+
+
 # -- hand-written derivatives and differentiating transforms --------------------------------
 
 
@@ -1214,3 +1246,4 @@ def test_a_losses_package_helper_that_only_constructors_call_is_setup():
         """})
     assert {"pkg.losses.quantile.decouple", "pkg.losses.quantile.pinball", "pkg.losses.quantile.MQLoss.__call__"} <= got
     assert "pkg.losses.quantile.quantiles_to_outputs" not in got
+
