@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import ast
 
+from kinkcheck.lazyre import lazy_pattern
+
 from kinkcheck.lint import dead_terms, namespaces, partial_cuts
 from kinkcheck.lint.bindings import mutated_names
 from kinkcheck.lint.flow import _inside, _returns, in_condition, reaches_loss
@@ -342,9 +344,13 @@ def _the_loss(node: ast.AST, ctx) -> bool:
     """A returned value that is the loss itself: a tensor, or a loss-named value."""
     from kinkcheck.lint.roots import LOSS_NAME_RE
 
-    if isinstance(node, ast.Name) and LOSS_NAME_RE.search(node.id):
+    if isinstance(node, ast.Name) and (LOSS_NAME_RE.search(node.id) or _TOTAL_RE.match(node.id)):
         return True
     return ctx.kind(node) == TENSOR
+
+
+#: what a loss that sums its terms calls the sum (``total = total + w * term``)
+_TOTAL_RE = lazy_pattern(r"^_*(total|total_cost|cost)$")
 
 
 #: builtins that keep a Python number a number
