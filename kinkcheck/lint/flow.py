@@ -130,6 +130,18 @@ def _metrics_dict(node: ast.AST, ctx) -> bool:
 _CUTTING = frozenset({"detach", "item", "tolist", "numpy"})
 
 
+#: methods that read only the dtype, device or shape of their argument (`x.detach().type_as(p)`)
+_TEMPLATED = frozenset({"to", "type_as", "view_as", "reshape_as", "expand_as", "new_tensor", "new_zeros", "new_ones",
+                        "new_full", "new_empty"})
+
+
+def _carries(arg: ast.AST, ctx) -> bool:
+    """An argument of a method on a cut value that may carry gradient itself."""
+    from kinkcheck.lint.resolve import DATA, PLAIN
+
+    return not isinstance(arg, ast.Constant) and ctx.kind(arg) not in (PLAIN, DATA) and not cut_output(arg, ctx)
+
+
 def cut_output(node: ast.AST, ctx) -> bool:
     """``x.detach()``, ``x.detach().cpu()``, ``x.item()``, ``x.data.cpu().numpy()``, ``float(x)``,
     ``torch.exp(l.detach())``, ``jax.lax.stop_gradient(x)``,
@@ -152,6 +164,9 @@ def cut_output(node: ast.AST, ctx) -> bool:
                 return True
             args = [a for a in (*node.args, *(k.value for k in node.keywords)) if not isinstance(a, ast.Constant)]
             return bool(args) and all(cut_output(a, ctx) for a in args)
+        handed = (*node.args, *(k.value for k in node.keywords))
+        if node.func.attr not in _TEMPLATED and any(_carries(a, ctx) for a in handed):
+            return False  # `p.detach().pow(t)`: the gradient of `t` still runs through
         node = node.func.value  # `.cpu()`, `.float()`, `.mean(1)`: look at what they convert
     if isinstance(node, ast.Attribute) and node.attr == "data" and not ctx.is_module_ref(node.value):
         return True  # `(losses + 1e-5).data.cpu()`: PER priorities handed back beside the loss

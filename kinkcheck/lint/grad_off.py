@@ -88,7 +88,8 @@ def undifferentiated_forward(fa: FileAnalysis, qualname: str, cls_qual: str | No
 
 
 #: calls that differentiate inside the function itself: its values are a gradient's
-_DIFFERENTIATES = frozenset({"backward", "grad", "value_and_grad", "vjp", "jvp", "step", "minimize"})
+_DIFFERENTIATES = frozenset({"backward", "manual_backward", "grad", "value_and_grad", "vjp", "jvp", "jacrev",
+                             "jacfwd", "hessian", "gradient", "apply_gradients", "step", "minimize"})
 
 
 def returns_only_cut(ctx: Context) -> bool:
@@ -113,12 +114,29 @@ def returns_only_cut(ctx: Context) -> bool:
             if node.value is None:
                 return False
             returned.extend(node.value.elts if isinstance(node.value, ast.Tuple) else [node.value])
-        elif isinstance(node, ast.Call) and call_tail(node) in _DIFFERENTIATES:
+        elif isinstance(node, ast.Call) and (call_tail(node) in _DIFFERENTIATES or _writes_state(node, params)):
             return False
-        elif isinstance(node, (ast.Attribute, ast.Subscript)) and isinstance(node.ctx, ast.Store) and (
-                isinstance(node, ast.Attribute) or isinstance(node.value, ast.Name) and node.value.id in params):
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) or isinstance(node, ast.Subscript) \
+                and isinstance(node.ctx, ast.Store) and _root_name(node) in (*params, "self"):
             return False
     return bool(returned) and all(cut_output(v, ctx) for v in returned)
+
+
+def _root_name(node: ast.AST) -> str | None:
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _writes_state(call: ast.Call, params: set[str]) -> bool:
+    """``terms.append(r)`` on a list handed in, ``self.cache.update(...)``, ``buf.copy_(x)``:
+    a write a caller (or another method) reads."""
+    from kinkcheck.lint.bindings import MUTATORS
+
+    func = call.func
+    if not isinstance(func, ast.Attribute) or _root_name(func.value) not in (*params, "self"):
+        return False
+    return func.attr in MUTATORS or func.attr.endswith("_") and not func.attr.startswith("_")
 
 
 def in_while_loop(fa: FileAnalysis, qualname: str) -> bool:
@@ -364,26 +382,60 @@ def _result_cut(call: ast.AST, caller: Context) -> bool:
     jax.lax.stop_gradient(metrics)``): no gradient runs back into the callee."""
     from kinkcheck.lint.sinks import gradient_dead
 
-    return gradient_dead(call, caller) or _only_reported(call, caller)  # (a caller from ``call_sites`` has its parent links)
+    # (a caller from ``call_sites`` has its parent links)
+    return gradient_dead(call, caller) or _only_reported(call, caller)
 
 
 def _only_reported(call: ast.AST, caller: Context) -> bool:
-    """The caller returns its loss beside values no gradient reaches (``(loss, aux)``, a cut
-    record), and the call's value is bound by plain names or returned only among those."""
+    """The call's value is returned only beside the loss, in an element cut on the way out
+    (``return loss, jax.lax.stop_gradient(metrics)``, ``stats.detach()``) or in the aux of a
+    function differentiated with ``has_aux=True``, directly or through plain names every later
+    read of which is such a return: a record, not a term (a name also looped over, stored on
+    ``self`` or read by arithmetic is not)."""
     from kinkcheck.lint import flow
 
-    returned = [r.value for r in flow._returns(caller) if r.value is not None]
-    values = flow.loss_values(caller)
-    if not returned or all(any(v is r for v in values) for r in returned):
-        return False  # the loss is all the function returns
     stmt = flow.enclosing_statement(call, caller)
-    if isinstance(stmt, ast.Assign):
-        if not all(isinstance(n, ast.Name) for t in stmt.targets
-                   for n in (t.elts if isinstance(t, ast.Tuple) else [t])):
-            return False  # `self.stats = f(x)`: state another method may read
-    elif not isinstance(stmt, ast.Return):
+    if isinstance(stmt, ast.Return):
+        return _in_report(call, stmt, caller)
+    names = _plain_targets(stmt)
+    return bool(names) and _names_only_reported(names, stmt, caller, 2)
+
+
+def _plain_targets(stmt: ast.AST | None) -> set[str]:
+    if not isinstance(stmt, ast.Assign):
+        return set()
+    elts = [n for t in stmt.targets for n in (t.elts if isinstance(t, ast.Tuple) else [t])]
+    return {n.id for n in elts} if all(isinstance(n, ast.Name) for n in elts) else set()
+
+
+def _names_only_reported(names: set[str], stmt: ast.AST, caller: Context, depth: int) -> bool:
+    from kinkcheck.lint import flow, sinks
+
+    uses = sinks.reads_after(stmt, names, caller)
+    for use in uses:
+        where = flow.enclosing_statement(use, caller)
+        if isinstance(where, ast.Return):
+            if not _in_report(use, where, caller):
+                return False
+            continue
+        merged = _plain_targets(where)  # `metrics = {**metrics, "kl": kl}`
+        if not (depth and merged and not merged & names and _names_only_reported(merged, where, caller, depth - 1)):
+            return False
+    return bool(uses)
+
+
+def _in_report(node: ast.AST, ret: ast.Return, caller: Context) -> bool:
+    from kinkcheck.lint import flow
+
+    if not isinstance(ret.value, ast.Tuple):
         return False
-    return not flow.reaches_loss(call, caller)
+    values = flow.loss_values(caller)
+    for element in ret.value.elts:
+        if flow._inside(node, element):
+            if any(element is v for v in values):
+                return False
+            return flow.cut_output(element, caller) or getattr(caller.fn, "name", None) in flow.aux_functions(caller.fa)
+    return False
 
 
 #: HIPS autograd's decorator for a function whose gradient ``defvjp`` supplies

@@ -385,8 +385,13 @@ def _edge_guide(ctx: "Context", name: str) -> bool:
 
 
 def _counter(name: str) -> bool:
-    """``step``, ``n_atoms``, ``num_pos``: a counter; not a count a model predicts (``pred_count``)."""
-    return bool(_COUNTER_RE.match(name)) and not PREDICTION_WORD_RE.search(name)
+    """``step``, ``n_atoms``, ``num_pos``: a counter; not a count a model predicts (``pred_count``)
+    nor a real number named an index (``refractive_index``, a soft-argmax's ``expected_idx``)."""
+    return bool(_COUNTER_RE.match(name)) and not PREDICTION_WORD_RE.search(name) and not _REAL_INDEX_RE.search(name)
+
+
+#: qualifiers of an index that is a real number
+_REAL_INDEX_RE = lazy_pattern(r"(^|_)(expected|soft|refractive|fractional|continuous|mean|estimated|est)_")
 
 
 #: the network a loss is handed (``trades_loss(model, x_natural, y)``), and the names of the

@@ -12,7 +12,7 @@ import ast
 
 from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES
-from kinkcheck.lint.roots import LOSS_NAME_RE
+from kinkcheck.lint.roots import LOSS_NAME_RE, METRIC_NAME_RE
 from kinkcheck.syntax import LOGGING_CALLS, callee_tail
 
 #: builtins and methods that turn a value into a Python number or a host array
@@ -48,15 +48,20 @@ def reported_targets(name: str, nodes: list[ast.AST], targets: dict[int, str], r
             continue
         target = targets.get(id(node))
         if target is None:
-            continue  # a callee not named as a metric
-        only = everything or id(node) in quiet or _reported(node, parents, resolved)
+            continue  # a call of nothing checked
+        # a record of any other callee counts only if the function never reads it back
+        # (`info["smooth"] = bending(d)`, then `loss = ... + info["smooth"]`)
+        kept = None if METRIC_NAME_RE.search(target.rsplit(".", 1)[-1]) else nodes
+        only = everything or id(node) in quiet or _reported(node, parents, resolved, kept)
         verdict[target] = verdict.get(target, True) and only
     return tuple(t for t, only in verdict.items() if only)
 
 
-def _reported(call: ast.Call, parents: dict[int, ast.AST], resolved: Resolved) -> bool:
+def _reported(call: ast.Call, parents: dict[int, ast.AST], resolved: Resolved,
+              kept: list[ast.AST] | None = None) -> bool:
     """``call``'s value only reaches a report: a number or host array, a logging call, an
-    f-string, or a record (``metrics["mae"] = ...``, a dict literal kept as a record)."""
+    f-string, or a record (``metrics["mae"] = ...``, a dict literal kept as a record), one
+    that no statement among ``kept`` reads back but to return it beside the loss."""
     child: ast.AST = call
     for _ in range(8):
         parent = parents.get(id(child))
@@ -75,14 +80,49 @@ def _reported(call: ast.Call, parents: dict[int, ast.AST], resolved: Resolved) -
         if isinstance(parent, ast.FormattedValue):
             return True
         if isinstance(parent, ast.Dict) and any(v is child for v in parent.values):
-            return _recorded_dict(parent, parents, resolved)
+            return _recorded_dict(parent, parents, resolved) and (
+                kept is None or _kept_record(parents.get(id(parent)), kept, parents))
         if isinstance(parent, (ast.Assign, ast.AugAssign)) and parent.value is child:
             # an entry of a record (`sums["e_mae"] += ...`); a plain name (`result = rmse(p, y)`)
             # may be returned or trained on
             targets = parent.targets if isinstance(parent, ast.Assign) else [parent.target]
-            return all(isinstance(t, ast.Subscript) and _record_target(t) for t in targets)
+            return all(isinstance(t, ast.Subscript) and _record_target(t) for t in targets) and (
+                kept is None or _kept_record(parent, kept, parents))
         return False
     return False
+
+
+def _kept_record(assign: ast.AST | None, nodes: list[ast.AST], parents: dict[int, ast.AST]) -> bool:
+    """The record ``assign`` writes is a local name the function reads only to return it cut
+    beside the loss (not first in the returned tuple) or to hand it to a logging call."""
+    if not isinstance(assign, (ast.Assign, ast.AugAssign)):
+        return False
+    names = set()
+    for target in assign.targets if isinstance(assign, ast.Assign) else [assign.target]:
+        while isinstance(target, ast.Subscript):
+            target = target.value
+        if not isinstance(target, ast.Name):
+            return False  # `self.logs[...]`: another method may read it
+        names.add(target.id)
+    for node in nodes:
+        if not (isinstance(node, ast.Name) and node.id in names and isinstance(node.ctx, ast.Load)):
+            continue
+        child, parent = node, parents.get(id(node))
+        while parent is not None and not isinstance(parent, (ast.stmt, ast.Tuple)):
+            if isinstance(parent, ast.Call) and child is not parent.func and callee_tail(parent.func) in LOGGING_CALLS:
+                break
+            child, parent = parent, parents.get(id(parent))
+        else:
+            if not (isinstance(parent, ast.Tuple) and isinstance(parents.get(id(parent)), ast.Return)
+                    and parent.elts and child is not parent.elts[0] and _cut(child)):
+                return False
+    return True
+
+
+def _cut(element: ast.AST) -> bool:
+    """``jax.lax.stop_gradient(metrics)``, ``stats.detach()``: returned out of the graph (a bare
+    dict beside a value may be read back by the caller)."""
+    return isinstance(element, ast.Call) and callee_tail(element.func) in ("stop_gradient", "detach")
 
 
 def _recorded_dict(node: ast.Dict, parents: dict[int, ast.AST], resolved: Resolved) -> bool:

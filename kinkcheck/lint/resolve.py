@@ -420,7 +420,7 @@ def parameter_free_layer(qname: str) -> bool:
     return qname.startswith("torch.nn.") and bool(PARAMETER_FREE_LAYER_RE.match(qname.rsplit(".", 1)[-1]))
 
 
-PREDICTED_MASK_RE = lazy_pattern(r"(^|_)masks?(_|$)", re.IGNORECASE)
+PREDICTED_MASK_RE = lazy_pattern(r"(^|_)(masks?|exists?)(_|$)", re.IGNORECASE)
 PREDICTION_WORD_RE = lazy_pattern(r"(^|_)(pred|preds|predicted|prediction|predictions|logit|logits)(_|$)", re.IGNORECASE)
 
 
@@ -457,7 +457,7 @@ def name_kind(name: str) -> str | None:
     if DATA_NAME_RE.search(name):
         if PREDICTED_MASK_RE.search(name) and PREDICTION_WORD_RE.search(name) \
                 and not DATA_NAME_RE.search(PREDICTED_MASK_RE.sub("_", name)):
-            return None  # `pred_masks`, `mask_logits`: a segmentation head's output
+            return None  # `pred_masks`, `mask_logits`, `pred_exist`: a head's output
         if ESTIMATE_RE.search(name) and _TARGETS_RE.search(name) \
                 and not DATA_NAME_RE.search(_TARGETS_RE.sub("_", name)):
             return None  # `est_targets`, `target_hat`, `student_counts`: an estimate is a prediction
@@ -521,8 +521,8 @@ def _dtype(node: ast.AST) -> bool:
 
 
 #: calls that make a number or a 0-d array out of their one argument
-_EPS_CONSTRUCTORS = frozenset({"float", "tensor", "new_tensor", "as_tensor", "asarray", "array", "scalar_tensor", "float16",
-                               "float32", "float64", "bfloat16", "Tensor", "convert_to_tensor"})
+_EPS_CONSTRUCTORS = frozenset({"float", "tensor", "new_tensor", "as_tensor", "asarray", "array", "scalar_tensor",
+                               "float16", "float32", "float64", "bfloat16", "Tensor", "convert_to_tensor"})
 #: methods that keep an eps an eps
 _EPS_CASTS = frozenset({"to", "type", "type_as", "float", "double", "half", "bfloat16", "astype", "item"})
 

@@ -238,7 +238,8 @@ def _reported(node: ast.AST, ctx, depth: int = 2, number: bool = False) -> bool:
     if isinstance(parent, ast.Dict):
         return any(v is child for v in parent.values)
     if isinstance(parent, ast.DictComp):
-        return parent.value is child  # `{k: v.item() for k, v in terms.items()}`
+        # `logs = {k: v.item() for k, v in terms.items()}` returned beside the loss (not summed)
+        return parent.value is child and _record_dict(ctx.parent(parent), ctx)
     if isinstance(parent, ast.FormattedValue) or _logged(child, parent, ctx):
         return True
     if number and isinstance(parent, ast.Call) and parent.args == [child] and _history(parent.func, ctx):
@@ -281,6 +282,22 @@ def _record_entry(assign: ast.Assign, ctx) -> bool:
             continue  # `logs.update(reg_logs)`: other entries written
         if isinstance(parent, ast.Dict) or not _reported(use, ctx, depth=0):
             return False  # `{**logs, ...}`, `{"logs": logs}`: entries read from another dict later
+    return bool(uses)
+
+
+def _record_dict(assign: ast.AST | None, ctx) -> bool:
+    """A dict bound to a name every read of which writes entries or reports it."""
+    if not (isinstance(assign, ast.Assign) and len(assign.targets) == 1 and isinstance(assign.targets[0], ast.Name)):
+        return False
+    uses = reads(assign.targets[0].id, ctx)
+    for use in uses:
+        parent = ctx.parent(use)
+        if isinstance(parent, ast.Subscript) and parent.value is use and isinstance(parent.ctx, ast.Store):
+            continue  # another entry written
+        if isinstance(parent, ast.Attribute) and parent.value is use and parent.attr == "update":
+            continue
+        if not _reported(use, ctx, depth=0):
+            return False
     return bool(uses)
 
 

@@ -913,6 +913,12 @@ def test_a_helper_only_reported_beside_the_loss_is_not_followed():
             return -explained_variance(values, returns)
         """
     assert "pkg.utils.explained_variance" in scoped({"pkg.utils": helpers, "pkg.losses": trained})
+    # a record read back into the loss, or returned uncut for the caller to read, is no report
+    read_back = losses.replace('return value_loss, jax.lax.stop_gradient(metrics)',
+                               'return value_loss + metrics["explained_variance"], metrics')
+    assert "pkg.utils.explained_variance" in scoped({"pkg.utils": helpers, "pkg.losses": read_back})
+    uncut = losses.replace("jax.lax.stop_gradient(metrics)", "metrics")
+    assert "pkg.utils.explained_variance" in scoped({"pkg.utils": helpers, "pkg.losses": uncut})
 
 
 # -- hand-written derivatives and differentiating transforms --------------------------------

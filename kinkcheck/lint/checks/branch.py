@@ -77,9 +77,25 @@ def _float_literal(node: ast.AST) -> bool:
     return isinstance(v, float)
 
 
-def _id_literal(node: ast.AST) -> bool:
-    v = const_value(node)
-    return isinstance(v, int) and not isinstance(v, bool) and v not in (0, 1)
+def id_test(operands: list[ast.AST], ctx: Context) -> bool:
+    """An equality of a parameter (or an item of one) not rebound in the function and not
+    named as a prediction with an integer other than 0 or 1: ids compared (``aatype == 14``).
+    A value computed here (``pred_depth = clamp(...)``, then ``pred_depth != 80``) may sit at
+    that integer on purpose."""
+    from kinkcheck.lint.resolve import PREDICTION_WORD_RE
+
+    def literal(node: ast.AST) -> bool:
+        v = const_value(node)
+        return isinstance(v, int) and not isinstance(v, bool) and v not in (0, 1)
+
+    def parameter(node: ast.AST) -> bool:
+        while isinstance(node, (ast.Subscript, ast.Attribute)) and not (
+                isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self"):
+            node = node.value
+        return isinstance(node, ast.Name) and node.id in ctx.params and node.id not in ctx.assignments() \
+            and not PREDICTION_WORD_RE.search(node.id)
+
+    return len(operands) == 2 and any(literal(a) and parameter(b) for a, b in (operands, operands[::-1]))
 
 
 def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2, mask_budget: int = 2) -> str | None:
@@ -106,10 +122,10 @@ def value_comparison(node: ast.AST, ctx: Context, *, follow: int = 2, mask_budge
         kinds = [ctx.kind(o) for o in operands]
         if all(isinstance(op, (ast.Eq, ast.NotEq)) for op in node.ops):
             # equality is rarely a float branch (`a == b` on ids, counts, enums): only
-            # against a float literal or a value known to be a tensor, and never against an
-            # integer other than 0 or 1 (`aatype == 14`, `target != -100`: a class id, an
-            # ignore marker, whatever the array's annotation says)
-            if any(_id_literal(o) for o in operands):
+            # against a float literal or a value known to be a tensor, and never a parameter's
+            # against an integer other than 0 or 1 (`aatype == 14`, `target != -100`: a class
+            # id, an ignore marker, whatever its annotation says)
+            if id_test(operands, ctx):
                 return None
             if TENSOR not in kinds and not any(_float_literal(o) for o in operands) and \
                     not any(_float_reduction(o, k) for o, k in zip(operands, kinds)) and not _masks_other(node, ctx):

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from kinkcheck.lazyre import lazy_pattern
 from kinkcheck.lint.checks import Site, node_check, refine
-from kinkcheck.lint.checks.branch import value_comparison
+from kinkcheck.lint.checks.branch import id_test, value_comparison
 from kinkcheck.lint import cut_steps, sinks
 from kinkcheck.lint.resolve import DATA, MIXING, PLAIN, TENSOR, UNKNOWN, const_value
 from kinkcheck.syntax import binary_operands, call_tail, callee_tail
@@ -312,7 +312,8 @@ def _mask_call(call: ast.Call, ctx: Context) -> bool:
     if len(operands) != 2:
         return False
     if tail in _EQUALITY_CALLS:
-        return any(ctx.kind(o) == TENSOR or isinstance(const_value(o), float) for o in operands)
+        return not id_test(list(operands), ctx) and any(
+            ctx.kind(o) == TENSOR or isinstance(const_value(o), float) for o in operands)
     return True
 
 
