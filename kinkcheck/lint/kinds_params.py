@@ -390,8 +390,9 @@ def _counter(name: str) -> bool:
     return bool(_COUNTER_RE.match(name)) and not PREDICTION_WORD_RE.search(name) and not _REAL_INDEX_RE.search(name)
 
 
-#: qualifiers of an index that is a real number
-_REAL_INDEX_RE = lazy_pattern(r"(^|_)(expected|soft|refractive|fractional|continuous|mean|estimated|est)_")
+#: qualifiers of an index that is a real number, and values kept per index
+#: (``max_attention_per_index``)
+_REAL_INDEX_RE = lazy_pattern(r"(^|_)(expected|soft|refractive|fractional|continuous|mean|estimated|est|per)_")
 
 
 #: the network a loss is handed (``trades_loss(model, x_natural, y)``), and the names of the
