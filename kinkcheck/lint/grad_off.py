@@ -397,6 +397,8 @@ def _only_reported(call: ast.AST, caller: Context) -> bool:
     stmt = flow.enclosing_statement(call, caller)
     if isinstance(stmt, ast.Return):
         return _in_report(call, stmt, caller)
+    if not isinstance(stmt, ast.Assign):
+        return False
     names = _plain_targets(stmt)
     return bool(names) and _names_only_reported(names, stmt, caller, 2)
 
@@ -405,10 +407,10 @@ def _plain_targets(stmt: ast.AST | None) -> set[str]:
     if not isinstance(stmt, ast.Assign):
         return set()
     elts = [n for t in stmt.targets for n in (t.elts if isinstance(t, ast.Tuple) else [t])]
-    return {n.id for n in elts} if all(isinstance(n, ast.Name) for n in elts) else set()
+    return {n.id for n in elts if isinstance(n, ast.Name)} if all(isinstance(n, ast.Name) for n in elts) else set()
 
 
-def _names_only_reported(names: set[str], stmt: ast.AST, caller: Context, depth: int) -> bool:
+def _names_only_reported(names: set[str], stmt: ast.stmt, caller: Context, depth: int) -> bool:
     from kinkcheck.lint import flow, sinks
 
     uses = sinks.reads_after(stmt, names, caller)
@@ -419,7 +421,8 @@ def _names_only_reported(names: set[str], stmt: ast.AST, caller: Context, depth:
                 return False
             continue
         merged = _plain_targets(where)  # `metrics = {**metrics, "kl": kl}`
-        if not (depth and merged and not merged & names and _names_only_reported(merged, where, caller, depth - 1)):
+        if not (depth and merged and not merged & names and isinstance(where, ast.Assign)
+                and _names_only_reported(merged, where, caller, depth - 1)):
             return False
     return bool(uses)
 

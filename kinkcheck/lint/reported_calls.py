@@ -107,7 +107,8 @@ def _kept_record(assign: ast.AST | None, nodes: list[ast.AST], parents: dict[int
     for node in nodes:
         if not (isinstance(node, ast.Name) and node.id in names and isinstance(node.ctx, ast.Load)):
             continue
-        child, parent = node, parents.get(id(node))
+        child: ast.AST = node
+        parent = parents.get(id(node))
         while parent is not None and not isinstance(parent, (ast.stmt, ast.Tuple)):
             if isinstance(parent, ast.Call) and child is not parent.func and callee_tail(parent.func) in LOGGING_CALLS:
                 break
