@@ -130,16 +130,19 @@ def _metrics_dict(node: ast.AST, ctx) -> bool:
 _CUTTING = frozenset({"detach", "item", "tolist", "numpy"})
 
 
-#: methods that read only the dtype, device or shape of their argument (`x.detach().type_as(p)`)
-_TEMPLATED = frozenset({"to", "type_as", "view_as", "reshape_as", "expand_as", "new_tensor", "new_zeros", "new_ones",
-                        "new_full", "new_empty"})
+#: methods that combine the value they are called on with their arguments (``p.detach().pow(t)``:
+#: the gradient of ``t`` runs through); judged by syntax, with no kinds asked for (``cut_output``
+#: is asked while kinds are being worked out)
+_COMBINING = frozenset({"pow", "pow_", "mul", "mul_", "multiply", "add", "add_", "sub", "sub_", "subtract", "div",
+                        "div_", "divide", "true_divide", "matmul", "mm", "bmm", "dot", "lerp", "addcmul", "addcdiv",
+                        "maximum", "minimum", "fmax", "fmin", "where", "masked_fill", "clamp", "clip"})
 
 
-def _carries(arg: ast.AST, ctx) -> bool:
-    """An argument of a method on a cut value that may carry gradient itself."""
-    from kinkcheck.lint.resolve import DATA, PLAIN
-
-    return not isinstance(arg, ast.Constant) and ctx.kind(arg) not in (PLAIN, DATA) and not cut_output(arg, ctx)
+def _carries(arg: ast.AST) -> bool:
+    """An argument of a combining method on a cut value that may carry gradient: anything but a
+    literal."""
+    return not isinstance(arg, ast.Constant) and not (
+        isinstance(arg, ast.UnaryOp) and isinstance(arg.operand, ast.Constant))
 
 
 def cut_output(node: ast.AST, ctx) -> bool:
@@ -165,7 +168,7 @@ def cut_output(node: ast.AST, ctx) -> bool:
             args = [a for a in (*node.args, *(k.value for k in node.keywords)) if not isinstance(a, ast.Constant)]
             return bool(args) and all(cut_output(a, ctx) for a in args)
         handed = (*node.args, *(k.value for k in node.keywords))
-        if node.func.attr not in _TEMPLATED and any(_carries(a, ctx) for a in handed):
+        if node.func.attr in _COMBINING and any(_carries(a) for a in handed):
             return False  # `p.detach().pow(t)`: the gradient of `t` still runs through
         node = node.func.value  # `.cpu()`, `.float()`, `.mean(1)`: look at what they convert
     if isinstance(node, ast.Attribute) and node.attr == "data" and not ctx.is_module_ref(node.value):
