@@ -29,6 +29,13 @@ def assigned_pairs(target: ast.AST, value: ast.AST | None) -> list[tuple[ast.AST
     return [(target, value)]
 
 
+def base_name(node: ast.AST) -> str | None:
+    """``x`` of ``x``, ``x[i]``, ``x.attr``, ``x[i].attr``."""
+    while isinstance(node, (ast.Subscript, ast.Attribute)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
 def binary_operands(call: ast.Call, method: bool) -> list[ast.expr]:
     """The two operands of ``f(a, b)`` or of the method call ``a.f(b)`` (fewer when fewer are
     written): elementwise max/min, comparisons written as calls."""

@@ -100,7 +100,7 @@ def returns_only_cut(ctx: Context) -> bool:
     site), nor one that differentiates inside (a training step returning ``loss.item()``) or
     writes state a later call may differentiate (``self.center = ...``, an argument written into)."""
     from kinkcheck.lint.flow import cut_output
-    from kinkcheck.syntax import call_tail
+    from kinkcheck.syntax import base_name, call_tail
 
     fn = ctx.fn
     if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) or declared_loss(ctx):
@@ -117,24 +117,19 @@ def returns_only_cut(ctx: Context) -> bool:
         elif isinstance(node, ast.Call) and (call_tail(node) in _DIFFERENTIATES or _writes_state(node, params)):
             return False
         elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) or isinstance(node, ast.Subscript) \
-                and isinstance(node.ctx, ast.Store) and _root_name(node) in (*params, "self"):
+                and isinstance(node.ctx, ast.Store) and base_name(node) in (*params, "self"):
             return False
     return bool(returned) and all(cut_output(v, ctx) for v in returned)
-
-
-def _root_name(node: ast.AST) -> str | None:
-    while isinstance(node, (ast.Attribute, ast.Subscript)):
-        node = node.value
-    return node.id if isinstance(node, ast.Name) else None
 
 
 def _writes_state(call: ast.Call, params: set[str]) -> bool:
     """``terms.append(r)`` on a list handed in, ``self.cache.update(...)``, ``buf.copy_(x)``:
     a write a caller (or another method) reads."""
     from kinkcheck.lint.bindings import MUTATORS
+    from kinkcheck.syntax import base_name
 
     func = call.func
-    if not isinstance(func, ast.Attribute) or _root_name(func.value) not in (*params, "self"):
+    if not isinstance(func, ast.Attribute) or base_name(func.value) not in (*params, "self"):
         return False
     return func.attr in MUTATORS or func.attr.endswith("_") and not func.attr.startswith("_")
 

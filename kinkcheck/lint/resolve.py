@@ -490,7 +490,7 @@ def is_eps_like(node: ast.AST) -> bool:
     if isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute)):
         func = node.func
         tail = func.id if isinstance(func, ast.Name) else func.attr
-        if tail in _FILLS:  # `torch.full_like(n, eps)`, `n.new_full(shape, eps)`
+        if tail in FILLS:  # `torch.full_like(n, eps)`, `n.new_full(shape, eps)`
             fill = node.args[1] if len(node.args) > 1 else next(
                 (k.value for k in node.keywords if k.arg == "fill_value"), None)
             return fill is not None and is_eps_like(fill)
@@ -505,9 +505,9 @@ def is_eps_like(node: ast.AST) -> bool:
     return False
 
 
-#: arrays filled with their second argument (an eps times ones is a modelled floor like any
-#: other: ``checks.kinks._eps_scaled``)
-_FILLS = frozenset({"full", "full_like", "new_full"})
+#: arrays filled with one value: ``full(shape, v)``, ``full_like(x, v)``, ``x.new_full(shape, v)``
+#: (an eps times ones is a modelled floor like any other: ``checks.kinks._eps_scaled``)
+FILLS = frozenset({"full", "full_like", "new_full"})
 
 
 #: helpers named for the eps of a dtype (not ``min_value_of_dtype``, the most negative number)

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from kinkcheck.lint.resolve import ARRAY_LIBRARIES, DATA_FUNCS
 from kinkcheck.lint.return_range import other_module_callees, parameter_specs
 from kinkcheck.lint.walk import walk_local
-from kinkcheck.syntax import callee_tail
+from kinkcheck.syntax import base_name, callee_tail
 
 DATA_ENTRY = "#returns-data "
 #: attributes of an array that are numbers or settings, never its values
@@ -66,7 +66,7 @@ def summarise(fn: ast.AST, params: Iterable[str],
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             # `per_scale.append(v)`, `out.add_(v)`: a method may store its arguments in the
             # value it is called on
-            base = _base_name(node.func.value)
+            base = base_name(node.func.value)
             if base is not None:
                 bound.setdefault(base, []).extend([*node.args, *(k.value for k in node.keywords)])
         elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
@@ -83,13 +83,6 @@ def summarise(fn: ast.AST, params: Iterable[str],
     return None if depends is None else tuple(sorted(f"{p}:{positions[p]}" for p in depends))
 
 
-def _base_name(node: ast.AST) -> str | None:
-    """``x`` of ``x``, ``x[i]``, ``x.attr``, ``x[i].attr``."""
-    while isinstance(node, (ast.Subscript, ast.Attribute)):
-        node = node.value
-    return node.id if isinstance(node, ast.Name) else None
-
-
 def _stored_names(target: ast.AST) -> list[str]:
     """The local names an assignment target writes: ``a`` and ``b`` of ``a, *b = ...``, ``x``
     of ``x[i] = ...`` and ``x.attr = ...`` (the value is stored into ``x``)."""
@@ -97,7 +90,7 @@ def _stored_names(target: ast.AST) -> list[str]:
         return [n for e in target.elts for n in _stored_names(e)]
     if isinstance(target, ast.Starred):
         return _stored_names(target.value)
-    base = _base_name(target)
+    base = base_name(target)
     return [base] if base is not None else []
 
 

@@ -267,7 +267,22 @@ def _record_entry(assign: ast.Assign, ctx) -> bool:
     key = _literal_key(target)
     if key is None and not isinstance(target.slice, ast.JoinedStr):
         return False
-    uses = reads(target.value.id, ctx)
+    return _entries_not_read(target.value.id, key, ctx)
+
+
+def _record_dict(assign: ast.AST | None, ctx) -> bool:
+    """``logs = {k: v.item() for k, v in terms.items()}``: a dict bound to a local name no entry
+    of which is read back (as under a formatted key of ``_record_entry``)."""
+    if not (isinstance(assign, ast.Assign) and len(assign.targets) == 1 and isinstance(assign.targets[0], ast.Name)):
+        return False
+    return _entries_not_read(assign.targets[0].id, None, ctx)
+
+
+def _entries_not_read(name: str, key: str | None, ctx) -> bool:
+    """Every read of the local dict ``name`` writes an entry, reads one under a literal key
+    other than ``key`` (none, for ``key`` None), merges another record in, or reports the dict
+    itself (returned beside the loss, logged)."""
+    uses = reads(name, ctx)
     for use in uses:
         parent = ctx.parent(use)
         if isinstance(parent, ast.Subscript) and parent.value is use:
@@ -282,22 +297,6 @@ def _record_entry(assign: ast.Assign, ctx) -> bool:
             continue  # `logs.update(reg_logs)`: other entries written
         if isinstance(parent, ast.Dict) or not _reported(use, ctx, depth=0):
             return False  # `{**logs, ...}`, `{"logs": logs}`: entries read from another dict later
-    return bool(uses)
-
-
-def _record_dict(assign: ast.AST | None, ctx) -> bool:
-    """A dict bound to a name every read of which writes entries or reports it."""
-    if not (isinstance(assign, ast.Assign) and len(assign.targets) == 1 and isinstance(assign.targets[0], ast.Name)):
-        return False
-    uses = reads(assign.targets[0].id, ctx)
-    for use in uses:
-        parent = ctx.parent(use)
-        if isinstance(parent, ast.Subscript) and parent.value is use and isinstance(parent.ctx, ast.Store):
-            continue  # another entry written
-        if isinstance(parent, ast.Attribute) and parent.value is use and parent.attr == "update":
-            continue
-        if not _reported(use, ctx, depth=0):
-            return False
     return bool(uses)
 
 

@@ -23,7 +23,7 @@ from kinkcheck.lint.guards import (
     _upper_bound,
     call_operand,
 )
-from kinkcheck.lint.resolve import PLAIN, TENSOR, const_value, dimension_argument, is_eps_like
+from kinkcheck.lint.resolve import FILLS, PLAIN, TENSOR, const_value, dimension_argument, is_eps_like
 from kinkcheck.syntax import binary_operands, call_tail, callee_tail
 
 if TYPE_CHECKING:
@@ -258,10 +258,6 @@ def _machine(node: ast.AST, ctx: Context, at: int, depth: int = 2) -> bool:
 TINY_FLOOR = 1e-3
 
 
-#: arrays filled with one value: ``full(shape, v)``, ``full_like(x, v)``, ``x.new_full(shape, v)``
-_FILLED = frozenset({"full", "full_like", "new_full"})
-
-
 def _positive_floor(node: ast.AST, ctx: Context, depth: int = 0) -> bool:
     """A literal or eps-like floor > 0 (``1``, ``1e-6``, ``self.eps``, ``torch.tensor(1)``), or
     an eps scaled to the values around it (``lb = tiny * (1.0 + jnp.abs(b))``). A local name is
@@ -269,11 +265,11 @@ def _positive_floor(node: ast.AST, ctx: Context, depth: int = 0) -> bool:
     is a floor reached on purpose, whatever it is called."""
     if isinstance(node, ast.Name) and depth < 3:
         bound = _reaching_value(node, ctx)
-        if isinstance(bound, ast.Call) and call_tail(bound) in ("tensor", "as_tensor", *_FILLED):
+        if isinstance(bound, ast.Call) and call_tail(bound) in ("tensor", "as_tensor", *FILLS):
             return _positive_floor(bound, ctx, depth + 1)
     if isinstance(node, ast.Call) and len(node.args) == 1 and getattr(node.func, "attr", None) in ("tensor", "as_tensor"):
         node = node.args[0]
-    elif isinstance(node, ast.Call) and len(node.args) == 2 and call_tail(node) in _FILLED:
+    elif isinstance(node, ast.Call) and len(node.args) == 2 and call_tail(node) in FILLS:
         node = node.args[1]  # `torch.full_like(x, eps)`: eps everywhere
     if isinstance(node, ast.Name) and not is_eps_like(node):
         value = _reaching_value(node, ctx)
